@@ -1,0 +1,25 @@
+"""codequarry: source trees as SQL-queryable datasets.
+
+The public API: declare datasets and extractors (see :mod:`codequarry.api` for the how-to), run an
+extraction, and query a store::
+
+    from codequarry import make_plan, extract, open_store, sql
+    summary = extract(make_plan(["path/to/repo"]))
+    print(sql(open_store(summary.store), "SELECT count(*) FROM functions"))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from codequarry.api import FileExtractor, Operation, file_extractor, operation  # noqa: E402
+from codequarry.plan import ExtractPlan, make_plan  # noqa: E402
+from codequarry.query import open_store, session, sql, table  # noqa: E402
+from codequarry.run import RunSummary, extract  # noqa: E402
+from codequarry.schema import DatasetSpec, dataset  # noqa: E402
+from codequarry.source import SourceFile  # noqa: E402
+
+__all__ = [
+    "__version__", "dataset", "DatasetSpec", "file_extractor", "operation", "FileExtractor", "Operation",
+    "SourceFile", "ExtractPlan", "make_plan", "extract", "RunSummary", "open_store", "session", "sql", "table",
+]

@@ -1,0 +1,194 @@
+"""Declaring extractors and operations.
+
+A file extractor is a function of one :class:`~codequarry.source.SourceFile` that appends rows to the
+buffers of the datasets it declares. It names the parse products it needs, so that a file is parsed
+at most once per parser, and only if some selected extractor needs that parser::
+
+    import ast
+    from codequarry import dataset, file_extractor, SourceFile
+
+    @dataset("env_reads")
+    class EnvRead:
+        name: str
+        line: int
+        default: str | None
+
+    @file_extractor("acme.env.reads", version=1, needs=["ast"], outputs=[EnvRead])
+    def env_reads(src: SourceFile, out) -> None:
+        for call in src.nodes(ast.Call):
+            if src.dotted(call.func) in ("os.getenv", "os.environ.get") and call.args:
+                arg = call.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    out.env_reads.add(name=arg.value, line=call.lineno, default=None)
+
+Rules an extractor follows:
+
+- never walk the tree itself: ``src.nodes(ast.Call, ...)`` serves every node of the given types from
+  the one traversal the file gets, ``src.parent(node)`` its parent;
+- never execute or import anything from the file;
+- write only the datasets it declares; the provenance columns (repo, path, sha256) are filled in;
+- raise freely: an exception costs only this extractor's rows for this file and becomes an ``errors``
+  row; the run goes on.
+
+Bump ``version`` whenever the rows an extractor produces change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from codequarry.errors import DeclarationError, did_you_mean
+from codequarry.schema import DatasetSpec
+
+#: parse products a file extractor may ask for; each is computed lazily, once per file
+PARSE_PRODUCTS = ("text", "ast", "symtable", "cst", "tokens")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True, eq=False)
+class FileExtractor:
+    """A declared per-file extractor; call it like the function it wraps."""
+
+    name: str
+    version: int
+    needs: tuple[str, ...]
+    outputs: tuple[DatasetSpec, ...]
+    languages: tuple[str, ...] | None
+    func: Callable[..., None]
+    description: str = ""
+    module: str = ""
+    attribute: str = ""
+
+    def __call__(self, src: Any, out: Any) -> None:
+        self.func(src, out)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.outputs)
+
+    def applies_to(self, language: str | None) -> bool:
+        return self.languages is None or language in self.languages
+
+
+@dataclass(frozen=True, eq=False)
+class Operation:
+    """A declared table-level step over whole datasets (runs after the file extractors)."""
+
+    name: str
+    version: int
+    inputs: tuple[str, ...]
+    outputs: tuple[str | DatasetSpec, ...]
+    func: Callable[..., Any]
+    description: str = ""
+    module: str = ""
+    attribute: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise DeclarationError(
+            f"{kind} name {name!r} is not a dotted name like 'acme.env.reads' (letters, digits, _ and dots)"
+        )
+
+
+def _check_version(kind: str, name: str, version: Any) -> None:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise DeclarationError(f"{kind} '{name}': version must be a non-negative int, got {version!r}")
+
+
+def file_extractor(
+    name: str,
+    *,
+    version: int,
+    outputs: Sequence[DatasetSpec],
+    needs: Iterable[str] = ("ast",),
+    languages: Iterable[str] | None = ("python",),
+    description: str | None = None,
+) -> Callable[[Callable[..., None]], FileExtractor]:
+    """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language."""
+    _check_name("extractor", name)
+    _check_version("extractor", name, version)
+    needs_t = tuple(needs)
+    for need in needs_t:
+        if need not in PARSE_PRODUCTS:
+            raise DeclarationError(
+                f"extractor '{name}' needs unknown parse product '{need}'.{did_you_mean(need, PARSE_PRODUCTS)}"
+                f" Known: {', '.join(PARSE_PRODUCTS)}"
+            )
+    outs = tuple(outputs)
+    for out in outs:
+        if not isinstance(out, DatasetSpec):
+            raise DeclarationError(
+                f"extractor '{name}': outputs must be @dataset classes, got {out!r}"
+            )
+    if not outs:
+        raise DeclarationError(f"extractor '{name}' declares no outputs")
+
+    def wrap(func: Callable[..., None]) -> FileExtractor:
+        doc = description if description is not None else (func.__doc__ or "").strip().split("\n")[0]
+        return FileExtractor(
+            name=name,
+            version=version,
+            needs=needs_t,
+            outputs=outs,
+            languages=tuple(languages) if languages is not None else None,
+            func=func,
+            description=doc,
+            module=func.__module__,
+            attribute=func.__name__,
+        )
+
+    return wrap
+
+
+def operation(
+    name: str,
+    *,
+    version: int,
+    inputs: Iterable[str],
+    outputs: Iterable[str | DatasetSpec],
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], Operation]:
+    """Declare a table-level operation over whole datasets."""
+    _check_name("operation", name)
+    _check_version("operation", name, version)
+
+    def wrap(func: Callable[..., Any]) -> Operation:
+        doc = description if description is not None else (func.__doc__ or "").strip().split("\n")[0]
+        return Operation(
+            name=name,
+            version=version,
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+            func=func,
+            description=doc,
+            module=func.__module__,
+            attribute=func.__name__,
+        )
+
+    return wrap
+
+
+class Outputs:
+    """The ``out`` argument of a file extractor: one row buffer per declared dataset, as attributes."""
+
+    def __init__(self, buffers: dict[str, Any]) -> None:
+        self.__dict__.update(buffers)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise DeclarationError(
+                f"no declared output '{name}'.{did_you_mean(name, self.__dict__)}"
+            ) from None
+
+    def __getattr__(self, name: str) -> Any:  # only reached when the attribute is missing
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self[name]

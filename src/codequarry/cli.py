@@ -1,0 +1,296 @@
+"""The `quarry` command. Thin: parse arguments, call the library, render. Exit codes: 0 ok, 1 the run
+finished with errors under --strict, 2 usage or input error, 130 interrupted."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from codequarry import __version__
+from codequarry.errors import QuarryError, StoreError, UsageError
+
+app = typer.Typer(
+    name="quarry",
+    help="Turn source trees into SQL-queryable tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"quarry (codequarry) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _find_store(store: Path | None) -> Path:
+    """--store, else the nearest .quarry/ in the current folder or a parent folder."""
+    if store is not None:
+        return store
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".quarry" / "store.json").is_file():
+            return folder / ".quarry"
+    raise StoreError("no store here: no .quarry/ in this folder or its parents; pass --store or run 'quarry extract .'")
+
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")]
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal and only once a run has lasted a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and err.is_terminal
+        self.start = time.perf_counter()
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __call__(self, files: int, nbytes: int, total_files: int, total_bytes: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.perf_counter() - self.start < 1.0:
+                return
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+                TextColumn("{task.fields[rate]:>8} files/s"), TimeRemainingColumn(),
+                console=err, transient=True,
+            )
+            self.task = self.bar.add_task("extract", total=total_files, rate="")
+            self.bar.start()
+        rate = files / max(1e-9, time.perf_counter() - self.start)
+        self.bar.update(self.task, completed=files, rate=f"{rate:,.0f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def extract(
+    sources: Annotated[list[Path], typer.Argument(help="Folders (git work trees or plain) or files to scan.")],
+    store: Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: one per core; 1 runs in-process).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip (repeatable).")] = None,
+    select: Annotated[list[str] | None, typer.Option("--select", help="Run only these extractors or groups (dotted prefix; repeatable).")] = None,
+    deselect: Annotated[list[str] | None, typer.Option("--skip", help="Leave out these extractors or groups (repeatable).")] = None,
+    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module (repeatable).")] = None,
+    max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip files larger than this (e.g. 10MB).")] = "10MB",
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file or extractor produced an error row.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+) -> None:
+    """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
+    from codequarry.plan import make_plan, parse_size
+    from codequarry.run import extract as run_extract
+
+    plan = make_plan(sources, store=store, workers=workers, exclude=exclude or (), plugins=plugin or (),
+                     select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size))
+    progress = Progress(enabled=not quiet)
+    try:
+        summary = run_extract(plan, progress=progress)
+    except KeyboardInterrupt:
+        progress.close()
+        err.print("interrupted: nothing was published; the store still holds its previous snapshot")
+        raise typer.Exit(130) from None
+    finally:
+        progress.close()
+    if as_json:
+        out.print_json(json.dumps(summary.to_json()))
+    elif not quiet:
+        _render_summary(summary)
+    if strict and summary.errors:
+        err.print(f"--strict: {summary.errors} error rows (see: quarry sql \"SELECT * FROM errors\")")
+        raise typer.Exit(1)
+
+
+def _render_summary(s: Any) -> None:
+    skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
+    out.print(f"[bold]{s.files_scanned}[/] files scanned, [bold]{s.files_parsed}[/] parsed, skipped: {skipped}; "
+              f"{s.errors} errors; {s.seconds:.2f} s with {s.workers} worker(s)")
+    rows = ", ".join(f"{k} {v:,}" for k, v in s.rows.items())
+    out.print(f"rows: {rows}")
+    out.print(f"snapshot {s.snapshot} published to {s.store}")
+    for note in s.notes:
+        out.print(f"note: {note}")
+
+
+@app.command()
+def tables(store: StoreOpt = None) -> None:
+    """List the store's tables with their row counts and columns."""
+    from codequarry.query import open_store
+
+    st = open_store(_find_store(store))
+    snap = st.snapshot()
+    if snap is None:
+        raise StoreError(f"store '{st.path}' has no published snapshot yet")
+    from deltalake import DeltaTable
+
+    grid = Table("table", "rows", "columns", box=None, pad_edge=False)
+    for name, state in sorted(snap.tables.items()):
+        schema = DeltaTable(str(st.table_path(name)), version=state.version).schema()
+        cols = ", ".join(f.name for f in schema.fields)
+        grid.add_row(name, f"{state.rows:,}", cols)
+    out.print(grid)
+
+
+@app.command()
+def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: StoreOpt = None) -> None:
+    """Show the columns and types of one table."""
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    from codequarry.errors import did_you_mean
+    from codequarry.query import open_store
+
+    st = open_store(_find_store(store))
+    snap = st.snapshot()
+    if snap is None or name not in snap.tables:
+        known = sorted(snap.tables) if snap else []
+        raise UsageError(f"no table '{name}'.{did_you_mean(name, known)} Tables: {', '.join(known)}")
+    arrow = pa.schema(DeltaTable(str(st.table_path(name)), version=snap.tables[name].version).schema().to_arrow())
+    grid = Table("column", "type", "nullable", box=None, pad_edge=False)
+    for f in arrow:
+        grid.add_row(f.name, str(f.type), "yes" if f.nullable else "no")
+    out.print(grid)
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="One SQL statement (DataFusion dialect).")],
+    store: StoreOpt = None,
+    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Run SQL over the last published snapshot of the store."""
+    from codequarry.query import open_store
+    from codequarry.query import sql as run_sql
+
+    result = run_sql(open_store(_find_store(store)), query)
+    if fmt is Fmt.parquet:
+        if output is None:
+            raise UsageError("--format parquet needs --output FILE")
+        import pyarrow.parquet as pq
+
+        pq.write_table(result, output, compression="zstd")
+        return
+    if fmt is Fmt.csv:
+        import pyarrow.csv as pacsv
+
+        text = _csv(result, pacsv)
+    elif fmt is Fmt.json:
+        text = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
+    else:
+        if output is None:
+            _print_grid(result)
+            return
+        text = _plain(result)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def _csv(result: Any, pacsv: Any) -> str:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = []
+    for col in result.columns:
+        if pa.types.is_nested(col.type):
+            col = pa.array([json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()])
+        cols.append(col if not pa.types.is_dictionary(col.type) else pc.cast(col, pa.string()))
+    flat = pa.table(cols, names=result.column_names)
+    buf = io.BytesIO()
+    pacsv.write_csv(flat, buf)
+    return buf.getvalue().decode("utf-8")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return str(value)
+
+
+def _print_grid(result: Any) -> None:
+    grid = Table(*result.column_names, box=None, pad_edge=False, header_style="bold")
+    for row in result.to_pylist():
+        grid.add_row(*(_cell(v) for v in row.values()))
+    out.print(grid)
+    out.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
+
+
+def _plain(result: Any) -> str:
+    lines = ["\t".join(result.column_names)]
+    lines += ["\t".join(_cell(v) for v in row.values()) for row in result.to_pylist()]
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def extractors(
+    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Also load this plugin module.")] = None,
+) -> None:
+    """List every available extractor with its version, datasets, description and source."""
+    from codequarry.registry import load_catalog
+
+    catalog = load_catalog(plugin or ())
+    grid = Table("extractor", "version", "outputs", "needs", "source", "description", box=None, pad_edge=False)
+    for name, ex in sorted(catalog.extractors.items()):
+        grid.add_row(name, str(ex.version), ", ".join(ex.output_names), ", ".join(ex.needs) or "-",
+                     catalog.sources[name], ex.description)
+    out.print(grid)
+
+
+def main() -> None:
+    """Entry point: run the app, turning codequarry's own errors into one line and an exit code."""
+    try:
+        app()
+    except QuarryError as exc:
+        if _state["debug"]:
+            raise
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

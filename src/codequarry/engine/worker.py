@@ -1,0 +1,287 @@
+"""What one worker does with a chunk of files: read each once, run every extractor, return Arrow.
+
+Engines (local process pool, Ray) only decide where :func:`process_chunk` runs; it knows nothing of
+them. Its inputs and outputs are small picklable values: file tasks in, Arrow IPC bytes and counters
+out.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from codequarry.api import FileExtractor, Outputs
+from codequarry.extractors.core import Error
+from codequarry.schema import RowBuffer
+from codequarry.source import ParseFailure, SourceFile
+
+_HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to process. ``path`` is relative to ``root`` and POSIX."""
+
+    key: int
+    repo: str
+    root: str
+    path: str
+    size: int
+    mtime_ns: int
+    language: str | None
+    module: str | None = None
+    is_package: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs besides the files: extractor references and limits."""
+
+    extractors: tuple[tuple[str, str], ...]  # (module, attribute) of each selected FileExtractor
+    max_file_size: int = 10 * 1024 * 1024
+
+
+@dataclass
+class ChunkResult:
+    tables: dict[str, bytes] = field(default_factory=dict)  # dataset -> Arrow IPC stream
+    counts: dict[str, int] = field(default_factory=dict)  # parsed, skipped:<reason>, ...
+    files: int = 0
+    bytes: int = 0
+
+
+_loaded: dict[tuple[tuple[str, str], ...], list[FileExtractor]] = {}
+
+
+def load_extractors(refs: tuple[tuple[str, str], ...]) -> list[FileExtractor]:
+    """Import the selected extractors by reference (cached per process)."""
+    got = _loaded.get(refs)
+    if got is None:
+        got = []
+        for module, attribute in refs:
+            obj = getattr(importlib.import_module(module), attribute)
+            if not isinstance(obj, FileExtractor):
+                raise TypeError(f"{module}.{attribute} is not a file extractor")
+            got.append(obj)
+        _loaded[refs] = got
+    return got
+
+
+def _looks_binary(head: bytes) -> bool:
+    if b"\0" not in head:
+        return False
+    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return control * 10 > len(head) or not _is_utf8(head)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(data) - 4  # a character cut at the end of the sample is fine
+    return True
+
+
+def _line_count(data: bytes) -> int:
+    if not data:
+        return 0
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def _line_of_exception(exc: BaseException) -> int | None:
+    """The source line an extractor was looking at when it raised: the innermost AST node in scope."""
+    import ast
+
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, ast.AST) and hasattr(value, "lineno"):
+                line = value.lineno
+                break
+        tb = tb.tb_next
+    return line
+
+
+class _Run:
+    """Per-chunk state: buffers for every output dataset plus the errors buffer."""
+
+    def __init__(self, extractors: list[FileExtractor]) -> None:
+        self.extractors = extractors
+        self.buffers: dict[str, RowBuffer] = {}
+        self.producer: dict[str, str] = {}
+        self.views: list[tuple[FileExtractor, Outputs, list[RowBuffer]]] = []
+        for ex in extractors:
+            bufs = []
+            for spec in ex.outputs:
+                buf = self.buffers.get(spec.name)
+                if buf is None:
+                    buf = self.buffers[spec.name] = RowBuffer(spec)
+                    self.producer[spec.name] = ex.name
+                bufs.append(buf)
+            self.views.append((ex, Outputs({b.spec.name: b for b in bufs}), bufs))
+        self.errors = RowBuffer(Error)
+        self.provenance: dict[int, tuple[str, str, str | None]] = {}
+        self.counts: dict[str, int] = {}
+
+    def count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    def error(self, extractor: str, kind: str, message: str, line: int | None = None,
+              column: int | None = None, source_line: str | None = None) -> None:
+        if source_line is not None and len(source_line) > 500:
+            source_line = source_line[:497] + "..."
+        self.errors.add(extractor=extractor, kind=kind, message=message[:2000], line=line, column=column,
+                        source_line=source_line)
+
+
+def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str | None, int, int | None] | None:
+    """Read a file once. Returns (data or None if too large, sha256, size, line count) or None if gone."""
+    full = os.path.join(task.root, task.path)
+    try:
+        with open(full, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= max_size:
+                data = fh.read()
+                return data, hashlib.sha256(data).hexdigest(), len(data), None
+            digest = hashlib.sha256()
+            lines = 0
+            last = b""
+            while block := fh.read(_HASH_BLOCK):
+                digest.update(block)
+                lines += block.count(b"\n")
+                last = block
+            if last and not last.endswith(b"\n"):
+                lines += 1
+            return None, digest.hexdigest(), size, lines
+    except FileNotFoundError:
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("read", "unreadable", "file disappeared between scan and read")
+        run.count("skipped:unreadable")
+        return None
+    except (IsADirectoryError, NotADirectoryError) as exc:
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("read", "unreadable", f"not a regular file: {exc.strerror}")
+        run.count("skipped:unreadable")
+        return None
+    except OSError as exc:
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("read", "unreadable", f"{exc.strerror or exc}")
+        run.count("skipped:unreadable")
+        return None
+
+
+def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    got = _read(task, config.max_file_size, run)
+    if got is None:
+        return
+    data, sha, size, lines = got
+    skip_reason: str | None = None
+    if data is None:
+        skip_reason = "too_large"
+    else:
+        lines = _line_count(data)
+        if _looks_binary(data[:8192]):
+            lines = None
+            if task.language == "python":
+                skip_reason = "binary"
+    prov = (task.repo, task.path, sha)
+    run.provenance[task.key] = prov
+    for buf in run.buffers.values():
+        buf.begin_file(task.key, prov)
+    run.errors.begin_file(task.key, prov)
+    src = SourceFile(
+        repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
+        mtime_ns=task.mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
+    )
+    if skip_reason == "too_large":
+        run.error("read", "too_large", f"{size} bytes is over --max-file-size {config.max_file_size}")
+    elif skip_reason == "binary":
+        run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
+    if skip_reason:
+        run.count(f"skipped:{skip_reason}")
+    failure: ParseFailure | None = None
+    for ex, view, bufs in run.views:
+        if not ex.applies_to(task.language):
+            continue
+        if ex.needs and (skip_reason or failure):
+            continue
+        marks = [b.n for b in bufs]
+        try:
+            ex.func(src, view)
+        except ParseFailure as exc:
+            for b, m in zip(bufs, marks):
+                b.truncate(m)
+            failure = exc
+            line = exc.line
+            run.error("parse", exc.kind, exc.message, line, exc.column,
+                      exc.source_line if exc.source_line is not None else _safe_line(src, line))
+        except Exception as exc:  # an extractor's bug costs its rows for this file only
+            for b, m in zip(bufs, marks):
+                b.truncate(m)
+            line = _line_of_exception(exc)
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+            run.error(ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None,
+                      _safe_line(src, line))
+    if failure is not None:
+        run.count(f"skipped:{failure.kind}")
+    elif src._tree is not None:
+        run.count("parsed")
+
+
+def _safe_line(src: SourceFile, line: int | None) -> str | None:
+    try:
+        return src.source_line(line)
+    except ParseFailure:
+        return None
+
+
+def _ipc(batch: pa.RecordBatch) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
+    """Read, parse and extract every file of ``tasks``; return one Arrow batch per dataset."""
+    run = _Run(load_extractors(config.extractors))
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # ASTs are acyclic; collecting during parsing costs ~25% for nothing
+    result = ChunkResult()
+    try:
+        for task in tasks:
+            _process_file(task, config, run)
+            result.files += 1
+            result.bytes += task.size
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    for name, buf in run.buffers.items():
+        batch, problems = buf.build()
+        for key, fld, line, message in problems:
+            run.errors.begin_file(key, run.provenance[key])
+            run.error(run.producer[name], "schema", f"dataset '{name}': {message}", line)
+        if batch is not None and batch.num_rows:
+            result.tables[name] = _ipc(batch)
+    err_batch, _ = run.errors.build()
+    if err_batch is not None and err_batch.num_rows:
+        result.tables["errors"] = _ipc(err_batch)
+        result.counts["errors"] = err_batch.num_rows
+    for k, v in run.counts.items():
+        result.counts[k] = result.counts.get(k, 0) + v
+    return result
+
+
+def read_ipc(data: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+__all__ = ["FileTask", "WorkerConfig", "ChunkResult", "process_chunk", "load_extractors", "read_ipc"]
+

@@ -1,0 +1,80 @@
+"""Where extractors come from: the built-in modules (an explicit list), plugin modules named with
+``--plugin``, and installed packages declaring the entry-point group ``codequarry.extractors``.
+
+Declarations are values, not registrations: a module is scanned for the FileExtractor and Operation
+objects it defines, so importing a module has no side effect on any global state.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from importlib.metadata import entry_points
+
+from codequarry.api import FileExtractor, Operation
+from codequarry.errors import DeclarationError, UsageError
+
+BUILTIN_MODULES: tuple[str, ...] = (
+    "codequarry.extractors.core",
+    # "codequarry.extractors.python.core",
+)
+ENTRY_POINT_GROUP = "codequarry.extractors"
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything available, by name, with where each came from."""
+
+    extractors: dict[str, FileExtractor]
+    operations: dict[str, Operation]
+    sources: dict[str, str]  # name -> "built in" | "plugin module X" | "entry point X"
+
+
+def _members(module_name: str) -> list[FileExtractor | Operation]:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise UsageError(
+                f"plugin module '{module_name}' cannot be imported: no module named '{exc.name}'. "
+                "Is it installed, or on PYTHONPATH?"
+            ) from None
+        raise UsageError(f"plugin module '{module_name}' failed to import: {exc}") from None
+    except DeclarationError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"plugin module '{module_name}' failed to import: {type(exc).__name__}: {exc}") from None
+    found: list[FileExtractor | Operation] = []
+    for attr, value in vars(module).items():
+        if isinstance(value, FileExtractor | Operation) and value.module == module_name:
+            found.append(replace(value, attribute=attr))
+    return found
+
+
+def load_catalog(plugins: Iterable[str] = (), *, entry_points_enabled: bool = True) -> Catalog:
+    """Collect built-ins, plugin modules and entry points; two declarations of one name are an error."""
+    origins: list[tuple[str, str]] = [(m, "built in") for m in BUILTIN_MODULES]
+    if entry_points_enabled:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            origins.append((ep.value.split(":")[0], f"entry point {ep.name} ({ep.value})"))
+    origins.extend((m, f"plugin module {m}") for m in plugins)
+    extractors: dict[str, FileExtractor] = {}
+    operations: dict[str, Operation] = {}
+    sources: dict[str, str] = {}
+    seen_modules: set[str] = set()
+    for module_name, origin in origins:
+        if module_name in seen_modules:
+            continue
+        seen_modules.add(module_name)
+        for member in _members(module_name):
+            if member.name in sources:
+                raise DeclarationError(
+                    f"'{member.name}' is declared twice: by {sources[member.name]} and by {origin}"
+                )
+            sources[member.name] = origin
+            if isinstance(member, FileExtractor):
+                extractors[member.name] = member
+            else:
+                operations[member.name] = member
+    return Catalog(extractors=extractors, operations=operations, sources=sources)

@@ -1,0 +1,247 @@
+"""Datasets: annotated classes turned into Arrow schemas, and the columnar buffers rows go into.
+
+A dataset is declared once, as an annotated class::
+
+    @dataset("env_reads")
+    class EnvRead:
+        name: str
+        line: int
+        default: str | None
+
+Python types map to Arrow types: ``str`` -> string, ``int`` -> int64, ``float`` -> float64,
+``bool`` -> bool, ``bytes`` -> binary, ``X | None`` -> nullable, ``list[X]`` -> list, and any other
+annotated class -> struct. Every dataset written by a file extractor also gets the provenance columns
+``repo``, ``path`` and ``sha256`` in front; extractors never fill them in.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from codequarry.errors import DeclarationError, SchemaError, did_you_mean
+
+PROVENANCE = (
+    pa.field("repo", pa.string(), nullable=False),
+    pa.field("path", pa.string(), nullable=False),
+    pa.field("sha256", pa.string(), nullable=True),
+)
+PROVENANCE_NAMES = tuple(f.name for f in PROVENANCE)
+
+_SCALARS: dict[Any, pa.DataType] = {
+    str: pa.string(),
+    int: pa.int64(),
+    float: pa.float64(),
+    bool: pa.bool_(),
+    bytes: pa.binary(),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named table with a declared schema. ``schema`` includes the provenance columns."""
+
+    name: str
+    fields: tuple[pa.Field, ...]
+    doc: str = ""
+    provenance: bool = True
+
+    @property
+    def schema(self) -> pa.Schema:
+        lead = PROVENANCE if self.provenance else ()
+        return pa.schema([*lead, *self.fields])
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+def _arrow_type(tp: Any, where: str) -> tuple[pa.DataType, bool]:
+    """Map one annotation to (arrow type, nullable)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            raise DeclarationError(f"{where}: unions other than 'X | None' cannot be stored in Arrow")
+        inner, _ = _arrow_type(args[0], where)
+        return inner, True
+    if origin in (list, tuple, Iterable) or tp in (list, tuple):
+        args = typing.get_args(tp)
+        if not args or (origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)):
+            raise DeclarationError(f"{where}: give the element type, e.g. list[str]")
+        inner, _ = _arrow_type(args[0], where)
+        return pa.list_(inner), False
+    if tp in _SCALARS:
+        return _SCALARS[tp], False
+    if isinstance(tp, type) and getattr(tp, "__annotations__", None):
+        return pa.struct(_fields_of(tp, where)), False
+    raise DeclarationError(
+        f"{where}: type {tp!r} cannot be stored in Arrow; use str, int, float, bool, bytes, "
+        "list[...], 'X | None' or an annotated class"
+    )
+
+
+def _fields_of(cls: type, where: str) -> list[pa.Field]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:  # a NameError in a string annotation, most often
+        raise DeclarationError(f"{where}: cannot resolve the annotations of {cls.__name__}: {exc}") from exc
+    fields = []
+    for name, tp in hints.items():
+        if name.startswith("_"):
+            continue
+        arrow, nullable = _arrow_type(tp, f"{where}.{name}")
+        fields.append(pa.field(name, arrow, nullable=nullable))
+    return fields
+
+
+def dataset(name: str, *, provenance: bool = True) -> Any:
+    """Class decorator declaring a dataset; the class becomes a :class:`DatasetSpec`."""
+
+    def wrap(cls: type) -> DatasetSpec:
+        fields = _fields_of(cls, f"dataset '{name}'")
+        clash = [f.name for f in fields if provenance and f.name in PROVENANCE_NAMES]
+        if clash:
+            raise DeclarationError(
+                f"dataset '{name}' declares {clash}, which are provenance columns added automatically"
+            )
+        if not fields:
+            raise DeclarationError(f"dataset '{name}' declares no fields")
+        return DatasetSpec(name=name, fields=tuple(fields), doc=(cls.__doc__ or "").strip(), provenance=provenance)
+
+    return wrap
+
+
+class RowBuffer:
+    """Columnar rows of one dataset, appended by extractors, turned into one Arrow batch per chunk.
+
+    ``add`` is the hot path: it appends to per-column lists and checks only field names; types are
+    checked when the batch is built, and a bad value then costs only the rows of the (extractor, file)
+    that produced it.
+    """
+
+    __slots__ = ("spec", "_names", "_nameset", "_cols", "_items", "_files", "n")
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.spec = spec
+        self._names = spec.field_names
+        self._nameset = frozenset(self._names)
+        self._cols: dict[str, list[Any]] = {n: [] for n in self._names}
+        self._items = tuple(self._cols.items())
+        # (file key, first row, provenance tuple); a file's rows are contiguous
+        self._files: list[tuple[int, int, tuple[str, str, str | None]]] = []
+        self.n = 0
+
+    def add(self, **row: Any) -> None:
+        if not self._nameset.issuperset(row):
+            bad = sorted(set(row) - self._nameset)
+            raise SchemaError(
+                f"dataset '{self.spec.name}' has no field {bad[0]!r}.{did_you_mean(bad[0], self._names)}"
+            )
+        get = row.get
+        for name, col in self._items:
+            col.append(get(name))
+        self.n += 1
+
+    def begin_file(self, key: int, provenance: tuple[str, str, str | None]) -> None:
+        self._files.append((key, self.n, provenance))
+
+    def truncate(self, n: int) -> None:
+        """Drop every row from index ``n`` on (an extractor failed on the current file)."""
+        for col in self._cols.values():
+            del col[n:]
+        self.n = n
+
+    def _file_ranges(self) -> list[tuple[int, int, int, tuple[str, str, str | None]]]:
+        out = []
+        for i, (key, start, prov) in enumerate(self._files):
+            end = self._files[i + 1][1] if i + 1 < len(self._files) else self.n
+            if end > start:
+                out.append((key, start, end, prov))
+        return out
+
+    def build(self) -> tuple[pa.RecordBatch | None, list[tuple[int, str, int | None, str]]]:
+        """Return (batch, problems). Each problem is (file key, field, line, message) for rows dropped."""
+        ranges = self._file_ranges()
+        if not self.n:
+            return None, []
+        problems: list[tuple[int, str, int | None, str]] = []
+        try:
+            arrays = self._arrays(range(self.n))
+        except _BadRows as bad:
+            keep: list[int] = []
+            bad_files: dict[int, tuple[str, int | None, str]] = {}
+            for key, start, end, _prov in ranges:
+                culprit = next((r for r in bad.rows if start <= r < end), None)
+                if culprit is None:
+                    keep.extend(range(start, end))
+                else:
+                    field, msg = bad.rows[culprit]
+                    line = self._cols["line"][culprit] if "line" in self._cols else None
+                    bad_files[key] = (field, line if isinstance(line, int) else None, msg)
+            problems = [(k, f, ln, m) for k, (f, ln, m) in bad_files.items()]
+            ranges = [r for r in ranges if r[0] not in bad_files]
+            if not keep:
+                return None, problems
+            arrays = self._arrays(keep)
+        prov_cols: list[list[Any]] = [[], [], []]
+        for _key, start, end, prov in ranges:
+            count = end - start
+            for i in range(3):
+                prov_cols[i].extend([prov[i]] * count)
+        lead = [pa.array(c, type=f.type) for c, f in zip(prov_cols, PROVENANCE)] if self.spec.provenance else []
+        return pa.RecordBatch.from_arrays([*lead, *arrays], schema=self.spec.schema), problems
+
+    def _arrays(self, rows: Iterable[int]) -> list[pa.Array]:
+        rows = list(rows)
+        whole = len(rows) == self.n
+        arrays = []
+        bad: dict[int, tuple[str, str]] = {}
+        for f in self.spec.fields:
+            col = self._cols[f.name]
+            values = col if whole else [col[i] for i in rows]
+            try:
+                arr = pa.array(values, type=f.type)
+                if not f.nullable and arr.null_count:
+                    raise pa.ArrowInvalid("null in a field that is not optional")
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                for pos, value in enumerate(values):
+                    msg = _check_value(value, f)
+                    if msg:
+                        bad.setdefault(rows[pos], (f.name, msg))
+                continue
+            arrays.append(arr)
+        if bad:
+            raise _BadRows(bad)
+        return arrays
+
+
+class _BadRows(Exception):
+    def __init__(self, rows: dict[int, tuple[str, str]]) -> None:
+        self.rows = rows
+
+
+def _check_value(value: Any, field: pa.Field) -> str:
+    if value is None:
+        return "" if field.nullable else f"field '{field.name}' is required but got None"
+    try:
+        pa.array([value], type=field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        return f"field '{field.name}' expects {field.type} but got {type(value).__name__} {value!r:.60}: {exc}"
+    return ""
+
+
+def empty_table(spec: DatasetSpec) -> pa.Table:
+    return spec.schema.empty_table()
+
+
+def rows_of(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
+    return batch.to_pylist()
+
+
+__all__ = ["DatasetSpec", "RowBuffer", "dataset", "PROVENANCE", "PROVENANCE_NAMES", "empty_table"]

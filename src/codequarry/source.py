@@ -1,0 +1,308 @@
+"""SourceFile: one file read once, decoded as Python does, parsed lazily, traversed once.
+
+Every extractor that runs on a file shares its SourceFile. Parse products (``text``, ``tree``,
+``symtable``, ``cst``) are computed on first use and cached; the node index is built by a single
+traversal of the AST, and ``nodes(ast.Call)`` / ``parent(node)`` answer from it.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from collections.abc import Iterator
+from typing import Any
+
+#: node types never indexed: context and operator singletons, shared between parents
+_SKIP: frozenset[type] = frozenset(
+    t
+    for t in vars(ast).values()
+    if isinstance(t, type) and issubclass(t, ast.expr_context | ast.operator | ast.unaryop | ast.boolop | ast.cmpop)
+)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+class ParseFailure(Exception):
+    """The file could not be decoded or parsed; ``kind`` is an errors-table kind."""
+
+    def __init__(self, kind: str, message: str, line: int | None = None, column: int | None = None,
+                 source_line: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+
+
+def decode_python(data: bytes) -> str:
+    """Decode Python source as the interpreter does: BOM, PEP 263 cookie, universal newlines."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise ParseFailure("decode", str(exc)) from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        line = data.count(b"\n", 0, exc.start) + 1 if isinstance(exc, UnicodeDecodeError) else None
+        raise ParseFailure("decode", f"cannot decode as {encoding}: {exc}", line=line) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+class SourceFile:
+    """A file as extractors see it. Attributes are plain; parse products are lazy properties."""
+
+    traversals = 0  # class-wide count of node-index builds; tests use it to prove "walk once"
+
+    def __init__(
+        self,
+        *,
+        repo: str,
+        path: str,
+        data: bytes | None,
+        sha256: str | None,
+        size: int,
+        language: str | None,
+        mtime_ns: int = 0,
+        module: str | None = None,
+        is_package: bool = False,
+        line_count: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.path = path
+        self.data = data
+        self.sha256 = sha256
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.language = language
+        self.module = module
+        self.is_package = is_package
+        self.line_count = line_count
+        self._text: str | None = None
+        self._lines: list[str] | None = None
+        self._tree: ast.Module | None = None
+        self._failure: ParseFailure | None = None
+        self._index: dict[type, list[ast.AST]] | None = None
+        self._parents: dict[ast.AST, ast.AST] = {}
+        self._qualnames: dict[ast.AST, str] = {}
+        self._symtable: Any = None
+        self._cst: Any = None
+
+    # -- parse products -------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            if self.data is None:
+                raise ParseFailure("too_large", "file content was not read")
+            if self.language == "python":
+                self._text = decode_python(self.data)
+            else:
+                try:
+                    self._text = self.data.decode("utf-8").replace("\r\n", "\n")
+                except UnicodeDecodeError as exc:
+                    raise ParseFailure("decode", f"not UTF-8: {exc}") from None
+        return self._text
+
+    @property
+    def lines(self) -> list[str]:
+        """Lines of ``text`` without their endings; ``lines[n - 1]`` is line n."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines
+
+    @property
+    def tree(self) -> ast.Module:
+        """The module's AST, parsed once. Raises ParseFailure (kind 'syntax') when it cannot be."""
+        if self._tree is None:
+            if self._failure is not None:
+                raise self._failure
+            try:
+                self._tree = self._parse()
+            except ParseFailure as exc:
+                self._failure = exc
+                raise
+        return self._tree
+
+    def _parse(self) -> ast.Module:
+        text = self.text
+        if "\0" in text:
+            line = text.count("\n", 0, text.index("\0")) + 1
+            raise ParseFailure("syntax", "source contains a NUL byte", line=line)
+        try:
+            return ast.parse(text, filename=self.path, type_comments=False)
+        except SyntaxError as exc:
+            msg = exc.msg or "invalid syntax"
+            src_line = (exc.text or "").rstrip("\n") or None
+            raise ParseFailure("syntax", msg, line=exc.lineno, column=exc.offset, source_line=src_line) from None
+        except (RecursionError, MemoryError) as exc:
+            raise ParseFailure("syntax", f"nesting too deep for the parser ({type(exc).__name__})") from None
+        except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
+            raise ParseFailure("syntax", str(exc)) from None
+
+    @property
+    def symtable(self) -> Any:
+        if self._symtable is None:
+            import symtable
+
+            try:
+                self._symtable = symtable.symtable(self.text, self.path, "exec")
+            except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+                raise ParseFailure("syntax", f"symtable: {exc}") from None
+        return self._symtable
+
+    @property
+    def cst(self) -> Any:
+        if self._cst is None:
+            try:
+                import libcst
+            except ImportError:  # pragma: no cover - depends on the environment
+                raise ParseFailure("extractor", "the 'cst' parse product needs: pip install libcst") from None
+            try:
+                self._cst = libcst.parse_module(self.text)
+            except Exception as exc:
+                raise ParseFailure("syntax", f"libcst: {exc}") from None
+        return self._cst
+
+    @property
+    def tokens(self) -> list[tokenize.TokenInfo]:
+        try:
+            return list(tokenize.generate_tokens(io.StringIO(self.text).readline))
+        except (tokenize.TokenError, SyntaxError) as exc:
+            raise ParseFailure("syntax", f"tokenize: {exc}") from None
+
+    # -- the node index ---------------------------------------------------------------------------
+    def _build_index(self) -> dict[type, list[ast.AST]]:
+        SourceFile.traversals += 1
+        tree = self.tree
+        index: dict[type, list[ast.AST]] = {}
+        parents = self._parents
+        skip = _SKIP
+        AST = ast.AST
+        stack: list[ast.AST] = [tree]
+        pop = stack.pop
+        push = stack.append
+        while stack:
+            node = pop()
+            tp = node.__class__
+            bucket = index.get(tp)
+            if bucket is None:
+                index[tp] = [node]
+            else:
+                bucket.append(node)
+            kids: list[ast.AST] = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if value.__class__ is list:
+                    for child in value:
+                        if isinstance(child, AST) and child.__class__ not in skip:
+                            kids.append(child)
+                elif isinstance(value, AST) and value.__class__ not in skip:
+                    kids.append(value)
+            for child in reversed(kids):
+                parents[child] = node
+                push(child)
+        self._index = index
+        return index
+
+    def nodes(self, *types: type) -> list[Any]:
+        """Every node of the given AST types, each type's nodes in source (pre-)order."""
+        index = self._index if self._index is not None else self._build_index()
+        if len(types) == 1:
+            return index.get(types[0], [])
+        out: list[ast.AST] = []
+        for tp in types:
+            out.extend(index.get(tp, ()))
+        return out
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        if self._index is None:
+            self._build_index()
+        return self._parents.get(node)
+
+    def ancestors(self, node: ast.AST) -> Iterator[ast.AST]:
+        parents = self._parents if self._index is not None else (self._build_index(), self._parents)[1]
+        node_ = parents.get(node)
+        while node_ is not None:
+            yield node_
+            node_ = parents.get(node_)
+
+    def scope_of(self, node: ast.AST) -> ast.AST | None:
+        """The innermost function, class or lambda enclosing ``node`` (None at module level)."""
+        for anc in self.ancestors(node):
+            if isinstance(anc, _SCOPES):
+                return anc
+        return None
+
+    def qualname(self, node: ast.AST | None) -> str:
+        """Qualified name of a def/class node as Python computes ``__qualname__`` ('' for the module)."""
+        if node is None:
+            return ""
+        cached = self._qualnames.get(node)
+        if cached is not None:
+            return cached
+        name = node.name if isinstance(node, _DEFS) else "<lambda>"
+        outer = self.scope_of(node)
+        if outer is None:
+            qual = name
+        elif isinstance(outer, ast.ClassDef):
+            qual = f"{self.qualname(outer)}.{name}"
+        else:
+            qual = f"{self.qualname(outer)}.<locals>.{name}"
+        self._qualnames[node] = qual
+        return qual
+
+    # -- source text ------------------------------------------------------------------------------
+    def _char_col(self, lineno: int, col: int) -> int:
+        line = self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
+        if line.isascii():
+            return col
+        return len(line.encode("utf-8")[:col].decode("utf-8", "replace"))
+
+    def span(self, node: Any) -> tuple[int, int, int, int]:
+        """(line, col, end_line, end_col): lines from 1, columns from 0 in characters."""
+        line = node.lineno
+        end = node.end_lineno or line
+        return (line, self._char_col(line, node.col_offset), end,
+                self._char_col(end, node.end_col_offset or 0))
+
+    def segment(self, node: Any, limit: int | None = None) -> str:
+        """The exact source text of a node (decorators, annotations, bases as written)."""
+        lines = self.lines
+        l0 = node.lineno - 1
+        l1 = (node.end_lineno or node.lineno) - 1
+        c0, c1 = node.col_offset, node.end_col_offset or 0
+        if l0 == l1:
+            line = lines[l0]
+            text = line[c0:c1] if line.isascii() else line.encode()[c0:c1].decode("utf-8", "replace")
+        else:
+            first, last = lines[l0], lines[l1]
+            head = first[c0:] if first.isascii() else first.encode()[c0:].decode("utf-8", "replace")
+            tail = last[:c1] if last.isascii() else last.encode()[:c1].decode("utf-8", "replace")
+            text = "\n".join([head, *lines[l0 + 1 : l1], tail])
+        if limit is not None and len(text) > limit:
+            return text[: limit - 3] + "..."
+        return text
+
+    def dotted(self, node: Any) -> str | None:
+        """'a.b.c' for a Name/Attribute chain, else None."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if isinstance(node, ast.Name):
+            parts.append(node.id)
+            return ".".join(reversed(parts))
+        return None
+
+    def source_line(self, lineno: int | None) -> str | None:
+        if not lineno:
+            return None
+        try:
+            return self.lines[lineno - 1]
+        except (IndexError, ParseFailure):
+            return None
