@@ -75,7 +75,6 @@ class Progress:
             if time.perf_counter() - self.start < 1.0:
                 return
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-
             from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(

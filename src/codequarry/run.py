@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codequarry.api import FileExtractor
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.worker import FileTask, WorkerConfig
@@ -17,6 +18,7 @@ from codequarry.extractors.core import Error
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
+from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.writer import RunWriter, rollback_unpublished
 
@@ -47,7 +49,7 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     tasks = []
     for key, f in enumerate(manifest.files):
         language = f.language
-        if language is None and 0 < f.size:
+        if language is None and f.size > 0:
             language = _sniff(os.path.join(f.root, f.path))
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
         if language == "python" and mod is None and f.language is None:
@@ -75,53 +77,62 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     specs = check_outputs(extractors)
     specs["errors"] = Error
     store = Store.create(plan.store)
-    with WriterLock(store.path):
-        previous = store.snapshot()
-        notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
-        store.clear_staging()
-        manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
-        tasks = _tasks(manifest)
-        engine = engine or LocalEngine(plan.workers)
-        config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
-                              max_file_size=plan.max_file_size)
-        writer = RunWriter(store, uuid.uuid4().hex[:12], specs)
-        counts: Counter[str] = Counter()
-        total_bytes = sum(t.size for t in tasks)
-        done_files = done_bytes = 0
-        try:
-            for result in engine.map(config, make_chunks(tasks, workers=plan.workers)):
-                for name, data in result.tables.items():
-                    writer.add_ipc(name, data)
-                counts.update(result.counts)
-                done_files += result.files
-                done_bytes += result.bytes
-                if progress is not None:
-                    progress(done_files, done_bytes, len(tasks), total_bytes)
-            states = writer.commit(plan.repos, previous)
-        finally:
-            writer.discard()
-        skipped: Counter[str] = Counter()
-        for k, v in counts.items():
-            if k.startswith("skipped:"):
-                skipped[k.split(":", 1)[1]] += v
-        for _repo, _path, reason in manifest.skipped:
-            skipped[reason.split(":")[0]] += 1
-        summary = RunSummary(
-            store=str(store.path),
-            snapshot=0,
-            sources={s.repo: s.root for s in plan.sources},
-            files_scanned=len(manifest.files),
-            files_parsed=counts.get("parsed", 0),
-            skipped=dict(sorted(skipped.items())),
-            rows=dict(sorted(writer.rows.items())),
-            errors=writer.rows.get("errors", 0),
-            seconds=0.0,
-            workers=plan.workers,
-            listing=manifest.listing,
-            notes=notes,
-        )
-        summary.seconds = round(time.perf_counter() - started, 3)
-        snap = store.publish(states, run={k: v for k, v in summary.to_json().items() if k != "snapshot"})
-        store.clear_staging()
-        summary.snapshot = snap.id
-        return summary
+    engine = engine or LocalEngine(plan.workers)
+    try:
+        with WriterLock(store.path):
+            getattr(engine, "start", lambda: None)()
+            return _execute(plan, store, engine, extractors, specs, progress, started)
+    finally:
+        getattr(engine, "close", lambda: None)()
+
+
+def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[FileExtractor],
+             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
+    previous = store.snapshot()
+    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
+    store.clear_staging()
+    manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+    tasks = _tasks(manifest)
+    config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
+                          max_file_size=plan.max_file_size)
+    writer = RunWriter(store, uuid.uuid4().hex[:12], specs)
+    counts: Counter[str] = Counter()
+    total_bytes = sum(t.size for t in tasks)
+    done_files = done_bytes = 0
+    try:
+        for result in engine.map(config, make_chunks(tasks, workers=plan.workers)):
+            for name, data in result.tables.items():
+                writer.add_ipc(name, data)
+            counts.update(result.counts)
+            done_files += result.files
+            done_bytes += result.bytes
+            if progress is not None:
+                progress(done_files, done_bytes, len(tasks), total_bytes)
+        states = writer.commit(plan.repos, previous)
+    finally:
+        writer.discard()
+    skipped: Counter[str] = Counter()
+    for k, v in counts.items():
+        if k.startswith("skipped:"):
+            skipped[k.split(":", 1)[1]] += v
+    for _repo, _path, reason in manifest.skipped:
+        skipped[reason.split(":")[0]] += 1
+    summary = RunSummary(
+        store=str(store.path),
+        snapshot=0,
+        sources={s.repo: s.root for s in plan.sources},
+        files_scanned=len(manifest.files),
+        files_parsed=counts.get("parsed", 0),
+        skipped=dict(sorted(skipped.items())),
+        rows=dict(sorted(writer.rows.items())),
+        errors=writer.rows.get("errors", 0),
+        seconds=0.0,
+        workers=plan.workers,
+        listing=manifest.listing,
+        notes=notes,
+    )
+    summary.seconds = round(time.perf_counter() - started, 3)
+    snap = store.publish(states, run={k: v for k, v in summary.to_json().items() if k != "snapshot"})
+    store.clear_staging()
+    summary.snapshot = snap.id
+    return summary

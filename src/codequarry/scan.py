@@ -150,6 +150,11 @@ def _git_listing(root: str) -> list[str] | None:
                                capture_output=True, text=True, env=env, timeout=60)
         if probe.returncode != 0 or probe.stdout.strip() != "true":
             return None
+        # a folder the enclosing repository ignores (a virtualenv, pyenv's versions/) is not git's to list
+        ignored = subprocess.run([git, "-C", root, "check-ignore", "-q", "."], capture_output=True, env=env,
+                                 timeout=60)
+        if ignored.returncode == 0:
+            return None
         out = subprocess.run([git, "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
                              capture_output=True, env=env, timeout=600)
     except (OSError, subprocess.TimeoutExpired):

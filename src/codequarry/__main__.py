@@ -1,0 +1,5 @@
+"""`python -m codequarry` is `quarry`."""
+
+from codequarry.cli import main
+
+main()
