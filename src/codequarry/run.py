@@ -93,24 +93,23 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
     store.clear_staging()
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
     tasks = _tasks(manifest)
+    run_id = uuid.uuid4().hex[:12]
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
-                          max_file_size=plan.max_file_size)
-    writer = RunWriter(store, uuid.uuid4().hex[:12], specs)
+                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
+    writer = RunWriter(store, run_id, specs)
+    writer.prepare()
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in tasks)
     done_files = done_bytes = 0
-    try:
-        for result in engine.map(config, make_chunks(tasks, workers=plan.workers)):
-            for name, data in result.tables.items():
-                writer.add_ipc(name, data)
-            counts.update(result.counts)
-            done_files += result.files
-            done_bytes += result.bytes
-            if progress is not None:
-                progress(done_files, done_bytes, len(tasks), total_bytes)
-        states = writer.commit(plan.repos, previous)
-    finally:
-        writer.discard()
+    for result in engine.map(config, make_chunks(tasks, workers=plan.workers)):
+        for part in result.parts:
+            writer.add(part)
+        counts.update(result.counts)
+        done_files += result.files
+        done_bytes += result.bytes
+        if progress is not None:
+            progress(done_files, done_bytes, len(tasks), total_bytes)
+    states = writer.commit(plan.repos)
     skipped: Counter[str] = Counter()
     for k, v in counts.items():
         if k.startswith("skipped:"):
@@ -129,7 +128,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
         seconds=0.0,
         workers=plan.workers,
         listing=manifest.listing,
-        notes=notes,
+        notes=notes + writer.notes,
     )
     summary.seconds = round(time.perf_counter() - started, 3)
     snap = store.publish(states, run={k: v for k, v in summary.to_json().items() if k != "snapshot"})

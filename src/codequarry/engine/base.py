@@ -18,21 +18,24 @@ class Engine(Protocol):
 
 def make_chunks(tasks: list[FileTask], *, workers: int, max_files: int = 256,
                 max_bytes: int = 4 << 20) -> list[list[FileTask]]:
-    """Group files into chunks: big files first (shorter tail), enough chunks to keep workers busy."""
+    """Group files into chunks: big files first (shorter tail), enough chunks to keep workers busy.
+
+    A chunk never mixes sources, so every Parquet part holds the rows of one repo and replacing a
+    repo's rows never rewrites another's.
+    """
     if not tasks:
         return []
     total = sum(t.size for t in tasks)
     target = max(64 << 10, min(max_bytes, total // max(1, workers * 8)))
     ordered = sorted(tasks, key=lambda t: -t.size)
     chunks: list[list[FileTask]] = []
-    cur: list[FileTask] = []
-    cur_bytes = 0
+    open_chunks: dict[str, tuple[list[FileTask], list[int]]] = {}
     for t in ordered:
-        if cur and (len(cur) >= max_files or cur_bytes + t.size > target):
+        cur, size = open_chunks.setdefault(t.repo, ([], [0]))
+        if cur and (len(cur) >= max_files or size[0] + t.size > target):
             chunks.append(cur)
-            cur, cur_bytes = [], 0
+            cur, size = open_chunks[t.repo] = ([], [0])
         cur.append(t)
-        cur_bytes += t.size
-    if cur:
-        chunks.append(cur)
+        size[0] += t.size
+    chunks.extend(cur for cur, _ in open_chunks.values() if cur)
     return chunks

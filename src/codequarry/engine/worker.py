@@ -10,12 +10,16 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib
+import json
 import os
 import traceback
+import uuid
 import warnings
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.extractors.core import Error
@@ -46,11 +50,25 @@ class WorkerConfig:
 
     extractors: tuple[tuple[str, str], ...]  # (module, attribute) of each selected FileExtractor
     max_file_size: int = 10 * 1024 * 1024
+    tables_dir: str | None = None  # write Parquet parts here (tables_dir/<dataset>/...); else return IPC
+    run_id: str = "run"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A Parquet file a worker wrote into a table's folder, not yet committed (invisible to readers)."""
+
+    dataset: str
+    file: str  # relative to the table folder
+    size: int
+    rows: int
+    stats: str  # Delta Lake statistics JSON: numRecords, min/max of repo and path
 
 
 @dataclass
 class ChunkResult:
     tables: dict[str, bytes] = field(default_factory=dict)  # dataset -> Arrow IPC stream
+    parts: list[Part] = field(default_factory=list)  # or, with WorkerConfig.tables_dir, Parquet parts
     counts: dict[str, int] = field(default_factory=dict)  # parsed, skipped:<reason>, ...
     files: int = 0
     bytes: int = 0
@@ -216,14 +234,14 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         try:
             ex.func(src, view)
         except ParseFailure as exc:
-            for b, m in zip(bufs, marks):
+            for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
             failure = exc
             line = exc.line
             run.error("parse", exc.kind, exc.message, line, exc.column,
                       exc.source_line if exc.source_line is not None else _safe_line(src, line))
         except Exception as exc:  # an extractor's bug costs its rows for this file only
-            for b, m in zip(bufs, marks):
+            for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
             line = _line_of_exception(exc)
             last = traceback.extract_tb(exc.__traceback__)[-1]
@@ -250,6 +268,26 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _stats(batch: pa.RecordBatch) -> str:
+    mins: dict[str, str] = {}
+    maxs: dict[str, str] = {}
+    for col in ("repo", "path"):
+        mm = pc.min_max(batch.column(col))
+        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
+    return json.dumps({"numRecords": batch.num_rows, "minValues": mins, "maxValues": maxs,
+                       "nullCount": {"repo": 0, "path": 0}})
+
+
+def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
+    """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
+    folder = os.path.join(tables_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.zstd.parquet"
+    full = os.path.join(folder, file)
+    pq.write_table(pa.Table.from_batches([batch]), full, compression="zstd", use_compliant_nested_type=True)
+    return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
+
+
 def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
     """Read, parse and extract every file of ``tasks``; return one Arrow batch per dataset."""
     run = _Run(load_extractors(config.extractors))
@@ -270,23 +308,30 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
             gc.enable()
     for name, buf in run.buffers.items():
         batch, problems = buf.build()
-        for key, fld, line, message in problems:
+        for key, _field, line, message in problems:
             run.errors.begin_file(key, run.provenance[key])
             run.error(run.producer[name], "schema", f"dataset '{name}': {message}", line)
         if batch is not None and batch.num_rows:
-            result.tables[name] = _ipc(batch)
+            _emit(config, result, name, batch)
     err_batch, _ = run.errors.build()
     if err_batch is not None and err_batch.num_rows:
-        result.tables["errors"] = _ipc(err_batch)
+        _emit(config, result, "errors", err_batch)
         result.counts["errors"] = err_batch.num_rows
     for k, v in run.counts.items():
         result.counts[k] = result.counts.get(k, 0) + v
     return result
 
 
+def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:
+    if config.tables_dir is None:
+        result.tables[name] = _ipc(batch)
+    else:
+        result.parts.append(write_part(config.tables_dir, config.run_id, name, batch))
+
+
 def read_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
-__all__ = ["FileTask", "WorkerConfig", "ChunkResult", "process_chunk", "load_extractors", "read_ipc"]
+__all__ = ["FileTask", "WorkerConfig", "ChunkResult", "Part", "write_part", "process_chunk", "load_extractors", "read_ipc"]
 

@@ -1,99 +1,111 @@
-"""A run's writes: batches spool to staging files as they arrive, then each table commits once.
+"""A run's writes: workers put Parquet parts into each table's folder, and the driver commits them.
 
-Spooling keeps the parent's memory flat whatever the corpus size (a batch is on disk as soon as a
-worker returns it); committing at the end makes each table one Delta version, and the snapshot that
-publishes them all is written last.
+A part is invisible until the commit that adds it; each table gets one Delta transaction per run
+(add the new parts, remove the parts holding the replaced repos' rows), and the snapshot that
+publishes all tables is written last. The driver never touches the rows themselves, so its memory
+and time do not grow with the corpus.
 """
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute
-from deltalake import DeltaTable, write_deltalake
+import pyarrow.compute as pc
+from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction
 
+from codequarry.engine.worker import Part
 from codequarry.schema import DatasetSpec
 from codequarry.store.store import Snapshot, Store, TableState
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class RunWriter:
     def __init__(self, store: Store, run_id: str, specs: dict[str, DatasetSpec]) -> None:
         self.store = store
+        self.run_id = run_id
         self.specs = specs
-        self.dir = store.staging_dir(run_id)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._writers: dict[str, pa.ipc.RecordBatchStreamWriter] = {}
-        self._sinks: dict[str, pa.OSFile] = {}
+        self.parts: dict[str, list[Part]] = defaultdict(list)
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
+        self.notes: list[str] = []
 
-    def _spool(self, name: str) -> Path:
-        return self.dir / f"{name}.arrows"
-
-    def add_ipc(self, name: str, data: bytes) -> None:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
-        writer = self._writers.get(name)
-        if writer is None:
-            sink = self._sinks[name] = pa.OSFile(str(self._spool(name)), "wb")
-            writer = self._writers[name] = pa.ipc.new_stream(sink, self.specs[name].schema)
-        for batch in reader:
-            writer.write_batch(batch)
-            self.rows[name] += batch.num_rows
-
-    def _close_spools(self) -> None:
-        for name, writer in self._writers.items():
-            writer.close()
-            self._sinks[name].close()
-        self._writers.clear()
-
-    def commit(self, repos: list[str], previous: Snapshot | None) -> dict[str, TableState]:
-        """Replace every table's rows of ``repos`` with this run's rows; return the new versions."""
-        self._close_spools()
-        states: dict[str, TableState] = {}
-        predicate = f"repo IN ({', '.join(_sql_str(r) for r in repos)})"
+    def prepare(self) -> None:
+        """Create missing tables; a table whose declared schema changed is rebuilt from this run."""
         for name, spec in self.specs.items():
-            path = str(self.store.table_path(name))
-            spool = self._spool(name)
-            if spool.exists():
-                data: pa.RecordBatchReader = pa.ipc.open_stream(pa.memory_map(str(spool)))
-            else:
-                data = pa.RecordBatchReader.from_batches(spec.schema, [])
-            existing = _open(path)
-            if existing is None:
-                write_deltalake(path, data, mode="overwrite")
-            elif _same_schema(existing, spec.schema):
-                write_deltalake(existing, data, mode="overwrite", predicate=predicate)
-            else:
-                # the dataset's declared schema changed: the table is rebuilt from this run alone
-                write_deltalake(existing, data, mode="overwrite", schema_mode="overwrite")
-            table = DeltaTable(path)
-            states[name] = TableState(version=table.version(), rows=_count(table))
+            path = self.store.table_path(name)
+            table = open_table(path)
+            if table is not None and not same_schema(table, spec.schema):
+                self.notes.append(f"the schema of '{name}' changed: the table is rebuilt from this run")
+                table.create(str(path), spec.schema, mode="overwrite")
+            elif table is None:
+                DeltaTable.create(str(path), spec.schema, mode="overwrite")
+
+    def add(self, part: Part) -> None:
+        self.parts[part.dataset].append(part)
+        self.rows[part.dataset] = self.rows.get(part.dataset, 0) + part.rows
+
+    def commit(self, repos: list[str]) -> dict[str, TableState]:
+        """Replace every table's rows of ``repos`` with this run's parts; return the new versions."""
+        states: dict[str, TableState] = {}
+        now = int(time.time() * 1000)
+        for name, spec in self.specs.items():
+            path = self.store.table_path(name)
+            table = open_table(path)
+            assert table is not None, f"table {name} was prepared"
+            actions: list[AddAction | RemoveAction] = [
+                RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size)
+                for f, size in files_of_repos(table, repos)
+            ]
+            actions += [AddAction(path=p.file, size=p.size, partition_values={}, modification_time=now,
+                                  data_change=True, stats=p.stats) for p in self.parts.get(name, ())]
+            if actions:
+                table.create_write_transaction(actions, mode="append", schema=DeltaSchema.from_arrow(spec.schema))
+                table = DeltaTable(str(path))
+            states[name] = TableState(version=table.version(), rows=count_rows(table))
         return states
 
-    def discard(self) -> None:
-        self._close_spools()
 
-
-def _open(path: str) -> DeltaTable | None:
+def open_table(path: Path) -> DeltaTable | None:
     try:
-        return DeltaTable(path)
+        return DeltaTable(str(path))
     except TableNotFoundError:
         return None
 
 
-def _same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
+def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
     return bool(table.schema().to_json() == DeltaSchema.from_arrow(schema).to_json())
 
 
-def _count(table: DeltaTable) -> int:
-    actions = pa.table(table.get_add_actions(flatten=True))
-    return int(pa.compute.sum(actions.column("num_records")).as_py() or 0) if actions.num_rows else 0
+def _actions(table: DeltaTable) -> pa.Table:
+    return pa.table(table.get_add_actions(flatten=True))
+
+
+def files_of_repos(table: DeltaTable, repos: list[str]) -> list[tuple[str, int]]:
+    """The live files holding rows of any of ``repos`` (every part holds one repo, per its stats)."""
+    actions = _actions(table)
+    if not actions.num_rows:
+        return []
+    wanted = set(repos)
+    cols = actions.column_names
+    lo = actions.column("min.repo").to_pylist() if "min.repo" in cols else [None] * actions.num_rows
+    hi = actions.column("max.repo").to_pylist() if "max.repo" in cols else lo
+    out = []
+    for f, size, a, b in zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), lo, hi,
+                             strict=True):
+        if a in wanted or b in wanted or (a is not None and b is not None and any(a <= r <= b for r in wanted)):
+            out.append((f, size))
+    return out
+
+
+def count_rows(table: DeltaTable) -> int:
+    actions = _actions(table)
+    if not actions.num_rows or "num_records" not in actions.column_names:
+        return 0
+    return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
 
 def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
@@ -101,7 +113,7 @@ def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
     restored = []
     live = snapshot.tables if snapshot else {}
     for path in sorted(store.tables_dir.glob("*")):
-        table = _open(str(path))
+        table = open_table(path)
         if table is None:
             continue
         state = live.get(path.name)
