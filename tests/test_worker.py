@@ -1,0 +1,74 @@
+"""The worker: read once, errors cost only what they must, schema violations become error rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
+
+CORE = (("codequarry.extractors.core", "files"),)
+PLUGINS = (("tests.plugins.misbehaving", "names"), ("tests.plugins.misbehaving", "boom"))
+
+
+def task(root: Path, rel: str, key: int = 0, language: str | None = "python") -> FileTask:
+    p = root / rel
+    size = p.stat().st_size if p.exists() else 0
+    return FileTask(key=key, repo="r", root=str(root), path=rel, size=size, mtime_ns=0, language=language,
+                    module=rel.removesuffix(".py"))
+
+
+def run(root: Path, rels: list[str], refs: tuple[tuple[str, str], ...] = CORE + PLUGINS) -> dict[str, list[dict]]:
+    result = process_chunk(WorkerConfig(extractors=refs), [task(root, r, i) for i, r in enumerate(rels)])
+    return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
+
+
+def test_file_deleted_between_scan_and_read_is_an_error_row(tmp_path: Path) -> None:
+    (tmp_path / "ok.py").write_text("x = 1\n")
+    (tmp_path / "gone.py").write_text("y = 2\n")
+    t = [task(tmp_path, "ok.py", 0), task(tmp_path, "gone.py", 1)]
+    (tmp_path / "gone.py").unlink()
+    result = process_chunk(WorkerConfig(extractors=CORE), t)
+    errors = read_ipc(result.tables["errors"]).to_pylist()
+    assert [(e["path"], e["kind"], e["sha256"]) for e in errors] == [("gone.py", "unreadable", None)]
+    assert [f["path"] for f in read_ipc(result.tables["files"]).to_pylist()] == ["ok.py"]
+
+
+def test_wrong_type_drops_that_files_rows_and_names_everything(tmp_path: Path) -> None:
+    (tmp_path / "fine.py").write_text("a = b\n")
+    (tmp_path / "wrong_type.py").write_text("c = d\n")
+    tables = run(tmp_path, ["fine.py", "wrong_type.py"])
+    assert {(r["path"], r["name"]) for r in tables["names"]} == {("fine.py", "a"), ("fine.py", "b")}
+    (err,) = [e for e in tables["errors"] if e["kind"] == "schema"]
+    assert err["path"] == "wrong_type.py" and err["extractor"] == "test.names"
+    assert "line" in err["message"] and "int64" in err["message"] and "names" in err["message"]
+
+
+def test_an_exception_costs_only_that_extractors_rows_for_that_file(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 'explode'\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    tables = run(tmp_path, ["a.py", "b.py"])
+    assert [r["path"] for r in tables["boom"]] == ["b.py"]  # a.py's rows before the raise are gone
+    assert {r["path"] for r in tables["names"]} == {"a.py", "b.py"}  # the other extractor kept its rows
+    (err,) = tables["errors"]
+    assert err["extractor"] == "test.boom" and err["kind"] == "extractor"
+    assert "RuntimeError: the plugin exploded" in err["message"] and err["line"] == 1
+    assert err["source_line"] == "x = 'explode'"
+
+
+def test_a_syntax_error_is_reported_once_per_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text("x = (\n")
+    tables = run(tmp_path, ["bad.py"])
+    errors = tables["errors"]
+    assert len(errors) == 1 and errors[0]["kind"] == "syntax" and errors[0]["extractor"] == "parse"
+    assert tables["files"][0]["path"] == "bad.py"
+
+
+def test_files_rows_cover_every_language(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text("# a\nb\n")
+    (tmp_path / "img.bin").write_bytes(b"\x89PNG\x00\x01\x02" * 100)
+    result = process_chunk(WorkerConfig(extractors=CORE),
+                           [task(tmp_path, "notes.md", 0, "markdown"), task(tmp_path, "img.bin", 1, None)])
+    rows = {r["path"]: r for r in read_ipc(result.tables["files"]).to_pylist()}
+    assert rows["notes.md"]["lines"] == 2 and rows["notes.md"]["language"] == "markdown"
+    assert rows["img.bin"]["lines"] is None
+    assert "errors" not in result.tables  # a binary file that is not Python is not an error
