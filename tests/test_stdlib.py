@@ -4,9 +4,9 @@ top-level functions and classes agree with an oracle that shares no code with th
 from __future__ import annotations
 
 import collections
-import warnings
 import symtable
 import sysconfig
+import warnings
 from pathlib import Path
 
 import pytest

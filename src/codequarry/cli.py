@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -181,7 +181,7 @@ def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: Stor
     out.print(grid)
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
@@ -241,20 +241,27 @@ def _csv(result: Any, pacsv: Any) -> str:
     return buf.getvalue().decode("utf-8")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, limit: int | None = None) -> str:
     if value is None:
         return ""
-    if isinstance(value, list | dict):
-        return json.dumps(value, default=str, ensure_ascii=False)
-    return str(value)
+    text = json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+    if limit is not None:
+        text = text.replace("\n", "\\n")
+        if len(text) > limit:
+            text = text[: limit - 1] + "\u2026"
+    return text
 
 
 def _print_grid(result: Any) -> None:
-    grid = Table(*result.column_names, box=None, pad_edge=False, header_style="bold")
+    """A table for people: one line per row, long cells cut; piped output is never wrapped."""
+    console = out if out.is_terminal else Console(highlight=False, width=100_000)
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for name in result.column_names:
+        grid.add_column(name, no_wrap=True, overflow="ellipsis", max_width=80)
     for row in result.to_pylist():
-        grid.add_row(*(_cell(v) for v in row.values()))
-    out.print(grid)
-    out.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
+        grid.add_row(*(_cell(v, 80) for v in row.values()))
+    console.print(grid)
+    console.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
 
 
 def _plain(result: Any) -> str:

@@ -194,7 +194,7 @@ class RowBuffer:
             count = end - start
             for i in range(3):
                 prov_cols[i].extend([prov[i]] * count)
-        lead = [pa.array(c, type=f.type) for c, f in zip(prov_cols, PROVENANCE)] if self.spec.provenance else []
+        lead = [pa.array(c, type=f.type) for c, f in zip(prov_cols, PROVENANCE, strict=True)] if self.spec.provenance else []
         return pa.RecordBatch.from_arrays([*lead, *arrays], schema=self.spec.schema), problems
 
     def _arrays(self, rows: Iterable[int]) -> list[pa.Array]:
