@@ -39,7 +39,7 @@ def test_unpublished_commits_are_invisible_and_rolled_back(tmp_path: Path) -> No
                           run_id="dead")
     for part in process_chunk(config, [task]).parts:
         writer.add(part)
-    writer.commit(["src"])  # the files table now has a version no snapshot names
+    writer.commit({}, store.snapshot())  # the files table now has a version no snapshot names
     assert paths(store_path) == ["a.py"]  # readers still see the published snapshot
 
     summary = extract(make_plan([src], store=store_path, workers=1))

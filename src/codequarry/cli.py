@@ -132,11 +132,21 @@ def extract(
 
 def _render_summary(s: Any) -> None:
     skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
-    out.print(f"[bold]{s.files_scanned}[/] files scanned, [bold]{s.files_parsed}[/] parsed, skipped: {skipped}; "
-              f"{s.errors} errors; {s.seconds:.2f} s with {s.workers} worker(s)")
-    rows = ", ".join(f"{k} {v:,}" for k, v in s.rows.items())
-    out.print(f"rows: {rows}")
-    out.print(f"snapshot {s.snapshot} published to {s.store}")
+    out.print(f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "
+              f"{s.modified} modified, {s.deleted} deleted), {s.unchanged} unchanged")
+    for repo, names in s.rerun.items():
+        if s.unchanged:
+            out.print(f"re-run on every file of {repo}: {', '.join(names)} (new or new version)")
+    for repo, names in s.dropped.items():
+        out.print(f"dropped from {repo}: {', '.join(names)} (no longer selected)")
+    out.print(f"{s.files_parsed} parsed, skipped: {skipped}; {s.errors} errors; "
+              f"{s.seconds:.2f} s with {s.workers} worker(s)")
+    if s.rows and any(s.rows.values()):
+        out.print("rows written: " + ", ".join(f"{k} {v:,}" for k, v in s.rows.items() if v))
+    if s.published:
+        out.print(f"snapshot {s.snapshot} published to {s.store}")
+    else:
+        out.print(f"nothing to do: snapshot {s.snapshot} of {s.store} is up to date")
     for note in s.notes:
         out.print(f"note: {note}")
 

@@ -15,6 +15,7 @@ from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.extractors.core import Error
+from codequarry.incremental import plan_work, previous_state
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
@@ -37,6 +38,14 @@ class RunSummary:
     errors: int
     seconds: float
     workers: int
+    changed: int = 0  # added + modified + deleted files
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
+    published: bool = True
     listing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -91,25 +100,26 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     store.clear_staging()
+    pause("scan")
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
-    tasks = _tasks(manifest)
     run_id = uuid.uuid4().hex[:12]
+    writer = RunWriter(store, run_id, specs)
+    rebuilt = writer.prepare()
+    forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
+    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
-    writer = RunWriter(store, run_id, specs)
-    writer.prepare()
     counts: Counter[str] = Counter()
-    total_bytes = sum(t.size for t in tasks)
+    total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0
-    for result in engine.map(config, make_chunks(tasks, workers=plan.workers)):
+    for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
         for part in result.parts:
             writer.add(part)
         counts.update(result.counts)
         done_files += result.files
         done_bytes += result.bytes
         if progress is not None:
-            progress(done_files, done_bytes, len(tasks), total_bytes)
-    states = writer.commit(plan.repos)
+            progress(done_files, done_bytes, len(work.tasks), total_bytes)
     skipped: Counter[str] = Counter()
     for k, v in counts.items():
         if k.startswith("skipped:"):
@@ -118,7 +128,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
         skipped[reason.split(":")[0]] += 1
     summary = RunSummary(
         store=str(store.path),
-        snapshot=0,
+        snapshot=previous.id if previous else 0,
         sources={s.repo: s.root for s in plan.sources},
         files_scanned=len(manifest.files),
         files_parsed=counts.get("parsed", 0),
@@ -127,11 +137,41 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
         errors=writer.rows.get("errors", 0),
         seconds=0.0,
         workers=plan.workers,
+        changed=work.changed + work.added + work.deleted,
+        added=work.added,
+        modified=work.changed,
+        deleted=work.deleted,
+        unchanged=work.unchanged,
+        rerun=work.rerun,
+        dropped=work.dropped,
         listing=manifest.listing,
         notes=notes + writer.notes,
     )
+    state = work.state
+    if work.is_noop and previous is not None and state == previous_state(previous):
+        summary.published = False
+        summary.seconds = round(time.perf_counter() - started, 3)
+        return summary
+    states = writer.commit(work.replace, previous, pause=pause)
     summary.seconds = round(time.perf_counter() - started, 3)
-    snap = store.publish(states, run={k: v for k, v in summary.to_json().items() if k != "snapshot"})
+    pause("publish")
+    run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
+    snap = store.publish(states, run={**run_info, "state": state})
     store.clear_staging()
     summary.snapshot = snap.id
     return summary
+
+
+def pause(point: str) -> None:
+    """Test hook: with QUARRY_PAUSE_AT=point (or table:NAME), stop here until the file
+    QUARRY_PAUSE_FILE disappears, after writing it; tests SIGKILL the run at that moment."""
+    wanted = os.environ.get("QUARRY_PAUSE_AT")
+    if not wanted or wanted != point:
+        return
+    flag = os.environ.get("QUARRY_PAUSE_FILE", "")
+    if not flag:
+        return
+    with open(flag, "w") as fh:
+        fh.write(str(os.getpid()))
+    while os.path.exists(flag):
+        time.sleep(0.02)

@@ -12,10 +12,12 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import traceback
 import uuid
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +44,10 @@ class FileTask:
     language: str | None
     module: str | None = None
     is_package: bool = False
+    # an incremental re-run of some extractors on an unchanged file: run only these, and record the
+    # file's parse errors only if no earlier run could have (read errors are recorded already)
+    only: tuple[str, ...] | None = None
+    file_errors: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,20 +80,23 @@ class ChunkResult:
     bytes: int = 0
 
 
-_loaded: dict[tuple[tuple[str, str], ...], list[FileExtractor]] = {}
+_loaded: dict[tuple[tuple[str, str], ...], tuple[list[Any], list[FileExtractor]]] = {}
 
 
 def load_extractors(refs: tuple[tuple[str, str], ...]) -> list[FileExtractor]:
-    """Import the selected extractors by reference (cached per process)."""
-    got = _loaded.get(refs)
-    if got is None:
-        got = []
-        for module, attribute in refs:
-            obj = getattr(importlib.import_module(module), attribute)
-            if not isinstance(obj, FileExtractor):
-                raise TypeError(f"{module}.{attribute} is not a file extractor")
-            got.append(obj)
-        _loaded[refs] = got
+    """Import the selected extractors by reference (cached per process while the modules stay the same)."""
+    cached = _loaded.get(refs)
+    if cached is not None and all(sys.modules.get(m) is mod for (m, _), mod in zip(refs, cached[0], strict=True)):
+        return cached[1]
+    modules, got = [], []
+    for module, attribute in refs:
+        mod = importlib.import_module(module)
+        obj = getattr(mod, attribute)
+        if not isinstance(obj, FileExtractor):
+            raise TypeError(f"{module}.{attribute} is not a file extractor")
+        modules.append(mod)
+        got.append(obj)
+    _loaded[refs] = (modules, got)
     return got
 
 
@@ -214,19 +223,20 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     for buf in run.buffers.values():
         buf.begin_file(task.key, prov)
     run.errors.begin_file(task.key, prov)
+    partial = task.only is not None
     src = SourceFile(
         repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
         mtime_ns=task.mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
     )
-    if skip_reason == "too_large":
-        run.error("read", "too_large", f"{size} bytes is over --max-file-size {config.max_file_size}")
-    elif skip_reason == "binary":
-        run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
-    if skip_reason:
+    if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
+        if skip_reason == "too_large":
+            run.error("read", "too_large", f"{size} bytes is over --max-file-size {config.max_file_size}")
+        else:
+            run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
     failure: ParseFailure | None = None
     for ex, view, bufs in run.views:
-        if not ex.applies_to(task.language):
+        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
             continue
         if ex.needs and (skip_reason or failure):
             continue
@@ -238,8 +248,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
                 b.truncate(m)
             failure = exc
             line = exc.line
-            run.error("parse", exc.kind, exc.message, line, exc.column,
-                      exc.source_line if exc.source_line is not None else _safe_line(src, line))
+            if not partial or task.file_errors:
+                run.error("parse", exc.kind, exc.message, line, exc.column,
+                          exc.source_line if exc.source_line is not None else _safe_line(src, line))
         except Exception as exc:  # an extractor's bug costs its rows for this file only
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)

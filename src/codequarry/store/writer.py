@@ -8,18 +8,23 @@ and time do not grow with the corpus.
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.engine.worker import Part
+from codequarry.engine.worker import Part, write_part
+from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store.store import Snapshot, Store, TableState
 
@@ -33,40 +38,115 @@ class RunWriter:
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
 
-    def prepare(self) -> None:
-        """Create missing tables; a table whose declared schema changed is rebuilt from this run."""
+    def prepare(self) -> set[str]:
+        """Create missing tables. A table whose declared schema changed is emptied and returned, so
+        that its producer runs again on every file (its old rows cannot live in the new schema)."""
+        rebuilt = set()
         for name, spec in self.specs.items():
             path = self.store.table_path(name)
             table = open_table(path)
             if table is not None and not same_schema(table, spec.schema):
-                self.notes.append(f"the schema of '{name}' changed: the table is rebuilt from this run")
-                table.create(str(path), spec.schema, mode="overwrite")
+                self.notes.append(f"the schema of '{name}' changed: its rows are extracted again")
+                DeltaTable.create(str(path), spec.schema, mode="overwrite")
+                rebuilt.add(name)
             elif table is None:
                 DeltaTable.create(str(path), spec.schema, mode="overwrite")
+        return rebuilt
 
     def add(self, part: Part) -> None:
         self.parts[part.dataset].append(part)
         self.rows[part.dataset] = self.rows.get(part.dataset, 0) + part.rows
 
-    def commit(self, repos: list[str]) -> dict[str, TableState]:
-        """Replace every table's rows of ``repos`` with this run's parts; return the new versions."""
-        states: dict[str, TableState] = {}
+    def commit(self, replace: dict[str, Replacement], previous: Snapshot | None,
+               pause: Callable[[str], None] = lambda _: None) -> dict[str, TableState]:
+        """Drop the rows ``replace`` names, add this run's parts: one Delta transaction per table.
+
+        Parts that hold no dropped row are kept as they are; parts that hold only dropped rows are
+        removed; the few that hold both are rewritten without the dropped rows. Tables nothing
+        touched keep their version, so an incremental run costs what it changed.
+        """
+        states: dict[str, TableState] = dict(previous.tables) if previous else {}
         now = int(time.time() * 1000)
-        for name, spec in self.specs.items():
+        for name in sorted(set(self.specs) | set(replace)):
             path = self.store.table_path(name)
             table = open_table(path)
-            assert table is not None, f"table {name} was prepared"
-            actions: list[AddAction | RemoveAction] = [
-                RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size)
-                for f, size in files_of_repos(table, repos)
-            ]
+            if table is None:
+                continue
+            parts = self.parts.get(name, [])
+            rep = replace.get(name)
+            if not parts and not rep and name in states:
+                continue
+            actions: list[AddAction | RemoveAction] = []
+            if rep:
+                actions += self._drop(table, name, rep, now)
             actions += [AddAction(path=p.file, size=p.size, partition_values={}, modification_time=now,
-                                  data_change=True, stats=p.stats) for p in self.parts.get(name, ())]
+                                  data_change=True, stats=p.stats) for p in parts]
+            pause(f"table:{name}")
             if actions:
-                table.create_write_transaction(actions, mode="append", schema=DeltaSchema.from_arrow(spec.schema))
+                schema = self.specs[name].schema if name in self.specs else table.schema()
+                table.create_write_transaction(actions, mode="append",
+                                               schema=schema if isinstance(schema, DeltaSchema)
+                                               else DeltaSchema.from_arrow(schema))
                 table = DeltaTable(str(path))
             states[name] = TableState(version=table.version(), rows=count_rows(table))
         return states
+
+    def _drop(self, table: DeltaTable, name: str, rep: Replacement, now: int) -> list[AddAction | RemoveAction]:
+        actions: list[AddAction | RemoveAction] = []
+        live = _actions(table)
+        if not live.num_rows:
+            return actions
+        cols = live.column_names
+        n = live.num_rows
+        def col(c: str) -> list[Any]:
+            return live.column(c).to_pylist() if c in cols else [None] * n
+        sorted_keys = {repo: sorted(paths) for repo, paths in rep.keys.items() if paths}
+        for f, size, lo_r, hi_r, lo_p, hi_p in zip(col("path"), col("size_bytes"), col("min.repo"), col("max.repo"),
+                                                  col("min.path"), col("max.path"), strict=True):
+            single = lo_r is not None and lo_r == hi_r
+            if single and lo_r in rep.repos:
+                actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
+                continue
+            if single and not _may_hold(sorted_keys.get(lo_r), lo_p, hi_p) and not rep.extractors.get(lo_r):
+                continue
+            data = pq.read_table(str(self.store.table_path(name) / f))
+            keep = pc.invert(_dropped_mask(data, rep))
+            kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
+            if kept == data.num_rows:
+                continue
+            actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
+            if kept:
+                part = write_part(str(self.store.tables_dir), self.run_id, name,
+                                  data.filter(keep).combine_chunks().to_batches()[0])
+                actions.append(AddAction(path=part.file, size=part.size, partition_values={},
+                                         modification_time=now, data_change=True, stats=part.stats))
+        return actions
+
+
+def _may_hold(paths: list[str] | None, lo: str | None, hi: str | None) -> bool:
+    """Could a part whose path column spans [lo, hi] hold any of the sorted ``paths``?"""
+    if not paths:
+        return False
+    if lo is None or hi is None:
+        return True
+    i = bisect.bisect_left(paths, lo)
+    return i < len(paths) and paths[i] <= hi
+
+
+def _dropped_mask(data: pa.Table, rep: Replacement) -> pa.ChunkedArray:
+    mask = pc.is_in(data.column("repo"), pa.array(sorted(rep.repos), pa.string()))
+    for repo, paths in rep.keys.items():
+        if paths:
+            hit = pc.and_(pc.equal(data.column("repo"), repo),
+                          pc.is_in(data.column("path"), pa.array(sorted(paths), pa.string())))
+            mask = pc.or_(mask, hit)
+    if "extractor" in data.column_names:
+        for repo, names in rep.extractors.items():
+            if names:
+                hit = pc.and_(pc.equal(data.column("repo"), repo),
+                              pc.is_in(data.column("extractor"), pa.array(sorted(names), pa.string())))
+                mask = pc.or_(mask, hit)
+    return mask
 
 
 def open_table(path: Path) -> DeltaTable | None:
@@ -82,23 +162,6 @@ def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
 
 def _actions(table: DeltaTable) -> pa.Table:
     return pa.table(table.get_add_actions(flatten=True))
-
-
-def files_of_repos(table: DeltaTable, repos: list[str]) -> list[tuple[str, int]]:
-    """The live files holding rows of any of ``repos`` (every part holds one repo, per its stats)."""
-    actions = _actions(table)
-    if not actions.num_rows:
-        return []
-    wanted = set(repos)
-    cols = actions.column_names
-    lo = actions.column("min.repo").to_pylist() if "min.repo" in cols else [None] * actions.num_rows
-    hi = actions.column("max.repo").to_pylist() if "max.repo" in cols else lo
-    out = []
-    for f, size, a, b in zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), lo, hi,
-                             strict=True):
-        if a in wanted or b in wanted or (a is not None and b is not None and any(a <= r <= b for r in wanted)):
-            out.append((f, size))
-    return out
 
 
 def count_rows(table: DeltaTable) -> int:

@@ -1,0 +1,174 @@
+"""What a run must redo, given the last snapshot: the worklist and the rows each table must drop.
+
+Every row is keyed by its file (repo, path) and by the extractor that made it, so a run needs only:
+
+- files whose size or mtime changed, new files and deleted files: every table drops their rows, and
+  the new and changed ones are extracted again by every selected extractor;
+- an extractor that is new to a repo or whose version changed: its tables drop the repo's rows and
+  it alone runs again on every file of the repo;
+- an extractor no longer selected: its tables drop the repo's rows.
+
+Hashes of unchanged files are reused (they are not read). A file whose module name changed because a
+package was added or removed around it counts as changed, since its rows carry the module name.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from codequarry.api import FileExtractor
+from codequarry.engine.worker import FileTask
+from codequarry.store import Snapshot, Store
+
+Key = tuple[str, str]  # (repo, path)
+
+
+@dataclass
+class Replacement:
+    """The rows one table drops this run, before the run's new rows are added."""
+
+    keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # repo -> paths
+    repos: set[str] = field(default_factory=set)  # repos whose rows all go
+    extractors: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # errors: repo -> names
+
+    def __bool__(self) -> bool:
+        return bool(self.repos or any(self.keys.values()) or any(self.extractors.values()))
+
+
+@dataclass
+class WorkPlan:
+    tasks: list[FileTask]
+    replace: dict[str, Replacement]  # table -> rows to drop
+    state: dict[str, dict[str, int]]  # repo -> {extractor: version} after this run, for every repo
+    changed: int = 0
+    added: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.tasks and not any(self.replace.values())
+
+
+def _read(store: Store, snap: Snapshot, table: str, columns: list[str], repos: list[str]) -> pa.Table | None:
+    state = snap.tables.get(table)
+    if state is None:
+        return None
+    dt = DeltaTable(str(store.table_path(table)), version=state.version)
+    names = set(dt.schema().to_arrow().names) if hasattr(dt.schema().to_arrow(), "names") else None
+    if names is not None and not set(columns) <= names:
+        return None
+    data = dt.to_pyarrow_dataset().to_table(columns=columns, filter=pc.field("repo").isin(repos))
+    return data
+
+
+def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
+    if snap is None:
+        return {}
+    repos: dict[str, Any] = snap.run.get("state", {}) if isinstance(snap.run, dict) else {}
+    return {r: {k: int(v) for k, v in m.items()} for r, m in repos.items()}
+
+
+def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
+              extractors: list[FileExtractor], forced: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+    """Compare the scan with the last snapshot and decide what to extract and what to drop."""
+    selected = {ex.name: ex.version for ex in extractors}
+    outputs = {ex.name: ex.output_names for ex in extractors}
+    prev_state = previous_state(snap)
+    # a table emptied for a schema change lost the rows of repos outside this run too: forget that
+    # they ran its producer, so that their next run runs it again
+    for other, names in prev_state.items():
+        if other not in repos:
+            for name in forced:
+                names.pop(name, None)
+    prev_files: dict[Key, tuple[int, int, str | None, str | None]] = {}
+    prev_modules: dict[Key, tuple[str | None, bool]] = {}
+    if snap is not None:
+        files = _read(store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos)
+        if files is not None:
+            for r, p, s, m, h, lang in zip(*(files.column(i).to_pylist() for i in range(6)), strict=True):
+                prev_files[(r, p)] = (s, m, h, lang)
+        mods = _read(store, snap, "modules", ["repo", "path", "module", "is_package"], repos)
+        if mods is not None:
+            for r, p, mod, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
+                prev_modules[(r, p)] = (mod, pkg)
+
+    replace_: dict[str, Replacement] = defaultdict(Replacement)
+    work = WorkPlan(tasks=[], replace=replace_, state={r: m for r, m in prev_state.items() if r not in repos})
+    by_repo: dict[str, list[FileTask]] = defaultdict(list)
+    for t in tasks:
+        by_repo[t.repo].append(t)
+    all_tables = {name for outs in outputs.values() for name in outs} | {"errors"}
+    for repo in repos:
+        old = prev_state.get(repo, {})
+        rerun = sorted(n for n, v in selected.items() if old.get(n) != v or n in forced)
+        dropped = sorted(n for n in old if n not in selected)
+        if rerun:
+            work.rerun[repo] = rerun
+        if dropped:
+            work.dropped[repo] = dropped
+        work.state[repo] = dict(selected)
+        for name in rerun:
+            for table in outputs[name]:
+                replace_[table].repos.add(repo)
+        for name in dropped:
+            replace_["errors"].extractors[repo].add(name)
+            for table in (snap.tables if snap else {}):
+                # the dropped extractor's tables: every row of this repo goes
+                if table not in all_tables and table != "errors":
+                    replace_[table].repos.add(repo)
+        if rerun:
+            replace_["errors"].extractors[repo].update(rerun)
+        seen: set[str] = set()
+        whole = set(rerun)
+        for t in by_repo.get(repo, []):
+            seen.add(t.path)
+            prev = prev_files.get((repo, t.path))
+            module_moved = t.language == "python" and (repo, t.path) in prev_modules and \
+                prev_modules[(repo, t.path)] != (t.module, t.is_package)
+            if prev is None:
+                work.added += 1
+            elif prev[0] != t.size or prev[1] != t.mtime_ns or prev[3] != t.language or module_moved:
+                work.changed += 1
+            else:
+                work.unchanged += 1
+                if whole:
+                    only = tuple(n for n in rerun if _applies(extractors, n, t.language))
+                    if only:
+                        work.tasks.append(replace(t, only=only, file_errors=_parse_errors_missing(
+                            extractors, whole, t.language)))
+                continue
+            for table in all_tables:
+                replace_[table].keys[repo].add(t.path)
+            work.tasks.append(t)
+        for (r, p) in prev_files:
+            if r == repo and p not in seen:
+                work.deleted += 1
+                for table in all_tables:
+                    replace_[table].keys[repo].add(p)
+    # tables of unselected extractors that still hold rows of other repos stay as they are
+    for table in list(replace_):
+        if not replace_[table]:
+            del replace_[table]
+    return work
+
+
+def _parse_errors_missing(extractors: list[FileExtractor], rerun: set[str], language: str | None) -> bool:
+    """True when no extractor that keeps its rows parses files of this language, so a parse error
+    of an unchanged file was never recorded and the re-run extractors must record it."""
+    return not any(ex.needs for ex in extractors if ex.name not in rerun and ex.applies_to(language))
+
+
+def _applies(extractors: list[FileExtractor], name: str, language: str | None) -> bool:
+    for ex in extractors:
+        if ex.name == name:
+            return ex.applies_to(language)
+    return False
