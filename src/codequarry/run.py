@@ -88,8 +88,10 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     store = Store.create(plan.store)
     engine = engine or LocalEngine(plan.workers)
     try:
+        # workers are forked before the lock is taken, so that none inherits it: a lock must die
+        # with the run that took it
+        getattr(engine, "start", lambda: None)()
         with WriterLock(store.path):
-            getattr(engine, "start", lambda: None)()
             return _execute(plan, store, engine, extractors, specs, progress, started)
     finally:
         getattr(engine, "close", lambda: None)()

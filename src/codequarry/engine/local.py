@@ -25,6 +25,19 @@ def default_workers() -> int:
 def _init_worker() -> None:
     # the parent handles Ctrl-C and stops the pool; workers must not print their own tracebacks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies, so a killed run leaves no orphan."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers still exit when their queue closes
+        pass
 
 
 class LocalEngine:
