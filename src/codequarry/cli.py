@@ -191,6 +191,72 @@ def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: Stor
     out.print(grid)
 
 
+@app.command()
+def status(store: StoreOpt = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
+    """Show the live snapshot, table versions, rows and sizes, and the last run."""
+    from codequarry.query import open_store
+    from codequarry.store.maintenance import status as store_status
+
+    info = store_status(open_store(_find_store(store)))
+    if as_json:
+        out.print_json(json.dumps(info, default=str))
+        return
+    if info["snapshot"] is None:
+        out.print(f"{info['store']}: no snapshot published yet")
+        return
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["published"]))
+    out.print(f"store {info['store']}: snapshot {info['snapshot']} published {when}; "
+              f"{info['snapshots_kept']} snapshot(s) kept; {_size(info['disk_bytes'])} on disk")
+    grid = Table("table", "version", "rows", "files", "live size", "on disk", box=None, pad_edge=False)
+    for name, t in info["tables"].items():
+        grid.add_row(name, str(t["version"]), f"{t['rows']:,}", str(t["files"]), _size(t["bytes"]),
+                     _size(t["disk_bytes"]))
+    out.print(grid)
+    run = info["last_run"]
+    if run:
+        out.print(f"last run: {run.get('files_scanned', '?')} files scanned, {run.get('changed', '?')} changed, "
+                  f"{run.get('errors', '?')} errors, {run.get('seconds', '?')} s")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@app.command()
+def compact(
+    store: StoreOpt = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Compact only this table (repeatable).")] = None,
+    keep: Annotated[int, typer.Option("--keep", help="Snapshots to keep readable (at least 1).")] = 1,
+) -> None:
+    """Rewrite small files into large sorted ones and delete files no kept snapshot needs."""
+    from codequarry.query import open_store
+    from codequarry.store import WriterLock
+    from codequarry.store.maintenance import compact as run_compact
+
+    if keep < 1:
+        raise UsageError("--keep must be at least 1")
+    st = open_store(_find_store(store))
+    snap = st.snapshot()
+    if table and snap is not None:
+        from codequarry.errors import did_you_mean
+
+        for t in table:
+            if t not in snap.tables:
+                raise UsageError(f"no table '{t}'.{did_you_mean(t, snap.tables)}")
+    with WriterLock(st.path):
+        done = run_compact(st, tables=table, keep_snapshots=keep)
+    for name, (before, after) in done.tables.items():
+        out.print(f"{name}: {before} -> {after} files")
+    out.print(f"removed {done.removed_files} files ({_size(done.removed_bytes)}) and {done.pruned_snapshots} "
+              f"old snapshot(s); snapshot {done.snapshot} is live")
+
+
 class Fmt(StrEnum):
     table = "table"
     csv = "csv"

@@ -21,8 +21,10 @@ from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
+from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
 from codequarry.store.writer import RunWriter, rollback_unpublished
 
+AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
 
 
@@ -161,6 +163,11 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
     snap = store.publish(states, run={**run_info, "state": state})
     store.clear_staging()
     summary.snapshot = snap.id
+    crowded = needs_compaction(store, sorted(work.replace.keys() | writer.parts.keys()))
+    if crowded:
+        done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS)
+        summary.snapshot = done.snapshot
+        summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
     return summary
 
 

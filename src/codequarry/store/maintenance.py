@@ -1,0 +1,154 @@
+"""Keeping a store fast over many small runs: compaction, cleanup, and a status report.
+
+Every incremental run adds small Parquet parts; ``compact`` rewrites a table's parts into a few large
+files sorted by (repo, path), which keeps queries fast and makes the next incremental run's
+lookups precise. It then publishes the compacted versions as a new snapshot (same rows), and removes
+files no retained snapshot needs: parts replaced by earlier runs, and parts orphaned by killed runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deltalake import DeltaTable
+
+from codequarry.store.store import Snapshot, Store, TableState
+from codequarry.store.writer import count_rows, open_table, rollback_unpublished
+
+#: a table with more live files than this is compacted automatically at the end of a run
+AUTO_COMPACT_FILES = 48
+TARGET_FILE_SIZE = 128 * 1024 * 1024
+
+
+@dataclass
+class CompactSummary:
+    snapshot: int
+    tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (files before, after)
+    removed_files: int = 0
+    removed_bytes: int = 0
+    pruned_snapshots: int = 0
+
+
+def _dir_size(path: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            try:
+                size += os.lstat(os.path.join(dirpath, n)).st_size
+                files += 1
+            except OSError:
+                continue
+    return files, size
+
+
+def live_file_count(table: DeltaTable) -> int:
+    return len(table.file_uris())
+
+
+def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: int = 1,
+            min_files: int = 2) -> CompactSummary:
+    """Compact tables (all by default) and publish the result; the caller holds the writer lock."""
+    snap = store.snapshot()
+    rollback_unpublished(store, snap)
+    summary = CompactSummary(snapshot=snap.id if snap else 0)
+    if snap is None:
+        return summary
+    states = dict(snap.tables)
+    for name in sorted(tables if tables is not None else snap.tables):
+        table = open_table(store.table_path(name))
+        if table is None or name not in states:
+            continue
+        before = live_file_count(table)
+        if before >= min_files:
+            table.optimize.z_order(["repo", "path"], target_size=TARGET_FILE_SIZE)
+            table = DeltaTable(str(store.table_path(name)))
+        table.create_checkpoint()
+        states[name] = TableState(version=table.version(), rows=count_rows(table))
+        summary.tables[name] = (before, live_file_count(table))
+    if any(states[n] != snap.tables[n] for n in states):
+        run = {**snap.run, "compacted": time.time()}
+        snap = store.publish(states, run=run)
+        summary.snapshot = snap.id
+    summary.pruned_snapshots = _prune_history(store, keep_snapshots)
+    kept = store.history()
+    for name in snap.tables:
+        files, size = _vacuum(store, name, kept)
+        summary.removed_files += files
+        summary.removed_bytes += size
+    return summary
+
+
+def _prune_history(store: Store, keep: int) -> int:
+    history = sorted((store.path / "snapshots").glob("*.json"))
+    doomed = history[: max(0, len(history) - max(1, keep))]
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return len(doomed)
+
+
+def _vacuum(store: Store, name: str, kept: list[Snapshot]) -> tuple[int, int]:
+    """Remove every file of the table that no retained snapshot reads (untracked orphans included)."""
+    path = store.table_path(name)
+    table = open_table(path)
+    if table is None:
+        return 0, 0
+    versions = sorted({s.tables[name].version for s in kept if name in s.tables})
+    before_files, before_size = _dir_size(path)
+    table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True,
+                 keep_versions=versions or None)
+    table.cleanup_metadata()
+    after_files, after_size = _dir_size(path)
+    return max(0, before_files - after_files), max(0, before_size - after_size)
+
+
+def needs_compaction(store: Store, names: list[str]) -> list[str]:
+    out = []
+    for name in names:
+        table = open_table(store.table_path(name))
+        if table is not None and live_file_count(table) > AUTO_COMPACT_FILES:
+            out.append(name)
+    return out
+
+
+def status(store: Store) -> dict[str, Any]:
+    """What is in the store: the live snapshot, its tables, sizes, history, and the last run."""
+    snap = store.snapshot()
+    history = store.history()
+    files, size = _dir_size(store.path)
+    out: dict[str, Any] = {
+        "store": str(store.path),
+        "snapshot": snap.id if snap else None,
+        "published": snap.created if snap else None,
+        "snapshots_kept": len(history),
+        "disk_files": files,
+        "disk_bytes": size,
+        "tables": {},
+        "last_run": {},
+    }
+    if snap is None:
+        return out
+    for name, state in sorted(snap.tables.items()):
+        path = store.table_path(name)
+        try:
+            dt = DeltaTable(str(path), version=state.version)
+            live = dt.get_add_actions(flatten=True)
+            import pyarrow as pa
+
+            actions = pa.table(live)
+            live_bytes = int(sum(actions.column("size_bytes").to_pylist())) if actions.num_rows else 0
+            n_files = actions.num_rows
+        except Exception:  # a damaged table is reported, not fatal to the report
+            live_bytes, n_files = 0, 0
+        disk_files, disk_bytes = _dir_size(path)
+        out["tables"][name] = {"version": state.version, "rows": state.rows, "files": n_files,
+                               "bytes": live_bytes, "disk_bytes": disk_bytes}
+    run = dict(snap.run)
+    run.pop("state", None)
+    out["last_run"] = {k: run.get(k) for k in ("seconds", "files_scanned", "changed", "added", "modified",
+                                                "deleted", "errors", "workers", "sources") if k in run}
+    out["extractors"] = snap.run.get("state", {})
+    return out
