@@ -63,9 +63,9 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
         if language is None and f.size > 0:
             language = _sniff(os.path.join(f.root, f.path))
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
-        if language == "python" and mod is None and f.language is None:
-            stem = f.path.rsplit("/", 1)[-1]
-            mod = stem if stem.isidentifier() else None
+        if language == "python" and mod is None:
+            # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
+            mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
         tasks.append(FileTask(key=key, repo=f.repo, root=f.root, path=f.path, size=f.size, mtime_ns=f.mtime_ns,
                               language=language, module=mod, is_package=is_pkg))
     return tasks
