@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codequarry.api import FileExtractor
+from codequarry.api import FileExtractor, Operation
 from codequarry.errors import DeclarationError, UsageError, did_you_mean
+from codequarry.graph import RESERVED, build_graph, output_name
 from codequarry.registry import Catalog, load_catalog
 from codequarry.scan import SourceRoot, resolve_sources
 from codequarry.schema import DatasetSpec
@@ -29,6 +31,8 @@ class ExtractPlan(BaseModel):
     deselect: tuple[str, ...] = ()
     max_file_size: int = Field(DEFAULT_MAX_FILE_SIZE, gt=0)
     extractors: tuple[str, ...]  # resolved, in a stable order
+    operations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # why something was selected that was not asked for
 
     @property
     def repos(self) -> list[str]:
@@ -39,40 +43,65 @@ def _in_subtree(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-def select_extractors(catalog: Catalog, select: Iterable[str], deselect: Iterable[str]) -> list[FileExtractor]:
-    """Pick extractors by dotted-name subtrees; an unknown name is an error with a suggestion."""
-    names = sorted(catalog.extractors)
+@dataclass
+class Selection:
+    extractors: list[FileExtractor]
+    operations: list[Operation]
+    notes: list[str]
+
+
+def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterable[str] = ()) -> Selection:
+    """Pick extractors and operations by dotted-name subtrees; an operation pulls in the producers of
+    what it reads. An unknown name is an error with a suggestion."""
+    everything: dict[str, FileExtractor | Operation] = {**catalog.extractors, **catalog.operations}
+    names = sorted(everything)
     groups = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)}
     select = list(select)
     deselect = list(deselect)
-    for s in [*select, *deselect]:
-        if s not in groups:
-            raise UsageError(f"unknown extractor or group '{s}'.{did_you_mean(s, sorted(groups))}")
-    chosen = []
-    for n in names:
-        forced = any(_in_subtree(n, a) for a in ALWAYS)
-        picked = not select or any(_in_subtree(n, s) for s in select)
-        dropped = any(_in_subtree(n, d) for d in deselect)
-        if forced or (picked and not dropped):
-            chosen.append(catalog.extractors[n])
-    check_outputs(chosen)
-    return chosen
+    for s_ in [*select, *deselect]:
+        if s_ not in groups:
+            raise UsageError(f"unknown extractor, operation or group '{s_}'.{did_you_mean(s_, sorted(groups))}")
+
+    def dropped(n: str) -> bool:
+        return any(_in_subtree(n, d) for d in deselect) and not any(_in_subtree(n, a) for a in ALWAYS)
+
+    chosen = {n for n in names if any(_in_subtree(n, a) for a in ALWAYS)
+              or ((not select or any(_in_subtree(n, s_) for s_ in select)) and not dropped(n))}
+    producers: dict[str, list[str]] = {}
+    for n, node in everything.items():
+        for out in node.outputs:
+            producers.setdefault(output_name(out), []).append(n)
+    notes: list[str] = []
+    queue = sorted(n for n in chosen if n in catalog.operations)
+    while queue:
+        op = catalog.operations[queue.pop()]
+        for inp in op.inputs:
+            if inp in RESERVED:
+                continue
+            makers = producers.get(inp, [])
+            if any(m in chosen for m in makers) or not makers:
+                continue  # produced already, or an error build_graph reports with a suggestion
+            if len(makers) > 1:
+                raise DeclarationError(f"operation '{op.name}' reads '{inp}', which {makers} all produce; "
+                                       "select one of them")
+            maker = makers[0]
+            if dropped(maker):
+                raise UsageError(f"operation '{op.name}' reads '{inp}', made by '{maker}', which --skip leaves "
+                                 f"out; skip '{op.name}' too, or keep '{maker}'")
+            chosen.add(maker)
+            notes.append(f"selected '{maker}' because '{op.name}' reads '{inp}'")
+            if maker in catalog.operations:
+                queue.append(maker)
+    extractors = [catalog.extractors[n] for n in names if n in chosen and n in catalog.extractors]
+    operations = [catalog.operations[n] for n in names if n in chosen and n in catalog.operations]
+    build_graph(extractors, operations)  # checks producers, inputs and cycles before any file is read
+    return Selection(extractors, operations, notes)
 
 
 def check_outputs(extractors: Iterable[FileExtractor]) -> dict[str, DatasetSpec]:
-    """Each dataset has exactly one producer; returns dataset name -> spec."""
-    producers: dict[str, tuple[str, DatasetSpec]] = {}
-    for ex in extractors:
-        for spec in ex.outputs:
-            if spec.name == "errors":
-                raise DeclarationError(f"extractor '{ex.name}' declares 'errors', which codequarry itself writes")
-            if spec.name in producers:
-                raise DeclarationError(
-                    f"dataset '{spec.name}' has two producers: '{producers[spec.name][0]}' and '{ex.name}'; "
-                    "give one of them another dataset name"
-                )
-            producers[spec.name] = (ex.name, spec)
-    return {name: spec for name, (_, spec) in producers.items()}
+    """Dataset name -> declared spec for the file extractors (each dataset has one producer)."""
+    g = build_graph(extractors, [])
+    return {name: spec for name, spec in g.specs.items()}
 
 
 def make_plan(
@@ -87,6 +116,7 @@ def make_plan(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     catalog: Catalog | None = None,
 ) -> ExtractPlan:
+    select_ = tuple(select)
     from codequarry.engine.local import default_workers
 
     roots = resolve_sources(sources)
@@ -96,17 +126,19 @@ def make_plan(
     if max_file_size <= 0:
         raise UsageError(f"--max-file-size must be positive, got {max_file_size}")
     catalog = catalog or load_catalog(plugins)
-    chosen = select_extractors(catalog, select, deselect)
+    chosen = select_nodes(catalog, select_, deselect)
     return ExtractPlan(
         sources=tuple(roots),
         store=store_path,
         workers=workers or default_workers(),
         exclude=tuple(exclude),
         plugins=tuple(plugins),
-        select=tuple(select),
+        select=select_,
         deselect=tuple(deselect),
         max_file_size=max_file_size,
-        extractors=tuple(ex.name for ex in chosen),
+        extractors=tuple(ex.name for ex in chosen.extractors),
+        operations=tuple(op.name for op in chosen.operations),
+        notes=tuple(chosen.notes),
     )
 
 

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from codequarry.api import FileExtractor
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.extractors.core import Error
+from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
+from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
@@ -48,6 +49,7 @@ class RunSummary:
     rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
     dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
     published: bool = True
+    operations: dict[str, Any] = field(default_factory=dict)  # name -> ran, rows, seconds, stats
     listing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -85,6 +87,7 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     started = time.perf_counter()
     catalog = load_catalog(plan.plugins)
     extractors = [catalog.extractors[n] for n in plan.extractors]
+    graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     specs = check_outputs(extractors)
     specs["errors"] = Error
     store = Store.create(plan.store)
@@ -94,13 +97,14 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # with the run that took it
         getattr(engine, "start", lambda: None)()
         with WriterLock(store.path):
-            return _execute(plan, store, engine, extractors, specs, progress, started)
+            return _execute(plan, store, engine, graph, specs, progress, started)
     finally:
         getattr(engine, "close", lambda: None)()
 
 
-def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[FileExtractor],
+def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
              specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
+    extractors = graph.extractors
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     store.clear_staging()
@@ -152,15 +156,20 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, extractors: list[F
         notes=notes + writer.notes,
     )
     state = work.state
-    if work.is_noop and previous is not None and state == previous_state(previous):
-        summary.published = False
-        summary.seconds = round(time.perf_counter() - started, 3)
-        return summary
     states = writer.commit(work.replace, previous, pause=pause)
+    prev_ops = previous.run.get("operations", {}) if previous else {}
+    op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
+                                                  prev_ops, workers=plan.workers)
+    summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
+    unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
+        and op_state == prev_ops
     summary.seconds = round(time.perf_counter() - started, 3)
+    if unchanged:
+        summary.published = False
+        return summary
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
-    snap = store.publish(states, run={**run_info, "state": state})
+    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state})
     store.clear_staging()
     summary.snapshot = snap.id
     crowded = needs_compaction(store, sorted(work.replace.keys() | writer.parts.keys()))

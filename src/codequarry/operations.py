@@ -1,0 +1,203 @@
+"""Operations: table-level steps over whole datasets, run after the file extractors, in DAG layers.
+
+An operation declares the datasets it reads and writes; it receives an :class:`OperationContext`
+over the run's new snapshot and returns Arrow::
+
+    import pyarrow as pa
+    from codequarry import dataset, operation
+
+    @dataset("unused_env")
+    class UnusedEnv:
+        name: str
+
+    @operation("acme.env.unused", version=1, inputs=["env_reads", "assignments"], outputs=[UnusedEnv])
+    def unused_env(ctx) -> pa.Table:
+        return ctx.sql("SELECT DISTINCT e.repo, e.path, e.sha256, e.name FROM env_reads e "
+                       "LEFT JOIN assignments a ON a.target = e.name WHERE a.target IS NULL")
+
+The result is one Arrow table (or a dict of them, one per output) whose columns are matched to the
+declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs;
+an incremental run re-runs it only when one of its inputs or its version changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+from datafusion import SessionContext
+from deltalake import DeltaTable
+
+from codequarry.api import Operation
+from codequarry.errors import QuarryError, SchemaError
+from codequarry.query import plain_types
+from codequarry.schema import DatasetSpec
+from codequarry.store import Store, TableState
+
+
+class OperationError(QuarryError):
+    """An operation failed; the run publishes nothing."""
+
+    exit_code = 1
+
+
+class OperationContext:
+    """What an operation sees: its input datasets, as SQL (DataFusion) or Arrow tables."""
+
+    def __init__(self, store: Store, tables: Mapping[str, TableState], *, name: str = "",
+                 inputs: tuple[str, ...] | None = None) -> None:
+        self.store = store
+        self.name = name
+        self._tables = dict(tables)
+        self._allowed = set(inputs) if inputs is not None else set(self._tables)
+        self._ctx: SessionContext | None = None
+        self.stats: dict[str, Any] = {}
+
+    @classmethod
+    def from_store(cls, store: Store, *, inputs: tuple[str, ...] | None = None) -> OperationContext:
+        """A context over the store's published snapshot (handy for tests and notebooks)."""
+        snap = store.snapshot()
+        if snap is None:
+            raise QuarryError(f"store '{store.path}' has no published snapshot")
+        return cls(store, snap.tables, inputs=inputs)
+
+    def _check(self, name: str) -> None:
+        if name not in self._allowed:
+            raise OperationError(
+                f"operation '{self.name}' reads '{name}', which it does not declare in inputs="
+                f"{sorted(self._allowed)}; add it, so that the DAG orders the work"
+            )
+
+    def _delta(self, name: str) -> DeltaTable:
+        self._check(name)
+        state = self._tables.get(name)
+        if state is None:
+            raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
+        return DeltaTable(str(self.store.table_path(name)), version=state.version)
+
+    @property
+    def session(self) -> SessionContext:
+        if self._ctx is None:
+            ctx = SessionContext()
+            for name in sorted(self._allowed):
+                if name in self._tables:
+                    ctx.register_table(name, self._delta(name))
+            self._ctx = ctx
+        return self._ctx
+
+    def sql(self, query: str) -> pa.Table:
+        """Run SQL over the declared inputs; returns an Arrow table with plain (non-view) types."""
+        try:
+            return plain_types(self.session.sql(query).to_arrow_table())
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OperationError(f"operation '{self.name}': SQL failed: {first}") from None
+
+    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """One input dataset as an Arrow table (optionally only some columns)."""
+        return self._delta(name).to_pyarrow_dataset().to_table(columns=columns)
+
+    def report(self, key: str, value: Any) -> None:
+        """Record a figure for the run summary (e.g. a resolution rate)."""
+        self.stats[key] = value
+
+
+def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
+    """Match a result's columns to the declared schema by name and cast; a clear error otherwise."""
+    if isinstance(result, pa.RecordBatch):
+        result = pa.Table.from_batches([result])
+    if not isinstance(result, pa.Table):
+        raise SchemaError(f"operation '{operation}' returned {type(result).__name__} for '{spec.name}'; "
+                          "return a pyarrow.Table (ctx.sql(...) gives one)")
+    schema = spec.schema
+    missing = [f.name for f in schema if f.name not in result.column_names]
+    if missing:
+        raise SchemaError(f"operation '{operation}': result for '{spec.name}' lacks columns {missing} "
+                          f"(it has {result.column_names})")
+    try:
+        return result.select([f.name for f in schema]).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
+        raise SchemaError(f"operation '{operation}': result for '{spec.name}' does not fit the declared "
+                          f"schema: {exc}") from None
+
+
+def run_operations(store: Store, operations: list[Operation], layers: list[list[str]],
+                   specs: Mapping[str, DatasetSpec], states: dict[str, TableState],
+                   previous: Mapping[str, Any], *, workers: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run each layer's operations (in parallel within a layer) over ``states``, which is updated
+    with the versions of the tables they write. An operation whose inputs and version are what they
+    were when it last ran is skipped. Returns (operation state for the snapshot, summary)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    by_name = {op.name: op for op in operations}
+    op_state: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    for layer in layers:
+        todo = []
+        for name in layer:
+            op = by_name[name]
+            inputs = {i: states[i].version for i in op.inputs if i in states}
+            prev = previous.get(name)
+            outs = [_out_name(o) for o in op.outputs]
+            fresh = (prev is not None and prev.get("version") == op.version and prev.get("inputs") == inputs
+                     and all(o in states for o in outs))
+            op_state[name] = {"version": op.version, "inputs": inputs}
+            if fresh:
+                summary[name] = {"ran": False}
+            else:
+                todo.append(op)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
+            results = list(pool.map(lambda op: _run_one(store, op, specs, states), todo))
+        for op, (written, info) in zip(todo, results, strict=True):
+            states.update(written)
+            summary[op.name] = info
+    return op_state, summary
+
+
+def _out_name(out: str | DatasetSpec) -> str:
+    return out if isinstance(out, str) else out.name
+
+
+def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec],
+             states: Mapping[str, TableState]) -> tuple[dict[str, TableState], dict[str, Any]]:
+    import time
+
+    from deltalake import write_deltalake
+
+    started = time.perf_counter()
+    ctx = OperationContext(store, states, name=op.name, inputs=op.inputs)
+    try:
+        result = op.func(ctx)
+    except QuarryError:
+        raise
+    except Exception as exc:
+        raise OperationError(f"operation '{op.name}' failed: {type(exc).__name__}: {exc}; nothing was "
+                             f"published (leave it out with --skip {op.name})") from exc
+    outs = [_out_name(o) for o in op.outputs]
+    if not isinstance(result, Mapping):
+        if len(outs) != 1:
+            raise OperationError(f"operation '{op.name}' declares outputs {outs}: return a dict of tables")
+        result = {outs[0]: result}
+    if set(result) != set(outs):
+        raise OperationError(f"operation '{op.name}' returned {sorted(result)} but declares {outs}")
+    written: dict[str, TableState] = {}
+    rows: dict[str, int] = {}
+    for name in outs:
+        data = result[name]
+        data = conform(data, specs[name], op.name) if name in specs else _plain_table(data, op.name, name)
+        path = str(store.table_path(name))
+        write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+        table = DeltaTable(path)
+        written[name] = TableState(version=table.version(), rows=data.num_rows)
+        rows[name] = data.num_rows
+    info = {"ran": True, "rows": rows, "seconds": round(time.perf_counter() - started, 3), "stats": ctx.stats}
+    return written, info
+
+
+def _plain_table(data: Any, op: str, name: str) -> pa.Table:
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if not isinstance(data, pa.Table):
+        raise SchemaError(f"operation '{op}' returned {type(data).__name__} for '{name}'; return a pyarrow.Table")
+    return plain_types(data)
