@@ -88,3 +88,32 @@ def test_a_failing_operation_publishes_nothing(src: Path, tmp_path: Path) -> Non
     with pytest.raises(OperationError, match=r"fail\.op.*ZeroDivisionError.*--skip fail\.op"):
         extract(make_plan([src], store=store, workers=1, plugins=["tests.plugins.ops_fail"]))
     assert open_store(store).snapshot().id == 1  # type: ignore[union-attr]
+
+
+def _plan(*args: object) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "codequarry", "plan", *map(str, args)], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_plan_shows_layers_products_and_work_without_running(src: Path, tmp_path: Path) -> None:
+    import json
+
+    store = tmp_path / "store"
+    info = json.loads(_plan(src, "--store", store, "--plugin", "tests.plugins.ops_good", "-f", "json"))
+    assert info["layers"][1:] == [["acme.async_count", "acme.sizes"], ["acme.big"]]
+    assert info["parse_products"] == ["ast"]
+    assert info["work"]["files_per_extractor"]["python.core.functions"] == 3
+    assert info["work"]["files_per_extractor"]["core.files"] == 3
+    assert not store.exists()  # planning writes nothing
+    extract(make_plan([src], store=store, workers=1))
+    (src / "pkg" / "c.py").write_text("x = 1\n")
+    info = json.loads(_plan(src, "--store", store, "--select", "python.core.calls", "-f", "json"))
+    assert info["work"]["files_per_extractor"] == {"core.files": 1, "python.core.calls": 1}
+    assert info["work"]["added"] == 1 and info["work"]["unchanged"] == 3
+    text = _plan(src, "--store", store, "--plugin", "tests.plugins.ops_good")
+    assert "layer 2 (operations, 1 in parallel): acme.big" in text
+    mermaid = _plan(src, "--store", store, "--plugin", "tests.plugins.ops_good", "-f", "mermaid")
+    assert mermaid.startswith("flowchart LR") and "d_module_sizes --> o_acme_big" in mermaid

@@ -191,6 +191,39 @@ def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: Stor
     out.print(grid)
 
 
+class PlanFmt(StrEnum):
+    text = "text"
+    json = "json"
+    mermaid = "mermaid"
+
+
+@app.command()
+def plan(
+    sources: Annotated[list[Path] | None, typer.Argument(help="Sources to plan for (default: the current folder).")] = None,
+    store: Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")] = None,
+    select: Annotated[list[str] | None, typer.Option("--select", help="Only these extractors/operations or groups.")] = None,
+    deselect: Annotated[list[str] | None, typer.Option("--skip", help="Leave these out.")] = None,
+    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes.")] = None,
+    fmt: Annotated[PlanFmt, typer.Option("--format", "-f", help="text, json, or mermaid.")] = PlanFmt.text,
+    no_files: Annotated[bool, typer.Option("--no-files", help="Do not scan: skip the per-extractor file counts.")] = False,
+) -> None:
+    """Print the resolved plan (extractors, operations, DAG layers, parse products, work) without running it."""
+    from codequarry.explain import describe, render_mermaid, render_text
+    from codequarry.plan import make_plan
+
+    p = make_plan(sources or [Path(".")], store=store, workers=workers, exclude=exclude or (),
+                  plugins=plugin or (), select=select or (), deselect=deselect or ())
+    info = describe(p, count_files=not no_files and fmt is not PlanFmt.mermaid)
+    if fmt is PlanFmt.json:
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+    elif fmt is PlanFmt.mermaid:
+        sys.stdout.write(render_mermaid(info))
+    else:
+        sys.stdout.write(render_text(info))
+
+
 @app.command()
 def status(store: StoreOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
@@ -328,9 +361,14 @@ def _cell(value: Any, limit: int | None = None) -> str:
     return text
 
 
+def _wide() -> Console:
+    """The console for tables: the terminal, or an unbounded width when piped (never wrapped)."""
+    return out if out.is_terminal else Console(highlight=False, width=100_000)
+
+
 def _print_grid(result: Any) -> None:
     """A table for people: one line per row, long cells cut; piped output is never wrapped."""
-    console = out if out.is_terminal else Console(highlight=False, width=100_000)
+    console = _wide()
     grid = Table(box=None, pad_edge=False, header_style="bold")
     for name in result.column_names:
         grid.add_column(name, no_wrap=True, overflow="ellipsis", max_width=80)
@@ -350,7 +388,7 @@ def _plain(result: Any) -> str:
 def extractors(
     plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Also load this plugin module.")] = None,
 ) -> None:
-    """List every available extractor with its version, datasets, description and source."""
+    """List every available extractor and operation: version, datasets, needs, source, description."""
     from codequarry.registry import load_catalog
 
     catalog = load_catalog(plugin or ())
@@ -358,7 +396,11 @@ def extractors(
     for name, ex in sorted(catalog.extractors.items()):
         grid.add_row(name, str(ex.version), ", ".join(ex.output_names), ", ".join(ex.needs) or "-",
                      catalog.sources[name], ex.description)
-    out.print(grid)
+    for name, op in sorted(catalog.operations.items()):
+        outs = ", ".join(o if isinstance(o, str) else o.name for o in op.outputs)
+        grid.add_row(name, str(op.version), outs, "operation: " + ", ".join(op.inputs), catalog.sources[name],
+                     op.description)
+    _wide().print(grid)
 
 
 def main() -> None:

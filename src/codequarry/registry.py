@@ -8,16 +8,19 @@ objects it defines, so importing a module has no side effect on any global state
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
+from types import ModuleType
 
 from codequarry.api import FileExtractor, Operation
 from codequarry.errors import DeclarationError, UsageError
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.core",
-    # "codequarry.extractors.python.core",
+    "codequarry.extractors.python.core",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 
@@ -31,9 +34,24 @@ class Catalog:
     sources: dict[str, str]  # name -> "built in" | "plugin module X" | "entry point X"
 
 
+def _import(module_name: str) -> ModuleType:
+    """Import a plugin module; one that is not installed may live in the current folder (looked up
+    last, so that it can never shadow an installed module)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        cwd = os.getcwd()
+        if exc.name != top or not (os.path.exists(os.path.join(cwd, top + ".py"))
+                                   or os.path.isdir(os.path.join(cwd, top))) or cwd in sys.path:
+            raise
+        sys.path.append(cwd)
+        return importlib.import_module(module_name)
+
+
 def _members(module_name: str) -> list[FileExtractor | Operation]:
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
             raise UsageError(
