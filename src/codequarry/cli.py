@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
-_state = {"debug": False}
+_state: dict[str, bool] = {"debug": False, "sigterm": False}
 
 
 def _version(value: bool) -> None:
@@ -102,6 +102,10 @@ def extract(
     deselect: Annotated[list[str] | None, typer.Option("--skip", help="Leave out these extractors or groups (repeatable).")] = None,
     plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module (repeatable).")] = None,
     max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip files larger than this (e.g. 10MB).")] = "10MB",
+    file_timeout: Annotated[float, typer.Option("--file-timeout", help="Stop a file after this many seconds (0: never).")] = 60.0,
+    max_memory: Annotated[str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray.")] = "local",
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file or extractor produced an error row.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
@@ -111,14 +115,16 @@ def extract(
     from codequarry.run import extract as run_extract
 
     plan = make_plan(sources, store=store, workers=workers, exclude=exclude or (), plugins=plugin or (),
-                     select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size))
+                     select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
+                     file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
+                     engine=engine, address=address)
     progress = Progress(enabled=not quiet)
     try:
         summary = run_extract(plan, progress=progress)
     except KeyboardInterrupt:
         progress.close()
         err.print("interrupted: nothing was published; the store still holds its previous snapshot")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if _state.get("sigterm") else 130) from None
     finally:
         progress.close()
     if as_json:
@@ -403,8 +409,25 @@ def extractors(
     _wide().print(grid)
 
 
+def _register_commands() -> None:
+    from codequarry.tools.cli import register
+
+    register(app)
+
+
+_register_commands()
+
+
+def _on_sigterm(_sig: int, _frame: Any) -> None:
+    _state["sigterm"] = True
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point: run the app, turning codequarry's own errors into one line and an exit code."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)  # stop like Ctrl-C: workers killed, nothing published
     try:
         app()
     except QuarryError as exc:

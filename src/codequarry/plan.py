@@ -16,7 +16,8 @@ from codequarry.scan import SourceRoot, resolve_sources
 from codequarry.schema import DatasetSpec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
-ALWAYS = ("core",)  # the manifest is part of every run
+ALWAYS = ("core",)
+ENGINES = ("local", "ray")  # the manifest is part of every run
 
 
 class ExtractPlan(BaseModel):
@@ -30,6 +31,10 @@ class ExtractPlan(BaseModel):
     select: tuple[str, ...] = ()
     deselect: tuple[str, ...] = ()
     max_file_size: int = Field(DEFAULT_MAX_FILE_SIZE, gt=0)
+    file_timeout: float | None = 60.0  # seconds per file; None = no limit
+    max_memory_per_worker: int | None = None  # bytes
+    engine: str = "local"
+    address: str | None = None  # Ray cluster address (None starts a local Ray)
     extractors: tuple[str, ...]  # resolved, in a stable order
     operations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # why something was selected that was not asked for
@@ -114,6 +119,10 @@ def make_plan(
     select: Iterable[str] = (),
     deselect: Iterable[str] = (),
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    file_timeout: float | None = 60.0,
+    max_memory_per_worker: int | None = None,
+    engine: str = "local",
+    address: str | None = None,
     catalog: Catalog | None = None,
 ) -> ExtractPlan:
     select_ = tuple(select)
@@ -123,6 +132,14 @@ def make_plan(
     store_path = Path(store).expanduser().resolve() if store else Path(roots[0].root) / ".quarry"
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}")
+    if address is not None and engine != "ray":
+        raise UsageError("--address is for --engine ray")
+    if file_timeout is not None and file_timeout <= 0:
+        file_timeout = None  # 0 means no limit
+    if max_memory_per_worker is not None and max_memory_per_worker < 64 * 1024 * 1024:
+        raise UsageError("--max-memory-per-worker below 64MB leaves no room for the interpreter itself")
     if max_file_size <= 0:
         raise UsageError(f"--max-file-size must be positive, got {max_file_size}")
     catalog = catalog or load_catalog(plugins)
@@ -136,6 +153,10 @@ def make_plan(
         select=select_,
         deselect=tuple(deselect),
         max_file_size=max_file_size,
+        file_timeout=file_timeout,
+        max_memory_per_worker=max_memory_per_worker,
+        engine=engine,
+        address=address,
         extractors=tuple(ex.name for ex in chosen.extractors),
         operations=tuple(op.name for op in chosen.operations),
         notes=tuple(chosen.notes),

@@ -12,6 +12,7 @@ from typing import Any
 
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
+from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
@@ -82,6 +83,15 @@ def _sniff(path: str) -> str | None:
         return None
 
 
+def make_engine(plan: ExtractPlan) -> Engine:
+    limits = Limits(file_timeout=plan.file_timeout, max_memory=plan.max_memory_per_worker)
+    if plan.engine == "ray":
+        from codequarry.engine.ray import RayEngine
+
+        return RayEngine(workers=plan.workers, limits=limits, address=plan.address)
+    return LocalEngine(plan.workers, limits)
+
+
 def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published."""
     started = time.perf_counter()
@@ -91,7 +101,7 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     specs = check_outputs(extractors)
     specs["errors"] = Error
     store = Store.create(plan.store)
-    engine = engine or LocalEngine(plan.workers)
+    engine = engine or make_engine(plan)
     try:
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it

@@ -1,17 +1,18 @@
-"""The local engine: a pool of worker processes on this machine, or the calling process itself.
+"""The local engine: supervised worker processes on this machine, or the calling process itself.
 
-At most two chunks per worker are in flight, so the parent never holds more than a few results in
-memory whatever the corpus size (the writer spools each result to disk as it arrives).
+With more than one worker, files run in forked processes watched by a Supervisor (timeouts,
+crashes and memory limits cost one file). With ``--workers 1`` everything runs in the calling
+process, which is easy to debug; a hang in pure Python is still stopped by a timer signal there,
+but a crash in native code ends the run.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
+from codequarry.engine.supervisor import Limits, Supervisor
 from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, process_chunk
 
 
@@ -22,12 +23,6 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker() -> None:
-    # the parent handles Ctrl-C and stops the pool; workers must not print their own tracebacks
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    die_with_parent()
-
-
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies, so a killed run leaves no orphan."""
     try:
@@ -36,71 +31,41 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: workers still exit when their queue closes
+    except (OSError, AttributeError):  # not Linux: workers still exit when their pipe closes
         pass
 
 
 class LocalEngine:
-    """Workers are forked, and forked early (``start``), before the parent has started the threads
-    of Delta Lake or DataFusion: a fork copies no lock held by a thread, nothing re-imports the user's
-    ``__main__`` (as spawn and forkserver do), and a worker costs milliseconds to start."""
+    """Workers are forked early (``start``), before the parent has started the threads of Delta Lake
+    or DataFusion and before it takes the store lock: nothing re-imports the user's ``__main__`` (as
+    spawn and forkserver do), no worker inherits the lock, and a worker costs milliseconds to start."""
 
     name = "local"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, limits: Limits | None = None) -> None:
         self.workers = workers or default_workers()
-        self._pool: ProcessPoolExecutor | None = None
+        self.limits = limits or Limits()
+        self._supervisor: Supervisor | None = None
 
     def start(self) -> None:
-        if self.workers > 1 and self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("fork"),
-                                             initializer=_init_worker)
-            self._pool.submit(os.getpid).result()  # forks every worker now
+        if self.workers > 1 and self._supervisor is None:
+            self._supervisor = Supervisor(self.workers, self.limits)
+            self._supervisor.start()
 
     def close(self) -> None:
-        """Stop workers that were started but not used (the run failed before executing)."""
-        if self._pool is not None:
-            _kill_pool(self._pool)
-            self._pool = None
+        if self._supervisor is not None:
+            self._supervisor.close()
+            self._supervisor = None
 
     def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
         if self.workers <= 1:
-            for chunk in chunks:
-                yield process_chunk(config, chunk)
+            yield from _in_process(config, chunks, self.limits)
             return
         self.start()
-        pool = self._pool
-        assert pool is not None
-        self._pool = None
-        pending: set[Future[ChunkResult]] = set()
-        todo = iter(chunks)
-        clean = False
-        try:
-            for chunk in todo:
-                pending.add(pool.submit(process_chunk, config, chunk))
-                if len(pending) >= 2 * self.workers:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    nxt = next(todo, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(process_chunk, config, nxt))
-                    yield fut.result()
-            clean = True
-        finally:
-            if clean:
-                pool.shutdown(wait=True)
-            else:
-                _kill_pool(pool)
+        assert self._supervisor is not None
+        yield from self._supervisor.map(config, chunks)
 
 
-def _kill_pool(pool: ProcessPoolExecutor) -> None:
-    """Stop every worker now (Ctrl-C, or the consumer gave up): nothing is left running."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for p in procs:
-        if p.is_alive():
-            p.kill()
-    for p in procs:
-        p.join(timeout=5)
+def _in_process(config: WorkerConfig, chunks: Iterable[list[FileTask]], limits: Limits) -> Iterator[ChunkResult]:
+    for chunk in chunks:
+        yield process_chunk(config, chunk, timeout=limits.file_timeout)

@@ -12,7 +12,9 @@ import hashlib
 import importlib
 import json
 import os
+import signal
 import sys
+import time
 import traceback
 import uuid
 import warnings
@@ -156,6 +158,8 @@ class _Run:
         self.errors = RowBuffer(Error)
         self.provenance: dict[int, tuple[str, str, str | None]] = {}
         self.counts: dict[str, int] = {}
+        self.progress: Any = None
+        self.current = -1  # index in views of the extractor running now
 
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -235,7 +239,11 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         else:
             run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
     failure: ParseFailure | None = None
-    for ex, view, bufs in run.views:
+    progress = run.progress
+    for index, (ex, view, bufs) in enumerate(run.views):
+        run.current = index
+        if progress is not None:
+            progress[1] = index
         if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
             continue
         if ex.needs and (skip_reason or failure):
@@ -251,6 +259,11 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             if not partial or task.file_errors:
                 run.error("parse", exc.kind, exc.message, line, exc.column,
                           exc.source_line if exc.source_line is not None else _safe_line(src, line))
+        except MemoryError:
+            for b, m in zip(bufs, marks, strict=True):
+                b.truncate(m)
+            run.error(ex.name, "memory_limit", "ran out of memory (the worker's --max-memory-per-worker, or the "
+                      "machine's)")
         except Exception as exc:  # an extractor's bug costs its rows for this file only
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
@@ -299,8 +312,24 @@ def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -
     return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
 
 
-def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
-    """Read, parse and extract every file of ``tasks``; return one Arrow batch per dataset."""
+class FileTimeout(BaseException):
+    """Raised by the in-process timer in the middle of a file (a BaseException, so that extractors'
+    own ``except Exception`` cannot swallow it)."""
+
+
+def _on_alarm(_sig: int, _frame: Any) -> None:
+    raise FileTimeout()
+
+
+def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = None,
+                  timeout: float | None = None) -> ChunkResult:
+    """Read, parse and extract every file of ``tasks``; return one Arrow batch per dataset.
+
+    ``progress``, when given, is a shared int64 array a supervisor watches: [file key, extractor
+    index, start time in ns]; it tells the supervisor which file a hung or dead worker was on.
+    ``timeout`` arms a timer per file (for in-process runs, where no supervisor can kill a worker);
+    it stops hangs in Python code, not in native code.
+    """
     run = _Run(load_extractors(config.extractors))
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ASTs are acyclic; collecting during parsing costs ~25% for nothing
@@ -308,15 +337,77 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
     quiet = warnings.catch_warnings()
     quiet.__enter__()
     warnings.simplefilter("ignore")  # the corpus's SyntaxWarnings are not ours to print
+    run.progress = progress
+    timer = timeout is not None and timeout > 0 and hasattr(signal, "setitimer")
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if timer else None
     try:
         for task in tasks:
-            _process_file(task, config, run)
+            if progress is not None:
+                progress[0] = task.key
+                progress[1] = -1
+                progress[2] = time.monotonic_ns()
+            if timer:
+                _timed_file(task, config, run, timeout)  # type: ignore[arg-type]
+            else:
+                _process_file(task, config, run)
             result.files += 1
             result.bytes += task.size
+        if progress is not None:
+            progress[0] = -1
     finally:
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
         quiet.__exit__(None, None, None)
         if gc_was_enabled:
             gc.enable()
+    return _finish(config, run, result)
+
+
+def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float) -> None:
+    marks = {name: buf.n for name, buf in run.buffers.items()}
+    err_mark = run.errors.n
+    run.current = -1
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        _process_file(task, config, run)
+    except FileTimeout:
+        for name, buf in run.buffers.items():
+            buf.truncate(marks[name])
+        run.errors.truncate(err_mark)
+        index = run.current
+        extractor = run.views[index][0].name if 0 <= index < len(run.views) else "worker"
+        _record_failure(task, config, run, "timeout", f"stopped after --file-timeout {timeout:g} s while "
+                        f"running {extractor}", extractor)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, message: str,
+                    extractor: str) -> None:
+    """Rows for a file that failed as a whole: its manifest row (so that the next run does not retry
+    an unchanged file) and one error row."""
+    manifest = next((v for v in run.views if (v[0].module, v[0].attribute) == MANIFEST), None)
+    if manifest is not None and task.only is None:
+        got = _read(task, config.max_file_size, run)
+        if got is not None:
+            data, sha, size, lines = got
+            if data is not None:
+                lines = None if _looks_binary(data[:8192]) else _line_count(data)
+            prov = (task.repo, task.path, sha)
+            run.provenance[task.key] = prov
+            for buf in manifest[2]:
+                buf.begin_file(task.key, prov)
+            manifest[0].func(SourceFile(repo=task.repo, path=task.path, data=None, sha256=sha, size=size,
+                                        language=task.language, mtime_ns=task.mtime_ns, line_count=lines),
+                             manifest[1])
+    prov = run.provenance.get(task.key, (task.repo, task.path, None))
+    run.errors.begin_file(task.key, prov)
+    run.error(extractor, kind, message)
+    run.count(f"skipped:{kind}")
+
+
+def _finish(config: WorkerConfig, run: _Run, result: ChunkResult) -> ChunkResult:
     for name, buf in run.buffers.items():
         batch, problems = buf.build()
         for key, _field, line, message in problems:
@@ -331,6 +422,17 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask]) -> ChunkResult:
     for k, v in run.counts.items():
         result.counts[k] = result.counts.get(k, 0) + v
     return result
+
+
+MANIFEST = ("codequarry.extractors.core", "files")
+
+
+def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str,
+                   extractor: str = "worker") -> ChunkResult:
+    """The rows of a file whose worker hung, died or ran out of memory (see _record_failure)."""
+    run = _Run(load_extractors(config.extractors))
+    _record_failure(task, config, run, kind, message, extractor)
+    return _finish(config, run, ChunkResult(files=1, bytes=task.size))
 
 
 def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:

@@ -1,0 +1,522 @@
+"""How fast is a cold `quarry extract`, measured against a bare `ast.parse` loop in the same run?
+
+    python bench/extract.py [FOLDER ...] [--repeat N] [--workers N] [--out FILE]
+        [--select GROUP ...] [--plugin MODULE ...] [--compare-select GROUP] [--profile [--cprofile FILE]]
+
+Corpus: the folders given, or the standard library of the interpreter that runs quarry, with
+`site-packages` excluded (quarry gets `--exclude site-packages`; the baselines parse the very files
+quarry listed as Python, read back from its store, so both see the same file set).
+
+Each repeat runs, interleaved so that drift hits every configuration alike:
+  bare_parse         a fresh interpreter reads every Python file and calls ast.parse on its bytes
+  bare_parse_gc_off  the same with the cyclic garbage collector off (quarry's workers turn it off)
+  bare_parse_walk    the same as bare_parse plus one ast.walk over each tree (context: the least an extractor costs)
+  quarry_1_worker    `quarry extract --workers 1` into a fresh temporary store
+  quarry_N_workers   the same with --workers N (default: every core)
+  quarry_1_worker_select_<G>   with --compare-select G: one worker, only the extractors under G
+Every time is wall time around a subprocess, interpreter start-up included on both sides; medians
+are quoted, and ratios of the fastest samples too (the machine may be shared). The page cache is warm
+(a discovery run reads every file first); "cold" means a new store. Every run imports one copy of the
+package made at start, so edits made meanwhile cannot leak into the measurement.
+
+With --profile it also runs one in-process, one-worker extract with every pipeline stage timed
+(exclusive times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
+
+Prints JSON on stdout (and writes it to --out). Exits 0 whether or not the targets are met: it
+measures; it does not judge. Exits 1 only if quarry itself fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+TARGETS = {"one_worker_vs_bare_parse": ("<=", 2.0), "all_cores_speedup_vs_one_worker": (">=", 1.7)}
+AIM = {"one_worker_vs_bare_parse": 1.5}
+
+
+# -- the baseline, run in a child interpreter ---------------------------------------------------------
+def _bare(list_file: str, walk: bool, gc_off: bool) -> None:
+    """Child side of a baseline: read and parse every file of the list; print the work's own seconds."""
+    import ast
+    import gc
+
+    if gc_off:
+        gc.disable()
+    started = time.perf_counter()
+    with open(list_file, encoding="utf-8") as fh:
+        paths = fh.read().split("\0")
+    failed = nodes = 0
+    for path in paths:
+        with open(path, "rb") as src:
+            data = src.read()
+        try:
+            tree = ast.parse(data, filename=path)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            failed += 1
+            continue
+        if walk:
+            for _ in ast.walk(tree):
+                nodes += 1
+    print(json.dumps({"seconds": time.perf_counter() - started, "files": len(paths), "failed": failed,
+                      "nodes": nodes}))
+
+
+class CommandFailed(Exception):
+    pass
+
+
+# -- running commands ---------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quarry = args.quarry or _default_quarry()
+        self.python = str(Path(self.quarry).parent / "python") if (Path(self.quarry).parent / "python").exists() \
+            else sys.executable
+        self.env = dict(os.environ)
+        self.source = self._source_info()
+        self.frozen: str | None = None
+        if args.freeze:
+            # others edit the package while we measure: every run imports one unchanging copy of it
+            self.frozen = tempfile.mkdtemp(prefix="quarry-bench-src-")
+            shutil.copytree(self.source["package"], os.path.join(self.frozen, "codequarry"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.frozen, self.env.get("PYTHONPATH")]))
+            self.source["frozen_copy"] = True
+        if not args.use_enclosing_git:
+            # A folder inside an enclosing git work tree that ignores it (pyenv's versions/, a vendored
+            # tree) would be listed by git as empty; stop git's search at each folder's parent.
+            self.env["GIT_CEILING_DIRECTORIES"] = os.pathsep.join(sorted({str(Path(f).resolve().parent)
+                                                                          for f in args.folders}))
+
+    def _source_info(self) -> dict[str, Any]:
+        """Where the package quarry imports lives, its git state, and a digest of its source."""
+        import hashlib
+
+        probe = subprocess.run([self.python, "-c", "import codequarry, os; print(os.path.dirname(codequarry.__file__))"],
+                               capture_output=True, text=True, env=self.env, check=True)
+        package = probe.stdout.strip()
+        digest = hashlib.sha256()
+        for path in sorted(Path(package).rglob("*.py")):
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+
+        def git(*argv: str) -> str:
+            out = subprocess.run(["git", "-C", package, *argv], capture_output=True, text=True)
+            return out.stdout.rstrip() if out.returncode == 0 else ""
+
+        return {"package": package, "sha256_of_py_files": digest.hexdigest()[:16], "git_head": git("rev-parse", "HEAD"),
+                "git_changes": git("status", "--porcelain", "--", ".").splitlines(), "frozen_copy": False}
+
+    def close(self) -> None:
+        if self.frozen:
+            shutil.rmtree(self.frozen, ignore_errors=True)
+
+    def run(self, argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.last_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        if proc.returncode != 0:
+            raise CommandFailed(f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr}")
+        return wall, proc
+
+    def extract(self, *, workers: int, select: list[str], store: str | None = None) -> tuple[float, dict[str, Any]]:
+        """One cold extract into a fresh store (kept only when ``store`` is given); (wall, summary)."""
+        tmp = None
+        if store is None:
+            tmp = tempfile.mkdtemp(prefix="quarry-bench-")
+            store = os.path.join(tmp, "store")
+        argv = [self.quarry, "extract", *self.args.folders, "--store", store, "--workers", str(workers),
+                "--quiet", "--json"]
+        for pattern in self.args.exclude:
+            argv += ["--exclude", pattern]
+        for module in self.args.plugin:
+            argv += ["--plugin", module]
+        for group in select:
+            argv += ["--select", group]
+        try:
+            wall, proc = self.run(argv)
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return wall, json.loads(proc.stdout)
+
+    def python_files(self, store: str, summary: dict[str, Any]) -> list[tuple[str, int]]:
+        """(absolute path, size) of every file quarry classified as Python, from its files table."""
+        query = "SELECT repo, path, size_bytes FROM files WHERE language = 'python' ORDER BY repo, path"
+        _, proc = self.run([self.quarry, "sql", "--store", store, "-f", "json", query])
+        roots = summary["sources"]
+        return [(os.path.join(roots[r["repo"]], r["path"]), r["size_bytes"]) for r in json.loads(proc.stdout)]
+
+    def bare(self, list_file: str, *, walk: bool = False, gc_off: bool = False) -> tuple[float, dict[str, Any]]:
+        argv = [self.python, os.path.abspath(__file__), "--_child", list_file]
+        if walk:
+            argv.append("--_walk")
+        if gc_off:
+            argv.append("--_gc-off")
+        wall, proc = self.run(argv)
+        return wall, json.loads(proc.stdout)
+
+
+def _default_quarry() -> str:
+    beside = Path(sys.executable).parent / "quarry"
+    found = str(beside) if beside.exists() else shutil.which("quarry")
+    if not found:
+        sys.exit("bench: no `quarry` command found; pass --quarry PATH")
+    return found
+
+
+# -- measuring ----------------------------------------------------------------------------------------
+def _stats(samples: list[float], files: int, megabytes: float) -> dict[str, Any]:
+    med = statistics.median(samples)
+    return {"median_s": round(med, 3), "min_s": round(min(samples), 3), "samples_s": [round(s, 3) for s in samples],
+            "files_per_s": round(files / med, 1), "mb_per_s": round(megabytes / med, 2)}
+
+
+def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    notes: list[str] = []
+    load_before = os.getloadavg()
+    all_cores = args.workers
+    with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
+        # discovery: the file set, and a warm page cache for every configuration that follows
+        _, summary = bench.extract(workers=all_cores, select=args.select, store=os.path.join(tmp, "store"))
+        files = bench.python_files(os.path.join(tmp, "store"), summary)
+        list_file = os.path.join(tmp, "python-files")
+        with open(list_file, "w", encoding="utf-8") as fh:
+            fh.write("\0".join(p for p, _ in files))
+        n_files = len(files)
+        megabytes = sum(s for _, s in files) / 1e6
+
+        configs: dict[str, Callable[[], tuple[float, dict[str, Any]]]] = {
+            "bare_parse": lambda: bench.bare(list_file, walk=False),
+            "bare_parse_gc_off": lambda: bench.bare(list_file, gc_off=True),
+            "bare_parse_walk": lambda: bench.bare(list_file, walk=True),
+            "quarry_1_worker": lambda: bench.extract(workers=1, select=args.select),
+        }
+        if all_cores > 1:
+            configs[f"quarry_{all_cores}_workers"] = lambda: bench.extract(workers=all_cores, select=args.select)
+        if args.compare_select:
+            configs[f"quarry_1_worker_select_{args.compare_select}"] = \
+                lambda: bench.extract(workers=1, select=[args.compare_select])
+        walls: dict[str, list[float]] = {k: [] for k in configs}
+        cpus: dict[str, list[float]] = {k: [] for k in configs}
+        inner: dict[str, list[float]] = {k: [] for k in configs}
+        last: dict[str, dict[str, Any]] = {}
+        for i in range(args.repeat):
+            samples = []
+            try:
+                for name, fn in configs.items():
+                    wall, info = fn()
+                    samples.append((name, wall, bench.last_cpu, info))
+                    print(f"bench: repeat {i + 1}/{args.repeat} {name}: {wall:.2f} s", file=sys.stderr)
+            except CommandFailed as exc:  # keep the complete repeats measured so far
+                if i == 0:
+                    raise
+                notes.append(f"repeat {i + 1} stopped: {exc}"[:2000])
+                break
+            for name, wall, cpu, info in samples:
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                inner[name].append(info["seconds"])
+                last[name] = info
+
+    results: dict[str, Any] = {}
+    for name in configs:
+        results[name] = _stats(walls[name], n_files, megabytes)
+        key = "in_process_median_s" if name.startswith("bare") else "quarry_reported_median_s"
+        results[name][key] = round(statistics.median(inner[name]), 3)
+        if not name.startswith(f"quarry_{all_cores}_"):
+            # CPU seconds barely move when another job shares the machine; pool workers are reaped by
+            # the forkserver, not by us, so their CPU time is missing and N-worker runs show none
+            results[name]["cpu_median_s"] = round(statistics.median(cpus[name]), 3)
+        if name.startswith("quarry"):
+            results[name]["startup_and_publish_median_s"] = round(
+                statistics.median(w - s for w, s in zip(walls[name], inner[name], strict=True)), 3)
+
+    def ratios_of(stat: str) -> dict[str, float]:
+        q1 = results["quarry_1_worker"][stat]
+        out = {f"one_worker_vs_{base}": round(q1 / results[base][stat], 3)
+               for base in ("bare_parse", "bare_parse_gc_off", "bare_parse_walk")}
+        if all_cores > 1:
+            out["all_cores_speedup_vs_one_worker"] = round(q1 / results[f"quarry_{all_cores}_workers"][stat], 3)
+        if args.compare_select:
+            out[f"full_vs_select_{args.compare_select}"] = \
+                round(q1 / results[f"quarry_1_worker_select_{args.compare_select}"][stat], 3)
+        return out
+
+    ratios = ratios_of("median_s")
+    # the fastest sample of each is the one least disturbed by other jobs on the machine
+    ratios_min = ratios_of("min_s")
+
+    q1_info = last["quarry_1_worker"]
+    parsed = q1_info.get("files_parsed", 0)
+    if parsed == 0:
+        notes.append("quarry parsed no file: no selected extractor needs the AST, so the ratio to bare "
+                     "parse measures only scanning, hashing and writing")
+    elif parsed < n_files - last["bare_parse"]["failed"]:
+        notes.append(f"quarry parsed {parsed} of {n_files} Python files (skipped: {q1_info.get('skipped')})")
+    targets_met: dict[str, bool | None] = {}
+    for key, (op, bound) in TARGETS.items():
+        value = ratios.get(key)
+        targets_met[key] = None if value is None else (value <= bound if op == "<=" else value >= bound)
+    for key, bound in AIM.items():
+        targets_met[f"{key}_aim_{bound}"] = ratios[key] <= bound
+
+    return {
+        "benchmark": "extract",
+        "corpus": [str(Path(f).resolve()) for f in args.folders],
+        "exclude": args.exclude,
+        "select": args.select,
+        "plugins": args.plugin,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpu_count": os.cpu_count(), "quarry": bench.quarry,
+                    # another job on the machine shows here first: compare samples, and quote min_s too
+                    "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "files": {"python_files": n_files, "python_mb": round(megabytes, 2),
+                  "bare_parse_failures": last["bare_parse"]["failed"],
+                  "ast_nodes": last["bare_parse_walk"]["nodes"],
+                  "quarry_files_scanned": q1_info.get("files_scanned"), "quarry_files_parsed": parsed,
+                  "quarry_skipped": q1_info.get("skipped"), "quarry_rows": q1_info.get("rows")},
+        "repeat": args.repeat,
+        "configs": results,
+        "ratios": ratios,
+        "ratios_of_min_s": ratios_min,
+        "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()} | {
+            f"{k}_aim": f"<= {v}" for k, v in AIM.items()},
+        "targets_met": targets_met,
+        "notes": notes,
+    }
+
+
+# -- the in-process stage profile ---------------------------------------------------------------------
+class _Stages:
+    """Exclusive wall time per stage: wrap functions; a wrapped call's time excludes wrapped callees."""
+
+    def __init__(self) -> None:
+        self.own: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
+        self._stack: list[float] = []
+
+    def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        own, calls, stack, clock = self.own, self.calls, self._stack, time.perf_counter
+
+        def timed(*a: Any, **k: Any) -> Any:
+            stack.append(0.0)
+            t0 = clock()
+            try:
+                return fn(*a, **k)
+            finally:
+                dt = clock() - t0
+                inner = stack.pop()
+                own[stage] = own.get(stage, 0.0) + dt - inner
+                calls[stage] = calls.get(stage, 0) + 1
+                if stack:
+                    stack[-1] += dt
+
+        return timed
+
+    def overhead_per_call(self) -> float:
+        """What one wrapped call costs beyond the call itself (charged to the stages around it)."""
+        probe = _Stages()
+        noop = probe.wrap("x", lambda: None)
+        plain = lambda: None  # noqa: E731
+        n = 200_000
+        t0 = time.perf_counter()
+        for _ in range(n):
+            noop()
+        t1 = time.perf_counter()
+        for _ in range(n):
+            plain()
+        t2 = time.perf_counter()
+        return max(0.0, ((t1 - t0) - (t2 - t1)) / n)
+
+
+#: (module, attribute or Class.attribute, stage); a name the code no longer has is reported, not fatal
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("codequarry.run", "load_catalog", "plan: load extractors"),
+    ("codequarry.run", "rollback_unpublished", "store: open, roll back"),
+    ("codequarry.run", "scan", "scan (list files, stat)"),
+    ("codequarry.run", "_tasks", "plan: tasks, module names"),
+    ("codequarry.run", "make_chunks", "plan: chunks"),
+    ("codequarry.engine.worker", "_read", "read + sha256"),
+    ("codequarry.engine.worker", "_looks_binary", "line count + binary sniff"),
+    ("codequarry.engine.worker", "_line_count", "line count + binary sniff"),
+    ("codequarry.engine.worker", "_process_file", "per-file bookkeeping + AST teardown (worker)"),
+    ("codequarry.engine.local", "process_chunk", "chunk bookkeeping (worker)"),
+    ("codequarry.engine.worker", "_ipc", "IPC serialize (worker)"),
+    ("codequarry.engine.worker", "write_part", "Parquet part write (worker)"),
+    ("codequarry.source", "decode_python", "decode"),
+    ("codequarry.source", "SourceFile._parse", "ast.parse"),
+    ("codequarry.source", "SourceFile._build_index", "node index (SourceFile._build_index)"),
+    ("codequarry.schema", "RowBuffer.build", "RowBuffer.build (Arrow arrays)"),
+    ("codequarry.store.writer", "RunWriter.prepare", "store: create tables (RunWriter.prepare)"),
+    ("codequarry.store.writer", "RunWriter.commit", "Delta commit (RunWriter.commit)"),
+    ("codequarry.store.store", "Store.publish", "publish snapshot"),
+)
+
+
+def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple[Any, float]:
+    from codequarry.plan import make_plan
+    from codequarry.run import extract
+
+    with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
+        plan = make_plan(args.folders, store=os.path.join(tmp, "store"), workers=1, exclude=args.exclude,
+                         plugins=args.plugin, select=args.select)
+        started = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        try:
+            summary = extract(plan)
+        finally:
+            if profiler is not None:
+                profiler.disable()
+        return summary, time.perf_counter() - started
+
+
+def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    """One in-process, one-worker extract with every stage timed; returns the breakdown."""
+    import dataclasses
+    import importlib
+
+    from codequarry.engine import worker as worker_mod
+
+    # the same environment, and the same frozen copy of the package, as the timed runs
+    for var in ("GIT_CEILING_DIRECTORIES", "PYTHONPATH"):
+        if var in bench.env:
+            os.environ[var] = bench.env[var]
+    if bench.frozen:
+        sys.path.insert(0, bench.frozen)
+    st = _Stages()
+    patches: list[tuple[Any, str, Any]] = []
+    missing: list[str] = []
+    stages = STAGES + ((("codequarry.schema", "RowBuffer.add", "RowBuffer.add"),) if args.profile_add else ())
+    for module, name, stage in stages:
+        owner: Any = importlib.import_module(module)
+        *cls, attr = name.split(".")
+        owner = getattr(owner, cls[0], None) if cls else owner
+        original = getattr(owner, attr, None)
+        if original is None:
+            missing.append(f"{module}.{name}")
+            continue
+        patches.append((owner, attr, original))
+        setattr(owner, attr, st.wrap(stage, original))
+    original_load = worker_mod.load_extractors
+    wrapped: dict[Any, list[Any]] = {}
+
+    def load_extractors(refs: Any) -> list[Any]:
+        if refs not in wrapped:
+            wrapped[refs] = [dataclasses.replace(ex, func=st.wrap(f"extractor {ex.name}", ex.func))
+                             for ex in original_load(refs)]
+        return wrapped[refs]
+
+    patches.append((worker_mod, "load_extractors", original_load))
+    worker_mod.load_extractors = load_extractors  # type: ignore[assignment]
+    try:
+        summary, total = _extract_in_process(args)
+    finally:
+        for owner, attr, original in reversed(patches):
+            setattr(owner, attr, original)
+    overhead = st.overhead_per_call() * sum(st.calls.values())
+    own = dict(st.own)
+    own["other (run driver, counters)"] = total - sum(own.values())
+    table = {k: {"seconds": round(v, 3), "percent": round(100 * v / total, 1), "calls": st.calls.get(k)}
+             for k, v in sorted(own.items(), key=lambda kv: -kv[1])}
+    report: dict[str, Any] = {
+        "workers": 1, "total_s": round(total, 3), "files_parsed": summary.files_parsed, "rows": summary.rows,
+        "stages": table, "not_instrumented": missing, "instrumentation_overhead_s": round(overhead, 3),
+        "note": "exclusive wall times: a stage excludes the instrumented stages it calls; the overhead is "
+                "spread over the stages that call instrumented functions",
+    }
+    if args.cprofile:  # a second run: cProfile's own overhead would distort the stage times
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        _extract_in_process(args, profiler)
+        profiler.dump_stats(args.cprofile)
+        stats = pstats.Stats(profiler)
+        top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:30]  # type: ignore[attr-defined]
+        report["cprofile_top_tottime"] = [
+            {"function": f"{os.path.basename(f)}:{line}({fn})", "tottime_s": round(tt, 3), "calls": nc}
+            for (f, line, fn), (_cc, nc, tt, _ct, _callers) in top]
+        report["cprofile_file"] = str(args.cprofile)
+    return report
+
+
+# -- the command --------------------------------------------------------------------------------------
+def _default_corpus() -> list[str]:
+    return [sysconfig.get_paths()["stdlib"]]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="*", help="corpus folders (default: this Python's standard library)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (default 3)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="workers of the all-cores configuration (default: os.cpu_count())")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--exclude", action="append", help="passed to quarry (default: site-packages)")
+    parser.add_argument("--select", action="append", default=[], help="passed to quarry (repeatable)")
+    parser.add_argument("--plugin", action="append", default=[], help="passed to quarry (repeatable)")
+    parser.add_argument("--compare-select", metavar="GROUP",
+                        help="also time one worker with only GROUP selected; adds ratio full/GROUP")
+    parser.add_argument("--profile", action="store_true", help="add an in-process stage breakdown")
+    parser.add_argument("--profile-only", action="store_true", help="only the stage breakdown")
+    parser.add_argument("--profile-add", action="store_true",
+                        help="also time every RowBuffer.add call (costs ~0.3 us per row in overhead)")
+    parser.add_argument("--cprofile", metavar="FILE",
+                        help="with --profile: also run cProfile, dump its stats here and list the top functions")
+    parser.add_argument("--quarry", help="the quarry command (default: beside this Python, or on PATH)")
+    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
+                        help="import the package where it is instead of from a private copy made at start")
+    parser.add_argument("--use-enclosing-git", action="store_true",
+                        help="let quarry list a folder through an enclosing git work tree")
+    parser.add_argument("--_child", help=argparse.SUPPRESS)
+    parser.add_argument("--_walk", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--_gc-off", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._child:
+        _bare(args._child, args._walk, args._gc_off)
+        return 0
+    args.folders = args.folders or _default_corpus()
+    args.exclude = args.exclude if args.exclude is not None else ["site-packages"]
+    if args.repeat < 1 or args.workers < 1:
+        parser.error("--repeat and --workers must be at least 1")
+    bench = Bench(args)
+    try:
+        report: dict[str, Any] = {} if args.profile_only else measure(args, bench)
+        if args.profile or args.profile_only:
+            try:
+                report["profile_one_worker"] = profile(args, bench)
+            except Exception as exc:  # a broken profile must not lose the timings
+                report["profile_one_worker"] = {"failed": f"{type(exc).__name__}: {exc}"}
+    except CommandFailed as exc:
+        sys.stderr.write(f"bench: {exc}")
+        return 1
+    finally:
+        bench.close()
+    report["source"] = bench.source
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

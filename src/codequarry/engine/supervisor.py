@@ -1,0 +1,235 @@
+"""A pool of forked worker processes that survives bad files.
+
+Each worker publishes, in a few shared integers, the file it is on, the extractor running and when
+the file started. The supervisor needs nothing else to contain a failure to one file:
+
+- a file that runs past ``file_timeout`` gets its worker killed, and becomes an error of kind
+  ``timeout``;
+- a worker that dies (a segfault in a native parser, ``os._exit`` in a plugin, the OOM killer) costs
+  the file it was on: the file is retried once alone, then recorded as ``crash``;
+- a worker whose resident memory passes ``max_memory`` is killed (and an allocation past the
+  address-space limit raises MemoryError inside it): the file becomes ``memory_limit``.
+
+The rest of the chunk is sent again, without the culprit, to a fresh worker. Workers die with the
+parent (PR_SET_PDEATHSIG) and are killed on Ctrl-C, SIGTERM or any error in the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import multiprocessing as mp
+import os
+import resource
+import signal
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import psutil
+
+from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, failure_result, load_extractors
+
+POLL = 0.05  # seconds between checks of timeouts and memory
+
+
+@dataclass(frozen=True)
+class Limits:
+    file_timeout: float | None = 60.0
+    max_memory: int | None = None  # bytes of resident memory per worker
+    crash_retries: int = 1  # times a file that killed its worker is tried again, alone
+
+
+def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
+    from codequarry.engine.local import die_with_parent
+    from codequarry.engine.worker import process_chunk
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    faulthandler.disable()  # a crash in a worker is reported as an error row, not a dump on stderr
+    die_with_parent()
+    if max_memory:
+        # a hard stop for allocations too fast for the supervisor to sample: above the address
+        # space the worker already uses, at most max_memory more (MemoryError, not a crash)
+        base = psutil.Process().memory_info().vms
+        limit = base + max_memory
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or hard > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg is None:
+            return
+        chunk_id, config, tasks = msg
+        try:
+            result = process_chunk(config, tasks, progress=slot)
+        except BaseException as exc:  # reported to the parent, which fails the run with the message
+            conn.send(("error", chunk_id, f"{type(exc).__name__}: {exc}"))
+            continue
+        conn.send(("done", chunk_id, result))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, slot: Any, max_memory: int | None) -> None:
+        self.slot = slot
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, slot, max_memory), daemon=True)
+        self.proc.start()
+        child.close()
+        self.ps = psutil.Process(self.proc.pid)
+        self.job: tuple[int, list[FileTask]] | None = None
+
+    def kill(self) -> None:
+        if self.proc.is_alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.join(timeout=5)
+        self.conn.close()
+
+
+class WorkerFailed(Exception):
+    """process_chunk itself raised (not an extractor: those become error rows)."""
+
+
+class Supervisor:
+    def __init__(self, workers: int, limits: Limits) -> None:
+        self.n = workers
+        self.limits = limits
+        self.ctx = mp.get_context("fork")
+        self.slots = [self.ctx.RawArray("q", 3) for _ in range(workers)]
+        for slot in self.slots:
+            slot[0] = -1
+        self.workers: list[_Worker | None] = [None] * workers
+        self.crashes: dict[tuple[str, str], int] = {}
+
+    def start(self) -> None:
+        for i in range(self.n):
+            if self.workers[i] is None:
+                self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory)
+
+    def close(self) -> None:
+        for i, w in enumerate(self.workers):
+            if w is not None:
+                try:
+                    if w.proc.is_alive() and w.job is None:
+                        w.conn.send(None)
+                except OSError:
+                    pass
+                w.kill()
+                self.workers[i] = None
+
+    def _respawn(self, i: int) -> _Worker:
+        old = self.workers[i]
+        if old is not None:
+            old.kill()
+        self.slots[i][0] = -1
+        w = self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory)
+        return w
+
+    def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
+        """Run every chunk; yield results, including the rows of files that failed their worker."""
+        names = [ex.name for ex in load_extractors(config.extractors)]
+        self.start()
+        todo: deque[list[FileTask]] = deque()
+        source = iter(chunks)
+        next_id = 0
+        try:
+            while True:
+                for i, w in enumerate(self.workers):
+                    if w is not None and w.job is None:
+                        job = todo.popleft() if todo else next(source, None)
+                        if job is None:
+                            continue
+                        if not job:
+                            continue
+                        next_id += 1
+                        w.job = (next_id, job)
+                        self.slots[i][0] = -1
+                        w.conn.send((next_id, config, job))
+                busy = [w for w in self.workers if w is not None and w.job is not None]
+                if not busy:
+                    if not todo:
+                        return
+                    continue
+                ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=POLL)
+                for i, w in enumerate(self.workers):
+                    if w is None or w.job is None:
+                        continue
+                    if w.conn in ready:
+                        try:
+                            kind, _cid, payload = w.conn.recv()
+                        except (EOFError, OSError):
+                            kind, payload = "died", None
+                        if kind == "done":
+                            w.job = None
+                            yield payload
+                            continue
+                        if kind == "error":
+                            raise WorkerFailed(payload)
+                    if kind_died(w, ready):
+                        yield from self._fail(i, w, config, names, todo, "crash",
+                                              f"the worker process died (exit code {w.proc.exitcode})")
+                        continue
+                    yield from self._check_limits(i, w, config, names, todo)
+        finally:
+            self.close()
+
+    def _check_limits(self, i: int, w: _Worker, config: WorkerConfig, names: list[str],
+                      todo: deque[list[FileTask]]) -> Iterator[ChunkResult]:
+        slot = self.slots[i]
+        key = slot[0]
+        if key < 0:
+            return
+        limits = self.limits
+        if limits.file_timeout is not None and (time.monotonic_ns() - slot[2]) / 1e9 > limits.file_timeout:
+            yield from self._fail(i, w, config, names, todo, "timeout",
+                                  f"stopped after --file-timeout {limits.file_timeout:g} s")
+            return
+        if limits.max_memory:
+            try:
+                rss = w.ps.memory_info().rss
+            except psutil.Error:
+                return
+            if rss > limits.max_memory:
+                yield from self._fail(i, w, config, names, todo, "memory_limit",
+                                      f"the worker used {rss >> 20} MB, over --max-memory-per-worker "
+                                      f"{limits.max_memory >> 20} MB")
+
+    def _fail(self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]],
+              kind: str, message: str) -> Iterator[ChunkResult]:
+        """Kill the worker; the file it was on fails (or, after a first crash, is retried alone);
+        the rest of its chunk goes back to the queue."""
+        assert w.job is not None
+        _cid, tasks = w.job
+        key, ex_index = self.slots[i][0], self.slots[i][1]
+        w.job = None
+        w.kill()
+        self._respawn(i)
+        culprit = next((t for t in tasks if t.key == key), None)
+        if culprit is None:  # died between files (writing results): retry the chunk once, as a whole
+            ident = ("<chunk>", tasks[0].repo + "/" + tasks[0].path)
+            if self.crashes.get(ident, 0) >= self.limits.crash_retries:
+                raise WorkerFailed(f"a worker died twice while writing the results of a chunk ({message})")
+            self.crashes[ident] = self.crashes.get(ident, 0) + 1
+            todo.appendleft(tasks)
+            return
+        rest = [t for t in tasks if t.key != key]
+        if rest:
+            todo.appendleft(rest)
+        extractor = names[ex_index] if 0 <= ex_index < len(names) else "worker"
+        ident = (culprit.repo, culprit.path)
+        if kind == "crash" and self.crashes.get(ident, 0) < self.limits.crash_retries:
+            self.crashes[ident] = self.crashes.get(ident, 0) + 1
+            todo.append([replace(culprit)])  # once more, alone, at the end
+            return
+        yield failure_result(config, culprit, kind, f"{message} while running {extractor}", extractor=extractor)
+
+
+def kind_died(w: _Worker, ready: list[Any]) -> bool:
+    return w.job is not None and (w.proc.sentinel in ready or not w.proc.is_alive())
