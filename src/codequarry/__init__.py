@@ -14,10 +14,20 @@ __version__ = "0.1.0"
 
 from codequarry.api import FileExtractor, Operation, file_extractor, operation  # noqa: E402
 from codequarry.plan import ExtractPlan, make_plan  # noqa: E402
-from codequarry.query import open_store, session, sql, table  # noqa: E402
 from codequarry.run import RunSummary, extract  # noqa: E402
 from codequarry.schema import DatasetSpec, dataset  # noqa: E402
 from codequarry.source import SourceFile  # noqa: E402
+
+_LAZY = {"open_store", "session", "sql", "table"}  # DataFusion loads only when a query is made
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from codequarry import query
+
+        return getattr(query, name)
+    raise AttributeError(f"module 'codequarry' has no attribute {name!r}")
+
 
 __all__ = [
     "__version__", "dataset", "DatasetSpec", "file_extractor", "operation", "FileExtractor", "Operation",

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
-from datafusion import SessionContext
 from deltalake import DeltaTable
 
 from codequarry.api import Operation
@@ -51,7 +50,7 @@ class OperationContext:
         self.name = name
         self._tables = dict(tables)
         self._allowed = set(inputs) if inputs is not None else set(self._tables)
-        self._ctx: SessionContext | None = None
+        self._ctx: Any = None
         self.stats: dict[str, Any] = {}
 
     @classmethod
@@ -77,8 +76,11 @@ class OperationContext:
         return DeltaTable(str(self.store.table_path(name)), version=state.version)
 
     @property
-    def session(self) -> SessionContext:
+    def session(self) -> Any:
+        """The DataFusion SessionContext with the declared inputs registered by name."""
         if self._ctx is None:
+            from datafusion import SessionContext
+
             ctx = SessionContext()
             for name in sorted(self._allowed):
                 if name in self._tables:

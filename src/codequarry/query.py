@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
-from datafusion import SessionContext
 from deltalake import DeltaTable
 
 from codequarry.errors import QueryError, StoreError
@@ -16,11 +16,13 @@ def open_store(path: str | Path) -> Store:
     return Store.open(path)
 
 
-def session(store: Store, snapshot: Snapshot | None = None) -> SessionContext:
+def session(store: Store, snapshot: Snapshot | None = None) -> Any:
     """A DataFusion session with every table of the snapshot registered at its published version."""
     snap = snapshot or store.snapshot()
     if snap is None:
         raise StoreError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
+    from datafusion import SessionContext
+
     ctx = SessionContext()
     for name, state in sorted(snap.tables.items()):
         try:
