@@ -296,6 +296,43 @@ def compact(
               f"old snapshot(s); snapshot {done.snapshot} is live")
 
 
+class ExportFmt(StrEnum):
+    parquet = "parquet"
+    jsonl = "jsonl"
+    sqlite = "sqlite"
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="Folder (parquet, jsonl) or file (sqlite) to write.")],
+    fmt: Annotated[ExportFmt, typer.Option("--format", "-f", help="parquet (sharded), jsonl, or sqlite.")] = ExportFmt.parquet,
+    shards: Annotated[int | None, typer.Option("--shards", help="Parquet files per table (part-00000...).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Column whose stable hash picks a row's shard (default: path).")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Export only this table (repeatable).")] = None,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
+) -> None:
+    """Export the published snapshot as sharded Parquet, JSON lines, or one SQLite database."""
+    from codequarry.query import open_store
+    from codequarry.store.export import export as run_export
+
+    if fmt is not ExportFmt.parquet and (shards is not None or key is not None):
+        raise UsageError("--shards and --key apply to --format parquet only")
+    kwargs: dict[str, Any] = {"format": fmt.value, "tables": table or None}
+    if shards is not None:
+        kwargs["shards"] = shards
+    if key is not None:
+        kwargs["key"] = key
+    summary = run_export(open_store(_find_store(store)), out_path, **kwargs)
+    if as_json:
+        out.print_json(json.dumps(summary.to_json(), default=str))
+    elif not quiet:
+        for name, t in summary.tables.items():
+            out.print(f"{name}: {t.rows:,} rows in {len(t.files)} file(s)")
+        out.print(f"exported snapshot {summary.snapshot} to {summary.out} in {summary.seconds:.2f} s")
+
+
 class Fmt(StrEnum):
     table = "table"
     csv = "csv"

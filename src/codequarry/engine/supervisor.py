@@ -34,6 +34,13 @@ import psutil
 from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, failure_result, load_extractors
 
 POLL = 0.05  # seconds between checks of timeouts and memory
+# messages are the same whatever the engine, so that engines produce the same rows
+CRASH_MESSAGE = "the worker process died"
+MEMORY_MESSAGE = "ran out of memory (over --max-memory-per-worker)"
+
+
+def timeout_message(seconds: float | None) -> str:
+    return f"stopped after --file-timeout {seconds:g} s" if seconds else "stopped: it ran too long"
 
 
 @dataclass(frozen=True)
@@ -173,8 +180,7 @@ class Supervisor:
                         if kind == "error":
                             raise WorkerFailed(payload)
                     if kind_died(w, ready):
-                        yield from self._fail(i, w, config, names, todo, "crash",
-                                              f"the worker process died (exit code {w.proc.exitcode})")
+                        yield from self._fail(i, w, config, names, todo, "crash", CRASH_MESSAGE)
                         continue
                     yield from self._check_limits(i, w, config, names, todo)
         finally:
@@ -188,8 +194,7 @@ class Supervisor:
             return
         limits = self.limits
         if limits.file_timeout is not None and (time.monotonic_ns() - slot[2]) / 1e9 > limits.file_timeout:
-            yield from self._fail(i, w, config, names, todo, "timeout",
-                                  f"stopped after --file-timeout {limits.file_timeout:g} s")
+            yield from self._fail(i, w, config, names, todo, "timeout", timeout_message(limits.file_timeout))
             return
         if limits.max_memory:
             try:
@@ -197,9 +202,7 @@ class Supervisor:
             except psutil.Error:
                 return
             if rss > limits.max_memory:
-                yield from self._fail(i, w, config, names, todo, "memory_limit",
-                                      f"the worker used {rss >> 20} MB, over --max-memory-per-worker "
-                                      f"{limits.max_memory >> 20} MB")
+                yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
 
     def _fail(self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]],
               kind: str, message: str) -> Iterator[ChunkResult]:

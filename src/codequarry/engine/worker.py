@@ -262,8 +262,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         except MemoryError:
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
-            run.error(ex.name, "memory_limit", "ran out of memory (the worker's --max-memory-per-worker, or the "
-                      "machine's)")
+            run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
         except Exception as exc:  # an extractor's bug costs its rows for this file only
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
@@ -368,19 +367,20 @@ def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float)
     marks = {name: buf.n for name, buf in run.buffers.items()}
     err_mark = run.errors.n
     run.current = -1
-    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        _process_file(task, config, run)
-    except FileTimeout:
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            _process_file(task, config, run)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except FileTimeout:  # also when the timer fired just as the file finished: it is stopped all the same
         for name, buf in run.buffers.items():
             buf.truncate(marks[name])
         run.errors.truncate(err_mark)
         index = run.current
         extractor = run.views[index][0].name if 0 <= index < len(run.views) else "worker"
         _record_failure(task, config, run, "timeout", f"stopped after --file-timeout {timeout:g} s while "
-                        f"running {extractor}", extractor)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+                        f"running {extractor}", extractor)  # the same text as engine.supervisor's
 
 
 def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, message: str,
