@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,8 +20,56 @@ _SKIP: frozenset[type] = frozenset(
     for t in vars(ast).values()
     if isinstance(t, type) and issubclass(t, ast.expr_context | ast.operator | ast.unaryop | ast.boolop | ast.cmpop)
 )
+#: Python < 3.13 does not say which fields hold nodes; these never do (identifiers, numbers, flags,
+#: operator singletons), whatever the class
+_LEAF_FIELDS = frozenset(
+    {"ctx", "op", "ops", "id", "attr", "arg", "asname", "kind", "type_comment", "is_async", "conversion",
+     "simple", "level", "module", "tag", "lineno"}
+)
+#: ... and these are plain strings in these classes only (a TypeAlias's ``name`` is a node)
+_STR_FIELDS: dict[type, frozenset[str]] = {
+    **{t: frozenset({"name"}) for t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.alias,
+                                       ast.ExceptHandler, ast.MatchAs, ast.MatchStar)},
+    **{t: frozenset({"name"}) for t in (getattr(ast, n, None) for n in ("TypeVar", "ParamSpec", "TypeVarTuple"))
+       if t is not None},
+    ast.MatchMapping: frozenset({"rest"}),
+    ast.MatchClass: frozenset({"kwd_attrs"}),
+}
+_NO_CHILDREN: frozenset[type] = frozenset({ast.Constant, ast.MatchSingleton, ast.Global, ast.Nonlocal})
+_SINGLETON_BASES = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+_PLANS: dict[type, tuple[str, ...]] = {}
+
+
+def _holds_nodes(annotation: Any) -> bool:
+    """Whether a field annotated so (``ast.expr | None``, ``list[ast.stmt]``, ``str``) can hold a node."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, ast.AST) and not issubclass(annotation, _SINGLETON_BASES)
+    return any(_holds_nodes(arg) for arg in typing.get_args(annotation))
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` that can hold child nodes, reversed (the order the index pushes them).
+
+    Such a field holds a node, None, or a list of nodes and Nones, so the index needs no type checks.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ast.AST)):
+        raise TypeError(f"the node index met a {cls.__name__} in an AST field: its field tables need updating")
+    field_types = getattr(cls, "_field_types", None)  # Python 3.13+
+    if field_types is not None:
+        fields = [f for f in cls._fields if _holds_nodes(field_types.get(f))]
+    elif cls in _NO_CHILDREN:
+        fields = []
+    else:
+        strs = _STR_FIELDS.get(cls, frozenset())
+        fields = [f for f in cls._fields if f not in _LEAF_FIELDS and f not in strs]
+    plan = tuple(reversed(fields))
+    _PLANS[cls] = plan
+    return plan
+
+
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_SCOPE_TYPES = frozenset(_SCOPES)
 
 
 class ParseFailure(Exception):
@@ -181,11 +230,11 @@ class SourceFile:
         tree = self.tree
         index: dict[type, list[ast.AST]] = {}
         parents = self._parents
-        skip = _SKIP
-        AST = ast.AST
+        plans = _PLANS
         stack: list[ast.AST] = [tree]
         pop = stack.pop
         push = stack.append
+        # children are pushed last-first so that they pop in source order: each type's list is pre-order
         while stack:
             node = pop()
             tp = node.__class__
@@ -194,18 +243,19 @@ class SourceFile:
                 index[tp] = [node]
             else:
                 bucket.append(node)
-            kids: list[ast.AST] = []
-            for name in node._fields:
+            plan = plans.get(tp)
+            if plan is None:
+                plan = _child_fields(tp)
+            for name in plan:
                 value = getattr(node, name, None)
                 if value.__class__ is list:
-                    for child in value:
-                        if isinstance(child, AST) and child.__class__ not in skip:
-                            kids.append(child)
-                elif isinstance(value, AST) and value.__class__ not in skip:
-                    kids.append(value)
-            for child in reversed(kids):
-                parents[child] = node
-                push(child)
+                    for child in reversed(value):
+                        if child is not None:  # a dict display's ``**x`` has a None key
+                            parents[child] = node
+                            push(child)
+                elif value is not None:
+                    parents[value] = node
+                    push(value)
         self._index = index
         return index
 
@@ -218,6 +268,13 @@ class SourceFile:
         for tp in types:
             out.extend(index.get(tp, ()))
         return out
+
+    @property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        """The node index's child -> parent mapping, for hot loops that climb many nodes. Read only."""
+        if self._index is None:
+            self._build_index()
+        return self._parents
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         if self._index is None:
@@ -233,10 +290,11 @@ class SourceFile:
 
     def scope_of(self, node: ast.AST) -> ast.AST | None:
         """The innermost function, class or lambda enclosing ``node`` (None at module level)."""
-        for anc in self.ancestors(node):
-            if isinstance(anc, _SCOPES):
-                return anc
-        return None
+        get = self.parents.get
+        anc = get(node)
+        while anc is not None and anc.__class__ not in _SCOPE_TYPES:
+            anc = get(anc)
+        return anc
 
     def qualname(self, node: ast.AST | None) -> str:
         """Qualified name of a def/class node as Python computes ``__qualname__`` ('' for the module)."""
