@@ -20,11 +20,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from codequarry.api import FileExtractor
 from codequarry.engine.worker import FileTask
 from codequarry.store import Snapshot, Store
+from codequarry.store.store import live_dataset
 
 Key = tuple[str, str]  # (repo, path)
 
@@ -62,12 +62,10 @@ def _read(store: Store, snap: Snapshot, table: str, columns: list[str], repos: l
     state = snap.tables.get(table)
     if state is None:
         return None
-    dt = DeltaTable(str(store.table_path(table)), version=state.version)
-    names = set(dt.schema().to_arrow().names) if hasattr(dt.schema().to_arrow(), "names") else None
-    if names is not None and not set(columns) <= names:
+    data = live_dataset(store, table, state.version)
+    if not set(columns) <= set(data.schema.names):
         return None
-    data = dt.to_pyarrow_dataset().to_table(columns=columns, filter=pc.field("repo").isin(repos))
-    return data
+    return data.to_table(columns=columns, filter=pc.field("repo").isin(repos))
 
 
 def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:

@@ -33,6 +33,7 @@ from codequarry.errors import QuarryError, SchemaError
 from codequarry.query import plain_types
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
+from codequarry.store.store import live_dataset
 
 
 class OperationError(QuarryError):
@@ -98,7 +99,11 @@ class OperationContext:
 
     def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """One input dataset as an Arrow table (optionally only some columns)."""
-        return self._delta(name).to_pyarrow_dataset().to_table(columns=columns)
+        self._check(name)
+        state = self._tables.get(name)
+        if state is None:
+            raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
+        return plain_types(live_dataset(self.store, name, state.version).to_table(columns=columns))
 
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""

@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 
 from codequarry.errors import QueryError, StoreError
 from codequarry.store import Snapshot, Store
+from codequarry.store.store import live_dataset
 
 
 def open_store(path: str | Path) -> Store:
@@ -69,4 +70,4 @@ def table(store: Store, name: str) -> pa.Table:
     snap = store.snapshot()
     if snap is None or name not in snap.tables:
         raise StoreError(f"no table '{name}' in store '{store.path}'")
-    return DeltaTable(str(store.table_path(name)), version=snap.tables[name].version).to_pyarrow_table()
+    return live_dataset(store, name, snap.tables[name].version).to_table()

@@ -51,7 +51,7 @@ from deltalake import DeltaTable
 
 from codequarry.errors import StoreError, UsageError, did_you_mean
 from codequarry.query import plain_types
-from codequarry.store.store import Store
+from codequarry.store.store import Store, dataset_of
 
 Format = Literal["parquet", "jsonl", "sqlite"]
 #: (table, rows exported so far, rows in the table); called after every batch
@@ -117,7 +117,7 @@ class _Source:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            for batch in self.table.to_pyarrow_dataset().to_batches():
+            for batch in dataset_of(self.table).to_batches():
                 if batch.num_rows:
                     yield batch if batch.schema == self.schema else batch.cast(self.schema)
         except (OSError, pa.ArrowException) as exc:
@@ -212,7 +212,7 @@ def _select(store: Store, available: list[str], wanted: Sequence[str] | None) ->
 def _open(store: Store, name: str, version: int, rows: int, key: str | None) -> _Source:
     try:
         table = DeltaTable(str(store.table_path(name)), version=version)
-        schema = plain_types(table.to_pyarrow_dataset().schema.empty_table()).schema
+        schema = plain_types(dataset_of(table).schema.empty_table()).schema
     except Exception as exc:  # deltalake raises its own exception types for a damaged table
         raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
     columns = schema.names

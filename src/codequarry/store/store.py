@@ -161,3 +161,24 @@ class Store:
 
     def clear_staging(self) -> None:
         shutil.rmtree(self.path / "staging", ignore_errors=True)
+
+
+def live_dataset(store: Store, name: str, version: int) -> Any:
+    """A pyarrow dataset over the Parquet files of one table version (see dataset_of)."""
+    from deltalake import DeltaTable
+
+    return dataset_of(DeltaTable(str(store.table_path(name)), version=version))
+
+
+def dataset_of(table: Any) -> Any:
+    """A pyarrow dataset over a DeltaTable's live Parquet files, read with Arrow's own filesystem.
+
+    deltalake's to_pyarrow_dataset routes reads through a Python filesystem handler whose I/O threads
+    can abort the interpreter at exit ("terminate called without an active exception"). The store
+    never uses deletion vectors or column mapping, so the files are the table.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    paths = [u.removeprefix("file://") for u in table.file_uris()]
+    return ds.dataset(paths, format="parquet", schema=pa.schema(table.schema().to_arrow()))
