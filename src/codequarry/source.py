@@ -11,8 +11,9 @@ import ast
 import io
 import tokenize
 import typing
+from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 #: node types never indexed: context and operator singletons, shared between parents
 _SKIP: frozenset[type] = frozenset(
@@ -107,6 +108,8 @@ class SourceFile:
     """A file as extractors see it. Attributes are plain; parse products are lazy properties."""
 
     traversals = 0  # class-wide count of node-index builds; tests use it to prove "walk once"
+    #: class-wide count of parse products computed, by product: tests prove "lazy and shared" with it
+    computed: ClassVar[Counter[str]] = Counter()
 
     def __init__(
         self,
@@ -141,6 +144,7 @@ class SourceFile:
         self._qualnames: dict[ast.AST, str] = {}
         self._symtable: Any = None
         self._cst: Any = None
+        self._tokens: list[tokenize.TokenInfo] | None = None
 
     # -- parse products -------------------------------------------------------------------------
     @property
@@ -183,6 +187,7 @@ class SourceFile:
             line = text.count("\n", 0, text.index("\0")) + 1
             raise ParseFailure("syntax", "source contains a NUL byte", line=line)
         try:
+            SourceFile.computed["ast"] += 1
             return ast.parse(text, filename=self.path, type_comments=False)
         except SyntaxError as exc:
             msg = exc.msg or "invalid syntax"
@@ -199,6 +204,7 @@ class SourceFile:
             import symtable
 
             try:
+                SourceFile.computed["symtable"] += 1
                 self._symtable = symtable.symtable(self.text, self.path, "exec")
             except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
                 raise ParseFailure("syntax", f"symtable: {exc}") from None
@@ -212,6 +218,7 @@ class SourceFile:
             except ImportError:  # pragma: no cover - depends on the environment
                 raise ParseFailure("extractor", "the 'cst' parse product needs: pip install libcst") from None
             try:
+                SourceFile.computed["cst"] += 1
                 self._cst = libcst.parse_module(self.text)
             except Exception as exc:
                 raise ParseFailure("syntax", f"libcst: {exc}") from None
@@ -219,10 +226,13 @@ class SourceFile:
 
     @property
     def tokens(self) -> list[tokenize.TokenInfo]:
-        try:
-            return list(tokenize.generate_tokens(io.StringIO(self.text).readline))
-        except (tokenize.TokenError, SyntaxError) as exc:
-            raise ParseFailure("syntax", f"tokenize: {exc}") from None
+        if self._tokens is None:
+            SourceFile.computed["tokens"] += 1
+            try:
+                self._tokens = list(tokenize.generate_tokens(io.StringIO(self.text).readline))
+            except (tokenize.TokenError, SyntaxError) as exc:
+                raise ParseFailure("syntax", f"tokenize: {exc}") from None
+        return self._tokens
 
     # -- the node index ---------------------------------------------------------------------------
     def _build_index(self) -> dict[type, list[ast.AST]]:
