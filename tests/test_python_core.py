@@ -46,9 +46,19 @@ def file_tasks(root: Path, repo: str, paths: list[Path] | None = None) -> list[F
         if is_package:
             parts.pop()
         stat = path.stat()
-        tasks.append(FileTask(key=key, repo=repo, root=str(root), path=rel, size=stat.st_size,
-                              mtime_ns=stat.st_mtime_ns, language="python", module=".".join(parts),
-                              is_package=is_package))
+        tasks.append(
+            FileTask(
+                key=key,
+                repo=repo,
+                root=str(root),
+                path=rel,
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                language="python",
+                module=".".join(parts),
+                is_package=is_package,
+            )
+        )
     return tasks
 
 
@@ -122,7 +132,11 @@ def test_qualnames_of_nested_defs() -> None:
     assert helper["qualname"] == "Base.Meta.describe.<locals>.helper"
     assert (helper["class_name"], helper["kind"], helper["is_nested"]) == (None, "function", True)
     describe = one("defs", "functions", name="describe")
-    assert (describe["qualname"], describe["class_name"], describe["kind"]) == ("Base.Meta.describe", "Meta", "method")
+    assert (describe["qualname"], describe["class_name"], describe["kind"]) == (
+        "Base.Meta.describe",
+        "Meta",
+        "method",
+    )
     method = one("defs", "functions", name="method")
     assert method["qualname"] == "outer.<locals>.Local.method" and method["is_nested"]
     assert one("defs", "classes", name="Local")["qualname"] == "outer.<locals>.Local"
@@ -132,7 +146,11 @@ def test_qualnames_of_nested_defs() -> None:
 def test_method_kinds() -> None:
     kinds = {(r["name"], r["line"]): r["kind"] for r in rows("defs", "functions", class_name="Base")}
     assert sorted(Counter(kinds.values()).items()) == [
-        ("classmethod", 2), ("method", 3), ("property", 4), ("staticmethod", 1)]
+        ("classmethod", 2),
+        ("method", 3),
+        ("property", 4),
+        ("staticmethod", 1),
+    ]
     assert {k for (n, _), k in kinds.items() if n == "name"} == {"property"}  # getter, setter, deleter
     assert one("defs", "functions", name="__init_subclass__")["kind"] == "classmethod"  # implicit
     assert one("defs", "functions", name="conditional")["kind"] == "method"  # under an `if` in the body
@@ -146,13 +164,24 @@ def test_parameters() -> None:
     params = one("defs", "functions", name="posonly")["parameters"]
     assert params == [
         {"name": "x", "kind": "positional_only", "annotation": None, "has_default": False, "default": None},
-        {"name": "y", "kind": "positional_or_keyword", "annotation": "int", "has_default": True, "default": "2"},
+        {
+            "name": "y",
+            "kind": "positional_or_keyword",
+            "annotation": "int",
+            "has_default": True,
+            "default": "2",
+        },
         {"name": "z", "kind": "keyword_only", "annotation": '"str"', "has_default": True, "default": '"zz"'},
     ]
     plain = one("defs", "functions", name="plain")["parameters"]
     assert [(p["name"], p["kind"], p["default"]) for p in plain] == [
-        ("a", "positional_or_keyword", None), ("b", "positional_or_keyword", "1"), ("args", "var_positional", None),
-        ("c", "keyword_only", None), ("d", "keyword_only", "None"), ("kw", "var_keyword", None)]
+        ("a", "positional_or_keyword", None),
+        ("b", "positional_or_keyword", "1"),
+        ("args", "var_positional", None),
+        ("c", "keyword_only", None),
+        ("d", "keyword_only", "None"),
+        ("kw", "var_keyword", None),
+    ]
     default = one("defs", "functions", name="long_default")["parameters"][0]["default"]
     assert len(default) == 80 and default.endswith("...")
 
@@ -197,13 +226,25 @@ def test_import_bindings() -> None:
     p = one("imports", "imports", alias="p")
     assert (p["module"], p["name"], p["target"]) == ("os", "path", "os.path")
     star = one("imports", "imports", is_star=True)
-    assert (star["name"], star["bound_name"], star["target"], star["resolved"]) == ("*", None, None, "collections")
+    assert (star["name"], star["bound_name"], star["target"], star["resolved"]) == (
+        "*",
+        None,
+        None,
+        "collections",
+    )
     sec = one("imports", "imports", name="second")
-    assert (sec["module"], sec["level"], sec["target"], sec["line"]) == ("sibling", 1, "app.sibling.second", 36)
+    assert (sec["module"], sec["level"], sec["target"], sec["line"]) == (
+        "sibling",
+        1,
+        "app.sibling.second",
+        36,
+    )
 
 
 def test_import_context() -> None:
-    flags = {r["bound_name"]: (r["is_type_checking"], r["in_try"], r["scope"]) for r in rows("imports", "imports")}
+    flags = {
+        r["bound_name"]: (r["is_type_checking"], r["in_try"], r["scope"]) for r in rows("imports", "imports")
+    }
     assert flags["Decimal"] == (True, False, "")
     assert flags["fractions"] == (True, False, "")
     assert flags["pickle"] == (True, False, "")  # the else branch of `if not TYPE_CHECKING`
@@ -244,7 +285,10 @@ def test_call_resolution() -> None:
 def test_call_scopes_of_headers() -> None:
     """Decorators, defaults and bases are evaluated in the enclosing scope, so their calls belong there."""
     scopes = {r["callee"]: r["scope"] for r in rows("calls", "calls", path="lib/api.py")}
-    assert sorted(r["scope"] for r in rows("calls", "calls", callee="h")) == ["", "user"]  # `@h(...)`, `h(...)`
+    assert sorted(r["scope"] for r in rows("calls", "calls", callee="h")) == [
+        "",
+        "user",
+    ]  # `@h(...)`, `h(...)`
     assert scopes["sorted"] == "" and scopes["max"] == "" and scopes["type"] == ""
     assert scopes["print"] == "decorated"
     assert one("calls", "calls", callee="len", scope="Widget")["resolved"] == "builtins.len"
@@ -254,16 +298,30 @@ def test_call_arguments() -> None:
     h = one("calls", "calls", callee="h", scope="user")
     assert (h["n_args"], h["keywords"], h["has_starargs"], h["has_kwargs"]) == (1, ["**"], True, True)
     arr = one("calls", "calls", callee="np.array")
-    assert (arr["n_args"], arr["keywords"], arr["has_starargs"], arr["has_kwargs"]) == (1, ["dtype"], False, False)
+    assert (arr["n_args"], arr["keywords"], arr["has_starargs"], arr["has_kwargs"]) == (
+        1,
+        ["dtype"],
+        False,
+        False,
+    )
     assert one("calls", "calls", callee="lambda f: f()")["resolved"] is None
     assert one("calls", "calls", callee="Thing().run")["resolved"] is None
 
 
 def test_callee_text_of_chains() -> None:
-    """Calls and subscripts inside a callee are shortened so that the method name at the end survives."""
+    """Long calls and subscripts inside a callee are shortened so that the method name at the end survives;
+    short ones stay as written (the call graph reads ``super(C, self).m``)."""
     got = {r["callee"]: r["resolved"] for r in rows("calls", "calls", scope="chains")}
-    assert got == {'", ".join': None, "Thing(...).run().run": None, "Thing(...).run": None,
-                   "Thing": "lib.util.Thing", "items[...].strip": None, '"""multi....format': None}
+    assert got == {
+        '", ".join': None,
+        "Thing(1, x=2).run().run": None,
+        "Thing(1, x=2).run": None,
+        "Thing": "lib.util.Thing",
+        "items[0].strip": None,
+        '"""multi....format': None,
+    }
+    got = {r["callee"] for r in rows("calls", "calls", scope="shortened")}
+    assert got == {"super", "super(Base, first).run", "Thing", "Thing(...).run", "first[...].get"}
 
 
 # -- assignments ---------------------------------------------------------------------------------------
@@ -302,9 +360,12 @@ def test_assignment_scopes() -> None:
 def test_modules() -> None:
     mods = {r["path"]: r for r in case_rows("relimports")["modules"]}
     assert {p: (m["module"], m["is_package"]) for p, m in mods.items()} == {
-        "pkg/__init__.py": ("pkg", True), "pkg/sibling.py": ("pkg.sibling", False),
-        "pkg/sub/__init__.py": ("pkg.sub", True), "pkg/sub/mod.py": ("pkg.sub.mod", False),
-        "top.py": ("top", False)}
+        "pkg/__init__.py": ("pkg", True),
+        "pkg/sibling.py": ("pkg.sibling", False),
+        "pkg/sub/__init__.py": ("pkg.sub", True),
+        "pkg/sub/mod.py": ("pkg.sub.mod", False),
+        "top.py": ("top", False),
+    }
     assert one("calls", "modules", path="lib/api.py")["has_main_guard"]
     assert not one("calls", "modules", path="lib/util.py")["has_main_guard"]
     assert one("defs", "modules")["lines"] == len((FIXTURES / "defs" / "shapes.py").read_text().splitlines())
@@ -320,13 +381,19 @@ def test_character_columns_after_non_ascii() -> None:
     call = one("encodings", "calls", path="uni.py", callee="len")
     assert call["col"] == _char_col(uni, "utf-8", 2, 'len("日本語")') == 30
     assert call["end_col"] == call["col"] + len('len("日本語")')
-    assert one("encodings", "calls", path="uni.py", callee="print")["col"] == _char_col(uni, "utf-8", 2, "print(")
-    assert one("encodings", "calls", path="uni.py", callee="s.upper")["col"] == _char_col(uni, "utf-8", 15, "s.upper")
+    assert one("encodings", "calls", path="uni.py", callee="print")["col"] == _char_col(
+        uni, "utf-8", 2, "print("
+    )
+    assert one("encodings", "calls", path="uni.py", callee="s.upper")["col"] == _char_col(
+        uni, "utf-8", 15, "s.upper"
+    )
     cafe = one("encodings", "assignments", target="café")
     assert (cafe["col"], cafe["end_col"]) == (23, 27)
     fn = one("encodings", "functions", name="größe")
     assert fn["parameters"][0]["default"] == '"€"[0]' and fn["returns"] == "str"
-    assert one("encodings", "functions", name="méthode")["end_col"] == len("    def méthode(self): return größe(1)")
+    assert one("encodings", "functions", name="méthode")["end_col"] == len(
+        "    def méthode(self): return größe(1)"
+    )
 
 
 def test_crlf_latin1_bom() -> None:
@@ -350,7 +417,9 @@ def test_syntax_error_costs_only_that_file(tmp_path: Path) -> None:
     (tmp_path / "good.py").write_text("import os\nos.getcwd()\n")
     tables = run(file_tasks(tmp_path, "t"))
     assert [r["path"] for r in tables["modules"]] == ["good.py"]
-    assert [(r["path"], r["extractor"], r["kind"]) for r in tables["errors"]] == [("bad.py", "parse", "syntax")]
+    assert [(r["path"], r["extractor"], r["kind"]) for r in tables["errors"]] == [
+        ("bad.py", "parse", "syntax")
+    ]
     assert tables["calls"][0]["resolved"] == "os.getcwd"
 
 
@@ -371,8 +440,9 @@ def test_syntax_error_costs_only_that_file(tmp_path: Path) -> None:
         (None, False, 0, "os", "os"),
     ],
 )
-def test_resolve_relative(module: str | None, is_package: bool, level: int, name: str | None,
-                          expected: str | None) -> None:
+def test_resolve_relative(
+    module: str | None, is_package: bool, level: int, name: str | None, expected: str | None
+) -> None:
     assert names.resolve_relative(module, is_package, level, name) == expected
 
 

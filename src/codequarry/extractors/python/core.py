@@ -15,8 +15,8 @@ from typing import Any
 
 from codequarry.api import file_extractor
 from codequarry.extractors.python.names import (
-    COMPREHENSION_TYPES,
     DEF_TYPES,
+    callee_text,
     import_bindings,
     module_name,
     owner,
@@ -24,10 +24,19 @@ from codequarry.extractors.python.names import (
     wide_lines,
 )
 from codequarry.extractors.python.resolve import Resolver
+from codequarry.extractors.python.values import (
+    LITERAL_KINDS,
+    MAX_VALUE,
+    assignment_targets,
+    is_literal,
+    value_kind,
+)
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 _EMPTY: list[str] = []  # shared by rows with no keywords / decorators; never mutated
+_MAX_TARGET = 200  # characters of a target's source text (``x.y[...]``) kept
+_MISSING = object()
 
 
 @dataset("modules")
@@ -154,8 +163,13 @@ def modules(src: SourceFile, out: Any) -> None:
     text = src.text
     count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
     guard = any(s.__class__ is ast.If and _is_main_guard(s.test) for s in tree.body)
-    out.modules.add(module=module_name(src), is_package=src.is_package, docstring=_docstring(tree),
-                    lines=count, has_main_guard=guard)
+    out.modules.add(
+        module=module_name(src),
+        is_package=src.is_package,
+        docstring=_docstring(tree),
+        lines=count,
+        has_main_guard=guard,
+    )
 
 
 def _is_main_guard(test: Any) -> bool:
@@ -163,7 +177,8 @@ def _is_main_guard(test: Any) -> bool:
         return False
     sides = (test.left, test.comparators[0])
     return any(s.__class__ is ast.Name and s.id == "__name__" for s in sides) and any(
-        s.__class__ is ast.Constant and s.value == "__main__" for s in sides)
+        s.__class__ is ast.Constant and s.value == "__main__" for s in sides
+    )
 
 
 # -- functions and classes ---------------------------------------------------------------------------
@@ -172,8 +187,11 @@ _MAX_DEFAULT = 80  # characters of a default value's source text kept
 _PROPERTY_NAMES = frozenset({"property", "cached_property", "abstractproperty"})
 _PROPERTY_ATTRS = frozenset({"setter", "getter", "deleter"})
 # methods the class machinery wraps implicitly, whatever their decorators say
-_IMPLICIT_KIND = {"__new__": "staticmethod", "__init_subclass__": "classmethod",
-                  "__class_getitem__": "classmethod"}
+_IMPLICIT_KIND = {
+    "__new__": "staticmethod",
+    "__init_subclass__": "classmethod",
+    "__class_getitem__": "classmethod",
+}
 
 
 def _method_kind(node: Any) -> str:
@@ -223,10 +241,20 @@ def _parameters(seg: Any, args: ast.arguments) -> list[dict[str, Any]]:
 def _param(seg: Any, arg: ast.arg, kind: str, default: Any) -> dict[str, Any]:
     ann = arg.annotation
     if default is None:
-        return {"name": arg.arg, "kind": kind, "annotation": None if ann is None else seg(ann),
-                "has_default": False, "default": None}
-    return {"name": arg.arg, "kind": kind, "annotation": None if ann is None else seg(ann),
-            "has_default": True, "default": seg(default, _MAX_DEFAULT)}
+        return {
+            "name": arg.arg,
+            "kind": kind,
+            "annotation": None if ann is None else seg(ann),
+            "has_default": False,
+            "default": None,
+        }
+    return {
+        "name": arg.arg,
+        "kind": kind,
+        "annotation": None if ann is None else seg(ann),
+        "has_default": True,
+        "default": seg(default, _MAX_DEFAULT),
+    }
 
 
 def _docstring(node: Any) -> str | None:
@@ -279,11 +307,24 @@ def functions(src: SourceFile, out: Any) -> None:
         decorators = node.decorator_list
         returns = node.returns
         line, col, end_line, end_col = span(node)
-        add(name=node.name, qualname=qual, module=modname, class_name=class_name, kind=kind,
-            is_async=node.__class__ is AsyncFunctionDef, is_generator=node in generators,
-            is_nested="<locals>" in qual, decorators=[seg(d) for d in decorators] if decorators else _EMPTY,
-            parameters=_parameters(seg, node.args), returns=None if returns is None else seg(returns),
-            docstring=_docstring(node), line=line, col=col, end_line=end_line, end_col=end_col)
+        add(
+            name=node.name,
+            qualname=qual,
+            module=modname,
+            class_name=class_name,
+            kind=kind,
+            is_async=node.__class__ is AsyncFunctionDef,
+            is_generator=node in generators,
+            is_nested="<locals>" in qual,
+            decorators=[seg(d) for d in decorators] if decorators else _EMPTY,
+            parameters=_parameters(seg, node.args),
+            returns=None if returns is None else seg(returns),
+            docstring=_docstring(node),
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 @file_extractor("python.core.classes", version=1, needs=["ast"], outputs=[PyClass])
@@ -297,12 +338,24 @@ def classes(src: SourceFile, out: Any) -> None:
     seg = src.segment
     add = out.classes.add
     for node in nodes:
-        keywords = [f"{kw.arg}={seg(kw.value)}" if kw.arg is not None else f"**{seg(kw.value)}"
-                    for kw in node.keywords]
+        keywords = [
+            f"{kw.arg}={seg(kw.value)}" if kw.arg is not None else f"**{seg(kw.value)}"
+            for kw in node.keywords
+        ]
         line, col, end_line, end_col = span(node)
-        add(name=node.name, qualname=src.qualname(node), module=modname, bases=[seg(b) for b in node.bases],
-            keywords=keywords, decorators=[seg(d) for d in node.decorator_list],
-            docstring=_docstring(node), line=line, col=col, end_line=end_line, end_col=end_col)
+        add(
+            name=node.name,
+            qualname=src.qualname(node),
+            module=modname,
+            bases=[seg(b) for b in node.bases],
+            keywords=keywords,
+            decorators=[seg(d) for d in node.decorator_list],
+            docstring=_docstring(node),
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 # -- imports -----------------------------------------------------------------------------------------
@@ -324,9 +377,23 @@ def imports(src: SourceFile, out: Any) -> None:
     add = out.imports.add
     for b in bindings:
         line, col, end_line, end_col = span(b.alias)
-        add(module=b.module, name=b.name, alias=b.asname, level=b.level, resolved=b.resolved, target=b.target,
-            bound_name=b.bound_name, scope=qualname(b.scope), is_type_checking=b.is_type_checking,
-            in_try=b.in_try, is_star=b.is_star, line=line, col=col, end_line=end_line, end_col=end_col)
+        add(
+            module=b.module,
+            name=b.name,
+            alias=b.asname,
+            level=b.level,
+            resolved=b.resolved,
+            target=b.target,
+            bound_name=b.bound_name,
+            scope=qualname(b.scope),
+            is_type_checking=b.is_type_checking,
+            in_try=b.in_try,
+            is_star=b.is_star,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 # -- calls -------------------------------------------------------------------------------------------
@@ -370,10 +437,10 @@ def calls(src: SourceFile, out: Any) -> None:
                 callee = f"{head}.{rest}"
             else:
                 head = rest = None
-                callee = _callee_text(seg, func)
+                callee = callee_text(seg, func)
         else:
             head = rest = None
-            callee = _callee_text(seg, func)
+            callee = callee_text(seg, func)
         # the scope evaluating the call, and the lambdas in between (their parameters shadow names)
         lambdas = None
         child = call
@@ -432,115 +499,22 @@ def calls(src: SourceFile, out: Any) -> None:
             line, col, end_line, end_col = convert(call)
         else:
             col, end_col = call.col_offset, call.end_col_offset
-        add(scope=qual, callee=callee, resolved=resolved, n_args=len(call.args), keywords=keywords,
-            has_starargs=call in starred, has_kwargs=kwargs, line=line, col=col, end_line=end_line, end_col=end_col)
-
-
-_MISSING = object()
-_MAX_CALLEE = 120  # characters of a callee that is not a dotted name
-_MAX_CALLEE_BASE = 40  # characters of source text kept for the start of such a callee
-
-
-def _callee_text(seg: Any, func: Any) -> str:
-    """A callee that is not a dotted name, readable in one line: calls and subscripts along the chain
-    are shortened (``cls(...).decode``, ``super().__init__``, ``handlers[...].emit``) so that the
-    names at the end survive; any other start is its source text, first line only."""
-    parts: list[str] = []
-    node = func
-    while True:
-        cls = node.__class__
-        if cls is ast.Attribute:
-            parts.append(f".{node.attr}")
-            node = node.value
-        elif cls is ast.Call:
-            parts.append("(...)" if node.args or node.keywords else "()")
-            node = node.func
-        elif cls is ast.Subscript:
-            parts.append("[...]")
-            node = node.value
-        elif cls is ast.Name:
-            parts.append(node.id)
-            break
-        else:
-            text = seg(node, _MAX_CALLEE_BASE)
-            first, newline, _ = text.partition("\n")
-            parts.append(f"{first}..." if newline else first)
-            break
-    parts.reverse()
-    text = "".join(parts)
-    return text if len(text) <= _MAX_CALLEE else text[: _MAX_CALLEE - 3] + "..."
+        add(
+            scope=qual,
+            callee=callee,
+            resolved=resolved,
+            n_args=len(call.args),
+            keywords=keywords,
+            has_starargs=call in starred,
+            has_kwargs=kwargs,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 # -- assignments -------------------------------------------------------------------------------------
-
-_CONSTANT_KINDS: dict[type, str] = {str: "str", int: "int", float: "float", bool: "bool", bytes: "bytes",
-                                    complex: "complex", type(None): "none", type(...): "ellipsis"}
-_VALUE_KINDS: dict[type, str] = {
-    ast.List: "list", ast.Tuple: "tuple", ast.Dict: "dict", ast.Set: "set", ast.Call: "call",
-    ast.Name: "name", ast.Attribute: "attribute", ast.JoinedStr: "fstring", ast.BinOp: "binop",
-    ast.Lambda: "lambda", ast.Subscript: "subscript", **{t: "comprehension" for t in COMPREHENSION_TYPES},
-}
-_LITERAL_KINDS = frozenset({*_CONSTANT_KINDS.values(), "list", "tuple", "set", "dict"})
-_CONTAINERS = (ast.List, ast.Tuple, ast.Set)
-_MAX_VALUE = 200  # characters: a longer literal's value is left out
-_MAX_TARGET = 200  # characters of a target's source text (``x.y[...]``) kept
-
-
-def _value_kind(value: Any) -> str:
-    cls = value.__class__
-    if cls is ast.Constant:
-        return _CONSTANT_KINDS.get(value.value.__class__, "other")
-    if cls is ast.UnaryOp and value.op.__class__ in (ast.USub, ast.UAdd) \
-            and value.operand.__class__ is ast.Constant and value.operand.value.__class__ in (int, float, complex):
-        return _CONSTANT_KINDS[value.operand.value.__class__]  # -1 is an int, as literal_eval sees it
-    return _VALUE_KINDS.get(cls, "other")
-
-
-def _is_literal(value: Any) -> bool:
-    """A constant, a signed number, or a list/tuple/set/dict display of those (nested)."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        cls = node.__class__
-        if cls is ast.Constant:
-            continue
-        if cls is ast.UnaryOp:
-            if _value_kind(node) in ("int", "float", "complex"):
-                continue
-            return False
-        if cls in _CONTAINERS:
-            stack.extend(node.elts)
-        elif cls is ast.Dict:
-            if None in node.keys:
-                return False
-            stack.extend(node.keys)
-            stack.extend(node.values)
-        else:
-            return False
-    return True
-
-
-def _targets(target: Any, value: Any) -> list[tuple[Any, Any]]:
-    """(target, value) pairs of one assignment target; unpacking is split into its elements, and a
-    display of the same length on the right gives each element its own value."""
-    if target.__class__ not in (ast.Tuple, ast.List):
-        return [(target.value if target.__class__ is ast.Starred else target, value)]
-    pairs: list[tuple[Any, Any]] = []
-    stack = [(target, value)]
-    while stack:
-        t, v = stack.pop()
-        if t.__class__ is ast.Starred:
-            t = t.value
-        if t.__class__ in (ast.Tuple, ast.List):
-            elts = t.elts
-            if (v is not None and v.__class__ in (ast.Tuple, ast.List) and len(v.elts) == len(elts)
-                    and not any(e.__class__ is ast.Starred for e in (*elts, *v.elts))):
-                stack.extend(reversed(list(zip(elts, v.elts, strict=True))))
-            else:
-                stack.extend((e, v) for e in reversed(elts))
-        else:
-            pairs.append((t, v))
-    return pairs
 
 
 @file_extractor("python.core.assignments", version=1, needs=["ast"], outputs=[PyAssignment])
@@ -567,7 +541,7 @@ def assignments(src: SourceFile, out: Any) -> None:
         cls = stmt.__class__
         value = stmt.value
         if cls is ast.Assign:
-            pairs = [p for t in stmt.targets for p in _targets(t, value)]
+            pairs = [p for t in stmt.targets for p in assignment_targets(t, value)]
             annotation = None
         else:
             pairs = [(stmt.target, value)]
@@ -575,14 +549,22 @@ def assignments(src: SourceFile, out: Any) -> None:
         for target, val in pairs:
             kind = text = None
             if val is not None:
-                kind = _value_kind(val)
-                # a literal of at most _MAX_VALUE characters spans at most half as many lines
-                if kind in _LITERAL_KINDS and val.end_lineno - val.lineno <= _MAX_VALUE // 2:
+                kind = value_kind(val)
+                # a literal of at most MAX_VALUE characters spans at most half as many lines
+                if kind in LITERAL_KINDS and val.end_lineno - val.lineno <= MAX_VALUE // 2:
                     text = seg(val)
-                    if len(text) > _MAX_VALUE or not _is_literal(val):
+                    if len(text) > MAX_VALUE or not is_literal(val):
                         text = None
             line, col, end_line, end_col = span(target)
-            add(scope=qual, target=target.id if target.__class__ is ast.Name else seg(target, _MAX_TARGET),
-                annotation=annotation, value_kind=kind, value=text, is_augmented=cls is ast.AugAssign,
-                line=line, col=col, end_line=end_line, end_col=end_col)
-
+            add(
+                scope=qual,
+                target=target.id if target.__class__ is ast.Name else seg(target, _MAX_TARGET),
+                annotation=annotation,
+                value_kind=kind,
+                value=text,
+                is_augmented=cls is ast.AugAssign,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )

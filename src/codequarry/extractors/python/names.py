@@ -90,6 +90,20 @@ def _raw_span(node: Any) -> Span:
     return (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
 
 
+def dotted_parts(node: Any) -> tuple[str, str] | None:
+    """(head, rest) of a Name/Attribute chain: ``a.b.c`` -> ('a', 'b.c'), ``a`` -> ('a', ''); else None."""
+    attrs: list[str] = []
+    while node.__class__ is ast.Attribute:
+        attrs.append(node.attr)
+        node = node.value
+    if node.__class__ is not ast.Name:
+        return None
+    if not attrs:
+        return node.id, ""
+    attrs.reverse()
+    return node.id, ".".join(attrs)
+
+
 def owner(parent: Callable[[Any], Any], node: Any) -> Any:
     """The def, class or lambda whose body holds ``node`` (None at module level).
 
@@ -154,7 +168,9 @@ def _import_context(parent: Callable[[Any], Any], stmt: Any) -> tuple[Any, bool,
             sign = type_checking_test(anc.test)
             if sign and (child in anc.body) == (sign > 0):
                 is_tc = True
-        elif (cls is ast.Try or cls is _TRY_STAR) and (child.__class__ is ast.ExceptHandler or child in anc.body):
+        elif (cls is ast.Try or cls is _TRY_STAR) and (
+            child.__class__ is ast.ExceptHandler or child in anc.body
+        ):
             in_try = True
         child = anc
         anc = parent(anc)
@@ -182,20 +198,65 @@ def import_bindings(src: SourceFile) -> list[ImportBinding]:
                     bound, target = alias.asname, written
                 else:
                     bound = target = written.partition(".")[0]
-                out.append(ImportBinding(alias, stmt, scope, written, None, alias.asname, 0, written, target,
-                                         bound, is_tc, in_try, False))
+                out.append(
+                    ImportBinding(
+                        alias,
+                        stmt,
+                        scope,
+                        written,
+                        None,
+                        alias.asname,
+                        0,
+                        written,
+                        target,
+                        bound,
+                        is_tc,
+                        in_try,
+                        False,
+                    )
+                )
         else:
             level = stmt.level or 0
             resolved = resolve_relative(module, is_package, level, stmt.module)
             for alias in stmt.names:
                 name = alias.name
                 if name == "*":
-                    out.append(ImportBinding(alias, stmt, scope, stmt.module, name, None, level, resolved, None,
-                                             None, is_tc, in_try, True))
+                    out.append(
+                        ImportBinding(
+                            alias,
+                            stmt,
+                            scope,
+                            stmt.module,
+                            name,
+                            None,
+                            level,
+                            resolved,
+                            None,
+                            None,
+                            is_tc,
+                            in_try,
+                            True,
+                        )
+                    )
                     continue
                 target = f"{resolved}.{name}" if resolved else None
-                out.append(ImportBinding(alias, stmt, scope, stmt.module, name, alias.asname, level, resolved,
-                                         target, alias.asname or name, is_tc, in_try, False))
+                out.append(
+                    ImportBinding(
+                        alias,
+                        stmt,
+                        scope,
+                        stmt.module,
+                        name,
+                        alias.asname,
+                        level,
+                        resolved,
+                        target,
+                        alias.asname or name,
+                        is_tc,
+                        in_try,
+                        False,
+                    )
+                )
     return out
 
 
@@ -209,3 +270,40 @@ def parameter_names(args: ast.arguments) -> set[str]:
     if args.kwarg is not None:
         names.add(args.kwarg.arg)
     return names
+
+
+_MAX_CALLEE = 120  # characters of a callee that is not a dotted name
+_MAX_CALLEE_BASE = 40  # characters of source text kept for the start of such a callee
+
+
+def callee_text(seg: Any, func: Any) -> str:
+    """A callee that is not a dotted name, as written but on one line: a call or subscript along the
+    chain stays as written when short (``super(C, self).m``, ``items[0].strip``), a longer one is
+    shortened (``cls(...).decode``) so that the names at the end survive."""
+    parts: list[str] = []
+    node = func
+    while True:
+        cls = node.__class__
+        if cls is ast.Attribute:
+            parts.append(f".{node.attr}")
+            node = node.value
+            continue
+        if cls is ast.Name:
+            parts.append(node.id)
+            break
+        text = seg(node, _MAX_CALLEE_BASE + 1)
+        if len(text) <= _MAX_CALLEE_BASE and "\n" not in text:
+            parts.append(text)
+            break
+        if cls is ast.Call:
+            parts.append("(...)" if node.args or node.keywords else "()")
+            node = node.func
+        elif cls is ast.Subscript:
+            parts.append("[...]")
+            node = node.value
+        else:
+            parts.append(text.partition("\n")[0][: _MAX_CALLEE_BASE - 3] + "...")
+            break
+    parts.reverse()
+    text = "".join(parts)
+    return text if len(text) <= _MAX_CALLEE else text[: _MAX_CALLEE - 3] + "..."

@@ -72,7 +72,11 @@ class Resolver:
             scope = _stmt_scope(parent, g)
             globals_.update((scope, n) for n in g.names)
         for node, name in _stores(src, heads):
-            scope = _stmt_scope(parent, node) if node.__class__ is not ast.NamedExpr else _walrus_scope(parent, node)
+            scope = (
+                _stmt_scope(parent, node)
+                if node.__class__ is not ast.NamedExpr
+                else _walrus_scope(parent, node)
+            )
             if scope is None:
                 if name not in module_bind:
                     module_bind[name] = self._module_alias(node) or f"{modname}.{name}"
