@@ -1,0 +1,1 @@
+"""External tools as workers: recipes, limits, statuses, cache, reports."""
