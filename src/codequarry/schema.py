@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,7 @@ def _fields_of(cls: type, where: str) -> list[pa.Field]:
     return fields
 
 
-def dataset(name: str, *, provenance: bool = True) -> Any:
+def dataset(name: str, *, provenance: bool = True) -> Callable[[type], DatasetSpec]:
     """Class decorator declaring a dataset; the class becomes a :class:`DatasetSpec`."""
 
     def wrap(cls: type) -> DatasetSpec:
