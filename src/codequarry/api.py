@@ -86,6 +86,7 @@ class Operation:
     description: str = ""
     module: str = ""
     attribute: str = ""
+    default: bool = True  # part of a run without --select; False: only when selected by name or group
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -153,8 +154,10 @@ def operation(
     inputs: Iterable[str],
     outputs: Iterable[str | DatasetSpec],
     description: str | None = None,
+    default: bool = True,
 ) -> Callable[[Callable[..., Any]], Operation]:
-    """Declare a table-level operation over whole datasets."""
+    """Declare a table-level operation over whole datasets. ``default=False`` keeps an expensive
+    operation out of runs that do not select it (``--select`` its name or a group holding it)."""
     _check_name("operation", name)
     _check_version("operation", name, version)
 
@@ -169,6 +172,7 @@ def operation(
             description=doc,
             module=func.__module__,
             attribute=func.__name__,
+            default=default,
         )
 
     return wrap

@@ -70,8 +70,12 @@ def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterabl
     def dropped(n: str) -> bool:
         return any(_in_subtree(n, d) for d in deselect) and not any(_in_subtree(n, a) for a in ALWAYS)
 
-    chosen = {n for n in names if any(_in_subtree(n, a) for a in ALWAYS)
-              or ((not select or any(_in_subtree(n, s_) for s_ in select)) and not dropped(n))}
+    def wanted(n: str) -> bool:
+        if select:
+            return any(_in_subtree(n, s_) for s_ in select)
+        return getattr(everything[n], "default", True)
+
+    chosen = {n for n in names if any(_in_subtree(n, a) for a in ALWAYS) or (wanted(n) and not dropped(n))}
     producers: dict[str, list[str]] = {}
     for n, node in everything.items():
         for out in node.outputs:

@@ -21,6 +21,7 @@ from codequarry.errors import DeclarationError, UsageError
 BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.core",
     "codequarry.extractors.python.core",
+    "codequarry.extractors.python.call_graph",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 
