@@ -22,6 +22,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.core",
     "codequarry.extractors.python.core",
     "codequarry.extractors.python.call_graph",
+    "codequarry.extractors.python.sqlstrings",
+    "codequarry.extractors.python.envreads",
+    "codequarry.extractors.python.security",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 
