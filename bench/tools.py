@@ -1,0 +1,162 @@
+"""How much does the external-tool runner cost, measured against bare loops in the same run?
+
+    python bench/tools.py [--tasks N] [--rows N] [--repeat N] [--out FILE]
+
+Two measurements, each against its baseline, interleaved per repeat:
+
+  task overhead   N tasks of a trivial command (/bin/true), as a recipe run by `run_recipe` into a
+                  fresh store (planning excluded; limits, monitoring, commit, report included), with
+                  one core and with every core, against the same N commands run one after the other
+                  by a plain `subprocess.run` loop. Reported as tasks/s and ms per task.
+  JSON-lines      one task printing N records (`cat` of a file written beforehand, so the producer
+  ingest          is never the bottleneck) into a table, against the same process's stdout read in
+                  a bare loop: lines only, and lines with `json.loads`. Reported as rows/s.
+
+Prints JSON on stdout (and writes it to --out). It measures; it does not judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from codequarry.tools.plan import make_tools_plan  # noqa: E402
+from codequarry.tools.runner import run_recipe  # noqa: E402
+
+TRUE = shutil.which("true") or "/bin/true"
+CAT = shutil.which("cat") or "/bin/cat"
+
+
+def recipe(folder: Path, body: str, cores: int | str) -> Path:
+    path = folder / "recipe.toml"
+    path.write_text(f'[resources]\nmax_cores = {json.dumps(cores)}\nmax_memory = 4\ndefault_timeout = 60\n{body}')
+    return path
+
+
+def runner_tasks(n: int, cores: int | str) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = json.dumps([str(i) for i in range(n)])
+        path = recipe(Path(tmp), f'[tools.t]\ncommand = ["{TRUE}", "{{target}}"]\ntargets = {targets}\n'
+                                 'resources = { cores = 1, memory = 0.1 }\n', cores)
+        plan = make_tools_plan(path)
+        t0 = time.perf_counter()
+        summary = run_recipe(plan)
+        seconds = time.perf_counter() - t0
+        assert summary.statuses == {"ok": n}, summary.statuses
+        return seconds
+
+
+def plain_tasks(n: int) -> float:
+    t0 = time.perf_counter()
+    for i in range(n):
+        subprocess.run([TRUE, str(i)], check=True)
+    return time.perf_counter() - t0
+
+
+def make_records(path: Path, rows: int) -> None:
+    with open(path, "w") as fh:
+        for i in range(rows):
+            fh.write(json.dumps({"name": f"Mathlib.Decl{i}", "module": f"Mathlib.M{i % 97}", "line": i,
+                                 "type": "∀ {α : Type u} [inst : Group α] (a b : α), a * b = b * a" if i % 3
+                                 else None, "deps": [f"d{i % 7}", f"d{i % 11}"]}) + "\n")
+
+
+def runner_ingest(data: Path) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        body = (f'[tools.decls]\ncommand = ["{CAT}", "{{file}}"]\nfiles = ["{data}"]\n'
+                'schema = { name = "str", module = "str", line = "int", type = "str?", deps = "list[str]" }\n'
+                'resources = { cores = 1, memory = 2 }\n')
+        plan = make_tools_plan(recipe(Path(tmp), body, 1))
+        t0 = time.perf_counter()
+        summary = run_recipe(plan)
+        seconds = time.perf_counter() - t0
+        assert summary.statuses == {"ok": 1}, summary.statuses
+        return seconds
+
+
+def bare_ingest(data: Path, decode: bool) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([CAT, str(data)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    n = 0
+    if decode:
+        loads = json.loads
+        for line in proc.stdout:
+            loads(line)
+            n += 1
+    else:
+        for _line in proc.stdout:
+            n += 1
+    proc.wait()
+    return time.perf_counter() - t0
+
+
+def summarize(samples: list[float], units: int, unit: str) -> dict[str, Any]:
+    med = statistics.median(samples)
+    return {"median_s": round(med, 4), "min_s": round(min(samples), 4), "samples_s": [round(s, 4) for s in samples],
+            f"{unit}_per_s": round(units / med, 1), f"ms_per_{unit[:-1]}": round(1000 * med / units, 3)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", type=int, default=200)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores",
+                                                        "bare_lines", "bare_lines_json", "runner_ingest")}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "records.jsonl"
+        make_records(data, args.rows)
+        runner_tasks(5, 1)  # warm up imports and the page cache
+        for _ in range(args.repeat):
+            samples["plain_loop"].append(plain_tasks(args.tasks))
+            samples["runner_1_core"].append(runner_tasks(args.tasks, 1))
+            samples["runner_all_cores"].append(runner_tasks(args.tasks, "max"))
+            samples["bare_lines"].append(bare_ingest(data, decode=False))
+            samples["bare_lines_json"].append(bare_ingest(data, decode=True))
+            samples["runner_ingest"].append(runner_ingest(data))
+        mb = data.stat().st_size / 1e6
+    tasks = {k: summarize(samples[k], args.tasks, "tasks") for k in ("plain_loop", "runner_1_core",
+                                                                      "runner_all_cores")}
+    ingest = {k: summarize(samples[k], args.rows, "rows") for k in ("bare_lines", "bare_lines_json",
+                                                                     "runner_ingest")}
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    result = {
+        "machine": {"cores": cores, "python": sys.version.split()[0], "platform": platform.platform()},
+        "task_overhead": {
+            "tasks": args.tasks, "command": TRUE, **tasks,
+            "runner_1_core_vs_plain_loop": round(med["runner_1_core"] / med["plain_loop"], 2),
+            "runner_all_cores_vs_plain_loop": round(med["runner_all_cores"] / med["plain_loop"], 2),
+            "overhead_ms_per_task_1_core": round(1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3),
+        },
+        "jsonl_ingest": {
+            "rows": args.rows, "mb": round(mb, 1), **ingest,
+            "runner_vs_bare_lines_json": round(med["runner_ingest"] / med["bare_lines_json"], 2),
+            "runner_vs_bare_lines": round(med["runner_ingest"] / med["bare_lines"], 2),
+        },
+        "repeat": args.repeat,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+def hello(name):
+    """Say hello."""
+    return f"hello {name}"
+
+
+async def later(name):
+    return hello(name)

@@ -1,0 +1,104 @@
+"""The result cache: one small JSON file per task result, named by the task's cache key.
+
+It lives in the store (``.quarry/cache/``) and holds every finished result except ``killed``: the
+task's outcome (its ``tool_runs`` row) and a preset's result rows. A re-run skips a task whose key
+is cached; ``--rerun-failed`` runs again the cached results that are not ok. Entries are written
+only after the run's snapshot is published, so the cache never names a result the store lacks.
+``prune`` drops the least recently used entries (a hit refreshes an entry's mtime) until the cache
+fits a size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+
+class ResultCache:
+    def __init__(self, store_path: str | Path) -> None:
+        self.root = Path(store_path) / "cache"
+
+    def _file(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        path = self._file(key)
+        try:
+            entry = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(entry, dict) or entry.get("key") != key:
+            return None
+        return entry
+
+    def touch(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self._file(key))
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        path = self._file(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**entry, "key": key, "cached_at": time.time()}, default=str))
+        os.replace(tmp, path)
+
+    def _entries(self) -> list[tuple[Path, os.stat_result]]:
+        if not self.root.is_dir():
+            return []
+        out = []
+        for sub in self.root.iterdir():
+            if sub.is_dir():
+                for f in sub.glob("*.json"):
+                    try:
+                        out.append((f, f.stat()))
+                    except OSError:
+                        continue
+        return out
+
+    def info(self) -> dict[str, Any]:
+        entries = self._entries()
+        tools: Counter[str] = Counter()
+        statuses: Counter[str] = Counter()
+        for f, _st in entries:
+            try:
+                data = json.loads(f.read_text())
+            except (OSError, ValueError):
+                statuses["unreadable"] += 1
+                continue
+            tools[str(data.get("tool"))] += 1
+            statuses[str(data.get("outcome", {}).get("status"))] += 1
+        return {"path": str(self.root), "entries": len(entries), "bytes": sum(st.st_size for _, st in entries),
+                "tools": dict(sorted(tools.items())), "statuses": dict(sorted(statuses.items())),
+                "oldest": min((st.st_mtime for _, st in entries), default=None),
+                "newest": max((st.st_mtime for _, st in entries), default=None)}
+
+    def clear(self) -> int:
+        n = len(self._entries())
+        shutil.rmtree(self.root, ignore_errors=True)
+        return n
+
+    def prune(self, max_size: int) -> tuple[int, int]:
+        """Remove least recently used entries until the cache holds at most ``max_size`` bytes."""
+        entries = sorted(self._entries(), key=lambda e: e[1].st_mtime)
+        total = sum(st.st_size for _, st in entries)
+        removed = freed = 0
+        for f, st in entries:
+            if total <= max_size:
+                break
+            try:
+                f.unlink()
+            except OSError:
+                continue
+            total -= st.st_size
+            removed += 1
+            freed += st.st_size
+        for sub in self.root.glob("*") if self.root.is_dir() else []:
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+        return removed, freed

@@ -1,0 +1,184 @@
+"""The JSON-lines protocol: records on a tool's stdout streamed into the store, in bounded memory.
+
+Each task's reader decodes its lines and checks them in batches of ``BATCH`` records; the batches
+go to one shared :class:`TableSink` per table, which every task of that table writes into and
+which writes a Parquet part (invisible until the run commits it) every ``part_rows`` rows. A
+line that is not JSON, or a record that does not fit the schema, becomes a row of ``errors``
+(kind ``invalid_output``), or, under ``--strict``, stops the task as ``invalid_output``. Rows of a
+task that does not end ``ok`` are taken out of the parts before the commit, so a killed,
+timed-out or failed task leaves no partial output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from codequarry.engine.worker import Part, write_part
+from codequarry.extractors.core import Error
+from codequarry.schema import DatasetSpec
+from codequarry.tools.schema import RecordChecker
+
+ERRORS = cast(DatasetSpec, Error)  # the errors dataset (a DatasetSpec made by @dataset)
+
+Key = tuple[str, str]  # (repo, path): the rows of one task
+BATCH = 1024  # records a task decodes before checking them and handing them to its table's sink
+PART_ROWS = 65536  # rows per Parquet part
+MAX_ERROR_ROWS = 100  # error rows recorded per task; the rest are counted
+
+
+class TableSink:
+    """The shared writer of one table: batches from every task in, Parquet parts out."""
+
+    def __init__(self, tables_dir: str, run_id: str, spec: DatasetSpec, part_rows: int = PART_ROWS) -> None:
+        self.tables_dir, self.run_id, self.spec, self.part_rows = tables_dir, run_id, spec, part_rows
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._pending: list[tuple[pa.RecordBatch, Key]] = []
+        self._pending_rows = 0
+        self.parts: list[tuple[Part, frozenset[Key]]] = []  # each part and the (repo, path) it holds rows of
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch, key: Key) -> None:
+        """Add rows (with their provenance columns) of the task whose rows are ``key`` = (repo, path)."""
+        with self._lock:
+            self._pending.append((batch, key))
+            self._pending_rows += batch.num_rows
+            self.rows += batch.num_rows
+            if self._pending_rows < self.part_rows:
+                return
+            taken, self._pending, self._pending_rows = self._pending, [], 0
+        self._write(taken)  # outside the lock: other tasks keep adding meanwhile (at most two parts held)
+
+    def _write(self, taken: list[tuple[pa.RecordBatch, Key]]) -> None:
+        if not taken:
+            return
+        batch = pa.concat_batches([b for b, _ in taken]) if len(taken) > 1 else taken[0][0]
+        with self._write_lock:
+            part = write_part(self.tables_dir, self.run_id, self.spec.name, batch)
+            self.parts.append((part, frozenset(p for _, p in taken)))
+
+    def finish(self, drop: set[Key] | frozenset[Key] = frozenset()) -> list[Part]:
+        """Write what is left; rewrite the parts holding rows of ``drop`` ((repo, path) of tasks not ok)
+        without them."""
+        with self._lock:
+            taken, self._pending, self._pending_rows = self._pending, [], 0
+        self._write([(b, p) for b, p in taken if p not in drop])
+        out = []
+        for part, paths in self.parts:
+            if not paths & drop:
+                out.append(part)
+                continue
+            full = os.path.join(self.tables_dir, self.spec.name, part.file)
+            data = pq.read_table(full)
+            keys = pc.binary_join_element_wise(data.column("repo"), data.column("path"), "\x00")
+            doomed = pa.array(sorted(f"{repo}\x00{path}" for repo, path in drop), pa.string())
+            keep = pc.invert(pc.is_in(keys, doomed))
+            kept = data.filter(keep)
+            self.rows -= data.num_rows - kept.num_rows
+            if kept.num_rows:
+                out.append(write_part(self.tables_dir, self.run_id, self.spec.name,
+                                      kept.combine_chunks().to_batches()[0]))
+            os.unlink(full)
+        self.parts = []
+        return out
+
+
+def with_provenance(spec: DatasetSpec, batch: pa.RecordBatch, repo: str, path: str,
+                    sha256: str | None) -> pa.RecordBatch:
+    n = batch.num_rows
+    lead = [pa.array([repo] * n, pa.string()), pa.array([path] * n, pa.string()),
+            pa.array([sha256] * n, pa.string())]
+    return pa.RecordBatch.from_arrays([*lead, *batch.columns], schema=spec.schema)
+
+
+class LineReader:
+    """One task's stdout: lines -> checked records -> its table's sink (and errors to the errors sink)."""
+
+    def __init__(self, *, tool: str, path: str, sha256: str | None, checker: RecordChecker, sink: TableSink,
+                 errors: TableSink, strict: bool, fail: Callable[[str, str], None]) -> None:
+        self.tool, self.path, self.sha256 = tool, path, sha256
+        self.checker, self.sink, self.errors, self.strict, self.fail = checker, sink, errors, strict, fail
+        self.names = checker.names
+        self.pending: list[bytes] = []  # raw lines not yet decoded
+        self.lineno = 0  # lines decoded so far
+        self.rows = 0
+        self.invalid = 0
+        self.stopped = False
+        self.reason: str | None = None  # why --strict stopped the task
+        self._error_rows: list[dict[str, Any]] = []
+
+    def __call__(self, raw: bytes) -> None:
+        self.pending.append(raw)
+        if len(self.pending) >= BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Decode, check and hand over the pending lines (one Arrow batch per ``BATCH`` lines)."""
+        raw_lines, self.pending = self.pending, []
+        first = self.lineno + 1
+        self.lineno += len(raw_lines)
+        if self.stopped or not raw_lines:
+            return
+        kept: list[dict[str, Any]] = []
+        where: list[int] = []
+        names = self.names
+        loads = json.loads
+        for i, raw in enumerate(raw_lines):
+            try:
+                record = loads(raw)
+            except ValueError as exc:
+                if raw.strip():
+                    self._invalid(first + i, raw, f"not JSON: {exc}")
+                continue
+            if type(record) is not dict or not record.keys() <= names:
+                self._invalid(first + i, raw, self.checker.problem(record) or "does not fit the schema")
+                continue
+            kept.append(record)
+            where.append(i)
+        if not kept:
+            return
+        batch, bad = self.checker.build(kept)
+        for index, reason in bad:
+            self._invalid(first + where[index], raw_lines[where[index]], reason)
+        if self.stopped or batch is None:
+            return
+        rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
+        self.sink.add(rows, (self.tool, self.path))
+        self.rows += batch.num_rows
+
+    def _invalid(self, lineno: int, raw: bytes, reason: str) -> None:
+        self.invalid += 1
+        if len(self._error_rows) < MAX_ERROR_ROWS:
+            source = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self._error_rows.append({"message": f"stdout line {lineno}: {reason}", "line": lineno,
+                                     "source_line": source[:497] + "..." if len(source) > 500 else source})
+        if self.strict and not self.stopped:
+            self.stopped = True
+            self.reason = f"stdout line {lineno}: {reason}"
+            self.fail("invalid_output", self.reason)
+
+    def close(self) -> None:
+        """Check the last records and write this task's error rows."""
+        if not self.stopped:
+            self._flush()
+        rows = list(self._error_rows)
+        if self.invalid > len(rows):
+            rows.append({"message": f"{self.invalid - len(rows)} more invalid lines were not recorded",
+                         "line": None, "source_line": None})
+        if not rows:
+            return
+        cols = {"extractor": [f"tool:{self.tool}"] * len(rows), "kind": ["invalid_output"] * len(rows),
+                "message": [r["message"] for r in rows], "line": [r["line"] for r in rows],
+                "column": [None] * len(rows), "source_line": [r["source_line"] for r in rows]}
+        batch = pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in ERRORS.fields],
+                                           names=list(ERRORS.field_names))
+        rows = with_provenance(ERRORS, batch, self.tool, self.path, self.sha256)
+        self.errors.add(rows, (self.tool, self.path))

@@ -1,0 +1,139 @@
+"""The run's report: ``report.json`` (shaped like batch-tamarin's) and the summary people read.
+
+``report.json`` holds the recipe as written, the resolved configuration (budgets, tools), the
+per-task configuration (argv, limits, cache key, whether it ran), the execution metadata (host,
+versions, limit mechanism, times, snapshot) and the per-task results. It is written to
+``.quarry/reports/<run id>.json`` and ``.quarry/reports/latest.json``, or where ``--report`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from codequarry.tools.schema import describe
+
+if TYPE_CHECKING:
+    from codequarry.tools.plan import ToolsPlan
+    from codequarry.tools.runner import ToolsSummary
+
+
+def build(plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_failed: bool,
+          started: float) -> dict[str, Any]:
+    from codequarry import __version__
+
+    by_id = {r.task.id: r for r in summary.results}
+    not_started = {t.id for t in summary.not_started}
+    tasks = []
+    for t in plan.tasks:
+        r = by_id.get(t.id)
+        state = "not started" if t.id in not_started else ("cached" if r is None or r.cached else "ran")
+        tasks.append({"id": t.id, "tool": t.tool, "target": t.target, "lemma": t.lemma,
+                      "executable": t.executable, "argv": list(t.argv), "cwd": t.cwd, "env": t.env,
+                      "cores": t.cores, "memory": t.memory, "timeout": t.timeout, "cache_key": t.key,
+                      "inputs": [p for p, _ in t.inputs], "run": state})
+    results = []
+    for r in summary.results:
+        results.append({"task_id": r.task.id, "tool": r.task.tool, "target": r.task.target, "lemma": r.task.lemma,
+                        "executable": r.task.executable, "cached": r.cached, **r.outcome,
+                        "result": r.preset_rows[0] if r.preset_rows else None})
+    mechanisms = sorted({r.outcome.get("limit_mechanism", "") for r in summary.results if not r.cached} - {""})
+    return {
+        "recipe": {"path": plan.recipe, "sha256": plan.recipe_sha256, "content": plan.recipe_data},
+        "config": {
+            "store": plan.store, "scheduler": scheduler, "strict": plan.strict, "rerun_failed": rerun_failed,
+            "budget": plan.budget.model_dump(),
+            "tools": [{**t.model_dump(exclude={"record_schema"}),
+                       "schema": describe(t.fields) if t.record_schema else None} for t in plan.tools],
+            "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
+        },
+        "tasks": tasks,
+        "execution": {
+            "run_id": summary.run_id, "started": started, "finished": time.time(), "seconds": summary.seconds,
+            "host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
+            "codequarry": __version__, "cpu_count": os.cpu_count(), "limit_mechanism": mechanisms,
+            "interrupted": summary.interrupted, "snapshot": summary.snapshot, "published": summary.published,
+        },
+        "summary": {
+            "tasks": len(plan.tasks), "ran": sum(1 for r in summary.results if not r.cached),
+            "cached": sum(1 for r in summary.results if r.cached), "not_started": len(summary.not_started),
+            "statuses": dict(sorted(Counter(r.status for r in summary.results).items())),
+            "rows": summary.rows, "exit_code": summary.exit_code,
+        },
+        "results": results,
+        "extract": summary.extract,
+        "notes": list(plan.notes) + summary.notes,
+    }
+
+
+def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None) -> Path:
+    text = json.dumps(report, indent=2, default=str, sort_keys=False) + "\n"
+    folder = store_path / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{run_id}.json").write_text(text)
+    (folder / "latest.json").write_text(text)
+    if target is not None:
+        path = Path(target).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+    return folder / f"{run_id}.json"
+
+
+def render(report: dict[str, Any], path: str | None = None) -> list[str]:
+    """The human summary: counts, what went wrong and why, where things are."""
+    s = report["summary"]
+    ex = report["execution"]
+    lines = []
+    if report.get("extract"):
+        e = report["extract"]
+        lines.append(f"extract: {e['files_scanned']} files scanned, {e['changed']} changed, {e['errors']} errors, "
+                     f"{e['seconds']:.2f} s")
+    if not s["tasks"]:
+        if report.get("extract"):
+            e = report["extract"]
+            lines.append(f"snapshot {e['snapshot']} published to {e['store']}" if e.get("published")
+                         else f"nothing to write: the store {e['store']} is up to date")
+        return lines + [f"report: {path}"] if path else lines
+    statuses = ", ".join(f"{n} {k}" for k, n in s["statuses"].items()) or "none"
+    lines.append(f"{s['tasks']} tasks: {s['ran']} ran, {s['cached']} cached (skipped), "
+                 f"{s['not_started']} not started; {statuses}")
+    by_tool: dict[str, Counter[str]] = {}
+    for r in report["results"]:
+        by_tool.setdefault(r["tool"], Counter())[r["status"]] += 1
+    for tool, counts in sorted(by_tool.items()):
+        lines.append(f"  {tool}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    verdicts = Counter(r["result"]["result"] for r in report["results"] if r.get("result"))
+    if verdicts:
+        lines.append("  lemmas: " + ", ".join(f"{n} {k or 'no result'}" for k, n in sorted(verdicts.items(),
+                                                                                           key=lambda kv: str(kv[0]))))
+    bad = [r for r in report["results"] if r["status"] not in ("ok",)]
+    for r in bad[:20]:
+        last = next((x for x in reversed(r.get("stderr_tail") or []) if x.strip()), "")
+        cached = " (cached)" if r["cached"] else ""
+        lines.append(f"  {r['status']:<14} {r['task_id']}{cached}: {r.get('message') or ''}"
+                     + (f" | {last}" if last else ""))
+    if len(bad) > 20:
+        lines.append(f"  ... and {len(bad) - 20} more not ok (see the report)")
+    if any(s["rows"].values()):
+        lines.append("rows written: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["rows"].items()) if v))
+    if ex["interrupted"]:
+        lines.append("interrupted: running tasks were killed and recorded as killed; tasks not started were left "
+                     "as they were")
+    if ex["published"]:
+        lines.append(f"snapshot {ex['snapshot']} published to {report['config']['store']} in {ex['seconds']:.2f} s"
+                     + (f" (memory limits: {', '.join(ex['limit_mechanism'])})" if ex["limit_mechanism"] else ""))
+    else:
+        lines.append(f"nothing to write: the store {report['config']['store']} is up to date")
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
+    if path:
+        lines.append(f"report: {path}")
+    return lines

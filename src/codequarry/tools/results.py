@@ -1,0 +1,178 @@
+"""Tool results as store tables, and what a run must redo given the cache and the live snapshot.
+
+Every row a tool writes has ``repo`` = the tool's name and ``path`` = its target (for Tamarin,
+the theory). The unit of replacement is that pair, a *group*: when any task of a group runs
+again, all the group's rows in ``tool_runs``, the tool's output table, ``errors`` and
+``tamarin_results`` are replaced, the other tasks of the group being restored from the cache. A
+group whose tasks are all cached and whose live rows carry the same cache keys is left alone, so
+an unchanged re-run writes nothing. Groups of the recipe's tools that the recipe no longer names
+are dropped, so the tables mirror the recipe.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from codequarry.incremental import Replacement
+from codequarry.schema import DatasetSpec, dataset
+from codequarry.store import Snapshot, Store
+from codequarry.tools.cache import ResultCache
+from codequarry.tools.plan import TaskPlan, ToolsPlan
+
+
+@dataset("tool_runs")
+class ToolRun:
+    """One row per task of an external tool: what ran, under which limits, and how it ended."""
+
+    task_id: str
+    tool: str
+    target: str
+    lemma: str | None
+    executable: str | None
+    argv: list[str]
+    cwd: str
+    status: str  # ok, failed, timeout, memory_limit, killed, invalid_output
+    exit_code: int | None
+    signal: int | None
+    wall_seconds: float
+    cpu_seconds: float
+    peak_memory: int  # bytes, whole process tree
+    cores: int
+    memory_limit: int  # bytes
+    timeout: float
+    limit_mechanism: str  # cgroup_v2, rlimit_as+sampling, or sampling
+    stderr_tail: str
+    message: str | None
+    rows: int  # records written (JSON-lines tools)
+    invalid_lines: int
+    cache_key: str
+    cached: bool  # restored from the cache instead of run
+    run_id: str
+    started: float
+
+
+@dataclass
+class Live:
+    """A tool_runs row of the published snapshot."""
+
+    path: str
+    cache_key: str
+    status: str
+    wall_seconds: float
+
+
+def live_runs(store: Store, snapshot: Snapshot | None, tools: list[str]) -> dict[str, Live]:
+    """task_id -> its row in the published tool_runs table (for the given tools)."""
+    if snapshot is None or "tool_runs" not in snapshot.tables or not tools:
+        return {}
+    dt = DeltaTable(str(store.table_path("tool_runs")), version=snapshot.tables["tool_runs"].version)
+    cols = ["repo", "path", "task_id", "cache_key", "status", "wall_seconds"]
+    data = dt.to_pyarrow_dataset().to_table(columns=cols, filter=pc.field("repo").isin(tools))
+    out = {}
+    for _repo, path, task_id, key, status, wall in zip(*(data.column(c).to_pylist() for c in cols), strict=True):
+        out[task_id] = Live(path, key, status, wall)
+    return out
+
+
+def live_groups(store: Store, snapshot: Snapshot | None, tools: list[str]) -> set[tuple[str, str]]:
+    """(tool, path) pairs holding rows in tool_runs now."""
+    if snapshot is None or "tool_runs" not in snapshot.tables or not tools:
+        return set()
+    dt = DeltaTable(str(store.table_path("tool_runs")), version=snapshot.tables["tool_runs"].version)
+    data = dt.to_pyarrow_dataset().to_table(columns=["repo", "path"], filter=pc.field("repo").isin(tools))
+    return set(zip(data.column("repo").to_pylist(), data.column("path").to_pylist(), strict=True))
+
+
+@dataclass
+class Decision:
+    run: list[TaskPlan] = field(default_factory=list)  # to execute
+    restore: list[tuple[TaskPlan, dict[str, Any]]] = field(default_factory=list)  # rows re-added from the cache
+    kept: list[tuple[TaskPlan, dict[str, Any]]] = field(default_factory=list)  # cached, rows already live
+    groups: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) rewritten this run
+    stale: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) no longer in the recipe
+
+    def state(self, task_id: str) -> str:
+        if any(t.id == task_id for t in self.run):
+            return "run"
+        if any(t.id == task_id for t, _ in self.restore):
+            return "cached (restored)"
+        return "cached"
+
+
+def decide(plan: ToolsPlan, cache: ResultCache, live: dict[str, Live], groups_now: set[tuple[str, str]], *,
+           rerun_failed: bool = False, no_cache: bool = False, rebuilt: set[str] | frozenset[str] = frozenset()
+           ) -> Decision:
+    """Which tasks run, which come from the cache, and which groups of rows are rewritten."""
+    decision = Decision()
+    protocols = {t.name: t.protocol for t in plan.tools}
+    outputs = {t.name: t.output for t in plan.tools}
+    by_group: dict[tuple[str, str], list[TaskPlan]] = defaultdict(list)
+    for task in plan.tasks:
+        by_group[(task.tool, task.group)].append(task)
+    live_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for task_id, row in live.items():
+        live_ids[(task_id.split(":", 1)[0], row.path)].add(task_id)
+    for key, tasks in by_group.items():
+        entries: dict[str, dict[str, Any] | None] = {}
+        for task in tasks:
+            entry = None if no_cache or outputs[task.tool] in rebuilt else cache.get(task.key)
+            if entry is not None and rerun_failed and entry.get("outcome", {}).get("status") != "ok":
+                entry = None
+            entries[task.id] = entry
+        clean = all(entries[t.id] is not None and t.id in live and live[t.id].cache_key == t.key for t in tasks) \
+            and live_ids.get(key, set()) == {t.id for t in tasks}
+        if clean:
+            decision.kept.extend((t, entries[t.id]) for t in tasks)  # type: ignore[misc]
+            continue
+        decision.groups.add(key)
+        for task in tasks:
+            entry = entries[task.id]
+            if entry is not None and protocols[task.tool] != "jsonl":
+                decision.restore.append((task, entry))
+            else:
+                decision.run.append(task)
+    tools = {t.name for t in plan.tools}
+    decision.stale = {g for g in groups_now if g[0] in tools and g not in by_group}
+    return decision
+
+
+def replacements(plan: ToolsPlan, groups: set[tuple[str, str]]) -> dict[str, Replacement]:
+    """The rows the commit drops: every table a tool writes, for each rewritten or stale group."""
+    out: dict[str, Replacement] = defaultdict(Replacement)
+    for tool_name, path in groups:
+        tool = plan.tool(tool_name) if any(t.name == tool_name for t in plan.tools) else None
+        tables = ["tool_runs"]
+        if tool is not None and tool.output:
+            tables += [tool.output, "errors"]
+        if tool is not None and tool.preset == "tamarin":
+            tables.append("tamarin_results")
+        for table in tables:
+            out[table].keys[tool_name].add(path)
+    return dict(out)
+
+
+def run_row(task: TaskPlan, outcome: dict[str, Any], *, run_id: str, cached: bool, rows: int = 0,
+            invalid: int = 0) -> dict[str, Any]:
+    """The tool_runs row of a task (provenance first) from an Outcome's JSON."""
+    return {
+        "repo": task.tool, "path": task.group, "sha256": task.sha256, "task_id": task.id, "tool": task.tool,
+        "target": task.target, "lemma": task.lemma, "executable": task.executable, "argv": list(task.argv),
+        "cwd": task.cwd, "status": outcome["status"], "exit_code": outcome.get("exit_code"),
+        "signal": outcome.get("signal"), "wall_seconds": float(outcome.get("wall_seconds", 0.0)),
+        "cpu_seconds": float(outcome.get("cpu_seconds", 0.0)), "peak_memory": int(outcome.get("peak_memory", 0)),
+        "cores": task.cores, "memory_limit": task.memory, "timeout": task.timeout,
+        "limit_mechanism": outcome.get("limit_mechanism", ""), "stderr_tail": "\n".join(outcome.get("stderr_tail", [])),
+        "message": outcome.get("message"), "rows": int(outcome.get("rows", rows)),
+        "invalid_lines": int(outcome.get("invalid_lines", invalid)), "cache_key": task.key, "cached": cached,
+        "run_id": run_id, "started": float(outcome.get("started", 0.0)),
+    }
+
+
+def batch_of(spec: DatasetSpec, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(rows, schema=spec.schema)

@@ -1,0 +1,268 @@
+"""``quarry run``: a resolved recipe executed end to end, published as one snapshot, with a report.
+
+Order of a run: the ``[extract]`` section first (it takes and releases the writer lock itself),
+then, under the writer lock for the rest of the run: roll back what a dead run left, decide from
+the cache and the live snapshot what must run, run it under the budgets, drop the rows of tasks
+that did not end ok, commit every changed table in one Delta transaction each, publish one
+snapshot that keeps every other table, and only then record the results in the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from codequarry.engine.worker import write_part
+from codequarry.schema import DatasetSpec
+from codequarry.store import Store, WriterLock
+from codequarry.store.maintenance import compact, needs_compaction
+from codequarry.store.writer import RunWriter, rollback_unpublished
+from codequarry.tools import report as reports
+from codequarry.tools.cache import ResultCache
+from codequarry.tools.jsonl import ERRORS, PART_ROWS, LineReader, TableSink
+from codequarry.tools.plan import TaskPlan, ToolPlan, ToolsPlan
+from codequarry.tools.presets import tamarin
+from codequarry.tools.process import NOT_OK, Limits, TaskProcess
+from codequarry.tools.results import (
+    Decision,
+    ToolRun,
+    batch_of,
+    decide,
+    live_groups,
+    live_runs,
+    replacements,
+    run_row,
+)
+from codequarry.tools.scheduler import order_tasks, run_all
+from codequarry.tools.schema import RecordChecker
+
+OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
+AUTO_KEEP_SNAPSHOTS = 10
+
+
+@dataclass
+class TaskResult:
+    task: TaskPlan
+    outcome: dict[str, Any]  # Outcome.to_json() plus rows and invalid_lines
+    preset_rows: list[dict[str, Any]] = field(default_factory=list)
+    cached: bool = False
+
+    @property
+    def status(self) -> str:
+        return str(self.outcome["status"])
+
+
+@dataclass
+class ToolsSummary:
+    run_id: str
+    store: str
+    snapshot: int | None
+    published: bool
+    interrupted: bool
+    results: list[TaskResult]  # ran this time, restored from the cache, or cached and kept
+    not_started: list[TaskPlan]
+    seconds: float
+    rows: dict[str, int]
+    extract: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    report_path: str | None = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def statuses(self) -> dict[str, int]:
+        return dict(Counter(r.status for r in self.results))
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if any(r.status in NOT_OK for r in self.results) else 0
+
+
+class NullView:
+    def started(self, task: TaskPlan) -> None: ...
+    def finished(self, task: TaskPlan, result: Any) -> None: ...
+    def tick(self, state: Any) -> None: ...
+    def line(self, task: TaskPlan, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool = False, no_cache: bool = False,
+               report: str | Path | None = None, view: Any = None, part_rows: int = PART_ROWS,
+               stop: threading.Event | None = None) -> ToolsSummary:
+    """Run the plan's extraction (if any), then its tools; publish one snapshot; write the report."""
+    started = time.time()
+    extract_summary = None
+    if plan.extract is not None:
+        from codequarry.run import extract
+
+        extract_summary = extract(plan.extract).to_json()
+    store = Store.create(plan.store)
+    with WriterLock(store.path):
+        summary = _run(plan, store, scheduler=scheduler, rerun_failed=rerun_failed, no_cache=no_cache,
+                       view=view or NullView(), part_rows=part_rows, stop=stop, started=started)
+    summary.extract = extract_summary
+    summary.report = reports.build(plan, summary, scheduler=scheduler, rerun_failed=rerun_failed, started=started)
+    summary.report_path = str(reports.write(summary.report, store.path, summary.run_id, report))
+    return summary
+
+
+def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
+    specs: dict[str, DatasetSpec] = {"tool_runs": cast(DatasetSpec, ToolRun)}
+    for tool in plan.tools:
+        if tool.output:
+            specs[tool.output] = DatasetSpec(name=tool.output, fields=tuple(tool.fields),
+                                             doc=f"records of tool {tool.name}")
+            specs["errors"] = ERRORS
+        if tool.preset == "tamarin":
+            specs["tamarin_results"] = cast(DatasetSpec, tamarin.TamarinResult)
+    return specs
+
+
+def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, no_cache: bool, view: Any,
+         part_rows: int, stop: threading.Event | None, started: float) -> ToolsSummary:
+    t0 = time.perf_counter()
+    previous = store.snapshot()
+    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
+    run_id = uuid.uuid4().hex[:12]
+    if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
+        return ToolsSummary(run_id=run_id, store=str(store.path), snapshot=previous.id if previous else None,
+                            published=False, interrupted=False, results=[], not_started=[], seconds=0.0, rows={},
+                            notes=notes)
+    writer = RunWriter(store, run_id, specs_of(plan))
+    rebuilt = writer.prepare()
+    notes += writer.notes
+    cache = ResultCache(store.path)
+    names = [t.name for t in plan.tools]
+    live = live_runs(store, previous, names)
+    decision = decide(plan, cache, live, live_groups(store, previous, names), rerun_failed=rerun_failed,
+                      no_cache=no_cache, rebuilt=rebuilt)
+    tables_dir = str(store.tables_dir)
+    sinks = {t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
+             for t in plan.tools if t.output}
+    errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
+    checkers = {t.name: RecordChecker(t.fields) for t in plan.tools if t.output}
+
+    def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
+        return execute_task(plan, plan.tool(task.tool), task, stop_event, sinks=sinks, errors=errors,
+                            checkers=checkers, view=view)
+
+    durations = {k: v.wall_seconds for k, v in live.items()}
+    finished = run_all(order_tasks(decision.run, scheduler, durations), plan.budget, execute, view=view, stop=stop,
+                       is_ok=lambda r: r.status not in NOT_OK)
+    ran: list[TaskResult] = finished.results
+    # groups whose tasks to run were all left unstarted by Ctrl-C keep their rows as they are
+    run_groups = {(t.tool, t.group) for t in decision.run}
+    done_groups = {(r.task.tool, r.task.group) for r in ran}
+    untouched = run_groups - done_groups
+    groups = (decision.groups - untouched) | decision.stale
+    rows: Counter[str] = Counter()
+    for output, sink in sinks.items():
+        drop = {(r.task.tool, r.task.group) for r in ran
+                if plan.tool(r.task.tool).output == output and r.status != "ok"}
+        for part in sink.finish(drop):
+            writer.add(part)
+        rows[output] += sink.rows
+    for part in errors.finish():
+        writer.add(part)
+    rows["errors"] += errors.rows
+    restored = [TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
+                for t, e in decision.restore if (t.tool, t.group) in groups]
+    run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran]
+    run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
+    preset_rows = [row for r in [*ran, *restored] for row in r.preset_rows]
+    for name, table_rows in (("tool_runs", run_rows), ("tamarin_results", preset_rows)):
+        if table_rows:
+            writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
+            rows[name] += len(table_rows)
+    kept = [TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
+            for t, e in decision.kept]
+    summary = ToolsSummary(run_id=run_id, store=str(store.path), snapshot=previous.id if previous else None,
+                           published=False, interrupted=finished.interrupted, results=[*ran, *restored, *kept],
+                           not_started=finished.not_started, seconds=0.0, rows=dict(rows), notes=notes)
+    if decision.stale:
+        summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
+    if groups:
+        states = writer.commit(replacements(plan, groups), previous)
+        run_info = dict(previous.run) if previous else {}
+        run_info["tools"] = {"run_id": run_id, "recipe": plan.recipe, "started": started,
+                             "statuses": summary.statuses, "interrupted": finished.interrupted}
+        snap = store.publish(states, run=run_info)
+        summary.snapshot, summary.published = snap.id, True
+        crowded = needs_compaction(store, sorted(writer.parts))
+        if crowded:
+            summary.snapshot = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS).snapshot
+            summary.notes.append(f"compacted {', '.join(crowded)}")
+    _remember(cache, ran, decision)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> None:
+    """Cache every finished result but 'killed' (written after the publish, never before)."""
+    for r in ran:
+        if r.status != "killed":
+            cache.put(r.task.key, {"task_id": r.task.id, "tool": r.task.tool, "outcome": r.outcome,
+                                   "preset_rows": r.preset_rows})
+    for task, _entry in [*decision.kept, *decision.restore]:
+        cache.touch(task.key)
+
+
+def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threading.Event, *,
+                 sinks: dict[str, TableSink], errors: TableSink, checkers: dict[str, RecordChecker],
+                 view: Any) -> TaskResult:
+    """Run one task to its end and classify it (JSON-lines records go to the sinks as they come)."""
+    b = plan.budget
+    limits = Limits(timeout=task.timeout, memory=task.memory, grace=b.grace, sample_interval=b.sample_interval,
+                    address_space=tool.limit_address_space)
+    tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
+    proc_box: list[TaskProcess] = []
+    reader: LineReader | None = None
+    if tool.output:
+        reader = LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
+                            sink=sinks[tool.output], errors=errors, strict=plan.strict,
+                            fail=lambda status, message: proc_box[0].fail(status, message))
+        on_stdout: Any = reader
+    else:
+        def on_stdout(raw: bytes) -> None:
+            tail.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+    proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
+                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop)
+    proc_box.append(proc)
+    outcome = proc.run().to_json()
+    outcome["rows"] = outcome["invalid_lines"] = 0
+    if reader is not None:
+        reader.close()
+        outcome["rows"], outcome["invalid_lines"] = reader.rows, reader.invalid
+        if reader.stopped and outcome["status"] in ("ok", "failed"):  # the last lines were checked at exit
+            outcome["status"], outcome["message"] = "invalid_output", reader.reason
+    output = "\n".join(tail) + "\n" + "\n".join(outcome["stderr_tail"])
+    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
+    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "ok", None
+    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
+    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"
+    preset_rows = []
+    if tool.preset == "tamarin" and task.lemma is not None:
+        got = tamarin.classify(task.lemma, outcome["exit_code"], output)
+        if outcome["status"] == "ok" and got.failed:
+            outcome["status"], outcome["message"] = "failed", got.message
+        preset_rows.append({
+            "repo": task.tool, "path": task.group, "sha256": task.sha256, "task_id": task.id,
+            "theory": task.target, "lemma": task.lemma, "executable": task.executable or "",
+            "executable_path": task.executable_path, "status": outcome["status"],
+            "result": got.result if outcome["status"] == "ok" else None, "trace": got.trace, "steps": got.steps,
+            "seconds": outcome["wall_seconds"], "tamarin_seconds": got.tamarin_seconds,
+            "peak_memory": outcome["peak_memory"], "warnings": got.warnings,
+            "message": outcome["message"] or got.message})
+    return TaskResult(task, outcome, preset_rows)
