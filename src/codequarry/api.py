@@ -7,7 +7,7 @@ at most once per parser, and only if some selected extractor needs that parser::
     import ast
     from codequarry import dataset, file_extractor, SourceFile
 
-    @dataset("env_reads")
+    @dataset("acme_env_reads")
     class EnvRead:
         name: str
         line: int
@@ -19,7 +19,12 @@ at most once per parser, and only if some selected extractor needs that parser::
             if src.dotted(call.func) in ("os.getenv", "os.environ.get") and call.args:
                 arg = call.args[0]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                    out.env_reads.add(name=arg.value, line=call.lineno, default=None)
+                    out.acme_env_reads.add(name=arg.value, line=call.lineno, default=None)
+
+Load it with ``quarry extract . --plugin my_module`` (a module on the path or in the current
+folder), or from an installed package's entry point in the group ``codequarry.extractors``. A
+dataset name is global: it must not clash with a built-in one (``env_reads`` is built in, hence the
+``acme_`` prefix), or the run stops before reading any file, naming both producers.
 
 Rules an extractor follows:
 
