@@ -103,7 +103,7 @@ def test_plan_shows_layers_products_and_work_without_running(src: Path, tmp_path
 
     store = tmp_path / "store"
     info = json.loads(_plan(src, "--store", store, "--plugin", "tests.plugins.ops_good", "-f", "json"))
-    assert info["layers"][1:] == [["acme.async_count", "acme.sizes"], ["acme.big"]]
+    assert info["layers"][1:] == [["acme.async_count", "acme.sizes", "python.web.routes"], ["acme.big"]]
     assert info["parse_products"] == ["ast"]
     assert info["work"]["files_per_extractor"]["python.core.functions"] == 3
     assert info["work"]["files_per_extractor"]["core.files"] == 3

@@ -25,6 +25,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.sqlstrings",
     "codequarry.extractors.python.envreads",
     "codequarry.extractors.python.security",
+    "codequarry.extractors.python.web.routes",
+    "codequarry.extractors.python.web.operation",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 

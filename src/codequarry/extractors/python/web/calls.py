@@ -1,0 +1,314 @@
+"""Router objects and the calls on them: constructors (``Flask``, ``APIRouter``, ...), route
+decorators (``@app.route``, ``@router.get``, ...), registering calls (``add_url_rule``,
+``add_api_route``, ``router.add_get``, DRF ``register``) and mounting calls (``register_blueprint``,
+``include_router``, ``mount``, ``add_subapp``, ``add_routes``).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from codequarry.extractors.python.names import owner
+from codequarry.extractors.python.web import known
+from codequarry.extractors.python.web.context import FileContext
+from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, call_arg, dependency_list, short_name
+from codequarry.extractors.python.web.paths import literal_str, literal_strs
+
+
+class RouterCalls(FileContext):
+    """The pass over objects, decorators and calls on router objects."""
+
+    # -- objects ---------------------------------------------------------------------------------
+    def _constructor(self, call: Any) -> None:
+        scope = owner(self.parent, call)
+        fq = self.key_of(call.func, scope)
+        spec = known.CONSTRUCTORS.get(fq or "")
+        if spec is None:
+            return
+        framework, type_ = spec
+        stmt: Any = self.parent(call)
+        key = None
+        if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is call:
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+            if target.__class__ is ast.Name:
+                key = self.bind_key(target.id, scope)
+        self.objects[call] = (key, framework, type_)
+        if key is None:
+            return  # self.router = APIRouter(): nothing can name it
+        self.object_of_key.setdefault(key, (framework, type_))
+        seg = self.seg
+        prefix_node = name_node = None
+        if type_ == "Blueprint":
+            prefix_node = call_arg(call, 99, "url_prefix")
+            name_node = call_arg(call, 0, "name")
+        elif type_ == "APIRouter":
+            prefix_node = call_arg(call, 99, "prefix")
+        deps = dependency_list(seg, call_arg(call, 99, "dependencies")) if framework == "fastapi" else EMPTY
+        self._mount(
+            "object",
+            framework,
+            type_,
+            key,
+            None,
+            None,
+            prefix_node,
+            None if name_node is None else literal_str(name_node),
+            deps,
+            call,
+        )
+        routes = call_arg(call, 99, "routes")
+        if routes is not None and routes.__class__ not in (ast.List, ast.Tuple):
+            self._mount(
+                "include",
+                framework,
+                "routes",
+                key,
+                self.key_of(routes, scope),
+                routes,
+                None,
+                None,
+                EMPTY,
+                routes,
+            )
+
+    def _decorator_route(self, d: Any, dec: Any) -> None:
+        """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class."""
+        attr = dec.func.attr
+        scope = owner(self.parent, dec)
+        key = self.receiver_key(dec.func.value, scope)
+        if attr == "route":
+            fw = self.framework_of(key, ("flask", "starlette", "aiohttp"))
+        elif attr in ("api_route", "websocket"):
+            fw = self.framework_of(key, ("fastapi",))
+        elif attr == "websocket_route":
+            fw = self.framework_of(key, ("starlette",))
+        elif attr == "view":
+            fw = self.framework_of(key, ("aiohttp",))
+        else:
+            fw = self.framework_of(key, ("fastapi", "flask", "aiohttp"))
+        seg = self.seg
+        route_node = call_arg(dec, 0, "rule", "path")
+        methods: list[str] = EMPTY
+        if fw == "aiohttp" and attr == "route":
+            method = literal_str(call_arg(dec, 0, "method"))
+            route_node = call_arg(dec, 1, "path")
+            methods = ["*" if method == "*" else method.upper()] if method else EMPTY
+        elif attr in known.HTTP_METHODS:
+            methods = [attr.upper()]
+        else:
+            node = call_arg(dec, 99, "methods")
+            if node is not None:
+                methods = [m.upper() for m in literal_strs(node) or ()]
+        name_node = call_arg(dec, 99, "endpoint") if fw == "flask" else call_arg(dec, 99, "name")
+        name = None if name_node is None else literal_str(name_node)
+        if name is None and name_node is None and fw in ("flask", "fastapi", "starlette", None):
+            name = d.name
+        self.route_decorators.add(dec)
+        kind = "websocket" if attr in ("websocket", "websocket_route") else "route"
+        deps = dependency_list(seg, call_arg(dec, 99, "dependencies")) if fw == "fastapi" else EMPTY
+        self._decl(
+            dec,
+            fw,
+            kind,
+            methods,
+            route_node,
+            "",
+            None,
+            key,
+            seg(dec.func.value, MAX_TEXT),
+            name,
+            f"{self.mod}.{self.src.qualname(d)}",
+            d.name,
+            EMPTY,
+            deps,
+            scope=scope,
+        )
+
+    def _method_call(self, call: Any) -> None:
+        """``app.add_url_rule``, ``router.add_api_route``, ``app.router.add_get``, ``router.register``,
+        and the mounting calls ``register_blueprint``, ``include_router``, ``mount``, ``add_subapp``."""
+        func = call.func
+        attr = func.attr
+        scope = owner(self.parent, call)
+        key = self.receiver_key(func.value, scope)
+        seg = self.seg
+        recv = seg(func.value, MAX_TEXT)
+        if attr in known.MOUNT_METHODS:
+            self._mount_call(call, attr, key, scope)
+            return
+        if attr == "add_url_rule":
+            fw = self.framework_of(key, ("flask",))
+            route_node, endpoint, view_node = (
+                call_arg(call, 0, "rule"),
+                call_arg(call, 1, "endpoint"),
+                call_arg(call, 2, "view_func"),
+            )
+            handler, view, wrappers = self._view(view_node, scope)
+            name = None if endpoint is None else literal_str(endpoint)
+            if endpoint is None and view_node is not None:
+                name = self._view_name(view_node, handler)
+            self._decl(
+                call,
+                fw,
+                "route",
+                self._methods(call),
+                route_node,
+                "",
+                None,
+                key,
+                recv,
+                name,
+                handler,
+                view,
+                wrappers,
+                EMPTY,
+                scope=scope,
+            )
+            return
+        if attr == "register":
+            prefix = call_arg(call, 0, "prefix")
+            if "django" not in self.frameworks or literal_str(prefix) is None:
+                return  # admin.site.register(Model), atexit.register(f), ...
+            handler, view, wrappers = self._view(call_arg(call, 1, "viewset"), scope)
+            self._decl(
+                call,
+                "django",
+                "viewset",
+                EMPTY,
+                prefix,
+                "",
+                None,
+                key,
+                recv,
+                literal_str(call_arg(call, 2, "basename")),
+                handler,
+                view,
+                wrappers,
+                EMPTY,
+                scope=scope,
+            )
+            return
+        aiohttp = attr.startswith("add_") and attr[4:] in known.HTTP_METHODS or attr == "add_view"
+        if attr == "add_route":
+            first = literal_str(call.args[0]) if call.args else None
+            aiohttp = len(call.args) >= 3 and first is not None and not first.startswith("/")
+        if aiohttp:
+            if "aiohttp" not in self.frameworks and key not in self.object_of_key:
+                return
+            if attr == "add_view" and call.args and call.args[0].__class__ is ast.Call:
+                return  # flask-admin's admin.add_view(ModelView(...))
+            if attr == "add_route":
+                method = literal_str(call.args[0]) or ""
+                methods = ["*" if method == "*" else method.upper()]
+                route_node, view_node = call_arg(call, 1, "path"), call_arg(call, 2, "handler")
+            else:
+                methods = EMPTY if attr == "add_view" else [attr[4:].upper()]
+                route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "handler")
+            handler, view, wrappers = self._view(view_node, scope)
+            self._decl(
+                call,
+                "aiohttp",
+                "route",
+                methods,
+                route_node,
+                "",
+                None,
+                key,
+                recv,
+                literal_str(call_arg(call, 99, "name")),
+                handler,
+                view,
+                wrappers,
+                EMPTY,
+                scope=scope,
+            )
+            return
+        if attr in ("add_api_route", "add_api_websocket_route"):
+            fw = self.framework_of(key, ("fastapi",))
+        else:  # add_route, add_websocket_route: Starlette's, inherited by FastAPI
+            fw = self.framework_of(key, ("fastapi", "starlette"))
+            if fw is None or (fw not in self.frameworks and key not in self.object_of_key):
+                return
+        route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "endpoint", "route")
+        handler, view, wrappers = self._view(view_node, scope)
+        name = literal_str(call_arg(call, 99, "name"))
+        if call_arg(call, 99, "name") is None:
+            name = short_name(handler)
+        kind = "websocket" if "websocket" in attr else "route"
+        deps = dependency_list(seg, call_arg(call, 99, "dependencies")) if fw == "fastapi" else EMPTY
+        self._decl(
+            call,
+            fw,
+            kind,
+            self._methods(call),
+            route_node,
+            "",
+            None,
+            key,
+            recv,
+            name,
+            handler,
+            view,
+            wrappers,
+            deps,
+            scope=scope,
+        )
+
+    def _methods(self, call: Any) -> list[str]:
+        node = call_arg(call, 99, "methods")
+        return EMPTY if node is None else [m.upper() for m in literal_strs(node) or ()]
+
+    def _view_name(self, node: Any, handler: str | None) -> str | None:
+        """Flask's default endpoint: the view function's name; ``as_view("name")`` names it."""
+        if (
+            node.__class__ is ast.Call
+            and node.func.__class__ is ast.Attribute
+            and node.func.attr == "as_view"
+        ):
+            return literal_str(call_arg(node, 0, "name"))
+        return short_name(handler)
+
+    def _mount_call(self, call: Any, attr: str, key: str | None, scope: Any) -> None:
+        seg = self.seg
+        fw: str | None
+        name: str | None
+        if attr == "register_blueprint":
+            child = call_arg(call, 0, "blueprint")
+            fw = "flask"
+            prefix_node = call_arg(call, 99, "url_prefix")
+            name = literal_str(call_arg(call, 99, "name"))
+            deps = EMPTY
+        elif attr == "include_router":
+            child = call_arg(call, 0, "router")
+            fw = "fastapi"
+            prefix_node = call_arg(call, 99, "prefix")
+            name = None
+            deps = dependency_list(seg, call_arg(call, 99, "dependencies"))
+        elif attr == "mount":
+            fw = self.framework_of(key, ("fastapi", "starlette"))
+            path = call_arg(call, 0, "path")
+            own = key is not None and self.object_of_key.get(key, ("", ""))[0] in ("fastapi", "starlette")
+            if fw is None or not (
+                own or (fw in self.frameworks and (literal_str(path) or "").startswith("/"))
+            ):
+                return  # requests' session.mount("https://", adapter), ...
+            child = call_arg(call, 1, "app")
+            prefix_node = path
+            name = literal_str(call_arg(call, 2, "name"))
+            deps = EMPTY
+        elif attr == "add_subapp":
+            fw = "aiohttp"
+            prefix_node, child = call_arg(call, 0, "prefix"), call_arg(call, 1, "subapp")
+            name = None
+            deps = EMPTY
+        else:  # add_routes
+            child = call_arg(call, 0, "routes")
+            if child is None or child.__class__ in (ast.List, ast.Tuple):
+                return  # inline entries climb to this call
+            fw = self.framework_of(key, ("aiohttp",))
+            prefix_node, name, deps = None, None, EMPTY
+        if fw is None or (fw not in self.frameworks and key not in self.object_of_key):
+            return
+        target = None if child is None else self.key_of(child, scope)
+        self._mount("include", fw, attr, key, target, child, prefix_node, name, deps, call)

@@ -1,0 +1,432 @@
+"""The operation ``python.web.routes``: per-file route facts joined into ``routes``.
+
+For each declared route, it climbs from the object the route is attached to (a blueprint, a router,
+a URL list) through the edges that mount it (``register_blueprint``, ``include_router``,
+``include()``, ``Mount``, ``add_subapp``), up to an application or a URL list nothing includes, at
+most :data:`MAX_DEPTH` edges up. Each way up gives one row, with the prefixes of the way applied as
+the framework applies them:
+
+- Flask: a ``url_prefix`` given to ``register_blueprint`` replaces the blueprint's own; nested
+  blueprints join their parent's prefix; endpoints are ``<blueprint names>.<endpoint>``;
+- FastAPI: ``include_router(prefix=...)`` + ``APIRouter(prefix=...)`` + the path; dependencies of
+  the app, of each include, of each router and of the route add up;
+- Django: the ``include()`` routes are prepended; namespaces (``namespace=`` or the included
+  module's ``app_name``) make ``ns:name``;
+- Starlette and aiohttp: ``Mount`` / ``add_subapp`` prefixes are prepended.
+
+Targets are matched by key in the same source first, then in any source; a key that names a module
+(``include("blog.urls")``) matches that module's ``urlpatterns``; a name re-exported by a package
+(``from .admin import admin_bp`` in ``blueprints/__init__.py``) is followed through the core
+``imports`` table. Handlers are joined by key with ``route_handlers`` for their decorators,
+dependencies, permission classes, methods and location. A mount whose target is nowhere in the
+corpus (``admin.site.urls``, a third-party blueprint) becomes a row of kind ``include``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from codequarry.api import operation
+from codequarry.extractors.python.web import known
+from codequarry.extractors.python.web.datasets import Route
+from codequarry.extractors.python.web.paths import join_all, join_path
+
+MAX_DEPTH = 8  # mount edges followed up from a route's object
+MAX_CHAINS = 32  # ways up kept per object
+MAX_ALIAS_HOPS = 3  # re-exports followed for one name
+_DEFAULT_METHODS = {
+    "flask": ["GET"],
+    "fastapi": ["GET"],
+    "starlette": ["GET"],
+    "django": ["*"],
+    "aiohttp": ["*"],
+}
+
+Node = tuple[str, str]  # (repo, key)
+
+
+@operation(
+    "python.web.routes",
+    version=1,
+    inputs=["route_decls", "route_mounts", "route_handlers", "imports", "modules"],
+    outputs=[Route],
+)
+def routes(ctx: Any) -> pa.Table:
+    """Routes with full paths, handlers and auth facts, across files (prefixes, includes, re-exports)."""
+    decls = ctx.table("route_decls").to_pylist()
+    mounts = ctx.table("route_mounts").to_pylist()
+    if not decls and not mounts:
+        return Route.schema.empty_table()
+    handlers = ctx.table("route_handlers").to_pylist()
+    rows = build_routes(decls, mounts, handlers, lambda wanted: _reexports(ctx, wanted))
+    ctx.report("routes", sum(r["kind"] != "include" for r in rows))
+    ctx.report(
+        "routes with a full path", sum(r["full_path"] is not None and r["kind"] != "include" for r in rows)
+    )
+    return pa.Table.from_pylist(rows, schema=Route.schema)
+
+
+def _reexports(ctx: Any, wanted: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
+    """{(repo, module, name): target} for module-level imports binding ``name`` in ``module``."""
+    names = sorted({n for _, _, n in wanted})
+    imports = ctx.table("imports", columns=["repo", "path", "bound_name", "target", "scope"])
+    mask = pc.and_(
+        pc.equal(imports.column("scope"), ""), pc.is_in(imports.column("bound_name"), pa.array(names))
+    )
+    hits = imports.filter(mask).to_pylist()
+    if not hits:
+        return {}
+    modules = ctx.table("modules", columns=["repo", "path", "module"])
+    paths = sorted({h["path"] for h in hits})
+    module_of = {
+        (m["repo"], m["path"]): m["module"]
+        for m in modules.filter(pc.is_in(modules.column("path"), pa.array(paths))).to_pylist()
+    }
+    out: dict[tuple[str, str, str], str] = {}
+    for h in hits:
+        key = (h["repo"], module_of.get((h["repo"], h["path"])) or "", h["bound_name"])
+        if key in wanted and h["target"]:
+            out.setdefault(key, h["target"])
+    return out
+
+
+@dataclass
+class _Chain:
+    """One way up from an object to a root: root first in the lists, the object first in ``keys``."""
+
+    prefixes: list[str | None]
+    names: list[str | None]
+    deps: list[str]
+    cond: bool
+    keys: list[str]
+    root: str | None
+    framework: str | None
+
+
+_NOWHERE = _Chain([], [], [], False, [], None, None)
+
+
+class _Graph:
+    """Objects, mount edges and handlers of every source, by key."""
+
+    def __init__(
+        self,
+        decls: list[dict[str, Any]],
+        mounts: list[dict[str, Any]],
+        handlers: list[dict[str, Any]],
+        reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]],
+    ) -> None:
+        self.objects: dict[Node, dict[str, Any]] = {}
+        self.edges: list[dict[str, Any]] = []
+        for m in sorted(mounts, key=_position):
+            if m["kind"] == "object":
+                if m["key"] is not None:
+                    self.objects.setdefault((m["repo"], m["key"]), m)
+            else:
+                self.edges.append(m)
+        self.handlers: dict[Node, dict[str, Any]] = {}
+        for h in sorted(handlers, key=_position):
+            self.handlers.setdefault((h["repo"], h["handler"]), h)
+        self.nodes: set[Node] = set(self.objects)
+        self.nodes.update((d["repo"], d["owner"]) for d in decls if d["owner"] is not None)
+        self.nodes.update((e["repo"], e["key"]) for e in self.edges if e["key"] is not None)
+        self.repos_of: dict[str, list[str]] = defaultdict(list)
+        self.handler_repos: dict[str, list[str]] = defaultdict(list)
+        for repo, key in sorted(self.nodes):
+            self.repos_of[key].append(repo)
+        for repo, key in sorted(self.handlers):
+            self.handler_repos[key].append(repo)
+        self.aliases = self._aliases(decls, reexports)
+        self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
+        self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
+        for e in self.edges:
+            parent = self.node(e["repo"], e["key"])
+            target = self.node(e["repo"], e["target"]) if e["target"] is not None else None
+            if target is not None and target in self.nodes:
+                self.incoming[target].append((e, parent))
+            else:
+                self.unresolved.append((e, parent))
+        self._memo: dict[Node, list[_Chain]] = {}
+
+    # -- keys ---------------------------------------------------------------------------------------
+    @staticmethod
+    def _candidates(key: str) -> list[str]:
+        """A key, the ``urlpatterns`` of the module it names, and a DRF router for ``router.urls``."""
+        out = [key, f"{key}.urlpatterns"]
+        if key.endswith(".urls"):
+            out.append(key[: -len(".urls")])
+        return out
+
+    def _find(self, repo: str, key: str, known_keys: dict[str, list[str]], nodes: Any) -> Node | None:
+        for cand in self._candidates(key):
+            if (repo, cand) in nodes:
+                return repo, cand
+        for cand in self._candidates(key):
+            repos = known_keys.get(cand)
+            if repos:
+                return repos[0], cand
+        return None
+
+    def node(self, repo: str, key: str | None) -> Node | None:
+        """The object a key names, following re-exports; the key itself when it names nothing known."""
+        if key is None:
+            return None
+        found = self._find(repo, key, self.repos_of, self.nodes)
+        if found is not None:
+            return found
+        for _ in range(MAX_ALIAS_HOPS):
+            alias = self._alias(repo, key)
+            if alias is None:
+                break
+            key = alias
+            found = self._find(repo, key, self.repos_of, self.nodes)
+            if found is not None:
+                return found
+        return repo, key
+
+    def handler(self, repo: str, key: str | None) -> dict[str, Any] | None:
+        if key is None:
+            return None
+        for _ in range(MAX_ALIAS_HOPS + 1):
+            if (repo, key) in self.handlers:
+                return self.handlers[(repo, key)]
+            repos = self.handler_repos.get(key)
+            if repos:
+                return self.handlers[(repos[0], key)]
+            alias = self._alias(repo, key)
+            if alias is None:
+                return None
+            key = alias
+        return None
+
+    def _alias(self, repo: str, key: str) -> str | None:
+        """``pkg.name.rest`` -> ``<what pkg imports as name>.rest``, if ``pkg`` re-exports ``name``."""
+        parts = key.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            target = self.aliases.get((repo, ".".join(parts[:i]), parts[i]))
+            if target is not None and target != key:
+                return ".".join([target, *parts[i + 1 :]])
+        return None
+
+    def _aliases(
+        self,
+        decls: list[dict[str, Any]],
+        reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]],
+    ) -> dict[tuple[str, str, str], str]:
+        """Re-exports that could matter: every (module, name) split of keys that name nothing known."""
+        wanted: set[tuple[str, str, str]] = set()
+        refs: list[tuple[str, str]] = [(e["repo"], e["target"]) for e in self.edges if e["target"]]
+        refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
+        refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
+        for repo, key in refs:
+            if (
+                self._find(repo, key, self.repos_of, self.nodes)
+                or (repo, key) in self.handlers
+                or key in self.handler_repos
+            ):
+                continue
+            parts = key.split(".")
+            for i in range(1, len(parts)):
+                wanted.add((repo, ".".join(parts[:i]), parts[i]))
+        return reexports(wanted) if wanted else {}
+
+    # -- ways up ------------------------------------------------------------------------------------
+    def chains(self, node: Node | None, depth: int = 0, seen: frozenset[Node] = frozenset()) -> list[_Chain]:
+        if node is None:
+            return [_NOWHERE]
+        if not seen and node in self._memo:
+            return self._memo[node]
+        obj = self.objects.get(node)
+        own_prefix = obj["prefix"] if obj is not None else ""
+        own_name = obj["name"] if obj is not None else None
+        own_deps = obj["dependencies"] if obj is not None else []
+        framework = obj["framework"] if obj is not None else None
+        ins = [(e, p) for e, p in self.incoming.get(node, ()) if p not in seen and p != node]
+        if not ins or depth >= MAX_DEPTH:
+            root = node[1] if obj is not None and obj["type"] in known.ROOT_TYPES else None
+            out = [_Chain([own_prefix], [own_name], list(own_deps), False, [node[1]], root, framework)]
+        else:
+            out = []
+            for edge, parent in ins:
+                fw = edge["framework"] or framework
+                if edge["type"] == "register_blueprint" and edge["prefix_source"] is not None:
+                    prefix = edge[
+                        "prefix"
+                    ]  # Flask: the prefix given at registration replaces the blueprint's
+                else:
+                    prefix = join_path(fw, edge["prefix"], own_prefix)
+                name = edge["name"] if edge["name"] is not None else own_name
+                for up in self.chains(parent, depth + 1, seen | {node}):
+                    out.append(
+                        _Chain(
+                            [*up.prefixes, prefix],
+                            [*up.names, name],
+                            [*up.deps, *edge["dependencies"], *own_deps],
+                            up.cond or edge["is_conditional"],
+                            [node[1], *up.keys],
+                            up.root,
+                            framework or up.framework,
+                        )
+                    )
+                    if len(out) >= MAX_CHAINS:
+                        break
+                if len(out) >= MAX_CHAINS:
+                    break
+        if not seen:
+            self._memo[node] = out
+        return out
+
+
+def _position(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["repo"], row["path"], row["line"], row["col"])
+
+
+def build_routes(
+    decls: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    handlers: list[dict[str, Any]],
+    reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]] = lambda w: {},
+) -> list[dict[str, Any]]:
+    """The rows of ``routes`` (plain dicts in schema order) from the per-file tables' rows."""
+    graph = _Graph(decls, mounts, handlers, reexports)
+    rows: list[dict[str, Any]] = []
+    for d in sorted(decls, key=_position):
+        repo = d["repo"]
+        owner = graph.node(repo, d["owner"])
+        handler = graph.handler(repo, d["handler"])
+        for chain in graph.chains(owner):
+            rows.append(_route_row(graph, d, chain, handler))
+    for edge, parent in graph.unresolved:
+        for chain in graph.chains(parent):
+            rows.append(_include_row(edge, chain))
+    rows.sort(key=lambda r: (r["repo"], r["path"], r["line"], r["col"], r["full_path"] or "", r["chain"]))
+    return rows
+
+
+def _route_row(graph: _Graph, d: dict[str, Any], chain: _Chain, h: dict[str, Any] | None) -> dict[str, Any]:
+    fw = d["framework"] or chain.framework or "unknown"
+    route = d["route"]
+    if d["kind"] == "viewset" and route is not None and not route.endswith("/"):
+        route += "/"  # DRF routers add the trailing slash
+    full_path = join_all(fw, [*chain.prefixes, d["prefix"], route])
+    names = [n for n in chain.names if n]
+    name = d["name"]
+    if name is not None:
+        if fw == "flask":
+            name = ".".join([*names, name])
+        elif fw in ("django", "starlette"):
+            name = ":".join([*names, *([d["namespace"]] if d["namespace"] else []), name])
+    decorators = list(d["decorators"])
+    deps = [*chain.deps, *d["dependencies"]]
+    permissions: list[str] = []
+    bases: list[str] = []
+    methods = list(d["methods"])
+    if h is not None:
+        decorators += h["decorators"]
+        deps += h["dependencies"]
+        for ref in h["annotation_refs"]:
+            alias = graph.handler(d["repo"], ref)
+            if alias is not None and alias["kind"] == "dependency":
+                deps += alias["dependencies"]
+        permissions = list(h["permissions"])
+        bases = h["bases"]
+        if not methods and d["kind"] != "websocket":
+            methods = list(h["methods"])
+    if not methods and d["kind"] != "websocket":
+        methods = ["*"] if d["kind"] == "viewset" else list(_DEFAULT_METHODS.get(fw, ["*"]))
+    return {
+        "repo": d["repo"],
+        "path": d["path"],
+        "sha256": d["sha256"],
+        "framework": fw,
+        "kind": d["kind"],
+        "methods": methods,
+        "route": d["route"],
+        "route_source": d["route_source"],
+        "full_path": full_path,
+        "is_regex": d["is_regex"],
+        "root": chain.root,
+        "chain": chain.keys,
+        "name": name,
+        "handler": d["handler"],
+        "view_source": d["view_source"],
+        "handler_path": None if h is None else h["path"],
+        "handler_line": None if h is None else h["line"],
+        "decorators": decorators,
+        "dependencies": deps,
+        "permissions": permissions,
+        "auth": auth_markers(decorators, deps, permissions, bases),
+        "is_conditional": d["is_conditional"] or chain.cond,
+        "is_dynamic": d["is_dynamic"],
+        "line": d["line"],
+        "col": d["col"],
+        "end_line": d["end_line"],
+        "end_col": d["end_col"],
+    }
+
+
+def _include_row(e: dict[str, Any], chain: _Chain) -> dict[str, Any]:
+    """A mount whose target is not in the corpus: its routes are unknown, its prefix is not."""
+    fw = e["framework"] or chain.framework or "unknown"
+    prefix = e["prefix"] if e["prefix_source"] is not None else ""
+    # dependencies reach an included router, not an ASGI app mounted under a prefix
+    deps = [*chain.deps, *e["dependencies"]] if e["type"] == "include_router" else []
+    return {
+        "repo": e["repo"],
+        "path": e["path"],
+        "sha256": e["sha256"],
+        "framework": fw,
+        "kind": "include",
+        "methods": [],
+        "route": e["prefix"] if e["prefix_source"] is not None else None,
+        "route_source": e["prefix_source"],
+        "full_path": join_all(fw, [*chain.prefixes, prefix]),
+        "is_regex": False,
+        "root": chain.root,
+        "chain": chain.keys,
+        "name": e["name"],
+        "handler": e["target"],
+        "view_source": e["target_source"],
+        "handler_path": None,
+        "handler_line": None,
+        "decorators": [],
+        "dependencies": deps,
+        "permissions": [],
+        "auth": auth_markers([], deps, [], []),
+        "is_conditional": e["is_conditional"] or chain.cond,
+        "is_dynamic": e["is_dynamic"],
+        "line": e["line"],
+        "col": e["col"],
+        "end_line": e["end_line"],
+        "end_col": e["end_col"],
+    }
+
+
+def _callable_name(text: str) -> str:
+    """``method_decorator(login_required, name="dispatch")`` -> ``login_required``; ``a.b(c)`` -> ``b``."""
+    head, paren, rest = text.partition("(")
+    name = head.strip().rsplit(".", 1)[-1]
+    if name == "method_decorator" and paren:
+        return _callable_name(rest.split(",", 1)[0].strip("() "))
+    return name
+
+
+def auth_markers(
+    decorators: Iterable[str], dependencies: Iterable[str], permissions: Iterable[str], bases: Iterable[str]
+) -> list[str]:
+    """The decorators, dependencies, permission classes and base classes that look like access
+    control, by name (see :data:`known.AUTH_NAME`); a permission class other than ``AllowAny``
+    always counts."""
+    out = [
+        x
+        for x in (*decorators, *dependencies, *bases)
+        if known.AUTH_NAME.search(name := _callable_name(x)) and name not in known.NOT_AUTH
+    ]
+    out += [p for p in permissions if _callable_name(p) not in known.PUBLIC_PERMISSIONS]
+    return out

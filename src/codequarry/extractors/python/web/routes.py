@@ -1,0 +1,168 @@
+"""The file extractor ``python.web.route_facts``: what one file says about web routes.
+
+A file is looked at only if it imports a web framework (flask, fastapi, starlette, django,
+rest_framework, aiohttp) or decorates a def with ``@<obj>.route("/...")``-like calls; any other file
+costs one look at its import statements and decorators. Names are resolved through the file's
+imports with the core :class:`~codequarry.extractors.python.resolve.Resolver`, so that
+``from .routers import users`` then ``app.include_router(users.router)`` names the target
+``shop.routers.users.router``, the key under which that file declared the router.
+
+What it recognises (see ``docs/tables/routes.md`` for the whole list and the limits):
+
+- objects: ``Flask``, ``Blueprint``, ``FastAPI``, ``APIRouter``, ``Starlette``, ``Router``,
+  aiohttp ``Application`` and ``RouteTableDef``, DRF ``DefaultRouter`` / ``SimpleRouter``, and every
+  variable holding a list of URL entries (Django ``urlpatterns``, Starlette ``routes``);
+- routes: decorators (``@app.route``, ``@router.get``, ``@routes.view``, ...), registering calls
+  (``add_url_rule``, ``add_api_route``, ``add_route``, ``router.add_get``, DRF ``register``) and
+  entries of URL lists (Django ``path`` / ``re_path`` / ``url``, Starlette ``Route``, aiohttp
+  ``web.get``), through ``include([...])`` and ``Mount(..., routes=[...])`` nested in the same file;
+- mounts: ``register_blueprint``, ``include_router``, ``mount``, ``add_subapp``, ``add_routes``,
+  Django ``include(...)`` of a module string, a module or a list, ``Mount(app=...)``.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from codequarry.api import file_extractor
+from codequarry.extractors.python.names import owner
+from codequarry.extractors.python.web import known
+from codequarry.extractors.python.web.calls import RouterCalls
+from codequarry.extractors.python.web.datasets import RouteDecl, RouteHandler, RouteMount
+from codequarry.extractors.python.web.handlers import HandlerFacts
+from codequarry.extractors.python.web.lists import UrlLists
+from codequarry.extractors.python.web.nodes import module_level_defs
+from codequarry.extractors.python.web.paths import literal_str
+from codequarry.source import SourceFile
+
+
+@file_extractor(
+    "python.web.route_facts", version=1, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
+)
+def route_facts(src: SourceFile, out: Any) -> None:
+    """Routes, router objects, mounts and handler facts of Flask, FastAPI, Starlette, Django, aiohttp."""
+    frameworks = _frameworks(src)
+    decorated = _route_decorators(src, bool(frameworks))
+    if not frameworks and not decorated:
+        return
+    _FileRoutes(src, out, frameworks).run(decorated)
+
+
+def _frameworks(src: SourceFile) -> set[str]:
+    """Frameworks the file imports (absolute imports only)."""
+    found: set[str] = set()
+    get = known.FRAMEWORK_OF_PACKAGE.get
+    for stmt in src.nodes(ast.ImportFrom):
+        if not stmt.level and stmt.module:
+            fw = get(stmt.module.partition(".")[0])
+            if fw is not None:
+                found.add(fw)
+    for stmt in src.nodes(ast.Import):
+        for alias in stmt.names:
+            fw = get(alias.name.partition(".")[0])
+            if fw is not None:
+                found.add(fw)
+    return found
+
+
+def _route_decorators(src: SourceFile, gated: bool) -> list[tuple[Any, Any]]:
+    """(def, decorator) for decorators like ``@x.route(...)``, ``@x.get(...)``: in a file importing no
+    framework, only those whose first argument is a literal path starting with '/'."""
+    found = []
+    Call, Attribute, attrs = ast.Call, ast.Attribute, known.DECORATOR_ATTRS
+    for d in src.nodes(ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+        if not d.decorator_list:
+            continue
+        for dec in d.decorator_list:
+            if (
+                dec.__class__ is Call
+                and dec.func.__class__ is Attribute
+                and dec.func.attr in attrs
+                and (gated or (dec.args and (literal_str(dec.args[0]) or "").startswith("/")))
+            ):
+                found.append((d, dec))
+    return found
+
+
+class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
+    """Every pass over one file that imports a web framework (or decorates defs like routes)."""
+
+    # -- the passes --------------------------------------------------------------------------------
+    def run(self, decorated: list[tuple[Any, Any]]) -> None:
+        """Gather the names to resolve (the resolver collects bindings for those only), then the
+        passes: objects first, so that URL lists and calls on objects know their keys and types."""
+        ctors, methods, maybe_entries = self._classify_calls() if self.frameworks else ([], [], [])
+        gather = self.gather_heads
+        for call in (*ctors, *methods, *maybe_entries):
+            gather(call)
+        parent = self.parent
+        for call in maybe_entries:  # lists appended to: urlpatterns.append(path(...))
+            anc = parent(call)
+            while anc is not None and not isinstance(anc, ast.stmt):
+                if anc.__class__ is ast.Call and anc.func.__class__ is ast.Attribute:
+                    gather(anc.func.value)
+                anc = parent(anc)
+        for _, dec in decorated:
+            gather(dec)
+        if "fastapi" in self.frameworks:
+            for arg in self.src.nodes(ast.arg):
+                if arg.annotation is not None:
+                    gather(arg.annotation)
+        for call in maybe_entries:
+            fq = self.key_of(call.func, owner(parent, call))
+            if fq in known.INCLUDES:
+                self.includes.add(call)
+            elif fq is not None and fq in known.LIST_ENTRIES:
+                self.entries[call] = known.LIST_ENTRIES[fq]
+        for call in ctors:
+            self._constructor(call)
+        if "django" in self.frameworks:
+            self._app_name()
+        for call, (fw, kind) in list(self.entries.items()):
+            self._entry(call, fw, kind)
+        for call in methods:
+            self._method_call(call)
+        handlers = {}
+        for d, dec in decorated:
+            self._decorator_route(d, dec)
+            handlers[d] = True
+        if self.frameworks:
+            for d in module_level_defs(self.src.tree):
+                handlers.pop(d, None)
+                self._handler(d)
+            if "fastapi" in self.frameworks:
+                self._dependency_aliases()
+        for d in handlers:  # route handlers defined in a function or class body
+            self._handler(d)
+
+    def _classify_calls(self) -> tuple[list[Any], list[Any], list[Any]]:
+        """Calls that may be constructors, registering method calls, or URL-list entries and
+        includes (by the name called; :meth:`run` resolves them)."""
+        ctors, methods, maybe_entries = [], [], []
+        fws = self.frameworks
+        entry_names = (
+            known.LIST_ENTRY_NAMES if fws & {"django", "starlette", "fastapi", "aiohttp"} else frozenset()
+        )
+        has_aiohttp = "aiohttp" in fws
+        aiohttp_names = frozenset({"get", "post", "put", "patch", "delete", "head", "route", "view"})
+        route_methods = known.ROUTE_METHODS | known.MOUNT_METHODS
+        for call in self.src.nodes(ast.Call):
+            func = call.func
+            cls = func.__class__
+            if cls is ast.Name:
+                last = func.id
+            elif cls is ast.Attribute:
+                last = func.attr
+                if last in route_methods:
+                    methods.append(call)
+                    continue
+            else:
+                continue
+            if last in known.CONSTRUCTOR_NAMES:
+                ctors.append(call)
+            elif last in entry_names or last == "include":
+                if last in aiohttp_names and not has_aiohttp:
+                    continue
+                maybe_entries.append(call)
+        return ctors, methods, maybe_entries
