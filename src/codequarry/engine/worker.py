@@ -305,9 +305,9 @@ def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -
     """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
     folder = os.path.join(tables_dir, name)
     os.makedirs(folder, exist_ok=True)
-    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.zstd.parquet"
+    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
     full = os.path.join(folder, file)
-    pq.write_table(pa.Table.from_batches([batch]), full, compression="zstd", use_compliant_nested_type=True)
+    pq.write_table(pa.Table.from_batches([batch]), full, compression="snappy", use_compliant_nested_type=True)
     return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
 
 
