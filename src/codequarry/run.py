@@ -182,9 +182,10 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     snap = store.publish(states, run={**run_info, "state": state, "operations": op_state})
     store.clear_staging()
     summary.snapshot = snap.id
-    crowded = needs_compaction(store, sorted(work.replace.keys() | writer.parts.keys()))
+    touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
+    crowded = needs_compaction(store, touched)
     if crowded:
-        done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS)
+        done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
         summary.snapshot = done.snapshot
         summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
     return summary

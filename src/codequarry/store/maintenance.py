@@ -22,6 +22,7 @@ from codequarry.store.writer import count_rows, open_table, rollback_unpublished
 #: a table with more live files than this is compacted automatically at the end of a run
 AUTO_COMPACT_FILES = 48
 TARGET_FILE_SIZE = 128 * 1024 * 1024
+AUTO_TARGET_FILE_SIZE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -50,8 +51,12 @@ def live_file_count(table: DeltaTable) -> int:
 
 
 def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: int = 1,
-            min_files: int = 2) -> CompactSummary:
-    """Compact tables (all by default) and publish the result; the caller holds the writer lock."""
+            min_files: int = 2, sort: bool = True) -> CompactSummary:
+    """Compact tables (all by default) and publish the result; the caller holds the writer lock.
+
+    ``sort`` rewrites the whole table z-ordered by (repo, path) (``quarry compact``); without it
+    only small files are merged, bin by bin, which reads little and holds little in memory (the
+    automatic compaction after a run)."""
     snap = store.snapshot()
     rollback_unpublished(store, snap)
     summary = CompactSummary(snapshot=snap.id if snap else 0)
@@ -64,7 +69,10 @@ def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: in
             continue
         before = live_file_count(table)
         if before >= min_files:
-            table.optimize.z_order(["repo", "path"], target_size=TARGET_FILE_SIZE)
+            if sort:
+                table.optimize.z_order(["repo", "path"], target_size=TARGET_FILE_SIZE, max_concurrent_tasks=1)
+            else:
+                table.optimize.compact(target_size=AUTO_TARGET_FILE_SIZE, max_concurrent_tasks=1)
             table = DeltaTable(str(store.table_path(name)))
         table.create_checkpoint()
         states[name] = TableState(version=table.version(), rows=count_rows(table))
@@ -105,11 +113,17 @@ def _vacuum(store: Store, name: str, kept: list[Snapshot]) -> tuple[int, int]:
     return max(0, before_files - after_files), max(0, before_size - after_size)
 
 
-def needs_compaction(store: Store, names: list[str]) -> list[str]:
+def needs_compaction(store: Store, written: dict[str, int]) -> list[str]:
+    """Tables crowded by many runs: more than AUTO_COMPACT_FILES live files, most of them written by
+    earlier runs (a single big run's parts are chunk-sized and left alone; merging them would cost
+    the run time and memory for little gain). ``written`` is parts written by this run, per table."""
     out = []
-    for name in names:
+    for name, parts in written.items():
         table = open_table(store.table_path(name))
-        if table is not None and live_file_count(table) > AUTO_COMPACT_FILES:
+        if table is None:
+            continue
+        live = live_file_count(table)
+        if live > AUTO_COMPACT_FILES and parts * 2 < live:
             out.append(name)
     return out
 
