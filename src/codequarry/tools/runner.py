@@ -196,9 +196,9 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
                              "statuses": summary.statuses, "interrupted": finished.interrupted}
         snap = store.publish(states, run=run_info)
         summary.snapshot, summary.published = snap.id, True
-        crowded = needs_compaction(store, sorted(writer.parts))
+        crowded = needs_compaction(store, {name: len(parts) for name, parts in sorted(writer.parts.items())})
         if crowded:
-            summary.snapshot = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS).snapshot
+            summary.snapshot = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False).snapshot
             summary.notes.append(f"compacted {', '.join(crowded)}")
     _remember(cache, ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
