@@ -27,6 +27,10 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.security",
     "codequarry.extractors.python.web.routes",
     "codequarry.extractors.python.web.operation",
+    "codequarry.extractors.python.model_classes",
+    "codequarry.extractors.python.model_ops",
+    "codequarry.extractors.python.tasks",
+    "codequarry.extractors.python.testsuite",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 

@@ -1,0 +1,607 @@
+"""Per-file facts about classes that may be models: the input of the ORM and validation operations.
+
+Whether a class is a Django model, an SQLAlchemy mapped class or a pydantic model often depends on
+another file (``class Article(TimeStamped)`` with ``TimeStamped`` in ``core/models.py``), so this
+extractor decides nothing: it records, for every *candidate* class, its bases resolved through the
+file's imports, its decorators, its ``Meta``/``Config`` options and its field-like members; the
+operation in :mod:`~codequarry.extractors.python.model_ops` computes model-ness across files.
+
+A class is a candidate when one of its bases resolves outside the standard library and builtins (a
+project or third-party class, or a name that cannot be resolved), when a decorator does (dataclass,
+attrs and ``registry.mapped`` count too), or when its body declares SQLAlchemy columns (mixins).
+Classes whose bases are all standard-library classes (``Exception``, ``enum.Enum``,
+``typing.NamedTuple``), directly or through classes of the same file, are not, which keeps the cost
+low on code that defines no models: most classes are settled from how their bases are written,
+without resolving a name.
+
+Also recorded: SQLAlchemy ``Table(...)`` objects (``kind = 'table'``, their ``Column`` arguments as
+members), and module-level assignments that make model bases (``Base = declarative_base()``,
+``db = SQLAlchemy()``, ``Model = db.Model``) as rows of kind ``factory`` and ``alias``.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from codequarry.api import file_extractor
+from codequarry.extractors.python.model_names import (
+    MAX_TEXT,
+    STDLIB,
+    FileNames,
+    body_statements,
+    enclosing_def,
+    file_names,
+    last_name,
+    stdlib_heads,
+    str_const,
+    value_text,
+)
+from codequarry.extractors.python.names import BUILTIN_NAMES, module_name, span_getter
+from codequarry.schema import dataset
+from codequarry.source import SourceFile
+
+
+class KeyValue:
+    """A keyword argument or an option assignment: name and value as written (strings unquoted)."""
+
+    name: str
+    value: str
+
+
+class Decorator:
+    """A decorator: resolved callee, positional arguments (strings unquoted) and keywords."""
+
+    name: str
+    args: list[str]
+    keywords: list[KeyValue]
+
+
+@dataset("model_classes")
+class ModelClass:
+    """Intermediate, per file: a class that may be a model (``kind='class'``), a ``Table(...)`` object
+    (``'table'``), or a module-level name bound to a model base factory (``'factory'``, the resolved
+    callee in ``bases``) or to another name (``'alias'``)."""
+
+    kind: str
+    name: str
+    qualname: str
+    module: str
+    fqn: str
+    bases: list[str]
+    keywords: list[KeyValue]
+    decorators: list[Decorator]
+    meta: list[KeyValue]
+    config: list[KeyValue]
+    config_kind: str | None
+    tablename: str | None
+    has_table: bool
+    is_abstract_dunder: bool
+    pk_columns: list[str]
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataset("model_members")
+class ModelMember:
+    """Intermediate, per file: a field-like member of a candidate class, or a column of a Table object."""
+
+    owner: str
+    name: str
+    kind: str
+    annotation: str | None
+    ann_type: str | None
+    ann_ref: str | None
+    ann_optional: bool
+    callee: str | None
+    value: str | None
+    args: list[str]
+    first_ref: str | None
+    column_name: str | None
+    foreign_key: str | None
+    type_arg: str | None
+    keywords: list[KeyValue]
+    decorators: list[Decorator]
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+#: callee names (last part) whose calls in a class body are SQLAlchemy/SQLModel columns or relations
+ORM_MEMBER_CALLS = frozenset({"Column", "mapped_column", "relationship", "column_property", "composite",
+                              "synonym", "deferred", "Relationship", "backref", "association_proxy"})
+#: decorators (last part of the resolved name) that make a class a model whatever its bases
+MODEL_DECORATORS = frozenset({"dataclass", "s", "attrs", "define", "frozen", "mutable", "mapped",
+                              "mapped_as_dataclass", "as_declarative", "dataclass_transform"})
+#: decorators (last part) of methods worth recording: validators, hooks, declared attributes
+MEMBER_DECORATORS = frozenset({
+    "field_validator", "model_validator", "validator", "root_validator", "validates", "validates_schema",
+    "pre_load", "post_load", "pre_dump", "post_dump", "declared_attr", "computed_field", "field_serializer",
+    "model_serializer", "default", "hybrid_property", "directive"})
+#: module-level calls (last part of the resolved callee) whose result is a model base
+FACTORIES = frozenset({"declarative_base", "SQLAlchemy", "generate_base", "Marshmallow"})
+_NESTED_OPTIONS = frozenset({"Meta", "Config"})
+_COLUMN_EXTRAS = frozenset({"ForeignKey", "Sequence", "Computed", "Identity", "FetchedValue", "DefaultClause",
+                            "CheckConstraint", "ForeignKeyConstraint"})
+_WRAPPERS = frozenset({"Mapped", "Optional", "WriteOnlyMapped", "DynamicMapped", "Annotated", "Required",
+                       "NotRequired", "ReadOnly", "Final", "InstrumentedAttribute"})
+_COLLECTIONS = frozenset({"list", "List", "set", "Set", "Sequence", "MutableSequence", "Collection", "Iterable",
+                          "frozenset", "FrozenSet", "tuple", "Tuple", "dict", "Dict", "Mapping"})
+_EMPTY: list[Any] = []
+
+
+def _last(name: str | None) -> str:
+    return name.rsplit(".", 1)[-1] if name else ""
+
+
+def _is_stdlib(name: str, own_top: str) -> bool:
+    top = name.partition(".")[0]
+    return top != own_top and top in STDLIB
+
+
+@file_extractor("python.models.classes", version=1, needs=["ast"],
+                outputs=[ModelClass, ModelMember])
+def model_classes(src: SourceFile, out: Any) -> None:
+    """Candidate model classes with resolved bases, options and field-like members; Table objects."""
+    classes = src.nodes(ast.ClassDef)
+    tables = _table_assigns(src) if "Table(" in src.text else _EMPTY
+    factories = _factory_assigns(src.tree.body)
+    # First a cheap look, without resolving anything: a class whose bases are builtins, names imported
+    # from the standard library, or plain classes seen before, whose decorators come from the standard
+    # library too (dataclass excepted) and whose body declares no columns, is plain.
+    todo = []
+    plain_nodes = []
+    if classes:
+        modname = module_name(src)
+        std = stdlib_heads(src, modname.partition(".")[0])
+        plain_names: set[str] = set()
+        for cls in classes:
+            # only a class without bases (or with just ``object``) can be a column mixin
+            bare = not cls.bases or (len(cls.bases) == 1 and getattr(cls.bases[0], "id", None) == "object")
+            if _looks_plain(cls, std, plain_names) and not (bare and _declares_columns(cls.body)):
+                plain_nodes.append(cls)
+                plain_names.add(cls.name)
+            else:
+                todo.append(cls)
+    if not todo and not tables and not factories:
+        return
+    names = file_names(src)
+    modname = names.modname
+    own_top = modname.partition(".")[0]
+    parent = src.parents.get
+    seg = src.segment
+    span = span_getter(src)
+    qualname = src.qualname
+    add_class = out.model_classes.add
+    add_member = out.model_members.add
+
+    for stmt in factories:
+        _emit_alias(stmt, names, modname, span, add_class)
+
+    # a class of this file whose bases are all standard-library classes or such classes of this file
+    # is no candidate; nodes come in source order, so a base defined earlier is known
+    plain: set[str] = set()
+    tree = src.tree
+    for cls in plain_nodes:
+        if parent(cls) is tree:
+            plain.add(f"{modname}.{cls.name}")
+            continue
+        scope = enclosing_def(parent, cls)
+        fqn = f"{modname}.{qualname(cls)}"
+        plain.add(fqn)
+        if scope is not None:
+            names.bind(scope, cls.name, fqn)
+    for cls in todo:
+        scope = enclosing_def(parent, cls)
+        if scope is not None:
+            names.bind(scope, cls.name, f"{modname}.{qualname(cls)}")
+        bases = [names.name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases]
+        decorators = [_decorator(d, names, scope, seg) for d in cls.decorator_list]
+        qual = qualname(cls)
+        fqn = f"{modname}.{qual}"
+        if not (any(not _is_stdlib(b, own_top) and b not in plain for b in bases)
+                or any(_last(d["name"]) in MODEL_DECORATORS for d in decorators)
+                or _declares_columns(cls.body)):
+            plain.add(fqn)
+            continue
+        stmts = body_statements(cls.body)
+        meta: list[dict[str, str]] = _EMPTY
+        config: list[dict[str, str]] = _EMPTY
+        config_kind = None
+        tablename = None
+        has_table = is_abstract = False
+        pk_columns: list[str] = []
+        for stmt in stmts:
+            kind = stmt.__class__
+            if kind is ast.ClassDef:
+                if stmt.name in _NESTED_OPTIONS:
+                    opts = _options(stmt.body, seg)
+                    if stmt.name == "Meta":
+                        meta = opts
+                    else:
+                        config, config_kind = opts, "Config"
+                continue
+            if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+                if stmt.decorator_list and any(last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list):
+                    line, col, end_line, end_col = span(stmt)
+                    add_member(owner=fqn, name=stmt.name, kind="method", annotation=None, ann_type=None,
+                               ann_ref=None, ann_optional=False, value=None, decorators=[
+                                   _decorator(d, names, cls, seg) for d in stmt.decorator_list],
+                               line=line, col=col, end_line=end_line, end_col=end_col, **_NO_CALL)
+                continue
+            if kind is ast.Assign:
+                if len(stmt.targets) != 1 or stmt.targets[0].__class__ is not ast.Name:
+                    continue
+                target = stmt.targets[0]
+                annotation = None
+            elif kind is ast.AnnAssign:
+                target = stmt.target
+                if target.__class__ is not ast.Name:
+                    continue
+                annotation = stmt.annotation
+            else:
+                continue
+            name = target.id
+            value = stmt.value
+            if name.startswith("__") and name.endswith("__"):
+                if name == "__tablename__":
+                    tablename = str_const(value) if value is not None else None
+                elif name == "__abstract__":
+                    is_abstract = value.__class__ is ast.Constant and value.value is True
+                elif name == "__table__":
+                    has_table = True
+                    if value.__class__ is ast.Call:
+                        tablename = str_const(value.args[0]) if value.args else None
+                        _emit_columns(value, fqn, names, cls, seg, span, add_member, pk_columns)
+                elif name in ("__mapper_args__", "__table_args__"):
+                    pk_columns.extend(_pk_from_args(value))
+                continue
+            if name == "model_config" and value is not None and value.__class__ in (ast.Call, ast.Dict):
+                config, config_kind = _call_options(value, seg), "model_config"
+                continue
+            if annotation is None and (value is None or value.__class__ is not ast.Call):
+                continue  # a plain class attribute (x = 1) is no field in any framework here
+            _emit_member(name, annotation, value, fqn, names, cls, seg, span(target), add_member)
+        line, col, end_line, end_col = span(cls)
+        keywords = [{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in cls.keywords if kw.arg]
+        add_class(kind="class", name=cls.name, qualname=qual, module=modname, fqn=fqn, bases=bases,
+                  keywords=keywords or _EMPTY, decorators=decorators or _EMPTY, meta=meta, config=config,
+                  config_kind=config_kind, tablename=tablename, has_table=has_table, is_abstract_dunder=is_abstract,
+                  pk_columns=pk_columns or _EMPTY, line=line, col=col, end_line=end_line, end_col=end_col)
+
+    for stmt in tables:
+        call = stmt.value
+        target = stmt.targets[0]
+        scope = enclosing_def(parent, stmt)
+        callee = names.name(call.func, scope)
+        if not (callee.startswith("sqlalchemy.") or any(
+                a.__class__ is ast.Call and last_name(a.func) == "Column" for a in call.args)):
+            continue  # some other Table: neither sqlalchemy's nor holding columns
+        qual = target.id if scope is None else f"{qualname(scope)}.{target.id}"
+        fqn = f"{modname}.{qual}"
+        pk_columns = []
+        _emit_columns(call, fqn, names, scope, seg, span, add_member, pk_columns)
+        line, col, end_line, end_col = span(stmt)
+        add_class(kind="table", name=target.id, qualname=qual, module=modname, fqn=fqn, bases=[callee],
+                  keywords=[{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in call.keywords if kw.arg],
+                  decorators=_EMPTY, meta=_EMPTY, config=_EMPTY, config_kind=None,
+                  tablename=str_const(call.args[0]) if call.args else None, has_table=True,
+                  is_abstract_dunder=False, pk_columns=pk_columns, line=line, col=col, end_line=end_line,
+                  end_col=end_col)
+
+
+def _looks_plain(cls: Any, std: set[str], plain_names: set[str]) -> bool:
+    for d in cls.decorator_list:
+        head = d.func if d.__class__ is ast.Call else d
+        if last_name(head) in MODEL_DECORATORS:
+            return False
+        while head.__class__ is ast.Attribute:
+            head = head.value
+        if head.__class__ is not ast.Name or not (head.id in std or head.id in BUILTIN_NAMES):
+            return False
+    for b in cls.bases:
+        if b.__class__ is ast.Subscript:
+            b = b.value
+        if b.__class__ is ast.Name:
+            name = b.id
+            if name in std or name in plain_names or (name in BUILTIN_NAMES and name not in std):
+                continue
+            return False
+        while b.__class__ is ast.Attribute:
+            b = b.value
+        if b.__class__ is not ast.Name or b.id not in std:
+            return False
+    return True
+
+
+def _factory_assigns(body: list[Any]) -> list[Any]:
+    """Module-level ``X = factory(...)`` and ``Model = db.Model`` statements (under if/try too)."""
+    out = []
+    Assign = ast.Assign
+    for stmt in body:
+        cls = stmt.__class__
+        if cls is Assign:
+            if _maybe_alias(stmt):
+                out.append(stmt)
+        elif cls is ast.If or cls is ast.Try:
+            out.extend(s for s in body_statements([stmt]) if s.__class__ is Assign and _maybe_alias(s))
+    return out
+
+
+def _maybe_alias(stmt: Any) -> bool:
+    """``X = factory(...)`` or ``Model = db.Model`` (a name bound to a dotted name that looks like a base)."""
+    if stmt.__class__ is not ast.Assign or len(stmt.targets) != 1 or stmt.targets[0].__class__ is not ast.Name:
+        return False
+    value = stmt.value
+    if value.__class__ is ast.Call:
+        return _last(last_name(value.func)) in FACTORIES
+    return value.__class__ is ast.Attribute and value.attr.endswith(("Model", "Base", "Schema"))
+
+
+def _emit_alias(stmt: Any, names: FileNames, modname: str, span: Any, add: Any) -> None:
+    value = stmt.value
+    name = stmt.targets[0].id
+    if value.__class__ is ast.Call:
+        kind = "factory"
+        func = value.func
+        if func.__class__ is ast.Attribute and func.value.__class__ is ast.Call:
+            inner = names.resolve(func.value.func, None)  # registry().generate_base()
+            target = f"{inner}().{func.attr}" if inner else None
+        else:
+            target = names.resolve(func, None)
+    else:
+        kind = "alias"
+        target = names.resolve(value, None)
+    if target is None:
+        return
+    line, col, end_line, end_col = span(stmt)
+    add(kind=kind, name=name, qualname=name, module=modname, fqn=f"{modname}.{name}", bases=[target],
+        keywords=_EMPTY, decorators=_EMPTY, meta=_EMPTY, config=_EMPTY, config_kind=None, tablename=None,
+        has_table=False, is_abstract_dunder=False, pk_columns=_EMPTY, line=line, col=col, end_line=end_line,
+        end_col=end_col)
+
+
+def _table_assigns(src: SourceFile) -> list[Any]:
+    """``x = Table(...)`` / ``x = sa.Table(...)`` / ``x = db.Table(...)`` outside class bodies."""
+    out = []
+    parent = src.parents.get
+    for stmt in src.nodes(ast.Assign):
+        value = stmt.value
+        if (value.__class__ is ast.Call and len(stmt.targets) == 1 and stmt.targets[0].__class__ is ast.Name
+                and last_name(value.func) == "Table" and value.func.__class__ is not ast.Call):
+            owner = enclosing_def(parent, stmt)
+            if owner is None or owner.__class__ is not ast.ClassDef:
+                out.append(stmt)
+    return out
+
+
+def _declares_columns(body: list[Any]) -> bool:
+    """Whether a class body assigns SQLAlchemy columns or relations, or declares attributes with
+    ``@declared_attr`` (a mixin without bases)."""
+    for stmt in body:
+        cls = stmt.__class__
+        if cls is ast.FunctionDef:
+            for dec in stmt.decorator_list:
+                if "declared_attr" in (last_name(dec), getattr(getattr(dec, "value", None), "id", None)):
+                    return True
+            continue
+        if cls is ast.Assign or cls is ast.AnnAssign:
+            value = stmt.value
+            if value is not None and value.__class__ is ast.Call and last_name(value.func) in ORM_MEMBER_CALLS:
+                return True
+            if cls is ast.AnnAssign:
+                ann = stmt.annotation
+                if ann.__class__ is ast.Subscript and last_name(ann.value) == "Mapped":
+                    return True
+    return False
+
+
+def _annotation(ann: Any, names: FileNames, scope: Any, seg: Any) -> tuple[str | None, str | None, bool]:
+    """(type inside Mapped/Optional, the class it refers to through collections, whether optional)."""
+    optional = False
+    parsed: bytes | None = None  # inside a string annotation: its text (nodes have no place in the file)
+    node = ann
+    for _ in range(8):  # unwrap Mapped[...], Optional[...], X | None, Annotated[X, ...]
+        cls = node.__class__
+        if cls is ast.Constant and node.value.__class__ is str:
+            if parsed is not None:
+                break
+            inner = node.value.strip()
+            if len(inner) > MAX_TEXT:
+                return inner[:MAX_TEXT], None, optional
+            try:
+                node = ast.parse(inner, mode="eval").body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return node.value, node.value, optional
+            parsed = inner.encode()
+            continue
+        if cls is ast.BinOp and node.op.__class__ is ast.BitOr:
+            left, right = node.left, node.right
+            if _is_none(right):
+                optional, node = True, left
+                continue
+            if _is_none(left):
+                optional, node = True, right
+                continue
+            break
+        if cls is ast.Subscript:
+            wrapper = last_name(node.value)
+            inner = node.slice
+            if wrapper == "Union" and inner.__class__ is ast.Tuple:
+                rest = [e for e in inner.elts if not _is_none(e)]
+                if len(rest) < len(inner.elts):
+                    optional = True
+                if len(rest) == 1:
+                    node = rest[0]
+                    continue
+                break
+            if wrapper in _WRAPPERS:
+                if wrapper == "Optional":
+                    optional = True
+                node = inner.elts[0] if inner.__class__ is ast.Tuple and inner.elts else inner
+                continue
+        break
+    type_text = _node_text(node, parsed, seg)
+    ref_node: Any = node
+    for _ in range(4):  # list["Address"] -> Address
+        if ref_node.__class__ is ast.Subscript and last_name(ref_node.value) in _COLLECTIONS:
+            items = ref_node.slice
+            ref_node = items.elts[-1] if items.__class__ is ast.Tuple and items.elts else items
+        else:
+            break
+    if ref_node.__class__ is ast.Constant and ref_node.value.__class__ is str:
+        ref: str | None = ref_node.value.strip()
+    elif ref_node.__class__ in (ast.Name, ast.Attribute):
+        ref = names.resolve(ref_node, scope) or _node_text(ref_node, parsed, seg)
+    else:
+        ref = None
+    return type_text, ref, optional
+
+
+def _node_text(node: Any, parsed: bytes | None, seg: Any) -> str:
+    if node.__class__ is ast.Constant and node.value.__class__ is str:
+        return node.value
+    if parsed is not None:  # a node of a string annotation: its offsets are into that string
+        if node.lineno == node.end_lineno == 1:
+            return parsed[node.col_offset: node.end_col_offset].decode("utf-8", "replace")[:MAX_TEXT]
+        return parsed.decode("utf-8", "replace")[:MAX_TEXT]
+    return seg(node, MAX_TEXT)
+
+
+def _is_none(node: Any) -> bool:
+    return (node.__class__ is ast.Constant and node.value is None) or (
+        node.__class__ is ast.Name and node.id == "None")
+
+
+def _keywords(call: Any, seg: Any) -> list[dict[str, str]]:
+    return [{"name": kw.arg if kw.arg is not None else "**", "value": value_text(seg, kw.value)} for kw in call.keywords]
+
+
+def _decorator(node: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, Any]:
+    if node.__class__ is ast.Call:
+        return {"name": names.name(node.func, scope), "args": [value_text(seg, a) for a in node.args],
+                "keywords": _keywords(node, seg)}
+    return {"name": names.name(node, scope), "args": _EMPTY, "keywords": _EMPTY}
+
+
+def _options(body: list[Any], seg: Any) -> list[dict[str, str]]:
+    """``name = value`` pairs of a nested ``class Meta`` / ``class Config``."""
+    out = []
+    for stmt in body:
+        if stmt.__class__ is ast.Assign:
+            for target in stmt.targets:
+                if target.__class__ is ast.Name:
+                    out.append({"name": target.id, "value": value_text(seg, stmt.value)})
+        elif stmt.__class__ is ast.AnnAssign and stmt.target.__class__ is ast.Name and stmt.value is not None:
+            out.append({"name": stmt.target.id, "value": value_text(seg, stmt.value)})
+    return out
+
+
+def _call_options(value: Any, seg: Any) -> list[dict[str, str]]:
+    """Options of ``model_config = ConfigDict(k=v)`` or ``= {"k": v}``."""
+    if value.__class__ is ast.Call:
+        return [kv for kv in _keywords(value, seg) if kv["name"] != "**"]
+    out = []
+    for key, val in zip(value.keys, value.values, strict=True):
+        name = str_const(key) if key is not None else None
+        if name is not None:
+            out.append({"name": name, "value": value_text(seg, val)})
+    return out
+
+
+def _pk_from_args(value: Any) -> list[str]:
+    """Primary-key column names in ``__mapper_args__ = {"primary_key": [...]}`` or
+    ``__table_args__ = (PrimaryKeyConstraint("a", "b"), ...)``."""
+    out: list[str] = []
+    if value is None:
+        return out
+    if value.__class__ is ast.Dict:
+        for key, val in zip(value.keys, value.values, strict=True):
+            if key is not None and str_const(key) == "primary_key":
+                elts = val.elts if val.__class__ in (ast.List, ast.Tuple) else [val]
+                for e in elts:
+                    s = str_const(e)
+                    out.append(s if s is not None else (e.attr if e.__class__ is ast.Attribute else
+                                                        e.id if e.__class__ is ast.Name else "?"))
+    elif value.__class__ in (ast.Tuple, ast.List):
+        for e in value.elts:
+            if e.__class__ is ast.Call and last_name(e.func) == "PrimaryKeyConstraint":
+                for a in e.args:
+                    s = str_const(a)
+                    if s is not None:
+                        out.append(s)
+    return out
+
+
+def _call_facts(call: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, Any]:
+    """Facts of a field constructor call common to every framework (interpreted by the operations)."""
+    args = call.args
+    first_ref = column_name = foreign_key = type_arg = None
+    if args:
+        first = args[0]
+        s = str_const(first)
+        first_ref = s if s is not None else names.resolve(first, scope)
+        if s is not None:
+            column_name = s
+    for arg in args:
+        if arg.__class__ is ast.Call:
+            fname = last_name(arg.func)
+            if fname == "ForeignKey":
+                if arg.args and foreign_key is None:
+                    target = arg.args[0]
+                    foreign_key = str_const(target) or seg(target, MAX_TEXT)
+                continue
+            if fname in _COLUMN_EXTRAS:
+                continue
+        elif arg.__class__ is ast.Constant and arg.value.__class__ is str:
+            continue
+        if type_arg is None:
+            type_arg = seg(arg, MAX_TEXT)
+    return {"callee": names.name(call.func, scope), "args": [value_text(seg, a) for a in args[:6]] or _EMPTY,
+            "first_ref": first_ref, "column_name": column_name, "foreign_key": foreign_key, "type_arg": type_arg,
+            "keywords": _keywords(call, seg) or _EMPTY}
+
+
+def _emit_member(name: str, annotation: Any, value: Any, owner: str, names: FileNames, scope: Any, seg: Any,
+                 where: tuple[int, int, int, int], add: Any) -> None:
+    if annotation is not None:
+        ann_text = seg(annotation, MAX_TEXT)
+        ann_type, ann_ref, optional = _annotation(annotation, names, scope, seg)
+    else:
+        ann_text = ann_type = ann_ref = None
+        optional = False
+    if value is not None and value.__class__ is ast.Call:
+        facts = _call_facts(value, names, scope, seg)
+        text = None
+    else:
+        facts = _NO_CALL
+        text = None if value is None else value_text(seg, value)
+    line, col, end_line, end_col = where
+    add(owner=owner, name=name, kind="annotated" if annotation is not None else "assign", annotation=ann_text,
+        ann_type=ann_type, ann_ref=ann_ref, ann_optional=optional, value=text, decorators=_EMPTY,
+        line=line, col=col, end_line=end_line, end_col=end_col, **facts)
+
+
+_NO_CALL: dict[str, Any] = {"callee": None, "args": _EMPTY, "first_ref": None, "column_name": None,
+                            "foreign_key": None, "type_arg": None, "keywords": _EMPTY}
+
+
+def _emit_columns(call: Any, owner: str, names: FileNames, scope: Any, seg: Any, span: Any, add: Any,
+                  pk_columns: list[str]) -> None:
+    """The ``Column("name", ...)`` arguments of a ``Table(...)`` call, as members of ``owner``."""
+    for arg in call.args[1:]:
+        if arg.__class__ is not ast.Call:
+            continue
+        fname = last_name(arg.func)
+        if fname == "Column" and arg.args and str_const(arg.args[0]) is not None:
+            facts = _call_facts(arg, names, scope, seg)
+            key = next((str_const(kw.value) for kw in arg.keywords if kw.arg == "key"), None)
+            line, col, end_line, end_col = span(arg)
+            add(owner=owner, name=key or facts["column_name"], kind="table_column", annotation=None, ann_type=None,
+                ann_ref=None, ann_optional=False, value=None, decorators=_EMPTY, line=line, col=col,
+                end_line=end_line, end_col=end_col, **facts)
+        elif fname == "PrimaryKeyConstraint":
+            pk_columns.extend(s for s in map(str_const, arg.args) if s is not None)

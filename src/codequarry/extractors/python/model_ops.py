@@ -1,0 +1,40 @@
+"""The operation that turns per-file candidate classes into the ORM and validation tables.
+
+One operation for both families, because both need the same cross-file view (every candidate class,
+its bases canonicalized through re-exports and aliases, its members) and building it is most of the
+work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.orm`) and
+``validation_models``, ``validation_fields``, ``validation_validators``
+(:mod:`~codequarry.extractors.python.validation`). It re-runs whenever one of its inputs changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from codequarry.api import operation
+from codequarry.extractors.python.model_graph import GRAPH_INPUTS, ClassGraph, gc_paused
+from codequarry.extractors.python.orm import OrmClasses, OrmField, OrmModel, orm_tables
+from codequarry.extractors.python.validation import (
+    ValidationClasses,
+    ValidationField,
+    ValidationModel,
+    ValidationValidator,
+    validation_tables,
+)
+
+
+@operation("python.models.resolve", version=1, inputs=list(GRAPH_INPUTS),
+           outputs=[OrmModel, OrmField, ValidationModel, ValidationField, ValidationValidator])
+def resolve_models(ctx: Any) -> dict[str, pa.Table]:
+    """ORM and validation models across files: model-ness, inherited fields, validators."""
+    with gc_paused():
+        graph = ClassGraph(ctx)
+        orm = OrmClasses(graph)
+        validation = ValidationClasses(graph)
+        graph.load_members(orm.classes() | validation.classes())
+        tables = {**orm_tables(orm), **validation_tables(validation)}
+    ctx.report("orm models", tables["orm_models"].num_rows)
+    ctx.report("validation models", tables["validation_models"].num_rows)
+    return tables

@@ -1,0 +1,494 @@
+"""ORM models and their fields: Django, SQLAlchemy (classic and 2.x), Flask-SQLAlchemy, SQLModel, and
+SQLAlchemy ``Table(...)`` objects.
+
+Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.model_ops`)
+over the per-file candidate classes of :mod:`~codequarry.extractors.python.model_classes`: model-ness is decided across files (a model whose
+abstract base lives in another module is a model, and inherits that base's fields), so it cannot be
+decided per file. See ``docs/tables/models.md`` for every column and for what is and is not detected.
+
+Framework by root:
+
+- Django: ``django.db.models.Model`` (also through ``django.contrib.gis``), and the well-known abstract
+  bases of ``django.contrib`` when Django's own source is not part of the corpus;
+- SQLAlchemy: subclasses of a class deriving from ``DeclarativeBase``/``DeclarativeBaseNoMeta`` or
+  decorated ``@as_declarative``, of a module-level ``declarative_base()`` / ``registry().generate_base()``
+  result, and classes decorated ``@registry.mapped``;
+- Flask-SQLAlchemy: ``db.Model`` for any ``db = SQLAlchemy(...)`` of the corpus;
+- SQLModel: ``SQLModel`` subclasses with ``table=True`` (the others are validation models; their
+  fields are inherited by the table models below them).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyarrow as pa
+
+from codequarry.extractors.python.model_graph import ClassGraph, provenance, table_of
+from codequarry.schema import dataset
+
+
+@dataset("orm_models")
+class OrmModel:
+    """One row per ORM model class (abstract ones included) or SQLAlchemy ``Table`` object."""
+
+    framework: str
+    kind: str
+    name: str
+    qualname: str
+    module: str
+    fqn: str
+    table_name: str | None
+    table_name_source: str | None
+    is_abstract: bool
+    is_proxy: bool
+    inheritance: str | None
+    parent_models: list[str]
+    bases: list[str]
+    has_explicit_pk: bool
+    primary_key: list[str]
+    n_fields: int
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataset("orm_fields")
+class OrmField:
+    """One row per field of a model (inherited ones included) or column of a Table object."""
+
+    framework: str
+    model: str
+    model_name: str
+    declared_in: str
+    inherited: bool
+    name: str
+    column_name: str | None
+    kind: str
+    field_class: str | None
+    type: str | None
+    nullable: bool | None
+    primary_key: bool
+    unique: bool
+    has_default: bool
+    default: str | None
+    foreign_key_target: str | None
+    relationship_target: str | None
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+_DECLARATIVE_BASES = frozenset({"DeclarativeBase", "DeclarativeBaseNoMeta"})
+_SQLMODEL_ROOTS = frozenset({"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"})
+_FLASK_SQLALCHEMY = frozenset({"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy"})
+#: django.contrib models used as bases or targets when Django's source is not in the corpus
+#: (True: abstract)
+KNOWN_DJANGO = {
+    "django.contrib.auth.models.AbstractUser": True,
+    "django.contrib.auth.models.AbstractBaseUser": True,
+    "django.contrib.auth.base_user.AbstractBaseUser": True,
+    "django.contrib.auth.models.PermissionsMixin": True,
+    "django.contrib.sessions.base_session.AbstractBaseSession": True,
+    "django.contrib.auth.models.User": False,
+    "django.contrib.auth.models.Group": False,
+    "django.contrib.auth.models.Permission": False,
+    "django.contrib.contenttypes.models.ContentType": False,
+    "django.contrib.sites.models.Site": False,
+}
+_DJANGO_RELATIONS = {"ForeignKey": "foreign_key", "OneToOneField": "one_to_one", "ManyToManyField": "many_to_many",
+                     "GenericForeignKey": "relationship", "GenericRelation": "relationship",
+                     "ForeignObject": "foreign_key", "ParentalKey": "foreign_key",
+                     "ParentalManyToManyField": "many_to_many"}
+_SQLA_COLUMNS = frozenset({"Column", "mapped_column"})
+_SQLA_RELATIONS = frozenset({"relationship", "Relationship", "backref"})
+_CLASSVAR = re.compile(r"^(typing\.)?ClassVar\b")
+
+
+def _last(name: str | None) -> str:
+    return name.rsplit(".", 1)[-1] if name else ""
+
+
+def _true(value: str | None) -> bool:
+    return value == "True"
+
+
+def snake_case(name: str) -> str:
+    """Flask-SQLAlchemy's default table name for a model class (``UserRole`` -> ``user_role``)."""
+    return re.sub(r"((?<=[a-z0-9])[A-Z]|(?!^)[A-Z](?=[a-z]))", r"_\1", name).lower().lstrip("_")
+
+
+def django_app_label(module: str) -> str | None:
+    """The app label Django derives for models of ``module``: the package holding ``models``."""
+    parts = module.split(".")
+    if "models" in parts:
+        i = len(parts) - 1 - parts[::-1].index("models")
+        return parts[i - 1] if i > 0 else None
+    return parts[-2] if len(parts) > 1 else None
+
+
+class OrmClasses:
+    """Which candidate classes are ORM classes, of which framework, in which role."""
+
+    def __init__(self, graph: ClassGraph) -> None:
+        self.g = graph
+        self.flask_models = {f"{fqn}.Model" for fqn, target in graph.factories.items()
+                             if graph.canon(target) in _FLASK_SQLALCHEMY}
+        self.sqla_bases = {fqn for fqn, target in graph.factories.items() if _is_sqla_factory(graph.canon(target))}
+        self.declbase: set[str] = set()  # declarative bases: not models, their subclasses are
+        self.mapped: set[str] = set()  # classes mapped by a decorator, @registry.mapped
+        for fqn, row in graph.classes.items():
+            if row["kind"] != "class":
+                continue
+            direct = [_last(b) for b in graph.bases(fqn) if b.startswith("sqlalchemy.")]
+            decorators = [_last(d["name"]) for d in row["decorators"]]
+            if any(b in _DECLARATIVE_BASES for b in direct) or "as_declarative" in decorators:
+                self.declbase.add(fqn)
+            elif "mapped" in decorators or "mapped_as_dataclass" in decorators:
+                self.mapped.add(fqn)
+        self.framework = graph.closure(self.root)
+        for fqn in self.declbase | self.mapped:
+            self.framework[fqn] = "sqlalchemy"
+        self.role: dict[str, str] = {fqn: self._role(fqn) for fqn in graph.classes}
+
+    def root(self, name: str) -> str | None:
+        if name.startswith("django.") and (name.endswith(".models.Model") or name.endswith(".models.base.Model")):
+            return "django"
+        if name in KNOWN_DJANGO and name not in self.g.classes:
+            return "django"
+        if name in self.declbase or name in self.sqla_bases or name in self.mapped:
+            return "sqlalchemy"
+        if name.startswith("sqlalchemy.") and _last(name) in _DECLARATIVE_BASES:
+            return "sqlalchemy"
+        if name in self.flask_models:
+            return "flask_sqlalchemy"
+        if name in _SQLMODEL_ROOTS:
+            return "sqlmodel"
+        return None
+
+    def _role(self, fqn: str) -> str:
+        """'table', 'model' (mapped, concrete), 'abstract', 'proxy', 'base' (a declarative base or a
+        non-table SQLModel) or '' (not an ORM class)."""
+        row = self.g.classes[fqn]
+        if row["kind"] == "table":
+            return "table"
+        fw = self.framework.get(fqn)
+        if fw is None:
+            return ""
+        if fw == "django":
+            meta = row["meta_kv"]
+            if _true(meta.get("abstract")):
+                return "abstract"
+            return "proxy" if _true(meta.get("proxy")) else "model"
+        if fqn in self.declbase:
+            return "base"
+        if fw == "sqlmodel":
+            return "model" if _true(row["keywords_kv"].get("table")) else "base"
+        return "abstract" if row["is_abstract_dunder"] else "model"
+
+    def classes(self) -> set[str]:
+        """ORM classes and every class they inherit from (whose members the tables need)."""
+        out = {fqn for fqn, role in self.role.items() if role}
+        for fqn in list(out):
+            out.update(a for a, _ in self.g.ancestors(fqn, lambda _: False))
+        return out
+
+    def concrete(self, fqn: str) -> bool:
+        return self.role.get(fqn) in ("model", "proxy")
+
+
+def _is_sqla_factory(target: str | None) -> bool:
+    if not target or not target.startswith("sqlalchemy."):
+        return False
+    return _last(target) == "declarative_base" or target.endswith("().generate_base")
+
+
+def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
+    """``orm_models`` and ``orm_fields`` (the graph's members of ``orm.classes()`` must be loaded)."""
+    graph = orm.g
+    models: list[dict[str, Any]] = []
+    fields: list[dict[str, Any]] = []
+    done: dict[str, dict[str, Any]] = {}  # models by fqn, parents before children
+    wanted = [fqn for fqn, role in orm.role.items() if role not in ("", "base")]
+    for fqn in sorted(wanted, key=lambda f: len(_concrete_chain(orm, f))):  # parents before children
+        role = orm.role[fqn]
+        row = graph.classes[fqn]
+        fw = "sqlalchemy" if role == "table" else orm.framework[fqn]
+        if role == "table" and _flask_table(orm, row):
+            fw = "flask_sqlalchemy"
+        own = _model_fields(orm, fqn, fw)
+        parents = [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
+        pk = [f["name"] for f in own if f["primary_key"]]
+        pk_columns = list(row["pk_columns"])
+        for ancestor, stopped in ([] if role == "table" else graph.ancestors(fqn, orm.concrete)):
+            if not stopped:
+                pk_columns.extend(graph.classes[ancestor]["pk_columns"])
+        for name in pk_columns:
+            if name not in pk:
+                pk.append(name)
+        for f in own:
+            if f["name"] in pk_columns or (f["column_name"] in pk_columns and f["column_name"]):
+                f["primary_key"] = True
+                f["nullable"] = False if f["kind"] != "relationship" else f["nullable"]
+        explicit = bool(pk)
+        inheritance: str | None = None
+        table_name: str | None = row["tablename"]
+        source: str | None = "explicit" if table_name else None
+        if fw == "django":
+            meta = row["meta_kv"]
+            if role == "proxy":
+                inheritance = "proxy"
+            elif parents:
+                inheritance = "multi_table"
+            if role == "abstract":
+                table_name = source = None
+            elif role == "proxy":
+                table_name = next((done[p]["table_name"] for p in parents if p in done), None)
+                source = "inherited" if table_name else None
+            elif meta.get("db_table"):
+                table_name, source = meta["db_table"], "explicit"
+            else:
+                label = meta.get("app_label") or django_app_label(row["module"])
+                table_name = f"{label}_{row['name'].lower()}" if label else row["name"].lower()
+                source = "derived"
+            if not explicit:
+                parent_rows = [done[p] for p in parents if p in done]
+                if role == "proxy":
+                    pk = parent_rows[0]["primary_key"] if parent_rows else ["id"]
+                    explicit = bool(parent_rows) and parent_rows[0]["has_explicit_pk"]
+                elif role != "abstract":
+                    pk = [f"{graph.classes[parents[0]]['name'].lower()}_ptr"] if parents else ["id"]
+        elif role != "table":
+            if parents and not (row["tablename"] or row["has_table"]):
+                inheritance = "single"
+                table_name = next((done[p]["table_name"] for p in parents if p in done), None)
+                source = "inherited" if table_name else None
+            elif parents:
+                inheritance = "joined"
+            if role == "abstract":
+                table_name = source = None
+            elif table_name is None and inheritance is None:
+                if _declared_tablename(orm, fqn):
+                    source = "declared_attr"
+                elif fw == "flask_sqlalchemy":
+                    table_name, source = snake_case(row["name"]), "derived"
+                elif fw == "sqlmodel":
+                    table_name, source = row["name"].lower(), "derived"
+            if not explicit and parents:
+                parent_rows = [done[p] for p in parents if p in done]
+                explicit = any(m["has_explicit_pk"] for m in parent_rows)
+                if inheritance == "single" or not pk:
+                    pk = next((m["primary_key"] for m in parent_rows if m["primary_key"]), pk)
+        done[fqn] = {
+            **provenance(row), "framework": fw, "kind": "table" if role == "table" else "model",
+            "name": row["name"], "qualname": row["qualname"], "module": row["module"], "fqn": fqn,
+            "table_name": table_name, "table_name_source": source, "is_abstract": role == "abstract",
+            "is_proxy": role == "proxy", "inheritance": inheritance, "parent_models": parents,
+            "bases": graph.bases(fqn), "has_explicit_pk": explicit, "primary_key": pk, "n_fields": len(own),
+            "line": row["line"], "col": row["col"], "end_line": row["end_line"], "end_col": row["end_col"]}
+        models.append(done[fqn])
+        fields.extend(own)
+    _resolve_targets(orm, models, fields)
+    models.sort(key=lambda m: (m["repo"], m["path"], m["line"], m["col"]))
+    fields.sort(key=lambda f: (f["model"], f["inherited"], f["repo"], f["path"], f["line"], f["col"]))
+    return {"orm_models": table_of(models, OrmModel), "orm_fields": table_of(fields, OrmField)}
+
+
+def _concrete_chain(orm: OrmClasses, fqn: str) -> list[str]:
+    """Concrete ancestors (all levels), to order parents before their children."""
+    out: list[str] = []
+    seen = {fqn}
+    stack = list(orm.g.bases(fqn))
+    while stack and len(out) < 50:
+        base = stack.pop()
+        if base in seen or base not in orm.g.classes:
+            continue
+        seen.add(base)
+        out.append(base)
+        stack.extend(orm.g.bases(base))
+    return out
+
+
+def _flask_table(orm: OrmClasses, row: dict[str, Any]) -> bool:
+    callee = orm.g.canon(row["bases"][0]) if row["bases"] else None
+    return bool(callee) and any(callee == f"{m[: -len('.Model')]}.Table" for m in orm.flask_models)
+
+
+def _declared_tablename(orm: OrmClasses, fqn: str) -> bool:
+    """Whether the class or a class it inherits from declares ``__tablename__`` with ``@declared_attr``."""
+    owners = [fqn, *(a for a, stopped in orm.g.ancestors(fqn, lambda _: False))]
+    return any(m["kind"] == "method" and m["name"] == "__tablename__"
+               for o in owners for m in orm.g.members.get(o, ()))
+
+
+def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
+    """Fields of a model: its own, then those of the classes it inherits columns from (abstract models,
+    mixins, non-table SQLModel bases), nearest first; a name already seen is overridden."""
+    g = orm.g
+    row = g.classes[fqn]
+    sources = [fqn]
+    if row["kind"] == "class":
+        for anc, stopped in g.ancestors(fqn, orm.concrete):
+            if stopped:
+                continue
+            if fw == "django" and orm.role.get(anc) != "abstract":
+                continue  # Django takes fields from abstract models only, not from plain mixins
+            sources.append(anc)
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for source in sources:
+        for member in g.members.get(source, ()):
+            name = member["name"]
+            if name in seen or member["kind"] == "method":
+                continue
+            field = _interpret(fw, member)
+            if field is None:
+                continue
+            seen.add(name)
+            declaring = g.classes[source]
+            field.update(provenance(declaring))
+            field.update(framework=fw, model=fqn, model_name=row["name"], declared_in=source,
+                         inherited=source != fqn, line=member["line"], col=member["col"],
+                         end_line=member["end_line"], end_col=member["end_col"])
+            for key in ("foreign_key_target", "relationship_target"):
+                if field[key] == "self":  # Django's "self": the model the field ends up on
+                    field[key] = fqn
+            out.append(field)
+    return out
+
+
+def _interpret(fw: str, m: dict[str, Any]) -> dict[str, Any] | None:
+    if fw == "django":
+        return _django_field(m)
+    if fw == "sqlmodel":
+        return _sqlmodel_field(m)
+    return _sqla_field(m)
+
+
+def _base_field(m: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    kwargs = m["keywords_kv"]
+    default = kwargs.get("default", kwargs.get("server_default"))
+    out = {"name": m["name"], "column_name": m["name"], "kind": "field", "field_class": m["callee"],
+           "type": None, "nullable": None, "primary_key": _true(kwargs.get("primary_key")),
+           "unique": _true(kwargs.get("unique")), "has_default": default is not None or "default_factory" in kwargs,
+           "default": default, "foreign_key_target": None, "relationship_target": None}
+    out.update(kw)
+    return out
+
+
+def _django_field(m: dict[str, Any]) -> dict[str, Any] | None:
+    cls = _last(m["callee"])
+    if m["callee"] is None or not (cls.endswith("Field") or cls in _DJANGO_RELATIONS):
+        return None  # managers, annotations and other class attributes
+    kwargs = m["keywords_kv"]
+    kind = _DJANGO_RELATIONS.get(cls, "field")
+    target = kwargs.get("to", m["first_ref"]) if kind != "field" else None
+    if cls in ("GenericForeignKey",):
+        target = None
+    field = _base_field(m, kind=kind, type=cls)
+    field["nullable"] = None if kind in ("many_to_many", "relationship") else _true(kwargs.get("null"))
+    if kind == "one_to_one":
+        field["unique"] = True
+    if field["primary_key"]:
+        field["unique"] = True
+    if kind in ("foreign_key", "one_to_one"):
+        field["foreign_key_target"] = target
+        field["column_name"] = kwargs.get("db_column", f"{m['name']}_id")
+    elif kind in ("many_to_many", "relationship"):
+        field["relationship_target"] = target
+        field["column_name"] = None
+    else:
+        field["column_name"] = kwargs.get("db_column", m["name"])
+    return field
+
+
+def _sqla_field(m: dict[str, Any]) -> dict[str, Any] | None:
+    callee = _last(m["callee"])
+    annotation = m["annotation"]
+    if annotation is not None and _CLASSVAR.match(annotation):
+        return None
+    kwargs = m["keywords_kv"]
+    if callee in _SQLA_RELATIONS:
+        target = m["first_ref"] or kwargs.get("argument") or m["ann_ref"]
+        return _base_field(m, kind="relationship", column_name=None, relationship_target=target,
+                           type=m["ann_type"], primary_key=False)
+    mapped = annotation is not None and ("Mapped[" in annotation or "Mapped [" in annotation)
+    if callee not in _SQLA_COLUMNS and not (m["kind"] == "table_column" or (mapped and m["callee"] is None)):
+        return None
+    field = _base_field(m, column_name=m["column_name"] or kwargs.get("name") or m["name"])
+    field["type"] = m["type_arg"] or kwargs.get("type_") or (m["ann_type"] if mapped else None)
+    explicit = kwargs.get("nullable")
+    if explicit in ("True", "False"):
+        field["nullable"] = explicit == "True"
+    elif field["primary_key"]:
+        field["nullable"] = False
+    elif mapped:
+        field["nullable"] = bool(m["ann_optional"])
+    else:
+        field["nullable"] = True
+    if m["foreign_key"]:
+        field["kind"] = "foreign_key"
+        field["foreign_key_target"] = m["foreign_key"]
+    return field
+
+
+def _sqlmodel_field(m: dict[str, Any]) -> dict[str, Any] | None:
+    annotation = m["annotation"]
+    name = m["name"]
+    if annotation is None:
+        return None
+    if _CLASSVAR.match(annotation) or name.startswith("_") or name == "model_config":
+        return None
+    callee = _last(m["callee"])
+    kwargs = m["keywords_kv"]
+    if callee in _SQLA_RELATIONS:
+        return _base_field(m, kind="relationship", column_name=None, relationship_target=m["ann_ref"],
+                           type=m["ann_type"], primary_key=False)
+    field = _base_field(m, type=m["ann_type"], column_name=name)
+    if callee != "Field" and m["value"] is not None:
+        field["has_default"], field["default"] = True, m["value"]
+    elif callee == "Field" and m["args"]:
+        field["has_default"], field["default"] = True, m["args"][0]
+    explicit = kwargs.get("nullable")
+    if explicit in ("True", "False"):
+        field["nullable"] = explicit == "True"
+    else:
+        field["nullable"] = bool(m["ann_optional"]) and not field["primary_key"]
+    if kwargs.get("foreign_key"):
+        field["kind"] = "foreign_key"
+        field["foreign_key_target"] = kwargs["foreign_key"]
+    return field
+
+
+def _resolve_targets(orm: OrmClasses, models: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+    """Model references as fully qualified names where they can be: a resolved name through
+    re-exports, ``"Address"`` (SQLAlchemy's registry, Django's same app) or ``"auth.User"`` (Django's
+    app label) by looking the class name up among the models of the same source."""
+    g = orm.g
+    known = {m["fqn"]: m for m in models}
+    labels = {m["fqn"]: django_app_label(m["module"]) for m in models if m["framework"] == "django"}
+    for f in fields:
+        for key in ("foreign_key_target", "relationship_target"):
+            target = f[key]
+            if not target or target in known:
+                continue
+            if f["framework"] != "django" and key == "foreign_key_target":
+                continue  # "users.id": a table and a column, not a class
+            canon = g.canon(target)
+            if canon in known or canon in KNOWN_DJANGO:
+                f[key] = canon
+                continue
+            label, _, short = target.rpartition(".")
+            if label and "." in label:
+                continue  # a dotted name that is no model of the corpus: keep it as written
+            hits = [c for c in g.by_name(f["repo"], short) if c in known]
+            if label:
+                hits = [c for c in hits if labels.get(c) == label or known[c]["module"].endswith(f"{label}.models")]
+                if not hits:  # "auth.User" when django.contrib is not in the corpus
+                    hits = [k for k in KNOWN_DJANGO if k.endswith(f".{short}") and django_app_label(
+                        k.rsplit(".", 1)[0]) == label][:1]
+            if len(hits) == 1:
+                f[key] = hits[0]

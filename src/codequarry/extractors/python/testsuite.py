@@ -1,0 +1,467 @@
+"""Tests: pytest test functions, test classes and fixtures (scope, autouse, params, parametrize), and
+unittest cases (Django's, DRF's and other ``*TestCase`` classes included).
+
+Whether a method ``test_x`` of ``class ArticleTests(BaseCase)`` is a unittest test depends on whether
+``BaseCase``, perhaps defined in another file, derives from ``unittest.TestCase``: the file extractor
+``python.tests.facts`` records each file's tests, fixtures and test-class candidates (with bases
+resolved through imports) in ``test_facts``, deciding what the file alone decides; the operation
+``python.tests.cases`` settles the rest across files and writes ``tests``.
+
+What pytest collects is followed as its defaults say: test functions and ``Test*`` classes (without
+``__init__``) in files named ``test_*.py`` or ``*_test.py``; fixtures wherever they are declared.
+A unittest case is a subclass (through any number of files) of a class named ``*TestCase`` from
+outside the corpus, such as ``unittest.TestCase`` or ``django.test.TestCase``. See
+``docs/tables/models.md`` for the columns and the limits.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from codequarry.api import file_extractor, operation
+from codequarry.extractors.python.model_graph import gc_paused
+from codequarry.extractors.python.model_names import (
+    STDLIB,
+    FileNames,
+    body_statements,
+    dotted_parts,
+    enclosing_def,
+    file_names,
+    stdlib_heads,
+    str_const,
+)
+from codequarry.extractors.python.names import BUILTIN_NAMES, module_name, span_getter
+from codequarry.schema import dataset
+from codequarry.source import SourceFile
+
+
+class _Common:
+    framework: str | None
+    kind: str
+    name: str
+    qualname: str
+    module: str
+    class_name: str | None
+    is_async: bool
+    fixture_scope: str | None
+    autouse: bool
+    fixture_name: str | None
+    fixture_params: int | None
+    parametrize_args: list[str]
+    parametrize_cases: int | None
+    marks: list[str]
+    fixtures: list[str]
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+@dataset("test_facts")
+class TestFact(_Common):
+    """Intermediate, per file: tests, fixtures and test classes (``kind='class'``), some pending."""
+
+    class_fqn: str | None
+    pending: bool
+    bases: list[str]
+    is_case: bool
+
+
+@dataset("tests")
+class TestItem(_Common):
+    """One row per test (function or method) or pytest fixture."""
+
+
+_CASE_SUFFIX = "TestCase"
+_SKIPS = {"skip": "skip", "skipIf": "skipif", "skipUnless": "skipunless", "expectedFailure": "xfail"}
+_FIXTURES = frozenset({"pytest.fixture", "pytest.yield_fixture", "_pytest.fixtures.fixture", "pytest_asyncio.fixture"})
+_EMPTY: list[str] = []
+_NO_INFO: dict[str, Any] = {"marks": _EMPTY, "args": _EMPTY, "cases": None, "usefixtures": _EMPTY, "fixture": None}
+
+
+def _is_test_file(src: SourceFile) -> tuple[bool, bool]:
+    """(pytest collects tests from this file, the file may hold tests or fixtures at all)."""
+    base = posixpath.basename(src.path)
+    pytest_file = (base.startswith("test_") or base.endswith("_test.py")) and base.endswith(".py")
+    if pytest_file or base == "conftest.py" or base.startswith("test"):
+        return pytest_file, True
+    for stmt in src.nodes(ast.Import, ast.ImportFrom):
+        if stmt.__class__ is ast.Import:
+            if any("test" in a.name for a in stmt.names):
+                return False, True
+        elif stmt.module and "test" in stmt.module or any("test" in a.name.lower() for a in stmt.names):
+            return False, True
+    return False, False
+
+
+@file_extractor("python.tests.facts", version=1, needs=["ast"], outputs=[TestFact])
+def test_facts(src: SourceFile, out: Any) -> None:
+    """Per-file tests, fixtures and test-class candidates (see the module docstring)."""
+    pytest_file, maybe = _is_test_file(src)
+    if not maybe:
+        return
+    names = _LazyNames(src)
+    modname = module_name(src)
+    span = span_getter(src)
+    add = out.test_facts.add
+    module_marks = _module_marks(src, names)
+    classes = _classes(src, names, modname, pytest_file, module_marks, add, span)
+    # the defs that can be tests or fixtures: at module level, and in the bodies of test classes
+    # (a def nested in a function is neither, so those are never looked at)
+    places: list[tuple[Any, dict[str, Any] | None]] = [(None, None)]
+    places.extend(classes.items())
+    FunctionDef, AsyncFunctionDef = ast.FunctionDef, ast.AsyncFunctionDef
+    for scope, cls in places:
+        # the common case, an undecorated test method of a unittest case: every column but the
+        # name, the async flag and the span is the class's
+        same = None
+        if cls is not None and cls["status"] is True:
+            prefix = f"{cls['qual']}."
+            same = {"framework": "unittest", "kind": "test", "module": modname, "class_name": scope.name,
+                    "fixture_scope": None, "autouse": False, "fixture_name": None, "fixture_params": None,
+                    "parametrize_args": cls["args"] or _EMPTY,
+                    "parametrize_cases": cls["cases"] if cls["args"] else None,
+                    "marks": _dedupe(cls["all_marks"]), "fixtures": list(cls["usefixtures"]) or _EMPTY,
+                    "class_fqn": cls["fqn"], "pending": False, "bases": _EMPTY, "is_case": False}
+        for fn in body_statements(src.tree.body if scope is None else scope.body):
+            kind = fn.__class__
+            if kind is not FunctionDef and kind is not AsyncFunctionDef:
+                continue
+            decorators = fn.decorator_list
+            is_test = fn.name.startswith("test")
+            if not decorators:
+                if not is_test:
+                    continue
+                if same is not None:
+                    line, col, end_line, end_col = span(fn)
+                    add(name=fn.name, qualname=prefix + fn.name, is_async=kind is AsyncFunctionDef, line=line,
+                        col=col, end_line=end_line, end_col=end_col, **same)
+                    continue
+            info = _decorators(decorators, names, scope) if decorators else _NO_INFO
+            fixture = info["fixture"]
+            if fixture is None and (not is_test or (cls is None and not pytest_file)):
+                continue
+            if cls is None:
+                class_name = class_fqn = None
+                qual = fn.name
+            else:
+                class_name, class_fqn, qual = scope.name, cls["fqn"], f"{cls['qual']}.{fn.name}"
+            if cls is not None and cls["status"] is True and fixture is None:
+                params = _EMPTY  # a unittest method takes no fixtures
+            else:
+                params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
+                if cls is not None and params and params[0] in ("self", "cls"):
+                    params = params[1:]
+            line, col, end_line, end_col = span(fn)
+            is_async = kind is AsyncFunctionDef
+            if fixture is not None:
+                add(framework="pytest", kind="fixture", name=fn.name, qualname=qual, module=modname,
+                    class_name=class_name, is_async=is_async, fixture_scope=fixture["scope"],
+                    autouse=fixture["autouse"], fixture_name=fixture["name"] or fn.name,
+                    fixture_params=fixture["params"], parametrize_args=_EMPTY, parametrize_cases=None,
+                    marks=info["marks"] or _EMPTY, fixtures=params or _EMPTY, class_fqn=class_fqn, pending=False,
+                    bases=_EMPTY, is_case=False, line=line, col=col, end_line=end_line, end_col=end_col)
+                continue
+            framework: str | None
+            if cls is None:
+                framework, pending = "pytest", False
+                marks = [*module_marks, *info["marks"]] if info["marks"] else module_marks
+                args, cases = info["args"], info["cases"]
+                usefixtures = info["usefixtures"]
+            else:
+                status = cls["status"]
+                if status is True:
+                    framework, pending = "unittest", False
+                else:
+                    framework = "pytest" if cls["collectable"] else None
+                    pending = status is None
+                    if framework is None and not pending:
+                        continue
+                if info is _NO_INFO:  # the common case: an undecorated method
+                    marks, args, cases, usefixtures = (cls["all_marks"], cls["args"], cls["cases"],
+                                                       cls["usefixtures"])
+                else:
+                    marks = [*cls["all_marks"], *info["marks"]]
+                    args = [*cls["args"], *info["args"]]
+                    cases = _product(cls["cases"], info["cases"]) if (cls["args"] or info["args"]) else None
+                    usefixtures = [*info["usefixtures"], *cls["usefixtures"]]
+            if params or usefixtures:
+                used = [p for p in params if p not in args]
+                used.extend(f for f in usefixtures if f not in used)
+            else:
+                used = _EMPTY
+            add(framework=framework, kind="test", name=fn.name, qualname=qual, module=modname,
+                class_name=class_name, is_async=is_async, fixture_scope=None, autouse=False, fixture_name=None,
+                fixture_params=None, parametrize_args=args or _EMPTY, parametrize_cases=cases if args else None,
+                marks=_dedupe(marks) if marks else _EMPTY, fixtures=used, class_fqn=class_fqn, pending=pending,
+                bases=_EMPTY, is_case=False, line=line, col=col, end_line=end_line, end_col=end_col)
+
+
+def _dedupe(items: list[str]) -> list[str]:
+    if not items:
+        return _EMPTY
+    return list(dict.fromkeys(items))
+
+
+def _product(a: int | None, b: int | None) -> int | None:
+    if a is None or b is None:
+        return None
+    return a * b
+
+
+class _LazyNames:
+    """The file's FileNames, built on the first question (most test files need none)."""
+
+    __slots__ = ("src", "_names")
+
+    def __init__(self, src: SourceFile) -> None:
+        self.src = src
+        self._names: FileNames | None = None
+
+    def get(self) -> FileNames:
+        if self._names is None:
+            self._names = file_names(self.src)
+        return self._names
+
+
+def _classes(src: SourceFile, names: _LazyNames, modname: str, pytest_file: bool, module_marks: list[str],
+             add: Any, span: Any) -> dict[Any, dict[str, Any]]:
+    """Test-class facts by node: unittest status (True, False, or None when another file decides),
+    whether pytest collects it, and its marks. Emits a ``class`` row for every class that is or may be
+    a unittest case, for the operation's walk across files."""
+    out: dict[Any, dict[str, Any]] = {}
+    parent = src.parents.get
+    own_top = modname.partition(".")[0]
+    status_by_fqn: dict[str, bool | None] = {}
+    status_by_name: dict[str, bool | None] = {}  # module-level classes of this file
+    std = stdlib_heads(src, own_top)
+    tree = src.tree
+    for cls in src.nodes(ast.ClassDef):
+        up = parent(cls)
+        scope = None if up is tree else enclosing_def(parent, cls)
+        qual = cls.name if up is tree else src.qualname(cls)
+        fqn = f"{modname}.{qual}"
+        nodes = [b.value if b.__class__ is ast.Subscript else b for b in cls.bases]
+        quick = [_quick_status(node, status_by_name, std) for node in nodes]
+        status: bool | None = False
+        for node, got in zip(nodes, quick, strict=True):
+            if True in quick:  # any base known to be a TestCase settles it, wherever it stands
+                status = True
+                break
+            if got is _UNKNOWN:
+                b = names.get().name(node, scope)
+                if b in status_by_fqn:
+                    got = status_by_fqn[b]
+                elif b.rsplit(".", 1)[-1].endswith(_CASE_SUFFIX):
+                    got = True
+                elif b.partition(".")[0] in ("builtins", "typing", "abc", "enum") or (
+                        b.partition(".")[0] != own_top and b.partition(".")[0] in STDLIB):
+                    got = False
+                else:
+                    got = None  # a project or third-party class: another file may tell
+            if got is True:
+                status = True
+                break
+            if got is None:
+                status = None
+        status_by_fqn[fqn] = status
+        if up is tree:
+            status_by_name[cls.name] = status
+        collectable = pytest_file and cls.name.startswith("Test") and scope.__class__ is not ast.FunctionDef \
+            and not any(s.__class__ is ast.FunctionDef and s.name == "__init__" for s in cls.body)
+        if status is False and not collectable:
+            continue
+        info = _decorators(cls.decorator_list, names, scope) if cls.decorator_list else _NO_INFO
+        out[cls] = {"fqn": fqn, "qual": qual, "status": status, "all_marks": [*module_marks, *info["marks"]], "collectable": collectable, "marks": info["marks"],
+                    "args": info["args"], "cases": info["cases"], "usefixtures": info["usefixtures"]}
+        if status is not False:
+            # the operation walks the bases of pending classes only; a case needs none
+            bases = [names.get().name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases] \
+                if status is None else _EMPTY
+            line, col, end_line, end_col = span(cls)
+            add(framework=None, kind="class", name=cls.name, qualname=qual, module=modname, class_name=None,
+                is_async=False, fixture_scope=None, autouse=False, fixture_name=None, fixture_params=None,
+                parametrize_args=_EMPTY, parametrize_cases=None, marks=_EMPTY, fixtures=_EMPTY, class_fqn=fqn,
+                pending=status is None, bases=bases, is_case=status is True, line=line, col=col,
+                end_line=end_line, end_col=end_col)
+    return out
+
+
+_UNKNOWN = object()
+
+
+def _quick_status(node: Any, local: dict[str, bool | None], std: set[str]) -> Any:
+    """A base's unittest status from how it is written, when that is enough; else _UNKNOWN. ``std``:
+    names the file imports from the standard library only."""
+    cls = node.__class__
+    if cls is ast.Name:
+        name = node.id
+        if name in local:
+            return local[name]
+        if name.endswith(_CASE_SUFFIX):
+            return True
+        if name in BUILTIN_NAMES or name in std:
+            return False
+        return _UNKNOWN
+    if cls is ast.Attribute:
+        if node.attr.endswith(_CASE_SUFFIX):
+            return True
+        head = node.value
+        while head.__class__ is ast.Attribute:
+            head = head.value
+        if head.__class__ is ast.Name and head.id in std:
+            return False
+    return _UNKNOWN
+
+
+def _decorators(decorators: list[Any], names: _LazyNames, scope: Any) -> dict[str, Any]:
+    """Marks, parametrize (argument names and case count), usefixtures and fixture options."""
+    marks: list[str] = []
+    args: list[str] = []
+    cases: int | None = 1
+    usefixtures: list[str] = []
+    fixture = None
+    for dec in decorators:
+        call = dec if dec.__class__ is ast.Call else None
+        func = call.func if call is not None else dec
+        written = _written(func)
+        # pytest.* and unittest.* are those modules in any test file; anything else is resolved
+        resolved = written if written.startswith(("pytest.", "unittest.")) else (
+            names.get().resolve(func, scope) or "")
+        if resolved in _FIXTURES or (resolved == "" and written == "fixture"):
+            fixture = _fixture(call)
+            continue
+        if resolved.startswith("pytest.mark."):
+            mark = resolved[len("pytest.mark."):].partition(".")[0]
+            marks.append(mark)
+            if mark == "parametrize" and call is not None:
+                names_, count = _parametrize(call)
+                args.extend(names_)
+                cases = _product(cases, count)
+            elif mark == "usefixtures" and call is not None:
+                usefixtures.extend(s for s in map(str_const, call.args) if s)
+            continue
+        last = resolved.rsplit(".", 1)[-1]
+        if resolved.startswith("unittest.") and last in _SKIPS:
+            marks.append(_SKIPS[last])
+    return {"marks": marks, "args": args, "cases": cases if args else None, "usefixtures": usefixtures,
+            "fixture": fixture}
+
+
+def _written(node: Any) -> str:
+    parts = dotted_parts(node)
+    if parts is None:
+        return ""
+    head, rest = parts
+    return f"{head}.{rest}" if rest else head
+
+
+def _fixture(call: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"scope": "function", "autouse": False, "name": None, "params": None}
+    if call is None:
+        return out
+    for kw in call.keywords:
+        value = kw.value
+        if kw.arg == "scope":
+            out["scope"] = str_const(value) or "<dynamic>"
+        elif kw.arg == "autouse":
+            out["autouse"] = value.__class__ is ast.Constant and value.value is True
+        elif kw.arg == "name":
+            out["name"] = str_const(value)
+        elif kw.arg == "params":
+            out["params"] = len(value.elts) if value.__class__ in (ast.List, ast.Tuple) else None
+    if call.args and str_const(call.args[0]):  # pytest < 8 took scope positionally
+        out["scope"] = str_const(call.args[0])
+    return out
+
+
+def _parametrize(call: Any) -> tuple[list[str], int | None]:
+    """(argument names, number of cases or None when the values are not a literal list)."""
+    argnames = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "argnames"), None)
+    argvalues = call.args[1] if len(call.args) > 1 else next(
+        (k.value for k in call.keywords if k.arg == "argvalues"), None)
+    names_: list[str] = []
+    if argnames is not None:
+        text = str_const(argnames)
+        if text is not None:
+            names_ = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
+        elif argnames.__class__ in (ast.List, ast.Tuple):
+            names_ = [s for s in map(str_const, argnames.elts) if s]
+    count = len(argvalues.elts) if argvalues is not None and argvalues.__class__ in (ast.List, ast.Tuple) else None
+    return names_, count
+
+
+def _module_marks(src: SourceFile, names: _LazyNames) -> list[str]:
+    """Marks of a module-level ``pytestmark = pytest.mark.x`` (or a list of marks)."""
+    for stmt in src.tree.body:
+        if stmt.__class__ is ast.Assign and any(t.__class__ is ast.Name and t.id == "pytestmark"
+                                                 for t in stmt.targets):
+            value = stmt.value
+            elts = value.elts if value.__class__ in (ast.List, ast.Tuple) else [value]
+            out = []
+            for e in elts:
+                func = e.func if e.__class__ is ast.Call else e
+                written = _written(func)
+                resolved = written if written.startswith("pytest.") else (names.get().resolve(func, None) or "")
+                if resolved.startswith("pytest.mark."):
+                    out.append(resolved[len("pytest.mark."):].partition(".")[0])
+            return out
+    return _EMPTY
+
+
+@operation("python.tests.cases", version=1, inputs=["test_facts"], outputs=[TestItem])
+def test_cases(ctx: Any) -> pa.Table:
+    """Tests across files: a method of a class deriving (anywhere in the corpus) from a TestCase is a
+    unittest test."""
+    with gc_paused():
+        return _test_cases(ctx)
+
+
+def _test_cases(ctx: Any) -> pa.Table:
+    facts = ctx.table("test_facts")
+    kind = facts["kind"]
+    classes = facts.filter(pc.equal(kind, "class")).select(
+        ["repo", "path", "line", "class_fqn", "bases", "is_case"]).to_pylist()
+    # the same class name defined twice (two repos): the first in source order wins, however the
+    # store orders rows
+    classes.sort(key=lambda c: (c["repo"], c["path"], c["line"]), reverse=True)
+    by_fqn = {c["class_fqn"]: c for c in classes}
+    by_short: dict[tuple[str, str], list[str]] = {}
+    for c in classes:
+        hits = by_short.setdefault((c["repo"], c["class_fqn"].rsplit(".", 1)[-1]), [])
+        if c["class_fqn"] not in hits:
+            hits.append(c["class_fqn"])
+    memo: dict[str, bool] = {}
+
+    def is_case(fqn: str, depth: int = 0) -> bool:
+        if fqn in memo:
+            return memo[fqn]
+        row = by_fqn[fqn]
+        got = bool(row["is_case"])
+        if not got and depth < 50:
+            memo[fqn] = False  # a cycle ends here
+            for base in row["bases"]:
+                target = base if base in by_fqn else None
+                if target is None:  # re-exported elsewhere: one class of that name in the source
+                    hits = by_short.get((row["repo"], base.rsplit(".", 1)[-1]), [])
+                    target = hits[0] if len(hits) == 1 else None
+                if target is not None and is_case(target, depth + 1):
+                    got = True
+                    break
+        memo[fqn] = got
+        return got
+
+    cases = [fqn for fqn in by_fqn if is_case(fqn)]
+    items = facts.filter(pc.not_equal(kind, "class"))
+    in_case = pc.fill_null(pc.is_in(items["class_fqn"], value_set=pa.array(cases, pa.string())), False)
+    pending = items["pending"]
+    framework = pc.if_else(pc.and_(pending, in_case), pa.scalar("unittest"), items["framework"])
+    items = items.set_column(items.column_names.index("framework"), "framework", framework)
+    items = items.filter(pc.invert(pc.is_null(items["framework"])))
+    ctx.report("tests", int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0))
+    return items
