@@ -24,7 +24,7 @@ from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
-from codequarry.store.writer import RunWriter, rollback_unpublished
+from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
 AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
@@ -122,7 +122,9 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
     run_id = uuid.uuid4().hex[:12]
     writer = RunWriter(store, run_id, specs)
-    rebuilt = writer.prepare()
+    known = previous.run.get("schemas", {}) if previous is not None else {}
+    # a fingerprint counts only if the table is still in the snapshot
+    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
@@ -179,7 +181,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         return summary
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
-    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state})
+    schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
+    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas})
     store.clear_staging()
     summary.snapshot = snap.id
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}

@@ -38,11 +38,16 @@ class RunWriter:
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
 
-    def prepare(self) -> set[str]:
+    def prepare(self, known: dict[str, str] | None = None) -> set[str]:
         """Create missing tables. A table whose declared schema changed is emptied and returned, so
-        that its producer runs again on every file (its old rows cannot live in the new schema)."""
+        that its producer runs again on every file (its old rows cannot live in the new schema).
+        ``known`` maps tables to the schema fingerprints the last snapshot recorded: a table whose
+        fingerprint is unchanged is not opened at all (a no-change run stays cheap)."""
         rebuilt = set()
+        known = known or {}
         for name, spec in self.specs.items():
+            if known.get(name) == schema_fingerprint(spec.schema):
+                continue
             path = self.store.table_path(name)
             table = open_table(path)
             if table is not None and not same_schema(table, spec.schema):
@@ -68,13 +73,13 @@ class RunWriter:
         states: dict[str, TableState] = dict(previous.tables) if previous else {}
         now = int(time.time() * 1000)
         for name in sorted(set(self.specs) | set(replace)):
-            path = self.store.table_path(name)
-            table = open_table(path)
-            if table is None:
-                continue
             parts = self.parts.get(name, [])
             rep = replace.get(name)
             if not parts and not rep and name in states:
+                continue  # untouched: not even opened
+            path = self.store.table_path(name)
+            table = open_table(path)
+            if table is None:
                 continue
             actions: list[AddAction | RemoveAction] = []
             if rep:
@@ -147,6 +152,13 @@ def _dropped_mask(data: pa.Table, rep: Replacement) -> pa.ChunkedArray:
                               pc.is_in(data.column("extractor"), pa.array(sorted(names), pa.string())))
                 mask = pc.or_(mask, hit)
     return mask
+
+
+def schema_fingerprint(schema: pa.Schema) -> str:
+    """A short stable digest of a schema, recorded in the snapshot to skip unchanged tables."""
+    import hashlib
+
+    return hashlib.sha256(DeltaSchema.from_arrow(schema).to_json().encode()).hexdigest()[:16]
 
 
 def open_table(path: Path) -> DeltaTable | None:
