@@ -23,6 +23,7 @@ from codequarry.extractors.python.names import (
     DEF_TYPES,
     FUNCTION_TYPES,
     import_bindings,
+    owner,
     parameter_names,
 )
 from codequarry.source import SourceFile
@@ -169,19 +170,10 @@ def _stmt_scope(parent: Any, node: Any) -> Any:
 
 
 def _walrus_scope(parent: Any, node: Any) -> Any:
-    """Where ``(x := ...)`` binds: the enclosing def's body, through comprehensions; headers bind outside."""
-    child = node
-    anc = parent(node)
-    while anc is not None:
-        cls = anc.__class__
-        if cls in DEF_TYPES:
-            if isinstance(child, ast.stmt):
-                return anc
-        elif cls is ast.Lambda and child is anc.body:
-            return _UNKNOWN
-        child = anc
-        anc = parent(anc)
-    return None
+    """Where ``(x := ...)`` binds: the enclosing def's body, through comprehensions; headers bind
+    outside; inside a lambda's body it is unknown."""
+    scope = owner(parent, node)
+    return _UNKNOWN if isinstance(scope, ast.Lambda) else scope
 
 
 def _stores(src: SourceFile, heads: set[str]) -> list[tuple[Any, str]]:
