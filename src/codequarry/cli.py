@@ -16,6 +16,7 @@ from rich.table import Table
 
 from codequarry import __version__
 from codequarry.errors import QuarryError, StoreError, UsageError
+from codequarry.plan import format_size
 
 app = typer.Typer(
     name="quarry",
@@ -246,25 +247,16 @@ def status(store: StoreOpt = None,
         return
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["published"]))
     out.print(f"store {info['store']}: snapshot {info['snapshot']} published {when}; "
-              f"{info['snapshots_kept']} snapshot(s) kept; {_size(info['disk_bytes'])} on disk")
+              f"{info['snapshots_kept']} snapshot(s) kept; {format_size(info['disk_bytes'])} on disk")
     grid = Table("table", "version", "rows", "files", "live size", "on disk", box=None, pad_edge=False)
     for name, t in info["tables"].items():
-        grid.add_row(name, str(t["version"]), f"{t['rows']:,}", str(t["files"]), _size(t["bytes"]),
-                     _size(t["disk_bytes"]))
+        grid.add_row(name, str(t["version"]), f"{t['rows']:,}", str(t["files"]), format_size(t["bytes"]),
+                     format_size(t["disk_bytes"]))
     out.print(grid)
     run = info["last_run"]
     if run:
         out.print(f"last run: {run.get('files_scanned', '?')} files scanned, {run.get('changed', '?')} changed, "
                   f"{run.get('errors', '?')} errors, {run.get('seconds', '?')} s")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 @app.command()
@@ -292,7 +284,7 @@ def compact(
         done = run_compact(st, tables=table, keep_snapshots=keep)
     for name, (before, after) in done.tables.items():
         out.print(f"{name}: {before} -> {after} files")
-    out.print(f"removed {done.removed_files} files ({_size(done.removed_bytes)}) and {done.pruned_snapshots} "
+    out.print(f"removed {done.removed_files} files ({format_size(done.removed_bytes)}) and {done.pruned_snapshots} "
               f"old snapshot(s); snapshot {done.snapshot} is live")
 
 

@@ -181,3 +181,13 @@ def parse_size(text: str) -> int:
     if unit not in units or value <= 0:
         raise UsageError(f"cannot read size '{text}': use a positive number with KB, MB or GB")
     return int(value * units[unit])
+
+
+def format_size(n: int) -> str:
+    """Bytes for people: 512 B, 1.5 KB, 12.0 MB, 2.3 GB (the inverse of parse_size, roughly)."""
+    value = float(n)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} GB"

@@ -17,6 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from codequarry.plan import format_size
+
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, emoji=False)
 
@@ -184,7 +186,7 @@ def cache_info(store: StoreOpt = None,
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
-    out.print(f"cache {info['path']}: {info['entries']} entries, {_size(info['bytes'])}", markup=False)
+    out.print(f"cache {info['path']}: {info['entries']} entries, {format_size(info['bytes'])}", markup=False)
     if info["entries"]:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["newest"]))
         out.print("  tools: " + ", ".join(f"{k} {v}" for k, v in info["tools"].items()), markup=False)
@@ -217,13 +219,4 @@ def cache_prune(
     st = Store.open(_store_path(store))
     with WriterLock(st.path):
         removed, freed = ResultCache(st.path).prune(limit)
-    out.print(f"removed {removed} cached results ({_size(freed)})", markup=False)
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+    out.print(f"removed {removed} cached results ({format_size(freed)})", markup=False)

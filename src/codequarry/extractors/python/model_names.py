@@ -21,6 +21,7 @@ from typing import Any
 from codequarry.extractors.python.names import (
     BUILTIN_NAMES,
     DEF_TYPES,
+    dotted_parts,
     import_bindings,
     module_name,
 )
@@ -48,18 +49,6 @@ def body_statements(body: list[Any]) -> list[Any]:
         else:
             out.append(stmt)
     return out
-
-
-def dotted_parts(node: Any) -> tuple[str, str] | None:
-    """(head, rest) of a Name/Attribute chain: ``a.b.c`` -> ('a', 'b.c'); None for anything else."""
-    attrs = []
-    while node.__class__ is ast.Attribute:
-        attrs.append(node.attr)
-        node = node.value
-    if node.__class__ is not ast.Name:
-        return None
-    attrs.reverse()
-    return node.id, ".".join(attrs)
 
 
 def last_name(func: Any) -> str | None:

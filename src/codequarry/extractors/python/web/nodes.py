@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import FUNCTION_TYPES
+from codequarry.extractors.python.names import FUNCTION_TYPES, dotted_parts  # noqa: F401 - used by context.py
 
 EMPTY: list[str] = []  # shared by rows with nothing to list; never mutated
 MAX_TEXT = 200  # characters of source text kept in *_source and decorator columns
@@ -60,18 +60,6 @@ def last_name(node: Any) -> str | None:
     if node.__class__ is ast.Attribute:
         return node.attr  # type: ignore[no-any-return]
     return None
-
-
-def dotted_parts(node: Any) -> tuple[str, str] | None:
-    """(head, rest) of a Name/Attribute chain: ``a.b.c`` -> ('a', 'b.c'); else None."""
-    attrs: list[str] = []
-    while node.__class__ is ast.Attribute:
-        attrs.append(node.attr)
-        node = node.value
-    if node.__class__ is not ast.Name:
-        return None
-    attrs.reverse()
-    return node.id, ".".join(attrs)
 
 
 def short_name(key: str | None) -> str | None:
