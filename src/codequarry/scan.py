@@ -13,7 +13,7 @@ import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,6 +333,3 @@ def _package_chain_above(root: str) -> list[str]:
             return names
         cur = parent
 
-
-def iter_python(manifest: Manifest) -> Iterator[ScannedFile]:
-    return (f for f in manifest.files if f.language == "python")

@@ -248,12 +248,4 @@ def _check_value(value: Any, field: pa.Field) -> str:
     return ""
 
 
-def empty_table(spec: DatasetSpec) -> pa.Table:
-    return spec.schema.empty_table()
-
-
-def rows_of(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    return batch.to_pylist()
-
-
-__all__ = ["DatasetSpec", "RowBuffer", "dataset", "PROVENANCE", "PROVENANCE_NAMES", "empty_table"]
+__all__ = ["DatasetSpec", "RowBuffer", "dataset", "PROVENANCE", "PROVENANCE_NAMES"]
