@@ -57,7 +57,7 @@ class ProgressFile:
         if stage is not None:
             self.state["stage"] = stage
         now = time.monotonic()
-        if force or now - self._last >= MIN_INTERVAL:
+        if force or done >= total or now - self._last >= MIN_INTERVAL:  # the last step is always written
             self._write()
 
     def stage(self, name: str) -> None:

@@ -21,8 +21,9 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def quarry(*args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "codequarry", *args], capture_output=True, text=True, timeout=300,
-                          **kw)
+    proc = subprocess.run(
+        [sys.executable, "-m", "codequarry", *args], capture_output=True, text=True, timeout=300, **kw
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"quarry {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
     return proc
@@ -34,8 +35,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http(url: str, *, data: dict[str, Any] | None = None, token: str | None = None,
-         timeout: float = 60) -> tuple[int, bytes, dict[str, str]]:
+def http(
+    url: str, *, data: dict[str, Any] | None = None, token: str | None = None, timeout: float = 60
+) -> tuple[int, bytes, dict[str, str]]:
     """(status, body, headers) of one request to the test server; errors are answers too."""
     body = json.dumps(data).encode() if data is not None else None
     req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
@@ -65,13 +67,29 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "codequarry", "serve", "--store", str(store), "--port", str(self.port), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+            [
+                sys.executable,
+                "-m",
+                "codequarry",
+                "serve",
+                "--store",
+                str(store),
+                "--port",
+                str(self.port),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
         deadline = time.monotonic() + 60
         token = dict(zip(extra[::2], extra[1::2], strict=False)).get("--token")
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"quarry serve exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                raise AssertionError(
+                    f"quarry serve exited: {self.proc.stderr.read() if self.proc.stderr else ''}"
+                )
             try:
                 if http(self.url + "/healthz", token=token, timeout=2)[0] == 200:
                     return

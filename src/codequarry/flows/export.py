@@ -70,6 +70,19 @@ def plan_flows(
             standalone.append(FlowSpec(op.name, "standalone", [op.name]))
             continue
         groups.setdefault(g, FlowSpec(g, _ident(g), []))
+    select = list(select)
+    if select:  # a group only pulled in as a dependency gets no flow of its own (its flows pull it in)
+        asked = {
+            n
+            for n in [*catalog.extractors, *catalog.operations]
+            if any(n == s or n.startswith(s + ".") for s in select)
+        }
+        groups = {
+            k: v
+            for k, v in groups.items()
+            if asked & {*v.extractors, *(o.name for o in chosen.operations if group_of(o.name) == k)}
+        }
+        standalone = [s for s in standalone if s.name in asked]
     for spec in [*groups.values(), *standalone]:
         members = set(spec.extractors) | {
             o.name for o in chosen.operations if (group_of(o.name) or o.name) == spec.name
@@ -122,6 +135,7 @@ import sys
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry calls from the server
 os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")  # a busy machine starts slowly
 
 from prefect import flow, task  # noqa: E402
 
