@@ -234,14 +234,22 @@ def plan(
 @app.command()
 def status(store: StoreOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
-    """Show the live snapshot, table versions, rows and sizes, and the last run."""
+    """Show the live snapshot, table versions, rows and sizes, the last run, and running services."""
     from codequarry.query import open_store
     from codequarry.store.maintenance import status as store_status
 
-    info = store_status(open_store(_find_store(store)))
+    from codequarry.serve.cli import services_table
+    from codequarry.serve.services import status as services_status
+
+    st = open_store(_find_store(store))
+    info = store_status(st)
     if as_json:
+        info["services"] = [s.to_json() for s in services_status(st.path)]
         out.print_json(json.dumps(info, default=str))
         return
+    services = services_table(st.path)
+    if services is not None:
+        out.print(services)
     if info["snapshot"] is None:
         out.print(f"{info['store']}: no snapshot published yet")
         return
@@ -369,20 +377,9 @@ def sql(
 
 
 def _csv(result: Any, pacsv: Any) -> str:
-    import io
+    from codequarry.formats import csv_text
 
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cols = []
-    for col in result.columns:
-        if pa.types.is_nested(col.type):
-            col = pa.array([json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()])
-        cols.append(col if not pa.types.is_dictionary(col.type) else pc.cast(col, pa.string()))
-    flat = pa.table(cols, names=result.column_names)
-    buf = io.BytesIO()
-    pacsv.write_csv(flat, buf)
-    return buf.getvalue().decode("utf-8")
+    return csv_text(result)
 
 
 def _cell(value: Any, limit: int | None = None) -> str:
@@ -439,9 +436,13 @@ def extractors(
 
 
 def _register_commands() -> None:
+    from codequarry.flows.cli import register as register_flows
+    from codequarry.serve.cli import register as register_serve
     from codequarry.tools.cli import register
 
     register(app)
+    register_serve(app)
+    register_flows(app)
 
 
 _register_commands()

@@ -14,11 +14,13 @@ from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import FileTask, WorkerConfig
+from codequarry.errors import StoreError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
 from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
+from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
@@ -107,9 +109,27 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # with the run that took it
         getattr(engine, "start", lambda: None)()
         with WriterLock(store.path):
-            return _execute(plan, store, engine, graph, specs, progress, started)
+            tracker = ProgressFile(store.path, kind="extract", run_id=uuid.uuid4().hex[:12])
+            try:
+                summary = _execute(plan, store, engine, graph, specs, _tracking(tracker, progress), started)
+            except BaseException as exc:
+                tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+                raise
+            tracker.finish("published" if summary.published else "up-to-date", snapshot=summary.snapshot)
+            return summary
     finally:
         getattr(engine, "close", lambda: None)()
+
+
+def _tracking(tracker: ProgressFile, progress: ProgressFn | None) -> ProgressFn:
+    """The caller's progress callback, plus the store's progress file that `quarry serve` follows."""
+
+    def report(files: int, nbytes: int, total_files: int, total_bytes: int) -> None:
+        tracker.update(files, total_files, nbytes, total_bytes, stage="extract")
+        if progress is not None:
+            progress(files, nbytes, total_files, total_bytes)
+
+    return report
 
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
@@ -132,6 +152,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0
+    if progress is not None:
+        progress(0, 0, len(work.tasks), total_bytes)
     for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
         for part in result.parts:
             writer.add(part)
@@ -207,3 +229,28 @@ def pause(point: str) -> None:
         fh.write(str(os.getpid()))
     while os.path.exists(flag):
         time.sleep(0.02)
+
+
+def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
+    """Run some of the plan's operations over the store's published snapshot and publish the result
+    as one new snapshot (the other tables and the file state are kept as they are)."""
+    catalog = load_catalog(plan.plugins)
+    extractors = [catalog.extractors[n] for n in plan.extractors]
+    wanted = [catalog.operations[n] for n in names]
+    graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
+    store = Store.open(plan.store)
+    with WriterLock(store.path):
+        previous = store.snapshot()
+        if previous is None:
+            raise StoreError(f"store '{store.path}' has no snapshot: extract the files first")
+        rollback_unpublished(store, previous)
+        states = dict(previous.tables)
+        prev_ops = previous.run.get("operations", {})
+        layers = [[n for n in layer if n in names] for layer in graph.layers]
+        op_state, info = run_operations(store, wanted, [la for la in layers if la], graph.specs, states, prev_ops,
+                                        workers=plan.workers)
+        merged = {**prev_ops, **op_state}
+        if states == previous.tables and merged == prev_ops:
+            return {"snapshot": previous.id, "published": False, "operations": info}
+        snap = store.publish(states, run={**previous.run, "kind": "operations", "operations": merged})
+        return {"snapshot": snap.id, "published": True, "operations": info}

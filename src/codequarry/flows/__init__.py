@@ -1,0 +1,1 @@
+"""Prefect export of the extractor DAG (`quarry flows export`) and the steps the flows run."""

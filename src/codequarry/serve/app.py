@@ -1,0 +1,235 @@
+"""The local web UI: a Starlette app over one store, read-only.
+
+Every request opens the store's *current* published snapshot, so the UI keeps working (and shows the
+new data) while a writer publishes; SQL goes through the same read-only entry point as `quarry sql`.
+Queries run in child processes (see :mod:`codequarry.serve.queries`), at most ``QUERY_SLOTS`` at a time,
+with a timeout that stops them and a row cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pyarrow as pa
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from codequarry.formats import csv_text
+from codequarry.progress import read_progress
+from codequarry.serve.page import PAGE
+from codequarry.serve.queries import QueryFailed, QueryTimeout
+from codequarry.serve.views import VIEWS, view_sql
+
+QUERY_SLOTS = 2
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    store: Path
+    token: str | None = None
+    row_cap: int = 1000  # rows shown in the console
+    download_cap: int = 1_000_000  # rows in a CSV/JSON download
+    query_timeout: float = 30.0  # seconds
+
+
+class _TokenGate(BaseHTTPMiddleware):
+    """With a token, every request must carry it: ``Authorization: Bearer T`` or ``?token=T``."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self.token = token.encode()
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        given = request.query_params.get("token") or ""
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        if not hmac.compare_digest(given.encode(), self.token):
+            return JSONResponse(
+                {"error": "this server needs its token: ?token=... or Authorization: Bearer ..."},
+                status_code=401,
+            )
+        return await call_next(request)
+
+
+def _jsonable(table: pa.Table) -> list[list[Any]]:
+    rows = []
+    for row in table.to_pylist():
+        rows.append(
+            [v if isinstance(v, str | int | float | bool | type(None)) else _plain(v) for v in row.values()]
+        )
+    return rows
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | dict):
+        return json.loads(json.dumps(value, default=str))
+    return str(value)
+
+
+def create_app(config: ServeConfig) -> Starlette:
+    """The ASGI app; run it with uvicorn (``quarry serve`` does)."""
+    from codequarry.query import open_store
+
+    limiter = anyio.CapacityLimiter(QUERY_SLOTS)
+
+    def store() -> Any:
+        return open_store(config.store)
+
+    async def run_query(sql_text: str, cap: int) -> tuple[pa.Table, bool, float]:
+        from codequarry.serve.queries import run_query as in_child
+
+        return await anyio.to_thread.run_sync(
+            lambda: in_child(config.store, sql_text, cap=cap, timeout=config.query_timeout), limiter=limiter
+        )
+
+    async def query_response(sql_text: str, fmt: str, cap: int) -> Response:
+        if not sql_text.strip():
+            return JSONResponse({"error": "empty query"}, status_code=400)
+        try:
+            result, truncated, seconds = await run_query(sql_text, cap)
+        except QueryTimeout as exc:
+            return JSONResponse({"error": str(exc)}, status_code=504)
+        except QueryFailed as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        if fmt == "csv":
+            return Response(
+                csv_text(result),
+                media_type="text/csv",
+                headers={"content-disposition": 'attachment; filename="query.csv"'},
+            )
+        if fmt == "json-download":
+            body = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
+            return Response(
+                body,
+                media_type="application/json",
+                headers={"content-disposition": 'attachment; filename="query.json"'},
+            )
+        return JSONResponse(
+            {
+                "columns": result.column_names,
+                "types": [str(t) for t in result.schema.types],
+                "rows": _jsonable(result),
+                "truncated": truncated,
+                "row_cap": cap,
+                "seconds": round(seconds, 4),
+            }
+        )
+
+    async def page(_request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
+    async def health(_request: Request) -> Response:
+        snap = store().snapshot()
+        return JSONResponse({"ok": True, "store": str(config.store), "snapshot": snap.id if snap else None})
+
+    async def tables(_request: Request) -> Response:
+        return JSONResponse(await anyio.to_thread.run_sync(_tables, store()))
+
+    async def sql_post(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return JSONResponse({"error": 'send JSON: {"sql": "SELECT ..."}'}, status_code=400)
+        return await query_response(str(body.get("sql", "")), "json", config.row_cap)
+
+    async def sql_get(request: Request) -> Response:
+        fmt = request.query_params.get("format", "json")
+        if fmt not in ("json", "csv", "json-download"):
+            return JSONResponse({"error": "format is json, csv or json-download"}, status_code=400)
+        cap = config.row_cap if fmt == "json" else config.download_cap
+        return await query_response(request.query_params.get("q", ""), fmt, cap)
+
+    async def view(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in VIEWS:
+            return JSONResponse({"error": f"no view '{name}'; views: {', '.join(VIEWS)}"}, status_code=404)
+        snap = store().snapshot()
+        if snap is None or VIEWS[name].table not in snap.tables:
+            return JSONResponse({"columns": [], "rows": [], "truncated": False, "missing": VIEWS[name].table})
+        return await query_response(view_sql(name, dict(request.query_params)), "json", config.row_cap)
+
+    async def runs(_request: Request) -> Response:
+        from codequarry.serve.runs import list_runs
+
+        return JSONResponse(await anyio.to_thread.run_sync(list_runs, store()))
+
+    async def run_report(request: Request) -> Response:
+        from codequarry.serve.runs import run_report as report_of
+
+        found = await anyio.to_thread.run_sync(report_of, store(), request.path_params["run"])
+        if found is None:
+            return JSONResponse({"error": f"no run '{request.path_params['run']}'"}, status_code=404)
+        return JSONResponse(found)
+
+    async def progress(_request: Request) -> Response:
+        return JSONResponse(read_progress(config.store) or {"state": "idle"})
+
+    async def progress_stream(request: Request) -> Response:
+        async def events() -> Any:
+            last = None
+            while not await request.is_disconnected():
+                now = read_progress(config.store) or {"state": "idle"}
+                text = json.dumps(now)
+                if text != last:
+                    last = text
+                    yield f"data: {text}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
+
+    routes = [
+        Route("/", page),
+        Route("/healthz", health),
+        Route("/api/tables", tables),
+        Route("/api/sql", sql_post, methods=["POST"]),
+        Route("/api/sql", sql_get, methods=["GET"]),
+        Route("/api/views/{name}", view),
+        Route("/api/runs", runs),
+        Route("/api/runs/{run}", run_report),
+        Route("/api/progress", progress),
+        Route("/api/progress/stream", progress_stream),
+    ]
+    middleware = [Middleware(_TokenGate, token=config.token)] if config.token else []
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def _tables(st: Any) -> dict[str, Any]:
+    from deltalake import DeltaTable
+
+    snap = st.snapshot()
+    if snap is None:
+        return {"snapshot": None, "tables": []}
+    out = []
+    for name, state in sorted(snap.tables.items()):
+        try:
+            schema = pa.schema(
+                DeltaTable(str(st.table_path(name)), version=state.version).schema().to_arrow()
+            )
+            cols = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+        except Exception as exc:  # a damaged table is shown as such, the others still are
+            cols = [
+                {
+                    "name": "?",
+                    "type": f"unreadable: {str(exc).splitlines()[0] if str(exc) else exc}",
+                    "nullable": True,
+                }
+            ]
+        out.append({"name": name, "rows": state.rows, "version": state.version, "columns": cols})
+    return {"snapshot": snap.id, "published": snap.created, "tables": out}
