@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: '[extract]' is a word, not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -328,72 +329,43 @@ def export(
 class Fmt(StrEnum):
     table = "table"
     csv = "csv"
+    tsv = "tsv"
     json = "json"
+    jsonl = "jsonl"
     parquet = "parquet"
 
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="One SQL statement (DataFusion dialect).")],
+    query: Annotated[str, typer.Argument(help="One SQL query (DataFusion dialect); statements that write are refused.")],
     store: StoreOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    fmt: Annotated[Fmt | None, typer.Option("--format", "-f", help="Output format (default: a table on stdout; "
+                                            "with -o, the one the file's extension names).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout "
+                                                "(.parquet, .csv, .tsv, .json, .jsonl).")] = None,
 ) -> None:
-    """Run SQL over the last published snapshot of the store."""
+    """Run a read-only SQL query over the last published snapshot of the store.
+
+    Only queries run (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW); COPY, INSERT, CREATE, DROP, SET
+    and every other statement that would write or change something are refused.
+    """
+    from codequarry import sqlout
     from codequarry.query import open_store
     from codequarry.query import sql as run_sql
 
-    result = run_sql(open_store(_find_store(store)), query)
-    if fmt is Fmt.parquet:
-        if output is None:
-            raise UsageError("--format parquet needs --output FILE")
-        import pyarrow.parquet as pq
-
-        pq.write_table(result, output, compression="zstd")
-        return
-    if fmt is Fmt.csv:
-        import pyarrow.csv as pacsv
-
-        text = _csv(result, pacsv)
-    elif fmt is Fmt.json:
-        text = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
+    folder = _find_store(store)
+    if output is not None:
+        sqlout.check_target(output, folder)
+        kind = sqlout.format_for(output, fmt.value if fmt is not None else None)
+    elif fmt is Fmt.parquet:
+        raise UsageError("--format parquet needs --output FILE")
+    result = run_sql(open_store(folder), query)
+    if output is not None:
+        sqlout.write(result, output, kind)
+    elif fmt is None or fmt is Fmt.table:
+        _print_grid(result)
     else:
-        if output is None:
-            _print_grid(result)
-            return
-        text = _plain(result)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-
-
-def _csv(result: Any, pacsv: Any) -> str:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    cols = []
-    for col in result.columns:
-        if pa.types.is_nested(col.type):
-            col = pa.array([json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()])
-        cols.append(col if not pa.types.is_dictionary(col.type) else pc.cast(col, pa.string()))
-    flat = pa.table(cols, names=result.column_names)
-    buf = io.BytesIO()
-    pacsv.write_csv(flat, buf)
-    return buf.getvalue().decode("utf-8")
-
-
-def _cell(value: Any, limit: int | None = None) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-    if limit is not None:
-        text = text.replace("\n", "\\n")
-        if len(text) > limit:
-            text = text[: limit - 1] + "\u2026"
-    return text
+        sys.stdout.write(sqlout.render(result, fmt.value))
 
 
 def _wide() -> Console:
@@ -403,20 +375,16 @@ def _wide() -> Console:
 
 def _print_grid(result: Any) -> None:
     """A table for people: one line per row, long cells cut; piped output is never wrapped."""
+    from codequarry.sqlout import cell
+
     console = _wide()
     grid = Table(box=None, pad_edge=False, header_style="bold")
     for name in result.column_names:
         grid.add_column(name, no_wrap=True, overflow="ellipsis", max_width=80)
     for row in result.to_pylist():
-        grid.add_row(*(_cell(v, 80) for v in row.values()))
+        grid.add_row(*(cell(v, 80) for v in row.values()))
     console.print(grid)
     console.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
-
-
-def _plain(result: Any) -> str:
-    lines = ["\t".join(result.column_names)]
-    lines += ["\t".join(_cell(v) for v in row.values()) for row in result.to_pylist()]
-    return "\n".join(lines) + "\n"
 
 
 @app.command()
