@@ -108,7 +108,7 @@ def extract(
     max_memory: Annotated[str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")] = None,
     engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray.")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file or extractor produced an error row.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
 ) -> None:
@@ -120,6 +120,8 @@ def extract(
                      select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
                      file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
                      engine=engine, address=address)
+    for warning in plan.warnings:
+        err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
     try:
         summary = run_extract(plan, progress=progress)
@@ -132,13 +134,16 @@ def extract(
     if as_json:
         out.print_json(json.dumps(summary.to_json()))
     elif not quiet:
-        _render_summary(summary)
-    if strict and summary.errors:
-        err.print(f"--strict: {summary.errors} error rows (see: quarry sql \"SELECT * FROM errors\")")
+        _render_summary(summary, warnings=plan.warnings)
+    if strict and (summary.errors or summary.errors_stored):
+        # the store's state for these sources, not only this run's rows: a re-run that changed nothing
+        # still fails while an error row of an unchanged file stands
+        err.print(f"--strict: {max(summary.errors, summary.errors_stored)} error rows for these sources in the "
+                  f"store, {summary.errors} written by this run (see: quarry sql \"SELECT * FROM errors\")")
         raise typer.Exit(1)
 
 
-def _render_summary(s: Any) -> None:
+def _render_summary(s: Any, warnings: tuple[str, ...] = ()) -> None:
     skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
     out.print(f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "
               f"{s.modified} modified, {s.deleted} deleted), {s.unchanged} unchanged")
@@ -156,7 +161,8 @@ def _render_summary(s: Any) -> None:
     else:
         out.print(f"nothing to do: snapshot {s.snapshot} of {s.store} is up to date")
     for note in s.notes:
-        out.print(f"note: {note}")
+        if note not in warnings:
+            out.print(f"note: {note}")
 
 
 @app.command()
@@ -223,6 +229,8 @@ def plan(
 
     p = make_plan(sources or [Path(".")], store=store, workers=workers, exclude=exclude or (),
                   plugins=plugin or (), select=select or (), deselect=deselect or ())
+    for warning in p.warnings:
+        err.print(f"warning: {warning}", markup=False)
     info = describe(p, count_files=not no_files and fmt is not PlanFmt.mermaid)
     if fmt is PlanFmt.json:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")

@@ -181,3 +181,18 @@ def test_cli_unknown_table_suggests_the_nearest(tree: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
     api = pytest.raises(QueryError, sql, open_store(tree / ".quarry"), "SELECT * FROM calls c JOIN fles f USING (path)")
     assert "Did you mean 'files'?" in str(api.value)
+
+
+def test_plan_check_alone_refuses_a_write(tmp_path: Path) -> None:
+    """The second check: even planned without SQLOptions, a COPY's plan is not a query's."""
+    from datafusion import SessionContext
+
+    from codequarry.query import _first_write_step
+
+    target = tmp_path / "lazy.csv"
+    ctx = SessionContext()
+    assert _first_write_step(ctx.sql(f"COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan()) == "CopyTo"
+    assert _first_write_step(ctx.sql(f"EXPLAIN COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan()) \
+        == "CopyTo"
+    assert _first_write_step(ctx.sql("SELECT 1").logical_plan()) is None
+    assert not target.exists()  # planning never ran the COPY

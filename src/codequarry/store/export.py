@@ -65,6 +65,7 @@ _TMP = ".quarry-tmp-"
 _OLD = ".quarry-old-"
 ROW_GROUP_ROWS = 100_000
 BUFFER_BYTES = 64 * 1024 * 1024  # rows buffered across all shard writers; beyond, the largest flush
+MAX_SHARDS = 65_536  # files per table; beyond, a typo more likely than a wish
 MAX_OPEN_SHARDS = 256  # more shards are written in several passes over the table (file descriptors)
 
 
@@ -175,6 +176,9 @@ def export(store: Store, out: str | Path, *, format: Format, tables: Sequence[st
                          f"{did_you_mean(str(format), FORMATS)}")
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
         raise UsageError(f"--shards must be a whole number of at least 1, not {shards!r}")
+    if shards > MAX_SHARDS:
+        raise UsageError(f"--shards {shards} would write {shards:,} files per table; use at most {MAX_SHARDS:,} "
+                         "(a shard per few hundred MB of data is plenty)")
     if format != "parquet" and (shards != 1 or key is not None):
         raise UsageError(f"--shards and --key apply to --format parquet only, not {format}")
     snap = store.snapshot()
