@@ -20,8 +20,16 @@ import pyarrow as pa
 from codequarry.errors import UsageError
 
 FORMATS = ("table", "tsv", "csv", "json", "jsonl", "parquet")
-BY_SUFFIX = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "tsv", ".txt": "tsv",
-             ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+BY_SUFFIX = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "tsv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def format_for(path: Path, explicit: str | None) -> str:
@@ -31,8 +39,10 @@ def format_for(path: Path, explicit: str | None) -> str:
     found = BY_SUFFIX.get(path.suffix.lower())
     if found is None:
         known = ", ".join(sorted(BY_SUFFIX))
-        raise UsageError(f"cannot tell the output format from the name '{path}': end it with one of {known}, "
-                         "or pass -f csv|tsv|json|jsonl|parquet")
+        raise UsageError(
+            f"cannot tell the output format from the name '{path}': end it with one of {known}, "
+            "or pass -f csv|tsv|json|jsonl|parquet"
+        )
     return found
 
 
@@ -43,8 +53,9 @@ def check_target(path: Path, store: Path | None = None) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         what = "is not a folder" if parent.exists() else "does not exist"
-        raise UsageError(f"cannot write '{path}': its folder '{parent}' {what}; create it first "
-                         f"(mkdir -p '{parent}')")
+        raise UsageError(
+            f"cannot write '{path}': its folder '{parent}' {what}; create it first (mkdir -p '{parent}')"
+        )
     if store is not None:
         resolved, home = path.resolve(), store.resolve()
         if resolved == home or home in resolved.parents:
@@ -94,7 +105,9 @@ def cell(value: Any, limit: int | None = None) -> str:
     """One value as text: lists and structs as JSON, null as empty; cut to ``limit`` characters."""
     if value is None:
         return ""
-    text = json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+    text = (
+        json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
+    )
     if limit is not None:
         text = text.replace("\n", "\\n")
         if len(text) > limit:
@@ -109,8 +122,9 @@ def _csv(result: pa.Table) -> str:
     cols = []
     for col in result.columns:
         if pa.types.is_nested(col.type):
-            col = pa.array([json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()],
-                           pa.string())
+            col = pa.array(
+                [json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()], pa.string()
+            )
         cols.append(col if not pa.types.is_dictionary(col.type) else pc.cast(col, pa.string()))
     flat = pa.table(cols, names=result.column_names)
     buf = io.BytesIO()

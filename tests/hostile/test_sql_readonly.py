@@ -105,7 +105,11 @@ def targets(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     monkeypatch.chdir(tree)
     victim = tmp_path / "victim.csv"
     victim.write_text("precious\n", encoding="utf-8")
-    paths = {"relative": Path("written_rel.csv"), "absolute": tmp_path / "written_abs.csv", "existing": victim}
+    paths = {
+        "relative": Path("written_rel.csv"),
+        "absolute": tmp_path / "written_abs.csv",
+        "existing": victim,
+    }
     before = store_state(tree / ".quarry")
     yield paths
     assert not (tree / "written_rel.csv").exists()
@@ -116,7 +120,9 @@ def targets(tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 @pytest.mark.parametrize("where", ["relative", "absolute", "existing"])
 @pytest.mark.parametrize("statement", WRITES)
-def test_python_api_refuses_every_write(tree: Path, targets: dict[str, Path], statement: str, where: str) -> None:
+def test_python_api_refuses_every_write(
+    tree: Path, targets: dict[str, Path], statement: str, where: str
+) -> None:
     query = statement.format(p=targets[where])
     with pytest.raises(QueryError) as err:
         codequarry.sql(open_store(tree / ".quarry"), query)
@@ -156,15 +162,19 @@ def test_queries_still_run(tree: Path, query: str) -> None:
 
 
 def quarry(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "codequarry", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "codequarry", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
-@pytest.mark.parametrize("statement", [
-    "COPY (SELECT 'x') TO '{p}' STORED AS CSV",
-    "CREATE EXTERNAL TABLE e (a VARCHAR) STORED AS CSV LOCATION '{p}'",
-    "INSERT INTO functions SELECT * FROM functions",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT 'x') TO '{p}' STORED AS CSV",
+        "CREATE EXTERNAL TABLE e (a VARCHAR) STORED AS CSV LOCATION '{p}'",
+        "INSERT INTO functions SELECT * FROM functions",
+    ],
+)
 def test_cli_refuses_writes_with_one_line(tree: Path, targets: dict[str, Path], statement: str) -> None:
     for where in ("relative", "absolute", "existing"):
         done = quarry("sql", statement.format(p=targets[where]), cwd=tree)
@@ -179,7 +189,9 @@ def test_cli_unknown_table_suggests_the_nearest(tree: Path) -> None:
     assert done.returncode == 2
     assert "no table 'functons'. Did you mean 'functions'?" in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
-    api = pytest.raises(QueryError, sql, open_store(tree / ".quarry"), "SELECT * FROM calls c JOIN fles f USING (path)")
+    api = pytest.raises(
+        QueryError, sql, open_store(tree / ".quarry"), "SELECT * FROM calls c JOIN fles f USING (path)"
+    )
     assert "Did you mean 'files'?" in str(api.value)
 
 
@@ -191,8 +203,12 @@ def test_plan_check_alone_refuses_a_write(tmp_path: Path) -> None:
 
     target = tmp_path / "lazy.csv"
     ctx = SessionContext()
-    assert _first_write_step(ctx.sql(f"COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan()) == "CopyTo"
-    assert _first_write_step(ctx.sql(f"EXPLAIN COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan()) \
+    assert (
+        _first_write_step(ctx.sql(f"COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan()) == "CopyTo"
+    )
+    assert (
+        _first_write_step(ctx.sql(f"EXPLAIN COPY (SELECT 1) TO '{target}' STORED AS CSV").logical_plan())
         == "CopyTo"
+    )
     assert _first_write_step(ctx.sql("SELECT 1").logical_plan()) is None
     assert not target.exists()  # planning never ran the COPY
