@@ -383,16 +383,11 @@ def _wide() -> Console:
 
 def _print_grid(result: Any) -> None:
     """A table for people: one line per row, long cells cut; piped output is never wrapped."""
-    from codequarry.sqlout import cell
+    from codequarry.sqlout import footer, grid
 
     console = _wide()
-    grid = Table(box=None, pad_edge=False, header_style="bold")
-    for name in result.column_names:
-        grid.add_column(name, no_wrap=True, overflow="ellipsis", max_width=80)
-    for row in result.to_pylist():
-        grid.add_row(*(cell(v, 80) for v in row.values()))
-    console.print(grid)
-    console.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
+    console.print(grid(result))
+    console.print(footer(result.num_rows), style="dim", markup=False)
 
 
 @app.command()

@@ -96,6 +96,34 @@ def render(result: pa.Table, fmt: str) -> str:
     raise UsageError(f"cannot render a result as '{fmt}' text; use one of {', '.join(FORMATS)}")
 
 
+def grid(result: pa.Table) -> Any:
+    """A result as a rich Table for people: one line per row, cells cut at 80 characters, and every
+    cell plain text (``list[str]`` is an annotation, not markup)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name in result.column_names:
+        table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=80)
+    for row in result.to_pylist():
+        table.add_row(*(Text(cell(v, 80)) for v in row.values()))
+    return table
+
+
+def footer(rows: int) -> str:
+    return f"({rows} row{'s' if rows != 1 else ''})"
+
+
+def grid_text(result: pa.Table) -> str:
+    """What ``quarry sql`` prints for ``result`` when its output is not a terminal (never wrapped)."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=100_000, highlight=False, color_system=None)
+    console.print(grid(result))
+    console.print(footer(result.num_rows))
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+
+
 def _tsv(text: str) -> str:
     """A cell of a tab-separated line: tabs and line breaks inside it escaped, so a row stays one line."""
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
