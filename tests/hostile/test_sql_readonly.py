@@ -212,3 +212,15 @@ def test_plan_check_alone_refuses_a_write(tmp_path: Path) -> None:
     )
     assert _first_write_step(ctx.sql("SELECT 1").logical_plan()) is None
     assert not target.exists()  # planning never ran the COPY
+
+
+def test_operation_sql_goes_through_the_same_door(tree: Path, targets: dict[str, Path]) -> None:
+    from codequarry.operations import OperationContext, OperationError
+
+    ctx = OperationContext.from_store(open_store(tree / ".quarry"))
+    for where in ("relative", "absolute", "existing"):
+        with pytest.raises(OperationError, match="read-only"):
+            ctx.sql(f"COPY (SELECT 1) TO '{targets[where]}' STORED AS CSV")
+    with pytest.raises(OperationError, match="Did you mean 'functions'"):
+        ctx.sql("SELECT * FROM functons")
+    assert ctx.sql("SELECT count(*) AS n FROM functions").to_pylist() == [{"n": 2}]
