@@ -118,10 +118,11 @@ def grid_text(result: pa.Table) -> str:
     """What ``quarry sql`` prints for ``result`` when its output is not a terminal (never wrapped)."""
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=100_000, highlight=False, color_system=None)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100_000, highlight=False, color_system=None)
     console.print(grid(result))
-    console.print(footer(result.num_rows))
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines()) + "\n"
+    console.print(footer(result.num_rows), markup=False)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
 def _tsv(text: str) -> str:
