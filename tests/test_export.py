@@ -385,11 +385,11 @@ def test_a_failed_sqlite_export_leaves_the_previous_database_and_no_temp_file(st
     with pytest.raises(KeyboardInterrupt):
         export(store, tmp_path / "new.db", format="sqlite", progress=fail)
     assert not (tmp_path / "new.db").exists()
-    export(store, out, format="sqlite", tables=["functions"])  # a previous export may be replaced
+    export(store, out, format="sqlite", tables=["functions"])  # a previous export is updated: files stays
     con = sqlite3.connect(out)
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert names == {"functions", "_quarry_export"}
+    assert names == {"files", "functions", "_quarry_export"}
 
 
 # -- overwriting and interruption -----------------------------------------------------------------
@@ -586,3 +586,28 @@ def test_the_export_command(store: Store, tmp_path: Path) -> None:
     bad = subprocess.run([*q, "export", str(tmp_path / "x"), "--store", str(store.path), "-f", "jsonl", "--shards", "2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "parquet only" in bad.stderr
+
+
+def test_a_sqlite_export_replaces_only_its_tables(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "quarry.db"
+    export(store, out, format="sqlite", tables=["functions", "files"])
+    export(store, out, format="sqlite", tables=["modules", "files"])
+    con = sqlite3.connect(out)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    counts = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in ("functions", "files", "modules")}
+    meta = json.loads(con.execute("SELECT meta FROM _quarry_export").fetchone()[0])
+    con.execute("CREATE TABLE classes (mine TEXT)")  # the user's own table, named like a store table
+    con.commit()
+    con.close()
+    assert names == {"functions", "files", "modules", "_quarry_export"}
+    assert counts == {n: table(store, n).num_rows for n in counts}
+    assert sorted(meta["tables"]) == ["files", "functions", "modules"]
+    export(store, out, format="sqlite", tables=["calls"])  # the user's table is kept
+    before = out.read_bytes()
+    with pytest.raises(UsageError, match="table 'classes' of .* was not written by a codequarry export"):
+        export(store, out, format="sqlite", tables=["calls", "classes"])
+    assert out.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    con = sqlite3.connect(out)
+    assert con.execute("SELECT name FROM pragma_table_info('classes')").fetchall() == [("mine",)]
+    con.close()

@@ -27,7 +27,9 @@ holds a previous export (it has the marker file) may be exported into again: the
 writes are replaced, every other table is left as it was (the marker records, per table, the
 snapshot, format and files it came from). An export touches only what an export wrote: a table's
 folder or ``.jsonl`` file that the marker does not name, or a table folder holding anything but
-``part-NNNNN.parquet`` files, is refused before anything is written.
+``part-NNNNN.parquet`` files, is refused before anything is written. A SQLite export into an
+earlier one works the same way: the database is copied, the tables written are replaced in the copy,
+the others kept, and a table its metadata does not name is refused.
 
 A table with no rows is one Parquet file per shard with the table's schema and no row group. (The
 ``datasets`` library builds no empty split: ``load_dataset("parquet", data_dir=...)`` of such a
@@ -580,6 +582,8 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
             leftover.unlink(missing_ok=True)
     tmp = out.with_name(f".{out.name}{_TMP}{os.getpid()}")
     tmp.unlink(missing_ok=True)
+    if out.exists():  # an earlier export (checked): start from it, so that its other tables stay
+        shutil.copyfile(out, tmp)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
     done: dict[str, TableExport] = {}
     con = sqlite3.connect(tmp, isolation_level=None)
@@ -588,10 +592,13 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
         con.execute("PRAGMA journal_mode = OFF")
         con.execute("PRAGMA synchronous = OFF")
         con.execute("BEGIN")
+        tables = _sqlite_previous(con, out, [s.name for s in sources])
         for src in sources:
+            con.execute(f"DROP TABLE IF EXISTS {_quote(src.name)}")  # ours: _sqlite_previous checked
             done[src.name] = _sqlite_table(con, src, out, encode, progress)
+            tables[src.name] = {"rows": done[src.name].rows, "version": src.version, "snapshot": meta["snapshot"]}
+        con.execute(f"DROP TABLE IF EXISTS {SQLITE_META_TABLE}")
         con.execute(f"CREATE TABLE {SQLITE_META_TABLE} (meta TEXT NOT NULL)")
-        tables = {s.name: {"rows": done[s.name].rows, "version": s.version} for s in sources}
         con.execute(f"INSERT INTO {SQLITE_META_TABLE} VALUES (?)",
                     (json.dumps({**meta, "complete": True, "tables": tables}, sort_keys=True),))
         con.execute("COMMIT")
@@ -605,6 +612,25 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
         tmp.unlink(missing_ok=True)
         raise
     return done
+
+
+def _sqlite_previous(con: sqlite3.Connection, out: Path, names: list[str]) -> dict[str, Any]:
+    """The tables an earlier export recorded in the database; refuses to replace a table it did not write."""
+    existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    previous: dict[str, Any] = {}
+    if SQLITE_META_TABLE in existing:
+        row = con.execute(f"SELECT meta FROM {SQLITE_META_TABLE}").fetchone()
+        try:
+            loaded = json.loads(row[0]) if row else {}
+        except ValueError:
+            loaded = {}
+        found = loaded.get("tables") if isinstance(loaded, dict) else None
+        previous = dict(found) if isinstance(found, dict) else {}
+    for name in names:
+        if name in existing and name not in previous:
+            raise UsageError(f"table '{name}' of '{out}' was not written by a codequarry export; exporting it "
+                             "would replace it: drop or rename it, or export to another file")
+    return previous
 
 
 def _sqlite_table(con: sqlite3.Connection, src: _Source, out: Path, encode: Callable[[Any], str],
