@@ -224,3 +224,21 @@ def test_operation_sql_goes_through_the_same_door(tree: Path, targets: dict[str,
     with pytest.raises(OperationError, match="Did you mean 'functions'"):
         ctx.sql("SELECT * FROM functons")
     assert ctx.sql("SELECT count(*) AS n FROM functions").to_pylist() == [{"n": 2}]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM '{p}'",
+        "SELECT * FROM read_csv('{p}')",
+        "SELECT * FROM read_parquet('{p}')",
+        "SELECT * FROM read_json('{p}')",
+    ],
+)
+def test_sql_reads_no_file_outside_the_store(tree: Path, tmp_path: Path, query: str) -> None:
+    """No URL tables and no file-reading table functions: SQL sees the snapshot's tables, nothing else."""
+    secret = tmp_path / "secret.csv"
+    secret.write_text("token\nhunter2\n")
+    with pytest.raises(QueryError) as err:
+        sql(open_store(tree / ".quarry"), query.format(p=secret))
+    assert "hunter2" not in str(err.value)
