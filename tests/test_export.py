@@ -272,6 +272,34 @@ def test_huggingface_datasets_loads_the_shards(store: Store, tmp_path: Path) -> 
     assert canonical(train.to_list()) == canonical(published(store, "functions"))
 
 
+def test_a_table_without_rows_exports_its_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """0 rows: one Parquet file per shard with the table's schema and no row group (a row group of 0
+    rows would make `datasets` fail with "BatchSize must be greater than 0")."""
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    src = tmp_path / "tree"
+    src.mkdir()
+    (src / "a.py").write_text("def f():\n    return 1\n")
+    st = Store.create(tmp_path / "store")
+    extract(make_plan([src], store=st.path, workers=1, select=["python.core"]))
+    assert table(st, "classes").num_rows == 0
+    export(st, tmp_path / "out", format="parquet", shards=2, tables=["classes", "functions"])
+    for part in sorted((tmp_path / "out" / "classes").iterdir()):
+        meta = pq.ParquetFile(part).metadata
+        assert (meta.num_rows, meta.num_row_groups) == (0, 0)
+        assert pq.read_schema(part).equals(table(st, "classes").schema)
+    loaded = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out" / "classes"), streaming=True,
+                                   cache_dir=str(tmp_path / "hf"))
+    assert list(loaded["train"]) == []
+    assert set(loaded["train"].features) == set(table(st, "classes").column_names)
+    # beside an empty shard, a table with rows loads whole without streaming
+    full = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out" / "functions"),
+                                 cache_dir=str(tmp_path / "hf"))
+    assert full["train"].num_rows == 1
+    assert any(pq.ParquetFile(p).metadata.num_rows == 0 for p in (tmp_path / "out" / "functions").iterdir())
+
+
 # -- JSON lines -----------------------------------------------------------------------------------
 def test_jsonl_round_trips_every_table(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "out"
@@ -357,26 +385,53 @@ def test_a_failed_sqlite_export_leaves_the_previous_database_and_no_temp_file(st
     with pytest.raises(KeyboardInterrupt):
         export(store, tmp_path / "new.db", format="sqlite", progress=fail)
     assert not (tmp_path / "new.db").exists()
-    export(store, out, format="sqlite", tables=["functions"])  # a previous export may be replaced
+    export(store, out, format="sqlite", tables=["functions"])  # a previous export is updated: files stays
     con = sqlite3.connect(out)
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     con.close()
-    assert names == {"functions", "_quarry_export"}
+    assert names == {"files", "functions", "_quarry_export"}
 
 
 # -- overwriting and interruption -----------------------------------------------------------------
-def test_a_previous_export_is_replaced_and_its_other_tables_removed(store: Store, tmp_path: Path) -> None:
+def test_a_previous_export_is_replaced_table_by_table_and_its_other_tables_kept(store: Store,
+                                                                              tmp_path: Path) -> None:
     out = tmp_path / "out"
-    export(store, out, format="parquet", shards=2)
+    export(store, out, format="parquet", shards=2, tables=["calls", "files", "functions"])
+    calls = {p.name: p.read_bytes() for p in (out / "calls").iterdir()}
     (out / "README.md").write_text("notes kept by the user")
     export(store, out, format="parquet", shards=3, tables=["functions", "files"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "files", "functions"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files", "functions"])
     assert len(list((out / "functions").iterdir())) == 3
-    export(store, out, format="jsonl", tables=["modules", "functions"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "modules.jsonl",
-                                                            "functions.jsonl"])
+    assert {p.name: p.read_bytes() for p in (out / "calls").iterdir()} == calls  # not written: untouched
+    export(store, out, format="jsonl", tables=["modules", "functions"])  # functions changes form
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files",
+                                                            "modules.jsonl", "functions.jsonl"])
     export(store, out, format="parquet", tables=["functions"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "functions"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files",
+                                                            "modules.jsonl", "functions"])
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["complete"] is True
+    assert {n: t["format"] for n, t in marker["tables"].items()} == {
+        "calls": "parquet", "files": "parquet", "functions": "parquet", "modules": "jsonl"}
+    assert marker["tables"]["calls"]["shards"] == 2 and marker["tables"]["files"]["shards"] == 3
+    assert (out / "README.md").read_text() == "notes kept by the user"
+
+
+def test_files_an_export_did_not_write_are_never_touched(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    export(store, out, format="parquet", tables=["functions"])
+    (out / "calls").mkdir()
+    (out / "calls" / "mine.parquet").write_bytes(b"the user's own")
+    (out / "files.jsonl").write_text("the user's own\n")
+    (out / "functions" / "notes.txt").write_text("added by hand")
+    before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for tables, fmt, culprit in [(["calls"], "parquet", "calls"), (["files"], "jsonl", "files.jsonl"),
+                                 (["files"], "parquet", "files.jsonl"), (["functions"], "parquet", "notes.txt"),
+                                 (["modules", "calls"], "parquet", "calls")]:
+        with pytest.raises(UsageError, match=f"{culprit}' was not written by a codequarry export"):
+            export(store, out, format=fmt, tables=tables)  # type: ignore[arg-type]
+    assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert not (out / "modules").exists()  # refused before the first table was written
 
 
 def test_an_interrupted_parquet_export_leaves_only_complete_tables(store: Store, tmp_path: Path) -> None:
@@ -399,12 +454,15 @@ def test_an_interrupted_parquet_export_leaves_only_complete_tables(store: Store,
     assert json.loads((out / MARKER).read_text())["complete"] is True
     assert len(list((out / "functions").iterdir())) == 3
 
-    # a killed export still knows the tables of the one before it, and the next export removes them
+    # a killed export still knows every table it may have written: the next export may replace them
     with pytest.raises(KeyboardInterrupt):
         export(store, out, format="parquet", tables=["modules", "functions"], progress=die)
     assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "calls", "functions", "modules"])
     export(store, out, format="parquet", tables=["files"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "files"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "calls", "files", "functions", "modules"])
+    export(store, out, format="jsonl", tables=["modules", "functions"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "calls", "files", "functions.jsonl",
+                                                            "modules.jsonl"])
 
 
 def test_leftovers_of_a_killed_export_are_cleaned_up(store: Store, tmp_path: Path) -> None:
@@ -528,3 +586,28 @@ def test_the_export_command(store: Store, tmp_path: Path) -> None:
     bad = subprocess.run([*q, "export", str(tmp_path / "x"), "--store", str(store.path), "-f", "jsonl", "--shards", "2"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "parquet only" in bad.stderr
+
+
+def test_a_sqlite_export_replaces_only_its_tables(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "quarry.db"
+    export(store, out, format="sqlite", tables=["functions", "files"])
+    export(store, out, format="sqlite", tables=["modules", "files"])
+    con = sqlite3.connect(out)
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    counts = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in ("functions", "files", "modules")}
+    meta = json.loads(con.execute("SELECT meta FROM _quarry_export").fetchone()[0])
+    con.execute("CREATE TABLE classes (mine TEXT)")  # the user's own table, named like a store table
+    con.commit()
+    con.close()
+    assert names == {"functions", "files", "modules", "_quarry_export"}
+    assert counts == {n: table(store, n).num_rows for n in counts}
+    assert sorted(meta["tables"]) == ["files", "functions", "modules"]
+    export(store, out, format="sqlite", tables=["calls"])  # the user's table is kept
+    before = out.read_bytes()
+    with pytest.raises(UsageError, match="table 'classes' of .* was not written by a codequarry export"):
+        export(store, out, format="sqlite", tables=["calls", "classes"])
+    assert out.read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    con = sqlite3.connect(out)
+    assert con.execute("SELECT name FROM pragma_table_info('classes')").fetchall() == [("mine",)]
+    con.close()

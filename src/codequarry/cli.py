@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts are plain text: '[extract]' is a word, not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 out = Console(highlight=False, soft_wrap=True)
@@ -107,7 +108,7 @@ def extract(
     max_memory: Annotated[str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")] = None,
     engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray.")] = "local",
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if any file or extractor produced an error row.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
 ) -> None:
@@ -119,6 +120,8 @@ def extract(
                      select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
                      file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
                      engine=engine, address=address)
+    for warning in plan.warnings:
+        err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
     try:
         summary = run_extract(plan, progress=progress)
@@ -131,13 +134,16 @@ def extract(
     if as_json:
         out.print_json(json.dumps(summary.to_json()))
     elif not quiet:
-        _render_summary(summary)
-    if strict and summary.errors:
-        err.print(f"--strict: {summary.errors} error rows (see: quarry sql \"SELECT * FROM errors\")")
+        _render_summary(summary, warnings=plan.warnings)
+    if strict and (summary.errors or summary.errors_stored):
+        # the store's state for these sources, not only this run's rows: a re-run that changed nothing
+        # still fails while an error row of an unchanged file stands
+        err.print(f"--strict: {max(summary.errors, summary.errors_stored)} error rows for these sources in the "
+                  f"store, {summary.errors} written by this run (see: quarry sql \"SELECT * FROM errors\")")
         raise typer.Exit(1)
 
 
-def _render_summary(s: Any) -> None:
+def _render_summary(s: Any, warnings: tuple[str, ...] = ()) -> None:
     skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
     out.print(f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "
               f"{s.modified} modified, {s.deleted} deleted), {s.unchanged} unchanged")
@@ -155,7 +161,8 @@ def _render_summary(s: Any) -> None:
     else:
         out.print(f"nothing to do: snapshot {s.snapshot} of {s.store} is up to date")
     for note in s.notes:
-        out.print(f"note: {note}")
+        if note not in warnings:
+            out.print(f"note: {note}")
 
 
 @app.command()
@@ -222,6 +229,8 @@ def plan(
 
     p = make_plan(sources or [Path(".")], store=store, workers=workers, exclude=exclude or (),
                   plugins=plugin or (), select=select or (), deselect=deselect or ())
+    for warning in p.warnings:
+        err.print(f"warning: {warning}", markup=False)
     info = describe(p, count_files=not no_files and fmt is not PlanFmt.mermaid)
     if fmt is PlanFmt.json:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
@@ -236,10 +245,9 @@ def status(store: StoreOpt = None,
            as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
     """Show the live snapshot, table versions, rows and sizes, the last run, and running services."""
     from codequarry.query import open_store
-    from codequarry.store.maintenance import status as store_status
-
     from codequarry.serve.cli import services_table
     from codequarry.serve.services import status as services_status
+    from codequarry.store.maintenance import status as store_status
 
     st = open_store(_find_store(store))
     info = store_status(st)
@@ -336,61 +344,43 @@ def export(
 class Fmt(StrEnum):
     table = "table"
     csv = "csv"
+    tsv = "tsv"
     json = "json"
+    jsonl = "jsonl"
     parquet = "parquet"
 
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="One SQL statement (DataFusion dialect).")],
+    query: Annotated[str, typer.Argument(help="One SQL query (DataFusion dialect); statements that write are refused.")],
     store: StoreOpt = None,
-    fmt: Annotated[Fmt, typer.Option("--format", "-f", help="Output format.")] = Fmt.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    fmt: Annotated[Fmt | None, typer.Option("--format", "-f", help="Output format (default: a table on stdout; "
+                                            "with -o, the one the file's extension names).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout "
+                                                "(.parquet, .csv, .tsv, .json, .jsonl).")] = None,
 ) -> None:
-    """Run SQL over the last published snapshot of the store."""
+    """Run a read-only SQL query over the last published snapshot of the store.
+
+    Only queries run (SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW); COPY, INSERT, CREATE, DROP, SET
+    and every other statement that would write or change something are refused.
+    """
+    from codequarry import sqlout
     from codequarry.query import open_store
     from codequarry.query import sql as run_sql
 
-    result = run_sql(open_store(_find_store(store)), query)
-    if fmt is Fmt.parquet:
-        if output is None:
-            raise UsageError("--format parquet needs --output FILE")
-        import pyarrow.parquet as pq
-
-        pq.write_table(result, output, compression="zstd")
-        return
-    if fmt is Fmt.csv:
-        import pyarrow.csv as pacsv
-
-        text = _csv(result, pacsv)
-    elif fmt is Fmt.json:
-        text = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
+    folder = _find_store(store)
+    if output is not None:
+        sqlout.check_target(output, folder)
+        kind = sqlout.format_for(output, fmt.value if fmt is not None else None)
+    elif fmt is Fmt.parquet:
+        raise UsageError("--format parquet needs --output FILE")
+    result = run_sql(open_store(folder), query)
+    if output is not None:
+        sqlout.write(result, output, kind)
+    elif fmt is None or fmt is Fmt.table:
+        _print_grid(result)
     else:
-        if output is None:
-            _print_grid(result)
-            return
-        text = _plain(result)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-
-
-def _csv(result: Any, pacsv: Any) -> str:
-    from codequarry.formats import csv_text
-
-    return csv_text(result)
-
-
-def _cell(value: Any, limit: int | None = None) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
-    if limit is not None:
-        text = text.replace("\n", "\\n")
-        if len(text) > limit:
-            text = text[: limit - 1] + "\u2026"
-    return text
+        sys.stdout.write(sqlout.render(result, fmt.value))
 
 
 def _wide() -> Console:
@@ -400,20 +390,11 @@ def _wide() -> Console:
 
 def _print_grid(result: Any) -> None:
     """A table for people: one line per row, long cells cut; piped output is never wrapped."""
+    from codequarry.sqlout import footer, grid
+
     console = _wide()
-    grid = Table(box=None, pad_edge=False, header_style="bold")
-    for name in result.column_names:
-        grid.add_column(name, no_wrap=True, overflow="ellipsis", max_width=80)
-    for row in result.to_pylist():
-        grid.add_row(*(_cell(v, 80) for v in row.values()))
-    console.print(grid)
-    console.print(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", style="dim")
-
-
-def _plain(result: Any) -> str:
-    lines = ["\t".join(result.column_names)]
-    lines += ["\t".join(_cell(v) for v in row.values()) for row in result.to_pylist()]
-    return "\n".join(lines) + "\n"
+    console.print(grid(result))
+    console.print(footer(result.num_rows), style="dim", markup=False)
 
 
 @app.command()

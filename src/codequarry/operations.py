@@ -29,8 +29,8 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from codequarry.api import Operation
-from codequarry.errors import QuarryError, SchemaError
-from codequarry.query import plain_types
+from codequarry.errors import QuarryError, QueryError, SchemaError
+from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
 from codequarry.store.store import live_dataset
@@ -91,8 +91,10 @@ class OperationContext:
 
     def sql(self, query: str) -> pa.Table:
         """Run SQL over the declared inputs; returns an Arrow table with plain (non-view) types."""
-        try:
-            return plain_types(self.session.sql(query).to_arrow_table())
+        try:  # through the one read-only door, as all SQL text is: an operation returns rows, writes nothing
+            return plain_types(read_only_sql(self.session, query, tables=self._allowed).to_arrow_table())
+        except QueryError as exc:
+            raise OperationError(f"operation '{self.name}': SQL failed: {exc}") from None
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise OperationError(f"operation '{self.name}': SQL failed: {first}") from None

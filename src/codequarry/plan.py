@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from codequarry.scan import SourceRoot, resolve_sources
 from codequarry.schema import DatasetSpec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
+MIN_WORKER_MEMORY = 64 * 1024 * 1024
 ALWAYS = ("core",)
 ENGINES = ("local", "ray")  # the manifest is part of every run
 
@@ -38,6 +40,7 @@ class ExtractPlan(BaseModel):
     extractors: tuple[str, ...]  # resolved, in a stable order
     operations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # why something was selected that was not asked for
+    warnings: tuple[str, ...] = ()  # an option changed to a value that works (printed even with --quiet)
 
     @property
     def repos(self) -> list[str]:
@@ -134,24 +137,19 @@ def make_plan(
 
     roots = resolve_sources(sources)
     store_path = Path(store).expanduser().resolve() if store else Path(roots[0].root) / ".quarry"
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}")
     if address is not None and engine != "ray":
         raise UsageError("--address is for --engine ray")
-    if file_timeout is not None and file_timeout <= 0:
-        file_timeout = None  # 0 means no limit
-    if max_memory_per_worker is not None and max_memory_per_worker < 64 * 1024 * 1024:
-        raise UsageError("--max-memory-per-worker below 64MB leaves no room for the interpreter itself")
-    if max_file_size <= 0:
-        raise UsageError(f"--max-file-size must be positive, got {max_file_size}")
+    file_timeout = check_timeout(file_timeout)
+    check_limits(max_file_size, max_memory_per_worker)
+    workers, capped = check_workers(workers, default_workers(), local=engine == "local")
     catalog = catalog or load_catalog(plugins)
     chosen = select_nodes(catalog, select_, deselect)
     return ExtractPlan(
         sources=tuple(roots),
         store=store_path,
-        workers=workers or default_workers(),
+        workers=workers,
         exclude=tuple(exclude),
         plugins=tuple(plugins),
         select=select_,
@@ -164,7 +162,49 @@ def make_plan(
         extractors=tuple(ex.name for ex in chosen.extractors),
         operations=tuple(op.name for op in chosen.operations),
         notes=tuple(chosen.notes),
+        warnings=tuple(capped),
     )
+
+
+def check_workers(workers: int | None, cores: int, *, local: bool) -> tuple[int, list[str]]:
+    """The number of worker processes to start, and a note when it is not the one asked for.
+
+    More local workers than the cores this process may run on (its CPU affinity) only make the
+    processes compete for the cores and multiply the memory, so the local engine caps the number to
+    the cores, with a note; Ray workers run on a cluster's cores and are not capped here.
+    """
+    if workers is None:
+        return cores, []
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"--workers must be a whole number of at least 1, got {workers!r} "
+                         f"(default: one per core, {cores} here; 1 runs in the calling process)")
+    if local and workers > cores:
+        return cores, [f"--workers {workers} capped to {cores}: this process may use {cores} core(s), and more "
+                       "worker processes than cores only compete for them (use --engine ray for more cores)"]
+    return workers, []
+
+
+def check_timeout(seconds: float | None, option: str = "--file-timeout") -> float | None:
+    """A per-file time limit in seconds: a positive finite number, or 0 / None for no limit."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
+        raise UsageError(f"{option} must be a number of seconds, 0 for no limit, got {seconds!r}")
+    if seconds == 0 or math.isinf(seconds):
+        return None
+    return float(seconds)
+
+
+def check_limits(max_file_size: int, max_memory_per_worker: int | None) -> None:
+    """Sizes in bytes: a file-size limit above 0, a worker memory limit that leaves room for Python."""
+    if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size <= 0:
+        raise UsageError(f"--max-file-size must be a positive size like 10MB, got {max_file_size!r}")
+    if max_memory_per_worker is not None and (
+        isinstance(max_memory_per_worker, bool) or not isinstance(max_memory_per_worker, int)
+        or max_memory_per_worker < MIN_WORKER_MEMORY
+    ):
+        raise UsageError(f"--max-memory-per-worker must be at least 64MB (a worker's interpreter and parsers "
+                         f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB")
 
 
 def parse_size(text: str) -> int:
@@ -178,8 +218,8 @@ def parse_size(text: str) -> int:
         value = float(num)
     except ValueError:
         raise UsageError(f"cannot read size '{text}': use a number with an optional unit, like 10MB") from None
-    if unit not in units or value <= 0:
-        raise UsageError(f"cannot read size '{text}': use a positive number with KB, MB or GB")
+    if unit not in units or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"cannot read size '{text}': use a positive number with KB, MB or GB, like 10MB")
     return int(value * units[unit])
 
 

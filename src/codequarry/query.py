@@ -1,24 +1,71 @@
-"""SQL over the last published snapshot, through DataFusion. Results come back as Arrow tables."""
+"""SQL over the last published snapshot, through DataFusion. Results come back as Arrow tables.
+
+SQL that comes from outside (``quarry sql``, the Python API, a web UI) is read-only: it reaches
+DataFusion only through :func:`read_only_sql`, which refuses every statement that could write a file,
+create, change or drop a table, or change the session (``COPY``, ``INSERT``, ``CREATE [EXTERNAL]
+TABLE``, ``DROP``, ``SET``, ``PREPARE`` ...), before anything runs. Two checks, either enough:
+DataFusion's own ``SQLOptions`` (no DDL, no DML, no statements) refuse the statement while it is
+planned, and the logical plan must consist only of query steps (scans, filters, joins, ...). Queries
+run: ``SELECT``, ``WITH``, ``VALUES``, ``EXPLAIN [ANALYZE]``, ``DESCRIBE``, ``SHOW``.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from codequarry.errors import QueryError, StoreError
+from codequarry.errors import QueryError, StoreError, did_you_mean
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
+
+#: what read-only SQL may be, for messages
+QUERY_KINDS = "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW"
+#: the logical-plan steps a query is made of; any other step (CopyTo, DmlStatement, CreateView, ...) is refused
+QUERY_STEPS = frozenset({
+    "Aggregate", "Analyze", "DescribeTable", "Distinct", "EmptyRelation", "Explain", "Filter", "Join", "Limit",
+    "Projection", "RecursiveQuery", "Repartition", "Sort", "Subquery", "SubqueryAlias", "TableScan", "Union",
+    "Unnest", "Values", "Window", "WindowExpr",
+})
+_REFUSED = re.compile(r"\b(DDL|DML|Statement) not supported: (.+)$")
+_NO_TABLE = re.compile(r"table '(?:[^'.]+\.)*([^'.]+)' not found")
+
+
+class ReadOnlyError(QueryError):
+    """A statement that would write or change something was refused: quarry's SQL is read-only."""
 
 
 def open_store(path: str | Path) -> Store:
     return Store.open(path)
 
 
-def session(store: Store, snapshot: Snapshot | None = None) -> Any:
-    """A DataFusion session with every table of the snapshot registered at its published version."""
+class ReadOnlySession:
+    """A DataFusion session over one snapshot whose :meth:`sql` runs queries only.
+
+    ``context`` is the underlying ``datafusion.SessionContext`` for code of your own (it is not
+    guarded); SQL text from anyone else goes through :meth:`sql`.
+    """
+
+    def __init__(self, context: Any, tables: Iterable[str]) -> None:
+        self.context = context
+        self.tables = tuple(sorted(tables))
+
+    def sql(self, query: str) -> Any:
+        """Plan a query (a ``datafusion.DataFrame``, run when collected); writes are refused."""
+        return read_only_sql(self.context, query, tables=self.tables)
+
+    def table(self, name: str) -> Any:
+        if name not in self.tables:
+            raise QueryError(f"no table '{name}'.{did_you_mean(name, self.tables)} Tables: {', '.join(self.tables)}")
+        return self.context.table(name)
+
+
+def session(store: Store, snapshot: Snapshot | None = None) -> ReadOnlySession:
+    """A read-only session with every table of the snapshot registered at its published version."""
     snap = snapshot or store.snapshot()
     if snap is None:
         raise StoreError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
@@ -31,17 +78,68 @@ def session(store: Store, snapshot: Snapshot | None = None) -> Any:
         except Exception as exc:
             raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
         ctx.register_table(name, table)
-    return ctx
+    return ReadOnlySession(ctx, snap.tables)
+
+
+def read_only_sql(ctx: Any, query: str, *, tables: Iterable[str] = ()) -> Any:
+    """The one way SQL from outside reaches DataFusion: plan ``query`` on ``ctx`` (a
+    ``datafusion.SessionContext``) as a query, or raise :class:`ReadOnlyError` before anything runs.
+
+    ``tables`` (the names registered) lets an unknown table's message suggest the nearest one.
+    Returns the planned ``datafusion.DataFrame``; collecting it runs the query.
+    """
+    from datafusion import SQLOptions
+
+    options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+    try:
+        frame = ctx.sql(query, options=options)
+    except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
+        raise _query_error(exc, list(tables)) from None
+    step = _first_write_step(frame.logical_plan())
+    if step is not None:
+        raise ReadOnlyError(f"refused: the statement's plan has a '{step}' step, which is not part of a query; "
+                            f"quarry's SQL is read-only and runs queries only ({QUERY_KINDS})")
+    return frame
+
+
+def _first_write_step(plan: Any) -> str | None:
+    """The first step of a logical plan that is not a query step (walks the whole tree), or None."""
+    todo = [plan]
+    while todo:
+        node = todo.pop()
+        try:
+            kind = type(node.to_variant()).__name__
+        except Exception:  # a step the Python bindings cannot even name: not one of ours
+            return str(node.display()).split("\n")[0][:60] or "unknown"
+        if kind not in QUERY_STEPS:
+            return kind
+        todo.extend(node.inputs())
+    return None
+
+
+def _query_error(exc: Exception, tables: list[str]) -> QueryError:
+    text = str(exc).strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
+    refused = _REFUSED.search(message)
+    if refused:
+        what = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", refused.group(2)).upper()
+        return ReadOnlyError(f"refused: {what} is not a query; quarry's SQL is read-only and runs queries only "
+                             f"({QUERY_KINDS})")
+    missing = _NO_TABLE.search(message)
+    if missing and tables:
+        name = missing.group(1)
+        return QueryError(f"no table '{name}'.{did_you_mean(name, tables)} Tables: {', '.join(sorted(tables))}")
+    return QueryError(f"query failed: {message}")
 
 
 def sql(store: Store, query: str) -> pa.Table:
-    """Run one SQL statement over the published snapshot."""
-    ctx = session(store)
+    """Run one read-only SQL statement over the published snapshot (writes are refused)."""
+    ses = session(store)
+    frame = ses.sql(query)
     try:
-        result = ctx.sql(query).to_arrow_table()
-    except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise QueryError(f"query failed: {message}") from None
+        result = frame.to_arrow_table()
+    except Exception as exc:
+        raise _query_error(exc, list(ses.tables)) from None
     return plain_types(result)
 
 

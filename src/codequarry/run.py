@@ -26,6 +26,7 @@ from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
+from codequarry.store.store import live_dataset
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
 AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
@@ -41,7 +42,7 @@ class RunSummary:
     files_parsed: int
     skipped: dict[str, int]
     rows: dict[str, int]  # rows this run wrote, per table
-    errors: int
+    errors: int  # error rows this run wrote
     seconds: float
     workers: int
     changed: int = 0  # added + modified + deleted files
@@ -55,6 +56,9 @@ class RunSummary:
     operations: dict[str, Any] = field(default_factory=dict)  # name -> ran, rows, seconds, stats
     listing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: error rows of this run's sources in the live snapshot after the run: this run's, and those of
+    #: unchanged files that earlier runs wrote and that still stand (what --strict judges)
+    errors_stored: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -187,7 +191,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=notes + writer.notes,
+        notes=list(plan.warnings) + list(plan.notes) + notes + writer.notes,
     )
     state = work.state
     states = writer.commit(work.replace, previous, pause=pause)
@@ -200,6 +204,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     summary.seconds = round(time.perf_counter() - started, 3)
     if unchanged:
         summary.published = False
+        summary.errors_stored = stored_errors(store, plan.repos)
         return summary
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
@@ -213,7 +218,19 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
         summary.snapshot = done.snapshot
         summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
+    summary.errors_stored = stored_errors(store, plan.repos)
     return summary
+
+
+def stored_errors(store: Store, repos: list[str]) -> int:
+    """Rows of the live snapshot's ``errors`` table that belong to the sources ``repos``."""
+    snap = store.snapshot()
+    state = snap.tables.get("errors") if snap is not None else None
+    if state is None or not state.rows or not repos:
+        return 0
+    import pyarrow.dataset as ds
+
+    return int(live_dataset(store, "errors", state.version).count_rows(filter=ds.field("repo").isin(repos)))
 
 
 def pause(point: str) -> None:

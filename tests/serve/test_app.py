@@ -51,7 +51,23 @@ def test_sql_console_and_downloads_match_quarry_sql(server: Server, web_tree: Pa
 def test_bad_sql_is_a_message_not_a_crash(server: Server) -> None:
     status, body, _ = http(server.url + "/api/sql", data={"sql": "SELECT * FROM functionz"})
     assert status == 400
-    assert "functionz" in json.loads(body)["error"]
+    assert "Did you mean 'functions'" in json.loads(body)["error"]
+
+
+def test_sql_from_the_ui_is_read_only(server: Server, tmp_path: Path) -> None:
+    target = tmp_path / "written.csv"
+    for statement in (f"COPY (SELECT 1) TO '{target}' STORED AS CSV", "CREATE TABLE t AS SELECT 1",
+                      f"CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{tmp_path}'", "DROP TABLE functions"):
+        status, body, _ = http(server.url + "/api/sql", data={"sql": statement})
+        assert status == 400 and "read-only" in json.loads(body)["error"], statement
+    assert not target.exists()
+    from urllib.parse import quote
+
+    status, _, _ = http(server.url + "/api/sql?format=csv&q=" + quote(f"COPY (SELECT 1) TO '{target}'"))
+    assert status == 400 and not target.exists()
+
+
+def test_bad_requests_are_messages(server: Server) -> None:
     status, body, _ = http(server.url + "/api/sql", data={"sql": "   "})
     assert status == 400
     status, _, _ = http(server.url + "/api/views/nope")

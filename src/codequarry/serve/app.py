@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from codequarry.formats import csv_text
+from codequarry import sqlout
 from codequarry.progress import read_progress
 from codequarry.serve.page import PAGE
 from codequarry.serve.queries import QueryFailed, QueryTimeout
@@ -106,7 +106,7 @@ def create_app(config: ServeConfig) -> Starlette:
             return JSONResponse({"error": str(exc)}, status_code=400)
         if fmt == "csv":
             return Response(
-                csv_text(result),
+                sqlout.render(result, "csv"),
                 media_type="text/csv",
                 headers={"content-disposition": 'attachment; filename="query.csv"'},
             )

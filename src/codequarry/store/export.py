@@ -23,8 +23,17 @@ REAL, TEXT, BLOB; nested columns are JSON text, as in JSON lines; tables with ``
 
 Each table is written under a temporary name and renamed into place when complete (the SQLite
 database as a whole), so a killed export never leaves a file that looks finished. A folder that
-holds a previous export (it has the marker file) may be exported into again: its tables are
-replaced, and tables of the previous export that this one does not write are removed.
+holds a previous export (it has the marker file) may be exported into again: the tables this export
+writes are replaced, every other table is left as it was (the marker records, per table, the
+snapshot, format and files it came from). An export touches only what an export wrote: a table's
+folder or ``.jsonl`` file that the marker does not name, or a table folder holding anything but
+``part-NNNNN.parquet`` files, is refused before anything is written. A SQLite export into an
+earlier one works the same way: the database is copied, the tables written are replaced in the copy,
+the others kept, and a table its metadata does not name is refused.
+
+A table with no rows is one Parquet file per shard with the table's schema and no row group. (The
+``datasets`` library builds no empty split: ``load_dataset("parquet", data_dir=...)`` of such a
+table raises "corresponds to no data"; ``streaming=True``, pyarrow, pandas or polars read it.)
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -65,6 +75,7 @@ _TMP = ".quarry-tmp-"
 _OLD = ".quarry-old-"
 ROW_GROUP_ROWS = 100_000
 BUFFER_BYTES = 64 * 1024 * 1024  # rows buffered across all shard writers; beyond, the largest flush
+MAX_SHARDS = 65_536  # files per table; beyond, a typo more likely than a wish
 MAX_OPEN_SHARDS = 256  # more shards are written in several passes over the table (file descriptors)
 
 
@@ -175,6 +186,9 @@ def export(store: Store, out: str | Path, *, format: Format, tables: Sequence[st
                          f"{did_you_mean(str(format), FORMATS)}")
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
         raise UsageError(f"--shards must be a whole number of at least 1, not {shards!r}")
+    if shards > MAX_SHARDS:
+        raise UsageError(f"--shards {shards} would write {shards:,} files per table; use at most {MAX_SHARDS:,} "
+                         "(a shard per few hundred MB of data is plenty)")
     if format != "parquet" and (shards != 1 or key is not None):
         raise UsageError(f"--shards and --key apply to --format parquet only, not {format}")
     snap = store.snapshot()
@@ -273,40 +287,81 @@ def _write_marker(out: Path, meta: dict[str, Any]) -> None:
 
 
 # -- parquet and JSON lines: a folder -------------------------------------------------------------
+def _previous_tables(out: Path) -> dict[str, dict[str, Any]]:
+    """The tables an earlier export recorded in ``out``'s marker (name -> what it wrote)."""
+    try:
+        loaded = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    tables = loaded.get("tables") if isinstance(loaded, dict) else None
+    if not isinstance(tables, dict):
+        return {}
+    return {k: (v if isinstance(v, dict) else {}) for k, v in tables.items() if _safe_name(k)}
+
+
+def _safe_name(name: object) -> bool:
+    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name \
+        and not name.startswith(".") and name not in (MARKER,)
+
+
+def _forms(out: Path, name: str) -> tuple[Path, Path]:
+    """Where a table may be in an export folder: its Parquet folder and its JSON-lines file."""
+    return out / name, out / f"{name}.jsonl"
+
+
+def _foreign(out: Path, name: str, previous: dict[str, dict[str, Any]]) -> Path | None:
+    """The first file at a table's places in ``out`` that no codequarry export wrote, or None.
+
+    Ours: the places of a table the marker names, holding only what an export writes there
+    (``part-NNNNN.parquet`` files in the table's folder, or the ``.jsonl`` file).
+    """
+    folder, lines = _forms(out, name)
+    for place in (folder, lines):
+        if not (place.exists() or place.is_symlink()):
+            continue
+        if name not in previous or place.is_symlink():
+            return place
+        if place == folder:
+            if not place.is_dir():
+                return place
+            for child in place.iterdir():
+                if not _PART.fullmatch(child.name) or child.is_symlink() or not child.is_file():
+                    return child
+        elif not place.is_file():
+            return place
+    return None
+
+
 def _export_folder(sources: list[_Source], out: Path, format: Format, shards: int, meta: dict[str, Any],
                    progress: Progress | None) -> dict[str, TableExport]:
     out.mkdir(parents=True, exist_ok=True)
-    previous: dict[str, Any] = {}
-    if (out / MARKER).exists():
-        try:
-            loaded = json.loads((out / MARKER).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            loaded = {}
-        tables = loaded.get("tables") if isinstance(loaded, dict) else None
-        previous = tables if isinstance(tables, dict) else {}
+    previous = _previous_tables(out) if (out / MARKER).exists() else {}
+    for src in sources:  # every refusal before the first byte is written
+        foreign = _foreign(out, src.name, previous)
+        if foreign is not None:
+            raise UsageError(f"'{foreign}' was not written by a codequarry export (or was changed since); "
+                             f"exporting table '{src.name}' would replace it: move it away, or export elsewhere")
     for leftover in [*out.glob(f"{_TMP}*"), *out.glob(f"{_OLD}*")]:
         if _abandoned(leftover.name.removeprefix(_TMP).removeprefix(_OLD)):
             _remove(leftover)
-    # the marker goes first, so that a killed export leaves a folder the next export may reuse, and
-    # knows every table that may be in it
-    _write_marker(out, {**meta, "complete": False, "tables": {**previous, **{s.name: {} for s in sources}}})
+    # the marker names every table before it is written, so that a killed export leaves a folder whose
+    # every table the next export knows as its own; it is updated after each table
+    tables = {**previous, **{s.name: {**previous.get(s.name, {}), "pending": True} for s in sources}}
+    _write_marker(out, {**meta, "complete": False, "tables": tables})
     done: dict[str, TableExport] = {}
     for src in sources:
+        folder, lines = _forms(out, src.name)
         if format == "parquet":
             done[src.name] = _parquet_table(src, out, shards, progress)
+            _remove(lines)  # the same table as JSON lines, from an earlier export: replaced
         else:
             done[src.name] = _jsonl_table(src, out, progress)
-    # this export's tables replace the previous one's: leave no table from another snapshot behind
-    for name in previous:
-        if isinstance(name, str) and name and "/" not in name and not name.startswith("."):
-            if name not in done or format == "jsonl":
-                _remove(out / name)
-            if name not in done or format == "parquet":
-                _remove(out / f"{name}.jsonl")
-    tables = {s.name: {"rows": done[s.name].rows, "version": s.version,
-                       "files": [str(f.relative_to(out)) for f in done[s.name].files],
-                       **({"key": s.key, "shards": shards} if format == "parquet" else {})}
-              for s in sources}
+            _remove(folder)
+        tables[src.name] = {"format": format, "rows": done[src.name].rows, "version": src.version,
+                            "snapshot": meta["snapshot"],
+                            "files": [str(f.relative_to(out)) for f in done[src.name].files],
+                            **({"key": src.key, "shards": shards} if format == "parquet" else {})}
+        _write_marker(out, {**meta, "complete": False, "tables": tables})
     _write_marker(out, {**meta, "complete": True, "tables": tables})
     _fsync_dir(out)
     return done
@@ -352,6 +407,9 @@ def _parquet_table(src: _Source, out: Path, shards: int, progress: Progress | No
         raise
     files = tuple(final / _part_name(i) for i in range(shards))
     return TableExport(name=src.name, rows=done, files=files, bytes=sum(f.stat().st_size for f in files))
+
+
+_PART = re.compile(r"part-\d{5,}\.parquet")
 
 
 def _part_name(shard: int) -> str:
@@ -524,6 +582,8 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
             leftover.unlink(missing_ok=True)
     tmp = out.with_name(f".{out.name}{_TMP}{os.getpid()}")
     tmp.unlink(missing_ok=True)
+    if out.exists():  # an earlier export (checked): start from it, so that its other tables stay
+        shutil.copyfile(out, tmp)
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default).encode
     done: dict[str, TableExport] = {}
     con = sqlite3.connect(tmp, isolation_level=None)
@@ -532,10 +592,13 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
         con.execute("PRAGMA journal_mode = OFF")
         con.execute("PRAGMA synchronous = OFF")
         con.execute("BEGIN")
+        tables = _sqlite_previous(con, out, [s.name for s in sources])
         for src in sources:
+            con.execute(f"DROP TABLE IF EXISTS {_quote(src.name)}")  # ours: _sqlite_previous checked
             done[src.name] = _sqlite_table(con, src, out, encode, progress)
+            tables[src.name] = {"rows": done[src.name].rows, "version": src.version, "snapshot": meta["snapshot"]}
+        con.execute(f"DROP TABLE IF EXISTS {SQLITE_META_TABLE}")
         con.execute(f"CREATE TABLE {SQLITE_META_TABLE} (meta TEXT NOT NULL)")
-        tables = {s.name: {"rows": done[s.name].rows, "version": s.version} for s in sources}
         con.execute(f"INSERT INTO {SQLITE_META_TABLE} VALUES (?)",
                     (json.dumps({**meta, "complete": True, "tables": tables}, sort_keys=True),))
         con.execute("COMMIT")
@@ -549,6 +612,25 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
         tmp.unlink(missing_ok=True)
         raise
     return done
+
+
+def _sqlite_previous(con: sqlite3.Connection, out: Path, names: list[str]) -> dict[str, Any]:
+    """The tables an earlier export recorded in the database; refuses to replace a table it did not write."""
+    existing = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    previous: dict[str, Any] = {}
+    if SQLITE_META_TABLE in existing:
+        row = con.execute(f"SELECT meta FROM {SQLITE_META_TABLE}").fetchone()
+        try:
+            loaded = json.loads(row[0]) if row else {}
+        except ValueError:
+            loaded = {}
+        found = loaded.get("tables") if isinstance(loaded, dict) else None
+        previous = dict(found) if isinstance(found, dict) else {}
+    for name in names:
+        if name in existing and name not in previous:
+            raise UsageError(f"table '{name}' of '{out}' was not written by a codequarry export; exporting it "
+                             "would replace it: drop or rename it, or export to another file")
+    return previous
 
 
 def _sqlite_table(con: sqlite3.Connection, src: _Source, out: Path, encode: Callable[[Any], str],

@@ -91,7 +91,7 @@ class Store:
         except (OSError, ValueError) as exc:
             raise StoreError(f"'{path}' has an unreadable {MARKER}: {exc}") from None
         if meta.get("format") != FORMAT:
-            raise StoreError(f"store '{path}' has format {meta.get('format')!r}; this codequarry reads {FORMAT}")
+            raise StoreError(_format_mismatch(path, meta.get("format")))
         return cls(p.resolve())
 
     @classmethod
@@ -161,6 +161,19 @@ class Store:
 
     def clear_staging(self) -> None:
         shutil.rmtree(self.path / "staging", ignore_errors=True)
+
+
+def _format_mismatch(path: str | Path, found: Any) -> str:
+    """What to do about a store written in another format: upgrade codequarry, or extract anew."""
+    from codequarry import __version__
+
+    if isinstance(found, int) and not isinstance(found, bool) and found > FORMAT:
+        fix = ("a newer codequarry wrote it: upgrade (python3 -m pip install -U codequarry), or extract into "
+               "a new store with --store")
+    else:
+        fix = (f"extract into a new store (quarry extract SOURCE --store NEW), or move '{path}' aside and "
+               "extract again: the store is made from the sources")
+    return (f"store '{path}' has format {found!r}; this codequarry ({__version__}) reads format {FORMAT}: {fix}")
 
 
 def live_dataset(store: Store, name: str, version: int) -> Any:

@@ -1,0 +1,2 @@
+# written for Python 2
+print "exporting"
