@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codequarry.corpus_io import open_corpus
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
@@ -26,6 +27,7 @@ from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
+SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
 AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
 
@@ -53,6 +55,7 @@ class RunSummary:
     operations: dict[str, Any] = field(default_factory=dict)  # name -> ran, rows, seconds, stats
     listing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    skipped_files: list[list[str]] = field(default_factory=list)  # [repo, path, reason] of the first scan skips
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -64,7 +67,7 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     for key, f in enumerate(manifest.files):
         language = f.language
         if language is None and f.size > 0:
-            language = _sniff(os.path.join(f.root, f.path))
+            language = _sniff(f.root, f.path)
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
         if language == "python" and mod is None:
             # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
@@ -74,10 +77,11 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     return tasks
 
 
-def _sniff(path: str) -> str | None:
+def _sniff(root: str, path: str) -> str | None:
     """Language of an extension-less file from its '#!' line (reads 128 bytes, nothing more)."""
     try:
-        with open(path, "rb") as fh:
+        fh, _st = open_corpus(root, path)
+        with fh:
             return language_of_shebang(fh.read(128))
     except OSError:
         return None
@@ -165,7 +169,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=notes + writer.notes,
+        notes=notes + manifest.notes + writer.notes,
+        skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
     )
     state = work.state
     states = writer.commit(work.replace, previous, pause=pause)

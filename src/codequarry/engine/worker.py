@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, Outputs
+from codequarry.corpus_io import Refused, open_corpus
 from codequarry.extractors.core import Error
 from codequarry.schema import RowBuffer
 from codequarry.source import ParseFailure, SourceFile
@@ -173,11 +174,12 @@ class _Run:
 
 
 def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str | None, int, int | None] | None:
-    """Read a file once. Returns (data or None if too large, sha256, size, line count) or None if gone."""
-    full = os.path.join(task.root, task.path)
+    """Read a file once. Returns (data or None if too large, sha256, size, line count) or None if it
+    could not be read (then an errors row says why)."""
     try:
-        with open(full, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        fh, st = open_corpus(task.root, task.path)
+        with fh:
+            size = st.st_size
             if size <= max_size:
                 data = fh.read()
                 return data, hashlib.sha256(data).hexdigest(), len(data), None
@@ -192,20 +194,17 @@ def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str |
                 lines += 1
             return None, digest.hexdigest(), size, lines
     except FileNotFoundError:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", "file disappeared between scan and read")
-        run.count("skipped:unreadable")
-        return None
+        message = "file disappeared between scan and read"
+    except Refused as exc:
+        message = exc.strerror or str(exc)
     except (IsADirectoryError, NotADirectoryError) as exc:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", f"not a regular file: {exc.strerror}")
-        run.count("skipped:unreadable")
-        return None
+        message = f"not a regular file: {exc.strerror}"
     except OSError as exc:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", f"{exc.strerror or exc}")
-        run.count("skipped:unreadable")
-        return None
+        message = f"{exc.strerror or exc}"
+    run.errors.begin_file(task.key, (task.repo, task.path, None))
+    run.error("read", "unreadable", message)
+    run.count("skipped:unreadable")
+    return None
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:

@@ -1,0 +1,50 @@
+"""Helpers of the hostile-input suite: real git repositories, real quarry processes, a clean git env."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def clean_git_env(home: Path) -> dict[str, str]:
+    """An environment in which git reads no system or user config: only what a test writes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), GIT_CONFIG_NOSYSTEM="1",
+               GIT_CONFIG_GLOBAL=os.devnull, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@t")
+    return env
+
+
+@pytest.fixture
+def git_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    return clean_git_env(home)
+
+
+def git(root: Path, env: dict[str, str], *args: str) -> bytes:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env).stdout
+
+
+def quarry(*args: object, env: dict[str, str] | None = None, timeout: float = 600,
+           check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the real `quarry` command of this worktree in a child process."""
+    full = {**(env if env is not None else os.environ), "PYTHONPATH": SRC}
+    done = subprocess.run([sys.executable, "-m", "codequarry", *map(str, args)], capture_output=True, text=True,
+                          env=full, timeout=timeout)
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def extract_json(*args: object, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
+    done = quarry("extract", *args, "--json", "-q", env=env, timeout=timeout)
+    return json.loads(done.stdout)
