@@ -169,8 +169,16 @@ class _Run:
               column: int | None = None, source_line: str | None = None) -> None:
         if source_line is not None and len(source_line) > 500:
             source_line = source_line[:497] + "..."
-        self.errors.add(extractor=extractor, kind=kind, message=message[:2000], line=line, column=column,
-                        source_line=source_line)
+        # an error row must always build: text quoted from the corpus may hold lone surrogates
+        self.errors.add(extractor=_utf8(extractor), kind=kind, message=_utf8(message[:2000]),
+                        line=line if isinstance(line, int) and abs(line) < 2**62 else None,
+                        column=column if isinstance(column, int) and abs(column) < 2**62 else None,
+                        source_line=None if source_line is None else _utf8(source_line))
+
+
+def _utf8(text: object) -> str:
+    """``text`` as valid UTF-8 (lone surrogates written as ``\\udXXX``)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str | None, int, int | None] | None:
@@ -347,7 +355,7 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
             if timer:
                 _timed_file(task, config, run, timeout)  # type: ignore[arg-type]
             else:
-                _process_file(task, config, run)
+                _guarded_file(task, config, run)
             result.files += 1
             result.bytes += task.size
         if progress is not None:
@@ -362,6 +370,22 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
     return _finish(config, run, result)
 
 
+def _guarded_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    """Process one file; anything it raises outside an extractor (a bug of ours, a name or value no
+    one foresaw) costs this file only: its rows go and an error row of kind ``internal`` says why."""
+    marks = {name: buf.n for name, buf in run.buffers.items()}
+    err_mark = run.errors.n
+    try:
+        _process_file(task, config, run)
+    except Exception as exc:
+        for name, buf in run.buffers.items():
+            buf.truncate(marks[name])
+        run.errors.truncate(err_mark)
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("worker", "internal", f"{type(exc).__name__}: {exc}")
+        run.count("skipped:internal")
+
+
 def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float) -> None:
     marks = {name: buf.n for name, buf in run.buffers.items()}
     err_mark = run.errors.n
@@ -369,7 +393,7 @@ def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float)
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            _process_file(task, config, run)
+            _guarded_file(task, config, run)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except FileTimeout:  # also when the timer fired just as the file finished: it is stopped all the same
