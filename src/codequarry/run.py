@@ -131,6 +131,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
     counts: Counter[str] = Counter()

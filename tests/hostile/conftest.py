@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
+ROOT = Path(__file__).resolve().parents[2]
+SRC = str(ROOT / "src")
 
 
 def clean_git_env(home: Path) -> dict[str, str]:
@@ -37,7 +39,7 @@ def git(root: Path, env: dict[str, str], *args: str) -> bytes:
 def quarry(*args: object, env: dict[str, str] | None = None, timeout: float = 600,
            check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the real `quarry` command of this worktree in a child process."""
-    full = {**(env if env is not None else os.environ), "PYTHONPATH": SRC}
+    full = {**(env if env is not None else os.environ), "PYTHONPATH": SRC + os.pathsep + str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "codequarry", *map(str, args)], capture_output=True, text=True,
                           env=full, timeout=timeout)
     if check:
@@ -48,3 +50,23 @@ def quarry(*args: object, env: dict[str, str] | None = None, timeout: float = 60
 def extract_json(*args: object, env: dict[str, str] | None = None, timeout: float = 600) -> dict[str, Any]:
     done = quarry("extract", *args, "--json", "-q", env=env, timeout=timeout)
     return json.loads(done.stdout)
+
+
+def wait_for(flag: Path, proc: subprocess.Popen[str], seconds: float = 120) -> None:
+    """Wait until a paused quarry process has written its pause file."""
+    deadline = time.monotonic() + seconds
+    while not flag.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "quarry never reached its pause point"
+        time.sleep(0.02)
+
+
+def paused_quarry(point: str, flag: Path, *args: object, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start `quarry` stopped at the pause point ``point`` (see codequarry.run.pause); it goes on when
+    ``flag`` is deleted."""
+    full = {**(env if env is not None else os.environ), "PYTHONPATH": SRC + os.pathsep + str(ROOT),
+            "QUARRY_PAUSE_AT": point, "QUARRY_PAUSE_FILE": str(flag)}
+    proc = subprocess.Popen([sys.executable, "-m", "codequarry", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=full)
+    wait_for(flag, proc)
+    return proc

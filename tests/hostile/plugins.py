@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import time
 
 from codequarry import dataset, file_extractor
 
@@ -30,3 +32,23 @@ def echo(src, out) -> None:  # type: ignore[no-untyped-def]
     for node in src.nodes(ast.Constant):
         if isinstance(node.value, str) and node.value.startswith("raise"):
             raise ValueError(f"cannot take {node.value}")
+
+
+@dataset("hostile_hang")
+class HostileHang:
+    value: int
+
+
+@file_extractor("test.hostile.hang", version=1, outputs=[HostileHang])
+def hang(src, out) -> None:  # type: ignore[no-untyped-def]
+    """On a file named hang_*.py under $HOSTILE_ROOT: swap the file for a FIFO, then hang, so that the
+    run's re-read of a timed-out file meets the FIFO."""
+    root = os.environ.get("HOSTILE_ROOT")
+    if not root or not src.path.rsplit("/", 1)[-1].startswith("hang_"):
+        return
+    full = os.path.join(root, src.path)
+    fifo = full + ".fifo"
+    os.mkfifo(fifo)
+    os.replace(fifo, full)
+    while True:
+        time.sleep(0.05)
