@@ -23,12 +23,22 @@ import re
 import stat
 from typing import BinaryIO
 
-_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-          | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
 _ESCAPE = re.compile("[\\\\\udc80-\udcff]")
 _UNESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 _BLOCK = 1 << 20
 
 
@@ -43,7 +53,9 @@ def unescape_name(stored: str) -> str:
     """The ``os.fsdecode`` name of a stored path (the inverse of :func:`escape_name`)."""
     if "\\" not in stored:
         return stored
-    return _UNESCAPE.sub(lambda m: "\\" if m.group(1) == "\\" else chr(0xDC00 + int(m.group(1)[1:], 16)), stored)
+    return _UNESCAPE.sub(
+        lambda m: "\\" if m.group(1) == "\\" else chr(0xDC00 + int(m.group(1)[1:], 16)), stored
+    )
 
 
 def name_bytes(stored: str) -> bytes:
@@ -105,7 +117,9 @@ def open_fd(root: str, path: str) -> tuple[int, os.stat_result]:
         except OSError:
             where = None  # no /proc: the O_NOFOLLOW open above is the check
         if where is not None and where.startswith("/") and not inside(where.removesuffix(" (deleted)"), base):
-            raise Refused(errno.EXDEV, "reached outside the source root through a folder replaced by a symlink")
+            raise Refused(
+                errno.EXDEV, "reached outside the source root through a folder replaced by a symlink"
+            )
     except BaseException:
         os.close(fd)
         raise
@@ -131,5 +145,15 @@ def hash_file(root: str, path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-__all__ = ["escape_name", "unescape_name", "name_bytes", "os_path", "Refused", "inside", "file_kind", "open_fd",
-           "open_corpus", "hash_file"]
+__all__ = [
+    "escape_name",
+    "unescape_name",
+    "name_bytes",
+    "os_path",
+    "Refused",
+    "inside",
+    "file_kind",
+    "open_fd",
+    "open_corpus",
+    "hash_file",
+]

@@ -20,7 +20,6 @@ walks the folder instead and says so.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
@@ -32,8 +31,13 @@ from dulwich.config import ConfigFile
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
 
-_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-          | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
 _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
 _MAX_SUBMODULE_DEPTH = 8
 S_IFGITLINK = 0o160000
@@ -65,7 +69,8 @@ def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -
 
 def _looks_like_gitdir(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "HEAD")) and (
-        os.path.isdir(os.path.join(path, "objects")) or os.path.isfile(os.path.join(path, "commondir")))
+        os.path.isdir(os.path.join(path, "objects")) or os.path.isfile(os.path.join(path, "commondir"))
+    )
 
 
 def git_dir_of(folder: str) -> str | None:
@@ -76,7 +81,7 @@ def git_dir_of(folder: str) -> str | None:
     data = read_regular(dotgit, _MAX_POINTER)
     if data is None or not data.startswith(b"gitdir:"):
         return None
-    target = os.fsdecode(data[len(b"gitdir:"):].strip())
+    target = os.fsdecode(data[len(b"gitdir:") :].strip())
     gitdir = os.path.normpath(os.path.join(folder, target))
     return gitdir if _looks_like_gitdir(gitdir) else None
 
@@ -162,14 +167,19 @@ class _Ignores(IgnoreFilterManager):
 def _user_excludes_file() -> str:
     """The user's global excludes file (their own git config, never the scanned repository's)."""
     xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    configs = [os.environ["GIT_CONFIG_GLOBAL"]] if os.environ.get("GIT_CONFIG_GLOBAL") else [
-        os.path.join(xdg, "git", "config"), os.path.expanduser("~/.gitconfig")]
+    configs = (
+        [os.environ["GIT_CONFIG_GLOBAL"]]
+        if os.environ.get("GIT_CONFIG_GLOBAL")
+        else [os.path.join(xdg, "git", "config"), os.path.expanduser("~/.gitconfig")]
+    )
     for path in reversed(configs):  # ~/.gitconfig wins over the XDG file, as in git
         data = read_regular(path, 1 << 20, follow=True)
         if data is None:
             continue
         try:
-            value = ConfigFile.from_file(io.BytesIO(data), expand_includes=False).get((b"core",), b"excludesFile")
+            value = ConfigFile.from_file(io.BytesIO(data), expand_includes=False).get(
+                (b"core",), b"excludesFile"
+            )
         except Exception:  # noqa: S112 - an unparsable user config gives no excludes file
             continue
         if value:
@@ -180,8 +190,10 @@ def _user_excludes_file() -> str:
 def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them."""
     filters = []
-    for path, follow in ((os.path.join(_common_dir(gitdir), "info", "exclude"), False),
-                         (_user_excludes_file(), True)):
+    for path, follow in (
+        (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
+        (_user_excludes_file(), True),
+    ):
         data = read_regular(path, follow=follow)
         if data is not None:
             filters.append(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
@@ -218,8 +230,16 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     return listing
 
 
-def _list(top: str, gitdir: str, prefix: str, rules: IgnoreFilterManager, out: Listing, shown: str,
-          prune: Callable[[str, str], bool], depth: int) -> None:
+def _list(
+    top: str,
+    gitdir: str,
+    prefix: str,
+    rules: IgnoreFilterManager,
+    out: Listing,
+    shown: str,
+    prune: Callable[[str, str], bool],
+    depth: int,
+) -> None:
     """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules)."""
     tracked, modules = read_index(gitdir)
     cut = len(prefix) + 1 if prefix else 0
@@ -235,8 +255,16 @@ def _list(top: str, gitdir: str, prefix: str, rules: IgnoreFilterManager, out: L
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
 
 
-def _untracked(top: str, prefix: str, rules: IgnoreFilterManager, tracked: set[str], modules: set[str],
-               out: Listing, shown: str, prune: Callable[[str, str], bool]) -> None:
+def _untracked(
+    top: str,
+    prefix: str,
+    rules: IgnoreFilterManager,
+    tracked: set[str],
+    modules: set[str],
+    out: Listing,
+    shown: str,
+    prune: Callable[[str, str], bool],
+) -> None:
     cut = len(prefix) + 1 if prefix else 0
     stack = [prefix]
     while stack:
@@ -265,5 +293,13 @@ def _untracked(top: str, prefix: str, rules: IgnoreFilterManager, tracked: set[s
                 out.names.append(shown + rel[cut:])
 
 
-__all__ = ["DamagedIndex", "Listing", "find_work_tree", "git_dir_of", "ignore_rules", "list_work_tree",
-           "read_index", "read_regular"]
+__all__ = [
+    "DamagedIndex",
+    "Listing",
+    "find_work_tree",
+    "git_dir_of",
+    "ignore_rules",
+    "list_work_tree",
+    "read_index",
+    "read_regular",
+]

@@ -57,8 +57,20 @@ def test_files_swapped_after_the_scan_are_refused(tmp_path: Path, workers: int) 
     src, outside = _tree(tmp_path)
     store = tmp_path / "store"
     flag = tmp_path / "paused"
-    proc = paused_quarry("execute", flag, "extract", src, "--store", store, "--json", "-q", "--workers", workers,
-                         "--file-timeout", "20")
+    proc = paused_quarry(
+        "execute",
+        flag,
+        "extract",
+        src,
+        "--store",
+        store,
+        "--json",
+        "-q",
+        "--workers",
+        workers,
+        "--file-timeout",
+        "20",
+    )
     _swap(src, outside)
     flag.unlink()
     out, err = proc.communicate(timeout=300)  # a blocking open of the FIFO would hang here
@@ -66,8 +78,14 @@ def test_files_swapped_after_the_scan_are_refused(tmp_path: Path, workers: int) 
     summary = json.loads(out)
     assert summary["published"]
     st = open_store(store)
-    errors = {r["path"]: r for r in sql(st, "SELECT path, kind, message, source_line, sha256 FROM errors").to_pylist()}
-    assert errors["victim.py"]["kind"] == "unreadable" and "outside the source root" in errors["victim.py"]["message"]
+    errors = {
+        r["path"]: r
+        for r in sql(st, "SELECT path, kind, message, source_line, sha256 FROM errors").to_pylist()
+    }
+    assert (
+        errors["victim.py"]["kind"] == "unreadable"
+        and "outside the source root" in errors["victim.py"]["message"]
+    )
     assert "FIFO" in errors["fifo_victim.py"]["message"]
     assert "socket" in errors["sock_victim.py"]["message"]
     assert "outside the source root" in errors["pkg/inner.py"]["message"]
@@ -88,8 +106,19 @@ def test_a_timed_out_file_replaced_by_a_fifo_does_not_hang_the_parent(tmp_path: 
     (src / "hang_me.py").write_text("X = 1\n")
     (src / "fine.py").write_text("def fine():\n    return 1\n")
     env = {**os.environ, "HOSTILE_ROOT": str(src)}
-    summary = extract_json(src, "--store", tmp_path / "store", "--workers", workers, "--file-timeout", "2",
-                           "--plugin", "tests.hostile.plugins", env=env, timeout=300)
+    summary = extract_json(
+        src,
+        "--store",
+        tmp_path / "store",
+        "--workers",
+        workers,
+        "--file-timeout",
+        "2",
+        "--plugin",
+        "tests.hostile.plugins",
+        env=env,
+        timeout=300,
+    )
     st = open_store(tmp_path / "store")
     kinds = {(r["path"], r["kind"]) for r in sql(st, "SELECT path, kind FROM errors").to_pylist()}
     assert ("hang_me.py", "timeout") in kinds
@@ -108,7 +137,12 @@ def test_open_corpus_refuses_what_is_not_a_regular_file_inside_the_root(tmp_path
     os.mkfifo(root / "f.py")
     (root / "d.py").mkdir()
     assert hash_file(str(root), "in_link.py") == hash_file(str(root), "a.py")
-    for name, words in [("out_link.py", "outside"), ("loop.py", "loop"), ("f.py", "FIFO"), ("d.py", "folder")]:
+    for name, words in [
+        ("out_link.py", "outside"),
+        ("loop.py", "loop"),
+        ("f.py", "FIFO"),
+        ("d.py", "folder"),
+    ]:
         with pytest.raises(Refused, match=words):
             open_corpus(str(root), name)
     with pytest.raises(FileNotFoundError):
@@ -119,12 +153,28 @@ def test_no_corpus_file_is_opened_another_way() -> None:
     """Every read of a corpus file goes through codequarry.corpus_io (workers, parent, scan)."""
     src = Path(__file__).resolve().parents[2] / "src" / "codequarry"
     offenders = []
-    for name in ["engine/worker.py", "engine/supervisor.py", "run.py", "scan.py", "incremental.py", "source.py"]:
+    for name in [
+        "engine/worker.py",
+        "engine/supervisor.py",
+        "run.py",
+        "scan.py",
+        "incremental.py",
+        "source.py",
+    ]:
         text = (src / name).read_text()
-        for needle in ("open(full", "open(path", "read_bytes(", "open(os.path.join(task", "open(os.path.join(f."):
+        for needle in (
+            "open(full",
+            "open(path",
+            "read_bytes(",
+            "open(os.path.join(task",
+            "open(os.path.join(f.",
+        ):
             if needle in text:
                 offenders.append(f"{name}: {needle}")
     assert not offenders
-    done = subprocess.run(["grep", "-rn", "subprocess", str(src / "scan.py"), str(src / "git_listing.py")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["grep", "-rn", "subprocess", str(src / "scan.py"), str(src / "git_listing.py")],
+        capture_output=True,
+        text=True,
+    )
     assert done.stdout == ""

@@ -100,8 +100,15 @@ def _hostile_repo(tmp: Path, env: dict[str, str]) -> tuple[Path, Path, set[str]]
     _script(hook, marker)
     hooks = evil / "hooks"
     hooks.mkdir()
-    for name in ("pre-commit", "post-checkout", "post-index-change", "fsmonitor-watchman", "pre-auto-gc",
-                 "reference-transaction", "post-merge"):
+    for name in (
+        "pre-commit",
+        "post-checkout",
+        "post-index-change",
+        "fsmonitor-watchman",
+        "pre-auto-gc",
+        "reference-transaction",
+        "post-merge",
+    ):
         _script(hooks / name, marker)
         _script(repo / ".git" / "hooks" / name, marker)
     include = evil / "evil.inc"
@@ -115,7 +122,14 @@ def _hostile_repo(tmp: Path, env: dict[str, str]) -> tuple[Path, Path, set[str]]
 
 def test_hostile_git_config_runs_nothing_and_lists_like_git(tmp_path: Path, git_env: dict[str, str]) -> None:
     repo, marker, expected = _hostile_repo(tmp_path, git_env)
-    assert {"app/main.py", "app/new.py", "build/gen.py", "keep.log", "docs/index.py", "café/ünï.py"} <= expected
+    assert {
+        "app/main.py",
+        "app/new.py",
+        "build/gen.py",
+        "keep.log",
+        "docs/index.py",
+        "café/ünï.py",
+    } <= expected
     assert not {"app/util.py", "build/untracked.py", "debug.log", "docs/other.py", "private.py"} & expected
 
     manifest = scan(resolve_sources([repo]))
@@ -171,7 +185,11 @@ def test_linked_worktree_and_submodule(tmp_path: Path, git_env: dict[str, str]) 
     assert got == {".gitmodules", "a.py", "vendor/lib/core.py"}
     in_wt = scan(resolve_sources([wt]))
     assert in_wt.listing["wt"] == "git"
-    assert {f.path for f in in_wt.files} == {".gitmodules", "a.py", "only_in_wt.py"}  # submodule not checked out
+    assert {f.path for f in in_wt.files} == {
+        ".gitmodules",
+        "a.py",
+        "only_in_wt.py",
+    }  # submodule not checked out
 
 
 def test_damaged_index_is_walked_with_a_note(tmp_path: Path, git_env: dict[str, str]) -> None:

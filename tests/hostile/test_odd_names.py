@@ -43,10 +43,17 @@ def test_non_utf8_names_are_processed_and_stored_escaped(tmp_path: Path, workers
     assert first["files_scanned"] == len(ODD) and first["errors"] == 0
     rows = sql(open_store(store), "SELECT path, name FROM functions ORDER BY name").to_pylist()
     got = {r["name"]: r["path"] for r in rows}
-    assert got == {"latin1": "caf\\xe9.py", "inner": "d\\xffir/inner.py", "back": "back\\\\slash.py",
-                   "utf8": "café.py", "both": "\\xe9\\\\xe9.py"}
+    assert got == {
+        "latin1": "caf\\xe9.py",
+        "inner": "d\\xffir/inner.py",
+        "back": "back\\\\slash.py",
+        "utf8": "café.py",
+        "both": "\\xe9\\\\xe9.py",
+    }
     for path in got.values():  # every stored path leads back to its file's bytes
-        assert os.path.join(os.fsencode(src), name_bytes(path)) in {os.path.join(os.fsencode(src), k) for k in ODD}
+        assert os.path.join(os.fsencode(src), name_bytes(path)) in {
+            os.path.join(os.fsencode(src), k) for k in ODD
+        }
         assert os.path.isfile(os_path(str(src), path))
     again = extract_json(src, "--store", store, "--workers", workers)
     assert again["changed"] == 0 and again["unchanged"] == len(ODD)  # incremental runs agree on the names
@@ -63,17 +70,40 @@ def test_escaping_is_lossless_and_valid_utf8(raw: bytes) -> None:
 
 def test_lone_surrogates_in_strings_are_stored_escaped_and_errors_stay_valid(tmp_path: Path) -> None:
     (tmp_path / "sur.py").write_text(
-        'def g():\n    "\\ud800 lone"\n    return "\\udcff"\n\nclass C:\n    """\\udfff"""\n\nR = "raise \\ud801"\n')
+        'def g():\n    "\\ud800 lone"\n    return "\\udcff"\n\nclass C:\n    """\\udfff"""\n\nR = "raise \\ud801"\n'
+    )
     (tmp_path / "ok.py").write_text("def fine():\n    return 'ok'\n")
-    refs = (("codequarry.extractors.core", "files"), ("codequarry.extractors.python.core", "functions"),
-            ("tests.hostile.plugins", "strings"), ("tests.hostile.plugins", "echo"))
-    tasks = [FileTask(key=i, repo="r", root=str(tmp_path), path=p, size=(tmp_path / p).stat().st_size, mtime_ns=0,
-                      language="python", module=p[:-3]) for i, p in enumerate(["sur.py", "ok.py"])]
+    refs = (
+        ("codequarry.extractors.core", "files"),
+        ("codequarry.extractors.python.core", "functions"),
+        ("tests.hostile.plugins", "strings"),
+        ("tests.hostile.plugins", "echo"),
+    )
+    tasks = [
+        FileTask(
+            key=i,
+            repo="r",
+            root=str(tmp_path),
+            path=p,
+            size=(tmp_path / p).stat().st_size,
+            mtime_ns=0,
+            language="python",
+            module=p[:-3],
+        )
+        for i, p in enumerate(["sur.py", "ok.py"])
+    ]
     result = process_chunk(WorkerConfig(extractors=refs), tasks)
     tables = {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
     assert {(r["path"], r["value"]) for r in tables["hostile_strings"]} >= {
-        ("sur.py", "\\ud800 lone"), ("sur.py", "\\udcff"), ("sur.py", "raise \\ud801"), ("ok.py", "ok")}
-    assert {(r["name"], r["docstring"]) for r in tables["functions"]} == {("g", "\\ud800 lone"), ("fine", None)}
+        ("sur.py", "\\ud800 lone"),
+        ("sur.py", "\\udcff"),
+        ("sur.py", "raise \\ud801"),
+        ("ok.py", "ok"),
+    }
+    assert {(r["name"], r["docstring"]) for r in tables["functions"]} == {
+        ("g", "\\ud800 lone"),
+        ("fine", None),
+    }
     (err,) = tables["errors"]  # the exception quoting the corpus is a valid errors row, not a lost one
     assert err["extractor"] == "test.hostile.echo" and "raise \\ud801" in err["message"]
 
@@ -82,9 +112,12 @@ def test_a_file_that_breaks_the_worker_itself_is_one_error_row(tmp_path: Path) -
     """A task no scan would make (a NUL in the name) raises outside any extractor: it costs that file."""
     (tmp_path / "ok.py").write_text("def fine():\n    return 1\n")
     refs = (("codequarry.extractors.core", "files"), ("codequarry.extractors.python.core", "functions"))
-    tasks = [FileTask(key=0, repo="r", root=str(tmp_path), path="bad\0name.py", size=1, mtime_ns=0,
-                      language="python"),
-             FileTask(key=1, repo="r", root=str(tmp_path), path="ok.py", size=1, mtime_ns=0, language="python")]
+    tasks = [
+        FileTask(
+            key=0, repo="r", root=str(tmp_path), path="bad\0name.py", size=1, mtime_ns=0, language="python"
+        ),
+        FileTask(key=1, repo="r", root=str(tmp_path), path="ok.py", size=1, mtime_ns=0, language="python"),
+    ]
     result = process_chunk(WorkerConfig(extractors=refs), tasks)
     tables = {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
     assert [r["name"] for r in tables["functions"]] == ["fine"]
