@@ -49,6 +49,7 @@ class RunSummary:
     modified: int = 0
     deleted: int = 0
     unchanged: int = 0
+    touched: int = 0  # unchanged files whose mtime moved (hashed, not extracted)
     rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
     dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
     published: bool = True
@@ -167,10 +168,13 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         modified=work.changed,
         deleted=work.deleted,
         unchanged=work.unchanged,
+        touched=work.touched,
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=notes + manifest.notes + writer.notes,
+        notes=notes + manifest.notes + writer.notes + ([
+            f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"]
+            if work.touched else []),
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
     )
     state = work.state
