@@ -136,11 +136,10 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
         raise DamagedIndex("split indexes (core.splitIndex) are not read")
     files: set[str] = set()
     modules: set[str] = set()
-    for name, entry in entries.items():
-        if isinstance(entry, ConflictedIndexEntry):
-            entry = entry.this or entry.other or entry.ancestor  # type: ignore[assignment]
-            if entry is None:
-                continue
+    for name, got in entries.items():
+        entry = (got.this or got.other or got.ancestor) if isinstance(got, ConflictedIndexEntry) else got
+        if entry is None:
+            continue
         kind = entry.mode & 0o170000
         text = os.fsdecode(name)
         if kind == S_IFGITLINK:

@@ -229,3 +229,23 @@ def test_fifo_gitignore_and_index_do_not_hang(tmp_path: Path, git_env: dict[str,
     manifest = scan(resolve_sources([repo]))
     assert manifest.listing["repo"] == "walk"
     assert any("not a readable regular file" in n for n in manifest.notes)
+
+
+def test_a_merge_conflict_in_the_index_is_listed_once(tmp_path: Path, git_env: dict[str, str]) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, git_env, "init", "-q", "-b", "main")
+    (repo / "c.py").write_text("C = 0\n")
+    git(repo, git_env, "add", ".")
+    git(repo, git_env, "commit", "-qm", "base")
+    git(repo, git_env, "checkout", "-q", "-b", "side")
+    (repo / "c.py").write_text("C = 1\n")
+    git(repo, git_env, "commit", "-qam", "side")
+    git(repo, git_env, "checkout", "-q", "main")
+    (repo / "c.py").write_text("C = 2\n")
+    git(repo, git_env, "commit", "-qam", "main")
+    subprocess.run(["git", "-C", str(repo), "merge", "-q", "side"], capture_output=True, env=git_env)
+    out = git(repo, git_env, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    listing = list_work_tree(str(repo))
+    assert listing is not None
+    assert listing.names == sorted({os.fsdecode(n) for n in out.split(b"\0") if n}) == ["c.py"]
