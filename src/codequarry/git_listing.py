@@ -220,6 +220,8 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
         return None
     top, gitdir = found
     prefix = "" if top == root else os.path.relpath(root, top).replace(os.sep, "/")
+    if ".git" in prefix.split("/"):
+        return None  # a folder inside the git directory: not part of the work tree
     rules = ignore_rules(top, gitdir)
     if prefix and rules.is_ignored(prefix + "/"):
         return None

@@ -178,3 +178,27 @@ def test_no_corpus_file_is_opened_another_way() -> None:
         text=True,
     )
     assert done.stdout == ""
+
+
+def test_a_file_edited_between_scan_and_read_is_described_as_read(tmp_path: Path) -> None:
+    """The manifest row carries the size and mtime of the bytes read, so the next run has nothing to do."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("def a():\n    return 1\n")
+    (src / "b.py").write_text("def b():\n    return 1\n")
+    store = tmp_path / "store"
+    flag = tmp_path / "paused"
+    proc = paused_quarry("execute", flag, "extract", src, "--store", store, "--json", "-q", "--workers", 2)
+    (src / "a.py").write_text("def a_edited():\n    return 22\n")
+    flag.unlink()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    st = open_store(store)
+    row = sql(st, "SELECT size_bytes, mtime_ns FROM files WHERE path = 'a.py'").to_pylist()[0]
+    assert (row["size_bytes"], row["mtime_ns"]) == (
+        (src / "a.py").stat().st_size,
+        (src / "a.py").stat().st_mtime_ns,
+    )
+    assert "a_edited" in sql(st, "SELECT name FROM functions").column(0).to_pylist()
+    again = extract_json(src, "--store", store)
+    assert again["changed"] == 0 and not again["published"]

@@ -181,16 +181,20 @@ def _utf8(text: object) -> str:
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str | None, int, int | None] | None:
-    """Read a file once. Returns (data or None if too large, sha256, size, line count) or None if it
-    could not be read (then an errors row says why)."""
+_Read = tuple[bytes | None, str | None, int, int | None, int]
+
+
+def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
+    """Read a file once. Returns (data or None if too large, sha256, size, line count, mtime_ns) or None
+    if it could not be read (then an errors row says why). Size and mtime are those of the open file,
+    so the manifest row describes the bytes read even if the file changed since the scan."""
     try:
         fh, st = open_corpus(task.root, task.path)
         with fh:
             size = st.st_size
             if size <= max_size:
                 data = fh.read()
-                return data, hashlib.sha256(data).hexdigest(), len(data), None
+                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
             digest = hashlib.sha256()
             lines = 0
             last = b""
@@ -200,7 +204,7 @@ def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str |
                 last = block
             if last and not last.endswith(b"\n"):
                 lines += 1
-            return None, digest.hexdigest(), size, lines
+            return None, digest.hexdigest(), size, lines, st.st_mtime_ns
     except FileNotFoundError:
         message = "file disappeared between scan and read"
     except Refused as exc:
@@ -219,7 +223,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     got = _read(task, config.max_file_size, run)
     if got is None:
         return
-    data, sha, size, lines = got
+    data, sha, size, lines, mtime_ns = got
     skip_reason: str | None = None
     if data is None:
         skip_reason = "too_large"
@@ -237,7 +241,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     partial = task.only is not None
     src = SourceFile(
         repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
-        mtime_ns=task.mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
+        mtime_ns=mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
     )
     if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
@@ -414,7 +418,7 @@ def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, 
     if manifest is not None and task.only is None:
         got = _read(task, config.max_file_size, run)
         if got is not None:
-            data, sha, size, lines = got
+            data, sha, size, lines, mtime_ns = got
             if data is not None:
                 lines = None if _looks_binary(data[:8192]) else _line_count(data)
             prov = (task.repo, task.path, sha)
@@ -422,7 +426,7 @@ def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, 
             for buf in manifest[2]:
                 buf.begin_file(task.key, prov)
             manifest[0].func(SourceFile(repo=task.repo, path=task.path, data=None, sha256=sha, size=size,
-                                        language=task.language, mtime_ns=task.mtime_ns, line_count=lines),
+                                        language=task.language, mtime_ns=mtime_ns, line_count=lines),
                              manifest[1])
     prov = run.provenance.get(task.key, (task.repo, task.path, None))
     run.errors.begin_file(task.key, prov)
