@@ -52,3 +52,25 @@ def hang(src, out) -> None:  # type: ignore[no-untyped-def]
     os.replace(fifo, full)
     while True:
         time.sleep(0.05)
+
+
+class _Poison(list):  # type: ignore[type-arg]
+    """A list that pyarrow's converter cannot survive (it crashes the process building the rows)."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("poison")
+
+    def __len__(self) -> int:
+        raise RuntimeError("poison")
+
+
+@dataset("hostile_lists")
+class HostileList:
+    items: list[int]
+
+
+@file_extractor("test.hostile.lists", version=1, outputs=[HostileList])
+def lists(src, out) -> None:  # type: ignore[no-untyped-def]
+    """A file named poison_*.py gets a row that kills the worker when the chunk's rows are built."""
+    poison = src.path.rsplit("/", 1)[-1].startswith("poison_")
+    out.hostile_lists.add(items=_Poison([1]) if poison else [1, 2])

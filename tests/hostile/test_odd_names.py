@@ -123,3 +123,25 @@ def test_a_file_that_breaks_the_worker_itself_is_one_error_row(tmp_path: Path) -
     assert [r["name"] for r in tables["functions"]] == ["fine"]
     (err,) = tables["errors"]
     assert err["kind"] == "internal" and "null" in err["message"]
+
+
+def test_a_file_whose_rows_kill_the_worker_costs_that_file_only(tmp_path: Path) -> None:
+    """The worker dies after the files were processed, while building the chunk's rows: each file of
+    the chunk runs again alone, and only the poisoned one becomes an error row."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"m{i}.py").write_text(f"def f{i}():\n    return {i}\n")
+    (src / "poison_x.py").write_text("def p():\n    return 0\n")
+    summary = extract_json(
+        src, "--store", tmp_path / "store", "--workers", 2, "--plugin", "tests.hostile.plugins"
+    )
+    st = open_store(tmp_path / "store")
+    errors = sql(st, "SELECT path, kind, message FROM errors").to_pylist()
+    assert [(e["path"], e["kind"]) for e in errors] == [("poison_x.py", "crash")]
+    assert "while writing its rows" in errors[0]["message"]
+    assert sql(st, "SELECT count(*) FROM hostile_lists").column(0)[0].as_py() == 6
+    assert summary["files_scanned"] == 7
+    assert set(sql(st, "SELECT path FROM files").column(0).to_pylist()) == {f"m{i}.py" for i in range(6)} | {
+        "poison_x.py"
+    }

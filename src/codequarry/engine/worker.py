@@ -18,6 +18,7 @@ import time
 import traceback
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -460,6 +461,41 @@ def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str
     run = _Run(load_extractors(config.extractors))
     _record_failure(task, config, run, kind, message, extractor)
     return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+
+
+def per_file_error(exc: BaseException) -> bool:
+    """Can this failure of a whole chunk be pinned on one of its files? Not an I/O error (the store's
+    disk, not the corpus) nor an interruption: those stop the run."""
+    return isinstance(exc, Exception) and not isinstance(exc, OSError)
+
+
+def alone_failure(config: WorkerConfig, task: FileTask, kind: str, message: str) -> ChunkResult:
+    """The rows of a file that failed when run alone outside any extractor (its rows could not be
+    built, or its worker died writing them): an error row, and its manifest row if that can be made."""
+    try:
+        return failure_result(config, task, kind, message, extractor="worker")
+    except Exception:  # the manifest row itself cannot be made: the error row alone
+        run = _Run(load_extractors(config.extractors))
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("worker", kind, message)
+        run.count(f"skipped:{kind}")
+        return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+
+
+def process_alone_on_failure(config: WorkerConfig, tasks: list[FileTask],
+                             timeout: float | None) -> Iterator[ChunkResult]:
+    """:func:`process_chunk` in this process; a chunk that raises as a whole is run again file by file,
+    and a file that raises alone is one error row (see :func:`per_file_error`)."""
+    try:
+        yield process_chunk(config, tasks, timeout=timeout)
+    except Exception as exc:
+        if not per_file_error(exc):
+            raise
+        if len(tasks) > 1:
+            for task in tasks:
+                yield from process_alone_on_failure(config, [task], timeout)
+            return
+        yield alone_failure(config, tasks[0], "internal", f"{type(exc).__name__}: {exc}")
 
 
 def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:
