@@ -137,6 +137,8 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     files: set[str] = set()
     modules: set[str] = set()
     for name, got in entries.items():
+        if not _clean(name):
+            continue  # git itself refuses such an entry; a crafted index could point out of the tree
         entry = (got.this or got.other or got.ancestor) if isinstance(got, ConflictedIndexEntry) else got
         if entry is None:
             continue
@@ -147,6 +149,13 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
         elif kind != stat.S_IFDIR:  # a sparse index's folder entry holds nothing on disk
             files.add(text)
     return files, modules
+
+
+def _clean(name: bytes) -> bool:
+    """A path git would accept in an index: relative, no empty, '.', '..' or '.git' component."""
+    parts = name.split(b"/")
+    return bool(name) and not name.startswith(b"/") and b"\0" not in name and all(
+        p and p not in (b".", b"..") and p.lower() != b".git" for p in parts)
 
 
 class _Ignores(IgnoreFilterManager):

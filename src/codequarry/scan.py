@@ -204,6 +204,15 @@ class _Scanner:
                 return True
         return False
 
+    def parent_inside(self, rel: str, cache: dict[str, bool]) -> bool:
+        """Does the folder of ``rel`` really lie inside the root (no folder on the way is a symlink out)?"""
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        key = "\0inside:" + folder
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = inside(os.path.realpath(os.path.join(self.root, folder)), self.root)
+        return hit
+
     def run(self) -> None:
         if self.src.only is not None:
             self.manifest.listing[self.src.repo] = "file"
@@ -221,6 +230,9 @@ class _Scanner:
             cache: dict[str, bool] = {}
             for rel in listed.names:
                 if self.exclude(rel) or self.prunable_parent(rel, cache):
+                    continue
+                if not self.parent_inside(rel, cache):
+                    self.skip(rel, "symlink_outside_root")
                     continue
                 self.add(rel, os.path.join(self.root, rel))
             return

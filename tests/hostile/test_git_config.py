@@ -9,6 +9,8 @@ running git on it once.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import stat
 import subprocess
@@ -249,3 +251,33 @@ def test_a_merge_conflict_in_the_index_is_listed_once(tmp_path: Path, git_env: d
     listing = list_work_tree(str(repo))
     assert listing is not None
     assert listing.names == sorted({os.fsdecode(n) for n in out.split(b"\0") if n}) == ["c.py"]
+
+
+def test_a_crafted_index_cannot_name_files_outside_the_work_tree(
+    tmp_path: Path, git_env: dict[str, str]
+) -> None:
+    """Index entries with '..' or through a folder symlinked out of the tree are not listed."""
+    from dulwich.index import read_index_dict, write_index_dict
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.py").write_text("SECRET = 1\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, git_env, "init", "-q")
+    (repo / "a.py").write_text("A = 1\n")
+    git(repo, git_env, "add", ".")
+    index = repo / ".git" / "index"
+    with open(index, "rb") as fh:
+        entries = read_index_dict(fh)
+    entry = entries[b"a.py"]
+    entries[b"../outside/secret.py"] = entry
+    entries[b"link/secret.py"] = entry
+    (repo / "link").symlink_to(outside)
+    body = io.BytesIO()
+    write_index_dict(body, entries)
+    index.write_bytes(body.getvalue() + hashlib.sha1(body.getvalue()).digest())  # git's trailer
+    manifest = scan(resolve_sources([repo]))
+    assert manifest.listing["repo"] == "git"
+    assert {f.path for f in manifest.files} == {"a.py"}
+    assert ("link/secret.py", "symlink_outside_root") in {(p, r) for _, p, r in manifest.skipped}
