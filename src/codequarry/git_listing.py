@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ _FLAGS = (
 _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
 _MAX_SUBMODULE_DEPTH = 8
 S_IFGITLINK = 0o160000
+_UNCLEAN = re.compile(rb"^/|//|/$|\0|(?:^|/)(?:\.\.?|\.[gG][iI][tT])(?:/|$)")
 
 
 class DamagedIndex(Exception):
@@ -153,9 +155,7 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
 
 def _clean(name: bytes) -> bool:
     """A path git would accept in an index: relative, no empty, '.', '..' or '.git' component."""
-    parts = name.split(b"/")
-    return bool(name) and not name.startswith(b"/") and b"\0" not in name and all(
-        p and p not in (b".", b"..") and p.lower() != b".git" for p in parts)
+    return bool(name) and _UNCLEAN.search(name) is None
 
 
 class _Ignores(IgnoreFilterManager):
