@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from codequarry.corpus_io import open_corpus
+from codequarry.corpus_io import escape_name, open_corpus
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import FileTask, WorkerConfig
+from codequarry.errors import UsageError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
@@ -105,6 +106,7 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     specs = check_outputs(extractors)
     specs["errors"] = Error
+    _check_store_path(str(plan.store))
     store = Store.create(plan.store)
     engine = engine or make_engine(plan)
     try:
@@ -115,6 +117,15 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
             return _execute(plan, store, engine, graph, specs, progress, started)
     finally:
         getattr(engine, "close", lambda: None)()
+
+
+def _check_store_path(path: str) -> None:
+    """Delta Lake addresses tables by UTF-8 URIs: a store under a name that is not UTF-8 cannot work."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"the store path '{escape_name(path)}' is not valid UTF-8, which Delta Lake needs; "
+                         "give another with --store DIR") from None
 
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
@@ -155,7 +166,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     summary = RunSummary(
         store=str(store.path),
         snapshot=previous.id if previous else 0,
-        sources={s.repo: s.root for s in plan.sources},
+        sources={s.repo: escape_name(s.root) for s in plan.sources},  # printable, reversible
         files_scanned=len(manifest.files),
         files_parsed=counts.get("parsed", 0),
         skipped=dict(sorted(skipped.items())),
