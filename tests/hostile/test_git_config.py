@@ -281,3 +281,11 @@ def test_a_crafted_index_cannot_name_files_outside_the_work_tree(
     assert manifest.listing["repo"] == "git"
     assert {f.path for f in manifest.files} == {"a.py"}
     assert ("link/secret.py", "symlink_outside_root") in {(p, r) for _, p, r in manifest.skipped}
+
+
+def test_quarry_never_starts_git() -> None:
+    """No module of codequarry runs git (or looks for it): the listing is read, never asked of git."""
+    src = Path(__file__).resolve().parents[2] / "src" / "codequarry"
+    needles = ('which("git")', "which('git')", '["git"', "['git'", '"git", "-C"')
+    hits = [f"{p.relative_to(src)}: {n}" for p in src.rglob("*.py") for n in needles if n in p.read_text()]
+    assert hits == []

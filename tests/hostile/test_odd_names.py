@@ -147,13 +147,17 @@ def test_a_file_whose_rows_kill_the_worker_costs_that_file_only(tmp_path: Path) 
     }
 
 
-def test_a_source_folder_named_in_latin1_works_and_its_default_store_is_refused_clearly(tmp_path: Path) -> None:
+def test_a_source_folder_named_in_latin1_works_and_its_default_store_is_refused_clearly(
+    tmp_path: Path,
+) -> None:
     root = os.path.join(os.fsencode(tmp_path), b"r\xffoot")
     os.makedirs(os.path.join(root, b"pkg"))
     with open(os.path.join(root, b"pkg", b"a.py"), "w") as fh:
         fh.write("def f():\n    return 1\n")
     summary = extract_json(os.fsdecode(root), "--store", tmp_path / "store")
     assert summary["files_scanned"] == 1
-    assert sql(open_store(tmp_path / "store"), "SELECT repo FROM files").column(0).to_pylist() == ["r\\xffoot"]
+    assert sql(open_store(tmp_path / "store"), "SELECT repo FROM files").column(0).to_pylist() == [
+        "r\\xffoot"
+    ]
     done = quarry("extract", os.fsdecode(root), check=False)  # the default store, under the source
     assert done.returncode == 2 and "not valid UTF-8" in done.stderr and "Traceback" not in done.stderr
