@@ -90,7 +90,11 @@ def git_dir_of(folder: str) -> str | None:
 
 def find_work_tree(root: str) -> tuple[str, str] | None:
     """(top of the work tree, git dir) of the repository holding ``root``, or None. Like git, the
-    search stops at a file-system boundary."""
+    search stops at a file-system boundary and does not climb into a folder of the user's
+    ``GIT_CEILING_DIRECTORIES``."""
+    ceilings = {
+        os.path.realpath(c) for c in os.environ.get("GIT_CEILING_DIRECTORIES", "").split(os.pathsep) if c
+    }
     cur = root
     try:
         dev = os.stat(cur).st_dev
@@ -102,7 +106,7 @@ def find_work_tree(root: str) -> tuple[str, str] | None:
             return cur, gitdir
         parent = os.path.dirname(cur)
         try:
-            if parent == cur or os.stat(parent).st_dev != dev:
+            if parent == cur or parent in ceilings or os.stat(parent).st_dev != dev:
                 return None
         except OSError:
             return None

@@ -16,6 +16,8 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from codequarry import open_store, sql
 from codequarry.git_listing import list_work_tree
 from codequarry.scan import resolve_sources, scan
@@ -289,3 +291,17 @@ def test_quarry_never_starts_git() -> None:
     needles = ('which("git")', "which('git')", '["git"', "['git'", '"git", "-C"')
     hits = [f"{p.relative_to(src)}: {n}" for p in src.rglob("*.py") for n in needles if n in p.read_text()]
     assert hits == []
+
+
+def test_git_ceiling_directories_stop_the_search_upwards(
+    tmp_path: Path, git_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(tmp_path, git_env, "init", "-q")
+    (tmp_path / ".gitignore").write_text("vendor/\n")
+    (tmp_path / "vendor" / "lib").mkdir(parents=True)
+    (tmp_path / "vendor" / "lib" / "x.py").write_text("X = 1\n")
+    assert scan(resolve_sources([tmp_path / "vendor" / "lib"])).listing["lib"] == "walk"  # ignored: walked
+    (tmp_path / ".gitignore").write_text("")
+    assert scan(resolve_sources([tmp_path / "vendor" / "lib"])).listing["lib"] == "git"
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path / "vendor"))
+    assert scan(resolve_sources([tmp_path / "vendor" / "lib"])).listing["lib"] == "walk"
