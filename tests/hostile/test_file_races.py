@@ -69,7 +69,7 @@ def test_files_swapped_after_the_scan_are_refused(tmp_path: Path, workers: int) 
         "--workers",
         workers,
         "--file-timeout",
-        "20",
+        "60",
     )
     _swap(src, outside)
     flag.unlink()
@@ -113,7 +113,7 @@ def test_a_timed_out_file_replaced_by_a_fifo_does_not_hang_the_parent(tmp_path: 
         "--workers",
         workers,
         "--file-timeout",
-        "2",
+        "8",  # generous: the other file must never time out on a loaded machine
         "--plugin",
         "tests.hostile.plugins",
         env=env,
