@@ -94,3 +94,17 @@ def paused_quarry(
     )
     wait_for(flag, proc)
     return proc
+
+
+def make_socket(path: Path) -> None:
+    """A Unix socket file at ``path`` (bound by its relative name: socket paths are limited to ~107 bytes)."""
+    import socket
+
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(path.name)
+        sock.close()
+    finally:
+        os.chdir(here)

@@ -15,7 +15,7 @@ import pytest
 from codequarry import open_store, sql
 from codequarry.corpus_io import Refused, hash_file, open_corpus
 
-from .conftest import extract_json, paused_quarry
+from .conftest import extract_json, make_socket, paused_quarry
 
 SECRET = "root:x:0:0:the secret outside the root\n"
 
@@ -43,11 +43,7 @@ def _swap(src: Path, outside: Path) -> None:
     (src / "fifo_victim.py").unlink()
     os.mkfifo(src / "fifo_victim.py")
     (src / "sock_victim.py").unlink()
-    import socket
-
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(src / "sock_victim.py"))
-    sock.close()
+    make_socket(src / "sock_victim.py")
     os.rename(src / "pkg", src / "pkg.old")  # a folder swapped for a symlink out of the root
     (src / "pkg").symlink_to(outside)
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SRC, git, quarry
+from .conftest import ROOT, SRC, git, make_socket, quarry
 
 DROP = [
     "setpriv",
@@ -43,9 +42,7 @@ def _tree(src: Path) -> None:
     (src / "ok.py").write_text("def ok():\n    return 1\n")
     (src / "locked.py").write_text("L = 1\n")
     os.mkfifo(src / "fifo.py")
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(src / "sock.py"))
-    sock.close()
+    make_socket(src / "sock.py")
     (src / "loop.py").symlink_to("loop.py")
     (src / "sub").mkdir()
     (src / "sub" / "s.py").write_text("S = 1\n")
