@@ -163,6 +163,10 @@ def _render_summary(s: Any, warnings: tuple[str, ...] = ()) -> None:
     for note in s.notes:
         if note not in warnings:
             out.print(f"note: {note}")
+    for repo, path, reason in s.skipped_files[:10]:
+        out.print(f"skipped {repo}/{path}: {reason}", markup=False)
+    if len(s.skipped_files) > 10:
+        out.print("(more skipped files: quarry extract --json, field skipped_files)")
 
 
 @app.command()
@@ -273,6 +277,10 @@ def status(store: StoreOpt = None,
     if run:
         out.print(f"last run: {run.get('files_scanned', '?')} files scanned, {run.get('changed', '?')} changed, "
                   f"{run.get('errors', '?')} errors, {run.get('seconds', '?')} s")
+        if run.get("skipped"):
+            out.print("skipped: " + ", ".join(f"{v} {k}" for k, v in run["skipped"].items()), markup=False)
+        for repo, path, reason in run.get("skipped_files", [])[:10]:
+            out.print(f"skipped {repo}/{path}: {reason}", markup=False)
 
 
 @app.command()

@@ -10,11 +10,18 @@ Every row is keyed by its file (repo, path) and by the extractor that made it, s
 
 Hashes of unchanged files are reused (they are not read). A file whose module name changed because a
 package was added or removed around it counts as changed, since its rows carry the module name.
+
+A file whose size is the same but whose mtime moved (``touch``, a ``git checkout`` that rewrote the
+same bytes) is hashed by the parent: if its sha256 is the stored one it is *touched*, not changed.
+Nothing is extracted for it; only its ``files`` row is rewritten with the new mtime (the table must
+equal a fresh extract), so that the next run finds size and mtime equal and neither hashes nor
+writes it again.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,11 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import FileExtractor
+from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
 
 Key = tuple[str, str]  # (repo, path)
+MANIFEST = "core.files"  # the extractor that writes the files table (size, mtime, sha256)
 
 
 @dataclass
@@ -50,6 +59,7 @@ class WorkPlan:
     added: int = 0
     deleted: int = 0
     unchanged: int = 0
+    touched: int = 0  # unchanged files whose mtime moved: hashed, not extracted
     rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
     dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
 
@@ -104,6 +114,7 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
     by_repo: dict[str, list[FileTask]] = defaultdict(list)
     for t in tasks:
         by_repo[t.repo].append(t)
+    same = _same_content(tasks, prev_files) if MANIFEST in selected else set()
     all_tables = {name for outs in outputs.values() for name in outs} | {"errors"}
     for repo in repos:
         old = prev_state.get(repo, {})
@@ -134,15 +145,20 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                 prev_modules[(repo, t.path)] != (t.module, t.is_package)
             if prev is None:
                 work.added += 1
-            elif prev[0] != t.size or prev[1] != t.mtime_ns or prev[3] != t.language or module_moved:
+            elif prev[0] != t.size or prev[3] != t.language or module_moved or \
+                    (prev[1] != t.mtime_ns and t.key not in same):
                 work.changed += 1
             else:
                 work.unchanged += 1
-                if whole:
-                    only = tuple(n for n in rerun if _applies(extractors, n, t.language))
-                    if only:
-                        work.tasks.append(replace(t, only=only, file_errors=_parse_errors_missing(
-                            extractors, whole, t.language)))
+                only = tuple(n for n in rerun if _applies(extractors, n, t.language))
+                if prev[1] != t.mtime_ns:
+                    work.touched += 1
+                    if MANIFEST not in whole:  # only the files row changes: its mtime
+                        only += (MANIFEST,)
+                        replace_["files"].keys[repo].add(t.path)
+                if only:
+                    work.tasks.append(replace(t, only=only, file_errors=_parse_errors_missing(
+                        extractors, whole, t.language)))
                 continue
             for table in all_tables:
                 replace_[table].keys[repo].add(t.path)
@@ -157,6 +173,26 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         if not replace_[table]:
             del replace_[table]
     return work
+
+
+def _same_content(tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]]) -> set[int]:
+    """Keys of the tasks whose mtime moved but whose bytes hash to the stored sha256 (read in threads:
+    hashing releases the GIL). A file that cannot be read now counts as changed: the worker says why."""
+    todo = [(t, p[2]) for t in tasks if (p := prev.get((t.repo, t.path))) is not None
+            and p[0] == t.size and p[1] != t.mtime_ns and p[2]]
+    if not todo:
+        return set()
+
+    def check(item: tuple[FileTask, str | None]) -> int | None:
+        task, sha = item
+        try:
+            digest, size = hash_file(task.root, task.path)
+        except OSError:
+            return None
+        return task.key if (digest, size) == (sha, task.size) else None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+        return {key for key in pool.map(check, todo) if key is not None}
 
 
 def _parse_errors_missing(extractors: list[FileExtractor], rerun: set[str], language: str | None) -> bool:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from codequarry.corpus_io import escape_name, open_corpus
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import FileTask, WorkerConfig
-from codequarry.errors import StoreError
+from codequarry.errors import StoreError, UsageError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
@@ -29,6 +30,7 @@ from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_comp
 from codequarry.store.store import live_dataset
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
+SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
 AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
 
@@ -50,6 +52,7 @@ class RunSummary:
     modified: int = 0
     deleted: int = 0
     unchanged: int = 0
+    touched: int = 0  # unchanged files whose mtime moved (hashed, not extracted)
     rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
     dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
     published: bool = True
@@ -59,6 +62,7 @@ class RunSummary:
     #: error rows of this run's sources in the live snapshot after the run: this run's, and those of
     #: unchanged files that earlier runs wrote and that still stand (what --strict judges)
     errors_stored: int = 0
+    skipped_files: list[list[str]] = field(default_factory=list)  # [repo, path, reason] of the first scan skips
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -70,7 +74,7 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     for key, f in enumerate(manifest.files):
         language = f.language
         if language is None and f.size > 0:
-            language = _sniff(os.path.join(f.root, f.path))
+            language = _sniff(f.root, f.path)
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
         if language == "python" and mod is None:
             # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
@@ -80,10 +84,11 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     return tasks
 
 
-def _sniff(path: str) -> str | None:
+def _sniff(root: str, path: str) -> str | None:
     """Language of an extension-less file from its '#!' line (reads 128 bytes, nothing more)."""
     try:
-        with open(path, "rb") as fh:
+        fh, _st = open_corpus(root, path)
+        with fh:
             return language_of_shebang(fh.read(128))
     except OSError:
         return None
@@ -106,6 +111,7 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
     graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     specs = check_outputs(extractors)
     specs["errors"] = Error
+    _check_store_path(str(plan.store))
     store = Store.create(plan.store)
     engine = engine or make_engine(plan)
     try:
@@ -134,6 +140,13 @@ def _tracking(tracker: ProgressFile, progress: ProgressFn | None) -> ProgressFn:
             progress(files, nbytes, total_files, total_bytes)
 
     return report
+def _check_store_path(path: str) -> None:
+    """Delta Lake addresses tables by UTF-8 URIs: a store under a name that is not UTF-8 cannot work."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"the store path '{escape_name(path)}' is not valid UTF-8, which Delta Lake needs; "
+                         "give another with --store DIR") from None
 
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
@@ -151,6 +164,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
     counts: Counter[str] = Counter()
@@ -175,7 +189,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     summary = RunSummary(
         store=str(store.path),
         snapshot=previous.id if previous else 0,
-        sources={s.repo: s.root for s in plan.sources},
+        sources={s.repo: escape_name(s.root) for s in plan.sources},  # printable, reversible
         files_scanned=len(manifest.files),
         files_parsed=counts.get("parsed", 0),
         skipped=dict(sorted(skipped.items())),
@@ -188,10 +202,14 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         modified=work.changed,
         deleted=work.deleted,
         unchanged=work.unchanged,
+        touched=work.touched,
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=list(plan.warnings) + list(plan.notes) + notes + writer.notes,
+        notes=list(plan.warnings) + list(plan.notes) + notes + manifest.notes + writer.notes + ([
+            f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"]
+            if work.touched else []),
+        skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
     )
     state = work.state
     states = writer.commit(work.replace, previous, pause=pause)

@@ -1,23 +1,27 @@
 """Sources -> manifest: which files exist, their size, mtime and language, before anything is read.
 
-A git work tree is listed the way git sees it (tracked plus untracked files that are not ignored);
-any other folder is walked, pruning VCS folders, caches, ``node_modules`` and virtual environments.
-Symlinks are followed only while they stay inside the source root, and a loop ends at the first
-folder seen twice. The store folder is never listed.
+A git work tree is listed the way git sees it (tracked plus untracked files that are not ignored),
+read from its index and ignore files without running git (:mod:`codequarry.git_listing`); any other
+folder is walked, pruning VCS folders, caches, ``node_modules`` and virtual environments. Symlinks
+are followed only while they stay inside the source root, and a loop ends at the first folder seen
+twice. The store folder is never listed. A path is stored in the escaped form of
+:func:`codequarry.corpus_io.escape_name` (lossless for names that are not UTF-8). Whatever is listed
+but cannot be taken (a FIFO, a socket, an unreadable folder, a symlink loop) is skipped with a reason.
 """
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
-import shutil
 import stat
-import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codequarry.corpus_io import escape_name, file_kind, inside
 from codequarry.errors import UsageError
+from codequarry.git_listing import DamagedIndex, list_work_tree
 
 PRUNED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".quarry", ".tox", ".nox",
                          ".mypy_cache", ".pytest_cache", ".ruff_cache"})
@@ -81,7 +85,7 @@ class SourceRoot:
 class ScannedFile:
     repo: str
     root: str
-    path: str  # relative to root, POSIX
+    path: str  # relative to root, POSIX, escaped (corpus_io.escape_name)
     size: int
     mtime_ns: int
     language: str | None
@@ -92,6 +96,7 @@ class Manifest:
     files: list[ScannedFile] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (repo, path, reason)
     listing: dict[str, str] = field(default_factory=dict)  # repo -> "git" | "walk" | "file"
+    notes: list[str] = field(default_factory=list)  # e.g. a damaged git index, walked instead
 
 
 def resolve_sources(paths: Iterable[str | Path]) -> list[SourceRoot]:
@@ -109,7 +114,7 @@ def resolve_sources(paths: Iterable[str | Path]) -> list[SourceRoot]:
             root, only = real.parent, real.name
         else:
             raise UsageError(f"source '{raw}' is neither a folder nor a regular file")
-        name = (root.name or "root") if only is None else real.stem
+        name = escape_name((root.name or "root") if only is None else real.stem)
         repo, n = name, 2
         while repo in used:
             repo, n = f"{name}-{n}", n + 1
@@ -135,36 +140,6 @@ class _Excluder:
         return any(self("/".join(parts[:i])) for i in range(1, len(parts) + 1))
 
 
-def _inside(real: str, root: str) -> bool:
-    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _git_listing(root: str) -> list[str] | None:
-    """Files git sees under root (tracked + untracked-not-ignored), or None if not a git work tree."""
-    git = shutil.which("git")
-    if git is None or not os.path.exists(root):
-        return None
-    env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
-    try:
-        probe = subprocess.run([git, "-C", root, "rev-parse", "--is-inside-work-tree"],
-                               capture_output=True, text=True, env=env, timeout=60)
-        if probe.returncode != 0 or probe.stdout.strip() != "true":
-            return None
-        # a folder the enclosing repository ignores (a virtualenv, pyenv's versions/) is not git's to list
-        ignored = subprocess.run([git, "-C", root, "check-ignore", "-q", "."], capture_output=True, env=env,
-                                 timeout=60)
-        if ignored.returncode == 0:
-            return None
-        out = subprocess.run([git, "-C", root, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             capture_output=True, env=env, timeout=600)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if out.returncode != 0:
-        return None
-    names = [n.decode("utf-8", "surrogateescape") for n in out.stdout.split(b"\0") if n]
-    return sorted(set(names))
-
-
 def _is_venv(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "pyvenv.cfg"))
 
@@ -178,28 +153,44 @@ class _Scanner:
         self.manifest = manifest
 
     def skip(self, rel: str, reason: str) -> None:
-        self.manifest.skipped.append((self.src.repo, rel, reason))
+        self.manifest.skipped.append((self.src.repo, escape_name(rel), reason))
 
     def add(self, rel: str, full: str) -> None:
-        """Add one file after checking it is a regular file that stays inside the root."""
+        """Add one file (``rel`` as the OS names it) after checking it is a regular file that stays
+        inside the root; anything else listed is skipped with a reason."""
         try:
             st = os.lstat(full)
-        except OSError:
-            return  # listed by git but deleted from the work tree
+        except FileNotFoundError:
+            return  # listed by git's index but deleted from the work tree
+        except OSError as exc:  # e.g. in a folder without the x bit
+            self.skip(rel, f"unreadable: {exc.strerror}")
+            return
         if stat.S_ISLNK(st.st_mode):
             real = os.path.realpath(full)
-            if not _inside(real, self.root):
+            if not inside(real, self.root):
                 self.skip(rel, "symlink_outside_root")
                 return
             try:
                 st = os.stat(full)
-            except OSError:
-                self.skip(rel, "broken_symlink")
+            except OSError as exc:
+                self.skip(rel, "symlink_loop" if exc.errno == errno.ELOOP else "broken_symlink")
                 return
+            if stat.S_ISDIR(st.st_mode):
+                self.skip(rel, "symlinked_folder: git lists the link, not the folder's files")
+                return
+        if stat.S_ISDIR(st.st_mode):
+            return  # a submodule or nested repository git's index names as one entry
         if not stat.S_ISREG(st.st_mode):
+            self.skip(rel, f"special_file: {file_kind(st.st_mode)}")
             return
         lang = language_of(rel.rsplit("/", 1)[-1])
-        self.manifest.files.append(ScannedFile(self.src.repo, self.root, rel, st.st_size, st.st_mtime_ns, lang))
+        self.manifest.files.append(ScannedFile(self.src.repo, self.root, escape_name(rel), st.st_size,
+                                               st.st_mtime_ns, lang))
+
+    def pruned_dir(self, rel: str, full: str) -> bool:
+        """Is this folder never listed (VCS, cache, venv, store, excluded)?"""
+        return (rel.rsplit("/", 1)[-1] in PRUNED_DIRS or self.exclude(rel) or os.path.realpath(full) in self.never
+                or _is_venv(full))
 
     def prunable_parent(self, rel: str, cache: dict[str, bool]) -> bool:
         """For git listings: is any parent folder pruned (VCS, cache, venv, store, excluded)?"""
@@ -208,25 +199,40 @@ class _Scanner:
             d = "/".join(parts[:i])
             hit = cache.get(d)
             if hit is None:
-                full = os.path.join(self.root, d)
-                hit = (parts[i - 1] in PRUNED_DIRS or os.path.realpath(full) in self.never
-                       or _is_venv(full) or self.exclude(d))
-                cache[d] = hit
+                hit = cache[d] = self.pruned_dir(d, os.path.join(self.root, d))
             if hit:
                 return True
         return False
+
+    def parent_inside(self, rel: str, cache: dict[str, bool]) -> bool:
+        """Does the folder of ``rel`` really lie inside the root (no folder on the way is a symlink out)?"""
+        folder = rel.rsplit("/", 1)[0] if "/" in rel else ""
+        key = "\0inside:" + folder
+        hit = cache.get(key)
+        if hit is None:
+            hit = cache[key] = inside(os.path.realpath(os.path.join(self.root, folder)), self.root)
+        return hit
 
     def run(self) -> None:
         if self.src.only is not None:
             self.manifest.listing[self.src.repo] = "file"
             self.add(self.src.only, os.path.join(self.root, self.src.only))
             return
-        listed = _git_listing(self.root)
+        try:
+            listed = list_work_tree(self.root, prune=self.pruned_dir)
+        except DamagedIndex as exc:
+            self.manifest.notes.append(f"{self.src.repo}: git index not read ({exc}); the folder was walked instead")
+            listed = None
         if listed is not None:
             self.manifest.listing[self.src.repo] = "git"
+            for rel, why in listed.unreadable:
+                self.skip(rel, f"unreadable_dir: {why}")
             cache: dict[str, bool] = {}
-            for rel in listed:
+            for rel in listed.names:
                 if self.exclude(rel) or self.prunable_parent(rel, cache):
+                    continue
+                if not self.parent_inside(rel, cache):
+                    self.skip(rel, "symlink_outside_root")
                     continue
                 self.add(rel, os.path.join(self.root, rel))
             return
@@ -253,28 +259,37 @@ class _Scanner:
                     is_link = entry.is_symlink()
                     is_dir = entry.is_dir(follow_symlinks=True)
                 except OSError:
-                    continue
+                    is_link = is_dir = False  # add() says why it cannot be taken
                 if is_dir:
-                    if entry.name in PRUNED_DIRS or self.exclude(rel):
-                        continue
-                    real = os.path.realpath(entry.path)
-                    if is_link and not _inside(real, self.root):
-                        self.skip(rel, "symlink_outside_root")
-                        continue
-                    if real in self.never or _is_venv(entry.path):
-                        continue
-                    try:
-                        st = os.stat(entry.path)
-                    except OSError:
-                        continue
-                    ident = (st.st_dev, st.st_ino)
-                    if ident in seen:
-                        continue  # a symlink loop, or a second link to a folder already listed
-                    seen.add(ident)
-                    subdirs.append(rel)
+                    sub = self.subdir(rel, entry.path, is_link, seen)
+                    if sub:
+                        subdirs.append(sub)
                 elif not self.exclude(rel):
                     self.add(rel, entry.path)
             stack.extend(reversed(subdirs))
+
+    def subdir(self, rel: str, full: str, is_link: bool, seen: set[tuple[int, int]]) -> str | None:
+        """The folder to walk into, or None (pruned, outside the root, or seen already)."""
+        if full.rsplit(os.sep, 1)[-1] in PRUNED_DIRS or self.exclude(rel):
+            return None
+        real = os.path.realpath(full)
+        if is_link and not inside(real, self.root):
+            self.skip(rel, "symlink_outside_root")
+            return None
+        if real in self.never or _is_venv(full):
+            return None
+        try:
+            st = os.stat(full)
+        except OSError as exc:
+            self.skip(rel, f"unreadable_dir: {exc.strerror}")
+            return None
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:
+            # a symlink loop, or a second link to a folder already listed: its files are listed once
+            self.skip(rel, "symlink_loop" if inside(os.path.realpath(os.path.dirname(full)), real) else "duplicate_folder_link")
+            return None
+        seen.add(ident)
+        return rel
 
 
 def scan(sources: list[SourceRoot], *, exclude: Iterable[str] = (), never: Iterable[str | Path] = ()) -> Manifest:

@@ -203,7 +203,11 @@ class RowBuffer:
             col = self._cols[f.name]
             values = col if whole else [col[i] for i in rows]
             try:
-                arr = pa.array(values, type=f.type)
+                try:
+                    arr = pa.array(values, type=f.type)
+                except UnicodeEncodeError:  # a lone surrogate ("\ud800" in Python source) is not UTF-8
+                    values = [_escape_surrogates(v) for v in values]
+                    arr = pa.array(values, type=f.type)
                 if not f.nullable and arr.null_count:
                     raise pa.ArrowInvalid("null in a field that is not optional")
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
@@ -231,6 +235,18 @@ def _appender(buf: RowBuffer) -> Any:
     scope["_bad"] = buf._unknown
     exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
     return scope["add"]
+
+
+def _escape_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate of its strings written as a ``\\udXXX`` escape (Arrow
+    strings are UTF-8, which cannot hold them); lists, tuples and dicts are cleaned inside."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_escape_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _escape_surrogates(v) for k, v in value.items()}
+    return value
 
 
 class _BadRows(Exception):

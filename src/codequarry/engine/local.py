@@ -13,7 +13,7 @@ import signal
 from collections.abc import Iterable, Iterator
 
 from codequarry.engine.supervisor import Limits, Supervisor
-from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, process_chunk
+from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, process_alone_on_failure
 
 
 def default_workers() -> int:
@@ -68,4 +68,4 @@ class LocalEngine:
 
 def _in_process(config: WorkerConfig, chunks: Iterable[list[FileTask]], limits: Limits) -> Iterator[ChunkResult]:
     for chunk in chunks:
-        yield process_chunk(config, chunk, timeout=limits.file_timeout)
+        yield from process_alone_on_failure(config, chunk, limits.file_timeout)

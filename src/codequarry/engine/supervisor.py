@@ -31,7 +31,14 @@ from typing import Any
 
 import psutil
 
-from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, failure_result, load_extractors
+from codequarry.engine.worker import (
+    ChunkResult,
+    FileTask,
+    WorkerConfig,
+    alone_failure,
+    failure_result,
+    load_extractors,
+)
 
 POLL = 0.05  # seconds between checks of timeouts and memory
 # messages are the same whatever the engine, so that engines produce the same rows
@@ -52,7 +59,7 @@ class Limits:
 
 def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
     from codequarry.engine.local import die_with_parent
-    from codequarry.engine.worker import process_chunk
+    from codequarry.engine.worker import per_file_error, process_chunk
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -76,8 +83,8 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
         chunk_id, config, tasks = msg
         try:
             result = process_chunk(config, tasks, progress=slot)
-        except BaseException as exc:  # reported to the parent, which fails the run with the message
-            conn.send(("error", chunk_id, f"{type(exc).__name__}: {exc}"))
+        except BaseException as exc:  # reported to the parent: it retries each file alone, or fails the run
+            conn.send(("error", chunk_id, (f"{type(exc).__name__}: {exc}", per_file_error(exc))))
             continue
         conn.send(("done", chunk_id, result))
 
@@ -178,7 +185,14 @@ class Supervisor:
                             yield payload
                             continue
                         if kind == "error":
-                            raise WorkerFailed(payload)
+                            message, per_file = payload
+                            if not per_file:
+                                raise WorkerFailed(message)
+                            assert w.job is not None
+                            tasks = w.job[1]
+                            w.job = None
+                            yield from self._split(config, tasks, todo, "internal", message)
+                            continue
                     if kind_died(w, ready):
                         yield from self._fail(i, w, config, names, todo, "crash", CRASH_MESSAGE)
                         continue
@@ -204,6 +218,22 @@ class Supervisor:
             if rss > limits.max_memory:
                 yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
 
+    def _split(self, config: WorkerConfig, tasks: list[FileTask], todo: deque[list[FileTask]], kind: str,
+               message: str) -> Iterator[ChunkResult]:
+        """A chunk failed as a whole (its rows could not be built or written, the worker raised or
+        died): each file runs again alone, and a file that fails alone (twice for a crash) is one
+        error row. One file's data thus never stops the run."""
+        if len(tasks) > 1:
+            _retry_alone(tasks, todo)
+            return
+        task = tasks[0]
+        ident = (task.repo, task.path)
+        if kind == "crash" and self.crashes.get(ident, 0) < self.limits.crash_retries:
+            self.crashes[ident] = self.crashes.get(ident, 0) + 1
+            todo.append([replace(task)])
+            return
+        yield alone_failure(config, task, kind, message)
+
     def _fail(self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]],
               kind: str, message: str) -> Iterator[ChunkResult]:
         """Kill the worker; the file it was on fails (or, after a first crash, is retried alone);
@@ -215,12 +245,8 @@ class Supervisor:
         w.kill()
         self._respawn(i)
         culprit = next((t for t in tasks if t.key == key), None)
-        if culprit is None:  # died between files (writing results): retry the chunk once, as a whole
-            ident = ("<chunk>", tasks[0].repo + "/" + tasks[0].path)
-            if self.crashes.get(ident, 0) >= self.limits.crash_retries:
-                raise WorkerFailed(f"a worker died twice while writing the results of a chunk ({message})")
-            self.crashes[ident] = self.crashes.get(ident, 0) + 1
-            todo.appendleft(tasks)
+        if culprit is None:  # died between files, building or writing the rows of the chunk
+            yield from self._split(config, tasks, todo, kind, f"{message} while writing its rows")
             return
         rest = [t for t in tasks if t.key != key]
         if rest:
@@ -232,6 +258,11 @@ class Supervisor:
             todo.append([replace(culprit)])  # once more, alone, at the end
             return
         yield failure_result(config, culprit, kind, f"{message} while running {extractor}", extractor=extractor)
+
+
+def _retry_alone(tasks: list[FileTask], todo: deque[list[FileTask]]) -> None:
+    for t in reversed(tasks):
+        todo.appendleft([t])
 
 
 def kind_died(w: _Worker, ready: list[Any]) -> bool:

@@ -18,6 +18,7 @@ import time
 import traceback
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, Outputs
+from codequarry.corpus_io import Refused, open_corpus
 from codequarry.extractors.core import Error
 from codequarry.schema import RowBuffer
 from codequarry.source import ParseFailure, SourceFile
@@ -168,19 +170,32 @@ class _Run:
               column: int | None = None, source_line: str | None = None) -> None:
         if source_line is not None and len(source_line) > 500:
             source_line = source_line[:497] + "..."
-        self.errors.add(extractor=extractor, kind=kind, message=message[:2000], line=line, column=column,
-                        source_line=source_line)
+        # an error row must always build: text quoted from the corpus may hold lone surrogates
+        self.errors.add(extractor=_utf8(extractor), kind=kind, message=_utf8(message[:2000]),
+                        line=line if isinstance(line, int) and abs(line) < 2**62 else None,
+                        column=column if isinstance(column, int) and abs(column) < 2**62 else None,
+                        source_line=None if source_line is None else _utf8(source_line))
 
 
-def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str | None, int, int | None] | None:
-    """Read a file once. Returns (data or None if too large, sha256, size, line count) or None if gone."""
-    full = os.path.join(task.root, task.path)
+def _utf8(text: object) -> str:
+    """``text`` as valid UTF-8 (lone surrogates written as ``\\udXXX``)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_Read = tuple[bytes | None, str | None, int, int | None, int]
+
+
+def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
+    """Read a file once. Returns (data or None if too large, sha256, size, line count, mtime_ns) or None
+    if it could not be read (then an errors row says why). Size and mtime are those of the open file,
+    so the manifest row describes the bytes read even if the file changed since the scan."""
     try:
-        with open(full, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
+        fh, st = open_corpus(task.root, task.path)
+        with fh:
+            size = st.st_size
             if size <= max_size:
                 data = fh.read()
-                return data, hashlib.sha256(data).hexdigest(), len(data), None
+                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
             digest = hashlib.sha256()
             lines = 0
             last = b""
@@ -190,29 +205,26 @@ def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str |
                 last = block
             if last and not last.endswith(b"\n"):
                 lines += 1
-            return None, digest.hexdigest(), size, lines
+            return None, digest.hexdigest(), size, lines, st.st_mtime_ns
     except FileNotFoundError:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", "file disappeared between scan and read")
-        run.count("skipped:unreadable")
-        return None
+        message = "file disappeared between scan and read"
+    except Refused as exc:
+        message = exc.strerror or str(exc)
     except (IsADirectoryError, NotADirectoryError) as exc:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", f"not a regular file: {exc.strerror}")
-        run.count("skipped:unreadable")
-        return None
+        message = f"not a regular file: {exc.strerror}"
     except OSError as exc:
-        run.errors.begin_file(task.key, (task.repo, task.path, None))
-        run.error("read", "unreadable", f"{exc.strerror or exc}")
-        run.count("skipped:unreadable")
-        return None
+        message = f"{exc.strerror or exc}"
+    run.errors.begin_file(task.key, (task.repo, task.path, None))
+    run.error("read", "unreadable", message)
+    run.count("skipped:unreadable")
+    return None
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     got = _read(task, config.max_file_size, run)
     if got is None:
         return
-    data, sha, size, lines = got
+    data, sha, size, lines, mtime_ns = got
     skip_reason: str | None = None
     if data is None:
         skip_reason = "too_large"
@@ -230,7 +242,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     partial = task.only is not None
     src = SourceFile(
         repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
-        mtime_ns=task.mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
+        mtime_ns=mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
     )
     if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
@@ -348,7 +360,7 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
             if timer:
                 _timed_file(task, config, run, timeout)  # type: ignore[arg-type]
             else:
-                _process_file(task, config, run)
+                _guarded_file(task, config, run)
             result.files += 1
             result.bytes += task.size
         if progress is not None:
@@ -363,6 +375,22 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
     return _finish(config, run, result)
 
 
+def _guarded_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    """Process one file; anything it raises outside an extractor (a bug of ours, a name or value no
+    one foresaw) costs this file only: its rows go and an error row of kind ``internal`` says why."""
+    marks = {name: buf.n for name, buf in run.buffers.items()}
+    err_mark = run.errors.n
+    try:
+        _process_file(task, config, run)
+    except Exception as exc:
+        for name, buf in run.buffers.items():
+            buf.truncate(marks[name])
+        run.errors.truncate(err_mark)
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("worker", "internal", f"{type(exc).__name__}: {exc}")
+        run.count("skipped:internal")
+
+
 def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float) -> None:
     marks = {name: buf.n for name, buf in run.buffers.items()}
     err_mark = run.errors.n
@@ -370,7 +398,7 @@ def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float)
     try:
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            _process_file(task, config, run)
+            _guarded_file(task, config, run)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except FileTimeout:  # also when the timer fired just as the file finished: it is stopped all the same
@@ -391,7 +419,7 @@ def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, 
     if manifest is not None and task.only is None:
         got = _read(task, config.max_file_size, run)
         if got is not None:
-            data, sha, size, lines = got
+            data, sha, size, lines, mtime_ns = got
             if data is not None:
                 lines = None if _looks_binary(data[:8192]) else _line_count(data)
             prov = (task.repo, task.path, sha)
@@ -399,7 +427,7 @@ def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, 
             for buf in manifest[2]:
                 buf.begin_file(task.key, prov)
             manifest[0].func(SourceFile(repo=task.repo, path=task.path, data=None, sha256=sha, size=size,
-                                        language=task.language, mtime_ns=task.mtime_ns, line_count=lines),
+                                        language=task.language, mtime_ns=mtime_ns, line_count=lines),
                              manifest[1])
     prov = run.provenance.get(task.key, (task.repo, task.path, None))
     run.errors.begin_file(task.key, prov)
@@ -433,6 +461,41 @@ def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str
     run = _Run(load_extractors(config.extractors))
     _record_failure(task, config, run, kind, message, extractor)
     return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+
+
+def per_file_error(exc: BaseException) -> bool:
+    """Can this failure of a whole chunk be pinned on one of its files? Not an I/O error (the store's
+    disk, not the corpus) nor an interruption: those stop the run."""
+    return isinstance(exc, Exception) and not isinstance(exc, OSError)
+
+
+def alone_failure(config: WorkerConfig, task: FileTask, kind: str, message: str) -> ChunkResult:
+    """The rows of a file that failed when run alone outside any extractor (its rows could not be
+    built, or its worker died writing them): an error row, and its manifest row if that can be made."""
+    try:
+        return failure_result(config, task, kind, message, extractor="worker")
+    except Exception:  # the manifest row itself cannot be made: the error row alone
+        run = _Run(load_extractors(config.extractors))
+        run.errors.begin_file(task.key, (task.repo, task.path, None))
+        run.error("worker", kind, message)
+        run.count(f"skipped:{kind}")
+        return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+
+
+def process_alone_on_failure(config: WorkerConfig, tasks: list[FileTask],
+                             timeout: float | None) -> Iterator[ChunkResult]:
+    """:func:`process_chunk` in this process; a chunk that raises as a whole is run again file by file,
+    and a file that raises alone is one error row (see :func:`per_file_error`)."""
+    try:
+        yield process_chunk(config, tasks, timeout=timeout)
+    except Exception as exc:
+        if not per_file_error(exc):
+            raise
+        if len(tasks) > 1:
+            for task in tasks:
+                yield from process_alone_on_failure(config, [task], timeout)
+            return
+        yield alone_failure(config, tasks[0], "internal", f"{type(exc).__name__}: {exc}")
 
 
 def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:

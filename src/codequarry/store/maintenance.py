@@ -163,6 +163,7 @@ def status(store: Store) -> dict[str, Any]:
     run = dict(snap.run)
     run.pop("state", None)
     out["last_run"] = {k: run.get(k) for k in ("seconds", "files_scanned", "changed", "added", "modified",
-                                                "deleted", "errors", "workers", "sources") if k in run}
+                                                "deleted", "errors", "workers", "sources", "skipped",
+                                                "skipped_files") if k in run}
     out["extractors"] = snap.run.get("state", {})
     return out

@@ -1,0 +1,319 @@
+"""The files of a git work tree as git sees them, without running git.
+
+``git ls-files --cached --others --exclude-standard`` is what a scan of a git work tree wants: tracked
+files plus untracked files that are not ignored. But running git in a scanned repository lets that
+repository run code: its ``.git/config`` can name an fsmonitor hook, a filter, a pager, an external
+diff, or include another file that does. So quarry reads the two things it needs itself, with
+dulwich's parsers and never through git:
+
+- the index (``<gitdir>/index``): the tracked paths. A linked worktree or a submodule (a ``.git`` *file*
+  saying ``gitdir: ...``) has its own index; a submodule's files are listed from its own index too;
+- the ignore rules: ``.gitignore`` in each folder, ``<common gitdir>/info/exclude``, and the user's own
+  global excludes file (``core.excludesFile`` of the user's global git config, else
+  ``$XDG_CONFIG_HOME/git/ignore``). A repository's own config is never read, so a ``core.excludesFile``
+  set there (which could point anywhere) is not honoured.
+
+Every file is opened without following a symlink and without blocking (a FIFO named ``.gitignore`` is
+skipped). An index that fails its checksum or cannot be parsed raises :class:`DamagedIndex`: the caller
+walks the folder instead and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dulwich.config import ConfigFile
+from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
+from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
+
+_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+_MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
+_MAX_SUBMODULE_DEPTH = 8
+S_IFGITLINK = 0o160000
+_UNCLEAN = re.compile(rb"^/|//|/$|\0|(?:^|/)(?:\.\.?|\.[gG][iI][tT])(?:/|$)")
+
+
+class DamagedIndex(Exception):
+    """The index cannot be trusted (bad checksum, truncated, unknown format or extension)."""
+
+
+def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -> bytes | None:
+    """The bytes of a regular file, or None when it is missing, not a regular file, a symlink (unless
+    ``follow``), unreadable, or larger than ``limit``. Never blocks on a FIFO."""
+    try:
+        fd = os.open(path, _FLAGS & ~os.O_NOFOLLOW if follow else _FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
+            return None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _looks_like_gitdir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "HEAD")) and (
+        os.path.isdir(os.path.join(path, "objects")) or os.path.isfile(os.path.join(path, "commondir"))
+    )
+
+
+def git_dir_of(folder: str) -> str | None:
+    """The git directory of ``folder/.git`` (a folder, or a file saying ``gitdir: <path>``), or None."""
+    dotgit = os.path.join(folder, ".git")
+    if os.path.isdir(dotgit):
+        return dotgit if _looks_like_gitdir(dotgit) else None
+    data = read_regular(dotgit, _MAX_POINTER)
+    if data is None or not data.startswith(b"gitdir:"):
+        return None
+    target = os.fsdecode(data[len(b"gitdir:") :].strip())
+    gitdir = os.path.normpath(os.path.join(folder, target))
+    return gitdir if _looks_like_gitdir(gitdir) else None
+
+
+def find_work_tree(root: str) -> tuple[str, str] | None:
+    """(top of the work tree, git dir) of the repository holding ``root``, or None. Like git, the
+    search stops at a file-system boundary and does not climb into a folder of the user's
+    ``GIT_CEILING_DIRECTORIES``."""
+    ceilings = {
+        os.path.realpath(c) for c in os.environ.get("GIT_CEILING_DIRECTORIES", "").split(os.pathsep) if c
+    }
+    cur = root
+    try:
+        dev = os.stat(cur).st_dev
+    except OSError:
+        return None
+    while True:
+        gitdir = git_dir_of(cur)
+        if gitdir is not None:
+            return cur, gitdir
+        parent = os.path.dirname(cur)
+        try:
+            if parent == cur or parent in ceilings or os.stat(parent).st_dev != dev:
+                return None
+        except OSError:
+            return None
+        cur = parent
+
+
+def _common_dir(gitdir: str) -> str:
+    data = read_regular(os.path.join(gitdir, "commondir"), _MAX_POINTER)
+    if data is None:
+        return gitdir
+    return os.path.normpath(os.path.join(gitdir, os.fsdecode(data.strip())))
+
+
+def read_index(gitdir: str) -> tuple[set[str], set[str]]:
+    """(tracked file paths, submodule paths) from ``<gitdir>/index``, as ``os.fsdecode`` text relative
+    to the work tree; both empty when there is no index yet (a repository without commits)."""
+    path = os.path.join(gitdir, "index")
+    if not os.path.lexists(path):
+        return set(), set()
+    data = read_regular(path)
+    if data is None:
+        raise DamagedIndex("the index is not a readable regular file")
+    if len(data) < 32:
+        raise DamagedIndex("the index is truncated")
+    body, checksum = data[:-20], data[-20:]
+    if checksum != bytes(20) and hashlib.sha1(body).digest() != checksum:  # noqa: S324 - git's own checksum
+        raise DamagedIndex("the index fails its checksum")
+    try:
+        entries, _version, extensions = read_index_dict_with_version(io.BytesIO(data))
+    except Exception as exc:  # dulwich raises assorted errors on garbage
+        raise DamagedIndex(f"the index cannot be parsed ({type(exc).__name__})") from exc
+    if any(getattr(ext, "signature", b"") == b"link" for ext in extensions):
+        raise DamagedIndex("split indexes (core.splitIndex) are not read")
+    files: set[str] = set()
+    modules: set[str] = set()
+    for name, got in entries.items():
+        if not _clean(name):
+            continue  # git itself refuses such an entry; a crafted index could point out of the tree
+        entry = (got.this or got.other or got.ancestor) if isinstance(got, ConflictedIndexEntry) else got
+        if entry is None:
+            continue
+        kind = entry.mode & 0o170000
+        text = os.fsdecode(name)
+        if kind == S_IFGITLINK:
+            modules.add(text)
+        elif kind != stat.S_IFDIR:  # a sparse index's folder entry holds nothing on disk
+            files.add(text)
+    return files, modules
+
+
+def _clean(name: bytes) -> bool:
+    """A path git would accept in an index: relative, no empty, '.', '..' or '.git' component."""
+    return bool(name) and _UNCLEAN.search(name) is None
+
+
+class _Ignores(IgnoreFilterManager):
+    """dulwich's git-compatible ignore rules, with each ``.gitignore`` read by :func:`read_regular`
+    (not followed if a symlink, as git does; never a blocking open of a FIFO)."""
+
+    def _load_path(self, path: str) -> IgnoreFilter | None:
+        cached = self._path_filters.get(path, False)
+        if cached is not False:
+            return cached  # type: ignore[return-value]
+        data = read_regular(os.path.join(self._top_path, path, ".gitignore"))
+        got = None if data is None else IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)
+        self._path_filters[path] = got
+        return got
+
+
+def _user_excludes_file() -> str:
+    """The user's global excludes file (their own git config, never the scanned repository's)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    configs = (
+        [os.environ["GIT_CONFIG_GLOBAL"]]
+        if os.environ.get("GIT_CONFIG_GLOBAL")
+        else [os.path.join(xdg, "git", "config"), os.path.expanduser("~/.gitconfig")]
+    )
+    for path in reversed(configs):  # ~/.gitconfig wins over the XDG file, as in git
+        data = read_regular(path, 1 << 20, follow=True)
+        if data is None:
+            continue
+        try:
+            value = ConfigFile.from_file(io.BytesIO(data), expand_includes=False).get(
+                (b"core",), b"excludesFile"
+            )
+        except Exception:  # noqa: S112 - an unparsable user config gives no excludes file
+            continue
+        if value:
+            return os.path.expanduser(os.fsdecode(value))
+    return os.path.join(xdg, "git", "ignore")
+
+
+def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
+    """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them."""
+    filters = []
+    for path, follow in (
+        (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
+        (_user_excludes_file(), True),
+    ):
+        data = read_regular(path, follow=follow)
+        if data is not None:
+            filters.append(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
+    return _Ignores(top, filters, False)
+
+
+@dataclass
+class Listing:
+    """What a git work tree holds under a folder: file names (``os.fsdecode`` text relative to the
+    folder) and the folders that could not be read."""
+
+    names: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative folder, strerror)
+
+
+def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -> Listing | None:
+    """Tracked plus untracked-not-ignored files under ``root``, or None when ``root`` is in no git work
+    tree or is itself ignored by the enclosing one (such a folder is walked, not listed).
+
+    ``prune(rel, full)`` may refuse a folder (relative to root) before it is walked for untracked files.
+    Raises :class:`DamagedIndex` when the index cannot be trusted.
+    """
+    found = find_work_tree(root)
+    if found is None:
+        return None
+    top, gitdir = found
+    prefix = "" if top == root else os.path.relpath(root, top).replace(os.sep, "/")
+    if ".git" in prefix.split("/"):
+        return None  # a folder inside the git directory: not part of the work tree
+    rules = ignore_rules(top, gitdir)
+    if prefix and rules.is_ignored(prefix + "/"):
+        return None
+    listing = Listing()
+    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0)
+    listing.names.sort()
+    return listing
+
+
+def _list(
+    top: str,
+    gitdir: str,
+    prefix: str,
+    rules: IgnoreFilterManager,
+    out: Listing,
+    shown: str,
+    prune: Callable[[str, str], bool],
+    depth: int,
+) -> None:
+    """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules)."""
+    tracked, modules = read_index(gitdir)
+    cut = len(prefix) + 1 if prefix else 0
+    under = (prefix + "/") if prefix else ""
+    out.names.extend(shown + p[cut:] for p in tracked if p.startswith(under))
+    for sub in sorted(m for m in modules if m.startswith(under)):
+        folder = os.path.join(top, sub)
+        subgit = git_dir_of(folder)
+        rel = shown + sub[cut:]
+        if subgit is None or depth >= _MAX_SUBMODULE_DEPTH or prune(rel, folder):
+            continue  # a submodule that is not checked out holds nothing
+        _list(folder, subgit, "", ignore_rules(folder, subgit), out, rel + "/", prune, depth + 1)
+    _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
+
+
+def _untracked(
+    top: str,
+    prefix: str,
+    rules: IgnoreFilterManager,
+    tracked: set[str],
+    modules: set[str],
+    out: Listing,
+    shown: str,
+    prune: Callable[[str, str], bool],
+) -> None:
+    cut = len(prefix) + 1 if prefix else 0
+    stack = [prefix]
+    while stack:
+        rel_dir = stack.pop()
+        full_dir = os.path.join(top, rel_dir) if rel_dir else top
+        try:
+            entries = list(os.scandir(full_dir))
+        except OSError as exc:
+            out.unreadable.append(((shown + rel_dir[cut:]).rstrip("/") or ".", exc.strerror or str(exc)))
+            continue
+        for entry in entries:
+            if entry.name == ".git":
+                continue
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if rel in modules or os.path.lexists(os.path.join(entry.path, ".git")):
+                    continue  # a submodule (listed from its own index) or a nested repository
+                if prune(shown + rel[cut:], entry.path) or rules.may_prune_directory(rel + "/"):
+                    continue
+                stack.append(rel)
+            elif rel not in tracked and not rules.is_ignored(rel):
+                out.names.append(shown + rel[cut:])
+
+
+__all__ = [
+    "DamagedIndex",
+    "Listing",
+    "find_work_tree",
+    "git_dir_of",
+    "ignore_rules",
+    "list_work_tree",
+    "read_index",
+    "read_regular",
+]
