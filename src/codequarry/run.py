@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import time
 import uuid
@@ -22,7 +24,8 @@ from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
-from codequarry.store import Store, WriterLock
+from codequarry.store import Snapshot, Store, WriterLock
+from codequarry.store.damage import store_errors
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
@@ -92,8 +95,12 @@ def make_engine(plan: ExtractPlan) -> Engine:
     return LocalEngine(plan.workers, limits)
 
 
-def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None) -> RunSummary:
-    """Run the plan to completion and publish one snapshot; on any exception nothing is published."""
+def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
+            rebuild: frozenset[str] = frozenset()) -> RunSummary:
+    """Run the plan to completion and publish one snapshot; on any exception nothing is published.
+
+    ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
+    moved aside and recreated empty, and every extractor that writes it runs again on every file."""
     started = time.perf_counter()
     catalog = load_catalog(plan.plugins)
     extractors = [catalog.extractors[n] for n in plan.extractors]
@@ -107,25 +114,65 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # with the run that took it
         getattr(engine, "start", lambda: None)()
         with WriterLock(store.path):
-            return _execute(plan, store, engine, graph, specs, progress, started)
+            return _guarded(plan, store, engine, graph, specs, progress, started, rebuild)
     finally:
         getattr(engine, "close", lambda: None)()
 
 
-def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
-             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
-    extractors = graph.extractors
+def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
+             progress: ProgressFn | None, started: float, rebuild: frozenset[str]) -> RunSummary:
+    """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
+
+    A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
+    what filled it); its commits, if any, are rolled back by the next run. The live snapshot is
+    never touched."""
     previous = store.snapshot()
+    run_id = uuid.uuid4().hex[:12]
+    done: list[RunSummary] = []
+    try:
+        with store_errors(store, "extracting", live=previous.id if previous else None):
+            done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild))
+    finally:
+        if not done and not _published_since(store, previous):
+            drop_run_parts(store, run_id)
+    return done[0]
+
+
+def _published_since(store: Store, previous: Snapshot | None) -> bool:
+    try:
+        now = store.snapshot()
+    except Exception:  # the snapshot is unreadable: keep every file
+        return True
+    return (now.id if now else 0) != (previous.id if previous else 0)
+
+
+def drop_run_parts(store: Store, run_id: str) -> None:
+    """Delete the Parquet parts a run that published nothing wrote (no snapshot reads them)."""
+    for part in store.tables_dir.glob(f"*/part-{run_id}-*"):
+        with contextlib.suppress(OSError):
+            part.unlink()
+    store.clear_staging()
+
+
+def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
+             progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
+             rebuild: frozenset[str]) -> RunSummary:
+    extractors = graph.extractors
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     store.clear_staging()
     pause("scan")
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
-    run_id = uuid.uuid4().hex[:12]
     writer = RunWriter(store, run_id, specs)
     known = previous.run.get("schemas", {}) if previous is not None else {}
     # a fingerprint counts only if the table is still in the snapshot
-    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
+    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables},
+                             live=previous.tables if previous else (), fresh=rebuild)
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
+    if rebuilt & {"errors", "files", "modules"}:
+        forced = {ex.name for ex in extractors}  # every extractor writes errors; files drive the diff
+    if previous is not None and rebuild:  # nothing may be read from the tables being rebuilt
+        previous = dataclasses.replace(previous, tables={k: v for k, v in previous.tables.items()
+                                                         if k not in rebuild})
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
@@ -170,6 +217,10 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     state = work.state
     states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
+    if rebuild:  # an operation whose output is rebuilt derives it again
+        prev_ops = {k: v for k, v in prev_ops.items()
+                    if not any(getattr(o, "name", o) in rebuild for op in graph.operations if op.name == k
+                               for o in op.outputs)}
     op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
                                                   prev_ops, workers=plan.workers)
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]

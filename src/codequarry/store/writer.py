@@ -9,9 +9,10 @@ and time do not grow with the corpus.
 from __future__ import annotations
 
 import bisect
+import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.engine.worker import Part, write_part
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
+from codequarry.store.damage import damaged
 from codequarry.store.store import Snapshot, Store, TableState
 
 
@@ -38,18 +40,29 @@ class RunWriter:
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
 
-    def prepare(self, known: dict[str, str] | None = None) -> set[str]:
+    def prepare(self, known: dict[str, str] | None = None, *, live: Collection[str] = (),
+                fresh: Collection[str] = ()) -> set[str]:
         """Create missing tables. A table whose declared schema changed is emptied and returned, so
         that its producer runs again on every file (its old rows cannot live in the new schema).
         ``known`` maps tables to the schema fingerprints the last snapshot recorded: a table whose
-        fingerprint is unchanged is not opened at all (a no-change run stays cheap)."""
+        fingerprint is unchanged is not opened at all (a no-change run stays cheap). ``live`` are
+        the tables of the last snapshot (one of them without a log is damage, never a new table);
+        ``fresh`` are damaged tables to rebuild: moved aside and recreated empty (quarry doctor)."""
         rebuilt = set()
         known = known or {}
+        for name in sorted(fresh):
+            if name in self.specs:
+                self.notes.append(f"'{name}' was rebuilt: the damaged table was moved to "
+                                  f"{move_aside(self.store, name)}")
+                DeltaTable.create(str(self.store.table_path(name)), self.specs[name].schema, mode="overwrite")
+                rebuilt.add(name)
         for name, spec in self.specs.items():
-            if known.get(name) == schema_fingerprint(spec.schema):
+            if name in rebuilt or known.get(name) == schema_fingerprint(spec.schema):
                 continue
             path = self.store.table_path(name)
             table = open_table(path)
+            if table is None and name in live:
+                raise damaged(self.store, name, "its Delta log is missing or unreadable")
             if table is not None and not same_schema(table, spec.schema):
                 self.notes.append(f"the schema of '{name}' changed: its rows are extracted again")
                 DeltaTable.create(str(path), spec.schema, mode="overwrite")
@@ -80,6 +93,8 @@ class RunWriter:
             path = self.store.table_path(name)
             table = open_table(path)
             if table is None:
+                if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                    raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
             actions: list[AddAction | RemoveAction] = []
             if rep:
@@ -168,6 +183,16 @@ def open_table(path: Path) -> DeltaTable | None:
         return None
 
 
+def move_aside(store: Store, name: str) -> Path:
+    """Move a damaged table's folder to ``damaged/`` (kept for inspection; delete it at will)."""
+    src = store.table_path(name)
+    dest = store.path / "damaged" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    dest.parent.mkdir(exist_ok=True)
+    if src.exists():
+        os.replace(src, dest)
+    return dest
+
+
 def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
     return bool(table.schema().to_json() == DeltaSchema.from_arrow(schema).to_json())
 
@@ -183,16 +208,26 @@ def count_rows(table: DeltaTable) -> int:
     return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
 
+#: Delta operations that never change a table's rows: commits of these after the published version
+#: are the store's own maintenance (compaction's vacuum), not the work of a run that died
+MAINTENANCE = frozenset({"VACUUM START", "VACUUM END"})
+
+
 def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
-    """Restore tables that were committed by a run that died before publishing. Returns their names."""
+    """Restore tables that were committed by a run that died before publishing. Returns their names.
+
+    Commits after the published version that are all maintenance (``MAINTENANCE``) are kept: the
+    snapshot's version still reads exactly the rows of the latest one."""
     restored = []
     live = snapshot.tables if snapshot else {}
-    for path in sorted(store.tables_dir.glob("*")):
+    for name, state in sorted(live.items()):
+        path = store.table_path(name)
         table = open_table(path)
-        if table is None:
+        if table is None or table.version() <= state.version:
             continue
-        state = live.get(path.name)
-        if state is not None and table.version() > state.version:
-            table.restore(state.version)
-            restored.append(path.name)
+        ops = {str(c.get("operation")) for c in table.history(limit=table.version() - state.version)}
+        if ops <= MAINTENANCE:
+            continue
+        table.restore(state.version)
+        restored.append(name)
     return restored
