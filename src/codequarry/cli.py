@@ -288,6 +288,49 @@ def compact(
               f"old snapshot(s); snapshot {done.snapshot} is live")
 
 
+@app.command()
+def doctor(
+    store: StoreOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild damaged tables by extracting their files again.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes for --repair.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
+) -> None:
+    """Check every table of the live snapshot (log, version, every file); exit 2 if any is damaged."""
+    from codequarry.doctor import diagnose
+    from codequarry.doctor import repair as run_repair
+
+    path = _find_store(store)
+    health = diagnose(path)
+    if repair and not health.ok:
+        fixed = run_repair(path, workers=workers)
+        if not as_json:
+            _print_health(fixed.before)
+            for note in fixed.notes:
+                out.print(f"repaired: {note}", markup=False)
+            if fixed.published:
+                out.print(f"repaired: rebuilt {', '.join(fixed.rebuilt)}; snapshot {fixed.published[-1]} is live",
+                          markup=False)
+        health = fixed.after
+    if as_json:
+        out.print_json(json.dumps(health.to_json()))
+    else:
+        _print_health(health)
+    if not health.ok:
+        raise typer.Exit(2)
+
+
+def _print_health(health: Any) -> None:
+    if health.snapshot_problem:
+        out.print(f"snapshot.json: DAMAGED: {health.snapshot_problem}", markup=False)
+    for t in health.tables:
+        verdict = (f"ok (version {t.version}, {t.files} files, {t.rows:,} rows)" if t.ok
+                   else f"DAMAGED: {t.problem}")
+        out.print(f"{t.name}: {verdict}", markup=False)
+    which = f"snapshot {health.snapshot}" if health.snapshot else "no snapshot"
+    fix = "" if health.ok else "; run 'quarry doctor --repair' to repair it"
+    out.print(f"{health.store}: {which}: {'every table is whole' if health.ok else 'damaged'}{fix}", markup=False)
+
+
 class ExportFmt(StrEnum):
     parquet = "parquet"
     jsonl = "jsonl"

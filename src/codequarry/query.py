@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from codequarry.errors import QueryError, StoreError
 from codequarry.store import Snapshot, Store
@@ -17,8 +16,12 @@ def open_store(path: str | Path) -> Store:
     return Store.open(path)
 
 
-def session(store: Store, snapshot: Snapshot | None = None) -> Any:
-    """A DataFusion session with every table of the snapshot registered at its published version."""
+def session(store: Store, snapshot: Snapshot | None = None, *,
+            damaged: dict[str, StoreError] | None = None) -> Any:
+    """A DataFusion session with every table of the snapshot registered at its published version.
+
+    A table that cannot be opened raises, or, when ``damaged`` is given, is left out and recorded
+    there (so that queries of the other tables still work)."""
     snap = snapshot or store.snapshot()
     if snap is None:
         raise StoreError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
@@ -27,20 +30,32 @@ def session(store: Store, snapshot: Snapshot | None = None) -> Any:
     ctx = SessionContext()
     for name, state in sorted(snap.tables.items()):
         try:
-            table = DeltaTable(str(store.table_path(name)), version=state.version)
-        except Exception as exc:
-            raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
+            table = store.open_delta(name, state.version)
+        except StoreError as exc:
+            if damaged is None:
+                raise
+            damaged[name] = exc
+            continue
         ctx.register_table(name, table)
     return ctx
 
 
 def sql(store: Store, query: str) -> pa.Table:
     """Run one SQL statement over the published snapshot."""
-    ctx = session(store)
+    from codequarry.store.damage import translate
+
+    damaged: dict[str, StoreError] = {}
+    ctx = session(store, damaged=damaged)
     try:
         result = ctx.sql(query).to_arrow_table()
     except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        for name, error in damaged.items():
+            if f"public.{name}' not found" in message or f"'{name}' not found" in message:
+                raise error from None
+        better = translate(store, exc, "querying")
+        if better is not None:
+            raise better from None
         raise QueryError(f"query failed: {message}") from None
     return plain_types(result)
 

@@ -233,7 +233,11 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas})
+    # what 'quarry doctor --repair' needs to extract a damaged table again the same way
+    recipe = {"sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
+              "exclude": list(plan.exclude), "plugins": list(plan.plugins), "max_file_size": plan.max_file_size}
+    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
+                                      "plan": recipe})
     store.clear_staging()
     summary.snapshot = snap.id
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}

@@ -35,6 +35,16 @@ def table_in(store: Store, text: str) -> str | None:
     return None
 
 
+def _reason(table: str, text: str) -> str:
+    """'its file part-x.parquet cannot be read (what the reader said last)' from a nested message."""
+    line = first_line(text)
+    m = re.search(r"tables/" + re.escape(table) + r"/([^/\s'\":]+)", line)
+    last = line.rsplit(": ", 1)[-1].strip() or line
+    if m:
+        return f"its file {m.group(1)} cannot be read ({last[:160]})"
+    return line[:240]
+
+
 def _kind(exc: BaseException, text: str) -> str | None:
     low = text.lower()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or any(k in low for k in _FULL):
@@ -55,16 +65,26 @@ def translate(store: Store, exc: BaseException, doing: str, live: int | None = N
     where = f" (table '{table}')" if table else ""
     kept = f"snapshot {live} is still live and readable" if live else "nothing was published"
     if kind == "full":
-        return StoreError(f"store '{store.path}': no space left on the device while {doing}{where}; {kept}; "
-                          "free some space (or pass --store on another disk) and run again")
+        return StoreError(
+            f"store '{store.path}': no space left on the device while {doing}{where}; {kept}; "
+            "free some space (or pass --store on another disk) and run again"
+        )
     if kind in ("read-only", "forbidden"):
-        what = "is on a read-only file system" if kind == "read-only" else "cannot be written (permission denied)"
-        return StoreError(f"store '{store.path}' {what} while {doing}{where}; readers such as 'quarry sql' "
-                          "still work; to write, make it writable or pass --store elsewhere")
+        what = (
+            "is on a read-only file system"
+            if kind == "read-only"
+            else "cannot be written (permission denied)"
+        )
+        return StoreError(
+            f"store '{store.path}' {what} while {doing}{where}; readers such as 'quarry sql' "
+            "still work; to write, make it writable or pass --store elsewhere"
+        )
     if table is not None:
-        return damaged(store, table, first_line(cause))
+        return damaged(store, table, _reason(table, text))
     if type(cause).__name__ == "PanicException":  # deltalake's Rust code panicked on something it read
-        return StoreError(f"store '{store.path}' could not be read while {doing} ({first_line(cause)}); {FIX}")
+        return StoreError(
+            f"store '{store.path}' could not be read while {doing} ({first_line(cause)}); {FIX}"
+        )
     return None
 
 

@@ -8,6 +8,7 @@ cache) take it themselves and still work when called by a run that already holds
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -63,7 +64,9 @@ class WriterLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise StoreError(f"store '{self.path.parent}' cannot be written: {os_reason(exc)}; {os_fix(exc)}") from None
+            raise StoreError(
+                f"store '{self.path.parent}' cannot be written: {os_reason(exc)}; {os_fix(exc)}"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -72,8 +75,13 @@ class WriterLock:
             raise StoreLockedError(self._busy(holder)) from None
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                      "started": time.time()}).encode(), 0)
+            os.pwrite(
+                fd,
+                json.dumps(
+                    {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+                ).encode(),
+                0,
+            )
             os.fsync(fd)
         except OSError:
             pass  # a full disk: the lock holds all the same; only the holder's name is missing
@@ -93,10 +101,15 @@ class WriterLock:
     def _busy(self, holder: dict[str, object]) -> str:
         who = f"pid {holder.get('pid')} on {holder.get('host')}" if holder.get("pid") else "another process"
         since = holder.get("started")
-        when = (f", running since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(since)))}"
-                if isinstance(since, int | float) else "")
-        return (f"store '{self.path.parent}' is being written by {who}{when}; wait for it to finish "
-                "(readers such as 'quarry sql' work meanwhile)")
+        when = (
+            f", running since {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(since)))}"
+            if isinstance(since, int | float)
+            else ""
+        )
+        return (
+            f"store '{self.path.parent}' is being written by {who}{when}; wait for it to finish "
+            "(readers such as 'quarry sql' work meanwhile)"
+        )
 
     def holder(self) -> dict[str, object]:
         try:
@@ -115,10 +128,8 @@ class WriterLock:
         if self._fd is not None:
             depths.pop(key, None)
             try:
-                try:
+                with contextlib.suppress(OSError):
                     os.ftruncate(self._fd, 0)
-                except OSError:
-                    pass
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
             finally:
                 os.close(self._fd)
@@ -128,5 +139,7 @@ class WriterLock:
         self.acquire()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
