@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codequarry.errors import StoreError
-from codequarry.store.store import Snapshot, Store, TableState, first_line
+from codequarry.store.store import Snapshot, Store, TableState, files_outside, first_line
 
 
 @dataclass(frozen=True)
@@ -97,15 +97,15 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             state.version,
             problem=f"version {state.version} cannot be read from its log ({first_line(exc)})",
         )
-    root = os.path.normpath(str(path)) + os.sep
+    outside = files_outside(table)
+    if outside:
+        return TableVerdict(
+            name, state.version, len(uris), 0, f"its log names a file outside the table ({outside[0]})"
+        )
     rows = 0
     for uri in uris:
         file = uri.removeprefix("file://")
         short = os.path.basename(file)
-        if not os.path.normpath(file).startswith(root):
-            return TableVerdict(
-                name, state.version, len(uris), rows, f"its log names a file outside the table ({file})"
-            )
         if not os.path.isfile(file):
             return TableVerdict(name, state.version, len(uris), rows, f"its file {short} is missing")
         try:

@@ -216,12 +216,16 @@ class Store:
 
         path = self.table_path(name)
         try:
-            return DeltaTable(str(path), version=version)
+            table = DeltaTable(str(path), version=version)
         except Exception as exc:
             if not (path / "_delta_log").is_dir():
                 raise damaged(self, name, "its _delta_log folder is missing") from None
             at = f" at version {version}" if version is not None else ""
             raise damaged(self, name, f"its log cannot be read{at}: {first_line(exc)}") from None
+        outside = files_outside(table)
+        if outside:
+            raise damaged(self, name, f"its log names a file outside the table ({outside[0]})")
+        return table
 
     # -- reader leases --------------------------------------------------------------------------------
     def lease(self) -> None:
@@ -346,11 +350,33 @@ def dataset_of(table: Any) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    root = os.path.normpath(str(table.table_uri).removeprefix("file://")) + os.sep
+    outside = files_outside(table)
+    if outside:  # a log naming a file outside its table is damage (or an attack): never read through it
+        raise StoreError(f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
+                         "run 'quarry doctor --repair' to rebuild the table")
     paths = [u.removeprefix("file://") for u in table.file_uris()]
-    for path in paths:
-        if not os.path.normpath(path).startswith(root):
-            # a log naming a file outside its table is damage (or an attack): never read through it
-            raise StoreError(f"the Delta log of '{root}' names a file outside the table ({path}); "
-                             "run 'quarry doctor --repair' to rebuild the table")
     return ds.dataset(paths, format="parquet", schema=pa.schema(table.schema().to_arrow()))
+
+
+def part_inside(raw: str) -> bool:
+    """Is a file path from a Delta log a plain relative path inside the table folder?
+
+    Delta paths are URIs relative to the table: an absolute path, a scheme (``file:``), a '..'
+    segment (also percent-encoded, which readers decode) would make readers read, and maintenance
+    rewrite, a file anywhere."""
+    from urllib.parse import unquote
+
+    path = unquote(raw)
+    if not path or path.startswith("/") or ":" in path or "\\" in path:
+        return False
+    return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def files_outside(table: Any) -> list[str]:
+    """The live files of a DeltaTable whose log paths leave the table folder (see part_inside)."""
+    import pyarrow as pa
+
+    actions = pa.table(table.get_add_actions(flatten=True))
+    if not actions.num_rows:
+        return []
+    return [p for p in actions.column("path").to_pylist() if not part_inside(p)]

@@ -28,7 +28,7 @@ from codequarry.engine.worker import Part, write_part
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store.damage import damaged
-from codequarry.store.store import Snapshot, Store, TableState
+from codequarry.store.store import Snapshot, Store, TableState, part_inside
 
 
 class RunWriter:
@@ -129,6 +129,8 @@ class RunWriter:
                 continue
             if single and not _may_hold(sorted_keys.get(lo_r), lo_p, hi_p) and not rep.extractors.get(lo_r):
                 continue
+            if not part_inside(f):
+                raise damaged(self.store, name, f"its log names a file outside the table ({f})")
             data = pq.read_table(str(self.store.table_path(name) / f))
             keep = pc.invert(_dropped_mask(data, rep))
             kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
