@@ -96,6 +96,9 @@ class RunWriter:
                 if name in states:  # in the snapshot, but its log is gone: never drop rows silently
                     raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
+            if name in states and table.version() < states[name].version:
+                raise damaged(self.store, name, f"the snapshot names version {states[name].version} but its log "
+                                                f"ends at version {table.version()}")
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
