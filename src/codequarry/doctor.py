@@ -118,7 +118,7 @@ def _outputs(plans: list[Any]) -> set[str]:
         for name in plan.extractors:
             out |= set(catalog.extractors[name].output_names)
         for name in plan.operations:
-            out |= {getattr(o, "name", o) for o in catalog.operations[name].outputs}
+            out |= {o if isinstance(o, str) else o.name for o in catalog.operations[name].outputs}
     return out
 
 
@@ -129,12 +129,20 @@ def _selections(
     roots: dict[str, SourceRoot] = {}
     recipes: dict[str, dict[str, Any]] = {}
     for old in [*store.history(), snap]:  # oldest first: the newest record of a repo wins
-        recipe = old.run.get("plan") if isinstance(old.run.get("plan"), dict) else {}
-        for src in recipe.get("sources", []):
-            roots[src["repo"]] = SourceRoot(repo=src["repo"], root=src["root"], only=src.get("only"))
-            recipes[src["repo"]] = recipe
-        for repo, root in (old.run.get("sources") or {}).items():
-            if repo not in roots or roots[repo].root != root:
+        plan = old.run.get("plan")
+        recipe: dict[str, Any] = plan if isinstance(plan, dict) else {}
+        for src in recipe.get("sources", []) if isinstance(recipe.get("sources"), list) else []:
+            if (
+                isinstance(src, dict)
+                and isinstance(src.get("repo"), str)
+                and isinstance(src.get("root"), str)
+            ):
+                only = src.get("only") if isinstance(src.get("only"), str) else None
+                roots[src["repo"]] = SourceRoot(repo=src["repo"], root=src["root"], only=only)
+                recipes[src["repo"]] = recipe
+        sources = old.run.get("sources")
+        for repo, root in sources.items() if isinstance(sources, dict) else []:
+            if isinstance(root, str) and (repo not in roots or roots[repo].root != root):
                 roots[repo] = SourceRoot(repo=repo, root=root)
                 recipes[repo] = recipe
     state = snap.run.get("state", {}) if isinstance(snap.run.get("state"), dict) else {}
