@@ -158,7 +158,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
              progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
              rebuild: frozenset[str]) -> RunSummary:
     extractors = graph.extractors
-    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
+    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
     pause("scan")
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])

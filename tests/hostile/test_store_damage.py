@@ -68,6 +68,18 @@ def truncate_part(store: Path) -> str:
     return "functions"
 
 
+def delete_part(store: Path) -> str:
+    live_file(store, "functions").unlink()
+    return "functions"
+
+
+def garbage_log(store: Path) -> str:
+    """The table's latest commit file overwritten with garbage (deltalake's own parser must not win)."""
+    latest = sorted((store / "tables" / "functions" / "_delta_log").glob("*.json"))[-1]
+    latest.write_text("garbage{{\n")
+    return "functions"
+
+
 def delete_log(store: Path) -> str:
     shutil.rmtree(store / "tables" / "functions" / "_delta_log")
     return "functions"
@@ -94,6 +106,8 @@ def wrong_shape_snapshot(store: Path) -> str:
 
 DAMAGE: dict[str, Callable[[Path], str]] = {
     "truncated-part": truncate_part,
+    "deleted-part": delete_part,
+    "garbage-log": garbage_log,
     "deleted-log": delete_log,
     "bad-version": bad_version,
     "garbage-snapshot": garbage_snapshot,

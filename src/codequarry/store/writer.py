@@ -25,10 +25,11 @@ from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.engine.worker import Part, write_part
+from codequarry.errors import StoreError
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
-from codequarry.store.damage import damaged
-from codequarry.store.store import Snapshot, Store, TableState, part_inside
+from codequarry.store.damage import FIX, damaged
+from codequarry.store.store import Snapshot, Store, TableState, first_line, part_inside
 
 
 class RunWriter:
@@ -182,10 +183,17 @@ def schema_fingerprint(schema: pa.Schema) -> str:
 
 
 def open_table(path: Path) -> DeltaTable | None:
+    """The latest version of the table at ``path``; None if there is none; a StoreError naming the
+    table if its log cannot be read (deltalake may even panic on a damaged log)."""
     try:
         return DeltaTable(str(path))
     except TableNotFoundError:
         return None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise StoreError(f"table '{path.name}' of store '{path.parent.parent}' is damaged: its log cannot be "
+                         f"read ({first_line(exc)}); {FIX}") from None
 
 
 def move_aside(store: Store, name: str) -> Path:
@@ -218,7 +226,7 @@ def count_rows(table: DeltaTable) -> int:
 MAINTENANCE = frozenset({"VACUUM START", "VACUUM END"})
 
 
-def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
+def rollback_unpublished(store: Store, snapshot: Snapshot | None, skip: Collection[str] = ()) -> list[str]:
     """Restore tables that were committed by a run that died before publishing. Returns their names.
 
     Commits after the published version that are all maintenance (``MAINTENANCE``) are kept: the
@@ -226,6 +234,8 @@ def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
     restored = []
     live = snapshot.tables if snapshot else {}
     for name, state in sorted(live.items()):
+        if name in skip:  # being rebuilt (quarry doctor --repair): its log may be what is damaged
+            continue
         path = store.table_path(name)
         table = open_table(path)
         if table is None or table.version() <= state.version:
