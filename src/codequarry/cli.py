@@ -167,11 +167,10 @@ def tables(store: StoreOpt = None) -> None:
     snap = st.snapshot()
     if snap is None:
         raise StoreError(f"store '{st.path}' has no published snapshot yet")
-    from deltalake import DeltaTable
 
     grid = Table("table", "rows", "columns", box=None, pad_edge=False)
     for name, state in sorted(snap.tables.items()):
-        schema = DeltaTable(str(st.table_path(name)), version=state.version).schema()
+        schema = st.open_delta(name, state.version).schema()
         cols = ", ".join(f.name for f in schema.fields)
         grid.add_row(name, f"{state.rows:,}", cols)
     out.print(grid)
@@ -181,7 +180,6 @@ def tables(store: StoreOpt = None) -> None:
 def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: StoreOpt = None) -> None:
     """Show the columns and types of one table."""
     import pyarrow as pa
-    from deltalake import DeltaTable
 
     from codequarry.errors import did_you_mean
     from codequarry.query import open_store
@@ -191,7 +189,7 @@ def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: Stor
     if snap is None or name not in snap.tables:
         known = sorted(snap.tables) if snap else []
         raise UsageError(f"no table '{name}'.{did_you_mean(name, known)} Tables: {', '.join(known)}")
-    arrow = pa.schema(DeltaTable(str(st.table_path(name)), version=snap.tables[name].version).schema().to_arrow())
+    arrow = pa.schema(st.open_delta(name, snap.tables[name].version).schema().to_arrow())
     grid = Table("column", "type", "nullable", box=None, pad_edge=False)
     for f in arrow:
         grid.add_row(f.name, str(f.type), "yes" if f.nullable else "no")
