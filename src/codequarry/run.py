@@ -164,16 +164,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     pause("scan")
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
     writer = RunWriter(store, run_id, specs)
-    known = previous.run.get("schemas", {}) if previous is not None else {}
-    # a fingerprint counts only if the table is still in the snapshot
-    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables},
-                             live=previous.tables if previous else (), fresh=rebuild)
-    forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
-    if rebuilt & {"errors", "files", "modules"}:
-        forced = {ex.name for ex in extractors}  # every extractor writes errors; files drive the diff
-    if previous is not None and rebuild:  # nothing may be read from the tables being rebuilt
-        previous = dataclasses.replace(previous, tables={k: v for k, v in previous.tables.items()
-                                                         if k not in rebuild})
+    forced, previous = _prepare(writer, previous, extractors, rebuild)
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
@@ -219,9 +210,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
     if rebuild:  # an operation whose output is rebuilt derives it again
-        prev_ops = {k: v for k, v in prev_ops.items()
-                    if not any(getattr(o, "name", o) in rebuild for op in graph.operations if op.name == k
-                               for o in op.outputs)}
+        redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
+        prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
     op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
                                                   prev_ops, workers=plan.workers)
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
@@ -234,11 +224,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    # what 'quarry doctor --repair' needs to extract a damaged table again the same way
-    recipe = {"sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
-              "exclude": list(plan.exclude), "plugins": list(plan.plugins), "max_file_size": plan.max_file_size}
     snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
-                                      "plan": recipe})
+                                      "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
@@ -252,6 +239,29 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
             summary.snapshot = done.snapshot
             summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
     return summary
+
+
+def _prepare(writer: RunWriter, previous: Snapshot | None, extractors: list[Any],
+             rebuild: frozenset[str]) -> tuple[set[str], Snapshot | None]:
+    """Create or rebuild the run's tables; returns the extractors that must run on every file, and
+    the previous snapshot without the tables being rebuilt (nothing may be read from those)."""
+    known = previous.run.get("schemas", {}) if previous is not None else {}
+    # a fingerprint counts only if the table is still in the snapshot
+    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables},
+                             live=previous.tables if previous else (), fresh=rebuild)
+    forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
+    if rebuilt & {"errors", "files", "modules"}:
+        forced = {ex.name for ex in extractors}  # every extractor writes errors; files drive the diff
+    if previous is not None and rebuild:
+        previous = dataclasses.replace(previous, tables={k: v for k, v in previous.tables.items()
+                                                         if k not in rebuild})
+    return forced, previous
+
+
+def _recipe(plan: ExtractPlan) -> dict[str, Any]:
+    """What 'quarry doctor --repair' needs to extract a damaged table again the same way."""
+    return {"sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
+            "exclude": list(plan.exclude), "plugins": list(plan.plugins), "max_file_size": plan.max_file_size}
 
 
 def pause(point: str) -> None:
