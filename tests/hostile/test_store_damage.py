@@ -80,6 +80,13 @@ def garbage_log(store: Path) -> str:
     return "functions"
 
 
+def garbage_operation_log(store: Path) -> str:
+    """The same, for a table an operation derives (routes) rather than an extractor."""
+    latest = sorted((store / "tables" / "routes" / "_delta_log").glob("*.json"))[-1]
+    latest.write_text("garbage{{\n")
+    return "routes"
+
+
 def delete_log(store: Path) -> str:
     shutil.rmtree(store / "tables" / "functions" / "_delta_log")
     return "functions"
@@ -108,6 +115,7 @@ DAMAGE: dict[str, Callable[[Path], str]] = {
     "truncated-part": truncate_part,
     "deleted-part": delete_part,
     "garbage-log": garbage_log,
+    "garbage-operation-log": garbage_operation_log,
     "deleted-log": delete_log,
     "bad-version": bad_version,
     "garbage-snapshot": garbage_snapshot,
@@ -124,7 +132,8 @@ def test_damage_is_explained_kept_readable_and_repaired(
     live_before = (store / "snapshot.json").read_bytes()
 
     # readers: one line naming what is damaged and the fix
-    one_line_error(quarry("sql", "SELECT * FROM functions", "--store", store), damaged, "quarry doctor")
+    queried = damaged if damaged != "snapshot.json" else "functions"
+    one_line_error(quarry("sql", f"SELECT * FROM {queried}", "--store", store), damaged, "quarry doctor")
     if damaged != "snapshot.json":  # the other tables of the snapshot still answer
         ok = quarry("sql", "SELECT count(*) AS n FROM files", "--store", store, "-f", "json")
         assert ok.returncode == 0, ok.stderr

@@ -51,10 +51,9 @@ class RunWriter:
         ``fresh`` are damaged tables to rebuild: moved aside and recreated empty (quarry doctor)."""
         rebuilt = set()
         known = known or {}
-        for name in sorted(fresh):
+        for name in sorted(fresh):  # an operation's output is moved aside too, and derived again
+            self.notes.append(f"'{name}' was rebuilt: the damaged table was moved to {move_aside(self.store, name)}")
             if name in self.specs:
-                self.notes.append(f"'{name}' was rebuilt: the damaged table was moved to "
-                                  f"{move_aside(self.store, name)}")
                 DeltaTable.create(str(self.store.table_path(name)), self.specs[name].schema, mode="overwrite")
                 rebuilt.add(name)
         for name, spec in self.specs.items():
