@@ -178,11 +178,10 @@ def tables(store: StoreOpt = None) -> None:
     snap = st.snapshot()
     if snap is None:
         raise StoreError(f"store '{st.path}' has no published snapshot yet")
-    from deltalake import DeltaTable
 
     grid = Table("table", "rows", "columns", box=None, pad_edge=False)
     for name, state in sorted(snap.tables.items()):
-        schema = DeltaTable(str(st.table_path(name)), version=state.version).schema()
+        schema = st.open_delta(name, state.version).schema()
         cols = ", ".join(f.name for f in schema.fields)
         grid.add_row(name, f"{state.rows:,}", cols)
     out.print(grid)
@@ -192,7 +191,6 @@ def tables(store: StoreOpt = None) -> None:
 def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: StoreOpt = None) -> None:
     """Show the columns and types of one table."""
     import pyarrow as pa
-    from deltalake import DeltaTable
 
     from codequarry.errors import did_you_mean
     from codequarry.query import open_store
@@ -202,7 +200,7 @@ def schema(name: Annotated[str, typer.Argument(help="Table name.")], store: Stor
     if snap is None or name not in snap.tables:
         known = sorted(snap.tables) if snap else []
         raise UsageError(f"no table '{name}'.{did_you_mean(name, known)} Tables: {', '.join(known)}")
-    arrow = pa.schema(DeltaTable(str(st.table_path(name)), version=snap.tables[name].version).schema().to_arrow())
+    arrow = pa.schema(st.open_delta(name, snap.tables[name].version).schema().to_arrow())
     grid = Table("column", "type", "nullable", box=None, pad_edge=False)
     for f in arrow:
         grid.add_row(f.name, str(f.type), "yes" if f.nullable else "no")
@@ -310,6 +308,49 @@ def compact(
         out.print(f"{name}: {before} -> {after} files")
     out.print(f"removed {done.removed_files} files ({format_size(done.removed_bytes)}) and {done.pruned_snapshots} "
               f"old snapshot(s); snapshot {done.snapshot} is live")
+
+
+@app.command()
+def doctor(
+    store: StoreOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", help="Rebuild damaged tables by extracting their files again.")] = False,
+    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes for --repair.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
+) -> None:
+    """Check every table of the live snapshot (log, version, every file); exit 2 if any is damaged."""
+    from codequarry.doctor import diagnose
+    from codequarry.doctor import repair as run_repair
+
+    path = _find_store(store)
+    health = diagnose(path)
+    if repair and not health.ok:
+        fixed = run_repair(path, workers=workers)
+        if not as_json:
+            _print_health(fixed.before)
+            for note in fixed.notes:
+                out.print(f"repaired: {note}", markup=False)
+            if fixed.published:
+                out.print(f"repaired: rebuilt {', '.join(fixed.rebuilt)}; snapshot {fixed.published[-1]} is live",
+                          markup=False)
+        health = fixed.after
+    if as_json:
+        out.print_json(json.dumps(health.to_json()))
+    else:
+        _print_health(health)
+    if not health.ok:
+        raise typer.Exit(2)
+
+
+def _print_health(health: Any) -> None:
+    if health.snapshot_problem:
+        out.print(f"snapshot.json: DAMAGED: {health.snapshot_problem}", markup=False)
+    for t in health.tables:
+        verdict = (f"ok (version {t.version}, {t.files} files, {t.rows:,} rows)" if t.ok
+                   else f"DAMAGED: {t.problem}")
+        out.print(f"{t.name}: {verdict}", markup=False)
+    which = f"snapshot {health.snapshot}" if health.snapshot else "no snapshot"
+    fix = "" if health.ok else "; run 'quarry doctor --repair' to repair it"
+    out.print(f"{health.store}: {which}: {'every table is whole' if health.ok else 'damaged'}{fix}", markup=False)
 
 
 class ExportFmt(StrEnum):

@@ -74,7 +74,7 @@ class OperationContext:
         state = self._tables.get(name)
         if state is None:
             raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
-        return DeltaTable(str(self.store.table_path(name)), version=state.version)
+        return self.store.open_delta(name, state.version)  # a damaged input is named, with the fix
 
     @property
     def session(self) -> Any:
@@ -196,8 +196,13 @@ def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec],
         data = result[name]
         data = conform(data, specs[name], op.name) if name in specs else _plain_table(data, op.name, name)
         path = str(store.table_path(name))
-        write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
-        table = DeltaTable(path)
+        try:
+            write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+            table = DeltaTable(path)
+        except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
+            from codequarry.store.damage import damaged, translate
+
+            raise (translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])) from exc
         written[name] = TableState(version=table.version(), rows=data.num_rows)
         rows[name] = data.num_rows
     info = {"ran": True, "rows": rows, "seconds": round(time.perf_counter() - started, 3), "stats": ctx.stats}

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 from codequarry.errors import QueryError, StoreError, did_you_mean
 from codequarry.store import Snapshot, Store
@@ -64,8 +63,12 @@ class ReadOnlySession:
         return self.context.table(name)
 
 
-def session(store: Store, snapshot: Snapshot | None = None) -> ReadOnlySession:
-    """A read-only session with every table of the snapshot registered at its published version."""
+def session(store: Store, snapshot: Snapshot | None = None, *,
+            damaged: dict[str, StoreError] | None = None) -> ReadOnlySession:
+    """A read-only session with every table of the snapshot registered at its published version.
+
+    A table that cannot be opened raises, or, when ``damaged`` is given, is left out and recorded
+    there (so that queries of the other tables still work)."""
     snap = snapshot or store.snapshot()
     if snap is None:
         raise StoreError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
@@ -74,9 +77,12 @@ def session(store: Store, snapshot: Snapshot | None = None) -> ReadOnlySession:
     ctx = SessionContext()
     for name, state in sorted(snap.tables.items()):
         try:
-            table = DeltaTable(str(store.table_path(name)), version=state.version)
-        except Exception as exc:
-            raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
+            table = store.open_delta(name, state.version)
+        except StoreError as exc:
+            if damaged is None:
+                raise
+            damaged[name] = exc
+            continue
         ctx.register_table(name, table)
     return ReadOnlySession(ctx, snap.tables)
 
@@ -134,13 +140,31 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
 
 def sql(store: Store, query: str) -> pa.Table:
     """Run one read-only SQL statement over the published snapshot (writes are refused)."""
-    ses = session(store)
-    frame = ses.sql(query)
+    from codequarry.store.damage import translate
+
+    damaged: dict[str, StoreError] = {}
+    ses = session(store, damaged=damaged)
     try:
+        frame = ses.sql(query)
         result = frame.to_arrow_table()
-    except Exception as exc:
+    except QueryError as exc:
+        _raise_damage(str(exc), damaged)
+        raise
+    except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _raise_damage(message, damaged)
+        better = translate(store, exc, "querying")
+        if better is not None:
+            raise better from None
         raise _query_error(exc, list(ses.tables)) from None
     return plain_types(result)
+
+
+def _raise_damage(message: str, damaged: dict[str, StoreError]) -> None:
+    """A query that failed on a table left out as damaged says so, with the fix."""
+    for name, error in damaged.items():
+        if f"'{name}'" in message or f"public.{name}' not found" in message:
+            raise error from None
 
 
 def _plain_type(tp: pa.DataType) -> pa.DataType:

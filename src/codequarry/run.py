@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import time
 import uuid
@@ -25,7 +27,8 @@ from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
-from codequarry.store import Store, WriterLock
+from codequarry.store import Snapshot, Store, WriterLock
+from codequarry.store.damage import store_errors
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
 from codequarry.store.store import live_dataset
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
@@ -103,8 +106,12 @@ def make_engine(plan: ExtractPlan) -> Engine:
     return LocalEngine(plan.workers, limits)
 
 
-def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None) -> RunSummary:
-    """Run the plan to completion and publish one snapshot; on any exception nothing is published."""
+def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
+            rebuild: frozenset[str] = frozenset()) -> RunSummary:
+    """Run the plan to completion and publish one snapshot; on any exception nothing is published.
+
+    ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
+    moved aside and recreated empty, and every extractor that writes it runs again on every file."""
     started = time.perf_counter()
     catalog = load_catalog(plan.plugins)
     extractors = [catalog.extractors[n] for n in plan.extractors]
@@ -121,7 +128,8 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         with WriterLock(store.path):
             tracker = ProgressFile(store.path, kind="extract", run_id=uuid.uuid4().hex[:12])
             try:
-                summary = _execute(plan, store, engine, graph, specs, _tracking(tracker, progress), started)
+                summary = _guarded(plan, store, engine, graph, specs, _tracking(tracker, progress), started,
+                                   rebuild)
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
                 raise
@@ -140,6 +148,8 @@ def _tracking(tracker: ProgressFile, progress: ProgressFn | None) -> ProgressFn:
             progress(files, nbytes, total_files, total_bytes)
 
     return report
+
+
 def _check_store_path(path: str) -> None:
     """Delta Lake addresses tables by UTF-8 URIs: a store under a name that is not UTF-8 cannot work."""
     try:
@@ -149,20 +159,51 @@ def _check_store_path(path: str) -> None:
                          "give another with --store DIR") from None
 
 
-def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
-             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
-    extractors = graph.extractors
+def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
+             progress: ProgressFn | None, started: float, rebuild: frozenset[str]) -> RunSummary:
+    """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
+
+    A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
+    what filled it); its commits, if any, are rolled back by the next run. The live snapshot is
+    never touched."""
     previous = store.snapshot()
-    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
+    run_id = uuid.uuid4().hex[:12]
+    done: list[RunSummary] = []
+    try:
+        with store_errors(store, "extracting", live=previous.id if previous else None):
+            done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild))
+    finally:
+        if not done and not _published_since(store, previous):
+            drop_run_parts(store, run_id)
+    return done[0]
+
+
+def _published_since(store: Store, previous: Snapshot | None) -> bool:
+    try:
+        now = store.snapshot()
+    except Exception:  # the snapshot is unreadable: keep every file
+        return True
+    return (now.id if now else 0) != (previous.id if previous else 0)
+
+
+def drop_run_parts(store: Store, run_id: str) -> None:
+    """Delete the Parquet parts a run that published nothing wrote (no snapshot reads them)."""
+    for part in store.tables_dir.glob(f"*/part-{run_id}-*"):
+        with contextlib.suppress(OSError):
+            part.unlink()
+    store.clear_staging()
+
+
+def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
+             progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
+             rebuild: frozenset[str]) -> RunSummary:
+    extractors = graph.extractors
+    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
     pause("scan")
     manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
-    run_id = uuid.uuid4().hex[:12]
     writer = RunWriter(store, run_id, specs)
-    known = previous.run.get("schemas", {}) if previous is not None else {}
-    # a fingerprint counts only if the table is still in the snapshot
-    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
-    forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
+    forced, previous = _prepare(writer, previous, extractors, rebuild)
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
@@ -214,6 +255,9 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     state = work.state
     states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
+    if rebuild:  # an operation whose output is rebuilt derives it again
+        redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
+        prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
     op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
                                                   prev_ops, workers=plan.workers)
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
@@ -227,15 +271,20 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas})
+    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
+                                      "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
     crowded = needs_compaction(store, touched)
     if crowded:
-        done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
-        summary.snapshot = done.snapshot
-        summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
+        try:
+            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+        except StoreError as exc:  # the run is published; a compaction that cannot finish waits for the next
+            summary.notes.append(f"automatic compaction skipped: {exc}")
+        else:
+            summary.snapshot = done.snapshot
+            summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
     summary.errors_stored = stored_errors(store, plan.repos)
     return summary
 
@@ -249,6 +298,29 @@ def stored_errors(store: Store, repos: list[str]) -> int:
     import pyarrow.dataset as ds
 
     return int(live_dataset(store, "errors", state.version).count_rows(filter=ds.field("repo").isin(repos)))
+
+
+def _prepare(writer: RunWriter, previous: Snapshot | None, extractors: list[Any],
+             rebuild: frozenset[str]) -> tuple[set[str], Snapshot | None]:
+    """Create or rebuild the run's tables; returns the extractors that must run on every file, and
+    the previous snapshot without the tables being rebuilt (nothing may be read from those)."""
+    known = previous.run.get("schemas", {}) if previous is not None else {}
+    # a fingerprint counts only if the table is still in the snapshot
+    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables},
+                             live=previous.tables if previous else (), fresh=rebuild)
+    forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
+    if rebuilt & {"errors", "files", "modules"}:
+        forced = {ex.name for ex in extractors}  # every extractor writes errors; files drive the diff
+    if previous is not None and rebuild:
+        previous = dataclasses.replace(previous, tables={k: v for k, v in previous.tables.items()
+                                                         if k not in rebuild})
+    return forced, previous
+
+
+def _recipe(plan: ExtractPlan) -> dict[str, Any]:
+    """What 'quarry doctor --repair' needs to extract a damaged table again the same way."""
+    return {"sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
+            "exclude": list(plan.exclude), "plugins": list(plan.plugins), "max_file_size": plan.max_file_size}
 
 
 def pause(point: str) -> None:

@@ -4,20 +4,35 @@ Every incremental run adds small Parquet parts; ``compact`` rewrites a table's p
 files sorted by (repo, path), which keeps queries fast and makes the next incremental run's
 lookups precise. It then publishes the compacted versions as a new snapshot (same rows), and removes
 files no retained snapshot needs: parts replaced by earlier runs, and parts orphaned by killed runs.
+
+Readers never lose a file under them. Every reader holds a shared lease on the store's ``readers``
+file (Store.snapshot takes it before reading snapshot.json). Compaction deletes files at once only
+while it holds that lock exclusively, that is while no reader is active, and new readers wait the
+few moments the deletion takes; when a reader holds a lease, it deletes only files that no kept
+snapshot reads AND that were removed (or, for orphans, written) more than ``RETENTION_HOURS`` ago.
+The vacuum's own Delta commits are recognised as maintenance by the next run (writer.MAINTENANCE).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from deltalake import DeltaTable
 
+from codequarry.store.damage import store_errors
+from codequarry.store.lock import WriterLock
 from codequarry.store.store import Snapshot, Store, TableState
 from codequarry.store.writer import count_rows, open_table, rollback_unpublished
+
+#: while a reader is active, files removed less than this long ago are kept (Delta counts in hours)
+RETENTION_HOURS = 1
 
 #: a table with more live files than this is compacted automatically at the end of a run
 AUTO_COMPACT_FILES = 48
@@ -32,6 +47,7 @@ class CompactSummary:
     removed_files: int = 0
     removed_bytes: int = 0
     pruned_snapshots: int = 0
+    readers_active: bool = False  # files removed within RETENTION_HOURS were kept for them
 
 
 def _dir_size(path: Path) -> tuple[int, int]:
@@ -52,12 +68,22 @@ def live_file_count(table: DeltaTable) -> int:
 
 def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: int = 1,
             min_files: int = 2, sort: bool = True) -> CompactSummary:
-    """Compact tables (all by default) and publish the result; the caller holds the writer lock.
+    """Compact tables (all by default) and publish the result, under the writer lock (taken here;
+    a run that holds it already may call this too).
 
     ``sort`` rewrites the whole table z-ordered by (repo, path) (``quarry compact``); without it
     only small files are merged, bin by bin, which reads little and holds little in memory (the
     automatic compaction after a run)."""
-    snap = store.snapshot()
+    store.close()  # this process's own reader lease must not count as an active reader
+    writer = Store(store.path)  # reads without taking a lease
+    with WriterLock(writer.path):
+        snap = writer.snapshot()
+        with store_errors(writer, "compacting", live=snap.id if snap else None):
+            return _compact(writer, snap, tables, keep_snapshots, min_files, sort)
+
+
+def _compact(store: Store, snap: Snapshot | None, tables: list[str] | None, keep_snapshots: int,
+             min_files: int, sort: bool) -> CompactSummary:
     rollback_unpublished(store, snap)
     summary = CompactSummary(snapshot=snap.id if snap else 0)
     if snap is None:
@@ -83,11 +109,32 @@ def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: in
         summary.snapshot = snap.id
     summary.pruned_snapshots = _prune_history(store, keep_snapshots)
     kept = store.history()
-    for name in snap.tables:
-        files, size = _vacuum(store, name, kept)
-        summary.removed_files += files
-        summary.removed_bytes += size
+    with _no_readers(store) as alone:
+        summary.readers_active = not alone
+        for name in snap.tables:
+            files, size = _vacuum(store, name, kept, retention_hours=0 if alone else RETENTION_HOURS)
+            summary.removed_files += files
+            summary.removed_bytes += size
     return summary
+
+
+@contextlib.contextmanager
+def _no_readers(store: Store) -> Iterator[bool]:
+    """Hold the readers lock exclusively if no reader holds a lease; yields whether it could."""
+    try:
+        fd = os.open(store.path / "readers", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # closing drops the lock
 
 
 def _prune_history(store: Store, keep: int) -> int:
@@ -98,15 +145,16 @@ def _prune_history(store: Store, keep: int) -> int:
     return len(doomed)
 
 
-def _vacuum(store: Store, name: str, kept: list[Snapshot]) -> tuple[int, int]:
-    """Remove every file of the table that no retained snapshot reads (untracked orphans included)."""
+def _vacuum(store: Store, name: str, kept: list[Snapshot], retention_hours: int) -> tuple[int, int]:
+    """Remove every file of the table that no retained snapshot reads (untracked orphans included)
+    and that was removed (or, untracked, written) more than ``retention_hours`` ago."""
     path = store.table_path(name)
     table = open_table(path)
     if table is None:
         return 0, 0
     versions = sorted({s.tables[name].version for s in kept if name in s.tables})
     before_files, before_size = _dir_size(path)
-    table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False, full=True,
+    table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False, full=True,
                  keep_versions=versions or None)
     table.cleanup_metadata()
     after_files, after_size = _dir_size(path)

@@ -9,6 +9,7 @@ Layout::
       tables/<dataset>/     one Delta table per dataset
       staging/<run>/        a run's spooled batches; removed after the run
       lock                  the writer lock (flock, holding the owner's pid)
+      readers               reader leases (shared flocks; see store.lease)
 
 A run commits each table it changed and then publishes a snapshot by renaming one file; readers
 read ``snapshot.json`` and open each table at its version, so a run killed before publishing is
@@ -17,10 +18,15 @@ invisible to them, and the next run rolls the unpublished commits back before it
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,19 @@ from codequarry.errors import StoreError
 
 FORMAT = 1
 MARKER = "store.json"
+#: a table name is one plain folder name: no separator, no leading dot, nothing that climbs out
+TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+
+
+def check_table_name(name: object, where: str) -> str:
+    """``name`` if it can only name a folder inside ``tables/``; a StoreError otherwise.
+
+    Names come from snapshot files and plugins, which are input like any other: a name such as
+    ``../../elsewhere`` would make readers read, and compaction delete, files outside the store."""
+    if not isinstance(name, str) or not TABLE_NAME.fullmatch(name):
+        raise StoreError(f"{where} names a table {name!r}, which is not a plain table name "
+                         "(letters, digits, '_', '.', '-'; no '/' and no leading '.')")
+    return name
 
 
 @dataclass(frozen=True)
@@ -53,18 +72,46 @@ class Snapshot:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Snapshot:
-        tables = {k: TableState(int(v["version"]), int(v.get("rows", 0))) for k, v in data["tables"].items()}
-        return cls(id=int(data["id"]), created=float(data["created"]), tables=tables, run=data.get("run", {}))
+    def from_json(cls, data: Any, where: str = "snapshot") -> Snapshot:
+        """Parse and validate a snapshot; anything malformed is a StoreError saying what."""
+        def need(ok: bool, what: str) -> None:
+            if not ok:
+                raise StoreError(f"{where} is not a valid snapshot: {what}")
+
+        need(isinstance(data, dict), "not a JSON object")
+        need(_is_int(data.get("id")) and data["id"] >= 1, "'id' is not a positive integer")
+        need(isinstance(data.get("created"), int | float) and not isinstance(data.get("created"), bool),
+             "'created' is not a time")
+        need(isinstance(data.get("tables"), dict), "'tables' is not an object")
+        need(isinstance(data.get("run", {}), dict), "'run' is not an object")
+        tables = {}
+        for name, state in data["tables"].items():
+            check_table_name(name, where)
+            need(isinstance(state, dict) and _is_int(state.get("version")) and state["version"] >= 0,
+                 f"table '{name}' has no valid 'version'")
+            need(_is_int(state.get("rows", 0)) and state.get("rows", 0) >= 0, f"table '{name}' has no valid 'rows'")
+            tables[name] = TableState(state["version"], state.get("rows", 0))
+        return cls(id=data["id"], created=float(data["created"]), tables=tables, run=data.get("run", {}))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` by renaming a synced temporary file over it; on failure (a full
+    disk) the old file is untouched and the temporary one removed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -72,15 +119,45 @@ def _write_atomic(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+def _claim(folder: Path, shown: str | Path) -> None:
+    """Make ``folder`` a store by linking its marker into place, the first thing put inside it.
+
+    ``link`` fails if the marker exists, so of two processes creating the same store at the same
+    instant one makes it and the other simply finds it; a folder holding anything but another
+    process's half-written marker is never taken over."""
+    others = [e for e in os.listdir(folder) if not (e.startswith(f".{MARKER}.") and e.endswith(".tmp"))]
+    if MARKER in others:
+        return
+    if others:
+        raise StoreError(f"'{shown}' is a non-empty folder that is not a codequarry store; choose another --store")
+    from codequarry import __version__
+
+    tmp = folder / f".{MARKER}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    meta = {"format": FORMAT, "created_by": f"codequarry {__version__}", "created": time.time()}
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(meta, indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, folder / MARKER)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 class Store:
     """A store on disk. ``Store.open`` for readers, ``Store.create`` for writers."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, reader: bool = False) -> None:
         self.path = path
+        self.reader = reader
+        self._lease: Any = None
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> Store:
+        """A store to read: its snapshots are read under a reader lease (see ``lease``)."""
         p = Path(path).expanduser()
         if not p.exists():
             raise StoreError(f"no store at '{path}': run 'quarry extract SOURCE' first, or pass --store")
@@ -90,34 +167,34 @@ class Store:
             meta = json.loads((p / MARKER).read_text())
         except (OSError, ValueError) as exc:
             raise StoreError(f"'{path}' has an unreadable {MARKER}: {exc}") from None
-        if meta.get("format") != FORMAT:
-            raise StoreError(_format_mismatch(path, meta.get("format")))
-        return cls(p.resolve())
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else meta
+            raise StoreError(_format_mismatch(path, found))
+        return cls(p.resolve(), reader=True)
 
     @classmethod
     def create(cls, path: str | Path) -> Store:
-        """Open the store at ``path``, creating it when the folder is missing or empty."""
+        """Open the store at ``path`` for writing, creating it when the folder is missing or empty."""
         p = Path(path).expanduser()
         if p.exists() and not p.is_dir():
             raise StoreError(f"store path '{path}' exists and is not a folder")
-        if p.is_dir() and not (p / MARKER).exists() and any(p.iterdir()):
-            raise StoreError(
-                f"'{path}' is a non-empty folder that is not a codequarry store; choose another --store"
-            )
-        if not (p / MARKER).exists():
-            try:
-                p.mkdir(parents=True, exist_ok=True)
-                (p / "tables").mkdir(exist_ok=True)
-                (p / "snapshots").mkdir(exist_ok=True)
-                # keep the store out of the enclosing repository's `git status`
+        if (p / MARKER).is_file():  # an existing store (perhaps read-only: the writer lock says so)
+            store = cls.open(p)
+            store.reader = False
+            return store
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+            _claim(p, path)
+            for sub in ("tables", "snapshots"):
+                (p / sub).mkdir(exist_ok=True)
+            if not (p / ".gitignore").exists():  # keep the store out of the enclosing repository's `git status`
                 (p / ".gitignore").write_text("*\n")
-                from codequarry import __version__
-
-                _write_atomic(p / MARKER, json.dumps({"format": FORMAT, "created_by": f"codequarry {__version__}",
-                                                      "created": time.time()}, indent=2))
-            except OSError as exc:
-                raise StoreError(f"cannot create a store at '{path}': {exc.strerror or exc}") from None
-        return cls.open(p)
+            (p / "readers").touch()
+        except OSError as exc:
+            raise StoreError(f"cannot create a store at '{path}': {os_reason(exc)}") from None
+        store = cls.open(p)
+        store.reader = False
+        return store
 
     # -- paths --------------------------------------------------------------------------------------
     @property
@@ -125,39 +202,109 @@ class Store:
         return self.path / "tables"
 
     def table_path(self, name: str) -> Path:
-        return self.tables_dir / name
+        return self.tables_dir / check_table_name(name, f"store '{self.path}'")
 
     def staging_dir(self, run_id: str) -> Path:
         return self.path / "staging" / run_id
 
+    def open_delta(self, name: str, version: int | None = None) -> Any:
+        """The Delta table ``name`` (at ``version``), or a StoreError naming the table and the fix."""
+        from deltalake import DeltaTable
+
+        from codequarry.store.damage import damaged
+
+        path = self.table_path(name)
+        try:
+            table = DeltaTable(str(path), version=version)
+        except Exception as exc:
+            if not (path / "_delta_log").is_dir():
+                raise damaged(self, name, "its _delta_log folder is missing") from None
+            at = f" at version {version}" if version is not None else ""
+            raise damaged(self, name, f"its log cannot be read{at}: {first_line(exc)}") from None
+        outside = files_outside(table)
+        if outside:
+            raise damaged(self, name, f"its log names a file outside the table ({outside[0]})")
+        return table
+
+    # -- reader leases --------------------------------------------------------------------------------
+    def lease(self) -> None:
+        """Hold a shared lease on ``readers`` until this Store is closed or collected.
+
+        Compaction deletes files at once only when it can take this lock exclusively, that is when
+        no reader holds a lease; otherwise it keeps every file removed within the retention window
+        (see maintenance.compact). A store that cannot be written (a read-only mount) cannot be
+        compacted either, so a reader that cannot create the file goes without."""
+        if self._lease is not None:
+            return
+        path = self.path / "readers"
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+            try:
+                fd = os.open(path, flags, 0o644)
+                break
+            except OSError:
+                continue
+        else:
+            return
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while a compaction deletes files
+        self._lease = os.fdopen(fd, "rb")
+
+    def close(self) -> None:
+        """Drop this Store's reader lease (a collected Store drops it too)."""
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None
+
     # -- snapshots ----------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot | None:
         """The last published snapshot, or None for a store no run has completed in."""
+        if self.reader:
+            self.lease()
         path = self.path / "snapshot.json"
-        if not path.exists():
-            return None
         try:
-            return Snapshot.from_json(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            raise StoreError(f"store '{self.path}' has an unreadable snapshot.json: {exc}") from None
+            text = path.read_text()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"store '{self.path}': cannot read snapshot.json: {os_reason(exc)}") from None
+        try:
+            return Snapshot.from_json(json.loads(text), where=f"{path}")
+        except (ValueError, StoreError) as exc:
+            last = self.last_good()
+            back = f"snapshot {last.id}" if last else "an empty store"
+            raise StoreError(f"store '{self.path}' has a damaged snapshot.json ({first_line(exc)}); run "
+                             f"'quarry doctor --repair' to make the last good one live again ({back})") from None
 
     def history(self) -> list[Snapshot]:
+        """Every readable, valid snapshot kept in ``snapshots/``, oldest first."""
         out = []
         for p in sorted((self.path / "snapshots").glob("*.json")):
             try:
-                out.append(Snapshot.from_json(json.loads(p.read_text())))
-            except (OSError, ValueError, KeyError):
+                out.append(Snapshot.from_json(json.loads(p.read_text()), where=str(p)))
+            except (OSError, ValueError, StoreError):
                 continue
         return out
+
+    def last_good(self) -> Snapshot | None:
+        """The newest valid snapshot of the history (what a damaged snapshot.json is repaired to)."""
+        history = self.history()
+        return history[-1] if history else None
 
     def publish(self, tables: dict[str, TableState], run: dict[str, Any]) -> Snapshot:
         """Make a set of table versions the live snapshot, atomically."""
         prev = self.snapshot()
         snap = Snapshot(id=(prev.id + 1) if prev else 1, created=time.time(), tables=dict(tables), run=run)
-        text = json.dumps(snap.to_json(), indent=2, sort_keys=True)
-        _write_atomic(self.path / "snapshots" / f"{snap.id:06d}.json", text)
-        _write_atomic(self.path / "snapshot.json", text)
+        self.write_live(snap)
         return snap
+
+    def write_live(self, snap: Snapshot) -> None:
+        """Record ``snap`` in the history, then make it live by one rename."""
+        text = json.dumps(snap.to_json(), indent=2, sort_keys=True)
+        try:
+            _write_atomic(self.path / "snapshots" / f"{snap.id:06d}.json", text)
+            _write_atomic(self.path / "snapshot.json", text)
+        except OSError as exc:
+            raise StoreError(f"store '{self.path}': cannot publish snapshot {snap.id}: {os_reason(exc)}; the "
+                             f"previous snapshot is still live; {os_fix(exc)}") from None
 
     def clear_staging(self) -> None:
         shutil.rmtree(self.path / "staging", ignore_errors=True)
@@ -176,11 +323,33 @@ def _format_mismatch(path: str | Path, found: Any) -> str:
     return (f"store '{path}' has format {found!r}; this codequarry ({__version__}) reads format {FORMAT}: {fix}")
 
 
+def first_line(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def os_reason(exc: OSError) -> str:
+    """An OSError in words, naming the three conditions users meet: full, read-only, forbidden."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "no space left on the device"
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied ({exc.filename or 'the store'})"
+    return exc.strerror or str(exc)
+
+
+def os_fix(exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space (or pass --store on another disk) and run again"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "readers such as 'quarry sql' still work; to write, make the store writable or pass --store"
+    return "fix the cause and run again"
+
+
 def live_dataset(store: Store, name: str, version: int) -> Any:
     """A pyarrow dataset over the Parquet files of one table version (see dataset_of)."""
-    from deltalake import DeltaTable
-
-    return dataset_of(DeltaTable(str(store.table_path(name)), version=version))
+    return dataset_of(store.open_delta(name, version))
 
 
 def dataset_of(table: Any) -> Any:
@@ -193,5 +362,33 @@ def dataset_of(table: Any) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    outside = files_outside(table)
+    if outside:  # a log naming a file outside its table is damage (or an attack): never read through it
+        raise StoreError(f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
+                         "run 'quarry doctor --repair' to rebuild the table")
     paths = [u.removeprefix("file://") for u in table.file_uris()]
     return ds.dataset(paths, format="parquet", schema=pa.schema(table.schema().to_arrow()))
+
+
+def part_inside(raw: str) -> bool:
+    """Is a file path from a Delta log a plain relative path inside the table folder?
+
+    Delta paths are URIs relative to the table: an absolute path, a scheme (``file:``), a '..'
+    segment (also percent-encoded, which readers decode) would make readers read, and maintenance
+    rewrite, a file anywhere."""
+    from urllib.parse import unquote
+
+    path = unquote(raw)
+    if not path or path.startswith("/") or ":" in path or "\\" in path:
+        return False
+    return all(seg not in ("", ".", "..") for seg in path.split("/"))
+
+
+def files_outside(table: Any) -> list[str]:
+    """The live files of a DeltaTable whose log paths leave the table folder (see part_inside)."""
+    import pyarrow as pa
+
+    actions = pa.table(table.get_add_actions(flatten=False))  # unflattened: 4x cheaper, same paths
+    if not actions.num_rows:
+        return []
+    return [p for p in actions.column("path").to_pylist() if not part_inside(p)]

@@ -9,9 +9,10 @@ and time do not grow with the corpus.
 from __future__ import annotations
 
 import bisect
+import os
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.engine.worker import Part, write_part
+from codequarry.errors import StoreError
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
-from codequarry.store.store import Snapshot, Store, TableState
+from codequarry.store.damage import FIX, damaged
+from codequarry.store.store import Snapshot, Store, TableState, first_line, part_inside
 
 
 class RunWriter:
@@ -38,18 +41,28 @@ class RunWriter:
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
 
-    def prepare(self, known: dict[str, str] | None = None) -> set[str]:
+    def prepare(self, known: dict[str, str] | None = None, *, live: Collection[str] = (),
+                fresh: Collection[str] = ()) -> set[str]:
         """Create missing tables. A table whose declared schema changed is emptied and returned, so
         that its producer runs again on every file (its old rows cannot live in the new schema).
         ``known`` maps tables to the schema fingerprints the last snapshot recorded: a table whose
-        fingerprint is unchanged is not opened at all (a no-change run stays cheap)."""
+        fingerprint is unchanged is not opened at all (a no-change run stays cheap). ``live`` are
+        the tables of the last snapshot (one of them without a log is damage, never a new table);
+        ``fresh`` are damaged tables to rebuild: moved aside and recreated empty (quarry doctor)."""
         rebuilt = set()
         known = known or {}
+        for name in sorted(fresh):  # an operation's output is moved aside too, and derived again
+            self.notes.append(f"'{name}' was rebuilt: the damaged table was moved to {move_aside(self.store, name)}")
+            if name in self.specs:
+                DeltaTable.create(str(self.store.table_path(name)), self.specs[name].schema, mode="overwrite")
+                rebuilt.add(name)
         for name, spec in self.specs.items():
-            if known.get(name) == schema_fingerprint(spec.schema):
+            if name in rebuilt or known.get(name) == schema_fingerprint(spec.schema):
                 continue
             path = self.store.table_path(name)
             table = open_table(path)
+            if table is None and name in live:
+                raise damaged(self.store, name, "its Delta log is missing or unreadable")
             if table is not None and not same_schema(table, spec.schema):
                 self.notes.append(f"the schema of '{name}' changed: its rows are extracted again")
                 DeltaTable.create(str(path), spec.schema, mode="overwrite")
@@ -80,7 +93,12 @@ class RunWriter:
             path = self.store.table_path(name)
             table = open_table(path)
             if table is None:
+                if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                    raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
+            if name in states and table.version() < states[name].version:
+                raise damaged(self.store, name, f"the snapshot names version {states[name].version} but its log "
+                                                f"ends at version {table.version()}")
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
@@ -114,6 +132,8 @@ class RunWriter:
                 continue
             if single and not _may_hold(sorted_keys.get(lo_r), lo_p, hi_p) and not rep.extractors.get(lo_r):
                 continue
+            if not part_inside(f):
+                raise damaged(self.store, name, f"its log names a file outside the table ({f})")
             data = pq.read_table(str(self.store.table_path(name) / f))
             keep = pc.invert(_dropped_mask(data, rep))
             kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
@@ -162,10 +182,27 @@ def schema_fingerprint(schema: pa.Schema) -> str:
 
 
 def open_table(path: Path) -> DeltaTable | None:
+    """The latest version of the table at ``path``; None if there is none; a StoreError naming the
+    table if its log cannot be read (deltalake may even panic on a damaged log)."""
     try:
         return DeltaTable(str(path))
     except TableNotFoundError:
         return None
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        raise StoreError(f"table '{path.name}' of store '{path.parent.parent}' is damaged: its log cannot be "
+                         f"read ({first_line(exc)}); {FIX}") from None
+
+
+def move_aside(store: Store, name: str) -> Path:
+    """Move a damaged table's folder to ``damaged/`` (kept for inspection; delete it at will)."""
+    src = store.table_path(name)
+    dest = store.path / "damaged" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    dest.parent.mkdir(exist_ok=True)
+    if src.exists():
+        os.replace(src, dest)
+    return dest
 
 
 def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
@@ -183,16 +220,28 @@ def count_rows(table: DeltaTable) -> int:
     return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
 
-def rollback_unpublished(store: Store, snapshot: Snapshot | None) -> list[str]:
-    """Restore tables that were committed by a run that died before publishing. Returns their names."""
+#: Delta operations that never change a table's rows: commits of these after the published version
+#: are the store's own maintenance (compaction's vacuum), not the work of a run that died
+MAINTENANCE = frozenset({"VACUUM START", "VACUUM END"})
+
+
+def rollback_unpublished(store: Store, snapshot: Snapshot | None, skip: Collection[str] = ()) -> list[str]:
+    """Restore tables that were committed by a run that died before publishing. Returns their names.
+
+    Commits after the published version that are all maintenance (``MAINTENANCE``) are kept: the
+    snapshot's version still reads exactly the rows of the latest one."""
     restored = []
     live = snapshot.tables if snapshot else {}
-    for path in sorted(store.tables_dir.glob("*")):
-        table = open_table(path)
-        if table is None:
+    for name, state in sorted(live.items()):
+        if name in skip:  # being rebuilt (quarry doctor --repair): its log may be what is damaged
             continue
-        state = live.get(path.name)
-        if state is not None and table.version() > state.version:
-            table.restore(state.version)
-            restored.append(path.name)
+        path = store.table_path(name)
+        table = open_table(path)
+        if table is None or table.version() <= state.version:
+            continue
+        ops = {str(c.get("operation")) for c in table.history(limit=table.version() - state.version)}
+        if ops <= MAINTENANCE:
+            continue
+        table.restore(state.version)
+        restored.append(name)
     return restored

@@ -79,12 +79,23 @@ class ResultCache:
                 "newest": max((st.st_mtime for _, st in entries), default=None)}
 
     def clear(self) -> int:
-        n = len(self._entries())
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Remove every entry, under the store's writer lock (a run may be reading the cache)."""
+        from codequarry.store.lock import WriterLock
+
+        with WriterLock(self.root.parent):
+            n = len(self._entries())
+            shutil.rmtree(self.root, ignore_errors=True)
         return n
 
     def prune(self, max_size: int) -> tuple[int, int]:
-        """Remove least recently used entries until the cache holds at most ``max_size`` bytes."""
+        """Remove least recently used entries until the cache holds at most ``max_size`` bytes
+        (under the store's writer lock)."""
+        from codequarry.store.lock import WriterLock
+
+        with WriterLock(self.root.parent):
+            return self._prune(max_size)
+
+    def _prune(self, max_size: int) -> tuple[int, int]:
         entries = sorted(self._entries(), key=lambda e: e[1].st_mtime)
         total = sum(st.st_size for _, st in entries)
         removed = freed = 0

@@ -1,0 +1,104 @@
+"""Turning a failure met inside the store into one line: which table, what is wrong, what to do.
+
+A truncated Parquet part, a missing Delta log, a full disk or a read-only mount surface as errors of
+pyarrow, deltalake (sometimes a Rust panic) or the OS, deep inside a read or a commit. ``store_errors``
+wraps a phase of work on a store and re-raises any of them as a StoreError (exit code 2) naming the
+damaged table (found from the path in the message) and the fix; errors that are none of these pass
+through unchanged, so that real bugs still show their traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from codequarry.errors import QuarryError, StoreError
+from codequarry.store.store import TABLE_NAME, Store, first_line
+
+FIX = "run 'quarry doctor' to check every table, and 'quarry doctor --repair' to rebuild the damaged ones"
+_FULL = ("no space left on device", "disk quota exceeded", f"errno {errno.ENOSPC}]")
+_READ_ONLY = ("read-only file system", f"errno {errno.EROFS}]")
+
+
+def damaged(store: Store, name: str, reason: str) -> StoreError:
+    return StoreError(f"table '{name}' of store '{store.path}' is damaged: {reason}; {FIX}")
+
+
+def table_in(store: Store, text: str) -> str | None:
+    """The table whose folder a message names, if any (``.../tables/<name>/...``)."""
+    for root in (str(store.tables_dir), "tables"):
+        m = re.search(re.escape(root) + r"/([^/\s'\"]+)", text)
+        if m and TABLE_NAME.fullmatch(m.group(1)):
+            return m.group(1)
+    return None
+
+
+def _reason(table: str, text: str) -> str:
+    """'its file part-x.parquet cannot be read (what the reader said last)' from a nested message."""
+    line = first_line(text)
+    m = re.search(r"tables/" + re.escape(table) + r"/([^/\s'\":]+)", line)
+    last = line.rsplit(": ", 1)[-1].strip() or line
+    if m:
+        return f"its file {m.group(1)} cannot be read ({last[:160]})"
+    return line[:240]
+
+
+def _kind(exc: BaseException, text: str) -> str | None:
+    low = text.lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or any(k in low for k in _FULL):
+        return "full"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS or any(k in low for k in _READ_ONLY):
+        return "read-only"
+    if isinstance(exc, PermissionError) or "permission denied" in low:
+        return "forbidden"
+    return None
+
+
+def translate(store: Store, exc: BaseException, doing: str, live: int | None = None) -> StoreError | None:
+    """The StoreError that explains ``exc``, or None when it is not a store problem."""
+    cause = exc.__cause__ if isinstance(exc, QuarryError) and exc.__cause__ is not None else exc
+    text = f"{exc}\n{cause}" if cause is not exc else str(exc)
+    kind = _kind(cause, text)
+    table = table_in(store, text)
+    where = f" (table '{table}')" if table else ""
+    kept = f"snapshot {live} is still live and readable" if live else "nothing was published"
+    if kind == "full":
+        return StoreError(
+            f"store '{store.path}': no space left on the device while {doing}{where}; {kept}; "
+            "free some space (or pass --store on another disk) and run again"
+        )
+    if kind in ("read-only", "forbidden"):
+        what = (
+            "is on a read-only file system"
+            if kind == "read-only"
+            else "cannot be written (permission denied)"
+        )
+        return StoreError(
+            f"store '{store.path}' {what} while {doing}{where}; readers such as 'quarry sql' "
+            "still work; to write, make it writable or pass --store elsewhere"
+        )
+    if table is not None:
+        return damaged(store, table, _reason(table, text))
+    if type(cause).__name__ == "PanicException":  # deltalake's Rust code panicked on something it read
+        return StoreError(
+            f"store '{store.path}' could not be read while {doing} ({first_line(cause)}); {FIX}"
+        )
+    return None
+
+
+@contextmanager
+def store_errors(store: Store, doing: str, live: int | None = None) -> Iterator[None]:
+    """Re-raise store failures inside the block as one-line StoreErrors (see ``translate``)."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a Rust panic is a BaseException
+        better = translate(store, exc, doing, live)
+        if better is None:
+            raise
+        raise better from exc
