@@ -21,7 +21,6 @@ from pathlib import Path
 
 from codequarry.corpus_io import escape_name, file_kind, inside
 from codequarry.errors import UsageError
-from codequarry.git_listing import DamagedIndex, list_work_tree
 
 PRUNED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".quarry", ".tox", ".nox",
                          ".mypy_cache", ".pytest_cache", ".ruff_cache"})
@@ -218,6 +217,8 @@ class _Scanner:
             self.manifest.listing[self.src.repo] = "file"
             self.add(self.src.only, os.path.join(self.root, self.src.only))
             return
+        from codequarry.git_listing import DamagedIndex, list_work_tree  # dulwich: only when a scan runs
+
         try:
             listed = list_work_tree(self.root, prune=self.pruned_dir)
         except DamagedIndex as exc:
