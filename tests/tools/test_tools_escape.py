@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from codequarry.tools import cgroup
-from codequarry.tools.process import Limits, TaskProcess
 from codequarry.tools.plan import make_tools_plan
+from codequarry.tools.process import Limits, TaskProcess
 from codequarry.tools.runner import run_recipe
 from tests.tools.conftest import PY, TOOL, emit_tool, write_recipe
 
@@ -23,8 +23,10 @@ HOWS = ["setsid", "setpgid", "double_fork", "daemon", "nohup"]
 
 def mechanisms() -> list[object]:
     has = cgroup.available() is not None
-    return [pytest.param(True, id="cgroup", marks=pytest.mark.skipif(not has, reason="no usable cgroup here")),
-            pytest.param(False, id="subreaper")]
+    return [
+        pytest.param(True, id="cgroup", marks=pytest.mark.skipif(not has, reason="no usable cgroup here")),
+        pytest.param(False, id="subreaper"),
+    ]
 
 
 def alive(tag: str) -> list[psutil.Process]:
@@ -45,9 +47,13 @@ def zombies_of_ours() -> list[psutil.Process]:
 def test_detached_children_are_stopped_with_the_task(how: str, use_cgroup: bool) -> None:
     tag = uuid.uuid4().hex
     lines: list[bytes] = []
-    proc = TaskProcess([PY, TOOL, "escape", how, tag], cwd=os.getcwd(), env=dict(os.environ),
-                       limits=Limits(timeout=20, memory=300 * MB, grace=0.5, cgroup=use_cgroup),
-                       on_stdout=lines.append)
+    proc = TaskProcess(
+        [PY, TOOL, "escape", how, tag],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(timeout=20, memory=300 * MB, grace=0.5, cgroup=use_cgroup),
+        on_stdout=lines.append,
+    )
     outcome = proc.run()
     assert outcome.status == "ok", outcome
     assert outcome.limit_mechanism.startswith("cgroup-v") == use_cgroup
@@ -63,19 +69,30 @@ def test_detached_children_are_stopped_with_the_task(how: str, use_cgroup: bool)
 def test_a_timed_out_task_takes_its_detached_children_with_it(use_cgroup: bool) -> None:
     tag = uuid.uuid4().hex
     # the escaped child lingers 60 s; the main process sleeps past the timeout
-    proc = TaskProcess([PY, "-c", "import subprocess, sys, time; subprocess.Popen([sys.argv[1], sys.argv[2], "
-                        "'linger', sys.argv[3]], start_new_session=True); time.sleep(30)", PY, TOOL, tag],
-                       cwd=os.getcwd(), env=dict(os.environ),
-                       limits=Limits(timeout=1, memory=300 * MB, grace=0.5, cgroup=use_cgroup),
-                       on_stdout=lambda _line: None)
+    proc = TaskProcess(
+        [
+            PY,
+            "-c",
+            "import subprocess, sys, time; subprocess.Popen([sys.argv[1], sys.argv[2], "
+            "'linger', sys.argv[3]], start_new_session=True); time.sleep(30)",
+            PY,
+            TOOL,
+            tag,
+        ],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(timeout=1, memory=300 * MB, grace=0.5, cgroup=use_cgroup),
+        on_stdout=lambda _line: None,
+    )
     outcome = proc.run()
     assert outcome.status == "timeout"
     assert alive(tag) == [] and outcome.left_processes == 0
 
 
 @pytest.mark.parametrize("env", [{}, {"QUARRY_NO_CGROUP": "1"}], ids=["auto", "no-cgroup"])
-def test_late_output_of_escaped_children_is_not_counted_as_rows(tmp_path: Path, env: dict[str, str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_late_output_of_escaped_children_is_not_counted_as_rows(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     tags = {how: uuid.uuid4().hex for how in HOWS}

@@ -65,14 +65,14 @@ def test_a_runaway_allocation_is_stopped() -> None:
 def test_gradual_growth_is_stopped_near_the_limit_by_sampling() -> None:
     outcome, _ = run("grow", "1000", memory=150 * MB)
     assert outcome.status == "memory_limit", outcome
-    assert 150 * MB < outcome.peak_memory < 700 * MB  # sampled every 50 ms while it grows 10 MB per 20 ms
+    assert 150 * MB <= outcome.peak_memory < 700 * MB  # at the limit (cgroup) or a sample past it
 
 
 def test_children_that_together_pass_the_limit_stop_the_whole_tree() -> None:
     # each child stays under the limit (and under RLIMIT_AS); only the tree's sum passes it
     outcome, _ = run("fork_hog", "3", "100", memory=200 * MB)
     assert outcome.status == "memory_limit", outcome
-    assert outcome.peak_memory > 200 * MB
+    assert outcome.peak_memory >= 200 * MB
     assert outcome.wall_seconds < 5  # the children sleep 10 s: they were killed
     assert not [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
 

@@ -71,6 +71,17 @@ def available() -> Hierarchy | None:
     return _hierarchy
 
 
+def describe(use: bool = True, address_space: bool = True) -> str:
+    """How memory limits will be held here, for ``quarry check`` and reports."""
+    hierarchy = available() if use else None
+    if hierarchy is not None:
+        return (f"{hierarchy.mechanism}: the kernel holds each task's whole process tree to its limit "
+                f"(a cgroup per task under {hierarchy.parent})")
+    why = "turned off" if not use or disabled() else "no writable cgroup memory controller here"
+    name = "rlimit_as+sampling" if address_space else "sampling"
+    return f"{name}: the summed RSS of each task's process tree, sampled ({why})"
+
+
 def _candidates() -> list[tuple[int, Path]]:
     """(version, the folder of our own cgroup) for each mounted hierarchy with a memory controller."""
     own = _own_paths()
@@ -144,8 +155,11 @@ def _prepare(version: int, base: Path) -> Path | None:
 def _remove_stale(base: Path) -> None:
     """Folders left by a codequarry process that died without cleaning up (killed with SIGKILL)."""
     try:
-        stale = [p for p in base.glob(f"{PREFIX}*") if p.name[len(PREFIX):].isdigit()
-                 and not psutil.pid_exists(int(p.name[len(PREFIX):]))]
+        stale = [
+            p
+            for p in base.glob(f"{PREFIX}*")
+            if p.name[len(PREFIX) :].isdigit() and not psutil.pid_exists(int(p.name[len(PREFIX) :]))
+        ]
     except OSError:
         return
     for parent in stale:

@@ -108,7 +108,10 @@ def check(
     plan = make_tools_plan(recipe, store=store, strict=strict)
     states = _cached_states(plan, rerun_failed)
     if as_json:
+        from codequarry.tools import cgroup
+
         data = {"recipe": plan.recipe, "store": plan.store, "budget": plan.budget.model_dump(),
+                "limit_mechanism": cgroup.describe(plan.budget.cgroup).split(":", 1)[0],
                 "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
                 "tools": [t.model_dump() for t in plan.tools],
                 "tasks": [{**t.model_dump(), "inputs": [p for p, _ in t.inputs], "cache": states.get(t.id, "run")}
@@ -138,13 +141,14 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
 
 
 def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
+    from codequarry.tools import cgroup
     from codequarry.tools.schema import describe
 
     gb = 1 << 30
     b = plan.budget
     lines = [f"recipe {plan.recipe}", f"store  {plan.store}",
              f"budget {b.cores} cores, {b.memory / gb:.2f} GB; default timeout {b.default_timeout:g} s, "
-             f"grace {b.grace:g} s"]
+             f"grace {b.grace:g} s", f"memory limits {cgroup.describe(b.cgroup)}"]
     if plan.extract is not None:
         e = plan.extract
         lines.append(f"extract {', '.join(s.root for s in e.sources)}: {len(e.extractors)} extractors, "

@@ -52,6 +52,7 @@ class Budget(_Frozen):
     sample_interval: float
     default_cores: int
     default_memory: int  # bytes
+    cgroup: bool = True  # use a cgroup per task when available (False: the sampling fallback)
 
 
 class ToolPlan(_Frozen):
@@ -185,7 +186,7 @@ def _budget(model: RecipeIn, path: Path) -> Budget:
                       if r.default_memory is not None else min(DEFAULT_TASK_MEMORY, memory))
     return Budget(cores=cores, memory=memory, default_timeout=float(r.default_timeout), grace=float(r.grace),
                   sample_interval=float(r.sample_interval), default_cores=r.default_cores,
-                  default_memory=default_memory)
+                  default_memory=default_memory, cgroup=r.cgroup)
 
 
 def _machine_cores() -> int:

@@ -255,10 +255,10 @@ class TaskProcess:
             if not p.thread.is_alive():  # never close an fd a thread may still read (it could be reused)
                 p.close()
         cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
-        peak = sampler.peak
+        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
         oom = False
         if group:
-            peak = max(peak, group.peak())
+            peak = group.peak() or peak  # the kernel's count: each page once
             oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
             group.remove()
         status, message = self._classify(status, code, sig, oom, bool(group))
@@ -350,7 +350,9 @@ class TaskProcess:
                     self._verdict = verdict
                     hard = verdict[0] in ("memory_limit", "invalid_output")
                     return (verdict[0], *self._terminate(proc.pid, group, hard))
-                wait = max(0.001, min(lim.sample_interval, deadline - now))
+                # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
+                every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
+                wait = max(0.001, min(every, deadline - now))
                 if poller is not None:
                     poller.poll(wait * 1000)
                 else:

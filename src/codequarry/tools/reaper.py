@@ -84,7 +84,7 @@ def parents() -> dict[int, list[int]]:
                     stat = fh.read()
             except OSError:
                 continue
-            rest = stat[stat.rfind(b")") + 2:].split()
+            rest = stat[stat.rfind(b")") + 2 :].split()
             if len(rest) > 1:
                 out.setdefault(int(rest[1]), []).append(int(entry.name))
     return out
@@ -208,7 +208,7 @@ def _stat(pid: int) -> list[bytes]:
             stat = fh.read()
     except OSError:
         return []
-    return stat[stat.rfind(b")") + 2:].split()
+    return stat[stat.rfind(b")") + 2 :].split()
 
 
 def start_time(pid: int) -> int | None:
@@ -228,8 +228,13 @@ def reap_strays(root: int, since: int | None) -> None:
         fields = _stat(pid)
         with _lock:
             running = pid in _roots
-        if len(fields) > 19 and fields[0] == b"Z" and not running and pid != root and \
-                int(fields[19]) >= since:
+        if (
+            len(fields) > 19
+            and fields[0] == b"Z"
+            and not running
+            and pid != root
+            and int(fields[19]) >= since
+        ):
             mine.append(pid)
     reap(mine, timeout=0)
 
@@ -240,7 +245,7 @@ def _zombie(pid: int) -> bool:
             stat = fh.read()
     except OSError:
         return True
-    return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] in (b"Z", b"X")
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X")
 
 
 def enabled() -> bool:

@@ -43,7 +43,8 @@ class ResourcesIn(_Strict):
     default_cores: int = 1
     default_memory: Number | str | None = None  # default: 2 GB, or the whole budget if smaller
     grace: Number = 5  # seconds between SIGTERM and SIGKILL
-    sample_interval: Number = 0.05  # seconds between samples of a task's memory
+    sample_interval: Number = 0.01  # seconds between samples of a task's memory (without a cgroup)
+    cgroup: bool = True  # a cgroup per task when the machine offers one; false forces the sampling fallback
 
 
 class TaskResourcesIn(_Strict):

@@ -46,7 +46,7 @@ class ToolRun:
     cores: int
     memory_limit: int  # bytes
     timeout: float
-    limit_mechanism: str  # cgroup_v2, rlimit_as+sampling, or sampling
+    limit_mechanism: str  # cgroup-v2, cgroup-v1, rlimit_as+sampling, or sampling
     stderr_tail: str
     message: str | None
     rows: int  # records written (JSON-lines tools)

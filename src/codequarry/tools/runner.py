@@ -221,7 +221,7 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
     """Run one task to its end and classify it (JSON-lines records go to the sinks as they come)."""
     b = plan.budget
     limits = Limits(timeout=task.timeout, memory=task.memory, grace=b.grace, sample_interval=b.sample_interval,
-                    address_space=tool.limit_address_space)
+                    address_space=tool.limit_address_space, cgroup=b.cgroup)
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
     proc_box: list[TaskProcess] = []
     reader: LineReader | None = None
