@@ -29,7 +29,13 @@ from codequarry.schema import PROVENANCE_NAMES
 from codequarry.tools import identity
 from codequarry.tools.presets import ONLY, PRESETS, lean, tamarin
 from codequarry.tools.recipe import RecipeIn, ToolIn, fail, read_recipe
-from codequarry.tools.schema import SchemaProblem, fields_from_json, fields_from_table, fields_to_json
+from codequarry.tools.schema import (
+    EXTRA_COLUMN,
+    SchemaProblem,
+    fields_from_json,
+    fields_from_table,
+    fields_to_json,
+)
 
 PLACEHOLDERS = ("target", "file", "stem", "name", "dir", "lemma", "executable", "cores", "memory_mb",
                 "memory_gb", "timeout", "tool")
@@ -68,14 +74,23 @@ class ToolPlan(_Frozen):
     ok_pattern: str | None
     fail_pattern: str | None
     limit_address_space: bool
+    extra: str = "ignore"  # undeclared fields of a record: ignore, json (the `extra` column), forbid
 
     @property
-    def fields(self) -> list[pa.Field]:
+    def declared_fields(self) -> list[pa.Field]:
+        """The fields the recipe declares (with how to read each: a dotted path)."""
         if self.record_schema is None:
             return []
         from codequarry.tools.schema import _lean_field
 
         return [_lean_field(f) for f in json.loads(self.record_schema)["fields"]]
+
+    @property
+    def fields(self) -> list[pa.Field]:
+        """The columns of the tool's table (after repo, path, sha256)."""
+        from codequarry.tools.schema import table_fields
+
+        return table_fields(self.declared_fields, self.extra)
 
 
 class TaskPlan(_Frozen):
@@ -295,7 +310,11 @@ class _Resolver:
             output = settings["output"] or self.name
             if not _TABLE.match(output):
                 raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
-            record_schema = fields_to_json(self._schema(settings["schema_command"]))
+            declared = self._schema(settings["schema_command"])
+            if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
+                raise self.err("extra", f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the undeclared "
+                               "fields: rename the declared field")
+            record_schema = fields_to_json(declared)
         elif settings["output"] is not None or t.schema_ is not None:
             raise self.err("output" if settings["output"] is not None else "schema",
                            "only for protocol \"jsonl\" (records on stdout become rows)")
@@ -310,7 +329,7 @@ class _Resolver:
         plan = ToolPlan(name=self.name, preset=preset, protocol=protocol, output=output, record_schema=record_schema,
                         command=tuple(command), cwd=str(cwd), executables={k: str(v) for k, v in executables.items()},
                         ok_exit_codes=tuple(t.ok_exit_codes), ok_pattern=t.ok_pattern, fail_pattern=t.fail_pattern,
-                        limit_address_space=t.limit_address_space)
+                        limit_address_space=t.limit_address_space, extra=t.extra)
         targets = self._tamarin_targets() if preset == "tamarin" else self._targets()
         inputs = self._inputs()
         tasks = []
@@ -495,7 +514,7 @@ class _Resolver:
                  "read": {"protocol": plan.protocol, "schema": plan.record_schema, "ok": plan.ok_exit_codes,
                           "ok_pattern": plan.ok_pattern, "fail_pattern": plan.fail_pattern,
                           "strict": self.strict and plan.protocol == "jsonl", "preset": plan.preset,
-                          "rlimit": plan.limit_address_space}}
+                          "rlimit": plan.limit_address_space, "extra": plan.extra}}
         return TaskPlan(id=task_id, tool=self.name, group=group, target=target,
                         file=str(file.resolve()) if file else None, sha256=sha, lemma=lemma, executable=label,
                         executable_path=str(exe[0]), argv=tuple(argv), cwd=str(self.cwd), env=dict(self.tool.env),

@@ -44,6 +44,7 @@ from codequarry.tools.scheduler import order_tasks, run_all
 from codequarry.tools.schema import RecordChecker
 
 OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
+TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
 AUTO_KEEP_SNAPSHOTS = 10
 
 
@@ -148,7 +149,7 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
     sinks = {t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
              for t in plan.tools if t.output}
     errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
-    checkers = {t.name: RecordChecker(t.fields) for t in plan.tools if t.output}
+    checkers = {t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output}
 
     def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
         return execute_task(plan, plan.tool(task.tool), task, stop_event, sinks=sinks, errors=errors,
@@ -232,9 +233,10 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
         on_stdout: Any = reader
     else:
         def on_stdout(raw: bytes) -> None:
-            tail.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
     proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
-                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop)
+                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop,
+                       on_cut=reader.cut if reader is not None else None)
     proc_box.append(proc)
     outcome = proc.run().to_json()
     outcome["rows"] = outcome["invalid_lines"] = 0
@@ -248,6 +250,9 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
         outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
     elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
         outcome["status"], outcome["message"] = "ok", None
+    if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
+        outcome["status"] = "invalid_output"  # nothing usable came out: not a success
+        outcome["message"] = f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
     if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
         outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
     if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
