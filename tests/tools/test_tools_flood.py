@@ -22,7 +22,9 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)
 
 
 def quarry_peak(recipe: Path) -> int:
-    out = subprocess.run([sys.executable, "-c", MEASURE, str(recipe)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(recipe)], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip().splitlines()[-1])
 
 
@@ -46,12 +48,20 @@ def test_a_line_without_end_is_cut_and_the_runner_stays_small(tmp_path: Path) ->
 
 
 def test_overlong_lines_are_cut_between_normal_lines() -> None:
-    script = ("import sys; w = sys.stdout.write; w('a\\n'); w('x' * (%d + 10) + '\\n'); w('b\\n'); "
-              "w('y' * %d); w('\\nc')") % (MAX_LINE, 3 * MAX_LINE)
+    script = (
+        f"import sys; w = sys.stdout.write; w('a\\n'); w('x' * ({MAX_LINE} + 10) + '\\n'); w('b\\n'); "
+        f"w('y' * {3 * MAX_LINE}); w('\\nc')"
+    )
     lines: list[bytes] = []
     cuts: list[int] = []
-    outcome = TaskProcess([PY, "-c", script], cwd=str(Path.cwd()), env={}, limits=Limits(timeout=30, memory=500 * MB),
-                          on_stdout=lines.append, on_cut=lambda cut: cuts.append(cut.length)).run()
+    outcome = TaskProcess(
+        [PY, "-c", script],
+        cwd=str(Path.cwd()),
+        env={},
+        limits=Limits(timeout=30, memory=500 * MB),
+        on_stdout=lines.append,
+        on_cut=lambda cut: cuts.append(cut.length),
+    ).run()
     assert outcome.status == "ok"
     assert lines == [b"a\n", b"b\n", b"c"]
     assert cuts == [MAX_LINE + 11, 3 * MAX_LINE + 1]
@@ -60,6 +70,10 @@ def test_overlong_lines_are_cut_between_normal_lines() -> None:
 def test_the_exit_protocol_keeps_a_bounded_tail(tmp_path: Path) -> None:
     tool = {"command": [PY, TOOL, "flood", "50"], "targets": ["a"], "ok_pattern": "x{100}"}
     recipe = write_recipe(tmp_path, {"t": tool})
-    out = subprocess.run([sys.executable, "-m", "codequarry", "run", str(recipe), "--json"], capture_output=True,
-                         text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "codequarry", "run", str(recipe), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert json.loads(out.stdout)["statuses"] == {"ok": 1}, out.stdout + out.stderr

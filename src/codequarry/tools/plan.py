@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +39,7 @@ from codequarry.tools.schema import (
 )
 
 PLACEHOLDERS = ("target", "file", "stem", "name", "dir", "lemma", "executable", "cores", "memory_mb",
-                "memory_gb", "timeout", "tool")
+                "memory_gb", "timeout", "tool", "python")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_TABLES = ("errors", "files", "tool_runs", "tamarin_results")
@@ -202,6 +203,15 @@ def _budget(model: RecipeIn, path: Path) -> Budget:
     return Budget(cores=cores, memory=memory, default_timeout=float(r.default_timeout), grace=float(r.grace),
                   sample_interval=float(r.sample_interval), default_cores=r.default_cores,
                   default_memory=default_memory, cgroup=r.cgroup)
+
+
+def _environment(python: str | Path) -> str:
+    """Which Python environment an interpreter path runs: its venv (a pyvenv.cfg above its bin/), else
+    the interpreter itself (symlinks resolved)."""
+    p = Path(os.path.abspath(python))
+    if (p.parent.parent / "pyvenv.cfg").is_file():
+        return str(p.parent.parent)
+    return os.path.realpath(p)
 
 
 def _machine_cores() -> int:
@@ -484,6 +494,7 @@ class _Resolver:
         values: dict[str, str] = {
             "target": target, "tool": self.name, "cores": str(cores), "memory_mb": str(memory >> 20),
             "memory_gb": f"{memory / GB:g}", "timeout": f"{timeout:g}",
+            "python": sys.executable,  # the interpreter running quarry, venv or not (PATH may name another)
         }
         if file is not None:
             values.update(file=str(file), stem=file.stem, name=file.name, dir=str(file.parent))
@@ -501,6 +512,7 @@ class _Resolver:
                 return values[m.group(1)]
             argv.append(_PLACEHOLDER.sub(sub, arg))
         exe = self._exe(argv[0], "command[0]" if label is None else f"executables.{label}")
+        self._note_python(argv[0], exe[0])
         argv[0] = str(exe[0])
         named = [*identity.argv_files(argv, self.cwd), *self._included.get(group, [])]
         files = {str(p.resolve()): identity.file_sha256(p) for p in named}
@@ -520,6 +532,16 @@ class _Resolver:
                         executable_path=str(exe[0]), argv=tuple(argv), cwd=str(self.cwd), env=dict(self.tool.env),
                         cores=cores, memory=memory, timeout=timeout, inputs=tuple(all_inputs),
                         key=identity.cache_key(parts))
+
+    def _note_python(self, name: str, found: Path) -> None:
+        """A bare `python3` is whatever PATH names, which is not quarry's interpreter when quarry runs
+        from a venv that is not activated: say so once per tool, and how to name quarry's own."""
+        if not re.fullmatch(r"python(3(\.\d+)?)?", name) or _environment(found) == _environment(sys.executable):
+            return
+        note = (f"{self.key}.command[0]: '{name}' resolves to {found} on PATH, not to the interpreter running "
+                f"quarry ({sys.executable}); write \"{{python}}\" to run that one")
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _exe(self, name: str, key: str) -> tuple[Path, dict[str, Any]]:
         hit = self._exe_cache.get(name)
