@@ -76,6 +76,7 @@ class ToolPlan(_Frozen):
     fail_pattern: str | None
     limit_address_space: bool
     extra: str = "ignore"  # undeclared fields of a record: ignore, json (the `extra` column), forbid
+    infer: bool = False  # schema = "infer": the table's schema comes from the output (tools/infer.py)
 
     @property
     def declared_fields(self) -> list[pa.Field]:
@@ -156,6 +157,9 @@ def make_tools_plan(recipe: str | Path, *, store: str | Path | None = None, stri
                 raise fail(path, f"tools.{name}.output", f"'{plan.output}' is a table codequarry writes itself; "
                            "choose another name")
             other = outputs.get(plan.output)
+            if other is not None and (plan.infer or other[1] is None):
+                raise fail(path, f"tools.{name}.output", f"table '{plan.output}' is also written by tool "
+                           f"'{other[0]}'; a tool with schema = \"infer\" needs a table of its own")
             if other is not None and other[1] != plan.record_schema:
                 raise fail(path, f"tools.{name}.output", f"table '{plan.output}' is also written by tool "
                            f"'{other[0]}' with another schema")
@@ -320,11 +324,15 @@ class _Resolver:
             output = settings["output"] or self.name
             if not _TABLE.match(output):
                 raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
-            declared = self._schema(settings["schema_command"])
-            if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
-                raise self.err("extra", f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the undeclared "
-                               "fields: rename the declared field")
-            record_schema = fields_to_json(declared)
+            if t.schema_ == "infer":
+                if t.extra != "ignore":
+                    raise self.err("extra", "with schema = \"infer\" every field of the output is a column")
+            else:
+                declared = self._schema(settings["schema_command"])
+                if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
+                    raise self.err("extra", f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the "
+                                   "undeclared fields: rename the declared field")
+                record_schema = fields_to_json(declared)
         elif settings["output"] is not None or t.schema_ is not None:
             raise self.err("output" if settings["output"] is not None else "schema",
                            "only for protocol \"jsonl\" (records on stdout become rows)")
@@ -339,7 +347,7 @@ class _Resolver:
         plan = ToolPlan(name=self.name, preset=preset, protocol=protocol, output=output, record_schema=record_schema,
                         command=tuple(command), cwd=str(cwd), executables={k: str(v) for k, v in executables.items()},
                         ok_exit_codes=tuple(t.ok_exit_codes), ok_pattern=t.ok_pattern, fail_pattern=t.fail_pattern,
-                        limit_address_space=t.limit_address_space, extra=t.extra)
+                        limit_address_space=t.limit_address_space, extra=t.extra, infer=t.schema_ == "infer")
         targets = self._tamarin_targets() if preset == "tamarin" else self._targets()
         inputs = self._inputs()
         tasks = []
@@ -526,7 +534,7 @@ class _Resolver:
                  "read": {"protocol": plan.protocol, "schema": plan.record_schema, "ok": plan.ok_exit_codes,
                           "ok_pattern": plan.ok_pattern, "fail_pattern": plan.fail_pattern,
                           "strict": self.strict and plan.protocol == "jsonl", "preset": plan.preset,
-                          "rlimit": plan.limit_address_space, "extra": plan.extra}}
+                          "rlimit": plan.limit_address_space, "extra": plan.extra, "infer": plan.infer}}
         return TaskPlan(id=task_id, tool=self.name, group=group, target=target,
                         file=str(file.resolve()) if file else None, sha256=sha, lemma=lemma, executable=label,
                         executable_path=str(exe[0]), argv=tuple(argv), cwd=str(self.cwd), env=dict(self.tool.env),

@@ -64,7 +64,7 @@ class ToolIn(_Strict):
     files: list[str] | None = None  # globs, relative to cwd; each file is a target
     output: str | None = None
     protocol: Literal["jsonl", "exit"] | None = None
-    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    schema_: dict[str, Any] | Literal["infer"] | None = Field(default=None, alias="schema")
     extra: Literal["ignore", "json", "forbid"] = "ignore"  # fields a record has and the schema does not
     schema_command: list[str] | None = None
     cwd: str | None = None
