@@ -43,7 +43,7 @@ class SpoolReader(LineReader):
         first = self.lineno + 1
         self.lineno += len(raw_lines)
         for i, raw in enumerate(raw_lines):
-            if type(raw) is Cut:
+            if isinstance(raw, Cut):
                 self._invalid(
                     first + i,
                     raw.head,

@@ -44,8 +44,8 @@ try:  # orjson decodes several times faster than json; json stays the reference 
         except TypeError:
             return json.dumps(value)
 except ImportError:  # pragma: no cover - orjson is a dependency
-    _loads = json.loads
-    _dumps = json.dumps
+    _loads = json.loads  # type: ignore[assignment]
+    _dumps = json.dumps  # type: ignore[assignment]
 
 ERRORS = cast(DatasetSpec, Error)  # the errors dataset (a DatasetSpec made by @dataset)
 
@@ -165,7 +165,7 @@ class LineReader:
         forbid = self.checker.extra == "forbid"
         loads = _loads
         for i, raw in enumerate(raw_lines):
-            if type(raw) is Cut:
+            if isinstance(raw, Cut):
                 self._invalid(first + i, raw.head, f"a line of {raw.length:,} bytes, longer than the "
                               f"{MAX_LINE:,}-byte limit: not read")
                 continue

@@ -388,7 +388,7 @@ class _Resolver:
         if t.schema_ is not None and schema_command is not None and t.preset is None:
             raise self.err("schema", "give 'schema' or 'schema_command', not both")
         try:
-            if t.schema_ is not None:
+            if isinstance(t.schema_, dict):
                 fields = fields_from_table(t.schema_)
             elif schema_command:
                 fields = fields_from_json(self._run_schema_command(schema_command))

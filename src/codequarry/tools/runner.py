@@ -269,19 +269,13 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
                     address_space=tool.limit_address_space, cgroup=b.cgroup)
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
     proc_box: list[TaskProcess] = []
-    reader: LineReader | None = None
+
     def fail(status: str, message: str) -> None:
         proc_box[0].fail(status, message)
 
-    if tool.output and spool is not None:
-        reader = SpoolReader(spool=spool, tool=tool.name, path=task.group, sha256=task.sha256,
-                             checker=RecordChecker([]), sink=None, errors=errors, strict=plan.strict, fail=fail)
-        on_stdout: Any = reader
-    elif tool.output:
-        reader = LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
-                            sink=sinks[tool.output], errors=errors, strict=plan.strict, fail=fail)
-        on_stdout = reader
-    else:
+    reader = _reader(plan, tool, task, sinks=sinks, errors=errors, checkers=checkers, spool=spool, fail=fail)
+    on_stdout: Any = reader
+    if reader is None:
         def on_stdout(raw: bytes) -> None:
             tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
     proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
@@ -293,20 +287,8 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
     if reader is not None:
         reader.close()
         outcome["rows"], outcome["invalid_lines"] = reader.rows, reader.invalid
-        if reader.stopped and outcome["status"] in ("ok", "failed"):  # the last lines were checked at exit
-            outcome["status"], outcome["message"] = "invalid_output", reader.reason
     output = "\n".join(tail) + "\n" + "\n".join(outcome["stderr_tail"])
-    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
-    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "ok", None
-    if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
-        outcome["status"] = "invalid_output"  # nothing usable came out: not a success
-        outcome["message"] = f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
-    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
-    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"
+    _classify(tool, outcome, output, reader)
     preset_rows = []
     if tool.preset == "tamarin" and task.lemma is not None:
         got = tamarin.classify(task.lemma, outcome["exit_code"], output)
@@ -321,3 +303,33 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
             "peak_memory": outcome["peak_memory"], "warnings": got.warnings,
             "message": outcome["message"] or got.message})
     return TaskResult(task, outcome, preset_rows)
+
+
+def _reader(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, *, sinks: dict[str, TableSink], errors: TableSink,
+            checkers: dict[str, RecordChecker], spool: Path | None,
+            fail: Any) -> LineReader | None:
+    """What reads a JSON-lines task's stdout: a spool (schema = "infer"), a checked reader, or nothing."""
+    if not tool.output:
+        return None
+    if spool is not None:
+        return SpoolReader(spool=spool, tool=tool.name, path=task.group, sha256=task.sha256,
+                           checker=RecordChecker([]), sink=None, errors=errors, strict=plan.strict, fail=fail)
+    return LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
+                      sink=sinks[tool.output], errors=errors, strict=plan.strict, fail=fail)
+
+
+def _classify(tool: ToolPlan, outcome: dict[str, Any], output: str, reader: LineReader | None) -> None:
+    """The task's status from its exit code, its output lines and the tool's patterns (in place)."""
+    if reader is not None and reader.stopped and outcome["status"] in ("ok", "failed"):  # --strict, at exit
+        outcome["status"], outcome["message"] = "invalid_output", reader.reason
+    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
+    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "ok", None
+    if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
+        outcome["status"] = "invalid_output"  # nothing usable came out: not a success
+        outcome["message"] = f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
+    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
+    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"
