@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ import psutil
 _probed = False
 _hierarchy: Hierarchy | None = None
 _counter = itertools.count()
+_lock = threading.Lock()  # tasks start in threads: one probe, and no task may see a half-done one
 PREFIX = "codequarry-"
 
 
@@ -59,16 +61,16 @@ def available() -> Hierarchy | None:
     global _probed, _hierarchy
     if disabled():
         return None
-    if _probed:
+    with _lock:
+        if not _probed:
+            for version, base in _candidates():
+                parent = _prepare(version, base)
+                if parent is not None:
+                    _hierarchy = Hierarchy(version, parent)
+                    atexit.register(_cleanup, parent)
+                    break
+            _probed = True
         return _hierarchy
-    _probed = True
-    for version, base in _candidates():
-        parent = _prepare(version, base)
-        if parent is not None:
-            _hierarchy = Hierarchy(version, parent)
-            atexit.register(_cleanup, parent)
-            break
-    return _hierarchy
 
 
 def describe(use: bool = True, address_space: bool = True) -> str:
