@@ -25,10 +25,13 @@ SCENARIOS = {"steps": ["steps", "600", "20"], "four_children": ["fork_hog", "4",
 
 
 def run(args: list[str], *, use_cgroup: bool, address_space: bool = True) -> Outcome:
-    return TaskProcess([PY, TOOL, *args], cwd=os.getcwd(), env=dict(os.environ),
-                       limits=Limits(timeout=30, memory=LIMIT, grace=0.5, cgroup=use_cgroup,
-                                     address_space=address_space),
-                       on_stdout=lambda _line: None).run()
+    return TaskProcess(
+        [PY, TOOL, *args],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(timeout=30, memory=LIMIT, grace=0.5, cgroup=use_cgroup, address_space=address_space),
+        on_stdout=lambda _line: None,
+    ).run()
 
 
 def our_cgroups() -> list[Path]:
@@ -69,8 +72,11 @@ def test_a_task_under_its_limit_is_ok_and_its_peak_is_measured(use_cgroup: bool)
 
 
 def test_the_mechanism_is_recorded_in_tool_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tool = {"command": [PY, TOOL, "steps", "600", "20"], "targets": ["a"],
-            "resources": {"memory": "200MB", "timeout": 20}}
+    tool = {
+        "command": [PY, TOOL, "steps", "600", "20"],
+        "targets": ["a"],
+        "resources": {"memory": "200MB", "timeout": 20},
+    }
     summary = run_recipe(make_tools_plan(write_recipe(tmp_path, {"t": tool})))
     expected = cgroup.available().mechanism if cgroup.available() else "rlimit_as+sampling"
     monkeypatch.setenv("QUARRY_NO_CGROUP", "1")  # forced fallback, the same recipe
@@ -109,8 +115,9 @@ class _PeakWatch:
 
 
 @pytest.mark.parametrize("use_cgroup", mechanisms())
-def test_the_extract_workers_memory_limit_holds(tmp_path: Path, use_cgroup: bool,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_extract_workers_memory_limit_holds(
+    tmp_path: Path, use_cgroup: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from codequarry import extract, make_plan
     from codequarry.engine.supervisor import Limits as WorkerLimits
     from codequarry.engine.supervisor import Supervisor
@@ -125,8 +132,11 @@ def test_the_extract_workers_memory_limit_holds(tmp_path: Path, use_cgroup: bool
         (src / name).write_text("x = 1\n")
     store = tmp_path / "store"
     with _PeakWatch() as watch:
-        extract(make_plan([src], store=store, workers=2, plugins=["tests.plugins.memhog"],
-                          max_memory_per_worker=LIMIT))
+        extract(
+            make_plan(
+                [src], store=store, workers=2, plugins=["tests.plugins.memhog"], max_memory_per_worker=LIMIT
+            )
+        )
     rows = sql(open_store(store), "SELECT path, kind FROM errors").to_pylist()
     assert rows == [{"path": "grow.py", "kind": "memory_limit"}]
     assert sql(open_store(store), "SELECT count(*) AS n FROM memhog_sizes").column("n")[0].as_py() == 2
@@ -134,3 +144,36 @@ def test_the_extract_workers_memory_limit_holds(tmp_path: Path, use_cgroup: bool
     bound = 1.05 if use_cgroup else 1.5
     assert watch.peak < bound * LIMIT, watch.peak / LIMIT
     assert our_cgroups() == []
+
+
+def test_the_recipe_can_force_sampling_and_check_says_which_mechanism_holds(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    tool = {
+        "command": [PY, TOOL, "steps", "600", "20"],
+        "targets": ["a"],
+        "resources": {"memory": "200MB", "timeout": 20},
+    }
+    forced = write_recipe(tmp_path, {"t": tool}, resources={"cgroup": False}, name="forced.toml")
+    auto = write_recipe(tmp_path, {"t": tool}, name="auto.toml")
+    summary = run_recipe(make_tools_plan(forced))
+    assert [(r.status, r.outcome["limit_mechanism"]) for r in summary.results] == [
+        ("memory_limit", "rlimit_as+sampling")
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+
+    def check(recipe: Path) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "codequarry", "check", str(recipe)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        return next(line for line in out.splitlines() if line.startswith("memory limits "))
+
+    assert check(forced).startswith("memory limits rlimit_as+sampling: ") and "turned off" in check(forced)
+    hierarchy = cgroup.available()
+    if hierarchy is not None:
+        assert check(auto).startswith(f"memory limits {hierarchy.mechanism}: the kernel holds")
