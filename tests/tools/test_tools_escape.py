@@ -102,3 +102,26 @@ def test_late_output_of_escaped_children_is_not_counted_as_rows(
     assert {how: summary.rows[f"t_{how}"] for how in HOWS} == {how: 1 for how in HOWS}  # "main" only
     time.sleep(0.8)
     assert [p for tag in tags.values() for p in alive(tag)] == []
+
+
+def test_quarry_is_a_subreaper_only_while_fallback_tasks_run() -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def is_subreaper() -> bool:
+        flag = ctypes.c_int(0)
+        assert libc.prctl(37, ctypes.byref(flag), 0, 0, 0) == 0  # PR_GET_CHILD_SUBREAPER
+        return bool(flag.value)
+
+    seen: list[bool] = []
+    proc = TaskProcess(
+        [PY, TOOL, "emit", "1"],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(timeout=20, memory=300 * MB, cgroup=False),
+        on_stdout=lambda _line: seen.append(is_subreaper()),
+    )
+    assert proc.run().status == "ok"
+    assert seen == [True]  # while the task ran
+    assert not is_subreaper()  # and no longer: other orphans of this process go to init as usual

@@ -214,12 +214,19 @@ class TaskProcess:
                 return cgroup.TaskCgroup(hierarchy, self.limits.memory), hierarchy.mechanism
             except OSError:
                 pass
-        reaper.enable()
         return None, "rlimit_as+sampling" if self.limits.address_space else "sampling"
 
     def run(self) -> Outcome:
         started, t0 = time.time(), time.monotonic()
         group, mechanism = self._cgroup()
+        subreaper = group is None and reaper.acquire()
+        try:
+            return self._run(group, mechanism, started, t0)
+        finally:
+            if subreaper:
+                reaper.release()
+
+    def _run(self, group: cgroup.TaskCgroup | None, mechanism: str, started: float, t0: float) -> Outcome:
         token = uuid.uuid4().hex
         try:
             proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**self.env, reaper.TOKEN_VAR: token},
@@ -421,9 +428,9 @@ class TaskProcess:
         self._killpg(pid, signal.SIGKILL)
         if group is not None:
             left = 0 if group.kill() else len(group.pids())
-            if reaper.enabled():  # orphans of the cgroup re-parented to this process: reap them
-                reaper.reap(group.seen - {pid})
-                reaper.reap_strays(pid, tree.born)
+            # orphans re-parented to this process (a subreaper while fallback tasks run): reap them
+            reaper.reap(group.seen - {pid})
+            reaper.reap_strays(pid, tree.born)
             return left
         left = 0 if tree.kill() else len(tree.members() - {pid})
         reaper.reap_strays(pid, tree.born)

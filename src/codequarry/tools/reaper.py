@@ -4,8 +4,8 @@ A task's children may leave its session (``setsid``), its process group (``setpg
 tree (a double fork: the grandchild is orphaned). Without a cgroup (``cgroup.py``) the runner
 finds them this way:
 
-- the runner process becomes a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``), so an orphan
-  is re-parented to it instead of to init: it stays in the runner's process tree;
+- the runner process becomes a *child subreaper* (``prctl(PR_SET_CHILD_SUBREAPER)``) while such tasks
+  run, so an orphan is re-parented to it instead of to init: it stays in the runner's process tree;
 - each task's environment carries ``QUARRY_TASK_TOKEN=<random>``, inherited by every descendant,
   so an orphan among the runner's children is attributed to its task by reading its environment.
 
@@ -29,20 +29,35 @@ TOKEN_VAR = "QUARRY_TASK_TOKEN"
 PR_SET_CHILD_SUBREAPER = 36
 
 _lock = threading.Lock()
-_enabled: bool | None = None
+_users = 0  # running tasks that need this process to be a subreaper
 
 
-def enable() -> bool:
-    """Make this process a child subreaper (once); False where the system refuses it."""
-    global _enabled
+def _prctl(on: int) -> bool:
+    try:
+        libc: Any = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def acquire() -> bool:
+    """Make this process a child subreaper while a task needs it; False where the system refuses.
+    Each True must be followed by one :func:`release`, after the task's processes are gone."""
+    global _users
     with _lock:
-        if _enabled is None:
-            try:
-                libc: Any = ctypes.CDLL(None, use_errno=True)
-                _enabled = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-            except (OSError, AttributeError):
-                _enabled = False
-        return _enabled
+        if _users == 0 and not _prctl(1):
+            return False
+        _users += 1
+        return True
+
+
+def release() -> None:
+    """The last task that needed it has ended: orphans go to init again, as for any other process."""
+    global _users
+    with _lock:
+        _users -= 1
+        if _users == 0:
+            _prctl(0)
 
 
 def _children_files() -> bool:
@@ -221,8 +236,10 @@ def reap_strays(root: int, since: int | None) -> None:
     """Reap the dead orphans of a task that were re-parented here: zombie children of this process that
     are no running task's main process and were born after the task's main process (e.g. the middle
     process of a double fork, which died before anyone could read its token)."""
-    if since is None:
-        return
+    with _lock:
+        active = _users > 0
+    if since is None or not active:  # not a subreaper now: no orphan comes here, and the process's
+        return  # other dead children belong to whoever started them
     mine = []
     for pid in children_of(os.getpid()) if HAVE_CHILDREN_FILES else parents().get(os.getpid(), []):
         fields = _stat(pid)
@@ -247,7 +264,3 @@ def _zombie(pid: int) -> bool:
         return True
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X")
 
-
-def enabled() -> bool:
-    """Is this process a child subreaper (so that orphans of any task come to it)?"""
-    return bool(_enabled)
