@@ -160,7 +160,9 @@ def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
                                                                          else ""))
         for name, path in executables(plan, tool).items():
             lines.append(f"  executable {name} -> {path}")
-        if tool.output:
+        if tool.infer:
+            lines.append("  schema inferred from the output (every task runs when any must)")
+        elif tool.output:
             lines.append("  schema " + json.dumps(describe(tool.declared_fields))
                          + (f"; undeclared fields: {tool.extra}" if tool.extra != "ignore" else ""))
         for t in tasks:
