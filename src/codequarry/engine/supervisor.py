@@ -7,11 +7,12 @@ the file started. The supervisor needs nothing else to contain a failure to one 
   ``timeout``;
 - a worker that dies (a segfault in a native parser, ``os._exit`` in a plugin, the OOM killer) costs
   the file it was on: the file is retried once alone, then recorded as ``crash``;
-- a worker whose memory passes ``max_memory`` is stopped: the file becomes ``memory_limit``. Where
-  this process may create cgroups (v2, or v1 as on a ``/sys/fs/cgroup/memory`` hierarchy: see
-  ``codequarry.tools.cgroup``) each worker runs in its own cgroup and the kernel holds it to the
-  limit; otherwise its resident memory is sampled every ``POLL`` seconds (and an allocation past
-  the address-space limit raises MemoryError inside it). ``Supervisor.limit_mechanism`` says which.
+- a worker whose own memory (what it allocates after the fork, not the parent's image it shares)
+  passes ``max_memory`` is stopped: the file becomes ``memory_limit``. Where this process may create
+  cgroups (v2, or v1 as on a ``/sys/fs/cgroup/memory`` hierarchy: see ``codequarry.tools.cgroup``)
+  each worker runs in its own cgroup and the kernel holds it to the limit; otherwise its resident
+  memory above its size at the fork is sampled every ``SAMPLE`` seconds (and an allocation past the
+  address-space limit raises MemoryError inside it). ``Supervisor.limit_mechanism`` says which.
 
 The rest of the chunk is sent again, without the culprit, to a fresh worker. Workers die with the
 parent (PR_SET_PDEATHSIG) and are killed on Ctrl-C, SIGTERM or any error in the parent.
@@ -96,6 +97,10 @@ class _Worker:
         self.proc.start()
         child.close()
         self.ps = psutil.Process(self.proc.pid)
+        try:  # the parent's image the fork shares: resident, but not the worker's own use
+            self.baseline = self.ps.memory_info().rss
+        except psutil.Error:
+            self.baseline = 0
         self.job: tuple[int, list[FileTask]] | None = None
         self.group = _join_cgroup(self.proc.pid, hierarchy, max_memory)
 
@@ -116,18 +121,13 @@ class _Worker:
 
 
 def _join_cgroup(pid: int, hierarchy: cgroup.Hierarchy | None, max_memory: int | None) -> cgroup.TaskCgroup | None:
-    """A cgroup with the worker in it (before it gets any file), or None. The cgroup charges only what
-    the worker allocates after the fork; the pages it shares with the parent are resident too, so the
-    cgroup's limit is ``max_memory`` less those, and the worker's resident memory stays within
-    ``max_memory`` as with sampling."""
+    """A cgroup limited to ``max_memory`` with the worker in it (before it gets any file), or None. The
+    cgroup charges what the worker allocates after the fork (and the pages it copies on write), not the
+    image of the parent it shares, as the sampling fallback counts RSS above the worker's baseline."""
     if hierarchy is None or not max_memory:
         return None
     try:
-        inherited = psutil.Process(pid).memory_info().rss
-    except psutil.Error:
-        return None
-    try:
-        group = cgroup.TaskCgroup(hierarchy, max(max_memory - inherited, max_memory // 4), name=f"w{pid}")
+        group = cgroup.TaskCgroup(hierarchy, max_memory, name=f"w{pid}")
     except OSError:
         return None
     try:
@@ -245,7 +245,7 @@ class Supervisor:
                 rss = w.ps.memory_info().rss
             except psutil.Error:
                 return
-            if rss > limits.max_memory:
+            if rss - w.baseline > limits.max_memory:
                 yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
 
     def _fail(self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]],
