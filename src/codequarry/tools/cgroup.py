@@ -77,8 +77,10 @@ def describe(use: bool = True, address_space: bool = True) -> str:
     """How memory limits will be held here, for ``quarry check`` and reports."""
     hierarchy = available() if use else None
     if hierarchy is not None:
-        return (f"{hierarchy.mechanism}: the kernel holds each task's whole process tree to its limit "
-                f"(a cgroup per task under {hierarchy.parent})")
+        return (
+            f"{hierarchy.mechanism}: the kernel holds each task's whole process tree to its limit "
+            f"(a cgroup per task under {hierarchy.parent})"
+        )
     why = "turned off" if not use or disabled() else "no writable cgroup memory controller here"
     name = "rlimit_as+sampling" if address_space else "sampling"
     return f"{name}: the summed RSS of each task's process tree, sampled ({why})"

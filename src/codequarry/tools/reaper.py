@@ -263,4 +263,3 @@ def _zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] in (b"Z", b"X")
-
