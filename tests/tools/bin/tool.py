@@ -14,7 +14,7 @@
     echo ARG...          print the arguments as one JSON record {"argv": [...]}
     escape HOW TAG       leave a child behind that detached (HOW: setsid, setpgid, double_fork, daemon,
                          nohup), print one record and exit 0; the child prints a "late" record later
-    linger TAG           (the escaped child) sleep 0.5 s, print a "late" record, sleep 60 s
+    linger TAG           (the escaped child) sleep 1 s, print a "late" record, sleep 60 s
     steps MB STEP        allocate MB in STEP MB steps, as fast as it can, then sleep 2 s
     flood MB             print MB megabytes on stdout without a newline
 """
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
 
 
 def linger(tag: str) -> None:
-    time.sleep(0.5)
+    time.sleep(1.0)
     print(json.dumps({"name": f"late-{tag}", "n": os.getpid(), "tags": []}), flush=True)
     time.sleep(60)
 
