@@ -14,10 +14,15 @@ PY = sys.executable
 TOOL = str(BIN / "tool.py")
 
 
+def toml_key(key: str) -> str:
+    """A bare key, or a quoted one ("location.row" stays one key: unquoted it would nest)."""
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
 def toml_value(value: object) -> str:
     """A Python value as TOML (strings, numbers, bools, lists and inline tables are enough here)."""
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, bool):

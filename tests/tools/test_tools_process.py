@@ -33,7 +33,7 @@ def test_ok_task_reports_its_output_and_measures() -> None:
     # memory is sampled: a task that lives past a few samples has a measured peak
     outcome, _ = run("hog", "40")
     assert outcome.status == "ok" and 40 * MB < outcome.peak_memory < 200 * MB
-    assert outcome.limit_mechanism in ("cgroup_v2", "rlimit_as+sampling")
+    assert outcome.limit_mechanism in ("cgroup-v1", "cgroup-v2", "rlimit_as+sampling")
 
 
 def test_non_zero_exit_is_failed_with_the_last_stderr_lines() -> None:
@@ -65,21 +65,21 @@ def test_a_runaway_allocation_is_stopped() -> None:
 def test_gradual_growth_is_stopped_near_the_limit_by_sampling() -> None:
     outcome, _ = run("grow", "1000", memory=150 * MB)
     assert outcome.status == "memory_limit", outcome
-    assert 150 * MB < outcome.peak_memory < 700 * MB  # sampled every 50 ms while it grows 10 MB per 20 ms
+    assert 150 * MB <= outcome.peak_memory < 700 * MB  # at the limit (cgroup) or a sample past it
 
 
 def test_children_that_together_pass_the_limit_stop_the_whole_tree() -> None:
     # each child stays under the limit (and under RLIMIT_AS); only the tree's sum passes it
     outcome, _ = run("fork_hog", "3", "100", memory=200 * MB)
     assert outcome.status == "memory_limit", outcome
-    assert outcome.peak_memory > 200 * MB
+    assert outcome.peak_memory >= 200 * MB
     assert outcome.wall_seconds < 5  # the children sleep 10 s: they were killed
     assert not [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_sampling_alone_still_stops_the_tree() -> None:
     outcome, _ = run("grow", "1000", memory=150 * MB, address_space=False)
-    assert outcome.status == "memory_limit" and outcome.limit_mechanism in ("sampling", "cgroup_v2")
+    assert outcome.status == "memory_limit" and outcome.limit_mechanism in ("sampling", "cgroup-v1", "cgroup-v2")
 
 
 def test_what_a_task_leaves_behind_is_killed_when_it_exits() -> None:

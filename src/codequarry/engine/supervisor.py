@@ -7,8 +7,12 @@ the file started. The supervisor needs nothing else to contain a failure to one 
   ``timeout``;
 - a worker that dies (a segfault in a native parser, ``os._exit`` in a plugin, the OOM killer) costs
   the file it was on: the file is retried once alone, then recorded as ``crash``;
-- a worker whose resident memory passes ``max_memory`` is killed (and an allocation past the
-  address-space limit raises MemoryError inside it): the file becomes ``memory_limit``.
+- a worker whose own memory (what it allocates after the fork, not the parent's image it shares)
+  passes ``max_memory`` is stopped: the file becomes ``memory_limit``. Where this process may create
+  cgroups (v2, or v1 as on a ``/sys/fs/cgroup/memory`` hierarchy: see ``codequarry.tools.cgroup``)
+  each worker runs in its own cgroup and the kernel holds it to the limit; otherwise its resident
+  memory above its size at the fork is sampled every ``SAMPLE`` seconds (and an allocation past the
+  address-space limit raises MemoryError inside it). ``Supervisor.limit_mechanism`` says which.
 
 The rest of the chunk is sent again, without the culprit, to a fresh worker. Workers die with the
 parent (PR_SET_PDEATHSIG) and are killed on Ctrl-C, SIGTERM or any error in the parent.
@@ -39,8 +43,10 @@ from codequarry.engine.worker import (
     failure_result,
     load_extractors,
 )
+from codequarry.tools import cgroup
 
-POLL = 0.05  # seconds between checks of timeouts and memory
+POLL = 0.05  # seconds between checks of timeouts (and of memory, when a cgroup holds it)
+SAMPLE = 0.01  # seconds between samples of each worker's memory when no cgroup holds it
 # messages are the same whatever the engine, so that engines produce the same rows
 CRASH_MESSAGE = "the worker process died"
 MEMORY_MESSAGE = "ran out of memory (over --max-memory-per-worker)"
@@ -90,14 +96,24 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, slot: Any, max_memory: int | None) -> None:
+    def __init__(self, ctx: Any, slot: Any, max_memory: int | None,
+                 hierarchy: cgroup.Hierarchy | None = None) -> None:
         self.slot = slot
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, slot, max_memory), daemon=True)
         self.proc.start()
         child.close()
         self.ps = psutil.Process(self.proc.pid)
+        try:  # the parent's image the fork shares: resident, but not the worker's own use
+            self.baseline = self.ps.memory_info().rss
+        except psutil.Error:
+            self.baseline = 0
         self.job: tuple[int, list[FileTask]] | None = None
+        self.group = _join_cgroup(self.proc.pid, hierarchy, max_memory)
+
+    def oom_killed(self) -> bool:
+        """Did the kernel stop this worker at its cgroup's memory limit?"""
+        return self.group is not None and self.group.oom_killed()
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -105,6 +121,28 @@ class _Worker:
                 os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.join(timeout=5)
         self.conn.close()
+        if self.group is not None:
+            self.group.kill()
+            self.group.remove()
+            self.group = None
+
+
+def _join_cgroup(pid: int, hierarchy: cgroup.Hierarchy | None, max_memory: int | None) -> cgroup.TaskCgroup | None:
+    """A cgroup limited to ``max_memory`` with the worker in it (before it gets any file), or None. The
+    cgroup charges what the worker allocates after the fork (and the pages it copies on write), not the
+    image of the parent it shares, as the sampling fallback counts RSS above the worker's baseline."""
+    if hierarchy is None or not max_memory:
+        return None
+    try:
+        group = cgroup.TaskCgroup(hierarchy, max_memory, name=f"w{pid}")
+    except OSError:
+        return None
+    try:
+        group.add(pid)
+    except OSError:
+        group.remove()
+        return None
+    return group
 
 
 class WorkerFailed(Exception):
@@ -121,11 +159,13 @@ class Supervisor:
             slot[0] = -1
         self.workers: list[_Worker | None] = [None] * workers
         self.crashes: dict[tuple[str, str], int] = {}
+        self.hierarchy = cgroup.available() if limits.max_memory else None
+        self.limit_mechanism = self.hierarchy.mechanism if self.hierarchy else "sampling"
 
     def start(self) -> None:
         for i in range(self.n):
             if self.workers[i] is None:
-                self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory)
+                self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
 
     def close(self) -> None:
         for i, w in enumerate(self.workers):
@@ -143,7 +183,7 @@ class Supervisor:
         if old is not None:
             old.kill()
         self.slots[i][0] = -1
-        w = self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory)
+        w = self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
         return w
 
     def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
@@ -171,7 +211,8 @@ class Supervisor:
                     if not todo:
                         return
                     continue
-                ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=POLL)
+                every = SAMPLE if self.limits.max_memory and self.hierarchy is None else POLL
+                ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=every)
                 for i, w in enumerate(self.workers):
                     if w is None or w.job is None:
                         continue
@@ -194,7 +235,10 @@ class Supervisor:
                             yield from self._split(config, tasks, todo, "internal", message)
                             continue
                     if kind_died(w, ready):
-                        yield from self._fail(i, w, config, names, todo, "crash", CRASH_MESSAGE)
+                        if w.oom_killed():  # the kernel held it to its cgroup's limit
+                            yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
+                        else:
+                            yield from self._fail(i, w, config, names, todo, "crash", CRASH_MESSAGE)
                         continue
                     yield from self._check_limits(i, w, config, names, todo)
         finally:
@@ -210,12 +254,12 @@ class Supervisor:
         if limits.file_timeout is not None and (time.monotonic_ns() - slot[2]) / 1e9 > limits.file_timeout:
             yield from self._fail(i, w, config, names, todo, "timeout", timeout_message(limits.file_timeout))
             return
-        if limits.max_memory:
+        if limits.max_memory and w.group is None:  # without a cgroup: sampled
             try:
                 rss = w.ps.memory_info().rss
             except psutil.Error:
                 return
-            if rss > limits.max_memory:
+            if rss - w.baseline > limits.max_memory:
                 yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
 
     def _split(self, config: WorkerConfig, tasks: list[FileTask], todo: deque[list[FileTask]], kind: str,

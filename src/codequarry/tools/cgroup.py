@@ -1,11 +1,21 @@
-"""Memory limits by the kernel: a cgroup v2 per task, when this process may create them.
+"""Memory limits by the kernel: a cgroup per task (v2 or v1), when this process may create them.
 
-A task's cgroup has ``memory.max`` set to its limit, ``memory.swap.max`` to 0 and
-``memory.oom.group`` to 1, so the kernel stops the whole process tree the moment it passes the limit,
-however fast it allocates; ``memory.peak`` gives the true peak and ``memory.events`` says whether the
-OOM killer acted. That needs a cgroup2 hierarchy with the memory controller delegated to us (a
-systemd user slice, a container with a private cgroup namespace); :func:`available` probes once
-and, when it cannot, the runner falls back to RLIMIT_AS plus sampling (see ``process.py``).
+The kernel then enforces the limit on every process of the task, however it detached (``setsid``,
+double fork) and however fast it allocates, and the cgroup lists every process to kill when the task
+ends. As BenchExec does, the task's cgroup is created as a child of the cgroup this process is in,
+under ``codequarry-<pid>/``, and the child process joins it before ``exec``:
+
+- **cgroup v2** (a cgroup2 hierarchy whose memory controller is delegated to us): ``memory.max``,
+  ``memory.swap.max = 0``, ``memory.oom.group = 1`` (the kernel stops the whole tree);
+  ``memory.peak`` is the peak, ``memory.events`` ``oom_kill`` says the limit acted; ``cgroup.kill``
+  ends the tree.
+- **cgroup v1** (a writable ``memory`` hierarchy, e.g. ``/sys/fs/cgroup/memory``):
+  ``memory.limit_in_bytes`` and ``memory.memsw.limit_in_bytes`` (no swap past the limit);
+  ``memory.max_usage_in_bytes`` is the peak, ``memory.oom_control`` ``oom_kill`` (or ``failcnt``)
+  says the limit acted. The v1 OOM killer stops one process, so the runner kills the rest.
+
+:func:`available` probes once per process (``QUARRY_NO_CGROUP=1`` turns it off, for the sampling
+fallback in ``process.py``); every folder made is removed after its task, and at exit.
 """
 
 from __future__ import annotations
@@ -14,36 +24,107 @@ import atexit
 import contextlib
 import itertools
 import os
-import shutil
+import signal
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 _probed = False
-_root: Path | None = None
+_hierarchy: Hierarchy | None = None
 _counter = itertools.count()
+_lock = threading.Lock()  # tasks start in threads: one probe, and no task may see a half-done one
+PREFIX = "codequarry-"
 
 
-def _cgroup2_mount() -> Path | None:
+@dataclass(frozen=True)
+class Hierarchy:
+    """Where this process's task cgroups go: ``parent`` (``.../codequarry-<pid>``), of one version."""
+
+    version: int  # 1 or 2
+    parent: Path
+
+    @property
+    def mechanism(self) -> str:
+        return f"cgroup-v{self.version}"
+
+
+def disabled() -> bool:
+    """True when the environment asks for the sampling fallback (``QUARRY_NO_CGROUP=1``)."""
+    return os.environ.get("QUARRY_NO_CGROUP", "") not in ("", "0")
+
+
+def available() -> Hierarchy | None:
+    """The hierarchy task cgroups are made in (v2 first, then v1), or None when neither can limit memory."""
+    global _probed, _hierarchy
+    if disabled():
+        return None
+    with _lock:
+        if not _probed:
+            for version, base in _candidates():
+                parent = _prepare(version, base)
+                if parent is not None:
+                    _hierarchy = Hierarchy(version, parent)
+                    atexit.register(_cleanup, parent)
+                    break
+            _probed = True
+        return _hierarchy
+
+
+def describe(use: bool = True, address_space: bool = True) -> str:
+    """How memory limits will be held here, for ``quarry check`` and reports."""
+    hierarchy = available() if use else None
+    if hierarchy is not None:
+        return (
+            f"{hierarchy.mechanism}: the kernel holds each task's whole process tree to its limit "
+            f"(a cgroup per task under {hierarchy.parent})"
+        )
+    why = "turned off" if not use or disabled() else "no writable cgroup memory controller here"
+    name = "rlimit_as+sampling" if address_space else "sampling"
+    return f"{name}: the summed RSS of each task's process tree, sampled ({why})"
+
+
+def _candidates() -> list[tuple[int, Path]]:
+    """(version, the folder of our own cgroup) for each mounted hierarchy with a memory controller."""
+    own = _own_paths()
+    out: list[tuple[int, Path]] = []
     try:
         with open("/proc/self/mountinfo", encoding="utf-8") as fh:
-            for line in fh:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2":
-                    return Path(left.split()[4])
+            mounts = fh.read().splitlines()
     except OSError:
-        return None
-    return None
+        return out
+    for line in mounts:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 3:
+            continue
+        root, point, fstype, options = fields[3], fields[4], tail[0], tail[2].split(",")
+        if fstype == "cgroup2" and "" in own:
+            out.insert(0, (2, _join(point, root, own[""])))
+        elif fstype == "cgroup" and "memory" in options and "memory" in own:
+            out.append((1, _join(point, root, own["memory"])))
+    return out
 
 
-def _own_path() -> str | None:
+def _own_paths() -> dict[str, str]:
+    """controller -> this process's cgroup path ("" for the v2 hierarchy)."""
+    out: dict[str, str] = {}
     try:
         with open("/proc/self/cgroup", encoding="utf-8") as fh:
             for line in fh:
-                if line.startswith("0::"):
-                    return line[3:].strip()
-    except OSError:
-        return None
-    return None
+                _id, controllers, path = line.rstrip("\n").split(":", 2)
+                for c in controllers.split(",") if controllers else [""]:
+                    out[c] = path
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _join(mount: str, root: str, own: str) -> Path:
+    rel = os.path.relpath(own, root) if own.startswith(root) else own.lstrip("/")
+    return Path(mount) / ("" if rel == "." else rel)
 
 
 def _write(path: Path, text: str) -> None:
@@ -51,102 +132,145 @@ def _write(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def available() -> Path | None:
-    """The folder this run's task cgroups go in, or None when cgroups v2 cannot limit memory here."""
-    global _probed, _root
-    if _probed:
-        return _root
-    _probed = True
-    if os.environ.get("QUARRY_NO_CGROUP"):
-        return None
-    mount, own = _cgroup2_mount(), _own_path()
-    if mount is None or own is None:
-        return None
-    base = mount / own.lstrip("/")
-    parent = base / f"codequarry-{os.getpid()}"
+def _prepare(version: int, base: Path) -> Path | None:
+    """Make ``codequarry-<pid>`` under ``base`` and check that a child of it takes a memory limit."""
+    _remove_stale(base)
+    parent = base / f"{PREFIX}{os.getpid()}"
     try:
-        if "memory" not in (base / "cgroup.controllers").read_text().split():
-            return None
-        if "memory" not in (base / "cgroup.subtree_control").read_text().split():
-            _write(base / "cgroup.subtree_control", "+memory")
+        if version == 2:
+            if "memory" not in (base / "cgroup.controllers").read_text().split():
+                return None
+            if "memory" not in (base / "cgroup.subtree_control").read_text().split():
+                _write(base / "cgroup.subtree_control", "+memory")
         parent.mkdir(exist_ok=True)
-        if "memory" not in (parent / "cgroup.controllers").read_text().split():
-            raise OSError("memory controller not delegated")
-        _write(parent / "cgroup.subtree_control", "+memory")
-        probe = parent / "probe"
-        probe.mkdir(exist_ok=True)
-        _write(probe / "memory.max", str(64 << 20))
-        probe.rmdir()
+        if version == 2:
+            if "memory" not in (parent / "cgroup.controllers").read_text().split():
+                raise OSError("memory controller not delegated")
+            _write(parent / "cgroup.subtree_control", "+memory")
+        probe = TaskCgroup(Hierarchy(version, parent), 64 << 20, name="probe")
+        probe.remove()
     except OSError:
         with contextlib.suppress(OSError):
             parent.rmdir()
         return None
-    _root = parent
-    atexit.register(_cleanup, parent)
     return parent
 
 
+def _remove_stale(base: Path) -> None:
+    """Folders left by a codequarry process that died without cleaning up (killed with SIGKILL)."""
+    try:
+        stale = [
+            p
+            for p in base.glob(f"{PREFIX}*")
+            if p.name[len(PREFIX) :].isdigit() and not psutil.pid_exists(int(p.name[len(PREFIX) :]))
+        ]
+    except OSError:
+        return
+    for parent in stale:
+        _cleanup(parent)
+
+
 def _cleanup(parent: Path) -> None:
-    for child in parent.glob("t*"):
-        with contextlib.suppress(OSError):
-            child.rmdir()
+    for child in parent.iterdir() if parent.is_dir() else []:
+        if child.is_dir():
+            with contextlib.suppress(OSError):
+                child.rmdir()
     with contextlib.suppress(OSError):
         parent.rmdir()
 
 
 class TaskCgroup:
-    """The cgroup of one task: the child joins it before exec (``procs`` is written in preexec)."""
+    """The cgroup of one task (or one extract worker): create, limit, join, read, kill, remove."""
 
-    def __init__(self, root: Path, memory: int) -> None:
-        self.path = root / f"t{next(_counter)}"
+    def __init__(self, hierarchy: Hierarchy, memory: int, *, name: str | None = None) -> None:
+        self.version = hierarchy.version
+        self.path = hierarchy.parent / (name or f"t{next(_counter)}")
         self.path.mkdir()
-        _write(self.path / "memory.max", str(memory))
-        for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):
-            if (self.path / name).exists():
+        try:
+            if self.version == 2:
+                _write(self.path / "memory.max", str(memory))
+                optional = [("memory.swap.max", "0"), ("memory.oom.group", "1")]
+            else:
+                _write(self.path / "memory.limit_in_bytes", str(memory))
+                optional = [("memory.memsw.limit_in_bytes", str(memory)), ("memory.swappiness", "0")]
+        except OSError:
+            self.path.rmdir()
+            raise
+        for file, value in optional:
+            if (self.path / file).exists():
                 with contextlib.suppress(OSError):
-                    _write(self.path / name, value)
+                    _write(self.path / file, value)
         self.procs = str(self.path / "cgroup.procs")
         self._seen_peak = 0
+        self.seen: set[int] = set()  # every pid listed so far (to reap those re-parented to us)
 
-    def current(self) -> int:
+    def add(self, pid: int) -> None:
+        """Move a running process in (the extract workers; tasks join in their preexec)."""
+        _write(Path(self.procs), str(pid))
+
+    def _read_int(self, v1: str, v2: str) -> int:
         try:
-            value = int((self.path / "memory.current").read_text())
+            return int((self.path / (v2 if self.version == 2 else v1)).read_text())
         except (OSError, ValueError):
             return 0
+
+    def current(self) -> int:
+        value = self._read_int("memory.usage_in_bytes", "memory.current")
         self._seen_peak = max(self._seen_peak, value)
         return value
 
     def peak(self) -> int:
-        try:
-            return max(self._seen_peak, int((self.path / "memory.peak").read_text()))
-        except (OSError, ValueError):
-            return self._seen_peak
+        """The kernel's high-water mark of the cgroup's memory (what it charged, page cache included)."""
+        return max(self._seen_peak, self._read_int("memory.max_usage_in_bytes", "memory.peak"))
 
     def oom_killed(self) -> bool:
+        """Did the kernel kill a process of this cgroup for passing the limit?"""
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
         try:
-            for line in (self.path / "memory.events").read_text().splitlines():
+            for line in (self.path / name).read_text().splitlines():
                 key, _, value = line.partition(" ")
-                if key == "oom_kill" and int(value) > 0:
+                if key in ("oom_kill", "oom_group_kill") and int(value) > 0:
                     return True
         except (OSError, ValueError):
             return False
         return False
 
-    def kill(self) -> bool:
-        """Kill every process of the cgroup (cgroup.kill, Linux 5.14+); False when unsupported."""
+    def hit_limit(self) -> bool:
+        """v1: did any charge fail at the limit (a weaker sign than oom_kill, on kernels without it)?"""
+        return self.version == 1 and self._read_int("memory.failcnt", "") > 0
+
+    def pids(self) -> list[int]:
         try:
-            _write(self.path / "cgroup.kill", "1")
-            return True
-        except OSError:
-            return False
+            pids = [int(x) for x in Path(self.procs).read_text().split()]
+        except (OSError, ValueError):
+            return []
+        self.seen.update(pids)
+        return pids
+
+    def kill(self, timeout: float = 5.0) -> bool:
+        """SIGKILL every process of the cgroup, and wait until it is empty; True when it is."""
+        if self.version == 2:
+            with contextlib.suppress(OSError):
+                _write(self.path / "cgroup.kill", "1")
+        end = time.monotonic() + timeout
+        while True:
+            pids = self.pids()
+            if not pids:
+                return True
+            if time.monotonic() > end:
+                return False
+            for pid in pids:  # a process forking meanwhile puts its child here too: the next round gets it
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
 
     def remove(self) -> None:
-        for _ in range(50):
+        """Remove the folder (after :meth:`kill`); retried while the last processes finish exiting."""
+        for _ in range(250):
             try:
                 self.path.rmdir()
                 return
             except FileNotFoundError:
                 return
             except OSError:
-                time.sleep(0.02)
-        shutil.rmtree(self.path, ignore_errors=True)
+                self.kill(timeout=0.02)

@@ -108,9 +108,12 @@ def check(
     plan = make_tools_plan(recipe, store=store, strict=strict)
     states = _cached_states(plan, rerun_failed)
     if as_json:
+        from codequarry.tools import cgroup
+
         data = {"recipe": plan.recipe, "store": plan.store, "budget": plan.budget.model_dump(),
+                "limit_mechanism": cgroup.describe(plan.budget.cgroup).split(":", 1)[0],
                 "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
-                "tools": [t.model_dump() for t in plan.tools],
+                "tools": [{**t.model_dump(), "resolved": executables(plan, t)} for t in plan.tools],
                 "tasks": [{**t.model_dump(), "inputs": [p for p, _ in t.inputs], "cache": states.get(t.id, "run")}
                           for t in plan.tasks],
                 "notes": list(plan.notes)}
@@ -138,13 +141,14 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
 
 
 def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
+    from codequarry.tools import cgroup
     from codequarry.tools.schema import describe
 
     gb = 1 << 30
     b = plan.budget
     lines = [f"recipe {plan.recipe}", f"store  {plan.store}",
              f"budget {b.cores} cores, {b.memory / gb:.2f} GB; default timeout {b.default_timeout:g} s, "
-             f"grace {b.grace:g} s"]
+             f"grace {b.grace:g} s", f"memory limits {cgroup.describe(b.cgroup)}"]
     if plan.extract is not None:
         e = plan.extract
         lines.append(f"extract {', '.join(s.root for s in e.sources)}: {len(e.extractors)} extractors, "
@@ -154,8 +158,13 @@ def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
         how = f"protocol {tool.protocol}" + (f" -> table {tool.output}" if tool.output else "")
         lines.append(f"tool {tool.name}: {len(tasks)} tasks, {how}" + (f", preset {tool.preset}" if tool.preset
                                                                          else ""))
-        if tool.output:
-            lines.append("  schema " + json.dumps(describe(tool.fields)))
+        for name, path in executables(plan, tool).items():
+            lines.append(f"  executable {name} -> {path}")
+        if tool.infer:
+            lines.append("  schema inferred from the output (every task runs when any must)")
+        elif tool.output:
+            lines.append("  schema " + json.dumps(describe(tool.declared_fields))
+                         + (f"; undeclared fields: {tool.extra}" if tool.extra != "ignore" else ""))
         for t in tasks:
             state = states.get(t.id, "run")
             lines.append(f"  {t.id}  [{state}]")
@@ -168,6 +177,17 @@ def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
     lines.append(f"{len(plan.tasks)} tasks: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     lines += [f"note: {n}" for n in plan.notes]
     return lines
+
+
+def executables(plan: Any, tool: Any) -> dict[str, str]:
+    """What each command of a tool resolves to: the name as written (or the executable's label) ->
+    the absolute path that runs."""
+    out: dict[str, str] = {}
+    for t in plan.tasks:
+        if t.tool == tool.name:
+            written = tool.command[0] if t.executable is None else t.executable
+            out.setdefault(written, t.argv[0])
+    return out
 
 
 def _store_path(store: Path | None) -> Path:

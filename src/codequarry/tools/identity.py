@@ -37,13 +37,16 @@ def file_sha256(path: str | Path) -> str:
 
 
 def find_executable(name: str, cwd: Path, env_path: str | None = None) -> Path | None:
-    """argv[0] as the OS would run it: a path (with '/') relative to cwd, else looked up on PATH."""
+    """argv[0] as the OS would run it: a path (with '/') relative to cwd, else looked up on PATH.
+
+    The path is made absolute but symlinks are kept: a venv's ``bin/python`` is a symlink to the
+    base interpreter, and running the target instead would lose the venv."""
     expanded = os.path.expanduser(name)
     if "/" in expanded:
         p = Path(expanded) if os.path.isabs(expanded) else cwd / expanded
-        return p.resolve() if p.is_file() and os.access(p, os.X_OK) else None
+        return Path(os.path.abspath(p)) if p.is_file() and os.access(p, os.X_OK) else None
     found = shutil.which(expanded, path=env_path)
-    return Path(found).resolve() if found else None
+    return Path(os.path.abspath(found)) if found else None
 
 
 def executable_identity(path: Path) -> dict[str, Any]:

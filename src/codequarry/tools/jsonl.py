@@ -24,13 +24,36 @@ import pyarrow.parquet as pq
 from codequarry.engine.worker import Part, write_part
 from codequarry.extractors.core import Error
 from codequarry.schema import DatasetSpec
+from codequarry.tools.process import MAX_LINE, Cut
 from codequarry.tools.schema import RecordChecker
+
+try:  # orjson decodes several times faster than json; json stays the reference (NaN, huge integers)
+    import orjson
+
+    _ORJSON_ERROR: type[Exception] = orjson.JSONDecodeError
+
+    def _loads(raw: bytes) -> Any:
+        try:
+            return orjson.loads(raw)
+        except _ORJSON_ERROR:
+            return json.loads(raw)
+
+    def _dumps(value: Any) -> str:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            return json.dumps(value)
+except ImportError:  # pragma: no cover - orjson is a dependency
+    _loads = json.loads  # type: ignore[assignment]
+    _dumps = json.dumps  # type: ignore[assignment]
 
 ERRORS = cast(DatasetSpec, Error)  # the errors dataset (a DatasetSpec made by @dataset)
 
 Key = tuple[str, str]  # (repo, path): the rows of one task
 BATCH = 1024  # records a task decodes before checking them and handing them to its table's sink
+BATCH_BYTES = 4 << 20  # ... or fewer, when their lines hold this many bytes
 PART_ROWS = 65536  # rows per Parquet part
+PART_BYTES = 64 << 20  # ... or fewer, when the rows held in memory reach this many bytes
 MAX_ERROR_ROWS = 100  # error rows recorded per task; the rest are counted
 
 
@@ -43,6 +66,7 @@ class TableSink:
         self._write_lock = threading.Lock()
         self._pending: list[tuple[pa.RecordBatch, Key]] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
         self.parts: list[tuple[Part, frozenset[Key]]] = []  # each part and the (repo, path) it holds rows of
         self.rows = 0
 
@@ -51,10 +75,11 @@ class TableSink:
         with self._lock:
             self._pending.append((batch, key))
             self._pending_rows += batch.num_rows
+            self._pending_bytes += batch.nbytes
             self.rows += batch.num_rows
-            if self._pending_rows < self.part_rows:
+            if self._pending_rows < self.part_rows and self._pending_bytes < PART_BYTES:
                 return
-            taken, self._pending, self._pending_rows = self._pending, [], 0
+            taken, self._pending, self._pending_rows, self._pending_bytes = self._pending, [], 0, 0
         self._write(taken)  # outside the lock: other tasks keep adding meanwhile (at most two parts held)
 
     def _write(self, taken: list[tuple[pa.RecordBatch, Key]]) -> None:
@@ -69,7 +94,7 @@ class TableSink:
         """Write what is left; rewrite the parts holding rows of ``drop`` ((repo, path) of tasks not ok)
         without them."""
         with self._lock:
-            taken, self._pending, self._pending_rows = self._pending, [], 0
+            taken, self._pending, self._pending_rows, self._pending_bytes = self._pending, [], 0, 0
         self._write([(b, p) for b, p in taken if p not in drop])
         out = []
         for part, paths in self.parts:
@@ -107,22 +132,29 @@ class LineReader:
         self.tool, self.path, self.sha256 = tool, path, sha256
         self.checker, self.sink, self.errors, self.strict, self.fail = checker, sink, errors, strict, fail
         self.names = checker.names
-        self.pending: list[bytes] = []  # raw lines not yet decoded
+        self.pending: list[bytes | Cut] = []  # raw lines not yet decoded (a Cut: a line too long to keep)
+        self._pending_bytes = 0
         self.lineno = 0  # lines decoded so far
         self.rows = 0
         self.invalid = 0
         self.stopped = False
         self.reason: str | None = None  # why --strict stopped the task
+        self.first_problem: str | None = None  # the first invalid line (said when every line was invalid)
         self._error_rows: list[dict[str, Any]] = []
 
     def __call__(self, raw: bytes) -> None:
         self.pending.append(raw)
-        if len(self.pending) >= BATCH:
+        self._pending_bytes += len(raw)
+        if len(self.pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
             self._flush()
+
+    def cut(self, cut: Cut) -> None:
+        """A line longer than MAX_LINE: an invalid line (its head is kept in the errors row)."""
+        self.pending.append(cut)
 
     def _flush(self) -> None:
         """Decode, check and hand over the pending lines (one Arrow batch per ``BATCH`` lines)."""
-        raw_lines, self.pending = self.pending, []
+        raw_lines, self.pending, self._pending_bytes = self.pending, [], 0
         first = self.lineno + 1
         self.lineno += len(raw_lines)
         if self.stopped or not raw_lines:
@@ -130,24 +162,29 @@ class LineReader:
         kept: list[dict[str, Any]] = []
         where: list[int] = []
         names = self.names
-        loads = json.loads
+        forbid = self.checker.extra == "forbid"
+        loads = _loads
         for i, raw in enumerate(raw_lines):
+            if isinstance(raw, Cut):
+                self._invalid(first + i, raw.head, f"a line of {raw.length:,} bytes, longer than the "
+                              f"{MAX_LINE:,}-byte limit: not read")
+                continue
             try:
                 record = loads(raw)
             except ValueError as exc:
                 if raw.strip():
                     self._invalid(first + i, raw, f"not JSON: {exc}")
                 continue
-            if type(record) is not dict or not record.keys() <= names:
+            if type(record) is not dict or (forbid and not record.keys() <= names):
                 self._invalid(first + i, raw, self.checker.problem(record) or "does not fit the schema")
                 continue
             kept.append(record)
             where.append(i)
         if not kept:
             return
-        batch, bad = self.checker.build(kept)
+        batch, bad = self.checker.build(kept, _dumps)
         for index, reason in bad:
-            self._invalid(first + where[index], raw_lines[where[index]], reason)
+            self._invalid(first + where[index], raw_lines[where[index]], reason)  # type: ignore[arg-type]
         if self.stopped or batch is None:
             return
         rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
@@ -156,8 +193,10 @@ class LineReader:
 
     def _invalid(self, lineno: int, raw: bytes, reason: str) -> None:
         self.invalid += 1
+        if self.first_problem is None:
+            self.first_problem = f"stdout line {lineno}: {reason}"
         if len(self._error_rows) < MAX_ERROR_ROWS:
-            source = raw.decode("utf-8", "replace").rstrip("\r\n")
+            source = raw[:2000].decode("utf-8", "replace").rstrip("\r\n")
             self._error_rows.append({"message": f"stdout line {lineno}: {reason}", "line": lineno,
                                      "source_line": source[:497] + "..." if len(source) > 500 else source})
         if self.strict and not self.stopped:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
@@ -29,10 +30,16 @@ from codequarry.schema import PROVENANCE_NAMES
 from codequarry.tools import identity
 from codequarry.tools.presets import ONLY, PRESETS, lean, tamarin
 from codequarry.tools.recipe import RecipeIn, ToolIn, fail, read_recipe
-from codequarry.tools.schema import SchemaProblem, fields_from_json, fields_from_table, fields_to_json
+from codequarry.tools.schema import (
+    EXTRA_COLUMN,
+    SchemaProblem,
+    fields_from_json,
+    fields_from_table,
+    fields_to_json,
+)
 
 PLACEHOLDERS = ("target", "file", "stem", "name", "dir", "lemma", "executable", "cores", "memory_mb",
-                "memory_gb", "timeout", "tool")
+                "memory_gb", "timeout", "tool", "python")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_TABLES = ("errors", "files", "tool_runs", "tamarin_results")
@@ -52,6 +59,7 @@ class Budget(_Frozen):
     sample_interval: float
     default_cores: int
     default_memory: int  # bytes
+    cgroup: bool = True  # use a cgroup per task when available (False: the sampling fallback)
 
 
 class ToolPlan(_Frozen):
@@ -67,14 +75,24 @@ class ToolPlan(_Frozen):
     ok_pattern: str | None
     fail_pattern: str | None
     limit_address_space: bool
+    extra: str = "ignore"  # undeclared fields of a record: ignore, json (the `extra` column), forbid
+    infer: bool = False  # schema = "infer": the table's schema comes from the output (tools/infer.py)
 
     @property
-    def fields(self) -> list[pa.Field]:
+    def declared_fields(self) -> list[pa.Field]:
+        """The fields the recipe declares (with how to read each: a dotted path)."""
         if self.record_schema is None:
             return []
         from codequarry.tools.schema import _lean_field
 
         return [_lean_field(f) for f in json.loads(self.record_schema)["fields"]]
+
+    @property
+    def fields(self) -> list[pa.Field]:
+        """The columns of the tool's table (after repo, path, sha256)."""
+        from codequarry.tools.schema import table_fields
+
+        return table_fields(self.declared_fields, self.extra)
 
 
 class TaskPlan(_Frozen):
@@ -139,6 +157,9 @@ def make_tools_plan(recipe: str | Path, *, store: str | Path | None = None, stri
                 raise fail(path, f"tools.{name}.output", f"'{plan.output}' is a table codequarry writes itself; "
                            "choose another name")
             other = outputs.get(plan.output)
+            if other is not None and (plan.infer or other[1] is None):
+                raise fail(path, f"tools.{name}.output", f"table '{plan.output}' is also written by tool "
+                           f"'{other[0]}'; a tool with schema = \"infer\" needs a table of its own")
             if other is not None and other[1] != plan.record_schema:
                 raise fail(path, f"tools.{name}.output", f"table '{plan.output}' is also written by tool "
                            f"'{other[0]}' with another schema")
@@ -185,7 +206,16 @@ def _budget(model: RecipeIn, path: Path) -> Budget:
                       if r.default_memory is not None else min(DEFAULT_TASK_MEMORY, memory))
     return Budget(cores=cores, memory=memory, default_timeout=float(r.default_timeout), grace=float(r.grace),
                   sample_interval=float(r.sample_interval), default_cores=r.default_cores,
-                  default_memory=default_memory)
+                  default_memory=default_memory, cgroup=r.cgroup)
+
+
+def _environment(python: str | Path) -> str:
+    """Which Python environment an interpreter path runs: its venv (a pyvenv.cfg above its bin/), else
+    the interpreter itself (symlinks resolved)."""
+    p = Path(os.path.abspath(python))
+    if (p.parent.parent / "pyvenv.cfg").is_file():
+        return str(p.parent.parent)
+    return os.path.realpath(p)
 
 
 def _machine_cores() -> int:
@@ -294,7 +324,15 @@ class _Resolver:
             output = settings["output"] or self.name
             if not _TABLE.match(output):
                 raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
-            record_schema = fields_to_json(self._schema(settings["schema_command"]))
+            if t.schema_ == "infer":
+                if t.extra != "ignore":
+                    raise self.err("extra", "with schema = \"infer\" every field of the output is a column")
+            else:
+                declared = self._schema(settings["schema_command"])
+                if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
+                    raise self.err("extra", f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the "
+                                   "undeclared fields: rename the declared field")
+                record_schema = fields_to_json(declared)
         elif settings["output"] is not None or t.schema_ is not None:
             raise self.err("output" if settings["output"] is not None else "schema",
                            "only for protocol \"jsonl\" (records on stdout become rows)")
@@ -309,7 +347,7 @@ class _Resolver:
         plan = ToolPlan(name=self.name, preset=preset, protocol=protocol, output=output, record_schema=record_schema,
                         command=tuple(command), cwd=str(cwd), executables={k: str(v) for k, v in executables.items()},
                         ok_exit_codes=tuple(t.ok_exit_codes), ok_pattern=t.ok_pattern, fail_pattern=t.fail_pattern,
-                        limit_address_space=t.limit_address_space)
+                        limit_address_space=t.limit_address_space, extra=t.extra, infer=t.schema_ == "infer")
         targets = self._tamarin_targets() if preset == "tamarin" else self._targets()
         inputs = self._inputs()
         tasks = []
@@ -350,7 +388,7 @@ class _Resolver:
         if t.schema_ is not None and schema_command is not None and t.preset is None:
             raise self.err("schema", "give 'schema' or 'schema_command', not both")
         try:
-            if t.schema_ is not None:
+            if isinstance(t.schema_, dict):
                 fields = fields_from_table(t.schema_)
             elif schema_command:
                 fields = fields_from_json(self._run_schema_command(schema_command))
@@ -464,6 +502,7 @@ class _Resolver:
         values: dict[str, str] = {
             "target": target, "tool": self.name, "cores": str(cores), "memory_mb": str(memory >> 20),
             "memory_gb": f"{memory / GB:g}", "timeout": f"{timeout:g}",
+            "python": sys.executable,  # the interpreter running quarry, venv or not (PATH may name another)
         }
         if file is not None:
             values.update(file=str(file), stem=file.stem, name=file.name, dir=str(file.parent))
@@ -481,6 +520,7 @@ class _Resolver:
                 return values[m.group(1)]
             argv.append(_PLACEHOLDER.sub(sub, arg))
         exe = self._exe(argv[0], "command[0]" if label is None else f"executables.{label}")
+        self._note_python(argv[0], exe[0])
         argv[0] = str(exe[0])
         named = [*identity.argv_files(argv, self.cwd), *self._included.get(group, [])]
         files = {str(p.resolve()): identity.file_sha256(p) for p in named}
@@ -494,12 +534,22 @@ class _Resolver:
                  "read": {"protocol": plan.protocol, "schema": plan.record_schema, "ok": plan.ok_exit_codes,
                           "ok_pattern": plan.ok_pattern, "fail_pattern": plan.fail_pattern,
                           "strict": self.strict and plan.protocol == "jsonl", "preset": plan.preset,
-                          "rlimit": plan.limit_address_space}}
+                          "rlimit": plan.limit_address_space, "extra": plan.extra, "infer": plan.infer}}
         return TaskPlan(id=task_id, tool=self.name, group=group, target=target,
                         file=str(file.resolve()) if file else None, sha256=sha, lemma=lemma, executable=label,
                         executable_path=str(exe[0]), argv=tuple(argv), cwd=str(self.cwd), env=dict(self.tool.env),
                         cores=cores, memory=memory, timeout=timeout, inputs=tuple(all_inputs),
                         key=identity.cache_key(parts))
+
+    def _note_python(self, name: str, found: Path) -> None:
+        """A bare `python3` is whatever PATH names, which is not quarry's interpreter when quarry runs
+        from a venv that is not activated: say so once per tool, and how to name quarry's own."""
+        if not re.fullmatch(r"python(3(\.\d+)?)?", name) or _environment(found) == _environment(sys.executable):
+            return
+        note = (f"{self.key}.command[0]: '{name}' resolves to {found} on PATH, not to the interpreter running "
+                f"quarry ({sys.executable}); write \"{{python}}\" to run that one")
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _exe(self, name: str, key: str) -> tuple[Path, dict[str, Any]]:
         hit = self._exe_cache.get(name)

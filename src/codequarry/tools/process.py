@@ -1,18 +1,22 @@
 """One task's process tree under hard limits: wall time, memory of the whole tree, and a clean end.
 
-The command runs as an argv list, never through a shell, in a session of its own (so that one
-``killpg`` reaches every descendant that did not leave the session), with stdin closed and
-stdout and stderr read line by line by two threads. A monitor loop, woken by the process's exit
-(a pidfd) or every ``sample_interval`` seconds, enforces the limits:
+The command runs as an argv list, never through a shell, in a session of its own, with stdin
+closed; stdout and stderr are read in bounded chunks by two threads (a line longer than
+``MAX_LINE`` bytes is cut, so a tool printing gigabytes without a newline costs the runner at most
+that much). A monitor loop, woken by the process's exit (a pidfd) or every ``sample_interval``
+seconds, enforces the limits:
 
-- wall clock: past ``timeout`` the group gets SIGTERM, then SIGKILL after ``grace`` seconds;
-- memory: with a cgroup v2 (``cgroup.py``) the kernel enforces ``memory.max`` on the tree; else each
-  process gets RLIMIT_AS as a hard stop for a runaway allocation, and the summed RSS of the tree,
-  sampled, gets the group SIGKILLed past the limit (``limit_mechanism`` says which);
-- Ctrl-C (``stop`` set): the group is terminated and the task recorded as ``killed``.
+- wall clock: past ``timeout`` the task's processes get SIGTERM, then SIGKILL after ``grace`` seconds;
+- memory: with a cgroup (v2 or v1, ``cgroup.py``) the kernel enforces the limit on the whole tree;
+  else each process gets RLIMIT_AS as a hard stop for a runaway allocation, and the summed RSS of
+  the tree, sampled, gets the tree SIGKILLed past the limit (``limit_mechanism`` says which);
+- Ctrl-C (``stop`` set): the tree is terminated and the task recorded as ``killed``.
 
-When the main process exits, whatever it left in its session is killed too. The outcome carries the
-status, exit code or signal, wall and CPU seconds, peak memory, and the last lines of stderr.
+When the main process exits, every process of the task is killed too, however it detached
+(``setsid``, ``setpgid``, a double fork): the cgroup lists them all; without one, the runner is a
+child subreaper and finds them by the task's token (``reaper.py``). Their output after that is not
+read. The outcome carries the status, exit code or signal, wall and CPU seconds, peak memory, and
+the last lines of stderr.
 """
 
 from __future__ import annotations
@@ -27,14 +31,13 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
-from codequarry.tools import cgroup
+from codequarry.tools import cgroup, reaper
 
 STATUSES = ("ok", "failed", "timeout", "memory_limit", "killed", "invalid_output")
 NOT_OK = ("failed", "timeout", "memory_limit", "invalid_output")
@@ -44,6 +47,13 @@ _OOM = re.compile(r"MemoryError|Cannot allocate memory|out of memory|bad_alloc|h
                   r"failed to allocate|memory allocation failed|ENOMEM", re.I)
 # address space beyond resident memory that runtimes reserve (thread stacks, arenas, mapped libraries)
 AS_SLACK = 256 << 20
+
+MAX_LINE = 8 << 20  # bytes: a longer stdout line is cut (and reported), so the runner's memory stays bounded
+READ_CHUNK = 1 << 20  # bytes read from a pipe at a time
+STDERR_LINE = 500  # characters of a stderr line kept
+DRAIN = 2.0  # seconds to read what is left in the pipes once every process of the task is gone
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICK = os.sysconf("SC_CLK_TCK")
 
 try:
     _libc: Any = ctypes.CDLL(None, use_errno=True)
@@ -56,8 +66,9 @@ class Limits:
     timeout: float
     memory: int  # bytes, whole tree
     grace: float = 5.0
-    sample_interval: float = 0.05
+    sample_interval: float = 0.01
     address_space: bool = True  # RLIMIT_AS per process (fallback mechanism only)
+    cgroup: bool = True  # use a cgroup when this machine offers one (False: force the sampling fallback)
 
 
 @dataclass
@@ -72,53 +83,122 @@ class Outcome:
     message: str | None
     limit_mechanism: str
     started: float  # epoch seconds
+    left_processes: int = 0  # processes of the task still alive after it ended (0 unless a kill failed)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-@dataclass
-class _Tree:
-    """The processes of a task seen so far, for summed RSS and CPU."""
+@dataclass(frozen=True)
+class Cut:
+    """A stdout line longer than MAX_LINE: its first bytes, and how long it was."""
 
-    root: psutil.Process
-    members: dict[int, psutil.Process] = field(default_factory=dict)
-    cpu: dict[int, float] = field(default_factory=dict)
-    peak: int = 0
+    head: bytes
+    length: int
+
+
+class _Sampler:
+    """Summed RSS and CPU of a task's processes, read from /proc (cheap enough for every 10 ms)."""
+
+    def __init__(self, members: Callable[[], set[int] | list[int]]) -> None:
+        self.members = members
+        self.cpu: dict[int, float] = {}
+        self.peak = 0
 
     def sample(self) -> int:
-        try:
-            for child in self.root.children(recursive=True):
-                self.members.setdefault(child.pid, child)
-        except psutil.Error:
-            pass
-        self.members.setdefault(self.root.pid, self.root)
         total = 0
-        for pid, proc in list(self.members.items()):
+        for pid in self.members():
             try:
-                with proc.oneshot():
-                    total += proc.memory_info().rss
-                    t = proc.cpu_times()
-                    self.cpu[pid] = t.user + t.system
-            except psutil.Error:
-                del self.members[pid]
+                with open(f"/proc/{pid}/statm", "rb") as fh:
+                    total += int(fh.read().split()[1]) * _PAGE
+                with open(f"/proc/{pid}/stat", "rb") as fh:
+                    stat = fh.read()
+                fields = stat[stat.rfind(b")") + 2:].split()
+                self.cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICK
+            except (OSError, ValueError, IndexError):
+                continue
         self.peak = max(self.peak, total)
         return total
 
 
+class _Pipe:
+    """Reads one pipe in bounded chunks and hands out its lines; stops at EOF or when told to."""
+
+    def __init__(self, stream: Any, on_line: Callable[[bytes], None], on_cut: Callable[[Cut], None],
+                 on_error: Callable[[str], None]) -> None:
+        self.stream, self.fd = stream, stream.fileno()
+        self.on_line, self.on_cut, self.on_error = on_line, on_cut, on_error
+        self.deadline: float | None = None  # set when the task is over: read what is buffered, then stop
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN | select.POLLHUP)
+        partial = bytearray()
+        overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
+        head = b""
+        try:
+            while self.deadline is None or time.monotonic() < self.deadline:
+                if not poller.poll(100):
+                    continue
+                data = os.read(self.fd, READ_CHUNK)
+                if not data:
+                    break
+                pieces = data.split(b"\n")
+                for i, piece in enumerate(pieces):
+                    last = i == len(pieces) - 1
+                    if overlong:
+                        overlong += len(piece) + (0 if last else 1)
+                    elif len(partial) + len(piece) > MAX_LINE:
+                        head = bytes(partial[:1024]) if partial else piece[:1024]
+                        overlong = len(partial) + len(piece) + (0 if last else 1)
+                        partial.clear()
+                    elif last:
+                        partial += piece
+                        continue
+                    if last:
+                        continue
+                    if overlong:
+                        self.on_cut(Cut(head, overlong))
+                        overlong = 0
+                    elif partial:
+                        partial += piece
+                        partial += b"\n"
+                        self.on_line(bytes(partial))
+                        partial.clear()
+                    else:
+                        self.on_line(piece + b"\n")
+            if overlong:
+                self.on_cut(Cut(head, overlong))
+            elif partial:
+                self.on_line(bytes(partial))
+        except OSError:
+            pass
+        except Exception as exc:  # a bug in a line handler must not leave the task hanging
+            self.on_error(f"reading the output failed: {type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.stream.close()
+
+
 class TaskProcess:
-    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes) from a reader thread."""
+    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes) from a reader thread;
+    ``on_cut`` each line cut at MAX_LINE (default: its head goes to ``on_stdout``)."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits,
                  on_stdout: Callable[[bytes], None], on_stderr: Callable[[str], None] | None = None,
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
+        self.on_cut = on_cut or (lambda cut: on_stdout(cut.head + b"\n"))
         self.stop = stop or threading.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._verdict: tuple[str, str] | None = None
         self._wake = threading.Event()
+        self._over = False  # the task has ended: lines read from now on are dropped
         self.rss = 0  # last sample, for progress views
+        self._members: Callable[[], set[int] | list[int]] = list
 
     def fail(self, status: str, message: str) -> None:
         """Stop the task now with this status (e.g. invalid_output); callable from any thread."""
@@ -126,73 +206,110 @@ class TaskProcess:
             self._verdict = (status, message)
         self._wake.set()
 
+    def _cgroup(self) -> tuple[cgroup.TaskCgroup | None, str]:
+        """The task's cgroup (None for the fallback) and the name of the memory-limit mechanism."""
+        hierarchy = cgroup.available() if self.limits.cgroup else None
+        if hierarchy is not None:
+            try:
+                return cgroup.TaskCgroup(hierarchy, self.limits.memory), hierarchy.mechanism
+            except OSError:
+                pass
+        return None, "rlimit_as+sampling" if self.limits.address_space else "sampling"
+
     def run(self) -> Outcome:
         started, t0 = time.time(), time.monotonic()
-        root = cgroup.available()
-        group = None
-        if root is not None:
-            try:
-                group = cgroup.TaskCgroup(root, self.limits.memory)
-            except OSError:
-                group = None
-        mechanism = "cgroup_v2" if group else ("rlimit_as+sampling" if self.limits.address_space else "sampling")
+        group, mechanism = self._cgroup()
+        subreaper = group is None and reaper.acquire()
         try:
-            forked = psutil.Process().memory_info().rss
-        except psutil.Error:
-            forked = 0
+            return self._run(group, mechanism, started, t0)
+        finally:
+            if subreaper:
+                reaper.release()
+
+    def _run(self, group: cgroup.TaskCgroup | None, mechanism: str, started: float, t0: float) -> Outcome:
+        token = uuid.uuid4().hex
         try:
-            proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                    preexec_fn=self._preexec(group))
+            proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**self.env, reaper.TOKEN_VAR: token},
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    start_new_session=True, shell=False, preexec_fn=self._preexec(group))
         except OSError as exc:
             if group:
                 group.remove()
             return Outcome("failed", None, None, time.monotonic() - t0, 0.0, 0, [],
                            f"could not start {self.argv[0]}: {exc.strerror or exc}", mechanism, started)
-        readers = [threading.Thread(target=self._read_stdout, args=(proc.stdout,), daemon=True),
-                   threading.Thread(target=self._read_stderr, args=(proc.stderr,), daemon=True)]
-        for r in readers:
-            r.start()
+        reaper.register(proc.pid, True)
+        tree = reaper.TaskTree(proc.pid, token)
+        tree.born = reaper.start_time(proc.pid)
+        members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
+        self._members = members
+        pipes = [_Pipe(proc.stdout, self._stdout_line, self._stdout_cut, self._reader_failed),
+                 _Pipe(proc.stderr, self._stderr_line, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
+        for p in pipes:
+            p.thread.start()
+        sampler = _Sampler(members)
         try:
-            status, code, sig, rusage, tree = self._monitor(proc, group, t0)
+            status, code, sig, rusage = self._monitor(proc, group, sampler, t0)
         finally:
-            self._killpg(proc.pid, signal.SIGKILL)  # leftovers of the session
-            if group:
-                group.kill()
+            left = self._kill_all(proc.pid, group, tree)
+            reaper.register(proc.pid, False)
         wall = time.monotonic() - t0
-        for r in readers:
-            r.join(timeout=2.0)
-        for stream in (proc.stdout, proc.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.close()  # type: ignore[union-attr]
-        cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(tree.cpu.values()))
-        # ru_maxrss counts the forked copy of this process before exec: trust it only above that
-        maxrss = rusage.ru_maxrss * 1024 if rusage else 0
-        peak = max(tree.peak, maxrss if maxrss > forked * 1.1 else 0)
+        for p in pipes:  # every writer is gone: what is left in the pipes was written before the end
+            p.deadline = time.monotonic() + DRAIN
+        for p in pipes:
+            p.thread.join(timeout=DRAIN + 1)
+        self._over = True  # a reader still busy past the drain time delivers nothing more
+        for p in pipes:
+            if not p.thread.is_alive():  # never close an fd a thread may still read (it could be reused)
+                p.close()
+        cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
+        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
+        oom = False
         if group:
-            peak = max(peak, group.peak())
-            oom = group.oom_killed()
+            peak = group.peak() or peak  # the kernel's count: each page once
+            oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
             group.remove()
-        else:
-            oom = False
+        status, message = self._classify(status, code, sig, oom, bool(group))
+        proc.returncode = code if code is not None else -(sig or 0)
+        return Outcome(status, code, sig, round(wall, 4), round(cpu, 4), int(peak), list(self.stderr_tail),
+                       message, mechanism, started, left)
+
+    def _classify(self, status: str | None, code: int | None, sig: int | None, oom: bool,
+                  cgroup_used: bool) -> tuple[str, str | None]:
         message = self._verdict[1] if self._verdict else None
         if status is None and self._verdict is not None:  # a line handler failed it as it was exiting
             status = self._verdict[0]
-        if status is None:  # it exited by itself
-            tail = "\n".join(self.stderr_tail)
-            if oom:
-                status, message = "memory_limit", f"the kernel stopped it at the {_mb(self.limits.memory)} limit"
-            elif code == 0:
-                status = "ok"
-            elif self.limits.address_space and not group and _OOM.search(tail):
-                status, message = "memory_limit", (f"an allocation failed under the {_mb(self.limits.memory)} "
-                                                   "limit (RLIMIT_AS)")
-            else:
-                status = "failed"
-                message = f"killed by signal {_signame(sig)}" if sig else f"exit code {code}"
-        proc.returncode = code if code is not None else -(sig or 0)
-        return Outcome(status, code, sig, round(wall, 4), round(cpu, 4), int(peak), list(self.stderr_tail),
-                       message, mechanism, started)
+        if status is not None:
+            return status, message
+        tail = "\n".join(self.stderr_tail)
+        if oom:
+            return "memory_limit", f"the kernel stopped it at the {_mb(self.limits.memory)} limit"
+        if code == 0:
+            return "ok", message
+        if self.limits.address_space and not cgroup_used and _OOM.search(tail):
+            return "memory_limit", f"an allocation failed under the {_mb(self.limits.memory)} limit (RLIMIT_AS)"
+        return "failed", f"killed by signal {_signame(sig)}" if sig else f"exit code {code}"
+
+    # -- output -----------------------------------------------------------------------------------
+    def _stdout_line(self, line: bytes) -> None:
+        if not self._over:
+            self.on_stdout(line)
+
+    def _stdout_cut(self, cut: Cut) -> None:
+        if not self._over:
+            self.on_cut(cut)
+
+    def _stderr_line(self, raw: bytes) -> None:
+        if self._over:
+            return
+        line = raw[:STDERR_LINE * 4].decode("utf-8", "replace").rstrip("\r\n")
+        if len(line) > STDERR_LINE:
+            line = line[:STDERR_LINE - 3] + "..."
+        self.stderr_tail.append(line)
+        if self.on_stderr is not None:
+            self.on_stderr(line)
+
+    def _reader_failed(self, message: str) -> None:
+        self.fail("failed", message)
 
     # -- the child --------------------------------------------------------------------------------
     def _preexec(self, group: cgroup.TaskCgroup | None) -> Callable[[], None]:
@@ -208,7 +325,7 @@ class TaskProcess:
         def pre() -> None:  # runs in the child between fork and exec: system calls only
             if procs is not None:
                 fd = os.open(procs, os.O_WRONLY)
-                os.write(fd, b"0")
+                os.write(fd, str(os.getpid()).encode())
                 os.close(fd)
             if limit is not None:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -218,11 +335,10 @@ class TaskProcess:
         return pre
 
     # -- the parent -------------------------------------------------------------------------------
-    def _monitor(self, proc: subprocess.Popen[bytes], group: cgroup.TaskCgroup | None,
-                 t0: float) -> tuple[str | None, int | None, int | None, Any, _Tree]:
+    def _monitor(self, proc: subprocess.Popen[bytes], group: cgroup.TaskCgroup | None, sampler: _Sampler,
+                 t0: float) -> tuple[str | None, int | None, int | None, Any]:
         lim = self.limits
         deadline = t0 + lim.timeout
-        tree = _Tree(psutil.Process(proc.pid))
         poller = None
         try:
             pidfd = os.pidfd_open(proc.pid)
@@ -234,29 +350,16 @@ class TaskProcess:
             while True:
                 got = self._reap(proc.pid, block=False)
                 if got is not None:
-                    return (None, *got, tree)
+                    return (None, *got)
                 now = time.monotonic()
-                verdict = None
-                if self.stop.is_set():
-                    verdict = ("killed", "interrupted (Ctrl-C)")
-                elif self._verdict is not None:
-                    verdict = self._verdict
-                elif now >= deadline:
-                    verdict = ("timeout", f"stopped after the {lim.timeout:g} s timeout")
-                else:
-                    rss = group.current() if group else tree.sample()
-                    if group:
-                        tree.sample()
-                    self.rss = rss
-                    if not group and rss > lim.memory:
-                        verdict = ("memory_limit", f"the process tree used {_mb(rss)}, over the "
-                                   f"{_mb(lim.memory)} limit")
+                verdict = self._verdict_now(group, sampler, now >= deadline)
                 if verdict is not None:
                     self._verdict = verdict
                     hard = verdict[0] in ("memory_limit", "invalid_output")
-                    code, sig, rusage = self._terminate(proc.pid, group, hard)
-                    return verdict[0], code, sig, rusage, tree
-                wait = max(0.001, min(lim.sample_interval, deadline - now))
+                    return (verdict[0], *self._terminate(proc.pid, group, hard))
+                # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
+                every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
+                wait = max(0.001, min(every, deadline - now))
                 if poller is not None:
                     poller.poll(wait * 1000)
                 else:
@@ -264,6 +367,26 @@ class TaskProcess:
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+
+    def _verdict_now(self, group: cgroup.TaskCgroup | None, sampler: _Sampler,
+                     late: bool) -> tuple[str, str] | None:
+        lim = self.limits
+        if self.stop.is_set():
+            return "killed", "interrupted (Ctrl-C)"
+        if self._verdict is not None:
+            return self._verdict
+        if late:
+            return "timeout", f"stopped after the {lim.timeout:g} s timeout"
+        rss = sampler.sample()
+        if group is not None:
+            self.rss = group.current()
+            if group.oom_killed():  # v1 kills one process at the limit: the rest of the tree follows
+                return "memory_limit", f"the kernel stopped it at the {_mb(lim.memory)} limit"
+            return None
+        self.rss = rss
+        if rss > lim.memory:
+            return "memory_limit", f"the process tree used {_mb(rss)}, over the {_mb(lim.memory)} limit"
+        return None
 
     def _reap(self, pid: int, block: bool) -> tuple[int | None, int | None, Any] | None:
         try:
@@ -275,6 +398,13 @@ class TaskProcess:
         code = os.waitstatus_to_exitcode(status)
         return (code, None, rusage) if code >= 0 else (None, -code, rusage)
 
+    def _signal_all(self, pid: int, group: cgroup.TaskCgroup | None, sig: int) -> None:
+        """A signal to the task's session, and to every other process of the task (detached ones)."""
+        self._killpg(pid, sig)
+        for other in self._members():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(other, sig)
+
     def _terminate(self, pid: int, group: cgroup.TaskCgroup | None,
                    hard: bool) -> tuple[int | None, int | None, Any]:
         """SIGTERM, grace, SIGKILL (or SIGKILL at once); returns the root's (exit code, signal, rusage)."""
@@ -282,45 +412,34 @@ class TaskProcess:
         if self.stop.is_set():
             grace = min(grace, 2.0)
         if grace > 0:
-            self._killpg(pid, signal.SIGTERM)
+            self._signal_all(pid, group, signal.SIGTERM)
             end = time.monotonic() + grace
             while time.monotonic() < end:
                 got = self._reap(pid, block=False)
                 if got is not None:
-                    self._killpg(pid, signal.SIGKILL)
                     return got
                 time.sleep(0.01)
-        if group is None or not group.kill():
-            self._killpg(pid, signal.SIGKILL)
+        self._signal_all(pid, group, signal.SIGKILL)
         got = self._reap(pid, block=True)
         return got if got is not None else (None, None, None)
+
+    def _kill_all(self, pid: int, group: cgroup.TaskCgroup | None, tree: reaper.TaskTree) -> int:
+        """Kill whatever the task left behind, however it detached; returns how many survived."""
+        self._killpg(pid, signal.SIGKILL)
+        if group is not None:
+            left = 0 if group.kill() else len(group.pids())
+            # orphans re-parented to this process (a subreaper while fallback tasks run): reap them
+            reaper.reap(group.seen - {pid})
+            reaper.reap_strays(pid, tree.born)
+            return left
+        left = 0 if tree.kill() else len(tree.members() - {pid})
+        reaper.reap_strays(pid, tree.born)
+        return left
 
     @staticmethod
     def _killpg(pid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
-
-    def _read_stdout(self, stream: Any) -> None:
-        on_line = self.on_stdout
-        try:
-            for line in stream:
-                on_line(line)
-        except (OSError, ValueError):
-            pass
-        except Exception as exc:  # a bug in a line handler must not leave the task hanging
-            self.fail("failed", f"reading the output failed: {type(exc).__name__}: {exc}")
-
-    def _read_stderr(self, stream: Any) -> None:
-        try:
-            for raw in stream:
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                if len(line) > 500:
-                    line = line[:497] + "..."
-                self.stderr_tail.append(line)
-                if self.on_stderr is not None:
-                    self.on_stderr(line)
-        except (OSError, ValueError):
-            pass
 
 
 def _mb(n: int) -> str:

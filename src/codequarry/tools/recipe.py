@@ -43,7 +43,8 @@ class ResourcesIn(_Strict):
     default_cores: int = 1
     default_memory: Number | str | None = None  # default: 2 GB, or the whole budget if smaller
     grace: Number = 5  # seconds between SIGTERM and SIGKILL
-    sample_interval: Number = 0.05  # seconds between samples of a task's memory
+    sample_interval: Number = 0.01  # seconds between samples of a task's memory (without a cgroup)
+    cgroup: bool = True  # a cgroup per task when the machine offers one; false forces the sampling fallback
 
 
 class TaskResourcesIn(_Strict):
@@ -63,7 +64,8 @@ class ToolIn(_Strict):
     files: list[str] | None = None  # globs, relative to cwd; each file is a target
     output: str | None = None
     protocol: Literal["jsonl", "exit"] | None = None
-    schema_: dict[str, str] | None = Field(default=None, alias="schema")
+    schema_: dict[str, Any] | Literal["infer"] | None = Field(default=None, alias="schema")
+    extra: Literal["ignore", "json", "forbid"] = "ignore"  # fields a record has and the schema does not
     schema_command: list[str] | None = None
     cwd: str | None = None
     env: dict[str, str] = {}

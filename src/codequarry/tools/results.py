@@ -46,7 +46,7 @@ class ToolRun:
     cores: int
     memory_limit: int  # bytes
     timeout: float
-    limit_mechanism: str  # cgroup_v2, rlimit_as+sampling, or sampling
+    limit_mechanism: str  # cgroup-v2, cgroup-v1, rlimit_as+sampling, or sampling
     stderr_tail: str
     message: str | None
     rows: int  # records written (JSON-lines tools)
@@ -137,9 +137,22 @@ def decide(plan: ToolsPlan, cache: ResultCache, live: dict[str, Live], groups_no
                 decision.restore.append((task, entry))
             else:
                 decision.run.append(task)
+    _run_whole_inferred_tools(plan, decision)
     tools = {t.name for t in plan.tools}
     decision.stale = {g for g in groups_now if g[0] in tools and g not in by_group}
     return decision
+
+
+def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision) -> None:
+    """A tool with schema = "infer" whose table must change runs every task: the table's schema
+    comes from all of its output."""
+    inferred = {t.name for t in plan.tools if t.infer} & {t.tool for t in decision.run}
+    if not inferred:
+        return
+    moved = [t for t, _ in decision.kept if t.tool in inferred]
+    decision.kept = [(t, e) for t, e in decision.kept if t.tool not in inferred]
+    decision.run.extend(moved)
+    decision.groups |= {(t.tool, t.group) for t in moved}
 
 
 def replacements(plan: ToolsPlan, groups: set[tuple[str, str]]) -> dict[str, Replacement]:

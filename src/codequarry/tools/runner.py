@@ -9,8 +9,10 @@ snapshot that keeps every other table, and only then record the results in the c
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -23,9 +25,11 @@ from codequarry.engine.worker import write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import compact, needs_compaction
-from codequarry.store.writer import RunWriter, rollback_unpublished
+from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
+from codequarry.tools import infer
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
+from codequarry.tools.infer import SpoolReader
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, LineReader, TableSink
 from codequarry.tools.plan import TaskPlan, ToolPlan, ToolsPlan
 from codequarry.tools.presets import tamarin
@@ -44,6 +48,7 @@ from codequarry.tools.scheduler import order_tasks, run_all
 from codequarry.tools.schema import RecordChecker
 
 OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
+TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
 AUTO_KEEP_SNAPSHOTS = 10
 
 
@@ -118,8 +123,9 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
     specs: dict[str, DatasetSpec] = {"tool_runs": cast(DatasetSpec, ToolRun)}
     for tool in plan.tools:
         if tool.output:
-            specs[tool.output] = DatasetSpec(name=tool.output, fields=tuple(tool.fields),
-                                             doc=f"records of tool {tool.name}")
+            if not tool.infer:  # an inferred table's spec is known once its tasks have run
+                specs[tool.output] = DatasetSpec(name=tool.output, fields=tuple(tool.fields),
+                                                 doc=f"records of tool {tool.name}")
             specs["errors"] = ERRORS
         if tool.preset == "tamarin":
             specs["tamarin_results"] = cast(DatasetSpec, tamarin.TamarinResult)
@@ -146,24 +152,36 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
                       no_cache=no_cache, rebuilt=rebuilt)
     tables_dir = str(store.tables_dir)
     sinks = {t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
-             for t in plan.tools if t.output}
+             for t in plan.tools if t.output and not t.infer}
     errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
-    checkers = {t.name: RecordChecker(t.fields) for t in plan.tools if t.output}
+    checkers = {t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer}
+    spool_dir = store.path / f".spool-{run_id}"
+    spools: dict[str, Path] = {}
 
     def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
-        return execute_task(plan, plan.tool(task.tool), task, stop_event, sinks=sinks, errors=errors,
-                            checkers=checkers, view=view)
+        tool = plan.tool(task.tool)
+        if tool.infer:
+            spool_dir.mkdir(exist_ok=True)
+            spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
+        return execute_task(plan, tool, task, stop_event, sinks=sinks, errors=errors, checkers=checkers,
+                            view=view, spool=spools.get(task.id))
 
     durations = {k: v.wall_seconds for k, v in live.items()}
-    finished = run_all(order_tasks(decision.run, scheduler, durations), plan.budget, execute, view=view, stop=stop,
-                       is_ok=lambda r: r.status not in NOT_OK)
-    ran: list[TaskResult] = finished.results
+    try:
+        finished = run_all(order_tasks(decision.run, scheduler, durations), plan.budget, execute, view=view,
+                           stop=stop, is_ok=lambda r: r.status not in NOT_OK)
+        ran: list[TaskResult] = finished.results
+        rows: Counter[str] = Counter()
+        for tool in plan.tools:
+            if tool.infer:
+                rows[str(tool.output)] += _ingest_inferred(tool, ran, spools, writer, store, run_id)
+    finally:
+        shutil.rmtree(spool_dir, ignore_errors=True)
     # groups whose tasks to run were all left unstarted by Ctrl-C keep their rows as they are
     run_groups = {(t.tool, t.group) for t in decision.run}
     done_groups = {(r.task.tool, r.task.group) for r in ran}
     untouched = run_groups - done_groups
     groups = (decision.groups - untouched) | decision.stale
-    rows: Counter[str] = Counter()
     for output, sink in sinks.items():
         drop = {(r.task.tool, r.task.group) for r in ran
                 if plan.tool(r.task.tool).output == output and r.status != "ok"}
@@ -205,6 +223,33 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
     return summary
 
 
+def _ingest_inferred(tool: ToolPlan, ran: list[TaskResult], spools: dict[str, Path], writer: RunWriter,
+                     store: Store, run_id: str) -> int:
+    """Infer the table of a schema = "infer" tool from its ok tasks' spools and write their rows."""
+    output = str(tool.output)
+    mine = [r for r in ran if r.task.tool == tool.name and r.task.id in spools]
+    ok = {r.task.id: spools[r.task.id] for r in mine if r.status == "ok"}
+    schema, broken = infer.infer(ok)
+    fields = tuple(schema) if schema is not None else infer.live_fields(open_table(store.table_path(output)))
+    writer.specs[output] = DatasetSpec(name=output, fields=fields, doc=f"records of tool {tool.name}")
+    writer.rows.setdefault(output, 0)
+    writer.prepare()
+    total = 0
+    for r in mine:
+        if r.task.id in broken:
+            r.outcome.update(status="invalid_output", message=broken[r.task.id], rows=0)
+        elif r.task.id in ok:
+            part, n = infer.write_spool(ok[r.task.id], writer.specs[output], str(store.tables_dir), run_id,
+                                        repo=tool.name, path=r.task.group, sha256=r.task.sha256)
+            if part is not None:
+                writer.add(part)
+            r.outcome["rows"] = n
+            total += n
+        else:
+            r.outcome["rows"] = 0  # a task not ok keeps no rows
+    return total
+
+
 def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> None:
     """Cache every finished result but 'killed' (written after the publish, never before)."""
     for r in ran:
@@ -217,41 +262,33 @@ def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> 
 
 def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threading.Event, *,
                  sinks: dict[str, TableSink], errors: TableSink, checkers: dict[str, RecordChecker],
-                 view: Any) -> TaskResult:
+                 view: Any, spool: Path | None = None) -> TaskResult:
     """Run one task to its end and classify it (JSON-lines records go to the sinks as they come)."""
     b = plan.budget
     limits = Limits(timeout=task.timeout, memory=task.memory, grace=b.grace, sample_interval=b.sample_interval,
-                    address_space=tool.limit_address_space)
+                    address_space=tool.limit_address_space, cgroup=b.cgroup)
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
     proc_box: list[TaskProcess] = []
-    reader: LineReader | None = None
-    if tool.output:
-        reader = LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
-                            sink=sinks[tool.output], errors=errors, strict=plan.strict,
-                            fail=lambda status, message: proc_box[0].fail(status, message))
-        on_stdout: Any = reader
-    else:
+
+    def fail(status: str, message: str) -> None:
+        proc_box[0].fail(status, message)
+
+    reader = _reader(plan, tool, task, sinks=sinks, errors=errors, checkers=checkers, spool=spool, fail=fail)
+    on_stdout: Any = reader
+    if reader is None:
         def on_stdout(raw: bytes) -> None:
-            tail.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+            tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
     proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
-                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop)
+                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop,
+                       on_cut=reader.cut if reader is not None else None)
     proc_box.append(proc)
     outcome = proc.run().to_json()
     outcome["rows"] = outcome["invalid_lines"] = 0
     if reader is not None:
         reader.close()
         outcome["rows"], outcome["invalid_lines"] = reader.rows, reader.invalid
-        if reader.stopped and outcome["status"] in ("ok", "failed"):  # the last lines were checked at exit
-            outcome["status"], outcome["message"] = "invalid_output", reader.reason
     output = "\n".join(tail) + "\n" + "\n".join(outcome["stderr_tail"])
-    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
-    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "ok", None
-    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
-    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"
+    _classify(tool, outcome, output, reader)
     preset_rows = []
     if tool.preset == "tamarin" and task.lemma is not None:
         got = tamarin.classify(task.lemma, outcome["exit_code"], output)
@@ -266,3 +303,33 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
             "peak_memory": outcome["peak_memory"], "warnings": got.warnings,
             "message": outcome["message"] or got.message})
     return TaskResult(task, outcome, preset_rows)
+
+
+def _reader(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, *, sinks: dict[str, TableSink], errors: TableSink,
+            checkers: dict[str, RecordChecker], spool: Path | None,
+            fail: Any) -> LineReader | None:
+    """What reads a JSON-lines task's stdout: a spool (schema = "infer"), a checked reader, or nothing."""
+    if not tool.output:
+        return None
+    if spool is not None:
+        return SpoolReader(spool=spool, tool=tool.name, path=task.group, sha256=task.sha256,
+                           checker=RecordChecker([]), sink=None, errors=errors, strict=plan.strict, fail=fail)
+    return LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
+                      sink=sinks[tool.output], errors=errors, strict=plan.strict, fail=fail)
+
+
+def _classify(tool: ToolPlan, outcome: dict[str, Any], output: str, reader: LineReader | None) -> None:
+    """The task's status from its exit code, its output lines and the tool's patterns (in place)."""
+    if reader is not None and reader.stopped and outcome["status"] in ("ok", "failed"):  # --strict, at exit
+        outcome["status"], outcome["message"] = "invalid_output", reader.reason
+    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
+    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
+        outcome["status"], outcome["message"] = "ok", None
+    if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
+        outcome["status"] = "invalid_output"  # nothing usable came out: not a success
+        outcome["message"] = f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
+    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
+    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
+        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"

@@ -1,17 +1,25 @@
 """Schemas of JSON-lines tools: from the recipe (``schema = {name = "str", line = "int?"}``) or from
-a tool's own schema command, and the strict check that a record fits.
+a tool's own schema command, and the check that a record fits.
 
 Types: ``str``, ``int``, ``float``, ``bool`` and ``list[T]``; a trailing ``?`` makes a field
-optional (missing or null), otherwise it is required. A schema command may print the same table as
-JSON, or lean_scout's format (``{"fields": [{"name", "nullable", "type": {"datatype": ...}}]}``,
-which also allows structs). Checking is columnar: the set of Python types in a column is computed
-in C, and only a column holding a stray type is looked at value by value.
+optional (missing or null), otherwise it is required. A nested table declares a struct column
+(``location = {row = "int", column = "int"}``: the fields of the object it names), and a quoted
+dotted name declares a column taken from inside an object (``"location.row" = "int"`` is the column
+``location_row``). A schema command may print the same table as JSON, or lean_scout's format
+(``{"fields": [{"name", "nullable", "type": {"datatype": ...}}]}``, which also allows structs).
+
+Real tools print more than a user declares: fields a record has and the schema does not are
+ignored (``extra = "ignore"``, the default), kept as one JSON text column ``extra``
+(``extra = "json"``), or make the record invalid (``extra = "forbid"``). Checking is columnar: the
+set of Python types in a column is computed in C, and only a column holding a stray type is looked
+at value by value.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +32,10 @@ _NAMES = {
     "bool": pa.bool_(), "boolean": pa.bool_(),
 }
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+EXTRA_MODES = ("ignore", "json", "forbid")
+EXTRA_COLUMN = "extra"
+_PATH = b"path"  # field metadata: the dotted path of a column taken from inside an object
+_KEY = re.compile(r"^[^.]+(\.[^.]+)*$")
 
 
 class SchemaProblem(ValueError):
@@ -47,22 +59,53 @@ def _type_of(raw: str, original: str) -> pa.DataType:
     raise SchemaProblem(f"unknown type '{original}': use str, int, float, bool or list[T], with '?' for optional")
 
 
-def fields_from_table(table: dict[str, Any]) -> list[pa.Field]:
-    """The recipe's ``schema = {...}`` (name -> type string)."""
+def fields_from_table(table: dict[str, Any], *, nested: bool = False) -> list[pa.Field]:
+    """The recipe's ``schema = {...}``: name -> type string, or -> a table (a struct column);
+    a dotted name ``a.b`` takes the column ``a_b`` from inside the object ``a``."""
     if not table:
         raise SchemaProblem("the schema declares no field")
-    out = []
-    for name, text in table.items():
-        if not isinstance(text, str):
-            raise SchemaProblem(f"field '{name}': the type must be a string such as \"int\" or \"str?\"")
-        if not name.isidentifier():
+    out: list[pa.Field] = []
+    for name, value in table.items():
+        path = name.split(".") if "." in name and not nested else None
+        column = "_".join(path) if path else name
+        if path is not None and not _KEY.match(name):
+            raise SchemaProblem(f"field '{name}': a dotted path is names joined by '.', such as \"location.row\"")
+        if not (column.isidentifier() or (nested and name)):
             raise SchemaProblem(f"field '{name}': a column name is letters, digits and '_'")
-        try:
-            tp, nullable = parse_type(text)
-        except SchemaProblem as exc:
-            raise SchemaProblem(f"field '{name}': {exc}") from None
-        out.append(pa.field(name, tp, nullable=nullable))
+        if isinstance(value, dict):
+            try:
+                f = pa.field(column, pa.struct(fields_from_table(value, nested=True)), nullable=True)
+            except SchemaProblem as exc:
+                raise SchemaProblem(f"field '{name}'.{exc}") from None
+        elif isinstance(value, str):
+            try:
+                tp, nullable = parse_type(value)
+            except SchemaProblem as exc:
+                raise SchemaProblem(f"field '{name}': {exc}") from None
+            f = pa.field(column, tp, nullable=nullable)
+        else:
+            raise SchemaProblem(f"field '{name}': the type must be a string such as \"int\" or \"str?\", "
+                                "or a table of the object's fields")
+        if path is not None:
+            f = f.with_metadata({_PATH: ".".join(path).encode()})
+        if any(o.name == column for o in out):
+            raise SchemaProblem(f"field '{name}': the column '{column}' is declared twice")
+        out.append(f)
     return out
+
+
+def path_of(f: pa.Field) -> list[str] | None:
+    """The keys leading to a column declared with a dotted name (None: the field of the same name)."""
+    raw = (f.metadata or {}).get(_PATH)
+    return raw.decode().split(".") if raw else None
+
+
+def table_fields(declared: list[pa.Field], extra: str) -> list[pa.Field]:
+    """The columns of a tool's table: the declared fields, and ``extra`` (JSON text) with extra = "json"."""
+    plain = [f.remove_metadata() for f in declared]  # the path is how to read a column, not part of it
+    if extra == "json":
+        return [*plain, pa.field(EXTRA_COLUMN, pa.string(), nullable=True)]
+    return plain
 
 
 def fields_from_json(text: str) -> list[pa.Field]:
@@ -82,8 +125,11 @@ def fields_from_json(text: str) -> list[pa.Field]:
 def _lean_field(obj: Any) -> pa.Field:
     if not isinstance(obj, dict) or "name" not in obj:
         raise SchemaProblem(f"a field of the schema has no name: {obj!r:.80}")
-    return pa.field(str(obj["name"]), _lean_type(obj.get("type", {}), obj["name"]),
-                    nullable=bool(obj.get("nullable", True)))
+    f = pa.field(str(obj["name"]), _lean_type(obj.get("type", {}), obj["name"]),
+                 nullable=bool(obj.get("nullable", True)))
+    if isinstance(obj.get("path"), list) and obj["path"]:
+        f = f.with_metadata({_PATH: ".".join(str(p) for p in obj["path"]).encode()})
+    return f
 
 
 def _lean_type(obj: Any, where: str) -> pa.DataType:
@@ -103,7 +149,11 @@ def fields_to_json(fields: list[pa.Field]) -> str:
 
 
 def _field_json(f: pa.Field) -> dict[str, Any]:
-    return {"name": f.name, "nullable": f.nullable, "type": _type_json(f.type)}
+    out: dict[str, Any] = {"name": f.name, "nullable": f.nullable, "type": _type_json(f.type)}
+    path = path_of(f)
+    if path:
+        out["path"] = path
+    return out
 
 
 def _type_json(tp: pa.DataType) -> dict[str, Any]:
@@ -123,7 +173,11 @@ def describe(fields: list[pa.Field]) -> dict[str, str]:
         if pa.types.is_struct(tp):
             return "{" + ", ".join(f"{tp.field(i).name}: {name(tp.field(i).type)}" for i in range(tp.num_fields)) + "}"
         return {pa.string(): "str", pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool"}.get(tp, str(tp))
-    return {f.name: name(f.type) + ("?" if f.nullable else "") for f in fields}
+    out = {}
+    for f in fields:
+        path = path_of(f)
+        out[f.name] = name(f.type) + ("?" if f.nullable else "") + (f" (from {'.'.join(path)})" if path else "")
+    return out
 
 
 # -- checking records -------------------------------------------------------------------------------
@@ -142,8 +196,7 @@ def _scalar_check(tp: pa.DataType) -> Callable[[Any], bool]:
         return lambda v: type(v) is list and all(inner(x) for x in v)
     if pa.types.is_struct(tp):
         subs = [(tp.field(i).name, _value_check(tp.field(i).type, tp.field(i).nullable)) for i in range(tp.num_fields)]
-        names = {n for n, _ in subs}
-        return lambda v: type(v) is dict and v.keys() <= names and all(c(v.get(n)) for n, c in subs)
+        return lambda v: type(v) is dict and all(c(v.get(n)) for n, c in subs)
     raise SchemaProblem(f"unsupported type {tp}")
 
 
@@ -180,47 +233,89 @@ def _fast_ok(col: list[Any], tp: pa.DataType, nullable: bool) -> bool:
     return True
 
 
-class RecordChecker:
-    """Turns lists of decoded records into Arrow batches, setting aside the ones that do not fit."""
+_MISSING: Any = None
 
-    def __init__(self, fields: list[pa.Field]) -> None:
+
+def _dig(record: dict[str, Any], path: list[str]) -> Any:
+    value: Any = record
+    for key in path:
+        if type(value) is not dict:
+            return _MISSING
+        value = value.get(key)
+    return value
+
+
+class RecordChecker:
+    """Turns lists of decoded records into Arrow batches, setting aside the ones that do not fit.
+
+    ``extra`` says what becomes of the fields a record has and the schema does not declare:
+    "ignore" them, keep them as JSON text in the ``extra`` column ("json"), or reject the record
+    ("forbid")."""
+
+    def __init__(self, fields: list[pa.Field], extra: str = "ignore") -> None:
+        if extra not in EXTRA_MODES:
+            raise SchemaProblem(f"extra = {extra!r}: use one of {', '.join(EXTRA_MODES)}")
         self.fields = fields
-        self.schema = pa.schema(fields)
-        self.names = frozenset(f.name for f in fields)
+        self.extra = extra
+        self.schema = pa.schema(table_fields(fields, extra))
+        self.paths = [path_of(f) for f in fields]
+        self.names = frozenset(p[0] if p else f.name for f, p in zip(fields, self.paths, strict=True))
         self._checks = [_value_check(f.type, f.nullable) for f in fields]
+
+    def value(self, record: dict[str, Any], index: int) -> Any:
+        path = self.paths[index]
+        return record.get(self.fields[index].name) if path is None else _dig(record, path)
+
+    def column(self, records: list[dict[str, Any]], index: int) -> list[Any]:
+        path = self.paths[index]
+        if path is None:
+            name = self.fields[index].name
+            return [r.get(name) for r in records]
+        return [_dig(r, path) for r in records]
 
     def problem(self, record: Any) -> str | None:
         """Why one record does not fit (None when it does)."""
         if type(record) is not dict:
             return f"a record is a JSON object, got {type(record).__name__}"
-        extra = record.keys() - self.names
-        if extra:
-            name = sorted(extra)[0]
-            return f"unknown field '{name}' (the schema has {', '.join(sorted(self.names))})"
-        for f, check in zip(self.fields, self._checks, strict=True):
-            value = record.get(f.name)
+        if self.extra == "forbid":
+            unknown = record.keys() - self.names
+            if unknown:
+                name = sorted(unknown)[0]
+                return f"unknown field '{name}' (the schema has {', '.join(sorted(self.names))})"
+        for i, (f, check) in enumerate(zip(self.fields, self._checks, strict=True)):
+            value = self.value(record, i)
             if not check(value):
                 if value is None:
                     return f"field '{f.name}' is required"
                 return f"field '{f.name}' expects {describe([f])[f.name]}, got {type(value).__name__} {value!r:.60}"
         return None
 
-    def build(self, records: list[dict[str, Any]]) -> tuple[pa.RecordBatch | None, list[tuple[int, str]]]:
+    def build(self, records: list[dict[str, Any]],
+              dumps: Callable[[Any], str] | None = None) -> tuple[pa.RecordBatch | None, list[tuple[int, str]]]:
         """(batch of the records that fit, [(index, reason)] of those that do not)."""
         bad: dict[int, str] = {}
         columns: list[list[Any]] = []
-        for f, check in zip(self.fields, self._checks, strict=True):
-            col = [r.get(f.name) for r in records]
-            ok = _fast_ok(col, f.type, f.nullable)
-            if not ok:
-                for i, v in enumerate(col):
-                    if i not in bad and not check(v):
-                        bad[i] = self.problem(records[i]) or f"field '{f.name}' does not fit"
+        for i, (f, check) in enumerate(zip(self.fields, self._checks, strict=True)):
+            col = self.column(records, i)
+            if not _fast_ok(col, f.type, f.nullable):
+                for j, v in enumerate(col):
+                    if j not in bad and not check(v):
+                        bad[j] = self.problem(records[j]) or f"field '{f.name}' does not fit"
             columns.append(col)
+        if self.extra == "json":
+            columns.append(self._extra(records, dumps or json.dumps))
         if bad:
             keep = [i for i in range(len(records)) if i not in bad]
             columns = [[c[i] for i in keep] for c in columns]
         if not columns or not columns[0]:
             return None, sorted(bad.items())
-        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, self.fields, strict=True)]
+        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, self.schema, strict=True)]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema), sorted(bad.items())
+
+    def _extra(self, records: list[dict[str, Any]], dumps: Callable[[Any], str]) -> list[str | None]:
+        names = self.names
+        out: list[str | None] = []
+        for r in records:
+            rest = {k: v for k, v in r.items() if k not in names}
+            out.append(dumps(rest) if rest else None)
+        return out

@@ -12,6 +12,11 @@
     orphan               leave a sleeping grandchild behind and exit 0
     stamp DIR S [NAME]   write start and end times to DIR/NAME (or DIR/<pid>), sleeping S seconds between
     echo ARG...          print the arguments as one JSON record {"argv": [...]}
+    escape HOW TAG       leave a child behind that detached (HOW: setsid, setpgid, double_fork, daemon,
+                         nohup), print one record and exit 0; the child prints a "late" record later
+    linger TAG           (the escaped child) sleep 1 s, print a "late" record, sleep 60 s
+    steps MB STEP        allocate MB in STEP MB steps, as fast as it can, then sleep 2 s
+    flood MB             print MB megabytes on stdout without a newline
 """
 
 import json
@@ -98,8 +103,62 @@ def main(argv: list[str]) -> int:
     if what == "echo":
         print(json.dumps({"argv": argv[1:]}))
         return 0
+    if what in ("escape", "linger", "steps", "flood"):
+        return more(what, argv[1:])
     print(f"unknown mode {what}", file=sys.stderr)
     return 2
+
+
+def linger(tag: str) -> None:
+    time.sleep(1.0)
+    print(json.dumps({"name": f"late-{tag}", "n": os.getpid(), "tags": []}), flush=True)
+    time.sleep(60)
+
+
+def escape(how: str, tag: str) -> None:
+    """Leave a process behind that left the task's session, group or tree."""
+    if how == "nohup":
+        import subprocess
+
+        subprocess.Popen(["nohup", sys.executable, __file__, "linger", tag], start_new_session=True)
+        return
+    if os.fork() != 0:
+        return
+    if how == "setsid":
+        os.setsid()
+    elif how == "setpgid":
+        os.setpgid(0, 0)
+    elif how in ("double_fork", "daemon"):
+        if how == "daemon":
+            os.setsid()
+        if os.fork() != 0:
+            os._exit(0)
+    sys.argv = [__file__, "linger", tag]  # the command line names the tag (for the test's search)
+    os.execv(sys.executable, [sys.executable, __file__, "linger", tag])
+
+
+def more(what: str, args: list[str]) -> int:
+    if what == "escape":
+        escape(args[0], args[1])
+        time.sleep(0.1)  # the child has detached before the task ends
+        print(json.dumps({"name": "main", "n": os.getpid(), "tags": []}), flush=True)
+        return 0
+    if what == "linger":
+        linger(args[0])
+        return 0
+    if what == "steps":
+        held = []
+        for _ in range(int(args[0]) // int(args[1])):
+            chunk = bytearray(int(args[1]) << 20)
+            chunk[::4096] = b"x" * len(chunk[::4096])
+            held.append(chunk)
+        time.sleep(2)
+        return 0
+    block = b"x" * (1 << 20)
+    for _ in range(int(args[0])):
+        sys.stdout.buffer.write(block)
+    sys.stdout.buffer.flush()
+    return 0
 
 
 if __name__ == "__main__":

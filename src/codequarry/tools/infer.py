@@ -1,0 +1,146 @@
+"""``schema = "infer"``: a JSON-lines tool whose table takes the schema its output shows.
+
+While a task runs, the lines that are JSON objects are spooled to a file in the store (bounded
+memory, whatever the tool prints; the others become ``errors`` rows as with a declared schema).
+When every task of the run has ended, pyarrow's JSON reader infers each ok task's schema, the
+schemas are unified (an int column that also holds floats becomes float, a field missing from some
+records is null there, objects become structs with the union of their fields), and every spool is
+read again into that one schema and written as Parquet parts. A column that only ever held null is
+a string column; a key that names a provenance column (``repo``, ``path``, ``sha256``) gets a
+trailing ``_``. A task whose own output has no single schema (a field that is a number on one
+line and a string on another) ends ``invalid_output``: declare a schema for such a tool.
+
+Because the table's schema depends on the output of every task, a run that has to run any task of
+an inferred tool runs all of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.json as pj
+
+from codequarry.engine.worker import Part, write_part
+from codequarry.schema import PROVENANCE_NAMES, DatasetSpec
+from codequarry.tools.jsonl import LineReader, _loads, with_provenance
+from codequarry.tools.process import MAX_LINE, Cut
+
+_BLOCK = 16 << 20  # bytes pyarrow reads at a time (and infers types from, widening as it goes)
+
+
+class SpoolReader(LineReader):
+    """One task's stdout: JSON objects to a spool file; anything else to ``errors``."""
+
+    def __init__(self, *, spool: Path, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.spool = spool
+        self._fh = open(spool, "wb")  # noqa: SIM115 - closed in close()
+
+    def _flush(self) -> None:
+        raw_lines, self.pending, self._pending_bytes = self.pending, [], 0
+        first = self.lineno + 1
+        self.lineno += len(raw_lines)
+        for i, raw in enumerate(raw_lines):
+            if isinstance(raw, Cut):
+                self._invalid(
+                    first + i,
+                    raw.head,
+                    f"a line of {raw.length:,} bytes, longer than the {MAX_LINE:,}-byte limit: not read",
+                )
+                continue
+            try:
+                record = _loads(raw)
+            except ValueError as exc:
+                if raw.strip():
+                    self._invalid(first + i, raw, f"not JSON: {exc}")
+                continue
+            if type(record) is not dict:
+                self._invalid(first + i, raw, f"a record is a JSON object, got {type(record).__name__}")
+                continue
+            self._fh.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            self.rows += 1
+
+    def close(self) -> None:
+        super().close()
+        self._fh.close()
+
+
+def _read(spool: Path) -> pa.Table:
+    return pj.read_json(
+        spool,
+        read_options=pj.ReadOptions(block_size=_BLOCK),
+        parse_options=pj.ParseOptions(unexpected_field_behavior="infer"),
+    )
+
+
+def _storable(tp: pa.DataType) -> pa.DataType:
+    """The type with every null (a field never seen with a value) made a string: tables cannot hold null."""
+    if pa.types.is_null(tp):
+        return pa.string()
+    if pa.types.is_list(tp) or pa.types.is_large_list(tp):
+        return pa.list_(_storable(tp.value_type))
+    if pa.types.is_struct(tp):
+        return pa.struct(
+            [pa.field(tp.field(i).name, _storable(tp.field(i).type)) for i in range(tp.num_fields)]
+        )
+    return tp
+
+
+def _column_name(name: str) -> str:
+    return f"{name}_" if name in PROVENANCE_NAMES else name
+
+
+def infer(spools: dict[str, Path]) -> tuple[pa.Schema | None, dict[str, str]]:
+    """The unified schema of the spools (task id -> file), and the tasks whose output has none
+    (task id -> why). None when no spool holds a record."""
+    schemas: list[pa.Schema] = []
+    broken: dict[str, str] = {}
+    for task_id, spool in spools.items():
+        if spool.stat().st_size == 0:
+            continue
+        try:
+            schemas.append(_read(spool).schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            broken[task_id] = f"its output has no single schema ({exc}); declare a schema for this tool"
+    if not schemas:
+        return None, broken
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    fields = [pa.field(_column_name(f.name), _storable(f.type), nullable=True) for f in unified]
+    return pa.schema(fields), broken
+
+
+def write_spool(
+    spool: Path, spec: DatasetSpec, tables_dir: str, run_id: str, *, repo: str, path: str, sha256: str | None
+) -> tuple[Part | None, int]:
+    """Read one spool into the table's schema and write it as a Parquet part: (part, rows)."""
+    if spool.stat().st_size == 0:
+        return None, 0
+    data = _read(spool)
+    data = data.rename_columns([_column_name(n) for n in data.column_names])
+    columns = [
+        data.column(f.name) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
+        for f in spec.fields
+    ]
+    widened = pa.table(columns, names=[f.name for f in spec.fields])
+    empty = pa.schema(spec.fields).empty_table()
+    table = pa.concat_tables([empty, widened], promote_options="permissive").select(empty.column_names)
+    table = table.cast(pa.schema(spec.fields))
+    batch = with_provenance(
+        spec,
+        table.combine_chunks().to_batches()[0]
+        if table.num_rows
+        else pa.RecordBatch.from_pylist([], schema=pa.schema(spec.fields)),
+        repo,
+        path,
+        sha256,
+    )
+    return write_part(tables_dir, run_id, spec.name, batch), batch.num_rows
+
+
+def live_fields(table: Any) -> tuple[pa.Field, ...]:
+    """The columns (after provenance) of an existing Delta table, or none."""
+    if table is None:
+        return ()
+    return tuple(f for f in pa.schema(table.schema()) if f.name not in PROVENANCE_NAMES)
