@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from codequarry.incremental import plan_work, previous_state
 from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
+from codequarry.report.collect import RunRecorder
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
@@ -53,6 +53,7 @@ class RunSummary:
     operations: dict[str, Any] = field(default_factory=dict)  # name -> ran, rows, seconds, stats
     listing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    run_id: str = ""  # the run's id in the store's `runs` table and report (`quarry report RUN`)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -106,40 +107,50 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        with WriterLock(store.path):
-            return _execute(plan, store, engine, graph, specs, progress, started)
+        with WriterLock(store.path), RunRecorder("extract", store.path, engine=plan.engine,
+                                                 workers=plan.workers) as recorder:
+            summary = _execute(plan, store, engine, graph, specs, progress, started, recorder)
+            recorder.finish_extract(summary)
+            return summary
     finally:
         getattr(engine, "close", lambda: None)()
 
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
-             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
+             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float,
+             recorder: RunRecorder) -> RunSummary:
     extractors = graph.extractors
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     store.clear_staging()
     pause("scan")
-    manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
-    run_id = uuid.uuid4().hex[:12]
+    with recorder.stage("scan"):
+        manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+    recorder.add_languages(manifest)
+    run_id = recorder.run_id
     writer = RunWriter(store, run_id, specs)
     known = previous.run.get("schemas", {}) if previous is not None else {}
     # a fingerprint counts only if the table is still in the snapshot
     rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
-    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    with recorder.stage("plan"):
+        work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0
-    for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
-        for part in result.parts:
-            writer.add(part)
-        counts.update(result.counts)
-        done_files += result.files
-        done_bytes += result.bytes
-        if progress is not None:
-            progress(done_files, done_bytes, len(work.tasks), total_bytes)
+    with recorder.stage("extract"):
+        for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
+            for part in result.parts:
+                writer.add(part)
+            counts.update(result.counts)
+            recorder.add_chunk(result)
+            done_files += result.files
+            done_bytes += result.bytes
+            if progress is not None:
+                progress(done_files, done_bytes, len(work.tasks), total_bytes)
+    recorder.add_error_parts(store.table_path("errors"), writer.parts.get("errors", []))
     skipped: Counter[str] = Counter()
     for k, v in counts.items():
         if k.startswith("skipped:"):
@@ -166,12 +177,15 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         dropped=work.dropped,
         listing=manifest.listing,
         notes=notes + writer.notes,
+        run_id=run_id,
     )
     state = work.state
-    states = writer.commit(work.replace, previous, pause=pause)
+    with recorder.stage("commit"):
+        states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
-    op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
-                                                  prev_ops, workers=plan.workers)
+    with recorder.stage("operations"):
+        op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
+                                                      prev_ops, workers=plan.workers)
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
         and op_state == prev_ops
@@ -180,15 +194,18 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
         summary.published = False
         return summary
     pause("publish")
+    published_at = time.perf_counter()
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
     snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas})
     store.clear_staging()
     summary.snapshot = snap.id
+    recorder.stages["publish"] = time.perf_counter() - published_at
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
     crowded = needs_compaction(store, touched)
     if crowded:
-        done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+        with recorder.stage("compact"):
+            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
         summary.snapshot = done.snapshot
         summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
     return summary
