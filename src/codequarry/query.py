@@ -31,7 +31,17 @@ def session(store: Store, snapshot: Snapshot | None = None) -> Any:
         except Exception as exc:
             raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
         ctx.register_table(name, table)
+    _register_runs(ctx, store, snap)
     return ctx
+
+
+def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> None:
+    """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
+    from codequarry.report.runs import table_path
+
+    path = table_path(store.path)
+    if "runs" not in snap.tables and (path / "_delta_log").is_dir():
+        ctx.register_table("runs", DeltaTable(str(path)))
 
 
 def sql(store: Store, query: str) -> pa.Table:

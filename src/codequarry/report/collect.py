@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codequarry.report.memory import MemorySampler
-from codequarry.report.model import ErrorCount, ErrorItem, Files, Language, RunReport, Step, WorkerUse
+from codequarry.report.model import ErrorCount, ErrorItem, Files, Language, RunReport, Step, TaskReport, WorkerUse
 from codequarry.report.runs import save
 
 if TYPE_CHECKING:
     from codequarry.engine.worker import ChunkResult, Part
     from codequarry.run import RunSummary
     from codequarry.scan import Manifest
+    from codequarry.tools.runner import ToolsSummary
 
 ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 
@@ -114,13 +115,13 @@ class RunRecorder:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
-        self.sampler.__exit__(None, None, None)
         if exc is None and self.report is None:
+            self.sampler.__exit__(None, None, None)
             return
-        report = self.report or self.base(status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
-                                          message=_one_line(exc))
+        report = self.report or self._finish(self.base(
+            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", message=_one_line(exc)))
         try:
-            self.saved = save(self.store, self._finish(report))
+            self.saved = save(self.store, report)
         except Exception as error:  # a report that cannot be written must not hide the run's own outcome
             if exc is None:
                 report.notes.append(f"the run report could not be saved: {error}")
@@ -131,6 +132,8 @@ class RunRecorder:
                          workers=self.workers)
 
     def _finish(self, report: RunReport) -> RunReport:
+        """Stop the sampler and fill in every measurement (a report is finished once)."""
+        self.sampler.__exit__(None, None, None)
         report.seconds = round(time.perf_counter() - self._t0, 3)
         report.stages = [Step(name=k, seconds=round(v, 4)) for k, v in self.stages.items()]
         report.extractors = sorted((Step(name=k, seconds=round(v, 4), rows=self.ex_rows.get(k, 0))
@@ -168,7 +171,32 @@ class RunRecorder:
                                           rows=sum(rows.values()), ran=bool(info.get("ran")),
                                           stats=dict(info.get("stats", {}))))
         report.notes = list(summary.notes)
-        self.report = report
+        self.report = self._finish(report)
+        return report
+
+    def finish_tools(self, summary: ToolsSummary, tool_report: dict[str, Any]) -> RunReport:
+        """The report of a finished ``quarry run``: per-task outcomes, and report.json kept whole."""
+        if summary.interrupted:
+            status = "interrupted"
+        else:
+            status = "errors" if summary.exit_code else "ok"
+        report = self.base(status=status)
+        report.snapshot = summary.snapshot
+        report.published = summary.published
+        report.rows = {k: v for k, v in summary.rows.items() if v}
+        for r in summary.results:
+            o = r.outcome
+            report.tasks.append(TaskReport(
+                id=r.task.id, tool=r.task.tool, target=r.task.target, lemma=r.task.lemma, status=r.status,
+                seconds=float(o.get("wall_seconds") or 0.0), cpu_seconds=float(o.get("cpu_seconds") or 0.0),
+                peak_memory=int(o.get("peak_memory") or 0), cached=r.cached, exit_code=o.get("exit_code"),
+                message=o.get("message"), started=o.get("started")))
+        report.tasks += [TaskReport(id=t.id, tool=t.tool, target=t.target, lemma=t.lemma, status="not_started")
+                         for t in summary.not_started]
+        report.tools = tool_report
+        report.extract_run = (summary.extract or {}).get("run_id") or None
+        report.notes = list(tool_report.get("notes", []))
+        self.report = self._finish(report)
         return report
 
 

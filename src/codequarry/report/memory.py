@@ -34,6 +34,8 @@ class MemorySampler:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
