@@ -21,7 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codequarry.report.memory import MemorySampler
-from codequarry.report.model import ErrorCount, ErrorItem, Files, Language, RunReport, Step, TaskReport, WorkerUse
+from codequarry.report.model import (
+    ErrorCount,
+    ErrorItem,
+    Files,
+    Language,
+    RunReport,
+    Step,
+    TaskReport,
+    WorkerUse,
+)
 from codequarry.report.runs import save
 
 if TYPE_CHECKING:
@@ -36,15 +45,27 @@ ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 def host_info() -> dict[str, Any]:
     from codequarry import __version__
 
-    return {"host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "codequarry": __version__, "cpu_count": os.cpu_count()}
+    return {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "codequarry": __version__,
+        "cpu_count": os.cpu_count(),
+    }
 
 
 class RunRecorder:
     """The measurements of one run; see the module docstring."""
 
-    def __init__(self, kind: str, store: str | Path, *, engine: str = "local", workers: int = 1,
-                 sample_interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        kind: str,
+        store: str | Path,
+        *,
+        engine: str = "local",
+        workers: int = 1,
+        sample_interval: float = 0.25,
+    ) -> None:
         self.kind = kind
         self.store = str(store)
         self.run_id = uuid.uuid4().hex[:12]
@@ -118,8 +139,12 @@ class RunRecorder:
         if exc is None and self.report is None:
             self.sampler.__exit__(None, None, None)
             return
-        report = self.report or self._finish(self.base(
-            status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", message=_one_line(exc)))
+        report = self.report or self._finish(
+            self.base(
+                status="interrupted" if isinstance(exc, KeyboardInterrupt) else "failed",
+                message=_one_line(exc),
+            )
+        )
         try:
             self.saved = save(self.store, report)
         except Exception as error:  # a report that cannot be written must not hide the run's own outcome
@@ -127,22 +152,38 @@ class RunRecorder:
                 report.notes.append(f"the run report could not be saved: {error}")
 
     def base(self, *, status: str, message: str | None = None) -> RunReport:
-        return RunReport(run_id=self.run_id, kind=self.kind, status=status, message=message,  # type: ignore[arg-type]
-                         started=self.started, store=self.store, host=host_info(), engine=self.engine,
-                         workers=self.workers)
+        return RunReport(
+            run_id=self.run_id,
+            kind=self.kind,
+            status=status,
+            message=message,  # type: ignore[arg-type]
+            started=self.started,
+            store=self.store,
+            host=host_info(),
+            engine=self.engine,
+            workers=self.workers,
+        )
 
     def _finish(self, report: RunReport) -> RunReport:
         """Stop the sampler and fill in every measurement (a report is finished once)."""
         self.sampler.__exit__(None, None, None)
         report.seconds = round(time.perf_counter() - self._t0, 3)
         report.stages = [Step(name=k, seconds=round(v, 4)) for k, v in self.stages.items()]
-        report.extractors = sorted((Step(name=k, seconds=round(v, 4), rows=self.ex_rows.get(k, 0))
-                                    for k, v in self.seconds.items()), key=lambda s: -s.seconds)
-        report.error_counts = [ErrorCount(kind=k, extractor=e, count=n) for (k, e), n in self.errors.most_common()]
+        report.extractors = sorted(
+            (Step(name=k, seconds=round(v, 4), rows=self.ex_rows.get(k, 0)) for k, v in self.seconds.items()),
+            key=lambda s: -s.seconds,
+        )
+        report.error_counts = [
+            ErrorCount(kind=k, extractor=e, count=n) for (k, e), n in self.errors.most_common()
+        ]
         report.errors = self.error_items
         report.languages = report.languages or self.languages
-        report.worker_use = [WorkerUse(pid=pid, chunks=int(u[0]), files=int(u[1]), busy_seconds=round(u[2], 4),
-                                       peak_rss=int(u[3])) for pid, u in sorted(self.pool.items())]
+        report.worker_use = [
+            WorkerUse(
+                pid=pid, chunks=int(u[0]), files=int(u[1]), busy_seconds=round(u[2], 4), peak_rss=int(u[3])
+            )
+            for pid, u in sorted(self.pool.items())
+        ]
         parallel = self.stages.get("extract", 0.0)
         if self.pool and parallel > 0:
             busy = sum(u[2] for u in self.pool.values())
@@ -158,41 +199,63 @@ class RunRecorder:
         report.snapshot = summary.snapshot
         report.published = summary.published
         report.sources = dict(summary.sources)
-        report.files = Files(scanned=summary.files_scanned, parsed=summary.files_parsed, changed=summary.changed,
-                             added=summary.added, modified=summary.modified, deleted=summary.deleted,
-                             unchanged=summary.unchanged)
+        report.files = Files(
+            scanned=summary.files_scanned,
+            parsed=summary.files_parsed,
+            changed=summary.changed,
+            added=summary.added,
+            modified=summary.modified,
+            deleted=summary.deleted,
+            unchanged=summary.unchanged,
+        )
         report.skipped = dict(summary.skipped)
         report.rows = {k: v for k, v in summary.rows.items() if v}
         for name, info in summary.operations.items():
             rows = info.get("rows", {})
             for table, n in rows.items():
                 report.rows[table] = n
-            report.operations.append(Step(name=name, seconds=float(info.get("seconds", 0.0)),
-                                          rows=sum(rows.values()), ran=bool(info.get("ran")),
-                                          stats=dict(info.get("stats", {}))))
+            report.operations.append(
+                Step(
+                    name=name,
+                    seconds=float(info.get("seconds", 0.0)),
+                    rows=sum(rows.values()),
+                    ran=bool(info.get("ran")),
+                    stats=dict(info.get("stats", {})),
+                )
+            )
         report.notes = list(summary.notes)
         self.report = self._finish(report)
         return report
 
     def finish_tools(self, summary: ToolsSummary, tool_report: dict[str, Any]) -> RunReport:
         """The report of a finished ``quarry run``: per-task outcomes, and report.json kept whole."""
-        if summary.interrupted:
-            status = "interrupted"
-        else:
-            status = "errors" if summary.exit_code else "ok"
+        status = "interrupted" if summary.interrupted else "errors" if summary.exit_code else "ok"
         report = self.base(status=status)
         report.snapshot = summary.snapshot
         report.published = summary.published
         report.rows = {k: v for k, v in summary.rows.items() if v}
         for r in summary.results:
             o = r.outcome
-            report.tasks.append(TaskReport(
-                id=r.task.id, tool=r.task.tool, target=r.task.target, lemma=r.task.lemma, status=r.status,
-                seconds=float(o.get("wall_seconds") or 0.0), cpu_seconds=float(o.get("cpu_seconds") or 0.0),
-                peak_memory=int(o.get("peak_memory") or 0), cached=r.cached, exit_code=o.get("exit_code"),
-                message=o.get("message"), started=o.get("started")))
-        report.tasks += [TaskReport(id=t.id, tool=t.tool, target=t.target, lemma=t.lemma, status="not_started")
-                         for t in summary.not_started]
+            report.tasks.append(
+                TaskReport(
+                    id=r.task.id,
+                    tool=r.task.tool,
+                    target=r.task.target,
+                    lemma=r.task.lemma,
+                    status=r.status,
+                    seconds=float(o.get("wall_seconds") or 0.0),
+                    cpu_seconds=float(o.get("cpu_seconds") or 0.0),
+                    peak_memory=int(o.get("peak_memory") or 0),
+                    cached=r.cached,
+                    exit_code=o.get("exit_code"),
+                    message=o.get("message"),
+                    started=o.get("started"),
+                )
+            )
+        report.tasks += [
+            TaskReport(id=t.id, tool=t.tool, target=t.target, lemma=t.lemma, status="not_started")
+            for t in summary.not_started
+        ]
         report.tools = tool_report
         report.extract_run = (summary.extract or {}).get("run_id") or None
         report.notes = list(tool_report.get("notes", []))

@@ -12,7 +12,7 @@ import base64
 import hashlib
 from pathlib import Path, PurePosixPath
 
-from codequarry.report.charts import PALETTE, STATUS_COLORS, Bar, bars, esc, lines, stacked
+from codequarry.report.charts import PALETTE, STATUS_COLORS, Bar, bars, esc, lines, secs, stacked
 from codequarry.report.model import RunReport
 from codequarry.report.text import size, when
 
@@ -55,7 +55,7 @@ main{padding:18px 28px;max-width:1280px}
 .card{background:#fff;border-radius:8px;padding:12px 16px;min-width:130px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .card .n{font-size:22px;font-weight:600}
 .card .k{font-size:12px;color:#5a6573;text-transform:uppercase;letter-spacing:.04em}
-.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px;align-items:start}
 section{background:#fff;border-radius:8px;padding:14px 18px;margin-bottom:16px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 section h2{font-size:15px;margin:0 0 10px}
 svg.chart .lbl{font-size:12px;fill:#1d232b}
@@ -83,8 +83,22 @@ def render_html(report: RunReport) -> str:
     """The whole page, as a string."""
     r = report
     parts = [_cards(r), '<div class="grid2">']
-    parts += [s for s in (_stages(r), _extractors(r), _operations(r), _rows(r), _errors_chart(r), _languages(r),
-                          _skipped(r), _memory(r), _statuses(r), _durations(r)) if s]
+    parts += [
+        s
+        for s in (
+            _stages(r),
+            _extractors(r),
+            _operations(r),
+            _rows(r),
+            _errors_chart(r),
+            _languages(r),
+            _skipped(r),
+            _memory(r),
+            _statuses(r),
+            _durations(r),
+        )
+        if s
+    ]
     parts.append("</div>")
     parts += [_task_table(r), _error_table(r), _workers(r), _about(r)]
     title = f"codequarry run {r.run_id} ({r.kind}): {r.status}"
@@ -93,12 +107,14 @@ def render_html(report: RunReport) -> str:
         sub += f" \u00b7 snapshot {r.snapshot}"
     if r.message:
         sub += f" \u00b7 {r.message}"
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="{esc(_csp())}">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
-            f'<header><h1 id="title">{esc(title)}</h1><div class="sub">{esc(sub)}</div></header>'
-            f"<main>{''.join(p for p in parts if p)}</main><script>{SORT_JS}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(_csp())}">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>"
+        f'<header><h1 id="title">{esc(title)}</h1><div class="sub">{esc(sub)}</div></header>'
+        f"<main>{''.join(p for p in parts if p)}</main><script>{SORT_JS}</script></body></html>\n"
+    )
 
 
 def write_html(report: RunReport, out: str | Path) -> Path:
@@ -120,15 +136,23 @@ def _cards(r: RunReport) -> str:
     cards = [_card("status", r.status, "status"), _card("duration", f"{r.seconds:.2f} s", "seconds")]
     if r.kind != "tools":
         f = r.files
-        cards += [_card("files scanned", f"{f.scanned:,}", "files"), _card("changed", f"{f.changed:,}", "changed"),
-                  _card("parsed", f"{f.parsed:,}", "parsed")]
+        cards += [
+            _card("files scanned", f"{f.scanned:,}", "files"),
+            _card("changed", f"{f.changed:,}", "changed"),
+            _card("parsed", f"{f.parsed:,}", "parsed"),
+        ]
     if r.tasks:
         ok = sum(1 for t in r.tasks if t.status == "ok")
-        cards += [_card("tasks", f"{len(r.tasks):,}", "tasks"), _card("ok", f"{ok:,}", "ok"),
-                  _card("not ok", f"{r.tasks_not_ok:,}", "not-ok"),
-                  _card("from cache", f"{sum(1 for t in r.tasks if t.cached):,}", "cached")]
-    cards += [_card("rows written", f"{sum(r.rows.values()):,}", "rows"),
-              _card("errors", f"{r.errors_total:,}", "errors")]
+        cards += [
+            _card("tasks", f"{len(r.tasks):,}", "tasks"),
+            _card("ok", f"{ok:,}", "ok"),
+            _card("not ok", f"{r.tasks_not_ok:,}", "not-ok"),
+            _card("from cache", f"{sum(1 for t in r.tasks if t.cached):,}", "cached"),
+        ]
+    cards += [
+        _card("rows written", f"{sum(r.rows.values()):,}", "rows"),
+        _card("errors", f"{r.errors_total:,}", "errors"),
+    ]
     if r.utilisation is not None:
         cards.append(_card(f"{r.workers} workers busy", f"{r.utilisation:.0%}", "utilisation"))
     if r.memory.parent_peak:
@@ -140,21 +164,39 @@ def _cards(r: RunReport) -> str:
 
 
 def _stages(r: RunReport) -> str:
-    items = [Bar(s.name, s.seconds, f"{s.seconds:.3f} s", PALETTE[i % len(PALETTE)]) for i, s in enumerate(r.stages)]
+    items = [
+        Bar(s.name, s.seconds, secs(s.seconds), PALETTE[i % len(PALETTE)]) for i, s in enumerate(r.stages)
+    ]
     return _section("Time by stage", bars(items, title="time by stage"), "stages")
 
 
 def _extractors(r: RunReport) -> str:
-    items = [Bar(s.name, s.seconds, f"{s.seconds:.3f} s \u00b7 {s.rows:,} rows",
-                 PALETTE[7] if s.name == "parse" else PALETTE[0]) for s in r.extractors[:TOP]]
+    items = [
+        Bar(
+            s.name,
+            s.seconds,
+            secs(s.seconds) if s.name == "parse" else f"{secs(s.seconds)} \u00b7 {s.rows:,} rows",
+            PALETTE[7] if s.name == "parse" else PALETTE[0],
+        )
+        for s in r.extractors[:TOP]
+    ]
     more = f'<p class="muted">{len(r.extractors) - TOP} more not shown</p>' if len(r.extractors) > TOP else ""
-    return _section("Time per extractor (own time, summed over workers)", bars(items, title="time per extractor")
-                    + more if items else "", "extractors")
+    chart = bars(items, title="time per extractor") + more if items else ""
+    return _section(
+        "Time per extractor (own time, summed over workers; 'parse' is shared)", chart, "extractors"
+    )
 
 
 def _operations(r: RunReport) -> str:
-    items = [Bar(s.name, s.seconds if s.ran else 0.0, f"{s.seconds:.3f} s \u00b7 {s.rows:,} rows" if s.ran
-                 else "skipped: inputs unchanged", PALETTE[2]) for s in sorted(r.operations, key=lambda s: -s.seconds)]
+    items = [
+        Bar(
+            s.name,
+            s.seconds if s.ran else 0.0,
+            f"{secs(s.seconds)} \u00b7 {s.rows:,} rows" if s.ran else "skipped: inputs unchanged",
+            PALETTE[2],
+        )
+        for s in sorted(r.operations, key=lambda s: -s.seconds)
+    ]
     return _section("Time per operation", bars(items[:TOP], title="time per operation"), "operations")
 
 
@@ -169,15 +211,26 @@ def _errors_chart(r: RunReport) -> str:
         return ""
     kinds = [Bar(k, n, f"{n:,}", PALETTE[3]) for k, n in list(r.errors_by("kind").items())[:TOP]]
     by_ex = [Bar(k, n, f"{n:,}", PALETTE[1]) for k, n in list(r.errors_by("extractor").items())[:TOP]]
-    body = ("<h3>by kind</h3>" + bars(kinds, title="errors by kind") + "<h3>by extractor</h3>"
-            + bars(by_ex, title="errors by extractor"))
+    body = (
+        "<h3>by kind</h3>"
+        + bars(kinds, title="errors by kind")
+        + "<h3>by extractor</h3>"
+        + bars(by_ex, title="errors by extractor")
+    )
     return _section(f"Errors ({r.errors_total:,})", body, "errors-chart")
 
 
 def _languages(r: RunReport) -> str:
     total = sum(x.files for x in r.languages) or 1
-    items = [Bar(x.language, x.files, f"{x.files:,} files ({x.files / total:.0%}) \u00b7 {size(x.bytes)}",
-                 PALETTE[i % len(PALETTE)]) for i, x in enumerate(r.languages[:TOP])]
+    items = [
+        Bar(
+            x.language,
+            x.files,
+            f"{x.files:,} files ({x.files / total:.0%}) \u00b7 {size(x.bytes)}",
+            PALETTE[i % len(PALETTE)],
+        )
+        for i, x in enumerate(r.languages[:TOP])
+    ]
     return _section("Language mix (files scanned)", bars(items, title="language mix"), "languages")
 
 
@@ -193,7 +246,9 @@ def _memory(r: RunReport) -> str:
     series = [("driver", PALETTE[0], [(s.t, float(s.parent)) for s in m.samples])]
     if any(s.workers for s in m.samples):
         series.append(("workers and tasks (sum)", PALETTE[1], [(s.t, float(s.workers)) for s in m.samples]))
-    chart = lines(series, title="memory over time", fmt_y=lambda v: size(int(v)), fmt_x=lambda v: f"{v:.1f} s")
+    chart = lines(
+        series, title="memory over time", fmt_y=lambda v: size(int(v)), fmt_x=lambda v: f"{v:.1f} s"
+    )
     return _section("Memory over time (resident)", chart, "memory")
 
 
@@ -203,8 +258,10 @@ def _statuses(r: RunReport) -> str:
     counts: dict[str, int] = {}
     for t in r.tasks:
         counts[t.status] = counts.get(t.status, 0) + 1
-    parts = [Bar(k, n, str(n), STATUS_COLORS.get(k, PALETTE[9])) for k, n in sorted(counts.items(),
-                                                                                     key=lambda kv: -kv[1])]
+    parts = [
+        Bar(k, n, str(n), STATUS_COLORS.get(k, PALETTE[9]))
+        for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
     return _section("Task statuses", stacked(parts, title="task statuses"), "statuses")
 
 
@@ -212,11 +269,20 @@ def _durations(r: RunReport) -> str:
     if not r.tasks:
         return ""
     ranked = sorted(r.tasks, key=lambda t: -t.seconds)[:TOP]
-    items = [Bar(t.id, t.seconds, f"{t.seconds:.2f} s \u00b7 {t.status}" + (" (cached)" if t.cached else ""),
-                 STATUS_COLORS.get(t.status, PALETTE[9]), tip=f"{t.id}: {t.status}, {t.seconds:.2f} s, "
-                 f"{size(t.peak_memory)}" + (f", {t.message}" if t.message else "")) for t in ranked]
-    return _section("Task durations (longest first, coloured by status)", bars(items, title="task durations"),
-                    "durations")
+    items = [
+        Bar(
+            t.id,
+            t.seconds,
+            f"{secs(t.seconds)} \u00b7 {t.status}" + (" (cached)" if t.cached else ""),
+            STATUS_COLORS.get(t.status, PALETTE[9]),
+            tip=f"{t.id}: {t.status}, {t.seconds:.2f} s, "
+            f"{size(t.peak_memory)}" + (f", {t.message}" if t.message else ""),
+        )
+        for t in ranked
+    ]
+    return _section(
+        "Task durations (longest first, coloured by status)", bars(items, title="task durations"), "durations"
+    )
 
 
 def _badge(status: str) -> str:
@@ -226,20 +292,24 @@ def _badge(status: str) -> str:
 def _task_table(r: RunReport) -> str:
     if not r.tasks:
         return ""
-    head = ("<tr><th>task</th><th>tool</th><th>target</th><th>status</th><th data-type=number>seconds</th>"
-            "<th data-type=number>cpu s</th><th data-type=number>peak memory</th><th>cached</th>"
-            "<th data-type=number>exit</th><th>message</th></tr>")
+    head = (
+        "<tr><th>task</th><th>tool</th><th>target</th><th>status</th><th data-type=number>seconds</th>"
+        "<th data-type=number>cpu s</th><th data-type=number>peak memory</th><th>cached</th>"
+        "<th data-type=number>exit</th><th>message</th></tr>"
+    )
     body = []
     for t in r.tasks[:ROWS]:
-        body.append(f"<tr><td>{esc(t.id)}</td><td>{esc(t.tool)}</td><td>{esc(t.target)}</td>"
-                    f'<td data-v="{esc(t.status)}">{_badge(t.status)}</td>'
-                    f'<td class="num" data-v="{t.seconds}">{t.seconds:.2f}</td>'
-                    f'<td class="num" data-v="{t.cpu_seconds}">{t.cpu_seconds:.2f}</td>'
-                    f'<td class="num" data-v="{t.peak_memory}">{esc(size(t.peak_memory))}</td>'
-                    f"<td>{'yes' if t.cached else 'no'}</td>"
-                    f'<td class="num" data-v="{t.exit_code if t.exit_code is not None else -1}">'
-                    f"{'' if t.exit_code is None else t.exit_code}</td>"
-                    f'<td class="msg">{esc(t.message or "")}</td></tr>')
+        body.append(
+            f"<tr><td>{esc(t.id)}</td><td>{esc(t.tool)}</td><td>{esc(t.target)}</td>"
+            f'<td data-v="{esc(t.status)}">{_badge(t.status)}</td>'
+            f'<td class="num" data-v="{t.seconds}">{t.seconds:.2f}</td>'
+            f'<td class="num" data-v="{t.cpu_seconds}">{t.cpu_seconds:.2f}</td>'
+            f'<td class="num" data-v="{t.peak_memory}">{esc(size(t.peak_memory))}</td>'
+            f"<td>{'yes' if t.cached else 'no'}</td>"
+            f'<td class="num" data-v="{t.exit_code if t.exit_code is not None else -1}">'
+            f"{'' if t.exit_code is None else t.exit_code}</td>"
+            f'<td class="msg">{esc(t.message or "")}</td></tr>'
+        )
     table = f'<table class="sortable" id="tasks-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
     return _section(f"Tasks ({len(r.tasks):,}; click a column to sort)", table, "tasks")
 
@@ -247,7 +317,12 @@ def _task_table(r: RunReport) -> str:
 def _link(r: RunReport, repo: str, path: str, line: int | None) -> str:
     shown = f"{path}:{line}" if line else path
     root = r.sources.get(repo)
-    if not root or not Path(root).is_absolute() or PurePosixPath(path).is_absolute() or ".." in path.split("/"):
+    if (
+        not root
+        or not Path(root).is_absolute()
+        or PurePosixPath(path).is_absolute()
+        or ".." in path.split("/")
+    ):
         return esc(shown)
     uri = Path(root, path).as_uri()
     return f'<a href="{esc(uri)}" title="{esc(repo)}">{esc(shown)}</a>'
@@ -256,15 +331,21 @@ def _link(r: RunReport, repo: str, path: str, line: int | None) -> str:
 def _error_table(r: RunReport) -> str:
     if not r.errors:
         return ""
-    head = ("<tr><th>location</th><th>kind</th><th>extractor</th><th data-type=number>line</th>"
-            "<th>message</th></tr>")
-    body = [f"<tr><td>{_link(r, e.repo, e.path, e.line)}</td><td>{esc(e.kind)}</td><td>{esc(e.extractor)}</td>"
-            f'<td class="num" data-v="{e.line or 0}">{e.line or ""}</td><td class="msg">{esc(e.message)}</td></tr>'
-            for e in r.errors[:ROWS]]
+    head = (
+        "<tr><th>location</th><th>kind</th><th>extractor</th><th data-type=number>line</th>"
+        "<th>message</th></tr>"
+    )
+    body = [
+        f"<tr><td>{_link(r, e.repo, e.path, e.line)}</td><td>{esc(e.kind)}</td><td>{esc(e.extractor)}</td>"
+        f'<td class="num" data-v="{e.line or 0}">{e.line or ""}</td><td class="msg">{esc(e.message)}</td></tr>'
+        for e in r.errors[:ROWS]
+    ]
     more = ""
     if r.errors_total > len(body):
-        more = (f'<p class="muted">{r.errors_total - len(body):,} more in the errors table: '
-                "quarry sql \"SELECT * FROM errors\"</p>")
+        more = (
+            f'<p class="muted">{r.errors_total - len(body):,} more in the errors table: '
+            'quarry sql "SELECT * FROM errors"</p>'
+        )
     table = f'<table class="sortable" id="errors-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
     return _section(f"Errors of this run ({r.errors_total:,})", table + more, "errors")
 
@@ -272,19 +353,30 @@ def _error_table(r: RunReport) -> str:
 def _workers(r: RunReport) -> str:
     if not r.worker_use:
         return ""
-    rows = "".join(f'<tr><td>{w.pid}</td><td class="num">{w.chunks}</td><td class="num">{w.files:,}</td>'
-                   f'<td class="num">{w.busy_seconds:.2f}</td><td class="num">{esc(size(w.peak_rss))}</td></tr>'
-                   for w in r.worker_use)
-    head = ("<tr><th>pid</th><th data-type=number>chunks</th><th data-type=number>files</th>"
-            "<th data-type=number>busy s</th><th data-type=number>peak memory</th></tr>")
+    rows = "".join(
+        f'<tr><td>{w.pid}</td><td class="num">{w.chunks}</td><td class="num">{w.files:,}</td>'
+        f'<td class="num">{w.busy_seconds:.2f}</td><td class="num">{esc(size(w.peak_rss))}</td></tr>'
+        for w in r.worker_use
+    )
+    head = (
+        "<tr><th>pid</th><th data-type=number>chunks</th><th data-type=number>files</th>"
+        "<th data-type=number>busy s</th><th data-type=number>peak memory</th></tr>"
+    )
     return _section("Workers", f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>", "workers")
 
 
 def _about(r: RunReport) -> str:
-    items = [("run", r.run_id), ("kind", r.kind), ("engine", f"{r.engine}, {r.workers} worker(s)"),
-             *((f"source {k}", v) for k, v in r.sources.items()), *((k, str(v)) for k, v in r.host.items())]
+    items = [
+        ("run", r.run_id),
+        ("kind", r.kind),
+        ("engine", f"{r.engine}, {r.workers} worker(s)"),
+        *((f"source {k}", v) for k, v in r.sources.items()),
+        *((k, str(v)) for k, v in r.host.items()),
+    ]
     if r.extract_run:
         items.append(("extract run", r.extract_run))
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
     notes = "".join(f"<li>{esc(n)}</li>" for n in r.notes)
-    return _section("About this run", f"<table>{rows}</table>" + (f"<ul>{notes}</ul>" if notes else ""), "about")
+    return _section(
+        "About this run", f"<table>{rows}</table>" + (f"<ul>{notes}</ul>" if notes else ""), "about"
+    )

@@ -58,7 +58,9 @@ class MemorySampler:
                 self.worker_peak = max(self.worker_peak, rss)
         except psutil.Error:
             return
-        self.samples.append(MemorySample(t=round(time.perf_counter() - self._t0, 3), parent=parent, workers=children))
+        self.samples.append(
+            MemorySample(t=round(time.perf_counter() - self._t0, 3), parent=parent, workers=children)
+        )
         if len(self.samples) > MAX_SAMPLES:
             self.samples = self.samples[::2]
             self.interval *= 2
@@ -67,5 +69,9 @@ class MemorySampler:
         """The samples, this process's peak (the kernel's figure) and the largest worker peak seen."""
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         peak = max([peak, *(s.parent for s in self.samples)])
-        return Memory(parent_peak=peak, worker_peak=max(worker_peak, self.worker_peak), interval=self.interval,
-                      samples=list(self.samples))
+        return Memory(
+            parent_peak=peak,
+            worker_peak=max(worker_peak, self.worker_peak),
+            interval=self.interval,
+            samples=list(self.samples),
+        )

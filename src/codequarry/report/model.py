@@ -173,8 +173,19 @@ class RunReport(_Model):
         return sum(1 for t in self.tasks if t.status != "ok")
 
     def record(self) -> RunRecord:
-        return RunRecord(run_id=self.run_id, kind=self.kind, started=self.started, seconds=self.seconds,
-                         status=self.status, snapshot=self.snapshot, published=self.published,
-                         files=self.files.scanned, changed=self.files.changed, rows=sum(self.rows.values()),
-                         errors=self.errors_total, tasks=len(self.tasks), tasks_not_ok=self.tasks_not_ok,
-                         message=self.message)
+        return RunRecord(
+            run_id=self.run_id,
+            kind=self.kind,
+            started=self.started,
+            seconds=self.seconds,
+            status=self.status,
+            snapshot=self.snapshot,
+            published=self.published,
+            files=self.files.scanned,
+            changed=self.files.changed,
+            rows=sum(self.rows.values()),
+            errors=self.errors_total,
+            tasks=len(self.tasks),
+            tasks_not_ok=self.tasks_not_ok,
+            message=self.message,
+        )

@@ -26,22 +26,24 @@ RUNS_DIR = "runs"
 TABLE = "table"
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
 
-SCHEMA = pa.schema([
-    pa.field("run_id", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("started", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("seconds", pa.float64(), nullable=False),
-    pa.field("status", pa.string(), nullable=False),
-    pa.field("snapshot", pa.int64()),
-    pa.field("published", pa.bool_(), nullable=False),
-    pa.field("files", pa.int64(), nullable=False),
-    pa.field("changed", pa.int64(), nullable=False),
-    pa.field("rows", pa.int64(), nullable=False),
-    pa.field("errors", pa.int64(), nullable=False),
-    pa.field("tasks", pa.int64(), nullable=False),
-    pa.field("tasks_not_ok", pa.int64(), nullable=False),
-    pa.field("message", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("started", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("snapshot", pa.int64()),
+        pa.field("published", pa.bool_(), nullable=False),
+        pa.field("files", pa.int64(), nullable=False),
+        pa.field("changed", pa.int64(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("errors", pa.int64(), nullable=False),
+        pa.field("tasks", pa.int64(), nullable=False),
+        pa.field("tasks_not_ok", pa.int64(), nullable=False),
+        pa.field("message", pa.string()),
+    ]
+)
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 
@@ -110,7 +112,9 @@ def resolve(store_path: str | Path, run: str | None = None) -> str:
     """A run id from RUN: a full id, a unique prefix, 'latest' or None (the last run), or -N (N-th last)."""
     runs = list_runs(store_path)
     if not runs:
-        raise StoreError(f"store '{store_path}' has no recorded runs yet: run 'quarry extract' or 'quarry run'")
+        raise StoreError(
+            f"store '{store_path}' has no recorded runs yet: run 'quarry extract' or 'quarry run'"
+        )
     if run is None or run == "latest":
         return runs[-1].run_id
     if re.fullmatch(r"-\d+", run):

@@ -47,19 +47,33 @@ def _rule(rule_id: str, title: str, severity: str, cwe: str) -> dict[str, Any]:
         tags.append(f"external/cwe/cwe-{number.group(1)}")
     name = "".join(w.capitalize() for w in re.split(r"[^A-Za-z0-9]+", rule_id) if w)
     text = f"{title} ({cwe})" if cwe else title
-    return {"id": rule_id, "name": name, "shortDescription": {"text": title}, "fullDescription": {"text": text},
-            "help": {"text": f"{text}. See docs/tables/security.md of codequarry for what fires and what does not.",
-                     "markdown": f"**{title}** ({cwe or 'no CWE'}): see `docs/tables/security.md` of codequarry."},
-            "defaultConfiguration": {"level": LEVELS.get(severity, "warning")},
-            "properties": {"tags": tags, "precision": "medium",
-                           "security-severity": SECURITY_SEVERITY.get(severity, "5.5"), "cwe": cwe or None}}
+    return {
+        "id": rule_id,
+        "name": name,
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": text},
+        "help": {
+            "text": f"{text}. See docs/tables/security.md of codequarry for what fires and what does not.",
+            "markdown": f"**{title}** ({cwe or 'no CWE'}): see `docs/tables/security.md` of codequarry.",
+        },
+        "defaultConfiguration": {"level": LEVELS.get(severity, "warning")},
+        "properties": {
+            "tags": tags,
+            "precision": "medium",
+            "security-severity": SECURITY_SEVERITY.get(severity, "5.5"),
+            "cwe": cwe or None,
+        },
+    }
 
 
 def _error_rule(kind: str) -> dict[str, Any]:
-    return {"id": ERROR_RULE + kind, "name": "CodequarryError" + "".join(w.capitalize() for w in kind.split("_")),
-            "shortDescription": {"text": f"codequarry could not analyse a file or part of it ({kind})"},
-            "defaultConfiguration": {"level": "note"},
-            "properties": {"tags": ["codequarry-error"], "precision": "high"}}
+    return {
+        "id": ERROR_RULE + kind,
+        "name": "CodequarryError" + "".join(w.capitalize() for w in kind.split("_")),
+        "shortDescription": {"text": f"codequarry could not analyse a file or part of it ({kind})"},
+        "defaultConfiguration": {"level": "note"},
+        "properties": {"tags": ["codequarry-error"], "precision": "high"},
+    }
 
 
 def _bases(sources: dict[str, str], repos: set[str]) -> dict[str, str]:
@@ -69,7 +83,9 @@ def _bases(sources: dict[str, str], repos: set[str]) -> dict[str, str]:
     return {repo: re.sub(r"[^A-Za-z0-9_.-]", "_", repo) or "repo" for repo in repos | set(sources)}
 
 
-def _location(base: str, path: str, region: dict[str, Any] | None, scope: str | None = None) -> dict[str, Any]:
+def _location(
+    base: str, path: str, region: dict[str, Any] | None, scope: str | None = None
+) -> dict[str, Any]:
     phys: dict[str, Any] = {"artifactLocation": {"uri": quote(path, safe="/"), "uriBaseId": base}}
     if region:
         phys["region"] = region
@@ -79,8 +95,13 @@ def _location(base: str, path: str, region: dict[str, Any] | None, scope: str | 
     return loc
 
 
-def _region(line: int | None, col: int | None = None, end_line: int | None = None, end_col: int | None = None,
-            snippet: str | None = None) -> dict[str, Any] | None:
+def _region(
+    line: int | None,
+    col: int | None = None,
+    end_line: int | None = None,
+    end_col: int | None = None,
+    snippet: str | None = None,
+) -> dict[str, Any] | None:
     if not line or line < 1:
         return None
     region: dict[str, Any] = {"startLine": int(line)}
@@ -118,12 +139,33 @@ def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]
     if snap is None:
         raise UsageError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
     if "security_findings" not in snap.tables:
-        raise UsageError("the store has no security_findings table: extract with the python.security extractors "
-                         "selected (e.g. 'quarry extract . --select python.security')")
-    findings = _rows(store, "security_findings", ["repo", "path", "rule", "severity", "cwe", "message", "scope",
-                                                  "snippet", "line", "col", "end_line", "end_col"])
-    errors = _rows(store, "errors", ["repo", "path", "extractor", "kind", "message", "line", "column"]) \
-        if include_errors and "errors" in snap.tables else []
+        raise UsageError(
+            "the store has no security_findings table: extract with the python.security extractors "
+            "selected (e.g. 'quarry extract . --select python.security')"
+        )
+    findings = _rows(
+        store,
+        "security_findings",
+        [
+            "repo",
+            "path",
+            "rule",
+            "severity",
+            "cwe",
+            "message",
+            "scope",
+            "snippet",
+            "line",
+            "col",
+            "end_line",
+            "end_col",
+        ],
+    )
+    errors = (
+        _rows(store, "errors", ["repo", "path", "extractor", "kind", "message", "line", "column"])
+        if include_errors and "errors" in snap.tables
+        else []
+    )
     sources = {k: str(v) for k, v in (snap.run.get("sources") or {}).items()}
     bases = _bases(sources, {r["repo"] for r in findings} | {e["repo"] for e in errors})
     rules = [_rule(r.id, r.title, r.severity, r.cwe) for r in RULES.values()]
@@ -137,32 +179,65 @@ def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]
     results = []
     for f in findings:
         snippet = " ".join((f["snippet"] or "").split())
-        results.append({
-            "ruleId": f["rule"], "ruleIndex": index[f["rule"]], "level": LEVELS.get(f["severity"], "warning"),
-            "message": {"text": f["message"] or (RULES[f["rule"]].title if f["rule"] in RULES else f["rule"])},
-            "locations": [_location(bases[f["repo"]], f["path"], _region(f["line"], f["col"], f["end_line"],
-                                                                         f["end_col"], f["snippet"]), f["scope"])],
-            "partialFingerprints": {FINGERPRINT: _fingerprint(seen, f["rule"], f["repo"], f["path"], f["scope"] or "",
-                                                              snippet)},
-            "properties": {"severity": f["severity"], "cwe": f["cwe"], "repo": f["repo"]}})
+        results.append(
+            {
+                "ruleId": f["rule"],
+                "ruleIndex": index[f["rule"]],
+                "level": LEVELS.get(f["severity"], "warning"),
+                "message": {
+                    "text": f["message"] or (RULES[f["rule"]].title if f["rule"] in RULES else f["rule"])
+                },
+                "locations": [
+                    _location(
+                        bases[f["repo"]],
+                        f["path"],
+                        _region(f["line"], f["col"], f["end_line"], f["end_col"], f["snippet"]),
+                        f["scope"],
+                    )
+                ],
+                "partialFingerprints": {
+                    FINGERPRINT: _fingerprint(
+                        seen, f["rule"], f["repo"], f["path"], f["scope"] or "", snippet
+                    )
+                },
+                "properties": {"severity": f["severity"], "cwe": f["cwe"], "repo": f["repo"]},
+            }
+        )
     for e in errors:
-        results.append({
-            "ruleId": ERROR_RULE + e["kind"], "ruleIndex": index[ERROR_RULE + e["kind"]], "level": "note",
-            "message": {"text": f"{e['extractor']}: {e['message'] or e['kind']}"},
-            "locations": [_location(bases[e["repo"]], e["path"], _region(e["line"]))],
-            "partialFingerprints": {FINGERPRINT: _fingerprint(seen, e["kind"], e["repo"], e["path"], e["extractor"],
-                                                              e["message"] or "")},
-            "properties": {"repo": e["repo"], "extractor": e["extractor"]}})
+        results.append(
+            {
+                "ruleId": ERROR_RULE + e["kind"],
+                "ruleIndex": index[ERROR_RULE + e["kind"]],
+                "level": "note",
+                "message": {"text": f"{e['extractor']}: {e['message'] or e['kind']}"},
+                "locations": [_location(bases[e["repo"]], e["path"], _region(e["line"]))],
+                "partialFingerprints": {
+                    FINGERPRINT: _fingerprint(
+                        seen, e["kind"], e["repo"], e["path"], e["extractor"], e["message"] or ""
+                    )
+                },
+                "properties": {"repo": e["repo"], "extractor": e["extractor"]},
+            }
+        )
     run: dict[str, Any] = {
-        "tool": {"driver": {"name": "codequarry", "version": __version__, "semanticVersion": __version__,
-                            "rules": rules}},
+        "tool": {
+            "driver": {
+                "name": "codequarry",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "rules": rules,
+            }
+        },
         "columnKind": "unicodeCodePoints",
         "results": results,
         "invocations": [{"executionSuccessful": True}],
         "properties": {"snapshot": snap.id},
     }
-    originals = {base: {"uri": Path(sources[repo]).resolve().as_uri() + "/"} for repo, base in bases.items()
-                 if repo in sources and Path(sources[repo]).is_absolute()}
+    originals = {
+        base: {"uri": Path(sources[repo]).resolve().as_uri() + "/"}
+        for repo, base in bases.items()
+        if repo in sources and Path(sources[repo]).is_absolute()
+    }
     if originals:
         run["originalUriBaseIds"] = originals
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
@@ -180,5 +255,11 @@ def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False)
     tmp.replace(path)
     run = log["runs"][0]
     n_errors = sum(1 for r in run["results"] if r["ruleId"].startswith(ERROR_RULE))
-    return SarifSummary(path=path, snapshot=run["properties"]["snapshot"], results=len(run["results"]),
-                        findings=len(run["results"]) - n_errors, errors=n_errors, rules=len(run["tool"]["driver"]["rules"]))
+    return SarifSummary(
+        path=path,
+        snapshot=run["properties"]["snapshot"],
+        results=len(run["results"]),
+        findings=len(run["results"]) - n_errors,
+        errors=n_errors,
+        rules=len(run["tool"]["driver"]["rules"]),
+    )

@@ -39,17 +39,26 @@ def render_text(report: RunReport) -> list[str]:
         lines.append(f"  {r.message}")
     if r.kind != "tools":
         f = r.files
-        lines.append(f"files: {f.scanned} scanned, {f.changed} changed ({f.added} added, {f.modified} modified, "
-                     f"{f.deleted} deleted), {f.unchanged} unchanged, {f.parsed} parsed")
+        lines.append(
+            f"files: {f.scanned} scanned, {f.changed} changed ({f.added} added, {f.modified} modified, "
+            f"{f.deleted} deleted), {f.unchanged} unchanged, {f.parsed} parsed"
+        )
         if r.skipped:
             lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in r.skipped.items()))
         if r.languages:
             lines.append("languages: " + ", ".join(f"{x.language} {x.files}" for x in r.languages[:TOP]))
     lines += _ranking("time by stage:", [(s.name, f"{s.seconds:.3f} s") for s in r.stages])
-    lines += _ranking("time by extractor (own time; parsing is 'parse'):",
-                      [(s.name, f"{s.seconds:.3f} s  {s.rows:,} rows") for s in r.extractors])
-    lines += _ranking("operations:", [(s.name, f"{s.seconds:.3f} s  {s.rows:,} rows" if s.ran else "skipped "
-                                       "(inputs unchanged)") for s in r.operations])
+    lines += _ranking(
+        "time by extractor (own time; parsing is 'parse'):",
+        [(s.name, f"{s.seconds:.3f} s  {s.rows:,} rows") for s in r.extractors],
+    )
+    lines += _ranking(
+        "operations:",
+        [
+            (s.name, f"{s.seconds:.3f} s  {s.rows:,} rows" if s.ran else "skipped (inputs unchanged)")
+            for s in r.operations
+        ],
+    )
     if r.rows:
         lines.append("rows written: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r.rows.items())))
     if r.error_counts:
@@ -58,7 +67,9 @@ def render_text(report: RunReport) -> list[str]:
         lines += _ranking("  by extractor:", [(k, f"{n:,}") for k, n in r.errors_by("extractor").items()])
         for e in r.errors[:10]:
             where = f"{e.path}:{e.line}" if e.line else e.path
-            lines.append(f"  {where}: {e.kind} ({e.extractor}) {e.message.splitlines()[0] if e.message else ''}")
+            lines.append(
+                f"  {where}: {e.kind} ({e.extractor}) {e.message.splitlines()[0] if e.message else ''}"
+            )
     lines += _tasks(r)
     lines += _resources(r)
     if r.published and r.snapshot is not None:
@@ -76,10 +87,14 @@ def _tasks(r: RunReport) -> list[str]:
     for t in r.tasks:
         counts[t.status] = counts.get(t.status, 0) + 1
     cached = sum(1 for t in r.tasks if t.cached)
-    lines = [f"tasks: {len(r.tasks)} ({cached} from the cache); "
-             + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))]
+    lines = [
+        f"tasks: {len(r.tasks)} ({cached} from the cache); "
+        + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    ]
     slow = sorted((t for t in r.tasks if not t.cached), key=lambda t: -t.seconds)
-    lines += _ranking("  longest:", [(t.id, f"{t.seconds:.2f} s  {t.status}  {size(t.peak_memory)}") for t in slow])
+    lines += _ranking(
+        "  longest:", [(t.id, f"{t.seconds:.2f} s  {t.status}  {size(t.peak_memory)}") for t in slow]
+    )
     bad = [t for t in r.tasks if t.status != "ok"]
     lines += [f"  {t.status:<14} {t.id}: {t.message or ''}" for t in bad[:20]]
     return lines
@@ -102,8 +117,22 @@ def render_runs(runs: list[RunRecord]) -> list[tuple[str, ...]]:
     """Rows for the `quarry runs` table, newest first."""
     rows = []
     for r in reversed(runs):
-        what = f"{r.files} files, {r.changed} changed" if r.kind != "tools" else f"{r.tasks} tasks, " \
-            f"{r.tasks_not_ok} not ok"
-        rows.append((r.run_id, r.kind, when(r.started), f"{r.seconds:.2f}", r.status,
-                     str(r.snapshot) if r.snapshot is not None else "-", what, f"{r.rows:,}", f"{r.errors:,}"))
+        what = (
+            f"{r.files} files, {r.changed} changed"
+            if r.kind != "tools"
+            else f"{r.tasks} tasks, {r.tasks_not_ok} not ok"
+        )
+        rows.append(
+            (
+                r.run_id,
+                r.kind,
+                when(r.started),
+                f"{r.seconds:.2f}",
+                r.status,
+                str(r.snapshot) if r.snapshot is not None else "-",
+                what,
+                f"{r.rows:,}",
+                f"{r.errors:,}",
+            )
+        )
     return rows
