@@ -168,9 +168,9 @@ class RunRecorder:
         """Stop the sampler and fill in every measurement (a report is finished once)."""
         self.sampler.__exit__(None, None, None)
         report.seconds = round(time.perf_counter() - self._t0, 3)
-        report.stages = [Step(name=k, seconds=round(v, 4)) for k, v in self.stages.items()]
+        report.stages = [Step(name=k, seconds=round(v, 6)) for k, v in self.stages.items()]
         report.extractors = sorted(
-            (Step(name=k, seconds=round(v, 4), rows=self.ex_rows.get(k, 0)) for k, v in self.seconds.items()),
+            (Step(name=k, seconds=round(v, 6), rows=self.ex_rows.get(k, 0)) for k, v in self.seconds.items()),
             key=lambda s: -s.seconds,
         )
         report.error_counts = [

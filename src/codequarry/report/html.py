@@ -58,6 +58,7 @@ main{padding:18px 28px;max-width:1280px}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:16px;align-items:start}
 section{background:#fff;border-radius:8px;padding:14px 18px;margin-bottom:16px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 section h2{font-size:15px;margin:0 0 10px}
+section h3{font-size:12px;margin:8px 0 2px;color:#5a6573;font-weight:600;text-transform:uppercase}
 svg.chart .lbl{font-size:12px;fill:#1d232b}
 svg.chart .val{font-size:11px;fill:#5a6573}
 svg.chart .grid{stroke:#e3e7ed}
@@ -366,10 +367,11 @@ def _workers(r: RunReport) -> str:
 
 
 def _about(r: RunReport) -> str:
+    how = f"{r.workers} cores budget" if r.kind == "tools" else f"{r.engine}, {r.workers} worker(s)"
     items = [
         ("run", r.run_id),
         ("kind", r.kind),
-        ("engine", f"{r.engine}, {r.workers} worker(s)"),
+        ("engine", how),
         *((f"source {k}", v) for k, v in r.sources.items()),
         *((k, str(v)) for k, v in r.host.items()),
     ]
