@@ -128,3 +128,34 @@ def test_a_store_without_runs_says_so(tmp_path: Path) -> None:
     done = quarry("report", "--store", tmp_path / "store")
     assert done.returncode == 2 and "no recorded runs" in done.stderr
     assert "no runs recorded" in quarry("runs", "--store", tmp_path / "store").stdout
+
+
+def test_an_interrupted_extract_is_recorded_as_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = make_tree(tmp_path / "shop")
+    flag = tmp_path / "paused"
+    env = {**os.environ, "QUARRY_PAUSE_AT": "publish", "QUARRY_PAUSE_FILE": str(flag)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codequarry", "extract", src, "--store", tmp_path / "store"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.time() + 120
+    while not flag.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (run,) = list_runs(tmp_path / "store")
+    assert (run.status, run.published, run.snapshot) == ("interrupted", False, None)
+    report = load_report(tmp_path / "store")
+    assert report.message == "interrupted: nothing was published"
+    assert {"scan", "extract", "commit"} <= {s.name for s in report.stages}  # measured up to the stop
