@@ -18,15 +18,17 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from codequarry.report.memory import MemorySampler
 from codequarry.report.model import (
     ErrorCount,
     ErrorItem,
     Files,
+    Kind,
     Language,
     RunReport,
+    Status,
     Step,
     TaskReport,
     WorkerUse,
@@ -154,9 +156,9 @@ class RunRecorder:
     def base(self, *, status: str, message: str | None = None) -> RunReport:
         return RunReport(
             run_id=self.run_id,
-            kind=self.kind,
-            status=status,
-            message=message,  # type: ignore[arg-type]
+            kind=cast(Kind, self.kind),
+            status=cast(Status, status),
+            message=message,
             started=self.started,
             store=self.store,
             host=host_info(),

@@ -115,7 +115,7 @@ def _resources(r: RunReport) -> list[str]:
 
 def render_runs(runs: list[RunRecord]) -> list[tuple[str, ...]]:
     """Rows for the `quarry runs` table, newest first."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in reversed(runs):
         what = (
             f"{r.files} files, {r.changed} changed"
