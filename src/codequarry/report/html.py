@@ -129,12 +129,17 @@ def _section(title: str, body: str, ident: str) -> str:
     return f'<section id="{esc(ident)}"><h2>{esc(title)}</h2>{body}</section>' if body else ""
 
 
-def _card(key: str, value: str, ident: str) -> str:
-    return f'<div class="card" id="card-{esc(ident)}"><div class="n">{esc(value)}</div><div class="k">{esc(key)}</div></div>'
+def _card(key: str, value: str, ident: str, colour: str | None = None) -> str:
+    style = f' style="border-left:5px solid {esc(colour)}"' if colour else ""
+    return (
+        f'<div class="card" id="card-{esc(ident)}"{style}><div class="n">{esc(value)}</div>'
+        f'<div class="k">{esc(key)}</div></div>'
+    )
 
 
 def _cards(r: RunReport) -> str:
-    cards = [_card("status", r.status, "status"), _card("duration", f"{r.seconds:.2f} s", "seconds")]
+    colour = STATUS_COLORS.get(r.status, PALETTE[9])
+    cards = [_card("status", r.status, "status", colour), _card("duration", f"{r.seconds:.2f} s", "seconds")]
     if r.kind != "tools":
         f = r.files
         cards += [

@@ -22,11 +22,12 @@ def when(epoch: float) -> str:
 def _ranking(title: str, items: list[tuple[str, str]]) -> list[str]:
     if not items:
         return []
+    indent = " " * (len(title) - len(title.lstrip()) + 2)
     width = min(48, max(len(k) for k, _ in items[:TOP]))
     lines = [title]
-    lines += [f"  {k:<{width}}  {v}" for k, v in items[:TOP]]
+    lines += [f"{indent}{k:<{width}}  {v}" for k, v in items[:TOP]]
     if len(items) > TOP:
-        lines.append(f"  ... and {len(items) - TOP} more")
+        lines.append(f"{indent}... and {len(items) - TOP} more")
     return lines
 
 
@@ -50,7 +51,10 @@ def render_text(report: RunReport) -> list[str]:
     lines += _ranking("time by stage:", [(s.name, f"{s.seconds:.3f} s") for s in r.stages])
     lines += _ranking(
         "time by extractor (own time; parsing is 'parse'):",
-        [(s.name, f"{s.seconds:.3f} s  {s.rows:,} rows") for s in r.extractors],
+        [
+            (s.name, f"{s.seconds:.3f} s" + ("" if s.name == "parse" else f"  {s.rows:,} rows"))
+            for s in r.extractors
+        ],
     )
     lines += _ranking(
         "operations:",
