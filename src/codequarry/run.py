@@ -111,7 +111,9 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
                                                  workers=plan.workers) as recorder:
             summary = _execute(plan, store, engine, graph, specs, progress, started, recorder)
             recorder.finish_extract(summary)
-            return summary
+        if recorder.save_error:
+            summary.notes.append(recorder.save_error)
+        return summary
     finally:
         getattr(engine, "close", lambda: None)()
 

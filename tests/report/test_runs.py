@@ -159,3 +159,33 @@ def test_an_interrupted_extract_is_recorded_as_interrupted(tmp_path: Path) -> No
     report = load_report(tmp_path / "store")
     assert report.message == "interrupted: nothing was published"
     assert {"scan", "extract", "commit"} <= {s.name for s in report.stages}  # measured up to the stop
+
+
+def test_unwritable_outputs_are_one_line_errors(extracted: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for args in (
+        ["report", "--html", tmp_path / "file" / "r.html"],
+        ["export", tmp_path / "file" / "x.sarif", "-f", "sarif"],
+    ):
+        done = quarry(*args, "--store", extracted)
+        assert done.returncode == 2 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_worker_that_dies_shows_as_a_crash_error_not_as_a_worker(tmp_path: Path) -> None:
+    import os
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(6):
+        (src / f"m{i}.py").write_text(f"x{i} = {i}\n")
+    (src / "exit.py").write_text("y = 1\n")
+    extract(
+        make_plan(
+            [src], store=tmp_path / "store", workers=2, plugins=["tests.plugins.hostile"], file_timeout=20
+        )
+    )
+    report = load_report(tmp_path / "store")
+    assert report.errors_by("kind") == {"crash": 1} and report.errors_by("extractor") == {"hostile.names": 1}
+    assert [e.path for e in report.errors] == ["exit.py"]
+    pids = {w.pid for w in report.worker_use}
+    assert pids and 0 not in pids and os.getpid() not in pids

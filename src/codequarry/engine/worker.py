@@ -470,7 +470,9 @@ def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str
     """The rows of a file whose worker hung, died or ran out of memory (see _record_failure)."""
     run = _Run(load_extractors(config.extractors))
     _record_failure(task, config, run, kind, message, extractor)
-    return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+    result = _finish(config, run, ChunkResult(files=1, bytes=task.size))
+    result.pid = result.peak_rss = 0  # made by the supervisor, not by a worker
+    return result
 
 
 def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:

@@ -85,6 +85,7 @@ class RunRecorder:
         self.languages: list[Language] = []
         self.report: RunReport | None = None
         self.saved: Path | None = None
+        self.save_error: str | None = None
 
     # -- the run feeds these ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -150,8 +151,7 @@ class RunRecorder:
         try:
             self.saved = save(self.store, report)
         except Exception as error:  # a report that cannot be written must not hide the run's own outcome
-            if exc is None:
-                report.notes.append(f"the run report could not be saved: {error}")
+            self.save_error = f"the run report could not be saved: {error}"
 
     def base(self, *, status: str, message: str | None = None) -> RunReport:
         return RunReport(

@@ -12,6 +12,7 @@ import base64
 import hashlib
 from pathlib import Path, PurePosixPath
 
+from codequarry.errors import UsageError
 from codequarry.report.charts import PALETTE, STATUS_COLORS, Bar, bars, esc, lines, secs, stacked
 from codequarry.report.model import RunReport
 from codequarry.report.text import size, when
@@ -119,9 +120,13 @@ def render_html(report: RunReport) -> str:
 
 
 def write_html(report: RunReport, out: str | Path) -> Path:
+    """Write the page to ``out`` (its folder is created)."""
     path = Path(out).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the HTML report to '{out}': {exc.strerror or exc}") from None
     return path
 
 

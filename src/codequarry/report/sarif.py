@@ -249,10 +249,13 @@ def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False)
     path = Path(out).expanduser()
     if path.is_dir():
         raise UsageError(f"'{out}' is a folder: SARIF is one file (e.g. {Path(out) / 'codequarry.sarif'})")
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(log, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(log, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write SARIF to '{out}': {exc.strerror or exc}") from None
     run = log["runs"][0]
     n_errors = sum(1 for r in run["results"] if r["ruleId"].startswith(ERROR_RULE))
     return SarifSummary(

@@ -116,6 +116,8 @@ def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool =
         run_report = recorder.finish_tools(summary, summary.report)
         html = render_html(run_report)  # written beside every report.json (the recorder saves the JSON)
         summary.report_path = str(reports.write(summary.report, store.path, summary.run_id, report, html=html))
+    if recorder.save_error:
+        summary.notes.append(recorder.save_error)
     return summary
 
 
