@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from codequarry import extract, make_plan
-from tests.tools.conftest import emit_tool, write_recipe
+from tests.tools.conftest import emit_tool, fake_tamarin, write_recipe  # noqa: F401 (fake_tamarin: a fixture)
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "security" / "shop"
 #: a file name that is also markup: a report must show it, never run it

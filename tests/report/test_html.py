@@ -107,3 +107,30 @@ def test_the_page_is_self_contained_and_links_errors_to_their_files(extracted: P
     target = Path(report.sources["shop"], HOSTILE)
     assert link["href"] == target.as_uri() and target.exists()
     assert html.escape(f"{HOSTILE}:1") in page  # shown as text
+
+
+def test_a_tamarin_run_shows_lemma_results_cache_hits_and_a_timeline(
+    tmp_path: Path, fake_tamarin: Path
+) -> None:
+    from codequarry.tools.plan import make_tools_plan
+    from codequarry.tools.runner import run_recipe
+    from tests.tools.conftest import write_recipe
+
+    (tmp_path / "cases.spthy").write_text(
+        'theory Cases\nbegin\nlemma holds: "T"\nlemma broken_false: "F"\nlemma other: "T"\nend\n'
+    )
+    tool = {
+        "preset": "tamarin",
+        "theories": ["cases.spthy"],
+        "executables": {"stable": str(fake_tamarin)},
+        "resources": {"cores": 1, "memory": 1, "timeout": 5},
+    }
+    summary = run_recipe(make_tools_plan(write_recipe(tmp_path, {"tam": tool})))
+    page = (Path(summary.store) / "reports" / f"{summary.run_id}.html").read_text()
+    got = parse(page)
+    ids = {a.get("id") for _, a in got.tags}
+    assert {"statuses", "verdicts", "cache", "durations", "task-memory", "timeline", "tasks-table"} <= ids
+    verdicts = page[page.index('id="verdicts"') : page.index("</section>", page.index('id="verdicts"'))]
+    assert "verified 2" in verdicts and "falsified 1" in verdicts
+    timeline = page[page.index('id="timeline"') : page.index("</section>", page.index('id="timeline"'))]
+    assert timeline.count("<rect") == 3  # one bar per task that ran

@@ -170,3 +170,42 @@ def lines(
         lx += 30 + 8 * len(name)
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class Span:
+    label: str
+    start: float  # seconds from the first start
+    end: float
+    color: str
+    tip: str
+
+
+def timeline(items: Sequence[Span], *, title: str) -> str:
+    """A Gantt-like chart: one row per item, a bar from its start to its end, a time axis below."""
+    if not items:
+        return ""
+    end = max(s.end for s in items) or 1.0
+    span = WIDTH - LABEL - 20
+    height = len(items) * (BAR + GAP) + GAP + 22
+    out = [
+        f'<svg class="chart" role="img" viewBox="0 0 {WIDTH} {height}" width="100%" aria-label="{esc(title)}">'
+    ]
+    for i, s in enumerate(items):
+        y = GAP + i * (BAR + GAP)
+        x = LABEL + span * s.start / end
+        w = max(2.0, span * (s.end - s.start) / end)
+        out.append(
+            f"<g><title>{esc(s.tip)}</title>"
+            f'<text x="{LABEL - 8}" y="{y + BAR - 5}" text-anchor="end" class="lbl">{esc(clip(s.label, 34))}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR}" rx="2" fill="{esc(s.color)}"/></g>'
+        )
+    axis = height - 8
+    for i in range(5):
+        x = LABEL + span * i / 4
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{axis - 12}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{axis}" text-anchor="middle" class="val">{esc(secs(end * i / 4))}</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)

@@ -13,12 +13,29 @@ import hashlib
 from pathlib import Path, PurePosixPath
 
 from codequarry.errors import UsageError
-from codequarry.report.charts import PALETTE, STATUS_COLORS, Bar, bars, esc, lines, secs, stacked
+from codequarry.report.charts import (
+    PALETTE,
+    STATUS_COLORS,
+    Bar,
+    bars,
+    esc,
+    lines,
+    secs,
+)
+from codequarry.report.html_tasks import (
+    ROWS,
+    TOP,
+    cache_hits,
+    durations,
+    section,
+    statuses,
+    task_memory,
+    task_table,
+    task_timeline,
+    verdicts,
+)
 from codequarry.report.model import RunReport
 from codequarry.report.text import size, when
-
-TOP = 25  # bars per chart
-ROWS = 1000  # rows per table
 
 SORT_JS = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
@@ -96,13 +113,17 @@ def render_html(report: RunReport) -> str:
             _languages(r),
             _skipped(r),
             _memory(r),
-            _statuses(r),
-            _durations(r),
+            statuses(r),
+            verdicts(r),
+            cache_hits(r),
+            durations(r),
+            task_memory(r),
+            task_timeline(r),
         )
         if s
     ]
     parts.append("</div>")
-    parts += [_task_table(r), _error_table(r), _workers(r), _about(r)]
+    parts += [task_table(r), _error_table(r), _workers(r), _about(r)]
     title = f"codequarry run {r.run_id} ({r.kind}): {r.status}"
     sub = f"started {when(r.started)} \u00b7 {r.seconds:.2f} s \u00b7 store {r.store}"
     if r.published and r.snapshot is not None:
@@ -128,10 +149,6 @@ def write_html(report: RunReport, out: str | Path) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write the HTML report to '{out}': {exc.strerror or exc}") from None
     return path
-
-
-def _section(title: str, body: str, ident: str) -> str:
-    return f'<section id="{esc(ident)}"><h2>{esc(title)}</h2>{body}</section>' if body else ""
 
 
 def _card(key: str, value: str, ident: str, colour: str | None = None) -> str:
@@ -178,7 +195,7 @@ def _stages(r: RunReport) -> str:
     items = [
         Bar(s.name, s.seconds, secs(s.seconds), PALETTE[i % len(PALETTE)]) for i, s in enumerate(r.stages)
     ]
-    return _section("Time by stage", bars(items, title="time by stage"), "stages")
+    return section("Time by stage", bars(items, title="time by stage"), "stages")
 
 
 def _extractors(r: RunReport) -> str:
@@ -193,7 +210,7 @@ def _extractors(r: RunReport) -> str:
     ]
     more = f'<p class="muted">{len(r.extractors) - TOP} more not shown</p>' if len(r.extractors) > TOP else ""
     chart = bars(items, title="time per extractor") + more if items else ""
-    return _section(
+    return section(
         "Time per extractor (own time, summed over workers; 'parse' is shared)", chart, "extractors"
     )
 
@@ -208,13 +225,13 @@ def _operations(r: RunReport) -> str:
         )
         for s in sorted(r.operations, key=lambda s: -s.seconds)
     ]
-    return _section("Time per operation", bars(items[:TOP], title="time per operation"), "operations")
+    return section("Time per operation", bars(items[:TOP], title="time per operation"), "operations")
 
 
 def _rows(r: RunReport) -> str:
     ranked = sorted(r.rows.items(), key=lambda kv: -kv[1])[:TOP]
     items = [Bar(k, v, f"{v:,}", PALETTE[4]) for k, v in ranked]
-    return _section("Rows written per table", bars(items, title="rows per table"), "rows")
+    return section("Rows written per table", bars(items, title="rows per table"), "rows")
 
 
 def _errors_chart(r: RunReport) -> str:
@@ -228,7 +245,7 @@ def _errors_chart(r: RunReport) -> str:
         + "<h3>by extractor</h3>"
         + bars(by_ex, title="errors by extractor")
     )
-    return _section(f"Errors ({r.errors_total:,})", body, "errors-chart")
+    return section(f"Errors ({r.errors_total:,})", body, "errors-chart")
 
 
 def _languages(r: RunReport) -> str:
@@ -242,12 +259,12 @@ def _languages(r: RunReport) -> str:
         )
         for i, x in enumerate(r.languages[:TOP])
     ]
-    return _section("Language mix (files scanned)", bars(items, title="language mix"), "languages")
+    return section("Language mix (files scanned)", bars(items, title="language mix"), "languages")
 
 
 def _skipped(r: RunReport) -> str:
     items = [Bar(k, n, f"{n:,}", PALETTE[7]) for k, n in sorted(r.skipped.items(), key=lambda kv: -kv[1])]
-    return _section("Files skipped, by reason", bars(items, title="files skipped"), "skipped")
+    return section("Files skipped, by reason", bars(items, title="files skipped"), "skipped")
 
 
 def _memory(r: RunReport) -> str:
@@ -260,69 +277,7 @@ def _memory(r: RunReport) -> str:
     chart = lines(
         series, title="memory over time", fmt_y=lambda v: size(int(v)), fmt_x=lambda v: f"{v:.1f} s"
     )
-    return _section("Memory over time (resident)", chart, "memory")
-
-
-def _statuses(r: RunReport) -> str:
-    if not r.tasks:
-        return ""
-    counts: dict[str, int] = {}
-    for t in r.tasks:
-        counts[t.status] = counts.get(t.status, 0) + 1
-    parts = [
-        Bar(k, n, str(n), STATUS_COLORS.get(k, PALETTE[9]))
-        for k, n in sorted(counts.items(), key=lambda kv: -kv[1])
-    ]
-    return _section("Task statuses", stacked(parts, title="task statuses"), "statuses")
-
-
-def _durations(r: RunReport) -> str:
-    if not r.tasks:
-        return ""
-    ranked = sorted(r.tasks, key=lambda t: -t.seconds)[:TOP]
-    items = [
-        Bar(
-            t.id,
-            t.seconds,
-            f"{secs(t.seconds)} \u00b7 {t.status}" + (" (cached)" if t.cached else ""),
-            STATUS_COLORS.get(t.status, PALETTE[9]),
-            tip=f"{t.id}: {t.status}, {t.seconds:.2f} s, "
-            f"{size(t.peak_memory)}" + (f", {t.message}" if t.message else ""),
-        )
-        for t in ranked
-    ]
-    return _section(
-        "Task durations (longest first, coloured by status)", bars(items, title="task durations"), "durations"
-    )
-
-
-def _badge(status: str) -> str:
-    return f'<span class="badge" style="background:{esc(STATUS_COLORS.get(status, PALETTE[9]))}">{esc(status)}</span>'
-
-
-def _task_table(r: RunReport) -> str:
-    if not r.tasks:
-        return ""
-    head = (
-        "<tr><th>task</th><th>tool</th><th>target</th><th>status</th><th data-type=number>seconds</th>"
-        "<th data-type=number>cpu s</th><th data-type=number>peak memory</th><th>cached</th>"
-        "<th data-type=number>exit</th><th>message</th></tr>"
-    )
-    body = []
-    for t in r.tasks[:ROWS]:
-        body.append(
-            f"<tr><td>{esc(t.id)}</td><td>{esc(t.tool)}</td><td>{esc(t.target)}</td>"
-            f'<td data-v="{esc(t.status)}">{_badge(t.status)}</td>'
-            f'<td class="num" data-v="{t.seconds}">{t.seconds:.2f}</td>'
-            f'<td class="num" data-v="{t.cpu_seconds}">{t.cpu_seconds:.2f}</td>'
-            f'<td class="num" data-v="{t.peak_memory}">{esc(size(t.peak_memory))}</td>'
-            f"<td>{'yes' if t.cached else 'no'}</td>"
-            f'<td class="num" data-v="{t.exit_code if t.exit_code is not None else -1}">'
-            f"{'' if t.exit_code is None else t.exit_code}</td>"
-            f'<td class="msg">{esc(t.message or "")}</td></tr>'
-        )
-    table = f'<table class="sortable" id="tasks-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-    return _section(f"Tasks ({len(r.tasks):,}; click a column to sort)", table, "tasks")
+    return section("Memory over time (resident)", chart, "memory")
 
 
 def _link(r: RunReport, repo: str, path: str, line: int | None) -> str:
@@ -358,7 +313,7 @@ def _error_table(r: RunReport) -> str:
             'quarry sql "SELECT * FROM errors"</p>'
         )
     table = f'<table class="sortable" id="errors-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
-    return _section(f"Errors of this run ({r.errors_total:,})", table + more, "errors")
+    return section(f"Errors of this run ({r.errors_total:,})", table + more, "errors")
 
 
 def _workers(r: RunReport) -> str:
@@ -373,7 +328,7 @@ def _workers(r: RunReport) -> str:
         "<tr><th>pid</th><th data-type=number>chunks</th><th data-type=number>files</th>"
         "<th data-type=number>busy s</th><th data-type=number>peak memory</th></tr>"
     )
-    return _section("Workers", f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>", "workers")
+    return section("Workers", f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>", "workers")
 
 
 def _about(r: RunReport) -> str:
@@ -389,6 +344,6 @@ def _about(r: RunReport) -> str:
         items.append(("extract run", r.extract_run))
     rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
     notes = "".join(f"<li>{esc(n)}</li>" for n in r.notes)
-    return _section(
+    return section(
         "About this run", f"<table>{rows}</table>" + (f"<ul>{notes}</ul>" if notes else ""), "about"
     )
