@@ -32,9 +32,9 @@ STATUS_COLORS = {
     "verified": "#3f9b5a",
     "errors": "#e0a12c",
     "failed": "#c44e52",
-    "falsified": "#c44e52",
+    "falsified": "#9467bd",
     "timeout": "#e08a2c",
-    "memory_limit": "#8172b3",
+    "memory_limit": "#17becf",
     "killed": "#7f7f7f",
     "invalid_output": "#d27dbf",
     "not_started": "#bbbbbb",
@@ -50,15 +50,19 @@ def esc(text: object) -> str:
 
 def secs(value: float) -> str:
     """Seconds for people: 2.41 s, 12.3 ms, 85 \u00b5s."""
-    if value >= 1:
-        return f"{value:.2f} s"
+    if value >= 1 or value == 0:
+        return f"{value:.2f} s" if value else "0 s"
     if value >= 0.001:
         return f"{value * 1000:.1f} ms"
     return f"{value * 1e6:.0f} \u00b5s"
 
 
 def clip(text: str, n: int) -> str:
-    return text if len(text) <= n else text[: n - 1] + "\u2026"
+    """At most n characters; a long text keeps its start and its end (where a task id says the most)."""
+    if len(text) <= n:
+        return text
+    head = n // 3
+    return text[:head] + "\u2026" + text[len(text) - (n - head - 1) :]
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def bars(items: Sequence[Bar], *, title: str, css: str = "chart") -> str:
         tip = b.tip or f"{b.label}: {b.text}"
         out.append(
             f"<g><title>{esc(tip)}</title>"
-            f'<text x="{LABEL - 8}" y="{y + BAR - 5}" text-anchor="end" class="lbl">{esc(clip(b.label, 34))}'
+            f'<text x="{LABEL - 8}" y="{y + BAR - 5}" text-anchor="end" class="lbl">{esc(clip(b.label, 32))}'
             f'</text><rect x="{LABEL}" y="{y}" width="{w:.1f}" height="{BAR}" rx="2" fill="{esc(b.color)}"/>'
             f'<text x="{LABEL + w + 6:.1f}" y="{y + BAR - 5}" class="val">{esc(b.text)}</text></g>'
         )
@@ -197,7 +201,7 @@ def timeline(items: Sequence[Span], *, title: str) -> str:
         w = max(2.0, span * (s.end - s.start) / end)
         out.append(
             f"<g><title>{esc(s.tip)}</title>"
-            f'<text x="{LABEL - 8}" y="{y + BAR - 5}" text-anchor="end" class="lbl">{esc(clip(s.label, 34))}</text>'
+            f'<text x="{LABEL - 8}" y="{y + BAR - 5}" text-anchor="end" class="lbl">{esc(clip(s.label, 32))}</text>'
             f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{BAR}" rx="2" fill="{esc(s.color)}"/></g>'
         )
     axis = height - 8
