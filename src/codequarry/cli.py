@@ -313,15 +313,14 @@ def export(
     from codequarry.query import open_store
     from codequarry.store.export import export as run_export
 
+    if fmt is not ExportFmt.parquet and (shards is not None or key is not None):
+        raise UsageError("--shards and --key apply to --format parquet only")
     if fmt is ExportFmt.sarif:
         from codequarry.report.cli import export_sarif
 
         return export_sarif(open_store(_find_store(store)), out_path, include_errors, table, as_json, quiet)
     if include_errors:
         raise UsageError("--include-errors applies to --format sarif only")
-
-    if fmt is not ExportFmt.parquet and (shards is not None or key is not None):
-        raise UsageError("--shards and --key apply to --format parquet only")
     kwargs: dict[str, Any] = {"format": fmt.value, "tables": table or None}
     if shards is not None:
         kwargs["shards"] = shards
