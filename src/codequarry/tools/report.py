@@ -86,7 +86,8 @@ def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | P
     for path in paths:
         path.write_text(text)
         if html is not None:
-            path.with_suffix(".html").write_text(html, encoding="utf-8")
+            page = path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+            page.write_text(html, encoding="utf-8")
     return paths[-1] if target is not None else paths[0]
 
 
