@@ -189,3 +189,23 @@ def test_a_worker_that_dies_shows_as_a_crash_error_not_as_a_worker(tmp_path: Pat
     assert [e.path for e in report.errors] == ["exit.py"]
     pids = {w.pid for w in report.worker_use}
     assert pids and 0 not in pids and os.getpid() not in pids
+
+
+def test_the_runs_table_stays_small_in_files_and_keeps_every_row(tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    from codequarry.report.model import RunReport
+    from codequarry.report.runs import COMPACT_FILES, save, table_path
+    from codequarry.store import Store
+
+    store = Store.create(tmp_path / "store")
+    n = COMPACT_FILES + 6
+    for i in range(n):
+        save(
+            store.path,
+            RunReport(
+                run_id=f"{i:012x}", kind="extract", status="ok", started=1000.0 + i, store=str(store.path)
+            ),
+        )
+    assert [r.run_id for r in list_runs(store.path)] == [f"{i:012x}" for i in range(n)]
+    assert len(DeltaTable(str(table_path(store.path))).file_uris()) < 10

@@ -77,7 +77,9 @@ def save(store_path: str | Path, report: RunReport) -> Path:
     table = DeltaTable(where)
     if len(table.file_uris()) > COMPACT_FILES:
         write_deltalake(where, _read(table), mode="overwrite")
+        table = DeltaTable(where)
         table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        table.create_checkpoint()  # readers then skip the log of every earlier append
     return path
 
 
