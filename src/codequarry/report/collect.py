@@ -131,7 +131,7 @@ class RunRecorder:
                 rows = pq.read_table(folder / part.file, columns=cols).slice(0, room).to_pylist()
             except OSError:
                 continue
-            self.error_items += [ErrorItem(**r) for r in rows]
+            self.error_items += [ErrorItem(**{k: v for k, v in r.items() if v is not None}) for r in rows]
 
     # -- recording ----------------------------------------------------------------------------------
     def __enter__(self) -> RunRecorder:

@@ -45,9 +45,9 @@ class ErrorItem(_Model):
     path: str
     line: int | None = None
     column: int | None = None
-    extractor: str
-    kind: str
-    message: str
+    extractor: str = ""
+    kind: str = ""
+    message: str = ""
 
 
 class Language(_Model):
