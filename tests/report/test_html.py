@@ -10,7 +10,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from codequarry.report import load_report, render_html
+from codequarry.report import load_report, render_html, render_text
 from codequarry.report.model import ErrorCount, ErrorItem, RunReport, Step, TaskReport
 from tests.report.conftest import HOSTILE
 
@@ -134,3 +134,5 @@ def test_a_tamarin_run_shows_lemma_results_cache_hits_and_a_timeline(
     assert "verified 2" in verdicts and "falsified 1" in verdicts
     timeline = page[page.index('id="timeline"') : page.index("</section>", page.index('id="timeline"'))]
     assert timeline.count("<rect") == 3  # one bar per task that ran
+    text = "\n".join(render_text(load_report(Path(summary.store))))
+    assert "lemmas: 1 falsified, 2 verified" in text and "tasks: 3 (0 from the cache)" in text

@@ -95,9 +95,17 @@ def _tasks(r: RunReport) -> list[str]:
         f"tasks: {len(r.tasks)} ({cached} from the cache); "
         + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     ]
+    verdicts: dict[str, int] = {}
+    for res in (r.tools or {}).get("results", []):
+        got = res.get("result") if isinstance(res, dict) else None
+        if isinstance(got, dict):
+            verdict = str(got.get("result") or "no result")
+            verdicts[verdict] = verdicts.get(verdict, 0) + 1
+    if verdicts:
+        lines.append("  lemmas: " + ", ".join(f"{n} {k}" for k, n in sorted(verdicts.items())))
     slow = sorted((t for t in r.tasks if not t.cached), key=lambda t: -t.seconds)
     lines += _ranking(
-        "  longest:", [(t.id, f"{t.seconds:.2f} s  {t.status}  {size(t.peak_memory)}") for t in slow]
+        "  longest:", [(t.id, f"{t.seconds:8.2f} s  {t.status:<14} {size(t.peak_memory)}") for t in slow]
     )
     bad = [t for t in r.tasks if t.status != "ok"]
     lines += [f"  {t.status:<14} {t.id}: {t.message or ''}" for t in bad[:20]]
