@@ -357,6 +357,7 @@ class ExportFmt(StrEnum):
     parquet = "parquet"
     jsonl = "jsonl"
     sqlite = "sqlite"
+    sarif = "sarif"
 
 
 @app.command()
@@ -369,13 +370,22 @@ def export(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
+    include_errors: Annotated[bool, typer.Option("--include-errors", help="sarif: also the errors table, as "
+                                                                         "notes.")] = False,
 ) -> None:
-    """Export the published snapshot as sharded Parquet, JSON lines, or one SQLite database."""
+    """Export the published snapshot as sharded Parquet, JSON lines, one SQLite database, or SARIF 2.1.0
+    (security findings, for code-scanning tools)."""
     from codequarry.query import open_store
     from codequarry.store.export import export as run_export
 
     if fmt is not ExportFmt.parquet and (shards is not None or key is not None):
         raise UsageError("--shards and --key apply to --format parquet only")
+    if fmt is ExportFmt.sarif:
+        from codequarry.report.cli import export_sarif
+
+        return export_sarif(open_store(_find_store(store)), out_path, include_errors, table, as_json, quiet)
+    if include_errors:
+        raise UsageError("--include-errors applies to --format sarif only")
     kwargs: dict[str, Any] = {"format": fmt.value, "tables": table or None}
     if shards is not None:
         kwargs["shards"] = shards
@@ -467,10 +477,12 @@ def extractors(
 
 def _register_commands() -> None:
     from codequarry.flows.cli import register as register_flows
+    from codequarry.report.cli import register as register_reports
     from codequarry.serve.cli import register as register_serve
     from codequarry.tools.cli import register
 
     register(app)
+    register_reports(app)
     register_serve(app)
     register_flows(app)
 

@@ -84,7 +84,26 @@ def session(store: Store, snapshot: Snapshot | None = None, *,
             damaged[name] = exc
             continue
         ctx.register_table(name, table)
-    return ReadOnlySession(ctx, snap.tables)
+    names = list(snap.tables)
+    if _register_runs(ctx, store, snap):
+        names.append("runs")
+    return ReadOnlySession(ctx, names)
+
+
+def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
+    """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
+    from deltalake import DeltaTable
+
+    from codequarry.report.runs import table_path
+
+    path = table_path(store.path)
+    if "runs" in snap.tables or not (path / "_delta_log").is_dir():
+        return False
+    try:
+        ctx.register_table("runs", DeltaTable(str(path)))
+    except Exception:  # a damaged runs log must not stop queries of the snapshot's tables
+        return False
+    return True
 
 
 def read_only_sql(ctx: Any, query: str, *, tables: Iterable[str] = ()) -> Any:
@@ -136,6 +155,15 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
         name = missing.group(1)
         return QueryError(f"no table '{name}'.{did_you_mean(name, tables)} Tables: {', '.join(sorted(tables))}")
     return QueryError(f"query failed: {message}")
+
+
+def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> None:
+    """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
+    from codequarry.report.runs import table_path
+
+    path = table_path(store.path)
+    if "runs" not in snap.tables and (path / "_delta_log").is_dir():
+        ctx.register_table("runs", DeltaTable(str(path)))
 
 
 def sql(store: Store, query: str) -> pa.Table:

@@ -6,7 +6,6 @@ import contextlib
 import dataclasses
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
+from codequarry.report.collect import RunRecorder
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
@@ -66,6 +66,7 @@ class RunSummary:
     #: unchanged files that earlier runs wrote and that still stand (what --strict judges)
     errors_stored: int = 0
     skipped_files: list[list[str]] = field(default_factory=list)  # [repo, path, reason] of the first scan skips
+    run_id: str = ""  # the run's id in the store's `runs` table and report (`quarry report RUN`)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -125,16 +126,20 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        with WriterLock(store.path):
-            tracker = ProgressFile(store.path, kind="extract", run_id=uuid.uuid4().hex[:12])
+        with WriterLock(store.path), RunRecorder("extract", store.path, engine=plan.engine,
+                                                 workers=plan.workers) as recorder:
+            tracker = ProgressFile(store.path, kind="extract", run_id=recorder.run_id)
             try:
                 summary = _guarded(plan, store, engine, graph, specs, _tracking(tracker, progress), started,
-                                   rebuild)
+                                   rebuild, recorder)
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
                 raise
             tracker.finish("published" if summary.published else "up-to-date", snapshot=summary.snapshot)
-            return summary
+            recorder.finish_extract(summary)
+        if recorder.save_error:
+            summary.notes.append(recorder.save_error)
+        return summary
     finally:
         getattr(engine, "close", lambda: None)()
 
@@ -160,18 +165,20 @@ def _check_store_path(path: str) -> None:
 
 
 def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
-             progress: ProgressFn | None, started: float, rebuild: frozenset[str]) -> RunSummary:
+             progress: ProgressFn | None, started: float, rebuild: frozenset[str],
+             recorder: RunRecorder) -> RunSummary:
     """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
 
     A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
     what filled it); its commits, if any, are rolled back by the next run. The live snapshot is
     never touched."""
     previous = store.snapshot()
-    run_id = uuid.uuid4().hex[:12]
+    run_id = recorder.run_id
     done: list[RunSummary] = []
     try:
         with store_errors(store, "extracting", live=previous.id if previous else None):
-            done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild))
+            done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild,
+                                 recorder))
     finally:
         if not done and not _published_since(store, previous):
             drop_run_parts(store, run_id)
@@ -196,15 +203,18 @@ def drop_run_parts(store: Store, run_id: str) -> None:
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
              progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
-             rebuild: frozenset[str]) -> RunSummary:
+             rebuild: frozenset[str], recorder: RunRecorder) -> RunSummary:
     extractors = graph.extractors
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
     pause("scan")
-    manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+    with recorder.stage("scan"):
+        manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+    recorder.add_languages(manifest)
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
-    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    with recorder.stage("plan"):
+        work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
@@ -213,14 +223,17 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     done_files = done_bytes = 0
     if progress is not None:
         progress(0, 0, len(work.tasks), total_bytes)
-    for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
-        for part in result.parts:
-            writer.add(part)
-        counts.update(result.counts)
-        done_files += result.files
-        done_bytes += result.bytes
-        if progress is not None:
-            progress(done_files, done_bytes, len(work.tasks), total_bytes)
+    with recorder.stage("extract"):
+        for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
+            for part in result.parts:
+                writer.add(part)
+            counts.update(result.counts)
+            recorder.add_chunk(result)
+            done_files += result.files
+            done_bytes += result.bytes
+            if progress is not None:
+                progress(done_files, done_bytes, len(work.tasks), total_bytes)
+    recorder.add_error_parts(store.table_path("errors"), writer.parts.get("errors", []))
     skipped: Counter[str] = Counter()
     for k, v in counts.items():
         if k.startswith("skipped:"):
@@ -251,15 +264,18 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
             f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"]
             if work.touched else []),
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
+        run_id=run_id,
     )
     state = work.state
-    states = writer.commit(work.replace, previous, pause=pause)
+    with recorder.stage("commit"):
+        states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
     if rebuild:  # an operation whose output is rebuilt derives it again
         redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
         prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
-    op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
-                                                  prev_ops, workers=plan.workers)
+    with recorder.stage("operations"):
+        op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
+                                                      prev_ops, workers=plan.workers)
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
         and op_state == prev_ops
@@ -269,17 +285,20 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         summary.errors_stored = stored_errors(store, plan.repos)
         return summary
     pause("publish")
+    published_at = time.perf_counter()
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
     snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
                                       "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
+    recorder.stages["publish"] = time.perf_counter() - published_at
     touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
     crowded = needs_compaction(store, touched)
     if crowded:
         try:
-            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+            with recorder.stage("compact"):
+                done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
         except StoreError as exc:  # the run is published; a compaction that cannot finish waits for the next
             summary.notes.append(f"automatic compaction skipped: {exc}")
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import io
+import time
 import tokenize
 import typing
 from collections import Counter
@@ -145,6 +146,7 @@ class SourceFile:
         self._symtable: Any = None
         self._cst: Any = None
         self._tokens: list[tokenize.TokenInfo] | None = None
+        self.shared_seconds = 0.0  # time in the parse and the node index, for the run report
 
     # -- parse products -------------------------------------------------------------------------
     @property
@@ -174,11 +176,14 @@ class SourceFile:
         if self._tree is None:
             if self._failure is not None:
                 raise self._failure
+            started = time.perf_counter()
             try:
                 self._tree = self._parse()
             except ParseFailure as exc:
                 self._failure = exc
                 raise
+            finally:
+                self.shared_seconds += time.perf_counter() - started
         return self._tree
 
     def _parse(self) -> ast.Module:
@@ -238,6 +243,7 @@ class SourceFile:
     def _build_index(self) -> dict[type, list[ast.AST]]:
         SourceFile.traversals += 1
         tree = self.tree
+        started = time.perf_counter()
         index: dict[type, list[ast.AST]] = {}
         parents = self._parents
         plans = _PLANS
@@ -267,6 +273,7 @@ class SourceFile:
                     parents[value] = node
                     push(value)
         self._index = index
+        self.shared_seconds += time.perf_counter() - started
         return index
 
     def nodes(self, *types: type) -> list[Any]:

@@ -82,6 +82,13 @@ class ChunkResult:
     counts: dict[str, int] = field(default_factory=dict)  # parsed, skipped:<reason>, ...
     files: int = 0
     bytes: int = 0
+    # for the run report: where the chunk's time went, what it wrote, what failed, on which worker
+    seconds: dict[str, float] = field(default_factory=dict)  # extractor -> own seconds; "parse" shared
+    ex_rows: dict[str, int] = field(default_factory=dict)  # extractor -> rows it added
+    errors: dict[str, int] = field(default_factory=dict)  # "kind\textractor" -> error rows
+    busy: float = 0.0  # wall seconds the worker spent on the chunk
+    pid: int = 0
+    peak_rss: int = 0  # the worker process's peak resident memory so far, bytes
 
 
 _loaded: dict[tuple[tuple[str, str], ...], tuple[list[Any], list[FileExtractor]]] = {}
@@ -162,6 +169,9 @@ class _Run:
         self.counts: dict[str, int] = {}
         self.progress: Any = None
         self.current = -1  # index in views of the extractor running now
+        self.seconds = [0.0] * len(self.views)
+        self.rows = [0] * len(self.views)
+        self.shared = 0.0  # parse and node-index seconds, not charged to the extractor that asked first
 
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -261,6 +271,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         if ex.needs and (skip_reason or failure):
             continue
         marks = [b.n for b in bufs]
+        started, shared = time.perf_counter(), src.shared_seconds
         try:
             ex.func(src, view)
         except ParseFailure as exc:
@@ -283,6 +294,10 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
             run.error(ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None,
                       _safe_line(src, line))
+        shared = src.shared_seconds - shared
+        run.shared += shared
+        run.seconds[index] += time.perf_counter() - started - shared
+        run.rows[index] += sum(b.n for b in bufs) - sum(marks)
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
     elif src._tree is not None:
@@ -342,6 +357,7 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
     it stops hangs in Python code, not in native code.
     """
     run = _Run(load_extractors(config.extractors))
+    began = time.perf_counter()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # ASTs are acyclic; collecting during parsing costs ~25% for nothing
     result = ChunkResult()
@@ -372,7 +388,9 @@ def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = N
         quiet.__exit__(None, None, None)
         if gc_was_enabled:
             gc.enable()
-    return _finish(config, run, result)
+    result = _finish(config, run, result)
+    result.busy = time.perf_counter() - began
+    return result
 
 
 def _guarded_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
@@ -449,7 +467,27 @@ def _finish(config: WorkerConfig, run: _Run, result: ChunkResult) -> ChunkResult
         result.counts["errors"] = err_batch.num_rows
     for k, v in run.counts.items():
         result.counts[k] = result.counts.get(k, 0) + v
+    _account(run, result, err_batch)
     return result
+
+
+def _account(run: _Run, result: ChunkResult, errors: pa.RecordBatch | None) -> None:
+    """Fill the report's figures of a chunk: per-extractor seconds and rows, errors, this worker's peak."""
+    import resource
+
+    for (ex, _view, _bufs), sec, rows in zip(run.views, run.seconds, run.rows, strict=True):
+        if sec or rows:
+            result.seconds[ex.name] = result.seconds.get(ex.name, 0.0) + sec
+            result.ex_rows[ex.name] = result.ex_rows.get(ex.name, 0) + rows
+    if run.shared:
+        result.seconds["parse"] = result.seconds.get("parse", 0.0) + run.shared
+    if errors is not None and errors.num_rows:
+        grouped = pa.Table.from_batches([errors]).group_by(["kind", "extractor"]).aggregate([([], "count_all")])
+        for kind, extractor, n in zip(*(grouped.column(i).to_pylist() for i in range(3)), strict=True):
+            key = f"{kind}\t{extractor}"
+            result.errors[key] = result.errors.get(key, 0) + n
+    result.pid = os.getpid()
+    result.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 MANIFEST = ("codequarry.extractors.core", "files")
@@ -460,7 +498,9 @@ def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str
     """The rows of a file whose worker hung, died or ran out of memory (see _record_failure)."""
     run = _Run(load_extractors(config.extractors))
     _record_failure(task, config, run, kind, message, extractor)
-    return _finish(config, run, ChunkResult(files=1, bytes=task.size))
+    result = _finish(config, run, ChunkResult(files=1, bytes=task.size))
+    result.pid = result.peak_rss = 0  # made by the supervisor, not by a worker
+    return result
 
 
 def per_file_error(exc: BaseException) -> bool:

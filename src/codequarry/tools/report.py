@@ -73,18 +73,22 @@ def build(plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_faile
     }
 
 
-def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None) -> Path:
+def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None,
+          html: str | None = None) -> Path:
+    """Write report.json (and, given ``html``, the HTML report beside each copy, as NAME.html)."""
     text = json.dumps(report, indent=2, default=str, sort_keys=False) + "\n"
     folder = store_path / "reports"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{run_id}.json").write_text(text)
-    (folder / "latest.json").write_text(text)
+    paths = [folder / f"{run_id}.json", folder / "latest.json"]
     if target is not None:
-        path = Path(target).expanduser()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.append(Path(target).expanduser())
+        paths[-1].parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
         path.write_text(text)
-        return path
-    return folder / f"{run_id}.json"
+        if html is not None:
+            page = path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+            page.write_text(html, encoding="utf-8")
+    return paths[-1] if target is not None else paths[0]
 
 
 def render(report: dict[str, Any], path: str | None = None) -> list[str]:

@@ -15,13 +15,14 @@ import re
 import shutil
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 from codequarry.engine.worker import write_part
+from codequarry.report.collect import RunRecorder
+from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import compact, needs_compaction
@@ -110,12 +111,18 @@ def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool =
 
         extract_summary = extract(plan.extract).to_json()
     store = Store.create(plan.store)
-    with WriterLock(store.path):
+    with WriterLock(store.path), RunRecorder("tools", store.path, workers=plan.budget.cores) as recorder:
         summary = _run(plan, store, scheduler=scheduler, rerun_failed=rerun_failed, no_cache=no_cache,
-                       view=view or NullView(), part_rows=part_rows, stop=stop, started=started)
-    summary.extract = extract_summary
-    summary.report = reports.build(plan, summary, scheduler=scheduler, rerun_failed=rerun_failed, started=started)
-    summary.report_path = str(reports.write(summary.report, store.path, summary.run_id, report))
+                       view=view or NullView(), part_rows=part_rows, stop=stop, started=started,
+                       run_id=recorder.run_id)
+        summary.extract = extract_summary
+        summary.report = reports.build(plan, summary, scheduler=scheduler, rerun_failed=rerun_failed,
+                                       started=started)
+        run_report = recorder.finish_tools(summary, summary.report)
+        html = render_html(run_report)  # written beside every report.json (the recorder saves the JSON)
+        summary.report_path = str(reports.write(summary.report, store.path, summary.run_id, report, html=html))
+    if recorder.save_error:
+        summary.notes.append(recorder.save_error)
     return summary
 
 
@@ -133,11 +140,10 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
 
 
 def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, no_cache: bool, view: Any,
-         part_rows: int, stop: threading.Event | None, started: float) -> ToolsSummary:
+         part_rows: int, stop: threading.Event | None, started: float, run_id: str) -> ToolsSummary:
     t0 = time.perf_counter()
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
-    run_id = uuid.uuid4().hex[:12]
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
         return ToolsSummary(run_id=run_id, store=str(store.path), snapshot=previous.id if previous else None,
                             published=False, interrupted=False, results=[], not_started=[], seconds=0.0, rows={},

@@ -1,0 +1,191 @@
+"""The run report: one :class:`RunReport` per run (extract, tools, watch batch), saved as JSON in the store.
+
+A report is plain data (pydantic, JSON round-trip), so that every rendering (text, HTML, the web UI)
+and every reader in another process sees the same thing. :meth:`RunReport.record` is its one-row
+summary in the ``runs`` table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT = 1
+Kind = Literal["extract", "tools", "watch"]
+#: ok: finished, nothing went wrong; errors: finished, with error rows or tasks not ok;
+#: failed: stopped by an error, nothing published; interrupted: Ctrl-C or SIGTERM, nothing published
+Status = Literal["ok", "errors", "failed", "interrupted"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Step(_Model):
+    """Where time went: an extractor (its own time, parsing excluded), an operation, or a stage."""
+
+    name: str
+    seconds: float
+    rows: int = 0
+    ran: bool = True  # operations: False when its inputs had not changed (skipped)
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorCount(_Model):
+    kind: str
+    extractor: str
+    count: int
+
+
+class ErrorItem(_Model):
+    """One error row of this run (the first ones, up to a cap): enough to open the file at the line."""
+
+    repo: str
+    path: str
+    line: int | None = None
+    column: int | None = None
+    extractor: str = ""
+    kind: str = ""
+    message: str = ""
+
+
+class Language(_Model):
+    language: str  # "other" for files of no known language
+    files: int
+    bytes: int
+
+
+class WorkerUse(_Model):
+    pid: int
+    chunks: int
+    files: int
+    busy_seconds: float
+    peak_rss: int
+
+
+class MemorySample(_Model):
+    t: float  # seconds since the run started
+    parent: int  # resident bytes of the driver process
+    workers: int  # resident bytes of its child processes (worker pool, tool tasks), summed
+
+
+class Memory(_Model):
+    parent_peak: int = 0
+    worker_peak: int = 0  # the largest peak of one worker process
+    interval: float = 0.0  # seconds between samples
+    samples: list[MemorySample] = Field(default_factory=list)
+
+
+class Files(_Model):
+    scanned: int = 0
+    parsed: int = 0
+    changed: int = 0
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+class TaskReport(_Model):
+    """One external-tool task as the run saw it (ran, or restored from the cache)."""
+
+    id: str
+    tool: str
+    target: str
+    lemma: str | None = None
+    status: str
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_memory: int = 0
+    cached: bool = False
+    exit_code: int | None = None
+    message: str | None = None
+    started: float | None = None  # epoch seconds
+
+
+class RunRecord(_Model):
+    """One row of the ``runs`` table."""
+
+    run_id: str
+    kind: str
+    started: float  # epoch seconds
+    seconds: float
+    status: str
+    snapshot: int | None
+    published: bool
+    files: int
+    changed: int
+    rows: int
+    errors: int
+    tasks: int
+    tasks_not_ok: int
+    message: str | None
+
+
+class RunReport(_Model):
+    """Everything one run measured. Sections a kind does not have stay empty."""
+
+    format: int = FORMAT
+    run_id: str
+    kind: Kind
+    status: Status
+    message: str | None = None  # why a failed run failed
+    started: float  # epoch seconds
+    seconds: float = 0.0
+    store: str
+    snapshot: int | None = None
+    published: bool = False
+    sources: dict[str, str] = Field(default_factory=dict)  # repo -> root folder
+    host: dict[str, Any] = Field(default_factory=dict)  # host, platform, python, codequarry, cpu_count
+    engine: str = "local"
+    workers: int = 1
+    files: Files = Field(default_factory=Files)
+    skipped: dict[str, int] = Field(default_factory=dict)  # reason -> files
+    rows: dict[str, int] = Field(default_factory=dict)  # table -> rows written by this run
+    stages: list[Step] = Field(default_factory=list)
+    extractors: list[Step] = Field(default_factory=list)
+    operations: list[Step] = Field(default_factory=list)
+    error_counts: list[ErrorCount] = Field(default_factory=list)
+    errors: list[ErrorItem] = Field(default_factory=list)  # the first ERROR_CAP error rows of the run
+    languages: list[Language] = Field(default_factory=list)
+    worker_use: list[WorkerUse] = Field(default_factory=list)
+    utilisation: float | None = None  # busy worker time / (workers x time of the parallel phase)
+    memory: Memory = Field(default_factory=Memory)
+    tasks: list[TaskReport] = Field(default_factory=list)
+    tools: dict[str, Any] | None = None  # tool runs: the whole report.json of `quarry run`
+    extract_run: str | None = None  # tool runs: the run id of the recipe's [extract] section
+    notes: list[str] = Field(default_factory=list)
+
+    @property
+    def errors_total(self) -> int:
+        return sum(c.count for c in self.error_counts)
+
+    def errors_by(self, what: Literal["kind", "extractor"]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for c in self.error_counts:
+            key = c.kind if what == "kind" else c.extractor
+            out[key] = out.get(key, 0) + c.count
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    @property
+    def tasks_not_ok(self) -> int:
+        return sum(1 for t in self.tasks if t.status != "ok")
+
+    def record(self) -> RunRecord:
+        return RunRecord(
+            run_id=self.run_id,
+            kind=self.kind,
+            started=self.started,
+            seconds=self.seconds,
+            status=self.status,
+            snapshot=self.snapshot,
+            published=self.published,
+            files=self.files.scanned,
+            changed=self.files.changed,
+            rows=sum(self.rows.values()),
+            errors=self.errors_total,
+            tasks=len(self.tasks),
+            tasks_not_ok=self.tasks_not_ok,
+            message=self.message,
+        )

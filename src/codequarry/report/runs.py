@@ -1,0 +1,146 @@
+"""Where run reports live in the store, and the ``runs`` table.
+
+Layout::
+
+    .quarry/runs/<run id>.json   one RunReport per run
+    .quarry/runs/table/          the ``runs`` Delta table: one row per run (RunRecord), append-only
+
+Every run is recorded, failed and interrupted ones too, so ``runs`` is a log beside the snapshots,
+not part of them: it is queryable by SQL at its latest version (``SELECT * FROM runs``), and a run
+that publishes nothing still leaves its row. Only the writer (under the store's lock) appends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pyarrow as pa
+
+from codequarry.errors import StoreError, UsageError
+from codequarry.report.model import RunRecord, RunReport
+
+RUNS_DIR = "runs"
+TABLE = "table"
+COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
+
+SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("started", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("seconds", pa.float64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("snapshot", pa.int64()),
+        pa.field("published", pa.bool_(), nullable=False),
+        pa.field("files", pa.int64(), nullable=False),
+        pa.field("changed", pa.int64(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("errors", pa.int64(), nullable=False),
+        pa.field("tasks", pa.int64(), nullable=False),
+        pa.field("tasks_not_ok", pa.int64(), nullable=False),
+        pa.field("message", pa.string()),
+    ]
+)
+_ID = re.compile(r"^[0-9a-f]{1,32}$")
+
+
+def runs_dir(store_path: str | Path) -> Path:
+    return Path(store_path) / RUNS_DIR
+
+
+def table_path(store_path: str | Path) -> Path:
+    return runs_dir(store_path) / TABLE
+
+
+def report_path(store_path: str | Path, run_id: str) -> Path:
+    return runs_dir(store_path) / f"{run_id}.json"
+
+
+def save(store_path: str | Path, report: RunReport) -> Path:
+    """Write the report's JSON and append its row to the ``runs`` table (the caller holds the lock)."""
+    from deltalake import DeltaTable, write_deltalake
+
+    folder = runs_dir(store_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = report_path(store_path, report.run_id)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+    rec = report.record().model_dump()
+    rec["started"] = int(rec["started"] * 1_000_000)
+    batch = pa.Table.from_pylist([rec], schema=SCHEMA)
+    where = str(table_path(store_path))
+    write_deltalake(where, batch, mode="append")
+    table = DeltaTable(where)
+    if len(table.file_uris()) > COMPACT_FILES:
+        write_deltalake(where, _read(table), mode="overwrite")
+        table = DeltaTable(where)
+        table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
+        table.create_checkpoint()  # readers then skip the log of every earlier append
+    return path
+
+
+def _read(table: object) -> pa.Table:
+    from codequarry.store.store import dataset_of
+
+    return dataset_of(table).to_table().cast(SCHEMA)
+
+
+def runs_table(store_path: str | Path) -> pa.Table:
+    """The ``runs`` table, oldest run first (empty when no run was recorded)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        table = DeltaTable(str(table_path(store_path)))
+    except TableNotFoundError:
+        return SCHEMA.empty_table()
+    return _read(table).sort_by([("started", "ascending"), ("run_id", "ascending")])
+
+
+def list_runs(store_path: str | Path) -> list[RunRecord]:
+    """Every recorded run, oldest first."""
+    out = []
+    for row in runs_table(store_path).to_pylist():
+        row["started"] = row["started"].timestamp()
+        out.append(RunRecord(**row))
+    return out
+
+
+def resolve(store_path: str | Path, run: str | None = None) -> str:
+    """A run id from RUN: a full id, a unique prefix, 'latest' or None (the last run), or -N (N-th last)."""
+    runs = list_runs(store_path)
+    if not runs:
+        raise StoreError(
+            f"store '{store_path}' has no recorded runs yet: run 'quarry extract' or 'quarry run'"
+        )
+    if run is None or run == "latest":
+        return runs[-1].run_id
+    if re.fullmatch(r"-\d+", run):
+        n = int(run[1:])
+        if not 1 <= n <= len(runs):
+            raise UsageError(f"run {run}: the store has {len(runs)} recorded run(s)")
+        return runs[-n].run_id
+    if not _ID.match(run):
+        raise UsageError(f"'{run}' is not a run id (hex digits; see 'quarry runs')")
+    found = [r.run_id for r in runs if r.run_id.startswith(run)]
+    if not found:
+        raise UsageError(f"no run '{run}' in store '{store_path}' (see 'quarry runs')")
+    if len(set(found)) > 1:
+        raise UsageError(f"run '{run}' is ambiguous: {', '.join(sorted(set(found))[:5])}")
+    return found[0]
+
+
+def load(store_path: str | Path, run: str | None = None) -> RunReport:
+    """The report of a run (see :func:`resolve` for RUN)."""
+    run_id = resolve(store_path, run)
+    path = report_path(store_path, run_id)
+    try:
+        return RunReport.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise StoreError(f"the report of run {run_id} is missing ({path})") from None
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"the report of run {run_id} cannot be read ({path}): {exc}") from None
