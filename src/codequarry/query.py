@@ -157,15 +157,6 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
     return QueryError(f"query failed: {message}")
 
 
-def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> None:
-    """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
-    from codequarry.report.runs import table_path
-
-    path = table_path(store.path)
-    if "runs" not in snap.tables and (path / "_delta_log").is_dir():
-        ctx.register_table("runs", DeltaTable(str(path)))
-
-
 def sql(store: Store, query: str) -> pa.Table:
     """Run one read-only SQL statement over the published snapshot (writes are refused)."""
     from codequarry.store.damage import translate

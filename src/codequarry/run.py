@@ -365,7 +365,7 @@ def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
     wanted = [catalog.operations[n] for n in names]
     graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     store = Store.open(plan.store)
-    with WriterLock(store.path):
+    with WriterLock(store.path), RunRecorder("operations", store.path, workers=plan.workers) as recorder:
         previous = store.snapshot()
         if previous is None:
             raise StoreError(f"store '{store.path}' has no snapshot: extract the files first")
@@ -377,6 +377,8 @@ def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
                                         workers=plan.workers)
         merged = {**prev_ops, **op_state}
         if states == previous.tables and merged == prev_ops:
-            return {"snapshot": previous.id, "published": False, "operations": info}
+            recorder.finish_operations(previous.id, False, info)
+            return {"snapshot": previous.id, "published": False, "operations": info, "run_id": recorder.run_id}
         snap = store.publish(states, run={**previous.run, "kind": "operations", "operations": merged})
-        return {"snapshot": snap.id, "published": True, "operations": info}
+        recorder.finish_operations(snap.id, True, info)
+        return {"snapshot": snap.id, "published": True, "operations": info, "run_id": recorder.run_id}

@@ -125,6 +125,10 @@ def test_a_flow_run_gives_the_store_quarry_extract_gives(tmp_path: Path) -> None
     assert flow_tables["routes"].num_rows > 5
     for name, t in extract_tables.items():
         assert flow_tables[name].equals(t), name
+    from codequarry.report import list_runs
+
+    kinds = [r.kind for r in list_runs(tmp_path / "by_flow")]
+    assert kinds == ["extract", "operations"]  # every step of the flow is a recorded run
     # the flow's store is a normal store: a plain re-run finds nothing to do
     again = _quarry(
         "extract", str(tree), "--store", str(tmp_path / "by_flow"), "--select", "python.web", "--json", "-q"

@@ -215,3 +215,15 @@ def test_progress_stream_speaks_server_sent_events(server: Server, path: str) ->
         assert resp.headers["content-type"].startswith("text/event-stream")
         first = resp.readline().decode()
     assert first.startswith("data: ") and "state" in json.loads(first[6:])
+
+
+def test_runs_and_their_reports(server: Server, web_tree: Path) -> None:
+    status, body, _ = http(server.url + "/api/runs")
+    runs = json.loads(body)
+    assert status == 200 and runs and runs[0]["kind"] == "extract" and runs[0]["status"] in ("ok", "errors")
+    run_id = runs[0]["run_id"]
+    status, body, _ = http(server.url + f"/api/runs/{run_id}")
+    assert status == 200 and json.loads(body)["run_id"] == run_id
+    status, page, headers = http(server.url + f"/runs/{run_id}/report.html")
+    assert status == 200 and headers["content-type"].startswith("text/html") and b"<svg" in page
+    assert http(server.url + "/api/runs/ffffffffffff")[0] == 404

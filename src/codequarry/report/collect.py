@@ -229,6 +229,19 @@ class RunRecorder:
         self.report = self._finish(report)
         return report
 
+    def finish_operations(self, snapshot: int, published: bool, operations: dict[str, Any]) -> RunReport:
+        """The report of a run of operations alone (a Prefect flow's operation task)."""
+        report = self.base(status="ok")
+        report.snapshot = snapshot
+        report.published = published
+        for name, info in operations.items():
+            rows = info.get("rows", {})
+            report.rows.update(rows)
+            report.operations.append(Step(name=name, seconds=float(info.get("seconds", 0.0)), rows=sum(rows.values()),
+                                          ran=bool(info.get("ran")), stats=dict(info.get("stats", {}))))
+        self.report = self._finish(report)
+        return report
+
     def finish_tools(self, summary: ToolsSummary, tool_report: dict[str, Any]) -> RunReport:
         """The report of a finished ``quarry run``: per-task outcomes, and report.json kept whole."""
         status = "interrupted" if summary.interrupted else "errors" if summary.exit_code else "ok"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 FORMAT = 1
-Kind = Literal["extract", "tools", "watch"]
+Kind = Literal["extract", "tools", "watch", "operations"]
 #: ok: finished, nothing went wrong; errors: finished, with error rows or tasks not ok;
 #: failed: stopped by an error, nothing published; interrupted: Ctrl-C or SIGTERM, nothing published
 Status = Literal["ok", "errors", "failed", "interrupted"]

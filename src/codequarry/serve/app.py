@@ -174,6 +174,14 @@ def create_app(config: ServeConfig) -> Starlette:
             return JSONResponse({"error": f"no run '{request.path_params['run']}'"}, status_code=404)
         return JSONResponse(found)
 
+    async def run_html(request: Request) -> Response:
+        from codequarry.serve.runs import run_report_html
+
+        page = await anyio.to_thread.run_sync(run_report_html, store(), request.path_params["run"])
+        if page is None:
+            return JSONResponse({"error": f"no run '{request.path_params['run']}'"}, status_code=404)
+        return HTMLResponse(page)
+
     async def progress(_request: Request) -> Response:
         return JSONResponse(read_progress(config.store) or {"state": "idle"})
 
@@ -203,6 +211,7 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/api/views/{name}", view),
         Route("/api/runs", runs),
         Route("/api/runs/{run}", run_report),
+        Route("/runs/{run}/report.html", run_html),
         Route("/api/progress", progress),
         Route("/api/progress/stream", progress_stream),
     ]

@@ -63,11 +63,13 @@ async function runSQL(){
   } catch(e) { q('#sqlinfo').textContent = ''; q('#sqlerr').textContent = e.message; q('#dls').style.display = 'none'; } }
 async function loadRuns(){
   const runs = await getJSON('/api/runs');
-  grid(q('#runlist'), ['run','kind','published','files','changed','errors','seconds'],
-    runs.map(r => [r.run, r.kind, new Date(r.created*1000).toLocaleString(), r.files_scanned ?? '', r.changed ?? '', r.errors ?? '', r.seconds ?? '']));
-  q('#runlist').querySelectorAll('tr').forEach((tr, i) => { if(i === 0) return; tr.style.cursor = 'pointer';
-    tr.onclick = async () => { const rep = await getJSON('/api/runs/' + encodeURIComponent(runs[i-1].run));
-      q('#runreport').textContent = JSON.stringify(rep, null, 1); }; }); }
+  grid(q('#runlist'), ['run','kind','started','status','seconds','files','changed','rows','errors','tasks','report'],
+    runs.map(r => [r.run_id, r.kind, new Date(r.started*1000).toLocaleString(), r.status, r.seconds, r.files, r.changed,
+                   r.rows, r.errors, r.tasks, 'open']));
+  q('#runlist').querySelectorAll('tr').forEach((tr, i) => { if(i === 0) return;
+    const cell = tr.lastChild; cell.textContent = ''; const a = document.createElement('a');
+    a.textContent = 'report'; a.href = withToken('/runs/' + encodeURIComponent(runs[i-1].run_id) + '/report.html');
+    a.target = '_blank'; cell.appendChild(a); }); }
 function viewLoader(name){ return async () => {
   const params = new URLSearchParams(); document.querySelectorAll('#' + name + ' .filters input').forEach(i => {
     if(i.type === 'checkbox'){ if(i.checked) params.set(i.name, '1'); } else if(i.value) params.set(i.name, i.value); });
@@ -126,7 +128,7 @@ PAGE = f"""<!doctype html>
 <div><button id="run">Run (Ctrl+Enter)</button><span class="muted" id="sqlinfo"></span></div>
 <div id="dls" style="display:none"><a class="dl" id="dlcsv" download>CSV</a><a class="dl" id="dljson" download>JSON</a></div>
 <div class="err" id="sqlerr"></div><div class="wrap" id="sqlout"></div></section>
-<section id="runs"><div class="wrap" id="runlist"></div><pre id="runreport" class="muted"></pre></section>
+<section id="runs"><div class="wrap" id="runlist"></div></section>
 {
     _view(
         "routes",

@@ -1,38 +1,34 @@
-"""Runs as the UI lists them: one entry per published snapshot, newest first, with its run record."""
+"""Runs as the UI lists them: the store's `runs` table (see :mod:`codequarry.report`), newest first."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from codequarry.errors import QuarryError
 from codequarry.store import Store
-
-_HEADLINE = ("files_scanned", "files_parsed", "changed", "errors", "seconds", "workers")
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
-    out = []
-    for snap in reversed(store.history()):
-        run = snap.run or {}
-        entry = {
-            "run": str(snap.id),
-            "snapshot": snap.id,
-            "created": snap.created,
-            "kind": run.get("kind", "maintenance" if run.get("maintenance") else "extract"),
-        }
-        entry.update({k: run.get(k) for k in _HEADLINE if k in run})
-        out.append(entry)
-    return out
+    from codequarry.report import list_runs as recorded
+
+    return [r.model_dump() for r in reversed(recorded(store.path))]
 
 
 def run_report(store: Store, run: str) -> dict[str, Any] | None:
-    for snap in store.history():
-        if str(snap.id) == run:
-            info = {k: v for k, v in (snap.run or {}).items() if k not in ("state", "schemas")}
-            return {
-                "run": run,
-                "snapshot": snap.id,
-                "created": snap.created,
-                "tables": {k: v.rows for k, v in snap.tables.items()},
-                "report": info,
-            }
-    return None
+    """A run's whole report as JSON, or None when the store has no such run."""
+    from codequarry.report import load_report
+
+    try:
+        return load_report(store.path, run).model_dump(mode="json")
+    except QuarryError:
+        return None
+
+
+def run_report_html(store: Store, run: str) -> str | None:
+    """A run's self-contained HTML report (the page `quarry report --html` writes)."""
+    from codequarry.report import load_report, render_html
+
+    try:
+        return render_html(load_report(store.path, run))
+    except QuarryError:
+        return None
