@@ -17,10 +17,11 @@ from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
+from codequarry.language import is_ambiguous, refine
 from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.registry import load_catalog
-from codequarry.scan import Manifest, language_of_shebang, module_names, scan
+from codequarry.scan import Manifest, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
@@ -63,8 +64,8 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     tasks = []
     for key, f in enumerate(manifest.files):
         language = f.language
-        if language is None and f.size > 0:
-            language = _sniff(os.path.join(f.root, f.path))
+        if (language is None and f.size > 0) or is_ambiguous(f.path):
+            language = refine(os.path.join(f.root, f.path), language)
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
         if language == "python" and mod is None:
             # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
@@ -72,15 +73,6 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
         tasks.append(FileTask(key=key, repo=f.repo, root=f.root, path=f.path, size=f.size, mtime_ns=f.mtime_ns,
                               language=language, module=mod, is_package=is_pkg))
     return tasks
-
-
-def _sniff(path: str) -> str | None:
-    """Language of an extension-less file from its '#!' line (reads 128 bytes, nothing more)."""
-    try:
-        with open(path, "rb") as fh:
-            return language_of_shebang(fh.read(128))
-    except OSError:
-        return None
 
 
 def make_engine(plan: ExtractPlan) -> Engine:
@@ -128,7 +120,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
     work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
-                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
+                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id,
+                          file_timeout=plan.file_timeout)
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0

@@ -145,6 +145,8 @@ class SourceFile:
         self._symtable: Any = None
         self._cst: Any = None
         self._tokens: list[tokenize.TokenInfo] | None = None
+        #: time.monotonic() by which a cancellable parse (tree-sitter) gives up; None: no limit
+        self.deadline: float | None = None
 
     # -- parse products -------------------------------------------------------------------------
     @property

@@ -1,0 +1,20 @@
+; pack-version: 1
+; C#: namespaces (block and file-scoped) and enclosing types qualify names.
+(file_scoped_namespace_declaration name: (_) @package)
+(namespace_declaration name: (_) @name) @def.namespace
+(class_declaration name: (identifier) @name) @def.class
+(struct_declaration name: (identifier) @name) @def.struct
+(interface_declaration name: (identifier) @name) @def.interface
+(enum_declaration name: (identifier) @name) @def.enum
+(record_declaration name: (identifier) @name) @def.record
+(delegate_declaration name: (identifier) @name) @def.delegate
+(method_declaration name: (identifier) @name) @def.method
+(constructor_declaration name: (identifier) @name) @def.constructor
+(local_function_statement name: (identifier) @name) @def.function
+
+(using_directive [(identifier) (qualified_name)] @source) @import.using
+
+; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
+;     call's start to the end of this node)
+(invocation_expression function: (_) @callee)
+(object_creation_expression type: (_) @callee)

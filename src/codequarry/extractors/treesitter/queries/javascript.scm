@@ -1,0 +1,24 @@
+; pack-version: 1
+; JavaScript (and JSX): definitions, imports, calls.
+(function_declaration name: (identifier) @name) @def.function
+(generator_function_declaration name: (identifier) @name) @def.function
+(class_declaration name: (identifier) @name) @def.class
+(method_definition name: (_) @name) @def.method
+(variable_declarator
+  name: (identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function
+(variable_declarator name: (identifier) @name value: (class)) @def.class
+
+(import_statement source: (string (string_fragment) @source)) @import.import
+(export_statement source: (string (string_fragment) @source)) @import.export
+(call_expression
+  function: (identifier) @import_kind
+  arguments: (arguments . (string (string_fragment) @source))) @import.require
+(call_expression
+  function: (import)
+  arguments: (arguments . (string (string_fragment) @source))) @import.dynamic
+
+; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
+;     call's start to the end of this node)
+(call_expression function: (_) @callee)
+(new_expression constructor: (_) @callee)
