@@ -32,6 +32,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.tasks",
     "codequarry.extractors.python.testsuite",
     "codequarry.extractors.units",
+    "codequarry.extractors.blobs",
     "codequarry.extractors.treesitter.extractors",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"

@@ -164,7 +164,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     states = writer.commit(work.replace, previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
     op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
-                                                  prev_ops, workers=plan.workers)
+                                                  prev_ops, workers=plan.workers,
+                                                  sources={src.repo: src.root for src in plan.sources})
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
         and op_state == prev_ops
