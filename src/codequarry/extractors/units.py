@@ -56,7 +56,7 @@ def leading_comment(data: bytes, node: Any) -> str | None:
         row = prev.start_point[0]
         prev = prev.prev_sibling
     while prev is not None and "comment" in prev.type and prev.end_point[0] >= row - 1:
-        parts.append(data[prev.start_byte : prev.end_byte])
+        parts.append(data[prev.start_byte : prev.end_byte].rstrip())
         row = prev.start_point[0]
         prev = prev.prev_sibling
     if not parts:
