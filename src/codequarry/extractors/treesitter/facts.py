@@ -104,19 +104,22 @@ def _extract(src: SourceFile) -> Facts:
     import tree_sitter
 
     language = src.language or ""
-    function = grammar_function(language, src.path)
     try:
-        parser, main, calls, problems = compiled(language, function)
+        pack = compiled(language, grammar_function(language, src.path))
     except MissingGrammar as exc:
         raise ParseFailure("extractor", str(exc)) from None
-    tree = parse(src, parser)
+    tree = parse(src, pack.parser)
     data = src.data or b""
     facts = Facts(language=language, data=data, ascii=data.isascii())
     root = tree.root_node
-    _definitions_and_imports(facts, tree_sitter.QueryCursor(main).matches(root))
-    _calls(facts, tree_sitter.QueryCursor(calls).captures(root))
+    matches = tree_sitter.QueryCursor(pack.definitions).matches(root)
+    if pack.imports is not None:
+        matches += tree_sitter.QueryCursor(pack.imports).matches(root)
+    _definitions_and_imports(facts, matches)
+    if pack.calls is not None:
+        _calls(facts, tree_sitter.QueryCursor(pack.calls).captures(root))
     if root.has_error:
-        _problems(facts, tree_sitter.QueryCursor(problems).captures(root))
+        _problems(facts, tree_sitter.QueryCursor(pack.problems).captures(root))
     return facts
 
 

@@ -101,20 +101,45 @@ def grammar_function(language: str, path: str) -> str:
     return g.function
 
 
-CALLS_MARKER = "; --- calls"
+SECTIONS = ("; --- imports", "; --- calls")
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A language's parser and compiled queries: definitions, imports and calls are separate
+    sections of the pack (``; --- imports``, ``; --- calls``), so each runs as its own query and
+    the definitions alone cost what an indexer like ctags does. A missing section is None."""
+
+    parser: Any
+    definitions: Any
+    imports: Any
+    calls: Any
+    problems: Any
 
 
 @cache
-def compiled(language: str, function: str) -> tuple[Any, Any, Any, Any]:
-    """(Parser, Query of definitions and imports, Query of calls, Query of error and missing nodes)
-    for one grammar, built once per process. The pack's calls follow its ``; --- calls`` line."""
+def compiled(language: str, function: str) -> Pack:
+    """The language's Pack for one grammar dialect, built once per process."""
     import tree_sitter
 
     lang = ts_language(language, function)
-    main, _, calls = pack_text(language).partition(CALLS_MARKER)
-    return (
+    text = pack_text(language)
+    parts: dict[str, str] = {}
+    rest = text
+    for marker in reversed(SECTIONS):
+        rest, found, section = rest.partition(marker)
+        if not found:
+            rest = section or rest
+            continue
+        parts[marker] = section.split("\n", 1)[1] if "\n" in section else ""
+
+    def query(source: str | None) -> Any:
+        return tree_sitter.Query(lang, source) if source and source.strip() else None
+
+    return Pack(
         tree_sitter.Parser(lang),
-        tree_sitter.Query(lang, main),
-        tree_sitter.Query(lang, calls.split("\n", 1)[1] if calls else ""),
+        query(rest),
+        query(parts.get(SECTIONS[0])),
+        query(parts.get(SECTIONS[1])),
         tree_sitter.Query(lang, "(ERROR) @error (MISSING) @missing"),
     )

@@ -16,6 +16,7 @@
 (preproc_function_def name: (identifier) @name) @def.macro
 (preproc_def name: (identifier) @name) @def.macro
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (preproc_include path: (_) @source) @import.include
 
 ; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the

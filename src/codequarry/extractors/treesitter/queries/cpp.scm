@@ -22,6 +22,7 @@
 (preproc_function_def name: (identifier) @name) @def.macro
 (preproc_def name: (identifier) @name) @def.macro
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (preproc_include path: (_) @source) @import.include
 (using_declaration (_) @source) @import.using
 

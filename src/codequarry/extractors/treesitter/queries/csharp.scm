@@ -12,6 +12,7 @@
 (constructor_declaration name: (identifier) @name) @def.constructor
 (local_function_statement name: (identifier) @name) @def.function
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (using_directive [(identifier) (qualified_name)] @source) @import.using
 
 ; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the

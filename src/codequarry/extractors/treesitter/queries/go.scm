@@ -18,6 +18,7 @@
          (channel_type) (pointer_type) (generic_type)]) @def.type
 (type_alias name: (type_identifier) @name) @def.type
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (import_spec path: (interpreted_string_literal) @source) @import.import
 
 ; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the

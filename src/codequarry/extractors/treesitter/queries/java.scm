@@ -9,6 +9,7 @@
 (method_declaration name: (identifier) @name) @def.method
 (constructor_declaration name: (identifier) @name) @def.constructor
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (import_declaration [(scoped_identifier) (identifier)] @source) @import.import
 
 ; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the

@@ -9,6 +9,7 @@
   value: [(arrow_function) (function_expression) (generator_function)]) @def.function
 (variable_declarator name: (identifier) @name value: (class)) @def.class
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (import_statement source: (string (string_fragment) @source)) @import.import
 (export_statement source: (string (string_fragment) @source)) @import.export
 (call_expression

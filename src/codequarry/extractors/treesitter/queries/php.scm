@@ -8,6 +8,7 @@
 (enum_declaration name: (name) @name) @def.enum
 (method_declaration name: (name) @name) @def.method
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (namespace_use_clause [(name) (qualified_name)] @source) @import.use
 (include_expression (_) @source) @import.include
 (include_once_expression (_) @source) @import.include_once

@@ -5,6 +5,7 @@
 (method name: (_) @name) @def.method
 (singleton_method name: (_) @name) @def.method
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (call
   method: (identifier) @import_kind
   arguments: (argument_list . (string (string_content) @source))) @import.require

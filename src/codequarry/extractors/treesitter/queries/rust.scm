@@ -14,6 +14,7 @@
          (generic_type type: (type_identifier) @name)
          (scoped_type_identifier name: (type_identifier) @name)]) @scope
 
+; --- imports: @source is the module as written, @import.<kind> the statement
 (use_declaration argument: (_) @source) @import.use
 (extern_crate_declaration name: (identifier) @source) @import.extern_crate
 
