@@ -173,3 +173,38 @@ def refine(path: str, name_language: str | None) -> str | None:
     if ambiguous:
         return sniff_header(head)
     return language_of_shebang(head)
+
+
+#: which tables each language's files fill (beyond ``files``, and ``blobs`` when selected); opt-in
+#: tables are starred. The README and docs/tables/languages.md say the same, column by column.
+_TREE_SITTER_TABLES = ("definitions", "source_imports", "source_calls", "code_units*")
+COVERAGE: dict[str, tuple[str, ...]] = {
+    "python": (
+        "modules",
+        "functions",
+        "classes",
+        "imports",
+        "calls",
+        "assignments",
+        "routes",
+        "orm_models",
+        "validation_models",
+        "tasks",
+        "tests",
+        "sql_strings",
+        "env_reads",
+        "security_findings",
+        "code_units*",
+    ),
+    **{
+        lang: _TREE_SITTER_TABLES
+        for lang in ("javascript", "typescript", "go", "rust", "java", "c", "cpp", "csharp", "ruby", "php")
+    },
+    "spthy": ("definitions", "code_units*"),
+}
+
+
+def coverage_of(language: str | None) -> str:
+    """A one-line answer to "what do I get for files of this language?"."""
+    tables = COVERAGE.get(language or "")
+    return ", ".join(tables) if tables else "files only (no parser for this language)"

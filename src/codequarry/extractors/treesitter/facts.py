@@ -201,21 +201,35 @@ def _qualify(
 
 
 def _calls(facts: Facts, captures: dict[str, list[Any]]) -> None:
+    """Callees from the call nodes' fields (C lookups, no climbing to parents), then the enclosing
+    definition of each call from one sweep in source order."""
     data = facts.data
-    calls: list[tuple[Any, str]] = []
-    for node in captures.get("callee", ()):
-        calls.append((node.parent, data[node.start_byte : node.end_byte].decode("utf-8", "replace")))
-    for node in captures.get("callee_end", ()):
-        call = node.parent
-        calls.append((call, data[call.start_byte : node.end_byte].decode("utf-8", "replace")))
+    calls: list[tuple[int, Any, str]] = []
+    for capture, nodes in captures.items():
+        _, how, fieldname = capture.split(".", 2)
+        for call in nodes:
+            part = call.child_by_field_name(fieldname)
+            if part is None:  # a grammar without that field name (PHP's `new`): a child of that type
+                part = next((c for c in call.named_children if c.type == fieldname), None)
+            if part is None:
+                start, end = call.start_byte, call.end_byte
+            elif how == "text":
+                start, end = part.start_byte, part.end_byte
+            elif how == "before":
+                start, end = call.start_byte, part.start_byte
+            else:  # through
+                start, end = call.start_byte, part.end_byte
+            callee = data[start:end].decode("utf-8", "replace").strip()
+            if callee.startswith("new "):  # PHP's `new Foo(...)`: the class is the callee
+                callee = callee[4:].lstrip()
+            calls.append((call.start_byte, call, callee))
     if not calls:
         return
-    calls.sort(key=lambda c: c[0].start_byte)
+    calls.sort(key=lambda c: c[0])
     scopes = sorted(facts.definitions, key=lambda d: d.node.start_byte)
     stack: list[Found] = []
     i = 0
-    for call, callee in calls:
-        start = call.start_byte
+    for start, call, callee in calls:
         while i < len(scopes) and scopes[i].node.start_byte <= start:
             while stack and stack[-1].node.end_byte <= scopes[i].node.start_byte:
                 stack.pop()
@@ -225,13 +239,9 @@ def _calls(facts: Facts, captures: dict[str, list[Any]]) -> None:
             stack.pop()
         if len(callee) > MAX_CALLEE:
             callee = callee[: MAX_CALLEE - 3] + "..."
-        facts.calls.append(
-            (
-                call,
-                " ".join(callee.split()) if "\n" in callee else callee,
-                stack[-1].qualname if stack else "",
-            )
-        )
+        if "\n" in callee:
+            callee = " ".join(callee.split())
+        facts.calls.append((call, callee, stack[-1].qualname if stack else ""))
 
 
 def _problems(facts: Facts, captures: dict[str, list[Any]]) -> None:

@@ -15,7 +15,7 @@
 ; --- imports: @source is the module as written, @import.<kind> the statement
 (using_directive [(identifier) (qualified_name)] @source) @import.using
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(invocation_expression function: (_) @callee)
-(object_creation_expression type: (_) @callee)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(invocation_expression) @call.text.function
+(object_creation_expression) @call.text.type

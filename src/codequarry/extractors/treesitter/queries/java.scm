@@ -12,7 +12,7 @@
 ; --- imports: @source is the module as written, @import.<kind> the statement
 (import_declaration [(scoped_identifier) (identifier)] @source) @import.import
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(method_invocation name: (identifier) @callee_end)
-(object_creation_expression type: (_) @callee)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(method_invocation) @call.before.arguments
+(object_creation_expression) @call.text.type

@@ -15,10 +15,10 @@
 (require_expression (_) @source) @import.require
 (require_once_expression (_) @source) @import.require_once
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(function_call_expression function: (_) @callee)
-(member_call_expression name: (_) @callee_end)
-(nullsafe_member_call_expression name: (_) @callee_end)
-(scoped_call_expression name: (_) @callee_end)
-(object_creation_expression [(name) (qualified_name)] @callee)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(function_call_expression) @call.text.function
+(member_call_expression) @call.through.name
+(nullsafe_member_call_expression) @call.through.name
+(scoped_call_expression) @call.through.name
+(object_creation_expression) @call.before.arguments

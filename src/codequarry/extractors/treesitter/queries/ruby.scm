@@ -10,6 +10,6 @@
   method: (identifier) @import_kind
   arguments: (argument_list . (string (string_content) @source))) @import.require
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(call method: (_) @callee_end)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(call method: (_)) @call.through.method

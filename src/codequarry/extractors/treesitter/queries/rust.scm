@@ -18,7 +18,7 @@
 (use_declaration argument: (_) @source) @import.use
 (extern_crate_declaration name: (identifier) @source) @import.extern_crate
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(call_expression function: (_) @callee)
-(macro_invocation macro: (_) @callee)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(call_expression) @call.text.function
+(macro_invocation) @call.text.macro

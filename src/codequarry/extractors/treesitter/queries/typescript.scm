@@ -28,7 +28,7 @@
   function: (import)
   arguments: (arguments . (string (string_fragment) @source))) @import.dynamic
 
-; --- calls: each pattern captures the callee (@callee: its text; @callee_end: the text from the
-;     call's start to the end of this node)
-(call_expression function: (_) @callee)
-(new_expression constructor: (_) @callee)
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(call_expression) @call.text.function
+(new_expression) @call.text.constructor
