@@ -112,10 +112,7 @@ def _extract(src: SourceFile) -> Facts:
     data = src.data or b""
     facts = Facts(language=language, data=data, ascii=data.isascii())
     root = tree.root_node
-    matches = tree_sitter.QueryCursor(pack.definitions).matches(root)
-    if pack.imports is not None:
-        matches += tree_sitter.QueryCursor(pack.imports).matches(root)
-    _definitions_and_imports(facts, matches)
+    _definitions_and_imports(facts, tree_sitter.QueryCursor(pack.definitions_and_imports).matches(root))
     if pack.calls is not None:
         _calls(facts, tree_sitter.QueryCursor(pack.calls).captures(root))
     if root.has_error:

@@ -115,6 +115,7 @@ class Pack:
     imports: Any
     calls: Any
     problems: Any
+    definitions_and_imports: Any  # both sections in one query: one pass over the tree, not two
 
 
 @cache
@@ -128,18 +129,18 @@ def compiled(language: str, function: str) -> Pack:
     rest = text
     for marker in reversed(SECTIONS):
         rest, found, section = rest.partition(marker)
-        if not found:
-            rest = section or rest
-            continue
-        parts[marker] = section.split("\n", 1)[1] if "\n" in section else ""
+        if found:
+            parts[marker] = section.split("\n", 1)[1] if "\n" in section else ""
 
     def query(source: str | None) -> Any:
         return tree_sitter.Query(lang, source) if source and source.strip() else None
 
+    imports = parts.get(SECTIONS[0])
     return Pack(
-        tree_sitter.Parser(lang),
-        query(rest),
-        query(parts.get(SECTIONS[0])),
-        query(parts.get(SECTIONS[1])),
-        tree_sitter.Query(lang, "(ERROR) @error (MISSING) @missing"),
+        parser=tree_sitter.Parser(lang),
+        definitions=query(rest),
+        imports=query(imports),
+        calls=query(parts.get(SECTIONS[1])),
+        problems=tree_sitter.Query(lang, "(ERROR) @error (MISSING) @missing"),
+        definitions_and_imports=query(rest + "\n" + (imports or "")),
     )
