@@ -242,10 +242,10 @@ def _calls(facts: Facts, captures: dict[str, list[Any]]) -> None:
 
 
 def _problems(facts: Facts, captures: dict[str, list[Any]]) -> None:
-    found = [
-        (n.start_byte, "syntax", "syntax error: tree-sitter could not parse this", n)
-        for n in captures.get("error", ())
-    ]
+    why = "syntax error: tree-sitter could not parse this"
+    if facts.language in ("c", "cpp"):
+        why += " (in C and C++ often a macro the grammar cannot expand)"
+    found = [(n.start_byte, "syntax", why, n) for n in captures.get("error", ())]
     found += [
         (n.start_byte, "syntax", f"missing {n.type!r} (tree-sitter inserted it to recover)", n)
         for n in captures.get("missing", ())
