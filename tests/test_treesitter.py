@@ -232,3 +232,32 @@ def test_a_parse_past_its_deadline_is_cancelled_not_killed() -> None:
         facts_of(src)
     assert info.value.kind == "timeout"
     assert time.monotonic() - started < 30  # cancelled early, far below a full parse of 15 MB twice over
+
+
+def test_file_timeout_cancels_the_parse_inside_a_real_run(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.js").write_bytes(b"function f(a) { return g(a) + h(a); }\n" * 400_000)  # 15 MB
+    (src / "small.js").write_text("function ok() { return 1; }\n")
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=2, file_timeout=1.0, max_file_size=64 * 1024 * 1024))
+    errors = _sql(store, "SELECT path, extractor, kind, message FROM errors")
+    assert [(e["path"], e["kind"]) for e in errors] == [("big.js", "timeout")]
+    assert "cancelled" in errors[0]["message"]  # by the parse itself, not the supervisor's kill
+    assert [r["name"] for r in _sql(store, "SELECT name FROM definitions")] == ["ok"]
+
+
+def test_a_header_turning_cpp_is_reextracted_like_a_fresh_extract(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "w.h").write_text("struct s { int a; };\nint f(void);\n")
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=1))
+    assert _sql(store, "SELECT language FROM files") == [{"language": "c"}]
+    (src / "w.h").write_text("namespace ui { class W { public: void draw(); }; }\n")
+    extract(make_plan([src], store=store, workers=1))
+    fresh = tmp_path / "fresh"
+    extract(make_plan([src], store=fresh, workers=1))
+    query = "SELECT language, kind, qualname FROM definitions ORDER BY qualname"
+    assert _sql(store, query) == _sql(fresh, query)
+    assert {r["qualname"] for r in _sql(store, query)} == {"ui", "ui::W", "ui::W::draw"}

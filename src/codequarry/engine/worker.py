@@ -34,7 +34,7 @@ from codequarry.source import ParseFailure, SourceFile
 _HASH_BLOCK = 1 << 20
 #: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
 #: supervisor would kill the worker from outside
-CANCEL_AT = 0.9
+CANCEL_AT = 0.8
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,7 @@ def _read(task: FileTask, max_size: int, run: _Run) -> tuple[bytes | None, str |
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    started = time.monotonic()  # the supervisor's clock for this file starts about now
     got = _read(task, config.max_file_size, run)
     if got is None:
         return
@@ -239,7 +240,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         mtime_ns=task.mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
     )
     if config.file_timeout:
-        src.deadline = time.monotonic() + CANCEL_AT * config.file_timeout
+        src.deadline = started + CANCEL_AT * config.file_timeout
     if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
         if skip_reason == "too_large":
