@@ -19,8 +19,9 @@ For each language, on the same files (capped at --max-mb, in a stable order), in
   definitions       parse + the pack's definitions query + qualified names (what ctags does)
   extractor         the whole tree-sitter extractor: definitions, imports, calls, error nodes
   ctags             `ctags -L list -o tags --languages=L` (Universal Ctags, a subprocess, one core)
-Times are medians of --repeat runs (page cache warm after a first read). Ratios: definitions / ctags
-(target <= 3), extractor / bare_parse. Counts: our definitions and ctags' tags, for context (they
+Each repeat runs every configuration once, interleaved; times are medians (and minimums, `_min_s`, as
+the machine may be shared). Ratios of medians and of minimums: definitions / ctags (target <= 3),
+bare_parse / ctags (the floor of that ratio), extractor / bare_parse. Counts: our definitions and ctags' tags, for context (they
 index different things: ctags also lists variables, fields, members).
 
 Prints JSON (and writes it to --out). Exits 0 whether or not the target is met.
@@ -107,15 +108,6 @@ def files_of(language: str, roots: list[Path], max_bytes: int) -> list[Path]:
     return found
 
 
-def _timed(fn: Any, repeat: int) -> tuple[float, Any]:
-    samples, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
-
-
 def measure(language: str, files: list[Path], repeat: int, ctags: str | None) -> dict[str, Any]:
     blobs = [(str(p), p.read_bytes()) for p in files]
     size = sum(len(b) for _, b in blobs)
@@ -164,36 +156,35 @@ def measure(language: str, files: list[Path], repeat: int, ctags: str | None) ->
                 d, i, c, e = d + len(f.definitions), i + len(f.imports), c + len(f.calls), e + len(f.problems)
         return d, i, c, e
 
-    bare()  # warm: grammars loaded, queries compiled
-    bare_s, _ = _timed(bare, repeat)
-    defs_s, n_defs = _timed(definitions_only, repeat)
-    ext_s, counts = _timed(extractor, repeat)
-    out: dict[str, Any] = {
-        "files": len(blobs),
-        "mb": round(mb, 2),
-        "bare_parse_s": round(bare_s, 3),
-        "definitions_s": round(defs_s, 3),
-        "extractor_s": round(ext_s, 3),
-        "bare_parse_mb_s": round(mb / bare_s, 2),
-        "definitions_mb_s": round(mb / defs_s, 2),
-        "extractor_mb_s": round(mb / ext_s, 2),
-        "definitions": n_defs,
-        "imports": counts[1],
-        "calls": counts[2],
-        "error_rows": counts[3],
-        "ratio_extractor_vs_bare_parse": round(ext_s / bare_s, 2),
-        "ratio_definitions_vs_bare_parse": round(defs_s / bare_s, 2),
-    }
+    configs: dict[str, Any] = {"bare_parse": bare, "definitions": definitions_only, "extractor": extractor}
     if ctags and language in CTAGS_NAMES:
-        ctags_s, tags = _timed(lambda: run_ctags(ctags, language, [p for p, _ in blobs]), repeat)
-        out.update(
-            ctags_s=round(ctags_s, 3),
-            ctags_mb_s=round(mb / ctags_s, 2),
-            ctags_tags=tags,
-            ratio_definitions_vs_ctags=round(defs_s / ctags_s, 2),
-            ratio_extractor_vs_ctags=round(ext_s / ctags_s, 2),
-            definitions_within_3x_ctags=defs_s <= 3 * ctags_s,
-        )
+        configs["ctags"] = lambda: run_ctags(ctags, language, [p for p, _ in blobs])
+    bare()  # warm: grammars loaded, queries compiled, files in memory
+    samples: dict[str, list[float]] = {name: [] for name in configs}
+    results: dict[str, Any] = {}
+    for _ in range(repeat):  # interleaved, so that load from other jobs hits every configuration alike
+        for name, fn in configs.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            samples[name].append(time.perf_counter() - start)
+    med = {name: statistics.median(v) for name, v in samples.items()}
+    low = {name: min(v) for name, v in samples.items()}
+    out: dict[str, Any] = {"files": len(blobs), "mb": round(mb, 2)}
+    for name in configs:
+        out[f"{name}_s"] = round(med[name], 3)
+        out[f"{name}_min_s"] = round(low[name], 3)
+        out[f"{name}_mb_s"] = round(mb / med[name], 2)
+    counts = results["extractor"]
+    out.update(definitions=results["definitions"], imports=counts[1], calls=counts[2], error_rows=counts[3])
+    pairs = [("extractor", "bare_parse"), ("definitions", "bare_parse")]
+    if "ctags" in configs:
+        out["ctags_tags"] = results["ctags"]
+        pairs += [("definitions", "ctags"), ("extractor", "ctags"), ("bare_parse", "ctags")]
+    for a, b in pairs:
+        out[f"ratio_{a}_vs_{b}"] = round(med[a] / med[b], 2)
+        out[f"ratio_{a}_vs_{b}_of_min"] = round(low[a] / low[b], 2)
+    if "ctags" in configs:
+        out["definitions_within_3x_ctags"] = med["definitions"] <= 3 * med["ctags"]
     return out
 
 
@@ -227,6 +218,7 @@ def main() -> int:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "ctags": _ctags_version(ctags),
+            "loadavg_before": os.getloadavg(),
         },
         "languages": {},
         "skipped": {},
@@ -238,6 +230,7 @@ def main() -> int:
             continue
         result["languages"][language] = measure(language, files, args.repeat, ctags)
         print(f"{language}: {result['languages'][language]}", file=sys.stderr)
+    result["machine"]["loadavg_after"] = os.getloadavg()
     measured = result["languages"].values()
     result["all_definitions_within_3x_ctags"] = all(
         v.get("definitions_within_3x_ctags", False) for v in measured
