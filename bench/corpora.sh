@@ -5,9 +5,10 @@
 #            C++ (libgtest-dev -> /usr/src/googletest), Ruby (ruby-rack -> /usr/lib/ruby/vendor_ruby),
 #            PHP (php-symfony-console -> /usr/share/php), Universal Ctags (the bench's baseline),
 #            Java (the JDK's src.zip, from the openjdk-17-source .deb, unpacked, not installed)
-#   npm:     typescript, lodash, express, rxjs (JavaScript and TypeScript) -> bench/.corpora/npm
+#   npm:     typescript, lodash, express, rxjs (JavaScript and TypeScript), edge-js (its C# sources)
+#            -> bench/.corpora/npm
 #   C:       this Python's own headers (nothing to install)
-# No C# corpus: no Debian, npm or PyPI package we know ships C# sources.
+# C# is thin: edge-js ships about 110 KB of it; no Debian or PyPI package we know ships more.
 set -euo pipefail
 cd "$(dirname "$0")"
 CORPORA="$PWD/.corpora"
@@ -32,7 +33,7 @@ PY
 fi
 if command -v npm >/dev/null; then
   cd "$CORPORA/npm"
-  for spec in typescript@5.9.3 lodash@4.17.21 express@4.21.2 rxjs@7.8.1; do
+  for spec in typescript@5.9.3 lodash@4.17.21 express@4.21.2 rxjs@7.8.1 edge-js@26.1.0; do
     dir="${spec/@/-}"
     if [ ! -d "$dir/package" ]; then
       npm pack -q "$spec" >/dev/null && mkdir -p "$dir" && tar -xzf "$dir.tgz" -C "$dir" && rm "$dir.tgz"

