@@ -261,3 +261,48 @@ def test_a_header_turning_cpp_is_reextracted_like_a_fresh_extract(tmp_path: Path
     query = "SELECT language, kind, qualname FROM definitions ORDER BY qualname"
     assert _sql(store, query) == _sql(fresh, query)
     assert {r["qualname"] for r in _sql(store, query)} == {"ui", "ui::W", "ui::W::draw"}
+
+
+def test_skipping_one_language_drops_only_its_rows(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(PROGRAMS, src)
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=1))
+    extract(make_plan([src], store=store, workers=1, deselect=["treesitter.go"]))
+    fresh = tmp_path / "fresh"
+    extract(make_plan([src], store=fresh, workers=1, deselect=["treesitter.go"]))
+    for table in ("definitions", "source_imports", "source_calls", "errors"):
+        query = f"SELECT * EXCLUDE (sha256) FROM {table} ORDER BY path, line, {'message' if table == 'errors' else 'col'}"
+        assert _sql(store, query) == _sql(fresh, query), table
+    assert "go" not in {r["language"] for r in _sql(store, "SELECT DISTINCT language FROM definitions")}
+
+
+def test_after_a_cancelled_parse_the_next_file_parses_afresh() -> None:
+    from codequarry.extractors.treesitter.facts import facts_of
+
+    big = b"function f(a) { return g(a); }\n" * 400_000
+    src = SourceFile(
+        repo="r",
+        path="big.js",
+        data=big,
+        sha256="x",
+        size=len(big),
+        language="javascript",
+        line_count=400_000,
+    )
+    src.deadline = time.monotonic() + 0.01
+    with pytest.raises(ParseFailure):
+        facts_of(src)
+    small = b"function ok() { return 1; }\n"
+    facts = facts_of(
+        SourceFile(
+            repo="r",
+            path="s.js",
+            data=small,
+            sha256="y",
+            size=len(small),
+            language="javascript",
+            line_count=1,
+        )
+    )
+    assert facts is not None and not facts.problems and [d.name for d in facts.definitions] == ["ok"]

@@ -16,6 +16,7 @@ package was added or removed around it counts as changed, since its rows carry t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -77,7 +78,8 @@ def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
 
 
 def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
-              extractors: list[FileExtractor], forced: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+              extractors: list[FileExtractor], forced: set[str] = frozenset(),  # type: ignore[assignment]
+              known: Mapping[str, FileExtractor] | None = None) -> WorkPlan:
     """Compare the scan with the last snapshot and decide what to extract and what to drop."""
     selected = {ex.name: ex.version for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
@@ -130,6 +132,13 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                     replace_[table].repos.add(repo)
         for name in dropped:
             replace_["errors"].extractors[repo].add(name)
+            gone = (known or {}).get(name)
+            if gone is not None and gone.languages is not None:
+                # its share of a table other languages' extractors still write: its files' rows go
+                for table in gone.output_names:
+                    if table in all_tables:
+                        replace_[table].keys[repo].update(
+                            t.path for t in by_repo.get(repo, ()) if t.language in gone.languages)
             for table in (snap.tables if snap else {}):
                 # the dropped extractor's tables: every row of this repo goes
                 if table not in all_tables and table != "errors":

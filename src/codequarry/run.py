@@ -99,13 +99,14 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # with the run that took it
         getattr(engine, "start", lambda: None)()
         with WriterLock(store.path):
-            return _execute(plan, store, engine, graph, specs, progress, started)
+            return _execute(plan, store, engine, graph, specs, progress, started, catalog=catalog.extractors)
     finally:
         getattr(engine, "close", lambda: None)()
 
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
-             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float) -> RunSummary:
+             specs: dict[str, DatasetSpec], progress: ProgressFn | None, started: float,
+             catalog: dict[str, Any] | None = None) -> RunSummary:
     extractors = graph.extractors
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
@@ -118,7 +119,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph,
     # a fingerprint counts only if the table is still in the snapshot
     rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables})
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
-    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced, known=catalog)
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id,
                           file_timeout=plan.file_timeout)

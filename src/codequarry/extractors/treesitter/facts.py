@@ -95,6 +95,7 @@ def parse(src: SourceFile, parser: Any) -> Any:
     try:
         return parser.parse(read, progress_callback=lambda _offset, _has_error: clock() > deadline)
     except ValueError:  # tree-sitter's "Parsing failed": our callback cancelled it
+        parser.reset()  # or the parser's next parse would resume this one, on another file's bytes
         raise ParseFailure(
             "timeout", f"tree-sitter parse cancelled: past the file's time budget ({len(data)} bytes)"
         ) from None
