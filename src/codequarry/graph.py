@@ -38,7 +38,8 @@ class Graph:
 
 def build_graph(extractors: Iterable[FileExtractor], operations: Iterable[Operation]) -> Graph:
     g = Graph(extractors=list(extractors), operations=list(operations))
-    for node in [*g.extractors, *g.operations]:
+    nodes: list[FileExtractor | Operation] = [*g.extractors, *g.operations]
+    for node in nodes:
         outs = node.outputs
         for out in outs:
             name = output_name(out)
