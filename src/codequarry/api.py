@@ -33,7 +33,7 @@ Rules an extractor follows:
 - never execute or import anything from the file;
 - write only the datasets it declares; the provenance columns (repo, path, sha256) are filled in;
 - raise freely: an exception costs only this extractor's rows for this file and becomes an ``errors``
-  row; the run goes on.
+  row; the run goes on. ``out.error(kind, message, line=...)`` records a problem and keeps the rows.
 
 Bump ``version`` whenever the rows an extractor produces change.
 """
@@ -67,6 +67,7 @@ class FileExtractor:
     description: str = ""
     module: str = ""
     attribute: str = ""
+    default: bool = True  # part of a run without --select; False: only when selected by name or group
 
     def __call__(self, src: Any, out: Any) -> None:
         self.func(src, out)
@@ -115,8 +116,10 @@ def file_extractor(
     needs: Iterable[str] = ("ast",),
     languages: Iterable[str] | None = ("python",),
     description: str | None = None,
+    default: bool = True,
 ) -> Callable[[Callable[..., None]], FileExtractor]:
-    """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language."""
+    """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language;
+    ``default=False`` keeps it out of runs that do not select it (an opt-in layer)."""
     _check_name("extractor", name)
     _check_version("extractor", name, version)
     needs_t = tuple(needs)
@@ -147,6 +150,7 @@ def file_extractor(
             description=doc,
             module=func.__module__,
             attribute=func.__name__,
+            default=default,
         )
 
     return wrap
@@ -186,8 +190,17 @@ def operation(
 class Outputs:
     """The ``out`` argument of a file extractor: one row buffer per declared dataset, as attributes."""
 
-    def __init__(self, buffers: dict[str, Any]) -> None:
+    def __init__(self, buffers: dict[str, Any], report: Callable[..., None] | None = None) -> None:
         self.__dict__.update(buffers)
+        self.__dict__["_report"] = report
+
+    def error(self, kind: str, message: str, *, line: int | None = None, column: int | None = None,
+              source_line: str | None = None) -> None:
+        """Add an ``errors`` row for this file in this extractor's name, without giving up its other
+        rows: what a tolerant parser recovered from (a tree-sitter ERROR or MISSING node)."""
+        report = self.__dict__["_report"]
+        if report is not None:
+            report(kind, message, line, column, source_line)
 
     def __getitem__(self, name: str) -> Any:
         try:

@@ -185,6 +185,15 @@ def tables(store: StoreOpt = None) -> None:
         cols = ", ".join(f.name for f in schema.fields)
         grid.add_row(name, f"{state.rows:,}", cols)
     out.print(grid)
+    if "files" in snap.tables:  # which languages the store holds, and what each one fills
+        from codequarry.language import coverage_of
+        from codequarry.query import sql
+
+        langs = Table("language", "files", "tables filled (* opt-in)", box=None, pad_edge=False)
+        for row in sql(st, "SELECT language, count(*) AS n FROM files GROUP BY language ORDER BY n DESC").to_pylist():
+            langs.add_row(row["language"] or "(unknown)", f"{row['n']:,}", coverage_of(row["language"]))
+        out.print()
+        out.print(langs)
 
 
 @app.command()

@@ -3,7 +3,9 @@
 Nobody lists an order: file extractors read files and write datasets (layer 0); an operation runs
 once every dataset it reads has been written, so operations fall into layers whose members are
 independent and run in parallel. Everything is checked before any file is read: a dataset with two
-producers, a dataset nobody produces, a cycle. Each error names the parties and suggests a fix.
+producers, a dataset nobody produces, a cycle. Each error names the parties and suggests a fix. The one
+exception to "one producer": file extractors of disjoint languages may write one common dataset (the
+tree-sitter extractors, one per language, all write ``definitions``).
 """
 
 from __future__ import annotations
@@ -36,19 +38,20 @@ class Graph:
 
 def build_graph(extractors: Iterable[FileExtractor], operations: Iterable[Operation]) -> Graph:
     g = Graph(extractors=list(extractors), operations=list(operations))
-    for node in [*g.extractors, *g.operations]:
+    nodes: list[FileExtractor | Operation] = [*g.extractors, *g.operations]
+    for node in nodes:
         outs = node.outputs
         for out in outs:
             name = output_name(out)
             if name in RESERVED:
                 raise DeclarationError(f"'{node.name}' declares output '{name}', which codequarry itself writes; "
                                        "choose another dataset name")
-            if name in g.producers:
+            if name in g.producers and not _may_share(g, name, node):
                 raise DeclarationError(
                     f"dataset '{name}' has two producers: '{g.producers[name]}' and '{node.name}'; "
                     "rename one of the datasets, or leave one producer out with --skip"
                 )
-            g.producers[name] = node.name
+            g.producers.setdefault(name, node.name)
             if isinstance(out, DatasetSpec):
                 g.specs[name] = out
     known = set(g.producers) | RESERVED
@@ -61,6 +64,22 @@ def build_graph(extractors: Iterable[FileExtractor], operations: Iterable[Operat
                 )
     g.layers = _layers(g)
     return g
+
+
+def _may_share(g: Graph, name: str, node: FileExtractor | Operation) -> bool:
+    """Whether ``node`` may write ``name`` beside its producers so far: file extractors of disjoint
+    languages declaring the same dataset (one extractor per language, each re-run alone when its
+    version changes, writing one common table such as ``definitions``)."""
+    if not isinstance(node, FileExtractor) or node.languages is None:
+        return False
+    spec = next((o for o in node.outputs if output_name(o) == name), None)
+    mine = set(node.languages)
+    for other in g.extractors:
+        if other is node or name not in other.output_names:
+            continue
+        if other.languages is None or mine & set(other.languages) or g.specs.get(name) is not spec:
+            return False
+    return not any(name in {output_name(o) for o in op.outputs} for op in g.operations)
 
 
 def _layers(g: Graph) -> list[list[str]]:

@@ -5,7 +5,8 @@ Every row is keyed by its file (repo, path) and by the extractor that made it, s
 - files whose size or mtime changed, new files and deleted files: every table drops their rows, and
   the new and changed ones are extracted again by every selected extractor;
 - an extractor that is new to a repo or whose version changed: its tables drop the repo's rows and
-  it alone runs again on every file of the repo;
+  it alone runs again on every file of the repo (on a table that extractors of other languages share,
+  only the rows of its own languages' files go: a new JavaScript query pack re-runs JavaScript only);
 - an extractor no longer selected: its tables drop the repo's rows.
 
 Hashes of unchanged files are reused (they are not read). A file whose module name changed because a
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -86,10 +88,16 @@ def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
 
 
 def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
-              extractors: list[FileExtractor], forced: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+              extractors: list[FileExtractor], forced: set[str] = frozenset(),  # type: ignore[assignment]
+              known: Mapping[str, FileExtractor] | None = None) -> WorkPlan:
     """Compare the scan with the last snapshot and decide what to extract and what to drop."""
     selected = {ex.name: ex.version for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
+    languages = {ex.name: ex.languages for ex in extractors}
+    producers: dict[str, list[str]] = defaultdict(list)
+    for ex in extractors:
+        for table in ex.output_names:
+            producers[table].append(ex.name)
     prev_state = previous_state(snap)
     # a table emptied for a schema change lost the rows of repos outside this run too: forget that
     # they ran its producer, so that their next run runs it again
@@ -126,10 +134,22 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
             work.dropped[repo] = dropped
         work.state[repo] = dict(selected)
         for name in rerun:
+            langs = languages[name]
             for table in outputs[name]:
-                replace_[table].repos.add(repo)
+                if langs is not None and len(producers[table]) > 1:
+                    # a table shared by extractors of other languages: drop this language's files only
+                    replace_[table].keys[repo].update(t.path for t in by_repo.get(repo, ()) if t.language in langs)
+                else:
+                    replace_[table].repos.add(repo)
         for name in dropped:
             replace_["errors"].extractors[repo].add(name)
+            gone = (known or {}).get(name)
+            if gone is not None and gone.languages is not None:
+                # its share of a table other languages' extractors still write: its files' rows go
+                for table in gone.output_names:
+                    if table in all_tables:
+                        replace_[table].keys[repo].update(
+                            t.path for t in by_repo.get(repo, ()) if t.language in gone.languages)
             for table in (snap.tables if snap else {}):
                 # the dropped extractor's tables: every row of this repo goes
                 if table not in all_tables and table != "errors":

@@ -46,9 +46,13 @@ class OperationContext:
     """What an operation sees: its input datasets, as SQL (DataFusion) or Arrow tables."""
 
     def __init__(self, store: Store, tables: Mapping[str, TableState], *, name: str = "",
-                 inputs: tuple[str, ...] | None = None) -> None:
+                 inputs: tuple[str, ...] | None = None, outputs: tuple[str, ...] = (),
+                 sources: Mapping[str, str] | None = None) -> None:
         self.store = store
         self.name = name
+        self.outputs = outputs
+        #: repo -> source root of this run's sources, for an operation that reads files (blobs)
+        self.sources: dict[str, str] = dict(sources or {})
         self._tables = dict(tables)
         self._allowed = set(inputs) if inputs is not None else set(self._tables)
         self._ctx: Any = None
@@ -107,6 +111,16 @@ class OperationContext:
             raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
         return plain_types(live_dataset(self.store, name, state.version).to_table(columns=columns))
 
+    def own(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
+        """One of this operation's own outputs as the last snapshot holds it (None if never written),
+        so that an operation can keep what is still valid instead of recomputing it."""
+        if name not in self.outputs:
+            raise OperationError(f"operation '{self.name}' reads its own output '{name}', which it does not declare")
+        state = self._tables.get(name)
+        if state is None:
+            return None
+        return live_dataset(self.store, name, state.version).to_table(columns=columns)
+
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
@@ -133,7 +147,8 @@ def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
 
 def run_operations(store: Store, operations: list[Operation], layers: list[list[str]],
                    specs: Mapping[str, DatasetSpec], states: dict[str, TableState],
-                   previous: Mapping[str, Any], *, workers: int = 2) -> tuple[dict[str, Any], dict[str, Any]]:
+                   previous: Mapping[str, Any], *, workers: int = 2,
+                   sources: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run each layer's operations (in parallel within a layer) over ``states``, which is updated
     with the versions of the tables they write. An operation whose inputs and version are what they
     were when it last ran is skipped. Returns (operation state for the snapshot, summary)."""
@@ -157,7 +172,7 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
             else:
                 todo.append(op)
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-            results = list(pool.map(lambda op: _run_one(store, op, specs, states), todo))
+            results = list(pool.map(lambda op: _run_one(store, op, specs, states, sources), todo))
         for op, (written, info) in zip(todo, results, strict=True):
             states.update(written)
             summary[op.name] = info
@@ -168,14 +183,15 @@ def _out_name(out: str | DatasetSpec) -> str:
     return out if isinstance(out, str) else out.name
 
 
-def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec],
-             states: Mapping[str, TableState]) -> tuple[dict[str, TableState], dict[str, Any]]:
+def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], states: Mapping[str, TableState],
+             sources: Mapping[str, str] | None = None) -> tuple[dict[str, TableState], dict[str, Any]]:
     import time
 
     from deltalake import write_deltalake
 
     started = time.perf_counter()
-    ctx = OperationContext(store, states, name=op.name, inputs=op.inputs)
+    ctx = OperationContext(store, states, name=op.name, inputs=op.inputs,
+                           outputs=tuple(_out_name(o) for o in op.outputs), sources=sources)
     try:
         result = op.func(ctx)
     except QuarryError:

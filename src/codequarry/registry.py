@@ -31,6 +31,9 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.model_ops",
     "codequarry.extractors.python.tasks",
     "codequarry.extractors.python.testsuite",
+    "codequarry.extractors.units",
+    "codequarry.extractors.blobs",
+    "codequarry.extractors.treesitter.extractors",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from codequarry.corpus_io import escape_name, open_corpus
+from codequarry.corpus_io import escape_name
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
@@ -20,12 +20,13 @@ from codequarry.errors import StoreError, UsageError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_state
+from codequarry.language import is_ambiguous, refine
 from codequarry.operations import run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
 from codequarry.report.collect import RunRecorder
-from codequarry.scan import Manifest, language_of_shebang, module_names, scan
+from codequarry.scan import Manifest, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.damage import store_errors
@@ -77,8 +78,8 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
     tasks = []
     for key, f in enumerate(manifest.files):
         language = f.language
-        if language is None and f.size > 0:
-            language = _sniff(f.root, f.path)
+        if (language is None and f.size > 0) or is_ambiguous(f.path):
+            language = refine(f.root, f.path, language)
         mod, is_pkg = modules.get((f.repo, f.path), (None, False))
         if language == "python" and mod is None:
             # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
@@ -86,16 +87,6 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
         tasks.append(FileTask(key=key, repo=f.repo, root=f.root, path=f.path, size=f.size, mtime_ns=f.mtime_ns,
                               language=language, module=mod, is_package=is_pkg))
     return tasks
-
-
-def _sniff(root: str, path: str) -> str | None:
-    """Language of an extension-less file from its '#!' line (reads 128 bytes, nothing more)."""
-    try:
-        fh, _st = open_corpus(root, path)
-        with fh:
-            return language_of_shebang(fh.read(128))
-    except OSError:
-        return None
 
 
 def make_engine(plan: ExtractPlan) -> Engine:
@@ -131,7 +122,7 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
             tracker = ProgressFile(store.path, kind="extract", run_id=recorder.run_id)
             try:
                 summary = _guarded(plan, store, engine, graph, specs, _tracking(tracker, progress), started,
-                                   rebuild, recorder)
+                                   rebuild, recorder, catalog.extractors)
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
                 raise
@@ -166,7 +157,7 @@ def _check_store_path(path: str) -> None:
 
 def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
              progress: ProgressFn | None, started: float, rebuild: frozenset[str],
-             recorder: RunRecorder) -> RunSummary:
+             recorder: RunRecorder, catalog: dict[str, Any] | None = None) -> RunSummary:
     """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
 
     A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
@@ -178,7 +169,7 @@ def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     try:
         with store_errors(store, "extracting", live=previous.id if previous else None):
             done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild,
-                                 recorder))
+                                 recorder, catalog))
     finally:
         if not done and not _published_since(store, previous):
             drop_run_parts(store, run_id)
@@ -203,7 +194,8 @@ def drop_run_parts(store: Store, run_id: str) -> None:
 
 def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
              progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
-             rebuild: frozenset[str], recorder: RunRecorder) -> RunSummary:
+             rebuild: frozenset[str], recorder: RunRecorder,
+             catalog: dict[str, Any] | None = None) -> RunSummary:
     extractors = graph.extractors
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
@@ -214,10 +206,11 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
     with recorder.stage("plan"):
-        work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+        work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced, known=catalog)
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
-                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
+                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id,
+                          file_timeout=plan.file_timeout)
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0
@@ -275,7 +268,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
     with recorder.stage("operations"):
         op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
-                                                      prev_ops, workers=plan.workers)
+                                                      prev_ops, workers=plan.workers,
+                                                      sources={src.repo: src.root for src in plan.sources})
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
         and op_state == prev_ops
@@ -374,7 +368,7 @@ def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
         prev_ops = previous.run.get("operations", {})
         layers = [[n for n in layer if n in names] for layer in graph.layers]
         op_state, info = run_operations(store, wanted, [la for la in layers if la], graph.specs, states, prev_ops,
-                                        workers=plan.workers)
+                                        workers=plan.workers, sources={src.repo: src.root for src in plan.sources})
         merged = {**prev_ops, **op_state}
         if states == previous.tables and merged == prev_ops:
             recorder.finish_operations(previous.id, False, info)

@@ -21,55 +21,10 @@ from pathlib import Path
 
 from codequarry.corpus_io import escape_name, file_kind, inside
 from codequarry.errors import UsageError
+from codequarry.language import language_of, language_of_shebang  # noqa: F401  (detection lives there)
 
 PRUNED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".quarry", ".tox", ".nox",
                          ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-
-EXTENSIONS: dict[str, str] = {
-    ".py": "python", ".pyi": "python", ".pyw": "python",
-    ".pyx": "cython", ".pxd": "cython",
-    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".tsx": "typescript",
-    ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp",
-    ".rs": "rust", ".go": "go", ".java": "java", ".kt": "kotlin", ".scala": "scala", ".rb": "ruby",
-    ".php": "php", ".cs": "csharp", ".swift": "swift", ".m": "objective-c", ".lean": "lean",
-    ".hs": "haskell", ".ml": "ocaml", ".ex": "elixir", ".exs": "elixir", ".erl": "erlang",
-    ".lua": "lua", ".pl": "perl", ".pm": "perl", ".r": "r", ".jl": "julia", ".dart": "dart",
-    ".sh": "shell", ".bash": "shell", ".zsh": "shell", ".ps1": "powershell",
-    ".sql": "sql", ".html": "html", ".htm": "html", ".css": "css", ".scss": "css",
-    ".md": "markdown", ".rst": "restructuredtext", ".txt": "text",
-    ".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".xml": "xml", ".ini": "ini",
-    ".cfg": "ini", ".spthy": "spthy", ".proto": "protobuf", ".graphql": "graphql", ".tf": "terraform",
-}
-SPECIAL_NAMES = {"Dockerfile": "dockerfile", "Makefile": "make", "CMakeLists.txt": "cmake"}
-SHEBANGS = {"python": "python", "python3": "python", "python2": "python", "pypy": "python", "pypy3": "python",
-            "sh": "shell", "bash": "shell", "zsh": "shell", "dash": "shell", "node": "javascript",
-            "ruby": "ruby", "perl": "perl"}
-
-
-def language_of(name: str) -> str | None:
-    """Language from the file name alone (None when only the content can tell)."""
-    special = SPECIAL_NAMES.get(name)
-    if special:
-        return special
-    _, ext = os.path.splitext(name)
-    return EXTENSIONS.get(ext.lower()) if ext else None
-
-
-def language_of_shebang(head: bytes) -> str | None:
-    """Language from a '#!' first line: '#!/usr/bin/env python3' -> python."""
-    if not head.startswith(b"#!"):
-        return None
-    first = head[2:].split(b"\n", 1)[0].decode("latin-1").strip().split()
-    if not first:
-        return None
-    prog = os.path.basename(first[0])
-    if prog == "env":
-        args = [a for a in first[1:] if not a.startswith("-")]
-        prog = args[0] if args else ""
-    prog = prog.rstrip("0123456789.") or prog
-    return SHEBANGS.get(prog) or SHEBANGS.get(prog + "3")
-
 
 @dataclass(frozen=True)
 class SourceRoot:

@@ -147,6 +147,8 @@ class SourceFile:
         self._cst: Any = None
         self._tokens: list[tokenize.TokenInfo] | None = None
         self.shared_seconds = 0.0  # time in the parse and the node index, for the run report
+        #: time.monotonic() by which a cancellable parse (tree-sitter) gives up; None: no limit
+        self.deadline: float | None = None
 
     # -- parse products -------------------------------------------------------------------------
     @property

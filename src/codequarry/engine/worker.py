@@ -7,6 +7,7 @@ out.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import importlib
@@ -33,6 +34,9 @@ from codequarry.schema import RowBuffer
 from codequarry.source import ParseFailure, SourceFile
 
 _HASH_BLOCK = 1 << 20
+#: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
+#: supervisor would kill the worker from outside
+CANCEL_AT = 0.8
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class WorkerConfig:
     max_file_size: int = 10 * 1024 * 1024
     tables_dir: str | None = None  # write Parquet parts here (tables_dir/<dataset>/...); else return IPC
     run_id: str = "run"
+    file_timeout: float | None = None  # --file-timeout: native parsers cancel themselves before it
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,8 @@ class _Run:
                     buf = self.buffers[spec.name] = RowBuffer(spec)
                     self.producer[spec.name] = ex.name
                 bufs.append(buf)
-            self.views.append((ex, Outputs({b.spec.name: b for b in bufs}), bufs))
+            report = functools.partial(self.error, ex.name)
+            self.views.append((ex, Outputs({b.spec.name: b for b in bufs}, report), bufs))
         self.errors = RowBuffer(Error)
         self.provenance: dict[int, tuple[str, str, str | None]] = {}
         self.counts: dict[str, int] = {}
@@ -231,6 +237,7 @@ def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    started = time.monotonic()  # the supervisor's clock for this file starts about now
     got = _read(task, config.max_file_size, run)
     if got is None:
         return
@@ -254,6 +261,8 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
         mtime_ns=mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
     )
+    if config.file_timeout:
+        src.deadline = started + CANCEL_AT * config.file_timeout
     if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
         if skip_reason == "too_large":

@@ -1,0 +1,34 @@
+; pack-version: 1
+; TypeScript and TSX: definitions (types included), imports, calls.
+(function_declaration name: (identifier) @name) @def.function
+(generator_function_declaration name: (identifier) @name) @def.function
+(function_signature name: (identifier) @name) @def.function
+(class_declaration name: (type_identifier) @name) @def.class
+(abstract_class_declaration name: (type_identifier) @name) @def.class
+(interface_declaration name: (type_identifier) @name) @def.interface
+(enum_declaration name: (identifier) @name) @def.enum
+(type_alias_declaration name: (type_identifier) @name) @def.type
+(internal_module name: (_) @name) @def.namespace
+(module name: (_) @name) @def.module
+(method_definition name: (_) @name) @def.method
+(abstract_method_signature name: (_) @name) @def.method
+(variable_declarator
+  name: (identifier) @name
+  value: [(arrow_function) (function_expression) (generator_function)]) @def.function
+(variable_declarator name: (identifier) @name value: (class)) @def.class
+
+; --- imports: @source is the module as written, @import.<kind> the statement
+(import_statement source: (string (string_fragment) @source)) @import.import
+(export_statement source: (string (string_fragment) @source)) @import.export
+(import_require_clause source: (string (string_fragment) @source)) @import.require
+(call_expression
+  function: (identifier) @import_kind
+  arguments: (arguments . (string (string_fragment) @source))) @import.require
+(call_expression
+  function: (import)
+  arguments: (arguments . (string (string_fragment) @source))) @import.dynamic
+
+; --- calls: one capture per call, named for where its callee is: @call.text.F (the text of field F),
+;     @call.before.F (from the call's start to field F), @call.through.F (from the call's start to F's end)
+(call_expression) @call.text.function
+(new_expression) @call.text.constructor
