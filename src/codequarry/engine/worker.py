@@ -271,6 +271,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
             run.error(ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None,
                       _safe_line(src, line))
+    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
+        for line, column, message in src.newer.partial_rows():
+            run.error("parse", "partial", message, line, column, _safe_line(src, line))
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
     elif src._tree is not None:
