@@ -232,7 +232,7 @@ def test_syntax_errors_stay_errors(tmp_path: Path) -> None:
     )
     assert (
         f"uses Python 3.12+ syntax (type alias statement (PEP 695), line 1); this quarry runs on {RUNNING}, "
-        "and the fallback parser failed: Python 2 print statement"
+        "and the fallback parser failed: Python 2 print or exec statement"
     ) in errors["mixed.py"]["message"]
     assert "uses Python 3.12+ syntax (generic function (PEP 695), line 1)" in errors["mixed2.py"]["message"]
     assert "tree-sitter-python also finds a syntax error at line 2" in errors["mixed2.py"]["message"]
@@ -311,3 +311,13 @@ def test_whole_stdlib_converts_exactly() -> None:
     assert same > 1500
     assert diff == []
     assert len(failed) <= 0.005 * same, failed
+
+
+def test_python2_except_is_no_version_hint(tmp_path: Path) -> None:
+    """``except E, e:`` is PEP 758 in 3.14 and a binding in Python 2: with Python 2 syntax around it,
+    the message does not send the user to 3.14."""
+    data = b"try:\n    pass\nexcept ValueError, e:\n    print 'bad', e\nx = 0777L\n"
+    src = SourceFile(repo="r", path="old.py", data=data, sha256=None, size=len(data), language="python")
+    with pytest.raises(ParseFailure) as info:
+        _ = src.tree
+    assert "3.14" not in info.value.message and "this quarry runs on" not in info.value.message

@@ -14,6 +14,9 @@ from typing import Any
 EXTRAS = frozenset({"comment", "line_continuation"})
 
 
+PYTHON2 = "Python 2"  # how the messages of Unsupported for Python 2 syntax begin
+
+
 class Unsupported(Exception):
     """The tree-sitter tree holds something ``ast`` cannot represent (Python 2 syntax, an ERROR)."""
 

@@ -63,8 +63,12 @@ def identifier(node: Any) -> str:
     return name if name.isascii() else unicodedata.normalize("NFKC", name)
 
 
-def number(raw: str) -> int | float | complex:
+def number(raw: str, node: Any = None) -> int | float | complex:
     digits = raw.replace("_", "")
+    if digits[-1] in "lL" or (
+        len(digits) > 1 and digits[0] == "0" and digits.isdigit() and digits.strip("0")
+    ):
+        raise Unsupported(f"Python 2 integer literal {raw}", node)
     if digits[-1] in "jJ":
         return complex(0, float(digits[:-1]))
     if digits[:2].lower() in ("0x", "0o", "0b"):
@@ -103,7 +107,7 @@ class Expressions:
         return ast.Name(id=text(node), ctx=LOAD, **span(node))
 
     def x_integer(self, node: Any) -> ast.expr:
-        return ast.Constant(value=number(text(node)), kind=None, **span(node))
+        return ast.Constant(value=number(text(node), node), kind=None, **span(node))
 
     x_float = x_integer
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from codequarry.pyparse.base import Context, Note, Unsupported
+from codequarry.pyparse.base import PYTHON2, Context, Note, Unsupported
 from codequarry.pyparse.convert import Converter
 from codequarry.pyparse.features import recognise
 
@@ -132,7 +132,11 @@ def _convert(root: Any, data: bytes, found: tuple[Note, ...]) -> tuple[ast.Modul
     try:
         module = Converter(cx).module(root)
     except Unsupported as exc:
+        if str(exc).startswith(PYTHON2):  # in Python 2 code, ``except E, e:`` is no sign of PEP 758
+            found = tuple(n for n in found if "PEP 758" not in n.construct)
         raise NotNewer(str(exc), exc.line, found) from None
     except RecursionError:
         raise NotNewer("nesting too deep for the converter", None, found) from None
+    except Exception as exc:  # a tree shape the converter does not know (``0L``): the file's loss only
+        raise NotNewer(f"the converter cannot read it ({type(exc).__name__}: {exc})", None, found) from None
     return module, tuple(cx.notes)

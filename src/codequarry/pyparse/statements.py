@@ -14,6 +14,7 @@ from codequarry.pyparse.base import (
     DEL,
     EXTRAS,
     LOAD,
+    PYTHON2,
     STORE,
     Context,
     Unsupported,
@@ -220,7 +221,7 @@ class Statements:
         return ast.Assign(targets=[set_ctx(target, STORE)], value=value, type_comment=None, **span(node))
 
     def s_print_statement(self, node: Any) -> ast.stmt:
-        raise Unsupported("Python 2 print statement", node)
+        raise Unsupported(f"{PYTHON2} print or exec statement", node)
 
     s_exec_statement = s_print_statement
 
@@ -353,7 +354,16 @@ class Statements:
         return cls(items=items, body=body, type_comment=None, **start_of(node), **self.stmt_end(body[-1]))
 
     def s_match_statement(self, node: Any) -> ast.stmt:
-        subject = self._value([c for c in node.children_by_field_name("subject") if c.type != "comment"])
+        subjects = [c for c in node.children_by_field_name("subject") if c.type != "comment"]
+        colon = next(i for i, c in enumerate(node.children) if c.type == ":")
+        if node.children[colon - 1].type == ",":  # ``match x,:`` matches a one-element tuple
+            subject = ast.Tuple(
+                elts=[self.expr(s) for s in subjects],
+                ctx=LOAD,
+                **span2(subjects[0], node.children[colon - 1]),
+            )
+        else:
+            subject = self._value(subjects)
         block = node.child_by_field_name("body")
         cases = [self.case(c) for c in named(block) if c.type == "case_clause"]
         last = cases[-1].body[-1]

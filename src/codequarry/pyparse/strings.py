@@ -13,7 +13,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from codequarry.pyparse.base import Context, Unsupported, named, span, span2, text
+from codequarry.pyparse.base import LOAD, Context, Unsupported, named, span, span2, text
 
 _ESCAPE = re.compile(r"\\(N\{[^}]*\}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|\n|.)", re.S)
 _CONVERSIONS = {"s": 115, "r": 114, "a": 97}
@@ -120,19 +120,20 @@ class Strings:
         exprs = [c for c in node.children_by_field_name("expression") if c.type != "comment"]
         if len(exprs) != 1:
             raise Unsupported("an f-string replacement field without one expression", node)
+        if exprs[0].type == "named_expression":  # ``{x:=10}`` is ``x`` with the spec ``=10``
+            return [self._walrus_spec(node, exprs[0], where, spec_end)]
         value = self.expr(exprs[0])
-        if (
-            exprs[0].type == "expression_list"
-        ):  # 3.11 parses ``{a, b}`` as ``(a, b)``: the braces are the parentheses
+        if exprs[0].type == "expression_list":  # 3.11 parses ``{a, b}`` as ``(a, b)``: braces are parens
             close = next(c for c in reversed(node.children) if c.type == "}")
             value.__dict__.update(span2(node, close))
         conv_node = node.child_by_field_name("type_conversion")
         spec_node = node.child_by_field_name("format_specifier")
         conversion = _CONVERSIONS[text(conv_node)[1:]] if conv_node is not None else -1
         out: list[Any] = []
-        debug = next((c for c in node.children if c.type == "="), None)
-        if debug is not None:
-            out.append(node.text[1 : debug.end_byte - node.start_byte].decode("utf-8"))
+        debug = next((i for i, c in enumerate(node.children) if c.type == "="), None)
+        if debug is not None:  # the text up to the next token, whitespace after ``=`` included
+            after = node.children[debug + 1]
+            out.append(node.text[1 : after.start_byte - node.start_byte].decode("utf-8"))
             if conv_node is None and spec_node is None:
                 conversion = _CONVERSIONS["r"]
         spec = None
@@ -141,6 +142,14 @@ class Strings:
             spec = ast.JoinedStr(values=values, **spec_end)
         out.append(ast.FormattedValue(value=value, conversion=conversion, format_spec=spec, **where))
         return out
+
+    def _walrus_spec(self, node: Any, walrus: Any, where: dict[str, int], tail: dict[str, int]) -> ast.expr:
+        name = walrus.child_by_field_name("name")
+        value = ast.Name(id=text(name), ctx=LOAD, **span(name))
+        close = next(c for c in reversed(node.children) if c.type == "}")
+        spec_text = node.text[name.end_byte - node.start_byte + 1 : close.start_byte - node.start_byte]
+        spec = ast.JoinedStr(values=_merge([spec_text.decode("utf-8")], where, tail), **tail)
+        return ast.FormattedValue(value=value, conversion=-1, format_spec=spec, **where)
 
     def _spec(self, node: Any, raw: bool, where: dict[str, int], spec_end: dict[str, int]) -> list[Any]:
         """The pieces of a format spec: literal text and nested replacement fields."""
