@@ -92,7 +92,7 @@ def tokens(node: Any) -> list[Any]:
     return [c for c in node.children if c.type not in EXTRAS]
 
 
-def set_ctx(node: ast.AST, ctx: ast.expr_context) -> ast.AST:
+def set_ctx(node: Any, ctx: ast.expr_context) -> Any:
     """Give a target and its sub-targets ``ctx``, as CPython does for assignment and ``del`` targets."""
     cls = node.__class__
     if cls in (ast.Name, ast.Attribute, ast.Subscript):

@@ -45,12 +45,13 @@ def recognise(root: Any) -> tuple[list[Note], list[Any]]:
     for node in found.get("alias", []):
         notes.append(_note(node, "type alias statement (PEP 695)", (3, 12)))
     for node in found.get("generic", []):
-        notes.append(_note(node, f"generic {node.parent.type.split('_')[0]} (PEP 695)", (3, 12)))
+        owner = node.parent.type if node.parent is not None else "function_definition"
+        notes.append(_note(node, f"generic {owner.split('_')[0]} (PEP 695)", (3, 12)))
     for node in found.get("except", []):
         if len([c for c in node.children_by_field_name("value") if c.type != "comment"]) > 1:
             notes.append(_note(node, "except without parentheses (PEP 758)", (3, 14)))
     for node in found.get("start", []):
-        if "t" in node.text.decode("utf-8", "replace").lower().rstrip("'\""):
+        if "t" in (node.text or b"").decode("utf-8", "replace").lower().rstrip("'\""):
             notes.append(_note(node, "t-string (PEP 750)", (3, 14)))
     for node in found.get("field", []):
         notes.extend(fstring_notes(node))

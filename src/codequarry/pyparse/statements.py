@@ -62,7 +62,9 @@ class Statements:
                 out.extend(result)
             else:
                 out.append(result)
-        last = next((c for c in reversed(node.children) if c.type not in EXTRAS), None) if out else None
+        last = (
+            next((c for c in reversed(node.children) if c.type not in EXTRAS), None) if out and node else None
+        )
         if last is not None and last.type == ";":  # a compound statement ends after a trailing ``;``
             self.semicolons[id(out[-1])] = (out[-1], end_of(last))
         return out
@@ -289,7 +291,7 @@ class Statements:
 
     def s_try_statement(self, node: Any) -> ast.stmt:
         body = self._body(node)
-        handlers: list[ast.excepthandler] = []
+        handlers: list[ast.ExceptHandler] = []
         orelse: list[ast.stmt] = []
         final: list[ast.stmt] = []
         star = False
@@ -313,7 +315,7 @@ class Statements:
             **self.stmt_end(last),
         )
 
-    def _handler(self, clause: Any) -> ast.excepthandler:
+    def _handler(self, clause: Any) -> ast.ExceptHandler:
         body = self.block(next(c for c in clause.children if c.type == "block"))
         values = [c for c in clause.children_by_field_name("value") if c.type != "comment"]
         if not values:
@@ -356,6 +358,7 @@ class Statements:
     def s_match_statement(self, node: Any) -> ast.stmt:
         subjects = [c for c in node.children_by_field_name("subject") if c.type != "comment"]
         colon = next(i for i, c in enumerate(node.children) if c.type == ":")
+        subject: ast.expr
         if node.children[colon - 1].type == ",":  # ``match x,:`` matches a one-element tuple
             subject = ast.Tuple(
                 elts=[self.expr(s) for s in subjects],
