@@ -321,3 +321,34 @@ def test_python2_except_is_no_version_hint(tmp_path: Path) -> None:
     with pytest.raises(ParseFailure) as info:
         _ = src.tree
     assert "3.14" not in info.value.message and "this quarry runs on" not in info.value.message
+
+
+def test_fastapi_routes_and_auth_through_newer_syntax(tmp_path: Path) -> None:
+    """The FastAPI template's case: deps.py (3.14 ``except A, B:``) holds the auth dependency that
+    every route's ``auth`` column comes from; items.py (3.12) holds the routes."""
+    store = tmp_path / "store"
+    extract(make_plan([FIXTURES / "fastapiapp"], store=store, workers=1))
+    db = open_store(store)
+    routes = rows(db, "SELECT methods, full_path, handler, auth FROM routes ORDER BY full_path")
+    assert routes == [
+        {
+            "methods": ["GET"],
+            "full_path": "/api/v1/items/",
+            "handler": "app.api.items.read_items",
+            "auth": ["get_current_user"],
+        },
+        {
+            "methods": ["POST"],
+            "full_path": "/api/v1/items/{item_id}",
+            "handler": "app.api.items.update_item",
+            "auth": ["get_current_user"],
+        },
+    ]
+    parsers = {r["path"]: r["parser"].split()[0] for r in rows(db, "SELECT path, parser FROM modules")}
+    assert parsers == {
+        "app/__init__.py": "ast",
+        "app/api/__init__.py": "ast",
+        "app/main.py": "ast",
+        "app/api/deps.py": "tree-sitter-python",
+        "app/api/items.py": "tree-sitter-python",
+    }
