@@ -296,6 +296,36 @@ def _compare(paths: list[str]) -> tuple[int, list[str], list[str]]:
     return same, diff, failed
 
 
+#: shapes tree-sitter-python groups differently from Python, each found on a real corpus
+TRICKY = [
+    "x = ~1 ^ 1 & 1 | 1 & 1 ^ -1\n",  # bitwise precedence
+    "y = -a ** -b * c ** d ** e\n",
+    "w: list[str] | None | int = None\n",  # union chains in annotations
+    "a = b, *c[1:]\n",  # star over a trailer
+    "t = tuple[*tuple[int, ...]]\n",
+    "type(self).x[1].y = 1\n",  # not a type alias
+    "with (open(p) as f):\n    pass\n",
+    "f(),\n",
+    "def f(): a; del x;\n",
+    "match x,:\n    case a, b,:\n        pass\n",
+    "match x:\n    case ast.Expr(value=ast.Constant(value=str() as doc)) if y:\n        pass\n",
+    "while (e := a.b if c is not None else None):\n    pass\n",
+    "s = f'{x:=10}' f'{a, b}' f'{ x = }' f'{y!r:>{w}.{p}}' 'tail'\n",
+    "r = r'\\\\\\\\' u'\\N{EM DASH}' '\\d'\nb = b'\\x00' rb'\\\\'\n",
+    "async def g():\n    return [x async for x in y if await z], await a(), b\n",
+    "def h(a, /, b: int = 1, *args: int, c, d=2, **kw: str) -> None:\n    pass\n",
+    "case = match = type = _ = 1\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_shapes_convert_exactly(text: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        want = ast.dump(ast.parse(text), include_attributes=True)
+    assert ast.dump(convert(text)[0], include_attributes=True) == want
+
+
 def test_stdlib_sample_converts_exactly() -> None:
     """Every 12th stdlib file: the converter's tree is ``ast.parse``'s, positions included."""
     same, diff, failed = _compare(stdlib_files()[::12])

@@ -272,6 +272,15 @@ class Expressions:
 
     def x_conditional_expression(self, node: Any) -> ast.expr:
         body, test, orelse = named(node)
+        if (
+            body.type == "named_expression"
+        ):  # tree-sitter: ``(x := a) if c else b``; Python: ``x := (a if c else b)``
+            name, value = body.child_by_field_name("name"), body.child_by_field_name("value")
+            cond = ast.IfExp(
+                test=self.expr(test), body=self.expr(value), orelse=self.expr(orelse), **span2(value, node)
+            )
+            target = ast.Name(id=identifier(name), ctx=STORE, **span(name))
+            return ast.NamedExpr(target=target, value=cond, **span(node))
         return ast.IfExp(test=self.expr(test), body=self.expr(body), orelse=self.expr(orelse), **span(node))
 
     def x_named_expression(self, node: Any) -> ast.expr:

@@ -158,13 +158,31 @@ class Patterns:
         kwd: list[ast.pattern] = []
         for item in kids[1:]:
             inner = named(item)
-            if item.type == "keyword_pattern" or (len(inner) == 1 and inner[0].type == "keyword_pattern"):
+            bound = _keyword_as(inner)
+            if bound is not None:  # tree-sitter: ``(k=p) as n``; Python: ``k=(p as n)``
+                kw_node, name = bound
+                kw = tokens(kw_node)
+                attrs.append(identifier(kw[0]))
+                value = self._run(kw[2:], kw_node)
+                kwd.append(ast.MatchAs(pattern=value, name=identifier(name), **span2(kw[2], name)))
+            elif item.type == "keyword_pattern" or (len(inner) == 1 and inner[0].type == "keyword_pattern"):
                 kw = tokens(item if item.type == "keyword_pattern" else inner[0])
                 attrs.append(identifier(kw[0]))
                 kwd.append(self._run(kw[2:], item))
             else:
                 patterns.append(self.pattern(item))
         return ast.MatchClass(cls=cls, patterns=patterns, kwd_attrs=attrs, kwd_patterns=kwd, **span(node))
+
+
+def _keyword_as(inner: list[Any]) -> tuple[Any, Any] | None:
+    """(the keyword pattern, the name) when tree-sitter wrapped a keyword pattern in ``as``."""
+    if len(inner) != 1 or inner[0].type != "as_pattern":
+        return None
+    parts = named(inner[0])
+    first = named(parts[0]) if parts[0].type == "case_pattern" else [parts[0]]
+    if len(first) == 1 and first[0].type == "keyword_pattern":
+        return first[0], parts[-1]
+    return None
 
 
 def _last(node: Any) -> Any:
