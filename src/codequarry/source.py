@@ -206,10 +206,8 @@ class SourceFile:
     def _parse_newer(self, text: str, failure: ParseFailure) -> ast.Module:
         """The tree of a file the running ``ast`` rejects, when it is valid newer Python (see
         :mod:`codequarry.pyparse.fallback`); else ``failure``, told the version it needs if known."""
-        try:
-            from codequarry.pyparse.fallback import NotNewer, parse_newer, version_hint
-        except ImportError:  # pragma: no cover - tree-sitter-python is a core dependency
-            raise failure from None
+        from codequarry.pyparse.fallback import NotNewer, parse_newer, version_hint
+
         try:
             SourceFile.computed["ast-fallback"] += 1
             found = parse_newer(text)

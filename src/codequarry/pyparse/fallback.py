@@ -106,7 +106,10 @@ def parser_name() -> str:
 def parse_newer(text: str) -> Fallback:
     """The tree of a file the running parser rejected, if it is valid newer Python; else NotNewer."""
     data = text.encode("utf-8")
-    root = _parser().parse(data).root_node
+    try:
+        root = _parser().parse(data).root_node
+    except ImportError:  # pragma: no cover - tree-sitter-python is a core dependency
+        raise NotNewer("the fallback parser needs: pip install tree-sitter tree-sitter-python") from None
     notes, unexplained = recognise(root)
     found = tuple(notes)
     if unexplained:
