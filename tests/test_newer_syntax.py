@@ -10,6 +10,7 @@ Files of 3.14 syntax are compared with a 3.13 oracle in their 3.13 spelling (``e
 from __future__ import annotations
 
 import ast
+import contextlib
 import glob
 import json
 import os
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.pyparse.fallback import NotNewer, convert, parse_newer, parser_name
@@ -382,3 +385,29 @@ def test_fastapi_routes_and_auth_through_newer_syntax(tmp_path: Path) -> None:
         "app/api/deps.py": "tree-sitter-python",
         "app/api/items.py": "tree-sitter-python",
     }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=st.sampled_from(CASES),
+    cut=st.integers(0, 10_000),
+    size=st.integers(0, 40),
+    insert=st.sampled_from(
+        ["", "(", ")", ":", "'", '"', "\\", "{", "}", "\n", " ", ",", "=", "*", "[", "f'"]
+    ),
+)
+def test_damaged_newer_files_never_crash(case: str, cut: int, size: int, insert: str) -> None:
+    """Whatever a file of newer syntax is cut into, the tree is an ``ast.Module`` or a ParseFailure,
+    never another exception (the converter's failures are the file's loss only)."""
+    text = (SYNTAX / f"{case}.py").read_text(encoding="utf-8")
+    cut %= len(text) + 1
+    data = (text[:cut] + insert + text[cut + size :]).encode()
+    src = SourceFile(repo="r", path="x.py", data=data, sha256=None, size=len(data), language="python")
+    try:
+        tree = src.tree
+    except ParseFailure as exc:
+        assert exc.kind == "syntax" and exc.message
+        return
+    assert isinstance(tree, ast.Module)
+    with contextlib.suppress(SyntaxError):  # ``return`` outside a function: semantics, not structure
+        compile(tree, "<damaged>", "exec", dont_inherit=True)  # a well-formed tree; nothing is run
