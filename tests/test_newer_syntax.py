@@ -387,6 +387,7 @@ def test_fastapi_routes_and_auth_through_newer_syntax(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # invalid escapes the damage makes
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     case=st.sampled_from(CASES),
