@@ -318,6 +318,7 @@ TRICKY = [
     "async def g():\n    return [x async for x in y if await z], await a(), b\n",
     "def h(a, /, b: int = 1, *args: int, c, d=2, **kw: str) -> None:\n    pass\n",
     "case = match = type = _ = 1\n",
+    "with (a if b else c as d, e or f as g):\n    pass\n",  # ``as`` attached to the last operand
 ]
 
 

@@ -20,6 +20,8 @@ class Converter(Statements, Patterns, Parameters, Strings, Expressions):
     def __init__(self, cx: Context) -> None:
         self.cx = cx
         self.semicolons = {}
+        self.as_target = None
+        self.in_with_item = False
 
     def module(self, root: Any) -> ast.Module:
         return ast.Module(body=self.block(root), type_ignores=[])

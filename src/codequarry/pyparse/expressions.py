@@ -86,6 +86,8 @@ class Expressions:
         def arguments(self, params: Any | None) -> ast.arguments: ...
 
     cx: Context
+    as_target: tuple[Any, ast.expr] | None
+    in_with_item: bool
 
     def expr(self, node: Any) -> ast.expr:
         method = getattr(self, "x_" + node.type, None)
@@ -301,6 +303,15 @@ class Expressions:
         params = node.child_by_field_name("parameters")
         args = self.arguments(params)
         return ast.Lambda(args=args, body=self.expr(node.child_by_field_name("body")), **span(node))
+
+    def x_as_pattern(self, node: Any) -> ast.expr:  # only inside a with item (see Statements._with_item)
+        inner = named(node)
+        target = named(inner[-1])[0] if inner[-1].type == "as_pattern_target" else inner[-1]
+        if not self.in_with_item or self.as_target is not None:
+            raise Unsupported("'as' outside a with item or a pattern", node)
+        expr = self.expr(inner[0])
+        self.as_target = (target, expr)
+        return expr
 
     # -- trailers -------------------------------------------------------------------------------
     def x_attribute(self, node: Any) -> ast.expr:

@@ -50,6 +50,8 @@ class Statements:
 
     cx: Context
     semicolons: dict[int, tuple[ast.AST, dict[str, int]]]
+    as_target: tuple[Any, ast.expr] | None
+    in_with_item: bool
 
     def block(self, node: Any | None) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -350,10 +352,30 @@ class Statements:
                     )
                 )
             else:
-                items.append(ast.withitem(context_expr=self.expr(value), optional_vars=None))
+                items.append(self._with_item(value))
         body = self._body(node)
         cls = ast.AsyncWith if node.children[0].type == "async" else ast.With
         return cls(items=items, body=body, type_comment=None, **start_of(node), **self.stmt_end(body[-1]))
+
+    def _with_item(self, value: Any) -> ast.withitem:
+        """A with item whose ``as`` tree-sitter attached deep inside (``a if b else c as d`` reads as
+        ``a if b else (c as d)``): the expression is converted with the ``as`` cut out, and the spans
+        along its right edge end where the expression does."""
+        self.as_target, self.in_with_item = None, True
+        try:
+            expr = self.expr(value)
+        finally:
+            self.in_with_item = False
+        found = self.as_target
+        if found is None:
+            return ast.withitem(context_expr=expr, optional_vars=None)
+        target, inner = found
+        end = end_of(inner)
+        node: ast.AST = expr
+        while node is not inner:
+            node.__dict__.update(end)
+            node = list(ast.iter_child_nodes(node))[-1]
+        return ast.withitem(context_expr=expr, optional_vars=set_ctx(self.expr(target), STORE))
 
     def s_match_statement(self, node: Any) -> ast.stmt:
         subjects = [c for c in node.children_by_field_name("subject") if c.type != "comment"]
