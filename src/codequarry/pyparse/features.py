@@ -19,6 +19,7 @@ _QUERY = """
 (except_clause) @except
 (string_start) @start
 (interpolation) @field
+(format_expression) @field
 (ERROR) @error
 (MISSING) @error
 """
