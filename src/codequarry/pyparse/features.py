@@ -66,14 +66,20 @@ def recognise(root: Any) -> tuple[list[Note], list[Any]]:
 
 
 def _in_type_parameters(node: Any) -> bool:
+    """Whether ``node`` lies in the type parameters of a def, a class or a type alias (not in the
+    ``[...]`` of an annotation, which tree-sitter also calls ``type_parameter``)."""
     parent = node.parent
-    while parent is not None:
-        if parent.type == "type_parameter":
-            return True
+    while parent is not None and parent.type != "type_parameter":
         if parent.type in ("block", "module"):
             return False
         parent = parent.parent
-    return False
+    if parent is None or parent.parent is None:
+        return False
+    owner = parent.parent
+    if owner.type in ("function_definition", "class_definition"):
+        return True
+    alias = owner.parent.parent if owner.type == "generic_type" and owner.parent is not None else None
+    return alias is not None and alias.type == "type_alias_statement"
 
 
 def fstring_notes(node: Any) -> list[Note]:
