@@ -319,6 +319,7 @@ TRICKY = [
     "def h(a, /, b: int = 1, *args: int, c, d=2, **kw: str) -> None:\n    pass\n",
     "case = match = type = _ = 1\n",
     "with (a if b else c as d, e or f as g):\n    pass\n",  # ``as`` attached to the last operand
+    "m = f'{a.b(),!r}' f'{a, b = }' f'{a,b:>3}'\n",  # bare tuples in f-strings: 3.11's implied parens
 ]
 
 

@@ -13,7 +13,7 @@ import re
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from codequarry.pyparse.base import LOAD, Context, Unsupported, named, span, span2, text
+from codequarry.pyparse.base import LOAD, Context, Unsupported, named, span, start_of, text
 
 _ESCAPE = re.compile(r"\\(N\{[^}]*\}|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3}|\n|.)", re.S)
 _CONVERSIONS = {"s": 115, "r": 114, "a": 97}
@@ -124,8 +124,11 @@ class Strings:
             return [self._walrus_spec(node, exprs[0], where, spec_end)]
         value = self.expr(exprs[0])
         if exprs[0].type == "expression_list":  # 3.11 parses ``{a, b}`` as ``(a, b)``: braces are parens
-            close = next(c for c in reversed(node.children) if c.type == "}")
-            value.__dict__.update(span2(node, close))
+            stop = next(
+                c for c in node.children[1:] if c.type in ("=", "type_conversion", "format_specifier", "}")
+            )
+            row, col = stop.start_point  # the ``)`` 3.11 puts where the expression text ends
+            value.__dict__.update(start_of(node), end_lineno=row + 1, end_col_offset=col + 1)
         conv_node = node.child_by_field_name("type_conversion")
         spec_node = node.child_by_field_name("format_specifier")
         conversion = _CONVERSIONS[text(conv_node)[1:]] if conv_node is not None else -1
