@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.pyparse.fallback import NotNewer, convert, parse_newer, parser_name
 from codequarry.source import ParseFailure, SourceFile, decode_python
-from tests.newer_oracle import normalise
+from tests.newer_oracle import facts, normalise
 
 FIXTURES = Path(__file__).parent / "fixtures" / "newer"
 SYNTAX = FIXTURES / "syntax"
@@ -414,3 +414,48 @@ def test_damaged_newer_files_never_crash(case: str, cut: int, size: int, insert:
     assert isinstance(tree, ast.Module)
     with contextlib.suppress(SyntaxError):  # ``return`` outside a function: semantics, not structure
         compile(tree, "<damaged>", "exec", dont_inherit=True)  # a well-formed tree; nothing is run
+
+
+@pytest.mark.slow
+def test_newer_stdlib_files_match_newer_ast() -> None:
+    """A real corpus of newer syntax: the files of a newer Python's own standard library that 3.11's
+    parser rejects. Their facts equal the newer ``ast``'s in every file; their normalised trees in
+    all but a few (3.11's span of a bare tuple in an f-string, surrogate pairs JSON merges)."""
+    exe = newer_python()
+    if exe is None:
+        pytest.skip("no Python >= 3.13 under ~/.pyenv/versions")
+    root = subprocess.run(
+        [exe, "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    rejected = []
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(Path(path).read_text(encoding="utf-8"))
+        except SyntaxError:
+            rejected.append(path)
+        except (UnicodeDecodeError, ValueError):
+            continue
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); from newer_oracle import describe\n"
+        "out = {}\nfor p in sys.argv[1:]:\n    try:\n        out[p] = describe(open(p, encoding='utf-8').read())\n"
+        "    except SyntaxError:\n        pass\nprint(json.dumps(out))"
+    )
+    want = json.loads(
+        subprocess.run([exe, "-I", "-c", code, *rejected], capture_output=True, text=True, check=True).stdout
+    )
+    assert len(want) >= 10, "the newer stdlib should hold files of newer syntax"
+    trees = 0
+    for path, expected in want.items():
+        try:
+            tree = source(Path(path)).tree
+        except ParseFailure as exc:
+            assert "encoding" in exc.message or "decode" in exc.message, (path, exc.message)
+            continue
+        assert facts(tree) == expected["facts"], path
+        trees += normalise(tree) == expected["tree"]
+    assert trees >= 0.8 * len(want)
