@@ -149,6 +149,10 @@ class SourceFile:
         self.shared_seconds = 0.0  # time in the parse and the node index, for the run report
         #: time.monotonic() by which a cancellable parse (tree-sitter) gives up; None: no limit
         self.deadline: float | None = None
+        #: which parser made ``tree``: "ast", or "tree-sitter-python <version>" for syntax newer than
+        #: the running interpreter; ``newer`` then holds the fallback's findings (a pyparse Fallback)
+        self.parser = "ast"
+        self.newer: Any = None
 
     # -- parse products -------------------------------------------------------------------------
     @property
@@ -199,11 +203,30 @@ class SourceFile:
         except SyntaxError as exc:
             msg = exc.msg or "invalid syntax"
             src_line = (exc.text or "").rstrip("\n") or None
-            raise ParseFailure("syntax", msg, line=exc.lineno, column=exc.offset, source_line=src_line) from None
+            failure = ParseFailure("syntax", msg, line=exc.lineno, column=exc.offset, source_line=src_line)
         except (RecursionError, MemoryError) as exc:
             raise ParseFailure("syntax", f"nesting too deep for the parser ({type(exc).__name__})") from None
         except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
             raise ParseFailure("syntax", str(exc)) from None
+        return self._parse_newer(text, failure)
+
+    def _parse_newer(self, text: str, failure: ParseFailure) -> ast.Module:
+        """The tree of a file the running ``ast`` rejects, when it is valid newer Python (see
+        :mod:`codequarry.pyparse.fallback`); else ``failure``, told the version it needs if known."""
+        from codequarry.pyparse.fallback import NotNewer, parse_newer, version_hint
+
+        try:
+            SourceFile.computed["ast-fallback"] += 1
+            found = parse_newer(text)
+        except NotNewer as exc:
+            hint = version_hint(exc.found, valid=False)
+            if hint:
+                failure.message = f"{failure.message}; {hint}, and the fallback parser failed: {exc.reason}"
+                failure.args = (failure.message,)
+            raise failure from None
+        self.parser = found.parser
+        self.newer = found
+        return found.tree
 
     @property
     def symtable(self) -> Any:

@@ -307,6 +307,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         run.shared += shared
         run.seconds[index] += time.perf_counter() - started - shared
         run.rows[index] += sum(b.n for b in bufs) - sum(marks)
+    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
+        for line, column, message in src.newer.partial_rows():
+            run.error("parse", "partial", message, line, column, _safe_line(src, line))
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
     elif src._tree is not None:

@@ -48,6 +48,7 @@ class PyModule:
     docstring: str | None
     lines: int
     has_main_guard: bool
+    parser: str  # "ast", or "tree-sitter-python <version>" for syntax newer than the interpreter
 
 
 class Parameter:
@@ -156,7 +157,7 @@ class PyAssignment:
 # -- modules ---------------------------------------------------------------------------------------
 
 
-@file_extractor("python.core.modules", version=1, needs=["ast"], outputs=[PyModule])
+@file_extractor("python.core.modules", version=2, needs=["ast"], outputs=[PyModule])
 def modules(src: SourceFile, out: Any) -> None:
     """Python modules: dotted name, package flag, docstring, line count, main guard."""
     tree = src.tree
@@ -169,6 +170,7 @@ def modules(src: SourceFile, out: Any) -> None:
         docstring=_docstring(tree),
         lines=count,
         has_main_guard=guard,
+        parser=src.parser,
     )
 
 
