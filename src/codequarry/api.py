@@ -49,7 +49,7 @@ from codequarry.errors import DeclarationError, did_you_mean
 from codequarry.schema import DatasetSpec
 
 #: parse products a file extractor may ask for; each is computed lazily, once per file
-PARSE_PRODUCTS = ("text", "ast", "symtable", "cst", "tokens")
+PARSE_PRODUCTS = ("text", "ast", "symtable", "bytecode", "cst", "tokens")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -67,6 +67,7 @@ class FileExtractor:
     description: str = ""
     module: str = ""
     attribute: str = ""
+    default: bool = True  # part of a run without --select; False: only when selected by name or group
 
     def __call__(self, src: Any, out: Any) -> None:
         self.func(src, out)
@@ -115,8 +116,10 @@ def file_extractor(
     needs: Iterable[str] = ("ast",),
     languages: Iterable[str] | None = ("python",),
     description: str | None = None,
+    default: bool = True,
 ) -> Callable[[Callable[..., None]], FileExtractor]:
-    """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language."""
+    """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language;
+    ``default=False`` keeps an expensive one out of runs that do not select it by name or group."""
     _check_name("extractor", name)
     _check_version("extractor", name, version)
     needs_t = tuple(needs)
@@ -147,6 +150,7 @@ def file_extractor(
             description=doc,
             module=func.__module__,
             attribute=func.__name__,
+            default=default,
         )
 
     return wrap

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from codequarry.api import FileExtractor, Outputs
 from codequarry.extractors.core import Error
 from codequarry.schema import RowBuffer
-from codequarry.source import ParseFailure, SourceFile
+from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
 _HASH_BLOCK = 1 << 20
 
@@ -254,6 +254,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         except ParseFailure as exc:
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
+            if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
+                run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
+                continue
             failure = exc
             line = exc.line
             if not partial or task.file_errors:
