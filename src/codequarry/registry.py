@@ -31,6 +31,12 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.model_ops",
     "codequarry.extractors.python.tasks",
     "codequarry.extractors.python.testsuite",
+    # Python structural layers (python.layers.*): opt-in by measured cost, see docs/tables/layers.md
+    "codequarry.extractors.layers.manifest",
+    "codequarry.extractors.layers.symtables",
+    "codequarry.extractors.layers.bytecode",
+    "codequarry.extractors.layers.ast_nodes",
+    "codequarry.extractors.layers.libcst_layer",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 

@@ -87,6 +87,7 @@ def _flag_names(flags: int) -> list[str]:
     needs=["bytecode"],
     outputs=[CodeUnit, Instruction],
     description="bytecode: every code object (flags, arg counts) and instruction (opname, arg, positions)",
+    default=False,
 )
 def bytecode(src: Any, out: Any) -> None:
     module = src.bytecode

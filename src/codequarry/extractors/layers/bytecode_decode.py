@@ -177,9 +177,9 @@ def decode_with_dis(code: CodeType, cols: tuple[list[Any], ...], uid: int,
         if convert is not None:
             col, end_col = convert(line, col), convert(end_line, end_col)
         argrepr = const_repr(ins.argval) if ins.opcode in dis.hasconst and ins.argrepr else ins.argrepr
-        for col, value in zip(cols, (uid, ins.offset, ins.opname, ins.opcode, ins.arg, argrepr,
+        for column, value in zip(cols, (uid, ins.offset, ins.opname, ins.opcode, ins.arg, argrepr,
                                         ins.is_jump_target, line, end_line, col, end_col), strict=True):
-            col.append(value)
+            column.append(value)
         n += 1
     return n
 

@@ -59,6 +59,7 @@ class SymtableSymbol:
     needs=["symtable"],
     outputs=[SymtableScope, SymtableSymbol],
     description="symbol tables: every scope and every symbol with its flags (local, free, cell, ...)",
+    default=False,
 )
 def symtables(src: Any, out: Any) -> None:
     top = src.symtable
