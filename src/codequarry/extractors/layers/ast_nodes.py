@@ -68,8 +68,9 @@ def _label_field(cls: type) -> str | None:
     default=False,
 )
 def ast_layer(src: Any, out: Any) -> None:
-    (n_id, n_parent, n_type, n_field, n_index, n_depth, n_label,
-     n_line, n_col, n_end_line, n_end_col) = (c.append for c in out.ast_nodes.columns())
+    (n_id, n_parent, n_type, n_field, n_index, n_depth, n_label, n_line, n_col, n_end_line, n_end_col) = (
+        c.append for c in out.ast_nodes.columns()
+    )
     e_parent, e_child, e_field, e_index = (c.append for c in out.ast_edges.columns())
     convert = char_columns(src.lines, src.text)
     labels = _LABELS
@@ -119,8 +120,11 @@ def ast_layer(src: Any, out: Any) -> None:
         for name in cls._fields:
             value = getattr(node, name, None)
             if value.__class__ is list:
-                children.extend((item, nid, name, k, depth + 1) for k, item in enumerate(value)
-                                if isinstance(item, node_base))
+                children.extend(
+                    (item, nid, name, k, depth + 1)
+                    for k, item in enumerate(value)
+                    if isinstance(item, node_base)
+                )
             elif isinstance(value, node_base):
                 children.append((value, nid, name, None, depth + 1))
         if children:

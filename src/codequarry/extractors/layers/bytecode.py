@@ -97,9 +97,21 @@ def bytecode(src: Any, out: Any) -> None:
     decode = decoder()
     for uid, parent, code in code_units(module):
         n = decode(code, cols, uid, convert)
-        unit(unit_id=uid, parent_id=parent, qualname=code.co_qualname, name=code.co_name,
-             firstlineno=code.co_firstlineno, argcount=code.co_argcount,
-             posonlyargcount=code.co_posonlyargcount, kwonlyargcount=code.co_kwonlyargcount,
-             nlocals=code.co_nlocals, stacksize=code.co_stacksize, flags=code.co_flags,
-             flag_names=_flag_names(code.co_flags), instructions=n, optimize=BYTECODE_OPTIMIZE,
-             python=PYTHON, magic=MAGIC)
+        unit(
+            unit_id=uid,
+            parent_id=parent,
+            qualname=code.co_qualname,
+            name=code.co_name,
+            firstlineno=code.co_firstlineno,
+            argcount=code.co_argcount,
+            posonlyargcount=code.co_posonlyargcount,
+            kwonlyargcount=code.co_kwonlyargcount,
+            nlocals=code.co_nlocals,
+            stacksize=code.co_stacksize,
+            flags=code.co_flags,
+            flag_names=_flag_names(code.co_flags),
+            instructions=n,
+            optimize=BYTECODE_OPTIMIZE,
+            python=PYTHON,
+            magic=MAGIC,
+        )

@@ -29,7 +29,9 @@ def const_repr(value: Any) -> str:
     if isinstance(value, CodeType):
         return f"<code {value.co_name}, line {value.co_firstlineno}>"
     if isinstance(value, frozenset):
-        return "frozenset({" + ", ".join(sorted(const_repr(v) for v in value)) + "})" if value else "frozenset()"
+        return (
+            "frozenset({" + ", ".join(sorted(const_repr(v) for v in value)) + "})" if value else "frozenset()"
+        )
     if isinstance(value, tuple) and any(isinstance(v, CodeType | frozenset | tuple) for v in value):
         inner = ", ".join(const_repr(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
@@ -81,17 +83,27 @@ def _tables() -> dict[str, Any]:
 _T = _tables() if FAST else {}
 
 
-def decode(code: CodeType, cols: tuple[list[Any], ...], uid: int,
-           convert: Callable[[int | None, int | None], int | None] | None) -> int:
+def decode(
+    code: CodeType,
+    cols: tuple[list[Any], ...],
+    uid: int,
+    convert: Callable[[int | None, int | None], int | None] | None,
+) -> int:
     """Append every instruction of ``code`` (no inline caches) to the columns ``(unit_id, offset,
     opname, opcode, arg, argrepr, is_jump_target, line, end_line, col, end_col)``; return how many.
 
     One pass; ``is_jump_target`` is written False and then set for every offset a jump or an
     exception handler lands on."""
-    (c_unit, c_offset, c_opname, c_opcode, c_arg, c_argrepr, c_jump,
-     c_line, c_end_line, c_col, c_end_col) = cols
-    a_offset, a_opname, a_opcode, a_arg, a_argrepr = (c_offset.append, c_opname.append, c_opcode.append,
-                                                      c_arg.append, c_argrepr.append)
+    (c_unit, c_offset, c_opname, c_opcode, c_arg, c_argrepr, c_jump, c_line, c_end_line, c_col, c_end_col) = (
+        cols
+    )
+    a_offset, a_opname, a_opcode, a_arg, a_argrepr = (
+        c_offset.append,
+        c_opname.append,
+        c_opcode.append,
+        c_arg.append,
+        c_argrepr.append,
+    )
     a_line, a_end_line, a_col, a_end_col = c_line.append, c_end_line.append, c_col.append, c_end_col.append
     first = len(c_offset)
     raw = code.co_code
@@ -168,8 +180,12 @@ def decode(code: CodeType, cols: tuple[list[Any], ...], uid: int,
     return n
 
 
-def decode_with_dis(code: CodeType, cols: tuple[list[Any], ...], uid: int,
-                    convert: Callable[[int | None, int | None], int | None] | None) -> int:
+def decode_with_dis(
+    code: CodeType,
+    cols: tuple[list[Any], ...],
+    uid: int,
+    convert: Callable[[int | None, int | None], int | None] | None,
+) -> int:
     """The same columns from ``dis.Bytecode`` (any interpreter), constants shown as above."""
     n = 0
     for ins in dis.Bytecode(code):
@@ -177,8 +193,23 @@ def decode_with_dis(code: CodeType, cols: tuple[list[Any], ...], uid: int,
         if convert is not None:
             col, end_col = convert(line, col), convert(end_line, end_col)
         argrepr = const_repr(ins.argval) if ins.opcode in dis.hasconst and ins.argrepr else ins.argrepr
-        for column, value in zip(cols, (uid, ins.offset, ins.opname, ins.opcode, ins.arg, argrepr,
-                                        ins.is_jump_target, line, end_line, col, end_col), strict=True):
+        for column, value in zip(
+            cols,
+            (
+                uid,
+                ins.offset,
+                ins.opname,
+                ins.opcode,
+                ins.arg,
+                argrepr,
+                ins.is_jump_target,
+                line,
+                end_line,
+                col,
+                end_col,
+            ),
+            strict=True,
+        ):
             column.append(value)
         n += 1
     return n

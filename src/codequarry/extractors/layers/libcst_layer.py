@@ -127,8 +127,16 @@ def cst_layer(src: Any, out: Any) -> None:
         line, col, end_line, end_col = _span(positions, node)
         written = full_name(node) or ""
         for q in sorted(names, key=lambda q: (q.name, q.source.name)):
-            add(node_type=type(node).__name__, name=written, qualified_name=q.name, source=q.source.name.lower(),
-                line=line, col=col, end_line=end_line, end_col=end_col)
+            add(
+                node_type=type(node).__name__,
+                name=written,
+                qualified_name=q.name,
+                source=q.source.name.lower(),
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
     scopes = {s for s in scope_of.values() if s is not None}
     ids = _scope_ids(scopes, positions)
     _write_scopes(out, ids, positions, wrapper.module)
@@ -138,13 +146,26 @@ def _write_scopes(out: Any, ids: dict[Any, int], positions: Any, module: Any) ->
     for scope, sid in sorted(ids.items(), key=lambda item: item[1]):
         node = getattr(scope, "node", None) or module
         parent = ids.get(scope.parent)
-        out.cst_scopes.add(scope_id=sid, parent_id=parent, scope_type=type(scope).__name__,
-                           name=getattr(scope, "name", None), **_named_span(positions, node))
+        out.cst_scopes.add(
+            scope_id=sid,
+            parent_id=parent,
+            scope_type=type(scope).__name__,
+            name=getattr(scope, "name", None),
+            **_named_span(positions, node),
+        )
         accesses = sorted(((_span(positions, a.node), a) for a in scope.accesses), key=lambda p: p[0])
         for (line, col, end_line, end_col), access in accesses:
-            out.cst_accesses.add(scope_id=sid, name=_written(access.node), referents=len(access.referents),
-                                 is_annotation=access.is_annotation, is_type_hint=access.is_type_hint,
-                                 line=line, col=col, end_line=end_line, end_col=end_col)
+            out.cst_accesses.add(
+                scope_id=sid,
+                name=_written(access.node),
+                referents=len(access.referents),
+                is_annotation=access.is_annotation,
+                is_type_hint=access.is_type_hint,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
         bound = []
         for assignment in scope.assignments:
             node_ = getattr(assignment, "node", None)
@@ -153,9 +174,17 @@ def _write_scopes(out: Any, ids: dict[Any, int], positions: Any, module: Any) ->
             bound.append((_span(positions, node_), assignment.name, assignment))
         for (line, col, end_line, end_col), name, assignment in sorted(bound, key=lambda b: (b[0], b[1])):
             kind = "import" if type(assignment).__name__ == "ImportAssignment" else "assignment"
-            out.cst_assignments.add(scope_id=sid, name=name, kind=kind, node_type=type(assignment.node).__name__,
-                                    references=len(assignment.references), line=line, col=col,
-                                    end_line=end_line, end_col=end_col)
+            out.cst_assignments.add(
+                scope_id=sid,
+                name=name,
+                kind=kind,
+                node_type=type(assignment.node).__name__,
+                references=len(assignment.references),
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
 
 
 def _written(node: Any) -> str:

@@ -60,9 +60,22 @@ def symbol_rows(table: Any, emit: Callable[..., None], sid: int) -> int:
     n = 0
     for name, flags in raw.symbols.items():
         scope = (flags >> _SCOPE_OFF) & _SCOPE_MASK
-        emit(sid, name, scope in (_LOCAL, _CELL), scope in (_GLOBAL_EXPLICIT, _GLOBAL_IMPLICIT),
-             scope == _GLOBAL_EXPLICIT, bool(flags & _DEF_NONLOCAL), scope == _FREE, scope == _CELL,
-             bool(flags & _DEF_PARAM), bool(flags & _DEF_IMPORT), bool(flags & _DEF_LOCAL),
-             bool(flags & _USE), bool(flags & _DEF_ANNOT), name in namespaces, flags)
+        emit(
+            sid,
+            name,
+            scope in (_LOCAL, _CELL),
+            scope in (_GLOBAL_EXPLICIT, _GLOBAL_IMPLICIT),
+            scope == _GLOBAL_EXPLICIT,
+            bool(flags & _DEF_NONLOCAL),
+            scope == _FREE,
+            scope == _CELL,
+            bool(flags & _DEF_PARAM),
+            bool(flags & _DEF_IMPORT),
+            bool(flags & _DEF_LOCAL),
+            bool(flags & _USE),
+            bool(flags & _DEF_ANNOT),
+            name in namespaces,
+            flags,
+        )
         n += 1
     return n

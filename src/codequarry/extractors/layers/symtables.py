@@ -72,6 +72,15 @@ def symtables(src: Any, out: Any) -> None:
 
     for sid, parent, table, qual in walk(top):
         n = symbol_rows(table, emit, sid)
-        scope(scope_id=sid, parent_id=parent, scope_type=scope_type(table), name=table.get_name(),
-              qualname=qual, line=table.get_lineno(), is_nested=table.is_nested(),
-              is_optimized=table.is_optimized(), symbols=n, children=len(table._table.children))
+        scope(
+            scope_id=sid,
+            parent_id=parent,
+            scope_type=scope_type(table),
+            name=table.get_name(),
+            qualname=qual,
+            line=table.get_lineno(),
+            is_nested=table.is_nested(),
+            is_optimized=table.is_optimized(),
+            symbols=n,
+            children=len(table._table.children),
+        )
