@@ -17,7 +17,7 @@ _LOCAL, _CELL, _FREE = _symtable.LOCAL, _symtable.CELL, _symtable.FREE
 _GLOBAL_EXPLICIT, _GLOBAL_IMPLICIT = _symtable.GLOBAL_EXPLICIT, _symtable.GLOBAL_IMPLICIT
 _DEF_LOCAL, _DEF_PARAM = _symtable.DEF_LOCAL, _symtable.DEF_PARAM
 _DEF_NONLOCAL, _USE, _DEF_IMPORT = _symtable.DEF_NONLOCAL, _symtable.USE, _symtable.DEF_IMPORT
-_DEF_ANNOT = _symtable.DEF_ANNOT
+_DEF_ANNOT, _DEF_BOUND = _symtable.DEF_ANNOT, _symtable.DEF_BOUND
 
 
 def scope_type(table: Any) -> str:
@@ -54,17 +54,21 @@ def walk(top: Any) -> Iterator[tuple[int, int | None, Any, str]]:
 
 def symbol_rows(table: Any, emit: Callable[..., None], sid: int) -> int:
     """Emit one row per symbol of ``table`` (flags decoded from the compiler's own bit fields, which
-    also give ``cell``, absent from the public API before 3.14). Returns the number of symbols."""
+    also give ``cell``, absent from the public API before 3.14). Returns the number of symbols.
+
+    As in the ``symtable`` module, a name bound at module level is both local and global."""
     raw = table._table  # the _symtable entry: a dict of name -> flags, in first-seen order
     namespaces = {child.name for child in raw.children}
+    module = scope_type(table) == "module"
     n = 0
     for name, flags in raw.symbols.items():
         scope = (flags >> _SCOPE_OFF) & _SCOPE_MASK
+        bound_here = module and bool(flags & _DEF_BOUND)
         emit(
             sid,
             name,
-            scope in (_LOCAL, _CELL),
-            scope in (_GLOBAL_EXPLICIT, _GLOBAL_IMPLICIT),
+            scope in (_LOCAL, _CELL) or bound_here,
+            scope in (_GLOBAL_EXPLICIT, _GLOBAL_IMPLICIT) or bound_here,
             scope == _GLOBAL_EXPLICIT,
             bool(flags & _DEF_NONLOCAL),
             scope == _FREE,

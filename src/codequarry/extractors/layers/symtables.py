@@ -34,7 +34,8 @@ class SymtableScope:
 
 @dataset("symtable_symbols")
 class SymtableSymbol:
-    """One row per (scope, name) the compiler binds or uses, with the scope it resolves to and how."""
+    """One row per (scope, name) the compiler binds or uses, with the scope it resolves to and how
+    (flags as the ``symtable`` module defines them: a module-level binding is local and global)."""
 
     scope_id: int
     name: str
