@@ -327,3 +327,29 @@ def test_parse_manifest_agrees_with_libcst() -> None:
         assert (row["indentation"] or module.default_indent) == module.default_indent, rel
         checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("step", [SAMPLE, pytest.param(1, marks=pytest.mark.slow)])
+def test_manifest_indentation_is_the_first_indent_token(step: int) -> None:
+    """The manifest reads the indentation off the parse tree; the tokenizer's first INDENT agrees."""
+    import io
+    import tokenize
+
+    rows = {r["path"]: r for r in layer_rows("parse_manifest", step)["parse_manifest"]}
+    checked = 0
+    for path in stdlib_files(step):
+        rel = path.relative_to(STDLIB).as_posix()
+        if rel not in rows:
+            continue
+        text = _source(path).decode(_encoding(path))
+        want = None
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+                if tok.type == tokenize.INDENT:
+                    want = tok.string
+                    break
+        except (tokenize.TokenError, SyntaxError):
+            continue
+        assert rows[rel]["indentation"] == want, rel
+        checked += 1
+    assert checked > len(stdlib_files(step)) * 0.9

@@ -1,14 +1,15 @@
 """``parse_manifest``: how each Python file was read and parsed, one row per file (default: cheap).
 
 Encoding as the interpreter detects it (BOM, PEP 263 cookie), the file's first line ending and its
-indentation unit found as LibCST finds them (the first newline; the first INDENT token, tokenizing
-only up to it), and which parser produced the file's facts, with its version and the language
+indentation unit found as LibCST finds them (the first newline; the first INDENT token, read off
+the shared parse tree instead of tokenizing), and which parser produced the file's facts, with its version and the language
 version it accepts. ``grammar_abi`` is the grammar's ABI for parsers that have one (tree-sitter);
 CPython's own parser has none.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import platform
 import re
@@ -40,28 +41,54 @@ class ParseManifest:
     grammar_abi: int | None
 
 
-def first_indent(text: str) -> str | None:
-    """The whitespace of the file's first INDENT token, or None (no indented block, or a tokenize error
-    before one)."""
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.type == tokenize.INDENT:
-                return tok.string
-    except (tokenize.TokenError, SyntaxError):
-        return None
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def first_indent(tree: ast.Module, lines: list[str]) -> str | None:
+    """The whitespace of the file's first INDENT token, read off the parsed tree: the first block, in
+    source order, whose first statement starts its own line (``if x: pass`` opens no block). Nested
+    blocks come after their parent's first body line, so top-level statements suffice. None when the
+    file has no indented block."""
+    for stmt in tree.body:
+        found = _block_indent(stmt, lines)
+        if found is not None:
+            return found
     return None
+
+
+def _block_indent(stmt: ast.AST, lines: list[str]) -> str | None:
+    items: list[Any] = [item for name in _BLOCKS for item in getattr(stmt, name, None) or ()]
+    items.sort(key=_position)
+    for item in items:
+        if isinstance(item, ast.match_case):  # the INDENT comes before `case`
+            line = lines[item.pattern.lineno - 1]
+            return line[: len(line) - len(line.lstrip(" \t\f"))]
+        if isinstance(item, ast.ExceptHandler):  # `except` sits at its `try`'s level: look inside
+            found = _block_indent(item, lines)
+            if found is not None:
+                return found
+            continue
+        prefix = lines[item.lineno - 1][: item.col_offset]
+        if not prefix.strip():
+            return prefix
+    return None
+
+
+def _position(node: Any) -> tuple[int, int]:
+    if isinstance(node, ast.match_case):
+        return node.pattern.lineno, node.pattern.col_offset
+    return node.lineno, node.col_offset
 
 
 @file_extractor(
     "python.layers.parse_manifest",
     version=1,
-    needs=["text"],
+    needs=["ast"],
     outputs=[ParseManifest],
     description="per file: encoding, BOM, newline, indentation, parser and its version",
 )
 def parse_manifest(src: Any, out: Any) -> None:
     data: bytes = src.data
-    text: str = src.text  # decodes, or raises the file's decode error
     encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     crlf = data.count(b"\r\n")
     kinds = (crlf, data.count(b"\r") - crlf, data.count(b"\n") - crlf)
@@ -72,7 +99,7 @@ def parse_manifest(src: Any, out: Any) -> None:
         has_bom=data.startswith(b"\xef\xbb\xbf"),
         newline=first.group(0).decode("ascii") if first else None,
         newlines_mixed=sum(1 for k in kinds if k) > 1,
-        indentation=first_indent(text),
+        indentation=first_indent(src.tree, src.lines),
         has_trailing_newline=data.endswith((b"\n", b"\r")),
         parser=parser if isinstance(parser, str) else "cpython",
         parser_version=PYTHON,
