@@ -55,7 +55,6 @@ class Instruction:
     unit_id: int
     offset: int
     opname: str
-    opcode: int
     arg: int | None
     argrepr: str
     is_jump_target: bool

@@ -90,17 +90,14 @@ def decode(
     convert: Callable[[int | None, int | None], int | None] | None,
 ) -> int:
     """Append every instruction of ``code`` (no inline caches) to the columns ``(unit_id, offset,
-    opname, opcode, arg, argrepr, is_jump_target, line, end_line, col, end_col)``; return how many.
+    opname, arg, argrepr, is_jump_target, line, end_line, col, end_col)``; return how many.
 
     One pass; ``is_jump_target`` is written False and then set for every offset a jump or an
     exception handler lands on."""
-    (c_unit, c_offset, c_opname, c_opcode, c_arg, c_argrepr, c_jump, c_line, c_end_line, c_col, c_end_col) = (
-        cols
-    )
-    a_offset, a_opname, a_opcode, a_arg, a_argrepr = (
+    (c_unit, c_offset, c_opname, c_arg, c_argrepr, c_jump, c_line, c_end_line, c_col, c_end_col) = cols
+    a_offset, a_opname, a_arg, a_argrepr = (
         c_offset.append,
         c_opname.append,
-        c_opcode.append,
         c_arg.append,
         c_argrepr.append,
     )
@@ -160,7 +157,6 @@ def decode(
             col, end_col = convert(line, col), convert(end_line, end_col)
         a_offset(i)
         a_opname(opnames[op])
-        a_opcode(op)
         a_arg(arg)
         a_argrepr(argrepr)
         a_line(line)
@@ -199,7 +195,6 @@ def decode_with_dis(
                 uid,
                 ins.offset,
                 ins.opname,
-                ins.opcode,
                 ins.arg,
                 argrepr,
                 ins.is_jump_target,
