@@ -246,7 +246,7 @@ class SourceFile:
             try:
                 import libcst
             except ImportError:  # pragma: no cover - depends on the environment
-                raise ParseFailure("extractor", "the 'cst' parse product needs: pip install libcst",
+                raise ParseFailure("extractor", "the 'cst' parse product needs LibCST: pip install 'codequarry[cst]'",
                                    product="cst") from None
             try:
                 SourceFile.computed["cst"] += 1

@@ -48,7 +48,8 @@ class CstScope:
 
 @dataset("cst_accesses")
 class CstAccess:
-    """One row per read of a name, with the number of assignments it may refer to."""
+    """One row per read of a name, with the number of assignments it may refer to. A read inside a
+    string annotation has the string's span."""
 
     scope_id: int
     name: str
@@ -153,11 +154,14 @@ def _write_scopes(out: Any, ids: dict[Any, int], positions: Any, module: Any) ->
             name=getattr(scope, "name", None),
             **_named_span(positions, node),
         )
-        accesses = sorted(((_span(positions, a.node), a) for a in scope.accesses), key=lambda p: p[0])
-        for (line, col, end_line, end_col), access in accesses:
+        accesses = sorted(
+            ((_span(positions, a.node), _access_name(a), a) for a in scope.accesses),
+            key=lambda p: (p[0], p[1]),
+        )
+        for (line, col, end_line, end_col), name, access in accesses:
             out.cst_accesses.add(
                 scope_id=sid,
-                name=_written(access.node),
+                name=name,
                 referents=len(access.referents),
                 is_annotation=access.is_annotation,
                 is_type_hint=access.is_type_hint,
@@ -187,11 +191,18 @@ def _write_scopes(out: Any, ids: dict[Any, int], positions: Any, module: Any) ->
             )
 
 
-def _written(node: Any) -> str:
-    """A Name's identifier, an Attribute's dotted text, a string annotation's literal."""
+def _access_name(access: Any) -> str:
+    """The name read. Its node is a Name, except in a string annotation (``x: "List[int]"``), where it
+    is the string: then the name is that of what it resolves to, or the string as written."""
     import libcst
 
-    return libcst.helpers.get_full_name_for_node(node) or getattr(node, "value", None) or type(node).__name__
+    node = access.node
+    if isinstance(node, libcst.Name):
+        return str(node.value)
+    names = sorted({a.name for a in access.referents})
+    if names:
+        return str(names[0])
+    return libcst.helpers.get_full_name_for_node(node) or str(getattr(node, "value", type(node).__name__))
 
 
 def _named_span(positions: Any, node: Any) -> dict[str, int]:
