@@ -116,7 +116,7 @@ def ast_layer(src: Any, out: Any) -> None:
             e_child(nid)
             e_field(field)
             e_index(index)
-        children = []
+        children: list[tuple[Any, int | None, str | None, int | None, int]] = []
         for name in cls._fields:
             value = getattr(node, name, None)
             if value.__class__ is list:

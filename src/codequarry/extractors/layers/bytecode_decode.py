@@ -77,7 +77,13 @@ def _tables() -> dict[str, Any]:
     kind[dis.opmap["MAKE_FUNCTION"]] = 10
     kind[dis.opmap["BINARY_OP"]] = 11
     caches = list(getattr(opcode, "_inline_cache_entries", [0] * 256))
-    return {"kind": kind, "caches": caches, "binary": [name for _, name in getattr(opcode, "_nb_ops", [])]}
+    return {
+        "kind": kind,
+        "caches": caches,
+        "binary": [name for _, name in getattr(opcode, "_nb_ops", [])],
+        "format": getattr(dis, "FORMAT_VALUE_CONVERTERS", ()),
+        "make_function": getattr(dis, "MAKE_FUNCTION_FLAGS", ()),
+    }
 
 
 _T = _tables() if FAST else {}
@@ -109,7 +115,7 @@ def decode(
     extended = dis.EXTENDED_ARG
     have_argument = dis.HAVE_ARGUMENT
     names, consts = code.co_names, code.co_consts
-    local_name = code._varname_from_oparg  # the localsplus index space (3.11)
+    local_name = code._varname_from_oparg  # type: ignore[attr-defined]  # localsplus names (3.11)
     labels = _exception_targets(code) if code.co_exceptiontable else set()
     ext = 0
     i, end = 0, len(raw)
@@ -145,11 +151,11 @@ def decode(
             elif k == 8:
                 argrepr = dis.cmp_op[arg]
             elif k == 9:
-                argrepr = dis.FORMAT_VALUE_CONVERTERS[arg & 3][1]
+                argrepr = _T["format"][arg & 3][1]
                 if arg & 4:
                     argrepr = argrepr + ", with format" if argrepr else "with format"
             elif k == 10:
-                argrepr = ", ".join(s for b, s in enumerate(dis.MAKE_FUNCTION_FLAGS) if arg & (1 << b))
+                argrepr = ", ".join(s for b, s in enumerate(_T["make_function"]) if arg & (1 << b))
             else:
                 argrepr = binary[arg]
         line, end_line, col, end_col = positions[i >> 1]
@@ -185,7 +191,7 @@ def decode_with_dis(
     """The same columns from ``dis.Bytecode`` (any interpreter), constants shown as above."""
     n = 0
     for ins in dis.Bytecode(code):
-        line, end_line, col, end_col = ins.positions
+        line, end_line, col, end_col = ins.positions or (None, None, None, None)
         if convert is not None:
             col, end_col = convert(line, col), convert(end_line, end_col)
         argrepr = const_repr(ins.argval) if ins.opcode in dis.hasconst and ins.argrepr else ins.argrepr

@@ -120,7 +120,7 @@ def cst_layer(src: Any, out: Any) -> None:
     for node in qualified:
         if not isinstance(node, libcst.Name | libcst.Attribute):
             continue
-        names = qualified[node]
+        names: Any = qualified[node]
         if callable(names):  # LibCST computes qualified names lazily: a LazyValue until called
             names = names()
         if not names:
