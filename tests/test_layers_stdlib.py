@@ -88,12 +88,22 @@ def _symtable_oracle(path: Path) -> tuple[collections.Counter[str], collections.
     while stack:
         table = stack.pop()
         scopes[str(table.get_type())] += 1
+        if _misread(table.get_name(), str(table.get_type())):
+            stack.extend(table.get_children())
+            continue
         for sym in table.get_symbols():
             flags["symbols"] += 1
             for flag in FLAGS:
                 flags[flag] += bool(getattr(sym, flag)())
         stack.extend(table.get_children())
     return scopes, flags
+
+
+def _misread(name: str, scope_type: str) -> bool:
+    """3.11's symtable module takes any scope named ``top`` for the module (``module_scope =
+    name == "top"``), so a ``def top()`` gets module-level flags from it; the layer goes by the
+    scope's type. Such scopes (poplib has one) are left out of the comparison."""
+    return name == "top" and scope_type != "module"
 
 
 def _encoding(path: Path) -> str:
@@ -115,9 +125,11 @@ def _check_symtable(step: int) -> None:
             continue
         want_scopes, want_flags = oracle
         got_scopes = collections.Counter(r["scope_type"] for r in scopes[rel])
-        got_flags: collections.Counter[str] = collections.Counter(symbols=len(symbols[rel]))
+        skip = {r["scope_id"] for r in scopes[rel] if _misread(r["name"], r["scope_type"])}
+        kept = [r for r in symbols[rel] if r["scope_id"] not in skip]
+        got_flags: collections.Counter[str] = collections.Counter(symbols=len(kept))
         for flag in FLAGS:
-            got_flags[flag] = sum(r[flag] for r in symbols[rel])
+            got_flags[flag] = sum(r[flag] for r in kept)
         assert got_scopes == want_scopes, rel
         assert +got_flags == +want_flags, rel
         checked += 1
