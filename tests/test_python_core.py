@@ -89,10 +89,10 @@ def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (*(row.get(k) if row.get(k) is not None else -1 for k in LEAD), json.dumps(row, sort_keys=True))
 
 
-def _golden_text(tables: dict[str, list[dict[str, Any]]]) -> str:
+def _golden_text(tables: dict[str, list[dict[str, Any]]], datasets: tuple[str, ...] = DATASETS) -> str:
     """One row per line, columns in schema order, so that a diff shows exactly which rows changed."""
     chunks = []
-    for name in DATASETS:
+    for name in datasets:
         body = ",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in tables.get(name, []))
         chunks.append(f'  "{name}": [\n{body}\n  ]' if body else f'  "{name}": []')
     return "{\n" + ",\n".join(chunks) + "\n}\n"

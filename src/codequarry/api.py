@@ -49,7 +49,7 @@ from codequarry.errors import DeclarationError, did_you_mean
 from codequarry.schema import DatasetSpec
 
 #: parse products a file extractor may ask for; each is computed lazily, once per file
-PARSE_PRODUCTS = ("text", "ast", "symtable", "cst", "tokens")
+PARSE_PRODUCTS = ("text", "ast", "symtable", "bytecode", "cst", "tokens")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -119,7 +119,7 @@ def file_extractor(
     default: bool = True,
 ) -> Callable[[Callable[..., None]], FileExtractor]:
     """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language;
-    ``default=False`` keeps it out of runs that do not select it (an opt-in layer)."""
+    ``default=False`` keeps an expensive one out of runs that do not select it by name or group."""
     _check_name("extractor", name)
     _check_version("extractor", name, version)
     needs_t = tuple(needs)

@@ -34,6 +34,12 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.units",
     "codequarry.extractors.blobs",
     "codequarry.extractors.treesitter.extractors",
+    # Python structural layers (python.layers.*): opt-in by measured cost, see docs/tables/layers.md
+    "codequarry.extractors.layers.manifest",
+    "codequarry.extractors.layers.symtables",
+    "codequarry.extractors.layers.bytecode",
+    "codequarry.extractors.layers.ast_nodes",
+    "codequarry.extractors.layers.libcst_layer",
 )
 ENTRY_POINT_GROUP = "codequarry.extractors"
 

@@ -144,6 +144,13 @@ class RowBuffer:
         bad = sorted(fields)[0]
         raise SchemaError(f"dataset '{self.spec.name}' has no field {bad!r}.{did_you_mean(bad, self._names)}")
 
+    def columns(self) -> tuple[list[Any], ...]:
+        """The column lists, in declaration order, for extractors that stream millions of rows
+        (bytecode, AST nodes): a row is one ``append`` to each, with no keyword dict per row. Every
+        row must get a value in every column; rows already appended for the current file may be
+        rewritten in place; an exception mid-row is undone by the worker's truncate."""
+        return tuple(self._cols[n] for n in self._names)
+
     def begin_file(self, key: int, provenance: tuple[str, str, str | None]) -> None:
         self._files.append((key, self.n, provenance))
 

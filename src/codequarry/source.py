@@ -74,17 +74,27 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _SCOPE_TYPES = frozenset(_SCOPES)
 
 
+#: parse products whose failure costs the whole file; any other product's failure (symtable,
+#: bytecode, cst) costs only the extractors that need it, and is recorded under their names
+FILE_PRODUCTS = frozenset({"text", "ast"})
+#: the ``optimize`` level of the ``bytecode`` product: 0 keeps asserts and docstrings, and unlike -1
+#: does not depend on the interpreter's -O flag
+BYTECODE_OPTIMIZE = 0
+
+
 class ParseFailure(Exception):
-    """The file could not be decoded or parsed; ``kind`` is an errors-table kind."""
+    """The file could not be decoded or parsed; ``kind`` is an errors-table kind, ``product`` the
+    parse product that failed."""
 
     def __init__(self, kind: str, message: str, line: int | None = None, column: int | None = None,
-                 source_line: str | None = None) -> None:
+                 source_line: str | None = None, product: str = "ast") -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.line = line
         self.column = column
         self.source_line = source_line
+        self.product = product
 
 
 def decode_python(data: bytes) -> str:
@@ -144,6 +154,7 @@ class SourceFile:
         self._parents: dict[ast.AST, ast.AST] = {}
         self._qualnames: dict[ast.AST, str] = {}
         self._symtable: Any = None
+        self._bytecode: Any = None
         self._cst: Any = None
         self._tokens: list[tokenize.TokenInfo] | None = None
         self.shared_seconds = 0.0  # time in the parse and the node index, for the run report
@@ -236,9 +247,28 @@ class SourceFile:
             try:
                 SourceFile.computed["symtable"] += 1
                 self._symtable = symtable.symtable(self.text, self.path, "exec")
-            except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
-                raise ParseFailure("syntax", f"symtable: {exc}") from None
+            except SyntaxError as exc:
+                raise ParseFailure("syntax", f"symtable: {exc.msg}", line=exc.lineno, column=exc.offset,
+                                   product="symtable") from None
+            except (RecursionError, MemoryError, ValueError) as exc:
+                raise ParseFailure("syntax", f"symtable: {exc}", product="symtable") from None
         return self._symtable
+
+    @property
+    def bytecode(self) -> Any:
+        """The module's code object, compiled from the parsed tree (no second parse) with
+        ``dont_inherit=True`` and ``optimize=BYTECODE_OPTIMIZE``; never executed."""
+        if self._bytecode is None:
+            tree = self.tree
+            try:
+                SourceFile.computed["bytecode"] += 1
+                self._bytecode = compile(tree, self.path, "exec", dont_inherit=True, optimize=BYTECODE_OPTIMIZE)
+            except SyntaxError as exc:  # what the parser accepts and the compiler does not: `return` at top...
+                raise ParseFailure("syntax", f"compile: {exc.msg}", line=exc.lineno, column=exc.offset,
+                                   product="bytecode") from None
+            except (RecursionError, MemoryError, ValueError) as exc:
+                raise ParseFailure("syntax", f"compile: {exc}", product="bytecode") from None
+        return self._bytecode
 
     @property
     def cst(self) -> Any:
@@ -246,12 +276,13 @@ class SourceFile:
             try:
                 import libcst
             except ImportError:  # pragma: no cover - depends on the environment
-                raise ParseFailure("extractor", "the 'cst' parse product needs: pip install libcst") from None
+                raise ParseFailure("extractor", "the 'cst' parse product needs LibCST: pip install 'codequarry[cst]'",
+                                   product="cst") from None
             try:
                 SourceFile.computed["cst"] += 1
                 self._cst = libcst.parse_module(self.text)
             except Exception as exc:
-                raise ParseFailure("syntax", f"libcst: {exc}") from None
+                raise ParseFailure("syntax", f"libcst: {exc}", product="cst") from None
         return self._cst
 
     @property

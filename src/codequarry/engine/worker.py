@@ -31,7 +31,7 @@ from codequarry.api import FileExtractor, Outputs
 from codequarry.corpus_io import Refused, open_corpus
 from codequarry.extractors.core import Error
 from codequarry.schema import RowBuffer
-from codequarry.source import ParseFailure, SourceFile
+from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
 _HASH_BLOCK = 1 << 20
 #: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
@@ -286,6 +286,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
         except ParseFailure as exc:
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
+            if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
+                run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
+                continue
             failure = exc
             line = exc.line
             if not partial or task.file_errors:
