@@ -302,13 +302,14 @@ def test_a_full_disk_is_one_line_and_the_previous_snapshot_stays(
     make_tree(src, 3)
     assert quarry("extract", src, "--store", store, "-q", "-w", "1").returncode == 0
     live = (store / "snapshot.json").read_bytes()
-    parts = sorted(p.name for p in store.rglob("*.parquet"))
+    parts = sorted(p.name for p in (store / "tables").rglob("*.parquet"))
     incompressible_tree(src, 400, 20)  # ~5 MB of parquet: more than the disk holds
 
     line = one_line_error(quarry("extract", src, "--store", store, "-q", "-w", workers), "no space left")
     assert "snapshot 1 is still live" in line and "free some space" in line
     assert (store / "snapshot.json").read_bytes() == live
-    assert sorted(p.name for p in store.rglob("*.parquet")) == parts  # the failed run's parts are gone
+    # the failed run's parts are gone (the run itself is recorded in runs/, outside the tables)
+    assert sorted(p.name for p in (store / "tables").rglob("*.parquet")) == parts
     got = quarry("sql", "SELECT count(*) AS n FROM functions", "--store", store, "-f", "json")
     assert got.returncode == 0 and json.loads(got.stdout)[0]["n"] == 3, got.stdout + got.stderr
     assert quarry("doctor", "--store", store).returncode == 0
