@@ -46,9 +46,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import operation
+from codequarry.extractors.python.cg_facts import CallgraphFacts  # noqa: F401 - the dataset it reads
+from codequarry.extractors.python.cg_merge import refine
 from codequarry.schema import dataset
 
-KINDS = ("function", "method", "class", "external", "unresolved")
+KINDS = ("function", "method", "class", "external", "lambda", "unresolved")
 _MAX_HOPS = 3  # re-exports followed per name (package __init__ -> submodule -> ...)
 _MAX_BASES = 12  # depth of the base-class walk; guards against cycles in broken code
 _SELF = re.compile(r"^(self|cls)\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -79,6 +81,9 @@ class CallEdge:
     target_line: int | None  # the line of its def / class statement
     line: int  # the call's position
     col: int
+    # exact: the only target found; possible: one of several targets (one row each); null: unresolved
+    confidence: str | None
+    reason: str | None  # why an unresolved call stays so: a dynamic call (getattr, eval), no value known
 
 
 _TARGET_FIELDS = [
@@ -115,8 +120,9 @@ _NO_MODULE = object()  # the repo holds no module the name could live in
 Result = Def | External | None
 
 
-@operation("python.call_graph", version=1,
-           inputs=["calls", "functions", "classes", "modules", "imports", "assignments"], outputs=[CallEdge],
+@operation("python.call_graph", version=2,
+           inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
+           outputs=[CallEdge],
            default=False)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
 def call_graph(ctx: Any) -> pa.Table:
     """Call sites resolved across files to the function, method or class they call."""
@@ -156,7 +162,7 @@ def call_graph(ctx: Any) -> pa.Table:
                    coalesce(n.target_module, s.target_module) AS target_module,
                    coalesce(n.target_qualname, s.target_qualname) AS target_qualname,
                    coalesce(n.target_line, s.target_line) AS target_line,
-                   c.line, c.col
+                   c.line, c.col, c.end_line, c.end_col
             FROM (SELECT repo, path, sha256, scope, callee, resolved, line, col, end_line, end_col,
                          CASE WHEN resolved IS NULL THEN callee END AS relative_callee FROM calls) c
             LEFT JOIN modules m ON m.repo = c.repo AND m.path = c.path
@@ -168,6 +174,7 @@ def call_graph(ctx: Any) -> pa.Table:
     finally:
         session.deregister_table("_cg_by_name")
         session.deregister_table("_cg_by_scope")
+    edges = refine(ctx, index, edges)
     _report(ctx, edges)
     return edges
 

@@ -1,0 +1,116 @@
+"""Calls the name-based resolution of ``call_graph`` leaves unresolved, answered by the points-to solver.
+
+A call resolved by name (an import, a definition, ``self.m()`` in its class) keeps its row, with
+confidence ``exact``, unless the solver knows better: a name bound to a def that a corpus decorator
+replaced (``@deco def f`` where ``deco`` returns ``wrapper``) calls what the solver found instead. An unresolved one takes what the solver says its callee may be: one row per
+target (``exact`` when there is one, ``possible`` when there are several), or stays unresolved with a
+``reason``: the dynamic call it is (``getattr`` with a computed name, ``eval``), else ``no value known
+for the callee``. A callee that is a lambda gets kind ``lambda`` (its calls are its enclosing
+function's rows already).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from codequarry.extractors.python.pointsto import Solver
+
+_TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
+NO_VALUE = "no value known for the callee"
+
+
+def refine(ctx: Any, index: Any, edges: pa.Table) -> pa.Table:
+    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets."""
+    facts = ctx.sql("SELECT repo, path, module, facts FROM callgraph_facts ORDER BY repo, path")
+    by_repo: dict[str, list[tuple[str, str, str]]] = {}
+    for repo, path, module, text in zip(
+        *(facts.column(c).to_pylist() for c in facts.column_names), strict=True
+    ):
+        by_repo.setdefault(repo, []).append((path, module, text))
+    sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
+    solvers: dict[str, Solver] = {}
+    rounds = 0
+    for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
+        solver = solvers[repo] = Solver([(module, text) for _, module, text in files])
+        rounds = max(rounds, solver.solve())
+        for i, (path, _, _) in enumerate(files):
+            for objs, reason, pos in solver.call_targets(i):
+                sites[(repo, path, *pos)] = (objs, reason)
+    ctx.report("call_graph.rounds", rounds)
+    rows = edges.to_pylist()
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        key = (row["repo"], row["path"], row["line"], row["col"], row.pop("end_line"), row.pop("end_col"))
+        objs, reason = sites.get(key, ([], None))
+        targets = _dedupe([t for o in objs if (t := _target(index, row["repo"], o)) is not None])
+        if row["kind"] == "external" or (
+            row["kind"] != "unresolved" and (not targets or row["target"] in {t[1] for t in targets})
+        ):
+            row["confidence"], row["reason"] = "exact", None
+            out.append(row)
+            continue
+        if not targets:
+            row["confidence"], row["reason"] = None, reason or NO_VALUE
+            out.append(row)
+            continue
+        confidence = "exact" if len(targets) == 1 else "possible"
+        for target in targets:
+            out.append(
+                {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
+            )
+    names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
+    return pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
+
+
+def _schema(edges: pa.Table, names: list[str]) -> pa.Schema:
+    fields = [edges.schema.field(n) for n in names if n in edges.column_names]
+    return pa.schema([*fields, pa.field("confidence", pa.string()), pa.field("reason", pa.string())])
+
+
+def _empty(edges: pa.Table, names: list[str]) -> pa.Table:
+    return _schema(edges, names).empty_table()
+
+
+def _dedupe(targets: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    seen: dict[Any, tuple[Any, ...]] = {}
+    for t in targets:
+        seen.setdefault(t[1] if t[1] is not None else t, t)
+    return list(seen.values())
+
+
+def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The target columns of one abstract callee, or None when calling it names nothing."""
+    kind = obj[0]
+    if kind in ("F", "BM"):
+        d = _def(index, repo, obj[1])
+        if d is None:
+            return ("lambda", None, None, None, None, None, None) if "<lambda>" in obj[1] else None
+        return _def_target(d)
+    if kind == "K":
+        d = _def(index, repo, obj[1])
+        return _def_target(index._called(d)) if d is not None else None
+    if kind == "I":
+        d = _def(index, repo, obj[1])
+        m = index.method(d, "__call__") if d is not None else None
+        return _def_target(m) if m is not None else None
+    if kind == "X":
+        return ("external", obj[1], None, None, None, None, None)
+    if kind == "B":
+        return ("external", f"builtins.{obj[1]}", None, None, None, None, None)
+    return None
+
+
+def _def(index: Any, repo: str, fq: str) -> Any:
+    d = index.defs.get((repo, fq))
+    if d is None:
+        for r in index.repos:
+            d = index.defs.get((r, fq))
+            if d is not None:
+                break
+    return d
+
+
+def _def_target(d: Any) -> tuple[Any, ...]:
+    return (d.kind, d.name, d.repo, d.path, d.module, d.qualname, d.line)
