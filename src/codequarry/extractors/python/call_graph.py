@@ -86,6 +86,23 @@ class CallEdge:
     reason: str | None  # why an unresolved call stays so: a dynamic call (getattr, eval), no value known
 
 
+@dataset("references")
+class Reference:
+    """One row per use of a function, class or module of the corpus: read, called, passed as a value,
+    used as a decorator or base, imported, or named in a string a framework imports (Django settings)."""
+
+    scope: str  # qualname of the scope holding the use, '' for module level
+    kind: str  # read | call | argument | decorator | base | import | string
+    target_kind: str  # function | method | class | module
+    target: str  # fully qualified name of what is used
+    target_repo: str | None
+    target_path: str | None
+    target_line: int | None
+    confidence: str  # exact: the only thing the use can stand for; possible: one of several
+    line: int
+    col: int
+
+
 _TARGET_FIELDS = [
     pa.field("kind", pa.string()), pa.field("target", pa.string()), pa.field("target_repo", pa.string()),
     pa.field("target_path", pa.string()), pa.field("target_module", pa.string()),
@@ -122,7 +139,7 @@ Result = Def | External | None
 
 @operation("python.call_graph", version=2,
            inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
-           outputs=[CallEdge],
+           outputs=[CallEdge, Reference],
            default=False)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
 def call_graph(ctx: Any) -> pa.Table:
     """Call sites resolved across files to the function, method or class they call."""
@@ -174,9 +191,9 @@ def call_graph(ctx: Any) -> pa.Table:
     finally:
         session.deregister_table("_cg_by_name")
         session.deregister_table("_cg_by_scope")
-    edges = refine(ctx, index, edges)
+    edges, references = refine(ctx, index, edges)
     _report(ctx, edges)
-    return edges
+    return {"call_graph": edges, "references": references}
 
 
 def _target(result: Result) -> tuple[Any, ...]:

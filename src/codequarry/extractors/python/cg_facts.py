@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import re
 from typing import Any
 
 from codequarry.api import file_extractor
@@ -30,6 +31,34 @@ from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+#: Django settings whose strings name functions and classes the framework imports
+_SETTINGS = frozenset(
+    {
+        "MIDDLEWARE",
+        "MIDDLEWARE_CLASSES",
+        "TEMPLATES",
+        "AUTHENTICATION_BACKENDS",
+        "ROOT_URLCONF",
+        "WSGI_APPLICATION",
+        "ASGI_APPLICATION",
+        "TEST_RUNNER",
+        "PASSWORD_HASHERS",
+        "AUTH_PASSWORD_VALIDATORS",
+        "TEMPLATE_CONTEXT_PROCESSORS",
+        "DEFAULT_EXCEPTION_REPORTER",
+        "DEFAULT_EXCEPTION_REPORTER_FILTER",
+        "CSRF_FAILURE_VIEW",
+        "FILE_UPLOAD_HANDLERS",
+        "MESSAGE_STORAGE",
+        "SESSION_SERIALIZER",
+        "STATICFILES_FINDERS",
+        "LOGGING",
+        "REST_FRAMEWORK",
+        "CELERY_BEAT_SCHEDULE",
+        "DATABASE_ROUTERS",
+    }
+)
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _DYNAMIC = {
@@ -87,7 +116,10 @@ class _Walker:
             "yield": [],
             "calls": [],
             "stars": [],
+            "refs": [],
         }
+        self._kind: str | None = None  # the use the next name or attribute expression is (call, ...)
+        self._quiet = 0  # > 0 inside an attribute chain: only the whole chain is a reference
         self.site = 0
         self.lambdas = 0
         self.star = False
@@ -143,6 +175,8 @@ class _Walker:
         elif isinstance(node, ast.ClassDef):
             self.classdef(node, scope)
         elif isinstance(node, ast.Assign):
+            if scope.kind == "module":
+                self.setting_strings(node)
             value = self.expr(node.value, scope)
             for target in node.targets:
                 self.assign(target, value, scope)
@@ -209,6 +243,8 @@ class _Walker:
                 continue
             value = ["a", ["m", base], alias.name]
             self.facts["assign"].append([["v", self.store_var(alias.asname or alias.name, scope)], value])
+            line, col = self.span(alias)[:2]
+            self.facts["refs"].append([line, col, "import", scope.qual, value])
 
     def assign(self, target: ast.expr, value: Any, scope: _Scope) -> None:
         """``target = value``: names, attributes, subscripts, tuples and starred parts."""
@@ -232,10 +268,20 @@ class _Walker:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, scope)
 
+    def setting_strings(self, node: ast.Assign) -> None:
+        """Dotted paths a framework imports by name: Django's MIDDLEWARE, TEMPLATES (context
+        processors), AUTHENTICATION_BACKENDS, ... become ``string`` references."""
+        if not any(isinstance(t, ast.Name) and t.id in _SETTINGS for t in node.targets):
+            return
+        for n in ast.walk(node.value):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and _DOTTED.match(n.value):
+                line, col = self.span(n)[:2]
+                self.facts["refs"].append([line, col, "string", "", ["p", n.value]])
+
     # -- definitions ------------------------------------------------------------------------------
     def funcdef(self, node: Any, scope: _Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.expr(d, scope) for d in node.decorator_list]
+        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
         params = self.params(node.args, scope)
         inner = _Scope("function", qual, scope)
         inner.func = qual
@@ -269,8 +315,8 @@ class _Walker:
 
     def classdef(self, node: ast.ClassDef, scope: _Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.expr(d, scope) for d in node.decorator_list]
-        bases = [self.expr(b, scope) for b in node.bases]
+        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        bases = [self.use(b, scope, "base") for b in node.bases]
         for kw in node.keywords:
             self.expr(kw.value, scope)
         inner = _Scope("class", qual, scope)
@@ -294,14 +340,21 @@ class _Walker:
 
     # -- expressions ------------------------------------------------------------------------------
     def expr(self, node: Any, scope: _Scope) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch
+        kind, self._kind = self._kind, None
         if node is None:
             return None
         if isinstance(node, ast.Name):
-            return self.var(node.id, scope)
+            got = self.var(node.id, scope)
+            self.ref(node, scope, got, kind)
+            return got
         if isinstance(node, ast.Constant):
             return ["q", node.value] if isinstance(node.value, str) and len(node.value) < 200 else None
         if isinstance(node, ast.Attribute):
-            return ["a", self.expr(node.value, scope), node.attr]
+            self._quiet += 1
+            got = ["a", self.expr(node.value, scope), node.attr]
+            self._quiet -= 1
+            self.ref(node, scope, got, kind)
+            return got
         if isinstance(node, ast.Call):
             return self.call(node, scope)
         if isinstance(node, ast.Lambda):
@@ -372,13 +425,35 @@ class _Walker:
             return ["d", site, [[None, self.expr(node.value, scope)]]]
         return ["t", site, [self.expr(node.elt, scope)]]
 
+    def use(self, node: Any, scope: _Scope, kind: str) -> Any:
+        """``expr`` of a name or attribute used as ``kind`` (call, argument, decorator, base)."""
+        self._kind = kind
+        return self.expr(node, scope)
+
+    def ref(self, node: Any, scope: _Scope, got: Any, kind: str | None) -> None:
+        """A reference row: calls, arguments, decorators, bases always; plain reads of globals only."""
+        if self._quiet or got is None:
+            return
+        if kind is None:
+            head = got
+            while head and head[0] == "a":
+                head = head[1]
+            if not head or head[0] not in ("v", "m") or (head[0] == "v" and "::" not in head[1]):
+                return
+        line, col = self.span(node)[:2]
+        while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
+            scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
+        self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
+
     def call(self, node: ast.Call, scope: _Scope) -> Any:
-        callee = self.expr(node.func, scope)
+        callee = self.use(node.func, scope, "call")
         args = [
-            [self.expr(a.value, scope), 1] if isinstance(a, ast.Starred) else [self.expr(a, scope), 0]
+            [self.use(a.value, scope, "argument"), 1]
+            if isinstance(a, ast.Starred)
+            else [self.use(a, scope, "argument"), 0]
             for a in node.args
         ]
-        kwargs = [[kw.arg, self.expr(kw.value, scope)] for kw in node.keywords]
+        kwargs = [[kw.arg, self.use(kw.value, scope, "argument")] for kw in node.keywords]
         reason = None
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
         if name in _DYNAMIC and not (

@@ -15,29 +15,32 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.pointsto import Solver
+from codequarry.extractors.python.pointsto import CAP, Solver
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
+TOO_MANY = f"more than {CAP} possible values"
 
 
-def refine(ctx: Any, index: Any, edges: pa.Table) -> pa.Table:
-    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets."""
-    facts = ctx.sql("SELECT repo, path, module, facts FROM callgraph_facts ORDER BY repo, path")
-    by_repo: dict[str, list[tuple[str, str, str]]] = {}
-    for repo, path, module, text in zip(
-        *(facts.column(c).to_pylist() for c in facts.column_names), strict=True
-    ):
-        by_repo.setdefault(repo, []).append((path, module, text))
+def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, and the
+    ``references`` table."""
+    facts = ctx.sql("SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path")
+    by_repo: dict[str, list[tuple[str, str, str, str]]] = {}
+    columns = (facts.column(c).to_pylist() for c in facts.column_names)
+    for repo, path, sha, module, text in zip(*columns, strict=True):
+        by_repo.setdefault(repo, []).append((path, module, text, sha))
+    refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solvers: dict[str, Solver] = {}
     rounds = 0
     for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
-        solver = solvers[repo] = Solver([(module, text) for _, module, text in files])
+        solver = solvers[repo] = Solver([(module, text) for _, module, text, _ in files])
         rounds = max(rounds, solver.solve())
-        for i, (path, _, _) in enumerate(files):
+        for i, (path, _, _, sha) in enumerate(files):
             for objs, reason, pos in solver.call_targets(i):
                 sites[(repo, path, *pos)] = (objs, reason)
+            _references(index, solver, i, (repo, path, sha), refs)
     ctx.report("call_graph.rounds", rounds)
     rows = edges.to_pylist()
     out: list[dict[str, Any]] = []
@@ -52,7 +55,8 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> pa.Table:
             out.append(row)
             continue
         if not targets:
-            row["confidence"], row["reason"] = None, reason or NO_VALUE
+            many = any(o[0] == "T" for o in objs)
+            row["confidence"], row["reason"] = None, reason or (TOO_MANY if many else NO_VALUE)
             out.append(row)
             continue
         confidence = "exact" if len(targets) == 1 else "possible"
@@ -61,7 +65,60 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> pa.Table:
                 {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
             )
     names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
-    return pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
+    table = pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
+    return table, pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+
+
+REF_SCHEMA = pa.schema(
+    [
+        pa.field("repo", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("scope", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("target_kind", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("target_repo", pa.string()),
+        pa.field("target_path", pa.string()),
+        pa.field("target_line", pa.int64()),
+        pa.field("confidence", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("col", pa.int64()),
+    ]
+)
+
+
+def _references(index: Any, solver: Solver, i: int, where: tuple[str, str, str], out: list[Any]) -> None:
+    """Reference rows of file ``i``: each use that stands for a corpus function, class or module."""
+    repo, path, sha = where
+    for objs, (line, col, kind, scope) in solver.references(i):
+        targets: dict[str, tuple[Any, ...]] = {}
+        for obj in objs:
+            if obj[0] in ("F", "BM", "K"):
+                d = _def(index, repo, obj[1])
+                if d is not None:
+                    targets.setdefault(d.name, (d.kind, d.name, d.repo, d.path, d.line))
+            elif obj[0] == "M":
+                targets.setdefault(obj[1], ("module", obj[1], repo, None, None))
+        confidence = "exact" if len(targets) == 1 else "possible"
+        for t_kind, target, t_repo, t_path, t_line in targets.values():
+            out.append(
+                {
+                    "repo": repo,
+                    "path": path,
+                    "sha256": sha,
+                    "scope": scope,
+                    "kind": kind,
+                    "target_kind": t_kind,
+                    "target": target,
+                    "target_repo": t_repo,
+                    "target_path": t_path,
+                    "target_line": t_line,
+                    "confidence": confidence,
+                    "line": line,
+                    "col": col,
+                }
+            )
 
 
 def _schema(edges: pa.Table, names: list[str]) -> pa.Schema:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-_MAX_ROUNDS = 40
+_MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
 Obj = tuple
 EMPTY: frozenset[Obj] = frozenset()
+TOP: Obj = ("T",)  # too many possible values: followed no further
+CAP = 24  # objects a variable, field or element may point to before it becomes TOP
 _COPYING = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed", "iter"})
 _IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
 
@@ -116,10 +118,10 @@ class Solver:
             return
         cur = self.pts.get(var)
         if cur is None:
-            self.pts[var] = set(vals)
+            self.pts[var] = _capped(vals)
             self.changed = True
-        elif not cur.issuperset(vals):
-            cur.update(vals)
+        elif TOP not in cur and not cur.issuperset(vals):
+            self.pts[var] = _capped(cur | vals)  # a new set: readers may be iterating the old one
             self.changed = True
 
     def add_elem(self, site: str, key: Any, vals: Any) -> None:
@@ -128,10 +130,10 @@ class Solver:
         slots = self.cont.setdefault(site, {})
         cur = slots.get(key)
         if cur is None:
-            slots[key] = set(vals)
+            slots[key] = _capped(vals)
             self.changed = True
-        elif not cur.issuperset(vals):
-            cur.update(vals)
+        elif TOP not in cur and not cur.issuperset(vals):
+            slots[key] = _capped(cur | vals)
             self.changed = True
 
     # -- expressions --------------------------------------------------------------------------------
@@ -184,6 +186,8 @@ class Solver:
             return {("S", _fq(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
         if tag == "=":
             return e[1]
+        if tag == "p":
+            return self.dotted(e[1])
         return EMPTY
 
     def elements(self, objs: Any, key: Any, indexed: bool) -> set[Obj]:
@@ -223,6 +227,18 @@ class Solver:
     # -- modules and attributes ---------------------------------------------------------------------
     def module_obj(self, name: str) -> Obj:
         return ("M", name) if name in self.modules or name in self.packages else ("X", name)
+
+    def dotted(self, path: str) -> Any:
+        """What a dotted path a framework imports by name (``pkg.mw.Middleware``) stands for."""
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:i])
+            if head in self.modules or head in self.packages:
+                objs: Any = {("M", head)}
+                for attr in parts[i:]:
+                    objs = {o for x in objs for o in self.getattr(x, attr)}
+                return objs
+        return EMPTY
 
     def star_lookup(self, module: str, name: str, depth: int = 0) -> Any:
         """A global the module never binds: from its star imports, else nothing."""
@@ -436,6 +452,11 @@ class Solver:
             self.add(f"{module}:{qual}:{kwarg}", {("L", f"kw:{fq}")})
 
     # -- results ------------------------------------------------------------------------------------
+    def references(self, i: int) -> list[tuple[list[Obj], list[Any]]]:
+        """Per reference of file ``i``: (what it may stand for, [line, col, kind, scope])."""
+        module, facts = self.files[i]
+        return [(sorted(self.eval(r[4], (module, i)), key=repr), r[:4]) for r in facts.get("refs", ())]
+
     def call_targets(self, i: int) -> list[tuple[list[Obj], str | None, tuple[Any, ...]]]:
         """Per call site of file ``i``: (what the callee may be, the dynamic reason, its position)."""
         module, facts = self.files[i]
@@ -444,6 +465,12 @@ class Solver:
             objs = sorted(self.eval(call[4], (module, i)), key=repr)
             out.append((objs, call[7], tuple(call[:4])))
         return out
+
+
+def _capped(vals: Any) -> set[Obj]:
+    """``vals``, or just TOP when it holds more than ``CAP`` objects: a value that may be that many
+    things is not worth following (precision over recall), and the sets stay small."""
+    return {TOP} if len(vals) > CAP else set(vals)
 
 
 def _fq(module: str, qual: str) -> str:
