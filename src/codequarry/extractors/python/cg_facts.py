@@ -268,6 +268,29 @@ class _Walker:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, scope)
 
+    def registered(self, node: Any, scope: _Scope, value: Any) -> None:
+        """A def or class under a registering decorator (``@receiver(sig)``, ``@app.route("/")``,
+        ``@admin.register(M)``: a call or an attribute, not functools') is used by the framework: a
+        ``decorated`` reference to itself."""
+        for dec in node.decorator_list:
+            func = dec.func if isinstance(dec, ast.Call) else dec
+            if isinstance(dec, ast.Call) or isinstance(dec, ast.Attribute):
+                head = func
+                while isinstance(head, ast.Attribute):
+                    head = head.value
+                if isinstance(head, ast.Name) and head.id == "functools":
+                    continue
+                if isinstance(func, ast.Name) and func.id in (
+                    "wraps",
+                    "lru_cache",
+                    "cache",
+                    "cached_property",
+                ):
+                    continue
+                line, col = self.span(dec)[:2]
+                self.facts["refs"].append([line, col, "decorated", scope.qual, value])
+                return
+
     def setting_strings(self, node: ast.Assign) -> None:
         """Dotted paths a framework imports by name: Django's MIDDLEWARE, TEMPLATES (context
         processors), AUTHENTICATION_BACKENDS, ... become ``string`` references."""
@@ -282,6 +305,7 @@ class _Walker:
     def funcdef(self, node: Any, scope: _Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        self.registered(node, scope, ["f", qual])
         params = self.params(node.args, scope)
         inner = _Scope("function", qual, scope)
         inner.func = qual
@@ -316,6 +340,7 @@ class _Walker:
     def classdef(self, node: ast.ClassDef, scope: _Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        self.registered(node, scope, ["k", qual])
         bases = [self.use(b, scope, "base") for b in node.bases]
         for kw in node.keywords:
             self.expr(kw.value, scope)
