@@ -274,7 +274,7 @@ class _Walker:
         ``decorated`` reference to itself."""
         for dec in node.decorator_list:
             func = dec.func if isinstance(dec, ast.Call) else dec
-            if isinstance(dec, ast.Call) or isinstance(dec, ast.Attribute):
+            if isinstance(dec, (ast.Call, ast.Attribute)):
                 head = func
                 while isinstance(head, ast.Attribute):
                     head = head.value
