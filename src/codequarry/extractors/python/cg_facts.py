@@ -480,7 +480,14 @@ class _Walker:
         ]
         kwargs = [[kw.arg, self.use(kw.value, scope, "argument")] for kw in node.keywords]
         reason = None
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        # a builtin by its name (not a method that happens to be called eval), or importlib's function
+        name = (
+            getattr(node.func, "id", None)
+            if isinstance(node.func, ast.Name) and callee == ["b", node.func.id]
+            else "import_module"
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"
+            else None
+        )
         if name in _DYNAMIC and not (
             name in ("getattr", "import_module")
             and node.args

@@ -152,8 +152,8 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
         d = _def(index, repo, obj[1])
         m = index.method(d, "__call__") if d is not None else None
         return _def_target(m) if m is not None else None
-    if kind == "X":
-        return ("external", obj[1], None, None, None, None, None)
+    if kind == "X":  # named by name resolution already; through values the names mislead (a str's .split)
+        return None
     if kind == "B":
         return ("external", f"builtins.{obj[1]}", None, None, None, None, None)
     return None
