@@ -132,3 +132,14 @@ def test_dynamic_calls_stay_unresolved_with_a_reason(tmp_path: Path) -> None:
         ("getattr(A(), input())", None, "calls the result of getattr"),
         ("cb", None, "no value known for the callee"),
     ]
+
+
+def test_a_file_that_fails_to_parse_costs_only_its_own_edges(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "util.py").write_text("def f():\n    pass\nhandler = f\n")
+    (root / "main.py").write_text("import util\nutil.handler()\n")
+    (root / "broken.py").write_text("def g(:\n    util.f()\n")
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(open_store(tmp_path / "s"), "SELECT path, callee, target FROM call_graph").to_pylist()
+    assert rows == [{"path": "main.py", "callee": "util.handler", "target": "util.f"}]
