@@ -373,7 +373,13 @@ class _Walker:
             self.ref(node, scope, got, kind)
             return got
         if isinstance(node, ast.Constant):
-            return ["q", node.value] if isinstance(node.value, str) and len(node.value) < 200 else None
+            if isinstance(node.value, str):
+                return ["q", node.value if len(node.value) < 200 else ""]
+            return None
+        if isinstance(node, ast.JoinedStr):
+            for part in node.values:
+                self.expr(part, scope)
+            return ["q", ""]
         if isinstance(node, ast.Attribute):
             self._quiet += 1
             got = ["a", self.expr(node.value, scope), node.attr]

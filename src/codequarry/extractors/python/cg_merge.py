@@ -154,6 +154,8 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
         return _def_target(m) if m is not None else None
     if kind == "X":  # named by name resolution already; through values the names mislead (a str's .split)
         return None
+    if kind == "BIM":
+        return ("external", f"builtins.{obj[1]}.{obj[2]}", None, None, None, None, None)
     if kind == "B":
         return ("external", f"builtins.{obj[1]}", None, None, None, None, None)
     return None

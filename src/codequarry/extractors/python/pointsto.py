@@ -28,6 +28,35 @@ TOP: Obj = ("T",)  # too many possible values: followed no further
 CAP = 24  # objects a variable, field or element may point to before it becomes TOP
 _COPYING = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed", "iter"})
 _IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
+#: builtin types whose instances the solver tracks (``("BI", type)``): their methods are external
+#: targets named ``builtins.<type>.<method>``
+_VALUE_TYPES = frozenset({"str", "bytes", "int", "float", "dict", "bytearray", "object"})
+_STR: frozenset[Obj] = frozenset({("BI", "str")})
+_STR_TO_STR = frozenset(
+    {
+        "lower",
+        "upper",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "replace",
+        "format",
+        "join",
+        "title",
+        "casefold",
+        "capitalize",
+        "removeprefix",
+        "removesuffix",
+        "zfill",
+        "center",
+        "ljust",
+        "rjust",
+        "expandtabs",
+        "swapcase",
+        "translate",
+        "format_map",
+    }
+)
 
 
 class Solver:
@@ -184,6 +213,8 @@ class Solver:
             return self.eval(e[1], ctx)
         if tag == "s":
             return {("S", _fq(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
+        if tag == "q":
+            return _STR
         if tag == "=":
             return e[1]
         if tag == "p":
@@ -280,6 +311,8 @@ class Solver:
             if obj[1] in mro:
                 return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
             return EMPTY
+        if kind == "BI":
+            return {("BIM", obj[1], attr)}
         if kind == "L" and attr in (
             "append",
             "add",
@@ -366,6 +399,8 @@ class Solver:
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
+            elif kind == "BIM" and obj[1] == "str" and obj[2] in _STR_TO_STR:
+                out |= _STR
         return out
 
     def returns(self, fq: str) -> Any:
@@ -388,6 +423,8 @@ class Solver:
             return self.elements(self.eval(args[0][0], ctx), None, False)
         if name in _IDENTITY and args:
             return set(self.eval(args[0][0], ctx))
+        if name in _VALUE_TYPES:
+            return {("BI", name)}
         return set()
 
     def container_method(self, obj: Obj, args: list[Any], ctx: Any) -> set[Obj]:
