@@ -60,6 +60,16 @@ _SETTINGS = frozenset(
     }
 )
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: the letter after '#' in a container's site names its type (the solver names its methods by it)
+_CONTAINER = {
+    ast.Tuple: "t",
+    ast.List: "l",
+    ast.Set: "s",
+    ast.ListComp: "l",
+    ast.SetComp: "s",
+    ast.GeneratorExp: "g",
+    ast.DictComp: "d",
+}
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _DYNAMIC = {
     "getattr": "getattr with a computed name",
@@ -262,7 +272,7 @@ class _Walker:
             for i, elt in enumerate(target.elts):
                 if isinstance(elt, ast.Starred):
                     self.site += 1
-                    self.assign(elt.value, ["t", f"{self.module}#s{self.site}", [["e", value]]], scope)
+                    self.assign(elt.value, ["t", f"{self.module}#l{self.site}", [["e", value]]], scope)
                 else:
                     self.assign(elt, ["e", value] if i > star else ["i", value, i], scope)
         elif isinstance(target, ast.Starred):
@@ -394,7 +404,7 @@ class _Walker:
             self.site += 1
             return [
                 "t",
-                f"{self.module}#{self.site}",
+                f"{self.module}#{_CONTAINER[type(node)]}{self.site}",
                 [
                     self.expr(e, scope)
                     if not isinstance(e, ast.Starred)
@@ -406,7 +416,7 @@ class _Walker:
             self.site += 1
             return [
                 "d",
-                f"{self.module}#{self.site}",
+                f"{self.module}#d{self.site}",
                 [
                     [
                         _key(k) if k is not None else None,
@@ -451,7 +461,7 @@ class _Walker:
             for cond in gen.ifs:
                 self.expr(cond, scope)
         self.site += 1
-        site = f"{self.module}#{self.site}"
+        site = f"{self.module}#{_CONTAINER[type(node)]}{self.site}"
         if isinstance(node, ast.DictComp):
             return ["d", site, [[None, self.expr(node.value, scope)]]]
         return ["t", site, [self.expr(node.elt, scope)]]

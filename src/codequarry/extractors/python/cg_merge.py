@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.pointsto import CAP, Solver
+from codequarry.extractors.python.pointsto import CAP, Solver, container_type
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
@@ -154,6 +154,8 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
         return _def_target(m) if m is not None else None
     if kind == "X":  # named by name resolution already; through values the names mislead (a str's .split)
         return None
+    if kind == "LM":
+        return ("external", f"builtins.{container_type(obj[1])}.{obj[2]}", None, None, None, None, None)
     if kind == "BIM":
         return ("external", f"builtins.{obj[1]}.{obj[2]}", None, None, None, None, None)
     if kind == "B":

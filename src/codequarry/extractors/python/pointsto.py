@@ -32,6 +32,41 @@ _IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
 #: targets named ``builtins.<type>.<method>``
 _VALUE_TYPES = frozenset({"str", "bytes", "int", "float", "dict", "bytearray", "object"})
 _STR: frozenset[Obj] = frozenset({("BI", "str")})
+_TYPES = {"l": "list", "t": "tuple", "s": "set", "d": "dict", "g": "generator"}
+_COPY_TYPE = {
+    "list": "l",
+    "sorted": "l",
+    "tuple": "t",
+    "set": "s",
+    "frozenset": "s",
+    "reversed": "g",
+    "iter": "g",
+}
+_CONTAINER_METHODS = {
+    "list": frozenset(
+        {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "index", "count", "clear", "copy"}
+    ),
+    "tuple": frozenset({"index", "count"}),
+    "set": frozenset(
+        {
+            "add",
+            "update",
+            "discard",
+            "remove",
+            "pop",
+            "clear",
+            "copy",
+            "union",
+            "intersection",
+            "difference",
+            "issubset",
+            "issuperset",
+        }
+    ),
+    "dict": frozenset(
+        {"get", "pop", "setdefault", "update", "values", "keys", "items", "copy", "clear", "popitem"}
+    ),
+}
 _STR_TO_STR = frozenset(
     {
         "lower",
@@ -313,18 +348,7 @@ class Solver:
             return EMPTY
         if kind == "BI":
             return {("BIM", obj[1], attr)}
-        if kind == "L" and attr in (
-            "append",
-            "add",
-            "extend",
-            "update",
-            "insert",
-            "get",
-            "pop",
-            "setdefault",
-            "values",
-            "copy",
-        ):
+        if kind == "L" and attr in _CONTAINER_METHODS.get(container_type(obj[1]), ()):
             return {("LM", obj[1], attr)}
         return EMPTY
 
@@ -416,7 +440,7 @@ class Solver:
                 out |= self.getattr(obj, args[1][0][1])
             return out
         if name in _COPYING and args:
-            new = f"copy:{site}"
+            new = f"copy:{_COPY_TYPE.get(name, 'l')}:{site}"
             self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
             return {("L", new)}
         if name == "next" and args:
@@ -502,6 +526,16 @@ class Solver:
             objs = sorted(self.eval(call[4], (module, i)), key=repr)
             out.append((objs, call[7], tuple(call[:4])))
         return out
+
+
+def container_type(site: str) -> str:
+    """list | tuple | set | dict | generator: the type of the container made at ``site``."""
+    if site.startswith("va:"):
+        return "tuple"
+    if site.startswith("kw:"):
+        return "dict"
+    letter = site.split(":")[1] if site.startswith("copy:") else site.rpartition("#")[2][:1]
+    return _TYPES.get(letter, "list")
 
 
 def _capped(vals: Any) -> set[Obj]:
