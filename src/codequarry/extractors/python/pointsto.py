@@ -18,6 +18,7 @@ applied as calls (a decorator from outside the corpus is assumed to keep the fun
 
 from __future__ import annotations
 
+import builtins
 import json
 from typing import Any
 
@@ -32,6 +33,7 @@ _IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
 #: targets named ``builtins.<type>.<method>``
 _VALUE_TYPES = frozenset({"str", "bytes", "int", "float", "dict", "bytearray", "object"})
 _STR: frozenset[Obj] = frozenset({("BI", "str")})
+_TYPE_ATTRS = {t: frozenset(dir(getattr(builtins, t))) for t in _VALUE_TYPES}
 _TYPES = {"l": "list", "t": "tuple", "s": "set", "d": "dict", "g": "generator"}
 _COPY_TYPE = {
     "list": "l",
@@ -346,8 +348,8 @@ class Solver:
             if obj[1] in mro:
                 return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
             return EMPTY
-        if kind == "BI":
-            return {("BIM", obj[1], attr)}
+        if kind == "BI":  # only a method the type has: a value that may be a str or an object is not
+            return {("BIM", obj[1], attr)} if attr in _TYPE_ATTRS.get(obj[1], ()) else EMPTY
         if kind == "L" and attr in _CONTAINER_METHODS.get(container_type(obj[1]), ()):
             return {("LM", obj[1], attr)}
         return EMPTY
