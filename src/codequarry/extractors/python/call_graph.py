@@ -18,6 +18,11 @@ the whole corpus to a definition, a ``functions`` or ``classes`` row named ``mod
 - calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one (kind
   ``method``, target ``...Base.__init__``), else the row targets the class itself (kind ``class``).
 
+What this name-based step leaves unresolved, or gets wrong because a corpus decorator replaced a def,
+the points-to solver answers (:mod:`codequarry.extractors.python.cg_merge`, over the per-file
+``callgraph_facts``): one row per possible target, ``confidence`` exact or possible, and for calls that
+stay unresolved a ``reason``. The same solve fills ``references``.
+
 A name whose module no repo holds is *external* (``builtins.len``; ``os.getcwd`` in a corpus without
 the standard library); so is a name a corpus module takes from a star import of an outside module
 (``os.getcwd`` with the standard library: ``posix.getcwd``). Everything else (attributes of instances,
