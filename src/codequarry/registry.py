@@ -22,6 +22,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.core",
     "codequarry.extractors.python.core",
     "codequarry.extractors.python.call_graph",
+    "codequarry.extractors.python.cg_facts",
     "codequarry.extractors.python.sqlstrings",
     "codequarry.extractors.python.envreads",
     "codequarry.extractors.python.security",

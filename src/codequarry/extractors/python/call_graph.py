@@ -18,6 +18,11 @@ the whole corpus to a definition, a ``functions`` or ``classes`` row named ``mod
 - calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one (kind
   ``method``, target ``...Base.__init__``), else the row targets the class itself (kind ``class``).
 
+What this name-based step leaves unresolved, or gets wrong because a corpus decorator replaced a def,
+the points-to solver answers (:mod:`codequarry.extractors.python.cg_merge`, over the per-file
+``callgraph_facts``): one row per possible target, ``confidence`` exact or possible, and for calls that
+stay unresolved a ``reason``. The same solve fills ``references``.
+
 A name whose module no repo holds is *external* (``builtins.len``; ``os.getcwd`` in a corpus without
 the standard library); so is a name a corpus module takes from a star import of an outside module
 (``os.getcwd`` with the standard library: ``posix.getcwd``). Everything else (attributes of instances,
@@ -46,9 +51,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import operation
+from codequarry.extractors.python.cg_facts import CallgraphFacts  # noqa: F401 - the dataset it reads
+from codequarry.extractors.python.cg_merge import refine
 from codequarry.schema import dataset
 
-KINDS = ("function", "method", "class", "external", "unresolved")
+KINDS = ("function", "method", "class", "external", "lambda", "unresolved")
 _MAX_HOPS = 3  # re-exports followed per name (package __init__ -> submodule -> ...)
 _MAX_BASES = 12  # depth of the base-class walk; guards against cycles in broken code
 _SELF = re.compile(r"^(self|cls)\.([A-Za-z_][A-Za-z0-9_]*)$")
@@ -78,6 +85,26 @@ class CallEdge:
     target_qualname: str | None  # functions.qualname / classes.qualname of the definition
     target_line: int | None  # the line of its def / class statement
     line: int  # the call's position
+    col: int
+    # exact: the only target found; possible: one of several targets (one row each); null: unresolved
+    confidence: str | None
+    reason: str | None  # why an unresolved call stays so: a dynamic call (getattr, eval), no value known
+
+
+@dataset("references")
+class Reference:
+    """One row per use of a function, class or module of the corpus: read, called, passed as a value,
+    used as a decorator or base, imported, or named in a string a framework imports (Django settings)."""
+
+    scope: str  # qualname of the scope holding the use, '' for module level
+    kind: str  # read | call | argument | decorator | base | import | string | decorated
+    target_kind: str  # function | method | class | module
+    target: str  # fully qualified name of what is used
+    target_repo: str | None
+    target_path: str | None
+    target_line: int | None
+    confidence: str  # exact: the only thing the use can stand for; possible: one of several
+    line: int
     col: int
 
 
@@ -115,8 +142,9 @@ _NO_MODULE = object()  # the repo holds no module the name could live in
 Result = Def | External | None
 
 
-@operation("python.call_graph", version=1,
-           inputs=["calls", "functions", "classes", "modules", "imports", "assignments"], outputs=[CallEdge],
+@operation("python.call_graph", version=2,
+           inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
+           outputs=[CallEdge, Reference],
            default=False)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
 def call_graph(ctx: Any) -> pa.Table:
     """Call sites resolved across files to the function, method or class they call."""
@@ -156,7 +184,7 @@ def call_graph(ctx: Any) -> pa.Table:
                    coalesce(n.target_module, s.target_module) AS target_module,
                    coalesce(n.target_qualname, s.target_qualname) AS target_qualname,
                    coalesce(n.target_line, s.target_line) AS target_line,
-                   c.line, c.col
+                   c.line, c.col, c.end_line, c.end_col
             FROM (SELECT repo, path, sha256, scope, callee, resolved, line, col, end_line, end_col,
                          CASE WHEN resolved IS NULL THEN callee END AS relative_callee FROM calls) c
             LEFT JOIN modules m ON m.repo = c.repo AND m.path = c.path
@@ -168,8 +196,9 @@ def call_graph(ctx: Any) -> pa.Table:
     finally:
         session.deregister_table("_cg_by_name")
         session.deregister_table("_cg_by_scope")
+    edges, references = refine(ctx, index, edges)
     _report(ctx, edges)
-    return edges
+    return {"call_graph": edges, "references": references}
 
 
 def _target(result: Result) -> tuple[Any, ...]:

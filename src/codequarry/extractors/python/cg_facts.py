@@ -1,0 +1,609 @@
+"""Per-file summaries for the points-to call graph: one ``callgraph_facts`` row per file, from the shared parse.
+
+The row's ``facts`` column is compact JSON that the ``python.call_graph`` operation solves over the
+whole corpus (see :mod:`codequarry.extractors.python.pointsto`). Names are resolved here, with the
+scoping rules of Python (locals, enclosing functions, module globals, builtins), to *variables*
+``module:scope:name`` (``pkg.app::helper`` is a module global, ``pkg.app:main:x`` a local of ``main``).
+Expressions are small lists:
+
+``["v", var]`` a variable, ``["b", name]`` a builtin, ``["m", module]`` a module, ``["a", e, attr]``
+an attribute, ``["c", i]`` the value call site ``i`` returns, ``["f", qual]`` a def or lambda,
+``["k", qual]`` a class, ``["t", site, [e...]]`` a list/tuple/set, ``["d", site, [[key, e]...]]`` a
+dict, ``["i", e, key]`` a subscript (key an int, a string or null), ``["e", e]`` any element of an
+iterable, ``["o", [e...]]`` any of several, ``["s", class_qual, self]`` ``super()``, ``null`` unknown.
+
+Facts: ``assign`` (target, value), ``def`` (function with parameters, defaults and decorators),
+``class`` (bases, decorators), ``ret`` / ``yield`` (function, value) and ``calls`` (position,
+callee, arguments, keywords, the reason a callee is dynamic).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import re
+from typing import Any
+
+from codequarry.api import file_extractor
+from codequarry.extractors.python.names import module_name, resolve_relative, span_getter
+from codequarry.schema import dataset
+from codequarry.source import SourceFile
+
+_BUILTINS = frozenset(dir(builtins))
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
+#: Django settings whose strings name functions and classes the framework imports
+_SETTINGS = frozenset(
+    {
+        "MIDDLEWARE",
+        "MIDDLEWARE_CLASSES",
+        "TEMPLATES",
+        "AUTHENTICATION_BACKENDS",
+        "ROOT_URLCONF",
+        "WSGI_APPLICATION",
+        "ASGI_APPLICATION",
+        "TEST_RUNNER",
+        "PASSWORD_HASHERS",
+        "AUTH_PASSWORD_VALIDATORS",
+        "TEMPLATE_CONTEXT_PROCESSORS",
+        "DEFAULT_EXCEPTION_REPORTER",
+        "DEFAULT_EXCEPTION_REPORTER_FILTER",
+        "CSRF_FAILURE_VIEW",
+        "FILE_UPLOAD_HANDLERS",
+        "MESSAGE_STORAGE",
+        "SESSION_SERIALIZER",
+        "STATICFILES_FINDERS",
+        "LOGGING",
+        "REST_FRAMEWORK",
+        "CELERY_BEAT_SCHEDULE",
+        "DATABASE_ROUTERS",
+    }
+)
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+#: the letter after '#' in a container's site names its type (the solver names its methods by it)
+_CONTAINER = {
+    ast.Tuple: "t",
+    ast.List: "l",
+    ast.Set: "s",
+    ast.ListComp: "l",
+    ast.SetComp: "s",
+    ast.GeneratorExp: "g",
+    ast.DictComp: "d",
+}
+_COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+_DYNAMIC = {
+    "getattr": "getattr with a computed name",
+    "eval": "eval",
+    "exec": "exec",
+    "__import__": "__import__",
+    "import_module": "importlib.import_module with a computed name",
+}
+
+
+@dataset("callgraph_facts")
+class CallgraphFacts:
+    """One row per Python file: its points-to summary (JSON), for the call-graph solver."""
+
+    module: str
+    facts: str
+
+
+@file_extractor("python.callgraph.facts", version=1, needs=["ast"], outputs=[CallgraphFacts])
+def callgraph_facts(src: SourceFile, out: Any) -> None:
+    """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
+    module = module_name(src)
+    walker = _Walker(src, module)
+    walker.run()
+    out.callgraph_facts.add(module=module, facts=json.dumps(walker.facts, separators=(",", ":")))
+
+
+class _Scope:
+    """A def, lambda, class or the module, with the names it binds."""
+
+    __slots__ = ("kind", "qual", "parent", "bound", "globals", "nonlocals", "func", "cls", "first")
+
+    def __init__(self, kind: str, qual: str, parent: _Scope | None) -> None:
+        self.kind, self.qual, self.parent = kind, qual, parent
+        self.bound: set[str] = set()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+        self.func: str | None = None  # the def's qualname (functions and lambdas)
+        self.cls: str | None = None  # for a method's scope: its class's qualname
+        self.first: str | None = None  # a method's first parameter (self, cls)
+
+
+class _Walker:
+    """Walks a module once, emitting facts with names resolved to variables."""
+
+    def __init__(self, src: SourceFile, module: str) -> None:
+        self.src, self.module = src, module
+        self.span = span_getter(src)
+        self.facts: dict[str, list[Any]] = {
+            "assign": [],
+            "def": [],
+            "class": [],
+            "ret": [],
+            "yield": [],
+            "calls": [],
+            "stars": [],
+            "refs": [],
+        }
+        self._kind: str | None = None  # the use the next name or attribute expression is (call, ...)
+        self._quiet = 0  # > 0 inside an attribute chain: only the whole chain is a reference
+        self.site = 0
+        self.lambdas = 0
+        self.star = False
+
+    # -- scopes -----------------------------------------------------------------------------------
+    def run(self) -> None:
+        tree = self.src.tree
+        self.star = any(
+            isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
+        )
+        scope = _Scope("module", "", None)
+        _collect(tree.body, scope)
+        self.body(tree.body, scope)
+
+    def var(self, name: str, scope: _Scope) -> Any:
+        """The variable ``name`` read in ``scope`` stands for."""
+        s: _Scope | None = scope
+        first = True
+        while s is not None:
+            if s.kind == "module":
+                if name in s.bound or self.star:
+                    return ["v", f"{self.module}::{name}"]
+                return ["b", name] if name in _BUILTINS else None
+            if name in s.globals:
+                return self.var(name, _module_scope(s))
+            if s.kind == "class" and not first:
+                s = s.parent
+                continue
+            if name in s.bound and name not in s.nonlocals:
+                return ["v", f"{self.module}:{s.qual}:{name}"]
+            first = False
+            s = s.parent
+        return None
+
+    def store_var(self, name: str, scope: _Scope) -> str:
+        """The variable an assignment to ``name`` in ``scope`` writes."""
+        if name in scope.globals or scope.kind == "module":
+            return f"{self.module}::{name}"
+        if name in scope.nonlocals:
+            got = self.var(name, scope.parent) if scope.parent else None
+            if got and got[0] == "v":
+                return got[1]
+        return f"{self.module}:{scope.qual}:{name}"
+
+    # -- statements -------------------------------------------------------------------------------
+    def body(self, stmts: list[ast.stmt], scope: _Scope) -> None:
+        for stmt in stmts:
+            self.stmt(stmt, scope)
+
+    def stmt(self, node: ast.stmt, scope: _Scope) -> None:  # noqa: C901 - one dispatch over statement types
+        if isinstance(node, _FUNCS):
+            self.funcdef(node, scope)
+        elif isinstance(node, ast.ClassDef):
+            self.classdef(node, scope)
+        elif isinstance(node, ast.Assign):
+            if scope.kind == "module":
+                self.setting_strings(node)
+            value = self.expr(node.value, scope)
+            for target in node.targets:
+                self.assign(target, value, scope)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            if node.value is not None:
+                value = self.expr(node.value, scope)
+                if isinstance(node, ast.AugAssign):
+                    value = ["o", [value, self.expr(node.target, scope)]]
+                self.assign(node.target, value, scope)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.assign(node.target, ["e", self.expr(node.iter, scope)], scope)
+            self.body(node.body, scope)
+            self.body(node.orelse, scope)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                value = self.expr(item.context_expr, scope)
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, ["w", value], scope)
+            self.body(node.body, scope)
+        elif isinstance(node, ast.Return):
+            if node.value is not None and scope.func is not None:
+                self.facts["ret"].append([scope.func, self.expr(node.value, scope)])
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            self.imports(node, scope)
+        else:
+            self.generic(node, scope)
+
+    def generic(self, node: ast.AST, scope: _Scope) -> None:
+        """Expressions and nested statement lists of any other statement (if, while, try, match ...)."""
+        for _field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                if value and isinstance(value[0], ast.stmt):
+                    self.body(value, scope)
+                else:
+                    for item in value:
+                        if isinstance(item, ast.expr):
+                            self.expr(item, scope)
+                        elif isinstance(item, ast.excepthandler):
+                            self.handler(item, scope)
+                        elif isinstance(item, ast.match_case):
+                            self.body(item.body, scope)
+            elif isinstance(value, ast.expr):
+                self.expr(value, scope)
+
+    def handler(self, node: ast.ExceptHandler, scope: _Scope) -> None:
+        if node.type is not None:
+            self.expr(node.type, scope)
+        self.body(node.body, scope)
+
+    def imports(self, node: ast.Import | ast.ImportFrom, scope: _Scope) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                value = ["m", alias.name if alias.asname else alias.name.partition(".")[0]]
+                self.facts["assign"].append(
+                    [["v", self.store_var(alias.asname or alias.name.partition(".")[0], scope)], value]
+                )
+            return
+        base = resolve_relative(self.module, self.src.path.endswith("__init__.py"), node.level, node.module)
+        if base is None:
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                self.facts["stars"].append(base)
+                continue
+            value = ["a", ["m", base], alias.name]
+            self.facts["assign"].append([["v", self.store_var(alias.asname or alias.name, scope)], value])
+            line, col = self.span(alias)[:2]
+            self.facts["refs"].append([line, col, "import", scope.qual, value])
+
+    def assign(self, target: ast.expr, value: Any, scope: _Scope) -> None:
+        """``target = value``: names, attributes, subscripts, tuples and starred parts."""
+        if isinstance(target, ast.Name):
+            self.facts["assign"].append([["v", self.store_var(target.id, scope)], value])
+        elif isinstance(target, ast.Attribute):
+            self.facts["assign"].append([["a", self.expr(target.value, scope), target.attr], value])
+        elif isinstance(target, ast.Subscript):
+            self.facts["assign"].append([["i", self.expr(target.value, scope), _key(target.slice)], value])
+            self.expr(target.slice, scope)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            star = next(
+                (i for i, e in enumerate(target.elts) if isinstance(e, ast.Starred)), len(target.elts)
+            )
+            for i, elt in enumerate(target.elts):
+                if isinstance(elt, ast.Starred):
+                    self.site += 1
+                    self.assign(elt.value, ["t", f"{self.module}#l{self.site}", [["e", value]]], scope)
+                else:
+                    self.assign(elt, ["e", value] if i > star else ["i", value, i], scope)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, value, scope)
+
+    def registered(self, node: Any, scope: _Scope, value: Any) -> None:
+        """A def or class under a registering decorator (``@receiver(sig)``, ``@app.route("/")``,
+        ``@admin.register(M)``: a call or an attribute, not functools') is used by the framework: a
+        ``decorated`` reference to itself."""
+        for dec in node.decorator_list:
+            func = dec.func if isinstance(dec, ast.Call) else dec
+            if isinstance(dec, (ast.Call, ast.Attribute)):
+                head = func
+                while isinstance(head, ast.Attribute):
+                    head = head.value
+                if isinstance(head, ast.Name) and head.id == "functools":
+                    continue
+                if isinstance(func, ast.Name) and func.id in (
+                    "wraps",
+                    "lru_cache",
+                    "cache",
+                    "cached_property",
+                ):
+                    continue
+                line, col = self.span(dec)[:2]
+                self.facts["refs"].append([line, col, "decorated", scope.qual, value])
+                return
+
+    def setting_strings(self, node: ast.Assign) -> None:
+        """Dotted paths a framework imports by name: Django's MIDDLEWARE, TEMPLATES (context
+        processors), AUTHENTICATION_BACKENDS, ... become ``string`` references."""
+        if not any(isinstance(t, ast.Name) and t.id in _SETTINGS for t in node.targets):
+            return
+        for n in ast.walk(node.value):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and _DOTTED.match(n.value):
+                line, col = self.span(n)[:2]
+                self.facts["refs"].append([line, col, "string", "", ["p", n.value]])
+
+    # -- definitions ------------------------------------------------------------------------------
+    def funcdef(self, node: Any, scope: _Scope) -> None:
+        qual = self.src.qualname(node)
+        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        self.registered(node, scope, ["f", qual])
+        params = self.params(node.args, scope)
+        inner = _Scope("function", qual, scope)
+        inner.func = qual
+        inner.cls = scope.qual if scope.kind == "class" else None
+        for arg in _all_args(node.args):
+            inner.bound.add(arg.arg)
+        positional = [*node.args.posonlyargs, *node.args.args]
+        inner.first = positional[0].arg if positional else None
+        _collect(node.body, inner)
+        _module_scope(scope).bound.update(inner.globals)
+        gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node.body))
+        self.facts["def"].append(
+            [qual, self.store_var(node.name, scope), params, decorators, gen, inner.cls, node.lineno]
+        )
+        self.body(node.body, inner)
+
+    def params(self, args: ast.arguments, scope: _Scope) -> list[Any]:
+        """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
+        out: list[Any] = []
+        positional = [*args.posonlyargs, *args.args]
+        defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+        for arg, default in zip(positional, defaults, strict=True):
+            out.append([arg.arg, "p", self.expr(default, scope) if default is not None else None])
+        if args.vararg:
+            out.append([args.vararg.arg, "v", None])
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+            out.append([arg.arg, "k", self.expr(default, scope) if default is not None else None])
+        if args.kwarg:
+            out.append([args.kwarg.arg, "w", None])
+        return out
+
+    def classdef(self, node: ast.ClassDef, scope: _Scope) -> None:
+        qual = self.src.qualname(node)
+        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        self.registered(node, scope, ["k", qual])
+        bases = [self.use(b, scope, "base") for b in node.bases]
+        for kw in node.keywords:
+            self.expr(kw.value, scope)
+        inner = _Scope("class", qual, scope)
+        _collect(node.body, inner)
+        self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
+        self.body(node.body, inner)
+
+    def lambda_(self, node: ast.Lambda, scope: _Scope) -> Any:
+        self.lambdas += 1
+        base = scope.qual if scope.kind != "module" else ""
+        qual = f"{base}.<lambda>{self.lambdas}" if base else f"<lambda>{self.lambdas}"
+        params = self.params(node.args, scope)
+        inner = _Scope("function", qual, scope)
+        inner.func = qual
+        for arg in _all_args(node.args):
+            inner.bound.add(arg.arg)
+        _collect_expr(node.body, inner)
+        self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
+        self.facts["ret"].append([qual, self.expr(node.body, inner)])
+        return ["f", qual]
+
+    # -- expressions ------------------------------------------------------------------------------
+    def expr(self, node: Any, scope: _Scope) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch
+        kind, self._kind = self._kind, None
+        if node is None:
+            return None
+        if isinstance(node, ast.Name):
+            got = self.var(node.id, scope)
+            self.ref(node, scope, got, kind)
+            return got
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, str):
+                return ["q", node.value if len(node.value) < 200 else ""]
+            return None
+        if isinstance(node, ast.JoinedStr):
+            for part in node.values:
+                self.expr(part, scope)
+            return ["q", ""]
+        if isinstance(node, ast.Attribute):
+            self._quiet += 1
+            got = ["a", self.expr(node.value, scope), node.attr]
+            self._quiet -= 1
+            self.ref(node, scope, got, kind)
+            return got
+        if isinstance(node, ast.Call):
+            return self.call(node, scope)
+        if isinstance(node, ast.Lambda):
+            return self.lambda_(node, scope)
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            self.site += 1
+            return [
+                "t",
+                f"{self.module}#{_CONTAINER[type(node)]}{self.site}",
+                [
+                    self.expr(e, scope)
+                    if not isinstance(e, ast.Starred)
+                    else ["e", self.expr(e.value, scope)]
+                    for e in node.elts
+                ],
+            ]
+        if isinstance(node, ast.Dict):
+            self.site += 1
+            return [
+                "d",
+                f"{self.module}#d{self.site}",
+                [
+                    [
+                        _key(k) if k is not None else None,
+                        self.expr(v, scope) if k is not None else ["e", self.expr(v, scope)],
+                    ]
+                    for k, v in zip(node.keys, node.values, strict=True)
+                ],
+            ]
+        if isinstance(node, ast.Subscript):
+            self.expr(node.slice, scope)
+            return ["i", self.expr(node.value, scope), _key(node.slice)]
+        if isinstance(node, (ast.BoolOp,)):
+            return ["o", [self.expr(v, scope) for v in node.values]]
+        if isinstance(node, ast.IfExp):
+            self.expr(node.test, scope)
+            return ["o", [self.expr(node.body, scope), self.expr(node.orelse, scope)]]
+        if isinstance(node, ast.NamedExpr):
+            value = self.expr(node.value, scope)
+            self.assign(node.target, value, _function_scope(scope))
+            return value
+        if isinstance(node, _COMPS):
+            return self.comprehension(node, scope)
+        if isinstance(node, ast.Await):
+            return self.expr(node.value, scope)
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            value = self.expr(node.value, scope)
+            if scope.func is not None and value is not None:
+                self.facts["yield"].append(
+                    [scope.func, ["e", value] if isinstance(node, ast.YieldFrom) else value]
+                )
+            return None
+        if isinstance(node, ast.Starred):
+            return ["e", self.expr(node.value, scope)]
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                self.expr(child, scope)
+        return None
+
+    def comprehension(self, node: Any, scope: _Scope) -> Any:
+        for gen in node.generators:
+            self.assign(gen.target, ["e", self.expr(gen.iter, scope)], _function_scope(scope))
+            for cond in gen.ifs:
+                self.expr(cond, scope)
+        self.site += 1
+        site = f"{self.module}#{_CONTAINER[type(node)]}{self.site}"
+        if isinstance(node, ast.DictComp):
+            return ["d", site, [[None, self.expr(node.value, scope)]]]
+        return ["t", site, [self.expr(node.elt, scope)]]
+
+    def use(self, node: Any, scope: _Scope, kind: str) -> Any:
+        """``expr`` of a name or attribute used as ``kind`` (call, argument, decorator, base)."""
+        self._kind = kind
+        return self.expr(node, scope)
+
+    def ref(self, node: Any, scope: _Scope, got: Any, kind: str | None) -> None:
+        """A reference row: calls, arguments, decorators, bases always; plain reads of globals only."""
+        if self._quiet or got is None:
+            return
+        if kind is None:
+            head = got
+            while head and head[0] == "a":
+                head = head[1]
+            if not head or head[0] not in ("v", "m") or (head[0] == "v" and "::" not in head[1]):
+                return
+        line, col = self.span(node)[:2]
+        while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
+            scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
+        self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
+
+    def call(self, node: ast.Call, scope: _Scope) -> Any:
+        callee = self.use(node.func, scope, "call")
+        args = [
+            [self.use(a.value, scope, "argument"), 1]
+            if isinstance(a, ast.Starred)
+            else [self.use(a, scope, "argument"), 0]
+            for a in node.args
+        ]
+        kwargs = [[kw.arg, self.use(kw.value, scope, "argument")] for kw in node.keywords]
+        reason = None
+        # a builtin by its name (not a method that happens to be called eval), or importlib's function
+        name = (
+            getattr(node.func, "id", None)
+            if isinstance(node.func, ast.Name) and callee == ["b", node.func.id]
+            else "import_module"
+            if isinstance(node.func, ast.Attribute) and node.func.attr == "import_module"
+            else None
+        )
+        if name in _DYNAMIC and not (
+            name in ("getattr", "import_module")
+            and node.args
+            and len(node.args) > 1 - (name == "import_module")
+            and isinstance(node.args[1 if name == "getattr" else 0], ast.Constant)
+        ):
+            reason = _DYNAMIC[name]
+        if (
+            isinstance(node.func, ast.Call)
+            and isinstance(node.func.func, ast.Name)
+            and node.func.func.id == "getattr"
+        ):
+            reason = "calls the result of getattr"
+        if isinstance(node.func, ast.Name) and node.func.id == "super" and scope.func is not None:
+            cls, first = _method_of(scope)
+            if cls is not None:
+                callee = ["s", cls, self.var(first, scope) if first else None]
+        line, col, end_line, end_col = self.span(node)
+        index = len(self.facts["calls"])
+        self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
+        return ["c", index]
+
+
+def _method_of(scope: _Scope) -> tuple[str | None, str | None]:
+    """(class qualname, first parameter) of the method holding ``scope``, through nested defs."""
+    s: _Scope | None = scope
+    while s is not None and s.kind == "function":
+        if s.cls is not None:
+            return s.cls, s.first
+        s = s.parent
+    return None, None
+
+
+def _module_scope(scope: _Scope) -> _Scope:
+    while scope.parent is not None:
+        scope = scope.parent
+    return scope
+
+
+def _function_scope(scope: _Scope) -> _Scope:
+    return scope
+
+
+def _key(node: Any) -> Any:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, str))
+        and not isinstance(node.value, bool)
+    ):
+        return node.value
+    return None
+
+
+def _all_args(args: ast.arguments) -> list[ast.arg]:
+    out = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    if args.vararg:
+        out.append(args.vararg)
+    if args.kwarg:
+        out.append(args.kwarg)
+    return out
+
+
+def _own_nodes(stmts: list[ast.stmt]) -> Any:
+    """The nodes of a body that belong to its own scope (not to nested defs, classes or lambdas)."""
+    stack: list[ast.AST] = list(stmts)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (*_FUNCS, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+def _collect(stmts: list[ast.stmt], scope: _Scope) -> None:
+    """The names a scope binds (assigned, imported, defined, loop and with targets, walrus) and declares
+    global or nonlocal."""
+    for stmt in stmts:
+        if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+            scope.bound.add(stmt.name)
+    for node in _own_nodes(stmts):
+        _bind(node, scope)
+        if isinstance(node, (*_FUNCS, ast.ClassDef)):
+            scope.bound.add(node.name)
+
+
+def _collect_expr(node: ast.expr, scope: _Scope) -> None:
+    for n in _own_nodes([node]):  # type: ignore[list-item]
+        _bind(n, scope)
+
+
+def _bind(node: ast.AST, scope: _Scope) -> None:
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        scope.bound.add(node.id)
+    elif isinstance(node, ast.Global):
+        scope.globals.update(node.names)
+    elif isinstance(node, ast.Nonlocal):
+        scope.nonlocals.update(node.names)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            if alias.name != "*":
+                scope.bound.add(alias.asname or alias.name.partition(".")[0])
+    elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+        scope.bound.add(node.name)

@@ -1,0 +1,177 @@
+"""Calls the name-based resolution of ``call_graph`` leaves unresolved, answered by the points-to solver.
+
+A call resolved by name (an import, a definition, ``self.m()`` in its class) keeps its row, with
+confidence ``exact``, unless the solver knows better: a name bound to a def that a corpus decorator
+replaced (``@deco def f`` where ``deco`` returns ``wrapper``) calls what the solver found instead. An unresolved one takes what the solver says its callee may be: one row per
+target (``exact`` when there is one, ``possible`` when there are several), or stays unresolved with a
+``reason``: the dynamic call it is (``getattr`` with a computed name, ``eval``), else ``no value known
+for the callee``. A callee that is a lambda gets kind ``lambda`` (its calls are its enclosing
+function's rows already).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from codequarry.extractors.python.pointsto import CAP, Solver, container_type
+
+_TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
+NO_VALUE = "no value known for the callee"
+TOO_MANY = f"more than {CAP} possible values"
+
+
+def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, and the
+    ``references`` table."""
+    facts = ctx.sql("SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path")
+    by_repo: dict[str, list[tuple[str, str, str, str]]] = {}
+    columns = (facts.column(c).to_pylist() for c in facts.column_names)
+    for repo, path, sha, module, text in zip(*columns, strict=True):
+        by_repo.setdefault(repo, []).append((path, module, text, sha))
+    refs: list[dict[str, Any]] = []
+    sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
+    solvers: dict[str, Solver] = {}
+    rounds = 0
+    for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
+        solver = solvers[repo] = Solver([(module, text) for _, module, text, _ in files])
+        rounds = max(rounds, solver.solve())
+        for i, (path, _, _, sha) in enumerate(files):
+            for objs, reason, pos in solver.call_targets(i):
+                sites[(repo, path, *pos)] = (objs, reason)
+            _references(index, solver, i, (repo, path, sha), refs)
+    ctx.report("call_graph.rounds", rounds)
+    rows = edges.to_pylist()
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        key = (row["repo"], row["path"], row["line"], row["col"], row.pop("end_line"), row.pop("end_col"))
+        objs, reason = sites.get(key, ([], None))
+        targets = _dedupe([t for o in objs if (t := _target(index, row["repo"], o)) is not None])
+        if row["kind"] == "external" or (
+            row["kind"] != "unresolved" and (not targets or row["target"] in {t[1] for t in targets})
+        ):
+            row["confidence"], row["reason"] = "exact", None
+            out.append(row)
+            continue
+        if not targets:
+            many = any(o[0] == "T" for o in objs)
+            row["confidence"], row["reason"] = None, reason or (TOO_MANY if many else NO_VALUE)
+            out.append(row)
+            continue
+        confidence = "exact" if len(targets) == 1 else "possible"
+        for target in targets:
+            out.append(
+                {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
+            )
+    names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
+    table = pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
+    return table, pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+
+
+REF_SCHEMA = pa.schema(
+    [
+        pa.field("repo", pa.string()),
+        pa.field("path", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("scope", pa.string()),
+        pa.field("kind", pa.string()),
+        pa.field("target_kind", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("target_repo", pa.string()),
+        pa.field("target_path", pa.string()),
+        pa.field("target_line", pa.int64()),
+        pa.field("confidence", pa.string()),
+        pa.field("line", pa.int64()),
+        pa.field("col", pa.int64()),
+    ]
+)
+
+
+def _references(index: Any, solver: Solver, i: int, where: tuple[str, str, str], out: list[Any]) -> None:
+    """Reference rows of file ``i``: each use that stands for a corpus function, class or module."""
+    repo, path, sha = where
+    for objs, (line, col, kind, scope) in solver.references(i):
+        targets: dict[str, tuple[Any, ...]] = {}
+        for obj in objs:
+            if obj[0] in ("F", "BM", "K"):
+                d = _def(index, repo, obj[1])
+                if d is not None:
+                    targets.setdefault(d.name, (d.kind, d.name, d.repo, d.path, d.line))
+            elif obj[0] == "M":
+                targets.setdefault(obj[1], ("module", obj[1], repo, None, None))
+        confidence = "exact" if len(targets) == 1 else "possible"
+        for t_kind, target, t_repo, t_path, t_line in targets.values():
+            out.append(
+                {
+                    "repo": repo,
+                    "path": path,
+                    "sha256": sha,
+                    "scope": scope,
+                    "kind": kind,
+                    "target_kind": t_kind,
+                    "target": target,
+                    "target_repo": t_repo,
+                    "target_path": t_path,
+                    "target_line": t_line,
+                    "confidence": confidence,
+                    "line": line,
+                    "col": col,
+                }
+            )
+
+
+def _schema(edges: pa.Table, names: list[str]) -> pa.Schema:
+    fields = [edges.schema.field(n) for n in names if n in edges.column_names]
+    return pa.schema([*fields, pa.field("confidence", pa.string()), pa.field("reason", pa.string())])
+
+
+def _empty(edges: pa.Table, names: list[str]) -> pa.Table:
+    return _schema(edges, names).empty_table()
+
+
+def _dedupe(targets: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    seen: dict[Any, tuple[Any, ...]] = {}
+    for t in targets:
+        seen.setdefault(t[1] if t[1] is not None else t, t)
+    return list(seen.values())
+
+
+def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """The target columns of one abstract callee, or None when calling it names nothing."""
+    kind = obj[0]
+    if kind in ("F", "BM"):
+        d = _def(index, repo, obj[1])
+        if d is None:
+            return ("lambda", None, None, None, None, None, None) if "<lambda>" in obj[1] else None
+        return _def_target(d)
+    if kind == "K":
+        d = _def(index, repo, obj[1])
+        return _def_target(index._called(d)) if d is not None else None
+    if kind == "I":
+        d = _def(index, repo, obj[1])
+        m = index.method(d, "__call__") if d is not None else None
+        return _def_target(m) if m is not None else None
+    if kind == "X":  # named by name resolution already; through values the names mislead (a str's .split)
+        return None
+    if kind == "LM":
+        return ("external", f"builtins.{container_type(obj[1])}.{obj[2]}", None, None, None, None, None)
+    if kind == "BIM":
+        return ("external", f"builtins.{obj[1]}.{obj[2]}", None, None, None, None, None)
+    if kind == "B":
+        return ("external", f"builtins.{obj[1]}", None, None, None, None, None)
+    return None
+
+
+def _def(index: Any, repo: str, fq: str) -> Any:
+    d = index.defs.get((repo, fq))
+    if d is None:
+        for r in index.repos:
+            d = index.defs.get((r, fq))
+            if d is not None:
+                break
+    return d
+
+
+def _def_target(d: Any) -> tuple[Any, ...]:
+    return (d.kind, d.name, d.repo, d.path, d.module, d.qualname, d.line)

@@ -1,0 +1,578 @@
+"""The whole-corpus points-to solver behind ``call_graph``: what each call site may call.
+
+An inter-procedural, flow-insensitive, assignment-based analysis over the ``callgraph_facts`` of every
+file (see :mod:`codequarry.extractors.python.cg_facts`), iterated to a fixpoint. Abstract objects:
+
+- ``("F", fq)`` a function or lambda, ``("K", fq)`` a class, ``("I", fq)`` an instance of a class,
+  ``("M", module)`` a module of the corpus, ``("X", name)`` a name outside the corpus (external
+  package), ``("B", name)`` a builtin, ``("BM", fq, self)`` a bound method, ``("G", fq)`` a generator,
+  ``("L", site)`` a list/tuple/set/dict made at ``site``, ``("LM", site, method)`` its bound method,
+  ``("S", class_fq, self)`` a ``super()`` proxy.
+
+Variables are module globals, locals, class attributes (``module:Class:attr``), instance fields
+(``if:Class:attr``), return and yield values (``ret:fq``, ``y:fq``) and call results. Calls bind
+arguments to parameters (positional, keyword, defaults, ``*args``/``**kwargs``), instantiation runs
+``__init__`` through the C3 MRO, attributes of instances and classes follow the MRO, decorators are
+applied as calls (a decorator from outside the corpus is assumed to keep the function).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from typing import Any
+
+_MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
+Obj = tuple
+EMPTY: frozenset[Obj] = frozenset()
+TOP: Obj = ("T",)  # too many possible values: followed no further
+CAP = 24  # objects a variable, field or element may point to before it becomes TOP
+_COPYING = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed", "iter"})
+_IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
+#: builtin types whose instances the solver tracks (``("BI", type)``): their methods are external
+#: targets named ``builtins.<type>.<method>``
+_VALUE_TYPES = frozenset({"str", "bytes", "int", "float", "dict", "bytearray", "object"})
+_STR: frozenset[Obj] = frozenset({("BI", "str")})
+_TYPE_ATTRS = {t: frozenset(dir(getattr(builtins, t))) for t in _VALUE_TYPES}
+_TYPES = {"l": "list", "t": "tuple", "s": "set", "d": "dict", "g": "generator"}
+_COPY_TYPE = {
+    "list": "l",
+    "sorted": "l",
+    "tuple": "t",
+    "set": "s",
+    "frozenset": "s",
+    "reversed": "g",
+    "iter": "g",
+}
+_CONTAINER_METHODS = {
+    "list": frozenset(
+        {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "index", "count", "clear", "copy"}
+    ),
+    "tuple": frozenset({"index", "count"}),
+    "set": frozenset(
+        {
+            "add",
+            "update",
+            "discard",
+            "remove",
+            "pop",
+            "clear",
+            "copy",
+            "union",
+            "intersection",
+            "difference",
+            "issubset",
+            "issuperset",
+        }
+    ),
+    "dict": frozenset(
+        {"get", "pop", "setdefault", "update", "values", "keys", "items", "copy", "clear", "popitem"}
+    ),
+}
+_STR_TO_STR = frozenset(
+    {
+        "lower",
+        "upper",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "replace",
+        "format",
+        "join",
+        "title",
+        "casefold",
+        "capitalize",
+        "removeprefix",
+        "removesuffix",
+        "zfill",
+        "center",
+        "ljust",
+        "rjust",
+        "expandtabs",
+        "swapcase",
+        "translate",
+        "format_map",
+    }
+)
+
+
+class Solver:
+    """Facts of every file, and the points-to sets computed from them."""
+
+    def __init__(self, files: list[tuple[str, str]]) -> None:
+        """``files``: (module, facts JSON) per file, in a stable order."""
+        self.files = [(module, json.loads(facts)) for module, facts in files]
+        self.modules = {m for m, _ in self.files}
+        self.packages = {".".join(m.split(".")[:i]) for m in self.modules for i in range(1, m.count(".") + 1)}
+        self.pts: dict[str, set[Obj]] = {}
+        self.cont: dict[str, dict[Any, set[Obj]]] = {}
+        self.defs: dict[str, tuple[str, str, list[Any], bool, str | None, str]] = {}
+        self.classes: dict[str, tuple[str, str, list[Any], int]] = {}
+        self.stars: dict[str, list[str]] = {}
+        self.assigned: set[str] = set()
+        self.changed = False
+        self.final = False
+        self._mro: dict[str, list[str]] = {}
+        for i, (module, facts) in enumerate(self.files):
+            self.stars[module] = facts["stars"]
+            for target, _ in facts["assign"]:
+                if target[0] == "v":
+                    self.assigned.add(target[1])
+            for qual, var, params, decorators, gen, cls, _line in facts["def"]:
+                fq = _fq(module, qual)
+                self.defs.setdefault(fq, (module, qual, params, gen, cls, _method_kind(decorators)))
+                if var:
+                    self.assigned.add(var)
+            for qual, var, bases, _decorators, _line in facts["class"]:
+                self.classes.setdefault(_fq(module, qual), (module, qual, bases, i))
+                self.assigned.add(var)
+
+    # -- the fixpoint -------------------------------------------------------------------------------
+    def solve(self) -> int:
+        """Iterate every fact until nothing changes (or a bound on rounds); returns the rounds run."""
+        total = 0
+        for final in (False, True):  # then: a decorator still unknown is taken to keep what it decorates
+            self.final = final
+            for _ in range(_MAX_ROUNDS):
+                total += 1
+                self.changed = False
+                self._mro = {}
+                for i, (module, facts) in enumerate(self.files):
+                    self._round(i, module, facts)
+                if not self.changed:
+                    break
+        return total
+
+    def _round(self, i: int, module: str, facts: dict[str, Any]) -> None:
+        ctx = (module, i)
+        for target, value in facts["assign"]:
+            vals = self.eval(value, ctx)
+            if vals:
+                self.store(target, vals, ctx)
+        for qual, var, params, decorators, _gen, _cls, _line in facts["def"]:
+            fq = _fq(module, qual)
+            for name, _kind, default in params:
+                if default is not None:
+                    self.add(f"{module}:{qual}:{name}", self.eval(default, ctx))
+            if var:
+                self.add(var, self.decorate({("F", fq)}, decorators, ctx, fq))
+        for qual, var, _bases, decorators, _line in facts["class"]:
+            fq = _fq(module, qual)
+            self.add(var, self.decorate({("K", fq)}, decorators, ctx, fq))
+        for qual, value in facts["ret"]:
+            self.add(f"ret:{_fq(module, qual)}", self.eval(value, ctx))
+        for qual, value in facts["yield"]:
+            self.add(f"y:{_fq(module, qual)}", self.eval(value, ctx))
+        for n, call in enumerate(facts["calls"]):
+            result = self.call(self.eval(call[4], ctx), call[5], call[6], ctx, f"{i}:{n}")
+            self.add(f"r:{i}:{n}", result)
+
+    def decorate(self, value: set[Obj], decorators: list[Any], ctx: Any, fq: str) -> set[Obj]:
+        """The value a decorated def or class binds: each corpus decorator is called, innermost first;
+        one from outside the corpus (or unknown) is assumed to return what it was given."""
+        for j, dec in enumerate(reversed(decorators)):
+            objs = self.eval(dec, ctx)
+            if not objs and not self.final:
+                return set()  # not known yet: bound once the fixpoint says it stays unknown
+            funcs = {o for o in objs if o[0] in ("F", "BM", "K", "I")}
+            if funcs:
+                value = self.call(funcs, [[("=", value), 0]], [], ctx, f"dec:{fq}:{j}")
+        return value
+
+    def add(self, var: str, vals: Any) -> None:
+        if not vals:
+            return
+        cur = self.pts.get(var)
+        if cur is None:
+            self.pts[var] = _capped(vals)
+            self.changed = True
+        elif TOP not in cur and not cur.issuperset(vals):
+            self.pts[var] = _capped(cur | vals)  # a new set: readers may be iterating the old one
+            self.changed = True
+
+    def add_elem(self, site: str, key: Any, vals: Any) -> None:
+        if not vals:
+            return
+        slots = self.cont.setdefault(site, {})
+        cur = slots.get(key)
+        if cur is None:
+            slots[key] = _capped(vals)
+            self.changed = True
+        elif TOP not in cur and not cur.issuperset(vals):
+            slots[key] = _capped(cur | vals)
+            self.changed = True
+
+    # -- expressions --------------------------------------------------------------------------------
+    def eval(self, e: Any, ctx: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch over forms
+        if e is None:
+            return EMPTY
+        tag = e[0]
+        if tag == "v":
+            got = self.pts.get(e[1])
+            if got is None and e[1] not in self.assigned and "::" in e[1]:
+                module, _, name = e[1].partition("::")
+                return self.star_lookup(module, name)
+            return got or EMPTY
+        if tag == "a":
+            out: set[Obj] = set()
+            for obj in self.eval(e[1], ctx):
+                out |= self.getattr(obj, e[2])
+            return out
+        if tag == "c":
+            return self.pts.get(f"r:{ctx[1]}:{e[1]}", EMPTY)
+        if tag == "f":
+            return {("F", _fq(ctx[0], e[1]))}
+        if tag == "k":
+            return {("K", _fq(ctx[0], e[1]))}
+        if tag == "b":
+            return {("B", e[1])}
+        if tag == "m":
+            return {self.module_obj(e[1])}
+        if tag == "t":
+            for i, elt in enumerate(e[2]):
+                key = None if elt and elt[0] == "e" else i
+                self.add_elem(e[1], key, self.eval(elt, ctx))
+            return {("L", e[1])}
+        if tag == "d":
+            for key, elt in e[2]:
+                self.add_elem(e[1], key, self.eval(elt, ctx))
+            return {("L", e[1])}
+        if tag == "i":
+            return self.elements(self.eval(e[1], ctx), e[2], True)
+        if tag == "e":
+            return self.elements(self.eval(e[1], ctx), None, False)
+        if tag == "o":
+            out = set()
+            for part in e[1]:
+                out |= self.eval(part, ctx)
+            return out
+        if tag == "w":
+            return self.eval(e[1], ctx)
+        if tag == "s":
+            return {("S", _fq(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
+        if tag == "q":
+            return _STR
+        if tag == "=":
+            return e[1]
+        if tag == "p":
+            return self.dotted(e[1])
+        return EMPTY
+
+    def elements(self, objs: Any, key: Any, indexed: bool) -> set[Obj]:
+        """Elements of containers: ``key`` of each (and its unknown-key part), or every element."""
+        out: set[Obj] = set()
+        for obj in objs:
+            if obj[0] == "L":
+                slots = self.cont.get(obj[1], {})
+                if indexed and key is not None:
+                    out |= slots.get(key, EMPTY)
+                    out |= slots.get(None, EMPTY)
+                else:
+                    for vals in slots.values():
+                        out |= vals
+            elif obj[0] == "G" and not indexed:
+                out |= self.pts.get(f"y:{obj[1]}", EMPTY)
+        return out
+
+    def store(self, target: Any, vals: Any, ctx: Any) -> None:
+        tag = target[0]
+        if tag == "v":
+            self.add(target[1], vals)
+        elif tag == "a":
+            for obj in self.eval(target[1], ctx):
+                if obj[0] == "I":
+                    self.add(f"if:{obj[1]}:{target[2]}", vals)
+                elif obj[0] == "K" and obj[1] in self.classes:
+                    module, qual = self.classes[obj[1]][:2]
+                    self.add(f"{module}:{qual}:{target[2]}", vals)
+                elif obj[0] == "M":
+                    self.add(f"{obj[1]}::{target[2]}", vals)
+        elif tag == "i":
+            for obj in self.eval(target[1], ctx):
+                if obj[0] == "L":
+                    self.add_elem(obj[1], target[2], vals)
+
+    # -- modules and attributes ---------------------------------------------------------------------
+    def module_obj(self, name: str) -> Obj:
+        return ("M", name) if name in self.modules or name in self.packages else ("X", name)
+
+    def dotted(self, path: str) -> Any:
+        """What a dotted path a framework imports by name (``pkg.mw.Middleware``) stands for."""
+        parts = path.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            head = ".".join(parts[:i])
+            if head in self.modules or head in self.packages:
+                objs: Any = {("M", head)}
+                for attr in parts[i:]:
+                    objs = {o for x in objs for o in self.getattr(x, attr)}
+                return objs
+        return EMPTY
+
+    def star_lookup(self, module: str, name: str, depth: int = 0) -> Any:
+        """A global the module never binds: from its star imports, else nothing."""
+        for star in self.stars.get(module, ()):
+            obj = self.module_obj(star)
+            if obj[0] == "X":
+                continue
+            var = f"{star}::{name}"
+            if var in self.assigned:
+                return self.pts.get(var, EMPTY)
+            if depth < 3:
+                got = self.star_lookup(star, name, depth + 1)
+                if got:
+                    return got
+        return EMPTY
+
+    def getattr(self, obj: Obj, attr: str) -> Any:  # noqa: PLR0911 - one case per kind of object
+        kind = obj[0]
+        if kind == "M":
+            var = f"{obj[1]}::{attr}"
+            if var in self.assigned:
+                return self.pts.get(var, EMPTY)
+            sub = f"{obj[1]}.{attr}"
+            if sub in self.modules or sub in self.packages:
+                return {("M", sub)}
+            return self.star_lookup(obj[1], attr)
+        if kind == "X":
+            return {("X", f"{obj[1]}.{attr}")}
+        if kind == "K":
+            return self.class_attr(obj[1], attr, obj)
+        if kind == "I":
+            out: set[Obj] = set()
+            for cls in self.mro(obj[1]):
+                out |= self.pts.get(f"if:{cls}:{attr}", EMPTY)
+            return out | self.class_attr(obj[1], attr, obj)
+        if kind == "S":
+            self_cls = obj[2][1]
+            mro = self.mro(self_cls)
+            if obj[1] in mro:
+                return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
+            return EMPTY
+        if kind == "BI":  # only a method the type has: a value that may be a str or an object is not
+            return {("BIM", obj[1], attr)} if attr in _TYPE_ATTRS.get(obj[1], ()) else EMPTY
+        if kind == "L" and attr in _CONTAINER_METHODS.get(container_type(obj[1]), ()):
+            return {("LM", obj[1], attr)}
+        return EMPTY
+
+    def class_attr(self, cls: str, attr: str, recv: Obj, skip: int = 0) -> set[Obj]:
+        """``attr`` found along the MRO of ``cls`` (after ``skip`` classes), bound to ``recv``."""
+        for base in self.mro(cls)[skip:]:
+            module, qual = self.classes[base][:2]
+            var = f"{module}:{qual}:{attr}"
+            if var in self.assigned:
+                out: set[Obj] = set()
+                for o in self.pts.get(var, EMPTY):
+                    bound = self.bind(o, recv)
+                    if bound[0] == "P":
+                        out |= self.returns(bound[1])
+                    else:
+                        out.add(bound)
+                return out
+        return set()
+
+    def bind(self, obj: Obj, recv: Obj) -> Obj:
+        if obj[0] != "F" or obj[1] not in self.defs:
+            return obj
+        mkind = self.defs[obj[1]][5]
+        if mkind == "staticmethod" or self.defs[obj[1]][4] is None:
+            return obj
+        if mkind == "classmethod":
+            return ("BM", obj[1], ("K", recv[1]))
+        if mkind == "property":
+            return ("P", obj[1]) if recv[0] == "I" else obj
+        return ("BM", obj[1], recv) if recv[0] == "I" else obj
+
+    def mro(self, cls: str) -> list[str]:
+        """C3 linearization over the corpus bases (a base outside the corpus is left out)."""
+        got = self._mro.get(cls)
+        if got is not None:
+            return got
+        self._mro[cls] = [cls]  # cycles in broken code stop here
+        module, _qual, bases, i = self.classes[cls]
+        direct: list[str] = []
+        for base in bases:
+            for obj in self.eval(base, (module, i)):
+                if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
+                    direct.append(obj[1])
+        result = [cls, *_c3([self.mro(b) for b in direct] + [direct])]
+        self._mro[cls] = result
+        return result
+
+    # -- calls --------------------------------------------------------------------------------------
+    def call(self, callees: Any, args: list[Any], kwargs: list[Any], ctx: Any, site: str) -> set[Obj]:
+        """What calling each of ``callees`` returns; binds the arguments to the parameters."""
+        out: set[Obj] = set()
+        for obj in callees:
+            kind = obj[0]
+            if kind == "F":
+                self.bind_args(obj[1], None, args, kwargs, ctx)
+                out |= self.returns(obj[1])
+            elif kind == "BM":
+                self.bind_args(obj[1], obj[2], args, kwargs, ctx)
+                out |= self.returns(obj[1])
+            elif kind == "K" and obj[1] in self.classes:
+                inst = ("I", obj[1])
+                out.add(inst)
+                for init in self.class_attr(obj[1], "__init__", inst):
+                    if init[0] == "BM":
+                        self.bind_args(init[1], inst, args, kwargs, ctx)
+            elif kind == "I":
+                for method in self.class_attr(obj[1], "__call__", obj):
+                    out |= self.call({method}, args, kwargs, ctx, site)
+            elif kind == "B":
+                out |= self.builtin(obj[1], args, ctx, site)
+            elif kind == "LM":
+                out |= self.container_method(obj, args, ctx)
+            elif kind == "S":
+                out.add(obj)  # super(): the call's value is the proxy
+            elif kind == "BIM" and obj[1] == "str" and obj[2] in _STR_TO_STR:
+                out |= _STR
+        return out
+
+    def returns(self, fq: str) -> Any:
+        info = self.defs.get(fq)
+        if info is not None and info[3]:
+            return {("G", fq)}
+        return self.pts.get(f"ret:{fq}", EMPTY)
+
+    def builtin(self, name: str, args: list[Any], ctx: Any, site: str) -> set[Obj]:
+        if name == "getattr" and len(args) >= 2 and args[1][0] and args[1][0][0] == "q":
+            out: set[Obj] = set()
+            for obj in self.eval(args[0][0], ctx):
+                out |= self.getattr(obj, args[1][0][1])
+            return out
+        if name in _COPYING and args:
+            new = f"copy:{_COPY_TYPE.get(name, 'l')}:{site}"
+            self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
+            return {("L", new)}
+        if name == "next" and args:
+            return self.elements(self.eval(args[0][0], ctx), None, False)
+        if name in _IDENTITY and args:
+            return set(self.eval(args[0][0], ctx))
+        if name in _VALUE_TYPES:
+            return {("BI", name)}
+        return set()
+
+    def container_method(self, obj: Obj, args: list[Any], ctx: Any) -> set[Obj]:
+        site, method = obj[1], obj[2]
+        vals = [self.eval(a[0], ctx) for a in args]
+        if method in ("append", "add") and vals:
+            self.add_elem(site, None, vals[-1])
+        elif method == "insert" and len(vals) == 2:
+            self.add_elem(site, None, vals[1])
+        elif method in ("extend", "update") and vals:
+            self.add_elem(site, None, self.elements(vals[0], None, False))
+        elif method in ("get", "pop", "setdefault") and args:
+            key = args[0][0][1] if args[0][0] and args[0][0][0] == "q" else None
+            return self.elements({("L", site)}, key, key is not None)
+        elif method in ("values", "copy"):
+            return {("L", site)}
+        return set()
+
+    def bind_args(self, fq: str, recv: Obj | None, args: list[Any], kwargs: list[Any], ctx: Any) -> None:
+        """Arguments of one call to the parameters of ``fq`` (``recv`` first, for a bound method)."""
+        info = self.defs.get(fq)
+        if info is None:
+            return
+        module, qual, params, *_ = info
+        positional = [p for p in params if p[1] == "p"]
+        vararg = next((p[0] for p in params if p[1] == "v"), None)
+        kwarg = next((p[0] for p in params if p[1] == "w"), None)
+        values: list[tuple[Any, bool]] = [({recv}, False)] if recv is not None else []
+        values += [(self.eval(a, ctx), bool(star)) for a, star in args]
+        pos = 0
+        for vals, star in values:
+            if star:
+                elems = self.elements(vals, None, False)
+                for p in positional[pos:]:
+                    self.add(f"{module}:{qual}:{p[0]}", elems)
+                if vararg:
+                    self.add_elem(f"va:{fq}", None, elems)
+                pos = len(positional)
+                continue
+            if pos < len(positional):
+                self.add(f"{module}:{qual}:{positional[pos][0]}", vals)
+            elif vararg:
+                self.add_elem(f"va:{fq}", pos - len(positional), vals)
+            pos += 1
+        if vararg:
+            self.add(f"{module}:{qual}:{vararg}", {("L", f"va:{fq}")})
+        names = {p[0] for p in params if p[1] in ("p", "k")}
+        for name, value in kwargs:
+            vals = self.eval(value, ctx)
+            if name is None:
+                for obj in vals:
+                    for key, part in self.cont.get(obj[1], {}).items() if obj[0] == "L" else ():
+                        if key in names:
+                            self.add(f"{module}:{qual}:{key}", part)
+                        elif kwarg:
+                            self.add_elem(f"kw:{fq}", key, part)
+            elif name in names:
+                self.add(f"{module}:{qual}:{name}", vals)
+            elif kwarg:
+                self.add_elem(f"kw:{fq}", name, vals)
+        if kwarg:
+            self.add(f"{module}:{qual}:{kwarg}", {("L", f"kw:{fq}")})
+
+    # -- results ------------------------------------------------------------------------------------
+    def references(self, i: int) -> list[tuple[list[Obj], list[Any]]]:
+        """Per reference of file ``i``: (what it may stand for, [line, col, kind, scope])."""
+        module, facts = self.files[i]
+        return [(sorted(self.eval(r[4], (module, i)), key=repr), r[:4]) for r in facts.get("refs", ())]
+
+    def call_targets(self, i: int) -> list[tuple[list[Obj], str | None, tuple[Any, ...]]]:
+        """Per call site of file ``i``: (what the callee may be, the dynamic reason, its position)."""
+        module, facts = self.files[i]
+        out = []
+        for call in facts["calls"]:
+            objs = sorted(self.eval(call[4], (module, i)), key=repr)
+            out.append((objs, call[7], tuple(call[:4])))
+        return out
+
+
+def container_type(site: str) -> str:
+    """list | tuple | set | dict | generator: the type of the container made at ``site``."""
+    if site.startswith("va:"):
+        return "tuple"
+    if site.startswith("kw:"):
+        return "dict"
+    letter = site.split(":")[1] if site.startswith("copy:") else site.rpartition("#")[2][:1]
+    return _TYPES.get(letter, "list")
+
+
+def _capped(vals: Any) -> set[Obj]:
+    """``vals``, or just TOP when it holds more than ``CAP`` objects: a value that may be that many
+    things is not worth following (precision over recall), and the sets stay small."""
+    return {TOP} if len(vals) > CAP else set(vals)
+
+
+def _fq(module: str, qual: str) -> str:
+    return f"{module}.{qual}" if module else qual
+
+
+def _method_kind(decorators: list[Any]) -> str:
+    for dec in decorators:
+        if dec and dec[0] == "b" and dec[1] in ("staticmethod", "classmethod", "property"):
+            return dec[1]
+        if dec and dec[0] == "a" and dec[2] in ("setter", "getter", "deleter", "cached_property"):
+            return "property"
+        if dec and dec[0] == "a" and dec[2] == "abstractclassmethod":
+            return "classmethod"
+    return ""
+
+
+def _c3(seqs: list[list[str]]) -> list[str]:
+    """Merge step of the C3 linearization; on an inconsistent hierarchy, the remaining order as given."""
+    seqs = [list(s) for s in seqs if s]
+    out: list[str] = []
+    while seqs:
+        for seq in seqs:
+            head = seq[0]
+            if not any(head in s[1:] for s in seqs):
+                break
+        else:
+            head = seqs[0][0]
+        out.append(head)
+        seqs = [[x for x in s if x != head] for s in seqs]
+        seqs = [s for s in seqs if s]
+    return out

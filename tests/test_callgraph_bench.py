@@ -1,0 +1,145 @@
+"""The call graph against hand-written expected call graphs (tests/fixtures/callgraph/<category>/<name>/).
+
+Each program is its own repo in one store; its ``expected.json`` lists every edge ``caller -> target``
+that running it takes (callers and targets fully qualified; a module's top level is the module name;
+calling a class is an edge to its ``__init__`` when it defines or inherits one, else to the class).
+Edges to builtins and outside packages count only in the ``builtins``, ``external`` and ``dynamic``
+categories;
+calls of lambdas count nowhere (their calls are the enclosing function's edges). Precision and
+recall are computed per category and overall, and printed (``pytest -s``) as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from codequarry import extract, make_plan, open_store, sql
+
+BENCH = Path(__file__).parent / "fixtures" / "callgraph"
+ALL_EDGES = {"builtins", "external", "dynamic"}  # categories whose builtin and external edges count too
+
+
+def programs() -> list[Path]:
+    return sorted(p.parent for p in BENCH.glob("*/*/expected.json"))
+
+
+@pytest.fixture(scope="module")
+def graph(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[str, str]]]:
+    base = tmp_path_factory.mktemp("cgbench")
+    roots = []
+    for prog in programs():
+        root = base / f"{prog.parent.name}__{prog.name}"
+        shutil.copytree(prog, root, ignore=shutil.ignore_patterns("expected.json"))
+        roots.append(root)
+    store = base / "store"
+    extract(make_plan(roots, store=store, workers=1, select=["python.call_graph"]))
+    table = sql(
+        open_store(store),
+        "SELECT repo, caller, kind, target FROM call_graph WHERE kind NOT IN ('unresolved', 'lambda')",
+    )
+    got: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for repo, caller, kind, target in zip(
+        *(table.column(c).to_pylist() for c in table.column_names), strict=True
+    ):
+        category = repo.split("__")[0]
+        if kind == "external" and category not in ALL_EDGES:
+            continue
+        got[repo].add((caller, target))
+    return got
+
+
+def score(graph: dict[str, set[tuple[str, str]]]) -> dict[str, dict[str, float]]:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])  # tp, found, expected, exact, n
+    for prog in programs():
+        category = prog.parent.name
+        expected = {tuple(e) for e in json.loads((prog / "expected.json").read_text())["edges"]}
+        found = graph.get(f"{category}__{prog.name}", set())
+        for key in (category, "all"):
+            c = counts[key]
+            c[0] += len(found & expected)
+            c[1] += len(found)
+            c[2] += len(expected)
+            c[3] += found == expected
+            c[4] += 1
+    return {
+        k: {
+            "precision": round(tp / found, 4) if found else 1.0,
+            "recall": round(tp / exp, 4) if exp else 1.0,
+            "exact": exact,
+            "programs": n,
+        }
+        for k, (tp, found, exp, exact, n) in sorted(counts.items())
+    }
+
+
+def test_the_benchmark_covers_every_category_with_100_programs() -> None:
+    cats = {p.parent.name for p in programs()}
+    assert len(programs()) >= 100
+    assert {
+        "assignments",
+        "parameters",
+        "returns",
+        "decorators",
+        "classes",
+        "mro",
+        "super",
+        "nested",
+        "containers",
+        "dicts",
+        "comprehensions",
+        "lambdas",
+        "imports",
+        "builtins",
+        "external",
+        "dynamic",
+    } <= cats
+
+
+def test_precision_and_recall_per_category(graph: dict[str, set[tuple[str, str]]]) -> None:
+    scores = score(graph)
+    print(json.dumps(scores, indent=1))
+    misses = []
+    for prog in programs():
+        expected = {tuple(e) for e in json.loads((prog / "expected.json").read_text())["edges"]}
+        found = graph.get(f"{prog.parent.name}__{prog.name}", set())
+        if found != expected:
+            misses.append(
+                f"{prog.parent.name}/{prog.name}: extra {sorted(found - expected)} "
+                f"missing {sorted(expected - found)}"
+            )
+    print("\n".join(misses))
+    assert scores["all"]["precision"] >= 0.97, misses
+    assert scores["all"]["recall"] >= 0.93, misses
+
+
+def test_dynamic_calls_stay_unresolved_with_a_reason(tmp_path: Path) -> None:
+    root = tmp_path / "dyn"
+    root.mkdir()
+    (root / "main.py").write_text(
+        "class A:\n    def m(self):\n        pass\ngetattr(A(), input())()\ndef run(cb):\n    cb()\n"
+    )
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(
+        open_store(tmp_path / "s"),
+        "SELECT callee, kind, target, reason FROM call_graph WHERE kind = 'unresolved' ORDER BY line",
+    ).to_pylist()
+    assert [(r["callee"], r["target"], r["reason"]) for r in rows] == [
+        ("getattr(A(), input())", None, "calls the result of getattr"),
+        ("cb", None, "no value known for the callee"),
+    ]
+
+
+def test_a_file_that_fails_to_parse_costs_only_its_own_edges(tmp_path: Path) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "util.py").write_text("def f():\n    pass\nhandler = f\n")
+    (root / "main.py").write_text("import util\nutil.handler()\n")
+    (root / "broken.py").write_text("def g(:\n    util.f()\n")
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(open_store(tmp_path / "s"), "SELECT path, callee, target FROM call_graph").to_pylist()
+    assert rows == [{"path": "main.py", "callee": "util.handler", "target": "util.f"}]
