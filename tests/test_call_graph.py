@@ -152,7 +152,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Small:
     write(base / "proj", PROJ)
     write(base / "other", OTHER)
     store = base / "store"
-    extract(make_plan([base / "proj", base / "other"], store=store, workers=1))
+    extract(make_plan([base / "proj", base / "other"], store=store, workers=1, select=["python.core", "python.callgraph"]))
     return run_op(store)
 
 
@@ -251,6 +251,7 @@ def test_it_runs_after_extraction_when_selected(tmp_path: Path) -> None:
     # a whole-corpus operation: not part of a run that does not ask for it
     plain = extract(make_plan([tmp_path / "proj"], store=tmp_path / "plain", workers=1))
     assert "python.call_graph" not in plain.operations
+    assert "callgraph_facts" not in plain.rows  # its per-file facts are opt-in too (they cost the most)
     summary = extract(make_plan([tmp_path / "proj"], store=store, workers=1, select=["python.call_graph"]))
     assert any("because 'python.call_graph' reads 'calls'" in n for n in make_plan(
         [tmp_path / "proj"], store=store, select=["python.call_graph"]).notes)
@@ -270,7 +271,7 @@ def test_it_runs_after_extraction_when_selected(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def stdlib(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, dict[str, Any], float]:
     store = tmp_path_factory.mktemp("cg_stdlib") / "store"
-    extract(make_plan([STDLIB], store=store, exclude=["site-packages"]))
+    extract(make_plan([STDLIB], store=store, exclude=["site-packages"], select=["python.core", "python.callgraph"]))
     started = time.perf_counter()
     table, stats = run_op(store)
     return table, stats, time.perf_counter() - started
