@@ -6,7 +6,10 @@ Every row is keyed by its file (repo, path) and by the extractor that made it, s
   the new and changed ones are extracted again by every selected extractor;
 - an extractor that is new to a repo or whose version changed: its tables drop the repo's rows and
   it alone runs again on every file of the repo;
-- an extractor no longer selected: its tables drop the repo's rows.
+- an extractor no longer selected (left out by --select/--skip, or its plugin removed): the tables it
+  wrote drop the repo's rows. Which tables each extractor wrote is recorded per repo in the snapshot
+  (``run["outputs"]``), so a dropped extractor takes exactly its own rows, even when its declaration
+  is gone; tables written by operations are never touched here (see operations.py).
 
 Hashes of unchanged files are reused (they are not read). A file whose module name changed because a
 package was added or removed around it counts as changed, since its rows carry the module name.
@@ -55,6 +58,7 @@ class WorkPlan:
     tasks: list[FileTask]
     replace: dict[str, Replacement]  # table -> rows to drop
     state: dict[str, dict[str, int]]  # repo -> {extractor: version} after this run, for every repo
+    outputs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # repo -> {extractor: tables}
     changed: int = 0
     added: int = 0
     deleted: int = 0
@@ -85,6 +89,24 @@ def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
     return {r: {k: int(v) for k, v in m.items()} for r, m in repos.items()}
 
 
+def previous_outputs(snap: Snapshot | None) -> dict[str, dict[str, list[str]]]:
+    """repo -> {extractor: tables it wrote}, as recorded by the last run (empty for older stores)."""
+    if snap is None or not isinstance(snap.run.get("outputs"), dict):
+        return {}
+    return {r: {k: [str(t) for t in v] for k, v in m.items()} for r, m in snap.run["outputs"].items()
+            if isinstance(m, dict)}
+
+
+def _operation_tables(snap: Snapshot | None) -> set[str]:
+    """Tables written by operations in the last snapshot (never dropped per repo)."""
+    ops = snap.run.get("operations", {}) if snap is not None else {}
+    out: set[str] = set()
+    for info in ops.values() if isinstance(ops, dict) else ():
+        if isinstance(info, dict):
+            out |= set(info.get("outputs", {}))
+    return out
+
+
 def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
               extractors: list[FileExtractor], forced: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
     """Compare the scan with the last snapshot and decide what to extract and what to drop."""
@@ -111,6 +133,9 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
 
     replace_: dict[str, Replacement] = defaultdict(Replacement)
     work = WorkPlan(tasks=[], replace=replace_, state={r: m for r, m in prev_state.items() if r not in repos})
+    prev_outputs = previous_outputs(snap)
+    work.outputs = {r: m for r, m in prev_outputs.items() if r not in repos and r in work.state}
+    op_tables = _operation_tables(snap)
     by_repo: dict[str, list[FileTask]] = defaultdict(list)
     for t in tasks:
         by_repo[t.repo].append(t)
@@ -125,14 +150,19 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         if dropped:
             work.dropped[repo] = dropped
         work.state[repo] = dict(selected)
+        work.outputs[repo] = {n: sorted(outputs[n]) for n in selected}
         for name in rerun:
             for table in outputs[name]:
                 replace_[table].repos.add(repo)
+        recorded = prev_outputs.get(repo, {})
         for name in dropped:
             replace_["errors"].extractors[repo].add(name)
-            for table in (snap.tables if snap else {}):
-                # the dropped extractor's tables: every row of this repo goes
-                if table not in all_tables and table != "errors":
+            if name in recorded:  # exactly the tables it wrote: every row of this repo in them goes
+                mine = set(recorded[name])
+            else:  # a store written before outputs were recorded: every table no one else makes
+                mine = {t for t in (snap.tables if snap else {}) if t not in op_tables}
+            for table in mine:
+                if table not in all_tables and table != "errors" and snap is not None and table in snap.tables:
                     replace_[table].repos.add(repo)
         if rerun:
             replace_["errors"].extractors[repo].update(rerun)

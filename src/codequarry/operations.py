@@ -17,7 +17,11 @@ over the run's new snapshot and returns Arrow::
 
 The result is one Arrow table (or a dict of them, one per output) whose columns are matched to the
 declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs;
-an incremental run re-runs it only when one of its inputs or its version changed.
+an incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
+outputs are all those recorded when it last ran (so an output emptied or rewritten by anything else
+is derived again). An operation that ran before and is not selected now (an opt-in one such as
+``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
+a derived table is either up to date or absent, never silently stale.
 """
 
 from __future__ import annotations
@@ -149,9 +153,10 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
             inputs = {i: states[i].version for i in op.inputs if i in states}
             prev = previous.get(name)
             outs = [_out_name(o) for o in op.outputs]
+            now = {o: states[o].version for o in outs if o in states}
             fresh = (prev is not None and prev.get("version") == op.version and prev.get("inputs") == inputs
-                     and all(o in states for o in outs))
-            op_state[name] = {"version": op.version, "inputs": inputs}
+                     and len(now) == len(outs) and prev.get("outputs") == now)
+            op_state[name] = {"version": op.version, "inputs": inputs, "outputs": now}
             if fresh:
                 summary[name] = {"ran": False}
             else:
@@ -160,8 +165,26 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
             results = list(pool.map(lambda op: _run_one(store, op, specs, states), todo))
         for op, (written, info) in zip(todo, results, strict=True):
             states.update(written)
+            op_state[op.name]["outputs"] = {o: s.version for o, s in written.items()}
             summary[op.name] = info
     return op_state, summary
+
+
+def drop_unselected(states: dict[str, TableState], previous: Mapping[str, Any], selected: Mapping[str, Any],
+                    kept: set[str]) -> list[str]:
+    """Remove from ``states`` the output tables of operations that ran before but are not selected
+    now (an opt-in operation left out, a plugin removed): a derived table nobody refreshes would be
+    silently stale, so it leaves the snapshot, as a fresh extract without that operation would not
+    have it. ``kept`` are tables something selected still produces. Returns the dropped names."""
+    gone = []
+    for name, info in previous.items():
+        if name in selected or not isinstance(info, Mapping):
+            continue
+        for table in info.get("outputs", {}):
+            if table in states and table not in kept:
+                del states[table]
+                gone.append(table)
+    return sorted(gone)
 
 
 def _out_name(out: str | DatasetSpec) -> str:

@@ -20,8 +20,8 @@ from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.errors import StoreError, UsageError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
-from codequarry.incremental import plan_work, previous_state
-from codequarry.operations import run_operations
+from codequarry.incremental import plan_work, previous_outputs, previous_state
+from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
@@ -260,9 +260,13 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
     op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
                                                   prev_ops, workers=plan.workers)
+    produced = set(specs) | {o for op in graph.operations for o in op_state.get(op.name, {}).get("outputs", {})}
+    gone = drop_unselected(states, prev_ops, op_state, produced)
+    if gone:
+        summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
-        and op_state == prev_ops
+        and op_state == prev_ops and work.outputs == previous_outputs(previous)
     summary.seconds = round(time.perf_counter() - started, 3)
     if unchanged:
         summary.published = False
@@ -271,7 +275,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
+    snap = store.publish(states, run={**run_info, "state": state, "outputs": work.outputs, "operations": op_state, "schemas": schemas,
                                       "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
