@@ -111,6 +111,7 @@ def extract(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    repo: Annotated[str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")] = None,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
     from codequarry.plan import make_plan, parse_size
@@ -119,7 +120,7 @@ def extract(
     plan = make_plan(sources, store=store, workers=workers, exclude=exclude or (), plugins=plugin or (),
                      select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
                      file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
-                     engine=engine, address=address)
+                     engine=engine, address=address, repo=repo)
     for warning in plan.warnings:
         err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
@@ -473,6 +474,9 @@ def _register_commands() -> None:
     register(app)
     register_serve(app)
     register_flows(app)
+    from codequarry.repos_cli import register as register_repos
+
+    register_repos(app)
 
 
 _register_commands()

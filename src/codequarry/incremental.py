@@ -108,8 +108,13 @@ def _operation_tables(snap: Snapshot | None) -> set[str]:
 
 
 def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
-              extractors: list[FileExtractor], forced: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
-    """Compare the scan with the last snapshot and decide what to extract and what to drop."""
+              extractors: list[FileExtractor], forced: set[str] = frozenset(),  # type: ignore[assignment]
+              scoped: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+    """Compare the scan with the last snapshot and decide what to extract and what to drop.
+
+    A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of
+    the repo is deleted, and the repo keeps its recorded extractor state (a selection change reaches
+    the repo's other files at its next whole run)."""
     selected = {ex.name: ex.version for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
     prev_state = previous_state(snap)
@@ -143,6 +148,11 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
     all_tables = {name for outs in outputs.values() for name in outs} | {"errors"}
     for repo in repos:
         old = prev_state.get(repo, {})
+        if repo in scoped and repo in prev_state:
+            work.state[repo] = old
+            work.outputs[repo] = prev_outputs.get(repo, {n: sorted(outputs[n]) for n in selected})
+            _scoped_file(work, by_repo.get(repo, []), prev_files, all_tables)
+            continue
         rerun = sorted(n for n, v in selected.items() if old.get(n) != v or n in forced)
         dropped = sorted(n for n in old if n not in selected)
         if rerun:
@@ -203,6 +213,22 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         if not replace_[table]:
             del replace_[table]
     return work
+
+
+def _scoped_file(work: WorkPlan, tasks: list[FileTask], prev_files: dict[Key, Any], tables: set[str]) -> None:
+    """A file given alone: extracted again (whatever its mtime) and its rows replaced in every table."""
+    for t in tasks:
+        prev = prev_files.get((t.repo, t.path))
+        if prev is not None and prev[0] == t.size and prev[1] == t.mtime_ns:
+            work.unchanged += 1
+            continue
+        if prev is not None:
+            work.changed += 1
+        else:
+            work.added += 1
+        for table in tables:
+            work.replace[table].keys[t.repo].add(t.path)
+        work.tasks.append(t)
 
 
 def _same_content(tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]]) -> set[int]:

@@ -25,6 +25,9 @@ from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
 from codequarry.registry import load_catalog
+from codequarry.repos import registry as repos_registry
+from codequarry.repos import rename_manifest, scope_files
+from codequarry.repos import resolve as resolve_repos
 from codequarry.scan import Manifest, language_of_shebang, module_names, scan
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
@@ -201,10 +204,17 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
     pause("scan")
-    manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+    reg = repos_registry(previous)
+    sources = scope_files(reg, plan.sources)
+    manifest = scan(sources, exclude=plan.exclude, never=[store.path])
+    sources, reg = resolve_repos(store, previous, sources, manifest)
+    rename_manifest(manifest, {a.repo: b.repo for a, b in zip(plan.sources, sources, strict=True)})
+    plan = plan.model_copy(update={"sources": tuple(sources)})
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
-    work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced)
+    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
+    tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
+    work = plan_work(store, previous, tasks, plan.repos, extractors, forced=forced, scoped=set(scoped))
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id)
@@ -266,7 +276,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
-        and op_state == prev_ops and work.outputs == previous_outputs(previous)
+        and op_state == prev_ops and work.outputs == previous_outputs(previous) \
+        and reg == previous.run.get("repos")
     summary.seconds = round(time.perf_counter() - started, 3)
     if unchanged:
         summary.published = False
@@ -275,7 +286,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "outputs": work.outputs, "operations": op_state, "schemas": schemas,
+    snap = store.publish(states, run={**run_info, "state": state, "outputs": work.outputs, "repos": reg, "operations": op_state, "schemas": schemas,
                                       "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
