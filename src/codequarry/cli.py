@@ -477,6 +477,9 @@ def _register_commands() -> None:
     from codequarry.repos_cli import register as register_repos
 
     register_repos(app)
+    from codequarry.watch import register as register_watch
+
+    register_watch(app)
 
 
 _register_commands()

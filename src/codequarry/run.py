@@ -24,7 +24,7 @@ from codequarry.incremental import plan_work, previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
-from codequarry.registry import load_catalog
+from codequarry.registry import Catalog, load_catalog
 from codequarry.repos import registry as repos_registry
 from codequarry.repos import rename_manifest, scope_files
 from codequarry.repos import resolve as resolve_repos
@@ -110,13 +110,15 @@ def make_engine(plan: ExtractPlan) -> Engine:
 
 
 def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
-            rebuild: frozenset[str] = frozenset()) -> RunSummary:
+            rebuild: frozenset[str] = frozenset(), catalog: Catalog | None = None) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
+
+    ``catalog`` is the plan's, already loaded (a warm process such as `quarry watch` loads it once).
 
     ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
     moved aside and recreated empty, and every extractor that writes it runs again on every file."""
     started = time.perf_counter()
-    catalog = load_catalog(plan.plugins)
+    catalog = catalog or load_catalog(plan.plugins)
     extractors = [catalog.extractors[n] for n in plan.extractors]
     graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     specs = check_outputs(extractors)
