@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,7 +124,11 @@ class World:
         elif kind == "select":
             self.selection = SELECTIONS[n % len(SELECTIONS)]
         elif kind == "plugin":
-            self.plugins = [] if self.plugins else ["tests.plugins.ops_good", "acme_exact"]
+            self.plugins = (
+                []
+                if self.plugins
+                else ["tests.plugins.ops_good", "tests.plugins.ops_partitioned", "acme_exact"]
+            )
         elif kind == "bump":
             self.version += 1
             self.write_plugin()
@@ -213,3 +218,50 @@ def test_an_operation_whose_output_was_emptied_runs_again(tmp_path: Path) -> Non
     store.publish(tables, run=snap.run)
     world.run()
     assert dump(world.store) == world.fresh()
+
+
+def _two_repos(tmp_path: Path) -> tuple[Path, Path]:
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(FIXTURES / "routes" / "flask_app", a)
+    shutil.copytree(FIXTURES / "routes" / "fastapi_app", b)
+    return a, b
+
+
+def test_a_partitioned_operation_rederives_only_the_changed_repo(tmp_path: Path) -> None:
+    a, b = _two_repos(tmp_path)
+    store = tmp_path / "store"
+    opts: dict[str, Any] = {"workers": 1, "plugins": ["tests.plugins.ops_partitioned"]}
+    first = extract(make_plan([a, b], store=store, **opts))
+    assert first.operations["acme.defs"]["stats"]["partitions seen"] == "all"
+    api = a / "shop" / "api.py"
+    api.write_text(api.read_text() + "\n\ndef one_more():\n    return 1\n")
+    s = extract(make_plan([a, b], store=store, **opts))
+    assert s.operations["acme.defs"]["partitions"] == 1
+    assert s.operations["acme.defs"]["stats"]["partitions seen"] == ["a"]
+    assert s.operations["python.web.routes"]["partitions"] == 1
+    fresh = tmp_path / "fresh"
+    extract(make_plan([a, b], store=fresh, **opts))
+    assert dump(store) == dump(fresh)
+    # a repo's files all deleted: its partition is derived again, empty
+    shutil.rmtree(b / "api")
+    (b / "keep.py").write_text("x = 1\n")
+    s = extract(make_plan([a, b], store=store, **opts))
+    assert s.operations["acme.defs"]["stats"]["partitions seen"] == ["b"]
+    fresh2 = tmp_path / "fresh2"
+    extract(make_plan([a, b], store=fresh2, **opts))
+    assert dump(store) == dump(fresh2)
+
+
+def test_an_operation_outside_its_partitions_fails_the_run(tmp_path: Path) -> None:
+    from codequarry.operations import OperationError
+
+    a, b = _two_repos(tmp_path)
+    store = tmp_path / "store"
+    opts: dict[str, Any] = {"workers": 1, "plugins": ["tests.plugins.ops_partition_liar"]}
+    extract(make_plan([a, b], store=store, **opts))  # whole: any repo is allowed
+    before = open_store(store).snapshot()
+    (a / "shop" / "api.py").write_text("def changed():\n    return 2\n")
+    with pytest.raises(OperationError, match="outside the repos it was given"):
+        extract(make_plan([a, b], store=store, **opts))
+    after = open_store(store).snapshot()
+    assert before is not None and after is not None and after.id == before.id
