@@ -495,6 +495,9 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # stop like Ctrl-C: workers killed, nothing published
+    from codequarry.pandas_probe import skip_pandas_probe
+
+    skip_pandas_probe()  # ~0.3 s of every command: pyarrow's probe imports pandas (see the module)
     try:
         app()
     except QuarryError as exc:

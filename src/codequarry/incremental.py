@@ -29,13 +29,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from codequarry.api import FileExtractor
 from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.store import Snapshot, Store
-from codequarry.store.store import live_dataset
+from codequarry.store.store import read_columns
 
 Key = tuple[str, str]  # (repo, path)
 MANIFEST = "core.files"  # the extractor that writes the files table (size, mtime, sha256)
@@ -76,10 +75,9 @@ def _read(store: Store, snap: Snapshot, table: str, columns: list[str], repos: l
     state = snap.tables.get(table)
     if state is None:
         return None
-    data = live_dataset(store, table, state.version)
-    if not set(columns) <= set(data.schema.names):
-        return None
-    return data.to_table(columns=columns, filter=pc.field("repo").isin(repos))
+    need = columns if "repo" in columns else [*columns, "repo"]
+    data = read_columns(store, table, state.version, need, repos)
+    return None if data is None else data.select(columns)
 
 
 def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:

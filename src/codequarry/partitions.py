@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -22,7 +21,9 @@ from codequarry.store import Store
 def _files(store: Store, name: str, version: int) -> dict[str, tuple[str | None, str | None]]:
     """path -> (min repo, max repo) of the live parts of ``name`` at ``version``."""
     table = store.open_delta(name, version)
-    actions = pa.table(table.get_add_actions(flatten=True))
+    from codequarry.store.store import arrow_table
+
+    actions = arrow_table(table.get_add_actions(flatten=True))
     if not actions.num_rows:
         return {}
     cols = actions.column_names
@@ -62,7 +63,7 @@ def changed_repos(store: Store, before: Mapping[str, int], after: Mapping[str, i
             return None
         a, b = _files(store, name, old), _files(store, name, version)
         for path in a.keys() ^ b.keys():
-            lo, hi = (a.get(path) or b[path])
+            lo, hi = a.get(path) or b[path]
             changed |= _repos_of_part(store, name, path, lo, hi)
     return changed
 

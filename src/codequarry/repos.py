@@ -173,6 +173,9 @@ def _match(
                 and _moved(store, snap, name, files)
             ):
                 return name, identity
+    old = reg.get(src.repo)
+    if old is not None and not old["roots"] and src.repo not in taken:  # a store from before the registry
+        return src.repo, identity
     name, n = src.repo, 2
     while (
         name in taken

@@ -33,7 +33,6 @@ from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.damage import store_errors
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
-from codequarry.store.store import live_dataset
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
@@ -312,9 +311,10 @@ def stored_errors(store: Store, repos: list[str]) -> int:
     state = snap.tables.get("errors") if snap is not None else None
     if state is None or not state.rows or not repos:
         return 0
-    import pyarrow.dataset as ds
+    from codequarry.store.store import read_columns
 
-    return int(live_dataset(store, "errors", state.version).count_rows(filter=ds.field("repo").isin(repos)))
+    data = read_columns(store, "errors", state.version, ["repo"], list(repos))
+    return 0 if data is None else data.num_rows
 
 
 def _prepare(writer: RunWriter, previous: Snapshot | None, extractors: list[Any],

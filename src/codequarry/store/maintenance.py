@@ -215,9 +215,9 @@ def status(store: Store) -> dict[str, Any]:
         try:
             dt = DeltaTable(str(path), version=state.version)
             live = dt.get_add_actions(flatten=True)
-            import pyarrow as pa
+            from codequarry.store.store import arrow_table
 
-            actions = pa.table(live)
+            actions = arrow_table(live)
             live_bytes = int(sum(actions.column("size_bytes").to_pylist())) if actions.num_rows else 0
             n_files = actions.num_rows
         except Exception:  # a damaged table is reported, not fatal to the report

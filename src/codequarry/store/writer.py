@@ -29,7 +29,7 @@ from codequarry.errors import StoreError
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store.damage import FIX, damaged
-from codequarry.store.store import Snapshot, Store, TableState, first_line, part_inside
+from codequarry.store.store import Snapshot, Store, TableState, arrow_table, first_line, part_inside
 
 
 class RunWriter:
@@ -210,7 +210,7 @@ def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
 
 
 def _actions(table: DeltaTable) -> pa.Table:
-    return pa.table(table.get_add_actions(flatten=True))
+    return arrow_table(table.get_add_actions(flatten=True))
 
 
 def count_rows(table: DeltaTable) -> int:
