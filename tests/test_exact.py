@@ -49,17 +49,27 @@ SNIPPETS = [
 
 PLUGIN = """
 import ast
-from codequarry import dataset, file_extractor
+from codequarry import dataset, file_extractor, operation
 
 @dataset("consts")
 class Const:
     value: str
+
+@dataset("const_counts")
+class ConstCount:
+    n: int
+    tag: str
 
 @file_extractor("acme.consts", version={version}, needs=["ast"], outputs=[Const])
 def consts(src, out):
     for node in src.nodes(ast.Constant):
         if isinstance(node.value, str):
             out.consts.add(value=node.value + "{suffix}")
+
+@operation("acme.const_counts", version={version}, inputs=["consts"], outputs=[ConstCount])
+def const_counts(ctx):
+    return ctx.sql("SELECT repo, path, sha256, count(*) AS n, '{suffix}' AS tag FROM consts "
+                   "GROUP BY repo, path, sha256")
 """
 
 
@@ -129,26 +139,32 @@ class World:
                 if self.plugins
                 else ["tests.plugins.ops_good", "tests.plugins.ops_partitioned", "acme_exact"]
             )
-        elif kind == "bump":
+        elif kind == "bump":  # the plugin's extractor and operation versions, and their rows, change
             self.version += 1
             self.write_plugin()
+        elif kind == "move":  # the whole tree to another folder name: still the same repo
+            target = self.src.parent / f"tree{self.counter}"
+            self.src.rename(target)
+            self.src = target
 
     def options(self) -> dict[str, Any]:
         return {"workers": 1, "plugins": list(self.plugins), **self.selection}
 
-    def run(self) -> None:
-        extract(make_plan([self.src], store=self.store, **self.options()))
+    def run(self) -> Any:
+        return extract(make_plan([self.src], store=self.store, **self.options()))
 
     def fresh(self) -> dict[str, list[str]]:
+        """A fresh extract of the tree as it is, under the repo name the store knows it by."""
         store = self.fresh_dir / f"s{self.counter}"
-        extract(make_plan([self.src], store=store, **self.options()))
+        extract(make_plan([self.src], store=store, repo="src", **self.options()))
         out = dump(store)
         shutil.rmtree(store)
         return out
 
 
 STEP = st.tuples(
-    st.sampled_from(["edit", "add", "delete", "rename", "select", "plugin", "bump"]), st.integers(0, 60)
+    st.sampled_from(["edit", "add", "delete", "rename", "select", "plugin", "bump", "move"]),
+    st.integers(0, 60),
 )
 
 
@@ -163,7 +179,10 @@ def test_every_table_equals_a_fresh_extract_after_any_steps(tmp_path_factory, mo
     world.run()
     for step in steps:
         world.apply(step)
-        world.run()
+        summary = world.run()
+        assert set(summary.sources) == {"src"}
+        if step[0] == "move":
+            assert summary.files_parsed == 0
         assert dump(world.store) == world.fresh(), f"after {step} in {steps}"
     shutil.rmtree(base)
 
