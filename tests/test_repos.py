@@ -182,3 +182,16 @@ def test_repos_command_lists_and_removes(tmp_path: Path) -> None:
     assert removed.returncode == 0, removed.stderr
     assert "removed a" in removed.stdout
     assert repos_of(store) == {}
+
+
+def test_a_file_deep_in_a_tree_goes_to_the_store_of_its_repo(tmp_path: Path) -> None:
+    src = tree(tmp_path / "a")
+    run(src, src / ".quarry")  # the default store of the tree
+    target = src / "shop" / "blueprints" / "admin.py"
+    target.write_text(target.read_text() + "\n\ndef deep_added():\n    return 1\n")
+    plan = make_plan([target], workers=1)
+    assert plan.store == src / ".quarry"
+    s = extract(plan)
+    assert set(s.sources) == {"a"} and s.modified == 1
+    assert not (target.parent / ".quarry").exists()
+    assert repos_of(src / ".quarry") == {"a": 7}

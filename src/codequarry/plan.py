@@ -139,7 +139,7 @@ def make_plan(
     roots = resolve_sources(sources)
     if repo is not None:
         roots = [name_repo(roots, repo)]
-    store_path = Path(store).expanduser().resolve() if store else Path(roots[0].root) / ".quarry"
+    store_path = Path(store).expanduser().resolve() if store else default_store(roots[0])
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}")
     if address is not None and engine != "ray":
@@ -167,6 +167,17 @@ def make_plan(
         notes=tuple(chosen.notes),
         warnings=tuple(capped),
     )
+
+
+def default_store(first: SourceRoot) -> Path:
+    """SOURCE/.quarry; for a single file, the nearest existing store of its folder or a parent
+    folder (the store of the repo holding it), else one beside it."""
+    here = Path(first.root)
+    if first.only is not None:
+        for folder in (here, *here.parents):
+            if (folder / ".quarry" / "store.json").is_file():
+                return folder / ".quarry"
+    return here / ".quarry"
 
 
 def name_repo(roots: list[SourceRoot], repo: str) -> SourceRoot:
