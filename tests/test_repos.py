@@ -195,3 +195,15 @@ def test_a_file_deep_in_a_tree_goes_to_the_store_of_its_repo(tmp_path: Path) -> 
     assert set(s.sources) == {"a"} and s.modified == 1
     assert not (target.parent / ".quarry").exists()
     assert repos_of(src / ".quarry") == {"a": 7}
+
+
+def test_quarry_plan_counts_work_under_the_stored_repo_name(tmp_path: Path) -> None:
+    from codequarry.explain import describe
+
+    src = tree(tmp_path / "a")
+    store = tmp_path / "store"
+    run(src, store)
+    moved = tmp_path / "b"
+    os.rename(src, moved)
+    info = describe(make_plan([moved], store=store, workers=1))
+    assert info["work"]["unchanged"] == 7 and info["work"]["added"] == 0

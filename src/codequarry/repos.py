@@ -313,3 +313,26 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
         store.clear_staging()
     removed = {t: snap.tables[t].rows - states[t].rows for t in states if t in snap.tables}
     return {"snapshot": new.id, "rows_removed": sum(removed.values()), "tables_dropped": dropped_tables}
+
+
+def scan_sources(
+    store: Store | None,
+    snap: Snapshot | None,
+    sources: Iterable[SourceRoot],
+    *,
+    exclude: Iterable[str],
+    never: Iterable[Any],
+) -> tuple[list[SourceRoot], dict[str, dict[str, Any]], Manifest]:
+    """Scan the sources under the repo names they have in the store (see ``resolve``): returns the
+    sources renamed (a file of a registered repo scoped to it), the registry after the run, and the
+    manifest. What `quarry extract` and `quarry plan` both start with."""
+    from codequarry.scan import scan
+
+    given = list(sources)
+    scoped = scope_files(registry(snap), given)
+    manifest = scan(scoped, exclude=exclude, never=never)
+    if store is None:
+        return scoped, registry(snap), manifest
+    resolved, reg = resolve(store, snap, scoped, manifest)
+    rename_manifest(manifest, {a.repo: b.repo for a, b in zip(scoped, resolved, strict=True)})
+    return resolved, reg, manifest

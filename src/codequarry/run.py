@@ -25,10 +25,8 @@ from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog, load_catalog
-from codequarry.repos import registry as repos_registry
-from codequarry.repos import rename_manifest, scope_files
-from codequarry.repos import resolve as resolve_repos
-from codequarry.scan import Manifest, language_of_shebang, module_names, scan
+from codequarry.repos import scan_sources
+from codequarry.scan import Manifest, language_of_shebang, module_names
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.damage import store_errors
@@ -205,11 +203,7 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
     store.clear_staging()
     pause("scan")
-    reg = repos_registry(previous)
-    sources = scope_files(reg, plan.sources)
-    manifest = scan(sources, exclude=plan.exclude, never=[store.path])
-    sources, reg = resolve_repos(store, previous, sources, manifest)
-    rename_manifest(manifest, {a.repo: b.repo for a, b in zip(plan.sources, sources, strict=True)})
+    sources, reg, manifest = scan_sources(store, previous, plan.sources, exclude=plan.exclude, never=[store.path])
     plan = plan.model_copy(update={"sources": tuple(sources)})
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
