@@ -373,7 +373,15 @@ def read_columns(store: Store, name: str, version: int, columns: list[str], repo
     want = pa.schema([schema.field(c) for c in columns])
     pieces = []
     for uri in table.file_uris():
-        part = pq.ParquetFile(uri.removeprefix("file://")).read(columns=columns)
+        path = uri.removeprefix("file://")
+        try:
+            part = pq.ParquetFile(path).read(columns=columns)
+        except PermissionError:  # not damage: store_errors says "permission denied"
+            raise
+        except (OSError, pa.ArrowException) as exc:  # a truncated or missing part: name it, and the fix
+            from codequarry.store.damage import damaged
+
+            raise damaged(store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})") from None
         if repos is not None:
             part = part.filter(pc.is_in(part.column("repo"), value_set=pa.array(repos, pa.string())))
         pieces.append(part.cast(want))
