@@ -2,9 +2,11 @@
 
     python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE]
 
-Prints JSON: cold extract, no-change re-run and one-file-change re-run (median seconds of --repeat
-runs, through the Python API in one process, so interpreter start-up is not counted), and their ratios
-to the cold extract. Targets: no-change < 5% of cold, one-file change < 10%.
+Prints JSON: cold extract, no-change re-run, one-file-change re-run, a mixed run (one edit, one
+add, one delete and one rename in one run) and a move of the whole tree to another folder name
+(median seconds of --repeat runs, through the Python API in one process, so interpreter start-up is
+not counted), and their ratios to the cold extract. Targets: no-change < 5% of cold, one-file
+change < 10%, mixed <= 10%; a move re-extracts nothing (files_parsed 0).
 """
 
 from __future__ import annotations
@@ -34,6 +36,19 @@ def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t, result
 
 
+def mixed_change(corpus: Path, i: int) -> None:
+    """One edit, one add, one delete and one rename, in files far apart in the tree."""
+    files = sorted(p for p in corpus.rglob("*.py") if p.stat().st_size > 1000 and "_bench_" not in p.name)
+    edit, gone, renamed = files[len(files) // 5], files[2 * len(files) // 5], files[3 * len(files) // 5]
+    with open(edit, "a") as fh:
+        fh.write(f"\n\ndef _bench_mixed_{i}():\n    return {i}\n")
+    st = edit.stat()
+    os.utime(edit, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    (edit.parent / f"_bench_added_{i}.py").write_text(f"def added_{i}():\n    return {i}\n")
+    gone.unlink()
+    renamed.rename(renamed.with_name(f"_bench_renamed_{i}.py"))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", nargs="?", default=sysconfig.get_paths()["stdlib"])
@@ -41,9 +56,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out")
     args = ap.parse_args()
-    cold, nochange, onefile = [], [], []
+    cold, nochange, onefile, mixed, moved = [], [], [], [], []
+    moved_parsed = []
     with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
-        corpus = Path(tmp) / "corpus"
+        corpus = Path(tmp) / "corpus" / "tree"
+        corpus.parent.mkdir()
         copy_corpus(Path(args.folder), corpus)
         victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
         n_files = sum(1 for _ in corpus.rglob("*.py"))
@@ -62,18 +79,39 @@ def main() -> int:
             dt, s = timed(lambda plan=plan: extract(plan))
             assert s.changed == 1, s  # type: ignore[attr-defined]
             onefile.append(dt)
-    med = {k: statistics.median(v) for k, v in (("cold", cold), ("no_change", nochange), ("one_file", onefile))}
+            dt, s = timed(lambda plan=plan, i=i: (mixed_change(corpus, i), extract(plan))[1])
+            assert s.changed >= 4, s  # type: ignore[attr-defined]
+            mixed.append(dt)
+            # the whole tree moved to another parent folder: the same repo, nothing extracted again (under
+            # another name too, unless the root is itself a package: its name is then part of every module name)
+            target = Path(tmp) / f"moved{i}" / "tree"
+            target.parent.mkdir()
+            os.rename(corpus, target)
+            moved_plan = make_plan([target], store=store, workers=args.workers)
+            dt, s = timed(lambda plan=moved_plan: extract(plan))
+            moved.append(dt)
+            moved_parsed.append(s.files_parsed)  # type: ignore[attr-defined]
+            os.rename(target, corpus)
+            extract(plan)  # back where it was (its root is registered: again nothing extracted)
+    med = {k: statistics.median(v) for k, v in (("cold", cold), ("no_change", nochange), ("one_file", onefile),
+                                                 ("mixed", mixed), ("move", moved))}
     report = {
         "corpus": args.folder,
         "python_files": n_files,
         "workers": args.workers,
         "repeat": args.repeat,
-        "seconds": {"cold": cold, "no_change": nochange, "one_file_change": onefile},
+        "seconds": {"cold": cold, "no_change": nochange, "one_file_change": onefile,
+                    "edit_add_delete_rename": mixed, "move_whole_tree": moved},
+        "move_files_parsed": moved_parsed,
         "median_seconds": med,
         "ratios": {"no_change_vs_cold": med["no_change"] / med["cold"],
-                   "one_file_change_vs_cold": med["one_file"] / med["cold"]},
+                   "one_file_change_vs_cold": med["one_file"] / med["cold"],
+                   "edit_add_delete_rename_vs_cold": med["mixed"] / med["cold"],
+                   "move_whole_tree_vs_cold": med["move"] / med["cold"]},
         "targets_met": {"no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
-                        "one_file_change_under_10pct": med["one_file"] / med["cold"] < 0.10},
+                        "one_file_change_under_10pct": med["one_file"] / med["cold"] < 0.10,
+                        "edit_add_delete_rename_under_10pct": med["mixed"] / med["cold"] <= 0.10,
+                        "move_extracts_nothing": not any(moved_parsed)},
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -94,6 +94,7 @@ class Operation:
     attribute: str = ""
     default: bool = True  # part of a run without --select; False: only when selected by name or group
     extra: dict[str, Any] = field(default_factory=dict)
+    partition: str | None = None  # "repo": each repo's output rows derive from that repo's input rows alone
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -164,11 +165,31 @@ def operation(
     outputs: Iterable[str | DatasetSpec],
     description: str | None = None,
     default: bool = True,
+    partition: str | None = None,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare a table-level operation over whole datasets. ``default=False`` keeps an expensive
-    operation out of runs that do not select it (``--select`` its name or a group holding it)."""
+    operation out of runs that do not select it (``--select`` its name or a group holding it).
+
+    ``partition="repo"`` is a promise: the output rows of a repo (every output has a ``repo``
+    column) are derived from the input rows of that repo alone (inputs without a ``repo`` column are
+    read whole). A run then re-derives only the repos whose input rows changed: the context's
+    ``sql``/``table`` see only those repos' rows (``ctx.partitions`` names them), the rows returned
+    replace those repos' output rows, and the other repos' rows are kept as they are. An operation
+    that declares nothing is recomputed whole, correctly. Example (runnable; see operations.py)::
+
+        @dataset("defs_per_repo")
+        class DefsPerRepo:
+            n: int
+
+        @operation("acme.defs", version=1, inputs=["functions"], outputs=[DefsPerRepo], partition="repo")
+        def defs(ctx):
+            return ctx.sql("SELECT repo, '' AS path, '' AS sha256, count(*) AS n FROM functions GROUP BY repo")
+    """
     _check_name("operation", name)
     _check_version("operation", name, version)
+    if partition not in (None, "repo"):
+        raise DeclarationError(f"operation '{name}': partition={partition!r}; the one partitioning is 'repo' "
+                               "(or None: recomputed whole)")
 
     def wrap(func: Callable[..., Any]) -> Operation:
         doc = description if description is not None else (func.__doc__ or "").strip().split("\n")[0]
@@ -182,6 +203,7 @@ def operation(
             module=func.__module__,
             attribute=func.__name__,
             default=default,
+            partition=partition,
         )
 
     return wrap

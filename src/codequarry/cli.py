@@ -111,6 +111,7 @@ def extract(
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    repo: Annotated[str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")] = None,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
     from codequarry.plan import make_plan, parse_size
@@ -119,7 +120,7 @@ def extract(
     plan = make_plan(sources, store=store, workers=workers, exclude=exclude or (), plugins=plugin or (),
                      select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
                      file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
-                     engine=engine, address=address)
+                     engine=engine, address=address, repo=repo)
     for warning in plan.warnings:
         err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
@@ -494,6 +495,12 @@ def _register_commands() -> None:
     register_reports(app)
     register_serve(app)
     register_flows(app)
+    from codequarry.repos_cli import register as register_repos
+
+    register_repos(app)
+    from codequarry.watch import register as register_watch
+
+    register_watch(app)
 
 
 _register_commands()
@@ -509,6 +516,9 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)  # stop like Ctrl-C: workers killed, nothing published
+    from codequarry.pandas_probe import skip_pandas_probe
+
+    skip_pandas_probe()  # ~0.3 s of every command: pyarrow's probe imports pandas (see the module)
     try:
         app()
     except QuarryError as exc:

@@ -44,16 +44,18 @@ def describe(plan: ExtractPlan, *, catalog: Catalog | None = None, count_files: 
 def _work(plan: ExtractPlan, graph: Graph) -> dict[str, Any] | None:
     """Files each extractor would process against the existing store (every file for a new store)."""
     from codequarry.incremental import plan_work
+    from codequarry.repos import scan_sources
     from codequarry.run import _tasks
-    from codequarry.scan import scan
     from codequarry.store import Store
 
     store = Store.open(plan.store) if (plan.store / "store.json").is_file() else None
     snap = store.snapshot() if store is not None else None
-    manifest = scan(list(plan.sources), exclude=plan.exclude, never=[plan.store])
-    tasks = _tasks(manifest)
+    # the repo names the store knows the sources by (a moved tree, a file of a known repo)
+    sources, _reg, manifest = scan_sources(store, snap, plan.sources, exclude=plan.exclude, never=[plan.store])
+    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
+    tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
     if store is not None and snap is not None:
-        work = plan_work(store, snap, tasks, plan.repos, graph.extractors)
+        work = plan_work(store, snap, tasks, [s.repo for s in sources], graph.extractors, scoped=set(scoped))
         todo, summary = work.tasks, {"added": work.added, "modified": work.changed, "deleted": work.deleted,
                                      "unchanged": work.unchanged, "rerun": work.rerun, "dropped": work.dropped}
     else:

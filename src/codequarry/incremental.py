@@ -7,7 +7,10 @@ Every row is keyed by its file (repo, path) and by the extractor that made it, s
 - an extractor that is new to a repo or whose version changed: its tables drop the repo's rows and
   it alone runs again on every file of the repo (on a table that extractors of other languages share,
   only the rows of its own languages' files go: a new JavaScript query pack re-runs JavaScript only);
-- an extractor no longer selected: its tables drop the repo's rows.
+- an extractor no longer selected (left out by --select/--skip, or its plugin removed): the tables it
+  wrote drop the repo's rows. Which tables each extractor wrote is recorded per repo in the snapshot
+  (``run["outputs"]``), so a dropped extractor takes exactly its own rows, even when its declaration
+  is gone; tables written by operations are never touched here (see operations.py).
 
 Hashes of unchanged files are reused (they are not read). A file whose module name changed because a
 package was added or removed around it counts as changed, since its rows carry the module name.
@@ -28,13 +31,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from codequarry.api import FileExtractor
 from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.store import Snapshot, Store
-from codequarry.store.store import live_dataset
+from codequarry.store.store import read_columns
 
 Key = tuple[str, str]  # (repo, path)
 MANIFEST = "core.files"  # the extractor that writes the files table (size, mtime, sha256)
@@ -57,6 +59,7 @@ class WorkPlan:
     tasks: list[FileTask]
     replace: dict[str, Replacement]  # table -> rows to drop
     state: dict[str, dict[str, int]]  # repo -> {extractor: version} after this run, for every repo
+    outputs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # repo -> {extractor: tables}
     changed: int = 0
     added: int = 0
     deleted: int = 0
@@ -74,10 +77,9 @@ def _read(store: Store, snap: Snapshot, table: str, columns: list[str], repos: l
     state = snap.tables.get(table)
     if state is None:
         return None
-    data = live_dataset(store, table, state.version)
-    if not set(columns) <= set(data.schema.names):
-        return None
-    return data.to_table(columns=columns, filter=pc.field("repo").isin(repos))
+    need = columns if "repo" in columns else [*columns, "repo"]
+    data = read_columns(store, table, state.version, need, repos)
+    return None if data is None else data.select(columns)
 
 
 def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
@@ -87,10 +89,33 @@ def previous_state(snap: Snapshot | None) -> dict[str, dict[str, int]]:
     return {r: {k: int(v) for k, v in m.items()} for r, m in repos.items()}
 
 
+def previous_outputs(snap: Snapshot | None) -> dict[str, dict[str, list[str]]]:
+    """repo -> {extractor: tables it wrote}, as recorded by the last run (empty for older stores)."""
+    if snap is None or not isinstance(snap.run.get("outputs"), dict):
+        return {}
+    return {r: {k: [str(t) for t in v] for k, v in m.items()} for r, m in snap.run["outputs"].items()
+            if isinstance(m, dict)}
+
+
+def _operation_tables(snap: Snapshot | None) -> set[str]:
+    """Tables written by operations in the last snapshot (never dropped per repo)."""
+    ops = snap.run.get("operations", {}) if snap is not None else {}
+    out: set[str] = set()
+    for info in ops.values() if isinstance(ops, dict) else ():
+        if isinstance(info, dict):
+            out |= set(info.get("outputs", {}))
+    return out
+
+
 def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
               extractors: list[FileExtractor], forced: set[str] = frozenset(),  # type: ignore[assignment]
-              known: Mapping[str, FileExtractor] | None = None) -> WorkPlan:
-    """Compare the scan with the last snapshot and decide what to extract and what to drop."""
+              known: Mapping[str, FileExtractor] | None = None,
+              scoped: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+    """Compare the scan with the last snapshot and decide what to extract and what to drop.
+
+    A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of
+    the repo is deleted, and the repo keeps its recorded extractor state (a selection change reaches
+    the repo's other files at its next whole run)."""
     selected = {ex.name: ex.version for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
     languages = {ex.name: ex.languages for ex in extractors}
@@ -119,6 +144,9 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
 
     replace_: dict[str, Replacement] = defaultdict(Replacement)
     work = WorkPlan(tasks=[], replace=replace_, state={r: m for r, m in prev_state.items() if r not in repos})
+    prev_outputs = previous_outputs(snap)
+    work.outputs = {r: m for r, m in prev_outputs.items() if r not in repos and r in work.state}
+    op_tables = _operation_tables(snap)
     by_repo: dict[str, list[FileTask]] = defaultdict(list)
     for t in tasks:
         by_repo[t.repo].append(t)
@@ -126,6 +154,11 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
     all_tables = {name for outs in outputs.values() for name in outs} | {"errors"}
     for repo in repos:
         old = prev_state.get(repo, {})
+        if repo in scoped and repo in prev_state:
+            work.state[repo] = old
+            work.outputs[repo] = prev_outputs.get(repo, {n: sorted(outputs[n]) for n in selected})
+            _scoped_file(work, by_repo.get(repo, []), prev_files, all_tables)
+            continue
         rerun = sorted(n for n, v in selected.items() if old.get(n) != v or n in forced)
         dropped = sorted(n for n in old if n not in selected)
         if rerun:
@@ -133,6 +166,7 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         if dropped:
             work.dropped[repo] = dropped
         work.state[repo] = dict(selected)
+        work.outputs[repo] = {n: sorted(outputs[n]) for n in selected}
         for name in rerun:
             langs = languages[name]
             for table in outputs[name]:
@@ -141,6 +175,7 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                     replace_[table].keys[repo].update(t.path for t in by_repo.get(repo, ()) if t.language in langs)
                 else:
                     replace_[table].repos.add(repo)
+        recorded = prev_outputs.get(repo, {})
         for name in dropped:
             replace_["errors"].extractors[repo].add(name)
             gone = (known or {}).get(name)
@@ -150,9 +185,12 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                     if table in all_tables:
                         replace_[table].keys[repo].update(
                             t.path for t in by_repo.get(repo, ()) if t.language in gone.languages)
-            for table in (snap.tables if snap else {}):
-                # the dropped extractor's tables: every row of this repo goes
-                if table not in all_tables and table != "errors":
+            if name in recorded:  # exactly the tables it wrote: every row of this repo in them goes
+                mine = set(recorded[name])
+            else:  # a store written before outputs were recorded: every table no one else makes
+                mine = {t for t in (snap.tables if snap else {}) if t not in op_tables}
+            for table in mine:
+                if table not in all_tables and table != "errors" and snap is not None and table in snap.tables:
                     replace_[table].repos.add(repo)
         if rerun:
             replace_["errors"].extractors[repo].update(rerun)
@@ -193,6 +231,22 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         if not replace_[table]:
             del replace_[table]
     return work
+
+
+def _scoped_file(work: WorkPlan, tasks: list[FileTask], prev_files: dict[Key, Any], tables: set[str]) -> None:
+    """A file given alone: extracted again (whatever its mtime) and its rows replaced in every table."""
+    for t in tasks:
+        prev = prev_files.get((t.repo, t.path))
+        if prev is not None and prev[0] == t.size and prev[1] == t.mtime_ns:
+            work.unchanged += 1
+            continue
+        if prev is not None:
+            work.changed += 1
+        else:
+            work.added += 1
+        for table in tables:
+            work.replace[table].keys[t.repo].add(t.path)
+        work.tasks.append(t)
 
 
 def _same_content(tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]]) -> set[int]:

@@ -17,7 +17,11 @@ over the run's new snapshot and returns Arrow::
 
 The result is one Arrow table (or a dict of them, one per output) whose columns are matched to the
 declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs;
-an incremental run re-runs it only when one of its inputs or its version changed.
+an incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
+outputs are all those recorded when it last ran (so an output emptied or rewritten by anything else
+is derived again). An operation that ran before and is not selected now (an opt-in one such as
+``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
+a derived table is either up to date or absent, never silently stale.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class OperationContext:
 
     def __init__(self, store: Store, tables: Mapping[str, TableState], *, name: str = "",
                  inputs: tuple[str, ...] | None = None, outputs: tuple[str, ...] = (),
-                 sources: Mapping[str, str] | None = None) -> None:
+                 sources: Mapping[str, str] | None = None, partitions: frozenset[str] | None = None) -> None:
         self.store = store
         self.name = name
         self.outputs = outputs
@@ -57,6 +61,8 @@ class OperationContext:
         self._allowed = set(inputs) if inputs is not None else set(self._tables)
         self._ctx: Any = None
         self.stats: dict[str, Any] = {}
+        #: the repos being re-derived (a partitioned operation's incremental run); None: every repo
+        self.partitions = partitions
 
     @classmethod
     def from_store(cls, store: Store, *, inputs: tuple[str, ...] | None = None) -> OperationContext:
@@ -88,8 +94,12 @@ class OperationContext:
 
             ctx = SessionContext()
             for name in sorted(self._allowed):
-                if name in self._tables:
+                if name not in self._tables:
+                    continue
+                if self.partitions is None:
                     ctx.register_table(name, self._delta(name))
+                else:  # only the partitions' rows: an operation cannot see (or depend on) the others
+                    ctx.from_arrow(self.table(name), name=name)
             self._ctx = ctx
         return self._ctx
 
@@ -109,7 +119,12 @@ class OperationContext:
         state = self._tables.get(name)
         if state is None:
             raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
-        return plain_types(live_dataset(self.store, name, state.version).to_table(columns=columns))
+        data = live_dataset(self.store, name, state.version)
+        if self.partitions is not None and "repo" in data.schema.names:
+            import pyarrow.dataset as ds
+
+            return plain_types(data.to_table(columns=columns, filter=ds.field("repo").isin(sorted(self.partitions))))
+        return plain_types(data.to_table(columns=columns))
 
     def own(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
         """One of this operation's own outputs as the last snapshot holds it (None if never written),
@@ -164,19 +179,55 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
             inputs = {i: states[i].version for i in op.inputs if i in states}
             prev = previous.get(name)
             outs = [_out_name(o) for o in op.outputs]
-            fresh = (prev is not None and prev.get("version") == op.version and prev.get("inputs") == inputs
-                     and all(o in states for o in outs))
-            op_state[name] = {"version": op.version, "inputs": inputs}
-            if fresh:
+            now = {o: states[o].version for o in outs if o in states}
+            same_outputs = prev is not None and prev.get("version") == op.version and len(now) == len(outs) \
+                and prev.get("outputs") == now
+            op_state[name] = {"version": op.version, "inputs": inputs, "outputs": now}
+            if same_outputs and prev.get("inputs") == inputs:
                 summary[name] = {"ran": False}
-            else:
-                todo.append(op)
+                continue
+            parts = _partitions(store, op, specs, prev.get("inputs", {}), inputs) if same_outputs else None
+            if parts is not None and not parts:  # the inputs' parts moved, no repo's rows did
+                summary[name] = {"ran": False}
+                continue
+            todo.append((op, parts))
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-            results = list(pool.map(lambda op: _run_one(store, op, specs, states, sources), todo))
-        for op, (written, info) in zip(todo, results, strict=True):
+            results = list(pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources), todo))
+        for (op, _parts), (written, info) in zip(todo, results, strict=True):
             states.update(written)
+            op_state[op.name]["outputs"] = {o: states[o].version for o in map(_out_name, op.outputs) if o in states}
             summary[op.name] = info
     return op_state, summary
+
+
+def _partitions(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], before: Mapping[str, int],
+                after: Mapping[str, int]) -> frozenset[str] | None:
+    """The repos a partitioned operation must re-derive, or None to run it whole."""
+    if op.partition != "repo":
+        return None
+    if not all(isinstance(o, DatasetSpec) and "repo" in o.schema.names for o in op.outputs):
+        return None
+    from codequarry.partitions import changed_repos
+
+    repos = changed_repos(store, before, after)
+    return None if repos is None else frozenset(repos)
+
+
+def drop_unselected(states: dict[str, TableState], previous: Mapping[str, Any], selected: Mapping[str, Any],
+                    kept: set[str]) -> list[str]:
+    """Remove from ``states`` the output tables of operations that ran before but are not selected
+    now (an opt-in operation left out, a plugin removed): a derived table nobody refreshes would be
+    silently stale, so it leaves the snapshot, as a fresh extract without that operation would not
+    have it. ``kept`` are tables something selected still produces. Returns the dropped names."""
+    gone = []
+    for name, info in previous.items():
+        if name in selected or not isinstance(info, Mapping):
+            continue
+        for table in info.get("outputs", {}):
+            if table in states and table not in kept:
+                del states[table]
+                gone.append(table)
+    return sorted(gone)
 
 
 def _out_name(out: str | DatasetSpec) -> str:
@@ -184,14 +235,13 @@ def _out_name(out: str | DatasetSpec) -> str:
 
 
 def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], states: Mapping[str, TableState],
+             partitions: frozenset[str] | None = None,
              sources: Mapping[str, str] | None = None) -> tuple[dict[str, TableState], dict[str, Any]]:
     import time
 
-    from deltalake import write_deltalake
-
     started = time.perf_counter()
     ctx = OperationContext(store, states, name=op.name, inputs=op.inputs,
-                           outputs=tuple(_out_name(o) for o in op.outputs), sources=sources)
+                           outputs=tuple(_out_name(o) for o in op.outputs), sources=sources, partitions=partitions)
     try:
         result = op.func(ctx)
     except QuarryError:
@@ -211,18 +261,72 @@ def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], stat
     for name in outs:
         data = result[name]
         data = conform(data, specs[name], op.name) if name in specs else _plain_table(data, op.name, name)
-        path = str(store.table_path(name))
-        try:
-            write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
-            table = DeltaTable(path)
-        except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
-            from codequarry.store.damage import damaged, translate
-
-            raise (translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])) from exc
-        written[name] = TableState(version=table.version(), rows=data.num_rows)
+        if partitions is not None:
+            _check_partitions(data, partitions, op.name, name)
+        state = _write_output(store, name, data, partitions, states.get(name))
+        if state is not None:
+            written[name] = state
         rows[name] = data.num_rows
     info = {"ran": True, "rows": rows, "seconds": round(time.perf_counter() - started, 3), "stats": ctx.stats}
+    if partitions is not None:
+        info["partitions"] = len(partitions)
     return written, info
+
+
+def _check_partitions(data: pa.Table, partitions: frozenset[str], op: str, name: str) -> None:
+    import pyarrow.compute as pc
+
+    stray = set(pc.unique(data.column("repo")).to_pylist()) - partitions
+    if stray:
+        raise OperationError(f"operation '{op}' declares partition='repo' but returned rows of repo "
+                             f"{sorted(stray)[0]!r} for '{name}', outside the repos it was given ({len(partitions)})")
+
+
+def _write_output(store: Store, name: str, data: pa.Table, partitions: frozenset[str] | None,
+                  current: TableState | None) -> TableState | None:
+    """Write one output: whole (overwrite), or only the given repos' rows (replaced by predicate).
+    An output whose rows are those already stored is not written (its version, and so everything
+    downstream of it, stays as it is). Returns the new state, or None when nothing was written."""
+    from deltalake import write_deltalake
+
+    path = str(store.table_path(name))
+    try:
+        if current is not None and _same_rows(store, name, current, data, partitions):
+            return None
+        if partitions is None:
+            write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+        else:
+            from codequarry.partitions import sql_string_list
+
+            write_deltalake(path, data, mode="overwrite", predicate=f"repo IN {sql_string_list(set(partitions))}")
+        table = DeltaTable(path)
+    except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
+        from codequarry.store.damage import damaged, translate
+
+        raise (translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])) from exc
+    from codequarry.store.writer import count_rows
+
+    return TableState(version=table.version(), rows=count_rows(table))
+
+
+def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, partitions: frozenset[str] | None) -> bool:
+    """Does the stored table (its given repos' rows) hold exactly ``data``'s rows, in any order?"""
+    import pyarrow.dataset as ds
+
+    stored = live_dataset(store, name, current.version)
+    if stored.schema != data.schema:
+        return False
+    filt = ds.field("repo").isin(sorted(partitions)) if partitions is not None else None
+    old = stored.to_table(filter=filt)
+    if old.num_rows != data.num_rows:
+        return False
+    if not old.num_rows:
+        return True
+    keys = [(c, "ascending") for c in data.column_names if not pa.types.is_nested(data.schema.field(c).type)]
+    try:
+        return bool(old.sort_by(keys).equals(data.sort_by(keys)))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return False
 
 
 def _plain_table(data: Any, op: str, name: str) -> pa.Table:

@@ -131,12 +131,15 @@ def make_plan(
     engine: str = "local",
     address: str | None = None,
     catalog: Catalog | None = None,
+    repo: str | None = None,
 ) -> ExtractPlan:
     select_ = tuple(select)
     from codequarry.engine.local import default_workers
 
     roots = resolve_sources(sources)
-    store_path = Path(store).expanduser().resolve() if store else Path(roots[0].root) / ".quarry"
+    if repo is not None:
+        roots = [name_repo(roots, repo)]
+    store_path = Path(store).expanduser().resolve() if store else default_store(roots[0])
     if engine not in ENGINES:
         raise UsageError(f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}")
     if address is not None and engine != "ray":
@@ -164,6 +167,28 @@ def make_plan(
         notes=tuple(chosen.notes),
         warnings=tuple(capped),
     )
+
+
+def default_store(first: SourceRoot) -> Path:
+    """SOURCE/.quarry; for a single file, the nearest existing store of its folder or a parent
+    folder (the store of the repo holding it), else one beside it."""
+    here = Path(first.root)
+    if first.only is not None:
+        for folder in (here, *here.parents):
+            if (folder / ".quarry" / "store.json").is_file():
+                return folder / ".quarry"
+    return here / ".quarry"
+
+
+def name_repo(roots: list[SourceRoot], repo: str) -> SourceRoot:
+    """The one source, named ``repo`` (--repo NAME): the name is then its identity (see repos.py)."""
+    import dataclasses
+
+    if len(roots) != 1:
+        raise UsageError(f"--repo names one source; {len(roots)} were given (run once per source)")
+    if not repo.strip() or repo != repo.strip() or "/" in repo or "\\" in repo or not repo.isprintable():
+        raise UsageError(f"--repo {repo!r}: give a plain name (no '/', no leading or trailing space)")
+    return dataclasses.replace(roots[0], repo=repo, named=True)
 
 
 def check_workers(workers: int | None, cores: int, *, local: bool) -> tuple[int, list[str]]:

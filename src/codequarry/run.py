@@ -19,19 +19,19 @@ from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.errors import StoreError, UsageError
 from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
-from codequarry.incremental import plan_work, previous_state
+from codequarry.incremental import plan_work, previous_outputs, previous_state
 from codequarry.language import is_ambiguous, refine
-from codequarry.operations import run_operations
+from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, check_outputs
 from codequarry.progress import ProgressFile
-from codequarry.registry import load_catalog
+from codequarry.registry import Catalog, load_catalog
 from codequarry.report.collect import RunRecorder
-from codequarry.scan import Manifest, module_names, scan
+from codequarry.repos import scan_sources
+from codequarry.scan import Manifest, module_names
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.damage import store_errors
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
-from codequarry.store.store import live_dataset
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
@@ -99,13 +99,15 @@ def make_engine(plan: ExtractPlan) -> Engine:
 
 
 def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
-            rebuild: frozenset[str] = frozenset()) -> RunSummary:
+            rebuild: frozenset[str] = frozenset(), catalog: Catalog | None = None) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
+
+    ``catalog`` is the plan's, already loaded (a warm process such as `quarry watch` loads it once).
 
     ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
     moved aside and recreated empty, and every extractor that writes it runs again on every file."""
     started = time.perf_counter()
-    catalog = load_catalog(plan.plugins)
+    catalog = catalog or load_catalog(plan.plugins)
     extractors = [catalog.extractors[n] for n in plan.extractors]
     graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
     specs = check_outputs(extractors)
@@ -201,12 +203,17 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     store.clear_staging()
     pause("scan")
     with recorder.stage("scan"):
-        manifest = scan(list(plan.sources), exclude=plan.exclude, never=[store.path])
+        sources, reg, manifest = scan_sources(store, previous, plan.sources, exclude=plan.exclude,
+                                              never=[store.path])
     recorder.add_languages(manifest)
+    plan = plan.model_copy(update={"sources": tuple(sources)})
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
+    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
+    tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
     with recorder.stage("plan"):
-        work = plan_work(store, previous, _tasks(manifest), plan.repos, extractors, forced=forced, known=catalog)
+        work = plan_work(store, previous, tasks, plan.repos, extractors, forced=forced, known=catalog,
+                         scoped=set(scoped))
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
                           max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id,
@@ -270,9 +277,14 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
                                                       prev_ops, workers=plan.workers,
                                                       sources={src.repo: src.root for src in plan.sources})
+    produced = set(specs) | {o for op in graph.operations for o in op_state.get(op.name, {}).get("outputs", {})}
+    gone = drop_unselected(states, prev_ops, op_state, produced)
+    if gone:
+        summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
     summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
     unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
-        and op_state == prev_ops
+        and op_state == prev_ops and work.outputs == previous_outputs(previous) \
+        and reg == previous.run.get("repos")
     summary.seconds = round(time.perf_counter() - started, 3)
     if unchanged:
         summary.published = False
@@ -282,8 +294,8 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     published_at = time.perf_counter()
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "operations": op_state, "schemas": schemas,
-                                      "plan": _recipe(plan)})
+    snap = store.publish(states, run={**run_info, "state": state, "outputs": work.outputs, "repos": reg,
+                                      "operations": op_state, "schemas": schemas, "plan": _recipe(plan)})
     store.clear_staging()
     summary.snapshot = snap.id
     recorder.stages["publish"] = time.perf_counter() - published_at
@@ -308,9 +320,10 @@ def stored_errors(store: Store, repos: list[str]) -> int:
     state = snap.tables.get("errors") if snap is not None else None
     if state is None or not state.rows or not repos:
         return 0
-    import pyarrow.dataset as ds
+    from codequarry.store.store import read_columns
 
-    return int(live_dataset(store, "errors", state.version).count_rows(filter=ds.field("repo").isin(repos)))
+    data = read_columns(store, "errors", state.version, ["repo"], list(repos))
+    return 0 if data is None else data.num_rows
 
 
 def _prepare(writer: RunWriter, previous: Snapshot | None, extractors: list[Any],

@@ -33,6 +33,8 @@ class SourceRoot:
     repo: str
     root: str  # absolute, real path of the folder
     only: str | None = None  # a single file (relative path) when the source is a file
+    named: bool = False  # the repo name was given (--repo NAME): it is the identity
+    scope: str | None = None  # a file of a registered repo given alone: the whole root is listed, this file run
 
 
 @dataclass(frozen=True, slots=True)

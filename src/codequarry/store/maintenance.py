@@ -82,6 +82,23 @@ def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: in
             return _compact(writer, snap, tables, keep_snapshots, min_files, sort)
 
 
+def _remap_operations(snap: Snapshot, states: dict[str, TableState]) -> Any:
+    """The operations' recorded input/output versions, moved to the compacted versions (same rows),
+    so that compaction alone never makes an operation run again."""
+    ops = snap.run.get("operations", {})
+    if not isinstance(ops, dict):
+        return ops
+    moved = {n: (snap.tables[n].version, states[n].version) for n in states if n in snap.tables}
+
+    def remap(versions: Any) -> Any:
+        if not isinstance(versions, dict):
+            return versions
+        return {t: moved[t][1] if t in moved and moved[t][0] == v else v for t, v in versions.items()}
+
+    return {name: {**info, "inputs": remap(info.get("inputs")), "outputs": remap(info.get("outputs"))}
+            if isinstance(info, dict) and "outputs" in info else info for name, info in ops.items()}
+
+
 def _compact(store: Store, snap: Snapshot | None, tables: list[str] | None, keep_snapshots: int,
              min_files: int, sort: bool) -> CompactSummary:
     rollback_unpublished(store, snap)
@@ -104,7 +121,7 @@ def _compact(store: Store, snap: Snapshot | None, tables: list[str] | None, keep
         states[name] = TableState(version=table.version(), rows=count_rows(table))
         summary.tables[name] = (before, live_file_count(table))
     if any(states[n] != snap.tables[n] for n in states):
-        run = {**snap.run, "compacted": time.time()}
+        run = {**snap.run, "compacted": time.time(), "operations": _remap_operations(snap, states)}
         snap = store.publish(states, run=run)
         summary.snapshot = snap.id
     summary.pruned_snapshots = _prune_history(store, keep_snapshots)
@@ -198,9 +215,9 @@ def status(store: Store) -> dict[str, Any]:
         try:
             dt = DeltaTable(str(path), version=state.version)
             live = dt.get_add_actions(flatten=True)
-            import pyarrow as pa
+            from codequarry.store.store import arrow_table
 
-            actions = pa.table(live)
+            actions = arrow_table(live)
             live_bytes = int(sum(actions.column("size_bytes").to_pylist())) if actions.num_rows else 0
             n_files = actions.num_rows
         except Exception:  # a damaged table is reported, not fatal to the report

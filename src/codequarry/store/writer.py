@@ -29,7 +29,7 @@ from codequarry.errors import StoreError
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store.damage import FIX, damaged
-from codequarry.store.store import Snapshot, Store, TableState, first_line, part_inside
+from codequarry.store.store import Snapshot, Store, TableState, arrow_table, first_line, part_inside
 
 
 class RunWriter:
@@ -134,11 +134,20 @@ class RunWriter:
                 continue
             if not part_inside(f):
                 raise damaged(self.store, name, f"its log names a file outside the table ({f})")
-            data = pq.read_table(str(self.store.table_path(name) / f))
-            keep = pc.invert(_dropped_mask(data, rep))
-            kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
-            if kept == data.num_rows:
-                continue
+            try:
+                part_file = pq.ParquetFile(str(self.store.table_path(name) / f))
+                # the key columns first (a few KB): most parts whose path range spans a changed file hold
+                # none of its rows, and are then never read whole
+                key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
+                keep = pc.invert(_dropped_mask(part_file.read(columns=key_cols), rep))
+                kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
+                if kept == part_file.metadata.num_rows:
+                    continue
+                data = part_file.read()
+            except PermissionError:  # not damage: store_errors says "permission denied"
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                raise damaged(self.store, name, f"its file {f} cannot be read ({first_line(exc)})") from None
             actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
             if kept:
                 part = write_part(str(self.store.tables_dir), self.run_id, name,
@@ -210,7 +219,7 @@ def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
 
 
 def _actions(table: DeltaTable) -> pa.Table:
-    return pa.table(table.get_add_actions(flatten=True))
+    return arrow_table(table.get_add_actions(flatten=True))
 
 
 def count_rows(table: DeltaTable) -> int:

@@ -56,6 +56,7 @@ Node = tuple[str, str]  # (repo, key)
     version=1,
     inputs=["route_decls", "route_mounts", "route_handlers", "imports", "modules"],
     outputs=[Route],
+    partition="repo",  # every join is keyed by repo: a run re-derives only the repos that changed
 )
 def routes(ctx: Any) -> pa.Table:
     """Routes with full paths, handlers and auth facts, across files (prefixes, includes, re-exports)."""

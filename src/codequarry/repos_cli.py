@@ -1,0 +1,68 @@
+"""`quarry repos` and `quarry repos remove NAME` (registered on the main app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    repos_app = typer.Typer(help="The repos of a store: list them, remove one.", invoke_without_command=True)
+    repos_app.callback(invoke_without_command=True)(list_cmd)
+    repos_app.command("remove")(remove)
+    app.add_typer(repos_app, name="repos")
+
+
+def list_cmd(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the repos of the store: name, identity, roots, files and rows."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from codequarry.cli import _find_store
+    from codequarry.repos import list_repos
+    from codequarry.store import Store
+
+    repos = list_repos(Store.open(_find_store(store)))
+    if as_json:
+        out.print_json(json.dumps(repos))
+        return
+    if not repos:
+        out.print("no repos: the store holds no snapshot yet")
+    for r in repos:
+        roots = ", ".join(r["roots"]) or "-"
+        out.print(
+            f"{r['repo']}\t{r['files']} files\t{r['rows']} rows\t{r['identity']}\t{roots}", markup=False
+        )
+
+
+def remove(
+    name: Annotated[str, typer.Argument(help="The repo to remove (see 'quarry repos').")],
+    store: StoreOpt = None,
+) -> None:
+    """Remove one repo's rows from every table, in one published snapshot."""
+    from codequarry.cli import _find_store
+    from codequarry.repos import remove_repo
+    from codequarry.store import Store
+
+    done = remove_repo(Store.create(_find_store(store)), name)
+    dropped = (
+        f"; {', '.join(done['tables_dropped'])} left the snapshot (derived again at the next run)"
+        if done["tables_dropped"]
+        else ""
+    )
+    out.print(
+        f"removed {name}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
+        markup=False,
+    )

@@ -1,0 +1,162 @@
+"""`quarry watch SOURCE...`: one warm process that turns saved changes into small incremental runs.
+
+The process plans once (catalog, selection, repo names), catches up with one run, then waits on the
+file system (watchfiles: inotify/FSEvents, in Rust). A burst of changes (a save of many files, a
+branch switch rewriting a thousand) is coalesced: changes are gathered until ``step`` ms pass without
+a new one, up to ``debounce`` ms, and changes made while a run works are gathered for the next run.
+Each batch is one ordinary incremental run into the same store, under the same writer lock, published
+as one atomic snapshot, so readers (`quarry sql`, `quarry serve`) keep working meanwhile. A published
+run logs one line: files, tables touched, milliseconds. Ctrl-C or SIGTERM stops the process between
+runs or inside one; a run stopped inside publishes nothing (as `quarry extract` interrupted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from codequarry.errors import QuarryError
+from codequarry.plan import ExtractPlan
+from codequarry.store import Store
+
+DEBOUNCE_MS = 1600  # the longest a burst is gathered before a run starts
+STEP_MS = 30  # a quiet gap this long ends a burst
+
+
+def _filter(store: Path) -> Any:
+    """watchfiles' default filter (VCS folders, __pycache__, editor swap files) plus the store."""
+    from watchfiles import DefaultFilter
+
+    class QuarryFilter(DefaultFilter):  # type: ignore[misc]
+        def __call__(self, change: Any, path: str) -> bool:
+            return (
+                not path.startswith(str(store) + "/")
+                and path != str(store)
+                and super().__call__(change, path)
+            )
+
+    return QuarryFilter()
+
+
+def touched_tables(store: Store, before: dict[str, int]) -> list[str]:
+    """Tables whose version differs from ``before`` in the live snapshot (or that appeared or left)."""
+    snap = store.snapshot()
+    now = {k: v.version for k, v in snap.tables.items()} if snap else {}
+    return sorted(k for k in now.keys() | before.keys() if now.get(k) != before.get(k))
+
+
+def versions(store: Store) -> dict[str, int]:
+    snap = store.snapshot()
+    return {k: v.version for k, v in snap.tables.items()} if snap else {}
+
+
+def apply(plan: ExtractPlan, catalog: Any, log: Callable[[str], None], changed: int | None) -> Any:
+    """One incremental run; logs one line when it published. Returns the summary."""
+    from codequarry.run import extract
+
+    store = Store.create(plan.store)
+    before = versions(store)
+    started = time.perf_counter()
+    summary = extract(plan, catalog=catalog)
+    ms = (time.perf_counter() - started) * 1000
+    if summary.published:
+        tables = touched_tables(store, before)
+        seen = f"{changed} change(s) seen; " if changed is not None else ""
+        log(
+            f"{time.strftime('%H:%M:%S')} applied {summary.changed} file(s) ({summary.added} added, "
+            f"{summary.modified} modified, {summary.deleted} deleted); {seen}tables: "
+            f"{', '.join(tables) or '-'}; {ms:.0f} ms; snapshot {summary.snapshot}"
+        )
+    return summary
+
+
+def watch(
+    plan: ExtractPlan,
+    *,
+    log: Callable[[str], None],
+    debounce_ms: int = DEBOUNCE_MS,
+    step_ms: int = STEP_MS,
+    stop: Any = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Catch up once, then apply each burst of changes under the plan's sources until ``stop`` (a
+    threading.Event) is set or KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the CLI)."""
+    from watchfiles import watch as fs_watch
+
+    from codequarry.registry import load_catalog
+
+    catalog = load_catalog(plan.plugins)
+    roots = sorted({s.root for s in plan.sources})
+    apply(plan, catalog, log, None)
+    log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
+    if ready is not None:
+        ready()
+    for changes in fs_watch(
+        *roots,
+        watch_filter=_filter(Path(plan.store)),
+        debounce=debounce_ms,
+        step=step_ms,
+        stop_event=stop,
+        raise_interrupt=True,
+        yield_on_timeout=False,
+    ):
+        try:
+            apply(plan, catalog, log, len(changes))
+        except (
+            QuarryError
+        ) as exc:  # a held lock, a file that vanished mid-run: say so, wait for the next change
+            log(f"{time.strftime('%H:%M:%S')} not applied: {exc}")
+
+
+def register(app: Any) -> None:
+    app.command("watch")(watch_cmd)
+
+
+def watch_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="Folders or files to watch.")],
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")
+    ] = None,
+    select: Annotated[
+        list[str] | None, typer.Option("--select", help="Run only these extractors or groups.")
+    ] = None,
+    deselect: Annotated[
+        list[str] | None, typer.Option("--skip", help="Leave out these extractors or groups.")
+    ] = None,
+    plugin: Annotated[
+        list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip.")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker processes (1: in this warm process).")
+    ] = 1,
+    repo: Annotated[str | None, typer.Option("--repo", help="Store the (one) source as this repo.")] = None,
+    debounce: Annotated[
+        int, typer.Option("--debounce", help="Longest burst gathered into one run (ms).")
+    ] = DEBOUNCE_MS,
+) -> None:
+    """Apply saved changes under SOURCES to the store as incremental runs until Ctrl-C / SIGTERM."""
+    from codequarry.cli import _state, err, out
+    from codequarry.plan import make_plan
+
+    plan = make_plan(
+        sources,
+        store=store,
+        workers=workers,
+        exclude=exclude or (),
+        plugins=plugin or (),
+        select=select or (),
+        deselect=deselect or (),
+        repo=repo,
+    )
+    try:
+        watch(plan, log=lambda line: out.print(line, markup=False), debounce_ms=debounce)
+    except KeyboardInterrupt:
+        err.print("stopped: every applied change is published; a run cut short published nothing")
+        raise typer.Exit(143 if _state.get("sigterm") else 130) from None

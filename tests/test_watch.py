@@ -1,0 +1,113 @@
+"""`quarry watch`: a real watch process applies saved changes, logs them, and stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+FIXTURE = Path(__file__).parent / "fixtures" / "routes" / "flask_app"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+QUARRY = [sys.executable, "-m", "codequarry"]
+
+
+def sql(store: Path, query: str) -> str:
+    done = subprocess.run(
+        [*QUARRY, "sql", "--store", str(store), "--format", "csv", query],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    return done.stdout if done.returncode == 0 else ""
+
+
+def wait_for(predicate, seconds: float = 90.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_watch_applies_saved_changes_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    log = tmp_path / "watch.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [*QUARRY, "watch", str(src), "--store", str(store)], stdout=fh, stderr=subprocess.STDOUT, env=ENV
+        )
+    try:
+        assert wait_for(lambda: "watching" in log.read_text()), log.read_text()
+        ps = psutil.Process(proc.pid)
+        # an edit, an add and a delete, each becomes visible to a reader
+        api = src / "shop" / "api.py"
+        api.write_text(api.read_text() + "\n\ndef watched_edit():\n    return 1\n")
+        assert wait_for(lambda: "watched_edit" in sql(store, "SELECT name FROM functions")), log.read_text()
+        (src / "shop" / "fresh.py").write_text("def watched_add():\n    return 2\n")
+        assert wait_for(lambda: "watched_add" in sql(store, "SELECT name FROM functions")), log.read_text()
+        (src / "shop" / "extras.py").unlink()
+        assert wait_for(lambda: "shop/extras.py" not in sql(store, "SELECT path FROM files")), log.read_text()
+        # a burst of 200 files written at once is applied in few runs (coalesced), not 200
+        burst = src / "burst"
+        burst.mkdir()
+        for i in range(200):
+            (burst / f"m{i}.py").write_text(f"def burst_{i}():\n    return {i}\n")
+        assert wait_for(lambda: "200" in sql(store, "SELECT count(*) FROM files WHERE path LIKE 'burst/%'"))
+        children = ps.children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log.read_text()
+    applied = [line for line in text.splitlines() if " applied " in line and "tables:" in line]
+    assert len(applied) <= 3 + 1 + 10, text  # catch-up, edit, add, delete, and the burst in a few runs
+    assert "tables:" in applied[-1] and " ms; snapshot " in applied[-1]
+    assert "Traceback" not in text
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not (store / "lock").exists() or _lock_free(store)
+    # the store is consistent: what a fresh extract gives
+    assert "watched_add" in sql(store, "SELECT name FROM functions")
+
+
+def _lock_free(store: Path) -> bool:
+    import fcntl
+
+    with open(store / "lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return True
+
+
+def test_watch_ctrl_c_exits_130(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("x = 1\n")
+    store = tmp_path / "store"
+    log = tmp_path / "watch.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [*QUARRY, "watch", str(src), "--store", str(store)], stdout=fh, stderr=subprocess.STDOUT, env=ENV
+        )
+    try:
+        assert wait_for(lambda: "watching" in log.read_text()), log.read_text()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log.read_text()
