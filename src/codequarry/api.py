@@ -50,6 +50,17 @@ from codequarry.schema import DatasetSpec
 
 #: parse products a file extractor may ask for; each is computed lazily, once per file
 PARSE_PRODUCTS = ("text", "ast", "symtable", "bytecode", "cst", "tokens")
+#: a parse product's revision, bumped when the same bytes can give a different product: ``ast`` 2 is
+#: the fallback parser of syntax newer than the interpreter (files that were syntax errors now have a
+#: tree). Incremental runs compare :func:`effective_version`, so every extractor that needs a revised
+#: product runs again once on every file, and no store keeps facts from the old product.
+PRODUCT_REVISIONS: dict[str, int] = {"ast": 2}
+
+
+def effective_version(ex: FileExtractor) -> int:
+    """The version incremental runs record and compare: the extractor's own version, plus 1000 per
+    revision of each product it needs (``version=1`` needing ``ast`` revision 2 is 1001)."""
+    return ex.version + 1000 * sum(PRODUCT_REVISIONS.get(p, 1) - 1 for p in ex.needs)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 

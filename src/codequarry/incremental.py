@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.api import FileExtractor
+from codequarry.api import FileExtractor, effective_version
 from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.store import Snapshot, Store
@@ -116,7 +116,7 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
     A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of
     the repo is deleted, and the repo keeps its recorded extractor state (a selection change reaches
     the repo's other files at its next whole run)."""
-    selected = {ex.name: ex.version for ex in extractors}
+    selected = {ex.name: effective_version(ex) for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
     languages = {ex.name: ex.languages for ex in extractors}
     producers: dict[str, list[str]] = defaultdict(list)
