@@ -122,60 +122,64 @@ class _Sampler:
 
 
 class _Pipe:
-    """Reads one pipe in bounded chunks and hands out its lines; stops at EOF or when told to."""
+    """One pipe read in bounded chunks, its lines handed out; read by the task's own thread when the
+    monitor's poll says it is readable (no reader threads: two thread starts a task cost more than a
+    trivial task itself on a loaded machine)."""
 
     def __init__(self, stream: Any, on_line: Callable[[bytes], None], on_cut: Callable[[Cut], None],
                  on_error: Callable[[str], None]) -> None:
         self.stream, self.fd = stream, stream.fileno()
         self.on_line, self.on_cut, self.on_error = on_line, on_cut, on_error
-        self.deadline: float | None = None  # set when the task is over: read what is buffered, then stop
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.partial = bytearray()
+        self.overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
+        self.head = b""
+        self.open = True
 
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLHUP)
-        partial = bytearray()
-        overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
-        head = b""
+    def read(self) -> None:
+        """Read once (the fd is readable); at EOF hand out the last partial line and mark it done."""
         try:
-            while self.deadline is None or time.monotonic() < self.deadline:
-                if not poller.poll(100):
-                    continue
-                data = os.read(self.fd, READ_CHUNK)
-                if not data:
-                    break
-                pieces = data.split(b"\n")
-                for i, piece in enumerate(pieces):
-                    last = i == len(pieces) - 1
-                    if overlong:
-                        overlong += len(piece) + (0 if last else 1)
-                    elif len(partial) + len(piece) > MAX_LINE:
-                        head = bytes(partial[:1024]) if partial else piece[:1024]
-                        overlong = len(partial) + len(piece) + (0 if last else 1)
-                        partial.clear()
-                    elif last:
-                        partial += piece
-                        continue
-                    if last:
-                        continue
-                    if overlong:
-                        self.on_cut(Cut(head, overlong))
-                        overlong = 0
-                    elif partial:
-                        partial += piece
-                        partial += b"\n"
-                        self.on_line(bytes(partial))
-                        partial.clear()
-                    else:
-                        self.on_line(piece + b"\n")
-            if overlong:
-                self.on_cut(Cut(head, overlong))
-            elif partial:
-                self.on_line(bytes(partial))
+            data = os.read(self.fd, READ_CHUNK)
         except OSError:
-            pass
+            data = b""
+        try:
+            if data:
+                self._feed(data)
+            else:
+                self.open = False
+                if self.overlong:
+                    self.on_cut(Cut(self.head, self.overlong))
+                elif self.partial:
+                    self.on_line(bytes(self.partial))
         except Exception as exc:  # a bug in a line handler must not leave the task hanging
+            self.open = False
             self.on_error(f"reading the output failed: {type(exc).__name__}: {exc}")
+
+    def _feed(self, data: bytes) -> None:
+        partial = self.partial
+        pieces = data.split(b"\n")
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if self.overlong:
+                self.overlong += len(piece) + (0 if last else 1)
+            elif len(partial) + len(piece) > MAX_LINE:
+                self.head = bytes(partial[:1024]) if partial else piece[:1024]
+                self.overlong = len(partial) + len(piece) + (0 if last else 1)
+                partial.clear()
+            elif last:
+                partial += piece
+                continue
+            if last:
+                continue
+            if self.overlong:
+                self.on_cut(Cut(self.head, self.overlong))
+                self.overlong = 0
+            elif partial:
+                partial += piece
+                partial += b"\n"
+                self.on_line(bytes(partial))
+                partial.clear()
+            else:
+                self.on_line(piece + b"\n")
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -242,23 +246,17 @@ class TaskProcess:
         self._members = members
         pipes = [_Pipe(proc.stdout, self._stdout_line, self._stdout_cut, self._reader_failed),
                  _Pipe(proc.stderr, self._stderr_line, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
-        for p in pipes:
-            p.thread.start()
         sampler = _Sampler(members)
         try:
-            status, code, sig, rusage = self._monitor(proc, group, sampler, t0)
+            status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
         finally:
             left = self._kill_all(proc.pid, group, tree)
             reaper.register(proc.pid, False)
         wall = time.monotonic() - t0
-        for p in pipes:  # every writer is gone: what is left in the pipes was written before the end
-            p.deadline = time.monotonic() + DRAIN
+        self._drain(pipes, time.monotonic() + DRAIN)  # every writer is gone: what is left was written before
+        self._over = True  # output still coming past the drain time is not read
         for p in pipes:
-            p.thread.join(timeout=DRAIN + 1)
-        self._over = True  # a reader still busy past the drain time delivers nothing more
-        for p in pipes:
-            if not p.thread.is_alive():  # never close an fd a thread may still read (it could be reused)
-                p.close()
+            p.close()
         cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
         peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
         oom = False
@@ -348,37 +346,61 @@ class TaskProcess:
 
     # -- the parent -------------------------------------------------------------------------------
     def _monitor(self, proc: subprocess.Popen[bytes], group: cgroup.TaskCgroup | None, sampler: _Sampler,
-                 t0: float) -> tuple[str | None, int | None, int | None, Any]:
+                 t0: float, pipes: list[_Pipe]) -> tuple[str | None, int | None, int | None, Any]:
+        """Wait for the root's exit (a pidfd) or output (read here), checking the limits every sample
+        interval; returns (status if the runner stopped it, exit code, signal, rusage)."""
         lim = self.limits
         deadline = t0 + lim.timeout
-        poller = None
+        # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
+        every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
+        poller = select.poll()
+        by_fd = {p.fd: p for p in pipes}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN | select.POLLHUP)
         try:
-            pidfd = os.pidfd_open(proc.pid)
-            poller = select.poll()
+            pidfd: int | None = os.pidfd_open(proc.pid)
             poller.register(pidfd, select.POLLIN)
         except (AttributeError, OSError):
             pidfd = None
+        next_check = 0.0
         try:
             while True:
                 got = self._reap(proc.pid, block=False)
                 if got is not None:
                     return (None, *got)
                 now = time.monotonic()
-                verdict = self._verdict_now(group, sampler, now >= deadline)
-                if verdict is not None:
-                    self._verdict = verdict
-                    hard = verdict[0] in ("memory_limit", "invalid_output")
-                    return (verdict[0], *self._terminate(proc.pid, group, hard))
-                # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
-                every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
-                wait = max(0.001, min(every, deadline - now))
-                if poller is not None:
-                    poller.poll(wait * 1000)
-                else:
-                    self._wake.wait(wait)
+                if now >= next_check or self._verdict is not None or self.stop.is_set():
+                    verdict = self._verdict_now(group, sampler, now >= deadline)
+                    if verdict is not None:
+                        self._verdict = verdict
+                        hard = verdict[0] in ("memory_limit", "invalid_output")
+                        return (verdict[0], *self._terminate(proc.pid, group, hard))
+                    next_check = now + every
+                wait = max(0.001, min(next_check - now, deadline - now))
+                for fd, _event in poller.poll(wait * 1000):  # without a pidfd: a reap every interval
+                    pipe = by_fd.get(fd)
+                    if pipe is not None:
+                        pipe.read()
+                        if not pipe.open:
+                            poller.unregister(fd)
+                            del by_fd[fd]
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+
+    def _drain(self, pipes: list[_Pipe], until: float) -> None:
+        """Read what is left in the pipes, until EOF on both or ``until``."""
+        poller = select.poll()
+        by_fd = {p.fd: p for p in pipes if p.open}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN | select.POLLHUP)
+        while by_fd and time.monotonic() < until:
+            for fd, _event in poller.poll(max(1.0, 1000 * (until - time.monotonic()))):
+                pipe = by_fd[fd]
+                pipe.read()
+                if not pipe.open:
+                    poller.unregister(fd)
+                    del by_fd[fd]
 
     def _verdict_now(self, group: cgroup.TaskCgroup | None, sampler: _Sampler,
                      late: bool) -> tuple[str, str] | None:
