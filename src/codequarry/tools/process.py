@@ -126,10 +126,10 @@ class _Pipe:
     monitor's poll says it is readable (no reader threads: two thread starts a task cost more than a
     trivial task itself on a loaded machine)."""
 
-    def __init__(self, stream: Any, on_line: Callable[[bytes], None], on_cut: Callable[[Cut], None],
+    def __init__(self, stream: Any, on_lines: Callable[[list[bytes]], None], on_cut: Callable[[Cut], None],
                  on_error: Callable[[str], None]) -> None:
         self.stream, self.fd = stream, stream.fileno()
-        self.on_line, self.on_cut, self.on_error = on_line, on_cut, on_error
+        self.on_lines, self.on_cut, self.on_error = on_lines, on_cut, on_error
         self.partial = bytearray()
         self.overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
         self.head = b""
@@ -149,14 +149,22 @@ class _Pipe:
                 if self.overlong:
                     self.on_cut(Cut(self.head, self.overlong))
                 elif self.partial:
-                    self.on_line(bytes(self.partial))
+                    self.on_lines([bytes(self.partial)])
         except Exception as exc:  # a bug in a line handler must not leave the task hanging
             self.open = False
             self.on_error(f"reading the output failed: {type(exc).__name__}: {exc}")
 
     def _feed(self, data: bytes) -> None:
+        """Split a chunk into lines, handed out together (one call per chunk, not per line)."""
         partial = self.partial
         pieces = data.split(b"\n")
+        if not partial and not self.overlong and all(len(p) < MAX_LINE for p in pieces):  # the usual case
+            last = pieces.pop()
+            if pieces:
+                self.on_lines([p + b"\n" for p in pieces])
+            partial += last
+            return
+        lines: list[bytes] = []
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             if self.overlong:
@@ -171,15 +179,20 @@ class _Pipe:
             if last:
                 continue
             if self.overlong:
+                if lines:  # in order: the lines before the cut first
+                    self.on_lines(lines)
+                    lines = []
                 self.on_cut(Cut(self.head, self.overlong))
                 self.overlong = 0
             elif partial:
                 partial += piece
                 partial += b"\n"
-                self.on_line(bytes(partial))
+                lines.append(bytes(partial))
                 partial.clear()
             else:
-                self.on_line(piece + b"\n")
+                lines.append(piece + b"\n")
+        if lines:
+            self.on_lines(lines)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -187,14 +200,17 @@ class _Pipe:
 
 
 class TaskProcess:
-    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes) from a reader thread;
+    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes), or ``on_stdout_lines``
+    the lines of each read together;
     ``on_cut`` each line cut at MAX_LINE (default: its head goes to ``on_stdout``)."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits,
                  on_stdout: Callable[[bytes], None], on_stderr: Callable[[str], None] | None = None,
-                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None) -> None:
+                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None,
+                 on_stdout_lines: Callable[[list[bytes]], None] | None = None) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
+        self.on_stdout_lines = on_stdout_lines  # if given, stdout lines come in lists (one call per read)
         self.on_cut = on_cut or (lambda cut: on_stdout(cut.head + b"\n"))
         self.stop = stop or threading.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
@@ -244,8 +260,8 @@ class TaskProcess:
         tree.born = reaper.start_time(proc.pid)
         members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
         self._members = members
-        pipes = [_Pipe(proc.stdout, self._stdout_line, self._stdout_cut, self._reader_failed),
-                 _Pipe(proc.stderr, self._stderr_line, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
+        pipes = [_Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+                 _Pipe(proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
         sampler = _Sampler(members)
         try:
             status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
@@ -286,9 +302,18 @@ class TaskProcess:
         return "failed", f"killed by signal {_signame(sig)}" if sig else f"exit code {code}"
 
     # -- output -----------------------------------------------------------------------------------
-    def _stdout_line(self, line: bytes) -> None:
-        if not self._over:
+    def _stdout_lines(self, lines: list[bytes]) -> None:
+        if self._over:
+            return
+        if self.on_stdout_lines is not None:
+            self.on_stdout_lines(lines)
+            return
+        for line in lines:
             self.on_stdout(line)
+
+    def _stderr_lines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self._stderr_line(line)
 
     def _stdout_cut(self, cut: Cut) -> None:
         if not self._over:
