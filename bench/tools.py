@@ -2,12 +2,15 @@
 
     python bench/tools.py [--tasks N] [--rows N] [--repeat N] [--out FILE]
 
-Two measurements, each against its baseline, interleaved per repeat:
+Three measurements, each against its baseline, interleaved per repeat:
 
-  task overhead   N tasks of a trivial command (/bin/true), as a recipe run by `run_recipe` into a
-                  fresh store (planning excluded; limits, monitoring, commit, report included), with
-                  one core and with every core, against the same N commands run one after the other
-                  by a plain `subprocess.run` loop. Reported as tasks/s and ms per task.
+  task overhead   N tasks (default 10^4) of a trivial command (/bin/true), as a recipe run by
+                  `run_recipe` into a fresh store (planning excluded; limits, monitoring, commit,
+                  report included), with one core and with every core, against the same N commands
+                  run one after the other by a plain `subprocess.run` loop. Each runs in a fresh
+                  child process. Reported as tasks/s, ms per task and the overhead per task.
+  parent memory   the peak RSS of the child running the recipe at 10^3 tasks and at N (and at 10^4
+                  as well when N is 10^5): flat in the number of tasks means a ratio near 1.
   JSON-lines      one task printing N records (`cat` of a file written beforehand, so the producer
   ingest          is never the bottleneck) into a table, against the same process's stdout read in
                   a bare loop: lines only, and lines with `json.loads`. Reported as rows/s.
@@ -43,6 +46,22 @@ def recipe(folder: Path, body: str, cores: int | str) -> Path:
     path = folder / "recipe.toml"
     path.write_text(f'[resources]\nmax_cores = {json.dumps(cores)}\nmax_memory = 4\ndefault_timeout = 60\n{body}')
     return path
+
+
+def child(what: str, n: int, cores: int | str) -> dict[str, float]:
+    """Run one measurement in a fresh Python (its peak RSS is then its own); returns its JSON."""
+    out = subprocess.run([sys.executable, __file__, "--child", what, "--tasks", str(n), "--cores", str(cores)],
+                         check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout))
+
+
+def child_main(what: str, n: int, cores: str) -> int:
+    import resource
+
+    seconds = plain_tasks(n) if what == "plain" else runner_tasks(n, cores if cores == "max" else int(cores))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "peak_rss": rss}))
+    return 0
 
 
 def runner_tasks(n: int, cores: int | str) -> float:
@@ -111,11 +130,15 @@ def summarize(samples: list[float], units: int, unit: str) -> dict[str, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", type=int, default=200)
+    ap.add_argument("--tasks", type=int, default=10_000)
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--child", choices=("plain", "runner"), help=argparse.SUPPRESS)
+    ap.add_argument("--cores", default="1", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        return child_main(args.child, args.tasks, args.cores)
     cores = len(os.sched_getaffinity(0))
     samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores",
                                                         "bare_lines", "bare_lines_json", "runner_ingest")}
@@ -123,10 +146,16 @@ def main() -> int:
         data = Path(tmp) / "records.jsonl"
         make_records(data, args.rows)
         runner_tasks(5, 1)  # warm up imports and the page cache
+        sizes = sorted({1000, args.tasks} | ({10_000} if args.tasks >= 100_000 else set()))
+        rss: dict[int, list[int]] = {n: [] for n in sizes}
         for _ in range(args.repeat):
-            samples["plain_loop"].append(plain_tasks(args.tasks))
-            samples["runner_1_core"].append(runner_tasks(args.tasks, 1))
-            samples["runner_all_cores"].append(runner_tasks(args.tasks, "max"))
+            samples["plain_loop"].append(child("plain", args.tasks, 1)["seconds"])
+            got = child("runner", args.tasks, 1)
+            samples["runner_1_core"].append(got["seconds"])
+            rss[args.tasks].append(int(got["peak_rss"]))
+            samples["runner_all_cores"].append(child("runner", args.tasks, "max")["seconds"])
+            for n in sizes[:-1]:
+                rss[n].append(int(child("runner", n, 1)["peak_rss"]))
             samples["bare_lines"].append(bare_ingest(data, decode=False))
             samples["bare_lines_json"].append(bare_ingest(data, decode=True))
             samples["runner_ingest"].append(runner_ingest(data))
@@ -143,6 +172,13 @@ def main() -> int:
             "runner_1_core_vs_plain_loop": round(med["runner_1_core"] / med["plain_loop"], 2),
             "runner_all_cores_vs_plain_loop": round(med["runner_all_cores"] / med["plain_loop"], 2),
             "overhead_ms_per_task_1_core": round(1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3),
+        },
+        "parent_memory": {
+            "peak_rss_mb": {str(n): round(statistics.median(v) / 1e6, 1) for n, v in rss.items()},
+            **{f"peak_rss_{n}_vs_{sizes[0]}": round(statistics.median(rss[n]) / statistics.median(rss[sizes[0]]), 3)
+               for n in sizes[1:]},
+            "kb_per_task_beyond_1000": round((statistics.median(rss[sizes[-1]]) - statistics.median(rss[sizes[0]]))
+                                             / 1024 / max(1, sizes[-1] - sizes[0]), 3),
         },
         "jsonl_ingest": {
             "rows": args.rows, "mb": round(mb, 1), **ingest,

@@ -34,12 +34,25 @@ class SharedFilesystemError(QuarryError):
     """A Ray worker cannot see a source or the store."""
 
 
-def _import_ray() -> Any:
+def _import_ray(loopback: bool = False) -> Any:
+    """Ray; with ``loopback``, told that the cluster is on this machine's loopback interface (Ray
+    otherwise rewrites 127.0.0.1 in an address to the machine's outward address, where a
+    loopback-only head does not listen)."""
+    if loopback:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     try:
         import ray
+        from ray._private import ray_constants
     except ImportError:
         raise UsageError(f"--engine ray needs Ray, which is not installed: {INSTALL}") from None
+    if loopback:
+        ray_constants.ENABLE_RAY_CLUSTER = False  # read at call time; set when Ray was imported earlier
     return ray
+
+
+def _is_loopback(address: str | None) -> bool:
+    host = (address or "").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _ray_chunk(config: WorkerConfig, tasks: list[FileTask], limits: Limits,
@@ -99,7 +112,7 @@ class RayEngine:
     def start(self) -> None:
         if self._ray is not None:
             return
-        ray = _import_ray()
+        ray = _import_ray(loopback=_is_loopback(self.address))
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}

@@ -43,7 +43,9 @@ try:  # orjson decodes several times faster than json; json stays the reference 
             return orjson.dumps(value).decode()
         except TypeError:
             return json.dumps(value)
+    _ORJSON_LOADS: Callable[[bytes], Any] | None = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency
+    _ORJSON_LOADS = None
     _loads = json.loads  # type: ignore[assignment]
     _dumps = json.dumps  # type: ignore[assignment]
 
@@ -124,6 +126,21 @@ def with_provenance(spec: DatasetSpec, batch: pa.RecordBatch, repo: str, path: s
     return pa.RecordBatch.from_arrays([*lead, *batch.columns], schema=spec.schema)
 
 
+def _fast_records(raw_lines: list[bytes | Cut], names: frozenset[str] | set[str] | None) -> list[dict[str, Any]] | None:
+    """The records of lines that all decode (orjson, in one C loop) to objects whose keys fit
+    ``names`` (None: any keys); None when any line does not, so the caller goes line by line."""
+    if _ORJSON_LOADS is None:
+        return None
+    try:
+        records = list(map(_ORJSON_LOADS, raw_lines))  # a Cut is not bytes: TypeError
+    except (ValueError, TypeError):
+        return None
+    for record in records:
+        if type(record) is not dict or (names is not None and not record.keys() <= names):
+            return None
+    return records
+
+
 class LineReader:
     """One task's stdout: lines -> checked records -> its table's sink (and errors to the errors sink)."""
 
@@ -148,6 +165,13 @@ class LineReader:
         if len(self.pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
             self._flush()
 
+    def extend(self, raws: list[bytes]) -> None:
+        """Several lines at once (what one read of the pipe held)."""
+        self.pending.extend(raws)
+        self._pending_bytes += sum(map(len, raws))
+        if len(self.pending) >= BATCH or self._pending_bytes >= BATCH_BYTES:
+            self._flush()
+
     def cut(self, cut: Cut) -> None:
         """A line longer than MAX_LINE: an invalid line (its head is kept in the errors row)."""
         self.pending.append(cut)
@@ -159,10 +183,30 @@ class LineReader:
         self.lineno += len(raw_lines)
         if self.stopped or not raw_lines:
             return
-        kept: list[dict[str, Any]] = []
-        where: list[int] = []
         names = self.names
         forbid = self.checker.extra == "forbid"
+        kept = _fast_records(raw_lines, names if forbid else None)
+        if kept is not None:  # every line an object that fits: no per-line bookkeeping
+            where = range(len(kept))
+        else:
+            kept, where = self._decode(raw_lines, first, names, forbid)
+        if not kept:
+            return
+        batch, bad = self.checker.build(kept, _dumps)
+        for index, reason in bad:
+            self._invalid(first + where[index], raw_lines[where[index]], reason)  # type: ignore[arg-type]
+        if self.stopped or batch is None:
+            return
+        rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
+        self.sink.add(rows, (self.tool, self.path))
+        self.rows += batch.num_rows
+
+    def _decode(self, raw_lines: list[bytes | Cut], first: int, names: frozenset[str] | set[str],
+                forbid: bool) -> tuple[list[dict[str, Any]], list[int]]:
+        """Line by line: the records that are objects fitting the schema's keys, and their indexes;
+        every other line becomes an invalid line."""
+        kept: list[dict[str, Any]] = []
+        where: list[int] = []
         loads = _loads
         for i, raw in enumerate(raw_lines):
             if isinstance(raw, Cut):
@@ -180,16 +224,7 @@ class LineReader:
                 continue
             kept.append(record)
             where.append(i)
-        if not kept:
-            return
-        batch, bad = self.checker.build(kept, _dumps)
-        for index, reason in bad:
-            self._invalid(first + where[index], raw_lines[where[index]], reason)  # type: ignore[arg-type]
-        if self.stopped or batch is None:
-            return
-        rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
-        self.sink.add(rows, (self.tool, self.path))
-        self.rows += batch.num_rows
+        return kept, where
 
     def _invalid(self, lineno: int, raw: bytes, reason: str) -> None:
         self.invalid += 1

@@ -122,60 +122,77 @@ class _Sampler:
 
 
 class _Pipe:
-    """Reads one pipe in bounded chunks and hands out its lines; stops at EOF or when told to."""
+    """One pipe read in bounded chunks, its lines handed out; read by the task's own thread when the
+    monitor's poll says it is readable (no reader threads: two thread starts a task cost more than a
+    trivial task itself on a loaded machine)."""
 
-    def __init__(self, stream: Any, on_line: Callable[[bytes], None], on_cut: Callable[[Cut], None],
+    def __init__(self, stream: Any, on_lines: Callable[[list[bytes]], None], on_cut: Callable[[Cut], None],
                  on_error: Callable[[str], None]) -> None:
         self.stream, self.fd = stream, stream.fileno()
-        self.on_line, self.on_cut, self.on_error = on_line, on_cut, on_error
-        self.deadline: float | None = None  # set when the task is over: read what is buffered, then stop
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.on_lines, self.on_cut, self.on_error = on_lines, on_cut, on_error
+        self.partial = bytearray()
+        self.overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
+        self.head = b""
+        self.open = True
 
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLIN | select.POLLHUP)
-        partial = bytearray()
-        overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
-        head = b""
+    def read(self) -> None:
+        """Read once (the fd is readable); at EOF hand out the last partial line and mark it done."""
         try:
-            while self.deadline is None or time.monotonic() < self.deadline:
-                if not poller.poll(100):
-                    continue
-                data = os.read(self.fd, READ_CHUNK)
-                if not data:
-                    break
-                pieces = data.split(b"\n")
-                for i, piece in enumerate(pieces):
-                    last = i == len(pieces) - 1
-                    if overlong:
-                        overlong += len(piece) + (0 if last else 1)
-                    elif len(partial) + len(piece) > MAX_LINE:
-                        head = bytes(partial[:1024]) if partial else piece[:1024]
-                        overlong = len(partial) + len(piece) + (0 if last else 1)
-                        partial.clear()
-                    elif last:
-                        partial += piece
-                        continue
-                    if last:
-                        continue
-                    if overlong:
-                        self.on_cut(Cut(head, overlong))
-                        overlong = 0
-                    elif partial:
-                        partial += piece
-                        partial += b"\n"
-                        self.on_line(bytes(partial))
-                        partial.clear()
-                    else:
-                        self.on_line(piece + b"\n")
-            if overlong:
-                self.on_cut(Cut(head, overlong))
-            elif partial:
-                self.on_line(bytes(partial))
+            data = os.read(self.fd, READ_CHUNK)
         except OSError:
-            pass
+            data = b""
+        try:
+            if data:
+                self._feed(data)
+            else:
+                self.open = False
+                if self.overlong:
+                    self.on_cut(Cut(self.head, self.overlong))
+                elif self.partial:
+                    self.on_lines([bytes(self.partial)])
         except Exception as exc:  # a bug in a line handler must not leave the task hanging
+            self.open = False
             self.on_error(f"reading the output failed: {type(exc).__name__}: {exc}")
+
+    def _feed(self, data: bytes) -> None:
+        """Split a chunk into lines, handed out together (one call per chunk, not per line)."""
+        partial = self.partial
+        pieces = data.split(b"\n")
+        if not partial and not self.overlong and all(len(p) < MAX_LINE for p in pieces):  # the usual case
+            last = pieces.pop()
+            if pieces:
+                self.on_lines([p + b"\n" for p in pieces])
+            partial += last
+            return
+        lines: list[bytes] = []
+        for i, piece in enumerate(pieces):
+            last = i == len(pieces) - 1
+            if self.overlong:
+                self.overlong += len(piece) + (0 if last else 1)
+            elif len(partial) + len(piece) > MAX_LINE:
+                self.head = bytes(partial[:1024]) if partial else piece[:1024]
+                self.overlong = len(partial) + len(piece) + (0 if last else 1)
+                partial.clear()
+            elif last:
+                partial += piece
+                continue
+            if last:
+                continue
+            if self.overlong:
+                if lines:  # in order: the lines before the cut first
+                    self.on_lines(lines)
+                    lines = []
+                self.on_cut(Cut(self.head, self.overlong))
+                self.overlong = 0
+            elif partial:
+                partial += piece
+                partial += b"\n"
+                lines.append(bytes(partial))
+                partial.clear()
+            else:
+                lines.append(piece + b"\n")
+        if lines:
+            self.on_lines(lines)
 
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -183,14 +200,17 @@ class _Pipe:
 
 
 class TaskProcess:
-    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes) from a reader thread;
+    """Run one argv under limits. ``on_stdout`` gets each stdout line (bytes), or ``on_stdout_lines``
+    the lines of each read together;
     ``on_cut`` each line cut at MAX_LINE (default: its head goes to ``on_stdout``)."""
 
     def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits,
                  on_stdout: Callable[[bytes], None], on_stderr: Callable[[str], None] | None = None,
-                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None) -> None:
+                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None,
+                 on_stdout_lines: Callable[[list[bytes]], None] | None = None) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
+        self.on_stdout_lines = on_stdout_lines  # if given, stdout lines come in lists (one call per read)
         self.on_cut = on_cut or (lambda cut: on_stdout(cut.head + b"\n"))
         self.stop = stop or threading.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
@@ -229,9 +249,7 @@ class TaskProcess:
     def _run(self, group: cgroup.TaskCgroup | None, mechanism: str, started: float, t0: float) -> Outcome:
         token = uuid.uuid4().hex
         try:
-            proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**self.env, reaper.TOKEN_VAR: token},
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    start_new_session=True, shell=False, preexec_fn=self._preexec(group))
+            proc = self._spawn(group, token)
         except OSError as exc:
             if group:
                 group.remove()
@@ -242,25 +260,19 @@ class TaskProcess:
         tree.born = reaper.start_time(proc.pid)
         members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
         self._members = members
-        pipes = [_Pipe(proc.stdout, self._stdout_line, self._stdout_cut, self._reader_failed),
-                 _Pipe(proc.stderr, self._stderr_line, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
-        for p in pipes:
-            p.thread.start()
+        pipes = [_Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+                 _Pipe(proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
         sampler = _Sampler(members)
         try:
-            status, code, sig, rusage = self._monitor(proc, group, sampler, t0)
+            status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
         finally:
             left = self._kill_all(proc.pid, group, tree)
             reaper.register(proc.pid, False)
         wall = time.monotonic() - t0
-        for p in pipes:  # every writer is gone: what is left in the pipes was written before the end
-            p.deadline = time.monotonic() + DRAIN
+        self._drain(pipes, time.monotonic() + DRAIN)  # every writer is gone: what is left was written before
+        self._over = True  # output still coming past the drain time is not read
         for p in pipes:
-            p.thread.join(timeout=DRAIN + 1)
-        self._over = True  # a reader still busy past the drain time delivers nothing more
-        for p in pipes:
-            if not p.thread.is_alive():  # never close an fd a thread may still read (it could be reused)
-                p.close()
+            p.close()
         cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
         peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
         oom = False
@@ -290,9 +302,18 @@ class TaskProcess:
         return "failed", f"killed by signal {_signame(sig)}" if sig else f"exit code {code}"
 
     # -- output -----------------------------------------------------------------------------------
-    def _stdout_line(self, line: bytes) -> None:
-        if not self._over:
+    def _stdout_lines(self, lines: list[bytes]) -> None:
+        if self._over:
+            return
+        if self.on_stdout_lines is not None:
+            self.on_stdout_lines(lines)
+            return
+        for line in lines:
             self.on_stdout(line)
+
+    def _stderr_lines(self, lines: list[bytes]) -> None:
+        for line in lines:
+            self._stderr_line(line)
 
     def _stdout_cut(self, cut: Cut) -> None:
         if not self._over:
@@ -312,6 +333,20 @@ class TaskProcess:
         self.fail("failed", message)
 
     # -- the child --------------------------------------------------------------------------------
+    def _spawn(self, group: cgroup.TaskCgroup | None, token: str) -> subprocess.Popen[bytes]:
+        """Start the command. Under a v1 cgroup the spawning thread joins the cgroup and the child is
+        made with vfork (no preexec function: a full fork of the runner costs ~6 ms a task); the
+        child then has no parent-death signal, but the cgroup kills it with the task, and a runner
+        that died leaves cgroups whose processes the next run kills. Elsewhere a preexec function
+        joins the cgroup (v2), sets RLIMIT_AS (fallback) and the parent-death signal."""
+        kwargs: dict[str, Any] = dict(cwd=self.cwd, env={**self.env, reaper.TOKEN_VAR: token},
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=True, shell=False)
+        if group is not None and group.version == 1:
+            with group.joined():
+                return subprocess.Popen(self.argv, **kwargs)
+        return subprocess.Popen(self.argv, preexec_fn=self._preexec(group), **kwargs)
+
     def _preexec(self, group: cgroup.TaskCgroup | None) -> Callable[[], None]:
         procs = group.procs if group else None
         limit = None
@@ -336,37 +371,61 @@ class TaskProcess:
 
     # -- the parent -------------------------------------------------------------------------------
     def _monitor(self, proc: subprocess.Popen[bytes], group: cgroup.TaskCgroup | None, sampler: _Sampler,
-                 t0: float) -> tuple[str | None, int | None, int | None, Any]:
+                 t0: float, pipes: list[_Pipe]) -> tuple[str | None, int | None, int | None, Any]:
+        """Wait for the root's exit (a pidfd) or output (read here), checking the limits every sample
+        interval; returns (status if the runner stopped it, exit code, signal, rusage)."""
         lim = self.limits
         deadline = t0 + lim.timeout
-        poller = None
+        # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
+        every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
+        poller = select.poll()
+        by_fd = {p.fd: p for p in pipes}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN | select.POLLHUP)
         try:
-            pidfd = os.pidfd_open(proc.pid)
-            poller = select.poll()
+            pidfd: int | None = os.pidfd_open(proc.pid)
             poller.register(pidfd, select.POLLIN)
         except (AttributeError, OSError):
             pidfd = None
+        next_check = 0.0
         try:
             while True:
                 got = self._reap(proc.pid, block=False)
                 if got is not None:
                     return (None, *got)
                 now = time.monotonic()
-                verdict = self._verdict_now(group, sampler, now >= deadline)
-                if verdict is not None:
-                    self._verdict = verdict
-                    hard = verdict[0] in ("memory_limit", "invalid_output")
-                    return (verdict[0], *self._terminate(proc.pid, group, hard))
-                # with a cgroup the kernel holds the limit: samples are for the v1 OOM check and the view
-                every = lim.sample_interval if group is None else max(lim.sample_interval, 0.05)
-                wait = max(0.001, min(every, deadline - now))
-                if poller is not None:
-                    poller.poll(wait * 1000)
-                else:
-                    self._wake.wait(wait)
+                if now >= next_check or self._verdict is not None or self.stop.is_set():
+                    verdict = self._verdict_now(group, sampler, now >= deadline)
+                    if verdict is not None:
+                        self._verdict = verdict
+                        hard = verdict[0] in ("memory_limit", "invalid_output")
+                        return (verdict[0], *self._terminate(proc.pid, group, hard))
+                    next_check = now + every
+                wait = max(0.001, min(next_check - now, deadline - now))
+                for fd, _event in poller.poll(wait * 1000):  # without a pidfd: a reap every interval
+                    pipe = by_fd.get(fd)
+                    if pipe is not None:
+                        pipe.read()
+                        if not pipe.open:
+                            poller.unregister(fd)
+                            del by_fd[fd]
         finally:
             if pidfd is not None:
                 os.close(pidfd)
+
+    def _drain(self, pipes: list[_Pipe], until: float) -> None:
+        """Read what is left in the pipes, until EOF on both or ``until``."""
+        poller = select.poll()
+        by_fd = {p.fd: p for p in pipes if p.open}
+        for fd in by_fd:
+            poller.register(fd, select.POLLIN | select.POLLHUP)
+        while by_fd and time.monotonic() < until:
+            for fd, _event in poller.poll(max(1.0, 1000 * (until - time.monotonic()))):
+                pipe = by_fd[fd]
+                pipe.read()
+                if not pipe.open:
+                    poller.unregister(fd)
+                    del by_fd[fd]
 
     def _verdict_now(self, group: cgroup.TaskCgroup | None, sampler: _Sampler,
                      late: bool) -> tuple[str, str] | None:

@@ -188,4 +188,7 @@ def run_row(task: TaskPlan, outcome: dict[str, Any], *, run_id: str, cached: boo
 
 
 def batch_of(spec: DatasetSpec, rows: list[dict[str, Any]]) -> pa.RecordBatch:
-    return pa.RecordBatch.from_pylist(rows, schema=spec.schema)
+    """Rows as one batch, built column by column (from_pylist costs ~0.4 ms a row of tool_runs)."""
+    schema = spec.schema
+    return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], f.type) for f in schema],
+                                      schema=schema)

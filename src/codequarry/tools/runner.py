@@ -286,7 +286,8 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
             tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
     proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
                        on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop,
-                       on_cut=reader.cut if reader is not None else None)
+                       on_cut=reader.cut if reader is not None else None,
+                       on_stdout_lines=reader.extend if reader is not None else None)
     proc_box.append(proc)
     outcome = proc.run().to_json()
     outcome["rows"] = outcome["invalid_lines"] = 0
