@@ -112,13 +112,16 @@ class RayEngine:
     def start(self) -> None:
         if self._ray is not None:
             return
-        ray = _import_ray(loopback=_is_loopback(self.address))
+        ray = _import_ray(loopback=self.address is None or _is_loopback(self.address))
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
             if self.address:
                 kwargs["address"] = self.address
             else:
+                # a Ray of our own on loopback, never a cluster some other program left running here
+                kwargs["address"] = "local"
+                kwargs["_node_ip_address"] = "127.0.0.1"
                 kwargs["num_cpus"] = self.workers or os.cpu_count() or 1
                 # local workers import extractors (plugins too) from the driver's path
                 kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
