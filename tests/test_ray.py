@@ -20,8 +20,13 @@ ray = pytest.importorskip("ray")
 def ray_cluster():  # type: ignore[no-untyped-def]
     import os
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    from codequarry.engine.ray import _import_ray
+
+    _import_ray(loopback=True)  # a Ray of the test's own, on loopback only
+    info = ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=2, include_dashboard=False,
+                    log_to_driver=False, configure_logging=False,
+                    runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    assert info.address_info["node_ip_address"] == "127.0.0.1"
     yield
     ray.shutdown()
 
