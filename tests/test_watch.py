@@ -78,6 +78,9 @@ def test_watch_applies_saved_changes_and_stops_cleanly_on_sigterm(tmp_path: Path
     assert not (store / "lock").exists() or _lock_free(store)
     # the store is consistent: what a fresh extract gives
     assert "watched_add" in sql(store, "SELECT name FROM functions")
+    # every applied batch is a recorded run of kind 'watch', with its report
+    kinds = [k.strip('"') for k in sql(store, "SELECT kind FROM runs").split()]
+    assert kinds.count("watch") >= 3, kinds
 
 
 def _lock_free(store: Path) -> bool:

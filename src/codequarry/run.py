@@ -99,8 +99,12 @@ def make_engine(plan: ExtractPlan) -> Engine:
 
 
 def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
-            rebuild: frozenset[str] = frozenset(), catalog: Catalog | None = None) -> RunSummary:
+            rebuild: frozenset[str] = frozenset(), catalog: Catalog | None = None,
+            kind: str = "extract") -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
+
+    ``kind`` names the run in the store's `runs` table and progress file ("watch" for a batch of
+    `quarry watch`).
 
     ``catalog`` is the plan's, already loaded (a warm process such as `quarry watch` loads it once).
 
@@ -119,9 +123,9 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        with WriterLock(store.path), RunRecorder("extract", store.path, engine=plan.engine,
+        with WriterLock(store.path), RunRecorder(kind, store.path, engine=plan.engine,
                                                  workers=plan.workers) as recorder:
-            tracker = ProgressFile(store.path, kind="extract", run_id=recorder.run_id)
+            tracker = ProgressFile(store.path, kind=kind, run_id=recorder.run_id)
             try:
                 summary = _guarded(plan, store, engine, graph, specs, _tracking(tracker, progress), started,
                                    rebuild, recorder, catalog.extractors)

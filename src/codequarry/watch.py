@@ -61,7 +61,7 @@ def apply(plan: ExtractPlan, catalog: Any, log: Callable[[str], None], changed: 
     store = Store.create(plan.store)
     before = versions(store)
     started = time.perf_counter()
-    summary = extract(plan, catalog=catalog)
+    summary = extract(plan, catalog=catalog, kind="watch")
     ms = (time.perf_counter() - started) * 1000
     if summary.published:
         tables = touched_tables(store, before)
