@@ -50,6 +50,11 @@ def test_jsonl_records_become_rows_and_every_task_a_tool_runs_row(tmp_path: Path
     assert set(report) >= {"recipe", "config", "tasks", "execution", "results", "summary"}
     assert report["summary"]["statuses"] == {"ok": 3}
     assert report["tasks"][0]["argv"][-2:] == ["2500", "a_"]
+    from codequarry.progress import read_progress
+
+    progress = read_progress(store)  # what `quarry serve` shows of a tool run
+    assert progress is not None and progress["kind"] == "run" and progress["state"] == "published"
+    assert progress["done"] == progress["total"] == 3 and progress["run_id"] == summary.run_id
 
 
 def test_invalid_lines_become_error_rows_or_fail_the_task_under_strict(tmp_path: Path) -> None:

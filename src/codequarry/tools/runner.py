@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from codequarry.engine.worker import write_part
+from codequarry.progress import ProgressFile
 from codequarry.report.collect import RunRecorder
 from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
@@ -100,6 +101,33 @@ class NullView:
     def close(self) -> None: ...
 
 
+class TrackedView:
+    """Another view, plus the store's progress file (tasks done of tasks to run) for `quarry serve`."""
+
+    def __init__(self, inner: Any, tracker: ProgressFile, total: int) -> None:
+        self.inner, self.tracker, self.total, self.done = inner, tracker, total, 0
+        self._lock = threading.Lock()
+        tracker.update(0, total, stage="tools", force=True)
+
+    def started(self, task: TaskPlan) -> None:
+        self.inner.started(task)
+
+    def finished(self, task: TaskPlan, result: Any) -> None:
+        self.inner.finished(task, result)
+        with self._lock:
+            self.done += 1
+            self.tracker.update(self.done, self.total, stage="tools")
+
+    def tick(self, state: Any) -> None:
+        self.inner.tick(state)
+
+    def line(self, task: TaskPlan, text: str) -> None:
+        self.inner.line(task, text)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool = False, no_cache: bool = False,
                report: str | Path | None = None, view: Any = None, part_rows: int = PART_ROWS,
                stop: threading.Event | None = None) -> ToolsSummary:
@@ -112,9 +140,16 @@ def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool =
         extract_summary = extract(plan.extract).to_json()
     store = Store.create(plan.store)
     with WriterLock(store.path), RunRecorder("tools", store.path, workers=plan.budget.cores) as recorder:
-        summary = _run(plan, store, scheduler=scheduler, rerun_failed=rerun_failed, no_cache=no_cache,
-                       view=view or NullView(), part_rows=part_rows, stop=stop, started=started,
-                       run_id=recorder.run_id)
+        tracker = ProgressFile(store.path, kind="run", run_id=recorder.run_id)
+        try:
+            summary = _run(plan, store, scheduler=scheduler, rerun_failed=rerun_failed, no_cache=no_cache,
+                           view=view or NullView(), part_rows=part_rows, stop=stop, started=started,
+                           run_id=recorder.run_id, tracker=tracker)
+        except BaseException as exc:
+            tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+            raise
+        tracker.finish("interrupted" if summary.interrupted else "published" if summary.published else "up-to-date",
+                       snapshot=summary.snapshot)
         summary.extract = extract_summary
         summary.report = reports.build(plan, summary, scheduler=scheduler, rerun_failed=rerun_failed,
                                        started=started)
@@ -140,7 +175,8 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
 
 
 def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, no_cache: bool, view: Any,
-         part_rows: int, stop: threading.Event | None, started: float, run_id: str) -> ToolsSummary:
+         part_rows: int, stop: threading.Event | None, started: float, run_id: str,
+         tracker: ProgressFile | None = None) -> ToolsSummary:
     t0 = time.perf_counter()
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
@@ -173,6 +209,8 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
                             view=view, spool=spools.get(task.id))
 
     durations = {k: v.wall_seconds for k, v in live.items()}
+    if tracker is not None:
+        view = TrackedView(view, tracker, len(decision.run))
     try:
         finished = run_all(order_tasks(decision.run, scheduler, durations), plan.budget, execute, view=view,
                            stop=stop, is_ok=lambda r: r.status not in NOT_OK)
