@@ -210,6 +210,14 @@ def test_scheduler_orders_by_the_previous_duration(tmp_path: Path) -> None:
     assert log.read_text().split() == ["0.3", "0.15", "0.05"]
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line, or '' for one that just ended (a zombie, or gone)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def test_ctrl_c_kills_every_tree_records_killed_and_exits_130(tmp_path: Path) -> None:
     tools = {"quick": emit_tool(["emit", "4"], targets=["q"]),
              "stuck": emit_tool(["ignore_term", "60"], targets=["s1", "s2"], resources={"timeout": 60})}
@@ -220,7 +228,7 @@ def test_ctrl_c_kills_every_tree_records_killed_and_exits_130(tmp_path: Path) ->
     while time.monotonic() < deadline and len(stuck) < 2:
         time.sleep(0.1)
         stuck = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                 if "ignore_term" in " ".join(p.cmdline())]
+                 if "ignore_term" in _cmdline(p)]
     assert len(stuck) == 2, "the stuck tasks never started"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
