@@ -130,12 +130,17 @@ def subtree(children: dict[int, list[int]], roots: list[int]) -> set[int]:
     return seen
 
 
-def has_token(pid: int, token: bytes) -> bool:
+def has_token(pid: int, token: bytes) -> bool | None:
+    """Does the process carry the token? None when its environment cannot be read right now (a
+    process in the middle of an exec, or just forked): the caller asks again rather than guess."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as fh:
-            return token in fh.read().split(b"\0")
+            data = fh.read()
     except OSError:
-        return False
+        return None
+    if not data:
+        return None
+    return token in data.split(b"\0")
 
 
 class TaskTree:
@@ -147,17 +152,24 @@ class TaskTree:
         self.orphans: set[int] = set()  # pids re-parented to us that are this task's
         self._judged: dict[int, bool] = {}
         self.born: int | None = None  # the main process's start time (clock ticks since boot)
+        self.unknown: set[int] = set()  # children of ours whose token could not be read on the last pass
 
     def members(self) -> set[int]:
         """Every live process of the task now (one /proc pass)."""
         children = child_map()
         me = os.getpid()
+        self.unknown = set()
         for pid in children.get(me, []):
             if pid == self.root or pid in self.orphans:
                 continue
             verdict = self._judged.get(pid)
             if verdict is None:
-                verdict = self._judged[pid] = has_token(pid, self.token)
+                verdict = has_token(pid, self.token)
+                if verdict is None:  # unreadable this instant: judged again on the next pass
+                    if not _zombie(pid):
+                        self.unknown.add(pid)
+                    continue
+                self._judged[pid] = verdict
             if verdict:
                 self.orphans.add(pid)
         return subtree(children, [self.root, *self.orphans])
@@ -170,7 +182,7 @@ class TaskTree:
             left = self.members() - {self.root}
             left = {p for p in left if not _zombie(p)}
             self._reap()
-            if not left:
+            if not left and not self.unknown:
                 return True
             if time.monotonic() > end:
                 return False
