@@ -17,11 +17,11 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec, dataset
 from codequarry.store import Snapshot, Store
+from codequarry.store.store import live_dataset
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.plan import TaskPlan, ToolsPlan
 
@@ -71,9 +71,9 @@ def live_runs(store: Store, snapshot: Snapshot | None, tools: list[str]) -> dict
     """task_id -> its row in the published tool_runs table (for the given tools)."""
     if snapshot is None or "tool_runs" not in snapshot.tables or not tools:
         return {}
-    dt = DeltaTable(str(store.table_path("tool_runs")), version=snapshot.tables["tool_runs"].version)
     cols = ["repo", "path", "task_id", "cache_key", "status", "wall_seconds"]
-    data = dt.to_pyarrow_dataset().to_table(columns=cols, filter=pc.field("repo").isin(tools))
+    data = live_dataset(store, "tool_runs", snapshot.tables["tool_runs"].version).to_table(
+        columns=cols, filter=pc.field("repo").isin(tools))
     out = {}
     for _repo, path, task_id, key, status, wall in zip(*(data.column(c).to_pylist() for c in cols), strict=True):
         out[task_id] = Live(path, key, status, wall)
@@ -84,8 +84,8 @@ def live_groups(store: Store, snapshot: Snapshot | None, tools: list[str]) -> se
     """(tool, path) pairs holding rows in tool_runs now."""
     if snapshot is None or "tool_runs" not in snapshot.tables or not tools:
         return set()
-    dt = DeltaTable(str(store.table_path("tool_runs")), version=snapshot.tables["tool_runs"].version)
-    data = dt.to_pyarrow_dataset().to_table(columns=["repo", "path"], filter=pc.field("repo").isin(tools))
+    data = live_dataset(store, "tool_runs", snapshot.tables["tool_runs"].version).to_table(
+        columns=["repo", "path"], filter=pc.field("repo").isin(tools))
     return set(zip(data.column("repo").to_pylist(), data.column("path").to_pylist(), strict=True))
 
 
