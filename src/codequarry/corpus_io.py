@@ -23,7 +23,9 @@ import re
 import stat
 from typing import BinaryIO
 
-_FLAGS = (
+#: how every file quarry reads from a scanned tree is opened: no symlink followed at open, no blocking
+#: open of a FIFO, not inherited by children, never a controlling terminal
+OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NONBLOCK", 0)
@@ -96,7 +98,7 @@ def open_fd(root: str, path: str) -> tuple[int, os.stat_result]:
     base = _real_root(root)
     full = os_path(root, path)
     try:
-        fd = os.open(full, _FLAGS)
+        fd = os.open(full, OPEN_FLAGS)
     except OSError as exc:
         if exc.errno not in (errno.ELOOP, errno.EMLINK):
             if exc.errno == errno.ENXIO:  # a socket (or a FIFO refused for lack of a writer)
@@ -107,7 +109,7 @@ def open_fd(root: str, path: str) -> tuple[int, os.stat_result]:
             raise Refused(errno.ELOOP, "a symlink that leads outside the source root") from None
         if real == full or os.path.islink(real):
             raise Refused(errno.ELOOP, "a symlink loop") from None
-        fd = os.open(real, _FLAGS)
+        fd = os.open(real, OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

@@ -32,13 +32,8 @@ from dulwich.config import ConfigFile
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
 
-_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOCTTY", 0)
-)
+from codequarry.corpus_io import OPEN_FLAGS
+
 _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
 _MAX_SUBMODULE_DEPTH = 8
 S_IFGITLINK = 0o160000
@@ -53,7 +48,7 @@ def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -
     """The bytes of a regular file, or None when it is missing, not a regular file, a symlink (unless
     ``follow``), unreadable, or larger than ``limit``. Never blocks on a FIFO."""
     try:
-        fd = os.open(path, _FLAGS & ~os.O_NOFOLLOW if follow else _FLAGS)
+        fd = os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW if follow else OPEN_FLAGS)
     except OSError:
         return None
     try:
