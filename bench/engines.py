@@ -29,8 +29,18 @@ IGNORE = shutil.ignore_patterns("site-packages", "__pycache__", "*.a", "*.so", "
 
 
 def run(corpus: Path, store: Path, *args: str) -> dict[str, float]:
-    cmd = [sys.executable, "-m", "codequarry", "extract", str(corpus), "--store", str(store), "--quiet", "--json",
-           *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "codequarry",
+        "extract",
+        str(corpus),
+        "--store",
+        str(store),
+        "--quiet",
+        "--json",
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     me = psutil.Process(proc.pid)
@@ -78,21 +88,32 @@ def main() -> int:
         for r in range(args.repeat):
             for name, extra in configs.items():
                 samples[name].append(run(one, Path(tmp) / f"s-{name}-{r}", *extra))
-        big = [run(ten, Path(tmp) / f"s-big-{r}", "--workers", str(cores)) for r in range(max(1, args.repeat // 2))]
+        big = [
+            run(ten, Path(tmp) / f"s-big-{r}", "--workers", str(cores))
+            for r in range(max(1, args.repeat // 2))
+        ]
     med = {k: statistics.median(s["seconds"] for s in v) for k, v in samples.items()}
     files = samples["local_1_worker"][0]["files"]
     base = med["local_1_worker"]
     rss1 = statistics.median(s["parent_peak_rss_mb"] for s in samples[f"local_{cores}_workers"])
     rss10 = statistics.median(s["parent_peak_rss_mb"] for s in big)
     report = {
-        "corpus": args.folder, "files": files, "mb": round(mb, 1), "cores": cores, "repeat": args.repeat,
+        "corpus": args.folder,
+        "files": files,
+        "mb": round(mb, 1),
+        "cores": cores,
+        "repeat": args.repeat,
         "median_seconds": med,
         "files_per_second": {k: files / v for k, v in med.items()},
         "mb_per_second": {k: mb / v for k, v in med.items()},
         "speedup_vs_one_worker": {k: base / v for k, v in med.items()},
         "samples": samples,
-        "parent_peak_rss_mb": {"1x": rss1, f"{args.copies}x": rss10, "ratio": rss10 / rss1,
-                               f"{args.copies}x_seconds": statistics.median(s["seconds"] for s in big)},
+        "parent_peak_rss_mb": {
+            "1x": rss1,
+            f"{args.copies}x": rss10,
+            "ratio": rss10 / rss1,
+            f"{args.copies}x_seconds": statistics.median(s["seconds"] for s in big),
+        },
         "targets_met": {"parent_rss_10x_under_1.25x": rss10 / rss1 < 1.25},
     }
     text = json.dumps(report, indent=2)

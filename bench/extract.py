@@ -71,8 +71,11 @@ def _bare(list_file: str, walk: bool, gc_off: bool) -> None:
         if walk:
             for _ in ast.walk(tree):
                 nodes += 1
-    print(json.dumps({"seconds": time.perf_counter() - started, "files": len(paths), "failed": failed,
-                      "nodes": nodes}))
+    print(
+        json.dumps(
+            {"seconds": time.perf_counter() - started, "files": len(paths), "failed": failed, "nodes": nodes}
+        )
+    )
 
 
 class CommandFailed(Exception):
@@ -84,30 +87,42 @@ class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.quarry = args.quarry or _default_quarry()
-        self.python = str(Path(self.quarry).parent / "python") if (Path(self.quarry).parent / "python").exists() \
+        self.python = (
+            str(Path(self.quarry).parent / "python")
+            if (Path(self.quarry).parent / "python").exists()
             else sys.executable
+        )
         self.env = dict(os.environ)
         self.source = self._source_info()
         self.frozen: str | None = None
         if args.freeze:
             # others edit the package while we measure: every run imports one unchanging copy of it
             self.frozen = tempfile.mkdtemp(prefix="quarry-bench-src-")
-            shutil.copytree(self.source["package"], os.path.join(self.frozen, "codequarry"),
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                self.source["package"],
+                os.path.join(self.frozen, "codequarry"),
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
             self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.frozen, self.env.get("PYTHONPATH")]))
             self.source["frozen_copy"] = True
         if not args.use_enclosing_git:
             # A folder inside an enclosing git work tree that ignores it (pyenv's versions/, a vendored
             # tree) would be listed by git as empty; stop git's search at each folder's parent.
-            self.env["GIT_CEILING_DIRECTORIES"] = os.pathsep.join(sorted({str(Path(f).resolve().parent)
-                                                                          for f in args.folders}))
+            self.env["GIT_CEILING_DIRECTORIES"] = os.pathsep.join(
+                sorted({str(Path(f).resolve().parent) for f in args.folders})
+            )
 
     def _source_info(self) -> dict[str, Any]:
         """Where the package quarry imports lives, its git state, and a digest of its source."""
         import hashlib
 
-        probe = subprocess.run([self.python, "-c", "import codequarry, os; print(os.path.dirname(codequarry.__file__))"],
-                               capture_output=True, text=True, env=self.env, check=True)
+        probe = subprocess.run(
+            [self.python, "-c", "import codequarry, os; print(os.path.dirname(codequarry.__file__))"],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=True,
+        )
         package = probe.stdout.strip()
         digest = hashlib.sha256()
         for path in sorted(Path(package).rglob("*.py")):
@@ -117,8 +132,13 @@ class Bench:
             out = subprocess.run(["git", "-C", package, *argv], capture_output=True, text=True)
             return out.stdout.rstrip() if out.returncode == 0 else ""
 
-        return {"package": package, "sha256_of_py_files": digest.hexdigest()[:16], "git_head": git("rev-parse", "HEAD"),
-                "git_changes": git("status", "--porcelain", "--", ".").splitlines(), "frozen_copy": False}
+        return {
+            "package": package,
+            "sha256_of_py_files": digest.hexdigest()[:16],
+            "git_head": git("rev-parse", "HEAD"),
+            "git_changes": git("status", "--porcelain", "--", ".").splitlines(),
+            "frozen_copy": False,
+        }
 
     def close(self) -> None:
         if self.frozen:
@@ -135,14 +155,25 @@ class Bench:
             raise CommandFailed(f"command failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr}")
         return wall, proc
 
-    def extract(self, *, workers: int, select: list[str], store: str | None = None) -> tuple[float, dict[str, Any]]:
+    def extract(
+        self, *, workers: int, select: list[str], store: str | None = None
+    ) -> tuple[float, dict[str, Any]]:
         """One cold extract into a fresh store (kept only when ``store`` is given); (wall, summary)."""
         tmp = None
         if store is None:
             tmp = tempfile.mkdtemp(prefix="quarry-bench-")
             store = os.path.join(tmp, "store")
-        argv = [self.quarry, "extract", *self.args.folders, "--store", store, "--workers", str(workers),
-                "--quiet", "--json"]
+        argv = [
+            self.quarry,
+            "extract",
+            *self.args.folders,
+            "--store",
+            store,
+            "--workers",
+            str(workers),
+            "--quiet",
+            "--json",
+        ]
         for pattern in self.args.exclude:
             argv += ["--exclude", pattern]
         for module in self.args.plugin:
@@ -163,7 +194,9 @@ class Bench:
         roots = summary["sources"]
         return [(os.path.join(roots[r["repo"]], r["path"]), r["size_bytes"]) for r in json.loads(proc.stdout)]
 
-    def bare(self, list_file: str, *, walk: bool = False, gc_off: bool = False) -> tuple[float, dict[str, Any]]:
+    def bare(
+        self, list_file: str, *, walk: bool = False, gc_off: bool = False
+    ) -> tuple[float, dict[str, Any]]:
         argv = [self.python, os.path.abspath(__file__), "--_child", list_file]
         if walk:
             argv.append("--_walk")
@@ -184,8 +217,13 @@ def _default_quarry() -> str:
 # -- measuring ----------------------------------------------------------------------------------------
 def _stats(samples: list[float], files: int, megabytes: float) -> dict[str, Any]:
     med = statistics.median(samples)
-    return {"median_s": round(med, 3), "min_s": round(min(samples), 3), "samples_s": [round(s, 3) for s in samples],
-            "files_per_s": round(files / med, 1), "mb_per_s": round(megabytes / med, 2)}
+    return {
+        "median_s": round(med, 3),
+        "min_s": round(min(samples), 3),
+        "samples_s": [round(s, 3) for s in samples],
+        "files_per_s": round(files / med, 1),
+        "mb_per_s": round(megabytes / med, 2),
+    }
 
 
 def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
@@ -209,10 +247,13 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             "quarry_1_worker": lambda: bench.extract(workers=1, select=args.select),
         }
         if all_cores > 1:
-            configs[f"quarry_{all_cores}_workers"] = lambda: bench.extract(workers=all_cores, select=args.select)
+            configs[f"quarry_{all_cores}_workers"] = lambda: bench.extract(
+                workers=all_cores, select=args.select
+            )
         if args.compare_select:
-            configs[f"quarry_1_worker_select_{args.compare_select}"] = \
-                lambda: bench.extract(workers=1, select=[args.compare_select])
+            configs[f"quarry_1_worker_select_{args.compare_select}"] = lambda: bench.extract(
+                workers=1, select=[args.compare_select]
+            )
         walls: dict[str, list[float]] = {k: [] for k in configs}
         cpus: dict[str, list[float]] = {k: [] for k in configs}
         inner: dict[str, list[float]] = {k: [] for k in configs}
@@ -246,17 +287,23 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
             results[name]["cpu_median_s"] = round(statistics.median(cpus[name]), 3)
         if name.startswith("quarry"):
             results[name]["startup_and_publish_median_s"] = round(
-                statistics.median(w - s for w, s in zip(walls[name], inner[name], strict=True)), 3)
+                statistics.median(w - s for w, s in zip(walls[name], inner[name], strict=True)), 3
+            )
 
     def ratios_of(stat: str) -> dict[str, float]:
         q1 = results["quarry_1_worker"][stat]
-        out = {f"one_worker_vs_{base}": round(q1 / results[base][stat], 3)
-               for base in ("bare_parse", "bare_parse_gc_off", "bare_parse_walk")}
+        out = {
+            f"one_worker_vs_{base}": round(q1 / results[base][stat], 3)
+            for base in ("bare_parse", "bare_parse_gc_off", "bare_parse_walk")
+        }
         if all_cores > 1:
-            out["all_cores_speedup_vs_one_worker"] = round(q1 / results[f"quarry_{all_cores}_workers"][stat], 3)
+            out["all_cores_speedup_vs_one_worker"] = round(
+                q1 / results[f"quarry_{all_cores}_workers"][stat], 3
+            )
         if args.compare_select:
-            out[f"full_vs_select_{args.compare_select}"] = \
-                round(q1 / results[f"quarry_1_worker_select_{args.compare_select}"][stat], 3)
+            out[f"full_vs_select_{args.compare_select}"] = round(
+                q1 / results[f"quarry_1_worker_select_{args.compare_select}"][stat], 3
+            )
         return out
 
     ratios = ratios_of("median_s")
@@ -266,8 +313,10 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     q1_info = last["quarry_1_worker"]
     parsed = q1_info.get("files_parsed", 0)
     if parsed == 0:
-        notes.append("quarry parsed no file: no selected extractor needs the AST, so the ratio to bare "
-                     "parse measures only scanning, hashing and writing")
+        notes.append(
+            "quarry parsed no file: no selected extractor needs the AST, so the ratio to bare "
+            "parse measures only scanning, hashing and writing"
+        )
     elif parsed < n_files - last["bare_parse"]["failed"]:
         notes.append(f"quarry parsed {parsed} of {n_files} Python files (skipped: {q1_info.get('skipped')})")
     targets_met: dict[str, bool | None] = {}
@@ -283,21 +332,30 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "exclude": args.exclude,
         "select": args.select,
         "plugins": args.plugin,
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpu_count": os.cpu_count(), "quarry": bench.quarry,
-                    # another job on the machine shows here first: compare samples, and quote min_s too
-                    "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
-        "files": {"python_files": n_files, "python_mb": round(megabytes, 2),
-                  "bare_parse_failures": last["bare_parse"]["failed"],
-                  "ast_nodes": last["bare_parse_walk"]["nodes"],
-                  "quarry_files_scanned": q1_info.get("files_scanned"), "quarry_files_parsed": parsed,
-                  "quarry_skipped": q1_info.get("skipped"), "quarry_rows": q1_info.get("rows")},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "quarry": bench.quarry,
+            # another job on the machine shows here first: compare samples, and quote min_s too
+            "loadavg_1min_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
+        "files": {
+            "python_files": n_files,
+            "python_mb": round(megabytes, 2),
+            "bare_parse_failures": last["bare_parse"]["failed"],
+            "ast_nodes": last["bare_parse_walk"]["nodes"],
+            "quarry_files_scanned": q1_info.get("files_scanned"),
+            "quarry_files_parsed": parsed,
+            "quarry_skipped": q1_info.get("skipped"),
+            "quarry_rows": q1_info.get("rows"),
+        },
         "repeat": args.repeat,
         "configs": results,
         "ratios": ratios,
         "ratios_of_min_s": ratios_min,
-        "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()} | {
-            f"{k}_aim": f"<= {v}" for k, v in AIM.items()},
+        "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
+        | {f"{k}_aim": f"<= {v}" for k, v in AIM.items()},
         "targets_met": targets_met,
         "notes": notes,
     }
@@ -375,8 +433,14 @@ def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple
     from codequarry.run import extract
 
     with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
-        plan = make_plan(args.folders, store=os.path.join(tmp, "store"), workers=1, exclude=args.exclude,
-                         plugins=args.plugin, select=args.select)
+        plan = make_plan(
+            args.folders,
+            store=os.path.join(tmp, "store"),
+            workers=1,
+            exclude=args.exclude,
+            plugins=args.plugin,
+            select=args.select,
+        )
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -420,8 +484,10 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
 
     def load_extractors(refs: Any) -> list[Any]:
         if refs not in wrapped:
-            wrapped[refs] = [dataclasses.replace(ex, func=st.wrap(f"extractor {ex.name}", ex.func))
-                             for ex in original_load(refs)]
+            wrapped[refs] = [
+                dataclasses.replace(ex, func=st.wrap(f"extractor {ex.name}", ex.func))
+                for ex in original_load(refs)
+            ]
         return wrapped[refs]
 
     patches.append((worker_mod, "load_extractors", original_load))
@@ -434,13 +500,20 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     overhead = st.overhead_per_call() * sum(st.calls.values())
     own = dict(st.own)
     own["other (run driver, counters)"] = total - sum(own.values())
-    table = {k: {"seconds": round(v, 3), "percent": round(100 * v / total, 1), "calls": st.calls.get(k)}
-             for k, v in sorted(own.items(), key=lambda kv: -kv[1])}
+    table = {
+        k: {"seconds": round(v, 3), "percent": round(100 * v / total, 1), "calls": st.calls.get(k)}
+        for k, v in sorted(own.items(), key=lambda kv: -kv[1])
+    }
     report: dict[str, Any] = {
-        "workers": 1, "total_s": round(total, 3), "files_parsed": summary.files_parsed, "rows": summary.rows,
-        "stages": table, "not_instrumented": missing, "instrumentation_overhead_s": round(overhead, 3),
+        "workers": 1,
+        "total_s": round(total, 3),
+        "files_parsed": summary.files_parsed,
+        "rows": summary.rows,
+        "stages": table,
+        "not_instrumented": missing,
+        "instrumentation_overhead_s": round(overhead, 3),
         "note": "exclusive wall times: a stage excludes the instrumented stages it calls; the overhead is "
-                "spread over the stages that call instrumented functions",
+        "spread over the stages that call instrumented functions",
     }
     if args.cprofile:  # a second run: cProfile's own overhead would distort the stage times
         import cProfile
@@ -453,7 +526,8 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         top = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:30]  # type: ignore[attr-defined]
         report["cprofile_top_tottime"] = [
             {"function": f"{os.path.basename(f)}:{line}({fn})", "tottime_s": round(tt, 3), "calls": nc}
-            for (f, line, fn), (_cc, nc, tt, _ct, _callers) in top]
+            for (f, line, fn), (_cc, nc, tt, _ct, _callers) in top
+        ]
         report["cprofile_file"] = str(args.cprofile)
     return report
 
@@ -467,25 +541,45 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folders", nargs="*", help="corpus folders (default: this Python's standard library)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each configuration (default 3)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="workers of the all-cores configuration (default: os.cpu_count())")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="workers of the all-cores configuration (default: os.cpu_count())",
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--exclude", action="append", help="passed to quarry (default: site-packages)")
     parser.add_argument("--select", action="append", default=[], help="passed to quarry (repeatable)")
     parser.add_argument("--plugin", action="append", default=[], help="passed to quarry (repeatable)")
-    parser.add_argument("--compare-select", metavar="GROUP",
-                        help="also time one worker with only GROUP selected; adds ratio full/GROUP")
+    parser.add_argument(
+        "--compare-select",
+        metavar="GROUP",
+        help="also time one worker with only GROUP selected; adds ratio full/GROUP",
+    )
     parser.add_argument("--profile", action="store_true", help="add an in-process stage breakdown")
     parser.add_argument("--profile-only", action="store_true", help="only the stage breakdown")
-    parser.add_argument("--profile-add", action="store_true",
-                        help="also time every RowBuffer.add call (costs ~0.3 us per row in overhead)")
-    parser.add_argument("--cprofile", metavar="FILE",
-                        help="with --profile: also run cProfile, dump its stats here and list the top functions")
+    parser.add_argument(
+        "--profile-add",
+        action="store_true",
+        help="also time every RowBuffer.add call (costs ~0.3 us per row in overhead)",
+    )
+    parser.add_argument(
+        "--cprofile",
+        metavar="FILE",
+        help="with --profile: also run cProfile, dump its stats here and list the top functions",
+    )
     parser.add_argument("--quarry", help="the quarry command (default: beside this Python, or on PATH)")
-    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
-                        help="import the package where it is instead of from a private copy made at start")
-    parser.add_argument("--use-enclosing-git", action="store_true",
-                        help="let quarry list a folder through an enclosing git work tree")
+    parser.add_argument(
+        "--no-freeze",
+        dest="freeze",
+        action="store_false",
+        help="import the package where it is instead of from a private copy made at start",
+    )
+    parser.add_argument(
+        "--use-enclosing-git",
+        action="store_true",
+        help="let quarry list a folder through an enclosing git work tree",
+    )
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     parser.add_argument("--_walk", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--_gc-off", action="store_true", help=argparse.SUPPRESS)

@@ -26,8 +26,9 @@ from codequarry import extract, make_plan
 
 
 def copy_corpus(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, symlinks=True,
-                    ignore=shutil.ignore_patterns("site-packages", "__pycache__", "*.a", "*.so"))
+    shutil.copytree(
+        src, dst, symlinks=True, ignore=shutil.ignore_patterns("site-packages", "__pycache__", "*.a", "*.so")
+    )
 
 
 def timed(fn) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -93,25 +94,42 @@ def main() -> int:
             moved_parsed.append(s.files_parsed)  # type: ignore[attr-defined]
             os.rename(target, corpus)
             extract(plan)  # back where it was (its root is registered: again nothing extracted)
-    med = {k: statistics.median(v) for k, v in (("cold", cold), ("no_change", nochange), ("one_file", onefile),
-                                                 ("mixed", mixed), ("move", moved))}
+    med = {
+        k: statistics.median(v)
+        for k, v in (
+            ("cold", cold),
+            ("no_change", nochange),
+            ("one_file", onefile),
+            ("mixed", mixed),
+            ("move", moved),
+        )
+    }
     report = {
         "corpus": args.folder,
         "python_files": n_files,
         "workers": args.workers,
         "repeat": args.repeat,
-        "seconds": {"cold": cold, "no_change": nochange, "one_file_change": onefile,
-                    "edit_add_delete_rename": mixed, "move_whole_tree": moved},
+        "seconds": {
+            "cold": cold,
+            "no_change": nochange,
+            "one_file_change": onefile,
+            "edit_add_delete_rename": mixed,
+            "move_whole_tree": moved,
+        },
         "move_files_parsed": moved_parsed,
         "median_seconds": med,
-        "ratios": {"no_change_vs_cold": med["no_change"] / med["cold"],
-                   "one_file_change_vs_cold": med["one_file"] / med["cold"],
-                   "edit_add_delete_rename_vs_cold": med["mixed"] / med["cold"],
-                   "move_whole_tree_vs_cold": med["move"] / med["cold"]},
-        "targets_met": {"no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
-                        "one_file_change_under_10pct": med["one_file"] / med["cold"] < 0.10,
-                        "edit_add_delete_rename_under_10pct": med["mixed"] / med["cold"] <= 0.10,
-                        "move_extracts_nothing": not any(moved_parsed)},
+        "ratios": {
+            "no_change_vs_cold": med["no_change"] / med["cold"],
+            "one_file_change_vs_cold": med["one_file"] / med["cold"],
+            "edit_add_delete_rename_vs_cold": med["mixed"] / med["cold"],
+            "move_whole_tree_vs_cold": med["move"] / med["cold"],
+        },
+        "targets_met": {
+            "no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
+            "one_file_change_under_10pct": med["one_file"] / med["cold"] < 0.10,
+            "edit_add_delete_rename_under_10pct": med["mixed"] / med["cold"] <= 0.10,
+            "move_extracts_nothing": not any(moved_parsed),
+        },
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -44,14 +44,20 @@ CAT = shutil.which("cat") or "/bin/cat"
 
 def recipe(folder: Path, body: str, cores: int | str) -> Path:
     path = folder / "recipe.toml"
-    path.write_text(f'[resources]\nmax_cores = {json.dumps(cores)}\nmax_memory = 4\ndefault_timeout = 60\n{body}')
+    path.write_text(
+        f"[resources]\nmax_cores = {json.dumps(cores)}\nmax_memory = 4\ndefault_timeout = 60\n{body}"
+    )
     return path
 
 
 def child(what: str, n: int, cores: int | str) -> dict[str, float]:
     """Run one measurement in a fresh Python (its peak RSS is then its own); returns its JSON."""
-    out = subprocess.run([sys.executable, __file__, "--child", what, "--tasks", str(n), "--cores", str(cores)],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--tasks", str(n), "--cores", str(cores)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return dict(json.loads(out.stdout))
 
 
@@ -67,8 +73,12 @@ def child_main(what: str, n: int, cores: str) -> int:
 def runner_tasks(n: int, cores: int | str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         targets = json.dumps([str(i) for i in range(n)])
-        path = recipe(Path(tmp), f'[tools.t]\ncommand = ["{TRUE}", "{{target}}"]\ntargets = {targets}\n'
-                                 'resources = { cores = 1, memory = 0.1 }\n', cores)
+        path = recipe(
+            Path(tmp),
+            f'[tools.t]\ncommand = ["{TRUE}", "{{target}}"]\ntargets = {targets}\n'
+            "resources = { cores = 1, memory = 0.1 }\n",
+            cores,
+        )
         plan = make_tools_plan(path)
         t0 = time.perf_counter()
         summary = run_recipe(plan)
@@ -87,16 +97,27 @@ def plain_tasks(n: int) -> float:
 def make_records(path: Path, rows: int) -> None:
     with open(path, "w") as fh:
         for i in range(rows):
-            fh.write(json.dumps({"name": f"Mathlib.Decl{i}", "module": f"Mathlib.M{i % 97}", "line": i,
-                                 "type": "∀ {α : Type u} [inst : Group α] (a b : α), a * b = b * a" if i % 3
-                                 else None, "deps": [f"d{i % 7}", f"d{i % 11}"]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "name": f"Mathlib.Decl{i}",
+                        "module": f"Mathlib.M{i % 97}",
+                        "line": i,
+                        "type": "∀ {α : Type u} [inst : Group α] (a b : α), a * b = b * a" if i % 3 else None,
+                        "deps": [f"d{i % 7}", f"d{i % 11}"],
+                    }
+                )
+                + "\n"
+            )
 
 
 def runner_ingest(data: Path) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        body = (f'[tools.decls]\ncommand = ["{CAT}", "{{file}}"]\nfiles = ["{data}"]\n'
-                'schema = { name = "str", module = "str", line = "int", type = "str?", deps = "list[str]" }\n'
-                'resources = { cores = 1, memory = 2 }\n')
+        body = (
+            f'[tools.decls]\ncommand = ["{CAT}", "{{file}}"]\nfiles = ["{data}"]\n'
+            'schema = { name = "str", module = "str", line = "int", type = "str?", deps = "list[str]" }\n'
+            "resources = { cores = 1, memory = 2 }\n"
+        )
         plan = make_tools_plan(recipe(Path(tmp), body, 1))
         t0 = time.perf_counter()
         summary = run_recipe(plan)
@@ -124,8 +145,13 @@ def bare_ingest(data: Path, decode: bool) -> float:
 
 def summarize(samples: list[float], units: int, unit: str) -> dict[str, Any]:
     med = statistics.median(samples)
-    return {"median_s": round(med, 4), "min_s": round(min(samples), 4), "samples_s": [round(s, 4) for s in samples],
-            f"{unit}_per_s": round(units / med, 1), f"ms_per_{unit[:-1]}": round(1000 * med / units, 3)}
+    return {
+        "median_s": round(med, 4),
+        "min_s": round(min(samples), 4),
+        "samples_s": [round(s, 4) for s in samples],
+        f"{unit}_per_s": round(units / med, 1),
+        f"ms_per_{unit[:-1]}": round(1000 * med / units, 3),
+    }
 
 
 def main() -> int:
@@ -140,8 +166,17 @@ def main() -> int:
     if args.child:
         return child_main(args.child, args.tasks, args.cores)
     cores = len(os.sched_getaffinity(0))
-    samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores",
-                                                        "bare_lines", "bare_lines_json", "runner_ingest")}
+    samples: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "plain_loop",
+            "runner_1_core",
+            "runner_all_cores",
+            "bare_lines",
+            "bare_lines_json",
+            "runner_ingest",
+        )
+    }
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "records.jsonl"
         make_records(data, args.rows)
@@ -160,28 +195,46 @@ def main() -> int:
             samples["bare_lines_json"].append(bare_ingest(data, decode=True))
             samples["runner_ingest"].append(runner_ingest(data))
         mb = data.stat().st_size / 1e6
-    tasks = {k: summarize(samples[k], args.tasks, "tasks") for k in ("plain_loop", "runner_1_core",
-                                                                      "runner_all_cores")}
-    ingest = {k: summarize(samples[k], args.rows, "rows") for k in ("bare_lines", "bare_lines_json",
-                                                                     "runner_ingest")}
+    tasks = {
+        k: summarize(samples[k], args.tasks, "tasks")
+        for k in ("plain_loop", "runner_1_core", "runner_all_cores")
+    }
+    ingest = {
+        k: summarize(samples[k], args.rows, "rows")
+        for k in ("bare_lines", "bare_lines_json", "runner_ingest")
+    }
     med = {k: statistics.median(v) for k, v in samples.items()}
     result = {
         "machine": {"cores": cores, "python": sys.version.split()[0], "platform": platform.platform()},
         "task_overhead": {
-            "tasks": args.tasks, "command": TRUE, **tasks,
+            "tasks": args.tasks,
+            "command": TRUE,
+            **tasks,
             "runner_1_core_vs_plain_loop": round(med["runner_1_core"] / med["plain_loop"], 2),
             "runner_all_cores_vs_plain_loop": round(med["runner_all_cores"] / med["plain_loop"], 2),
-            "overhead_ms_per_task_1_core": round(1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3),
+            "overhead_ms_per_task_1_core": round(
+                1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3
+            ),
         },
         "parent_memory": {
             "peak_rss_mb": {str(n): round(statistics.median(v) / 1e6, 1) for n, v in rss.items()},
-            **{f"peak_rss_{n}_vs_{sizes[0]}": round(statistics.median(rss[n]) / statistics.median(rss[sizes[0]]), 3)
-               for n in sizes[1:]},
-            "kb_per_task_beyond_1000": round((statistics.median(rss[sizes[-1]]) - statistics.median(rss[sizes[0]]))
-                                             / 1024 / max(1, sizes[-1] - sizes[0]), 3),
+            **{
+                f"peak_rss_{n}_vs_{sizes[0]}": round(
+                    statistics.median(rss[n]) / statistics.median(rss[sizes[0]]), 3
+                )
+                for n in sizes[1:]
+            },
+            "kb_per_task_beyond_1000": round(
+                (statistics.median(rss[sizes[-1]]) - statistics.median(rss[sizes[0]]))
+                / 1024
+                / max(1, sizes[-1] - sizes[0]),
+                3,
+            ),
         },
         "jsonl_ingest": {
-            "rows": args.rows, "mb": round(mb, 1), **ingest,
+            "rows": args.rows,
+            "mb": round(mb, 1),
+            **ingest,
             "runner_vs_bare_lines_json": round(med["runner_ingest"] / med["bare_lines_json"], 2),
             "runner_vs_bare_lines": round(med["runner_ingest"] / med["bare_lines"], 2),
         },

@@ -14,17 +14,21 @@ from codequarry.errors import DeclarationError
 
 
 def test_an_unknown_parse_product_is_named_with_a_suggestion() -> None:
-    with pytest.raises(DeclarationError, match=r"'acme\.x' needs unknown parse product 'symtabel'.*'symtable'"):
+    with pytest.raises(
+        DeclarationError, match=r"'acme\.x' needs unknown parse product 'symtabel'.*'symtable'"
+    ):
         file_extractor("acme.x", version=1, needs=["symtabel"], outputs=[])
 
 
 def test_a_type_arrow_cannot_hold_is_refused_at_declaration() -> None:
     with pytest.raises(DeclarationError, match=r"dataset 'bad'.*\.when.*cannot be stored in Arrow"):
+
         @dataset("bad")
         class Bad:
             when: complex
 
     with pytest.raises(DeclarationError, match=r"unions other than 'X \| None'"):
+
         @dataset("bad2")
         class Bad2:
             value: int | str
@@ -43,8 +47,11 @@ def test_nested_types_map_to_arrow() -> None:
         score: float | None
 
     types = {f.name: str(f.type) for f in Nested.fields}
-    assert types == {"params": "list<item: struct<name: string not null, default: string>>",
-                     "tags": "list<item: string>", "score": "double"}
+    assert types == {
+        "params": "list<item: struct<name: string not null, default: string>>",
+        "tags": "list<item: string>",
+        "score": "double",
+    }
     assert Nested.schema.names[:3] == ["repo", "path", "sha256"]
 
 
@@ -65,7 +72,9 @@ def test_the_how_to_in_the_api_docstring_runs(tmp_path: Path, monkeypatch: pytes
     sys.modules.pop("howto_plugin", None)
     src = tmp_path / "src"
     src.mkdir()
-    (src / "settings.py").write_text("import os\nHOME = os.getenv('HOME')\nX = os.environ.get('DEBUG_LEVEL', '1')\n")
+    (src / "settings.py").write_text(
+        "import os\nHOME = os.getenv('HOME')\nX = os.environ.get('DEBUG_LEVEL', '1')\n"
+    )
     extract(make_plan([src], store=tmp_path / "s", workers=1, plugins=["howto_plugin"], select=["acme"]))
     got = sql(open_store(tmp_path / "s"), "SELECT name, line FROM acme_env_reads ORDER BY line").to_pylist()
     assert got == [{"name": "HOME", "line": 2}, {"name": "DEBUG_LEVEL", "line": 3}]

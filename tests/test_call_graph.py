@@ -152,13 +152,23 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Small:
     write(base / "proj", PROJ)
     write(base / "other", OTHER)
     store = base / "store"
-    extract(make_plan([base / "proj", base / "other"], store=store, workers=1, select=["python.core", "python.callgraph"]))
+    extract(
+        make_plan(
+            [base / "proj", base / "other"],
+            store=store,
+            workers=1,
+            select=["python.core", "python.callgraph"],
+        )
+    )
     return run_op(store)
 
 
 def edges_of(table: pa.Table, caller: str) -> list[tuple[str, str, str | None, str | None]]:
-    return [(r["callee"], r["kind"], r["target"], r["target_path"])
-            for r in table.to_pylist() if r["caller"] == caller]
+    return [
+        (r["callee"], r["kind"], r["target"], r["target_path"])
+        for r in table.to_pylist()
+        if r["caller"] == caller
+    ]
 
 
 def test_the_schema_is_the_declared_one_with_the_callers_provenance(small: Small) -> None:
@@ -167,7 +177,12 @@ def test_the_schema_is_the_declared_one_with_the_callers_provenance(small: Small
     assert table.column_names[:3] == ["repo", "path", "sha256"]
     row = next(r for r in table.to_pylist() if r["callee"] == "local")
     assert (row["repo"], row["path"], row["caller_scope"], row["line"], row["col"]) == (
-        "proj", "pkg/app.py", "main", 14, 4)
+        "proj",
+        "pkg/app.py",
+        "main",
+        14,
+        4,
+    )
     assert row["sha256"] and len(row["sha256"]) == 64
 
 
@@ -197,17 +212,22 @@ def test_every_import_style_reaches_the_definition(small: Small) -> None:
 def test_methods_resolve_through_self_cls_super_and_bases(small: Small) -> None:
     table, _ = small
     assert edges_of(table, "pkg.models.Base.save") == [
-        ("self.validate", "method", "pkg.models.Base.validate", "pkg/models.py")]
+        ("self.validate", "method", "pkg.models.Base.validate", "pkg/models.py")
+    ]
     assert edges_of(table, "pkg.models.Model.save") == [
         ("self.validate", "method", "pkg.models.Base.validate", "pkg/models.py"),  # inherited
         ("super", "external", "builtins.super", None),
-        ("super().save", "method", "pkg.models.Base.save", "pkg/models.py")]
+        ("super().save", "method", "pkg.models.Base.save", "pkg/models.py"),
+    ]
     assert edges_of(table, "pkg.models.Model.create") == [
-        ("cls", "method", "pkg.models.Base.__init__", "pkg/models.py")]
+        ("cls", "method", "pkg.models.Base.__init__", "pkg/models.py")
+    ]
     assert edges_of(table, "pkg.models.Model.describe") == [
-        ("inner", "function", "pkg.models.Model.describe.<locals>.inner", "pkg/models.py")]
+        ("inner", "function", "pkg.models.Model.describe.<locals>.inner", "pkg/models.py")
+    ]
     assert edges_of(table, "pkg.models.Model.describe.<locals>.inner") == [
-        ("self.save", "method", "pkg.models.Model.save", "pkg/models.py")]  # self of the enclosing method
+        ("self.save", "method", "pkg.models.Model.save", "pkg/models.py")
+    ]  # self of the enclosing method
     by_callee = {r["callee"]: r for r in table.to_pylist() if r["caller"] == "pkg.models.Model.save"}
     assert by_callee["self.validate"]["resolved_name"] == "pkg.models.Model.validate"
     assert by_callee["self.validate"]["target_line"] == 8
@@ -227,10 +247,15 @@ def test_star_imports_in_the_calling_file_count_only_definitions(small: Small) -
 
 def test_a_repo_resolves_in_itself_first_then_in_the_others(small: Small) -> None:
     table, _ = small
-    got = [(r["repo"], r["callee"], r["target_repo"], r["target"]) for r in table.to_pylist()
-           if r["path"] == "client.py"]
-    assert got == [("other", "shared.f", "other", "shared.f"),  # both repos have shared.py
-                   ("other", "helper", "proj", "pkg.util.helper")]  # only proj has pkg
+    got = [
+        (r["repo"], r["callee"], r["target_repo"], r["target"])
+        for r in table.to_pylist()
+        if r["path"] == "client.py"
+    ]
+    assert got == [
+        ("other", "shared.f", "other", "shared.f"),  # both repos have shared.py
+        ("other", "helper", "proj", "pkg.util.helper"),
+    ]  # only proj has pkg
 
 
 def test_the_rates_and_counts_are_reported(small: Small) -> None:
@@ -253,15 +278,23 @@ def test_it_runs_after_extraction_when_selected(tmp_path: Path) -> None:
     assert "python.call_graph" not in plain.operations
     assert "callgraph_facts" not in plain.rows  # its per-file facts are opt-in too (they cost the most)
     summary = extract(make_plan([tmp_path / "proj"], store=store, workers=1, select=["python.call_graph"]))
-    assert any("because 'python.call_graph' reads 'calls'" in n for n in make_plan(
-        [tmp_path / "proj"], store=store, select=["python.call_graph"]).notes)
+    assert any(
+        "because 'python.call_graph' reads 'calls'" in n
+        for n in make_plan([tmp_path / "proj"], store=store, select=["python.call_graph"]).notes
+    )
     info = summary.operations["python.call_graph"]
     assert info["ran"] and info["rows"]["call_graph"] == 29  # the 31 above, without the other repo
     assert info["stats"]["call_graph.kind.unresolved"] == 3
     from codequarry import sql
 
-    got = sql(open_store(store), "SELECT DISTINCT caller FROM call_graph WHERE target = 'pkg.util.helper' "
-                                 "ORDER BY caller").column("caller").to_pylist()
+    got = (
+        sql(
+            open_store(store),
+            "SELECT DISTINCT caller FROM call_graph WHERE target = 'pkg.util.helper' ORDER BY caller",
+        )
+        .column("caller")
+        .to_pylist()
+    )
     assert got == ["pkg.app.main", "pkg.util.twice"]
 
 
@@ -271,7 +304,11 @@ def test_it_runs_after_extraction_when_selected(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def stdlib(tmp_path_factory: pytest.TempPathFactory) -> tuple[pa.Table, dict[str, Any], float]:
     store = tmp_path_factory.mktemp("cg_stdlib") / "store"
-    extract(make_plan([STDLIB], store=store, exclude=["site-packages"], select=["python.core", "python.callgraph"]))
+    extract(
+        make_plan(
+            [STDLIB], store=store, exclude=["site-packages"], select=["python.core", "python.callgraph"]
+        )
+    )
     started = time.perf_counter()
     table, stats = run_op(store)
     return table, stats, time.perf_counter() - started
@@ -293,12 +330,14 @@ def test_stdlib_facts(stdlib: tuple[pa.Table, dict[str, Any], float]) -> None:
     # json.dumps called in the test suite is the function of json/__init__.py
     dumps = _rows(table, resolved_name="json.dumps", path="test/libregrtest/runtests.py")
     assert dumps and {(r["kind"], r["target_path"], r["target_qualname"]) for r in dumps} == {
-        ("function", "json/__init__.py", "dumps")}
+        ("function", "json/__init__.py", "dumps")
+    }
     # os.path is posixpath: the first binding of `path` in os.py (statically, on every platform)
     joins = _rows(table, resolved_name="os.path.join")
     assert len(joins) > 500
     assert {(r["kind"], r["target_path"], r["target"]) for r in joins} == {
-        ("function", "posixpath.py", "posixpath.join")}
+        ("function", "posixpath.py", "posixpath.join")
+    }
     # posixpath takes exists from genericpath with a star import
     assert {r["target"] for r in _rows(table, resolved_name="os.path.exists")} == {"genericpath.exists"}
     # os takes getcwd from the C module posix with a star import: external, named where it comes from
@@ -306,21 +345,26 @@ def test_stdlib_facts(stdlib: tuple[pa.Table, dict[str, Any], float]) -> None:
     assert getcwd and {(r["kind"], r["target"]) for r in getcwd} == {("external", "posix.getcwd")}
     # TestCDump(TestDump, CTest), CTest(unittest.TestCase): self.assertEqual is the method of
     # unittest/case.py, two bases up; in the mixin TestDump (no bases) it stays unresolved
-    asserts = _rows(table, caller="test.test_json.test_dump.TestCDump.test_large_list",
-                    callee="self.assertEqual")
+    asserts = _rows(
+        table, caller="test.test_json.test_dump.TestCDump.test_large_list", callee="self.assertEqual"
+    )
     assert asserts and {(r["kind"], r["target_path"], r["target_qualname"]) for r in asserts} == {
-        ("method", "unittest/case.py", "TestCase.assertEqual")}
+        ("method", "unittest/case.py", "TestCase.assertEqual")
+    }
     mixin = _rows(table, caller="test.test_json.test_dump.TestDump.test_dumps", callee="self.assertEqual")
     assert [(r["kind"], r["resolved_name"]) for r in mixin] == [
-        ("unresolved", "test.test_json.test_dump.TestDump.assertEqual")]
+        ("unresolved", "test.test_json.test_dump.TestDump.assertEqual")
+    ]
     # a class whose __init__ is inherited: Mock() runs CallableMixin.__init__ (Mock's first base)
     mocks = _rows(table, resolved_name="unittest.mock.Mock", kind="method")
     assert mocks and {r["target"] for r in mocks} == {"unittest.mock.CallableMixin.__init__"}
     # consistency: a target is module + qualname, and lives in a file of the corpus
     found = table.filter(pa.compute.is_in(table.column("kind"), pa.array(["function", "method", "class"])))
     columns = ["target", "target_module", "target_qualname", "target_path"]
-    assert all(r["target"] == f"{r['target_module']}.{r['target_qualname']}" and r["target_path"]
-               for r in found.select(columns).to_pylist())
+    assert all(
+        r["target"] == f"{r['target_module']}.{r['target_qualname']}" and r["target_path"]
+        for r in found.select(columns).to_pylist()
+    )
     # the rates measured on CPython 3.11 (0.774 and 0.891 with the points-to solver; 0.665 and 0.855
     # by name only), with a margin for other versions
     assert stats["call_graph.resolved"] > 0.7

@@ -31,21 +31,35 @@ def test_django_edges_reach_definitions_or_are_external(tmp_path: Path) -> None:
     store = tmp_path / "store"
     extract(make_plan([root], store=store, select=["python.call_graph"]))
     s = open_store(store)
-    missing = sql(s, """
+    missing = (
+        sql(
+            s,
+            """
         SELECT g.target FROM call_graph g
         WHERE g.kind IN ('function', 'method', 'class')
           AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.repo = g.target_repo
                           AND f.module || '.' || f.qualname = g.target)
           AND NOT EXISTS (SELECT 1 FROM classes c WHERE c.repo = g.target_repo
-                          AND c.module || '.' || c.qualname = g.target)""").column("target").to_pylist()
+                          AND c.module || '.' || c.qualname = g.target)""",
+        )
+        .column("target")
+        .to_pylist()
+    )
     assert missing == []
-    bad = sql(s, "SELECT count(*) AS n FROM call_graph WHERE (kind = 'external' AND target IS NULL) "
-                 "OR (kind = 'unresolved' AND (target IS NOT NULL OR reason IS NULL))").column("n")[0].as_py()
+    bad = (
+        sql(
+            s,
+            "SELECT count(*) AS n FROM call_graph WHERE (kind = 'external' AND target IS NULL) "
+            "OR (kind = 'unresolved' AND (target IS NOT NULL OR reason IS NULL))",
+        )
+        .column("n")[0]
+        .as_py()
+    )
     assert bad == 0
     forms = sql(s, FORMS).to_pylist()
     print(json.dumps(forms))
     total = sum(f["sites"] for f in forms)
     resolved = sum(f["sites"] * f["resolved"] for f in forms) / total
     assert resolved > 0.6  # measured: see the README; a floor that catches a broken solver
-    refs = sql(s, 'SELECT count(*) AS n FROM "references" WHERE kind = \'decorated\'').column("n")[0].as_py()
+    refs = sql(s, "SELECT count(*) AS n FROM \"references\" WHERE kind = 'decorated'").column("n")[0].as_py()
     assert refs > 0

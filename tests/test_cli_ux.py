@@ -237,4 +237,7 @@ def test_sql_output_is_plain_text_not_markup(tree: Path) -> None:
     """Cells such as an annotation 'list[str]' print as written, on a terminal or not."""
     done = quarry("sql", "SELECT 'list[str]' AS a, '[bold]x' AS \"b[c]\"", cwd=tree)
     assert done.returncode == 0, done.stderr
-    assert [line.rstrip() for line in done.stdout.splitlines()[:2]] == ["a          b[c]", "list[str]  [bold]x"]
+    assert [line.rstrip() for line in done.stdout.splitlines()[:2]] == [
+        "a          b[c]",
+        "list[str]  [bold]x",
+    ]

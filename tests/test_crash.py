@@ -28,8 +28,13 @@ def make_tree(root: Path, n: int) -> None:
 
 
 def quarry(*args: object, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "codequarry", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "codequarry", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def count(store: Path, query: str) -> int:
@@ -61,8 +66,9 @@ def test_sigkill_at_any_point_keeps_the_previous_snapshot(tmp_path: Path, point:
     make_tree(src, 9)  # four more files
     (src / "pkg" / "m0.py").unlink()
     flag = tmp_path / "paused"
-    proc = quarry("extract", src, "--store", store, "-q",
-                  env={"QUARRY_PAUSE_AT": point, "QUARRY_PAUSE_FILE": str(flag)})
+    proc = quarry(
+        "extract", src, "--store", store, "-q", env={"QUARRY_PAUSE_AT": point, "QUARRY_PAUSE_FILE": str(flag)}
+    )
     deadline = time.time() + 60
     while not flag.exists():
         assert proc.poll() is None, proc.communicate()
@@ -76,8 +82,12 @@ def test_sigkill_at_any_point_keeps_the_previous_snapshot(tmp_path: Path, point:
     assert count(store, "SELECT count(*) FROM functions") == 5
     assert live_files(store) == before
     # the next run finishes the work
-    done = subprocess.run([sys.executable, "-m", "codequarry", "extract", src, "--store", store, "--json", "-q"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "codequarry", "extract", src, "--store", store, "--json", "-q"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert count(store, "SELECT count(*) FROM functions") == 8
     assert count(store, "SELECT count(*) FROM functions WHERE path = 'pkg/m0.py'") == 0
     assert json.loads(done.stdout)["published"] is True if done.stdout.strip() else True
@@ -87,8 +97,17 @@ def test_ctrl_c_stops_every_worker_publishes_nothing_and_exits_130(tmp_path: Pat
     store = tmp_path / "store"
     flag = tmp_path / "paused"
     # pause just before the scan, so that the workers are already running when we interrupt
-    proc = quarry("extract", STDLIB, "--exclude", "site-packages", "--store", store, "--workers", "2",
-                  env={"QUARRY_PAUSE_AT": "scan", "QUARRY_PAUSE_FILE": str(flag)})
+    proc = quarry(
+        "extract",
+        STDLIB,
+        "--exclude",
+        "site-packages",
+        "--store",
+        store,
+        "--workers",
+        "2",
+        env={"QUARRY_PAUSE_AT": "scan", "QUARRY_PAUSE_FILE": str(flag)},
+    )
     while not flag.exists():
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.02)

@@ -47,7 +47,12 @@ def test_a_hanging_file_times_out_and_the_rest_is_processed(tmp_path: Path, work
     assert names(store) == {f"ok{i}.py" for i in range(12)}
     assert s.skipped.get("timeout") == len(errs)
     # the manifest still lists the file, so an unchanged file is not retried by the next run
-    assert sql(open_store(store), "SELECT count(*) AS n FROM files WHERE path = 'hang.py'").column("n")[0].as_py() == 1
+    assert (
+        sql(open_store(store), "SELECT count(*) AS n FROM files WHERE path = 'hang.py'")
+        .column("n")[0]
+        .as_py()
+        == 1
+    )
     again = extract(make_plan([src], store=store, workers=workers, plugins=[PLUGIN], file_timeout=1.0))
     assert again.changed == 0 and not again.published
 
@@ -76,10 +81,27 @@ def test_memory_hog_becomes_memory_limit(tmp_path: Path) -> None:
 def test_signals_stop_every_worker_within_5_seconds(tmp_path: Path, sig: int, code: int) -> None:
     src = tree(tmp_path / "src", ["hang.py", "spin.py"], good=4)
     store = tmp_path / "store"
-    proc = subprocess.Popen([sys.executable, "-m", "codequarry", "extract", str(src), "--store", str(store),
-                             "--workers", "2", "--plugin", PLUGIN, "--file-timeout", "600"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "codequarry",
+            "extract",
+            str(src),
+            "--store",
+            str(store),
+            "--workers",
+            "2",
+            "--plugin",
+            PLUGIN,
+            "--file-timeout",
+            "600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+    )
     deadline = time.time() + 60
     children: list[psutil.Process] = []
     while time.time() < deadline and len(children) < 2:

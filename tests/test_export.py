@@ -127,12 +127,19 @@ def test_nested_parameters_round_trip_in_parquet(store: Store, tmp_path: Path) -
     ]
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("functions", "path"), ("functions", "qualname"), ("calls", "line"), ("modules", "module"),
-    ("files", "path"),
-])
-def test_each_row_is_in_the_shard_its_key_hashes_to(store: Store, tmp_path: Path, name: str,
-                                                    key: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("functions", "path"),
+        ("functions", "qualname"),
+        ("calls", "line"),
+        ("modules", "module"),
+        ("files", "path"),
+    ],
+)
+def test_each_row_is_in_the_shard_its_key_hashes_to(
+    store: Store, tmp_path: Path, name: str, key: str
+) -> None:
     shards = 5
     export(store, tmp_path / "out", format="parquet", shards=shards, tables=[name], key=key)
     shard_of_key: dict[Any, int] = {}
@@ -152,14 +159,16 @@ def odd_store(tmp_path: Path) -> Store:
     from codequarry.store import TableState
 
     odd = Store.create(tmp_path / "odd")
-    data = pa.table({
-        "name": pa.array(["a", "b", None, "ü"]),
-        "blob": pa.array([b"\x00\xff", None, b"", b"x"], pa.binary()),
-        "score": pa.array([1.5, float("nan"), None, float("inf")], pa.float64()),
-        "flag": pa.array([True, False, None, True]),
-        "when": pa.array([0, 1_700_000_000_000_000, None, 5], pa.timestamp("us", tz="UTC")),
-        "tags": pa.array([[1, 2], [], None, [3]], pa.list_(pa.int64())),
-    })
+    data = pa.table(
+        {
+            "name": pa.array(["a", "b", None, "ü"]),
+            "blob": pa.array([b"\x00\xff", None, b"", b"x"], pa.binary()),
+            "score": pa.array([1.5, float("nan"), None, float("inf")], pa.float64()),
+            "flag": pa.array([True, False, None, True]),
+            "when": pa.array([0, 1_700_000_000_000_000, None, 5], pa.timestamp("us", tz="UTC")),
+            "tags": pa.array([[1, 2], [], None, [3]], pa.list_(pa.int64())),
+        }
+    )
     write_deltalake(str(odd.table_path("stats")), data)
     odd.publish({"stats": TableState(version=0, rows=data.num_rows)}, run={})
     return odd
@@ -183,8 +192,14 @@ def test_binary_floats_and_timestamps_in_jsonl_and_sqlite(odd_store: Store, tmp_
     export(odd_store, tmp_path / "out", format="jsonl")
     text = (tmp_path / "out" / "stats.jsonl").read_text(encoding="utf-8")
     rows = [json.loads(x) for x in text.splitlines()]
-    assert rows[0] == {"name": "a", "blob": base64.b64encode(b"\x00\xff").decode(), "score": 1.5,
-                       "flag": True, "when": "1970-01-01T00:00:00+00:00", "tags": [1, 2]}
+    assert rows[0] == {
+        "name": "a",
+        "blob": base64.b64encode(b"\x00\xff").decode(),
+        "score": 1.5,
+        "flag": True,
+        "when": "1970-01-01T00:00:00+00:00",
+        "tags": [1, 2],
+    }
     assert [r["score"] for r in rows] == [1.5, None, None, None]  # JSON has no NaN or infinity
     assert rows[1]["when"] == "2023-11-14T22:13:20+00:00"
     assert rows[2] == {"name": None, "blob": "", "score": None, "flag": None, "when": None, "tags": None}
@@ -192,8 +207,14 @@ def test_binary_floats_and_timestamps_in_jsonl_and_sqlite(odd_store: Store, tmp_
     export(odd_store, tmp_path / "odd.db", format="sqlite")
     con = sqlite3.connect(tmp_path / "odd.db")
     types = {r[1]: r[2] for r in con.execute("PRAGMA table_info(stats)")}
-    assert types == {"name": "TEXT", "blob": "BLOB", "score": "REAL", "flag": "INTEGER", "when": "TEXT",
-                     "tags": "TEXT"}
+    assert types == {
+        "name": "TEXT",
+        "blob": "BLOB",
+        "score": "REAL",
+        "flag": "INTEGER",
+        "when": "TEXT",
+        "tags": "TEXT",
+    }
     got = con.execute("SELECT * FROM stats ORDER BY rowid").fetchall()
     assert got[0] == ("a", b"\x00\xff", 1.5, 1, "1970-01-01T00:00:00+00:00", "[1,2]")
     assert got[3][2] == float("inf")
@@ -212,23 +233,30 @@ def test_shard_ids_matches_the_reference_for_strings_bytes_ints_and_nulls() -> N
 
 
 def _assignment(folder: Path, shards: int, key: str) -> dict[Any, int]:
-    return {v: i for i in range(shards)
-            for v in pq.read_table(folder / f"part-{i:05d}.parquet").column(key).to_pylist()}
+    return {
+        v: i
+        for i in range(shards)
+        for v in pq.read_table(folder / f"part-{i:05d}.parquet").column(key).to_pylist()
+    }
 
 
 def test_the_assignment_is_identical_across_runs_and_processes(store: Store, tmp_path: Path) -> None:
     export(store, tmp_path / "a", format="parquet", shards=4, tables=["calls"])
-    code = ("import sys; from codequarry.store import Store; from codequarry.store.export import export; "
-            "export(Store.open(sys.argv[1]), sys.argv[2], format='parquet', shards=4, tables=['calls'])")
+    code = (
+        "import sys; from codequarry.store import Store; from codequarry.store.export import export; "
+        "export(Store.open(sys.argv[1]), sys.argv[2], format='parquet', shards=4, tables=['calls'])"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # Python's own str hash would change with this
-    subprocess.run([sys.executable, "-c", code, str(store.path), str(tmp_path / "b")], check=True, env=env,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", code, str(store.path), str(tmp_path / "b")], check=True, env=env, timeout=120
+    )
     a, b = _assignment(tmp_path / "a" / "calls", 4, "path"), _assignment(tmp_path / "b" / "calls", 4, "path")
     assert a == b and len(a) > 1
     for i in range(4):  # same rows in the same order: the files are interchangeable
         name = f"part-{i:05d}.parquet"
         assert pq.read_table(tmp_path / "a" / "calls" / name).equals(
-            pq.read_table(tmp_path / "b" / "calls" / name))
+            pq.read_table(tmp_path / "b" / "calls" / name)
+        )
 
 
 def test_empty_shards_still_get_a_file_with_the_schema(store: Store, tmp_path: Path) -> None:
@@ -239,21 +267,30 @@ def test_empty_shards_still_get_a_file_with_the_schema(store: Store, tmp_path: P
     assert sum(p.num_rows for p in parts) == table(store, "modules").num_rows
 
 
-def test_many_shards_are_written_in_passes_and_small_buffers_flush(store: Store, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_shards_are_written_in_passes_and_small_buffers_flush(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     export(store, tmp_path / "once", format="parquet", shards=7, tables=["calls"])
     monkeypatch.setattr(export_module, "MAX_OPEN_SHARDS", 3)
     monkeypatch.setattr(export_module, "ROW_GROUP_ROWS", 50)
     monkeypatch.setattr(export_module, "BUFFER_BYTES", 10_000)
     seen: list[tuple[str, int, int]] = []
-    export(store, tmp_path / "passes", format="parquet", shards=7, tables=["calls"],
-           progress=lambda *a: seen.append(a))
+    export(
+        store,
+        tmp_path / "passes",
+        format="parquet",
+        shards=7,
+        tables=["calls"],
+        progress=lambda *a: seen.append(a),
+    )
     for i in range(7):
         name = f"part-{i:05d}.parquet"
         assert pq.read_table(tmp_path / "passes" / "calls" / name).equals(
-            pq.read_table(tmp_path / "once" / "calls" / name))
-    metas = [pq.ParquetFile(tmp_path / "passes" / "calls" / f"part-{i:05d}.parquet").metadata
-             for i in range(7)]
+            pq.read_table(tmp_path / "once" / "calls" / name)
+        )
+    metas = [
+        pq.ParquetFile(tmp_path / "passes" / "calls" / f"part-{i:05d}.parquet").metadata for i in range(7)
+    ]
     biggest = max(metas, key=lambda m: m.num_rows)
     assert biggest.num_row_groups > 1
     assert all(biggest.row_group(i).num_rows <= 50 for i in range(biggest.num_row_groups))
@@ -265,8 +302,9 @@ def test_many_shards_are_written_in_passes_and_small_buffers_flush(store: Store,
 def test_huggingface_datasets_loads_the_shards(store: Store, tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     export(store, tmp_path / "out", format="parquet", shards=3, tables=["functions"])
-    loaded = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out" / "functions"),
-                                   cache_dir=str(tmp_path / "hf"))
+    loaded = datasets.load_dataset(
+        "parquet", data_dir=str(tmp_path / "out" / "functions"), cache_dir=str(tmp_path / "hf")
+    )
     train = loaded["train"]
     assert train.num_rows == table(store, "functions").num_rows
     assert canonical(train.to_list()) == canonical(published(store, "functions"))
@@ -289,13 +327,15 @@ def test_a_table_without_rows_exports_its_schema(tmp_path: Path, monkeypatch: py
         meta = pq.ParquetFile(part).metadata
         assert (meta.num_rows, meta.num_row_groups) == (0, 0)
         assert pq.read_schema(part).equals(table(st, "classes").schema)
-    loaded = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out" / "classes"), streaming=True,
-                                   cache_dir=str(tmp_path / "hf"))
+    loaded = datasets.load_dataset(
+        "parquet", data_dir=str(tmp_path / "out" / "classes"), streaming=True, cache_dir=str(tmp_path / "hf")
+    )
     assert list(loaded["train"]) == []
     assert set(loaded["train"].features) == set(table(st, "classes").column_names)
     # beside an empty shard, a table with rows loads whole without streaming
-    full = datasets.load_dataset("parquet", data_dir=str(tmp_path / "out" / "functions"),
-                                 cache_dir=str(tmp_path / "hf"))
+    full = datasets.load_dataset(
+        "parquet", data_dir=str(tmp_path / "out" / "functions"), cache_dir=str(tmp_path / "hf")
+    )
     assert full["train"].num_rows == 1
     assert any(pq.ParquetFile(p).metadata.num_rows == 0 for p in (tmp_path / "out" / "functions").iterdir())
 
@@ -315,8 +355,13 @@ def test_jsonl_round_trips_every_table(store: Store, tmp_path: Path) -> None:
     raw = (out / "functions.jsonl").read_text(encoding="utf-8")
     assert "grüß" in raw  # UTF-8, not \u escapes
     greet = next(json.loads(x) for x in raw.splitlines() if '"greek.py"' in x and '"grüß"' in x)
-    assert greet["parameters"][0] == {"name": "name", "kind": "positional_or_keyword", "annotation": "str",
-                                      "has_default": True, "default": "'wörld'"}
+    assert greet["parameters"][0] == {
+        "name": "name",
+        "kind": "positional_or_keyword",
+        "annotation": "str",
+        "has_default": True,
+        "default": "'wörld'",
+    }
 
 
 def test_json_values_that_json_lacks(tmp_path: Path) -> None:
@@ -351,13 +396,19 @@ def test_sqlite_round_trips_every_table_with_types_and_indexes(store: Store, tmp
     types = {r["name"]: (r["type"], r["notnull"]) for r in con.execute("PRAGMA table_info(functions)")}
     assert types["line"] == ("INTEGER", 1) and types["is_async"] == ("INTEGER", 1)
     assert types["parameters"] == ("TEXT", 1) and types["docstring"] == ("TEXT", 0)
-    indexes = {(r["tbl_name"], r["sql"])
-               for r in con.execute("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index'")}
+    indexes = {
+        (r["tbl_name"], r["sql"])
+        for r in con.execute("SELECT tbl_name, sql FROM sqlite_master WHERE type = 'index'")
+    }
     for name in TABLES:
         assert (name, f'CREATE INDEX "{name}_path" ON "{name}" (path)') in indexes
         assert (name, f'CREATE INDEX "{name}_repo_path" ON "{name}" (repo, path)') in indexes
-    plan = " ".join(str(tuple(r)) for r in con.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM functions WHERE repo = 'tree' AND path = 'greek.py'"))
+    plan = " ".join(
+        str(tuple(r))
+        for r in con.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM functions WHERE repo = 'tree' AND path = 'greek.py'"
+        )
+    )
     assert "functions_repo_path" in plan
     meta = json.loads(con.execute("SELECT meta FROM _quarry_export").fetchone()[0])
     assert meta["snapshot"] == snapshot_id(store)
@@ -368,8 +419,9 @@ def test_sqlite_round_trips_every_table_with_types_and_indexes(store: Store, tmp
     con.close()
 
 
-def test_a_failed_sqlite_export_leaves_the_previous_database_and_no_temp_file(store: Store,
-                                                                               tmp_path: Path) -> None:
+def test_a_failed_sqlite_export_leaves_the_previous_database_and_no_temp_file(
+    store: Store, tmp_path: Path
+) -> None:
     out = tmp_path / "quarry.sqlite"
     export(store, out, format="sqlite", tables=["files"])
     before = out.read_bytes()
@@ -393,26 +445,35 @@ def test_a_failed_sqlite_export_leaves_the_previous_database_and_no_temp_file(st
 
 
 # -- overwriting and interruption -----------------------------------------------------------------
-def test_a_previous_export_is_replaced_table_by_table_and_its_other_tables_kept(store: Store,
-                                                                              tmp_path: Path) -> None:
+def test_a_previous_export_is_replaced_table_by_table_and_its_other_tables_kept(
+    store: Store, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     export(store, out, format="parquet", shards=2, tables=["calls", "files", "functions"])
     calls = {p.name: p.read_bytes() for p in (out / "calls").iterdir()}
     (out / "README.md").write_text("notes kept by the user")
     export(store, out, format="parquet", shards=3, tables=["functions", "files"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files", "functions"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "README.md", "calls", "files", "functions"]
+    )
     assert len(list((out / "functions").iterdir())) == 3
     assert {p.name: p.read_bytes() for p in (out / "calls").iterdir()} == calls  # not written: untouched
     export(store, out, format="jsonl", tables=["modules", "functions"])  # functions changes form
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files",
-                                                            "modules.jsonl", "functions.jsonl"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "README.md", "calls", "files", "modules.jsonl", "functions.jsonl"]
+    )
     export(store, out, format="parquet", tables=["functions"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "README.md", "calls", "files",
-                                                            "modules.jsonl", "functions"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "README.md", "calls", "files", "modules.jsonl", "functions"]
+    )
     marker = json.loads((out / MARKER).read_text())
     assert marker["complete"] is True
     assert {n: t["format"] for n, t in marker["tables"].items()} == {
-        "calls": "parquet", "files": "parquet", "functions": "parquet", "modules": "jsonl"}
+        "calls": "parquet",
+        "files": "parquet",
+        "functions": "parquet",
+        "modules": "jsonl",
+    }
     assert marker["tables"]["calls"]["shards"] == 2 and marker["tables"]["files"]["shards"] == 3
     assert (out / "README.md").read_text() == "notes kept by the user"
 
@@ -425,9 +486,13 @@ def test_files_an_export_did_not_write_are_never_touched(store: Store, tmp_path:
     (out / "files.jsonl").write_text("the user's own\n")
     (out / "functions" / "notes.txt").write_text("added by hand")
     before = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    for tables, fmt, culprit in [(["calls"], "parquet", "calls"), (["files"], "jsonl", "files.jsonl"),
-                                 (["files"], "parquet", "files.jsonl"), (["functions"], "parquet", "notes.txt"),
-                                 (["modules", "calls"], "parquet", "calls")]:
+    for tables, fmt, culprit in [
+        (["calls"], "parquet", "calls"),
+        (["files"], "jsonl", "files.jsonl"),
+        (["files"], "parquet", "files.jsonl"),
+        (["functions"], "parquet", "notes.txt"),
+        (["modules", "calls"], "parquet", "calls"),
+    ]:
         with pytest.raises(UsageError, match=f"{culprit}' was not written by a codequarry export"):
             export(store, out, format=fmt, tables=tables)  # type: ignore[arg-type]
     assert {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
@@ -461,13 +526,15 @@ def test_an_interrupted_parquet_export_leaves_only_complete_tables(store: Store,
     export(store, out, format="parquet", tables=["files"])
     assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "calls", "files", "functions", "modules"])
     export(store, out, format="jsonl", tables=["modules", "functions"])
-    assert sorted(p.name for p in out.iterdir()) == sorted([MARKER, "calls", "files", "functions.jsonl",
-                                                            "modules.jsonl"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [MARKER, "calls", "files", "functions.jsonl", "modules.jsonl"]
+    )
 
 
 def test_leftovers_of_a_killed_export_are_cleaned_up(store: Store, tmp_path: Path) -> None:
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     out = tmp_path / "out"
     export(store, out, format="jsonl", tables=["files"])
     (out / f".quarry-tmp-{dead}-files.jsonl").write_text("{half")
@@ -503,22 +570,30 @@ def test_a_folder_that_is_not_an_export_is_never_written(store: Store, tmp_path:
     export(store, tmp_path / "empty2", format="jsonl", tables=["files"])
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"format": "parquet", "shards": 0}, "--shards must be a whole number of at least 1, not 0"),
-    ({"format": "parquet", "shards": -2}, "at least 1"),
-    ({"format": "jsonl", "shards": 2}, "apply to --format parquet only"),
-    ({"format": "sqlite", "key": "path"}, "apply to --format parquet only"),
-    ({"format": "csv"}, "unknown export format 'csv'"),
-    ({"format": "jsonl", "tables": []}, "no tables to export"),
-    ({"format": "parquet", "tables": ["fuctions"]}, "no table 'fuctions' .* Did you mean 'functions'"),
-    ({"format": "parquet", "tables": ["zzz"]}, "no table 'zzz' .* Tables: assignments, calls"),
-    ({"format": "parquet", "key": "qualname"},
-     "table 'assignments' has no key column 'qualname'.* Its columns: repo, path"),
-    ({"format": "parquet", "key": "parameters", "tables": ["functions"]},
-     "type list.*choose a string or integer"),
-])
-def test_bad_options_are_refused_with_one_line(store: Store, tmp_path: Path, options: dict[str, Any],
-                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"format": "parquet", "shards": 0}, "--shards must be a whole number of at least 1, not 0"),
+        ({"format": "parquet", "shards": -2}, "at least 1"),
+        ({"format": "jsonl", "shards": 2}, "apply to --format parquet only"),
+        ({"format": "sqlite", "key": "path"}, "apply to --format parquet only"),
+        ({"format": "csv"}, "unknown export format 'csv'"),
+        ({"format": "jsonl", "tables": []}, "no tables to export"),
+        ({"format": "parquet", "tables": ["fuctions"]}, "no table 'fuctions' .* Did you mean 'functions'"),
+        ({"format": "parquet", "tables": ["zzz"]}, "no table 'zzz' .* Tables: assignments, calls"),
+        (
+            {"format": "parquet", "key": "qualname"},
+            "table 'assignments' has no key column 'qualname'.* Its columns: repo, path",
+        ),
+        (
+            {"format": "parquet", "key": "parameters", "tables": ["functions"]},
+            "type list.*choose a string or integer",
+        ),
+    ],
+)
+def test_bad_options_are_refused_with_one_line(
+    store: Store, tmp_path: Path, options: dict[str, Any], message: str
+) -> None:
     with pytest.raises(UsageError, match=message) as info:
         export(store, tmp_path / "out", **options)
     assert "\n" not in str(info.value)
@@ -579,12 +654,34 @@ def test_the_export_command(store: Store, tmp_path: Path) -> None:
 
     out = tmp_path / "ds"
     q = [sys.executable, "-m", "codequarry"]
-    done = subprocess.run([*q, "export", str(out), "--store", str(store.path), "--shards", "3", "--key", "name",
-                           "--table", "functions", "--json"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            *q,
+            "export",
+            str(out),
+            "--store",
+            str(store.path),
+            "--shards",
+            "3",
+            "--key",
+            "name",
+            "--table",
+            "functions",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(done.stdout)["tables"]["functions"]["rows"] > 0
-    assert sorted(p.name for p in (out / "functions").iterdir()) == [f"part-{i:05d}.parquet" for i in range(3)]
-    bad = subprocess.run([*q, "export", str(tmp_path / "x"), "--store", str(store.path), "-f", "jsonl", "--shards", "2"],
-                         capture_output=True, text=True)
+    assert sorted(p.name for p in (out / "functions").iterdir()) == [
+        f"part-{i:05d}.parquet" for i in range(3)
+    ]
+    bad = subprocess.run(
+        [*q, "export", str(tmp_path / "x"), "--store", str(store.path), "-f", "jsonl", "--shards", "2"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "parquet only" in bad.stderr
 
 
@@ -594,7 +691,9 @@ def test_a_sqlite_export_replaces_only_its_tables(store: Store, tmp_path: Path) 
     export(store, out, format="sqlite", tables=["modules", "files"])
     con = sqlite3.connect(out)
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    counts = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in ("functions", "files", "modules")}
+    counts = {
+        n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in ("functions", "files", "modules")
+    }
     meta = json.loads(con.execute("SELECT meta FROM _quarry_export").fetchone()[0])
     con.execute("CREATE TABLE classes (mine TEXT)")  # the user's own table, named like a store table
     con.commit()

@@ -12,9 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 
 
-def quarry(*args: str | Path, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "codequarry", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+def quarry(
+    *args: str | Path, cwd: Path | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "codequarry", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"quarry {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -37,7 +44,9 @@ def bad_tree(tmp_path: Path) -> Path:
     (root / "huge.py").write_text("x = 1\n" * 120_000)  # 720 KB, over the limit given below
     (root / "deep.py").write_text("x = " + "-" * 200_000 + "1\n")  # MemoryError in the parser
     (root / "deep2.py").write_text("x = a" + ".b" * 200_000 + "\n")  # RecursionError in the parser
-    (root / "latin1.py").write_bytes("# -*- coding: latin-1 -*-\ndef caf\u00e9():\n    return '\u00e9'\n".encode("latin-1"))
+    (root / "latin1.py").write_bytes(
+        "# -*- coding: latin-1 -*-\ndef caf\u00e9():\n    return '\u00e9'\n".encode("latin-1")
+    )
     (root / "bom_crlf.py").write_bytes(b"\xef\xbb\xbfdef f():\r\n    return 1\r\n")
     (root / "empty.py").write_text("")
     return root
@@ -45,7 +54,9 @@ def bad_tree(tmp_path: Path) -> Path:
 
 def test_bad_input_never_stops_a_run(bad_tree: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    proc = quarry("extract", bad_tree, "--store", store, "--max-file-size", "500KB", "--json", "--workers", "2")
+    proc = quarry(
+        "extract", bad_tree, "--store", store, "--max-file-size", "500KB", "--json", "--workers", "2"
+    )
     summary = json.loads(proc.stdout)
     assert "Traceback" not in proc.stderr
     assert summary["files_scanned"] == 11
@@ -91,8 +102,11 @@ def test_extract_tables_schema_and_sql_formats(tmp_path: Path) -> None:
     schema = quarry("schema", "files", cwd=root / "pkg").stdout  # ...or from a parent folder
     assert "sha256" in schema and "mtime_ns" in schema
     got = rows(store, "SELECT path, language FROM files ORDER BY path")
-    assert got == [{"path": "README.md", "language": "markdown"}, {"path": "pkg/__init__.py", "language": "python"},
-                   {"path": "pkg/a.py", "language": "python"}]
+    assert got == [
+        {"path": "README.md", "language": "markdown"},
+        {"path": "pkg/__init__.py", "language": "python"},
+        {"path": "pkg/a.py", "language": "python"},
+    ]
     csv_text = quarry("sql", "--store", store, "-f", "csv", "SELECT path FROM files ORDER BY path").stdout
     assert csv_text.splitlines() == ['"path"', '"README.md"', '"pkg/__init__.py"', '"pkg/a.py"']
     out = tmp_path / "files.parquet"

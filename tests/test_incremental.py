@@ -92,7 +92,7 @@ def test_edits_adds_deletes_and_renames_equal_a_fresh_extract(tmp_path: Path) ->
     assert {f["module"] for f in functions} <= {"pkg.m0", "pkg.renamed", "pkg.m2", "pkg.new", "pkg.m6"}
 
 
-PLUGIN = '''
+PLUGIN = """
 import ast
 from codequarry import dataset, file_extractor
 
@@ -105,7 +105,7 @@ class Const:
 def consts(src, out):
     for node in src.nodes(ast.Constant):
         out.consts.add(value=repr(node.value) + "{suffix}", line=node.lineno)
-'''
+"""
 
 
 def write_plugin(folder: Path, version: int, suffix: str) -> None:
@@ -148,9 +148,13 @@ def test_a_version_bump_reruns_that_extractor_alone(tmp_path: Path, monkeypatch)
 
 
 edits = st.lists(
-    st.tuples(st.sampled_from(["write", "delete", "rename", "package", "unpackage"]),
-              st.integers(0, 5), st.integers(0, len(SNIPPETS) - 1)),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.sampled_from(["write", "delete", "rename", "package", "unpackage"]),
+        st.integers(0, 5),
+        st.integers(0, len(SNIPPETS) - 1),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 

@@ -204,7 +204,9 @@ def test_manifest_reads_bytes_as_written(tmp_path: Path) -> None:
 
 
 def test_manifest_names_the_fallback_parser_of_newer_syntax(tmp_path: Path) -> None:
-    (tmp_path / "new.py").write_text("type Pair[T] = tuple[T, T]\n\ndef first[T](p: Pair[T]) -> T:\n    return p[0]\n")
+    (tmp_path / "new.py").write_text(
+        "type Pair[T] = tuple[T, T]\n\ndef first[T](p: Pair[T]) -> T:\n    return p[0]\n"
+    )
     (tmp_path / "old.py").write_text("x = 1\n")
     rows = {r["path"]: r for r in run_layers(file_tasks(tmp_path, "m"), "parse_manifest")["parse_manifest"]}
     import tree_sitter_python

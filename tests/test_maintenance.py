@@ -49,8 +49,11 @@ def test_status_and_compact_commands(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("import os\nos.getcwd()\n")
     q = [sys.executable, "-m", "codequarry"]
     subprocess.run([*q, "extract", tmp_path, "-q"], check=True)
-    info = json.loads(subprocess.run([*q, "status", "--json"], cwd=tmp_path, capture_output=True, text=True,
-                                     check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            [*q, "status", "--json"], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert info["snapshot"] == 1 and info["tables"]["calls"]["rows"] == 1
     assert info["last_run"]["files_scanned"] == 1
     text = subprocess.run([*q, "status"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout

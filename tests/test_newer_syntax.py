@@ -461,7 +461,9 @@ def test_newer_stdlib_files_match_newer_ast() -> None:
     assert trees >= 0.8 * len(want)
 
 
-def test_a_revised_parse_product_re_runs_its_extractors_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_revised_parse_product_re_runs_its_extractors_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A store made before the fallback parser existed holds no facts of newer-syntax files: the ast
     product's revision makes every extractor that needs it run again once, then runs are no-ops."""
     from codequarry import api, extract, make_plan
@@ -476,7 +478,13 @@ def test_a_revised_parse_product_re_runs_its_extractors_once(tmp_path: Path, mon
     assert first.published
     monkeypatch.setitem(api.PRODUCT_REVISIONS, "ast", 2)
     second = extract(make_plan([tree], store=store, workers=1, select=["python.core"]))
-    assert set(second.rerun["t"]) == {"python.core.assignments", "python.core.calls", "python.core.classes",
-                                      "python.core.functions", "python.core.imports", "python.core.modules"}
+    assert set(second.rerun["t"]) == {
+        "python.core.assignments",
+        "python.core.calls",
+        "python.core.classes",
+        "python.core.functions",
+        "python.core.imports",
+        "python.core.modules",
+    }
     third = extract(make_plan([tree], store=store, workers=1, select=["python.core"]))
     assert not third.published and not third.rerun

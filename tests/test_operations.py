@@ -19,7 +19,9 @@ def src(tmp_path: Path) -> Path:
     root = tmp_path / "src"
     (root / "pkg").mkdir(parents=True)
     (root / "pkg" / "__init__.py").write_text("")
-    (root / "pkg" / "a.py").write_text("def f():\n    pass\n\nasync def g():\n    pass\n\nclass C:\n    pass\n")
+    (root / "pkg" / "a.py").write_text(
+        "def f():\n    pass\n\nasync def g():\n    pass\n\nclass C:\n    pass\n"
+    )
     (root / "pkg" / "b.py").write_text("def h():\n    pass\n")
     return root
 
@@ -42,7 +44,10 @@ def test_sql_and_arrow_operations_run_after_the_extractors(src: Path, tmp_path: 
     assert all(s.operations[n]["ran"] for n in ("acme.sizes", "acme.big", "acme.async_count"))
     st = open_store(store)
     got = sql(st, "SELECT module, functions, classes FROM module_sizes ORDER BY module").to_pylist()
-    assert got == [{"module": "pkg.a", "functions": 2, "classes": 1}, {"module": "pkg.b", "functions": 1, "classes": 0}]
+    assert got == [
+        {"module": "pkg.a", "functions": 2, "classes": 1},
+        {"module": "pkg.b", "functions": 1, "classes": 0},
+    ]
     assert sql(st, "SELECT module FROM big_modules").to_pylist() == [{"module": "pkg.a"}]
     assert sql(st, "SELECT n FROM async_count").to_pylist() == [{"n": 1}]
     assert "async functions: 1" in s.notes
@@ -59,7 +64,9 @@ def test_operations_rerun_only_when_an_input_or_their_version_changed(src: Path,
     third = extract(plan)
     assert third.operations["acme.sizes"]["ran"] and third.operations["acme.big"]["ran"]
     assert sql(open_store(store), "SELECT module FROM big_modules ORDER BY module").to_pylist() == [
-        {"module": "pkg.a"}, {"module": "pkg.b"}]
+        {"module": "pkg.a"},
+        {"module": "pkg.b"},
+    ]
 
 
 def test_a_cycle_is_an_error_naming_the_operations() -> None:
@@ -73,13 +80,17 @@ def test_a_typo_in_an_input_suggests_the_dataset() -> None:
 
 
 def test_two_producers_of_one_dataset_are_named() -> None:
-    with pytest.raises(DeclarationError, match=r"'functions' has two producers: .*python\.core\.functions.*dup\.op"):
+    with pytest.raises(
+        DeclarationError, match=r"'functions' has two producers: .*python\.core\.functions.*dup\.op"
+    ):
         select_nodes(load_catalog(["tests.plugins.ops_dup"]))
 
 
 def test_skipping_what_a_selected_operation_needs_is_an_error() -> None:
     with pytest.raises(UsageError, match=r"acme\.sizes.*python\.core\.classes"):
-        select_nodes(load_catalog(["tests.plugins.ops_good"]), select=["acme"], deselect=["python.core.classes"])
+        select_nodes(
+            load_catalog(["tests.plugins.ops_good"]), select=["acme"], deselect=["python.core.classes"]
+        )
 
 
 def test_a_failing_operation_publishes_nothing(src: Path, tmp_path: Path) -> None:
@@ -94,8 +105,12 @@ def _plan(*args: object) -> str:
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "codequarry", "plan", *map(str, args)], capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "codequarry", "plan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def test_plan_shows_layers_products_and_work_without_running(src: Path, tmp_path: Path) -> None:

@@ -80,8 +80,13 @@ def golden_check(case: str, update: bool) -> None:
     for table in GOLDEN[case]:
         found = [{k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in rows(table, repo=case)]
         assert all(len(r["sha256"]) == 64 for r in rows(table, repo=case))
-        got[table] = sorted(found, key=lambda r: (*(r.get(k) if r.get(k) is not None else -1 for k in _LEAD),
-                                                  json.dumps(r, sort_keys=True)))
+        got[table] = sorted(
+            found,
+            key=lambda r: (
+                *(r.get(k) if r.get(k) is not None else -1 for k in _LEAD),
+                json.dumps(r, sort_keys=True),
+            ),
+        )
     expected_file = FIXTURES / f"{case}.expected.json"
     if update:
         chunks = []
@@ -117,7 +122,11 @@ def test_golden(case: str, update_golden: bool) -> None:
 
 def test_django_abstract_base_in_another_module_makes_a_model_and_gives_its_fields() -> None:
     article = one("orm_models", fqn="blog.models.Article")
-    assert (article["framework"], article["is_abstract"], article["table_name"]) == ("django", False, "blog_posts")
+    assert (article["framework"], article["is_abstract"], article["table_name"]) == (
+        "django",
+        False,
+        "blog_posts",
+    )
     assert article["table_name_source"] == "explicit"
     fields = {f["name"]: f for f in rows("orm_fields", model="blog.models.Article")}
     # own fields, then Owned's (core/models.py), then TimeStamped's (re-exported by core/__init__.py)
@@ -136,9 +145,16 @@ def test_django_abstract_base_in_another_module_makes_a_model_and_gives_its_fiel
 
 def test_django_field_overrides_and_flags() -> None:
     updated = one("orm_fields", model="blog.models.Comment", name="updated")
-    assert (updated["declared_in"], updated["nullable"]) == ("blog.models.Comment", True)  # overrides the base's
+    assert (updated["declared_in"], updated["nullable"]) == (
+        "blog.models.Comment",
+        True,
+    )  # overrides the base's
     assert {f["name"] for f in rows("orm_fields", model="blog.models.Comment")} == {
-        "article", "text", "updated", "created"}
+        "article",
+        "text",
+        "updated",
+        "created",
+    }
     for fqn in ("core.models.TimeStamped", "core.models.Owned"):
         m = one("orm_models", fqn=fqn)
         assert m["is_abstract"] and m["table_name"] is None and m["primary_key"] == []
@@ -153,15 +169,22 @@ def test_django_proxy_multi_table_and_implicit_keys() -> None:
     assert proxy["n_fields"] == 0 and proxy["parent_models"] == ["blog.models.Article"]
     featured = one("orm_models", fqn="blog.models.Featured")
     assert (featured["inheritance"], featured["primary_key"], featured["has_explicit_pk"]) == (
-        "multi_table", ["article_ptr"], False)
+        "multi_table",
+        ["article_ptr"],
+        False,
+    )
     assert [f["name"] for f in rows("orm_fields", model="blog.models.Featured")] == ["rank"]
     article = one("orm_models", fqn="blog.models.Article")
     assert (article["primary_key"], article["has_explicit_pk"]) == (["id"], False)
 
 
 def test_django_table_names_app_labels_and_dynamic_models() -> None:
-    assert one("orm_models", fqn="shop.models.product.Product")["table_name"] == "shop_product"  # models/ package
-    assert one("orm_models", fqn="accounts.models.Profile")["table_name"] == "people_profile"  # Meta.app_label
+    assert (
+        one("orm_models", fqn="shop.models.product.Product")["table_name"] == "shop_product"
+    )  # models/ package
+    assert (
+        one("orm_models", fqn="accounts.models.Profile")["table_name"] == "people_profile"
+    )  # Meta.app_label
     assert one("orm_fields", model="shop.models.product.Product", name="sku")["column_name"] == "SKU"
     assert one("orm_models", name="DebugNote")["table_name"] == "blog_debugnote"  # under `if settings.DEBUG`
     assert one("orm_models", name="Dynamic")["qualname"] == "make_model.<locals>.Dynamic"
@@ -169,7 +192,10 @@ def test_django_table_names_app_labels_and_dynamic_models() -> None:
     assert (member["framework"], member["is_abstract"]) == ("django", False)
     profile_user = one("orm_fields", model="accounts.models.Profile", name="user")
     assert (profile_user["kind"], profile_user["unique"], profile_user["foreign_key_target"]) == (
-        "one_to_one", True, "accounts.models.Member")  # "accounts.Member": the app label of accounts/models.py
+        "one_to_one",
+        True,
+        "accounts.models.Member",
+    )  # "accounts.Member": the app label of accounts/models.py
     assert not rows("orm_models", name="NotAModel")
     assert not rows("orm_models", name="ArticleManager")
 
@@ -182,11 +208,16 @@ def test_sqlalchemy_declarative_styles() -> None:
     user = one("orm_models", fqn="app.models.User")
     assert (user["framework"], user["table_name"], user["primary_key"]) == ("sqlalchemy", "users", ["id"])
     fields = {f["name"]: f for f in rows("orm_fields", model="app.models.User")}
-    assert (fields["nickname"]["nullable"], fields["nickname"]["type"]) == (True, "str")  # Mapped[Optional[str]]
+    assert (fields["nickname"]["nullable"], fields["nickname"]["type"]) == (
+        True,
+        "str",
+    )  # Mapped[Optional[str]]
     assert (fields["name"]["nullable"], fields["name"]["type"]) == (False, "String(50)")
     assert fields["email"]["unique"] and fields["email"]["nullable"]
     assert (fields["addresses"]["kind"], fields["addresses"]["relationship_target"]) == (
-        "relationship", "app.models.Address")
+        "relationship",
+        "app.models.Address",
+    )
     assert fields["created_at"]["declared_in"] == "app.mixins.TimestampMixin"  # a mixin without bases
     assert fields["created_at"]["nullable"] is False and fields["created_at"]["has_default"]
     order = {f["name"]: f for f in rows("orm_fields", model="app.classic.Order")}
@@ -194,14 +225,21 @@ def test_sqlalchemy_declarative_styles() -> None:
     assert order["note"]["nullable"] is True  # Column's default
     assert order["items"]["relationship_target"] == "app.classic.Item"  # "Item", looked up by class name
     item_fk = one("orm_fields", model="app.classic.Item", name="order_id")
-    assert (item_fk["kind"], item_fk["foreign_key_target"], item_fk["type"]) == ("foreign_key", "orders.id", "Integer")
+    assert (item_fk["kind"], item_fk["foreign_key_target"], item_fk["type"]) == (
+        "foreign_key",
+        "orders.id",
+        "Integer",
+    )
     assert one("orm_models", fqn="app.classic.Note")["framework"] == "sqlalchemy"  # @mapper_registry.mapped
     assert not rows("orm_models", name="NotMapped")
 
 
 def test_sqlalchemy_keys_inheritance_and_table_names() -> None:
     composite = one("orm_models", fqn="app.models.Composite")
-    assert (composite["has_explicit_pk"], composite["primary_key"]) == (True, ["a", "b"])  # PrimaryKeyConstraint
+    assert (composite["has_explicit_pk"], composite["primary_key"]) == (
+        True,
+        ["a", "b"],
+    )  # PrimaryKeyConstraint
     nokey = one("orm_models", fqn="app.models.NoKey")
     assert (nokey["has_explicit_pk"], nokey["primary_key"]) == (False, [])
     thing = one("orm_models", fqn="app.models.Thing")
@@ -210,7 +248,10 @@ def test_sqlalchemy_keys_inheritance_and_table_names() -> None:
     assert one("orm_models", fqn="app.models.AbstractThing")["is_abstract"]
     manager = one("orm_models", fqn="app.models.Manager")
     assert (manager["inheritance"], manager["table_name"], manager["table_name_source"]) == (
-        "single", "employee", "inherited")
+        "single",
+        "employee",
+        "inherited",
+    )
     assert (manager["has_explicit_pk"], manager["primary_key"]) == (True, ["id"])
     engineer = one("orm_models", fqn="app.models.Engineer")
     assert (engineer["inheritance"], engineer["table_name"]) == ("joined", "engineer")
@@ -222,7 +263,11 @@ def test_sqlalchemy_keys_inheritance_and_table_names() -> None:
 
 def test_table_objects() -> None:
     assoc = one("orm_models", fqn="app.models.user_group")
-    assert (assoc["kind"], assoc["table_name"], assoc["primary_key"]) == ("table", "user_group", ["user_id", "group_id"])
+    assert (assoc["kind"], assoc["table_name"], assoc["primary_key"]) == (
+        "table",
+        "user_group",
+        ["user_id", "group_id"],
+    )
     log = one("orm_models", fqn="app.classic.log")
     assert (log["has_explicit_pk"], log["n_fields"]) == (False, 2)
     cols = {f["name"]: f for f in rows("orm_fields", model="app.models.user_group")}
@@ -233,11 +278,16 @@ def test_table_objects() -> None:
 def test_flask_sqlalchemy_db_model_through_a_reexport_and_an_alias() -> None:
     role = one("orm_models", fqn="flaskapp.models.UserRole")
     assert (role["framework"], role["table_name"], role["table_name_source"]) == (
-        "flask_sqlalchemy", "user_role", "derived")
+        "flask_sqlalchemy",
+        "user_role",
+        "derived",
+    )
     person = one("orm_models", fqn="flaskapp.models.Person")  # class Person(Model), Model = db.Model
     assert (person["framework"], person["table_name"]) == ("flask_sqlalchemy", "people")
-    assert one("orm_fields", model="flaskapp.models.UserRole", name="people")["relationship_target"] == \
-        "flaskapp.models.Person"
+    assert (
+        one("orm_fields", model="flaskapp.models.UserRole", name="people")["relationship_target"]
+        == "flaskapp.models.Person"
+    )
     assert one("orm_models", fqn="flaskapp.models.person_tag")["framework"] == "flask_sqlalchemy"
 
 
@@ -253,8 +303,15 @@ def test_sqlmodel_tables_and_their_bases() -> None:
     assert one("orm_models", fqn="heroes.Hero")["table_name"] == "hero"
 
 
-@pytest.mark.parametrize(("name", "expected"), [("UserRole", "user_role"), ("HTTPLog", "http_log"),
-                                                ("ABC", "abc"), ("Person2Address", "person2_address")])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("UserRole", "user_role"),
+        ("HTTPLog", "http_log"),
+        ("ABC", "abc"),
+        ("Person2Address", "person2_address"),
+    ],
+)
 def test_flask_sqlalchemy_table_name_derivation(name: str, expected: str) -> None:
     from codequarry.extractors.python.orm import snake_case
 
@@ -266,8 +323,11 @@ def test_flask_sqlalchemy_table_name_derivation(name: str, expected: str) -> Non
 
 def test_documented_query_models_without_a_primary_key() -> None:
     got = [(r["framework"], r["fqn"]) for r in query(doc_sql("models without a primary key"))]
-    assert sorted(got) == [("flask_sqlalchemy", "flaskapp.models.person_tag"), ("sqlalchemy", "app.classic.log"),
-                           ("sqlalchemy", "app.models.NoKey")]
+    assert sorted(got) == [
+        ("flask_sqlalchemy", "flaskapp.models.person_tag"),
+        ("sqlalchemy", "app.classic.log"),
+        ("sqlalchemy", "app.models.NoKey"),
+    ]
 
 
 def test_documented_query_django_models_on_the_implicit_id() -> None:
@@ -293,14 +353,21 @@ def test_editing_an_abstract_base_updates_models_in_other_files(tmp_path: Path) 
     plan = make_plan([src], store=store, workers=1, plugins=PLUGINS)
     extract(plan)
     base = src / "core" / "models.py"
-    base.write_text(base.read_text().replace("    updated = models.DateTimeField(auto_now=True)\n",
-                                             "    updated = models.DateTimeField(auto_now=True)\n"
-                                             "    revision = models.IntegerField(default=0)\n"))
+    base.write_text(
+        base.read_text().replace(
+            "    updated = models.DateTimeField(auto_now=True)\n",
+            "    updated = models.DateTimeField(auto_now=True)\n"
+            "    revision = models.IntegerField(default=0)\n",
+        )
+    )
     touch_later(base)
     summary = extract(plan)
     assert summary.operations["python.models.resolve"]["ran"]
     st = open_store(store)
-    names = {r["name"] for r in sql(st, "SELECT name FROM orm_fields WHERE model = 'blog.models.Article'").to_pylist()}
+    names = {
+        r["name"]
+        for r in sql(st, "SELECT name FROM orm_fields WHERE model = 'blog.models.Article'").to_pylist()
+    }
     assert "revision" in names  # blog/models.py did not change, its model's fields did
     fresh = tmp_path / "fresh"
     extract(make_plan([src], store=fresh, workers=1, plugins=PLUGINS))
@@ -351,9 +418,13 @@ def _installed(package: str, *sub: str) -> Path:
 @cache
 def real_store() -> Path:
     """Django's auth app, SQLAlchemy's MSSQL dialect and parts of Celery, extracted together."""
-    sources = [_installed("django", "contrib", "auth"), _installed("sqlalchemy", "dialects", "mssql"),
-               _installed("celery", "app"), _installed("celery", "backends", "database"),
-               _installed("celery", "contrib", "testing")]
+    sources = [
+        _installed("django", "contrib", "auth"),
+        _installed("sqlalchemy", "dialects", "mssql"),
+        _installed("celery", "app"),
+        _installed("celery", "backends", "database"),
+        _installed("celery", "contrib", "testing"),
+    ]
     store = _tempdir() / "real"
     extract(make_plan(sources, store=store, workers=2, plugins=PLUGINS))
     return store
@@ -373,14 +444,21 @@ def test_django_auth_models() -> None:
     assert models["django.contrib.auth.base_user.AbstractBaseUser"]["is_abstract"]  # another file
     fields = {(r["model"].rsplit(".", 1)[-1], r["name"]): r for r in real("SELECT * FROM orm_fields")}
     assert fields[("Permission", "codename")]["type"] == "CharField"
-    assert fields[("Permission", "content_type")]["foreign_key_target"] == \
-        "django.contrib.contenttypes.models.ContentType"
+    assert (
+        fields[("Permission", "content_type")]["foreign_key_target"]
+        == "django.contrib.contenttypes.models.ContentType"
+    )
     perms = fields[("Group", "permissions")]
-    assert (perms["kind"], perms["relationship_target"]) == ("many_to_many", "django.contrib.auth.models.Permission")
+    assert (perms["kind"], perms["relationship_target"]) == (
+        "many_to_many",
+        "django.contrib.auth.models.Permission",
+    )
     # User inherits through AbstractUser from AbstractBaseUser (base_user.py) and PermissionsMixin
     password = fields[("User", "password")]
-    assert (password["declared_in"], password["path"]) == ("django.contrib.auth.base_user.AbstractBaseUser",
-                                                           "base_user.py")
+    assert (password["declared_in"], password["path"]) == (
+        "django.contrib.auth.base_user.AbstractBaseUser",
+        "base_user.py",
+    )
     assert fields[("User", "groups")]["declared_in"] == "django.contrib.auth.models.PermissionsMixin"
     assert fields[("User", "username")]["unique"]
     assert models["django.contrib.auth.models.User"]["primary_key"] == ["id"]
@@ -390,14 +468,19 @@ def test_sqlalchemy_table_objects_of_the_mssql_dialect() -> None:
     tables = {r["name"]: r for r in real("SELECT * FROM orm_models WHERE kind = 'table'")}
     assert {"schemata", "tables", "columns", "views", "sequences"} <= set(tables)
     assert (tables["schemata"]["table_name"], tables["schemata"]["has_explicit_pk"]) == ("SCHEMATA", False)
-    cols = real("SELECT name, column_name, type FROM orm_fields WHERE model LIKE '%information_schema.schemata'")
+    cols = real(
+        "SELECT name, column_name, type FROM orm_fields WHERE model LIKE '%information_schema.schemata'"
+    )
     assert {"name": "catalog_name", "column_name": "CATALOG_NAME", "type": "CoerceUnicode"} in cols
 
 
 def test_celery_result_models() -> None:
     models = {r["name"]: r for r in real("SELECT * FROM orm_models WHERE module LIKE 'celery.%'")}
     # ResultModelBase = declarative_base() in session.py, under try/except ImportError
-    assert (models["Task"]["table_name"], models["TaskSet"]["table_name"]) == ("celery_taskmeta", "celery_tasksetmeta")
+    assert (models["Task"]["table_name"], models["TaskSet"]["table_name"]) == (
+        "celery_taskmeta",
+        "celery_tasksetmeta",
+    )
     assert models["TaskExtended"]["parent_models"] == ["celery.backends.database.models.Task"]
     assert all(m["has_explicit_pk"] for m in models.values())
     task_id = real("SELECT * FROM orm_fields WHERE model LIKE '%models.Task' AND name = 'task_id'")

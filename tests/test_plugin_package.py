@@ -55,12 +55,21 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = base / "src"
     shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = base / "site"
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-           "--no-index"]
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-build-isolation",
+        "--no-deps",
+        "--no-index",
+    ]
     proc = subprocess.run([*pip, "--target", str(target), str(src)], capture_output=True, text=True)
     assert proc.returncode == 0, (
         f"pip could not install {PLUGIN} (it needs setuptools and wheel in this environment: "
-        f"pip install -e '.[test]'):\n{proc.stdout}\n{proc.stderr}")
+        f"pip install -e '.[test]'):\n{proc.stdout}\n{proc.stderr}"
+    )
     return target
 
 
@@ -86,7 +95,8 @@ def tree(tmp_path: Path) -> Path:
 def test_pip_installs_the_distribution_with_its_entry_point(on_path: Path) -> None:
     dist = distribution("acme-extractors")
     assert [(ep.group, ep.name, ep.value) for ep in dist.entry_points] == [
-        ("codequarry.extractors", "acme", "acme_extractors")]
+        ("codequarry.extractors", "acme", "acme_extractors")
+    ]
     assert Path(str(dist.locate_file("acme_extractors/__init__.py"))).is_relative_to(on_path)
 
 
@@ -96,16 +106,29 @@ def test_the_catalog_finds_both_declarations_through_the_entry_point(on_path: Pa
     assert catalog.sources["acme.env.unused"] == "entry point acme (acme_extractors)"
     reads = catalog.extractors["acme.env.reads"]
     assert (reads.module, reads.attribute, reads.output_names) == (
-        "acme_extractors", "env_reads", ("acme_env_reads",))
+        "acme_extractors",
+        "env_reads",
+        ("acme_env_reads",),
+    )
     assert catalog.operations["acme.env.unused"].inputs == ("acme_env_reads", "assignments")
     assert "acme.env.reads" not in load_catalog(entry_points_enabled=False).extractors
 
 
 def _rows(tree: Path) -> list[dict[str, Any]]:
     rels = sorted(TREE)
-    tasks = [FileTask(key=i, repo="tree", root=str(tree), path=rel, size=(tree / rel).stat().st_size,
-                      mtime_ns=0, language="python", module=rel.removesuffix(".py").replace("/", "."))
-             for i, rel in enumerate(rels)]
+    tasks = [
+        FileTask(
+            key=i,
+            repo="tree",
+            root=str(tree),
+            path=rel,
+            size=(tree / rel).stat().st_size,
+            mtime_ns=0,
+            language="python",
+            module=rel.removesuffix(".py").replace("/", "."),
+        )
+        for i, rel in enumerate(rels)
+    ]
     result = process_chunk(WorkerConfig(extractors=(("acme_extractors", "env_reads"),)), tasks)
     assert "errors" not in result.tables
     return read_ipc(result.tables["acme_env_reads"]).to_pylist()
@@ -113,18 +136,21 @@ def _rows(tree: Path) -> list[dict[str, Any]]:
 
 def test_the_file_extractor_finds_every_literal_read(on_path: Path, tree: Path) -> None:
     got = [(r["path"], r["name"], r["via"], r["default"], r["line"], r["col"]) for r in _rows(tree)]
-    assert sorted(got) == sorted([
-        ("settings.py", "PORT", "getenv", '"8080"', 3, 11),  # the default as written
-        ("settings.py", "DEBUG", "get", None, 4, 8),
-        ("app/main.py", "DATABASE_URL", "subscript", None, 5, 10),
-        ("app/main.py", "API_KEY", "subscript", None, 6, 10),
-        ("app/main.py", "PORT", "getenv", None, 7, 21),
-        ("app/main.py", "API_KEY", "get", "None", 7, 37),
-    ])  # not: the store into os.environ, a name that is not a literal, a subscript of another dict
+    assert sorted(got) == sorted(
+        [
+            ("settings.py", "PORT", "getenv", '"8080"', 3, 11),  # the default as written
+            ("settings.py", "DEBUG", "get", None, 4, 8),
+            ("app/main.py", "DATABASE_URL", "subscript", None, 5, 10),
+            ("app/main.py", "API_KEY", "subscript", None, 6, 10),
+            ("app/main.py", "PORT", "getenv", None, 7, 21),
+            ("app/main.py", "API_KEY", "get", "None", 7, 37),
+        ]
+    )  # not: the store into os.environ, a name that is not a literal, a subscript of another dict
 
 
-def test_the_operation_reports_reads_without_a_settings_constant(on_path: Path, tree: Path,
-                                                                  tmp_path: Path) -> None:
+def test_the_operation_reports_reads_without_a_settings_constant(
+    on_path: Path, tree: Path, tmp_path: Path
+) -> None:
     store = tmp_path / "store"
     extract(make_plan([tree], store=store, workers=1, plugins=["acme_extractors"]))
     import acme_extractors  # type: ignore[import-not-found]
@@ -145,8 +171,9 @@ def test_quarry_runs_the_installed_plugin_end_to_end(installed: Path, tree: Path
     store = tmp_path / "store"
 
     def quarry(*args: str) -> str:
-        proc = subprocess.run([sys.executable, "-m", "codequarry", *args], capture_output=True, text=True,
-                              env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "codequarry", *args], capture_output=True, text=True, env=env
+        )
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 

@@ -22,8 +22,11 @@ def src(tmp_path: Path) -> Path:
 
 def test_an_ast_only_selection_never_runs_symtable_or_libcst(src: Path, tmp_path: Path) -> None:
     SourceFile.computed.clear()
-    extract(make_plan([src], store=tmp_path / "s", workers=1, plugins=["tests.plugins.products"],
-                      select=["python.core"]))
+    extract(
+        make_plan(
+            [src], store=tmp_path / "s", workers=1, plugins=["tests.plugins.products"], select=["python.core"]
+        )
+    )
     assert SourceFile.computed["ast"] == 5
     assert SourceFile.computed["symtable"] == 0 and SourceFile.computed["cst"] == 0
 

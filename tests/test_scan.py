@@ -25,9 +25,20 @@ def listed(root: Path, **kw: object) -> set[str]:
 
 
 def test_walk_prunes_vcs_caches_node_modules_and_venvs(tmp_path: Path) -> None:
-    for rel in ["a.py", "pkg/b.py", ".git/config", ".hg/x", ".svn/y", "pkg/__pycache__/b.cpython-311.pyc",
-                "node_modules/m/index.js", "env/pyvenv.cfg", "env/lib/site.py", "deep/venv2/pyvenv.cfg",
-                "deep/venv2/x.py", "deep/keep.py"]:
+    for rel in [
+        "a.py",
+        "pkg/b.py",
+        ".git/config",
+        ".hg/x",
+        ".svn/y",
+        "pkg/__pycache__/b.cpython-311.pyc",
+        "node_modules/m/index.js",
+        "env/pyvenv.cfg",
+        "env/lib/site.py",
+        "deep/venv2/pyvenv.cfg",
+        "deep/venv2/x.py",
+        "deep/keep.py",
+    ]:
         write(tmp_path, rel)
     assert listed(tmp_path) == {"a.py", "pkg/b.py", "deep/keep.py"}
 
@@ -63,9 +74,18 @@ def test_symlinks_stay_inside_the_root_and_loops_end(tmp_path: Path) -> None:
 
 
 def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t"})
+    subprocess.run(
+        ["git", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        },
+    )
 
 
 def test_git_work_tree_is_listed_as_git_sees_it(tmp_path: Path) -> None:
@@ -123,8 +143,13 @@ def test_single_file_source_and_missing_source(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("head", "lang"),
-    [(b"#!/usr/bin/env python3\n", "python"), (b"#!/usr/bin/python3.11 -u\n", "python"),
-     (b"#!/bin/bash\n", "shell"), (b"#!/usr/bin/env -S node --x\n", "javascript"), (b"print(1)\n", None)],
+    [
+        (b"#!/usr/bin/env python3\n", "python"),
+        (b"#!/usr/bin/python3.11 -u\n", "python"),
+        (b"#!/bin/bash\n", "shell"),
+        (b"#!/usr/bin/env -S node --x\n", "javascript"),
+        (b"print(1)\n", None),
+    ],
 )
 def test_shebang_languages(head: bytes, lang: str | None) -> None:
     assert language_of_shebang(head) == lang
@@ -139,9 +164,17 @@ def test_extension_languages() -> None:
 
 
 def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> None:
-    for rel in ["src/acme/__init__.py", "src/acme/core/__init__.py", "src/acme/core/models.py", "setup.py",
-                "tests/test_models.py", "scripts/tool.py", "acme2/__init__.py", "acme2/sub/mod.py",
-                "bad-name/x.py"]:
+    for rel in [
+        "src/acme/__init__.py",
+        "src/acme/core/__init__.py",
+        "src/acme/core/models.py",
+        "setup.py",
+        "tests/test_models.py",
+        "scripts/tool.py",
+        "acme2/__init__.py",
+        "acme2/sub/mod.py",
+        "bad-name/x.py",
+    ]:
         write(tmp_path, rel)
     names = module_names(scan(resolve_sources([tmp_path])).files)
     repo = tmp_path.name

@@ -37,12 +37,18 @@ STDLIB = Path(sysconfig.get_paths()["stdlib"])
 # rule -> (files that must fire: {path: (source, number of findings of the rule)}, near misses: {path: source})
 CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
     "eval-exec": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             def f(x, src):
                 exec(compile(src, "<s>", "exec"))
                 return eval(x)
-        """, 2)},
-        {"neg.py": """
+        """,
+                2,
+            )
+        },
+        {
+            "neg.py": """
             import ast
 
             class C:
@@ -51,24 +57,32 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
 
                 def g(self, x):
                     return self.eval(x), eval("1 + 2"), ast.literal_eval(x)
-        """, "neg_local.py": """
+        """,
+            "neg_local.py": """
             def eval(x):
                 return x
 
             def g(y):
                 return eval(y)
-        """},
+        """,
+        },
     ),
     "shell-true": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import subprocess
             from subprocess import run as r
 
             def f(cmd):
                 r(cmd, shell=True)
                 subprocess.Popen("ls -l " + cmd, shell=1)
-        """, 2)},
-        {"neg.py": """
+        """,
+                2,
+            )
+        },
+        {
+            "neg.py": """
             import subprocess
 
             def run(cmd, shell=False):
@@ -78,60 +92,84 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
                 run(cmd, shell=True)
                 subprocess.run(cmd, shell=False)
                 subprocess.run(["ls", cmd])
-        """},
+        """
+        },
     ),
     "os-command": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import os
             from subprocess import getoutput
 
             def f(name):
                 os.system("rm -rf " + name)
                 return os.popen(name).read(), getoutput(f"ls {name}")
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import os
             import subprocess
 
             def f():
                 os.system("make clean")
                 return os.popen("ls").read(), subprocess.getoutput(["ls"])
-        """},
+        """
+        },
     ),
     "pickle-load": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import marshal
             import pickle as pk
             from pickle import Unpickler
 
             def f(b, fh):
                 return pk.loads(b), marshal.loads(b), Unpickler(fh).load()
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import json
             import pickle
 
             def f(b, obj):
                 return json.loads(b), pickle.dumps(obj)
-        """},
+        """
+        },
     ),
     "yaml-load": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import yaml
 
             def f(s):
                 return yaml.load(s), yaml.load(s, Loader=yaml.Loader), yaml.unsafe_load(s)
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import yaml
             from yaml import SafeLoader
 
             def f(s):
                 return yaml.safe_load(s), yaml.load(s, Loader=SafeLoader), yaml.load(s, yaml.CSafeLoader)
-        """},
+        """
+        },
     ),
     "tls-verify-disabled": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import httpx
             import requests
 
@@ -140,26 +178,38 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
                 client = httpx.Client(verify=False)
                 session.verify = False
                 return session.get(url, verify=False), client
-        """, 4)},
-        {"neg.py": """
+        """,
+                4,
+            )
+        },
+        {
+            "neg.py": """
             import requests
 
             def f(url):
                 return requests.get(url, verify=True), requests.get(url, verify="/etc/ca.pem")
-        """, "neg_other.py": """
+        """,
+            "neg_other.py": """
             def f(d):
                 return d.get("x", verify=False)
-        """},
+        """,
+        },
     ),
     "weak-hash": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import hashlib
             from hashlib import sha1
 
             def f(b):
                 return hashlib.md5(b).hexdigest(), sha1(b), hashlib.new("MD5", b)
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import hashlib
 
             def md5(b):
@@ -167,10 +217,13 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
 
             def f(b):
                 return hashlib.sha256(b), hashlib.md5(b, usedforsecurity=False), hashlib.new("sha256"), md5(b)
-        """},
+        """
+        },
     ),
     "insecure-random": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import random
 
             def f(user):
@@ -179,8 +232,12 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
 
             def new_password():
                 return "".join(random.choices("abcdef", k=12))
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import random
             import secrets
 
@@ -192,10 +249,13 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
 
             def token():
                 return secrets.token_hex(16), random.SystemRandom().random()
-        """},
+        """
+        },
     ),
     "hardcoded-secret": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             PASSWORD = "hunter2"
             SETTINGS = {"client_secret": "9f8e7d6c5b4a"}
 
@@ -204,8 +264,12 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
 
             def connect(db, password="s3cr3t!"):
                 return db.login(user="admin", token="eyJhbGciOiJIUzI1NiJ9")
-        """, 5)},
-        {"neg.py": """
+        """,
+                5,
+            )
+        },
+        {
+            "neg.py": """
             import os
 
             PASSWORD = ""
@@ -225,35 +289,49 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
             password = "test"
             shown_password = ":****"
             PLACEHOLDER_TOKEN = "__PLACEHOLDER__"
-        """},
+        """
+        },
     ),
     "jwt-no-verify": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             import jwt
 
             def f(t):
                 a = jwt.decode(t, verify=False)
                 b = jwt.decode(t, options={"verify_signature": False})
                 return a, b, jwt.decode(t, "k", algorithms=["none"])
-        """, 3)},
-        {"neg.py": """
+        """,
+                3,
+            )
+        },
+        {
+            "neg.py": """
             import jwt
 
             def f(t, key):
                 return (jwt.decode(t, key, algorithms=["HS256"]),
                         jwt.decode(t, key, algorithms=["RS256"], options={"verify_exp": False}))
-        """},
+        """
+        },
     ),
     "flask-debug": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             from flask import Flask
 
             app = Flask(__name__)
 
             if __name__ == "__main__":
                 app.run(host="0.0.0.0", debug=True)
-        """, 1)},
-        {"neg.py": """
+        """,
+                1,
+            )
+        },
+        {
+            "neg.py": """
             import os
 
             from flask import Flask
@@ -261,18 +339,23 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
             app = Flask(__name__)
             app.run(debug=False)
             app.run(debug=os.environ.get("FLASK_DEBUG") == "1")
-        """, "neg_job.py": """
+        """,
+            "neg_job.py": """
             class Job:
                 def run(self, debug=False):
                     return debug
 
             Job().run(debug=True)
-        """},
+        """,
+        },
     ),
     "django-debug": (
-        {"proj/settings.py": ("DEBUG = True\n", 1),
-         "conf/local.py": ("INSTALLED_APPS = []\nDEBUG = True\n", 1)},
-        {"proj/settings_prod.py": """
+        {
+            "proj/settings.py": ("DEBUG = True\n", 1),
+            "conf/local.py": ("INSTALLED_APPS = []\nDEBUG = True\n", 1),
+        },
+        {
+            "proj/settings_prod.py": """
             import os
 
             DEBUG = os.environ.get("DEBUG") == "1"
@@ -280,14 +363,18 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
             def enable():
                 DEBUG = True
                 return DEBUG
-        """, "tool.py": "DEBUG = True\nVERBOSE = True\n"},
+        """,
+            "tool.py": "DEBUG = True\nVERBOSE = True\n",
+        },
     ),
     "django-allowed-hosts": (
         {"proj/settings.py": ('ALLOWED_HOSTS = ["*"]\nALLOWED_HOSTS += ("*",)\n', 2)},
         {"proj/settings_prod.py": 'ALLOWED_HOSTS = ["example.com", ".example.com"]\n'},
     ),
     "csrf-exempt": (
-        {"views.py": ("""
+        {
+            "views.py": (
+                """
             from django.utils.decorators import method_decorator
             from django.views.decorators import csrf
             from django.views.decorators.csrf import csrf_exempt
@@ -305,7 +392,11 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
                 pass
 
             urls = [csrf_exempt(hook)]
-        """, 4), "api.py": ("""
+        """,
+                4,
+            ),
+            "api.py": (
+                """
             from flask import Flask
             from flask_wtf.csrf import CSRFProtect
 
@@ -316,8 +407,12 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
             @csrf.exempt
             def hook():
                 return "ok"
-        """, 1)},
-        {"neg.py": """
+        """,
+                1,
+            ),
+        },
+        {
+            "neg.py": """
             from django.http import HttpResponse
             from django.views.decorators.csrf import csrf_protect
 
@@ -331,16 +426,23 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
             @csrf_exempt
             def w(request):
                 return HttpResponse()
-        """},
+        """
+        },
     ),
     "sql-interpolation": (
-        {"pos.py": ("""
+        {
+            "pos.py": (
+                """
             def f(cur, name):
                 cur.execute(f"SELECT * FROM users WHERE name = '{name}'")
                 q = "DELETE FROM users WHERE name = '%s'" % name
                 cur.execute(q)
-        """, 2)},
-        {"neg.py": """
+        """,
+                2,
+            )
+        },
+        {
+            "neg.py": """
             from psycopg2 import sql
 
             def f(cur, name, ids, table):
@@ -349,7 +451,8 @@ CASES: dict[str, tuple[dict[str, tuple[str, int]], dict[str, str]]] = {
                 cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
                 cur.execute("SELECT * FROM t WHERE id IN (" + ", ".join(["?"] * len(ids)) + ")", ids)
                 runner.execute(f"task {name}")
-        """},
+        """
+        },
     ),
 }
 
@@ -395,13 +498,22 @@ def test_rule_does_not_fire_on_near_misses(rule: str, case_rows: dict[str, list[
 
 
 def test_shell_true_severity_follows_the_command(tmp_path: Path) -> None:
-    got = run_snippets(tmp_path, {"m.py": """
+    got = run_snippets(
+        tmp_path,
+        {
+            "m.py": """
         import subprocess
         subprocess.run("ls -l", shell=True)
         subprocess.run(["ls", "-l"], shell=True)
         subprocess.run(cmd, shell=True)
-    """})
-    assert [(r["line"], r["severity"]) for r in got["security_findings"]] == [(3, "low"), (4, "low"), (5, "high")]
+    """
+        },
+    )
+    assert [(r["line"], r["severity"]) for r in got["security_findings"]] == [
+        (3, "low"),
+        (4, "low"),
+        (5, "high"),
+    ]
 
 
 def test_secret_snippets_are_masked(case_rows: dict[str, list[dict[str, Any]]]) -> None:
@@ -411,7 +523,10 @@ def test_secret_snippets_are_masked(case_rows: dict[str, list[dict[str, Any]]]) 
 
 
 def test_resolution_follows_local_bindings(tmp_path: Path) -> None:
-    got = run_snippets(tmp_path, {"m.py": """
+    got = run_snippets(
+        tmp_path,
+        {
+            "m.py": """
         import pickle
         import subprocess
 
@@ -422,7 +537,9 @@ def test_resolution_follows_local_bindings(tmp_path: Path) -> None:
 
         def g(data):
             return pickle.loads(data)
-    """})
+    """
+        },
+    )
     assert [(r["rule"], r["scope"]) for r in got["security_findings"]] == [("pickle-load", "g")]
 
 
@@ -435,17 +552,28 @@ def test_golden(update_golden: bool) -> None:
 
 def test_fixture_app_findings_per_file() -> None:
     per_file = Counter((r["path"], r["rule"]) for r in rows("security_findings"))
-    assert per_file == Counter({
-        ("shop/api.py", "hardcoded-secret"): 1, ("shop/api.py", "csrf-exempt"): 1,
-        ("shop/api.py", "jwt-no-verify"): 1, ("shop/api.py", "tls-verify-disabled"): 1,
-        ("shop/api.py", "flask-debug"): 1, ("shop/db.py", "sql-interpolation"): 4,
-        ("shop/settings/dev.py", "django-debug"): 1, ("shop/settings/dev.py", "django-allowed-hosts"): 1,
-        ("shop/settings/dev.py", "hardcoded-secret"): 1, ("shop/tasks.py", "shell-true"): 1,
-        ("shop/tasks.py", "pickle-load"): 1, ("shop/tasks.py", "yaml-load"): 1, ("shop/tasks.py", "weak-hash"): 1,
-        ("shop/tasks.py", "insecure-random"): 1, ("shop/tasks.py", "eval-exec"): 1,
-        ("shop/urls.py", "csrf-exempt"): 1, ("shop/views.py", "csrf-exempt"): 2,
-        ("shop/views.py", "sql-interpolation"): 2,
-    })
+    assert per_file == Counter(
+        {
+            ("shop/api.py", "hardcoded-secret"): 1,
+            ("shop/api.py", "csrf-exempt"): 1,
+            ("shop/api.py", "jwt-no-verify"): 1,
+            ("shop/api.py", "tls-verify-disabled"): 1,
+            ("shop/api.py", "flask-debug"): 1,
+            ("shop/db.py", "sql-interpolation"): 4,
+            ("shop/settings/dev.py", "django-debug"): 1,
+            ("shop/settings/dev.py", "django-allowed-hosts"): 1,
+            ("shop/settings/dev.py", "hardcoded-secret"): 1,
+            ("shop/tasks.py", "shell-true"): 1,
+            ("shop/tasks.py", "pickle-load"): 1,
+            ("shop/tasks.py", "yaml-load"): 1,
+            ("shop/tasks.py", "weak-hash"): 1,
+            ("shop/tasks.py", "insecure-random"): 1,
+            ("shop/tasks.py", "eval-exec"): 1,
+            ("shop/urls.py", "csrf-exempt"): 1,
+            ("shop/views.py", "csrf-exempt"): 2,
+            ("shop/views.py", "sql-interpolation"): 2,
+        }
+    )
     # the look-alike module, the production settings and the local `text` helper stay quiet
     assert not rows("security_findings", path="shop/nearmiss.py")
     assert not rows("security_findings", path="shop/settings/prod.py")
@@ -461,8 +589,19 @@ def test_doc_findings_by_rule(shop_store: Path) -> None:  # noqa: F811
 def test_doc_high_findings(shop_store: Path) -> None:  # noqa: F811
     got = [(r["path"], r["line"], r["rule"]) for r in query(shop_store, "high_findings")]
     assert ("shop/tasks.py", 14, "shell-true") in got and ("shop/api.py", 36, "flask-debug") in got
-    assert all(rule in {"eval-exec", "shell-true", "os-command", "tls-verify-disabled", "jwt-no-verify",
-                        "flask-debug", "sql-interpolation"} for _, _, rule in got)
+    assert all(
+        rule
+        in {
+            "eval-exec",
+            "shell-true",
+            "os-command",
+            "tls-verify-disabled",
+            "jwt-no-verify",
+            "flask-debug",
+            "sql-interpolation",
+        }
+        for _, _, rule in got
+    )
 
 
 # -- the extractor contract -----------------------------------------------------------------------------------------
@@ -470,8 +609,11 @@ def test_doc_high_findings(shop_store: Path) -> None:  # noqa: F811
 
 def test_declarations() -> None:
     catalog = load_catalog(PLUGINS)
-    for name, dataset in (("python.sql.strings", "sql_strings"), ("python.env.reads", "env_reads"),
-                          ("python.security.findings", "security_findings")):
+    for name, dataset in (
+        ("python.sql.strings", "sql_strings"),
+        ("python.env.reads", "env_reads"),
+        ("python.security.findings", "security_findings"),
+    ):
         ex = catalog.extractors[name]
         assert (ex.version, ex.needs, ex.output_names) == (1, ("ast",), (dataset,))
 
@@ -493,8 +635,11 @@ def test_incremental_run_equals_a_fresh_one(tmp_path: Path) -> None:
     extract(plan)
     tasks = src / "shop" / "tasks.py"
     text = tasks.read_text()
-    tasks.write_text(text.replace("return eval(expr)", "return os.system(expr)").replace(
-        "import hashlib", "import hashlib\nimport os"))
+    tasks.write_text(
+        text.replace("return eval(expr)", "return os.system(expr)").replace(
+            "import hashlib", "import hashlib\nimport os"
+        )
+    )
     st_ = tasks.stat()
     os.utime(tasks, ns=(st_.st_atime_ns, st_.st_mtime_ns + 1_000_000_000))
     (src / "shop" / "nearmiss.py").unlink()
@@ -513,8 +658,19 @@ def test_incremental_run_equals_a_fresh_one(tmp_path: Path) -> None:
 
 # -- real code --------------------------------------------------------------------------------------------------------
 
-STDLIB_FILES = ("idlelib/rpc.py", "shelve.py", "sqlite3/dump.py", "os.py", "pydoc.py", "uuid.py",
-                "email/generator.py", "pdb.py", "pickle.py", "mailcap.py", "urllib/request.py")
+STDLIB_FILES = (
+    "idlelib/rpc.py",
+    "shelve.py",
+    "sqlite3/dump.py",
+    "os.py",
+    "pydoc.py",
+    "uuid.py",
+    "email/generator.py",
+    "pdb.py",
+    "pickle.py",
+    "mailcap.py",
+    "urllib/request.py",
+)
 
 
 @pytest.fixture(scope="module")
@@ -536,7 +692,9 @@ def test_stdlib_facts(stdlib_findings: list[dict[str, Any]]) -> None:
     assert found[("pydoc.py", "os-command")] >= 1 and found[("mailcap.py", "os-command")] >= 1
     assert found[("pdb.py", "eval-exec")] >= 3
     assert found[("email/generator.py", "insecure-random")] == 1  # token = random.randrange(sys.maxsize)
-    hashes = {r["message"][:4] for r in stdlib_findings if r["path"] == "uuid.py" and r["rule"] == "weak-hash"}
+    hashes = {
+        r["message"][:4] for r in stdlib_findings if r["path"] == "uuid.py" and r["rule"] == "weak-hash"
+    }
     assert hashes == {"sha1"}  # uuid3's md5 passes usedforsecurity=False; uuid5's sha1 does not
     # nothing in these modules is a hardcoded secret, a Django setting or a JWT
     assert not {r["rule"] for r in stdlib_findings} & {"hardcoded-secret", "django-debug", "jwt-no-verify"}
@@ -553,8 +711,10 @@ def django_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_django_facts(django_store: Path) -> None:
     st = open_store(django_store)
-    got = Counter((r["repo"], r["path"], r["rule"]) for r in sql(
-        st, "SELECT repo, path, rule FROM security_findings").to_pylist())
+    got = Counter(
+        (r["repo"], r["path"], r["rule"])
+        for r in sql(st, "SELECT repo, path, rule FROM security_findings").to_pylist()
+    )
     # the unsalted MD5 password hasher, kept for legacy databases
     assert got[("auth", "hashers.py", "weak-hash")] >= 1
     # the cache backends unpickle what they stored
@@ -577,12 +737,25 @@ def test_whole_stdlib_counts_stay_reasonable() -> None:
     assert [e for e in got.get("errors", []) if e["extractor"] not in ("read", "parse")] == []
     per_rule = Counter(r["rule"] for r in got["security_findings"])
     for rule, (low, high) in {
-        "eval-exec": (200, 500), "pickle-load": (200, 450), "os-command": (10, 40), "shell-true": (8, 30),
-        "weak-hash": (8, 30), "hardcoded-secret": (1, 25), "sql-interpolation": (3, 20), "insecure-random": (1, 5),
+        "eval-exec": (200, 500),
+        "pickle-load": (200, 450),
+        "os-command": (10, 40),
+        "shell-true": (8, 30),
+        "weak-hash": (8, 30),
+        "hardcoded-secret": (1, 25),
+        "sql-interpolation": (3, 20),
+        "insecure-random": (1, 5),
     }.items():
         assert low <= per_rule[rule] <= high, (rule, per_rule[rule])
-    for rule in ("yaml-load", "tls-verify-disabled", "jwt-no-verify", "flask-debug", "django-debug",
-                 "django-allowed-hosts", "csrf-exempt"):
+    for rule in (
+        "yaml-load",
+        "tls-verify-disabled",
+        "jwt-no-verify",
+        "flask-debug",
+        "django-debug",
+        "django-allowed-hosts",
+        "csrf-exempt",
+    ):
         assert per_rule[rule] == 0, (rule, per_rule[rule])
     assert len(got["sql_strings"]) > 400 and len(got["env_reads"]) > 100
 
@@ -591,4 +764,8 @@ def test_spans_count_characters_not_bytes(tmp_path: Path) -> None:
     got = run_snippets(tmp_path, {"m.py": 'def f(y):\n    s = "héllo wörld"; return eval(y)\n'})
     [row] = got["security_findings"]
     line = 'def f(y):\n    s = "héllo wörld"; return eval(y)\n'.splitlines()[1]
-    assert (row["line"], row["col"], row["end_col"]) == (2, line.index("eval"), line.index("eval") + len("eval(y)"))
+    assert (row["line"], row["col"], row["end_col"]) == (
+        2,
+        line.index("eval"),
+        line.index("eval") + len("eval(y)"),
+    )

@@ -25,11 +25,16 @@ from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read
 FIXTURES = Path(__file__).parent / "fixtures" / "security"
 SHOP = FIXTURES / "shop"
 DOC = Path(__file__).parent.parent / "docs" / "tables" / "security.md"
-PLUGINS = ["codequarry.extractors.python.sqlstrings", "codequarry.extractors.python.envreads",
-           "codequarry.extractors.python.security"]
-EXTRACTORS = (("codequarry.extractors.python.sqlstrings", "sql_strings"),
-              ("codequarry.extractors.python.envreads", "env_reads"),
-              ("codequarry.extractors.python.security", "security_findings"))
+PLUGINS = [
+    "codequarry.extractors.python.sqlstrings",
+    "codequarry.extractors.python.envreads",
+    "codequarry.extractors.python.security",
+]
+EXTRACTORS = (
+    ("codequarry.extractors.python.sqlstrings", "sql_strings"),
+    ("codequarry.extractors.python.envreads", "env_reads"),
+    ("codequarry.extractors.python.security", "security_findings"),
+)
 SELECT = ["python.sql", "python.env", "python.security"]
 LEAD = ("path", "line", "col", "end_line", "end_col")
 
@@ -47,13 +52,25 @@ def file_tasks(root: Path, paths: list[Path] | None = None, repo: str = "r") -> 
         if is_package:
             parts.pop()
         stat = path.stat()
-        tasks.append(FileTask(key=key, repo=repo, root=str(root), path=rel, size=stat.st_size,
-                              mtime_ns=stat.st_mtime_ns, language="python", module=".".join(parts),
-                              is_package=is_package))
+        tasks.append(
+            FileTask(
+                key=key,
+                repo=repo,
+                root=str(root),
+                path=rel,
+                size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns,
+                language="python",
+                module=".".join(parts),
+                is_package=is_package,
+            )
+        )
     return tasks
 
 
-def run(tasks: list[FileTask], extractors: tuple[tuple[str, str], ...] = EXTRACTORS) -> dict[str, list[dict[str, Any]]]:
+def run(
+    tasks: list[FileTask], extractors: tuple[tuple[str, str], ...] = EXTRACTORS
+) -> dict[str, list[dict[str, Any]]]:
     result = process_chunk(WorkerConfig(extractors=extractors), tasks)
     return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
 
@@ -97,8 +114,10 @@ def check_golden(part: str, datasets: tuple[str, ...], update: bool) -> None:
     for name in datasets:
         for row in tables.get(name, []):
             assert row["repo"] == "r" and len(row["sha256"]) == 64
-        got[name] = sorted(({k: v for k, v in r.items() if k not in ("repo", "sha256")}
-                            for r in tables.get(name, [])), key=_sort_key)
+        got[name] = sorted(
+            ({k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in tables.get(name, [])),
+            key=_sort_key,
+        )
     expected_file = FIXTURES / f"shop.{part}.expected.json"
     if update:
         chunks = []
@@ -122,7 +141,11 @@ def test_golden(update_golden: bool) -> None:
 
 def test_variable_traced_through_fstring_and_augmented_concat() -> None:
     row = one("sql_strings", path="shop/db.py", scope="search")
-    assert (row["build"], row["techniques"], row["interpolated"]) == ("concat", ["concat", "fstring"], ["term", "order"])
+    assert (row["build"], row["techniques"], row["interpolated"]) == (
+        "concat",
+        ["concat", "fstring"],
+        ["term", "order"],
+    )
     assert row["sql"] == "SELECT * FROM products WHERE name LIKE '%{term}%' ORDER BY {order}"
     assert row["expression"] == "sql" and row["assigned_line"] == 20 and not row["has_params"]
 
@@ -150,7 +173,9 @@ def test_django_sinks() -> None:
     raw = one("sql_strings", path="shop/views.py", sink="raw")
     assert (raw["build"], raw["interpolated"]) == ("fstring", ["q"])
     extra = {r["arg"]: r for r in rows("sql_strings", path="shop/views.py", sink="extra")}
-    assert extra["where[0]"]["build"] == "percent" and extra["where[0]"]["interpolated"] == ['request.GET["min"]']
+    assert extra["where[0]"]["build"] == "percent" and extra["where[0]"]["interpolated"] == [
+        'request.GET["min"]'
+    ]
     assert extra["select['rank']"]["build"] == "literal"
     rawsql = one("sql_strings", path="shop/views.py", sink="RawSQL")
     assert (rawsql["build"], rawsql["has_params"]) == ("literal", True)
@@ -179,17 +204,30 @@ def test_placeholders_joined_are_not_interpolation() -> None:
         ('runner.execute(f"task {x}")', "fstring", ["fstring"], ["x"], False),  # not SQL-looking
     ],
 )
-def test_how_sql_was_built(tmp_path: Path, source: str, build: str, techniques: list[str],
-                           interpolated: list[str], looks_like_sql: bool) -> None:
+def test_how_sql_was_built(
+    tmp_path: Path,
+    source: str,
+    build: str,
+    techniques: list[str],
+    interpolated: list[str],
+    looks_like_sql: bool,
+) -> None:
     got = run_snippets(tmp_path, {"m.py": f"def f(cur, runner, x, col, conds, sql, t):\n    {source}\n"})
     [row] = got["sql_strings"]
     assert (row["build"], row["techniques"], row["interpolated"], row["looks_like_sql"]) == (
-        build, techniques, interpolated, looks_like_sql)
+        build,
+        techniques,
+        interpolated,
+        looks_like_sql,
+    )
     assert row["is_interpolated"] == bool(interpolated)
 
 
 def test_tracing_takes_the_last_assignment_before_the_sink(tmp_path: Path) -> None:
-    got = run_snippets(tmp_path, {"m.py": """
+    got = run_snippets(
+        tmp_path,
+        {
+            "m.py": """
         QUERY = "SELECT * FROM users"
 
         def f(cur, name):
@@ -205,7 +243,9 @@ def test_tracing_takes_the_last_assignment_before_the_sink(tmp_path: Path) -> No
         def g(cur, rows):
             for row in rows:
                 cur.execute(row)
-    """})
+    """
+        },
+    )
     by_line = {r["line"]: r for r in got["sql_strings"]}
     assert (by_line[6]["build"], by_line[6]["assigned_line"]) == ("fstring", 5)
     assert (by_line[8]["build"], by_line[8]["assigned_line"]) == ("literal", 7)
@@ -215,12 +255,15 @@ def test_tracing_takes_the_last_assignment_before_the_sink(tmp_path: Path) -> No
 
 
 def test_sinks_need_the_right_imports(tmp_path: Path) -> None:
-    got = run_snippets(tmp_path, {
-        "a.py": "from sqlalchemy import text as t\nq = t(f'SELECT {x}')\n",  # aliased import: a sink
-        "b.py": "def text(s):\n    return s\nq = text(f'SELECT {x}')\n",  # no sqlalchemy: no sink
-        "c.py": "objects.raw(f'SELECT {x}')\n",  # raw() only counts in files importing django
-        "d.py": "import pandas as pd\ndf = pd.read_sql(f'SELECT * FROM {t}', con, params=None)\n",
-    })
+    got = run_snippets(
+        tmp_path,
+        {
+            "a.py": "from sqlalchemy import text as t\nq = t(f'SELECT {x}')\n",  # aliased import: a sink
+            "b.py": "def text(s):\n    return s\nq = text(f'SELECT {x}')\n",  # no sqlalchemy: no sink
+            "c.py": "objects.raw(f'SELECT {x}')\n",  # raw() only counts in files importing django
+            "d.py": "import pandas as pd\ndf = pd.read_sql(f'SELECT * FROM {t}', con, params=None)\n",
+        },
+    )
     sinks = {(r["path"], r["sink"]) for r in got["sql_strings"]}
     assert sinks == {("a.py", "text"), ("d.py", "read_sql")}
 
@@ -243,45 +286,67 @@ def test_sinks_need_the_right_imports(tmp_path: Path) -> None:
         ('ENV["PATH"]', "os.environ[]", "PATH", False, None, True),
     ],
 )
-def test_os_reads(tmp_path: Path, source: str, api: str, name: str | None, has_default: bool,
-                  default: str | None, raises: bool) -> None:
-    got = run_snippets(tmp_path, {"m.py": f"import os\nfrom os import environ as E\nENV = os.environ\n\n"
-                                          f"def f(key):\n    return {source}\n"})
+def test_os_reads(
+    tmp_path: Path,
+    source: str,
+    api: str,
+    name: str | None,
+    has_default: bool,
+    default: str | None,
+    raises: bool,
+) -> None:
+    got = run_snippets(
+        tmp_path,
+        {
+            "m.py": f"import os\nfrom os import environ as E\nENV = os.environ\n\n"
+            f"def f(key):\n    return {source}\n"
+        },
+    )
     [row] = got["env_reads"]
     if name == "b'PATH'":  # a bytes key is not a str literal: no name, the key as written
         assert row["name"] is None and row["name_expr"] == 'b"PATH"'
     else:
         assert row["name"] == name
-    assert (row["api"], row["has_default"], row["default"], row["raises_if_unset"]) == (api, has_default, default, raises)
+    assert (row["api"], row["has_default"], row["default"], row["raises_if_unset"]) == (
+        api,
+        has_default,
+        default,
+        raises,
+    )
     assert row["scope"] == "f"
 
 
 def test_writes_and_look_alikes_are_not_reads(tmp_path: Path) -> None:
-    got = run_snippets(tmp_path, {
-        "a.py": """
+    got = run_snippets(
+        tmp_path,
+        {
+            "a.py": """
             import os
             os.environ["A"] = "1"
             del os.environ["B"]
             print("C" in os.environ, dict(os.environ), os.environ.copy())
         """,
-        "b.py": """
+            "b.py": """
             environ = {"HOME": "/x"}
             def getenv(name):
                 return name
             print(environ["HOME"], environ.get("HOME"), getenv("HOME"))
         """,
-        "c.py": """
+            "c.py": """
             import os
             def f(environ):
                 return environ["HOME"]
         """,
-    })
+        },
+    )
     assert got.get("env_reads", []) == []
 
 
 def test_settings_libraries() -> None:
     reads = {r["name"]: r for r in rows("env_reads", path="shop/settings/base.py")}
-    assert reads["DJANGO_SECRET_KEY"]["api"] == "environ.Env" and reads["DJANGO_SECRET_KEY"]["raises_if_unset"]
+    assert (
+        reads["DJANGO_SECRET_KEY"]["api"] == "environ.Env" and reads["DJANGO_SECRET_KEY"]["raises_if_unset"]
+    )
     assert (reads["DATABASE_URL"]["api"], reads["DATABASE_URL"]["cast"]) == ("environ.Env.db", "db_url")
     assert (reads["DEBUG"]["cast"], reads["DEBUG"]["default"]) == ("bool", "False")
     config = {r["name"]: r for r in rows("env_reads", path="shop/config.py")}
@@ -322,31 +387,45 @@ def query(store: Path, name: str) -> list[dict[str, Any]]:
 def test_doc_fstring_sql_reaching_execute(shop_store: Path) -> None:
     got = query(shop_store, "fstring_sql_reaching_execute")
     assert [(r["path"], r["line"], r["scope"], r["interpolated"]) for r in got] == [
-        ("shop/db.py", 23, "search", ["term", "order"]), ("shop/db.py", 48, "report", ["year"])]
+        ("shop/db.py", 23, "search", ["term", "order"]),
+        ("shop/db.py", 48, "report", ["year"]),
+    ]
 
 
 def test_doc_interpolated_sql_anywhere(shop_store: Path) -> None:
     got = query(shop_store, "interpolated_sql_anywhere")
     assert [(r["path"], r["line"], r["sink"], r["build"]) for r in got] == [
-        ("shop/db.py", 23, "execute", "concat"), ("shop/db.py", 27, "execute", "percent"),
-        ("shop/db.py", 31, "execute", "format"), ("shop/db.py", 48, "execute", "fstring"),
-        ("shop/views.py", 29, "raw", "fstring"), ("shop/views.py", 30, "extra", "percent")]
+        ("shop/db.py", 23, "execute", "concat"),
+        ("shop/db.py", 27, "execute", "percent"),
+        ("shop/db.py", 31, "execute", "format"),
+        ("shop/db.py", 48, "execute", "fstring"),
+        ("shop/views.py", 29, "raw", "fstring"),
+        ("shop/views.py", 30, "extra", "percent"),
+    ]
 
 
 def test_doc_env_without_default(shop_store: Path) -> None:
     got = query(shop_store, "env_without_default")
     assert [(r["name"], r["reads"], r["first_path"]) for r in got] == [
-        ("DATABASE_URL", 1, "shop/settings/base.py"), ("DJANGO_SECRET_KEY", 2, "shop/settings/base.py"),
-        ("JWT_KEY", 1, "shop/api.py"), ("REDIS_URL", 1, "shop/settings/base.py"),
-        ("SENTRY_DSN", 1, "shop/settings/base.py"), ("SHOP_DATABASE_URL", 1, "shop/config.py"),
-        ("STRIPE_KEY", 1, "shop/config.py")]
+        ("DATABASE_URL", 1, "shop/settings/base.py"),
+        ("DJANGO_SECRET_KEY", 2, "shop/settings/base.py"),
+        ("JWT_KEY", 1, "shop/api.py"),
+        ("REDIS_URL", 1, "shop/settings/base.py"),
+        ("SENTRY_DSN", 1, "shop/settings/base.py"),
+        ("SHOP_DATABASE_URL", 1, "shop/config.py"),
+        ("STRIPE_KEY", 1, "shop/config.py"),
+    ]
 
 
 def test_doc_env_required(shop_store: Path) -> None:
     got = {(r["name"], r["api"]) for r in query(shop_store, "env_required")}
     assert ("SENTRY_DSN", "os.getenv") not in {(n, a) for n, a in got}  # getenv returns None
-    assert {("REDIS_URL", "os.environ[]"), ("DJANGO_SECRET_KEY", "environ.Env"),
-            ("DJANGO_SECRET_KEY", "os.environ[]"), ("STRIPE_KEY", "decouple.config")} <= got
+    assert {
+        ("REDIS_URL", "os.environ[]"),
+        ("DJANGO_SECRET_KEY", "environ.Env"),
+        ("DJANGO_SECRET_KEY", "os.environ[]"),
+        ("STRIPE_KEY", "decouple.config"),
+    } <= got
 
 
 def test_every_documented_query_runs(shop_store: Path) -> None:
@@ -375,29 +454,56 @@ def django_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_django_sqlite_backend_builds_sql_by_interpolation(django_store: Path) -> None:
     st = open_store(django_store)
-    pragma = sql(st, """SELECT path, build, interpolated FROM sql_strings
+    pragma = sql(
+        st,
+        """SELECT path, build, interpolated FROM sql_strings
                         WHERE repo = 'sqlite3' AND path = 'introspection.py'
-                          AND sql LIKE 'PRAGMA table_info(%'""").to_pylist()
+                          AND sql LIKE 'PRAGMA table_info(%'""",
+    ).to_pylist()
     assert pragma and pragma[0]["build"] == "percent"
     assert pragma[0]["interpolated"][0].startswith("self.connection.ops.quote_name(")
-    begin = sql(st, "SELECT build, sql FROM sql_strings WHERE repo = 'sqlite3' AND path = 'base.py' AND sql LIKE 'BEGIN %'").to_pylist()
+    begin = sql(
+        st,
+        "SELECT build, sql FROM sql_strings WHERE repo = 'sqlite3' AND path = 'base.py' AND sql LIKE 'BEGIN %'",
+    ).to_pylist()
     assert begin == [{"build": "fstring", "sql": "BEGIN {self.transaction_mode}"}]
-    counts = {r["build"]: r["n"] for r in sql(st, """SELECT build, count(*) AS n FROM sql_strings
+    counts = {
+        r["build"]: r["n"]
+        for r in sql(
+            st,
+            """SELECT build, count(*) AS n FROM sql_strings
                                                      WHERE repo = 'sqlite3' AND sink = 'execute'
-                                                     GROUP BY build""").to_pylist()}
+                                                     GROUP BY build""",
+        ).to_pylist()
+    }
     assert counts.get("percent", 0) >= 5 and counts.get("literal", 0) >= 5
     # the cursor wrappers pass their `query` parameter on: non-literal SQL, untraceable here
-    assert sql(st, "SELECT count(*) AS n FROM sql_strings WHERE repo = 'sqlite3' AND path = 'base.py' AND build = 'parameter'"
-               ).column("n")[0].as_py() >= 1
+    assert (
+        sql(
+            st,
+            "SELECT count(*) AS n FROM sql_strings WHERE repo = 'sqlite3' AND path = 'base.py' AND build = 'parameter'",
+        )
+        .column("n")[0]
+        .as_py()
+        >= 1
+    )
 
 
 def test_django_management_reads_its_settings_variable(django_store: Path) -> None:
     st = open_store(django_store)
-    got = sql(st, """SELECT path, api, has_default FROM env_reads
-                     WHERE repo = 'management' AND name = 'DJANGO_SETTINGS_MODULE' ORDER BY path""").to_pylist()
+    got = sql(
+        st,
+        """SELECT path, api, has_default FROM env_reads
+                     WHERE repo = 'management' AND name = 'DJANGO_SETTINGS_MODULE' ORDER BY path""",
+    ).to_pylist()
     assert {"path": "__init__.py", "api": "os.environ.get", "has_default": False} in got
     # bash completion reads its words with os.environ[...]: a KeyError outside completion
-    comp = sql(st, """SELECT name, api, raises_if_unset FROM env_reads
-                      WHERE repo = 'management' AND name LIKE 'COMP_%' ORDER BY name""").to_pylist()
-    assert comp == [{"name": "COMP_CWORD", "api": "os.environ[]", "raises_if_unset": True},
-                    {"name": "COMP_WORDS", "api": "os.environ[]", "raises_if_unset": True}]
+    comp = sql(
+        st,
+        """SELECT name, api, raises_if_unset FROM env_reads
+                      WHERE repo = 'management' AND name LIKE 'COMP_%' ORDER BY name""",
+    ).to_pylist()
+    assert comp == [
+        {"name": "COMP_CWORD", "api": "os.environ[]", "raises_if_unset": True},
+        {"name": "COMP_WORDS", "api": "os.environ[]", "raises_if_unset": True},
+    ]

@@ -26,12 +26,19 @@ def stdlib_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_python_file_is_parsed_or_explained(stdlib_store: Path) -> None:
     st = open_store(stdlib_store)
-    unexplained = sql(st, """
+    unexplained = (
+        sql(
+            st,
+            """
         SELECT f.path FROM files f
         LEFT JOIN modules m ON m.path = f.path
         LEFT JOIN errors e ON e.path = f.path
         WHERE f.language = 'python' AND m.path IS NULL AND e.path IS NULL
-    """).column("path").to_pylist()
+    """,
+        )
+        .column("path")
+        .to_pylist()
+    )
     assert unexplained == []
     n_py = sql(st, "SELECT count(*) AS n FROM files WHERE language = 'python'").column("n")[0].as_py()
     assert n_py > 1000
@@ -48,16 +55,30 @@ def _oracle(path: Path) -> tuple[int, int] | None:
             top = symtable.symtable(path.read_bytes().decode("utf-8"), str(path), "exec")
     except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
         return None
-    kinds = collections.Counter(t.get_type() for t in top.get_children() if t.get_name() not in COMPREHENSIONS)
+    kinds = collections.Counter(
+        t.get_type() for t in top.get_children() if t.get_name() not in COMPREHENSIONS
+    )
     return kinds["function"], kinds["class"]
 
 
 def test_top_level_counts_agree_with_symtable(stdlib_store: Path) -> None:
     st = open_store(stdlib_store)
-    funcs = dict(zip(*sql(st, "SELECT path, count(*) AS n FROM functions WHERE qualname = name GROUP BY path")
-                     .to_pydict().values(), strict=True))
-    classes = dict(zip(*sql(st, "SELECT path, count(*) AS n FROM classes WHERE qualname = name GROUP BY path")
-                       .to_pydict().values(), strict=True))
+    funcs = dict(
+        zip(
+            *sql(st, "SELECT path, count(*) AS n FROM functions WHERE qualname = name GROUP BY path")
+            .to_pydict()
+            .values(),
+            strict=True,
+        )
+    )
+    classes = dict(
+        zip(
+            *sql(st, "SELECT path, count(*) AS n FROM classes WHERE qualname = name GROUP BY path")
+            .to_pydict()
+            .values(),
+            strict=True,
+        )
+    )
     parsed = sql(st, "SELECT path FROM modules").column("path").to_pylist()
     checked = 0
     mismatches = []

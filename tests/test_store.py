@@ -35,8 +35,9 @@ def test_unpublished_commits_are_invisible_and_rolled_back(tmp_path: Path) -> No
     writer = RunWriter(store, "dead", {"files": File, "errors": Error})
     writer.prepare()
     task = FileTask(key=0, repo="src", root=str(src), path="b.py", size=6, mtime_ns=0, language="python")
-    config = WorkerConfig(extractors=(("codequarry.extractors.core", "files"),), tables_dir=str(store.tables_dir),
-                          run_id="dead")
+    config = WorkerConfig(
+        extractors=(("codequarry.extractors.core", "files"),), tables_dir=str(store.tables_dir), run_id="dead"
+    )
     for part in process_chunk(config, [task]).parts:
         writer.add(part)
     writer.commit({}, store.snapshot())  # the files table now has a version no snapshot names
@@ -65,12 +66,18 @@ def test_a_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None
     (tmp_path / "a.py").write_text("x = 1\n")
     store = Store.create(tmp_path / ".quarry")
     with WriterLock(store.path):
-        proc = subprocess.run([sys.executable, "-m", "codequarry", "extract", str(tmp_path), "-q"],
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "codequarry", "extract", str(tmp_path), "-q"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 2
     assert f"pid {os.getpid()}" in proc.stderr
     # the lock dies with its holder: now it works
-    subprocess.run([sys.executable, "-m", "codequarry", "extract", str(tmp_path), "-q"], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "codequarry", "extract", str(tmp_path), "-q"], check=True, timeout=120
+    )
 
 
 def test_a_non_store_folder_is_never_used_as_a_store(tmp_path: Path) -> None:

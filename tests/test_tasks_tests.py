@@ -24,7 +24,11 @@ def test_golden(case: str, update_golden: bool) -> None:
 def test_celery_tasks() -> None:
     receipt = one("tasks", name="send_receipt")
     assert (receipt["framework"], receipt["task_name"], receipt["explicit_name"], receipt["app"]) == (
-        "celery", "orders.tasks.send_receipt", False, None)
+        "celery",
+        "orders.tasks.send_receipt",
+        False,
+        None,
+    )
     refund = one("tasks", name="refund")
     assert (refund["task_name"], refund["queue"]) == ("orders.refund", "payments")
     assert "max_retries=3" in refund["options"]
@@ -45,8 +49,12 @@ def test_rq_dramatiq_and_huey() -> None:
     job = one("tasks", name="count_words", kind="function")
     assert (job["framework"], job["queue"]) == ("rq", "low")
     enqueued = [(r["task_name"], r["line"]) for r in rows("tasks", kind="enqueued")]
-    assert enqueued == [("jobs.rq_jobs.fetch", 21), ("jobs.rq_jobs.count_words", 22),
-                        ("jobs.rq_jobs.fetch", 23), ("jobs.rq_jobs.count_words", 24)]
+    assert enqueued == [
+        ("jobs.rq_jobs.fetch", 21),
+        ("jobs.rq_jobs.count_words", 22),
+        ("jobs.rq_jobs.fetch", 23),
+        ("jobs.rq_jobs.count_words", 24),
+    ]
     assert one("tasks", name="send_email")["framework"] == "dramatiq"
     thumb = one("tasks", name="make_thumbnail")
     assert (thumb["task_name"], thumb["explicit_name"], thumb["queue"]) == ("thumbnail", True, "media")
@@ -57,8 +65,17 @@ def test_rq_dramatiq_and_huey() -> None:
 
 def test_celery_builtin_tasks_of_the_installed_celery() -> None:
     got = {r["task_name"]: r for r in real("SELECT * FROM tasks WHERE framework = 'celery'")}
-    builtins = {"celery.backend_cleanup", "celery.accumulate", "celery.chord_unlock", "celery.map",
-                "celery.starmap", "celery.chunks", "celery.group", "celery.chain", "celery.chord"}
+    builtins = {
+        "celery.backend_cleanup",
+        "celery.accumulate",
+        "celery.chord_unlock",
+        "celery.map",
+        "celery.starmap",
+        "celery.chunks",
+        "celery.group",
+        "celery.chain",
+        "celery.chord",
+    }
     assert builtins <= set(got)
     assert all(got[n]["path"] == "builtins.py" and got[n]["app"] == "app" for n in builtins)
     assert got["celery.backend_cleanup"]["qualname"] == "add_backend_cleanup_task.<locals>.backend_cleanup"
@@ -69,7 +86,10 @@ def test_celery_builtin_tasks_of_the_installed_celery() -> None:
 
 
 def test_documented_query_celery_default_names() -> None:
-    got = [r["name"] for r in query(doc_sql("Celery tasks named by default (renaming the module renames the task)"))]
+    got = [
+        r["name"]
+        for r in query(doc_sql("Celery tasks named by default (renaming the module renames the task)"))
+    ]
     assert got == ["ping", "resize", "send_receipt", "debug_task"]
 
 
@@ -81,17 +101,35 @@ def test_pytest_functions_classes_and_fixtures() -> None:
     assert (pairs["parametrize_args"], pairs["parametrize_cases"]) == (["a", "b", "flag"], 6)
     assert pairs["fixtures"] == ["engine"] and pairs["marks"] == ["django_db", "parametrize"]
     dyn = one("tests", name="test_dynamic")
-    assert (dyn["parametrize_cases"], dyn["is_async"], dyn["marks"]) == (None, True, ["django_db", "parametrize", "slow"])
+    assert (dyn["parametrize_cases"], dyn["is_async"], dyn["marks"]) == (
+        None,
+        True,
+        ["django_db", "parametrize", "slow"],
+    )
     get = one("tests", name="test_get")
-    assert (get["class_name"], get["framework"], get["fixtures"]) == ("TestApi", "pytest", ["token", "client"])
+    assert (get["class_name"], get["framework"], get["fixtures"]) == (
+        "TestApi",
+        "pytest",
+        ["token", "client"],
+    )
     assert one("tests", name="test_post")["marks"] == ["django_db", "usefixtures", "skip"]
     database = one("tests", kind="fixture", name="database")
     assert (database["fixture_scope"], database["autouse"]) == ("session", True)
     engine = one("tests", kind="fixture", fixture_name="engine")
-    assert (engine["name"], engine["fixture_params"], engine["fixtures"]) == ("engine_fixture", 2, ["request"])
+    assert (engine["name"], engine["fixture_params"], engine["fixtures"]) == (
+        "engine_fixture",
+        2,
+        ["request"],
+    )
     assert one("tests", kind="fixture", name="token")["class_name"] == "TestApi"
-    for absent in ("helper", "test_never_collected", "test_not_a_test", "not_a_test", "test_connection",
-                   "check_not_a_test"):
+    for absent in (
+        "helper",
+        "test_never_collected",
+        "test_not_a_test",
+        "not_a_test",
+        "test_connection",
+        "check_not_a_test",
+    ):
         assert not rows("tests", name=absent), absent
 
 
@@ -104,8 +142,13 @@ def test_unittest_cases_across_files() -> None:
     assert one("tests", name="test_both")["framework"] == "unittest"  # a Test* class that is a TestCase
     assert one("tests", name="test_add")["framework"] == "unittest"  # through a base of the same file
     assert one("tests", name="test_io")["is_async"]
-    counts = {r["framework"]: r["n"] for r in query("SELECT framework, count(*) AS n FROM tests "
-                                                    "WHERE kind = 'test' AND repo = 'testsuite' GROUP BY framework")}
+    counts = {
+        r["framework"]: r["n"]
+        for r in query(
+            "SELECT framework, count(*) AS n FROM tests "
+            "WHERE kind = 'test' AND repo = 'testsuite' GROUP BY framework"
+        )
+    }
     assert counts == {"pytest": 5, "unittest": 7}
 
 
@@ -139,9 +182,11 @@ def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ast, "walk", forbidden)
     monkeypatch.setattr(ast, "iter_child_nodes", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "generic_visit", forbidden)
-    refs = (("codequarry.extractors.python.model_classes", "model_classes"),
-            ("codequarry.extractors.python.tasks", "tasks"),
-            ("codequarry.extractors.python.testsuite", "test_facts"))
+    refs = (
+        ("codequarry.extractors.python.model_classes", "model_classes"),
+        ("codequarry.extractors.python.tasks", "tasks"),
+        ("codequarry.extractors.python.testsuite", "test_facts"),
+    )
     tasks = []
     for case in ("django", "sqlalchemy", "validation", "tasks", "testsuite"):
         tasks.extend(file_tasks(FIXTURES / case, case))
@@ -157,8 +202,10 @@ def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path:
     from codequarry.extractors.python import model_names
     from tests.test_python_core import file_tasks
 
-    (tmp_path / "plain.py").write_text("import enum\n\nclass Color(enum.Enum):\n    RED = 1\n\n"
-                                       "class Err(ValueError):\n    pass\n\ndef helper():\n    return 1\n")
+    (tmp_path / "plain.py").write_text(
+        "import enum\n\nclass Color(enum.Enum):\n    RED = 1\n\n"
+        "class Err(ValueError):\n    pass\n\ndef helper():\n    return 1\n"
+    )
     built = []
     original = model_names.FileNames.__init__
 
@@ -166,9 +213,11 @@ def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path:
         built.append(src)
         original(self, src)  # type: ignore[arg-type]
 
-    refs = (("codequarry.extractors.python.model_classes", "model_classes"),
-            ("codequarry.extractors.python.tasks", "tasks"),
-            ("codequarry.extractors.python.testsuite", "test_facts"))
+    refs = (
+        ("codequarry.extractors.python.model_classes", "model_classes"),
+        ("codequarry.extractors.python.tasks", "tasks"),
+        ("codequarry.extractors.python.testsuite", "test_facts"),
+    )
     pytest.MonkeyPatch().context()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(model_names.FileNames, "__init__", spy)

@@ -16,16 +16,34 @@ def test_golden(case: str, update_golden: bool) -> None:
 def test_pydantic_v2_model_inheriting_from_a_base_in_another_module() -> None:
     user = one("validation_models", fqn="schemas.users.UserIn")
     assert (user["framework"], user["pydantic_version"], user["parent_models"]) == (
-        "pydantic", "v2", ["schemas.base.APIModel"])
+        "pydantic",
+        "v2",
+        ["schemas.base.APIModel"],
+    )
     assert one("validation_models", fqn="schemas.base.APIModel")["options"] == ["frozen=True", "extra=forbid"]
     fields = {f["name"]: f for f in rows("validation_fields", model="schemas.users.UserIn")}
-    assert set(fields) == {"name", "email", "age", "tags", "nickname", "address", "request_id"}  # no _secret, MAX_TAGS
+    assert set(fields) == {
+        "name",
+        "email",
+        "age",
+        "tags",
+        "nickname",
+        "address",
+        "request_id",
+    }  # no _secret, MAX_TAGS
     assert (fields["name"]["required"], fields["name"]["alias"]) == (True, "userName")  # Field(..., alias=)
-    assert (fields["age"]["required"], fields["age"]["nullable"], fields["age"]["default"]) == (False, True, "None")
+    assert (fields["age"]["required"], fields["age"]["nullable"], fields["age"]["default"]) == (
+        False,
+        True,
+        "None",
+    )
     assert (fields["nickname"]["required"], fields["nickname"]["nullable"]) == (True, True)  # v2: no default
     assert (fields["tags"]["required"], fields["tags"]["default_factory"]) == (False, "list")
     assert fields["address"]["ref"] == "schemas.users.Address"
-    assert (fields["request_id"]["declared_in"], fields["request_id"]["inherited"]) == ("schemas.base.APIModel", True)
+    assert (fields["request_id"]["declared_in"], fields["request_id"]["inherited"]) == (
+        "schemas.base.APIModel",
+        True,
+    )
     assert fields["request_id"]["path"] == "schemas/base.py"
     assert one("validation_fields", model="schemas.users.Address", name="zip_code")["alias"] == "zip"
     # a subclass two levels down gets everything, its own field first
@@ -46,7 +64,10 @@ def test_pydantic_validators() -> None:
 
 def test_pydantic_v1_models() -> None:
     item = one("validation_models", fqn="legacy.Item")
-    assert (item["pydantic_version"], item["options"]) == ("v1", ["orm_mode=True"])  # pydantic.v1 + class Config
+    assert (item["pydantic_version"], item["options"]) == (
+        "v1",
+        ["orm_mode=True"],
+    )  # pydantic.v1 + class Config
     note = one("validation_fields", model="legacy.Item", name="note")
     assert (note["required"], note["nullable"]) == (False, True)  # v1: Optional without default means None
     settings = one("validation_models", fqn="v1style.Settings")  # `from pydantic import validator`
@@ -77,7 +98,10 @@ def test_marshmallow_schemas() -> None:
     assert set(album) == {"title", "artist", "release", "id"}
     assert album["title"]["required"] and album["id"]["declared_in"] == "marsh.BaseSchema"
     assert (album["artist"]["type"], album["artist"]["nullable"], album["artist"]["ref"]) == (
-        "Nested", True, "marsh.ArtistSchema")
+        "Nested",
+        True,
+        "marsh.ArtistSchema",
+    )
     assert one("validation_fields", model="marsh.ArtistSchema", name="name")["alias"] == "artistName"
     kinds = sorted(v["kind"] for v in rows("validation_validators", model="marsh.AlbumSchema"))
     assert kinds == ["post_load", "validates", "validates_schema"]
@@ -87,14 +111,24 @@ def test_marshmallow_schemas() -> None:
 def test_sqlmodel_classes_are_validation_models_too() -> None:
     names = {m["name"]: m for m in rows("validation_models", framework="sqlmodel")}
     assert set(names) == {"TeamBase", "Team", "Hero", "HeroCreate"}
-    assert {f["name"] for f in rows("validation_fields", model="heroes.Hero")} == {"id", "name", "age", "team_id"}
+    assert {f["name"] for f in rows("validation_fields", model="heroes.Hero")} == {
+        "id",
+        "name",
+        "age",
+        "team_id",
+    }
 
 
 def test_documented_query_required_but_nullable() -> None:
-    got = {(r["model"], r["name"]) for r in query(doc_sql("pydantic fields that are required although they admit None"))}
+    got = {
+        (r["model"], r["name"])
+        for r in query(doc_sql("pydantic fields that are required although they admit None"))
+    }
     assert got == {("schemas.users.UserIn", "nickname"), ("schemas.users.UserOut", "nickname")}
 
 
 def test_documented_query_pydantic_v1_models() -> None:
-    assert [r["fqn"] for r in query(doc_sql("models still on the pydantic v1 API"))] == ["legacy.Item",
-                                                                                        "v1style.Settings"]
+    assert [r["fqn"] for r in query(doc_sql("models still on the pydantic v1 API"))] == [
+        "legacy.Item",
+        "v1style.Settings",
+    ]

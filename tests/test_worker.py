@@ -13,11 +13,21 @@ PLUGINS = (("tests.plugins.misbehaving", "names"), ("tests.plugins.misbehaving",
 def task(root: Path, rel: str, key: int = 0, language: str | None = "python") -> FileTask:
     p = root / rel
     size = p.stat().st_size if p.exists() else 0
-    return FileTask(key=key, repo="r", root=str(root), path=rel, size=size, mtime_ns=0, language=language,
-                    module=rel.removesuffix(".py"))
+    return FileTask(
+        key=key,
+        repo="r",
+        root=str(root),
+        path=rel,
+        size=size,
+        mtime_ns=0,
+        language=language,
+        module=rel.removesuffix(".py"),
+    )
 
 
-def run(root: Path, rels: list[str], refs: tuple[tuple[str, str], ...] = CORE + PLUGINS) -> dict[str, list[dict]]:
+def run(
+    root: Path, rels: list[str], refs: tuple[tuple[str, str], ...] = CORE + PLUGINS
+) -> dict[str, list[dict]]:
     result = process_chunk(WorkerConfig(extractors=refs), [task(root, r, i) for i, r in enumerate(rels)])
     return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
 
@@ -66,8 +76,10 @@ def test_a_syntax_error_is_reported_once_per_file(tmp_path: Path) -> None:
 def test_files_rows_cover_every_language(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text("# a\nb\n")
     (tmp_path / "img.bin").write_bytes(b"\x89PNG\x00\x01\x02" * 100)
-    result = process_chunk(WorkerConfig(extractors=CORE),
-                           [task(tmp_path, "notes.md", 0, "markdown"), task(tmp_path, "img.bin", 1, None)])
+    result = process_chunk(
+        WorkerConfig(extractors=CORE),
+        [task(tmp_path, "notes.md", 0, "markdown"), task(tmp_path, "img.bin", 1, None)],
+    )
     rows = {r["path"]: r for r in read_ipc(result.tables["files"]).to_pylist()}
     assert rows["notes.md"]["lines"] == 2 and rows["notes.md"]["language"] == "markdown"
     assert rows["img.bin"]["lines"] is None

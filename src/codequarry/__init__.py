@@ -18,7 +18,13 @@ from codequarry.run import RunSummary, extract  # noqa: E402
 from codequarry.schema import DatasetSpec, dataset  # noqa: E402
 from codequarry.source import SourceFile  # noqa: E402
 
-_LAZY = {"open_store", "session", "sql", "table", "read_only_sql"}  # DataFusion loads only when a query is made
+_LAZY = {
+    "open_store",
+    "session",
+    "sql",
+    "table",
+    "read_only_sql",
+}  # DataFusion loads only when a query is made
 
 
 def __getattr__(name: str) -> object:
@@ -30,7 +36,21 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "__version__", "dataset", "DatasetSpec", "file_extractor", "operation", "FileExtractor", "Operation",
-    "SourceFile", "ExtractPlan", "make_plan", "extract", "RunSummary", "open_store", "session", "sql", "table",
+    "__version__",
+    "dataset",
+    "DatasetSpec",
+    "file_extractor",
+    "operation",
+    "FileExtractor",
+    "Operation",
+    "SourceFile",
+    "ExtractPlan",
+    "make_plan",
+    "extract",
+    "RunSummary",
+    "open_store",
+    "session",
+    "sql",
+    "table",
     "read_only_sql",
 ]

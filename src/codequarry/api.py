@@ -62,6 +62,7 @@ def effective_version(ex: FileExtractor) -> int:
     revision of each product it needs (``version=1`` needing ``ast`` revision 2 is 1001)."""
     return ex.version + 1000 * sum(PRODUCT_REVISIONS.get(p, 1) - 1 for p in ex.needs)
 
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -144,9 +145,7 @@ def file_extractor(
     outs = tuple(outputs)
     for out in outs:
         if not isinstance(out, DatasetSpec):
-            raise DeclarationError(
-                f"extractor '{name}': outputs must be @dataset classes, got {out!r}"
-            )
+            raise DeclarationError(f"extractor '{name}': outputs must be @dataset classes, got {out!r}")
     if not outs:
         raise DeclarationError(f"extractor '{name}' declares no outputs")
 
@@ -199,8 +198,10 @@ def operation(
     _check_name("operation", name)
     _check_version("operation", name, version)
     if partition not in (None, "repo"):
-        raise DeclarationError(f"operation '{name}': partition={partition!r}; the one partitioning is 'repo' "
-                               "(or None: recomputed whole)")
+        raise DeclarationError(
+            f"operation '{name}': partition={partition!r}; the one partitioning is 'repo' "
+            "(or None: recomputed whole)"
+        )
 
     def wrap(func: Callable[..., Any]) -> Operation:
         doc = description if description is not None else (func.__doc__ or "").strip().split("\n")[0]
@@ -227,8 +228,15 @@ class Outputs:
         self.__dict__.update(buffers)
         self.__dict__["_report"] = report
 
-    def error(self, kind: str, message: str, *, line: int | None = None, column: int | None = None,
-              source_line: str | None = None) -> None:
+    def error(
+        self,
+        kind: str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
         """Add an ``errors`` row for this file in this extractor's name, without giving up its other
         rows: what a tolerant parser recovered from (a tree-sitter ERROR or MISSING node)."""
         report = self.__dict__["_report"]

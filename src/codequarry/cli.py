@@ -40,8 +40,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
 ) -> None:
     _state["debug"] = debug
@@ -55,10 +56,14 @@ def _find_store(store: Path | None) -> Path:
     for folder in (here, *here.parents):
         if (folder / ".quarry" / "store.json").is_file():
             return folder / ".quarry"
-    raise StoreError("no store here: no .quarry/ in this folder or its parents; pass --store or run 'quarry extract .'")
+    raise StoreError(
+        "no store here: no .quarry/ in this folder or its parents; pass --store or run 'quarry extract .'"
+    )
 
 
-StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")]
+StoreOpt = Annotated[
+    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
+]
 
 
 class Progress:
@@ -80,9 +85,14 @@ class Progress:
             from rich.progress import Progress as RichProgress
 
             self.bar = RichProgress(
-                TextColumn("extracting"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
-                TextColumn("{task.fields[rate]:>8} files/s"), TimeRemainingColumn(),
-                console=err, transient=True,
+                TextColumn("extracting"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("files"),
+                TextColumn("{task.fields[rate]:>8} files/s"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
             )
             self.task = self.bar.add_task("extract", total=total_files, rate="")
             self.bar.start()
@@ -96,31 +106,76 @@ class Progress:
 
 @app.command()
 def extract(
-    sources: Annotated[list[Path], typer.Argument(help="Folders (git work trees or plain) or files to scan.")],
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes (default: one per core; 1 runs in-process).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip (repeatable).")] = None,
-    select: Annotated[list[str] | None, typer.Option("--select", help="Run only these extractors or groups (dotted prefix; repeatable).")] = None,
-    deselect: Annotated[list[str] | None, typer.Option("--skip", help="Leave out these extractors or groups (repeatable).")] = None,
-    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module (repeatable).")] = None,
-    max_file_size: Annotated[str, typer.Option("--max-file-size", help="Skip files larger than this (e.g. 10MB).")] = "10MB",
-    file_timeout: Annotated[float, typer.Option("--file-timeout", help="Stop a file after this many seconds (0: never).")] = 60.0,
-    max_memory: Annotated[str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")] = None,
+    sources: Annotated[
+        list[Path], typer.Argument(help="Folders (git work trees or plain) or files to scan.")
+    ],
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", help="Worker processes (default: one per core; 1 runs in-process)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip (repeatable).")
+    ] = None,
+    select: Annotated[
+        list[str] | None,
+        typer.Option("--select", help="Run only these extractors or groups (dotted prefix; repeatable)."),
+    ] = None,
+    deselect: Annotated[
+        list[str] | None, typer.Option("--skip", help="Leave out these extractors or groups (repeatable).")
+    ] = None,
+    plugin: Annotated[
+        list[str] | None,
+        typer.Option("--plugin", "-p", help="Import extractors from this module (repeatable)."),
+    ] = None,
+    max_file_size: Annotated[
+        str, typer.Option("--max-file-size", help="Skip files larger than this (e.g. 10MB).")
+    ] = "10MB",
+    file_timeout: Annotated[
+        float, typer.Option("--file-timeout", help="Stop a file after this many seconds (0: never).")
+    ] = 60.0,
+    max_memory: Annotated[
+        str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")
+    ] = None,
     engine: Annotated[str, typer.Option("--engine", help="local (process pool) or ray.")] = "local",
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray).")] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster: auto or HOST:PORT (default: start a local Ray)."),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 if the store holds any error row of these sources after the run (this run's or an earlier run's for an unchanged file).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
-    repo: Annotated[str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")] = None,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")
+    ] = None,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
     from codequarry.plan import make_plan, parse_size
     from codequarry.run import extract as run_extract
 
-    plan = make_plan(sources, store=store, workers=workers, exclude=exclude or (), plugins=plugin or (),
-                     select=select or (), deselect=deselect or (), max_file_size=parse_size(max_file_size),
-                     file_timeout=file_timeout, max_memory_per_worker=parse_size(max_memory) if max_memory else None,
-                     engine=engine, address=address, repo=repo)
+    plan = make_plan(
+        sources,
+        store=store,
+        workers=workers,
+        exclude=exclude or (),
+        plugins=plugin or (),
+        select=select or (),
+        deselect=deselect or (),
+        max_file_size=parse_size(max_file_size),
+        file_timeout=file_timeout,
+        max_memory_per_worker=parse_size(max_memory) if max_memory else None,
+        engine=engine,
+        address=address,
+        repo=repo,
+    )
     for warning in plan.warnings:
         err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
@@ -139,22 +194,28 @@ def extract(
     if strict and (summary.errors or summary.errors_stored):
         # the store's state for these sources, not only this run's rows: a re-run that changed nothing
         # still fails while an error row of an unchanged file stands
-        err.print(f"--strict: {max(summary.errors, summary.errors_stored)} error rows for these sources in the "
-                  f"store, {summary.errors} written by this run (see: quarry sql \"SELECT * FROM errors\")")
+        err.print(
+            f"--strict: {max(summary.errors, summary.errors_stored)} error rows for these sources in the "
+            f'store, {summary.errors} written by this run (see: quarry sql "SELECT * FROM errors")'
+        )
         raise typer.Exit(1)
 
 
 def _render_summary(s: Any, warnings: tuple[str, ...] = ()) -> None:
     skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
-    out.print(f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "
-              f"{s.modified} modified, {s.deleted} deleted), {s.unchanged} unchanged")
+    out.print(
+        f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "
+        f"{s.modified} modified, {s.deleted} deleted), {s.unchanged} unchanged"
+    )
     for repo, names in s.rerun.items():
         if s.unchanged:
             out.print(f"re-run on every file of {repo}: {', '.join(names)} (new or new version)")
     for repo, names in s.dropped.items():
         out.print(f"dropped from {repo}: {', '.join(names)} (no longer selected)")
-    out.print(f"{s.files_parsed} parsed, skipped: {skipped}; {s.errors} errors; "
-              f"{s.seconds:.2f} s with {s.workers} worker(s)")
+    out.print(
+        f"{s.files_parsed} parsed, skipped: {skipped}; {s.errors} errors; "
+        f"{s.seconds:.2f} s with {s.workers} worker(s)"
+    )
     if s.rows and any(s.rows.values()):
         out.print("rows written: " + ", ".join(f"{k} {v:,}" for k, v in s.rows.items() if v))
     if s.published:
@@ -191,7 +252,9 @@ def tables(store: StoreOpt = None) -> None:
         from codequarry.query import sql
 
         langs = Table("language", "files", "tables filled (* opt-in)", box=None, pad_edge=False)
-        for row in sql(st, "SELECT language, count(*) AS n FROM files GROUP BY language ORDER BY n DESC").to_pylist():
+        for row in sql(
+            st, "SELECT language, count(*) AS n FROM files GROUP BY language ORDER BY n DESC"
+        ).to_pylist():
             langs.add_row(row["language"] or "(unknown)", f"{row['n']:,}", coverage_of(row["language"]))
         out.print()
         out.print(langs)
@@ -225,22 +288,41 @@ class PlanFmt(StrEnum):
 
 @app.command()
 def plan(
-    sources: Annotated[list[Path] | None, typer.Argument(help="Sources to plan for (default: the current folder).")] = None,
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")] = None,
-    select: Annotated[list[str] | None, typer.Option("--select", help="Only these extractors/operations or groups.")] = None,
+    sources: Annotated[
+        list[Path] | None, typer.Argument(help="Sources to plan for (default: the current folder).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")
+    ] = None,
+    select: Annotated[
+        list[str] | None, typer.Option("--select", help="Only these extractors/operations or groups.")
+    ] = None,
     deselect: Annotated[list[str] | None, typer.Option("--skip", help="Leave these out.")] = None,
-    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module.")] = None,
-    exclude: Annotated[list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip.")] = None,
+    plugin: Annotated[
+        list[str] | None, typer.Option("--plugin", "-p", help="Import extractors from this module.")
+    ] = None,
+    exclude: Annotated[
+        list[str] | None, typer.Option("--exclude", "-x", help="Glob of paths to skip.")
+    ] = None,
     workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes.")] = None,
     fmt: Annotated[PlanFmt, typer.Option("--format", "-f", help="text, json, or mermaid.")] = PlanFmt.text,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Do not scan: skip the per-extractor file counts.")] = False,
+    no_files: Annotated[
+        bool, typer.Option("--no-files", help="Do not scan: skip the per-extractor file counts.")
+    ] = False,
 ) -> None:
     """Print the resolved plan (extractors, operations, DAG layers, parse products, work) without running it."""
     from codequarry.explain import describe, render_mermaid, render_text
     from codequarry.plan import make_plan
 
-    p = make_plan(sources or [Path(".")], store=store, workers=workers, exclude=exclude or (),
-                  plugins=plugin or (), select=select or (), deselect=deselect or ())
+    p = make_plan(
+        sources or [Path(".")],
+        store=store,
+        workers=workers,
+        exclude=exclude or (),
+        plugins=plugin or (),
+        select=select or (),
+        deselect=deselect or (),
+    )
     for warning in p.warnings:
         err.print(f"warning: {warning}", markup=False)
     info = describe(p, count_files=not no_files and fmt is not PlanFmt.mermaid)
@@ -253,8 +335,10 @@ def plan(
 
 
 @app.command()
-def status(store: StoreOpt = None,
-           as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False) -> None:
+def status(
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
     """Show the live snapshot, table versions, rows and sizes, the last run, and running services."""
     from codequarry.query import open_store
     from codequarry.serve.cli import services_table
@@ -274,17 +358,27 @@ def status(store: StoreOpt = None,
         out.print(f"{info['store']}: no snapshot published yet")
         return
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info["published"]))
-    out.print(f"store {info['store']}: snapshot {info['snapshot']} published {when}; "
-              f"{info['snapshots_kept']} snapshot(s) kept; {format_size(info['disk_bytes'])} on disk")
+    out.print(
+        f"store {info['store']}: snapshot {info['snapshot']} published {when}; "
+        f"{info['snapshots_kept']} snapshot(s) kept; {format_size(info['disk_bytes'])} on disk"
+    )
     grid = Table("table", "version", "rows", "files", "live size", "on disk", box=None, pad_edge=False)
     for name, t in info["tables"].items():
-        grid.add_row(name, str(t["version"]), f"{t['rows']:,}", str(t["files"]), format_size(t["bytes"]),
-                     format_size(t["disk_bytes"]))
+        grid.add_row(
+            name,
+            str(t["version"]),
+            f"{t['rows']:,}",
+            str(t["files"]),
+            format_size(t["bytes"]),
+            format_size(t["disk_bytes"]),
+        )
     out.print(grid)
     run = info["last_run"]
     if run:
-        out.print(f"last run: {run.get('files_scanned', '?')} files scanned, {run.get('changed', '?')} changed, "
-                  f"{run.get('errors', '?')} errors, {run.get('seconds', '?')} s")
+        out.print(
+            f"last run: {run.get('files_scanned', '?')} files scanned, {run.get('changed', '?')} changed, "
+            f"{run.get('errors', '?')} errors, {run.get('seconds', '?')} s"
+        )
         if run.get("skipped"):
             out.print("skipped: " + ", ".join(f"{v} {k}" for k, v in run["skipped"].items()), markup=False)
         for repo, path, reason in run.get("skipped_files", [])[:10]:
@@ -294,7 +388,9 @@ def status(store: StoreOpt = None,
 @app.command()
 def compact(
     store: StoreOpt = None,
-    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Compact only this table (repeatable).")] = None,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Compact only this table (repeatable).")
+    ] = None,
     keep: Annotated[int, typer.Option("--keep", help="Snapshots to keep readable (at least 1).")] = 1,
 ) -> None:
     """Rewrite small files into large sorted ones and delete files no kept snapshot needs."""
@@ -316,15 +412,21 @@ def compact(
         done = run_compact(st, tables=table, keep_snapshots=keep)
     for name, (before, after) in done.tables.items():
         out.print(f"{name}: {before} -> {after} files")
-    out.print(f"removed {done.removed_files} files ({format_size(done.removed_bytes)}) and {done.pruned_snapshots} "
-              f"old snapshot(s); snapshot {done.snapshot} is live")
+    out.print(
+        f"removed {done.removed_files} files ({format_size(done.removed_bytes)}) and {done.pruned_snapshots} "
+        f"old snapshot(s); snapshot {done.snapshot} is live"
+    )
 
 
 @app.command()
 def doctor(
     store: StoreOpt = None,
-    repair: Annotated[bool, typer.Option("--repair", help="Rebuild damaged tables by extracting their files again.")] = False,
-    workers: Annotated[int | None, typer.Option("--workers", "-w", help="Worker processes for --repair.")] = None,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Rebuild damaged tables by extracting their files again.")
+    ] = False,
+    workers: Annotated[
+        int | None, typer.Option("--workers", "-w", help="Worker processes for --repair.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
 ) -> None:
     """Check every table of the live snapshot (log, version, every file); exit 2 if any is damaged."""
@@ -340,8 +442,10 @@ def doctor(
             for note in fixed.notes:
                 out.print(f"repaired: {note}", markup=False)
             if fixed.published:
-                out.print(f"repaired: rebuilt {', '.join(fixed.rebuilt)}; snapshot {fixed.published[-1]} is live",
-                          markup=False)
+                out.print(
+                    f"repaired: rebuilt {', '.join(fixed.rebuilt)}; snapshot {fixed.published[-1]} is live",
+                    markup=False,
+                )
         health = fixed.after
     if as_json:
         out.print_json(json.dumps(health.to_json()))
@@ -355,12 +459,15 @@ def _print_health(health: Any) -> None:
     if health.snapshot_problem:
         out.print(f"snapshot.json: DAMAGED: {health.snapshot_problem}", markup=False)
     for t in health.tables:
-        verdict = (f"ok (version {t.version}, {t.files} files, {t.rows:,} rows)" if t.ok
-                   else f"DAMAGED: {t.problem}")
+        verdict = (
+            f"ok (version {t.version}, {t.files} files, {t.rows:,} rows)" if t.ok else f"DAMAGED: {t.problem}"
+        )
         out.print(f"{t.name}: {verdict}", markup=False)
     which = f"snapshot {health.snapshot}" if health.snapshot else "no snapshot"
     fix = "" if health.ok else "; run 'quarry doctor --repair' to repair it"
-    out.print(f"{health.store}: {which}: {'every table is whole' if health.ok else 'damaged'}{fix}", markup=False)
+    out.print(
+        f"{health.store}: {which}: {'every table is whole' if health.ok else 'damaged'}{fix}", markup=False
+    )
 
 
 class ExportFmt(StrEnum):
@@ -372,16 +479,28 @@ class ExportFmt(StrEnum):
 
 @app.command()
 def export(
-    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="Folder (parquet, jsonl) or file (sqlite) to write.")],
-    fmt: Annotated[ExportFmt, typer.Option("--format", "-f", help="parquet (sharded), jsonl, or sqlite.")] = ExportFmt.parquet,
-    shards: Annotated[int | None, typer.Option("--shards", help="Parquet files per table (part-00000...).")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="Column whose stable hash picks a row's shard (default: path).")] = None,
-    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Export only this table (repeatable).")] = None,
+    out_path: Annotated[
+        Path, typer.Argument(metavar="OUT", help="Folder (parquet, jsonl) or file (sqlite) to write.")
+    ],
+    fmt: Annotated[
+        ExportFmt, typer.Option("--format", "-f", help="parquet (sharded), jsonl, or sqlite.")
+    ] = ExportFmt.parquet,
+    shards: Annotated[
+        int | None, typer.Option("--shards", help="Parquet files per table (part-00000...).")
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Column whose stable hash picks a row's shard (default: path)."),
+    ] = None,
+    table: Annotated[
+        list[str] | None, typer.Option("--table", "-t", help="Export only this table (repeatable).")
+    ] = None,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No summary.")] = False,
-    include_errors: Annotated[bool, typer.Option("--include-errors", help="sarif: also the errors table, as "
-                                                                         "notes.")] = False,
+    include_errors: Annotated[
+        bool, typer.Option("--include-errors", help="sarif: also the errors table, as notes.")
+    ] = False,
 ) -> None:
     """Export the published snapshot as sharded Parquet, JSON lines, one SQLite database, or SARIF 2.1.0
     (security findings, for code-scanning tools)."""
@@ -421,12 +540,26 @@ class Fmt(StrEnum):
 
 @app.command()
 def sql(
-    query: Annotated[str, typer.Argument(help="One SQL query (DataFusion dialect); statements that write are refused.")],
+    query: Annotated[
+        str, typer.Argument(help="One SQL query (DataFusion dialect); statements that write are refused.")
+    ],
     store: StoreOpt = None,
-    fmt: Annotated[Fmt | None, typer.Option("--format", "-f", help="Output format (default: a table on stdout; "
-                                            "with -o, the one the file's extension names).")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout "
-                                                "(.parquet, .csv, .tsv, .json, .jsonl).")] = None,
+    fmt: Annotated[
+        Fmt | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Output format (default: a table on stdout; with -o, the one the file's extension names).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to this file instead of stdout (.parquet, .csv, .tsv, .json, .jsonl).",
+        ),
+    ] = None,
 ) -> None:
     """Run a read-only SQL query over the last published snapshot of the store.
 
@@ -468,20 +601,36 @@ def _print_grid(result: Any) -> None:
 
 @app.command()
 def extractors(
-    plugin: Annotated[list[str] | None, typer.Option("--plugin", "-p", help="Also load this plugin module.")] = None,
+    plugin: Annotated[
+        list[str] | None, typer.Option("--plugin", "-p", help="Also load this plugin module.")
+    ] = None,
 ) -> None:
     """List every available extractor and operation: version, datasets, needs, source, description."""
     from codequarry.registry import load_catalog
 
     catalog = load_catalog(plugin or ())
-    grid = Table("extractor", "version", "outputs", "needs", "source", "description", box=None, pad_edge=False)
+    grid = Table(
+        "extractor", "version", "outputs", "needs", "source", "description", box=None, pad_edge=False
+    )
     for name, ex in sorted(catalog.extractors.items()):
-        grid.add_row(name, str(ex.version), ", ".join(ex.output_names), ", ".join(ex.needs) or "-",
-                     catalog.sources[name], ex.description)
+        grid.add_row(
+            name,
+            str(ex.version),
+            ", ".join(ex.output_names),
+            ", ".join(ex.needs) or "-",
+            catalog.sources[name],
+            ex.description,
+        )
     for name, op in sorted(catalog.operations.items()):
         outs = ", ".join(o if isinstance(o, str) else o.name for o in op.outputs)
-        grid.add_row(name, str(op.version), outs, "operation: " + ", ".join(op.inputs), catalog.sources[name],
-                     op.description)
+        grid.add_row(
+            name,
+            str(op.version),
+            outs,
+            "operation: " + ", ".join(op.inputs),
+            catalog.sources[name],
+            op.description,
+        )
     _wide().print(grid)
 
 

@@ -10,26 +10,39 @@ from codequarry.plan import ExtractPlan
 from codequarry.registry import Catalog, load_catalog
 
 
-def describe(plan: ExtractPlan, *, catalog: Catalog | None = None, count_files: bool = True) -> dict[str, Any]:
+def describe(
+    plan: ExtractPlan, *, catalog: Catalog | None = None, count_files: bool = True
+) -> dict[str, Any]:
     """Everything the run would do: nodes, datasets, layers, parse products, and the work per extractor."""
     catalog = catalog or load_catalog(plan.plugins)
-    graph = build_graph([catalog.extractors[n] for n in plan.extractors],
-                        [catalog.operations[n] for n in plan.operations])
+    graph = build_graph(
+        [catalog.extractors[n] for n in plan.extractors], [catalog.operations[n] for n in plan.operations]
+    )
     out: dict[str, Any] = {
         "sources": {s.repo: s.root for s in plan.sources},
         "store": str(plan.store),
         "workers": plan.workers,
         "extractors": [
-            {"name": ex.name, "version": ex.version, "needs": list(ex.needs),
-             "languages": list(ex.languages) if ex.languages is not None else None,
-             "outputs": list(ex.output_names), "source": catalog.sources.get(ex.name, ""),
-             "description": ex.description}
+            {
+                "name": ex.name,
+                "version": ex.version,
+                "needs": list(ex.needs),
+                "languages": list(ex.languages) if ex.languages is not None else None,
+                "outputs": list(ex.output_names),
+                "source": catalog.sources.get(ex.name, ""),
+                "description": ex.description,
+            }
             for ex in graph.extractors
         ],
         "operations": [
-            {"name": op.name, "version": op.version, "inputs": list(op.inputs),
-             "outputs": [output_name(o) for o in op.outputs], "source": catalog.sources.get(op.name, ""),
-             "description": op.description}
+            {
+                "name": op.name,
+                "version": op.version,
+                "inputs": list(op.inputs),
+                "outputs": [output_name(o) for o in op.outputs],
+                "source": catalog.sources.get(op.name, ""),
+                "description": op.description,
+            }
             for op in graph.operations
         ],
         "layers": [[ex.name for ex in graph.extractors], *graph.layers],
@@ -51,13 +64,24 @@ def _work(plan: ExtractPlan, graph: Graph) -> dict[str, Any] | None:
     store = Store.open(plan.store) if (plan.store / "store.json").is_file() else None
     snap = store.snapshot() if store is not None else None
     # the repo names the store knows the sources by (a moved tree, a file of a known repo)
-    sources, _reg, manifest = scan_sources(store, snap, plan.sources, exclude=plan.exclude, never=[plan.store])
+    sources, _reg, manifest = scan_sources(
+        store, snap, plan.sources, exclude=plan.exclude, never=[plan.store]
+    )
     scoped = {s.repo: s.scope for s in sources if s.scope is not None}
     tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
     if store is not None and snap is not None:
         work = plan_work(store, snap, tasks, [s.repo for s in sources], graph.extractors, scoped=set(scoped))
-        todo, summary = work.tasks, {"added": work.added, "modified": work.changed, "deleted": work.deleted,
-                                     "unchanged": work.unchanged, "rerun": work.rerun, "dropped": work.dropped}
+        todo, summary = (
+            work.tasks,
+            {
+                "added": work.added,
+                "modified": work.changed,
+                "deleted": work.deleted,
+                "unchanged": work.unchanged,
+                "rerun": work.rerun,
+                "dropped": work.dropped,
+            },
+        )
     else:
         todo, summary = tasks, {"added": len(tasks), "modified": 0, "deleted": 0, "unchanged": 0}
     per: Counter[str] = Counter()
@@ -65,8 +89,11 @@ def _work(plan: ExtractPlan, graph: Graph) -> dict[str, Any] | None:
         for ex in graph.extractors:
             if ex.applies_to(t.language) and (t.only is None or ex.name in t.only):
                 per[ex.name] += 1
-    return {"files_scanned": len(manifest.files), **summary,
-            "files_per_extractor": {ex.name: per.get(ex.name, 0) for ex in graph.extractors}}
+    return {
+        "files_scanned": len(manifest.files),
+        **summary,
+        "files_per_extractor": {ex.name: per.get(ex.name, 0) for ex in graph.extractors},
+    }
 
 
 def render_text(info: dict[str, Any]) -> str:
@@ -77,21 +104,34 @@ def render_text(info: dict[str, Any]) -> str:
     per = work.get("files_per_extractor", {})
     lines.append("")
     lines.append("extractors (layer 0, every file in parallel):")
-    lines += _tree([(e["name"], f"v{e['version']}  needs {', '.join(e['needs']) or '-'}  -> "
-                    f"{', '.join(e['outputs'])}" + (f"  [{per[e['name']]} files]" if e["name"] in per else ""))
-                   for e in info["extractors"]])
+    lines += _tree(
+        [
+            (
+                e["name"],
+                f"v{e['version']}  needs {', '.join(e['needs']) or '-'}  -> "
+                f"{', '.join(e['outputs'])}" + (f"  [{per[e['name']]} files]" if e["name"] in per else ""),
+            )
+            for e in info["extractors"]
+        ]
+    )
     if info["operations"]:
         lines.append("operations:")
-        lines += _tree([(o["name"], f"v{o['version']}  {', '.join(o['inputs'])} -> {', '.join(o['outputs'])}")
-                       for o in info["operations"]])
+        lines += _tree(
+            [
+                (o["name"], f"v{o['version']}  {', '.join(o['inputs'])} -> {', '.join(o['outputs'])}")
+                for o in info["operations"]
+            ]
+        )
     lines.append("")
     for i, layer in enumerate(info["layers"]):
         label = "file extractors" if i == 0 else "operations"
         lines.append(f"layer {i} ({label}, {len(layer)} in parallel): {', '.join(layer)}")
     lines.append(f"parse products: {', '.join(info['parse_products']) or 'none'}")
     if work:
-        lines.append(f"files: {work['files_scanned']} scanned; {work['added']} added, {work['modified']} modified, "
-                     f"{work['deleted']} deleted, {work['unchanged']} unchanged")
+        lines.append(
+            f"files: {work['files_scanned']} scanned; {work['added']} added, {work['modified']} modified, "
+            f"{work['deleted']} deleted, {work['unchanged']} unchanged"
+        )
         for repo, names in (work.get("rerun") or {}).items():
             lines.append(f"re-run on every file of {repo}: {', '.join(names)}")
     lines += [f"note: {n}" for n in info["notes"]]

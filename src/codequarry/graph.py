@@ -44,8 +44,10 @@ def build_graph(extractors: Iterable[FileExtractor], operations: Iterable[Operat
         for out in outs:
             name = output_name(out)
             if name in RESERVED:
-                raise DeclarationError(f"'{node.name}' declares output '{name}', which codequarry itself writes; "
-                                       "choose another dataset name")
+                raise DeclarationError(
+                    f"'{node.name}' declares output '{name}', which codequarry itself writes; "
+                    "choose another dataset name"
+                )
             if name in g.producers and not _may_share(g, name, node):
                 raise DeclarationError(
                     f"dataset '{name}' has two producers: '{g.producers[name]}' and '{node.name}'; "
@@ -93,8 +95,10 @@ def _layers(g: Graph) -> list[list[str]]:
     while remaining:
         ready = sorted(n for n, d in remaining.items() if d <= done)
         if not ready:
-            raise DeclarationError(f"operations form a cycle: {_cycle(remaining)}; an operation cannot "
-                                   "(even indirectly) read what it writes")
+            raise DeclarationError(
+                f"operations form a cycle: {_cycle(remaining)}; an operation cannot "
+                "(even indirectly) read what it writes"
+            )
         layers.append(ready)
         done.update(ready)
         for n in ready:
@@ -111,7 +115,7 @@ def _cycle(deps: dict[str, set[str]]) -> str:
     while True:
         nxt = sorted(d for d in deps[node] if d in deps)[0]
         if nxt in seen:
-            cyc = path[seen[nxt]:] + [nxt]
+            cyc = path[seen[nxt] :] + [nxt]
             return " -> ".join(cyc)
         seen[nxt] = len(path)
         path.append(nxt)

@@ -93,8 +93,11 @@ def previous_outputs(snap: Snapshot | None) -> dict[str, dict[str, list[str]]]:
     """repo -> {extractor: tables it wrote}, as recorded by the last run (empty for older stores)."""
     if snap is None or not isinstance(snap.run.get("outputs"), dict):
         return {}
-    return {r: {k: [str(t) for t in v] for k, v in m.items()} for r, m in snap.run["outputs"].items()
-            if isinstance(m, dict)}
+    return {
+        r: {k: [str(t) for t in v] for k, v in m.items()}
+        for r, m in snap.run["outputs"].items()
+        if isinstance(m, dict)
+    }
 
 
 def _operation_tables(snap: Snapshot | None) -> set[str]:
@@ -107,10 +110,16 @@ def _operation_tables(snap: Snapshot | None) -> set[str]:
     return out
 
 
-def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos: list[str],
-              extractors: list[FileExtractor], forced: set[str] = frozenset(),  # type: ignore[assignment]
-              known: Mapping[str, FileExtractor] | None = None,
-              scoped: set[str] = frozenset()) -> WorkPlan:  # type: ignore[assignment]
+def plan_work(
+    store: Store,
+    snap: Snapshot | None,
+    tasks: list[FileTask],
+    repos: list[str],
+    extractors: list[FileExtractor],
+    forced: set[str] = frozenset(),  # type: ignore[assignment]
+    known: Mapping[str, FileExtractor] | None = None,
+    scoped: set[str] = frozenset(),
+) -> WorkPlan:  # type: ignore[assignment]
     """Compare the scan with the last snapshot and decide what to extract and what to drop.
 
     A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of
@@ -133,7 +142,9 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
     prev_files: dict[Key, tuple[int, int, str | None, str | None]] = {}
     prev_modules: dict[Key, tuple[str | None, bool]] = {}
     if snap is not None:
-        files = _read(store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos)
+        files = _read(
+            store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos
+        )
         if files is not None:
             for r, p, s, m, h, lang in zip(*(files.column(i).to_pylist() for i in range(6)), strict=True):
                 prev_files[(r, p)] = (s, m, h, lang)
@@ -172,7 +183,9 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
             for table in outputs[name]:
                 if langs is not None and len(producers[table]) > 1:
                     # a table shared by extractors of other languages: drop this language's files only
-                    replace_[table].keys[repo].update(t.path for t in by_repo.get(repo, ()) if t.language in langs)
+                    replace_[table].keys[repo].update(
+                        t.path for t in by_repo.get(repo, ()) if t.language in langs
+                    )
                 else:
                     replace_[table].repos.add(repo)
         recorded = prev_outputs.get(repo, {})
@@ -184,13 +197,19 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                 for table in gone.output_names:
                     if table in all_tables:
                         replace_[table].keys[repo].update(
-                            t.path for t in by_repo.get(repo, ()) if t.language in gone.languages)
+                            t.path for t in by_repo.get(repo, ()) if t.language in gone.languages
+                        )
             if name in recorded:  # exactly the tables it wrote: every row of this repo in them goes
                 mine = set(recorded[name])
             else:  # a store written before outputs were recorded: every table no one else makes
                 mine = {t for t in (snap.tables if snap else {}) if t not in op_tables}
             for table in mine:
-                if table not in all_tables and table != "errors" and snap is not None and table in snap.tables:
+                if (
+                    table not in all_tables
+                    and table != "errors"
+                    and snap is not None
+                    and table in snap.tables
+                ):
                     replace_[table].repos.add(repo)
         if rerun:
             replace_["errors"].extractors[repo].update(rerun)
@@ -199,12 +218,19 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
         for t in by_repo.get(repo, []):
             seen.add(t.path)
             prev = prev_files.get((repo, t.path))
-            module_moved = t.language == "python" and (repo, t.path) in prev_modules and \
-                prev_modules[(repo, t.path)] != (t.module, t.is_package)
+            module_moved = (
+                t.language == "python"
+                and (repo, t.path) in prev_modules
+                and prev_modules[(repo, t.path)] != (t.module, t.is_package)
+            )
             if prev is None:
                 work.added += 1
-            elif prev[0] != t.size or prev[3] != t.language or module_moved or \
-                    (prev[1] != t.mtime_ns and t.key not in same):
+            elif (
+                prev[0] != t.size
+                or prev[3] != t.language
+                or module_moved
+                or (prev[1] != t.mtime_ns and t.key not in same)
+            ):
                 work.changed += 1
             else:
                 work.unchanged += 1
@@ -215,13 +241,16 @@ def plan_work(store: Store, snap: Snapshot | None, tasks: list[FileTask], repos:
                         only += (MANIFEST,)
                         replace_["files"].keys[repo].add(t.path)
                 if only:
-                    work.tasks.append(replace(t, only=only, file_errors=_parse_errors_missing(
-                        extractors, whole, t.language)))
+                    work.tasks.append(
+                        replace(
+                            t, only=only, file_errors=_parse_errors_missing(extractors, whole, t.language)
+                        )
+                    )
                 continue
             for table in all_tables:
                 replace_[table].keys[repo].add(t.path)
             work.tasks.append(t)
-        for (r, p) in prev_files:
+        for r, p in prev_files:
             if r == repo and p not in seen:
                 work.deleted += 1
                 for table in all_tables:
@@ -249,11 +278,16 @@ def _scoped_file(work: WorkPlan, tasks: list[FileTask], prev_files: dict[Key, An
         work.tasks.append(t)
 
 
-def _same_content(tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]]) -> set[int]:
+def _same_content(
+    tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]]
+) -> set[int]:
     """Keys of the tasks whose mtime moved but whose bytes hash to the stored sha256 (read in threads:
     hashing releases the GIL). A file that cannot be read now counts as changed: the worker says why."""
-    todo = [(t, p[2]) for t in tasks if (p := prev.get((t.repo, t.path))) is not None
-            and p[0] == t.size and p[1] != t.mtime_ns and p[2]]
+    todo = [
+        (t, p[2])
+        for t in tasks
+        if (p := prev.get((t.repo, t.path))) is not None and p[0] == t.size and p[1] != t.mtime_ns and p[2]
+    ]
     if not todo:
         return set()
 

@@ -49,9 +49,17 @@ class OperationError(QuarryError):
 class OperationContext:
     """What an operation sees: its input datasets, as SQL (DataFusion) or Arrow tables."""
 
-    def __init__(self, store: Store, tables: Mapping[str, TableState], *, name: str = "",
-                 inputs: tuple[str, ...] | None = None, outputs: tuple[str, ...] = (),
-                 sources: Mapping[str, str] | None = None, partitions: frozenset[str] | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tables: Mapping[str, TableState],
+        *,
+        name: str = "",
+        inputs: tuple[str, ...] | None = None,
+        outputs: tuple[str, ...] = (),
+        sources: Mapping[str, str] | None = None,
+        partitions: frozenset[str] | None = None,
+    ) -> None:
         self.store = store
         self.name = name
         self.outputs = outputs
@@ -123,14 +131,18 @@ class OperationContext:
         if self.partitions is not None and "repo" in data.schema.names:
             import pyarrow.dataset as ds
 
-            return plain_types(data.to_table(columns=columns, filter=ds.field("repo").isin(sorted(self.partitions))))
+            return plain_types(
+                data.to_table(columns=columns, filter=ds.field("repo").isin(sorted(self.partitions)))
+            )
         return plain_types(data.to_table(columns=columns))
 
     def own(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
         """One of this operation's own outputs as the last snapshot holds it (None if never written),
         so that an operation can keep what is still valid instead of recomputing it."""
         if name not in self.outputs:
-            raise OperationError(f"operation '{self.name}' reads its own output '{name}', which it does not declare")
+            raise OperationError(
+                f"operation '{self.name}' reads its own output '{name}', which it does not declare"
+            )
         state = self._tables.get(name)
         if state is None:
             return None
@@ -146,24 +158,36 @@ def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
     if isinstance(result, pa.RecordBatch):
         result = pa.Table.from_batches([result])
     if not isinstance(result, pa.Table):
-        raise SchemaError(f"operation '{operation}' returned {type(result).__name__} for '{spec.name}'; "
-                          "return a pyarrow.Table (ctx.sql(...) gives one)")
+        raise SchemaError(
+            f"operation '{operation}' returned {type(result).__name__} for '{spec.name}'; "
+            "return a pyarrow.Table (ctx.sql(...) gives one)"
+        )
     schema = spec.schema
     missing = [f.name for f in schema if f.name not in result.column_names]
     if missing:
-        raise SchemaError(f"operation '{operation}': result for '{spec.name}' lacks columns {missing} "
-                          f"(it has {result.column_names})")
+        raise SchemaError(
+            f"operation '{operation}': result for '{spec.name}' lacks columns {missing} "
+            f"(it has {result.column_names})"
+        )
     try:
         return result.select([f.name for f in schema]).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
-        raise SchemaError(f"operation '{operation}': result for '{spec.name}' does not fit the declared "
-                          f"schema: {exc}") from None
+        raise SchemaError(
+            f"operation '{operation}': result for '{spec.name}' does not fit the declared schema: {exc}"
+        ) from None
 
 
-def run_operations(store: Store, operations: list[Operation], layers: list[list[str]],
-                   specs: Mapping[str, DatasetSpec], states: dict[str, TableState],
-                   previous: Mapping[str, Any], *, workers: int = 2,
-                   sources: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_operations(
+    store: Store,
+    operations: list[Operation],
+    layers: list[list[str]],
+    specs: Mapping[str, DatasetSpec],
+    states: dict[str, TableState],
+    previous: Mapping[str, Any],
+    *,
+    workers: int = 2,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run each layer's operations (in parallel within a layer) over ``states``, which is updated
     with the versions of the tables they write. An operation whose inputs and version are what they
     were when it last ran is skipped. Returns (operation state for the snapshot, summary)."""
@@ -180,8 +204,12 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
             prev = previous.get(name)
             outs = [_out_name(o) for o in op.outputs]
             now = {o: states[o].version for o in outs if o in states}
-            same_outputs = prev is not None and prev.get("version") == op.version and len(now) == len(outs) \
+            same_outputs = (
+                prev is not None
+                and prev.get("version") == op.version
+                and len(now) == len(outs)
                 and prev.get("outputs") == now
+            )
             op_state[name] = {"version": op.version, "inputs": inputs, "outputs": now}
             if same_outputs and prev.get("inputs") == inputs:
                 summary[name] = {"ran": False}
@@ -192,16 +220,25 @@ def run_operations(store: Store, operations: list[Operation], layers: list[list[
                 continue
             todo.append((op, parts))
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-            results = list(pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources), todo))
+            results = list(
+                pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources), todo)
+            )
         for (op, _parts), (written, info) in zip(todo, results, strict=True):
             states.update(written)
-            op_state[op.name]["outputs"] = {o: states[o].version for o in map(_out_name, op.outputs) if o in states}
+            op_state[op.name]["outputs"] = {
+                o: states[o].version for o in map(_out_name, op.outputs) if o in states
+            }
             summary[op.name] = info
     return op_state, summary
 
 
-def _partitions(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], before: Mapping[str, int],
-                after: Mapping[str, int]) -> frozenset[str] | None:
+def _partitions(
+    store: Store,
+    op: Operation,
+    specs: Mapping[str, DatasetSpec],
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+) -> frozenset[str] | None:
     """The repos a partitioned operation must re-derive, or None to run it whole."""
     if op.partition != "repo":
         return None
@@ -213,8 +250,9 @@ def _partitions(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], b
     return None if repos is None else frozenset(repos)
 
 
-def drop_unselected(states: dict[str, TableState], previous: Mapping[str, Any], selected: Mapping[str, Any],
-                    kept: set[str]) -> list[str]:
+def drop_unselected(
+    states: dict[str, TableState], previous: Mapping[str, Any], selected: Mapping[str, Any], kept: set[str]
+) -> list[str]:
     """Remove from ``states`` the output tables of operations that ran before but are not selected
     now (an opt-in operation left out, a plugin removed): a derived table nobody refreshes would be
     silently stale, so it leaves the snapshot, as a fresh extract without that operation would not
@@ -234,21 +272,35 @@ def _out_name(out: str | DatasetSpec) -> str:
     return out if isinstance(out, str) else out.name
 
 
-def _run_one(store: Store, op: Operation, specs: Mapping[str, DatasetSpec], states: Mapping[str, TableState],
-             partitions: frozenset[str] | None = None,
-             sources: Mapping[str, str] | None = None) -> tuple[dict[str, TableState], dict[str, Any]]:
+def _run_one(
+    store: Store,
+    op: Operation,
+    specs: Mapping[str, DatasetSpec],
+    states: Mapping[str, TableState],
+    partitions: frozenset[str] | None = None,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[dict[str, TableState], dict[str, Any]]:
     import time
 
     started = time.perf_counter()
-    ctx = OperationContext(store, states, name=op.name, inputs=op.inputs,
-                           outputs=tuple(_out_name(o) for o in op.outputs), sources=sources, partitions=partitions)
+    ctx = OperationContext(
+        store,
+        states,
+        name=op.name,
+        inputs=op.inputs,
+        outputs=tuple(_out_name(o) for o in op.outputs),
+        sources=sources,
+        partitions=partitions,
+    )
     try:
         result = op.func(ctx)
     except QuarryError:
         raise
     except Exception as exc:
-        raise OperationError(f"operation '{op.name}' failed: {type(exc).__name__}: {exc}; nothing was "
-                             f"published (leave it out with --skip {op.name})") from exc
+        raise OperationError(
+            f"operation '{op.name}' failed: {type(exc).__name__}: {exc}; nothing was "
+            f"published (leave it out with --skip {op.name})"
+        ) from exc
     outs = [_out_name(o) for o in op.outputs]
     if not isinstance(result, Mapping):
         if len(outs) != 1:
@@ -278,12 +330,15 @@ def _check_partitions(data: pa.Table, partitions: frozenset[str], op: str, name:
 
     stray = set(pc.unique(data.column("repo")).to_pylist()) - partitions
     if stray:
-        raise OperationError(f"operation '{op}' declares partition='repo' but returned rows of repo "
-                             f"{sorted(stray)[0]!r} for '{name}', outside the repos it was given ({len(partitions)})")
+        raise OperationError(
+            f"operation '{op}' declares partition='repo' but returned rows of repo "
+            f"{sorted(stray)[0]!r} for '{name}', outside the repos it was given ({len(partitions)})"
+        )
 
 
-def _write_output(store: Store, name: str, data: pa.Table, partitions: frozenset[str] | None,
-                  current: TableState | None) -> TableState | None:
+def _write_output(
+    store: Store, name: str, data: pa.Table, partitions: frozenset[str] | None, current: TableState | None
+) -> TableState | None:
     """Write one output: whole (overwrite), or only the given repos' rows (replaced by predicate).
     An output whose rows are those already stored is not written (its version, and so everything
     downstream of it, stays as it is). Returns the new state, or None when nothing was written."""
@@ -298,18 +353,24 @@ def _write_output(store: Store, name: str, data: pa.Table, partitions: frozenset
         else:
             from codequarry.partitions import sql_string_list
 
-            write_deltalake(path, data, mode="overwrite", predicate=f"repo IN {sql_string_list(set(partitions))}")
+            write_deltalake(
+                path, data, mode="overwrite", predicate=f"repo IN {sql_string_list(set(partitions))}"
+            )
         table = DeltaTable(path)
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
         from codequarry.store.damage import damaged, translate
 
-        raise (translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])) from exc
+        raise (
+            translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])
+        ) from exc
     from codequarry.store.writer import count_rows
 
     return TableState(version=table.version(), rows=count_rows(table))
 
 
-def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, partitions: frozenset[str] | None) -> bool:
+def _same_rows(
+    store: Store, name: str, current: TableState, data: pa.Table, partitions: frozenset[str] | None
+) -> bool:
     """Does the stored table (its given repos' rows) hold exactly ``data``'s rows, in any order?"""
     import pyarrow.dataset as ds
 
@@ -333,5 +394,7 @@ def _plain_table(data: Any, op: str, name: str) -> pa.Table:
     if isinstance(data, pa.RecordBatch):
         data = pa.Table.from_batches([data])
     if not isinstance(data, pa.Table):
-        raise SchemaError(f"operation '{op}' returned {type(data).__name__} for '{name}'; return a pyarrow.Table")
+        raise SchemaError(
+            f"operation '{op}' returned {type(data).__name__} for '{name}'; return a pyarrow.Table"
+        )
     return plain_types(data)

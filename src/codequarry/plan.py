@@ -68,7 +68,9 @@ def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterabl
     deselect = list(deselect)
     for s_ in [*select, *deselect]:
         if s_ not in groups:
-            raise UsageError(f"unknown extractor, operation or group '{s_}'.{did_you_mean(s_, sorted(groups))}")
+            raise UsageError(
+                f"unknown extractor, operation or group '{s_}'.{did_you_mean(s_, sorted(groups))}"
+            )
 
     def dropped(n: str) -> bool:
         return any(_in_subtree(n, d) for d in deselect) and not any(_in_subtree(n, a) for a in ALWAYS)
@@ -94,12 +96,15 @@ def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterabl
             if any(m in chosen for m in makers) or not makers:
                 continue  # produced already, or an error build_graph reports with a suggestion
             if len(makers) > 1:
-                raise DeclarationError(f"operation '{op.name}' reads '{inp}', which {makers} all produce; "
-                                       "select one of them")
+                raise DeclarationError(
+                    f"operation '{op.name}' reads '{inp}', which {makers} all produce; select one of them"
+                )
             maker = makers[0]
             if dropped(maker):
-                raise UsageError(f"operation '{op.name}' reads '{inp}', made by '{maker}', which --skip leaves "
-                                 f"out; skip '{op.name}' too, or keep '{maker}'")
+                raise UsageError(
+                    f"operation '{op.name}' reads '{inp}', made by '{maker}', which --skip leaves "
+                    f"out; skip '{op.name}' too, or keep '{maker}'"
+                )
             chosen.add(maker)
             notes.append(f"selected '{maker}' because '{op.name}' reads '{inp}'")
             if maker in catalog.operations:
@@ -141,7 +146,9 @@ def make_plan(
         roots = [name_repo(roots, repo)]
     store_path = Path(store).expanduser().resolve() if store else default_store(roots[0])
     if engine not in ENGINES:
-        raise UsageError(f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}")
+        raise UsageError(
+            f"unknown engine '{engine}'.{did_you_mean(engine, ENGINES)} Engines: {', '.join(ENGINES)}"
+        )
     if address is not None and engine != "ray":
         raise UsageError("--address is for --engine ray")
     file_timeout = check_timeout(file_timeout)
@@ -201,11 +208,15 @@ def check_workers(workers: int | None, cores: int, *, local: bool) -> tuple[int,
     if workers is None:
         return cores, []
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise UsageError(f"--workers must be a whole number of at least 1, got {workers!r} "
-                         f"(default: one per core, {cores} here; 1 runs in the calling process)")
+        raise UsageError(
+            f"--workers must be a whole number of at least 1, got {workers!r} "
+            f"(default: one per core, {cores} here; 1 runs in the calling process)"
+        )
     if local and workers > cores:
-        return cores, [f"--workers {workers} capped to {cores}: this process may use {cores} core(s), and more "
-                       "worker processes than cores only compete for them (use --engine ray for more cores)"]
+        return cores, [
+            f"--workers {workers} capped to {cores}: this process may use {cores} core(s), and more "
+            "worker processes than cores only compete for them (use --engine ray for more cores)"
+        ]
     return workers, []
 
 
@@ -213,7 +224,12 @@ def check_timeout(seconds: float | None, option: str = "--file-timeout") -> floa
     """A per-file time limit in seconds: a positive finite number, or 0 / None for no limit."""
     if seconds is None:
         return None
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or math.isnan(seconds) or seconds < 0:
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or math.isnan(seconds)
+        or seconds < 0
+    ):
         raise UsageError(f"{option} must be a number of seconds, 0 for no limit, got {seconds!r}")
     if seconds == 0 or math.isinf(seconds):
         return None
@@ -225,24 +241,40 @@ def check_limits(max_file_size: int, max_memory_per_worker: int | None) -> None:
     if isinstance(max_file_size, bool) or not isinstance(max_file_size, int) or max_file_size <= 0:
         raise UsageError(f"--max-file-size must be a positive size like 10MB, got {max_file_size!r}")
     if max_memory_per_worker is not None and (
-        isinstance(max_memory_per_worker, bool) or not isinstance(max_memory_per_worker, int)
+        isinstance(max_memory_per_worker, bool)
+        or not isinstance(max_memory_per_worker, int)
         or max_memory_per_worker < MIN_WORKER_MEMORY
     ):
-        raise UsageError(f"--max-memory-per-worker must be at least 64MB (a worker's interpreter and parsers "
-                         f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB")
+        raise UsageError(
+            f"--max-memory-per-worker must be at least 64MB (a worker's interpreter and parsers "
+            f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB"
+        )
 
 
 def parse_size(text: str) -> int:
     """'10MB', '512k', '2GiB', '1000' -> bytes."""
     raw = text.strip().lower().replace(" ", "")
-    units = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-             "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+    units = {
+        "": 1,
+        "b": 1,
+        "k": 1 << 10,
+        "kb": 1 << 10,
+        "kib": 1 << 10,
+        "m": 1 << 20,
+        "mb": 1 << 20,
+        "mib": 1 << 20,
+        "g": 1 << 30,
+        "gb": 1 << 30,
+        "gib": 1 << 30,
+    }
     num = raw.rstrip("kmgib")
-    unit = raw[len(num):]
+    unit = raw[len(num) :]
     try:
         value = float(num)
     except ValueError:
-        raise UsageError(f"cannot read size '{text}': use a number with an optional unit, like 10MB") from None
+        raise UsageError(
+            f"cannot read size '{text}': use a number with an optional unit, like 10MB"
+        ) from None
     if unit not in units or not math.isfinite(value) or value <= 0:
         raise UsageError(f"cannot read size '{text}': use a positive number with KB, MB or GB, like 10MB")
     return int(value * units[unit])

@@ -25,11 +25,31 @@ from codequarry.store.store import live_dataset
 #: what read-only SQL may be, for messages
 QUERY_KINDS = "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW"
 #: the logical-plan steps a query is made of; any other step (CopyTo, DmlStatement, CreateView, ...) is refused
-QUERY_STEPS = frozenset({
-    "Aggregate", "Analyze", "DescribeTable", "Distinct", "EmptyRelation", "Explain", "Filter", "Join", "Limit",
-    "Projection", "RecursiveQuery", "Repartition", "Sort", "Subquery", "SubqueryAlias", "TableScan", "Union",
-    "Unnest", "Values", "Window", "WindowExpr",
-})
+QUERY_STEPS = frozenset(
+    {
+        "Aggregate",
+        "Analyze",
+        "DescribeTable",
+        "Distinct",
+        "EmptyRelation",
+        "Explain",
+        "Filter",
+        "Join",
+        "Limit",
+        "Projection",
+        "RecursiveQuery",
+        "Repartition",
+        "Sort",
+        "Subquery",
+        "SubqueryAlias",
+        "TableScan",
+        "Union",
+        "Unnest",
+        "Values",
+        "Window",
+        "WindowExpr",
+    }
+)
 _REFUSED = re.compile(r"\b(DDL|DML|Statement) not supported: (.+)$")
 _NO_TABLE = re.compile(r"table '(?:[^'.]+\.)*([^'.]+)' not found")
 
@@ -59,12 +79,15 @@ class ReadOnlySession:
 
     def table(self, name: str) -> Any:
         if name not in self.tables:
-            raise QueryError(f"no table '{name}'.{did_you_mean(name, self.tables)} Tables: {', '.join(self.tables)}")
+            raise QueryError(
+                f"no table '{name}'.{did_you_mean(name, self.tables)} Tables: {', '.join(self.tables)}"
+            )
         return self.context.table(name)
 
 
-def session(store: Store, snapshot: Snapshot | None = None, *,
-            damaged: dict[str, StoreError] | None = None) -> ReadOnlySession:
+def session(
+    store: Store, snapshot: Snapshot | None = None, *, damaged: dict[str, StoreError] | None = None
+) -> ReadOnlySession:
     """A read-only session with every table of the snapshot registered at its published version.
 
     A table that cannot be opened raises, or, when ``damaged`` is given, is left out and recorded
@@ -122,8 +145,10 @@ def read_only_sql(ctx: Any, query: str, *, tables: Iterable[str] = ()) -> Any:
         raise _query_error(exc, list(tables)) from None
     step = _first_write_step(frame.logical_plan())
     if step is not None:
-        raise ReadOnlyError(f"refused: the statement's plan has a '{step}' step, which is not part of a query; "
-                            f"quarry's SQL is read-only and runs queries only ({QUERY_KINDS})")
+        raise ReadOnlyError(
+            f"refused: the statement's plan has a '{step}' step, which is not part of a query; "
+            f"quarry's SQL is read-only and runs queries only ({QUERY_KINDS})"
+        )
     return frame
 
 
@@ -148,12 +173,15 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
     refused = _REFUSED.search(message)
     if refused:
         what = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", refused.group(2)).upper()
-        return ReadOnlyError(f"refused: {what} is not a query; quarry's SQL is read-only and runs queries only "
-                             f"({QUERY_KINDS})")
+        return ReadOnlyError(
+            f"refused: {what} is not a query; quarry's SQL is read-only and runs queries only ({QUERY_KINDS})"
+        )
     missing = _NO_TABLE.search(message)
     if missing and tables:
         name = missing.group(1)
-        return QueryError(f"no table '{name}'.{did_you_mean(name, tables)} Tables: {', '.join(sorted(tables))}")
+        return QueryError(
+            f"no table '{name}'.{did_you_mean(name, tables)} Tables: {', '.join(sorted(tables))}"
+        )
     return QueryError(f"query failed: {message}")
 
 

@@ -62,8 +62,11 @@ def _import(module_name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         top = module_name.split(".")[0]
         cwd = os.getcwd()
-        if exc.name != top or not (os.path.exists(os.path.join(cwd, top + ".py"))
-                                   or os.path.isdir(os.path.join(cwd, top))) or cwd in sys.path:
+        if (
+            exc.name != top
+            or not (os.path.exists(os.path.join(cwd, top + ".py")) or os.path.isdir(os.path.join(cwd, top)))
+            or cwd in sys.path
+        ):
             raise
         sys.path.append(cwd)
         return importlib.import_module(module_name)
@@ -82,7 +85,9 @@ def _members(module_name: str) -> list[FileExtractor | Operation]:
     except DeclarationError:
         raise
     except Exception as exc:
-        raise UsageError(f"plugin module '{module_name}' failed to import: {type(exc).__name__}: {exc}") from None
+        raise UsageError(
+            f"plugin module '{module_name}' failed to import: {type(exc).__name__}: {exc}"
+        ) from None
     found: list[FileExtractor | Operation] = []
     for attr, value in vars(module).items():
         if isinstance(value, FileExtractor | Operation) and value.module == module_name:

@@ -66,7 +66,9 @@ class RunSummary:
     #: error rows of this run's sources in the live snapshot after the run: this run's, and those of
     #: unchanged files that earlier runs wrote and that still stand (what --strict judges)
     errors_stored: int = 0
-    skipped_files: list[list[str]] = field(default_factory=list)  # [repo, path, reason] of the first scan skips
+    skipped_files: list[list[str]] = field(
+        default_factory=list
+    )  # [repo, path, reason] of the first scan skips
     run_id: str = ""  # the run's id in the store's `runs` table and report (`quarry report RUN`)
 
     def to_json(self) -> dict[str, Any]:
@@ -84,8 +86,19 @@ def _tasks(manifest: Manifest) -> list[FileTask]:
         if language == "python" and mod is None:
             # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
             mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
-        tasks.append(FileTask(key=key, repo=f.repo, root=f.root, path=f.path, size=f.size, mtime_ns=f.mtime_ns,
-                              language=language, module=mod, is_package=is_pkg))
+        tasks.append(
+            FileTask(
+                key=key,
+                repo=f.repo,
+                root=f.root,
+                path=f.path,
+                size=f.size,
+                mtime_ns=f.mtime_ns,
+                language=language,
+                module=mod,
+                is_package=is_pkg,
+            )
+        )
     return tasks
 
 
@@ -98,9 +111,15 @@ def make_engine(plan: ExtractPlan) -> Engine:
     return LocalEngine(plan.workers, limits)
 
 
-def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: ProgressFn | None = None,
-            rebuild: frozenset[str] = frozenset(), catalog: Catalog | None = None,
-            kind: str = "extract") -> RunSummary:
+def extract(
+    plan: ExtractPlan,
+    *,
+    engine: Engine | None = None,
+    progress: ProgressFn | None = None,
+    rebuild: frozenset[str] = frozenset(),
+    catalog: Catalog | None = None,
+    kind: str = "extract",
+) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
 
     ``kind`` names the run in the store's `runs` table and progress file ("watch" for a batch of
@@ -123,12 +142,24 @@ def extract(plan: ExtractPlan, *, engine: Engine | None = None, progress: Progre
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        with WriterLock(store.path), RunRecorder(kind, store.path, engine=plan.engine,
-                                                 workers=plan.workers) as recorder:
+        with (
+            WriterLock(store.path),
+            RunRecorder(kind, store.path, engine=plan.engine, workers=plan.workers) as recorder,
+        ):
             tracker = ProgressFile(store.path, kind=kind, run_id=recorder.run_id)
             try:
-                summary = _guarded(plan, store, engine, graph, specs, _tracking(tracker, progress), started,
-                                   rebuild, recorder, catalog.extractors)
+                summary = _guarded(
+                    plan,
+                    store,
+                    engine,
+                    graph,
+                    specs,
+                    _tracking(tracker, progress),
+                    started,
+                    rebuild,
+                    recorder,
+                    catalog.extractors,
+                )
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
                 raise
@@ -157,13 +188,24 @@ def _check_store_path(path: str) -> None:
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(f"the store path '{escape_name(path)}' is not valid UTF-8, which Delta Lake needs; "
-                         "give another with --store DIR") from None
+        raise UsageError(
+            f"the store path '{escape_name(path)}' is not valid UTF-8, which Delta Lake needs; "
+            "give another with --store DIR"
+        ) from None
 
 
-def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
-             progress: ProgressFn | None, started: float, rebuild: frozenset[str],
-             recorder: RunRecorder, catalog: dict[str, Any] | None = None) -> RunSummary:
+def _guarded(
+    plan: ExtractPlan,
+    store: Store,
+    engine: Engine,
+    graph: Graph,
+    specs: dict[str, DatasetSpec],
+    progress: ProgressFn | None,
+    started: float,
+    rebuild: frozenset[str],
+    recorder: RunRecorder,
+    catalog: dict[str, Any] | None = None,
+) -> RunSummary:
     """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
 
     A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
@@ -174,8 +216,22 @@ def _guarded(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     done: list[RunSummary] = []
     try:
         with store_errors(store, "extracting", live=previous.id if previous else None):
-            done.append(_execute(plan, store, engine, graph, specs, progress, started, run_id, previous, rebuild,
-                                 recorder, catalog))
+            done.append(
+                _execute(
+                    plan,
+                    store,
+                    engine,
+                    graph,
+                    specs,
+                    progress,
+                    started,
+                    run_id,
+                    previous,
+                    rebuild,
+                    recorder,
+                    catalog,
+                )
+            )
     finally:
         if not done and not _published_since(store, previous):
             drop_run_parts(store, run_id)
@@ -198,17 +254,31 @@ def drop_run_parts(store: Store, run_id: str) -> None:
     store.clear_staging()
 
 
-def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, specs: dict[str, DatasetSpec],
-             progress: ProgressFn | None, started: float, run_id: str, previous: Snapshot | None,
-             rebuild: frozenset[str], recorder: RunRecorder,
-             catalog: dict[str, Any] | None = None) -> RunSummary:
+def _execute(
+    plan: ExtractPlan,
+    store: Store,
+    engine: Engine,
+    graph: Graph,
+    specs: dict[str, DatasetSpec],
+    progress: ProgressFn | None,
+    started: float,
+    run_id: str,
+    previous: Snapshot | None,
+    rebuild: frozenset[str],
+    recorder: RunRecorder,
+    catalog: dict[str, Any] | None = None,
+) -> RunSummary:
     extractors = graph.extractors
-    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous, skip=rebuild)]
+    notes = [
+        f"rolled back unpublished commits of '{t}'"
+        for t in rollback_unpublished(store, previous, skip=rebuild)
+    ]
     store.clear_staging()
     pause("scan")
     with recorder.stage("scan"):
-        sources, reg, manifest = scan_sources(store, previous, plan.sources, exclude=plan.exclude,
-                                              never=[store.path])
+        sources, reg, manifest = scan_sources(
+            store, previous, plan.sources, exclude=plan.exclude, never=[store.path]
+        )
     recorder.add_languages(manifest)
     plan = plan.model_copy(update={"sources": tuple(sources)})
     writer = RunWriter(store, run_id, specs)
@@ -216,12 +286,17 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     scoped = {s.repo: s.scope for s in sources if s.scope is not None}
     tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
     with recorder.stage("plan"):
-        work = plan_work(store, previous, tasks, plan.repos, extractors, forced=forced, known=catalog,
-                         scoped=set(scoped))
+        work = plan_work(
+            store, previous, tasks, plan.repos, extractors, forced=forced, known=catalog, scoped=set(scoped)
+        )
     pause("execute")  # tests change the corpus here, between the scan and the reads
-    config = WorkerConfig(extractors=tuple((ex.module, ex.attribute) for ex in extractors),
-                          max_file_size=plan.max_file_size, tables_dir=str(store.tables_dir), run_id=run_id,
-                          file_timeout=plan.file_timeout)
+    config = WorkerConfig(
+        extractors=tuple((ex.module, ex.attribute) for ex in extractors),
+        max_file_size=plan.max_file_size,
+        tables_dir=str(store.tables_dir),
+        run_id=run_id,
+        file_timeout=plan.file_timeout,
+    )
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)
     done_files = done_bytes = 0
@@ -264,9 +339,18 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=list(plan.warnings) + list(plan.notes) + notes + manifest.notes + writer.notes + ([
-            f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"]
-            if work.touched else []),
+        notes=list(plan.warnings)
+        + list(plan.notes)
+        + notes
+        + manifest.notes
+        + writer.notes
+        + (
+            [
+                f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"
+            ]
+            if work.touched
+            else []
+        ),
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
         run_id=run_id,
     )
@@ -278,17 +362,33 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
         redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
         prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
     with recorder.stage("operations"):
-        op_state, summary.operations = run_operations(store, graph.operations, graph.layers, graph.specs, states,
-                                                      prev_ops, workers=plan.workers,
-                                                      sources={src.repo: src.root for src in plan.sources})
-    produced = set(specs) | {o for op in graph.operations for o in op_state.get(op.name, {}).get("outputs", {})}
+        op_state, summary.operations = run_operations(
+            store,
+            graph.operations,
+            graph.layers,
+            graph.specs,
+            states,
+            prev_ops,
+            workers=plan.workers,
+            sources={src.repo: src.root for src in plan.sources},
+        )
+    produced = set(specs) | {
+        o for op in graph.operations for o in op_state.get(op.name, {}).get("outputs", {})
+    }
     gone = drop_unselected(states, prev_ops, op_state, produced)
     if gone:
         summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
-    summary.notes += [f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()]
-    unchanged = previous is not None and states == previous.tables and state == previous_state(previous) \
-        and op_state == prev_ops and work.outputs == previous_outputs(previous) \
+    summary.notes += [
+        f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()
+    ]
+    unchanged = (
+        previous is not None
+        and states == previous.tables
+        and state == previous_state(previous)
+        and op_state == prev_ops
+        and work.outputs == previous_outputs(previous)
         and reg == previous.run.get("repos")
+    )
     summary.seconds = round(time.perf_counter() - started, 3)
     if unchanged:
         summary.published = False
@@ -298,12 +398,24 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
     published_at = time.perf_counter()
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(states, run={**run_info, "state": state, "outputs": work.outputs, "repos": reg,
-                                      "operations": op_state, "schemas": schemas, "plan": _recipe(plan)})
+    snap = store.publish(
+        states,
+        run={
+            **run_info,
+            "state": state,
+            "outputs": work.outputs,
+            "repos": reg,
+            "operations": op_state,
+            "schemas": schemas,
+            "plan": _recipe(plan),
+        },
+    )
     store.clear_staging()
     summary.snapshot = snap.id
     recorder.stages["publish"] = time.perf_counter() - published_at
-    touched = {name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())}
+    touched = {
+        name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())
+    }
     crowded = needs_compaction(store, touched)
     if crowded:
         try:
@@ -313,7 +425,9 @@ def _execute(plan: ExtractPlan, store: Store, engine: Engine, graph: Graph, spec
             summary.notes.append(f"automatic compaction skipped: {exc}")
         else:
             summary.snapshot = done.snapshot
-            summary.notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
+            summary.notes.append(
+                f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)"
+            )
     summary.errors_stored = stored_errors(store, plan.repos)
     return summary
 
@@ -330,27 +444,36 @@ def stored_errors(store: Store, repos: list[str]) -> int:
     return 0 if data is None else data.num_rows
 
 
-def _prepare(writer: RunWriter, previous: Snapshot | None, extractors: list[Any],
-             rebuild: frozenset[str]) -> tuple[set[str], Snapshot | None]:
+def _prepare(
+    writer: RunWriter, previous: Snapshot | None, extractors: list[Any], rebuild: frozenset[str]
+) -> tuple[set[str], Snapshot | None]:
     """Create or rebuild the run's tables; returns the extractors that must run on every file, and
     the previous snapshot without the tables being rebuilt (nothing may be read from those)."""
     known = previous.run.get("schemas", {}) if previous is not None else {}
     # a fingerprint counts only if the table is still in the snapshot
-    rebuilt = writer.prepare({k: v for k, v in known.items() if previous is not None and k in previous.tables},
-                             live=previous.tables if previous else (), fresh=rebuild)
+    rebuilt = writer.prepare(
+        {k: v for k, v in known.items() if previous is not None and k in previous.tables},
+        live=previous.tables if previous else (),
+        fresh=rebuild,
+    )
     forced = {ex.name for ex in extractors if set(ex.output_names) & rebuilt}
     if rebuilt & {"errors", "files", "modules"}:
         forced = {ex.name for ex in extractors}  # every extractor writes errors; files drive the diff
     if previous is not None and rebuild:
-        previous = dataclasses.replace(previous, tables={k: v for k, v in previous.tables.items()
-                                                         if k not in rebuild})
+        previous = dataclasses.replace(
+            previous, tables={k: v for k, v in previous.tables.items() if k not in rebuild}
+        )
     return forced, previous
 
 
 def _recipe(plan: ExtractPlan) -> dict[str, Any]:
     """What 'quarry doctor --repair' needs to extract a damaged table again the same way."""
-    return {"sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
-            "exclude": list(plan.exclude), "plugins": list(plan.plugins), "max_file_size": plan.max_file_size}
+    return {
+        "sources": [{"repo": r.repo, "root": r.root, "only": r.only} for r in plan.sources],
+        "exclude": list(plan.exclude),
+        "plugins": list(plan.plugins),
+        "max_file_size": plan.max_file_size,
+    }
 
 
 def pause(point: str) -> None:
@@ -384,12 +507,25 @@ def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
         states = dict(previous.tables)
         prev_ops = previous.run.get("operations", {})
         layers = [[n for n in layer if n in names] for layer in graph.layers]
-        op_state, info = run_operations(store, wanted, [la for la in layers if la], graph.specs, states, prev_ops,
-                                        workers=plan.workers, sources={src.repo: src.root for src in plan.sources})
+        op_state, info = run_operations(
+            store,
+            wanted,
+            [la for la in layers if la],
+            graph.specs,
+            states,
+            prev_ops,
+            workers=plan.workers,
+            sources={src.repo: src.root for src in plan.sources},
+        )
         merged = {**prev_ops, **op_state}
         if states == previous.tables and merged == prev_ops:
             recorder.finish_operations(previous.id, False, info)
-            return {"snapshot": previous.id, "published": False, "operations": info, "run_id": recorder.run_id}
+            return {
+                "snapshot": previous.id,
+                "published": False,
+                "operations": info,
+                "run_id": recorder.run_id,
+            }
         snap = store.publish(states, run={**previous.run, "kind": "operations", "operations": merged})
         recorder.finish_operations(snap.id, True, info)
         return {"snapshot": snap.id, "published": True, "operations": info, "run_id": recorder.run_id}

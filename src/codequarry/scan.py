@@ -23,8 +23,22 @@ from codequarry.corpus_io import escape_name, file_kind, inside
 from codequarry.errors import UsageError
 from codequarry.language import language_of, language_of_shebang  # noqa: F401  (detection lives there)
 
-PRUNED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".quarry", ".tox", ".nox",
-                         ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+PRUNED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        "node_modules",
+        ".quarry",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+    }
+)
+
 
 @dataclass(frozen=True)
 class SourceRoot:
@@ -34,7 +48,9 @@ class SourceRoot:
     root: str  # absolute, real path of the folder
     only: str | None = None  # a single file (relative path) when the source is a file
     named: bool = False  # the repo name was given (--repo NAME): it is the identity
-    scope: str | None = None  # a file of a registered repo given alone: the whole root is listed, this file run
+    scope: str | None = (
+        None  # a file of a registered repo given alone: the whole root is listed, this file run
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,13 +156,18 @@ class _Scanner:
             self.skip(rel, f"special_file: {file_kind(st.st_mode)}")
             return
         lang = language_of(rel.rsplit("/", 1)[-1])
-        self.manifest.files.append(ScannedFile(self.src.repo, self.root, escape_name(rel), st.st_size,
-                                               st.st_mtime_ns, lang))
+        self.manifest.files.append(
+            ScannedFile(self.src.repo, self.root, escape_name(rel), st.st_size, st.st_mtime_ns, lang)
+        )
 
     def pruned_dir(self, rel: str, full: str) -> bool:
         """Is this folder never listed (VCS, cache, venv, store, excluded)?"""
-        return (rel.rsplit("/", 1)[-1] in PRUNED_DIRS or self.exclude(rel) or os.path.realpath(full) in self.never
-                or _is_venv(full))
+        return (
+            rel.rsplit("/", 1)[-1] in PRUNED_DIRS
+            or self.exclude(rel)
+            or os.path.realpath(full) in self.never
+            or _is_venv(full)
+        )
 
     def prunable_parent(self, rel: str, cache: dict[str, bool]) -> bool:
         """For git listings: is any parent folder pruned (VCS, cache, venv, store, excluded)?"""
@@ -179,7 +200,9 @@ class _Scanner:
         try:
             listed = list_work_tree(self.root, prune=self.pruned_dir)
         except DamagedIndex as exc:
-            self.manifest.notes.append(f"{self.src.repo}: git index not read ({exc}); the folder was walked instead")
+            self.manifest.notes.append(
+                f"{self.src.repo}: git index not read ({exc}); the folder was walked instead"
+            )
             listed = None
         if listed is not None:
             self.manifest.listing[self.src.repo] = "git"
@@ -244,13 +267,20 @@ class _Scanner:
         ident = (st.st_dev, st.st_ino)
         if ident in seen:
             # a symlink loop, or a second link to a folder already listed: its files are listed once
-            self.skip(rel, "symlink_loop" if inside(os.path.realpath(os.path.dirname(full)), real) else "duplicate_folder_link")
+            self.skip(
+                rel,
+                "symlink_loop"
+                if inside(os.path.realpath(os.path.dirname(full)), real)
+                else "duplicate_folder_link",
+            )
             return None
         seen.add(ident)
         return rel
 
 
-def scan(sources: list[SourceRoot], *, exclude: Iterable[str] = (), never: Iterable[str | Path] = ()) -> Manifest:
+def scan(
+    sources: list[SourceRoot], *, exclude: Iterable[str] = (), never: Iterable[str | Path] = ()
+) -> Manifest:
     """List every file of every source. ``never`` holds folders (the store) that are never listed."""
     manifest = Manifest()
     never_real = {os.path.realpath(p) for p in never}
@@ -270,8 +300,12 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
     py = [f for f in files if f.language == "python"]
     packages: set[tuple[str, str]] = set()
     for f in py:
-        if f.path == "__init__.py" or f.path.endswith("/__init__.py") or f.path.endswith("/__init__.pyi") \
-                or f.path == "__init__.pyi":
+        if (
+            f.path == "__init__.py"
+            or f.path.endswith("/__init__.py")
+            or f.path.endswith("/__init__.pyi")
+            or f.path == "__init__.pyi"
+        ):
             packages.add((f.repo, f.path.rsplit("/", 1)[0] if "/" in f.path else ""))
     prefixes: dict[str, list[str]] = {}
     out: dict[tuple[str, str], tuple[str | None, bool]] = {}
@@ -305,4 +339,3 @@ def _package_chain_above(root: str) -> list[str]:
         if parent == cur or not os.path.isfile(os.path.join(parent, "__init__.py")):
             return names
         cur = parent
-

@@ -112,7 +112,9 @@ def dataset(name: str, *, provenance: bool = True) -> Callable[[type], DatasetSp
             )
         if not fields:
             raise DeclarationError(f"dataset '{name}' declares no fields")
-        return DatasetSpec(name=name, fields=tuple(fields), doc=(cls.__doc__ or "").strip(), provenance=provenance)
+        return DatasetSpec(
+            name=name, fields=tuple(fields), doc=(cls.__doc__ or "").strip(), provenance=provenance
+        )
 
     return wrap
 
@@ -236,8 +238,7 @@ def _appender(buf: RowBuffer) -> Any:
     names = buf._names
     params = ", ".join(f"{n}=None" for n in names)
     body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
-    src = (f"def add(*, {params}, **_unknown):\n"
-           f"    if _unknown:\n        _bad(_unknown)\n{body}\n")
+    src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
     scope: dict[str, Any] = {f"_a{i}": buf._cols[n].append for i, n in enumerate(names)}
     scope["_bad"] = buf._unknown
     exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
@@ -267,7 +268,9 @@ def _check_value(value: Any, field: pa.Field) -> str:
     try:
         pa.array([value], type=field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
-        return f"field '{field.name}' expects {field.type} but got {type(value).__name__} {value!r:.60}: {exc}"
+        return (
+            f"field '{field.name}' expects {field.type} but got {type(value).__name__} {value!r:.60}: {exc}"
+        )
     return ""
 
 

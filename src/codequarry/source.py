@@ -20,20 +20,50 @@ from typing import Any, ClassVar
 _SKIP: frozenset[type] = frozenset(
     t
     for t in vars(ast).values()
-    if isinstance(t, type) and issubclass(t, ast.expr_context | ast.operator | ast.unaryop | ast.boolop | ast.cmpop)
+    if isinstance(t, type)
+    and issubclass(t, ast.expr_context | ast.operator | ast.unaryop | ast.boolop | ast.cmpop)
 )
 #: Python < 3.13 does not say which fields hold nodes; these never do (identifiers, numbers, flags,
 #: operator singletons), whatever the class
 _LEAF_FIELDS = frozenset(
-    {"ctx", "op", "ops", "id", "attr", "arg", "asname", "kind", "type_comment", "is_async", "conversion",
-     "simple", "level", "module", "tag", "lineno"}
+    {
+        "ctx",
+        "op",
+        "ops",
+        "id",
+        "attr",
+        "arg",
+        "asname",
+        "kind",
+        "type_comment",
+        "is_async",
+        "conversion",
+        "simple",
+        "level",
+        "module",
+        "tag",
+        "lineno",
+    }
 )
 #: ... and these are plain strings in these classes only (a TypeAlias's ``name`` is a node)
 _STR_FIELDS: dict[type, frozenset[str]] = {
-    **{t: frozenset({"name"}) for t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.alias,
-                                       ast.ExceptHandler, ast.MatchAs, ast.MatchStar)},
-    **{t: frozenset({"name"}) for t in (getattr(ast, n, None) for n in ("TypeVar", "ParamSpec", "TypeVarTuple"))
-       if t is not None},
+    **{
+        t: frozenset({"name"})
+        for t in (
+            ast.FunctionDef,
+            ast.AsyncFunctionDef,
+            ast.ClassDef,
+            ast.alias,
+            ast.ExceptHandler,
+            ast.MatchAs,
+            ast.MatchStar,
+        )
+    },
+    **{
+        t: frozenset({"name"})
+        for t in (getattr(ast, n, None) for n in ("TypeVar", "ParamSpec", "TypeVarTuple"))
+        if t is not None
+    },
     ast.MatchMapping: frozenset({"rest"}),
     ast.MatchClass: frozenset({"kwd_attrs"}),
 }
@@ -55,7 +85,9 @@ def _child_fields(cls: type) -> tuple[str, ...]:
     Such a field holds a node, None, or a list of nodes and Nones, so the index needs no type checks.
     """
     if not (isinstance(cls, type) and issubclass(cls, ast.AST)):
-        raise TypeError(f"the node index met a {cls.__name__} in an AST field: its field tables need updating")
+        raise TypeError(
+            f"the node index met a {cls.__name__} in an AST field: its field tables need updating"
+        )
     field_types = getattr(cls, "_field_types", None)  # Python 3.13+
     if field_types is not None:
         fields = [f for f in cls._fields if _holds_nodes(field_types.get(f))]
@@ -86,8 +118,15 @@ class ParseFailure(Exception):
     """The file could not be decoded or parsed; ``kind`` is an errors-table kind, ``product`` the
     parse product that failed."""
 
-    def __init__(self, kind: str, message: str, line: int | None = None, column: int | None = None,
-                 source_line: str | None = None, product: str = "ast") -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        source_line: str | None = None,
+        product: str = "ast",
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -248,8 +287,9 @@ class SourceFile:
                 SourceFile.computed["symtable"] += 1
                 self._symtable = symtable.symtable(self.text, self.path, "exec")
             except SyntaxError as exc:
-                raise ParseFailure("syntax", f"symtable: {exc.msg}", line=exc.lineno, column=exc.offset,
-                                   product="symtable") from None
+                raise ParseFailure(
+                    "syntax", f"symtable: {exc.msg}", line=exc.lineno, column=exc.offset, product="symtable"
+                ) from None
             except (RecursionError, MemoryError, ValueError) as exc:
                 raise ParseFailure("syntax", f"symtable: {exc}", product="symtable") from None
         return self._symtable
@@ -262,10 +302,15 @@ class SourceFile:
             tree = self.tree
             try:
                 SourceFile.computed["bytecode"] += 1
-                self._bytecode = compile(tree, self.path, "exec", dont_inherit=True, optimize=BYTECODE_OPTIMIZE)
-            except SyntaxError as exc:  # what the parser accepts and the compiler does not: `return` at top...
-                raise ParseFailure("syntax", f"compile: {exc.msg}", line=exc.lineno, column=exc.offset,
-                                   product="bytecode") from None
+                self._bytecode = compile(
+                    tree, self.path, "exec", dont_inherit=True, optimize=BYTECODE_OPTIMIZE
+                )
+            except (
+                SyntaxError
+            ) as exc:  # what the parser accepts and the compiler does not: `return` at top...
+                raise ParseFailure(
+                    "syntax", f"compile: {exc.msg}", line=exc.lineno, column=exc.offset, product="bytecode"
+                ) from None
             except (RecursionError, MemoryError, ValueError) as exc:
                 raise ParseFailure("syntax", f"compile: {exc}", product="bytecode") from None
         return self._bytecode
@@ -276,8 +321,11 @@ class SourceFile:
             try:
                 import libcst
             except ImportError:  # pragma: no cover - depends on the environment
-                raise ParseFailure("extractor", "the 'cst' parse product needs LibCST: pip install 'codequarry[cst]'",
-                                   product="cst") from None
+                raise ParseFailure(
+                    "extractor",
+                    "the 'cst' parse product needs LibCST: pip install 'codequarry[cst]'",
+                    product="cst",
+                ) from None
             try:
                 SourceFile.computed["cst"] += 1
                 self._cst = libcst.parse_module(self.text)
@@ -398,8 +446,12 @@ class SourceFile:
         """(line, col, end_line, end_col): lines from 1, columns from 0 in characters."""
         line = node.lineno
         end = node.end_lineno or line
-        return (line, self._char_col(line, node.col_offset), end,
-                self._char_col(end, node.end_col_offset or 0))
+        return (
+            line,
+            self._char_col(line, node.col_offset),
+            end,
+            self._char_col(end, node.end_col_offset or 0),
+        )
 
     def segment(self, node: Any, limit: int | None = None) -> str:
         """The exact source text of a node (decorators, annotations, bases as written)."""

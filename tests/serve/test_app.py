@@ -56,8 +56,12 @@ def test_bad_sql_is_a_message_not_a_crash(server: Server) -> None:
 
 def test_sql_from_the_ui_is_read_only(server: Server, tmp_path: Path) -> None:
     target = tmp_path / "written.csv"
-    for statement in (f"COPY (SELECT 1) TO '{target}' STORED AS CSV", "CREATE TABLE t AS SELECT 1",
-                      f"CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{tmp_path}'", "DROP TABLE functions"):
+    for statement in (
+        f"COPY (SELECT 1) TO '{target}' STORED AS CSV",
+        "CREATE TABLE t AS SELECT 1",
+        f"CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{tmp_path}'",
+        "DROP TABLE functions",
+    ):
         status, body, _ = http(server.url + "/api/sql", data={"sql": statement})
         assert status == 400 and "read-only" in json.loads(body)["error"], statement
     assert not target.exists()

@@ -32,10 +32,21 @@ def toml_value(value: object) -> str:
     return str(value)
 
 
-def write_recipe(folder: Path, tools: dict[str, dict[str, object]], resources: dict[str, object] | None = None,
-                 name: str = "recipe.toml", extra: str = "") -> Path:
+def write_recipe(
+    folder: Path,
+    tools: dict[str, dict[str, object]],
+    resources: dict[str, object] | None = None,
+    name: str = "recipe.toml",
+    extra: str = "",
+) -> Path:
     lines = ["[resources]"]
-    for k, v in {"max_cores": 2, "max_memory": 4, "default_timeout": 20, "grace": 0.5, **(resources or {})}.items():
+    for k, v in {
+        "max_cores": 2,
+        "max_memory": 4,
+        "default_timeout": 20,
+        "grace": 0.5,
+        **(resources or {}),
+    }.items():
         lines.append(f"{k} = {toml_value(v)}")
     for tool, settings in tools.items():
         lines.append(f"\n[tools.{tool}]")
@@ -51,8 +62,12 @@ RECORDS = {"name": "str", "n": "int", "tags": "list[str]?"}
 
 def emit_tool(mode: list[str], **more: object) -> dict[str, object]:
     """A JSON-lines tool running bin/tool.py with the records schema of its `emit` mode."""
-    return {"command": [PY, TOOL, *mode], "schema": RECORDS, "resources": {"memory": "300MB", "timeout": 10},
-            **more}
+    return {
+        "command": [PY, TOOL, *mode],
+        "schema": RECORDS,
+        "resources": {"memory": "300MB", "timeout": 10},
+        **more,
+    }
 
 
 @pytest.fixture

@@ -15,12 +15,23 @@ from tests.tools.conftest import PY, TOOL
 MB = 1 << 20
 
 
-def run(*args: str, timeout: float = 5, memory: int = 200 * MB, grace: float = 0.5,
-        address_space: bool = True, stop: threading.Event | None = None) -> tuple[Outcome, list[bytes]]:
+def run(
+    *args: str,
+    timeout: float = 5,
+    memory: int = 200 * MB,
+    grace: float = 0.5,
+    address_space: bool = True,
+    stop: threading.Event | None = None,
+) -> tuple[Outcome, list[bytes]]:
     lines: list[bytes] = []
-    proc = TaskProcess([PY, TOOL, *args], cwd=os.getcwd(), env=dict(os.environ),
-                       limits=Limits(timeout=timeout, memory=memory, grace=grace, address_space=address_space),
-                       on_stdout=lines.append, stop=stop)
+    proc = TaskProcess(
+        [PY, TOOL, *args],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(timeout=timeout, memory=memory, grace=grace, address_space=address_space),
+        on_stdout=lines.append,
+        stop=stop,
+    )
     return proc.run(), lines
 
 
@@ -79,15 +90,25 @@ def test_children_that_together_pass_the_limit_stop_the_whole_tree() -> None:
 
 def test_sampling_alone_still_stops_the_tree() -> None:
     outcome, _ = run("grow", "1000", memory=150 * MB, address_space=False)
-    assert outcome.status == "memory_limit" and outcome.limit_mechanism in ("sampling", "cgroup-v1", "cgroup-v2")
+    assert outcome.status == "memory_limit" and outcome.limit_mechanism in (
+        "sampling",
+        "cgroup-v1",
+        "cgroup-v2",
+    )
 
 
 def test_what_a_task_leaves_behind_is_killed_when_it_exits() -> None:
     outcome, lines = run("orphan")
     assert outcome.status == "ok"
     time.sleep(0.1)
-    pids = [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] and TOOL in p.info["cmdline"]
-            and "orphan" in p.info["cmdline"] and p.status() != psutil.STATUS_ZOMBIE]
+    pids = [
+        p.pid
+        for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"]
+        and TOOL in p.info["cmdline"]
+        and "orphan" in p.info["cmdline"]
+        and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert pids == []
 
 
@@ -100,8 +121,13 @@ def test_stop_kills_a_running_task_as_killed() -> None:
 
 
 def test_a_missing_program_is_a_failed_task_not_a_crash() -> None:
-    proc = TaskProcess(["/nonexistent/tool"], cwd=os.getcwd(), env=dict(os.environ), limits=Limits(5, 100 * MB),
-                       on_stdout=lambda _: None)
+    proc = TaskProcess(
+        ["/nonexistent/tool"],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(5, 100 * MB),
+        on_stdout=lambda _: None,
+    )
     outcome = proc.run()
     assert outcome.status == "failed" and "could not start" in (outcome.message or "")
 
@@ -113,8 +139,13 @@ def test_fail_from_a_line_handler_stops_the_task(status: str) -> None:
     def on_line(raw: bytes) -> None:
         box[0].fail(status, "bad line")
 
-    proc = TaskProcess([PY, TOOL, "ignore_term", "30"], cwd=os.getcwd(), env=dict(os.environ),
-                       limits=Limits(20, 200 * MB), on_stdout=on_line)
+    proc = TaskProcess(
+        [PY, TOOL, "ignore_term", "30"],
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        limits=Limits(20, 200 * MB),
+        on_stdout=on_line,
+    )
     box.append(proc)
     threading.Timer(0.2, lambda: on_line(b"x")).start()
     outcome = proc.run()

@@ -16,8 +16,9 @@ class Engine(Protocol):
         ...
 
 
-def make_chunks(tasks: list[FileTask], *, workers: int, max_files: int = 256,
-                max_bytes: int = 4 << 20) -> list[list[FileTask]]:
+def make_chunks(
+    tasks: list[FileTask], *, workers: int, max_files: int = 256, max_bytes: int = 4 << 20
+) -> list[list[FileTask]]:
     """Group files into chunks: big files first (shorter tail), enough chunks to keep workers busy.
 
     A chunk never mixes sources, so every Parquet part holds the rows of one repo and replacing a

@@ -66,6 +66,8 @@ class LocalEngine:
         yield from self._supervisor.map(config, chunks)
 
 
-def _in_process(config: WorkerConfig, chunks: Iterable[list[FileTask]], limits: Limits) -> Iterator[ChunkResult]:
+def _in_process(
+    config: WorkerConfig, chunks: Iterable[list[FileTask]], limits: Limits
+) -> Iterator[ChunkResult]:
     for chunk in chunks:
         yield from process_alone_on_failure(config, chunk, limits.file_timeout)

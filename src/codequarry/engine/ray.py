@@ -55,8 +55,9 @@ def _is_loopback(address: str | None) -> bool:
     return host in ("127.0.0.1", "localhost", "::1")
 
 
-def _ray_chunk(config: WorkerConfig, tasks: list[FileTask], limits: Limits,
-               progress_path: str | None = None) -> ChunkResult | str:
+def _ray_chunk(
+    config: WorkerConfig, tasks: list[FileTask], limits: Limits, progress_path: str | None = None
+) -> ChunkResult | str:
     """Runs on a Ray worker. Returns the result, or a message when this node cannot see the files.
     With ``progress_path``, the file and extractor being processed are kept in that (memory-mapped)
     file, so that the driver can name the extractor a dying worker was running."""
@@ -102,7 +103,9 @@ def _ray_chunk(config: WorkerConfig, tasks: list[FileTask], limits: Limits,
 class RayEngine:
     name = "ray"
 
-    def __init__(self, workers: int | None = None, limits: Limits | None = None, address: str | None = None) -> None:
+    def __init__(
+        self, workers: int | None = None, limits: Limits | None = None, address: str | None = None
+    ) -> None:
         self.workers = workers
         self.limits = limits or Limits()
         self.address = address
@@ -114,8 +117,11 @@ class RayEngine:
             return
         ray = _import_ray(loopback=self.address is None or _is_loopback(self.address))
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "configure_logging": False}
+            kwargs: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
             if self.address:
                 kwargs["address"] = self.address
             else:
@@ -124,7 +130,9 @@ class RayEngine:
                 kwargs["_node_ip_address"] = "127.0.0.1"
                 kwargs["num_cpus"] = self.workers or os.cpu_count() or 1
                 # local workers import extractors (plugins too) from the driver's path
-                kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
+                kwargs["runtime_env"] = {
+                    "env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+                }
             try:
                 ray.init(**kwargs)
             except ConnectionError as exc:
@@ -183,7 +191,8 @@ class RayEngine:
                     if isinstance(result, str):
                         raise SharedFilesystemError(
                             f"{result}: with --engine ray, sources and the store must be on a filesystem every "
-                            "node sees (the same path on each)")
+                            "node sees (the same path on each)"
+                        )
                     yield result
                 now = time.monotonic()
                 for ref, (tasks, dl, alone) in list(pending.items()):
@@ -195,14 +204,23 @@ class RayEngine:
             for ref in pending:
                 ray.cancel(ref, force=True)
 
-    def _failed(self, config: WorkerConfig, tasks: list[FileTask], alone: bool, kind: str,
-                splits: list[list[FileTask]]) -> Iterator[ChunkResult]:
+    def _failed(
+        self,
+        config: WorkerConfig,
+        tasks: list[FileTask],
+        alone: bool,
+        kind: str,
+        splits: list[list[FileTask]],
+    ) -> Iterator[ChunkResult]:
         if not alone:
             splits.extend([t] for t in tasks)  # find the culprit: one task per file
             return
         task = tasks[0]
-        message = {"timeout": timeout_message(self.limits.file_timeout), "memory_limit": MEMORY_MESSAGE,
-                   "crash": CRASH_MESSAGE}[kind]
+        message = {
+            "timeout": timeout_message(self.limits.file_timeout),
+            "memory_limit": MEMORY_MESSAGE,
+            "crash": CRASH_MESSAGE,
+        }[kind]
         extractor = self._extractor_of(config, task)
         yield failure_result(config, task, kind, f"{message} while running {extractor}", extractor=extractor)
 

@@ -96,8 +96,9 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx: Any, slot: Any, max_memory: int | None,
-                 hierarchy: cgroup.Hierarchy | None = None) -> None:
+    def __init__(
+        self, ctx: Any, slot: Any, max_memory: int | None, hierarchy: cgroup.Hierarchy | None = None
+    ) -> None:
         self.slot = slot
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, slot, max_memory), daemon=True)
@@ -127,7 +128,9 @@ class _Worker:
             self.group = None
 
 
-def _join_cgroup(pid: int, hierarchy: cgroup.Hierarchy | None, max_memory: int | None) -> cgroup.TaskCgroup | None:
+def _join_cgroup(
+    pid: int, hierarchy: cgroup.Hierarchy | None, max_memory: int | None
+) -> cgroup.TaskCgroup | None:
     """A cgroup limited to ``max_memory`` with the worker in it (before it gets any file), or None. The
     cgroup charges what the worker allocates after the fork (and the pages it copies on write), not the
     image of the parent it shares, as the sampling fallback counts RSS above the worker's baseline."""
@@ -244,8 +247,9 @@ class Supervisor:
         finally:
             self.close()
 
-    def _check_limits(self, i: int, w: _Worker, config: WorkerConfig, names: list[str],
-                      todo: deque[list[FileTask]]) -> Iterator[ChunkResult]:
+    def _check_limits(
+        self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]]
+    ) -> Iterator[ChunkResult]:
         slot = self.slots[i]
         key = slot[0]
         if key < 0:
@@ -262,8 +266,14 @@ class Supervisor:
             if rss - w.baseline > limits.max_memory:
                 yield from self._fail(i, w, config, names, todo, "memory_limit", MEMORY_MESSAGE)
 
-    def _split(self, config: WorkerConfig, tasks: list[FileTask], todo: deque[list[FileTask]], kind: str,
-               message: str) -> Iterator[ChunkResult]:
+    def _split(
+        self,
+        config: WorkerConfig,
+        tasks: list[FileTask],
+        todo: deque[list[FileTask]],
+        kind: str,
+        message: str,
+    ) -> Iterator[ChunkResult]:
         """A chunk failed as a whole (its rows could not be built or written, the worker raised or
         died): each file runs again alone, and a file that fails alone (twice for a crash) is one
         error row. One file's data thus never stops the run."""
@@ -278,8 +288,16 @@ class Supervisor:
             return
         yield alone_failure(config, task, kind, message)
 
-    def _fail(self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]],
-              kind: str, message: str) -> Iterator[ChunkResult]:
+    def _fail(
+        self,
+        i: int,
+        w: _Worker,
+        config: WorkerConfig,
+        names: list[str],
+        todo: deque[list[FileTask]],
+        kind: str,
+        message: str,
+    ) -> Iterator[ChunkResult]:
         """Kill the worker; the file it was on fails (or, after a first crash, is retried alone);
         the rest of its chunk goes back to the queue."""
         assert w.job is not None
@@ -301,7 +319,9 @@ class Supervisor:
             self.crashes[ident] = self.crashes.get(ident, 0) + 1
             todo.append([replace(culprit)])  # once more, alone, at the end
             return
-        yield failure_result(config, culprit, kind, f"{message} while running {extractor}", extractor=extractor)
+        yield failure_result(
+            config, culprit, kind, f"{message} while running {extractor}", extractor=extractor
+        )
 
 
 def _retry_alone(tasks: list[FileTask], todo: deque[list[FileTask]]) -> None:

@@ -102,7 +102,9 @@ _loaded: dict[tuple[tuple[str, str], ...], tuple[list[Any], list[FileExtractor]]
 def load_extractors(refs: tuple[tuple[str, str], ...]) -> list[FileExtractor]:
     """Import the selected extractors by reference (cached per process while the modules stay the same)."""
     cached = _loaded.get(refs)
-    if cached is not None and all(sys.modules.get(m) is mod for (m, _), mod in zip(refs, cached[0], strict=True)):
+    if cached is not None and all(
+        sys.modules.get(m) is mod for (m, _), mod in zip(refs, cached[0], strict=True)
+    ):
         return cached[1]
     modules, got = [], []
     for module, attribute in refs:
@@ -182,15 +184,26 @@ class _Run:
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
 
-    def error(self, extractor: str, kind: str, message: str, line: int | None = None,
-              column: int | None = None, source_line: str | None = None) -> None:
+    def error(
+        self,
+        extractor: str,
+        kind: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
         if source_line is not None and len(source_line) > 500:
             source_line = source_line[:497] + "..."
         # an error row must always build: text quoted from the corpus may hold lone surrogates
-        self.errors.add(extractor=_utf8(extractor), kind=kind, message=_utf8(message[:2000]),
-                        line=line if isinstance(line, int) and abs(line) < 2**62 else None,
-                        column=column if isinstance(column, int) and abs(column) < 2**62 else None,
-                        source_line=None if source_line is None else _utf8(source_line))
+        self.errors.add(
+            extractor=_utf8(extractor),
+            kind=kind,
+            message=_utf8(message[:2000]),
+            line=line if isinstance(line, int) and abs(line) < 2**62 else None,
+            column=column if isinstance(column, int) and abs(column) < 2**62 else None,
+            source_line=None if source_line is None else _utf8(source_line),
+        )
 
 
 def _utf8(text: object) -> str:
@@ -258,8 +271,16 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     run.errors.begin_file(task.key, prov)
     partial = task.only is not None
     src = SourceFile(
-        repo=task.repo, path=task.path, data=data, sha256=sha, size=size, language=task.language,
-        mtime_ns=mtime_ns, module=task.module, is_package=task.is_package, line_count=lines,
+        repo=task.repo,
+        path=task.path,
+        data=data,
+        sha256=sha,
+        size=size,
+        language=task.language,
+        mtime_ns=mtime_ns,
+        module=task.module,
+        is_package=task.is_package,
+        line_count=lines,
     )
     if config.file_timeout:
         src.deadline = started + CANCEL_AT * config.file_timeout
@@ -292,8 +313,14 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             failure = exc
             line = exc.line
             if not partial or task.file_errors:
-                run.error("parse", exc.kind, exc.message, line, exc.column,
-                          exc.source_line if exc.source_line is not None else _safe_line(src, line))
+                run.error(
+                    "parse",
+                    exc.kind,
+                    exc.message,
+                    line,
+                    exc.column,
+                    exc.source_line if exc.source_line is not None else _safe_line(src, line),
+                )
         except MemoryError:
             for b, m in zip(bufs, marks, strict=True):
                 b.truncate(m)
@@ -304,8 +331,9 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             line = _line_of_exception(exc)
             last = traceback.extract_tb(exc.__traceback__)[-1]
             where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
-            run.error(ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None,
-                      _safe_line(src, line))
+            run.error(
+                ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None, _safe_line(src, line)
+            )
         shared = src.shared_seconds - shared
         run.shared += shared
         run.seconds[index] += time.perf_counter() - started - shared
@@ -339,8 +367,14 @@ def _stats(batch: pa.RecordBatch) -> str:
     for col in ("repo", "path"):
         mm = pc.min_max(batch.column(col))
         mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
-    return json.dumps({"numRecords": batch.num_rows, "minValues": mins, "maxValues": maxs,
-                       "nullCount": {"repo": 0, "path": 0}})
+    return json.dumps(
+        {
+            "numRecords": batch.num_rows,
+            "minValues": mins,
+            "maxValues": maxs,
+            "nullCount": {"repo": 0, "path": 0},
+        }
+    )
 
 
 def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
@@ -362,8 +396,9 @@ def _on_alarm(_sig: int, _frame: Any) -> None:
     raise FileTimeout()
 
 
-def process_chunk(config: WorkerConfig, tasks: list[FileTask], progress: Any = None,
-                  timeout: float | None = None) -> ChunkResult:
+def process_chunk(
+    config: WorkerConfig, tasks: list[FileTask], progress: Any = None, timeout: float | None = None
+) -> ChunkResult:
     """Read, parse and extract every file of ``tasks``; return one Arrow batch per dataset.
 
     ``progress``, when given, is a shared int64 array a supervisor watches: [file key, extractor
@@ -440,12 +475,19 @@ def _timed_file(task: FileTask, config: WorkerConfig, run: _Run, timeout: float)
         run.errors.truncate(err_mark)
         index = run.current
         extractor = run.views[index][0].name if 0 <= index < len(run.views) else "worker"
-        _record_failure(task, config, run, "timeout", f"stopped after --file-timeout {timeout:g} s while "
-                        f"running {extractor}", extractor)  # the same text as engine.supervisor's
+        _record_failure(
+            task,
+            config,
+            run,
+            "timeout",
+            f"stopped after --file-timeout {timeout:g} s while running {extractor}",
+            extractor,
+        )  # the same text as engine.supervisor's
 
 
-def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, message: str,
-                    extractor: str) -> None:
+def _record_failure(
+    task: FileTask, config: WorkerConfig, run: _Run, kind: str, message: str, extractor: str
+) -> None:
     """Rows for a file that failed as a whole: its manifest row (so that the next run does not retry
     an unchanged file) and one error row."""
     manifest = next((v for v in run.views if (v[0].module, v[0].attribute) == MANIFEST), None)
@@ -459,9 +501,19 @@ def _record_failure(task: FileTask, config: WorkerConfig, run: _Run, kind: str, 
             run.provenance[task.key] = prov
             for buf in manifest[2]:
                 buf.begin_file(task.key, prov)
-            manifest[0].func(SourceFile(repo=task.repo, path=task.path, data=None, sha256=sha, size=size,
-                                        language=task.language, mtime_ns=mtime_ns, line_count=lines),
-                             manifest[1])
+            manifest[0].func(
+                SourceFile(
+                    repo=task.repo,
+                    path=task.path,
+                    data=None,
+                    sha256=sha,
+                    size=size,
+                    language=task.language,
+                    mtime_ns=mtime_ns,
+                    line_count=lines,
+                ),
+                manifest[1],
+            )
     prov = run.provenance.get(task.key, (task.repo, task.path, None))
     run.errors.begin_file(task.key, prov)
     run.error(extractor, kind, message)
@@ -497,7 +549,9 @@ def _account(run: _Run, result: ChunkResult, errors: pa.RecordBatch | None) -> N
     if run.shared:
         result.seconds["parse"] = result.seconds.get("parse", 0.0) + run.shared
     if errors is not None and errors.num_rows:
-        grouped = pa.Table.from_batches([errors]).group_by(["kind", "extractor"]).aggregate([([], "count_all")])
+        grouped = (
+            pa.Table.from_batches([errors]).group_by(["kind", "extractor"]).aggregate([([], "count_all")])
+        )
         for kind, extractor, n in zip(*(grouped.column(i).to_pylist() for i in range(3)), strict=True):
             key = f"{kind}\t{extractor}"
             result.errors[key] = result.errors.get(key, 0) + n
@@ -508,8 +562,9 @@ def _account(run: _Run, result: ChunkResult, errors: pa.RecordBatch | None) -> N
 MANIFEST = ("codequarry.extractors.core", "files")
 
 
-def failure_result(config: WorkerConfig, task: FileTask, kind: str, message: str,
-                   extractor: str = "worker") -> ChunkResult:
+def failure_result(
+    config: WorkerConfig, task: FileTask, kind: str, message: str, extractor: str = "worker"
+) -> ChunkResult:
     """The rows of a file whose worker hung, died or ran out of memory (see _record_failure)."""
     run = _Run(load_extractors(config.extractors))
     _record_failure(task, config, run, kind, message, extractor)
@@ -537,8 +592,9 @@ def alone_failure(config: WorkerConfig, task: FileTask, kind: str, message: str)
         return _finish(config, run, ChunkResult(files=1, bytes=task.size))
 
 
-def process_alone_on_failure(config: WorkerConfig, tasks: list[FileTask],
-                             timeout: float | None) -> Iterator[ChunkResult]:
+def process_alone_on_failure(
+    config: WorkerConfig, tasks: list[FileTask], timeout: float | None
+) -> Iterator[ChunkResult]:
     """:func:`process_chunk` in this process; a chunk that raises as a whole is run again file by file,
     and a file that raises alone is one error row (see :func:`per_file_error`)."""
     try:
@@ -564,5 +620,13 @@ def read_ipc(data: bytes) -> pa.Table:
     return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
 
 
-__all__ = ["FileTask", "WorkerConfig", "ChunkResult", "Part", "write_part", "process_chunk", "load_extractors", "read_ipc"]
-
+__all__ = [
+    "FileTask",
+    "WorkerConfig",
+    "ChunkResult",
+    "Part",
+    "write_part",
+    "process_chunk",
+    "load_extractors",
+    "read_ipc",
+]

@@ -237,8 +237,15 @@ class RunRecorder:
         for name, info in operations.items():
             rows = info.get("rows", {})
             report.rows.update(rows)
-            report.operations.append(Step(name=name, seconds=float(info.get("seconds", 0.0)), rows=sum(rows.values()),
-                                          ran=bool(info.get("ran")), stats=dict(info.get("stats", {}))))
+            report.operations.append(
+                Step(
+                    name=name,
+                    seconds=float(info.get("seconds", 0.0)),
+                    rows=sum(rows.values()),
+                    ran=bool(info.get("ran")),
+                    stats=dict(info.get("stats", {})),
+                )
+            )
         self.report = self._finish(report)
         return report
 

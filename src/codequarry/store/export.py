@@ -108,10 +108,17 @@ class ExportSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "out": str(self.out), "format": self.format, "snapshot": self.snapshot, "rows": self.rows,
-            "files": len(self.files), "bytes": self.bytes, "seconds": round(self.seconds, 3),
-            "tables": {n: {"rows": t.rows, "files": [str(f) for f in t.files], "bytes": t.bytes}
-                       for n, t in self.tables.items()},
+            "out": str(self.out),
+            "format": self.format,
+            "snapshot": self.snapshot,
+            "rows": self.rows,
+            "files": len(self.files),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "tables": {
+                n: {"rows": t.rows, "files": [str(f) for f in t.files], "bytes": t.bytes}
+                for n, t in self.tables.items()
+            },
         }
 
 
@@ -153,8 +160,13 @@ def shard_of(value: str | bytes | int | None, shards: int) -> int:
 
 
 def _hashable(tp: pa.DataType) -> bool:
-    return bool(pa.types.is_string(tp) or pa.types.is_large_string(tp) or pa.types.is_binary(tp)
-                or pa.types.is_large_binary(tp) or pa.types.is_integer(tp))
+    return bool(
+        pa.types.is_string(tp)
+        or pa.types.is_large_string(tp)
+        or pa.types.is_binary(tp)
+        or pa.types.is_large_binary(tp)
+        or pa.types.is_integer(tp)
+    )
 
 
 def shard_ids(values: pa.Array | pa.ChunkedArray, shards: int) -> pa.Array:
@@ -166,14 +178,26 @@ def shard_ids(values: pa.Array | pa.ChunkedArray, shards: int) -> pa.Array:
     encoded = pc.dictionary_encode(values)
     digest = hashlib.sha256
     per_value = pa.array(
-        [int.from_bytes(digest(_key_bytes(v)).digest()[:8], "big") % shards
-         for v in encoded.dictionary.to_pylist()], pa.int64())
+        [
+            int.from_bytes(digest(_key_bytes(v)).digest()[:8], "big") % shards
+            for v in encoded.dictionary.to_pylist()
+        ],
+        pa.int64(),
+    )
     return pc.fill_null(pc.take(per_value, encoded.indices), 0)
 
 
 # -- the entry point ------------------------------------------------------------------------------
-def export(store: Store, out: str | Path, *, format: Format, tables: Sequence[str] | None = None,
-           shards: int = 1, key: str | None = None, progress: Progress | None = None) -> ExportSummary:
+def export(
+    store: Store,
+    out: str | Path,
+    *,
+    format: Format,
+    tables: Sequence[str] | None = None,
+    shards: int = 1,
+    key: str | None = None,
+    progress: Progress | None = None,
+) -> ExportSummary:
     """Export tables (all by default) of the store's published snapshot to ``out``.
 
     ``shards`` and ``key`` apply to Parquet only: ``shards`` files per table, rows routed by
@@ -182,13 +206,17 @@ def export(store: Store, out: str | Path, *, format: Format, tables: Sequence[st
     """
     started = time.perf_counter()
     if format not in FORMATS:
-        raise UsageError(f"unknown export format '{format}': use one of {', '.join(FORMATS)}."
-                         f"{did_you_mean(str(format), FORMATS)}")
+        raise UsageError(
+            f"unknown export format '{format}': use one of {', '.join(FORMATS)}."
+            f"{did_you_mean(str(format), FORMATS)}"
+        )
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
         raise UsageError(f"--shards must be a whole number of at least 1, not {shards!r}")
     if shards > MAX_SHARDS:
-        raise UsageError(f"--shards {shards} would write {shards:,} files per table; use at most {MAX_SHARDS:,} "
-                         "(a shard per few hundred MB of data is plenty)")
+        raise UsageError(
+            f"--shards {shards} would write {shards:,} files per table; use at most {MAX_SHARDS:,} "
+            "(a shard per few hundred MB of data is plenty)"
+        )
     if format != "parquet" and (shards != 1 or key is not None):
         raise UsageError(f"--shards and --key apply to --format parquet only, not {format}")
     snap = store.snapshot()
@@ -198,15 +226,27 @@ def export(store: Store, out: str | Path, *, format: Format, tables: Sequence[st
     sources = [_open(store, n, snap.tables[n].version, snap.tables[n].rows, key) for n in names]
     out = Path(out).expanduser()
     _check_out(store, out, format)
-    meta = {"codequarry_export": 1, "format": format, "store": str(store.path), "snapshot": snap.id,
-            "created": time.time(), "hash": HASH if format == "parquet" else None}
+    meta = {
+        "codequarry_export": 1,
+        "format": format,
+        "store": str(store.path),
+        "snapshot": snap.id,
+        "created": time.time(),
+        "hash": HASH if format == "parquet" else None,
+    }
     if format == "sqlite":
         done = _export_sqlite(sources, out, meta, progress)
     else:
         done = _export_folder(sources, out, format, shards, meta, progress)
     total = sum(t.bytes or 0 for t in done.values()) if format != "sqlite" else out.stat().st_size
-    return ExportSummary(out=out, format=format, snapshot=snap.id, tables=done, bytes=total,
-                         seconds=time.perf_counter() - started)
+    return ExportSummary(
+        out=out,
+        format=format,
+        snapshot=snap.id,
+        tables=done,
+        bytes=total,
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _select(store: Store, available: list[str], wanted: Sequence[str] | None) -> list[str]:
@@ -232,11 +272,15 @@ def _open(store: Store, name: str, version: int, rows: int, key: str | None) -> 
     columns = schema.names
     column = key if key is not None else ("path" if "path" in columns else columns[0])
     if column not in columns:
-        raise UsageError(f"table '{name}' has no key column '{column}'.{did_you_mean(column, columns)} "
-                         f"Its columns: {', '.join(columns)}")
+        raise UsageError(
+            f"table '{name}' has no key column '{column}'.{did_you_mean(column, columns)} "
+            f"Its columns: {', '.join(columns)}"
+        )
     if not _hashable(schema.field(column).type):
-        raise UsageError(f"key column '{column}' of table '{name}' has type {schema.field(column).type}; "
-                         "choose a string or integer column")
+        raise UsageError(
+            f"key column '{column}' of table '{name}' has type {schema.field(column).type}; "
+            "choose a string or integer column"
+        )
     return _Source(name=name, table=table, version=version, rows=rows, schema=schema, key=column)
 
 
@@ -247,24 +291,27 @@ def _check_out(store: Store, out: Path, format: Format) -> None:
         raise UsageError(f"'{out}' is inside the store '{store.path}'; export somewhere else")
     if format == "sqlite":
         if out.is_dir():
-            raise UsageError(f"'{out}' is a folder; --format sqlite writes one database file, "
-                             f"e.g. '{out}/quarry.db'")
+            raise UsageError(
+                f"'{out}' is a folder; --format sqlite writes one database file, e.g. '{out}/quarry.db'"
+            )
         if out.exists() and not _is_sqlite_export(out):
             raise UsageError(f"'{out}' exists and is not a codequarry SQLite export; choose a new file name")
         return
     if out.exists() and not out.is_dir():
         raise UsageError(f"'{out}' is a file; --format {format} writes a folder")
     if out.is_dir() and not (out / MARKER).exists() and any(out.iterdir()):
-        raise UsageError(f"'{out}' is a non-empty folder that is not a codequarry export; "
-                         "choose an empty or new folder")
+        raise UsageError(
+            f"'{out}' is a non-empty folder that is not a codequarry export; choose an empty or new folder"
+        )
 
 
 def _is_sqlite_export(path: Path) -> bool:
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            found = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                (SQLITE_META_TABLE,)).fetchone()
+            found = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (SQLITE_META_TABLE,)
+            ).fetchone()
         finally:
             con.close()
     except sqlite3.Error:
@@ -300,8 +347,14 @@ def _previous_tables(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def _safe_name(name: object) -> bool:
-    return isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name \
-        and not name.startswith(".") and name not in (MARKER,)
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and "/" not in name
+        and "\\" not in name
+        and not name.startswith(".")
+        and name not in (MARKER,)
+    )
 
 
 def _forms(out: Path, name: str) -> tuple[Path, Path]:
@@ -332,15 +385,23 @@ def _foreign(out: Path, name: str, previous: dict[str, dict[str, Any]]) -> Path 
     return None
 
 
-def _export_folder(sources: list[_Source], out: Path, format: Format, shards: int, meta: dict[str, Any],
-                   progress: Progress | None) -> dict[str, TableExport]:
+def _export_folder(
+    sources: list[_Source],
+    out: Path,
+    format: Format,
+    shards: int,
+    meta: dict[str, Any],
+    progress: Progress | None,
+) -> dict[str, TableExport]:
     out.mkdir(parents=True, exist_ok=True)
     previous = _previous_tables(out) if (out / MARKER).exists() else {}
     for src in sources:  # every refusal before the first byte is written
         foreign = _foreign(out, src.name, previous)
         if foreign is not None:
-            raise UsageError(f"'{foreign}' was not written by a codequarry export (or was changed since); "
-                             f"exporting table '{src.name}' would replace it: move it away, or export elsewhere")
+            raise UsageError(
+                f"'{foreign}' was not written by a codequarry export (or was changed since); "
+                f"exporting table '{src.name}' would replace it: move it away, or export elsewhere"
+            )
     for leftover in [*out.glob(f"{_TMP}*"), *out.glob(f"{_OLD}*")]:
         if _abandoned(leftover.name.removeprefix(_TMP).removeprefix(_OLD)):
             _remove(leftover)
@@ -357,10 +418,14 @@ def _export_folder(sources: list[_Source], out: Path, format: Format, shards: in
         else:
             done[src.name] = _jsonl_table(src, out, progress)
             _remove(folder)
-        tables[src.name] = {"format": format, "rows": done[src.name].rows, "version": src.version,
-                            "snapshot": meta["snapshot"],
-                            "files": [str(f.relative_to(out)) for f in done[src.name].files],
-                            **({"key": src.key, "shards": shards} if format == "parquet" else {})}
+        tables[src.name] = {
+            "format": format,
+            "rows": done[src.name].rows,
+            "version": src.version,
+            "snapshot": meta["snapshot"],
+            "files": [str(f.relative_to(out)) for f in done[src.name].files],
+            **({"key": src.key, "shards": shards} if format == "parquet" else {}),
+        }
         _write_marker(out, {**meta, "complete": False, "tables": tables})
     _write_marker(out, {**meta, "complete": True, "tables": tables})
     _fsync_dir(out)
@@ -449,8 +514,9 @@ class _ShardWriters:
         batch, ids = batch.take(order), ids.take(order)
         counts = pc.value_counts(ids)
         added = offset = 0
-        for shard, n in sorted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(),
-                                   strict=True)):
+        for shard, n in sorted(
+            zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+        ):
             if shard in self.buffers:
                 self._add(shard, batch.slice(offset, n))
                 added += n
@@ -476,8 +542,9 @@ class _ShardWriters:
         batches = self.buffers[shard]
         if not batches:
             return
-        self.writers[shard].write_table(pa.Table.from_batches(batches, self.schema),
-                                        row_group_size=ROW_GROUP_ROWS)
+        self.writers[shard].write_table(
+            pa.Table.from_batches(batches, self.schema), row_group_size=ROW_GROUP_ROWS
+        )
         self.total_bytes -= self.buffered_bytes[shard]
         self.buffered_bytes[shard] = 0
         self.buffers[shard] = []
@@ -499,8 +566,9 @@ class _ShardWriters:
 def _jsonl_table(src: _Source, out: Path, progress: Progress | None) -> TableExport:
     final = out / f"{src.name}.jsonl"
     tmp = out / f"{_TMP}{os.getpid()}-{src.name}.jsonl"
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                              default=_json_default).encode
+    encode = json.JSONEncoder(
+        ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
+    ).encode
     done = 0
     try:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
@@ -574,8 +642,9 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
-                   progress: Progress | None) -> dict[str, TableExport]:
+def _export_sqlite(
+    sources: list[_Source], out: Path, meta: dict[str, Any], progress: Progress | None
+) -> dict[str, TableExport]:
     out.parent.mkdir(parents=True, exist_ok=True)
     for leftover in out.parent.glob(f".{out.name}{_TMP}*"):
         if _abandoned(leftover.name.removeprefix(f".{out.name}{_TMP}")):
@@ -596,11 +665,17 @@ def _export_sqlite(sources: list[_Source], out: Path, meta: dict[str, Any],
         for src in sources:
             con.execute(f"DROP TABLE IF EXISTS {_quote(src.name)}")  # ours: _sqlite_previous checked
             done[src.name] = _sqlite_table(con, src, out, encode, progress)
-            tables[src.name] = {"rows": done[src.name].rows, "version": src.version, "snapshot": meta["snapshot"]}
+            tables[src.name] = {
+                "rows": done[src.name].rows,
+                "version": src.version,
+                "snapshot": meta["snapshot"],
+            }
         con.execute(f"DROP TABLE IF EXISTS {SQLITE_META_TABLE}")
         con.execute(f"CREATE TABLE {SQLITE_META_TABLE} (meta TEXT NOT NULL)")
-        con.execute(f"INSERT INTO {SQLITE_META_TABLE} VALUES (?)",
-                    (json.dumps({**meta, "complete": True, "tables": tables}, sort_keys=True),))
+        con.execute(
+            f"INSERT INTO {SQLITE_META_TABLE} VALUES (?)",
+            (json.dumps({**meta, "complete": True, "tables": tables}, sort_keys=True),),
+        )
         con.execute("COMMIT")
         con.close()
         with open(tmp, "rb") as fh:
@@ -628,16 +703,20 @@ def _sqlite_previous(con: sqlite3.Connection, out: Path, names: list[str]) -> di
         previous = dict(found) if isinstance(found, dict) else {}
     for name in names:
         if name in existing and name not in previous:
-            raise UsageError(f"table '{name}' of '{out}' was not written by a codequarry export; exporting it "
-                             "would replace it: drop or rename it, or export to another file")
+            raise UsageError(
+                f"table '{name}' of '{out}' was not written by a codequarry export; exporting it "
+                "would replace it: drop or rename it, or export to another file"
+            )
     return previous
 
 
-def _sqlite_table(con: sqlite3.Connection, src: _Source, out: Path, encode: Callable[[Any], str],
-                  progress: Progress | None) -> TableExport:
+def _sqlite_table(
+    con: sqlite3.Connection, src: _Source, out: Path, encode: Callable[[Any], str], progress: Progress | None
+) -> TableExport:
     fields = list(src.schema)
-    columns = ", ".join(f"{_quote(f.name)} {_sqlite_type(f.type)}{'' if f.nullable else ' NOT NULL'}"
-                        for f in fields)
+    columns = ", ".join(
+        f"{_quote(f.name)} {_sqlite_type(f.type)}{'' if f.nullable else ' NOT NULL'}" for f in fields
+    )
     con.execute(f"CREATE TABLE {_quote(src.name)} ({columns})")
     insert = f"INSERT INTO {_quote(src.name)} VALUES ({', '.join('?' * len(fields))})"
     done = 0

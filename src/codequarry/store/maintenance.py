@@ -66,8 +66,14 @@ def live_file_count(table: DeltaTable) -> int:
     return len(table.file_uris())
 
 
-def compact(store: Store, *, tables: list[str] | None = None, keep_snapshots: int = 1,
-            min_files: int = 2, sort: bool = True) -> CompactSummary:
+def compact(
+    store: Store,
+    *,
+    tables: list[str] | None = None,
+    keep_snapshots: int = 1,
+    min_files: int = 2,
+    sort: bool = True,
+) -> CompactSummary:
     """Compact tables (all by default) and publish the result, under the writer lock (taken here;
     a run that holds it already may call this too).
 
@@ -95,12 +101,22 @@ def _remap_operations(snap: Snapshot, states: dict[str, TableState]) -> Any:
             return versions
         return {t: moved[t][1] if t in moved and moved[t][0] == v else v for t, v in versions.items()}
 
-    return {name: {**info, "inputs": remap(info.get("inputs")), "outputs": remap(info.get("outputs"))}
-            if isinstance(info, dict) and "outputs" in info else info for name, info in ops.items()}
+    return {
+        name: {**info, "inputs": remap(info.get("inputs")), "outputs": remap(info.get("outputs"))}
+        if isinstance(info, dict) and "outputs" in info
+        else info
+        for name, info in ops.items()
+    }
 
 
-def _compact(store: Store, snap: Snapshot | None, tables: list[str] | None, keep_snapshots: int,
-             min_files: int, sort: bool) -> CompactSummary:
+def _compact(
+    store: Store,
+    snap: Snapshot | None,
+    tables: list[str] | None,
+    keep_snapshots: int,
+    min_files: int,
+    sort: bool,
+) -> CompactSummary:
     rollback_unpublished(store, snap)
     summary = CompactSummary(snapshot=snap.id if snap else 0)
     if snap is None:
@@ -171,8 +187,13 @@ def _vacuum(store: Store, name: str, kept: list[Snapshot], retention_hours: int)
         return 0, 0
     versions = sorted({s.tables[name].version for s in kept if name in s.tables})
     before_files, before_size = _dir_size(path)
-    table.vacuum(retention_hours=retention_hours, enforce_retention_duration=False, dry_run=False, full=True,
-                 keep_versions=versions or None)
+    table.vacuum(
+        retention_hours=retention_hours,
+        enforce_retention_duration=False,
+        dry_run=False,
+        full=True,
+        keep_versions=versions or None,
+    )
     table.cleanup_metadata()
     after_files, after_size = _dir_size(path)
     return max(0, before_files - after_files), max(0, before_size - after_size)
@@ -223,12 +244,31 @@ def status(store: Store) -> dict[str, Any]:
         except Exception:  # a damaged table is reported, not fatal to the report
             live_bytes, n_files = 0, 0
         disk_files, disk_bytes = _dir_size(path)
-        out["tables"][name] = {"version": state.version, "rows": state.rows, "files": n_files,
-                               "bytes": live_bytes, "disk_bytes": disk_bytes}
+        out["tables"][name] = {
+            "version": state.version,
+            "rows": state.rows,
+            "files": n_files,
+            "bytes": live_bytes,
+            "disk_bytes": disk_bytes,
+        }
     run = dict(snap.run)
     run.pop("state", None)
-    out["last_run"] = {k: run.get(k) for k in ("seconds", "files_scanned", "changed", "added", "modified",
-                                                "deleted", "errors", "workers", "sources", "skipped",
-                                                "skipped_files") if k in run}
+    out["last_run"] = {
+        k: run.get(k)
+        for k in (
+            "seconds",
+            "files_scanned",
+            "changed",
+            "added",
+            "modified",
+            "deleted",
+            "errors",
+            "workers",
+            "sources",
+            "skipped",
+            "skipped_files",
+        )
+        if k in run
+    }
     out["extractors"] = snap.run.get("state", {})
     return out

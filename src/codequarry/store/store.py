@@ -45,8 +45,10 @@ def check_table_name(name: object, where: str) -> str:
     Names come from snapshot files and plugins, which are input like any other: a name such as
     ``../../elsewhere`` would make readers read, and compaction delete, files outside the store."""
     if not isinstance(name, str) or not TABLE_NAME.fullmatch(name):
-        raise StoreError(f"{where} names a table {name!r}, which is not a plain table name "
-                         "(letters, digits, '_', '.', '-'; no '/' and no leading '.')")
+        raise StoreError(
+            f"{where} names a table {name!r}, which is not a plain table name "
+            "(letters, digits, '_', '.', '-'; no '/' and no leading '.')"
+        )
     return name
 
 
@@ -74,22 +76,30 @@ class Snapshot:
     @classmethod
     def from_json(cls, data: Any, where: str = "snapshot") -> Snapshot:
         """Parse and validate a snapshot; anything malformed is a StoreError saying what."""
+
         def need(ok: bool, what: str) -> None:
             if not ok:
                 raise StoreError(f"{where} is not a valid snapshot: {what}")
 
         need(isinstance(data, dict), "not a JSON object")
         need(_is_int(data.get("id")) and data["id"] >= 1, "'id' is not a positive integer")
-        need(isinstance(data.get("created"), int | float) and not isinstance(data.get("created"), bool),
-             "'created' is not a time")
+        need(
+            isinstance(data.get("created"), int | float) and not isinstance(data.get("created"), bool),
+            "'created' is not a time",
+        )
         need(isinstance(data.get("tables"), dict), "'tables' is not an object")
         need(isinstance(data.get("run", {}), dict), "'run' is not an object")
         tables = {}
         for name, state in data["tables"].items():
             check_table_name(name, where)
-            need(isinstance(state, dict) and _is_int(state.get("version")) and state["version"] >= 0,
-                 f"table '{name}' has no valid 'version'")
-            need(_is_int(state.get("rows", 0)) and state.get("rows", 0) >= 0, f"table '{name}' has no valid 'rows'")
+            need(
+                isinstance(state, dict) and _is_int(state.get("version")) and state["version"] >= 0,
+                f"table '{name}' has no valid 'version'",
+            )
+            need(
+                _is_int(state.get("rows", 0)) and state.get("rows", 0) >= 0,
+                f"table '{name}' has no valid 'rows'",
+            )
             tables[name] = TableState(state["version"], state.get("rows", 0))
         return cls(id=data["id"], created=float(data["created"]), tables=tables, run=data.get("run", {}))
 
@@ -129,7 +139,9 @@ def _claim(folder: Path, shown: str | Path) -> None:
     if MARKER in others:
         return
     if others:
-        raise StoreError(f"'{shown}' is a non-empty folder that is not a codequarry store; choose another --store")
+        raise StoreError(
+            f"'{shown}' is a non-empty folder that is not a codequarry store; choose another --store"
+        )
     from codequarry import __version__
 
     tmp = folder / f".{MARKER}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
@@ -187,7 +199,9 @@ class Store:
             _claim(p, path)
             for sub in ("tables", "snapshots"):
                 (p / sub).mkdir(exist_ok=True)
-            if not (p / ".gitignore").exists():  # keep the store out of the enclosing repository's `git status`
+            if not (
+                p / ".gitignore"
+            ).exists():  # keep the store out of the enclosing repository's `git status`
                 (p / ".gitignore").write_text("*\n")
             (p / "readers").touch()
         except OSError as exc:
@@ -271,8 +285,10 @@ class Store:
         except (ValueError, StoreError) as exc:
             last = self.last_good()
             back = f"snapshot {last.id}" if last else "an empty store"
-            raise StoreError(f"store '{self.path}' has a damaged snapshot.json ({first_line(exc)}); run "
-                             f"'quarry doctor --repair' to make the last good one live again ({back})") from None
+            raise StoreError(
+                f"store '{self.path}' has a damaged snapshot.json ({first_line(exc)}); run "
+                f"'quarry doctor --repair' to make the last good one live again ({back})"
+            ) from None
 
     def history(self) -> list[Snapshot]:
         """Every readable, valid snapshot kept in ``snapshots/``, oldest first."""
@@ -303,8 +319,10 @@ class Store:
             _write_atomic(self.path / "snapshots" / f"{snap.id:06d}.json", text)
             _write_atomic(self.path / "snapshot.json", text)
         except OSError as exc:
-            raise StoreError(f"store '{self.path}': cannot publish snapshot {snap.id}: {os_reason(exc)}; the "
-                             f"previous snapshot is still live; {os_fix(exc)}") from None
+            raise StoreError(
+                f"store '{self.path}': cannot publish snapshot {snap.id}: {os_reason(exc)}; the "
+                f"previous snapshot is still live; {os_fix(exc)}"
+            ) from None
 
     def clear_staging(self) -> None:
         shutil.rmtree(self.path / "staging", ignore_errors=True)
@@ -315,12 +333,18 @@ def _format_mismatch(path: str | Path, found: Any) -> str:
     from codequarry import __version__
 
     if isinstance(found, int) and not isinstance(found, bool) and found > FORMAT:
-        fix = ("a newer codequarry wrote it: upgrade (python3 -m pip install -U codequarry), or extract into "
-               "a new store with --store")
+        fix = (
+            "a newer codequarry wrote it: upgrade (python3 -m pip install -U codequarry), or extract into "
+            "a new store with --store"
+        )
     else:
-        fix = (f"extract into a new store (quarry extract SOURCE --store NEW), or move '{path}' aside and "
-               "extract again: the store is made from the sources")
-    return (f"store '{path}' has format {found!r}; this codequarry ({__version__}) reads format {FORMAT}: {fix}")
+        fix = (
+            f"extract into a new store (quarry extract SOURCE --store NEW), or move '{path}' aside and "
+            "extract again: the store is made from the sources"
+        )
+    return (
+        f"store '{path}' has format {found!r}; this codequarry ({__version__}) reads format {FORMAT}: {fix}"
+    )
 
 
 def first_line(exc: BaseException | str) -> str:
@@ -352,7 +376,9 @@ def live_dataset(store: Store, name: str, version: int) -> Any:
     return dataset_of(store.open_delta(name, version))
 
 
-def read_columns(store: Store, name: str, version: int, columns: list[str], repos: list[str] | None = None) -> Any:
+def read_columns(
+    store: Store, name: str, version: int, columns: list[str], repos: list[str] | None = None
+) -> Any:
     """Some columns of one table version (only the rows of ``repos`` when given), read part by part
     with pyarrow.parquet; None if the table lacks a column.
 
@@ -365,8 +391,10 @@ def read_columns(store: Store, name: str, version: int, columns: list[str], repo
     table = store.open_delta(name, version)
     outside = files_outside(table)
     if outside:
-        raise StoreError(f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
-                         "run 'quarry doctor --repair' to rebuild the table")
+        raise StoreError(
+            f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
+            "run 'quarry doctor --repair' to rebuild the table"
+        )
     schema = pa.schema(table.schema().to_arrow())
     if not set(columns) <= set(schema.names):
         return None
@@ -381,7 +409,9 @@ def read_columns(store: Store, name: str, version: int, columns: list[str], repo
         except (OSError, pa.ArrowException) as exc:  # a truncated or missing part: name it, and the fix
             from codequarry.store.damage import damaged
 
-            raise damaged(store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})") from None
+            raise damaged(
+                store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})"
+            ) from None
         if repos is not None:
             part = part.filter(pc.is_in(part.column("repo"), value_set=pa.array(repos, pa.string())))
         pieces.append(part.cast(want))
@@ -400,8 +430,10 @@ def dataset_of(table: Any) -> Any:
 
     outside = files_outside(table)
     if outside:  # a log naming a file outside its table is damage (or an attack): never read through it
-        raise StoreError(f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
-                         "run 'quarry doctor --repair' to rebuild the table")
+        raise StoreError(
+            f"the Delta log of '{table.table_uri}' names a file outside the table ({outside[0]}); "
+            "run 'quarry doctor --repair' to rebuild the table"
+        )
     paths = [u.removeprefix("file://") for u in table.file_uris()]
     return ds.dataset(paths, format="parquet", schema=pa.schema(table.schema().to_arrow()))
 

@@ -41,8 +41,9 @@ class RunWriter:
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
 
-    def prepare(self, known: dict[str, str] | None = None, *, live: Collection[str] = (),
-                fresh: Collection[str] = ()) -> set[str]:
+    def prepare(
+        self, known: dict[str, str] | None = None, *, live: Collection[str] = (), fresh: Collection[str] = ()
+    ) -> set[str]:
         """Create missing tables. A table whose declared schema changed is emptied and returned, so
         that its producer runs again on every file (its old rows cannot live in the new schema).
         ``known`` maps tables to the schema fingerprints the last snapshot recorded: a table whose
@@ -52,7 +53,9 @@ class RunWriter:
         rebuilt = set()
         known = known or {}
         for name in sorted(fresh):  # an operation's output is moved aside too, and derived again
-            self.notes.append(f"'{name}' was rebuilt: the damaged table was moved to {move_aside(self.store, name)}")
+            self.notes.append(
+                f"'{name}' was rebuilt: the damaged table was moved to {move_aside(self.store, name)}"
+            )
             if name in self.specs:
                 DeltaTable.create(str(self.store.table_path(name)), self.specs[name].schema, mode="overwrite")
                 rebuilt.add(name)
@@ -75,8 +78,12 @@ class RunWriter:
         self.parts[part.dataset].append(part)
         self.rows[part.dataset] = self.rows.get(part.dataset, 0) + part.rows
 
-    def commit(self, replace: dict[str, Replacement], previous: Snapshot | None,
-               pause: Callable[[str], None] = lambda _: None) -> dict[str, TableState]:
+    def commit(
+        self,
+        replace: dict[str, Replacement],
+        previous: Snapshot | None,
+        pause: Callable[[str], None] = lambda _: None,
+    ) -> dict[str, TableState]:
         """Drop the rows ``replace`` names, add this run's parts: one Delta transaction per table.
 
         Parts that hold no dropped row are kept as they are; parts that hold only dropped rows are
@@ -97,35 +104,61 @@ class RunWriter:
                     raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
             if name in states and table.version() < states[name].version:
-                raise damaged(self.store, name, f"the snapshot names version {states[name].version} but its log "
-                                                f"ends at version {table.version()}")
+                raise damaged(
+                    self.store,
+                    name,
+                    f"the snapshot names version {states[name].version} but its log "
+                    f"ends at version {table.version()}",
+                )
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
-            actions += [AddAction(path=p.file, size=p.size, partition_values={}, modification_time=now,
-                                  data_change=True, stats=p.stats) for p in parts]
+            actions += [
+                AddAction(
+                    path=p.file,
+                    size=p.size,
+                    partition_values={},
+                    modification_time=now,
+                    data_change=True,
+                    stats=p.stats,
+                )
+                for p in parts
+            ]
             pause(f"table:{name}")
             if actions:
                 schema = self.specs[name].schema if name in self.specs else table.schema()
-                table.create_write_transaction(actions, mode="append",
-                                               schema=schema if isinstance(schema, DeltaSchema)
-                                               else DeltaSchema.from_arrow(schema))
+                table.create_write_transaction(
+                    actions,
+                    mode="append",
+                    schema=schema if isinstance(schema, DeltaSchema) else DeltaSchema.from_arrow(schema),
+                )
                 table = DeltaTable(str(path))
             states[name] = TableState(version=table.version(), rows=count_rows(table))
         return states
 
-    def _drop(self, table: DeltaTable, name: str, rep: Replacement, now: int) -> list[AddAction | RemoveAction]:
+    def _drop(
+        self, table: DeltaTable, name: str, rep: Replacement, now: int
+    ) -> list[AddAction | RemoveAction]:
         actions: list[AddAction | RemoveAction] = []
         live = _actions(table)
         if not live.num_rows:
             return actions
         cols = live.column_names
         n = live.num_rows
+
         def col(c: str) -> list[Any]:
             return live.column(c).to_pylist() if c in cols else [None] * n
+
         sorted_keys = {repo: sorted(paths) for repo, paths in rep.keys.items() if paths}
-        for f, size, lo_r, hi_r, lo_p, hi_p in zip(col("path"), col("size_bytes"), col("min.repo"), col("max.repo"),
-                                                  col("min.path"), col("max.path"), strict=True):
+        for f, size, lo_r, hi_r, lo_p, hi_p in zip(
+            col("path"),
+            col("size_bytes"),
+            col("min.repo"),
+            col("max.repo"),
+            col("min.path"),
+            col("max.path"),
+            strict=True,
+        ):
             single = lo_r is not None and lo_r == hi_r
             if single and lo_r in rep.repos:
                 actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
@@ -150,10 +183,22 @@ class RunWriter:
                 raise damaged(self.store, name, f"its file {f} cannot be read ({first_line(exc)})") from None
             actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
             if kept:
-                part = write_part(str(self.store.tables_dir), self.run_id, name,
-                                  data.filter(keep).combine_chunks().to_batches()[0])
-                actions.append(AddAction(path=part.file, size=part.size, partition_values={},
-                                         modification_time=now, data_change=True, stats=part.stats))
+                part = write_part(
+                    str(self.store.tables_dir),
+                    self.run_id,
+                    name,
+                    data.filter(keep).combine_chunks().to_batches()[0],
+                )
+                actions.append(
+                    AddAction(
+                        path=part.file,
+                        size=part.size,
+                        partition_values={},
+                        modification_time=now,
+                        data_change=True,
+                        stats=part.stats,
+                    )
+                )
         return actions
 
 
@@ -171,14 +216,18 @@ def _dropped_mask(data: pa.Table, rep: Replacement) -> pa.ChunkedArray:
     mask = pc.is_in(data.column("repo"), pa.array(sorted(rep.repos), pa.string()))
     for repo, paths in rep.keys.items():
         if paths:
-            hit = pc.and_(pc.equal(data.column("repo"), repo),
-                          pc.is_in(data.column("path"), pa.array(sorted(paths), pa.string())))
+            hit = pc.and_(
+                pc.equal(data.column("repo"), repo),
+                pc.is_in(data.column("path"), pa.array(sorted(paths), pa.string())),
+            )
             mask = pc.or_(mask, hit)
     if "extractor" in data.column_names:
         for repo, names in rep.extractors.items():
             if names:
-                hit = pc.and_(pc.equal(data.column("repo"), repo),
-                              pc.is_in(data.column("extractor"), pa.array(sorted(names), pa.string())))
+                hit = pc.and_(
+                    pc.equal(data.column("repo"), repo),
+                    pc.is_in(data.column("extractor"), pa.array(sorted(names), pa.string())),
+                )
                 mask = pc.or_(mask, hit)
     return mask
 
@@ -200,8 +249,10 @@ def open_table(path: Path) -> DeltaTable | None:
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
-        raise StoreError(f"table '{path.name}' of store '{path.parent.parent}' is damaged: its log cannot be "
-                         f"read ({first_line(exc)}); {FIX}") from None
+        raise StoreError(
+            f"table '{path.name}' of store '{path.parent.parent}' is damaged: its log cannot be "
+            f"read ({first_line(exc)}); {FIX}"
+        ) from None
 
 
 def move_aside(store: Store, name: str) -> Path:

@@ -73,10 +73,15 @@ class ResultCache:
                 continue
             tools[str(data.get("tool"))] += 1
             statuses[str(data.get("outcome", {}).get("status"))] += 1
-        return {"path": str(self.root), "entries": len(entries), "bytes": sum(st.st_size for _, st in entries),
-                "tools": dict(sorted(tools.items())), "statuses": dict(sorted(statuses.items())),
-                "oldest": min((st.st_mtime for _, st in entries), default=None),
-                "newest": max((st.st_mtime for _, st in entries), default=None)}
+        return {
+            "path": str(self.root),
+            "entries": len(entries),
+            "bytes": sum(st.st_size for _, st in entries),
+            "tools": dict(sorted(tools.items())),
+            "statuses": dict(sorted(statuses.items())),
+            "oldest": min((st.st_mtime for _, st in entries), default=None),
+            "newest": max((st.st_mtime for _, st in entries), default=None),
+        }
 
     def clear(self) -> int:
         """Remove every entry, under the store's writer lock (a run may be reading the cache)."""

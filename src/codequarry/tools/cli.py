@@ -23,8 +23,14 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, emoji=False)
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe file (TOML, or JSON).")]
-StoreOpt = Annotated[Path | None, typer.Option("--store", "-s", help="Store folder (default: .quarry/ next to the "
-                                                                      "recipe, or under the first [extract] source).")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        "-s",
+        help="Store folder (default: .quarry/ next to the recipe, or under the first [extract] source).",
+    ),
+]
 
 
 class Order(StrEnum):
@@ -47,14 +53,30 @@ def register(app: typer.Typer) -> None:
 def run(
     recipe: RecipeArg,
     store: StoreOpt = None,
-    scheduler: Annotated[Order, typer.Option("--scheduler", help="Task order: fifo, shortest or longest first "
-                                                                 "(by the previous run's time).")] = Order.fifo,
-    rerun_failed: Annotated[bool, typer.Option("--rerun-failed", help="Run again cached tasks that failed, timed "
-                                                                      "out, ran out of memory or printed invalid "
-                                                                      "output.")] = False,
+    scheduler: Annotated[
+        Order,
+        typer.Option(
+            "--scheduler", help="Task order: fifo, shortest or longest first (by the previous run's time)."
+        ),
+    ] = Order.fifo,
+    rerun_failed: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-failed",
+            help="Run again cached tasks that failed, timed "
+            "out, ran out of memory or printed invalid "
+            "output.",
+        ),
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every task, cached or not.")] = False,
-    strict: Annotated[bool, typer.Option("--strict", help="A JSON-lines line that does not fit fails its task as "
-                                                          "invalid_output (default: an errors row).")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="A JSON-lines line that does not fit fails its task as "
+            "invalid_output (default: an errors row).",
+        ),
+    ] = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write report.json here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report's summary as JSON.")] = False,
@@ -68,8 +90,14 @@ def run(
     plan = make_tools_plan(recipe, store=store, strict=strict)
     view = make_view(err, len(plan.tasks), quiet=quiet or as_json)
     try:
-        summary = run_recipe(plan, scheduler=scheduler.value, rerun_failed=rerun_failed, no_cache=no_cache,
-                             report=report, view=view)
+        summary = run_recipe(
+            plan,
+            scheduler=scheduler.value,
+            rerun_failed=rerun_failed,
+            no_cache=no_cache,
+            report=report,
+            view=view,
+        )
     except KeyboardInterrupt:
         view.close()
         err.print("interrupted: nothing was published; the store still holds its previous snapshot")
@@ -77,8 +105,13 @@ def run(
     finally:
         view.close()
     if as_json:
-        sys.stdout.write(json.dumps({**summary.report["summary"], "report": summary.report_path,
-                                     "snapshot": summary.snapshot}, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {**summary.report["summary"], "report": summary.report_path, "snapshot": summary.snapshot},
+                indent=2,
+            )
+            + "\n"
+        )
     elif not quiet:
         for line in render(summary.report, summary.report_path):
             out.print(line, markup=False)
@@ -98,8 +131,12 @@ def _interrupt_code() -> int:
 def check(
     recipe: RecipeArg,
     store: StoreOpt = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Plan as 'quarry run --strict' would (cache keys).")] = False,
-    rerun_failed: Annotated[bool, typer.Option("--rerun-failed", help="Plan as 'quarry run --rerun-failed'.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Plan as 'quarry run --strict' would (cache keys).")
+    ] = False,
+    rerun_failed: Annotated[
+        bool, typer.Option("--rerun-failed", help="Plan as 'quarry run --rerun-failed'.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Validate a recipe and print the resolved plan: every task, its argv, limits, and whether it is cached."""
@@ -110,13 +147,19 @@ def check(
     if as_json:
         from codequarry.tools import cgroup
 
-        data = {"recipe": plan.recipe, "store": plan.store, "budget": plan.budget.model_dump(),
-                "limit_mechanism": cgroup.describe(plan.budget.cgroup).split(":", 1)[0],
-                "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
-                "tools": [{**t.model_dump(), "resolved": executables(plan, t)} for t in plan.tools],
-                "tasks": [{**t.model_dump(), "inputs": [p for p, _ in t.inputs], "cache": states.get(t.id, "run")}
-                          for t in plan.tasks],
-                "notes": list(plan.notes)}
+        data = {
+            "recipe": plan.recipe,
+            "store": plan.store,
+            "budget": plan.budget.model_dump(),
+            "limit_mechanism": cgroup.describe(plan.budget.cgroup).split(":", 1)[0],
+            "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
+            "tools": [{**t.model_dump(), "resolved": executables(plan, t)} for t in plan.tools],
+            "tasks": [
+                {**t.model_dump(), "inputs": [p for p, _ in t.inputs], "cache": states.get(t.id, "run")}
+                for t in plan.tasks
+            ],
+            "notes": list(plan.notes),
+        }
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
     for line in _plan_lines(plan, states):
@@ -135,8 +178,13 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
         return {}
     snap = st.snapshot()
     names = [t.name for t in plan.tools]
-    decision = decide(plan, ResultCache(st.path), live_runs(st, snap, names), live_groups(st, snap, names),
-                      rerun_failed=rerun_failed)
+    decision = decide(
+        plan,
+        ResultCache(st.path),
+        live_runs(st, snap, names),
+        live_groups(st, snap, names),
+        rerun_failed=rerun_failed,
+    )
     return {t.id: decision.state(t.id) for t in plan.tasks}
 
 
@@ -146,31 +194,44 @@ def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
 
     gb = 1 << 30
     b = plan.budget
-    lines = [f"recipe {plan.recipe}", f"store  {plan.store}",
-             f"budget {b.cores} cores, {b.memory / gb:.2f} GB; default timeout {b.default_timeout:g} s, "
-             f"grace {b.grace:g} s", f"memory limits {cgroup.describe(b.cgroup)}"]
+    lines = [
+        f"recipe {plan.recipe}",
+        f"store  {plan.store}",
+        f"budget {b.cores} cores, {b.memory / gb:.2f} GB; default timeout {b.default_timeout:g} s, "
+        f"grace {b.grace:g} s",
+        f"memory limits {cgroup.describe(b.cgroup)}",
+    ]
     if plan.extract is not None:
         e = plan.extract
-        lines.append(f"extract {', '.join(s.root for s in e.sources)}: {len(e.extractors)} extractors, "
-                     f"{e.workers} workers, engine {e.engine}")
+        lines.append(
+            f"extract {', '.join(s.root for s in e.sources)}: {len(e.extractors)} extractors, "
+            f"{e.workers} workers, engine {e.engine}"
+        )
     for tool in plan.tools:
         tasks = [t for t in plan.tasks if t.tool == tool.name]
         how = f"protocol {tool.protocol}" + (f" -> table {tool.output}" if tool.output else "")
-        lines.append(f"tool {tool.name}: {len(tasks)} tasks, {how}" + (f", preset {tool.preset}" if tool.preset
-                                                                         else ""))
+        lines.append(
+            f"tool {tool.name}: {len(tasks)} tasks, {how}"
+            + (f", preset {tool.preset}" if tool.preset else "")
+        )
         for name, path in executables(plan, tool).items():
             lines.append(f"  executable {name} -> {path}")
         if tool.infer:
             lines.append("  schema inferred from the output (every task runs when any must)")
         elif tool.output:
-            lines.append("  schema " + json.dumps(describe(tool.declared_fields))
-                         + (f"; undeclared fields: {tool.extra}" if tool.extra != "ignore" else ""))
+            lines.append(
+                "  schema "
+                + json.dumps(describe(tool.declared_fields))
+                + (f"; undeclared fields: {tool.extra}" if tool.extra != "ignore" else "")
+            )
         for t in tasks:
             state = states.get(t.id, "run")
             lines.append(f"  {t.id}  [{state}]")
             lines.append(f"    argv {json.dumps(list(t.argv))}")
-            lines.append(f"    cwd {t.cwd}; cores {t.cores}, memory {t.memory / gb:.2f} GB, timeout {t.timeout:g} s; "
-                         f"key {t.key[:16]}")
+            lines.append(
+                f"    cwd {t.cwd}; cores {t.cores}, memory {t.memory / gb:.2f} GB, timeout {t.timeout:g} s; "
+                f"key {t.key[:16]}"
+            )
     counts: dict[str, int] = {}
     for t in plan.tasks:
         counts[states.get(t.id, "run")] = counts.get(states.get(t.id, "run"), 0) + 1
@@ -196,8 +257,9 @@ def _store_path(store: Path | None) -> Path:
     return _find_store(store)
 
 
-def cache_info(store: StoreOpt = None,
-               as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False) -> None:
+def cache_info(
+    store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
+) -> None:
     """Show the result cache: entries, size, per tool and per status."""
     from codequarry.store import Store
     from codequarry.tools.cache import ResultCache
@@ -226,8 +288,13 @@ def cache_clear(store: StoreOpt = None) -> None:
 
 
 def cache_prune(
-    max_size: Annotated[str, typer.Option("--max-size", help="Keep at most this much (e.g. 100MB), dropping the "
-                                                             "least recently used results first.")],
+    max_size: Annotated[
+        str,
+        typer.Option(
+            "--max-size",
+            help="Keep at most this much (e.g. 100MB), dropping the least recently used results first.",
+        ),
+    ],
     store: StoreOpt = None,
 ) -> None:
     """Drop least recently used cached results until the cache fits --max-size."""

@@ -43,6 +43,7 @@ try:  # orjson decodes several times faster than json; json stays the reference 
             return orjson.dumps(value).decode()
         except TypeError:
             return json.dumps(value)
+
     _ORJSON_LOADS: Callable[[bytes], Any] | None = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency
     _ORJSON_LOADS = None
@@ -111,22 +112,31 @@ class TableSink:
             kept = data.filter(keep)
             self.rows -= data.num_rows - kept.num_rows
             if kept.num_rows:
-                out.append(write_part(self.tables_dir, self.run_id, self.spec.name,
-                                      kept.combine_chunks().to_batches()[0]))
+                out.append(
+                    write_part(
+                        self.tables_dir, self.run_id, self.spec.name, kept.combine_chunks().to_batches()[0]
+                    )
+                )
             os.unlink(full)
         self.parts = []
         return out
 
 
-def with_provenance(spec: DatasetSpec, batch: pa.RecordBatch, repo: str, path: str,
-                    sha256: str | None) -> pa.RecordBatch:
+def with_provenance(
+    spec: DatasetSpec, batch: pa.RecordBatch, repo: str, path: str, sha256: str | None
+) -> pa.RecordBatch:
     n = batch.num_rows
-    lead = [pa.array([repo] * n, pa.string()), pa.array([path] * n, pa.string()),
-            pa.array([sha256] * n, pa.string())]
+    lead = [
+        pa.array([repo] * n, pa.string()),
+        pa.array([path] * n, pa.string()),
+        pa.array([sha256] * n, pa.string()),
+    ]
     return pa.RecordBatch.from_arrays([*lead, *batch.columns], schema=spec.schema)
 
 
-def _fast_records(raw_lines: list[bytes | Cut], names: frozenset[str] | set[str] | None) -> list[dict[str, Any]] | None:
+def _fast_records(
+    raw_lines: list[bytes | Cut], names: frozenset[str] | set[str] | None
+) -> list[dict[str, Any]] | None:
     """The records of lines that all decode (orjson, in one C loop) to objects whose keys fit
     ``names`` (None: any keys); None when any line does not, so the caller goes line by line."""
     if _ORJSON_LOADS is None:
@@ -144,8 +154,18 @@ def _fast_records(raw_lines: list[bytes | Cut], names: frozenset[str] | set[str]
 class LineReader:
     """One task's stdout: lines -> checked records -> its table's sink (and errors to the errors sink)."""
 
-    def __init__(self, *, tool: str, path: str, sha256: str | None, checker: RecordChecker, sink: TableSink,
-                 errors: TableSink, strict: bool, fail: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        *,
+        tool: str,
+        path: str,
+        sha256: str | None,
+        checker: RecordChecker,
+        sink: TableSink,
+        errors: TableSink,
+        strict: bool,
+        fail: Callable[[str, str], None],
+    ) -> None:
         self.tool, self.path, self.sha256 = tool, path, sha256
         self.checker, self.sink, self.errors, self.strict, self.fail = checker, sink, errors, strict, fail
         self.names = checker.names
@@ -201,8 +221,9 @@ class LineReader:
         self.sink.add(rows, (self.tool, self.path))
         self.rows += batch.num_rows
 
-    def _decode(self, raw_lines: list[bytes | Cut], first: int, names: frozenset[str] | set[str],
-                forbid: bool) -> tuple[list[dict[str, Any]], list[int]]:
+    def _decode(
+        self, raw_lines: list[bytes | Cut], first: int, names: frozenset[str] | set[str], forbid: bool
+    ) -> tuple[list[dict[str, Any]], list[int]]:
         """Line by line: the records that are objects fitting the schema's keys, and their indexes;
         every other line becomes an invalid line."""
         kept: list[dict[str, Any]] = []
@@ -210,8 +231,11 @@ class LineReader:
         loads = _loads
         for i, raw in enumerate(raw_lines):
             if isinstance(raw, Cut):
-                self._invalid(first + i, raw.head, f"a line of {raw.length:,} bytes, longer than the "
-                              f"{MAX_LINE:,}-byte limit: not read")
+                self._invalid(
+                    first + i,
+                    raw.head,
+                    f"a line of {raw.length:,} bytes, longer than the {MAX_LINE:,}-byte limit: not read",
+                )
                 continue
             try:
                 record = loads(raw)
@@ -232,8 +256,13 @@ class LineReader:
             self.first_problem = f"stdout line {lineno}: {reason}"
         if len(self._error_rows) < MAX_ERROR_ROWS:
             source = raw[:2000].decode("utf-8", "replace").rstrip("\r\n")
-            self._error_rows.append({"message": f"stdout line {lineno}: {reason}", "line": lineno,
-                                     "source_line": source[:497] + "..." if len(source) > 500 else source})
+            self._error_rows.append(
+                {
+                    "message": f"stdout line {lineno}: {reason}",
+                    "line": lineno,
+                    "source_line": source[:497] + "..." if len(source) > 500 else source,
+                }
+            )
         if self.strict and not self.stopped:
             self.stopped = True
             self.reason = f"stdout line {lineno}: {reason}"
@@ -245,14 +274,25 @@ class LineReader:
             self._flush()
         rows = list(self._error_rows)
         if self.invalid > len(rows):
-            rows.append({"message": f"{self.invalid - len(rows)} more invalid lines were not recorded",
-                         "line": None, "source_line": None})
+            rows.append(
+                {
+                    "message": f"{self.invalid - len(rows)} more invalid lines were not recorded",
+                    "line": None,
+                    "source_line": None,
+                }
+            )
         if not rows:
             return
-        cols = {"extractor": [f"tool:{self.tool}"] * len(rows), "kind": ["invalid_output"] * len(rows),
-                "message": [r["message"] for r in rows], "line": [r["line"] for r in rows],
-                "column": [None] * len(rows), "source_line": [r["source_line"] for r in rows]}
-        batch = pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in ERRORS.fields],
-                                           names=list(ERRORS.field_names))
+        cols = {
+            "extractor": [f"tool:{self.tool}"] * len(rows),
+            "kind": ["invalid_output"] * len(rows),
+            "message": [r["message"] for r in rows],
+            "line": [r["line"] for r in rows],
+            "column": [None] * len(rows),
+            "source_line": [r["source_line"] for r in rows],
+        }
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(cols[f.name], f.type) for f in ERRORS.fields], names=list(ERRORS.field_names)
+        )
         rows = with_provenance(ERRORS, batch, self.tool, self.path, self.sha256)
         self.errors.add(rows, (self.tool, self.path))

@@ -43,8 +43,11 @@ STATUSES = ("ok", "failed", "timeout", "memory_limit", "killed", "invalid_output
 NOT_OK = ("failed", "timeout", "memory_limit", "invalid_output")
 STDERR_TAIL = 20
 # an allocation refused under RLIMIT_AS, as runtimes report it
-_OOM = re.compile(r"MemoryError|Cannot allocate memory|out of memory|bad_alloc|heap overflow|"
-                  r"failed to allocate|memory allocation failed|ENOMEM", re.I)
+_OOM = re.compile(
+    r"MemoryError|Cannot allocate memory|out of memory|bad_alloc|heap overflow|"
+    r"failed to allocate|memory allocation failed|ENOMEM",
+    re.I,
+)
 # address space beyond resident memory that runtimes reserve (thread stacks, arenas, mapped libraries)
 AS_SLACK = 256 << 20
 
@@ -113,7 +116,7 @@ class _Sampler:
                     total += int(fh.read().split()[1]) * _PAGE
                 with open(f"/proc/{pid}/stat", "rb") as fh:
                     stat = fh.read()
-                fields = stat[stat.rfind(b")") + 2:].split()
+                fields = stat[stat.rfind(b")") + 2 :].split()
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICK
             except (OSError, ValueError, IndexError):
                 continue
@@ -126,8 +129,13 @@ class _Pipe:
     monitor's poll says it is readable (no reader threads: two thread starts a task cost more than a
     trivial task itself on a loaded machine)."""
 
-    def __init__(self, stream: Any, on_lines: Callable[[list[bytes]], None], on_cut: Callable[[Cut], None],
-                 on_error: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        on_lines: Callable[[list[bytes]], None],
+        on_cut: Callable[[Cut], None],
+        on_error: Callable[[str], None],
+    ) -> None:
         self.stream, self.fd = stream, stream.fileno()
         self.on_lines, self.on_cut, self.on_error = on_lines, on_cut, on_error
         self.partial = bytearray()
@@ -204,10 +212,19 @@ class TaskProcess:
     the lines of each read together;
     ``on_cut`` each line cut at MAX_LINE (default: its head goes to ``on_stdout``)."""
 
-    def __init__(self, argv: list[str], *, cwd: str, env: dict[str, str], limits: Limits,
-                 on_stdout: Callable[[bytes], None], on_stderr: Callable[[str], None] | None = None,
-                 stop: threading.Event | None = None, on_cut: Callable[[Cut], None] | None = None,
-                 on_stdout_lines: Callable[[list[bytes]], None] | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        cwd: str,
+        env: dict[str, str],
+        limits: Limits,
+        on_stdout: Callable[[bytes], None],
+        on_stderr: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+        on_cut: Callable[[Cut], None] | None = None,
+        on_stdout_lines: Callable[[list[bytes]], None] | None = None,
+    ) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
         self.on_stdout_lines = on_stdout_lines  # if given, stdout lines come in lists (one call per read)
@@ -253,15 +270,29 @@ class TaskProcess:
         except OSError as exc:
             if group:
                 group.remove()
-            return Outcome("failed", None, None, time.monotonic() - t0, 0.0, 0, [],
-                           f"could not start {self.argv[0]}: {exc.strerror or exc}", mechanism, started)
+            return Outcome(
+                "failed",
+                None,
+                None,
+                time.monotonic() - t0,
+                0.0,
+                0,
+                [],
+                f"could not start {self.argv[0]}: {exc.strerror or exc}",
+                mechanism,
+                started,
+            )
         reaper.register(proc.pid, True)
         tree = reaper.TaskTree(proc.pid, token)
         tree.born = reaper.start_time(proc.pid)
         members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
         self._members = members
-        pipes = [_Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
-                 _Pipe(proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed)]
+        pipes = [
+            _Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+            _Pipe(
+                proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
+            ),
+        ]
         sampler = _Sampler(members)
         try:
             status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
@@ -282,11 +313,23 @@ class TaskProcess:
             group.remove()
         status, message = self._classify(status, code, sig, oom, bool(group))
         proc.returncode = code if code is not None else -(sig or 0)
-        return Outcome(status, code, sig, round(wall, 4), round(cpu, 4), int(peak), list(self.stderr_tail),
-                       message, mechanism, started, left)
+        return Outcome(
+            status,
+            code,
+            sig,
+            round(wall, 4),
+            round(cpu, 4),
+            int(peak),
+            list(self.stderr_tail),
+            message,
+            mechanism,
+            started,
+            left,
+        )
 
-    def _classify(self, status: str | None, code: int | None, sig: int | None, oom: bool,
-                  cgroup_used: bool) -> tuple[str, str | None]:
+    def _classify(
+        self, status: str | None, code: int | None, sig: int | None, oom: bool, cgroup_used: bool
+    ) -> tuple[str, str | None]:
         message = self._verdict[1] if self._verdict else None
         if status is None and self._verdict is not None:  # a line handler failed it as it was exiting
             status = self._verdict[0]
@@ -298,7 +341,10 @@ class TaskProcess:
         if code == 0:
             return "ok", message
         if self.limits.address_space and not cgroup_used and _OOM.search(tail):
-            return "memory_limit", f"an allocation failed under the {_mb(self.limits.memory)} limit (RLIMIT_AS)"
+            return (
+                "memory_limit",
+                f"an allocation failed under the {_mb(self.limits.memory)} limit (RLIMIT_AS)",
+            )
         return "failed", f"killed by signal {_signame(sig)}" if sig else f"exit code {code}"
 
     # -- output -----------------------------------------------------------------------------------
@@ -322,9 +368,9 @@ class TaskProcess:
     def _stderr_line(self, raw: bytes) -> None:
         if self._over:
             return
-        line = raw[:STDERR_LINE * 4].decode("utf-8", "replace").rstrip("\r\n")
+        line = raw[: STDERR_LINE * 4].decode("utf-8", "replace").rstrip("\r\n")
         if len(line) > STDERR_LINE:
-            line = line[:STDERR_LINE - 3] + "..."
+            line = line[: STDERR_LINE - 3] + "..."
         self.stderr_tail.append(line)
         if self.on_stderr is not None:
             self.on_stderr(line)
@@ -339,9 +385,15 @@ class TaskProcess:
         child then has no parent-death signal, but the cgroup kills it with the task, and a runner
         that died leaves cgroups whose processes the next run kills. Elsewhere a preexec function
         joins the cgroup (v2), sets RLIMIT_AS (fallback) and the parent-death signal."""
-        kwargs: dict[str, Any] = dict(cwd=self.cwd, env={**self.env, reaper.TOKEN_VAR: token},
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      start_new_session=True, shell=False)
+        kwargs: dict[str, Any] = dict(
+            cwd=self.cwd,
+            env={**self.env, reaper.TOKEN_VAR: token},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            shell=False,
+        )
         if group is not None and group.version == 1:
             with group.joined():
                 return subprocess.Popen(self.argv, **kwargs)
@@ -370,8 +422,14 @@ class TaskProcess:
         return pre
 
     # -- the parent -------------------------------------------------------------------------------
-    def _monitor(self, proc: subprocess.Popen[bytes], group: cgroup.TaskCgroup | None, sampler: _Sampler,
-                 t0: float, pipes: list[_Pipe]) -> tuple[str | None, int | None, int | None, Any]:
+    def _monitor(
+        self,
+        proc: subprocess.Popen[bytes],
+        group: cgroup.TaskCgroup | None,
+        sampler: _Sampler,
+        t0: float,
+        pipes: list[_Pipe],
+    ) -> tuple[str | None, int | None, int | None, Any]:
         """Wait for the root's exit (a pidfd) or output (read here), checking the limits every sample
         interval; returns (status if the runner stopped it, exit code, signal, rusage)."""
         lim = self.limits
@@ -427,8 +485,9 @@ class TaskProcess:
                     poller.unregister(fd)
                     del by_fd[fd]
 
-    def _verdict_now(self, group: cgroup.TaskCgroup | None, sampler: _Sampler,
-                     late: bool) -> tuple[str, str] | None:
+    def _verdict_now(
+        self, group: cgroup.TaskCgroup | None, sampler: _Sampler, late: bool
+    ) -> tuple[str, str] | None:
         lim = self.limits
         if self.stop.is_set():
             return "killed", "interrupted (Ctrl-C)"
@@ -464,8 +523,9 @@ class TaskProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(other, sig)
 
-    def _terminate(self, pid: int, group: cgroup.TaskCgroup | None,
-                   hard: bool) -> tuple[int | None, int | None, Any]:
+    def _terminate(
+        self, pid: int, group: cgroup.TaskCgroup | None, hard: bool
+    ) -> tuple[int | None, int | None, Any]:
         """SIGTERM, grace, SIGKILL (or SIGKILL at once); returns the root's (exit code, signal, rusage)."""
         grace = 0.0 if hard else self.limits.grace
         if self.stop.is_set():

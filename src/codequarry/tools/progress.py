@@ -37,8 +37,12 @@ class PlainView:
 
     def finished(self, task: TaskPlan, result: Any) -> None:
         if result.status in NOT_OK:
-            self.console.print(f"{result.status}: {task.id}: {result.outcome.get('message') or ''}",
-                               markup=False, highlight=False, emoji=False)
+            self.console.print(
+                f"{result.status}: {task.id}: {result.outcome.get('message') or ''}",
+                markup=False,
+                highlight=False,
+                emoji=False,
+            )
 
     def close(self) -> None: ...
 
@@ -79,8 +83,10 @@ class LiveView:
         if s is None:
             return Text("starting...")
         b = s.budget
-        head = Text(f"{s.done}/{self.total} done, {len(s.running)} running, {s.pending} pending, "
-                    f"{s.not_ok} not ok | cores {s.cores}/{b.cores}, memory {s.memory / GB:.1f}/{b.memory / GB:.1f} GB")
+        head = Text(
+            f"{s.done}/{self.total} done, {len(s.running)} running, {s.pending} pending, "
+            f"{s.not_ok} not ok | cores {s.cores}/{b.cores}, memory {s.memory / GB:.1f}/{b.memory / GB:.1f} GB"
+        )
         grid = Table(box=None, pad_edge=False, show_header=False)
         grid.add_column(no_wrap=True, max_width=60, overflow="ellipsis")
         grid.add_column(justify="right", no_wrap=True)

@@ -148,7 +148,8 @@ def _key(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif part in ("int", "float", "str", "list[str]", "literal['max']", "bool") or part.startswith(
-                ("literal[", "function-")):
+            ("literal[", "function-")
+        ):
             continue  # pydantic names the union member it tried; the reader wants the key only
         else:
             out += ("." if out else "") + ("schema" if part == "schema_" else part)

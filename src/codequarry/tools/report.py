@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from codequarry.tools.runner import ToolsSummary
 
 
-def build(plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_failed: bool,
-          started: float) -> dict[str, Any]:
+def build(
+    plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_failed: bool, started: float
+) -> dict[str, Any]:
     from codequarry import __version__
 
     by_id = {r.task.id: r for r in summary.results}
@@ -35,37 +36,82 @@ def build(plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_faile
     for t in plan.tasks:
         r = by_id.get(t.id)
         state = "not started" if t.id in not_started else ("cached" if r is None or r.cached else "ran")
-        tasks.append({"id": t.id, "tool": t.tool, "target": t.target, "lemma": t.lemma,
-                      "executable": t.executable, "argv": list(t.argv), "cwd": t.cwd, "env": t.env,
-                      "cores": t.cores, "memory": t.memory, "timeout": t.timeout, "cache_key": t.key,
-                      "inputs": [p for p, _ in t.inputs], "run": state})
+        tasks.append(
+            {
+                "id": t.id,
+                "tool": t.tool,
+                "target": t.target,
+                "lemma": t.lemma,
+                "executable": t.executable,
+                "argv": list(t.argv),
+                "cwd": t.cwd,
+                "env": t.env,
+                "cores": t.cores,
+                "memory": t.memory,
+                "timeout": t.timeout,
+                "cache_key": t.key,
+                "inputs": [p for p, _ in t.inputs],
+                "run": state,
+            }
+        )
     results = []
     for r in summary.results:
-        results.append({"task_id": r.task.id, "tool": r.task.tool, "target": r.task.target, "lemma": r.task.lemma,
-                        "executable": r.task.executable, "cached": r.cached, **r.outcome,
-                        "result": r.preset_rows[0] if r.preset_rows else None})
-    mechanisms = sorted({r.outcome.get("limit_mechanism", "") for r in summary.results if not r.cached} - {""})
+        results.append(
+            {
+                "task_id": r.task.id,
+                "tool": r.task.tool,
+                "target": r.task.target,
+                "lemma": r.task.lemma,
+                "executable": r.task.executable,
+                "cached": r.cached,
+                **r.outcome,
+                "result": r.preset_rows[0] if r.preset_rows else None,
+            }
+        )
+    mechanisms = sorted(
+        {r.outcome.get("limit_mechanism", "") for r in summary.results if not r.cached} - {""}
+    )
     return {
         "recipe": {"path": plan.recipe, "sha256": plan.recipe_sha256, "content": plan.recipe_data},
         "config": {
-            "store": plan.store, "scheduler": scheduler, "strict": plan.strict, "rerun_failed": rerun_failed,
+            "store": plan.store,
+            "scheduler": scheduler,
+            "strict": plan.strict,
+            "rerun_failed": rerun_failed,
             "budget": plan.budget.model_dump(),
-            "tools": [{**t.model_dump(exclude={"record_schema"}),
-                       "schema": describe(t.fields) if t.record_schema else None} for t in plan.tools],
+            "tools": [
+                {
+                    **t.model_dump(exclude={"record_schema"}),
+                    "schema": describe(t.fields) if t.record_schema else None,
+                }
+                for t in plan.tools
+            ],
             "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
         },
         "tasks": tasks,
         "execution": {
-            "run_id": summary.run_id, "started": started, "finished": time.time(), "seconds": summary.seconds,
-            "host": socket.gethostname(), "platform": platform.platform(), "python": sys.version.split()[0],
-            "codequarry": __version__, "cpu_count": os.cpu_count(), "limit_mechanism": mechanisms,
-            "interrupted": summary.interrupted, "snapshot": summary.snapshot, "published": summary.published,
+            "run_id": summary.run_id,
+            "started": started,
+            "finished": time.time(),
+            "seconds": summary.seconds,
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "codequarry": __version__,
+            "cpu_count": os.cpu_count(),
+            "limit_mechanism": mechanisms,
+            "interrupted": summary.interrupted,
+            "snapshot": summary.snapshot,
+            "published": summary.published,
         },
         "summary": {
-            "tasks": len(plan.tasks), "ran": sum(1 for r in summary.results if not r.cached),
-            "cached": sum(1 for r in summary.results if r.cached), "not_started": len(summary.not_started),
+            "tasks": len(plan.tasks),
+            "ran": sum(1 for r in summary.results if not r.cached),
+            "cached": sum(1 for r in summary.results if r.cached),
+            "not_started": len(summary.not_started),
             "statuses": dict(sorted(Counter(r.status for r in summary.results).items())),
-            "rows": summary.rows, "exit_code": summary.exit_code,
+            "rows": summary.rows,
+            "exit_code": summary.exit_code,
         },
         "results": results,
         "extract": summary.extract,
@@ -73,8 +119,9 @@ def build(plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_faile
     }
 
 
-def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None,
-          html: str | None = None) -> Path:
+def write(
+    report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None, html: str | None = None
+) -> Path:
     """Write report.json (and, given ``html``, the HTML report beside each copy, as NAME.html)."""
     text = json.dumps(report, indent=2, default=str, sort_keys=False) + "\n"
     folder = store_path / "reports"
@@ -86,7 +133,9 @@ def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | P
     for path in paths:
         path.write_text(text)
         if html is not None:
-            page = path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+            page = (
+                path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+            )
             page.write_text(html, encoding="utf-8")
     return paths[-1] if target is not None else paths[0]
 
@@ -98,17 +147,24 @@ def render(report: dict[str, Any], path: str | None = None) -> list[str]:
     lines = []
     if report.get("extract"):
         e = report["extract"]
-        lines.append(f"extract: {e['files_scanned']} files scanned, {e['changed']} changed, {e['errors']} errors, "
-                     f"{e['seconds']:.2f} s")
+        lines.append(
+            f"extract: {e['files_scanned']} files scanned, {e['changed']} changed, {e['errors']} errors, "
+            f"{e['seconds']:.2f} s"
+        )
     if not s["tasks"]:
         if report.get("extract"):
             e = report["extract"]
-            lines.append(f"snapshot {e['snapshot']} published to {e['store']}" if e.get("published")
-                         else f"nothing to write: the store {e['store']} is up to date")
+            lines.append(
+                f"snapshot {e['snapshot']} published to {e['store']}"
+                if e.get("published")
+                else f"nothing to write: the store {e['store']} is up to date"
+            )
         return lines + [f"report: {path}"] if path else lines
     statuses = ", ".join(f"{n} {k}" for k, n in s["statuses"].items()) or "none"
-    lines.append(f"{s['tasks']} tasks: {s['ran']} ran, {s['cached']} cached (skipped), "
-                 f"{s['not_started']} not started; {statuses}")
+    lines.append(
+        f"{s['tasks']} tasks: {s['ran']} ran, {s['cached']} cached (skipped), "
+        f"{s['not_started']} not started; {statuses}"
+    )
     by_tool: dict[str, Counter[str]] = {}
     for r in report["results"]:
         by_tool.setdefault(r["tool"], Counter())[r["status"]] += 1
@@ -116,24 +172,34 @@ def render(report: dict[str, Any], path: str | None = None) -> list[str]:
         lines.append(f"  {tool}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
     verdicts = Counter(r["result"]["result"] for r in report["results"] if r.get("result"))
     if verdicts:
-        lines.append("  lemmas: " + ", ".join(f"{n} {k or 'no result'}" for k, n in sorted(verdicts.items(),
-                                                                                           key=lambda kv: str(kv[0]))))
+        lines.append(
+            "  lemmas: "
+            + ", ".join(
+                f"{n} {k or 'no result'}" for k, n in sorted(verdicts.items(), key=lambda kv: str(kv[0]))
+            )
+        )
     bad = [r for r in report["results"] if r["status"] not in ("ok",)]
     for r in bad[:20]:
         last = next((x for x in reversed(r.get("stderr_tail") or []) if x.strip()), "")
         cached = " (cached)" if r["cached"] else ""
-        lines.append(f"  {r['status']:<14} {r['task_id']}{cached}: {r.get('message') or ''}"
-                     + (f" | {last}" if last else ""))
+        lines.append(
+            f"  {r['status']:<14} {r['task_id']}{cached}: {r.get('message') or ''}"
+            + (f" | {last}" if last else "")
+        )
     if len(bad) > 20:
         lines.append(f"  ... and {len(bad) - 20} more not ok (see the report)")
     if any(s["rows"].values()):
         lines.append("rows written: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["rows"].items()) if v))
     if ex["interrupted"]:
-        lines.append("interrupted: running tasks were killed and recorded as killed; tasks not started were left "
-                     "as they were")
+        lines.append(
+            "interrupted: running tasks were killed and recorded as killed; tasks not started were left "
+            "as they were"
+        )
     if ex["published"]:
-        lines.append(f"snapshot {ex['snapshot']} published to {report['config']['store']} in {ex['seconds']:.2f} s"
-                     + (f" (memory limits: {', '.join(ex['limit_mechanism'])})" if ex["limit_mechanism"] else ""))
+        lines.append(
+            f"snapshot {ex['snapshot']} published to {report['config']['store']} in {ex['seconds']:.2f} s"
+            + (f" (memory limits: {', '.join(ex['limit_mechanism'])})" if ex["limit_mechanism"] else "")
+        )
     else:
         lines.append(f"nothing to write: the store {report['config']['store']} is up to date")
     for note in report.get("notes", []):

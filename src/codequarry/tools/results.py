@@ -73,9 +73,12 @@ def live_runs(store: Store, snapshot: Snapshot | None, tools: list[str]) -> dict
         return {}
     cols = ["repo", "path", "task_id", "cache_key", "status", "wall_seconds"]
     data = live_dataset(store, "tool_runs", snapshot.tables["tool_runs"].version).to_table(
-        columns=cols, filter=pc.field("repo").isin(tools))
+        columns=cols, filter=pc.field("repo").isin(tools)
+    )
     out = {}
-    for _repo, path, task_id, key, status, wall in zip(*(data.column(c).to_pylist() for c in cols), strict=True):
+    for _repo, path, task_id, key, status, wall in zip(
+        *(data.column(c).to_pylist() for c in cols), strict=True
+    ):
         out[task_id] = Live(path, key, status, wall)
     return out
 
@@ -85,14 +88,17 @@ def live_groups(store: Store, snapshot: Snapshot | None, tools: list[str]) -> se
     if snapshot is None or "tool_runs" not in snapshot.tables or not tools:
         return set()
     data = live_dataset(store, "tool_runs", snapshot.tables["tool_runs"].version).to_table(
-        columns=["repo", "path"], filter=pc.field("repo").isin(tools))
+        columns=["repo", "path"], filter=pc.field("repo").isin(tools)
+    )
     return set(zip(data.column("repo").to_pylist(), data.column("path").to_pylist(), strict=True))
 
 
 @dataclass
 class Decision:
     run: list[TaskPlan] = field(default_factory=list)  # to execute
-    restore: list[tuple[TaskPlan, dict[str, Any]]] = field(default_factory=list)  # rows re-added from the cache
+    restore: list[tuple[TaskPlan, dict[str, Any]]] = field(
+        default_factory=list
+    )  # rows re-added from the cache
     kept: list[tuple[TaskPlan, dict[str, Any]]] = field(default_factory=list)  # cached, rows already live
     groups: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) rewritten this run
     stale: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) no longer in the recipe
@@ -105,9 +111,16 @@ class Decision:
         return "cached"
 
 
-def decide(plan: ToolsPlan, cache: ResultCache, live: dict[str, Live], groups_now: set[tuple[str, str]], *,
-           rerun_failed: bool = False, no_cache: bool = False, rebuilt: set[str] | frozenset[str] = frozenset()
-           ) -> Decision:
+def decide(
+    plan: ToolsPlan,
+    cache: ResultCache,
+    live: dict[str, Live],
+    groups_now: set[tuple[str, str]],
+    *,
+    rerun_failed: bool = False,
+    no_cache: bool = False,
+    rebuilt: set[str] | frozenset[str] = frozenset(),
+) -> Decision:
     """Which tasks run, which come from the cache, and which groups of rows are rewritten."""
     decision = Decision()
     protocols = {t.name: t.protocol for t in plan.tools}
@@ -125,8 +138,9 @@ def decide(plan: ToolsPlan, cache: ResultCache, live: dict[str, Live], groups_no
             if entry is not None and rerun_failed and entry.get("outcome", {}).get("status") != "ok":
                 entry = None
             entries[task.id] = entry
-        clean = all(entries[t.id] is not None and t.id in live and live[t.id].cache_key == t.key for t in tasks) \
-            and live_ids.get(key, set()) == {t.id for t in tasks}
+        clean = all(
+            entries[t.id] is not None and t.id in live and live[t.id].cache_key == t.key for t in tasks
+        ) and live_ids.get(key, set()) == {t.id for t in tasks}
         if clean:
             decision.kept.extend((t, entries[t.id]) for t in tasks)  # type: ignore[misc]
             continue
@@ -170,25 +184,45 @@ def replacements(plan: ToolsPlan, groups: set[tuple[str, str]]) -> dict[str, Rep
     return dict(out)
 
 
-def run_row(task: TaskPlan, outcome: dict[str, Any], *, run_id: str, cached: bool, rows: int = 0,
-            invalid: int = 0) -> dict[str, Any]:
+def run_row(
+    task: TaskPlan, outcome: dict[str, Any], *, run_id: str, cached: bool, rows: int = 0, invalid: int = 0
+) -> dict[str, Any]:
     """The tool_runs row of a task (provenance first) from an Outcome's JSON."""
     return {
-        "repo": task.tool, "path": task.group, "sha256": task.sha256, "task_id": task.id, "tool": task.tool,
-        "target": task.target, "lemma": task.lemma, "executable": task.executable, "argv": list(task.argv),
-        "cwd": task.cwd, "status": outcome["status"], "exit_code": outcome.get("exit_code"),
-        "signal": outcome.get("signal"), "wall_seconds": float(outcome.get("wall_seconds", 0.0)),
-        "cpu_seconds": float(outcome.get("cpu_seconds", 0.0)), "peak_memory": int(outcome.get("peak_memory", 0)),
-        "cores": task.cores, "memory_limit": task.memory, "timeout": task.timeout,
-        "limit_mechanism": outcome.get("limit_mechanism", ""), "stderr_tail": "\n".join(outcome.get("stderr_tail", [])),
-        "message": outcome.get("message"), "rows": int(outcome.get("rows", rows)),
-        "invalid_lines": int(outcome.get("invalid_lines", invalid)), "cache_key": task.key, "cached": cached,
-        "run_id": run_id, "started": float(outcome.get("started", 0.0)),
+        "repo": task.tool,
+        "path": task.group,
+        "sha256": task.sha256,
+        "task_id": task.id,
+        "tool": task.tool,
+        "target": task.target,
+        "lemma": task.lemma,
+        "executable": task.executable,
+        "argv": list(task.argv),
+        "cwd": task.cwd,
+        "status": outcome["status"],
+        "exit_code": outcome.get("exit_code"),
+        "signal": outcome.get("signal"),
+        "wall_seconds": float(outcome.get("wall_seconds", 0.0)),
+        "cpu_seconds": float(outcome.get("cpu_seconds", 0.0)),
+        "peak_memory": int(outcome.get("peak_memory", 0)),
+        "cores": task.cores,
+        "memory_limit": task.memory,
+        "timeout": task.timeout,
+        "limit_mechanism": outcome.get("limit_mechanism", ""),
+        "stderr_tail": "\n".join(outcome.get("stderr_tail", [])),
+        "message": outcome.get("message"),
+        "rows": int(outcome.get("rows", rows)),
+        "invalid_lines": int(outcome.get("invalid_lines", invalid)),
+        "cache_key": task.key,
+        "cached": cached,
+        "run_id": run_id,
+        "started": float(outcome.get("started", 0.0)),
     }
 
 
 def batch_of(spec: DatasetSpec, rows: list[dict[str, Any]]) -> pa.RecordBatch:
     """Rows as one batch, built column by column (from_pylist costs ~0.4 ms a row of tool_runs)."""
     schema = spec.schema
-    return pa.RecordBatch.from_arrays([pa.array([r.get(f.name) for r in rows], f.type) for f in schema],
-                                      schema=schema)
+    return pa.RecordBatch.from_arrays(
+        [pa.array([r.get(f.name) for r in rows], f.type) for f in schema], schema=schema
+    )

@@ -128,9 +128,17 @@ class TrackedView:
         self.inner.close()
 
 
-def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool = False, no_cache: bool = False,
-               report: str | Path | None = None, view: Any = None, part_rows: int = PART_ROWS,
-               stop: threading.Event | None = None) -> ToolsSummary:
+def run_recipe(
+    plan: ToolsPlan,
+    *,
+    scheduler: str = "fifo",
+    rerun_failed: bool = False,
+    no_cache: bool = False,
+    report: str | Path | None = None,
+    view: Any = None,
+    part_rows: int = PART_ROWS,
+    stop: threading.Event | None = None,
+) -> ToolsSummary:
     """Run the plan's extraction (if any), then its tools; publish one snapshot; write the report."""
     started = time.time()
     extract_summary = None
@@ -142,20 +150,35 @@ def run_recipe(plan: ToolsPlan, *, scheduler: str = "fifo", rerun_failed: bool =
     with WriterLock(store.path), RunRecorder("tools", store.path, workers=plan.budget.cores) as recorder:
         tracker = ProgressFile(store.path, kind="run", run_id=recorder.run_id)
         try:
-            summary = _run(plan, store, scheduler=scheduler, rerun_failed=rerun_failed, no_cache=no_cache,
-                           view=view or NullView(), part_rows=part_rows, stop=stop, started=started,
-                           run_id=recorder.run_id, tracker=tracker)
+            summary = _run(
+                plan,
+                store,
+                scheduler=scheduler,
+                rerun_failed=rerun_failed,
+                no_cache=no_cache,
+                view=view or NullView(),
+                part_rows=part_rows,
+                stop=stop,
+                started=started,
+                run_id=recorder.run_id,
+                tracker=tracker,
+            )
         except BaseException as exc:
             tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
             raise
-        tracker.finish("interrupted" if summary.interrupted else "published" if summary.published else "up-to-date",
-                       snapshot=summary.snapshot)
+        tracker.finish(
+            "interrupted" if summary.interrupted else "published" if summary.published else "up-to-date",
+            snapshot=summary.snapshot,
+        )
         summary.extract = extract_summary
-        summary.report = reports.build(plan, summary, scheduler=scheduler, rerun_failed=rerun_failed,
-                                       started=started)
+        summary.report = reports.build(
+            plan, summary, scheduler=scheduler, rerun_failed=rerun_failed, started=started
+        )
         run_report = recorder.finish_tools(summary, summary.report)
         html = render_html(run_report)  # written beside every report.json (the recorder saves the JSON)
-        summary.report_path = str(reports.write(summary.report, store.path, summary.run_id, report, html=html))
+        summary.report_path = str(
+            reports.write(summary.report, store.path, summary.run_id, report, html=html)
+        )
     if recorder.save_error:
         summary.notes.append(recorder.save_error)
     return summary
@@ -166,37 +189,70 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
     for tool in plan.tools:
         if tool.output:
             if not tool.infer:  # an inferred table's spec is known once its tasks have run
-                specs[tool.output] = DatasetSpec(name=tool.output, fields=tuple(tool.fields),
-                                                 doc=f"records of tool {tool.name}")
+                specs[tool.output] = DatasetSpec(
+                    name=tool.output, fields=tuple(tool.fields), doc=f"records of tool {tool.name}"
+                )
             specs["errors"] = ERRORS
         if tool.preset == "tamarin":
             specs["tamarin_results"] = cast(DatasetSpec, tamarin.TamarinResult)
     return specs
 
 
-def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, no_cache: bool, view: Any,
-         part_rows: int, stop: threading.Event | None, started: float, run_id: str,
-         tracker: ProgressFile | None = None) -> ToolsSummary:
+def _run(
+    plan: ToolsPlan,
+    store: Store,
+    *,
+    scheduler: str,
+    rerun_failed: bool,
+    no_cache: bool,
+    view: Any,
+    part_rows: int,
+    stop: threading.Event | None,
+    started: float,
+    run_id: str,
+    tracker: ProgressFile | None = None,
+) -> ToolsSummary:
     t0 = time.perf_counter()
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
-        return ToolsSummary(run_id=run_id, store=str(store.path), snapshot=previous.id if previous else None,
-                            published=False, interrupted=False, results=[], not_started=[], seconds=0.0, rows={},
-                            notes=notes)
+        return ToolsSummary(
+            run_id=run_id,
+            store=str(store.path),
+            snapshot=previous.id if previous else None,
+            published=False,
+            interrupted=False,
+            results=[],
+            not_started=[],
+            seconds=0.0,
+            rows={},
+            notes=notes,
+        )
     writer = RunWriter(store, run_id, specs_of(plan))
     rebuilt = writer.prepare()
     notes += writer.notes
     cache = ResultCache(store.path)
     names = [t.name for t in plan.tools]
     live = live_runs(store, previous, names)
-    decision = decide(plan, cache, live, live_groups(store, previous, names), rerun_failed=rerun_failed,
-                      no_cache=no_cache, rebuilt=rebuilt)
+    decision = decide(
+        plan,
+        cache,
+        live,
+        live_groups(store, previous, names),
+        rerun_failed=rerun_failed,
+        no_cache=no_cache,
+        rebuilt=rebuilt,
+    )
     tables_dir = str(store.tables_dir)
-    sinks = {t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
-             for t in plan.tools if t.output and not t.infer}
+    sinks = {
+        t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
+        for t in plan.tools
+        if t.output and not t.infer
+    }
     errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
-    checkers = {t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer}
+    checkers = {
+        t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
+    }
     spool_dir = store.path / f".spool-{run_id}"
     spools: dict[str, Path] = {}
 
@@ -205,15 +261,30 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
         if tool.infer:
             spool_dir.mkdir(exist_ok=True)
             spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
-        return execute_task(plan, tool, task, stop_event, sinks=sinks, errors=errors, checkers=checkers,
-                            view=view, spool=spools.get(task.id))
+        return execute_task(
+            plan,
+            tool,
+            task,
+            stop_event,
+            sinks=sinks,
+            errors=errors,
+            checkers=checkers,
+            view=view,
+            spool=spools.get(task.id),
+        )
 
     durations = {k: v.wall_seconds for k, v in live.items()}
     if tracker is not None:
         view = TrackedView(view, tracker, len(decision.run))
     try:
-        finished = run_all(order_tasks(decision.run, scheduler, durations), plan.budget, execute, view=view,
-                           stop=stop, is_ok=lambda r: r.status not in NOT_OK)
+        finished = run_all(
+            order_tasks(decision.run, scheduler, durations),
+            plan.budget,
+            execute,
+            view=view,
+            stop=stop,
+            is_ok=lambda r: r.status not in NOT_OK,
+        )
         ran: list[TaskResult] = finished.results
         rows: Counter[str] = Counter()
         for tool in plan.tools:
@@ -227,16 +298,22 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
     untouched = run_groups - done_groups
     groups = (decision.groups - untouched) | decision.stale
     for output, sink in sinks.items():
-        drop = {(r.task.tool, r.task.group) for r in ran
-                if plan.tool(r.task.tool).output == output and r.status != "ok"}
+        drop = {
+            (r.task.tool, r.task.group)
+            for r in ran
+            if plan.tool(r.task.tool).output == output and r.status != "ok"
+        }
         for part in sink.finish(drop):
             writer.add(part)
         rows[output] += sink.rows
     for part in errors.finish():
         writer.add(part)
     rows["errors"] += errors.rows
-    restored = [TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
-                for t, e in decision.restore if (t.tool, t.group) in groups]
+    restored = [
+        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
+        for t, e in decision.restore
+        if (t.tool, t.group) in groups
+    ]
     run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran]
     run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
     preset_rows = [row for r in [*ran, *restored] for row in r.preset_rows]
@@ -244,31 +321,55 @@ def _run(plan: ToolsPlan, store: Store, *, scheduler: str, rerun_failed: bool, n
         if table_rows:
             writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
             rows[name] += len(table_rows)
-    kept = [TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
-            for t, e in decision.kept]
-    summary = ToolsSummary(run_id=run_id, store=str(store.path), snapshot=previous.id if previous else None,
-                           published=False, interrupted=finished.interrupted, results=[*ran, *restored, *kept],
-                           not_started=finished.not_started, seconds=0.0, rows=dict(rows), notes=notes)
+    kept = [
+        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
+        for t, e in decision.kept
+    ]
+    summary = ToolsSummary(
+        run_id=run_id,
+        store=str(store.path),
+        snapshot=previous.id if previous else None,
+        published=False,
+        interrupted=finished.interrupted,
+        results=[*ran, *restored, *kept],
+        not_started=finished.not_started,
+        seconds=0.0,
+        rows=dict(rows),
+        notes=notes,
+    )
     if decision.stale:
         summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
     if groups:
         states = writer.commit(replacements(plan, groups), previous)
         run_info = dict(previous.run) if previous else {}
-        run_info["tools"] = {"run_id": run_id, "recipe": plan.recipe, "started": started,
-                             "statuses": summary.statuses, "interrupted": finished.interrupted}
+        run_info["tools"] = {
+            "run_id": run_id,
+            "recipe": plan.recipe,
+            "started": started,
+            "statuses": summary.statuses,
+            "interrupted": finished.interrupted,
+        }
         snap = store.publish(states, run=run_info)
         summary.snapshot, summary.published = snap.id, True
         crowded = needs_compaction(store, {name: len(parts) for name, parts in sorted(writer.parts.items())})
         if crowded:
-            summary.snapshot = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False).snapshot
+            summary.snapshot = compact(
+                store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False
+            ).snapshot
             summary.notes.append(f"compacted {', '.join(crowded)}")
     _remember(cache, ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
 
 
-def _ingest_inferred(tool: ToolPlan, ran: list[TaskResult], spools: dict[str, Path], writer: RunWriter,
-                     store: Store, run_id: str) -> int:
+def _ingest_inferred(
+    tool: ToolPlan,
+    ran: list[TaskResult],
+    spools: dict[str, Path],
+    writer: RunWriter,
+    store: Store,
+    run_id: str,
+) -> int:
     """Infer the table of a schema = "infer" tool from its ok tasks' spools and write their rows."""
     output = str(tool.output)
     mine = [r for r in ran if r.task.tool == tool.name and r.task.id in spools]
@@ -283,8 +384,15 @@ def _ingest_inferred(tool: ToolPlan, ran: list[TaskResult], spools: dict[str, Pa
         if r.task.id in broken:
             r.outcome.update(status="invalid_output", message=broken[r.task.id], rows=0)
         elif r.task.id in ok:
-            part, n = infer.write_spool(ok[r.task.id], writer.specs[output], str(store.tables_dir), run_id,
-                                        repo=tool.name, path=r.task.group, sha256=r.task.sha256)
+            part, n = infer.write_spool(
+                ok[r.task.id],
+                writer.specs[output],
+                str(store.tables_dir),
+                run_id,
+                repo=tool.name,
+                path=r.task.group,
+                sha256=r.task.sha256,
+            )
             if part is not None:
                 writer.add(part)
             r.outcome["rows"] = n
@@ -298,19 +406,41 @@ def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> 
     """Cache every finished result but 'killed' (written after the publish, never before)."""
     for r in ran:
         if r.status != "killed":
-            cache.put(r.task.key, {"task_id": r.task.id, "tool": r.task.tool, "outcome": r.outcome,
-                                   "preset_rows": r.preset_rows})
+            cache.put(
+                r.task.key,
+                {
+                    "task_id": r.task.id,
+                    "tool": r.task.tool,
+                    "outcome": r.outcome,
+                    "preset_rows": r.preset_rows,
+                },
+            )
     for task, _entry in [*decision.kept, *decision.restore]:
         cache.touch(task.key)
 
 
-def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threading.Event, *,
-                 sinks: dict[str, TableSink], errors: TableSink, checkers: dict[str, RecordChecker],
-                 view: Any, spool: Path | None = None) -> TaskResult:
+def execute_task(
+    plan: ToolsPlan,
+    tool: ToolPlan,
+    task: TaskPlan,
+    stop: threading.Event,
+    *,
+    sinks: dict[str, TableSink],
+    errors: TableSink,
+    checkers: dict[str, RecordChecker],
+    view: Any,
+    spool: Path | None = None,
+) -> TaskResult:
     """Run one task to its end and classify it (JSON-lines records go to the sinks as they come)."""
     b = plan.budget
-    limits = Limits(timeout=task.timeout, memory=task.memory, grace=b.grace, sample_interval=b.sample_interval,
-                    address_space=tool.limit_address_space, cgroup=b.cgroup)
+    limits = Limits(
+        timeout=task.timeout,
+        memory=task.memory,
+        grace=b.grace,
+        sample_interval=b.sample_interval,
+        address_space=tool.limit_address_space,
+        cgroup=b.cgroup,
+    )
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
     proc_box: list[TaskProcess] = []
 
@@ -320,12 +450,21 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
     reader = _reader(plan, tool, task, sinks=sinks, errors=errors, checkers=checkers, spool=spool, fail=fail)
     on_stdout: Any = reader
     if reader is None:
+
         def on_stdout(raw: bytes) -> None:
             tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
-    proc = TaskProcess(list(task.argv), cwd=task.cwd, env={**os.environ, **task.env}, limits=limits,
-                       on_stdout=on_stdout, on_stderr=lambda text: view.line(task, text), stop=stop,
-                       on_cut=reader.cut if reader is not None else None,
-                       on_stdout_lines=reader.extend if reader is not None else None)
+
+    proc = TaskProcess(
+        list(task.argv),
+        cwd=task.cwd,
+        env={**os.environ, **task.env},
+        limits=limits,
+        on_stdout=on_stdout,
+        on_stderr=lambda text: view.line(task, text),
+        stop=stop,
+        on_cut=reader.cut if reader is not None else None,
+        on_stdout_lines=reader.extend if reader is not None else None,
+    )
     proc_box.append(proc)
     outcome = proc.run().to_json()
     outcome["rows"] = outcome["invalid_lines"] = 0
@@ -339,28 +478,66 @@ def execute_task(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, stop: threadin
         got = tamarin.classify(task.lemma, outcome["exit_code"], output)
         if outcome["status"] == "ok" and got.failed:
             outcome["status"], outcome["message"] = "failed", got.message
-        preset_rows.append({
-            "repo": task.tool, "path": task.group, "sha256": task.sha256, "task_id": task.id,
-            "theory": task.target, "lemma": task.lemma, "executable": task.executable or "",
-            "executable_path": task.executable_path, "status": outcome["status"],
-            "result": got.result if outcome["status"] == "ok" else None, "trace": got.trace, "steps": got.steps,
-            "seconds": outcome["wall_seconds"], "tamarin_seconds": got.tamarin_seconds,
-            "peak_memory": outcome["peak_memory"], "warnings": got.warnings,
-            "message": outcome["message"] or got.message})
+        preset_rows.append(
+            {
+                "repo": task.tool,
+                "path": task.group,
+                "sha256": task.sha256,
+                "task_id": task.id,
+                "theory": task.target,
+                "lemma": task.lemma,
+                "executable": task.executable or "",
+                "executable_path": task.executable_path,
+                "status": outcome["status"],
+                "result": got.result if outcome["status"] == "ok" else None,
+                "trace": got.trace,
+                "steps": got.steps,
+                "seconds": outcome["wall_seconds"],
+                "tamarin_seconds": got.tamarin_seconds,
+                "peak_memory": outcome["peak_memory"],
+                "warnings": got.warnings,
+                "message": outcome["message"] or got.message,
+            }
+        )
     return TaskResult(task, outcome, preset_rows)
 
 
-def _reader(plan: ToolsPlan, tool: ToolPlan, task: TaskPlan, *, sinks: dict[str, TableSink], errors: TableSink,
-            checkers: dict[str, RecordChecker], spool: Path | None,
-            fail: Any) -> LineReader | None:
+def _reader(
+    plan: ToolsPlan,
+    tool: ToolPlan,
+    task: TaskPlan,
+    *,
+    sinks: dict[str, TableSink],
+    errors: TableSink,
+    checkers: dict[str, RecordChecker],
+    spool: Path | None,
+    fail: Any,
+) -> LineReader | None:
     """What reads a JSON-lines task's stdout: a spool (schema = "infer"), a checked reader, or nothing."""
     if not tool.output:
         return None
     if spool is not None:
-        return SpoolReader(spool=spool, tool=tool.name, path=task.group, sha256=task.sha256,
-                           checker=RecordChecker([]), sink=None, errors=errors, strict=plan.strict, fail=fail)
-    return LineReader(tool=tool.name, path=task.group, sha256=task.sha256, checker=checkers[tool.name],
-                      sink=sinks[tool.output], errors=errors, strict=plan.strict, fail=fail)
+        return SpoolReader(
+            spool=spool,
+            tool=tool.name,
+            path=task.group,
+            sha256=task.sha256,
+            checker=RecordChecker([]),
+            sink=None,
+            errors=errors,
+            strict=plan.strict,
+            fail=fail,
+        )
+    return LineReader(
+        tool=tool.name,
+        path=task.group,
+        sha256=task.sha256,
+        checker=checkers[tool.name],
+        sink=sinks[tool.output],
+        errors=errors,
+        strict=plan.strict,
+        fail=fail,
+    )
 
 
 def _classify(tool: ToolPlan, outcome: dict[str, Any], output: str, reader: LineReader | None) -> None:
@@ -373,8 +550,16 @@ def _classify(tool: ToolPlan, outcome: dict[str, Any], output: str, reader: Line
         outcome["status"], outcome["message"] = "ok", None
     if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
         outcome["status"] = "invalid_output"  # nothing usable came out: not a success
-        outcome["message"] = f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
+        outcome["message"] = (
+            f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
+        )
     if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output matches fail_pattern {tool.fail_pattern!r}"
+        outcome["status"], outcome["message"] = (
+            "failed",
+            f"the output matches fail_pattern {tool.fail_pattern!r}",
+        )
     if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
-        outcome["status"], outcome["message"] = "failed", f"the output does not match ok_pattern {tool.ok_pattern!r}"
+        outcome["status"], outcome["message"] = (
+            "failed",
+            f"the output does not match ok_pattern {tool.ok_pattern!r}",
+        )

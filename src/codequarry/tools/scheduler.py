@@ -57,9 +57,15 @@ class Finished:
     interrupted: bool
 
 
-def run_all(tasks: list[TaskPlan], budget: Budget, execute: Callable[[TaskPlan, threading.Event], Any], *,
-            view: View | None = None, stop: threading.Event | None = None,
-            is_ok: Callable[[Any], bool] = lambda r: True) -> Finished:
+def run_all(
+    tasks: list[TaskPlan],
+    budget: Budget,
+    execute: Callable[[TaskPlan, threading.Event], Any],
+    *,
+    view: View | None = None,
+    stop: threading.Event | None = None,
+    is_ok: Callable[[Any], bool] = lambda r: True,
+) -> Finished:
     """Run ``execute(task, stop)`` for every task under the budgets; returns results in completion order."""
     stop = stop or threading.Event()
     state = SchedulerState(budget=budget, pending=len(tasks))

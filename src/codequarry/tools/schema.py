@@ -26,10 +26,17 @@ from typing import Any
 import pyarrow as pa
 
 _NAMES = {
-    "str": pa.string(), "string": pa.string(),
-    "int": pa.int64(), "int64": pa.int64(), "integer": pa.int64(), "nat": pa.int64(),
-    "float": pa.float64(), "float64": pa.float64(), "double": pa.float64(),
-    "bool": pa.bool_(), "boolean": pa.bool_(),
+    "str": pa.string(),
+    "string": pa.string(),
+    "int": pa.int64(),
+    "int64": pa.int64(),
+    "integer": pa.int64(),
+    "nat": pa.int64(),
+    "float": pa.float64(),
+    "float64": pa.float64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
 }
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 EXTRA_MODES = ("ignore", "json", "forbid")
@@ -56,7 +63,9 @@ def _type_of(raw: str, original: str) -> pa.DataType:
         return _NAMES[low]
     if low.startswith("list[") and low.endswith("]"):
         return pa.list_(_type_of(raw[5:-1].strip(), original))
-    raise SchemaProblem(f"unknown type '{original}': use str, int, float, bool or list[T], with '?' for optional")
+    raise SchemaProblem(
+        f"unknown type '{original}': use str, int, float, bool or list[T], with '?' for optional"
+    )
 
 
 def fields_from_table(table: dict[str, Any], *, nested: bool = False) -> list[pa.Field]:
@@ -69,7 +78,9 @@ def fields_from_table(table: dict[str, Any], *, nested: bool = False) -> list[pa
         path = name.split(".") if "." in name and not nested else None
         column = "_".join(path) if path else name
         if path is not None and not _KEY.match(name):
-            raise SchemaProblem(f"field '{name}': a dotted path is names joined by '.', such as \"location.row\"")
+            raise SchemaProblem(
+                f"field '{name}': a dotted path is names joined by '.', such as \"location.row\""
+            )
         if not (column.isidentifier() or (nested and name)):
             raise SchemaProblem(f"field '{name}': a column name is letters, digits and '_'")
         if isinstance(value, dict):
@@ -84,8 +95,10 @@ def fields_from_table(table: dict[str, Any], *, nested: bool = False) -> list[pa
                 raise SchemaProblem(f"field '{name}': {exc}") from None
             f = pa.field(column, tp, nullable=nullable)
         else:
-            raise SchemaProblem(f"field '{name}': the type must be a string such as \"int\" or \"str?\", "
-                                "or a table of the object's fields")
+            raise SchemaProblem(
+                f'field \'{name}\': the type must be a string such as "int" or "str?", '
+                "or a table of the object's fields"
+            )
         if path is not None:
             f = f.with_metadata({_PATH: ".".join(path).encode()})
         if any(o.name == column for o in out):
@@ -111,8 +124,9 @@ def table_fields(declared: list[pa.Field], extra: str) -> list[pa.Field]:
 def fields_from_json(text: str) -> list[pa.Field]:
     """What a schema command printed: a name -> type table, or lean_scout's field list."""
     try:
-        data = json.loads(text.strip().splitlines()[-1] if text.strip() and not text.strip().startswith("{")
-                          else text)
+        data = json.loads(
+            text.strip().splitlines()[-1] if text.strip() and not text.strip().startswith("{") else text
+        )
     except (json.JSONDecodeError, IndexError) as exc:
         raise SchemaProblem(f"the schema command did not print a JSON object: {exc}") from None
     if not isinstance(data, dict):
@@ -125,8 +139,11 @@ def fields_from_json(text: str) -> list[pa.Field]:
 def _lean_field(obj: Any) -> pa.Field:
     if not isinstance(obj, dict) or "name" not in obj:
         raise SchemaProblem(f"a field of the schema has no name: {obj!r:.80}")
-    f = pa.field(str(obj["name"]), _lean_type(obj.get("type", {}), obj["name"]),
-                 nullable=bool(obj.get("nullable", True)))
+    f = pa.field(
+        str(obj["name"]),
+        _lean_type(obj.get("type", {}), obj["name"]),
+        nullable=bool(obj.get("nullable", True)),
+    )
     if isinstance(obj.get("path"), list) and obj["path"]:
         f = f.with_metadata({_PATH: ".".join(str(p) for p in obj["path"]).encode()})
     return f
@@ -167,20 +184,31 @@ def _type_json(tp: pa.DataType) -> dict[str, Any]:
 
 def describe(fields: list[pa.Field]) -> dict[str, str]:
     """name -> 'int' / 'list[str]?' for people (the plan printout)."""
+
     def name(tp: pa.DataType) -> str:
         if pa.types.is_list(tp):
             return f"list[{name(tp.value_type)}]"
         if pa.types.is_struct(tp):
-            return "{" + ", ".join(f"{tp.field(i).name}: {name(tp.field(i).type)}" for i in range(tp.num_fields)) + "}"
-        return {pa.string(): "str", pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool"}.get(tp, str(tp))
+            return (
+                "{"
+                + ", ".join(f"{tp.field(i).name}: {name(tp.field(i).type)}" for i in range(tp.num_fields))
+                + "}"
+            )
+        return {pa.string(): "str", pa.int64(): "int", pa.float64(): "float", pa.bool_(): "bool"}.get(
+            tp, str(tp)
+        )
+
     out = {}
     for f in fields:
         path = path_of(f)
-        out[f.name] = name(f.type) + ("?" if f.nullable else "") + (f" (from {'.'.join(path)})" if path else "")
+        out[f.name] = (
+            name(f.type) + ("?" if f.nullable else "") + (f" (from {'.'.join(path)})" if path else "")
+        )
     return out
 
 
 # -- checking records -------------------------------------------------------------------------------
+
 
 def _scalar_check(tp: pa.DataType) -> Callable[[Any], bool]:
     if tp == pa.string():
@@ -195,7 +223,10 @@ def _scalar_check(tp: pa.DataType) -> Callable[[Any], bool]:
         inner = _value_check(tp.value_type, True)
         return lambda v: type(v) is list and all(inner(x) for x in v)
     if pa.types.is_struct(tp):
-        subs = [(tp.field(i).name, _value_check(tp.field(i).type, tp.field(i).nullable)) for i in range(tp.num_fields)]
+        subs = [
+            (tp.field(i).name, _value_check(tp.field(i).type, tp.field(i).nullable))
+            for i in range(tp.num_fields)
+        ]
         return lambda v: type(v) is dict and all(c(v.get(n)) for n, c in subs)
     raise SchemaProblem(f"unsupported type {tp}")
 
@@ -207,7 +238,12 @@ def _value_check(tp: pa.DataType, nullable: bool) -> Callable[[Any], bool]:
     return lambda v: v is not None and check(v)
 
 
-_FAST: dict[pa.DataType, set[type]] = {pa.string(): {str}, pa.int64(): {int}, pa.float64(): {int, float}, pa.bool_(): {bool}}
+_FAST: dict[pa.DataType, set[type]] = {
+    pa.string(): {str},
+    pa.int64(): {int},
+    pa.float64(): {int, float},
+    pa.bool_(): {bool},
+}
 
 
 _NONE = type(None)
@@ -290,8 +326,9 @@ class RecordChecker:
                 return f"field '{f.name}' expects {describe([f])[f.name]}, got {type(value).__name__} {value!r:.60}"
         return None
 
-    def build(self, records: list[dict[str, Any]],
-              dumps: Callable[[Any], str] | None = None) -> tuple[pa.RecordBatch | None, list[tuple[int, str]]]:
+    def build(
+        self, records: list[dict[str, Any]], dumps: Callable[[Any], str] | None = None
+    ) -> tuple[pa.RecordBatch | None, list[tuple[int, str]]]:
         """(batch of the records that fit, [(index, reason)] of those that do not)."""
         bad: dict[int, str] = {}
         columns: list[list[Any]] = []

@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
         with open(os.environ["FAKE_TAMARIN_LOG"], "a") as fh:
             fh.write(json.dumps(argv) + "\n")
     rts = argv.index("+RTS") if "+RTS" in argv else -1
-    args = argv[argv.index("-RTS") + 1:] if rts >= 0 else argv
+    args = argv[argv.index("-RTS") + 1 :] if rts >= 0 else argv
     lemma = next(a.split("=", 1)[1] for a in args if a.startswith("--prove="))
     theory = [a for a in args if not a.startswith("-")][-1]
     with open(theory) as fh:

@@ -1,22 +1,22 @@
 """A stand-in external tool for the tests: what it does is the first argument.
 
-    emit N [PREFIX]      print N JSON records {"name", "n", "tags"}; progress on stderr
-    emit_then_exit N C   print N records, then exit with code C
-    mixed                valid records mixed with garbage, a wrong type and an unknown field
-    sleep S              sleep S seconds
-    ignore_term S        ignore SIGTERM, then sleep S seconds
-    hog MB               allocate MB at once (and touch it)
-    grow MB              allocate MB in 10 MB steps, slowly
-    fork_hog K MB        fork K children that each hold MB, then wait
-    exit CODE [MSG]      print MSG on stderr and exit with CODE
-    orphan               leave a sleeping grandchild behind and exit 0
-    stamp DIR S [NAME]   write start and end times to DIR/NAME (or DIR/<pid>), sleeping S seconds between
-    echo ARG...          print the arguments as one JSON record {"argv": [...]}
-    escape HOW TAG       leave a child behind that detached (HOW: setsid, setpgid, double_fork, daemon,
-                         nohup), print one record and exit 0; the child prints a "late" record later
-    linger TAG           (the escaped child) sleep 1 s, print a "late" record, sleep 60 s
-    steps MB STEP        allocate MB in STEP MB steps, as fast as it can, then sleep 2 s
-    flood MB             print MB megabytes on stdout without a newline
+emit N [PREFIX]      print N JSON records {"name", "n", "tags"}; progress on stderr
+emit_then_exit N C   print N records, then exit with code C
+mixed                valid records mixed with garbage, a wrong type and an unknown field
+sleep S              sleep S seconds
+ignore_term S        ignore SIGTERM, then sleep S seconds
+hog MB               allocate MB at once (and touch it)
+grow MB              allocate MB in 10 MB steps, slowly
+fork_hog K MB        fork K children that each hold MB, then wait
+exit CODE [MSG]      print MSG on stderr and exit with CODE
+orphan               leave a sleeping grandchild behind and exit 0
+stamp DIR S [NAME]   write start and end times to DIR/NAME (or DIR/<pid>), sleeping S seconds between
+echo ARG...          print the arguments as one JSON record {"argv": [...]}
+escape HOW TAG       leave a child behind that detached (HOW: setsid, setpgid, double_fork, daemon,
+                     nohup), print one record and exit 0; the child prints a "late" record later
+linger TAG           (the escaped child) sleep 1 s, print a "late" record, sleep 60 s
+steps MB STEP        allocate MB in STEP MB steps, as fast as it can, then sleep 2 s
+flood MB             print MB megabytes on stdout without a newline
 """
 
 import json

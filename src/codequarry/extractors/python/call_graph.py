@@ -60,7 +60,8 @@ _MAX_HOPS = 3  # re-exports followed per name (package __init__ -> submodule -> 
 _MAX_BASES = 12  # depth of the base-class walk; guards against cycles in broken code
 _SELF = re.compile(r"^(self|cls)\.([A-Za-z_][A-Za-z0-9_]*)$")
 _SUPER = re.compile(  # super().m, or super(Class, self).m
-    r"^super\((?:\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*(?:self|cls)\s*)?\)\.([A-Za-z_][A-Za-z0-9_]*)$")
+    r"^super\((?:\s*([A-Za-z_][A-Za-z0-9_]*)\s*,\s*(?:self|cls)\s*)?\)\.([A-Za-z_][A-Za-z0-9_]*)$"
+)
 _BASE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?=\[|$)")
 # calls whose meaning depends on the enclosing class, not on a dotted name (DataFusion regexes)
 _CLASS_RELATIVE_SQL = r"^((self|cls)\.[A-Za-z_][A-Za-z0-9_]*|cls|super\([^()]*\)\.[A-Za-z_][A-Za-z0-9_]*)$"
@@ -109,9 +110,13 @@ class Reference:
 
 
 _TARGET_FIELDS = [
-    pa.field("kind", pa.string()), pa.field("target", pa.string()), pa.field("target_repo", pa.string()),
-    pa.field("target_path", pa.string()), pa.field("target_module", pa.string()),
-    pa.field("target_qualname", pa.string()), pa.field("target_line", pa.int64()),
+    pa.field("kind", pa.string()),
+    pa.field("target", pa.string()),
+    pa.field("target_repo", pa.string()),
+    pa.field("target_path", pa.string()),
+    pa.field("target_module", pa.string()),
+    pa.field("target_qualname", pa.string()),
+    pa.field("target_line", pa.int64()),
 ]
 
 
@@ -142,10 +147,13 @@ _NO_MODULE = object()  # the repo holds no module the name could live in
 Result = Def | External | None
 
 
-@operation("python.call_graph", version=2,
-           inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
-           outputs=[CallEdge, Reference],
-           default=False)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
+@operation(
+    "python.call_graph",
+    version=2,
+    inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
+    outputs=[CallEdge, Reference],
+    default=False,
+)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
 def call_graph(ctx: Any) -> pa.Table:
     """Call sites resolved across files to the function, method or class they call."""
     index = Index.load(ctx)
@@ -232,8 +240,14 @@ def _report(ctx: Any, edges: pa.Table) -> None:
     for item in pc.value_counts(edges.column("kind")).to_pylist():
         counts[item["values"]] = item["counts"]
     found = counts["function"] + counts["method"] + counts["class"]
-    missed = pc.sum(pc.and_(pc.is_valid(edges.column("resolved_name")),
-                            pc.equal(edges.column("kind"), "unresolved")).cast(pa.int64())).as_py() or 0
+    missed = (
+        pc.sum(
+            pc.and_(
+                pc.is_valid(edges.column("resolved_name")), pc.equal(edges.column("kind"), "unresolved")
+            ).cast(pa.int64())
+        ).as_py()
+        or 0
+    )
     named = found + missed  # calls that name something of the corpus (super().m() names nothing)
     ctx.report("call_graph.calls", total)
     ctx.report("call_graph.resolved", round((total - counts["unresolved"]) / total, 4) if total else 0.0)
@@ -272,20 +286,25 @@ class Index:
                 canonical[(repo, path)] = module
         idx.modules = seen
         idx.repos = sorted({r for r, _ in seen})
-        funcs = ctx.sql("SELECT repo, path, module, qualname, class_name IS NOT NULL AS is_method, line "
-                        "FROM functions ORDER BY repo, path, line, col")
+        funcs = ctx.sql(
+            "SELECT repo, path, module, qualname, class_name IS NOT NULL AS is_method, line "
+            "FROM functions ORDER BY repo, path, line, col"
+        )
         for repo, path, module, qualname, is_method, line in _rows(funcs):
             d = Def("method" if is_method else "function", repo, path, module, qualname, line)
             idx.defs.setdefault((repo, d.name), d)
-        classes = ctx.sql("SELECT repo, path, module, qualname, bases, line FROM classes "
-                          "ORDER BY repo, path, line, col")
+        classes = ctx.sql(
+            "SELECT repo, path, module, qualname, bases, line FROM classes ORDER BY repo, path, line, col"
+        )
         for repo, path, module, qualname, bases, line in _rows(classes):
             d = Def("class", repo, path, module, qualname, line)
             idx.defs.setdefault((repo, d.name), d)
             idx.file_classes.setdefault((repo, path), {}).setdefault(qualname, d)
             idx.bases_text[d] = bases or []
-        imports = ctx.sql("SELECT repo, path, bound_name, target, is_star, resolved FROM imports "
-                          "WHERE scope = '' ORDER BY repo, path, line, col")
+        imports = ctx.sql(
+            "SELECT repo, path, bound_name, target, is_star, resolved FROM imports "
+            "WHERE scope = '' ORDER BY repo, path, line, col"
+        )
         for repo, path, bound, target, is_star, resolved in _rows(imports):
             module = canonical.get((repo, path))
             if is_star:
@@ -299,8 +318,10 @@ class Index:
             idx.file_imports.setdefault((repo, path, bound), target)
             if module is not None:
                 idx.exports.setdefault((repo, module, bound), target)
-        assigned = ctx.sql("SELECT DISTINCT a.repo, m.module, a.target FROM assignments a JOIN modules m "
-                           "ON m.repo = a.repo AND m.path = a.path WHERE a.scope = ''")
+        assigned = ctx.sql(
+            "SELECT DISTINCT a.repo, m.module, a.target FROM assignments a JOIN modules m "
+            "ON m.repo = a.repo AND m.path = a.path WHERE a.scope = ''"
+        )
         idx.assigned = set(_rows(assigned))
         return idx
 
@@ -433,7 +454,7 @@ class Index:
             return None
         parts = scope.split(".")
         for i in range(len(parts) - 1, 0, -1):
-            if parts[i] != "<locals>" and ".".join(parts[:i + 1]) not in classes:  # parts[i] is a def
+            if parts[i] != "<locals>" and ".".join(parts[: i + 1]) not in classes:  # parts[i] is a def
                 cls = classes.get(".".join(parts[:i]))
                 if cls is not None:
                     return cls

@@ -24,21 +24,81 @@ from codequarry.extractors.python.resolve import Resolver
 from codequarry.source import SourceFile
 
 #: final names of the calls any of the three extractors may look at (the index keeps no others)
-WANTED = frozenset({
-    # sql_strings
-    "execute", "executemany", "executescript", "exec_driver_sql", "text", "raw", "extra", "RawSQL",
-    "read_sql", "read_sql_query",
-    # env_reads
-    "getenv", "getenvb", "get", "setdefault", "pop", "config",
-    # security_findings
-    "eval", "exec", "run", "call", "check_call", "check_output", "Popen", "getoutput", "getstatusoutput",
-    "system", "popen", "load", "loads", "Unpickler", "load_all", "unsafe_load", "unsafe_load_all",
-    "read_pickle", "post", "put", "patch", "delete", "head", "options", "request", "stream", "Client",
-    "AsyncClient", "Session", "send", "md5", "sha1", "new", "decode", "open", "csrf_exempt", "method_decorator",
-    "create_subprocess_shell", "popen2", "popen3", "popen4",
-    "random", "randint", "randrange", "choice", "choices", "sample", "shuffle", "getrandbits", "uniform",
-    "randbytes", "triangular",
-})
+WANTED = frozenset(
+    {
+        # sql_strings
+        "execute",
+        "executemany",
+        "executescript",
+        "exec_driver_sql",
+        "text",
+        "raw",
+        "extra",
+        "RawSQL",
+        "read_sql",
+        "read_sql_query",
+        # env_reads
+        "getenv",
+        "getenvb",
+        "get",
+        "setdefault",
+        "pop",
+        "config",
+        # security_findings
+        "eval",
+        "exec",
+        "run",
+        "call",
+        "check_call",
+        "check_output",
+        "Popen",
+        "getoutput",
+        "getstatusoutput",
+        "system",
+        "popen",
+        "load",
+        "loads",
+        "Unpickler",
+        "load_all",
+        "unsafe_load",
+        "unsafe_load_all",
+        "read_pickle",
+        "post",
+        "put",
+        "patch",
+        "delete",
+        "head",
+        "options",
+        "request",
+        "stream",
+        "Client",
+        "AsyncClient",
+        "Session",
+        "send",
+        "md5",
+        "sha1",
+        "new",
+        "decode",
+        "open",
+        "csrf_exempt",
+        "method_decorator",
+        "create_subprocess_shell",
+        "popen2",
+        "popen3",
+        "popen4",
+        "random",
+        "randint",
+        "randrange",
+        "choice",
+        "choices",
+        "sample",
+        "shuffle",
+        "getrandbits",
+        "uniform",
+        "randbytes",
+        "triangular",
+    }
+)
 
 _current: list[FileFacts] = []  # the facts of the file being extracted (a worker extracts one at a time)
 

@@ -56,20 +56,51 @@ _ROOTS = frozenset({"os", "decouple", "environ", "pydantic", "pydantic_settings"
 _ENVIRON = frozenset({"os.environ", "os.environb"})
 _GETENV = frozenset({"os.getenv", "os.getenvb"})
 _DECOUPLE = frozenset({"decouple.config", "decouple.AutoConfig", "decouple.Config"})
-_BASE_SETTINGS = frozenset({"pydantic_settings.BaseSettings", "pydantic.BaseSettings",
-                            "pydantic.v1.BaseSettings", "pydantic.env_settings.BaseSettings"})
+_BASE_SETTINGS = frozenset(
+    {
+        "pydantic_settings.BaseSettings",
+        "pydantic.BaseSettings",
+        "pydantic.v1.BaseSettings",
+        "pydantic.env_settings.BaseSettings",
+    }
+)
 #: django-environ methods that read one variable -> the type they cast to
 _ENV_METHODS = {
-    "str": "str", "bool": "bool", "int": "int", "float": "float", "json": "json", "list": "list",
-    "tuple": "tuple", "dict": "dict", "url": "url", "path": "path", "decimal": "decimal", "bytes": "bytes",
-    "db_url": "db_url", "db": "db_url", "cache_url": "cache_url", "cache": "cache_url",
-    "email_url": "email_url", "email": "email_url", "search_url": "search_url", "channels_url": "channels_url",
-    "channels": "channels_url", "parse_value": None,
+    "str": "str",
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "json": "json",
+    "list": "list",
+    "tuple": "tuple",
+    "dict": "dict",
+    "url": "url",
+    "path": "path",
+    "decimal": "decimal",
+    "bytes": "bytes",
+    "db_url": "db_url",
+    "db": "db_url",
+    "cache_url": "cache_url",
+    "cache": "cache_url",
+    "email_url": "email_url",
+    "email": "email_url",
+    "search_url": "search_url",
+    "channels_url": "channels_url",
+    "channels": "channels_url",
+    "parse_value": None,
 }
 #: what django-environ reads when a URL method is called without a variable name
-_ENV_DEFAULT_VAR = {"db_url": "DATABASE_URL", "db": "DATABASE_URL", "cache_url": "CACHE_URL",
-                    "cache": "CACHE_URL", "email_url": "EMAIL_URL", "email": "EMAIL_URL",
-                    "search_url": "SEARCH_URL", "channels_url": "CHANNELS_URL", "channels": "CHANNELS_URL"}
+_ENV_DEFAULT_VAR = {
+    "db_url": "DATABASE_URL",
+    "db": "DATABASE_URL",
+    "cache_url": "CACHE_URL",
+    "cache": "CACHE_URL",
+    "email_url": "EMAIL_URL",
+    "email": "EMAIL_URL",
+    "search_url": "SEARCH_URL",
+    "channels_url": "CHANNELS_URL",
+    "channels": "CHANNELS_URL",
+}
 _MAX_EXPR = 200
 
 
@@ -107,20 +138,39 @@ class _Reads:
         self.rows: list[tuple[Any, dict[str, Any]]] = []
         self.aliases: set[str] = set()
 
-    def _add(self, node: Any, *, key: Any, api: str, default: Any = None, has_default: bool = False,
-             raises: bool = False, cast: str | None = None, name: str | None = None) -> None:
+    def _add(
+        self,
+        node: Any,
+        *,
+        key: Any,
+        api: str,
+        default: Any = None,
+        has_default: bool = False,
+        raises: bool = False,
+        cast: str | None = None,
+        name: str | None = None,
+    ) -> None:
         facts = self.facts
         scope, _ = facts.context(node)
         if not has_default and not raises:
             default, has_default = self._or_default(node)
         if name is None and key is not None:
             name = literal_str(key)
-        self.rows.append((node, {
-            "scope": facts.scope_name(scope), "name": storable(name) if name is not None else None,
-            "name_expr": self.seg(key, _MAX_EXPR) if key is not None else repr(name),
-            "api": api, "has_default": has_default,
-            "default": self.seg(default, _MAX_EXPR) if default is not None else None,
-            "raises_if_unset": raises, "cast": cast}))
+        self.rows.append(
+            (
+                node,
+                {
+                    "scope": facts.scope_name(scope),
+                    "name": storable(name) if name is not None else None,
+                    "name_expr": self.seg(key, _MAX_EXPR) if key is not None else repr(name),
+                    "api": api,
+                    "has_default": has_default,
+                    "default": self.seg(default, _MAX_EXPR) if default is not None else None,
+                    "raises_if_unset": raises,
+                    "cast": cast,
+                },
+            )
+        )
 
     def _or_default(self, node: Any) -> tuple[Any, bool]:
         """``os.getenv("X") or "d"``: the right side of an ``or`` is the default in effect."""
@@ -149,8 +199,11 @@ class _Reads:
             if stmt.module == "os" and not stmt.level:
                 aliases.update(a.asname or a.name for a in stmt.names if a.name in ("environ", "environb"))
         for stmt in self.src.tree.body:
-            if stmt.__class__ is ast.Assign and stmt.value.__class__ is ast.Attribute \
-                    and stmt.value.attr in ("environ", "environb"):
+            if (
+                stmt.__class__ is ast.Assign
+                and stmt.value.__class__ is ast.Attribute
+                and stmt.value.attr in ("environ", "environb")
+            ):
                 aliases.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
         self.aliases = aliases
         facts.want("os", *aliases)
@@ -166,8 +219,14 @@ class _Reads:
                 continue
             method = func.attr
             default = argument(call, 1, "default")
-            self._add(call, key=key, api=f"{environ}.{method}", default=default, has_default=default is not None,
-                      raises=method == "pop" and default is None)
+            self._add(
+                call,
+                key=key,
+                api=f"{environ}.{method}",
+                default=default,
+                has_default=default is not None,
+                raises=method == "pop" and default is None,
+            )
         for call in facts.calls_named("getenv", "getenvb"):
             if facts.callee(call) not in _GETENV:
                 continue
@@ -175,14 +234,20 @@ class _Reads:
             if key is None:
                 continue
             default = argument(call, 1, "default")
-            self._add(call, key=key, api=facts.callee(call) or "os.getenv", default=default,
-                      has_default=default is not None)
+            self._add(
+                call,
+                key=key,
+                api=facts.callee(call) or "os.getenv",
+                default=default,
+                has_default=default is not None,
+            )
         Load = ast.Load
         for sub in self.src.nodes(ast.Subscript):
             value = sub.value
             cls = value.__class__
             if (cls is ast.Attribute and value.attr in ("environ", "environb")) or (
-                    cls is ast.Name and value.id in aliases):
+                cls is ast.Name and value.id in aliases
+            ):
                 if sub.ctx.__class__ is not Load:
                     continue
                 environ = self._environ_like(value)
@@ -201,16 +266,26 @@ class _Reads:
                 continue
             default = keyword(call, "default")
             cast = keyword(call, "cast")
-            self._add(call, key=key, api="decouple.config", default=default, has_default=default is not None,
-                      raises=default is None, cast=self.seg(cast, 80) if cast is not None else None)
+            self._add(
+                call,
+                key=key,
+                api="decouple.config",
+                default=default,
+                has_default=default is not None,
+                raises=default is None,
+                cast=self.seg(cast, 80) if cast is not None else None,
+            )
 
     # -- django-environ -------------------------------------------------------------------------------
     def django_environ(self) -> None:
         facts = self.facts
         instances: set[str] = set()
         for stmt in self.src.tree.body:
-            if stmt.__class__ is ast.Assign and stmt.value.__class__ is ast.Call \
-                    and facts.callee(stmt.value) in ("environ.Env", "environ.environ.Env"):
+            if (
+                stmt.__class__ is ast.Assign
+                and stmt.value.__class__ is ast.Call
+                and facts.callee(stmt.value) in ("environ.Env", "environ.environ.Env")
+            ):
                 instances.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
         if not instances:
             return
@@ -224,7 +299,11 @@ class _Reads:
                 if cast_node is not None:
                     cast = self.seg(cast_node, 80)
                 default = argument(call, 2, "default")
-            elif func.__class__ is ast.Attribute and func.value.__class__ is ast.Name and func.value.id in instances:
+            elif (
+                func.__class__ is ast.Attribute
+                and func.value.__class__ is ast.Name
+                and func.value.id in instances
+            ):
                 method = func.attr
                 if method not in _ENV_METHODS:
                     continue
@@ -239,8 +318,16 @@ class _Reads:
                 if name is None:
                     continue
             api = "environ.Env" if method == "__call__" else f"environ.Env.{method}"
-            self._add(call, key=key, api=api, default=default, has_default=default is not None,
-                      raises=default is None, cast=cast, name=name)
+            self._add(
+                call,
+                key=key,
+                api=api,
+                default=default,
+                has_default=default is not None,
+                raises=default is None,
+                cast=cast,
+                name=name,
+            )
 
     # -- pydantic settings ----------------------------------------------------------------------------
     def pydantic_settings(self) -> None:
@@ -267,9 +354,16 @@ class _Reads:
                     alias = keyword(call, "validation_alias") or keyword(call, "alias")
                     if alias is not None and literal_str(alias) is not None:
                         name = literal_str(alias) or name  # an alias is the whole name: no prefix
-                self._add(stmt, key=stmt.target, api="pydantic.BaseSettings", default=default,
-                          has_default=default is not None, raises=default is None,
-                          cast=self.seg(stmt.annotation, 80), name=name.upper())
+                self._add(
+                    stmt,
+                    key=stmt.target,
+                    api="pydantic.BaseSettings",
+                    default=default,
+                    has_default=default is not None,
+                    raises=default is None,
+                    cast=self.seg(stmt.annotation, 80),
+                    name=name.upper(),
+                )
 
 
 def _called_name(call: ast.Call) -> str | None:
@@ -298,7 +392,8 @@ def _env_prefix(cls: ast.ClassDef) -> str:
         elif stmt.__class__ is ast.ClassDef and stmt.name == "Config":
             for inner in stmt.body:
                 if inner.__class__ is ast.Assign and any(
-                        t.__class__ is ast.Name and t.id == "env_prefix" for t in inner.targets):
+                    t.__class__ is ast.Name and t.id == "env_prefix" for t in inner.targets
+                ):
                     got = literal_str(inner.value)
                     if got is not None:
                         return got

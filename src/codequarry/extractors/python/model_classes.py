@@ -111,25 +111,105 @@ class ModelMember:
 
 
 #: callee names (last part) whose calls in a class body are SQLAlchemy/SQLModel columns or relations
-ORM_MEMBER_CALLS = frozenset({"Column", "mapped_column", "relationship", "column_property", "composite",
-                              "synonym", "deferred", "Relationship", "backref", "association_proxy"})
+ORM_MEMBER_CALLS = frozenset(
+    {
+        "Column",
+        "mapped_column",
+        "relationship",
+        "column_property",
+        "composite",
+        "synonym",
+        "deferred",
+        "Relationship",
+        "backref",
+        "association_proxy",
+    }
+)
 #: decorators (last part of the resolved name) that make a class a model whatever its bases
-MODEL_DECORATORS = frozenset({"dataclass", "s", "attrs", "define", "frozen", "mutable", "mapped",
-                              "mapped_as_dataclass", "as_declarative", "dataclass_transform"})
+MODEL_DECORATORS = frozenset(
+    {
+        "dataclass",
+        "s",
+        "attrs",
+        "define",
+        "frozen",
+        "mutable",
+        "mapped",
+        "mapped_as_dataclass",
+        "as_declarative",
+        "dataclass_transform",
+    }
+)
 #: decorators (last part) of methods worth recording: validators, hooks, declared attributes
-MEMBER_DECORATORS = frozenset({
-    "field_validator", "model_validator", "validator", "root_validator", "validates", "validates_schema",
-    "pre_load", "post_load", "pre_dump", "post_dump", "declared_attr", "computed_field", "field_serializer",
-    "model_serializer", "default", "hybrid_property", "directive"})
+MEMBER_DECORATORS = frozenset(
+    {
+        "field_validator",
+        "model_validator",
+        "validator",
+        "root_validator",
+        "validates",
+        "validates_schema",
+        "pre_load",
+        "post_load",
+        "pre_dump",
+        "post_dump",
+        "declared_attr",
+        "computed_field",
+        "field_serializer",
+        "model_serializer",
+        "default",
+        "hybrid_property",
+        "directive",
+    }
+)
 #: module-level calls (last part of the resolved callee) whose result is a model base
 FACTORIES = frozenset({"declarative_base", "SQLAlchemy", "generate_base", "Marshmallow"})
 _NESTED_OPTIONS = frozenset({"Meta", "Config"})
-_COLUMN_EXTRAS = frozenset({"ForeignKey", "Sequence", "Computed", "Identity", "FetchedValue", "DefaultClause",
-                            "CheckConstraint", "ForeignKeyConstraint"})
-_WRAPPERS = frozenset({"Mapped", "Optional", "WriteOnlyMapped", "DynamicMapped", "Annotated", "Required",
-                       "NotRequired", "ReadOnly", "Final", "InstrumentedAttribute"})
-_COLLECTIONS = frozenset({"list", "List", "set", "Set", "Sequence", "MutableSequence", "Collection", "Iterable",
-                          "frozenset", "FrozenSet", "tuple", "Tuple", "dict", "Dict", "Mapping"})
+_COLUMN_EXTRAS = frozenset(
+    {
+        "ForeignKey",
+        "Sequence",
+        "Computed",
+        "Identity",
+        "FetchedValue",
+        "DefaultClause",
+        "CheckConstraint",
+        "ForeignKeyConstraint",
+    }
+)
+_WRAPPERS = frozenset(
+    {
+        "Mapped",
+        "Optional",
+        "WriteOnlyMapped",
+        "DynamicMapped",
+        "Annotated",
+        "Required",
+        "NotRequired",
+        "ReadOnly",
+        "Final",
+        "InstrumentedAttribute",
+    }
+)
+_COLLECTIONS = frozenset(
+    {
+        "list",
+        "List",
+        "set",
+        "Set",
+        "Sequence",
+        "MutableSequence",
+        "Collection",
+        "Iterable",
+        "frozenset",
+        "FrozenSet",
+        "tuple",
+        "Tuple",
+        "dict",
+        "Dict",
+        "Mapping",
+    }
+)
 _EMPTY: list[Any] = []
 
 
@@ -142,8 +222,7 @@ def _is_stdlib(name: str, own_top: str) -> bool:
     return top != own_top and top in STDLIB
 
 
-@file_extractor("python.models.classes", version=1, needs=["ast"],
-                outputs=[ModelClass, ModelMember])
+@file_extractor("python.models.classes", version=1, needs=["ast"], outputs=[ModelClass, ModelMember])
 def model_classes(src: SourceFile, out: Any) -> None:
     """Candidate model classes with resolved bases, options and field-like members; Table objects."""
     classes = src.nodes(ast.ClassDef)
@@ -202,9 +281,11 @@ def model_classes(src: SourceFile, out: Any) -> None:
         decorators = [_decorator(d, names, scope, seg) for d in cls.decorator_list]
         qual = qualname(cls)
         fqn = f"{modname}.{qual}"
-        if not (any(not _is_stdlib(b, own_top) and b not in plain for b in bases)
-                or any(_last(d["name"]) in MODEL_DECORATORS for d in decorators)
-                or _declares_columns(cls.body)):
+        if not (
+            any(not _is_stdlib(b, own_top) and b not in plain for b in bases)
+            or any(_last(d["name"]) in MODEL_DECORATORS for d in decorators)
+            or _declares_columns(cls.body)
+        ):
             plain.add(fqn)
             continue
         stmts = body_statements(cls.body)
@@ -225,12 +306,26 @@ def model_classes(src: SourceFile, out: Any) -> None:
                         config, config_kind = opts, "Config"
                 continue
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                if stmt.decorator_list and any(last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list):
+                if stmt.decorator_list and any(
+                    last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list
+                ):
                     line, col, end_line, end_col = span(stmt)
-                    add_member(owner=fqn, name=stmt.name, kind="method", annotation=None, ann_type=None,
-                               ann_ref=None, ann_optional=False, value=None, decorators=[
-                                   _decorator(d, names, cls, seg) for d in stmt.decorator_list],
-                               line=line, col=col, end_line=end_line, end_col=end_col, **_NO_CALL)
+                    add_member(
+                        owner=fqn,
+                        name=stmt.name,
+                        kind="method",
+                        annotation=None,
+                        ann_type=None,
+                        ann_ref=None,
+                        ann_optional=False,
+                        value=None,
+                        decorators=[_decorator(d, names, cls, seg) for d in stmt.decorator_list],
+                        line=line,
+                        col=col,
+                        end_line=end_line,
+                        end_col=end_col,
+                        **_NO_CALL,
+                    )
                 continue
             if kind is ast.Assign:
                 if len(stmt.targets) != 1 or stmt.targets[0].__class__ is not ast.Name:
@@ -267,30 +362,64 @@ def model_classes(src: SourceFile, out: Any) -> None:
             _emit_member(name, annotation, value, fqn, names, cls, seg, span(target), add_member)
         line, col, end_line, end_col = span(cls)
         keywords = [{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in cls.keywords if kw.arg]
-        add_class(kind="class", name=cls.name, qualname=qual, module=modname, fqn=fqn, bases=bases,
-                  keywords=keywords or _EMPTY, decorators=decorators or _EMPTY, meta=meta, config=config,
-                  config_kind=config_kind, tablename=tablename, has_table=has_table, is_abstract_dunder=is_abstract,
-                  pk_columns=pk_columns or _EMPTY, line=line, col=col, end_line=end_line, end_col=end_col)
+        add_class(
+            kind="class",
+            name=cls.name,
+            qualname=qual,
+            module=modname,
+            fqn=fqn,
+            bases=bases,
+            keywords=keywords or _EMPTY,
+            decorators=decorators or _EMPTY,
+            meta=meta,
+            config=config,
+            config_kind=config_kind,
+            tablename=tablename,
+            has_table=has_table,
+            is_abstract_dunder=is_abstract,
+            pk_columns=pk_columns or _EMPTY,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
     for stmt in tables:
         call = stmt.value
         target = stmt.targets[0]
         scope = enclosing_def(parent, stmt)
         callee = names.name(call.func, scope)
-        if not (callee.startswith("sqlalchemy.") or any(
-                a.__class__ is ast.Call and last_name(a.func) == "Column" for a in call.args)):
+        if not (
+            callee.startswith("sqlalchemy.")
+            or any(a.__class__ is ast.Call and last_name(a.func) == "Column" for a in call.args)
+        ):
             continue  # some other Table: neither sqlalchemy's nor holding columns
         qual = target.id if scope is None else f"{qualname(scope)}.{target.id}"
         fqn = f"{modname}.{qual}"
         pk_columns = []
         _emit_columns(call, fqn, names, scope, seg, span, add_member, pk_columns)
         line, col, end_line, end_col = span(stmt)
-        add_class(kind="table", name=target.id, qualname=qual, module=modname, fqn=fqn, bases=[callee],
-                  keywords=[{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in call.keywords if kw.arg],
-                  decorators=_EMPTY, meta=_EMPTY, config=_EMPTY, config_kind=None,
-                  tablename=str_const(call.args[0]) if call.args else None, has_table=True,
-                  is_abstract_dunder=False, pk_columns=pk_columns, line=line, col=col, end_line=end_line,
-                  end_col=end_col)
+        add_class(
+            kind="table",
+            name=target.id,
+            qualname=qual,
+            module=modname,
+            fqn=fqn,
+            bases=[callee],
+            keywords=[{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in call.keywords if kw.arg],
+            decorators=_EMPTY,
+            meta=_EMPTY,
+            config=_EMPTY,
+            config_kind=None,
+            tablename=str_const(call.args[0]) if call.args else None,
+            has_table=True,
+            is_abstract_dunder=False,
+            pk_columns=pk_columns,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 def _looks_plain(cls: Any, std: set[str], plain_names: set[str]) -> bool:
@@ -333,7 +462,11 @@ def _factory_assigns(body: list[Any]) -> list[Any]:
 
 def _maybe_alias(stmt: Any) -> bool:
     """``X = factory(...)`` or ``Model = db.Model`` (a name bound to a dotted name that looks like a base)."""
-    if stmt.__class__ is not ast.Assign or len(stmt.targets) != 1 or stmt.targets[0].__class__ is not ast.Name:
+    if (
+        stmt.__class__ is not ast.Assign
+        or len(stmt.targets) != 1
+        or stmt.targets[0].__class__ is not ast.Name
+    ):
         return False
     value = stmt.value
     if value.__class__ is ast.Call:
@@ -358,10 +491,27 @@ def _emit_alias(stmt: Any, names: FileNames, modname: str, span: Any, add: Any) 
     if target is None:
         return
     line, col, end_line, end_col = span(stmt)
-    add(kind=kind, name=name, qualname=name, module=modname, fqn=f"{modname}.{name}", bases=[target],
-        keywords=_EMPTY, decorators=_EMPTY, meta=_EMPTY, config=_EMPTY, config_kind=None, tablename=None,
-        has_table=False, is_abstract_dunder=False, pk_columns=_EMPTY, line=line, col=col, end_line=end_line,
-        end_col=end_col)
+    add(
+        kind=kind,
+        name=name,
+        qualname=name,
+        module=modname,
+        fqn=f"{modname}.{name}",
+        bases=[target],
+        keywords=_EMPTY,
+        decorators=_EMPTY,
+        meta=_EMPTY,
+        config=_EMPTY,
+        config_kind=None,
+        tablename=None,
+        has_table=False,
+        is_abstract_dunder=False,
+        pk_columns=_EMPTY,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+    )
 
 
 def _table_assigns(src: SourceFile) -> list[Any]:
@@ -370,8 +520,13 @@ def _table_assigns(src: SourceFile) -> list[Any]:
     parent = src.parents.get
     for stmt in src.nodes(ast.Assign):
         value = stmt.value
-        if (value.__class__ is ast.Call and len(stmt.targets) == 1 and stmt.targets[0].__class__ is ast.Name
-                and last_name(value.func) == "Table" and value.func.__class__ is not ast.Call):
+        if (
+            value.__class__ is ast.Call
+            and len(stmt.targets) == 1
+            and stmt.targets[0].__class__ is ast.Name
+            and last_name(value.func) == "Table"
+            and value.func.__class__ is not ast.Call
+        ):
             owner = enclosing_def(parent, stmt)
             if owner is None or owner.__class__ is not ast.ClassDef:
                 out.append(stmt)
@@ -390,7 +545,11 @@ def _declares_columns(body: list[Any]) -> bool:
             continue
         if cls is ast.Assign or cls is ast.AnnAssign:
             value = stmt.value
-            if value is not None and value.__class__ is ast.Call and last_name(value.func) in ORM_MEMBER_CALLS:
+            if (
+                value is not None
+                and value.__class__ is ast.Call
+                and last_name(value.func) in ORM_MEMBER_CALLS
+            ):
                 return True
             if cls is ast.AnnAssign:
                 ann = stmt.annotation
@@ -466,24 +625,31 @@ def _node_text(node: Any, parsed: bytes | None, seg: Any) -> str:
         return node.value
     if parsed is not None:  # a node of a string annotation: its offsets are into that string
         if node.lineno == node.end_lineno == 1:
-            return parsed[node.col_offset: node.end_col_offset].decode("utf-8", "replace")[:MAX_TEXT]
+            return parsed[node.col_offset : node.end_col_offset].decode("utf-8", "replace")[:MAX_TEXT]
         return parsed.decode("utf-8", "replace")[:MAX_TEXT]
     return seg(node, MAX_TEXT)
 
 
 def _is_none(node: Any) -> bool:
     return (node.__class__ is ast.Constant and node.value is None) or (
-        node.__class__ is ast.Name and node.id == "None")
+        node.__class__ is ast.Name and node.id == "None"
+    )
 
 
 def _keywords(call: Any, seg: Any) -> list[dict[str, str]]:
-    return [{"name": kw.arg if kw.arg is not None else "**", "value": value_text(seg, kw.value)} for kw in call.keywords]
+    return [
+        {"name": kw.arg if kw.arg is not None else "**", "value": value_text(seg, kw.value)}
+        for kw in call.keywords
+    ]
 
 
 def _decorator(node: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, Any]:
     if node.__class__ is ast.Call:
-        return {"name": names.name(node.func, scope), "args": [value_text(seg, a) for a in node.args],
-                "keywords": _keywords(node, seg)}
+        return {
+            "name": names.name(node.func, scope),
+            "args": [value_text(seg, a) for a in node.args],
+            "keywords": _keywords(node, seg),
+        }
     return {"name": names.name(node, scope), "args": _EMPTY, "keywords": _EMPTY}
 
 
@@ -524,8 +690,17 @@ def _pk_from_args(value: Any) -> list[str]:
                 elts = val.elts if val.__class__ in (ast.List, ast.Tuple) else [val]
                 for e in elts:
                     s = str_const(e)
-                    out.append(s if s is not None else (e.attr if e.__class__ is ast.Attribute else
-                                                        e.id if e.__class__ is ast.Name else "?"))
+                    out.append(
+                        s
+                        if s is not None
+                        else (
+                            e.attr
+                            if e.__class__ is ast.Attribute
+                            else e.id
+                            if e.__class__ is ast.Name
+                            else "?"
+                        )
+                    )
     elif value.__class__ in (ast.Tuple, ast.List):
         for e in value.elts:
             if e.__class__ is ast.Call and last_name(e.func) == "PrimaryKeyConstraint":
@@ -560,13 +735,28 @@ def _call_facts(call: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, 
             continue
         if type_arg is None:
             type_arg = seg(arg, MAX_TEXT)
-    return {"callee": names.name(call.func, scope), "args": [value_text(seg, a) for a in args[:6]] or _EMPTY,
-            "first_ref": first_ref, "column_name": column_name, "foreign_key": foreign_key, "type_arg": type_arg,
-            "keywords": _keywords(call, seg) or _EMPTY}
+    return {
+        "callee": names.name(call.func, scope),
+        "args": [value_text(seg, a) for a in args[:6]] or _EMPTY,
+        "first_ref": first_ref,
+        "column_name": column_name,
+        "foreign_key": foreign_key,
+        "type_arg": type_arg,
+        "keywords": _keywords(call, seg) or _EMPTY,
+    }
 
 
-def _emit_member(name: str, annotation: Any, value: Any, owner: str, names: FileNames, scope: Any, seg: Any,
-                 where: tuple[int, int, int, int], add: Any) -> None:
+def _emit_member(
+    name: str,
+    annotation: Any,
+    value: Any,
+    owner: str,
+    names: FileNames,
+    scope: Any,
+    seg: Any,
+    where: tuple[int, int, int, int],
+    add: Any,
+) -> None:
     if annotation is not None:
         ann_text = seg(annotation, MAX_TEXT)
         ann_type, ann_ref, optional = _annotation(annotation, names, scope, seg)
@@ -580,17 +770,38 @@ def _emit_member(name: str, annotation: Any, value: Any, owner: str, names: File
         facts = _NO_CALL
         text = None if value is None else value_text(seg, value)
     line, col, end_line, end_col = where
-    add(owner=owner, name=name, kind="annotated" if annotation is not None else "assign", annotation=ann_text,
-        ann_type=ann_type, ann_ref=ann_ref, ann_optional=optional, value=text, decorators=_EMPTY,
-        line=line, col=col, end_line=end_line, end_col=end_col, **facts)
+    add(
+        owner=owner,
+        name=name,
+        kind="annotated" if annotation is not None else "assign",
+        annotation=ann_text,
+        ann_type=ann_type,
+        ann_ref=ann_ref,
+        ann_optional=optional,
+        value=text,
+        decorators=_EMPTY,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+        **facts,
+    )
 
 
-_NO_CALL: dict[str, Any] = {"callee": None, "args": _EMPTY, "first_ref": None, "column_name": None,
-                            "foreign_key": None, "type_arg": None, "keywords": _EMPTY}
+_NO_CALL: dict[str, Any] = {
+    "callee": None,
+    "args": _EMPTY,
+    "first_ref": None,
+    "column_name": None,
+    "foreign_key": None,
+    "type_arg": None,
+    "keywords": _EMPTY,
+}
 
 
-def _emit_columns(call: Any, owner: str, names: FileNames, scope: Any, seg: Any, span: Any, add: Any,
-                  pk_columns: list[str]) -> None:
+def _emit_columns(
+    call: Any, owner: str, names: FileNames, scope: Any, seg: Any, span: Any, add: Any, pk_columns: list[str]
+) -> None:
     """The ``Column("name", ...)`` arguments of a ``Table(...)`` call, as members of ``owner``."""
     for arg in call.args[1:]:
         if arg.__class__ is not ast.Call:
@@ -600,8 +811,21 @@ def _emit_columns(call: Any, owner: str, names: FileNames, scope: Any, seg: Any,
             facts = _call_facts(arg, names, scope, seg)
             key = next((str_const(kw.value) for kw in arg.keywords if kw.arg == "key"), None)
             line, col, end_line, end_col = span(arg)
-            add(owner=owner, name=key or facts["column_name"], kind="table_column", annotation=None, ann_type=None,
-                ann_ref=None, ann_optional=False, value=None, decorators=_EMPTY, line=line, col=col,
-                end_line=end_line, end_col=end_col, **facts)
+            add(
+                owner=owner,
+                name=key or facts["column_name"],
+                kind="table_column",
+                annotation=None,
+                ann_type=None,
+                ann_ref=None,
+                ann_optional=False,
+                value=None,
+                decorators=_EMPTY,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+                **facts,
+            )
         elif fname == "PrimaryKeyConstraint":
             pk_columns.extend(s for s in map(str_const, arg.args) if s is not None)

@@ -88,20 +88,39 @@ class ClassGraph:
         if not lasts:
             return
         names = pa.array(sorted(lasts), pa.string())
-        imports = ctx.table("imports", columns=["repo", "path", "line", "bound_name", "target", "scope", "is_star"])
+        imports = ctx.table(
+            "imports", columns=["repo", "path", "line", "bound_name", "target", "scope", "is_star"]
+        )
         import pyarrow.compute as pc
 
-        mask = pc.and_(pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"])),
-                       pc.is_in(imports["bound_name"], value_set=names))
+        mask = pc.and_(
+            pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"])),
+            pc.is_in(imports["bound_name"], value_set=names),
+        )
         imports = imports.filter(mask)
         if not imports.num_rows:
             return
         modules = ctx.table("modules", columns=["repo", "path", "module"])
-        where = {(r, p): m for r, p, m in zip(modules["repo"].to_pylist(), modules["path"].to_pylist(),
-                                              modules["module"].to_pylist(), strict=True)}
-        found = sorted(zip(imports["repo"].to_pylist(), imports["path"].to_pylist(), imports["line"].to_pylist(),
-                           imports["bound_name"].to_pylist(), imports["target"].to_pylist(), strict=True),
-                       key=lambda r: (r[0], r[1], r[2]))
+        where = {
+            (r, p): m
+            for r, p, m in zip(
+                modules["repo"].to_pylist(),
+                modules["path"].to_pylist(),
+                modules["module"].to_pylist(),
+                strict=True,
+            )
+        }
+        found = sorted(
+            zip(
+                imports["repo"].to_pylist(),
+                imports["path"].to_pylist(),
+                imports["line"].to_pylist(),
+                imports["bound_name"].to_pylist(),
+                imports["target"].to_pylist(),
+                strict=True,
+            ),
+            key=lambda r: (r[0], r[1], r[2]),
+        )
         for repo, path, _line, bound, target in found:
             module = where.get((repo, path))
             if module and target and bound:

@@ -25,8 +25,12 @@ from codequarry.extractors.python.validation import (
 )
 
 
-@operation("python.models.resolve", version=1, inputs=list(GRAPH_INPUTS),
-           outputs=[OrmModel, OrmField, ValidationModel, ValidationField, ValidationValidator])
+@operation(
+    "python.models.resolve",
+    version=1,
+    inputs=list(GRAPH_INPUTS),
+    outputs=[OrmModel, OrmField, ValidationModel, ValidationField, ValidationValidator],
+)
 def resolve_models(ctx: Any) -> dict[str, pa.Table]:
     """ORM and validation models across files: model-ness, inherited fields, validators."""
     with gc_paused():

@@ -99,10 +99,16 @@ KNOWN_DJANGO = {
     "django.contrib.contenttypes.models.ContentType": False,
     "django.contrib.sites.models.Site": False,
 }
-_DJANGO_RELATIONS = {"ForeignKey": "foreign_key", "OneToOneField": "one_to_one", "ManyToManyField": "many_to_many",
-                     "GenericForeignKey": "relationship", "GenericRelation": "relationship",
-                     "ForeignObject": "foreign_key", "ParentalKey": "foreign_key",
-                     "ParentalManyToManyField": "many_to_many"}
+_DJANGO_RELATIONS = {
+    "ForeignKey": "foreign_key",
+    "OneToOneField": "one_to_one",
+    "ManyToManyField": "many_to_many",
+    "GenericForeignKey": "relationship",
+    "GenericRelation": "relationship",
+    "ForeignObject": "foreign_key",
+    "ParentalKey": "foreign_key",
+    "ParentalManyToManyField": "many_to_many",
+}
 _SQLA_COLUMNS = frozenset({"Column", "mapped_column"})
 _SQLA_RELATIONS = frozenset({"relationship", "Relationship", "backref"})
 _CLASSVAR = re.compile(r"^(typing\.)?ClassVar\b")
@@ -135,9 +141,14 @@ class OrmClasses:
 
     def __init__(self, graph: ClassGraph) -> None:
         self.g = graph
-        self.flask_models = {f"{fqn}.Model" for fqn, target in graph.factories.items()
-                             if graph.canon(target) in _FLASK_SQLALCHEMY}
-        self.sqla_bases = {fqn for fqn, target in graph.factories.items() if _is_sqla_factory(graph.canon(target))}
+        self.flask_models = {
+            f"{fqn}.Model"
+            for fqn, target in graph.factories.items()
+            if graph.canon(target) in _FLASK_SQLALCHEMY
+        }
+        self.sqla_bases = {
+            fqn for fqn, target in graph.factories.items() if _is_sqla_factory(graph.canon(target))
+        }
         self.declbase: set[str] = set()  # declarative bases: not models, their subclasses are
         self.mapped: set[str] = set()  # classes mapped by a decorator, @registry.mapped
         for fqn, row in graph.classes.items():
@@ -155,7 +166,9 @@ class OrmClasses:
         self.role: dict[str, str] = {fqn: self._role(fqn) for fqn in graph.classes}
 
     def root(self, name: str) -> str | None:
-        if name.startswith("django.") and (name.endswith(".models.Model") or name.endswith(".models.base.Model")):
+        if name.startswith("django.") and (
+            name.endswith(".models.Model") or name.endswith(".models.base.Model")
+        ):
             return "django"
         if name in KNOWN_DJANGO and name not in self.g.classes:
             return "django"
@@ -220,10 +233,12 @@ def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
         if role == "table" and _flask_table(orm, row):
             fw = "flask_sqlalchemy"
         own = _model_fields(orm, fqn, fw)
-        parents = [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
+        parents = (
+            [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
+        )
         pk = [f["name"] for f in own if f["primary_key"]]
         pk_columns = list(row["pk_columns"])
-        for ancestor, stopped in ([] if role == "table" else graph.ancestors(fqn, orm.concrete)):
+        for ancestor, stopped in [] if role == "table" else graph.ancestors(fqn, orm.concrete):
             if not stopped:
                 pk_columns.extend(graph.classes[ancestor]["pk_columns"])
         for name in pk_columns:
@@ -283,12 +298,28 @@ def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
                 if inheritance == "single" or not pk:
                     pk = next((m["primary_key"] for m in parent_rows if m["primary_key"]), pk)
         done[fqn] = {
-            **provenance(row), "framework": fw, "kind": "table" if role == "table" else "model",
-            "name": row["name"], "qualname": row["qualname"], "module": row["module"], "fqn": fqn,
-            "table_name": table_name, "table_name_source": source, "is_abstract": role == "abstract",
-            "is_proxy": role == "proxy", "inheritance": inheritance, "parent_models": parents,
-            "bases": graph.bases(fqn), "has_explicit_pk": explicit, "primary_key": pk, "n_fields": len(own),
-            "line": row["line"], "col": row["col"], "end_line": row["end_line"], "end_col": row["end_col"]}
+            **provenance(row),
+            "framework": fw,
+            "kind": "table" if role == "table" else "model",
+            "name": row["name"],
+            "qualname": row["qualname"],
+            "module": row["module"],
+            "fqn": fqn,
+            "table_name": table_name,
+            "table_name_source": source,
+            "is_abstract": role == "abstract",
+            "is_proxy": role == "proxy",
+            "inheritance": inheritance,
+            "parent_models": parents,
+            "bases": graph.bases(fqn),
+            "has_explicit_pk": explicit,
+            "primary_key": pk,
+            "n_fields": len(own),
+            "line": row["line"],
+            "col": row["col"],
+            "end_line": row["end_line"],
+            "end_col": row["end_col"],
+        }
         models.append(done[fqn])
         fields.extend(own)
     _resolve_targets(orm, models, fields)
@@ -320,8 +351,11 @@ def _flask_table(orm: OrmClasses, row: dict[str, Any]) -> bool:
 def _declared_tablename(orm: OrmClasses, fqn: str) -> bool:
     """Whether the class or a class it inherits from declares ``__tablename__`` with ``@declared_attr``."""
     owners = [fqn, *(a for a, stopped in orm.g.ancestors(fqn, lambda _: False))]
-    return any(m["kind"] == "method" and m["name"] == "__tablename__"
-               for o in owners for m in orm.g.members.get(o, ()))
+    return any(
+        m["kind"] == "method" and m["name"] == "__tablename__"
+        for o in owners
+        for m in orm.g.members.get(o, ())
+    )
 
 
 def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
@@ -350,9 +384,17 @@ def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
             seen.add(name)
             declaring = g.classes[source]
             field.update(provenance(declaring))
-            field.update(framework=fw, model=fqn, model_name=row["name"], declared_in=source,
-                         inherited=source != fqn, line=member["line"], col=member["col"],
-                         end_line=member["end_line"], end_col=member["end_col"])
+            field.update(
+                framework=fw,
+                model=fqn,
+                model_name=row["name"],
+                declared_in=source,
+                inherited=source != fqn,
+                line=member["line"],
+                col=member["col"],
+                end_line=member["end_line"],
+                end_col=member["end_col"],
+            )
             for key in ("foreign_key_target", "relationship_target"):
                 if field[key] == "self":  # Django's "self": the model the field ends up on
                     field[key] = fqn
@@ -371,10 +413,20 @@ def _interpret(fw: str, m: dict[str, Any]) -> dict[str, Any] | None:
 def _base_field(m: dict[str, Any], **kw: Any) -> dict[str, Any]:
     kwargs = m["keywords_kv"]
     default = kwargs.get("default", kwargs.get("server_default"))
-    out = {"name": m["name"], "column_name": m["name"], "kind": "field", "field_class": m["callee"],
-           "type": None, "nullable": None, "primary_key": _true(kwargs.get("primary_key")),
-           "unique": _true(kwargs.get("unique")), "has_default": default is not None or "default_factory" in kwargs,
-           "default": default, "foreign_key_target": None, "relationship_target": None}
+    out = {
+        "name": m["name"],
+        "column_name": m["name"],
+        "kind": "field",
+        "field_class": m["callee"],
+        "type": None,
+        "nullable": None,
+        "primary_key": _true(kwargs.get("primary_key")),
+        "unique": _true(kwargs.get("unique")),
+        "has_default": default is not None or "default_factory" in kwargs,
+        "default": default,
+        "foreign_key_target": None,
+        "relationship_target": None,
+    }
     out.update(kw)
     return out
 
@@ -413,8 +465,14 @@ def _sqla_field(m: dict[str, Any]) -> dict[str, Any] | None:
     kwargs = m["keywords_kv"]
     if callee in _SQLA_RELATIONS:
         target = m["first_ref"] or kwargs.get("argument") or m["ann_ref"]
-        return _base_field(m, kind="relationship", column_name=None, relationship_target=target,
-                           type=m["ann_type"], primary_key=False)
+        return _base_field(
+            m,
+            kind="relationship",
+            column_name=None,
+            relationship_target=target,
+            type=m["ann_type"],
+            primary_key=False,
+        )
     mapped = annotation is not None and ("Mapped[" in annotation or "Mapped [" in annotation)
     if callee not in _SQLA_COLUMNS and not (m["kind"] == "table_column" or (mapped and m["callee"] is None)):
         return None
@@ -445,8 +503,14 @@ def _sqlmodel_field(m: dict[str, Any]) -> dict[str, Any] | None:
     callee = _last(m["callee"])
     kwargs = m["keywords_kv"]
     if callee in _SQLA_RELATIONS:
-        return _base_field(m, kind="relationship", column_name=None, relationship_target=m["ann_ref"],
-                           type=m["ann_type"], primary_key=False)
+        return _base_field(
+            m,
+            kind="relationship",
+            column_name=None,
+            relationship_target=m["ann_ref"],
+            type=m["ann_type"],
+            primary_key=False,
+        )
     field = _base_field(m, type=m["ann_type"], column_name=name)
     if callee != "Field" and m["value"] is not None:
         field["has_default"], field["default"] = True, m["value"]
@@ -486,9 +550,16 @@ def _resolve_targets(orm: OrmClasses, models: list[dict[str, Any]], fields: list
                 continue  # a dotted name that is no model of the corpus: keep it as written
             hits = [c for c in g.by_name(f["repo"], short) if c in known]
             if label:
-                hits = [c for c in hits if labels.get(c) == label or known[c]["module"].endswith(f"{label}.models")]
+                hits = [
+                    c
+                    for c in hits
+                    if labels.get(c) == label or known[c]["module"].endswith(f"{label}.models")
+                ]
                 if not hits:  # "auth.User" when django.contrib is not in the corpus
-                    hits = [k for k in KNOWN_DJANGO if k.endswith(f".{short}") and django_app_label(
-                        k.rsplit(".", 1)[0]) == label][:1]
+                    hits = [
+                        k
+                        for k in KNOWN_DJANGO
+                        if k.endswith(f".{short}") and django_app_label(k.rsplit(".", 1)[0]) == label
+                    ][:1]
             if len(hits) == 1:
                 f[key] = hits[0]

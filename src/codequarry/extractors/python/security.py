@@ -55,43 +55,101 @@ class Rule:
     title: str
 
 
-RULES: dict[str, Rule] = {r.id: r for r in (
-    Rule("eval-exec", "high", "CWE-95", "eval() or exec() of a non-literal"),
-    Rule("shell-true", "high", "CWE-78", "subprocess call with shell=True"),
-    Rule("os-command", "high", "CWE-78", "os.system / os.popen / getoutput of a non-literal command"),
-    Rule("pickle-load", "medium", "CWE-502", "unpickling (pickle, marshal, dill, joblib, pandas, numpy)"),
-    Rule("yaml-load", "medium", "CWE-502", "yaml.load without a safe loader"),
-    Rule("tls-verify-disabled", "high", "CWE-295", "requests/httpx with verify=False"),
-    Rule("weak-hash", "medium", "CWE-328", "MD5 or SHA-1 not marked usedforsecurity=False"),
-    Rule("insecure-random", "medium", "CWE-338", "random module used for a token, password, key, salt..."),
-    Rule("hardcoded-secret", "medium", "CWE-798", "string literal assigned to a secret-looking name"),
-    Rule("jwt-no-verify", "high", "CWE-347", "JWT decoded without verifying its signature"),
-    Rule("flask-debug", "high", "CWE-489", "Flask app run with debug=True"),
-    Rule("django-debug", "medium", "CWE-489", "DEBUG = True in Django settings"),
-    Rule("django-allowed-hosts", "medium", "CWE-183", "ALLOWED_HOSTS accepts any host ('*')"),
-    Rule("csrf-exempt", "medium", "CWE-352", "view exempted from CSRF protection"),
-    Rule("sql-interpolation", "high", "CWE-89", "SQL built from interpolated values reaches a sink"),
-)}
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule("eval-exec", "high", "CWE-95", "eval() or exec() of a non-literal"),
+        Rule("shell-true", "high", "CWE-78", "subprocess call with shell=True"),
+        Rule("os-command", "high", "CWE-78", "os.system / os.popen / getoutput of a non-literal command"),
+        Rule("pickle-load", "medium", "CWE-502", "unpickling (pickle, marshal, dill, joblib, pandas, numpy)"),
+        Rule("yaml-load", "medium", "CWE-502", "yaml.load without a safe loader"),
+        Rule("tls-verify-disabled", "high", "CWE-295", "requests/httpx with verify=False"),
+        Rule("weak-hash", "medium", "CWE-328", "MD5 or SHA-1 not marked usedforsecurity=False"),
+        Rule(
+            "insecure-random", "medium", "CWE-338", "random module used for a token, password, key, salt..."
+        ),
+        Rule("hardcoded-secret", "medium", "CWE-798", "string literal assigned to a secret-looking name"),
+        Rule("jwt-no-verify", "high", "CWE-347", "JWT decoded without verifying its signature"),
+        Rule("flask-debug", "high", "CWE-489", "Flask app run with debug=True"),
+        Rule("django-debug", "medium", "CWE-489", "DEBUG = True in Django settings"),
+        Rule("django-allowed-hosts", "medium", "CWE-183", "ALLOWED_HOSTS accepts any host ('*')"),
+        Rule("csrf-exempt", "medium", "CWE-352", "view exempted from CSRF protection"),
+        Rule("sql-interpolation", "high", "CWE-89", "SQL built from interpolated values reaches a sink"),
+    )
+}
 
 _MAX_SNIPPET = 200
-_SUBPROCESS = frozenset({"subprocess.run", "subprocess.call", "subprocess.check_call", "subprocess.check_output",
-                         "subprocess.Popen"})
-_OS_COMMAND = frozenset({"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
-                         "commands.getoutput", "commands.getstatusoutput", "asyncio.create_subprocess_shell",
-                         "popen2.popen2", "popen2.popen3", "popen2.popen4"})
+_SUBPROCESS = frozenset(
+    {
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+        "subprocess.Popen",
+    }
+)
+_OS_COMMAND = frozenset(
+    {
+        "os.system",
+        "os.popen",
+        "subprocess.getoutput",
+        "subprocess.getstatusoutput",
+        "commands.getoutput",
+        "commands.getstatusoutput",
+        "asyncio.create_subprocess_shell",
+        "popen2.popen2",
+        "popen2.popen3",
+        "popen2.popen4",
+    }
+)
 _PICKLE_MODULES = frozenset({"pickle", "_pickle", "cPickle", "dill", "cloudpickle"})
-_UNPICKLE = frozenset({"pandas.read_pickle", "joblib.load", "marshal.load", "marshal.loads", "shelve.open",
-                       "jsonpickle.decode"})
+_UNPICKLE = frozenset(
+    {"pandas.read_pickle", "joblib.load", "marshal.load", "marshal.loads", "shelve.open", "jsonpickle.decode"}
+)
 _SAFE_YAML_LOADERS = frozenset({"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"})
-_HTTP_METHODS = ("get", "post", "put", "patch", "delete", "head", "options", "request", "stream", "send",
-                 "Client", "AsyncClient", "Session")
+_HTTP_METHODS = (
+    "get",
+    "post",
+    "put",
+    "patch",
+    "delete",
+    "head",
+    "options",
+    "request",
+    "stream",
+    "send",
+    "Client",
+    "AsyncClient",
+    "Session",
+)
 _WEAK_HASHES = frozenset({"md5", "sha1", "md4", "md2", "sha-1"})
-_RANDOM_FUNCS = ("random", "randint", "randrange", "choice", "choices", "sample", "shuffle", "getrandbits",
-                 "uniform", "randbytes", "triangular")
+_RANDOM_FUNCS = (
+    "random",
+    "randint",
+    "randrange",
+    "choice",
+    "choices",
+    "sample",
+    "shuffle",
+    "getrandbits",
+    "uniform",
+    "randbytes",
+    "triangular",
+)
 _JWT_DECODE = frozenset({"jwt.decode", "jose.jwt.decode", "jwt.api_jwt.decode", "jwt.api_jws.decode"})
 _CSRF_EXEMPT = frozenset({"django.views.decorators.csrf.csrf_exempt"})
-_SETTINGS_NAMES = frozenset({"INSTALLED_APPS", "ROOT_URLCONF", "MIDDLEWARE", "MIDDLEWARE_CLASSES", "DATABASES",
-                             "SECRET_KEY", "WSGI_APPLICATION", "ALLOWED_HOSTS"})
+_SETTINGS_NAMES = frozenset(
+    {
+        "INSTALLED_APPS",
+        "ROOT_URLCONF",
+        "MIDDLEWARE",
+        "MIDDLEWARE_CLASSES",
+        "DATABASES",
+        "SECRET_KEY",
+        "WSGI_APPLICATION",
+        "ALLOWED_HOSTS",
+    }
+)
 
 
 @file_extractor("python.security.findings", version=1, needs=["ast"], outputs=[SecurityFinding])
@@ -103,8 +161,19 @@ def security_findings(src: SourceFile, out: Any) -> None:
     found.eval_exec()
     if roots & {"subprocess", "os", "commands", "asyncio", "popen2"}:
         found.commands()
-    if roots & {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "marshal", "pandas", "joblib", "shelve",
-                "numpy", "jsonpickle"}:
+    if roots & {
+        "pickle",
+        "_pickle",
+        "cPickle",
+        "dill",
+        "cloudpickle",
+        "marshal",
+        "pandas",
+        "joblib",
+        "shelve",
+        "numpy",
+        "jsonpickle",
+    }:
         found.unpickling()
     if "yaml" in roots:
         found.yaml_load()
@@ -131,10 +200,18 @@ def security_findings(src: SourceFile, out: Any) -> None:
         rule = RULES[rule_id]
         line, col, end_line, end_col = span(node)
         scope, _ = facts.context(node)
-        add(rule=rule_id, severity=severity or rule.severity, cwe=rule.cwe, message=storable(message),
+        add(
+            rule=rule_id,
+            severity=severity or rule.severity,
+            cwe=rule.cwe,
+            message=storable(message),
             scope=facts.scope_name(scope),
             snippet=storable(snippet) if snippet is not None else src.segment(node, _MAX_SNIPPET),
-            line=line, col=col, end_line=end_line, end_col=end_col)
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 class _Findings:
@@ -144,8 +221,9 @@ class _Findings:
         self.seg = src.segment
         self.rows: list[tuple[str, Any, str | None, str, str | None]] = []
 
-    def _add(self, rule: str, node: Any, message: str, severity: str | None = None,
-             snippet: str | None = None) -> None:
+    def _add(
+        self, rule: str, node: Any, message: str, severity: str | None = None, snippet: str | None = None
+    ) -> None:
         self.rows.append((rule, node, severity, message, snippet))
 
     def _piece(self, node: Any) -> str:
@@ -176,11 +254,24 @@ class _Findings:
                 continue
             cmd = argument(call, 0, "args")
             literal = cmd is not None and _is_literal_command(cmd)
-            what = "a literal command" if literal else f"a non-literal command: {self._piece(cmd)}" \
-                if cmd is not None else "a command"
+            what = (
+                "a literal command"
+                if literal
+                else f"a non-literal command: {self._piece(cmd)}"
+                if cmd is not None
+                else "a command"
+            )
             self._add("shell-true", call, f"{target}(shell=True) runs {what}", "low" if literal else None)
-        for call in facts.calls_named("system", "popen", "getoutput", "getstatusoutput", "create_subprocess_shell",
-                                      "popen2", "popen3", "popen4"):
+        for call in facts.calls_named(
+            "system",
+            "popen",
+            "getoutput",
+            "getstatusoutput",
+            "create_subprocess_shell",
+            "popen2",
+            "popen3",
+            "popen4",
+        ):
             cmd = argument(call, 0, "command", "cmd")
             if cmd is None or _is_literal_command(cmd):
                 continue
@@ -200,7 +291,9 @@ class _Findings:
                 continue
             module, _, name = target.rpartition(".")
             if (module in _PICKLE_MODULES and name in ("load", "loads", "Unpickler")) or target in _UNPICKLE:
-                self._add("pickle-load", call, f"{target}() deserializes with pickle: unsafe on untrusted data")
+                self._add(
+                    "pickle-load", call, f"{target}() deserializes with pickle: unsafe on untrusted data"
+                )
             elif target == "numpy.load":
                 allow = keyword(call, "allow_pickle")
                 if allow is not None and allow.__class__ is ast.Constant and allow.value:
@@ -223,7 +316,9 @@ class _Findings:
                 continue
             name = loader.attr if loader.__class__ is ast.Attribute else getattr(loader, "id", None)
             if name not in _SAFE_YAML_LOADERS:
-                self._add("yaml-load", call, f"{target}() with Loader={self._piece(loader)}, not a safe loader")
+                self._add(
+                    "yaml-load", call, f"{target}() with Loader={self._piece(loader)}, not a safe loader"
+                )
 
     # -- TLS ------------------------------------------------------------------------------------------
     def tls_verify(self) -> None:
@@ -237,12 +332,18 @@ class _Findings:
                 head = dotted_parts(call.func)
                 if head is not None and head[0] in facts.bound:  # a function of some other imported module
                     continue
-            self._add("tls-verify-disabled", call,
-                      f"{target or self.seg(call.func, 60)}(verify=False) skips TLS certificate checks")
+            self._add(
+                "tls-verify-disabled",
+                call,
+                f"{target or self.seg(call.func, 60)}(verify=False) skips TLS certificate checks",
+            )
         for stmt in self.src.nodes(ast.Assign):
             value = stmt.value
-            if value.__class__ is ast.Constant and value.value is False and any(
-                    t.__class__ is ast.Attribute and t.attr == "verify" for t in stmt.targets):
+            if (
+                value.__class__ is ast.Constant
+                and value.value is False
+                and any(t.__class__ is ast.Attribute and t.attr == "verify" for t in stmt.targets)
+            ):
                 self._add("tls-verify-disabled", stmt, "session.verify = False skips TLS certificate checks")
 
     # -- hashes and randomness ------------------------------------------------------------------------
@@ -264,8 +365,12 @@ class _Findings:
             flag = keyword(call, "usedforsecurity")
             if flag is not None and not (flag.__class__ is ast.Constant and flag.value):
                 continue  # usedforsecurity=False (or computed): declared non-security use
-            self._add("weak-hash", call, f"{algo} is broken for security; pass usedforsecurity=False if it "
-                      "is not used for security, else use sha256 or better")
+            self._add(
+                "weak-hash",
+                call,
+                f"{algo} is broken for security; pass usedforsecurity=False if it "
+                "is not used for security, else use sha256 or better",
+            )
 
     def insecure_random(self) -> None:
         facts = self.facts
@@ -300,7 +405,9 @@ class _Findings:
                 if scope is not None and _secret_word(scope.name):
                     why = f"in {scope.name}()"
             if why is not None:
-                self._add("insecure-random", call, f"{target}() is predictable; {why}: use the secrets module")
+                self._add(
+                    "insecure-random", call, f"{target}() is predictable; {why}: use the secrets module"
+                )
 
     # -- JWT ------------------------------------------------------------------------------------------
     def jwt_decode(self) -> None:
@@ -318,12 +425,20 @@ class _Findings:
             options = keyword(call, "options")
             if why is None and options is not None and options.__class__ is ast.Dict:
                 for k, v in zip(options.keys, options.values, strict=True):
-                    if k is not None and literal_str(k) in ("verify_signature", "verify") \
-                            and v.__class__ is ast.Constant and v.value is False:
+                    if (
+                        k is not None
+                        and literal_str(k) in ("verify_signature", "verify")
+                        and v.__class__ is ast.Constant
+                        and v.value is False
+                    ):
                         why = f"options={{{self.seg(k)}: False}}"
             algorithms = keyword(call, "algorithms")
-            if why is None and algorithms is not None and algorithms.__class__ in (ast.List, ast.Tuple) \
-                    and any((literal_str(e) or "").lower() == "none" for e in algorithms.elts):
+            if (
+                why is None
+                and algorithms is not None
+                and algorithms.__class__ in (ast.List, ast.Tuple)
+                and any((literal_str(e) or "").lower() == "none" for e in algorithms.elts)
+            ):
                 why = "the 'none' algorithm accepted"
             if why is not None:
                 self._add("jwt-no-verify", call, f"{target}() with {why}: the signature is not checked")
@@ -335,14 +450,20 @@ class _Findings:
                 continue
             debug = keyword(call, "debug")
             if debug is not None and debug.__class__ is ast.Constant and debug.value is True:
-                self._add("flask-debug", call, "Flask app run with debug=True: the debugger allows code execution")
+                self._add(
+                    "flask-debug", call, "Flask app run with debug=True: the debugger allows code execution"
+                )
 
     def csrf_exempt(self) -> None:
         facts = self.facts
         for call in facts.calls_named("csrf_exempt"):
             if facts.callee(call) in _CSRF_EXEMPT:
-                self._add("csrf-exempt", call, f"csrf_exempt({self._piece(call.args[0]) if call.args else ''}) "
-                          "turns off CSRF protection")
+                self._add(
+                    "csrf-exempt",
+                    call,
+                    f"csrf_exempt({self._piece(call.args[0]) if call.args else ''}) "
+                    "turns off CSRF protection",
+                )
         for call in facts.calls_named("method_decorator"):
             if call.args and facts.resolve(call.args[0]) in _CSRF_EXEMPT:
                 self._add("csrf-exempt", call, "method_decorator(csrf_exempt) turns off CSRF protection")
@@ -357,7 +478,9 @@ class _Findings:
                     if dec.attr == "csrf_exempt" and facts.resolve(dec) in _CSRF_EXEMPT:
                         self._add("csrf-exempt", dec, f"@csrf_exempt on {node.name}: no CSRF protection")
                     elif dec.attr == "exempt" and "csrf" in self.seg(dec.value, 60).lower():
-                        self._add("csrf-exempt", dec, f"@{self.seg(dec, 60)} on {node.name}: no CSRF protection")
+                        self._add(
+                            "csrf-exempt", dec, f"@{self.seg(dec, 60)} on {node.name}: no CSRF protection"
+                        )
 
     # -- assignments: secrets, settings ---------------------------------------------------------------
     def assignments(self) -> None:
@@ -378,49 +501,83 @@ class _Findings:
                         name = _target_name(t)
                         if name is not None and _secret_name(name) and _secret_value(v, name):
                             self._secret(stmt, name, v)
-                elif v is True and any(t.__class__ is Name and t.id == "DEBUG" for t in targets) \
-                        and self.facts.context(stmt)[0] is None:
+                elif (
+                    v is True
+                    and any(t.__class__ is Name and t.id == "DEBUG" for t in targets)
+                    and self.facts.context(stmt)[0] is None
+                ):
                     if settings_checked is None:
                         settings_checked = self._is_settings()
                     if settings_checked:
-                        self._add("django-debug", stmt, "DEBUG = True in Django settings: tracebacks and "
-                                  "settings are shown to anyone")
+                        self._add(
+                            "django-debug",
+                            stmt,
+                            "DEBUG = True in Django settings: tracebacks and settings are shown to anyone",
+                        )
             elif vcls in (ast.List, ast.Tuple) and self.facts.parent(stmt) is module:
                 targets = stmt.targets if stmt.__class__ is ast.Assign else (stmt.target,)
                 if any(t.__class__ is Name and t.id == "ALLOWED_HOSTS" for t in targets):
                     self._allowed_hosts(stmt, value)
         for stmt in src.nodes(ast.AugAssign):
-            if stmt.target.__class__ is Name and stmt.target.id == "ALLOWED_HOSTS" \
-                    and stmt.value.__class__ in (ast.List, ast.Tuple) and self.facts.parent(stmt) is module:
+            if (
+                stmt.target.__class__ is Name
+                and stmt.target.id == "ALLOWED_HOSTS"
+                and stmt.value.__class__ in (ast.List, ast.Tuple)
+                and self.facts.parent(stmt) is module
+            ):
                 self._allowed_hosts(stmt, stmt.value)
         for kw in src.nodes(ast.keyword):
             value = kw.value
-            if value.__class__ is Constant and value.value.__class__ is str_ and kw.arg is not None \
-                    and _secret_name(kw.arg) and _secret_value(value.value, kw.arg):
+            if (
+                value.__class__ is Constant
+                and value.value.__class__ is str_
+                and kw.arg is not None
+                and _secret_name(kw.arg)
+                and _secret_value(value.value, kw.arg)
+            ):
                 self._secret(kw, kw.arg, value.value)
         for d in src.nodes(ast.Dict):
             for k, value in zip(d.keys, d.values, strict=True):
-                if value.__class__ is Constant and value.value.__class__ is str_ and k is not None \
-                        and k.__class__ is Constant and k.value.__class__ is str_ \
-                        and _secret_name(k.value) and _secret_value(value.value, k.value):
+                if (
+                    value.__class__ is Constant
+                    and value.value.__class__ is str_
+                    and k is not None
+                    and k.__class__ is Constant
+                    and k.value.__class__ is str_
+                    and _secret_name(k.value)
+                    and _secret_value(value.value, k.value)
+                ):
                     self._secret(value, k.value, value.value)
         for args in src.nodes(ast.arguments):
             defaults = args.defaults
             if defaults:
-                params = [*args.posonlyargs, *args.args][-len(defaults):]
+                params = [*args.posonlyargs, *args.args][-len(defaults) :]
                 for p, value in zip(params, defaults, strict=True):
-                    if value.__class__ is Constant and value.value.__class__ is str_ \
-                            and _secret_name(p.arg) and _secret_value(value.value, p.arg):
+                    if (
+                        value.__class__ is Constant
+                        and value.value.__class__ is str_
+                        and _secret_name(p.arg)
+                        and _secret_value(value.value, p.arg)
+                    ):
                         self._secret(value, p.arg, value.value)
             for p, value in zip(args.kwonlyargs, args.kw_defaults, strict=True):
-                if value is not None and value.__class__ is Constant and value.value.__class__ is str_ \
-                        and _secret_name(p.arg) and _secret_value(value.value, p.arg):
+                if (
+                    value is not None
+                    and value.__class__ is Constant
+                    and value.value.__class__ is str_
+                    and _secret_name(p.arg)
+                    and _secret_value(value.value, p.arg)
+                ):
                     self._secret(value, p.arg, value.value)
 
     def _secret(self, node: Any, name: str, value: str) -> None:
         masked = value[:2] + "*" * min(len(value) - 2, 6)
-        self._add("hardcoded-secret", node, f"hardcoded secret in {name} ({len(value)} characters)",
-                  snippet=f"{name} = {masked!r}")
+        self._add(
+            "hardcoded-secret",
+            node,
+            f"hardcoded secret in {name} ({len(value)} characters)",
+            snippet=f"{name} = {masked!r}",
+        )
 
     def _allowed_hosts(self, stmt: Any, value: Any) -> None:
         if any(literal_str(e) == "*" for e in value.elts):
@@ -445,8 +602,11 @@ class _Findings:
                 continue
             how = ", ".join(sorted(built.techniques)) or built.build
             pieces = ", ".join(built.interpolated[:3]) + (", ..." if len(built.interpolated) > 3 else "")
-            self._add("sql-interpolation", site.call, f"SQL built by {how} reaches {site.sink}(): interpolates "
-                      f"{pieces}")
+            self._add(
+                "sql-interpolation",
+                site.call,
+                f"SQL built by {how} reaches {site.sink}(): interpolates {pieces}",
+            )
 
 
 # -- heuristics -----------------------------------------------------------------------------------------
@@ -474,26 +634,169 @@ def _target_name(t: Any) -> str | None:
 
 
 #: words that make a name secret-looking on their own
-_SECRET_WORDS = frozenset({"secret", "password", "passwd", "pwd", "passphrase", "token", "apikey", "secretkey",
-                           "accesskey", "privatekey", "authkey"})
+_SECRET_WORDS = frozenset(
+    {
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "token",
+        "apikey",
+        "secretkey",
+        "accesskey",
+        "privatekey",
+        "authkey",
+    }
+)
 #: qualifiers that make "key" secret-looking (api_key, private_key, ...)
-_KEY_QUALIFIERS = frozenset({"api", "private", "access", "auth", "signing", "encryption", "secret", "master",
-                             "client", "license", "app"})
+_KEY_QUALIFIERS = frozenset(
+    {
+        "api",
+        "private",
+        "access",
+        "auth",
+        "signing",
+        "encryption",
+        "secret",
+        "master",
+        "client",
+        "license",
+        "app",
+    }
+)
 #: last words that make a name a label, not a value: PASSWORD_FIELD, TOKEN_URL, SECRET_KEY_NAME ...
-_LABEL_WORDS = frozenset({
-    "field", "fields", "name", "names", "header", "headers", "url", "urls", "uri", "endpoint", "path", "paths",
-    "file", "files", "filename", "dir", "env", "var", "variable", "param", "parameter", "prefix", "suffix",
-    "type", "types", "kind", "length", "len", "min", "max", "size", "format", "fmt", "pattern", "re", "regex",
-    "message", "msg", "label", "help", "text", "template", "id", "ids", "attr", "attribute", "column", "col",
-    "mode", "policy", "hasher", "hashers", "validator", "validators", "chars", "char", "alphabet", "charset",
-    "encoding", "algorithm", "algorithms", "algo", "scheme", "style", "class", "method", "placeholder", "hint",
-    "prompt", "error", "errors", "title", "description", "desc", "lookup", "query", "widget", "option", "options",
-    "flag", "flags", "cookie", "location", "storage", "backend", "backends", "view", "form", "input", "str",
-    "string", "separator", "sep", "delimiter", "marker", "tag", "source", "index", "count", "timeout",
-    "expiry", "expire", "expires", "age", "lifetime", "ttl", "version", "command", "cmd", "url_name", "route",
-    "reset", "hash", "question", "class_name", "module", "handler", "callback", "func", "function", "keyword",
-    "state", "status", "enabled", "required", "changed", "set",
-})
+_LABEL_WORDS = frozenset(
+    {
+        "field",
+        "fields",
+        "name",
+        "names",
+        "header",
+        "headers",
+        "url",
+        "urls",
+        "uri",
+        "endpoint",
+        "path",
+        "paths",
+        "file",
+        "files",
+        "filename",
+        "dir",
+        "env",
+        "var",
+        "variable",
+        "param",
+        "parameter",
+        "prefix",
+        "suffix",
+        "type",
+        "types",
+        "kind",
+        "length",
+        "len",
+        "min",
+        "max",
+        "size",
+        "format",
+        "fmt",
+        "pattern",
+        "re",
+        "regex",
+        "message",
+        "msg",
+        "label",
+        "help",
+        "text",
+        "template",
+        "id",
+        "ids",
+        "attr",
+        "attribute",
+        "column",
+        "col",
+        "mode",
+        "policy",
+        "hasher",
+        "hashers",
+        "validator",
+        "validators",
+        "chars",
+        "char",
+        "alphabet",
+        "charset",
+        "encoding",
+        "algorithm",
+        "algorithms",
+        "algo",
+        "scheme",
+        "style",
+        "class",
+        "method",
+        "placeholder",
+        "hint",
+        "prompt",
+        "error",
+        "errors",
+        "title",
+        "description",
+        "desc",
+        "lookup",
+        "query",
+        "widget",
+        "option",
+        "options",
+        "flag",
+        "flags",
+        "cookie",
+        "location",
+        "storage",
+        "backend",
+        "backends",
+        "view",
+        "form",
+        "input",
+        "str",
+        "string",
+        "separator",
+        "sep",
+        "delimiter",
+        "marker",
+        "tag",
+        "source",
+        "index",
+        "count",
+        "timeout",
+        "expiry",
+        "expire",
+        "expires",
+        "age",
+        "lifetime",
+        "ttl",
+        "version",
+        "command",
+        "cmd",
+        "url_name",
+        "route",
+        "reset",
+        "hash",
+        "question",
+        "class_name",
+        "module",
+        "handler",
+        "callback",
+        "func",
+        "function",
+        "keyword",
+        "state",
+        "status",
+        "enabled",
+        "required",
+        "changed",
+        "set",
+    }
+)
 #: names used for tokens of a tokenizer or parser (a token's text is not a secret)
 _TOKEN_PARSE = frozenset({"tok", "toktype", "tokentype", "token_type", "tokname"})
 
@@ -523,8 +826,28 @@ def _secret_word(name: str) -> bool:
     return False
 
 
-_RANDOM_WORDS = frozenset({"token", "tokens", "secret", "password", "passwd", "pwd", "nonce", "salt", "otp", "csrf",
-                           "apikey", "secretkey", "privatekey", "accesskey", "authkey", "passphrase", "pin", "iv"})
+_RANDOM_WORDS = frozenset(
+    {
+        "token",
+        "tokens",
+        "secret",
+        "password",
+        "passwd",
+        "pwd",
+        "nonce",
+        "salt",
+        "otp",
+        "csrf",
+        "apikey",
+        "secretkey",
+        "privatekey",
+        "accesskey",
+        "authkey",
+        "passphrase",
+        "pin",
+        "iv",
+    }
+)
 
 _PLACEHOLDER = re.compile(
     r"""^(?:
@@ -548,8 +871,13 @@ _URL_OR_PATH = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^@]*|/|\./|\.\./|~/)", re.I
 def _secret_value(value: str, name: str) -> bool:
     """Whether a string literal assigned to a secret-looking ``name`` may be a real secret."""
     v = value.strip()
-    if len(v) < 3 or any(c.isspace() for c in v) or _PLACEHOLDER.match(v) or _URL_OR_PATH.match(v) \
-            or _REGEX.search(v):
+    if (
+        len(v) < 3
+        or any(c.isspace() for c in v)
+        or _PLACEHOLDER.match(v)
+        or _URL_OR_PATH.match(v)
+        or _REGEX.search(v)
+    ):
         return False
     # the value names a field rather than filling it: "password", "X-Auth-Token", "set-password"
     if any(w in _NAMING_WORDS for w in _value_words(v)):

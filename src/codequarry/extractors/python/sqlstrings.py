@@ -63,19 +63,32 @@ class SqlString:
 
 #: method sinks on any receiver -> (keyword names of the SQL argument, keyword names of parameters)
 _METHOD_SINKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "execute": (("sql", "query", "statement", "operation", "stmt"),
-                ("params", "parameters", "args", "vars", "seq_of_parameters", "multiparams")),
-    "executemany": (("sql", "query", "statement", "operation", "stmt"),
-                    ("params", "parameters", "args", "vars_list", "seq_of_parameters")),
+    "execute": (
+        ("sql", "query", "statement", "operation", "stmt"),
+        ("params", "parameters", "args", "vars", "seq_of_parameters", "multiparams"),
+    ),
+    "executemany": (
+        ("sql", "query", "statement", "operation", "stmt"),
+        ("params", "parameters", "args", "vars_list", "seq_of_parameters"),
+    ),
     "executescript": (("sql_script", "sql"), ()),
     "exec_driver_sql": (("statement", "sql"), ("parameters", "params")),
 }
 #: resolved names of SQLAlchemy's ``text`` (a sink alone, a wrapper inside ``execute``)
-_TEXT = frozenset({"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text",
-                   "sqlalchemy.sql.elements.text", "sqlalchemy.sql._elements_constructors.text",
-                   "sqlmodel.text", "flask_sqlalchemy.text"})
-_READ_SQL = frozenset({"pandas.read_sql", "pandas.read_sql_query", "pandas.io.sql.read_sql",
-                       "pandas.io.sql.read_sql_query"})
+_TEXT = frozenset(
+    {
+        "sqlalchemy.text",
+        "sqlalchemy.sql.text",
+        "sqlalchemy.sql.expression.text",
+        "sqlalchemy.sql.elements.text",
+        "sqlalchemy.sql._elements_constructors.text",
+        "sqlmodel.text",
+        "flask_sqlalchemy.text",
+    }
+)
+_READ_SQL = frozenset(
+    {"pandas.read_sql", "pandas.read_sql_query", "pandas.io.sql.read_sql", "pandas.io.sql.read_sql_query"}
+)
 #: sinks that take nothing but SQL: their argument is SQL whatever it looks like
 _SQL_ONLY = frozenset({"executescript", "exec_driver_sql", "text", "raw", "extra", "RawSQL", "read_sql"})
 
@@ -145,7 +158,9 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         candidates.extend((c, "extra") for c in calls.get("extra", ()) if c.func.__class__ is ast.Attribute)
         candidates.extend((c, "RawSQL") for c in calls.get("RawSQL", ()))
     if "pandas" in roots:
-        candidates.extend((c, "read_sql") for c in (*calls.get("read_sql", ()), *calls.get("read_sql_query", ())))
+        candidates.extend(
+            (c, "read_sql") for c in (*calls.get("read_sql", ()), *calls.get("read_sql_query", ()))
+        )
     if not candidates:
         return []
     candidates.sort(key=lambda c: (c[0].lineno, c[0].col_offset))
@@ -180,7 +195,8 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         else:
             sink_kw, params = (), ("params", "select_params")
         has_params = (len(call.args) >= 2 and sink not in ("text", "read_sql", "executescript")) or any(
-            kw.arg in params for kw in call.keywords)
+            kw.arg in params for kw in call.keywords
+        )
         if sink == "read_sql":
             has_params = keyword(call, "params") is not None
         scope_node, _ = facts.context(call)
@@ -189,13 +205,20 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         if sink == "extra":
             for arg, expr in _extra_fragments(call):
                 built = builder.build(expr, scope_node, call)
-                sites.append(SqlSite(call, scope, sink, callee, None, arg, built, True, has_params,
-                                     seg(expr, _MAX_EXPR)))
+                sites.append(
+                    SqlSite(
+                        call, scope, sink, callee, None, arg, built, True, has_params, seg(expr, _MAX_EXPR)
+                    )
+                )
             continue
         expr = argument(call, 0, *sink_kw)
         if expr is None or expr.__class__ is ast.Starred:
             continue
-        arg = "0" if call.args and call.args[0] is expr else next(kw.arg for kw in call.keywords if kw.value is expr)
+        arg = (
+            "0"
+            if call.args and call.args[0] is expr
+            else next(kw.arg for kw in call.keywords if kw.value is expr)
+        )
         wrapper = None
         if expr.__class__ is ast.Call and sink in _METHOD_SINKS and sqlalchemy:
             inner = facts.callee(expr)
@@ -207,7 +230,9 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
                     expr = text_arg
         built = builder.build(expr, scope_node, call)
         looks = sink in _SQL_ONLY or wrapper is not None or _looks_like_sql(built.text)
-        sites.append(SqlSite(call, scope, sink, callee, wrapper, arg, built, looks, has_params, seg(expr, _MAX_EXPR)))
+        sites.append(
+            SqlSite(call, scope, sink, callee, wrapper, arg, built, looks, has_params, seg(expr, _MAX_EXPR))
+        )
     return sites
 
 
@@ -296,8 +321,12 @@ class _Builder:
             if body.build == "literal" and orelse.build == "literal":
                 return Built("literal", body.text)
             first, second = (body, orelse) if body.build != "literal" else (orelse, body)
-            return Built(first.build, first.text, first.techniques | second.techniques,
-                         first.interpolated + second.interpolated)
+            return Built(
+                first.build,
+                first.text,
+                first.techniques | second.techniques,
+                first.interpolated + second.interpolated,
+            )
         return Built("other")
 
     def _fstring(self, node: ast.JoinedStr) -> Built:
@@ -381,8 +410,12 @@ class _Builder:
                 return Built("call")
             items = node.args[0]
             sep = receiver.value
-            if items.__class__ is ast.BinOp and items.op.__class__ is ast.Mult \
-                    and items.left.__class__ in (ast.List, ast.Tuple) and len(items.left.elts) == 1:
+            if (
+                items.__class__ is ast.BinOp
+                and items.op.__class__ is ast.Mult
+                and items.left.__class__ in (ast.List, ast.Tuple)
+                and len(items.left.elts) == 1
+            ):
                 item = literal_str(items.left.elts[0])
                 if item is not None:  # ", ".join(["%s"] * n): placeholders, not values
                     return Built("join", f"{item}{sep}{item}{sep}...")
@@ -397,7 +430,11 @@ class _Builder:
     def _name(self, node: ast.Name, scope: Any, before: tuple[int, int], depth: int, top: bool) -> Built:
         chain = self._trace(node.id, scope, before)
         if chain is None:
-            if scope is not None and scope.__class__ is not ast.ClassDef and node.id in parameter_names(scope.args):
+            if (
+                scope is not None
+                and scope.__class__ is not ast.ClassDef
+                and node.id in parameter_names(scope.args)
+            ):
                 return Built("parameter")
             return Built("name")
         base, augments = chain
@@ -412,7 +449,9 @@ class _Builder:
             parts = [built]
             nodes = start_nodes
             for aug in augments:
-                parts.append(self._build(aug.value, self._scope_of(aug), (aug.lineno, aug.col_offset), depth + 1))
+                parts.append(
+                    self._build(aug.value, self._scope_of(aug), (aug.lineno, aug.col_offset), depth + 1)
+                )
                 nodes.append(aug.value)
             built = self._concat(parts, nodes)
         if top:
@@ -513,8 +552,23 @@ def sql_strings(src: SourceFile, out: Any) -> None:
                 text = text[: _MAX_SQL - 3] + "..."
             text = storable(text)
         line, col, end_line, end_col = span(site.call)
-        add(scope=site.scope, sink=site.sink, callee=site.callee, wrapper=site.wrapper, arg=site.arg,
-            build=built.build, techniques=sorted(built.techniques), is_interpolated=bool(built.interpolated),
-            interpolated=built.interpolated, sql=text, looks_like_sql=site.looks_like_sql,
-            has_params=site.has_params, expression=site.expression, assigned_line=built.assigned_line,
-            line=line, col=col, end_line=end_line, end_col=end_col)
+        add(
+            scope=site.scope,
+            sink=site.sink,
+            callee=site.callee,
+            wrapper=site.wrapper,
+            arg=site.arg,
+            build=built.build,
+            techniques=sorted(built.techniques),
+            is_interpolated=bool(built.interpolated),
+            interpolated=built.interpolated,
+            sql=text,
+            looks_like_sql=site.looks_like_sql,
+            has_params=site.has_params,
+            expression=site.expression,
+            assigned_line=built.assigned_line,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )

@@ -116,12 +116,26 @@ def tasks(src: SourceFile, out: Any) -> None:
             queue = _queue(fw, kwargs, call)
             line, col, end_line, end_col = span(fn)
             deco_name = last_name(dec) or ""
-            add(framework=fw, kind="function", name=fn.name, qualname=src.qualname(fn), module=modname,
-                task_name=task_name, explicit_name=explicit is not None, app=app, decorator=seg(dec, 200),
-                is_bound=_is_true(kwargs.get("bind")), is_async=fn.__class__ is ast.AsyncFunctionDef,
+            add(
+                framework=fw,
+                kind="function",
+                name=fn.name,
+                qualname=src.qualname(fn),
+                module=modname,
+                task_name=task_name,
+                explicit_name=explicit is not None,
+                app=app,
+                decorator=seg(dec, 200),
+                is_bound=_is_true(kwargs.get("bind")),
+                is_async=fn.__class__ is ast.AsyncFunctionDef,
                 is_periodic="periodic" in deco_name or ("run_every" in kwargs),
-                queue=queue, options=[f"{k}={value_text(seg, v)}" for k, v in kwargs.items()] or _EMPTY,
-                line=line, col=col, end_line=end_line, end_col=end_col)
+                queue=queue,
+                options=[f"{k}={value_text(seg, v)}" for k, v in kwargs.items()] or _EMPTY,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
             break
     if "celery" in fws:
         _celery_classes(src, names, modname, span, add)
@@ -145,8 +159,11 @@ def _task_decorator(dec: Any, names: FileNames, scope: Any, fws: set[str]) -> tu
     top = (resolved or "").partition(".")[0]
     if func.__class__ is ast.Name:
         # a bare decorator: @shared_task, @task (celery < 5), @actor, @job
-        if top == "celery" and last in _CELERY_DECORATORS or (resolved is None and last == "shared_task"
-                                                               and "celery" in fws):
+        if (
+            top == "celery"
+            and last in _CELERY_DECORATORS
+            or (resolved is None and last == "shared_task" and "celery" in fws)
+        ):
             return "celery", None
         if top == "dramatiq" and last == "actor":
             return "dramatiq", None
@@ -210,17 +227,41 @@ def _celery_classes(src: SourceFile, names: FileNames, modname: str, span: Any, 
                     explicit = str_const(s.value)
                 elif key == "queue":
                     queue = str_const(s.value)
-                if key in ("name", "queue", "max_retries", "default_retry_delay", "rate_limit", "time_limit",
-                           "soft_time_limit", "ignore_result", "acks_late", "autoretry_for"):
+                if key in (
+                    "name",
+                    "queue",
+                    "max_retries",
+                    "default_retry_delay",
+                    "rate_limit",
+                    "time_limit",
+                    "soft_time_limit",
+                    "ignore_result",
+                    "acks_late",
+                    "autoretry_for",
+                ):
                     options.append(f"{key}={value_text(src.segment, s.value)}")
         qual = src.qualname(cls)
         line, col, end_line, end_col = span(cls)
-        add(framework="celery", kind="class", name=cls.name, qualname=qual, module=modname,
-            task_name=explicit or f"{modname}.{cls.name}", explicit_name=explicit is not None,
+        add(
+            framework="celery",
+            kind="class",
+            name=cls.name,
+            qualname=qual,
+            module=modname,
+            task_name=explicit or f"{modname}.{cls.name}",
+            explicit_name=explicit is not None,
             app=base.rsplit(".", 1)[0] if "." in base and not base.startswith("celery.") else None,
-            decorator=None, is_bound=True,
-            is_async=False, is_periodic=False, queue=queue, options=options or _EMPTY, line=line, col=col,
-            end_line=end_line, end_col=end_col)
+            decorator=None,
+            is_bound=True,
+            is_async=False,
+            is_periodic=False,
+            queue=queue,
+            options=options or _EMPTY,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
 
 
 def _rq_enqueued(src: SourceFile, names: FileNames, modname: str, span: Any, add: Any) -> None:
@@ -244,9 +285,23 @@ def _rq_enqueued(src: SourceFile, names: FileNames, modname: str, span: Any, add
             ref = src.segment(target, 200)
         receiver = func.value
         line, col, end_line, end_col = span(call)
-        add(framework="rq", kind="enqueued", name=ref.rsplit(".", 1)[-1], qualname=ref,
-            module=modname, task_name=ref, explicit_name=False, app=names.name(receiver, scope)
-            if receiver.__class__ in (ast.Name, ast.Attribute) else None, decorator=None, is_bound=False,
-            is_async=False, is_periodic=False, queue=None,
-            options=[kw.arg for kw in call.keywords if kw.arg] or _EMPTY, line=line, col=col, end_line=end_line,
-            end_col=end_col)
+        add(
+            framework="rq",
+            kind="enqueued",
+            name=ref.rsplit(".", 1)[-1],
+            qualname=ref,
+            module=modname,
+            task_name=ref,
+            explicit_name=False,
+            app=names.name(receiver, scope) if receiver.__class__ in (ast.Name, ast.Attribute) else None,
+            decorator=None,
+            is_bound=False,
+            is_async=False,
+            is_periodic=False,
+            queue=None,
+            options=[kw.arg for kw in call.keywords if kw.arg] or _EMPTY,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )

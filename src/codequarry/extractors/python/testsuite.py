@@ -79,9 +79,17 @@ class TestItem(_Common):
 
 _CASE_SUFFIX = "TestCase"
 _SKIPS = {"skip": "skip", "skipIf": "skipif", "skipUnless": "skipunless", "expectedFailure": "xfail"}
-_FIXTURES = frozenset({"pytest.fixture", "pytest.yield_fixture", "_pytest.fixtures.fixture", "pytest_asyncio.fixture"})
+_FIXTURES = frozenset(
+    {"pytest.fixture", "pytest.yield_fixture", "_pytest.fixtures.fixture", "pytest_asyncio.fixture"}
+)
 _EMPTY: list[str] = []
-_NO_INFO: dict[str, Any] = {"marks": _EMPTY, "args": _EMPTY, "cases": None, "usefixtures": _EMPTY, "fixture": None}
+_NO_INFO: dict[str, Any] = {
+    "marks": _EMPTY,
+    "args": _EMPTY,
+    "cases": None,
+    "usefixtures": _EMPTY,
+    "fixture": None,
+}
 
 
 def _is_test_file(src: SourceFile) -> tuple[bool, bool]:
@@ -122,12 +130,24 @@ def test_facts(src: SourceFile, out: Any) -> None:
         same = None
         if cls is not None and cls["status"] is True:
             prefix = f"{cls['qual']}."
-            same = {"framework": "unittest", "kind": "test", "module": modname, "class_name": scope.name,
-                    "fixture_scope": None, "autouse": False, "fixture_name": None, "fixture_params": None,
-                    "parametrize_args": cls["args"] or _EMPTY,
-                    "parametrize_cases": cls["cases"] if cls["args"] else None,
-                    "marks": _dedupe(cls["all_marks"]), "fixtures": list(cls["usefixtures"]) or _EMPTY,
-                    "class_fqn": cls["fqn"], "pending": False, "bases": _EMPTY, "is_case": False}
+            same = {
+                "framework": "unittest",
+                "kind": "test",
+                "module": modname,
+                "class_name": scope.name,
+                "fixture_scope": None,
+                "autouse": False,
+                "fixture_name": None,
+                "fixture_params": None,
+                "parametrize_args": cls["args"] or _EMPTY,
+                "parametrize_cases": cls["cases"] if cls["args"] else None,
+                "marks": _dedupe(cls["all_marks"]),
+                "fixtures": list(cls["usefixtures"]) or _EMPTY,
+                "class_fqn": cls["fqn"],
+                "pending": False,
+                "bases": _EMPTY,
+                "is_case": False,
+            }
         for fn in body_statements(src.tree.body if scope is None else scope.body):
             kind = fn.__class__
             if kind is not FunctionDef and kind is not AsyncFunctionDef:
@@ -139,8 +159,16 @@ def test_facts(src: SourceFile, out: Any) -> None:
                     continue
                 if same is not None:
                     line, col, end_line, end_col = span(fn)
-                    add(name=fn.name, qualname=prefix + fn.name, is_async=kind is AsyncFunctionDef, line=line,
-                        col=col, end_line=end_line, end_col=end_col, **same)
+                    add(
+                        name=fn.name,
+                        qualname=prefix + fn.name,
+                        is_async=kind is AsyncFunctionDef,
+                        line=line,
+                        col=col,
+                        end_line=end_line,
+                        end_col=end_col,
+                        **same,
+                    )
                     continue
             info = _decorators(decorators, names, scope) if decorators else _NO_INFO
             fixture = info["fixture"]
@@ -160,12 +188,31 @@ def test_facts(src: SourceFile, out: Any) -> None:
             line, col, end_line, end_col = span(fn)
             is_async = kind is AsyncFunctionDef
             if fixture is not None:
-                add(framework="pytest", kind="fixture", name=fn.name, qualname=qual, module=modname,
-                    class_name=class_name, is_async=is_async, fixture_scope=fixture["scope"],
-                    autouse=fixture["autouse"], fixture_name=fixture["name"] or fn.name,
-                    fixture_params=fixture["params"], parametrize_args=_EMPTY, parametrize_cases=None,
-                    marks=info["marks"] or _EMPTY, fixtures=params or _EMPTY, class_fqn=class_fqn, pending=False,
-                    bases=_EMPTY, is_case=False, line=line, col=col, end_line=end_line, end_col=end_col)
+                add(
+                    framework="pytest",
+                    kind="fixture",
+                    name=fn.name,
+                    qualname=qual,
+                    module=modname,
+                    class_name=class_name,
+                    is_async=is_async,
+                    fixture_scope=fixture["scope"],
+                    autouse=fixture["autouse"],
+                    fixture_name=fixture["name"] or fn.name,
+                    fixture_params=fixture["params"],
+                    parametrize_args=_EMPTY,
+                    parametrize_cases=None,
+                    marks=info["marks"] or _EMPTY,
+                    fixtures=params or _EMPTY,
+                    class_fqn=class_fqn,
+                    pending=False,
+                    bases=_EMPTY,
+                    is_case=False,
+                    line=line,
+                    col=col,
+                    end_line=end_line,
+                    end_col=end_col,
+                )
                 continue
             framework: str | None
             if cls is None:
@@ -183,8 +230,12 @@ def test_facts(src: SourceFile, out: Any) -> None:
                     if framework is None and not pending:
                         continue
                 if info is _NO_INFO:  # the common case: an undecorated method
-                    marks, args, cases, usefixtures = (cls["all_marks"], cls["args"], cls["cases"],
-                                                       cls["usefixtures"])
+                    marks, args, cases, usefixtures = (
+                        cls["all_marks"],
+                        cls["args"],
+                        cls["cases"],
+                        cls["usefixtures"],
+                    )
                 else:
                     marks = [*cls["all_marks"], *info["marks"]]
                     args = [*cls["args"], *info["args"]]
@@ -195,11 +246,31 @@ def test_facts(src: SourceFile, out: Any) -> None:
                 used.extend(f for f in usefixtures if f not in used)
             else:
                 used = _EMPTY
-            add(framework=framework, kind="test", name=fn.name, qualname=qual, module=modname,
-                class_name=class_name, is_async=is_async, fixture_scope=None, autouse=False, fixture_name=None,
-                fixture_params=None, parametrize_args=args or _EMPTY, parametrize_cases=cases if args else None,
-                marks=_dedupe(marks) if marks else _EMPTY, fixtures=used, class_fqn=class_fqn, pending=pending,
-                bases=_EMPTY, is_case=False, line=line, col=col, end_line=end_line, end_col=end_col)
+            add(
+                framework=framework,
+                kind="test",
+                name=fn.name,
+                qualname=qual,
+                module=modname,
+                class_name=class_name,
+                is_async=is_async,
+                fixture_scope=None,
+                autouse=False,
+                fixture_name=None,
+                fixture_params=None,
+                parametrize_args=args or _EMPTY,
+                parametrize_cases=cases if args else None,
+                marks=_dedupe(marks) if marks else _EMPTY,
+                fixtures=used,
+                class_fqn=class_fqn,
+                pending=pending,
+                bases=_EMPTY,
+                is_case=False,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -229,8 +300,15 @@ class _LazyNames:
         return self._names
 
 
-def _classes(src: SourceFile, names: _LazyNames, modname: str, pytest_file: bool, module_marks: list[str],
-             add: Any, span: Any) -> dict[Any, dict[str, Any]]:
+def _classes(
+    src: SourceFile,
+    names: _LazyNames,
+    modname: str,
+    pytest_file: bool,
+    module_marks: list[str],
+    add: Any,
+    span: Any,
+) -> dict[Any, dict[str, Any]]:
     """Test-class facts by node: unittest status (True, False, or None when another file decides),
     whether pytest collects it, and its marks. Emits a ``class`` row for every class that is or may be
     a unittest case, for the operation's walk across files."""
@@ -260,7 +338,8 @@ def _classes(src: SourceFile, names: _LazyNames, modname: str, pytest_file: bool
                 elif b.rsplit(".", 1)[-1].endswith(_CASE_SUFFIX):
                     got = True
                 elif b.partition(".")[0] in ("builtins", "typing", "abc", "enum") or (
-                        b.partition(".")[0] != own_top and b.partition(".")[0] in STDLIB):
+                    b.partition(".")[0] != own_top and b.partition(".")[0] in STDLIB
+                ):
                     got = False
                 else:
                     got = None  # a project or third-party class: another file may tell
@@ -272,23 +351,59 @@ def _classes(src: SourceFile, names: _LazyNames, modname: str, pytest_file: bool
         status_by_fqn[fqn] = status
         if up is tree:
             status_by_name[cls.name] = status
-        collectable = pytest_file and cls.name.startswith("Test") and scope.__class__ is not ast.FunctionDef \
+        collectable = (
+            pytest_file
+            and cls.name.startswith("Test")
+            and scope.__class__ is not ast.FunctionDef
             and not any(s.__class__ is ast.FunctionDef and s.name == "__init__" for s in cls.body)
+        )
         if status is False and not collectable:
             continue
         info = _decorators(cls.decorator_list, names, scope) if cls.decorator_list else _NO_INFO
-        out[cls] = {"fqn": fqn, "qual": qual, "status": status, "all_marks": [*module_marks, *info["marks"]], "collectable": collectable, "marks": info["marks"],
-                    "args": info["args"], "cases": info["cases"], "usefixtures": info["usefixtures"]}
+        out[cls] = {
+            "fqn": fqn,
+            "qual": qual,
+            "status": status,
+            "all_marks": [*module_marks, *info["marks"]],
+            "collectable": collectable,
+            "marks": info["marks"],
+            "args": info["args"],
+            "cases": info["cases"],
+            "usefixtures": info["usefixtures"],
+        }
         if status is not False:
             # the operation walks the bases of pending classes only; a case needs none
-            bases = [names.get().name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases] \
-                if status is None else _EMPTY
+            bases = (
+                [names.get().name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases]
+                if status is None
+                else _EMPTY
+            )
             line, col, end_line, end_col = span(cls)
-            add(framework=None, kind="class", name=cls.name, qualname=qual, module=modname, class_name=None,
-                is_async=False, fixture_scope=None, autouse=False, fixture_name=None, fixture_params=None,
-                parametrize_args=_EMPTY, parametrize_cases=None, marks=_EMPTY, fixtures=_EMPTY, class_fqn=fqn,
-                pending=status is None, bases=bases, is_case=status is True, line=line, col=col,
-                end_line=end_line, end_col=end_col)
+            add(
+                framework=None,
+                kind="class",
+                name=cls.name,
+                qualname=qual,
+                module=modname,
+                class_name=None,
+                is_async=False,
+                fixture_scope=None,
+                autouse=False,
+                fixture_name=None,
+                fixture_params=None,
+                parametrize_args=_EMPTY,
+                parametrize_cases=None,
+                marks=_EMPTY,
+                fixtures=_EMPTY,
+                class_fqn=fqn,
+                pending=status is None,
+                bases=bases,
+                is_case=status is True,
+                line=line,
+                col=col,
+                end_line=end_line,
+                end_col=end_col,
+            )
     return out
 
 
@@ -331,13 +446,16 @@ def _decorators(decorators: list[Any], names: _LazyNames, scope: Any) -> dict[st
         func = call.func if call is not None else dec
         written = _written(func)
         # pytest.* and unittest.* are those modules in any test file; anything else is resolved
-        resolved = written if written.startswith(("pytest.", "unittest.")) else (
-            names.get().resolve(func, scope) or "")
+        resolved = (
+            written
+            if written.startswith(("pytest.", "unittest."))
+            else (names.get().resolve(func, scope) or "")
+        )
         if resolved in _FIXTURES or (resolved == "" and written == "fixture"):
             fixture = _fixture(call)
             continue
         if resolved.startswith("pytest.mark."):
-            mark = resolved[len("pytest.mark."):].partition(".")[0]
+            mark = resolved[len("pytest.mark.") :].partition(".")[0]
             marks.append(mark)
             if mark == "parametrize" and call is not None:
                 names_, count = _parametrize(call)
@@ -349,8 +467,13 @@ def _decorators(decorators: list[Any], names: _LazyNames, scope: Any) -> dict[st
         last = resolved.rsplit(".", 1)[-1]
         if resolved.startswith("unittest.") and last in _SKIPS:
             marks.append(_SKIPS[last])
-    return {"marks": marks, "args": args, "cases": cases if args else None, "usefixtures": usefixtures,
-            "fixture": fixture}
+    return {
+        "marks": marks,
+        "args": args,
+        "cases": cases if args else None,
+        "usefixtures": usefixtures,
+        "fixture": fixture,
+    }
 
 
 def _written(node: Any) -> str:
@@ -382,9 +505,14 @@ def _fixture(call: Any) -> dict[str, Any]:
 
 def _parametrize(call: Any) -> tuple[list[str], int | None]:
     """(argument names, number of cases or None when the values are not a literal list)."""
-    argnames = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "argnames"), None)
-    argvalues = call.args[1] if len(call.args) > 1 else next(
-        (k.value for k in call.keywords if k.arg == "argvalues"), None)
+    argnames = (
+        call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "argnames"), None)
+    )
+    argvalues = (
+        call.args[1]
+        if len(call.args) > 1
+        else next((k.value for k in call.keywords if k.arg == "argvalues"), None)
+    )
     names_: list[str] = []
     if argnames is not None:
         text = str_const(argnames)
@@ -392,24 +520,31 @@ def _parametrize(call: Any) -> tuple[list[str], int | None]:
             names_ = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
         elif argnames.__class__ in (ast.List, ast.Tuple):
             names_ = [s for s in map(str_const, argnames.elts) if s]
-    count = len(argvalues.elts) if argvalues is not None and argvalues.__class__ in (ast.List, ast.Tuple) else None
+    count = (
+        len(argvalues.elts)
+        if argvalues is not None and argvalues.__class__ in (ast.List, ast.Tuple)
+        else None
+    )
     return names_, count
 
 
 def _module_marks(src: SourceFile, names: _LazyNames) -> list[str]:
     """Marks of a module-level ``pytestmark = pytest.mark.x`` (or a list of marks)."""
     for stmt in src.tree.body:
-        if stmt.__class__ is ast.Assign and any(t.__class__ is ast.Name and t.id == "pytestmark"
-                                                 for t in stmt.targets):
+        if stmt.__class__ is ast.Assign and any(
+            t.__class__ is ast.Name and t.id == "pytestmark" for t in stmt.targets
+        ):
             value = stmt.value
             elts = value.elts if value.__class__ in (ast.List, ast.Tuple) else [value]
             out = []
             for e in elts:
                 func = e.func if e.__class__ is ast.Call else e
                 written = _written(func)
-                resolved = written if written.startswith("pytest.") else (names.get().resolve(func, None) or "")
+                resolved = (
+                    written if written.startswith("pytest.") else (names.get().resolve(func, None) or "")
+                )
                 if resolved.startswith("pytest.mark."):
-                    out.append(resolved[len("pytest.mark."):].partition(".")[0])
+                    out.append(resolved[len("pytest.mark.") :].partition(".")[0])
             return out
     return _EMPTY
 
@@ -425,8 +560,11 @@ def test_cases(ctx: Any) -> pa.Table:
 def _test_cases(ctx: Any) -> pa.Table:
     facts = ctx.table("test_facts")
     kind = facts["kind"]
-    classes = facts.filter(pc.equal(kind, "class")).select(
-        ["repo", "path", "line", "class_fqn", "bases", "is_case"]).to_pylist()
+    classes = (
+        facts.filter(pc.equal(kind, "class"))
+        .select(["repo", "path", "line", "class_fqn", "bases", "is_case"])
+        .to_pylist()
+    )
     # the same class name defined twice (two repos): the first in source order wins, however the
     # store orders rows
     classes.sort(key=lambda c: (c["repo"], c["path"], c["line"]), reverse=True)

@@ -84,13 +84,16 @@ class ValidationValidator:
 
 
 _PYDANTIC_ROOTS = frozenset({"BaseModel", "RootModel", "BaseSettings", "GenericModel"})
-_MARSHMALLOW_ROOTS = frozenset({"Schema", "SQLAlchemySchema", "SQLAlchemyAutoSchema", "ModelSchema",
-                                "TableSchema"})
+_MARSHMALLOW_ROOTS = frozenset(
+    {"Schema", "SQLAlchemySchema", "SQLAlchemyAutoSchema", "ModelSchema", "TableSchema"}
+)
 _ATTRS_DECORATORS = frozenset({"s", "attrs", "define", "frozen", "mutable", "dataclass"})
 _ATTRS_FIELDS = frozenset({"ib", "attrib", "attr", "field"})
 _V2_VALIDATORS = {"field_validator": "field_validator", "model_validator": "model_validator"}
 _V1_VALIDATORS = {"validator": "validator", "root_validator": "root_validator"}
-_MARSHMALLOW_HOOKS = frozenset({"validates", "validates_schema", "pre_load", "post_load", "pre_dump", "post_dump"})
+_MARSHMALLOW_HOOKS = frozenset(
+    {"validates", "validates_schema", "pre_load", "post_load", "pre_dump", "post_dump"}
+)
 _CLASSVAR = re.compile(r"^(typing\.)?(ClassVar|KW_ONLY|InitVar)\b|(^|\.)KW_ONLY$")
 
 
@@ -130,10 +133,12 @@ class ValidationClasses:
 
     def __init__(self, g: ClassGraph) -> None:
         self.g = g
-        schema_roots = {f"{fqn}.{root}" for fqn, target in g.factories.items()
-                        if g.canon(target) in ("flask_marshmallow.Marshmallow",
-                                               "flask_marshmallow.extension.Marshmallow")
-                        for root in ("Schema", "SQLAlchemySchema", "SQLAlchemyAutoSchema")}
+        schema_roots = {
+            f"{fqn}.{root}"
+            for fqn, target in g.factories.items()
+            if g.canon(target) in ("flask_marshmallow.Marshmallow", "flask_marshmallow.extension.Marshmallow")
+            for root in ("Schema", "SQLAlchemySchema", "SQLAlchemyAutoSchema")
+        }
         inherited = g.closure(lambda name: _root(name) or ("marshmallow" if name in schema_roots else None))
         self.framework: dict[str, str] = {}
         self.options: dict[str, dict[str, str]] = {}
@@ -161,18 +166,34 @@ def validation_tables(vc: ValidationClasses) -> dict[str, pa.Table]:
     g, framework, options = vc.g, vc.framework, vc.options
     versions = _pydantic_versions(g, framework)
     models, fields, validators = [], [], []
-    for fqn in sorted(framework, key=lambda f: (g.classes[f]["repo"], g.classes[f]["path"], g.classes[f]["line"])):
+    for fqn in sorted(
+        framework, key=lambda f: (g.classes[f]["repo"], g.classes[f]["path"], g.classes[f]["line"])
+    ):
         row = g.classes[fqn]
         fw = framework[fqn]
         parents = [a for a, _ in g.ancestors(fqn, lambda a: a in framework) if a in framework]
         own_validators = _validators(g, fqn, fw, row)
         own_fields = _fields(g, fqn, fw, framework, versions.get(fqn))
-        models.append({**provenance(row), "framework": fw, "pydantic_version": versions.get(fqn),
-                       "name": row["name"], "qualname": row["qualname"], "module": row["module"], "fqn": fqn,
-                       "bases": g.bases(fqn), "parent_models": parents,
-                       "options": [f"{k}={v}" for k, v in options[fqn].items()],
-                       "n_fields": len(own_fields), "n_validators": len(own_validators),
-                       "line": row["line"], "col": row["col"], "end_line": row["end_line"], "end_col": row["end_col"]})
+        models.append(
+            {
+                **provenance(row),
+                "framework": fw,
+                "pydantic_version": versions.get(fqn),
+                "name": row["name"],
+                "qualname": row["qualname"],
+                "module": row["module"],
+                "fqn": fqn,
+                "bases": g.bases(fqn),
+                "parent_models": parents,
+                "options": [f"{k}={v}" for k, v in options[fqn].items()],
+                "n_fields": len(own_fields),
+                "n_validators": len(own_validators),
+                "line": row["line"],
+                "col": row["col"],
+                "end_line": row["end_line"],
+                "end_col": row["end_col"],
+            }
+        )
         fields.extend(own_fields)
         validators.extend(own_validators)
     known = set(framework)
@@ -184,9 +205,11 @@ def validation_tables(vc: ValidationClasses) -> dict[str, pa.Table]:
                 hits = [c for c in g.by_name(f["repo"], ref) if c in known]
                 canon = hits[0] if len(hits) == 1 else None
             f["ref"] = canon if canon in known else None
-    return {"validation_models": table_of(models, ValidationModel),
-            "validation_fields": table_of(fields, ValidationField),
-            "validation_validators": table_of(validators, ValidationValidator)}
+    return {
+        "validation_models": table_of(models, ValidationModel),
+        "validation_fields": table_of(fields, ValidationField),
+        "validation_validators": table_of(validators, ValidationValidator),
+    }
 
 
 def _pydantic_versions(g: ClassGraph, framework: dict[str, str]) -> dict[str, str]:
@@ -236,7 +259,9 @@ def _pydantic_versions(g: ClassGraph, framework: dict[str, str]) -> dict[str, st
     return out
 
 
-def _fields(g: ClassGraph, fqn: str, fw: str, framework: dict[str, str], version: str | None) -> list[dict[str, Any]]:
+def _fields(
+    g: ClassGraph, fqn: str, fw: str, framework: dict[str, str], version: str | None
+) -> list[dict[str, Any]]:
     """Own fields, then inherited ones (nearest first), for models that inherit fields: pydantic,
     SQLModel and marshmallow through any base; dataclasses and attrs classes through decorated bases."""
     row = g.classes[fqn]
@@ -256,9 +281,19 @@ def _fields(g: ClassGraph, fqn: str, fw: str, framework: dict[str, str], version
                 continue
             seen.add(m["name"])
             field.update(provenance(g.classes[source]))
-            field.update(framework=fw, model=fqn, model_name=row["name"], declared_in=source,
-                         inherited=source != fqn, name=m["name"], annotation=m["annotation"],
-                         line=m["line"], col=m["col"], end_line=m["end_line"], end_col=m["end_col"])
+            field.update(
+                framework=fw,
+                model=fqn,
+                model_name=row["name"],
+                declared_in=source,
+                inherited=source != fqn,
+                name=m["name"],
+                annotation=m["annotation"],
+                line=m["line"],
+                col=m["col"],
+                end_line=m["end_line"],
+                end_col=m["end_col"],
+            )
             out.append(field)
     return out
 
@@ -270,8 +305,9 @@ def _attrs_auto(row: dict[str, Any]) -> bool:
         if last in ("define", "frozen", "mutable"):
             return not any(kv["name"] == "auto_attribs" and kv["value"] == "False" for kv in d["keywords"])
         if last in ("s", "attrs", "dataclass"):
-            return last == "dataclass" or any(kv["name"] == "auto_attribs" and kv["value"] == "True"
-                                              for kv in d["keywords"])
+            return last == "dataclass" or any(
+                kv["name"] == "auto_attribs" and kv["value"] == "True" for kv in d["keywords"]
+            )
     return False
 
 
@@ -282,18 +318,28 @@ def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool
     last = _last(callee)
     name = m["name"]
     if fw == "marshmallow":
-        if callee is None or not (callee.startswith("marshmallow.") or ".fields." in f".{callee}"
-                                  or callee.startswith("fields.")):
+        if callee is None or not (
+            callee.startswith("marshmallow.") or ".fields." in f".{callee}" or callee.startswith("fields.")
+        ):
             return None
         default = kwargs.get("load_default", kwargs.get("missing"))
         ref = m["first_ref"] if last in ("Nested", "List", "Pluck") else None
-        return _field(type=last, field_class=callee, required=kwargs.get("required") == "True",
-                      nullable=kwargs.get("allow_none") == "True", default=default, factory=None,
-                      alias=kwargs.get("data_key"), ref=ref)
+        return _field(
+            type=last,
+            field_class=callee,
+            required=kwargs.get("required") == "True",
+            nullable=kwargs.get("allow_none") == "True",
+            default=default,
+            factory=None,
+            alias=kwargs.get("data_key"),
+            ref=ref,
+        )
     if annotation is not None and _CLASSVAR.search(annotation):
         return None
     if fw == "attrs":
-        is_attr_call = callee is not None and callee.partition(".")[0] in ("attr", "attrs") and last in _ATTRS_FIELDS
+        is_attr_call = (
+            callee is not None and callee.partition(".")[0] in ("attr", "attrs") and last in _ATTRS_FIELDS
+        )
         if not is_attr_call and not (attrs_auto and annotation is not None):
             return None
         default = kwargs.get("default")
@@ -301,21 +347,37 @@ def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool
         if not is_attr_call and m["value"] is not None:
             default = m["value"]
         if default is not None and default.startswith(("attr.Factory(", "attrs.Factory(", "Factory(")):
-            factory, default = default[default.index("(") + 1: -1], None
-        return _field(type=m["ann_type"] or kwargs.get("type"), field_class=callee if is_attr_call else None,
-                      required=default is None and factory is None and kwargs.get("init") != "False",
-                      nullable=bool(m["ann_optional"]), default=default, factory=factory,
-                      alias=kwargs.get("alias"), ref=m["ann_ref"])
+            factory, default = default[default.index("(") + 1 : -1], None
+        return _field(
+            type=m["ann_type"] or kwargs.get("type"),
+            field_class=callee if is_attr_call else None,
+            required=default is None and factory is None and kwargs.get("init") != "False",
+            nullable=bool(m["ann_optional"]),
+            default=default,
+            factory=factory,
+            alias=kwargs.get("alias"),
+            ref=m["ann_ref"],
+        )
     if annotation is None or name.startswith("_") or name == "model_config":
         return None  # pydantic and dataclasses take annotated attributes only
-    if fw in ("dataclass", "pydantic_dataclass") and last == "field" and callee and (
-            callee.startswith(("dataclasses.", "pydantic.")) or callee == "field"):
+    if (
+        fw in ("dataclass", "pydantic_dataclass")
+        and last == "field"
+        and callee
+        and (callee.startswith(("dataclasses.", "pydantic.")) or callee == "field")
+    ):
         default = kwargs.get("default")
         factory = kwargs.get("default_factory")
-        return _field(type=m["ann_type"], field_class=callee,
-                      required=default is None and factory is None and kwargs.get("init") != "False",
-                      nullable=bool(m["ann_optional"]), default=default, factory=factory, alias=None,
-                      ref=m["ann_ref"])
+        return _field(
+            type=m["ann_type"],
+            field_class=callee,
+            required=default is None and factory is None and kwargs.get("init") != "False",
+            nullable=bool(m["ann_optional"]),
+            default=default,
+            factory=factory,
+            alias=None,
+            ref=m["ann_ref"],
+        )
     if last == "Field" and callee is not None:
         args = m["args"]
         default = kwargs.get("default", args[0] if args else None)
@@ -323,8 +385,12 @@ def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool
             default = None
         factory = kwargs.get("default_factory")
         alias = kwargs.get("alias") or kwargs.get("validation_alias")
-    elif callee is not None and m["value"] is None and fw in ("pydantic", "sqlmodel") and last in (
-            "Relationship", "PrivateAttr"):
+    elif (
+        callee is not None
+        and m["value"] is None
+        and fw in ("pydantic", "sqlmodel")
+        and last in ("Relationship", "PrivateAttr")
+    ):
         return None  # not a validated field
     else:
         default = m["value"] if m["value"] is not None else (f"{last}(...)" if callee else None)
@@ -332,18 +398,48 @@ def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool
         alias = None
     optional = bool(m["ann_optional"])
     required = default is None and factory is None
-    if version == "v1" and optional and default is None and factory is None and not (
-            last == "Field" and m["args"] and m["args"][0] == "..."):
+    if (
+        version == "v1"
+        and optional
+        and default is None
+        and factory is None
+        and not (last == "Field" and m["args"] and m["args"][0] == "...")
+    ):
         required = False  # pydantic v1: Optional[X] without a default defaults to None
-    return _field(type=m["ann_type"], field_class=callee, required=required, nullable=optional, default=default,
-                  factory=factory, alias=alias, ref=m["ann_ref"])
+    return _field(
+        type=m["ann_type"],
+        field_class=callee,
+        required=required,
+        nullable=optional,
+        default=default,
+        factory=factory,
+        alias=alias,
+        ref=m["ann_ref"],
+    )
 
 
-def _field(*, type: str | None, field_class: str | None, required: bool, nullable: bool, default: str | None,
-           factory: str | None, alias: str | None, ref: str | None) -> dict[str, Any]:
-    return {"type": type, "field_class": field_class, "required": required, "nullable": nullable,
-            "has_default": default is not None or factory is not None, "default": default,
-            "default_factory": factory, "alias": alias, "ref": ref}
+def _field(
+    *,
+    type: str | None,
+    field_class: str | None,
+    required: bool,
+    nullable: bool,
+    default: str | None,
+    factory: str | None,
+    alias: str | None,
+    ref: str | None,
+) -> dict[str, Any]:
+    return {
+        "type": type,
+        "field_class": field_class,
+        "required": required,
+        "nullable": nullable,
+        "has_default": default is not None or factory is not None,
+        "default": default,
+        "default_factory": factory,
+        "alias": alias,
+        "ref": ref,
+    }
 
 
 def _validators(g: ClassGraph, fqn: str, fw: str, row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -359,7 +455,8 @@ def _validators(g: ClassGraph, fqn: str, fw: str, row: dict[str, Any]) -> list[d
             kind = mode = None
             fields = list(d["args"])
             if fw in ("pydantic", "sqlmodel", "pydantic_dataclass") and (
-                    name.startswith("pydantic") or "." not in name):
+                name.startswith("pydantic") or "." not in name
+            ):
                 if last in _V2_VALIDATORS:
                     kind = last
                     mode = kwargs.get("mode", "after" if last == "field_validator" else None)
@@ -368,21 +465,40 @@ def _validators(g: ClassGraph, fqn: str, fw: str, row: dict[str, Any]) -> list[d
                     mode = "before" if kwargs.get("pre") == "True" else "after"
                 if last == "model_validator":
                     fields = []
-            elif fw == "marshmallow" and last in _MARSHMALLOW_HOOKS and (
-                    name.startswith("marshmallow") or "." not in name):
+            elif (
+                fw == "marshmallow"
+                and last in _MARSHMALLOW_HOOKS
+                and (name.startswith("marshmallow") or "." not in name)
+            ):
                 kind = last
                 if last != "validates":
                     fields = []
-                mode = "pass_many" if kwargs.get("pass_many") == "True" or kwargs.get("pass_collection") == "True" \
+                mode = (
+                    "pass_many"
+                    if kwargs.get("pass_many") == "True" or kwargs.get("pass_collection") == "True"
                     else None
+                )
             elif fw == "attrs" and last == "validator" and name.count(".") >= 1:
                 field_name = name.rsplit(".", 2)[-2]
                 if field_name in own_fields:
                     kind, fields = "attrs_validator", [field_name]
             if kind is None:
                 continue
-            out.append({**provenance(row), "framework": fw, "model": fqn, "model_name": row["name"],
-                        "name": m["name"], "kind": kind, "fields": fields, "mode": mode, "line": m["line"],
-                        "col": m["col"], "end_line": m["end_line"], "end_col": m["end_col"]})
+            out.append(
+                {
+                    **provenance(row),
+                    "framework": fw,
+                    "model": fqn,
+                    "model_name": row["name"],
+                    "name": m["name"],
+                    "kind": kind,
+                    "fields": fields,
+                    "mode": mode,
+                    "line": m["line"],
+                    "col": m["col"],
+                    "end_line": m["end_line"],
+                    "end_col": m["end_col"],
+                }
+            )
             break
     return out

@@ -58,8 +58,9 @@ def parser() -> Any:
         import tree_sitter
         import tree_sitter_spthy
     except ImportError:
-        raise UsageError(f"the tamarin preset finds lemmas with tree-sitter-spthy, which is not installed: "
-                         f"run {INSTALL}") from None
+        raise UsageError(
+            f"the tamarin preset finds lemmas with tree-sitter-spthy, which is not installed: run {INSTALL}"
+        ) from None
     lang = tree_sitter_spthy.language()
     if not isinstance(lang, tree_sitter.Language):  # older bindings return a pointer
         lang = tree_sitter.Language(lang)
@@ -108,8 +109,9 @@ def _walk_file(path: Path, defines: set[str], theory: Theory, ts_parser: Any, se
     root = tree.root_node
     if root.has_error:
         bad = _first_error(root) - (1 if included else 0)
-        theory.notes.append(f"{path}:{bad}: tree-sitter-spthy could not parse part of this file; lemmas "
-                            "there may be missing")
+        theory.notes.append(
+            f"{path}:{bad}: tree-sitter-spthy could not parse part of this file; lemmas there may be missing"
+        )
     if theory.name is None and root.type == "theory" and not included:
         ident = root.child_by_field_name("theory_name")
         theory.name = _text(src, ident) if ident is not None else None
@@ -130,11 +132,12 @@ def _first_error(node: Any) -> int:
 
 
 def _text(src: bytes, node: Any) -> str:
-    return src[node.start_byte:node.end_byte].decode("utf-8", "replace")
+    return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
 
-def _walk(node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, ts_parser: Any,
-          seen: set[Path]) -> None:
+def _walk(
+    node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, ts_parser: Any, seen: set[Path]
+) -> None:
     for child in node.named_children:
         kind = child.type
         if kind in LEMMA_KINDS:
@@ -144,8 +147,14 @@ def _walk(node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, 
             quant = next((c for c in child.named_children if c.type == "trace_quantifier"), None)
             trace = _text(src, quant).strip() if quant is not None else "all-traces"
             line = int(child.start_point[0]) + (0 if src.startswith(_WRAP_HEAD) else 1)
-            theory.lemmas.append(Lemma(_text(src, ident), line,
-                                       "exists-trace" if trace == "exists-trace" else "all-traces", str(path)))
+            theory.lemmas.append(
+                Lemma(
+                    _text(src, ident),
+                    line,
+                    "exists-trace" if trace == "exists-trace" else "all-traces",
+                    str(path),
+                )
+            )
         elif kind == "preprocessor":
             _walk(child, src, path, defines, theory, ts_parser, seen)
         elif kind == "define":
@@ -157,15 +166,18 @@ def _walk(node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, 
             if target is not None:
                 included = path.parent / _text(src, target)
                 if not included.is_file():
-                    raise UsageError(f"{path}:{child.start_point[0] + 1}: #include \"{_text(src, target)}\": "
-                                     f"no such file ({included})")
+                    raise UsageError(
+                        f'{path}:{child.start_point[0] + 1}: #include "{_text(src, target)}": '
+                        f"no such file ({included})"
+                    )
                 _walk_file(included, defines, theory, ts_parser, seen)
         elif kind == "ifdef":
             _ifdef(child, src, path, defines, theory, ts_parser, seen)
 
 
-def _ifdef(node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, ts_parser: Any,
-           seen: set[Path]) -> None:
+def _ifdef(
+    node: Any, src: bytes, path: Path, defines: set[str], theory: Theory, ts_parser: Any, seen: set[Path]
+) -> None:
     """Walk the branch of an #ifdef that the defines select (children: '#ifdef' COND body ['#else' body])."""
     cond = None
     branch = "cond"
@@ -216,7 +228,9 @@ def _holds(cond: Any, src: bytes, defines: set[str]) -> bool:
 _SUMMARY_LINE = re.compile(
     r"^\s*(?P<name>[A-Za-z0-9_]+)\s+\((?P<trace>all-traces|exists-trace)\):\s+"
     r"(?P<result>verified|falsified - found trace|falsified - no trace found|falsified|analysis incomplete)"
-    r"(?:\s+\((?P<steps>\d+)\s+steps?\))?", re.M)
+    r"(?:\s+\((?P<steps>\d+)\s+steps?\))?",
+    re.M,
+)
 _PROCESSING = re.compile(r"processing time:\s*([0-9.]+)\s*s")
 _WARNING = re.compile(r"WARNING:\s*(\d+\s+wellformedness checks? failed!?)")
 _RESULT = {"verified": "verified", "analysis incomplete": "unterminated"}
@@ -248,9 +262,23 @@ def classify(lemma: str, exit_code: int | None, output: str) -> Classified:
             message = "Tamarin printed no summary (it stopped before proving)"
         else:
             message = f"the summary has no line for lemma '{lemma}'"
-        return Classified(None, None, None, float(seconds.group(1)) if seconds else None, warnings, message,
-                          failed=exit_code == 0)
+        return Classified(
+            None,
+            None,
+            None,
+            float(seconds.group(1)) if seconds else None,
+            warnings,
+            message,
+            failed=exit_code == 0,
+        )
     word = found.group("result")
     result = _RESULT.get(word, "falsified" if word.startswith("falsified") else None)
-    return Classified(result, found.group("trace"), int(found.group("steps")) if found.group("steps") else None,
-                      float(seconds.group(1)) if seconds else None, warnings, None, failed=False)
+    return Classified(
+        result,
+        found.group("trace"),
+        int(found.group("steps")) if found.group("steps") else None,
+        float(seconds.group(1)) if seconds else None,
+        warnings,
+        None,
+        failed=False,
+    )
