@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from codequarry.engine.worker import ChunkResult, Part
     from codequarry.run import RunSummary
     from codequarry.scan import Manifest
-    from codequarry.tools.runner import ToolsSummary
+    from codequarry.tools.summary import ToolsSummary
 
 ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 

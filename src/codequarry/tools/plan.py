@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,9 +26,9 @@ from pydantic import BaseModel, ConfigDict
 from codequarry.errors import QuarryError, UsageError, did_you_mean
 from codequarry.plan import ExtractPlan, make_plan, parse_size
 from codequarry.schema import PROVENANCE_NAMES
-from codequarry.tools import identity
-from codequarry.tools.presets import ONLY, PRESETS, lean, tamarin
-from codequarry.tools.recipe import RecipeIn, ToolIn, fail, read_recipe
+from codequarry.tools import identity, presets
+from codequarry.tools.presets import PRESETS, Target
+from codequarry.tools.recipe import RecipeIn, ToolBase, fail, read_recipe
 from codequarry.tools.schema import (
     EXTRA_COLUMN,
     SchemaProblem,
@@ -55,7 +54,7 @@ PLACEHOLDERS = (
 )
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-RESERVED_TABLES = ("errors", "files", "tool_runs", "tamarin_results")
+RESERVED_TABLES = ("errors", "files", "tool_runs", *presets.result_tables())
 DEFAULT_TASK_MEMORY = 2 << 30
 GB = 1 << 30
 
@@ -111,7 +110,7 @@ class ToolPlan(_Frozen):
 class TaskPlan(_Frozen):
     id: str
     tool: str
-    group: str  # the rows' `path`: the target, or the theory of a Tamarin lemma
+    group: str  # the rows' `path`: the target (a preset may group several, e.g. a theory's lemmas)
     target: str
     file: str | None
     sha256: str | None
@@ -333,13 +332,19 @@ class _Resolver:
     """Resolves one [tools.NAME] section into its ToolPlan and tasks."""
 
     def __init__(
-        self, path: Path, base: Path, name: str, tool: ToolIn, budget: Budget, strict: bool, notes: list[str]
+        self,
+        path: Path,
+        base: Path,
+        name: str,
+        tool: ToolBase,
+        budget: Budget,
+        strict: bool,
+        notes: list[str],
     ) -> None:
         self.path, self.base, self.name, self.tool, self.budget = path, base, name, tool, budget
         self.strict, self.notes = strict, notes
         self.key = f"tools.{name}"
         self._exe_cache: dict[str, tuple[Path, dict[str, Any]]] = {}
-        self._included: dict[str, list[Path]] = {}
 
     def err(self, sub: str, message: str) -> QuarryError:
         return fail(self.path, f"{self.key}.{sub}" if sub else self.key, message)
@@ -352,9 +357,10 @@ class _Resolver:
                 "preset",
                 f"unknown preset '{preset}'.{did_you_mean(preset, PRESETS)} Presets: {', '.join(PRESETS)}",
             )
-        for key, owner in ONLY.items():
+        for key, owner in presets.option_owners().items():
             if getattr(t, key) is not None and preset != owner:
                 raise self.err(key, f'only for preset "{owner}"')
+        how = presets.get(preset)
         cwd = (self.base / os.path.expanduser(t.cwd)).resolve() if t.cwd else self.base
         if not cwd.is_dir():
             raise self.err("cwd", f"no such folder: {cwd}")
@@ -365,15 +371,8 @@ class _Resolver:
             "protocol": t.protocol,
             "output": t.output,
         }
-        if preset == "lean":
-            settings = self._lean(settings)
+        settings = how.settings(t, settings, self)
         executables = self._executables()
-        if preset == "tamarin":
-            if settings["command"] is None:
-                defines = [f"-D={d}" for d in (t.defines or [])]
-                settings["command"] = [*tamarin.DEFAULT_COMMAND, *defines, *(t.extra_args or []), "{file}"]
-            if not executables:
-                raise self.err("executables", 'the tamarin preset needs executables = { LABEL = "PATH" }')
         command = settings["command"]
         if not command:
             raise self.err("command", 'required: the argv to run, e.g. ["python3", "tool.py", "{file}"]')
@@ -440,31 +439,16 @@ class _Resolver:
             extra=t.extra,
             infer=t.schema_ == "infer",
         )
-        targets = self._tamarin_targets() if preset == "tamarin" else self._targets()
+        targets = how.targets(t, self)
         inputs = self._inputs()
         tasks = []
         labels: list[str | None] = list(executables) or [None]
-        for target, file, lemma, group in targets:
+        for target in targets:
             for label in labels:
-                tasks.append(
-                    self._task(
-                        plan, target, file, lemma, group, label, executables, cores, memory, timeout, inputs
-                    )
-                )
+                tasks.append(self._task(plan, target, label, executables, cores, memory, timeout, inputs))
         return plan, tasks
 
     # -- pieces -------------------------------------------------------------------------------------
-    def _lean(self, settings: dict[str, Any]) -> dict[str, Any]:
-        t = self.tool
-        if not t.extractor:
-            raise self.err("extractor", 'required by preset "lean": a lean_scout command such as "types"')
-        if t.imports and t.read:
-            raise self.err("read", "give 'imports' (modules) or 'read' (files), not both")
-        if not t.imports and not t.read:
-            raise self.err("imports", "preset \"lean\" needs 'imports' (modules) or 'read' (file globs)")
-        got = lean.defaults(t.extractor, imports=bool(t.imports))
-        return {k: settings[k] if settings[k] is not None else v for k, v in got.items()}
-
     def _executables(self) -> dict[str, Path]:
         out: dict[str, Path] = {}
         for label, exe in (self.tool.executables or {}).items():
@@ -553,7 +537,8 @@ class _Resolver:
             raise self.err("resources.timeout", "must be a positive number of seconds")
         return cores, memory, timeout
 
-    def _glob(self, key: str, patterns: list[str]) -> list[Path]:
+    def glob(self, key: str, patterns: list[str]) -> list[Path]:
+        """The files the globs match (relative to cwd), sorted; a glob matching none is an error."""
         found: dict[str, Path] = {}
         for i, pattern in enumerate(patterns):
             expanded = os.path.expanduser(pattern)
@@ -567,60 +552,20 @@ class _Resolver:
                 found.setdefault(str(p), p)
         return [found[k] for k in sorted(found)]
 
-    def _rel(self, p: Path) -> str:
+    def rel(self, p: Path) -> str:
+        """A path relative to cwd, or absolute when outside it."""
         try:
             return p.resolve().relative_to(self.cwd).as_posix()
         except ValueError:
             return str(p.resolve())
 
-    def _targets(self) -> list[tuple[str, Path | None, str | None, str]]:
-        t = self.tool
-        out: dict[str, tuple[str, Path | None, str | None, str]] = {}
-        literal = t.imports if t.preset == "lean" else t.targets
-        files_key, patterns = ("read", t.read) if t.preset == "lean" else ("files", t.files)
-        for target in literal or []:
-            if not target:
-                raise self.err("targets", "a target is a non-empty string")
-            out.setdefault(target, (target, None, None, target))
-        for p in self._glob(files_key, patterns or []):
-            rel = self._rel(p)
-            out.setdefault(rel, (rel, p, None, rel))
-        if not out:
-            which = "imports" if t.preset == "lean" else "targets"
-            raise self.err(which, f"no targets: give '{which}' (a list of strings) or '{files_key}' (globs)")
-        return list(out.values())
-
-    def _tamarin_targets(self) -> list[tuple[str, Path | None, str | None, str]]:
-        t = self.tool
-        if not t.theories:
-            raise self.err("theories", 'required by preset "tamarin": globs of .spthy files')
-        ts_parser = tamarin.parser()
-        patterns = t.lemmas or ["*"]
-        out: list[tuple[str, Path | None, str | None, str]] = []
-        for p in self._glob("theories", t.theories):
-            theory = tamarin.discover(p, set(t.defines or []), _parser=ts_parser)
-            self.notes.extend(theory.notes)
-            rel = self._rel(p)
-            self._included[rel] = theory.files[1:]  # included files are inputs of every task of the theory
-            for lemma in theory.lemmas:
-                if any(fnmatchcase(lemma.name, pat) for pat in patterns):
-                    out.append((rel, p, lemma.name, rel))
-        if not out:
-            raise self.err(
-                "lemmas", f"no lemma of {t.theories} matches {patterns} (with defines {t.defines or []})"
-            )
-        return out
-
     def _inputs(self) -> list[tuple[str, str]]:
-        return [(str(p), identity.file_sha256(p)) for p in self._glob("inputs", self.tool.inputs)]
+        return [(str(p), identity.file_sha256(p)) for p in self.glob("inputs", self.tool.inputs)]
 
     def _task(
         self,
         plan: ToolPlan,
-        target: str,
-        file: Path | None,
-        lemma: str | None,
-        group: str,
+        got: Target,
         label: str | None,
         executables: dict[str, Path],
         cores: int,
@@ -628,6 +573,7 @@ class _Resolver:
         timeout: float,
         inputs: list[tuple[str, str]],
     ) -> TaskPlan:
+        target, file, lemma, group = got.target, got.file, got.lemma, got.group
         values: dict[str, str] = {
             "target": target,
             "tool": self.name,
@@ -663,7 +609,7 @@ class _Resolver:
         exe = self._exe(argv[0], "command[0]" if label is None else f"executables.{label}")
         self._note_python(argv[0], exe[0])
         argv[0] = str(exe[0])
-        named = [*identity.argv_files(argv, self.cwd), *self._included.get(group, [])]
+        named = [*identity.argv_files(argv, self.cwd), *got.includes]
         files = {str(p.resolve()): identity.file_sha256(p) for p in named}
         sha = identity.file_sha256(file) if file is not None else None
         if file is not None:

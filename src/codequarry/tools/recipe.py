@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from codequarry.errors import UsageError, did_you_mean
 
@@ -55,8 +55,10 @@ class TaskResourcesIn(_Strict):
     timeout: Number | None = None
 
 
-class ToolIn(_Strict):
-    """[tools.NAME]: one external tool, run once per target (and per executable)."""
+class ToolBase(_Strict):
+    """[tools.NAME]: one external tool, run once per target (and per executable).
+
+    The keys every tool has; each preset adds its own (``ToolIn`` below)."""
 
     command: list[str] | None = None
     preset: str | None = None
@@ -76,17 +78,28 @@ class ToolIn(_Strict):
     ok_pattern: str | None = None  # a regex the output must match for the task to be ok
     fail_pattern: str | None = None  # a regex that marks the task failed even on exit code 0
     limit_address_space: bool = True  # RLIMIT_AS as a hard stop (turn off for JVMs and the like)
-    # preset "tamarin"
-    theories: list[str] | None = None
-    lemmas: list[str] | None = None
-    defines: list[str] | None = None
-    extra_args: list[str] | None = None
-    # preset "lean"
-    extractor: str | None = None
-    imports: list[str] | None = None
-    read: list[str] | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _tool_model() -> type[ToolBase]:
+    """ToolBase plus the keys of every preset (a preset's own options model declares them)."""
+    from codequarry.tools.presets import BUILTIN
+
+    fields: dict[str, Any] = {}
+    for preset in BUILTIN:
+        if preset.options is not None:
+            for key, info in preset.options.model_fields.items():
+                if key in ToolBase.model_fields or key in fields:
+                    raise TypeError(f"preset '{preset.name}' declares key '{key}', which another has")
+                fields[key] = (info.annotation, info)
+    return create_model("ToolIn", __base__=ToolBase, __doc__=ToolBase.__doc__, **fields)
+
+
+if TYPE_CHECKING:
+    ToolIn = ToolBase
+else:
+    ToolIn = _tool_model()
 
 
 class ExtractIn(_Strict):

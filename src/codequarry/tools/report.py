@@ -18,11 +18,12 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codequarry.tools import presets
 from codequarry.tools.schema import describe
 
 if TYPE_CHECKING:
     from codequarry.tools.plan import ToolsPlan
-    from codequarry.tools.runner import ToolsSummary
+    from codequarry.tools.summary import ToolsSummary
 
 
 def build(
@@ -140,6 +141,18 @@ def write(
     return paths[-1] if target is not None else paths[0]
 
 
+def _preset_lines(report: dict[str, Any]) -> list[str]:
+    """What each preset of the run's tools adds to the summary, from its tools' results."""
+    by_preset: dict[str, set[str]] = {}
+    for tool in report["config"]["tools"]:
+        if tool.get("preset") in presets.REGISTRY:
+            by_preset.setdefault(tool["preset"], set()).add(tool["name"])
+    lines: list[str] = []
+    for name, tools in by_preset.items():
+        lines += presets.get(name).summary_lines([r for r in report["results"] if r["tool"] in tools])
+    return lines
+
+
 def render(report: dict[str, Any], path: str | None = None) -> list[str]:
     """The human summary: counts, what went wrong and why, where things are."""
     s = report["summary"]
@@ -170,14 +183,7 @@ def render(report: dict[str, Any], path: str | None = None) -> list[str]:
         by_tool.setdefault(r["tool"], Counter())[r["status"]] += 1
     for tool, counts in sorted(by_tool.items()):
         lines.append(f"  {tool}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    verdicts = Counter(r["result"]["result"] for r in report["results"] if r.get("result"))
-    if verdicts:
-        lines.append(
-            "  lemmas: "
-            + ", ".join(
-                f"{n} {k or 'no result'}" for k, n in sorted(verdicts.items(), key=lambda kv: str(kv[0]))
-            )
-        )
+    lines += _preset_lines(report)
     bad = [r for r in report["results"] if r["status"] not in ("ok",)]
     for r in bad[:20]:
         last = next((x for x in reversed(r.get("stderr_tail") or []) if x.strip()), "")

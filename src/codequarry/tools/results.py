@@ -1,9 +1,10 @@
 """Tool results as store tables, and what a run must redo given the cache and the live snapshot.
 
-Every row a tool writes has ``repo`` = the tool's name and ``path`` = its target (for Tamarin,
-the theory). The unit of replacement is that pair, a *group*: when any task of a group runs
-again, all the group's rows in ``tool_runs``, the tool's output table, ``errors`` and
-``tamarin_results`` are replaced, the other tasks of the group being restored from the cache. A
+Every row a tool writes has ``repo`` = the tool's name and ``path`` = its target (a preset may
+group several tasks under one path: Tamarin's lemmas under their theory). The unit of replacement
+is that pair, a *group*: when any task of a group runs again, all the group's rows in
+``tool_runs``, the tool's output table, ``errors`` and its preset's result table (such as
+``tamarin_results``) are replaced, the other tasks of the group being restored from the cache. A
 group whose tasks are all cached and whose live rows carry the same cache keys is left alone, so
 an unchanged re-run writes nothing. Groups of the recipe's tools that the recipe no longer names
 are dropped, so the tables mirror the recipe.
@@ -22,6 +23,7 @@ from codequarry.incremental import Replacement
 from codequarry.schema import DatasetSpec, dataset
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
+from codequarry.tools import presets
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.plan import TaskPlan, ToolsPlan
 
@@ -177,8 +179,9 @@ def replacements(plan: ToolsPlan, groups: set[tuple[str, str]]) -> dict[str, Rep
         tables = ["tool_runs"]
         if tool is not None and tool.output:
             tables += [tool.output, "errors"]
-        if tool is not None and tool.preset == "tamarin":
-            tables.append("tamarin_results")
+        dataset = presets.get(tool.preset).dataset if tool is not None else None
+        if dataset is not None:
+            tables.append(dataset.name)
         for table in tables:
             out[table].keys[tool_name].add(path)
     return dict(out)

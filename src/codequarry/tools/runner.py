@@ -16,7 +16,6 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,13 +27,12 @@ from codequarry.schema import DatasetSpec
 from codequarry.store import Store, WriterLock
 from codequarry.store.maintenance import compact, needs_compaction
 from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
-from codequarry.tools import infer
+from codequarry.tools import infer, presets
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.infer import SpoolReader
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, LineReader, TableSink
 from codequarry.tools.plan import TaskPlan, ToolPlan, ToolsPlan
-from codequarry.tools.presets import tamarin
 from codequarry.tools.process import NOT_OK, Limits, TaskProcess
 from codequarry.tools.results import (
     Decision,
@@ -48,49 +46,11 @@ from codequarry.tools.results import (
 )
 from codequarry.tools.scheduler import order_tasks, run_all
 from codequarry.tools.schema import RecordChecker
+from codequarry.tools.summary import TaskResult, ToolsSummary
 
 OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
 TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
 AUTO_KEEP_SNAPSHOTS = 10
-
-
-@dataclass
-class TaskResult:
-    task: TaskPlan
-    outcome: dict[str, Any]  # Outcome.to_json() plus rows and invalid_lines
-    preset_rows: list[dict[str, Any]] = field(default_factory=list)
-    cached: bool = False
-
-    @property
-    def status(self) -> str:
-        return str(self.outcome["status"])
-
-
-@dataclass
-class ToolsSummary:
-    run_id: str
-    store: str
-    snapshot: int | None
-    published: bool
-    interrupted: bool
-    results: list[TaskResult]  # ran this time, restored from the cache, or cached and kept
-    not_started: list[TaskPlan]
-    seconds: float
-    rows: dict[str, int]
-    extract: dict[str, Any] | None = None
-    notes: list[str] = field(default_factory=list)
-    report_path: str | None = None
-    report: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def statuses(self) -> dict[str, int]:
-        return dict(Counter(r.status for r in self.results))
-
-    @property
-    def exit_code(self) -> int:
-        if self.interrupted:
-            return 130
-        return 1 if any(r.status in NOT_OK for r in self.results) else 0
 
 
 class NullView:
@@ -193,8 +153,9 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
                     name=tool.output, fields=tuple(tool.fields), doc=f"records of tool {tool.name}"
                 )
             specs["errors"] = ERRORS
-        if tool.preset == "tamarin":
-            specs["tamarin_results"] = cast(DatasetSpec, tamarin.TamarinResult)
+        dataset = presets.get(tool.preset).dataset
+        if dataset is not None:
+            specs[dataset.name] = dataset
     return specs
 
 
@@ -316,8 +277,7 @@ def _run(
     ]
     run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran]
     run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
-    preset_rows = [row for r in [*ran, *restored] for row in r.preset_rows]
-    for name, table_rows in (("tool_runs", run_rows), ("tamarin_results", preset_rows)):
+    for name, table_rows in {"tool_runs": run_rows, **_preset_tables(plan, [*ran, *restored])}.items():
         if table_rows:
             writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
             rows[name] += len(table_rows)
@@ -360,6 +320,16 @@ def _run(
     _remember(cache, ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _preset_tables(plan: ToolsPlan, results: list[TaskResult]) -> dict[str, list[dict[str, Any]]]:
+    """The rows of the presets' result tables, per table, from the results that ran or were restored."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        dataset = presets.get(plan.tool(r.task.tool).preset).dataset
+        if dataset is not None and r.preset_rows:
+            out.setdefault(dataset.name, []).extend(r.preset_rows)
+    return out
 
 
 def _ingest_inferred(
@@ -473,32 +443,7 @@ def execute_task(
         outcome["rows"], outcome["invalid_lines"] = reader.rows, reader.invalid
     output = "\n".join(tail) + "\n" + "\n".join(outcome["stderr_tail"])
     _classify(tool, outcome, output, reader)
-    preset_rows = []
-    if tool.preset == "tamarin" and task.lemma is not None:
-        got = tamarin.classify(task.lemma, outcome["exit_code"], output)
-        if outcome["status"] == "ok" and got.failed:
-            outcome["status"], outcome["message"] = "failed", got.message
-        preset_rows.append(
-            {
-                "repo": task.tool,
-                "path": task.group,
-                "sha256": task.sha256,
-                "task_id": task.id,
-                "theory": task.target,
-                "lemma": task.lemma,
-                "executable": task.executable or "",
-                "executable_path": task.executable_path,
-                "status": outcome["status"],
-                "result": got.result if outcome["status"] == "ok" else None,
-                "trace": got.trace,
-                "steps": got.steps,
-                "seconds": outcome["wall_seconds"],
-                "tamarin_seconds": got.tamarin_seconds,
-                "peak_memory": outcome["peak_memory"],
-                "warnings": got.warnings,
-                "message": outcome["message"] or got.message,
-            }
-        )
+    preset_rows = presets.get(tool.preset).classify(task, outcome, output)
     return TaskResult(task, outcome, preset_rows)
 
 

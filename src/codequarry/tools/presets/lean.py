@@ -13,7 +13,14 @@ in ``cwd`` (the Lean project that depends on lean_scout), and reads the table's 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from codequarry.tools.presets.base import Preset, Resolving, Settings
+
+if TYPE_CHECKING:
+    from codequarry.tools.recipe import ToolBase
 
 BASE = ("lake", "exe", "-q", "lean_scout", "--command")
 
@@ -27,3 +34,36 @@ def defaults(extractor: str, *, imports: bool) -> dict[str, Any]:
         "protocol": "jsonl",
         "output": extractor,
     }
+
+
+class LeanOptions(BaseModel):
+    """The recipe keys of preset "lean"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extractor: str | None = None
+    imports: list[str] | None = None
+    read: list[str] | None = None
+
+
+class LeanPreset(Preset):
+    """lean_scout: the command from ``extractor``; targets are modules (imports) or files (read)."""
+
+    name = "lean"
+    options = LeanOptions
+    literal_key = "imports"
+    files_key = "read"
+
+    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
+        o = self.options_of(tool, LeanOptions)
+        if not o.extractor:
+            raise ctx.err("extractor", 'required by preset "lean": a lean_scout command such as "types"')
+        if o.imports and o.read:
+            raise ctx.err("read", "give 'imports' (modules) or 'read' (files), not both")
+        if not o.imports and not o.read:
+            raise ctx.err("imports", "preset \"lean\" needs 'imports' (modules) or 'read' (file globs)")
+        got = defaults(o.extractor, imports=bool(o.imports))
+        return {k: given[k] if given[k] is not None else v for k, v in got.items()}
+
+
+PRESET = LeanPreset()

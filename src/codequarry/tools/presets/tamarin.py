@@ -20,12 +20,21 @@ and its result is read from the summary Tamarin prints last::
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel, ConfigDict
 
 from codequarry.errors import UsageError
-from codequarry.schema import dataset
+from codequarry.schema import DatasetSpec, dataset
+from codequarry.tools.presets.base import Preset, Resolving, Settings, Target
+
+if TYPE_CHECKING:
+    from codequarry.tools.plan import TaskPlan
+    from codequarry.tools.recipe import ToolBase
 
 INSTALL = "pip install 'codequarry[tamarin]'"
 LEMMA_KINDS = ("lemma", "diff_lemma")
@@ -282,3 +291,101 @@ def classify(lemma: str, exit_code: int | None, output: str) -> Classified:
         None,
         failed=False,
     )
+
+
+# -- the preset ------------------------------------------------------------------------------------
+
+
+class TamarinOptions(BaseModel):
+    """The recipe keys of preset "tamarin"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    theories: list[str] | None = None
+    lemmas: list[str] | None = None
+    defines: list[str] | None = None
+    extra_args: list[str] | None = None
+
+
+class TamarinPreset(Preset):
+    """One task per (theory, lemma, executable); results in ``tamarin_results``."""
+
+    name = "tamarin"
+    options = TamarinOptions
+    dataset = cast(DatasetSpec, TamarinResult)
+
+    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
+        o = self.options_of(tool, TamarinOptions)
+        out = dict(given)
+        if out["command"] is None:
+            defines = [f"-D={d}" for d in (o.defines or [])]
+            out["command"] = [*DEFAULT_COMMAND, *defines, *(o.extra_args or []), "{file}"]
+        if not tool.executables:
+            raise ctx.err("executables", 'the tamarin preset needs executables = { LABEL = "PATH" }')
+        return out
+
+    def targets(self, tool: ToolBase, ctx: Resolving) -> list[Target]:
+        """Every lemma of the theories that the ``lemmas`` globs match (all by default)."""
+        o = self.options_of(tool, TamarinOptions)
+        if not o.theories:
+            raise ctx.err("theories", 'required by preset "tamarin": globs of .spthy files')
+        ts_parser = parser()
+        patterns = o.lemmas or ["*"]
+        out: list[Target] = []
+        for p in ctx.glob("theories", o.theories):
+            theory = discover(p, set(o.defines or []), _parser=ts_parser)
+            ctx.notes.extend(theory.notes)
+            rel = ctx.rel(p)
+            included = tuple(theory.files[1:])  # inputs of every task of the theory
+            for lemma in theory.lemmas:
+                if any(fnmatchcase(lemma.name, pat) for pat in patterns):
+                    out.append(Target(rel, p, lemma.name, rel, included))
+        if not out:
+            raise ctx.err(
+                "lemmas", f"no lemma of {o.theories} matches {patterns} (with defines {o.defines or []})"
+            )
+        return out
+
+    def classify(self, task: TaskPlan, outcome: dict[str, Any], output: str) -> list[dict[str, Any]]:
+        """A lemma's result from the summary; exit code 0 without one fails the task."""
+        if task.lemma is None:
+            return []
+        got = classify(task.lemma, outcome["exit_code"], output)
+        if outcome["status"] == "ok" and got.failed:
+            outcome["status"], outcome["message"] = "failed", got.message
+        return [
+            {
+                "repo": task.tool,
+                "path": task.group,
+                "sha256": task.sha256,
+                "task_id": task.id,
+                "theory": task.target,
+                "lemma": task.lemma,
+                "executable": task.executable or "",
+                "executable_path": task.executable_path,
+                "status": outcome["status"],
+                "result": got.result if outcome["status"] == "ok" else None,
+                "trace": got.trace,
+                "steps": got.steps,
+                "seconds": outcome["wall_seconds"],
+                "tamarin_seconds": got.tamarin_seconds,
+                "peak_memory": outcome["peak_memory"],
+                "warnings": got.warnings,
+                "message": outcome["message"] or got.message,
+            }
+        ]
+
+    def summary_lines(self, results: list[dict[str, Any]]) -> list[str]:
+        """The lemmas' verdicts: ``lemmas: 3 verified, 1 falsified``."""
+        verdicts = Counter(r["result"]["result"] for r in results if r.get("result"))
+        if not verdicts:
+            return []
+        return [
+            "  lemmas: "
+            + ", ".join(
+                f"{n} {k or 'no result'}" for k, n in sorted(verdicts.items(), key=lambda kv: str(kv[0]))
+            )
+        ]
+
+
+PRESET = TamarinPreset()

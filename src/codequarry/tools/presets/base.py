@@ -1,0 +1,114 @@
+"""What a preset is: ready-made settings for one known tool, as an object the runner calls.
+
+The plan, the runner, the result tables and the report know presets only through this class and
+the registry in :mod:`codequarry.tools.presets`; none of them names a preset. A preset may:
+
+- declare its own recipe keys (``options``, a pydantic model; they join ``[tools.NAME]``, and
+  are refused on a tool of another preset),
+- fill the generic settings it stands for (``settings``: command, schema command, protocol,
+  output) and check the keys it needs,
+- find the tool's targets (``targets``: the generic ``targets``/``files`` discovery, under other
+  key names or replaced altogether),
+- read a finished task's output (``classify``: change its status, return rows of its result
+  table, ``dataset``),
+- add lines to the run's summary (``summary_lines``).
+
+The base class is also the "no preset" behaviour, so every hook has a working default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from codequarry.errors import QuarryError
+from codequarry.schema import DatasetSpec
+
+if TYPE_CHECKING:
+    from codequarry.tools.plan import TaskPlan
+    from codequarry.tools.recipe import ToolBase
+
+Settings = dict[str, Any]  # command, schema_command, protocol, output (None: not given)
+_O = TypeVar("_O", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of a tool: its name, its file (a file target), the lemma (or other sub-item) it
+    checks, the group its rows belong to (their ``path``) and files every task of it reads."""
+
+    target: str
+    file: Path | None = None
+    lemma: str | None = None
+    group: str = ""
+    includes: tuple[Path, ...] = ()
+
+
+class Resolving(Protocol):
+    """What the plan offers a preset while it resolves one ``[tools.NAME]`` section."""
+
+    cwd: Path
+    notes: list[str]
+
+    def err(self, sub: str, message: str) -> QuarryError:
+        """The error for key ``tools.NAME.<sub>`` of the recipe file."""
+        ...
+
+    def glob(self, key: str, patterns: list[str]) -> list[Path]:
+        """The files the globs of key ``key`` match (relative to cwd); a glob matching none is an error."""
+        ...
+
+    def rel(self, p: Path) -> str:
+        """A file's name relative to cwd (absolute when outside it)."""
+        ...
+
+
+class Preset:
+    """A tool preset; this base class is the behaviour of a tool without one."""
+
+    name: ClassVar[str] = ""
+    options: ClassVar[type[BaseModel] | None] = None  # recipe keys of this preset only
+    dataset: ClassVar[DatasetSpec | None] = None  # its result table, one row per task (or none)
+    literal_key: ClassVar[str] = "targets"  # the key of literal targets
+    files_key: ClassVar[str] = "files"  # the key of file globs, one target per file
+
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(self.options.model_fields) if self.options is not None else ()
+
+    def options_of(self, tool: ToolBase, model: type[_O]) -> _O:
+        """This preset's keys of ``tool`` as its own options model (already validated with the recipe)."""
+        return model.model_construct(**{k: getattr(tool, k) for k in model.model_fields})
+
+    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
+        """The generic settings the preset stands for, the recipe's own values first."""
+        return given
+
+    def targets(self, tool: ToolBase, ctx: Resolving) -> list[Target]:
+        """Literal targets (``literal_key``) and one target per file the globs of ``files_key`` match."""
+        out: dict[str, Target] = {}
+        for target in getattr(tool, self.literal_key) or []:
+            if not target:
+                raise ctx.err("targets", "a target is a non-empty string")
+            out.setdefault(target, Target(target, group=target))
+        for p in ctx.glob(self.files_key, getattr(tool, self.files_key) or []):
+            rel = ctx.rel(p)
+            out.setdefault(rel, Target(rel, p, group=rel))
+        if not out:
+            which, files = self.literal_key, self.files_key
+            raise ctx.err(which, f"no targets: give '{which}' (a list of strings) or '{files}' (globs)")
+        return list(out.values())
+
+    def classify(self, task: TaskPlan, outcome: dict[str, Any], output: str) -> list[dict[str, Any]]:
+        """Read a finished task's output (stdout tail and stderr tail): may change ``outcome``'s
+        status and message in place; returns the task's rows of ``dataset`` (provenance included)."""
+        return []
+
+    def summary_lines(self, results: list[dict[str, Any]]) -> list[str]:
+        """Lines for the run's summary, from the report's results of this preset's tools."""
+        return []
+
+
+GENERIC = Preset()
