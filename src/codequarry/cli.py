@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from codequarry import __version__
+from codequarry.cli_common import SourceStoreOpt, StoreOpt, err, out
+from codequarry.cli_common import find_store as _find_store
+from codequarry.cli_common import state as _state
+from codequarry.cli_common import wide as _wide
 from codequarry.errors import QuarryError, StoreError, UsageError
 from codequarry.plan import format_size
 
@@ -27,9 +30,6 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts are plain text: '[extract]' is a word, not markup
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, even when piped
-_state: dict[str, bool] = {"debug": False, "sigterm": False}
 
 
 def _version(value: bool) -> None:
@@ -46,24 +46,6 @@ def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
 ) -> None:
     _state["debug"] = debug
-
-
-def _find_store(store: Path | None) -> Path:
-    """--store, else the nearest .quarry/ in the current folder or a parent folder."""
-    if store is not None:
-        return store
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".quarry" / "store.json").is_file():
-            return folder / ".quarry"
-    raise StoreError(
-        "no store here: no .quarry/ in this folder or its parents; pass --store or run 'quarry extract .'"
-    )
-
-
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
-]
 
 
 class Progress:
@@ -109,9 +91,7 @@ def extract(
     sources: Annotated[
         list[Path], typer.Argument(help="Folders (git work trees or plain) or files to scan.")
     ],
-    store: Annotated[
-        Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")
-    ] = None,
+    store: SourceStoreOpt = None,
     workers: Annotated[
         int | None,
         typer.Option("--workers", "-w", help="Worker processes (default: one per core; 1 runs in-process)."),
@@ -291,9 +271,7 @@ def plan(
     sources: Annotated[
         list[Path] | None, typer.Argument(help="Sources to plan for (default: the current folder).")
     ] = None,
-    store: Annotated[
-        Path | None, typer.Option("--store", "-s", help="Store folder (default: SOURCE/.quarry).")
-    ] = None,
+    store: SourceStoreOpt = None,
     select: Annotated[
         list[str] | None, typer.Option("--select", help="Only these extractors/operations or groups.")
     ] = None,
@@ -583,11 +561,6 @@ def sql(
         _print_grid(result)
     else:
         sys.stdout.write(sqlout.render(result, fmt.value))
-
-
-def _wide() -> Console:
-    """The console for tables: the terminal, or an unbounded width when piped (never wrapped)."""
-    return out if out.is_terminal else Console(highlight=False, width=100_000)
 
 
 def _print_grid(result: Any) -> None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from codequarry.cli_common import StoreOpt, find_store, open_store
+
 out = Console(highlight=False, soft_wrap=True, emoji=False)
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -30,11 +28,9 @@ def list_cmd(
     """List the repos of the store: name, identity, roots, files and rows."""
     if ctx.invoked_subcommand is not None:
         return
-    from codequarry.cli import _find_store
     from codequarry.repos import list_repos
-    from codequarry.store import Store
 
-    repos = list_repos(Store.open(_find_store(store)))
+    repos = list_repos(open_store(store))
     if as_json:
         out.print_json(json.dumps(repos))
         return
@@ -52,11 +48,10 @@ def remove(
     store: StoreOpt = None,
 ) -> None:
     """Remove one repo's rows from every table, in one published snapshot."""
-    from codequarry.cli import _find_store
     from codequarry.repos import remove_repo
     from codequarry.store import Store
 
-    done = remove_repo(Store.create(_find_store(store)), name)
+    done = remove_repo(Store.create(find_store(store)), name)
     dropped = (
         f"; {', '.join(done['tables_dropped'])} left the snapshot (derived again at the next run)"
         if done["tables_dropped"]

@@ -12,11 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-out = Console(highlight=False, soft_wrap=True, emoji=False)
+from codequarry.cli_common import StoreOpt, open_store, wide
 
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
-]
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +23,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(store: Path | None) -> Path:
-    from codequarry.cli import _find_store
-    from codequarry.store import Store
-
-    return Store.open(_find_store(store)).path
+    return open_store(store).path
 
 
 def runs(
@@ -49,8 +44,6 @@ def runs(
     if not recorded:
         out.print("no runs recorded yet", markup=False)
         return
-    from codequarry.cli import _wide
-
     grid = Table(
         "run",
         "kind",
@@ -66,7 +59,7 @@ def runs(
     )
     for row in render_runs(recorded)[: max(1, limit)]:
         grid.add_row(*row)
-    _wide().print(grid)
+    wide().print(grid)
     if len(recorded) > limit:
         out.print(f"({len(recorded) - limit} older runs not shown; --limit N)", style="dim")
 

@@ -12,12 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from codequarry.cli_common import StoreOpt, open_store
 from codequarry.errors import UsageError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
-StoreOpt = Annotated[
-    Path | None, typer.Option("--store", "-s", help="Store folder (default: nearest .quarry/).")
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -28,10 +26,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _store(store: Path | None) -> Path:
-    from codequarry.cli import _find_store
-    from codequarry.query import open_store
-
-    return open_store(_find_store(store)).path
+    return open_store(store).path
 
 
 def is_loopback(host: str) -> bool:

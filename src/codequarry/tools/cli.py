@@ -17,13 +17,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from codequarry.cli_common import StoreOpt, interrupt_code, open_store
 from codequarry.plan import format_size
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, emoji=False)
 
 RecipeArg = Annotated[Path, typer.Argument(help="Recipe file (TOML, or JSON).")]
-StoreOpt = Annotated[
+RecipeStoreOpt = Annotated[
     Path | None,
     typer.Option(
         "--store",
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
 
 def run(
     recipe: RecipeArg,
-    store: StoreOpt = None,
+    store: RecipeStoreOpt = None,
     scheduler: Annotated[
         Order,
         typer.Option(
@@ -101,7 +102,7 @@ def run(
     except KeyboardInterrupt:
         view.close()
         err.print("interrupted: nothing was published; the store still holds its previous snapshot")
-        raise typer.Exit(_interrupt_code()) from None
+        raise typer.Exit(interrupt_code()) from None
     finally:
         view.close()
     if as_json:
@@ -117,20 +118,14 @@ def run(
             out.print(line, markup=False)
     code = summary.exit_code
     if code == 130:
-        code = _interrupt_code()
+        code = interrupt_code()
     if code:
         raise typer.Exit(code)
 
 
-def _interrupt_code() -> int:
-    from codequarry import cli
-
-    return 143 if cli._state.get("sigterm") else 130
-
-
 def check(
     recipe: RecipeArg,
-    store: StoreOpt = None,
+    store: RecipeStoreOpt = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Plan as 'quarry run --strict' would (cache keys).")
     ] = False,
@@ -251,20 +246,13 @@ def executables(plan: Any, tool: Any) -> dict[str, str]:
     return out
 
 
-def _store_path(store: Path | None) -> Path:
-    from codequarry.cli import _find_store
-
-    return _find_store(store)
-
-
 def cache_info(
     store: StoreOpt = None, as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False
 ) -> None:
     """Show the result cache: entries, size, per tool and per status."""
-    from codequarry.store import Store
     from codequarry.tools.cache import ResultCache
 
-    info = ResultCache(Store.open(_store_path(store)).path).info()
+    info = ResultCache(open_store(store).path).info()
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
@@ -278,10 +266,10 @@ def cache_info(
 
 def cache_clear(store: StoreOpt = None) -> None:
     """Remove every cached result (the next run runs every task)."""
-    from codequarry.store import Store, WriterLock
+    from codequarry.store import WriterLock
     from codequarry.tools.cache import ResultCache
 
-    st = Store.open(_store_path(store))
+    st = open_store(store)
     with WriterLock(st.path):
         n = ResultCache(st.path).clear()
     out.print(f"removed {n} cached results", markup=False)
@@ -299,11 +287,11 @@ def cache_prune(
 ) -> None:
     """Drop least recently used cached results until the cache fits --max-size."""
     from codequarry.plan import parse_size
-    from codequarry.store import Store, WriterLock
+    from codequarry.store import WriterLock
     from codequarry.tools.cache import ResultCache
 
     limit = 0 if max_size.strip() in ("0", "0B", "0MB") else parse_size(max_size)
-    st = Store.open(_store_path(store))
+    st = open_store(store)
     with WriterLock(st.path):
         removed, freed = ResultCache(st.path).prune(limit)
     out.print(f"removed {removed} cached results ({format_size(freed)})", markup=False)
