@@ -142,7 +142,7 @@ def watch_cmd(
     ] = DEBOUNCE_MS,
 ) -> None:
     """Apply saved changes under SOURCES to the store as incremental runs until Ctrl-C / SIGTERM."""
-    from codequarry.cli import _state, err, out
+    from codequarry.cli_common import err, interrupt_code, out
     from codequarry.plan import make_plan
 
     plan = make_plan(
@@ -159,4 +159,4 @@ def watch_cmd(
         watch(plan, log=lambda line: out.print(line, markup=False), debounce_ms=debounce)
     except KeyboardInterrupt:
         err.print("stopped: every applied change is published; a run cut short published nothing")
-        raise typer.Exit(143 if _state.get("sigterm") else 130) from None
+        raise typer.Exit(interrupt_code()) from None
