@@ -17,15 +17,14 @@ an inferred tool runs all of them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.json as pj
 
 from codequarry.engine.worker import Part, write_part
 from codequarry.schema import PROVENANCE_NAMES, DatasetSpec
-from codequarry.tools.jsonl import LineReader, _loads, with_provenance
-from codequarry.tools.process import MAX_LINE, Cut
+from codequarry.tools.jsonl import LineReader, with_provenance
 
 _BLOCK = 16 << 20  # bytes pyarrow reads at a time (and infers types from, widening as it goes)
 
@@ -39,28 +38,14 @@ class SpoolReader(LineReader):
         self._fh = open(spool, "wb")  # noqa: SIM115 - closed in close()
 
     def _flush(self) -> None:
-        raw_lines, self.pending, self._pending_bytes = self.pending, [], 0
-        first = self.lineno + 1
-        self.lineno += len(raw_lines)
-        for i, raw in enumerate(raw_lines):
-            if isinstance(raw, Cut):
-                self._invalid(
-                    first + i,
-                    raw.head,
-                    f"a line of {raw.length:,} bytes, longer than the {MAX_LINE:,}-byte limit: not read",
-                )
-                continue
-            try:
-                record = _loads(raw)
-            except ValueError as exc:
-                if raw.strip():
-                    self._invalid(first + i, raw, f"not JSON: {exc}")
-                continue
-            if type(record) is not dict:
-                self._invalid(first + i, raw, f"a record is a JSON object, got {type(record).__name__}")
-                continue
+        """The lines that are JSON objects go to the spool as they are; the others are invalid lines
+        (the same line checks as a declared schema's, with no field to check)."""
+        raw_lines, first = self._take()
+        _records, where = self._decode(raw_lines, first, self.names, forbid=False)
+        for i in where:
+            raw = cast(bytes, raw_lines[i])
             self._fh.write(raw if raw.endswith(b"\n") else raw + b"\n")
-            self.rows += 1
+        self.rows += len(where)
 
     def close(self) -> None:
         super().close()

@@ -196,11 +196,16 @@ class LineReader:
         """A line longer than MAX_LINE: an invalid line (its head is kept in the errors row)."""
         self.pending.append(cut)
 
-    def _flush(self) -> None:
-        """Decode, check and hand over the pending lines (one Arrow batch per ``BATCH`` lines)."""
+    def _take(self) -> tuple[list[bytes | Cut], int]:
+        """The pending lines, and the line number of the first."""
         raw_lines, self.pending, self._pending_bytes = self.pending, [], 0
         first = self.lineno + 1
         self.lineno += len(raw_lines)
+        return raw_lines, first
+
+    def _flush(self) -> None:
+        """Decode, check and hand over the pending lines (one Arrow batch per ``BATCH`` lines)."""
+        raw_lines, first = self._take()
         if self.stopped or not raw_lines:
             return
         names = self.names
