@@ -95,9 +95,9 @@ class ToolPlan(_Frozen):
         """The fields the recipe declares (with how to read each: a dotted path)."""
         if self.record_schema is None:
             return []
-        from codequarry.tools.schema import _lean_field
+        from codequarry.tools.schema import field_from_json
 
-        return [_lean_field(f) for f in json.loads(self.record_schema)["fields"]]
+        return [field_from_json(f) for f in json.loads(self.record_schema)["fields"]]
 
     @property
     def fields(self) -> list[pa.Field]:

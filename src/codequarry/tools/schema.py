@@ -132,16 +132,17 @@ def fields_from_json(text: str) -> list[pa.Field]:
     if not isinstance(data, dict):
         raise SchemaProblem("the schema command did not print a JSON object")
     if isinstance(data.get("fields"), list):
-        return [_lean_field(f) for f in data["fields"]]
+        return [field_from_json(f) for f in data["fields"]]
     return fields_from_table(data)
 
 
-def _lean_field(obj: Any) -> pa.Field:
+def field_from_json(obj: Any) -> pa.Field:
+    """One field in the canonical JSON form (lean_scout's field format, which plans carry)."""
     if not isinstance(obj, dict) or "name" not in obj:
         raise SchemaProblem(f"a field of the schema has no name: {obj!r:.80}")
     f = pa.field(
         str(obj["name"]),
-        _lean_type(obj.get("type", {}), obj["name"]),
+        _type_from_json(obj.get("type", {}), obj["name"]),
         nullable=bool(obj.get("nullable", True)),
     )
     if isinstance(obj.get("path"), list) and obj["path"]:
@@ -149,14 +150,14 @@ def _lean_field(obj: Any) -> pa.Field:
     return f
 
 
-def _lean_type(obj: Any, where: str) -> pa.DataType:
+def _type_from_json(obj: Any, where: str) -> pa.DataType:
     kind = obj.get("datatype") if isinstance(obj, dict) else None
     if kind in ("bool", "nat", "int", "float", "string"):
         return _NAMES[kind]
     if kind == "list":
-        return pa.list_(_lean_type(obj.get("item", {}), where))
+        return pa.list_(_type_from_json(obj.get("item", {}), where))
     if kind == "struct":
-        return pa.struct([_lean_field(c) for c in obj.get("children", [])])
+        return pa.struct([field_from_json(c) for c in obj.get("children", [])])
     raise SchemaProblem(f"field '{where}': unknown datatype {kind!r}")
 
 
