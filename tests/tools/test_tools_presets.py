@@ -19,7 +19,17 @@ from codequarry.tools.runner import run_recipe
 from tests.tools.conftest import PY, write_recipe
 
 TOOLS = Path(tools_pkg.__file__).parent
-GENERIC_MODULES = ["plan.py", "runner.py", "results.py", "report.py", "recipe.py", "cli.py", "summary.py"]
+GENERIC_MODULES = [
+    "plan.py",
+    "resolve.py",
+    "planned.py",
+    "runner.py",
+    "results.py",
+    "report.py",
+    "recipe.py",
+    "cli.py",
+    "summary.py",
+]
 
 
 def _code_words(path: Path) -> set[str]:

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from codequarry.tools.plan import TaskPlan
+from codequarry.tools.planned import TaskPlan
 from codequarry.tools.process import NOT_OK
 from codequarry.tools.scheduler import SchedulerState
 

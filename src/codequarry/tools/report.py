@@ -22,7 +22,7 @@ from codequarry.tools import presets
 from codequarry.tools.schema import describe
 
 if TYPE_CHECKING:
-    from codequarry.tools.plan import ToolsPlan
+    from codequarry.tools.planned import ToolsPlan
     from codequarry.tools.summary import ToolsSummary
 
 

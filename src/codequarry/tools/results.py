@@ -25,7 +25,7 @@ from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
 from codequarry.tools import presets
 from codequarry.tools.cache import ResultCache
-from codequarry.tools.plan import TaskPlan, ToolsPlan
+from codequarry.tools.planned import TaskPlan, ToolsPlan
 
 
 @dataset("tool_runs")

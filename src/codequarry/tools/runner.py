@@ -32,7 +32,7 @@ from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.infer import SpoolReader
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, LineReader, TableSink
-from codequarry.tools.plan import TaskPlan, ToolPlan, ToolsPlan
+from codequarry.tools.planned import TaskPlan, ToolPlan, ToolsPlan
 from codequarry.tools.process import NOT_OK, Limits, TaskProcess
 from codequarry.tools.results import (
     Decision,

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from codequarry.tools.plan import Budget, TaskPlan
+from codequarry.tools.planned import Budget, TaskPlan
 
 ORDERS = ("fifo", "shortest", "longest")
 

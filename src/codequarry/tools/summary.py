@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from codequarry.tools.plan import TaskPlan
+from codequarry.tools.planned import TaskPlan
 from codequarry.tools.process import NOT_OK
 
 

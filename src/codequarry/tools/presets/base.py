@@ -28,8 +28,7 @@ from codequarry.errors import QuarryError
 from codequarry.schema import DatasetSpec
 
 if TYPE_CHECKING:
-    from codequarry.tools.plan import TaskPlan
-    from codequarry.tools.recipe import ToolBase
+    from codequarry.tools.planned import TaskPlan
 
 Settings = dict[str, Any]  # command, schema_command, protocol, output (None: not given)
 _O = TypeVar("_O", bound=BaseModel)
@@ -52,6 +51,10 @@ class Resolving(Protocol):
 
     cwd: Path
     notes: list[str]
+
+    def value(self, key: str) -> Any:
+        """The value of key ``key`` of the tool's section (None when not given)."""
+        ...
 
     def err(self, sub: str, message: str) -> QuarryError:
         """The error for key ``tools.NAME.<sub>`` of the recipe file."""
@@ -78,22 +81,22 @@ class Preset:
     def option_names(self) -> tuple[str, ...]:
         return tuple(self.options.model_fields) if self.options is not None else ()
 
-    def options_of(self, tool: ToolBase, model: type[_O]) -> _O:
-        """This preset's keys of ``tool`` as its own options model (already validated with the recipe)."""
-        return model.model_construct(**{k: getattr(tool, k) for k in model.model_fields})
+    def options_of(self, ctx: Resolving, model: type[_O]) -> _O:
+        """This preset's keys of the tool as its own options model (validated with the recipe)."""
+        return model.model_construct(**{k: ctx.value(k) for k in model.model_fields})
 
-    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
+    def settings(self, given: Settings, ctx: Resolving) -> Settings:
         """The generic settings the preset stands for, the recipe's own values first."""
         return given
 
-    def targets(self, tool: ToolBase, ctx: Resolving) -> list[Target]:
+    def targets(self, ctx: Resolving) -> list[Target]:
         """Literal targets (``literal_key``) and one target per file the globs of ``files_key`` match."""
         out: dict[str, Target] = {}
-        for target in getattr(tool, self.literal_key) or []:
+        for target in ctx.value(self.literal_key) or []:
             if not target:
                 raise ctx.err("targets", "a target is a non-empty string")
             out.setdefault(target, Target(target, group=target))
-        for p in ctx.glob(self.files_key, getattr(tool, self.files_key) or []):
+        for p in ctx.glob(self.files_key, ctx.value(self.files_key) or []):
             rel = ctx.rel(p)
             out.setdefault(rel, Target(rel, p, group=rel))
         if not out:

@@ -13,14 +13,11 @@ in ``cwd`` (the Lean project that depends on lean_scout), and reads the table's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from codequarry.tools.presets.base import Preset, Resolving, Settings
-
-if TYPE_CHECKING:
-    from codequarry.tools.recipe import ToolBase
 
 BASE = ("lake", "exe", "-q", "lean_scout", "--command")
 
@@ -54,8 +51,8 @@ class LeanPreset(Preset):
     literal_key = "imports"
     files_key = "read"
 
-    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
-        o = self.options_of(tool, LeanOptions)
+    def settings(self, given: Settings, ctx: Resolving) -> Settings:
+        o = self.options_of(ctx, LeanOptions)
         if not o.extractor:
             raise ctx.err("extractor", 'required by preset "lean": a lean_scout command such as "types"')
         if o.imports and o.read:

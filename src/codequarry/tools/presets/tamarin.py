@@ -33,8 +33,7 @@ from codequarry.schema import DatasetSpec, dataset
 from codequarry.tools.presets.base import Preset, Resolving, Settings, Target
 
 if TYPE_CHECKING:
-    from codequarry.tools.plan import TaskPlan
-    from codequarry.tools.recipe import ToolBase
+    from codequarry.tools.planned import TaskPlan
 
 INSTALL = "pip install 'codequarry[tamarin]'"
 LEMMA_KINDS = ("lemma", "diff_lemma")
@@ -314,19 +313,19 @@ class TamarinPreset(Preset):
     options = TamarinOptions
     dataset = cast(DatasetSpec, TamarinResult)
 
-    def settings(self, tool: ToolBase, given: Settings, ctx: Resolving) -> Settings:
-        o = self.options_of(tool, TamarinOptions)
+    def settings(self, given: Settings, ctx: Resolving) -> Settings:
+        o = self.options_of(ctx, TamarinOptions)
         out = dict(given)
         if out["command"] is None:
             defines = [f"-D={d}" for d in (o.defines or [])]
             out["command"] = [*DEFAULT_COMMAND, *defines, *(o.extra_args or []), "{file}"]
-        if not tool.executables:
+        if not ctx.value("executables"):
             raise ctx.err("executables", 'the tamarin preset needs executables = { LABEL = "PATH" }')
         return out
 
-    def targets(self, tool: ToolBase, ctx: Resolving) -> list[Target]:
+    def targets(self, ctx: Resolving) -> list[Target]:
         """Every lemma of the theories that the ``lemmas`` globs match (all by default)."""
-        o = self.options_of(tool, TamarinOptions)
+        o = self.options_of(ctx, TamarinOptions)
         if not o.theories:
             raise ctx.err("theories", 'required by preset "tamarin": globs of .spthy files')
         ts_parser = parser()
