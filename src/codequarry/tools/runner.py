@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from codequarry.progress import ProgressFile
 from codequarry.report.collect import RunRecorder
 from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
-from codequarry.store import Store, WriterLock
+from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.maintenance import compact, needs_compaction
 from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
 from codequarry.tools import infer, presets
@@ -44,7 +45,7 @@ from codequarry.tools.results import (
     replacements,
     run_row,
 )
-from codequarry.tools.scheduler import order_tasks, run_all
+from codequarry.tools.scheduler import Finished, order_tasks, run_all
 from codequarry.tools.schema import RecordChecker
 from codequarry.tools.summary import TaskResult, ToolsSummary
 
@@ -173,22 +174,13 @@ def _run(
     run_id: str,
     tracker: ProgressFile | None = None,
 ) -> ToolsSummary:
+    """The run under the writer lock. The store's sequence (roll back, prepare, add parts, commit,
+    publish one snapshot, compact) is written here and only here; the tasks run in between."""
     t0 = time.perf_counter()
     previous = store.snapshot()
     notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
-        return ToolsSummary(
-            run_id=run_id,
-            store=str(store.path),
-            snapshot=previous.id if previous else None,
-            published=False,
-            interrupted=False,
-            results=[],
-            not_started=[],
-            seconds=0.0,
-            rows={},
-            notes=notes,
-        )
+        return _summary(run_id, store, previous, notes)
     writer = RunWriter(store, run_id, specs_of(plan))
     rebuilt = writer.prepare()
     notes += writer.notes
@@ -204,6 +196,70 @@ def _run(
         no_cache=no_cache,
         rebuilt=rebuilt,
     )
+    if tracker is not None:
+        view = TrackedView(view, tracker, len(decision.run))
+    durations = {k: v.wall_seconds for k, v in live.items()}
+    done = _execute(plan, decision, writer, store, run_id, scheduler, durations, view, part_rows, stop)
+    groups, restored = _add_parts(plan, decision, done, writer, store, run_id)
+    kept = [
+        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
+        for t, e in decision.kept
+    ]
+    summary = _summary(run_id, store, previous, notes, done, [*done.ran, *restored, *kept])
+    if decision.stale:
+        summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
+    if groups:
+        states = writer.commit(replacements(plan, groups), previous)
+        run_info = dict(previous.run) if previous else {}
+        run_info["tools"] = {
+            "run_id": run_id,
+            "recipe": plan.recipe,
+            "started": started,
+            "statuses": summary.statuses,
+            "interrupted": summary.interrupted,
+        }
+        snap = store.publish(states, run=run_info)
+        summary.snapshot, summary.published = snap.id, True
+        crowded = needs_compaction(store, {name: len(parts) for name, parts in sorted(writer.parts.items())})
+        if crowded:
+            summary.snapshot = compact(
+                store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False
+            ).snapshot
+            summary.notes.append(f"compacted {', '.join(crowded)}")
+    _remember(cache, done.ran, decision)
+    summary.seconds = round(time.perf_counter() - t0, 3)
+    return summary
+
+
+@dataclass
+class _Executed:
+    """What running a decision's tasks left: the scheduler's verdict, the sinks holding their rows
+    (parts not yet added), and the rows written so far per table."""
+
+    finished: Finished
+    sinks: dict[str, TableSink]
+    errors: TableSink
+    rows: Counter[str]
+
+    @property
+    def ran(self) -> list[TaskResult]:
+        return self.finished.results
+
+
+def _execute(
+    plan: ToolsPlan,
+    decision: Decision,
+    writer: RunWriter,
+    store: Store,
+    run_id: str,
+    scheduler: str,
+    durations: dict[str, float],
+    view: Any,
+    part_rows: int,
+    stop: threading.Event | None,
+) -> _Executed:
+    """Run the tasks the decision says must run, under the budgets; JSON-lines records stream into
+    one sink per table, and an inferred tool's table is written once its tasks have ended."""
     tables_dir = str(store.tables_dir)
     sinks = {
         t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
@@ -234,9 +290,6 @@ def _run(
             spool=spools.get(task.id),
         )
 
-    durations = {k: v.wall_seconds for k, v in live.items()}
-    if tracker is not None:
-        view = TrackedView(view, tracker, len(decision.run))
     try:
         finished = run_all(
             order_tasks(decision.run, scheduler, durations),
@@ -246,19 +299,30 @@ def _run(
             stop=stop,
             is_ok=lambda r: r.status not in NOT_OK,
         )
-        ran: list[TaskResult] = finished.results
         rows: Counter[str] = Counter()
         for tool in plan.tools:
             if tool.infer:
-                rows[str(tool.output)] += _ingest_inferred(tool, ran, spools, writer, store, run_id)
+                rows[str(tool.output)] += _ingest_inferred(
+                    tool, finished.results, spools, writer, store, run_id
+                )
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
+    return _Executed(finished, sinks, errors, rows)
+
+
+def _add_parts(
+    plan: ToolsPlan, decision: Decision, done: _Executed, writer: RunWriter, store: Store, run_id: str
+) -> tuple[set[tuple[str, str]], list[TaskResult]]:
+    """Hand every part of the run to the writer: the sinks' (without the rows of tasks not ok), the
+    tool_runs and preset rows of the tasks that ran and of those restored from the cache.
+    Returns the groups the commit rewrites and the restored results."""
+    ran, rows = done.ran, done.rows
     # groups whose tasks to run were all left unstarted by Ctrl-C keep their rows as they are
     run_groups = {(t.tool, t.group) for t in decision.run}
     done_groups = {(r.task.tool, r.task.group) for r in ran}
     untouched = run_groups - done_groups
     groups = (decision.groups - untouched) | decision.stale
-    for output, sink in sinks.items():
+    for output, sink in done.sinks.items():
         drop = {
             (r.task.tool, r.task.group)
             for r in ran
@@ -267,9 +331,9 @@ def _run(
         for part in sink.finish(drop):
             writer.add(part)
         rows[output] += sink.rows
-    for part in errors.finish():
+    for part in done.errors.finish():
         writer.add(part)
-    rows["errors"] += errors.rows
+    rows["errors"] += done.errors.rows
     restored = [
         TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
         for t, e in decision.restore
@@ -277,49 +341,35 @@ def _run(
     ]
     run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran]
     run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
+    tables_dir = str(store.tables_dir)
     for name, table_rows in {"tool_runs": run_rows, **_preset_tables(plan, [*ran, *restored])}.items():
         if table_rows:
             writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
             rows[name] += len(table_rows)
-    kept = [
-        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
-        for t, e in decision.kept
-    ]
-    summary = ToolsSummary(
+    return groups, restored
+
+
+def _summary(
+    run_id: str,
+    store: Store,
+    previous: Snapshot | None,
+    notes: list[str],
+    done: _Executed | None = None,
+    results: list[TaskResult] | None = None,
+) -> ToolsSummary:
+    """The summary before the commit: the live snapshot, nothing published yet."""
+    return ToolsSummary(
         run_id=run_id,
         store=str(store.path),
         snapshot=previous.id if previous else None,
         published=False,
-        interrupted=finished.interrupted,
-        results=[*ran, *restored, *kept],
-        not_started=finished.not_started,
+        interrupted=done.finished.interrupted if done else False,
+        results=results or [],
+        not_started=done.finished.not_started if done else [],
         seconds=0.0,
-        rows=dict(rows),
+        rows=dict(done.rows) if done else {},
         notes=notes,
     )
-    if decision.stale:
-        summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
-    if groups:
-        states = writer.commit(replacements(plan, groups), previous)
-        run_info = dict(previous.run) if previous else {}
-        run_info["tools"] = {
-            "run_id": run_id,
-            "recipe": plan.recipe,
-            "started": started,
-            "statuses": summary.statuses,
-            "interrupted": finished.interrupted,
-        }
-        snap = store.publish(states, run=run_info)
-        summary.snapshot, summary.published = snap.id, True
-        crowded = needs_compaction(store, {name: len(parts) for name, parts in sorted(writer.parts.items())})
-        if crowded:
-            summary.snapshot = compact(
-                store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False
-            ).snapshot
-            summary.notes.append(f"compacted {', '.join(crowded)}")
-    _remember(cache, ran, decision)
-    summary.seconds = round(time.perf_counter() - t0, 3)
-    return summary
 
 
 def _preset_tables(plan: ToolsPlan, results: list[TaskResult]) -> dict[str, list[dict[str, Any]]]:
