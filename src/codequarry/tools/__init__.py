@@ -7,10 +7,12 @@ A recipe (TOML) names tools; :func:`make_tools_plan` resolves it into a frozen p
     summary = run_recipe(make_tools_plan("recipe.toml"))
     print(summary.statuses, summary.report_path)
 
-Modules: ``recipe`` (the file as written), ``plan`` (resolved), ``process`` (one task's process tree
-under limits), ``cgroup``, ``scheduler`` (packing under budgets), ``jsonl`` and ``schema`` (the
-JSON-lines protocol), ``results`` (tables, replacement), ``cache``, ``report``, ``progress``,
-``runner`` (the whole run), ``presets`` (Tamarin, Lean), ``cli``.
+Modules: ``recipe`` (the file as written), ``plan`` (the recipe resolved), ``resolve`` (one tool
+section resolved), ``planned`` (the frozen plan values), ``process`` (one task's process tree under
+limits), ``cgroup``, ``scheduler`` (packing under budgets), ``jsonl``, ``infer`` and ``schema`` (the
+JSON-lines protocol), ``results`` (tables, replacement), ``cache``, ``summary`` (what a run hands
+back), ``report``, ``progress``, ``runner`` (the whole run), ``presets`` (the ``Preset`` base and its
+Tamarin and Lean instances), ``cli``.
 """
 
 from __future__ import annotations
