@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import pyarrow as pa
@@ -142,7 +142,7 @@ def _fast_records(
     if _ORJSON_LOADS is None:
         return None
     try:
-        records = list(map(_ORJSON_LOADS, raw_lines))  # a Cut is not bytes: TypeError
+        records = list(map(_ORJSON_LOADS, cast(list[bytes], raw_lines)))  # a Cut is not bytes: TypeError
     except (ValueError, TypeError):
         return None
     for record in records:
@@ -211,6 +211,7 @@ class LineReader:
         names = self.names
         forbid = self.checker.extra == "forbid"
         kept = _fast_records(raw_lines, names if forbid else None)
+        where: Sequence[int]
         if kept is not None:  # every line an object that fits: no per-line bookkeeping
             where = range(len(kept))
         else:

@@ -167,10 +167,10 @@ class _Pipe:
         partial = self.partial
         pieces = data.split(b"\n")
         if not partial and not self.overlong and all(len(p) < MAX_LINE for p in pieces):  # the usual case
-            last = pieces.pop()
+            tail = pieces.pop()
             if pieces:
                 self.on_lines([p + b"\n" for p in pieces])
-            partial += last
+            partial += tail
             return
         lines: list[bytes] = []
         for i, piece in enumerate(pieces):
@@ -442,7 +442,7 @@ class TaskProcess:
             poller.register(fd, select.POLLIN | select.POLLHUP)
         try:
             pidfd: int | None = os.pidfd_open(proc.pid)
-            poller.register(pidfd, select.POLLIN)
+            poller.register(pidfd, select.POLLIN)  # type: ignore[arg-type]
         except (AttributeError, OSError):
             pidfd = None
         next_check = 0.0
