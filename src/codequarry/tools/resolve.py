@@ -113,16 +113,7 @@ class Resolver:
 
     def resolve(self) -> tuple[ToolPlan, list[TaskPlan]]:
         t = self.tool
-        preset = t.preset
-        if preset is not None and preset not in PRESETS:
-            raise self.err(
-                "preset",
-                f"unknown preset '{preset}'.{did_you_mean(preset, PRESETS)} Presets: {', '.join(PRESETS)}",
-            )
-        for key, owner in presets.option_owners().items():
-            if getattr(t, key) is not None and preset != owner:
-                raise self.err(key, f'only for preset "{owner}"')
-        how = presets.get(preset)
+        how = self._preset()
         cwd = (self.base / os.path.expanduser(t.cwd)).resolve() if t.cwd else self.base
         if not cwd.is_dir():
             raise self.err("cwd", f"no such folder: {cwd}")
@@ -135,48 +126,11 @@ class Resolver:
         }
         settings = how.settings(settings, self)
         executables = self._executables()
-        command = settings["command"]
-        if not command:
-            raise self.err("command", 'required: the argv to run, e.g. ["python3", "tool.py", "{file}"]')
-        for i, arg in enumerate(command):
-            for ph in _PLACEHOLDER.findall(arg):
-                if ph not in PLACEHOLDERS:
-                    raise self.err(
-                        f"command[{i}]",
-                        f"unknown placeholder '{{{ph}}}'.{did_you_mean(ph, PLACEHOLDERS)}"
-                        f" Placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
-                    )
-        if executables and not any("{executable}" in a for a in command):
-            raise self.err("command", "with 'executables', the command must contain '{executable}'")
+        command = self._command(settings["command"], executables)
         protocol: Literal["jsonl", "exit"] = settings["protocol"] or (
             "jsonl" if (t.schema_ or settings["schema_command"]) else "exit"
         )
-        output = record_schema = None
-        if protocol == "jsonl":
-            if len(executables) > 1:
-                raise self.err(
-                    "executables", "a JSON-lines tool runs one executable; make one tool per executable"
-                )
-            output = settings["output"] or self.name
-            if not TABLE_NAME.match(output):
-                raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
-            if t.schema_ == "infer":
-                if t.extra != "ignore":
-                    raise self.err("extra", 'with schema = "infer" every field of the output is a column')
-            else:
-                declared = self._schema(settings["schema_command"])
-                if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
-                    raise self.err(
-                        "extra",
-                        f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the "
-                        "undeclared fields: rename the declared field",
-                    )
-                record_schema = fields_to_json(declared)
-        elif settings["output"] is not None or t.schema_ is not None:
-            raise self.err(
-                "output" if settings["output"] is not None else "schema",
-                'only for protocol "jsonl" (records on stdout become rows)',
-            )
+        output, record_schema = self._output(protocol, settings, executables)
         for key in ("ok_pattern", "fail_pattern"):
             pattern = getattr(t, key)
             if pattern is not None:
@@ -187,7 +141,7 @@ class Resolver:
         cores, memory, timeout = self._limits()
         plan = ToolPlan(
             name=self.name,
-            preset=preset,
+            preset=t.preset,
             protocol=protocol,
             output=output,
             record_schema=record_schema,
@@ -211,6 +165,68 @@ class Resolver:
         return plan, tasks
 
     # -- pieces -------------------------------------------------------------------------------------
+    def _preset(self) -> presets.Preset:
+        """The tool's preset (the generic behaviour without one); keys of another preset are refused."""
+        t = self.tool
+        preset = t.preset
+        if preset is not None and preset not in PRESETS:
+            raise self.err(
+                "preset",
+                f"unknown preset '{preset}'.{did_you_mean(preset, PRESETS)} Presets: {', '.join(PRESETS)}",
+            )
+        for key, owner in presets.option_owners().items():
+            if getattr(t, key) is not None and preset != owner:
+                raise self.err(key, f'only for preset "{owner}"')
+        return presets.get(preset)
+
+    def _command(self, command: list[str] | None, executables: dict[str, Path]) -> list[str]:
+        """The command template, its placeholders checked."""
+        if not command:
+            raise self.err("command", 'required: the argv to run, e.g. ["python3", "tool.py", "{file}"]')
+        for i, arg in enumerate(command):
+            for ph in _PLACEHOLDER.findall(arg):
+                if ph not in PLACEHOLDERS:
+                    raise self.err(
+                        f"command[{i}]",
+                        f"unknown placeholder '{{{ph}}}'.{did_you_mean(ph, PLACEHOLDERS)}"
+                        f" Placeholders: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}",
+                    )
+        if executables and not any("{executable}" in a for a in command):
+            raise self.err("command", "with 'executables', the command must contain '{executable}'")
+        return command
+
+    def _output(
+        self, protocol: str, settings: dict[str, Any], executables: dict[str, Path]
+    ) -> tuple[str | None, str | None]:
+        """The table of a JSON-lines tool and its declared schema (as JSON; None when inferred)."""
+        t = self.tool
+        if protocol != "jsonl":
+            if settings["output"] is not None or t.schema_ is not None:
+                raise self.err(
+                    "output" if settings["output"] is not None else "schema",
+                    'only for protocol "jsonl" (records on stdout become rows)',
+                )
+            return None, None
+        if len(executables) > 1:
+            raise self.err(
+                "executables", "a JSON-lines tool runs one executable; make one tool per executable"
+            )
+        output: str = settings["output"] or self.name
+        if not TABLE_NAME.match(output):
+            raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
+        if t.schema_ == "infer":
+            if t.extra != "ignore":
+                raise self.err("extra", 'with schema = "infer" every field of the output is a column')
+            return output, None
+        declared = self._schema(settings["schema_command"])
+        if t.extra == "json" and any(f.name == EXTRA_COLUMN for f in declared):
+            raise self.err(
+                "extra",
+                f"with extra = \"json\" the column '{EXTRA_COLUMN}' holds the "
+                "undeclared fields: rename the declared field",
+            )
+        return output, fields_to_json(declared)
+
     def _executables(self) -> dict[str, Path]:
         out: dict[str, Path] = {}
         for label, exe in (self.tool.executables or {}).items():
