@@ -63,7 +63,7 @@ def _quarry(*args: str) -> str:
 
 def test_extract_and_plan_resolve_once_per_command(tmp_path: Path, calls: Counter[str]) -> None:
     src, store = _tree(tmp_path), tmp_path / "store"
-    common = ["--store", str(store), "--workers", "1", "--select", "python.core", "--select", "python.call_graph"]
+    common = ["--store", str(store), "-w", "1", "--select", "python.core", "--select", "python.call_graph"]
     _quarry("plan", str(src), *common)  # a new store: every file is work
     assert calls == {"load_catalog": 1, "build_graph": 1}
     calls.clear()
