@@ -406,10 +406,10 @@ class _Stages:
 
 #: (module, attribute or Class.attribute, stage); a name the code no longer has is reported, not fatal
 STAGES: tuple[tuple[str, str, str], ...] = (
-    ("codequarry.run", "load_catalog", "plan: load extractors"),
+    ("codequarry.plan", "load_catalog", "plan: load extractors"),
     ("codequarry.run", "rollback_unpublished", "store: open, roll back"),
     ("codequarry.run", "scan", "scan (list files, stat)"),
-    ("codequarry.run", "_tasks", "plan: tasks, module names"),
+    ("codequarry.worklist", "manifest_tasks", "plan: tasks, module names"),
     ("codequarry.run", "make_chunks", "plan: chunks"),
     ("codequarry.engine.worker", "_read", "read + sha256"),
     ("codequarry.engine.worker", "_looks_binary", "line count + binary sniff"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from codequarry.api import FileExtractor, Operation, file_extractor, operation  # noqa: E402
-from codequarry.plan import ExtractPlan, make_plan  # noqa: E402
+from codequarry.plan import ExtractPlan, Plan, make_plan  # noqa: E402
 from codequarry.run import RunSummary, extract  # noqa: E402
 from codequarry.schema import DatasetSpec, dataset  # noqa: E402
 from codequarry.source import SourceFile  # noqa: E402
@@ -45,6 +45,7 @@ __all__ = [
     "Operation",
     "SourceFile",
     "ExtractPlan",
+    "Plan",
     "make_plan",
     "extract",
     "RunSummary",

@@ -93,7 +93,7 @@ def _rebuild(
             select=[*extractors, *operations],
             max_file_size=int(recipe.get("max_file_size", 10 << 20)),
         )
-        plans.append(plan.model_copy(update={"sources": tuple(roots)}))
+        plans.append(plan.replace(sources=tuple(roots)))
     producible = _outputs(plans) | {"errors"}
     orphans = sorted(damaged - producible)
     if orphans:
@@ -110,16 +110,8 @@ def _rebuild(
 
 
 def _outputs(plans: list[Any]) -> set[str]:
-    from codequarry.registry import load_catalog
-
-    out: set[str] = set()
-    for plan in plans:
-        catalog = load_catalog(plan.plugins)
-        for name in plan.extractors:
-            out |= set(catalog.extractors[name].output_names)
-        for name in plan.operations:
-            out |= {o if isinstance(o, str) else o.name for o in catalog.operations[name].outputs}
-    return out
+    """The tables the (resolved) plans write."""
+    return {table for plan in plans for table in plan.graph.producers}
 
 
 def _selections(

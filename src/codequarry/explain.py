@@ -1,23 +1,25 @@
-"""`quarry plan`: the resolved plan of a run, without running it, as text, JSON or a Mermaid graph."""
+"""`quarry plan`: the resolved plan of a run, without running it, as text, JSON or a Mermaid graph.
+
+It renders the :class:`~codequarry.plan.Plan` that ``quarry extract`` would execute, and previews the
+work with the same worklist a run computes (worklist.py), against the store's live snapshot.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
-from codequarry.graph import Graph, build_graph, output_name
-from codequarry.plan import ExtractPlan
-from codequarry.registry import Catalog, load_catalog
+from codequarry.graph import output_name
+from codequarry.plan import ExtractPlan, Plan, as_plan
+from codequarry.registry import Catalog
 
 
 def describe(
-    plan: ExtractPlan, *, catalog: Catalog | None = None, count_files: bool = True
+    plan: Plan | ExtractPlan, *, catalog: Catalog | None = None, count_files: bool = True
 ) -> dict[str, Any]:
     """Everything the run would do: nodes, datasets, layers, parse products, and the work per extractor."""
-    catalog = catalog or load_catalog(plan.plugins)
-    graph = build_graph(
-        [catalog.extractors[n] for n in plan.extractors], [catalog.operations[n] for n in plan.operations]
-    )
+    plan = as_plan(plan, catalog)
+    graph, catalog = plan.graph, plan.catalog
     out: dict[str, Any] = {
         "sources": {s.repo: s.root for s in plan.sources},
         "store": str(plan.store),
@@ -45,32 +47,30 @@ def describe(
             }
             for op in graph.operations
         ],
-        "layers": [[ex.name for ex in graph.extractors], *graph.layers],
+        "layers": plan.layers,
         "parse_products": sorted({n for ex in graph.extractors for n in ex.needs}),
         "notes": list(plan.notes),
     }
     if count_files:
-        out["work"] = _work(plan, graph)
+        out["work"] = _work(plan)
     return out
 
 
-def _work(plan: ExtractPlan, graph: Graph) -> dict[str, Any] | None:
+def _work(plan: Plan) -> dict[str, Any] | None:
     """Files each extractor would process against the existing store (every file for a new store)."""
-    from codequarry.incremental import plan_work
     from codequarry.repos import scan_sources
-    from codequarry.run import _tasks
     from codequarry.store import Store
+    from codequarry.worklist import source_tasks, worklist
 
     store = Store.open(plan.store) if (plan.store / "store.json").is_file() else None
     snap = store.snapshot() if store is not None else None
     # the repo names the store knows the sources by (a moved tree, a file of a known repo)
     sources, _reg, manifest = scan_sources(
-        store, snap, plan.sources, exclude=plan.exclude, never=[plan.store]
+        store, snap, plan.sources, exclude=plan.request.exclude, never=[plan.store]
     )
-    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
-    tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
+    graph = plan.graph
     if store is not None and snap is not None:
-        work = plan_work(store, snap, tasks, [s.repo for s in sources], graph.extractors, scoped=set(scoped))
+        work = worklist(store, snap, sources, manifest, graph.extractors, known=plan.catalog.extractors)
         todo, summary = (
             work.tasks,
             {
@@ -83,7 +83,8 @@ def _work(plan: ExtractPlan, graph: Graph) -> dict[str, Any] | None:
             },
         )
     else:
-        todo, summary = tasks, {"added": len(tasks), "modified": 0, "deleted": 0, "unchanged": 0}
+        todo = source_tasks(sources, manifest)[0]
+        summary = {"added": len(todo), "modified": 0, "deleted": 0, "unchanged": 0}
     per: Counter[str] = Counter()
     for t in todo:
         for ex in graph.extractors:

@@ -26,7 +26,7 @@ a derived table is either up to date or absent, never silently stale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ from deltalake import DeltaTable
 
 from codequarry.api import Operation
 from codequarry.errors import QuarryError, QueryError, SchemaError
+from codequarry.graph import RESERVED, Graph
 from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
@@ -179,26 +180,29 @@ def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
 
 def run_operations(
     store: Store,
-    operations: list[Operation],
-    layers: list[list[str]],
-    specs: Mapping[str, DatasetSpec],
+    graph: Graph,
     states: dict[str, TableState],
     previous: Mapping[str, Any],
     *,
+    only: Collection[str] | None = None,
     workers: int = 2,
     sources: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run each layer's operations (in parallel within a layer) over ``states``, which is updated
-    with the versions of the tables they write. An operation whose inputs and version are what they
-    were when it last ran is skipped. Returns (operation state for the snapshot, summary)."""
+    """Run the plan's operations (``only`` these, when given) layer by layer of its ``graph``, in
+    parallel within a layer, over ``states``, which is updated with the versions of the tables they
+    write. An operation whose inputs and version are what they were when it last ran is skipped.
+    Returns (operation state for the snapshot, summary)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    by_name = {op.name: op for op in operations}
+    by_name = {op.name: op for op in graph.operations}
+    specs = graph.specs
     op_state: dict[str, Any] = {}
     summary: dict[str, Any] = {}
-    for layer in layers:
+    for layer in graph.layers:
         todo = []
         for name in layer:
+            if only is not None and name not in only:
+                continue
             op = by_name[name]
             inputs = {i: states[i].version for i in op.inputs if i in states}
             prev = previous.get(name)
@@ -250,13 +254,14 @@ def _partitions(
     return None if repos is None else frozenset(repos)
 
 
-def drop_unselected(
-    states: dict[str, TableState], previous: Mapping[str, Any], selected: Mapping[str, Any], kept: set[str]
-) -> list[str]:
-    """Remove from ``states`` the output tables of operations that ran before but are not selected
-    now (an opt-in operation left out, a plugin removed): a derived table nobody refreshes would be
-    silently stale, so it leaves the snapshot, as a fresh extract without that operation would not
-    have it. ``kept`` are tables something selected still produces. Returns the dropped names."""
+def drop_unselected(states: dict[str, TableState], previous: Mapping[str, Any], graph: Graph) -> list[str]:
+    """Remove from ``states`` the output tables of operations that ran before (``previous``) but
+    are not in the plan's ``graph`` now (an opt-in operation left out, a plugin removed): a derived
+    table nobody refreshes would be silently stale, so it leaves the snapshot, as a fresh extract
+    without that operation would not have it. A table something selected still produces stays.
+    Returns the dropped names."""
+    selected = {op.name for op in graph.operations}
+    kept = set(graph.producers) | RESERVED
     gone = []
     for name, info in previous.items():
         if name in selected or not isinstance(info, Mapping):

@@ -1,17 +1,34 @@
-"""Command-line arguments -> one frozen, fully resolved ExtractPlan: the single source of truth of a run."""
+"""Command-line arguments -> one frozen plan of a run, resolved once: the single source of truth.
+
+Two objects, one for each job:
+
+- :class:`ExtractPlan` is the request: the options and the chosen extractor and operation *names*;
+  a frozen pydantic model, serialisable (a tools recipe and its report carry it as JSON, the Prefect
+  steps rebuild it from their arguments).
+- :class:`Plan` is that request resolved against the catalog: the extractor and operation objects
+  with their versions, the DAG (producers, schemas, layers), and where each one came from.
+  :func:`make_plan` builds it with one catalog load and one graph build; ``run.extract`` executes it,
+  ``quarry plan`` (explain.py) renders it, and operations read its graph: nothing resolves twice.
+
+What the files need (the scan and the worklist per extractor) depends on the store's last snapshot,
+which a run may only read under the store's writer lock: worklist.py computes it, in one place, for
+the run (under the lock) and for ``quarry plan`` (a read-only preview).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codequarry.api import FileExtractor, Operation
+from codequarry.api import FileExtractor, Operation, effective_version
 from codequarry.errors import DeclarationError, UsageError, did_you_mean
-from codequarry.graph import RESERVED, build_graph, output_name
+from codequarry.graph import RESERVED, Graph, build_graph, output_name
 from codequarry.registry import Catalog, load_catalog
 from codequarry.scan import SourceRoot, resolve_sources
 from codequarry.schema import DatasetSpec
@@ -23,6 +40,8 @@ ENGINES = ("local", "ray")  # the manifest is part of every run
 
 
 class ExtractPlan(BaseModel):
+    """The request of a run: options and the chosen names (see :class:`Plan` for the objects)."""
+
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     sources: tuple[SourceRoot, ...]
@@ -56,6 +75,104 @@ class Selection:
     extractors: list[FileExtractor]
     operations: list[Operation]
     notes: list[str]
+    graph: Graph  # of the chosen nodes, checked (producers, inputs, cycles)
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A request resolved once: what ``run.extract`` executes and ``quarry plan`` renders.
+
+    ``extractors`` and ``operations`` are the declared objects (their names are ``request``'s), in the
+    request's order; ``graph`` holds the producers, the declared schemas and the operation layers."""
+
+    request: ExtractPlan
+    catalog: Catalog
+    graph: Graph
+
+    @property
+    def extractors(self) -> list[FileExtractor]:
+        return self.graph.extractors
+
+    @property
+    def operations(self) -> list[Operation]:
+        return self.graph.operations
+
+    @property
+    def versions(self) -> dict[str, int]:
+        """Name -> the version incremental runs record (an extractor's counts its parse products)."""
+        out = {ex.name: effective_version(ex) for ex in self.extractors}
+        out.update((op.name, op.version) for op in self.operations)
+        return out
+
+    @property
+    def layers(self) -> list[list[str]]:
+        """Layer 0, the file extractors (every file in parallel); then the operations, layer by layer."""
+        return [[ex.name for ex in self.extractors], *self.graph.layers]
+
+    @property
+    def file_specs(self) -> dict[str, DatasetSpec]:
+        """Dataset -> declared schema, for the tables the file extractors write."""
+        mine = {ex.name for ex in self.extractors}
+        return {n: spec for n, spec in self.graph.specs.items() if self.graph.producers.get(n) in mine}
+
+    # the request's options, read through the plan (``plan.request`` has them all)
+    @property
+    def sources(self) -> tuple[SourceRoot, ...]:
+        return self.request.sources
+
+    @property
+    def store(self) -> Path:
+        return self.request.store
+
+    @property
+    def workers(self) -> int:
+        return self.request.workers
+
+    @property
+    def plugins(self) -> tuple[str, ...]:
+        return self.request.plugins
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.request.notes
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.request.warnings
+
+    @property
+    def repos(self) -> list[str]:
+        return self.request.repos
+
+    def replace(self, **changes: Any) -> Plan:
+        """This plan with some request fields changed (``sources=``, ``operations=()``), resolved from
+        the same catalog: no plugin is imported again; the graph is rebuilt only for a new selection."""
+        request = self.request.model_copy(update=changes)
+        if "extractors" in changes or "operations" in changes:
+            return resolve(request, self.catalog)
+        return dataclasses.replace(self, request=request)
+
+
+def resolve(request: ExtractPlan, catalog: Catalog | None = None) -> Plan:
+    """Resolve a request's names against ``catalog`` (loaded from its plugins when not given)."""
+    catalog = catalog or load_catalog(request.plugins)
+    missing = [n for n in request.extractors if n not in catalog.extractors]
+    missing += [n for n in request.operations if n not in catalog.operations]
+    if missing:
+        raise UsageError(
+            f"the plan names {', '.join(missing)}, which no built-in extractor or loaded plugin "
+            f"declares (plugins: {', '.join(request.plugins) or 'none'}); was a plugin removed?"
+        )
+    graph = build_graph(
+        [catalog.extractors[n] for n in request.extractors],
+        [catalog.operations[n] for n in request.operations],
+    )
+    return Plan(request=request, catalog=catalog, graph=graph)
+
+
+def as_plan(plan: Plan | ExtractPlan, catalog: Catalog | None = None) -> Plan:
+    """``plan`` itself when resolved; a request is resolved (the Python API accepts both)."""
+    return plan if isinstance(plan, Plan) else resolve(plan, catalog)
 
 
 def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterable[str] = ()) -> Selection:
@@ -111,14 +228,8 @@ def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterabl
                 queue.append(maker)
     extractors = [catalog.extractors[n] for n in names if n in chosen and n in catalog.extractors]
     operations = [catalog.operations[n] for n in names if n in chosen and n in catalog.operations]
-    build_graph(extractors, operations)  # checks producers, inputs and cycles before any file is read
-    return Selection(extractors, operations, notes)
-
-
-def check_outputs(extractors: Iterable[FileExtractor]) -> dict[str, DatasetSpec]:
-    """Dataset name -> declared spec for the file extractors (each dataset has one producer)."""
-    g = build_graph(extractors, [])
-    return {name: spec for name, spec in g.specs.items()}
+    graph = build_graph(extractors, operations)  # checks producers, inputs and cycles before any file is read
+    return Selection(extractors, operations, notes, graph)
 
 
 def make_plan(
@@ -137,7 +248,9 @@ def make_plan(
     address: str | None = None,
     catalog: Catalog | None = None,
     repo: str | None = None,
-) -> ExtractPlan:
+) -> Plan:
+    """Check the options, load the catalog (built-ins, entry points, ``plugins``) once, choose the
+    extractors and operations, and build their DAG once: the resolved :class:`Plan` of a run."""
     select_ = tuple(select)
     from codequarry.engine.local import default_workers
 
@@ -156,7 +269,7 @@ def make_plan(
     workers, capped = check_workers(workers, default_workers(), local=engine == "local")
     catalog = catalog or load_catalog(plugins)
     chosen = select_nodes(catalog, select_, deselect)
-    return ExtractPlan(
+    request = ExtractPlan(
         sources=tuple(roots),
         store=store_path,
         workers=workers,
@@ -174,6 +287,7 @@ def make_plan(
         notes=tuple(chosen.notes),
         warnings=tuple(capped),
     )
+    return Plan(request=request, catalog=catalog, graph=chosen.graph)
 
 
 def default_store(first: SourceRoot) -> Path:

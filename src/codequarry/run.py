@@ -15,24 +15,23 @@ from codequarry.corpus_io import escape_name
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
-from codequarry.engine.worker import FileTask, WorkerConfig
+from codequarry.engine.worker import WorkerConfig
 from codequarry.errors import StoreError, UsageError
 from codequarry.extractors.core import Error
-from codequarry.graph import Graph, build_graph
-from codequarry.incremental import plan_work, previous_outputs, previous_state
-from codequarry.language import is_ambiguous, refine
+from codequarry.graph import Graph
+from codequarry.incremental import previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
-from codequarry.plan import ExtractPlan, check_outputs
+from codequarry.plan import ExtractPlan, Plan, as_plan
 from codequarry.progress import ProgressFile
-from codequarry.registry import Catalog, load_catalog
+from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
 from codequarry.repos import scan_sources
-from codequarry.scan import Manifest, module_names
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, WriterLock
 from codequarry.store.damage import store_errors
 from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
 from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
+from codequarry.worklist import worklist
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
 AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
@@ -75,34 +74,9 @@ class RunSummary:
         return dict(self.__dict__)
 
 
-def _tasks(manifest: Manifest) -> list[FileTask]:
-    modules = module_names(manifest.files)
-    tasks = []
-    for key, f in enumerate(manifest.files):
-        language = f.language
-        if (language is None and f.size > 0) or is_ambiguous(f.path):
-            language = refine(f.root, f.path, language)
-        mod, is_pkg = modules.get((f.repo, f.path), (None, False))
-        if language == "python" and mod is None:
-            # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
-            mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
-        tasks.append(
-            FileTask(
-                key=key,
-                repo=f.repo,
-                root=f.root,
-                path=f.path,
-                size=f.size,
-                mtime_ns=f.mtime_ns,
-                language=language,
-                module=mod,
-                is_package=is_pkg,
-            )
-        )
-    return tasks
-
-
-def make_engine(plan: ExtractPlan) -> Engine:
+def make_engine(plan: Plan | ExtractPlan) -> Engine:
+    """The engine the plan names, with its per-file limits (not started)."""
+    plan = plan.request if isinstance(plan, Plan) else plan
     limits = Limits(file_timeout=plan.file_timeout, max_memory=plan.max_memory_per_worker)
     if plan.engine == "ray":
         from codequarry.engine.ray import RayEngine
@@ -112,7 +86,7 @@ def make_engine(plan: ExtractPlan) -> Engine:
 
 
 def extract(
-    plan: ExtractPlan,
+    plan: Plan | ExtractPlan,
     *,
     engine: Engine | None = None,
     progress: ProgressFn | None = None,
@@ -125,16 +99,16 @@ def extract(
     ``kind`` names the run in the store's `runs` table and progress file ("watch" for a batch of
     `quarry watch`).
 
-    ``catalog`` is the plan's, already loaded (a warm process such as `quarry watch` loads it once).
+    ``plan`` is resolved (``make_plan``) and executed as it is: neither the catalog nor the graph is
+    built again. A bare request (an ``ExtractPlan``, such as a tools recipe holds) is resolved first,
+    from ``catalog`` when given.
 
     ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
     moved aside and recreated empty, and every extractor that writes it runs again on every file."""
     started = time.perf_counter()
-    catalog = catalog or load_catalog(plan.plugins)
-    extractors = [catalog.extractors[n] for n in plan.extractors]
-    graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
-    specs = check_outputs(extractors)
-    specs["errors"] = Error
+    resolved = as_plan(plan, catalog)
+    plan = resolved.request
+    specs: dict[str, DatasetSpec] = {**resolved.file_specs, "errors": Error}
     _check_store_path(str(plan.store))
     store = Store.create(plan.store)
     engine = engine or make_engine(plan)
@@ -152,13 +126,13 @@ def extract(
                     plan,
                     store,
                     engine,
-                    graph,
+                    resolved.graph,
                     specs,
                     _tracking(tracker, progress),
                     started,
                     rebuild,
                     recorder,
-                    catalog.extractors,
+                    resolved.catalog.extractors,
                 )
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
@@ -283,12 +257,8 @@ def _execute(
     plan = plan.model_copy(update={"sources": tuple(sources)})
     writer = RunWriter(store, run_id, specs)
     forced, previous = _prepare(writer, previous, extractors, rebuild)
-    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
-    tasks = [t for t in _tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
     with recorder.stage("plan"):
-        work = plan_work(
-            store, previous, tasks, plan.repos, extractors, forced=forced, known=catalog, scoped=set(scoped)
-        )
+        work = worklist(store, previous, sources, manifest, extractors, forced=forced, known=catalog)
     pause("execute")  # tests change the corpus here, between the scan and the reads
     config = WorkerConfig(
         extractors=tuple((ex.module, ex.attribute) for ex in extractors),
@@ -364,18 +334,13 @@ def _execute(
     with recorder.stage("operations"):
         op_state, summary.operations = run_operations(
             store,
-            graph.operations,
-            graph.layers,
-            graph.specs,
+            graph,
             states,
             prev_ops,
             workers=plan.workers,
             sources={src.repo: src.root for src in plan.sources},
         )
-    produced = set(specs) | {
-        o for op in graph.operations for o in op_state.get(op.name, {}).get("outputs", {})
-    }
-    gone = drop_unselected(states, prev_ops, op_state, produced)
+    gone = drop_unselected(states, prev_ops, graph)
     if gone:
         summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
     summary.notes += [
@@ -491,13 +456,10 @@ def pause(point: str) -> None:
         time.sleep(0.02)
 
 
-def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
+def run_operations_step(plan: Plan | ExtractPlan, names: list[str]) -> dict[str, Any]:
     """Run some of the plan's operations over the store's published snapshot and publish the result
     as one new snapshot (the other tables and the file state are kept as they are)."""
-    catalog = load_catalog(plan.plugins)
-    extractors = [catalog.extractors[n] for n in plan.extractors]
-    wanted = [catalog.operations[n] for n in names]
-    graph = build_graph(extractors, [catalog.operations[n] for n in plan.operations])
+    plan = as_plan(plan)
     store = Store.open(plan.store)
     with WriterLock(store.path), RunRecorder("operations", store.path, workers=plan.workers) as recorder:
         previous = store.snapshot()
@@ -506,14 +468,12 @@ def run_operations_step(plan: ExtractPlan, names: list[str]) -> dict[str, Any]:
         rollback_unpublished(store, previous)
         states = dict(previous.tables)
         prev_ops = previous.run.get("operations", {})
-        layers = [[n for n in layer if n in names] for layer in graph.layers]
         op_state, info = run_operations(
             store,
-            wanted,
-            [la for la in layers if la],
-            graph.specs,
+            plan.graph,
             states,
             prev_ops,
+            only=names,
             workers=plan.workers,
             sources={src.repo: src.root for src in plan.sources},
         )

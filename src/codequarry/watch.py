@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from codequarry.errors import QuarryError
-from codequarry.plan import ExtractPlan
+from codequarry.plan import Plan
 from codequarry.store import Store
 
 DEBOUNCE_MS = 1600  # the longest a burst is gathered before a run starts
@@ -54,14 +54,14 @@ def versions(store: Store) -> dict[str, int]:
     return {k: v.version for k, v in snap.tables.items()} if snap else {}
 
 
-def apply(plan: ExtractPlan, catalog: Any, log: Callable[[str], None], changed: int | None) -> Any:
+def apply(plan: Plan, log: Callable[[str], None], changed: int | None) -> Any:
     """One incremental run; logs one line when it published. Returns the summary."""
     from codequarry.run import extract
 
     store = Store.create(plan.store)
     before = versions(store)
     started = time.perf_counter()
-    summary = extract(plan, catalog=catalog, kind="watch")
+    summary = extract(plan, kind="watch")
     ms = (time.perf_counter() - started) * 1000
     if summary.published:
         tables = touched_tables(store, before)
@@ -75,7 +75,7 @@ def apply(plan: ExtractPlan, catalog: Any, log: Callable[[str], None], changed: 
 
 
 def watch(
-    plan: ExtractPlan,
+    plan: Plan,
     *,
     log: Callable[[str], None],
     debounce_ms: int = DEBOUNCE_MS,
@@ -84,14 +84,12 @@ def watch(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Catch up once, then apply each burst of changes under the plan's sources until ``stop`` (a
-    threading.Event) is set or KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the CLI)."""
+    threading.Event) is set or KeyboardInterrupt (Ctrl-C, or SIGTERM turned into it by the CLI).
+    The plan is resolved once (extractors loaded, DAG built) and executed by every run."""
     from watchfiles import watch as fs_watch
 
-    from codequarry.registry import load_catalog
-
-    catalog = load_catalog(plan.plugins)
     roots = sorted({s.root for s in plan.sources})
-    apply(plan, catalog, log, None)
+    apply(plan, log, None)
     log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
     if ready is not None:
         ready()
@@ -105,7 +103,7 @@ def watch(
         yield_on_timeout=False,
     ):
         try:
-            apply(plan, catalog, log, len(changes))
+            apply(plan, log, len(changes))
         except (
             QuarryError
         ) as exc:  # a held lock, a file that vanished mid-run: say so, wait for the next change

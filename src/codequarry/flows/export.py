@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codequarry.errors import UsageError
-from codequarry.graph import build_graph
 from codequarry.plan import ALWAYS, select_nodes
 from codequarry.registry import load_catalog
 
@@ -53,7 +52,7 @@ def plan_flows(
     """The flows for a selection (default: the default selection), in a stable order."""
     catalog = load_catalog(plugins)
     chosen = select_nodes(catalog, select, deselect)
-    graph = build_graph(chosen.extractors, chosen.operations)
+    graph = chosen.graph
     always = {ex.name for ex in chosen.extractors if any(ex.name.split(".")[0] == a for a in ALWAYS)}
     groups: dict[str, FlowSpec] = {}
     standalone: list[FlowSpec] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codequarry.errors import StoreLockedError, UsageError
-from codequarry.plan import ExtractPlan, make_plan
+from codequarry.plan import Plan, make_plan
 
 LOCK_WAIT = 3600.0  # seconds a step waits for another writer of the same store
 
@@ -26,7 +26,7 @@ def _plan(
     select: Sequence[str],
     plugins: Sequence[str],
     workers: int | None,
-) -> ExtractPlan:
+) -> Plan:
     if not sources:
         raise UsageError("give at least one source folder")
     return make_plan(list(sources), store=store, select=select, plugins=plugins, workers=workers)
@@ -55,7 +55,7 @@ def extract_files(
     from codequarry.run import extract
 
     plan = _plan(sources, store, select, plugins, workers)
-    files_only = plan.model_copy(update={"operations": ()})
+    files_only = plan.replace(operations=())
     summary = _waiting(lambda: extract(files_only), "extract")
     return {
         "snapshot": summary.snapshot,
@@ -78,7 +78,7 @@ def run_operation(
     from codequarry.run import run_operations_step
 
     plan = _plan(sources, store, select, plugins, 1)
-    if name not in plan.operations:
+    if name not in plan.request.operations:
         raise UsageError(f"operation '{name}' is not part of the selection {list(select)}")
     return dict(_waiting(lambda: run_operations_step(plan, [name]), name))
 

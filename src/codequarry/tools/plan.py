@@ -167,6 +167,6 @@ def _extract(model: RecipeIn, path: Path, base: Path, store: str | Path | None) 
             max_file_size=parse_size(ex.max_file_size),
             file_timeout=float(ex.file_timeout),
             engine=ex.engine,
-        )
+        ).request  # the request: a recipe's plan is serialised (its report, `quarry run --check`)
     except QuarryError as exc:
         raise fail(path, "extract", str(exc)) from None

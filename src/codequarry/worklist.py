@@ -1,0 +1,82 @@
+"""The worklist of a run: the scanned manifest as file tasks, compared with the store's last snapshot.
+
+One place decides what a run must do with the files, for ``quarry extract`` (under the store's writer
+lock, after the scan and after the tables are prepared) and for ``quarry plan`` (a read-only preview
+against the live snapshot). It cannot be part of the resolved :class:`~codequarry.plan.Plan`: the
+snapshot it compares with is only stable while the run holds the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from codequarry.api import FileExtractor
+from codequarry.engine.worker import FileTask
+from codequarry.incremental import WorkPlan, plan_work
+from codequarry.language import is_ambiguous, refine
+from codequarry.scan import Manifest, SourceRoot, module_names
+from codequarry.store import Snapshot, Store
+
+
+def manifest_tasks(manifest: Manifest) -> list[FileTask]:
+    """One task per scanned file, with its language (refined from content when the name is not
+    enough) and its module name (a file not importable by a name gets its stem)."""
+    modules = module_names(manifest.files)
+    tasks = []
+    for key, f in enumerate(manifest.files):
+        language = f.language
+        if (language is None and f.size > 0) or is_ambiguous(f.path):
+            language = refine(f.root, f.path, language)
+        mod, is_pkg = modules.get((f.repo, f.path), (None, False))
+        if language == "python" and mod is None:
+            # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
+            mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
+        tasks.append(
+            FileTask(
+                key=key,
+                repo=f.repo,
+                root=f.root,
+                path=f.path,
+                size=f.size,
+                mtime_ns=f.mtime_ns,
+                language=language,
+                module=mod,
+                is_package=is_pkg,
+            )
+        )
+    return tasks
+
+
+def source_tasks(sources: Iterable[SourceRoot], manifest: Manifest) -> tuple[list[FileTask], set[str]]:
+    """The manifest's tasks, a source given as one file of its repo keeping that file alone; and the
+    repos so scoped."""
+    scoped = {s.repo: s.scope for s in sources if s.scope is not None}
+    tasks = [t for t in manifest_tasks(manifest) if t.repo not in scoped or t.path == scoped[t.repo]]
+    return tasks, set(scoped)
+
+
+def worklist(
+    store: Store,
+    previous: Snapshot | None,
+    sources: Iterable[SourceRoot],
+    manifest: Manifest,
+    extractors: list[FileExtractor],
+    *,
+    forced: set[str] | None = None,
+    known: Mapping[str, FileExtractor] | None = None,
+) -> WorkPlan:
+    """What each extractor must do with the scanned files against ``previous`` (see incremental.py):
+    ``forced`` extractors run on every file, ``known`` are the declarations of the catalog (a dropped
+    extractor's languages say which rows of a shared table are its own)."""
+    sources = list(sources)
+    tasks, scoped = source_tasks(sources, manifest)
+    return plan_work(
+        store,
+        previous,
+        tasks,
+        [s.repo for s in sources],
+        extractors,
+        forced=forced or set(),
+        known=known,
+        scoped=scoped,
+    )
