@@ -488,3 +488,14 @@ def test_a_revised_parse_product_re_runs_its_extractors_once(
     }
     third = extract(make_plan([tree], store=store, workers=1, select=["python.core"]))
     assert not third.published and not third.rerun
+
+
+def test_a_bare_try_in_a_newer_file_is_a_syntax_error_row_not_a_crash() -> None:
+    """tree-sitter-python accepts ``try:`` with no handler; ``ast`` has no such tree. Found by the
+    damaged-file test above (a cut of pep758.py): the file is a syntax failure naming the cause."""
+    data = b"try:\n    pass\nexcept A, B:\n    pass\ntry:\n    x = 1\n"
+    src = SourceFile(repo="r", path="x.py", data=data, sha256=None, size=len(data), language="python")
+    with pytest.raises(ParseFailure) as caught:
+        _ = src.tree
+    assert caught.value.kind == "syntax"
+    assert "neither except nor finally" in caught.value.message

@@ -142,4 +142,17 @@ def _convert(root: Any, data: bytes, found: tuple[Note, ...]) -> tuple[ast.Modul
         raise NotNewer("nesting too deep for the converter", None, found) from None
     except Exception as exc:  # a tree shape the converter does not know (``0L``): the file's loss only
         raise NotNewer(f"the converter cannot read it ({type(exc).__name__}: {exc})", None, found) from None
+    _check_shape(module, found)
     return module, tuple(cx.notes)
+
+
+def _check_shape(module: ast.Module, found: tuple[Note, ...]) -> None:
+    """Refuse a tree ``ast`` itself would refuse: CPython's validator runs when a tree is compiled
+    (compiled to bytecode and dropped, never run). A scope error (``return`` outside a function) is
+    the source's own and leaves the tree well-formed."""
+    try:
+        compile(module, "<fallback>", "exec", dont_inherit=True)
+    except SyntaxError:
+        return
+    except (ValueError, TypeError) as exc:
+        raise NotNewer(f"the converter made a tree ast refuses ({exc})", None, found) from None

@@ -306,6 +306,8 @@ class Statements:
                 orelse = self._body(clause)
             elif kind == "finally_clause":
                 final = self.block(next(c for c in clause.children if c.type == "block"))
+        if not handlers and not final:  # tree-sitter accepts a bare ``try:``; ``ast`` cannot hold one
+            raise Unsupported("a try statement with neither except nor finally", node)
         last = (final or orelse or handlers or body)[-1]
         cls = ast.TryStar if star else ast.Try
         return cls(
