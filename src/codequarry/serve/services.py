@@ -111,7 +111,7 @@ def specs(store: Path, *, ui_port: int | None = None, token: str | None = None) 
         if name == "ui":
             port = ui_port or port
             env = {"QUARRY_SERVE_TOKEN": token} if token else {}
-            argv = (
+            argv: tuple[str, ...] = (
                 sys.executable,
                 "-m",
                 "codequarry",
