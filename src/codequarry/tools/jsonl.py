@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import pyarrow as pa
@@ -44,7 +44,7 @@ try:  # orjson decodes several times faster than json; json stays the reference 
         except TypeError:
             return json.dumps(value)
 
-    _ORJSON_LOADS: Callable[[bytes], Any] | None = orjson.loads
+    _ORJSON_LOADS: Callable[[Any], Any] | None = orjson.loads  # Any: handed a Cut, it raises TypeError
 except ImportError:  # pragma: no cover - orjson is a dependency
     _ORJSON_LOADS = None
     _loads = json.loads  # type: ignore[assignment]
@@ -206,6 +206,7 @@ class LineReader:
         names = self.names
         forbid = self.checker.extra == "forbid"
         kept = _fast_records(raw_lines, names if forbid else None)
+        where: Sequence[int]
         if kept is not None:  # every line an object that fits: no per-line bookkeeping
             where = range(len(kept))
         else:

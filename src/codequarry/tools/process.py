@@ -167,10 +167,10 @@ class _Pipe:
         partial = self.partial
         pieces = data.split(b"\n")
         if not partial and not self.overlong and all(len(p) < MAX_LINE for p in pieces):  # the usual case
-            last = pieces.pop()
+            tail = pieces.pop()
             if pieces:
                 self.on_lines([p + b"\n" for p in pieces])
-            partial += last
+            partial += tail
             return
         lines: list[bytes] = []
         for i, piece in enumerate(pieces):
@@ -440,8 +440,9 @@ class TaskProcess:
         by_fd = {p.fd: p for p in pipes}
         for fd in by_fd:
             poller.register(fd, select.POLLIN | select.POLLHUP)
+        pidfd: int | None
         try:
-            pidfd: int | None = os.pidfd_open(proc.pid)
+            pidfd = os.pidfd_open(proc.pid)
             poller.register(pidfd, select.POLLIN)
         except (AttributeError, OSError):
             pidfd = None
