@@ -205,7 +205,8 @@ def _healthy(spec_health: str, port: int, timeout: float = 1.0) -> bool:
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback only)
-            return 200 <= resp.status < 300
+            status: int = resp.status
+            return 200 <= status < 300
     except OSError:
         return False
 
