@@ -1,6 +1,6 @@
 """A plugin as its author writes it: mypy (strict, with codequarry.mypy_plugin) must find no error here.
 
-Checked by tests/typecheck/test_declarations.py; never imported by the tests.
+Checked by tests/typecheck/test_declarations.py, and run there to show the types tell the truth.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import ast
 
 import pyarrow as pa
 
+import codequarry
 from codequarry import DatasetSpec, Outputs, SourceFile, dataset, file_extractor, operation
 from codequarry.api import FileExtractor, Operation
 from codequarry.schema import RowBuffer
@@ -29,7 +30,12 @@ class EnvCount:
     n: int
 
 
-@file_extractor("acme.env.reads", version=1, needs=["ast"], outputs=[EnvRead])
+@codequarry.dataset("acme_env_files")  # the decorator reached as an attribute is the same decorator
+class EnvFile:
+    variables: list[str]
+
+
+@file_extractor("acme.env.reads", version=1, needs=["ast"], outputs=[EnvRead, EnvFile])
 def env_reads(src: SourceFile, out: Outputs) -> None:
     """os.getenv("X") calls, with the variable's name."""
     for call in src.nodes(ast.Call):
@@ -54,7 +60,7 @@ def specs() -> list[DatasetSpec]:
     columns: tuple[str, ...] = EnvRead.field_names
     fields: tuple[pa.Field, ...] = EnvCount.fields
     assert name and schema and columns and fields and EnvCount.provenance is False
-    return [EnvRead, EnvCount]
+    return [EnvRead, EnvCount, EnvFile]
 
 
 EXTRACTOR: FileExtractor = env_reads

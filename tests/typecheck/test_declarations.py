@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,17 @@ def _mypy(path: Path) -> subprocess.CompletedProcess[str]:
 def test_plugin_file_passes_strict_mypy() -> None:
     done = _mypy(HERE / "plugin_ok.py")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_what_mypy_was_told_holds_at_run_time() -> None:
+    """The plugin's claim is true: the declared classes are DatasetSpecs, the extractor's outputs."""
+    from codequarry import DatasetSpec
+
+    module = runpy.run_path(str(HERE / "plugin_ok.py"))
+    specs = module["specs"]()
+    assert all(isinstance(s, DatasetSpec) for s in specs)
+    assert [s.name for s in specs] == ["acme_env_reads", "acme_env_counts", "acme_env_files"]
+    assert module["EXTRACTOR"].outputs == (specs[0], specs[2])
 
 
 def test_deliberate_type_errors_are_reported() -> None:
