@@ -12,7 +12,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from codequarry.api import FileExtractor, Operation, file_extractor, operation  # noqa: E402
+from codequarry.api import FileExtractor, Operation, Outputs, file_extractor, operation  # noqa: E402
 from codequarry.plan import ExtractPlan, Plan, make_plan  # noqa: E402
 from codequarry.run import RunSummary, extract  # noqa: E402
 from codequarry.schema import DatasetSpec, dataset  # noqa: E402
@@ -43,6 +43,7 @@ __all__ = [
     "operation",
     "FileExtractor",
     "Operation",
+    "Outputs",
     "SourceFile",
     "ExtractPlan",
     "Plan",

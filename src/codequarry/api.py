@@ -5,7 +5,7 @@ buffers of the datasets it declares. It names the parse products it needs, so th
 at most once per parser, and only if some selected extractor needs that parser::
 
     import ast
-    from codequarry import dataset, file_extractor, SourceFile
+    from codequarry import dataset, file_extractor, Outputs, SourceFile
 
     @dataset("acme_env_reads")
     class EnvRead:
@@ -14,7 +14,7 @@ at most once per parser, and only if some selected extractor needs that parser::
         default: str | None
 
     @file_extractor("acme.env.reads", version=1, needs=["ast"], outputs=[EnvRead])
-    def env_reads(src: SourceFile, out) -> None:
+    def env_reads(src: SourceFile, out: Outputs) -> None:
         for call in src.nodes(ast.Call):
             if src.dotted(call.func) in ("os.getenv", "os.environ.get") and call.args:
                 arg = call.args[0]
@@ -36,17 +36,24 @@ Rules an extractor follows:
   row; the run goes on. ``out.error(kind, message, line=...)`` records a problem and keeps the rows.
 
 Bump ``version`` whenever the rows an extractor produces change.
+
+Typing: ``out`` is an :class:`Outputs`; each declared dataset is a :class:`~codequarry.schema.RowBuffer`
+attribute of it. mypy sees a ``@dataset`` class as the ``DatasetSpec`` it becomes once the plugin is
+enabled (``[tool.mypy] plugins = ["codequarry.mypy_plugin"]``); see :mod:`codequarry.mypy_plugin`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codequarry.errors import DeclarationError, did_you_mean
-from codequarry.schema import DatasetSpec
+from codequarry.schema import DatasetSpec, RowBuffer
+
+if TYPE_CHECKING:
+    from codequarry.source import SourceFile
 
 #: parse products a file extractor may ask for; each is computed lazily, once per file
 PARSE_PRODUCTS = ("text", "ast", "symtable", "bytecode", "cst", "tokens")
@@ -62,6 +69,9 @@ def effective_version(ex: FileExtractor) -> int:
     revision of each product it needs (``version=1`` needing ``ast`` revision 2 is 1001)."""
     return ex.version + 1000 * sum(PRODUCT_REVISIONS.get(p, 1) - 1 for p in ex.needs)
 
+
+#: the function a file extractor wraps: rows of one file into the buffers of ``out``
+ExtractorFunc = Callable[["SourceFile", "Outputs"], None]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -130,7 +140,7 @@ def file_extractor(
     languages: Iterable[str] | None = ("python",),
     description: str | None = None,
     default: bool = True,
-) -> Callable[[Callable[..., None]], FileExtractor]:
+) -> Callable[[ExtractorFunc], FileExtractor]:
     """Declare a file extractor. ``languages=None`` runs it on every file, whatever its language;
     ``default=False`` keeps an expensive one out of runs that do not select it by name or group."""
     _check_name("extractor", name)
@@ -149,7 +159,7 @@ def file_extractor(
     if not outs:
         raise DeclarationError(f"extractor '{name}' declares no outputs")
 
-    def wrap(func: Callable[..., None]) -> FileExtractor:
+    def wrap(func: ExtractorFunc) -> FileExtractor:
         doc = description if description is not None else (func.__doc__ or "").strip().split("\n")[0]
         return FileExtractor(
             name=name,
@@ -221,10 +231,14 @@ def operation(
     return wrap
 
 
+#: what ``out.error(...)`` calls: (kind, message, line, column, source line)
+ErrorReport = Callable[[str, str, int | None, int | None, str | None], None]
+
+
 class Outputs:
     """The ``out`` argument of a file extractor: one row buffer per declared dataset, as attributes."""
 
-    def __init__(self, buffers: dict[str, Any], report: Callable[..., None] | None = None) -> None:
+    def __init__(self, buffers: Mapping[str, RowBuffer], report: ErrorReport | None = None) -> None:
         self.__dict__.update(buffers)
         self.__dict__["_report"] = report
 
@@ -243,15 +257,16 @@ class Outputs:
         if report is not None:
             report(kind, message, line, column, source_line)
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: str) -> RowBuffer:
         try:
-            return self.__dict__[name]
+            buf: RowBuffer = self.__dict__[name]
+            return buf
         except KeyError:
             raise DeclarationError(
                 f"no declared output '{name}'.{did_you_mean(name, self.__dict__)}"
             ) from None
 
-    def __getattr__(self, name: str) -> Any:  # only reached when the attribute is missing
+    def __getattr__(self, name: str) -> RowBuffer:  # only reached when the attribute is missing
         if name.startswith("__"):
             raise AttributeError(name)
         return self[name]

@@ -118,8 +118,8 @@ def plan_work(
     extractors: list[FileExtractor],
     forced: set[str] = frozenset(),  # type: ignore[assignment]
     known: Mapping[str, FileExtractor] | None = None,
-    scoped: set[str] = frozenset(),
-) -> WorkPlan:  # type: ignore[assignment]
+    scoped: set[str] = frozenset(),  # type: ignore[assignment]
+) -> WorkPlan:
     """Compare the scan with the last snapshot and decide what to extract and what to drop.
 
     A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of

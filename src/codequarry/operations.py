@@ -205,7 +205,7 @@ def run_operations(
                 continue
             op = by_name[name]
             inputs = {i: states[i].version for i in op.inputs if i in states}
-            prev = previous.get(name)
+            prev: Any = previous.get(name)
             outs = [_out_name(o) for o in op.outputs]
             now = {o: states[o].version for o in outs if o in states}
             same_outputs = (

@@ -24,10 +24,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from codequarry.corpus_io import hash_file
 from codequarry.scan import Manifest, ScannedFile, SourceRoot
+
+if TYPE_CHECKING:
+    from dulwich.refs import Ref
 from codequarry.store import Snapshot, Store
 
 MOVED_MATCH = 0.8  # share of files that must match for a plain folder to be a moved repo
@@ -70,13 +73,17 @@ def git_identity(root: str) -> str | None:
         return None
     try:
         from dulwich.object_store import DiskObjectStore
+        from dulwich.objects import Commit
         from dulwich.refs import DiskRefsContainer
 
         refs = DiskRefsContainer(common, gitdir)
-        sha = refs[b"HEAD"]
+        sha = refs[cast("Ref", b"HEAD")]  # a typed name for b"HEAD" only in newer dulwich
         objects = DiskObjectStore(os.path.join(common, "objects"))
         for _ in range(MAX_HISTORY):
-            parents = objects[sha].parents
+            commit = objects[sha]
+            if not isinstance(commit, Commit):  # HEAD names a tag or a blob: a damaged repo
+                return None
+            parents = commit.parents
             if not parents:
                 break
             sha = parents[0]
@@ -209,16 +216,13 @@ def scope_files(reg: dict[str, dict[str, Any]], sources: Iterable[SourceRoot]) -
     """A single-file source inside a registered repo's root becomes that repo, scoped to the file."""
     out = []
     for src in sources:
-        hit = (
-            containing(reg, os.path.join(src.root, src.only))
-            if src.only is not None and not src.named
-            else None
-        )
-        if hit is None:
+        path = os.path.join(src.root, src.only) if src.only is not None and not src.named else None
+        hit = containing(reg, path) if path is not None else None
+        if path is None or hit is None:
             out.append(src)
             continue
         name, root = hit
-        rel = os.path.relpath(os.path.join(src.root, src.only), root).replace(os.sep, "/")
+        rel = os.path.relpath(path, root).replace(os.sep, "/")
         out.append(SourceRoot(repo=name, root=root, only=None, scope=rel))
     return out
 

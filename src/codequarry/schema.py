@@ -71,10 +71,10 @@ def _arrow_type(tp: Any, where: str) -> tuple[pa.DataType, bool]:
         inner, _ = _arrow_type(args[0], where)
         return inner, True
     if origin in (list, tuple, Iterable) or tp in (list, tuple):
-        args = typing.get_args(tp)
-        if not args or (origin is tuple and not (len(args) == 2 and args[1] is Ellipsis)):
+        elems = typing.get_args(tp)
+        if not elems or (origin is tuple and not (len(elems) == 2 and elems[1] is Ellipsis)):
             raise DeclarationError(f"{where}: give the element type, e.g. list[str]")
-        inner, _ = _arrow_type(args[0], where)
+        inner, _ = _arrow_type(elems[0], where)
         return pa.list_(inner), False
     if tp in _SCALARS:
         return _SCALARS[tp], False
@@ -100,10 +100,16 @@ def _fields_of(cls: type, where: str) -> list[pa.Field]:
     return fields
 
 
-def dataset(name: str, *, provenance: bool = True) -> Callable[[type], DatasetSpec]:
-    """Class decorator declaring a dataset; the class becomes a :class:`DatasetSpec`."""
+def dataset(name: str, *, provenance: bool = True) -> Callable[[Any], DatasetSpec]:
+    """Class decorator declaring a dataset; the class becomes a :class:`DatasetSpec`.
 
-    def wrap(cls: type) -> DatasetSpec:
+    mypy does not apply a class decorator's return type, so for mypy the class would stay a class:
+    the plugin :mod:`codequarry.mypy_plugin` (``plugins = ["codequarry.mypy_plugin"]``) makes it
+    the ``DatasetSpec`` it is at run time, so ``outputs=[EnvRead]`` and ``EnvRead.schema`` type-check.
+    (``wrap`` takes ``Any``: under the plugin, mypy already sees the class as that ``DatasetSpec``.)
+    """
+
+    def wrap(cls: type[Any]) -> DatasetSpec:
         fields = _fields_of(cls, f"dataset '{name}'")
         clash = [f.name for f in fields if provenance and f.name in PROVENANCE_NAMES]
         if clash:
@@ -128,6 +134,8 @@ class RowBuffer:
     """
 
     __slots__ = ("spec", "_names", "_cols", "_first", "_files", "add")
+    #: ``add(**fields)``: one row, a keyword per field (generated per dataset, see :func:`_appender`)
+    add: Callable[..., None]
 
     def __init__(self, spec: DatasetSpec) -> None:
         self.spec = spec
@@ -231,7 +239,7 @@ class RowBuffer:
         return arrays
 
 
-def _appender(buf: RowBuffer) -> Any:
+def _appender(buf: RowBuffer) -> Callable[..., None]:
     """A fast ``add(**fields)`` for one dataset: keyword parameters named after the fields, each
     appended to its column list; an unknown keyword is a SchemaError naming the closest field.
     Generated because the obvious loop over a kwargs dict costs ~3x more per row on the hot path."""
@@ -242,7 +250,8 @@ def _appender(buf: RowBuffer) -> Any:
     scope: dict[str, Any] = {f"_a{i}": buf._cols[n].append for i, n in enumerate(names)}
     scope["_bad"] = buf._unknown
     exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
-    return scope["add"]
+    add: Callable[..., None] = scope["add"]
+    return add
 
 
 def _escape_surrogates(value: Any) -> Any:

@@ -459,6 +459,7 @@ class SourceFile:
         l0 = node.lineno - 1
         l1 = (node.end_lineno or node.lineno) - 1
         c0, c1 = node.col_offset, node.end_col_offset or 0
+        text: str
         if l0 == l1:
             line = lines[l0]
             text = line[c0:c1] if line.isascii() else line.encode()[c0:c1].decode("utf-8", "replace")

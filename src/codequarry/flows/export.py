@@ -205,7 +205,7 @@ def export_flows(
         (out / name).write_text(text, encoding="utf-8")
     for stale in set(previous) - set(sources):
         (out / stale).unlink(missing_ok=True)  # a flow of ours that the selection no longer has
-    listing = {f"{s.file}.py": [] for s in specs}
+    listing: dict[str, list[str]] = {f"{s.file}.py": [] for s in specs}
     for s in specs:
         listing[f"{s.file}.py"].append(s.name)
     index = {"files": sorted(sources), "flows": listing, "plugins": plugins}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 #: tree-sitter "extras" that can appear between any two tokens and never make an ``ast`` node
 EXTRAS = frozenset({"comment", "line_continuation"})
@@ -78,13 +78,17 @@ def end_of(node: Any) -> dict[str, int]:
     return {"end_lineno": e[0] + 1, "end_col_offset": e[1]}
 
 
+_Node = TypeVar("_Node")
+
+
 def named(node: Any) -> list[Any]:
     """The named children of ``node`` without comments and line continuations."""
     return [c for c in node.named_children if c.type not in EXTRAS]
 
 
 def text(node: Any) -> str:
-    return node.text.decode("utf-8")
+    decoded: str = node.text.decode("utf-8")
+    return decoded
 
 
 def tokens(node: Any) -> list[Any]:
@@ -92,18 +96,19 @@ def tokens(node: Any) -> list[Any]:
     return [c for c in node.children if c.type not in EXTRAS]
 
 
-def set_ctx(node: Any, ctx: ast.expr_context) -> Any:
+def set_ctx(node: _Node, ctx: ast.expr_context) -> _Node:
     """Give a target and its sub-targets ``ctx``, as CPython does for assignment and ``del`` targets."""
-    cls = node.__class__
+    target: Any = node
+    cls = target.__class__
     if cls in (ast.Name, ast.Attribute, ast.Subscript):
-        node.ctx = ctx  # type: ignore[attr-defined]
+        target.ctx = ctx
     elif cls in (ast.Tuple, ast.List):
-        node.ctx = ctx  # type: ignore[attr-defined]
-        for elt in node.elts:  # type: ignore[attr-defined]
+        target.ctx = ctx
+        for elt in target.elts:
             set_ctx(elt, ctx)
     elif cls is ast.Starred:
-        node.ctx = ctx  # type: ignore[attr-defined]
-        set_ctx(node.value, ctx)  # type: ignore[attr-defined]
+        target.ctx = ctx
+        set_ctx(target.value, ctx)
     return node
 
 

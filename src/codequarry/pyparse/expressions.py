@@ -214,8 +214,8 @@ class Expressions:
 
         if len(all_) > 1:
             tup = ast.Tuple(elts=self.exprs(all_), ctx=STORE, **span2(all_[0], all_[-1]))
-            return set_ctx(tup, STORE)  # type: ignore[return-value]
-        return set_ctx(self.expr(first), STORE)  # type: ignore[return-value]
+            return set_ctx(tup, STORE)
+        return set_ctx(self.expr(first), STORE)
 
     def x_list_comprehension(self, node: Any) -> ast.expr:
         body = self.expr(node.child_by_field_name("body"))
@@ -324,7 +324,7 @@ class Expressions:
         ``*(a[1:])``: the star is returned apart so the caller can put it back outside."""
         value = self.expr(node)
         if value.__class__ is ast.Starred and node.type != "parenthesized_expression":
-            return value.value, value  # type: ignore[attr-defined]
+            return value.value, value
         return value, None
 
     def x_subscript(self, node: Any) -> ast.expr:
@@ -376,7 +376,7 @@ class Expressions:
 def _star(star: ast.expr | None, trailer: ast.expr) -> ast.expr:
     if star is None:
         return trailer
-    star_start = {"lineno": star.lineno, "col_offset": star.col_offset}  # type: ignore[attr-defined]
+    star_start = {"lineno": star.lineno, "col_offset": star.col_offset}
     trailer.__dict__.update(start_of(star.value))  # type: ignore[attr-defined]
     return ast.Starred(value=trailer, ctx=LOAD, **star_start, **end_of(trailer))
 

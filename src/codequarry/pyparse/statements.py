@@ -99,7 +99,8 @@ class Statements:
             return self._assignment(first, node)
         if len(kids) == 1 and first.type == "augmented_assignment":
             op = _BINOPS[first.child_by_field_name("operator").type[:-1]]()
-            target = set_ctx(self.expr(first.child_by_field_name("left")), STORE)
+            # Any: the grammar admits only a name, attribute or subscript here, which ast.expr does not say
+            target: Any = set_ctx(self.expr(first.child_by_field_name("left")), STORE)
             return ast.AugAssign(
                 target=target, op=op, value=self.expr(first.child_by_field_name("right")), **span(node)
             )
@@ -109,7 +110,7 @@ class Statements:
         annotation = node.child_by_field_name("type")
         left = node.child_by_field_name("left")
         if annotation is not None:
-            target = set_ctx(self.expr(left), STORE)
+            target: Any = set_ctx(self.expr(left), STORE)  # a name, attribute or subscript, as above
             right = node.child_by_field_name("right")
             simple = int(left.type == "identifier")
             return ast.AnnAssign(
@@ -122,7 +123,7 @@ class Statements:
         targets: list[ast.expr] = []
         right = node
         while right.type == "assignment":
-            targets.append(set_ctx(self.expr(right.child_by_field_name("left")), STORE))  # type: ignore[arg-type]
+            targets.append(set_ctx(self.expr(right.child_by_field_name("left")), STORE))
             right = right.child_by_field_name("right")
         return ast.Assign(targets=targets, value=self.expr(right), type_comment=None, **span(stmt))
 
@@ -133,7 +134,7 @@ class Statements:
     def s_delete_statement(self, node: Any) -> ast.stmt:
         (target,) = named(node)
         elts = named(target) if target.type == "expression_list" else [target]
-        return ast.Delete(targets=[set_ctx(self.expr(t), DEL) for t in elts], **span(node))  # type: ignore[misc]
+        return ast.Delete(targets=[set_ctx(self.expr(t), DEL) for t in elts], **span(node))
 
     def s_raise_statement(self, node: Any) -> ast.stmt:
         cause = node.child_by_field_name("cause")

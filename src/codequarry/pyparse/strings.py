@@ -24,7 +24,7 @@ def _escape(seq: str) -> str:
     """One backslash escape of a str literal, decoded as the tokenizer does (unknown ones kept)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ast.literal_eval(f'"{seq}"') if seq != "\\\n" else ""  # type: ignore[no-any-return]
+        return ast.literal_eval(f'"{seq}"') if seq != "\\\n" else ""
 
 
 def unescape(raw: str) -> str:

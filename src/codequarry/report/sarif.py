@@ -128,7 +128,8 @@ def _rows(store: Store, name: str, columns: list[str]) -> list[dict[str, Any]]:
     data = table(store, name)
     order = [c for c in ("repo", "path", "line", "col", "column") if c in data.column_names]
     data = data.sort_by([(c, "ascending") for c in order])
-    return data.select([c for c in columns if c in data.column_names]).to_pylist()
+    rows: list[dict[str, Any]] = data.select([c for c in columns if c in data.column_names]).to_pylist()
+    return rows
 
 
 def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]:

@@ -59,7 +59,8 @@ class _TokenGate(BaseHTTPMiddleware):
                 {"error": "this server needs its token: ?token=... or Authorization: Bearer ..."},
                 status_code=401,
             )
-        return await call_next(request)
+        response: Response = await call_next(request)
+        return response
 
 
 def _jsonable(table: pa.Table) -> list[list[Any]]:

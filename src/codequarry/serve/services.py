@@ -111,7 +111,7 @@ def specs(store: Path, *, ui_port: int | None = None, token: str | None = None) 
         if name == "ui":
             port = ui_port or port
             env = {"QUARRY_SERVE_TOKEN": token} if token else {}
-            argv = (
+            argv: tuple[str, ...] = (
                 sys.executable,
                 "-m",
                 "codequarry",
@@ -205,7 +205,8 @@ def _healthy(spec_health: str, port: int, timeout: float = 1.0) -> bool:
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (loopback only)
-            return 200 <= resp.status < 300
+            status: int = resp.status
+            return 200 <= status < 300
     except OSError:
         return False
 

@@ -44,7 +44,7 @@ try:  # orjson decodes several times faster than json; json stays the reference 
         except TypeError:
             return json.dumps(value)
 
-    _ORJSON_LOADS: Callable[[bytes], Any] | None = orjson.loads
+    _ORJSON_LOADS: Callable[[Any], Any] | None = orjson.loads  # Any: handed a Cut, it raises TypeError
 except ImportError:  # pragma: no cover - orjson is a dependency
     _ORJSON_LOADS = None
     _loads = json.loads  # type: ignore[assignment]

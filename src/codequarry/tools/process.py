@@ -440,9 +440,10 @@ class TaskProcess:
         by_fd = {p.fd: p for p in pipes}
         for fd in by_fd:
             poller.register(fd, select.POLLIN | select.POLLHUP)
+        pidfd: int | None
         try:
-            pidfd: int | None = os.pidfd_open(proc.pid)
-            poller.register(pidfd, select.POLLIN)  # type: ignore[arg-type]
+            pidfd = os.pidfd_open(proc.pid)
+            poller.register(pidfd, select.POLLIN)
         except (AttributeError, OSError):
             pidfd = None
         next_check = 0.0

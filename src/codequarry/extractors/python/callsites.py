@@ -193,7 +193,7 @@ class FileFacts:
         parent = self.parent
         lambdas = None
         child = node
-        anc = parent(node)
+        anc: Any = parent(node)
         while anc is not None:
             cls = anc.__class__
             if cls in DEF_TYPES:

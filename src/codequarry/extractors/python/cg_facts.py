@@ -224,7 +224,7 @@ class _Walker:
                     for item in value:
                         if isinstance(item, ast.expr):
                             self.expr(item, scope)
-                        elif isinstance(item, ast.excepthandler):
+                        elif isinstance(item, ast.ExceptHandler):  # its one concrete class
                             self.handler(item, scope)
                         elif isinstance(item, ast.match_case):
                             self.body(item.body, scope)
@@ -239,7 +239,7 @@ class _Walker:
     def imports(self, node: ast.Import | ast.ImportFrom, scope: _Scope) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
-                value = ["m", alias.name if alias.asname else alias.name.partition(".")[0]]
+                value: list[Any] = ["m", alias.name if alias.asname else alias.name.partition(".")[0]]
                 self.facts["assign"].append(
                     [["v", self.store_var(alias.asname or alias.name.partition(".")[0], scope)], value]
                 )

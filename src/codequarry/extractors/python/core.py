@@ -36,7 +36,7 @@ from codequarry.source import SourceFile
 
 _EMPTY: list[str] = []  # shared by rows with no keywords / decorators; never mutated
 _MAX_TARGET = 200  # characters of a target's source text (``x.y[...]``) kept
-_MISSING = object()
+_MISSING: Any = object()
 
 
 @dataset("modules")
@@ -446,7 +446,7 @@ def calls(src: SourceFile, out: Any) -> None:
         # the scope evaluating the call, and the lambdas in between (their parameters shadow names)
         lambdas = None
         child = call
-        anc = parent(call)
+        anc: Any = parent(call)
         while anc is not None:
             cls = anc.__class__
             if cls in defs:

@@ -378,7 +378,7 @@ def _env_prefix(cls: ast.ClassDef) -> str:
     stmt: Any
     for stmt in cls.body:
         if stmt.__class__ in (ast.Assign, ast.AnnAssign) and stmt.value is not None:
-            targets = stmt.targets if stmt.__class__ is ast.Assign else [stmt.target]
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             if any(t.__class__ is ast.Name and t.id == "model_config" for t in targets):
                 value = stmt.value
                 if value.__class__ is ast.Call:

@@ -19,7 +19,9 @@ from typing import Any
 
 from codequarry.source import SourceFile
 
-FUNCTION_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
+FUNCTION_TYPES: frozenset[type[ast.FunctionDef | ast.AsyncFunctionDef]] = frozenset(
+    {ast.FunctionDef, ast.AsyncFunctionDef}
+)
 DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 COMPREHENSION_TYPES = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
 
@@ -189,6 +191,7 @@ def import_bindings(src: SourceFile) -> list[ImportBinding]:
     parent = src.parents.get
     module, is_package = src.module, src.is_package
     out: list[ImportBinding] = []
+    target: str | None
     for stmt in stmts:
         scope, is_tc, in_try = _import_context(parent, stmt)
         if stmt.__class__ is ast.Import:

@@ -217,7 +217,7 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         arg = (
             "0"
             if call.args and call.args[0] is expr
-            else next(kw.arg for kw in call.keywords if kw.value is expr)
+            else next(kw.arg for kw in call.keywords if kw.value is expr and kw.arg is not None)
         )
         wrapper = None
         if expr.__class__ is ast.Call and sink in _METHOD_SINKS and sqlalchemy:

@@ -83,7 +83,7 @@ def assignment_targets(target: Any, value: Any) -> list[tuple[Any, Any]]:
     if target.__class__ not in (ast.Tuple, ast.List):
         return [(target.value if target.__class__ is ast.Starred else target, value)]
     pairs: list[tuple[Any, Any]] = []
-    stack = [(target, value)]
+    stack: list[tuple[Any, Any]] = [(target, value)]
     while stack:
         t, v = stack.pop()
         if t.__class__ is ast.Starred:
