@@ -154,5 +154,5 @@ def _check_shape(module: ast.Module, found: tuple[Note, ...]) -> None:
         compile(module, "<fallback>", "exec", dont_inherit=True)
     except SyntaxError:
         return
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, SystemError, RecursionError) as exc:
         raise NotNewer(f"the converter made a tree ast refuses ({exc})", None, found) from None
