@@ -26,7 +26,9 @@ import re
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.names import module_name, resolve_relative, span_getter
+from codequarry.python.imports import resolve_relative
+from codequarry.python.scopes import module_name
+from codequarry.python.spans import span_getter
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 

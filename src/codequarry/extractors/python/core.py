@@ -4,7 +4,7 @@ One extractor per dataset, each a single pass over the node types it needs from 
 Every span is ``line, col, end_line, end_col``: lines from 1, columns from 0 in characters (not the
 UTF-8 byte offsets the ``ast`` module reports). Source-text columns (decorators, annotations,
 defaults, bases) hold the text as written. Names are resolved statically as
-:mod:`codequarry.extractors.python.resolve` describes; nothing from the scanned code is imported.
+:mod:`codequarry.python.resolve` describes; nothing from the scanned code is imported.
 """
 
 from __future__ import annotations
@@ -14,23 +14,12 @@ from inspect import cleandoc
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.names import (
-    DEF_TYPES,
-    callee_text,
-    import_bindings,
-    module_name,
-    owner,
-    span_getter,
-    wide_lines,
-)
-from codequarry.extractors.python.resolve import Resolver
-from codequarry.extractors.python.values import (
-    LITERAL_KINDS,
-    MAX_VALUE,
-    assignment_targets,
-    is_literal,
-    value_kind,
-)
+from codequarry.python.calls import callee_text
+from codequarry.python.imports import import_bindings
+from codequarry.python.resolve import Resolver
+from codequarry.python.scopes import enclosing_def, module_name, scope_and_lambdas, scope_of
+from codequarry.python.spans import span_getter, wide_lines
+from codequarry.python.values import LITERAL_KINDS, MAX_VALUE, assignment_targets, is_literal, value_kind
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -288,12 +277,10 @@ def functions(src: SourceFile, out: Any) -> None:
     parent = src.parents.get
     qualname = src.qualname
     ClassDef, AsyncFunctionDef = ast.ClassDef, ast.AsyncFunctionDef
-    generators = {owner(parent, y) for y in src.nodes(ast.Yield, ast.YieldFrom)}
+    generators = {scope_of(parent, y) for y in src.nodes(ast.Yield, ast.YieldFrom)}
     add = out.functions.add
     for node in defs:
-        scope = parent(node)
-        while scope is not None and scope.__class__ not in DEF_TYPES:
-            scope = parent(scope)
+        scope = enclosing_def(parent, node)
         if scope is None:
             qual = node.name
             class_name = None
@@ -413,8 +400,7 @@ def calls(src: SourceFile, out: Any) -> None:
         return
     parent = src.parents.get
     seg = src.segment
-    Attribute, Name, Lambda, Starred, stmt = ast.Attribute, ast.Name, ast.Lambda, ast.Starred, ast.stmt
-    defs = DEF_TYPES
+    Attribute, Name, Starred = ast.Attribute, ast.Name, ast.Starred
     heads: set[str] = set()
     pending = []
     for call in nodes:
@@ -444,21 +430,7 @@ def calls(src: SourceFile, out: Any) -> None:
             head = rest = None
             callee = callee_text(seg, func)
         # the scope evaluating the call, and the lambdas in between (their parameters shadow names)
-        lambdas = None
-        child = call
-        anc = parent(call)
-        while anc is not None:
-            cls = anc.__class__
-            if cls in defs:
-                if isinstance(child, stmt):
-                    break
-            elif cls is Lambda and child is anc.body:
-                if lambdas is None:
-                    lambdas = [anc]
-                else:
-                    lambdas.append(anc)
-            child = anc
-            anc = parent(anc)
+        anc, lambdas = scope_and_lambdas(parent, call)
         pending.append((call, callee, head, rest, anc, lambdas))
 
     starred = {parent(s) for s in src.nodes(Starred)}  # calls with *args, among other parents
@@ -526,15 +498,13 @@ def assignments(src: SourceFile, out: Any) -> None:
     if not stmts:
         return
     parent = src.parents.get
-    defs, ClassDef = DEF_TYPES, ast.ClassDef
+    ClassDef = ast.ClassDef
     seg = src.segment
     span = span_getter(src)
     scope_names: dict[Any, str] = {None: ""}
     add = out.assignments.add
     for stmt in stmts:
-        scope = parent(stmt)
-        while scope is not None and scope.__class__ not in defs:
-            scope = parent(scope)
+        scope = enclosing_def(parent, stmt)
         if scope is not None and scope.__class__ is not ClassDef:
             continue  # inside a function
         qual = scope_names.get(scope)

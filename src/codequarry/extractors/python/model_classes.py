@@ -25,19 +25,12 @@ import ast
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.model_names import (
-    MAX_TEXT,
-    STDLIB,
-    FileNames,
-    body_statements,
-    enclosing_def,
-    file_names,
-    last_name,
-    stdlib_heads,
-    str_const,
-    value_text,
-)
-from codequarry.extractors.python.names import BUILTIN_NAMES, module_name, span_getter
+from codequarry.python.calls import last_name
+from codequarry.python.imports import STDLIB, stdlib_heads
+from codequarry.python.resolve import BUILTIN_NAMES, FileNames, file_names
+from codequarry.python.scopes import body_statements, enclosing_def, module_name
+from codequarry.python.spans import span_getter
+from codequarry.python.values import MAX_TEXT, literal_str, value_text
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -343,13 +336,13 @@ def model_classes(src: SourceFile, out: Any) -> None:
             value = stmt.value
             if name.startswith("__") and name.endswith("__"):
                 if name == "__tablename__":
-                    tablename = str_const(value) if value is not None else None
+                    tablename = literal_str(value) if value is not None else None
                 elif name == "__abstract__":
                     is_abstract = value.__class__ is ast.Constant and value.value is True
                 elif name == "__table__":
                     has_table = True
                     if value.__class__ is ast.Call:
-                        tablename = str_const(value.args[0]) if value.args else None
+                        tablename = literal_str(value.args[0]) if value.args else None
                         _emit_columns(value, fqn, names, cls, seg, span, add_member, pk_columns)
                 elif name in ("__mapper_args__", "__table_args__"):
                     pk_columns.extend(_pk_from_args(value))
@@ -411,7 +404,7 @@ def model_classes(src: SourceFile, out: Any) -> None:
             meta=_EMPTY,
             config=_EMPTY,
             config_kind=None,
-            tablename=str_const(call.args[0]) if call.args else None,
+            tablename=literal_str(call.args[0]) if call.args else None,
             has_table=True,
             is_abstract_dunder=False,
             pk_columns=pk_columns,
@@ -672,7 +665,7 @@ def _call_options(value: Any, seg: Any) -> list[dict[str, str]]:
         return [kv for kv in _keywords(value, seg) if kv["name"] != "**"]
     out = []
     for key, val in zip(value.keys, value.values, strict=True):
-        name = str_const(key) if key is not None else None
+        name = literal_str(key) if key is not None else None
         if name is not None:
             out.append({"name": name, "value": value_text(seg, val)})
     return out
@@ -686,10 +679,10 @@ def _pk_from_args(value: Any) -> list[str]:
         return out
     if value.__class__ is ast.Dict:
         for key, val in zip(value.keys, value.values, strict=True):
-            if key is not None and str_const(key) == "primary_key":
+            if key is not None and literal_str(key) == "primary_key":
                 elts = val.elts if val.__class__ in (ast.List, ast.Tuple) else [val]
                 for e in elts:
-                    s = str_const(e)
+                    s = literal_str(e)
                     out.append(
                         s
                         if s is not None
@@ -705,7 +698,7 @@ def _pk_from_args(value: Any) -> list[str]:
         for e in value.elts:
             if e.__class__ is ast.Call and last_name(e.func) == "PrimaryKeyConstraint":
                 for a in e.args:
-                    s = str_const(a)
+                    s = literal_str(a)
                     if s is not None:
                         out.append(s)
     return out
@@ -717,7 +710,7 @@ def _call_facts(call: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, 
     first_ref = column_name = foreign_key = type_arg = None
     if args:
         first = args[0]
-        s = str_const(first)
+        s = literal_str(first)
         first_ref = s if s is not None else names.resolve(first, scope)
         if s is not None:
             column_name = s
@@ -727,7 +720,7 @@ def _call_facts(call: Any, names: FileNames, scope: Any, seg: Any) -> dict[str, 
             if fname == "ForeignKey":
                 if arg.args and foreign_key is None:
                     target = arg.args[0]
-                    foreign_key = str_const(target) or seg(target, MAX_TEXT)
+                    foreign_key = literal_str(target) or seg(target, MAX_TEXT)
                 continue
             if fname in _COLUMN_EXTRAS:
                 continue
@@ -807,9 +800,9 @@ def _emit_columns(
         if arg.__class__ is not ast.Call:
             continue
         fname = last_name(arg.func)
-        if fname == "Column" and arg.args and str_const(arg.args[0]) is not None:
+        if fname == "Column" and arg.args and literal_str(arg.args[0]) is not None:
             facts = _call_facts(arg, names, scope, seg)
-            key = next((str_const(kw.value) for kw in arg.keywords if kw.arg == "key"), None)
+            key = next((literal_str(kw.value) for kw in arg.keywords if kw.arg == "key"), None)
             line, col, end_line, end_col = span(arg)
             add(
                 owner=owner,
@@ -828,4 +821,4 @@ def _emit_columns(
                 **facts,
             )
         elif fname == "PrimaryKeyConstraint":
-            pk_columns.extend(s for s in map(str_const, arg.args) if s is not None)
+            pk_columns.extend(s for s in map(literal_str, arg.args) if s is not None)

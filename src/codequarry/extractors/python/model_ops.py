@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import operation
-from codequarry.extractors.python.model_graph import GRAPH_INPUTS, ClassGraph, gc_paused
+from codequarry.extractors.python.model_graph import GRAPH_INPUTS, ClassGraph
 from codequarry.extractors.python.orm import OrmClasses, OrmField, OrmModel, orm_tables
 from codequarry.extractors.python.validation import (
     ValidationClasses,
@@ -23,6 +23,7 @@ from codequarry.extractors.python.validation import (
     ValidationValidator,
     validation_tables,
 )
+from codequarry.python.bulk import gc_paused
 
 
 @operation(

@@ -16,17 +16,12 @@ from functools import lru_cache
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import (
-    FileFacts,
-    argument,
-    file_facts,
-    keyword,
-    literal_str,
-    name_words,
-    storable,
-)
-from codequarry.extractors.python.names import FUNCTION_TYPES, dotted_parts, span_getter
+from codequarry.extractors.python.callsites import FileFacts, file_facts, name_words
 from codequarry.extractors.python.sqlstrings import sql_sites
+from codequarry.python.calls import call_arg, dotted_parts, keyword
+from codequarry.python.scopes import FUNCTION_TYPES
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str, storable
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -238,7 +233,7 @@ class _Findings:
             target = facts.callee(call)
             if target not in ("builtins.eval", "builtins.exec"):
                 continue
-            arg = argument(call, 0, "source")
+            arg = call_arg(call, 0, "source")
             if arg is None or arg.__class__ is ast.Constant:
                 continue
             self._add("eval-exec", call, f"{target[9:]}() of a non-literal: {self._piece(arg)}")
@@ -252,7 +247,7 @@ class _Findings:
             target = facts.callee(call)
             if target not in _SUBPROCESS:
                 continue
-            cmd = argument(call, 0, "args")
+            cmd = call_arg(call, 0, "args")
             literal = cmd is not None and _is_literal_command(cmd)
             what = (
                 "a literal command"
@@ -272,7 +267,7 @@ class _Findings:
             "popen3",
             "popen4",
         ):
-            cmd = argument(call, 0, "command", "cmd")
+            cmd = call_arg(call, 0, "command", "cmd")
             if cmd is None or _is_literal_command(cmd):
                 continue
             target = facts.callee(call)
@@ -310,7 +305,7 @@ class _Findings:
                 continue
             if target not in ("yaml.load", "yaml.load_all"):
                 continue
-            loader = argument(call, 1, "Loader")
+            loader = call_arg(call, 1, "Loader")
             if loader is None:
                 self._add("yaml-load", call, f"{target}() without Loader= (use yaml.safe_load)")
                 continue
@@ -356,7 +351,7 @@ class _Findings:
             if target in ("hashlib.md5", "hashlib.sha1"):
                 algo = target[8:]
             elif target == "hashlib.new":
-                name = literal_str(argument(call, 0, "name") or ast.Constant(None))
+                name = literal_str(call_arg(call, 0, "name") or ast.Constant(None))
                 if name is None or name.lower() not in _WEAK_HASHES:
                     continue
                 algo = name.lower()

@@ -24,15 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import (
-    FileFacts,
-    argument,
-    file_facts,
-    keyword,
-    literal_str,
-    storable,
-)
-from codequarry.extractors.python.names import DEF_TYPES, parameter_names, span_getter
+from codequarry.extractors.python.callsites import FileFacts, file_facts
+from codequarry.python.calls import call_arg, keyword
+from codequarry.python.scopes import enclosing_def, parameter_names
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str, storable
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -211,7 +207,7 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
                     )
                 )
             continue
-        expr = argument(call, 0, *sink_kw)
+        expr = call_arg(call, 0, *sink_kw)
         if expr is None or expr.__class__ is ast.Starred:
             continue
         arg = (
@@ -225,7 +221,7 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
             if inner in _TEXT:
                 wrapper = inner
                 consumed.add(expr)
-                text_arg = argument(expr, 0, "text")
+                text_arg = call_arg(expr, 0, "text")
                 if text_arg is not None and text_arg.__class__ is not ast.Starred:
                     expr = text_arg
         built = builder.build(expr, scope_node, call)
@@ -460,11 +456,7 @@ class _Builder:
 
     # -- tracing names --------------------------------------------------------------------------------
     def _scope_of(self, stmt: Any) -> Any:
-        parent = self.facts.parent
-        anc = parent(stmt)
-        while anc is not None and anc.__class__ not in DEF_TYPES:
-            anc = parent(anc)
-        return anc
+        return enclosing_def(self.facts.parent, stmt)
 
     def _index(self) -> dict[tuple[Any, str], list[Any]]:
         found: dict[tuple[Any, str], list[Any]] = {}

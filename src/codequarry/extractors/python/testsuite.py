@@ -24,18 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import file_extractor, operation
-from codequarry.extractors.python.model_graph import gc_paused
-from codequarry.extractors.python.model_names import (
-    STDLIB,
-    FileNames,
-    body_statements,
-    dotted_parts,
-    enclosing_def,
-    file_names,
-    stdlib_heads,
-    str_const,
-)
-from codequarry.extractors.python.names import BUILTIN_NAMES, module_name, span_getter
+from codequarry.python.bulk import gc_paused
+from codequarry.python.calls import dotted_parts
+from codequarry.python.imports import STDLIB, stdlib_heads
+from codequarry.python.resolve import BUILTIN_NAMES, FileNames, file_names
+from codequarry.python.scopes import body_statements, enclosing_def, module_name
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -462,7 +457,7 @@ def _decorators(decorators: list[Any], names: _LazyNames, scope: Any) -> dict[st
                 args.extend(names_)
                 cases = _product(cases, count)
             elif mark == "usefixtures" and call is not None:
-                usefixtures.extend(s for s in map(str_const, call.args) if s)
+                usefixtures.extend(s for s in map(literal_str, call.args) if s)
             continue
         last = resolved.rsplit(".", 1)[-1]
         if resolved.startswith("unittest.") and last in _SKIPS:
@@ -491,15 +486,15 @@ def _fixture(call: Any) -> dict[str, Any]:
     for kw in call.keywords:
         value = kw.value
         if kw.arg == "scope":
-            out["scope"] = str_const(value) or "<dynamic>"
+            out["scope"] = literal_str(value) or "<dynamic>"
         elif kw.arg == "autouse":
             out["autouse"] = value.__class__ is ast.Constant and value.value is True
         elif kw.arg == "name":
-            out["name"] = str_const(value)
+            out["name"] = literal_str(value)
         elif kw.arg == "params":
             out["params"] = len(value.elts) if value.__class__ in (ast.List, ast.Tuple) else None
-    if call.args and str_const(call.args[0]):  # pytest < 8 took scope positionally
-        out["scope"] = str_const(call.args[0])
+    if call.args and literal_str(call.args[0]):  # pytest < 8 took scope positionally
+        out["scope"] = literal_str(call.args[0])
     return out
 
 
@@ -515,11 +510,11 @@ def _parametrize(call: Any) -> tuple[list[str], int | None]:
     )
     names_: list[str] = []
     if argnames is not None:
-        text = str_const(argnames)
+        text = literal_str(argnames)
         if text is not None:
             names_ = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
         elif argnames.__class__ in (ast.List, ast.Tuple):
-            names_ = [s for s in map(str_const, argnames.elts) if s]
+            names_ = [s for s in map(literal_str, argnames.elts) if s]
     count = (
         len(argvalues.elts)
         if argvalues is not None and argvalues.__class__ in (ast.List, ast.Tuple)

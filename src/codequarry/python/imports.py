@@ -1,43 +1,21 @@
-"""Name facts of one Python file: its module name, where nodes live, and what its imports bind.
+"""Import bindings of a Python file: what each imported name binds, where, and under which guard.
 
-Shared by the core extractors. Everything here starts from nodes the file's index serves and climbs
-parent links; nothing walks the tree.
-
-Scopes follow Python's evaluation rules rather than plain nesting: a def's decorators, default values
-and annotations, and a class's bases and keywords, are evaluated in the *enclosing* scope, so a node
-there belongs to the outer scope even though the def node is its ancestor.
+:func:`import_bindings` reads every ``import`` / ``from ... import`` of a file (any scope) into
+:class:`ImportBinding` values in source order; it is the source of the ``imports`` dataset and of both
+resolvers in :mod:`codequarry.python.resolve`. Relative imports are made absolute as importlib does,
+from the module name the planner computed for the file; nothing is imported or looked up on disk.
 """
 
 from __future__ import annotations
 
 import ast
-import builtins
-import posixpath
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from codequarry.python.scopes import DEF_TYPES
 from codequarry.source import SourceFile
-
-FUNCTION_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef})
-DEF_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
-COMPREHENSION_TYPES = frozenset({ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp})
-
-#: names a call resolves to ``builtins.<name>`` when nothing in the file shadows them
-BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_")) | {"__import__"}
-
-Span = tuple[int, int, int, int]
-
-
-def module_name(src: SourceFile) -> str:
-    """The dotted module name the planner computed, else the file's stem (a package's folder name)."""
-    if src.module:
-        return src.module
-    head, base = posixpath.split(src.path.replace("\\", "/"))
-    stem = base.rsplit(".", 1)[0] if "." in base else base
-    if stem == "__init__" and head:
-        return posixpath.basename(head)
-    return stem
 
 
 def resolve_relative(module: str | None, is_package: bool, level: int, name: str | None) -> str | None:
@@ -59,69 +37,6 @@ def resolve_relative(module: str | None, is_package: bool, level: int, name: str
         return None
     base = ".".join(parts[:keep])
     return f"{base}.{name}" if name else base
-
-
-def wide_lines(src: SourceFile) -> tuple[set[int], Callable[[Any], Span]]:
-    """(numbers of the lines holding non-ASCII characters, the converting span function).
-
-    Positions of a node that neither starts nor ends on such a line are already in characters.
-    """
-    if src.text.isascii():
-        return set(), src.span
-    return {i for i, line in enumerate(src.lines, 1) if not line.isascii()}, src.span
-
-
-def span_getter(src: SourceFile) -> Callable[[Any], Span]:
-    """A function node -> (line, col, end_line, end_col) in characters (see :func:`wide_lines`)."""
-    wide, convert = wide_lines(src)
-    if not wide:
-        return _raw_span
-
-    def span(node: Any) -> Span:
-        line, end = node.lineno, node.end_lineno
-        if line in wide or end in wide:
-            return convert(node)
-        return (line, node.col_offset, end, node.end_col_offset)
-
-    return span
-
-
-def _raw_span(node: Any) -> Span:
-    return (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
-
-
-def dotted_parts(node: Any) -> tuple[str, str] | None:
-    """(head, rest) of a Name/Attribute chain: ``a.b.c`` -> ('a', 'b.c'), ``a`` -> ('a', ''); else None."""
-    attrs: list[str] = []
-    while node.__class__ is ast.Attribute:
-        attrs.append(node.attr)
-        node = node.value
-    if node.__class__ is not ast.Name:
-        return None
-    if not attrs:
-        return node.id, ""
-    attrs.reverse()
-    return node.id, ".".join(attrs)
-
-
-def owner(parent: Callable[[Any], Any], node: Any) -> Any:
-    """The def, class or lambda whose body holds ``node`` (None at module level).
-
-    Headers (decorators, defaults, annotations, bases) belong to the enclosing scope; comprehensions
-    are transparent.
-    """
-    child = node
-    anc = parent(node)
-    while anc is not None:
-        cls = anc.__class__
-        if cls in DEF_TYPES:
-            if isinstance(child, ast.stmt):
-                return anc
-        elif cls is ast.Lambda and child is anc.body:
-            return anc
-        child = anc
-        anc = parent(anc)
-    return None
 
 
 def type_checking_test(test: Any) -> int:
@@ -260,50 +175,25 @@ def import_bindings(src: SourceFile) -> list[ImportBinding]:
     return out
 
 
-def parameter_names(args: ast.arguments) -> set[str]:
-    """Every name a def or lambda binds for its parameters."""
-    names = {a.arg for a in args.posonlyargs}
-    names.update(a.arg for a in args.args)
-    names.update(a.arg for a in args.kwonlyargs)
-    if args.vararg is not None:
-        names.add(args.vararg.arg)
-    if args.kwarg is not None:
-        names.add(args.kwarg.arg)
-    return names
+STDLIB = frozenset(sys.stdlib_module_names) | {"builtins", "__future__"}
 
 
-_MAX_CALLEE = 120  # characters of a callee that is not a dotted name
-_MAX_CALLEE_BASE = 40  # characters of source text kept for the start of such a callee
-
-
-def callee_text(seg: Any, func: Any) -> str:
-    """A callee that is not a dotted name, as written but on one line: a call or subscript along the
-    chain stays as written when short (``super(C, self).m``, ``items[0].strip``), a longer one is
-    shortened (``cls(...).decode``) so that the names at the end survive."""
-    parts: list[str] = []
-    node = func
-    while True:
-        cls = node.__class__
-        if cls is ast.Attribute:
-            parts.append(f".{node.attr}")
-            node = node.value
-            continue
-        if cls is ast.Name:
-            parts.append(node.id)
-            break
-        text = seg(node, _MAX_CALLEE_BASE + 1)
-        if len(text) <= _MAX_CALLEE_BASE and "\n" not in text:
-            parts.append(text)
-            break
-        if cls is ast.Call:
-            parts.append("(...)" if node.args or node.keywords else "()")
-            node = node.func
-        elif cls is ast.Subscript:
-            parts.append("[...]")
-            node = node.value
+def stdlib_heads(src: SourceFile, own_top: str) -> set[str]:
+    """Names the file binds only by importing from the standard library (not from its own top-level
+    package, whatever its name)."""
+    std: set[str] = set()
+    other: set[str] = set()
+    stdlib = STDLIB
+    for stmt in src.nodes(ast.Import, ast.ImportFrom):
+        if stmt.__class__ is ast.Import:
+            for alias in stmt.names:
+                top = alias.name.partition(".")[0]
+                bound = alias.asname or top
+                (std if top in stdlib and top != own_top else other).add(bound)
         else:
-            parts.append(text.partition("\n")[0][: _MAX_CALLEE_BASE - 3] + "...")
-            break
-    parts.reverse()
-    text = "".join(parts)
-    return text if len(text) <= _MAX_CALLEE else text[: _MAX_CALLEE - 3] + "..."
+            top = (stmt.module or "").partition(".")[0]
+            into = std if not stmt.level and top in stdlib and top != own_top else other
+            for alias in stmt.names:
+                into.add(alias.asname or alias.name)
+    std -= other
+    return std
