@@ -22,14 +22,25 @@ from typing import Any
 import pytest
 
 from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
-from codequarry.extractors.python import core
+from codequarry.extractors.python.core import assignments, defs, modules
+from codequarry.extractors.python.core import calls as core_calls
+from codequarry.extractors.python.core import imports as core_imports
 from codequarry.python import calls, imports, resolve, scopes, spans, values
 from codequarry.source import _SKIP, SourceFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 DATASETS = ("modules", "functions", "classes", "imports", "calls", "assignments")
-EXTRACTORS = tuple(("codequarry.extractors.python.core", name) for name in DATASETS)
+CORE_MODULE = {
+    "modules": "modules",
+    "functions": "defs",
+    "classes": "defs",
+    "imports": "imports",
+    "calls": "calls",
+}
+EXTRACTORS = tuple(
+    (f"codequarry.extractors.python.core.{CORE_MODULE.get(name, name)}", name) for name in DATASETS
+)
 LEAD = ("path", "line", "col", "end_line", "end_col")
 
 
@@ -477,7 +488,8 @@ def test_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_no_walking_in_the_source() -> None:
     """Paths the fixtures miss must not walk either."""
-    for module in (core, calls, imports, resolve, scopes, spans, values):
+    core = (modules, defs, core_imports, core_calls, assignments)
+    for module in (*core, calls, imports, resolve, scopes, spans, values):
         text = inspect.getsource(module)
         for word in ("ast.walk", "NodeVisitor", "NodeTransformer", "iter_child_nodes", "generic_visit"):
             assert word not in text, f"{module.__name__} uses {word}"

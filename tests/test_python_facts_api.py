@@ -1,4 +1,5 @@
-"""The public fact API (``codequarry.python``): the plugin of docs/python-facts-api.md runs as shown."""
+"""The public fact API (``codequarry.python``): the plugin of docs/python-facts-api.md runs as shown,
+and the built-in extractors import no private helper of another extractor package."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ def test_the_documented_plugin_prints_the_rows_shown(tmp_path: Path, monkeypatch
     )
     extract(plan)
     assert grid_text(sql(open_store(tmp_path / "store"), query)) == shown
+
+
+_PRIVATE_IMPORT = re.compile(r"^\s*from codequarry\.extractors\.python\.(\w+)", re.M)
+
+
+def test_built_in_python_extractors_import_only_public_modules_across_packages() -> None:
+    """Inside extractors/python, a module may use its own package's helpers, never another's."""
+    base = ROOT / "src" / "codequarry" / "extractors" / "python"
+    crossing = []
+    for path in sorted(base.rglob("*.py")):
+        own = path.relative_to(base).parts[0]
+        for other in _PRIVATE_IMPORT.findall(path.read_text(encoding="utf-8")):
+            if other != own:
+                crossing.append(f"{path.relative_to(base)} imports extractors.python.{other}")
+    assert not crossing, crossing

@@ -183,9 +183,9 @@ def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ast, "iter_child_nodes", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "generic_visit", forbidden)
     refs = (
-        ("codequarry.extractors.python.model_classes", "model_classes"),
-        ("codequarry.extractors.python.tasks", "tasks"),
-        ("codequarry.extractors.python.testsuite", "test_facts"),
+        ("codequarry.extractors.python.models.classes", "model_classes"),
+        ("codequarry.extractors.python.tasks.definitions", "tasks"),
+        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
     )
     tasks = []
     for case in ("django", "sqlalchemy", "validation", "tasks", "testsuite"):
@@ -214,9 +214,9 @@ def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path:
         original(self, src)  # type: ignore[arg-type]
 
     refs = (
-        ("codequarry.extractors.python.model_classes", "model_classes"),
-        ("codequarry.extractors.python.tasks", "tasks"),
-        ("codequarry.extractors.python.testsuite", "test_facts"),
+        ("codequarry.extractors.python.models.classes", "model_classes"),
+        ("codequarry.extractors.python.tasks.definitions", "tasks"),
+        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
     )
     pytest.MonkeyPatch().context()
     with pytest.MonkeyPatch.context() as mp:

@@ -21,7 +21,7 @@ import ast
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import FileFacts, file_facts
+from codequarry.extractors.python.security.callsites import FileFacts, file_facts
 from codequarry.python.calls import call_arg, keyword
 from codequarry.python.spans import span_getter
 from codequarry.python.values import literal_str, storable

@@ -1,7 +1,7 @@
 """Security findings: a documented rule set over one file's AST, the ``security_findings`` table.
 
 Every rule is static and per file; callees resolve through the file's imports (see
-:mod:`codequarry.extractors.python.callsites`), so ``from subprocess import run as r;
+:mod:`codequarry.extractors.python.security.callsites`), so ``from subprocess import run as r;
 r(cmd, shell=True)`` fires and a local function named ``run`` does not. The SQL rule reads the
 file's own ``sql_strings`` analysis (no cross-file step is needed). The rules, what fires and what
 does not, are listed in ``docs/tables/security.md``; :data:`RULES` is the same table in code.
@@ -16,8 +16,8 @@ from functools import lru_cache
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import FileFacts, file_facts, name_words
-from codequarry.extractors.python.sqlstrings import sql_sites
+from codequarry.extractors.python.security.callsites import FileFacts, file_facts, name_words
+from codequarry.extractors.python.security.sqlstrings import sql_sites
 from codequarry.python.calls import call_arg, dotted_parts, keyword
 from codequarry.python.scopes import FUNCTION_TYPES
 from codequarry.python.spans import span_getter

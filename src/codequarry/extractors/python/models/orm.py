@@ -1,8 +1,8 @@
 """ORM models and their fields: Django, SQLAlchemy (classic and 2.x), Flask-SQLAlchemy, SQLModel, and
 SQLAlchemy ``Table(...)`` objects.
 
-Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.model_ops`)
-over the per-file candidate classes of :mod:`~codequarry.extractors.python.model_classes`: model-ness is decided across files (a model whose
+Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.models.operations`)
+over the per-file candidate classes of :mod:`~codequarry.extractors.python.models.classes`: model-ness is decided across files (a model whose
 abstract base lives in another module is a model, and inherits that base's fields), so it cannot be
 decided per file. See ``docs/tables/models.md`` for every column and for what is and is not detected.
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.model_graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
 from codequarry.schema import dataset
 
 

@@ -1,8 +1,8 @@
 """Validation and data models: pydantic (v1 and v2), SQLModel, dataclasses (and pydantic dataclasses),
 attrs classes and marshmallow schemas; their fields and their validators.
 
-Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.model_ops`)
-over the per-file candidate classes of :mod:`~codequarry.extractors.python.model_classes`: a pydantic model or marshmallow schema is one by
+Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.models.operations`)
+over the per-file candidate classes of :mod:`~codequarry.extractors.python.models.classes`: a pydantic model or marshmallow schema is one by
 inheritance, possibly from a base in another module. Dataclasses and attrs classes are those
 decorated so (a subclass of a dataclass is not one unless decorated too). See
 ``docs/tables/models.md`` for every column and for what is and is not detected.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.model_graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
 from codequarry.schema import dataset
 
 

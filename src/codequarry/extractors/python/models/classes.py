@@ -4,7 +4,7 @@ Whether a class is a Django model, an SQLAlchemy mapped class or a pydantic mode
 another file (``class Article(TimeStamped)`` with ``TimeStamped`` in ``core/models.py``), so this
 extractor decides nothing: it records, for every *candidate* class, its bases resolved through the
 file's imports, its decorators, its ``Meta``/``Config`` options and its field-like members; the
-operation in :mod:`~codequarry.extractors.python.model_ops` computes model-ness across files.
+operation in :mod:`~codequarry.extractors.python.models.operations` computes model-ness across files.
 
 A class is a candidate when one of its bases resolves outside the standard library and builtins (a
 project or third-party class, or a name that cannot be resolved), when a decorator does (dataclass,

@@ -1,7 +1,7 @@
 """Per-file summaries for the points-to call graph: one ``callgraph_facts`` row per file, from the shared parse.
 
 The row's ``facts`` column is compact JSON that the ``python.call_graph`` operation solves over the
-whole corpus (see :mod:`codequarry.extractors.python.pointsto`). Names are resolved here, with the
+whole corpus (see :mod:`codequarry.extractors.python.callgraph.pointsto`). Names are resolved here, with the
 scoping rules of Python (locals, enclosing functions, module globals, builtins), to *variables*
 ``module:scope:name`` (``pkg.app::helper`` is a module global, ``pkg.app:main:x`` a local of ``main``).
 Expressions are small lists:

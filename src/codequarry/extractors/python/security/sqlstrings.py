@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import FileFacts, file_facts
+from codequarry.extractors.python.security.callsites import FileFacts, file_facts
 from codequarry.python.calls import call_arg, keyword
 from codequarry.python.scopes import enclosing_def, parameter_names
 from codequarry.python.spans import span_getter
