@@ -102,76 +102,72 @@ def import_bindings(src: SourceFile) -> list[ImportBinding]:
         return []
     stmts.sort(key=lambda s: (s.lineno, s.col_offset))
     parent = src.parents.get
-    module, is_package = src.module, src.is_package
     out: list[ImportBinding] = []
     for stmt in stmts:
         scope, is_tc, in_try = _import_context(parent, stmt)
         if stmt.__class__ is ast.Import:
-            for alias in stmt.names:
-                written = alias.name
-                if alias.asname:
-                    bound, target = alias.asname, written
-                else:
-                    bound = target = written.partition(".")[0]
-                out.append(
-                    ImportBinding(
-                        alias,
-                        stmt,
-                        scope,
-                        written,
-                        None,
-                        alias.asname,
-                        0,
-                        written,
-                        target,
-                        bound,
-                        is_tc,
-                        in_try,
-                        False,
-                    )
-                )
+            out.extend(_plain_import(stmt, scope, is_tc, in_try))
         else:
-            level = stmt.level or 0
-            resolved = resolve_relative(module, is_package, level, stmt.module)
-            for alias in stmt.names:
-                name = alias.name
-                if name == "*":
-                    out.append(
-                        ImportBinding(
-                            alias,
-                            stmt,
-                            scope,
-                            stmt.module,
-                            name,
-                            None,
-                            level,
-                            resolved,
-                            None,
-                            None,
-                            is_tc,
-                            in_try,
-                            True,
-                        )
-                    )
-                    continue
-                target = f"{resolved}.{name}" if resolved else None
-                out.append(
-                    ImportBinding(
-                        alias,
-                        stmt,
-                        scope,
-                        stmt.module,
-                        name,
-                        alias.asname,
-                        level,
-                        resolved,
-                        target,
-                        alias.asname or name,
-                        is_tc,
-                        in_try,
-                        False,
-                    )
-                )
+            out.extend(_from_import(src, stmt, scope, is_tc, in_try))
+    return out
+
+
+def _plain_import(stmt: ast.Import, scope: Any, is_tc: bool, in_try: bool) -> list[ImportBinding]:
+    """``import a.b.c`` binds ``a`` (target ``a``); ``import a.b.c as m`` binds ``m`` (target ``a.b.c``)."""
+    out = []
+    for alias in stmt.names:
+        written = alias.name
+        if alias.asname:
+            bound, target = alias.asname, written
+        else:
+            bound = target = written.partition(".")[0]
+        out.append(
+            ImportBinding(
+                alias,
+                stmt,
+                scope,
+                module=written,
+                name=None,
+                asname=alias.asname,
+                level=0,
+                resolved=written,
+                target=target,
+                bound_name=bound,
+                is_type_checking=is_tc,
+                in_try=in_try,
+                is_star=False,
+            )
+        )
+    return out
+
+
+def _from_import(
+    src: SourceFile, stmt: ast.ImportFrom, scope: Any, is_tc: bool, in_try: bool
+) -> list[ImportBinding]:
+    """``from m import x as y`` binds ``y`` (target ``m.x``, m made absolute); ``*`` binds nothing known."""
+    level = stmt.level or 0
+    resolved = resolve_relative(src.module, src.is_package, level, stmt.module)
+    out = []
+    for alias in stmt.names:
+        name = alias.name
+        star = name == "*"
+        out.append(
+            ImportBinding(
+                alias,
+                stmt,
+                scope,
+                module=stmt.module,
+                name=name,
+                asname=None if star else alias.asname,
+                level=level,
+                resolved=resolved,
+                target=None if star else (f"{resolved}.{name}" if resolved else None),
+                bound_name=None if star else (alias.asname or name),
+                is_type_checking=is_tc,
+                in_try=in_try,
+                is_star=star,
+            )
+        )
     return out
 
 

@@ -15,8 +15,6 @@ function.
 from __future__ import annotations
 
 import ast
-import re
-from functools import lru_cache
 from typing import Any
 
 from codequarry.python.calls import dotted_parts
@@ -257,12 +255,3 @@ class FileFacts:
 
 def _position(node: Any) -> tuple[int, int]:
     return node.lineno, node.col_offset
-
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-@lru_cache(maxsize=8192)
-def name_words(name: str) -> tuple[str, ...]:
-    """Lower-case words of an identifier: ``apiKey`` and ``API_KEY`` -> ('api', 'key')."""
-    return tuple(w for w in _CAMEL.sub("_", name).lower().split("_") if w)
