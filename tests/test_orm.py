@@ -28,6 +28,7 @@ PLUGINS = [
     "codequarry.extractors.python.models.operations",
     "codequarry.extractors.python.tasks.definitions",
     "codequarry.extractors.python.tasks.testsuite",
+    "codequarry.extractors.python.tasks.testcases",
 ]
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 DOC = Path(__file__).parent.parent / "docs" / "tables" / "models.md"

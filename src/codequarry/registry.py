@@ -36,6 +36,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "codequarry.extractors.python.models.operations",
     "codequarry.extractors.python.tasks.definitions",
     "codequarry.extractors.python.tasks.testsuite",
+    "codequarry.extractors.python.tasks.testcases",
     "codequarry.extractors.units",
     "codequarry.extractors.blobs",
     "codequarry.extractors.treesitter.extractors",

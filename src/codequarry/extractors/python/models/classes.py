@@ -22,9 +22,19 @@ members), and module-level assignments that make model bases (``Base = declarati
 from __future__ import annotations
 
 import ast
+from dataclasses import dataclass, field
 from typing import Any
 
 from codequarry.api import file_extractor
+from codequarry.extractors.python.models.candidates import (
+    MEMBER_DECORATORS,
+    MODEL_DECORATORS,
+    declares_columns,
+    factory_assigns,
+    last_part,
+    sort_classes,
+    table_assigns,
+)
 from codequarry.extractors.python.models.members import (
     NO_CALL,
     call_options,
@@ -35,9 +45,9 @@ from codequarry.extractors.python.models.members import (
     pk_from_args,
 )
 from codequarry.python.calls import last_name
-from codequarry.python.imports import STDLIB, stdlib_heads
-from codequarry.python.resolve import BUILTIN_NAMES, FileNames, file_names
-from codequarry.python.scopes import body_statements, enclosing_def, module_name
+from codequarry.python.imports import STDLIB
+from codequarry.python.resolve import FileNames, file_names
+from codequarry.python.scopes import body_statements, enclosing_def
 from codequarry.python.spans import span_getter
 from codequarry.python.values import literal_str, value_text
 from codequarry.schema import dataset
@@ -112,66 +122,8 @@ class ModelMember:
     end_col: int
 
 
-#: callee names (last part) whose calls in a class body are SQLAlchemy/SQLModel columns or relations
-ORM_MEMBER_CALLS = frozenset(
-    {
-        "Column",
-        "mapped_column",
-        "relationship",
-        "column_property",
-        "composite",
-        "synonym",
-        "deferred",
-        "Relationship",
-        "backref",
-        "association_proxy",
-    }
-)
-#: decorators (last part of the resolved name) that make a class a model whatever its bases
-MODEL_DECORATORS = frozenset(
-    {
-        "dataclass",
-        "s",
-        "attrs",
-        "define",
-        "frozen",
-        "mutable",
-        "mapped",
-        "mapped_as_dataclass",
-        "as_declarative",
-        "dataclass_transform",
-    }
-)
-#: decorators (last part) of methods worth recording: validators, hooks, declared attributes
-MEMBER_DECORATORS = frozenset(
-    {
-        "field_validator",
-        "model_validator",
-        "validator",
-        "root_validator",
-        "validates",
-        "validates_schema",
-        "pre_load",
-        "post_load",
-        "pre_dump",
-        "post_dump",
-        "declared_attr",
-        "computed_field",
-        "field_serializer",
-        "model_serializer",
-        "default",
-        "hybrid_property",
-        "directive",
-    }
-)
-#: module-level calls (last part of the resolved callee) whose result is a model base
-FACTORIES = frozenset({"declarative_base", "SQLAlchemy", "generate_base", "Marshmallow"})
 _NESTED_OPTIONS = frozenset({"Meta", "Config"})
 _EMPTY: list[Any] = []
-
-
-def _last(name: str | None) -> str:
-    return name.rsplit(".", 1)[-1] if name else ""
 
 
 def _is_stdlib(name: str, own_top: str) -> bool:
@@ -182,107 +134,136 @@ def _is_stdlib(name: str, own_top: str) -> bool:
 @file_extractor("python.models.classes", version=1, needs=["ast"], outputs=[ModelClass, ModelMember])
 def model_classes(src: SourceFile, out: Any) -> None:
     """Candidate model classes with resolved bases, options and field-like members; Table objects."""
-    classes = src.nodes(ast.ClassDef)
-    tables = _table_assigns(src) if "Table(" in src.text else _EMPTY
-    factories = _factory_assigns(src.tree.body)
-    # First a cheap look, without resolving anything: a class whose bases are builtins, names imported
-    # from the standard library, or plain classes seen before, whose decorators come from the standard
-    # library too (dataclass excepted) and whose body declares no columns, is plain.
-    todo = []
-    plain_nodes = []
-    if classes:
-        modname = module_name(src)
-        std = stdlib_heads(src, modname.partition(".")[0])
-        plain_names: set[str] = set()
-        for cls in classes:
-            # only a class without bases (or with just ``object``) can be a column mixin
-            bare = not cls.bases or (len(cls.bases) == 1 and getattr(cls.bases[0], "id", None) == "object")
-            if _looks_plain(cls, std, plain_names) and not (bare and _declares_columns(cls.body)):
-                plain_nodes.append(cls)
-                plain_names.add(cls.name)
-            else:
-                todo.append(cls)
+    tables = table_assigns(src) if "Table(" in src.text else _EMPTY
+    factories = factory_assigns(src.tree.body)
+    todo, plain_nodes = sort_classes(src)
     if not todo and not tables and not factories:
         return
     names = file_names(src)
     modname = names.modname
-    own_top = modname.partition(".")[0]
-    parent = src.parents.get
-    seg = src.segment
-    span = span_getter(src)
-    qualname = src.qualname
-    add_class = out.model_classes.add
-    add_member = out.model_members.add
-
+    fm = _FileModels(
+        src=src,
+        names=names,
+        modname=modname,
+        own_top=modname.partition(".")[0],
+        span=span_getter(src),
+        add_class=out.model_classes.add,
+        add_member=out.model_members.add,
+    )
     for stmt in factories:
-        _emit_alias(stmt, names, modname, span, add_class)
+        _emit_alias(stmt, names, modname, fm.span, fm.add_class)
+    fm.mark_plain(plain_nodes)
+    for cls in todo:
+        fm.emit_class(cls)
+    for stmt in tables:
+        fm.emit_table(stmt)
 
-    # a class of this file whose bases are all standard-library classes or such classes of this file
-    # is no candidate; nodes come in source order, so a base defined earlier is known
-    plain: set[str] = set()
-    tree = src.tree
-    for cls in plain_nodes:
-        if parent(cls) is tree:
-            plain.add(f"{modname}.{cls.name}")
-            continue
-        scope = enclosing_def(parent, cls)
-        fqn = f"{modname}.{qualname(cls)}"
-        plain.add(fqn)
+
+@dataclass
+class _ClassBody:
+    """What a candidate class's body declares about its table and options."""
+
+    meta: list[dict[str, str]] = field(default_factory=lambda: _EMPTY)
+    config: list[dict[str, str]] = field(default_factory=lambda: _EMPTY)
+    config_kind: str | None = None
+    tablename: str | None = None
+    has_table: bool = False
+    is_abstract: bool = False
+    pk_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _FileModels:
+    """The rows of one file's candidate classes and tables, and what writing them shares."""
+
+    src: SourceFile
+    names: FileNames
+    modname: str
+    own_top: str
+    span: Any
+    add_class: Any
+    add_member: Any
+    #: fully qualified names of the file's classes that are no candidates
+    plain: set[str] = field(default_factory=set)
+
+    def mark_plain(self, plain_nodes: list[Any]) -> None:
+        """Record the plain classes (and bind those defined in a function or class body).
+
+        A class of this file whose bases are all standard-library classes or such classes of this
+        file is no candidate; nodes come in source order, so a base defined earlier is known.
+        """
+        src, modname = self.src, self.modname
+        parent = src.parents.get
+        tree = src.tree
+        for cls in plain_nodes:
+            if parent(cls) is tree:
+                self.plain.add(f"{modname}.{cls.name}")
+                continue
+            scope = enclosing_def(parent, cls)
+            fqn = f"{modname}.{src.qualname(cls)}"
+            self.plain.add(fqn)
+            if scope is not None:
+                self.names.bind(scope, cls.name, fqn)
+
+    def emit_class(self, cls: Any) -> None:
+        """One ``model_classes`` row and its members, unless the class turns out plain."""
+        src, names, modname = self.src, self.names, self.modname
+        seg = src.segment
+        scope = enclosing_def(src.parents.get, cls)
+        qual = src.qualname(cls)
+        fqn = f"{modname}.{qual}"
         if scope is not None:
             names.bind(scope, cls.name, fqn)
-    for cls in todo:
-        scope = enclosing_def(parent, cls)
-        if scope is not None:
-            names.bind(scope, cls.name, f"{modname}.{qualname(cls)}")
         bases = [names.name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases]
         decorators = [decorator(d, names, scope, seg) for d in cls.decorator_list]
-        qual = qualname(cls)
-        fqn = f"{modname}.{qual}"
         if not (
-            any(not _is_stdlib(b, own_top) and b not in plain for b in bases)
-            or any(_last(d["name"]) in MODEL_DECORATORS for d in decorators)
-            or _declares_columns(cls.body)
+            any(not _is_stdlib(b, self.own_top) and b not in self.plain for b in bases)
+            or any(last_part(d["name"]) in MODEL_DECORATORS for d in decorators)
+            or declares_columns(cls.body)
         ):
-            plain.add(fqn)
-            continue
-        stmts = body_statements(cls.body)
-        meta: list[dict[str, str]] = _EMPTY
-        config: list[dict[str, str]] = _EMPTY
-        config_kind = None
-        tablename = None
-        has_table = is_abstract = False
-        pk_columns: list[str] = []
-        for stmt in stmts:
+            self.plain.add(fqn)
+            return
+        body = self._class_body(cls, fqn)
+        line, col, end_line, end_col = self.span(cls)
+        keywords = [{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in cls.keywords if kw.arg]
+        self.add_class(
+            kind="class",
+            name=cls.name,
+            qualname=qual,
+            module=modname,
+            fqn=fqn,
+            bases=bases,
+            keywords=keywords or _EMPTY,
+            decorators=decorators or _EMPTY,
+            meta=body.meta,
+            config=body.config,
+            config_kind=body.config_kind,
+            tablename=body.tablename,
+            has_table=body.has_table,
+            is_abstract_dunder=body.is_abstract,
+            pk_columns=body.pk_columns or _EMPTY,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
+
+    def _class_body(self, cls: Any, fqn: str) -> _ClassBody:
+        """Read the class body: options, dunder table settings, members (written as it goes)."""
+        names, seg, span, add_member = self.names, self.src.segment, self.span, self.add_member
+        body = _ClassBody()
+        for stmt in body_statements(cls.body):
             kind = stmt.__class__
             if kind is ast.ClassDef:
                 if stmt.name in _NESTED_OPTIONS:
                     opts = options(stmt.body, seg)
                     if stmt.name == "Meta":
-                        meta = opts
+                        body.meta = opts
                     else:
-                        config, config_kind = opts, "Config"
+                        body.config, body.config_kind = opts, "Config"
                 continue
             if kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
-                if stmt.decorator_list and any(
-                    last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list
-                ):
-                    line, col, end_line, end_col = span(stmt)
-                    add_member(
-                        owner=fqn,
-                        name=stmt.name,
-                        kind="method",
-                        annotation=None,
-                        ann_type=None,
-                        ann_ref=None,
-                        ann_optional=False,
-                        value=None,
-                        decorators=[decorator(d, names, cls, seg) for d in stmt.decorator_list],
-                        line=line,
-                        col=col,
-                        end_line=end_line,
-                        end_col=end_col,
-                        **NO_CALL,
-                    )
+                self._method_member(stmt, cls, fqn)
                 continue
             if kind is ast.Assign:
                 if len(stmt.targets) != 1 or stmt.targets[0].__class__ is not ast.Name:
@@ -299,68 +280,77 @@ def model_classes(src: SourceFile, out: Any) -> None:
             name = target.id
             value = stmt.value
             if name.startswith("__") and name.endswith("__"):
-                if name == "__tablename__":
-                    tablename = literal_str(value) if value is not None else None
-                elif name == "__abstract__":
-                    is_abstract = value.__class__ is ast.Constant and value.value is True
-                elif name == "__table__":
-                    has_table = True
-                    if value.__class__ is ast.Call:
-                        tablename = literal_str(value.args[0]) if value.args else None
-                        emit_columns(value, fqn, names, cls, seg, span, add_member, pk_columns)
-                elif name in ("__mapper_args__", "__table_args__"):
-                    pk_columns.extend(pk_from_args(value))
+                self._dunder(body, name, value, cls, fqn)
                 continue
             if name == "model_config" and value is not None and value.__class__ in (ast.Call, ast.Dict):
-                config, config_kind = call_options(value, seg), "model_config"
+                body.config, body.config_kind = call_options(value, seg), "model_config"
                 continue
             if annotation is None and (value is None or value.__class__ is not ast.Call):
                 continue  # a plain class attribute (x = 1) is no field in any framework here
             emit_member(name, annotation, value, fqn, names, cls, seg, span(target), add_member)
-        line, col, end_line, end_col = span(cls)
-        keywords = [{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in cls.keywords if kw.arg]
-        add_class(
-            kind="class",
-            name=cls.name,
-            qualname=qual,
-            module=modname,
-            fqn=fqn,
-            bases=bases,
-            keywords=keywords or _EMPTY,
-            decorators=decorators or _EMPTY,
-            meta=meta,
-            config=config,
-            config_kind=config_kind,
-            tablename=tablename,
-            has_table=has_table,
-            is_abstract_dunder=is_abstract,
-            pk_columns=pk_columns or _EMPTY,
+        return body
+
+    def _dunder(self, body: _ClassBody, name: str, value: Any, cls: Any, fqn: str) -> None:
+        """``__tablename__``, ``__abstract__``, ``__table__``, ``__mapper_args__`` / ``__table_args__``."""
+        if name == "__tablename__":
+            body.tablename = literal_str(value) if value is not None else None
+        elif name == "__abstract__":
+            body.is_abstract = value.__class__ is ast.Constant and value.value is True
+        elif name == "__table__":
+            body.has_table = True
+            if value.__class__ is ast.Call:
+                body.tablename = literal_str(value.args[0]) if value.args else None
+                emit_columns(
+                    value, fqn, self.names, cls, self.src.segment, self.span, self.add_member, body.pk_columns
+                )
+        elif name in ("__mapper_args__", "__table_args__"):
+            body.pk_columns.extend(pk_from_args(value))
+
+    def _method_member(self, stmt: Any, cls: Any, fqn: str) -> None:
+        """A method decorated as a member (``@validator``, ``@hybrid_property``, ...) is a member row."""
+        if not stmt.decorator_list or not any(last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list):
+            return
+        line, col, end_line, end_col = self.span(stmt)
+        self.add_member(
+            owner=fqn,
+            name=stmt.name,
+            kind="method",
+            annotation=None,
+            ann_type=None,
+            ann_ref=None,
+            ann_optional=False,
+            value=None,
+            decorators=[decorator(d, self.names, cls, self.src.segment) for d in stmt.decorator_list],
             line=line,
             col=col,
             end_line=end_line,
             end_col=end_col,
+            **NO_CALL,
         )
 
-    for stmt in tables:
+    def emit_table(self, stmt: Any) -> None:
+        """One ``kind = 'table'`` row for ``t = Table(...)`` of SQLAlchemy (or holding Columns)."""
+        src, names = self.src, self.names
         call = stmt.value
         target = stmt.targets[0]
-        scope = enclosing_def(parent, stmt)
+        scope = enclosing_def(src.parents.get, stmt)
         callee = names.name(call.func, scope)
         if not (
             callee.startswith("sqlalchemy.")
             or any(a.__class__ is ast.Call and last_name(a.func) == "Column" for a in call.args)
         ):
-            continue  # some other Table: neither sqlalchemy's nor holding columns
-        qual = target.id if scope is None else f"{qualname(scope)}.{target.id}"
-        fqn = f"{modname}.{qual}"
-        pk_columns = []
-        emit_columns(call, fqn, names, scope, seg, span, add_member, pk_columns)
-        line, col, end_line, end_col = span(stmt)
-        add_class(
+            return  # some other Table: neither sqlalchemy's nor holding columns
+        qual = target.id if scope is None else f"{src.qualname(scope)}.{target.id}"
+        fqn = f"{self.modname}.{qual}"
+        pk_columns: list[str] = []
+        emit_columns(call, fqn, names, scope, src.segment, self.span, self.add_member, pk_columns)
+        line, col, end_line, end_col = self.span(stmt)
+        seg = src.segment
+        self.add_class(
             kind="table",
             name=target.id,
             qualname=qual,
-            module=modname,
+            module=self.modname,
             fqn=fqn,
             bases=[callee],
             keywords=[{"name": kw.arg, "value": value_text(seg, kw.value)} for kw in call.keywords if kw.arg],
@@ -377,58 +367,6 @@ def model_classes(src: SourceFile, out: Any) -> None:
             end_line=end_line,
             end_col=end_col,
         )
-
-
-def _looks_plain(cls: Any, std: set[str], plain_names: set[str]) -> bool:
-    for d in cls.decorator_list:
-        head = d.func if d.__class__ is ast.Call else d
-        if last_name(head) in MODEL_DECORATORS:
-            return False
-        while head.__class__ is ast.Attribute:
-            head = head.value
-        if head.__class__ is not ast.Name or not (head.id in std or head.id in BUILTIN_NAMES):
-            return False
-    for b in cls.bases:
-        if b.__class__ is ast.Subscript:
-            b = b.value
-        if b.__class__ is ast.Name:
-            name = b.id
-            if name in std or name in plain_names or (name in BUILTIN_NAMES and name not in std):
-                continue
-            return False
-        while b.__class__ is ast.Attribute:
-            b = b.value
-        if b.__class__ is not ast.Name or b.id not in std:
-            return False
-    return True
-
-
-def _factory_assigns(body: list[Any]) -> list[Any]:
-    """Module-level ``X = factory(...)`` and ``Model = db.Model`` statements (under if/try too)."""
-    out = []
-    Assign = ast.Assign
-    for stmt in body:
-        cls = stmt.__class__
-        if cls is Assign:
-            if _maybe_alias(stmt):
-                out.append(stmt)
-        elif cls is ast.If or cls is ast.Try:
-            out.extend(s for s in body_statements([stmt]) if s.__class__ is Assign and _maybe_alias(s))
-    return out
-
-
-def _maybe_alias(stmt: Any) -> bool:
-    """``X = factory(...)`` or ``Model = db.Model`` (a name bound to a dotted name that looks like a base)."""
-    if (
-        stmt.__class__ is not ast.Assign
-        or len(stmt.targets) != 1
-        or stmt.targets[0].__class__ is not ast.Name
-    ):
-        return False
-    value = stmt.value
-    if value.__class__ is ast.Call:
-        return _last(last_name(value.func)) in FACTORIES
-    return value.__class__ is ast.Attribute and value.attr.endswith(("Model", "Base", "Schema"))
 
 
 def _emit_alias(stmt: Any, names: FileNames, modname: str, span: Any, add: Any) -> None:
@@ -469,47 +407,3 @@ def _emit_alias(stmt: Any, names: FileNames, modname: str, span: Any, add: Any) 
         end_line=end_line,
         end_col=end_col,
     )
-
-
-def _table_assigns(src: SourceFile) -> list[Any]:
-    """``x = Table(...)`` / ``x = sa.Table(...)`` / ``x = db.Table(...)`` outside class bodies."""
-    out = []
-    parent = src.parents.get
-    for stmt in src.nodes(ast.Assign):
-        value = stmt.value
-        if (
-            value.__class__ is ast.Call
-            and len(stmt.targets) == 1
-            and stmt.targets[0].__class__ is ast.Name
-            and last_name(value.func) == "Table"
-            and value.func.__class__ is not ast.Call
-        ):
-            owner = enclosing_def(parent, stmt)
-            if owner is None or owner.__class__ is not ast.ClassDef:
-                out.append(stmt)
-    return out
-
-
-def _declares_columns(body: list[Any]) -> bool:
-    """Whether a class body assigns SQLAlchemy columns or relations, or declares attributes with
-    ``@declared_attr`` (a mixin without bases)."""
-    for stmt in body:
-        cls = stmt.__class__
-        if cls is ast.FunctionDef:
-            for dec in stmt.decorator_list:
-                if "declared_attr" in (last_name(dec), getattr(getattr(dec, "value", None), "id", None)):
-                    return True
-            continue
-        if cls is ast.Assign or cls is ast.AnnAssign:
-            value = stmt.value
-            if (
-                value is not None
-                and value.__class__ is ast.Call
-                and last_name(value.func) in ORM_MEMBER_CALLS
-            ):
-                return True
-            if cls is ast.AnnAssign:
-                ann = stmt.annotation
-                if ann.__class__ is ast.Subscript and last_name(ann.value) == "Mapped":
-                    return True
-    return False

@@ -20,11 +20,7 @@ import ast
 import posixpath
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from codequarry.api import file_extractor, operation
-from codequarry.python.bulk import gc_paused
+from codequarry.api import file_extractor
 from codequarry.python.calls import dotted_parts
 from codequarry.python.imports import STDLIB, stdlib_heads
 from codequarry.python.resolve import BUILTIN_NAMES, FileNames, file_names
@@ -35,7 +31,9 @@ from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 
-class _Common:
+class CommonColumns:
+    """The columns ``test_facts`` and ``tests`` share."""
+
     framework: str | None
     kind: str
     name: str
@@ -58,18 +56,13 @@ class _Common:
 
 
 @dataset("test_facts")
-class TestFact(_Common):
+class TestFact(CommonColumns):
     """Intermediate, per file: tests, fixtures and test classes (``kind='class'``), some pending."""
 
     class_fqn: str | None
     pending: bool
     bases: list[str]
     is_case: bool
-
-
-@dataset("tests")
-class TestItem(_Common):
-    """One row per test (function or method) or pytest fixture."""
 
 
 _CASE_SUFFIX = "TestCase"
@@ -542,59 +535,3 @@ def _module_marks(src: SourceFile, names: _LazyNames) -> list[str]:
                     out.append(resolved[len("pytest.mark.") :].partition(".")[0])
             return out
     return _EMPTY
-
-
-@operation("python.tests.cases", version=1, inputs=["test_facts"], outputs=[TestItem])
-def test_cases(ctx: Any) -> pa.Table:
-    """Tests across files: a method of a class deriving (anywhere in the corpus) from a TestCase is a
-    unittest test."""
-    with gc_paused():
-        return _test_cases(ctx)
-
-
-def _test_cases(ctx: Any) -> pa.Table:
-    facts = ctx.table("test_facts")
-    kind = facts["kind"]
-    classes = (
-        facts.filter(pc.equal(kind, "class"))
-        .select(["repo", "path", "line", "class_fqn", "bases", "is_case"])
-        .to_pylist()
-    )
-    # the same class name defined twice (two repos): the first in source order wins, however the
-    # store orders rows
-    classes.sort(key=lambda c: (c["repo"], c["path"], c["line"]), reverse=True)
-    by_fqn = {c["class_fqn"]: c for c in classes}
-    by_short: dict[tuple[str, str], list[str]] = {}
-    for c in classes:
-        hits = by_short.setdefault((c["repo"], c["class_fqn"].rsplit(".", 1)[-1]), [])
-        if c["class_fqn"] not in hits:
-            hits.append(c["class_fqn"])
-    memo: dict[str, bool] = {}
-
-    def is_case(fqn: str, depth: int = 0) -> bool:
-        if fqn in memo:
-            return memo[fqn]
-        row = by_fqn[fqn]
-        got = bool(row["is_case"])
-        if not got and depth < 50:
-            memo[fqn] = False  # a cycle ends here
-            for base in row["bases"]:
-                target = base if base in by_fqn else None
-                if target is None:  # re-exported elsewhere: one class of that name in the source
-                    hits = by_short.get((row["repo"], base.rsplit(".", 1)[-1]), [])
-                    target = hits[0] if len(hits) == 1 else None
-                if target is not None and is_case(target, depth + 1):
-                    got = True
-                    break
-        memo[fqn] = got
-        return got
-
-    cases = [fqn for fqn in by_fqn if is_case(fqn)]
-    items = facts.filter(pc.not_equal(kind, "class"))
-    in_case = pc.fill_null(pc.is_in(items["class_fqn"], value_set=pa.array(cases, pa.string())), False)
-    pending = items["pending"]
-    framework = pc.if_else(pc.and_(pending, in_case), pa.scalar("unittest"), items["framework"])
-    items = items.set_column(items.column_names.index("framework"), "framework", framework)
-    items = items.filter(pc.invert(pc.is_null(items["framework"])))
-    ctx.report("tests", int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0))
-    return items
