@@ -115,27 +115,8 @@ def test_facts(src: SourceFile, out: Any) -> None:
     for scope, cls in places:
         # the common case, an undecorated test method of a unittest case: every column but the
         # name, the async flag and the span is the class's
-        same = None
-        if cls is not None and cls["status"] is True:
-            prefix = f"{cls['qual']}."
-            same = {
-                "framework": "unittest",
-                "kind": "test",
-                "module": modname,
-                "class_name": scope.name,
-                "fixture_scope": None,
-                "autouse": False,
-                "fixture_name": None,
-                "fixture_params": None,
-                "parametrize_args": cls["args"] or _EMPTY,
-                "parametrize_cases": cls["cases"] if cls["args"] else None,
-                "marks": _dedupe(cls["all_marks"]),
-                "fixtures": list(cls["usefixtures"]) or _EMPTY,
-                "class_fqn": cls["fqn"],
-                "pending": False,
-                "bases": _EMPTY,
-                "is_case": False,
-            }
+        same = _unittest_columns(cls, scope, modname) if cls is not None and cls["status"] is True else None
+        prefix = f"{cls['qual']}." if same is not None else ""
         for fn in body_statements(src.tree.body if scope is None else scope.body):
             kind = fn.__class__
             if kind is not FunctionDef and kind is not AsyncFunctionDef:
@@ -176,59 +157,23 @@ def test_facts(src: SourceFile, out: Any) -> None:
             line, col, end_line, end_col = span(fn)
             is_async = kind is AsyncFunctionDef
             if fixture is not None:
-                add(
-                    framework="pytest",
-                    kind="fixture",
-                    name=fn.name,
-                    qualname=qual,
-                    module=modname,
-                    class_name=class_name,
-                    is_async=is_async,
-                    fixture_scope=fixture["scope"],
-                    autouse=fixture["autouse"],
-                    fixture_name=fixture["name"] or fn.name,
-                    fixture_params=fixture["params"],
-                    parametrize_args=_EMPTY,
-                    parametrize_cases=None,
-                    marks=info["marks"] or _EMPTY,
-                    fixtures=params or _EMPTY,
-                    class_fqn=class_fqn,
-                    pending=False,
-                    bases=_EMPTY,
-                    is_case=False,
-                    line=line,
-                    col=col,
-                    end_line=end_line,
-                    end_col=end_col,
+                _add_fixture(
+                    add,
+                    fn,
+                    fixture,
+                    info,
+                    params,
+                    qual,
+                    modname,
+                    class_name,
+                    class_fqn,
+                    (line, col, end_line, end_col),
                 )
                 continue
-            framework: str | None
-            if cls is None:
-                framework, pending = "pytest", False
-                marks = [*module_marks, *info["marks"]] if info["marks"] else module_marks
-                args, cases = info["args"], info["cases"]
-                usefixtures = info["usefixtures"]
-            else:
-                status = cls["status"]
-                if status is True:
-                    framework, pending = "unittest", False
-                else:
-                    framework = "pytest" if cls["collectable"] else None
-                    pending = status is None
-                    if framework is None and not pending:
-                        continue
-                if info is _NO_INFO:  # the common case: an undecorated method
-                    marks, args, cases, usefixtures = (
-                        cls["all_marks"],
-                        cls["args"],
-                        cls["cases"],
-                        cls["usefixtures"],
-                    )
-                else:
-                    marks = [*cls["all_marks"], *info["marks"]]
-                    args = [*cls["args"], *info["args"]]
-                    cases = _product(cls["cases"], info["cases"]) if (cls["args"] or info["args"]) else None
-                    usefixtures = [*info["usefixtures"], *cls["usefixtures"]]
+            settled = _test_columns(cls, info, module_marks)
+            if settled is None:
+                continue
+            framework, pending, marks, args, cases, usefixtures = settled
             if params or usefixtures:
                 used = [p for p in params if p not in args]
                 used.extend(f for f in usefixtures if f not in used)
@@ -259,6 +204,95 @@ def test_facts(src: SourceFile, out: Any) -> None:
                 end_line=end_line,
                 end_col=end_col,
             )
+
+
+def _unittest_columns(cls: dict[str, Any], scope: Any, modname: str) -> dict[str, Any]:
+    """The columns every undecorated test method of unittest case ``cls`` shares."""
+    return {
+        "framework": "unittest",
+        "kind": "test",
+        "module": modname,
+        "class_name": scope.name,
+        "fixture_scope": None,
+        "autouse": False,
+        "fixture_name": None,
+        "fixture_params": None,
+        "parametrize_args": cls["args"] or _EMPTY,
+        "parametrize_cases": cls["cases"] if cls["args"] else None,
+        "marks": _dedupe(cls["all_marks"]),
+        "fixtures": list(cls["usefixtures"]) or _EMPTY,
+        "class_fqn": cls["fqn"],
+        "pending": False,
+        "bases": _EMPTY,
+        "is_case": False,
+    }
+
+
+def _add_fixture(
+    add: Any,
+    fn: Any,
+    fixture: dict[str, Any],
+    info: dict[str, Any],
+    params: list[str],
+    qual: str,
+    modname: str,
+    class_name: str | None,
+    class_fqn: str | None,
+    span: tuple[int, int, int, int],
+) -> None:
+    """The row of a pytest fixture."""
+    line, col, end_line, end_col = span
+    add(
+        framework="pytest",
+        kind="fixture",
+        name=fn.name,
+        qualname=qual,
+        module=modname,
+        class_name=class_name,
+        is_async=fn.__class__ is ast.AsyncFunctionDef,
+        fixture_scope=fixture["scope"],
+        autouse=fixture["autouse"],
+        fixture_name=fixture["name"] or fn.name,
+        fixture_params=fixture["params"],
+        parametrize_args=_EMPTY,
+        parametrize_cases=None,
+        marks=info["marks"] or _EMPTY,
+        fixtures=params or _EMPTY,
+        class_fqn=class_fqn,
+        pending=False,
+        bases=_EMPTY,
+        is_case=False,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+    )
+
+
+def _test_columns(
+    cls: dict[str, Any] | None, info: dict[str, Any], module_marks: list[str]
+) -> tuple[str | None, bool, list[str], list[str], int | None, list[str]] | None:
+    """(framework, pending, marks, parametrize args, cases, usefixtures) of a test, from its own
+    decorators and its class's; None when it is no test (a method of a class pytest does not collect
+    and that is settled as no unittest case)."""
+    framework: str | None
+    if cls is None:
+        marks = [*module_marks, *info["marks"]] if info["marks"] else module_marks
+        return "pytest", False, marks, info["args"], info["cases"], info["usefixtures"]
+    status = cls["status"]
+    if status is True:
+        framework, pending = "unittest", False
+    else:
+        framework = "pytest" if cls["collectable"] else None
+        pending = status is None
+        if framework is None and not pending:
+            return None
+    if info is _NO_INFO:  # the common case: an undecorated method
+        return framework, pending, cls["all_marks"], cls["args"], cls["cases"], cls["usefixtures"]
+    marks = [*cls["all_marks"], *info["marks"]]
+    args = [*cls["args"], *info["args"]]
+    cases = _product(cls["cases"], info["cases"]) if (cls["args"] or info["args"]) else None
+    return framework, pending, marks, args, cases, [*info["usefixtures"], *cls["usefixtures"]]
 
 
 def _dedupe(items: list[str]) -> list[str]:
