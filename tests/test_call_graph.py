@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from codequarry import extract, make_plan, open_store
-from codequarry.extractors.python.call_graph import CallEdge, call_graph
+from codequarry.extractors.python.callgraph.operation import CallEdge, call_graph
 from codequarry.operations import OperationContext, conform
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])

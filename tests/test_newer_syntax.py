@@ -38,7 +38,10 @@ CASES = sorted(p.stem for p in SYNTAX.glob("*.py"))
 #: the first Python whose own ``ast`` accepts each fixture
 NEEDS = {"pep695": (3, 12), "pep696": (3, 13), "pep701": (3, 12), "pep750": (3, 14), "pep758": (3, 14)}
 RUNNING = f"{sys.version_info[0]}.{sys.version_info[1]}"
-MODEL_PLUGINS = ["codequarry.extractors.python.model_classes", "codequarry.extractors.python.model_ops"]
+MODEL_PLUGINS = [
+    "codequarry.extractors.python.models.classes",
+    "codequarry.extractors.python.models.operations",
+]
 
 
 def newer_python(at_least: tuple[int, int] = (3, 13)) -> str | None:

@@ -24,10 +24,11 @@ import pytest
 from codequarry import extract, make_plan, open_store, sql
 
 PLUGINS = [
-    "codequarry.extractors.python.model_classes",
-    "codequarry.extractors.python.model_ops",
-    "codequarry.extractors.python.tasks",
-    "codequarry.extractors.python.testsuite",
+    "codequarry.extractors.python.models.classes",
+    "codequarry.extractors.python.models.operations",
+    "codequarry.extractors.python.tasks.definitions",
+    "codequarry.extractors.python.tasks.testsuite",
+    "codequarry.extractors.python.tasks.testcases",
 ]
 FIXTURES = Path(__file__).parent / "fixtures" / "models"
 DOC = Path(__file__).parent.parent / "docs" / "tables" / "models.md"
@@ -313,7 +314,7 @@ def test_sqlmodel_tables_and_their_bases() -> None:
     ],
 )
 def test_flask_sqlalchemy_table_name_derivation(name: str, expected: str) -> None:
-    from codequarry.extractors.python.orm import snake_case
+    from codequarry.extractors.python.models.orm import snake_case
 
     assert snake_case(name) == expected
 

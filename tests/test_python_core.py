@@ -22,13 +22,25 @@ from typing import Any
 import pytest
 
 from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
-from codequarry.extractors.python import core, names, resolve
+from codequarry.extractors.python.core import assignments, defs, modules
+from codequarry.extractors.python.core import calls as core_calls
+from codequarry.extractors.python.core import imports as core_imports
+from codequarry.python import calls, imports, resolve, scopes, spans, values
 from codequarry.source import _SKIP, SourceFile
 
 FIXTURES = Path(__file__).parent / "fixtures" / "core"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 DATASETS = ("modules", "functions", "classes", "imports", "calls", "assignments")
-EXTRACTORS = tuple(("codequarry.extractors.python.core", name) for name in DATASETS)
+CORE_MODULE = {
+    "modules": "modules",
+    "functions": "defs",
+    "classes": "defs",
+    "imports": "imports",
+    "calls": "calls",
+}
+EXTRACTORS = tuple(
+    (f"codequarry.extractors.python.core.{CORE_MODULE.get(name, name)}", name) for name in DATASETS
+)
 LEAD = ("path", "line", "col", "end_line", "end_col")
 
 
@@ -443,15 +455,15 @@ def test_syntax_error_costs_only_that_file(tmp_path: Path) -> None:
 def test_resolve_relative(
     module: str | None, is_package: bool, level: int, name: str | None, expected: str | None
 ) -> None:
-    assert names.resolve_relative(module, is_package, level, name) == expected
+    assert imports.resolve_relative(module, is_package, level, name) == expected
 
 
 def test_module_name_fallback() -> None:
     def src(path: str) -> SourceFile:
         return SourceFile(repo="r", path=path, data=b"", sha256=None, size=0, language="python")
 
-    assert names.module_name(src("a/b/tool.py")) == "tool"
-    assert names.module_name(src("a/b/__init__.py")) == "b"
+    assert scopes.module_name(src("a/b/tool.py")) == "tool"
+    assert scopes.module_name(src("a/b/__init__.py")) == "b"
 
 
 # -- walk once -----------------------------------------------------------------------------------------
@@ -476,7 +488,8 @@ def test_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_no_walking_in_the_source() -> None:
     """Paths the fixtures miss must not walk either."""
-    for module in (core, names, resolve):
+    core = (modules, defs, core_imports, core_calls, assignments)
+    for module in (*core, calls, imports, resolve, scopes, spans, values):
         text = inspect.getsource(module)
         for word in ("ast.walk", "NodeVisitor", "NodeTransformer", "iter_child_nodes", "generic_visit"):
             assert word not in text, f"{module.__name__} uses {word}"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
-from codequarry.extractors.python.security import RULES
+from codequarry.extractors.python.security.rules import RULES
 from codequarry.registry import load_catalog
 from codequarry.source import SourceFile
 from tests.test_sql_env import (

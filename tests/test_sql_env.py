@@ -26,14 +26,14 @@ FIXTURES = Path(__file__).parent / "fixtures" / "security"
 SHOP = FIXTURES / "shop"
 DOC = Path(__file__).parent.parent / "docs" / "tables" / "security.md"
 PLUGINS = [
-    "codequarry.extractors.python.sqlstrings",
-    "codequarry.extractors.python.envreads",
-    "codequarry.extractors.python.security",
+    "codequarry.extractors.python.security.sqlstrings",
+    "codequarry.extractors.python.security.envreads",
+    "codequarry.extractors.python.security.findings",
 ]
 EXTRACTORS = (
-    ("codequarry.extractors.python.sqlstrings", "sql_strings"),
-    ("codequarry.extractors.python.envreads", "env_reads"),
-    ("codequarry.extractors.python.security", "security_findings"),
+    ("codequarry.extractors.python.security.sqlstrings", "sql_strings"),
+    ("codequarry.extractors.python.security.envreads", "env_reads"),
+    ("codequarry.extractors.python.security.findings", "security_findings"),
 )
 SELECT = ["python.sql", "python.env", "python.security"]
 LEAD = ("path", "line", "col", "end_line", "end_col")

@@ -183,9 +183,9 @@ def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ast, "iter_child_nodes", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "generic_visit", forbidden)
     refs = (
-        ("codequarry.extractors.python.model_classes", "model_classes"),
-        ("codequarry.extractors.python.tasks", "tasks"),
-        ("codequarry.extractors.python.testsuite", "test_facts"),
+        ("codequarry.extractors.python.models.classes", "model_classes"),
+        ("codequarry.extractors.python.tasks.definitions", "tasks"),
+        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
     )
     tasks = []
     for case in ("django", "sqlalchemy", "validation", "tasks", "testsuite"):
@@ -199,7 +199,7 @@ def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path: Path) -> None:
-    from codequarry.extractors.python import model_names
+    from codequarry.python import resolve
     from tests.test_python_core import file_tasks
 
     (tmp_path / "plain.py").write_text(
@@ -207,19 +207,19 @@ def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path:
         "class Err(ValueError):\n    pass\n\ndef helper():\n    return 1\n"
     )
     built = []
-    original = model_names.FileNames.__init__
+    original = resolve.FileNames.__init__
 
     def spy(self: object, src: object) -> None:
         built.append(src)
         original(self, src)  # type: ignore[arg-type]
 
     refs = (
-        ("codequarry.extractors.python.model_classes", "model_classes"),
-        ("codequarry.extractors.python.tasks", "tasks"),
-        ("codequarry.extractors.python.testsuite", "test_facts"),
+        ("codequarry.extractors.python.models.classes", "model_classes"),
+        ("codequarry.extractors.python.tasks.definitions", "tasks"),
+        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
     )
     pytest.MonkeyPatch().context()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(model_names.FileNames, "__init__", spy)
+        mp.setattr(resolve.FileNames, "__init__", spy)
         result = process_chunk(WorkerConfig(extractors=refs), file_tasks(tmp_path, "r"))
     assert built == [] and not result.tables.get("model_classes")

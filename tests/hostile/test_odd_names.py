@@ -75,7 +75,7 @@ def test_lone_surrogates_in_strings_are_stored_escaped_and_errors_stay_valid(tmp
     (tmp_path / "ok.py").write_text("def fine():\n    return 'ok'\n")
     refs = (
         ("codequarry.extractors.core", "files"),
-        ("codequarry.extractors.python.core", "functions"),
+        ("codequarry.extractors.python.core.defs", "functions"),
         ("tests.hostile.plugins", "strings"),
         ("tests.hostile.plugins", "echo"),
     )
@@ -111,7 +111,7 @@ def test_lone_surrogates_in_strings_are_stored_escaped_and_errors_stay_valid(tmp
 def test_a_file_that_breaks_the_worker_itself_is_one_error_row(tmp_path: Path) -> None:
     """A task no scan would make (a NUL in the name) raises outside any extractor: it costs that file."""
     (tmp_path / "ok.py").write_text("def fine():\n    return 1\n")
-    refs = (("codequarry.extractors.core", "files"), ("codequarry.extractors.python.core", "functions"))
+    refs = (("codequarry.extractors.core", "files"), ("codequarry.extractors.python.core.defs", "functions"))
     tasks = [
         FileTask(
             key=0, repo="r", root=str(tmp_path), path="bad\0name.py", size=1, mtime_ns=0, language="python"

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
-from codequarry.extractors.python.security import RULES
+from codequarry.extractors.python.security.rules import RULES
 from codequarry.report import build_sarif
 from tests.report.conftest import HOSTILE, make_tree, quarry
 

@@ -134,7 +134,7 @@ def _rows(store: Store, name: str, columns: list[str]) -> list[dict[str, Any]]:
 
 def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]:
     """The SARIF log (a dict ready for json.dump) of the store's published snapshot."""
-    from codequarry.extractors.python.security import RULES
+    from codequarry.extractors.python.security.rules import RULES
 
     snap = store.snapshot()
     if snap is None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import owner
 from codequarry.extractors.python.web import known
 from codequarry.extractors.python.web.context import FileContext
-from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, call_arg, dependency_list, short_name
-from codequarry.extractors.python.web.paths import literal_str, literal_strs
+from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, dependency_list, short_name
+from codequarry.python.calls import call_arg
+from codequarry.python.scopes import scope_of
+from codequarry.python.values import literal_str, literal_strs
 
 
 class RouterCalls(FileContext):
@@ -21,7 +22,7 @@ class RouterCalls(FileContext):
 
     # -- objects ---------------------------------------------------------------------------------
     def _constructor(self, call: Any) -> None:
-        scope = owner(self.parent, call)
+        scope = scope_of(self.parent, call)
         fq = self.key_of(call.func, scope)
         spec = known.CONSTRUCTORS.get(fq or "")
         if spec is None:
@@ -75,7 +76,7 @@ class RouterCalls(FileContext):
     def _decorator_route(self, d: Any, dec: Any) -> None:
         """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class."""
         attr = dec.func.attr
-        scope = owner(self.parent, dec)
+        scope = scope_of(self.parent, dec)
         key = self.receiver_key(dec.func.value, scope)
         if attr == "route":
             fw = self.framework_of(key, ("flask", "starlette", "aiohttp"))
@@ -130,7 +131,7 @@ class RouterCalls(FileContext):
         and the mounting calls ``register_blueprint``, ``include_router``, ``mount``, ``add_subapp``."""
         func = call.func
         attr = func.attr
-        scope = owner(self.parent, call)
+        scope = scope_of(self.parent, call)
         key = self.receiver_key(func.value, scope)
         seg = self.seg
         recv = seg(func.value, MAX_TEXT)

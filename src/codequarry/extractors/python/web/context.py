@@ -1,6 +1,6 @@
 """What the route extractor knows about one file while it reads it.
 
-:class:`FileContext` holds the file, the :class:`~codequarry.extractors.python.resolve.Resolver`
+:class:`FileContext` holds the file, the :class:`~codequarry.python.resolve.Resolver`
 (built on first use, for the names the passes will ask about) and the keys of the objects seen so
 far, and writes the rows; the passes are mixins over it: :mod:`.lists` (URL lists),
 :mod:`.calls` (constructors, decorators, registering calls), :mod:`.handlers` (handler facts).
@@ -12,10 +12,12 @@ import ast
 from collections.abc import Callable
 from typing import Any
 
-from codequarry.extractors.python.names import FUNCTION_TYPES, module_name, owner, span_getter
-from codequarry.extractors.python.resolve import Resolver
-from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, decl_flags, dotted_parts
-from codequarry.extractors.python.web.paths import literal_str
+from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, decl_flags
+from codequarry.python.calls import dotted_parts
+from codequarry.python.resolve import Resolver
+from codequarry.python.scopes import FUNCTION_TYPES, module_name, scope_of
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str
 from codequarry.source import SourceFile
 
 _UNSET: Any = object()
@@ -181,7 +183,7 @@ class FileContext:
             dependencies=deps,
             is_conditional=cond,
             is_dynamic=dyn,
-            scope=self.qual(owner(self.parent, at)),
+            scope=self.qual(scope_of(self.parent, at)),
             line=line,
             col=col,
             end_line=end_line,

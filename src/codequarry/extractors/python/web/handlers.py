@@ -7,17 +7,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import owner
 from codequarry.extractors.python.web import known
 from codequarry.extractors.python.web.context import FileContext
-from codequarry.extractors.python.web.nodes import (
-    EMPTY,
-    MAX_TEXT,
-    annotated_depends,
-    depends_target,
-    last_name,
-)
-from codequarry.extractors.python.web.paths import literal_strs
+from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, annotated_depends, depends_target
+from codequarry.python.calls import last_name
+from codequarry.python.scopes import scope_of
+from codequarry.python.values import literal_strs
 
 
 class HandlerFacts(FileContext):
@@ -34,7 +29,7 @@ class HandlerFacts(FileContext):
         refs: list[str] = EMPTY
         bases: list[str] = EMPTY
         for dec in d.decorator_list:
-            name = last_name(dec.func if dec.__class__ is ast.Call else dec)
+            name = last_name(dec.func if dec.__class__ is ast.Call else dec, through_calls=False)
             if name in known.METHOD_DECORATORS:
                 methods.extend(known.METHOD_DECORATORS[name])
             elif name in ("require_http_methods", "api_view"):
@@ -100,7 +95,7 @@ class HandlerFacts(FileContext):
             if dep is not None:
                 deps.append(dep or (seg(arg.annotation, MAX_TEXT) if arg.annotation is not None else arg.arg))
         refs: list[str] = []
-        scope = owner(self.parent, d)
+        scope = scope_of(self.parent, d)
         for arg in (*positional, *args.kwonlyargs):
             ann = arg.annotation
             if ann is None:

@@ -11,17 +11,12 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import owner
 from codequarry.extractors.python.web.context import FileContext
-from codequarry.extractors.python.web.nodes import (
-    EMPTY,
-    LOOK_THROUGH,
-    MAX_TEXT,
-    call_arg,
-    dependency_list,
-    short_name,
-)
-from codequarry.extractors.python.web.paths import join_all, literal_str, literal_strs
+from codequarry.extractors.python.web.nodes import EMPTY, LOOK_THROUGH, MAX_TEXT, dependency_list, short_name
+from codequarry.extractors.python.web.paths import join_all
+from codequarry.python.calls import call_arg
+from codequarry.python.scopes import scope_of
+from codequarry.python.values import literal_str, literal_strs
 
 
 class UrlLists(FileContext):
@@ -73,7 +68,7 @@ class UrlLists(FileContext):
                     attr = anc.func.attr
                     if attr in ("append", "extend", "insert", "add_routes"):
                         recv = anc.func.value
-                        scope = owner(parent, anc)
+                        scope = scope_of(parent, anc)
                         key = self.receiver_key(recv, scope, local=attr != "add_routes")
                         if key is not None and attr != "add_routes" and key not in self.object_of_key:
                             self._list_object(key, framework, parent(anc))
@@ -83,7 +78,7 @@ class UrlLists(FileContext):
                 target = anc.targets[0] if cls is ast.Assign else anc.target
                 if target.__class__ is not ast.Name or child is not anc.value or not in_list:
                     break
-                key = self.bind_key(target.id, owner(parent, anc))
+                key = self.bind_key(target.id, scope_of(parent, anc))
                 self._list_object(key, framework, anc)
                 return key, target.id, prefixes[::-1], namespaces[::-1]
             elif cls not in LOOK_THROUGH:
@@ -144,7 +139,7 @@ class UrlLists(FileContext):
             owner_key, _, prefixes, _ = self._list_owner(call, framework)
             route_node = call_arg(call, 0, "path")
             prefix = join_all(framework, [*prefixes, literal_str(route_node)])
-            scope = owner(self.parent, call)
+            scope = scope_of(self.parent, call)
             self._mount(
                 "include",
                 framework,
@@ -181,7 +176,7 @@ class UrlLists(FileContext):
             return  # include([...]): its entries climb through it
         owner_key, _, prefixes, _ = self._list_owner(call, "django")
         prefix = join_all("django", [*prefixes, literal_str(route_node)])
-        scope = owner(self.parent, call)
+        scope = scope_of(self.parent, call)
         target_key = literal_str(target)
         if target_key is None:
             target_key = self.key_of(target, scope)
@@ -214,7 +209,7 @@ class UrlLists(FileContext):
         deps: list[str] = EMPTY,
     ) -> None:
         owner_key, owner_source, prefixes, namespaces = self._list_owner(call, framework)
-        scope = owner(self.parent, call)
+        scope = scope_of(self.parent, call)
         handler, view, wrappers = self._view(view_node, scope)
         name = None if name_node is None else literal_str(name_node)
         if name_node is None and default_name:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import FUNCTION_TYPES, dotted_parts  # noqa: F401 - used by context.py
+from codequarry.python.calls import call_arg, last_name
+from codequarry.python.scopes import FUNCTION_TYPES
 
 EMPTY: list[str] = []  # shared by rows with nothing to list; never mutated
 MAX_TEXT = 200  # characters of source text kept in *_source and decorator columns
@@ -42,24 +43,6 @@ def module_level_defs(tree: ast.Module) -> list[Any]:
             for handler in getattr(stmt, "handlers", ()):
                 stack.extend(reversed(handler.body))
     return out
-
-
-def call_arg(call: Any, index: int, *names: str) -> Any:
-    """The argument at ``index`` or passed by one of ``names``, else None."""
-    if index < len(call.args) and call.args[index].__class__ is not ast.Starred:
-        return call.args[index]
-    for kw in call.keywords:
-        if kw.arg in names:
-            return kw.value
-    return None
-
-
-def last_name(node: Any) -> str | None:
-    if node.__class__ is ast.Name:
-        return node.id  # type: ignore[no-any-return]
-    if node.__class__ is ast.Attribute:
-        return node.attr  # type: ignore[no-any-return]
-    return None
 
 
 def short_name(key: str | None) -> str | None:
@@ -104,7 +87,10 @@ def decl_flags(parent: Any, node: Any) -> tuple[bool, bool]:
 
 def depends_target(seg: Any, node: Any) -> str | None:
     """The dependency of ``Depends(x)`` / ``Security(x)`` as written; '' for ``Depends()``; else None."""
-    if node.__class__ is not ast.Call or last_name(node.func) not in ("Depends", "Security"):
+    if node.__class__ is not ast.Call or last_name(node.func, through_calls=False) not in (
+        "Depends",
+        "Security",
+    ):
         return None
     dep = call_arg(node, 0, "dependency")
     return "" if dep is None else seg(dep, MAX_TEXT)
@@ -123,7 +109,11 @@ def dependency_list(seg: Any, node: Any) -> list[str]:
 
 def annotated_depends(seg: Any, ann: Any) -> list[str]:
     """Dependencies in ``Annotated[T, Depends(x)]``; ``Depends()`` depends on ``T`` itself."""
-    if ann is None or ann.__class__ is not ast.Subscript or last_name(ann.value) != "Annotated":
+    if (
+        ann is None
+        or ann.__class__ is not ast.Subscript
+        or last_name(ann.value, through_calls=False) != "Annotated"
+    ):
         return EMPTY
     elts = ann.slice.elts if ann.slice.__class__ is ast.Tuple else [ann.slice]
     out = []

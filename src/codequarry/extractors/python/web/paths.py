@@ -1,9 +1,6 @@
-"""Joining route prefixes the way each framework does, and reading literal strings."""
+"""Joining route prefixes the way each framework does."""
 
 from __future__ import annotations
-
-import ast
-from typing import Any
 
 
 def join_path(framework: str | None, prefix: str | None, route: str | None) -> str | None:
@@ -32,24 +29,4 @@ def join_all(framework: str | None, parts: list[str | None]) -> str | None:
         out = join_path(framework, out, part)
         if out is None:
             return None
-    return out
-
-
-def literal_str(node: Any) -> str | None:
-    """The value of a string constant (implicit concatenation included), else None."""
-    if node.__class__ is ast.Constant and node.value.__class__ is str:
-        return node.value  # type: ignore[no-any-return]
-    return None
-
-
-def literal_strs(node: Any) -> list[str] | None:
-    """The values of a list/tuple/set display of string constants, else None."""
-    if node.__class__ not in (ast.List, ast.Tuple, ast.Set):
-        return None
-    out = []
-    for elt in node.elts:
-        value = literal_str(elt)
-        if value is None:
-            return None
-        out.append(value)
     return out

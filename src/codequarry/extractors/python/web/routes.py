@@ -3,7 +3,7 @@
 A file is looked at only if it imports a web framework (flask, fastapi, starlette, django,
 rest_framework, aiohttp) or decorates a def with ``@<obj>.route("/...")``-like calls; any other file
 costs one look at its import statements and decorators. Names are resolved through the file's
-imports with the core :class:`~codequarry.extractors.python.resolve.Resolver`, so that
+imports with the core :class:`~codequarry.python.resolve.Resolver`, so that
 ``from .routers import users`` then ``app.include_router(users.router)`` names the target
 ``shop.routers.users.router``, the key under which that file declared the router.
 
@@ -26,14 +26,14 @@ import ast
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.names import owner
 from codequarry.extractors.python.web import known
 from codequarry.extractors.python.web.calls import RouterCalls
 from codequarry.extractors.python.web.datasets import RouteDecl, RouteHandler, RouteMount
 from codequarry.extractors.python.web.handlers import HandlerFacts
 from codequarry.extractors.python.web.lists import UrlLists
 from codequarry.extractors.python.web.nodes import module_level_defs
-from codequarry.extractors.python.web.paths import literal_str
+from codequarry.python.scopes import scope_of
+from codequarry.python.values import literal_str
 from codequarry.source import SourceFile
 
 
@@ -110,7 +110,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 if arg.annotation is not None:
                     gather(arg.annotation)
         for call in maybe_entries:
-            fq = self.key_of(call.func, owner(parent, call))
+            fq = self.key_of(call.func, scope_of(parent, call))
             if fq in known.INCLUDES:
                 self.includes.add(call)
             elif fq is not None and fq in known.LIST_ENTRIES:

@@ -1,8 +1,8 @@
 """ORM models and their fields: Django, SQLAlchemy (classic and 2.x), Flask-SQLAlchemy, SQLModel, and
 SQLAlchemy ``Table(...)`` objects.
 
-Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.model_ops`)
-over the per-file candidate classes of :mod:`~codequarry.extractors.python.model_classes`: model-ness is decided across files (a model whose
+Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.models.operations`)
+over the per-file candidate classes of :mod:`~codequarry.extractors.python.models.classes`: model-ness is decided across files (a model whose
 abstract base lives in another module is a model, and inherits that base's fields), so it cannot be
 decided per file. See ``docs/tables/models.md`` for every column and for what is and is not detected.
 
@@ -25,7 +25,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.model_graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.candidates import last_part
+from codequarry.extractors.python.models.fields import interpret, is_true
+from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
 from codequarry.schema import dataset
 
 
@@ -99,27 +101,6 @@ KNOWN_DJANGO = {
     "django.contrib.contenttypes.models.ContentType": False,
     "django.contrib.sites.models.Site": False,
 }
-_DJANGO_RELATIONS = {
-    "ForeignKey": "foreign_key",
-    "OneToOneField": "one_to_one",
-    "ManyToManyField": "many_to_many",
-    "GenericForeignKey": "relationship",
-    "GenericRelation": "relationship",
-    "ForeignObject": "foreign_key",
-    "ParentalKey": "foreign_key",
-    "ParentalManyToManyField": "many_to_many",
-}
-_SQLA_COLUMNS = frozenset({"Column", "mapped_column"})
-_SQLA_RELATIONS = frozenset({"relationship", "Relationship", "backref"})
-_CLASSVAR = re.compile(r"^(typing\.)?ClassVar\b")
-
-
-def _last(name: str | None) -> str:
-    return name.rsplit(".", 1)[-1] if name else ""
-
-
-def _true(value: str | None) -> bool:
-    return value == "True"
 
 
 def snake_case(name: str) -> str:
@@ -154,8 +135,8 @@ class OrmClasses:
         for fqn, row in graph.classes.items():
             if row["kind"] != "class":
                 continue
-            direct = [_last(b) for b in graph.bases(fqn) if b.startswith("sqlalchemy.")]
-            decorators = [_last(d["name"]) for d in row["decorators"]]
+            direct = [last_part(b) for b in graph.bases(fqn) if b.startswith("sqlalchemy.")]
+            decorators = [last_part(d["name"]) for d in row["decorators"]]
             if any(b in _DECLARATIVE_BASES for b in direct) or "as_declarative" in decorators:
                 self.declbase.add(fqn)
             elif "mapped" in decorators or "mapped_as_dataclass" in decorators:
@@ -174,7 +155,7 @@ class OrmClasses:
             return "django"
         if name in self.declbase or name in self.sqla_bases or name in self.mapped:
             return "sqlalchemy"
-        if name.startswith("sqlalchemy.") and _last(name) in _DECLARATIVE_BASES:
+        if name.startswith("sqlalchemy.") and last_part(name) in _DECLARATIVE_BASES:
             return "sqlalchemy"
         if name in self.flask_models:
             return "flask_sqlalchemy"
@@ -193,13 +174,13 @@ class OrmClasses:
             return ""
         if fw == "django":
             meta = row["meta_kv"]
-            if _true(meta.get("abstract")):
+            if is_true(meta.get("abstract")):
                 return "abstract"
-            return "proxy" if _true(meta.get("proxy")) else "model"
+            return "proxy" if is_true(meta.get("proxy")) else "model"
         if fqn in self.declbase:
             return "base"
         if fw == "sqlmodel":
-            return "model" if _true(row["keywords_kv"].get("table")) else "base"
+            return "model" if is_true(row["keywords_kv"].get("table")) else "base"
         return "abstract" if row["is_abstract_dunder"] else "model"
 
     def classes(self) -> set[str]:
@@ -216,7 +197,7 @@ class OrmClasses:
 def _is_sqla_factory(target: str | None) -> bool:
     if not target or not target.startswith("sqlalchemy."):
         return False
-    return _last(target) == "declarative_base" or target.endswith("().generate_base")
+    return last_part(target) == "declarative_base" or target.endswith("().generate_base")
 
 
 def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
@@ -378,7 +359,7 @@ def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
             name = member["name"]
             if name in seen or member["kind"] == "method":
                 continue
-            field = _interpret(fw, member)
+            field = interpret(fw, member)
             if field is None:
                 continue
             seen.add(name)
@@ -400,131 +381,6 @@ def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
                     field[key] = fqn
             out.append(field)
     return out
-
-
-def _interpret(fw: str, m: dict[str, Any]) -> dict[str, Any] | None:
-    if fw == "django":
-        return _django_field(m)
-    if fw == "sqlmodel":
-        return _sqlmodel_field(m)
-    return _sqla_field(m)
-
-
-def _base_field(m: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    kwargs = m["keywords_kv"]
-    default = kwargs.get("default", kwargs.get("server_default"))
-    out = {
-        "name": m["name"],
-        "column_name": m["name"],
-        "kind": "field",
-        "field_class": m["callee"],
-        "type": None,
-        "nullable": None,
-        "primary_key": _true(kwargs.get("primary_key")),
-        "unique": _true(kwargs.get("unique")),
-        "has_default": default is not None or "default_factory" in kwargs,
-        "default": default,
-        "foreign_key_target": None,
-        "relationship_target": None,
-    }
-    out.update(kw)
-    return out
-
-
-def _django_field(m: dict[str, Any]) -> dict[str, Any] | None:
-    cls = _last(m["callee"])
-    if m["callee"] is None or not (cls.endswith("Field") or cls in _DJANGO_RELATIONS):
-        return None  # managers, annotations and other class attributes
-    kwargs = m["keywords_kv"]
-    kind = _DJANGO_RELATIONS.get(cls, "field")
-    target = kwargs.get("to", m["first_ref"]) if kind != "field" else None
-    if cls in ("GenericForeignKey",):
-        target = None
-    field = _base_field(m, kind=kind, type=cls)
-    field["nullable"] = None if kind in ("many_to_many", "relationship") else _true(kwargs.get("null"))
-    if kind == "one_to_one":
-        field["unique"] = True
-    if field["primary_key"]:
-        field["unique"] = True
-    if kind in ("foreign_key", "one_to_one"):
-        field["foreign_key_target"] = target
-        field["column_name"] = kwargs.get("db_column", f"{m['name']}_id")
-    elif kind in ("many_to_many", "relationship"):
-        field["relationship_target"] = target
-        field["column_name"] = None
-    else:
-        field["column_name"] = kwargs.get("db_column", m["name"])
-    return field
-
-
-def _sqla_field(m: dict[str, Any]) -> dict[str, Any] | None:
-    callee = _last(m["callee"])
-    annotation = m["annotation"]
-    if annotation is not None and _CLASSVAR.match(annotation):
-        return None
-    kwargs = m["keywords_kv"]
-    if callee in _SQLA_RELATIONS:
-        target = m["first_ref"] or kwargs.get("argument") or m["ann_ref"]
-        return _base_field(
-            m,
-            kind="relationship",
-            column_name=None,
-            relationship_target=target,
-            type=m["ann_type"],
-            primary_key=False,
-        )
-    mapped = annotation is not None and ("Mapped[" in annotation or "Mapped [" in annotation)
-    if callee not in _SQLA_COLUMNS and not (m["kind"] == "table_column" or (mapped and m["callee"] is None)):
-        return None
-    field = _base_field(m, column_name=m["column_name"] or kwargs.get("name") or m["name"])
-    field["type"] = m["type_arg"] or kwargs.get("type_") or (m["ann_type"] if mapped else None)
-    explicit = kwargs.get("nullable")
-    if explicit in ("True", "False"):
-        field["nullable"] = explicit == "True"
-    elif field["primary_key"]:
-        field["nullable"] = False
-    elif mapped:
-        field["nullable"] = bool(m["ann_optional"])
-    else:
-        field["nullable"] = True
-    if m["foreign_key"]:
-        field["kind"] = "foreign_key"
-        field["foreign_key_target"] = m["foreign_key"]
-    return field
-
-
-def _sqlmodel_field(m: dict[str, Any]) -> dict[str, Any] | None:
-    annotation = m["annotation"]
-    name = m["name"]
-    if annotation is None:
-        return None
-    if _CLASSVAR.match(annotation) or name.startswith("_") or name == "model_config":
-        return None
-    callee = _last(m["callee"])
-    kwargs = m["keywords_kv"]
-    if callee in _SQLA_RELATIONS:
-        return _base_field(
-            m,
-            kind="relationship",
-            column_name=None,
-            relationship_target=m["ann_ref"],
-            type=m["ann_type"],
-            primary_key=False,
-        )
-    field = _base_field(m, type=m["ann_type"], column_name=name)
-    if callee != "Field" and m["value"] is not None:
-        field["has_default"], field["default"] = True, m["value"]
-    elif callee == "Field" and m["args"]:
-        field["has_default"], field["default"] = True, m["args"][0]
-    explicit = kwargs.get("nullable")
-    if explicit in ("True", "False"):
-        field["nullable"] = explicit == "True"
-    else:
-        field["nullable"] = bool(m["ann_optional"]) and not field["primary_key"]
-    if kwargs.get("foreign_key"):
-        field["kind"] = "foreign_key"
-        field["foreign_key_target"] = kwargs["foreign_key"]
-    return field
 
 
 def _resolve_targets(orm: OrmClasses, models: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:

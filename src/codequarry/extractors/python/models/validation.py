@@ -1,8 +1,8 @@
 """Validation and data models: pydantic (v1 and v2), SQLModel, dataclasses (and pydantic dataclasses),
 attrs classes and marshmallow schemas; their fields and their validators.
 
-Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.model_ops`)
-over the per-file candidate classes of :mod:`~codequarry.extractors.python.model_classes`: a pydantic model or marshmallow schema is one by
+Computed by the operation ``python.models.resolve`` (:mod:`~codequarry.extractors.python.models.operations`)
+over the per-file candidate classes of :mod:`~codequarry.extractors.python.models.classes`: a pydantic model or marshmallow schema is one by
 inheritance, possibly from a base in another module. Dataclasses and attrs classes are those
 decorated so (a subclass of a dataclass is not one unless decorated too). See
 ``docs/tables/models.md`` for every column and for what is and is not detected.
@@ -15,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.model_graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.candidates import last_part
+from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
 from codequarry.schema import dataset
 
 
@@ -97,13 +98,9 @@ _MARSHMALLOW_HOOKS = frozenset(
 _CLASSVAR = re.compile(r"^(typing\.)?(ClassVar|KW_ONLY|InitVar)\b|(^|\.)KW_ONLY$")
 
 
-def _last(name: str | None) -> str:
-    return name.rsplit(".", 1)[-1] if name else ""
-
-
 def _root(name: str) -> str | None:
     top = name.partition(".")[0]
-    last = _last(name)
+    last = last_part(name)
     if top in ("pydantic", "pydantic_settings") and last in _PYDANTIC_ROOTS:
         return "pydantic"
     if top == "sqlmodel" and last == "SQLModel":
@@ -117,7 +114,7 @@ def _decorated(row: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
     """(framework, options) of a class made a model by its decorator."""
     for d in row["decorators"]:
         name = d["name"]
-        top, last = name.partition(".")[0], _last(name)
+        top, last = name.partition(".")[0], last_part(name)
         opts = {kv["name"]: kv["value"] for kv in d["keywords"]}
         if name in ("dataclasses.dataclass", "dataclass") or (top == "dataclasses" and last == "dataclass"):
             return "dataclass", opts
@@ -226,9 +223,9 @@ def _pydantic_versions(g: ClassGraph, framework: dict[str, str]) -> dict[str, st
         for b in bases:
             if b.startswith("pydantic.v1."):
                 signs.add("v1")
-            elif b.startswith("pydantic_settings.") or _last(b) == "RootModel":
+            elif b.startswith("pydantic_settings.") or last_part(b) == "RootModel":
                 signs.add("v2")
-            elif b.startswith("pydantic.") and _last(b) in ("BaseSettings", "GenericModel"):
+            elif b.startswith("pydantic.") and last_part(b) in ("BaseSettings", "GenericModel"):
                 signs.add("v1")
         if row["config_kind"] == "model_config":
             signs.add("v2")
@@ -238,9 +235,9 @@ def _pydantic_versions(g: ClassGraph, framework: dict[str, str]) -> dict[str, st
             for d in m["decorators"]:
                 if d["name"].startswith("pydantic.v1."):
                     signs.add("v1")
-                elif _last(d["name"]) in _V2_VALIDATORS:
+                elif last_part(d["name"]) in _V2_VALIDATORS:
                     signs.add("v2")
-                elif _last(d["name"]) in _V1_VALIDATORS:
+                elif last_part(d["name"]) in _V1_VALIDATORS:
                     signs.add("v1")
         if fw == "sqlmodel":
             signs.add("v2")
@@ -301,7 +298,7 @@ def _fields(
 def _attrs_auto(row: dict[str, Any]) -> bool:
     """Whether an attrs class takes annotated attributes as fields (``@define``, ``auto_attribs=True``)."""
     for d in row["decorators"]:
-        last = _last(d["name"])
+        last = last_part(d["name"])
         if last in ("define", "frozen", "mutable"):
             return not any(kv["name"] == "auto_attribs" and kv["value"] == "False" for kv in d["keywords"])
         if last in ("s", "attrs", "dataclass"):
@@ -315,7 +312,7 @@ def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool
     annotation = m["annotation"]
     kwargs = m["keywords_kv"]
     callee = m["callee"]
-    last = _last(callee)
+    last = last_part(callee)
     name = m["name"]
     if fw == "marshmallow":
         if callee is None or not (
@@ -450,7 +447,7 @@ def _validators(g: ClassGraph, fqn: str, fw: str, row: dict[str, Any]) -> list[d
             continue
         for d in m["decorators"]:
             name = d["name"]
-            last = _last(name)
+            last = last_part(name)
             kwargs = {kv["name"]: kv["value"] for kv in d["keywords"]}
             kind = mode = None
             fields = list(d["args"])

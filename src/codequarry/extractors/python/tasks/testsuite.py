@@ -20,27 +20,20 @@ import ast
 import posixpath
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from codequarry.api import file_extractor, operation
-from codequarry.extractors.python.model_graph import gc_paused
-from codequarry.extractors.python.model_names import (
-    STDLIB,
-    FileNames,
-    body_statements,
-    dotted_parts,
-    enclosing_def,
-    file_names,
-    stdlib_heads,
-    str_const,
-)
-from codequarry.extractors.python.names import BUILTIN_NAMES, module_name, span_getter
+from codequarry.api import file_extractor
+from codequarry.python.calls import dotted_parts
+from codequarry.python.imports import STDLIB, stdlib_heads
+from codequarry.python.resolve import BUILTIN_NAMES, FileNames, file_names
+from codequarry.python.scopes import body_statements, enclosing_def, module_name
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 
-class _Common:
+class CommonColumns:
+    """The columns ``test_facts`` and ``tests`` share."""
+
     framework: str | None
     kind: str
     name: str
@@ -63,18 +56,13 @@ class _Common:
 
 
 @dataset("test_facts")
-class TestFact(_Common):
+class TestFact(CommonColumns):
     """Intermediate, per file: tests, fixtures and test classes (``kind='class'``), some pending."""
 
     class_fqn: str | None
     pending: bool
     bases: list[str]
     is_case: bool
-
-
-@dataset("tests")
-class TestItem(_Common):
-    """One row per test (function or method) or pytest fixture."""
 
 
 _CASE_SUFFIX = "TestCase"
@@ -127,27 +115,8 @@ def test_facts(src: SourceFile, out: Any) -> None:
     for scope, cls in places:
         # the common case, an undecorated test method of a unittest case: every column but the
         # name, the async flag and the span is the class's
-        same = None
-        if cls is not None and cls["status"] is True:
-            prefix = f"{cls['qual']}."
-            same = {
-                "framework": "unittest",
-                "kind": "test",
-                "module": modname,
-                "class_name": scope.name,
-                "fixture_scope": None,
-                "autouse": False,
-                "fixture_name": None,
-                "fixture_params": None,
-                "parametrize_args": cls["args"] or _EMPTY,
-                "parametrize_cases": cls["cases"] if cls["args"] else None,
-                "marks": _dedupe(cls["all_marks"]),
-                "fixtures": list(cls["usefixtures"]) or _EMPTY,
-                "class_fqn": cls["fqn"],
-                "pending": False,
-                "bases": _EMPTY,
-                "is_case": False,
-            }
+        same = _unittest_columns(cls, scope, modname) if cls is not None and cls["status"] is True else None
+        prefix = f"{cls['qual']}." if same is not None and cls is not None else ""
         for fn in body_statements(src.tree.body if scope is None else scope.body):
             kind = fn.__class__
             if kind is not FunctionDef and kind is not AsyncFunctionDef:
@@ -188,59 +157,23 @@ def test_facts(src: SourceFile, out: Any) -> None:
             line, col, end_line, end_col = span(fn)
             is_async = kind is AsyncFunctionDef
             if fixture is not None:
-                add(
-                    framework="pytest",
-                    kind="fixture",
-                    name=fn.name,
-                    qualname=qual,
-                    module=modname,
-                    class_name=class_name,
-                    is_async=is_async,
-                    fixture_scope=fixture["scope"],
-                    autouse=fixture["autouse"],
-                    fixture_name=fixture["name"] or fn.name,
-                    fixture_params=fixture["params"],
-                    parametrize_args=_EMPTY,
-                    parametrize_cases=None,
-                    marks=info["marks"] or _EMPTY,
-                    fixtures=params or _EMPTY,
-                    class_fqn=class_fqn,
-                    pending=False,
-                    bases=_EMPTY,
-                    is_case=False,
-                    line=line,
-                    col=col,
-                    end_line=end_line,
-                    end_col=end_col,
+                _add_fixture(
+                    add,
+                    fn,
+                    fixture,
+                    info,
+                    params,
+                    qual,
+                    modname,
+                    class_name,
+                    class_fqn,
+                    (line, col, end_line, end_col),
                 )
                 continue
-            framework: str | None
-            if cls is None:
-                framework, pending = "pytest", False
-                marks = [*module_marks, *info["marks"]] if info["marks"] else module_marks
-                args, cases = info["args"], info["cases"]
-                usefixtures = info["usefixtures"]
-            else:
-                status = cls["status"]
-                if status is True:
-                    framework, pending = "unittest", False
-                else:
-                    framework = "pytest" if cls["collectable"] else None
-                    pending = status is None
-                    if framework is None and not pending:
-                        continue
-                if info is _NO_INFO:  # the common case: an undecorated method
-                    marks, args, cases, usefixtures = (
-                        cls["all_marks"],
-                        cls["args"],
-                        cls["cases"],
-                        cls["usefixtures"],
-                    )
-                else:
-                    marks = [*cls["all_marks"], *info["marks"]]
-                    args = [*cls["args"], *info["args"]]
-                    cases = _product(cls["cases"], info["cases"]) if (cls["args"] or info["args"]) else None
-                    usefixtures = [*info["usefixtures"], *cls["usefixtures"]]
+            settled = _test_columns(cls, info, module_marks)
+            if settled is None:
+                continue
+            framework, pending, marks, args, cases, usefixtures = settled
             if params or usefixtures:
                 used = [p for p in params if p not in args]
                 used.extend(f for f in usefixtures if f not in used)
@@ -271,6 +204,95 @@ def test_facts(src: SourceFile, out: Any) -> None:
                 end_line=end_line,
                 end_col=end_col,
             )
+
+
+def _unittest_columns(cls: dict[str, Any], scope: Any, modname: str) -> dict[str, Any]:
+    """The columns every undecorated test method of unittest case ``cls`` shares."""
+    return {
+        "framework": "unittest",
+        "kind": "test",
+        "module": modname,
+        "class_name": scope.name,
+        "fixture_scope": None,
+        "autouse": False,
+        "fixture_name": None,
+        "fixture_params": None,
+        "parametrize_args": cls["args"] or _EMPTY,
+        "parametrize_cases": cls["cases"] if cls["args"] else None,
+        "marks": _dedupe(cls["all_marks"]),
+        "fixtures": list(cls["usefixtures"]) or _EMPTY,
+        "class_fqn": cls["fqn"],
+        "pending": False,
+        "bases": _EMPTY,
+        "is_case": False,
+    }
+
+
+def _add_fixture(
+    add: Any,
+    fn: Any,
+    fixture: dict[str, Any],
+    info: dict[str, Any],
+    params: list[str],
+    qual: str,
+    modname: str,
+    class_name: str | None,
+    class_fqn: str | None,
+    span: tuple[int, int, int, int],
+) -> None:
+    """The row of a pytest fixture."""
+    line, col, end_line, end_col = span
+    add(
+        framework="pytest",
+        kind="fixture",
+        name=fn.name,
+        qualname=qual,
+        module=modname,
+        class_name=class_name,
+        is_async=fn.__class__ is ast.AsyncFunctionDef,
+        fixture_scope=fixture["scope"],
+        autouse=fixture["autouse"],
+        fixture_name=fixture["name"] or fn.name,
+        fixture_params=fixture["params"],
+        parametrize_args=_EMPTY,
+        parametrize_cases=None,
+        marks=info["marks"] or _EMPTY,
+        fixtures=params or _EMPTY,
+        class_fqn=class_fqn,
+        pending=False,
+        bases=_EMPTY,
+        is_case=False,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+    )
+
+
+def _test_columns(
+    cls: dict[str, Any] | None, info: dict[str, Any], module_marks: list[str]
+) -> tuple[str | None, bool, list[str], list[str], int | None, list[str]] | None:
+    """(framework, pending, marks, parametrize args, cases, usefixtures) of a test, from its own
+    decorators and its class's; None when it is no test (a method of a class pytest does not collect
+    and that is settled as no unittest case)."""
+    framework: str | None
+    if cls is None:
+        marks = [*module_marks, *info["marks"]] if info["marks"] else module_marks
+        return "pytest", False, marks, info["args"], info["cases"], info["usefixtures"]
+    status = cls["status"]
+    if status is True:
+        framework, pending = "unittest", False
+    else:
+        framework = "pytest" if cls["collectable"] else None
+        pending = status is None
+        if framework is None and not pending:
+            return None
+    if info is _NO_INFO:  # the common case: an undecorated method
+        return framework, pending, cls["all_marks"], cls["args"], cls["cases"], cls["usefixtures"]
+    marks = [*cls["all_marks"], *info["marks"]]
+    args = [*cls["args"], *info["args"]]
+    cases = _product(cls["cases"], info["cases"]) if (cls["args"] or info["args"]) else None
+    return framework, pending, marks, args, cases, [*info["usefixtures"], *cls["usefixtures"]]
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -462,7 +484,7 @@ def _decorators(decorators: list[Any], names: _LazyNames, scope: Any) -> dict[st
                 args.extend(names_)
                 cases = _product(cases, count)
             elif mark == "usefixtures" and call is not None:
-                usefixtures.extend(s for s in map(str_const, call.args) if s)
+                usefixtures.extend(s for s in map(literal_str, call.args) if s)
             continue
         last = resolved.rsplit(".", 1)[-1]
         if resolved.startswith("unittest.") and last in _SKIPS:
@@ -491,15 +513,15 @@ def _fixture(call: Any) -> dict[str, Any]:
     for kw in call.keywords:
         value = kw.value
         if kw.arg == "scope":
-            out["scope"] = str_const(value) or "<dynamic>"
+            out["scope"] = literal_str(value) or "<dynamic>"
         elif kw.arg == "autouse":
             out["autouse"] = value.__class__ is ast.Constant and value.value is True
         elif kw.arg == "name":
-            out["name"] = str_const(value)
+            out["name"] = literal_str(value)
         elif kw.arg == "params":
             out["params"] = len(value.elts) if value.__class__ in (ast.List, ast.Tuple) else None
-    if call.args and str_const(call.args[0]):  # pytest < 8 took scope positionally
-        out["scope"] = str_const(call.args[0])
+    if call.args and literal_str(call.args[0]):  # pytest < 8 took scope positionally
+        out["scope"] = literal_str(call.args[0])
     return out
 
 
@@ -515,11 +537,11 @@ def _parametrize(call: Any) -> tuple[list[str], int | None]:
     )
     names_: list[str] = []
     if argnames is not None:
-        text = str_const(argnames)
+        text = literal_str(argnames)
         if text is not None:
             names_ = [n.strip() for n in text.replace(" ", ",").split(",") if n.strip()]
         elif argnames.__class__ in (ast.List, ast.Tuple):
-            names_ = [s for s in map(str_const, argnames.elts) if s]
+            names_ = [s for s in map(literal_str, argnames.elts) if s]
     count = (
         len(argvalues.elts)
         if argvalues is not None and argvalues.__class__ in (ast.List, ast.Tuple)
@@ -547,59 +569,3 @@ def _module_marks(src: SourceFile, names: _LazyNames) -> list[str]:
                     out.append(resolved[len("pytest.mark.") :].partition(".")[0])
             return out
     return _EMPTY
-
-
-@operation("python.tests.cases", version=1, inputs=["test_facts"], outputs=[TestItem])
-def test_cases(ctx: Any) -> pa.Table:
-    """Tests across files: a method of a class deriving (anywhere in the corpus) from a TestCase is a
-    unittest test."""
-    with gc_paused():
-        return _test_cases(ctx)
-
-
-def _test_cases(ctx: Any) -> pa.Table:
-    facts = ctx.table("test_facts")
-    kind = facts["kind"]
-    classes = (
-        facts.filter(pc.equal(kind, "class"))
-        .select(["repo", "path", "line", "class_fqn", "bases", "is_case"])
-        .to_pylist()
-    )
-    # the same class name defined twice (two repos): the first in source order wins, however the
-    # store orders rows
-    classes.sort(key=lambda c: (c["repo"], c["path"], c["line"]), reverse=True)
-    by_fqn = {c["class_fqn"]: c for c in classes}
-    by_short: dict[tuple[str, str], list[str]] = {}
-    for c in classes:
-        hits = by_short.setdefault((c["repo"], c["class_fqn"].rsplit(".", 1)[-1]), [])
-        if c["class_fqn"] not in hits:
-            hits.append(c["class_fqn"])
-    memo: dict[str, bool] = {}
-
-    def is_case(fqn: str, depth: int = 0) -> bool:
-        if fqn in memo:
-            return memo[fqn]
-        row = by_fqn[fqn]
-        got = bool(row["is_case"])
-        if not got and depth < 50:
-            memo[fqn] = False  # a cycle ends here
-            for base in row["bases"]:
-                target = base if base in by_fqn else None
-                if target is None:  # re-exported elsewhere: one class of that name in the source
-                    hits = by_short.get((row["repo"], base.rsplit(".", 1)[-1]), [])
-                    target = hits[0] if len(hits) == 1 else None
-                if target is not None and is_case(target, depth + 1):
-                    got = True
-                    break
-        memo[fqn] = got
-        return got
-
-    cases = [fqn for fqn in by_fqn if is_case(fqn)]
-    items = facts.filter(pc.not_equal(kind, "class"))
-    in_case = pc.fill_null(pc.is_in(items["class_fqn"], value_set=pa.array(cases, pa.string())), False)
-    pending = items["pending"]
-    framework = pc.if_else(pc.and_(pending, in_case), pa.scalar("unittest"), items["framework"])
-    items = items.set_column(items.column_names.index("framework"), "framework", framework)
-    items = items.filter(pc.invert(pc.is_null(items["framework"])))
-    ctx.report("tests", int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0))
-    return items

@@ -10,9 +10,7 @@ at the class's own ``module.qualname``.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -214,23 +212,6 @@ class ClassGraph:
                 continue
             yield base, False
             stack.extend(reversed(self.bases(base)))
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while an operation builds its (acyclic) rows.
-
-    After an extraction the process holds many objects, and the collections that thousands of new
-    dicts trigger scan them all: pausing halves these operations' time. The previous state comes
-    back afterwards (another operation running in parallel may have paused it too).
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def provenance(row: dict[str, Any]) -> dict[str, Any]:

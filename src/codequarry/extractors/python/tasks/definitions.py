@@ -14,16 +14,11 @@ import ast
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.model_names import (
-    FileNames,
-    body_statements,
-    enclosing_def,
-    file_names,
-    last_name,
-    str_const,
-    value_text,
-)
-from codequarry.extractors.python.names import span_getter
+from codequarry.python.calls import last_name
+from codequarry.python.resolve import FileNames, file_names
+from codequarry.python.scopes import body_statements, enclosing_def
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str, value_text
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -192,7 +187,7 @@ def _task_decorator(dec: Any, names: FileNames, scope: Any, fws: set[str]) -> tu
 def _explicit_name(fw: str, kwargs: dict[str, Any]) -> str | None:
     key = "actor_name" if fw == "dramatiq" else "name"
     node = kwargs.get(key)
-    return str_const(node) if node is not None else None
+    return literal_str(node) if node is not None else None
 
 
 def _queue(fw: str, kwargs: dict[str, Any], call: Any) -> str | None:
@@ -201,7 +196,7 @@ def _queue(fw: str, kwargs: dict[str, Any], call: Any) -> str | None:
         node = call.args[0]  # @job("low", connection=redis)
     if node is None:
         return None
-    return str_const(node)
+    return literal_str(node)
 
 
 def _celery_classes(src: SourceFile, names: FileNames, modname: str, span: Any, add: Any) -> None:
@@ -224,9 +219,9 @@ def _celery_classes(src: SourceFile, names: FileNames, modname: str, span: Any, 
             if s.__class__ is ast.Assign and len(s.targets) == 1 and s.targets[0].__class__ is ast.Name:
                 key = s.targets[0].id
                 if key == "name":
-                    explicit = str_const(s.value)
+                    explicit = literal_str(s.value)
                 elif key == "queue":
-                    queue = str_const(s.value)
+                    queue = literal_str(s.value)
                 if key in (
                     "name",
                     "queue",
@@ -278,7 +273,7 @@ def _rq_enqueued(src: SourceFile, names: FileNames, modname: str, span: Any, add
         if target is None:
             continue
         scope = enclosing_def(parent, call)
-        ref = str_const(target) or names.resolve(target, scope)
+        ref = literal_str(target) or names.resolve(target, scope)
         if ref is None:
             if target.__class__ not in (ast.Name, ast.Attribute):
                 continue

@@ -19,7 +19,7 @@ the whole corpus to a definition, a ``functions`` or ``classes`` row named ``mod
   ``method``, target ``...Base.__init__``), else the row targets the class itself (kind ``class``).
 
 What this name-based step leaves unresolved, or gets wrong because a corpus decorator replaced a def,
-the points-to solver answers (:mod:`codequarry.extractors.python.cg_merge`, over the per-file
+the points-to solver answers (:mod:`codequarry.extractors.python.callgraph.merge`, over the per-file
 ``callgraph_facts``): one row per possible target, ``confidence`` exact or possible, and for calls that
 stay unresolved a ``reason``. The same solve fills ``references``.
 
@@ -51,8 +51,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import operation
-from codequarry.extractors.python.cg_facts import CallgraphFacts  # noqa: F401 - the dataset it reads
-from codequarry.extractors.python.cg_merge import refine
+from codequarry.extractors.python.callgraph.facts import CallgraphFacts  # noqa: F401 - the dataset it reads
+from codequarry.extractors.python.callgraph.merge import refine
 from codequarry.schema import dataset
 
 KINDS = ("function", "method", "class", "external", "lambda", "unresolved")

@@ -1,7 +1,7 @@
 """Per-file summaries for the points-to call graph: one ``callgraph_facts`` row per file, from the shared parse.
 
 The row's ``facts`` column is compact JSON that the ``python.call_graph`` operation solves over the
-whole corpus (see :mod:`codequarry.extractors.python.pointsto`). Names are resolved here, with the
+whole corpus (see :mod:`codequarry.extractors.python.callgraph.pointsto`). Names are resolved here, with the
 scoping rules of Python (locals, enclosing functions, module globals, builtins), to *variables*
 ``module:scope:name`` (``pkg.app::helper`` is a module global, ``pkg.app:main:x`` a local of ``main``).
 Expressions are small lists:
@@ -26,7 +26,19 @@ import re
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.names import module_name, resolve_relative, span_getter
+from codequarry.extractors.python.callgraph.scopes import (
+    FUNCS,
+    Scope,
+    collect,
+    collect_expr,
+    function_scope,
+    method_of,
+    module_scope,
+    own_nodes,
+)
+from codequarry.python.imports import resolve_relative
+from codequarry.python.scopes import module_name
+from codequarry.python.spans import span_getter
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -59,7 +71,6 @@ _SETTINGS = frozenset(
         "DATABASE_ROUTERS",
     }
 )
-_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -97,21 +108,6 @@ def callgraph_facts(src: SourceFile, out: Any) -> None:
     out.callgraph_facts.add(module=module, facts=json.dumps(walker.facts, separators=(",", ":")))
 
 
-class _Scope:
-    """A def, lambda, class or the module, with the names it binds."""
-
-    __slots__ = ("kind", "qual", "parent", "bound", "globals", "nonlocals", "func", "cls", "first")
-
-    def __init__(self, kind: str, qual: str, parent: _Scope | None) -> None:
-        self.kind, self.qual, self.parent = kind, qual, parent
-        self.bound: set[str] = set()
-        self.globals: set[str] = set()
-        self.nonlocals: set[str] = set()
-        self.func: str | None = None  # the def's qualname (functions and lambdas)
-        self.cls: str | None = None  # for a method's scope: its class's qualname
-        self.first: str | None = None  # a method's first parameter (self, cls)
-
-
 class _Walker:
     """Walks a module once, emitting facts with names resolved to variables."""
 
@@ -140,13 +136,13 @@ class _Walker:
         self.star = any(
             isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
         )
-        scope = _Scope("module", "", None)
-        _collect(tree.body, scope)
+        scope = Scope("module", "", None)
+        collect(tree.body, scope)
         self.body(tree.body, scope)
 
-    def var(self, name: str, scope: _Scope) -> Any:
+    def var(self, name: str, scope: Scope) -> Any:
         """The variable ``name`` read in ``scope`` stands for."""
-        s: _Scope | None = scope
+        s: Scope | None = scope
         first = True
         while s is not None:
             if s.kind == "module":
@@ -154,7 +150,7 @@ class _Walker:
                     return ["v", f"{self.module}::{name}"]
                 return ["b", name] if name in _BUILTINS else None
             if name in s.globals:
-                return self.var(name, _module_scope(s))
+                return self.var(name, module_scope(s))
             if s.kind == "class" and not first:
                 s = s.parent
                 continue
@@ -164,7 +160,7 @@ class _Walker:
             s = s.parent
         return None
 
-    def store_var(self, name: str, scope: _Scope) -> str:
+    def store_var(self, name: str, scope: Scope) -> str:
         """The variable an assignment to ``name`` in ``scope`` writes."""
         if name in scope.globals or scope.kind == "module":
             return f"{self.module}::{name}"
@@ -175,12 +171,12 @@ class _Walker:
         return f"{self.module}:{scope.qual}:{name}"
 
     # -- statements -------------------------------------------------------------------------------
-    def body(self, stmts: list[ast.stmt], scope: _Scope) -> None:
+    def body(self, stmts: list[ast.stmt], scope: Scope) -> None:
         for stmt in stmts:
             self.stmt(stmt, scope)
 
-    def stmt(self, node: ast.stmt, scope: _Scope) -> None:  # noqa: C901 - one dispatch over statement types
-        if isinstance(node, _FUNCS):
+    def stmt(self, node: ast.stmt, scope: Scope) -> None:  # noqa: C901 - one dispatch over statement types
+        if isinstance(node, FUNCS):
             self.funcdef(node, scope)
         elif isinstance(node, ast.ClassDef):
             self.classdef(node, scope)
@@ -214,7 +210,7 @@ class _Walker:
         else:
             self.generic(node, scope)
 
-    def generic(self, node: ast.AST, scope: _Scope) -> None:
+    def generic(self, node: ast.AST, scope: Scope) -> None:
         """Expressions and nested statement lists of any other statement (if, while, try, match ...)."""
         for _field, value in ast.iter_fields(node):
             if isinstance(value, list):
@@ -231,12 +227,12 @@ class _Walker:
             elif isinstance(value, ast.expr):
                 self.expr(value, scope)
 
-    def handler(self, node: ast.ExceptHandler, scope: _Scope) -> None:
+    def handler(self, node: ast.ExceptHandler, scope: Scope) -> None:
         if node.type is not None:
             self.expr(node.type, scope)
         self.body(node.body, scope)
 
-    def imports(self, node: ast.Import | ast.ImportFrom, scope: _Scope) -> None:
+    def imports(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 value: list[Any] = ["m", alias.name if alias.asname else alias.name.partition(".")[0]]
@@ -256,7 +252,7 @@ class _Walker:
             line, col = self.span(alias)[:2]
             self.facts["refs"].append([line, col, "import", scope.qual, value])
 
-    def assign(self, target: ast.expr, value: Any, scope: _Scope) -> None:
+    def assign(self, target: ast.expr, value: Any, scope: Scope) -> None:
         """``target = value``: names, attributes, subscripts, tuples and starred parts."""
         if isinstance(target, ast.Name):
             self.facts["assign"].append([["v", self.store_var(target.id, scope)], value])
@@ -278,7 +274,7 @@ class _Walker:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, scope)
 
-    def registered(self, node: Any, scope: _Scope, value: Any) -> None:
+    def registered(self, node: Any, scope: Scope, value: Any) -> None:
         """A def or class under a registering decorator (``@receiver(sig)``, ``@app.route("/")``,
         ``@admin.register(M)``: a call or an attribute, not functools') is used by the framework: a
         ``decorated`` reference to itself."""
@@ -312,27 +308,27 @@ class _Walker:
                 self.facts["refs"].append([line, col, "string", "", ["p", n.value]])
 
     # -- definitions ------------------------------------------------------------------------------
-    def funcdef(self, node: Any, scope: _Scope) -> None:
+    def funcdef(self, node: Any, scope: Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
         self.registered(node, scope, ["f", qual])
         params = self.params(node.args, scope)
-        inner = _Scope("function", qual, scope)
+        inner = Scope("function", qual, scope)
         inner.func = qual
         inner.cls = scope.qual if scope.kind == "class" else None
         for arg in _all_args(node.args):
             inner.bound.add(arg.arg)
         positional = [*node.args.posonlyargs, *node.args.args]
         inner.first = positional[0].arg if positional else None
-        _collect(node.body, inner)
-        _module_scope(scope).bound.update(inner.globals)
-        gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(node.body))
+        collect(node.body, inner)
+        module_scope(scope).bound.update(inner.globals)
+        gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_nodes(node.body))
         self.facts["def"].append(
             [qual, self.store_var(node.name, scope), params, decorators, gen, inner.cls, node.lineno]
         )
         self.body(node.body, inner)
 
-    def params(self, args: ast.arguments, scope: _Scope) -> list[Any]:
+    def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
         """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
         out: list[Any] = []
         positional = [*args.posonlyargs, *args.args]
@@ -347,34 +343,34 @@ class _Walker:
             out.append([args.kwarg.arg, "w", None])
         return out
 
-    def classdef(self, node: ast.ClassDef, scope: _Scope) -> None:
+    def classdef(self, node: ast.ClassDef, scope: Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
         self.registered(node, scope, ["k", qual])
         bases = [self.use(b, scope, "base") for b in node.bases]
         for kw in node.keywords:
             self.expr(kw.value, scope)
-        inner = _Scope("class", qual, scope)
-        _collect(node.body, inner)
+        inner = Scope("class", qual, scope)
+        collect(node.body, inner)
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
 
-    def lambda_(self, node: ast.Lambda, scope: _Scope) -> Any:
+    def lambda_(self, node: ast.Lambda, scope: Scope) -> Any:
         self.lambdas += 1
         base = scope.qual if scope.kind != "module" else ""
         qual = f"{base}.<lambda>{self.lambdas}" if base else f"<lambda>{self.lambdas}"
         params = self.params(node.args, scope)
-        inner = _Scope("function", qual, scope)
+        inner = Scope("function", qual, scope)
         inner.func = qual
         for arg in _all_args(node.args):
             inner.bound.add(arg.arg)
-        _collect_expr(node.body, inner)
+        collect_expr(node.body, inner)
         self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
         self.facts["ret"].append([qual, self.expr(node.body, inner)])
         return ["f", qual]
 
     # -- expressions ------------------------------------------------------------------------------
-    def expr(self, node: Any, scope: _Scope) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch
+    def expr(self, node: Any, scope: Scope) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch
         kind, self._kind = self._kind, None
         if node is None:
             return None
@@ -435,7 +431,7 @@ class _Walker:
             return ["o", [self.expr(node.body, scope), self.expr(node.orelse, scope)]]
         if isinstance(node, ast.NamedExpr):
             value = self.expr(node.value, scope)
-            self.assign(node.target, value, _function_scope(scope))
+            self.assign(node.target, value, function_scope(scope))
             return value
         if isinstance(node, _COMPS):
             return self.comprehension(node, scope)
@@ -455,9 +451,9 @@ class _Walker:
                 self.expr(child, scope)
         return None
 
-    def comprehension(self, node: Any, scope: _Scope) -> Any:
+    def comprehension(self, node: Any, scope: Scope) -> Any:
         for gen in node.generators:
-            self.assign(gen.target, ["e", self.expr(gen.iter, scope)], _function_scope(scope))
+            self.assign(gen.target, ["e", self.expr(gen.iter, scope)], function_scope(scope))
             for cond in gen.ifs:
                 self.expr(cond, scope)
         self.site += 1
@@ -466,12 +462,12 @@ class _Walker:
             return ["d", site, [[None, self.expr(node.value, scope)]]]
         return ["t", site, [self.expr(node.elt, scope)]]
 
-    def use(self, node: Any, scope: _Scope, kind: str) -> Any:
+    def use(self, node: Any, scope: Scope, kind: str) -> Any:
         """``expr`` of a name or attribute used as ``kind`` (call, argument, decorator, base)."""
         self._kind = kind
         return self.expr(node, scope)
 
-    def ref(self, node: Any, scope: _Scope, got: Any, kind: str | None) -> None:
+    def ref(self, node: Any, scope: Scope, got: Any, kind: str | None) -> None:
         """A reference row: calls, arguments, decorators, bases always; plain reads of globals only."""
         if self._quiet or got is None:
             return
@@ -486,7 +482,7 @@ class _Walker:
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
 
-    def call(self, node: ast.Call, scope: _Scope) -> Any:
+    def call(self, node: ast.Call, scope: Scope) -> Any:
         callee = self.use(node.func, scope, "call")
         args = [
             [self.use(a.value, scope, "argument"), 1]
@@ -518,33 +514,13 @@ class _Walker:
         ):
             reason = "calls the result of getattr"
         if isinstance(node.func, ast.Name) and node.func.id == "super" and scope.func is not None:
-            cls, first = _method_of(scope)
+            cls, first = method_of(scope)
             if cls is not None:
                 callee = ["s", cls, self.var(first, scope) if first else None]
         line, col, end_line, end_col = self.span(node)
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
         return ["c", index]
-
-
-def _method_of(scope: _Scope) -> tuple[str | None, str | None]:
-    """(class qualname, first parameter) of the method holding ``scope``, through nested defs."""
-    s: _Scope | None = scope
-    while s is not None and s.kind == "function":
-        if s.cls is not None:
-            return s.cls, s.first
-        s = s.parent
-    return None, None
-
-
-def _module_scope(scope: _Scope) -> _Scope:
-    while scope.parent is not None:
-        scope = scope.parent
-    return scope
-
-
-def _function_scope(scope: _Scope) -> _Scope:
-    return scope
 
 
 def _key(node: Any) -> Any:
@@ -564,46 +540,3 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
     if args.kwarg:
         out.append(args.kwarg)
     return out
-
-
-def _own_nodes(stmts: list[ast.stmt]) -> Any:
-    """The nodes of a body that belong to its own scope (not to nested defs, classes or lambdas)."""
-    stack: list[ast.AST] = list(stmts)
-    while stack:
-        node = stack.pop()
-        yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (*_FUNCS, ast.ClassDef, ast.Lambda)):
-                stack.append(child)
-
-
-def _collect(stmts: list[ast.stmt], scope: _Scope) -> None:
-    """The names a scope binds (assigned, imported, defined, loop and with targets, walrus) and declares
-    global or nonlocal."""
-    for stmt in stmts:
-        if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
-            scope.bound.add(stmt.name)
-    for node in _own_nodes(stmts):
-        _bind(node, scope)
-        if isinstance(node, (*_FUNCS, ast.ClassDef)):
-            scope.bound.add(node.name)
-
-
-def _collect_expr(node: ast.expr, scope: _Scope) -> None:
-    for n in _own_nodes([node]):  # type: ignore[list-item]
-        _bind(n, scope)
-
-
-def _bind(node: ast.AST, scope: _Scope) -> None:
-    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-        scope.bound.add(node.id)
-    elif isinstance(node, ast.Global):
-        scope.globals.update(node.names)
-    elif isinstance(node, ast.Nonlocal):
-        scope.nonlocals.update(node.names)
-    elif isinstance(node, (ast.Import, ast.ImportFrom)):
-        for alias in node.names:
-            if alias.name != "*":
-                scope.bound.add(alias.asname or alias.name.partition(".")[0])
-    elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
-        scope.bound.add(node.name)

@@ -1,6 +1,7 @@
-"""Assignments at a glance: what kind of value is assigned, whether it is a literal, to which names.
+"""Literal values: what kind of value an expression is, whether it is a literal, its text.
 
-Helpers of the ``assignments`` dataset; each looks into one assignment statement only.
+Each function looks at one expression (and, for displays, its elements); nothing is evaluated. The
+kinds are those of the ``assignments`` dataset's ``value_kind`` column.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from codequarry.extractors.python.names import COMPREHENSION_TYPES
+from codequarry.python.scopes import COMPREHENSION_TYPES
 
 _CONSTANT_KINDS: dict[type, str] = {
     str: "str",
@@ -37,9 +38,12 @@ _VALUE_KINDS: dict[type, str] = {
 LITERAL_KINDS = frozenset({*_CONSTANT_KINDS.values(), "list", "tuple", "set", "dict"})
 _CONTAINERS = (ast.List, ast.Tuple, ast.Set)
 MAX_VALUE = 200  # characters: a longer literal's value is left out
+MAX_TEXT = 200  # characters of source text :func:`value_text` keeps
 
 
 def value_kind(value: Any) -> str:
+    """'str', 'int', ..., 'none' for a constant (a signed number included), 'list', 'call', 'name',
+    'fstring', 'comprehension', ... for other expressions, 'other' for the rest."""
     cls = value.__class__
     if cls is ast.Constant:
         return _CONSTANT_KINDS.get(value.value.__class__, "other")
@@ -102,3 +106,41 @@ def assignment_targets(target: Any, value: Any) -> list[tuple[Any, Any]]:
         else:
             pairs.append((t, v))
     return pairs
+
+
+def literal_str(node: Any) -> str | None:
+    """The value of a str constant (implicit concatenation included), else None."""
+    if node.__class__ is ast.Constant and node.value.__class__ is str:
+        return node.value  # type: ignore[no-any-return]
+    return None
+
+
+def literal_strs(node: Any) -> list[str] | None:
+    """The values of a list/tuple/set display of str constants, else None (one element is not)."""
+    if node.__class__ not in (ast.List, ast.Tuple, ast.Set):
+        return None
+    out = []
+    for elt in node.elts:
+        value = literal_str(elt)
+        if value is None:
+            return None
+        out.append(value)
+    return out
+
+
+def value_text(seg: Any, node: Any) -> str:
+    """A value as written (``seg`` is ``src.segment``), a str literal unquoted, at most MAX_TEXT
+    characters."""
+    if node.__class__ is ast.Constant and node.value.__class__ is str:
+        value = node.value
+        return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 3] + "..."
+    return seg(node, MAX_TEXT)  # type: ignore[no-any-return]
+
+
+def storable(text: str) -> str:
+    """``text`` as Arrow can store it: lone surrogates (from escapes in literals) backslash-escaped."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text

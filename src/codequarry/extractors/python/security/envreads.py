@@ -21,15 +21,10 @@ import ast
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callsites import (
-    FileFacts,
-    argument,
-    file_facts,
-    keyword,
-    literal_str,
-    storable,
-)
-from codequarry.extractors.python.names import span_getter
+from codequarry.extractors.python.security.callsites import FileFacts, file_facts
+from codequarry.python.calls import call_arg, keyword
+from codequarry.python.spans import span_getter
+from codequarry.python.values import literal_str, storable
 from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
@@ -214,11 +209,11 @@ class _Reads:
             environ = self._environ_like(func.value)
             if environ is None:
                 continue
-            key = argument(call, 0, "key")
+            key = call_arg(call, 0, "key")
             if key is None:
                 continue
             method = func.attr
-            default = argument(call, 1, "default")
+            default = call_arg(call, 1, "default")
             self._add(
                 call,
                 key=key,
@@ -230,10 +225,10 @@ class _Reads:
         for call in facts.calls_named("getenv", "getenvb"):
             if facts.callee(call) not in _GETENV:
                 continue
-            key = argument(call, 0, "key")
+            key = call_arg(call, 0, "key")
             if key is None:
                 continue
-            default = argument(call, 1, "default")
+            default = call_arg(call, 1, "default")
             self._add(
                 call,
                 key=key,
@@ -261,7 +256,7 @@ class _Reads:
         for call in facts.calls_named("config"):
             if facts.callee(call) != "decouple.config":
                 continue
-            key = argument(call, 0, "option")
+            key = call_arg(call, 0, "option")
             if key is None:
                 continue
             default = keyword(call, "default")
@@ -295,10 +290,10 @@ class _Reads:
                 if func.id not in instances:
                     continue
                 method, cast = "__call__", None
-                cast_node = argument(call, 1, "cast")
+                cast_node = call_arg(call, 1, "cast")
                 if cast_node is not None:
                     cast = self.seg(cast_node, 80)
-                default = argument(call, 2, "default")
+                default = call_arg(call, 2, "default")
             elif (
                 func.__class__ is ast.Attribute
                 and func.value.__class__ is ast.Name
@@ -308,10 +303,10 @@ class _Reads:
                 if method not in _ENV_METHODS:
                     continue
                 cast = _ENV_METHODS[method]
-                default = argument(call, 1, "default")
+                default = call_arg(call, 1, "default")
             else:
                 continue
-            key = argument(call, 0, "var")
+            key = call_arg(call, 0, "var")
             name = None
             if key is None:
                 name = _ENV_DEFAULT_VAR.get(method)
@@ -346,7 +341,7 @@ class _Reads:
                 name = prefix + field
                 if default is not None and default.__class__ is ast.Call and _called_name(default) == "Field":
                     call = default
-                    default = argument(call, 0, "default")
+                    default = call_arg(call, 0, "default")
                     if default is not None and default.__class__ is ast.Constant and default.value is ...:
                         default = None
                     if default is None:

@@ -1,7 +1,7 @@
 """The whole-corpus points-to solver behind ``call_graph``: what each call site may call.
 
 An inter-procedural, flow-insensitive, assignment-based analysis over the ``callgraph_facts`` of every
-file (see :mod:`codequarry.extractors.python.cg_facts`), iterated to a fixpoint. Abstract objects:
+file (see :mod:`codequarry.extractors.python.callgraph.facts`), iterated to a fixpoint. Abstract objects:
 
 - ``("F", fq)`` a function or lambda, ``("K", fq)`` a class, ``("I", fq)`` an instance of a class,
   ``("M", module)`` a module of the corpus, ``("X", name)`` a name outside the corpus (external

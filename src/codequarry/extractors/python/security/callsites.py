@@ -6,7 +6,7 @@ name in one pass over the calls the node index already holds, and keeps the resu
 :class:`~codequarry.source.SourceFile` lives, so the three extractors pay for it once per file.
 
 Callees resolve through the file's imports with the core
-:class:`~codequarry.extractors.python.resolve.Resolver` (the logic of the ``calls`` table), built
+:class:`~codequarry.python.resolve.Resolver` (the logic of the ``calls`` table), built
 lazily and only for the head names these extractors ask about: ``from subprocess import run as r``
 makes ``r(...)`` resolve to ``subprocess.run``, while a local ``def run`` resolves to the file's own
 function.
@@ -15,12 +15,11 @@ function.
 from __future__ import annotations
 
 import ast
-import re
-from functools import lru_cache
 from typing import Any
 
-from codequarry.extractors.python.names import DEF_TYPES, dotted_parts, module_name
-from codequarry.extractors.python.resolve import Resolver
+from codequarry.python.calls import dotted_parts
+from codequarry.python.resolve import Resolver
+from codequarry.python.scopes import module_name, scope_and_lambdas
 from codequarry.source import SourceFile
 
 #: final names of the calls any of the three extractors may look at (the index keeps no others)
@@ -188,25 +187,8 @@ class FileFacts:
 
     # -- scopes ---------------------------------------------------------------------------------------
     def context(self, node: Any) -> tuple[Any, list[Any] | None]:
-        """(the def or class whose body evaluates ``node``, or None for the module; the lambdas in
-        between, whose parameters shadow names). Decorators, defaults and bases belong outside."""
-        parent = self.parent
-        lambdas = None
-        child = node
-        anc: Any = parent(node)
-        while anc is not None:
-            cls = anc.__class__
-            if cls in DEF_TYPES:
-                if isinstance(child, ast.stmt):
-                    break
-            elif cls is ast.Lambda and child is anc.body:
-                if lambdas is None:
-                    lambdas = [anc]
-                else:
-                    lambdas.append(anc)
-            child = anc
-            anc = parent(anc)
-        return anc, lambdas
+        """(the def or class whose body evaluates ``node``, None for the module; the lambdas between)."""
+        return scope_and_lambdas(self.parent, node)
 
     def scope_name(self, scope: Any) -> str:
         """The qualname of a scope node from :meth:`context` ('' for the module)."""
@@ -273,48 +255,3 @@ class FileFacts:
 
 def _position(node: Any) -> tuple[int, int]:
     return node.lineno, node.col_offset
-
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-@lru_cache(maxsize=8192)
-def name_words(name: str) -> tuple[str, ...]:
-    """Lower-case words of an identifier: ``apiKey`` and ``API_KEY`` -> ('api', 'key')."""
-    return tuple(w for w in _CAMEL.sub("_", name).lower().split("_") if w)
-
-
-def literal_str(node: Any) -> str | None:
-    """The value of a str constant node, else None."""
-    if node.__class__ is ast.Constant and node.value.__class__ is str:
-        return node.value
-    return None
-
-
-def storable(text: str) -> str:
-    """``text`` as Arrow can store it: lone surrogates (from escapes in literals) backslash-escaped."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def keyword(call: ast.Call, name: str) -> ast.expr | None:
-    """The value of keyword argument ``name`` of ``call``, if given."""
-    for kw in call.keywords:
-        if kw.arg == name:
-            return kw.value
-    return None
-
-
-def argument(call: ast.Call, position: int, *names: str) -> ast.expr | None:
-    """The argument at ``position`` (when no ``*args`` comes before it), else the first keyword of
-    ``names`` that is given."""
-    args = call.args
-    if len(args) > position and not any(a.__class__ is ast.Starred for a in args[: position + 1]):
-        return args[position]
-    for kw in call.keywords:
-        if kw.arg in names:
-            return kw.value
-    return None

@@ -2,9 +2,9 @@
 
 One operation for both families, because both need the same cross-file view (every candidate class,
 its bases canonicalized through re-exports and aliases, its members) and building it is most of the
-work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.orm`) and
+work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.models.orm`) and
 ``validation_models``, ``validation_fields``, ``validation_validators``
-(:mod:`~codequarry.extractors.python.validation`). It re-runs whenever one of its inputs changed.
+(:mod:`~codequarry.extractors.python.models.validation`). It re-runs whenever one of its inputs changed.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import operation
-from codequarry.extractors.python.model_graph import GRAPH_INPUTS, ClassGraph, gc_paused
-from codequarry.extractors.python.orm import OrmClasses, OrmField, OrmModel, orm_tables
-from codequarry.extractors.python.validation import (
+from codequarry.extractors.python.models.graph import GRAPH_INPUTS, ClassGraph
+from codequarry.extractors.python.models.orm import OrmClasses, OrmField, OrmModel, orm_tables
+from codequarry.extractors.python.models.validation import (
     ValidationClasses,
     ValidationField,
     ValidationModel,
     ValidationValidator,
     validation_tables,
 )
+from codequarry.python.bulk import gc_paused
 
 
 @operation(

@@ -1,32 +1,65 @@
-"""Resolving a dotted name used in a file to the fully qualified name it most likely refers to.
+"""Name resolution: the fully qualified name a dotted name used in a file most likely refers to.
 
-Static and per file: the bindings that count are imports (module level and, shadowing them, local to
-a function or class), defs and classes, assignments (``x = ...``, ``for x in``, ``with .. as x``,
-``except .. as x``, ``x := ...``), ``global`` declarations and parameters, scoped as Python scopes
-them (a function sees its enclosing functions and the module, not the bodies of enclosing classes).
-A module-level ``p = os.path`` makes ``p`` an alias of ``os.path``. When a name has several bindings
-in one scope, imports win, then defs, then the first assignment. Star imports, comprehension
-variables and attributes of instances (``self.x``) are not followed.
+Static and per file; nothing is imported. Two resolvers, one per cost:
+
+- :class:`Resolver` knows every binding of the file for the head names it is built for: imports
+  (module level and, shadowing them, local to a function or class), defs and classes, assignments
+  (``x = ...``, ``for x in``, ``with .. as x``, ``except .. as x``, ``x := ...``), ``global``
+  declarations and parameters, scoped as Python scopes them (a function sees its enclosing functions
+  and the module, not the bodies of enclosing classes). When a name has several bindings in one scope,
+  imports win, then defs, then the first assignment. The core ``calls`` table uses it.
+- :class:`FileNames` (one per file: :func:`file_names`) knows only imports (with their scopes) and the
+  defs, classes and assignments at module level; a name bound only inside a function is not resolved
+  unless an extractor binds it (:meth:`FileNames.bind`), and with a single star import an otherwise
+  unbound name is taken to come from the starred module. It costs a fraction of a :class:`Resolver`
+  and suits extractors that ask about a few names per file (bases, decorators, field constructors).
+
+Both make a module-level ``p = os.path`` an alias of ``os.path``. Neither follows comprehension
+variables or attributes of instances (``self.x``); :class:`Resolver` ignores star imports.
 
 Results: ``os.path.join`` for an imported name, ``<module>.<qualname>`` for a def or class of the file
-(a local def included: ``pkg.mod.f.<locals>.helper``), ``<module>.<name>`` for another module-level
-name, ``builtins.<name>`` for an unshadowed builtin, None for parameters and other locals.
+(:class:`Resolver` includes local defs: ``pkg.mod.f.<locals>.helper``), ``<module>.<name>`` for
+another module-level name, ``builtins.<name>`` for an unshadowed builtin, None for parameters and
+other locals.
 """
 
 from __future__ import annotations
 
 import ast
+import builtins
+import weakref
 from typing import Any
 
-from codequarry.extractors.python.names import (
-    BUILTIN_NAMES,
+from codequarry.python.calls import dotted_parts
+from codequarry.python.imports import import_bindings
+from codequarry.python.scopes import (
     DEF_TYPES,
     FUNCTION_TYPES,
-    import_bindings,
-    owner,
+    body_statements,
+    enclosing_def,
+    module_name,
     parameter_names,
+    scope_of,
 )
 from codequarry.source import SourceFile
+
+#: names a call resolves to ``builtins.<name>`` when nothing in the file shadows them
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_")) | {"__import__"}
+MAX_TEXT = 200  # characters of source text :meth:`FileNames.name` falls back to
+
+
+def alias_target(value: Any, module_bind: dict[str, str | None]) -> str | None:
+    """What a module-level alias ``x = a.b`` refers to: ``a.b`` resolved through the module-level
+    bindings seen so far (else a builtin), or None when ``value`` is no dotted name or ``a`` unknown."""
+    parts = dotted_parts(value)
+    if parts is None:
+        return None
+    head, rest = parts
+    base = module_bind.get(head, f"builtins.{head}" if head in BUILTIN_NAMES else None)
+    if base is None:
+        return None
+    return f"{base}.{rest}" if rest else base
+
 
 _LOCAL = object()  # a binding that is a plain local variable: known, but not resolvable
 
@@ -62,7 +95,7 @@ class Resolver:
         qualname = src.qualname
         for d in src.nodes(ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
             if d.name in heads:
-                scope = _stmt_scope(parent, d)
+                scope = enclosing_def(parent, d)
                 target = f"{modname}.{qualname(d)}"
                 if scope is None:
                     module_bind.setdefault(d.name, target)
@@ -70,11 +103,11 @@ class Resolver:
                     scope_bind.setdefault((scope, d.name), target)
         globals_: set[tuple[Any, str]] = set()
         for g in src.nodes(ast.Global):
-            scope = _stmt_scope(parent, g)
+            scope = enclosing_def(parent, g)
             globals_.update((scope, n) for n in g.names)
         for node, name in _stores(src, heads):
             scope = (
-                _stmt_scope(parent, node)
+                enclosing_def(parent, node)
                 if node.__class__ is not ast.NamedExpr
                 else _walrus_scope(parent, node)
             )
@@ -94,22 +127,7 @@ class Resolver:
         """For ``x = a.b`` at module level, what ``a.b`` resolves to (bindings seen so far)."""
         if stmt.__class__ is not ast.Assign or len(stmt.targets) != 1:
             return None
-        value = stmt.value
-        attrs: list[str] = []
-        while value.__class__ is ast.Attribute:
-            attrs.append(value.attr)
-            value = value.value
-        if value.__class__ is not ast.Name:
-            return None
-        head = value.id
-        if head in self.module_bind:
-            base = self.module_bind[head]
-        else:
-            base = f"builtins.{head}" if head in BUILTIN_NAMES else None
-        if base is None:
-            return None
-        attrs.reverse()
-        return ".".join([base, *attrs])
+        return alias_target(stmt.value, self.module_bind)
 
     # -- lookups ------------------------------------------------------------------------------------
     def _param_names(self, node: Any) -> set[str]:
@@ -161,18 +179,10 @@ class Resolver:
 _UNKNOWN = object()  # a binding in a place we do not follow (a walrus inside a lambda)
 
 
-def _stmt_scope(parent: Any, node: Any) -> Any:
-    """The def or class whose body holds the statement (or except handler) ``node``; None: module."""
-    anc = parent(node)
-    while anc is not None and anc.__class__ not in DEF_TYPES:
-        anc = parent(anc)
-    return anc
-
-
 def _walrus_scope(parent: Any, node: Any) -> Any:
     """Where ``(x := ...)`` binds: the enclosing def's body, through comprehensions; headers bind
     outside; inside a lambda's body it is unknown."""
-    scope = owner(parent, node)
+    scope = scope_of(parent, node)
     return _UNKNOWN if isinstance(scope, ast.Lambda) else scope
 
 
@@ -214,3 +224,101 @@ def _stores(src: SourceFile, heads: set[str]) -> list[tuple[Any, str]]:
                 elif cls is ast.Starred:
                     stack.append(e.value)
     return found
+
+
+class FileNames:
+    """What a dotted name used in the file refers to (see the module docstring for what is followed)."""
+
+    def __init__(self, src: SourceFile) -> None:
+        self._src = weakref.ref(src)  # no strong reference: see file_names
+        self.modname = modname = module_name(src)
+        self.parent = src.parents.get
+        module: dict[str, str | None] = {}
+        scoped: dict[tuple[Any, str], str | None] = {}
+        stars: list[str] = []
+        for b in import_bindings(src):
+            if b.is_star:
+                if b.scope is None and b.resolved:
+                    stars.append(b.resolved)
+                continue
+            if b.bound_name is None:
+                continue
+            if b.scope is None:
+                module.setdefault(b.bound_name, b.target)
+            else:
+                scoped.setdefault((b.scope, b.bound_name), b.target)
+        for stmt in body_statements(src.tree.body):
+            cls = stmt.__class__
+            if cls in DEF_TYPES:
+                module.setdefault(stmt.name, f"{modname}.{stmt.name}")
+            elif cls is ast.Assign or (cls is ast.AnnAssign and stmt.value is not None):
+                for target in stmt.targets if cls is ast.Assign else (stmt.target,):
+                    if target.__class__ is ast.Name and target.id not in module:
+                        module[target.id] = alias_target(stmt.value, module) or f"{modname}.{target.id}"
+        self.module = module
+        self.scoped = scoped
+        #: with exactly one ``from m import *``, an otherwise unbound name most likely comes from ``m``
+        self.star = stars[0] if len(stars) == 1 else None
+        self.memo: dict[tuple[Any, str], str | None] = {}
+
+    def lookup(self, head: str, scope: Any) -> str | None:
+        """What ``head`` used in the body of ``scope`` (None: the module) refers to."""
+        key = (scope, head)
+        memo = self.memo
+        if key in memo:
+            return memo[key]
+        got = None
+        s = scope
+        scoped = self.scoped
+        while s is not None:
+            got = scoped.get((s, head))
+            if got is not None:
+                break
+            s = enclosing_def(self.parent, s)
+        if got is None:
+            got = self.module.get(head)
+            if got is None and head not in self.module:
+                if head in BUILTIN_NAMES:
+                    got = f"builtins.{head}"
+                elif self.star is not None:
+                    got = f"{self.star}.{head}"
+        memo[key] = got
+        return got
+
+    def bind(self, scope: Any, name: str, target: str) -> None:
+        """Record a binding made inside a def or class body (e.g. a class defined in a function)."""
+        self.scoped.setdefault((scope, name), target)
+
+    def resolve(self, node: Any, scope: Any) -> str | None:
+        """The fully qualified name of a Name/Attribute chain, or None."""
+        parts = dotted_parts(node)
+        if parts is None:
+            return None
+        head, rest = parts
+        base = self.lookup(head, scope)
+        if base is None:
+            return None
+        return f"{base}.{rest}" if rest else base
+
+    def name(self, node: Any, scope: Any) -> str:
+        """Resolved dotted name of a name, attribute or call's callee, else its text as written."""
+        if node.__class__ is ast.Call:
+            node = node.func
+        got = self.resolve(node, scope)
+        if got is not None:
+            return got
+        src = self._src()
+        return src.segment(node, MAX_TEXT) if src is not None else ""
+
+
+#: one FileNames per live SourceFile, dropped with it: holding on to a finished file (its tree, its
+#: node index) until the next one comes measurably slows the whole run down
+_cache: weakref.WeakKeyDictionary[SourceFile, FileNames] = weakref.WeakKeyDictionary()
+
+
+def file_names(src: SourceFile) -> FileNames:
+    """The file's :class:`FileNames`, built once however many extractors ask."""
+    got = _cache.get(src)
+    if got is None:
+        got = _cache[src] = FileNames(src)
+    return got
