@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
-import json
 import re
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
+from codequarry.testing import assert_golden
 
 PLUGINS = [
     "codequarry.extractors.python.model_classes",
@@ -41,7 +41,6 @@ GOLDEN = {
     "tasks": ("tasks",),
     "testsuite": ("tests",),
 }
-_LEAD = ("path", "line", "col", "end_line", "end_col")
 
 
 def _tempdir() -> Path:
@@ -73,32 +72,12 @@ def one(table: str, **match: Any) -> dict[str, Any]:
     return found[0]
 
 
-def golden_check(case: str, update: bool) -> None:
+def golden_check(case: str) -> None:
     """Compare (or with --update-golden rewrite) ``<case>.expected.json``."""
     assert not query("SELECT path, extractor, message FROM errors"), query("SELECT * FROM errors")
-    got: dict[str, list[dict[str, Any]]] = {}
-    for table in GOLDEN[case]:
-        found = [{k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in rows(table, repo=case)]
-        assert all(len(r["sha256"]) == 64 for r in rows(table, repo=case))
-        got[table] = sorted(
-            found,
-            key=lambda r: (
-                *(r.get(k) if r.get(k) is not None else -1 for k in _LEAD),
-                json.dumps(r, sort_keys=True),
-            ),
-        )
-    expected_file = FIXTURES / f"{case}.expected.json"
-    if update:
-        chunks = []
-        for table, found in got.items():
-            body = ",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in found)
-            chunks.append(f'  "{table}": [\n{body}\n  ]' if body else f'  "{table}": []')
-        expected_file.write_text("{\n" + ",\n".join(chunks) + "\n}\n", encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with --update-golden and review it")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for table in GOLDEN[case]:
-        assert got[table] == expected[table], f"{table} of case {case} differs from {expected_file.name}"
+    got = {table: rows(table, repo=case) for table in GOLDEN[case]}
+    assert all(len(r["sha256"]) == 64 for found in got.values() for r in found)
+    assert_golden(got, FIXTURES / f"{case}.expected.json")
 
 
 def doc_sql(title: str) -> str:
@@ -113,8 +92,8 @@ def doc_sql(title: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["django", "sqlalchemy", "flask", "sqlmodel"])
-def test_golden(case: str, update_golden: bool) -> None:
-    golden_check(case, update_golden)
+def test_golden(case: str) -> None:
+    golden_check(case)
 
 
 # -- Django ------------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from tests.test_orm import doc_sql, golden_check, one, query, rows
 
 
 @pytest.mark.parametrize("case", ["validation"])
-def test_golden(case: str, update_golden: bool) -> None:
-    golden_check(case, update_golden)
+def test_golden(case: str) -> None:
+    golden_check(case)
 
 
 def test_pydantic_v2_model_inheriting_from_a_base_in_another_module() -> None:
