@@ -675,9 +675,7 @@ def stdlib_findings() -> list[dict[str, Any]]:
     paths = [STDLIB / f for f in STDLIB_FILES if (STDLIB / f).exists()]
     if len(paths) < len(STDLIB_FILES):
         pytest.skip("this Python's standard library lacks some of the files the facts are about")
-    packages = {p.parent / "__init__.py" for p in paths if p.parent != STDLIB}  # their module names
-    tree = {p.relative_to(STDLIB).as_posix(): p.read_bytes() for p in sorted({*paths, *packages})}
-    got = extract_rows(tree, select=SELECT)
+    got = extract_rows(STDLIB, select=SELECT, exclude=["site-packages"], paths=STDLIB_FILES)
     assert not got["errors"], got["errors"]
     return got["security_findings"]
 

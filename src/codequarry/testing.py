@@ -66,6 +66,7 @@ def extract_rows(
     plugins: Iterable[str] = (),
     exclude: Iterable[str] = (),
     repo: str | None = None,
+    paths: Iterable[str] | None = None,
 ) -> Tables:
     """Rows per dataset of the selected file extractors over ``tree``, extracted in this process.
 
@@ -73,9 +74,11 @@ def extract_rows(
     named ``repo`` (default ``"r"``). ``select``, ``deselect`` and ``plugins`` mean what the
     options of ``quarry extract`` mean (``core`` is always selected). The result holds every dataset
     the selected extractors declare plus ``errors``, each a list of rows (empty when none).
-    Operations need a store: use :func:`extract_store` for them."""
+    ``paths`` (relative POSIX paths) extracts only those files; the whole tree is still scanned, so
+    module names come from the package layout. Operations need a store: use :func:`extract_store`."""
+    only = None if paths is None else set(paths)
     with _materialized(tree, repo) as (root, name):
-        return _run_in_process(root, name, list(select), list(deselect), list(plugins), list(exclude))
+        return _run_in_process(root, name, list(select), list(deselect), list(plugins), list(exclude), only)
 
 
 def extract_store(
@@ -138,7 +141,13 @@ def _materialized(
 
 
 def _run_in_process(
-    root: Path, repo: str, select: list[str], deselect: list[str], plugins: list[str], exclude: list[str]
+    root: Path,
+    repo: str,
+    select: list[str],
+    deselect: list[str],
+    plugins: list[str],
+    exclude: list[str],
+    only: set[str] | None,
 ) -> Tables:
     """What one worker of ``quarry extract`` does for the whole tree, as one chunk.
 
@@ -169,7 +178,13 @@ def _run_in_process(
         max_file_size=plan.max_file_size,
         file_timeout=None,
     )
-    result = process_chunk(config, _tasks(manifest))
+    tasks = _tasks(manifest)
+    if only is not None:
+        tasks = [t for t in tasks if t.path in only]
+        missing = only - {t.path for t in tasks}
+        if missing:
+            raise UsageError(f"not files of the tree {root}: {', '.join(sorted(missing))}")
+    result = process_chunk(config, tasks)
     tables: Tables = {spec.name: [] for ex in extractors for spec in ex.outputs}
     tables[Error.name] = []
     for name, data in result.tables.items():
