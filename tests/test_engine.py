@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
+from tests import paths
 
 PLUGIN = "tests.plugins.hostile"
 
@@ -100,7 +101,7 @@ def test_signals_stop_every_worker_within_5_seconds(tmp_path: Path, sig: int, co
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)},
+        env={**os.environ, "PYTHONPATH": str(paths.ROOT)},
     )
     deadline = time.time() + 60
     children: list[psutil.Process] = []

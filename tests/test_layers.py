@@ -23,8 +23,9 @@ from codequarry import extract, make_plan, open_store, sql
 from codequarry.plan import select_nodes
 from codequarry.registry import load_catalog
 from codequarry.testing import assert_golden, extract_rows
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "layers"
+FIXTURES = paths.FIXTURES / "layers"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 LAYERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "symtable": ("python.layers.symtable", ("symtable_scopes", "symtable_symbols")),
@@ -245,7 +246,7 @@ def test_new_scope_types_are_named_as_the_interpreter_names_them(version: str) -
     python = _find_python(version)
     if python is None:
         pytest.skip(f"no Python {version} installed")
-    walker = Path(__file__).parents[1] / "src" / "codequarry" / "extractors" / "layers" / "symtable_walk.py"
+    walker = paths.ROOT / "src" / "codequarry" / "extractors" / "layers" / "symtable_walk.py"
     program = (
         "import importlib.util, json, symtable, sys\n"
         f"spec = importlib.util.spec_from_file_location('w', {str(walker)!r})\n"

@@ -22,6 +22,7 @@ import pytest
 
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.testing import assert_golden
+from tests import paths
 
 PLUGINS = [
     "codequarry.extractors.python.model_classes",
@@ -29,8 +30,8 @@ PLUGINS = [
     "codequarry.extractors.python.tasks",
     "codequarry.extractors.python.testsuite",
 ]
-FIXTURES = Path(__file__).parent / "fixtures" / "models"
-DOC = Path(__file__).parent.parent / "docs" / "tables" / "models.md"
+FIXTURES = paths.FIXTURES / "models"
+DOC = paths.ROOT / "docs" / "tables" / "models.md"
 #: the tables whose rows each case's golden file holds
 GOLDEN = {
     "django": ("orm_models", "orm_fields"),

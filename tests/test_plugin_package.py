@@ -21,8 +21,9 @@ from codequarry import extract, make_plan, open_store
 from codequarry.operations import OperationContext, conform
 from codequarry.registry import load_catalog
 from codequarry.testing import extract_rows
+from tests import paths
 
-PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+PLUGIN = paths.ROOT / "examples" / "plugin"
 
 TREE = {
     "settings.py": """

@@ -22,8 +22,9 @@ import pytest
 from codequarry.extractors.python import core, names, resolve
 from codequarry.source import _SKIP, SourceFile
 from codequarry.testing import assert_golden, extract_rows
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "core"
+FIXTURES = paths.FIXTURES / "core"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 DATASETS = ("modules", "functions", "classes", "imports", "calls", "assignments")
 SELECT = ["python.core"]

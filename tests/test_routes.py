@@ -21,12 +21,13 @@ from codequarry import extract, make_plan, open_store, sql
 from codequarry.extractors.python.web.operation import auth_markers
 from codequarry.extractors.python.web.paths import join_path
 from codequarry.testing import assert_golden, extract_rows, write_tree
+from tests import paths
 from tests.test_incremental import touch_later
 
-FIXTURES = Path(__file__).parent / "fixtures" / "routes"
+FIXTURES = paths.FIXTURES / "routes"
 APPS = ("flask_app", "fastapi_app", "django_project", "starlette_app", "aiohttp_app")
 PLUGINS = ["codequarry.extractors.python.web.routes", "codequarry.extractors.python.web.operation"]
-DOC = Path(__file__).parents[1] / "docs" / "tables" / "routes.md"
+DOC = paths.ROOT / "docs" / "tables" / "routes.md"
 SORT = ("path", "line", "col", "full_path")
 
 

@@ -20,10 +20,11 @@ import pytest
 
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.testing import assert_golden, extract_rows, write_tree
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "security"
+FIXTURES = paths.FIXTURES / "security"
 SHOP = FIXTURES / "shop"
-DOC = Path(__file__).parent.parent / "docs" / "tables" / "security.md"
+DOC = paths.ROOT / "docs" / "tables" / "security.md"
 PLUGINS = [
     "codequarry.extractors.python.sqlstrings",
     "codequarry.extractors.python.envreads",

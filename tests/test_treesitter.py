@@ -24,8 +24,9 @@ from codequarry.query import sql
 from codequarry.source import ParseFailure, SourceFile
 from codequarry.store import Store
 from codequarry.testing import assert_golden
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "treesitter"
+FIXTURES = paths.FIXTURES / "treesitter"
 PROGRAMS = FIXTURES / "programs"
 TABLES = ("definitions", "source_imports", "source_calls", "errors")
 CASES = sorted(p.name for p in PROGRAMS.iterdir())
