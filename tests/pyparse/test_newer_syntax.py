@@ -31,7 +31,7 @@ from codequarry import extract, make_plan, open_store, sql
 from codequarry.pyparse.fallback import NotNewer, convert, parse_newer, parser_name
 from codequarry.source import ParseFailure, SourceFile, decode_python
 from tests import paths
-from tests.newer_oracle import facts, normalise
+from tests.pyparse.newer_oracle import facts, normalise
 
 FIXTURES = paths.FIXTURES / "newer"
 SYNTAX = FIXTURES / "syntax"

@@ -3,7 +3,7 @@
 Golden files: ``tests/fixtures/layers/<case>/`` is a small source tree, ``<case>.<layer>.expected.json``
 its rows per dataset of that layer, in the order the extractor writes them (provenance ``repo`` and
 ``sha256``, and the interpreter's version columns, left out). After an intended change, regenerate with
-``pytest tests/test_layers.py --update-golden`` and review the diff.
+``pytest tests/extractors/layers/test_layers.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from codequarry.testing import extract_rows
-from tests.test_layers import HAS_LIBCST, LAYERS
+from tests.extractors.layers.test_layers import HAS_LIBCST, LAYERS
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SAMPLE = 23  # every 23rd file in the default suite (about 80 files)

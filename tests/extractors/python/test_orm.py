@@ -3,7 +3,8 @@
 The fixture apps under ``tests/fixtures/models/<case>/`` are extracted once, together (one repo per
 case), with the models, tasks and tests extractors; ``<case>.expected.json`` holds each case's
 expected rows (``repo`` and ``sha256`` left out). After an intended change, regenerate with
-``pytest tests/test_orm.py tests/test_validation.py tests/test_tasks_tests.py --update-golden`` and
+``pytest tests/extractors/python/test_orm.py tests/extractors/python/test_validation.py
+tests/extractors/python/test_tasks_tests.py --update-golden`` and
 review the diff: the golden files are the truth, not what the code printed.
 """
 

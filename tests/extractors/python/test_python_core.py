@@ -2,7 +2,7 @@
 
 Golden files: ``tests/fixtures/core/<case>/`` is a small source tree, ``<case>.expected.json`` its
 expected rows per dataset (provenance ``repo`` and ``sha256`` left out). After an intended change,
-regenerate with ``pytest tests/test_python_core.py --update-golden`` and review the diff.
+regenerate with ``pytest tests/extractors/python/test_python_core.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ facts stated per framework, the documented SQL, Django's and FastAPI's own sourc
 
 Golden files: ``tests/fixtures/routes/<app>/`` is a small application, ``<app>.expected.json`` the
 rows of ``routes`` it must give (provenance ``repo`` and ``sha256`` left out). After an intended
-change, regenerate with ``pytest tests/test_routes.py --update-golden`` and review the diff.
+change, regenerate with ``pytest tests/extractors/python/test_routes.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations

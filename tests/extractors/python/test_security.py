@@ -18,7 +18,7 @@ from codequarry.extractors.python.security import RULES
 from codequarry.registry import load_catalog
 from codequarry.source import SourceFile
 from codequarry.testing import extract_rows
-from tests.test_sql_env import (
+from tests.extractors.python.test_sql_env import (
     PLUGINS,
     SELECT,
     SHOP,

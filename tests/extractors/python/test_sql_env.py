@@ -3,7 +3,8 @@ every recognised environment read, the documented SQL, and facts of Django's own
 
 Golden files: ``tests/fixtures/security/shop/`` is a small Django + Flask app; ``shop.<part>.expected.json``
 holds its expected rows (provenance ``repo`` and ``sha256`` left out). After an intended change,
-regenerate with ``pytest tests/test_sql_env.py tests/test_security.py --update-golden`` and review the diff.
+regenerate with ``pytest tests/extractors/python/test_sql_env.py tests/extractors/python/test_security.py
+--update-golden`` and review the diff.
 """
 
 from __future__ import annotations

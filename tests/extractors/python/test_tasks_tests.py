@@ -1,5 +1,5 @@
 """Tasks (Celery, RQ, Dramatiq, Huey) and tests (pytest, unittest): fixture apps
-``tests/fixtures/models/tasks`` and ``.../testsuite`` (store shared with tests/test_orm.py), Celery's
+``tests/fixtures/models/tasks`` and ``.../testsuite`` (store shared with tests/extractors/python/test_orm.py), Celery's
 own source, and the walk-once rule for the whole domain."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codequarry.testing import extract_rows
-from tests.test_orm import FIXTURES, doc_sql, golden_check, one, query, real, rows
+from tests.extractors.python.test_orm import FIXTURES, doc_sql, golden_check, one, query, real, rows
 
 #: the extractors of this domain (the models, the task queues, the test suites)
 SELECT = ["python.models.classes", "python.tasks.definitions", "python.tests.facts"]

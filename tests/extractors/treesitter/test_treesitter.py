@@ -3,8 +3,8 @@ per-language re-run of a new query pack, language detection, and the parse cance
 
 Golden files: ``tests/fixtures/treesitter/programs/<file>`` is a small program in one language,
 ``tests/fixtures/treesitter/<file>.expected.json`` its rows per table (``repo`` and ``sha256`` left
-out). After an intended change, regenerate with ``pytest tests/test_treesitter.py --update-golden``
-and review the diff.
+out). After an intended change, regenerate with
+``pytest tests/extractors/treesitter/test_treesitter.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
