@@ -41,9 +41,12 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codequarry.errors import UsageError
+
+if TYPE_CHECKING:
+    from codequarry.store import Store
 
 Rows = list[dict[str, Any]]
 Tables = dict[str, Rows]
@@ -89,7 +92,7 @@ def extract_store(
     select: Iterable[str] = (),
     plugins: Iterable[str] = (),
     **options: Any,
-) -> Any:
+) -> Store:
     """Run ``quarry extract`` into ``directory/store`` and return the opened store (for ``sql``).
 
     The sources are ``files`` written under ``directory/src`` (repo ``src``), and/or the folders of
@@ -154,7 +157,6 @@ def _run_in_process(
     The coupling to the engine lives here and only here: plan -> scan -> file tasks -> the
     worker's ``process_chunk``."""
     from codequarry.engine.worker import WorkerConfig, process_chunk, read_ipc
-    from codequarry.extractors.core import Error
     from codequarry.plan import make_plan
     from codequarry.registry import load_catalog
     from codequarry.repos import scan_sources
@@ -186,7 +188,7 @@ def _run_in_process(
             raise UsageError(f"not files of the tree {root}: {', '.join(sorted(missing))}")
     result = process_chunk(config, tasks)
     tables: Tables = {spec.name: [] for ex in extractors for spec in ex.outputs}
-    tables[Error.name] = []
+    tables["errors"] = []  # the table codequarry itself writes: one row per failure
     for name, data in result.tables.items():
         tables[name] = read_ipc(data).to_pylist()
     return tables
