@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real code in ten languages, installed from the package registries, for bench/treesitter.py and
-# tests/test_treesitter_corpus.py (which skip a language whose corpus is missing). Idempotent.
+# tests/extractors/treesitter/test_treesitter_corpus.py (which skip a language whose corpus is missing). Idempotent.
 #   Debian:  Go (golang-*-dev -> /usr/share/gocode/src), Rust (librust-*-dev -> /usr/share/cargo/registry),
 #            C++ (libgtest-dev -> /usr/src/googletest), Ruby (ruby-rack -> /usr/lib/ruby/vendor_ruby),
 #            PHP (php-symfony-console -> /usr/share/php), Universal Ctags (the bench's baseline),

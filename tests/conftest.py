@@ -1,20 +1,15 @@
-"""Shared pytest options and fixtures."""
+"""Shared pytest options and fixtures: ``--update-golden`` comes from the public test helpers."""
 
 from __future__ import annotations
 
 import pytest
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--update-golden",
-        action="store_true",
-        default=False,
-        help="rewrite golden expected files from the current output (review the diff before committing)",
-    )
+pytest_plugins = ["codequarry.testing"]
 
 
 @pytest.fixture
-def update_golden(request: pytest.FixtureRequest) -> bool:
+def update_golden() -> bool:
     """True when the run should rewrite golden files instead of only comparing against them."""
-    return bool(request.config.getoption("--update-golden"))
+    from codequarry.testing import updating_goldens
+
+    return updating_goldens()

@@ -36,8 +36,9 @@ import pytest
 from codequarry import extract, make_plan
 from codequarry.query import open_store, sql
 from codequarry.sqlout import grid_text
+from tests import paths
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = paths.ROOT
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 EXAMPLE = re.compile(
     r"(?P<marker><!-- example: (?P<spec>[^\n]*?) -->\n)?```sql\n(?P<sql>.*?)```\n(?:\n?```text\n(?P<out>.*?)```\n)?",

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store
 from codequarry.query import table
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = paths.FIXTURES
 TREES = [
     "routes/flask_app",
     "routes/fastapi_app",

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from codequarry import extract, make_plan
+from tests import paths
 
-FIXTURE = Path(__file__).parent / "fixtures" / "routes" / "flask_app"
+FIXTURE = paths.FIXTURES / "routes" / "flask_app"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 NO_CHANGE = """

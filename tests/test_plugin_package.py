@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store
-from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
 from codequarry.operations import OperationContext, conform
 from codequarry.registry import load_catalog
+from codequarry.testing import extract_rows
+from tests import paths
 
-PLUGIN = Path(__file__).resolve().parents[1] / "examples" / "plugin"
+PLUGIN = paths.ROOT / "examples" / "plugin"
 
 TREE = {
     "settings.py": """
@@ -115,23 +116,9 @@ def test_the_catalog_finds_both_declarations_through_the_entry_point(on_path: Pa
 
 
 def _rows(tree: Path) -> list[dict[str, Any]]:
-    rels = sorted(TREE)
-    tasks = [
-        FileTask(
-            key=i,
-            repo="tree",
-            root=str(tree),
-            path=rel,
-            size=(tree / rel).stat().st_size,
-            mtime_ns=0,
-            language="python",
-            module=rel.removesuffix(".py").replace("/", "."),
-        )
-        for i, rel in enumerate(rels)
-    ]
-    result = process_chunk(WorkerConfig(extractors=(("acme_extractors", "env_reads"),)), tasks)
-    assert "errors" not in result.tables
-    return read_ipc(result.tables["acme_env_reads"]).to_pylist()
+    got = extract_rows(tree, select=["acme.env.reads"])  # found through the entry point, as a user would
+    assert not got["errors"], got["errors"]
+    return got["acme_env_reads"]
 
 
 def test_the_file_extractor_finds_every_literal_read(on_path: Path, tree: Path) -> None:

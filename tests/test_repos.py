@@ -16,8 +16,9 @@ from codequarry import extract, make_plan, open_store
 from codequarry.errors import UsageError
 from codequarry.query import table
 from codequarry.repos import git_identity, list_repos, remove_repo
+from tests import paths
 
-FIXTURE = Path(__file__).parent / "fixtures" / "routes" / "flask_app"
+FIXTURE = paths.FIXTURES / "routes" / "flask_app"
 
 
 def tree(dest: Path) -> Path:

@@ -13,6 +13,8 @@ import pytest
 
 from codequarry import extract, make_plan, open_store, sql
 
+pytestmark = pytest.mark.slow  # one extract of the whole standard library: about a minute on 2 cores
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 COMPREHENSIONS = {"lambda", "listcomp", "setcomp", "dictcomp", "genexpr"}
 

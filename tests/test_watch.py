@@ -12,7 +12,9 @@ from pathlib import Path
 
 import psutil
 
-FIXTURE = Path(__file__).parent / "fixtures" / "routes" / "flask_app"
+from tests import paths
+
+FIXTURE = paths.FIXTURES / "routes" / "flask_app"
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 QUARRY = [sys.executable, "-m", "codequarry"]
 

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pytest
 
 from codequarry.flows.export import export_flows, plan_flows
+from tests import paths
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = paths.FIXTURES
 
 
 def _quarry(*args: str) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from codequarry import open_store, sql
 from codequarry.corpus_io import escape_name, name_bytes, os_path, unescape_name
 from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
+from codequarry.testing import extract_rows
 
 from .conftest import extract_json, quarry
 
@@ -73,27 +74,11 @@ def test_lone_surrogates_in_strings_are_stored_escaped_and_errors_stay_valid(tmp
         'def g():\n    "\\ud800 lone"\n    return "\\udcff"\n\nclass C:\n    """\\udfff"""\n\nR = "raise \\ud801"\n'
     )
     (tmp_path / "ok.py").write_text("def fine():\n    return 'ok'\n")
-    refs = (
-        ("codequarry.extractors.core", "files"),
-        ("codequarry.extractors.python.core.defs", "functions"),
-        ("tests.hostile.plugins", "strings"),
-        ("tests.hostile.plugins", "echo"),
+    tables = extract_rows(
+        tmp_path,
+        select=["python.core.functions", "test.hostile.strings", "test.hostile.echo"],
+        plugins=["tests.hostile.plugins"],
     )
-    tasks = [
-        FileTask(
-            key=i,
-            repo="r",
-            root=str(tmp_path),
-            path=p,
-            size=(tmp_path / p).stat().st_size,
-            mtime_ns=0,
-            language="python",
-            module=p[:-3],
-        )
-        for i, p in enumerate(["sur.py", "ok.py"])
-    ]
-    result = process_chunk(WorkerConfig(extractors=refs), tasks)
-    tables = {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
     assert {(r["path"], r["value"]) for r in tables["hostile_strings"]} >= {
         ("sur.py", "\\ud800 lone"),
         ("sur.py", "\\udcff"),

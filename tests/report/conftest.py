@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from codequarry import extract, make_plan
+from tests import paths
 from tests.tools.conftest import emit_tool, fake_tamarin, write_recipe  # noqa: F401 (fake_tamarin: a fixture)
 
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "security" / "shop"
+FIXTURE = paths.FIXTURES / "security" / "shop"
 #: a file name that is also markup: a report must show it, never run it
 HOSTILE = "<img src=x onerror=alert(1)>\"'.py"
 QUARRY = [sys.executable, "-m", "codequarry"]

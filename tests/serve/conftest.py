@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from tests import paths
+
+FIXTURES = paths.FIXTURES
 
 
 def quarry(*args: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:

@@ -56,21 +56,21 @@ def test_non_zero_exit_is_failed_with_the_last_stderr_lines() -> None:
 def test_timeout_terminates_the_process() -> None:
     outcome, _ = run("sleep", "30", timeout=1)
     assert outcome.status == "timeout" and outcome.signal == 15  # it died of the SIGTERM
-    assert 1 <= outcome.wall_seconds < 3
+    assert 1 <= outcome.wall_seconds < 20  # stopped, far below the 30 s it would sleep
 
 
 def test_a_process_ignoring_sigterm_is_killed_after_the_grace_period() -> None:
     started = time.monotonic()
     outcome, _ = run("ignore_term", "30", timeout=0.7, grace=0.5)
     assert outcome.status == "timeout" and outcome.signal == 9
-    assert 1.1 <= time.monotonic() - started < 4
+    assert 1.1 <= time.monotonic() - started < 20  # killed, far below the 30 s it would sleep
     assert outcome.stderr_tail == ["ignoring SIGTERM"]
 
 
 def test_a_runaway_allocation_is_stopped() -> None:
-    outcome, _ = run("hog", "2000", memory=200 * MB)
+    outcome, _ = run("hog", "2000", "60", memory=200 * MB)
     assert outcome.status == "memory_limit", outcome
-    assert outcome.wall_seconds < 2  # stopped at once, not after the tool's 2 s sleep
+    assert outcome.wall_seconds < 30  # stopped, not after the tool's 60 s sleep
 
 
 def test_gradual_growth_is_stopped_near_the_limit_by_sampling() -> None:
@@ -81,10 +81,10 @@ def test_gradual_growth_is_stopped_near_the_limit_by_sampling() -> None:
 
 def test_children_that_together_pass_the_limit_stop_the_whole_tree() -> None:
     # each child stays under the limit (and under RLIMIT_AS); only the tree's sum passes it
-    outcome, _ = run("fork_hog", "3", "100", memory=200 * MB)
+    outcome, _ = run("fork_hog", "3", "100", "60", memory=200 * MB)
     assert outcome.status == "memory_limit", outcome
     assert outcome.peak_memory >= 200 * MB
-    assert outcome.wall_seconds < 5  # the children sleep 10 s: they were killed
+    assert outcome.wall_seconds < 30  # the children sleep 60 s: they were killed
     assert not [p for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
 
 
@@ -117,7 +117,7 @@ def test_stop_kills_a_running_task_as_killed() -> None:
     threading.Timer(0.3, stop.set).start()
     outcome, _ = run("ignore_term", "30", timeout=20, stop=stop)
     assert outcome.status == "killed"
-    assert outcome.wall_seconds < 4
+    assert outcome.wall_seconds < 15  # stopped, well before its 20 s timeout
 
 
 def test_a_missing_program_is_a_failed_task_not_a_crash() -> None:
@@ -149,4 +149,5 @@ def test_fail_from_a_line_handler_stops_the_task(status: str) -> None:
     box.append(proc)
     threading.Timer(0.2, lambda: on_line(b"x")).start()
     outcome = proc.run()
-    assert outcome.status == status and outcome.message == "bad line" and outcome.wall_seconds < 3
+    assert outcome.status == status and outcome.message == "bad line"
+    assert outcome.wall_seconds < 15  # stopped, well before its 20 s timeout

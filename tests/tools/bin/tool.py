@@ -5,9 +5,9 @@ emit_then_exit N C   print N records, then exit with code C
 mixed                valid records mixed with garbage, a wrong type and an unknown field
 sleep S              sleep S seconds
 ignore_term S        ignore SIGTERM, then sleep S seconds
-hog MB               allocate MB at once (and touch it)
+hog MB [S]           allocate MB at once (and touch it), then sleep S seconds (default 2)
 grow MB              allocate MB in 10 MB steps, slowly
-fork_hog K MB        fork K children that each hold MB, then wait
+fork_hog K MB [S]    fork K children that each hold MB for S seconds (default 10), then wait
 exit CODE [MSG]      print MSG on stderr and exit with CODE
 orphan               leave a sleeping grandchild behind and exit 0
 stamp DIR S [NAME]   write start and end times to DIR/NAME (or DIR/<pid>), sleeping S seconds between
@@ -15,7 +15,7 @@ echo ARG...          print the arguments as one JSON record {"argv": [...]}
 escape HOW TAG       leave a child behind that detached (HOW: setsid, setpgid, double_fork, daemon,
                      nohup), print one record and exit 0; the child prints a "late" record later
 linger TAG           (the escaped child) sleep 1 s, print a "late" record, sleep 60 s
-steps MB STEP        allocate MB in STEP MB steps, as fast as it can, then sleep 2 s
+steps MB STEP [S]    allocate MB in STEP MB steps, as fast as it can, then sleep S seconds (default 2)
 flood MB             print MB megabytes on stdout without a newline
 """
 
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     if what == "hog":
         block = bytearray(int(argv[1]) << 20)
         block[::4096] = b"x" * len(block[::4096])
-        time.sleep(2)
+        time.sleep(float(argv[2]) if len(argv) > 2 else 2)
         return 0
     if what == "grow":
         held = []
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
             if pid == 0:
                 block = bytearray(int(argv[2]) << 20)
                 block[::4096] = b"x" * len(block[::4096])
-                time.sleep(10)
+                time.sleep(float(argv[3]) if len(argv) > 3 else 10)
                 os._exit(0)
             kids.append(pid)
         for pid in kids:
@@ -152,7 +152,7 @@ def more(what: str, args: list[str]) -> int:
             chunk = bytearray(int(args[1]) << 20)
             chunk[::4096] = b"x" * len(chunk[::4096])
             held.append(chunk)
-        time.sleep(2)
+        time.sleep(float(args[2]) if len(args) > 2 else 2)
         return 0
     block = b"x" * (1 << 20)
     for _ in range(int(args[0])):

@@ -2,86 +2,40 @@
 
 Golden files: ``tests/fixtures/core/<case>/`` is a small source tree, ``<case>.expected.json`` its
 expected rows per dataset (provenance ``repo`` and ``sha256`` left out). After an intended change,
-regenerate with ``pytest tests/test_python_core.py --update-golden`` and review the diff.
+regenerate with ``pytest tests/extractors/python/test_python_core.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
 
 import ast
 import inspect
-import json
 import os
 import sysconfig
 import warnings
 from collections import Counter
-from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
 from codequarry.extractors.python.core import assignments, defs, modules
 from codequarry.extractors.python.core import calls as core_calls
 from codequarry.extractors.python.core import imports as core_imports
 from codequarry.python import calls, imports, resolve, scopes, spans, values
 from codequarry.source import _SKIP, SourceFile
+from codequarry.testing import assert_golden, extract_rows
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "core"
+FIXTURES = paths.FIXTURES / "core"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
 DATASETS = ("modules", "functions", "classes", "imports", "calls", "assignments")
-CORE_MODULE = {
-    "modules": "modules",
-    "functions": "defs",
-    "classes": "defs",
-    "imports": "imports",
-    "calls": "calls",
-}
-EXTRACTORS = tuple(
-    (f"codequarry.extractors.python.core.{CORE_MODULE.get(name, name)}", name) for name in DATASETS
-)
-LEAD = ("path", "line", "col", "end_line", "end_col")
-
-
-# -- running the extractors ----------------------------------------------------------------------
-
-
-def file_tasks(root: Path, repo: str, paths: list[Path] | None = None) -> list[FileTask]:
-    """Tasks for every .py file under ``root``, with module names computed from the layout as the
-    planner does: ``pkg/sub/mod.py`` -> ``pkg.sub.mod``, ``pkg/__init__.py`` -> package ``pkg``."""
-    tasks = []
-    for key, path in enumerate(paths if paths is not None else sorted(root.rglob("*.py"))):
-        rel = path.relative_to(root).as_posix()
-        parts = rel[: -len(".py")].split("/")
-        is_package = parts[-1] == "__init__"
-        if is_package:
-            parts.pop()
-        stat = path.stat()
-        tasks.append(
-            FileTask(
-                key=key,
-                repo=repo,
-                root=str(root),
-                path=rel,
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                language="python",
-                module=".".join(parts),
-                is_package=is_package,
-            )
-        )
-    return tasks
-
-
-def run(tasks: list[FileTask]) -> dict[str, list[dict[str, Any]]]:
-    result = process_chunk(WorkerConfig(extractors=EXTRACTORS), tasks)
-    return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
+SELECT = ["python.core"]
 
 
 @cache
 def case_rows(case: str) -> dict[str, list[dict[str, Any]]]:
-    return run(file_tasks(FIXTURES / case, case))
+    return extract_rows(FIXTURES / case, select=SELECT)
 
 
 def rows(case: str, dataset: str, **match: Any) -> list[dict[str, Any]]:
@@ -97,43 +51,14 @@ def one(case: str, dataset: str, **match: Any) -> dict[str, Any]:
 # -- golden files ----------------------------------------------------------------------------------
 
 
-def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(row.get(k) if row.get(k) is not None else -1 for k in LEAD), json.dumps(row, sort_keys=True))
-
-
-def _golden_text(tables: dict[str, list[dict[str, Any]]], datasets: tuple[str, ...] = DATASETS) -> str:
-    """One row per line, columns in schema order, so that a diff shows exactly which rows changed."""
-    chunks = []
-    for name in datasets:
-        body = ",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in tables.get(name, []))
-        chunks.append(f'  "{name}": [\n{body}\n  ]' if body else f'  "{name}": []')
-    return "{\n" + ",\n".join(chunks) + "\n}\n"
-
-
-def _normalized(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    out = {}
-    for name in DATASETS:
-        got = [{k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in tables.get(name, [])]
-        out[name] = sorted(got, key=_sort_key)
-    return out
-
-
 @pytest.mark.parametrize("case", CASES)
-def test_golden(case: str, update_golden: bool) -> None:
+def test_golden(case: str) -> None:
     tables = case_rows(case)
-    assert "errors" not in tables, tables.get("errors")
+    assert not tables["errors"], tables["errors"]
     for name in DATASETS:
-        for row in tables.get(name, []):
+        for row in tables[name]:
             assert row["repo"] == case and len(row["sha256"]) == 64
-    got = _normalized(tables)
-    expected_file = FIXTURES / f"{case}.expected.json"
-    if update_golden:
-        expected_file.write_text(_golden_text(got), encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with: pytest {__file__} --update-golden")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for name in DATASETS:
-        assert got[name] == expected[name], f"dataset {name} of case {case} differs from {expected_file.name}"
+    assert_golden(tables, FIXTURES / f"{case}.expected.json", datasets=DATASETS)
 
 
 # -- functions and classes -----------------------------------------------------------------------------
@@ -425,9 +350,9 @@ def test_crlf_latin1_bom() -> None:
 
 
 def test_syntax_error_costs_only_that_file(tmp_path: Path) -> None:
-    (tmp_path / "bad.py").write_text("def broken(:\n    pass\n")
-    (tmp_path / "good.py").write_text("import os\nos.getcwd()\n")
-    tables = run(file_tasks(tmp_path, "t"))
+    tables = extract_rows(
+        {"bad.py": "def broken(:\n    pass\n", "good.py": "import os\nos.getcwd()\n"}, select=SELECT
+    )
     assert [r["path"] for r in tables["modules"]] == ["good.py"]
     assert [(r["path"], r["extractor"], r["kind"]) for r in tables["errors"]] == [
         ("bad.py", "parse", "syntax")
@@ -477,13 +402,11 @@ def test_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(ast, "iter_child_nodes", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "visit", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "generic_visit", forbidden)
-    tasks = [t for case in CASES for t in file_tasks(FIXTURES / case, case)]
-    tasks = [replace(t, key=i) for i, t in enumerate(tasks)]
     before = SourceFile.traversals
-    result = process_chunk(WorkerConfig(extractors=EXTRACTORS), tasks)
-    assert SourceFile.traversals - before == len(tasks)
-    assert "errors" not in result.tables, read_ipc(result.tables["errors"]).to_pylist()
-    assert read_ipc(result.tables["calls"]).num_rows > 50
+    tables = [extract_rows(FIXTURES / case, select=SELECT) for case in CASES]
+    assert SourceFile.traversals - before == len(list(FIXTURES.glob("*/**/*.py")))
+    assert not [e for t in tables for e in t["errors"]]
+    assert sum(len(t["calls"]) for t in tables) > 50
 
 
 def test_no_walking_in_the_source() -> None:
@@ -539,20 +462,19 @@ def test_node_index_matches_a_full_walk() -> None:
 def test_stdlib_counts() -> None:
     """Over the whole standard library: no extractor error, and one row per node of each kind."""
     root = Path(sysconfig.get_paths()["stdlib"])
-    paths = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and os.path.isfile(p))
-    tasks = file_tasks(root, "stdlib", paths)
-    result = process_chunk(WorkerConfig(extractors=EXTRACTORS), tasks)
-    tables = {name: read_ipc(data) for name, data in result.tables.items()}
-    errors = tables["errors"].to_pylist() if "errors" in tables else []
-    assert [e for e in errors if e["extractor"] != "parse"] == []
+    tables = extract_rows(root, select=SELECT, exclude=["site-packages"])
+    errors = tables["errors"]
+    assert [e for e in errors if e["extractor"] not in ("parse", "read")] == []
     expected: Counter[str] = Counter()
     failed = {e["path"] for e in errors}
-    for task in tasks:
-        if task.path in failed:
+    paths = [f["path"] for f in tables["files"] if f["language"] == "python"]
+    assert len(paths) > 1000
+    for path in paths:
+        if path in failed or not os.path.isfile(root / path):
             continue
         with warnings.catch_warnings():  # invalid escapes in test data files
             warnings.simplefilter("ignore")
-            tree = ast.parse((root / task.path).read_bytes())
+            tree = ast.parse((root / path).read_bytes())
         expected["modules"] += 1
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -564,6 +486,6 @@ def test_stdlib_counts() -> None:
             elif isinstance(node, ast.Import | ast.ImportFrom):
                 expected["imports"] += len(node.names)
     for name in ("modules", "functions", "classes", "calls", "imports"):
-        assert tables[name].num_rows == expected[name], name
-    resolved = tables["calls"].column("resolved").to_pylist()
+        assert len(tables[name]) == expected[name], name
+    resolved = [r["resolved"] for r in tables["calls"]]
     assert sum(r is not None for r in resolved) > len(resolved) // 3

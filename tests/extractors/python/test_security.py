@@ -17,17 +17,15 @@ from codequarry import extract, make_plan, open_store, sql
 from codequarry.extractors.python.security.rules import RULES
 from codequarry.registry import load_catalog
 from codequarry.source import SourceFile
-from tests.test_sql_env import (
-    EXTRACTORS,
+from codequarry.testing import extract_rows
+from tests.extractors.python.test_sql_env import (
     PLUGINS,
     SELECT,
     SHOP,
     check_golden,
     django_root,
-    file_tasks,
     query,
     rows,
-    run,
     run_snippets,
     shop_store,  # noqa: F401  (a fixture)
 )
@@ -468,7 +466,7 @@ def case_rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[s
         for rel, source in negatives.items():
             files[f"{rule}/{rel}"] = source
     got = run_snippets(root, files)
-    assert "errors" not in got, got.get("errors")
+    assert not got["errors"], got["errors"]
     by_path: dict[str, list[dict[str, Any]]] = {path: [] for path in files}
     for row in got.get("security_findings", []):
         by_path[row["path"]].append(row)
@@ -546,8 +544,8 @@ def test_resolution_follows_local_bindings(tmp_path: Path) -> None:
 # -- the fixture app ---------------------------------------------------------------------------------------------
 
 
-def test_golden(update_golden: bool) -> None:
-    check_golden("findings", ("security_findings",), update_golden)
+def test_golden() -> None:
+    check_golden("findings", ("security_findings",))
 
 
 def test_fixture_app_findings_per_file() -> None:
@@ -619,12 +617,11 @@ def test_declarations() -> None:
 
 
 def test_walk_once_with_the_core_extractors() -> None:
-    core = tuple((e.module, e.attribute) for e in load_catalog().extractors.values())
-    tasks = file_tasks(SHOP)
+    everything = sorted({name.split(".")[0] for name in load_catalog().extractors})
     before = SourceFile.traversals
-    got = run(tasks, tuple(dict.fromkeys(core + EXTRACTORS)))  # the built-ins include them now
-    assert SourceFile.traversals - before == len(tasks)
-    assert "errors" not in got and len(got["security_findings"]) == len(rows("security_findings"))
+    got = extract_rows(SHOP, select=everything)  # every built-in extractor, these three included
+    assert SourceFile.traversals - before == len(list(SHOP.rglob("*.py")))
+    assert not got["errors"] and len(got["security_findings"]) == len(rows("security_findings"))
 
 
 def test_incremental_run_equals_a_fresh_one(tmp_path: Path) -> None:
@@ -678,8 +675,8 @@ def stdlib_findings() -> list[dict[str, Any]]:
     paths = [STDLIB / f for f in STDLIB_FILES if (STDLIB / f).exists()]
     if len(paths) < len(STDLIB_FILES):
         pytest.skip("this Python's standard library lacks some of the files the facts are about")
-    got = run(file_tasks(STDLIB, paths))
-    assert "errors" not in got, got.get("errors")
+    got = extract_rows(STDLIB, select=SELECT, exclude=["site-packages"], paths=STDLIB_FILES)
+    assert not got["errors"], got["errors"]
     return got["security_findings"]
 
 
@@ -732,9 +729,8 @@ def test_django_facts(django_store: Path) -> None:
 def test_whole_stdlib_counts_stay_reasonable() -> None:
     """Every file of the standard library: no extractor error, and findings in bounds per rule (the
     rules that are about web frameworks, JWT or secrets must stay (almost) silent on it)."""
-    paths = sorted(p for p in STDLIB.rglob("*.py") if "site-packages" not in p.relative_to(STDLIB).parts)
-    got = run(file_tasks(STDLIB, paths))
-    assert [e for e in got.get("errors", []) if e["extractor"] not in ("read", "parse")] == []
+    got = extract_rows(STDLIB, select=SELECT, exclude=["site-packages"])
+    assert [e for e in got["errors"] if e["extractor"] not in ("read", "parse")] == []
     per_rule = Counter(r["rule"] for r in got["security_findings"])
     for rule, (low, high) in {
         "eval-exec": (200, 500),

@@ -3,13 +3,13 @@ every recognised environment read, the documented SQL, and facts of Django's own
 
 Golden files: ``tests/fixtures/security/shop/`` is a small Django + Flask app; ``shop.<part>.expected.json``
 holds its expected rows (provenance ``repo`` and ``sha256`` left out). After an intended change,
-regenerate with ``pytest tests/test_sql_env.py tests/test_security.py --update-golden`` and review the diff.
+regenerate with ``pytest tests/extractors/python/test_sql_env.py tests/extractors/python/test_security.py
+--update-golden`` and review the diff.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import re
 import shutil
 import textwrap
@@ -20,73 +20,32 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
-from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
+from codequarry.testing import assert_golden, extract_rows, write_tree
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "security"
+FIXTURES = paths.FIXTURES / "security"
 SHOP = FIXTURES / "shop"
-DOC = Path(__file__).parent.parent / "docs" / "tables" / "security.md"
+DOC = paths.ROOT / "docs" / "tables" / "security.md"
 PLUGINS = [
     "codequarry.extractors.python.security.sqlstrings",
     "codequarry.extractors.python.security.envreads",
     "codequarry.extractors.python.security.findings",
 ]
-EXTRACTORS = (
-    ("codequarry.extractors.python.security.sqlstrings", "sql_strings"),
-    ("codequarry.extractors.python.security.envreads", "env_reads"),
-    ("codequarry.extractors.python.security.findings", "security_findings"),
-)
 SELECT = ["python.sql", "python.env", "python.security"]
-LEAD = ("path", "line", "col", "end_line", "end_col")
 
 
 # -- running the extractors in-process ----------------------------------------------------------------
 
 
-def file_tasks(root: Path, paths: list[Path] | None = None, repo: str = "r") -> list[FileTask]:
-    """Tasks for the .py files under ``root`` with module names from the layout, as the planner does."""
-    tasks = []
-    for key, path in enumerate(paths if paths is not None else sorted(root.rglob("*.py"))):
-        rel = path.relative_to(root).as_posix()
-        parts = rel[: -len(".py")].split("/")
-        is_package = parts[-1] == "__init__"
-        if is_package:
-            parts.pop()
-        stat = path.stat()
-        tasks.append(
-            FileTask(
-                key=key,
-                repo=repo,
-                root=str(root),
-                path=rel,
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
-                language="python",
-                module=".".join(parts),
-                is_package=is_package,
-            )
-        )
-    return tasks
-
-
-def run(
-    tasks: list[FileTask], extractors: tuple[tuple[str, str], ...] = EXTRACTORS
-) -> dict[str, list[dict[str, Any]]]:
-    result = process_chunk(WorkerConfig(extractors=extractors), tasks)
-    return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
-
-
 def run_snippets(tmp: Path, files: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    """Write ``{relative path: source}`` under ``tmp`` and extract them."""
-    for rel, source in files.items():
-        path = tmp / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return run(file_tasks(tmp, sorted(tmp / rel for rel in files)))
+    """Write ``{relative path: source}`` (dedented) under ``tmp`` and extract them."""
+    write_tree(tmp, {rel: textwrap.dedent(source) for rel, source in files.items()})
+    return extract_rows(tmp, select=SELECT)
 
 
 @cache
 def shop_rows() -> dict[str, list[dict[str, Any]]]:
-    return run(file_tasks(SHOP))
+    return extract_rows(SHOP, select=SELECT)
 
 
 def rows(dataset: str, **match: Any) -> list[dict[str, Any]]:
@@ -102,38 +61,18 @@ def one(dataset: str, **match: Any) -> dict[str, Any]:
 # -- golden files ----------------------------------------------------------------------------------------
 
 
-def _sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (*(row.get(k) if row.get(k) is not None else -1 for k in LEAD), json.dumps(row, sort_keys=True))
-
-
-def check_golden(part: str, datasets: tuple[str, ...], update: bool) -> None:
+def check_golden(part: str, datasets: tuple[str, ...]) -> None:
     """Compare the fixture app's rows of ``datasets`` with ``shop.<part>.expected.json``."""
     tables = shop_rows()
-    assert "errors" not in tables, tables.get("errors")
-    got: dict[str, list[dict[str, Any]]] = {}
+    assert not tables["errors"], tables["errors"]
     for name in datasets:
-        for row in tables.get(name, []):
-            assert row["repo"] == "r" and len(row["sha256"]) == 64
-        got[name] = sorted(
-            ({k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in tables.get(name, [])),
-            key=_sort_key,
-        )
-    expected_file = FIXTURES / f"shop.{part}.expected.json"
-    if update:
-        chunks = []
-        for name in datasets:
-            body = ",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in got[name])
-            chunks.append(f'  "{name}": [\n{body}\n  ]' if body else f'  "{name}": []')
-        expected_file.write_text("{\n" + ",\n".join(chunks) + "\n}\n", encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with: pytest {__file__} --update-golden")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for name in datasets:
-        assert got[name] == expected[name], f"{name} of the shop fixture differs from {expected_file.name}"
+        for row in tables[name]:
+            assert row["repo"] == "shop" and len(row["sha256"]) == 64
+    assert_golden(tables, FIXTURES / f"shop.{part}.expected.json", datasets=datasets)
 
 
-def test_golden(update_golden: bool) -> None:
-    check_golden("sql_env", ("sql_strings", "env_reads"), update_golden)
+def test_golden() -> None:
+    check_golden("sql_env", ("sql_strings", "env_reads"))
 
 
 # -- sql_strings on the fixture app ------------------------------------------------------------------------

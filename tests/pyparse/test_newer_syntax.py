@@ -30,9 +30,10 @@ from hypothesis import strategies as st
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.pyparse.fallback import NotNewer, convert, parse_newer, parser_name
 from codequarry.source import ParseFailure, SourceFile, decode_python
-from tests.newer_oracle import facts, normalise
+from tests import paths
+from tests.pyparse.newer_oracle import facts, normalise
 
-FIXTURES = Path(__file__).parent / "fixtures" / "newer"
+FIXTURES = paths.FIXTURES / "newer"
 SYNTAX = FIXTURES / "syntax"
 CASES = sorted(p.stem for p in SYNTAX.glob("*.py"))
 #: the first Python whose own ``ast`` accepts each fixture

@@ -1,5 +1,5 @@
 """Tasks (Celery, RQ, Dramatiq, Huey) and tests (pytest, unittest): fixture apps
-``tests/fixtures/models/tasks`` and ``.../testsuite`` (store shared with tests/test_orm.py), Celery's
+``tests/fixtures/models/tasks`` and ``.../testsuite`` (store shared with tests/extractors/python/test_orm.py), Celery's
 own source, and the walk-once rule for the whole domain."""
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from codequarry.engine.worker import WorkerConfig, process_chunk, read_ipc
-from tests.test_orm import FIXTURES, doc_sql, golden_check, one, query, real, rows
+from codequarry.testing import extract_rows
+from tests.extractors.python.test_orm import FIXTURES, doc_sql, golden_check, one, query, real, rows
+
+#: the extractors of this domain (the models, the task queues, the test suites)
+SELECT = ["python.models.classes", "python.tasks.definitions", "python.tests.facts"]
 
 
 @pytest.mark.parametrize("case", ["tasks", "testsuite"])
-def test_golden(case: str, update_golden: bool) -> None:
-    golden_check(case, update_golden)
+def test_golden(case: str) -> None:
+    golden_check(case)
 
 
 # -- tasks ---------------------------------------------------------------------------------------------
@@ -174,7 +177,6 @@ def test_documented_query_nullable_columns_without_default() -> None:
 
 def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     from codequarry.source import SourceFile
-    from tests.test_python_core import file_tasks
 
     def forbidden(*_a: object, **_k: object) -> None:
         raise AssertionError("an extractor walked the tree")
@@ -182,25 +184,17 @@ def test_the_domain_extractors_never_walk_the_tree(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ast, "walk", forbidden)
     monkeypatch.setattr(ast, "iter_child_nodes", forbidden)
     monkeypatch.setattr(ast.NodeVisitor, "generic_visit", forbidden)
-    refs = (
-        ("codequarry.extractors.python.models.classes", "model_classes"),
-        ("codequarry.extractors.python.tasks.definitions", "tasks"),
-        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
-    )
-    tasks = []
-    for case in ("django", "sqlalchemy", "validation", "tasks", "testsuite"):
-        tasks.extend(file_tasks(FIXTURES / case, case))
-    tasks = [t.__class__(**{**t.__dict__, "key": i}) for i, t in enumerate(tasks)]
+    cases = ("django", "sqlalchemy", "validation", "tasks", "testsuite")
     before = SourceFile.traversals
-    result = process_chunk(WorkerConfig(extractors=refs), tasks)
-    assert SourceFile.traversals - before == len(tasks)  # one node index per file, shared by all three
-    assert "errors" not in result.tables, read_ipc(result.tables["errors"]).to_pylist()
-    assert read_ipc(result.tables["model_classes"]).num_rows > 30
+    got = [extract_rows(FIXTURES / case, select=SELECT) for case in cases]
+    files = sum(len(list((FIXTURES / case).rglob("*.py"))) for case in cases)
+    assert SourceFile.traversals - before == files  # one node index per file, shared by all three
+    assert not [e for tables in got for e in tables["errors"]]
+    assert sum(len(tables["model_classes"]) for tables in got) > 30
 
 
 def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path: Path) -> None:
     from codequarry.python import resolve
-    from tests.test_python_core import file_tasks
 
     (tmp_path / "plain.py").write_text(
         "import enum\n\nclass Color(enum.Enum):\n    RED = 1\n\n"
@@ -213,13 +207,7 @@ def test_a_file_without_task_queue_or_test_imports_costs_no_resolution(tmp_path:
         built.append(src)
         original(self, src)  # type: ignore[arg-type]
 
-    refs = (
-        ("codequarry.extractors.python.models.classes", "model_classes"),
-        ("codequarry.extractors.python.tasks.definitions", "tasks"),
-        ("codequarry.extractors.python.tasks.testsuite", "test_facts"),
-    )
-    pytest.MonkeyPatch().context()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(resolve.FileNames, "__init__", spy)
-        result = process_chunk(WorkerConfig(extractors=refs), file_tasks(tmp_path, "r"))
-    assert built == [] and not result.tables.get("model_classes")
+        got = extract_rows(tmp_path, select=SELECT)
+    assert built == [] and not got["model_classes"]

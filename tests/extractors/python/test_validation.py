@@ -1,16 +1,16 @@
 """Validation models: pydantic v1 and v2, SQLModel, dataclasses, attrs, marshmallow (fixture app
-``tests/fixtures/models/validation``; the store is shared with tests/test_orm.py)."""
+``tests/fixtures/models/validation``; the store is shared with tests/extractors/python/test_orm.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.test_orm import doc_sql, golden_check, one, query, rows
+from tests.extractors.python.test_orm import doc_sql, golden_check, one, query, rows
 
 
 @pytest.mark.parametrize("case", ["validation"])
-def test_golden(case: str, update_golden: bool) -> None:
-    golden_check(case, update_golden)
+def test_golden(case: str) -> None:
+    golden_check(case)
 
 
 def test_pydantic_v2_model_inheriting_from_a_base_in_another_module() -> None:

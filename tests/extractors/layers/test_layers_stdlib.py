@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.test_layers import HAS_LIBCST, run_layers
-from tests.test_python_core import file_tasks
+from codequarry.testing import extract_rows
+from tests.extractors.layers.test_layers import HAS_LIBCST, LAYERS
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SAMPLE = 23  # every 23rd file in the default suite (about 80 files)
@@ -56,7 +56,8 @@ def stdlib_files(step: int) -> tuple[Path, ...]:
 def layer_rows(layer: str, step: int) -> dict[str, list[dict[str, Any]]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return run_layers(file_tasks(STDLIB, "stdlib", list(stdlib_files(step))), layer)
+        paths = [p.relative_to(STDLIB).as_posix() for p in stdlib_files(step)]
+        return extract_rows(STDLIB, select=[LAYERS[layer][0]], exclude=["site-packages"], paths=paths)
 
 
 def by_path(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

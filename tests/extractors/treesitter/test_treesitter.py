@@ -3,8 +3,8 @@ per-language re-run of a new query pack, language detection, and the parse cance
 
 Golden files: ``tests/fixtures/treesitter/programs/<file>`` is a small program in one language,
 ``tests/fixtures/treesitter/<file>.expected.json`` its rows per table (``repo`` and ``sha256`` left
-out). After an intended change, regenerate with ``pytest tests/test_treesitter.py --update-golden``
-and review the diff.
+out). After an intended change, regenerate with
+``pytest tests/extractors/treesitter/test_treesitter.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ from codequarry.language import language_of, refine, sniff_header
 from codequarry.query import sql
 from codequarry.source import ParseFailure, SourceFile
 from codequarry.store import Store
+from codequarry.testing import assert_golden
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "treesitter"
+FIXTURES = paths.FIXTURES / "treesitter"
 PROGRAMS = FIXTURES / "programs"
 TABLES = ("definitions", "source_imports", "source_calls", "errors")
 CASES = sorted(p.name for p in PROGRAMS.iterdir())
@@ -55,16 +57,9 @@ def _rows(store: Path, table: str, path: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_golden(case: str, store: Path, update_golden: bool) -> None:
+def test_golden(case: str, store: Path) -> None:
     got = {table: _rows(store, table, case) for table in TABLES}
-    expected_file = FIXTURES / f"{case}.expected.json"
-    if update_golden:
-        expected_file.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with: pytest {__file__} --update-golden")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for table in TABLES:
-        assert got[table] == expected[table], f"{table} of {case} differs from {expected_file.name}"
+    assert_golden(got, FIXTURES / f"{case}.expected.json", sort=False)  # _rows' order
 
 
 def test_every_language_has_definitions_imports_and_calls(store: Path) -> None:

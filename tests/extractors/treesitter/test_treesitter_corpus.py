@@ -32,8 +32,9 @@ import pytest
 from codequarry.extractors.treesitter.facts import facts_of
 from codequarry.language import language_of, sniff_header
 from codequarry.source import SourceFile
+from tests import paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.ROOT
 CORPORA = ROOT / "bench" / ".corpora"
 MAX_BYTES = 2_000_000  # per language: enough to be real, small enough for the suite
 INSTALL = "bash bench/corpora.sh"

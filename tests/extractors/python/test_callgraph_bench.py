@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
+from tests import paths
 
-BENCH = Path(__file__).parent / "fixtures" / "callgraph"
+BENCH = paths.FIXTURES / "callgraph"
 ALL_EDGES = {"builtins", "external", "dynamic"}  # categories whose builtin and external edges count too
 
 

@@ -3,7 +3,8 @@
 The fixture apps under ``tests/fixtures/models/<case>/`` are extracted once, together (one repo per
 case), with the models, tasks and tests extractors; ``<case>.expected.json`` holds each case's
 expected rows (``repo`` and ``sha256`` left out). After an intended change, regenerate with
-``pytest tests/test_orm.py tests/test_validation.py tests/test_tasks_tests.py --update-golden`` and
+``pytest tests/extractors/python/test_orm.py tests/extractors/python/test_validation.py
+tests/extractors/python/test_tasks_tests.py --update-golden`` and
 review the diff: the golden files are the truth, not what the code printed.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
-import json
 import re
 import shutil
 import tempfile
@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
+from codequarry.testing import assert_golden
+from tests import paths
 
 PLUGINS = [
     "codequarry.extractors.python.models.classes",
@@ -30,8 +32,8 @@ PLUGINS = [
     "codequarry.extractors.python.tasks.testsuite",
     "codequarry.extractors.python.tasks.testcases",
 ]
-FIXTURES = Path(__file__).parent / "fixtures" / "models"
-DOC = Path(__file__).parent.parent / "docs" / "tables" / "models.md"
+FIXTURES = paths.FIXTURES / "models"
+DOC = paths.ROOT / "docs" / "tables" / "models.md"
 #: the tables whose rows each case's golden file holds
 GOLDEN = {
     "django": ("orm_models", "orm_fields"),
@@ -42,7 +44,6 @@ GOLDEN = {
     "tasks": ("tasks",),
     "testsuite": ("tests",),
 }
-_LEAD = ("path", "line", "col", "end_line", "end_col")
 
 
 def _tempdir() -> Path:
@@ -74,32 +75,12 @@ def one(table: str, **match: Any) -> dict[str, Any]:
     return found[0]
 
 
-def golden_check(case: str, update: bool) -> None:
+def golden_check(case: str) -> None:
     """Compare (or with --update-golden rewrite) ``<case>.expected.json``."""
     assert not query("SELECT path, extractor, message FROM errors"), query("SELECT * FROM errors")
-    got: dict[str, list[dict[str, Any]]] = {}
-    for table in GOLDEN[case]:
-        found = [{k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in rows(table, repo=case)]
-        assert all(len(r["sha256"]) == 64 for r in rows(table, repo=case))
-        got[table] = sorted(
-            found,
-            key=lambda r: (
-                *(r.get(k) if r.get(k) is not None else -1 for k in _LEAD),
-                json.dumps(r, sort_keys=True),
-            ),
-        )
-    expected_file = FIXTURES / f"{case}.expected.json"
-    if update:
-        chunks = []
-        for table, found in got.items():
-            body = ",\n".join("    " + json.dumps(r, ensure_ascii=False) for r in found)
-            chunks.append(f'  "{table}": [\n{body}\n  ]' if body else f'  "{table}": []')
-        expected_file.write_text("{\n" + ",\n".join(chunks) + "\n}\n", encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with --update-golden and review it")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for table in GOLDEN[case]:
-        assert got[table] == expected[table], f"{table} of case {case} differs from {expected_file.name}"
+    got = {table: rows(table, repo=case) for table in GOLDEN[case]}
+    assert all(len(r["sha256"]) == 64 for found in got.values() for r in found)
+    assert_golden(got, FIXTURES / f"{case}.expected.json")
 
 
 def doc_sql(title: str) -> str:
@@ -114,8 +95,8 @@ def doc_sql(title: str) -> str:
 
 
 @pytest.mark.parametrize("case", ["django", "sqlalchemy", "flask", "sqlmodel"])
-def test_golden(case: str, update_golden: bool) -> None:
-    golden_check(case, update_golden)
+def test_golden(case: str) -> None:
+    golden_check(case)
 
 
 # -- Django ------------------------------------------------------------------------------------------

@@ -3,14 +3,13 @@ facts stated per framework, the documented SQL, Django's and FastAPI's own sourc
 
 Golden files: ``tests/fixtures/routes/<app>/`` is a small application, ``<app>.expected.json`` the
 rows of ``routes`` it must give (provenance ``repo`` and ``sha256`` left out). After an intended
-change, regenerate with ``pytest tests/test_routes.py --update-golden`` and review the diff.
+change, regenerate with ``pytest tests/extractors/python/test_routes.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import re
 import shutil
 from pathlib import Path
@@ -19,15 +18,16 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
-from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
 from codequarry.extractors.python.web.operation import auth_markers
 from codequarry.extractors.python.web.paths import join_path
+from codequarry.testing import assert_golden, extract_rows, write_tree
+from tests import paths
 from tests.test_incremental import touch_later
 
-FIXTURES = Path(__file__).parent / "fixtures" / "routes"
+FIXTURES = paths.FIXTURES / "routes"
 APPS = ("flask_app", "fastapi_app", "django_project", "starlette_app", "aiohttp_app")
 PLUGINS = ["codequarry.extractors.python.web.routes", "codequarry.extractors.python.web.operation"]
-DOC = Path(__file__).parents[1] / "docs" / "tables" / "routes.md"
+DOC = paths.ROOT / "docs" / "tables" / "routes.md"
 SORT = ("path", "line", "col", "full_path")
 
 
@@ -64,27 +64,14 @@ def one(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any]:
 # -- golden files ------------------------------------------------------------------------------------
 
 
-def _golden_text(rows: list[dict[str, Any]]) -> str:
-    body = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows)
-    return "[\n" + body + "\n]\n"
-
-
 @pytest.mark.parametrize("app", APPS)
-def test_golden(app: str, tables: dict[str, list[dict[str, Any]]], store: Path, update_golden: bool) -> None:
+def test_golden(app: str, tables: dict[str, list[dict[str, Any]]], store: Path) -> None:
     assert sql(open_store(store), f"SELECT count(*) AS n FROM errors WHERE repo = '{app}'").to_pylist() == [
         {"n": 0}
     ]
     rows = tables[app]
     assert rows and all(len(r["sha256"]) == 64 for r in rows)
-    got = [{k: v for k, v in r.items() if k not in ("repo", "sha256")} for r in rows]
-    expected_file = FIXTURES / f"{app}.expected.json"
-    if update_golden:
-        expected_file.write_text(_golden_text(got), encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with: pytest {__file__} --update-golden")
-    assert got == json.loads(expected_file.read_text(encoding="utf-8")), (
-        f"routes of {app} differ from the golden file"
-    )
+    assert_golden(rows, FIXTURES / f"{app}.expected.json", sort=False)  # routes_table's order
 
 
 # -- Flask -------------------------------------------------------------------------------------------
@@ -488,28 +475,7 @@ def test_a_prefix_changed_in_another_file_reaches_the_routes(tmp_path: Path) -> 
 
 
 def _run_snippets(tmp_path: Path, files: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
-    tasks = []
-    for key, (rel, text) in enumerate(sorted(files.items())):
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        module = rel[: -len(".py")].replace("/", ".")
-        tasks.append(
-            FileTask(
-                key=key,
-                repo="r",
-                root=str(tmp_path),
-                path=rel,
-                size=path.stat().st_size,
-                mtime_ns=path.stat().st_mtime_ns,
-                language="python",
-                module=module,
-            )
-        )
-    result = process_chunk(
-        WorkerConfig(extractors=(("codequarry.extractors.python.web.routes", "route_facts"),)), tasks
-    )
-    return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
+    return extract_rows(write_tree(tmp_path, files), select=["python.web.route_facts"])
 
 
 def test_odd_declarations_do_not_fail(tmp_path: Path) -> None:
@@ -529,7 +495,7 @@ def test_odd_declarations_do_not_fail(tmp_path: Path) -> None:
             )
         },
     )
-    assert "errors" not in got, got.get("errors")
+    assert not got["errors"], got["errors"]
     decls = got["route_decls"]
     assert [d["route"] for d in decls if d["owner"] == "odd.app"] == [None, None, None]
     assert {d["route"] for d in decls if d["owner"] == "odd.urlpatterns"} == {None, "x/"}
@@ -564,7 +530,7 @@ def test_files_without_a_framework_cost_one_look(tmp_path: Path) -> None:
             "bare.py": "from .app import bp\n@bp.route('/bare')\ndef bare(): pass\n@cache.get('key')\ndef g(): pass\n",
         },
     )
-    assert "errors" not in got
+    assert not got["errors"]
     assert [(d["path"], d["route"], d["owner"], d["framework"]) for d in got["route_decls"]] == [
         ("bare.py", "/bare", None, None)
     ]  # `from .app import bp` in a top-level module resolves to nothing
@@ -583,7 +549,7 @@ def test_the_extractor_never_walks_the_tree(tmp_path: Path, monkeypatch: pytest.
         for p in (FIXTURES / "django_project").rglob("*.py")
     }
     got = _run_snippets(tmp_path, files)
-    assert "errors" not in got and len(got["route_decls"]) > 10
+    assert not got["errors"] and len(got["route_decls"]) > 10
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 Golden files: ``tests/fixtures/layers/<case>/`` is a small source tree, ``<case>.<layer>.expected.json``
 its rows per dataset of that layer, in the order the extractor writes them (provenance ``repo`` and
 ``sha256``, and the interpreter's version columns, left out). After an intended change, regenerate with
-``pytest tests/test_layers.py --update-golden`` and review the diff.
+``pytest tests/extractors/layers/test_layers.py --update-golden`` and review the diff.
 """
 
 from __future__ import annotations
@@ -20,39 +20,36 @@ from typing import Any
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
-from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
 from codequarry.plan import select_nodes
 from codequarry.registry import load_catalog
-from tests.test_python_core import _golden_text, file_tasks
+from codequarry.testing import assert_golden, extract_rows
+from tests import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "layers"
+FIXTURES = paths.FIXTURES / "layers"
 CASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
-MODULE = "codequarry.extractors.layers"
-LAYERS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
-    "symtable": ((f"{MODULE}.symtables", "symtables"), ("symtable_scopes", "symtable_symbols")),
-    "bytecode": ((f"{MODULE}.bytecode", "bytecode"), ("bytecode_code_units", "bytecode_instructions")),
-    "ast": ((f"{MODULE}.ast_nodes", "ast_layer"), ("ast_nodes", "ast_edges")),
+LAYERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "symtable": ("python.layers.symtable", ("symtable_scopes", "symtable_symbols")),
+    "bytecode": ("python.layers.bytecode", ("bytecode_code_units", "bytecode_instructions")),
+    "ast": ("python.layers.ast", ("ast_nodes", "ast_edges")),
     "cst": (
-        (f"{MODULE}.libcst_layer", "cst_layer"),
+        "python.layers.cst",
         ("cst_qualified_names", "cst_scopes", "cst_accesses", "cst_assignments"),
     ),
-    "parse_manifest": ((f"{MODULE}.manifest", "parse_manifest"), ("parse_manifest",)),
+    "parse_manifest": ("python.layers.parse_manifest", ("parse_manifest",)),
 }
 #: columns that name the machine rather than the code
 VOLATILE = {"repo", "sha256", "python", "magic", "parser_version", "feature_version"}
 HAS_LIBCST = importlib.util.find_spec("libcst") is not None
 
 
-def run_layers(tasks: list[FileTask], *layers: str) -> dict[str, list[dict[str, Any]]]:
-    refs = tuple(LAYERS[name][0] for name in layers)
-    result = process_chunk(WorkerConfig(extractors=refs), tasks)
-    return {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
+def run_layers(tree: Path, *layers: str) -> dict[str, list[dict[str, Any]]]:
+    return extract_rows(tree, select=[LAYERS[name][0] for name in layers])
 
 
 @cache
 def case_rows(case: str) -> dict[str, list[dict[str, Any]]]:
     layers = [name for name in LAYERS if name != "cst" or HAS_LIBCST]
-    return run_layers(file_tasks(FIXTURES / case, case), *layers)
+    return run_layers(FIXTURES / case, *layers)
 
 
 def _skip_reason(layer: str) -> str | None:
@@ -65,27 +62,19 @@ def _skip_reason(layer: str) -> str | None:
 
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 @pytest.mark.parametrize("case", CASES)
-def test_golden(case: str, layer: str, update_golden: bool) -> None:
+def test_golden(case: str, layer: str) -> None:
     reason = _skip_reason(layer)
     if reason:
         pytest.skip(reason)
     tables = case_rows(case)
-    assert "errors" not in tables, tables.get("errors")
+    assert not tables["errors"], tables["errors"]
     datasets = LAYERS[layer][1]
-    got = {}
     for name in datasets:
-        rows = tables.get(name, [])
+        rows = tables[name]
         assert rows, f"{layer} wrote no {name} rows for {case}"
         assert all(r["repo"] == case and len(r["sha256"]) == 64 for r in rows)
-        got[name] = [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
     expected_file = FIXTURES / f"{case}.{layer}.expected.json"
-    if update_golden:
-        expected_file.write_text(_golden_text(got, datasets), encoding="utf-8")
-    if not expected_file.exists():
-        pytest.fail(f"{expected_file} is missing; create it with: pytest {__file__} --update-golden")
-    expected = json.loads(expected_file.read_text(encoding="utf-8"))
-    for name in datasets:
-        assert got[name] == expected[name], f"dataset {name} of case {case} differs from {expected_file.name}"
+    assert_golden(tables, expected_file, datasets=datasets, drop=VOLATILE, sort=False)
 
 
 # -- behaviour -------------------------------------------------------------------------------------
@@ -186,7 +175,7 @@ def _preorder(node: ast.AST) -> list[ast.AST]:
 def test_manifest_reads_bytes_as_written(tmp_path: Path) -> None:
     (tmp_path / "crlf.py").write_bytes(b"\xef\xbb\xbfif x:\r\n\tpass\r\ny = 1\n")
     (tmp_path / "latin.py").write_bytes(b"# -*- coding: latin-1 -*-\nname = '\xe9'\n")
-    rows = {r["path"]: r for r in run_layers(file_tasks(tmp_path, "m"), "parse_manifest")["parse_manifest"]}
+    rows = {r["path"]: r for r in run_layers(tmp_path, "parse_manifest")["parse_manifest"]}
     crlf, latin = rows["crlf.py"], rows["latin.py"]
     assert (
         crlf["encoding"],
@@ -208,7 +197,7 @@ def test_manifest_names_the_fallback_parser_of_newer_syntax(tmp_path: Path) -> N
         "type Pair[T] = tuple[T, T]\n\ndef first[T](p: Pair[T]) -> T:\n    return p[0]\n"
     )
     (tmp_path / "old.py").write_text("x = 1\n")
-    rows = {r["path"]: r for r in run_layers(file_tasks(tmp_path, "m"), "parse_manifest")["parse_manifest"]}
+    rows = {r["path"]: r for r in run_layers(tmp_path, "parse_manifest")["parse_manifest"]}
     import tree_sitter_python
 
     assert rows["old.py"]["parser"] == "cpython" and rows["old.py"]["grammar_abi"] is None
@@ -257,7 +246,7 @@ def test_new_scope_types_are_named_as_the_interpreter_names_them(version: str) -
     python = _find_python(version)
     if python is None:
         pytest.skip(f"no Python {version} installed")
-    walker = Path(__file__).parents[1] / "src" / "codequarry" / "extractors" / "layers" / "symtable_walk.py"
+    walker = paths.ROOT / "src" / "codequarry" / "extractors" / "layers" / "symtable_walk.py"
     program = (
         "import importlib.util, json, symtable, sys\n"
         f"spec = importlib.util.spec_from_file_location('w', {str(walker)!r})\n"
