@@ -417,7 +417,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.engine.worker", "_process_file", "per-file bookkeeping + AST teardown (worker)"),
     ("codequarry.engine.local", "process_chunk", "chunk bookkeeping (worker)"),
     ("codequarry.engine.worker", "_ipc", "IPC serialize (worker)"),
-    ("codequarry.engine.worker", "write_part", "Parquet part write (worker)"),
+    ("codequarry.parts", "write_part", "Parquet part write (worker)"),
     ("codequarry.source", "decode_python", "decode"),
     ("codequarry.source", "SourceFile._parse", "ast.parse"),
     ("codequarry.source", "SourceFile._build_index", "node index (SourceFile._build_index)"),

@@ -268,7 +268,7 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
     import uuid
 
     from codequarry.errors import UsageError
-    from codequarry.incremental import Replacement
+    from codequarry.parts import Replacement
     from codequarry.store import WriterLock
     from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
 

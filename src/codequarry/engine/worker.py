@@ -11,25 +11,22 @@ import functools
 import gc
 import hashlib
 import importlib
-import json
 import os
 import signal
 import sys
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.corpus_io import Refused, open_corpus
 from codequarry.extractors.core import Error
+from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
@@ -67,17 +64,6 @@ class WorkerConfig:
     tables_dir: str | None = None  # write Parquet parts here (tables_dir/<dataset>/...); else return IPC
     run_id: str = "run"
     file_timeout: float | None = None  # --file-timeout: native parsers cancel themselves before it
-
-
-@dataclass(frozen=True)
-class Part:
-    """A Parquet file a worker wrote into a table's folder, not yet committed (invisible to readers)."""
-
-    dataset: str
-    file: str  # relative to the table folder
-    size: int
-    rows: int
-    stats: str  # Delta Lake statistics JSON: numRecords, min/max of repo and path
 
 
 @dataclass
@@ -361,32 +347,6 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _stats(batch: pa.RecordBatch) -> str:
-    mins: dict[str, str] = {}
-    maxs: dict[str, str] = {}
-    for col in ("repo", "path"):
-        mm = pc.min_max(batch.column(col))
-        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
-    return json.dumps(
-        {
-            "numRecords": batch.num_rows,
-            "minValues": mins,
-            "maxValues": maxs,
-            "nullCount": {"repo": 0, "path": 0},
-        }
-    )
-
-
-def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
-    """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
-    folder = os.path.join(tables_dir, name)
-    os.makedirs(folder, exist_ok=True)
-    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
-    full = os.path.join(folder, file)
-    pq.write_table(pa.Table.from_batches([batch]), full, compression="snappy", use_compliant_nested_type=True)
-    return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
-
-
 class FileTimeout(BaseException):
     """Raised by the in-process timer in the middle of a file (a BaseException, so that extractors'
     own ``except Exception`` cannot swallow it)."""
@@ -624,8 +584,6 @@ __all__ = [
     "FileTask",
     "WorkerConfig",
     "ChunkResult",
-    "Part",
-    "write_part",
     "process_chunk",
     "load_extractors",
     "read_ipc",

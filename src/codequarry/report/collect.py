@@ -36,7 +36,8 @@ from codequarry.report.model import (
 from codequarry.report.runs import save
 
 if TYPE_CHECKING:
-    from codequarry.engine.worker import ChunkResult, Part
+    from codequarry.engine.worker import ChunkResult
+    from codequarry.parts import Part
     from codequarry.run import RunSummary
     from codequarry.scan import Manifest
     from codequarry.tools.runner import ToolsSummary

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pj
 
-from codequarry.engine.worker import Part, write_part
+from codequarry.parts import Part, write_part
 from codequarry.schema import PROVENANCE_NAMES, DatasetSpec
 from codequarry.tools.jsonl import LineReader, _loads, with_provenance
 from codequarry.tools.process import MAX_LINE, Cut

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from codequarry.engine.worker import write_part
+from codequarry.parts import write_part
 from codequarry.progress import ProgressFile
 from codequarry.report.collect import RunRecorder
 from codequarry.report.html import render_html
