@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codequarry.corpus_io import escape_name
+from codequarry.datasets import Error
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import FileTask, WorkerConfig
 from codequarry.errors import StoreError, UsageError
-from codequarry.extractors.core import Error
 from codequarry.graph import Graph, build_graph
 from codequarry.incremental import plan_work, previous_outputs, previous_state
 from codequarry.language import is_ambiguous, refine

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.corpus_io import Refused, open_corpus
-from codequarry.extractors.core import Error
+from codequarry.datasets import Error, File
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
@@ -159,6 +159,9 @@ class _Run:
             report = functools.partial(self.error, ex.name)
             self.views.append((ex, Outputs({b.spec.name: b for b in bufs}, report), bufs))
         self.errors = RowBuffer(Error)
+        #: the extractor that writes the file manifest (found by its declared output), whose row a
+        #: file that failed as a whole still gets; None when the selection leaves it out
+        self.manifest = next((v for v in self.views if File.name in v[0].output_names), None)
         self.provenance: dict[int, tuple[str, str, str | None]] = {}
         self.counts: dict[str, int] = {}
         self.progress: Any = None
@@ -329,7 +332,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             run.error("parse", "partial", message, line, column, _safe_line(src, line))
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
-    elif src._tree is not None:
+    elif src.parsed:
         run.count("parsed")
 
 
@@ -450,7 +453,7 @@ def _record_failure(
 ) -> None:
     """Rows for a file that failed as a whole: its manifest row (so that the next run does not retry
     an unchanged file) and one error row."""
-    manifest = next((v for v in run.views if (v[0].module, v[0].attribute) == MANIFEST), None)
+    manifest = run.manifest
     if manifest is not None and task.only is None:
         got = _read(task, config.max_file_size, run)
         if got is not None:
@@ -517,9 +520,6 @@ def _account(run: _Run, result: ChunkResult, errors: pa.RecordBatch | None) -> N
             result.errors[key] = result.errors.get(key, 0) + n
     result.pid = os.getpid()
     result.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-
-
-MANIFEST = ("codequarry.extractors.core", "files")
 
 
 def failure_result(

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from codequarry.extractors.core import Error
+from codequarry.datasets import Error
 from codequarry.parts import Part, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.tools.process import MAX_LINE, Cut
