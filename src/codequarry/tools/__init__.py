@@ -8,7 +8,7 @@ A recipe (TOML) names tools; :func:`make_tools_plan` resolves it into a frozen p
     print(summary.statuses, summary.report_path)
 
 Modules: ``recipe`` (the file as written), ``plan`` (resolved), ``process`` (one task's process tree
-under limits), ``cgroup``, ``scheduler`` (packing under budgets), ``jsonl`` and ``schema`` (the
+under limits; its cgroups are ``codequarry.cgroup``), ``scheduler`` (packing under budgets), ``jsonl`` and ``schema`` (the
 JSON-lines protocol), ``results`` (tables, replacement), ``cache``, ``report``, ``progress``,
 ``runner`` (the whole run), ``presets`` (Tamarin, Lean), ``cli``.
 """

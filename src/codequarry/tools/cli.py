@@ -145,7 +145,7 @@ def check(
     plan = make_tools_plan(recipe, store=store, strict=strict)
     states = _cached_states(plan, rerun_failed)
     if as_json:
-        from codequarry.tools import cgroup
+        from codequarry import cgroup
 
         data = {
             "recipe": plan.recipe,
@@ -189,7 +189,7 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
 
 
 def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
-    from codequarry.tools import cgroup
+    from codequarry import cgroup
     from codequarry.tools.schema import describe
 
     gb = 1 << 30
