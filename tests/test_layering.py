@@ -19,6 +19,25 @@ PACKAGE = "codequarry"
 #: the foundations, and the modules (or packages) they must never import
 FOUNDATIONS = ("codequarry.store", "codequarry.engine")
 ABOVE = ("codequarry.run", "codequarry.incremental", "codequarry.cli", "codequarry.extractors")
+#: circles left on this branch that other work of issue 11 removes; delete an entry when its fix
+#: lands, and the test then holds those modules to no circle either
+PENDING = (
+    # the command modules import cli.py back for its shared store option and consoles (_find_store,
+    # _state, out): the CLI's shared store option removes this
+    frozenset(
+        {
+            "codequarry.cli",
+            "codequarry.report.cli",
+            "codequarry.repos_cli",
+            "codequarry.serve.cli",
+            "codequarry.tools.cli",
+            "codequarry.watch",
+        }
+    ),
+    # query reads the runs table's path from report.runs, whose package __init__ imports sarif,
+    # which queries through query.table
+    frozenset({"codequarry.query", "codequarry.report", "codequarry.report.sarif"}),
+)
 
 
 def _module_name(path: Path) -> str:
@@ -62,7 +81,11 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
                 found.add(sub if sub in known else base)
-    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")} - {name}
+    ours = {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+    # importing a.b.c runs a.b's __init__ first: an edge too (not the root's, which every import runs)
+    parents = {m.rsplit(".", i)[0] for m in ours for i in range(1, m.count("."))}
+    parents = {p for p in parents if not name.startswith(p + ".")}  # its own package runs already
+    return (ours | parents) - {name}
 
 
 def _graph() -> dict[str, set[str]]:
@@ -136,7 +159,7 @@ def test_plan_does_not_import_the_engine() -> None:
 
 
 def test_no_import_circles() -> None:
-    cycles = _cycles(_graph())
+    cycles = [c for c in _cycles(_graph()) if not any(set(c) <= known for known in PENDING)]
     assert not cycles, "import circles:\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 

@@ -139,7 +139,7 @@ def make_plan(
     repo: str | None = None,
 ) -> ExtractPlan:
     select_ = tuple(select)
-    from codequarry.engine.local import default_workers
+    from codequarry.cores import default_workers
 
     roots = resolve_sources(sources)
     if repo is not None:

@@ -46,7 +46,7 @@ ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 
 
 def host_info() -> dict[str, Any]:
-    from codequarry import __version__
+    from codequarry.version import __version__
 
     return {
         "host": socket.gethostname(),
