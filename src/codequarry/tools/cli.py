@@ -278,12 +278,11 @@ def cache_info(
 
 def cache_clear(store: StoreOpt = None) -> None:
     """Remove every cached result (the next run runs every task)."""
-    from codequarry.store import Store, WriterLock
+    from codequarry.store import Store
     from codequarry.tools.cache import ResultCache
 
     st = Store.open(_store_path(store))
-    with WriterLock(st.path):
-        n = ResultCache(st.path).clear()
+    n = ResultCache(st.path).clear()  # under the writer lock, taken inside
     out.print(f"removed {n} cached results", markup=False)
 
 
@@ -299,11 +298,10 @@ def cache_prune(
 ) -> None:
     """Drop least recently used cached results until the cache fits --max-size."""
     from codequarry.plan import parse_size
-    from codequarry.store import Store, WriterLock
+    from codequarry.store import Store
     from codequarry.tools.cache import ResultCache
 
     limit = 0 if max_size.strip() in ("0", "0B", "0MB") else parse_size(max_size)
     st = Store.open(_store_path(store))
-    with WriterLock(st.path):
-        removed, freed = ResultCache(st.path).prune(limit)
+    removed, freed = ResultCache(st.path).prune(limit)  # under the writer lock, taken inside
     out.print(f"removed {removed} cached results ({format_size(freed)})", markup=False)
