@@ -407,7 +407,7 @@ class _Stages:
 #: (module, attribute or Class.attribute, stage); a name the code no longer has is reported, not fatal
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.run", "load_catalog", "plan: load extractors"),
-    ("codequarry.run", "rollback_unpublished", "store: open, roll back"),
+    ("codequarry.store.transaction", "rollback_unpublished", "store: open, roll back"),
     ("codequarry.run", "scan", "scan (list files, stat)"),
     ("codequarry.run", "_tasks", "plan: tasks, module names"),
     ("codequarry.run", "make_chunks", "plan: chunks"),
