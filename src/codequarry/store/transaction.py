@@ -145,7 +145,9 @@ class RunTransaction:
         except StoreError as exc:
             self.compaction_notes.append(f"automatic compaction skipped: {exc}")
             return snap
-        self.compaction_notes.append(f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)")
+        self.compaction_notes.append(
+            f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)"
+        )
         return self.store.snapshot() or snap
 
     def _discard(self) -> None:
