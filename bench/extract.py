@@ -407,7 +407,7 @@ class _Stages:
 #: (module, attribute or Class.attribute, stage); a name the code no longer has is reported, not fatal
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.plan", "load_catalog", "plan: load extractors"),
-    ("codequarry.run", "rollback_unpublished", "store: open, roll back"),
+    ("codequarry.store.transaction", "rollback_unpublished", "store: open, roll back"),
     ("codequarry.run", "scan", "scan (list files, stat)"),
     ("codequarry.worklist", "manifest_tasks", "plan: tasks, module names"),
     ("codequarry.run", "make_chunks", "plan: chunks"),
@@ -417,7 +417,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.engine.worker", "_process_file", "per-file bookkeeping + AST teardown (worker)"),
     ("codequarry.engine.local", "process_chunk", "chunk bookkeeping (worker)"),
     ("codequarry.engine.worker", "_ipc", "IPC serialize (worker)"),
-    ("codequarry.engine.worker", "write_part", "Parquet part write (worker)"),
+    ("codequarry.parts", "write_part", "Parquet part write (worker)"),
     ("codequarry.source", "decode_python", "decode"),
     ("codequarry.source", "SourceFile._parse", "ast.parse"),
     ("codequarry.source", "SourceFile._build_index", "node index (SourceFile._build_index)"),

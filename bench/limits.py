@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 TOOL = str(ROOT / "tests" / "tools" / "bin" / "tool.py")
 
-from codequarry.tools import cgroup  # noqa: E402
+from codequarry import cgroup  # noqa: E402
 from codequarry.tools.process import Limits, Outcome, TaskProcess  # noqa: E402
 
 MB = 1 << 20

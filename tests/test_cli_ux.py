@@ -166,7 +166,7 @@ def test_extract_refuses_bad_numbers(tmp_path: Path, args: list[str], needle: st
 
 
 def test_workers_above_the_cores_are_capped_with_a_warning(tmp_path: Path) -> None:
-    from codequarry.engine.local import default_workers
+    from codequarry.cores import default_workers
 
     cores = default_workers()
     (tmp_path / "a.py").write_text("x = 1\n")

@@ -10,13 +10,12 @@ extraction, and query a store::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from codequarry.api import FileExtractor, Operation, Outputs, file_extractor, operation  # noqa: E402
-from codequarry.plan import ExtractPlan, Plan, make_plan  # noqa: E402
-from codequarry.run import RunSummary, extract  # noqa: E402
-from codequarry.schema import DatasetSpec, dataset  # noqa: E402
-from codequarry.source import SourceFile  # noqa: E402
+from codequarry.api import FileExtractor, Operation, Outputs, file_extractor, operation
+from codequarry.plan import ExtractPlan, Plan, make_plan
+from codequarry.run import RunSummary, extract
+from codequarry.schema import DatasetSpec, dataset
+from codequarry.source import SourceFile
+from codequarry.version import __version__
 
 _LAZY = {
     "open_store",

@@ -373,7 +373,6 @@ def compact(
 ) -> None:
     """Rewrite small files into large sorted ones and delete files no kept snapshot needs."""
     from codequarry.query import open_store
-    from codequarry.store import WriterLock
     from codequarry.store.maintenance import compact as run_compact
 
     if keep < 1:
@@ -386,8 +385,7 @@ def compact(
         for t in table:
             if t not in snap.tables:
                 raise UsageError(f"no table '{t}'.{did_you_mean(t, snap.tables)}")
-    with WriterLock(st.path):
-        done = run_compact(st, tables=table, keep_snapshots=keep)
+    done = run_compact(st, tables=table, keep_snapshots=keep)  # under the writer lock, taken inside
     for name, (before, after) in done.tables.items():
         out.print(f"{name}: {before} -> {after} files")
     out.print(

@@ -35,23 +35,12 @@ import pyarrow as pa
 from codequarry.api import FileExtractor, effective_version
 from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
+from codequarry.parts import Replacement
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import read_columns
 
 Key = tuple[str, str]  # (repo, path)
 MANIFEST = "core.files"  # the extractor that writes the files table (size, mtime, sha256)
-
-
-@dataclass
-class Replacement:
-    """The rows one table drops this run, before the run's new rows are added."""
-
-    keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # repo -> paths
-    repos: set[str] = field(default_factory=set)  # repos whose rows all go
-    extractors: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # errors: repo -> names
-
-    def __bool__(self) -> bool:
-        return bool(self.repos or any(self.keys.values()) or any(self.extractors.values()))
 
 
 @dataclass

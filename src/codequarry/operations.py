@@ -363,7 +363,8 @@ def _write_output(
             )
         table = DeltaTable(path)
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
-        from codequarry.store.damage import damaged, translate
+        from codequarry.store.damage import translate
+        from codequarry.store.store import damaged
 
         raise (
             translate(store, exc, f"writing '{name}'") or damaged(store, name, str(exc).strip()[:200])

@@ -252,7 +252,7 @@ def make_plan(
     """Check the options, load the catalog (built-ins, entry points, ``plugins``) once, choose the
     extractors and operations, and build their DAG once: the resolved :class:`Plan` of a run."""
     select_ = tuple(select)
-    from codequarry.engine.local import default_workers
+    from codequarry.cores import default_workers
 
     roots = resolve_sources(sources)
     if repo is not None:

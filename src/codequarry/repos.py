@@ -269,15 +269,13 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
     """Remove every row of repo ``name`` from every table, and the repo from the registry, in one
     published snapshot (under the writer lock). Tables without a ``repo`` column that operations
     derived leave the snapshot: their operations derive them again at the next run."""
-    import uuid
-
     from codequarry.errors import UsageError
-    from codequarry.incremental import Replacement
-    from codequarry.store import WriterLock
-    from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
+    from codequarry.parts import Replacement
+    from codequarry.store.transaction import begin_run
+    from codequarry.store.writer import open_table
 
-    with WriterLock(store.path):
-        snap = store.snapshot()
+    with begin_run(store, "repos remove") as txn:
+        snap = txn.previous
         reg = registry(snap)
         known = {r["repo"] for r in list_repos(store)} if snap is not None else set()
         if snap is None or name not in known:
@@ -287,7 +285,6 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
                 f"no repo '{name}' in store '{store.path}'.{did_you_mean(name, sorted(known))} "
                 "'quarry repos' lists them"
             )
-        rollback_unpublished(store, snap)
         replace: dict[str, Replacement] = {}
         derived = {
             t
@@ -302,8 +299,7 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
                 replace[table] = Replacement(repos={name})
             elif table in derived:
                 dropped_tables.append(table)
-        writer = RunWriter(store, uuid.uuid4().hex[:12], {})
-        states = writer.commit(replace, snap)
+        states = txn.commit(replace)
         for table in dropped_tables:
             states.pop(table, None)
         run = dict(snap.run)
@@ -313,8 +309,7 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
         reg.pop(name, None)
         run["repos"] = reg
         run["kind"] = "repos remove"
-        new = store.publish(states, run=run)
-        store.clear_staging()
+        new = txn.publish(states, run=run)
     removed = {t: snap.tables[t].rows - states[t].rows for t in states if t in snap.tables}
     return {"snapshot": new.id, "rows_removed": sum(removed.values()), "tables_dropped": dropped_tables}
 

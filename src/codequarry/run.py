@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import time
@@ -12,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from codequarry.corpus_io import escape_name
+from codequarry.datasets import Error
 from codequarry.engine.base import Engine, make_chunks
 from codequarry.engine.local import LocalEngine
 from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import WorkerConfig
 from codequarry.errors import StoreError, UsageError
-from codequarry.extractors.core import Error
 from codequarry.graph import Graph
 from codequarry.incremental import previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
@@ -27,14 +26,12 @@ from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
 from codequarry.repos import scan_sources
 from codequarry.schema import DatasetSpec
-from codequarry.store import Snapshot, Store, WriterLock
-from codequarry.store.damage import store_errors
-from codequarry.store.maintenance import AUTO_COMPACT_FILES, compact, needs_compaction
-from codequarry.store.writer import RunWriter, rollback_unpublished, schema_fingerprint
+from codequarry.store import Snapshot, Store
+from codequarry.store.transaction import RunTransaction, begin_run
+from codequarry.store.writer import RunWriter, schema_fingerprint
 from codequarry.worklist import worklist
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
-AUTO_KEEP_SNAPSHOTS = 10  # automatic compaction keeps this many snapshots readable
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
 
 
@@ -116,15 +113,13 @@ def extract(
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        with (
-            WriterLock(store.path),
-            RunRecorder(kind, store.path, engine=plan.engine, workers=plan.workers) as recorder,
-        ):
-            tracker = ProgressFile(store.path, kind=kind, run_id=recorder.run_id)
+        recorder = RunRecorder(kind, store.path, engine=plan.engine, workers=plan.workers)
+        with begin_run(store, kind, specs=specs, recorder=recorder, rebuilding=rebuild) as txn:
+            tracker = ProgressFile(store.path, kind=kind, run_id=txn.run_id)
             try:
-                summary = _guarded(
+                summary = _execute(
                     plan,
-                    store,
+                    txn,
                     engine,
                     resolved.graph,
                     specs,
@@ -168,86 +163,21 @@ def _check_store_path(path: str) -> None:
         ) from None
 
 
-def _guarded(
-    plan: ExtractPlan,
-    store: Store,
-    engine: Engine,
-    graph: Graph,
-    specs: dict[str, DatasetSpec],
-    progress: ProgressFn | None,
-    started: float,
-    rebuild: frozenset[str],
-    recorder: RunRecorder,
-    catalog: dict[str, Any] | None = None,
-) -> RunSummary:
-    """_execute, with the store's failures (damage, full disk, read-only) as one-line StoreErrors.
-
-    A run that fails before publishing deletes the Parquet parts it wrote (on a full disk they are
-    what filled it); its commits, if any, are rolled back by the next run. The live snapshot is
-    never touched."""
-    previous = store.snapshot()
-    run_id = recorder.run_id
-    done: list[RunSummary] = []
-    try:
-        with store_errors(store, "extracting", live=previous.id if previous else None):
-            done.append(
-                _execute(
-                    plan,
-                    store,
-                    engine,
-                    graph,
-                    specs,
-                    progress,
-                    started,
-                    run_id,
-                    previous,
-                    rebuild,
-                    recorder,
-                    catalog,
-                )
-            )
-    finally:
-        if not done and not _published_since(store, previous):
-            drop_run_parts(store, run_id)
-    return done[0]
-
-
-def _published_since(store: Store, previous: Snapshot | None) -> bool:
-    try:
-        now = store.snapshot()
-    except Exception:  # the snapshot is unreadable: keep every file
-        return True
-    return (now.id if now else 0) != (previous.id if previous else 0)
-
-
-def drop_run_parts(store: Store, run_id: str) -> None:
-    """Delete the Parquet parts a run that published nothing wrote (no snapshot reads them)."""
-    for part in store.tables_dir.glob(f"*/part-{run_id}-*"):
-        with contextlib.suppress(OSError):
-            part.unlink()
-    store.clear_staging()
-
-
 def _execute(
     plan: ExtractPlan,
-    store: Store,
+    txn: RunTransaction,
     engine: Engine,
     graph: Graph,
     specs: dict[str, DatasetSpec],
     progress: ProgressFn | None,
     started: float,
-    run_id: str,
-    previous: Snapshot | None,
     rebuild: frozenset[str],
     recorder: RunRecorder,
     catalog: dict[str, Any] | None = None,
 ) -> RunSummary:
+    """Scan, plan, extract, commit, run the operations and publish, inside the run's transaction."""
+    store, run_id, previous = txn.store, txn.run_id, txn.previous
     extractors = graph.extractors
-    notes = [
-        f"rolled back unpublished commits of '{t}'"
-        for t in rollback_unpublished(store, previous, skip=rebuild)
-    ]
-    store.clear_staging()
     pause("scan")
     with recorder.stage("scan"):
         sources, reg, manifest = scan_sources(
@@ -255,7 +185,7 @@ def _execute(
         )
     recorder.add_languages(manifest)
     plan = plan.model_copy(update={"sources": tuple(sources)})
-    writer = RunWriter(store, run_id, specs)
+    writer = txn.writer
     forced, previous = _prepare(writer, previous, extractors, rebuild)
     with recorder.stage("plan"):
         work = worklist(store, previous, sources, manifest, extractors, forced=forced, known=catalog)
@@ -275,7 +205,7 @@ def _execute(
     with recorder.stage("extract"):
         for result in engine.map(config, make_chunks(work.tasks, workers=plan.workers)):
             for part in result.parts:
-                writer.add(part)
+                txn.add(part)
             counts.update(result.counts)
             recorder.add_chunk(result)
             done_files += result.files
@@ -311,7 +241,7 @@ def _execute(
         listing=manifest.listing,
         notes=list(plan.warnings)
         + list(plan.notes)
-        + notes
+        + txn.notes
         + manifest.notes
         + writer.notes
         + (
@@ -326,7 +256,7 @@ def _execute(
     )
     state = work.state
     with recorder.stage("commit"):
-        states = writer.commit(work.replace, previous, pause=pause)
+        states = txn.commit(work.replace, base=previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
     if rebuild:  # an operation whose output is rebuilt derives it again
         redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
@@ -360,10 +290,9 @@ def _execute(
         summary.errors_stored = stored_errors(store, plan.repos)
         return summary
     pause("publish")
-    published_at = time.perf_counter()
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
-    snap = store.publish(
+    snap = txn.publish(
         states,
         run={
             **run_info,
@@ -375,24 +304,8 @@ def _execute(
             "plan": _recipe(plan),
         },
     )
-    store.clear_staging()
     summary.snapshot = snap.id
-    recorder.stages["publish"] = time.perf_counter() - published_at
-    touched = {
-        name: len(writer.parts.get(name, ())) for name in sorted(work.replace.keys() | writer.parts.keys())
-    }
-    crowded = needs_compaction(store, touched)
-    if crowded:
-        try:
-            with recorder.stage("compact"):
-                done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
-        except StoreError as exc:  # the run is published; a compaction that cannot finish waits for the next
-            summary.notes.append(f"automatic compaction skipped: {exc}")
-        else:
-            summary.snapshot = done.snapshot
-            summary.notes.append(
-                f"compacted {', '.join(crowded)} (more than {AUTO_COMPACT_FILES} files each)"
-            )
+    summary.notes += txn.compaction_notes
     summary.errors_stored = stored_errors(store, plan.repos)
     return summary
 
@@ -461,11 +374,11 @@ def run_operations_step(plan: Plan | ExtractPlan, names: list[str]) -> dict[str,
     as one new snapshot (the other tables and the file state are kept as they are)."""
     plan = as_plan(plan)
     store = Store.open(plan.store)
-    with WriterLock(store.path), RunRecorder("operations", store.path, workers=plan.workers) as recorder:
-        previous = store.snapshot()
+    recorder = RunRecorder("operations", store.path, workers=plan.workers)
+    with begin_run(store, "operations", recorder=recorder) as txn:
+        previous = txn.previous
         if previous is None:
             raise StoreError(f"store '{store.path}' has no snapshot: extract the files first")
-        rollback_unpublished(store, previous)
         states = dict(previous.tables)
         prev_ops = previous.run.get("operations", {})
         op_state, info = run_operations(
@@ -480,12 +393,7 @@ def run_operations_step(plan: Plan | ExtractPlan, names: list[str]) -> dict[str,
         merged = {**prev_ops, **op_state}
         if states == previous.tables and merged == prev_ops:
             recorder.finish_operations(previous.id, False, info)
-            return {
-                "snapshot": previous.id,
-                "published": False,
-                "operations": info,
-                "run_id": recorder.run_id,
-            }
-        snap = store.publish(states, run={**previous.run, "kind": "operations", "operations": merged})
+            return {"snapshot": previous.id, "published": False, "operations": info, "run_id": txn.run_id}
+        snap = txn.publish(states, run={**previous.run, "kind": "operations", "operations": merged})
         recorder.finish_operations(snap.id, True, info)
-        return {"snapshot": snap.id, "published": True, "operations": info, "run_id": recorder.run_id}
+        return {"snapshot": snap.id, "published": True, "operations": info, "run_id": txn.run_id}

@@ -242,6 +242,11 @@ class SourceFile:
                 self.shared_seconds += time.perf_counter() - started
         return self._tree
 
+    @property
+    def parsed(self) -> bool:
+        """Was the module's AST parsed? (An extractor asked for ``tree`` and the parse succeeded.)"""
+        return self._tree is not None
+
     def _parse(self) -> ast.Module:
         text = self.text
         if "\0" in text:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from codequarry import extract, make_plan, open_store, sql
+from codequarry.datasets import Error, File
 from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk
 from codequarry.errors import StoreError
-from codequarry.extractors.core import Error, File
 from codequarry.store import Store, WriterLock
 from codequarry.store.writer import RunWriter
 

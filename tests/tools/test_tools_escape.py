@@ -11,7 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from codequarry.tools import cgroup
+from codequarry import cgroup
 from codequarry.tools.plan import make_tools_plan
 from codequarry.tools.process import Limits, TaskProcess
 from codequarry.tools.runner import run_recipe

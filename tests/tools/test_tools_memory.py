@@ -10,8 +10,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from codequarry import cgroup
 from codequarry.query import open_store, sql
-from codequarry.tools import cgroup
 from codequarry.tools.plan import make_tools_plan
 from codequarry.tools.process import Limits, Outcome, TaskProcess
 from codequarry.tools.runner import run_recipe

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from codequarry.tools import cgroup
+from codequarry import cgroup
 from codequarry.tools.process import Limits, TaskProcess
 
 

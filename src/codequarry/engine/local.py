@@ -8,31 +8,11 @@ but a crash in native code ends the run.
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterable, Iterator
 
+from codequarry.cores import default_workers
 from codequarry.engine.supervisor import Limits, Supervisor
 from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, process_alone_on_failure
-
-
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, so a killed run leaves no orphan."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: workers still exit when their pipe closes
-        pass
 
 
 class LocalEngine:

@@ -9,7 +9,7 @@ the file started. The supervisor needs nothing else to contain a failure to one 
   the file it was on: the file is retried once alone, then recorded as ``crash``;
 - a worker whose own memory (what it allocates after the fork, not the parent's image it shares)
   passes ``max_memory`` is stopped: the file becomes ``memory_limit``. Where this process may create
-  cgroups (v2, or v1 as on a ``/sys/fs/cgroup/memory`` hierarchy: see ``codequarry.tools.cgroup``)
+  cgroups (v2, or v1 as on a ``/sys/fs/cgroup/memory`` hierarchy: see ``codequarry.cgroup``)
   each worker runs in its own cgroup and the kernel holds it to the limit; otherwise its resident
   memory above its size at the fork is sampled every ``SAMPLE`` seconds (and an allocation past the
   address-space limit raises MemoryError inside it). ``Supervisor.limit_mechanism`` says which.
@@ -35,6 +35,7 @@ from typing import Any
 
 import psutil
 
+from codequarry import cgroup
 from codequarry.engine.worker import (
     ChunkResult,
     FileTask,
@@ -43,7 +44,6 @@ from codequarry.engine.worker import (
     failure_result,
     load_extractors,
 )
-from codequarry.tools import cgroup
 
 POLL = 0.05  # seconds between checks of timeouts (and of memory, when a cgroup holds it)
 SAMPLE = 0.01  # seconds between samples of each worker's memory when no cgroup holds it
@@ -63,8 +63,19 @@ class Limits:
     crash_retries: int = 1  # times a file that killed its worker is tried again, alone
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies, so a killed run leaves no orphan."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: workers still exit when their pipe closes
+        pass
+
+
 def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
-    from codequarry.engine.local import die_with_parent
     from codequarry.engine.worker import per_file_error, process_chunk
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)

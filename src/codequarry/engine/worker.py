@@ -11,25 +11,22 @@ import functools
 import gc
 import hashlib
 import importlib
-import json
 import os
 import signal
 import sys
 import time
 import traceback
-import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.corpus_io import Refused, open_corpus
-from codequarry.extractors.core import Error
+from codequarry.datasets import Error, File
+from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
@@ -67,17 +64,6 @@ class WorkerConfig:
     tables_dir: str | None = None  # write Parquet parts here (tables_dir/<dataset>/...); else return IPC
     run_id: str = "run"
     file_timeout: float | None = None  # --file-timeout: native parsers cancel themselves before it
-
-
-@dataclass(frozen=True)
-class Part:
-    """A Parquet file a worker wrote into a table's folder, not yet committed (invisible to readers)."""
-
-    dataset: str
-    file: str  # relative to the table folder
-    size: int
-    rows: int
-    stats: str  # Delta Lake statistics JSON: numRecords, min/max of repo and path
 
 
 @dataclass
@@ -173,6 +159,9 @@ class _Run:
             report = functools.partial(self.error, ex.name)
             self.views.append((ex, Outputs({b.spec.name: b for b in bufs}, report), bufs))
         self.errors = RowBuffer(Error)
+        #: the extractor that writes the file manifest (found by its declared output), whose row a
+        #: file that failed as a whole still gets; None when the selection leaves it out
+        self.manifest = next((v for v in self.views if File.name in v[0].output_names), None)
         self.provenance: dict[int, tuple[str, str, str | None]] = {}
         self.counts: dict[str, int] = {}
         self.progress: Any = None
@@ -343,7 +332,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
             run.error("parse", "partial", message, line, column, _safe_line(src, line))
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
-    elif src._tree is not None:
+    elif src.parsed:
         run.count("parsed")
 
 
@@ -360,32 +349,6 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
         writer.write_batch(batch)
     data: bytes = sink.getvalue().to_pybytes()
     return data
-
-
-def _stats(batch: pa.RecordBatch) -> str:
-    mins: dict[str, str] = {}
-    maxs: dict[str, str] = {}
-    for col in ("repo", "path"):
-        mm = pc.min_max(batch.column(col))
-        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
-    return json.dumps(
-        {
-            "numRecords": batch.num_rows,
-            "minValues": mins,
-            "maxValues": maxs,
-            "nullCount": {"repo": 0, "path": 0},
-        }
-    )
-
-
-def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
-    """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
-    folder = os.path.join(tables_dir, name)
-    os.makedirs(folder, exist_ok=True)
-    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
-    full = os.path.join(folder, file)
-    pq.write_table(pa.Table.from_batches([batch]), full, compression="snappy", use_compliant_nested_type=True)
-    return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
 
 
 class FileTimeout(BaseException):
@@ -491,7 +454,7 @@ def _record_failure(
 ) -> None:
     """Rows for a file that failed as a whole: its manifest row (so that the next run does not retry
     an unchanged file) and one error row."""
-    manifest = next((v for v in run.views if (v[0].module, v[0].attribute) == MANIFEST), None)
+    manifest = run.manifest
     if manifest is not None and task.only is None:
         got = _read(task, config.max_file_size, run)
         if got is not None:
@@ -560,9 +523,6 @@ def _account(run: _Run, result: ChunkResult, errors: pa.RecordBatch | None) -> N
     result.peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-MANIFEST = ("codequarry.extractors.core", "files")
-
-
 def failure_result(
     config: WorkerConfig, task: FileTask, kind: str, message: str, extractor: str = "worker"
 ) -> ChunkResult:
@@ -625,8 +585,6 @@ __all__ = [
     "FileTask",
     "WorkerConfig",
     "ChunkResult",
-    "Part",
-    "write_part",
     "process_chunk",
     "load_extractors",
     "read_ipc",

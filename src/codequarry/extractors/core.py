@@ -1,31 +1,10 @@
-"""Language-independent datasets: the file manifest and the errors every stage reports into."""
+"""The file manifest's extractor. Its dataset (``files``) and the ``errors`` every stage reports into
+are declared in codequarry.datasets, where the engine may read them too."""
 
 from __future__ import annotations
 
 from codequarry.api import file_extractor
-from codequarry.schema import dataset
-
-
-@dataset("files")
-class File:
-    """One row per file of the manifest (every language, binary files included)."""
-
-    size_bytes: int
-    mtime_ns: int
-    language: str | None
-    lines: int | None
-
-
-@dataset("errors")
-class Error:
-    """Every file or extractor that failed: the run goes on and says why here."""
-
-    extractor: str
-    kind: str
-    message: str
-    line: int | None
-    column: int | None
-    source_line: str | None
+from codequarry.datasets import File
 
 
 @file_extractor(

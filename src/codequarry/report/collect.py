@@ -36,7 +36,8 @@ from codequarry.report.model import (
 from codequarry.report.runs import save
 
 if TYPE_CHECKING:
-    from codequarry.engine.worker import ChunkResult, Part
+    from codequarry.engine.worker import ChunkResult
+    from codequarry.parts import Part
     from codequarry.run import RunSummary
     from codequarry.scan import Manifest
     from codequarry.tools.summary import ToolsSummary
@@ -45,7 +46,7 @@ ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 
 
 def host_info() -> dict[str, Any]:
-    from codequarry import __version__
+    from codequarry.version import __version__
 
     return {
         "host": socket.gethostname(),

@@ -15,15 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from codequarry.errors import QuarryError, StoreError
-from codequarry.store.store import TABLE_NAME, Store, first_line
+from codequarry.store.store import FIX, TABLE_NAME, Store, damaged, first_line
 
-FIX = "run 'quarry doctor' to check every table, and 'quarry doctor --repair' to rebuild the damaged ones"
 _FULL = ("no space left on device", "disk quota exceeded", f"errno {errno.ENOSPC}]")
 _READ_ONLY = ("read-only file system", f"errno {errno.EROFS}]")
-
-
-def damaged(store: Store, name: str, reason: str) -> StoreError:
-    return StoreError(f"table '{name}' of store '{store.path}' is damaged: {reason}; {FIX}")
 
 
 def table_in(store: Store, text: str) -> str | None:

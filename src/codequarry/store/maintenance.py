@@ -36,6 +36,8 @@ RETENTION_HOURS = 1
 
 #: a table with more live files than this is compacted automatically at the end of a run
 AUTO_COMPACT_FILES = 48
+#: automatic compaction keeps this many snapshots readable
+AUTO_KEEP_SNAPSHOTS = 10
 TARGET_FILE_SIZE = 128 * 1024 * 1024
 AUTO_TARGET_FILE_SIZE = 16 * 1024 * 1024
 

@@ -34,9 +34,15 @@ from typing import Any
 from codequarry.errors import StoreError
 
 FORMAT = 1
+FIX = "run 'quarry doctor' to check every table, and 'quarry doctor --repair' to rebuild the damaged ones"
 MARKER = "store.json"
 #: a table name is one plain folder name: no separator, no leading dot, nothing that climbs out
 TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
+
+
+def damaged(store: Store, name: str, reason: str) -> StoreError:
+    """The one-line error for a damaged table: which, what is wrong, and the fix (quarry doctor)."""
+    return StoreError(f"table '{name}' of store '{store.path}' is damaged: {reason}; {FIX}")
 
 
 def check_table_name(name: object, where: str) -> str:
@@ -142,7 +148,7 @@ def _claim(folder: Path, shown: str | Path) -> None:
         raise StoreError(
             f"'{shown}' is a non-empty folder that is not a codequarry store; choose another --store"
         )
-    from codequarry import __version__
+    from codequarry.version import __version__
 
     tmp = folder / f".{MARKER}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     meta = {"format": FORMAT, "created_by": f"codequarry {__version__}", "created": time.time()}
@@ -224,8 +230,6 @@ class Store:
     def open_delta(self, name: str, version: int | None = None) -> Any:
         """The Delta table ``name`` (at ``version``), or a StoreError naming the table and the fix."""
         from deltalake import DeltaTable
-
-        from codequarry.store.damage import damaged
 
         path = self.table_path(name)
         try:
@@ -330,7 +334,7 @@ class Store:
 
 def _format_mismatch(path: str | Path, found: Any) -> str:
     """What to do about a store written in another format: upgrade codequarry, or extract anew."""
-    from codequarry import __version__
+    from codequarry.version import __version__
 
     if isinstance(found, int) and not isinstance(found, bool) and found > FORMAT:
         fix = (
@@ -407,8 +411,6 @@ def read_columns(
         except PermissionError:  # not damage: store_errors says "permission denied"
             raise
         except (OSError, pa.ArrowException) as exc:  # a truncated or missing part: name it, and the fix
-            from codequarry.store.damage import damaged
-
             raise damaged(
                 store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})"
             ) from None

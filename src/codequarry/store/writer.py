@@ -24,12 +24,19 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.engine.worker import Part, write_part
 from codequarry.errors import StoreError
-from codequarry.incremental import Replacement
+from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
-from codequarry.store.damage import FIX, damaged
-from codequarry.store.store import Snapshot, Store, TableState, arrow_table, first_line, part_inside
+from codequarry.store.store import (
+    FIX,
+    Snapshot,
+    Store,
+    TableState,
+    arrow_table,
+    damaged,
+    first_line,
+    part_inside,
+)
 
 
 class RunWriter:

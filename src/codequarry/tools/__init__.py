@@ -9,7 +9,7 @@ A recipe (TOML) names tools; :func:`make_tools_plan` resolves it into a frozen p
 
 Modules: ``recipe`` (the file as written), ``plan`` (the recipe resolved), ``resolve`` (one tool
 section resolved), ``planned`` (the frozen plan values), ``process`` (one task's process tree under
-limits), ``cgroup``, ``scheduler`` (packing under budgets), ``jsonl``, ``infer`` and ``schema`` (the
+limits; its cgroups are ``codequarry.cgroup``), ``scheduler`` (packing under budgets), ``jsonl``, ``infer`` and ``schema`` (the
 JSON-lines protocol), ``results`` (tables, replacement), ``cache``, ``summary`` (what a run hands
 back), ``report``, ``progress``, ``runner`` (the whole run), ``presets`` (the ``Preset`` base and its
 Tamarin and Lean instances), ``cli``.

@@ -140,7 +140,7 @@ def check(
     plan = make_tools_plan(recipe, store=store, strict=strict)
     states = _cached_states(plan, rerun_failed)
     if as_json:
-        from codequarry.tools import cgroup
+        from codequarry import cgroup
 
         data = {
             "recipe": plan.recipe,
@@ -184,7 +184,7 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
 
 
 def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:
-    from codequarry.tools import cgroup
+    from codequarry import cgroup
     from codequarry.tools.schema import describe
 
     gb = 1 << 30
@@ -266,12 +266,10 @@ def cache_info(
 
 def cache_clear(store: StoreOpt = None) -> None:
     """Remove every cached result (the next run runs every task)."""
-    from codequarry.store import WriterLock
     from codequarry.tools.cache import ResultCache
 
     st = open_store(store)
-    with WriterLock(st.path):
-        n = ResultCache(st.path).clear()
+    n = ResultCache(st.path).clear()  # under the writer lock, taken inside
     out.print(f"removed {n} cached results", markup=False)
 
 
@@ -287,11 +285,9 @@ def cache_prune(
 ) -> None:
     """Drop least recently used cached results until the cache fits --max-size."""
     from codequarry.plan import parse_size
-    from codequarry.store import WriterLock
     from codequarry.tools.cache import ResultCache
 
     limit = 0 if max_size.strip() in ("0", "0B", "0MB") else parse_size(max_size)
     st = open_store(store)
-    with WriterLock(st.path):
-        removed, freed = ResultCache(st.path).prune(limit)
+    removed, freed = ResultCache(st.path).prune(limit)  # under the writer lock, taken inside
     out.print(f"removed {removed} cached results ({format_size(freed)})", markup=False)

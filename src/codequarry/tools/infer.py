@@ -22,7 +22,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pyarrow.json as pj
 
-from codequarry.engine.worker import Part, write_part
+from codequarry.parts import Part, write_part
 from codequarry.schema import PROVENANCE_NAMES, DatasetSpec
 from codequarry.tools.jsonl import LineReader, with_provenance
 

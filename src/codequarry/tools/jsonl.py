@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from codequarry.engine.worker import Part, write_part
-from codequarry.extractors.core import Error
+from codequarry.datasets import Error
+from codequarry.parts import Part, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.tools.process import MAX_LINE, Cut
 from codequarry.tools.schema import RecordChecker

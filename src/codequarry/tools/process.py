@@ -37,7 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from codequarry.tools import cgroup, reaper
+from codequarry import cgroup
+from codequarry.tools import reaper
 
 STATUSES = ("ok", "failed", "timeout", "memory_limit", "killed", "invalid_output")
 NOT_OK = ("failed", "timeout", "memory_limit", "invalid_output")

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from codequarry.incremental import Replacement
+from codequarry.parts import Replacement
 from codequarry.schema import DatasetSpec, dataset
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from codequarry.engine.worker import write_part
+from codequarry.parts import write_part
 from codequarry.progress import ProgressFile
 from codequarry.report.collect import RunRecorder
 from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
-from codequarry.store import Snapshot, Store, WriterLock
-from codequarry.store.maintenance import compact, needs_compaction
-from codequarry.store.writer import RunWriter, open_table, rollback_unpublished
+from codequarry.store import Snapshot, Store
+from codequarry.store.transaction import RunTransaction, begin_run
+from codequarry.store.writer import RunWriter, open_table
 from codequarry.tools import infer, presets
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
@@ -51,7 +51,6 @@ from codequarry.tools.summary import TaskResult, ToolsSummary
 
 OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
 TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
-AUTO_KEEP_SNAPSHOTS = 10
 
 
 class NullView:
@@ -108,12 +107,13 @@ def run_recipe(
 
         extract_summary = extract(plan.extract).to_json()
     store = Store.create(plan.store)
-    with WriterLock(store.path), RunRecorder("tools", store.path, workers=plan.budget.cores) as recorder:
-        tracker = ProgressFile(store.path, kind="run", run_id=recorder.run_id)
+    recorder = RunRecorder("tools", store.path, workers=plan.budget.cores)
+    with begin_run(store, "tools", specs=specs_of(plan), recorder=recorder) as txn:
+        tracker = ProgressFile(store.path, kind="run", run_id=txn.run_id)
         try:
             summary = _run(
                 plan,
-                store,
+                txn,
                 scheduler=scheduler,
                 rerun_failed=rerun_failed,
                 no_cache=no_cache,
@@ -121,7 +121,6 @@ def run_recipe(
                 part_rows=part_rows,
                 stop=stop,
                 started=started,
-                run_id=recorder.run_id,
                 tracker=tracker,
             )
         except BaseException as exc:
@@ -162,7 +161,7 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
 
 def _run(
     plan: ToolsPlan,
-    store: Store,
+    txn: RunTransaction,
     *,
     scheduler: str,
     rerun_failed: bool,
@@ -171,18 +170,17 @@ def _run(
     part_rows: int,
     stop: threading.Event | None,
     started: float,
-    run_id: str,
     tracker: ProgressFile | None = None,
 ) -> ToolsSummary:
     """The run under the writer lock. The store's sequence (roll back, prepare, add parts, commit,
     publish one snapshot, compact) is written here and only here; the tasks run in between."""
     t0 = time.perf_counter()
-    previous = store.snapshot()
-    notes = [f"rolled back unpublished commits of '{t}'" for t in rollback_unpublished(store, previous)]
+    store, run_id, previous = txn.store, txn.run_id, txn.previous
+    notes = list(txn.notes)
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
         return _summary(run_id, store, previous, notes)
-    writer = RunWriter(store, run_id, specs_of(plan))
-    rebuilt = writer.prepare()
+    writer = txn.writer
+    rebuilt = txn.prepare()
     notes += writer.notes
     cache = ResultCache(store.path)
     names = [t.name for t in plan.tools]
@@ -209,7 +207,7 @@ def _run(
     if decision.stale:
         summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
     if groups:
-        states = writer.commit(replacements(plan, groups), previous)
+        states = txn.commit(replacements(plan, groups))
         run_info = dict(previous.run) if previous else {}
         run_info["tools"] = {
             "run_id": run_id,
@@ -218,14 +216,9 @@ def _run(
             "statuses": summary.statuses,
             "interrupted": summary.interrupted,
         }
-        snap = store.publish(states, run=run_info)
+        snap = txn.publish(states, run=run_info)
         summary.snapshot, summary.published = snap.id, True
-        crowded = needs_compaction(store, {name: len(parts) for name, parts in sorted(writer.parts.items())})
-        if crowded:
-            summary.snapshot = compact(
-                store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False
-            ).snapshot
-            summary.notes.append(f"compacted {', '.join(crowded)}")
+        summary.notes += txn.compaction_notes
     _remember(cache, done.ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary

@@ -1,0 +1,68 @@
+"""The values a run's writers hand to the store: Parquet parts not yet committed, and the rows a
+table drops before the run's new rows are added.
+
+They live below both the engine (whose workers write parts) and the store (whose writer commits them
+and drops the replaced rows), so that neither imports the other, nor the planner that decides what
+is replaced (incremental.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class Part:
+    """A Parquet file a worker wrote into a table's folder, not yet committed (invisible to readers)."""
+
+    dataset: str
+    file: str  # relative to the table folder
+    size: int
+    rows: int
+    stats: str  # Delta Lake statistics JSON: numRecords, min/max of repo and path
+
+
+@dataclass
+class Replacement:
+    """The rows one table drops this run, before the run's new rows are added."""
+
+    keys: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # repo -> paths
+    repos: set[str] = field(default_factory=set)  # repos whose rows all go
+    extractors: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # errors: repo -> names
+
+    def __bool__(self) -> bool:
+        return bool(self.repos or any(self.keys.values()) or any(self.extractors.values()))
+
+
+def _stats(batch: pa.RecordBatch) -> str:
+    mins: dict[str, str] = {}
+    maxs: dict[str, str] = {}
+    for col in ("repo", "path"):
+        mm = pc.min_max(batch.column(col))
+        mins[col], maxs[col] = mm["min"].as_py(), mm["max"].as_py()
+    return json.dumps(
+        {
+            "numRecords": batch.num_rows,
+            "minValues": mins,
+            "maxValues": maxs,
+            "nullCount": {"repo": 0, "path": 0},
+        }
+    )
+
+
+def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
+    """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
+    folder = os.path.join(tables_dir, name)
+    os.makedirs(folder, exist_ok=True)
+    file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
+    full = os.path.join(folder, file)
+    pq.write_table(pa.Table.from_batches([batch]), full, compression="snappy", use_compliant_nested_type=True)
+    return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
