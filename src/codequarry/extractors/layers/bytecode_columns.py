@@ -223,9 +223,10 @@ def _signed(u: np.ndarray) -> np.ndarray:
 def _varints(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, entries: np.ndarray) -> np.ndarray:
     """The varints (6 bits a byte, 64 = more, least significant first) that fill the payload of
     the given entries (from the byte after each entry's first to the next entry), in order."""
-    inside = np.repeat(entries, ends - starts)
-    inside[starts] = False
-    vb = b[inside].astype(np.int64)
+    first_byte = starts[entries] + 1
+    size = ends[entries] - first_byte
+    at = np.repeat(first_byte - np.cumsum(size) + size, size) + np.arange(int(size.sum()))
+    vb = b[at].astype(np.int64)
     last = (vb & 64) == 0
     first = np.ones(len(vb), bool)
     first[1:] = last[:-1]
@@ -278,20 +279,17 @@ def _positions(codes: list[CodeType], units: int, ins: np.ndarray) -> tuple[np.n
     before = np.where(first_entry > 0, total[np.maximum(first_entry - 1, 0)], 0)
     firstlineno = np.fromiter((code.co_firstlineno for code in codes), np.int64, len(codes))
     line = firstlineno[owner] + total - before[owner]
-    end_line = line.copy()
-    col = np.full(len(starts), -1, np.int64)
-    end_col = col.copy()
     second = b[np.minimum(starts + 1, len(b) - 1)].astype(np.int64)
-    col[short] = (form[short] << 3) | (second[short] >> 4)
-    end_col[short] = col[short] + (second[short] & 15)
-    col[one] = second[one]
-    end_col[one] = b[starts[one] + 2]
+    third = b[np.minimum(starts + 2, len(b) - 1)].astype(np.int64)
+    var = np.zeros((4, len(starts)), np.int64)  # a long entry's four varints
     at = first_var[long]
-    end_line[long] = line[long] + vals[at + 1]
-    col[long] = vals[at + 2] - 1
-    end_col[long] = vals[at + 3] - 1
+    for k in range(1, 4):
+        var[k, long] = vals[at + k]
+    short_col = (form << 3) | (second >> 4)
+    col = np.where(short, short_col, np.where(one, second, np.where(long, var[2] - 1, -1)))
+    end_col = np.where(short, short_col + (second & 15), np.where(one, third, np.where(long, var[3] - 1, -1)))
+    end_line = np.where(none, -1, line + var[1])
     line[none] = -1
-    end_line[none] = -1
     covers = (head & 7) + 1
     if int(covers.sum()) != units:  # not the compiler's table: what co_positions itself says
         rows = [p for code in codes for p in code.co_positions()]
