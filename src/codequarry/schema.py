@@ -133,7 +133,7 @@ class RowBuffer:
     that produced it.
     """
 
-    __slots__ = ("spec", "_names", "_cols", "_first", "_files", "add")
+    __slots__ = ("spec", "_names", "_cols", "_first", "_files", "add", "_blocks", "_block_n")
     #: ``add(**fields)``: one row, a keyword per field (generated per dataset, see :func:`_appender`)
     add: Callable[..., None]
 
@@ -145,10 +145,13 @@ class RowBuffer:
         # (file key, first row, provenance tuple); a file's rows are contiguous
         self._files: list[tuple[int, int, tuple[str, str, str | None]]] = []
         self.add = _appender(self)
+        # (rows, arrays or a DeferredBlock) from add_arrays: they come before any list rows
+        self._blocks: list[tuple[int, Any]] = []
+        self._block_n = 0
 
     @property
     def n(self) -> int:
-        return len(self._first)
+        return self._block_n + len(self._first)
 
     def _unknown(self, fields: dict[str, Any]) -> None:
         bad = sorted(fields)[0]
@@ -161,13 +164,54 @@ class RowBuffer:
         rewritten in place; an exception mid-row is undone by the worker's truncate."""
         return tuple(self._cols[n] for n in self._names)
 
+    def add_arrays(self, block: list[pa.Array] | DeferredBlock) -> None:
+        """Append a block of rows given whole: one Arrow array per field in declaration order, or a
+        :class:`DeferredBlock` that makes them when the batch is built (so that an extractor can
+        compute many files' columns in one pass). For extractors that compute columns at once (the
+        bytecode layer) and so skip a Python object per value. A buffer takes blocks or list rows
+        (``add``, ``columns``), not both."""
+        if self._first:
+            raise SchemaError(f"dataset '{self.spec.name}': add_arrays after rows from add() or columns()")
+        n = len(block) if isinstance(block, DeferredBlock) else self._checked(block)
+        if n:
+            self._blocks.append((n, block))
+            self._block_n += n
+
+    def _checked(self, arrays: list[pa.Array]) -> int:
+        fields = self.spec.fields
+        n = len(arrays[0]) if arrays else 0
+        if len(arrays) != len(fields) or any(len(a) != n for a in arrays):
+            raise SchemaError(f"dataset '{self.spec.name}': a block needs {len(fields)} arrays of one length")
+        for f, arr in zip(fields, arrays, strict=True):
+            if arr.type != f.type or (not f.nullable and arr.null_count):
+                raise SchemaError(
+                    f"dataset '{self.spec.name}': field '{f.name}' expects {f.type}, got {arr.type}"
+                )
+        return n
+
+    def _resolved(self, block: Any) -> list[pa.Array]:
+        if isinstance(block, DeferredBlock):
+            arrays = block.arrays()
+            if self._checked(arrays) != len(block):
+                raise SchemaError(f"dataset '{self.spec.name}': a deferred block changed its length")
+            return arrays
+        return list(block)
+
     def begin_file(self, key: int, provenance: tuple[str, str, str | None]) -> None:
         self._files.append((key, self.n, provenance))
 
     def truncate(self, n: int) -> None:
         """Drop every row from index ``n`` on (an extractor failed on the current file)."""
         for col in self._cols.values():
-            del col[n:]
+            del col[max(0, n - self._block_n) :]
+        while self._block_n > n:
+            rows, last = self._blocks.pop()
+            self._block_n -= rows
+            if self._block_n < n:
+                self._blocks.append(
+                    (n - self._block_n, [a.slice(0, n - self._block_n) for a in self._resolved(last)])
+                )
+                self._block_n = n
 
     def _file_ranges(self) -> list[tuple[int, int, int, tuple[str, str, str | None]]]:
         out = []
@@ -184,7 +228,7 @@ class RowBuffer:
             return None, []
         problems: list[tuple[int, str, int | None, str]] = []
         try:
-            arrays = self._arrays(range(self.n))
+            arrays = self._block_arrays() if self._blocks else self._arrays(range(self.n))
         except _BadRows as bad:
             keep: list[int] = []
             bad_files: dict[int, tuple[str, int | None, str]] = {}
@@ -210,6 +254,12 @@ class RowBuffer:
         take = pa.array(index, pa.int32())
         lead = [pa.array([r[3][c] for r in ranges], type=f.type).take(take) for c, f in enumerate(PROVENANCE)]
         return pa.RecordBatch.from_arrays([*lead, *arrays], schema=self.spec.schema), problems
+
+    def _block_arrays(self) -> list[pa.Array]:
+        if self._first:
+            raise SchemaError(f"dataset '{self.spec.name}' got rows from add_arrays and from add()")
+        blocks = [self._resolved(block) for _n, block in self._blocks]
+        return [pa.concat_arrays([b[i] for b in blocks]) for i in range(len(self.spec.fields))]
 
     def _arrays(self, rows: Iterable[int]) -> list[pa.Array]:
         rows = list(rows)
@@ -237,6 +287,16 @@ class RowBuffer:
         if bad:
             raise _BadRows(bad)
         return arrays
+
+
+@typing.runtime_checkable
+class DeferredBlock(typing.Protocol):
+    """Rows for :meth:`RowBuffer.add_arrays` whose count is known now and whose arrays are made
+    when the buffer is built."""
+
+    def __len__(self) -> int: ...
+
+    def arrays(self) -> list[pa.Array]: ...
 
 
 def _appender(buf: RowBuffer) -> Callable[..., None]:
@@ -283,4 +343,4 @@ def _check_value(value: Any, field: pa.Field) -> str:
     return ""
 
 
-__all__ = ["DatasetSpec", "RowBuffer", "dataset", "PROVENANCE", "PROVENANCE_NAMES"]
+__all__ = ["DatasetSpec", "DeferredBlock", "RowBuffer", "dataset", "PROVENANCE", "PROVENANCE_NAMES"]

@@ -290,3 +290,54 @@ def _find_python(version: str) -> str | None:
         if done.returncode == 0 and done.stdout.strip() == str(tuple(int(v) for v in version.split("."))):
             return candidate
     return None
+
+
+def test_row_buffer_blocks_truncate_and_build_in_order() -> None:
+    """Blocks given whole (the bytecode layer's way) keep the row buffer's contract: ``n`` counts
+    them, ``truncate`` drops a failed file's rows (inside a block too), a deferred block is made
+    only at build time, and a buffer never mixes blocks with list rows."""
+    import pyarrow as pa
+
+    from codequarry.errors import SchemaError
+    from codequarry.extractors.layers.bytecode import CodeUnit
+    from codequarry.schema import RowBuffer
+
+    buf = RowBuffer(CodeUnit)
+    fields = CodeUnit.fields
+
+    def block(first: int, n: int) -> list[pa.Array]:
+        values = {"qualname": "q", "name": "n", "python": "3", "magic": "m"}
+        return [
+            pa.array(
+                [values.get(f.name, [] if f.name == "flag_names" else first + i) for i in range(n)], f.type
+            )
+            for f in fields
+        ]
+
+    made: list[int] = []
+
+    class Later:
+        def __len__(self) -> int:
+            return 2
+
+        def arrays(self) -> list[pa.Array]:
+            made.append(1)
+            return block(100, 2)
+
+    buf.begin_file(0, ("r", "a.py", None))
+    buf.add_arrays(block(0, 3))
+    buf.begin_file(1, ("r", "b.py", None))
+    buf.add_arrays(block(10, 4))
+    buf.truncate(5)  # file b failed after two of its rows were counted
+    buf.begin_file(2, ("r", "c.py", None))
+    buf.add_arrays(Later())
+    assert buf.n == 7 and not made
+    with pytest.raises(SchemaError):
+        buf.add_arrays(block(0, 1)[:-1])
+    batch, problems = buf.build()
+    assert made and not problems
+    assert batch.column("unit_id").to_pylist() == [0, 1, 2, 10, 11, 100, 101]
+    assert batch.column("path").to_pylist() == ["a.py"] * 3 + ["b.py"] * 2 + ["c.py"] * 2
+    buf.add(**{f.name: b[0].as_py() for f, b in zip(fields, block(0, 1), strict=True)})
+    with pytest.raises(SchemaError):
+        buf.build()

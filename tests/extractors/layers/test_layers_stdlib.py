@@ -251,6 +251,59 @@ def test_fast_decoder_gives_what_dis_gives(step: int) -> None:
         assert got == want, rel
 
 
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="the column decoder runs on CPython 3.11 only")
+@pytest.mark.parametrize("step", [SAMPLE, pytest.param(1, marks=pytest.mark.slow)])
+def test_column_decoder_gives_the_reference_decoders_rows(step: int) -> None:
+    """The vectorised decoder (a batch of files at once, in passes of several sizes) gives exactly
+    the rows of the one-instruction-at-a-time decoder, columns in characters included."""
+    import pyarrow as pa
+
+    from codequarry.extractors.layers import bytecode_columns
+    from codequarry.extractors.layers.bytecode import code_units
+    from codequarry.extractors.layers.bytecode_decode import decode
+    from codequarry.extractors.layers.positions import char_columns
+    from codequarry.source import SourceFile
+
+    reference: tuple[list[Any], ...] = tuple([] for _ in range(10))
+    files: list[bytecode_columns.FileCode] = []
+    counts: list[int] = []
+    for path in stdlib_files(step):
+        data = _source(path)
+        src = SourceFile(repo="r", path=str(path), data=data, sha256="-", size=len(data), language="python")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                module = src.bytecode
+        except Exception:  # noqa: BLE001 - a file the compiler refuses has no rows in either decoder
+            continue
+        convert = char_columns(src.lines, src.text)
+        codes = [code for _uid, _parent, code in code_units(module)]
+        counts += [decode(code, reference, uid, convert) for uid, code in enumerate(codes)]
+        files.append((codes, convert, src.lines if convert is not None else None))
+    assert any(convert is not None for _codes, convert, _lines in files), "no file that is not ASCII"
+    want = bytecode_columns.list_arrays(reference)
+    assert counts == [bytecode_columns.instruction_count(c) for codes, _c, _l in files for c in codes]
+    for size in (1, 7, len(files)):
+        parts = [bytecode_columns.batch_arrays(files[i : i + size]) for i in range(0, len(files), size)]
+        got = [pa.concat_arrays(column) for column in zip(*parts, strict=True)]
+        for name, a, b in zip(INSTRUCTION_COLUMNS, want, got, strict=True):
+            assert a.equals(b), (size, name)
+
+
+INSTRUCTION_COLUMNS = (
+    "unit_id",
+    "offset",
+    "opname",
+    "arg",
+    "argrepr",
+    "is_jump_target",
+    "line",
+    "end_line",
+    "col",
+    "end_col",
+)
+
+
 # -- AST ------------------------------------------------------------------------------------------
 
 

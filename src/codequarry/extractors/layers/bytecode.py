@@ -11,11 +11,13 @@ from __future__ import annotations
 import dis
 import importlib.util
 import platform
+import threading
 from collections.abc import Iterator
 from types import CodeType
 from typing import Any
 
 from codequarry.api import file_extractor
+from codequarry.extractors.layers import bytecode_columns as columns
 from codequarry.extractors.layers.bytecode_decode import decoder
 from codequarry.extractors.layers.positions import char_columns
 from codequarry.schema import dataset
@@ -90,12 +92,19 @@ def _flag_names(flags: int) -> list[str]:
 )
 def bytecode(src: Any, out: Any) -> None:
     module = src.bytecode
-    unit = out.bytecode_code_units.add
-    cols = out.bytecode_instructions.columns()
     convert = char_columns(src.lines, src.text)
-    decode = decoder()
-    for uid, parent, code in code_units(module):
-        n = decode(code, cols, uid, convert)
+    units = list(code_units(module))
+    if columns.available():
+        codes = [code for _uid, _parent, code in units]
+        counts = [columns.instruction_count(code) for code in codes]
+        pending = _Batch.current(out.bytecode_instructions)
+        pending.add((codes, convert, src.lines if convert is not None else None), sum(counts))
+    else:
+        cols = out.bytecode_instructions.columns()
+        decode = decoder()
+        counts = [decode(code, cols, uid, convert) for uid, _parent, code in units]
+    unit = out.bytecode_code_units.add
+    for (uid, parent, code), n in zip(units, counts, strict=True):
         unit(
             unit_id=uid,
             parent_id=parent,
@@ -114,3 +123,65 @@ def bytecode(src: Any, out: Any) -> None:
             python=PYTHON,
             magic=MAGIC,
         )
+
+
+#: instructions decoded in one vectorised pass: enough to amortise NumPy's per-call cost, few
+#: enough that its arrays stay in the processor's caches
+PASS_ROWS = 1 << 17
+
+
+class _Batch:
+    """The files whose instruction rows one buffer is waiting for, decoded together in a few
+    vectorised passes when the buffer builds its batch (the first file's block asks for all)."""
+
+    _local = threading.local()
+
+    def __init__(self, buffer: Any) -> None:
+        self.buffer = buffer
+        self.files: list[columns.FileCode] = []
+        self.where: list[tuple[int, int]] = []  # per file: its pass, its first row in that pass
+        self.passes: list[list[columns.FileCode]] = [[]]
+        self.rows = 0  # in the last pass
+        self.arrays: list[list[Any]] | None = None
+
+    @classmethod
+    def current(cls, buffer: Any) -> _Batch:
+        """This thread's open batch for ``buffer``, or a new one (after a build, or another buffer)."""
+        batch = getattr(cls._local, "batch", None)
+        if batch is None or batch.buffer is not buffer or batch.arrays is not None:
+            batch = cls._local.batch = cls(buffer)
+        return batch
+
+    def add(self, file: columns.FileCode, rows: int) -> None:
+        self.buffer.add_arrays(_Block(self, len(self.where), rows))
+        if self.rows >= PASS_ROWS:
+            self.passes.append([])
+            self.rows = 0
+        self.where.append((len(self.passes) - 1, self.rows))
+        self.passes[-1].append(file)
+        self.rows += rows
+
+    def resolve(self) -> list[list[Any]]:
+        if self.arrays is None:
+            self.arrays = [columns.batch_arrays(files) for files in self.passes]
+            self.passes = []
+            if getattr(self._local, "batch", None) is self:
+                self._local.batch = None
+        return self.arrays
+
+
+class _Block:
+    """One file's rows of a :class:`_Batch` (a ``DeferredBlock`` of the row buffer)."""
+
+    __slots__ = ("batch", "index", "rows")
+
+    def __init__(self, batch: _Batch, index: int, rows: int) -> None:
+        self.batch, self.index, self.rows = batch, index, rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def arrays(self) -> list[Any]:
+        done = self.batch.resolve()
+        which, start = self.batch.where[self.index]
+        return [a.slice(start, self.rows) for a in done[which]]
