@@ -117,9 +117,9 @@ def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
     """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
     from deltalake import DeltaTable
 
-    from codequarry.report.runs import table_path
+    from codequarry.store.store import runs_table_path
 
-    path = table_path(store.path)
+    path = runs_table_path(store.path)
     if "runs" in snap.tables or not (path / "_delta_log").is_dir():
         return False
     try:

@@ -21,9 +21,8 @@ import pyarrow as pa
 
 from codequarry.errors import StoreError, UsageError
 from codequarry.report.model import RunRecord, RunReport
+from codequarry.store.store import RUNS_DIR, runs_table_path
 
-RUNS_DIR = "runs"
-TABLE = "table"
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
 
 SCHEMA = pa.schema(
@@ -52,7 +51,7 @@ def runs_dir(store_path: str | Path) -> Path:
 
 
 def table_path(store_path: str | Path) -> Path:
-    return runs_dir(store_path) / TABLE
+    return runs_table_path(store_path)
 
 
 def report_path(store_path: str | Path, run_id: str) -> Path:

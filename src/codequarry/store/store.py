@@ -351,6 +351,14 @@ def _format_mismatch(path: str | Path, found: Any) -> str:
     )
 
 
+RUNS_DIR = "runs"  # the run log beside the tables: one JSON report per run and the `runs` Delta table
+
+
+def runs_table_path(store_path: str | Path) -> Path:
+    """Where the `runs` Delta table lives (written by codequarry.report.runs, read by query)."""
+    return Path(store_path) / RUNS_DIR / "table"
+
+
 def first_line(exc: BaseException | str) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -12,8 +12,8 @@ import pytest
 from codequarry import extract, make_plan
 from codequarry.query import open_store, sql
 from codequarry.sqlout import grid_text
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "python-facts-api.md"
 
 
