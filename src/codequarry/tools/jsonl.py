@@ -11,6 +11,7 @@ timed-out or failed task leaves no partial output behind.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from codequarry.engine.worker import Part, write_part
@@ -151,6 +153,71 @@ def _fast_records(
     return records
 
 
+def arrow_schema(checker: RecordChecker) -> pa.Schema | None:
+    """The schema pyarrow's JSON reader can read a batch into directly, or None when the checker
+    needs more than it gives: columns taken from inside objects, struct columns (whose required
+    children it cannot check), or the ``extra`` column of leftover fields."""
+    if checker.extra == "json" or any(p is not None for p in checker.paths):
+        return None
+
+    def plain(tp: pa.DataType) -> bool:
+        return plain(tp.value_type) if pa.types.is_list(tp) else not pa.types.is_struct(tp)
+
+    return checker.schema if all(plain(f.type) for f in checker.fields) else None
+
+
+_UNSURE = (b"NaN", b"Inf")  # words pyarrow reads as numbers in more spellings than json does
+
+
+def _utf8_ok(buf: bytes) -> bool:
+    """Is the buffer valid UTF-8 (checked in C++, no str made)? pyarrow's reader does not check the
+    fields it ignores, and json.loads refuses such a line whole."""
+    offsets = pa.array([0, len(buf)], pa.int32()).buffers()[1]
+    try:
+        pa.StringArray.from_buffers(1, offsets, pa.py_buffer(buf)).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def arrow_batch(
+    raw_lines: list[bytes | Cut], schema: pa.Schema, checker: RecordChecker
+) -> pa.RecordBatch | None:
+    """The lines parsed and typed by pyarrow's JSON reader (C++, columnar, no Python object per
+    row), or None when the batch needs the line-by-line path to be judged as json + the checker
+    would: any line that is not one JSON object fitting the schema, a blank line, a cut line,
+    invalid UTF-8, a NaN/Infinity spelling, a required column with a null. That path then gives
+    the same rows, error rows and messages as before; this one only takes the batches it would
+    accept whole, with the same values."""
+    try:
+        if not all(map(bytes.strip, cast(list[bytes], raw_lines))):  # a blank line (a Cut: TypeError)
+            return None
+        buf = b"".join(cast(list[bytes], raw_lines))
+    except TypeError:
+        return None
+    if any(word in buf for word in _UNSURE) or not _utf8_ok(buf):
+        return None
+    try:
+        table = pj.read_json(
+            io.BytesIO(buf),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(buf) + 1),
+            parse_options=pj.ParseOptions(
+                explicit_schema=schema,
+                unexpected_field_behavior="error" if checker.extra == "forbid" else "ignore",
+            ),
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.num_rows != len(raw_lines):  # two objects on a line: json.loads refuses that line
+        return None
+    table = table.select(schema.names)
+    if any(table.column(f.name).null_count for f in schema if not f.nullable):
+        return None
+    batches = table.combine_chunks().to_batches()
+    batch = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
 class LineReader:
     """One task's stdout: lines -> checked records -> its table's sink (and errors to the errors sink)."""
 
@@ -169,6 +236,7 @@ class LineReader:
         self.tool, self.path, self.sha256 = tool, path, sha256
         self.checker, self.sink, self.errors, self.strict, self.fail = checker, sink, errors, strict, fail
         self.names = checker.names
+        self.arrow = arrow_schema(checker)  # the batches pyarrow can read straight into the table
         self.pending: list[bytes | Cut] = []  # raw lines not yet decoded (a Cut: a line too long to keep)
         self._pending_bytes = 0
         self.lineno = 0  # lines decoded so far
@@ -208,6 +276,11 @@ class LineReader:
         raw_lines, first = self._take()
         if self.stopped or not raw_lines:
             return
+        if self.arrow is not None:
+            fast = arrow_batch(raw_lines, self.arrow, self.checker)
+            if fast is not None:  # every line one object that fits: no Python object per row
+                self._add(fast)
+                return
         names = self.names
         forbid = self.checker.extra == "forbid"
         kept = _fast_records(raw_lines, names if forbid else None)
@@ -223,6 +296,9 @@ class LineReader:
             self._invalid(first + where[index], raw_lines[where[index]], reason)  # type: ignore[arg-type]
         if self.stopped or batch is None:
             return
+        self._add(batch)
+
+    def _add(self, batch: pa.RecordBatch) -> None:
         rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
         self.sink.add(rows, (self.tool, self.path))
         self.rows += batch.num_rows
