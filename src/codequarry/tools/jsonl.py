@@ -16,6 +16,7 @@ import json
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
 import pyarrow as pa
@@ -69,6 +70,8 @@ class TableSink:
         self.tables_dir, self.run_id, self.spec, self.part_rows = tables_dir, run_id, spec, part_rows
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None  # writes parts off the tasks' threads (made at need)
+        self._writing: Future[None] | None = None  # the part being written
         self._pending: list[tuple[pa.RecordBatch, Key]] = []
         self._pending_rows = 0
         self._pending_bytes = 0
@@ -85,21 +88,43 @@ class TableSink:
             if self._pending_rows < self.part_rows and self._pending_bytes < PART_BYTES:
                 return
             taken, self._pending, self._pending_rows, self._pending_bytes = self._pending, [], 0, 0
-        self._write(taken)  # outside the lock: other tasks keep adding meanwhile (at most two parts held)
+        self._submit(taken)  # outside the lock: other tasks keep adding meanwhile
+
+    def _submit(self, taken: list[tuple[pa.RecordBatch, Key]]) -> None:
+        """Write a part on the sink's writer thread (Parquet encoding releases the GIL, so the task
+        reads and parses on while it is written); a second part waits for the first, so at most two
+        parts' rows are held besides the ones pending."""
+        with self._write_lock:
+            self._wait()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"parts {self.spec.name}")
+            self._writing = self._pool.submit(self._write, taken)
+
+    def _wait(self) -> None:
+        """Wait for the part being written (and raise what writing it raised)."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
 
     def _write(self, taken: list[tuple[pa.RecordBatch, Key]]) -> None:
         if not taken:
             return
         batch = pa.concat_batches([b for b, _ in taken]) if len(taken) > 1 else taken[0][0]
-        with self._write_lock:
-            part = write_part(self.tables_dir, self.run_id, self.spec.name, batch)
-            self.parts.append((part, frozenset(p for _, p in taken)))
+        part = write_part(self.tables_dir, self.run_id, self.spec.name, batch)
+        self.parts.append((part, frozenset(p for _, p in taken)))
 
     def finish(self, drop: set[Key] | frozenset[Key] = frozenset()) -> list[Part]:
         """Write what is left; rewrite the parts holding rows of ``drop`` ((repo, path) of tasks not ok)
         without them."""
         with self._lock:
             taken, self._pending, self._pending_rows, self._pending_bytes = self._pending, [], 0, 0
+        with self._write_lock:
+            try:
+                self._wait()
+            finally:
+                if self._pool is not None:
+                    self._pool.shutdown()
+                    self._pool = None
         self._write([(b, p) for b, p in taken if p not in drop])
         out = []
         for part, paths in self.parts:
