@@ -144,3 +144,11 @@ def test_schemas_the_reader_cannot_check_stay_line_by_line() -> None:
     assert jsonl.arrow_schema(RecordChecker(dotted)) is None
     assert jsonl.arrow_schema(RecordChecker(flat, "json")) is None
     assert jsonl.arrow_schema(RecordChecker(flat)) is not None
+
+
+def test_batches_past_the_batch_size_with_a_bad_line_inside(tmp_path: Path) -> None:
+    lines: list[bytes | Cut] = [*GOOD * 180]  # 9,000 lines: more than one batch either way
+    lines[5000] = b'{"name": "a", "n": 1.5}'
+    got = same(tmp_path, lines)
+    assert len(got["rows"]) == 8999 and got["counts"][1] == 1
+    assert got["errors"][0]["line"] == 5001
