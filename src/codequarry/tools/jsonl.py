@@ -1,8 +1,11 @@
 """The JSON-lines protocol: records on a tool's stdout streamed into the store, in bounded memory.
 
-Each task's reader decodes its lines and checks them in batches of ``BATCH`` records; the batches
-go to one shared :class:`TableSink` per table, which every task of that table writes into and
-which writes a Parquet part (invisible until the run commits it) every ``part_rows`` rows. A
+Each task's reader decodes its lines and checks them in batches of ``BATCH`` records (a batch
+whose lines are all one object fitting a flat schema is read whole by pyarrow's JSON reader, in
+C++, with no Python object per row: :func:`arrow_batch`; any other goes line by line, so both give
+the same rows and error rows); the batches go to one shared :class:`TableSink` per table, which
+every task of that table writes into and which writes a Parquet part (invisible until the run
+commits it) every ``part_rows`` rows, on a writer thread of its own. A
 line that is not JSON, or a record that does not fit the schema, becomes a row of ``errors``
 (kind ``invalid_output``), or, under ``--strict``, stops the task as ``invalid_output``. Rows of a
 task that does not end ``ok`` are taken out of the parts before the commit, so a killed,
@@ -232,7 +235,7 @@ def arrow_batch(
                 unexpected_field_behavior="error" if checker.extra == "forbid" else "ignore",
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError):
+    except (pa.ArrowException, UnicodeDecodeError):
         return None
     if table.num_rows != len(raw_lines):  # two objects on a line: json.loads refuses that line
         return None
