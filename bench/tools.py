@@ -1,8 +1,11 @@
 """How much does the external-tool runner cost, measured against bare loops in the same run?
 
-    python bench/tools.py [--tasks N] [--rows N] [--repeat N] [--out FILE]
+    python bench/tools.py [--tasks N] [--rows N] [--repeat N] [--out FILE] [--only WHAT]
 
-Three measurements, each against its baseline, interleaved per repeat:
+``--only memory`` measures the parent's peak RSS alone at 10^3, 10^4 and 10^5 tasks (or up to
+--tasks); ``--only ingest`` the JSON-lines ingest alone; ``--only tasks`` the task overhead alone.
+
+Three measurements, each against its baseline (interleaved with it per repeat):
 
   task overhead   N tasks (default 10^4) of a trivial command (/bin/true), as a recipe run by
                   `run_recipe` into a fresh store (planning excluded; limits, monitoring, commit,
@@ -13,7 +16,10 @@ Three measurements, each against its baseline, interleaved per repeat:
                   as well when N is 10^5): flat in the number of tasks means a ratio near 1.
   JSON-lines      one task printing N records (`cat` of a file written beforehand, so the producer
   ingest          is never the bottleneck) into a table, against the same process's stdout read in
-                  a bare loop: lines only, and lines with `json.loads`. Reported as rows/s.
+                  a bare loop: lines only, lines with `json.loads`, and the whole output read by
+                  `pyarrow.json.read_json` (the parser alone, no store). Reported as rows/s, and
+                  also as the marginal rate: rows / (the run's time - the same run printing 1 row),
+                  which leaves out what any run costs (store, commit, report).
 
 Prints JSON on stdout (and writes it to --out). It measures; it does not judge.
 """
@@ -143,6 +149,80 @@ def bare_ingest(data: Path, decode: bool) -> float:
     return time.perf_counter() - t0
 
 
+def bare_arrow(data: Path) -> float:
+    """pyarrow's JSON reader over the same process's whole output, with the recipe's schema."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    schema = pa.schema(
+        [
+            ("name", pa.string()),
+            ("module", pa.string()),
+            ("line", pa.int64()),
+            ("type", pa.string()),
+            ("deps", pa.list_(pa.string())),
+        ]
+    )
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([CAT, str(data)], stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    pj.read_json(proc.stdout, parse_options=pj.ParseOptions(explicit_schema=schema))
+    proc.wait()
+    return time.perf_counter() - t0
+
+
+def memory_only(args: argparse.Namespace) -> dict[str, Any]:
+    """The parent's peak RSS at 10^3, 10^4, 10^5 tasks (up to --tasks), each in a fresh child."""
+    sizes = [n for n in (1000, 10_000, 100_000) if n <= max(args.tasks, 1000)]
+    rss: dict[int, list[int]] = {n: [] for n in sizes}
+    for _ in range(args.repeat):
+        for n in sizes:
+            rss[n].append(int(child("runner", n, 1)["peak_rss"]))
+    med = {n: statistics.median(v) for n, v in rss.items()}
+    return {
+        "peak_rss_mb": {str(n): round(med[n] / 1e6, 1) for n in sizes},
+        "samples_mb": {str(n): [round(x / 1e6, 1) for x in v] for n, v in rss.items()},
+        **{f"peak_rss_{n}_vs_{sizes[0]}": round(med[n] / med[sizes[0]], 3) for n in sizes[1:]},
+        "kb_per_task_beyond_1000": round(
+            (med[sizes[-1]] - med[sizes[0]]) / 1024 / max(1, sizes[-1] - sizes[0]), 3
+        ),
+    }
+
+
+def ingest_only(args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON-lines ingest against its bare loops, interleaved per repeat."""
+    keys = ("bare_lines", "bare_lines_json", "bare_arrow", "runner_ingest", "runner_one_row")
+    samples: dict[str, list[float]] = {k: [] for k in keys}
+    with tempfile.TemporaryDirectory() as tmp:
+        data, one = Path(tmp) / "records.jsonl", Path(tmp) / "one.jsonl"
+        make_records(data, args.rows)
+        make_records(one, 1)
+        runner_ingest(one)  # warm up imports and the page cache
+        for _ in range(args.repeat):
+            samples["bare_lines"].append(bare_ingest(data, decode=False))
+            samples["bare_lines_json"].append(bare_ingest(data, decode=True))
+            samples["bare_arrow"].append(bare_arrow(data))
+            samples["runner_ingest"].append(runner_ingest(data))
+            samples["runner_one_row"].append(runner_ingest(one))
+        mb = data.stat().st_size / 1e6
+    return ingest_result(args.rows, mb, samples)
+
+
+def ingest_result(rows: int, mb: float, samples: dict[str, list[float]]) -> dict[str, Any]:
+    med = {k: statistics.median(v) for k, v in samples.items() if v}
+    out: dict[str, Any] = {"rows": rows, "mb": round(mb, 1)}
+    out.update({k: summarize(samples[k], rows, "rows") for k in med if k != "runner_one_row"})
+    out["runner_vs_bare_lines_json"] = round(med["runner_ingest"] / med["bare_lines_json"], 2)
+    out["runner_vs_bare_lines"] = round(med["runner_ingest"] / med["bare_lines"], 2)
+    if "bare_arrow" in med:
+        out["runner_vs_bare_arrow"] = round(med["runner_ingest"] / med["bare_arrow"], 2)
+    if "runner_one_row" in med:
+        fixed = med["runner_one_row"]
+        out["runner_one_row_s"] = round(fixed, 4)
+        out["runner_marginal_rows_per_s"] = round(rows / max(1e-9, med["runner_ingest"] - fixed), 1)
+    return out
+
+
 def summarize(samples: list[float], units: int, unit: str) -> dict[str, Any]:
     med = statistics.median(samples)
     return {
@@ -160,52 +240,54 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", choices=("tasks", "memory", "ingest"), help="one measurement alone")
     ap.add_argument("--child", choices=("plain", "runner"), help=argparse.SUPPRESS)
     ap.add_argument("--cores", default="1", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         return child_main(args.child, args.tasks, args.cores)
+    if args.only in ("memory", "ingest"):
+        part = memory_only(args) if args.only == "memory" else ingest_only(args)
+        key = "parent_memory" if args.only == "memory" else "jsonl_ingest"
+        return emit({key: part, "repeat": args.repeat, "machine": machine()}, args.out)
+    result: dict[str, Any] = {"machine": machine(), **tasks_and_memory(args)}
+    if args.only is None:
+        result["jsonl_ingest"] = ingest_only(args)
+    result["repeat"] = args.repeat
+    return emit(result, args.out)
+
+
+def machine() -> dict[str, Any]:
     cores = len(os.sched_getaffinity(0))
-    samples: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "plain_loop",
-            "runner_1_core",
-            "runner_all_cores",
-            "bare_lines",
-            "bare_lines_json",
-            "runner_ingest",
-        )
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "records.jsonl"
-        make_records(data, args.rows)
-        runner_tasks(5, 1)  # warm up imports and the page cache
-        sizes = sorted({1000, args.tasks} | ({10_000} if args.tasks >= 100_000 else set()))
-        rss: dict[int, list[int]] = {n: [] for n in sizes}
-        for _ in range(args.repeat):
-            samples["plain_loop"].append(child("plain", args.tasks, 1)["seconds"])
-            got = child("runner", args.tasks, 1)
-            samples["runner_1_core"].append(got["seconds"])
-            rss[args.tasks].append(int(got["peak_rss"]))
-            samples["runner_all_cores"].append(child("runner", args.tasks, "max")["seconds"])
-            for n in sizes[:-1]:
-                rss[n].append(int(child("runner", n, 1)["peak_rss"]))
-            samples["bare_lines"].append(bare_ingest(data, decode=False))
-            samples["bare_lines_json"].append(bare_ingest(data, decode=True))
-            samples["runner_ingest"].append(runner_ingest(data))
-        mb = data.stat().st_size / 1e6
-    tasks = {
-        k: summarize(samples[k], args.tasks, "tasks")
-        for k in ("plain_loop", "runner_1_core", "runner_all_cores")
-    }
-    ingest = {
-        k: summarize(samples[k], args.rows, "rows")
-        for k in ("bare_lines", "bare_lines_json", "runner_ingest")
-    }
+    return {"cores": cores, "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+def emit(result: dict[str, Any], out: Path | None) -> int:
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+    return 0
+
+
+def tasks_and_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """The task overhead against the plain loop, and the peak RSS of the children that ran it."""
+    samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores")}
+    runner_tasks(5, 1)  # warm up imports and the page cache
+    sizes = sorted({1000, args.tasks} | ({10_000} if args.tasks >= 100_000 else set()))
+    rss: dict[int, list[int]] = {n: [] for n in sizes}
+    for _ in range(args.repeat):
+        samples["plain_loop"].append(child("plain", args.tasks, 1)["seconds"])
+        got = child("runner", args.tasks, 1)
+        samples["runner_1_core"].append(got["seconds"])
+        rss[args.tasks].append(int(got["peak_rss"]))
+        samples["runner_all_cores"].append(child("runner", args.tasks, "max")["seconds"])
+        for n in sizes[:-1]:
+            rss[n].append(int(child("runner", n, 1)["peak_rss"]))
+    tasks = {k: summarize(v, args.tasks, "tasks") for k, v in samples.items()}
     med = {k: statistics.median(v) for k, v in samples.items()}
-    result = {
-        "machine": {"cores": cores, "python": sys.version.split()[0], "platform": platform.platform()},
+    mem = {n: statistics.median(v) for n, v in rss.items()}
+    return {
         "task_overhead": {
             "tasks": args.tasks,
             "command": TRUE,
@@ -217,34 +299,13 @@ def main() -> int:
             ),
         },
         "parent_memory": {
-            "peak_rss_mb": {str(n): round(statistics.median(v) / 1e6, 1) for n, v in rss.items()},
-            **{
-                f"peak_rss_{n}_vs_{sizes[0]}": round(
-                    statistics.median(rss[n]) / statistics.median(rss[sizes[0]]), 3
-                )
-                for n in sizes[1:]
-            },
+            "peak_rss_mb": {str(n): round(mem[n] / 1e6, 1) for n in sizes},
+            **{f"peak_rss_{n}_vs_{sizes[0]}": round(mem[n] / mem[sizes[0]], 3) for n in sizes[1:]},
             "kb_per_task_beyond_1000": round(
-                (statistics.median(rss[sizes[-1]]) - statistics.median(rss[sizes[0]]))
-                / 1024
-                / max(1, sizes[-1] - sizes[0]),
-                3,
+                (mem[sizes[-1]] - mem[sizes[0]]) / 1024 / max(1, sizes[-1] - sizes[0]), 3
             ),
         },
-        "jsonl_ingest": {
-            "rows": args.rows,
-            "mb": round(mb, 1),
-            **ingest,
-            "runner_vs_bare_lines_json": round(med["runner_ingest"] / med["bare_lines_json"], 2),
-            "runner_vs_bare_lines": round(med["runner_ingest"] / med["bare_lines"], 2),
-        },
-        "repeat": args.repeat,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
 
 
 if __name__ == "__main__":

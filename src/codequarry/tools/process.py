@@ -167,7 +167,7 @@ class _Pipe:
         """Split a chunk into lines, handed out together (one call per chunk, not per line)."""
         partial = self.partial
         pieces = data.split(b"\n")
-        if not partial and not self.overlong and all(len(p) < MAX_LINE for p in pieces):  # the usual case
+        if not partial and not self.overlong and max(map(len, pieces)) < MAX_LINE:  # the usual case
             tail = pieces.pop()
             if pieces:
                 self.on_lines([p + b"\n" for p in pieces])

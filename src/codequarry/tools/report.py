@@ -8,9 +8,11 @@ versions, limit mechanism, times, snapshot) and the per-task results. It is writ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import socket
 import sys
 import time
@@ -124,15 +126,19 @@ def write(
     report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None, html: str | None = None
 ) -> Path:
     """Write report.json (and, given ``html``, the HTML report beside each copy, as NAME.html)."""
-    text = json.dumps(report, indent=2, default=str, sort_keys=False) + "\n"
     folder = store_path / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{run_id}.json", folder / "latest.json"]
     if target is not None:
         paths.append(Path(target).expanduser())
         paths[-1].parent.mkdir(parents=True, exist_ok=True)
+    with open(paths[0], "w", encoding="utf-8") as fh:  # encoded piece by piece: no text of it all in memory
+        json.dump(report, fh, indent=2, default=str, sort_keys=False)
+        fh.write("\n")
     for path in paths:
-        path.write_text(text)
+        if path != paths[0]:
+            with contextlib.suppress(shutil.SameFileError):  # --report naming the run's own file
+                shutil.copyfile(paths[0], path)
         if html is not None:
             page = (
                 path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")

@@ -229,3 +229,26 @@ def batch_of(spec: DatasetSpec, rows: list[dict[str, Any]]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(
         [pa.array([r.get(f.name) for r in rows], f.type) for f in schema], schema=schema
     )
+
+
+RUN_BATCH = 1024  # tool_runs rows a run holds as dicts before making them one Arrow batch
+
+
+class RunRows:
+    """The tool_runs rows of the tasks that ran, streamed as they finish: dicts for at most
+    ``RUN_BATCH`` tasks, then columnar batches in a sink that writes a part every ``part_rows``
+    rows, so the parent holds a bounded number of rows whatever the number of tasks."""
+
+    def __init__(self, sink: Any, run_id: str) -> None:
+        self.sink, self.run_id = sink, run_id
+        self._rows: list[dict[str, Any]] = []
+
+    def add(self, task: TaskPlan, outcome: dict[str, Any]) -> None:
+        self._rows.append(run_row(task, outcome, run_id=self.run_id, cached=False))
+        if len(self._rows) >= RUN_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self.sink.add(batch_of(self.sink.spec, rows), ("", ""))

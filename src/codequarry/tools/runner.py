@@ -37,6 +37,7 @@ from codequarry.tools.planned import TaskPlan, ToolPlan, ToolsPlan
 from codequarry.tools.process import NOT_OK, Limits, TaskProcess
 from codequarry.tools.results import (
     Decision,
+    RunRows,
     ToolRun,
     batch_of,
     decide,
@@ -51,6 +52,33 @@ from codequarry.tools.summary import TaskResult, ToolsSummary
 
 OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
 TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
+RUN_PART_ROWS = 16384  # tool_runs rows per part (what the parent holds of them at most)
+
+
+class StreamedView:
+    """Another view, plus each finished task's tool_runs row handed to ``rows`` (in the order the
+    scheduler collects results, the order of ``Finished.results``), but those of ``held`` tools,
+    whose outcome changes after the run (schema = "infer")."""
+
+    def __init__(self, inner: Any, rows: RunRows, held: set[str]) -> None:
+        self.inner, self.rows, self.held = inner, rows, held
+
+    def started(self, task: TaskPlan) -> None:
+        self.inner.started(task)
+
+    def finished(self, task: TaskPlan, result: Any) -> None:
+        if task.tool not in self.held:
+            self.rows.add(task, result.outcome)
+        self.inner.finished(task, result)
+
+    def tick(self, state: Any) -> None:
+        self.inner.tick(state)
+
+    def line(self, task: TaskPlan, text: str) -> None:
+        self.inner.line(task, text)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class NullView:
@@ -233,6 +261,8 @@ class _Executed:
     sinks: dict[str, TableSink]
     errors: TableSink
     rows: Counter[str]
+    runs: TableSink  # the tool_runs rows of the tasks that ran (but those of inferred tools)
+    held: set[str]  # the tools whose tool_runs rows are made after the run (schema = "infer")
 
     @property
     def ran(self) -> list[TaskResult]:
@@ -265,6 +295,9 @@ def _execute(
     }
     spool_dir = store.path / f".spool-{run_id}"
     spools: dict[str, Path] = {}
+    runs = TableSink(tables_dir, run_id, writer.specs["tool_runs"], RUN_PART_ROWS)
+    held = {t.name for t in plan.tools if t.infer}
+    run_rows = RunRows(runs, run_id)
 
     def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
         tool = plan.tool(task.tool)
@@ -288,7 +321,7 @@ def _execute(
             order_tasks(decision.run, scheduler, durations),
             plan.budget,
             execute,
-            view=view,
+            view=StreamedView(view, run_rows, held),
             stop=stop,
             is_ok=lambda r: r.status not in NOT_OK,
         )
@@ -299,8 +332,9 @@ def _execute(
                     tool, finished.results, spools, writer, store, run_id
                 )
     finally:
+        run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
-    return _Executed(finished, sinks, errors, rows)
+    return _Executed(finished, sinks, errors, rows, runs, held)
 
 
 def _add_parts(
@@ -332,13 +366,20 @@ def _add_parts(
         for t, e in decision.restore
         if (t.tool, t.group) in groups
     ]
-    run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran]
+    run_rows = [
+        run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran if r.task.tool in done.held
+    ]
     run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
+    if run_rows:  # into the same sink as the rows streamed while the tasks ran (one part, as before)
+        done.runs.add(batch_of(writer.specs["tool_runs"], run_rows), ("", ""))
+    for part in done.runs.finish():
+        writer.add(part)
+    if done.runs.rows:
+        rows["tool_runs"] += done.runs.rows
     tables_dir = str(store.tables_dir)
-    for name, table_rows in {"tool_runs": run_rows, **_preset_tables(plan, [*ran, *restored])}.items():
-        if table_rows:
-            writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
-            rows[name] += len(table_rows)
+    for name, table_rows in _preset_tables(plan, [*ran, *restored]).items():
+        writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
+        rows[name] += len(table_rows)
     return groups, restored
 
 

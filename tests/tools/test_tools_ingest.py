@@ -1,0 +1,154 @@
+"""The columnar ingest path (pyarrow's JSON reader over a whole batch) gives exactly the rows,
+error rows and messages of the line-by-line path (json/orjson + the record checker), on clean
+output and on every kind of line the two parsers could judge differently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from codequarry.schema import DatasetSpec
+from codequarry.tools import jsonl
+from codequarry.tools.jsonl import ERRORS, LineReader, TableSink
+from codequarry.tools.process import Cut
+from codequarry.tools.schema import RecordChecker, fields_from_table
+
+SCHEMA = {"name": "str", "n": "int", "x": "float?", "ok": "bool?", "tags": "list[str]?"}
+
+GOOD = [
+    json.dumps({"name": f"d{i}", "n": i, "x": i / 3, "ok": i % 2 == 0, "tags": ["a", None]}).encode()
+    for i in range(50)
+]
+TRICKY = [
+    b'{"name": "a", "n": 1}{"name": "b", "n": 2}',  # two objects on one line
+    b"   ",  # a blank line (skipped, counted)
+    b'{"name": "a", "n": 1.0}',  # a float in an int column
+    b'{"name": "a", "n": 99999999999999999999}',  # past int64
+    b'{"name": 1, "n": 1}',  # a number in a string column
+    b'{"name": "a", "n": 1, "x": NaN}',  # json reads NaN, orjson does not
+    b'{"name": "a", "n": 1, "x": Inf}',  # pyarrow reads Inf, json does not
+    b'{"name": "a", "n": 1, "x": -Infinity}',
+    b'{"name": "a", "n": 1, "junk": "\xff"}',  # invalid UTF-8 in a field nobody declared
+    b'{"name": "a", "name": "b", "n": 1}',  # a duplicate key
+    b'{"n": 1}',  # a required field missing
+    b'{"name": null, "n": 1}',
+    b"[1, 2]",
+    b"3",
+    b"not json",
+    b'{"name": "a", "n": 1} trailing',
+    b'{"name": "a", "n": 1, "x": 2}',  # an int in a float column
+    b'{"name": "a", "n": 1, "tags": [1]}',
+    b'{"name": "a", "n": 1, "tags": "t"}',
+    b'{"name": "a", "n": 1, "other": {"deep": [1, {"x": null}]}}',
+    b'{"name": "a", "n": 1, "extra_field": 2}',
+    b'\xef\xbb\xbf{"name": "bom", "n": 1}',
+    b'{"name": "a\\u00e9\\n", "n": -0}',
+]
+
+
+def run_reader(tmp: Path, lines: list[bytes | Cut], *, arrow: bool, extra: str = "ignore") -> dict[str, Any]:
+    """Feed the lines to a reader (columnar path on or off) and read back what it wrote."""
+    fields = fields_from_table(SCHEMA)
+    checker = RecordChecker(fields, extra)
+    spec = DatasetSpec(name="t", fields=tuple(checker.schema))
+    for name in ("t", "errors"):
+        (tmp / name).mkdir(parents=True)
+    sink, errors = TableSink(str(tmp), "r", spec), TableSink(str(tmp), "r", ERRORS)
+    reader = LineReader(
+        tool="x", path="p", sha256=None, checker=checker, sink=sink, errors=errors, strict=False, fail=print
+    )
+    if not arrow:
+        reader.arrow = None
+    for line in lines:
+        if isinstance(line, Cut):
+            reader.cut(line)
+        else:
+            reader.extend([line + b"\n"])
+    reader.close()
+
+    def rows(s: TableSink) -> list[dict[str, Any]]:
+        parts = s.finish()
+        tables = [pq.read_table(tmp / s.spec.name / p.file) for p in parts]
+        return pa.concat_tables(tables).to_pylist() if tables else []
+
+    return {
+        "rows": rows(sink),
+        "errors": rows(errors),
+        "counts": (reader.rows, reader.invalid, reader.first_problem),
+    }
+
+
+def same(tmp_path: Path, lines: list[bytes | Cut], extra: str = "ignore") -> dict[str, Any]:
+    fast = run_reader(tmp_path / "fast", lines, arrow=True, extra=extra)
+    slow = run_reader(tmp_path / "slow", lines, arrow=False, extra=extra)
+    assert repr(fast) == repr(slow)  # repr: a NaN equals itself there
+    return fast
+
+
+def test_clean_output_takes_the_columnar_path_with_the_same_rows(tmp_path: Path) -> None:
+    checker = RecordChecker(fields_from_table(SCHEMA))
+    schema = jsonl.arrow_schema(checker)
+    assert schema is not None
+    batch = jsonl.arrow_batch([line + b"\n" for line in GOOD], schema, checker)
+    assert batch is not None and batch.num_rows == len(GOOD)
+    got = same(tmp_path, GOOD)
+    assert len(got["rows"]) == 50 and got["errors"] == []
+    assert got["rows"][7] == {
+        "repo": "x",
+        "path": "p",
+        "sha256": None,
+        "name": "d7",
+        "n": 7,
+        "x": 7 / 3,
+        "ok": False,
+        "tags": ["a", None],
+    }
+
+
+@pytest.mark.parametrize("index", range(len(TRICKY)))
+def test_each_tricky_line_among_good_ones_is_judged_as_line_by_line(tmp_path: Path, index: int) -> None:
+    got = same(tmp_path, [*GOOD[:3], TRICKY[index], *GOOD[3:6]])
+    assert len(got["rows"]) >= 6
+
+
+def test_all_tricky_lines_at_once_and_a_cut_line(tmp_path: Path) -> None:
+    got = same(tmp_path, [*TRICKY, Cut(b'{"name": "long', 9_000_000), *GOOD])
+    assert got["counts"][1] > 10 and got["errors"]
+
+
+@pytest.mark.parametrize("extra", ["forbid", "json"])
+def test_other_extra_modes_give_the_same_rows(tmp_path: Path, extra: str) -> None:
+    got = same(tmp_path, [*GOOD, TRICKY[-3], TRICKY[-2]], extra=extra)
+    assert len(got["rows"]) >= 50
+
+
+def test_a_lone_surrogate_escape_is_left_to_the_line_by_line_path() -> None:
+    checker = RecordChecker(fields_from_table(SCHEMA))
+    schema = jsonl.arrow_schema(checker)
+    assert schema is not None
+    lines = [GOOD[0] + b"\n", b'{"name": "\\ud800", "n": 1}\n']
+    assert jsonl.arrow_batch(lines, schema, checker) is None
+    assert jsonl.arrow_batch(lines[:1], schema, checker) is not None
+
+
+def test_schemas_the_reader_cannot_check_stay_line_by_line() -> None:
+    nested = fields_from_table({"loc": {"row": "int"}, "name": "str"})
+    dotted = fields_from_table({"loc.row": "int"})
+    flat = fields_from_table({"name": "str", "deps": "list[list[int]]?"})
+    assert jsonl.arrow_schema(RecordChecker(nested)) is None
+    assert jsonl.arrow_schema(RecordChecker(dotted)) is None
+    assert jsonl.arrow_schema(RecordChecker(flat, "json")) is None
+    assert jsonl.arrow_schema(RecordChecker(flat)) is not None
+
+
+def test_batches_past_the_batch_size_with_a_bad_line_inside(tmp_path: Path) -> None:
+    lines: list[bytes | Cut] = [*GOOD * 180]  # 9,000 lines: more than one batch either way
+    lines[5000] = b'{"name": "a", "n": 1.5}'
+    got = same(tmp_path, lines)
+    assert len(got["rows"]) == 8999 and got["counts"][1] == 1
+    assert got["errors"][0]["line"] == 5001
