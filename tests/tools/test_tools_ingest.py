@@ -152,3 +152,14 @@ def test_batches_past_the_batch_size_with_a_bad_line_inside(tmp_path: Path) -> N
     got = same(tmp_path, lines)
     assert len(got["rows"]) == 8999 and got["counts"][1] == 1
     assert got["errors"][0]["line"] == 5001
+
+
+@pytest.mark.parametrize("extra", ["ignore", "json"])
+def test_a_lone_surrogate_is_stored_escaped_not_a_crash(tmp_path: Path, extra: str) -> None:
+    """JSON may escape a lone surrogate; UTF-8 cannot hold one. The record is kept with the escape as
+    text (what extractors do with such strings), on both paths, and the run goes on."""
+    odd = b'{"name": "\\ud800x", "n": 1, "tags": ["\\udfff"], "other": "\\ud801"}'
+    got = same(tmp_path, [GOOD[0], odd, GOOD[1]], extra=extra)
+    assert got["counts"] == (3, 0, None) and got["errors"] == []
+    row = got["rows"][1]
+    assert (row["name"], row["tags"]) == ("\\ud800x", ["\\udfff"])
