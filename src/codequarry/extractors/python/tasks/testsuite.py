@@ -107,23 +107,45 @@ def test_facts(src: SourceFile, out: Any) -> None:
     add = out.test_facts.add
     module_marks = _module_marks(src, names)
     classes = _classes(src, names, modname, pytest_file, module_marks, add, span)
+    rows = _DefRows(names, modname, span, add, pytest_file, module_marks)
     # the defs that can be tests or fixtures: at module level, and in the bodies of test classes
     # (a def nested in a function is neither, so those are never looked at)
-    places: list[tuple[Any, dict[str, Any] | None]] = [(None, None)]
-    places.extend(classes.items())
-    FunctionDef, AsyncFunctionDef = ast.FunctionDef, ast.AsyncFunctionDef
-    for scope, cls in places:
+    rows.place(src.tree.body, None, None)
+    for scope, cls in classes.items():
+        rows.place(scope.body, scope, cls)
+
+
+class _DefRows:
+    """The rows of the defs of one test file, one place (module level or a test class) at a time."""
+
+    __slots__ = ("names", "modname", "span", "add", "pytest_file", "module_marks")
+
+    def __init__(
+        self, names: _LazyNames, modname: str, span: Any, add: Any, pytest_file: bool, module_marks: list[str]
+    ) -> None:
+        self.names = names
+        self.modname = modname
+        self.span = span
+        self.add = add
+        self.pytest_file = pytest_file
+        self.module_marks = module_marks
+
+    def place(self, body: list[Any], scope: Any, cls: dict[str, Any] | None) -> None:
+        """The rows of the defs in ``body``: module level (``scope`` None) or class ``scope``."""
         # the common case, an undecorated test method of a unittest case: every column but the
         # name, the async flag and the span is the class's
-        same = _unittest_columns(cls, scope, modname) if cls is not None and cls["status"] is True else None
+        same = (
+            _unittest_columns(cls, scope, self.modname) if cls is not None and cls["status"] is True else None
+        )
         prefix = f"{cls['qual']}." if same is not None and cls is not None else ""
-        for fn in body_statements(src.tree.body if scope is None else scope.body):
+        FunctionDef, AsyncFunctionDef = ast.FunctionDef, ast.AsyncFunctionDef
+        add, span = self.add, self.span
+        for fn in body_statements(body):
             kind = fn.__class__
             if kind is not FunctionDef and kind is not AsyncFunctionDef:
                 continue
-            decorators = fn.decorator_list
             is_test = fn.name.startswith("test")
-            if not decorators:
+            if not fn.decorator_list:
                 if not is_test:
                     continue
                 if same is not None:
@@ -139,71 +161,72 @@ def test_facts(src: SourceFile, out: Any) -> None:
                         **same,
                     )
                     continue
-            info = _decorators(decorators, names, scope) if decorators else _NO_INFO
-            fixture = info["fixture"]
-            if fixture is None and (not is_test or (cls is None and not pytest_file)):
-                continue
-            if cls is None:
-                class_name = class_fqn = None
-                qual = fn.name
-            else:
-                class_name, class_fqn, qual = scope.name, cls["fqn"], f"{cls['qual']}.{fn.name}"
-            if cls is not None and cls["status"] is True and fixture is None:
-                params = _EMPTY  # a unittest method takes no fixtures
-            else:
-                params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
-                if cls is not None and params and params[0] in ("self", "cls"):
-                    params = params[1:]
-            line, col, end_line, end_col = span(fn)
-            is_async = kind is AsyncFunctionDef
-            if fixture is not None:
-                _add_fixture(
-                    add,
-                    fn,
-                    fixture,
-                    info,
-                    params,
-                    qual,
-                    modname,
-                    class_name,
-                    class_fqn,
-                    (line, col, end_line, end_col),
-                )
-                continue
-            settled = _test_columns(cls, info, module_marks)
-            if settled is None:
-                continue
-            framework, pending, marks, args, cases, usefixtures = settled
-            if params or usefixtures:
-                used = [p for p in params if p not in args]
-                used.extend(f for f in usefixtures if f not in used)
-            else:
-                used = _EMPTY
-            add(
-                framework=framework,
-                kind="test",
-                name=fn.name,
-                qualname=qual,
-                module=modname,
-                class_name=class_name,
-                is_async=is_async,
-                fixture_scope=None,
-                autouse=False,
-                fixture_name=None,
-                fixture_params=None,
-                parametrize_args=args or _EMPTY,
-                parametrize_cases=cases if args else None,
-                marks=_dedupe(marks) if marks else _EMPTY,
-                fixtures=used,
-                class_fqn=class_fqn,
-                pending=pending,
-                bases=_EMPTY,
-                is_case=False,
-                line=line,
-                col=col,
-                end_line=end_line,
-                end_col=end_col,
+            self._def(fn, scope, cls, is_test)
+
+    def _def(self, fn: Any, scope: Any, cls: dict[str, Any] | None, is_test: bool) -> None:
+        """The row of a def that is decorated or a pytest test: a fixture, a test, or none."""
+        decorators = fn.decorator_list
+        info = _decorators(decorators, self.names, scope) if decorators else _NO_INFO
+        fixture = info["fixture"]
+        if fixture is None and (not is_test or (cls is None and not self.pytest_file)):
+            return
+        if cls is None:
+            class_name = class_fqn = None
+            qual = fn.name
+        else:
+            class_name, class_fqn, qual = scope.name, cls["fqn"], f"{cls['qual']}.{fn.name}"
+        params = _params(fn, cls, fixture)
+        where = self.span(fn)
+        if fixture is not None:
+            _add_fixture(
+                self.add, fn, fixture, info, params, qual, self.modname, class_name, class_fqn, where
             )
+            return
+        settled = _test_columns(cls, info, self.module_marks)
+        if settled is None:
+            return
+        framework, pending, marks, args, cases, usefixtures = settled
+        if params or usefixtures:
+            used = [p for p in params if p not in args]
+            used.extend(f for f in usefixtures if f not in used)
+        else:
+            used = _EMPTY
+        line, col, end_line, end_col = where
+        self.add(
+            framework=framework,
+            kind="test",
+            name=fn.name,
+            qualname=qual,
+            module=self.modname,
+            class_name=class_name,
+            is_async=fn.__class__ is ast.AsyncFunctionDef,
+            fixture_scope=None,
+            autouse=False,
+            fixture_name=None,
+            fixture_params=None,
+            parametrize_args=args or _EMPTY,
+            parametrize_cases=cases if args else None,
+            marks=_dedupe(marks) if marks else _EMPTY,
+            fixtures=used,
+            class_fqn=class_fqn,
+            pending=pending,
+            bases=_EMPTY,
+            is_case=False,
+            line=line,
+            col=col,
+            end_line=end_line,
+            end_col=end_col,
+        )
+
+
+def _params(fn: Any, cls: dict[str, Any] | None, fixture: dict[str, Any] | None) -> list[str]:
+    """The parameters a test or fixture asks fixtures for (``self``/``cls`` of a method dropped)."""
+    if cls is not None and cls["status"] is True and fixture is None:
+        return _EMPTY  # a unittest method takes no fixtures
+    params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
+    if cls is not None and params and params[0] in ("self", "cls"):
+        params = params[1:]
+    return params
 
 
 def _unittest_columns(cls: dict[str, Any], scope: Any, modname: str) -> dict[str, Any]:
@@ -346,30 +369,7 @@ def _classes(
         scope = None if up is tree else enclosing_def(parent, cls)
         qual = cls.name if up is tree else src.qualname(cls)
         fqn = f"{modname}.{qual}"
-        nodes = [b.value if b.__class__ is ast.Subscript else b for b in cls.bases]
-        quick = [_quick_status(node, status_by_name, std) for node in nodes]
-        status: bool | None = False
-        for node, got in zip(nodes, quick, strict=True):
-            if True in quick:  # any base known to be a TestCase settles it, wherever it stands
-                status = True
-                break
-            if got is _UNKNOWN:
-                b = names.get().name(node, scope)
-                if b in status_by_fqn:
-                    got = status_by_fqn[b]
-                elif b.rsplit(".", 1)[-1].endswith(_CASE_SUFFIX):
-                    got = True
-                elif b.partition(".")[0] in ("builtins", "typing", "abc", "enum") or (
-                    b.partition(".")[0] != own_top and b.partition(".")[0] in STDLIB
-                ):
-                    got = False
-                else:
-                    got = None  # a project or third-party class: another file may tell
-            if got is True:
-                status = True
-                break
-            if got is None:
-                status = None
+        status = _class_status(cls, scope, names, status_by_fqn, status_by_name, std, own_top)
         status_by_fqn[fqn] = status
         if up is tree:
             status_by_name[cls.name] = status
@@ -394,39 +394,89 @@ def _classes(
             "usefixtures": info["usefixtures"],
         }
         if status is not False:
-            # the operation walks the bases of pending classes only; a case needs none
-            bases = (
-                [names.get().name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases]
-                if status is None
-                else _EMPTY
-            )
-            line, col, end_line, end_col = span(cls)
-            add(
-                framework=None,
-                kind="class",
-                name=cls.name,
-                qualname=qual,
-                module=modname,
-                class_name=None,
-                is_async=False,
-                fixture_scope=None,
-                autouse=False,
-                fixture_name=None,
-                fixture_params=None,
-                parametrize_args=_EMPTY,
-                parametrize_cases=None,
-                marks=_EMPTY,
-                fixtures=_EMPTY,
-                class_fqn=fqn,
-                pending=status is None,
-                bases=bases,
-                is_case=status is True,
-                line=line,
-                col=col,
-                end_line=end_line,
-                end_col=end_col,
-            )
+            _add_class(add, span(cls), cls, qual, fqn, modname, status, names, scope)
     return out
+
+
+def _class_status(
+    cls: Any,
+    scope: Any,
+    names: _LazyNames,
+    status_by_fqn: dict[str, bool | None],
+    status_by_name: dict[str, bool | None],
+    std: set[str],
+    own_top: str,
+) -> bool | None:
+    """Whether ``cls`` is a unittest case, from its bases: True, False, or None (another file tells)."""
+    nodes = [b.value if b.__class__ is ast.Subscript else b for b in cls.bases]
+    quick = [_quick_status(node, status_by_name, std) for node in nodes]
+    status: bool | None = False
+    for node, got in zip(nodes, quick, strict=True):
+        if True in quick:  # any base known to be a TestCase settles it, wherever it stands
+            return True
+        if got is _UNKNOWN:
+            b = names.get().name(node, scope)
+            if b in status_by_fqn:
+                got = status_by_fqn[b]
+            elif b.rsplit(".", 1)[-1].endswith(_CASE_SUFFIX):
+                got = True
+            elif b.partition(".")[0] in ("builtins", "typing", "abc", "enum") or (
+                b.partition(".")[0] != own_top and b.partition(".")[0] in STDLIB
+            ):
+                got = False
+            else:
+                got = None  # a project or third-party class: another file may tell
+        if got is True:
+            return True
+        if got is None:
+            status = None
+    return status
+
+
+def _add_class(
+    add: Any,
+    where: tuple[int, int, int, int],
+    cls: Any,
+    qual: str,
+    fqn: str,
+    modname: str,
+    status: bool | None,
+    names: _LazyNames,
+    scope: Any,
+) -> None:
+    """The ``class`` row of a class that is or may be a unittest case."""
+    # the operation walks the bases of pending classes only; a case needs none
+    bases = (
+        [names.get().name(b.value if b.__class__ is ast.Subscript else b, scope) for b in cls.bases]
+        if status is None
+        else _EMPTY
+    )
+    line, col, end_line, end_col = where
+    add(
+        framework=None,
+        kind="class",
+        name=cls.name,
+        qualname=qual,
+        module=modname,
+        class_name=None,
+        is_async=False,
+        fixture_scope=None,
+        autouse=False,
+        fixture_name=None,
+        fixture_params=None,
+        parametrize_args=_EMPTY,
+        parametrize_cases=None,
+        marks=_EMPTY,
+        fixtures=_EMPTY,
+        class_fqn=fqn,
+        pending=status is None,
+        bases=bases,
+        is_case=status is True,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+    )
 
 
 _UNKNOWN = object()
