@@ -141,11 +141,7 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         if keywords is None:
             continue
         sink_kw, params = keywords
-        has_params = (len(call.args) >= 2 and sink not in ("text", "read_sql", "executescript")) or any(
-            kw.arg in params for kw in call.keywords
-        )
-        if sink == "read_sql":
-            has_params = keyword(call, "params") is not None
+        has_params = _has_params(call, sink, params)
         scope_node, _ = facts.context(call)
         scope = facts.scope_name(scope_node)
         callee = seg(call.func, 120)
@@ -233,6 +229,16 @@ def _sink_keywords(
     if sink == "text":
         return ("text",), ()
     return (), ("params", "select_params")
+
+
+def _has_params(call: ast.Call, sink: str, params: tuple[str, ...]) -> bool:
+    """Whether the sink call passes query parameters (a second positional argument, or a parameter
+    keyword; ``read_sql`` only by ``params=``)."""
+    if sink == "read_sql":
+        return keyword(call, "params") is not None
+    return (len(call.args) >= 2 and sink not in ("text", "read_sql", "executescript")) or any(
+        kw.arg in params for kw in call.keywords
+    )
 
 
 def _unwrap_text(expr: ast.Call, facts: FileFacts, consumed: set[ast.Call]) -> tuple[str | None, Any]:
