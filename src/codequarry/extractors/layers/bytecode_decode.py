@@ -148,16 +148,10 @@ def decode(
             elif k == 4:
                 labels.add(arg * 2)
                 argrepr = f"to {arg * 2}"
-            elif k == 8:
-                argrepr = dis.cmp_op[arg]
-            elif k == 9:
-                argrepr = _T["format"][arg & 3][1]
-                if arg & 4:
-                    argrepr = argrepr + ", with format" if argrepr else "with format"
-            elif k == 10:
-                argrepr = ", ".join(s for b, s in enumerate(_T["make_function"]) if arg & (1 << b))
-            else:
+            elif k == 11:
                 argrepr = binary[arg]
+            else:
+                argrepr = _other_argrepr(k, arg)
         line, end_line, col, end_col = positions[i >> 1]
         if convert is not None:
             col, end_col = convert(line, col), convert(end_line, end_col)
@@ -174,12 +168,30 @@ def decode(
     c_unit.extend([uid] * n)
     c_jump.extend([False] * n)
     if labels:
-        row = {off: first + r for r, off in enumerate(c_offset[first:])}
-        for target in labels:
-            at = row.get(target)
-            if at is not None:
-                c_jump[at] = True
+        _mark_jump_targets(c_offset, c_jump, first, labels)
     return n
+
+
+def _other_argrepr(k: int, arg: int) -> str:
+    """The argrepr of the rarer argument kinds: a comparison (8), ``FORMAT_VALUE`` (9), the flags of
+    ``MAKE_FUNCTION`` (10)."""
+    if k == 8:
+        return dis.cmp_op[arg]
+    if k == 9:
+        argrepr: str = _T["format"][arg & 3][1]
+        if arg & 4:
+            argrepr = argrepr + ", with format" if argrepr else "with format"
+        return argrepr
+    return ", ".join(s for b, s in enumerate(_T["make_function"]) if arg & (1 << b))
+
+
+def _mark_jump_targets(c_offset: list[Any], c_jump: list[Any], first: int, labels: set[int]) -> None:
+    """Set ``is_jump_target`` of the rows (from row ``first`` on) whose offset is in ``labels``."""
+    row = {off: first + r for r, off in enumerate(c_offset[first:])}
+    for target in labels:
+        at = row.get(target)
+        if at is not None:
+            c_jump[at] = True
 
 
 def decode_with_dis(

@@ -23,6 +23,7 @@ import ast
 import builtins
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from codequarry.api import file_extractor
@@ -370,86 +371,100 @@ class _Walker:
         return ["f", qual]
 
     # -- expressions ------------------------------------------------------------------------------
-    def expr(self, node: Any, scope: Scope) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch
+    def expr(self, node: Any, scope: Scope) -> Any:
+        """The abstract value of expression ``node``, recording the references it makes. The four
+        commonest kinds are handled inline (this runs once per expression node); the others go
+        through ``_EXPR_STEPS``; an expression no step knows has its sub-expressions walked."""
         kind, self._kind = self._kind, None
         if node is None:
             return None
-        if isinstance(node, ast.Name):
+        cls = node.__class__
+        if cls is ast.Name:
             got = self.var(node.id, scope)
             self.ref(node, scope, got, kind)
             return got
-        if isinstance(node, ast.Constant):
+        if cls is ast.Constant:
             if isinstance(node.value, str):
                 return ["q", node.value if len(node.value) < 200 else ""]
             return None
-        if isinstance(node, ast.JoinedStr):
-            for part in node.values:
-                self.expr(part, scope)
-            return ["q", ""]
-        if isinstance(node, ast.Attribute):
+        if cls is ast.Attribute:
             self._quiet += 1
             got = ["a", self.expr(node.value, scope), node.attr]
             self._quiet -= 1
             self.ref(node, scope, got, kind)
             return got
-        if isinstance(node, ast.Call):
+        if cls is ast.Call:
             return self.call(node, scope)
-        if isinstance(node, ast.Lambda):
-            return self.lambda_(node, scope)
-        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-            self.site += 1
-            return [
-                "t",
-                f"{self.module}#{_CONTAINER[type(node)]}{self.site}",
-                [
-                    self.expr(e, scope)
-                    if not isinstance(e, ast.Starred)
-                    else ["e", self.expr(e.value, scope)]
-                    for e in node.elts
-                ],
-            ]
-        if isinstance(node, ast.Dict):
-            self.site += 1
-            return [
-                "d",
-                f"{self.module}#d{self.site}",
-                [
-                    [
-                        _key(k) if k is not None else None,
-                        self.expr(v, scope) if k is not None else ["e", self.expr(v, scope)],
-                    ]
-                    for k, v in zip(node.keys, node.values, strict=True)
-                ],
-            ]
-        if isinstance(node, ast.Subscript):
-            self.expr(node.slice, scope)
-            return ["i", self.expr(node.value, scope), _key(node.slice)]
-        if isinstance(node, (ast.BoolOp,)):
-            return ["o", [self.expr(v, scope) for v in node.values]]
-        if isinstance(node, ast.IfExp):
-            self.expr(node.test, scope)
-            return ["o", [self.expr(node.body, scope), self.expr(node.orelse, scope)]]
-        if isinstance(node, ast.NamedExpr):
-            value = self.expr(node.value, scope)
-            self.assign(node.target, value, function_scope(scope))
-            return value
-        if isinstance(node, _COMPS):
-            return self.comprehension(node, scope)
-        if isinstance(node, ast.Await):
-            return self.expr(node.value, scope)
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            value = self.expr(node.value, scope)
-            if scope.func is not None and value is not None:
-                self.facts["yield"].append(
-                    [scope.func, ["e", value] if isinstance(node, ast.YieldFrom) else value]
-                )
-            return None
-        if isinstance(node, ast.Starred):
-            return ["e", self.expr(node.value, scope)]
+        step = _EXPR_STEPS.get(cls)
+        if step is not None:
+            return step(self, node, scope)
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.expr):
                 self.expr(child, scope)
         return None
+
+    def fstring(self, node: ast.JoinedStr, scope: Scope) -> Any:
+        for part in node.values:
+            self.expr(part, scope)
+        return ["q", ""]
+
+    def sequence(self, node: Any, scope: Scope) -> Any:
+        """A tuple, list or set display: a container site holding its elements."""
+        self.site += 1
+        return [
+            "t",
+            f"{self.module}#{_CONTAINER[type(node)]}{self.site}",
+            [
+                self.expr(e, scope) if not isinstance(e, ast.Starred) else ["e", self.expr(e.value, scope)]
+                for e in node.elts
+            ],
+        ]
+
+    def dict_(self, node: ast.Dict, scope: Scope) -> Any:
+        """A dict display: a dict site holding its constant keys' values (``**x`` spread as ``e``)."""
+        self.site += 1
+        return [
+            "d",
+            f"{self.module}#d{self.site}",
+            [
+                [
+                    _key(k) if k is not None else None,
+                    self.expr(v, scope) if k is not None else ["e", self.expr(v, scope)],
+                ]
+                for k, v in zip(node.keys, node.values, strict=True)
+            ],
+        ]
+
+    def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
+        self.expr(node.slice, scope)
+        return ["i", self.expr(node.value, scope), _key(node.slice)]
+
+    def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
+        return ["o", [self.expr(v, scope) for v in node.values]]
+
+    def ifexp(self, node: ast.IfExp, scope: Scope) -> Any:
+        self.expr(node.test, scope)
+        return ["o", [self.expr(node.body, scope), self.expr(node.orelse, scope)]]
+
+    def walrus(self, node: ast.NamedExpr, scope: Scope) -> Any:
+        value = self.expr(node.value, scope)
+        self.assign(node.target, value, function_scope(scope))
+        return value
+
+    def await_(self, node: ast.Await, scope: Scope) -> Any:
+        return self.expr(node.value, scope)
+
+    def yield_(self, node: Any, scope: Scope) -> Any:
+        """``yield x`` / ``yield from x``: what the enclosing function yields."""
+        value = self.expr(node.value, scope)
+        if scope.func is not None and value is not None:
+            self.facts["yield"].append(
+                [scope.func, ["e", value] if isinstance(node, ast.YieldFrom) else value]
+            )
+        return None
+
+    def starred(self, node: ast.Starred, scope: Scope) -> Any:
+        return ["e", self.expr(node.value, scope)]
 
     def comprehension(self, node: Any, scope: Scope) -> Any:
         for gen in node.generators:
@@ -521,6 +536,26 @@ class _Walker:
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
         return ["c", index]
+
+
+#: ``_Walker.expr``'s step per expression class (the commonest four are handled before the lookup)
+_EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
+    ast.JoinedStr: _Walker.fstring,
+    ast.Lambda: _Walker.lambda_,
+    ast.Tuple: _Walker.sequence,
+    ast.List: _Walker.sequence,
+    ast.Set: _Walker.sequence,
+    ast.Dict: _Walker.dict_,
+    ast.Subscript: _Walker.subscript,
+    ast.BoolOp: _Walker.boolop,
+    ast.IfExp: _Walker.ifexp,
+    ast.NamedExpr: _Walker.walrus,
+    **{comp: _Walker.comprehension for comp in _COMPS},
+    ast.Await: _Walker.await_,
+    ast.Yield: _Walker.yield_,
+    ast.YieldFrom: _Walker.yield_,
+    ast.Starred: _Walker.starred,
+}
 
 
 def _key(node: Any) -> Any:

@@ -15,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.callgraph.pointsto import CAP, Solver, container_type
+from codequarry.extractors.python.callgraph.domain import CAP, container_type
+from codequarry.extractors.python.callgraph.pointsto import Solver
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"

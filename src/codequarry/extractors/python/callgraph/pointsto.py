@@ -18,82 +18,29 @@ applied as calls (a decorator from outside the corpus is assumed to keep the fun
 
 from __future__ import annotations
 
-import builtins
 import json
 from typing import Any
 
-_MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
-Obj = tuple
-EMPTY: frozenset[Obj] = frozenset()
-TOP: Obj = ("T",)  # too many possible values: followed no further
-CAP = 24  # objects a variable, field or element may point to before it becomes TOP
-_COPYING = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed", "iter"})
-_IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
-#: builtin types whose instances the solver tracks (``("BI", type)``): their methods are external
-#: targets named ``builtins.<type>.<method>``
-_VALUE_TYPES = frozenset({"str", "bytes", "int", "float", "dict", "bytearray", "object"})
-_STR: frozenset[Obj] = frozenset({("BI", "str")})
-_TYPE_ATTRS = {t: frozenset(dir(getattr(builtins, t))) for t in _VALUE_TYPES}
-_TYPES = {"l": "list", "t": "tuple", "s": "set", "d": "dict", "g": "generator"}
-_COPY_TYPE = {
-    "list": "l",
-    "sorted": "l",
-    "tuple": "t",
-    "set": "s",
-    "frozenset": "s",
-    "reversed": "g",
-    "iter": "g",
-}
-_CONTAINER_METHODS = {
-    "list": frozenset(
-        {"append", "extend", "insert", "pop", "remove", "sort", "reverse", "index", "count", "clear", "copy"}
-    ),
-    "tuple": frozenset({"index", "count"}),
-    "set": frozenset(
-        {
-            "add",
-            "update",
-            "discard",
-            "remove",
-            "pop",
-            "clear",
-            "copy",
-            "union",
-            "intersection",
-            "difference",
-            "issubset",
-            "issuperset",
-        }
-    ),
-    "dict": frozenset(
-        {"get", "pop", "setdefault", "update", "values", "keys", "items", "copy", "clear", "popitem"}
-    ),
-}
-_STR_TO_STR = frozenset(
-    {
-        "lower",
-        "upper",
-        "strip",
-        "lstrip",
-        "rstrip",
-        "replace",
-        "format",
-        "join",
-        "title",
-        "casefold",
-        "capitalize",
-        "removeprefix",
-        "removesuffix",
-        "zfill",
-        "center",
-        "ljust",
-        "rjust",
-        "expandtabs",
-        "swapcase",
-        "translate",
-        "format_map",
-    }
+from codequarry.extractors.python.callgraph.domain import (
+    CONTAINER_METHODS,
+    COPY_TYPE,
+    COPYING,
+    EMPTY,
+    IDENTITY,
+    STR,
+    STR_TO_STR,
+    TOP,
+    TYPE_ATTRS,
+    VALUE_TYPES,
+    Obj,
+    c3,
+    capped,
+    container_type,
+    method_kind,
+    qualified,
 )
+
+_MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
 
 
 class Solver:
@@ -119,12 +66,12 @@ class Solver:
                 if target[0] == "v":
                     self.assigned.add(target[1])
             for qual, var, params, decorators, gen, cls, _line in facts["def"]:
-                fq = _fq(module, qual)
-                self.defs.setdefault(fq, (module, qual, params, gen, cls, _method_kind(decorators)))
+                fq = qualified(module, qual)
+                self.defs.setdefault(fq, (module, qual, params, gen, cls, method_kind(decorators)))
                 if var:
                     self.assigned.add(var)
             for qual, var, bases, _decorators, _line in facts["class"]:
-                self.classes.setdefault(_fq(module, qual), (module, qual, bases, i))
+                self.classes.setdefault(qualified(module, qual), (module, qual, bases, i))
                 self.assigned.add(var)
 
     # -- the fixpoint -------------------------------------------------------------------------------
@@ -150,19 +97,19 @@ class Solver:
             if vals:
                 self.store(target, vals, ctx)
         for qual, var, params, decorators, _gen, _cls, _line in facts["def"]:
-            fq = _fq(module, qual)
+            fq = qualified(module, qual)
             for name, _kind, default in params:
                 if default is not None:
                     self.add(f"{module}:{qual}:{name}", self.eval(default, ctx))
             if var:
                 self.add(var, self.decorate({("F", fq)}, decorators, ctx, fq))
         for qual, var, _bases, decorators, _line in facts["class"]:
-            fq = _fq(module, qual)
+            fq = qualified(module, qual)
             self.add(var, self.decorate({("K", fq)}, decorators, ctx, fq))
         for qual, value in facts["ret"]:
-            self.add(f"ret:{_fq(module, qual)}", self.eval(value, ctx))
+            self.add(f"ret:{qualified(module, qual)}", self.eval(value, ctx))
         for qual, value in facts["yield"]:
-            self.add(f"y:{_fq(module, qual)}", self.eval(value, ctx))
+            self.add(f"y:{qualified(module, qual)}", self.eval(value, ctx))
         for n, call in enumerate(facts["calls"]):
             result = self.call(self.eval(call[4], ctx), call[5], call[6], ctx, f"{i}:{n}")
             self.add(f"r:{i}:{n}", result)
@@ -184,10 +131,10 @@ class Solver:
             return
         cur = self.pts.get(var)
         if cur is None:
-            self.pts[var] = _capped(vals)
+            self.pts[var] = capped(vals)
             self.changed = True
         elif TOP not in cur and not cur.issuperset(vals):
-            self.pts[var] = _capped(cur | vals)  # a new set: readers may be iterating the old one
+            self.pts[var] = capped(cur | vals)  # a new set: readers may be iterating the old one
             self.changed = True
 
     def add_elem(self, site: str, key: Any, vals: Any) -> None:
@@ -196,10 +143,10 @@ class Solver:
         slots = self.cont.setdefault(site, {})
         cur = slots.get(key)
         if cur is None:
-            slots[key] = _capped(vals)
+            slots[key] = capped(vals)
             self.changed = True
         elif TOP not in cur and not cur.issuperset(vals):
-            slots[key] = _capped(cur | vals)
+            slots[key] = capped(cur | vals)
             self.changed = True
 
     # -- expressions --------------------------------------------------------------------------------
@@ -221,9 +168,9 @@ class Solver:
         if tag == "c":
             return self.pts.get(f"r:{ctx[1]}:{e[1]}", EMPTY)
         if tag == "f":
-            return {("F", _fq(ctx[0], e[1]))}
+            return {("F", qualified(ctx[0], e[1]))}
         if tag == "k":
-            return {("K", _fq(ctx[0], e[1]))}
+            return {("K", qualified(ctx[0], e[1]))}
         if tag == "b":
             return {("B", e[1])}
         if tag == "m":
@@ -249,9 +196,9 @@ class Solver:
         if tag == "w":
             return self.eval(e[1], ctx)
         if tag == "s":
-            return {("S", _fq(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
+            return {("S", qualified(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
         if tag == "q":
-            return _STR
+            return STR
         if tag == "=":
             return e[1]
         if tag == "p":
@@ -349,8 +296,8 @@ class Solver:
                 return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
             return EMPTY
         if kind == "BI":  # only a method the type has: a value that may be a str or an object is not
-            return {("BIM", obj[1], attr)} if attr in _TYPE_ATTRS.get(obj[1], ()) else EMPTY
-        if kind == "L" and attr in _CONTAINER_METHODS.get(container_type(obj[1]), ()):
+            return {("BIM", obj[1], attr)} if attr in TYPE_ATTRS.get(obj[1], ()) else EMPTY
+        if kind == "L" and attr in CONTAINER_METHODS.get(container_type(obj[1]), ()):
             return {("LM", obj[1], attr)}
         return EMPTY
 
@@ -394,7 +341,7 @@ class Solver:
             for obj in self.eval(base, (module, i)):
                 if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
                     direct.append(obj[1])
-        result = [cls, *_c3([self.mro(b) for b in direct] + [direct])]
+        result = [cls, *c3([self.mro(b) for b in direct] + [direct])]
         self._mro[cls] = result
         return result
 
@@ -425,8 +372,8 @@ class Solver:
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
-            elif kind == "BIM" and obj[1] == "str" and obj[2] in _STR_TO_STR:
-                out |= _STR
+            elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
+                out |= STR
         return out
 
     def returns(self, fq: str) -> Any:
@@ -441,15 +388,15 @@ class Solver:
             for obj in self.eval(args[0][0], ctx):
                 out |= self.getattr(obj, args[1][0][1])
             return out
-        if name in _COPYING and args:
-            new = f"copy:{_COPY_TYPE.get(name, 'l')}:{site}"
+        if name in COPYING and args:
+            new = f"copy:{COPY_TYPE.get(name, 'l')}:{site}"
             self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
             return {("L", new)}
         if name == "next" and args:
             return self.elements(self.eval(args[0][0], ctx), None, False)
-        if name in _IDENTITY and args:
+        if name in IDENTITY and args:
             return set(self.eval(args[0][0], ctx))
-        if name in _VALUE_TYPES:
+        if name in VALUE_TYPES:
             return {("BI", name)}
         return set()
 
@@ -528,51 +475,3 @@ class Solver:
             objs = sorted(self.eval(call[4], (module, i)), key=repr)
             out.append((objs, call[7], tuple(call[:4])))
         return out
-
-
-def container_type(site: str) -> str:
-    """list | tuple | set | dict | generator: the type of the container made at ``site``."""
-    if site.startswith("va:"):
-        return "tuple"
-    if site.startswith("kw:"):
-        return "dict"
-    letter = site.split(":")[1] if site.startswith("copy:") else site.rpartition("#")[2][:1]
-    return _TYPES.get(letter, "list")
-
-
-def _capped(vals: Any) -> set[Obj]:
-    """``vals``, or just TOP when it holds more than ``CAP`` objects: a value that may be that many
-    things is not worth following (precision over recall), and the sets stay small."""
-    return {TOP} if len(vals) > CAP else set(vals)
-
-
-def _fq(module: str, qual: str) -> str:
-    return f"{module}.{qual}" if module else qual
-
-
-def _method_kind(decorators: list[Any]) -> str:
-    for dec in decorators:
-        if dec and dec[0] == "b" and dec[1] in ("staticmethod", "classmethod", "property"):
-            return dec[1]
-        if dec and dec[0] == "a" and dec[2] in ("setter", "getter", "deleter", "cached_property"):
-            return "property"
-        if dec and dec[0] == "a" and dec[2] == "abstractclassmethod":
-            return "classmethod"
-    return ""
-
-
-def _c3(seqs: list[list[str]]) -> list[str]:
-    """Merge step of the C3 linearization; on an inconsistent hierarchy, the remaining order as given."""
-    seqs = [list(s) for s in seqs if s]
-    out: list[str] = []
-    while seqs:
-        for seq in seqs:
-            head = seq[0]
-            if not any(head in s[1:] for s in seqs):
-                break
-        else:
-            head = seqs[0][0]
-        out.append(head)
-        seqs = [[x for x in s if x != head] for s in seqs]
-        seqs = [s for s in seqs if s]
-    return out

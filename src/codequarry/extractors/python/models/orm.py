@@ -21,6 +21,7 @@ Framework by root:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -202,111 +203,165 @@ def _is_sqla_factory(target: str | None) -> bool:
 
 def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
     """``orm_models`` and ``orm_fields`` (the graph's members of ``orm.classes()`` must be loaded)."""
-    graph = orm.g
     models: list[dict[str, Any]] = []
     fields: list[dict[str, Any]] = []
     done: dict[str, dict[str, Any]] = {}  # models by fqn, parents before children
     wanted = [fqn for fqn, role in orm.role.items() if role not in ("", "base")]
     for fqn in sorted(wanted, key=lambda f: len(_concrete_chain(orm, f))):  # parents before children
         role = orm.role[fqn]
-        row = graph.classes[fqn]
+        row = orm.g.classes[fqn]
         fw = "sqlalchemy" if role == "table" else orm.framework[fqn]
         if role == "table" and _flask_table(orm, row):
             fw = "flask_sqlalchemy"
         own = _model_fields(orm, fqn, fw)
-        parents = (
-            [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
-        )
-        pk = [f["name"] for f in own if f["primary_key"]]
-        pk_columns = list(row["pk_columns"])
-        for ancestor, stopped in [] if role == "table" else graph.ancestors(fqn, orm.concrete):
-            if not stopped:
-                pk_columns.extend(graph.classes[ancestor]["pk_columns"])
-        for name in pk_columns:
-            if name not in pk:
-                pk.append(name)
-        for f in own:
-            if f["name"] in pk_columns or (f["column_name"] in pk_columns and f["column_name"]):
-                f["primary_key"] = True
-                f["nullable"] = False if f["kind"] != "relationship" else f["nullable"]
-        explicit = bool(pk)
-        inheritance: str | None = None
-        table_name: str | None = row["tablename"]
-        source: str | None = "explicit" if table_name else None
-        if fw == "django":
-            meta = row["meta_kv"]
-            if role == "proxy":
-                inheritance = "proxy"
-            elif parents:
-                inheritance = "multi_table"
-            if role == "abstract":
-                table_name = source = None
-            elif role == "proxy":
-                table_name = next((done[p]["table_name"] for p in parents if p in done), None)
-                source = "inherited" if table_name else None
-            elif meta.get("db_table"):
-                table_name, source = meta["db_table"], "explicit"
-            else:
-                label = meta.get("app_label") or django_app_label(row["module"])
-                table_name = f"{label}_{row['name'].lower()}" if label else row["name"].lower()
-                source = "derived"
-            if not explicit:
-                parent_rows = [done[p] for p in parents if p in done]
-                if role == "proxy":
-                    pk = parent_rows[0]["primary_key"] if parent_rows else ["id"]
-                    explicit = bool(parent_rows) and parent_rows[0]["has_explicit_pk"]
-                elif role != "abstract":
-                    pk = [f"{graph.classes[parents[0]]['name'].lower()}_ptr"] if parents else ["id"]
-        elif role != "table":
-            if parents and not (row["tablename"] or row["has_table"]):
-                inheritance = "single"
-                table_name = next((done[p]["table_name"] for p in parents if p in done), None)
-                source = "inherited" if table_name else None
-            elif parents:
-                inheritance = "joined"
-            if role == "abstract":
-                table_name = source = None
-            elif table_name is None and inheritance is None:
-                if _declared_tablename(orm, fqn):
-                    source = "declared_attr"
-                elif fw == "flask_sqlalchemy":
-                    table_name, source = snake_case(row["name"]), "derived"
-                elif fw == "sqlmodel":
-                    table_name, source = row["name"].lower(), "derived"
-            if not explicit and parents:
-                parent_rows = [done[p] for p in parents if p in done]
-                explicit = any(m["has_explicit_pk"] for m in parent_rows)
-                if inheritance == "single" or not pk:
-                    pk = next((m["primary_key"] for m in parent_rows if m["primary_key"]), pk)
-        done[fqn] = {
-            **provenance(row),
-            "framework": fw,
-            "kind": "table" if role == "table" else "model",
-            "name": row["name"],
-            "qualname": row["qualname"],
-            "module": row["module"],
-            "fqn": fqn,
-            "table_name": table_name,
-            "table_name_source": source,
-            "is_abstract": role == "abstract",
-            "is_proxy": role == "proxy",
-            "inheritance": inheritance,
-            "parent_models": parents,
-            "bases": graph.bases(fqn),
-            "has_explicit_pk": explicit,
-            "primary_key": pk,
-            "n_fields": len(own),
-            "line": row["line"],
-            "col": row["col"],
-            "end_line": row["end_line"],
-            "end_col": row["end_col"],
-        }
+        done[fqn] = _model_row(orm, fqn, fw, own, done)
         models.append(done[fqn])
         fields.extend(own)
     _resolve_targets(orm, models, fields)
     models.sort(key=lambda m: (m["repo"], m["path"], m["line"], m["col"]))
     fields.sort(key=lambda f: (f["model"], f["inherited"], f["repo"], f["path"], f["line"], f["col"]))
     return {"orm_models": table_of(models, OrmModel), "orm_fields": table_of(fields, OrmField)}
+
+
+@dataclass(slots=True)
+class _Mapping:
+    """How a model maps to its table, as the steps of ``_model_row`` settle it."""
+
+    inheritance: str | None
+    table_name: str | None
+    source: str | None
+    pk: list[str]
+    explicit: bool
+
+
+def _model_row(
+    orm: OrmClasses, fqn: str, fw: str, own: list[dict[str, Any]], done: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``orm_models`` row of ``fqn`` (its parents' rows are in ``done``)."""
+    graph = orm.g
+    role = orm.role[fqn]
+    row = graph.classes[fqn]
+    parents = [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
+    pk = _primary_key(orm, fqn, role, row, own)
+    table_name: str | None = row["tablename"]
+    m = _Mapping(None, table_name, "explicit" if table_name else None, pk, bool(pk))
+    if fw == "django":
+        _django_mapping(m, orm, role, row, parents, done)
+    elif role != "table":
+        _sqla_mapping(m, orm, fqn, fw, role, row, parents, done)
+    return {
+        **provenance(row),
+        "framework": fw,
+        "kind": "table" if role == "table" else "model",
+        "name": row["name"],
+        "qualname": row["qualname"],
+        "module": row["module"],
+        "fqn": fqn,
+        "table_name": m.table_name,
+        "table_name_source": m.source,
+        "is_abstract": role == "abstract",
+        "is_proxy": role == "proxy",
+        "inheritance": m.inheritance,
+        "parent_models": parents,
+        "bases": graph.bases(fqn),
+        "has_explicit_pk": m.explicit,
+        "primary_key": m.pk,
+        "n_fields": len(own),
+        "line": row["line"],
+        "col": row["col"],
+        "end_line": row["end_line"],
+        "end_col": row["end_col"],
+    }
+
+
+def _primary_key(
+    orm: OrmClasses, fqn: str, role: str, row: dict[str, Any], own: list[dict[str, Any]]
+) -> list[str]:
+    """The primary key the model declares (its own fields, and ``pk_columns`` of it and its abstract
+    ancestors); marks those of its fields primary and not nullable."""
+    graph = orm.g
+    pk = [f["name"] for f in own if f["primary_key"]]
+    pk_columns = list(row["pk_columns"])
+    for ancestor, stopped in [] if role == "table" else graph.ancestors(fqn, orm.concrete):
+        if not stopped:
+            pk_columns.extend(graph.classes[ancestor]["pk_columns"])
+    for name in pk_columns:
+        if name not in pk:
+            pk.append(name)
+    for f in own:
+        if f["name"] in pk_columns or (f["column_name"] in pk_columns and f["column_name"]):
+            f["primary_key"] = True
+            f["nullable"] = False if f["kind"] != "relationship" else f["nullable"]
+    return pk
+
+
+def _django_mapping(
+    m: _Mapping,
+    orm: OrmClasses,
+    role: str,
+    row: dict[str, Any],
+    parents: list[str],
+    done: dict[str, dict[str, Any]],
+) -> None:
+    """Django: proxy and multi-table inheritance, ``Meta.db_table`` or ``<app_label>_<name>``, and the
+    implicit ``id`` / ``<parent>_ptr`` primary key."""
+    meta = row["meta_kv"]
+    if role == "proxy":
+        m.inheritance = "proxy"
+    elif parents:
+        m.inheritance = "multi_table"
+    if role == "abstract":
+        m.table_name = m.source = None
+    elif role == "proxy":
+        m.table_name = next((done[p]["table_name"] for p in parents if p in done), None)
+        m.source = "inherited" if m.table_name else None
+    elif meta.get("db_table"):
+        m.table_name, m.source = meta["db_table"], "explicit"
+    else:
+        label = meta.get("app_label") or django_app_label(row["module"])
+        m.table_name = f"{label}_{row['name'].lower()}" if label else row["name"].lower()
+        m.source = "derived"
+    if not m.explicit:
+        parent_rows = [done[p] for p in parents if p in done]
+        if role == "proxy":
+            m.pk = parent_rows[0]["primary_key"] if parent_rows else ["id"]
+            m.explicit = bool(parent_rows) and parent_rows[0]["has_explicit_pk"]
+        elif role != "abstract":
+            m.pk = [f"{orm.g.classes[parents[0]]['name'].lower()}_ptr"] if parents else ["id"]
+
+
+def _sqla_mapping(
+    m: _Mapping,
+    orm: OrmClasses,
+    fqn: str,
+    fw: str,
+    role: str,
+    row: dict[str, Any],
+    parents: list[str],
+    done: dict[str, dict[str, Any]],
+) -> None:
+    """SQLAlchemy, Flask-SQLAlchemy, SQLModel classes: single-table and joined inheritance, declared
+    or derived table names, the primary key a parent declares."""
+    if parents and not (row["tablename"] or row["has_table"]):
+        m.inheritance = "single"
+        m.table_name = next((done[p]["table_name"] for p in parents if p in done), None)
+        m.source = "inherited" if m.table_name else None
+    elif parents:
+        m.inheritance = "joined"
+    if role == "abstract":
+        m.table_name = m.source = None
+    elif m.table_name is None and m.inheritance is None:
+        if _declared_tablename(orm, fqn):
+            m.source = "declared_attr"
+        elif fw == "flask_sqlalchemy":
+            m.table_name, m.source = snake_case(row["name"]), "derived"
+        elif fw == "sqlmodel":
+            m.table_name, m.source = row["name"].lower(), "derived"
+    if not m.explicit and parents:
+        parent_rows = [done[p] for p in parents if p in done]
+        m.explicit = any(r["has_explicit_pk"] for r in parent_rows)
+        if m.inheritance == "single" or not m.pk:
+            m.pk = next((r["primary_key"] for r in parent_rows if r["primary_key"]), m.pk)
 
 
 def _concrete_chain(orm: OrmClasses, fqn: str) -> list[str]:

@@ -10,13 +10,13 @@ decorated so (a subclass of a dataclass is not one unless decorated too). See
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pyarrow as pa
 
 from codequarry.extractors.python.models.candidates import last_part
 from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.validation_fields import attrs_declares, member_field
 from codequarry.schema import dataset
 
 
@@ -89,13 +89,11 @@ _MARSHMALLOW_ROOTS = frozenset(
     {"Schema", "SQLAlchemySchema", "SQLAlchemyAutoSchema", "ModelSchema", "TableSchema"}
 )
 _ATTRS_DECORATORS = frozenset({"s", "attrs", "define", "frozen", "mutable", "dataclass"})
-_ATTRS_FIELDS = frozenset({"ib", "attrib", "attr", "field"})
 _V2_VALIDATORS = {"field_validator": "field_validator", "model_validator": "model_validator"}
 _V1_VALIDATORS = {"validator": "validator", "root_validator": "root_validator"}
 _MARSHMALLOW_HOOKS = frozenset(
     {"validates", "validates_schema", "pre_load", "post_load", "pre_dump", "post_dump"}
 )
-_CLASSVAR = re.compile(r"^(typing\.)?(ClassVar|KW_ONLY|InitVar)\b|(^|\.)KW_ONLY$")
 
 
 def _root(name: str) -> str | None:
@@ -266,14 +264,14 @@ def _fields(
     for anc, _ in g.ancestors(fqn, lambda a: False):
         if fw in ("pydantic", "sqlmodel", "marshmallow") or framework.get(anc) == fw:
             sources.append(anc)
-    attrs_auto = fw == "attrs" and _attrs_auto(row)
+    attrs_auto = fw == "attrs" and attrs_declares(row)
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for source in sources:
         for m in g.members.get(source, ()):
             if m["kind"] not in ("annotated", "assign") or m["name"] in seen:
                 continue
-            field = _interpret(fw, m, version, attrs_auto)
+            field = member_field(fw, m, version, attrs_auto)
             if field is None:
                 continue
             seen.add(m["name"])
@@ -293,150 +291,6 @@ def _fields(
             )
             out.append(field)
     return out
-
-
-def _attrs_auto(row: dict[str, Any]) -> bool:
-    """Whether an attrs class takes annotated attributes as fields (``@define``, ``auto_attribs=True``)."""
-    for d in row["decorators"]:
-        last = last_part(d["name"])
-        if last in ("define", "frozen", "mutable"):
-            return not any(kv["name"] == "auto_attribs" and kv["value"] == "False" for kv in d["keywords"])
-        if last in ("s", "attrs", "dataclass"):
-            return last == "dataclass" or any(
-                kv["name"] == "auto_attribs" and kv["value"] == "True" for kv in d["keywords"]
-            )
-    return False
-
-
-def _interpret(fw: str, m: dict[str, Any], version: str | None, attrs_auto: bool) -> dict[str, Any] | None:
-    annotation = m["annotation"]
-    kwargs = m["keywords_kv"]
-    callee = m["callee"]
-    last = last_part(callee)
-    name = m["name"]
-    if fw == "marshmallow":
-        if callee is None or not (
-            callee.startswith("marshmallow.") or ".fields." in f".{callee}" or callee.startswith("fields.")
-        ):
-            return None
-        default = kwargs.get("load_default", kwargs.get("missing"))
-        ref = m["first_ref"] if last in ("Nested", "List", "Pluck") else None
-        return _field(
-            type=last,
-            field_class=callee,
-            required=kwargs.get("required") == "True",
-            nullable=kwargs.get("allow_none") == "True",
-            default=default,
-            factory=None,
-            alias=kwargs.get("data_key"),
-            ref=ref,
-        )
-    if annotation is not None and _CLASSVAR.search(annotation):
-        return None
-    if fw == "attrs":
-        is_attr_call = (
-            callee is not None and callee.partition(".")[0] in ("attr", "attrs") and last in _ATTRS_FIELDS
-        )
-        if not is_attr_call and not (attrs_auto and annotation is not None):
-            return None
-        default = kwargs.get("default")
-        factory = kwargs.get("factory")
-        if not is_attr_call and m["value"] is not None:
-            default = m["value"]
-        if default is not None and default.startswith(("attr.Factory(", "attrs.Factory(", "Factory(")):
-            factory, default = default[default.index("(") + 1 : -1], None
-        return _field(
-            type=m["ann_type"] or kwargs.get("type"),
-            field_class=callee if is_attr_call else None,
-            required=default is None and factory is None and kwargs.get("init") != "False",
-            nullable=bool(m["ann_optional"]),
-            default=default,
-            factory=factory,
-            alias=kwargs.get("alias"),
-            ref=m["ann_ref"],
-        )
-    if annotation is None or name.startswith("_") or name == "model_config":
-        return None  # pydantic and dataclasses take annotated attributes only
-    if (
-        fw in ("dataclass", "pydantic_dataclass")
-        and last == "field"
-        and callee
-        and (callee.startswith(("dataclasses.", "pydantic.")) or callee == "field")
-    ):
-        default = kwargs.get("default")
-        factory = kwargs.get("default_factory")
-        return _field(
-            type=m["ann_type"],
-            field_class=callee,
-            required=default is None and factory is None and kwargs.get("init") != "False",
-            nullable=bool(m["ann_optional"]),
-            default=default,
-            factory=factory,
-            alias=None,
-            ref=m["ann_ref"],
-        )
-    if last == "Field" and callee is not None:
-        args = m["args"]
-        default = kwargs.get("default", args[0] if args else None)
-        if default == "...":
-            default = None
-        factory = kwargs.get("default_factory")
-        alias = kwargs.get("alias") or kwargs.get("validation_alias")
-    elif (
-        callee is not None
-        and m["value"] is None
-        and fw in ("pydantic", "sqlmodel")
-        and last in ("Relationship", "PrivateAttr")
-    ):
-        return None  # not a validated field
-    else:
-        default = m["value"] if m["value"] is not None else (f"{last}(...)" if callee else None)
-        factory = None
-        alias = None
-    optional = bool(m["ann_optional"])
-    required = default is None and factory is None
-    if (
-        version == "v1"
-        and optional
-        and default is None
-        and factory is None
-        and not (last == "Field" and m["args"] and m["args"][0] == "...")
-    ):
-        required = False  # pydantic v1: Optional[X] without a default defaults to None
-    return _field(
-        type=m["ann_type"],
-        field_class=callee,
-        required=required,
-        nullable=optional,
-        default=default,
-        factory=factory,
-        alias=alias,
-        ref=m["ann_ref"],
-    )
-
-
-def _field(
-    *,
-    type: str | None,
-    field_class: str | None,
-    required: bool,
-    nullable: bool,
-    default: str | None,
-    factory: str | None,
-    alias: str | None,
-    ref: str | None,
-) -> dict[str, Any]:
-    return {
-        "type": type,
-        "field_class": field_class,
-        "required": required,
-        "nullable": nullable,
-        "has_default": default is not None or factory is not None,
-        "default": default,
-        "default_factory": factory,
-        "alias": alias,
-        "ref": ref,
-    }
 
 
 def _validators(g: ClassGraph, fqn: str, fw: str, row: dict[str, Any]) -> list[dict[str, Any]]:

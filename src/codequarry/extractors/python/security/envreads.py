@@ -187,8 +187,16 @@ class _Reads:
         return got if got in _ENVIRON else None
 
     def os_reads(self) -> None:
-        facts = self.facts
-        #: plain names that may stand for os.environ: `from os import environ as E`, module-level `X = os.environ`
+        """``os.environ.get/setdefault/pop``, ``os.getenv``/``getenvb`` and ``os.environ[...]`` reads."""
+        self.aliases = self._environ_aliases()
+        self.facts.want("os", *self.aliases)
+        self._environ_methods()
+        self._getenv_calls()
+        self._environ_subscripts()
+
+    def _environ_aliases(self) -> set[str]:
+        """Plain names that may stand for os.environ: ``from os import environ as E``, module-level
+        ``X = os.environ``."""
         aliases: set[str] = set()
         for stmt in self.src.nodes(ast.ImportFrom):
             if stmt.module == "os" and not stmt.level:
@@ -200,9 +208,11 @@ class _Reads:
                 and stmt.value.attr in ("environ", "environb")
             ):
                 aliases.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
-        self.aliases = aliases
-        facts.want("os", *aliases)
-        for call in facts.calls_named("get", "setdefault", "pop"):
+        return aliases
+
+    def _environ_methods(self) -> None:
+        """``os.environ.get(key, default)``, ``.setdefault(...)``, ``.pop(...)``."""
+        for call in self.facts.calls_named("get", "setdefault", "pop"):
             func = call.func
             if func.__class__ is not ast.Attribute:
                 continue
@@ -222,6 +232,10 @@ class _Reads:
                 has_default=default is not None,
                 raises=method == "pop" and default is None,
             )
+
+    def _getenv_calls(self) -> None:
+        """``os.getenv(key, default)`` and ``os.getenvb(...)``, resolved through the imports."""
+        facts = self.facts
         for call in facts.calls_named("getenv", "getenvb"):
             if facts.callee(call) not in _GETENV:
                 continue
@@ -236,6 +250,10 @@ class _Reads:
                 default=default,
                 has_default=default is not None,
             )
+
+    def _environ_subscripts(self) -> None:
+        """``os.environ["X"]`` read (not assigned or deleted): raises when the variable is unset."""
+        aliases = self.aliases
         Load = ast.Load
         for sub in self.src.nodes(ast.Subscript):
             value = sub.value

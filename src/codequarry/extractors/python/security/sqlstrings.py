@@ -125,25 +125,8 @@ def sql_sites(src: SourceFile) -> list[SqlSite]:
 
 
 def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
-    calls = facts.calls
-    roots = facts.roots
-    candidates: list[tuple[ast.Call, str]] = []
-    for name in _METHOD_SINKS:
-        for call in calls.get(name, ()):
-            if call.func.__class__ is ast.Attribute:
-                candidates.append((call, name))
-    sqlalchemy = bool(roots & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"})
-    django = "django" in roots
-    if sqlalchemy:
-        candidates.extend((c, "text") for c in calls.get("text", ()))
-    if django:
-        candidates.extend((c, "raw") for c in calls.get("raw", ()) if c.func.__class__ is ast.Attribute)
-        candidates.extend((c, "extra") for c in calls.get("extra", ()) if c.func.__class__ is ast.Attribute)
-        candidates.extend((c, "RawSQL") for c in calls.get("RawSQL", ()))
-    if "pandas" in roots:
-        candidates.extend(
-            (c, "read_sql") for c in (*calls.get("read_sql", ()), *calls.get("read_sql_query", ()))
-        )
+    """The SQL sites of the file: every candidate sink call, checked, with its SQL argument built."""
+    candidates, sqlalchemy = _candidates(facts)
     if not candidates:
         return []
     candidates.sort(key=lambda c: (c[0].lineno, c[0].col_offset))
@@ -151,46 +134,32 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
     seg = src.segment
     sites: list[SqlSite] = []
     consumed: set[ast.Call] = set()  # text() calls already reported as the wrapper of an execute
-    sink_kw: tuple[str, ...]
-    params: tuple[str, ...]
-    expr: Any
     for call, sink in candidates:
         if call in consumed:
             continue
-        if sink == "text" and facts.callee(call) not in _TEXT:
+        keywords = _sink_keywords(call, sink, facts)
+        if keywords is None:
             continue
-        if sink == "RawSQL":
-            target = facts.callee(call)
-            if target is None or not target.startswith("django."):
-                continue
-        if sink == "read_sql":
-            if facts.callee(call) not in _READ_SQL:
-                continue
-            sink_kw, params = ("sql",), ("params",)
-        elif sink in _METHOD_SINKS:
-            sink_kw, params = _METHOD_SINKS[sink]
-        elif sink == "raw":
-            sink_kw, params = ("raw_query",), ("params",)
-        elif sink == "RawSQL":
-            sink_kw, params = ("sql",), ("params",)
-        elif sink == "text":
-            sink_kw, params = ("text",), ()
-        else:
-            sink_kw, params = (), ("params", "select_params")
-        has_params = (len(call.args) >= 2 and sink not in ("text", "read_sql", "executescript")) or any(
-            kw.arg in params for kw in call.keywords
-        )
-        if sink == "read_sql":
-            has_params = keyword(call, "params") is not None
+        sink_kw, params = keywords
+        has_params = _has_params(call, sink, params)
         scope_node, _ = facts.context(call)
         scope = facts.scope_name(scope_node)
         callee = seg(call.func, 120)
         if sink == "extra":
-            for arg, expr in _extra_fragments(call):
-                built = builder.build(expr, scope_node, call)
+            for arg, fragment in _extra_fragments(call):
+                built = builder.build(fragment, scope_node, call)
                 sites.append(
                     SqlSite(
-                        call, scope, sink, callee, None, arg, built, True, has_params, seg(expr, _MAX_EXPR)
+                        call,
+                        scope,
+                        sink,
+                        callee,
+                        None,
+                        arg,
+                        built,
+                        True,
+                        has_params,
+                        seg(fragment, _MAX_EXPR),
                     )
                 )
             continue
@@ -204,19 +173,85 @@ def _find(src: SourceFile, facts: FileFacts) -> list[SqlSite]:
         )
         wrapper = None
         if expr.__class__ is ast.Call and sink in _METHOD_SINKS and sqlalchemy:
-            inner = facts.callee(expr)
-            if inner in _TEXT:
-                wrapper = inner
-                consumed.add(expr)
-                text_arg = call_arg(expr, 0, "text")
-                if text_arg is not None and text_arg.__class__ is not ast.Starred:
-                    expr = text_arg
+            wrapper, expr = _unwrap_text(expr, facts, consumed)
         built = builder.build(expr, scope_node, call)
         looks = sink in _SQL_ONLY or wrapper is not None or _looks_like_sql(built.text)
         sites.append(
             SqlSite(call, scope, sink, callee, wrapper, arg, built, looks, has_params, seg(expr, _MAX_EXPR))
         )
     return sites
+
+
+def _candidates(facts: FileFacts) -> tuple[list[tuple[ast.Call, str]], bool]:
+    """(the calls that may be sinks, with the sink each may be; whether the file imports SQLAlchemy)."""
+    calls = facts.calls
+    roots = facts.roots
+    candidates: list[tuple[ast.Call, str]] = []
+    for name in _METHOD_SINKS:
+        for call in calls.get(name, ()):
+            if call.func.__class__ is ast.Attribute:
+                candidates.append((call, name))
+    sqlalchemy = bool(roots & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"})
+    if sqlalchemy:
+        candidates.extend((c, "text") for c in calls.get("text", ()))
+    if "django" in roots:
+        candidates.extend((c, "raw") for c in calls.get("raw", ()) if c.func.__class__ is ast.Attribute)
+        candidates.extend((c, "extra") for c in calls.get("extra", ()) if c.func.__class__ is ast.Attribute)
+        candidates.extend((c, "RawSQL") for c in calls.get("RawSQL", ()))
+    if "pandas" in roots:
+        candidates.extend(
+            (c, "read_sql") for c in (*calls.get("read_sql", ()), *calls.get("read_sql_query", ()))
+        )
+    return candidates, sqlalchemy
+
+
+def _sink_keywords(
+    call: ast.Call, sink: str, facts: FileFacts
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(keyword names of the SQL argument, keyword names of parameters) of a sink call; None when the
+    call is no sink after all (a ``text``, ``RawSQL`` or ``read_sql`` that resolves elsewhere)."""
+    if sink == "text" and facts.callee(call) not in _TEXT:
+        return None
+    if sink == "RawSQL":
+        target = facts.callee(call)
+        if target is None or not target.startswith("django."):
+            return None
+    if sink == "read_sql":
+        if facts.callee(call) not in _READ_SQL:
+            return None
+        return ("sql",), ("params",)
+    if sink in _METHOD_SINKS:
+        return _METHOD_SINKS[sink]
+    if sink == "raw":
+        return ("raw_query",), ("params",)
+    if sink == "RawSQL":
+        return ("sql",), ("params",)
+    if sink == "text":
+        return ("text",), ()
+    return (), ("params", "select_params")
+
+
+def _has_params(call: ast.Call, sink: str, params: tuple[str, ...]) -> bool:
+    """Whether the sink call passes query parameters (a second positional argument, or a parameter
+    keyword; ``read_sql`` only by ``params=``)."""
+    if sink == "read_sql":
+        return keyword(call, "params") is not None
+    return (len(call.args) >= 2 and sink not in ("text", "read_sql", "executescript")) or any(
+        kw.arg in params for kw in call.keywords
+    )
+
+
+def _unwrap_text(expr: ast.Call, facts: FileFacts, consumed: set[ast.Call]) -> tuple[str | None, Any]:
+    """``execute(text("..."))``: (the ``text`` function, its SQL argument), the ``text`` call marked
+    consumed; (None, ``expr``) when ``expr`` is another call."""
+    inner = facts.callee(expr)
+    if inner not in _TEXT:
+        return None, expr
+    consumed.add(expr)
+    text_arg = call_arg(expr, 0, "text")
+    if text_arg is not None and text_arg.__class__ is not ast.Starred:
+        return inner, text_arg
+    return inner, expr
 
 
 def _looks_like_sql(text: str | None) -> bool:

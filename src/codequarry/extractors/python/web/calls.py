@@ -133,101 +133,118 @@ class RouterCalls(FileContext):
         attr = func.attr
         scope = scope_of(self.parent, call)
         key = self.receiver_key(func.value, scope)
-        seg = self.seg
-        recv = seg(func.value, MAX_TEXT)
         if attr in known.MOUNT_METHODS:
             self._mount_call(call, attr, key, scope)
-            return
-        if attr == "add_url_rule":
-            fw = self.framework_of(key, ("flask",))
-            route_node, endpoint, view_node = (
-                call_arg(call, 0, "rule"),
-                call_arg(call, 1, "endpoint"),
-                call_arg(call, 2, "view_func"),
-            )
-            handler, view, wrappers = self._view(view_node, scope)
-            name = None if endpoint is None else literal_str(endpoint)
-            if endpoint is None and view_node is not None:
-                name = self._view_name(view_node, handler)
-            self._decl(
-                call,
-                fw,
-                "route",
-                self._methods(call),
-                route_node,
-                "",
-                None,
-                key,
-                recv,
-                name,
-                handler,
-                view,
-                wrappers,
-                EMPTY,
-                scope=scope,
-            )
-            return
-        if attr == "register":
-            prefix = call_arg(call, 0, "prefix")
-            if "django" not in self.frameworks or literal_str(prefix) is None:
-                return  # admin.site.register(Model), atexit.register(f), ...
-            handler, view, wrappers = self._view(call_arg(call, 1, "viewset"), scope)
-            self._decl(
-                call,
-                "django",
-                "viewset",
-                EMPTY,
-                prefix,
-                "",
-                None,
-                key,
-                recv,
-                literal_str(call_arg(call, 2, "basename")),
-                handler,
-                view,
-                wrappers,
-                EMPTY,
-                scope=scope,
-            )
-            return
-        aiohttp = attr.startswith("add_") and attr[4:] in known.HTTP_METHODS or attr == "add_view"
+        elif attr == "add_url_rule":
+            self._flask_url_rule(call, key, scope)
+        elif attr == "register":
+            self._drf_register(call, key, scope)
+        elif self._is_aiohttp_route(call, attr):
+            self._aiohttp_route(call, attr, key, scope)
+        else:
+            self._starlette_route(call, attr, key, scope)
+
+    def _flask_url_rule(self, call: Any, key: Any, scope: Any) -> None:
+        """Flask's ``app.add_url_rule(rule, endpoint, view_func)``."""
+        fw = self.framework_of(key, ("flask",))
+        route_node, endpoint, view_node = (
+            call_arg(call, 0, "rule"),
+            call_arg(call, 1, "endpoint"),
+            call_arg(call, 2, "view_func"),
+        )
+        handler, view, wrappers = self._view(view_node, scope)
+        name = None if endpoint is None else literal_str(endpoint)
+        if endpoint is None and view_node is not None:
+            name = self._view_name(view_node, handler)
+        self._decl(
+            call,
+            fw,
+            "route",
+            self._methods(call),
+            route_node,
+            "",
+            None,
+            key,
+            self.seg(call.func.value, MAX_TEXT),
+            name,
+            handler,
+            view,
+            wrappers,
+            EMPTY,
+            scope=scope,
+        )
+
+    def _drf_register(self, call: Any, key: Any, scope: Any) -> None:
+        """Django REST framework's ``router.register(prefix, viewset, basename)``."""
+        prefix = call_arg(call, 0, "prefix")
+        if "django" not in self.frameworks or literal_str(prefix) is None:
+            return  # admin.site.register(Model), atexit.register(f), ...
+        handler, view, wrappers = self._view(call_arg(call, 1, "viewset"), scope)
+        self._decl(
+            call,
+            "django",
+            "viewset",
+            EMPTY,
+            prefix,
+            "",
+            None,
+            key,
+            self.seg(call.func.value, MAX_TEXT),
+            literal_str(call_arg(call, 2, "basename")),
+            handler,
+            view,
+            wrappers,
+            EMPTY,
+            scope=scope,
+        )
+
+    @staticmethod
+    def _is_aiohttp_route(call: Any, attr: str) -> bool:
+        """aiohttp's ``add_get``/``add_post``/.../``add_view``, and ``add_route(method, path, handler)``
+        (Starlette's ``add_route`` takes a path first)."""
         if attr == "add_route":
             first = literal_str(call.args[0]) if call.args else None
-            aiohttp = len(call.args) >= 3 and first is not None and not first.startswith("/")
-        if aiohttp:
-            if "aiohttp" not in self.frameworks and key not in self.object_of_key:
-                return
-            if attr == "add_view" and call.args and call.args[0].__class__ is ast.Call:
-                return  # flask-admin's admin.add_view(ModelView(...))
-            if attr == "add_route":
-                method = literal_str(call.args[0]) or ""
-                methods = ["*" if method == "*" else method.upper()]
-                route_node, view_node = call_arg(call, 1, "path"), call_arg(call, 2, "handler")
-            else:
-                methods = EMPTY if attr == "add_view" else [attr[4:].upper()]
-                route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "handler")
-            handler, view, wrappers = self._view(view_node, scope)
-            self._decl(
-                call,
-                "aiohttp",
-                "route",
-                methods,
-                route_node,
-                "",
-                None,
-                key,
-                recv,
-                literal_str(call_arg(call, 99, "name")),
-                handler,
-                view,
-                wrappers,
-                EMPTY,
-                scope=scope,
-            )
+            return len(call.args) >= 3 and first is not None and not first.startswith("/")
+        return attr.startswith("add_") and attr[4:] in known.HTTP_METHODS or attr == "add_view"
+
+    def _aiohttp_route(self, call: Any, attr: str, key: Any, scope: Any) -> None:
+        """``router.add_get(path, handler)``, ``router.add_route(method, path, handler)``, ..."""
+        if "aiohttp" not in self.frameworks and key not in self.object_of_key:
             return
+        if attr == "add_view" and call.args and call.args[0].__class__ is ast.Call:
+            return  # flask-admin's admin.add_view(ModelView(...))
+        if attr == "add_route":
+            method = literal_str(call.args[0]) or ""
+            methods = ["*" if method == "*" else method.upper()]
+            route_node, view_node = call_arg(call, 1, "path"), call_arg(call, 2, "handler")
+        else:
+            methods = EMPTY if attr == "add_view" else [attr[4:].upper()]
+            route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "handler")
+        handler, view, wrappers = self._view(view_node, scope)
+        self._decl(
+            call,
+            "aiohttp",
+            "route",
+            methods,
+            route_node,
+            "",
+            None,
+            key,
+            self.seg(call.func.value, MAX_TEXT),
+            literal_str(call_arg(call, 99, "name")),
+            handler,
+            view,
+            wrappers,
+            EMPTY,
+            scope=scope,
+        )
+
+    def _starlette_route(self, call: Any, attr: str, key: Any, scope: Any) -> None:
+        """FastAPI's ``add_api_route``/``add_api_websocket_route`` and Starlette's ``add_route``/
+        ``add_websocket_route`` (inherited by FastAPI)."""
         if attr in ("add_api_route", "add_api_websocket_route"):
             fw = self.framework_of(key, ("fastapi",))
-        else:  # add_route, add_websocket_route: Starlette's, inherited by FastAPI
+        else:
             fw = self.framework_of(key, ("fastapi", "starlette"))
             if fw is None or (fw not in self.frameworks and key not in self.object_of_key):
                 return
@@ -237,7 +254,7 @@ class RouterCalls(FileContext):
         if call_arg(call, 99, "name") is None:
             name = short_name(handler)
         kind = "websocket" if "websocket" in attr else "route"
-        deps = dependency_list(seg, call_arg(call, 99, "dependencies")) if fw == "fastapi" else EMPTY
+        deps = dependency_list(self.seg, call_arg(call, 99, "dependencies")) if fw == "fastapi" else EMPTY
         self._decl(
             call,
             fw,
@@ -247,7 +264,7 @@ class RouterCalls(FileContext):
             "",
             None,
             key,
-            recv,
+            self.seg(call.func.value, MAX_TEXT),
             name,
             handler,
             view,

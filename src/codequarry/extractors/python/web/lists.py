@@ -44,35 +44,14 @@ class UrlLists(FileContext):
                 if child is anc.func:
                     break
                 if anc in self.includes:
-                    ns = self._include_target(anc)[1]
-                    outer = parent(anc)
-                    if outer.__class__ is ast.keyword:
-                        outer = parent(outer)
-                    if outer not in self.entries:
+                    outer = self._through_include(anc, prefixes, namespaces)
+                    if outer is None:
                         break
-                    prefixes.append(literal_str(call_arg(outer, 0, "route", "regex")))
-                    if ns:
-                        namespaces.append(ns)
                     child, anc = outer, parent(outer)
                     continue
-                entry = self.entries.get(anc)
-                if entry is not None and entry[1] == "mount":
-                    prefixes.append(literal_str(call_arg(anc, 0, "path")))
-                    ns = literal_str(call_arg(anc, 99, "name"))
-                    if ns:
-                        namespaces.append(ns)
-                elif anc in self.objects:
-                    key = self.objects[anc][0]
-                    return key, None, prefixes[::-1], namespaces[::-1]
-                elif anc.func.__class__ is ast.Attribute:
-                    attr = anc.func.attr
-                    if attr in ("append", "extend", "insert", "add_routes"):
-                        recv = anc.func.value
-                        scope = scope_of(parent, anc)
-                        key = self.receiver_key(recv, scope, local=attr != "add_routes")
-                        if key is not None and attr != "add_routes" and key not in self.object_of_key:
-                            self._list_object(key, framework, parent(anc))
-                        return key, self.seg(recv, MAX_TEXT), prefixes[::-1], namespaces[::-1]
+                owner = self._call_owner(anc, framework, prefixes, namespaces)
+                if owner is not None:
+                    return owner[0], owner[1], prefixes[::-1], namespaces[::-1]
                 # any other call wraps the list (i18n_patterns, format_suffix_patterns): look through
             elif cls is ast.Assign or cls is ast.AugAssign or cls is ast.AnnAssign:
                 target = anc.targets[0] if cls is ast.Assign else anc.target
@@ -86,6 +65,46 @@ class UrlLists(FileContext):
             child = anc
             anc = parent(anc)
         return None, None, prefixes[::-1], namespaces[::-1]
+
+    def _through_include(self, inc: Any, prefixes: list[str | None], namespaces: list[str]) -> Any:
+        """The entry ``path(prefix, include([...]))`` around an inline include, its prefix and
+        namespace added; None when the include is not the view of an entry."""
+        parent = self.parent
+        ns = self._include_target(inc)[1]
+        outer = parent(inc)
+        if outer.__class__ is ast.keyword:
+            outer = parent(outer)
+        if outer not in self.entries:
+            return None
+        prefixes.append(literal_str(call_arg(outer, 0, "route", "regex")))
+        if ns:
+            namespaces.append(ns)
+        return outer
+
+    def _call_owner(
+        self, anc: Any, framework: str, prefixes: list[str | None], namespaces: list[str]
+    ) -> tuple[str | None, str | None] | None:
+        """(owner key, owner as written) when call ``anc`` around a URL list owns it: a router's
+        constructor, ``x.append/extend/insert([...])``, ``app.router.add_routes([...])``; None to climb
+        on (a ``Mount`` adds its prefix and name first)."""
+        entry = self.entries.get(anc)
+        if entry is not None and entry[1] == "mount":
+            prefixes.append(literal_str(call_arg(anc, 0, "path")))
+            ns = literal_str(call_arg(anc, 99, "name"))
+            if ns:
+                namespaces.append(ns)
+        elif anc in self.objects:
+            return self.objects[anc][0], None
+        elif anc.func.__class__ is ast.Attribute:
+            attr = anc.func.attr
+            if attr in ("append", "extend", "insert", "add_routes"):
+                recv = anc.func.value
+                scope = scope_of(self.parent, anc)
+                key = self.receiver_key(recv, scope, local=attr != "add_routes")
+                if key is not None and attr != "add_routes" and key not in self.object_of_key:
+                    self._list_object(key, framework, self.parent(anc))
+                return key, self.seg(recv, MAX_TEXT)
+        return None
 
     def _include_target(self, inc: Any) -> tuple[Any, str | None]:
         """(what ``include(...)`` includes, its namespace): ``include("app.urls", namespace="x")``,
@@ -102,73 +121,87 @@ class UrlLists(FileContext):
     def _entry(self, call: Any, framework: str, kind: str) -> None:
         """A Django path/re_path/url, a Starlette Route/WebSocketRoute/Mount, an aiohttp web.get."""
         if framework == "django":
-            route_node = call_arg(call, 0, "route", "regex")
-            view_node = call_arg(call, 1, "view")
-            if view_node is not None and (
-                view_node in self.includes
-                or (view_node.__class__ is ast.Attribute and view_node.attr == "urls")
-            ):
-                self._django_include(call, route_node, view_node)  # include(...), admin.site.urls
-                return
-            self._decl_from_list(
-                call,
-                framework,
-                "route",
-                [],
-                route_node,
-                view_node,
-                call_arg(call, 3, "name"),
-                is_regex=kind == "regex",
-            )
+            self._django_entry(call, kind)
         elif framework == "aiohttp":
-            if kind == "route":
-                method = literal_str(call_arg(call, 0, "method"))
-                route_node, view_node = call_arg(call, 1, "path"), call_arg(call, 2, "handler")
-                methods = ["*" if method == "*" else method.upper()] if method else EMPTY
-            else:
-                route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "handler")
-                methods = EMPTY if kind == "view" else [kind]
-            self._decl_from_list(
-                call, framework, "route", methods, route_node, view_node, call_arg(call, 99, "name")
-            )
+            self._aiohttp_entry(call, kind)
         elif kind == "mount":
-            routes = call_arg(call, 99, "routes")
-            if routes is not None and routes.__class__ in (ast.List, ast.Tuple):
-                return  # inline: its entries climb through this Mount
-            app = routes if routes is not None else call_arg(call, 1, "app")
-            owner_key, _, prefixes, _ = self._list_owner(call, framework)
-            route_node = call_arg(call, 0, "path")
-            prefix = join_all(framework, [*prefixes, literal_str(route_node)])
-            scope = scope_of(self.parent, call)
-            self._mount(
-                "include",
-                framework,
-                "Mount",
-                owner_key,
-                None if app is None else self.key_of(app, scope),
-                app,
-                route_node,
-                literal_str(call_arg(call, 99, "name")) or None,
-                EMPTY,
-                call,
-                prefix,
-            )
+            self._starlette_mount(call, framework)
         else:
-            methods_node = call_arg(call, 99, "methods")
-            methods = (
-                [m.upper() for m in literal_strs(methods_node) or ()] if methods_node is not None else EMPTY
-            )
-            self._decl_from_list(
-                call,
-                framework,
-                "websocket" if kind == "websocket" else "route",
-                methods,
-                call_arg(call, 0, "path"),
-                call_arg(call, 1, "endpoint"),
-                call_arg(call, 99, "name"),
-                default_name=True,
-                deps=dependency_list(self.seg, call_arg(call, 99, "dependencies")),
-            )
+            self._starlette_entry(call, framework, kind)
+
+    def _django_entry(self, call: Any, kind: str) -> None:
+        """``path(route, view, kwargs, name)``, ``re_path``/``url``; ``include(...)`` as the view mounts."""
+        route_node = call_arg(call, 0, "route", "regex")
+        view_node = call_arg(call, 1, "view")
+        if view_node is not None and (
+            view_node in self.includes or (view_node.__class__ is ast.Attribute and view_node.attr == "urls")
+        ):
+            self._django_include(call, route_node, view_node)  # include(...), admin.site.urls
+            return
+        self._decl_from_list(
+            call,
+            "django",
+            "route",
+            [],
+            route_node,
+            view_node,
+            call_arg(call, 3, "name"),
+            is_regex=kind == "regex",
+        )
+
+    def _aiohttp_entry(self, call: Any, kind: str) -> None:
+        """``web.get(path, handler)``, ``web.route(method, path, handler)``, ``web.view(path, view)``."""
+        if kind == "route":
+            method = literal_str(call_arg(call, 0, "method"))
+            route_node, view_node = call_arg(call, 1, "path"), call_arg(call, 2, "handler")
+            methods = ["*" if method == "*" else method.upper()] if method else EMPTY
+        else:
+            route_node, view_node = call_arg(call, 0, "path"), call_arg(call, 1, "handler")
+            methods = EMPTY if kind == "view" else [kind]
+        self._decl_from_list(
+            call, "aiohttp", "route", methods, route_node, view_node, call_arg(call, 99, "name")
+        )
+
+    def _starlette_mount(self, call: Any, framework: str) -> None:
+        """``Mount(path, app=...)`` / ``Mount(path, routes=some_list)``; an inline routes list is not
+        mounted here (its entries climb through this Mount)."""
+        routes = call_arg(call, 99, "routes")
+        if routes is not None and routes.__class__ in (ast.List, ast.Tuple):
+            return  # inline: its entries climb through this Mount
+        app = routes if routes is not None else call_arg(call, 1, "app")
+        owner_key, _, prefixes, _ = self._list_owner(call, framework)
+        route_node = call_arg(call, 0, "path")
+        prefix = join_all(framework, [*prefixes, literal_str(route_node)])
+        scope = scope_of(self.parent, call)
+        self._mount(
+            "include",
+            framework,
+            "Mount",
+            owner_key,
+            None if app is None else self.key_of(app, scope),
+            app,
+            route_node,
+            literal_str(call_arg(call, 99, "name")) or None,
+            EMPTY,
+            call,
+            prefix,
+        )
+
+    def _starlette_entry(self, call: Any, framework: str, kind: str) -> None:
+        """``Route(path, endpoint, methods=[...], name=...)`` and ``WebSocketRoute(...)``."""
+        methods_node = call_arg(call, 99, "methods")
+        methods = [m.upper() for m in literal_strs(methods_node) or ()] if methods_node is not None else EMPTY
+        self._decl_from_list(
+            call,
+            framework,
+            "websocket" if kind == "websocket" else "route",
+            methods,
+            call_arg(call, 0, "path"),
+            call_arg(call, 1, "endpoint"),
+            call_arg(call, 99, "name"),
+            default_name=True,
+            deps=dependency_list(self.seg, call_arg(call, 99, "dependencies")),
+        )
 
     def _django_include(self, call: Any, route_node: Any, inc: Any) -> None:
         target, ns = self._include_target(inc) if inc in self.includes else (inc, None)
