@@ -239,10 +239,43 @@ def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    """Read one file and run every extractor that applies to it, each in its own failure boundary."""
     started = time.monotonic()  # the supervisor's clock for this file starts about now
+    opened = _open_source(task, config, run, started)
+    if opened is None:
+        return
+    src, skip_reason = opened
+    partial = task.only is not None
+    failure: ParseFailure | None = None
+    progress = run.progress
+    for index, (ex, view, bufs) in enumerate(run.views):
+        run.current = index
+        if progress is not None:
+            progress[1] = index
+        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
+            continue
+        if ex.needs and (skip_reason or failure):
+            continue
+        failed = _run_extractor(index, ex, view, bufs, src, task, run)
+        if failed is not None:
+            failure = failed
+    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
+        for line, column, message in src.newer.partial_rows():
+            run.error("parse", "partial", message, line, column, _safe_line(src, line))
+    if failure is not None:
+        run.count(f"skipped:{failure.kind}")
+    elif src.parsed:
+        run.count("parsed")
+
+
+def _open_source(
+    task: FileTask, config: WorkerConfig, run: _Run, started: float
+) -> tuple[SourceFile, str | None] | None:
+    """Read the file and start its rows in every buffer; returns the source and why it is skipped
+    (too_large, binary), or None when it cannot be read (the error row is written)."""
     got = _read(task, config.max_file_size, run)
     if got is None:
-        return
+        return None
     data, sha, size, lines, mtime_ns = got
     skip_reason: str | None = None
     if data is None:
@@ -258,7 +291,6 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     for buf in run.buffers.values():
         buf.begin_file(task.key, prov)
     run.errors.begin_file(task.key, prov)
-    partial = task.only is not None
     src = SourceFile(
         repo=task.repo,
         path=task.path,
@@ -273,67 +305,61 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     )
     if config.file_timeout:
         src.deadline = started + CANCEL_AT * config.file_timeout
-    if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
+    if skip_reason and task.only is None:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
         if skip_reason == "too_large":
             run.error("read", "too_large", f"{size} bytes is over --max-file-size {config.max_file_size}")
         else:
             run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
+    return src, skip_reason
+
+
+def _run_extractor(
+    index: int,
+    ex: FileExtractor,
+    view: Outputs,
+    bufs: list[RowBuffer],
+    src: SourceFile,
+    task: FileTask,
+    run: _Run,
+) -> ParseFailure | None:
+    """Run one extractor on the file; on an exception its rows of this file are dropped and an error
+    row says why. Returns the parse failure of a file product (ast, tokens, ...), which later
+    extractors that need a parse skip on."""
+    marks = [b.n for b in bufs]
+    started, shared = time.perf_counter(), src.shared_seconds
     failure: ParseFailure | None = None
-    progress = run.progress
-    for index, (ex, view, bufs) in enumerate(run.views):
-        run.current = index
-        if progress is not None:
-            progress[1] = index
-        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
-            continue
-        if ex.needs and (skip_reason or failure):
-            continue
-        marks = [b.n for b in bufs]
-        started, shared = time.perf_counter(), src.shared_seconds
-        try:
-            ex.func(src, view)
-        except ParseFailure as exc:
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
-                run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
-                continue
-            failure = exc
+    try:
+        ex.func(src, view)
+    except ParseFailure as exc:
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
+            run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
+            return None  # as always: not timed
+        failure = exc
+        if task.only is None or task.file_errors:
             line = exc.line
-            if not partial or task.file_errors:
-                run.error(
-                    "parse",
-                    exc.kind,
-                    exc.message,
-                    line,
-                    exc.column,
-                    exc.source_line if exc.source_line is not None else _safe_line(src, line),
-                )
-        except MemoryError:
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
-        except Exception as exc:  # an extractor's bug costs its rows for this file only
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            line = _line_of_exception(exc)
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
-            run.error(
-                ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None, _safe_line(src, line)
-            )
-        shared = src.shared_seconds - shared
-        run.shared += shared
-        run.seconds[index] += time.perf_counter() - started - shared
-        run.rows[index] += sum(b.n for b in bufs) - sum(marks)
-    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
-        for line, column, message in src.newer.partial_rows():
-            run.error("parse", "partial", message, line, column, _safe_line(src, line))
-    if failure is not None:
-        run.count(f"skipped:{failure.kind}")
-    elif src.parsed:
-        run.count("parsed")
+            source_line = exc.source_line if exc.source_line is not None else _safe_line(src, line)
+            run.error("parse", exc.kind, exc.message, line, exc.column, source_line)
+    except MemoryError:
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
+    except Exception as exc:  # an extractor's bug costs its rows for this file only
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        line = _line_of_exception(exc)
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+        run.error(
+            ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None, _safe_line(src, line)
+        )
+    shared = src.shared_seconds - shared
+    run.shared += shared
+    run.seconds[index] += time.perf_counter() - started - shared
+    run.rows[index] += sum(b.n for b in bufs) - sum(marks)
+    return failure
 
 
 def _safe_line(src: SourceFile, line: int | None) -> str | None:
