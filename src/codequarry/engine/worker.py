@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import importlib
 import os
 import signal
@@ -24,13 +23,12 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
-from codequarry.corpus_io import Refused, open_corpus
 from codequarry.datasets import Error, File
+from codequarry.engine.reading import Read, line_count, looks_binary, read_file, unreadable
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
-_HASH_BLOCK = 1 << 20
 #: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
 #: supervisor would kill the worker from outside
 CANCEL_AT = 0.8
@@ -102,27 +100,6 @@ def load_extractors(refs: tuple[tuple[str, str], ...]) -> list[FileExtractor]:
         got.append(obj)
     _loaded[refs] = (modules, got)
     return got
-
-
-def _looks_binary(head: bytes) -> bool:
-    if b"\0" not in head:
-        return False
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
-    return control * 10 > len(head) or not _is_utf8(head)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start > len(data) - 4  # a character cut at the end of the sample is fine
-    return True
-
-
-def _line_count(data: bytes) -> int:
-    if not data:
-        return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def _line_of_exception(exc: BaseException) -> int | None:
@@ -200,38 +177,13 @@ def _utf8(text: object) -> str:
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-_Read = tuple[bytes | None, str | None, int, int | None, int]
-
-
-def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
-    """Read a file once. Returns (data or None if too large, sha256, size, line count, mtime_ns) or None
-    if it could not be read (then an errors row says why). Size and mtime are those of the open file,
-    so the manifest row describes the bytes read even if the file changed since the scan."""
+def _read(task: FileTask, max_size: int, run: _Run) -> Read | None:
+    """Read a file once (see ``reading.read_file``); None if it could not be read (then an errors row
+    says why)."""
     try:
-        fh, st = open_corpus(task.root, task.path)
-        with fh:
-            size = st.st_size
-            if size <= max_size:
-                data = fh.read()
-                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
-            digest = hashlib.sha256()
-            lines = 0
-            last = b""
-            while block := fh.read(_HASH_BLOCK):
-                digest.update(block)
-                lines += block.count(b"\n")
-                last = block
-            if last and not last.endswith(b"\n"):
-                lines += 1
-            return None, digest.hexdigest(), size, lines, st.st_mtime_ns
-    except FileNotFoundError:
-        message = "file disappeared between scan and read"
-    except Refused as exc:
-        message = exc.strerror or str(exc)
-    except (IsADirectoryError, NotADirectoryError) as exc:
-        message = f"not a regular file: {exc.strerror}"
+        return read_file(task.root, task.path, max_size)
     except OSError as exc:
-        message = f"{exc.strerror or exc}"
+        message = unreadable(exc)
     run.errors.begin_file(task.key, (task.repo, task.path, None))
     run.error("read", "unreadable", message)
     run.count("skipped:unreadable")
@@ -281,8 +233,8 @@ def _open_source(
     if data is None:
         skip_reason = "too_large"
     else:
-        lines = _line_count(data)
-        if _looks_binary(data[:8192]):
+        lines = line_count(data)
+        if looks_binary(data[:8192]):
             lines = None
             if task.language == "python":
                 skip_reason = "binary"
@@ -486,7 +438,7 @@ def _record_failure(
         if got is not None:
             data, sha, size, lines, mtime_ns = got
             if data is not None:
-                lines = None if _looks_binary(data[:8192]) else _line_count(data)
+                lines = None if looks_binary(data[:8192]) else line_count(data)
             prov = (task.repo, task.path, sha)
             run.provenance[task.key] = prov
             for buf in manifest[2]:
