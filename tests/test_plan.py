@@ -80,6 +80,19 @@ def test_extract_and_plan_resolve_once_per_command(tmp_path: Path, calls: Counte
     assert sql(open_store(store), "SELECT count(*) AS n FROM files").column("n")[0].as_py() == 2
 
 
+def test_a_recipe_run_with_an_extract_section_resolves_once(tmp_path: Path, calls: Counter[str]) -> None:
+    _tree(tmp_path)  # proj/, the [extract] source
+    recipe = tmp_path / "quarry.toml"
+    recipe.write_text(
+        '[extract]\nsources = ["proj"]\nworkers = 1\nselect = ["python.core", "python.call_graph"]\n',
+        encoding="utf-8",
+    )
+    store = tmp_path / "store"
+    _quarry("run", str(recipe), "--store", str(store))  # reserved table names, make_plan, the run
+    assert calls == {"load_catalog": 1, "build_graph": 1}
+    assert sql(open_store(store), "SELECT count(*) AS n FROM files").column("n")[0].as_py() == 2
+
+
 def test_the_plan_run_executes_is_the_plan_rendered(tmp_path: Path, calls: Counter[str]) -> None:
     src = _tree(tmp_path)
     plan = make_plan([src], store=tmp_path / "store", workers=1, select=["python.call_graph"])

@@ -99,6 +99,28 @@ def _operation_tables(snap: Snapshot | None) -> set[str]:
     return out
 
 
+@dataclass
+class _Scan:
+    """What plan_work compares: the selection, the last snapshot's records and this scan's files."""
+
+    snap: Snapshot | None
+    extractors: list[FileExtractor]
+    forced: set[str]
+    known: Mapping[str, FileExtractor]
+    selected: dict[str, int]  # extractor -> the version it runs at
+    outputs: dict[str, tuple[str, ...]]  # extractor -> the tables it writes
+    languages: dict[str, tuple[str, ...] | None]  # extractor -> its languages (None: every file)
+    producers: dict[str, list[str]]  # table -> the selected extractors writing it
+    all_tables: set[str]  # every table a selected extractor writes, and errors
+    op_tables: set[str]  # the tables operations wrote (never dropped here)
+    prev_state: dict[str, dict[str, int]]
+    prev_outputs: dict[str, dict[str, list[str]]]
+    prev_files: dict[Key, tuple[int, int, str | None, str | None]]
+    prev_modules: dict[Key, tuple[str | None, bool]]
+    by_repo: dict[str, list[FileTask]]
+    same: set[int]  # keys of touched files whose content hashes to the stored sha256
+
+
 def plan_work(
     store: Store,
     snap: Snapshot | None,
@@ -114,9 +136,41 @@ def plan_work(
     A ``scoped`` repo was given as one of its files: ``tasks`` hold that file alone, no other file of
     the repo is deleted, and the repo keeps its recorded extractor state (a selection change reaches
     the repo's other files at its next whole run)."""
+    scan = _scan(store, snap, tasks, repos, extractors, forced, known or {})
+    work = WorkPlan(
+        tasks=[],
+        replace=defaultdict(Replacement),
+        state={r: m for r, m in scan.prev_state.items() if r not in repos},
+    )
+    work.outputs = {r: m for r, m in scan.prev_outputs.items() if r not in repos and r in work.state}
+    for repo in repos:
+        if repo in scoped and repo in scan.prev_state:
+            work.state[repo] = scan.prev_state[repo]
+            work.outputs[repo] = scan.prev_outputs.get(
+                repo, {n: sorted(scan.outputs[n]) for n in scan.selected}
+            )
+            _scoped_file(work, scan.by_repo.get(repo, []), scan.prev_files, scan.all_tables)
+        else:
+            _plan_repo(scan, work, repo)
+    # tables of unselected extractors that still hold rows of other repos stay as they are
+    for table in list(work.replace):
+        if not work.replace[table]:
+            del work.replace[table]
+    return work
+
+
+def _scan(
+    store: Store,
+    snap: Snapshot | None,
+    tasks: list[FileTask],
+    repos: list[str],
+    extractors: list[FileExtractor],
+    forced: set[str],
+    known: Mapping[str, FileExtractor],
+) -> _Scan:
+    """Gather the selection and what the last snapshot recorded for ``repos``."""
     selected = {ex.name: effective_version(ex) for ex in extractors}
     outputs = {ex.name: ex.output_names for ex in extractors}
-    languages = {ex.name: ex.languages for ex in extractors}
     producers: dict[str, list[str]] = defaultdict(list)
     for ex in extractors:
         for table in ex.output_names:
@@ -128,127 +182,154 @@ def plan_work(
         if other not in repos:
             for name in forced:
                 names.pop(name, None)
-    prev_files: dict[Key, tuple[int, int, str | None, str | None]] = {}
-    prev_modules: dict[Key, tuple[str | None, bool]] = {}
-    if snap is not None:
-        files = _read(
-            store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos
-        )
-        if files is not None:
-            for r, p, s, m, h, lang in zip(*(files.column(i).to_pylist() for i in range(6)), strict=True):
-                prev_files[(r, p)] = (s, m, h, lang)
-        mods = _read(store, snap, "modules", ["repo", "path", "module", "is_package"], repos)
-        if mods is not None:
-            for r, p, mod, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
-                prev_modules[(r, p)] = (mod, pkg)
-
-    replace_: dict[str, Replacement] = defaultdict(Replacement)
-    work = WorkPlan(tasks=[], replace=replace_, state={r: m for r, m in prev_state.items() if r not in repos})
-    prev_outputs = previous_outputs(snap)
-    work.outputs = {r: m for r, m in prev_outputs.items() if r not in repos and r in work.state}
-    op_tables = _operation_tables(snap)
+    prev_files, prev_modules = _previous_files(store, snap, repos)
     by_repo: dict[str, list[FileTask]] = defaultdict(list)
     for t in tasks:
         by_repo[t.repo].append(t)
-    same = _same_content(tasks, prev_files) if MANIFEST in selected else set()
-    all_tables = {name for outs in outputs.values() for name in outs} | {"errors"}
-    for repo in repos:
-        old = prev_state.get(repo, {})
-        if repo in scoped and repo in prev_state:
-            work.state[repo] = old
-            work.outputs[repo] = prev_outputs.get(repo, {n: sorted(outputs[n]) for n in selected})
-            _scoped_file(work, by_repo.get(repo, []), prev_files, all_tables)
-            continue
-        rerun = sorted(n for n, v in selected.items() if old.get(n) != v or n in forced)
-        dropped = sorted(n for n in old if n not in selected)
-        if rerun:
-            work.rerun[repo] = rerun
-        if dropped:
-            work.dropped[repo] = dropped
-        work.state[repo] = dict(selected)
-        work.outputs[repo] = {n: sorted(outputs[n]) for n in selected}
-        for name in rerun:
-            langs = languages[name]
-            for table in outputs[name]:
-                if langs is not None and len(producers[table]) > 1:
-                    # a table shared by extractors of other languages: drop this language's files only
-                    replace_[table].keys[repo].update(
-                        t.path for t in by_repo.get(repo, ()) if t.language in langs
-                    )
-                else:
-                    replace_[table].repos.add(repo)
-        recorded = prev_outputs.get(repo, {})
-        for name in dropped:
-            replace_["errors"].extractors[repo].add(name)
-            gone = (known or {}).get(name)
-            if gone is not None and gone.languages is not None:
-                # its share of a table other languages' extractors still write: its files' rows go
-                for table in gone.output_names:
-                    if table in all_tables:
-                        replace_[table].keys[repo].update(
-                            t.path for t in by_repo.get(repo, ()) if t.language in gone.languages
-                        )
-            if name in recorded:  # exactly the tables it wrote: every row of this repo in them goes
-                mine = set(recorded[name])
-            else:  # a store written before outputs were recorded: every table no one else makes
-                mine = {t for t in (snap.tables if snap else {}) if t not in op_tables}
-            for table in mine:
-                if (
-                    table not in all_tables
-                    and table != "errors"
-                    and snap is not None
-                    and table in snap.tables
-                ):
-                    replace_[table].repos.add(repo)
-        if rerun:
-            replace_["errors"].extractors[repo].update(rerun)
-        seen: set[str] = set()
-        whole = set(rerun)
-        for t in by_repo.get(repo, []):
-            seen.add(t.path)
-            prev = prev_files.get((repo, t.path))
-            module_moved = (
-                t.language == "python"
-                and (repo, t.path) in prev_modules
-                and prev_modules[(repo, t.path)] != (t.module, t.is_package)
-            )
-            if prev is None:
-                work.added += 1
-            elif (
-                prev[0] != t.size
-                or prev[3] != t.language
-                or module_moved
-                or (prev[1] != t.mtime_ns and t.key not in same)
-            ):
-                work.changed += 1
+    return _Scan(
+        snap=snap,
+        extractors=extractors,
+        forced=forced,
+        known=known,
+        selected=selected,
+        outputs=outputs,
+        languages={ex.name: ex.languages for ex in extractors},
+        producers=producers,
+        all_tables={name for outs in outputs.values() for name in outs} | {"errors"},
+        op_tables=_operation_tables(snap),
+        prev_state=prev_state,
+        prev_outputs=previous_outputs(snap),
+        prev_files=prev_files,
+        prev_modules=prev_modules,
+        by_repo=by_repo,
+        same=_same_content(tasks, prev_files) if MANIFEST in selected else set(),
+    )
+
+
+def _previous_files(
+    store: Store, snap: Snapshot | None, repos: list[str]
+) -> tuple[dict[Key, tuple[int, int, str | None, str | None]], dict[Key, tuple[str | None, bool]]]:
+    """The last snapshot's files rows (size, mtime, sha256, language) and modules rows of ``repos``."""
+    prev_files: dict[Key, tuple[int, int, str | None, str | None]] = {}
+    prev_modules: dict[Key, tuple[str | None, bool]] = {}
+    if snap is None:
+        return prev_files, prev_modules
+    files = _read(
+        store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos
+    )
+    if files is not None:
+        for r, p, s, m, h, lang in zip(*(files.column(i).to_pylist() for i in range(6)), strict=True):
+            prev_files[(r, p)] = (s, m, h, lang)
+    mods = _read(store, snap, "modules", ["repo", "path", "module", "is_package"], repos)
+    if mods is not None:
+        for r, p, mod, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
+            prev_modules[(r, p)] = (mod, pkg)
+    return prev_files, prev_modules
+
+
+def _plan_repo(scan: _Scan, work: WorkPlan, repo: str) -> None:
+    """One whole repo: extractors re-run or dropped, then each file added, changed, touched or gone."""
+    old = scan.prev_state.get(repo, {})
+    rerun = sorted(n for n, v in scan.selected.items() if old.get(n) != v or n in scan.forced)
+    dropped = sorted(n for n in old if n not in scan.selected)
+    if rerun:
+        work.rerun[repo] = rerun
+    if dropped:
+        work.dropped[repo] = dropped
+    work.state[repo] = dict(scan.selected)
+    work.outputs[repo] = {n: sorted(scan.outputs[n]) for n in scan.selected}
+    _replace_rerun(scan, work.replace, repo, rerun)
+    _replace_dropped(scan, work.replace, repo, dropped)
+    if rerun:
+        work.replace["errors"].extractors[repo].update(rerun)
+    _plan_files(scan, work, repo, rerun)
+
+
+def _replace_rerun(scan: _Scan, replace_: dict[str, Replacement], repo: str, rerun: list[str]) -> None:
+    """The rows an extractor run again replaces: the repo's, or its languages' files' in a shared table."""
+    for name in rerun:
+        langs = scan.languages[name]
+        for table in scan.outputs[name]:
+            if langs is not None and len(scan.producers[table]) > 1:
+                # a table shared by extractors of other languages: drop this language's files only
+                replace_[table].keys[repo].update(
+                    t.path for t in scan.by_repo.get(repo, ()) if t.language in langs
+                )
             else:
-                work.unchanged += 1
-                only = tuple(n for n in rerun if _applies(extractors, n, t.language))
-                if prev[1] != t.mtime_ns:
-                    work.touched += 1
-                    if MANIFEST not in whole:  # only the files row changes: its mtime
-                        only += (MANIFEST,)
-                        replace_["files"].keys[repo].add(t.path)
-                if only:
-                    work.tasks.append(
-                        replace(
-                            t, only=only, file_errors=_parse_errors_missing(extractors, whole, t.language)
-                        )
+                replace_[table].repos.add(repo)
+
+
+def _replace_dropped(scan: _Scan, replace_: dict[str, Replacement], repo: str, dropped: list[str]) -> None:
+    """The rows an extractor no longer selected leaves behind: exactly the tables it wrote."""
+    recorded = scan.prev_outputs.get(repo, {})
+    snap = scan.snap
+    for name in dropped:
+        replace_["errors"].extractors[repo].add(name)
+        gone = scan.known.get(name)
+        if gone is not None and gone.languages is not None:
+            # its share of a table other languages' extractors still write: its files' rows go
+            for table in gone.output_names:
+                if table in scan.all_tables:
+                    replace_[table].keys[repo].update(
+                        t.path for t in scan.by_repo.get(repo, ()) if t.language in gone.languages
                     )
-                continue
-            for table in all_tables:
-                replace_[table].keys[repo].add(t.path)
-            work.tasks.append(t)
-        for r, p in prev_files:
-            if r == repo and p not in seen:
-                work.deleted += 1
-                for table in all_tables:
-                    replace_[table].keys[repo].add(p)
-    # tables of unselected extractors that still hold rows of other repos stay as they are
-    for table in list(replace_):
-        if not replace_[table]:
-            del replace_[table]
-    return work
+        if name in recorded:  # exactly the tables it wrote: every row of this repo in them goes
+            mine = set(recorded[name])
+        else:  # a store written before outputs were recorded: every table no one else makes
+            mine = {t for t in (snap.tables if snap else {}) if t not in scan.op_tables}
+        for table in mine:
+            if table not in scan.all_tables and snap is not None and table in snap.tables:
+                replace_[table].repos.add(repo)
+
+
+def _plan_files(scan: _Scan, work: WorkPlan, repo: str, rerun: list[str]) -> None:
+    """Each file of the repo: new or changed ones are extracted; unchanged ones only by ``rerun``
+    (and a touched one's files row rewritten); deleted ones lose their rows everywhere."""
+    seen: set[str] = set()
+    whole = set(rerun)
+    replace_ = work.replace
+    for t in scan.by_repo.get(repo, []):
+        seen.add(t.path)
+        prev = scan.prev_files.get((repo, t.path))
+        if prev is None:
+            work.added += 1
+        elif (
+            prev[0] != t.size
+            or prev[3] != t.language
+            or _module_moved(scan, t)
+            or (prev[1] != t.mtime_ns and t.key not in scan.same)
+        ):
+            work.changed += 1
+        else:
+            work.unchanged += 1
+            only = tuple(n for n in rerun if _applies(scan.extractors, n, t.language))
+            if prev[1] != t.mtime_ns:
+                work.touched += 1
+                if MANIFEST not in whole:  # only the files row changes: its mtime
+                    only += (MANIFEST,)
+                    replace_["files"].keys[repo].add(t.path)
+            if only:
+                missing = _parse_errors_missing(scan.extractors, whole, t.language)
+                work.tasks.append(replace(t, only=only, file_errors=missing))
+            continue
+        for table in scan.all_tables:
+            replace_[table].keys[repo].add(t.path)
+        work.tasks.append(t)
+    for r, p in scan.prev_files:
+        if r == repo and p not in seen:
+            work.deleted += 1
+            for table in scan.all_tables:
+                replace_[table].keys[repo].add(p)
+
+
+def _module_moved(scan: _Scan, t: FileTask) -> bool:
+    """A Python file whose module name changed (a package added or removed around it)."""
+    key = (t.repo, t.path)
+    return (
+        t.language == "python"
+        and key in scan.prev_modules
+        and scan.prev_modules[key] != (t.module, t.is_package)
+    )
 
 
 def _scoped_file(work: WorkPlan, tasks: list[FileTask], prev_files: dict[Key, Any], tables: set[str]) -> None:

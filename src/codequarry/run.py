@@ -18,15 +18,16 @@ from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import WorkerConfig
 from codequarry.errors import StoreError, UsageError
 from codequarry.graph import Graph
-from codequarry.incremental import previous_outputs, previous_state
+from codequarry.incremental import WorkPlan, previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
 from codequarry.plan import ExtractPlan, Plan, as_plan
 from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
 from codequarry.repos import scan_sources
+from codequarry.scan import Manifest
 from codequarry.schema import DatasetSpec
-from codequarry.store import Snapshot, Store
+from codequarry.store import Snapshot, Store, TableState
 from codequarry.store.transaction import RunTransaction, begin_run
 from codequarry.store.writer import RunWriter, schema_fingerprint
 from codequarry.worklist import worklist
@@ -163,6 +164,18 @@ def _check_store_path(path: str) -> None:
         ) from None
 
 
+@dataclass
+class _Scanned:
+    """The run's scan and worklist: the plan with its sources renamed, the repo registry after the
+    run, the manifest, the work and the snapshot it is compared with."""
+
+    plan: ExtractPlan
+    registry: dict[str, dict[str, Any]]
+    manifest: Manifest
+    work: WorkPlan
+    previous: Snapshot | None
+
+
 def _execute(
     plan: ExtractPlan,
     txn: RunTransaction,
@@ -176,8 +189,59 @@ def _execute(
     catalog: dict[str, Any] | None = None,
 ) -> RunSummary:
     """Scan, plan, extract, commit, run the operations and publish, inside the run's transaction."""
-    store, run_id, previous = txn.store, txn.run_id, txn.previous
-    extractors = graph.extractors
+    scanned = _scan(plan, txn, graph, rebuild, recorder, catalog)
+    plan, work, previous = scanned.plan, scanned.work, scanned.previous
+    pause("execute")  # tests change the corpus here, between the scan and the reads
+    counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
+    summary = _summary(scanned, txn, counts)
+    with recorder.stage("commit"):
+        states = txn.commit(work.replace, base=previous, pause=pause)
+    prev_ops = previous.run.get("operations", {}) if previous else {}
+    if rebuild:  # an operation whose output is rebuilt derives it again
+        redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
+        prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
+    with recorder.stage("operations"):
+        op_state, summary.operations = run_operations(
+            txn.store,
+            graph,
+            states,
+            prev_ops,
+            workers=plan.workers,
+            sources={src.repo: src.root for src in plan.sources},
+        )
+    gone = drop_unselected(states, prev_ops, graph)
+    if gone:
+        summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
+    summary.notes += [
+        f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()
+    ]
+    unchanged = (
+        previous is not None
+        and states == previous.tables
+        and work.state == previous_state(previous)
+        and op_state == prev_ops
+        and work.outputs == previous_outputs(previous)
+        and scanned.registry == previous.run.get("repos")
+    )
+    summary.seconds = round(time.perf_counter() - started, 3)
+    if unchanged:
+        summary.published = False
+    else:
+        _publish(scanned, txn, summary, states, op_state, specs)
+    summary.errors_stored = stored_errors(txn.store, plan.repos)
+    return summary
+
+
+def _scan(
+    plan: ExtractPlan,
+    txn: RunTransaction,
+    graph: Graph,
+    rebuild: frozenset[str],
+    recorder: RunRecorder,
+    catalog: dict[str, Any] | None,
+) -> _Scanned:
+    """Scan the sources, prepare the run's tables and decide the work against the last snapshot."""
+    store, previous = txn.store, txn.previous
     pause("scan")
     with recorder.stage("scan"):
         sources, reg, manifest = scan_sources(
@@ -185,16 +249,29 @@ def _execute(
         )
     recorder.add_languages(manifest)
     plan = plan.model_copy(update={"sources": tuple(sources)})
-    writer = txn.writer
-    forced, previous = _prepare(writer, previous, extractors, rebuild)
+    forced, previous = _prepare(txn.writer, previous, graph.extractors, rebuild)
     with recorder.stage("plan"):
-        work = worklist(store, previous, sources, manifest, extractors, forced=forced, known=catalog)
-    pause("execute")  # tests change the corpus here, between the scan and the reads
+        work = worklist(store, previous, sources, manifest, graph.extractors, forced=forced, known=catalog)
+    return _Scanned(plan=plan, registry=reg, manifest=manifest, work=work, previous=previous)
+
+
+def _extract_files(
+    plan: ExtractPlan,
+    txn: RunTransaction,
+    engine: Engine,
+    graph: Graph,
+    work: WorkPlan,
+    progress: ProgressFn | None,
+    recorder: RunRecorder,
+) -> Counter[str]:
+    """Run the file extractors on the worklist in chunks, adding each part to the transaction;
+    returns the workers' counts (parsed, skipped:REASON, ...)."""
+    store = txn.store
     config = WorkerConfig(
-        extractors=tuple((ex.module, ex.attribute) for ex in extractors),
+        extractors=tuple((ex.module, ex.attribute) for ex in graph.extractors),
         max_file_size=plan.max_file_size,
         tables_dir=str(store.tables_dir),
-        run_id=run_id,
+        run_id=txn.run_id,
         file_timeout=plan.file_timeout,
     )
     counts: Counter[str] = Counter()
@@ -212,16 +289,27 @@ def _execute(
             done_bytes += result.bytes
             if progress is not None:
                 progress(done_files, done_bytes, len(work.tasks), total_bytes)
-    recorder.add_error_parts(store.table_path("errors"), writer.parts.get("errors", []))
+    recorder.add_error_parts(store.table_path("errors"), txn.writer.parts.get("errors", []))
+    return counts
+
+
+def _summary(scanned: _Scanned, txn: RunTransaction, counts: Counter[str]) -> RunSummary:
+    """The run's summary after extraction (operations, timing and snapshot are filled in later)."""
+    plan, manifest, work, writer = scanned.plan, scanned.manifest, scanned.work, txn.writer
     skipped: Counter[str] = Counter()
     for k, v in counts.items():
         if k.startswith("skipped:"):
             skipped[k.split(":", 1)[1]] += v
     for _repo, _path, reason in manifest.skipped:
         skipped[reason.split(":")[0]] += 1
-    summary = RunSummary(
-        store=str(store.path),
-        snapshot=previous.id if previous else 0,
+    touched = (
+        [f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"]
+        if work.touched
+        else []
+    )
+    return RunSummary(
+        store=str(txn.store.path),
+        snapshot=scanned.previous.id if scanned.previous else 0,
         sources={s.repo: escape_name(s.root) for s in plan.sources},  # printable, reversible
         files_scanned=len(manifest.files),
         files_parsed=counts.get("parsed", 0),
@@ -239,56 +327,21 @@ def _execute(
         rerun=work.rerun,
         dropped=work.dropped,
         listing=manifest.listing,
-        notes=list(plan.warnings)
-        + list(plan.notes)
-        + txn.notes
-        + manifest.notes
-        + writer.notes
-        + (
-            [
-                f"{work.touched} file(s) touched without a change of content: not extracted, their mtime updated"
-            ]
-            if work.touched
-            else []
-        ),
+        notes=list(plan.warnings) + list(plan.notes) + txn.notes + manifest.notes + writer.notes + touched,
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
-        run_id=run_id,
+        run_id=txn.run_id,
     )
-    state = work.state
-    with recorder.stage("commit"):
-        states = txn.commit(work.replace, base=previous, pause=pause)
-    prev_ops = previous.run.get("operations", {}) if previous else {}
-    if rebuild:  # an operation whose output is rebuilt derives it again
-        redo = {op.name for op in graph.operations for o in op.outputs if getattr(o, "name", o) in rebuild}
-        prev_ops = {k: v for k, v in prev_ops.items() if k not in redo}
-    with recorder.stage("operations"):
-        op_state, summary.operations = run_operations(
-            store,
-            graph,
-            states,
-            prev_ops,
-            workers=plan.workers,
-            sources={src.repo: src.root for src in plan.sources},
-        )
-    gone = drop_unselected(states, prev_ops, graph)
-    if gone:
-        summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")
-    summary.notes += [
-        f"{k}: {v}" for info in summary.operations.values() for k, v in info.get("stats", {}).items()
-    ]
-    unchanged = (
-        previous is not None
-        and states == previous.tables
-        and state == previous_state(previous)
-        and op_state == prev_ops
-        and work.outputs == previous_outputs(previous)
-        and reg == previous.run.get("repos")
-    )
-    summary.seconds = round(time.perf_counter() - started, 3)
-    if unchanged:
-        summary.published = False
-        summary.errors_stored = stored_errors(store, plan.repos)
-        return summary
+
+
+def _publish(
+    scanned: _Scanned,
+    txn: RunTransaction,
+    summary: RunSummary,
+    states: dict[str, TableState],
+    op_state: dict[str, Any],
+    specs: dict[str, DatasetSpec],
+) -> None:
+    """Publish the run's snapshot, recording what the next run compares with."""
     pause("publish")
     run_info = {k: v for k, v in summary.to_json().items() if k not in ("snapshot", "published")}
     schemas = {name: schema_fingerprint(spec.schema) for name, spec in specs.items()}
@@ -296,18 +349,16 @@ def _execute(
         states,
         run={
             **run_info,
-            "state": state,
-            "outputs": work.outputs,
-            "repos": reg,
+            "state": scanned.work.state,
+            "outputs": scanned.work.outputs,
+            "repos": scanned.registry,
             "operations": op_state,
             "schemas": schemas,
-            "plan": _recipe(plan),
+            "plan": _recipe(scanned.plan),
         },
     )
     summary.snapshot = snap.id
     summary.notes += txn.compaction_notes
-    summary.errors_stored = stored_errors(store, plan.repos)
-    return summary
 
 
 def stored_errors(store: Store, repos: list[str]) -> int:

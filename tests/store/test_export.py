@@ -23,8 +23,9 @@ from codequarry import extract, make_plan
 from codequarry.errors import StoreError, UsageError
 from codequarry.query import sql, table
 from codequarry.store import Store
-from codequarry.store import export as export_module
 from codequarry.store.export import MARKER, export, shard_ids
+from codequarry.store.export import jsonl as export_jsonl
+from codequarry.store.export import parquet as export_parquet
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TABLES = ["assignments", "calls", "classes", "errors", "files", "functions", "imports", "modules"]
@@ -271,9 +272,9 @@ def test_many_shards_are_written_in_passes_and_small_buffers_flush(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     export(store, tmp_path / "once", format="parquet", shards=7, tables=["calls"])
-    monkeypatch.setattr(export_module, "MAX_OPEN_SHARDS", 3)
-    monkeypatch.setattr(export_module, "ROW_GROUP_ROWS", 50)
-    monkeypatch.setattr(export_module, "BUFFER_BYTES", 10_000)
+    monkeypatch.setattr(export_parquet, "MAX_OPEN_SHARDS", 3)
+    monkeypatch.setattr(export_parquet, "ROW_GROUP_ROWS", 50)
+    monkeypatch.setattr(export_parquet, "BUFFER_BYTES", 10_000)
     seen: list[tuple[str, int, int]] = []
     export(
         store,
@@ -367,10 +368,10 @@ def test_jsonl_round_trips_every_table(store: Store, tmp_path: Path) -> None:
 def test_json_values_that_json_lacks(tmp_path: Path) -> None:
     import datetime as dt
 
-    assert export_module._json_default(b"\x00\xff") == base64.b64encode(b"\x00\xff").decode()
-    assert export_module._json_default(dt.date(2024, 1, 2)) == "2024-01-02"
+    assert export_jsonl.json_default(b"\x00\xff") == base64.b64encode(b"\x00\xff").decode()
+    assert export_jsonl.json_default(dt.date(2024, 1, 2)) == "2024-01-02"
     odd = {"a": [float("nan"), 1.5], "b": float("inf")}
-    assert export_module._finite(odd) == {"a": [None, 1.5], "b": None}
+    assert export_jsonl.finite(odd) == {"a": [None, 1.5], "b": None}
 
 
 # -- SQLite ---------------------------------------------------------------------------------------

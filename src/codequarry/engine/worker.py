@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import importlib
 import os
 import signal
@@ -24,13 +23,12 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
-from codequarry.corpus_io import Refused, open_corpus
 from codequarry.datasets import Error, File
+from codequarry.engine.reading import Read, line_count, looks_binary, read_file, unreadable
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 
-_HASH_BLOCK = 1 << 20
 #: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
 #: supervisor would kill the worker from outside
 CANCEL_AT = 0.8
@@ -102,27 +100,6 @@ def load_extractors(refs: tuple[tuple[str, str], ...]) -> list[FileExtractor]:
         got.append(obj)
     _loaded[refs] = (modules, got)
     return got
-
-
-def _looks_binary(head: bytes) -> bool:
-    if b"\0" not in head:
-        return False
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
-    return control * 10 > len(head) or not _is_utf8(head)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start > len(data) - 4  # a character cut at the end of the sample is fine
-    return True
-
-
-def _line_count(data: bytes) -> int:
-    if not data:
-        return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def _line_of_exception(exc: BaseException) -> int | None:
@@ -200,38 +177,13 @@ def _utf8(text: object) -> str:
     return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-_Read = tuple[bytes | None, str | None, int, int | None, int]
-
-
-def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
-    """Read a file once. Returns (data or None if too large, sha256, size, line count, mtime_ns) or None
-    if it could not be read (then an errors row says why). Size and mtime are those of the open file,
-    so the manifest row describes the bytes read even if the file changed since the scan."""
+def _read(task: FileTask, max_size: int, run: _Run) -> Read | None:
+    """Read a file once (see ``reading.read_file``); None if it could not be read (then an errors row
+    says why)."""
     try:
-        fh, st = open_corpus(task.root, task.path)
-        with fh:
-            size = st.st_size
-            if size <= max_size:
-                data = fh.read()
-                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
-            digest = hashlib.sha256()
-            lines = 0
-            last = b""
-            while block := fh.read(_HASH_BLOCK):
-                digest.update(block)
-                lines += block.count(b"\n")
-                last = block
-            if last and not last.endswith(b"\n"):
-                lines += 1
-            return None, digest.hexdigest(), size, lines, st.st_mtime_ns
-    except FileNotFoundError:
-        message = "file disappeared between scan and read"
-    except Refused as exc:
-        message = exc.strerror or str(exc)
-    except (IsADirectoryError, NotADirectoryError) as exc:
-        message = f"not a regular file: {exc.strerror}"
+        return read_file(task.root, task.path, max_size)
     except OSError as exc:
-        message = f"{exc.strerror or exc}"
+        message = unreadable(exc)
     run.errors.begin_file(task.key, (task.repo, task.path, None))
     run.error("read", "unreadable", message)
     run.count("skipped:unreadable")
@@ -239,17 +191,50 @@ def _read(task: FileTask, max_size: int, run: _Run) -> _Read | None:
 
 
 def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
+    """Read one file and run every extractor that applies to it, each in its own failure boundary."""
     started = time.monotonic()  # the supervisor's clock for this file starts about now
+    opened = _open_source(task, config, run, started)
+    if opened is None:
+        return
+    src, skip_reason = opened
+    partial = task.only is not None
+    failure: ParseFailure | None = None
+    progress = run.progress
+    for index, (ex, view, bufs) in enumerate(run.views):
+        run.current = index
+        if progress is not None:
+            progress[1] = index
+        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
+            continue
+        if ex.needs and (skip_reason or failure):
+            continue
+        failed = _run_extractor(index, ex, view, bufs, src, task, run)
+        if failed is not None:
+            failure = failed
+    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
+        for line, column, message in src.newer.partial_rows():
+            run.error("parse", "partial", message, line, column, _safe_line(src, line))
+    if failure is not None:
+        run.count(f"skipped:{failure.kind}")
+    elif src.parsed:
+        run.count("parsed")
+
+
+def _open_source(
+    task: FileTask, config: WorkerConfig, run: _Run, started: float
+) -> tuple[SourceFile, str | None] | None:
+    """Read the file and start its rows in every buffer; returns the source and why it is skipped
+    (too_large, binary), or None when it cannot be read (the error row is written)."""
     got = _read(task, config.max_file_size, run)
     if got is None:
-        return
+        return None
     data, sha, size, lines, mtime_ns = got
     skip_reason: str | None = None
     if data is None:
         skip_reason = "too_large"
     else:
-        lines = _line_count(data)
-        if _looks_binary(data[:8192]):
+        lines = line_count(data)
+        if looks_binary(data[:8192]):
             lines = None
             if task.language == "python":
                 skip_reason = "binary"
@@ -258,7 +243,6 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     for buf in run.buffers.values():
         buf.begin_file(task.key, prov)
     run.errors.begin_file(task.key, prov)
-    partial = task.only is not None
     src = SourceFile(
         repo=task.repo,
         path=task.path,
@@ -273,67 +257,61 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     )
     if config.file_timeout:
         src.deadline = started + CANCEL_AT * config.file_timeout
-    if skip_reason and not partial:  # a partial re-run's file was read before: its errors are stored
+    if skip_reason and task.only is None:  # a partial re-run's file was read before: its errors are stored
         run.count(f"skipped:{skip_reason}")
         if skip_reason == "too_large":
             run.error("read", "too_large", f"{size} bytes is over --max-file-size {config.max_file_size}")
         else:
             run.error("read", "binary", "binary content (NUL and control bytes) in a Python file")
+    return src, skip_reason
+
+
+def _run_extractor(
+    index: int,
+    ex: FileExtractor,
+    view: Outputs,
+    bufs: list[RowBuffer],
+    src: SourceFile,
+    task: FileTask,
+    run: _Run,
+) -> ParseFailure | None:
+    """Run one extractor on the file; on an exception its rows of this file are dropped and an error
+    row says why. Returns the parse failure of a file product (ast, tokens, ...), which later
+    extractors that need a parse skip on."""
+    marks = [b.n for b in bufs]
+    started, shared = time.perf_counter(), src.shared_seconds
     failure: ParseFailure | None = None
-    progress = run.progress
-    for index, (ex, view, bufs) in enumerate(run.views):
-        run.current = index
-        if progress is not None:
-            progress[1] = index
-        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
-            continue
-        if ex.needs and (skip_reason or failure):
-            continue
-        marks = [b.n for b in bufs]
-        started, shared = time.perf_counter(), src.shared_seconds
-        try:
-            ex.func(src, view)
-        except ParseFailure as exc:
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
-                run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
-                continue
-            failure = exc
+    try:
+        ex.func(src, view)
+    except ParseFailure as exc:
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        if exc.product not in FILE_PRODUCTS:  # e.g. symtable or compile refuses what ast accepted
+            run.error(ex.name, exc.kind, exc.message, exc.line, exc.column, _safe_line(src, exc.line))
+            return None  # as always: not timed
+        failure = exc
+        if task.only is None or task.file_errors:
             line = exc.line
-            if not partial or task.file_errors:
-                run.error(
-                    "parse",
-                    exc.kind,
-                    exc.message,
-                    line,
-                    exc.column,
-                    exc.source_line if exc.source_line is not None else _safe_line(src, line),
-                )
-        except MemoryError:
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
-        except Exception as exc:  # an extractor's bug costs its rows for this file only
-            for b, m in zip(bufs, marks, strict=True):
-                b.truncate(m)
-            line = _line_of_exception(exc)
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
-            run.error(
-                ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None, _safe_line(src, line)
-            )
-        shared = src.shared_seconds - shared
-        run.shared += shared
-        run.seconds[index] += time.perf_counter() - started - shared
-        run.rows[index] += sum(b.n for b in bufs) - sum(marks)
-    if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
-        for line, column, message in src.newer.partial_rows():
-            run.error("parse", "partial", message, line, column, _safe_line(src, line))
-    if failure is not None:
-        run.count(f"skipped:{failure.kind}")
-    elif src.parsed:
-        run.count("parsed")
+            source_line = exc.source_line if exc.source_line is not None else _safe_line(src, line)
+            run.error("parse", exc.kind, exc.message, line, exc.column, source_line)
+    except MemoryError:
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
+    except Exception as exc:  # an extractor's bug costs its rows for this file only
+        for b, m in zip(bufs, marks, strict=True):
+            b.truncate(m)
+        line = _line_of_exception(exc)
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        where = f" (at {os.path.basename(last.filename)}:{last.lineno} in {last.name})"
+        run.error(
+            ex.name, "extractor", f"{type(exc).__name__}: {exc}{where}", line, None, _safe_line(src, line)
+        )
+    shared = src.shared_seconds - shared
+    run.shared += shared
+    run.seconds[index] += time.perf_counter() - started - shared
+    run.rows[index] += sum(b.n for b in bufs) - sum(marks)
+    return failure
 
 
 def _safe_line(src: SourceFile, line: int | None) -> str | None:
@@ -460,7 +438,7 @@ def _record_failure(
         if got is not None:
             data, sha, size, lines, mtime_ns = got
             if data is not None:
-                lines = None if _looks_binary(data[:8192]) else _line_count(data)
+                lines = None if looks_binary(data[:8192]) else line_count(data)
             prov = (task.repo, task.path, sha)
             run.provenance[task.key] = prov
             for buf in manifest[2]:

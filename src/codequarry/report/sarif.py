@@ -132,10 +132,25 @@ def _rows(store: Store, name: str, columns: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+FINDING_COLUMNS = [
+    "repo",
+    "path",
+    "rule",
+    "severity",
+    "cwe",
+    "message",
+    "scope",
+    "snippet",
+    "line",
+    "col",
+    "end_line",
+    "end_col",
+]
+ERROR_COLUMNS = ["repo", "path", "extractor", "kind", "message", "line", "column"]
+
+
 def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]:
     """The SARIF log (a dict ready for json.dump) of the store's published snapshot."""
-    from codequarry.extractors.python.security.rules import RULES
-
     snap = store.snapshot()
     if snap is None:
         raise UsageError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
@@ -144,82 +159,15 @@ def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]
             "the store has no security_findings table: extract with the python.security extractors "
             "selected (e.g. 'quarry extract . --select python.security')"
         )
-    findings = _rows(
-        store,
-        "security_findings",
-        [
-            "repo",
-            "path",
-            "rule",
-            "severity",
-            "cwe",
-            "message",
-            "scope",
-            "snippet",
-            "line",
-            "col",
-            "end_line",
-            "end_col",
-        ],
-    )
-    errors = (
-        _rows(store, "errors", ["repo", "path", "extractor", "kind", "message", "line", "column"])
-        if include_errors and "errors" in snap.tables
-        else []
-    )
+    findings = _rows(store, "security_findings", FINDING_COLUMNS)
+    errors = _rows(store, "errors", ERROR_COLUMNS) if include_errors and "errors" in snap.tables else []
     sources = {k: str(v) for k, v in (snap.run.get("sources") or {}).items()}
     bases = _bases(sources, {r["repo"] for r in findings} | {e["repo"] for e in errors})
-    rules = [_rule(r.id, r.title, r.severity, r.cwe) for r in RULES.values()]
-    for f in findings:  # rules a plugin's rows name, unknown to the built-in rule set
-        if f["rule"] not in {r["id"] for r in rules}:
-            rules.append(_rule(f["rule"], f["rule"], f["severity"], f["cwe"]))
-    for kind in sorted({e["kind"] for e in errors}):
-        rules.append(_error_rule(kind))
+    rules = _rules(findings, errors)
     index = {r["id"]: i for i, r in enumerate(rules)}
     seen: dict[str, int] = {}
-    results = []
-    for f in findings:
-        snippet = " ".join((f["snippet"] or "").split())
-        results.append(
-            {
-                "ruleId": f["rule"],
-                "ruleIndex": index[f["rule"]],
-                "level": LEVELS.get(f["severity"], "warning"),
-                "message": {
-                    "text": f["message"] or (RULES[f["rule"]].title if f["rule"] in RULES else f["rule"])
-                },
-                "locations": [
-                    _location(
-                        bases[f["repo"]],
-                        f["path"],
-                        _region(f["line"], f["col"], f["end_line"], f["end_col"], f["snippet"]),
-                        f["scope"],
-                    )
-                ],
-                "partialFingerprints": {
-                    FINGERPRINT: _fingerprint(
-                        seen, f["rule"], f["repo"], f["path"], f["scope"] or "", snippet
-                    )
-                },
-                "properties": {"severity": f["severity"], "cwe": f["cwe"], "repo": f["repo"]},
-            }
-        )
-    for e in errors:
-        results.append(
-            {
-                "ruleId": ERROR_RULE + e["kind"],
-                "ruleIndex": index[ERROR_RULE + e["kind"]],
-                "level": "note",
-                "message": {"text": f"{e['extractor']}: {e['message'] or e['kind']}"},
-                "locations": [_location(bases[e["repo"]], e["path"], _region(e["line"]))],
-                "partialFingerprints": {
-                    FINGERPRINT: _fingerprint(
-                        seen, e["kind"], e["repo"], e["path"], e["extractor"], e["message"] or ""
-                    )
-                },
-                "properties": {"repo": e["repo"], "extractor": e["extractor"]},
-            }
-        )
+    results = [_finding_result(f, index, bases, seen) for f in findings]
+    results += [_error_result(e, index, bases, seen) for e in errors]
     run: dict[str, Any] = {
         "tool": {
             "driver": {
@@ -242,6 +190,65 @@ def build_sarif(store: Store, *, include_errors: bool = False) -> dict[str, Any]
     if originals:
         run["originalUriBaseIds"] = originals
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _rules(findings: list[dict[str, Any]], errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The built-in rule set, then the rules a plugin's rows name, then one rule per error kind."""
+    from codequarry.extractors.python.security.rules import RULES
+
+    rules = [_rule(r.id, r.title, r.severity, r.cwe) for r in RULES.values()]
+    for f in findings:  # rules a plugin's rows name, unknown to the built-in rule set
+        if f["rule"] not in {r["id"] for r in rules}:
+            rules.append(_rule(f["rule"], f["rule"], f["severity"], f["cwe"]))
+    for kind in sorted({e["kind"] for e in errors}):
+        rules.append(_error_rule(kind))
+    return rules
+
+
+def _finding_result(
+    f: dict[str, Any], index: dict[str, int], bases: dict[str, str], seen: dict[str, int]
+) -> dict[str, Any]:
+    """One security_findings row as a SARIF result."""
+    from codequarry.extractors.python.security.rules import RULES
+
+    snippet = " ".join((f["snippet"] or "").split())
+    return {
+        "ruleId": f["rule"],
+        "ruleIndex": index[f["rule"]],
+        "level": LEVELS.get(f["severity"], "warning"),
+        "message": {"text": f["message"] or (RULES[f["rule"]].title if f["rule"] in RULES else f["rule"])},
+        "locations": [
+            _location(
+                bases[f["repo"]],
+                f["path"],
+                _region(f["line"], f["col"], f["end_line"], f["end_col"], f["snippet"]),
+                f["scope"],
+            )
+        ],
+        "partialFingerprints": {
+            FINGERPRINT: _fingerprint(seen, f["rule"], f["repo"], f["path"], f["scope"] or "", snippet)
+        },
+        "properties": {"severity": f["severity"], "cwe": f["cwe"], "repo": f["repo"]},
+    }
+
+
+def _error_result(
+    e: dict[str, Any], index: dict[str, int], bases: dict[str, str], seen: dict[str, int]
+) -> dict[str, Any]:
+    """One errors row as a SARIF note (with --include-errors)."""
+    return {
+        "ruleId": ERROR_RULE + e["kind"],
+        "ruleIndex": index[ERROR_RULE + e["kind"]],
+        "level": "note",
+        "message": {"text": f"{e['extractor']}: {e['message'] or e['kind']}"},
+        "locations": [_location(bases[e["repo"]], e["path"], _region(e["line"]))],
+        "partialFingerprints": {
+            FINGERPRINT: _fingerprint(
+                seen, e["kind"], e["repo"], e["path"], e["extractor"], e["message"] or ""
+            )
+        },
+        "properties": {"repo": e["repo"], "extractor": e["extractor"]},
+    }
 
 
 def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False) -> SarifSummary:

@@ -82,115 +82,124 @@ def _plain(value: Any) -> Any:
 
 def create_app(config: ServeConfig) -> Starlette:
     """The ASGI app; run it with uvicorn (``quarry serve`` does)."""
-    from codequarry.query import open_store
+    h = _Handlers(config)
+    routes = [
+        Route("/", h.page),
+        Route("/healthz", h.health),
+        Route("/api/tables", h.tables),
+        Route("/api/sql", h.sql_post, methods=["POST"]),
+        Route("/api/sql", h.sql_get, methods=["GET"]),
+        Route("/api/views/{name}", h.view),
+        Route("/api/runs", h.runs),
+        Route("/api/runs/{run}", h.run_report),
+        Route("/runs/{run}/report.html", h.run_html),
+        Route("/api/progress", h.progress),
+        Route("/api/progress/stream", h.progress_stream),
+    ]
+    middleware = [Middleware(_TokenGate, token=config.token)] if config.token else []
+    return Starlette(routes=routes, middleware=middleware)
 
-    limiter = anyio.CapacityLimiter(QUERY_SLOTS)
 
-    def store() -> Any:
-        return open_store(config.store)
+class _Handlers:
+    """The app's endpoints over one store; queries run in a child process, at most QUERY_SLOTS at once."""
 
-    async def run_query(sql_text: str, cap: int) -> tuple[pa.Table, bool, float]:
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.limiter = anyio.CapacityLimiter(QUERY_SLOTS)
+
+    def store(self) -> Any:
+        from codequarry.query import open_store
+
+        return open_store(self.config.store)
+
+    async def run_query(self, sql_text: str, cap: int) -> tuple[pa.Table, bool, float]:
         from codequarry.serve.queries import run_query as in_child
 
+        config = self.config
         return await anyio.to_thread.run_sync(
-            lambda: in_child(config.store, sql_text, cap=cap, timeout=config.query_timeout), limiter=limiter
+            lambda: in_child(config.store, sql_text, cap=cap, timeout=config.query_timeout),
+            limiter=self.limiter,
         )
 
-    async def query_response(sql_text: str, fmt: str, cap: int) -> Response:
+    async def query_response(self, sql_text: str, fmt: str, cap: int) -> Response:
         if not sql_text.strip():
             return JSONResponse({"error": "empty query"}, status_code=400)
         try:
-            result, truncated, seconds = await run_query(sql_text, cap)
+            result, truncated, seconds = await self.run_query(sql_text, cap)
         except QueryTimeout as exc:
             return JSONResponse({"error": str(exc)}, status_code=504)
         except QueryFailed as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
-        if fmt == "csv":
-            return Response(
-                sqlout.render(result, "csv"),
-                media_type="text/csv",
-                headers={"content-disposition": 'attachment; filename="query.csv"'},
-            )
-        if fmt == "json-download":
-            body = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
-            return Response(
-                body,
-                media_type="application/json",
-                headers={"content-disposition": 'attachment; filename="query.json"'},
-            )
-        return JSONResponse(
-            {
-                "columns": result.column_names,
-                "types": [str(t) for t in result.schema.types],
-                "rows": _jsonable(result),
-                "truncated": truncated,
-                "row_cap": cap,
-                "seconds": round(seconds, 4),
-            }
-        )
+        return _query_result(result, fmt, cap, truncated, seconds)
 
-    async def page(_request: Request) -> Response:
+    async def page(self, _request: Request) -> Response:
         return HTMLResponse(PAGE)
 
-    async def health(_request: Request) -> Response:
-        snap = store().snapshot()
-        return JSONResponse({"ok": True, "store": str(config.store), "snapshot": snap.id if snap else None})
+    async def health(self, _request: Request) -> Response:
+        snap = self.store().snapshot()
+        return JSONResponse(
+            {"ok": True, "store": str(self.config.store), "snapshot": snap.id if snap else None}
+        )
 
-    async def tables(_request: Request) -> Response:
-        return JSONResponse(await anyio.to_thread.run_sync(_tables, store()))
+    async def tables(self, _request: Request) -> Response:
+        return JSONResponse(await anyio.to_thread.run_sync(_tables, self.store()))
 
-    async def sql_post(request: Request) -> Response:
+    async def sql_post(self, request: Request) -> Response:
         try:
             body = await request.json()
         except ValueError:
             return JSONResponse({"error": 'send JSON: {"sql": "SELECT ..."}'}, status_code=400)
-        return await query_response(str(body.get("sql", "")), "json", config.row_cap)
+        return await self.query_response(str(body.get("sql", "")), "json", self.config.row_cap)
 
-    async def sql_get(request: Request) -> Response:
+    async def sql_get(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "json")
         if fmt not in ("json", "csv", "json-download"):
             return JSONResponse({"error": "format is json, csv or json-download"}, status_code=400)
-        cap = config.row_cap if fmt == "json" else config.download_cap
-        return await query_response(request.query_params.get("q", ""), fmt, cap)
+        cap = self.config.row_cap if fmt == "json" else self.config.download_cap
+        return await self.query_response(request.query_params.get("q", ""), fmt, cap)
 
-    async def view(request: Request) -> Response:
+    async def view(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in VIEWS:
             return JSONResponse({"error": f"no view '{name}'; views: {', '.join(VIEWS)}"}, status_code=404)
-        snap = store().snapshot()
+        snap = self.store().snapshot()
         if snap is None or VIEWS[name].table not in snap.tables:
             return JSONResponse({"columns": [], "rows": [], "truncated": False, "missing": VIEWS[name].table})
-        return await query_response(view_sql(name, dict(request.query_params)), "json", config.row_cap)
+        return await self.query_response(
+            view_sql(name, dict(request.query_params)), "json", self.config.row_cap
+        )
 
-    async def runs(_request: Request) -> Response:
+    async def runs(self, _request: Request) -> Response:
         from codequarry.serve.runs import list_runs
 
-        return JSONResponse(await anyio.to_thread.run_sync(list_runs, store()))
+        return JSONResponse(await anyio.to_thread.run_sync(list_runs, self.store()))
 
-    async def run_report(request: Request) -> Response:
+    async def run_report(self, request: Request) -> Response:
         from codequarry.serve.runs import run_report as report_of
 
-        found = await anyio.to_thread.run_sync(report_of, store(), request.path_params["run"])
+        found = await anyio.to_thread.run_sync(report_of, self.store(), request.path_params["run"])
         if found is None:
             return JSONResponse({"error": f"no run '{request.path_params['run']}'"}, status_code=404)
         return JSONResponse(found)
 
-    async def run_html(request: Request) -> Response:
+    async def run_html(self, request: Request) -> Response:
         from codequarry.serve.runs import run_report_html
 
-        page = await anyio.to_thread.run_sync(run_report_html, store(), request.path_params["run"])
+        page = await anyio.to_thread.run_sync(run_report_html, self.store(), request.path_params["run"])
         if page is None:
             return JSONResponse({"error": f"no run '{request.path_params['run']}'"}, status_code=404)
         return HTMLResponse(page)
 
-    async def progress(_request: Request) -> Response:
-        return JSONResponse(read_progress(config.store) or {"state": "idle"})
+    async def progress(self, _request: Request) -> Response:
+        return JSONResponse(read_progress(self.config.store) or {"state": "idle"})
 
-    async def progress_stream(request: Request) -> Response:
+    async def progress_stream(self, request: Request) -> Response:
+        store = self.config.store
+
         async def events() -> Any:
             last = None
             while not await request.is_disconnected():
-                now = read_progress(config.store) or {"state": "idle"}
+                now = read_progress(store) or {"state": "idle"}
                 text = json.dumps(now)
                 if text != last:
                     last = text
@@ -203,21 +212,32 @@ def create_app(config: ServeConfig) -> Starlette:
             events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
 
-    routes = [
-        Route("/", page),
-        Route("/healthz", health),
-        Route("/api/tables", tables),
-        Route("/api/sql", sql_post, methods=["POST"]),
-        Route("/api/sql", sql_get, methods=["GET"]),
-        Route("/api/views/{name}", view),
-        Route("/api/runs", runs),
-        Route("/api/runs/{run}", run_report),
-        Route("/runs/{run}/report.html", run_html),
-        Route("/api/progress", progress),
-        Route("/api/progress/stream", progress_stream),
-    ]
-    middleware = [Middleware(_TokenGate, token=config.token)] if config.token else []
-    return Starlette(routes=routes, middleware=middleware)
+
+def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds: float) -> Response:
+    """A query's rows as a CSV or JSON download, or as the page's JSON (columns, types, rows)."""
+    if fmt == "csv":
+        return Response(
+            sqlout.render(result, "csv"),
+            media_type="text/csv",
+            headers={"content-disposition": 'attachment; filename="query.csv"'},
+        )
+    if fmt == "json-download":
+        body = json.dumps(result.to_pylist(), default=str, ensure_ascii=False, indent=1) + "\n"
+        return Response(
+            body,
+            media_type="application/json",
+            headers={"content-disposition": 'attachment; filename="query.json"'},
+        )
+    return JSONResponse(
+        {
+            "columns": result.column_names,
+            "types": [str(t) for t in result.schema.types],
+            "rows": _jsonable(result),
+            "truncated": truncated,
+            "row_cap": cap,
+            "seconds": round(seconds, 4),
+        }
+    )
 
 
 def _tables(st: Any) -> dict[str, Any]:

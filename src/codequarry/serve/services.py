@@ -274,6 +274,13 @@ def start(store: Path, spec: ServiceSpec) -> ServiceState:
             f"cannot start {spec.name}: port {spec.port} on 127.0.0.1 is in use; set another port "
             f"in {store / CONFIG} ([services.{spec.name}] port = N) or free it"
         )
+    proc, record = _spawn(store, spec)
+    return _await_healthy(store, spec, proc, record["started"])
+
+
+def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start the service in a session of its own, its output appended to its log, and record its
+    pid file (written whole: a reader never sees half of one)."""
     _folder(store).mkdir(parents=True, exist_ok=True)
     log = log_path(store, spec.name)
     with open(log, "ab") as fh:
@@ -300,6 +307,13 @@ def start(store: Path, spec: ServiceSpec) -> ServiceState:
     tmp = _pidfile(store, spec.name).with_suffix(".tmp")
     tmp.write_text(json.dumps(record, indent=1))
     os.replace(tmp, _pidfile(store, spec.name))
+    return proc, record
+
+
+def _await_healthy(
+    store: Path, spec: ServiceSpec, proc: subprocess.Popen[bytes], started: float
+) -> ServiceState:
+    """Wait for the service's health check; one that exits or stays silent is stopped and named."""
     deadline = time.monotonic() + spec.start_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -310,7 +324,7 @@ def start(store: Path, spec: ServiceSpec) -> ServiceState:
             )
         if _healthy(spec.health, spec.port):
             return ServiceState(
-                spec.name, "running", pid=proc.pid, port=spec.port, started=record["started"], healthy=True
+                spec.name, "running", pid=proc.pid, port=spec.port, started=started, healthy=True
             )
         time.sleep(0.2)
     stop(store, spec.name)

@@ -12,7 +12,7 @@ import bisect
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,67 +146,71 @@ class RunWriter:
     def _drop(
         self, table: DeltaTable, name: str, rep: Replacement, now: int
     ) -> list[AddAction | RemoveAction]:
+        """The Delta actions that drop ``rep``'s rows from ``table``: a part wholly of a replaced repo
+        is removed unread; a part whose stats say it may hold dropped rows is read and rewritten."""
         actions: list[AddAction | RemoveAction] = []
         live = _actions(table)
         if not live.num_rows:
             return actions
-        cols = live.column_names
-        n = live.num_rows
-
-        def col(c: str) -> list[Any]:
-            return live.column(c).to_pylist() if c in cols else [None] * n
-
         sorted_keys = {repo: sorted(paths) for repo, paths in rep.keys.items() if paths}
-        for f, size, lo_r, hi_r, lo_p, hi_p in zip(
-            col("path"),
-            col("size_bytes"),
-            col("min.repo"),
-            col("max.repo"),
-            col("min.path"),
-            col("max.path"),
-            strict=True,
-        ):
+        for f, size, lo_r, hi_r, lo_p, hi_p in _part_ranges(live):
             single = lo_r is not None and lo_r == hi_r
             if single and lo_r in rep.repos:
                 actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
                 continue
             if single and not _may_hold(sorted_keys.get(lo_r), lo_p, hi_p) and not rep.extractors.get(lo_r):
                 continue
-            if not part_inside(f):
-                raise damaged(self.store, name, f"its log names a file outside the table ({f})")
-            try:
-                part_file = pq.ParquetFile(str(self.store.table_path(name) / f))
-                # the key columns first (a few KB): most parts whose path range spans a changed file hold
-                # none of its rows, and are then never read whole
-                key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
-                keep = pc.invert(_dropped_mask(part_file.read(columns=key_cols), rep))
-                kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
-                if kept == part_file.metadata.num_rows:
-                    continue
-                data = part_file.read()
-            except PermissionError:  # not damage: store_errors says "permission denied"
-                raise
-            except (OSError, pa.ArrowException) as exc:
-                raise damaged(self.store, name, f"its file {f} cannot be read ({first_line(exc)})") from None
-            actions.append(RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size))
-            if kept:
-                part = write_part(
-                    str(self.store.tables_dir),
-                    self.run_id,
-                    name,
-                    data.filter(keep).combine_chunks().to_batches()[0],
-                )
-                actions.append(
-                    AddAction(
-                        path=part.file,
-                        size=part.size,
-                        partition_values={},
-                        modification_time=now,
-                        data_change=True,
-                        stats=part.stats,
-                    )
-                )
+            actions += self._rewrite(name, f, size, rep, now)
         return actions
+
+    def _rewrite(
+        self, name: str, f: str, size: int, rep: Replacement, now: int
+    ) -> list[AddAction | RemoveAction]:
+        """Remove part ``f`` if it holds rows ``rep`` drops, adding a part of the rows it keeps."""
+        if not part_inside(f):
+            raise damaged(self.store, name, f"its log names a file outside the table ({f})")
+        try:
+            part_file = pq.ParquetFile(str(self.store.table_path(name) / f))
+            # the key columns first (a few KB): most parts whose path range spans a changed file hold
+            # none of its rows, and are then never read whole
+            key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
+            keep = pc.invert(_dropped_mask(part_file.read(columns=key_cols), rep))
+            kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
+            if kept == part_file.metadata.num_rows:
+                return []
+            data = part_file.read()
+        except PermissionError:  # not damage: store_errors says "permission denied"
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise damaged(self.store, name, f"its file {f} cannot be read ({first_line(exc)})") from None
+        actions: list[AddAction | RemoveAction] = [
+            RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size)
+        ]
+        if kept:
+            batch = data.filter(keep).combine_chunks().to_batches()[0]
+            part = write_part(str(self.store.tables_dir), self.run_id, name, batch)
+            actions.append(
+                AddAction(
+                    path=part.file,
+                    size=part.size,
+                    partition_values={},
+                    modification_time=now,
+                    data_change=True,
+                    stats=part.stats,
+                )
+            )
+        return actions
+
+
+def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
+    """Per live part: its file, size and the min/max of its repo and path columns (None if unknown)."""
+    cols, n = live.column_names, live.num_rows
+
+    def col(c: str) -> list[Any]:
+        return live.column(c).to_pylist() if c in cols else [None] * n
+
+    names = ("path", "size_bytes", "min.repo", "max.repo", "min.path", "max.path")
+    return zip(*(col(c) for c in names), strict=True)
 
 
 def _may_hold(paths: list[str] | None, lo: str | None, hi: str | None) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 
 from codequarry.errors import QuarryError
-from codequarry.plan import ExtractPlan, make_plan, parse_size
+from codequarry.plan import Plan, make_plan, parse_size
 from codequarry.tools import presets
 from codequarry.tools.planned import Budget, TaskPlan, ToolPlan, ToolsPlan
 from codequarry.tools.recipe import RecipeIn, fail, read_recipe
@@ -38,13 +38,15 @@ def make_tools_plan(
     budget = _budget(model, path)
     extract = _extract(model, path, base, store)
     store_path = (
-        Path(store).expanduser().resolve() if store else (extract.store if extract else base / ".quarry")
+        Path(store).expanduser().resolve()
+        if store
+        else (extract.request.store if extract else base / ".quarry")
     )
     notes: list[str] = []
     tools: list[ToolPlan] = []
     tasks: list[TaskPlan] = []
     outputs: dict[str, tuple[str, str | None]] = {}
-    reserved = _reserved(model)
+    reserved = _reserved(model, extract)
     for name, tool in model.tools.items():
         if not TABLE_NAME.match(name):
             raise fail(
@@ -84,17 +86,19 @@ def make_tools_plan(
         budget=budget,
         tools=tuple(tools),
         tasks=tuple(tasks),
-        extract=extract,
+        extract=extract.request if extract else None,  # serialisable (its report, `quarry run --check`)
         notes=tuple(notes),
-    )
+    ).keeping(extract)
 
 
-def _reserved(model: RecipeIn) -> set[str]:
+def _reserved(model: RecipeIn, extract: Plan | None) -> set[str]:
+    """The tables codequarry writes itself: a tool may not name its output after one. The catalog is
+    the extract plan's when the recipe has one (loaded once per command)."""
     names = set(RESERVED_TABLES)
     try:
         from codequarry.registry import load_catalog
 
-        catalog = load_catalog(model.extract.plugins if model.extract else ())
+        catalog = extract.catalog if extract else load_catalog(())
         names |= {
             o if isinstance(o, str) else o.name for ex in catalog.extractors.values() for o in ex.outputs
         }
@@ -148,7 +152,7 @@ def _machine_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _extract(model: RecipeIn, path: Path, base: Path, store: str | Path | None) -> ExtractPlan | None:
+def _extract(model: RecipeIn, path: Path, base: Path, store: str | Path | None) -> Plan | None:
     ex = model.extract
     if ex is None:
         return None
@@ -167,6 +171,6 @@ def _extract(model: RecipeIn, path: Path, base: Path, store: str | Path | None) 
             max_file_size=parse_size(ex.max_file_size),
             file_timeout=float(ex.file_timeout),
             engine=ex.engine,
-        ).request  # the request: a recipe's plan is serialised (its report, `quarry run --check`)
+        )
     except QuarryError as exc:
         raise fail(path, "extract", str(exc)) from None

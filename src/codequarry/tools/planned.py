@@ -7,9 +7,9 @@ import json
 from typing import Any, Literal
 
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from codequarry.plan import ExtractPlan
+from codequarry.plan import ExtractPlan, Plan
 
 
 class _Frozen(BaseModel):
@@ -93,6 +93,18 @@ class ToolsPlan(BaseModel):
     tasks: tuple[TaskPlan, ...]
     extract: ExtractPlan | None = None
     notes: tuple[str, ...] = ()
+    _extract_plan: Plan | None = PrivateAttr(default=None)  # `extract` resolved; never serialised
+
+    @property
+    def extract_plan(self) -> Plan | None:
+        """The [extract] section as ``make_tools_plan`` resolved it (catalog and graph, so the run loads
+        neither again); None when there is none, or the plan was read back from JSON."""
+        return self._extract_plan
+
+    def keeping(self, extract_plan: Plan | None) -> ToolsPlan:
+        """This plan holding ``extract_plan``, the resolved form of ``extract`` (set once, when made)."""
+        self._extract_plan = extract_plan
+        return self
 
     def tool(self, name: str) -> ToolPlan:
         return next(t for t in self.tools if t.name == name)

@@ -133,7 +133,7 @@ def run_recipe(
     if plan.extract is not None:
         from codequarry.run import extract
 
-        extract_summary = extract(plan.extract).to_json()
+        extract_summary = extract(plan.extract_plan or plan.extract).to_json()
     store = Store.create(plan.store)
     recorder = RunRecorder("tools", store.path, workers=plan.budget.cores)
     with begin_run(store, "tools", specs=specs_of(plan), recorder=recorder) as txn:

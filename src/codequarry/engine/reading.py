@@ -1,0 +1,68 @@
+"""How a worker reads a corpus file: once, through the guarded opener, with its sha256, size, line
+count and mtime taken from the open file; and the sniff that tells text from binary content."""
+
+from __future__ import annotations
+
+import hashlib
+
+from codequarry.corpus_io import Refused, open_corpus
+
+HASH_BLOCK = 1 << 20  # a file over --max-file-size is hashed and its lines counted in blocks of this
+
+#: (data or None if too large, sha256, size, line count of a large file, mtime_ns)
+Read = tuple[bytes | None, str | None, int, int | None, int]
+
+
+def read_file(root: str, path: str, max_size: int) -> Read:
+    """Read ``path`` under ``root`` once; a file over ``max_size`` is hashed and its lines counted, not
+    kept. Size and mtime are those of the open file, so the manifest row describes the bytes read
+    even if the file changed since the scan. Raises OSError (``unreadable`` says why in one line)."""
+    fh, st = open_corpus(root, path)
+    with fh:
+        size = st.st_size
+        if size <= max_size:
+            data = fh.read()
+            return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
+        digest = hashlib.sha256()
+        lines = 0
+        last = b""
+        while block := fh.read(HASH_BLOCK):
+            digest.update(block)
+            lines += block.count(b"\n")
+            last = block
+        if last and not last.endswith(b"\n"):
+            lines += 1
+        return None, digest.hexdigest(), size, lines, st.st_mtime_ns
+
+
+def unreadable(exc: OSError) -> str:
+    """The errors row's message for a file ``read_file`` could not read."""
+    if isinstance(exc, FileNotFoundError):
+        return "file disappeared between scan and read"
+    if isinstance(exc, Refused):
+        return exc.strerror or str(exc)
+    if isinstance(exc, IsADirectoryError | NotADirectoryError):
+        return f"not a regular file: {exc.strerror}"
+    return f"{exc.strerror or exc}"
+
+
+def looks_binary(head: bytes) -> bool:
+    """NUL bytes, and many control bytes or invalid UTF-8, in the first bytes of a file."""
+    if b"\0" not in head:
+        return False
+    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return control * 10 > len(head) or not is_utf8(head)
+
+
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(data) - 4  # a character cut at the end of the sample is fine
+    return True
+
+
+def line_count(data: bytes) -> int:
+    if not data:
+        return 0
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
