@@ -16,6 +16,7 @@ import shutil
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -211,20 +212,9 @@ def _run(
     rebuilt = txn.prepare()
     notes += writer.notes
     cache = ResultCache(store.path)
-    names = [t.name for t in plan.tools]
-    live = live_runs(store, previous, names)
-    decision = decide(
-        plan,
-        cache,
-        live,
-        live_groups(store, previous, names),
-        rerun_failed=rerun_failed,
-        no_cache=no_cache,
-        rebuilt=rebuilt,
-    )
+    decision, durations = _decide(plan, cache, store, previous, rerun_failed, no_cache, rebuilt)
     if tracker is not None:
         view = TrackedView(view, tracker, len(decision.run))
-    durations = {k: v.wall_seconds for k, v in live.items()}
     done = _execute(plan, decision, writer, store, run_id, scheduler, durations, view, part_rows, stop)
     groups, restored = _add_parts(plan, decision, done, writer, store, run_id)
     kept = [
@@ -236,20 +226,52 @@ def _run(
         summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
     if groups:
         states = txn.commit(replacements(plan, groups))
-        run_info = dict(previous.run) if previous else {}
-        run_info["tools"] = {
-            "run_id": run_id,
-            "recipe": plan.recipe,
-            "started": started,
-            "statuses": summary.statuses,
-            "interrupted": summary.interrupted,
-        }
-        snap = txn.publish(states, run=run_info)
+        snap = txn.publish(states, run=_run_info(plan, previous, run_id, started, summary))
         summary.snapshot, summary.published = snap.id, True
         summary.notes += txn.compaction_notes
     _remember(cache, done.ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _decide(
+    plan: ToolsPlan,
+    cache: ResultCache,
+    store: Store,
+    previous: Snapshot | None,
+    rerun_failed: bool,
+    no_cache: bool,
+    rebuilt: set[str] | frozenset[str],
+) -> tuple[Decision, dict[str, float]]:
+    """Which tasks run, which keep their live rows and which come from the cache, from the previous
+    snapshot's runs; and each live task's last wall time (the scheduler's shortest/longest order)."""
+    names = [t.name for t in plan.tools]
+    live = live_runs(store, previous, names)
+    decision = decide(
+        plan,
+        cache,
+        live,
+        live_groups(store, previous, names),
+        rerun_failed=rerun_failed,
+        no_cache=no_cache,
+        rebuilt=rebuilt,
+    )
+    return decision, {k: v.wall_seconds for k, v in live.items()}
+
+
+def _run_info(
+    plan: ToolsPlan, previous: Snapshot | None, run_id: str, started: float, summary: ToolsSummary
+) -> dict[str, Any]:
+    """The snapshot's run metadata: the previous snapshot's, with this tools run under "tools"."""
+    run_info = dict(previous.run) if previous else {}
+    run_info["tools"] = {
+        "run_id": run_id,
+        "recipe": plan.recipe,
+        "started": started,
+        "statuses": summary.statuses,
+        "interrupted": summary.interrupted,
+    }
+    return run_info
 
 
 @dataclass
@@ -283,39 +305,12 @@ def _execute(
 ) -> _Executed:
     """Run the tasks the decision says must run, under the budgets; JSON-lines records stream into
     one sink per table, and an inferred tool's table is written once its tasks have ended."""
-    tables_dir = str(store.tables_dir)
-    sinks = {
-        t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
-        for t in plan.tools
-        if t.output and not t.infer
-    }
-    errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
-    checkers = {
-        t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
-    }
+    sinks, errors, runs = _open_sinks(plan, writer, store, run_id, part_rows)
     spool_dir = store.path / f".spool-{run_id}"
     spools: dict[str, Path] = {}
-    runs = TableSink(tables_dir, run_id, writer.specs["tool_runs"], RUN_PART_ROWS)
     held = {t.name for t in plan.tools if t.infer}
     run_rows = RunRows(runs, run_id)
-
-    def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
-        tool = plan.tool(task.tool)
-        if tool.infer:
-            spool_dir.mkdir(exist_ok=True)
-            spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
-        return execute_task(
-            plan,
-            tool,
-            task,
-            stop_event,
-            sinks=sinks,
-            errors=errors,
-            checkers=checkers,
-            view=view,
-            spool=spools.get(task.id),
-        )
-
+    execute = _task_executor(plan, sinks, errors, view, spool_dir, spools)
     try:
         finished = run_all(
             order_tasks(decision.run, scheduler, durations),
@@ -335,6 +330,56 @@ def _execute(
         run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
     return _Executed(finished, sinks, errors, rows, runs, held)
+
+
+def _open_sinks(
+    plan: ToolsPlan, writer: RunWriter, store: Store, run_id: str, part_rows: int
+) -> tuple[dict[str, TableSink], TableSink, TableSink]:
+    """The run's sinks: one per declared JSON-lines table (an inferred tool's table has none: it is
+    written from its spools), the errors table's and the tool_runs table's."""
+    tables_dir = str(store.tables_dir)
+    sinks = {
+        t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
+        for t in plan.tools
+        if t.output and not t.infer
+    }
+    errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
+    runs = TableSink(tables_dir, run_id, writer.specs["tool_runs"], RUN_PART_ROWS)
+    return sinks, errors, runs
+
+
+def _task_executor(
+    plan: ToolsPlan,
+    sinks: dict[str, TableSink],
+    errors: TableSink,
+    view: Any,
+    spool_dir: Path,
+    spools: dict[str, Path],
+) -> Callable[[TaskPlan, threading.Event], TaskResult]:
+    """What a scheduler thread calls for each task: run it, its records checked into its tool's sink,
+    or, for an inferred tool, spooled to a file named in ``spools``."""
+    checkers = {
+        t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
+    }
+
+    def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
+        tool = plan.tool(task.tool)
+        if tool.infer:
+            spool_dir.mkdir(exist_ok=True)
+            spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
+        return execute_task(
+            plan,
+            tool,
+            task,
+            stop_event,
+            sinks=sinks,
+            errors=errors,
+            checkers=checkers,
+            view=view,
+            spool=spools.get(task.id),
+        )
+
+    return execute
 
 
 def _add_parts(
