@@ -269,31 +269,13 @@ class TaskProcess:
         try:
             proc = self._spawn(group, token)
         except OSError as exc:
-            if group:
-                group.remove()
-            return Outcome(
-                "failed",
-                None,
-                None,
-                time.monotonic() - t0,
-                0.0,
-                0,
-                [],
-                f"could not start {self.argv[0]}: {exc.strerror or exc}",
-                mechanism,
-                started,
-            )
+            return self._not_started(exc, group, mechanism, started, t0)
         reaper.register(proc.pid, True)
         tree = reaper.TaskTree(proc.pid, token)
         tree.born = reaper.start_time(proc.pid)
         members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
         self._members = members
-        pipes = [
-            _Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
-            _Pipe(
-                proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
-            ),
-        ]
+        pipes = self._pipes(proc)
         sampler = _Sampler(members)
         try:
             status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
@@ -306,12 +288,7 @@ class TaskProcess:
         for p in pipes:
             p.close()
         cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
-        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
-        oom = False
-        if group:
-            peak = group.peak() or peak  # the kernel's count: each page once
-            oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
-            group.remove()
+        peak, oom = self._peak_and_oom(group, sampler, sig)
         status, message = self._classify(status, code, sig, oom, bool(group))
         proc.returncode = code if code is not None else -(sig or 0)
         return Outcome(
@@ -327,6 +304,47 @@ class TaskProcess:
             started,
             left,
         )
+
+    def _not_started(
+        self, exc: OSError, group: cgroup.TaskCgroup | None, mechanism: str, started: float, t0: float
+    ) -> Outcome:
+        """The outcome of a task whose process could not start (no such file, not executable): failed."""
+        if group:
+            group.remove()
+        return Outcome(
+            "failed",
+            None,
+            None,
+            time.monotonic() - t0,
+            0.0,
+            0,
+            [],
+            f"could not start {self.argv[0]}: {exc.strerror or exc}",
+            mechanism,
+            started,
+        )
+
+    def _pipes(self, proc: subprocess.Popen[bytes]) -> list[_Pipe]:
+        """The task's stdout (its lines to the reader, a cut line reported) and stderr (its tail kept)."""
+        return [
+            _Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+            _Pipe(
+                proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
+            ),
+        ]
+
+    def _peak_and_oom(
+        self, group: cgroup.TaskCgroup | None, sampler: _Sampler, sig: int | None
+    ) -> tuple[int, bool]:
+        """The task's peak memory and whether the kernel killed it for memory; its cgroup, if it had
+        one, is removed once read."""
+        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
+        oom = False
+        if group:
+            peak = group.peak() or peak  # the kernel's count: each page once
+            oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
+            group.remove()
+        return peak, oom
 
     def _classify(
         self, status: str | None, code: int | None, sig: int | None, oom: bool, cgroup_used: bool
