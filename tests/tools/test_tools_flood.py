@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from codequarry import open_store, sql
-from codequarry.tools.process import MAX_LINE, Limits, TaskProcess
+from codequarry.tools.pipes import MAX_LINE
+from codequarry.tools.process import Limits, TaskProcess
 from tests.tools.conftest import PY, TOOL, emit_tool, write_recipe
 
 MB = 1 << 20

@@ -15,7 +15,7 @@ import pytest
 from codequarry.schema import DatasetSpec
 from codequarry.tools import jsonl
 from codequarry.tools.jsonl import ERRORS, LineReader, TableSink
-from codequarry.tools.process import Cut
+from codequarry.tools.pipes import Cut
 from codequarry.tools.schema import RecordChecker, fields_from_table
 
 SCHEMA = {"name": "str", "n": "int", "x": "float?", "ok": "bool?", "tags": "list[str]?"}

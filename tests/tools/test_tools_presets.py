@@ -24,6 +24,8 @@ GENERIC_MODULES = [
     "resolve.py",
     "planned.py",
     "runner.py",
+    "task.py",
+    "progress.py",
     "results.py",
     "report.py",
     "recipe.py",

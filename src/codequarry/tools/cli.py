@@ -40,6 +40,28 @@ class Order(StrEnum):
     longest = "longest"
 
 
+SchedulerOpt = Annotated[
+    Order,
+    typer.Option(
+        "--scheduler", help="Task order: fifo, shortest or longest first (by the previous run's time)."
+    ),
+]
+RerunFailedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--rerun-failed",
+        help="Run again cached tasks that failed, timed out, ran out of memory or printed invalid output.",
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="A JSON-lines line that does not fit fails its task as invalid_output (default: an errors row).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     """Add the external-tool commands to the `quarry` app."""
     app.command("run")(run)
@@ -54,30 +76,10 @@ def register(app: typer.Typer) -> None:
 def run(
     recipe: RecipeArg,
     store: RecipeStoreOpt = None,
-    scheduler: Annotated[
-        Order,
-        typer.Option(
-            "--scheduler", help="Task order: fifo, shortest or longest first (by the previous run's time)."
-        ),
-    ] = Order.fifo,
-    rerun_failed: Annotated[
-        bool,
-        typer.Option(
-            "--rerun-failed",
-            help="Run again cached tasks that failed, timed "
-            "out, ran out of memory or printed invalid "
-            "output.",
-        ),
-    ] = False,
+    scheduler: SchedulerOpt = Order.fifo,
+    rerun_failed: RerunFailedOpt = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Run every task, cached or not.")] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="A JSON-lines line that does not fit fails its task as "
-            "invalid_output (default: an errors row).",
-        ),
-    ] = False,
+    strict: StrictOpt = False,
     report: Annotated[Path | None, typer.Option("--report", help="Also write report.json here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view and no summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report's summary as JSON.")] = False,
@@ -85,7 +87,6 @@ def run(
     """Run a recipe: its [extract] section, then every tool task under the limits; publish one snapshot."""
     from codequarry.tools.plan import make_tools_plan
     from codequarry.tools.progress import make_view
-    from codequarry.tools.report import render
     from codequarry.tools.runner import run_recipe
 
     plan = make_tools_plan(recipe, store=store, strict=strict)
@@ -105,6 +106,19 @@ def run(
         raise typer.Exit(interrupt_code()) from None
     finally:
         view.close()
+    _print_run(summary, quiet=quiet, as_json=as_json)
+    code = summary.exit_code
+    if code == 130:
+        code = interrupt_code()
+    if code:
+        raise typer.Exit(code)
+
+
+def _print_run(summary: Any, *, quiet: bool, as_json: bool) -> None:
+    """What `quarry run` prints once the run ended: the report's summary as JSON, or the summary people
+    read, or nothing (--quiet)."""
+    from codequarry.tools.report import render
+
     if as_json:
         sys.stdout.write(
             json.dumps(
@@ -116,11 +130,6 @@ def run(
     elif not quiet:
         for line in render(summary.report, summary.report_path):
             out.print(line, markup=False)
-    code = summary.exit_code
-    if code == 130:
-        code = interrupt_code()
-    if code:
-        raise typer.Exit(code)
 
 
 def check(

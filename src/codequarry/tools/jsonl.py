@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from codequarry.datasets import Error
 from codequarry.parts import Part, write_part
 from codequarry.schema import DatasetSpec
-from codequarry.tools.process import MAX_LINE, Cut
+from codequarry.tools.pipes import MAX_LINE, Cut
 from codequarry.tools.schema import RecordChecker
 
 try:  # orjson decodes several times faster than json; json stays the reference (NaN, huge integers)

@@ -53,28 +53,7 @@ def make_tools_plan(
                 path, f"tools.{name}", "a tool name is letters, digits and '_' (it becomes the rows' repo)"
             )
         plan, got = Resolver(path, base, name, tool, budget, strict, notes).resolve()
-        if plan.output is not None:
-            if plan.output in reserved:
-                raise fail(
-                    path,
-                    f"tools.{name}.output",
-                    f"'{plan.output}' is a table codequarry writes itself; choose another name",
-                )
-            other = outputs.get(plan.output)
-            if other is not None and (plan.infer or other[1] is None):
-                raise fail(
-                    path,
-                    f"tools.{name}.output",
-                    f"table '{plan.output}' is also written by tool "
-                    f"'{other[0]}'; a tool with schema = \"infer\" needs a table of its own",
-                )
-            if other is not None and other[1] != plan.record_schema:
-                raise fail(
-                    path,
-                    f"tools.{name}.output",
-                    f"table '{plan.output}' is also written by tool '{other[0]}' with another schema",
-                )
-            outputs[plan.output] = (name, plan.record_schema)
+        _check_output(path, name, plan, reserved, outputs)
         tools.append(plan)
         tasks.extend(got)
     return ToolsPlan(
@@ -89,6 +68,36 @@ def make_tools_plan(
         extract=extract.request if extract else None,  # serialisable (its report, `quarry run --check`)
         notes=tuple(notes),
     ).keeping(extract)
+
+
+def _check_output(
+    path: Path, name: str, plan: ToolPlan, reserved: set[str], outputs: dict[str, tuple[str, str | None]]
+) -> None:
+    """A tool's output table may not be one codequarry writes, nor one another tool writes with another
+    schema or with an inferred one; ``outputs`` (table -> tool, schema) learns this tool's table."""
+    if plan.output is None:
+        return
+    if plan.output in reserved:
+        raise fail(
+            path,
+            f"tools.{name}.output",
+            f"'{plan.output}' is a table codequarry writes itself; choose another name",
+        )
+    other = outputs.get(plan.output)
+    if other is not None and (plan.infer or other[1] is None):
+        raise fail(
+            path,
+            f"tools.{name}.output",
+            f"table '{plan.output}' is also written by tool "
+            f"'{other[0]}'; a tool with schema = \"infer\" needs a table of its own",
+        )
+    if other is not None and other[1] != plan.record_schema:
+        raise fail(
+            path,
+            f"tools.{name}.output",
+            f"table '{plan.output}' is also written by tool '{other[0]}' with another schema",
+        )
+    outputs[plan.output] = (name, plan.record_schema)
 
 
 def _reserved(model: RecipeIn, extract: Plan | None) -> set[str]:

@@ -1,9 +1,9 @@
 """One task's process tree under hard limits: wall time, memory of the whole tree, and a clean end.
 
 The command runs as an argv list, never through a shell, in a session of its own, with stdin
-closed; stdout and stderr are read in bounded chunks by two threads (a line longer than
-``MAX_LINE`` bytes is cut, so a tool printing gigabytes without a newline costs the runner at most
-that much). A monitor loop, woken by the process's exit (a pidfd) or every ``sample_interval``
+closed; stdout and stderr are read in bounded chunks by the task's own thread (``pipes.py``: a line
+longer than ``MAX_LINE`` bytes is cut, so a tool printing gigabytes without a newline costs the
+runner at most that much). A monitor loop, woken by the process's exit (a pidfd) or every ``sample_interval``
 seconds, enforces the limits:
 
 - wall clock: past ``timeout`` the task's processes get SIGTERM, then SIGKILL after ``grace`` seconds;
@@ -39,6 +39,7 @@ from typing import Any
 
 from codequarry import cgroup
 from codequarry.tools import reaper
+from codequarry.tools.pipes import Cut, Pipe
 
 STATUSES = ("ok", "failed", "timeout", "memory_limit", "killed", "invalid_output")
 NOT_OK = ("failed", "timeout", "memory_limit", "invalid_output")
@@ -52,8 +53,6 @@ _OOM = re.compile(
 # address space beyond resident memory that runtimes reserve (thread stacks, arenas, mapped libraries)
 AS_SLACK = 256 << 20
 
-MAX_LINE = 8 << 20  # bytes: a longer stdout line is cut (and reported), so the runner's memory stays bounded
-READ_CHUNK = 1 << 20  # bytes read from a pipe at a time
 STDERR_LINE = 500  # characters of a stderr line kept
 DRAIN = 2.0  # seconds to read what is left in the pipes once every process of the task is gone
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -93,14 +92,6 @@ class Outcome:
         return dict(self.__dict__)
 
 
-@dataclass(frozen=True)
-class Cut:
-    """A stdout line longer than MAX_LINE: its first bytes, and how long it was."""
-
-    head: bytes
-    length: int
-
-
 class _Sampler:
     """Summed RSS and CPU of a task's processes, read from /proc (cheap enough for every 10 ms)."""
 
@@ -123,89 +114,6 @@ class _Sampler:
                 continue
         self.peak = max(self.peak, total)
         return total
-
-
-class _Pipe:
-    """One pipe read in bounded chunks, its lines handed out; read by the task's own thread when the
-    monitor's poll says it is readable (no reader threads: two thread starts a task cost more than a
-    trivial task itself on a loaded machine)."""
-
-    def __init__(
-        self,
-        stream: Any,
-        on_lines: Callable[[list[bytes]], None],
-        on_cut: Callable[[Cut], None],
-        on_error: Callable[[str], None],
-    ) -> None:
-        self.stream, self.fd = stream, stream.fileno()
-        self.on_lines, self.on_cut, self.on_error = on_lines, on_cut, on_error
-        self.partial = bytearray()
-        self.overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
-        self.head = b""
-        self.open = True
-
-    def read(self) -> None:
-        """Read once (the fd is readable); at EOF hand out the last partial line and mark it done."""
-        try:
-            data = os.read(self.fd, READ_CHUNK)
-        except OSError:
-            data = b""
-        try:
-            if data:
-                self._feed(data)
-            else:
-                self.open = False
-                if self.overlong:
-                    self.on_cut(Cut(self.head, self.overlong))
-                elif self.partial:
-                    self.on_lines([bytes(self.partial)])
-        except Exception as exc:  # a bug in a line handler must not leave the task hanging
-            self.open = False
-            self.on_error(f"reading the output failed: {type(exc).__name__}: {exc}")
-
-    def _feed(self, data: bytes) -> None:
-        """Split a chunk into lines, handed out together (one call per chunk, not per line)."""
-        partial = self.partial
-        pieces = data.split(b"\n")
-        if not partial and not self.overlong and max(map(len, pieces)) < MAX_LINE:  # the usual case
-            tail = pieces.pop()
-            if pieces:
-                self.on_lines([p + b"\n" for p in pieces])
-            partial += tail
-            return
-        lines: list[bytes] = []
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
-            if self.overlong:
-                self.overlong += len(piece) + (0 if last else 1)
-            elif len(partial) + len(piece) > MAX_LINE:
-                self.head = bytes(partial[:1024]) if partial else piece[:1024]
-                self.overlong = len(partial) + len(piece) + (0 if last else 1)
-                partial.clear()
-            elif last:
-                partial += piece
-                continue
-            if last:
-                continue
-            if self.overlong:
-                if lines:  # in order: the lines before the cut first
-                    self.on_lines(lines)
-                    lines = []
-                self.on_cut(Cut(self.head, self.overlong))
-                self.overlong = 0
-            elif partial:
-                partial += piece
-                partial += b"\n"
-                lines.append(bytes(partial))
-                partial.clear()
-            else:
-                lines.append(piece + b"\n")
-        if lines:
-            self.on_lines(lines)
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
-            self.stream.close()
 
 
 class TaskProcess:
@@ -269,31 +177,13 @@ class TaskProcess:
         try:
             proc = self._spawn(group, token)
         except OSError as exc:
-            if group:
-                group.remove()
-            return Outcome(
-                "failed",
-                None,
-                None,
-                time.monotonic() - t0,
-                0.0,
-                0,
-                [],
-                f"could not start {self.argv[0]}: {exc.strerror or exc}",
-                mechanism,
-                started,
-            )
+            return self._not_started(exc, group, mechanism, started, t0)
         reaper.register(proc.pid, True)
         tree = reaper.TaskTree(proc.pid, token)
         tree.born = reaper.start_time(proc.pid)
         members: Callable[[], set[int] | list[int]] = group.pids if group else tree.members
         self._members = members
-        pipes = [
-            _Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
-            _Pipe(
-                proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
-            ),
-        ]
+        pipes = self._pipes(proc)
         sampler = _Sampler(members)
         try:
             status, code, sig, rusage = self._monitor(proc, group, sampler, t0, pipes)
@@ -306,12 +196,7 @@ class TaskProcess:
         for p in pipes:
             p.close()
         cpu = max(rusage.ru_utime + rusage.ru_stime if rusage else 0.0, sum(sampler.cpu.values()))
-        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
-        oom = False
-        if group:
-            peak = group.peak() or peak  # the kernel's count: each page once
-            oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
-            group.remove()
+        peak, oom = self._peak_and_oom(group, sampler, sig)
         status, message = self._classify(status, code, sig, oom, bool(group))
         proc.returncode = code if code is not None else -(sig or 0)
         return Outcome(
@@ -327,6 +212,47 @@ class TaskProcess:
             started,
             left,
         )
+
+    def _not_started(
+        self, exc: OSError, group: cgroup.TaskCgroup | None, mechanism: str, started: float, t0: float
+    ) -> Outcome:
+        """The outcome of a task whose process could not start (no such file, not executable): failed."""
+        if group:
+            group.remove()
+        return Outcome(
+            "failed",
+            None,
+            None,
+            time.monotonic() - t0,
+            0.0,
+            0,
+            [],
+            f"could not start {self.argv[0]}: {exc.strerror or exc}",
+            mechanism,
+            started,
+        )
+
+    def _pipes(self, proc: subprocess.Popen[bytes]) -> list[Pipe]:
+        """The task's stdout (its lines to the reader, a cut line reported) and stderr (its tail kept)."""
+        return [
+            Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+            Pipe(
+                proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
+            ),
+        ]
+
+    def _peak_and_oom(
+        self, group: cgroup.TaskCgroup | None, sampler: _Sampler, sig: int | None
+    ) -> tuple[int, bool]:
+        """The task's peak memory and whether the kernel killed it for memory; its cgroup, if it had
+        one, is removed once read."""
+        peak = sampler.peak  # summed RSS: a page shared by forked processes counts once per process
+        oom = False
+        if group:
+            peak = group.peak() or peak  # the kernel's count: each page once
+            oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
+            group.remove()
+        return peak, oom
 
     def _classify(
         self, status: str | None, code: int | None, sig: int | None, oom: bool, cgroup_used: bool
@@ -429,7 +355,7 @@ class TaskProcess:
         group: cgroup.TaskCgroup | None,
         sampler: _Sampler,
         t0: float,
-        pipes: list[_Pipe],
+        pipes: list[Pipe],
     ) -> tuple[str | None, int | None, int | None, Any]:
         """Wait for the root's exit (a pidfd) or output (read here), checking the limits every sample
         interval; returns (status if the runner stopped it, exit code, signal, rusage)."""
@@ -473,7 +399,7 @@ class TaskProcess:
             if pidfd is not None:
                 os.close(pidfd)
 
-    def _drain(self, pipes: list[_Pipe], until: float) -> None:
+    def _drain(self, pipes: list[Pipe], until: float) -> None:
         """Read what is left in the pipes, until EOF on both or ``until``."""
         poller = select.poll()
         by_fd = {p.fd: p for p in pipes if p.open}

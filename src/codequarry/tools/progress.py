@@ -1,4 +1,5 @@
-"""The live view of a run: running, pending, done and failed tasks, and the cores and memory in use.
+"""The views of a run: the live view (running, pending, done and failed tasks, and the cores and
+memory in use), the quiet one, and the wrappers the runner puts around either.
 
 On a terminal it is a rich Live panel on stderr, redrawn a few times a second, showing each running
 task with its elapsed time and the last line it wrote to stderr (a JSON-lines tool's progress).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -19,6 +20,10 @@ from rich.text import Text
 from codequarry.tools.planned import TaskPlan
 from codequarry.tools.process import NOT_OK
 from codequarry.tools.scheduler import SchedulerState
+
+if TYPE_CHECKING:
+    from codequarry.progress import ProgressFile
+    from codequarry.tools.results import RunRows
 
 GB = 1 << 30
 
@@ -104,10 +109,69 @@ class LiveView:
         return Group(*parts)
 
 
+class StreamedView:
+    """Another view, plus each finished task's tool_runs row handed to ``rows`` (in the order the
+    scheduler collects results, the order of ``Finished.results``), but those of ``held`` tools,
+    whose outcome changes after the run (schema = "infer")."""
+
+    def __init__(self, inner: Any, rows: RunRows, held: set[str]) -> None:
+        self.inner, self.rows, self.held = inner, rows, held
+
+    def started(self, task: TaskPlan) -> None:
+        self.inner.started(task)
+
+    def finished(self, task: TaskPlan, result: Any) -> None:
+        if task.tool not in self.held:
+            self.rows.add(task, result.outcome)
+        self.inner.finished(task, result)
+
+    def tick(self, state: Any) -> None:
+        self.inner.tick(state)
+
+    def line(self, task: TaskPlan, text: str) -> None:
+        self.inner.line(task, text)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class NullView:
+    def started(self, task: TaskPlan) -> None: ...
+    def finished(self, task: TaskPlan, result: Any) -> None: ...
+    def tick(self, state: Any) -> None: ...
+    def line(self, task: TaskPlan, text: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class TrackedView:
+    """Another view, plus the store's progress file (tasks done of tasks to run) for `quarry serve`."""
+
+    def __init__(self, inner: Any, tracker: ProgressFile, total: int) -> None:
+        self.inner, self.tracker, self.total, self.done = inner, tracker, total, 0
+        self._lock = threading.Lock()
+        tracker.update(0, total, stage="tools", force=True)
+
+    def started(self, task: TaskPlan) -> None:
+        self.inner.started(task)
+
+    def finished(self, task: TaskPlan, result: Any) -> None:
+        self.inner.finished(task, result)
+        with self._lock:
+            self.done += 1
+            self.tracker.update(self.done, self.total, stage="tools")
+
+    def tick(self, state: Any) -> None:
+        self.inner.tick(state)
+
+    def line(self, task: TaskPlan, text: str) -> None:
+        self.inner.line(task, text)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def make_view(console: Console, total: int, *, quiet: bool) -> Any:
     if quiet:
-        from codequarry.tools.runner import NullView
-
         return NullView()
     if console.is_terminal:
         return LiveView(console, total)

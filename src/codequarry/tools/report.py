@@ -31,8 +31,40 @@ if TYPE_CHECKING:
 def build(
     plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_failed: bool, started: float
 ) -> dict[str, Any]:
-    from codequarry import __version__
+    """The report as a JSON-ready dict, one key per section, in the order report.json shows them."""
+    return {
+        "recipe": {"path": plan.recipe, "sha256": plan.recipe_sha256, "content": plan.recipe_data},
+        "config": _config(plan, scheduler=scheduler, rerun_failed=rerun_failed),
+        "tasks": _tasks(plan, summary),
+        "execution": _execution(summary, started),
+        "summary": _summary(plan, summary),
+        "results": _results(summary),
+        "extract": summary.extract,
+        "notes": list(plan.notes) + summary.notes,
+    }
 
+
+def _config(plan: ToolsPlan, *, scheduler: str, rerun_failed: bool) -> dict[str, Any]:
+    """The resolved configuration: store, scheduler, budget, each tool's settings and schema."""
+    return {
+        "store": plan.store,
+        "scheduler": scheduler,
+        "strict": plan.strict,
+        "rerun_failed": rerun_failed,
+        "budget": plan.budget.model_dump(),
+        "tools": [
+            {
+                **t.model_dump(exclude={"record_schema"}),
+                "schema": describe(t.fields) if t.record_schema else None,
+            }
+            for t in plan.tools
+        ],
+        "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
+    }
+
+
+def _tasks(plan: ToolsPlan, summary: ToolsSummary) -> list[dict[str, Any]]:
+    """Each planned task's configuration and whether it ran, came from the cache or never started."""
     by_id = {r.task.id: r for r in summary.results}
     not_started = {t.id for t in summary.not_started}
     tasks = []
@@ -57,69 +89,61 @@ def build(
                 "run": state,
             }
         )
-    results = []
-    for r in summary.results:
-        results.append(
-            {
-                "task_id": r.task.id,
-                "tool": r.task.tool,
-                "target": r.task.target,
-                "lemma": r.task.lemma,
-                "executable": r.task.executable,
-                "cached": r.cached,
-                **r.outcome,
-                "result": r.preset_rows[0] if r.preset_rows else None,
-            }
-        )
+    return tasks
+
+
+def _execution(summary: ToolsSummary, started: float) -> dict[str, Any]:
+    """Where, when and how the run executed: host, versions, times, limit mechanisms, snapshot."""
+    from codequarry import __version__
+
     mechanisms = sorted(
         {r.outcome.get("limit_mechanism", "") for r in summary.results if not r.cached} - {""}
     )
     return {
-        "recipe": {"path": plan.recipe, "sha256": plan.recipe_sha256, "content": plan.recipe_data},
-        "config": {
-            "store": plan.store,
-            "scheduler": scheduler,
-            "strict": plan.strict,
-            "rerun_failed": rerun_failed,
-            "budget": plan.budget.model_dump(),
-            "tools": [
-                {
-                    **t.model_dump(exclude={"record_schema"}),
-                    "schema": describe(t.fields) if t.record_schema else None,
-                }
-                for t in plan.tools
-            ],
-            "extract": plan.extract.model_dump(mode="json") if plan.extract else None,
-        },
-        "tasks": tasks,
-        "execution": {
-            "run_id": summary.run_id,
-            "started": started,
-            "finished": time.time(),
-            "seconds": summary.seconds,
-            "host": socket.gethostname(),
-            "platform": platform.platform(),
-            "python": sys.version.split()[0],
-            "codequarry": __version__,
-            "cpu_count": os.cpu_count(),
-            "limit_mechanism": mechanisms,
-            "interrupted": summary.interrupted,
-            "snapshot": summary.snapshot,
-            "published": summary.published,
-        },
-        "summary": {
-            "tasks": len(plan.tasks),
-            "ran": sum(1 for r in summary.results if not r.cached),
-            "cached": sum(1 for r in summary.results if r.cached),
-            "not_started": len(summary.not_started),
-            "statuses": dict(sorted(Counter(r.status for r in summary.results).items())),
-            "rows": summary.rows,
-            "exit_code": summary.exit_code,
-        },
-        "results": results,
-        "extract": summary.extract,
-        "notes": list(plan.notes) + summary.notes,
+        "run_id": summary.run_id,
+        "started": started,
+        "finished": time.time(),
+        "seconds": summary.seconds,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "codequarry": __version__,
+        "cpu_count": os.cpu_count(),
+        "limit_mechanism": mechanisms,
+        "interrupted": summary.interrupted,
+        "snapshot": summary.snapshot,
+        "published": summary.published,
     }
+
+
+def _summary(plan: ToolsPlan, summary: ToolsSummary) -> dict[str, Any]:
+    """The counts: tasks, ran, cached, not started, rows, each status, the exit code."""
+    return {
+        "tasks": len(plan.tasks),
+        "ran": sum(1 for r in summary.results if not r.cached),
+        "cached": sum(1 for r in summary.results if r.cached),
+        "not_started": len(summary.not_started),
+        "statuses": dict(sorted(Counter(r.status for r in summary.results).items())),
+        "rows": summary.rows,
+        "exit_code": summary.exit_code,
+    }
+
+
+def _results(summary: ToolsSummary) -> list[dict[str, Any]]:
+    """Each finished task's outcome (exit, times, memory, status) and its preset result row, if any."""
+    return [
+        {
+            "task_id": r.task.id,
+            "tool": r.task.tool,
+            "target": r.task.target,
+            "lemma": r.task.lemma,
+            "executable": r.task.executable,
+            "cached": r.cached,
+            **r.outcome,
+            "result": r.preset_rows[0] if r.preset_rows else None,
+        }
+        for r in summary.results
+    ]
 
 
 def write(

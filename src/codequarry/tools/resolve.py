@@ -351,48 +351,16 @@ class Resolver:
         timeout: float,
         inputs: list[tuple[str, str]],
     ) -> TaskPlan:
+        """One target's task: its command line with the placeholders filled, the executable found, the
+        files it reads hashed, and the cache key over all of that and the way its output is read."""
         target, file, lemma, group = got.target, got.file, got.lemma, got.group
-        values: dict[str, str] = {
-            "target": target,
-            "tool": self.name,
-            "cores": str(cores),
-            "memory_mb": str(memory >> 20),
-            "memory_gb": f"{memory / GB:g}",
-            "timeout": f"{timeout:g}",
-            "python": sys.executable,  # the interpreter running quarry, venv or not (PATH may name another)
-        }
-        if file is not None:
-            values.update(file=str(file), stem=file.stem, name=file.name, dir=str(file.parent))
-        if lemma is not None:
-            values["lemma"] = lemma
-        if label is not None:
-            values["executable"] = str(executables[label])
-        argv = []
-        for i, arg in enumerate(plan.command):
-
-            def sub(m: re.Match[str], i: int = i) -> str:
-                if m.group(1) not in values:
-                    raise self.err(
-                        f"command[{i}]",
-                        f"'{{{m.group(1)}}}' has no value for target '{target}' "
-                        + (
-                            "(it needs file targets: 'files = [...]')"
-                            if m.group(1) in ("file", "stem", "name", "dir")
-                            else ""
-                        ),
-                    )
-                return values[m.group(1)]
-
-            argv.append(_PLACEHOLDER.sub(sub, arg))
+        values = self._values(got, label, executables, cores, memory, timeout)
+        argv = self._argv(plan, target, values)
         exe = self._exe(argv[0], "command[0]" if label is None else f"executables.{label}")
         self._note_python(argv[0], exe[0])
         argv[0] = str(exe[0])
-        named = [*identity.argv_files(argv, self.cwd), *got.includes]
-        files = {str(p.resolve()): identity.file_sha256(p) for p in named}
         sha = identity.file_sha256(file) if file is not None else None
-        if file is not None:
-            files[str(file.resolve())] = sha  # type: ignore[assignment]
-        all_inputs = sorted({**files, **dict(inputs)}.items())
+        all_inputs = self._task_inputs(argv, got, sha, inputs)
         task_id = f"{self.name}:{target}" + (f":{lemma}" if lemma else "") + (f"@{label}" if label else "")
         parts = {
             "task": task_id,
@@ -402,18 +370,7 @@ class Resolver:
             "exe": exe[1],
             "inputs": all_inputs,
             "limits": {"cores": cores, "memory": memory, "timeout": timeout},
-            "read": {
-                "protocol": plan.protocol,
-                "schema": plan.record_schema,
-                "ok": plan.ok_exit_codes,
-                "ok_pattern": plan.ok_pattern,
-                "fail_pattern": plan.fail_pattern,
-                "strict": self.strict and plan.protocol == "jsonl",
-                "preset": plan.preset,
-                "rlimit": plan.limit_address_space,
-                "extra": plan.extra,
-                "infer": plan.infer,
-            },
+            "read": self._read_settings(plan),
         }
         return TaskPlan(
             id=task_id,
@@ -434,6 +391,81 @@ class Resolver:
             inputs=tuple(all_inputs),
             key=identity.cache_key(parts),
         )
+
+    def _values(
+        self,
+        got: Target,
+        label: str | None,
+        executables: dict[str, Path],
+        cores: int,
+        memory: int,
+        timeout: float,
+    ) -> dict[str, str]:
+        """The value of each placeholder a command may name, for this target (file ones only for a file)."""
+        file = got.file
+        values: dict[str, str] = {
+            "target": got.target,
+            "tool": self.name,
+            "cores": str(cores),
+            "memory_mb": str(memory >> 20),
+            "memory_gb": f"{memory / GB:g}",
+            "timeout": f"{timeout:g}",
+            "python": sys.executable,  # the interpreter running quarry, venv or not (PATH may name another)
+        }
+        if file is not None:
+            values.update(file=str(file), stem=file.stem, name=file.name, dir=str(file.parent))
+        if got.lemma is not None:
+            values["lemma"] = got.lemma
+        if label is not None:
+            values["executable"] = str(executables[label])
+        return values
+
+    def _argv(self, plan: ToolPlan, target: str, values: dict[str, str]) -> list[str]:
+        """The command with its placeholders filled; one with no value here is a config error naming it."""
+        argv = []
+        for i, arg in enumerate(plan.command):
+
+            def sub(m: re.Match[str], i: int = i) -> str:
+                if m.group(1) not in values:
+                    raise self.err(
+                        f"command[{i}]",
+                        f"'{{{m.group(1)}}}' has no value for target '{target}' "
+                        + (
+                            "(it needs file targets: 'files = [...]')"
+                            if m.group(1) in ("file", "stem", "name", "dir")
+                            else ""
+                        ),
+                    )
+                return values[m.group(1)]
+
+            argv.append(_PLACEHOLDER.sub(sub, arg))
+        return argv
+
+    def _task_inputs(
+        self, argv: list[str], got: Target, sha: str | None, inputs: list[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Every file the task reads with its sha256, sorted: files its argv names, the target's includes,
+        the target file itself and the tool's declared inputs."""
+        named = [*identity.argv_files(argv, self.cwd), *got.includes]
+        files = {str(p.resolve()): identity.file_sha256(p) for p in named}
+        if got.file is not None:
+            files[str(got.file.resolve())] = sha  # type: ignore[assignment]
+        return sorted({**files, **dict(inputs)}.items())
+
+    def _read_settings(self, plan: ToolPlan) -> dict[str, Any]:
+        """How the task's output is read: part of its cache key, so a change re-runs it."""
+        return {
+            "protocol": plan.protocol,
+            "schema": plan.record_schema,
+            "ok": plan.ok_exit_codes,
+            "ok_pattern": plan.ok_pattern,
+            "fail_pattern": plan.fail_pattern,
+            "strict": self.strict and plan.protocol == "jsonl",
+            "preset": plan.preset,
+            "rlimit": plan.limit_address_space,
+            "extra": plan.extra,
+            "infer": plan.infer,
+        }
 
     def _note_python(self, name: str, found: Path) -> None:
         """A bare `python3` is whatever PATH names, which is not quarry's interpreter when quarry runs

@@ -10,12 +10,11 @@ snapshot that keeps every other table, and only then record the results in the c
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import shutil
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,10 +30,10 @@ from codequarry.store.writer import RunWriter, open_table
 from codequarry.tools import infer, presets
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
-from codequarry.tools.infer import SpoolReader
-from codequarry.tools.jsonl import ERRORS, PART_ROWS, LineReader, TableSink
+from codequarry.tools.jsonl import ERRORS, PART_ROWS, TableSink
 from codequarry.tools.planned import TaskPlan, ToolPlan, ToolsPlan
-from codequarry.tools.process import NOT_OK, Limits, TaskProcess
+from codequarry.tools.process import NOT_OK
+from codequarry.tools.progress import NullView, StreamedView, TrackedView
 from codequarry.tools.results import (
     Decision,
     RunRows,
@@ -49,71 +48,9 @@ from codequarry.tools.results import (
 from codequarry.tools.scheduler import Finished, order_tasks, run_all
 from codequarry.tools.schema import RecordChecker
 from codequarry.tools.summary import TaskResult, ToolsSummary
+from codequarry.tools.task import execute_task
 
-OUTPUT_TAIL = 5000  # stdout lines kept for classification (exit-code tools, presets)
-TAIL_LINE = 4096  # bytes of each of those lines kept (so the tail holds at most ~20 MB)
 RUN_PART_ROWS = 16384  # tool_runs rows per part (what the parent holds of them at most)
-
-
-class StreamedView:
-    """Another view, plus each finished task's tool_runs row handed to ``rows`` (in the order the
-    scheduler collects results, the order of ``Finished.results``), but those of ``held`` tools,
-    whose outcome changes after the run (schema = "infer")."""
-
-    def __init__(self, inner: Any, rows: RunRows, held: set[str]) -> None:
-        self.inner, self.rows, self.held = inner, rows, held
-
-    def started(self, task: TaskPlan) -> None:
-        self.inner.started(task)
-
-    def finished(self, task: TaskPlan, result: Any) -> None:
-        if task.tool not in self.held:
-            self.rows.add(task, result.outcome)
-        self.inner.finished(task, result)
-
-    def tick(self, state: Any) -> None:
-        self.inner.tick(state)
-
-    def line(self, task: TaskPlan, text: str) -> None:
-        self.inner.line(task, text)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class NullView:
-    def started(self, task: TaskPlan) -> None: ...
-    def finished(self, task: TaskPlan, result: Any) -> None: ...
-    def tick(self, state: Any) -> None: ...
-    def line(self, task: TaskPlan, text: str) -> None: ...
-    def close(self) -> None: ...
-
-
-class TrackedView:
-    """Another view, plus the store's progress file (tasks done of tasks to run) for `quarry serve`."""
-
-    def __init__(self, inner: Any, tracker: ProgressFile, total: int) -> None:
-        self.inner, self.tracker, self.total, self.done = inner, tracker, total, 0
-        self._lock = threading.Lock()
-        tracker.update(0, total, stage="tools", force=True)
-
-    def started(self, task: TaskPlan) -> None:
-        self.inner.started(task)
-
-    def finished(self, task: TaskPlan, result: Any) -> None:
-        self.inner.finished(task, result)
-        with self._lock:
-            self.done += 1
-            self.tracker.update(self.done, self.total, stage="tools")
-
-    def tick(self, state: Any) -> None:
-        self.inner.tick(state)
-
-    def line(self, task: TaskPlan, text: str) -> None:
-        self.inner.line(task, text)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def run_recipe(
@@ -211,20 +148,9 @@ def _run(
     rebuilt = txn.prepare()
     notes += writer.notes
     cache = ResultCache(store.path)
-    names = [t.name for t in plan.tools]
-    live = live_runs(store, previous, names)
-    decision = decide(
-        plan,
-        cache,
-        live,
-        live_groups(store, previous, names),
-        rerun_failed=rerun_failed,
-        no_cache=no_cache,
-        rebuilt=rebuilt,
-    )
+    decision, durations = _decide(plan, cache, store, previous, rerun_failed, no_cache, rebuilt)
     if tracker is not None:
         view = TrackedView(view, tracker, len(decision.run))
-    durations = {k: v.wall_seconds for k, v in live.items()}
     done = _execute(plan, decision, writer, store, run_id, scheduler, durations, view, part_rows, stop)
     groups, restored = _add_parts(plan, decision, done, writer, store, run_id)
     kept = [
@@ -236,20 +162,52 @@ def _run(
         summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
     if groups:
         states = txn.commit(replacements(plan, groups))
-        run_info = dict(previous.run) if previous else {}
-        run_info["tools"] = {
-            "run_id": run_id,
-            "recipe": plan.recipe,
-            "started": started,
-            "statuses": summary.statuses,
-            "interrupted": summary.interrupted,
-        }
-        snap = txn.publish(states, run=run_info)
+        snap = txn.publish(states, run=_run_info(plan, previous, run_id, started, summary))
         summary.snapshot, summary.published = snap.id, True
         summary.notes += txn.compaction_notes
     _remember(cache, done.ran, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary
+
+
+def _decide(
+    plan: ToolsPlan,
+    cache: ResultCache,
+    store: Store,
+    previous: Snapshot | None,
+    rerun_failed: bool,
+    no_cache: bool,
+    rebuilt: set[str] | frozenset[str],
+) -> tuple[Decision, dict[str, float]]:
+    """Which tasks run, which keep their live rows and which come from the cache, from the previous
+    snapshot's runs; and each live task's last wall time (the scheduler's shortest/longest order)."""
+    names = [t.name for t in plan.tools]
+    live = live_runs(store, previous, names)
+    decision = decide(
+        plan,
+        cache,
+        live,
+        live_groups(store, previous, names),
+        rerun_failed=rerun_failed,
+        no_cache=no_cache,
+        rebuilt=rebuilt,
+    )
+    return decision, {k: v.wall_seconds for k, v in live.items()}
+
+
+def _run_info(
+    plan: ToolsPlan, previous: Snapshot | None, run_id: str, started: float, summary: ToolsSummary
+) -> dict[str, Any]:
+    """The snapshot's run metadata: the previous snapshot's, with this tools run under "tools"."""
+    run_info = dict(previous.run) if previous else {}
+    run_info["tools"] = {
+        "run_id": run_id,
+        "recipe": plan.recipe,
+        "started": started,
+        "statuses": summary.statuses,
+        "interrupted": summary.interrupted,
+    }
+    return run_info
 
 
 @dataclass
@@ -283,39 +241,12 @@ def _execute(
 ) -> _Executed:
     """Run the tasks the decision says must run, under the budgets; JSON-lines records stream into
     one sink per table, and an inferred tool's table is written once its tasks have ended."""
-    tables_dir = str(store.tables_dir)
-    sinks = {
-        t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
-        for t in plan.tools
-        if t.output and not t.infer
-    }
-    errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
-    checkers = {
-        t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
-    }
+    sinks, errors, runs = _open_sinks(plan, writer, store, run_id, part_rows)
     spool_dir = store.path / f".spool-{run_id}"
     spools: dict[str, Path] = {}
-    runs = TableSink(tables_dir, run_id, writer.specs["tool_runs"], RUN_PART_ROWS)
     held = {t.name for t in plan.tools if t.infer}
     run_rows = RunRows(runs, run_id)
-
-    def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
-        tool = plan.tool(task.tool)
-        if tool.infer:
-            spool_dir.mkdir(exist_ok=True)
-            spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
-        return execute_task(
-            plan,
-            tool,
-            task,
-            stop_event,
-            sinks=sinks,
-            errors=errors,
-            checkers=checkers,
-            view=view,
-            spool=spools.get(task.id),
-        )
-
+    execute = _task_executor(plan, sinks, errors, view, spool_dir, spools)
     try:
         finished = run_all(
             order_tasks(decision.run, scheduler, durations),
@@ -335,6 +266,56 @@ def _execute(
         run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
     return _Executed(finished, sinks, errors, rows, runs, held)
+
+
+def _open_sinks(
+    plan: ToolsPlan, writer: RunWriter, store: Store, run_id: str, part_rows: int
+) -> tuple[dict[str, TableSink], TableSink, TableSink]:
+    """The run's sinks: one per declared JSON-lines table (an inferred tool's table has none: it is
+    written from its spools), the errors table's and the tool_runs table's."""
+    tables_dir = str(store.tables_dir)
+    sinks = {
+        t.output: TableSink(tables_dir, run_id, writer.specs[t.output], part_rows)
+        for t in plan.tools
+        if t.output and not t.infer
+    }
+    errors = TableSink(tables_dir, run_id, ERRORS, part_rows)
+    runs = TableSink(tables_dir, run_id, writer.specs["tool_runs"], RUN_PART_ROWS)
+    return sinks, errors, runs
+
+
+def _task_executor(
+    plan: ToolsPlan,
+    sinks: dict[str, TableSink],
+    errors: TableSink,
+    view: Any,
+    spool_dir: Path,
+    spools: dict[str, Path],
+) -> Callable[[TaskPlan, threading.Event], TaskResult]:
+    """What a scheduler thread calls for each task: run it, its records checked into its tool's sink,
+    or, for an inferred tool, spooled to a file named in ``spools``."""
+    checkers = {
+        t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
+    }
+
+    def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
+        tool = plan.tool(task.tool)
+        if tool.infer:
+            spool_dir.mkdir(exist_ok=True)
+            spools[task.id] = spool_dir / f"{hashlib.sha256(task.id.encode()).hexdigest()[:24]}.jsonl"
+        return execute_task(
+            plan,
+            tool,
+            task,
+            stop_event,
+            sinks=sinks,
+            errors=errors,
+            checkers=checkers,
+            view=view,
+            spool=spools.get(task.id),
+        )
+
+    return execute
 
 
 def _add_parts(
@@ -471,124 +452,3 @@ def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> 
             )
     for task, _entry in [*decision.kept, *decision.restore]:
         cache.touch(task.key)
-
-
-def execute_task(
-    plan: ToolsPlan,
-    tool: ToolPlan,
-    task: TaskPlan,
-    stop: threading.Event,
-    *,
-    sinks: dict[str, TableSink],
-    errors: TableSink,
-    checkers: dict[str, RecordChecker],
-    view: Any,
-    spool: Path | None = None,
-) -> TaskResult:
-    """Run one task to its end and classify it (JSON-lines records go to the sinks as they come)."""
-    b = plan.budget
-    limits = Limits(
-        timeout=task.timeout,
-        memory=task.memory,
-        grace=b.grace,
-        sample_interval=b.sample_interval,
-        address_space=tool.limit_address_space,
-        cgroup=b.cgroup,
-    )
-    tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
-    proc_box: list[TaskProcess] = []
-
-    def fail(status: str, message: str) -> None:
-        proc_box[0].fail(status, message)
-
-    reader = _reader(plan, tool, task, sinks=sinks, errors=errors, checkers=checkers, spool=spool, fail=fail)
-    on_stdout: Any = reader
-    if reader is None:
-
-        def on_stdout(raw: bytes) -> None:
-            tail.append(raw[:TAIL_LINE].decode("utf-8", "replace").rstrip("\r\n"))
-
-    proc = TaskProcess(
-        list(task.argv),
-        cwd=task.cwd,
-        env={**os.environ, **task.env},
-        limits=limits,
-        on_stdout=on_stdout,
-        on_stderr=lambda text: view.line(task, text),
-        stop=stop,
-        on_cut=reader.cut if reader is not None else None,
-        on_stdout_lines=reader.extend if reader is not None else None,
-    )
-    proc_box.append(proc)
-    outcome = proc.run().to_json()
-    outcome["rows"] = outcome["invalid_lines"] = 0
-    if reader is not None:
-        reader.close()
-        outcome["rows"], outcome["invalid_lines"] = reader.rows, reader.invalid
-    output = "\n".join(tail) + "\n" + "\n".join(outcome["stderr_tail"])
-    _classify(tool, outcome, output, reader)
-    preset_rows = presets.get(tool.preset).classify(task, outcome, output)
-    return TaskResult(task, outcome, preset_rows)
-
-
-def _reader(
-    plan: ToolsPlan,
-    tool: ToolPlan,
-    task: TaskPlan,
-    *,
-    sinks: dict[str, TableSink],
-    errors: TableSink,
-    checkers: dict[str, RecordChecker],
-    spool: Path | None,
-    fail: Any,
-) -> LineReader | None:
-    """What reads a JSON-lines task's stdout: a spool (schema = "infer"), a checked reader, or nothing."""
-    if not tool.output:
-        return None
-    if spool is not None:
-        return SpoolReader(
-            spool=spool,
-            tool=tool.name,
-            path=task.group,
-            sha256=task.sha256,
-            checker=RecordChecker([]),
-            sink=None,
-            errors=errors,
-            strict=plan.strict,
-            fail=fail,
-        )
-    return LineReader(
-        tool=tool.name,
-        path=task.group,
-        sha256=task.sha256,
-        checker=checkers[tool.name],
-        sink=sinks[tool.output],
-        errors=errors,
-        strict=plan.strict,
-        fail=fail,
-    )
-
-
-def _classify(tool: ToolPlan, outcome: dict[str, Any], output: str, reader: LineReader | None) -> None:
-    """The task's status from its exit code, its output lines and the tool's patterns (in place)."""
-    if reader is not None and reader.stopped and outcome["status"] in ("ok", "failed"):  # --strict, at exit
-        outcome["status"], outcome["message"] = "invalid_output", reader.reason
-    if outcome["status"] == "ok" and outcome["exit_code"] not in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "failed", f"exit code {outcome['exit_code']}"
-    elif outcome["status"] == "failed" and outcome["exit_code"] in tool.ok_exit_codes:
-        outcome["status"], outcome["message"] = "ok", None
-    if reader is not None and reader.invalid and not reader.rows and outcome["status"] == "ok":
-        outcome["status"] = "invalid_output"  # nothing usable came out: not a success
-        outcome["message"] = (
-            f"every one of its {reader.invalid} output lines was invalid ({reader.first_problem})"
-        )
-    if outcome["status"] == "ok" and tool.fail_pattern and re.search(tool.fail_pattern, output, re.M):
-        outcome["status"], outcome["message"] = (
-            "failed",
-            f"the output matches fail_pattern {tool.fail_pattern!r}",
-        )
-    if outcome["status"] == "ok" and tool.ok_pattern and not re.search(tool.ok_pattern, output, re.M):
-        outcome["status"], outcome["message"] = (
-            "failed",
-            f"the output does not match ok_pattern {tool.ok_pattern!r}",
-        )

@@ -67,25 +67,62 @@ def run_all(
     is_ok: Callable[[Any], bool] = lambda r: True,
 ) -> Finished:
     """Run ``execute(task, stop)`` for every task under the budgets; returns results in completion order."""
-    stop = stop or threading.Event()
-    state = SchedulerState(budget=budget, pending=len(tasks))
-    pending = list(tasks)
-    done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
-    todo: queue.Queue[TaskPlan | None] = queue.Queue()
-    results: list[Any] = []
-    threads: list[threading.Thread] = []  # reused for task after task (a thread start per task costs ~1 ms)
+    pool = _Pool(tasks, budget, execute, view, stop or threading.Event(), is_ok)
+    interrupted = False
+    try:
+        while pool.pending or pool.state.running:
+            pool.start_fitting()
+            pool.collect(block=True)
+            pool.tick()
+    except KeyboardInterrupt:
+        interrupted = True
+        pool.stop.set()
+    except BaseException:
+        pool.stop.set()
+        raise
+    finally:
+        interrupted = pool.wait_running() or interrupted
+        pool.close()
+    return Finished(pool.results, pool.pending if interrupted else [], interrupted)
 
-    def work() -> None:
-        while (task := todo.get()) is not None:
+
+class _Pool:
+    """One run_all's bookkeeping: the pending tasks, the task threads and the queues between them and
+    the main thread, which alone starts tasks and collects their results."""
+
+    def __init__(
+        self,
+        tasks: list[TaskPlan],
+        budget: Budget,
+        execute: Callable[[TaskPlan, threading.Event], Any],
+        view: View | None,
+        stop: threading.Event,
+        is_ok: Callable[[Any], bool],
+    ) -> None:
+        self.budget, self.execute, self.view, self.stop, self.is_ok = budget, execute, view, stop, is_ok
+        self.state = SchedulerState(budget=budget, pending=len(tasks))
+        self.pending = list(tasks)
+        self.done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
+        self.todo: queue.Queue[TaskPlan | None] = queue.Queue()
+        self.results: list[Any] = []
+        self.threads: list[
+            threading.Thread
+        ] = []  # reused task after task (a thread start per task costs ~1 ms)
+
+    def work(self) -> None:
+        """A task thread: run tasks until told to end; an exception is reported as the result."""
+        while (task := self.todo.get()) is not None:
             try:
-                result = execute(task, stop)
+                result = self.execute(task, self.stop)
             except BaseException as exc:  # reported, and re-raised in the main thread
                 result = exc
-            done.put((task, result))
+            self.done.put((task, result))
 
-    def start_fitting() -> None:
+    def start_fitting(self) -> None:
+        """Start, first-fit, every pending task that fits in the free cores and memory."""
+        state, budget, pending = self.state, self.budget, self.pending
         i = 0
-        while i < len(pending) and state.cores < budget.cores and not stop.is_set():
+        while i < len(pending) and state.cores < budget.cores and not self.stop.is_set():
             task = pending[i]
             if task.cores <= budget.cores - state.cores and task.memory <= budget.memory - state.memory:
                 pending.pop(i)
@@ -93,56 +130,57 @@ def run_all(
                 state.memory += task.memory
                 state.pending = len(pending)
                 state.running[task.id] = (task, time.monotonic())
-                if view is not None:
-                    view.started(task)
-                if len(threads) < len(state.running):  # every running task has a thread of its own
-                    th = threading.Thread(target=work, name=f"task runner {len(threads)}", daemon=True)
-                    threads.append(th)
+                if self.view is not None:
+                    self.view.started(task)
+                if len(self.threads) < len(state.running):  # every running task has a thread of its own
+                    th = threading.Thread(
+                        target=self.work, name=f"task runner {len(self.threads)}", daemon=True
+                    )
+                    self.threads.append(th)
                     th.start()
-                todo.put(task)
+                self.todo.put(task)
             else:
                 i += 1
 
-    def collect(block: bool) -> None:
+    def collect(self, block: bool) -> None:
+        """Take one finished task's result (waiting up to 0.1 s if ``block``) and free its budget; a task
+        thread's exception is raised here."""
         try:
-            task, result = done.get(timeout=0.1) if block else done.get_nowait()
+            task, result = self.done.get(timeout=0.1) if block else self.done.get_nowait()
         except queue.Empty:
             return
+        state = self.state
         state.running.pop(task.id, None)
         state.cores -= task.cores
         state.memory -= task.memory
         if isinstance(result, BaseException):
             raise result
         state.done += 1
-        state.not_ok += 0 if is_ok(result) else 1
-        results.append(result)
-        if view is not None:
-            view.finished(task, result)
+        state.not_ok += 0 if self.is_ok(result) else 1
+        self.results.append(result)
+        if self.view is not None:
+            self.view.finished(task, result)
 
-    interrupted = False
-    try:
-        while pending or state.running:
-            start_fitting()
-            collect(block=True)
-            if view is not None:
-                view.tick(state)
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-    except BaseException:
-        stop.set()
-        raise
-    finally:
-        while state.running:  # every task thread ends by killing its tree; wait for their reports
+    def tick(self) -> None:
+        if self.view is not None:
+            self.view.tick(self.state)
+
+    def wait_running(self) -> bool:
+        """Wait for the running tasks' reports (each task thread ends by killing its tree); True if a
+        Ctrl-C came meanwhile."""
+        interrupted = False
+        while self.state.running:
             try:
-                collect(block=True)
-                if view is not None:
-                    view.tick(state)
+                self.collect(block=True)
+                self.tick()
             except KeyboardInterrupt:
                 interrupted = True
-                stop.set()
-        for _ in threads:
-            todo.put(None)
-        for th in threads:
+                self.stop.set()
+        return interrupted
+
+    def close(self) -> None:
+        """End the task threads and join them."""
+        for _ in self.threads:
+            self.todo.put(None)
+        for th in self.threads:
             th.join()
-    return Finished(results, pending if interrupted else [], interrupted)
