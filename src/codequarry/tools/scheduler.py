@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,7 +84,7 @@ def run_all(
     finally:
         interrupted = pool.wait_running() or interrupted
         pool.close()
-    return Finished(pool.results, pool.pending if interrupted else [], interrupted)
+    return Finished(pool.results, list(pool.pending) if interrupted else [], interrupted)
 
 
 class _Pool:
@@ -101,7 +102,7 @@ class _Pool:
     ) -> None:
         self.budget, self.execute, self.view, self.stop, self.is_ok = budget, execute, view, stop, is_ok
         self.state = SchedulerState(budget=budget, pending=len(tasks))
-        self.pending = list(tasks)
+        self.pending = deque(tasks)  # first-fit takes mostly from the front: O(1) there, not a list's O(n)
         self.done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
         self.todo: queue.Queue[TaskPlan | None] = queue.Queue()
         self.results: list[Any] = []
@@ -125,7 +126,7 @@ class _Pool:
         while i < len(pending) and state.cores < budget.cores and not self.stop.is_set():
             task = pending[i]
             if task.cores <= budget.cores - state.cores and task.memory <= budget.memory - state.memory:
-                pending.pop(i)
+                del pending[i]
                 state.cores += task.cores
                 state.memory += task.memory
                 state.pending = len(pending)
