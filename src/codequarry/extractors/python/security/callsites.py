@@ -22,6 +22,21 @@ from codequarry.python.resolve import Resolver
 from codequarry.python.scopes import module_name, scope_and_lambdas
 from codequarry.source import SourceFile
 
+#: the functions of ``random`` a secret must not come from (security_findings' weak-random rule)
+RANDOM_FUNCS = (
+    "random",
+    "randint",
+    "randrange",
+    "choice",
+    "choices",
+    "sample",
+    "shuffle",
+    "getrandbits",
+    "uniform",
+    "randbytes",
+    "triangular",
+)
+
 #: final names of the calls any of the three extractors may look at (the index keeps no others)
 WANTED = frozenset(
     {
@@ -85,17 +100,7 @@ WANTED = frozenset(
         "popen2",
         "popen3",
         "popen4",
-        "random",
-        "randint",
-        "randrange",
-        "choice",
-        "choices",
-        "sample",
-        "shuffle",
-        "getrandbits",
-        "uniform",
-        "randbytes",
-        "triangular",
+        *RANDOM_FUNCS,
     }
 )
 

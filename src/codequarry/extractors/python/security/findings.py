@@ -14,7 +14,7 @@ from typing import Any
 
 from codequarry.api import file_extractor
 from codequarry.extractors.python.security.assigned import AssignmentRules, target_name
-from codequarry.extractors.python.security.callsites import file_facts
+from codequarry.extractors.python.security.callsites import RANDOM_FUNCS, file_facts
 from codequarry.extractors.python.security.rules import RULES
 from codequarry.extractors.python.security.secrets import secret_word
 from codequarry.extractors.python.security.sqlstrings import sql_sites
@@ -87,19 +87,6 @@ _HTTP_METHODS = (
     "Session",
 )
 _WEAK_HASHES = frozenset({"md5", "sha1", "md4", "md2", "sha-1"})
-_RANDOM_FUNCS = (
-    "random",
-    "randint",
-    "randrange",
-    "choice",
-    "choices",
-    "sample",
-    "shuffle",
-    "getrandbits",
-    "uniform",
-    "randbytes",
-    "triangular",
-)
 _JWT_DECODE = frozenset({"jwt.decode", "jose.jwt.decode", "jwt.api_jwt.decode", "jwt.api_jws.decode"})
 _CSRF_EXEMPT = frozenset({"django.views.decorators.csrf.csrf_exempt"})
 
@@ -318,7 +305,7 @@ class _Findings(AssignmentRules):
     def insecure_random(self) -> None:
         facts = self.facts
         parent = facts.parent
-        for call in facts.calls_named(*_RANDOM_FUNCS):
+        for call in facts.calls_named(*RANDOM_FUNCS):
             if not facts.may_be_imported(call):
                 continue
             target = facts.callee(call)
