@@ -270,11 +270,7 @@ class RowBuffer:
             col = self._cols[f.name]
             values = col if whole else [col[i] for i in rows]
             try:
-                try:
-                    arr = pa.array(values, type=f.type)
-                except UnicodeEncodeError:  # a lone surrogate ("\ud800" in Python source) is not UTF-8
-                    values = [_escape_surrogates(v) for v in values]
-                    arr = pa.array(values, type=f.type)
+                arr = utf8_array(values, f.type)
                 if not f.nullable and arr.null_count:
                     raise pa.ArrowInvalid("null in a field that is not optional")
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
@@ -314,6 +310,16 @@ def _appender(buf: RowBuffer) -> Callable[..., None]:
     return add
 
 
+def utf8_array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """``values`` as an Arrow array of ``type_``. A string holding a lone surrogate (``"\\ud800"`` in
+    Python source or a JSON escape; UTF-8 cannot hold it) is stored as its ``\\udXXX`` escape, so one
+    odd value never loses its rows."""
+    try:
+        return pa.array(values, type=type_)
+    except UnicodeEncodeError:
+        return pa.array([_escape_surrogates(v) for v in values], type=type_)
+
+
 def _escape_surrogates(value: Any) -> Any:
     """``value`` with every lone surrogate of its strings written as a ``\\udXXX`` escape (Arrow
     strings are UTF-8, which cannot hold them); lists, tuples and dicts are cleaned inside."""
@@ -335,7 +341,7 @@ def _check_value(value: Any, field: pa.Field) -> str:
     if value is None:
         return "" if field.nullable else f"field '{field.name}' is required but got None"
     try:
-        pa.array([value], type=field.type)
+        utf8_array([value], field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
         return (
             f"field '{field.name}' expects {field.type} but got {type(value).__name__} {value!r:.60}: {exc}"

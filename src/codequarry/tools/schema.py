@@ -25,6 +25,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from codequarry.schema import utf8_array
+
 _NAMES = {
     "str": pa.string(),
     "string": pa.string(),
@@ -347,7 +349,7 @@ class RecordChecker:
             columns = [[c[i] for i in keep] for c in columns]
         if not columns or not columns[0]:
             return None, sorted(bad.items())
-        arrays = [_array(c, f.type) for c, f in zip(columns, self.schema, strict=True)]
+        arrays = [utf8_array(c, f.type) for c, f in zip(columns, self.schema, strict=True)]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema), sorted(bad.items())
 
     def _extra(self, records: list[dict[str, Any]], dumps: Callable[[Any], str]) -> list[str | None]:
@@ -357,23 +359,3 @@ class RecordChecker:
             rest = {k: v for k, v in r.items() if k not in names}
             out.append(dumps(rest) if rest else None)
         return out
-
-
-def _array(column: list[Any], type_: pa.DataType) -> pa.Array:
-    """The column as Arrow. A string holding a lone surrogate (JSON allows the escape ``"\\ud800"``;
-    UTF-8 cannot hold it) is stored as its backslash escape, as extractors store such strings, so
-    one odd record never stops a run."""
-    try:
-        return pa.array(column, type=type_)
-    except UnicodeEncodeError:
-        return pa.array([_escaped(v) for v in column], type=type_)
-
-
-def _escaped(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, list):
-        return [_escaped(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    return value

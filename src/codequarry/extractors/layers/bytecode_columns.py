@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from codequarry.extractors.layers.bytecode_decode import _T, FAST, _exception_targets, const_repr
+from codequarry.schema import utf8_array
 
 #: constants whose repr may differ between processes (see bytecode_decode.const_repr)
 _NESTED = frozenset({CodeType, frozenset, tuple})
@@ -102,13 +103,6 @@ def _arguments(op: np.ndarray, byte: np.ndarray) -> np.ndarray:
     return full
 
 
-def _strings(values: list[str]) -> pa.Array:
-    try:
-        return pa.array(values, pa.string())
-    except UnicodeEncodeError:  # a lone surrogate: escaped, as the row buffer does
-        return pa.array([v.encode("utf-8", "backslashreplace").decode("utf-8") for v in values], pa.string())
-
-
 #: one file's code objects in pre-order, and for a file that is not all ASCII its converter from
 #: byte to character columns and its lines (None, None for an ASCII file)
 FileCode = tuple[list[CodeType], Callable[[int | None, int | None], int | None] | None, list[str] | None]
@@ -150,7 +144,7 @@ def batch_arrays(files: list[FileCode]) -> list[pa.Array]:
         pa.array(offset),
         _OPNAMES.take(pa.array(op.astype(np.int32))),
         pa.array(arg, mask=~has_arg),
-        _strings(table).take(pa.array(index.astype(np.int32))),
+        utf8_array(table, pa.string()).take(pa.array(index.astype(np.int32))),
         pa.array(label[ins]),
         *(pa.array(v, mask=v < 0) for v in (line, end_line, col, end_col)),
     ]
@@ -308,10 +302,7 @@ def list_arrays(cols: tuple[list[Any], ...]) -> list[pa.Array]:
     """The same columns from :func:`bytecode_decode.decode`'s lists (a file whose lines are not all
     ASCII, whose columns it converts from bytes to characters)."""
     types = (pa.int64(), pa.int64(), pa.string(), pa.int64(), pa.string(), pa.bool_())
-    return [
-        _strings(values) if t == pa.string() else pa.array(values, t)
-        for values, t in zip(cols, (*types, *[pa.int64()] * 4), strict=True)
-    ]
+    return [utf8_array(values, t) for values, t in zip(cols, (*types, *[pa.int64()] * 4), strict=True)]
 
 
 __all__ = ["FileCode", "available", "batch_arrays", "instruction_count", "list_arrays"]
