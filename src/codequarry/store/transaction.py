@@ -85,6 +85,8 @@ class RunTransaction:
         self.notes: list[str] = []
         self.compaction_notes: list[str] = []
         self.snapshot: Snapshot | None = None
+        #: what the caller keeps with the run for whoever looks at it after (the scan, its time)
+        self.extras: dict[str, Any] = {}
         self._stage = stage or (lambda _name: contextlib.nullcontext())
         self._replaced: set[str] = set()
         self._published = False
