@@ -363,6 +363,7 @@ def _publish(
             "operations": op_state,
             "schemas": schemas,
             "plan": _recipe(scanned.plan),
+            "scan_ns": txn.extras.get("scan_ns"),  # racy files are hashed by the next run (incremental)
         },
     )
     summary.snapshot = snap.id
