@@ -374,16 +374,19 @@ def _racy(
         and t.mtime_ns >= since
         and p[2]
     ]
-    changed = set()
-    for task, sha in todo:
+    if not todo:
+        return set()
+
+    def differs(item: tuple[FileTask, str | None]) -> int | None:
+        task, sha = item
         try:
             digest, _size = hash_file(task.root, task.path)
         except OSError:
-            changed.add(task.key)  # the worker says why it cannot be read
-            continue
-        if digest != sha:
-            changed.add(task.key)
-    return changed
+            return task.key  # the worker says why it cannot be read
+        return task.key if digest != sha else None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+        return {key for key in pool.map(differs, todo) if key is not None}
 
 
 def _same_content(
