@@ -138,7 +138,7 @@ class RunTransaction:
         is a note: the run is published, and the next run tries again."""
         written = self.writer.parts
         touched = {name: len(written.get(name, ())) for name in sorted(self._replaced | written.keys())}
-        crowded = needs_compaction(self.store, touched)
+        crowded = needs_compaction(self.store, touched, self.writer.live_files)
         if not crowded:
             return snap
         try:
