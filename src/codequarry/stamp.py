@@ -7,8 +7,8 @@ holds everything that decides such a run's result:
 - ``key``: the request as the command line gave it (options normalised the way typer reads them,
   the working folder, the sources resolved to real paths, the store, the cores, the environment the
   listing and the plugins depend on);
-- ``snapshot``: the sha256 of ``snapshot.json``, and each table's Delta version (a commit after it,
-  left by a killed run, defeats the stamp);
+- ``snapshot``: the sha256 of ``snapshot.json``, and each table's last Delta commit (a commit after
+  it, left by a run killed since, defeats the stamp);
 - ``code``: the code that would run: codequarry's version, the Python, ``sys.path`` and the stat
   (size, mtime_ns, inode) of every folder on it, of every module file the run had loaded (codequarry,
   plugins, entry-point modules, deltalake, ...), and of every ``entry_points.txt`` on ``sys.path``;
@@ -145,8 +145,22 @@ def snapshot_digest(store: Path) -> str | None:
         return None
 
 
+def last_commits(store: Path, tables: Iterable[str]) -> dict[str, int]:
+    """The last Delta commit of each table (the snapshot's version, or a later rollback's restore or
+    maintenance commit the normal path keeps), read from the log folder's names."""
+    out = {}
+    for name in tables:
+        try:
+            names = os.listdir(store / "tables" / name / "_delta_log")
+        except OSError:
+            out[name] = -1
+            continue
+        out[name] = max((int(n[:20]) for n in names if len(n) == 25 and n.endswith(".json")), default=-1)
+    return out
+
+
 def tables_settled(store: Path, tables: dict[str, int]) -> bool:
-    """No table has a Delta commit after the snapshot's version (a killed run's, or maintenance)."""
+    """No table has a Delta commit after the stamped one (a run killed since, or maintenance)."""
     for name, version in tables.items():
         if os.path.lexists(store / "tables" / name / "_delta_log" / f"{version + 1:020d}.json"):
             return False
@@ -222,7 +236,7 @@ def stamp_run(
         {
             "key": json.loads(json.dumps(key)),
             "snapshot": snapshot_digest(store),
-            "tables": {n: s.version for n, s in previous.tables.items()} if previous else {},
+            "tables": last_commits(store, previous.tables if previous else ()),
             "code": code_fingerprint(loaded_modules()),
             "scoped": [dataclasses.asdict(s) for s in scoped],
             "renames": renames,

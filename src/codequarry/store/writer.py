@@ -315,9 +315,21 @@ def rollback_unpublished(store: Store, snapshot: Snapshot | None, skip: Collecti
         table = open_table(path)
         if table is None or table.version() <= state.version:
             continue
-        ops = {str(c.get("operation")) for c in table.history(limit=table.version() - state.version)}
-        if ops <= MAINTENANCE:
+        if _settled(table.history(limit=table.version() - state.version), state.version):
             continue
         table.restore(state.version)
         restored.append(name)
     return restored
+
+
+def _settled(history: list[dict[str, Any]], version: int) -> bool:
+    """Do the commits after the published ``version`` (newest first) leave it readable as it was:
+    maintenance only, or a rollback already made (a restore to ``version``, then maintenance)? A
+    second rollback would only add another restore commit, and a note, to every later run."""
+    for commit in history:
+        op = str(commit.get("operation"))
+        if op in MAINTENANCE:
+            continue
+        params = commit.get("operationParameters") or {}
+        return op == "RESTORE" and str(params.get("version")) == str(version)
+    return True
