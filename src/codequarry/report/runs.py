@@ -4,6 +4,7 @@ Layout::
 
     .quarry/runs/<run id>.json   one RunReport per run
     .quarry/runs/table/          the ``runs`` Delta table: one row per run (RunRecord), append-only
+    .quarry/runs/pending/        rows of fast-path runs waiting to be appended (store/runlog.py)
 
 Every run is recorded, failed and interrupted ones too, so ``runs`` is a log beside the snapshots,
 not part of them: it is queryable by SQL at its latest version (``SELECT * FROM runs``), and a run
