@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store
 from codequarry.cli import main as quarry_main
+from codequarry.corpus_io import RACY_NS
 from codequarry.query import table
-from codequarry.stamp import RACY_NS
 from tests import paths
 
 FIXTURES = paths.FIXTURES

@@ -15,7 +15,7 @@ the store's writer lock, checks that nothing it depends on moved:
    every ``entry_points.txt`` on it have the same size, mtime and inode;
 5. the same files: the sources scanned again by the scan's own code (git index, ignore rules) give
    the stamped digest of path, size, mtime_ns, inode and mode, and no file is newer than
-   ``stamp.RACY_NS`` before the stamped scan (a file written in the same timestamp tick could have
+   ``corpus_io.RACY_NS`` before the stamped scan (a file written in the same timestamp tick could have
    changed without its mtime moving).
 
 Then it prints what the stamped run printed (with its own time), records the run (its report in
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from codequarry import stamp as stamps
+from codequarry.corpus_io import RACY_NS
 from codequarry.scan import SourceRoot, resolve_sources
 
 #: the options of `quarry extract` (cli_extract.extract): name -> (parameter, kind)
@@ -257,7 +258,7 @@ def _unchanged(stamp: dict[str, Any], store: Path) -> bool:
 
     manifest = scan(sources, exclude=stamp["exclude"], never=[str(store)])
     digest, newest = stamps.listing(manifest, sources, stamp["renames"])
-    return digest == stamp["listing"] and newest < stamp["scan_ns"] - stamps.RACY_NS
+    return digest == stamp["listing"] and newest < stamp["scan_ns"] - RACY_NS
 
 
 def _record(stamp: dict[str, Any], store: Path, wall: float, seconds: float) -> int | None:

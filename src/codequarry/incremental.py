@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, effective_version
-from codequarry.corpus_io import hash_file
+from codequarry.corpus_io import RACY_NS, hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.parts import Replacement
 from codequarry.store import Snapshot, Store
@@ -359,8 +359,6 @@ def _racy(
     A file modified less than ``RACY_NS`` before the scan of the run that stored the live snapshot
     could have been written again within the same mtime tick after that run read it (git's "racy
     clean" entries): such a file is hashed, not trusted on its mtime. Older files cannot be."""
-    from codequarry.stamp import RACY_NS
-
     if snap is None:
         return set()
     scanned = snap.run.get("scan_ns")

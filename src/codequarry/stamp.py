@@ -33,15 +33,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from codequarry.corpus_io import os_path
+from codequarry.corpus_io import RACY_NS, os_path
 from codequarry.scan import PRUNED_DIRS, Manifest, SourceRoot, _package_chain_above
 from codequarry.version import __version__
 
 FILE = "fastpath.json"
 FORMAT = 1
-#: a file modified less than this before the stamp's scan may change again within the same mtime
-#: tick (1 s on some file systems, 2 s on FAT): the stamp does not vouch for it
-RACY_NS = 2_000_000_000
 #: environment variables that change what a run lists, loads or decides
 ENV = (
     "HOME",
