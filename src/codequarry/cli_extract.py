@@ -213,7 +213,10 @@ def _stamper(options: dict[str, Any], plan: Any) -> Any:
             _render_summary(s, warnings=plan.warnings, console=console)
             return buf.getvalue()
 
-        stamp.stamp_run(key, roots, plan.request.exclude, plan.warnings, render, summary, txn, recorder)
+        try:
+            stamp.stamp_run(key, roots, plan.request.exclude, plan.warnings, render, summary, txn, recorder)
+        except Exception:  # noqa: BLE001 - a stamp only saves the next run time: it never fails this one
+            stamp.forget(plan.store)
 
     return after
 
