@@ -1,21 +1,32 @@
-"""Incremental re-runs against a cold extract, on a copy of the standard library (or FOLDER).
+"""Incremental re-runs against a cold extract, on a copy of the standard library (or FOLDER), and
+the floor of a `quarry extract` command on a small tree.
 
-    python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE]
+    python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE] [--only floor|corpus]
 
 Prints JSON: cold extract, no-change re-run, one-file-change re-run, a mixed run (one edit, one
 add, one delete and one rename in one run) and a move of the whole tree to another folder name
 (median seconds of --repeat runs, through the Python API in one process, so interpreter start-up is
 not counted), and their ratios to the cold extract. Targets: no-change < 5% of cold, one-file
 change < 10%, mixed <= 10%; a move re-extracts nothing (files_parsed 0).
+
+``floor``: the `quarry extract` command (``python -m codequarry``, a new interpreter each time, as a
+user runs it) on a copy of examples/sample (8 files): a cold run, a no-op answered by the fast path,
+a no-op with ``--no-fast-path``, a one-file change, and bare ``python -c pass``; wall and CPU
+(user+sys of the child) seconds, medians of --repeat interleaved rounds, ratios to the cold run of
+the same rounds, and whether the interpreter found .pyc files (PYTHONDONTWRITEBYTECODE unset and
+codequarry's __pycache__ present). Targets: no-op <= 0.3 s, one-file change <= 0.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -50,13 +61,95 @@ def mixed_change(corpus: Path, i: int) -> None:
     renamed.rename(renamed.with_name(f"_bench_renamed_{i}.py"))
 
 
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
+
+
+def command(args: list[str]) -> tuple[float, float, str]:
+    """(wall, CPU of the child, stdout) of one command in a new interpreter."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def pyc_present() -> bool:
+    import codequarry.cli
+
+    cached = importlib.util.cache_from_source(codequarry.cli.__file__)
+    return not os.environ.get("PYTHONDONTWRITEBYTECODE") and os.path.exists(cached)
+
+
+def floor(repeat: int) -> dict[str, object]:
+    """The command's floor on a small tree (see the module docstring)."""
+    quarry = [sys.executable, "-m", "codequarry", "extract"]
+    kinds = ("cold", "no_op_fast_path", "no_op_no_fast_path", "one_file_change", "python_c_pass")
+    wall: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}
+    fast_answered = []
+    with tempfile.TemporaryDirectory(prefix="quarry-floor-") as tmp:
+        tree = Path(tmp) / "sample"
+        shutil.copytree(SAMPLE, tree)
+        hour_ago = time.time() - 3600  # older than the fast path's racy window
+        for p in tree.rglob("*"):
+            os.utime(p, (hour_ago, hour_ago))
+        victim = tree / "shop" / "views.py"
+        for i in range(repeat):
+            store = Path(tmp) / f"store{i}"
+            base = [*quarry, str(tree), "--store", str(store), "-w", "1"]
+            runs = {
+                "cold": base,
+                "no_op_no_fast_path": [*base, "--no-fast-path"],  # also writes the stamp
+                "no_op_fast_path": base,
+            }
+            for kind, args in runs.items():
+                w, c, out = command(args)
+                wall[kind].append(w)
+                cpu[kind].append(c)
+                if kind == "no_op_fast_path":
+                    fast_answered.append("nothing to do" in out)
+            with open(victim, "a") as fh:
+                fh.write(f"\ndef bench_{i}():\n    return {i}\n")
+            os.utime(victim, (hour_ago + i + 1, hour_ago + i + 1))
+            w, c, out = command(base)
+            assert "1 changed" in out, out
+            wall["one_file_change"].append(w)
+            cpu["one_file_change"].append(c)
+            w, c, _ = command([sys.executable, "-c", "pass"])
+            wall["python_c_pass"].append(w)
+            cpu["python_c_pass"].append(c)
+    med = {k: statistics.median(v) for k, v in wall.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    return {
+        "tree": "examples/sample (8 files)",
+        "pyc_present": pyc_present(),
+        "repeat": repeat,
+        "fast_path_answered": fast_answered,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "median_wall_seconds": med,
+        "median_cpu_seconds": med_cpu,
+        "ratios_vs_cold_wall": {k: med[k] / med["cold"] for k in kinds if k != "cold"},
+        "ratios_vs_cold_cpu": {k: med_cpu[k] / med_cpu["cold"] for k in kinds if k != "cold"},
+        "targets_met": {
+            "no_op_under_0_3_s": med["no_op_fast_path"] <= 0.3,
+            "one_file_change_under_0_5_s": med["one_file_change"] <= 0.5,
+        },
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", nargs="?", default=sysconfig.get_paths()["stdlib"])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out")
+    ap.add_argument("--only", choices=("floor", "corpus"))
     args = ap.parse_args()
+    if args.only == "floor":
+        return emit({"floor": floor(args.repeat)}, args.out)
     cold, nochange, onefile, mixed, moved = [], [], [], [], []
     moved_parsed = []
     with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
@@ -104,7 +197,7 @@ def main() -> int:
             ("move", moved),
         )
     }
-    report = {
+    report: dict[str, object] = {
         "corpus": args.folder,
         "python_files": n_files,
         "workers": args.workers,
@@ -131,10 +224,16 @@ def main() -> int:
             "move_extracts_nothing": not any(moved_parsed),
         },
     }
+    if args.only != "corpus":
+        report["floor"] = floor(args.repeat)
+    return emit(report, args.out)
+
+
+def emit(report: dict[str, object], out: str | None) -> int:
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    if out:
+        Path(out).write_text(text + "\n")
     return 0
 
 

@@ -1,17 +1,29 @@
 """Exact, always: after any sequence of edits, adds, deletes, renames, selection changes, plugins added
-and removed and extractor version bumps, every table of the store (derived ones included) equals a
-fresh extract of the same tree with the same selection.
+and removed, entry points installed and removed, extractor version bumps, runs killed at a pause
+point and runs with nothing to do, every table of the store (derived ones included) equals a fresh
+extract of the same tree with the same selection.
 
 The tree exercises every built-in operation: Flask, FastAPI and Django routes, Django ORM models
 spread over several files, and a test suite; a plugin brings an operation (tests.plugins.ops_good)
-and a file extractor whose version the test bumps.
+and a file extractor whose version the test bumps; a distribution installed as a ``.dist-info``
+folder on the plugin folder (on ``sys.path``, never site-packages) registers another extractor and
+operation through the ``codequarry.extractors`` entry-point group.
+
+Runs go through the `quarry` command (in this process), so the no-op fast path (fastpath.py) is in
+the loop: a ``noop`` step runs twice with nothing changed and the second run must be answered by
+the fast path; every other step must defeat it when it changes something, among them a ``racy``
+edit that keeps both the size and the mtime of a file written in the same timestamp tick.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store
+from codequarry.cli import main as quarry_main
+from codequarry.corpus_io import RACY_NS
 from codequarry.query import table
 from tests import paths
 
@@ -74,6 +88,33 @@ def const_counts(ctx):
 """
 
 
+ENTRY_MODULE = """
+from codequarry import dataset, file_extractor, operation
+
+@dataset("ep_lines")
+class EpLine:
+    n: int
+
+@dataset("ep_totals", provenance=False)
+class EpTotal:
+    files: int
+
+@file_extractor("acme_ep.lines", version=1, outputs=[EpLine])
+def lines(src, out):
+    out.ep_lines.add(n=src.text.count("\\n"))
+
+@operation("acme_ep.totals", version=1, inputs=["ep_lines"], outputs=[EpTotal])
+def totals(ctx):
+    return ctx.sql("SELECT CAST(count(*) AS BIGINT) AS files FROM ep_lines")
+"""
+#: where a run can be killed (run.pause): before the scan, between scan and extraction, between two
+#: table commits, before the publish
+PAUSE_POINTS = ["scan", "execute", "table:errors", "table:files", "table:functions", "publish"]
+#: steps after which the fast path must not answer (a bump only while the plugin is in the run)
+DEFEATS = ("edit", "add", "delete", "rename", "move", "entry", "kill", "racy")
+AGE = 3600 * 1_000_000_000  # edits are dated an hour back (older than the racy window), each apart
+
+
 def dump(store: Path) -> dict[str, list[str]]:
     """Every non-empty table of the published snapshot as sorted JSON rows (an empty table and an
     absent one are the same thing to a query over rows)."""
@@ -103,6 +144,9 @@ class World:
         self.plugins: list[str] = []
         self.version = 1
         self.counter = 0
+        self.entry = False
+        self.racy_at = 0.0
+        self.fast: list[bool] = []  # per CLI run: answered by the fast path
         self.write_plugin()
 
     def write_plugin(self) -> None:
@@ -110,6 +154,25 @@ class World:
             PLUGIN.format(version=self.version, suffix="!" * self.version)
         )
         sys.modules.pop("acme_exact", None)
+
+    def toggle_entry_point(self) -> None:
+        """Install or remove a distribution registering an extractor and an operation by entry point."""
+        dist = self.plugin_dir / "acme_ep-1.0.dist-info"
+        self.entry = not self.entry
+        if self.entry:
+            (self.plugin_dir / "acme_ep_mod.py").write_text(ENTRY_MODULE)
+            dist.mkdir()
+            (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-ep\nVersion: 1.0\n")
+            (dist / "entry_points.txt").write_text("[codequarry.extractors]\nacme_ep = acme_ep_mod\n")
+        else:
+            shutil.rmtree(dist)
+        sys.modules.pop("acme_ep_mod", None)
+
+    def aged(self, path: Path) -> None:
+        """Date a written file an hour back, one millisecond per step apart: older than the racy
+        window (so that the fast path may vouch for it), and never the mtime it had before."""
+        stamp = time.time_ns() - AGE + self.counter * 1_000_000
+        os.utime(path, ns=(stamp, stamp))
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.src.rglob("*.py") if ".quarry" not in p.parts)
@@ -121,12 +184,15 @@ class World:
         if kind == "edit" and files:
             target = files[n % len(files)]
             target.write_text(target.read_text() + SNIPPETS[n % len(SNIPPETS)] + f"# {self.counter}\n")
+            self.aged(target)
         elif kind == "add":
             folder = files[n % len(files)].parent if files else self.src
-            (folder / f"added_{self.counter}.py").write_text(
+            added = folder / f"added_{self.counter}.py"
+            added.write_text(
                 "from flask import Flask\nfrom django.db import models\napp = Flask(__name__)\n"
                 + SNIPPETS[n % len(SNIPPETS)]
             )
+            self.aged(added)
         elif kind == "delete" and files:
             files[n % len(files)].unlink()
         elif kind == "rename" and files:
@@ -147,12 +213,81 @@ class World:
             target = self.src.parent / f"tree{self.counter}"
             self.src.rename(target)
             self.src = target
+        elif kind == "entry":
+            self.toggle_entry_point()
+        elif kind == "kill" and files:  # an edit, and a run of it killed at a pause point
+            target = files[n % len(files)]
+            target.write_text(target.read_text() + f"\ndef killed_{self.counter}():\n    return 1\n")
+            self.aged(target)
+            self.killed_run(PAUSE_POINTS[n % len(PAUSE_POINTS)])
+        elif kind == "noop":  # nothing changes: the run after the next one is the fast path's
+            time.sleep(max(0.0, self.racy_at + RACY_NS / 1e9 + 0.5 - time.time()))
+            self.run()
+        elif kind == "racy" and files:
+            self.racy_edit(files[n % len(files)])
+
+    def racy_edit(self, target: Path) -> None:
+        """A file written, extracted, and written again within one mtime tick: same size, same mtime."""
+        text = target.read_text()
+        target.write_text(text + "# a\n")
+        st = target.stat()
+        self.run()
+        target.write_text(text + "# b\n")
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.racy_at = time.time()
+
+    def argv(self) -> list[str]:
+        args = ["extract", str(self.src), "--store", str(self.store), "-q", "-w", "1"]
+        for plugin in self.plugins:
+            args += ["--plugin", plugin]
+        for name in self.selection.get("select", []):
+            args += ["--select", name]
+        for name in self.selection.get("deselect", []):
+            args += ["--skip", name]
+        return args
+
+    def killed_run(self, point: str) -> None:
+        """`quarry extract` in a child process, SIGKILLed at ``point`` (or finished, if the run has
+        nothing to do there)."""
+        flag = self.src.parent / "paused"
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            "QUARRY_PAUSE_AT": point,
+            "QUARRY_PAUSE_FILE": str(flag),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codequarry", *self.argv()],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.time() + 120
+        while not flag.exists() and proc.poll() is None:
+            assert time.time() < deadline, f"no pause at {point}"
+            time.sleep(0.02)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        flag.unlink(missing_ok=True)
 
     def options(self) -> dict[str, Any]:
         return {"workers": 1, "plugins": list(self.plugins), **self.selection}
 
     def run(self) -> Any:
-        return extract(make_plan([self.src], store=self.store, **self.options()))
+        """`quarry extract` (in this process); records whether the fast path answered it."""
+        pending = self.store / "runs" / "pending"
+        before = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
+        sys.argv = ["quarry", *self.argv()]
+        handler = signal.getsignal(signal.SIGTERM)
+        try:
+            quarry_main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        after = len(list(pending.glob("*.json"))) if pending.is_dir() else 0
+        self.fast.append(after > before)
 
     def fresh(self) -> dict[str, list[str]]:
         """A fresh extract of the tree as it is, under the repo name the store knows it by."""
@@ -164,28 +299,67 @@ class World:
 
 
 STEP = st.tuples(
-    st.sampled_from(["edit", "add", "delete", "rename", "select", "plugin", "bump", "move"]),
+    st.sampled_from(
+        [
+            "edit",
+            "add",
+            "delete",
+            "rename",
+            "select",
+            "plugin",
+            "bump",
+            "move",
+            "entry",
+            "kill",
+            "noop",
+            "racy",
+        ]
+    ),
     st.integers(0, 60),
 )
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(STEP, min_size=2, max_size=5))
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=2, max_size=6))
 def test_every_table_equals_a_fresh_extract_after_any_steps(tmp_path_factory, monkeypatch, steps) -> None:  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("exact")
     plugin_dir = base / "plugins"
     plugin_dir.mkdir()
     monkeypatch.syspath_prepend(str(plugin_dir))
-    world = World(base, plugin_dir)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    judge(World(base, plugin_dir), steps)
+    shutil.rmtree(base)
+
+
+def judge(world: World, steps: list[tuple[str, int]]) -> None:
+    """Apply each step, run `quarry extract`, and compare every table with a fresh extract."""
     world.run()
     for step in steps:
         world.apply(step)
-        summary = world.run()
-        assert set(summary.sources) == {"src"}
+        world.run()
+        snap = open_store(world.store).snapshot()
+        assert snap is not None and set(snap.run["sources"]) == {"src"}
         if step[0] == "move":
-            assert summary.files_parsed == 0
+            assert snap.run["files_parsed"] == 0
+        if step[0] == "noop":
+            assert world.fast[-1], f"a second run with nothing changed was not the fast path's ({steps})"
+        elif step[0] in DEFEATS or (step[0] == "bump" and world.plugins):
+            assert not world.fast[-1], f"the fast path answered a run after {step}"
         assert dump(world.store) == world.fresh(), f"after {step} in {steps}"
-    shutil.rmtree(base)
+
+
+def test_kills_entry_points_and_the_fast_path_in_one_sequence(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every new kind of step at least once, whatever hypothesis draws: a killed run at each pause
+    point, an entry point installed and removed, no-op runs answered by the fast path, and the
+    changes that must defeat it (a racy edit, a plugin's version bump, an entry point)."""
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    steps = [("noop", 0), ("racy", 1), ("noop", 0), ("entry", 0), ("noop", 0), ("plugin", 0)]
+    steps += [("noop", 0), ("bump", 0), ("noop", 0), ("entry", 0), ("move", 0), ("noop", 0)]
+    steps += [("kill", i) for i in range(len(PAUSE_POINTS))] + [("noop", 0), ("select", 2), ("noop", 0)]
+    judge(World(tmp_path, plugin_dir), steps)
 
 
 def test_a_run_without_an_extractor_keeps_the_derived_tables(tmp_path: Path) -> None:

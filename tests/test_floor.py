@@ -1,12 +1,20 @@
 """The floor of a run: a no-change `quarry extract` imports neither pandas nor pyarrow.dataset
-(0.3 s and more of a run that otherwise costs ~0.1 s), and pandas still works when asked for."""
+(0.3 s and more of a run that otherwise costs ~0.1 s), and pandas still works when asked for.
+
+The no-op fast path (fastpath.py, stamp.py): an identical run after a no-op is answered without
+importing pyarrow, deltalake, typer, rich or pydantic, prints what the normal path printed, is
+recorded like one, and is refused whenever anything it vouches for moved: a file (even within the
+racy window), the code, the entry points, the snapshot, a killed run's commit, another writer."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from codequarry import extract, make_plan
@@ -54,3 +62,207 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+
+
+HEAVY = ("pyarrow", "deltalake", "typer", "rich", "pydantic", "numpy", "datafusion")
+PROBE = f"""
+import sys
+sys.argv = ["quarry", *sys.argv[1:]]
+from codequarry.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), f"CODE={{code}}")
+"""
+
+
+def _aged_tree(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    old = time.time() - 3600  # older than the racy window: the fast path may vouch for them
+    for p in src.rglob("*"):
+        os.utime(p, (old, old))
+    return src
+
+
+def _quarry(*args: object, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**ENV, **(env or {})},
+    )
+
+
+def _fast(done: subprocess.CompletedProcess[str]) -> bool:
+    """Was the run answered by the fast path (nothing heavy imported)?"""
+    assert "CODE=0" in done.stdout, done.stdout + done.stderr
+    return "HEAVY= " in done.stdout
+
+
+def _text(done: subprocess.CompletedProcess[str]) -> str:
+    body = done.stdout.rsplit("HEAVY=", 1)[0]
+    return re.sub(r"\d+\.\d\d s with", "T s with", body)
+
+
+def test_a_no_op_after_a_no_op_is_the_fast_path_and_prints_the_same(tmp_path: Path) -> None:
+    src, store = _aged_tree(tmp_path), tmp_path / "store"
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1"))  # publishes
+    slow = _quarry("extract", src, "--store", store, "-w", "1")  # a no-op: writes the stamp
+    fast = _quarry("extract", src, "--store", store, "-w", "1")
+    assert not _fast(slow) and _fast(fast)
+    assert _text(fast) == _text(slow) and "nothing to do" in _text(fast)
+    # --no-fast-path and QUARRY_NO_FAST_PATH take the normal path; other options are another request
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "--no-fast-path"))
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", env={"QUARRY_NO_FAST_PATH": "1"}))
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "--skip", "python.web"))
+
+
+def test_fast_path_runs_are_recorded_and_appended_by_the_next_writer(tmp_path: Path) -> None:
+    from codequarry import open_store, sql
+    from codequarry.report import list_runs
+
+    src, store = _aged_tree(tmp_path), tmp_path / "store"
+    for _ in range(2):
+        _quarry("extract", src, "--store", store, "-w", "1", "-q")
+    assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
+    assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
+    pending = list((store / "runs" / "pending").glob("*.json"))
+    assert len(pending) == 2
+    runs = list_runs(store)
+    assert len(runs) == 4 and [r.published for r in runs] == [True, False, False, False]
+    for r in runs[2:]:
+        report = json.loads((store / "runs" / f"{r.run_id}.json").read_text())
+        assert report["stages"][0]["name"] == "fast path" and report["files"]["scanned"] == r.files
+    assert sql(open_store(store), "SELECT count(*) FROM runs").column(0)[0].as_py() == 4
+    (src / "extra.py").write_text("x = 1\n")  # the next normal run appends the pending rows
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
+    assert not list((store / "runs" / "pending").glob("*.json"))
+    assert [r.run_id for r in list_runs(store)][:4] == [r.run_id for r in runs]
+    assert sql(open_store(store), "SELECT count(DISTINCT run_id), count(*) FROM runs").to_pylist() == [
+        {"count(DISTINCT runs.run_id)": 5, "count(*)": 5}
+    ]
+
+
+def _stamped(tmp_path: Path) -> tuple[Path, Path]:
+    src, store = _aged_tree(tmp_path), tmp_path / "store"
+    for _ in range(2):
+        _quarry("extract", src, "--store", store, "-w", "1", "-q")
+    assert (store / "fastpath.json").is_file()
+    return src, store
+
+
+def test_a_file_written_in_the_stamps_tick_is_never_vouched_for(tmp_path: Path) -> None:
+    src, store = _stamped(tmp_path)
+    victim = next(src.rglob("*.py"))
+    victim.write_text(victim.read_text().replace("(", "(", 1) + "#\n")  # now: within the racy window
+    first = _quarry("extract", src, "--store", store, "-w", "1")
+    assert not _fast(first) and "1 changed" in first.stdout
+    assert not (store / "fastpath.json").exists()  # the no-op stamp would not vouch for that file
+    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1"))
+
+
+def test_a_killed_runs_commit_another_snapshot_or_writer_defeat_the_stamp(tmp_path: Path) -> None:
+    from codequarry.stamp import read, tables_settled
+
+    src, store = _stamped(tmp_path)
+    argv = ["extract", str(src), "--store", str(store), "-w", "1", "-q"]
+    # a run killed after its commits, before its publish; then the tree is as the stamp saw it
+    extra = src / "extra.py"
+    extra.write_text("def extra():\n    return 1\n")
+    flag = tmp_path / "paused"
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "codequarry", *argv],
+        env={**ENV, "QUARRY_PAUSE_AT": "publish", "QUARRY_PAUSE_FILE": str(flag)},
+    )
+    while not flag.exists():
+        assert killed.poll() is None
+        time.sleep(0.02)
+    killed.kill()
+    killed.wait()
+    extra.unlink()
+    stamp = read(store)
+    assert stamp is not None
+    assert any(
+        (store / "tables" / n / "_delta_log" / f"{v + 1:020d}.json").exists()
+        for n, v in stamp["tables"].items()
+    )
+    assert not tables_settled(store, stamp["tables"])
+    rolled = _quarry(*argv[:-1])  # without -q
+    assert not _fast(rolled) and "rolled back unpublished commits" in rolled.stdout
+    assert read(store) is None  # a stamp would repeat that note: the next no-op stamps
+    assert not _fast(_quarry(*argv))
+    again = read(store)
+    assert again is not None and tables_settled(store, again["tables"])
+    assert _fast(_quarry(*argv))  # a rollback's restore commits do not disable the fast path
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time\nfrom codequarry.store.lock import WriterLock\n"
+            "with WriterLock(sys.argv[1]):\n print('held', flush=True)\n time.sleep(60)",
+            str(store),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        done = _quarry(*argv)
+        assert "CODE=0" not in done.stdout and "is being written by" in done.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    _quarry(*argv)  # a no-op: stamped again
+    snap = (store / "snapshot.json").read_text()
+    (store / "snapshot.json").write_text(snap.replace('"run"', ' "run"', 1))  # another snapshot
+    assert not _fast(_quarry(*argv))
+
+
+def test_code_and_entry_points_are_in_the_fingerprint(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from codequarry.stamp import code_fingerprint
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    monkeypatch.syspath_prepend(str(plugins))
+    module = plugins / "acme_floor.py"
+    module.write_text("VERSION = 1\n")
+    before = code_fingerprint([str(module)])
+    assert code_fingerprint([str(module)]) == before
+    module.write_text("VERSION = 2\n")  # a plugin's version bump, same size
+    after = code_fingerprint([str(module)])
+    assert after != before
+    dist = plugins / "acme_floor-1.0.dist-info"
+    dist.mkdir()  # an entry point distribution installed on a sys.path folder
+    (dist / "entry_points.txt").write_text("[codequarry.extractors]\nacme = acme_floor\n")
+    assert code_fingerprint([str(module)]) != after
+
+
+def test_the_fast_path_reads_every_option_of_extract() -> None:
+    """The fast path's own parser knows each option of `quarry extract` as typer declares it."""
+    import typer
+
+    from codequarry.cli import app
+    from codequarry.fastpath import OPTIONS, parse
+
+    command = typer.main.get_command(app).commands["extract"]  # type: ignore[attr-defined]
+    for param in command.params:
+        if param.param_type_name != "option":
+            continue
+        for opt in [*param.opts, *param.secondary_opts]:
+            assert opt in OPTIONS, opt
+            name, kind = OPTIONS[opt]
+            assert name == param.name, opt
+            assert (kind == "flag") == param.is_flag, opt
+            assert (kind == "list") == param.multiple, opt
+    declared = {o for p in command.params for o in [*p.opts, *p.secondary_opts]}
+    assert set(OPTIONS) <= declared
+    for argv in (["extract"], ["extract", "x", "--help"], ["extract", "x", "--"], ["extract", "x", "-qw1"]):
+        assert parse(argv) is None
+    req = parse(["extract", "a", "-s", "S", "--select=python", "--select", "core", "-w", "2", "b"])
+    assert req is not None and req.sources == ["a", "b"]
+    assert req.values == {"store": "S", "select": ["python", "core"], "workers": 2}

@@ -10,28 +10,51 @@ extraction, and query a store::
 
 from __future__ import annotations
 
-from codequarry.api import FileExtractor, Operation, Outputs, file_extractor, operation
-from codequarry.plan import ExtractPlan, Plan, make_plan
-from codequarry.run import RunSummary, extract
-from codequarry.schema import DatasetSpec, dataset
-from codequarry.source import SourceFile
+from typing import TYPE_CHECKING
+
 from codequarry.version import __version__
 
+if TYPE_CHECKING:
+    from codequarry.api import FileExtractor, Operation, Outputs, file_extractor, operation
+    from codequarry.plan import ExtractPlan, Plan, make_plan
+    from codequarry.query import open_store, read_only_sql, session, sql, table
+    from codequarry.run import RunSummary, extract
+    from codequarry.schema import DatasetSpec, dataset
+    from codequarry.source import SourceFile
+
+#: every public name, by the module that defines it: imported on first use, so that a command that
+#: needs none of them (the no-op fast path of `quarry extract`) does not pay for pyarrow and the rest
 _LAZY = {
-    "open_store",
-    "session",
-    "sql",
-    "table",
-    "read_only_sql",
-}  # DataFusion loads only when a query is made
+    "FileExtractor": "codequarry.api",
+    "Operation": "codequarry.api",
+    "Outputs": "codequarry.api",
+    "file_extractor": "codequarry.api",
+    "operation": "codequarry.api",
+    "ExtractPlan": "codequarry.plan",
+    "Plan": "codequarry.plan",
+    "make_plan": "codequarry.plan",
+    "RunSummary": "codequarry.run",
+    "extract": "codequarry.run",
+    "DatasetSpec": "codequarry.schema",
+    "dataset": "codequarry.schema",
+    "SourceFile": "codequarry.source",
+    "open_store": "codequarry.query",  # DataFusion loads only when a query is made
+    "session": "codequarry.query",
+    "sql": "codequarry.query",
+    "table": "codequarry.query",
+    "read_only_sql": "codequarry.query",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        from codequarry import query
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'codequarry' has no attribute {name!r}")
+    import importlib
 
-        return getattr(query, name)
-    raise AttributeError(f"module 'codequarry' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 __all__ = [

@@ -12,7 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from codequarry import fastpath
 from codequarry.cli_common import SourceStoreOpt, err, out
+from codequarry.cli_common import out as _out
 from codequarry.cli_common import state as _state
 
 # the options of `quarry extract`
@@ -60,6 +62,13 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar a
 AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")]
 RepoOpt = Annotated[
     str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")
+]
+NoFastPathOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-fast-path",
+        help="Always run the whole extract, even when the last identical run changed nothing (see docs/fast-path.md).",
+    ),
 ]
 
 
@@ -118,10 +127,27 @@ def extract(
     quiet: QuietOpt = False,
     as_json: AsJsonOpt = False,
     repo: RepoOpt = None,
+    no_fast_path: NoFastPathOpt = False,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
     from codequarry.plan import make_plan, parse_size
     from codequarry.run import extract as run_extract
+
+    options = fastpath.options_of(
+        sources,
+        store=store,
+        workers=workers,
+        exclude=exclude,
+        select=select,
+        deselect=deselect,
+        plugin=plugin,
+        max_file_size=max_file_size,
+        file_timeout=file_timeout,
+        max_memory=max_memory,
+        engine=engine,
+        address=address,
+        repo=repo,
+    )
 
     plan = make_plan(
         sources,
@@ -142,7 +168,7 @@ def extract(
         err.print(f"warning: {warning}", markup=False)
     progress = Progress(enabled=not quiet)
     try:
-        summary = run_extract(plan, progress=progress)
+        summary = run_extract(plan, progress=progress, after=_stamper(options, plan))
     except KeyboardInterrupt:
         progress.close()
         err.print("interrupted: nothing was published; the store still holds its previous snapshot")
@@ -163,7 +189,40 @@ def extract(
         raise typer.Exit(1)
 
 
-def _render_summary(s: Any, warnings: tuple[str, ...] = ()) -> None:
+def _stamper(options: dict[str, Any], plan: Any) -> Any:
+    """What the run calls when done, under its lock: the no-op stamp of the fast path (stamp.py)."""
+    from codequarry import stamp
+
+    roots = list(plan.request.sources)
+    key = stamp.request_key(options, roots, str(plan.store), fastpath.cores())
+
+    def after(summary: Any, txn: Any, recorder: Any) -> None:
+        def render(s: Any, styled: bool) -> str:
+            from io import StringIO
+
+            from rich.console import Console
+
+            buf = StringIO()
+            console = Console(
+                file=buf,
+                force_terminal=styled,
+                color_system="standard" if styled else None,
+                highlight=False,
+                soft_wrap=True,
+            )
+            _render_summary(s, warnings=plan.warnings, console=console)
+            return buf.getvalue()
+
+        try:
+            stamp.stamp_run(key, roots, plan.request.exclude, plan.warnings, render, summary, txn, recorder)
+        except Exception:  # noqa: BLE001 - a stamp only saves the next run time: it never fails this one
+            stamp.forget(plan.store)
+
+    return after
+
+
+def _render_summary(s: Any, warnings: tuple[str, ...] = (), console: Any = None) -> None:
+    out = console or _out
     skipped = ", ".join(f"{v} {k}" for k, v in s.skipped.items()) or "none"
     out.print(
         f"[bold]{s.files_scanned}[/] files scanned: [bold]{s.changed}[/] changed ({s.added} added, "

@@ -32,6 +32,10 @@ OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_NOCTTY", 0)
 )
+#: a file modified less than this before a scan could be written again within the same mtime tick
+#: (1 s on some file systems, 2 s on FAT) without its size or mtime changing (git's "racily clean"
+#: files): neither the next run (incremental.py) nor the no-op fast path (stamp.py) trusts its mtime
+RACY_NS = 2_000_000_000
 _ESCAPE = re.compile("[\\\\\udc80-\udcff]")
 _UNESCAPE = re.compile(r"\\(\\|x[0-9a-fA-F]{2})")
 _KINDS = (

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, effective_version
-from codequarry.corpus_io import hash_file
+from codequarry.corpus_io import RACY_NS, hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.parts import Replacement
 from codequarry.store import Snapshot, Store
@@ -119,6 +119,7 @@ class _Scan:
     prev_modules: dict[Key, tuple[str | None, bool]]
     by_repo: dict[str, list[FileTask]]
     same: set[int]  # keys of touched files whose content hashes to the stored sha256
+    racy: set[int] = field(default_factory=set)  # keys of racy files whose content changed (_racy)
 
 
 def plan_work(
@@ -203,6 +204,7 @@ def _scan(
         prev_modules=prev_modules,
         by_repo=by_repo,
         same=_same_content(tasks, prev_files) if MANIFEST in selected else set(),
+        racy=_racy(tasks, prev_files, snap),
     )
 
 
@@ -298,6 +300,7 @@ def _plan_files(scan: _Scan, work: WorkPlan, repo: str, rerun: list[str]) -> Non
             or prev[3] != t.language
             or _module_moved(scan, t)
             or (prev[1] != t.mtime_ns and t.key not in scan.same)
+            or t.key in scan.racy
         ):
             work.changed += 1
         else:
@@ -346,6 +349,42 @@ def _scoped_file(work: WorkPlan, tasks: list[FileTask], prev_files: dict[Key, An
         for table in tables:
             work.replace[table].keys[t.repo].add(t.path)
         work.tasks.append(t)
+
+
+def _racy(
+    tasks: list[FileTask], prev: dict[Key, tuple[int, int, str | None, str | None]], snap: Snapshot | None
+) -> set[int]:
+    """Keys of the files whose size and mtime are the stored ones but whose bytes are not.
+
+    A file modified less than ``RACY_NS`` before the scan of the run that stored the live snapshot
+    could have been written again within the same mtime tick after that run read it (git's "racy
+    clean" entries): such a file is hashed, not trusted on its mtime. Older files cannot be."""
+    if snap is None:
+        return set()
+    scanned = snap.run.get("scan_ns")
+    since = (scanned if isinstance(scanned, int) else int(snap.created * 1e9)) - RACY_NS
+    todo = [
+        (t, p[2])
+        for t in tasks
+        if (p := prev.get((t.repo, t.path))) is not None
+        and p[0] == t.size
+        and p[1] == t.mtime_ns
+        and t.mtime_ns >= since
+        and p[2]
+    ]
+    if not todo:
+        return set()
+
+    def differs(item: tuple[FileTask, str | None]) -> int | None:
+        task, sha = item
+        try:
+            digest, _size = hash_file(task.root, task.path)
+        except OSError:
+            return task.key  # the worker says why it cannot be read
+        return task.key if digest != sha else None
+
+    with ThreadPoolExecutor(max_workers=min(8, len(todo))) as pool:
+        return {key for key in pool.map(differs, todo) if key is not None}
 
 
 def _same_content(

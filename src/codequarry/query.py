@@ -123,7 +123,14 @@ def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
     if "runs" in snap.tables or not (path / "_delta_log").is_dir():
         return False
     try:
-        ctx.register_table("runs", DeltaTable(str(path)))
+        from codequarry.store.runlog import pending_rows, schema, with_pending
+        from codequarry.store.store import dataset_of
+
+        if pending_rows(store.path):  # rows of fast-path runs the next writer appends: read them too
+            data = with_pending(store.path, dataset_of(DeltaTable(str(path))).to_table().cast(schema()))
+            ctx.register_record_batches("runs", [data.to_batches()])
+        else:
+            ctx.register_table("runs", DeltaTable(str(path)))
     except Exception:  # a damaged runs log must not stop queries of the snapshot's tables
         return False
     return True

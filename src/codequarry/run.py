@@ -91,6 +91,7 @@ def extract(
     rebuild: frozenset[str] = frozenset(),
     catalog: Catalog | None = None,
     kind: str = "extract",
+    after: Callable[[RunSummary, RunTransaction, RunRecorder], None] | None = None,
 ) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
 
@@ -102,7 +103,10 @@ def extract(
     from ``catalog`` when given.
 
     ``rebuild`` names damaged tables to rebuild from scratch (``quarry doctor --repair``): each is
-    moved aside and recreated empty, and every extractor that writes it runs again on every file."""
+    moved aside and recreated empty, and every extractor that writes it runs again on every file.
+
+    ``after`` is called with the summary, the transaction and the recorder once the run is done,
+    still under the writer lock (the CLI writes its no-op fast-path stamp there, see fastpath.py)."""
     started = time.perf_counter()
     resolved = as_plan(plan, catalog)
     plan = resolved.request
@@ -135,6 +139,8 @@ def extract(
                 raise
             tracker.finish("published" if summary.published else "up-to-date", snapshot=summary.snapshot)
             recorder.finish_extract(summary)
+            if after is not None:
+                after(summary, txn, recorder)
         if recorder.save_error:
             summary.notes.append(recorder.save_error)
         return summary
@@ -243,11 +249,13 @@ def _scan(
     """Scan the sources, prepare the run's tables and decide the work against the last snapshot."""
     store, previous = txn.store, txn.previous
     pause("scan")
+    txn.extras["scan_ns"] = time.time_ns()  # for the fast path's racy-file rule (fastpath.py)
     with recorder.stage("scan"):
         sources, reg, manifest = scan_sources(
             store, previous, plan.sources, exclude=plan.exclude, never=[store.path]
         )
     recorder.add_languages(manifest)
+    txn.extras.update(manifest=manifest, sources=sources)
     plan = plan.model_copy(update={"sources": tuple(sources)})
     forced, previous = _prepare(txn.writer, previous, graph.extractors, rebuild)
     with recorder.stage("plan"):
@@ -355,6 +363,7 @@ def _publish(
             "operations": op_state,
             "schemas": schemas,
             "plan": _recipe(scanned.plan),
+            "scan_ns": txn.extras.get("scan_ns"),  # racy files are hashed by the next run (incremental)
         },
     )
     summary.snapshot = snap.id

@@ -4,6 +4,7 @@ Layout::
 
     .quarry/runs/<run id>.json   one RunReport per run
     .quarry/runs/table/          the ``runs`` Delta table: one row per run (RunRecord), append-only
+    .quarry/runs/pending/        rows of fast-path runs waiting to be appended (store/runlog.py)
 
 Every run is recorded, failed and interrupted ones too, so ``runs`` is a log beside the snapshots,
 not part of them: it is queryable by SQL at its latest version (``SELECT * FROM runs``), and a run
@@ -21,28 +22,12 @@ import pyarrow as pa
 
 from codequarry.errors import StoreError, UsageError
 from codequarry.report.model import RunRecord, RunReport
+from codequarry.store.runlog import drop_pending, pending_rows, rows_table, schema, with_pending
 from codequarry.store.store import RUNS_DIR, runs_table_path
 
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
 
-SCHEMA = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("started", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("seconds", pa.float64(), nullable=False),
-        pa.field("status", pa.string(), nullable=False),
-        pa.field("snapshot", pa.int64()),
-        pa.field("published", pa.bool_(), nullable=False),
-        pa.field("files", pa.int64(), nullable=False),
-        pa.field("changed", pa.int64(), nullable=False),
-        pa.field("rows", pa.int64(), nullable=False),
-        pa.field("errors", pa.int64(), nullable=False),
-        pa.field("tasks", pa.int64(), nullable=False),
-        pa.field("tasks_not_ok", pa.int64(), nullable=False),
-        pa.field("message", pa.string()),
-    ]
-)
+SCHEMA = schema()
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 
@@ -68,11 +53,16 @@ def save(store_path: str | Path, report: RunReport) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
     os.replace(tmp, path)
-    rec = report.record().model_dump()
-    rec["started"] = int(rec["started"] * 1_000_000)
-    batch = pa.Table.from_pylist([rec], schema=SCHEMA)
     where = str(table_path(store_path))
+    pending = pending_rows(store_path)  # rows of fast-path runs (store/runlog.py), appended with ours
+    if pending and (Path(where) / "_delta_log").is_dir():  # a row appended before a crash stays once
+        held = set(_read(DeltaTable(where)).column("run_id").to_pylist())
+        drop_pending([p for p, row in pending if row["run_id"] in held])
+        pending = [(p, row) for p, row in pending if row["run_id"] not in held]
+    recs = [row for _path, row in pending] + [report.record().model_dump()]
+    batch = rows_table(recs)
     write_deltalake(where, batch, mode="append")
+    drop_pending([p for p, _row in pending])
     table = DeltaTable(where)
     if len(table.file_uris()) > COMPACT_FILES:
         write_deltalake(where, _read(table), mode="overwrite")
@@ -89,15 +79,16 @@ def _read(table: object) -> pa.Table:
 
 
 def runs_table(store_path: str | Path) -> pa.Table:
-    """The ``runs`` table, oldest run first (empty when no run was recorded)."""
+    """The ``runs`` table, oldest run first (empty when no run was recorded), with the rows of
+    fast-path runs that the next writer has not appended yet (store/runlog.py)."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        table = DeltaTable(str(table_path(store_path)))
+        data = _read(DeltaTable(str(table_path(store_path))))
     except TableNotFoundError:
-        return SCHEMA.empty_table()
-    return _read(table).sort_by([("started", "ascending"), ("run_id", "ascending")])
+        data = SCHEMA.empty_table()
+    return with_pending(store_path, data).sort_by([("started", "ascending"), ("run_id", "ascending")])
 
 
 def list_runs(store_path: str | Path) -> list[RunRecord]:

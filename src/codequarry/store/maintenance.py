@@ -201,16 +201,21 @@ def _vacuum(store: Store, name: str, kept: list[Snapshot], retention_hours: int)
     return max(0, before_files - after_files), max(0, before_size - after_size)
 
 
-def needs_compaction(store: Store, written: dict[str, int]) -> list[str]:
+def needs_compaction(store: Store, written: dict[str, int], known: dict[str, int] | None = None) -> list[str]:
     """Tables crowded by many runs: more than AUTO_COMPACT_FILES live files, most of them written by
     earlier runs (a single big run's parts are chunk-sized and left alone; merging them would cost
-    the run time and memory for little gain). ``written`` is parts written by this run, per table."""
+    the run time and memory for little gain). ``written`` is parts written by this run, per table;
+    ``known`` the live files of tables the caller has just counted (those are not opened again)."""
     out = []
+    known = known or {}
     for name, parts in written.items():
-        table = open_table(store.table_path(name))
-        if table is None:
-            continue
-        live = live_file_count(table)
+        if name in known:
+            live = known[name]
+        else:
+            table = open_table(store.table_path(name))
+            if table is None:
+                continue
+            live = live_file_count(table)
         if live > AUTO_COMPACT_FILES and parts * 2 < live:
             out.append(name)
     return out

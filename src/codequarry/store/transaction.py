@@ -85,6 +85,8 @@ class RunTransaction:
         self.notes: list[str] = []
         self.compaction_notes: list[str] = []
         self.snapshot: Snapshot | None = None
+        #: what the caller keeps with the run for whoever looks at it after (the scan, its time)
+        self.extras: dict[str, Any] = {}
         self._stage = stage or (lambda _name: contextlib.nullcontext())
         self._replaced: set[str] = set()
         self._published = False
@@ -136,7 +138,7 @@ class RunTransaction:
         is a note: the run is published, and the next run tries again."""
         written = self.writer.parts
         touched = {name: len(written.get(name, ())) for name in sorted(self._replaced | written.keys())}
-        crowded = needs_compaction(self.store, touched)
+        crowded = needs_compaction(self.store, touched, self.writer.live_files)
         if not crowded:
             return snap
         try:

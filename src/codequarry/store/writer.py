@@ -47,6 +47,8 @@ class RunWriter:
         self.parts: dict[str, list[Part]] = defaultdict(list)
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
+        #: live Parquet files of each table this run committed, after its commit (compaction reads it)
+        self.live_files: dict[str, int] = {}
 
     def prepare(
         self, known: dict[str, str] | None = None, *, live: Collection[str] = (), fresh: Collection[str] = ()
@@ -139,8 +141,9 @@ class RunWriter:
                     mode="append",
                     schema=schema if isinstance(schema, DeltaSchema) else DeltaSchema.from_arrow(schema),
                 )
-                table = DeltaTable(str(path))
+                table.update_incremental()  # reads the one new commit (opening it anew reads the log)
             states[name] = TableState(version=table.version(), rows=count_rows(table))
+            self.live_files[name] = len(table.file_uris())
         return states
 
     def _drop(
@@ -307,12 +310,26 @@ def rollback_unpublished(store: Store, snapshot: Snapshot | None, skip: Collecti
         if name in skip:  # being rebuilt (quarry doctor --repair): its log may be what is damaged
             continue
         path = store.table_path(name)
+        if not os.path.lexists(path / "_delta_log" / f"{state.version + 1:020d}.json"):
+            continue  # nothing committed after the published version: not even opened
         table = open_table(path)
         if table is None or table.version() <= state.version:
             continue
-        ops = {str(c.get("operation")) for c in table.history(limit=table.version() - state.version)}
-        if ops <= MAINTENANCE:
+        if _settled(table.history(limit=table.version() - state.version), state.version):
             continue
         table.restore(state.version)
         restored.append(name)
     return restored
+
+
+def _settled(history: list[dict[str, Any]], version: int) -> bool:
+    """Do the commits after the published ``version`` (newest first) leave it readable as it was:
+    maintenance only, or a rollback already made (a restore to ``version``, then maintenance)? A
+    second rollback would only add another restore commit, and a note, to every later run."""
+    for commit in history:
+        op = str(commit.get("operation"))
+        if op in MAINTENANCE:
+            continue
+        params = commit.get("operationParameters") or {}
+        return op == "RESTORE" and str(params.get("version")) == str(version)
+    return True
