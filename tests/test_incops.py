@@ -165,3 +165,58 @@ def test_changed_files_ignores_rows_carried_over_by_a_rewrite() -> None:
     assert differing_keys(old, new) == {("r", "c")}
     assert differing_keys(old, None) == {("r", "a"), ("r", "b"), ("r", "c")}
     assert differing_keys(old, old.slice(0, 3)) == {("r", "c")}
+
+
+MODELS = {
+    "core/__init__.py": "from core.bases import Stamped as Base\n",
+    "core/bases.py": (
+        "from django.db import models\n\n\nclass Stamped(models.Model):\n"
+        "    created = models.DateTimeField()\n\n    class Meta:\n        abstract = True\n"
+    ),
+    "shop/models.py": (
+        "from django.db import models\nfrom core import Base\n\n\nclass Item(Base):\n"
+        "    name = models.CharField(max_length=9)\n    owner = models.ForeignKey('Owner', on_delete=models.CASCADE)\n"
+    ),
+    "shop/owners.py": "from django.db import models\n\n\nclass Owner(models.Model):\n    nick = models.CharField(max_length=3)\n",
+    "api/schemas.py": (
+        "from pydantic import BaseModel\n\n\nclass In(BaseModel):\n    a: int\n\n\nclass Out(In):\n    b: str\n"
+    ),
+    "api/more.py": "from api.schemas import Out\n\n\nclass Deep(Out):\n    c: float\n",
+}
+
+MODEL_STEPS = {
+    "base_field": ("core/bases.py", MODELS["core/bases.py"] + "    updated = models.DateTimeField()\n"),
+    "base_concrete": (
+        "core/bases.py",
+        MODELS["core/bases.py"].replace("abstract = True", "abstract = False"),
+    ),
+    "reexport": ("core/__init__.py", "from django.db.models import Model as Base\n"),
+    "reexport_gone": ("core/__init__.py", "x = 1\n"),
+    "owner_gone": ("shop/owners.py", None),
+    "schema_field": ("api/schemas.py", MODELS["api/schemas.py"].replace("a: int", "a: int\n    z: bytes")),
+    "schema_gone": ("api/schemas.py", None),
+    "unrelated": ("shop/owners.py", MODELS["shop/owners.py"] + "\n\ndef f():\n    return 1\n"),
+}
+
+
+@pytest.mark.parametrize("step", sorted(MODEL_STEPS))
+def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str) -> None:
+    src = world["src"]
+    shutil.rmtree(src)
+    for rel, text in MODELS.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    first = run(world)
+    assert first.operations["python.models.resolve"]["rows"]["orm_models"] == 3
+    rel, text = MODEL_STEPS[step]
+    if text is None:
+        (src / rel).unlink()
+    else:
+        (src / rel).write_text(text)
+    s = run(world)
+    assert dump(world["store"]) == fresh(world, 1)
+    info = s.operations["python.models.resolve"]
+    if step == "unrelated":  # Owner, and Item whose foreign key names it; nothing else
+        assert info.get("keys") == 2
+    if step == "schema_field":  # In, Out (inherits a) and Deep (inherits both): not the ORM models
+        assert info.get("keys") == 3

@@ -169,8 +169,14 @@ class OperationContext:
         state = self._tables.get(name)
         if version is None or state is None:
             return self._of_changed(self.table(name, _with_keys(columns)), columns).slice(0, 0)
-        data = plain_types(live_dataset(self.store, name, version).to_table(columns=_with_keys(columns)))
-        return self._of_changed(data, columns)
+        import pyarrow.dataset as ds
+
+        paths = sorted({p for _, p in self.changed or ()})
+        data = live_dataset(self.store, name, version).to_table(
+            columns=_with_keys(columns),
+            filter=ds.field("path").isin(paths) if self.changed is not None else None,
+        )
+        return self._of_changed(plain_types(data), columns)
 
     def _of_changed(self, data: pa.Table, columns: list[str] | None) -> pa.Table:
         if self.changed is not None:
@@ -382,7 +388,10 @@ def _run_one(
     try:
         if keyed and partitions is not None:
             ctx.keys = _affected_keys(ctx, op, partitions)
-        result = op.func(ctx)
+        if ctx.keys is not None and not ctx.keys:  # nothing reachable changed: no rows to derive
+            result = {o: specs[o].schema.empty_table() for o in outs if o in specs}
+        else:
+            result = op.func(ctx)
     except QuarryError:
         raise
     except Exception as exc:
