@@ -116,3 +116,43 @@ def test_watch_ctrl_c_exits_130(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: Path) -> None:
+    """watch's batches reuse the last listing, stat'ing only the paths watchfiles named; every step
+    leaves the store equal to a fresh extract, and only steps the patch cannot settle list whole."""
+    from codequarry import extract, make_plan
+    from codequarry.watch import ListingCache, apply
+    from tests.test_exact import dump
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    (src / ".gitignore").write_text("ignored/\n")
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    apply(plan, lambda _line: None, None, listing)
+    assert listing.full == 1
+    api, extras = src / "shop" / "api.py", src / "shop" / "extras.py"
+    steps: list[tuple[list[Path], bool]] = []
+
+    def step(paths_: list[Path], whole: bool) -> None:
+        before = listing.full
+        listing.changed = {str(p) for p in paths_}
+        apply(plan, lambda _line: None, len(paths_), listing)
+        assert listing.full == before + (1 if whole else 0), steps
+        fresh = tmp_path / f"fresh{len(steps)}"
+        extract(make_plan([src], store=fresh, workers=1, repo=plan.sources[0].repo))
+        assert dump(store) == dump(fresh), steps
+        steps.append((paths_, whole))
+
+    api.write_text(api.read_text() + "\n\ndef patched_edit():\n    return 1\n")
+    step([api], whole=False)
+    extras.unlink()
+    step([extras], whole=False)
+    (src / "shop" / "new.py").write_text("def added():\n    return 2\n")
+    step([src / "shop" / "new.py"], whole=True)  # not listed before: a new file lists whole
+    (src / ".gitignore").write_text("ignored/\nshop/new.py\n")
+    step([src / ".gitignore"], whole=True)
+    api.write_text(api.read_text() + "\n\ndef second_edit():\n    return 3\n")
+    step([api, src / "shop" / "gone-before-the-batch.py"], whole=True)
