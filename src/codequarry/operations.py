@@ -84,6 +84,8 @@ class OperationContext:
         self._before = dict(before or {})
         self._key_columns = dict(key_columns or {})
         self._cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = {}
+        #: what ``affected`` and the operation share within one run (a graph built once for both)
+        self.shared: dict[str, Any] = {}
 
     @classmethod
     def from_store(cls, store: Store, *, inputs: tuple[str, ...] | None = None) -> OperationContext:
@@ -143,6 +145,9 @@ class OperationContext:
         cached = self._cache.get((name, tuple(columns) if columns is not None else None))
         if cached is not None:  # inputs do not change during a run: read once, for affected() too
             return cached
+        whole = self._cache.get((name, None))
+        if whole is not None and columns is not None:
+            return whole.select(columns)
         data = live_dataset(self.store, name, state.version)
         if self.partitions is None:
             got = plain_types(data.to_table(columns=columns))
@@ -158,8 +163,9 @@ class OperationContext:
 
     def changed_rows(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belong to the changed files (``ctx.changed``), as they are
-        now (with ``repo`` and ``path`` whatever ``columns`` are asked)."""
-        return self._of_changed(self.table(name, _with_keys(columns)), columns)
+        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the whole input,
+        which the operation reads next anyway (``table`` keeps what it read for the run)."""
+        return self._of_changed(self.table(name), columns)
 
     def before(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belonged to the changed files when the operation last ran

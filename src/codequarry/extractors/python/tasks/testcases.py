@@ -51,7 +51,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
     keys = set(changed)
     if not touched:
         return keys
-    _rows, by_fqn, by_short = _classes(ctx.table("test_facts"))
+    by_fqn, by_short = _shared_classes(ctx)
     marked = set(touched)
     below: dict[str, list[str]] = {}  # class -> the classes whose bases resolve to it
     for fqn, row in by_fqn.items():
@@ -68,7 +68,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
                 marked.add(sub)
                 todo.append(sub)
     if marked:
-        facts = ctx.table("test_facts", ["repo", "path", "class_fqn"])
+        facts = ctx.table("test_facts")
         hit = facts.filter(
             pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(sorted(marked), pa.string())), False)
         )
@@ -89,6 +89,14 @@ def test_cases(ctx: Any) -> pa.Table:
     unittest test."""
     with gc_paused():
         return _test_cases(ctx)
+
+
+def _shared_classes(ctx: Any) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], list[str]]]:
+    """``_classes`` of the run's ``test_facts``, built once for ``affected`` and the operation."""
+    got = ctx.shared.get("classes")
+    if got is None:
+        got = ctx.shared["classes"] = _classes(ctx.table("test_facts"))[1:]
+    return got  # type: ignore[no-any-return]
 
 
 def _classes(
@@ -121,7 +129,7 @@ def _target(
 def _test_cases(ctx: Any) -> pa.Table:
     facts = ctx.table("test_facts")
     kind = facts["kind"]
-    _classes_, by_fqn, by_short = _classes(facts)
+    by_fqn, by_short = _shared_classes(ctx)
     memo: dict[str, bool] = {}
 
     def is_case(fqn: str, depth: int = 0) -> bool:
