@@ -156,3 +156,30 @@ def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: P
     step([src / ".gitignore"], whole=True)
     api.write_text(api.read_text() + "\n\ndef second_edit():\n    return 3\n")
     step([api, src / "shop" / "gone-before-the-batch.py"], whole=True)
+
+
+def test_long_sessions_checkpoint_the_logs_they_grow(tmp_path: Path) -> None:
+    """Every open of a Delta table replays the commits since its last checkpoint: a batch checkpoints
+    the tables it touched once their logs grew CHECKPOINT_EVERY commits; readers see the same rows."""
+    from codequarry import make_plan, open_store
+    from codequarry.query import table
+    from codequarry.watch import ListingCache, apply, checkpoint_logs
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    apply(plan, lambda _line: None, None, listing)
+    api = src / "shop" / "api.py"
+    for i in range(3):
+        api.write_text(api.read_text() + f"\n\ndef grown_{i}():\n    return {i}\n")
+        listing.changed = {str(api)}
+        apply(plan, lambda _line: None, 1, listing)
+    st = open_store(store)
+    rows = sorted(map(str, table(st, "functions").to_pylist()))
+    assert checkpoint_logs(st, ["functions", "no_such_table"], every=100) == []
+    assert checkpoint_logs(st, ["functions", "no_such_table"], every=1) == ["functions"]
+    assert (st.table_path("functions") / "_delta_log" / "_last_checkpoint").exists()
+    assert checkpoint_logs(st, ["functions"], every=1) == []  # nothing past the new checkpoint
+    assert sorted(map(str, table(open_store(store), "functions").to_pylist())) == rows
