@@ -16,8 +16,10 @@ over the run's new snapshot and returns Arrow::
                        "LEFT JOIN assignments a ON a.target = e.name WHERE a.target IS NULL")
 
 The result is one Arrow table (or a dict of them, one per output) whose columns are matched to the
-declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs;
-an incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
+declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs,
+unless it declares a partition (per repo, per file or per key, with ``affected``: see
+:func:`codequarry.api.operation` and docs/incremental.md), when only the partitions a change can
+reach are derived and replaced. An incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
 outputs are all those recorded when it last ran (so an output emptied or rewritten by anything else
 is derived again). An operation that ran before and is not selected now (an opt-in one such as
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
