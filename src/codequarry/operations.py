@@ -232,9 +232,10 @@ def key_filter(data: pa.Table, columns: tuple[str, ...], keys: Collection[tuple[
     if len(columns) == 1:
         values = pa.array(sorted({k[0] for k in keys}), data.schema.field(columns[0]).type)
         return pc.fill_null(pc.is_in(data.column(columns[0]), value_set=values), False)
-    wanted = set(keys)
-    cols = [data.column(c).to_pylist() for c in columns]
-    return pa.array([k in wanted for k in zip(*cols, strict=True)], pa.bool_())
+    # several columns (strings, as declared): one joined string per row and per key, matched in Arrow
+    joined = pc.binary_join_element_wise(*(data.column(c).cast(pa.string()) for c in columns), "\0")
+    wanted = pa.array(sorted("\0".join(map(str, k)) for k in keys), pa.string())
+    return pc.fill_null(pc.is_in(joined, value_set=wanted), False)
 
 
 def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
