@@ -199,8 +199,18 @@ MODEL_STEPS = {
 }
 
 
+@pytest.fixture(params=[False, True], ids=["read", "cached"])
+def cached(request: pytest.FixtureRequest) -> Any:
+    """Runs reading their inputs from the store, and from the part cache `quarry watch` keeps."""
+    from codequarry import partcache
+
+    partcache.enable(request.param)
+    yield request.param
+    partcache.enable(False)
+
+
 @pytest.mark.parametrize("step", sorted(MODEL_STEPS))
-def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str) -> None:
+def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str, cached: bool) -> None:
     src = world["src"]
     shutil.rmtree(src)
     for rel, text in MODELS.items():

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -121,9 +122,8 @@ def test_watch_ctrl_c_exits_130(tmp_path: Path) -> None:
 def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: Path) -> None:
     """watch's batches reuse the last listing, stat'ing only the paths watchfiles named; every step
     leaves the store equal to a fresh extract, and only steps the patch cannot settle list whole."""
-    from codequarry import extract, make_plan
-    from codequarry.watch import ListingCache, apply
-    from tests.test_exact import dump
+    from codequarry import make_plan, partcache
+    from codequarry.watch import ListingCache
 
     src = tmp_path / "src"
     shutil.copytree(FIXTURE, src)
@@ -131,6 +131,18 @@ def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: P
     store = tmp_path / "store"
     plan = make_plan([src], store=store, workers=1)
     listing = ListingCache()
+    partcache.enable()  # as watch() does: the operations read parts kept from the batches before
+    try:
+        _patched_batches(tmp_path, src, store, plan, listing)
+    finally:
+        partcache.enable(False)
+
+
+def _patched_batches(tmp_path: Path, src: Path, store: Path, plan: Any, listing: Any) -> None:
+    from codequarry import extract, make_plan
+    from codequarry.watch import apply
+    from tests.test_exact import dump
+
     apply(plan, lambda _line: None, None, listing)
     assert listing.full == 1
     api, extras = src / "shop" / "api.py", src / "shop" / "extras.py"

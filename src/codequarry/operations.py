@@ -150,11 +150,11 @@ class OperationContext:
         whole = self._cache.get((name, None))
         if whole is not None and columns is not None:
             return whole.select(columns)
-        data = live_dataset(self.store, name, state.version)
         if self.partitions is None:
-            got = plain_types(data.to_table(columns=columns))
+            got = plain_types(_read(self.store, name, state.version, columns))
             self._cache[(name, tuple(columns) if columns is not None else None)] = got
             return got
+        data = live_dataset(self.store, name, state.version)
         if "repo" in data.schema.names:
             import pyarrow.dataset as ds
 
@@ -177,6 +177,10 @@ class OperationContext:
         state = self._tables.get(name)
         if version is None or state is None:
             return self._of_changed(self.table(name, _with_keys(columns)), columns).slice(0, 0)
+        from codequarry import partcache
+
+        if partcache.enabled():  # the old version's parts are mostly those of the new one: cached
+            return self._of_changed(plain_types(partcache.table_at(self.store, name, version)), columns)
         import pyarrow.dataset as ds
 
         paths = sorted({p for _, p in self.changed or ()})
@@ -217,6 +221,15 @@ class OperationContext:
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
+
+
+def _read(store: Store, name: str, version: int, columns: list[str] | None = None) -> pa.Table:
+    """A table version (some columns): from the part cache in a long-lived process, else a dataset."""
+    from codequarry import partcache
+
+    if partcache.enabled():
+        return partcache.table_at(store, name, version, columns)
+    return live_dataset(store, name, version).to_table(columns=columns)
 
 
 def _with_keys(columns: list[str] | None) -> list[str] | None:
@@ -483,16 +496,26 @@ class _Scope:
             terms.append("(" + " AND ".join(conds) + ")")
         return " OR ".join(terms)
 
-    def stored(self, data: Any) -> pa.Table:
-        """The scope's rows of a stored pyarrow dataset."""
+    def stored(self, store: Store, name: str, version: int) -> pa.Table:
+        """The scope's rows of the stored table."""
+        import pyarrow.compute as pc
+
+        from codequarry import partcache
+
+        if partcache.enabled():
+            data = partcache.table_at(store, name, version)
+            if self.partitions is not None:
+                return data.filter(pc.is_in(data["repo"], value_set=pa.array(sorted(self.partitions))))
+            return data if self.keys is None else data.filter(key_filter(data, self.columns, self.keys))
         import pyarrow.dataset as ds
 
+        dataset = live_dataset(store, name, version)
         if self.partitions is not None:
-            return data.to_table(filter=ds.field("repo").isin(sorted(self.partitions)))
+            return dataset.to_table(filter=ds.field("repo").isin(sorted(self.partitions)))
         if self.keys is None:
-            return data.to_table()
+            return dataset.to_table()
         last = self.columns[-1]
-        table = data.to_table(filter=ds.field(last).isin(sorted({k[-1] for k in self.keys})))
+        table = dataset.to_table(filter=ds.field(last).isin(sorted({k[-1] for k in self.keys})))
         return table.filter(key_filter(table, self.columns, self.keys))
 
 
@@ -563,10 +586,12 @@ def _write_output(
 
 def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, scope: _Scope) -> bool:
     """Does the stored table (the scope's rows of it) hold exactly ``data``'s rows, in any order?"""
-    stored = live_dataset(store, name, current.version)
-    if stored.schema != data.schema:
+    from codequarry import partcache
+
+    _files, schema = partcache.part_list(store, name, current.version)
+    if schema != data.schema:
         return False
-    old = scope.stored(stored)
+    old = scope.stored(store, name, current.version)
     if old.num_rows != data.num_rows:
         return False
     if not old.num_rows:

@@ -108,13 +108,14 @@ def changed_files(store: Store, before: Mapping[str, int], after: Mapping[str, i
 
 
 def _read_parts(store: Store, name: str, paths: list[str]) -> pa.Table | None:
+    from codequarry.partcache import read_part
     from codequarry.store.store import part_inside
 
     tables = []
     for path in paths:
         if not part_inside(path):
             raise ValueError(f"table '{name}' names a part outside itself: {path}")
-        tables.append(pq.read_table(str(store.table_path(name) / path)))
+        tables.append(read_part(store, name, str(store.table_path(name) / path)))
     if not tables:
         return None
     return pa.concat_tables(tables, promote_options="permissive")

@@ -239,7 +239,10 @@ def watch(
     The plan is resolved once (extractors loaded, DAG built) and executed by every run."""
     from watchfiles import watch as fs_watch
 
+    from codequarry import partcache
+
     roots = sorted({s.root for s in plan.sources})
+    partcache.enable()  # the operations' inputs: each batch reads only the parts added since the last
     listing = ListingCache()
     apply(plan, log, None, listing)
     log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
