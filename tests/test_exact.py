@@ -459,3 +459,48 @@ def test_an_operation_outside_its_partitions_fails_the_run(tmp_path: Path) -> No
         extract(make_plan([a, b], store=store, **opts))
     after = open_store(store).snapshot()
     assert before is not None and after is not None and after.id == before.id
+
+
+# ---- f2 (issue 12 item 2): keyed incremental operations in the state machine --------------------------
+# The built-in keyed operations (python.tests.cases per file, python.models.resolve per model) are
+# judged by the test above already; this block adds a user's keyed operation with an affected() hook
+# (the example of codequarry.operation's docstring) to every plugin run, over the same random steps.
+
+
+class KeyedWorld(World):
+    """The world above, whose plugin step also brings the keyed example operation of the API docs."""
+
+    def write_plugin(self) -> None:
+        super().write_plugin()
+        from tests.test_incops import doc_example
+
+        (self.plugin_dir / "acme_keyed_exact.py").write_text(doc_example())
+        sys.modules.pop("acme_keyed_exact", None)
+
+    def options(self) -> dict[str, Any]:
+        opts = super().options()
+        if opts["plugins"]:
+            opts["plugins"] = [*opts["plugins"], "acme_keyed_exact"]
+        return opts
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(STEP, min_size=2, max_size=5))
+def test_a_keyed_plugin_operation_equals_a_fresh_extract_after_any_steps(  # type: ignore[no-untyped-def]
+    tmp_path_factory, monkeypatch, steps
+) -> None:
+    base = tmp_path_factory.mktemp("exact_keyed")
+    plugin_dir = base / "plugins"
+    plugin_dir.mkdir()
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    world = KeyedWorld(base, plugin_dir)
+    world.plugins = ["acme_exact"]  # the keyed operation from the first run on
+    world.run()
+    for step in steps:
+        world.apply(step)
+        world.run()
+        assert dump(world.store) == world.fresh(), f"after {step} in {steps}"
+    shutil.rmtree(base)
+
+
+# ---- end of f2's block ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -116,3 +117,81 @@ def test_watch_ctrl_c_exits_130(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert "Traceback" not in log.read_text()
+
+
+def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: Path) -> None:
+    """watch's batches reuse the last listing, stat'ing only the paths watchfiles named; every step
+    leaves the store equal to a fresh extract, and only steps the patch cannot settle list whole."""
+    from codequarry import make_plan, partcache
+    from codequarry.watch import ListingCache
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    (src / ".gitignore").write_text("ignored/\n")
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    partcache.enable()  # as watch() does: the operations read parts kept from the batches before
+    try:
+        _patched_batches(tmp_path, src, store, plan, listing)
+    finally:
+        partcache.enable(False)
+
+
+def _patched_batches(tmp_path: Path, src: Path, store: Path, plan: Any, listing: Any) -> None:
+    from codequarry import extract, make_plan
+    from codequarry.watch import apply
+    from tests.test_exact import dump
+
+    apply(plan, lambda _line: None, None, listing)
+    assert listing.full == 1
+    api, extras = src / "shop" / "api.py", src / "shop" / "extras.py"
+    steps: list[tuple[list[Path], bool]] = []
+
+    def step(paths_: list[Path], whole: bool) -> None:
+        before = listing.full
+        listing.changed = {str(p) for p in paths_}
+        apply(plan, lambda _line: None, len(paths_), listing)
+        assert listing.full == before + (1 if whole else 0), steps
+        fresh = tmp_path / f"fresh{len(steps)}"
+        extract(make_plan([src], store=fresh, workers=1, repo=plan.sources[0].repo))
+        assert dump(store) == dump(fresh), steps
+        steps.append((paths_, whole))
+
+    api.write_text(api.read_text() + "\n\ndef patched_edit():\n    return 1\n")
+    step([api], whole=False)
+    extras.unlink()
+    step([extras], whole=False)
+    (src / "shop" / "new.py").write_text("def added():\n    return 2\n")
+    step([src / "shop" / "new.py"], whole=True)  # not listed before: a new file lists whole
+    (src / ".gitignore").write_text("ignored/\nshop/new.py\n")
+    step([src / ".gitignore"], whole=True)
+    api.write_text(api.read_text() + "\n\ndef second_edit():\n    return 3\n")
+    step([api, src / "shop" / "gone-before-the-batch.py"], whole=True)
+
+
+def test_long_sessions_checkpoint_the_logs_they_grow(tmp_path: Path) -> None:
+    """Every open of a Delta table replays the commits since its last checkpoint: a batch checkpoints
+    the tables it touched once their logs grew CHECKPOINT_EVERY commits; readers see the same rows."""
+    from codequarry import make_plan, open_store
+    from codequarry.query import table
+    from codequarry.watch import ListingCache, apply, checkpoint_logs
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    apply(plan, lambda _line: None, None, listing)
+    api = src / "shop" / "api.py"
+    for i in range(3):
+        api.write_text(api.read_text() + f"\n\ndef grown_{i}():\n    return {i}\n")
+        listing.changed = {str(api)}
+        apply(plan, lambda _line: None, 1, listing)
+    st = open_store(store)
+    rows = sorted(map(str, table(st, "functions").to_pylist()))
+    assert checkpoint_logs(st, ["functions", "no_such_table"], every=100) == []
+    assert checkpoint_logs(st, ["functions", "no_such_table"], every=1) == ["functions"]
+    assert (st.table_path("functions") / "_delta_log" / "_last_checkpoint").exists()
+    assert checkpoint_logs(st, ["functions"], every=1) == []  # nothing past the new checkpoint
+    assert sorted(map(str, table(open_store(store), "functions").to_pylist())) == rows

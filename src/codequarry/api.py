@@ -49,6 +49,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from codequarry.errors import DeclarationError, did_you_mean
 from codequarry.schema import DatasetSpec, RowBuffer
 
@@ -116,7 +118,13 @@ class Operation:
     attribute: str = ""
     default: bool = True  # part of a run without --select; False: only when selected by name or group
     extra: dict[str, Any] = field(default_factory=dict)
-    partition: str | None = None  # "repo": each repo's output rows derive from that repo's input rows alone
+    #: None: recomputed whole; "repo": each repo's output rows derive from that repo's input rows
+    #: alone; "file" or {output: key columns}: keyed partitions (see :func:`operation`)
+    partition: str | None = None
+    #: output -> the columns keying its partitions (for "file": repo and path of every output)
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: ``affected(ctx, changed_files) -> output keys`` (None: run whole); see :func:`operation`
+    affected: Callable[..., Any] | None = None
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -185,32 +193,71 @@ def operation(
     outputs: Iterable[str | DatasetSpec],
     description: str | None = None,
     default: bool = True,
-    partition: str | None = None,
+    partition: str | Mapping[str, str | Sequence[str]] | None = None,
+    affected: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare a table-level operation over whole datasets. ``default=False`` keeps an expensive
     operation out of runs that do not select it (``--select`` its name or a group holding it).
+
+    An operation that declares no ``partition`` is recomputed whole whenever an input changed,
+    correctly. Declaring one makes its refresh cost follow the size of the change:
 
     ``partition="repo"`` is a promise: the output rows of a repo (every output has a ``repo``
     column) are derived from the input rows of that repo alone (inputs without a ``repo`` column are
     read whole). A run then re-derives only the repos whose input rows changed: the context's
     ``sql``/``table`` see only those repos' rows (``ctx.partitions`` names them), the rows returned
-    replace those repos' output rows, and the other repos' rows are kept as they are. An operation
-    that declares nothing is recomputed whole, correctly. Example (runnable; see operations.py)::
+    replace those repos' output rows, and the other repos' rows are kept as they are.
 
-        @dataset("defs_per_repo")
-        class DefsPerRepo:
-            n: int
+    ``partition="file"`` keys every output row by its ``(repo, path)``; ``partition={output:
+    columns}`` keys each output by the columns named (e.g. ``{"orm_models": "fqn", "orm_fields":
+    "model"}``; every output named, every key of the same arity, no key column null). A run finds
+    the input files whose rows changed since the operation last ran (``changed``: a set of
+    ``(repo, path)``, deleted and renamed files included), asks ``affected(ctx, changed)`` which
+    output keys may change as a result, and calls the operation with ``ctx.keys`` holding them (a
+    frozenset of tuples); the operation returns the rows of exactly those keys (a row of another key
+    fails the run), and the engine replaces those keys' rows, in one Delta overwrite with a
+    predicate per output, keeping every other row. The inputs are seen whole (a key may depend on
+    any file), and ``ctx.before(name)`` gives the changed files' input rows as the operation last
+    saw them (what a deleted class used to be), ``ctx.own(name)`` its outputs as stored. ``affected``
+    may return None to run whole; without ``affected``, a ``"file"`` partition promises that a
+    file's output rows come from that file's input rows alone (the keys are ``changed``). A whole
+    run (the first, a version bump, an input appeared) sets ``ctx.keys`` to None. Example
+    (runnable: tests/test_incops.py runs it)::
 
-        @operation("acme.defs", version=1, inputs=["functions"], outputs=[DefsPerRepo], partition="repo")
-        def defs(ctx):
-            return ctx.sql("SELECT repo, '' AS path, '' AS sha256, count(*) AS n FROM functions GROUP BY repo")
+        import pyarrow.compute as pc
+
+        @dataset("subclass_counts")
+        class SubclassCount:
+            name: str
+            subclasses: int
+
+        def _affected(ctx, changed):
+            # a file's count changes when its own classes change, or when a class naming one of
+            # them as a base is added or removed somewhere: every file holding a class named by a
+            # changed file's classes, before or after, is affected
+            names = set()
+            for rows in (ctx.before("classes", ["bases"]), ctx.changed_rows("classes", ["bases"])):
+                names |= {b.rsplit(".", 1)[-1] for bases in rows["bases"].to_pylist() for b in bases}
+            classes = ctx.table("classes", ["repo", "path", "name"])
+            hit = classes.filter(pc.is_in(classes["name"], pa.array(sorted(names), pa.string())))
+            return set(changed) | set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist()))
+
+        @operation("acme.subclasses", version=1, inputs=["classes"], outputs=[SubclassCount],
+                   partition="file", affected=_affected)
+        def subclasses(ctx):
+            rows = ctx.sql("SELECT c.repo, c.path, c.sha256, c.name, count(s.name) AS subclasses "
+                           "FROM classes c LEFT JOIN (SELECT name, unnest(bases) AS base FROM classes) s "
+                           "ON s.base = c.name OR s.base LIKE '%.' || c.name "
+                           "GROUP BY c.repo, c.path, c.sha256, c.name")
+            return ctx.only_keys(rows)  # the rows of ctx.keys (all of them on a whole run)
     """
     _check_name("operation", name)
     _check_version("operation", name, version)
-    if partition not in (None, "repo"):
+    outs = tuple(outputs)
+    keys = _partition_keys(name, partition, outs)
+    if affected is not None and not keys:
         raise DeclarationError(
-            f"operation '{name}': partition={partition!r}; the one partitioning is 'repo' "
-            "(or None: recomputed whole)"
+            f"operation '{name}': affected= needs a keyed partition (partition='file' or a mapping)"
         )
 
     def wrap(func: Callable[..., Any]) -> Operation:
@@ -219,16 +266,48 @@ def operation(
             name=name,
             version=version,
             inputs=tuple(inputs),
-            outputs=tuple(outputs),
+            outputs=outs,
             func=func,
             description=doc,
             module=func.__module__,
             attribute=func.__name__,
             default=default,
-            partition=partition,
+            partition=partition if isinstance(partition, str) or partition is None else "key",
+            keys=keys,
+            affected=affected,
         )
 
     return wrap
+
+
+def _partition_keys(
+    name: str, partition: str | Mapping[str, str | Sequence[str]] | None, outs: tuple[str | DatasetSpec, ...]
+) -> dict[str, tuple[str, ...]]:
+    """The key columns of each output for a keyed partition ({} for none or 'repo')."""
+    out_names = [o if isinstance(o, str) else o.name for o in outs]
+    if partition is None or partition == "repo":
+        return {}
+    if partition == "file":
+        return {o: ("repo", "path") for o in out_names}
+    if not isinstance(partition, Mapping):
+        raise DeclarationError(
+            f"operation '{name}': partition={partition!r}; use 'repo', 'file', a mapping "
+            "{output: key columns}, or None (recomputed whole)"
+        )
+    keys = {o: (c,) if isinstance(c, str) else tuple(c) for o, c in partition.items()}
+    if set(keys) != set(out_names) or len({len(k) for k in keys.values()}) != 1:
+        raise DeclarationError(
+            f"operation '{name}': partition must name key columns for every output {out_names}, "
+            "each key of the same number of columns"
+        )
+    for out in outs:
+        if isinstance(out, DatasetSpec):
+            missing = [c for c in keys[out.name] if c not in out.schema.names]
+            if missing:
+                raise DeclarationError(f"operation '{name}': output '{out.name}' has no column {missing}")
+            if any(not pa.types.is_string(out.schema.field(c).type) for c in keys[out.name]):
+                raise DeclarationError(f"operation '{name}': the key columns of '{out.name}' must be str")
+    return keys
 
 
 #: what ``out.error(...)`` calls: (kind, message, line, column, source line)

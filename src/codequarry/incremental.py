@@ -67,6 +67,16 @@ def _read(store: Store, snap: Snapshot, table: str, columns: list[str], repos: l
     if state is None:
         return None
     need = columns if "repo" in columns else [*columns, "repo"]
+    from codequarry import partcache
+
+    if partcache.enabled():  # quarry watch: the parts of the last batches are in memory
+        whole = partcache.table_at(store, table, state.version)
+        if not set(need) <= set(whole.column_names):
+            return None
+        import pyarrow.compute as pc
+
+        mask = pc.is_in(whole.column("repo"), value_set=pa.array(repos, pa.string()))
+        return whole.select(columns).filter(mask)
     data = read_columns(store, table, state.version, need, repos)
     return None if data is None else data.select(columns)
 

@@ -16,8 +16,10 @@ over the run's new snapshot and returns Arrow::
                        "LEFT JOIN assignments a ON a.target = e.name WHERE a.target IS NULL")
 
 The result is one Arrow table (or a dict of them, one per output) whose columns are matched to the
-declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs;
-an incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
+declared schema by name and cast to it. An operation's outputs are rewritten whole each time it runs,
+unless it declares a partition (per repo, per file or per key, with ``affected``: see
+:func:`codequarry.api.operation` and docs/incremental.md), when only the partitions a change can
+reach are derived and replaced. An incremental run re-runs it unless its version, the versions of its inputs AND the versions of its
 outputs are all those recorded when it last ran (so an output emptied or rewritten by anything else
 is derived again). An operation that ran before and is not selected now (an opt-in one such as
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
@@ -27,6 +29,7 @@ a derived table is either up to date or absent, never silently stale.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -60,6 +63,10 @@ class OperationContext:
         outputs: tuple[str, ...] = (),
         sources: Mapping[str, str] | None = None,
         partitions: frozenset[str] | None = None,
+        keys: frozenset[tuple[Any, ...]] | None = None,
+        changed: frozenset[tuple[str, str]] | None = None,
+        before: Mapping[str, int] | None = None,
+        key_columns: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -72,6 +79,15 @@ class OperationContext:
         self.stats: dict[str, Any] = {}
         #: the repos being re-derived (a partitioned operation's incremental run); None: every repo
         self.partitions = partitions
+        #: the output keys being re-derived (a keyed partition's incremental run); None: every key
+        self.keys = keys
+        #: the (repo, path) of the input files whose rows changed since the operation last ran
+        self.changed = changed
+        self._before = dict(before or {})
+        self._key_columns = dict(key_columns or {})
+        self._cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = {}
+        #: what ``affected`` and the operation share within one run (a graph built once for both)
+        self.shared: dict[str, Any] = {}
 
     @classmethod
     def from_store(cls, store: Store, *, inputs: tuple[str, ...] | None = None) -> OperationContext:
@@ -128,14 +144,67 @@ class OperationContext:
         state = self._tables.get(name)
         if state is None:
             raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
+        cached = self._cache.get((name, tuple(columns) if columns is not None else None))
+        if cached is not None:  # inputs do not change during a run: read once, for affected() too
+            return cached
+        whole = self._cache.get((name, None))
+        if whole is not None and columns is not None:
+            return whole.select(columns)
+        if self.partitions is None:
+            got = plain_types(_read(self.store, name, state.version, columns))
+            self._cache[(name, tuple(columns) if columns is not None else None)] = got
+            return got
         data = live_dataset(self.store, name, state.version)
-        if self.partitions is not None and "repo" in data.schema.names:
+        if "repo" in data.schema.names:
             import pyarrow.dataset as ds
 
             return plain_types(
                 data.to_table(columns=columns, filter=ds.field("repo").isin(sorted(self.partitions)))
             )
         return plain_types(data.to_table(columns=columns))
+
+    def changed_rows(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """The rows of input ``name`` that belong to the changed files (``ctx.changed``), as they are
+        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the whole input,
+        which the operation reads next anyway (``table`` keeps what it read for the run)."""
+        return self._of_changed(self.table(name), columns)
+
+    def before(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """The rows of input ``name`` that belonged to the changed files when the operation last ran
+        (a deleted class, a renamed file's old rows): what ``affected`` compares with the present."""
+        self._check(name)
+        version = self._before.get(name)
+        state = self._tables.get(name)
+        if version is None or state is None:
+            return self._of_changed(self.table(name, _with_keys(columns)), columns).slice(0, 0)
+        from codequarry import partcache
+
+        if partcache.enabled():  # the old version's parts are mostly those of the new one: cached
+            return self._of_changed(plain_types(partcache.table_at(self.store, name, version)), columns)
+        import pyarrow.dataset as ds
+
+        paths = sorted({p for _, p in self.changed or ()})
+        data = live_dataset(self.store, name, version).to_table(
+            columns=_with_keys(columns),
+            filter=ds.field("path").isin(paths) if self.changed is not None else None,
+        )
+        return self._of_changed(plain_types(data), columns)
+
+    def _of_changed(self, data: pa.Table, columns: list[str] | None) -> pa.Table:
+        if self.changed is not None:
+            data = data.filter(key_filter(data, ("repo", "path"), self.changed))
+        return data if columns is None else data.select(_with_keys(columns))
+
+    def only_keys(self, data: pa.Table, output: str | None = None) -> pa.Table:
+        """``data`` (rows of ``output``; the operation's one output by default) cut to ``ctx.keys``;
+        unchanged on a whole run."""
+        if self.keys is None:
+            return data
+        name = output if output is not None else (self.outputs[0] if len(self.outputs) == 1 else "")
+        cols = self._key_columns.get(name)
+        if cols is None:
+            raise OperationError(f"operation '{self.name}': only_keys() needs the output's name")
+        return data.filter(key_filter(data, cols, self.keys))
 
     def own(self, name: str, columns: list[str] | None = None) -> pa.Table | None:
         """One of this operation's own outputs as the last snapshot holds it (None if never written),
@@ -152,6 +221,34 @@ class OperationContext:
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
+
+
+def _read(store: Store, name: str, version: int, columns: list[str] | None = None) -> pa.Table:
+    """A table version (some columns): from the part cache in a long-lived process, else a dataset."""
+    from codequarry import partcache
+
+    if partcache.enabled():
+        return partcache.table_at(store, name, version, columns)
+    return live_dataset(store, name, version).to_table(columns=columns)
+
+
+def _with_keys(columns: list[str] | None) -> list[str] | None:
+    return None if columns is None else list(dict.fromkeys(["repo", "path", *columns]))
+
+
+def key_filter(data: pa.Table, columns: tuple[str, ...], keys: Collection[tuple[Any, ...]]) -> pa.Array:
+    """A boolean mask of the rows of ``data`` whose values in ``columns`` are one of ``keys``."""
+    import pyarrow.compute as pc
+
+    if not keys or not data.num_rows:
+        return pa.array([False] * data.num_rows, pa.bool_())
+    if len(columns) == 1:
+        values = pa.array(sorted({k[0] for k in keys}), data.schema.field(columns[0]).type)
+        return pc.fill_null(pc.is_in(data.column(columns[0]), value_set=values), False)
+    # several columns (strings, as declared): one joined string per row and per key, matched in Arrow
+    joined = pc.binary_join_element_wise(*(data.column(c).cast(pa.string()) for c in columns), "\0")
+    wanted = pa.array(sorted("\0".join(map(str, k)) for k in keys), pa.string())
+    return pc.fill_null(pc.is_in(joined, value_set=wanted), False)
 
 
 def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:
@@ -218,16 +315,17 @@ def run_operations(
             if same_outputs and prev.get("inputs") == inputs:
                 summary[name] = {"ran": False}
                 continue
-            parts = _partitions(store, op, specs, prev.get("inputs", {}), inputs) if same_outputs else None
-            if parts is not None and not parts:  # the inputs' parts moved, no repo's rows did
+            before = prev.get("inputs", {}) if same_outputs else {}
+            parts = _partitions(store, op, specs, before, inputs) if same_outputs else None
+            if parts is not None and not parts:  # the inputs' parts moved, no repo's or file's rows did
                 summary[name] = {"ran": False}
                 continue
-            todo.append((op, parts))
+            todo.append((op, parts, before))
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
             results = list(
-                pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources), todo)
+                pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources, job[2]), todo)
             )
-        for (op, _parts), (written, info) in zip(todo, results, strict=True):
+        for (op, _parts, _before), (written, info) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
                 o: states[o].version for o in map(_out_name, op.outputs) if o in states
@@ -242,8 +340,14 @@ def _partitions(
     specs: Mapping[str, DatasetSpec],
     before: Mapping[str, int],
     after: Mapping[str, int],
-) -> frozenset[str] | None:
-    """The repos a partitioned operation must re-derive, or None to run it whole."""
+) -> frozenset[Any] | None:
+    """The repos a partitioned operation must re-derive (for a keyed partition: the input files
+    whose rows changed, turned into keys by the run), or None to run it whole."""
+    if op.keys:
+        from codequarry.partitions import changed_files
+
+        files = changed_files(store, before, after)
+        return None if files is None else frozenset(files)
     if op.partition != "repo":
         return None
     if not all(isinstance(o, DatasetSpec) and "repo" in o.schema.names for o in op.outputs):
@@ -282,23 +386,34 @@ def _run_one(
     op: Operation,
     specs: Mapping[str, DatasetSpec],
     states: Mapping[str, TableState],
-    partitions: frozenset[str] | None = None,
+    partitions: frozenset[Any] | None = None,
     sources: Mapping[str, str] | None = None,
+    before: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, TableState], dict[str, Any]]:
     import time
 
     started = time.perf_counter()
+    outs = [_out_name(o) for o in op.outputs]
+    keyed = bool(op.keys)
     ctx = OperationContext(
         store,
         states,
         name=op.name,
         inputs=op.inputs,
-        outputs=tuple(_out_name(o) for o in op.outputs),
+        outputs=tuple(outs),
         sources=sources,
-        partitions=partitions,
+        partitions=None if keyed else partitions,
+        changed=partitions if keyed else None,
+        before=before,
+        key_columns=op.keys,
     )
     try:
-        result = op.func(ctx)
+        if keyed and partitions is not None:
+            ctx.keys = _affected_keys(ctx, op, partitions)
+        if ctx.keys is not None and not ctx.keys:  # nothing reachable changed: no rows to derive
+            result = {o: specs[o].schema.empty_table() for o in outs if o in specs}
+        else:
+            result = op.func(ctx)
     except QuarryError:
         raise
     except Exception as exc:
@@ -306,7 +421,6 @@ def _run_one(
             f"operation '{op.name}' failed: {type(exc).__name__}: {exc}; nothing was "
             f"published (leave it out with --skip {op.name})"
         ) from exc
-    outs = [_out_name(o) for o in op.outputs]
     if not isinstance(result, Mapping):
         if len(outs) != 1:
             raise OperationError(f"operation '{op.name}' declares outputs {outs}: return a dict of tables")
@@ -315,19 +429,117 @@ def _run_one(
         raise OperationError(f"operation '{op.name}' returned {sorted(result)} but declares {outs}")
     written: dict[str, TableState] = {}
     rows: dict[str, int] = {}
+    scope = _Scope(partitions=None, columns=(), keys=None)
     for name in outs:
         data = result[name]
         data = conform(data, specs[name], op.name) if name in specs else _plain_table(data, op.name, name)
-        if partitions is not None:
+        if keyed:
+            scope = _Scope(partitions=None, columns=op.keys[name], keys=ctx.keys)
+            _check_keys(data, scope, op.name, name)
+        elif partitions is not None:
+            scope = _Scope(partitions=partitions, columns=("repo",), keys=None)
             _check_partitions(data, partitions, op.name, name)
-        state = _write_output(store, name, data, partitions, states.get(name))
+        state = _write_output(store, name, data, scope, states.get(name))
         if state is not None:
             written[name] = state
         rows[name] = data.num_rows
     info = {"ran": True, "rows": rows, "seconds": round(time.perf_counter() - started, 3), "stats": ctx.stats}
-    if partitions is not None:
+    if keyed and ctx.keys is not None:
+        info["keys"] = len(ctx.keys)
+        info["changed_files"] = len(partitions or ())
+    elif partitions is not None:
         info["partitions"] = len(partitions)
     return written, info
+
+
+def _affected_keys(ctx: OperationContext, op: Operation, changed: frozenset[Any]) -> frozenset[Any] | None:
+    """The output keys a keyed operation re-derives: ``affected(ctx, changed)``, or the changed
+    files themselves for a plain ``partition="file"``; None: whole."""
+    if op.affected is None:
+        return frozenset(changed)
+    got = op.affected(ctx, frozenset(changed))
+    if got is None:
+        return None
+    keys = frozenset(tuple(k) if isinstance(k, tuple | list) else (k,) for k in got)
+    width = len(next(iter(op.keys.values())))
+    if any(len(k) != width for k in keys):
+        raise OperationError(f"operation '{op.name}': affected() returned keys that are not {width}-tuples")
+    return keys
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which rows of an output a run replaces: all, some repos', or some keys'."""
+
+    partitions: frozenset[str] | None
+    columns: tuple[str, ...]
+    keys: frozenset[tuple[Any, ...]] | None
+
+    @property
+    def whole(self) -> bool:
+        return self.partitions is None and self.keys is None
+
+    def predicate(self) -> str:
+        """The Delta predicate selecting the scope's rows (values quoted, quotes doubled)."""
+        from codequarry.partitions import sql_string_list
+
+        if self.partitions is not None:
+            return f"repo IN {sql_string_list(set(self.partitions))}"
+        groups: dict[tuple[Any, ...], set[str]] = {}
+        for key in self.keys or ():
+            groups.setdefault(tuple(key[:-1]), set()).add(str(key[-1]))
+        *head, last = (f'"{c}"' for c in self.columns)
+        terms = []
+        for prefix, values in sorted(groups.items()):
+            conds = [f"{c} = {_quote(str(v))}" for c, v in zip(head, prefix, strict=True)]
+            conds.append(f"{last} IN {sql_string_list(values)}")
+            terms.append("(" + " AND ".join(conds) + ")")
+        return " OR ".join(terms)
+
+    def stored(self, store: Store, name: str, version: int) -> pa.Table:
+        """The scope's rows of the stored table."""
+        import pyarrow.compute as pc
+
+        from codequarry import partcache
+
+        if partcache.enabled():
+            data = partcache.table_at(store, name, version)
+            if self.partitions is not None:
+                return data.filter(pc.is_in(data["repo"], value_set=pa.array(sorted(self.partitions))))
+            return data if self.keys is None else data.filter(key_filter(data, self.columns, self.keys))
+        import pyarrow.dataset as ds
+
+        dataset = live_dataset(store, name, version)
+        if self.partitions is not None:
+            return dataset.to_table(filter=ds.field("repo").isin(sorted(self.partitions)))
+        if self.keys is None:
+            return dataset.to_table()
+        last = self.columns[-1]
+        table = dataset.to_table(filter=ds.field(last).isin(sorted({k[-1] for k in self.keys})))
+        return table.filter(key_filter(table, self.columns, self.keys))
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _check_keys(data: pa.Table, scope: _Scope, op: str, name: str) -> None:
+    """A keyed output: no key column null (a predicate could never replace the row), and on an
+    incremental run no row outside the keys given."""
+    import pyarrow.compute as pc
+
+    for col in scope.columns:
+        if data.column(col).null_count:
+            raise OperationError(f"operation '{op}': '{name}' has rows whose key column '{col}' is null")
+    if scope.keys is None or not data.num_rows:
+        return
+    stray = pc.invert(key_filter(data, scope.columns, scope.keys))
+    if pc.any(stray).as_py():
+        row = data.filter(stray).select(list(scope.columns)).slice(0, 1).to_pylist()[0]
+        raise OperationError(
+            f"operation '{op}' returned rows of key {tuple(row.values())!r} for '{name}', outside the "
+            f"{len(scope.keys)} key(s) it was given (return only the rows of ctx.keys: ctx.only_keys)"
+        )
 
 
 def _check_partitions(data: pa.Table, partitions: frozenset[str], op: str, name: str) -> None:
@@ -342,25 +554,23 @@ def _check_partitions(data: pa.Table, partitions: frozenset[str], op: str, name:
 
 
 def _write_output(
-    store: Store, name: str, data: pa.Table, partitions: frozenset[str] | None, current: TableState | None
+    store: Store, name: str, data: pa.Table, scope: _Scope, current: TableState | None
 ) -> TableState | None:
-    """Write one output: whole (overwrite), or only the given repos' rows (replaced by predicate).
+    """Write one output: whole (overwrite), or only the scope's rows (replaced by a predicate).
     An output whose rows are those already stored is not written (its version, and so everything
     downstream of it, stays as it is). Returns the new state, or None when nothing was written."""
     from deltalake import write_deltalake
 
     path = str(store.table_path(name))
+    if scope.keys is not None and not scope.keys and not data.num_rows:
+        return None  # no key to re-derive
     try:
-        if current is not None and _same_rows(store, name, current, data, partitions):
+        if current is not None and _same_rows(store, name, current, data, scope):
             return None
-        if partitions is None:
+        if scope.whole or current is None:
             write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
         else:
-            from codequarry.partitions import sql_string_list
-
-            write_deltalake(
-                path, data, mode="overwrite", predicate=f"repo IN {sql_string_list(set(partitions))}"
-            )
+            write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
         from codequarry.store.damage import translate
@@ -374,17 +584,14 @@ def _write_output(
     return TableState(version=table.version(), rows=count_rows(table))
 
 
-def _same_rows(
-    store: Store, name: str, current: TableState, data: pa.Table, partitions: frozenset[str] | None
-) -> bool:
-    """Does the stored table (its given repos' rows) hold exactly ``data``'s rows, in any order?"""
-    import pyarrow.dataset as ds
+def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, scope: _Scope) -> bool:
+    """Does the stored table (the scope's rows of it) hold exactly ``data``'s rows, in any order?"""
+    from codequarry import partcache
 
-    stored = live_dataset(store, name, current.version)
-    if stored.schema != data.schema:
+    _files, schema = partcache.part_list(store, name, current.version)
+    if schema != data.schema:
         return False
-    filt = ds.field("repo").isin(sorted(partitions)) if partitions is not None else None
-    old = stored.to_table(filter=filt)
+    old = scope.stored(store, name, current.version)
     if old.num_rows != data.num_rows:
         return False
     if not old.num_rows:

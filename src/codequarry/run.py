@@ -34,6 +34,9 @@ from codequarry.worklist import worklist
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
+#: what lists a run's files: ``repos.scan_sources`` by default; `quarry watch` passes one that
+#: patches its last listing with the paths watchfiles reported (see watch.ListingCache)
+ScanFn = Callable[..., Any]
 
 
 @dataclass
@@ -92,6 +95,7 @@ def extract(
     catalog: Catalog | None = None,
     kind: str = "extract",
     after: Callable[[RunSummary, RunTransaction, RunRecorder], None] | None = None,
+    scan: ScanFn | None = None,
 ) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
 
@@ -133,6 +137,7 @@ def extract(
                     rebuild,
                     recorder,
                     resolved.catalog.extractors,
+                    scan,
                 )
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
@@ -193,9 +198,10 @@ def _execute(
     rebuild: frozenset[str],
     recorder: RunRecorder,
     catalog: dict[str, Any] | None = None,
+    scan: ScanFn | None = None,
 ) -> RunSummary:
     """Scan, plan, extract, commit, run the operations and publish, inside the run's transaction."""
-    scanned = _scan(plan, txn, graph, rebuild, recorder, catalog)
+    scanned = _scan(plan, txn, graph, rebuild, recorder, catalog, scan)
     plan, work, previous = scanned.plan, scanned.work, scanned.previous
     pause("execute")  # tests change the corpus here, between the scan and the reads
     counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
@@ -245,13 +251,14 @@ def _scan(
     rebuild: frozenset[str],
     recorder: RunRecorder,
     catalog: dict[str, Any] | None,
+    scan: ScanFn | None = None,
 ) -> _Scanned:
     """Scan the sources, prepare the run's tables and decide the work against the last snapshot."""
     store, previous = txn.store, txn.previous
     pause("scan")
     txn.extras["scan_ns"] = time.time_ns()  # for the fast path's racy-file rule (fastpath.py)
     with recorder.stage("scan"):
-        sources, reg, manifest = scan_sources(
+        sources, reg, manifest = (scan or scan_sources)(
             store, previous, plan.sources, exclude=plan.exclude, never=[store.path]
         )
     recorder.add_languages(manifest)

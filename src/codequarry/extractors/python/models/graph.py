@@ -10,7 +10,7 @@ at the class's own ``module.qualname``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -74,15 +74,7 @@ class ClassGraph:
     def _load_reexports(self, ctx: Any) -> None:
         """``pkg.Base -> pkg.models.Base`` for module-level imports whose bound name is the last part of
         a name some candidate class uses (the only ones that can matter)."""
-        lasts: set[str] = set()
-        for row in self.classes.values():
-            for b in row["bases"]:
-                lasts.add(b.rsplit(".", 1)[-1])
-                if "." in b:
-                    lasts.add(b.split(".")[-2])
-            for d in row["decorators"]:
-                lasts.update(d["name"].split(".")[-2:])
-        lasts.update(t.rsplit(".", 1)[-1] for t in self.aliases.values())
+        lasts = name_lasts(self.classes.values(), self.aliases.values())
         if not lasts:
             return
         names = pa.array(sorted(lasts), pa.string())
@@ -212,6 +204,35 @@ class ClassGraph:
                 continue
             yield base, False
             stack.extend(reversed(self.bases(base)))
+
+
+def name_lasts(classes: Iterable[dict[str, Any]], alias_targets: Iterable[str]) -> set[str]:
+    """The last two parts of every base and decorator name, and the last part of every alias target:
+    the only bound names a module-level import can matter by (see ``ClassGraph._load_reexports``)."""
+    lasts: set[str] = set()
+    for row in classes:
+        for b in row["bases"]:
+            lasts.add(b.rsplit(".", 1)[-1])
+            if "." in b:
+                lasts.add(b.split(".")[-2])
+        for d in row["decorators"]:
+            lasts.update(d["name"].split(".")[-2:])
+    lasts.update(t.rsplit(".", 1)[-1] for t in alias_targets)
+    return lasts
+
+
+def first_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The class rows ``ClassGraph`` keeps (the first of each name in source order) and its alias
+    targets, from ``model_classes`` rows."""
+    rows = sorted(rows, key=lambda r: (r["repo"], r["path"], r["line"], r["col"]))
+    classes: dict[str, dict[str, Any]] = {}
+    aliases: dict[str, str] = {}
+    for row in rows:
+        if row["kind"] == "alias":
+            aliases.setdefault(row["fqn"], row["bases"][0])
+        elif row["kind"] != "factory":
+            classes.setdefault(row["fqn"], row)
+    return list(classes.values()), list(aliases.values())
 
 
 def provenance(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,182 @@
+"""Which models a change of some files can reach: the ``affected`` hook of ``python.models.resolve``.
+
+The operation's outputs are keyed by model (``orm_models.fqn``, ``orm_fields.model``, ...). A model's
+rows are derived from its own candidate-class row and members and from what the names written in
+them lead to: bases canonicalized through aliases and re-exports, ancestors, factories
+(``db = SQLAlchemy()``), and field targets looked up by name. Every such lookup finds an entity (a
+candidate class, an alias or factory row, a module-level import) by a name whose last part is the
+entity's own last part (its *short* name), and that last part is written in the row that looks it
+up. So:
+
+- a changed file changes the entities it defines or defined (its rows before and after the change):
+  their short names are *touched*; so are the bound names of its module-level imports, and the
+  names whose presence in the graph's set of base last parts (``graph.name_lasts``) the change
+  flipped (that set decides which imports count as re-exports);
+- an entity is reached when a touched short name appears among the identifiers written in its row
+  (for a class: its row and its members' rows); a reached entity's own short name is touched in turn
+  (a subclass names its base; an import re-exporting a reached class under another name passes it on);
+- the keys are the reached classes and every class the changed files define or defined.
+
+This over-approximates (an identifier equal to a touched name by chance reaches its row) and never
+misses a lookup, which is what exactness needs. ``tests/test_exact.py`` checks it against fresh
+extracts; ``tests/test_incops.py`` over cross-file model hierarchies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PROVENANCE = frozenset({"repo", "path", "sha256"})
+_IMPORTS = ["bound_name", "target", "scope", "is_star"]
+_IMPORTS_AT = [*_IMPORTS, "line"]
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def row_text(arr: pa.Array) -> pa.Array:
+    """One string per row: every string the value holds (lists and structs walked), space-joined."""
+    kind = arr.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pc.fill_null(arr.cast(pa.string()), "")
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        inner = pa.ListArray.from_arrays(arr.offsets, row_text(arr.values))
+        return pc.fill_null(pc.binary_join(inner, " "), "")
+    if pa.types.is_struct(kind) and kind.num_fields:
+        parts = [row_text(child) for child in arr.flatten()]
+        return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, " ")
+    return pa.array([""] * len(arr), pa.string())
+
+
+def _texts(table: pa.Table) -> pa.Array:
+    cols = [row_text(table.column(c).combine_chunks()) for c in table.column_names if c not in _PROVENANCE]
+    if not cols:
+        return pa.array([""] * table.num_rows, pa.string())
+    return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, " ")
+
+
+def _lasts(classes: pa.Table) -> set[str]:
+    """``graph.name_lasts`` of what ``ClassGraph`` keeps of these ``model_classes`` rows (the first
+    row of each name in source order), computed column-wise."""
+    if not classes.num_rows:
+        return set()
+    data = classes.select(["repo", "path", "line", "col", "kind", "fqn", "bases", "decorators"])
+    is_alias = pc.equal(data["kind"], "alias")
+    data = data.append_column("alias", is_alias).filter(pc.not_equal(data["kind"], "factory"))
+    data = data.sort_by([(c, "ascending") for c in ("alias", "fqn", "repo", "path", "line", "col")])
+    key = pc.binary_join_element_wise(data["fqn"], pc.cast(data["alias"], pa.string()), "\0")
+    key = key.combine_chunks()
+    first = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))
+    keep = pa.concat_arrays([pa.array([True]), pc.fill_null(first, True)])
+    data = data.filter(keep)
+    aliases = data.filter(data["alias"])
+    classes_ = data.filter(pc.invert(data["alias"]))
+    names = [pc.list_flatten(classes_["bases"])]
+    decorators = pc.list_flatten(classes_["decorators"])
+    if len(decorators):
+        names.append(pc.struct_field(decorators, "name"))
+    out: set[str] = set()
+    for arr in names:
+        arr = pa.chunked_array([arr]) if isinstance(arr, pa.Array) else arr
+        last = pc.extract_regex(arr, r"(?P<s>[^.]*)$")
+        out |= set(pc.struct_field(last, "s").unique().to_pylist())
+        second = pc.extract_regex(arr, r"(?P<s>[^.]*)\.[^.]*$")
+        out |= {v for v in pc.struct_field(second, "s").unique().to_pylist() if v is not None}
+    targets = (
+        pc.list_element(aliases["bases"], 0) if aliases.num_rows else pa.chunked_array([[]], pa.string())
+    )
+    if len(targets):
+        last = pc.extract_regex(targets, r"(?P<s>[^.]*)$")
+        out |= set(pc.struct_field(last, "s").unique().to_pylist())
+    out.discard(None)  # type: ignore[arg-type]
+    return out
+
+
+def _module_level(imports: pa.Table) -> pa.Table:
+    mask = pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"]))
+    return imports.filter(pc.fill_null(mask, False))
+
+
+def _reexports(imports: pa.Table, lasts: set[str]) -> set[str]:
+    """The bound names of the module-level imports that can be re-exports (bound name in ``lasts``),
+    tagged with the file, the order and the target, so that two versions of a file compare equal
+    when their re-exports are the same (only the lines around them moved)."""
+    rows = _module_level(imports).to_pylist()
+    rows.sort(key=lambda r: (r["repo"], r["path"], r["line"]))
+    out: set[Any] = set()
+    seen: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r["bound_name"] in lasts:
+            n = seen[(r["path"], r["bound_name"])] = seen.get((r["path"], r["bound_name"]), 0) + 1
+            out.add((r["bound_name"], r["repo"], r["path"], r["target"], n))
+    return out
+
+
+def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
+    """The model keys (fully qualified names) whose rows may differ after ``changed`` files changed."""
+    old = ctx.before("model_classes").to_pylist()
+    new = ctx.changed_rows("model_classes").to_pylist()
+    keys = {(r["fqn"],) for r in old + new}
+    touched = {_last(r["fqn"]) for r in old + new}
+    for rows in (ctx.before("model_members", ["owner"]), ctx.changed_rows("model_members", ["owner"])):
+        touched |= {_last(o) for o in rows["owner"].to_pylist() if o}
+    everything = ctx.table("model_classes")
+    from codequarry.operations import key_filter
+
+    rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
+    lasts_now = _lasts(everything)
+    before = ctx.before("model_classes")
+    lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
+    touched |= lasts_now ^ lasts_before
+    lasts = lasts_now | lasts_before
+    moved = _reexports(ctx.before("imports", _IMPORTS_AT), lasts) ^ _reexports(
+        ctx.changed_rows("imports", _IMPORTS_AT), lasts
+    )
+    touched |= {m[0] for m in moved}
+    if not touched:
+        return keys
+    reached = _reach(ctx, everything, lasts, touched)
+    return keys | {(fqn,) for fqn in reached}
+
+
+def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: set[str]) -> set[str]:
+    """The classes reached from the ``touched`` short names (see the module docstring). Each node
+    (a class row, a member row standing for its owner, a re-export) is one text of the identifiers
+    its row writes; a wave of touched names is one regular expression searched in every text."""
+    members = ctx.table("model_members")
+    imports = _module_level(ctx.table("imports", _IMPORTS))
+    imports = imports.filter(pc.is_in(imports["bound_name"], value_set=pa.array(sorted(lasts), pa.string())))
+    imports = imports.filter(
+        pc.invert(pc.or_(pc.is_null(imports["target"]), pc.is_null(imports["bound_name"])))
+    )
+    texts = pa.concat_arrays(
+        [_texts(classes), _texts(members), pc.fill_null(imports["target"].combine_chunks(), "")]
+    )
+    owners: list[str | None] = [
+        *classes["fqn"].to_pylist(),
+        *members["owner"].to_pylist(),
+        *([None] * imports.num_rows),
+    ]
+    shorts = [_last(o) if o else "" for o in owners[: len(owners) - imports.num_rows]]
+    shorts += imports["bound_name"].to_pylist()
+    seen = set(touched)
+    wave = set(touched)
+    marked: set[int] = set()
+    while wave:
+        pattern = "(?:^|[^A-Za-z0-9_])(?:" + "|".join(map(re.escape, sorted(wave))) + ")(?:[^A-Za-z0-9_]|$)"
+        hits = pc.indices_nonzero(pc.match_substring_regex(texts, pattern)).to_pylist()
+        wave = set()
+        for i in hits:
+            if i in marked:
+                continue
+            marked.add(i)
+            if shorts[i] and shorts[i] not in seen:
+                seen.add(shorts[i])
+                wave.add(shorts[i])
+    return {o for i in marked if (o := owners[i]) is not None}

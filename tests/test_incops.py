@@ -1,0 +1,232 @@
+"""Keyed incremental operations (``partition="file"`` or by key, with ``affected``): the example of
+``codequarry.operation``'s docstring runs as written, re-derives only the keys a change can reach,
+and every table equals a fresh extract after edits, adds, deletes and renames."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codequarry import api, extract, make_plan, open_store
+from codequarry.errors import DeclarationError
+from codequarry.query import table
+
+TREE = {
+    "a.py": "class Base:\n    pass\n\n\nclass Child(Base):\n    pass\n",
+    "b.py": "from a import Base\n\n\nclass Other(Base):\n    pass\n",
+    "tests/test_x.py": (
+        "import unittest\nfrom a import Base\n\n\nclass Case(unittest.TestCase):\n"
+        "    def test_one(self):\n        pass\n"
+    ),
+    "tests/test_y.py": "from tests.test_x import Case\n\n\nclass More(Case):\n    def test_two(self):\n        pass\n",
+    "tests/test_z.py": "def test_alone():\n    pass\n",
+}
+
+
+def doc_example() -> str:
+    """The example of the operation docstring, as a plugin module."""
+    doc = api.operation.__doc__ or ""
+    block = textwrap.dedent(doc.rsplit("::\n", 1)[1])
+    return "import pyarrow as pa\nfrom codequarry import dataset, operation\n" + block
+
+
+def dump(store: Path) -> dict[str, list[str]]:
+    st = open_store(store)
+    snap = st.snapshot()
+    assert snap is not None
+    out = {}
+    for name in sorted(snap.tables):
+        rows = table(st, name).to_pylist()
+        if rows:
+            out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    return out
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    src = tmp_path / "src"
+    for rel, text in TREE.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "acme_keyed.py").write_text(doc_example())
+    monkeypatch.syspath_prepend(str(plugins))
+    sys.modules.pop("acme_keyed", None)
+    return {"src": src, "store": tmp_path / "store", "tmp": tmp_path}
+
+
+def run(w: dict[str, Any], store: Path | None = None) -> Any:
+    return extract(
+        make_plan([w["src"]], store=store or w["store"], workers=1, plugins=["acme_keyed"], repo="src")
+    )
+
+
+def fresh(w: dict[str, Any], n: int) -> dict[str, list[str]]:
+    store = w["tmp"] / f"fresh{n}"
+    run(w, store)
+    out = dump(store)
+    shutil.rmtree(store)
+    return out
+
+
+def test_the_docstring_example_rederives_only_the_reachable_keys(world: dict[str, Any]) -> None:
+    first = run(world)
+    assert "keys" not in first.operations["acme.subclasses"]  # the first run is whole
+    src = world["src"]
+    (src / "c.py").write_text("from a import Child\n\n\nclass G(Child):\n    pass\n")
+    s = run(world)
+    info = s.operations["acme.subclasses"]
+    assert info["changed_files"] == 1
+    assert info["keys"] == 2  # c.py and a.py (Child gained a subclass); b.py is untouched
+    counts = {
+        r["name"]: r["subclasses"] for r in table(open_store(world["store"]), "subclass_counts").to_pylist()
+    }
+    assert counts["Child"] == 1 and counts["Base"] == 2
+    assert dump(world["store"]) == fresh(world, 1)
+
+
+@pytest.mark.parametrize(
+    "step",
+    ["edit_base", "delete_base", "rename_base", "delete_case", "add_case", "rename_test", "unrelated"],
+)
+def test_every_table_equals_a_fresh_extract_after_a_change(world: dict[str, Any], step: str) -> None:
+    run(world)
+    src = world["src"]
+    if step == "edit_base":  # Child stops deriving from Base
+        (src / "a.py").write_text("class Base:\n    pass\n\n\nclass Child:\n    pass\n")
+    elif step == "delete_base":
+        (src / "a.py").unlink()
+    elif step == "rename_base":
+        (src / "a.py").rename(src / "a2.py")
+    elif step == "delete_case":  # More is no longer a unittest case: its test goes
+        (src / "tests" / "test_x.py").unlink()
+    elif step == "add_case":  # a module named like the base of More: the lookup by short name changes
+        (src / "tests" / "test_w.py").write_text("class Case:\n    def test_w(self):\n        pass\n")
+    elif step == "rename_test":
+        (src / "tests" / "test_y.py").rename(src / "tests" / "test_v.py")
+    else:
+        (src / "tests" / "test_z.py").write_text("def test_alone():\n    assert 1\n")
+    s = run(world)
+    assert dump(world["store"]) == fresh(world, 1)
+    if step == "unrelated":  # one file's tests, nothing else
+        assert s.operations["python.tests.cases"]["keys"] == 1
+
+
+def test_a_keyed_operation_outside_its_keys_fails_the_run(world: dict[str, Any]) -> None:
+    from codequarry.operations import OperationError
+
+    liar = doc_example().replace("return ctx.only_keys(rows)", "return rows")
+    (world["tmp"] / "plugins" / "acme_keyed.py").write_text(liar)
+    sys.modules.pop("acme_keyed", None)
+    run(world)
+    before = open_store(world["store"]).snapshot()
+    (world["src"] / "c.py").write_text("class Lone:\n    pass\n")
+    with pytest.raises(OperationError, match="outside the"):
+        run(world)
+    after = open_store(world["store"]).snapshot()
+    assert before is not None and after is not None and after.id == before.id
+
+
+def test_declaration_errors() -> None:
+    from codequarry import dataset, operation
+
+    @dataset("keyed_things")
+    class Thing:
+        n: int
+
+    with pytest.raises(DeclarationError, match="needs a keyed partition"):
+        operation("acme.a", version=1, inputs=["x"], outputs=[Thing], affected=lambda c, k: k)(lambda c: c)
+    with pytest.raises(DeclarationError, match="every output"):
+        operation("acme.b", version=1, inputs=["x"], outputs=[Thing], partition={"other": "path"})(
+            lambda c: c
+        )
+    with pytest.raises(DeclarationError, match="must be str"):
+        operation("acme.c", version=1, inputs=["x"], outputs=[Thing], partition={"keyed_things": "n"})(
+            lambda c: c
+        )
+    with pytest.raises(DeclarationError, match="use 'repo', 'file'"):
+        operation("acme.d", version=1, inputs=["x"], outputs=[Thing], partition="module")(lambda c: c)
+
+
+def test_changed_files_ignores_rows_carried_over_by_a_rewrite() -> None:
+    import pyarrow as pa
+
+    from codequarry.partitions import differing_keys
+
+    old = pa.table({"repo": ["r"] * 4, "path": ["a", "a", "b", "c"], "v": [1, 2, 3, 4]})
+    new = pa.table({"repo": ["r"] * 4, "path": ["c", "a", "a", "b"], "v": [5, 2, 1, 3]})
+    assert differing_keys(old, new) == {("r", "c")}
+    assert differing_keys(old, None) == {("r", "a"), ("r", "b"), ("r", "c")}
+    assert differing_keys(old, old.slice(0, 3)) == {("r", "c")}
+
+
+MODELS = {
+    "core/__init__.py": "from core.bases import Stamped as Base\n",
+    "core/bases.py": (
+        "from django.db import models\n\n\nclass Stamped(models.Model):\n"
+        "    created = models.DateTimeField()\n\n    class Meta:\n        abstract = True\n"
+    ),
+    "shop/models.py": (
+        "from django.db import models\nfrom core import Base\n\n\nclass Item(Base):\n"
+        "    name = models.CharField(max_length=9)\n    owner = models.ForeignKey('Owner', on_delete=models.CASCADE)\n"
+    ),
+    "shop/owners.py": "from django.db import models\n\n\nclass Owner(models.Model):\n    nick = models.CharField(max_length=3)\n",
+    "api/schemas.py": (
+        "from pydantic import BaseModel\n\n\nclass In(BaseModel):\n    a: int\n\n\nclass Out(In):\n    b: str\n"
+    ),
+    "api/more.py": "from api.schemas import Out\n\n\nclass Deep(Out):\n    c: float\n",
+}
+
+MODEL_STEPS = {
+    "base_field": ("core/bases.py", MODELS["core/bases.py"] + "    updated = models.DateTimeField()\n"),
+    "base_concrete": (
+        "core/bases.py",
+        MODELS["core/bases.py"].replace("abstract = True", "abstract = False"),
+    ),
+    "reexport": ("core/__init__.py", "from django.db.models import Model as Base\n"),
+    "reexport_gone": ("core/__init__.py", "x = 1\n"),
+    "owner_gone": ("shop/owners.py", None),
+    "schema_field": ("api/schemas.py", MODELS["api/schemas.py"].replace("a: int", "a: int\n    z: bytes")),
+    "schema_gone": ("api/schemas.py", None),
+    "unrelated": ("shop/owners.py", MODELS["shop/owners.py"] + "\n\ndef f():\n    return 1\n"),
+}
+
+
+@pytest.fixture(params=[False, True], ids=["read", "cached"])
+def cached(request: pytest.FixtureRequest) -> Any:
+    """Runs reading their inputs from the store, and from the part cache `quarry watch` keeps."""
+    from codequarry import partcache
+
+    partcache.enable(request.param)
+    yield request.param
+    partcache.enable(False)
+
+
+@pytest.mark.parametrize("step", sorted(MODEL_STEPS))
+def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str, cached: bool) -> None:
+    src = world["src"]
+    shutil.rmtree(src)
+    for rel, text in MODELS.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    first = run(world)
+    assert first.operations["python.models.resolve"]["rows"]["orm_models"] == 3
+    rel, text = MODEL_STEPS[step]
+    if text is None:
+        (src / rel).unlink()
+    else:
+        (src / rel).write_text(text)
+    s = run(world)
+    assert dump(world["store"]) == fresh(world, 1)
+    info = s.operations["python.models.resolve"]
+    if step == "unrelated":  # Owner, and Item whose foreign key names it; nothing else
+        assert info.get("keys") == 2
+    if step == "schema_field":  # In, Out (inherits a) and Deep (inherits both): not the ORM models
+        assert info.get("keys") == 3
