@@ -483,6 +483,11 @@ class KeyedWorld(World):
             opts["plugins"] = [*opts["plugins"], "acme_keyed_exact"]
         return opts
 
+    def argv(self) -> list[str]:
+        """The CLI runs of the judge (the fast path in the loop) bring the keyed operation too."""
+        args = super().argv()
+        return [*args, "--plugin", "acme_keyed_exact"] if self.plugins else args
+
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=2, max_size=5))
