@@ -20,7 +20,7 @@ are quoted, and ratios of the fastest samples too (the machine may be shared). T
 package made at start, so edits made meanwhile cannot leak into the measurement.
 
 With --profile it also runs one in-process, one-worker extract with every pipeline stage timed
-(exclusive times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
+(exclusive CPU times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
 
 Prints JSON on stdout (and writes it to --out). Exits 0 whether or not the targets are met: it
 measures; it does not judge. Exits 1 only if quarry itself fails.
@@ -363,15 +363,19 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
 
 # -- the in-process stage profile ---------------------------------------------------------------------
 class _Stages:
-    """Exclusive wall time per stage: wrap functions; a wrapped call's time excludes wrapped callees."""
+    """Exclusive time per stage: wrap functions; a wrapped call's time excludes wrapped callees.
 
-    def __init__(self) -> None:
+    The clock is the process's CPU time (user+sys of every thread), not wall time: on a machine
+    shared with other jobs wall time charges their load to whichever stage was running."""
+
+    def __init__(self, clock: Callable[[], float] = time.process_time) -> None:
         self.own: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self._stack: list[float] = []
+        self.clock = clock
 
     def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        own, calls, stack, clock = self.own, self.calls, self._stack, time.perf_counter
+        own, calls, stack, clock = self.own, self.calls, self._stack, self.clock
 
         def timed(*a: Any, **k: Any) -> Any:
             stack.append(0.0)
@@ -390,7 +394,7 @@ class _Stages:
 
     def overhead_per_call(self) -> float:
         """What one wrapped call costs beyond the call itself (charged to the stages around it)."""
-        probe = _Stages()
+        probe = _Stages(self.clock)
         noop = probe.wrap("x", lambda: None)
         plain = lambda: None  # noqa: E731
         n = 200_000
@@ -417,7 +421,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.engine.worker", "_process_file", "per-file bookkeeping + AST teardown (worker)"),
     ("codequarry.engine.local", "process_chunk", "chunk bookkeeping (worker)"),
     ("codequarry.engine.worker", "_ipc", "IPC serialize (worker)"),
-    ("codequarry.parts", "write_part", "Parquet part write (worker)"),
+    ("codequarry.engine.worker", "write_part", "Parquet part write (worker)"),
     ("codequarry.source", "decode_python", "decode"),
     ("codequarry.source", "SourceFile._parse", "ast.parse"),
     ("codequarry.source", "SourceFile._build_index", "node index (SourceFile._build_index)"),
@@ -441,7 +445,7 @@ def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple
             plugins=args.plugin,
             select=args.select,
         )
-        started = time.perf_counter()
+        started = time.process_time()  # CPU seconds, like the stages (see _Stages)
         if profiler is not None:
             profiler.enable()
         try:
@@ -449,7 +453,7 @@ def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple
         finally:
             if profiler is not None:
                 profiler.disable()
-        return summary, time.perf_counter() - started
+        return summary, time.process_time() - started
 
 
 def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
@@ -512,7 +516,7 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "stages": table,
         "not_instrumented": missing,
         "instrumentation_overhead_s": round(overhead, 3),
-        "note": "exclusive wall times: a stage excludes the instrumented stages it calls; the overhead is "
+        "note": "exclusive CPU times (user+sys): a stage excludes the instrumented stages it calls; the overhead is "
         "spread over the stages that call instrumented functions",
     }
     if args.cprofile:  # a second run: cProfile's own overhead would distort the stage times

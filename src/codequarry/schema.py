@@ -16,6 +16,7 @@ annotated class -> struct. Every dataset written by a file extractor also gets t
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -154,8 +155,7 @@ class RowBuffer:
         return self._block_n + len(self._first)
 
     def _unknown(self, fields: dict[str, Any]) -> None:
-        bad = sorted(fields)[0]
-        raise SchemaError(f"dataset '{self.spec.name}' has no field {bad!r}.{did_you_mean(bad, self._names)}")
+        _unknown_field(self.spec.name, self._names, fields)
 
     def columns(self) -> tuple[list[Any], ...]:
         """The column lists, in declaration order, for extractors that stream millions of rows
@@ -304,10 +304,17 @@ def _appender(buf: RowBuffer) -> Callable[..., None]:
     body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
     src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
     scope: dict[str, Any] = {f"_a{i}": buf._cols[n].append for i, n in enumerate(names)}
-    scope["_bad"] = buf._unknown
+    # nothing in ``add`` refers back to ``buf``: a buffer is freed by reference counting as soon as
+    # its chunk is done (a cycle would leave its millions of values to the cyclic collector)
+    scope["_bad"] = functools.partial(_unknown_field, buf.spec.name, names)
     exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
-    add: Callable[..., None] = scope["add"]
+    add: Callable[..., None] = scope.pop("add")  # its globals must not hold it: that is a cycle too
     return add
+
+
+def _unknown_field(dataset: str, names: tuple[str, ...], fields: dict[str, Any]) -> None:
+    bad = sorted(fields)[0]
+    raise SchemaError(f"dataset '{dataset}' has no field {bad!r}.{did_you_mean(bad, names)}")
 
 
 def utf8_array(values: list[Any], type_: pa.DataType) -> pa.Array:
