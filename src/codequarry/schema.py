@@ -295,19 +295,26 @@ class DeferredBlock(typing.Protocol):
     def arrays(self) -> list[pa.Array]: ...
 
 
+#: (dataset, field names) -> the compiled module that defines its ``add``
+_ADD_CODE: dict[tuple[str, tuple[str, ...]], types.CodeType] = {}
+
+
 def _appender(buf: RowBuffer) -> Callable[..., None]:
     """A fast ``add(**fields)`` for one dataset: keyword parameters named after the fields, each
     appended to its column list; an unknown keyword is a SchemaError naming the closest field.
     Generated because the obvious loop over a kwargs dict costs ~3x more per row on the hot path."""
     names = buf._names
-    params = ", ".join(f"{n}=None" for n in names)
-    body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
-    src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
+    code = _ADD_CODE.get((buf.spec.name, names))
+    if code is None:  # compiled once per dataset and process, not once per buffer (per chunk)
+        params = ", ".join(f"{n}=None" for n in names)
+        body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
+        src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
+        code = _ADD_CODE[(buf.spec.name, names)] = compile(src, f"<row buffer {buf.spec.name}>", "exec")
     scope: dict[str, Any] = {f"_a{i}": buf._cols[n].append for i, n in enumerate(names)}
     # nothing in ``add`` refers back to ``buf``: a buffer is freed by reference counting as soon as
     # its chunk is done (a cycle would leave its millions of values to the cyclic collector)
     scope["_bad"] = functools.partial(_unknown_field, buf.spec.name, names)
-    exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
+    exec(code, scope)  # noqa: S102 - our own code
     add: Callable[..., None] = scope.pop("add")  # its globals must not hold it: that is a cycle too
     return add
 
