@@ -2,6 +2,7 @@
 
     python bench/extract.py [FOLDER ...] [--repeat N] [--workers N] [--out FILE]
         [--select GROUP ...] [--plugin MODULE ...] [--compare-select GROUP] [--profile [--cprofile FILE]]
+        [--schedule | --schedule-only]
 
 Corpus: the folders given, or the standard library of the interpreter that runs quarry, with
 `site-packages` excluded (quarry gets `--exclude site-packages`; the baselines parse the very files
@@ -20,7 +21,10 @@ are quoted, and ratios of the fastest samples too (the machine may be shared). T
 package made at start, so edits made meanwhile cannot leak into the measurement.
 
 With --profile it also runs one in-process, one-worker extract with every pipeline stage timed
-(exclusive times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
+(exclusive CPU times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
+With --schedule it runs one in-process extract with the chunks made for --workers N, takes each
+chunk's CPU time and schedules the chunks on N simulated cores: the speed-up N dedicated cores could
+give, and what limits it (the parent's serial work, the tail), whatever else shares the machine.
 
 Prints JSON on stdout (and writes it to --out). Exits 0 whether or not the targets are met: it
 measures; it does not judge. Exits 1 only if quarry itself fails.
@@ -363,15 +367,19 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
 
 # -- the in-process stage profile ---------------------------------------------------------------------
 class _Stages:
-    """Exclusive wall time per stage: wrap functions; a wrapped call's time excludes wrapped callees."""
+    """Exclusive time per stage: wrap functions; a wrapped call's time excludes wrapped callees.
 
-    def __init__(self) -> None:
+    The clock is the process's CPU time (user+sys of every thread), not wall time: on a machine
+    shared with other jobs wall time charges their load to whichever stage was running."""
+
+    def __init__(self, clock: Callable[[], float] = time.process_time) -> None:
         self.own: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self._stack: list[float] = []
+        self.clock = clock
 
     def wrap(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        own, calls, stack, clock = self.own, self.calls, self._stack, time.perf_counter
+        own, calls, stack, clock = self.own, self.calls, self._stack, self.clock
 
         def timed(*a: Any, **k: Any) -> Any:
             stack.append(0.0)
@@ -390,7 +398,7 @@ class _Stages:
 
     def overhead_per_call(self) -> float:
         """What one wrapped call costs beyond the call itself (charged to the stages around it)."""
-        probe = _Stages()
+        probe = _Stages(self.clock)
         noop = probe.wrap("x", lambda: None)
         plain = lambda: None  # noqa: E731
         n = 200_000
@@ -408,7 +416,9 @@ class _Stages:
 STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.plan", "load_catalog", "plan: load extractors"),
     ("codequarry.store.transaction", "rollback_unpublished", "store: open, roll back"),
-    ("codequarry.run", "scan", "scan (list files, stat)"),
+    ("codequarry.run", "scan_sources", "scan (list files, stat)"),
+    ("codequarry.run", "run_operations", "operations (parent)"),
+    ("codequarry.run", "stored_errors", "count stored errors (parent)"),
     ("codequarry.worklist", "manifest_tasks", "plan: tasks, module names"),
     ("codequarry.run", "make_chunks", "plan: chunks"),
     ("codequarry.engine.worker", "_read", "read + sha256"),
@@ -417,7 +427,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("codequarry.engine.worker", "_process_file", "per-file bookkeeping + AST teardown (worker)"),
     ("codequarry.engine.local", "process_chunk", "chunk bookkeeping (worker)"),
     ("codequarry.engine.worker", "_ipc", "IPC serialize (worker)"),
-    ("codequarry.parts", "write_part", "Parquet part write (worker)"),
+    ("codequarry.engine.worker", "write_part", "Parquet part write (worker)"),
     ("codequarry.source", "decode_python", "decode"),
     ("codequarry.source", "SourceFile._parse", "ast.parse"),
     ("codequarry.source", "SourceFile._build_index", "node index (SourceFile._build_index)"),
@@ -441,7 +451,7 @@ def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple
             plugins=args.plugin,
             select=args.select,
         )
-        started = time.perf_counter()
+        started = time.process_time()  # CPU seconds, like the stages (see _Stages)
         if profiler is not None:
             profiler.enable()
         try:
@@ -449,7 +459,78 @@ def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple
         finally:
             if profiler is not None:
                 profiler.disable()
-        return summary, time.perf_counter() - started
+        return summary, time.process_time() - started
+
+
+def _use_bench_env(bench: Bench) -> None:
+    """In this process: the same environment, and the same frozen copy of the package, as the timed
+    runs."""
+    for var in ("GIT_CEILING_DIRECTORIES", "PYTHONPATH"):
+        if var in bench.env:
+            os.environ[var] = bench.env[var]
+    if bench.frozen and bench.frozen not in sys.path:
+        sys.path.insert(0, bench.frozen)
+
+
+def _simulate(chunk_cpu: list[float], workers: int) -> tuple[float, list[float]]:
+    """The makespan of ``chunk_cpu`` run in order on ``workers`` dedicated cores, each chunk going to
+    the first free worker (as the supervisor dispatches), and each worker's busy seconds."""
+    free = [0.0] * workers
+    for cpu in chunk_cpu:
+        i = free.index(min(free))
+        free[i] += cpu
+    return max(free), free
+
+
+def schedule(args: argparse.Namespace) -> dict[str, Any]:
+    """Where an N-worker run's time goes, measured without N cores to spare: one in-process extract
+    with the chunks made for N workers, each chunk's CPU seconds taken, then the chunks scheduled on N
+    simulated cores. Limits: the parent's serial work (start-up, scan, plan, commit, operations,
+    publish) and the tail (one worker finishing the last chunk while the others wait)."""
+    from codequarry import run as run_mod
+    from codequarry.engine import worker as worker_mod
+
+    workers = args.workers
+    chunk_cpu: list[float] = []
+    original_chunk, original_make = worker_mod.process_chunk, run_mod.make_chunks
+
+    def timed_chunk(*a: Any, **k: Any) -> Any:
+        t0 = time.process_time()
+        try:
+            return original_chunk(*a, **k)
+        finally:
+            chunk_cpu.append(time.process_time() - t0)
+
+    def chunks_for_n(tasks: Any, *, workers: int) -> Any:  # noqa: ARG001 - the plan's 1 is replaced
+        return original_make(tasks, workers=args.workers)
+
+    worker_mod.process_chunk = timed_chunk  # type: ignore[assignment]
+    run_mod.make_chunks = chunks_for_n  # type: ignore[assignment]
+    try:
+        _summary, total = _extract_in_process(args)
+    finally:
+        worker_mod.process_chunk = original_chunk
+        run_mod.make_chunks = original_make
+    in_chunks = sum(chunk_cpu)
+    serial = total - in_chunks
+    makespan, busy = _simulate(chunk_cpu, workers)
+    one = serial + in_chunks
+    return {
+        "workers": workers,
+        "chunks": len(chunk_cpu),
+        "chunk_cpu_s": {
+            "sum": round(in_chunks, 3),
+            "max": round(max(chunk_cpu, default=0.0), 3),
+            "last_5": [round(c, 3) for c in chunk_cpu[-5:]],
+        },
+        "serial_parent_cpu_s": round(serial, 3),
+        "simulated_makespan_s": round(makespan, 3),
+        "simulated_worker_busy_s": [round(b, 3) for b in busy],
+        "tail_idle_s": round(sum(makespan - b for b in busy), 3),
+        "ideal_speedup_vs_one_worker": round(one / (serial + makespan), 3),
+        "note": "CPU seconds of one in-process run; the speed-up assumes N dedicated cores, no IPC and "
+        "no parent work during extraction: an upper bound set by serial work and the tail",
+    }
 
 
 def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
@@ -459,12 +540,7 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
 
     from codequarry.engine import worker as worker_mod
 
-    # the same environment, and the same frozen copy of the package, as the timed runs
-    for var in ("GIT_CEILING_DIRECTORIES", "PYTHONPATH"):
-        if var in bench.env:
-            os.environ[var] = bench.env[var]
-    if bench.frozen:
-        sys.path.insert(0, bench.frozen)
+    _use_bench_env(bench)
     st = _Stages()
     patches: list[tuple[Any, str, Any]] = []
     missing: list[str] = []
@@ -512,7 +588,7 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "stages": table,
         "not_instrumented": missing,
         "instrumentation_overhead_s": round(overhead, 3),
-        "note": "exclusive wall times: a stage excludes the instrumented stages it calls; the overhead is "
+        "note": "exclusive CPU times (user+sys): a stage excludes the instrumented stages it calls; the overhead is "
         "spread over the stages that call instrumented functions",
     }
     if args.cprofile:  # a second run: cProfile's own overhead would distort the stage times
@@ -559,6 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="add an in-process stage breakdown")
     parser.add_argument("--profile-only", action="store_true", help="only the stage breakdown")
     parser.add_argument(
+        "--schedule",
+        action="store_true",
+        help="add a simulated --workers N schedule from per-chunk CPU times (what limits the speed-up)",
+    )
+    parser.add_argument("--schedule-only", action="store_true", help="only the simulated schedule")
+    parser.add_argument(
         "--profile-add",
         action="store_true",
         help="also time every RowBuffer.add call (costs ~0.3 us per row in overhead)",
@@ -593,7 +675,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeat and --workers must be at least 1")
     bench = Bench(args)
     try:
-        report: dict[str, Any] = {} if args.profile_only else measure(args, bench)
+        timed = not (args.profile_only or args.schedule_only)
+        report: dict[str, Any] = measure(args, bench) if timed else {}
+        if args.schedule or args.schedule_only:
+            _use_bench_env(bench)
+            report["schedule"] = schedule(args)
         if args.profile or args.profile_only:
             try:
                 report["profile_one_worker"] = profile(args, bench)

@@ -16,6 +16,7 @@ annotated class -> struct. Every dataset written by a file extractor also gets t
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -154,8 +155,7 @@ class RowBuffer:
         return self._block_n + len(self._first)
 
     def _unknown(self, fields: dict[str, Any]) -> None:
-        bad = sorted(fields)[0]
-        raise SchemaError(f"dataset '{self.spec.name}' has no field {bad!r}.{did_you_mean(bad, self._names)}")
+        _unknown_field(self.spec.name, self._names, fields)
 
     def columns(self) -> tuple[list[Any], ...]:
         """The column lists, in declaration order, for extractors that stream millions of rows
@@ -295,19 +295,33 @@ class DeferredBlock(typing.Protocol):
     def arrays(self) -> list[pa.Array]: ...
 
 
+#: (dataset, field names) -> the compiled module that defines its ``add``
+_ADD_CODE: dict[tuple[str, tuple[str, ...]], types.CodeType] = {}
+
+
 def _appender(buf: RowBuffer) -> Callable[..., None]:
     """A fast ``add(**fields)`` for one dataset: keyword parameters named after the fields, each
     appended to its column list; an unknown keyword is a SchemaError naming the closest field.
     Generated because the obvious loop over a kwargs dict costs ~3x more per row on the hot path."""
     names = buf._names
-    params = ", ".join(f"{n}=None" for n in names)
-    body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
-    src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
+    code = _ADD_CODE.get((buf.spec.name, names))
+    if code is None:  # compiled once per dataset and process, not once per buffer (per chunk)
+        params = ", ".join(f"{n}=None" for n in names)
+        body = "\n".join(f"    _a{i}({n})" for i, n in enumerate(names))
+        src = f"def add(*, {params}, **_unknown):\n    if _unknown:\n        _bad(_unknown)\n{body}\n"
+        code = _ADD_CODE[(buf.spec.name, names)] = compile(src, f"<row buffer {buf.spec.name}>", "exec")
     scope: dict[str, Any] = {f"_a{i}": buf._cols[n].append for i, n in enumerate(names)}
-    scope["_bad"] = buf._unknown
-    exec(compile(src, f"<row buffer {buf.spec.name}>", "exec"), scope)  # noqa: S102 - our own code
-    add: Callable[..., None] = scope["add"]
+    # nothing in ``add`` refers back to ``buf``: a buffer is freed by reference counting as soon as
+    # its chunk is done (a cycle would leave its millions of values to the cyclic collector)
+    scope["_bad"] = functools.partial(_unknown_field, buf.spec.name, names)
+    exec(code, scope)  # noqa: S102 - our own code
+    add: Callable[..., None] = scope.pop("add")  # its globals must not hold it: that is a cycle too
     return add
+
+
+def _unknown_field(dataset: str, names: tuple[str, ...], fields: dict[str, Any]) -> None:
+    bad = sorted(fields)[0]
+    raise SchemaError(f"dataset '{dataset}' has no field {bad!r}.{did_you_mean(bad, names)}")
 
 
 def utf8_array(values: list[Any], type_: pa.DataType) -> pa.Array:

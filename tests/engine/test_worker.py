@@ -84,3 +84,39 @@ def test_files_rows_cover_every_language(tmp_path: Path) -> None:
     assert rows["notes.md"]["lines"] == 2 and rows["notes.md"]["language"] == "markdown"
     assert rows["img.bin"]["lines"] is None
     assert "errors" not in result.tables  # a binary file that is not Python is not an error
+
+
+def test_a_chunks_rows_are_freed_without_the_cyclic_collector() -> None:
+    """Row buffers and the chunk's run hold millions of values: nothing may keep them in a reference
+    cycle, or each chunk's values wait for (and cost) a full collection of the cyclic GC."""
+    import gc
+    import weakref
+
+    from codequarry.datasets import Error
+    from codequarry.engine.worker import _Run, load_extractors
+    from codequarry.schema import RowBuffer
+
+    class Value:
+        pass
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        buf = RowBuffer(Error)
+        value = Value()
+        alive = weakref.ref(value)
+        buf.add(extractor="x", kind="k", message=value)
+        del value, buf
+        assert alive() is None, "a row buffer is kept alive by a reference cycle"
+
+        run = _Run(load_extractors(CORE + PLUGINS))
+        value = Value()
+        alive = weakref.ref(value)
+        for buffer in run.buffers.values():
+            buffer.add(**dict.fromkeys(buffer.spec.field_names, value))
+        run.error("x", "k", "message")
+        del value, run, buffer
+        assert alive() is None, "a chunk's run is kept alive by a reference cycle"
+    finally:
+        if was:
+            gc.enable()

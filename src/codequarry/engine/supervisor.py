@@ -209,17 +209,7 @@ class Supervisor:
         next_id = 0
         try:
             while True:
-                for i, w in enumerate(self.workers):
-                    if w is not None and w.job is None:
-                        job = todo.popleft() if todo else next(source, None)
-                        if job is None:
-                            continue
-                        if not job:
-                            continue
-                        next_id += 1
-                        w.job = (next_id, job)
-                        self.slots[i][0] = -1
-                        w.conn.send((next_id, config, job))
+                next_id = self._dispatch(config, todo, source, next_id)
                 busy = [w for w in self.workers if w is not None and w.job is not None]
                 if not busy:
                     if not todo:
@@ -237,6 +227,8 @@ class Supervisor:
                             kind, payload = "died", None
                         if kind == "done":
                             w.job = None
+                            # the next chunk first: the worker works while the caller stores this result
+                            next_id = self._dispatch(config, todo, source, next_id)
                             yield payload
                             continue
                         if kind == "error":
@@ -257,6 +249,25 @@ class Supervisor:
                     yield from self._check_limits(i, w, config, names, todo)
         finally:
             self.close()
+
+    def _dispatch(
+        self,
+        config: WorkerConfig,
+        todo: deque[list[FileTask]],
+        source: Iterator[list[FileTask]],
+        next_id: int,
+    ) -> int:
+        """Send the next chunk (retries first) to every idle worker; returns the last chunk id."""
+        for i, w in enumerate(self.workers):
+            if w is not None and w.job is None:
+                job = todo.popleft() if todo else next(source, None)
+                if not job:  # the chunks are used up (None), or an empty one
+                    continue
+                next_id += 1
+                w.job = (next_id, job)
+                self.slots[i][0] = -1
+                w.conn.send((next_id, config, job))
+        return next_id
 
     def _check_limits(
         self, i: int, w: _Worker, config: WorkerConfig, names: list[str], todo: deque[list[FileTask]]

@@ -125,6 +125,7 @@ class _Run:
         self.buffers: dict[str, RowBuffer] = {}
         self.producer: dict[str, str] = {}
         self.views: list[tuple[FileExtractor, Outputs, list[RowBuffer]]] = []
+        self.errors = RowBuffer(Error)
         for ex in extractors:
             bufs = []
             for spec in ex.outputs:
@@ -133,9 +134,10 @@ class _Run:
                     buf = self.buffers[spec.name] = RowBuffer(spec)
                     self.producer[spec.name] = ex.name
                 bufs.append(buf)
-            report = functools.partial(self.error, ex.name)
+            # bound to the errors buffer, not to the run: no cycle keeps the run's buffers alive for
+            # the cyclic collector (see process_chunk)
+            report = functools.partial(_error_row, self.errors, ex.name)
             self.views.append((ex, Outputs({b.spec.name: b for b in bufs}, report), bufs))
-        self.errors = RowBuffer(Error)
         #: the extractor that writes the file manifest (found by its declared output), whose row a
         #: file that failed as a whole still gets; None when the selection leaves it out
         self.manifest = next((v for v in self.views if File.name in v[0].output_names), None)
@@ -159,17 +161,30 @@ class _Run:
         column: int | None = None,
         source_line: str | None = None,
     ) -> None:
-        if source_line is not None and len(source_line) > 500:
-            source_line = source_line[:497] + "..."
-        # an error row must always build: text quoted from the corpus may hold lone surrogates
-        self.errors.add(
-            extractor=_utf8(extractor),
-            kind=kind,
-            message=_utf8(message[:2000]),
-            line=line if isinstance(line, int) and abs(line) < 2**62 else None,
-            column=column if isinstance(column, int) and abs(column) < 2**62 else None,
-            source_line=None if source_line is None else _utf8(source_line),
-        )
+        _error_row(self.errors, extractor, kind, message, line, column, source_line)
+
+
+def _error_row(
+    errors: RowBuffer,
+    extractor: str,
+    kind: str,
+    message: str,
+    line: int | None = None,
+    column: int | None = None,
+    source_line: str | None = None,
+) -> None:
+    """Add one row to the errors buffer of a chunk."""
+    if source_line is not None and len(source_line) > 500:
+        source_line = source_line[:497] + "..."
+    # an error row must always build: text quoted from the corpus may hold lone surrogates
+    errors.add(
+        extractor=_utf8(extractor),
+        kind=kind,
+        message=_utf8(message[:2000]),
+        line=line if isinstance(line, int) and abs(line) < 2**62 else None,
+        column=column if isinstance(column, int) and abs(column) < 2**62 else None,
+        source_line=None if source_line is None else _utf8(source_line),
+    )
 
 
 def _utf8(text: object) -> str:
@@ -360,27 +375,32 @@ def process_chunk(
     timer = timeout is not None and timeout > 0 and hasattr(signal, "setitimer")
     previous = signal.signal(signal.SIGALRM, _on_alarm) if timer else None
     try:
-        for task in tasks:
+        try:
+            for task in tasks:
+                if progress is not None:
+                    progress[0] = task.key
+                    progress[1] = -1
+                    progress[2] = time.monotonic_ns()
+                if timer:
+                    _timed_file(task, config, run, timeout)  # type: ignore[arg-type]
+                else:
+                    _guarded_file(task, config, run)
+                result.files += 1
+                result.bytes += task.size
             if progress is not None:
-                progress[0] = task.key
-                progress[1] = -1
-                progress[2] = time.monotonic_ns()
+                progress[0] = -1
+        finally:
             if timer:
-                _timed_file(task, config, run, timeout)  # type: ignore[arg-type]
-            else:
-                _guarded_file(task, config, run)
-            result.files += 1
-            result.bytes += task.size
-        if progress is not None:
-            progress[0] = -1
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
+            quiet.__exit__(None, None, None)
+        # the buffers hold millions of row values: a collection while they are built into Arrow
+        # and written (and freed) would traverse them all, for no cycle
+        result = _finish(config, run, result)
+        del run
     finally:
-        if timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        quiet.__exit__(None, None, None)
         if gc_was_enabled:
             gc.enable()
-    result = _finish(config, run, result)
     result.busy = time.perf_counter() - began
     return result
 

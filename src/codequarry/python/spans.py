@@ -6,22 +6,43 @@ costs a look at the line, so :func:`span_getter` converts only on lines that hol
 
 from __future__ import annotations
 
+import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from codequarry.source import SourceFile
 
 Span = tuple[int, int, int, int]
+#: a run of non-ASCII characters (newlines are ASCII, so a run lies on one line)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+#: [weak reference to the last file wide_lines was asked about, its wide lines]: no strong reference,
+#: so the cache never keeps a file's text alive
+_last_wide: list[Any] = []
 
 
-def wide_lines(src: SourceFile) -> tuple[set[int], Callable[[Any], Span]]:
+def wide_lines(src: SourceFile) -> tuple[frozenset[int], Callable[[Any], Span]]:
     """(numbers of the lines holding non-ASCII characters, the converting span function).
 
     Positions of a node that neither starts nor ends on such a line are already in characters.
     """
-    if src.text.isascii():
-        return set(), src.span
-    return {i for i, line in enumerate(src.lines, 1) if not line.isascii()}, src.span
+    text = src.text
+    if text.isascii():
+        return frozenset(), src.span
+    cached = _last_wide
+    if cached and cached[0]() is src:  # many extractors ask, file by file: computed once per file
+        got: frozenset[int] = cached[1]
+        return got, src.span
+    wide: set[int] = set()
+    line, last = 1, 0
+    for match in _NON_ASCII.finditer(text):  # few runs of non-ASCII text: count newlines in C
+        start = match.start()
+        line += text.count("\n", last, start)
+        last = start
+        wide.add(line)
+    frozen = frozenset(wide)
+    _last_wide[:] = [weakref.ref(src), frozen]
+    return frozen, src.span
 
 
 def span_getter(src: SourceFile) -> Callable[[Any], Span]:
