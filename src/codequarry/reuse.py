@@ -28,6 +28,7 @@ nothing here (it is an operation over ``files``).
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -106,30 +107,45 @@ def plan_reuse(
     extractors: list[FileExtractor],
 ) -> ReusePlan:
     """Hash the work's new and changed files, and take out of ``work.tasks`` every one whose rows can
-    be copied from a stored file or from another task of this run (see the module docstring)."""
+    be copied from a stored file or from another task of this run (see the module docstring).
+
+    Only files that *could* have a twin are hashed: those whose size, language and name part another
+    task or a stored file shares (a corpus without copies pays a few hashes, not one per file)."""
     plan = ReusePlan()
     if os.environ.get("QUARRY_REUSE", "1") == "0":  # off: every file is parsed (benchmarks' baseline)
         return plan
     whole = [t for t in work.tasks if t.only is None]
-    if len(whole) < 2 and previous is None or not whole or MANIFEST not in {ex.name for ex in extractors}:
+    if not whole or MANIFEST not in {ex.name for ex in extractors}:
         return plan
-    hashes = _hash_all(whole)
-    plan.hashed = len(whole)
     name = _name_part(extractors)
+    stored = _stored_files(store, previous, work, extractors)
+    shape: dict[tuple[int, str | None, str], int] = defaultdict(int)
+    for t in whole:
+        shape[(t.size, t.language, name(t.path))] += 1
+    if stored is not None:
+        for size, lang, path in zip(
+            *(stored.column(c).to_pylist() for c in ("size_bytes", "language", "path")), strict=True
+        ):
+            shape[(size, lang, name(path))] += 2
+    maybe = [t for t in whole if shape[(t.size, t.language, name(t.path))] > 1]
+    if not maybe:
+        return plan
+    hashes = _hash_all(maybe)
+    plan.hashed = len(maybe)
     keys = {
         t.key: (sha, t.language, t.module, t.is_package, name(t.path))
-        for t in whole
+        for t in maybe
         if (sha := hashes.get(t.key)) is not None
     }
-    stored = _stored_sources(store, previous, work, extractors, {k[0] for k in keys.values()}, name)
+    sources = _stored_sources(store, previous, stored, {k[0] for k in keys.values()}, name)
     leaders: dict[ReuseKey, Key] = {}
     kept: list[FileTask] = []
     for t in work.tasks:
         rk = keys.get(t.key) if t.only is None else None
         if rk is None:
             kept.append(t)
-        elif rk in stored:
-            plan.followers.append(Follower(t, rk[0], stored[rk], True))
+        elif rk in sources:
+            plan.followers.append(Follower(t, rk[0], sources[rk], True))
         elif rk in leaders:
             plan.followers.append(Follower(t, rk[0], leaders[rk], False))
         else:
@@ -155,33 +171,47 @@ def _hash_all(tasks: list[FileTask]) -> dict[int, str]:
         return {k: h for k, h in pool.map(one, tasks, chunksize=64) if h is not None}
 
 
-def _stored_sources(
-    store: Store,
-    previous: Snapshot | None,
-    work: WorkPlan,
-    extractors: list[FileExtractor],
-    shas: set[str],
-    name: Callable[[str], str],
-) -> dict[ReuseKey, Key]:
-    """Reuse key -> a stored (repo, path) with that content, extracted by exactly this selection and
-    not replaced by this run."""
-    if previous is None or not shas or "files" not in previous.tables:
-        return {}
+def _stored_files(
+    store: Store, previous: Snapshot | None, work: WorkPlan, extractors: list[FileExtractor]
+) -> pa.Table | None:
+    """The stored files rows that may serve as sources: of repos extracted by exactly this selection
+    (same extractors, same versions), minus every file this run replaces."""
+    if previous is None or "files" not in previous.tables:
+        return None
     selected = {ex.name: effective_version(ex) for ex in extractors}
     repos = [r for r, state in work.state.items() if state == selected]
     if not repos:
-        return {}
-    files = read_columns(
-        store, "files", previous.tables["files"].version, ["repo", "path", "sha256", "language"], repos
-    )
+        return None
+    columns = ["repo", "path", "sha256", "language", "size_bytes"]
+    files = read_columns(store, "files", previous.tables["files"].version, columns, repos)
     if files is None or not files.num_rows:
+        return None
+    gone = _replaced(work)
+    if gone:
+        keep = [
+            (r, p) not in gone and r not in gone
+            for r, p in zip(files.column("repo").to_pylist(), files.column("path").to_pylist(), strict=True)
+        ]
+        files = files.filter(pa.array(keep, pa.bool_()))
+    return files if files.num_rows else None
+
+
+def _stored_sources(
+    store: Store,
+    previous: Snapshot | None,
+    files: pa.Table | None,
+    shas: set[str],
+    name: Callable[[str], str],
+) -> dict[ReuseKey, Key]:
+    """Reuse key -> a stored (repo, path) with that content (one of ``files``)."""
+    if previous is None or files is None or not shas:
         return {}
     files = files.filter(pc.is_in(files.column("sha256"), value_set=pa.array(sorted(shas), pa.string())))
     if not files.num_rows:
         return {}
-    gone = _replaced(work)
     modules: dict[Key, tuple[str | None, bool]] = {}
     if "modules" in previous.tables and "python" in set(files.column("language").to_pylist()):
+        repos = sorted(set(files.column("repo").to_pylist()))
         mods = read_columns(
             store,
             "modules",
@@ -193,9 +223,8 @@ def _stored_sources(
             for r, p, m, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
                 modules[(r, p)] = (m, bool(pkg))
     out: dict[ReuseKey, Key] = {}
-    for r, p, sha, lang in zip(*(files.column(i).to_pylist() for i in range(4)), strict=True):
-        if (r, p) in gone or r in gone:
-            continue
+    cols = (files.column(c).to_pylist() for c in ("repo", "path", "sha256", "language"))
+    for r, p, sha, lang in zip(*cols, strict=True):
         mod, pkg = modules.get((r, p), (None, False))
         out.setdefault((sha, lang, mod, pkg, name(p)), (r, p))
     return out
@@ -306,49 +335,52 @@ def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
 
 def _copies(rows: pa.Table, followers: list[Follower], is_files: bool) -> Iterable[pa.RecordBatch]:
     """Batches of the followers' rows: each follower takes its source's rows in their order, with its
-    own repo and path (and mtime in ``files``)."""
+    own repo and path (and mtime in ``files``). The sources' rows are sorted by (repo, path) once, so
+    that a follower's rows are one slice, and a whole copied repo a few."""
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")]))
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
     index = {k: i for i, k in enumerate(codes.dictionary.to_pylist())}
-    ids = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    order = np.argsort(ids, kind="stable")
-    counts = np.bincount(ids, minlength=len(index))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    counts = np.bincount(codes.indices.to_numpy(zero_copy_only=False), minlength=len(index))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
     src = np.array([index.get(f"{f.source[0]}\x00{f.source[1]}", -1) for f in followers], dtype=np.int64)
-    has = src >= 0
-    chosen = [f for f, ok in zip(followers, has, strict=True) if ok]
-    src = src[has]
-    if not chosen:
-        return
-    per = counts[src]
+    chosen = [f for f, i in zip(followers, src, strict=True) if i >= 0]
+    src = src[src >= 0]
+    per = counts[src].astype(np.int64)
     begin = 0
     while begin < len(chosen):  # groups of followers whose rows fit one part
-        end = begin + max(1, int(np.searchsorted(np.cumsum(per[begin:]), PART_ROWS, side="right")))
-        end = min(end, len(chosen))
-        yield _gather(rows, chosen[begin:end], src[begin:end], per[begin:end], starts, order, is_files)
+        fits = int(np.searchsorted(np.cumsum(per[begin:]), PART_ROWS, side="right"))
+        end = min(len(chosen), begin + max(1, fits))
+        if per[begin:end].sum():
+            yield _gather(rows, chosen[begin:end], starts[src[begin:end]], per[begin:end], is_files)
         begin = end
 
 
 def _gather(
-    rows: pa.Table,
-    group: list[Follower],
-    src: np.ndarray,
-    per: np.ndarray,
-    starts: np.ndarray,
-    order: np.ndarray,
-    is_files: bool,
+    rows: pa.Table, group: list[Follower], first: np.ndarray, per: np.ndarray, is_files: bool
 ) -> pa.RecordBatch:
+    """The rows of one group of followers: their sources' row ranges (slices where they are
+    consecutive), with the followers' provenance."""
     total = int(per.sum())
     owner = np.repeat(np.arange(len(group)), per)
-    offset = np.arange(total) - np.repeat(np.cumsum(per) - per, per)
-    take = order[starts[src][owner] + offset]
-    out = rows.take(pa.array(take))
+    take = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
+    breaks = np.flatnonzero(np.diff(take) != 1) + 1
+    if len(breaks) < 256:
+        bounds = [0, *breaks.tolist(), total]
+        out = pa.concat_tables(
+            [rows.slice(int(take[a]), b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+        )
+    else:
+        out = rows.take(pa.array(take))
     owner_arr = pa.array(owner)
-    repo = pa.array([f.task.repo for f in group], pa.string()).take(owner_arr)
-    path = pa.array([f.task.path for f in group], pa.string()).take(owner_arr)
-    out = out.set_column(out.schema.get_field_index("repo"), out.schema.field("repo"), repo)
-    out = out.set_column(out.schema.get_field_index("path"), out.schema.field("path"), path)
+    fields = {
+        "repo": pa.array([f.task.repo for f in group], pa.string()).take(owner_arr),
+        "path": pa.array([f.task.path for f in group], pa.string()).take(owner_arr),
+    }
     if is_files:
-        mtime = pa.array([f.task.mtime_ns for f in group], out.schema.field("mtime_ns").type).take(owner_arr)
-        out = out.set_column(out.schema.get_field_index("mtime_ns"), out.schema.field("mtime_ns"), mtime)
+        mtime_type = out.schema.field("mtime_ns").type
+        fields["mtime_ns"] = pa.array([f.task.mtime_ns for f in group], mtime_type).take(owner_arr)
+    for name, values in fields.items():
+        i = out.schema.get_field_index(name)
+        out = out.set_column(i, out.schema.field(name), values)
     return out.combine_chunks().to_batches(max_chunksize=max(total, 1))[0]
