@@ -64,7 +64,7 @@ BASENAME_SAFE = (
     "treesitter.",
     "python.layers.parse_manifest",
 )
-PART_ROWS = 1 << 20  # rows per Parquet part written for copies
+PART_ROWS = 1 << 18  # rows per Parquet part written for copies (bounds the parent's memory)
 HASH_THREADS = 4  # hashing releases the GIL; reads overlap
 
 
