@@ -162,7 +162,10 @@ def main() -> None:
                 samples[name].append(run_quarry(sources, store, args.workers, reuse))
                 if not args.keep:
                     shutil.rmtree(store, ignore_errors=True)
-        print(json.dumps(summarize(samples, args), indent=2))
+        text = json.dumps(summarize(samples, args), indent=2)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)

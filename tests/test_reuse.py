@@ -202,3 +202,17 @@ def test_a_leader_changed_under_the_run_is_not_copied(trees: tuple[Path, Path], 
     fresh = tmp_path / "fresh"
     run([b], fresh, reuse=False)
     assert file_tables(store, "beta") == file_tables(fresh, "beta")
+
+
+def test_sources_in_a_compacted_store(trees: tuple[Path, Path], tmp_path: Path) -> None:
+    """Stored rows are found in parts that `quarry compact` rewrote (z-ordered, other names)."""
+    from codequarry.store.maintenance import compact
+
+    a, b = trees
+    store, fresh = tmp_path / "store", tmp_path / "fresh"
+    run([a], store)
+    compact(open_store(store))
+    second = run([b], store)
+    assert second.files_parsed == 0 and second.reused == second.files_scanned - 1  # type: ignore[attr-defined]
+    run([b], fresh, reuse=False)
+    assert file_tables(store, "beta") == file_tables(fresh, "beta")

@@ -27,11 +27,13 @@ nothing here (it is an operation over ``files``).
 
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +46,7 @@ from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
-from codequarry.store.store import read_columns
+from codequarry.store.store import damaged, files_outside, read_columns
 
 Key = tuple[str, str]  # (repo, path)
 ReuseKey = tuple[str, str | None, str | None, bool, str]  # sha256, language, module, is_package, name
@@ -291,28 +293,45 @@ def _source_rows(
     stored_sources: set[Key],
     staged: dict[str, list[Part]],
 ) -> pa.Table | None:
-    """The rows of ``table`` that belong to the sources: from this run's parts and the last snapshot."""
+    """The rows of ``table`` that belong to the sources: from this run's parts and the last snapshot.
+    Only parts whose repo range holds a source's repo are opened, and of those only the ones whose
+    ``path`` column names a source are read whole (a run's own output is not read back)."""
     pieces = []
+    folder = os.path.join(store.tables_dir, table)
     if run_sources:
-        folder = os.path.join(store.tables_dir, table)
+        repos = {r for r, _ in run_sources}
         for part in staged.get(table, []):
-            pieces.append(_keep(pq.read_table(os.path.join(folder, part.file)), run_sources))
+            stats = json.loads(part.stats)
+            low, high = stats["minValues"]["repo"], stats["maxValues"]["repo"]
+            if any(low <= r <= high for r in repos):
+                pieces.append(_matching(os.path.join(folder, part.file), run_sources))
     if stored_sources and previous is not None and table in previous.tables:
-        repos = sorted({r for r, _ in stored_sources})
-        data = read_columns_all(store, table, previous.tables[table].version, repos)
-        if data is not None:
-            pieces.append(_keep(data, stored_sources))
+        delta = store.open_delta(table, previous.tables[table].version)
+        if files_outside(delta):  # damage (or an attack): never read through it; copy nothing
+            raise damaged(store, table, "its Delta log names a file outside the table")
+        schema = pa.schema(delta.schema().to_arrow())
+        repos = {r for r, _ in stored_sources}
+        actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
+        lows = actions.get("min.repo", [None] * len(actions["path"]))
+        highs = actions.get("max.repo", [None] * len(actions["path"]))
+        for rel, low, high in zip(actions["path"], lows, highs, strict=True):
+            if low is None or high is None or any(low <= r <= high for r in repos):
+                found = _matching(os.path.join(folder, unquote(rel)), stored_sources)
+                pieces.append(found.cast(schema) if found.num_rows else found)
     pieces = [p for p in pieces if p.num_rows]
     if not pieces:
         return None
     return pa.concat_tables(pieces, promote_options="permissive")
 
 
-def read_columns_all(store: Store, table: str, version: int, repos: list[str]) -> pa.Table | None:
-    """Every column of one table version, the rows of ``repos`` only."""
-    names = [f.name for f in store.open_delta(table, version).schema().fields]
-    data: pa.Table | None = read_columns(store, table, version, names, repos)
-    return data
+def _matching(file: str, keys: set[Key]) -> pa.Table:
+    """The rows of one Parquet part whose (repo, path) is one of ``keys`` (its ``path`` column is
+    read first: a part naming none of them is not read whole)."""
+    paths = pa.array(sorted({p for _, p in keys}), pa.string())
+    parquet = pq.ParquetFile(file)
+    if not pc.any(pc.is_in(parquet.read(columns=["path"]).column("path"), value_set=paths)).as_py():
+        return parquet.schema_arrow.empty_table()
+    return _keep(parquet.read(), keys)
 
 
 def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
