@@ -185,6 +185,13 @@ def summarize(samples: dict[str, list[dict[str, Any]]], args: argparse.Namespace
         "median_wall": med,
         "cost_ratio": round(statistics.median(r[0] for r in ratios), 3),
         "cost_ratio_no_rows": round(statistics.median(r[1] for r in ratios), 3),
+        # CPU (user+sys of quarry and its workers): steadier than wall time on a shared machine
+        "cpu_ratio": round(
+            statistics.median(
+                m["cpu"] / o["cpu"] for o, m in zip(samples["one_copy"], samples["n_copies"], strict=True)
+            ),
+            3,
+        ),
         "check": check(one, many, args.copies),
     }
     for name, runs in samples.items():

@@ -150,6 +150,9 @@ def extract(sources: list[Path], store: Path, workers: int, reuse: bool) -> dict
         "parsed": summary["files_parsed"],
         "reused": summary.get("reused", 0),
         "files_per_s": round(files / wall, 1),
+        "files_per_cpu_s": round(
+            files / max(0.001, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime), 1
+        ),
         "parsed_per_s": round(summary["files_parsed"] / wall, 1),
         "parent_peak_mb": round(report["memory"]["parent_peak"] / 2**20, 1),
         "worker_peak_mb": round(report["memory"]["worker_peak"] / 2**20, 1),
@@ -206,6 +209,26 @@ def queries(store: Path, n: int) -> dict[str, Any]:
     return out
 
 
+def queries_in_process(store: Path, n: int) -> dict[str, float]:
+    """p50 seconds of each query through the Python API in this process (session built per query:
+    what `quarry sql` costs after interpreter start-up and imports)."""
+    sys.path.insert(0, str(SRC))
+    from codequarry import open_store
+    from codequarry.query import sql
+
+    st = open_store(store)
+    out = {}
+    for name, text in QUERIES.items():
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            sql(st, text)
+            times.append(time.perf_counter() - started)
+        out[name] = round(statistics.median(times), 3)
+    st.close()
+    return out
+
+
 def compact(store: Path) -> float:
     started = time.perf_counter()
     cmd = [sys.executable, "-m", "codequarry", "compact", "--store", str(store)]
@@ -240,16 +263,19 @@ def main() -> None:
             "one_x": one,
             "m_x": many,
             "throughput_ratio": round(many["files_per_s"] / one["files_per_s"], 3),
+            "cpu_throughput_ratio": round(many["files_per_cpu_s"] / one["files_per_cpu_s"], 3),
             "parsed_throughput_ratio": round(many["parsed_per_s"] / one["parsed_per_s"], 3),
             "parent_rss_ratio": round(many["parent_peak_mb"] / one["parent_peak_mb"], 3),
             "stdlib_rows_equal_1x": repo_counts(many_store, "stdlib")
             == repo_counts(base / "store_1x", "stdlib"),
             "layout_after_run": layout(many_store),
             "queries_after_run": queries(many_store, args.queries),
+            "queries_in_process_after_run": queries_in_process(many_store, args.queries),
         }
         result["compact_seconds"] = compact(many_store)
         result["layout_compacted"] = layout(many_store)
         result["queries_compacted"] = queries(many_store, args.queries)
+        result["queries_in_process_compacted"] = queries_in_process(many_store, args.queries)
         result["argv"] = sys.argv[1:]
         text = json.dumps(result, indent=2)
         print(text)
