@@ -278,6 +278,7 @@ def _reuse_rows(
             txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add
         )
     counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
+    txn.notes.append(f"{counts['reused']} file(s) with content already extracted: rows copied, not parsed")
     if redo:
         work = dataclasses.replace(scanned.work, tasks=redo)
         counts.update(_extract_files(scanned.plan, txn, engine, graph, work, progress, recorder))
