@@ -116,8 +116,13 @@ def plan_reuse(
     plan = ReusePlan()
     if os.environ.get("QUARRY_REUSE", "1") == "0":  # off: every file is parsed (benchmarks' baseline)
         return plan
-    whole = [t for t in work.tasks if t.only is None]
-    if not whole or MANIFEST not in {ex.name for ex in extractors}:
+    if MANIFEST not in {ex.name for ex in extractors}:
+        return plan
+    # a file no extractor but the manifest reads costs a worker no more than the parent's hash
+    parsed = {t.language for t in work.tasks}
+    parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
+    whole = [t for t in work.tasks if t.only is None and t.language in parsed]
+    if not whole:
         return plan
     name = _name_part(extractors)
     stored = _stored_files(store, previous, work, extractors)
@@ -294,17 +299,18 @@ def _source_rows(
     staged: dict[str, list[Part]],
 ) -> pa.Table | None:
     """The rows of ``table`` that belong to the sources: from this run's parts and the last snapshot.
-    Only parts whose repo range holds a source's repo are opened, and of those only the ones whose
-    ``path`` column names a source are read whole (a run's own output is not read back)."""
-    pieces = []
+    Only parts whose repo range holds a source's repo are scanned, by Arrow's multithreaded dataset
+    scanner with the (repo, path) filter pushed down (row groups without a source are skipped)."""
     folder = os.path.join(store.tables_dir, table)
+    files: list[str] = []
     if run_sources:
         repos = {r for r, _ in run_sources}
         for part in staged.get(table, []):
             stats = json.loads(part.stats)
             low, high = stats["minValues"]["repo"], stats["maxValues"]["repo"]
             if any(low <= r <= high for r in repos):
-                pieces.append(_matching(os.path.join(folder, part.file), run_sources))
+                files.append(os.path.join(folder, part.file))
+    schema = None
     if stored_sources and previous is not None and table in previous.tables:
         delta = store.open_delta(table, previous.tables[table].version)
         if files_outside(delta):  # damage (or an attack): never read through it; copy nothing
@@ -316,22 +322,24 @@ def _source_rows(
         highs = actions.get("max.repo", [None] * len(actions["path"]))
         for rel, low, high in zip(actions["path"], lows, highs, strict=True):
             if low is None or high is None or any(low <= r <= high for r in repos):
-                found = _matching(os.path.join(folder, unquote(rel)), stored_sources)
-                pieces.append(found.cast(schema) if found.num_rows else found)
-    pieces = [p for p in pieces if p.num_rows]
-    if not pieces:
+                files.append(os.path.join(folder, unquote(rel)))
+    if not files:
         return None
-    return pa.concat_tables(pieces, promote_options="permissive")
+    return _scan(files, run_sources | stored_sources, schema)
 
 
-def _matching(file: str, keys: set[Key]) -> pa.Table:
-    """The rows of one Parquet part whose (repo, path) is one of ``keys`` (its ``path`` column is
-    read first: a part naming none of them is not read whole)."""
+def _scan(files: list[str], keys: set[Key], schema: pa.Schema | None) -> pa.Table | None:
+    """The rows of ``files`` whose (repo, path) is one of ``keys``."""
+    import pyarrow.dataset as ds
+
+    if schema is None:
+        schema = pq.read_schema(files[0])
+    repos = pa.array(sorted({r for r, _ in keys}), pa.string())
     paths = pa.array(sorted({p for _, p in keys}), pa.string())
-    parquet = pq.ParquetFile(file)
-    if not pc.any(pc.is_in(parquet.read(columns=["path"]).column("path"), value_set=paths)).as_py():
-        return parquet.schema_arrow.empty_table()
-    return _keep(parquet.read(), keys)
+    wanted = ds.field("repo").isin(repos) & ds.field("path").isin(paths)
+    data = ds.dataset(files, format="parquet", schema=schema).to_table(filter=wanted)
+    data = _keep(data, keys)
+    return data if data.num_rows else None
 
 
 def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
