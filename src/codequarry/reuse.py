@@ -89,6 +89,7 @@ class ReusePlan:
 
 
 def _basename_safe(ex: FileExtractor) -> bool:
+    """A built-in extractor (by module) named in BASENAME_SAFE."""
     return ex.module.startswith("codequarry.extractors.") and any(
         ex.name == p or (p.endswith(".") and ex.name.startswith(p)) for p in BASENAME_SAFE
     )
