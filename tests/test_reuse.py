@@ -221,3 +221,31 @@ def test_sources_in_a_compacted_store(trees: tuple[Path, Path], tmp_path: Path) 
     assert second.files_parsed == 0 and second.reused >= python_files(store, "beta")  # type: ignore[attr-defined]
     run([b], fresh, reuse=False)
     assert file_tables(store, "beta") == file_tables(fresh, "beta")
+
+
+def test_a_small_run_skips_the_lookup_in_a_big_store(
+    trees: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One new file against a store of many: the manifest is not read to find its twin (LOOKUP_ROWS);
+    it is parsed, and the rows are the same."""
+    import codequarry.reuse
+
+    a, _b = trees
+    store = tmp_path / "store"
+    run([a], store)
+    lone = tmp_path / "corpus" / "lone"
+    lone.mkdir()
+    shutil.copy2(a / "tools" / "one" / "helper.py", lone / "helper.py")
+    monkeypatch.setattr(codequarry.reuse, "LOOKUP_ROWS", 1)
+    skipped = run([lone], store)
+    assert (skipped.files_parsed, skipped.reused) == (1, 0)  # type: ignore[attr-defined]
+    monkeypatch.setattr(codequarry.reuse, "LOOKUP_ROWS", 1000)
+    other = tmp_path / "corpus" / "other"
+    shutil.copytree(lone, other)
+    looked = run([other], store)
+    assert (looked.files_parsed, looked.reused) == (0, 1)  # type: ignore[attr-defined]
+    fresh = tmp_path / "fresh"
+    run([lone], fresh, reuse=False)
+    run([other], fresh, reuse=False)
+    assert file_tables(store, "lone") == file_tables(fresh, "lone")
+    assert file_tables(store, "other") == file_tables(fresh, "other")
