@@ -25,6 +25,7 @@ from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
 from codequarry.repos import scan_sources
+from codequarry.reuse import ReusePlan, copy_rows, plan_reuse
 from codequarry.scan import Manifest
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, TableState
@@ -70,6 +71,7 @@ class RunSummary:
         default_factory=list
     )  # [repo, path, reason] of the first scan skips
     run_id: str = ""  # the run's id in the store's `runs` table and report (`quarry report RUN`)
+    reused: int = 0  # new or changed files whose rows were copied from identical content (reuse.py)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -185,6 +187,7 @@ class _Scanned:
     manifest: Manifest
     work: WorkPlan
     previous: Snapshot | None
+    reuse: ReusePlan = field(default_factory=ReusePlan)
 
 
 def _execute(
@@ -205,6 +208,7 @@ def _execute(
     plan, work, previous = scanned.plan, scanned.work, scanned.previous
     pause("execute")  # tests change the corpus here, between the scan and the reads
     counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
+    counts.update(_reuse_rows(scanned, txn, engine, graph, progress, recorder))
     summary = _summary(scanned, txn, counts)
     with recorder.stage("commit"):
         states = txn.commit(work.replace, base=previous, pause=pause)
@@ -267,7 +271,33 @@ def _scan(
     forced, previous = _prepare(txn.writer, previous, graph.extractors, rebuild)
     with recorder.stage("plan"):
         work = worklist(store, previous, sources, manifest, graph.extractors, forced=forced, known=catalog)
-    return _Scanned(plan=plan, registry=reg, manifest=manifest, work=work, previous=previous)
+        reuse = plan_reuse(store, previous, work, graph.extractors)
+    return _Scanned(plan=plan, registry=reg, manifest=manifest, work=work, previous=previous, reuse=reuse)
+
+
+def _reuse_rows(
+    scanned: _Scanned,
+    txn: RunTransaction,
+    engine: Engine,
+    graph: Graph,
+    progress: ProgressFn | None,
+    recorder: RunRecorder,
+) -> Counter[str]:
+    """Copy the rows of files whose content was extracted already (reuse.py); the few whose
+    leader changed under the run are extracted after all."""
+    if not scanned.reuse:
+        return Counter()
+    with recorder.stage("reuse"):
+        tables = txn.writer.specs
+        redo = copy_rows(
+            txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add
+        )
+    counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
+    txn.notes.append(f"{counts['reused']} file(s) with content already extracted: rows copied, not parsed")
+    if redo:
+        work = dataclasses.replace(scanned.work, tasks=redo)
+        counts.update(_extract_files(scanned.plan, txn, engine, graph, work, progress, recorder))
+    return counts
 
 
 def _extract_files(
@@ -345,6 +375,7 @@ def _summary(scanned: _Scanned, txn: RunTransaction, counts: Counter[str]) -> Ru
         notes=list(plan.warnings) + list(plan.notes) + txn.notes + manifest.notes + writer.notes + touched,
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
         run_id=txn.run_id,
+        reused=counts.get("reused", 0),
     )
 
 

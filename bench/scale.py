@@ -1,0 +1,290 @@
+"""Scale on one machine: a corpus of many real packages, each its own repo, against the stdlib alone.
+
+    python bench/scale.py [--multiple M] [--workers W] [--queries N] [--no-reuse] [--keep DIR] [--out FILE]
+
+Corpus (hard links into a temporary folder, so that every package gets its own repo name and no
+source is written to): the standard library of the interpreter that runs quarry (`stdlib`, the 1x
+corpus, `site-packages` left out), then every top-level package of its site-packages (each a repo
+named `<version>-<package>`; single-file modules of a site-packages together as
+`<version>-modules`), then the standard libraries and site-packages of the other Python versions
+found beside it and the system's dist-packages, until the corpus holds M times the stdlib's Python
+files (default 20). `__pycache__`, `*.pyc` and `*.dist-info` are left out.
+
+Runs, each a cold `quarry extract` in a child:
+  one_x   the stdlib alone into a fresh store
+  m_x     every repo of the corpus in one command into a fresh store
+Then, on the m_x store: `quarry sql` p50 of the typical queries below (each run N times in a new
+process, start-up included, with a `SELECT 1` floor beside them), as the run left the store
+(auto-compaction only), then after `quarry compact` (every table rewritten sorted by repo and path,
+128 MB target) and again.
+
+Reported: files/s (files scanned per wall second; also parsed files per second), the ratio m_x / one_x,
+parent peak RSS of each run (the run report's sampled peak) and its ratio, store size, live Parquet
+parts per table, the per-repo check (the `stdlib` repo of the m_x store has, per file table, the
+rows of the one_x store), and the query times. With --no-reuse QUARRY_REUSE=0 (pay-once reuse off:
+the corpus holds near-identical standard libraries of several versions). Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+SKIP = ("__pycache__", "*.pyc", "*.dist-info", "*.egg-info")
+
+QUERIES = {
+    "count_by_repo": "SELECT repo, count(*) AS n FROM functions GROUP BY repo ORDER BY n DESC LIMIT 10",
+    "calls_to_functions_one_repo": (
+        "SELECT f.qualname, count(*) AS n FROM calls c JOIN functions f ON c.repo = f.repo "
+        "AND c.path = f.path AND c.scope = f.qualname WHERE c.repo = 'stdlib' AND f.repo = 'stdlib' "
+        "GROUP BY f.qualname ORDER BY n DESC LIMIT 10"
+    ),
+    "calls_to_functions_all": (
+        "SELECT c.repo, count(*) AS n FROM calls c JOIN functions f ON c.repo = f.repo "
+        "AND c.path = f.path AND c.scope = f.qualname GROUP BY c.repo ORDER BY n DESC LIMIT 10"
+    ),
+    "routes_without_auth": (
+        "SELECT framework, full_path, handler, path, line FROM routes "
+        "WHERE kind <> 'include' AND cardinality(auth) = 0 ORDER BY full_path LIMIT 50"
+    ),
+    "floor_select_1": "SELECT 1",
+}
+
+
+def py_count(folder: Path) -> int:
+    return sum(1 for _ in folder.rglob("*.py"))
+
+
+def candidates() -> list[tuple[str, Path]]:
+    """(repo name, folder) in the order the corpus takes them: the stdlib, its site-packages, then
+    each other version's stdlib and site-packages, then dist-packages. A folder named ``X-modules``
+    stands for the single-file modules of a site-packages (see build_corpus)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    ver = f"py{sys.version_info.major}{sys.version_info.minor}"
+    out: list[tuple[str, Path]] = [("stdlib", stdlib), *site_entries(ver, stdlib / "site-packages")]
+    versions = stdlib.parent.parent.parent  # .../versions/X/lib/pythonX.Y -> .../versions
+    for other in sorted(versions.glob("*/lib/python3.*")):
+        if other.resolve() != stdlib.resolve() and other.is_dir():
+            name = "py" + other.name.removeprefix("python").replace(".", "")
+            out += [(f"{name}-stdlib", other), *site_entries(name, other / "site-packages")]
+    return out + site_entries("dist", Path("/usr/lib/python3/dist-packages"))
+
+
+def site_entries(tag: str, site: Path) -> list[tuple[str, Path]]:
+    """Each package folder of a site-packages as a repo, and its single-file modules as one more."""
+    if not site.is_dir():
+        return []
+    out = [
+        (f"{tag}-{entry.name}", entry)
+        for entry in sorted(site.iterdir())
+        if entry.is_dir() and not entry.name.endswith((".dist-info", ".egg-info", "__pycache__"))
+    ]
+    return [*out, (f"{tag}-modules", site)]
+
+
+def build_corpus(base: Path, multiple: float) -> tuple[list[Path], int]:
+    """Hard-link repos into ``base`` until the corpus holds ``multiple`` x the stdlib's .py files."""
+    ignore = shutil.ignore_patterns(*SKIP, "site-packages")
+    repos: list[Path] = []
+    total = want = 0
+    for name, folder in candidates():
+        dst = base / name
+        if name.endswith("-modules"):
+            dst.mkdir(parents=True, exist_ok=True)
+            for f in folder.glob("*.py"):
+                if not (dst / f.name).exists():
+                    os.link(f, dst / f.name)
+        elif not dst.exists():
+            try:
+                shutil.copytree(folder, dst, symlinks=True, ignore=ignore, copy_function=os.link)
+            except (shutil.Error, OSError):
+                shutil.rmtree(dst, ignore_errors=True)
+                continue
+        n = py_count(dst)
+        if n == 0:
+            shutil.rmtree(dst, ignore_errors=True)
+            continue
+        if name == "stdlib":
+            want = int(n * multiple)
+        repos.append(dst)
+        total += n
+        if total >= want:
+            break
+    return repos, total
+
+
+def env(reuse: bool) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(SRC), "QUARRY_REUSE": "1" if reuse else "0"}
+
+
+def extract(sources: list[Path], store: Path, workers: int, reuse: bool) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "codequarry", "extract", *map(str, sources), "--store", str(store)]
+    cmd += ["--workers", str(workers), "--json"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env(reuse), capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(1)
+    summary = json.loads(proc.stdout)
+    report = json.loads((store / "runs" / f"{summary['run_id']}.json").read_text())
+    files = summary["files_scanned"]
+    return {
+        "wall": round(wall, 2),
+        "cpu": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+        "files": files,
+        "parsed": summary["files_parsed"],
+        "reused": summary.get("reused", 0),
+        "files_per_s": round(files / wall, 1),
+        "files_per_cpu_s": round(
+            files / max(0.001, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime), 1
+        ),
+        "parsed_per_s": round(summary["files_parsed"] / wall, 1),
+        "parent_peak_mb": round(report["memory"]["parent_peak"] / 2**20, 1),
+        "worker_peak_mb": round(report["memory"]["worker_peak"] / 2**20, 1),
+        "stages": {s["name"]: round(s["seconds"], 2) for s in report["stages"]},
+        "rows": sum(summary["rows"].values()),
+    }
+
+
+def layout(store: Path) -> dict[str, Any]:
+    """Store size and live Parquet parts per table."""
+    sys.path.insert(0, str(SRC))
+    from codequarry import open_store
+
+    st = open_store(store)
+    snap = st.snapshot()
+    assert snap is not None
+    parts = {n: len(st.open_delta(n, s.version).file_uris()) for n, s in sorted(snap.tables.items())}
+    size = sum(f.stat().st_size for f in (store / "tables").rglob("*.parquet"))
+    return {"store_mb": round(size / 2**20, 1), "parts": sum(parts.values()), "parts_per_table": parts}
+
+
+def repo_counts(store: Path, repo: str) -> dict[str, int]:
+    """Rows of ``repo`` per table that the file extractors write."""
+    sys.path.insert(0, str(SRC))
+    from codequarry import open_store
+    from codequarry.store.store import read_columns
+
+    st = open_store(store)
+    snap = st.snapshot()
+    assert snap is not None
+    written = {t for ts in snap.run["outputs"].get(repo, {}).values() for t in ts} | {"errors"}
+    out = {}
+    for name in sorted(written & set(snap.tables)):
+        data = read_columns(st, name, snap.tables[name].version, ["repo"], [repo])
+        out[name] = 0 if data is None else data.num_rows
+    return out
+
+
+def queries(store: Path, n: int) -> dict[str, Any]:
+    """p50 wall seconds of each query in a fresh `quarry sql` process."""
+    out: dict[str, Any] = {}
+    for name, sql in QUERIES.items():
+        times = []
+        for _ in range(n):
+            cmd = [sys.executable, "-m", "codequarry", "sql", sql, "--store", str(store), "-f", "csv"]
+            started = time.perf_counter()
+            proc = subprocess.run(cmd, env=env(True), capture_output=True, text=True, check=False)
+            times.append(time.perf_counter() - started)
+            if proc.returncode != 0:
+                out[name] = {"error": proc.stderr.strip()[-300:]}
+                break
+        else:
+            out[name] = {"p50": round(statistics.median(times), 3), "samples": [round(t, 3) for t in times]}
+    return out
+
+
+def queries_in_process(store: Path, n: int) -> dict[str, float]:
+    """p50 seconds of each query through the Python API in this process (session built per query:
+    what `quarry sql` costs after interpreter start-up and imports)."""
+    sys.path.insert(0, str(SRC))
+    from codequarry import open_store
+    from codequarry.query import sql
+
+    st = open_store(store)
+    out = {}
+    for name, text in QUERIES.items():
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            sql(st, text)
+            times.append(time.perf_counter() - started)
+        out[name] = round(statistics.median(times), 3)
+    st.close()
+    return out
+
+
+def compact(store: Path) -> float:
+    started = time.perf_counter()
+    cmd = [sys.executable, "-m", "codequarry", "compact", "--store", str(store)]
+    subprocess.run(cmd, env=env(True), capture_output=True, text=True, check=True)
+    return round(time.perf_counter() - started, 2)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--multiple", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--queries", type=int, default=5)
+    ap.add_argument("--no-reuse", action="store_true")
+    ap.add_argument("--keep")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quarry-scale-"))
+    base.mkdir(parents=True, exist_ok=True)
+    reuse = not args.no_reuse
+    try:
+        repos, py_files = build_corpus(base / "corpus", args.multiple)
+        one = extract(repos[:1], base / "store_1x", args.workers, reuse)
+        many_store = base / "store_mx"
+        shutil.rmtree(many_store, ignore_errors=True)
+        many = extract(repos, many_store, args.workers, reuse)
+        result: dict[str, Any] = {
+            "repos": len(repos),
+            "py_files": py_files,
+            "multiple_of_stdlib_py_files": round(py_files / max(1, py_count(repos[0])), 1),
+            "workers": args.workers,
+            "reuse": reuse,
+            "one_x": one,
+            "m_x": many,
+            "throughput_ratio": round(many["files_per_s"] / one["files_per_s"], 3),
+            "cpu_throughput_ratio": round(many["files_per_cpu_s"] / one["files_per_cpu_s"], 3),
+            "parsed_throughput_ratio": round(many["parsed_per_s"] / one["parsed_per_s"], 3),
+            "parent_rss_ratio": round(many["parent_peak_mb"] / one["parent_peak_mb"], 3),
+            "stdlib_rows_equal_1x": repo_counts(many_store, "stdlib")
+            == repo_counts(base / "store_1x", "stdlib"),
+            "layout_after_run": layout(many_store),
+            "queries_after_run": queries(many_store, args.queries),
+            "queries_in_process_after_run": queries_in_process(many_store, args.queries),
+        }
+        result["compact_seconds"] = compact(many_store)
+        result["layout_compacted"] = layout(many_store)
+        result["queries_compacted"] = queries(many_store, args.queries)
+        result["queries_in_process_compacted"] = queries_in_process(many_store, args.queries)
+        result["argv"] = sys.argv[1:]
+        text = json.dumps(result, indent=2)
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text)
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+"""Pay once per unique content: a file whose bytes were already extracted is not parsed again.
+
+ML corpora repeat the same blobs across thousands of repositories (forks, vendored copies, generated
+files). Before a run extracts its new and changed files, the parent hashes them (sha256, a read: cheap
+next to a parse) and looks each up by its *reuse key*:
+
+- the content's sha256 (cryptographic: two different contents never share rows),
+- the file's language, and its module name and package flag (rows carry the module name, and
+  relative imports resolve against it: both come from the path and the package layout around it),
+- its base name (test discovery reads ``test_*.py``, tree-sitter picks a grammar by extension), or
+  its whole path when an extractor whose rows may depend on more of the path is selected
+  (:data:`BASENAME_SAFE` lists the built-ins known to read no more; plugins and the opt-in layers that
+  hand the path to ``compile``/``symtable`` are not in it).
+
+A key already present in the store, in a repo whose extractor state is exactly this run's selection
+and whose file is not replaced by this run, is a *stored source*; otherwise the first task with the
+key is extracted (a *leader*) and the others wait for it. After the engine has run, the rows of each
+source are copied, table by table, with the follower's provenance: ``repo`` and ``path`` (and, in
+``files``, the follower's own ``mtime_ns``); every other column is equal by the key. The copies are
+new Parquet parts of the same run transaction, so each repo owns its rows: removing or editing one
+copy never touches another repo's.
+
+A leader whose stored sha256 differs from the hash taken at planning (the file changed in between)
+does not vouch for its followers: they are extracted in a second pass. The selection ``blobs`` needs
+nothing here (it is an operation over ``files``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from codequarry.api import FileExtractor, effective_version
+from codequarry.corpus_io import hash_file
+from codequarry.engine.worker import FileTask
+from codequarry.incremental import MANIFEST, WorkPlan
+from codequarry.parts import Part, write_part
+from codequarry.store import Snapshot, Store
+from codequarry.store.store import damaged, files_outside, read_columns
+
+Key = tuple[str, str]  # (repo, path)
+ReuseKey = tuple[str, str | None, str | None, bool, str]  # sha256, language, module, is_package, name
+
+#: built-in extractors (by name, prefix when ending in '.') whose rows depend on a file's path through
+#: its base name and its module name only; with any other extractor selected the key holds the path
+BASENAME_SAFE = (
+    "core.files",
+    "python.core.",
+    "python.env.reads",
+    "python.sql.strings",
+    "python.security.",
+    "python.web.route_facts",
+    "python.models.classes",
+    "python.tasks.",
+    "python.tests.facts",
+    "treesitter.",
+    "python.layers.parse_manifest",
+)
+PART_ROWS = 1 << 18  # rows per Parquet part written for copies (bounds the parent's memory)
+#: stored files rows one candidate is worth reading for the store lookup: a parse saved (~5 ms) pays
+#: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
+#: repos does not read the whole manifest to find a twin (copies within the run are still found)
+LOOKUP_ROWS = 1000
+HASH_THREADS = 4  # hashing releases the GIL; reads overlap
+
+
+@dataclass
+class Follower:
+    task: FileTask
+    sha256: str
+    source: Key  # the (repo, path) whose rows it takes
+    stored: bool  # the source is in the last snapshot (else a leader of this run)
+
+
+@dataclass
+class ReusePlan:
+    followers: list[Follower] = field(default_factory=list)
+    expected: dict[Key, str] = field(default_factory=dict)  # leader -> the sha256 hashed at planning
+    hashed: int = 0  # files hashed by the parent for the lookup
+
+    def __bool__(self) -> bool:
+        return bool(self.followers)
+
+
+def _basename_safe(ex: FileExtractor) -> bool:
+    """A built-in extractor (by module) named in BASENAME_SAFE."""
+    return ex.module.startswith("codequarry.extractors.") and any(
+        ex.name == p or (p.endswith(".") and ex.name.startswith(p)) for p in BASENAME_SAFE
+    )
+
+
+def _name_part(extractors: list[FileExtractor]) -> Callable[[str], str]:
+    """The part of the path the reuse key holds: the base name when every selected extractor is known
+    to read no more of it, else the whole path."""
+    if all(_basename_safe(ex) for ex in extractors):
+        return lambda path: path.rsplit("/", 1)[-1]
+    return lambda path: path
+
+
+def plan_reuse(
+    store: Store,
+    previous: Snapshot | None,
+    work: WorkPlan,
+    extractors: list[FileExtractor],
+) -> ReusePlan:
+    """Hash the work's new and changed files, and take out of ``work.tasks`` every one whose rows can
+    be copied from a stored file or from another task of this run (see the module docstring).
+
+    Only files that *could* have a twin are hashed: those whose size, language and name part another
+    task or a stored file shares (a corpus without copies pays a few hashes, not one per file)."""
+    plan = ReusePlan()
+    if os.environ.get("QUARRY_REUSE", "1") == "0":  # off: every file is parsed (benchmarks' baseline)
+        return plan
+    if MANIFEST not in {ex.name for ex in extractors}:
+        return plan
+    # a file no extractor but the manifest reads costs a worker no more than the parent's hash
+    parsed = {t.language for t in work.tasks}
+    parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
+    whole = [t for t in work.tasks if t.only is None and t.language in parsed]
+    if not whole:
+        return plan
+    name = _name_part(extractors)
+    stored = None
+    stored_rows = previous.tables["files"].rows if previous is not None and "files" in previous.tables else 0
+    if len(whole) * LOOKUP_ROWS >= stored_rows:  # a watch batch of one file skips a huge store
+        stored = _stored_files(store, previous, work, extractors)
+    shape: dict[tuple[int, str | None, str], int] = defaultdict(int)
+    for t in whole:
+        shape[(t.size, t.language, name(t.path))] += 1
+    if stored is not None:
+        for size, lang, path in zip(
+            *(stored.column(c).to_pylist() for c in ("size_bytes", "language", "path")), strict=True
+        ):
+            shape[(size, lang, name(path))] += 2
+    maybe = [t for t in whole if shape[(t.size, t.language, name(t.path))] > 1]
+    if not maybe:
+        return plan
+    hashes = _hash_all(maybe)
+    plan.hashed = len(maybe)
+    keys = {
+        t.key: (sha, t.language, t.module, t.is_package, name(t.path))
+        for t in maybe
+        if (sha := hashes.get(t.key)) is not None
+    }
+    sources = _stored_sources(store, previous, stored, {k[0] for k in keys.values()}, name)
+    leaders: dict[ReuseKey, Key] = {}
+    kept: list[FileTask] = []
+    for t in work.tasks:
+        rk = keys.get(t.key) if t.only is None else None
+        if rk is None:
+            kept.append(t)
+        elif rk in sources:
+            plan.followers.append(Follower(t, rk[0], sources[rk], True))
+        elif rk in leaders:
+            plan.followers.append(Follower(t, rk[0], leaders[rk], False))
+        else:
+            leaders[rk] = (t.repo, t.path)
+            plan.expected[(t.repo, t.path)] = rk[0]
+            kept.append(t)
+    work.tasks = kept
+    return plan
+
+
+def _hash_all(tasks: list[FileTask]) -> dict[int, str]:
+    """sha256 of each task's file, by task key; a file that cannot be read (or whose size moved since
+    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
+
+    def one(t: FileTask) -> tuple[int, str | None]:
+        try:
+            digest, size = hash_file(t.root, t.path)
+        except OSError:
+            return t.key, None
+        return t.key, digest if size == t.size else None
+
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(tasks))) as pool:
+        return {k: h for k, h in pool.map(one, tasks, chunksize=64) if h is not None}
+
+
+def _stored_files(
+    store: Store, previous: Snapshot | None, work: WorkPlan, extractors: list[FileExtractor]
+) -> pa.Table | None:
+    """The stored files rows that may serve as sources: of repos extracted by exactly this selection
+    (same extractors, same versions), minus every file this run replaces."""
+    if previous is None or "files" not in previous.tables:
+        return None
+    selected = {ex.name: effective_version(ex) for ex in extractors}
+    repos = [r for r, state in work.state.items() if state == selected]
+    if not repos:
+        return None
+    columns = ["repo", "path", "sha256", "language", "size_bytes"]
+    files = read_columns(store, "files", previous.tables["files"].version, columns, repos)
+    if files is None or not files.num_rows:
+        return None
+    gone = _replaced(work)
+    if gone:
+        keep = [
+            (r, p) not in gone and r not in gone
+            for r, p in zip(files.column("repo").to_pylist(), files.column("path").to_pylist(), strict=True)
+        ]
+        files = files.filter(pa.array(keep, pa.bool_()))
+    return files if files.num_rows else None
+
+
+def _stored_sources(
+    store: Store,
+    previous: Snapshot | None,
+    files: pa.Table | None,
+    shas: set[str],
+    name: Callable[[str], str],
+) -> dict[ReuseKey, Key]:
+    """Reuse key -> a stored (repo, path) with that content (one of ``files``)."""
+    if previous is None or files is None or not shas:
+        return {}
+    files = files.filter(pc.is_in(files.column("sha256"), value_set=pa.array(sorted(shas), pa.string())))
+    if not files.num_rows:
+        return {}
+    modules: dict[Key, tuple[str | None, bool]] = {}
+    if "modules" in previous.tables and "python" in set(files.column("language").to_pylist()):
+        repos = sorted(set(files.column("repo").to_pylist()))
+        mods = read_columns(
+            store,
+            "modules",
+            previous.tables["modules"].version,
+            ["repo", "path", "module", "is_package"],
+            repos,
+        )
+        if mods is not None:
+            for r, p, m, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
+                modules[(r, p)] = (m, bool(pkg))
+    out: dict[ReuseKey, Key] = {}
+    cols = (files.column(c).to_pylist() for c in ("repo", "path", "sha256", "language"))
+    for r, p, sha, lang in zip(*cols, strict=True):
+        mod, pkg = modules.get((r, p), (None, False))
+        out.setdefault((sha, lang, mod, pkg, name(p)), (r, p))
+    return out
+
+
+def _replaced(work: WorkPlan) -> set[object]:
+    """Every (repo, path) and every whole repo whose stored rows this run drops somewhere."""
+    out: set[object] = set()
+    for rep in work.replace.values():
+        out |= rep.repos
+        for repo, paths in rep.keys.items():
+            out.update((repo, p) for p in paths)
+        out.update(repo for repo, names in rep.extractors.items() if names)
+    return out
+
+
+def copy_rows(
+    store: Store,
+    previous: Snapshot | None,
+    plan: ReusePlan,
+    tables: Iterable[str],
+    staged: dict[str, list[Part]],
+    run_id: str,
+    add: Callable[[Part], None],
+) -> list[FileTask]:
+    """Write every follower's rows, copied from its source, as new parts of the run (handed to ``add``).
+    Returns the followers that must be extracted after all: their leader's content changed under it."""
+    if not plan:
+        return []
+    run_sources = {f.source for f in plan.followers if not f.stored}
+    stored_sources = {f.source for f in plan.followers if f.stored}
+    files = _source_rows(store, previous, "files", run_sources, stored_sources, staged)
+    found: dict[Key, str] = {}
+    if files is not None:
+        cols = (files.column(c).to_pylist() for c in ("repo", "path", "sha256"))
+        found = {(r, p): sha for r, p, sha in zip(*cols, strict=True)}
+    redo = [
+        f.task
+        for f in plan.followers
+        if not f.stored and found.get(f.source, plan.expected.get(f.source)) != plan.expected.get(f.source)
+    ]
+    bad = {id(t) for t in redo}
+    followers = [f for f in plan.followers if id(f.task) not in bad]
+    followers.sort(key=lambda f: (f.task.repo, f.task.path))
+    tables_dir = str(store.tables_dir)
+    for table in sorted(tables):
+        rows = (
+            files
+            if table == "files"
+            else _source_rows(store, previous, table, run_sources, stored_sources, staged)
+        )
+        if rows is None or not rows.num_rows:
+            continue
+        for part in _copies(rows, followers, table == "files"):
+            add(write_part(tables_dir, run_id, table, part))
+    return redo
+
+
+def _source_rows(
+    store: Store,
+    previous: Snapshot | None,
+    table: str,
+    run_sources: set[Key],
+    stored_sources: set[Key],
+    staged: dict[str, list[Part]],
+) -> pa.Table | None:
+    """The rows of ``table`` that belong to the sources: from this run's parts and the last snapshot.
+    Only parts whose repo range holds a source's repo are scanned, by Arrow's multithreaded dataset
+    scanner with the (repo, path) filter pushed down (row groups without a source are skipped)."""
+    folder = os.path.join(store.tables_dir, table)
+    files: list[str] = []
+    if run_sources:
+        repos = {r for r, _ in run_sources}
+        for part in staged.get(table, []):
+            stats = json.loads(part.stats)
+            low, high = stats["minValues"]["repo"], stats["maxValues"]["repo"]
+            if any(low <= r <= high for r in repos):
+                files.append(os.path.join(folder, part.file))
+    schema = None
+    if stored_sources and previous is not None and table in previous.tables:
+        delta = store.open_delta(table, previous.tables[table].version)
+        if files_outside(delta):  # damage (or an attack): never read through it; copy nothing
+            raise damaged(store, table, "its Delta log names a file outside the table")
+        schema = pa.schema(delta.schema().to_arrow())
+        repos = {r for r, _ in stored_sources}
+        actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
+        lows = actions.get("min.repo", [None] * len(actions["path"]))
+        highs = actions.get("max.repo", [None] * len(actions["path"]))
+        for rel, low, high in zip(actions["path"], lows, highs, strict=True):
+            if low is None or high is None or any(low <= r <= high for r in repos):
+                files.append(os.path.join(folder, unquote(rel)))
+    if not files:
+        return None
+    return _scan(files, run_sources | stored_sources, schema)
+
+
+def _scan(files: list[str], keys: set[Key], schema: pa.Schema | None) -> pa.Table | None:
+    """The rows of ``files`` whose (repo, path) is one of ``keys``."""
+    import pyarrow.dataset as ds
+
+    if schema is None:
+        schema = pq.read_schema(files[0])
+    repos = pa.array(sorted({r for r, _ in keys}), pa.string())
+    paths = pa.array(sorted({p for _, p in keys}), pa.string())
+    wanted = ds.field("repo").isin(repos) & ds.field("path").isin(paths)
+    data = ds.dataset(files, format="parquet", schema=schema).to_table(filter=wanted)
+    data = _keep(data, keys)
+    return data if data.num_rows else None
+
+
+def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
+    """The rows of ``data`` whose (repo, path) is one of ``keys``."""
+    if not data.num_rows:
+        return data
+    repos = pa.array(sorted({r for r, _ in keys}), pa.string())
+    paths = pa.array(sorted({p for _, p in keys}), pa.string())
+    data = data.filter(
+        pc.and_(
+            pc.is_in(data.column("repo"), value_set=repos), pc.is_in(data.column("path"), value_set=paths)
+        )
+    )
+    if not data.num_rows or len(repos) == 1 or len(paths) == 1:
+        return data
+    joined = pc.binary_join_element_wise(data.column("repo"), data.column("path"), "\x00")
+    wanted = pa.array(sorted(f"{r}\x00{p}" for r, p in keys), pa.string())
+    return data.filter(pc.is_in(joined, value_set=wanted))
+
+
+def _copies(rows: pa.Table, followers: list[Follower], is_files: bool) -> Iterable[pa.RecordBatch]:
+    """Batches of the followers' rows: each follower takes its source's rows in their order, with its
+    own repo and path (and mtime in ``files``). The sources' rows are sorted by (repo, path) once, so
+    that a follower's rows are one slice, and a whole copied repo a few."""
+    rows = rows.take(pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")]))
+    joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
+    codes = pc.dictionary_encode(joined).combine_chunks()
+    index = {k: i for i, k in enumerate(codes.dictionary.to_pylist())}
+    counts = np.bincount(codes.indices.to_numpy(zero_copy_only=False), minlength=len(index))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+    src = np.array([index.get(f"{f.source[0]}\x00{f.source[1]}", -1) for f in followers], dtype=np.int64)
+    chosen = [f for f, i in zip(followers, src, strict=True) if i >= 0]
+    src = src[src >= 0]
+    per = counts[src].astype(np.int64)
+    begin = 0
+    while begin < len(chosen):  # groups of followers whose rows fit one part
+        fits = int(np.searchsorted(np.cumsum(per[begin:]), PART_ROWS, side="right"))
+        end = min(len(chosen), begin + max(1, fits))
+        if per[begin:end].sum():
+            yield _gather(rows, chosen[begin:end], starts[src[begin:end]], per[begin:end], is_files)
+        begin = end
+
+
+def _gather(
+    rows: pa.Table, group: list[Follower], first: np.ndarray, per: np.ndarray, is_files: bool
+) -> pa.RecordBatch:
+    """The rows of one group of followers: their sources' row ranges (slices where they are
+    consecutive), with the followers' provenance."""
+    total = int(per.sum())
+    owner = np.repeat(np.arange(len(group)), per)
+    take = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
+    breaks = np.flatnonzero(np.diff(take) != 1) + 1
+    if len(breaks) < 256:
+        bounds = [0, *breaks.tolist(), total]
+        out = pa.concat_tables(
+            [rows.slice(int(take[a]), b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
+        )
+    else:
+        out = rows.take(pa.array(take))
+    owner_arr = pa.array(owner)
+    fields = {
+        "repo": pa.array([f.task.repo for f in group], pa.string()).take(owner_arr),
+        "path": pa.array([f.task.path for f in group], pa.string()).take(owner_arr),
+    }
+    if is_files:
+        mtime_type = out.schema.field("mtime_ns").type
+        fields["mtime_ns"] = pa.array([f.task.mtime_ns for f in group], mtime_type).take(owner_arr)
+    for name, values in fields.items():
+        i = out.schema.get_field_index(name)
+        out = out.set_column(i, out.schema.field(name), values)
+    return out.combine_chunks().to_batches(max_chunksize=max(total, 1))[0]
