@@ -34,15 +34,15 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
     refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solvers: dict[str, Solver] = {}
-    rounds = 0
+    evaluations = 0
     for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
         solver = solvers[repo] = Solver([(module, text) for _, module, text, _ in files])
-        rounds = max(rounds, solver.solve())
+        evaluations += solver.solve()
         for i, (path, _, _, sha) in enumerate(files):
             for objs, reason, pos in solver.call_targets(i):
                 sites[(repo, path, *pos)] = (objs, reason)
             _references(index, solver, i, (repo, path, sha), refs)
-    ctx.report("call_graph.rounds", rounds)
+    ctx.report("call_graph.evaluations", evaluations)
     rows = edges.to_pylist()
     out: list[dict[str, Any]] = []
     for row in rows:
