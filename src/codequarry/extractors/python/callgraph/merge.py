@@ -15,34 +15,54 @@ from typing import Any
 
 import pyarrow as pa
 
+from codequarry.extractors.python.callgraph import solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
-from codequarry.extractors.python.callgraph.pointsto import Solver
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
 TOO_MANY = f"more than {CAP} possible values"
 
 
-def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, and the
-    ``references`` table."""
+def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, the
+    ``references`` table, and the solver's answers per file (``callgraph_solutions``)."""
     facts = ctx.sql("SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path")
     by_repo: dict[str, list[tuple[str, str, str, str]]] = {}
     columns = (facts.column(c).to_pylist() for c in facts.column_names)
     for repo, path, sha, module, text in zip(*columns, strict=True):
         by_repo.setdefault(repo, []).append((path, module, text, sha))
+    digests = {repo: solutions.digest((f[0], f[2]) for f in files) for repo, files in by_repo.items()}
+    kept = solutions.stored(ctx.own("callgraph_solutions"), digests)
     refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
-    solvers: dict[str, Solver] = {}
-    evaluations = 0
+    solved: list[dict[str, Any]] = []
+    evaluations = repos_solved = 0
     for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
-        solver = solvers[repo] = Solver([(module, text) for _, module, text, _ in files])
-        evaluations += solver.solve()
-        for i, (path, _, _, sha) in enumerate(files):
-            for objs, reason, pos in solver.call_targets(i):
+        old = kept.get(repo, {})
+        if all(path in old for path, *_ in files):  # its facts are those it was solved from
+            found = [solutions.answers(old[path]) for path, *_ in files]
+            solved.extend(old[path] for path, *_ in files)
+        else:
+            found, n = solutions.solve([(module, text) for _, module, text, _ in files])
+            evaluations, repos_solved = evaluations + n, repos_solved + 1
+            solved.extend(
+                solutions.row(repo, path, sha, digests[repo], f)
+                for (path, _, _, sha), f in zip(files, found, strict=True)
+            )
+        for (path, _, _, sha), (calls, uses) in zip(files, found, strict=True):
+            for objs, reason, pos in calls:
                 sites[(repo, path, *pos)] = (objs, reason)
-            _references(index, solver, i, (repo, path, sha), refs)
+            _references(index, uses, (repo, path, sha), refs)
     ctx.report("call_graph.evaluations", evaluations)
+    ctx.report("call_graph.repos_solved", repos_solved)
+    table, references = _edges(index, edges, sites), pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+    return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
+
+
+def _edges(
+    index: Any, edges: pa.Table, sites: dict[tuple[Any, ...], tuple[list[Any], str | None]]
+) -> pa.Table:
+    """The name-resolved ``edges`` refined by the solver's answers per call site."""
     rows = edges.to_pylist()
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -66,8 +86,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
                 {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
             )
     names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
-    table = pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
-    return table, pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+    return pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
 
 
 REF_SCHEMA = pa.schema(
@@ -89,10 +108,10 @@ REF_SCHEMA = pa.schema(
 )
 
 
-def _references(index: Any, solver: Solver, i: int, where: tuple[str, str, str], out: list[Any]) -> None:
-    """Reference rows of file ``i``: each use that stands for a corpus function, class or module."""
+def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: list[Any]) -> None:
+    """Reference rows of one file: each use that stands for a corpus function, class or module."""
     repo, path, sha = where
-    for objs, (line, col, kind, scope) in solver.references(i):
+    for objs, (line, col, kind, scope) in uses:
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
             if obj[0] in ("F", "BM", "K"):

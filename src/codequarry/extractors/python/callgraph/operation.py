@@ -54,6 +54,7 @@ import pyarrow.compute as pc
 from codequarry.api import operation
 from codequarry.extractors.python.callgraph.facts import CallgraphFacts  # noqa: F401 - the dataset it reads
 from codequarry.extractors.python.callgraph.merge import refine
+from codequarry.extractors.python.callgraph.solutions import CallgraphSolution
 from codequarry.schema import dataset
 
 KINDS = ("function", "method", "class", "external", "lambda", "unresolved")
@@ -152,7 +153,7 @@ Result = Def | External | None
     "python.call_graph",
     version=2,
     inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
-    outputs=[CallEdge, Reference],
+    outputs=[CallEdge, Reference, CallgraphSolution],
     default=False,
 )  # whole-corpus: run it with --select python.call_graph
 def call_graph(ctx: Any) -> dict[str, pa.Table]:
@@ -215,9 +216,9 @@ def _call_graph(ctx: Any) -> dict[str, pa.Table]:
     finally:
         session.deregister_table("_cg_by_name")
         session.deregister_table("_cg_by_scope")
-    edges, references = refine(ctx, index, edges)
+    edges, references, solved = refine(ctx, index, edges)
     _report(ctx, edges)
-    return {"call_graph": edges, "references": references}
+    return {"call_graph": edges, "references": references, "callgraph_solutions": solved}
 
 
 def _target(result: Result) -> tuple[Any, ...]:
