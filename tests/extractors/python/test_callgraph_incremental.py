@@ -80,3 +80,24 @@ def test_an_unchanged_tree_is_not_solved_again(tmp_path: Path) -> None:
     again = run([app], store)
     info = again.operations["python.call_graph"]
     assert not info["ran"] or info["stats"]["call_graph.repos_solved"] == 0
+
+
+def test_facts_orjson_refuses_are_stored_and_solved_all_the_same(tmp_path: Path) -> None:
+    """A lone surrogate in a string and an integer key wider than 64 bits: the facts text falls back
+    to the standard library's JSON, and the solve reads it (the call through the dict resolves)."""
+    tree = write_tree(
+        tmp_path / "odd",
+        {
+            "odd.py": 'def f():\n    return "\\ud800"\n\n'
+            "TABLE = {100000000000000000000000000000: f}\n"
+            "TABLE[100000000000000000000000000000]()\n"
+            "é = f\né()\n"
+        },
+    )
+    store = tmp_path / "store"
+    run([tree], store)
+    rows = table(open_store(store), "call_graph").to_pylist()
+    assert sorted((r["callee"], r["target"]) for r in rows) == [
+        ("TABLE[100000000000000000000000000000]", "odd.f"),
+        ("é", "odd.f"),
+    ]

@@ -25,9 +25,9 @@ evaluation (which matters once a set is capped) does not depend on how Python or
 from __future__ import annotations
 
 import heapq
-import json
 from typing import Any
 
+from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.domain import (
     CONTAINER_METHODS,
     COPY_TYPE,
@@ -58,7 +58,7 @@ class Solver:
 
     def __init__(self, files: list[tuple[str, Any]]) -> None:
         """``files``: (module, facts) per file, in a stable order; facts as the dict the walker made,
-        or its encoded form (:func:`.store.decode`)."""
+        or its stored text (:mod:`.codec`)."""
         self.files = [(module, _facts(facts)) for module, facts in files]
         self.modules = {m for m, _ in self.files}
         self.packages = {".".join(m.split(".")[:i]) for m in self.modules for i in range(1, m.count(".") + 1)}
@@ -557,4 +557,4 @@ class Solver:
 
 def _facts(facts: Any) -> dict[str, Any]:
     """A file's facts as the walker's dict (from its JSON text, as stored)."""
-    return json.loads(facts) if isinstance(facts, (str, bytes)) else facts
+    return codec.decode(facts) if isinstance(facts, (str, bytes)) else facts

@@ -15,12 +15,12 @@ readers index the same way).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
 
+from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.pointsto import Solver
 from codequarry.schema import dataset
 
@@ -73,8 +73,8 @@ def stored(table: pa.Table | None, wanted: dict[str, str]) -> dict[str, dict[str
 
 def answers(row: dict[str, Any]) -> Answers:
     """The answers a stored row holds."""
-    sites = [(c[4], c[5], tuple(c[:4])) for c in json.loads(row["calls"])]
-    uses = [(r[4], r[:4]) for r in json.loads(row["refs"])]
+    sites = [(c[4], c[5], tuple(c[:4])) for c in codec.decode(row["calls"])]
+    uses = [(r[4], r[:4]) for r in codec.decode(row["refs"])]
     return sites, uses
 
 
@@ -88,8 +88,8 @@ def row(repo: str, path: str, sha: str, dig: str, found: Answers) -> dict[str, A
         "path": path,
         "sha256": sha,
         "digest": dig,
-        "calls": json.dumps(calls, separators=(",", ":")),
-        "refs": json.dumps(refs, separators=(",", ":")),
+        "calls": codec.encode(calls),
+        "refs": codec.encode(refs),
     }
 
 
