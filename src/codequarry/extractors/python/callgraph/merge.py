@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from codequarry.extractors.python.callgraph import solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
@@ -62,31 +63,47 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
 def _edges(
     index: Any, edges: pa.Table, sites: dict[tuple[Any, ...], tuple[list[Any], str | None]]
 ) -> pa.Table:
-    """The name-resolved ``edges`` refined by the solver's answers per call site."""
-    rows = edges.to_pylist()
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        key = (row["repo"], row["path"], row["line"], row["col"], row.pop("end_line"), row.pop("end_col"))
-        objs, reason = sites.get(key, ([], None))
-        targets = _dedupe([t for o in objs if (t := _target(index, row["repo"], o)) is not None])
-        if row["kind"] == "external" or (
-            row["kind"] != "unresolved" and (not targets or row["target"] in {t[1] for t in targets})
-        ):
-            row["confidence"], row["reason"] = "exact", None
-            out.append(row)
-            continue
-        if not targets:
-            many = any(o[0] == "T" for o in objs)
-            row["confidence"], row["reason"] = None, reason or (TOO_MANY if many else NO_VALUE)
-            out.append(row)
-            continue
-        confidence = "exact" if len(targets) == 1 else "possible"
-        for target in targets:
-            out.append(
-                {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
-            )
+    """The name-resolved ``edges`` refined by the solver's answers per call site. Column-wise: most
+    rows stay as they are; a row the solver answers for is repeated once per target."""
     names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
-    return pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
+    if not edges.num_rows:
+        return _empty(edges, names)
+    cols = ("repo", "path", "line", "col", "end_line", "end_col", "kind", "target")
+    take: list[int] = []  # the input row of each output row
+    confidence: list[str | None] = []
+    reasons: list[str | None] = []
+    replaced: dict[int, tuple[Any, ...]] = {}  # output row -> its target columns
+
+    def emit(i: int, conf: str | None, why: str | None, target: tuple[Any, ...] | None = None) -> None:
+        if target is not None:
+            replaced[len(take)] = target
+        take.append(i)
+        confidence.append(conf)
+        reasons.append(why)
+
+    rows = zip(*(edges.column(c).to_pylist() for c in cols), strict=True)
+    for i, (repo, path, line, col, end_line, end_col, kind, target) in enumerate(rows):
+        objs, reason = sites.get((repo, path, line, col, end_line, end_col), ([], None))
+        found = _dedupe([t for o in objs if (t := _target(index, repo, o)) is not None])
+        if kind == "external" or (kind != "unresolved" and (not found or target in {t[1] for t in found})):
+            emit(i, "exact", None)
+        elif not found:
+            many = any(o[0] == "T" for o in objs)
+            emit(i, None, reason or (TOO_MANY if many else NO_VALUE))
+        else:
+            for t in found:
+                emit(i, "exact" if len(found) == 1 else "possible", None, t)
+    out = edges.take(pa.array(take, pa.int64()))
+    if replaced:
+        mask = pa.array([j in replaced for j in range(len(take))])
+        for k, name in enumerate(_TARGET):
+            values = [replaced[j][k] if j in replaced else None for j in range(len(take))]
+            column = out.column(name)
+            new = pc.if_else(mask, pa.array(values, column.type), column)
+            out = out.set_column(out.column_names.index(name), name, new)
+    out = out.append_column("confidence", pa.array(confidence, pa.string()))
+    out = out.append_column("reason", pa.array(reasons, pa.string()))
+    return out.select(names).cast(_schema(edges, names))
 
 
 REF_SCHEMA = pa.schema(

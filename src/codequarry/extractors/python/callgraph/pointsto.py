@@ -15,16 +15,12 @@ arguments to parameters (positional, keyword, defaults, ``*args``/``**kwargs``),
 ``__init__`` through the C3 MRO, attributes of instances and classes follow the MRO, decorators are
 applied as calls (a decorator from outside the corpus is assumed to keep the function).
 
-The fixpoint is a worklist: each fact (an assignment, a def, a class, a return, a yield, a call) is a
-task; evaluating it records which variables, container sites and MROs it read, and a task runs again
-only when one of those grew (chaotic iteration, as dependency-driven Andersen solvers do), instead of
-every fact every round. The pending task that comes first in file order runs next, so the order of
-evaluation (which matters once a set is capped) does not depend on how Python orders a set.
+The fixpoint is a worklist (:mod:`.fixpoint`): each fact (an assignment, a def, a class, a return, a
+yield, a call) is a task, run again only when something it read grew.
 """
 
 from __future__ import annotations
 
-import heapq
 from typing import Any
 
 from codequarry.extractors.python.callgraph import codec
@@ -46,14 +42,12 @@ from codequarry.extractors.python.callgraph.domain import (
     method_kind,
     qualified,
 )
+from codequarry.extractors.python.callgraph.fixpoint import Worklist
 
-#: evaluations per task and phase, on average, before the solve stops where it is (a guard: on the
-#: standard library the fixpoint is reached with ~3 evaluations a task)
-_MAX_EVALS_PER_TASK = 40
 _NO_SLOTS: dict[Any, set[Obj]] = {}
 
 
-class Solver:
+class Solver(Worklist):
     """Facts of every file, and the points-to sets computed from them."""
 
     def __init__(self, files: list[tuple[str, Any]]) -> None:
@@ -69,17 +63,7 @@ class Solver:
         self.stars: dict[str, list[str]] = {}
         self.assigned: set[str] = set()
         self.final = False
-        self._mro: dict[str, list[str]] = {}
-        #: the tasks: (kind, file, fact); kind a (assign), d (def), k (class), r (return), y (yield),
-        #: c (call: fact is its index in the file's calls)
-        self.tasks: list[tuple[str, int, Any]] = []
-        #: what read each key (a variable, ("C", site), ("MRO", class)): task ids, or ("M", class)
-        #: for an MRO computed from it
-        self.deps: dict[Any, set[Any]] = {}
-        self.cur: Any = None  # the task (or MRO) being evaluated; None: reads are not recorded
-        self.queue: list[int] = []  # a heap of task ids
-        self.queued: list[bool] = []
-        self.evaluations = 0
+        super().__init__()
         for i, (module, facts) in enumerate(self.files):
             self.stars[module] = facts["stars"]
             for target, _ in facts["assign"]:
@@ -102,29 +86,13 @@ class Solver:
         """Run every task, then again each whose inputs grew, until none did (or the guard on
         evaluations stops it); then once more with decorators still unknown taken to keep what they
         decorate. Returns the number of task evaluations."""
-        self.queued = [True] * len(self.tasks)
-        self.queue = list(range(len(self.tasks)))  # sorted: already a heap
-        self._drain()
+        self.drain(self._run, every=True)
         self.final = True  # a decorator nothing is known about now keeps what it decorates
         for t, (kind, _i, fact) in enumerate(self.tasks):
-            if kind in ("d", "k") and fact[3] and not self.queued[t]:
-                self.queued[t] = True
-                heapq.heappush(self.queue, t)
-        self._drain()
-        self.cur = None
+            if kind in ("d", "k") and fact[3]:
+                self.push(t)
+        self.drain(self._run)
         return self.evaluations
-
-    def _drain(self) -> None:
-        budget = self.evaluations + _MAX_EVALS_PER_TASK * max(1, len(self.tasks))
-        queue, queued, tasks = self.queue, self.queued, self.tasks
-        while queue and self.evaluations < budget:
-            t = heapq.heappop(queue)
-            queued[t] = False
-            self.cur = t
-            self.evaluations += 1
-            self._run(tasks[t])
-        queue.clear()
-        self.queued = [False] * len(tasks)
 
     def _run(self, task: tuple[str, int, Any]) -> None:
         kind, i, fact = task
@@ -155,29 +123,7 @@ class Solver:
         else:
             self.add(f"y:{qualified(module, fact[0])}", self.eval(fact[1], ctx))
 
-    # -- dependencies -------------------------------------------------------------------------------
-    def read(self, key: Any) -> None:
-        """The current task (or MRO) read ``key``: it runs again when ``key`` grows."""
-        if self.cur is not None:
-            got = self.deps.get(key)
-            if got is None:
-                self.deps[key] = {self.cur}
-            else:
-                got.add(self.cur)
-
-    def grew(self, key: Any) -> None:
-        """``key`` grew: queue every task that read it; an MRO computed from it is recomputed."""
-        readers = self.deps.get(key)
-        if not readers:
-            return
-        for reader in readers:
-            if reader.__class__ is int:
-                if not self.queued[reader]:
-                    self.queued[reader] = True
-                    heapq.heappush(self.queue, reader)
-            elif self._mro.pop(reader[1], None) is not None:
-                self.grew(("MRO", reader[1]))
-
+    # -- reads ------------------------------------------------------------------------------------
     def get(self, var: str) -> Any:
         self.read(var)
         return self.pts.get(var, EMPTY)
@@ -413,8 +359,8 @@ class Solver:
         try:
             module, _qual, bases, i = self.classes[cls]
             direct: list[str] = []
-            for base in bases:
-                for obj in self.eval(base, (module, i)):
+            for base in bases:  # in a fixed order: a base that may be two classes is both, in any run
+                for obj in sorted(self.eval(base, (module, i)), key=repr):
                     if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
                         direct.append(obj[1])
             result = [cls, *c3([self.mro(b) for b in direct] + [direct])]
