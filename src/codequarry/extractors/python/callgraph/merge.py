@@ -33,7 +33,8 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     for repo, path, sha, module, text in zip(*columns, strict=True):
         by_repo.setdefault(repo, []).append((path, module, text, sha))
     digests = {repo: solutions.digest((f[0], f[2]) for f in files) for repo, files in by_repo.items()}
-    kept = solutions.stored(ctx.own("callgraph_solutions"), digests)
+    own = "callgraph_solutions" in ctx.outputs  # not so in a context made by hand (from_store)
+    kept = solutions.stored(ctx.own("callgraph_solutions") if own else None, digests)
     refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solved: list[dict[str, Any]] = []
