@@ -25,7 +25,7 @@ from codequarry.extractors.python.callgraph.pointsto import Solver
 from codequarry.schema import dataset
 
 #: bump when the solver answers differently for the same facts: stored answers are then not reused
-SOLVER_VERSION = 2
+SOLVER_VERSION = 3
 
 #: per file: (call sites: (objects, reason, (line, col, end_line, end_col)),
 #:            references: (objects, [line, col, kind, scope]))
@@ -81,8 +81,9 @@ def answers(row: dict[str, Any]) -> Answers:
 def row(repo: str, path: str, sha: str, dig: str, found: Answers) -> dict[str, Any]:
     """The ``callgraph_solutions`` row of one file."""
     sites, uses = found
-    calls = [[*pos, objs, reason] for objs, reason, pos in sites]
-    refs = [[*info, objs] for objs, info in uses]
+    # a site or use with nothing found reads the same as an absent one (no objects, no reason)
+    calls = [[*pos, objs, reason] for objs, reason, pos in sites if objs or reason]
+    refs = [[*info, objs] for objs, info in uses if objs]
     return {
         "repo": repo,
         "path": path,
