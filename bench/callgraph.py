@@ -1,16 +1,23 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
-    python bench/callgraph.py [FOLDER] [--workers N] [--store DIR] [--skip-cost]
+    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
-excluded). Runs, each a fresh subprocess:
-  default      `quarry extract FOLDER` into a fresh store (the default selection)
-  call_graph   `quarry extract FOLDER --select python.call_graph` on that same store: only the facts
-               extractor and the operation run (the rest is up to date), so its time is what the call
-               graph adds
-Then reads the store: the share of call sites resolved, by the form of the callee (a plain name,
-`self.m` / `cls.m`, another dotted name, anything else: calls of calls, subscripts), the kinds of rows,
-and the targets that are not a `functions` / `classes` row (must be 0). Prints JSON; exits 0.
+excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
+  default      `quarry extract FOLDER` (the default selection)
+  call_graph   the same with `python.call_graph` selected too (every default extractor and
+               operation named with --select, and python.call_graph), so its excess over `default`
+               is what the call graph costs (facts in the workers, the operation after them)
+then, on the last call_graph store:
+  one_edit     one file of the corpus copied into the store's tree gains a function, and the
+               extract runs again (the facts of one file, one repo solved again, names redone)
+  solve        in this process: the solver alone over the stored facts, and its evaluations
+Times are CPU (user + sys of the child, or of this process for `solve`): the machine may be
+shared; medians of the repeats are quoted, and `ratio` = call_graph / default. `facts_mb` is the
+size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
+the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
+another dotted name, anything else: calls of calls, subscripts), the kinds of rows, and the targets
+that are not a `functions` / `classes` row (must be 0). Prints JSON; exits 0.
 """
 
 from __future__ import annotations
@@ -18,11 +25,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import time
+from pathlib import Path
 
 SHARE = """
     WITH sites AS (
@@ -46,9 +57,11 @@ MISSING = """
 
 
 def run(argv: list[str]) -> float:
-    started = time.perf_counter()
+    """CPU seconds (user + sys) of one quarry subprocess."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-m", "codequarry", *argv], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def sql(store: str, query: str) -> list[dict[str, object]]:
@@ -61,33 +74,95 @@ def sql(store: str, query: str) -> list[dict[str, object]]:
     return json.loads(out)
 
 
+def default_selection() -> list[str]:
+    """``--select`` arguments naming every extractor and operation a default extract runs."""
+    from codequarry.registry import load_catalog
+
+    catalog = load_catalog()
+    nodes = {**catalog.extractors, **catalog.operations}
+    return [
+        arg for name in sorted(nodes) if getattr(nodes[name], "default", True) for arg in ("--select", name)
+    ]
+
+
+def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object]:
+    """CPU of default vs call-graph extracts (interleaved, medians), and of a one-file edit after."""
+    with_graph = [*default_selection(), "--select", "python.call_graph"]
+    tmp = tempfile.mkdtemp(prefix="cgbench-")
+    tree = os.path.join(tmp, "tree")  # a copy, so that the one-file edit touches nothing of the user's
+    shutil.copytree(folder, tree, ignore=shutil.ignore_patterns("site-packages", "__pycache__"))
+    samples: dict[str, list[float]] = {"default": [], "call_graph": []}
+    for n in range(repeat):
+        for name, extra in (("default", []), ("call_graph", with_graph)):
+            out = store if name == "call_graph" and n == repeat - 1 else os.path.join(tmp, f"{name}{n}")
+            shutil.rmtree(out, ignore_errors=True)
+            argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", out]
+            samples[name].append(run([*argv, *extra]))
+            if out != store:
+                shutil.rmtree(out, ignore_errors=True)
+    edited = sorted(Path(tree).rglob("*.py"))[len(list(Path(tree).rglob("*.py"))) // 2]
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n\ndef _cgbench_added():\n    return len([])\n")
+    argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", store]
+    one_edit = run([*argv, *with_graph])
+    shutil.rmtree(tmp, ignore_errors=True)
+    default, added = statistics.median(samples["default"]), statistics.median(samples["call_graph"])
+    return {
+        "cpu_s": {k: [round(x, 2) for x in v] for k, v in samples.items()},
+        "default_cpu_s": round(default, 2),
+        "call_graph_cpu_s": round(added, 2),
+        "ratio": round(added / default, 3),
+        "one_edit_cpu_s": round(one_edit, 2),
+        "one_edit_file": str(edited.relative_to(tree)),
+    }
+
+
+def solve(store: str) -> dict[str, object]:
+    """The solver alone over the stored facts (CPU of this process), and the facts' size."""
+    import gc
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph.pointsto import Solver
+
+    facts = run_sql(open_store(store), "SELECT repo, module, facts FROM callgraph_facts ORDER BY repo, path")
+    repos, modules, texts = (facts.column(c).to_pylist() for c in facts.column_names)
+    size = sum(len(t) for t in texts)
+    gc.disable()  # as the operation runs it
+    started = time.process_time()
+    by_repo: dict[str, list[tuple[str, str]]] = {}
+    for repo, module, text in zip(repos, modules, texts, strict=True):
+        by_repo.setdefault(repo, []).append((module, text))
+    solvers = [Solver(files) for files in by_repo.values()]
+    loaded = time.process_time()
+    evaluations = sum(s.solve() for s in solvers)
+    solved = time.process_time()
+    gc.enable()
+    on_disk = sum(p.stat().st_size for p in (Path(store) / "tables" / "callgraph_facts").rglob("*.parquet"))
+    return {
+        "load_cpu_s": round(loaded - started, 2),
+        "solve_cpu_s": round(solved - loaded, 2),
+        "evaluations": evaluations,
+        "tasks": sum(len(s.tasks) for s in solvers),
+        "facts_mb": round(size / 1e6, 1),
+        "facts_store_mb": round(on_disk / 1e6, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("folder", nargs="?", default=sysconfig.get_paths()["stdlib"])
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store")
     parser.add_argument("--skip-cost", action="store_true", help="the store is extracted already")
     args = parser.parse_args()
-    store = args.store or tempfile.mkdtemp(prefix="cgbench-") + "/store"
-    base = [
-        "extract",
-        args.folder,
-        "--exclude",
-        "site-packages",
-        "--workers",
-        str(args.workers),
-        "--store",
-        store,
-    ]
-    report: dict[str, object] = {"corpus": args.folder, "workers": args.workers}
+    store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
+    report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
     if not args.skip_cost:
-        default = run(base)
-        added = run([*base, "--select", "python.call_graph"])
-        report.update(
-            default_s=round(default, 2), call_graph_s=round(added, 2), ratio=round(added / default, 3)
-        )
+        report.update(cost(args.folder, args.workers, args.repeat, store))
+    report.update(solve(store))
     report["resolved_by_form"] = sql(store, SHARE)
     report["kinds"] = sql(store, "SELECT kind, count(*) AS n FROM call_graph GROUP BY kind ORDER BY kind")
     report["confidence"] = sql(store, "SELECT confidence, count(*) AS n FROM call_graph GROUP BY confidence")

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from codequarry.api import file_extractor
+from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.scopes import (
     FUNCS,
     Scope,
@@ -106,7 +106,7 @@ def callgraph_facts(src: SourceFile, out: Any) -> None:
     module = module_name(src)
     walker = _Walker(src, module)
     walker.run()
-    out.callgraph_facts.add(module=module, facts=json.dumps(walker.facts, separators=(",", ":")))
+    out.callgraph_facts.add(module=module, facts=codec.encode(walker.facts))
 
 
 class _Walker:

@@ -14,60 +14,97 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from codequarry.extractors.python.callgraph import solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
-from codequarry.extractors.python.callgraph.pointsto import Solver
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
 TOO_MANY = f"more than {CAP} possible values"
 
 
-def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, and the
-    ``references`` table."""
+def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """``edges`` (with end positions) with unresolved calls replaced by the solver's targets, the
+    ``references`` table, and the solver's answers per file (``callgraph_solutions``)."""
     facts = ctx.sql("SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path")
     by_repo: dict[str, list[tuple[str, str, str, str]]] = {}
     columns = (facts.column(c).to_pylist() for c in facts.column_names)
     for repo, path, sha, module, text in zip(*columns, strict=True):
         by_repo.setdefault(repo, []).append((path, module, text, sha))
+    digests = {repo: solutions.digest((f[0], f[2]) for f in files) for repo, files in by_repo.items()}
+    own = "callgraph_solutions" in ctx.outputs  # not so in a context made by hand (from_store)
+    kept = solutions.stored(ctx.own("callgraph_solutions") if own else None, digests)
     refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
-    solvers: dict[str, Solver] = {}
-    rounds = 0
+    solved: list[dict[str, Any]] = []
+    evaluations = repos_solved = 0
     for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
-        solver = solvers[repo] = Solver([(module, text) for _, module, text, _ in files])
-        rounds = max(rounds, solver.solve())
-        for i, (path, _, _, sha) in enumerate(files):
-            for objs, reason, pos in solver.call_targets(i):
-                sites[(repo, path, *pos)] = (objs, reason)
-            _references(index, solver, i, (repo, path, sha), refs)
-    ctx.report("call_graph.rounds", rounds)
-    rows = edges.to_pylist()
-    out: list[dict[str, Any]] = []
-    for row in rows:
-        key = (row["repo"], row["path"], row["line"], row["col"], row.pop("end_line"), row.pop("end_col"))
-        objs, reason = sites.get(key, ([], None))
-        targets = _dedupe([t for o in objs if (t := _target(index, row["repo"], o)) is not None])
-        if row["kind"] == "external" or (
-            row["kind"] != "unresolved" and (not targets or row["target"] in {t[1] for t in targets})
-        ):
-            row["confidence"], row["reason"] = "exact", None
-            out.append(row)
-            continue
-        if not targets:
-            many = any(o[0] == "T" for o in objs)
-            row["confidence"], row["reason"] = None, reason or (TOO_MANY if many else NO_VALUE)
-            out.append(row)
-            continue
-        confidence = "exact" if len(targets) == 1 else "possible"
-        for target in targets:
-            out.append(
-                {**row, **dict(zip(_TARGET, target, strict=True)), "confidence": confidence, "reason": None}
+        old = kept.get(repo, {})
+        if all(path in old for path, *_ in files):  # its facts are those it was solved from
+            found = [solutions.answers(old[path]) for path, *_ in files]
+            solved.extend(old[path] for path, *_ in files)
+        else:
+            found, n = solutions.solve([(module, text) for _, module, text, _ in files])
+            evaluations, repos_solved = evaluations + n, repos_solved + 1
+            solved.extend(
+                solutions.row(repo, path, sha, digests[repo], f)
+                for (path, _, _, sha), f in zip(files, found, strict=True)
             )
+        for (path, _, _, sha), (calls, uses) in zip(files, found, strict=True):
+            for objs, reason, pos in calls:
+                sites[(repo, path, *pos)] = (objs, reason)
+            _references(index, uses, (repo, path, sha), refs)
+    ctx.report("call_graph.evaluations", evaluations)
+    ctx.report("call_graph.repos_solved", repos_solved)
+    table, references = _edges(index, edges, sites), pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+    return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
+
+
+def _edges(
+    index: Any, edges: pa.Table, sites: dict[tuple[Any, ...], tuple[list[Any], str | None]]
+) -> pa.Table:
+    """The name-resolved ``edges`` refined by the solver's answers per call site. Column-wise: most
+    rows stay as they are; a row the solver answers for is repeated once per target."""
     names = [n for n in edges.column_names if n not in ("end_line", "end_col")] + ["confidence", "reason"]
-    table = pa.Table.from_pylist(out, schema=_schema(edges, names)) if out else _empty(edges, names)
-    return table, pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+    if not edges.num_rows:
+        return _empty(edges, names)
+    cols = ("repo", "path", "line", "col", "end_line", "end_col", "kind", "target")
+    take: list[int] = []  # the input row of each output row
+    confidence: list[str | None] = []
+    reasons: list[str | None] = []
+    replaced: dict[int, tuple[Any, ...]] = {}  # output row -> its target columns
+
+    def emit(i: int, conf: str | None, why: str | None, target: tuple[Any, ...] | None = None) -> None:
+        if target is not None:
+            replaced[len(take)] = target
+        take.append(i)
+        confidence.append(conf)
+        reasons.append(why)
+
+    rows = zip(*(edges.column(c).to_pylist() for c in cols), strict=True)
+    for i, (repo, path, line, col, end_line, end_col, kind, target) in enumerate(rows):
+        objs, reason = sites.get((repo, path, line, col, end_line, end_col), ([], None))
+        found = _dedupe([t for o in objs if (t := _target(index, repo, o)) is not None])
+        if kind == "external" or (kind != "unresolved" and (not found or target in {t[1] for t in found})):
+            emit(i, "exact", None)
+        elif not found:
+            many = any(o[0] == "T" for o in objs)
+            emit(i, None, reason or (TOO_MANY if many else NO_VALUE))
+        else:
+            for t in found:
+                emit(i, "exact" if len(found) == 1 else "possible", None, t)
+    out = edges.take(pa.array(take, pa.int64()))
+    if replaced:
+        mask = pa.array([j in replaced for j in range(len(take))])
+        for k, name in enumerate(_TARGET):
+            values = [replaced[j][k] if j in replaced else None for j in range(len(take))]
+            column = out.column(name)
+            new = pc.if_else(mask, pa.array(values, column.type), column)
+            out = out.set_column(out.column_names.index(name), name, new)
+    out = out.append_column("confidence", pa.array(confidence, pa.string()))
+    out = out.append_column("reason", pa.array(reasons, pa.string()))
+    return out.select(names).cast(_schema(edges, names))
 
 
 REF_SCHEMA = pa.schema(
@@ -89,10 +126,10 @@ REF_SCHEMA = pa.schema(
 )
 
 
-def _references(index: Any, solver: Solver, i: int, where: tuple[str, str, str], out: list[Any]) -> None:
-    """Reference rows of file ``i``: each use that stands for a corpus function, class or module."""
+def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: list[Any]) -> None:
+    """Reference rows of one file: each use that stands for a corpus function, class or module."""
     repo, path, sha = where
-    for objs, (line, col, kind, scope) in solver.references(i):
+    for objs, (line, col, kind, scope) in uses:
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
             if obj[0] in ("F", "BM", "K"):

@@ -43,6 +43,7 @@ Example: who calls ``pkg.util.helper``, directly or through a re-export::
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -53,6 +54,7 @@ import pyarrow.compute as pc
 from codequarry.api import operation
 from codequarry.extractors.python.callgraph.facts import CallgraphFacts  # noqa: F401 - the dataset it reads
 from codequarry.extractors.python.callgraph.merge import refine
+from codequarry.extractors.python.callgraph.solutions import CallgraphSolution
 from codequarry.schema import dataset
 
 KINDS = ("function", "method", "class", "external", "lambda", "unresolved")
@@ -149,13 +151,23 @@ Result = Def | External | None
 
 @operation(
     "python.call_graph",
-    version=2,
+    version=4,
     inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
-    outputs=[CallEdge, Reference],
+    outputs=[CallEdge, Reference, CallgraphSolution],
     default=False,
-)  # whole-corpus, ~2 s on the stdlib: run it with --select python.call_graph
-def call_graph(ctx: Any) -> pa.Table:
+)  # whole-corpus: run it with --select python.call_graph
+def call_graph(ctx: Any) -> dict[str, pa.Table]:
     """Call sites resolved across files to the function, method or class they call."""
+    was_enabled = gc.isenabled()
+    gc.disable()  # millions of small sets and lists, few cycles: the collector cost 3x the solve itself
+    try:
+        return _call_graph(ctx)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _call_graph(ctx: Any) -> dict[str, pa.Table]:
     index = Index.load(ctx)
     # what each distinct name leads to; names that lead nowhere stay out (the join leaves them null)
     names = ctx.sql("SELECT DISTINCT repo, resolved FROM calls WHERE resolved IS NOT NULL")
@@ -204,9 +216,9 @@ def call_graph(ctx: Any) -> pa.Table:
     finally:
         session.deregister_table("_cg_by_name")
         session.deregister_table("_cg_by_scope")
-    edges, references = refine(ctx, index, edges)
+    edges, references, solved = refine(ctx, index, edges)
     _report(ctx, edges)
-    return {"call_graph": edges, "references": references}
+    return {"call_graph": edges, "references": references, "callgraph_solutions": solved}
 
 
 def _target(result: Result) -> tuple[Any, ...]:

@@ -14,13 +14,16 @@ Variables are module globals, locals, class attributes (``module:Class:attr``), 
 arguments to parameters (positional, keyword, defaults, ``*args``/``**kwargs``), instantiation runs
 ``__init__`` through the C3 MRO, attributes of instances and classes follow the MRO, decorators are
 applied as calls (a decorator from outside the corpus is assumed to keep the function).
+
+The fixpoint is a worklist (:mod:`.fixpoint`): each fact (an assignment, a def, a class, a return, a
+yield, a call) is a task, run again only when something it read grew.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.domain import (
     CONTAINER_METHODS,
     COPY_TYPE,
@@ -39,16 +42,18 @@ from codequarry.extractors.python.callgraph.domain import (
     method_kind,
     qualified,
 )
+from codequarry.extractors.python.callgraph.fixpoint import Worklist
 
-_MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
+_NO_SLOTS: dict[Any, set[Obj]] = {}
 
 
-class Solver:
+class Solver(Worklist):
     """Facts of every file, and the points-to sets computed from them."""
 
-    def __init__(self, files: list[tuple[str, str]]) -> None:
-        """``files``: (module, facts JSON) per file, in a stable order."""
-        self.files = [(module, json.loads(facts)) for module, facts in files]
+    def __init__(self, files: list[tuple[str, Any]]) -> None:
+        """``files``: (module, facts) per file, in a stable order; facts as the dict the walker made,
+        or its stored text (:mod:`.codec`)."""
+        self.files = [(module, _facts(facts)) for module, facts in files]
         self.modules = {m for m, _ in self.files}
         self.packages = {".".join(m.split(".")[:i]) for m in self.modules for i in range(1, m.count(".") + 1)}
         self.pts: dict[str, set[Obj]] = {}
@@ -57,9 +62,8 @@ class Solver:
         self.classes: dict[str, tuple[str, str, list[Any], int]] = {}
         self.stars: dict[str, list[str]] = {}
         self.assigned: set[str] = set()
-        self.changed = False
         self.final = False
-        self._mro: dict[str, list[str]] = {}
+        super().__init__()
         for i, (module, facts) in enumerate(self.files):
             self.stars[module] = facts["stars"]
             for target, _ in facts["assign"]:
@@ -73,46 +77,60 @@ class Solver:
             for qual, var, bases, _decorators, _line in facts["class"]:
                 self.classes.setdefault(qualified(module, qual), (module, qual, bases, i))
                 self.assigned.add(var)
+            for kind in ("assign", "def", "class", "ret", "yield"):
+                self.tasks.extend((kind[0] if kind != "class" else "k", i, fact) for fact in facts[kind])
+            self.tasks.extend(("c", i, n) for n in range(len(facts["calls"])))
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
-        """Iterate every fact until nothing changes (or a bound on rounds); returns the rounds run."""
-        total = 0
-        for final in (False, True):  # then: a decorator still unknown is taken to keep what it decorates
-            self.final = final
-            for _ in range(_MAX_ROUNDS):
-                total += 1
-                self.changed = False
-                self._mro = {}
-                for i, (module, facts) in enumerate(self.files):
-                    self._round(i, module, facts)
-                if not self.changed:
-                    break
-        return total
+        """Run every task, then again each whose inputs grew, until none did (or the guard on
+        evaluations stops it); then once more with decorators still unknown taken to keep what they
+        decorate. Returns the number of task evaluations."""
+        self.drain(self._run, every=True)
+        self.final = True  # a decorator nothing is known about now keeps what it decorates
+        for t, (kind, _i, fact) in enumerate(self.tasks):
+            if kind in ("d", "k") and fact[3]:
+                self.push(t)
+        self.drain(self._run)
+        return self.evaluations
 
-    def _round(self, i: int, module: str, facts: dict[str, Any]) -> None:
+    def _run(self, task: tuple[str, int, Any]) -> None:
+        kind, i, fact = task
+        module = self.files[i][0]
         ctx = (module, i)
-        for target, value in facts["assign"]:
-            vals = self.eval(value, ctx)
+        if kind == "c":
+            call = self.files[i][1]["calls"][fact]
+            self.add(
+                f"r:{i}:{fact}", self.call(self.eval(call[4], ctx), call[5], call[6], ctx, f"{i}:{fact}")
+            )
+        elif kind == "a":
+            vals = self.eval(fact[1], ctx)
             if vals:
-                self.store(target, vals, ctx)
-        for qual, var, params, decorators, _gen, _cls, _line in facts["def"]:
+                self.store(fact[0], vals, ctx)
+        elif kind == "d":
+            qual, var, params, decorators = fact[:4]
             fq = qualified(module, qual)
             for name, _kind, default in params:
                 if default is not None:
                     self.add(f"{module}:{qual}:{name}", self.eval(default, ctx))
             if var:
                 self.add(var, self.decorate({("F", fq)}, decorators, ctx, fq))
-        for qual, var, _bases, decorators, _line in facts["class"]:
-            fq = qualified(module, qual)
-            self.add(var, self.decorate({("K", fq)}, decorators, ctx, fq))
-        for qual, value in facts["ret"]:
-            self.add(f"ret:{qualified(module, qual)}", self.eval(value, ctx))
-        for qual, value in facts["yield"]:
-            self.add(f"y:{qualified(module, qual)}", self.eval(value, ctx))
-        for n, call in enumerate(facts["calls"]):
-            result = self.call(self.eval(call[4], ctx), call[5], call[6], ctx, f"{i}:{n}")
-            self.add(f"r:{i}:{n}", result)
+        elif kind == "k":
+            fq = qualified(module, fact[0])
+            self.add(fact[1], self.decorate({("K", fq)}, fact[3], ctx, fq))
+        elif kind == "r":
+            self.add(f"ret:{qualified(module, fact[0])}", self.eval(fact[1], ctx))
+        else:
+            self.add(f"y:{qualified(module, fact[0])}", self.eval(fact[1], ctx))
+
+    # -- reads ------------------------------------------------------------------------------------
+    def get(self, var: str) -> Any:
+        self.read(var)
+        return self.pts.get(var, EMPTY)
+
+    def slots(self, site: str) -> dict[Any, set[Obj]]:
+        self.read(("C", site))
+        return self.cont.get(site, _NO_SLOTS)
 
     def decorate(self, value: set[Obj], decorators: list[Any], ctx: Any, fq: str) -> set[Obj]:
         """The value a decorated def or class binds: each corpus decorator is called, innermost first;
@@ -132,10 +150,10 @@ class Solver:
         cur = self.pts.get(var)
         if cur is None:
             self.pts[var] = capped(vals)
-            self.changed = True
+            self.grew(var)
         elif TOP not in cur and not cur.issuperset(vals):
             self.pts[var] = capped(cur | vals)  # a new set: readers may be iterating the old one
-            self.changed = True
+            self.grew(var)
 
     def add_elem(self, site: str, key: Any, vals: Any) -> None:
         if not vals:
@@ -144,10 +162,10 @@ class Solver:
         cur = slots.get(key)
         if cur is None:
             slots[key] = capped(vals)
-            self.changed = True
+            self.grew(("C", site))
         elif TOP not in cur and not cur.issuperset(vals):
             slots[key] = capped(cur | vals)
-            self.changed = True
+            self.grew(("C", site))
 
     # -- expressions --------------------------------------------------------------------------------
     def eval(self, e: Any, ctx: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch over forms
@@ -155,6 +173,7 @@ class Solver:
             return EMPTY
         tag = e[0]
         if tag == "v":
+            self.read(e[1])
             got = self.pts.get(e[1])
             if got is None and e[1] not in self.assigned and "::" in e[1]:
                 module, _, name = e[1].partition("::")
@@ -166,7 +185,7 @@ class Solver:
                 out |= self.getattr(obj, e[2])
             return out
         if tag == "c":
-            return self.pts.get(f"r:{ctx[1]}:{e[1]}", EMPTY)
+            return self.get(f"r:{ctx[1]}:{e[1]}")
         if tag == "f":
             return {("F", qualified(ctx[0], e[1]))}
         if tag == "k":
@@ -210,7 +229,7 @@ class Solver:
         out: set[Obj] = set()
         for obj in objs:
             if obj[0] == "L":
-                slots = self.cont.get(obj[1], {})
+                slots = self.slots(obj[1])
                 if indexed and key is not None:
                     out |= slots.get(key, EMPTY)
                     out |= slots.get(None, EMPTY)
@@ -218,7 +237,7 @@ class Solver:
                     for vals in slots.values():
                         out |= vals
             elif obj[0] == "G" and not indexed:
-                out |= self.pts.get(f"y:{obj[1]}", EMPTY)
+                out |= self.get(f"y:{obj[1]}")
         return out
 
     def store(self, target: Any, vals: Any, ctx: Any) -> None:
@@ -263,7 +282,7 @@ class Solver:
                 continue
             var = f"{star}::{name}"
             if var in self.assigned:
-                return self.pts.get(var, EMPTY)
+                return self.get(var)
             if depth < 3:
                 got = self.star_lookup(star, name, depth + 1)
                 if got:
@@ -275,7 +294,7 @@ class Solver:
         if kind == "M":
             var = f"{obj[1]}::{attr}"
             if var in self.assigned:
-                return self.pts.get(var, EMPTY)
+                return self.get(var)
             sub = f"{obj[1]}.{attr}"
             if sub in self.modules or sub in self.packages:
                 return {("M", sub)}
@@ -287,7 +306,7 @@ class Solver:
         if kind == "I":
             out: set[Obj] = set()
             for cls in self.mro(obj[1]):
-                out |= self.pts.get(f"if:{cls}:{attr}", EMPTY)
+                out |= self.get(f"if:{cls}:{attr}")
             return out | self.class_attr(obj[1], attr, obj)
         if kind == "S":
             self_cls = obj[2][1]
@@ -308,7 +327,7 @@ class Solver:
             var = f"{module}:{qual}:{attr}"
             if var in self.assigned:
                 out: set[Obj] = set()
-                for o in self.pts.get(var, EMPTY):
+                for o in self.get(var):
                     bound = self.bind(o, recv)
                     if bound[0] == "P":
                         out |= self.returns(bound[1])
@@ -331,17 +350,22 @@ class Solver:
 
     def mro(self, cls: str) -> list[str]:
         """C3 linearization over the corpus bases (a base outside the corpus is left out)."""
+        self.read(("MRO", cls))
         got = self._mro.get(cls)
         if got is not None:
             return got
         self._mro[cls] = [cls]  # cycles in broken code stop here
-        module, _qual, bases, i = self.classes[cls]
-        direct: list[str] = []
-        for base in bases:
-            for obj in self.eval(base, (module, i)):
-                if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
-                    direct.append(obj[1])
-        result = [cls, *c3([self.mro(b) for b in direct] + [direct])]
+        outer, self.cur = self.cur, ("M", cls)  # what the bases read, the MRO depends on
+        try:
+            module, _qual, bases, i = self.classes[cls]
+            direct: list[str] = []
+            for base in bases:  # in a fixed order: a base that may be two classes is both, in any run
+                for obj in sorted(self.eval(base, (module, i)), key=repr):
+                    if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
+                        direct.append(obj[1])
+            result = [cls, *c3([self.mro(b) for b in direct] + [direct])]
+        finally:
+            self.cur = outer
         self._mro[cls] = result
         return result
 
@@ -380,7 +404,7 @@ class Solver:
         info = self.defs.get(fq)
         if info is not None and info[3]:
             return {("G", fq)}
-        return self.pts.get(f"ret:{fq}", EMPTY)
+        return self.get(f"ret:{fq}")
 
     def builtin(self, name: str, args: list[Any], ctx: Any, site: str) -> set[Obj]:
         if name == "getattr" and len(args) >= 2 and args[1][0] and args[1][0][0] == "q":
@@ -449,7 +473,7 @@ class Solver:
             vals = self.eval(value, ctx)
             if name is None:
                 for obj in vals:
-                    for key, part in self.cont.get(obj[1], {}).items() if obj[0] == "L" else ():
+                    for key, part in self.slots(obj[1]).items() if obj[0] == "L" else ():
                         if key in names:
                             self.add(f"{module}:{qual}:{key}", part)
                         elif kwarg:
@@ -475,3 +499,8 @@ class Solver:
             objs = sorted(self.eval(call[4], (module, i)), key=repr)
             out.append((objs, call[7], tuple(call[:4])))
         return out
+
+
+def _facts(facts: Any) -> dict[str, Any]:
+    """A file's facts as the walker's dict (from its JSON text, as stored)."""
+    return codec.decode(facts) if isinstance(facts, (str, bytes)) else facts

@@ -1,0 +1,27 @@
+"""How the call graph's per-file facts and the solver's answers are stored: compact JSON text.
+
+orjson writes and reads it several times faster than the standard library (the facts of the standard
+library are ~145 MB of it); the standard library's json stays the fallback for what orjson refuses (a
+lone surrogate from a source string, an integer wider than 64 bits), and reads either form.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def encode(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
+
+
+def decode(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

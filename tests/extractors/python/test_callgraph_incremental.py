@@ -1,0 +1,103 @@
+"""python.call_graph after edits: re-extracting a changed tree gives the rows a fresh extract gives, and
+only the repos whose facts changed are solved again (the others' answers come from the store)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from codequarry import extract, make_plan, open_store
+from codequarry.query import table
+from codequarry.testing import write_tree
+
+TABLES = ("call_graph", "references", "callgraph_solutions")
+
+APP = {
+    "app/__init__.py": "from .core import run\n",
+    "app/core.py": (
+        "from .plugins import REGISTRY\n\n"
+        "def run(name):\n    handler = REGISTRY[name]\n    return handler()\n\n"
+        "def make():\n    return run\n\n"
+        "class Job:\n    def __init__(self, fn):\n        self.fn = fn\n\n"
+        "    def go(self):\n        return self.fn()\n"
+    ),
+    "app/plugins.py": (
+        "def alpha():\n    return 1\n\ndef beta():\n    return 2\n\nREGISTRY = {'a': alpha, 'b': beta}\n"
+    ),
+    "app/main.py": "from .core import Job, make\nfrom .plugins import alpha\n\nJob(alpha).go()\nmake()('a')\n",
+}
+LIB = {
+    "lib/tools.py": "def deco(f):\n    def wrapper():\n        return f()\n    return wrapper\n\n"
+    "@deco\ndef tool():\n    return 3\n\ntool()\n",
+}
+EDITS: list[tuple[str, str, str | None]] = [
+    # (repo, file, new text or None to delete)
+    ("app", "app/plugins.py", "def gamma():\n    return 3\n\nREGISTRY = {'a': gamma}\n"),
+    ("app", "app/extra.py", "from .core import Job\n\ndef delta():\n    pass\n\nJob(delta).go()\n"),
+    ("app", "app/main.py", None),
+    ("lib", "lib/tools.py", "def tool():\n    return 4\n\ntool()\n"),
+]
+
+
+def dump(store: Path) -> dict[str, list[str]]:
+    st = open_store(store)
+    return {
+        name: sorted(json.dumps(r, sort_keys=True, default=str) for r in table(st, name).to_pylist())
+        for name in TABLES
+    }
+
+
+def run(roots: list[Path], store: Path) -> Any:
+    return extract(make_plan(roots, store=store, workers=1, select=["python.call_graph"]))
+
+
+def test_each_edit_then_a_rerun_equals_a_fresh_extract(tmp_path: Path) -> None:
+    app, lib = write_tree(tmp_path / "app", APP), write_tree(tmp_path / "lib", LIB)
+    store = tmp_path / "store"
+    first = run([app, lib], store)
+    assert first.operations["python.call_graph"]["stats"]["call_graph.repos_solved"] == 2
+    assert any(r.startswith('{"callee": "handler"') for r in dump(store)["call_graph"])
+    for n, (repo, rel, text) in enumerate(EDITS):
+        path = (app if repo == "app" else lib) / rel
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
+        summary = run([app, lib], store)
+        info = summary.operations["python.call_graph"]
+        assert info["ran"] and info["stats"]["call_graph.repos_solved"] == 1, (rel, info)  # the edited repo
+        fresh = tmp_path / f"fresh{n}"
+        run([app, lib], fresh)
+        assert dump(store) == dump(fresh), rel
+
+
+def test_an_unchanged_tree_is_not_solved_again(tmp_path: Path) -> None:
+    app = write_tree(tmp_path / "app", APP)
+    store = tmp_path / "store"
+    run([app], store)
+    (app / "notes.txt").write_text("not python\n")  # the run has work, the call graph's inputs do not
+    again = run([app], store)
+    info = again.operations["python.call_graph"]
+    assert not info["ran"] or info["stats"]["call_graph.repos_solved"] == 0
+
+
+def test_facts_orjson_refuses_are_stored_and_solved_all_the_same(tmp_path: Path) -> None:
+    """A lone surrogate in a string and an integer key wider than 64 bits: the facts text falls back
+    to the standard library's JSON, and the solve reads it (the call through the dict resolves)."""
+    tree = write_tree(
+        tmp_path / "odd",
+        {
+            "odd.py": 'def f():\n    return "\\ud800"\n\n'
+            "TABLE = {100000000000000000000000000000: f}\n"
+            "TABLE[100000000000000000000000000000]()\n"
+            "é = f\né()\n"
+        },
+    )
+    store = tmp_path / "store"
+    run([tree], store)
+    rows = table(open_store(store), "call_graph").to_pylist()
+    assert sorted((r["callee"], r["target"]) for r in rows) == [
+        ("TABLE[100000000000000000000000000000]", "odd.f"),
+        ("é", "odd.f"),
+    ]
