@@ -162,17 +162,21 @@ def measure(language: str, files: list[Path], repeat: int, ctags: str | None) ->
     bare()  # warm: grammars loaded, queries compiled, files in memory
     samples: dict[str, list[float]] = {name: [] for name in configs}
     results: dict[str, Any] = {}
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
     for _ in range(repeat):  # interleaved, so that load from other jobs hits every configuration alike
         for name, fn in configs.items():
-            start = time.perf_counter()
+            start, own, kids = time.perf_counter(), time.process_time(), _children_cpu()
             results[name] = fn()
             samples[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - own + _children_cpu() - kids)
     med = {name: statistics.median(v) for name, v in samples.items()}
     low = {name: min(v) for name, v in samples.items()}
+    med_cpu = {name: statistics.median(v) for name, v in cpu.items()}
     out: dict[str, Any] = {"files": len(blobs), "mb": round(mb, 2)}
     for name in configs:
         out[f"{name}_s"] = round(med[name], 3)
         out[f"{name}_min_s"] = round(low[name], 3)
+        out[f"{name}_cpu_s"] = round(med_cpu[name], 3)
         out[f"{name}_mb_s"] = round(mb / med[name], 2)
     counts = results["extractor"]
     out.update(definitions=results["definitions"], imports=counts[1], calls=counts[2], error_rows=counts[3])
@@ -183,9 +187,18 @@ def measure(language: str, files: list[Path], repeat: int, ctags: str | None) ->
     for a, b in pairs:
         out[f"ratio_{a}_vs_{b}"] = round(med[a] / med[b], 2)
         out[f"ratio_{a}_vs_{b}_of_min"] = round(low[a] / low[b], 2)
+        out[f"ratio_{a}_vs_{b}_cpu"] = round(med_cpu[a] / med_cpu[b], 2)
     if "ctags" in configs:
-        out["definitions_within_3x_ctags"] = med["definitions"] <= 3 * med["ctags"]
+        out["definitions_within_3x_ctags"] = med_cpu["definitions"] <= 3 * med_cpu["ctags"]
     return out
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes (ctags) so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_ctags(ctags: str, language: str, paths: list[str]) -> int:

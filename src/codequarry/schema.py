@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import types
 import typing
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -247,11 +248,12 @@ class RowBuffer:
             arrays = self._arrays(keep)
         if not self.spec.provenance:
             return pa.RecordBatch.from_arrays(arrays, schema=self.spec.schema), problems
-        # provenance: one value per file, repeated by index (no Python list of repeated strings)
-        index: list[int] = []
+        # provenance: one value per file, repeated by index (no Python list of repeated strings, nor
+        # of repeated ints: a C array repeated per file, handed to Arrow as its buffer)
+        index = array("i")
         for i, (_key, start, end, _prov) in enumerate(ranges):
-            index.extend([i] * (end - start))
-        take = pa.array(index, pa.int32())
+            index.extend(array("i", (i,)) * (end - start))
+        take = pa.Array.from_buffers(pa.int32(), len(index), [None, pa.py_buffer(index)])
         lead = [pa.array([r[3][c] for r in ranges], type=f.type).take(take) for c, f in enumerate(PROVENANCE)]
         return pa.RecordBatch.from_arrays([*lead, *arrays], schema=self.spec.schema), problems
 

@@ -276,7 +276,7 @@ def test_column_decoder_gives_the_reference_decoders_rows(step: int) -> None:
                 module = src.bytecode
         except Exception:  # noqa: BLE001 - a file the compiler refuses has no rows in either decoder
             continue
-        convert = char_columns(src.lines, src.text)
+        convert = char_columns(src)
         codes = [code for _uid, _parent, code in code_units(module)]
         counts += [decode(code, reference, uid, convert) for uid, code in enumerate(codes)]
         files.append((codes, convert, src.lines if convert is not None else None))

@@ -72,7 +72,7 @@ def ast_layer(src: Any, out: Any) -> None:
         c.append for c in out.ast_nodes.columns()
     )
     e_parent, e_child, e_field, e_index = (c.append for c in out.ast_edges.columns())
-    convert = char_columns(src.lines, src.text)
+    convert = char_columns(src)
     labels = _LABELS
     constant = ast.Constant
     node_base = ast.AST

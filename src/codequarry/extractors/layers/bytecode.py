@@ -92,7 +92,7 @@ def _flag_names(flags: int) -> list[str]:
 )
 def bytecode(src: Any, out: Any) -> None:
     module = src.bytecode
-    convert = char_columns(src.lines, src.text)
+    convert = char_columns(src)
     units = list(code_units(module))
     if columns.available():
         codes = [code for _uid, _parent, code in units]

@@ -273,21 +273,29 @@ def _positions(codes: list[CodeType], units: int, ins: np.ndarray) -> tuple[np.n
     before = np.where(first_entry > 0, total[np.maximum(first_entry - 1, 0)], 0)
     firstlineno = np.fromiter((code.co_firstlineno for code in codes), np.int64, len(codes))
     line = firstlineno[owner] + total - before[owner]
-    second = b[np.minimum(starts + 1, len(b) - 1)].astype(np.int64)
-    third = b[np.minimum(starts + 2, len(b) - 1)].astype(np.int64)
-    var = np.zeros((4, len(starts)), np.int64)  # a long entry's four varints
-    at = first_var[long]
-    for k in range(1, 4):
-        var[k, long] = vals[at + k]
-    short_col = (form << 3) | (second >> 4)
-    col = np.where(short, short_col, np.where(one, second, np.where(long, var[2] - 1, -1)))
-    end_col = np.where(short, short_col + (second & 15), np.where(one, third, np.where(long, var[3] - 1, -1)))
-    end_line = np.where(none, -1, line + var[1])
+    # columns per form, each computed on its own entries only
+    col = np.full(len(starts), -1, np.int64)
+    end_col = col.copy()
+    end_line = line.copy()
+    last = len(b) - 1
+    rows = np.flatnonzero(short)
+    second = b[np.minimum(starts[rows] + 1, last)].astype(np.int64)
+    col[rows] = (form[rows] << 3) | (second >> 4)
+    end_col[rows] = col[rows] + (second & 15)
+    rows = np.flatnonzero(one)
+    col[rows] = b[np.minimum(starts[rows] + 1, last)]
+    end_col[rows] = b[np.minimum(starts[rows] + 2, last)]
+    rows = np.flatnonzero(long)
+    at = first_var[rows]  # a long entry's four varints: line delta, end-line delta, col + 1, end col + 1
+    end_line[rows] += vals[at + 1]
+    col[rows] = vals[at + 2] - 1
+    end_col[rows] = vals[at + 3] - 1
+    end_line[none] = -1
     line[none] = -1
     covers = (head & 7) + 1
     if int(covers.sum()) != units:  # not the compiler's table: what co_positions itself says
-        rows = [p for code in codes for p in code.co_positions()]
-        whole = (np.array([-1 if v is None else v for v in c], np.int64) for c in zip(*rows, strict=True))
+        given = [p for code in codes for p in code.co_positions()]
+        whole = (np.array([-1 if v is None else v for v in c], np.int64) for c in zip(*given, strict=True))
         return tuple(v[ins] for v in whole)
     entry = np.repeat(np.arange(len(starts)), covers)[ins]
     return line[entry], end_line[entry], col[entry], end_col[entry]
