@@ -37,6 +37,12 @@ from codequarry.extractors.python.callgraph.scopes import (
     module_scope,
     own_nodes,
 )
+from codequarry.extractors.python.callgraph.typed import (
+    EMPTY_CONTAINERS,
+    PARTIALS,
+    Annotations,
+    is_str_formatting,
+)
 from codequarry.python.imports import resolve_relative
 from codequarry.python.scopes import module_name
 from codequarry.python.spans import span_getter
@@ -130,6 +136,7 @@ class _Walker:
         self.site = 0
         self.lambdas = 0
         self.star = False
+        self.types = Annotations(self)
 
     # -- scopes -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -187,12 +194,16 @@ class _Walker:
             value = self.expr(node.value, scope)
             for target in node.targets:
                 self.assign(target, value, scope)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        elif isinstance(node, ast.AugAssign):
+            value = ["o", [self.expr(node.value, scope), self.expr(node.target, scope)]]
+            self.assign(node.target, value, scope)
+        elif isinstance(node, ast.AnnAssign):
+            typed = self.types.value(node.annotation, scope)
             if node.value is not None:
                 value = self.expr(node.value, scope)
-                if isinstance(node, ast.AugAssign):
-                    value = ["o", [value, self.expr(node.target, scope)]]
-                self.assign(node.target, value, scope)
+                self.assign(node.target, value if typed is None else ["o", [value, typed]], scope)
+            elif typed is not None and isinstance(node.target, (ast.Name, ast.Attribute)):
+                self.assign(node.target, typed, scope)  # declared, e.g. a dataclass field
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self.assign(node.target, ["e", self.expr(node.iter, scope)], scope)
             self.body(node.body, scope)
@@ -327,7 +338,50 @@ class _Walker:
         self.facts["def"].append(
             [qual, self.store_var(node.name, scope), params, decorators, gen, inner.cls, node.lineno]
         )
+        self.known_params(node, scope, qual)
         self.body(node.body, inner)
+
+    def known_params(self, node: Any, scope: Scope, qual: str) -> None:
+        """What a def's parameters hold whoever calls it: ``self`` an instance of the enclosing class
+        (``cls`` the class itself in a classmethod) when no call gives a known receiver, ``*args`` a tuple, ``**kwargs`` a dict, an
+        annotated parameter an instance of its annotation; what ``-> T`` says it returns."""
+        args = node.args
+        local = f"{self.module}:{qual}:"
+        positional = [*args.posonlyargs, *args.args]
+        if scope.kind == "class" and positional and not scope.meta:
+            kinds = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+            implicit = node.name in ("__new__", "__init_subclass__", "__class_getitem__")
+            if "staticmethod" not in kinds or node.name == "__new__":
+                cls = ["k", scope.qual]
+                first = cls if "classmethod" in kinds or implicit else ["n", cls]
+                var = local + positional[0].arg  # when no call passes a known receiver
+                self.facts["assign"].append([["v", var], ["u", var, first]])
+        if args.vararg is not None:
+            self.facts["assign"].append([["v", local + args.vararg.arg], ["t", self.new_site("t"), []]])
+        if args.kwarg is not None:
+            self.facts["assign"].append([["v", local + args.kwarg.arg], ["d", self.new_site("d"), []]])
+        for arg in _all_args(args):
+            typed = self.types.value(arg.annotation, scope)
+            if typed is not None:
+                self.facts["assign"].append([["v", local + arg.arg], typed])
+        returns = self.types.value(node.returns, scope)
+        if returns is not None:
+            self.facts["ret"].append([qual, returns])
+
+    def new_site(self, letter: str) -> str:
+        """A fresh container site of this file, of the type ``letter`` names (l, t, s, d)."""
+        self.site += 1
+        return f"{self.module}#{letter}{self.site}"
+
+    def type_name(self, node: ast.expr, scope: Scope, quiet: bool) -> Any:
+        """The value of a name used as a type (an ``annotation`` reference unless ``quiet``)."""
+        if quiet:
+            self._quiet += 1
+            try:
+                return self.expr(node, scope)
+            finally:
+                self._quiet -= 1
+        return self.use(node, scope, "annotation")
 
     def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
         """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
@@ -352,6 +406,7 @@ class _Walker:
         for kw in node.keywords:
             self.expr(kw.value, scope)
         inner = Scope("class", qual, scope)
+        inner.meta = any(_tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
         collect(node.body, inner)
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
@@ -463,6 +518,12 @@ class _Walker:
             )
         return None
 
+    def binop(self, node: ast.BinOp, scope: Scope) -> Any:
+        """Operands walked; a string built with ``%`` or ``+`` is a ``str``."""
+        self.expr(node.left, scope)
+        self.expr(node.right, scope)
+        return ["q", ""] if is_str_formatting(node) else None
+
     def starred(self, node: ast.Starred, scope: Scope) -> Any:
         return ["e", self.expr(node.value, scope)]
 
@@ -535,7 +596,25 @@ class _Walker:
         line, col, end_line, end_col = self.span(node)
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
-        return ["c", index]
+        return self.known_result(node, callee, args, kwargs, ["c", index])
+
+    def known_result(
+        self, node: ast.Call, callee: Any, args: list[Any], kwargs: list[Any], result: Any
+    ) -> Any:
+        """A call's value, with what the walker knows of it: ``list()``, ``set()``, ``dict(a=f)`` make
+        a container; ``functools.partial(f, ...)`` calls ``f`` when called."""
+        name = callee[1] if callee and callee[0] == "b" else None
+        if name in EMPTY_CONTAINERS and not node.args and all(k for k, _ in kwargs):
+            letter = EMPTY_CONTAINERS[name]
+            items = [[k, v] for k, v in kwargs] if letter == "d" else []
+            return ["o", [result, ["d", self.new_site(letter), items]]]
+        func = node.func
+        named = (
+            func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        )
+        if named in PARTIALS and args and not args[0][1] and callee and callee[0] in ("v", "a"):
+            return ["o", [result, args[0][0]]]
+        return result
 
 
 #: ``_Walker.expr``'s step per expression class (the commonest four are handled before the lookup)
@@ -555,6 +634,7 @@ _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
     ast.Yield: _Walker.yield_,
     ast.YieldFrom: _Walker.yield_,
     ast.Starred: _Walker.starred,
+    ast.BinOp: _Walker.binop,
 }
 
 
@@ -566,6 +646,11 @@ def _key(node: Any) -> Any:
     ):
         return node.value
     return None
+
+
+def _tail(node: ast.expr) -> str:
+    """The last name of a dotted expression (``models.Model``: ``Model``), else ''."""
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:

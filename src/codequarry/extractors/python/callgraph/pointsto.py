@@ -39,6 +39,7 @@ from codequarry.extractors.python.callgraph.domain import (
     method_kind,
     qualified,
 )
+from codequarry.extractors.python.callgraph.outside import instances, outside_attr
 
 _MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
 
@@ -203,6 +204,10 @@ class Solver:
             return e[1]
         if tag == "p":
             return self.dotted(e[1])
+        if tag == "n":  # an instance of a type (annotations, self): see outside.py
+            return instances(self.eval(e[1], ctx), self.classes)
+        if tag == "u":  # a fallback: e[2] once the fixpoint leaves variable e[1] empty (self: see facts)
+            return self.eval(e[2], ctx) if self.final and not self.pts.get(e[1]) else EMPTY
         return EMPTY
 
     def elements(self, objs: Any, key: Any, indexed: bool) -> set[Obj]:
@@ -283,17 +288,20 @@ class Solver:
         if kind == "X":
             return {("X", f"{obj[1]}.{attr}")}
         if kind == "K":
-            return self.class_attr(obj[1], attr, obj)
+            return self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "I":
             out: set[Obj] = set()
             for cls in self.mro(obj[1]):
                 out |= self.pts.get(f"if:{cls}:{attr}", EMPTY)
-            return out | self.class_attr(obj[1], attr, obj)
+            return out | self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
             if obj[1] in mro:
-                return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
+                skip = mro.index(obj[1]) + 1
+                return self.class_attr(self_cls, attr, obj[2], skip=skip) or outside_attr(
+                    self, self_cls, attr, skip
+                )
             return EMPTY
         if kind == "BI":  # only a method the type has: a value that may be a str or an object is not
             return {("BIM", obj[1], attr)} if attr in TYPE_ATTRS.get(obj[1], ()) else EMPTY

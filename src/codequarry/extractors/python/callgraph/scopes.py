@@ -15,7 +15,7 @@ FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 class Scope:
     """A def, lambda, class or the module, with the names it binds."""
 
-    __slots__ = ("kind", "qual", "parent", "bound", "globals", "nonlocals", "func", "cls", "first")
+    __slots__ = ("kind", "qual", "parent", "bound", "globals", "nonlocals", "func", "cls", "first", "meta")
 
     def __init__(self, kind: str, qual: str, parent: Scope | None) -> None:
         self.kind, self.qual, self.parent = kind, qual, parent
@@ -25,6 +25,7 @@ class Scope:
         self.func: str | None = None  # the def's qualname (functions and lambdas)
         self.cls: str | None = None  # for a method's scope: its class's qualname
         self.first: str | None = None  # a method's first parameter (self, cls)
+        self.meta = False  # a class scope of a metaclass: its methods' self is a class, not an instance
 
 
 def method_of(scope: Scope) -> tuple[str | None, str | None]:
