@@ -159,7 +159,7 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
         return ("external", f"builtins.{container_type(obj[1])}.{obj[2]}", None, None, None, None, None)
     if kind == "XA":  # an attribute an external base class provides (outside.py)
         return ("external", f"{obj[1]}.{obj[2]}", None, None, None, None, None)
-    if kind == "BIM":
+    if kind in ("BIM", "OB"):
         return ("external", f"builtins.{obj[1]}.{obj[2]}", None, None, None, None, None)
     if kind == "B":
         return ("external", f"builtins.{obj[1]}", None, None, None, None, None)

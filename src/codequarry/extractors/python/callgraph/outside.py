@@ -4,11 +4,12 @@
 ``outside_attr`` answers ``obj.attr`` when no class of the corpus part of the MRO defines ``attr``:
 the first builtin base that has it (``class Q(dict)``: ``self.pop`` is ``builtins.dict.pop``), else the
 first external base (``class V(django.views.View)``: ``self.dispatch`` is ``django.views.View.dispatch``,
-as an ``("XA", base, attr)`` object), else ``object``'s own attribute (``super().__init__()`` in a class
+as an ``("XA", base, attr)`` object; a builtin's is ``("OB", type, attr)``), else ``object``'s own attribute (``super().__init__()`` in a class
 with no other base defining ``__init__`` is ``builtins.object.__init__``). It answers nothing (the
 call stays unresolved) when the name could be an instance attribute: any attribute assignment or
 constant-name ``setattr`` in the corpus with that name, or a ``__getattr__`` / ``__getattribute__`` on
-the class.
+the class, or when a base of a class in the MRO is not one known class (a decorated class, a
+computed base).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 from codequarry.extractors.python.callgraph.domain import EMPTY, VALUE_TYPES, Obj
 
 _DYNAMIC_ATTRS = ("__getattr__", "__getattribute__")
+#: objects ``outside_attr`` makes: an external base's attribute, a builtin base's (or object's) attribute
+GUESSES = frozenset({"XA", "OB"})
 #: external bases that add no attribute of their own to an instance (markers, generics)
 _MARKERS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol"})
 _stored: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
@@ -64,19 +67,32 @@ def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
         if any(f"{module}:{qual}:{name}" in solver.assigned for name in names):
             return set()
     outside: list[Obj] = []
-    for c in mro[max(skip - 1, 0) :]:
+    for c in mro:
         module, _qual, bases, i = solver.classes[c]
         for base in bases:
-            for obj in solver.eval(base, (module, i)):
-                if obj[0] in ("B", "X") and obj not in outside and obj[1] not in _MARKERS:
-                    outside.append(obj)
+            objs = solver.eval(base, (module, i))
+            if len(objs) != 1 or next(iter(objs))[0] not in ("K", "B", "X"):
+                return set()  # a base the solver cannot name for sure: the MRO is not known
+            obj = next(iter(objs))
+            if mro.index(c) >= skip - 1 and obj[0] != "K" and obj not in outside and obj[1] not in _MARKERS:
+                outside.append(obj)
     for obj in outside:
         if obj[0] == "X":
             return {("XA", obj[1], attr)}
         kind = getattr(builtins, obj[1], None)
         if isinstance(kind, type) and hasattr(kind, attr):
-            return {("BIM", obj[1], attr)}
-    return {("BIM", "object", attr)} if hasattr(object, attr) else set()
+            return {("OB", obj[1], attr)}
+    return {("OB", "object", attr)} if hasattr(object, attr) else set()
 
 
-__all__ = ["EMPTY", "instances", "outside_attr", "stored_attributes"]
+def drop_guesses(objs: set[Obj]) -> set[Obj]:
+    """An attribute read over several receivers: the guesses of ``outside_attr`` go when another
+    receiver gives a real answer (the guess then likely comes from an imprecise receiver)."""
+    if len(objs) > 1 and any(o[0] in GUESSES for o in objs):
+        real = {o for o in objs if o[0] not in GUESSES}
+        if real:
+            return real
+    return objs
+
+
+__all__ = ["EMPTY", "drop_guesses", "instances", "outside_attr", "stored_attributes"]

@@ -39,7 +39,7 @@ from codequarry.extractors.python.callgraph.domain import (
     method_kind,
     qualified,
 )
-from codequarry.extractors.python.callgraph.outside import instances, outside_attr
+from codequarry.extractors.python.callgraph.outside import drop_guesses, instances, outside_attr
 
 _MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
 
@@ -165,7 +165,7 @@ class Solver:
             out: set[Obj] = set()
             for obj in self.eval(e[1], ctx):
                 out |= self.getattr(obj, e[2])
-            return out
+            return drop_guesses(out)
         if tag == "c":
             return self.pts.get(f"r:{ctx[1]}:{e[1]}", EMPTY)
         if tag == "f":
