@@ -1,6 +1,9 @@
 """Rules of the points-to solver for what lies outside the corpus: instances made from a type
 (``["n", e]``), and attributes a corpus class inherits from a builtin or external base.
 
+Calling an external class (``pathlib.Path(p)``, by the naming convention: see
+``external_instance``) makes an ``XI`` instance whose attributes are ``XA`` guesses too.
+
 ``outside_attr`` answers ``obj.attr`` when no class of the corpus part of the MRO defines ``attr``:
 the first builtin base that has it (``class Q(dict)``: ``self.pop`` is ``builtins.dict.pop``), else the
 first external base (``class V(django.views.View)``: ``self.dispatch`` is ``django.views.View.dispatch``,
@@ -37,6 +40,16 @@ def instances(objs: Any, classes: Any) -> set[Obj]:
         elif obj[0] == "B" and obj[1] in VALUE_TYPES:
             out.add(("BI", obj[1]))
     return out
+
+
+def external_instance(name: str) -> set[Obj]:
+    """What calling the external ``name`` returns, when its last part names a class by convention
+    (``pathlib.Path``, ``threading.Event``, not ``os.getcwd`` or ``FOO``): an ``("XI", name)`` instance,
+    whose attributes are the class's (``XA`` guesses)."""
+    last = name.rpartition(".")[2]
+    if last[:1].isupper() and not last.isupper() and "." in name:
+        return {("XI", name)}
+    return set()
 
 
 def stored_attributes(solver: Any) -> frozenset[str]:
@@ -95,4 +108,4 @@ def drop_guesses(objs: set[Obj]) -> set[Obj]:
     return objs
 
 
-__all__ = ["EMPTY", "drop_guesses", "instances", "outside_attr", "stored_attributes"]
+__all__ = ["EMPTY", "drop_guesses", "external_instance", "instances", "outside_attr", "stored_attributes"]

@@ -39,7 +39,12 @@ from codequarry.extractors.python.callgraph.domain import (
     method_kind,
     qualified,
 )
-from codequarry.extractors.python.callgraph.outside import drop_guesses, instances, outside_attr
+from codequarry.extractors.python.callgraph.outside import (
+    drop_guesses,
+    external_instance,
+    instances,
+    outside_attr,
+)
 
 _MAX_ROUNDS = 10  # rounds per phase: on the stdlib each takes ~2 s and the tail adds little (see README)
 
@@ -287,10 +292,14 @@ class Solver:
             return self.star_lookup(obj[1], attr)
         if kind == "X":
             return {("X", f"{obj[1]}.{attr}")}
+        if kind == "XI":  # an instance of an external class: its attributes are the class's (a guess)
+            return {("XA", obj[1], attr)}
         if kind == "K":
             return self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "I":
             out: set[Obj] = set()
+            if attr == "__class__":
+                return {("K", obj[1])}
             for cls in self.mro(obj[1]):
                 out |= self.pts.get(f"if:{cls}:{attr}", EMPTY)
             return out | self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
@@ -380,6 +389,8 @@ class Solver:
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
+            elif kind == "X":
+                out |= external_instance(obj[1])
             elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
                 out |= STR
         return out
@@ -406,6 +417,8 @@ class Solver:
             return set(self.eval(args[0][0], ctx))
         if name in VALUE_TYPES:
             return {("BI", name)}
+        if name == "type" and len(args) == 1:
+            return {("K", o[1]) for o in self.eval(args[0][0], ctx) if o[0] == "I"}
         return set()
 
     def container_method(self, obj: Obj, args: list[Any], ctx: Any) -> set[Obj]:
