@@ -137,6 +137,7 @@ class _Walker:
         self.lambdas = 0
         self.star = False
         self.types = Annotations(self)
+        self.scope_defs: dict[str, set[str]] = {}  # qualname of a def or class -> the defs it binds
 
     # -- scopes -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -191,10 +192,13 @@ class _Walker:
         elif isinstance(node, ast.Assign):
             if scope.kind == "module":
                 self.setting_strings(node)
+                self.exports(node)
             value = self.expr(node.value, scope)
             for target in node.targets:
                 self.assign(target, value, scope)
         elif isinstance(node, ast.AugAssign):
+            if scope.kind == "module":
+                self.exports(node)
             value = ["o", [self.expr(node.value, scope), self.expr(node.target, scope)]]
             self.assign(node.target, value, scope)
         elif isinstance(node, ast.AnnAssign):
@@ -333,6 +337,7 @@ class _Walker:
         positional = [*node.args.posonlyargs, *node.args.args]
         inner.first = positional[0].arg if positional else None
         collect(node.body, inner)
+        self.scope_defs[qual] = inner.defs
         module_scope(scope).bound.update(inner.globals)
         gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_nodes(node.body))
         self.facts["def"].append(
@@ -408,6 +413,7 @@ class _Walker:
         inner = Scope("class", qual, scope)
         inner.meta = any(_tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
         collect(node.body, inner)
+        self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
 
@@ -551,12 +557,32 @@ class _Walker:
             head = got
             while head and head[0] == "a":
                 head = head[1]
-            if not head or head[0] not in ("v", "m") or (head[0] == "v" and "::" not in head[1]):
+            if not head or head[0] not in ("v", "m") or (head[0] == "v" and not self.global_or_def(head[1])):
                 return
         line, col = self.span(node)[:2]
         while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
+
+    def global_or_def(self, var: str) -> bool:
+        """A module global, or a local a nested def or class binds (``return wrapper``): a plain read of
+        it is a reference; other locals' reads are not recorded."""
+        if "::" in var:
+            return True
+        where, _, name = var.rpartition(":")
+        return name in self.scope_defs.get(where.partition(":")[2], ())
+
+    def exports(self, node: ast.Assign | ast.AugAssign) -> None:
+        """``__all__ = [...]`` (or ``+=``) at module level: each name listed is an ``export`` reference
+        (``from m import *`` and documentation tools use it)."""
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if not any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            return
+        if isinstance(node.value, (ast.List, ast.Tuple)):
+            for n in node.value.elts:
+                if isinstance(n, ast.Constant) and isinstance(n.value, str):
+                    line, col = self.span(n)[:2]
+                    self.facts["refs"].append([line, col, "export", "", ["v", f"{self.module}::{n.value}"]])
 
     def call(self, node: ast.Call, scope: Scope) -> Any:
         callee = self.use(node.func, scope, "call")

@@ -15,7 +15,19 @@ FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 class Scope:
     """A def, lambda, class or the module, with the names it binds."""
 
-    __slots__ = ("kind", "qual", "parent", "bound", "globals", "nonlocals", "func", "cls", "first", "meta")
+    __slots__ = (
+        "kind",
+        "qual",
+        "parent",
+        "bound",
+        "globals",
+        "nonlocals",
+        "func",
+        "cls",
+        "first",
+        "meta",
+        "defs",
+    )
 
     def __init__(self, kind: str, qual: str, parent: Scope | None) -> None:
         self.kind, self.qual, self.parent = kind, qual, parent
@@ -25,6 +37,7 @@ class Scope:
         self.func: str | None = None  # the def's qualname (functions and lambdas)
         self.cls: str | None = None  # for a method's scope: its class's qualname
         self.first: str | None = None  # a method's first parameter (self, cls)
+        self.defs: set[str] = set()  # names a def or class statement of this scope binds
         self.meta = False  # a class scope of a metaclass: its methods' self is a class, not an instance
 
 
@@ -65,10 +78,12 @@ def collect(stmts: list[ast.stmt], scope: Scope) -> None:
     for stmt in stmts:
         if isinstance(stmt, (*FUNCS, ast.ClassDef)):
             scope.bound.add(stmt.name)
+            scope.defs.add(stmt.name)
     for node in own_nodes(stmts):
         bind(node, scope)
         if isinstance(node, (*FUNCS, ast.ClassDef)):
             scope.bound.add(node.name)
+            scope.defs.add(node.name)
 
 
 def collect_expr(node: ast.expr, scope: Scope) -> None:
