@@ -62,13 +62,16 @@ def function_scope(scope: Scope) -> Scope:
 
 
 def own_nodes(stmts: list[ast.stmt]) -> Any:
-    """The nodes of a body that belong to its own scope (not to nested defs, classes or lambdas)."""
+    """The nodes of a body that belong to its own scope (not to nested defs, classes or lambdas,
+    though a nested def or class statement itself is yielded: it binds its name in this scope)."""
     stack: list[ast.AST] = list(stmts)
     while stack:
         node = stack.pop()
         yield node
         for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (*FUNCS, ast.ClassDef, ast.Lambda)):
+            if isinstance(child, (*FUNCS, ast.ClassDef)):
+                yield child  # a def under if/try/with binds its name here; its body is its own scope
+            elif not isinstance(child, ast.Lambda):
                 stack.append(child)
 
 
