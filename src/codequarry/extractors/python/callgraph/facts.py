@@ -638,7 +638,14 @@ class _Walker:
         named = (
             func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
         )
-        if named in PARTIALS and args and not args[0][1] and callee and callee[0] in ("v", "a"):
+        if (
+            named in PARTIALS
+            and args
+            and not args[0][1]
+            and callee
+            and callee[0] in ("v", "a")
+            and _tail(node.args[0]) != "update_wrapper"
+        ):
             return ["o", [result, args[0][0]]]
         return result
 

@@ -389,7 +389,7 @@ class Solver:
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
-            elif kind == "X":
+            elif kind == "X" and sum(o[0] == "X" for o in callees) == 1:  # one name: not a mix-up
                 out |= external_instance(obj[1])
             elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
                 out |= STR

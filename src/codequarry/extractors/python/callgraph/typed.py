@@ -48,7 +48,9 @@ _SKIP = frozenset({"Any", "None", "object", "Self", "TypeVar", "Callable", "Lite
 _WRAPPERS = frozenset({"ClassVar", "Final", "Annotated", "Required", "NotRequired"})
 #: builtins whose call with no positional argument makes an empty container of the site letter given
 EMPTY_CONTAINERS = {"list": "l", "dict": "d", "set": "s", "frozenset": "s", "tuple": "t"}
-#: names of functools' partial under which a call binds its first argument for later
+#: names of functools' partial under which a call binds its first argument for later. Not applied to
+#: ``partial(update_wrapper, ...)`` (functools.wraps itself): the solver is context-insensitive, so
+#: that identity function would return every function any decorator in the corpus wraps
 PARTIALS = frozenset({"partial", "partialmethod"})
 
 
