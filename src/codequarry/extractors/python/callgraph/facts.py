@@ -22,7 +22,6 @@ from __future__ import annotations
 import ast
 import builtins
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,19 +29,17 @@ from codequarry.api import file_extractor
 from codequarry.extractors.python.callgraph.scopes import (
     FUNCS,
     Scope,
+    all_args,
     collect,
     collect_expr,
     function_scope,
     method_of,
     module_scope,
     own_nodes,
+    tail,
 )
-from codequarry.extractors.python.callgraph.typed import (
-    EMPTY_CONTAINERS,
-    PARTIALS,
-    Annotations,
-    is_str_formatting,
-)
+from codequarry.extractors.python.callgraph.typed import Annotations, Known, is_str_formatting
+from codequarry.extractors.python.callgraph.uses import Uses
 from codequarry.python.imports import resolve_relative
 from codequarry.python.scopes import module_name
 from codequarry.python.spans import span_getter
@@ -50,34 +47,6 @@ from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-#: Django settings whose strings name functions and classes the framework imports
-_SETTINGS = frozenset(
-    {
-        "MIDDLEWARE",
-        "MIDDLEWARE_CLASSES",
-        "TEMPLATES",
-        "AUTHENTICATION_BACKENDS",
-        "ROOT_URLCONF",
-        "WSGI_APPLICATION",
-        "ASGI_APPLICATION",
-        "TEST_RUNNER",
-        "PASSWORD_HASHERS",
-        "AUTH_PASSWORD_VALIDATORS",
-        "TEMPLATE_CONTEXT_PROCESSORS",
-        "DEFAULT_EXCEPTION_REPORTER",
-        "DEFAULT_EXCEPTION_REPORTER_FILTER",
-        "CSRF_FAILURE_VIEW",
-        "FILE_UPLOAD_HANDLERS",
-        "MESSAGE_STORAGE",
-        "SESSION_SERIALIZER",
-        "STATICFILES_FINDERS",
-        "LOGGING",
-        "REST_FRAMEWORK",
-        "CELERY_BEAT_SCHEDULE",
-        "DATABASE_ROUTERS",
-    }
-)
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -115,7 +84,7 @@ def callgraph_facts(src: SourceFile, out: Any) -> None:
     out.callgraph_facts.add(module=module, facts=json.dumps(walker.facts, separators=(",", ":")))
 
 
-class _Walker:
+class _Walker(Uses, Known):
     """Walks a module once, emitting facts with names resolved to variables."""
 
     def __init__(self, src: SourceFile, module: str) -> None:
@@ -290,40 +259,6 @@ class _Walker:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, scope)
 
-    def registered(self, node: Any, scope: Scope, value: Any) -> None:
-        """A def or class under a registering decorator (``@receiver(sig)``, ``@app.route("/")``,
-        ``@admin.register(M)``: a call or an attribute, not functools') is used by the framework: a
-        ``decorated`` reference to itself."""
-        for dec in node.decorator_list:
-            func = dec.func if isinstance(dec, ast.Call) else dec
-            if isinstance(dec, (ast.Call, ast.Attribute)):
-                head = func
-                while isinstance(head, ast.Attribute):
-                    head = head.value
-                if isinstance(head, ast.Name) and head.id == "functools":
-                    continue
-                if isinstance(func, ast.Name) and func.id in (
-                    "wraps",
-                    "lru_cache",
-                    "cache",
-                    "cached_property",
-                ):
-                    continue
-                line, col = self.span(dec)[:2]
-                self.facts["refs"].append([line, col, "decorated", scope.qual, value])
-                return
-
-    def setting_strings(self, node: ast.Assign) -> None:
-        """Dotted paths a framework imports by name: Django's MIDDLEWARE, TEMPLATES (context
-        processors), AUTHENTICATION_BACKENDS, ... become ``string`` references."""
-        if not any(isinstance(t, ast.Name) and t.id in _SETTINGS for t in node.targets):
-            return
-        for n in ast.walk(node.value):
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and _DOTTED.match(n.value):
-                line, col = self.span(n)[:2]
-                self.facts["refs"].append([line, col, "string", "", ["p", n.value]])
-
-    # -- definitions ------------------------------------------------------------------------------
     def funcdef(self, node: Any, scope: Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
@@ -332,7 +267,7 @@ class _Walker:
         inner = Scope("function", qual, scope)
         inner.func = qual
         inner.cls = scope.qual if scope.kind == "class" else None
-        for arg in _all_args(node.args):
+        for arg in all_args(node.args):
             inner.bound.add(arg.arg)
         positional = [*node.args.posonlyargs, *node.args.args]
         inner.first = positional[0].arg if positional else None
@@ -345,48 +280,6 @@ class _Walker:
         )
         self.known_params(node, scope, qual)
         self.body(node.body, inner)
-
-    def known_params(self, node: Any, scope: Scope, qual: str) -> None:
-        """What a def's parameters hold whoever calls it: ``self`` an instance of the enclosing class
-        (``cls`` the class itself in a classmethod) when no call gives a known receiver, ``*args`` a tuple, ``**kwargs`` a dict, an
-        annotated parameter an instance of its annotation; what ``-> T`` says it returns."""
-        args = node.args
-        local = f"{self.module}:{qual}:"
-        positional = [*args.posonlyargs, *args.args]
-        if scope.kind == "class" and positional and not scope.meta:
-            kinds = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
-            implicit = node.name in ("__new__", "__init_subclass__", "__class_getitem__")
-            if "staticmethod" not in kinds or node.name == "__new__":
-                cls = ["k", scope.qual]
-                first = cls if "classmethod" in kinds or implicit else ["n", cls]
-                var = local + positional[0].arg  # when no call passes a known receiver
-                self.facts["assign"].append([["v", var], ["u", var, first]])
-        if args.vararg is not None:
-            self.facts["assign"].append([["v", local + args.vararg.arg], ["t", self.new_site("t"), []]])
-        if args.kwarg is not None:
-            self.facts["assign"].append([["v", local + args.kwarg.arg], ["d", self.new_site("d"), []]])
-        for arg in _all_args(args):
-            typed = self.types.value(arg.annotation, scope)
-            if typed is not None:
-                self.facts["assign"].append([["v", local + arg.arg], typed])
-        returns = self.types.value(node.returns, scope)
-        if returns is not None:
-            self.facts["ret"].append([qual, returns])
-
-    def new_site(self, letter: str) -> str:
-        """A fresh container site of this file, of the type ``letter`` names (l, t, s, d)."""
-        self.site += 1
-        return f"{self.module}#{letter}{self.site}"
-
-    def type_name(self, node: ast.expr, scope: Scope, quiet: bool) -> Any:
-        """The value of a name used as a type (an ``annotation`` reference unless ``quiet``)."""
-        if quiet:
-            self._quiet += 1
-            try:
-                return self.expr(node, scope)
-            finally:
-                self._quiet -= 1
-        return self.use(node, scope, "annotation")
 
     def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
         """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
@@ -411,7 +304,7 @@ class _Walker:
         for kw in node.keywords:
             self.expr(kw.value, scope)
         inner = Scope("class", qual, scope)
-        inner.meta = any(_tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
+        inner.meta = any(tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
         collect(node.body, inner)
         self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
@@ -424,7 +317,7 @@ class _Walker:
         params = self.params(node.args, scope)
         inner = Scope("function", qual, scope)
         inner.func = qual
-        for arg in _all_args(node.args):
+        for arg in all_args(node.args):
             inner.bound.add(arg.arg)
         collect_expr(node.body, inner)
         self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
@@ -564,26 +457,6 @@ class _Walker:
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
 
-    def global_or_def(self, var: str) -> bool:
-        """A module global, or a local a nested def or class binds (``return wrapper``): a plain read of
-        it is a reference; other locals' reads are not recorded."""
-        if "::" in var:
-            return True
-        where, _, name = var.rpartition(":")
-        return name in self.scope_defs.get(where.partition(":")[2], ())
-
-    def exports(self, node: ast.Assign | ast.AugAssign) -> None:
-        """``__all__ = [...]`` (or ``+=``) at module level: each name listed is an ``export`` reference
-        (``from m import *`` and documentation tools use it)."""
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        if not any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
-            return
-        if isinstance(node.value, (ast.List, ast.Tuple)):
-            for n in node.value.elts:
-                if isinstance(n, ast.Constant) and isinstance(n.value, str):
-                    line, col = self.span(n)[:2]
-                    self.facts["refs"].append([line, col, "export", "", ["v", f"{self.module}::{n.value}"]])
-
     def call(self, node: ast.Call, scope: Scope) -> Any:
         callee = self.use(node.func, scope, "call")
         args = [
@@ -624,31 +497,6 @@ class _Walker:
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
         return self.known_result(node, callee, args, kwargs, ["c", index])
 
-    def known_result(
-        self, node: ast.Call, callee: Any, args: list[Any], kwargs: list[Any], result: Any
-    ) -> Any:
-        """A call's value, with what the walker knows of it: ``list()``, ``set()``, ``dict(a=f)`` make
-        a container; ``functools.partial(f, ...)`` calls ``f`` when called."""
-        name = callee[1] if callee and callee[0] == "b" else None
-        if name in EMPTY_CONTAINERS and not node.args and all(k for k, _ in kwargs):
-            letter = EMPTY_CONTAINERS[name]
-            items = [[k, v] for k, v in kwargs] if letter == "d" else []
-            return ["o", [result, ["d", self.new_site(letter), items]]]
-        func = node.func
-        named = (
-            func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
-        )
-        if (
-            named in PARTIALS
-            and args
-            and not args[0][1]
-            and callee
-            and callee[0] in ("v", "a")
-            and _tail(node.args[0]) != "update_wrapper"
-        ):
-            return ["o", [result, args[0][0]]]
-        return result
-
 
 #: ``_Walker.expr``'s step per expression class (the commonest four are handled before the lookup)
 _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
@@ -679,17 +527,3 @@ def _key(node: Any) -> Any:
     ):
         return node.value
     return None
-
-
-def _tail(node: ast.expr) -> str:
-    """The last name of a dotted expression (``models.Model``: ``Model``), else ''."""
-    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
-
-
-def _all_args(args: ast.arguments) -> list[ast.arg]:
-    out = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-    if args.vararg:
-        out.append(args.vararg)
-    if args.kwarg:
-        out.append(args.kwarg)
-    return out

@@ -107,3 +107,17 @@ def bind(node: ast.AST, scope: Scope) -> None:
                 scope.bound.add(alias.asname or alias.name.partition(".")[0])
     elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
         scope.bound.add(node.name)
+
+
+def tail(node: ast.expr) -> str:
+    """The last name of a dotted expression (``models.Model``: ``Model``), else ''."""
+    return node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+
+
+def all_args(args: ast.arguments) -> list[ast.arg]:
+    out = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    if args.vararg:
+        out.append(args.vararg)
+    if args.kwarg:
+        out.append(args.kwarg)
+    return out

@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from codequarry.extractors.python.callgraph.scopes import all_args, tail
+
 #: subscripted generics whose (last) parameter is the type of their elements
 _ELEMENT_OF = frozenset(
     {
@@ -145,3 +147,84 @@ def is_str_formatting(node: ast.BinOp) -> bool:
     if isinstance(node.op, ast.Mod):
         return left_str
     return isinstance(node.op, ast.Add) and (left_str or right_str)
+
+
+class Known:
+    """Mixed into the walker (:mod:`.facts`): the facts of values known without an assignment."""
+
+    facts: dict[str, list[Any]]
+    module: str
+    site: int
+    types: Annotations
+    _quiet: int
+
+    def expr(self, node: Any, scope: Any) -> Any: ...  # the walker's
+
+    def use(self, node: Any, scope: Any, kind: str) -> Any: ...  # the walker's
+
+    def known_params(self, node: Any, scope: Any, qual: str) -> None:
+        """What a def's parameters hold whoever calls it: ``self`` an instance of the enclosing class
+        (``cls`` the class itself in a classmethod) when no call gives a known receiver, ``*args`` a tuple, ``**kwargs`` a dict, an
+        annotated parameter an instance of its annotation; what ``-> T`` says it returns."""
+        args = node.args
+        local = f"{self.module}:{qual}:"
+        positional = [*args.posonlyargs, *args.args]
+        if scope.kind == "class" and positional and not scope.meta:
+            kinds = {d.id for d in node.decorator_list if isinstance(d, ast.Name)}
+            implicit = node.name in ("__new__", "__init_subclass__", "__class_getitem__")
+            if "staticmethod" not in kinds or node.name == "__new__":
+                cls = ["k", scope.qual]
+                first = cls if "classmethod" in kinds or implicit else ["n", cls]
+                var = local + positional[0].arg  # when no call passes a known receiver
+                self.facts["assign"].append([["v", var], ["u", var, first]])
+        if args.vararg is not None:
+            self.facts["assign"].append([["v", local + args.vararg.arg], ["t", self.new_site("t"), []]])
+        if args.kwarg is not None:
+            self.facts["assign"].append([["v", local + args.kwarg.arg], ["d", self.new_site("d"), []]])
+        for arg in all_args(args):
+            typed = self.types.value(arg.annotation, scope)
+            if typed is not None:
+                self.facts["assign"].append([["v", local + arg.arg], typed])
+        returns = self.types.value(node.returns, scope)
+        if returns is not None:
+            self.facts["ret"].append([qual, returns])
+
+    def new_site(self, letter: str) -> str:
+        """A fresh container site of this file, of the type ``letter`` names (l, t, s, d)."""
+        self.site += 1
+        return f"{self.module}#{letter}{self.site}"
+
+    def type_name(self, node: ast.expr, scope: Any, quiet: bool) -> Any:
+        """The value of a name used as a type (an ``annotation`` reference unless ``quiet``)."""
+        if quiet:
+            self._quiet += 1
+            try:
+                return self.expr(node, scope)
+            finally:
+                self._quiet -= 1
+        return self.use(node, scope, "annotation")
+
+    def known_result(
+        self, node: ast.Call, callee: Any, args: list[Any], kwargs: list[Any], result: Any
+    ) -> Any:
+        """A call's value, with what the walker knows of it: ``list()``, ``set()``, ``dict(a=f)`` make
+        a container; ``functools.partial(f, ...)`` calls ``f`` when called."""
+        name = callee[1] if callee and callee[0] == "b" else None
+        if name in EMPTY_CONTAINERS and not node.args and all(k for k, _ in kwargs):
+            letter = EMPTY_CONTAINERS[name]
+            items = [[k, v] for k, v in kwargs] if letter == "d" else []
+            return ["o", [result, ["d", self.new_site(letter), items]]]
+        func = node.func
+        named = (
+            func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+        )
+        if (
+            named in PARTIALS
+            and args
+            and not args[0][1]
+            and callee
+            and callee[0] in ("v", "a")
+            and tail(node.args[0]) != "update_wrapper"
+        ):
+            return ["o", [result, args[0][0]]]
+        return result
