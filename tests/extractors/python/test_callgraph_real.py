@@ -60,6 +60,6 @@ def test_django_edges_reach_definitions_or_are_external(tmp_path: Path) -> None:
     print(json.dumps(forms))
     total = sum(f["sites"] for f in forms)
     resolved = sum(f["sites"] * f["resolved"] for f in forms) / total
-    assert resolved > 0.6  # measured: see the README; a floor that catches a broken solver
+    assert resolved > 0.75  # measured 0.81 (Django 5.2); a floor that catches a broken solver
     refs = sql(s, "SELECT count(*) AS n FROM \"references\" WHERE kind = 'decorated'").column("n")[0].as_py()
     assert refs > 0

@@ -63,6 +63,30 @@ PROJ = {
         class Child(Base):
             pass
     """,
+    "site/api.py": """
+        __all__ = ["exported"]
+        __all__ += ["configure"]
+
+
+        def logged(func):
+            def wrapper(*args):
+                return func(*args)
+
+            return wrapper
+
+
+        @logged
+        def exported():
+            pass
+
+
+        class Config:
+            pass
+
+
+        def configure(config: Config) -> None:
+            pass
+    """,
 }
 
 NEVER = """
@@ -99,6 +123,9 @@ def test_each_kind_of_use_is_a_row(store: Path) -> None:
     assert ("argument", "site.signals.on_save") in got  # post_save.connect(on_save)
     assert ("read", "site.signals.helper") in got  # a dict value
     assert ("base", "site.signals.Base") in got
+    assert ("export", "site.api.configure") in got  # named in __all__ (+=)
+    assert ("read", "site.api.logged.<locals>.wrapper") in got  # a nested def returned
+    assert ("annotation", "site.api.Config") in got
     # django is not in the corpus: its names are not references to anything defined here
     assert not any(r["target"].startswith("django") for r in rows)
     kinds = {r["target"]: r["target_kind"] for r in rows}

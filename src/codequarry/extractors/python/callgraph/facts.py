@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -30,13 +29,17 @@ from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.scopes import (
     FUNCS,
     Scope,
+    all_args,
     collect,
     collect_expr,
     function_scope,
     method_of,
     module_scope,
     own_nodes,
+    tail,
 )
+from codequarry.extractors.python.callgraph.typed import Annotations, Known, is_str_formatting
+from codequarry.extractors.python.callgraph.uses import Uses
 from codequarry.python.imports import resolve_relative
 from codequarry.python.scopes import module_name
 from codequarry.python.spans import span_getter
@@ -44,34 +47,6 @@ from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
-#: Django settings whose strings name functions and classes the framework imports
-_SETTINGS = frozenset(
-    {
-        "MIDDLEWARE",
-        "MIDDLEWARE_CLASSES",
-        "TEMPLATES",
-        "AUTHENTICATION_BACKENDS",
-        "ROOT_URLCONF",
-        "WSGI_APPLICATION",
-        "ASGI_APPLICATION",
-        "TEST_RUNNER",
-        "PASSWORD_HASHERS",
-        "AUTH_PASSWORD_VALIDATORS",
-        "TEMPLATE_CONTEXT_PROCESSORS",
-        "DEFAULT_EXCEPTION_REPORTER",
-        "DEFAULT_EXCEPTION_REPORTER_FILTER",
-        "CSRF_FAILURE_VIEW",
-        "FILE_UPLOAD_HANDLERS",
-        "MESSAGE_STORAGE",
-        "SESSION_SERIALIZER",
-        "STATICFILES_FINDERS",
-        "LOGGING",
-        "REST_FRAMEWORK",
-        "CELERY_BEAT_SCHEDULE",
-        "DATABASE_ROUTERS",
-    }
-)
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -100,7 +75,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=1, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=2, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -109,7 +84,7 @@ def callgraph_facts(src: SourceFile, out: Any) -> None:
     out.callgraph_facts.add(module=module, facts=codec.encode(walker.facts))
 
 
-class _Walker:
+class _Walker(Uses, Known):
     """Walks a module once, emitting facts with names resolved to variables."""
 
     def __init__(self, src: SourceFile, module: str) -> None:
@@ -130,6 +105,8 @@ class _Walker:
         self.site = 0
         self.lambdas = 0
         self.star = False
+        self.types = Annotations(self)
+        self.scope_defs: dict[str, set[str]] = {}  # qualname of a def or class -> the defs it binds
 
     # -- scopes -----------------------------------------------------------------------------------
     def run(self) -> None:
@@ -184,15 +161,22 @@ class _Walker:
         elif isinstance(node, ast.Assign):
             if scope.kind == "module":
                 self.setting_strings(node)
+                self.exports(node)
             value = self.expr(node.value, scope)
             for target in node.targets:
                 self.assign(target, value, scope)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        elif isinstance(node, ast.AugAssign):
+            if scope.kind == "module":
+                self.exports(node)
+            value = ["o", [self.expr(node.value, scope), self.expr(node.target, scope)]]
+            self.assign(node.target, value, scope)
+        elif isinstance(node, ast.AnnAssign):
+            typed = self.types.value(node.annotation, scope)
             if node.value is not None:
                 value = self.expr(node.value, scope)
-                if isinstance(node, ast.AugAssign):
-                    value = ["o", [value, self.expr(node.target, scope)]]
-                self.assign(node.target, value, scope)
+                self.assign(node.target, value if typed is None else ["o", [value, typed]], scope)
+            elif typed is not None and isinstance(node.target, (ast.Name, ast.Attribute)):
+                self.assign(node.target, typed, scope)  # declared, e.g. a dataclass field
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             self.assign(node.target, ["e", self.expr(node.iter, scope)], scope)
             self.body(node.body, scope)
@@ -275,40 +259,6 @@ class _Walker:
         elif isinstance(target, ast.Starred):
             self.assign(target.value, value, scope)
 
-    def registered(self, node: Any, scope: Scope, value: Any) -> None:
-        """A def or class under a registering decorator (``@receiver(sig)``, ``@app.route("/")``,
-        ``@admin.register(M)``: a call or an attribute, not functools') is used by the framework: a
-        ``decorated`` reference to itself."""
-        for dec in node.decorator_list:
-            func = dec.func if isinstance(dec, ast.Call) else dec
-            if isinstance(dec, (ast.Call, ast.Attribute)):
-                head = func
-                while isinstance(head, ast.Attribute):
-                    head = head.value
-                if isinstance(head, ast.Name) and head.id == "functools":
-                    continue
-                if isinstance(func, ast.Name) and func.id in (
-                    "wraps",
-                    "lru_cache",
-                    "cache",
-                    "cached_property",
-                ):
-                    continue
-                line, col = self.span(dec)[:2]
-                self.facts["refs"].append([line, col, "decorated", scope.qual, value])
-                return
-
-    def setting_strings(self, node: ast.Assign) -> None:
-        """Dotted paths a framework imports by name: Django's MIDDLEWARE, TEMPLATES (context
-        processors), AUTHENTICATION_BACKENDS, ... become ``string`` references."""
-        if not any(isinstance(t, ast.Name) and t.id in _SETTINGS for t in node.targets):
-            return
-        for n in ast.walk(node.value):
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and _DOTTED.match(n.value):
-                line, col = self.span(n)[:2]
-                self.facts["refs"].append([line, col, "string", "", ["p", n.value]])
-
-    # -- definitions ------------------------------------------------------------------------------
     def funcdef(self, node: Any, scope: Scope) -> None:
         qual = self.src.qualname(node)
         decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
@@ -317,16 +267,18 @@ class _Walker:
         inner = Scope("function", qual, scope)
         inner.func = qual
         inner.cls = scope.qual if scope.kind == "class" else None
-        for arg in _all_args(node.args):
+        for arg in all_args(node.args):
             inner.bound.add(arg.arg)
         positional = [*node.args.posonlyargs, *node.args.args]
         inner.first = positional[0].arg if positional else None
         collect(node.body, inner)
+        self.scope_defs[qual] = inner.defs
         module_scope(scope).bound.update(inner.globals)
         gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_nodes(node.body))
         self.facts["def"].append(
             [qual, self.store_var(node.name, scope), params, decorators, gen, inner.cls, node.lineno]
         )
+        self.known_params(node, scope, qual)
         self.body(node.body, inner)
 
     def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
@@ -352,7 +304,9 @@ class _Walker:
         for kw in node.keywords:
             self.expr(kw.value, scope)
         inner = Scope("class", qual, scope)
+        inner.meta = any(tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
         collect(node.body, inner)
+        self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
 
@@ -363,7 +317,7 @@ class _Walker:
         params = self.params(node.args, scope)
         inner = Scope("function", qual, scope)
         inner.func = qual
-        for arg in _all_args(node.args):
+        for arg in all_args(node.args):
             inner.bound.add(arg.arg)
         collect_expr(node.body, inner)
         self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
@@ -463,6 +417,12 @@ class _Walker:
             )
         return None
 
+    def binop(self, node: ast.BinOp, scope: Scope) -> Any:
+        """Operands walked; a string built with ``%`` or ``+`` is a ``str``."""
+        self.expr(node.left, scope)
+        self.expr(node.right, scope)
+        return ["q", ""] if is_str_formatting(node) else None
+
     def starred(self, node: ast.Starred, scope: Scope) -> Any:
         return ["e", self.expr(node.value, scope)]
 
@@ -490,7 +450,7 @@ class _Walker:
             head = got
             while head and head[0] == "a":
                 head = head[1]
-            if not head or head[0] not in ("v", "m") or (head[0] == "v" and "::" not in head[1]):
+            if not head or head[0] not in ("v", "m") or (head[0] == "v" and not self.global_or_def(head[1])):
                 return
         line, col = self.span(node)[:2]
         while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
@@ -535,7 +495,7 @@ class _Walker:
         line, col, end_line, end_col = self.span(node)
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])
-        return ["c", index]
+        return self.known_result(node, callee, args, kwargs, ["c", index])
 
 
 #: ``_Walker.expr``'s step per expression class (the commonest four are handled before the lookup)
@@ -555,6 +515,7 @@ _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
     ast.Yield: _Walker.yield_,
     ast.YieldFrom: _Walker.yield_,
     ast.Starred: _Walker.starred,
+    ast.BinOp: _Walker.binop,
 }
 
 
@@ -566,12 +527,3 @@ def _key(node: Any) -> Any:
     ):
         return node.value
     return None
-
-
-def _all_args(args: ast.arguments) -> list[ast.arg]:
-    out = [*args.posonlyargs, *args.args, *args.kwonlyargs]
-    if args.vararg:
-        out.append(args.vararg)
-    if args.kwarg:
-        out.append(args.kwarg)
-    return out

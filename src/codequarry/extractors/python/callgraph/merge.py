@@ -194,7 +194,9 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
         return None
     if kind == "LM":
         return ("external", f"builtins.{container_type(obj[1])}.{obj[2]}", None, None, None, None, None)
-    if kind == "BIM":
+    if kind == "XA":  # an attribute an external base class provides (outside.py)
+        return ("external", f"{obj[1]}.{obj[2]}", None, None, None, None, None)
+    if kind in ("BIM", "OB"):
         return ("external", f"builtins.{obj[1]}.{obj[2]}", None, None, None, None, None)
     if kind == "B":
         return ("external", f"builtins.{obj[1]}", None, None, None, None, None)

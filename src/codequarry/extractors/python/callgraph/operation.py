@@ -100,7 +100,7 @@ class Reference:
     used as a decorator or base, imported, or named in a string a framework imports (Django settings)."""
 
     scope: str  # qualname of the scope holding the use, '' for module level
-    kind: str  # read | call | argument | decorator | base | import | string | decorated
+    kind: str  # read | call | argument | decorator | base | import | string | decorated | annotation | export
     target_kind: str  # function | method | class | module
     target: str  # fully qualified name of what is used
     target_repo: str | None

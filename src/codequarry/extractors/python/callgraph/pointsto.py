@@ -43,6 +43,12 @@ from codequarry.extractors.python.callgraph.domain import (
     qualified,
 )
 from codequarry.extractors.python.callgraph.fixpoint import Worklist
+from codequarry.extractors.python.callgraph.outside import (
+    drop_guesses,
+    external_instance,
+    instances,
+    outside_attr,
+)
 
 _NO_SLOTS: dict[Any, set[Obj]] = {}
 
@@ -63,6 +69,8 @@ class Solver(Worklist):
         self.stars: dict[str, list[str]] = {}
         self.assigned: set[str] = set()
         self.final = False
+        #: tasks that met a fallback (tag "u") before the final phase: they run again in it
+        self.fallbacks: set[int] = set()
         super().__init__()
         for i, (module, facts) in enumerate(self.files):
             self.stars[module] = facts["stars"]
@@ -89,7 +97,7 @@ class Solver(Worklist):
         self.drain(self._run, every=True)
         self.final = True  # a decorator nothing is known about now keeps what it decorates
         for t, (kind, _i, fact) in enumerate(self.tasks):
-            if kind in ("d", "k") and fact[3]:
+            if (kind in ("d", "k") and fact[3]) or t in self.fallbacks:
                 self.push(t)
         self.drain(self._run)
         return self.evaluations
@@ -183,7 +191,7 @@ class Solver(Worklist):
             out: set[Obj] = set()
             for obj in self.eval(e[1], ctx):
                 out |= self.getattr(obj, e[2])
-            return out
+            return drop_guesses(out)
         if tag == "c":
             return self.get(f"r:{ctx[1]}:{e[1]}")
         if tag == "f":
@@ -222,6 +230,15 @@ class Solver(Worklist):
             return e[1]
         if tag == "p":
             return self.dotted(e[1])
+        if tag == "n":  # an instance of a type (annotations, self): see outside.py
+            return instances(self.eval(e[1], ctx), self.classes)
+        if tag == "u":  # a fallback: e[2] once the fixpoint leaves variable e[1] empty (self: see facts)
+            self.read(e[1])
+            if not self.final:
+                if self.cur is not None:  # run again in the final phase, where the fallback applies
+                    self.fallbacks.add(self.cur)
+                return EMPTY
+            return EMPTY if self.pts.get(e[1]) else self.eval(e[2], ctx)
         return EMPTY
 
     def elements(self, objs: Any, key: Any, indexed: bool) -> set[Obj]:
@@ -301,18 +318,25 @@ class Solver(Worklist):
             return self.star_lookup(obj[1], attr)
         if kind == "X":
             return {("X", f"{obj[1]}.{attr}")}
+        if kind == "XI":  # an instance of an external class: its attributes are the class's (a guess)
+            return {("XA", obj[1], attr)}
         if kind == "K":
-            return self.class_attr(obj[1], attr, obj)
+            return self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "I":
             out: set[Obj] = set()
+            if attr == "__class__":
+                return {("K", obj[1])}
             for cls in self.mro(obj[1]):
                 out |= self.get(f"if:{cls}:{attr}")
-            return out | self.class_attr(obj[1], attr, obj)
+            return out | self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
             if obj[1] in mro:
-                return self.class_attr(self_cls, attr, obj[2], skip=mro.index(obj[1]) + 1)
+                skip = mro.index(obj[1]) + 1
+                return self.class_attr(self_cls, attr, obj[2], skip=skip) or outside_attr(
+                    self, self_cls, attr, skip
+                )
             return EMPTY
         if kind == "BI":  # only a method the type has: a value that may be a str or an object is not
             return {("BIM", obj[1], attr)} if attr in TYPE_ATTRS.get(obj[1], ()) else EMPTY
@@ -396,6 +420,8 @@ class Solver(Worklist):
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
+            elif kind == "X" and sum(o[0] == "X" for o in callees) == 1:  # one name: not a mix-up
+                out |= external_instance(obj[1])
             elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
                 out |= STR
         return out
@@ -422,6 +448,8 @@ class Solver(Worklist):
             return set(self.eval(args[0][0], ctx))
         if name in VALUE_TYPES:
             return {("BI", name)}
+        if name == "type" and len(args) == 1:
+            return {("K", o[1]) for o in self.eval(args[0][0], ctx) if o[0] == "I"}
         return set()
 
     def container_method(self, obj: Obj, args: list[Any], ctx: Any) -> set[Obj]:
