@@ -19,7 +19,9 @@ Three measurements, each against its baseline (interleaved with it per repeat):
                   a bare loop: lines only, lines with `json.loads`, and the whole output read by
                   `pyarrow.json.read_json` (the parser alone, no store). Reported as rows/s, and
                   also as the marginal rate: rows / (the run's time - the same run printing 1 row),
-                  which leaves out what any run costs (store, commit, report).
+                  which leaves out what any run costs (store, commit, report); each in wall time
+                  and in this process's CPU time (user + system, all threads: the ingest and the
+                  Parquet writes; `cat` is a child), the figure a shared machine does not skew.
 
 Prints JSON on stdout (and writes it to --out). It measures; it does not judge.
 """
@@ -189,26 +191,50 @@ def memory_only(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process, every thread (the parent's side of a run; `cat` is a child)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn: Any, *a: Any, **kw: Any) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    fn(*a, **kw)
+    return time.perf_counter() - t0, cpu_seconds() - c0
+
+
 def ingest_only(args: argparse.Namespace) -> dict[str, Any]:
-    """The JSON-lines ingest against its bare loops, interleaved per repeat."""
+    """The JSON-lines ingest against its bare loops, interleaved per repeat: wall time and this
+    process's CPU time (on a shared machine the wall time mostly measures the other processes)."""
     keys = ("bare_lines", "bare_lines_json", "bare_arrow", "runner_ingest", "runner_one_row")
     samples: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     with tempfile.TemporaryDirectory() as tmp:
         data, one = Path(tmp) / "records.jsonl", Path(tmp) / "one.jsonl"
         make_records(data, args.rows)
         make_records(one, 1)
         runner_ingest(one)  # warm up imports and the page cache
         for _ in range(args.repeat):
-            samples["bare_lines"].append(bare_ingest(data, decode=False))
-            samples["bare_lines_json"].append(bare_ingest(data, decode=True))
-            samples["bare_arrow"].append(bare_arrow(data))
-            samples["runner_ingest"].append(runner_ingest(data))
-            samples["runner_one_row"].append(runner_ingest(one))
+            for key, fn, arg in (
+                ("bare_lines", lambda d: bare_ingest(d, decode=False), data),
+                ("bare_lines_json", lambda d: bare_ingest(d, decode=True), data),
+                ("bare_arrow", bare_arrow, data),
+                ("runner_ingest", runner_ingest, data),
+                ("runner_one_row", runner_ingest, one),
+            ):
+                wall, used = timed(fn, arg)
+                samples[key].append(wall)
+                cpu[key].append(used)
         mb = data.stat().st_size / 1e6
-    return ingest_result(args.rows, mb, samples)
+    return ingest_result(args.rows, mb, samples, cpu)
 
 
-def ingest_result(rows: int, mb: float, samples: dict[str, list[float]]) -> dict[str, Any]:
+def ingest_result(
+    rows: int, mb: float, samples: dict[str, list[float]], cpu: dict[str, list[float]] | None = None
+) -> dict[str, Any]:
     med = {k: statistics.median(v) for k, v in samples.items() if v}
     out: dict[str, Any] = {"rows": rows, "mb": round(mb, 1)}
     out.update({k: summarize(samples[k], rows, "rows") for k in med if k != "runner_one_row"})
@@ -220,6 +246,13 @@ def ingest_result(rows: int, mb: float, samples: dict[str, list[float]]) -> dict
         fixed = med["runner_one_row"]
         out["runner_one_row_s"] = round(fixed, 4)
         out["runner_marginal_rows_per_s"] = round(rows / max(1e-9, med["runner_ingest"] - fixed), 1)
+    if cpu:
+        c = {k: statistics.median(v) for k, v in cpu.items() if v}
+        out["cpu_median_s"] = {k: round(v, 4) for k, v in c.items()}
+        out["cpu_runner_vs_bare_lines_json"] = round(c["runner_ingest"] / c["bare_lines_json"], 2)
+        marginal = max(1e-9, c["runner_ingest"] - c["runner_one_row"])
+        out["cpu_runner_marginal_rows_per_s"] = round(rows / marginal, 1)
+        out["cpu_bare_lines_json_rows_per_s"] = round(rows / c["bare_lines_json"], 1)
     return out
 
 
