@@ -236,14 +236,9 @@ class TaskProcess:
 
     def _pipes(self, proc: subprocess.Popen[bytes]) -> list[Pipe]:
         """The task's stdout (its lines to the reader, a cut line reported) and stderr (its tail kept)."""
+        block = self._stdout_block if self.on_stdout_block is not None else None
         return [
-            Pipe(
-                proc.stdout,
-                self._stdout_lines,
-                self._stdout_cut,
-                self._reader_failed,
-                self._stdout_block if self.on_stdout_block is not None else None,
-            ),
+            Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed, block),
             Pipe(
                 proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
             ),
@@ -293,8 +288,8 @@ class TaskProcess:
             self.on_stdout(line)
 
     def _stdout_block(self, block: bytes) -> None:
-        if not self._over and self.on_stdout_block is not None:
-            self.on_stdout_block(block)
+        if not self._over:
+            self.on_stdout_block(block)  # type: ignore[misc]  # set: _pipes passes this method only then
 
     def _stderr_lines(self, lines: list[bytes]) -> None:
         for line in lines:

@@ -26,13 +26,13 @@ from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store
 from codequarry.store.transaction import RunTransaction, begin_run
-from codequarry.store.writer import RunWriter, open_table
+from codequarry.store.writer import RunWriter
 from codequarry.tools import infer, presets
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, TableSink
 from codequarry.tools.outcomes import NOT_STARTED, ResultLog, drop_dead_logs
-from codequarry.tools.planned import TaskPlan, TaskRows, ToolPlan, ToolsPlan
+from codequarry.tools.planned import TaskPlan, TaskRows, ToolsPlan
 from codequarry.tools.process import NOT_OK
 from codequarry.tools.progress import NullView, StreamedView, TrackedView
 from codequarry.tools.results import (
@@ -294,7 +294,7 @@ def _execute(
         rows: Counter[str] = Counter()
         for tool in plan.tools:
             if tool.infer:
-                rows[str(tool.output)] += _ingest_inferred(tool, log, spools, writer, store, run_id)
+                rows[str(tool.output)] += infer.ingest_tool(tool, log, spools, writer, store, run_id)
     finally:
         run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
@@ -453,46 +453,6 @@ def _write_preset_tables(
                 flush(dataset.name)
     for name in list(pending):
         flush(name)
-
-
-def _ingest_inferred(
-    tool: ToolPlan,
-    log: ResultLog,
-    spools: dict[str, Path],
-    writer: RunWriter,
-    store: Store,
-    run_id: str,
-) -> int:
-    """Infer the table of a schema = "infer" tool from its ok tasks' spools and write their rows."""
-    output = str(tool.output)
-    mine = [r for r in log.held_results.values() if r.task.tool == tool.name and r.task.id in spools]
-    ok = {r.task.id: spools[r.task.id] for r in mine if r.status == "ok"}
-    schema, broken = infer.infer(ok)
-    fields = tuple(schema) if schema is not None else infer.live_fields(open_table(store.table_path(output)))
-    writer.specs[output] = DatasetSpec(name=output, fields=fields, doc=f"records of tool {tool.name}")
-    writer.rows.setdefault(output, 0)
-    writer.prepare()
-    total = 0
-    for r in mine:
-        if r.task.id in broken:
-            r.outcome.update(status="invalid_output", message=broken[r.task.id], rows=0)
-        elif r.task.id in ok:
-            part, n = infer.write_spool(
-                ok[r.task.id],
-                writer.specs[output],
-                str(store.tables_dir),
-                run_id,
-                repo=tool.name,
-                path=r.task.group,
-                sha256=r.task.sha256,
-            )
-            if part is not None:
-                writer.add(part)
-            r.outcome["rows"] = n
-            total += n
-        else:
-            r.outcome["rows"] = 0  # a task not ok keeps no rows
-    return total
 
 
 def _remember(cache: ResultCache, plan: ToolsPlan, log: ResultLog, decision: Decision) -> None:
