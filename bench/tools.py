@@ -72,13 +72,17 @@ def child(what: str, n: int, cores: int | str) -> dict[str, float]:
 def child_main(what: str, n: int, cores: str) -> int:
     import resource
 
-    seconds = plain_tasks(n) if what == "plain" else runner_tasks(n, cores if cores == "max" else int(cores))
+    used: list[float] = []
+    if what == "plain":
+        seconds = plain_tasks(n, used)
+    else:
+        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_rss": rss}))
+    print(json.dumps({"seconds": seconds, "peak_rss": rss, "cpu": sum(used)}))
     return 0
 
 
-def runner_tasks(n: int, cores: int | str) -> float:
+def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         targets = json.dumps([str(i) for i in range(n)])
         path = recipe(
@@ -88,17 +92,21 @@ def runner_tasks(n: int, cores: int | str) -> float:
             cores,
         )
         plan = make_tools_plan(path)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         summary = run_recipe(plan)
         seconds = time.perf_counter() - t0
+        if used is not None:
+            used.append(cpu_seconds() - c0)
         assert summary.statuses == {"ok": n}, summary.statuses
         return seconds
 
 
-def plain_tasks(n: int) -> float:
-    t0 = time.perf_counter()
+def plain_tasks(n: int, used: list[float] | None = None) -> float:
+    c0, t0 = cpu_seconds(), time.perf_counter()
     for i in range(n):
         subprocess.run([TRUE, str(i)], check=True)
+    if used is not None:
+        used.append(cpu_seconds() - c0)
     return time.perf_counter() - t0
 
 
@@ -306,13 +314,17 @@ def emit(result: dict[str, Any], out: Path | None) -> int:
 def tasks_and_memory(args: argparse.Namespace) -> dict[str, Any]:
     """The task overhead against the plain loop, and the peak RSS of the children that ran it."""
     samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores")}
+    cpu: dict[str, list[float]] = {"plain_loop": [], "runner_1_core": []}  # the parent's own CPU
     runner_tasks(5, 1)  # warm up imports and the page cache
     sizes = sorted({1000, args.tasks} | ({10_000} if args.tasks >= 100_000 else set()))
     rss: dict[int, list[int]] = {n: [] for n in sizes}
     for _ in range(args.repeat):
-        samples["plain_loop"].append(child("plain", args.tasks, 1)["seconds"])
+        plain = child("plain", args.tasks, 1)
+        samples["plain_loop"].append(plain["seconds"])
+        cpu["plain_loop"].append(plain["cpu"])
         got = child("runner", args.tasks, 1)
         samples["runner_1_core"].append(got["seconds"])
+        cpu["runner_1_core"].append(got["cpu"])
         rss[args.tasks].append(int(got["peak_rss"]))
         samples["runner_all_cores"].append(child("runner", args.tasks, "max")["seconds"])
         for n in sizes[:-1]:
@@ -329,6 +341,16 @@ def tasks_and_memory(args: argparse.Namespace) -> dict[str, Any]:
             "runner_all_cores_vs_plain_loop": round(med["runner_all_cores"] / med["plain_loop"], 2),
             "overhead_ms_per_task_1_core": round(
                 1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3
+            ),
+            # the parent's CPU (user + system, its tasks excluded) a task: what load does not skew
+            "parent_cpu_ms_per_task": {
+                k: round(1000 * statistics.median(v) / args.tasks, 3) for k, v in cpu.items()
+            },
+            "parent_cpu_overhead_ms_per_task": round(
+                1000
+                * (statistics.median(cpu["runner_1_core"]) - statistics.median(cpu["plain_loop"]))
+                / args.tasks,
+                3,
             ),
         },
         "parent_memory": {
