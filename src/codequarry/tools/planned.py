@@ -167,6 +167,11 @@ class TaskTable(Sequence[TaskPlan]):
     def task_id(self, i: int) -> str:
         return str(self._record(i)[1])
 
+    def group_key(self, i: int) -> tuple[str, str]:
+        """Task ``i``'s (tool, group): the rows it writes, without making its TaskPlan."""
+        record = self._record(i)
+        return self._shared[record[0]][0], record[3] if record[2] is None else record[2]
+
     def _record(self, i: int) -> list[Any]:
         start = self._ends[i - 1] if i else 0
         return list(orjson.loads(memoryview(self._buf)[start : self._ends[i]]))
@@ -203,7 +208,7 @@ class TaskRows(Sequence[TaskPlan]):
 
     def __init__(self, table: TaskTable, rows: Iterable[int] = ()) -> None:
         self.table = table
-        self.rows = array("I", rows)
+        self.rows = rows if isinstance(rows, array) else array("I", rows)
 
     def append(self, row: int) -> None:
         self.rows.append(row)

@@ -12,7 +12,9 @@ are dropped, so the tables mirror the recipe.
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,7 @@ from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
 from codequarry.tools import presets
 from codequarry.tools.cache import ResultCache
-from codequarry.tools.planned import TaskPlan, TaskRows, ToolsPlan
+from codequarry.tools.planned import TaskPlan, TaskRows, TaskTable, ToolsPlan
 
 
 @dataset("tool_runs")
@@ -132,14 +134,14 @@ def decide(
     decision = Decision(run=TaskRows(tasks))
     protocols = {t.name: t.protocol for t in plan.tools}
     outputs = {t.name: t.output for t in plan.tools}
-    by_group: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for task in tasks:
-        by_group[(task.tool, task.group)].append(task.row)
+    planned_live: set[tuple[str, str]] = set()  # planned groups with live rows (the others: stale)
     live_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
     for task_id, row in live.items():
         live_ids[(task_id.split(":", 1)[0], row.path)].add(task_id)
-    run: list[int] = []
-    for key, rows in by_group.items():
+    run = array("I")  # 4 bytes a task to run
+    for key, rows in _groups(tasks):
+        if key in groups_now:
+            planned_live.add(key)
         group = [tasks[r] for r in rows]
         entries: dict[str, dict[str, Any] | None] = {}
         for task in group:
@@ -165,11 +167,46 @@ def decide(
     _run_whole_inferred_tools(plan, decision, run)
     decision.run = TaskRows(tasks, run)
     tools = {t.name for t in plan.tools}
-    decision.stale = {g for g in groups_now if g[0] in tools and g not in by_group}
+    decision.stale = {g for g in groups_now if g[0] in tools and g not in planned_live}
     return decision
 
 
-def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision, run: list[int]) -> None:
+def _groups(tasks: TaskTable) -> Iterator[tuple[tuple[str, str], Sequence[int]]]:
+    """The planned tasks' rows by (tool, group), groups in order of first appearance, rows in plan
+    order. A group's tasks are nearly always consecutive (a target's executables, a theory's
+    lemmas): a first pass checks that with a set of the keys' hashes (a few bytes a group, where a
+    dict of lists costs hundreds), then each run of equal keys is one group; any group seen again
+    after another (or a hash seen twice) makes the grouping go through a dict."""
+    seen: set[int] = set()
+    key = None
+    for i in range(len(tasks)):
+        got = tasks.group_key(i)
+        if got != key:
+            if hash(got) in seen:
+                yield from _groups_by_dict(tasks).items()
+                return
+            seen.add(hash(got))
+            key = got
+    seen.clear()
+    start, key = 0, None
+    for i in range(len(tasks)):
+        got = tasks.group_key(i)
+        if got != key:
+            if key is not None:
+                yield key, range(start, i)
+            start, key = i, got
+    if key is not None:
+        yield key, range(start, len(tasks))
+
+
+def _groups_by_dict(tasks: TaskTable) -> dict[tuple[str, str], list[int]]:
+    out: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i in range(len(tasks)):
+        out[tasks.group_key(i)].append(i)
+    return out
+
+
+def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision, run: array[int]) -> None:
     """A tool with schema = "infer" whose table must change runs every task: the table's schema
     comes from all of its output."""
     tasks = plan.tasks
