@@ -19,7 +19,9 @@ Three measurements, each against its baseline (interleaved with it per repeat):
                   a bare loop: lines only, lines with `json.loads`, and the whole output read by
                   `pyarrow.json.read_json` (the parser alone, no store). Reported as rows/s, and
                   also as the marginal rate: rows / (the run's time - the same run printing 1 row),
-                  which leaves out what any run costs (store, commit, report).
+                  which leaves out what any run costs (store, commit, report); each in wall time
+                  and in this process's CPU time (user + system, all threads: the ingest and the
+                  Parquet writes; `cat` is a child), the figure a shared machine does not skew.
 
 Prints JSON on stdout (and writes it to --out). It measures; it does not judge.
 """
@@ -70,13 +72,17 @@ def child(what: str, n: int, cores: int | str) -> dict[str, float]:
 def child_main(what: str, n: int, cores: str) -> int:
     import resource
 
-    seconds = plain_tasks(n) if what == "plain" else runner_tasks(n, cores if cores == "max" else int(cores))
+    used: list[float] = []
+    if what == "plain":
+        seconds = plain_tasks(n, used)
+    else:
+        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": seconds, "peak_rss": rss}))
+    print(json.dumps({"seconds": seconds, "peak_rss": rss, "cpu": sum(used)}))
     return 0
 
 
-def runner_tasks(n: int, cores: int | str) -> float:
+def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         targets = json.dumps([str(i) for i in range(n)])
         path = recipe(
@@ -86,17 +92,21 @@ def runner_tasks(n: int, cores: int | str) -> float:
             cores,
         )
         plan = make_tools_plan(path)
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         summary = run_recipe(plan)
         seconds = time.perf_counter() - t0
+        if used is not None:
+            used.append(cpu_seconds() - c0)
         assert summary.statuses == {"ok": n}, summary.statuses
         return seconds
 
 
-def plain_tasks(n: int) -> float:
-    t0 = time.perf_counter()
+def plain_tasks(n: int, used: list[float] | None = None) -> float:
+    c0, t0 = cpu_seconds(), time.perf_counter()
     for i in range(n):
         subprocess.run([TRUE, str(i)], check=True)
+    if used is not None:
+        used.append(cpu_seconds() - c0)
     return time.perf_counter() - t0
 
 
@@ -189,26 +199,50 @@ def memory_only(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def cpu_seconds() -> float:
+    """User + system CPU of this process, every thread (the parent's side of a run; `cat` is a child)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(fn: Any, *a: Any, **kw: Any) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    fn(*a, **kw)
+    return time.perf_counter() - t0, cpu_seconds() - c0
+
+
 def ingest_only(args: argparse.Namespace) -> dict[str, Any]:
-    """The JSON-lines ingest against its bare loops, interleaved per repeat."""
+    """The JSON-lines ingest against its bare loops, interleaved per repeat: wall time and this
+    process's CPU time (on a shared machine the wall time mostly measures the other processes)."""
     keys = ("bare_lines", "bare_lines_json", "bare_arrow", "runner_ingest", "runner_one_row")
     samples: dict[str, list[float]] = {k: [] for k in keys}
+    cpu: dict[str, list[float]] = {k: [] for k in keys}
     with tempfile.TemporaryDirectory() as tmp:
         data, one = Path(tmp) / "records.jsonl", Path(tmp) / "one.jsonl"
         make_records(data, args.rows)
         make_records(one, 1)
         runner_ingest(one)  # warm up imports and the page cache
         for _ in range(args.repeat):
-            samples["bare_lines"].append(bare_ingest(data, decode=False))
-            samples["bare_lines_json"].append(bare_ingest(data, decode=True))
-            samples["bare_arrow"].append(bare_arrow(data))
-            samples["runner_ingest"].append(runner_ingest(data))
-            samples["runner_one_row"].append(runner_ingest(one))
+            for key, fn, arg in (
+                ("bare_lines", lambda d: bare_ingest(d, decode=False), data),
+                ("bare_lines_json", lambda d: bare_ingest(d, decode=True), data),
+                ("bare_arrow", bare_arrow, data),
+                ("runner_ingest", runner_ingest, data),
+                ("runner_one_row", runner_ingest, one),
+            ):
+                wall, used = timed(fn, arg)
+                samples[key].append(wall)
+                cpu[key].append(used)
         mb = data.stat().st_size / 1e6
-    return ingest_result(args.rows, mb, samples)
+    return ingest_result(args.rows, mb, samples, cpu)
 
 
-def ingest_result(rows: int, mb: float, samples: dict[str, list[float]]) -> dict[str, Any]:
+def ingest_result(
+    rows: int, mb: float, samples: dict[str, list[float]], cpu: dict[str, list[float]] | None = None
+) -> dict[str, Any]:
     med = {k: statistics.median(v) for k, v in samples.items() if v}
     out: dict[str, Any] = {"rows": rows, "mb": round(mb, 1)}
     out.update({k: summarize(samples[k], rows, "rows") for k in med if k != "runner_one_row"})
@@ -220,6 +254,13 @@ def ingest_result(rows: int, mb: float, samples: dict[str, list[float]]) -> dict
         fixed = med["runner_one_row"]
         out["runner_one_row_s"] = round(fixed, 4)
         out["runner_marginal_rows_per_s"] = round(rows / max(1e-9, med["runner_ingest"] - fixed), 1)
+    if cpu:
+        c = {k: statistics.median(v) for k, v in cpu.items() if v}
+        out["cpu_median_s"] = {k: round(v, 4) for k, v in c.items()}
+        out["cpu_runner_vs_bare_lines_json"] = round(c["runner_ingest"] / c["bare_lines_json"], 2)
+        marginal = max(1e-9, c["runner_ingest"] - c["runner_one_row"])
+        out["cpu_runner_marginal_rows_per_s"] = round(rows / marginal, 1)
+        out["cpu_bare_lines_json_rows_per_s"] = round(rows / c["bare_lines_json"], 1)
     return out
 
 
@@ -273,13 +314,17 @@ def emit(result: dict[str, Any], out: Path | None) -> int:
 def tasks_and_memory(args: argparse.Namespace) -> dict[str, Any]:
     """The task overhead against the plain loop, and the peak RSS of the children that ran it."""
     samples: dict[str, list[float]] = {k: [] for k in ("plain_loop", "runner_1_core", "runner_all_cores")}
+    cpu: dict[str, list[float]] = {"plain_loop": [], "runner_1_core": []}  # the parent's own CPU
     runner_tasks(5, 1)  # warm up imports and the page cache
     sizes = sorted({1000, args.tasks} | ({10_000} if args.tasks >= 100_000 else set()))
     rss: dict[int, list[int]] = {n: [] for n in sizes}
     for _ in range(args.repeat):
-        samples["plain_loop"].append(child("plain", args.tasks, 1)["seconds"])
+        plain = child("plain", args.tasks, 1)
+        samples["plain_loop"].append(plain["seconds"])
+        cpu["plain_loop"].append(plain["cpu"])
         got = child("runner", args.tasks, 1)
         samples["runner_1_core"].append(got["seconds"])
+        cpu["runner_1_core"].append(got["cpu"])
         rss[args.tasks].append(int(got["peak_rss"]))
         samples["runner_all_cores"].append(child("runner", args.tasks, "max")["seconds"])
         for n in sizes[:-1]:
@@ -296,6 +341,16 @@ def tasks_and_memory(args: argparse.Namespace) -> dict[str, Any]:
             "runner_all_cores_vs_plain_loop": round(med["runner_all_cores"] / med["plain_loop"], 2),
             "overhead_ms_per_task_1_core": round(
                 1000 * (med["runner_1_core"] - med["plain_loop"]) / args.tasks, 3
+            ),
+            # the parent's CPU (user + system, its tasks excluded) a task: what load does not skew
+            "parent_cpu_ms_per_task": {
+                k: round(1000 * statistics.median(v) / args.tasks, 3) for k, v in cpu.items()
+            },
+            "parent_cpu_overhead_ms_per_task": round(
+                1000
+                * (statistics.median(cpu["runner_1_core"]) - statistics.median(cpu["plain_loop"]))
+                / args.tasks,
+                3,
             ),
         },
         "parent_memory": {

@@ -12,6 +12,7 @@ import pytest
 from codequarry import open_store, sql
 from codequarry.tools import results, runner
 from codequarry.tools.plan import make_tools_plan
+from codequarry.tools.planned import TaskPlan, TaskRows, TaskTable
 from codequarry.tools.runner import run_recipe
 from tests.tools.conftest import PY, write_recipe
 
@@ -43,7 +44,90 @@ def test_streamed_tool_runs_rows_cross_batches_and_parts(
     report = json.loads(Path(summary.report_path or "").read_text())
     assert [r["task_id"] for r in report["results"]] == [r.task.id for r in summary.results]
     assert report["summary"]["statuses"] == {"failed": 2, "ok": 21}
+    assert not list((tmp_path / ".quarry").glob(".results-*"))  # the run's result log is gone
 
     again = run_recipe(make_tools_plan(recipe))  # every task cached, its row live: nothing to write
     assert not again.published and again.statuses == {"failed": 2, "ok": 21}
     assert sql(store, "SELECT count(*) AS n FROM tool_runs").to_pylist() == [{"n": 23}]
+
+
+def _task(i: int, **kw: object) -> TaskPlan:
+    base: dict[str, object] = dict(
+        id=f"t:{i}",
+        tool="t",
+        group=f"g{i // 3}",
+        target=f"target {i}",
+        file=None,
+        sha256=None,
+        executable_path="/bin/true",
+        argv=("/bin/true", str(i)),
+        cwd="/tmp",
+        env={"A": "1"},
+        cores=1,
+        memory=100,
+        timeout=5.0,
+        inputs=(("/bin/true", "ab" * 32),),
+        key=f"{i:064x}",
+    )
+    base.update(kw)
+    return TaskPlan.model_validate(base)
+
+
+def test_the_task_table_gives_back_every_task_as_planned() -> None:
+    """Tasks packed into a TaskTable come back equal, field for field, each knowing its row."""
+    tasks = [
+        _task(0),
+        _task(1, group="target 1"),  # group == target is stored once
+        _task(2, lemma="secrecy", executable="dev", env={}, cores=2, memory=7 << 30, timeout=1.5),
+        _task(3, file="/src/a.spthy", sha256="cd" * 32, inputs=(("/src/a.spthy", "cd" * 32),)),
+        _task(4, tool="u", cwd="/other", argv=("x", "{json}", "é\u2200")),
+        _task(5, inputs=()),
+    ]
+    table = TaskTable(tasks)
+    assert len(table) == len(tasks)
+    for i, (got, want) in enumerate(zip(table, tasks, strict=True)):
+        assert got.model_dump() == want.model_dump() and got.row == i
+    assert [t.id for t in table[1:3]] == ["t:1", "t:2"] and table[-1].id == "t:5"
+    assert table.request(2) == (2, 7 << 30) and table.task_id(4) == "t:4"
+    rows = TaskRows(table, [4, 0])
+    assert [t.id for t in rows] == ["t:4", "t:0"] and rows.request(0) == (1, 100)
+
+
+def test_first_fit_over_request_queues_starts_what_a_scan_of_the_list_would() -> None:
+    """With one queue per (cores, memory) request, the tasks started are the first (in order) that
+    fit, as a scan of the whole pending list would pick them."""
+    import threading
+
+    from codequarry.tools.planned import Budget
+    from codequarry.tools.scheduler import _Pool
+
+    memories = [3, 3, 1, 2, 1, 4, 1]
+    table = TaskTable(_task(i, memory=m) for i, m in enumerate(memories))
+    budget = Budget(
+        cores=10,
+        memory=4,
+        default_timeout=5,
+        grace=1,
+        sample_interval=0.01,
+        default_cores=1,
+        default_memory=1,
+    )
+    release = threading.Event()
+
+    def execute(task: TaskPlan, stop: threading.Event) -> str:
+        release.wait(30)
+        return task.id
+
+    pool = _Pool(
+        TaskRows(table, range(len(memories))), budget, execute, None, threading.Event(), lambda r: True
+    )
+    try:
+        pool.start_fitting()
+        assert list(pool.state.running) == ["t:0", "t:2"]  # 3 then 1 fill the 4: t:1 (3) waits
+        assert pool.state.memory == 4 and pool.pending == 5
+        assert [t.id for t in pool.not_started()] == ["t:1", "t:3", "t:4", "t:5", "t:6"]
+    finally:
+        release.set()
+        while pool.state.running:
+            pool.collect(block=True)
+        pool.close()

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from codequarry.parts import Part
     from codequarry.run import RunSummary
     from codequarry.scan import Manifest
-    from codequarry.tools.summary import ToolsSummary
+    from codequarry.tools.summary import TaskResult, ToolsSummary
 
 ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 
@@ -250,40 +250,54 @@ class RunRecorder:
         self.report = self._finish(report)
         return report
 
-    def finish_tools(self, summary: ToolsSummary, tool_report: dict[str, Any]) -> RunReport:
-        """The report of a finished ``quarry run``: per-task outcomes, and report.json kept whole."""
+    def finish_tools(
+        self,
+        summary: ToolsSummary,
+        tool_report: dict[str, Any],
+        tool_report_file: Path,
+        results: Callable[[], Iterable[TaskResult]],
+        tool_results: Callable[[], Iterable[dict[str, Any]]],
+    ) -> RunReport:
+        """The report of a finished ``quarry run``: per-task outcomes, and report.json kept whole.
+        Both are streamed (``results()`` and ``tool_results()`` give the results again on each call,
+        ``tool_report_file`` is report.json), so a run of 10^5 tasks holds neither."""
         status = "interrupted" if summary.interrupted else "errors" if summary.exit_code else "ok"
         report = self.base(status=status)
         report.snapshot = summary.snapshot
         report.published = summary.published
         report.rows = {k: v for k, v in summary.rows.items() if v}
-        for r in summary.results:
-            o = r.outcome
-            report.tasks.append(
-                TaskReport(
-                    id=r.task.id,
-                    tool=r.task.tool,
-                    target=r.task.target,
-                    lemma=r.task.lemma,
-                    status=r.status,
-                    seconds=float(o.get("wall_seconds") or 0.0),
-                    cpu_seconds=float(o.get("cpu_seconds") or 0.0),
-                    peak_memory=int(o.get("peak_memory") or 0),
-                    cached=r.cached,
-                    exit_code=o.get("exit_code"),
-                    message=o.get("message"),
-                    started=o.get("started"),
-                )
-            )
-        report.tasks += [
-            TaskReport(id=t.id, tool=t.tool, target=t.target, lemma=t.lemma, status="not_started")
-            for t in summary.not_started
-        ]
-        report.tools = tool_report
+
+        def tasks() -> Iterator[TaskReport]:
+            for r in results():
+                yield _task_report(r)
+            for t in summary.not_started:
+                yield TaskReport(id=t.id, tool=t.tool, target=t.target, lemma=t.lemma, status="not_started")
+
+        total = sum(summary.counts.values())
+        not_ok = total - summary.counts.get("ok", 0) + len(summary.not_started)
+        report.stream(tasks, (total + len(summary.not_started), not_ok), tool_report_file, tool_results)
         report.extract_run = (summary.extract or {}).get("run_id") or None
         report.notes = list(tool_report.get("notes", []))
         self.report = self._finish(report)
         return report
+
+
+def _task_report(r: TaskResult) -> TaskReport:
+    o = r.outcome
+    return TaskReport(
+        id=r.task.id,
+        tool=r.task.tool,
+        target=r.task.target,
+        lemma=r.task.lemma,
+        status=r.status,
+        seconds=float(o.get("wall_seconds") or 0.0),
+        cpu_seconds=float(o.get("cpu_seconds") or 0.0),
+        peak_memory=int(o.get("peak_memory") or 0),
+        cached=r.cached,
+        exit_code=o.get("exit_code"),
+        message=o.get("message"),
+        started=o.get("started"),
+    )
 
 
 def _one_line(exc: BaseException | None) -> str | None:

@@ -25,7 +25,9 @@ from codequarry.report.charts import (
 from codequarry.report.html_tasks import (
     ROWS,
     TOP,
+    TaskDigest,
     cache_hits,
+    digest,
     durations,
     section,
     statuses,
@@ -101,7 +103,8 @@ def _csp() -> str:
 def render_html(report: RunReport) -> str:
     """The whole page, as a string."""
     r = report
-    parts = [_cards(r), '<div class="grid2">']
+    d = digest(r)
+    parts = [_cards(r, d), '<div class="grid2">']
     parts += [
         s
         for s in (
@@ -113,17 +116,17 @@ def render_html(report: RunReport) -> str:
             _languages(r),
             _skipped(r),
             _memory(r),
-            statuses(r),
-            verdicts(r),
-            cache_hits(r),
-            durations(r),
-            task_memory(r),
-            task_timeline(r),
+            statuses(d),
+            verdicts(d),
+            cache_hits(d),
+            durations(d),
+            task_memory(d),
+            task_timeline(d),
         )
         if s
     ]
     parts.append("</div>")
-    parts += [task_table(r), _error_table(r), _workers(r), _about(r)]
+    parts += [task_table(d), _error_table(r), _workers(r), _about(r)]
     title = f"codequarry run {r.run_id} ({r.kind}): {r.status}"
     sub = f"started {when(r.started)} \u00b7 {r.seconds:.2f} s \u00b7 store {r.store}"
     if r.published and r.snapshot is not None:
@@ -159,7 +162,7 @@ def _card(key: str, value: str, ident: str, colour: str | None = None) -> str:
     )
 
 
-def _cards(r: RunReport) -> str:
+def _cards(r: RunReport, d: TaskDigest) -> str:
     colour = STATUS_COLORS.get(r.status, PALETTE[9])
     cards = [_card("status", r.status, "status", colour), _card("duration", f"{r.seconds:.2f} s", "seconds")]
     if r.kind != "tools":
@@ -169,13 +172,12 @@ def _cards(r: RunReport) -> str:
             _card("changed", f"{f.changed:,}", "changed"),
             _card("parsed", f"{f.parsed:,}", "parsed"),
         ]
-    if r.tasks:
-        ok = sum(1 for t in r.tasks if t.status == "ok")
+    if d.total:
         cards += [
-            _card("tasks", f"{len(r.tasks):,}", "tasks"),
-            _card("ok", f"{ok:,}", "ok"),
-            _card("not ok", f"{r.tasks_not_ok:,}", "not-ok"),
-            _card("from cache", f"{sum(1 for t in r.tasks if t.cached):,}", "cached"),
+            _card("tasks", f"{d.total:,}", "tasks"),
+            _card("ok", f"{d.ok:,}", "ok"),
+            _card("not ok", f"{d.total - d.ok:,}", "not-ok"),
+            _card("from cache", f"{d.cached:,}", "cached"),
         ]
     cards += [
         _card("rows written", f"{sum(r.rows.values()):,}", "rows"),
@@ -185,7 +187,7 @@ def _cards(r: RunReport) -> str:
         cards.append(_card(f"{r.workers} workers busy", f"{r.utilisation:.0%}", "utilisation"))
     if r.memory.parent_peak:
         cards.append(_card("driver peak memory", size(r.memory.parent_peak), "parent-peak"))
-    peak = max([r.memory.worker_peak, *(t.peak_memory for t in r.tasks)])
+    peak = max(r.memory.worker_peak, d.peak)
     if peak:
         cards.append(_card("worker / task peak", size(peak), "worker-peak"))
     return f'<div class="cards">{"".join(cards)}</div>'

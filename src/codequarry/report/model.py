@@ -7,9 +7,11 @@ summary in the ``runs`` table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 FORMAT = 1
 Kind = Literal["extract", "tools", "watch", "operations"]
@@ -156,6 +158,40 @@ class RunReport(_Model):
     tools: dict[str, Any] | None = None  # tool runs: the whole report.json of `quarry run`
     extract_run: str | None = None  # tool runs: the run id of the recipe's [extract] section
     notes: list[str] = Field(default_factory=list)
+    # a tools run of many tasks streams ``tasks`` and ``tools`` instead of holding them (see stream())
+    _task_source: Callable[[], Iterable[TaskReport]] | None = PrivateAttr(default=None)
+    _tool_results: Callable[[], Iterable[dict[str, Any]]] | None = PrivateAttr(default=None)
+    _tools_file: Path | None = PrivateAttr(default=None)
+    _task_counts: tuple[int, int] = PrivateAttr(default=(0, 0))  # tasks, not ok (when streamed)
+
+    def stream(
+        self,
+        tasks: Callable[[], Iterable[TaskReport]],
+        counts: tuple[int, int],
+        tools_file: Path,
+        tool_results: Callable[[], Iterable[dict[str, Any]]],
+    ) -> None:
+        """Leave ``tasks`` and ``tools`` empty and read them when needed: ``tasks()`` gives the tasks
+        again on each call (``counts``: how many, how many not ok), ``tools_file`` is report.json
+        and ``tool_results()`` its results. Saving writes them whole; readers see no difference."""
+        self._task_source, self._task_counts = tasks, counts
+        self._tools_file, self._tool_results = tools_file, tool_results
+
+    @property
+    def streamed(self) -> bool:
+        return self._task_source is not None
+
+    @property
+    def tools_file(self) -> Path | None:
+        return self._tools_file
+
+    def iter_tasks(self) -> Iterable[TaskReport]:
+        return self._task_source() if self._task_source is not None else self.tasks
+
+    def tool_results(self) -> Iterable[Any]:
+        if self._tool_results is not None:
+            return self._tool_results()
+        return list((self.tools or {}).get("results", []))
 
     @property
     def errors_total(self) -> int:
@@ -170,7 +206,13 @@ class RunReport(_Model):
 
     @property
     def tasks_not_ok(self) -> int:
+        if self._task_source is not None:
+            return self._task_counts[1]
         return sum(1 for t in self.tasks if t.status != "ok")
+
+    @property
+    def task_count(self) -> int:
+        return self._task_counts[0] if self._task_source is not None else len(self.tasks)
 
     def record(self) -> RunRecord:
         return RunRecord(
@@ -185,7 +227,7 @@ class RunReport(_Model):
             changed=self.files.changed,
             rows=sum(self.rows.values()),
             errors=self.errors_total,
-            tasks=len(self.tasks),
+            tasks=self.task_count,
             tasks_not_ok=self.tasks_not_ok,
             message=self.message,
         )

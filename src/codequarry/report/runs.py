@@ -21,6 +21,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from codequarry.errors import StoreError, UsageError
+from codequarry.report import jsonstream
+from codequarry.report.jsonstream import CopyOf, Items
 from codequarry.report.model import RunRecord, RunReport
 from codequarry.store.runlog import drop_pending, pending_rows, rows_table, schema, with_pending
 from codequarry.store.store import RUNS_DIR, runs_table_path
@@ -51,7 +53,15 @@ def save(store_path: str | Path, report: RunReport) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = report_path(store_path, report.run_id)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
+    if report.streamed:  # a tools run's tasks and report.json, written piece by piece
+        doc = report.model_dump(mode="json")
+        doc["tasks"] = Items(t.model_dump(mode="json") for t in report.iter_tasks())
+        if report.tools_file is not None:
+            doc["tools"] = CopyOf(report.tools_file)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            jsonstream.dump(doc, fh, indent=1, ensure_ascii=False)
+    else:
+        tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
     os.replace(tmp, path)
     where = str(table_path(store_path))
     pending = pending_rows(store_path)  # rows of fast-path runs (store/runlog.py), appended with ours

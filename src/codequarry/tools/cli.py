@@ -117,18 +117,16 @@ def run(
 def _print_run(summary: Any, *, quiet: bool, as_json: bool) -> None:
     """What `quarry run` prints once the run ended: the report's summary as JSON, or the summary people
     read, or nothing (--quiet)."""
-    from codequarry.tools.report import render
-
     if as_json:
         sys.stdout.write(
             json.dumps(
-                {**summary.report["summary"], "report": summary.report_path, "snapshot": summary.snapshot},
+                {**summary.report_summary, "report": summary.report_path, "snapshot": summary.snapshot},
                 indent=2,
             )
             + "\n"
         )
     elif not quiet:
-        for line in render(summary.report, summary.report_path):
+        for line in summary.lines:  # rendered by the run, from its result log
             out.print(line, markup=False)
 
 
@@ -189,7 +187,8 @@ def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:
         live_groups(st, snap, names),
         rerun_failed=rerun_failed,
     )
-    return {t.id: decision.state(t.id) for t in plan.tasks}
+    states = decision.states()
+    return {t.id: states[t.row] for t in plan.tasks}
 
 
 def _plan_lines(plan: Any, states: dict[str, str]) -> list[str]:

@@ -17,7 +17,7 @@ an inferred tool runs all of them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 import pyarrow.json as pj
@@ -25,6 +25,12 @@ import pyarrow.json as pj
 from codequarry.parts import Part, write_part
 from codequarry.schema import PROVENANCE_NAMES, DatasetSpec
 from codequarry.tools.jsonl import LineReader, with_provenance
+
+if TYPE_CHECKING:
+    from codequarry.store import Store
+    from codequarry.store.writer import RunWriter
+    from codequarry.tools.outcomes import ResultLog
+    from codequarry.tools.planned import ToolPlan
 
 _BLOCK = 16 << 20  # bytes pyarrow reads at a time (and infers types from, widening as it goes)
 
@@ -129,3 +135,46 @@ def live_fields(table: Any) -> tuple[pa.Field, ...]:
     if table is None:
         return ()
     return tuple(f for f in pa.schema(table.schema()) if f.name not in PROVENANCE_NAMES)
+
+
+def ingest_tool(
+    tool: ToolPlan,
+    log: ResultLog,
+    spools: dict[str, Path],
+    writer: RunWriter,
+    store: Store,
+    run_id: str,
+) -> int:
+    """Infer the table of a schema = "infer" tool from its ok tasks' spools and write their rows
+    (its results are the log's held ones: their status and rows change here)."""
+    from codequarry.store.writer import open_table
+
+    output = str(tool.output)
+    mine = [r for r in log.held_results.values() if r.task.tool == tool.name and r.task.id in spools]
+    ok = {r.task.id: spools[r.task.id] for r in mine if r.status == "ok"}
+    schema, broken = infer(ok)
+    fields = tuple(schema) if schema is not None else live_fields(open_table(store.table_path(output)))
+    writer.specs[output] = DatasetSpec(name=output, fields=fields, doc=f"records of tool {tool.name}")
+    writer.rows.setdefault(output, 0)
+    writer.prepare()
+    total = 0
+    for r in mine:
+        if r.task.id in broken:
+            r.outcome.update(status="invalid_output", message=broken[r.task.id], rows=0)
+        elif r.task.id in ok:
+            part, n = write_spool(
+                ok[r.task.id],
+                writer.specs[output],
+                str(store.tables_dir),
+                run_id,
+                repo=tool.name,
+                path=r.task.group,
+                sha256=r.task.sha256,
+            )
+            if part is not None:
+                writer.add(part)
+            r.outcome["rows"] = n
+            total += n
+        else:
+            r.outcome["rows"] = 0  # a task not ok keeps no rows
+    return total

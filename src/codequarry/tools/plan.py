@@ -18,7 +18,7 @@ import psutil
 from codequarry.errors import QuarryError
 from codequarry.plan import Plan, make_plan, parse_size
 from codequarry.tools import presets
-from codequarry.tools.planned import Budget, TaskPlan, ToolPlan, ToolsPlan
+from codequarry.tools.planned import Budget, TaskTable, ToolPlan, ToolsPlan
 from codequarry.tools.recipe import RecipeIn, fail, read_recipe
 from codequarry.tools.resolve import TABLE_NAME, Resolver, memory_value
 
@@ -44,7 +44,7 @@ def make_tools_plan(
     )
     notes: list[str] = []
     tools: list[ToolPlan] = []
-    tasks: list[TaskPlan] = []
+    tasks = TaskTable()
     outputs: dict[str, tuple[str, str | None]] = {}
     reserved = _reserved(model, extract)
     for name, tool in model.tools.items():
@@ -53,9 +53,9 @@ def make_tools_plan(
                 path, f"tools.{name}", "a tool name is letters, digits and '_' (it becomes the rows' repo)"
             )
         plan, got = Resolver(path, base, name, tool, budget, strict, notes).resolve()
+        tasks.extend(got)  # resolved (and checked) before the output, as one list was
         _check_output(path, name, plan, reserved, outputs)
         tools.append(plan)
-        tasks.extend(got)
     return ToolsPlan(
         recipe=str(path),
         recipe_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -64,7 +64,7 @@ def make_tools_plan(
         strict=strict,
         budget=budget,
         tools=tuple(tools),
-        tasks=tuple(tasks),
+        tasks=tasks,
         extract=extract.request if extract else None,  # serialisable (its report, `quarry run --check`)
         notes=tuple(notes),
     ).keeping(extract)

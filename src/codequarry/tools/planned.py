@@ -4,8 +4,11 @@ the whole plan ``quarry check`` prints and ``quarry run`` executes (made by :mod
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Literal, overload
 
+import orjson
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
@@ -78,6 +81,159 @@ class TaskPlan(_Frozen):
     timeout: float
     inputs: tuple[tuple[str, str], ...]  # (path, sha256)
     key: str
+    _row: int = PrivateAttr(default=-1)  # its position in the plan's TaskTable (-1: made elsewhere)
+
+    @property
+    def row(self) -> int:
+        return self._row
+
+
+_SHARED = ("tool", "executable", "executable_path", "cwd", "env", "cores", "memory", "timeout")
+
+
+class TaskTable(Sequence[TaskPlan]):
+    """A plan's tasks held compactly: 10^5 tasks as ~2 kB pydantic objects each would cost the parent
+    ~400 MB, so each task is one JSON record in a shared buffer (~120 bytes for a trivial task), what
+    tasks of a tool share (tool, cwd, env, executable, limits) and a run of equal ``inputs`` stored
+    once. A :class:`TaskPlan` is made when a task is read (``table[i]``, iteration) and knows its
+    position (``task.row``); nothing holds it longer than its use."""
+
+    def __init__(self, tasks: Iterable[TaskPlan] = ()) -> None:
+        self._buf = bytearray()
+        self._ends = array("Q")
+        self._refs = array("I")  # each task's entry in _shared: its request read without decoding it
+        self._shared: list[tuple[Any, ...]] = []
+        self._shared_ids: dict[bytes, int] = {}
+        self._inputs: list[tuple[tuple[str, str], ...]] = []
+        self._last_inputs: tuple[tuple[str, str], ...] | None = None
+        self.extend(tasks)
+
+    def append(self, task: TaskPlan) -> None:
+        shared = tuple(getattr(task, k) for k in _SHARED)
+        code = orjson.dumps(shared, option=orjson.OPT_SORT_KEYS)
+        ref = self._shared_ids.get(code)
+        if ref is None:
+            ref = self._shared_ids[code] = len(self._shared)
+            self._shared.append(shared)
+        if task.inputs != self._last_inputs:  # consecutive tasks (a theory's lemmas) share their inputs
+            self._last_inputs = task.inputs
+            self._inputs.append(task.inputs)
+        own = [
+            ref,
+            task.id,
+            None if task.group == task.target else task.group,
+            task.target,
+            task.file,
+            task.sha256,
+            task.lemma,
+            task.argv,
+            len(self._inputs) - 1,
+            task.key,
+        ]
+        self._buf += orjson.dumps(own)
+        self._ends.append(len(self._buf))
+        self._refs.append(ref)
+
+    def extend(self, tasks: Iterable[TaskPlan]) -> None:
+        for task in tasks:
+            self.append(task)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    @overload
+    def __getitem__(self, i: int) -> TaskPlan: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[TaskPlan]: ...
+    def __getitem__(self, i: int | slice) -> TaskPlan | list[TaskPlan]:
+        if isinstance(i, slice):
+            return [self._task(j) for j in range(*i.indices(len(self)))]
+        n = len(self._ends)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("task index out of range")
+        return self._task(i)
+
+    def __iter__(self) -> Iterator[TaskPlan]:
+        for i in range(len(self._ends)):
+            yield self._task(i)
+
+    def request(self, i: int) -> tuple[int, int]:
+        """Task ``i``'s cores and memory, without making its TaskPlan."""
+        shared = self._shared[self._refs[i]]
+        return shared[5], shared[6]
+
+    def task_id(self, i: int) -> str:
+        return str(self._record(i)[1])
+
+    def group_key(self, i: int) -> tuple[str, str]:
+        """Task ``i``'s (tool, group): the rows it writes, without making its TaskPlan."""
+        record = self._record(i)
+        return self._shared[record[0]][0], record[3] if record[2] is None else record[2]
+
+    def _record(self, i: int) -> list[Any]:
+        start = self._ends[i - 1] if i else 0
+        return list(orjson.loads(memoryview(self._buf)[start : self._ends[i]]))
+
+    def _task(self, i: int) -> TaskPlan:
+        ref, task_id, group, target, file, sha, lemma, argv, inputs, key = self._record(i)
+        tool, executable, exe_path, cwd, env, cores, memory, timeout = self._shared[ref]
+        task = TaskPlan.model_construct(
+            id=task_id,
+            tool=tool,
+            group=target if group is None else group,
+            target=target,
+            file=file,
+            sha256=sha,
+            lemma=lemma,
+            executable=executable,
+            executable_path=exe_path,
+            argv=tuple(argv),
+            cwd=cwd,
+            env=dict(env),
+            cores=cores,
+            memory=memory,
+            timeout=timeout,
+            inputs=self._inputs[inputs],
+            key=key,
+        )
+        task._row = i
+        return task
+
+
+class TaskRows(Sequence[TaskPlan]):
+    """Some tasks of a :class:`TaskTable`, in an order (what a run executes): their rows only, 4 bytes
+    a task; a TaskPlan is made when one is read."""
+
+    def __init__(self, table: TaskTable, rows: Iterable[int] = ()) -> None:
+        self.table = table
+        self.rows = rows if isinstance(rows, array) else array("I", rows)
+
+    def append(self, row: int) -> None:
+        self.rows.append(row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> TaskPlan: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[TaskPlan]: ...
+    def __getitem__(self, i: int | slice) -> TaskPlan | list[TaskPlan]:
+        if isinstance(i, slice):
+            return [self.table[r] for r in self.rows[i]]
+        return self.table[self.rows[i]]
+
+    def __iter__(self) -> Iterator[TaskPlan]:
+        for r in self.rows:
+            yield self.table[r]
+
+    def request(self, i: int) -> tuple[int, int]:
+        return self.table.request(self.rows[i])
+
+    def reordered(self, rows: Iterable[int]) -> TaskRows:
+        return TaskRows(self.table, rows)
 
 
 class ToolsPlan(BaseModel):
@@ -90,7 +246,7 @@ class ToolsPlan(BaseModel):
     strict: bool
     budget: Budget
     tools: tuple[ToolPlan, ...]
-    tasks: tuple[TaskPlan, ...]
+    tasks: TaskTable
     extract: ExtractPlan | None = None
     notes: tuple[str, ...] = ()
     _extract_plan: Plan | None = PrivateAttr(default=None)  # `extract` resolved; never serialised

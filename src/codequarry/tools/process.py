@@ -133,10 +133,12 @@ class TaskProcess:
         stop: threading.Event | None = None,
         on_cut: Callable[[Cut], None] | None = None,
         on_stdout_lines: Callable[[list[bytes]], None] | None = None,
+        on_stdout_block: Callable[[bytes], None] | None = None,
     ) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
         self.on_stdout_lines = on_stdout_lines  # if given, stdout lines come in lists (one call per read)
+        self.on_stdout_block = on_stdout_block  # if given, runs of whole lines come as one bytes block
         self.on_cut = on_cut or (lambda cut: on_stdout(cut.head + b"\n"))
         self.stop = stop or threading.Event()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
@@ -234,8 +236,9 @@ class TaskProcess:
 
     def _pipes(self, proc: subprocess.Popen[bytes]) -> list[Pipe]:
         """The task's stdout (its lines to the reader, a cut line reported) and stderr (its tail kept)."""
+        block = self._stdout_block if self.on_stdout_block is not None else None
         return [
-            Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed),
+            Pipe(proc.stdout, self._stdout_lines, self._stdout_cut, self._reader_failed, block),
             Pipe(
                 proc.stderr, self._stderr_lines, lambda cut: self._stderr_line(cut.head), self._reader_failed
             ),
@@ -283,6 +286,10 @@ class TaskProcess:
             return
         for line in lines:
             self.on_stdout(line)
+
+    def _stdout_block(self, block: bytes) -> None:
+        if not self._over:
+            self.on_stdout_block(block)  # type: ignore[misc]  # set: _pipes passes this method only then
 
     def _stderr_lines(self, lines: list[bytes]) -> None:
         for line in lines:

@@ -9,7 +9,6 @@ versions, limit mechanism, times, snapshot) and the per-task results. It is writ
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import shutil
@@ -17,28 +16,42 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codequarry.report import jsonstream
+from codequarry.report.jsonstream import Items
 from codequarry.tools import presets
+from codequarry.tools.outcomes import CACHED, NO_RESULT, NOT_STARTED, RAN
 from codequarry.tools.schema import describe
 
 if TYPE_CHECKING:
+    from codequarry.tools.outcomes import ResultLog
     from codequarry.tools.planned import ToolsPlan
-    from codequarry.tools.summary import ToolsSummary
+    from codequarry.tools.summary import TaskResult, ToolsSummary
 
 
 def build(
-    plan: ToolsPlan, summary: ToolsSummary, *, scheduler: str, rerun_failed: bool, started: float
+    plan: ToolsPlan,
+    summary: ToolsSummary,
+    log: ResultLog,
+    *,
+    scheduler: str,
+    rerun_failed: bool,
+    started: float,
 ) -> dict[str, Any]:
-    """The report as a JSON-ready dict, one key per section, in the order report.json shows them."""
+    """The report as a JSON-ready dict, one key per section, in the order report.json shows them; the
+    per-task sections are streams (``Items``) read from the plan's table and the run's result log
+    when the report is written, so no list of 10^5 entries is built."""
     return {
         "recipe": {"path": plan.recipe, "sha256": plan.recipe_sha256, "content": plan.recipe_data},
         "config": _config(plan, scheduler=scheduler, rerun_failed=rerun_failed),
-        "tasks": _tasks(plan, summary),
-        "execution": _execution(summary, started),
-        "summary": _summary(plan, summary),
-        "results": _results(summary),
+        "tasks": Items(_tasks(plan, log)),
+        "execution": _execution(summary, log, started),
+        "summary": _summary(plan, summary, log),
+        "results": Items(results(log)),
         "extract": summary.extract,
         "notes": list(plan.notes) + summary.notes,
     }
@@ -63,42 +76,34 @@ def _config(plan: ToolsPlan, *, scheduler: str, rerun_failed: bool) -> dict[str,
     }
 
 
-def _tasks(plan: ToolsPlan, summary: ToolsSummary) -> list[dict[str, Any]]:
+_STATES = {NO_RESULT: "cached", CACHED: "cached", RAN: "ran", NOT_STARTED: "not started"}
+
+
+def _tasks(plan: ToolsPlan, log: ResultLog) -> Iterator[dict[str, Any]]:
     """Each planned task's configuration and whether it ran, came from the cache or never started."""
-    by_id = {r.task.id: r for r in summary.results}
-    not_started = {t.id for t in summary.not_started}
-    tasks = []
     for t in plan.tasks:
-        r = by_id.get(t.id)
-        state = "not started" if t.id in not_started else ("cached" if r is None or r.cached else "ran")
-        tasks.append(
-            {
-                "id": t.id,
-                "tool": t.tool,
-                "target": t.target,
-                "lemma": t.lemma,
-                "executable": t.executable,
-                "argv": list(t.argv),
-                "cwd": t.cwd,
-                "env": t.env,
-                "cores": t.cores,
-                "memory": t.memory,
-                "timeout": t.timeout,
-                "cache_key": t.key,
-                "inputs": [p for p, _ in t.inputs],
-                "run": state,
-            }
-        )
-    return tasks
+        yield {
+            "id": t.id,
+            "tool": t.tool,
+            "target": t.target,
+            "lemma": t.lemma,
+            "executable": t.executable,
+            "argv": list(t.argv),
+            "cwd": t.cwd,
+            "env": t.env,
+            "cores": t.cores,
+            "memory": t.memory,
+            "timeout": t.timeout,
+            "cache_key": t.key,
+            "inputs": [p for p, _ in t.inputs],
+            "run": _STATES[log.state[t.row]],
+        }
 
 
-def _execution(summary: ToolsSummary, started: float) -> dict[str, Any]:
+def _execution(summary: ToolsSummary, log: ResultLog, started: float) -> dict[str, Any]:
     """Where, when and how the run executed: host, versions, times, limit mechanisms, snapshot."""
     from codequarry import __version__
 
-    mechanisms = sorted(
-        {r.outcome.get("limit_mechanism", "") for r in summary.results if not r.cached} - {""}
-    )
     return {
         "run_id": summary.run_id,
         "started": started,
@@ -109,69 +114,98 @@ def _execution(summary: ToolsSummary, started: float) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "codequarry": __version__,
         "cpu_count": os.cpu_count(),
-        "limit_mechanism": mechanisms,
+        "limit_mechanism": sorted(log.mechanisms - {""}),
         "interrupted": summary.interrupted,
         "snapshot": summary.snapshot,
         "published": summary.published,
     }
 
 
-def _summary(plan: ToolsPlan, summary: ToolsSummary) -> dict[str, Any]:
+def _summary(plan: ToolsPlan, summary: ToolsSummary, log: ResultLog) -> dict[str, Any]:
     """The counts: tasks, ran, cached, not started, rows, each status, the exit code."""
     return {
         "tasks": len(plan.tasks),
-        "ran": sum(1 for r in summary.results if not r.cached),
-        "cached": sum(1 for r in summary.results if r.cached),
+        "ran": log.state.count(RAN),
+        "cached": log.state.count(CACHED),
         "not_started": len(summary.not_started),
-        "statuses": dict(sorted(Counter(r.status for r in summary.results).items())),
+        "statuses": dict(sorted(summary.counts.items())),
         "rows": summary.rows,
         "exit_code": summary.exit_code,
     }
 
 
-def _results(summary: ToolsSummary) -> list[dict[str, Any]]:
-    """Each finished task's outcome (exit, times, memory, status) and its preset result row, if any."""
-    return [
-        {
-            "task_id": r.task.id,
-            "tool": r.task.tool,
-            "target": r.task.target,
-            "lemma": r.task.lemma,
-            "executable": r.task.executable,
-            "cached": r.cached,
-            **r.outcome,
-            "result": r.preset_rows[0] if r.preset_rows else None,
-        }
-        for r in summary.results
-    ]
+def result_entry(r: TaskResult) -> dict[str, Any]:
+    """A finished task's outcome (exit, times, memory, status) and its preset result row, if any."""
+    return {
+        "task_id": r.task.id,
+        "tool": r.task.tool,
+        "target": r.task.target,
+        "lemma": r.task.lemma,
+        "executable": r.task.executable,
+        "cached": r.cached,
+        **r.outcome,
+        "result": r.preset_rows[0] if r.preset_rows else None,
+    }
 
 
-def write(
-    report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None, html: str | None = None
-) -> Path:
-    """Write report.json (and, given ``html``, the HTML report beside each copy, as NAME.html)."""
+def results(log: Iterable[TaskResult]) -> Iterator[dict[str, Any]]:
+    """The report's result entries, in the order of the results."""
+    for r in log:
+        yield result_entry(r)
+
+
+def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None) -> list[Path]:
+    """Write report.json to the store's reports folder (as ``<run id>.json`` and ``latest.json``) and
+    to ``target``; returns every path written, the one to name last."""
     folder = store_path / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{run_id}.json", folder / "latest.json"]
     if target is not None:
         paths.append(Path(target).expanduser())
         paths[-1].parent.mkdir(parents=True, exist_ok=True)
-    with open(paths[0], "w", encoding="utf-8") as fh:  # encoded piece by piece: no text of it all in memory
-        json.dump(report, fh, indent=2, default=str, sort_keys=False)
+    with open(paths[0], "w", encoding="utf-8") as fh:  # written piece by piece: never whole in memory
+        jsonstream.dump(report, fh, indent=2)
         fh.write("\n")
+    for path in paths[1:]:
+        with contextlib.suppress(shutil.SameFileError):  # --report naming the run's own file
+            shutil.copyfile(paths[0], path)
+    return paths if target is not None else [*paths[1:], paths[0]]
+
+
+def write_html(paths: list[Path], html: str) -> None:
+    """The HTML report beside each copy of report.json, as NAME.html."""
     for path in paths:
-        if path != paths[0]:
-            with contextlib.suppress(shutil.SameFileError):  # --report naming the run's own file
-                shutil.copyfile(paths[0], path)
-        if html is not None:
-            page = (
-                path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
-            )
-            page.write_text(html, encoding="utf-8")
-    return paths[-1] if target is not None else paths[0]
+        page = path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+        page.write_text(html, encoding="utf-8")
 
 
-def _preset_lines(report: dict[str, Any]) -> list[str]:
+SHOWN_NOT_OK = 20  # results not ok the summary lists one by one
+
+
+@dataclass
+class Digest:
+    """What the human summary needs of the results, gathered in one pass: counts per status and per
+    tool and status, and the first results that are not ok."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    by_tool: dict[str, Counter[str]] = field(default_factory=dict)
+    bad: list[dict[str, Any]] = field(default_factory=list)
+    bad_total: int = 0
+
+    @classmethod
+    def of(cls, entries: Iterable[dict[str, Any]]) -> Digest:
+        d = cls()
+        for r in entries:
+            d.statuses[r["status"]] += 1
+            d.by_tool.setdefault(r["tool"], Counter())[r["status"]] += 1
+            if r["status"] != "ok":
+                d.bad_total += 1
+                if len(d.bad) < SHOWN_NOT_OK:
+                    d.bad.append(r)
+        return d
+
+
+def _preset_lines(report: dict[str, Any], entries: Callable[[], Iterable[dict[str, Any]]]) -> list[str]:
     """What each preset of the run's tools adds to the summary, from its tools' results."""
     by_preset: dict[str, set[str]] = {}
     for tool in report["config"]["tools"]:
@@ -179,12 +213,21 @@ def _preset_lines(report: dict[str, Any]) -> list[str]:
             by_preset.setdefault(tool["preset"], set()).add(tool["name"])
     lines: list[str] = []
     for name, tools in by_preset.items():
-        lines += presets.get(name).summary_lines([r for r in report["results"] if r["tool"] in tools])
+        lines += presets.get(name).summary_lines(r for r in entries() if r["tool"] in tools)
     return lines
 
 
-def render(report: dict[str, Any], path: str | None = None) -> list[str]:
-    """The human summary: counts, what went wrong and why, where things are."""
+def render(
+    report: dict[str, Any],
+    path: str | None = None,
+    *,
+    entries: Callable[[], Iterable[dict[str, Any]]] | None = None,
+    digest: Digest | None = None,
+) -> list[str]:
+    """The human summary: counts, what went wrong and why, where things are. ``entries`` gives the
+    result entries again on each call (default: ``report["results"]``); ``digest`` is their Digest
+    when the caller has it."""
+    entries = entries or (lambda: report["results"])
     s = report["summary"]
     ex = report["execution"]
     lines = []
@@ -208,22 +251,19 @@ def render(report: dict[str, Any], path: str | None = None) -> list[str]:
         f"{s['tasks']} tasks: {s['ran']} ran, {s['cached']} cached (skipped), "
         f"{s['not_started']} not started; {statuses}"
     )
-    by_tool: dict[str, Counter[str]] = {}
-    for r in report["results"]:
-        by_tool.setdefault(r["tool"], Counter())[r["status"]] += 1
-    for tool, counts in sorted(by_tool.items()):
+    digest = digest or Digest.of(entries())
+    for tool, counts in sorted(digest.by_tool.items()):
         lines.append(f"  {tool}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
-    lines += _preset_lines(report)
-    bad = [r for r in report["results"] if r["status"] not in ("ok",)]
-    for r in bad[:20]:
+    lines += _preset_lines(report, entries)
+    for r in digest.bad:
         last = next((x for x in reversed(r.get("stderr_tail") or []) if x.strip()), "")
         cached = " (cached)" if r["cached"] else ""
         lines.append(
             f"  {r['status']:<14} {r['task_id']}{cached}: {r.get('message') or ''}"
             + (f" | {last}" if last else "")
         )
-    if len(bad) > 20:
-        lines.append(f"  ... and {len(bad) - 20} more not ok (see the report)")
+    if digest.bad_total > SHOWN_NOT_OK:
+        lines.append(f"  ... and {digest.bad_total - SHOWN_NOT_OK} more not ok (see the report)")
     if any(s["rows"].values()):
         lines.append("rows written: " + ", ".join(f"{k} {v:,}" for k, v in sorted(s["rows"].items()) if v))
     if ex["interrupted"]:

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -111,7 +112,8 @@ class Resolver:
     def err(self, sub: str, message: str) -> QuarryError:
         return fail(self.path, f"{self.key}.{sub}" if sub else self.key, message)
 
-    def resolve(self) -> tuple[ToolPlan, list[TaskPlan]]:
+    def resolve(self) -> tuple[ToolPlan, Iterator[TaskPlan]]:
+        """The tool's plan, and its tasks one at a time (the plan packs them as they come)."""
         t = self.tool
         how = self._preset()
         cwd = (self.base / os.path.expanduser(t.cwd)).resolve() if t.cwd else self.base
@@ -157,11 +159,12 @@ class Resolver:
         )
         targets = how.targets(self)
         inputs = self._inputs()
-        tasks = []
         labels: list[str | None] = list(executables) or [None]
-        for target in targets:
-            for label in labels:
-                tasks.append(self._task(plan, target, label, executables, cores, memory, timeout, inputs))
+        tasks = (
+            self._task(plan, target, label, executables, cores, memory, timeout, inputs)
+            for target in targets
+            for label in labels
+        )
         return plan, tasks
 
     # -- pieces -------------------------------------------------------------------------------------

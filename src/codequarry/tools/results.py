@@ -12,7 +12,9 @@ are dropped, so the tables mirror the recipe.
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,7 @@ from codequarry.store import Snapshot, Store
 from codequarry.store.store import live_dataset
 from codequarry.tools import presets
 from codequarry.tools.cache import ResultCache
-from codequarry.tools.planned import TaskPlan, ToolsPlan
+from codequarry.tools.planned import TaskPlan, TaskRows, TaskTable, ToolsPlan
 
 
 @dataset("tool_runs")
@@ -97,20 +99,22 @@ def live_groups(store: Store, snapshot: Snapshot | None, tools: list[str]) -> se
 
 @dataclass
 class Decision:
-    run: list[TaskPlan] = field(default_factory=list)  # to execute
-    restore: list[tuple[TaskPlan, dict[str, Any]]] = field(
-        default_factory=list
-    )  # rows re-added from the cache
-    kept: list[tuple[TaskPlan, dict[str, Any]]] = field(default_factory=list)  # cached, rows already live
-    groups: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) rewritten this run
+    """What a run does with each planned task, by its row in the plan's TaskTable (no TaskPlan held:
+    10^5 of them would cost the parent hundreds of MB)."""
+
+    run: TaskRows  # to execute, group by group in plan order
+    restore: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # rows re-added from the cache
+    kept: list[int] = field(default_factory=list)  # cached, rows already live (their entry read when needed)
+    groups: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) rewritten this run, rows live
+    rewritten: int = 0  # groups rewritten this run (with or without live rows)
     stale: set[tuple[str, str]] = field(default_factory=set)  # (tool, path) no longer in the recipe
 
-    def state(self, task_id: str) -> str:
-        if any(t.id == task_id for t in self.run):
-            return "run"
-        if any(t.id == task_id for t, _ in self.restore):
-            return "cached (restored)"
-        return "cached"
+    def states(self) -> dict[int, str]:
+        """Each planned task's row -> run, cached (restored) or cached."""
+        out = dict.fromkeys(range(len(self.run.table)), "cached")
+        out.update((r, "cached (restored)") for r, _ in self.restore)
+        out.update((r, "run") for r in self.run.rows)
+        return out
 
 
 def decide(
@@ -123,52 +127,98 @@ def decide(
     no_cache: bool = False,
     rebuilt: set[str] | frozenset[str] = frozenset(),
 ) -> Decision:
-    """Which tasks run, which come from the cache, and which groups of rows are rewritten."""
-    decision = Decision()
+    """Which tasks run, which come from the cache, and which groups of rows are rewritten.
+    ``groups`` keeps only the rewritten groups that hold live rows (the only ones the commit must
+    drop), so a cold run of 10^5 tasks holds no set of 10^5 groups."""
+    tasks = plan.tasks
+    decision = Decision(run=TaskRows(tasks))
     protocols = {t.name: t.protocol for t in plan.tools}
     outputs = {t.name: t.output for t in plan.tools}
-    by_group: dict[tuple[str, str], list[TaskPlan]] = defaultdict(list)
-    for task in plan.tasks:
-        by_group[(task.tool, task.group)].append(task)
+    planned_live: set[tuple[str, str]] = set()  # planned groups with live rows (the others: stale)
     live_ids: dict[tuple[str, str], set[str]] = defaultdict(set)
     for task_id, row in live.items():
         live_ids[(task_id.split(":", 1)[0], row.path)].add(task_id)
-    for key, tasks in by_group.items():
+    run = array("I")  # 4 bytes a task to run
+    for key, rows in _groups(tasks):
+        if key in groups_now:
+            planned_live.add(key)
+        group = [tasks[r] for r in rows]
         entries: dict[str, dict[str, Any] | None] = {}
-        for task in tasks:
+        for task in group:
             entry = None if no_cache or outputs[task.tool] in rebuilt else cache.get(task.key)
             if entry is not None and rerun_failed and entry.get("outcome", {}).get("status") != "ok":
                 entry = None
             entries[task.id] = entry
         clean = all(
-            entries[t.id] is not None and t.id in live and live[t.id].cache_key == t.key for t in tasks
-        ) and live_ids.get(key, set()) == {t.id for t in tasks}
+            entries[t.id] is not None and t.id in live and live[t.id].cache_key == t.key for t in group
+        ) and live_ids.get(key, set()) == {t.id for t in group}
         if clean:
-            decision.kept.extend((t, entries[t.id]) for t in tasks)  # type: ignore[misc]
+            decision.kept.extend(rows)
             continue
-        decision.groups.add(key)
-        for task in tasks:
+        decision.rewritten += 1
+        if key in groups_now:
+            decision.groups.add(key)
+        for task in group:
             entry = entries[task.id]
             if entry is not None and protocols[task.tool] != "jsonl":
-                decision.restore.append((task, entry))
+                decision.restore.append((task.row, entry))
             else:
-                decision.run.append(task)
-    _run_whole_inferred_tools(plan, decision)
+                run.append(task.row)
+    _run_whole_inferred_tools(plan, decision, run)
+    decision.run = TaskRows(tasks, run)
     tools = {t.name for t in plan.tools}
-    decision.stale = {g for g in groups_now if g[0] in tools and g not in by_group}
+    decision.stale = {g for g in groups_now if g[0] in tools and g not in planned_live}
     return decision
 
 
-def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision) -> None:
+def _groups(tasks: TaskTable) -> Iterator[tuple[tuple[str, str], Sequence[int]]]:
+    """The planned tasks' rows by (tool, group), groups in order of first appearance, rows in plan
+    order. A group's tasks are nearly always consecutive (a target's executables, a theory's
+    lemmas): a first pass checks that with a set of the keys' hashes (a few bytes a group, where a
+    dict of lists costs hundreds), then each run of equal keys is one group; any group seen again
+    after another (or a hash seen twice) makes the grouping go through a dict."""
+    seen: set[int] = set()
+    key = None
+    for i in range(len(tasks)):
+        got = tasks.group_key(i)
+        if got != key:
+            if hash(got) in seen:
+                yield from _groups_by_dict(tasks).items()
+                return
+            seen.add(hash(got))
+            key = got
+    seen.clear()
+    start, key = 0, None
+    for i in range(len(tasks)):
+        got = tasks.group_key(i)
+        if got != key:
+            if key is not None:
+                yield key, range(start, i)
+            start, key = i, got
+    if key is not None:
+        yield key, range(start, len(tasks))
+
+
+def _groups_by_dict(tasks: TaskTable) -> dict[tuple[str, str], list[int]]:
+    out: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i in range(len(tasks)):
+        out[tasks.group_key(i)].append(i)
+    return out
+
+
+def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision, run: array[int]) -> None:
     """A tool with schema = "infer" whose table must change runs every task: the table's schema
     comes from all of its output."""
-    inferred = {t.name for t in plan.tools if t.infer} & {t.tool for t in decision.run}
+    tasks = plan.tasks
+    inferred = {t.name for t in plan.tools if t.infer} & {tasks[r].tool for r in run}
     if not inferred:
         return
-    moved = [t for t, _ in decision.kept if t.tool in inferred]
-    decision.kept = [(t, e) for t, e in decision.kept if t.tool not in inferred]
-    decision.run.extend(moved)
-    decision.groups |= {(t.tool, t.group) for t in moved}
+    moved = [r for r in decision.kept if tasks[r].tool in inferred]
+    decision.kept = [r for r in decision.kept if tasks[r].tool not in inferred]
+    run.extend(moved)
+    groups = {(tasks[r].tool, tasks[r].group) for r in moved}
+    decision.rewritten += len(groups)
+    decision.groups |= groups  # kept groups hold live rows
 
 
 def replacements(plan: ToolsPlan, groups: set[tuple[str, str]]) -> dict[str, Replacement]:

@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -26,12 +26,13 @@ from codequarry.report.html import render_html
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store
 from codequarry.store.transaction import RunTransaction, begin_run
-from codequarry.store.writer import RunWriter, open_table
+from codequarry.store.writer import RunWriter
 from codequarry.tools import infer, presets
 from codequarry.tools import report as reports
 from codequarry.tools.cache import ResultCache
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, TableSink
-from codequarry.tools.planned import TaskPlan, ToolPlan, ToolsPlan
+from codequarry.tools.outcomes import NOT_STARTED, ResultLog, drop_dead_logs
+from codequarry.tools.planned import TaskPlan, TaskRows, ToolsPlan
 from codequarry.tools.process import NOT_OK
 from codequarry.tools.progress import NullView, StreamedView, TrackedView
 from codequarry.tools.results import (
@@ -73,40 +74,71 @@ def run_recipe(
         extract_summary = extract(plan.extract_plan or plan.extract).to_json()
     store = Store.create(plan.store)
     recorder = RunRecorder("tools", store.path, workers=plan.budget.cores)
-    with begin_run(store, "tools", specs=specs_of(plan), recorder=recorder) as txn:
-        tracker = ProgressFile(store.path, kind="run", run_id=txn.run_id)
-        try:
-            summary = _run(
-                plan,
-                txn,
-                scheduler=scheduler,
-                rerun_failed=rerun_failed,
-                no_cache=no_cache,
-                view=view or NullView(),
-                part_rows=part_rows,
-                stop=stop,
-                started=started,
-                tracker=tracker,
+    log: ResultLog | None = None
+    try:
+        with begin_run(store, "tools", specs=specs_of(plan), recorder=recorder) as txn:
+            drop_dead_logs(store.path)
+            held = {t.name for t in plan.tools if t.infer}
+            log = ResultLog(store.path / f".results-{txn.run_id}.jsonl", plan.tasks, held)
+            tracker = ProgressFile(store.path, kind="run", run_id=txn.run_id)
+            try:
+                summary, digest = _run(
+                    plan,
+                    txn,
+                    log,
+                    scheduler=scheduler,
+                    rerun_failed=rerun_failed,
+                    no_cache=no_cache,
+                    view=view or NullView(),
+                    part_rows=part_rows,
+                    stop=stop,
+                    started=started,
+                    tracker=tracker,
+                )
+            except BaseException as exc:
+                tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+                raise
+            tracker.finish(
+                "interrupted" if summary.interrupted else "published" if summary.published else "up-to-date",
+                snapshot=summary.snapshot,
             )
-        except BaseException as exc:
-            tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-            raise
-        tracker.finish(
-            "interrupted" if summary.interrupted else "published" if summary.published else "up-to-date",
-            snapshot=summary.snapshot,
-        )
-        summary.extract = extract_summary
-        summary.report = reports.build(
-            plan, summary, scheduler=scheduler, rerun_failed=rerun_failed, started=started
-        )
-        run_report = recorder.finish_tools(summary, summary.report)
-        html = render_html(run_report)  # written beside every report.json (the recorder saves the JSON)
-        summary.report_path = str(
-            reports.write(summary.report, store.path, summary.run_id, report, html=html)
-        )
+            summary.extract = extract_summary
+            _report(plan, summary, log, digest, recorder, report, scheduler, rerun_failed, started)
+    finally:
+        if log is not None:
+            log.close()  # after the recorder saved the run record, which reads it
     if recorder.save_error:
         summary.notes.append(recorder.save_error)
     return summary
+
+
+def _report(
+    plan: ToolsPlan,
+    summary: ToolsSummary,
+    log: ResultLog,
+    digest: reports.Digest,
+    recorder: RunRecorder,
+    target: str | Path | None,
+    scheduler: str,
+    rerun_failed: bool,
+    started: float,
+) -> None:
+    """Write report.json and the HTML report, give the recorder the run record (saved when the
+    transaction ends), and keep the human summary in ``summary.lines``: each reads the results
+    back from the log, one at a time."""
+    report = reports.build(
+        plan, summary, log, scheduler=scheduler, rerun_failed=rerun_failed, started=started
+    )
+    paths = reports.write(report, Path(summary.store), summary.run_id, target)
+    summary.report_path = str(paths[-1])
+    summary.report_summary = report["summary"]
+
+    def entries() -> Iterator[dict[str, Any]]:
+        return reports.results(log)
+
+    run_report = recorder.finish_tools(summary, report, summary.report_file, lambda: iter(log), entries)
+    reports.write_html(paths, render_html(run_report))
+    summary.lines = reports.render(report, summary.report_path, entries=entries, digest=digest)
 
 
 def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
@@ -127,6 +159,7 @@ def specs_of(plan: ToolsPlan) -> dict[str, DatasetSpec]:
 def _run(
     plan: ToolsPlan,
     txn: RunTransaction,
+    log: ResultLog,
     *,
     scheduler: str,
     rerun_failed: bool,
@@ -136,14 +169,15 @@ def _run(
     stop: threading.Event | None,
     started: float,
     tracker: ProgressFile | None = None,
-) -> ToolsSummary:
+) -> tuple[ToolsSummary, reports.Digest]:
     """The run under the writer lock. The store's sequence (roll back, prepare, add parts, commit,
-    publish one snapshot, compact) is written here and only here; the tasks run in between."""
+    publish one snapshot, compact) is written here and only here; the tasks run in between. Every
+    result goes to ``log`` (ran, then restored, then cached and kept); the summary holds counts."""
     t0 = time.perf_counter()
     store, run_id, previous = txn.store, txn.run_id, txn.previous
     notes = list(txn.notes)
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
-        return _summary(run_id, store, previous, notes)
+        return _summary(plan, run_id, store, previous, notes), reports.Digest()
     writer = txn.writer
     rebuilt = txn.prepare()
     notes += writer.notes
@@ -151,23 +185,24 @@ def _run(
     decision, durations = _decide(plan, cache, store, previous, rerun_failed, no_cache, rebuilt)
     if tracker is not None:
         view = TrackedView(view, tracker, len(decision.run))
-    done = _execute(plan, decision, writer, store, run_id, scheduler, durations, view, part_rows, stop)
-    groups, restored = _add_parts(plan, decision, done, writer, store, run_id)
-    kept = [
-        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
-        for t, e in decision.kept
-    ]
-    summary = _summary(run_id, store, previous, notes, done, [*done.ran, *restored, *kept])
+    done = _execute(plan, decision, writer, store, run_id, scheduler, durations, view, part_rows, stop, log)
+    groups, changed = _add_parts(plan, decision, done, writer, store, run_id, log, cache)
+    for row in decision.kept:
+        task = plan.tasks[row]
+        entry = cache.get(task.key) or {}
+        log.add(TaskResult(task, dict(entry["outcome"]), list(entry.get("preset_rows", [])), cached=True))
+    digest = reports.Digest.of(reports.results(log))
+    summary = _summary(plan, run_id, store, previous, notes, done, digest)
     if decision.stale:
         summary.notes.append(f"dropped the rows of {len(decision.stale)} target(s) no longer in the recipe")
-    if groups:
+    if changed:
         states = txn.commit(replacements(plan, groups))
         snap = txn.publish(states, run=_run_info(plan, previous, run_id, started, summary))
         summary.snapshot, summary.published = snap.id, True
         summary.notes += txn.compaction_notes
-    _remember(cache, done.ran, decision)
+    _remember(cache, plan, log, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
-    return summary
+    return summary, digest
 
 
 def _decide(
@@ -213,7 +248,7 @@ def _run_info(
 @dataclass
 class _Executed:
     """What running a decision's tasks left: the scheduler's verdict, the sinks holding their rows
-    (parts not yet added), and the rows written so far per table."""
+    (parts not yet added), and the rows written so far per table (the results are in the log)."""
 
     finished: Finished
     sinks: dict[str, TableSink]
@@ -221,10 +256,6 @@ class _Executed:
     rows: Counter[str]
     runs: TableSink  # the tool_runs rows of the tasks that ran (but those of inferred tools)
     held: set[str]  # the tools whose tool_runs rows are made after the run (schema = "infer")
-
-    @property
-    def ran(self) -> list[TaskResult]:
-        return self.finished.results
 
 
 def _execute(
@@ -238,9 +269,11 @@ def _execute(
     view: Any,
     part_rows: int,
     stop: threading.Event | None,
+    log: ResultLog,
 ) -> _Executed:
     """Run the tasks the decision says must run, under the budgets; JSON-lines records stream into
-    one sink per table, and an inferred tool's table is written once its tasks have ended."""
+    one sink per table, each result into ``log``, and an inferred tool's table is written once its
+    tasks have ended."""
     sinks, errors, runs = _open_sinks(plan, writer, store, run_id, part_rows)
     spool_dir = store.path / f".spool-{run_id}"
     spools: dict[str, Path] = {}
@@ -255,13 +288,13 @@ def _execute(
             view=StreamedView(view, run_rows, held),
             stop=stop,
             is_ok=lambda r: r.status not in NOT_OK,
+            on_result=log.add,
         )
+        log.mark_not_started([t.row for t in finished.not_started])
         rows: Counter[str] = Counter()
         for tool in plan.tools:
             if tool.infer:
-                rows[str(tool.output)] += _ingest_inferred(
-                    tool, finished.results, spools, writer, store, run_id
-                )
+                rows[str(tool.output)] += infer.ingest_tool(tool, log, spools, writer, store, run_id)
     finally:
         run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
@@ -319,58 +352,65 @@ def _task_executor(
 
 
 def _add_parts(
-    plan: ToolsPlan, decision: Decision, done: _Executed, writer: RunWriter, store: Store, run_id: str
-) -> tuple[set[tuple[str, str]], list[TaskResult]]:
+    plan: ToolsPlan,
+    decision: Decision,
+    done: _Executed,
+    writer: RunWriter,
+    store: Store,
+    run_id: str,
+    log: ResultLog,
+    cache: ResultCache,
+) -> tuple[set[tuple[str, str]], bool]:
     """Hand every part of the run to the writer: the sinks' (without the rows of tasks not ok), the
-    tool_runs and preset rows of the tasks that ran and of those restored from the cache.
-    Returns the groups the commit rewrites and the restored results."""
-    ran, rows = done.ran, done.rows
-    # groups whose tasks to run were all left unstarted by Ctrl-C keep their rows as they are
-    run_groups = {(t.tool, t.group) for t in decision.run}
-    done_groups = {(r.task.tool, r.task.group) for r in ran}
-    untouched = run_groups - done_groups
-    groups = (decision.groups - untouched) | decision.stale
+    tool_runs and preset rows of the tasks that ran and of those restored from the cache (which
+    join the log). Returns the groups whose live rows the commit drops, and whether anything changed."""
+    rows = done.rows
+    untouched = _untouched(plan, decision, log) if done.finished.interrupted else set()
     for output, sink in done.sinks.items():
-        drop = {
-            (r.task.tool, r.task.group)
-            for r in ran
-            if plan.tool(r.task.tool).output == output and r.status != "ok"
-        }
+        drop = {g for g in log.not_ok_groups if plan.tool(g[0]).output == output}
         for part in sink.finish(drop):
             writer.add(part)
         rows[output] += sink.rows
     for part in done.errors.finish():
         writer.add(part)
     rows["errors"] += done.errors.rows
-    restored = [
-        TaskResult(t, dict(e["outcome"]), list(e.get("preset_rows", [])), cached=True)
-        for t, e in decision.restore
-        if (t.tool, t.group) in groups
-    ]
-    run_rows = [
-        run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in ran if r.task.tool in done.held
-    ]
-    run_rows += [run_row(r.task, r.outcome, run_id=run_id, cached=True) for r in restored]
+    run_rows = [run_row(r.task, r.outcome, run_id=run_id, cached=False) for r in log.held_results.values()]
+    for row, entry in decision.restore:
+        task = plan.tasks[row]
+        if (task.tool, task.group) in untouched:
+            continue
+        restored = TaskResult(task, dict(entry["outcome"]), list(entry.get("preset_rows", [])), cached=True)
+        log.add(restored)
+        run_rows.append(run_row(task, restored.outcome, run_id=run_id, cached=True))
     if run_rows:  # into the same sink as the rows streamed while the tasks ran (one part, as before)
         done.runs.add(batch_of(writer.specs["tool_runs"], run_rows), ("", ""))
     for part in done.runs.finish():
         writer.add(part)
     if done.runs.rows:
         rows["tool_runs"] += done.runs.rows
-    tables_dir = str(store.tables_dir)
-    for name, table_rows in _preset_tables(plan, [*ran, *restored]).items():
-        writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], table_rows)))
-        rows[name] += len(table_rows)
-    return groups, restored
+    _write_preset_tables(plan, log, writer, store, run_id, rows)
+    changed = decision.rewritten > len(untouched) or bool(decision.stale)
+    return (decision.groups - untouched) | decision.stale, changed
+
+
+def _untouched(plan: ToolsPlan, decision: Decision, log: ResultLog) -> set[tuple[str, str]]:
+    """After Ctrl-C: the groups none of whose tasks to run started (they keep their rows as they are)."""
+    started: set[tuple[str, str]] = set()
+    waiting: set[tuple[str, str]] = set()
+    for task in decision.run:
+        key = (task.tool, task.group)
+        (waiting if log.state[task.row] == NOT_STARTED else started).add(key)
+    return waiting - started
 
 
 def _summary(
+    plan: ToolsPlan,
     run_id: str,
     store: Store,
     previous: Snapshot | None,
     notes: list[str],
     done: _Executed | None = None,
-    results: list[TaskResult] | None = None,
+    digest: reports.Digest | None = None,
 ) -> ToolsSummary:
     """The summary before the commit: the live snapshot, nothing published yet."""
     return ToolsSummary(
@@ -379,68 +419,47 @@ def _summary(
         snapshot=previous.id if previous else None,
         published=False,
         interrupted=done.finished.interrupted if done else False,
-        results=results or [],
-        not_started=done.finished.not_started if done else [],
+        not_started=TaskRows(plan.tasks, [t.row for t in done.finished.not_started] if done else []),
         seconds=0.0,
         rows=dict(done.rows) if done else {},
+        counts=dict(digest.statuses) if digest else {},
         notes=notes,
+        tasks=plan.tasks,
     )
 
 
-def _preset_tables(plan: ToolsPlan, results: list[TaskResult]) -> dict[str, list[dict[str, Any]]]:
-    """The rows of the presets' result tables, per table, from the results that ran or were restored."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in results:
-        dataset = presets.get(plan.tool(r.task.tool).preset).dataset
+def _write_preset_tables(
+    plan: ToolsPlan, log: ResultLog, writer: RunWriter, store: Store, run_id: str, rows: Counter[str]
+) -> None:
+    """The rows of the presets' result tables, from the results that ran or were restored (read
+    back from the log, a part every PART_ROWS rows per table)."""
+    datasets = {t.name: presets.get(t.preset).dataset for t in plan.tools}
+    if not any(datasets.values()):
+        return
+    pending: dict[str, list[dict[str, Any]]] = {}
+    tables_dir = str(store.tables_dir)
+
+    def flush(name: str) -> None:
+        got = pending.pop(name, [])
+        if got:
+            writer.add(write_part(tables_dir, run_id, name, batch_of(writer.specs[name], got)))
+            rows[name] += len(got)
+
+    for r in log:
+        dataset = datasets[r.task.tool]
         if dataset is not None and r.preset_rows:
-            out.setdefault(dataset.name, []).extend(r.preset_rows)
-    return out
+            pending.setdefault(dataset.name, []).extend(r.preset_rows)
+            if len(pending[dataset.name]) >= PART_ROWS:
+                flush(dataset.name)
+    for name in list(pending):
+        flush(name)
 
 
-def _ingest_inferred(
-    tool: ToolPlan,
-    ran: list[TaskResult],
-    spools: dict[str, Path],
-    writer: RunWriter,
-    store: Store,
-    run_id: str,
-) -> int:
-    """Infer the table of a schema = "infer" tool from its ok tasks' spools and write their rows."""
-    output = str(tool.output)
-    mine = [r for r in ran if r.task.tool == tool.name and r.task.id in spools]
-    ok = {r.task.id: spools[r.task.id] for r in mine if r.status == "ok"}
-    schema, broken = infer.infer(ok)
-    fields = tuple(schema) if schema is not None else infer.live_fields(open_table(store.table_path(output)))
-    writer.specs[output] = DatasetSpec(name=output, fields=fields, doc=f"records of tool {tool.name}")
-    writer.rows.setdefault(output, 0)
-    writer.prepare()
-    total = 0
-    for r in mine:
-        if r.task.id in broken:
-            r.outcome.update(status="invalid_output", message=broken[r.task.id], rows=0)
-        elif r.task.id in ok:
-            part, n = infer.write_spool(
-                ok[r.task.id],
-                writer.specs[output],
-                str(store.tables_dir),
-                run_id,
-                repo=tool.name,
-                path=r.task.group,
-                sha256=r.task.sha256,
-            )
-            if part is not None:
-                writer.add(part)
-            r.outcome["rows"] = n
-            total += n
-        else:
-            r.outcome["rows"] = 0  # a task not ok keeps no rows
-    return total
-
-
-def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> None:
-    """Cache every finished result but 'killed' (written after the publish, never before)."""
-    for r in ran:
-        if r.status != "killed":
+def _remember(cache: ResultCache, plan: ToolsPlan, log: ResultLog, decision: Decision) -> None:
+    """Cache every finished result but 'killed' (written after the publish, never before), read
+    back from the log."""
+    for r in log:
+        if not r.cached and r.status != "killed":
             cache.put(
                 r.task.key,
                 {
@@ -450,5 +469,5 @@ def _remember(cache: ResultCache, ran: list[TaskResult], decision: Decision) -> 
                     "preset_rows": r.preset_rows,
                 },
             )
-    for task, _entry in [*decision.kept, *decision.restore]:
-        cache.touch(task.key)
+    for row in [*decision.kept, *(r for r, _ in decision.restore)]:
+        cache.touch(plan.tasks[row].key)

@@ -3,7 +3,9 @@
 Tasks are taken in the chosen order (``fifo`` as planned; ``shortest`` or ``longest`` first by the
 wall time of the previous run, tasks never run before coming last) and started first-fit: the
 first pending task that fits in the free cores and memory starts, so small tasks fill the gaps a
-large one leaves. Each running task runs in a thread (reused from task to task) that owns its process tree; the main thread only
+large one leaves. Pending tasks are kept as positions, in one queue per (cores, memory) request:
+the first that fits is the earliest head among the queues whose request fits, so a collect costs
+the number of distinct requests (a handful), not the number of pending tasks. Each running task runs in a thread (reused from task to task) that owns its process tree; the main thread only
 starts tasks and collects results, so Ctrl-C lands there, sets ``stop``, and every task thread
 then kills its tree and reports ``killed``.
 """
@@ -14,22 +16,24 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from codequarry.tools.planned import Budget, TaskPlan
+from codequarry.tools.planned import Budget, TaskPlan, TaskRows
 
 ORDERS = ("fifo", "shortest", "longest")
 
 
-def order_tasks(tasks: list[TaskPlan], order: str, durations: dict[str, float]) -> list[TaskPlan]:
+def order_tasks(tasks: TaskRows, order: str, durations: dict[str, float]) -> TaskRows:
+    """The tasks in the order ``order`` says (task ids read from the table, no TaskPlan made)."""
     if order == "fifo":
-        return list(tasks)
-    known = [t for t in tasks if t.id in durations]
-    unknown = [t for t in tasks if t.id not in durations]
-    known.sort(key=lambda t: durations[t.id], reverse=order == "longest")
-    return known + unknown
+        return tasks
+    ids = {r: tasks.table.task_id(r) for r in tasks.rows} if durations else {}
+    known = [r for r in tasks.rows if ids.get(r) in durations]
+    unknown = [r for r in tasks.rows if ids.get(r) not in durations]
+    known.sort(key=lambda r: durations[ids[r]], reverse=order == "longest")
+    return tasks.reordered(known + unknown)
 
 
 class View(Protocol):
@@ -53,22 +57,24 @@ class SchedulerState:
 
 @dataclass
 class Finished:
-    results: list[Any]
+    results: list[Any]  # in completion order (empty when they went to ``on_result``)
     not_started: list[TaskPlan]
     interrupted: bool
 
 
 def run_all(
-    tasks: list[TaskPlan],
+    tasks: Sequence[TaskPlan],
     budget: Budget,
     execute: Callable[[TaskPlan, threading.Event], Any],
     *,
     view: View | None = None,
     stop: threading.Event | None = None,
     is_ok: Callable[[Any], bool] = lambda r: True,
+    on_result: Callable[[Any], None] | None = None,
 ) -> Finished:
-    """Run ``execute(task, stop)`` for every task under the budgets; returns results in completion order."""
-    pool = _Pool(tasks, budget, execute, view, stop or threading.Event(), is_ok)
+    """Run ``execute(task, stop)`` for every task under the budgets. Each result goes to ``on_result``
+    as it is collected, or, without one, into ``Finished.results`` in completion order."""
+    pool = _Pool(tasks, budget, execute, view, stop or threading.Event(), is_ok, on_result)
     interrupted = False
     try:
         while pool.pending or pool.state.running:
@@ -84,7 +90,7 @@ def run_all(
     finally:
         interrupted = pool.wait_running() or interrupted
         pool.close()
-    return Finished(pool.results, list(pool.pending) if interrupted else [], interrupted)
+    return Finished(pool.results, pool.not_started() if interrupted else [], interrupted)
 
 
 class _Pool:
@@ -93,16 +99,25 @@ class _Pool:
 
     def __init__(
         self,
-        tasks: list[TaskPlan],
+        tasks: Sequence[TaskPlan],
         budget: Budget,
         execute: Callable[[TaskPlan, threading.Event], Any],
         view: View | None,
         stop: threading.Event,
         is_ok: Callable[[Any], bool],
+        on_result: Callable[[Any], None] | None = None,
     ) -> None:
         self.budget, self.execute, self.view, self.stop, self.is_ok = budget, execute, view, stop, is_ok
+        self.on_result = on_result
+        self.tasks = tasks
         self.state = SchedulerState(budget=budget, pending=len(tasks))
-        self.pending = deque(tasks)  # first-fit takes mostly from the front: O(1) there, not a list's O(n)
+        request = getattr(tasks, "request", None)  # a TaskRows reads it without making the TaskPlan
+        # (cores, memory) -> positions in ``tasks``, in order: first-fit is the earliest fitting head
+        self.queues: dict[tuple[int, int], deque[int]] = {}
+        for i in range(len(tasks)):
+            need = request(i) if request is not None else (tasks[i].cores, tasks[i].memory)
+            self.queues.setdefault(need, deque()).append(i)
+        self.pending = len(tasks)
         self.done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
         self.todo: queue.Queue[TaskPlan | None] = queue.Queue()
         self.results: list[Any] = []
@@ -119,29 +134,41 @@ class _Pool:
                 result = exc
             self.done.put((task, result))
 
+    def _first_fit(self) -> int | None:
+        """The position of the first pending task (in order) that fits the free cores and memory."""
+        state, budget = self.state, self.budget
+        free_cores, free_memory = budget.cores - state.cores, budget.memory - state.memory
+        best: int | None = None
+        for (cores, memory), q in self.queues.items():
+            if q and cores <= free_cores and memory <= free_memory and (best is None or q[0] < best):
+                best = q[0]
+        return best
+
     def start_fitting(self) -> None:
         """Start, first-fit, every pending task that fits in the free cores and memory."""
-        state, budget, pending = self.state, self.budget, self.pending
-        i = 0
-        while i < len(pending) and state.cores < budget.cores and not self.stop.is_set():
-            task = pending[i]
-            if task.cores <= budget.cores - state.cores and task.memory <= budget.memory - state.memory:
-                del pending[i]
-                state.cores += task.cores
-                state.memory += task.memory
-                state.pending = len(pending)
-                state.running[task.id] = (task, time.monotonic())
-                if self.view is not None:
-                    self.view.started(task)
-                if len(self.threads) < len(state.running):  # every running task has a thread of its own
-                    th = threading.Thread(
-                        target=self.work, name=f"task runner {len(self.threads)}", daemon=True
-                    )
-                    self.threads.append(th)
-                    th.start()
-                self.todo.put(task)
-            else:
-                i += 1
+        state, budget = self.state, self.budget
+        while self.pending and state.cores < budget.cores and not self.stop.is_set():
+            i = self._first_fit()
+            if i is None:
+                return
+            task = self.tasks[i]
+            self.queues[(task.cores, task.memory)].popleft()
+            self.pending -= 1
+            state.cores += task.cores
+            state.memory += task.memory
+            state.pending = self.pending
+            state.running[task.id] = (task, time.monotonic())
+            if self.view is not None:
+                self.view.started(task)
+            if len(self.threads) < len(state.running):  # every running task has a thread of its own
+                th = threading.Thread(target=self.work, name=f"task runner {len(self.threads)}", daemon=True)
+                self.threads.append(th)
+                th.start()
+            self.todo.put(task)
+
+    def not_started(self) -> list[TaskPlan]:
+        """The tasks never started, in their order."""
+        return [self.tasks[i] for i in sorted(i for q in self.queues.values() for i in q)]
 
     def collect(self, block: bool) -> None:
         """Take one finished task's result (waiting up to 0.1 s if ``block``) and free its budget; a task
@@ -158,7 +185,10 @@ class _Pool:
             raise result
         state.done += 1
         state.not_ok += 0 if self.is_ok(result) else 1
-        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        else:
+            self.results.append(result)
         if self.view is not None:
             self.view.finished(task, result)
 

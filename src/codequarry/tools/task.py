@@ -68,6 +68,7 @@ def execute_task(
         stop=stop,
         on_cut=reader.cut if reader is not None else None,
         on_stdout_lines=reader.extend if reader is not None else None,
+        on_stdout_block=reader.block if reader is not None and reader.takes_blocks else None,
     )
     proc_box.append(proc)
     outcome = proc.run().to_json()

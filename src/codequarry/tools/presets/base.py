@@ -18,6 +18,7 @@ The base class is also the "no preset" behaviour, so every hook has a working de
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -109,7 +110,7 @@ class Preset:
         status and message in place; returns the task's rows of ``dataset`` (provenance included)."""
         return []
 
-    def summary_lines(self, results: list[dict[str, Any]]) -> list[str]:
+    def summary_lines(self, results: Iterable[dict[str, Any]]) -> list[str]:
         """Lines for the run's summary, from the report's results of this preset's tools."""
         return []
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -374,7 +375,7 @@ class TamarinPreset(Preset):
             }
         ]
 
-    def summary_lines(self, results: list[dict[str, Any]]) -> list[str]:
+    def summary_lines(self, results: Iterable[dict[str, Any]]) -> list[str]:
         """The lemmas' verdicts: ``lemmas: 3 verified, 1 falsified``."""
         verdicts = Counter(r["result"]["result"] for r in results if r.get("result"))
         if not verdicts:
