@@ -115,15 +115,18 @@ DEFEATS = ("edit", "add", "delete", "rename", "move", "entry", "kill", "racy")
 AGE = 3600 * 1_000_000_000  # edits are dated an hour back (older than the racy window), each apart
 
 
-def dump(store: Path) -> dict[str, list[str]]:
+def dump(store: Path, repo: str | None = None) -> dict[str, list[str]]:
     """Every non-empty table of the published snapshot as sorted JSON rows (an empty table and an
-    absent one are the same thing to a query over rows)."""
+    absent one are the same thing to a query over rows); only ``repo``'s rows of the tables that have
+    a repo column when given."""
     st_ = open_store(store)
     snap = st_.snapshot()
     assert snap is not None
     out = {}
     for name in sorted(snap.tables):
         rows = table(st_, name).to_pylist()
+        if repo is not None:
+            rows = [r for r in rows if r.get("repo", repo) == repo]
         if rows:
             out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
     return out

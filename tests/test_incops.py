@@ -4,7 +4,6 @@ and every table equals a fresh extract after edits, adds, deletes and renames.""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import pytest
 from codequarry import api, extract, make_plan, open_store
 from codequarry.errors import DeclarationError
 from codequarry.query import table
+from tests.test_exact import dump
 
 TREE = {
     "a.py": "class Base:\n    pass\n\n\nclass Child(Base):\n    pass\n",
@@ -34,18 +34,6 @@ def doc_example() -> str:
     doc = api.operation.__doc__ or ""
     block = textwrap.dedent(doc.rsplit("::\n", 1)[1])
     return "import pyarrow as pa\nfrom codequarry import dataset, operation\n" + block
-
-
-def dump(store: Path) -> dict[str, list[str]]:
-    st = open_store(store)
-    snap = st.snapshot()
-    assert snap is not None
-    out = {}
-    for name in sorted(snap.tables):
-        rows = table(st, name).to_pylist()
-        if rows:
-            out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-    return out
 
 
 @pytest.fixture

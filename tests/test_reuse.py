@@ -6,7 +6,6 @@ reuse (QUARRY_REUSE=0) or a fresh extract of one repo alone: every table, sorted
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,24 +19,9 @@ from codequarry import extract, make_plan, open_store
 from codequarry.query import table
 from codequarry.repos import remove_repo
 from tests import paths
+from tests.test_exact import dump
 
 TREES = ["routes/flask_app", "routes/django_project", "models/django", "models/testsuite"]
-
-
-def dump(store: Path, repo: str | None = None) -> dict[str, list[str]]:
-    """Every non-empty table of the published snapshot as sorted JSON rows (only ``repo``'s rows of
-    the tables that have a repo column when given)."""
-    st_ = open_store(store)
-    snap = st_.snapshot()
-    assert snap is not None
-    out = {}
-    for name in sorted(snap.tables):
-        rows = table(st_, name).to_pylist()
-        if repo is not None:
-            rows = [r for r in rows if r.get("repo", repo) == repo]
-        if rows:
-            out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-    return out
 
 
 def file_tables(store: Path, repo: str) -> dict[str, list[str]]:
