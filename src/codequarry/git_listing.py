@@ -27,10 +27,11 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from dulwich.config import ConfigFile
-from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
-from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
+if TYPE_CHECKING:  # dulwich is imported when a work tree is found: a plain folder never pays for it
+    from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
 
 from codequarry.corpus_io import OPEN_FLAGS
 
@@ -129,6 +130,8 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     body, checksum = data[:-20], data[-20:]
     if checksum != bytes(20) and hashlib.sha1(body).digest() != checksum:  # noqa: S324 - git's own checksum
         raise DamagedIndex("the index fails its checksum")
+    from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
+
     try:
         entries, _version, extensions = read_index_dict_with_version(io.BytesIO(data))
     except Exception as exc:  # dulwich raises assorted errors on garbage
@@ -157,18 +160,25 @@ def _clean(name: bytes) -> bool:
     return bool(name) and _UNCLEAN.search(name) is None
 
 
-class _Ignores(IgnoreFilterManager):
-    """dulwich's git-compatible ignore rules, with each ``.gitignore`` read by :func:`read_regular`
-    (not followed if a symlink, as git does; never a blocking open of a FIFO)."""
+@cache
+def _ignores_class() -> Any:
+    """The ignore rules' class (made on first use, so that dulwich is imported only then)."""
+    from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 
-    def _load_path(self, path: str) -> IgnoreFilter | None:
-        cached = self._path_filters.get(path, False)
-        if cached is not False:
-            return cached  # type: ignore[return-value]
-        data = read_regular(os.path.join(self._top_path, path, ".gitignore"))
-        got = None if data is None else IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)
-        self._path_filters[path] = got
-        return got
+    class _Ignores(IgnoreFilterManager):
+        """dulwich's git-compatible ignore rules, with each ``.gitignore`` read by :func:`read_regular`
+        (not followed if a symlink, as git does; never a blocking open of a FIFO)."""
+
+        def _load_path(self, path: str) -> IgnoreFilter | None:
+            cached = self._path_filters.get(path, False)
+            if cached is not False:
+                return cached  # type: ignore[return-value]
+            data = read_regular(os.path.join(self._top_path, path, ".gitignore"))
+            got = None if data is None else IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)
+            self._path_filters[path] = got
+            return got
+
+    return _Ignores
 
 
 def _user_excludes_file() -> str:
@@ -179,6 +189,8 @@ def _user_excludes_file() -> str:
         if os.environ.get("GIT_CONFIG_GLOBAL")
         else [os.path.join(xdg, "git", "config"), os.path.expanduser("~/.gitconfig")]
     )
+    from dulwich.config import ConfigFile
+
     for path in reversed(configs):  # ~/.gitconfig wins over the XDG file, as in git
         data = read_regular(path, 1 << 20, follow=True)
         if data is None:
@@ -196,6 +208,8 @@ def _user_excludes_file() -> str:
 
 def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them."""
+    from dulwich.ignore import IgnoreFilter, read_ignore_patterns
+
     filters = []
     for path, follow in (
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
@@ -204,7 +218,8 @@ def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
         data = read_regular(path, follow=follow)
         if data is not None:
             filters.append(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
-    return _Ignores(top, filters, False)
+    rules: IgnoreFilterManager = _ignores_class()(top, filters, False)
+    return rules
 
 
 @dataclass
