@@ -266,3 +266,93 @@ def test_the_fast_path_reads_every_option_of_extract() -> None:
     req = parse(["extract", "a", "-s", "S", "--select=python", "--select", "core", "-w", "2", "b"])
     assert req is not None and req.sources == ["a", "b"]
     assert req.values == {"store": "S", "select": ["python", "core"], "workers": 2}
+
+
+# -- `quarry extract` without typer (cli_lean.py) ------------------------------------------------
+
+TYPER_APP = """
+import sys
+sys.argv = ["quarry", *sys.argv[1:]]
+from codequarry.cli_app import main
+main()
+"""
+
+
+def _typer_app(*args: object) -> subprocess.CompletedProcess[str]:
+    """The same command line through the typer app (what `quarry` ran before cli_lean)."""
+    return subprocess.run(
+        [sys.executable, "-c", TYPER_APP, *map(str, args)], capture_output=True, text=True, env=ENV
+    )
+
+
+def _changed_twins(tmp_path: Path) -> list[tuple[Path, Path]]:
+    """Two identical trees with their stores, each after an extract and then an edit of one file."""
+    twins = []
+    for name in ("a", "b"):
+        src = tmp_path / name / "src"
+        shutil.copytree(FIXTURE, src)
+        store = tmp_path / name / "store"
+        extract(make_plan([src], store=store, workers=1))
+        victim = sorted(src.rglob("*.py"))[0]
+        victim.write_text(victim.read_text() + "\n\ndef added_by_the_test():\n    return 1\n")
+        os.utime(victim, (1_700_000_000, 1_700_000_000))  # the same in both trees (files.mtime_ns)
+        twins.append((src, store))
+    return twins
+
+
+def test_a_one_file_run_skips_typer_and_rich_and_prints_what_the_typer_app_prints(tmp_path: Path) -> None:
+    from tests.test_exact import dump
+
+    (a_src, a_store), (b_src, b_store) = _changed_twins(tmp_path)
+    lean = _quarry("extract", a_src, "--store", a_store, "-w", "1")
+    typed = _typer_app("extract", b_src, "--store", b_store, "-w", "1")
+    assert "CODE=0" in lean.stdout and typed.returncode == 0, lean.stderr + typed.stderr
+    heavy = lean.stdout.rsplit("HEAVY=", 1)[1].split()[0].split(",")
+    assert "typer" not in heavy and "rich" not in heavy and "pyarrow" in heavy  # a real run, no typer
+    assert "1 changed" in lean.stdout
+    assert _text(lean).replace(str(a_src), "SRC").replace(str(a_store), "STORE") == re.sub(
+        r"\d+\.\d\d s with", "T s with", typed.stdout
+    ).replace(str(b_src), "SRC").replace(str(b_store), "STORE")
+    assert dump(a_store) == dump(b_store)
+
+
+def test_the_lean_path_fails_like_the_typer_app(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    store = tmp_path / "store"
+    lean = _quarry("extract", missing, "--store", store)
+    typed = _typer_app("extract", missing, "--store", store)
+    assert "CODE=2" in lean.stdout and typed.returncode == 2
+    assert lean.stderr == typed.stderr and lean.stderr.startswith("error: ") and lean.stderr.count("\n") == 1
+    bad = _quarry("extract", FIXTURE, "--store", store, "--select", "no.such.extractor")
+    assert "CODE=2" in bad.stdout and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    # --json and what the fast path's parser does not read go to the typer app
+    from codequarry.cli_lean import main as lean_main
+
+    assert lean_main(["extract", str(FIXTURE), "--json"]) is None
+    assert lean_main(["extract", str(FIXTURE), "--help"]) is None
+    assert lean_main(["tables"]) is None
+
+
+def test_plain_console_prints_what_rich_prints_off_a_terminal(capsys) -> None:  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    from rich.console import Console
+
+    from codequarry.cli_lean import PlainConsole, plain_text
+
+    lines = [
+        ("[bold]8[/] files scanned: [bold]1[/] changed (0 added, 1 modified)", True),
+        ("note: routes: 3", True),
+        ("note: a [weird] note with [bold]markup[/bold] in it", True),  # handed to rich
+        ("note: :thumbs_up: and :: and a:b:c", True),  # emoji codes: handed to rich
+        ("skipped r/x[1].py: too big", False),
+        ("C:\\path\\to [x]", False),
+    ]
+    plain = PlainConsole(stderr=False)
+    for text, markup in lines:
+        buf = StringIO()
+        Console(file=buf, highlight=False, soft_wrap=True).print(text, markup=markup)
+        plain.print(text, markup=markup)
+        assert capsys.readouterr().out == buf.getvalue(), text
+    assert plain_text("[bold]1[/] x") == "1 x"
+    assert plain_text("[red]x[/]") is None and plain_text(":smile:") is None
