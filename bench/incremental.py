@@ -11,7 +11,8 @@ change < 10%, mixed <= 10%; a move re-extracts nothing (files_parsed 0).
 
 ``floor``: the `quarry extract` command (``python -m codequarry``, a new interpreter each time, as a
 user runs it) on a copy of examples/sample (8 files): a cold run, a no-op answered by the fast path,
-a no-op with ``--no-fast-path``, a one-file change, and bare ``python -c pass``; wall and CPU
+a no-op with ``--no-fast-path``, a one-file change (``-w 1``, and again with the default workers, one
+forked process per core), and bare ``python -c pass``; wall and CPU
 (user+sys of the child) seconds, medians of --repeat interleaved rounds, ratios to the cold run of
 the same rounds, and whether the interpreter found .pyc files (PYTHONDONTWRITEBYTECODE unset and
 codequarry's __pycache__ present). Targets: no-op <= 0.3 s, one-file change <= 0.5 s.
@@ -85,7 +86,14 @@ def pyc_present() -> bool:
 def floor(repeat: int) -> dict[str, object]:
     """The command's floor on a small tree (see the module docstring)."""
     quarry = [sys.executable, "-m", "codequarry", "extract"]
-    kinds = ("cold", "no_op_fast_path", "no_op_no_fast_path", "one_file_change", "python_c_pass")
+    kinds = (
+        "cold",
+        "no_op_fast_path",
+        "no_op_no_fast_path",
+        "one_file_change",
+        "one_file_change_default_workers",
+        "python_c_pass",
+    )
     wall: dict[str, list[float]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
     fast_answered = []
@@ -117,6 +125,14 @@ def floor(repeat: int) -> dict[str, object]:
             assert "1 changed" in out, out
             wall["one_file_change"].append(w)
             cpu["one_file_change"].append(c)
+            # the same without -w: one worker process per core, forked before the scan
+            with open(victim, "a") as fh:
+                fh.write(f"\ndef bench_default_{i}():\n    return {i}\n")
+            os.utime(victim, (hour_ago + i + 1.5, hour_ago + i + 1.5))
+            w, c, out = command(base[:-2])
+            assert "1 changed" in out, out
+            wall["one_file_change_default_workers"].append(w)
+            cpu["one_file_change_default_workers"].append(c)
             w, c, _ = command([sys.executable, "-c", "pass"])
             wall["python_c_pass"].append(w)
             cpu["python_c_pass"].append(c)

@@ -250,15 +250,16 @@ def _unchanged(stamp: dict[str, Any], store: Path) -> bool:
         return False
     if not stamps.tables_settled(store, stamp["tables"]) or not stamps.staging_empty(store):
         return False
-    code = stamp["code"]
-    if stamps.code_fingerprint(code["modules"]) != code:
-        return False
+    # the files first: an edit (the usual reason to run) then costs no stat of every module file
     sources = [SourceRoot(**s) for s in stamp["scoped"]]
     from codequarry.scan import scan
 
     manifest = scan(sources, exclude=stamp["exclude"], never=[str(store)])
     digest, newest = stamps.listing(manifest, sources, stamp["renames"])
-    return digest == stamp["listing"] and newest < stamp["scan_ns"] - RACY_NS
+    if digest != stamp["listing"] or newest >= stamp["scan_ns"] - RACY_NS:
+        return False
+    code = stamp["code"]
+    return bool(stamps.code_fingerprint(code["modules"]) == code)
 
 
 def _record(stamp: dict[str, Any], store: Path, wall: float, seconds: float) -> int | None:
