@@ -15,7 +15,9 @@ a no-op with ``--no-fast-path``, a one-file change (``-w 1``, and again with the
 forked process per core), and bare ``python -c pass``; wall and CPU
 (user+sys of the child) seconds, medians of --repeat interleaved rounds, ratios to the cold run of
 the same rounds, and whether the interpreter found .pyc files (PYTHONDONTWRITEBYTECODE unset and
-codequarry's __pycache__ present). Targets: no-op <= 0.3 s, one-file change <= 0.5 s.
+codequarry's __pycache__ present). Targets: no-op <= 0.3 s, one-file change <= 0.5 s. With
+``--baseline-src DIR`` each round also times the cold run and the one-file change with the code in DIR
+(another checkout's ``src``, e.g. main's), so that a change is compared under the same load.
 """
 
 from __future__ import annotations
@@ -65,11 +67,11 @@ def mixed_change(corpus: Path, i: int) -> None:
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
 
 
-def command(args: list[str]) -> tuple[float, float, str]:
+def command(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall, CPU of the child, stdout) of one command in a new interpreter."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -83,7 +85,7 @@ def pyc_present() -> bool:
     return not os.environ.get("PYTHONDONTWRITEBYTECODE") and os.path.exists(cached)
 
 
-def floor(repeat: int) -> dict[str, object]:
+def floor(repeat: int, baseline_src: str | None = None) -> dict[str, object]:
     """The command's floor on a small tree (see the module docstring)."""
     quarry = [sys.executable, "-m", "codequarry", "extract"]
     kinds = (
@@ -93,6 +95,7 @@ def floor(repeat: int) -> dict[str, object]:
         "one_file_change",
         "one_file_change_default_workers",
         "python_c_pass",
+        *(("baseline_cold", "baseline_one_file_change") if baseline_src else ()),
     )
     wall: dict[str, list[float]] = {k: [] for k in kinds}
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
@@ -136,6 +139,10 @@ def floor(repeat: int) -> dict[str, object]:
             w, c, _ = command([sys.executable, "-c", "pass"])
             wall["python_c_pass"].append(w)
             cpu["python_c_pass"].append(c)
+            if baseline_src:
+                for kind, (w, c) in _baseline_round(Path(tmp), i, baseline_src, hour_ago).items():
+                    wall[kind].append(w)
+                    cpu[kind].append(c)
     med = {k: statistics.median(v) for k, v in wall.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     return {
@@ -156,6 +163,27 @@ def floor(repeat: int) -> dict[str, object]:
     }
 
 
+def _baseline_round(tmp: Path, i: int, src: str, hour_ago: float) -> dict[str, tuple[float, float]]:
+    """The cold run and the one-file change of one round with another checkout's code (``--baseline-src``,
+    e.g. main's ``src``) on a tree and store of its own, in the same round as this code's."""
+    tree = tmp / f"baseline{i}" / "sample"
+    shutil.copytree(SAMPLE, tree)
+    for p in tree.rglob("*"):
+        os.utime(p, (hour_ago, hour_ago))
+    env = {**os.environ, "PYTHONPATH": src}
+    base = [sys.executable, "-m", "codequarry", "extract", str(tree), "--store", str(tree.parent / "store")]
+    base += ["-w", "1"]
+    cold = command(base, env)[:2]
+    command([*base, "--no-fast-path"], env)  # the stamp, as in the round of this code
+    victim = tree / "shop" / "views.py"
+    with open(victim, "a") as fh:
+        fh.write(f"\ndef bench_{i}():\n    return {i}\n")
+    os.utime(victim, (hour_ago + i + 1, hour_ago + i + 1))
+    w, c, out = command(base, env)
+    assert "1 changed" in out, out
+    return {"baseline_cold": cold, "baseline_one_file_change": (w, c)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", nargs="?", default=sysconfig.get_paths()["stdlib"])
@@ -163,9 +191,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out")
     ap.add_argument("--only", choices=("floor", "corpus"))
+    ap.add_argument(
+        "--baseline-src", help="floor: also time another checkout's src folder (PYTHONPATH), interleaved"
+    )
     args = ap.parse_args()
     if args.only == "floor":
-        return emit({"floor": floor(args.repeat)}, args.out)
+        return emit({"floor": floor(args.repeat, args.baseline_src)}, args.out)
     cold, nochange, onefile, mixed, moved = [], [], [], [], []
     moved_parsed = []
     with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
