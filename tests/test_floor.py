@@ -356,3 +356,34 @@ def test_plain_console_prints_what_rich_prints_off_a_terminal(capsys) -> None:  
         assert capsys.readouterr().out == buf.getvalue(), text
     assert plain_text("[bold]1[/] x") == "1 x"
     assert plain_text("[red]x[/]") is None and plain_text(":smile:") is None
+
+
+DULWICH_PROBE = """
+import sys
+from codequarry.scan import resolve_sources, scan
+manifest = scan(resolve_sources([sys.argv[1]]))
+print(len(manifest.files), "dulwich" in sys.modules)
+"""
+
+
+def test_dulwich_is_imported_only_for_a_git_work_tree(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(FIXTURE, plain)
+    done = subprocess.run(
+        [sys.executable, "-c", DULWICH_PROBE, str(plain)], capture_output=True, text=True, env=ENV
+    )
+    plain_count, imported = done.stdout.split()
+    assert int(plain_count) > 0 and imported == "False", done.stderr
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURE, repo)
+    (repo / ".gitignore").write_text("ignored.py\n")
+    (repo / "ignored.py").write_text("x = 1\n")
+    subprocess.run(
+        ["git", "init", "-q", str(repo)], check=True, env={**ENV, "GIT_CONFIG_GLOBAL": "/dev/null"}
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", DULWICH_PROBE, str(repo)], capture_output=True, text=True, env=ENV
+    )
+    count, imported = done.stdout.split()
+    # the ignore rules still apply (dulwich read them): .gitignore is listed, ignored.py is not
+    assert imported == "True" and int(count) == int(plain_count) + 1, done.stdout + done.stderr
