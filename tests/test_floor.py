@@ -4,7 +4,10 @@
 The no-op fast path (fastpath.py, stamp.py): an identical run after a no-op is answered without
 importing pyarrow, deltalake, typer, rich or pydantic, prints what the normal path printed, is
 recorded like one, and is refused whenever anything it vouches for moved: a file (even within the
-racy window), the code, the entry points, the snapshot, a killed run's commit, another writer."""
+racy window), the code, the entry points, the snapshot, a killed run's commit, another writer.
+
+A run with work to do (cli_lean.py) imports neither typer nor rich and prints, stores and fails as
+the typer app does; a plain folder's scan does not import dulwich."""
 
 from __future__ import annotations
 
