@@ -6,6 +6,7 @@ Python itself reads it), the others keep their facts, nothing runs, no traceback
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -105,3 +106,26 @@ def test_no_file_was_written_outside_the_store(store: Path) -> None:
     src = store.parent / "src"
     assert sorted(os.listdir(store.parent)) == ["src", "store"]
     assert not (src / ".quarry").exists()
+
+
+def test_devices_and_links_to_them_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    """A character device named *.py, symlinks to /dev/zero (never ends) and /etc/passwd (outside
+    the root), a symlink to the parent folder: none is read, each is skipped with its reason."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "good.py").write_text("def good():\n    return 1\n")
+    (src / "zero.py").symlink_to("/dev/zero")
+    (src / "passwd.py").symlink_to("/etc/passwd")
+    (src / "up").symlink_to("..")
+    device = True
+    try:
+        os.mknod(src / "null.py", 0o666 | 0o020000, os.makedev(1, 3))
+    except OSError:  # not allowed here (not root, or a nodev mount): the links are still tested
+        device = False
+    done = quarry("extract", src, "--store", tmp_path / "store", "--json", "-q", "-w", "1", timeout=300)
+    summary = json.loads(done.stdout)
+    skipped = {path: reason for _repo, path, reason in summary["skipped_files"]}
+    assert skipped["zero.py"] == skipped["passwd.py"] == skipped["up"] == "symlink_outside_root"
+    if device:
+        assert skipped["null.py"].startswith("special_file")
+    assert summary["files_parsed"] == 1 and summary["errors"] == 0
