@@ -21,6 +21,7 @@ from codequarry.plan import format_size
 def tables(store: StoreOpt = None) -> None:
     """List the store's tables with their row counts and columns."""
     from codequarry.query import open_store
+    from codequarry.store.damage import open_live
 
     st = open_store(_find_store(store))
     snap = st.snapshot()
@@ -29,7 +30,7 @@ def tables(store: StoreOpt = None) -> None:
 
     grid = Table("table", "rows", "columns", box=None, pad_edge=False)
     for name, state in sorted(snap.tables.items()):
-        schema = st.open_delta(name, state.version).schema()
+        schema = open_live(st, name, state).schema()  # a log that replays to other rows is named
         cols = ", ".join(f.name for f in schema.fields)
         grid.add_row(name, f"{state.rows:,}", cols)
     out.print(grid)

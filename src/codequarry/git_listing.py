@@ -160,6 +160,43 @@ def _clean(name: bytes) -> bool:
     return bool(name) and _UNCLEAN.search(name) is None
 
 
+_STAR = b"[^/]*"  # what dulwich's translate makes of a '*' inside a path segment
+#: a piece of translated pattern that always matches exactly one character per item: escaped or
+#: plain characters and classes, within one segment
+_FIXED = re.compile(rb"(?:\\.|\[(?:\\.|[^\]\\])+\]|[^\\\[\](){}*+?|/.^$])*")
+
+
+def _linear(regex: bytes) -> bytes:
+    """``regex`` (a translated ignore pattern) without its exponential backtracking.
+
+    ``a*a*a*...*b`` becomes ``a[^/]*a[^/]*...b``, which Python's backtracking engine takes
+    exponential time to reject on a name of many a's: a hostile ``.gitignore`` of one line would
+    hang the scan. Between two stars of one segment, a fixed-width piece can be matched at its
+    earliest place and never reconsidered (any match of the rest from a later place also starts
+    from the earlier one, the next star absorbing the gap), which an atomic lazy group says:
+    ``(?>[^/]*?piece)``. The last star of a segment keeps its ordinary meaning."""
+    pieces = regex.split(_STAR)
+    if len(pieces) <= 3:  # up to two stars: at most quadratic
+        return regex
+    out = [pieces[0]]
+    for i, piece in enumerate(pieces[1:], start=1):
+        if i < len(pieces) - 1 and _FIXED.fullmatch(piece):
+            out.append(b"(?>[^/]*?" + piece + b")")
+        else:
+            out.append(_STAR + piece)
+    return b"".join(out)
+
+
+def _tamed(rules: IgnoreFilter) -> IgnoreFilter:
+    """``rules`` with every pattern's expressions made linear (see :func:`_linear`)."""
+    for pattern in getattr(rules, "_patterns", ()):
+        for attr in ("_re", "_name_re"):
+            compiled = getattr(pattern, attr, None)
+            if compiled is not None and compiled.pattern.count(_STAR) > 2:
+                setattr(pattern, attr, re.compile(_linear(compiled.pattern), compiled.flags))
+    return rules
+
+
 @cache
 def _ignores_class() -> Any:
     """The ignore rules' class (made on first use, so that dulwich is imported only then)."""
@@ -174,7 +211,11 @@ def _ignores_class() -> Any:
             if cached is not False:
                 return cached  # type: ignore[return-value]
             data = read_regular(os.path.join(self._top_path, path, ".gitignore"))
-            got = None if data is None else IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)
+            got = (
+                None
+                if data is None
+                else _tamed(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
+            )
             self._path_filters[path] = got
             return got
 
@@ -217,7 +258,7 @@ def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
     ):
         data = read_regular(path, follow=follow)
         if data is not None:
-            filters.append(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
+            filters.append(_tamed(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)))
     rules: IgnoreFilterManager = _ignores_class()(top, filters, False)
     return rules
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from codequarry.errors import QueryError, StoreError, did_you_mean
 from codequarry.store import Snapshot, Store
+from codequarry.store.damage import open_live
 from codequarry.store.store import live_dataset
 
 #: what read-only SQL may be, for messages
@@ -100,7 +101,7 @@ def session(
     ctx = SessionContext()
     for name, state in sorted(snap.tables.items()):
         try:
-            table = store.open_delta(name, state.version)
+            table = open_live(store, name, state)  # refuses a log that replays to other rows
         except StoreError as exc:
             if damaged is None:
                 raise

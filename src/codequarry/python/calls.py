@@ -78,6 +78,15 @@ _MAX_CALLEE = 120  # characters of a callee that is not a dotted name
 _MAX_CALLEE_BASE = 40  # characters of source text kept for the start of such a callee
 
 
+def _may_be_short(node: Any) -> bool:
+    """Could ``node``'s text be at most _MAX_CALLEE_BASE characters on one line? (Columns count UTF-8
+    bytes, at most 4 a character.)"""
+    end = node.end_col_offset
+    return (
+        node.lineno == node.end_lineno and end is not None and end - node.col_offset <= 4 * _MAX_CALLEE_BASE
+    )
+
+
 def callee_text(seg: Any, func: Any) -> str:
     """A callee that is not a dotted name, as written but on one line: a call or subscript along the
     chain stays as written when short (``super(C, self).m``, ``items[0].strip``), a longer one is
@@ -93,10 +102,13 @@ def callee_text(seg: Any, func: Any) -> str:
         if cls is ast.Name:
             parts.append(node.id)
             break
-        text = seg(node, _MAX_CALLEE_BASE + 1)
-        if len(text) <= _MAX_CALLEE_BASE and "\n" not in text:
-            parts.append(text)
-            break
+        if (cls is ast.Call or cls is ast.Subscript) and not _may_be_short(node):
+            text = ""  # shortened unread: reading each link of a chain of N calls (f()()()...)
+        else:  # for each of its N calls was N^3 work
+            text = seg(node, _MAX_CALLEE_BASE + 1)
+            if len(text) <= _MAX_CALLEE_BASE and "\n" not in text:
+                parts.append(text)
+                break
         if cls is ast.Call:
             parts.append("(...)" if node.args or node.keywords else "()")
             node = node.func

@@ -2,7 +2,8 @@
 
 For each table of the snapshot: its Delta log is readable, the snapshot's version is in it, and
 every file that version reads lies inside the table, exists, and reads to the end with the table's
-columns and the row count the snapshot recorded. A damaged ``snapshot.json`` is reported with the
+columns and the row count the snapshot recorded; commits after that version (a run that died before
+publishing, rolled back by the next writer) can be read. A damaged ``snapshot.json`` is reported with the
 last good snapshot of the history, whose tables are then the ones checked (they are what
 ``quarry doctor --repair`` would make live).
 """
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codequarry.errors import StoreError
+from codequarry.store.damage import unpublished_tail_problem
 from codequarry.store.store import Snapshot, Store, TableState, files_outside, first_line
 
 
@@ -97,6 +99,9 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             state.version,
             problem=f"version {state.version} cannot be read from its log ({first_line(exc)})",
         )
+    tail = unpublished_tail_problem(store, name, state)
+    if tail is not None:  # the next writer would fail rolling it back: rebuild the table
+        return TableVerdict(name, state.version, len(uris), 0, tail)
     outside = files_outside(table)
     if outside:
         return TableVerdict(

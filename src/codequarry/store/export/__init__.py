@@ -42,8 +42,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from deltalake import DeltaTable
-
 from codequarry.errors import StoreError, UsageError, did_you_mean
 from codequarry.query import plain_types
 from codequarry.store.export.common import (
@@ -59,7 +57,7 @@ from codequarry.store.export.common import (
 from codequarry.store.export.folder import export_folder
 from codequarry.store.export.parquet import MAX_SHARDS, hashable, shard_ids, shard_of
 from codequarry.store.export.sqlite import export_sqlite, is_sqlite_export
-from codequarry.store.store import Store, dataset_of
+from codequarry.store.store import Store, TableState, damaged, dataset_of, first_line
 
 __all__ = [
     "FORMATS",
@@ -150,11 +148,15 @@ def _select(store: Store, available: list[str], wanted: Sequence[str] | None) ->
 
 
 def _open(store: Store, name: str, version: int, rows: int, key: str | None) -> Source:
+    from codequarry.store.damage import open_live
+
+    table = open_live(store, name, TableState(version, rows))  # damage: one line naming it and the fix
     try:
-        table = DeltaTable(str(store.table_path(name)), version=version)
         schema = plain_types(dataset_of(table).schema.empty_table()).schema
+    except StoreError:
+        raise
     except Exception as exc:  # deltalake raises its own exception types for a damaged table
-        raise StoreError(f"table '{name}' of store '{store.path}' cannot be opened: {exc}") from None
+        raise damaged(store, name, f"it cannot be opened ({first_line(exc)})") from None
     columns = schema.names
     column = key if key is not None else ("path" if "path" in columns else columns[0])
     if column not in columns:
