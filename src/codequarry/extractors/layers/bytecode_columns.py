@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from codequarry.extractors.layers.bytecode_decode import _T, FAST, _exception_targets, const_repr
-from codequarry.schema import utf8_array
+from codequarry.schema import build_pool, utf8_array
 
 #: constants whose repr may differ between processes (see bytecode_decode.const_repr)
 _NESTED = frozenset({CodeType, frozenset, tuple})
@@ -139,14 +140,15 @@ def batch_arrays(files: list[FileCode]) -> list[pa.Array]:
     if any(convert is not None for _codes, convert, _lines in files):
         _to_characters(files, np.bincount(cid, minlength=len(codes)), line, col, end_line, end_col)
     unit_id = np.concatenate([np.arange(len(f[0]), dtype=np.int64) for f in files])[cid]
+    pool = build_pool()
     return [
-        pa.array(unit_id),
-        pa.array(offset),
-        _OPNAMES.take(pa.array(op.astype(np.int32))),
-        pa.array(arg, mask=~has_arg),
-        utf8_array(table, pa.string()).take(pa.array(index.astype(np.int32))),
-        pa.array(label[ins]),
-        *(pa.array(v, mask=v < 0) for v in (line, end_line, col, end_col)),
+        pa.array(unit_id, memory_pool=pool),
+        pa.array(offset, memory_pool=pool),
+        pc.take(_OPNAMES, pa.array(op.astype(np.int32)), memory_pool=pool),
+        pa.array(arg, mask=~has_arg, memory_pool=pool),
+        pc.take(utf8_array(table, pa.string()), pa.array(index.astype(np.int32)), memory_pool=pool),
+        pa.array(label[ins], memory_pool=pool),
+        *(pa.array(v, mask=v < 0, memory_pool=pool) for v in (line, end_line, col, end_col)),
     ]
 
 
