@@ -284,8 +284,7 @@ class RowBuffer:
         if self._first:
             raise SchemaError(f"dataset '{self.spec.name}' got rows from add_arrays and from add()")
         blocks = [self._resolved(block) for _n, block in self._blocks]
-        pool = build_pool()
-        return [pa.concat_arrays([b[i] for b in blocks], pool) for i in range(len(self.spec.fields))]
+        return [_joined([b[i] for b in blocks]) for i in range(len(self.spec.fields))]
 
     def _arrays(self, rows: Iterable[int]) -> list[pa.Array]:
         rows = list(rows)
@@ -309,6 +308,25 @@ class RowBuffer:
         if bad:
             raise _BadRows(bad)
         return arrays
+
+
+def _joined(parts: list[pa.Array]) -> pa.Array:
+    """``parts`` as one array: without a copy when they are consecutive slices of one array (the
+    blocks of an extractor that computes many files' columns at once), else concatenated."""
+    first = parts[0]
+    if len(parts) > 1 and first.type.num_fields == 0 and not pa.types.is_dictionary(first.type):
+        where = [(b.address, b.size) if b is not None else None for b in first.buffers()]
+        end = first.offset + len(first)
+        for part in parts[1:]:
+            if (
+                part.offset != end
+                or [(b.address, b.size) if b is not None else None for b in part.buffers()] != where
+            ):
+                break
+            end += len(part)
+        else:
+            return pa.Array.from_buffers(first.type, end - first.offset, first.buffers(), offset=first.offset)
+    return pa.concat_arrays(parts, build_pool())
 
 
 @typing.runtime_checkable
