@@ -54,6 +54,7 @@ def _child(layer: str, list_file: str) -> None:
     import ast
     import gc
     import importlib
+    import resource
     import warnings
 
     from codequarry.api import Outputs
@@ -129,6 +130,7 @@ def _child(layer: str, list_file: str) -> None:
                 "arrow_cpu_s": arrow_cpu,
                 "refused": refused,
                 "rows": rows,
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             }
         )
     )

@@ -288,6 +288,12 @@ def test_column_decoder_gives_the_reference_decoders_rows(step: int) -> None:
         got = [pa.concat_arrays(column) for column in zip(*parts, strict=True)]
         for name, a, b in zip(INSTRUCTION_COLUMNS, want, got, strict=True):
             assert a.equals(b), (size, name)
+        # the extractor's way: every pass decoded into one set of whole-length arrays
+        joined = bytecode_columns.joined_arrays(
+            [files[i : i + size] for i in range(0, len(files), size)], sum(counts)
+        )
+        for name, a, b in zip(INSTRUCTION_COLUMNS, want, joined, strict=True):
+            assert a.equals(b), (size, name, "joined")
 
 
 INSTRUCTION_COLUMNS = (

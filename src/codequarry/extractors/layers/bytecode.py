@@ -132,17 +132,20 @@ PASS_ROWS = 1 << 17
 
 class _Batch:
     """The files whose instruction rows one buffer is waiting for, decoded together in a few
-    vectorised passes when the buffer builds its batch (the first file's block asks for all)."""
+    vectorised passes when the buffer builds its batch (the first file's block asks for all) into
+    one set of arrays; each file's block is a slice of them, and the buffer joins adjacent slices
+    without a copy."""
 
     _local = threading.local()
 
     def __init__(self, buffer: Any) -> None:
         self.buffer = buffer
         self.files: list[columns.FileCode] = []
-        self.where: list[tuple[int, int]] = []  # per file: its pass, its first row in that pass
+        self.where: list[int] = []  # per file: its first row
         self.passes: list[list[columns.FileCode]] = [[]]
         self.rows = 0  # in the last pass
-        self.arrays: list[list[Any]] | None = None
+        self.total = 0  # in all passes
+        self.arrays: list[Any] | None = None
 
     @classmethod
     def current(cls, buffer: Any) -> _Batch:
@@ -157,13 +160,14 @@ class _Batch:
         if self.rows >= PASS_ROWS:
             self.passes.append([])
             self.rows = 0
-        self.where.append((len(self.passes) - 1, self.rows))
+        self.where.append(self.total)
         self.passes[-1].append(file)
         self.rows += rows
+        self.total += rows
 
-    def resolve(self) -> list[list[Any]]:
+    def resolve(self) -> list[Any]:
         if self.arrays is None:
-            self.arrays = [columns.batch_arrays(files) for files in self.passes]
+            self.arrays = columns.joined_arrays(self.passes, self.total)
             self.passes = []
             if getattr(self._local, "batch", None) is self:
                 self._local.batch = None
@@ -182,6 +186,5 @@ class _Block:
         return self.rows
 
     def arrays(self) -> list[Any]:
-        done = self.batch.resolve()
-        which, start = self.batch.where[self.index]
-        return [a.slice(start, self.rows) for a in done[which]]
+        start = self.batch.where[self.index]
+        return [a.slice(start, self.rows) for a in self.batch.resolve()]

@@ -30,9 +30,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from codequarry.extractors.layers.bytecode_decode import _T, FAST, _exception_targets, const_repr
-from codequarry.schema import utf8_array
+from codequarry.schema import build_pool, utf8_array
 
 #: constants whose repr may differ between processes (see bytecode_decode.const_repr)
 _NESTED = frozenset({CodeType, frozenset, tuple})
@@ -117,6 +118,57 @@ def instruction_count(code: CodeType) -> int:
 def batch_arrays(files: list[FileCode]) -> list[pa.Array]:
     """The ``bytecode_instructions`` columns of many files' code objects, file after file (unit ids
     count from 0 in each file, in the order given)."""
+    rows = sum(instruction_count(code) for file in files for code in file[0])
+    return joined_arrays([files], rows)
+
+
+#: the NumPy type of each column :func:`_pass` gives, in order: unit_id, offset, opcode, arg,
+#: has_arg, argrepr index, is_jump_target, line, end_line, col, end_col
+_PASS_TYPES = (np.int64, np.int64, np.uint8, np.int64, bool, np.int32, bool, *[np.int64] * 4)
+
+
+def joined_arrays(passes: list[list[FileCode]], rows: int) -> list[pa.Array]:
+    """The columns of every pass's files (``rows`` instructions in all), one array each.
+
+    Each pass is decoded with NumPy (a pass is small enough for the processor's caches) into its rows
+    of whole-length columns allocated once; those become Arrow arrays without a copy, so that the
+    rows of a buffer are made in memory once (fresh memory is what costs most: see
+    :func:`codequarry.schema.build_pool`)."""
+    pool = build_pool()
+    # in the build pool, not NumPy's own: NumPy asks for transparent huge pages for large arrays
+    out = [
+        np.frombuffer(pa.allocate_buffer(rows * np.dtype(t).itemsize, memory_pool=pool), t)
+        for t in _PASS_TYPES
+    ]
+    table: list[str] = []
+    at = 0
+    for files in passes:
+        cols, part = _pass(files)
+        n = len(cols[0])
+        if at + n > rows:
+            raise ValueError(f"bytecode: {at + n} instructions decoded, {rows} expected")
+        cols[5] += len(table)
+        table += part
+        for whole, col in zip(out, cols, strict=True):
+            whole[at : at + n] = col
+        at += n
+    if at != rows:
+        raise ValueError(f"bytecode: {at} instructions decoded, {rows} expected")
+    unit_id, offset, op, arg, has_arg, index, label, *positions = out
+    return [
+        pa.array(unit_id, memory_pool=pool),
+        pa.array(offset, memory_pool=pool),
+        pc.take(_OPNAMES, pa.array(op), memory_pool=pool),
+        pa.array(arg, mask=~has_arg, memory_pool=pool),
+        pc.take(utf8_array(table, pa.string()), pa.array(index), memory_pool=pool),
+        pa.array(label, memory_pool=pool),
+        *(pa.array(v, mask=v < 0, memory_pool=pool) for v in positions),
+    ]
+
+
+def _pass(files: list[FileCode]) -> tuple[list[np.ndarray], list[str]]:
+    """One pass: the columns of ``files`` as NumPy arrays (in :data:`_PASS_TYPES` order, -1 for a
+    missing position) and the argrepr table the index column points into."""
     codes = [code for file in files for code in file[0]]
     raws = [code.co_code for code in codes]
     units = np.fromiter(map(len, raws), np.int64, len(raws)) >> 1
@@ -139,15 +191,7 @@ def batch_arrays(files: list[FileCode]) -> list[pa.Array]:
     if any(convert is not None for _codes, convert, _lines in files):
         _to_characters(files, np.bincount(cid, minlength=len(codes)), line, col, end_line, end_col)
     unit_id = np.concatenate([np.arange(len(f[0]), dtype=np.int64) for f in files])[cid]
-    return [
-        pa.array(unit_id),
-        pa.array(offset),
-        _OPNAMES.take(pa.array(op.astype(np.int32))),
-        pa.array(arg, mask=~has_arg),
-        utf8_array(table, pa.string()).take(pa.array(index.astype(np.int32))),
-        pa.array(label[ins]),
-        *(pa.array(v, mask=v < 0) for v in (line, end_line, col, end_col)),
-    ]
+    return [unit_id, offset, op, arg, has_arg, index, label[ins], line, end_line, col, end_col], table
 
 
 def _to_characters(
@@ -313,4 +357,4 @@ def list_arrays(cols: tuple[list[Any], ...]) -> list[pa.Array]:
     return [utf8_array(values, t) for values, t in zip(cols, (*types, *[pa.int64()] * 4), strict=True)]
 
 
-__all__ = ["FileCode", "available", "batch_arrays", "instruction_count", "list_arrays"]
+__all__ = ["FileCode", "available", "batch_arrays", "instruction_count", "joined_arrays", "list_arrays"]
