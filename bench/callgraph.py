@@ -98,6 +98,7 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
             shutil.rmtree(out, ignore_errors=True)
             argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", out]
             samples[name].append(run([*argv, *extra]))
+            print(f"{name} {n}: {samples[name][-1]:.2f} s CPU", file=sys.stderr, flush=True)  # progress
             if out != store:
                 shutil.rmtree(out, ignore_errors=True)
     edited = sorted(Path(tree).rglob("*.py"))[len(list(Path(tree).rglob("*.py"))) // 2]

@@ -28,14 +28,13 @@ from codequarry.api import file_extractor
 from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.scopes import (
     FUNCS,
+    Binds,
     Scope,
     all_args,
-    collect,
-    collect_expr,
+    bindings,
     function_scope,
     method_of,
     module_scope,
-    own_nodes,
     tail,
 )
 from codequarry.extractors.python.callgraph.typed import Annotations, Known, is_str_formatting
@@ -47,6 +46,7 @@ from codequarry.schema import dataset
 from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
+_NO_BINDS = Binds()  # a scope that binds nothing (read only)
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -75,7 +75,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=2, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=3, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -114,9 +114,17 @@ class _Walker(Uses, Known):
         self.star = any(
             isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
         )
+        self.binds = bindings(self.src)  # what each scope binds, before its body is read
         scope = Scope("module", "", None)
-        collect(tree.body, scope)
+        self.bind(scope, tree)
         self.body(tree.body, scope)
+
+    def bind(self, scope: Scope, node: Any) -> Binds:
+        """``scope`` (the scope of def, class, lambda or module ``node``) takes what ``node`` binds."""
+        got = self.binds.get(node) or _NO_BINDS
+        scope.bound.update(got.bound)
+        scope.globals, scope.nonlocals, scope.defs = got.globals, got.nonlocals, got.defs
+        return got
 
     def var(self, name: str, scope: Scope) -> Any:
         """The variable ``name`` read in ``scope`` stands for."""
@@ -271,10 +279,9 @@ class _Walker(Uses, Known):
             inner.bound.add(arg.arg)
         positional = [*node.args.posonlyargs, *node.args.args]
         inner.first = positional[0].arg if positional else None
-        collect(node.body, inner)
+        gen = self.bind(inner, node).gen
         self.scope_defs[qual] = inner.defs
         module_scope(scope).bound.update(inner.globals)
-        gen = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in own_nodes(node.body))
         self.facts["def"].append(
             [qual, self.store_var(node.name, scope), params, decorators, gen, inner.cls, node.lineno]
         )
@@ -305,7 +312,7 @@ class _Walker(Uses, Known):
             self.expr(kw.value, scope)
         inner = Scope("class", qual, scope)
         inner.meta = any(tail(b).endswith(("type", "Meta")) for b in node.bases)  # a metaclass
-        collect(node.body, inner)
+        self.bind(inner, node)
         self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
@@ -319,7 +326,7 @@ class _Walker(Uses, Known):
         inner.func = qual
         for arg in all_args(node.args):
             inner.bound.add(arg.arg)
-        collect_expr(node.body, inner)
+        self.bind(inner, node)
         self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
         self.facts["ret"].append([qual, self.expr(node.body, inner)])
         return ["f", qual]
