@@ -68,7 +68,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
                 marked.add(sub)
                 todo.append(sub)
     if marked:
-        facts = ctx.table("test_facts")
+        facts = ctx.table("test_facts", columns=["repo", "path", "class_fqn"])
         hit = facts.filter(
             pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(sorted(marked), pa.string())), False)
         )
@@ -95,7 +95,7 @@ def _shared_classes(ctx: Any) -> tuple[dict[str, dict[str, Any]], dict[tuple[str
     """``_classes`` of the run's ``test_facts``, built once for ``affected`` and the operation."""
     got = ctx.shared.get("classes")
     if got is None:
-        got = ctx.shared["classes"] = _classes(ctx.table("test_facts"))[1:]
+        got = ctx.shared["classes"] = _classes(ctx.table("test_facts", columns=[*_CLASS_COLUMNS, "kind"]))[1:]
     return got  # type: ignore[no-any-return]
 
 
@@ -127,8 +127,6 @@ def _target(
 
 
 def _test_cases(ctx: Any) -> pa.Table:
-    facts = ctx.table("test_facts")
-    kind = facts["kind"]
     by_fqn, by_short = _shared_classes(ctx)
     memo: dict[str, bool] = {}
 
@@ -149,7 +147,10 @@ def _test_cases(ctx: Any) -> pa.Table:
         return got
 
     cases = [fqn for fqn in by_fqn if is_case(fqn)]
-    items = facts.filter(pc.not_equal(kind, "class"))
+    # the columns the tests rows need, and the rows that are not classes: never the whole table
+    columns = [*(f.name for f in TestItem.schema), "class_fqn", "pending"]
+    items = ctx.table("test_facts", columns=list(dict.fromkeys(columns)))
+    items = items.filter(pc.not_equal(items["kind"], "class"))
     items = ctx.only_keys(items) if ctx.keys is not None else items
     in_case = pc.fill_null(pc.is_in(items["class_fqn"], value_set=pa.array(cases, pa.string())), False)
     pending = items["pending"]
