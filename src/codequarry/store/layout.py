@@ -38,17 +38,22 @@ ROW_GROUP_ROWS = 64 * 1024
 _SORT = [("repo", "ascending"), ("path", "ascending")]
 
 
-def _live(table: DeltaTable) -> list[tuple[str, int, str | None, str | None]]:
-    """(path, size, min repo, max repo) of each live file."""
+Live = tuple[str, int, str | None, str | None, int | None]  # path, size, min/max repo, rows
+
+
+def _live(table: DeltaTable) -> list[Live]:
+    """(path, size, min repo, max repo, rows) of each live file (None: not in the log's stats)."""
     actions = arrow_table(table.get_add_actions(flatten=True))
     if not actions.num_rows:
         return []
     cols, n = actions.column_names, actions.num_rows
-    lo = actions.column("min.repo").to_pylist() if "min.repo" in cols else [None] * n
-    hi = actions.column("max.repo").to_pylist() if "max.repo" in cols else [None] * n
+
+    def col(name: str) -> list[Any]:
+        return actions.column(name).to_pylist() if name in cols else [None] * n
+
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
-    return list(zip(paths, sizes, lo, hi, strict=True))
+    return list(zip(paths, sizes, col("min.repo"), col("max.repo"), col("num_records"), strict=True))
 
 
 def sorted_layout(table: DeltaTable) -> bool:
@@ -91,8 +96,11 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
         if not part_inside(f[0]):
             raise damaged(store, name, f"its log names a file outside the table ({f[0]})")
     counts: Counter[str] = Counter()
-    for path, *_ in files:
-        repos = pq.read_table(str(folder / path), columns=["repo"]).column("repo")
+    for path, _size, lo, hi, rows in files:
+        if lo is not None and lo == hi and rows is not None:  # one repo's part: the log says it all
+            counts[lo] += rows
+            continue
+        repos = pq.ParquetFile(str(folder / path)).read(columns=["repo"]).column("repo")
         for item in pc.value_counts(repos).to_pylist():
             counts[item["values"]] += item["counts"]
     total = sum(counts.values())
@@ -114,23 +122,20 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
         for a in actions:
             os.unlink(folder / a.path)
         raise damaged(store, name, f"its rewrite holds {written} rows, not {total}")
-    actions += [
-        RemoveAction(path=p, data_change=False, deletion_timestamp=now, size=s) for p, s, _, _ in files
-    ]
+    actions += [RemoveAction(path=f[0], data_change=False, deletion_timestamp=now, size=f[1]) for f in files]
     table.create_write_transaction(actions, mode="append", schema=table.schema())
 
 
-def _read_group(
-    folder: Any, files: list[tuple[str, int, str | None, str | None]], lo: str, hi: str, schema: pa.Schema
-) -> pa.Table:
+def _read_group(folder: Any, files: list[Live], lo: str, hi: str, schema: pa.Schema) -> pa.Table:
     """The rows with ``lo <= repo <= hi`` of the files whose repo range meets [lo, hi]."""
     pieces = []
-    for path, _size, low, high in files:
+    for path, _size, low, high, _rows in files:
         if low is not None and high is not None and (high < lo or low > hi):
             continue
-        part = pq.read_table(str(folder / path))
-        repo = part.column("repo")
-        part = part.filter(pc.and_(pc.greater_equal(repo, lo), pc.less_equal(repo, hi)))
+        part = pq.ParquetFile(str(folder / path)).read()
+        if low is None or high is None or low < lo or high > hi:
+            repo = part.column("repo")
+            part = part.filter(pc.and_(pc.greater_equal(repo, lo), pc.less_equal(repo, hi)))
         if part.num_rows:
             pieces.append(part.select(schema.names).cast(schema))
     return pa.concat_tables(pieces) if pieces else schema.empty_table()
