@@ -35,6 +35,8 @@ from codequarry.store.store import Store, arrow_table, damaged, part_inside
 TARGET_FILE_SIZE = 32 * 1024 * 1024
 #: rows per Parquet row group in compacted files (the statistics' granularity inside a file)
 ROW_GROUP_ROWS = 64 * 1024
+#: the name of every file the rewrite writes (how a table in the layout is told from a run's parts)
+PREFIX = "part-compact-"
 _SORT = [("repo", "ascending"), ("path", "ascending")]
 
 
@@ -57,11 +59,15 @@ def _live(table: DeltaTable) -> list[Live]:
 
 
 def sorted_layout(table: DeltaTable) -> bool:
-    """Whether the table already has the layout: repo ranges in file order never overlap (a repo
-    may continue into the next file), no file is over twice the target size, and there are not
-    many more files than the size needs (the many small parts of a run are not the layout)."""
+    """Whether the table already has the layout: every file written by :func:`rewrite_sorted` (a
+    run's parts are not sorted inside), repo ranges in file order never overlap (a repo may continue
+    into the next file), no file is over twice the target size, and there are not many more files
+    than the size needs."""
     files = sorted(_live(table), key=lambda f: (f[2] or "", f[3] or ""))
-    if any(f[1] > 2 * TARGET_FILE_SIZE or f[2] is None or f[3] is None for f in files):
+    if any(
+        not f[0].startswith(PREFIX) or f[1] > 2 * TARGET_FILE_SIZE or f[2] is None or f[3] is None
+        for f in files
+    ):
         return False
     if len(files) > 2 * (sum(f[1] for f in files) // TARGET_FILE_SIZE + 1):
         return False
@@ -143,7 +149,7 @@ def _read_group(folder: Any, files: list[Live], lo: str, hi: str, schema: pa.Sch
 
 def _write(folder: Any, data: pa.Table, now: int) -> AddAction:
     """One compacted file (zstd, small row groups, page index) and its Delta add action."""
-    file = f"part-compact-{uuid.uuid4().hex[:16]}.zstd.parquet"
+    file = f"{PREFIX}{uuid.uuid4().hex[:16]}.zstd.parquet"
     full = str(folder / file)
     pq.write_table(
         data,
