@@ -302,6 +302,8 @@ def copy_rows(
             group = [f for f in followers if f.source in wanted]
             for part in _copies(rows, group, table == "files"):
                 add(write_part(tables_dir, run_id, table, part))
+            del rows
+            pa.default_memory_pool().release_unused()  # the batch's buffers, back to the system
     return redo
 
 

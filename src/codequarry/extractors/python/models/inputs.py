@@ -32,24 +32,25 @@ class RepoInputs:
 
 
 class ByRepo:
-    """A table's rows sorted by ``repo`` once (one stable take), then sliced per repo (no copy)."""
+    """A table's rows of one repo at a time: the ``repo`` column is dictionary-encoded once, and each
+    repo's rows are filtered out by their code (a copy of that repo's rows only, never of the table)."""
 
     def __init__(self, table: pa.Table) -> None:
-        self.spans: dict[str, tuple[int, int]] = {}
-        if not table.num_rows:
-            self.table = table
-            return
-        order = pc.sort_indices(table.column("repo"), sort_keys=[("", "ascending")])
-        self.table = table.take(order).combine_chunks()
-        counts = pc.value_counts(self.table.column("repo")).to_pylist()
-        start = 0
-        for item in counts:  # in order of first appearance, which is sorted order here
-            self.spans[item["values"]] = (start, start + item["counts"])
-            start += item["counts"]
+        self.table = table
+        self.codes: dict[str, int] = {}
+        self.indices: pa.ChunkedArray | None = None
+        if table.num_rows:
+            encoded = pc.dictionary_encode(table.column("repo"))
+            chunks = [c.indices for c in encoded.chunks]
+            self.indices = pa.chunked_array(chunks, chunks[0].type if chunks else pa.int32())
+            first = encoded.chunks[0].dictionary if encoded.num_chunks else pa.array([], pa.string())
+            self.codes = {repo: i for i, repo in enumerate(first.to_pylist())}
 
     def rows(self, repo: str) -> pa.Table:
-        start, end = self.spans.get(repo, (0, 0))
-        return self.table.slice(start, end - start)
+        code = self.codes.get(repo)
+        if code is None or self.indices is None:
+            return self.table.slice(0, 0)
+        return self.table.filter(pc.equal(self.indices, code))
 
 
 def repo_inputs(ctx: Any, lasts: set[str]) -> Iterator[RepoInputs]:

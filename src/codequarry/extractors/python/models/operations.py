@@ -55,6 +55,7 @@ _OUTPUTS: list[Any] = [OrmModel, OrmField, ValidationModel, ValidationField, Val
 def resolve_models(ctx: Any) -> dict[str, pa.Table]:
     """ORM and validation models across the files of each repo: model-ness, inherited fields,
     validators. One repo at a time (see :mod:`~codequarry.extractors.python.models.inputs`)."""
+    pa.default_memory_pool().release_unused()  # what earlier stages freed, before this one's peak
     pieces: dict[str, list[pa.Table]] = {spec.name: [] for spec in _OUTPUTS}
     lasts = corpus_lasts(ctx.table("model_classes"))
     for inputs in repo_inputs(ctx, lasts):
