@@ -15,11 +15,14 @@ Runs, each a cold `quarry extract` in a child:
   m_x     every repo of the corpus in one command into a fresh store
 Then, on the m_x store: `quarry sql` p50 of the typical queries below (each run N times in a new
 process, start-up included, with a `SELECT 1` floor beside them), as the run left the store
-(auto-compaction only), then after `quarry compact` (every table rewritten sorted by repo and path,
-128 MB target) and again.
+(auto-compaction only), then after `quarry compact` (every table rewritten sorted by (repo, path)
+into ~32 MB files of 64k-row groups, see codequarry.store.layout) and again. Beside them, for the
+one-repo join: whether the plan prunes files by their statistics (EXPLAIN ANALYZE through `quarry
+sql`'s DataFusion session, and through deltalake's own QueryBuilder, whose native Delta provider
+receives the filter), and the QueryBuilder p50 of the same queries.
 
 Reported: files/s (files scanned per wall second; also parsed files per second), the ratio m_x / one_x,
-parent peak RSS of each run (the run report's sampled peak) and its ratio, store size, live Parquet
+parent peak RSS of each run (the run report's sampled peak; also per stage) and its ratio, store size, live Parquet
 parts per table, the per-repo check (the `stdlib` repo of the m_x store has, per file table, the
 rows of the one_x store), and the query times. With --no-reuse QUARRY_REUSE=0 (pay-once reuse off:
 the corpus holds near-identical standard libraries of several versions). Prints JSON.
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -158,7 +162,23 @@ def extract(sources: list[Path], store: Path, workers: int, reuse: bool) -> dict
         "worker_peak_mb": round(report["memory"]["worker_peak"] / 2**20, 1),
         "stages": {s["name"]: round(s["seconds"], 2) for s in report["stages"]},
         "rows": sum(summary["rows"].values()),
+        "parent_peak_mb_by_stage": peak_by_stage(report),
     }
+
+
+def peak_by_stage(report: dict[str, Any]) -> dict[str, float]:
+    """The parent's sampled peak RSS within each stage of the run (MB)."""
+    bounds, t = [], 0.0
+    for stage in report["stages"]:
+        bounds.append((stage["name"], t, t + stage["seconds"]))
+        t += stage["seconds"]
+    out: dict[str, float] = {}
+    for sample in report["memory"]["samples"]:
+        for name, start, end in bounds:
+            if start <= sample["t"] < end + report["memory"]["interval"]:
+                out[name] = max(out.get(name, 0.0), round(sample["parent"] / 2**20, 1))
+                break
+    return out
 
 
 def layout(store: Path) -> dict[str, Any]:
@@ -229,6 +249,48 @@ def queries_in_process(store: Path, n: int) -> dict[str, float]:
     return out
 
 
+PRUNED = re.compile(r"files_ranges_pruned_statistics=(\d+) total → (\d+) matched")
+ROWS = re.compile(r"DataSourceExec.*?output_rows=([\d.]+ ?[KM]?)")
+
+
+def pruning(store: Path, n: int) -> dict[str, Any]:
+    """Files the one-repo join reads (total -> matched by statistics) and rows out of each scan,
+    through `quarry sql`'s session and through deltalake's QueryBuilder; the QueryBuilder p50s."""
+    sys.path.insert(0, str(SRC))
+    from deltalake import DeltaTable, QueryBuilder
+
+    from codequarry import open_store
+    from codequarry.query import session
+    from codequarry.store.store import arrow_table
+
+    st = open_store(store)
+    snap = st.snapshot()
+    assert snap is not None
+    sql = "EXPLAIN ANALYZE " + QUERIES["calls_to_functions_one_repo"]
+    ses = session(st)  # kept referenced: the plan's tables live as long as the session
+    text = ses.sql(sql).to_arrow_table().column(1)[0].as_py()
+    out: dict[str, Any] = {"quarry_sql": {"files": PRUNED.findall(text), "scan_rows": ROWS.findall(text)}}
+    qb = QueryBuilder()
+    for name in ("calls", "functions", "routes"):
+        qb.register(name, DeltaTable(str(st.table_path(name)), version=snap.tables[name].version))
+    got = arrow_table(qb.execute(sql))
+    text = "\n".join(str(v) for v in got.column(1).to_pylist())
+    out["querybuilder"] = {"files": PRUNED.findall(text), "scan_rows": ROWS.findall(text)}
+    times: dict[str, float] = {}
+    for name, text in QUERIES.items():
+        if name == "count_by_repo":
+            continue  # its table is not registered here
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            arrow_table(qb.execute(text))
+            samples.append(time.perf_counter() - started)
+        times[name] = round(statistics.median(samples), 3)
+    out["querybuilder_p50"] = times
+    st.close()
+    return out
+
+
 def compact(store: Path) -> float:
     started = time.perf_counter()
     cmd = [sys.executable, "-m", "codequarry", "compact", "--store", str(store)]
@@ -271,11 +333,13 @@ def main() -> None:
             "layout_after_run": layout(many_store),
             "queries_after_run": queries(many_store, args.queries),
             "queries_in_process_after_run": queries_in_process(many_store, args.queries),
+            "pruning_after_run": pruning(many_store, args.queries),
         }
         result["compact_seconds"] = compact(many_store)
         result["layout_compacted"] = layout(many_store)
         result["queries_compacted"] = queries(many_store, args.queries)
         result["queries_in_process_compacted"] = queries_in_process(many_store, args.queries)
+        result["pruning_compacted"] = pruning(many_store, args.queries)
         result["argv"] = sys.argv[1:]
         text = json.dumps(result, indent=2)
         print(text)

@@ -67,6 +67,7 @@ BASENAME_SAFE = (
     "python.layers.parse_manifest",
 )
 PART_ROWS = 1 << 18  # rows per Parquet part written for copies (bounds the parent's memory)
+SOURCE_BATCH = 2048  # sources whose rows are read at once, table by table (bounds it too)
 #: stored files rows one candidate is worth reading for the store lookup: a parse saved (~5 ms) pays
 #: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
 #: repos does not read the whole manifest to find a twin (copies within the run are still found)
@@ -271,7 +272,9 @@ def copy_rows(
         return []
     run_sources = {f.source for f in plan.followers if not f.stored}
     stored_sources = {f.source for f in plan.followers if f.stored}
-    files = _source_rows(store, previous, "files", run_sources, stored_sources, staged)
+    every = sorted(run_sources | stored_sources)
+    manifest = _source_parts(store, previous, "files", run_sources, stored_sources, staged)
+    files = _source_rows(manifest, every, run_sources, stored_sources)
     found: dict[Key, str] = {}
     if files is not None:
         cols = (files.column(c).to_pylist() for c in ("repo", "path", "sha256"))
@@ -285,55 +288,109 @@ def copy_rows(
     followers = [f for f in plan.followers if id(f.task) not in bad]
     followers.sort(key=lambda f: (f.task.repo, f.task.path))
     tables_dir = str(store.tables_dir)
+    batches = _batches(sorted({f.source for f in followers}))
     for table in sorted(tables):
-        rows = (
-            files
-            if table == "files"
-            else _source_rows(store, previous, table, run_sources, stored_sources, staged)
-        )
-        if rows is None or not rows.num_rows:
-            continue
-        for part in _copies(rows, followers, table == "files"):
-            add(write_part(tables_dir, run_id, table, part))
+        parts = _source_parts(store, previous, table, run_sources, stored_sources, staged)
+        for batch in batches:  # a batch of sources at a time: the parent never holds a whole table
+            wanted = set(batch)
+            if table == "files":
+                rows = None if files is None else _keep(files, wanted)
+            else:
+                rows = _source_rows(parts, batch, run_sources & wanted, stored_sources & wanted)
+            if rows is None or not rows.num_rows:
+                continue
+            group = [f for f in followers if f.source in wanted]
+            for part in _copies(rows, group, table == "files"):
+                add(write_part(tables_dir, run_id, table, part))
+            del rows
+            pa.default_memory_pool().release_unused()  # the batch's buffers, back to the system
     return redo
 
 
-def _source_rows(
+def _batches(sources: list[Key]) -> list[list[Key]]:
+    return [sources[i : i + SOURCE_BATCH] for i in range(0, len(sources), SOURCE_BATCH)]
+
+
+Ranged = tuple[str, str | None, str | None, str | None, str | None]  # file, repo and path min/max
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The Parquet files that may hold sources' rows of one table, each with its (repo, path) ranges
+    (None: unknown): this run's parts (for the run's leaders) and the last snapshot's (for stored
+    sources); the table's schema (None: read from the first file)."""
+
+    run: list[Ranged]
+    stored: list[Ranged]
+    schema: pa.Schema | None
+
+
+def _source_parts(
     store: Store,
     previous: Snapshot | None,
     table: str,
     run_sources: set[Key],
     stored_sources: set[Key],
     staged: dict[str, list[Part]],
-) -> pa.Table | None:
-    """The rows of ``table`` that belong to the sources: from this run's parts and the last snapshot.
-    Only parts whose repo range holds a source's repo are scanned, by Arrow's multithreaded dataset
-    scanner with the (repo, path) filter pushed down (row groups without a source are skipped)."""
+) -> _Parts:
+    """This run's parts of ``table`` and the last snapshot's, with their ranges (read once a table)."""
     folder = os.path.join(store.tables_dir, table)
-    files: list[str] = []
+    run: list[Ranged] = []
     if run_sources:
-        repos = {r for r, _ in run_sources}
         for part in staged.get(table, []):
             stats = json.loads(part.stats)
-            low, high = stats["minValues"]["repo"], stats["maxValues"]["repo"]
-            if any(low <= r <= high for r in repos):
-                files.append(os.path.join(folder, part.file))
+            lo, hi = stats["minValues"], stats["maxValues"]
+            path = os.path.join(folder, part.file)
+            run.append((path, lo.get("repo"), hi.get("repo"), lo.get("path"), hi.get("path")))
     schema = None
+    stored: list[Ranged] = []
     if stored_sources and previous is not None and table in previous.tables:
         delta = store.open_delta(table, previous.tables[table].version)
         if files_outside(delta):  # damage (or an attack): never read through it; copy nothing
             raise damaged(store, table, "its Delta log names a file outside the table")
         schema = pa.schema(delta.schema().to_arrow())
-        repos = {r for r, _ in stored_sources}
         actions = pa.table(delta.get_add_actions(flatten=True)).to_pydict()
-        lows = actions.get("min.repo", [None] * len(actions["path"]))
-        highs = actions.get("max.repo", [None] * len(actions["path"]))
-        for rel, low, high in zip(actions["path"], lows, highs, strict=True):
-            if low is None or high is None or any(low <= r <= high for r in repos):
-                files.append(os.path.join(folder, unquote(rel)))
-    if not files:
+        n = len(actions["path"])
+        cols = [actions.get(c, [None] * n) for c in ("min.repo", "max.repo", "min.path", "max.path")]
+        for rel, lo_r, hi_r, lo_p, hi_p in zip(actions["path"], *cols, strict=True):
+            stored.append((os.path.join(folder, unquote(rel)), lo_r, hi_r, lo_p, hi_p))
+    return _Parts(run, stored, schema)
+
+
+def _source_rows(parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]) -> pa.Table | None:
+    """The rows of the sources of ``batch`` (sorted; ``run`` and ``stored`` split it), each from its
+    own parts, those whose ranges may hold it: Arrow's multithreaded dataset scanner with the
+    (repo, path) filter pushed down (row groups without a source are skipped)."""
+    pieces = []
+    for files, keys in ((parts.run, run), (parts.stored, stored)):
+        chosen = _may_hold(files, sorted(keys))
+        got = _scan(chosen, keys, parts.schema) if chosen else None
+        if got is not None:
+            pieces.append(got)
+    if not pieces:
         return None
-    return _scan(files, run_sources | stored_sources, schema)
+    return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces, promote_options="permissive")
+
+
+def _may_hold(files: list[Ranged], keys: list[Key]) -> list[str]:
+    """The files whose ranges may hold one of ``keys``: repo range, and for a part of one repo the
+    range of the paths wanted in that repo."""
+    if not keys:
+        return []
+    spans: dict[str, tuple[str, str]] = {}
+    for repo, path in keys:
+        lo, hi = spans.get(repo, (path, path))
+        spans[repo] = (min(lo, path), max(hi, path))
+    repos = sorted(spans)
+    out = []
+    for path, lo_r, hi_r, lo_p, hi_p in files:
+        if lo_r is not None and hi_r is not None and not any(lo_r <= r <= hi_r for r in repos):
+            continue
+        span = spans.get(lo_r) if lo_r is not None and lo_r == hi_r else None
+        if span is not None and lo_p is not None and hi_p is not None and (hi_p < span[0] or lo_p > span[1]):
+            continue  # one repo's part whose paths miss those wanted there
+        out.append(path)
+    return out
 
 
 def _scan(files: list[str], keys: set[Key], schema: pa.Schema | None) -> pa.Table | None:

@@ -124,6 +124,13 @@ def extract(
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
+        # g5 (#16 item 3): the parent reads whole tables in threads (reuse copies, operations), and
+        # Arrow's default mimalloc pool keeps what they free (a 20x run peaked at ~2x the Arrow bytes
+        # alive); the system allocator gives large buffers back at once. After the fork: workers keep
+        # the default (docs/scale.md)
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
         recorder = RunRecorder(kind, store.path, engine=plan.engine, workers=plan.workers)
         with begin_run(store, kind, specs=specs, recorder=recorder, rebuilding=rebuild) as txn:
             tracker = ProgressFile(store.path, kind=kind, run_id=txn.run_id)

@@ -1,7 +1,7 @@
 """Keeping a store fast over many small runs: compaction, cleanup, and a status report.
 
-Every incremental run adds small Parquet parts; ``compact`` rewrites a table's parts into a few large
-files sorted by (repo, path), which keeps queries fast and makes the next incremental run's
+Every incremental run adds small Parquet parts; ``compact`` rewrites a table's parts into files of
+~32 MB sorted by (repo, path) (:mod:`codequarry.store.layout`), which keeps queries fast and makes the next incremental run's
 lookups precise. It then publishes the compacted versions as a new snapshot (same rows), and removes
 files no retained snapshot needs: parts replaced by earlier runs, and parts orphaned by killed runs.
 
@@ -27,6 +27,7 @@ from typing import Any
 from deltalake import DeltaTable
 
 from codequarry.store.damage import store_errors
+from codequarry.store.layout import rewrite_sorted, sorted_layout
 from codequarry.store.lock import WriterLock
 from codequarry.store.store import Snapshot, Store, TableState
 from codequarry.store.writer import count_rows, open_table, rollback_unpublished
@@ -38,7 +39,6 @@ RETENTION_HOURS = 1
 AUTO_COMPACT_FILES = 48
 #: automatic compaction keeps this many snapshots readable
 AUTO_KEEP_SNAPSHOTS = 10
-TARGET_FILE_SIZE = 128 * 1024 * 1024
 AUTO_TARGET_FILE_SIZE = 16 * 1024 * 1024
 
 
@@ -79,7 +79,8 @@ def compact(
     """Compact tables (all by default) and publish the result, under the writer lock (taken here;
     a run that holds it already may call this too).
 
-    ``sort`` rewrites the whole table z-ordered by (repo, path) (``quarry compact``); without it
+    ``sort`` rewrites the whole table sorted by (repo, path) into files of about
+    ``layout.TARGET_FILE_SIZE`` (``quarry compact``; see :mod:`codequarry.store.layout`); without it
     only small files are merged, bin by bin, which reads little and holds little in memory (the
     automatic compaction after a run)."""
     store.close()  # this process's own reader lease must not count as an active reader
@@ -129,11 +130,11 @@ def _compact(
         if table is None or name not in states:
             continue
         before = live_file_count(table)
-        if before >= min_files:
-            if sort:
-                table.optimize.z_order(["repo", "path"], target_size=TARGET_FILE_SIZE, max_concurrent_tasks=1)
-            else:
-                table.optimize.compact(target_size=AUTO_TARGET_FILE_SIZE, max_concurrent_tasks=1)
+        if sort and before >= 1 and not sorted_layout(table):
+            rewrite_sorted(store, name, table)
+            table = DeltaTable(str(store.table_path(name)))
+        elif not sort and before >= min_files:
+            table.optimize.compact(target_size=AUTO_TARGET_FILE_SIZE, max_concurrent_tasks=1)
             table = DeltaTable(str(store.table_path(name)))
         table.create_checkpoint()
         states[name] = TableState(version=table.version(), rows=count_rows(table))

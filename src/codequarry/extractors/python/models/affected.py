@@ -10,8 +10,8 @@ up. So:
 
 - a changed file changes the entities it defines or defined (its rows before and after the change):
   their short names are *touched*; so are the bound names of its module-level imports, and the
-  names whose presence in the graph's set of base last parts (``graph.name_lasts``) the change
-  flipped (that set decides which imports count as re-exports);
+  names whose presence in some repo's graph's set of base last parts (``graph.name_lasts``; each
+  repo has its own graph) the change flipped (that set decides which imports count as re-exports);
 - an entity is reached when a touched short name appears among the identifiers written in its row
   (for a class: its row and its members' rows); a reached entity's own short name is touched in turn
   (a subclass names its base; an import re-exporting a reached class under another name passes it on);
@@ -61,41 +61,51 @@ def _texts(table: pa.Table) -> pa.Array:
     return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, " ")
 
 
-def _lasts(classes: pa.Table) -> set[str]:
-    """``graph.name_lasts`` of what ``ClassGraph`` keeps of these ``model_classes`` rows (the first
-    row of each name in source order), computed column-wise."""
+def _lasts(classes: pa.Table) -> set[tuple[str, str]]:
+    """(repo, name) for ``graph.name_lasts`` of what each repo's ``ClassGraph`` keeps of these
+    ``model_classes`` rows (the first row of each name in source order), computed column-wise."""
     if not classes.num_rows:
         return set()
     data = classes.select(["repo", "path", "line", "col", "kind", "fqn", "bases", "decorators"])
     is_alias = pc.equal(data["kind"], "alias")
     data = data.append_column("alias", is_alias).filter(pc.not_equal(data["kind"], "factory"))
-    data = data.sort_by([(c, "ascending") for c in ("alias", "fqn", "repo", "path", "line", "col")])
-    key = pc.binary_join_element_wise(data["fqn"], pc.cast(data["alias"], pa.string()), "\0")
+    data = data.sort_by([(c, "ascending") for c in ("alias", "repo", "fqn", "path", "line", "col")])
+    key = pc.binary_join_element_wise(data["repo"], data["fqn"], pc.cast(data["alias"], pa.string()), "\0")
     key = key.combine_chunks()
     first = pc.not_equal(key.slice(1), key.slice(0, len(key) - 1))
     keep = pa.concat_arrays([pa.array([True]), pc.fill_null(first, True)])
     data = data.filter(keep)
     aliases = data.filter(data["alias"])
     classes_ = data.filter(pc.invert(data["alias"]))
-    names = [pc.list_flatten(classes_["bases"])]
-    decorators = pc.list_flatten(classes_["decorators"])
-    if len(decorators):
-        names.append(pc.struct_field(decorators, "name"))
-    out: set[str] = set()
-    for arr in names:
-        arr = pa.chunked_array([arr]) if isinstance(arr, pa.Array) else arr
-        last = pc.extract_regex(arr, r"(?P<s>[^.]*)$")
-        out |= set(pc.struct_field(last, "s").unique().to_pylist())
-        second = pc.extract_regex(arr, r"(?P<s>[^.]*)\.[^.]*$")
-        out |= {v for v in pc.struct_field(second, "s").unique().to_pylist() if v is not None}
-    targets = (
-        pc.list_element(aliases["bases"], 0) if aliases.num_rows else pa.chunked_array([[]], pa.string())
-    )
-    if len(targets):
-        last = pc.extract_regex(targets, r"(?P<s>[^.]*)$")
-        out |= set(pc.struct_field(last, "s").unique().to_pylist())
-    out.discard(None)  # type: ignore[arg-type]
+    names = [_flat_with_repo(classes_, classes_["bases"])]
+    decorators = _flat_with_repo(classes_, classes_["decorators"])
+    if decorators.num_rows:
+        names.append(pa.table({"repo": decorators["repo"], "v": pc.struct_field(decorators["v"], "name")}))
+    out: set[tuple[str, str]] = set()
+    for table in names:
+        for pattern in (r"(?P<s>[^.]*)$", r"(?P<s>[^.]*)\.[^.]*$"):
+            out |= _pairs(table, pattern)
+    if aliases.num_rows:
+        targets = pa.table({"repo": aliases["repo"], "v": pc.list_element(aliases["bases"], 0)})
+        out |= _pairs(targets, r"(?P<s>[^.]*)$")
     return out
+
+
+def _flat_with_repo(table: pa.Table, lists: pa.ChunkedArray) -> pa.Table:
+    """The values of a list column, each with the repo of its row."""
+    lists = lists.combine_chunks()
+    parents = pc.list_parent_indices(lists)
+    return pa.table({"repo": table["repo"].take(parents), "v": pc.list_flatten(lists)})
+
+
+def _pairs(table: pa.Table, pattern: str) -> set[tuple[str, str]]:
+    """The distinct (repo, match of ``pattern`` in v) of a (repo, v) table (no match: left out)."""
+    if not table.num_rows:
+        return set()
+    got = pc.struct_field(pc.extract_regex(table["v"], pattern), "s")
+    pairs = pa.table({"repo": table["repo"], "s": got}).filter(pc.is_valid(got)).group_by(["repo", "s"])
+    found = pairs.aggregate([])
+    return set(zip(found["repo"].to_pylist(), found["s"].to_pylist(), strict=True))
 
 
 def _module_level(imports: pa.Table) -> pa.Table:
@@ -133,8 +143,8 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
     lasts_now = _lasts(everything)
     before = ctx.before("model_classes")
     lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
-    touched |= lasts_now ^ lasts_before
-    lasts = lasts_now | lasts_before
+    touched |= {name for _, name in lasts_now ^ lasts_before}  # flipped in some repo's graph
+    lasts = {name for _, name in lasts_now | lasts_before}
     moved = _reexports(ctx.before("imports", _IMPORTS_AT), lasts) ^ _reexports(
         ctx.changed_rows("imports", _IMPORTS_AT), lasts
     )

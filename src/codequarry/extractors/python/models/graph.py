@@ -15,6 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from codequarry.extractors.python.models.inputs import RepoInputs
+
 #: inputs of an operation built on ClassGraph
 GRAPH_INPUTS = ("model_classes", "model_members", "imports", "modules")
 _PROVENANCE = ("repo", "path", "sha256")
@@ -25,17 +27,17 @@ def _kv(items: list[dict[str, str]] | None) -> dict[str, str]:
 
 
 class ClassGraph:
-    """Candidate classes of a whole corpus, with their members, joined across files."""
+    """Candidate classes of one repo, with their members, joined across its files."""
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
+    def __init__(self, inputs: RepoInputs) -> None:
+        self.repo = inputs.repo
         self.classes: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, str] = {}
         self.factories: dict[str, str] = {}
-        rows = ctx.table("model_classes").to_pylist()
+        rows = inputs.classes.to_pylist()
         # "first wins" below must not depend on how the store happens to order rows (an incremental
         # run and a fresh one order them differently): source order it is
-        rows.sort(key=lambda r: (r["repo"], r["path"], r["line"], r["col"]))
+        rows.sort(key=lambda r: (r["path"], r["line"], r["col"]))
         for row in rows:
             kind = row["kind"]
             if kind == "alias":
@@ -46,10 +48,11 @@ class ClassGraph:
                 row["meta_kv"] = _kv(row["meta"])
                 row["config_kv"] = _kv(row["config"])
                 row["keywords_kv"] = _kv(row["keywords"])
-                # two files of one corpus may define the same module (two repos, or a script and a
-                # package): the first wins, as an import would pick one
+                # two files of one repo may define the same module (a script and a package): the
+                # first wins, as an import would pick one
                 self.classes.setdefault(row["fqn"], row)
-        self._load_reexports(ctx)
+        self._load_reexports(inputs)
+        self._members = inputs.members
         self.members: dict[str, list[dict[str, Any]]] = {}
         self._canon: dict[str, str] = {}
         self._by_name: dict[tuple[str, str], list[str]] | None = None
@@ -61,58 +64,44 @@ class ClassGraph:
             return
         import pyarrow.compute as pc
 
-        table = self.ctx.table("model_members")
+        table = self._members
         table = table.filter(pc.is_in(table["owner"], value_set=pa.array(sorted(owners), pa.string())))
         rows = table.to_pylist()
-        rows.sort(key=lambda r: (r["repo"], r["path"], r["line"], r["col"]))
+        rows.sort(key=lambda r: (r["path"], r["line"], r["col"]))
         for row in rows:
             row["keywords_kv"] = _kv(row["keywords"])
             self.members.setdefault(row["owner"], []).append(row)
         for owner in owners:
             self.members.setdefault(owner, [])
 
-    def _load_reexports(self, ctx: Any) -> None:
+    def _load_reexports(self, inputs: RepoInputs) -> None:
         """``pkg.Base -> pkg.models.Base`` for module-level imports whose bound name is the last part of
         a name some candidate class uses (the only ones that can matter)."""
         lasts = name_lasts(self.classes.values(), self.aliases.values())
-        if not lasts:
+        imports = inputs.imports
+        if not lasts or not imports.num_rows:
             return
-        names = pa.array(sorted(lasts), pa.string())
-        imports = ctx.table(
-            "imports", columns=["repo", "path", "line", "bound_name", "target", "scope", "is_star"]
-        )
         import pyarrow.compute as pc
 
-        mask = pc.and_(
-            pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"])),
-            pc.is_in(imports["bound_name"], value_set=names),
+        imports = imports.filter(
+            pc.is_in(imports["bound_name"], value_set=pa.array(sorted(lasts), pa.string()))
         )
-        imports = imports.filter(mask)
         if not imports.num_rows:
             return
-        modules = ctx.table("modules", columns=["repo", "path", "module"])
-        where = {
-            (r, p): m
-            for r, p, m in zip(
-                modules["repo"].to_pylist(),
-                modules["path"].to_pylist(),
-                modules["module"].to_pylist(),
-                strict=True,
-            )
-        }
+        modules = inputs.modules
+        where = dict(zip(modules["path"].to_pylist(), modules["module"].to_pylist(), strict=True))
         found = sorted(
             zip(
-                imports["repo"].to_pylist(),
                 imports["path"].to_pylist(),
                 imports["line"].to_pylist(),
                 imports["bound_name"].to_pylist(),
                 imports["target"].to_pylist(),
                 strict=True,
             ),
-            key=lambda r: (r[0], r[1], r[2]),
+            key=lambda r: (r[0], r[1]),
         )
-        for repo, path, _line, bound, target in found:
-            module = where.get((repo, path))
+        for path, _line, bound, target in found:
+            module = where.get(path)
             if module and target and bound:
                 alias = f"{module}.{bound}"
                 if alias != target:
@@ -219,20 +208,6 @@ def name_lasts(classes: Iterable[dict[str, Any]], alias_targets: Iterable[str]) 
             lasts.update(d["name"].split(".")[-2:])
     lasts.update(t.rsplit(".", 1)[-1] for t in alias_targets)
     return lasts
-
-
-def first_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """The class rows ``ClassGraph`` keeps (the first of each name in source order) and its alias
-    targets, from ``model_classes`` rows."""
-    rows = sorted(rows, key=lambda r: (r["repo"], r["path"], r["line"], r["col"]))
-    classes: dict[str, dict[str, Any]] = {}
-    aliases: dict[str, str] = {}
-    for row in rows:
-        if row["kind"] == "alias":
-            aliases.setdefault(row["fqn"], row["bases"][0])
-        elif row["kind"] != "factory":
-            classes.setdefault(row["fqn"], row)
-    return list(classes.values()), list(aliases.values())
 
 
 def provenance(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """The operation that turns per-file candidate classes into the ORM and validation tables.
 
+Each repo is resolved on its own: a repo's rows depend on its files only (two copies of a tree under
+two repo names get the same rows each), and only one repo's rows are Python objects at a time.
+
 One operation for both families, because both need the same cross-file view (every candidate class,
 its bases canonicalized through re-exports and aliases, its members) and building it is most of the
 work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.models.orm`) and
@@ -21,6 +24,7 @@ import pyarrow as pa
 from codequarry.api import operation
 from codequarry.extractors.python.models.affected import affected
 from codequarry.extractors.python.models.graph import GRAPH_INPUTS, ClassGraph
+from codequarry.extractors.python.models.inputs import corpus_lasts, repo_inputs
 from codequarry.extractors.python.models.orm import OrmClasses, OrmField, OrmModel, orm_tables
 from codequarry.extractors.python.models.validation import (
     ValidationClasses,
@@ -30,6 +34,8 @@ from codequarry.extractors.python.models.validation import (
     validation_tables,
 )
 from codequarry.python.bulk import gc_paused
+
+_OUTPUTS: list[Any] = [OrmModel, OrmField, ValidationModel, ValidationField, ValidationValidator]
 
 
 @operation(
@@ -47,15 +53,29 @@ from codequarry.python.bulk import gc_paused
     affected=affected,
 )
 def resolve_models(ctx: Any) -> dict[str, pa.Table]:
-    """ORM and validation models across files: model-ness, inherited fields, validators."""
-    with gc_paused():
-        graph = ClassGraph(ctx)
-        orm = OrmClasses(graph)
-        validation = ValidationClasses(graph)
-        graph.load_members(orm.classes() | validation.classes())
-        tables = {**orm_tables(orm), **validation_tables(validation)}
-    if ctx.keys is not None:  # an incremental run: the reached models' rows only
-        tables = {name: ctx.only_keys(data, name) for name, data in tables.items()}
+    """ORM and validation models across the files of each repo: model-ness, inherited fields,
+    validators. One repo at a time (see :mod:`~codequarry.extractors.python.models.inputs`)."""
+    pa.default_memory_pool().release_unused()  # what earlier stages freed, before this one's peak
+    pieces: dict[str, list[pa.Table]] = {spec.name: [] for spec in _OUTPUTS}
+    lasts = corpus_lasts(ctx.table("model_classes"))
+    for inputs in repo_inputs(ctx, lasts):
+        with gc_paused():
+            graph = ClassGraph(inputs)
+            orm = OrmClasses(graph)
+            validation = ValidationClasses(graph)
+            graph.load_members(orm.classes() | validation.classes())
+            tables = {**orm_tables(orm), **validation_tables(validation)}
+            del graph, orm, validation
+        for name, data in tables.items():
+            if ctx.keys is not None:  # an incremental run: the reached models' rows only
+                data = ctx.only_keys(data, name)
+            if data.num_rows:
+                pieces[name].append(data)
+    tables = {
+        spec.name: pa.concat_tables(pieces[spec.name]) if pieces[spec.name] else spec.schema.empty_table()
+        for spec in _OUTPUTS
+    }
+    if ctx.keys is not None:
         ctx.report(
             "models re-derived",
             f"{len(ctx.keys)} reached, {tables['orm_models'].num_rows} ORM, "

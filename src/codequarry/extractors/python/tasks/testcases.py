@@ -68,7 +68,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
                 marked.add(sub)
                 todo.append(sub)
     if marked:
-        facts = ctx.table("test_facts")
+        facts = ctx.table("test_facts", columns=["repo", "path", "class_fqn"])
         hit = facts.filter(
             pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(sorted(marked), pa.string())), False)
         )
@@ -87,6 +87,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
 def test_cases(ctx: Any) -> pa.Table:
     """Tests across files: a method of a class deriving (anywhere in the corpus) from a TestCase is a
     unittest test."""
+    pa.default_memory_pool().release_unused()  # what earlier stages freed, before this one's peak
     with gc_paused():
         return _test_cases(ctx)
 
@@ -95,7 +96,7 @@ def _shared_classes(ctx: Any) -> tuple[dict[str, dict[str, Any]], dict[tuple[str
     """``_classes`` of the run's ``test_facts``, built once for ``affected`` and the operation."""
     got = ctx.shared.get("classes")
     if got is None:
-        got = ctx.shared["classes"] = _classes(ctx.table("test_facts"))[1:]
+        got = ctx.shared["classes"] = _classes(ctx.table("test_facts", columns=[*_CLASS_COLUMNS, "kind"]))[1:]
     return got  # type: ignore[no-any-return]
 
 
@@ -127,8 +128,6 @@ def _target(
 
 
 def _test_cases(ctx: Any) -> pa.Table:
-    facts = ctx.table("test_facts")
-    kind = facts["kind"]
     by_fqn, by_short = _shared_classes(ctx)
     memo: dict[str, bool] = {}
 
@@ -149,13 +148,19 @@ def _test_cases(ctx: Any) -> pa.Table:
         return got
 
     cases = [fqn for fqn in by_fqn if is_case(fqn)]
-    items = facts.filter(pc.not_equal(kind, "class"))
-    items = ctx.only_keys(items) if ctx.keys is not None else items
-    in_case = pc.fill_null(pc.is_in(items["class_fqn"], value_set=pa.array(cases, pa.string())), False)
-    pending = items["pending"]
-    framework = pc.if_else(pc.and_(pending, in_case), pa.scalar("unittest"), items["framework"])
-    items = items.set_column(items.column_names.index("framework"), "framework", framework)
-    items = items.filter(pc.invert(pc.is_null(items["framework"])))
+    # the columns the tests rows need, and the rows that are not classes: never the whole table
+    columns = [*(f.name for f in TestItem.schema), "class_fqn", "pending"]
+    facts = ctx.table("test_facts", columns=list(dict.fromkeys(columns)))
+    in_case = pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(cases, pa.string())), False)
+    framework = pc.if_else(pc.and_(facts["pending"], in_case), pa.scalar("unittest"), facts["framework"])
+    # one filter, so that the rows are copied once: not a class, a framework, one of ctx.keys
+    keep = pc.and_(pc.not_equal(facts["kind"], "class"), pc.invert(pc.is_null(framework)))
+    if ctx.keys is not None:
+        from codequarry.operations import key_filter
+
+        keep = pc.and_(keep, key_filter(facts, ("repo", "path"), ctx.keys))
+    facts = facts.set_column(facts.column_names.index("framework"), "framework", framework)
+    items = facts.filter(pc.fill_null(keep, False))
     n = int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0)
     if ctx.keys is None:
         ctx.report("tests", n)
