@@ -154,6 +154,16 @@ class OperationContext:
             got = plain_types(_read(self.store, name, state.version, columns))
             self._cache[(name, tuple(columns) if columns is not None else None)] = got
             return got
+        from codequarry import partcache
+
+        if partcache.enabled():  # the partitions' rows, cut from the parts kept in memory
+            import pyarrow.compute as pc
+
+            whole = partcache.table_at(self.store, name, state.version, columns)
+            if "repo" not in whole.column_names:
+                return plain_types(whole)
+            wanted = pa.array(sorted(self.partitions), pa.string())
+            return plain_types(whole.filter(pc.is_in(whole.column("repo"), value_set=wanted)))
         data = live_dataset(self.store, name, state.version)
         if "repo" in data.schema.names:
             import pyarrow.dataset as ds
@@ -165,9 +175,26 @@ class OperationContext:
 
     def changed_rows(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belong to the changed files (``ctx.changed``), as they are
-        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the whole input,
-        which the operation reads next anyway (``table`` keeps what it read for the run)."""
+        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the parts holding
+        them in a long-lived process (``quarry watch``), else from the whole input, which the
+        operation reads next anyway (``table`` keeps what it read for the run)."""
+        state = self._tables.get(name)
+        if state is not None and self.changed is not None:
+            got = self._parts_of_changed(name, state.version)
+            if got is not None:
+                return self._of_changed(got, columns)
         return self._of_changed(self.table(name), columns)
+
+    def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
+        """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed
+        file's rows (their keys are kept), or None."""
+        from codequarry import partcache
+
+        self._check(name)
+        if not partcache.enabled() or self.changed is None:
+            return None
+        got = partcache.rows_of_files(self.store, name, version, frozenset(self.changed))
+        return None if got is None else plain_types(got)
 
     def before(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belonged to the changed files when the operation last ran
@@ -180,7 +207,10 @@ class OperationContext:
         from codequarry import partcache
 
         if partcache.enabled():  # the old version's parts are mostly those of the new one: cached
-            return self._of_changed(plain_types(partcache.table_at(self.store, name, version)), columns)
+            got = self._parts_of_changed(name, version)
+            if got is None:
+                got = plain_types(partcache.table_at(self.store, name, version))
+            return self._of_changed(got, columns)
         import pyarrow.dataset as ds
 
         paths = sorted({p for _, p in self.changed or ()})
