@@ -158,16 +158,28 @@ def rows_of_files(
     keys), concatenated (the caller filters the rows): the keys of each part are known to the
     writer (store/warm.py), so the other parts are not even looked at. None when a part's keys
     cannot be told (the table has no such columns)."""
+    return rows_with(store, name, version, ("repo", "path"), files)
+
+
+def rows_with(
+    store: Store, name: str, version: int, columns: tuple[str, ...], keys: frozenset[tuple[Any, ...]]
+) -> pa.Table | None:
+    """The parts of ``name`` at ``version`` whose values of ``columns`` include one of ``keys``,
+    concatenated (the caller filters the rows); None when a part lacks the columns."""
     paths, schema = part_list(store, name, version)
     pieces = []
     for path in paths:
         try:
-            keys = warm.part_keys(path)
+            if columns == ("repo", "path"):
+                got = warm.part_keys(path)
+                values = None if got is None else got.keys
+            else:
+                values = warm.part_values(path, columns)
         except (OSError, pa.ArrowException):
-            keys = None
-        if keys is None:
+            values = None
+        if values is None:
             return None
-        if not keys.keys.isdisjoint(files):
+        if not values.isdisjoint(keys):
             pieces.append(read_part(store, name, path, schema))
     if not pieces:
         return schema.empty_table()

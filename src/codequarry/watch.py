@@ -267,15 +267,22 @@ def apply(
 
 
 def prime(plan: Plan) -> None:
-    """Read what the first batch would otherwise read: every table's log and the keys of its parts
-    (store/warm.py), once the store is up to date."""
+    """Read what the first batch would otherwise read, once the store is up to date: every table's
+    log and the keys of its parts (store/warm.py), and the rows of the operations' inputs (they
+    read them whole: partcache)."""
+    from codequarry import partcache
     from codequarry.store import warm
 
     store = Store.create(plan.store)
     snap = store.snapshot()
-    for name in sorted(snap.tables) if snap is not None else ():
+    if snap is None:
+        return
+    inputs = {i for op in plan.graph.operations for i in op.inputs}
+    for name, state in sorted(snap.tables.items()):
         try:
             warm.prime(store.table_path(name))
+            if name in inputs:
+                partcache.table_at(store, name, state.version)
         except QuarryError:  # a damaged table: the batch that needs it says so
             continue
 

@@ -283,6 +283,52 @@ def part_keys(full: str) -> PartKeys | None:
     return got
 
 
+def part_values(full: str, columns: tuple[str, ...]) -> frozenset[tuple[Any, ...]] | None:
+    """The distinct values of ``columns`` in the part at ``full`` (None: it lacks one), read once
+    per part: which parts hold an operation's output keys."""
+    key = f"{full}\0{','.join(columns)}"
+    with _lock:
+        if key in _keys:
+            _keys.move_to_end(key)
+            got = _keys[key]
+            return got.keys if got is not None else None
+    data = cached_rows(full)
+    if data is None:
+        pf = pq.ParquetFile(full)
+        data = pf.read(columns=list(columns)) if set(columns) <= set(pf.schema_arrow.names) else None
+    if data is None or not set(columns) <= set(data.column_names):
+        remember_keys(key, None)
+        return None
+    distinct = data.select(list(columns)).group_by(list(columns)).aggregate([])
+    values = frozenset(zip(*(distinct.column(c).to_pylist() for c in columns), strict=True))
+    remember_keys(key, PartKeys(keys=values, repos=frozenset()))  # type: ignore[arg-type]
+    return values
+
+
+def write_rows(folder: str, data: pa.Table) -> tuple[str, int, str]:
+    """Write ``data`` as a new part of the table at ``folder`` (not committed): its file name,
+    size and Delta statistics (the records; min/max of repo and path when it has them)."""
+    import uuid
+
+    import pyarrow.compute as pc
+
+    file = f"part-w{uuid.uuid4().hex[:16]}.snappy.parquet"
+    full = f"{folder}/{file}"
+    pq.write_table(data, full, compression="snappy", use_compliant_nested_type=True)
+    stats: dict[str, Any] = {"numRecords": data.num_rows}
+    cols = [
+        c
+        for c in ("repo", "path")
+        if c in data.column_names and pa.types.is_string(data.schema.field(c).type)
+    ]
+    if cols and data.num_rows:
+        bounds = {c: pc.min_max(data.column(c)) for c in cols}
+        stats["minValues"] = {c: b["min"].as_py() for c, b in bounds.items()}
+        stats["maxValues"] = {c: b["max"].as_py() for c, b in bounds.items()}
+        stats["nullCount"] = {c: data.column(c).null_count for c in cols}
+    return file, os.path.getsize(full), json.dumps(stats)
+
+
 def keys_of(data: pa.Table) -> PartKeys:
     pairs = data.select(["repo", "path"]).group_by(["repo", "path"]).aggregate([])
     keys = frozenset(zip(pairs.column("repo").to_pylist(), pairs.column("path").to_pylist(), strict=True))
