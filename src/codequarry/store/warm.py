@@ -301,7 +301,7 @@ def part_values(full: str, columns: tuple[str, ...]) -> frozenset[tuple[Any, ...
         return None
     distinct = data.select(list(columns)).group_by(list(columns)).aggregate([])
     values = frozenset(zip(*(distinct.column(c).to_pylist() for c in columns), strict=True))
-    remember_keys(key, PartKeys(keys=values, repos=frozenset()))  # type: ignore[arg-type]
+    remember_keys(key, PartKeys(keys=values, repos=frozenset()))
     return values
 
 
