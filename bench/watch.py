@@ -140,6 +140,7 @@ def main() -> int:
         cold = time.perf_counter() - t
         cpu: list[float] = []
         latencies, lines = measure(corpus, store, args.edits, args.workers, cpu)
+        maintenance = (store.parent / "watch.log").read_text().splitlines()
     q = statistics.quantiles(latencies, n=20, method="inclusive") if len(latencies) > 1 else latencies * 19
     p50, p95 = statistics.median(latencies), q[18]
     report = {
@@ -159,6 +160,8 @@ def main() -> int:
         "ratios": {"p50_vs_cold": round(p50 / cold, 4), "p95_vs_cold": round(p95 / cold, 4)},
         "targets_met": {"p50_under_0.3s": p50 < 0.3, "p95_under_1s": p95 < 1.0},
         "last_log_line": lines[-1] if lines else None,
+        "batch_ms": [int(x.split(" ms; ")[0].rsplit(" ", 1)[1]) for x in lines if " ms; " in x],
+        "maintenance": [x for x in maintenance if "compact" in x or "skipped" in x],
     }
     text = json.dumps(report, indent=2)
     print(text)

@@ -188,39 +188,54 @@ def _plain_file(path: str, st: Any) -> bool:
 
 
 class Idle:
-    """What batches leave for the watch's quiet moments (no batch waits for it): the warm handles
-    read their own commits (store/warm.py), logs grown long get a checkpoint, tables crowded with
-    small parts are compacted."""
+    """What batches leave for the watch's quiet moments: the warm handles read their own commits
+    (store/warm.py), logs grown long get a checkpoint, tables crowded with small parts are
+    compacted. Done one unit per quiet moment (``step``), so that a change made meanwhile waits for
+    one unit at most, never for all of it."""
 
     def __init__(self) -> None:
-        self.tables: set[str] = set()  # touched since the last idle moment (checkpoints)
+        self.stale = False  # handles to bring forward
+        self.tables: set[str] = set()  # touched since: their logs may be due a checkpoint
         self.crowded: set[str] = set()  # to compact
 
     @property
     def due(self) -> bool:
-        return bool(self.tables or self.crowded)
+        return bool(self.stale or self.tables or self.crowded)
 
     def run(self, plan: Plan, log: Callable[[str], None], listing: ListingCache | None = None) -> None:
-        """Do it all (a compaction publishes a snapshot of the same rows: the listing still holds)."""
+        """Do it all now."""
+        while self.due:
+            self.step(plan, log, listing)
+
+    def step(self, plan: Plan, log: Callable[[str], None], listing: ListingCache | None = None) -> None:
+        """One unit: the handles' catch-up, one table's checkpoint, or the compaction (which
+        publishes a snapshot of the same rows: the listing still holds)."""
         from codequarry.errors import StoreError
         from codequarry.store import warm
         from codequarry.store.maintenance import AUTO_KEEP_SNAPSHOTS, compact
 
+        if self.stale:
+            self.stale = False
+            warm.catch_up()
+            return
         store = Store.create(plan.store)
-        warm.catch_up()
-        checkpoint_logs(store, sorted(self.tables))
-        self.tables = set()
-        crowded, self.crowded = sorted(self.crowded), set()
-        if crowded:
-            snap = store.snapshot()
-            try:
-                done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
-                if listing is not None and snap is not None and listing.snapshot == snap.id:
-                    listing.done(done.snapshot)
-            except StoreError as exc:  # a held lock, a full disk: a later batch crowds them again
-                log(f"{time.strftime('%H:%M:%S')} compaction skipped: {exc}")
+        while self.tables:
+            name = min(self.tables)
+            self.tables.discard(name)
+            if checkpoint_logs(store, [name]):
                 return
-            log(f"{time.strftime('%H:%M:%S')} compacted {', '.join(crowded)}")
+        crowded, self.crowded = sorted(self.crowded), set()
+        if not crowded:
+            return
+        snap = store.snapshot()
+        try:
+            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+            if listing is not None and snap is not None and listing.snapshot == snap.id:
+                listing.done(done.snapshot)
+        except StoreError as exc:  # a held lock, a full disk: a later batch crowds them again
+            log(f"{time.strftime('%H:%M:%S')} compaction skipped: {exc}")
+            return
+        log(f"{time.strftime('%H:%M:%S')} compacted {', '.join(crowded)}")
 
 
 def apply(
@@ -250,12 +265,11 @@ def apply(
     ms = (time.perf_counter() - started) * 1000
     if summary.published:
         tables = touched_tables(store, before)
-        if idle is not None:
-            idle.tables |= set(tables)
-            idle.crowded |= set(crowded)
-        else:
-            later = Idle()  # no idle time: everything now
-            later.tables, later.crowded = set(tables), set(crowded)
+        later = idle if idle is not None else Idle()  # no idle time: everything now
+        later.stale = True
+        later.tables |= set(tables)
+        later.crowded |= set(crowded)
+        if idle is None:
             later.run(plan, log, listing)
         seen = f"{changed} change(s) seen; " if changed is not None else ""
         log(
@@ -373,7 +387,7 @@ def watch(
         if not changes:  # IDLE_MS without a change
             if idle.due:
                 try:
-                    idle.run(plan, log, listing)
+                    idle.step(plan, log, listing)
                 except QuarryError as exc:
                     log(f"{time.strftime('%H:%M:%S')} maintenance skipped: {exc}")
             continue
