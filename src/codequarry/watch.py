@@ -31,6 +31,9 @@ from codequarry.store import Snapshot, Store
 
 DEBOUNCE_MS = 1600  # the longest a burst is gathered before a run starts
 STEP_MS = 30  # a quiet gap this long ends a burst
+#: a store whose live parts hold at most this many bytes on disk is read whole into memory once the
+#: watch has caught up (Arrow takes about 8 times as much; partcache bounds it anyway)
+PRIME_BYTES = 32 * 1024 * 1024
 IDLE_MS = 250  # no change for this long: the work batches left for idle time is done (Idle)
 #: commits a table's Delta log may gather past its last checkpoint before a batch writes one: every
 #: open of a table replays the JSON commits since the checkpoint (70 commits: 18 ms an open instead
@@ -292,10 +295,18 @@ def prime(plan: Plan) -> None:
     if snap is None:
         return
     inputs = {i for op in plan.graph.operations for i in op.inputs}
+    sizes = {}
+    for name in sorted(snap.tables):
+        try:
+            got = warm.prime(store.table_path(name))
+        except QuarryError:  # a damaged table: the batch that needs it says so
+            continue
+        sizes[name] = got
+    # a small store is kept whole (a batch then rewrites parts from memory), else what operations read
+    whole = sum(sizes.values()) <= PRIME_BYTES
     for name, state in sorted(snap.tables.items()):
         try:
-            warm.prime(store.table_path(name))
-            if name in inputs:
+            if name in sizes and (whole or name in inputs):
                 partcache.table_at(store, name, state.version)
         except QuarryError:  # a damaged table: the batch that needs it says so
             continue

@@ -399,17 +399,18 @@ def changes(path: Path | str, before: int, after: int) -> frozenset[Key] | None:
     return frozenset(out)
 
 
-def prime(path: Path) -> None:
+def prime(path: Path) -> int:
     """Open the table at ``path`` and read the keys of its live parts (``quarry watch`` does this
-    once it is up to date, so that its first batch finds them)."""
+    once it is up to date, so that its first batch finds them); returns their bytes on disk."""
     got = table(path)
     if got is None:
-        return
+        return 0
     for rel in list(got.parts):
         try:
             part_keys(got.full(rel))
         except (OSError, pa.ArrowException):
             continue  # the run that needs it names the damage
+    return sum(p.size for p in got.parts.values())
 
 
 def catch_up() -> None:
