@@ -293,3 +293,46 @@ def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> N
         assert changed_files(st, old, inputs) == recorded == {(plan.sources[0].repo, "shop/api.py")}
     finally:
         partcache.enable(False)
+
+
+def test_a_crowded_table_is_compacted_when_idle_not_in_the_batch(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A batch that crowds a table publishes without compacting it; the watch's idle step does,
+    publishing a snapshot of the same rows that the listing follows (no full listing after it)."""
+    from codequarry import make_plan, partcache
+    from codequarry.store import Store, maintenance
+    from codequarry.watch import Idle, ListingCache, apply
+    from tests.test_exact import dump
+
+    monkeypatch.setattr(maintenance, "AUTO_COMPACT_FILES", 2)
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing, idle = ListingCache(), Idle()
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing, idle)
+        idle.run(plan, lambda _line: None, listing)
+        api = src / "shop" / "api.py"
+        for i, victim in enumerate(sorted((src / "shop").glob("*.py")) * 2):
+            victim.write_text(victim.read_text() + f"\n\ndef crowded_{i}():\n    return {i}\n")
+            listing.changed = {str(victim)}
+            summary = apply(plan, lambda _line: None, 1, listing, idle)
+            assert summary.published and not any("compacted" in n for n in summary.notes)
+        assert idle.crowded, "the batches crowded no table"
+        before = Store.create(store).snapshot()
+        rows = dump(store)
+        lines: list[str] = []
+        idle.run(plan, lines.append, listing)
+        after = Store.create(store).snapshot()
+        assert before is not None and after is not None and after.id > before.id
+        assert any("compacted" in line for line in lines), lines
+        assert dump(store) == rows and listing.snapshot == after.id
+        api.write_text(api.read_text() + "\n\ndef after_compaction():\n    return 9\n")
+        listing.changed = {str(api)}
+        full = listing.full
+        apply(plan, lambda _line: None, 1, listing, idle)
+        assert listing.full == full  # the compaction's snapshot did not force a full listing
+        assert "after_compaction" in str(dump(store))
+    finally:
+        partcache.enable(False)
