@@ -195,3 +195,144 @@ def test_long_sessions_checkpoint_the_logs_they_grow(tmp_path: Path) -> None:
     assert (st.table_path("functions") / "_delta_log" / "_last_checkpoint").exists()
     assert checkpoint_logs(st, ["functions"], every=1) == []  # nothing past the new checkpoint
     assert sorted(map(str, table(open_store(store), "functions").to_pylist())) == rows
+
+
+def test_warm_batches_equal_a_fresh_extract_with_models_tests_and_other_writers(tmp_path: Path) -> None:
+    """A watch process keeps Delta handles, part keys and rows warm between batches (store/warm.py)
+    and finds the operations' changed files from its own commits: every batch, over a tree with ORM
+    models and unittest suites across files (the keyed operations), equals a fresh extract, also
+    after another process wrote the store (a CLI run, a compaction) between two batches."""
+    from codequarry import extract, make_plan, partcache
+    from codequarry.store import warm
+    from codequarry.watch import Idle, ListingCache, apply
+    from tests.test_exact import dump
+
+    src = tmp_path / "src"
+    for tree in ("models/django", "models/testsuite", "routes/flask_app"):
+        shutil.copytree(paths.FIXTURES / tree, src / tree.replace("/", "_"))
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing, idle = ListingCache(), Idle()
+    repo = plan.sources[0].repo
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing, idle)
+        idle.run(plan, lambda _line: None, listing)
+        py = sorted(p for p in src.rglob("*.py") if p.stat().st_size > 0)
+        snippets = [
+            "\n\nclass WatchedModel(models.Model):\n    name = models.CharField(max_length=10)\n",
+            "\n\nclass WatchedCase(unittest.TestCase):\n    def test_w(self):\n        pass\n",
+            "\n\ndef watched():\n    return 1\n",
+        ]
+        for i, victim in enumerate(py[:: max(1, len(py) // 6)][:6]):
+            text = victim.read_text()
+            victim.write_text(text[: len(text) // 2] + snippets[i % 3] + text[len(text) // 2 :])
+            listing.changed = {str(victim)}
+            summary = apply(plan, lambda _line: None, 1, listing, idle)
+            assert summary.published
+            if i == 2:  # another writer between two batches: the warm handles read its commits
+                other = py[-1]
+                other.write_text(other.read_text() + "\n\ndef from_elsewhere():\n    return 2\n")
+                subprocess.run(
+                    [*QUARRY, "extract", str(src), "--store", str(store), "--workers", "1"],
+                    check=True,
+                    capture_output=True,
+                    env=ENV,
+                )
+            if i == 4:  # a compaction (another process) rewrites every table's parts
+                subprocess.run(
+                    [*QUARRY, "compact", "--store", str(store)], check=True, capture_output=True, env=ENV
+                )
+            fresh = tmp_path / f"fresh{i}"
+            extract(make_plan([src], store=fresh, workers=1, repo=repo))
+            assert dump(store) == dump(fresh), (i, victim)
+            idle.run(plan, lambda _line: None, listing)
+        victim.unlink()  # a deleted file: its rows leave every table, derived ones included
+        listing.changed = {str(victim)}
+        apply(plan, lambda _line: None, 1, listing, idle)
+        fresh = tmp_path / "fresh-deleted"
+        extract(make_plan([src], store=fresh, workers=1, repo=repo))
+        assert dump(store) == dump(fresh)
+        assert warm.enabled()
+    finally:
+        partcache.enable(False)
+    assert not warm.enabled()
+
+
+def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> None:
+    """The keys a batch's commit changed are recorded per table version, and are what comparing the
+    parts the version removed and added gives (partitions.changed_files without the records)."""
+    from codequarry import make_plan, partcache
+    from codequarry.partitions import changed_files
+    from codequarry.store import Store, warm
+    from codequarry.watch import ListingCache, apply
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing)
+        st = Store.create(store)
+        before = {k: v.version for k, v in st.snapshot().tables.items()}  # type: ignore[union-attr]
+        api = src / "shop" / "api.py"
+        api.write_text(api.read_text() + "\n\ndef recorded():\n    return 1\n")
+        listing.changed = {str(api)}
+        apply(plan, lambda _line: None, 1, listing)
+        after = {k: v.version for k, v in st.snapshot().tables.items()}  # type: ignore[union-attr]
+        moved = {k for k in after if after[k] != before.get(k)}
+        assert {"files", "functions"} <= moved
+        inputs = {k: after[k] for k in ("files", "functions", "calls")}
+        old = {k: before[k] for k in inputs}
+        recorded = changed_files(st, old, inputs)
+        for name in inputs:
+            assert warm.changes(st.table_path(name), old[name], inputs[name]) is not None
+        partcache.enable(False)  # the same question answered from the parts themselves
+        assert changed_files(st, old, inputs) == recorded == {(plan.sources[0].repo, "shop/api.py")}
+    finally:
+        partcache.enable(False)
+
+
+def test_a_crowded_table_is_compacted_when_idle_not_in_the_batch(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A batch that crowds a table publishes without compacting it; the watch's idle step does,
+    publishing a snapshot of the same rows that the listing follows (no full listing after it)."""
+    from codequarry import make_plan, partcache
+    from codequarry.store import Store, maintenance
+    from codequarry.watch import Idle, ListingCache, apply
+    from tests.test_exact import dump
+
+    monkeypatch.setattr(maintenance, "AUTO_COMPACT_FILES", 2)
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing, idle = ListingCache(), Idle()
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing, idle)
+        idle.run(plan, lambda _line: None, listing)
+        api = src / "shop" / "api.py"
+        for i, victim in enumerate(sorted((src / "shop").glob("*.py")) * 2):
+            victim.write_text(victim.read_text() + f"\n\ndef crowded_{i}():\n    return {i}\n")
+            listing.changed = {str(victim)}
+            summary = apply(plan, lambda _line: None, 1, listing, idle)
+            assert summary.published and not any("compacted" in n for n in summary.notes)
+        assert idle.crowded, "the batches crowded no table"
+        before = Store.create(store).snapshot()
+        rows = dump(store)
+        lines: list[str] = []
+        idle.run(plan, lines.append, listing)
+        after = Store.create(store).snapshot()
+        assert before is not None and after is not None and after.id > before.id
+        assert any("compacted" in line for line in lines), lines
+        assert dump(store) == rows and listing.snapshot == after.id
+        api.write_text(api.read_text() + "\n\ndef after_compaction():\n    return 9\n")
+        listing.changed = {str(api)}
+        full = listing.full
+        apply(plan, lambda _line: None, 1, listing, idle)
+        assert listing.full == full  # the compaction's snapshot did not force a full listing
+        assert "after_compaction" in str(dump(store))
+    finally:
+        partcache.enable(False)

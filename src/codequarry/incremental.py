@@ -226,6 +226,17 @@ def _previous_files(
     prev_modules: dict[Key, tuple[str | None, bool]] = {}
     if snap is None:
         return prev_files, prev_modules
+    from codequarry import partcache
+
+    if partcache.enabled():  # quarry watch: each part's rows made into a dict once
+        files_cols = ["size_bytes", "mtime_ns", "sha256", "language"]
+        got = _indexed(store, snap, "files", files_cols, repos)
+        if got is not None:
+            prev_files = got
+        mods = _indexed(store, snap, "modules", ["module", "is_package"], repos)
+        if mods is not None:
+            prev_modules = mods
+        return prev_files, prev_modules
     files = _read(
         store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos
     )
@@ -237,6 +248,34 @@ def _previous_files(
         for r, p, mod, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
             prev_modules[(r, p)] = (mod, pkg)
     return prev_files, prev_modules
+
+
+def _indexed(
+    store: Store, snap: Snapshot, table: str, columns: list[str], repos: list[str]
+) -> dict[Key, Any] | None:
+    """(repo, path) -> the tuple of ``columns`` of each row of ``table`` (of ``repos``), merged from
+    dicts kept per Parquet part (partcache.per_part); None when the table or a column is missing."""
+    state = snap.tables.get(table)
+    if state is None:
+        return None
+    from codequarry import partcache
+
+    def index(data: pa.Table) -> dict[Key, Any] | None:
+        if not {"repo", "path", *columns} <= set(data.column_names):
+            return None
+        cols = [data.column(c).to_pylist() for c in ["repo", "path", *columns]]
+        return {(r, p): tuple(rest) for r, p, *rest in zip(*cols, strict=True)}
+
+    out: dict[Key, Any] = {}
+    wanted = set(repos)
+    for part in partcache.per_part(store, table, state.version, f"index:{','.join(columns)}", index):
+        if part is None:
+            return None
+        if all(r in wanted for r, _ in part):
+            out.update(part)
+        else:
+            out.update((k, v) for k, v in part.items() if k[0] in wanted)
+    return out
 
 
 def _plan_repo(scan: _Scan, work: WorkPlan, repo: str) -> None:

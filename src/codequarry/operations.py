@@ -28,6 +28,7 @@ a derived table is either up to date or absent, never silently stale.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -154,6 +155,16 @@ class OperationContext:
             got = plain_types(_read(self.store, name, state.version, columns))
             self._cache[(name, tuple(columns) if columns is not None else None)] = got
             return got
+        from codequarry import partcache
+
+        if partcache.enabled():  # the partitions' rows, cut from the parts kept in memory
+            import pyarrow.compute as pc
+
+            whole = partcache.table_at(self.store, name, state.version, columns)
+            if "repo" not in whole.column_names:
+                return plain_types(whole)
+            wanted = pa.array(sorted(self.partitions), pa.string())
+            return plain_types(whole.filter(pc.is_in(whole.column("repo"), value_set=wanted)))
         data = live_dataset(self.store, name, state.version)
         if "repo" in data.schema.names:
             import pyarrow.dataset as ds
@@ -165,9 +176,26 @@ class OperationContext:
 
     def changed_rows(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belong to the changed files (``ctx.changed``), as they are
-        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the whole input,
-        which the operation reads next anyway (``table`` keeps what it read for the run)."""
+        now (with ``repo`` and ``path`` whatever ``columns`` are asked). Cut from the parts holding
+        them in a long-lived process (``quarry watch``), else from the whole input, which the
+        operation reads next anyway (``table`` keeps what it read for the run)."""
+        state = self._tables.get(name)
+        if state is not None and self.changed is not None:
+            got = self._parts_of_changed(name, state.version)
+            if got is not None:
+                return self._of_changed(got, columns)
         return self._of_changed(self.table(name), columns)
+
+    def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
+        """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed
+        file's rows (their keys are kept), or None."""
+        from codequarry import partcache
+
+        self._check(name)
+        if not partcache.enabled() or self.changed is None:
+            return None
+        got = partcache.rows_of_files(self.store, name, version, frozenset(self.changed))
+        return None if got is None else plain_types(got)
 
     def before(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belonged to the changed files when the operation last ran
@@ -180,7 +208,10 @@ class OperationContext:
         from codequarry import partcache
 
         if partcache.enabled():  # the old version's parts are mostly those of the new one: cached
-            return self._of_changed(plain_types(partcache.table_at(self.store, name, version)), columns)
+            got = self._parts_of_changed(name, version)
+            if got is None:
+                got = plain_types(partcache.table_at(self.store, name, version))
+            return self._of_changed(got, columns)
         import pyarrow.dataset as ds
 
         paths = sorted({p for _, p in self.changed or ()})
@@ -496,6 +527,12 @@ class _Scope:
             terms.append("(" + " AND ".join(conds) + ")")
         return " OR ".join(terms)
 
+    def key_set(self) -> tuple[tuple[str, ...], frozenset[tuple[Any, ...]]]:
+        """The scope as key columns and the keys of its rows (a partition is a key of one repo)."""
+        if self.partitions is not None:
+            return ("repo",), frozenset((r,) for r in self.partitions)
+        return self.columns, frozenset(self.keys or ())
+
     def stored(self, store: Store, name: str, version: int) -> pa.Table:
         """The scope's rows of the stored table."""
         import pyarrow.compute as pc
@@ -503,6 +540,11 @@ class _Scope:
         from codequarry import partcache
 
         if partcache.enabled():
+            if not self.whole:  # the parts holding the scope's keys (kept per part)
+                cols, keys = self.key_set()
+                some = partcache.rows_with(store, name, version, cols, keys)
+                if some is not None:
+                    return some.filter(key_filter(some, cols, keys))
             data = partcache.table_at(store, name, version)
             if self.partitions is not None:
                 return data.filter(pc.is_in(data["repo"], value_set=pa.array(sorted(self.partitions))))
@@ -567,6 +609,10 @@ def _write_output(
     try:
         if current is not None and _same_rows(store, name, current, data, scope):
             return None
+        if current is not None and not scope.whole:
+            done = _replace_warm(store, name, data, scope, current)
+            if done is not None:
+                return done
         if scope.whole or current is None:
             write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
         else:
@@ -582,6 +628,63 @@ def _write_output(
     from codequarry.store.writer import count_rows
 
     return TableState(version=table.version(), rows=count_rows(table))
+
+
+def _replace_warm(
+    store: Store, name: str, data: pa.Table, scope: _Scope, current: TableState
+) -> TableState | None:
+    """In a long-lived process (store/warm.py): replace the scope's rows by removing the parts that
+    hold its keys, adding the rows they keep and ``data`` as new parts, in one commit (what the
+    predicate overwrite does, without scanning the table). None when it cannot (not warm, the
+    table moved on, a part without the key columns): the caller overwrites by predicate."""
+    import pyarrow.compute as pc
+    from deltalake import Schema as DeltaSchema
+    from deltalake.transaction import AddAction, RemoveAction
+
+    from codequarry import partcache
+    from codequarry.store import warm
+
+    if not warm.enabled():
+        return None
+    table = warm.table(store.table_path(name))
+    if table is None or table.version != current.version or table.schema != data.schema:
+        return None
+    cols, keys = scope.key_set()
+    now = int(time.time() * 1000)
+    actions: list[AddAction | RemoveAction] = []
+    changed: set[tuple[str, str]] | None = set() if {"repo", "path"} <= set(data.column_names) else None
+    for rel, live in list(table.parts.items()):
+        values = warm.part_values(table.full(rel), cols)
+        if values is None:
+            return None
+        if values.isdisjoint(keys):
+            continue
+        rows = partcache.read_part(store, name, table.full(rel), table.schema)
+        hit = key_filter(rows, cols, keys)
+        actions.append(RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=live.size))
+        if changed is not None:
+            changed |= warm.keys_of(rows.filter(hit)).keys
+        kept = rows.filter(pc.invert(hit))
+        if kept.num_rows:
+            actions.append(_add_action(warm.write_rows(table.folder, kept), now))
+    if data.num_rows:
+        actions.append(_add_action(warm.write_rows(table.folder, data), now))
+        if changed is not None:
+            changed |= warm.keys_of(data).keys
+    if actions:
+        table.commit(actions, DeltaSchema.from_arrow(table.schema))
+        if changed is not None:
+            warm.record(table.folder, table.version, frozenset(changed))
+    return TableState(version=table.version, rows=table.rows)
+
+
+def _add_action(written: tuple[str, int, str], now: int) -> Any:
+    from deltalake.transaction import AddAction
+
+    file, size, stats = written
+    return AddAction(
+        path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
+    )
 
 
 def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, scope: _Scope) -> bool:

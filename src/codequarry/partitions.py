@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from codequarry.store import Store
+from codequarry.store import Store, warm
 
 
 def _files(store: Store, name: str, version: int) -> dict[str, tuple[str | None, str | None]]:
@@ -60,6 +60,10 @@ def changed_repos(store: Store, before: Mapping[str, int], after: Mapping[str, i
         old = before[name]
         if old == version:
             continue
+        recorded = warm.changes(store.table_path(name), old, version)
+        if recorded is not None:  # committed by this process, which kept the keys it changed
+            changed |= {repo for repo, _path in recorded}
+            continue
         if not has_repo(store, name, version):
             return None
         a, b = _files(store, name, old), _files(store, name, version)
@@ -94,6 +98,10 @@ def changed_files(store: Store, before: Mapping[str, int], after: Mapping[str, i
         for name, version in after.items():
             old = before[name]
             if old == version:
+                continue
+            recorded = warm.changes(store.table_path(name), old, version)
+            if recorded is not None:  # committed by this process, which kept the keys it changed
+                changed |= recorded
                 continue
             names = [f.name for f in store.open_delta(name, version).schema().fields]
             if "repo" not in names or "path" not in names:

@@ -31,7 +31,7 @@ from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, TableState
 from codequarry.store.transaction import RunTransaction, begin_run
 from codequarry.store.writer import RunWriter, schema_fingerprint
-from codequarry.worklist import worklist
+from codequarry.worklist import TasksFn, worklist
 
 SKIPPED_LISTED = 100  # scan skips named one by one in the summary (all are counted)
 ProgressFn = Callable[[int, int, int, int], None]  # files done, bytes done, total files, total bytes
@@ -98,6 +98,7 @@ def extract(
     kind: str = "extract",
     after: Callable[[RunSummary, RunTransaction, RunRecorder], None] | None = None,
     scan: ScanFn | None = None,
+    tasks: TasksFn | None = None,
 ) -> RunSummary:
     """Run the plan to completion and publish one snapshot; on any exception nothing is published.
 
@@ -147,6 +148,7 @@ def extract(
                     recorder,
                     resolved.catalog.extractors,
                     scan,
+                    tasks,
                 )
             except BaseException as exc:
                 tracker.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
@@ -209,9 +211,10 @@ def _execute(
     recorder: RunRecorder,
     catalog: dict[str, Any] | None = None,
     scan: ScanFn | None = None,
+    tasks: TasksFn | None = None,
 ) -> RunSummary:
     """Scan, plan, extract, commit, run the operations and publish, inside the run's transaction."""
-    scanned = _scan(plan, txn, graph, rebuild, recorder, catalog, scan)
+    scanned = _scan(plan, txn, graph, rebuild, recorder, catalog, scan, tasks)
     plan, work, previous = scanned.plan, scanned.work, scanned.previous
     pause("execute")  # tests change the corpus here, between the scan and the reads
     counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
@@ -263,6 +266,7 @@ def _scan(
     recorder: RunRecorder,
     catalog: dict[str, Any] | None,
     scan: ScanFn | None = None,
+    tasks: TasksFn | None = None,
 ) -> _Scanned:
     """Scan the sources, prepare the run's tables and decide the work against the last snapshot."""
     store, previous = txn.store, txn.previous
@@ -277,7 +281,9 @@ def _scan(
     plan = plan.model_copy(update={"sources": tuple(sources)})
     forced, previous = _prepare(txn.writer, previous, graph.extractors, rebuild)
     with recorder.stage("plan"):
-        work = worklist(store, previous, sources, manifest, graph.extractors, forced=forced, known=catalog)
+        work = worklist(
+            store, previous, sources, manifest, graph.extractors, forced=forced, known=catalog, tasks=tasks
+        )
         reuse = plan_reuse(store, previous, work, graph.extractors)
     return _Scanned(plan=plan, registry=reg, manifest=manifest, work=work, previous=previous, reuse=reuse)
 

@@ -31,6 +31,10 @@ from codequarry.store import Snapshot, Store
 
 DEBOUNCE_MS = 1600  # the longest a burst is gathered before a run starts
 STEP_MS = 30  # a quiet gap this long ends a burst
+#: a store whose live parts hold at most this many bytes on disk is read whole into memory once the
+#: watch has caught up (Arrow takes about 8 times as much; partcache bounds it anyway)
+PRIME_BYTES = 32 * 1024 * 1024
+IDLE_MS = 250  # no change for this long: the work batches left for idle time is done (Idle)
 #: commits a table's Delta log may gather past its last checkpoint before a batch writes one: every
 #: open of a table replays the JSON commits since the checkpoint (70 commits: 18 ms an open instead
 #: of 7), and a batch opens its tables a few times, so a long session would slow down batch by batch
@@ -73,6 +77,10 @@ class ListingCache:
         self.listing: tuple[Any, Any, Any] | None = None
         self.changed: set[str] | None = None  # absolute paths changed since; None: list whole
         self.full = 0  # listings done whole (for tests and the log)
+        #: the tasks of the last listing, the files they were made from, and their module names;
+        #: a patched listing that only re-stat'ed files makes only those tasks again
+        self._tasks: tuple[list[Any], list[Any], dict[Any, Any]] | None = None
+        self._restated: tuple[list[Any], set[int]] | None = None  # (files patched, indexes re-stat'ed)
 
     def scan(
         self, store: Store | None, snap: Snapshot | None, sources: Any, *, exclude: Any, never: Any
@@ -80,13 +88,18 @@ class ListingCache:
         from codequarry.repos import scan_sources
 
         patched = None
+        self._restated = None
         if (
             self.listing is not None
             and self.changed is not None
             and snap is not None
             and snap.id == self.snapshot
         ):
-            patched = _patch(self.listing, self.changed)
+            got = _patch(self.listing, self.changed)
+            if got is not None:
+                patched, restated, gone = got
+                if not gone:
+                    self._restated = (self.listing[2].files, restated)
         if patched is None:
             self.full += 1
             patched = scan_sources(store, snap, sources, exclude=exclude, never=never)
@@ -94,14 +107,39 @@ class ListingCache:
         self.changed = None
         return patched
 
+    def tasks(self, sources: list[Any], manifest: Any) -> tuple[list[Any], set[str]]:
+        """The run's file tasks (worklist.TasksFn): those of the last listing, with the files the
+        patch re-stat'ed made again, when the patch kept every file (a gone file may change other
+        files' module names) and no source is a single file; else all of them, as a run makes them."""
+        from codequarry.scan import module_names
+        from codequarry.worklist import file_task, source_tasks
+
+        last, restated = self._tasks, self._restated
+        self._tasks = self._restated = None
+        if any(s.scope is not None for s in sources):
+            return source_tasks(sources, manifest)
+        if last is not None and restated is not None and restated[0] is last[1]:
+            tasks, _files, modules = last
+            tasks = list(tasks)
+            for i in restated[1]:
+                tasks[i] = file_task(i, manifest.files[i], modules)
+        else:
+            modules = module_names(manifest.files)
+            tasks = [file_task(i, f, modules) for i, f in enumerate(manifest.files)]
+        self._tasks = (tasks, manifest.files, modules)
+        return list(tasks), set()
+
     def done(self, snapshot: int) -> None:
         """The run published (or kept) ``snapshot``: the listing is that snapshot's."""
         self.snapshot = snapshot
 
 
-def _patch(listing: tuple[Any, Any, Any], changed: set[str]) -> tuple[Any, Any, Any] | None:
-    """The listing with each changed path stat'ed again (gone: dropped); None when some path is not
-    a file the listing holds, or could change what is listed (a .gitignore)."""
+def _patch(
+    listing: tuple[Any, Any, Any], changed: set[str]
+) -> tuple[tuple[Any, Any, Any], set[int], bool] | None:
+    """The listing with each changed path stat'ed again (gone: dropped), the indexes of the files
+    re-stat'ed, and whether any is gone; None when some path is not a file the listing holds, or
+    could change what is listed (a .gitignore)."""
     import dataclasses
     import os
 
@@ -112,6 +150,7 @@ def _patch(listing: tuple[Any, Any, Any], changed: set[str]) -> tuple[Any, Any, 
     where = {(f.root, f.path): i for i, f in enumerate(manifest.files)}
     files = list(manifest.files)
     gone: set[int] = set()
+    restated: set[int] = set()
     for path in changed:
         if os.path.basename(path) == ".gitignore":
             return None
@@ -133,13 +172,14 @@ def _patch(listing: tuple[Any, Any, Any], changed: set[str]) -> tuple[Any, Any, 
         if not _plain_file(path, st):
             return None
         files[hit] = dataclasses.replace(files[hit], size=st.st_size, mtime_ns=st.st_mtime_ns)
+        restated.add(hit)
     out = Manifest(
         files=[f for i, f in enumerate(files) if i not in gone],
         skipped=list(manifest.skipped),
         listing=dict(manifest.listing),
         notes=list(manifest.notes),
     )
-    return sources, reg, out
+    return (sources, reg, out), restated - gone, bool(gone)
 
 
 def _plain_file(path: str, st: Any) -> bool:
@@ -150,25 +190,90 @@ def _plain_file(path: str, st: Any) -> bool:
     return stat.S_ISREG(st.st_mode) and not os.path.islink(path)
 
 
+class Idle:
+    """What batches leave for the watch's quiet moments: the warm handles read their own commits
+    (store/warm.py), logs grown long get a checkpoint, tables crowded with small parts are
+    compacted. Done one unit per quiet moment (``step``), so that a change made meanwhile waits for
+    one unit at most, never for all of it."""
+
+    def __init__(self) -> None:
+        self.stale = False  # handles to bring forward
+        self.tables: set[str] = set()  # touched since: their logs may be due a checkpoint
+        self.crowded: set[str] = set()  # to compact
+
+    @property
+    def due(self) -> bool:
+        return bool(self.stale or self.tables or self.crowded)
+
+    def run(self, plan: Plan, log: Callable[[str], None], listing: ListingCache | None = None) -> None:
+        """Do it all now."""
+        while self.due:
+            self.step(plan, log, listing)
+
+    def step(self, plan: Plan, log: Callable[[str], None], listing: ListingCache | None = None) -> None:
+        """One unit: the handles' catch-up, one table's checkpoint, or the compaction (which
+        publishes a snapshot of the same rows: the listing still holds)."""
+        from codequarry.errors import StoreError
+        from codequarry.store import warm
+        from codequarry.store.maintenance import AUTO_KEEP_SNAPSHOTS, compact
+
+        if self.stale:
+            self.stale = False
+            warm.catch_up()
+            return
+        store = Store.create(plan.store)
+        while self.tables:
+            name = min(self.tables)
+            self.tables.discard(name)
+            if checkpoint_logs(store, [name]):
+                return
+        crowded, self.crowded = sorted(self.crowded), set()
+        if not crowded:
+            return
+        snap = store.snapshot()
+        try:
+            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+            if listing is not None and snap is not None and listing.snapshot == snap.id:
+                listing.done(done.snapshot)
+        except StoreError as exc:  # a held lock, a full disk: a later batch crowds them again
+            log(f"{time.strftime('%H:%M:%S')} compaction skipped: {exc}")
+            return
+        log(f"{time.strftime('%H:%M:%S')} compacted {', '.join(crowded)}")
+
+
 def apply(
     plan: Plan,
     log: Callable[[str], None],
     changed: int | None,
     listing: ListingCache | None = None,
+    idle: Idle | None = None,
 ) -> Any:
-    """One incremental run; logs one line when it published. Returns the summary."""
+    """One incremental run; logs one line when it published. Returns the summary. With ``idle``,
+    the checkpoints and compaction the run calls for are left to it; else they are done now."""
     from codequarry.run import extract
 
     store = Store.create(plan.store)
     before = versions(store)
     started = time.perf_counter()
-    summary = extract(plan, kind="watch", scan=listing.scan if listing is not None else None)
+    crowded: list[str] = []
+    summary = extract(
+        plan,
+        kind="watch",
+        scan=listing.scan if listing is not None else None,
+        tasks=listing.tasks if listing is not None else None,
+        after=lambda _summary, txn, _recorder: crowded.extend(txn.crowded),
+    )
     if listing is not None:
         listing.done(summary.snapshot)
     ms = (time.perf_counter() - started) * 1000
     if summary.published:
         tables = touched_tables(store, before)
-        checkpoint_logs(store, tables)
+        later = idle if idle is not None else Idle()  # no idle time: everything now
+        later.stale = True
+        later.tables |= set(tables)
+        later.crowded |= set(crowded)
+        if idle is None:
+            later.run(plan, log, listing)
         seen = f"{changed} change(s) seen; " if changed is not None else ""
         log(
             f"{time.strftime('%H:%M:%S')} applied {summary.changed} file(s) ({summary.added} added, "
@@ -176,6 +281,35 @@ def apply(
             f"{', '.join(tables) or '-'}; {ms:.0f} ms; snapshot {summary.snapshot}"
         )
     return summary
+
+
+def prime(plan: Plan) -> None:
+    """Read what the first batch would otherwise read, once the store is up to date: every table's
+    log and the keys of its parts (store/warm.py), and the rows of the operations' inputs (they
+    read them whole: partcache)."""
+    from codequarry import partcache
+    from codequarry.store import warm
+
+    store = Store.create(plan.store)
+    snap = store.snapshot()
+    if snap is None:
+        return
+    inputs = {i for op in plan.graph.operations for i in op.inputs}
+    sizes = {}
+    for name in sorted(snap.tables):
+        try:
+            got = warm.prime(store.table_path(name))
+        except QuarryError:  # a damaged table: the batch that needs it says so
+            continue
+        sizes[name] = got
+    # a small store is kept whole (a batch then rewrites parts from memory), else what operations read
+    whole = sum(sizes.values()) <= PRIME_BYTES
+    for name, state in sorted(snap.tables.items()):
+        try:
+            if name in sizes and (whole or name in inputs):
+                partcache.table_at(store, name, state.version)
+        except QuarryError:  # a damaged table: the batch that needs it says so
+            continue
 
 
 def checkpoint_logs(store: Store, tables: list[str], every: int = CHECKPOINT_EVERY) -> list[str]:
@@ -244,7 +378,10 @@ def watch(
     roots = sorted({s.root for s in plan.sources})
     partcache.enable()  # the operations' inputs: each batch reads only the parts added since the last
     listing = ListingCache()
-    apply(plan, log, None, listing)
+    idle = Idle()
+    apply(plan, log, None, listing, idle)
+    idle.run(plan, log, listing)
+    prime(plan)
     log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
     if ready is not None:
         ready()
@@ -255,11 +392,19 @@ def watch(
         step=step_ms,
         stop_event=stop,
         raise_interrupt=True,
-        yield_on_timeout=False,
+        rust_timeout=IDLE_MS,
+        yield_on_timeout=True,
     ):
+        if not changes:  # IDLE_MS without a change
+            if idle.due:
+                try:
+                    idle.step(plan, log, listing)
+                except QuarryError as exc:
+                    log(f"{time.strftime('%H:%M:%S')} maintenance skipped: {exc}")
+            continue
         listing.changed = {path for _change, path in changes}
         try:
-            apply(plan, log, len(changes), listing)
+            apply(plan, log, len(changes), listing, idle)
         except (
             QuarryError
         ) as exc:  # a held lock, a file that vanished mid-run: say so, wait for the next change

@@ -8,13 +8,13 @@ snapshot it compares with is only stable while the run holds the lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from codequarry.api import FileExtractor
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import WorkPlan, plan_work
 from codequarry.language import is_ambiguous, refine
-from codequarry.scan import Manifest, SourceRoot, module_names
+from codequarry.scan import Manifest, ScannedFile, SourceRoot, module_names
 from codequarry.store import Snapshot, Store
 
 
@@ -22,29 +22,36 @@ def manifest_tasks(manifest: Manifest) -> list[FileTask]:
     """One task per scanned file, with its language (refined from content when the name is not
     enough) and its module name (a file not importable by a name gets its stem)."""
     modules = module_names(manifest.files)
-    tasks = []
-    for key, f in enumerate(manifest.files):
-        language = f.language
-        if (language is None and f.size > 0) or is_ambiguous(f.path):
-            language = refine(f.root, f.path, language)
-        mod, is_pkg = modules.get((f.repo, f.path), (None, False))
-        if language == "python" and mod is None:
-            # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
-            mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
-        tasks.append(
-            FileTask(
-                key=key,
-                repo=f.repo,
-                root=f.root,
-                path=f.path,
-                size=f.size,
-                mtime_ns=f.mtime_ns,
-                language=language,
-                module=mod,
-                is_package=is_pkg,
-            )
-        )
-    return tasks
+    return [file_task(key, f, modules) for key, f in enumerate(manifest.files)]
+
+
+def file_task(
+    key: int, f: ScannedFile, modules: Mapping[tuple[str, str], tuple[str | None, bool]]
+) -> FileTask:
+    """The task of the scanned file ``f`` (``modules``: ``scan.module_names`` of the whole listing)."""
+    language = f.language
+    if (language is None and f.size > 0) or is_ambiguous(f.path):
+        language = refine(f.root, f.path, language)
+    mod, is_pkg = modules.get((f.repo, f.path), (None, False))
+    if language == "python" and mod is None:
+        # not importable by this name (a script, 'audit-tests.py'): the file's stem stands in
+        mod = f.path.rsplit("/", 1)[-1].rsplit(".", 1)[0] if f.language else f.path.rsplit("/", 1)[-1]
+    return FileTask(
+        key=key,
+        repo=f.repo,
+        root=f.root,
+        path=f.path,
+        size=f.size,
+        mtime_ns=f.mtime_ns,
+        language=language,
+        module=mod,
+        is_package=is_pkg,
+    )
+
+
+#: what makes a run's tasks from its listing: :func:`source_tasks` by default; `quarry watch` passes
+#: one that keeps the last listing's tasks and makes only the changed files' again
+TasksFn = Callable[[list[SourceRoot], Manifest], tuple[list[FileTask], set[str]]]
 
 
 def source_tasks(sources: Iterable[SourceRoot], manifest: Manifest) -> tuple[list[FileTask], set[str]]:
@@ -64,16 +71,17 @@ def worklist(
     *,
     forced: set[str] | None = None,
     known: Mapping[str, FileExtractor] | None = None,
+    tasks: TasksFn | None = None,
 ) -> WorkPlan:
     """What each extractor must do with the scanned files against ``previous`` (see incremental.py):
     ``forced`` extractors run on every file, ``known`` are the declarations of the catalog (a dropped
     extractor's languages say which rows of a shared table are its own)."""
     sources = list(sources)
-    tasks, scoped = source_tasks(sources, manifest)
+    todo, scoped = (tasks or source_tasks)(sources, manifest)
     return plan_work(
         store,
         previous,
-        tasks,
+        todo,
         [s.repo for s in sources],
         extractors,
         forced=forced or set(),

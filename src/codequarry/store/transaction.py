@@ -90,6 +90,11 @@ class RunTransaction:
         self._stage = stage or (lambda _name: contextlib.nullcontext())
         self._replaced: set[str] = set()
         self._published = False
+        #: leave the compaction of the tables this run crowds to the caller, who names them in
+        #: ``crowded``: a batch of ``quarry watch`` leaves it to the watch's idle time (watch.py),
+        #: so that no batch waits for it
+        self.defer_compaction = kind == "watch"
+        self.crowded: list[str] = []
 
     @property
     def doing(self) -> str:
@@ -140,6 +145,9 @@ class RunTransaction:
         touched = {name: len(written.get(name, ())) for name in sorted(self._replaced | written.keys())}
         crowded = needs_compaction(self.store, touched, self.writer.live_files)
         if not crowded:
+            return snap
+        if self.defer_compaction:
+            self.crowded = crowded
             return snap
         try:
             with self._stage("compact"):

@@ -21,14 +21,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.errors import StoreError
 from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
+from codequarry.store import warm
 from codequarry.store.store import (
-    FIX,
     Snapshot,
     Store,
     TableState,
@@ -37,6 +35,9 @@ from codequarry.store.store import (
     first_line,
     part_inside,
 )
+from codequarry.store.warm import open_table
+
+__all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
 
 class RunWriter:
@@ -106,45 +107,159 @@ class RunWriter:
             rep = replace.get(name)
             if not parts and not rep and name in states:
                 continue  # untouched: not even opened
+            if warm.enabled():
+                self._commit_warm(name, parts, rep, states, now, pause)
+                continue
             path = self.store.table_path(name)
             table = open_table(path)
             if table is None:
                 if name in states:  # in the snapshot, but its log is gone: never drop rows silently
                     raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
-            if name in states and table.version() < states[name].version:
-                raise damaged(
-                    self.store,
-                    name,
-                    f"the snapshot names version {states[name].version} but its log "
-                    f"ends at version {table.version()}",
-                )
+            self._check_version(name, table.version(), states)
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
-            actions += [
-                AddAction(
-                    path=p.file,
-                    size=p.size,
-                    partition_values={},
-                    modification_time=now,
-                    data_change=True,
-                    stats=p.stats,
-                )
-                for p in parts
-            ]
+            actions += [_add(p.file, p.size, p.stats, now) for p in parts]
             pause(f"table:{name}")
             if actions:
-                schema = self.specs[name].schema if name in self.specs else table.schema()
-                table.create_write_transaction(
-                    actions,
-                    mode="append",
-                    schema=schema if isinstance(schema, DeltaSchema) else DeltaSchema.from_arrow(schema),
-                )
+                table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
                 table.update_incremental()  # reads the one new commit (opening it anew reads the log)
             states[name] = TableState(version=table.version(), rows=count_rows(table))
             self.live_files[name] = len(table.file_uris())
         return states
+
+    def _check_version(self, name: str, version: int, states: dict[str, TableState]) -> None:
+        if name in states and version < states[name].version:
+            raise damaged(
+                self.store,
+                name,
+                f"the snapshot names version {states[name].version} but its log ends at version {version}",
+            )
+
+    def _schema(self, name: str, table: DeltaTable) -> DeltaSchema:
+        schema = self.specs[name].schema if name in self.specs else table.schema()
+        return schema if isinstance(schema, DeltaSchema) else DeltaSchema.from_arrow(schema)
+
+    def _commit_warm(
+        self,
+        name: str,
+        parts: list[Part],
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> None:
+        """One table's commit in a long-lived process (store/warm.py): the handle is kept between
+        runs, and only the parts whose keys hold a dropped file are read (from memory when they are
+        there) and rewritten; a table none of whose parts holds one is not committed. The keys the
+        commit changed are recorded for the operations (partitions.changed_files)."""
+        path = self.store.table_path(name)
+        table = warm.table(path)
+        if table is None:
+            if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                raise damaged(self.store, name, "its Delta log is missing or unreadable")
+            return
+        self._check_version(name, table.version, states)
+        actions: list[AddAction | RemoveAction] = []
+        changed: set[tuple[str, str]] | None = set()
+        if rep:
+            actions, changed = self._drop_warm(table, name, rep, now)
+        for p in parts:
+            actions.append(_add(p.file, p.size, p.stats, now))
+            try:
+                keys = warm.part_keys(table.full(p.file))
+            except (OSError, pa.ArrowException) as exc:
+                raise damaged(
+                    self.store, name, f"its file {p.file} cannot be read ({first_line(exc)})"
+                ) from None
+            changed = None if keys is None or changed is None else changed | keys.keys
+        pause(f"table:{name}")
+        if actions:
+            table.commit(actions, self._schema(name, table.handle))
+            if changed is not None:
+                warm.record(path, table.version, frozenset(changed))
+        states[name] = TableState(version=table.version, rows=table.rows)
+        self.live_files[name] = len(table.parts)
+
+    def _drop_warm(
+        self, table: warm.WarmTable, name: str, rep: Replacement, now: int
+    ) -> tuple[list[AddAction | RemoveAction], set[tuple[str, str]] | None]:
+        """The actions dropping ``rep``'s rows, found from each part's keys; and the keys whose rows
+        they drop (None when a part's keys cannot be told)."""
+        actions: list[AddAction | RemoveAction] = []
+        changed: set[tuple[str, str]] | None = set()
+        dropped = {(repo, p) for repo, paths in rep.keys.items() for p in paths}
+        for rel, live in list(table.parts.items()):
+            if not part_inside(rel):
+                raise damaged(self.store, name, f"its log names a file outside the table ({rel})")
+            try:
+                got = warm.part_keys(table.full(rel))
+            except PermissionError:
+                raise
+            except (OSError, pa.ArrowException) as exc:
+                raise damaged(
+                    self.store, name, f"its file {rel} cannot be read ({first_line(exc)})"
+                ) from None
+            if got is None:  # no key columns: the cold way, which says what is wrong
+                actions += self._rewrite(name, rel, live.size, rep, now)
+                changed = None
+                continue
+            hit: set[tuple[str, str]] | frozenset[tuple[str, str]] = got.keys
+            if got.repos and got.repos <= rep.repos:
+                actions.append(
+                    RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=live.size)
+                )
+            elif any(rep.extractors.get(r) for r in got.repos):  # rows by extractor: read the column
+                actions += self._rewrite(name, rel, live.size, rep, now)
+            else:
+                hit = got.keys & dropped
+                if rep.repos:
+                    hit |= {k for k in got.keys if k[0] in rep.repos}
+                if not hit:
+                    continue
+                actions += self._rewrite_warm(table, name, rel, live.size, got, set(hit), rep, now)
+            if changed is not None:  # the carried-over rows of a rewrite are the same rows
+                changed |= hit
+        return actions, changed
+
+    def _rewrite_warm(
+        self,
+        table: warm.WarmTable,
+        name: str,
+        rel: str,
+        size: int,
+        got: warm.PartKeys,
+        hit: set[tuple[str, str]],
+        rep: Replacement,
+        now: int,
+    ) -> list[AddAction | RemoveAction]:
+        """Remove part ``rel``, adding a part of the rows it keeps (cut from memory when the part's
+        rows are there); the new part's keys and rows are kept warm."""
+        full = table.full(rel)
+        try:
+            data = warm.cached_rows(full)  # read by an operation: cast to the table's schema
+            cached = data is not None
+            if data is None:
+                data = pq.read_table(full)
+        except PermissionError:
+            raise
+        except (OSError, pa.ArrowException) as exc:
+            raise damaged(self.store, name, f"its file {rel} cannot be read ({first_line(exc)})") from None
+        actions: list[AddAction | RemoveAction] = [
+            RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=size)
+        ]
+        kept = data.filter(pc.invert(_dropped_mask(data, rep)))
+        if kept.num_rows:
+            batch = kept.combine_chunks().to_batches()[0]
+            part = write_part(str(self.store.tables_dir), self.run_id, name, batch)
+            actions.append(_add(part.file, part.size, part.stats, now))
+            new = table.full(part.file)
+            rest = got.keys - hit
+            warm.remember_keys(new, warm.PartKeys(keys=frozenset(rest), repos=frozenset(r for r, _ in rest)))
+            if cached:  # the same schema as the operations' reads of it would give
+                warm.keep_rows(new, pa.Table.from_batches([batch]))
+        return actions
 
     def _drop(
         self, table: DeltaTable, name: str, rep: Replacement, now: int
@@ -205,6 +320,12 @@ class RunWriter:
         return actions
 
 
+def _add(file: str, size: int, stats: str, now: int) -> AddAction:
+    return AddAction(
+        path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
+    )
+
+
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
     """Per live part: its file, size and the min/max of its repo and path columns (None if unknown)."""
     cols, n = live.column_names, live.num_rows
@@ -251,22 +372,6 @@ def schema_fingerprint(schema: pa.Schema) -> str:
     import hashlib
 
     return hashlib.sha256(DeltaSchema.from_arrow(schema).to_json().encode()).hexdigest()[:16]
-
-
-def open_table(path: Path) -> DeltaTable | None:
-    """The latest version of the table at ``path``; None if there is none; a StoreError naming the
-    table if its log cannot be read (deltalake may even panic on a damaged log)."""
-    try:
-        return DeltaTable(str(path))
-    except TableNotFoundError:
-        return None
-    except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        raise StoreError(
-            f"table '{path.name}' of store '{path.parent.parent}' is damaged: its log cannot be "
-            f"read ({first_line(exc)}); {FIX}"
-        ) from None
 
 
 def move_aside(store: Store, name: str) -> Path:
