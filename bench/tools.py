@@ -73,16 +73,24 @@ def child_main(what: str, n: int, cores: str) -> int:
     import resource
 
     used: list[float] = []
+    peak: list[int] = []
     if what == "plain":
         seconds = plain_tasks(n, used)
+        peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     else:
-        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used, peak)
+    rss = peak[0]
     print(json.dumps({"seconds": seconds, "peak_rss": rss, "cpu": sum(used)}))
     return 0
 
 
-def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> float:
+def runner_tasks(
+    n: int, cores: int | str, used: list[float] | None = None, peak: list[int] | None = None
+) -> float:
+    """Run n trivial tasks; ``peak`` gets this process's peak RSS when the run has returned, before
+    the bench removes the temporary store (10^5 cache files: not the run's memory)."""
+    import resource
+
     with tempfile.TemporaryDirectory() as tmp:
         targets = json.dumps([str(i) for i in range(n)])
         path = recipe(
@@ -97,6 +105,8 @@ def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> f
         seconds = time.perf_counter() - t0
         if used is not None:
             used.append(cpu_seconds() - c0)
+        if peak is not None:
+            peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         assert summary.statuses == {"ok": n}, summary.statuses
         return seconds
 
