@@ -13,7 +13,8 @@ Three measurements, each against its baseline (interleaved with it per repeat):
                   run one after the other by a plain `subprocess.run` loop. Each runs in a fresh
                   child process. Reported as tasks/s, ms per task and the overhead per task.
   parent memory   the peak RSS of the child running the recipe at 10^3 tasks and at N (and at 10^4
-                  as well when N is 10^5): flat in the number of tasks means a ratio near 1.
+                  as well when N is 10^5): flat in the number of tasks means a ratio near 1. It is
+                  read when `run_recipe` returns, before the bench deletes its temporary store.
   JSON-lines      one task printing N records (`cat` of a file written beforehand, so the producer
   ingest          is never the bottleneck) into a table, against the same process's stdout read in
                   a bare loop: lines only, lines with `json.loads`, and the whole output read by
