@@ -13,7 +13,8 @@ Three measurements, each against its baseline (interleaved with it per repeat):
                   run one after the other by a plain `subprocess.run` loop. Each runs in a fresh
                   child process. Reported as tasks/s, ms per task and the overhead per task.
   parent memory   the peak RSS of the child running the recipe at 10^3 tasks and at N (and at 10^4
-                  as well when N is 10^5): flat in the number of tasks means a ratio near 1.
+                  as well when N is 10^5): flat in the number of tasks means a ratio near 1. It is
+                  read when `run_recipe` returns, before the bench deletes its temporary store.
   JSON-lines      one task printing N records (`cat` of a file written beforehand, so the producer
   ingest          is never the bottleneck) into a table, against the same process's stdout read in
                   a bare loop: lines only, lines with `json.loads`, and the whole output read by
@@ -73,16 +74,24 @@ def child_main(what: str, n: int, cores: str) -> int:
     import resource
 
     used: list[float] = []
+    peak: list[int] = []
     if what == "plain":
         seconds = plain_tasks(n, used)
+        peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     else:
-        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        seconds = runner_tasks(n, cores if cores == "max" else int(cores), used, peak)
+    rss = peak[0]
     print(json.dumps({"seconds": seconds, "peak_rss": rss, "cpu": sum(used)}))
     return 0
 
 
-def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> float:
+def runner_tasks(
+    n: int, cores: int | str, used: list[float] | None = None, peak: list[int] | None = None
+) -> float:
+    """Run n trivial tasks; ``peak`` gets this process's peak RSS when the run has returned, before
+    the bench removes the temporary store (10^5 cache files: not the run's memory)."""
+    import resource
+
     with tempfile.TemporaryDirectory() as tmp:
         targets = json.dumps([str(i) for i in range(n)])
         path = recipe(
@@ -97,6 +106,8 @@ def runner_tasks(n: int, cores: int | str, used: list[float] | None = None) -> f
         seconds = time.perf_counter() - t0
         if used is not None:
             used.append(cpu_seconds() - c0)
+        if peak is not None:
+            peak.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
         assert summary.statuses == {"ok": n}, summary.statuses
         return seconds
 

@@ -93,6 +93,39 @@ def test_the_task_table_gives_back_every_task_as_planned() -> None:
     assert [t.id for t in rows] == ["t:4", "t:0"] and rows.request(0) == (1, 100)
 
 
+def test_the_task_table_leaves_out_what_it_can_rebuild_and_keeps_what_it_cannot() -> None:
+    """Ids the resolver's way, argv[0] the executable's path and hex cache keys are left out of a
+    task's record and rebuilt when read; any other id, argv[0] or key comes back as it was."""
+    tasks = [
+        _task(0, id="t:target 0", key="ab" * 32),  # all three rebuilt
+        _task(1, id="t:target 1:lemma@dev", lemma="lemma", executable="dev", argv=("/bin/true", "x")),
+        _task(2, id="t:target 2", key="AB" * 32),  # upper case: not what hexdigest gives, kept as text
+        _task(3, id="t:target 3", key="short"),
+        _task(4, id="t:target 4", argv=("/usr/bin/env", "true")),  # argv[0] is not the executable's path
+        _task(5, id="t:target 5:x", argv=()),
+    ]
+    table = TaskTable(tasks)
+    for i, (got, want) in enumerate(zip(table, tasks, strict=True)):
+        assert got.model_dump() == want.model_dump() and got.row == i
+        assert table.task_id(i) == want.id
+    assert len(table._buf) < sum(len(t.model_dump_json()) for t in tasks) / 4
+
+
+def test_argv_files_finds_files_named_relative_absolute_or_under_home(tmp_path: Path) -> None:
+    """Arguments naming an existing file (relative to cwd, absolute) are the task's inputs, resolved;
+    options, folders, missing files and names with a NUL byte are not."""
+    from codequarry.tools.identity import argv_files
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    argv = ["tool", "sub/a.txt", str(tmp_path / "b.txt"), "-x", "sub", "missing", "a\0b", "./sub/../b.txt"]
+    got = argv_files(argv, tmp_path)
+    want = [tmp_path / "sub" / "a.txt", tmp_path / "b.txt", tmp_path / "b.txt"]
+    assert got == [p.resolve() for p in want]
+    assert argv_files(["tool", "~/surely-not-a-file-here-4d1e"], tmp_path) == []
+
+
 def test_first_fit_over_request_queues_starts_what_a_scan_of_the_list_would() -> None:
     """With one queue per (cores, memory) request, the tasks started are the first (in order) that
     fit, as a scan of the whole pending list would pick them."""

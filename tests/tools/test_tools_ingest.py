@@ -215,3 +215,36 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         view = view[os.write(fd, view) :]
     os.close(fd)
+
+
+def test_provenance_columns_made_once_a_task_fit_batches_of_every_size(tmp_path: Path) -> None:
+    """The repo/path/sha256 columns are made for the largest batch so far and sliced for smaller ones:
+    batches of varying sizes (a big one, then small ones, then a bigger one) keep every row's."""
+    fields = fields_from_table(SCHEMA)
+    checker = RecordChecker(fields, "ignore")
+    spec = DatasetSpec(name="t", fields=tuple(checker.schema))
+    for name in ("t", "errors"):
+        (tmp_path / name).mkdir(parents=True)
+    sink, errors = TableSink(str(tmp_path), "r", spec), TableSink(str(tmp_path), "r", ERRORS)
+    reader = LineReader(
+        tool="x",
+        path="p",
+        sha256="ab" * 32,
+        checker=checker,
+        sink=sink,
+        errors=errors,
+        strict=False,
+        fail=print,
+    )
+    lines = [line + b"\n" for line in GOOD] * 4  # 200 lines
+    at = 0
+    for size in (40, 3, 1, 10, 90, 56):
+        reader.batch = size  # flush after each block: batches of exactly these sizes
+        reader.block(b"".join(lines[at : at + size]))
+        at += size
+    reader.close()
+    tables = [pq.read_table(tmp_path / "t" / p.file) for p in sink.finish()]
+    got = pa.concat_tables(tables).to_pylist()
+    assert len(got) == 200 and reader.rows == 200
+    assert {(r["repo"], r["path"], r["sha256"]) for r in got} == {("x", "p", "ab" * 32)}
+    assert [r["name"] for r in got] == [f"d{i % 50}" for i in range(200)]

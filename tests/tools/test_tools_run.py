@@ -57,6 +57,9 @@ def test_jsonl_records_become_rows_and_every_task_a_tool_runs_row(tmp_path: Path
     assert set(report) >= {"recipe", "config", "tasks", "execution", "results", "summary"}
     assert report["summary"]["statuses"] == {"ok": 3}
     assert report["tasks"][0]["argv"][-2:] == ["2500", "a_"]
+    import tomllib
+
+    assert report["recipe"]["content"] == tomllib.loads(recipe.read_text())  # the plan keeps it pickled
     from codequarry.progress import read_progress
 
     progress = read_progress(store)  # what `quarry serve` shows of a tool run

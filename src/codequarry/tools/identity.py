@@ -57,15 +57,17 @@ def executable_identity(path: Path) -> dict[str, Any]:
 def argv_files(argv: list[str], cwd: Path) -> list[Path]:
     """Arguments (after the executable) that name an existing file: a script, a theory, a config."""
     out = []
+    base = str(cwd)
     for arg in argv[1:]:
         if not arg or arg.startswith("-") or len(arg) > 4096:
             continue
-        p = Path(os.path.expanduser(arg))
-        p = p if p.is_absolute() else cwd / p
+        # os.path, not a Path per argument: pathlib interns every part it parses, and 10^5 targets
+        # would grow the interpreter's table of interned strings for the rest of the process
+        full = os.path.join(base, os.path.expanduser(arg))  # an absolute argument stays itself
         try:
-            if p.is_file():
-                out.append(p.resolve())
-        except OSError:
+            if os.path.isfile(full):
+                out.append(Path(full).resolve())
+        except (OSError, ValueError):
             continue
     return out
 

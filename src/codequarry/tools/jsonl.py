@@ -162,15 +162,30 @@ def _split(data: bytes) -> list[bytes]:
 
 
 def with_provenance(
-    spec: DatasetSpec, batch: pa.RecordBatch, repo: str, path: str, sha256: str | None
+    spec: DatasetSpec,
+    batch: pa.RecordBatch,
+    repo: str,
+    path: str,
+    sha256: str | None,
+    lead: list[pa.Array] | None = None,
 ) -> pa.RecordBatch:
+    """The batch with its repo, path and sha256 columns first; ``lead``, when given, holds those
+    three columns for at least as many rows (made by :func:`provenance`), sliced instead of made."""
     n = batch.num_rows
-    lead = [
+    if lead is None or len(lead[0]) < n:
+        lead = provenance(repo, path, sha256, n)
+    elif len(lead[0]) > n:
+        lead = [a.slice(0, n) for a in lead]
+    return pa.RecordBatch.from_arrays([*lead, *batch.columns], schema=spec.schema)
+
+
+def provenance(repo: str, path: str, sha256: str | None, n: int) -> list[pa.Array]:
+    """The repo, path and sha256 columns of n rows of one task."""
+    return [
         pa.array([repo] * n, pa.string()),
         pa.array([path] * n, pa.string()),
         pa.array([sha256] * n, pa.string()),
     ]
-    return pa.RecordBatch.from_arrays([*lead, *batch.columns], schema=spec.schema)
 
 
 def _fast_records(
@@ -308,6 +323,7 @@ class LineReader:
         self.reason: str | None = None  # why --strict stopped the task
         self.first_problem: str | None = None  # the first invalid line (said when every line was invalid)
         self._error_rows: list[dict[str, Any]] = []
+        self._lead: list[pa.Array] | None = None  # the provenance columns of the largest batch so far
 
     def block(self, data: bytes) -> None:
         """Whole lines in one block (each ends with a newline): kept as they are, so a batch that
@@ -394,7 +410,10 @@ class LineReader:
         self._add(batch)
 
     def _add(self, batch: pa.RecordBatch) -> None:
-        rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256)
+        n = batch.num_rows
+        if self._lead is None or len(self._lead[0]) < n:  # made once a task, sliced for each batch
+            self._lead = provenance(self.tool, self.path, self.sha256, n)
+        rows = with_provenance(self.sink.spec, batch, self.tool, self.path, self.sha256, self._lead)
         self.sink.add(rows, (self.tool, self.path))
         self.rows += batch.num_rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 from pathlib import Path
 
 import psutil
@@ -59,7 +60,7 @@ def make_tools_plan(
     return ToolsPlan(
         recipe=str(path),
         recipe_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        recipe_data=data,
+        recipe_pickle=pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL),
         store=str(store_path),
         strict=strict,
         budget=budget,

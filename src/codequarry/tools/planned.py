@@ -4,6 +4,7 @@ the whole plan ``quarry check`` prints and ``quarry run`` executes (made by :mod
 from __future__ import annotations
 
 import json
+import pickle
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, overload
@@ -89,17 +90,34 @@ class TaskPlan(_Frozen):
 
 
 _SHARED = ("tool", "executable", "executable_path", "cwd", "env", "cores", "memory", "timeout")
+_HEX = frozenset("0123456789abcdef")
+
+
+def default_id(tool: str, target: str, lemma: str | None, executable: str | None) -> str:
+    """The id the resolver gives a task: ``tool:target[:lemma][@executable]``."""
+    return f"{tool}:{target}" + (f":{lemma}" if lemma else "") + (f"@{executable}" if executable else "")
+
+
+def _key_bytes(key: str) -> bytes | None:
+    """A cache key of 64 lowercase hex digits as its 32 bytes (None for any other key: kept as text)."""
+    if len(key) == 64 and _HEX.issuperset(key):
+        return bytes.fromhex(key)
+    return None
 
 
 class TaskTable(Sequence[TaskPlan]):
     """A plan's tasks held compactly: 10^5 tasks as ~2 kB pydantic objects each would cost the parent
-    ~400 MB, so each task is one JSON record in a shared buffer (~120 bytes for a trivial task), what
+    ~400 MB, so each task is one JSON record in a shared buffer (~50 bytes for a trivial task), what
     tasks of a tool share (tool, cwd, env, executable, limits) and a run of equal ``inputs`` stored
-    once. A :class:`TaskPlan` is made when a task is read (``table[i]``, iteration) and knows its
-    position (``task.row``); nothing holds it longer than its use."""
+    once. What a record can be rebuilt from is left out of it: the id when it is the one the resolver
+    makes from tool, target, lemma and executable, ``argv[0]`` when it is the executable's path, and
+    the cache key (64 hex digits), kept as its 32 bytes in a buffer of its own. A :class:`TaskPlan`
+    is made when a task is read (``table[i]``, iteration) and knows its position (``task.row``);
+    nothing holds it longer than its use."""
 
     def __init__(self, tasks: Iterable[TaskPlan] = ()) -> None:
         self._buf = bytearray()
+        self._keys = bytearray()  # 32 bytes a task: its cache key, when it is 64 hex digits
         self._ends = array("Q")
         self._refs = array("I")  # each task's entry in _shared: its request read without decoding it
         self._shared: list[tuple[Any, ...]] = []
@@ -118,17 +136,22 @@ class TaskTable(Sequence[TaskPlan]):
         if task.inputs != self._last_inputs:  # consecutive tasks (a theory's lemmas) share their inputs
             self._last_inputs = task.inputs
             self._inputs.append(task.inputs)
+        raw_key = _key_bytes(task.key)
+        self._keys += raw_key or bytes(32)
+        argv: list[str | None] = list(task.argv)
+        if argv and argv[0] == task.executable_path:
+            argv[0] = None
         own = [
             ref,
-            task.id,
+            None if task.id == default_id(task.tool, task.target, task.lemma, task.executable) else task.id,
             None if task.group == task.target else task.group,
             task.target,
             task.file,
             task.sha256,
             task.lemma,
-            task.argv,
+            argv,
             len(self._inputs) - 1,
-            task.key,
+            None if raw_key else task.key,
         ]
         self._buf += orjson.dumps(own)
         self._ends.append(len(self._buf))
@@ -165,7 +188,10 @@ class TaskTable(Sequence[TaskPlan]):
         return shared[5], shared[6]
 
     def task_id(self, i: int) -> str:
-        return str(self._record(i)[1])
+        record = self._record(i)
+        if record[1] is not None:
+            return str(record[1])
+        return default_id(self._shared[record[0]][0], record[3], record[6], self._shared[record[0]][1])
 
     def group_key(self, i: int) -> tuple[str, str]:
         """Task ``i``'s (tool, group): the rows it writes, without making its TaskPlan."""
@@ -179,8 +205,10 @@ class TaskTable(Sequence[TaskPlan]):
     def _task(self, i: int) -> TaskPlan:
         ref, task_id, group, target, file, sha, lemma, argv, inputs, key = self._record(i)
         tool, executable, exe_path, cwd, env, cores, memory, timeout = self._shared[ref]
+        if argv and argv[0] is None:
+            argv[0] = exe_path
         task = TaskPlan.model_construct(
-            id=task_id,
+            id=default_id(tool, target, lemma, executable) if task_id is None else task_id,
             tool=tool,
             group=target if group is None else group,
             target=target,
@@ -196,7 +224,7 @@ class TaskTable(Sequence[TaskPlan]):
             memory=memory,
             timeout=timeout,
             inputs=self._inputs[inputs],
-            key=key,
+            key=self._keys[32 * i : 32 * i + 32].hex() if key is None else key,
         )
         task._row = i
         return task
@@ -241,7 +269,9 @@ class ToolsPlan(BaseModel):
 
     recipe: str
     recipe_sha256: str
-    recipe_data: dict[str, Any]
+    # the recipe as read, pickled: 10^5 literal targets as str objects cost ~6 MB for the whole run,
+    # pickled ~1 MB; only the report reads it (``recipe_data``)
+    recipe_pickle: bytes
     store: str
     strict: bool
     budget: Budget
@@ -250,6 +280,11 @@ class ToolsPlan(BaseModel):
     extract: ExtractPlan | None = None
     notes: tuple[str, ...] = ()
     _extract_plan: Plan | None = PrivateAttr(default=None)  # `extract` resolved; never serialised
+
+    @property
+    def recipe_data(self) -> dict[str, Any]:
+        """The recipe's content as read (TOML or JSON), for the report."""
+        return dict(pickle.loads(self.recipe_pickle))
 
     @property
     def extract_plan(self) -> Plan | None:

@@ -19,7 +19,7 @@ from codequarry.errors import QuarryError, UsageError, did_you_mean
 from codequarry.plan import parse_size
 from codequarry.schema import PROVENANCE_NAMES
 from codequarry.tools import identity, presets
-from codequarry.tools.planned import Budget, TaskPlan, ToolPlan
+from codequarry.tools.planned import Budget, TaskPlan, ToolPlan, default_id
 from codequarry.tools.presets import PRESETS, Target
 from codequarry.tools.recipe import ToolBase, fail
 from codequarry.tools.schema import (
@@ -364,7 +364,7 @@ class Resolver:
         argv[0] = str(exe[0])
         sha = identity.file_sha256(file) if file is not None else None
         all_inputs = self._task_inputs(argv, got, sha, inputs)
-        task_id = f"{self.name}:{target}" + (f":{lemma}" if lemma else "") + (f"@{label}" if label else "")
+        task_id = default_id(self.name, target, lemma, label)
         parts = {
             "task": task_id,
             "argv": argv,

@@ -51,7 +51,9 @@ from codequarry.tools.schema import RecordChecker
 from codequarry.tools.summary import TaskResult, ToolsSummary
 from codequarry.tools.task import execute_task
 
-RUN_PART_ROWS = 16384  # tool_runs rows per part (what the parent holds of them at most)
+# tool_runs rows per part (what the parent holds of them at most): writing a part of 16,384 rows
+# raised the parent's peak by ~18 MB more than one of 4,096 (Arrow's allocator keeps what a write used)
+RUN_PART_ROWS = 4096
 
 
 def run_recipe(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -93,6 +93,34 @@ def run_all(
     return Finished(pool.results, pool.not_started() if interrupted else [], interrupted)
 
 
+class _Positions:
+    """A queue of task positions, 4 bytes each (a deque of Python ints costs ~40 bytes a task):
+    appended while the pool is made, then only taken from the front."""
+
+    def __init__(self) -> None:
+        self.rows = array("I")
+        self.start = 0
+
+    def append(self, i: int) -> None:
+        self.rows.append(i)
+
+    def __bool__(self) -> bool:
+        return self.start < len(self.rows)
+
+    @property
+    def head(self) -> int:
+        return self.rows[self.start]
+
+    def popleft(self) -> int:
+        i = self.rows[self.start]
+        self.start += 1
+        return i
+
+    def left(self) -> array[int]:
+        """The positions not taken yet."""
+        return self.rows[self.start :]
+
+
 class _Pool:
     """One run_all's bookkeeping: the pending tasks, the task threads and the queues between them and
     the main thread, which alone starts tasks and collects their results."""
@@ -113,10 +141,13 @@ class _Pool:
         self.state = SchedulerState(budget=budget, pending=len(tasks))
         request = getattr(tasks, "request", None)  # a TaskRows reads it without making the TaskPlan
         # (cores, memory) -> positions in ``tasks``, in order: first-fit is the earliest fitting head
-        self.queues: dict[tuple[int, int], deque[int]] = {}
+        self.queues: dict[tuple[int, int], _Positions] = {}
         for i in range(len(tasks)):
             need = request(i) if request is not None else (tasks[i].cores, tasks[i].memory)
-            self.queues.setdefault(need, deque()).append(i)
+            q = self.queues.get(need)
+            if q is None:
+                q = self.queues[need] = _Positions()
+            q.append(i)
         self.pending = len(tasks)
         self.done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
         self.todo: queue.Queue[TaskPlan | None] = queue.Queue()
@@ -140,8 +171,8 @@ class _Pool:
         free_cores, free_memory = budget.cores - state.cores, budget.memory - state.memory
         best: int | None = None
         for (cores, memory), q in self.queues.items():
-            if q and cores <= free_cores and memory <= free_memory and (best is None or q[0] < best):
-                best = q[0]
+            if q and cores <= free_cores and memory <= free_memory and (best is None or q.head < best):
+                best = q.head
         return best
 
     def start_fitting(self) -> None:
@@ -168,7 +199,7 @@ class _Pool:
 
     def not_started(self) -> list[TaskPlan]:
         """The tasks never started, in their order."""
-        return [self.tasks[i] for i in sorted(i for q in self.queues.values() for i in q)]
+        return [self.tasks[i] for i in sorted(i for q in self.queues.values() for i in q.left())]
 
     def collect(self, block: bool) -> None:
         """Take one finished task's result (waiting up to 0.1 s if ``block``) and free its budget; a task
