@@ -130,7 +130,7 @@ def _compact(
         if table is None or name not in states:
             continue
         before = live_file_count(table)
-        if sort and before >= 1 and not sorted_layout(table):
+        if sort and before >= min_files and not sorted_layout(table):
             rewrite_sorted(store, name, table)
             table = DeltaTable(str(store.table_path(name)))
         elif not sort and before >= min_files:
