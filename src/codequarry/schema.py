@@ -136,8 +136,8 @@ def build_pool() -> pa.MemoryPool:
     A worker's batch is large, new and short-lived (one chunk's rows, freed once its part is
     written). mimalloc gets such blocks from transparent huge pages where the kernel offers them
     (``madvise`` mode), and clearing fresh huge pages cost 2.6 s of system time a GB on the machine
-    this was measured on, against 0.45 s for the same bytes in 4 KiB pages (bench/layers.py: the
-    bytecode layer's build 3.6 s -> 1.7 s CPU on the standard library). Only the calls that make a
+    this was measured on, against 0.45 s for the same bytes in 4 KiB pages (the bytecode layer's
+    build on the standard library, in process: 3.6 s -> 2.4 s CPU). Only the calls that make a
     batch's arrays name this pool, so nothing else in the process changes allocator.
     """
     try:
