@@ -85,13 +85,6 @@ def test_deep_nesting_costs_each_layer_only_its_own_rows(tmp_path: Path, workers
     assert all(int(str(r["n"])) > DEPTH for r in nodes if r["path"] != "good.py")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="python.layers.cst (extractors/layers/, g3) hands deeply nested files to libcst, whose "
-    "parser takes ~15 s on 4.5 KB of f(1)(1)... before MetadataWrapper fails with RecursionError; "
-    "fix: refuse files nested deeper than a bound (e.g. the AST depth the node index already knows, "
-    "> 500) with an errors row 'nesting too deep for libcst' before calling libcst",
-)
 def test_libcst_layer_refuses_deep_nesting_at_once(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -115,6 +115,8 @@ FILE_PRODUCTS = frozenset({"text", "ast"})
 #: the ``optimize`` level of the ``bytecode`` product: 0 keeps asserts and docstrings, and unlike -1
 #: does not depend on the interpreter's -O flag
 BYTECODE_OPTIMIZE = 0
+#: the deepest syntax tree handed to LibCST (see SourceFile._refuse_deep_cst); real code stays far below
+CST_MAX_DEPTH = 400
 
 
 class ParseFailure(Exception):
@@ -335,12 +337,36 @@ class SourceFile:
                     "the 'cst' parse product needs LibCST: pip install 'codequarry[cst]'",
                     product="cst",
                 ) from None
+            self._refuse_deep_cst()
             try:
                 SourceFile.computed["cst"] += 1
                 self._cst = libcst.parse_module(self.text)
             except Exception as exc:
                 raise ParseFailure("syntax", f"libcst: {exc}", product="cst") from None
         return self._cst
+
+    def _refuse_deep_cst(self) -> None:
+        """Refuse, at once, a file nested deeper than LibCST can take: its recursive parser spends
+        seconds on a few KB of ``f(1)(1)...`` before its visitors fail with RecursionError. The
+        depth is read from the AST (a tree the parser rejected for its depth is refused the same
+        way; any other parse failure is left for LibCST to report in its own words)."""
+        try:
+            tree = self.tree
+        except ParseFailure as exc:
+            if "too deep" in exc.message:
+                raise ParseFailure("syntax", "libcst: nesting too deep for libcst", product="cst") from None
+            return
+        stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > CST_MAX_DEPTH:
+                raise ParseFailure(
+                    "syntax",
+                    f"libcst: nesting too deep for libcst (syntax tree deeper than {CST_MAX_DEPTH})",
+                    line=getattr(node, "lineno", None),
+                    product="cst",
+                )
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
 
     @property
     def tokens(self) -> list[tokenize.TokenInfo]:
