@@ -17,7 +17,6 @@ edit that keeps both the size and the mtime of a file written in the same timest
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -36,6 +35,7 @@ from codequarry.cli import main as quarry_main
 from codequarry.corpus_io import RACY_NS
 from codequarry.query import table
 from tests import paths
+from tests.storedump import dump
 
 FIXTURES = paths.FIXTURES
 TREES = [
@@ -113,23 +113,6 @@ PAUSE_POINTS = ["scan", "execute", "table:errors", "table:files", "table:functio
 #: steps after which the fast path must not answer (a bump only while the plugin is in the run)
 DEFEATS = ("edit", "add", "delete", "rename", "move", "entry", "kill", "racy")
 AGE = 3600 * 1_000_000_000  # edits are dated an hour back (older than the racy window), each apart
-
-
-def dump(store: Path, repo: str | None = None) -> dict[str, list[str]]:
-    """Every non-empty table of the published snapshot as sorted JSON rows (an empty table and an
-    absent one are the same thing to a query over rows); only ``repo``'s rows of the tables that have
-    a repo column when given."""
-    st_ = open_store(store)
-    snap = st_.snapshot()
-    assert snap is not None
-    out = {}
-    for name in sorted(snap.tables):
-        rows = table(st_, name).to_pylist()
-        if repo is not None:
-            rows = [r for r in rows if r.get("repo", repo) == repo]
-        if rows:
-            out[name] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
-    return out
 
 
 class World:

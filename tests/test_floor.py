@@ -304,7 +304,7 @@ def _changed_twins(tmp_path: Path) -> list[tuple[Path, Path]]:
 
 
 def test_a_one_file_run_skips_typer_and_rich_and_prints_what_the_typer_app_prints(tmp_path: Path) -> None:
-    from tests.test_exact import dump
+    from tests.storedump import dump
 
     (a_src, a_store), (b_src, b_store) = _changed_twins(tmp_path)
     lean = _quarry("extract", a_src, "--store", a_store, "-w", "1")

@@ -15,7 +15,7 @@ import pytest
 from codequarry import api, extract, make_plan, open_store
 from codequarry.errors import DeclarationError
 from codequarry.query import table
-from tests.test_exact import dump
+from tests.storedump import dump
 
 TREE = {
     "a.py": "class Base:\n    pass\n\n\nclass Child(Base):\n    pass\n",

@@ -19,7 +19,7 @@ from codequarry import extract, make_plan, open_store
 from codequarry.query import table
 from codequarry.repos import remove_repo
 from tests import paths
-from tests.test_exact import dump
+from tests.storedump import dump
 
 TREES = ["routes/flask_app", "routes/django_project", "models/django", "models/testsuite"]
 

@@ -141,7 +141,7 @@ def test_a_batch_patches_the_last_listing_and_equals_a_fresh_extract(tmp_path: P
 def _patched_batches(tmp_path: Path, src: Path, store: Path, plan: Any, listing: Any) -> None:
     from codequarry import extract, make_plan
     from codequarry.watch import apply
-    from tests.test_exact import dump
+    from tests.storedump import dump
 
     apply(plan, lambda _line: None, None, listing)
     assert listing.full == 1
@@ -205,7 +205,7 @@ def test_warm_batches_equal_a_fresh_extract_with_models_tests_and_other_writers(
     from codequarry import extract, make_plan, partcache
     from codequarry.store import warm
     from codequarry.watch import Idle, ListingCache, apply
-    from tests.test_exact import dump
+    from tests.storedump import dump
 
     src = tmp_path / "src"
     for tree in ("models/django", "models/testsuite", "routes/flask_app"):
@@ -301,7 +301,7 @@ def test_a_crowded_table_is_compacted_when_idle_not_in_the_batch(tmp_path: Path,
     from codequarry import make_plan, partcache
     from codequarry.store import Store, maintenance
     from codequarry.watch import Idle, ListingCache, apply
-    from tests.test_exact import dump
+    from tests.storedump import dump
 
     monkeypatch.setattr(maintenance, "AUTO_COMPACT_FILES", 2)
     src = tmp_path / "src"

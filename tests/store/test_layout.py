@@ -17,7 +17,7 @@ from codequarry.store import layout
 from codequarry.store.maintenance import compact
 from codequarry.store.store import arrow_table
 from tests import paths
-from tests.test_exact import dump
+from tests.storedump import dump
 
 
 def _store(tmp_path: Path) -> Path:

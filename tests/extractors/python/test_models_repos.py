@@ -16,7 +16,7 @@ import pytest
 
 from codequarry import extract, make_plan
 from tests import paths
-from tests.test_exact import dump
+from tests.storedump import dump
 
 TREES = ["models/django", "models/validation", "models/sqlalchemy", "models/testsuite", "routes/flask_app"]
 DERIVED = [
