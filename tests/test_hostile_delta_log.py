@@ -67,20 +67,6 @@ DAMAGE: dict[str, Callable[[Path], None]] = {
 }
 #: damage to a commit no reader reads: readers still answer from the published version
 UNPUBLISHED = {"brace-unpublished", "truncated-unpublished"}
-#: the writer (store/writer.py, owned by g2) opens the table at its latest version and never compares
-#: the rows its log replays to with the snapshot's: it publishes on top of the emptied table
-WRITER_SILENT = pytest.mark.xfail(
-    strict=True,
-    reason="RunWriter.commit does not compare the rows the log replays to with the snapshot's "
-    "(fix: damage.recorded_rows(table) != states[name].rows -> damaged(...), in store/writer.py, g2)",
-)
-
-
-def writer_cases() -> list[object]:
-    return [
-        pytest.param(case, marks=WRITER_SILENT) if case in ("brace-published", "empty-published") else case
-        for case in sorted(DAMAGE)
-    ]
 
 
 @pytest.fixture
@@ -134,7 +120,7 @@ def test_export(built: tuple[Path, Path], tmp_path: Path, case: str) -> None:
         one_line_error(done, "functions", "quarry doctor")
 
 
-@pytest.mark.parametrize("case", writer_cases())
+@pytest.mark.parametrize("case", sorted(DAMAGE))
 def test_extract(built: tuple[Path, Path], case: str) -> None:
     src, store = built
     DAMAGE[case](store)
@@ -144,7 +130,7 @@ def test_extract(built: tuple[Path, Path], case: str) -> None:
     assert (store / "snapshot.json").read_bytes() == live  # nothing published on top of the damage
 
 
-@pytest.mark.parametrize("case", writer_cases())
+@pytest.mark.parametrize("case", sorted(DAMAGE))
 def test_watch(built: tuple[Path, Path], case: str) -> None:
     """`quarry watch` catches up first: on a damaged store it stops there, in one line, exit 2."""
     src, store = built

@@ -26,6 +26,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import warm
+from codequarry.store.damage import recorded_rows
 from codequarry.store.store import (
     Snapshot,
     Store,
@@ -117,6 +118,7 @@ class RunWriter:
                     raise damaged(self.store, name, "its Delta log is missing or unreadable")
                 continue
             self._check_version(name, table.version(), states)
+            self._check_rows(name, table.version(), recorded_rows(table), states)
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
@@ -135,6 +137,18 @@ class RunWriter:
                 self.store,
                 name,
                 f"the snapshot names version {states[name].version} but its log ends at version {version}",
+            )
+
+    def _check_rows(self, name: str, version: int, rows: int | None, states: dict[str, TableState]) -> None:
+        """A published commit replaced by ``{}`` or emptied replays as a valid, emptier table: never
+        commit on top of it (the rows it lost would be lost for good); name it as damage instead."""
+        state = states.get(name)
+        if state is not None and version == state.version and rows is not None and rows != state.rows:
+            raise damaged(
+                self.store,
+                name,
+                f"the snapshot records {state.rows} rows at version {state.version} but its log "
+                f"names files holding {rows}",
             )
 
     def _schema(self, name: str, table: DeltaTable) -> DeltaSchema:
@@ -161,6 +175,7 @@ class RunWriter:
                 raise damaged(self.store, name, "its Delta log is missing or unreadable")
             return
         self._check_version(name, table.version, states)
+        self._check_rows(name, table.version, recorded_rows(table.handle), states)
         actions: list[AddAction | RemoveAction] = []
         changed: set[tuple[str, str]] | None = set()
         if rep:
