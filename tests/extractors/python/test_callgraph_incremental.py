@@ -82,6 +82,20 @@ def test_an_unchanged_tree_is_not_solved_again(tmp_path: Path) -> None:
     assert not info["ran"] or info["stats"]["call_graph.repos_solved"] == 0
 
 
+def test_an_edit_that_leaves_the_facts_alone_still_gives_the_fresh_rows(tmp_path: Path) -> None:
+    """A comment changes a file's sha256 but not its facts: the repo's stored answers are reused, and
+    their rows carry the file's new sha256, as a fresh extract's do (they kept the old one)."""
+    app = write_tree(tmp_path / "app", APP)
+    store = tmp_path / "store"
+    run([app], store)
+    (app / "app/__init__.py").write_text("from .core import run  # new content, the same facts\n")
+    again = run([app], store)
+    assert again.operations["python.call_graph"]["stats"]["call_graph.repos_solved"] == 0  # reused
+    fresh = tmp_path / "fresh"
+    run([app], fresh)
+    assert dump(store) == dump(fresh)
+
+
 def test_facts_orjson_refuses_are_stored_and_solved_all_the_same(tmp_path: Path) -> None:
     """A lone surrogate in a string and an integer key wider than 64 bits: the facts text falls back
     to the standard library's JSON, and the solve reads it (the call through the dict resolves)."""

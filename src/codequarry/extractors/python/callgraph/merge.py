@@ -43,7 +43,9 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
         old = kept.get(repo, {})
         if all(path in old for path, *_ in files):  # its facts are those it was solved from
             found = [solutions.answers(old[path]) for path, *_ in files]
-            solved.extend(old[path] for path, *_ in files)
+            # the answers are those of the same facts, but a file can change without changing its
+            # facts (a comment): its row carries the file's sha256 of now, as a fresh run's would
+            solved.extend({**old[path], "sha256": sha} for path, _, _, sha in files)
         else:
             found, n = solutions.solve([(module, text) for _, module, text, _ in files])
             evaluations, repos_solved = evaluations + n, repos_solved + 1
