@@ -164,6 +164,8 @@ class WarmTable:
         self.version = self.handle.version()
         self.id = ident(self.folder, self.version)
         self.stale = False
+        #: the rows read from the log were compared with the snapshot's (RunWriter, once per load)
+        self.checked = False
         actions = arrow_table(self.handle.get_add_actions(flatten=True))
         cols = actions.column_names
         n = actions.num_rows

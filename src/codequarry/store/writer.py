@@ -175,7 +175,9 @@ class RunWriter:
                 raise damaged(self.store, name, "its Delta log is missing or unreadable")
             return
         self._check_version(name, table.version, states)
-        self._check_rows(name, table.version, recorded_rows(table.handle), states)
+        if not table.stale and not table.checked:  # the handle stands at the version it read
+            self._check_rows(name, table.version, recorded_rows(table.handle), states)
+            table.checked = True
         actions: list[AddAction | RemoveAction] = []
         changed: set[tuple[str, str]] | None = set()
         if rep:
