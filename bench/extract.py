@@ -567,6 +567,9 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         return wrapped[refs]
 
     patches.append((worker_mod, "load_extractors", original_load))
+    # one thread, so that each stage's exclusive CPU time is its own (the parts are written inline)
+    patches.append((worker_mod, "PARTS_IN_THREAD", worker_mod.PARTS_IN_THREAD))
+    worker_mod.PARTS_IN_THREAD = False
     worker_mod.load_extractors = load_extractors  # type: ignore[assignment]
     try:
         summary, total = _extract_in_process(args)

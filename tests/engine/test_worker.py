@@ -120,3 +120,35 @@ def test_a_chunks_rows_are_freed_without_the_cyclic_collector() -> None:
     finally:
         if was:
             gc.enable()
+
+
+def test_parts_written_in_a_thread_equal_parts_written_inline(tmp_path: Path, monkeypatch) -> None:
+    """A chunk's Parquet parts are written by a thread while the next buffers are built: the same
+    parts, in the same order (buffers, then errors), with the same rows as when written inline."""
+    import pyarrow.parquet as pq
+
+    from codequarry.engine import worker
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("import os\n\ndef f(x):\n    return os.path.join(x, 'y')\n")
+    (src / "bad.py").write_text("def broken(:\n")
+    (src / "b.py").write_text("class C:\n    def m(self):\n        print(self)\n")
+    refs = (
+        ("codequarry.extractors.core", "files"),
+        ("codequarry.extractors.python.core.calls", "calls"),
+        ("codequarry.extractors.python.core.defs", "functions"),
+    )
+    got = {}
+    for threaded in (True, False):
+        monkeypatch.setattr(worker, "PARTS_IN_THREAD", threaded)
+        out = tmp_path / f"tables-{threaded}"
+        config = WorkerConfig(extractors=refs, tables_dir=str(out), run_id=f"r{threaded}")
+        tasks = [task(src, rel, i) for i, rel in enumerate(["a.py", "bad.py", "b.py"])]
+        result = process_chunk(config, tasks)
+        got[threaded] = [
+            (p.dataset, p.rows, p.stats, pq.read_table(out / p.dataset / p.file).to_pylist())
+            for p in result.parts
+        ]
+    assert [g[0] for g in got[True]] == ["files", "calls", "functions", "errors"]
+    assert got[True] == got[False]

@@ -17,6 +17,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,9 @@ from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
 #: a native parse that supports cancellation stops at this fraction of --file-timeout, before the
 #: supervisor would kill the worker from outside
 CANCEL_AT = 0.8
+#: write a chunk's Parquet parts in a thread while its next buffers are built (see _finish); False
+#: writes them inline (bench/extract.py --profile does, to time each stage on one thread)
+PARTS_IN_THREAD = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,20 @@ class _Run:
         self.seconds = [0.0] * len(self.views)
         self.rows = [0] * len(self.views)
         self.shared = 0.0  # parse and node-index seconds, not charged to the extractor that asked first
+        #: language -> (index in views, extractor, view, buffers) of the extractors that apply to it,
+        #: worked out once per language rather than asked of every extractor for every file
+        self._applicable: dict[str | None, list[tuple[int, FileExtractor, Outputs, list[RowBuffer]]]] = {}
+
+    def applicable(self, language: str | None) -> list[tuple[int, FileExtractor, Outputs, list[RowBuffer]]]:
+        """The views of the extractors that apply to files of ``language``, in selection order."""
+        got = self._applicable.get(language)
+        if got is None:
+            got = self._applicable[language] = [
+                (i, ex, view, bufs)
+                for i, (ex, view, bufs) in enumerate(self.views)
+                if ex.applies_to(language)
+            ]
+        return got
 
     def count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -215,12 +233,12 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     partial = task.only is not None
     failure: ParseFailure | None = None
     progress = run.progress
-    for index, (ex, view, bufs) in enumerate(run.views):
+    for index, ex, view, bufs in run.applicable(task.language):
+        if partial and ex.name not in task.only:  # type: ignore[operator]
+            continue
         run.current = index
         if progress is not None:
             progress[1] = index
-        if not ex.applies_to(task.language) or (partial and ex.name not in task.only):  # type: ignore[operator]
-            continue
         if ex.needs and (skip_reason or failure):
             continue
         failed = _run_extractor(index, ex, view, bufs, src, task, run)
@@ -483,17 +501,29 @@ def _record_failure(
 
 
 def _finish(config: WorkerConfig, run: _Run, result: ChunkResult) -> ChunkResult:
-    for name, buf in run.buffers.items():
-        batch, problems = buf.build()
-        for key, _field, line, message in problems:
-            run.errors.begin_file(key, run.provenance[key])
-            run.error(run.producer[name], "schema", f"dataset '{name}': {message}", line)
-        if batch is not None and batch.num_rows:
-            _emit(config, result, name, batch)
-    err_batch, _ = run.errors.build()
-    if err_batch is not None and err_batch.num_rows:
-        _emit(config, result, "errors", err_batch)
-        result.counts["errors"] = err_batch.num_rows
+    """Build every buffer into one Arrow batch and emit it. Parquet parts are written by a thread
+    while the next buffers are built (Parquet encoding runs in Arrow's C++ without the GIL, building
+    the arrays in Python with it); parts keep the order of the buffers, and a write that fails
+    raises here as it would have inline."""
+    threaded = PARTS_IN_THREAD and config.tables_dir is not None
+    writer = ThreadPoolExecutor(1, "quarry-parts") if threaded else None
+    pending: list[Future[Part]] = []
+    try:
+        for name, buf in run.buffers.items():
+            batch, problems = buf.build()
+            for key, _field, line, message in problems:
+                run.errors.begin_file(key, run.provenance[key])
+                run.error(run.producer[name], "schema", f"dataset '{name}': {message}", line)
+            if batch is not None and batch.num_rows:
+                _emit(config, result, name, batch, writer, pending)
+        err_batch, _ = run.errors.build()
+        if err_batch is not None and err_batch.num_rows:
+            _emit(config, result, "errors", err_batch, writer, pending)
+            result.counts["errors"] = err_batch.num_rows
+        result.parts.extend(f.result() for f in pending)
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True, cancel_futures=True)
     for k, v in run.counts.items():
         result.counts[k] = result.counts.get(k, 0) + v
     _account(run, result, err_batch)
@@ -568,11 +598,20 @@ def process_alone_on_failure(
         yield alone_failure(config, tasks[0], "internal", f"{type(exc).__name__}: {exc}")
 
 
-def _emit(config: WorkerConfig, result: ChunkResult, name: str, batch: pa.RecordBatch) -> None:
+def _emit(
+    config: WorkerConfig,
+    result: ChunkResult,
+    name: str,
+    batch: pa.RecordBatch,
+    writer: ThreadPoolExecutor | None,
+    pending: list[Future[Part]],
+) -> None:
     if config.tables_dir is None:
         result.tables[name] = _ipc(batch)
-    else:
+    elif writer is None:
         result.parts.append(write_part(config.tables_dir, config.run_id, name, batch))
+    else:
+        pending.append(writer.submit(write_part, config.tables_dir, config.run_id, name, batch))
 
 
 def read_ipc(data: bytes) -> pa.Table:
