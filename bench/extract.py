@@ -569,7 +569,8 @@ def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     patches.append((worker_mod, "load_extractors", original_load))
     # one thread, so that each stage's exclusive CPU time is its own (the parts are written inline)
     patches.append((worker_mod, "PARTS_IN_THREAD", worker_mod.PARTS_IN_THREAD))
-    worker_mod.PARTS_IN_THREAD = False
+    patches.append((worker_mod, "READ_AHEAD", worker_mod.READ_AHEAD))
+    worker_mod.PARTS_IN_THREAD = worker_mod.READ_AHEAD = False
     worker_mod.load_extractors = load_extractors  # type: ignore[assignment]
     try:
         summary, total = _extract_in_process(args)

@@ -152,3 +152,26 @@ def test_parts_written_in_a_thread_equal_parts_written_inline(tmp_path: Path, mo
         ]
     assert [g[0] for g in got[True]] == ["files", "calls", "functions", "errors"]
     assert got[True] == got[False]
+
+
+def test_reading_ahead_gives_the_rows_of_reading_inline(tmp_path: Path, monkeypatch) -> None:
+    """The next file of a chunk is read in a thread while the current one is extracted: the rows
+    (hashes, sizes, line counts, unreadable files' error rows) are those of reading each inline."""
+    from codequarry.engine import worker
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("x = 1\n")
+    (src / "b.py").write_text("def f():\n    return 2\n")
+    (src / "c.txt").write_bytes(b"plain\ntext")
+    (src / "d.py").write_text("print('d')\n")
+    rels = ["a.py", "b.py", "gone.py", "c.txt", "d.py"]
+    tasks = [task(src, rel, i, None if rel.endswith(".txt") else "python") for i, rel in enumerate(rels)]
+    got = {}
+    for ahead in (True, False):
+        monkeypatch.setattr(worker, "READ_AHEAD", ahead)
+        result = process_chunk(WorkerConfig(extractors=CORE), tasks)
+        got[ahead] = {name: read_ipc(data).to_pylist() for name, data in result.tables.items()}
+    assert [r["path"] for r in got[True]["files"]] == ["a.py", "b.py", "c.txt", "d.py"]
+    assert [e["path"] for e in got[True]["errors"]] == ["gone.py"]
+    assert got[True] == got[False]

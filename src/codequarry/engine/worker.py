@@ -36,6 +36,8 @@ CANCEL_AT = 0.8
 #: write a chunk's Parquet parts in a thread while its next buffers are built (see _finish); False
 #: writes them inline (bench/extract.py --profile does, to time each stage on one thread)
 PARTS_IN_THREAD = True
+#: read (and hash) the chunk's next file in a thread while this one is extracted (see _ReadAhead)
+READ_AHEAD = True
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ class _Run:
         self.seconds = [0.0] * len(self.views)
         self.rows = [0] * len(self.views)
         self.shared = 0.0  # parse and node-index seconds, not charged to the extractor that asked first
+        self.ahead: _ReadAhead | None = None
         #: language -> (index in views, extractor, view, buffers) of the extractors that apply to it,
         #: worked out once per language rather than asked of every extractor for every file
         self._applicable: dict[str | None, list[tuple[int, FileExtractor, Outputs, list[RowBuffer]]]] = {}
@@ -214,6 +217,10 @@ def _read(task: FileTask, max_size: int, run: _Run) -> Read | None:
     """Read a file once (see ``reading.read_file``); None if it could not be read (then an errors row
     says why)."""
     try:
+        if run.ahead is not None:
+            got = run.ahead.take(task)
+            if got is not None:
+                return got.result()
         return read_file(task.root, task.path, max_size)
     except OSError as exc:
         message = unreadable(exc)
@@ -362,6 +369,32 @@ def _ipc(batch: pa.RecordBatch) -> bytes:
     return data
 
 
+class _ReadAhead:
+    """Reads the chunk's next file in a thread while the current one is extracted: the read and its
+    sha256 run without the GIL, off the worker's critical path. The file is read exactly as inline
+    (``read_file``; an OSError comes out of ``result()`` where the inline read would raise it), only
+    earlier; a file read again later (a failure's manifest row) is read inline."""
+
+    def __init__(self, tasks: list[FileTask], max_size: int) -> None:
+        self.tasks = tasks
+        self.max_size = max_size
+        self.pool = ThreadPoolExecutor(1, "quarry-read")
+        self.pending: dict[int, Future[Read]] = {}
+
+    def advance(self, index: int) -> None:
+        """File ``index`` is next: start reading the one after it."""
+        if index + 1 < len(self.tasks):
+            t = self.tasks[index + 1]
+            self.pending[t.key] = self.pool.submit(read_file, t.root, t.path, self.max_size)
+
+    def take(self, task: FileTask) -> Future[Read] | None:
+        return self.pending.pop(task.key, None)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pending.clear()
+
+
 class FileTimeout(BaseException):
     """Raised by the in-process timer in the middle of a file (a BaseException, so that extractors'
     own ``except Exception`` cannot swallow it)."""
@@ -392,9 +425,13 @@ def process_chunk(
     run.progress = progress
     timer = timeout is not None and timeout > 0 and hasattr(signal, "setitimer")
     previous = signal.signal(signal.SIGALRM, _on_alarm) if timer else None
+    if READ_AHEAD and len(tasks) > 1:
+        run.ahead = _ReadAhead(tasks, config.max_file_size)
     try:
         try:
-            for task in tasks:
+            for index, task in enumerate(tasks):
+                if run.ahead is not None:
+                    run.ahead.advance(index)
                 if progress is not None:
                     progress[0] = task.key
                     progress[1] = -1
@@ -412,6 +449,9 @@ def process_chunk(
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 signal.signal(signal.SIGALRM, previous)
             quiet.__exit__(None, None, None)
+            if run.ahead is not None:
+                run.ahead.close()
+                run.ahead = None
         # the buffers hold millions of row values: a collection while they are built into Arrow
         # and written (and freed) would traverse them all, for no cycle
         result = _finish(config, run, result)
