@@ -175,3 +175,39 @@ def test_reading_ahead_gives_the_rows_of_reading_inline(tmp_path: Path, monkeypa
     assert [r["path"] for r in got[True]["files"]] == ["a.py", "b.py", "c.txt", "d.py"]
     assert [e["path"] for e in got[True]["errors"]] == ["gone.py"]
     assert got[True] == got[False]
+
+
+def test_no_helper_threads_under_an_address_space_cap(tmp_path: Path) -> None:
+    """Under --max-memory-per-worker the worker caps its address space: a thread's stack and malloc
+    arena would count against the files' allowance, so parts are written and files read inline."""
+    import subprocess
+    import sys
+    import textwrap
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"m{i}.py").write_text(f"def f{i}():\n    return {i}\n")
+    script = textwrap.dedent(
+        f"""
+        import resource, psutil
+        from codequarry.engine import worker
+        from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk
+
+        def refuse(*a, **k):
+            raise AssertionError("a helper thread was started under an address-space cap")
+
+        worker.ThreadPoolExecutor = refuse
+        vms = psutil.Process().memory_info().vms
+        resource.setrlimit(resource.RLIMIT_AS, (vms + (2 << 30), resource.RLIM_INFINITY))
+        tasks = [FileTask(key=i, repo="r", root={str(src)!r}, path=f"m{{i}}.py", size=30, mtime_ns=0,
+                          language="python") for i in range(3)]
+        config = WorkerConfig(extractors=(("codequarry.extractors.core", "files"),),
+                              tables_dir={str(tmp_path / "tables")!r})
+        result = process_chunk(config, tasks)
+        print(sum(p.rows for p in result.parts))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3"]

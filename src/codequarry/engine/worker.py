@@ -425,7 +425,7 @@ def process_chunk(
     run.progress = progress
     timer = timeout is not None and timeout > 0 and hasattr(signal, "setitimer")
     previous = signal.signal(signal.SIGALRM, _on_alarm) if timer else None
-    if READ_AHEAD and len(tasks) > 1:
+    if READ_AHEAD and len(tasks) > 1 and _threads_allowed():
         run.ahead = _ReadAhead(tasks, config.max_file_size)
     try:
         try:
@@ -540,12 +540,21 @@ def _record_failure(
     run.count(f"skipped:{kind}")
 
 
+def _threads_allowed() -> bool:
+    """May the worker start its helper threads? Not under an address-space cap
+    (--max-memory-per-worker): a thread's stack and malloc arena reserve tens of MB of address space,
+    which would count against the files' own allowance."""
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+
+
 def _finish(config: WorkerConfig, run: _Run, result: ChunkResult) -> ChunkResult:
     """Build every buffer into one Arrow batch and emit it. Parquet parts are written by a thread
     while the next buffers are built (Parquet encoding runs in Arrow's C++ without the GIL, building
     the arrays in Python with it); parts keep the order of the buffers, and a write that fails
     raises here as it would have inline."""
-    threaded = PARTS_IN_THREAD and config.tables_dir is not None
+    threaded = PARTS_IN_THREAD and config.tables_dir is not None and _threads_allowed()
     writer = ThreadPoolExecutor(1, "quarry-parts") if threaded else None
     pending: list[Future[Part]] = []
     try:
