@@ -29,9 +29,9 @@ a derived table is either up to date or absent, never silently stale.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -43,6 +43,8 @@ from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
 from codequarry.store.store import live_dataset
+
+T = TypeVar("T")
 
 
 class OperationError(QuarryError):
@@ -68,9 +70,14 @@ class OperationContext:
         changed: frozenset[tuple[str, str]] | None = None,
         before: Mapping[str, int] | None = None,
         key_columns: Mapping[str, tuple[str, ...]] | None = None,
+        version: int = 0,
+        func: Any = None,
     ) -> None:
         self.store = store
         self.name = name
+        self._version = version
+        self._func = func
+        self._kept: dict[str, Any] = {}
         self.outputs = outputs
         #: repo -> source root of this run's sources, for an operation that reads files (blobs)
         self.sources: dict[str, str] = dict(sources or {})
@@ -252,6 +259,44 @@ class OperationContext:
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
+
+    def kept(self, tag: str, build: Callable[[], T], update: Callable[[T], bool]) -> T:
+        """A value the operation keeps between its runs in a long-lived process (``quarry watch``),
+        built from the inputs by ``build()``; see the module docstring for the contract. When the
+        value kept from the operation's last run was built from exactly the inputs that run saw
+        (``ctx.before``'s versions), ``update(value)`` brings it to the present from the changed
+        files' rows (``ctx.changed``, ``ctx.changed_rows``, ``ctx.before``), in place; it returns
+        False to have it built again. On any doubt, and in a one-run process, ``build()`` runs.
+        Within one run ``affected`` and the operation get the same value for a ``tag``."""
+        if tag in self._kept:
+            return self._kept[tag]  # type: ignore[no-any-return]
+        from codequarry import opstate
+
+        folders = {n: str(self.store.table_path(n)) for n in sorted(self._allowed) if n in self._tables}
+        now = {n: self._tables[n].version for n in folders}
+        key = (str(self.store.path), self.name, self._version, tag)
+        value: Any = _NOTHING
+        old = opstate.take(key, self._func) if opstate.enabled() else None
+        if old is not None:
+            if old.inputs == opstate.stamps(folders, now):
+                value = old.value  # built from these very versions already
+            elif (
+                self.changed is not None
+                and set(folders) <= set(self._before)
+                and old.inputs == opstate.stamps(folders, {n: self._before[n] for n in folders})
+                and update(old.value)
+            ):
+                value = old.value
+        if value is _NOTHING:
+            value = build()
+        self._kept[tag] = value
+        stamps = opstate.stamps(folders, now) if opstate.enabled() else None
+        if stamps is not None:
+            opstate.put(key, opstate.Kept(func=self._func, inputs=stamps, value=value))
+        return value  # type: ignore[no-any-return]
+
+
+_NOTHING = object()
 
 
 def _read(store: Store, name: str, version: int, columns: list[str] | None = None) -> pa.Table:
@@ -437,6 +482,8 @@ def _run_one(
         changed=partitions if keyed else None,
         before=before,
         key_columns=op.keys,
+        version=op.version,
+        func=op.func,
     )
     try:
         if keyed and partitions is not None:
