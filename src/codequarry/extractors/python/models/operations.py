@@ -63,12 +63,14 @@ def resolve_models(ctx: Any) -> dict[str, pa.Table]:
             graph = ClassGraph(inputs)
             orm = OrmClasses(graph)
             validation = ValidationClasses(graph)
-            graph.load_members(orm.classes() | validation.classes())
-            tables = {**orm_tables(orm), **validation_tables(validation)}
+            only = None if ctx.keys is None else {k[0] for k in ctx.keys} & set(graph.classes)
+            if only is None:
+                graph.load_members(orm.classes() | validation.classes())
+            else:  # an incremental run: the reached models' rows only, from their and their ancestors' members
+                graph.load_members({a for fqn in only for a in (fqn, *graph.lineage(fqn))})
+            tables = {**orm_tables(orm, only), **validation_tables(validation, only)}
             del graph, orm, validation
         for name, data in tables.items():
-            if ctx.keys is not None:  # an incremental run: the reached models' rows only
-                data = ctx.only_keys(data, name)
             if data.num_rows:
                 pieces[name].append(data)
     tables = {
