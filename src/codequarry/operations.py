@@ -24,6 +24,70 @@ outputs are all those recorded when it last ran (so an output emptied or rewritt
 is derived again). An operation that ran before and is not selected now (an opt-in one such as
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
 a derived table is either up to date or absent, never silently stale.
+
+**State kept between runs** (``ctx.kept(tag, build, update)``). In a long-lived process
+(``quarry watch``) an operation may keep what it builds from its inputs (an index, a graph) and
+update it from the rows that changed instead of building it again. The contract:
+
+- ``build()`` makes the value from the inputs as they are now (``ctx.table``, ``ctx.sql``);
+- ``update(value)`` brings a value built from the inputs the operation last ran on up to now, in
+  place, from the changed files' rows: ``ctx.changed`` (their (repo, path) keys), ``ctx.before(name)``
+  (their rows then) and ``ctx.changed_rows(name)`` (their rows now); it returns False to have the
+  value built again;
+- the value is handed to ``update`` only when it was built (or updated) from exactly the input
+  versions the operation's last run saw, as the published snapshot records them (or from versions
+  before them followed only by commits that keep every row, such as a compaction's), each version's
+  log entry still the same file, under the same operation version and function. Anything else
+  (another writer ran the operation meanwhile, a run failed after the update, a table was rebuilt,
+  a version bump, a whole run, the changed files unknown, a new process, a one-run CLI process)
+  calls ``build()``. A value being updated is out of the registry until the update returns, so an
+  update that raises leaves nothing behind. The value must depend on the inputs only;
+- ``affected`` and the operation get the same value within a run. Call ``kept`` on every run (in
+  ``affected``, which runs on every incremental run): a run that skips it leaves the value behind
+  the inputs, and the next run builds it again.
+
+Correctness never depends on the state: ``update`` must give what ``build`` would. Example (runnable:
+tests/test_watch.py runs it in a watch and compares every table with a fresh extract)::
+
+    from collections import Counter
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from codequarry import dataset, operation
+
+    @dataset("name_twins")
+    class NameTwin:
+        name: str
+        same_name: int
+
+    def _names(ctx):
+        # how many classes of the corpus have each name, kept between the runs of `quarry watch`
+        def build():
+            return Counter(ctx.table("classes", ["name"])["name"].to_pylist())
+
+        def update(counts):
+            counts.subtract(ctx.before("classes", ["name"])["name"].to_pylist())
+            counts.update(ctx.changed_rows("classes", ["name"])["name"].to_pylist())
+            return True
+
+        return ctx.kept("names", build, update)
+
+    def _affected(ctx, changed):
+        # a file's rows change with its classes, or when a name they have is added or removed anywhere
+        names = set(ctx.before("classes", ["name"])["name"].to_pylist())
+        names |= set(ctx.changed_rows("classes", ["name"])["name"].to_pylist())
+        _names(ctx)  # brought up to date on every run
+        classes = ctx.table("classes", ["repo", "path", "name"])
+        hit = classes.filter(pc.is_in(classes["name"], pa.array(sorted(names), pa.string())))
+        return set(changed) | set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist()))
+
+    @operation("acme.twins", version=1, inputs=["classes"], outputs=[NameTwin],
+               partition="file", affected=_affected)
+    def twins(ctx):
+        counts = _names(ctx)
+        rows = ctx.only_keys(ctx.table("classes", ["repo", "path", "sha256", "name"]))
+        same = pa.array([counts[n] for n in rows["name"].to_pylist()], pa.int64())
+        return rows.append_column("same_name", same)
 """
 
 from __future__ import annotations
@@ -278,12 +342,12 @@ class OperationContext:
         value: Any = _NOTHING
         old = opstate.take(key, self._func) if opstate.enabled() else None
         if old is not None:
-            if old.inputs == opstate.stamps(folders, now):
-                value = old.value  # built from these very versions already
+            if opstate.stands_for(old, folders, now):
+                value = old.value  # built from these very rows already
             elif (
                 self.changed is not None
                 and set(folders) <= set(self._before)
-                and old.inputs == opstate.stamps(folders, {n: self._before[n] for n in folders})
+                and opstate.stands_for(old, folders, {n: self._before[n] for n in folders})
                 and update(old.value)
             ):
                 value = old.value

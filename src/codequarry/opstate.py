@@ -8,7 +8,8 @@ built from: the Delta version of every declared input and which file the log ent
 is (inode, mtime, size; as store/warm.py checks a handle).
 
 A state is handed to an update only when the inputs it was built from are exactly the versions the
-operation last ran on (``ctx.before``), each log entry still the same file; the update then sees the
+operation last ran on (``ctx.before``), each log entry still the same file, or versions before them
+followed only by commits that change no row (a compaction); the update then sees the
 rows of the files that changed since (``ctx.changed``, ``ctx.changed_rows``, ``ctx.before``). On any
 doubt the state is dropped and built again from the inputs: another writer ran the operation
 meanwhile (its recorded versions are not this state's), a run failed after the update (the snapshot
@@ -66,6 +67,21 @@ def stamps(folders: Mapping[str, str], versions: Mapping[str, int]) -> dict[str,
             return None
         out[name] = (version, at)
     return out
+
+
+def stands_for(kept: Kept, folders: Mapping[str, str], versions: Mapping[str, int]) -> bool:
+    """Does ``kept`` stand for the inputs at ``versions``: built from exactly those versions, or from
+    earlier ones followed only by versions that change no row (a compaction's OPTIMIZE, a VACUUM,
+    recorded by store/warm.py as this process read them), each log entry still the same file?"""
+    if set(kept.inputs) != set(versions):
+        return False
+    for name, version in versions.items():
+        at, ident = kept.inputs[name]
+        if at > version or warm.ident(folders[name], at) != ident:
+            return False
+        if at < version and warm.changes(folders[name], at, version) != frozenset():
+            return False
+    return True
 
 
 def take(key: tuple[str, str, int, str], func: Any) -> Kept | None:
