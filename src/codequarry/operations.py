@@ -474,6 +474,41 @@ def run_operations(
     return op_state, summary
 
 
+def prime_kept(
+    store: Store, graph: Graph, states: Mapping[str, TableState], previous: Mapping[str, Any]
+) -> list[str]:
+    """Build the states keyed operations keep (``ctx.kept``) before the first change comes, so that
+    the first batch of ``quarry watch`` updates them instead: ``affected`` of each keyed operation
+    that ran last on exactly the published inputs is called with no changed file (it reads, and
+    writes nothing). Returns the operations primed; one that fails is left to its next run."""
+    done = []
+    for op in graph.operations:
+        prev = previous.get(op.name)
+        if op.affected is None or not isinstance(prev, Mapping) or prev.get("version") != op.version:
+            continue
+        inputs = {i: states[i].version for i in op.inputs if i in states}
+        if prev.get("inputs") != inputs:
+            continue  # its next run starts from other versions: it builds then anyway
+        ctx = OperationContext(
+            store,
+            states,
+            name=op.name,
+            inputs=op.inputs,
+            outputs=tuple(_out_name(o) for o in op.outputs),
+            changed=frozenset(),
+            before=inputs,
+            key_columns=op.keys,
+            version=op.version,
+            func=op.func,
+        )
+        try:
+            op.affected(ctx, frozenset())
+        except Exception:  # noqa: BLE001 - an optimisation: the run that needs it names the failure
+            continue
+        done.append(op.name)
+    return done
+
+
 def _partitions(
     store: Store,
     op: Operation,

@@ -285,8 +285,8 @@ def apply(
 
 def prime(plan: Plan) -> None:
     """Read what the first batch would otherwise read, once the store is up to date: every table's
-    log and the keys of its parts (store/warm.py), and the rows of the operations' inputs (they
-    read them whole: partcache)."""
+    log and the keys of its parts (store/warm.py), the rows of the operations' inputs (they
+    read them whole: partcache), and build the states operations keep between runs (ctx.kept)."""
     from codequarry import partcache
     from codequarry.store import warm
 
@@ -310,6 +310,9 @@ def prime(plan: Plan) -> None:
                 partcache.table_at(store, name, state.version)
         except QuarryError:  # a damaged table: the batch that needs it says so
             continue
+    from codequarry.operations import prime_kept
+
+    prime_kept(store, plan.graph, snap.tables, snap.run.get("operations", {}))  # their kept states
 
 
 def checkpoint_logs(store: Store, tables: list[str], every: int = CHECKPOINT_EVERY) -> list[str]:
