@@ -17,6 +17,10 @@ up. So:
   (a subclass names its base; an import re-exporting a reached class under another name passes it on);
 - the keys are the reached classes and every class the changed files define or defined.
 
+In a long-lived process (``quarry watch``) the per-repo sets of base last parts are kept between
+runs (:class:`~.lasts.LastsIndex`, ``ctx.kept``) and updated from the changed files' rows, which
+says which names flipped; else both sets are computed column-wise from the whole table (``_lasts``).
+
 This over-approximates (an identifier equal to a touched name by chance reaches its row) and never
 misses a lookup, which is what exactness needs. ``tests/test_exact.py`` checks it against fresh
 extracts; ``tests/test_incops.py`` over cross-file model hierarchies.

@@ -11,8 +11,10 @@ work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.models
 
 Incremental: the outputs are keyed by model (``fqn`` / ``model``). When files change, the run asks
 :func:`~codequarry.extractors.python.models.affected.affected` which models the change can reach and
-replaces only those models' rows; the graph itself is still read whole (a model may depend on any
-file), the rows are built and compared for the reached models only.
+replaces only those models' rows; the graph of each repo holding a reached model is still built
+whole (a model may depend on any file), the rows are built for the reached models only (with their
+parents' rows, and the members of them and their ancestors). ``affected`` keeps each repo's base
+last parts between the runs of a long-lived process (``ctx.kept``, :mod:`.lasts`).
 """
 
 from __future__ import annotations
