@@ -81,6 +81,8 @@ class ListingCache:
         #: a patched listing that only re-stat'ed files makes only those tasks again
         self._tasks: tuple[list[Any], list[Any], dict[Any, Any]] | None = None
         self._restated: tuple[list[Any], set[int]] | None = None  # (files patched, indexes re-stat'ed)
+        #: (the listing's files list, (root, path) -> its index), kept while no file leaves the list
+        self._where: tuple[list[Any], dict[tuple[str, str], int]] | None = None
 
     def scan(
         self, store: Store | None, snap: Snapshot | None, sources: Any, *, exclude: Any, never: Any
@@ -95,11 +97,16 @@ class ListingCache:
             and snap is not None
             and snap.id == self.snapshot
         ):
-            got = _patch(self.listing, self.changed)
+            files = self.listing[2].files
+            where = self._where[1] if self._where is not None and self._where[0] is files else None
+            if where is None:
+                where = {(f.root, f.path): i for i, f in enumerate(files)}
+            got = _patch(self.listing, self.changed, where)
             if got is not None:
                 patched, restated, gone = got
-                if not gone:
-                    self._restated = (self.listing[2].files, restated)
+                if not gone:  # the same files at the same places: the index holds
+                    self._restated = (files, restated)
+                    self._where = (patched[2].files, where)
         if patched is None:
             self.full += 1
             patched = scan_sources(store, snap, sources, exclude=exclude, never=never)
@@ -135,11 +142,12 @@ class ListingCache:
 
 
 def _patch(
-    listing: tuple[Any, Any, Any], changed: set[str]
+    listing: tuple[Any, Any, Any], changed: set[str], where: dict[tuple[str, str], int]
 ) -> tuple[tuple[Any, Any, Any], set[int], bool] | None:
     """The listing with each changed path stat'ed again (gone: dropped), the indexes of the files
     re-stat'ed, and whether any is gone; None when some path is not a file the listing holds, or
-    could change what is listed (a .gitignore)."""
+    could change what is listed (a .gitignore). ``where``: (root, path) -> index of the listing's
+    files."""
     import dataclasses
     import os
 
@@ -147,7 +155,6 @@ def _patch(
     from codequarry.scan import Manifest
 
     sources, reg, manifest = listing
-    where = {(f.root, f.path): i for i, f in enumerate(manifest.files)}
     files = list(manifest.files)
     gone: set[int] = set()
     restated: set[int] = set()
