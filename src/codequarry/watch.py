@@ -392,9 +392,7 @@ def watch(
     apply(plan, log, None, listing, idle)
     idle.run(plan, log, listing)
     prime(plan)
-    log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
-    if ready is not None:
-        ready()
+    watching = False
     for changes in fs_watch(
         *roots,
         watch_filter=_filter(Path(plan.store)),
@@ -405,6 +403,21 @@ def watch(
         rust_timeout=IDLE_MS,
         yield_on_timeout=True,
     ):
+        if not watching:
+            # the watcher is registered once it yields: a change saved between the catch-up and
+            # now raised no event, so one run lists the tree whole (it publishes only if something
+            # changed); only then is the watch announced
+            watching = True
+            listing.changed = None
+            try:
+                apply(plan, log, None, listing, idle)
+            except QuarryError as exc:  # a held lock: the next change lists the tree whole again
+                listing.listing = None
+                log(f"{time.strftime('%H:%M:%S')} not applied: {exc}")
+            log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
+            if ready is not None:
+                ready()
+            continue
         if not changes:  # IDLE_MS without a change
             if idle.due:
                 try:
