@@ -336,3 +336,148 @@ def test_a_crowded_table_is_compacted_when_idle_not_in_the_batch(tmp_path: Path,
         assert "after_compaction" in str(dump(store))
     finally:
         partcache.enable(False)
+
+
+def kept_example(version: int = 1, extra: int = 0) -> str:
+    """The state-keeping example of the operations module's docstring, as a plugin module (its
+    version and counts shifted, to stand for a bumped release of it)."""
+    import textwrap
+
+    from codequarry import operations
+
+    block = textwrap.dedent((operations.__doc__ or "").rsplit("::\n", 1)[1])
+    block = block.replace('version=1, inputs=["classes"]', f'version={version}, inputs=["classes"]')
+    return block.replace("[counts[n] for n in", f"[counts[n] + {extra} for n in")
+
+
+def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt(  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Operations keep state between a watch's batches (ctx.kept: the tests class index, the models'
+    base last parts, the docstring example's name counts). A batch updates them from the changed
+    rows, never builds them, and equals a fresh extract: an edit, a model base class renamed, a file
+    with models deleted. Another writer between two batches (a CLI extract; a CLI run of a bumped
+    version of the plugin) makes the next batch build them again, and it still equals a fresh one."""
+    from codequarry import extract, make_plan, partcache
+    from codequarry.operations import OperationContext
+    from codequarry.watch import Idle, ListingCache, apply, prime
+    from tests.storedump import dump
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "acme_twins.py").write_text(kept_example())
+    monkeypatch.syspath_prepend(str(plugins))
+    sys.modules.pop("acme_twins", None)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(plugins), ENV["PYTHONPATH"]])}
+    builds: list[tuple[str, str]] = []
+    real = OperationContext.kept
+
+    def counting(self, tag, build, update):  # type: ignore[no-untyped-def]
+        def counted():  # type: ignore[no-untyped-def]
+            builds.append((self.name, tag))
+            return build()
+
+        return real(self, tag, counted, update)
+
+    monkeypatch.setattr(OperationContext, "kept", counting)
+    src = tmp_path / "src"
+    for tree in ("models/django", "models/testsuite"):
+        shutil.copytree(paths.FIXTURES / tree, src / tree.replace("/", "_"))
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1, plugins=["acme_twins"])
+    repo = plan.sources[0].repo
+    listing, idle = ListingCache(), Idle()
+    n = 0
+
+    def batch(*changed: Path) -> list[tuple[str, str]]:
+        nonlocal n
+        builds.clear()
+        listing.changed = {str(p) for p in changed}
+        assert apply(plan, lambda _line: None, len(changed), listing, idle).published
+        idle.run(plan, lambda _line: None, listing)
+        built = sorted(set(builds))
+        n += 1
+        fresh = tmp_path / f"fresh{n}"
+        extract(make_plan([src], store=fresh, workers=1, repo=repo, plugins=["acme_twins"]))
+        assert dump(store) == dump(fresh), (n, built)
+        return built
+
+    def edit(path: Path, old: str, new: str) -> Path:
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+        return path
+
+    def cli(*extra: str) -> None:
+        subprocess.run(
+            [
+                *QUARRY,
+                "extract",
+                str(src),
+                "--store",
+                str(store),
+                "-w",
+                "1",
+                "--plugin",
+                "acme_twins",
+                *extra,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing, idle)
+        idle.run(plan, lambda _line: None, listing)
+        dj, ts = src / "models_django", src / "models_testsuite"
+        kept = {
+            ("acme.twins", "names"),
+            ("python.models.resolve", "lasts"),
+            ("python.tests.cases", "classes"),
+        }
+        prime(plan)  # as the watch does before it says it is watching: the states are built
+        # updated, never built: a test base added and renamed, a model base renamed, a class named
+        # like another, a file with models deleted
+        assert (
+            batch(
+                edit(
+                    ts / "tests" / "base.py",
+                    "class ",
+                    "class Extra(unittest.TestCase):\n    pass\n\n\nclass ",
+                )
+            )
+            == []
+        )
+        assert batch(edit(ts / "tests" / "base.py", "class Extra(", "class Extra2(")) == []
+        assert batch(edit(dj / "core" / "models.py", "TimeStamped(models", "Stamped(models")) == []
+        assert (
+            batch(
+                edit(
+                    dj / "shop" / "models" / "product.py",
+                    "class ",
+                    "class Tag(models.Model):\n    pass\n\n\nclass ",
+                )
+            )
+            == []
+        )
+        gone = dj / "blog" / "models.py"
+        gone.unlink()  # a file with models deleted
+        assert batch(gone) == []
+        # another writer between two batches: its versions are not the states' own, so they are built
+        edit(dj / "core" / "models.py", "Stamped(models", "TimeStamped(models")
+        edit(ts / "tests" / "base.py", "class Extra2(", "class Extra3(")
+        cli()
+        assert set(batch(edit(ts / "tests" / "base.py", "class Extra3(", "class Extra4("))) == kept
+        # a bumped release of the plugin run by the CLI (other rows): the watch's own version runs
+        # whole again, builds its state, and gives its own rows
+        (plugins / "acme_twins.py").write_text(kept_example(version=2, extra=1000))
+        cli()
+        (plugins / "acme_twins.py").write_text(kept_example())
+        assert ("acme.twins", "names") in batch(
+            edit(dj / "shop" / "models" / "product.py", "class Tag(", "class Tag2(")
+        )
+        assert batch(edit(dj / "shop" / "models" / "product.py", "class Tag2(", "class Tag3(")) == []
+    finally:
+        partcache.enable(False)

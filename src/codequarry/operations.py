@@ -24,14 +24,78 @@ outputs are all those recorded when it last ran (so an output emptied or rewritt
 is derived again). An operation that ran before and is not selected now (an opt-in one such as
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
 a derived table is either up to date or absent, never silently stale.
+
+**State kept between runs** (``ctx.kept(tag, build, update)``). In a long-lived process
+(``quarry watch``) an operation may keep what it builds from its inputs (an index, a graph) and
+update it from the rows that changed instead of building it again. The contract:
+
+- ``build()`` makes the value from the inputs as they are now (``ctx.table``, ``ctx.sql``);
+- ``update(value)`` brings a value built from the inputs the operation last ran on up to now, in
+  place, from the changed files' rows: ``ctx.changed`` (their (repo, path) keys), ``ctx.before(name)``
+  (their rows then) and ``ctx.changed_rows(name)`` (their rows now); it returns False to have the
+  value built again;
+- the value is handed to ``update`` only when it was built (or updated) from exactly the input
+  versions the operation's last run saw, as the published snapshot records them (or from versions
+  before them followed only by commits that keep every row, such as a compaction's), each version's
+  log entry still the same file, under the same operation version and function. Anything else
+  (another writer ran the operation meanwhile, a run failed after the update, a table was rebuilt,
+  a version bump, a whole run, the changed files unknown, a new process, a one-run CLI process)
+  calls ``build()``. A value being updated is out of the registry until the update returns, so an
+  update that raises leaves nothing behind. The value must depend on the inputs only;
+- ``affected`` and the operation get the same value within a run. Call ``kept`` on every run (in
+  ``affected``, which runs on every incremental run): a run that skips it leaves the value behind
+  the inputs, and the next run builds it again.
+
+Correctness never depends on the state: ``update`` must give what ``build`` would. Example (runnable:
+tests/test_watch.py runs it in a watch and compares every table with a fresh extract)::
+
+    from collections import Counter
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from codequarry import dataset, operation
+
+    @dataset("name_twins")
+    class NameTwin:
+        name: str
+        same_name: int
+
+    def _names(ctx):
+        # how many classes of the corpus have each name, kept between the runs of `quarry watch`
+        def build():
+            return Counter(ctx.table("classes", ["name"])["name"].to_pylist())
+
+        def update(counts):
+            counts.subtract(ctx.before("classes", ["name"])["name"].to_pylist())
+            counts.update(ctx.changed_rows("classes", ["name"])["name"].to_pylist())
+            return True
+
+        return ctx.kept("names", build, update)
+
+    def _affected(ctx, changed):
+        # a file's rows change with its classes, or when a name they have is added or removed anywhere
+        names = set(ctx.before("classes", ["name"])["name"].to_pylist())
+        names |= set(ctx.changed_rows("classes", ["name"])["name"].to_pylist())
+        _names(ctx)  # brought up to date on every run
+        classes = ctx.table("classes", ["repo", "path", "name"])
+        hit = classes.filter(pc.is_in(classes["name"], pa.array(sorted(names), pa.string())))
+        return set(changed) | set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist()))
+
+    @operation("acme.twins", version=1, inputs=["classes"], outputs=[NameTwin],
+               partition="file", affected=_affected)
+    def twins(ctx):
+        counts = _names(ctx)
+        rows = ctx.only_keys(ctx.table("classes", ["repo", "path", "sha256", "name"]))
+        same = pa.array([counts[n] for n in rows["name"].to_pylist()], pa.int64())
+        return rows.append_column("same_name", same)
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -43,6 +107,8 @@ from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
 from codequarry.store.store import live_dataset
+
+T = TypeVar("T")
 
 
 class OperationError(QuarryError):
@@ -68,9 +134,14 @@ class OperationContext:
         changed: frozenset[tuple[str, str]] | None = None,
         before: Mapping[str, int] | None = None,
         key_columns: Mapping[str, tuple[str, ...]] | None = None,
+        version: int = 0,
+        func: Any = None,
     ) -> None:
         self.store = store
         self.name = name
+        self._version = version
+        self._func = func
+        self._kept: dict[str, Any] = {}
         self.outputs = outputs
         #: repo -> source root of this run's sources, for an operation that reads files (blobs)
         self.sources: dict[str, str] = dict(sources or {})
@@ -253,6 +324,44 @@ class OperationContext:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
 
+    def kept(self, tag: str, build: Callable[[], T], update: Callable[[T], bool]) -> T:
+        """A value the operation keeps between its runs in a long-lived process (``quarry watch``),
+        built from the inputs by ``build()``; see the module docstring for the contract. When the
+        value kept from the operation's last run was built from exactly the inputs that run saw
+        (``ctx.before``'s versions), ``update(value)`` brings it to the present from the changed
+        files' rows (``ctx.changed``, ``ctx.changed_rows``, ``ctx.before``), in place; it returns
+        False to have it built again. On any doubt, and in a one-run process, ``build()`` runs.
+        Within one run ``affected`` and the operation get the same value for a ``tag``."""
+        if tag in self._kept:
+            return self._kept[tag]  # type: ignore[no-any-return]
+        from codequarry import opstate
+
+        folders = {n: str(self.store.table_path(n)) for n in sorted(self._allowed) if n in self._tables}
+        now = {n: self._tables[n].version for n in folders}
+        key = (str(self.store.path), self.name, self._version, tag)
+        value: Any = _NOTHING
+        old = opstate.take(key, self._func) if opstate.enabled() else None
+        if old is not None:
+            if opstate.stands_for(old, folders, now):
+                value = old.value  # built from these very rows already
+            elif (
+                self.changed is not None
+                and set(folders) <= set(self._before)
+                and opstate.stands_for(old, folders, {n: self._before[n] for n in folders})
+                and update(old.value)
+            ):
+                value = old.value
+        if value is _NOTHING:
+            value = build()
+        self._kept[tag] = value
+        stamps = opstate.stamps(folders, now) if opstate.enabled() else None
+        if stamps is not None:
+            opstate.put(key, opstate.Kept(func=self._func, inputs=stamps, value=value))
+        return value  # type: ignore[no-any-return]
+
+
+_NOTHING = object()
+
 
 def _read(store: Store, name: str, version: int, columns: list[str] | None = None) -> pa.Table:
     """A table version (some columns): from the part cache in a long-lived process, else a dataset."""
@@ -365,6 +474,41 @@ def run_operations(
     return op_state, summary
 
 
+def prime_kept(
+    store: Store, graph: Graph, states: Mapping[str, TableState], previous: Mapping[str, Any]
+) -> list[str]:
+    """Build the states keyed operations keep (``ctx.kept``) before the first change comes, so that
+    the first batch of ``quarry watch`` updates them instead: ``affected`` of each keyed operation
+    that ran last on exactly the published inputs is called with no changed file (it reads, and
+    writes nothing). Returns the operations primed; one that fails is left to its next run."""
+    done = []
+    for op in graph.operations:
+        prev = previous.get(op.name)
+        if op.affected is None or not isinstance(prev, Mapping) or prev.get("version") != op.version:
+            continue
+        inputs = {i: states[i].version for i in op.inputs if i in states}
+        if prev.get("inputs") != inputs:
+            continue  # its next run starts from other versions: it builds then anyway
+        ctx = OperationContext(
+            store,
+            states,
+            name=op.name,
+            inputs=op.inputs,
+            outputs=tuple(_out_name(o) for o in op.outputs),
+            changed=frozenset(),
+            before=inputs,
+            key_columns=op.keys,
+            version=op.version,
+            func=op.func,
+        )
+        try:
+            op.affected(ctx, frozenset())
+        except Exception:  # noqa: BLE001 - an optimisation: the run that needs it names the failure
+            continue
+        done.append(op.name)
+    return done
+
+
 def _partitions(
     store: Store,
     op: Operation,
@@ -437,6 +581,8 @@ def _run_one(
         changed=partitions if keyed else None,
         before=before,
         key_columns=op.keys,
+        version=op.version,
+        func=op.func,
     )
     try:
         if keyed and partitions is not None:

@@ -38,8 +38,8 @@ MAX_DERIVED = 100_000
 
 
 def enable(on: bool = True) -> None:
-    """Keep parts between reads (``quarry watch`` calls this once), and the writer's tables warm
-    (store/warm.py); off: forget every part."""
+    """Keep parts between reads (``quarry watch`` calls this once), the writer's tables warm
+    (store/warm.py) and the operations' states (opstate.py); off: forget them all."""
     global _enabled
     with _lock:
         _enabled = on
@@ -47,6 +47,10 @@ def enable(on: bool = True) -> None:
         if not on:
             _lists.clear()
             _derived.clear()
+    if not on:
+        from codequarry import opstate
+
+        opstate.clear()  # the operations' kept states (ctx.kept) go with the warm store
 
 
 def enabled() -> bool:

@@ -81,6 +81,8 @@ class ListingCache:
         #: a patched listing that only re-stat'ed files makes only those tasks again
         self._tasks: tuple[list[Any], list[Any], dict[Any, Any]] | None = None
         self._restated: tuple[list[Any], set[int]] | None = None  # (files patched, indexes re-stat'ed)
+        #: (the listing's files list, (root, path) -> its index), kept while no file leaves the list
+        self._where: tuple[list[Any], dict[tuple[str, str], int]] | None = None
 
     def scan(
         self, store: Store | None, snap: Snapshot | None, sources: Any, *, exclude: Any, never: Any
@@ -95,11 +97,16 @@ class ListingCache:
             and snap is not None
             and snap.id == self.snapshot
         ):
-            got = _patch(self.listing, self.changed)
+            files = self.listing[2].files
+            where = self._where[1] if self._where is not None and self._where[0] is files else None
+            if where is None:
+                where = {(f.root, f.path): i for i, f in enumerate(files)}
+            got = _patch(self.listing, self.changed, where)
             if got is not None:
                 patched, restated, gone = got
-                if not gone:
-                    self._restated = (self.listing[2].files, restated)
+                if not gone:  # the same files at the same places: the index holds
+                    self._restated = (files, restated)
+                    self._where = (patched[2].files, where)
         if patched is None:
             self.full += 1
             patched = scan_sources(store, snap, sources, exclude=exclude, never=never)
@@ -135,11 +142,12 @@ class ListingCache:
 
 
 def _patch(
-    listing: tuple[Any, Any, Any], changed: set[str]
+    listing: tuple[Any, Any, Any], changed: set[str], where: dict[tuple[str, str], int]
 ) -> tuple[tuple[Any, Any, Any], set[int], bool] | None:
     """The listing with each changed path stat'ed again (gone: dropped), the indexes of the files
     re-stat'ed, and whether any is gone; None when some path is not a file the listing holds, or
-    could change what is listed (a .gitignore)."""
+    could change what is listed (a .gitignore). ``where``: (root, path) -> index of the listing's
+    files."""
     import dataclasses
     import os
 
@@ -147,7 +155,6 @@ def _patch(
     from codequarry.scan import Manifest
 
     sources, reg, manifest = listing
-    where = {(f.root, f.path): i for i, f in enumerate(manifest.files)}
     files = list(manifest.files)
     gone: set[int] = set()
     restated: set[int] = set()
@@ -285,8 +292,8 @@ def apply(
 
 def prime(plan: Plan) -> None:
     """Read what the first batch would otherwise read, once the store is up to date: every table's
-    log and the keys of its parts (store/warm.py), and the rows of the operations' inputs (they
-    read them whole: partcache)."""
+    log and the keys of its parts (store/warm.py), the rows of the operations' inputs (they
+    read them whole: partcache), and build the states operations keep between runs (ctx.kept)."""
     from codequarry import partcache
     from codequarry.store import warm
 
@@ -310,6 +317,9 @@ def prime(plan: Plan) -> None:
                 partcache.table_at(store, name, state.version)
         except QuarryError:  # a damaged table: the batch that needs it says so
             continue
+    from codequarry.operations import prime_kept
+
+    prime_kept(store, plan.graph, snap.tables, snap.run.get("operations", {}))  # their kept states
 
 
 def checkpoint_logs(store: Store, tables: list[str], every: int = CHECKPOINT_EVERY) -> list[str]:
@@ -382,9 +392,7 @@ def watch(
     apply(plan, log, None, listing, idle)
     idle.run(plan, log, listing)
     prime(plan)
-    log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
-    if ready is not None:
-        ready()
+    watching = False
     for changes in fs_watch(
         *roots,
         watch_filter=_filter(Path(plan.store)),
@@ -395,6 +403,21 @@ def watch(
         rust_timeout=IDLE_MS,
         yield_on_timeout=True,
     ):
+        if not watching:
+            # the watcher is registered once it yields: a change saved between the catch-up and
+            # now raised no event, so one run lists the tree whole (it publishes only if something
+            # changed); only then is the watch announced
+            watching = True
+            listing.changed = None
+            try:
+                apply(plan, log, None, listing, idle)
+            except QuarryError as exc:  # a held lock: the next change lists the tree whole again
+                listing.listing = None
+                log(f"{time.strftime('%H:%M:%S')} not applied: {exc}")
+            log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
+            if ready is not None:
+                ready()
+            continue
         if not changes:  # IDLE_MS without a change
             if idle.due:
                 try:

@@ -17,6 +17,10 @@ up. So:
   (a subclass names its base; an import re-exporting a reached class under another name passes it on);
 - the keys are the reached classes and every class the changed files define or defined.
 
+In a long-lived process (``quarry watch``) the per-repo sets of base last parts are kept between
+runs (:class:`~.lasts.LastsIndex`, ``ctx.kept``) and updated from the changed files' rows, which
+says which names flipped; else both sets are computed column-wise from the whole table (``_lasts``).
+
 This over-approximates (an identifier equal to a touched name by chance reaches its row) and never
 misses a lookup, which is what exactness needs. ``tests/test_exact.py`` checks it against fresh
 extracts; ``tests/test_incops.py`` over cross-file model hierarchies.
@@ -29,6 +33,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from codequarry.extractors.python.models.lasts import COLUMNS as LASTS_COLUMNS
+from codequarry.extractors.python.models.lasts import LastsIndex
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROVENANCE = frozenset({"repo", "path", "sha256"})
@@ -137,14 +144,20 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
     for rows in (ctx.before("model_members", ["owner"]), ctx.changed_rows("model_members", ["owner"])):
         touched |= {_last(o) for o in rows["owner"].to_pylist() if o}
     everything = ctx.table("model_classes")
-    from codequarry.operations import key_filter
+    index = _lasts_index(ctx)
+    if index.flipped is not None:  # kept, and updated from the changed files' rows alone
+        flipped, pairs = index.flipped, index.pairs() | index.flipped
+        index.flipped = None
+    else:
+        from codequarry.operations import key_filter
 
-    rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
-    lasts_now = _lasts(everything)
-    before = ctx.before("model_classes")
-    lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
-    touched |= {name for _, name in lasts_now ^ lasts_before}  # flipped in some repo's graph
-    lasts = {name for _, name in lasts_now | lasts_before}
+        rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
+        lasts_now = _lasts(everything)
+        before = ctx.before("model_classes")
+        lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
+        flipped, pairs = lasts_now ^ lasts_before, lasts_now | lasts_before
+    touched |= {name for _, name in flipped}  # flipped in some repo's graph
+    lasts = {name for _, name in pairs}
     moved = _reexports(ctx.before("imports", _IMPORTS_AT), lasts) ^ _reexports(
         ctx.changed_rows("imports", _IMPORTS_AT), lasts
     )
@@ -153,6 +166,17 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
         return keys
     reached = _reach(ctx, everything, lasts, touched)
     return keys | {(fqn,) for fqn in reached}
+
+
+def _lasts_index(ctx: Any) -> LastsIndex:
+    """Each repo's base last parts (:mod:`.lasts`): kept between runs of a long-lived process and
+    updated from the changed files' rows, which says what flipped; else built whole."""
+
+    def update(index: LastsIndex) -> bool:
+        index.change(ctx.changed, ctx.changed_rows("model_classes", LASTS_COLUMNS))
+        return True
+
+    return ctx.kept("lasts", lambda: LastsIndex.of(ctx.table("model_classes", LASTS_COLUMNS)), update)  # type: ignore[no-any-return]
 
 
 def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: set[str]) -> set[str]:

@@ -178,6 +178,10 @@ class ClassGraph:
             walk(fqn)
         return memo
 
+    def lineage(self, fqn: str) -> list[str]:
+        """Every candidate class ``fqn`` inherits from, at any depth."""
+        return [a for a, _ in self.ancestors(fqn, lambda _: False)]
+
     def ancestors(self, fqn: str, stop: Callable[[str], bool]) -> Iterator[tuple[str, bool]]:
         """(ancestor, stopped) depth first, left to right, each once; a class for which ``stop`` is true
         is yielded with ``stopped=True`` and not walked past."""

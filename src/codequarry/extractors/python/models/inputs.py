@@ -50,6 +50,8 @@ class ByRepo:
         code = self.codes.get(repo)
         if code is None or self.indices is None:
             return self.table.slice(0, 0)
+        if len(self.codes) == 1 and not self.table.column("repo").null_count:
+            return self.table  # every row is this repo's (a store of one repo): no copy
         return self.table.filter(pc.equal(self.indices, code))
 
 

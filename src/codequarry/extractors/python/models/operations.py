@@ -11,8 +11,10 @@ work: ``orm_models``, ``orm_fields`` (:mod:`~codequarry.extractors.python.models
 
 Incremental: the outputs are keyed by model (``fqn`` / ``model``). When files change, the run asks
 :func:`~codequarry.extractors.python.models.affected.affected` which models the change can reach and
-replaces only those models' rows; the graph itself is still read whole (a model may depend on any
-file), the rows are built and compared for the reached models only.
+replaces only those models' rows; the graph of each repo holding a reached model is still built
+whole (a model may depend on any file), the rows are built for the reached models only (with their
+parents' rows, and the members of them and their ancestors). ``affected`` keeps each repo's base
+last parts between the runs of a long-lived process (``ctx.kept``, :mod:`.lasts`).
 """
 
 from __future__ import annotations
@@ -63,12 +65,14 @@ def resolve_models(ctx: Any) -> dict[str, pa.Table]:
             graph = ClassGraph(inputs)
             orm = OrmClasses(graph)
             validation = ValidationClasses(graph)
-            graph.load_members(orm.classes() | validation.classes())
-            tables = {**orm_tables(orm), **validation_tables(validation)}
+            only = None if ctx.keys is None else {k[0] for k in ctx.keys} & set(graph.classes)
+            if only is None:
+                graph.load_members(orm.classes() | validation.classes())
+            else:  # an incremental run: the reached models' rows only, from their and their ancestors' members
+                graph.load_members({a for fqn in only for a in (fqn, *graph.lineage(fqn))})
+            tables = {**orm_tables(orm, only), **validation_tables(validation, only)}
             del graph, orm, validation
         for name, data in tables.items():
-            if ctx.keys is not None:  # an incremental run: the reached models' rows only
-                data = ctx.only_keys(data, name)
             if data.num_rows:
                 pieces[name].append(data)
     tables = {

@@ -201,26 +201,36 @@ def _is_sqla_factory(target: str | None) -> bool:
     return last_part(target) == "declarative_base" or target.endswith("().generate_base")
 
 
-def orm_tables(orm: OrmClasses) -> dict[str, pa.Table]:
-    """``orm_models`` and ``orm_fields`` (the graph's members of ``orm.classes()`` must be loaded)."""
+def orm_tables(orm: OrmClasses, only: set[str] | None = None) -> dict[str, pa.Table]:
+    """``orm_models`` and ``orm_fields`` (the graph's members of ``orm.classes()`` must be loaded);
+    with ``only``, the rows of those models alone (the members of them and their ancestors loaded:
+    a model's rows depend on those, its parents' rows, and which classes are models)."""
     models: list[dict[str, Any]] = []
     fields: list[dict[str, Any]] = []
     done: dict[str, dict[str, Any]] = {}  # models by fqn, parents before children
-    wanted = [fqn for fqn, role in orm.role.items() if role not in ("", "base")]
+    known = {fqn: _framework(orm, fqn) for fqn, role in orm.role.items() if role not in ("", "base")}
+    wanted = list(known)
+    if only is not None:  # the models asked for and the ancestors their rows are made from
+        need = {a for fqn in only if fqn in known for a in (fqn, *_concrete_chain(orm, fqn))}
+        wanted = [fqn for fqn in wanted if fqn in need]
     for fqn in sorted(wanted, key=lambda f: len(_concrete_chain(orm, f))):  # parents before children
-        role = orm.role[fqn]
-        row = orm.g.classes[fqn]
-        fw = "sqlalchemy" if role == "table" else orm.framework[fqn]
-        if role == "table" and _flask_table(orm, row):
-            fw = "flask_sqlalchemy"
+        fw = known[fqn]
         own = _model_fields(orm, fqn, fw)
         done[fqn] = _model_row(orm, fqn, fw, own, done)
-        models.append(done[fqn])
-        fields.extend(own)
-    _resolve_targets(orm, models, fields)
+        if only is None or fqn in only:
+            models.append(done[fqn])
+            fields.extend(own)
+    _resolve_targets(orm, known, fields)
     models.sort(key=lambda m: (m["repo"], m["path"], m["line"], m["col"]))
     fields.sort(key=lambda f: (f["model"], f["inherited"], f["repo"], f["path"], f["line"], f["col"]))
     return {"orm_models": table_of(models, OrmModel), "orm_fields": table_of(fields, OrmField)}
+
+
+def _framework(orm: OrmClasses, fqn: str) -> str:
+    """The framework column of a model's rows."""
+    if orm.role[fqn] != "table":
+        return str(orm.framework[fqn])
+    return "flask_sqlalchemy" if _flask_table(orm, orm.g.classes[fqn]) else "sqlalchemy"
 
 
 @dataclass(slots=True)
@@ -438,13 +448,13 @@ def _model_fields(orm: OrmClasses, fqn: str, fw: str) -> list[dict[str, Any]]:
     return out
 
 
-def _resolve_targets(orm: OrmClasses, models: list[dict[str, Any]], fields: list[dict[str, Any]]) -> None:
+def _resolve_targets(orm: OrmClasses, known: dict[str, str], fields: list[dict[str, Any]]) -> None:
     """Model references as fully qualified names where they can be: a resolved name through
     re-exports, ``"Address"`` (SQLAlchemy's registry, Django's same app) or ``"auth.User"`` (Django's
-    app label) by looking the class name up among the models of the same source."""
+    app label) by looking the class name up among the models of the same source (``known``: every
+    model of the graph and its framework)."""
     g = orm.g
-    known = {m["fqn"]: m for m in models}
-    labels = {m["fqn"]: django_app_label(m["module"]) for m in models if m["framework"] == "django"}
+    labels = {fqn: django_app_label(g.classes[fqn]["module"]) for fqn, fw in known.items() if fw == "django"}
     for f in fields:
         for key in ("foreign_key_target", "relationship_target"):
             target = f[key]
@@ -464,7 +474,7 @@ def _resolve_targets(orm: OrmClasses, models: list[dict[str, Any]], fields: list
                 hits = [
                     c
                     for c in hits
-                    if labels.get(c) == label or known[c]["module"].endswith(f"{label}.models")
+                    if labels.get(c) == label or g.classes[c]["module"].endswith(f"{label}.models")
                 ]
                 if not hits:  # "auth.User" when django.contrib is not in the corpus
                     hits = [

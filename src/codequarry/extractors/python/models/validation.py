@@ -156,13 +156,16 @@ class ValidationClasses:
         return out
 
 
-def validation_tables(vc: ValidationClasses) -> dict[str, pa.Table]:
-    """The three validation tables (the graph's members of ``vc.classes()`` must be loaded)."""
+def validation_tables(vc: ValidationClasses, only: set[str] | None = None) -> dict[str, pa.Table]:
+    """The three validation tables (the graph's members of ``vc.classes()`` must be loaded); with
+    ``only``, the rows of those models alone (the members of them and their ancestors loaded: each
+    model's rows depend on those, and on which classes are models)."""
     g, framework, options = vc.g, vc.framework, vc.options
     versions = _pydantic_versions(g, framework)
     models, fields, validators = [], [], []
     for fqn in sorted(
-        framework, key=lambda f: (g.classes[f]["repo"], g.classes[f]["path"], g.classes[f]["line"])
+        framework if only is None else only & set(framework),
+        key=lambda f: (g.classes[f]["repo"], g.classes[f]["path"], g.classes[f]["line"]),
     ):
         row = g.classes[fqn]
         fw = framework[fqn]

@@ -8,9 +8,14 @@ Incremental: partitioned by file. A file's ``tests`` rows come from its own ``te
 from whether its classes are test cases, which depends on the classes their bases name, through any
 number of files. A base is looked up by fully qualified name, else by its last part among the
 classes of the same repo, so a lookup can only give another answer than before if a changed file
-defines (or defined) a class of that name. :func:`affected` therefore walks every class up through
-its bases and marks it when some lookup on the way names a class of a changed file, before or after
-the change; the files holding the marked classes' tests, and the changed files, are re-derived.
+defines (or defined) a class of that name. :func:`affected` therefore marks every class some lookup on
+the way up from which names a class a changed file defines or defined; the files holding the marked classes' tests, and the changed files, are re-derived.
+
+Stateful: the class rows live in a :class:`~.testindex.ClassIndex` (by name, by last part, by the
+last parts their bases write), which a long-lived process (``quarry watch``) keeps between runs and
+updates from the changed files' rows (``ctx.kept``); so ``affected`` looks only at the classes
+whose bases write a touched name, and the operation settles only the classes of the files it
+re-derives. A one-run process builds the index from the whole table.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import operation
+from codequarry.extractors.python.tasks.testindex import CLASS_COLUMNS, ClassIndex, last
 from codequarry.extractors.python.tasks.testsuite import CommonColumns
 from codequarry.python.bulk import gc_paused
 from codequarry.schema import dataset
@@ -29,9 +35,6 @@ from codequarry.schema import dataset
 @dataset("tests")
 class TestItem(CommonColumns):
     """One row per test (function or method) or pytest fixture."""
-
-
-_CLASS_COLUMNS = ["repo", "path", "line", "class_fqn", "bases", "is_case"]
 
 
 def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -47,26 +50,12 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
         ):
             if kind == "class" and fqn:
                 touched.add(fqn)
-                shorts.add((repo, fqn.rsplit(".", 1)[-1]))
+                shorts.add((repo, last(fqn)))
     keys = set(changed)
+    index = _index(ctx)  # (brought up to date even when nothing is touched: it is kept)
     if not touched:
         return keys
-    by_fqn, by_short = _shared_classes(ctx)
-    marked = set(touched)
-    below: dict[str, list[str]] = {}  # class -> the classes whose bases resolve to it
-    for fqn, row in by_fqn.items():
-        for base in row["bases"]:
-            if base in touched or (row["repo"], base.rsplit(".", 1)[-1]) in shorts:
-                marked.add(fqn)  # a lookup that may answer otherwise now
-            target = _target(row, base, by_fqn, by_short)
-            if target is not None:
-                below.setdefault(target, []).append(fqn)
-    todo = list(marked)
-    while todo:  # every class above which a marked class sits is marked
-        for sub in below.get(todo.pop(), ()):
-            if sub not in marked:
-                marked.add(sub)
-                todo.append(sub)
+    marked = index.marked(touched, shorts)
     if marked:
         facts = ctx.table("test_facts", columns=["repo", "path", "class_fqn"])
         hit = facts.filter(
@@ -92,73 +81,33 @@ def test_cases(ctx: Any) -> pa.Table:
         return _test_cases(ctx)
 
 
-def _shared_classes(ctx: Any) -> tuple[dict[str, dict[str, Any]], dict[tuple[str, str], list[str]]]:
-    """``_classes`` of the run's ``test_facts``, built once for ``affected`` and the operation."""
-    got = ctx.shared.get("classes")
-    if got is None:
-        got = ctx.shared["classes"] = _classes(ctx.table("test_facts", columns=[*_CLASS_COLUMNS, "kind"]))[1:]
-    return got  # type: ignore[no-any-return]
+def _index(ctx: Any) -> ClassIndex:
+    """The class index of the run's ``test_facts``: kept between runs of a long-lived process and
+    updated from the changed files' rows (``ctx.kept``), else built from the whole table."""
 
+    def update(index: ClassIndex) -> bool:
+        index.remove(ctx.changed)
+        index.add(ctx.changed_rows("test_facts", CLASS_COLUMNS))
+        return True
 
-def _classes(
-    facts: pa.Table,
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], dict[tuple[str, str], list[str]]]:
-    """The class rows, by fully qualified name (the first in source order wins) and by (repo, last part)."""
-    classes = facts.filter(pc.equal(facts["kind"], "class")).select(_CLASS_COLUMNS).to_pylist()
-    # the same class name defined twice (two repos): the first in source order wins, however the
-    # store orders rows
-    classes.sort(key=lambda c: (c["repo"], c["path"], c["line"]), reverse=True)
-    by_fqn = {c["class_fqn"]: c for c in classes}
-    by_short: dict[tuple[str, str], list[str]] = {}
-    for c in classes:
-        hits = by_short.setdefault((c["repo"], c["class_fqn"].rsplit(".", 1)[-1]), [])
-        if c["class_fqn"] not in hits:
-            hits.append(c["class_fqn"])
-    return classes, by_fqn, by_short
-
-
-def _target(
-    row: dict[str, Any], base: str, by_fqn: dict[str, Any], by_short: dict[tuple[str, str], list[str]]
-) -> str | None:
-    """The class a base names: by fully qualified name, else the one class of that name in the repo."""
-    if base in by_fqn:
-        return base
-    hits = by_short.get((row["repo"], base.rsplit(".", 1)[-1]), [])
-    return hits[0] if len(hits) == 1 else None
+    return ctx.kept("classes", lambda: ClassIndex.of(ctx.table("test_facts", columns=CLASS_COLUMNS)), update)
 
 
 def _test_cases(ctx: Any) -> pa.Table:
-    by_fqn, by_short = _shared_classes(ctx)
-    memo: dict[str, bool] = {}
-
-    def is_case(fqn: str, depth: int = 0) -> bool:
-        if fqn in memo:
-            return memo[fqn]
-        row = by_fqn[fqn]
-        got = bool(row["is_case"])
-        if not got and depth < 50:
-            memo[fqn] = False  # a cycle ends here
-            for base in row["bases"]:
-                # re-exported elsewhere: one class of that name in the source
-                target = _target(row, base, by_fqn, by_short)
-                if target is not None and is_case(target, depth + 1):
-                    got = True
-                    break
-        memo[fqn] = got
-        return got
-
-    cases = [fqn for fqn in by_fqn if is_case(fqn)]
+    index = _index(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
     columns = [*(f.name for f in TestItem.schema), "class_fqn", "pending"]
     facts = ctx.table("test_facts", columns=list(dict.fromkeys(columns)))
-    in_case = pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(cases, pa.string())), False)
-    framework = pc.if_else(pc.and_(facts["pending"], in_case), pa.scalar("unittest"), facts["framework"])
-    # one filter, so that the rows are copied once: not a class, a framework, one of ctx.keys
-    keep = pc.and_(pc.not_equal(facts["kind"], "class"), pc.invert(pc.is_null(framework)))
-    if ctx.keys is not None:
+    if ctx.keys is not None:  # the files of ctx.keys only, before anything is computed per row
         from codequarry.operations import key_filter
 
-        keep = pc.and_(keep, key_filter(facts, ("repo", "path"), ctx.keys))
+        facts = facts.filter(key_filter(facts, ("repo", "path"), ctx.keys))
+    pending = facts.filter(pc.fill_null(facts["pending"], False))
+    cases = index.cases(sorted(set(pc.unique(pending["class_fqn"]).to_pylist()) - {None}))
+    in_case = pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(cases, pa.string())), False)
+    framework = pc.if_else(pc.and_(facts["pending"], in_case), pa.scalar("unittest"), facts["framework"])
+    # one filter, so that the rows are copied once: not a class, a framework
+    keep = pc.and_(pc.not_equal(facts["kind"], "class"), pc.invert(pc.is_null(framework)))
     facts = facts.set_column(facts.column_names.index("framework"), "framework", framework)
     items = facts.filter(pc.fill_null(keep, False))
     n = int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0)
