@@ -12,16 +12,17 @@ run: ``SELECT``, ``WITH``, ``VALUES``, ``EXPLAIN [ANALYZE]``, ``DESCRIBE``, ``SH
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 
-from codequarry.errors import QueryError, StoreError, did_you_mean
+from codequarry.errors import QuarryError, QueryError, StoreError, did_you_mean
 from codequarry.store import Snapshot, Store
 from codequarry.store.damage import open_live
-from codequarry.store.store import live_dataset
+from codequarry.store.store import arrow_table, damaged, live_dataset, part_inside
 
 #: what read-only SQL may be, for messages
 QUERY_KINDS = "SELECT, WITH, VALUES, EXPLAIN, DESCRIBE, SHOW"
@@ -53,6 +54,8 @@ QUERY_STEPS = frozenset(
 )
 _REFUSED = re.compile(r"\b(DDL|DML|Statement) not supported: (.+)$")
 _NO_TABLE = re.compile(r"table '(?:[^'.]+\.)*([^'.]+)' not found")
+#: a query that lists tables (SHOW TABLES, information_schema) needs every table registered
+_NAMES_EVERY_TABLE = re.compile(r"\b(show|information_schema)\b", re.IGNORECASE)
 
 
 class ReadOnlyError(QueryError):
@@ -67,51 +70,159 @@ class ReadOnlySession:
     """A DataFusion session over one snapshot whose :meth:`sql` runs queries only.
 
     ``context`` is the underlying ``datafusion.SessionContext`` for code of your own (it is not
-    guarded); SQL text from anyone else goes through :meth:`sql`.
+    guarded); SQL text from anyone else goes through :meth:`sql`. ``tables`` names every table of
+    the snapshot; a lazy session (``session(..., lazy=True)``) registers each one the first time a
+    query names it.
     """
 
-    def __init__(self, context: Any, tables: Iterable[str]) -> None:
+    def __init__(self, context: Any, tables: Iterable[str], loader: Any = None) -> None:
         self.context = context
         self.tables = tuple(sorted(tables))
+        self._loader = loader
 
     def sql(self, query: str) -> Any:
         """Plan a query (a ``datafusion.DataFrame``, run when collected); writes are refused."""
-        return read_only_sql(self.context, query, tables=self.tables)
+        if self._loader is not None and _NAMES_EVERY_TABLE.search(query):
+            for name in self.tables:
+                self._loader(name)
+        return read_only_sql(self.context, query, tables=self.tables, resolve=self._loader)
 
     def table(self, name: str) -> Any:
         if name not in self.tables:
             raise QueryError(
                 f"no table '{name}'.{did_you_mean(name, self.tables)} Tables: {', '.join(self.tables)}"
             )
+        if self._loader is not None:
+            self._loader(name)
         return self.context.table(name)
 
 
 def session(
-    store: Store, snapshot: Snapshot | None = None, *, damaged: dict[str, StoreError] | None = None
+    store: Store,
+    snapshot: Snapshot | None = None,
+    *,
+    damaged: dict[str, StoreError] | None = None,
+    pushdown: bool = True,
+    lazy: bool = False,
 ) -> ReadOnlySession:
     """A read-only session with every table of the snapshot registered at its published version.
 
     A table that cannot be opened raises, or, when ``damaged`` is given, is left out and recorded
-    there (so that queries of the other tables still work)."""
+    there (so that queries of the other tables still work). With ``lazy``, a table is opened and
+    registered when a query first names it (a damaged one raises then): a query of one table does not
+    open the other thirty.
+
+    With ``pushdown`` (the default) each table of at most SCAN_FILES live files is a view over
+    DataFusion's own Parquet scan of the files its Delta log names at that version (see
+    :func:`parquet_view`), so a query's filters reach the scan and prune row groups by their
+    statistics; other tables, and all without ``pushdown``, go through deltalake's table provider,
+    which receives no filters (kept to check that both give the same answers)."""
     snap = snapshot or store.snapshot()
     if snap is None:
         raise StoreError(f"store '{store.path}' has no published snapshot yet: run 'quarry extract' first")
     from datafusion import SessionContext
 
-    ctx = SessionContext()
-    for name, state in sorted(snap.tables.items()):
+    ctx = SessionContext(session_config())
+    done: set[str] = set()
+
+    def load(name: str) -> bool:
+        """Register table ``name`` if it is the snapshot's and not yet registered; whether it did."""
+        state = snap.tables.get(name)
+        if state is None or name in done:
+            return False
+        done.add(name)
+        table = open_live(store, name, state)  # refuses a log that replays to other rows
+        native = pushdown and len(table.file_uris()) <= SCAN_FILES
+        ctx.register_table(name, parquet_view(ctx, store, name, table) if native else table)
+        return True
+
+    names = list(snap.tables)
+    if _register_runs(ctx, store, snap):
+        names.append("runs")
+    if lazy:
+        return ReadOnlySession(ctx, names, load)
+    for name in sorted(snap.tables):
         try:
-            table = open_live(store, name, state)  # refuses a log that replays to other rows
+            load(name)
         except StoreError as exc:
             if damaged is None:
                 raise
             damaged[name] = exc
-            continue
-        ctx.register_table(name, table)
-    names = list(snap.tables)
-    if _register_runs(ctx, store, snap):
-        names.append("runs")
     return ReadOnlySession(ctx, names)
+
+
+#: a table of at most this many live files is read through DataFusion's own Parquet scan (filters
+#: reach it); one of more (a store not compacted since many runs) through deltalake's provider, which
+#: scans them as one source: a union of one scan per file costs ~3x more CPU at ~160 files a table
+SCAN_FILES = 32
+
+#: DataFusion settings of every query session; see session_config
+SETTINGS = {
+    # broadcast (collect) the build side of a hash join up to this size instead of hash-partitioning
+    # both sides: on a few cores, repartitioning a 4 M-row probe side costs more than building one
+    # hash table (DataFusion's defaults, 128 K rows / 1 MB, suit many cores)
+    "datafusion.optimizer.hash_join_single_partition_threshold_rows": 2_000_000,
+    "datafusion.optimizer.hash_join_single_partition_threshold": 512 * 2**20,
+}
+
+
+def session_config() -> Any:
+    """The ``datafusion.SessionConfig`` of a query session (see SETTINGS)."""
+    from datafusion import SessionConfig
+
+    config = SessionConfig().with_information_schema(True)  # SHOW TABLES, DESCRIBE, information_schema
+    for key, value in SETTINGS.items():
+        config = config.set(key, str(value))
+    return config
+
+
+def parquet_view(ctx: Any, store: Store, name: str, table: Any) -> Any:
+    """A DataFrame over exactly the live Parquet files of table ``name`` (a DeltaTable at its
+    published version), read by DataFusion's own Parquet scan (one per file, in a union).
+
+    deltalake's table provider reaches DataFusion through its FFI interface, which passes no filters
+    down: a query of one repo read every row of its tables. DataFusion's Parquet scan takes the
+    filters and skips row groups (and pages) by the statistics in each file's footer, which the
+    store's (repo, path) layout makes selective (docs/scale.md). The files are the ones the log
+    names at the published version, never the folder's listing (a run in progress writes files
+    there before it publishes). The store never uses deletion vectors or column mapping, so the
+    files are the table. Each file must be there with the size its log records: DataFusion reads a
+    missing file as no rows, which would be a silently different answer."""
+    actions = arrow_table(table.get_add_actions(flatten=False))
+    folder = store.table_path(name)
+    paths: list[str] = []
+    listed = actions.column("path").to_pylist() if actions.num_rows else []
+    sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    for raw, size in zip(listed, sizes, strict=True):
+        if not part_inside(raw):  # a log naming a file outside its table is damage (or an attack)
+            raise StoreError(
+                f"the Delta log of '{table.table_uri}' names a file outside the table ({raw}); "
+                "run 'quarry doctor --repair' to rebuild the table"
+            )
+        path = folder / unquote(raw)
+        try:
+            found = path.stat().st_size
+        except FileNotFoundError:
+            raise damaged(store, name, f"its file {path.name} is missing") from None
+        if found != size:
+            raise damaged(store, name, f"its file {path.name} holds {found} bytes, its log says {size}")
+        paths.append(str(path))
+    schema = _scan_schema(pa.schema(table.schema().to_arrow()))
+    frames = [ctx.read_parquet(path, schema=schema, file_extension="") for path in paths]
+    if not frames:
+        return ctx.from_arrow(schema.empty_table())
+    while len(frames) > 1:  # a balanced tree of unions: a table may have hundreds of parts
+        pairs = [frames[i].union(frames[i + 1]) for i in range(0, len(frames) - 1, 2)]
+        frames = pairs + frames[len(frames) - len(frames) % 2 :]
+    return frames[0]
+
+
+def _scan_schema(schema: pa.Schema) -> pa.Schema:
+    """The table's schema with top-level strings and binaries as views: the types DataFusion's
+    Parquet scan reads them as anyway (so nothing is cast), as deltalake's provider gave them."""
+    views = {pa.string(): pa.string_view(), pa.large_string(): pa.string_view()}
+    views |= {pa.binary(): pa.binary_view(), pa.large_binary(): pa.binary_view()}
+    return pa.schema([f.with_type(views.get(f.type, f.type)) for f in schema], metadata=schema.metadata)
 
 
 def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
@@ -137,20 +248,29 @@ def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
     return True
 
 
-def read_only_sql(ctx: Any, query: str, *, tables: Iterable[str] = ()) -> Any:
+def read_only_sql(
+    ctx: Any, query: str, *, tables: Iterable[str] = (), resolve: Callable[[str], bool] | None = None
+) -> Any:
     """The one way SQL from outside reaches DataFusion: plan ``query`` on ``ctx`` (a
     ``datafusion.SessionContext``) as a query, or raise :class:`ReadOnlyError` before anything runs.
 
     ``tables`` (the names registered) lets an unknown table's message suggest the nearest one.
+    ``resolve``, if given, is called with the name of a table the planner did not find; when it
+    returns True (it registered the table) the query is planned again.
     Returns the planned ``datafusion.DataFrame``; collecting it runs the query.
     """
     from datafusion import SQLOptions
 
     options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
-    try:
-        frame = ctx.sql(query, options=options)
-    except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
-        raise _query_error(exc, list(tables)) from None
+    while True:
+        try:
+            frame = ctx.sql(query, options=options)
+            break
+        except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
+            missing = _NO_TABLE.search(str(exc))
+            if resolve is not None and missing is not None and resolve(missing.group(1)):
+                continue
+            raise _query_error(exc, list(tables)) from None
     step = _first_write_step(frame.logical_plan())
     if step is not None:
         raise ReadOnlyError(
@@ -194,32 +314,24 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
 
 
 def sql(store: Store, query: str) -> pa.Table:
-    """Run one read-only SQL statement over the published snapshot (writes are refused)."""
+    """Run one read-only SQL statement over the published snapshot (writes are refused).
+
+    Only the tables the query names are opened (a damaged one stops the query with its one-line
+    message; the others still answer queries)."""
     from codequarry.store.damage import translate
 
-    damaged: dict[str, StoreError] = {}
-    ses = session(store, damaged=damaged)
+    ses = session(store, lazy=True)
     try:
         frame = ses.sql(query)
         result = frame.to_arrow_table()
-    except QueryError as exc:
-        _raise_damage(str(exc), damaged)
+    except QuarryError:  # a refused query, a damaged table: already one line
         raise
     except Exception as exc:  # DataFusion raises plain Exceptions with a planner message
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _raise_damage(message, damaged)
         better = translate(store, exc, "querying")
         if better is not None:
             raise better from None
         raise _query_error(exc, list(ses.tables)) from None
     return plain_types(result)
-
-
-def _raise_damage(message: str, damaged: dict[str, StoreError]) -> None:
-    """A query that failed on a table left out as damaged says so, with the fix."""
-    for name, error in damaged.items():
-        if f"'{name}'" in message or f"public.{name}' not found" in message:
-            raise error from None
 
 
 def _plain_type(tp: pa.DataType) -> pa.DataType:
