@@ -212,7 +212,13 @@ def test_the_pipe_hands_out_whole_lines_as_blocks_in_order() -> None:
     writer = threading.Thread(target=_write_all, args=(w, data))
     writer.start()
     with open(r, "rb") as stream:
-        pipe = pipes.Pipe(stream, got.extend, got.append, print, on_block=got.append)
+
+        def block(view: bytes | memoryview, lines: int, head: bytes) -> None:
+            whole = head + bytes(view)
+            assert whole.count(b"\n") == lines
+            got.append(whole)
+
+        pipe = pipes.Pipe(stream, got.extend, got.append, print, on_block=block)
         while pipe.open:
             pipe.read()
     writer.join()

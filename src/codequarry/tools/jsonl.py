@@ -357,7 +357,7 @@ class LineReader:
         self._pending_bytes = 0
         # blocks of whole lines, straight from the pipe (no object per line) while no line is pending
         self.takes_blocks = self.arrow is not None and not strict
-        self._blocks: list[bytes] = []
+        self._blocks: list[bytes | memoryview] = []
         self._block_lines = 0
         self.lineno = 0  # lines decoded so far
         self.rows = 0
@@ -369,15 +369,18 @@ class LineReader:
         self._lead: list[pa.Array] | None = None  # the provenance columns of the largest batch so far
         self._declared_only = checker.extra == "ignore"  # read batches refusing undeclared fields first
 
-    def block(self, data: bytes) -> None:
-        """Whole lines in one block (each ends with a newline): kept as they are, so a batch that
-        pyarrow reads whole never becomes a Python object per line."""
+    def block(self, data: bytes | memoryview, lines: int | None = None, head: bytes = b"") -> None:
+        """Whole lines in one block (``head`` + ``data``: each line ends with a newline; ``lines`` of
+        them, counted here when not given): kept as they are (a view of the pipe's chunk, not a
+        copy), so a batch that pyarrow reads whole never becomes a Python object per line."""
         if self.pending:  # lines came first (after a cut line): keep the order, as lines
-            self.extend(_split(data))
+            self.extend(_split(head + bytes(data)))
             return
+        if head:
+            self._blocks.append(head)
         self._blocks.append(data)
-        self._block_lines += data.count(b"\n")
-        self._pending_bytes += len(data)
+        self._block_lines += lines if lines is not None else (head + bytes(data)).count(b"\n")
+        self._pending_bytes += len(head) + len(data)
         if self._block_lines >= self.batch or self._pending_bytes >= BATCH_BYTES:
             self._flush()
 

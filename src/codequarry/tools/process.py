@@ -133,7 +133,7 @@ class TaskProcess:
         stop: threading.Event | None = None,
         on_cut: Callable[[Cut], None] | None = None,
         on_stdout_lines: Callable[[list[bytes]], None] | None = None,
-        on_stdout_block: Callable[[bytes], None] | None = None,
+        on_stdout_block: Callable[[bytes | memoryview, int, bytes], None] | None = None,
     ) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
@@ -287,9 +287,9 @@ class TaskProcess:
         for line in lines:
             self.on_stdout(line)
 
-    def _stdout_block(self, block: bytes) -> None:
+    def _stdout_block(self, block: bytes | memoryview, lines: int, head: bytes) -> None:
         if not self._over:
-            self.on_stdout_block(block)  # type: ignore[misc]  # set: _pipes passes this method only then
+            self.on_stdout_block(block, lines, head)  # type: ignore[misc]  # set: _pipes passes it only then
 
     def _stderr_lines(self, lines: list[bytes]) -> None:
         for line in lines:
