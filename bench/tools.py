@@ -272,7 +272,28 @@ def ingest_result(
         marginal = max(1e-9, c["runner_ingest"] - c["runner_one_row"])
         out["cpu_runner_marginal_rows_per_s"] = round(rows / marginal, 1)
         out["cpu_bare_lines_json_rows_per_s"] = round(rows / c["bare_lines_json"], 1)
+        out["headline"] = headline(rows, med, c)
     return out
+
+
+def headline(rows: int, wall: dict[str, float], cpu: dict[str, float]) -> dict[str, Any]:
+    """The ingest rate four ways, side by side with the bare `json.loads` loop's (same rows, same
+    run): the whole run (store, commit and report included) and its margin (the one-row run taken
+    off), each in wall time (what a shared machine skews) and in this process's CPU time."""
+
+    def rate(n: float, seconds: float) -> float:
+        return round(n / max(1e-9, seconds), 1)
+
+    return {
+        "rows": rows,
+        "run_rows_per_wall_s": rate(rows, wall["runner_ingest"]),
+        "run_marginal_rows_per_wall_s": rate(rows, wall["runner_ingest"] - wall["runner_one_row"]),
+        "run_rows_per_cpu_s": rate(rows, cpu["runner_ingest"]),
+        "run_marginal_rows_per_cpu_s": rate(rows, cpu["runner_ingest"] - cpu["runner_one_row"]),
+        "bare_json_loads_rows_per_wall_s": rate(rows, wall["bare_lines_json"]),
+        "bare_json_loads_rows_per_cpu_s": rate(rows, cpu["bare_lines_json"]),
+        "run_cpu_vs_bare_json_loads": round(cpu["runner_ingest"] / cpu["bare_lines_json"], 3),
+    }
 
 
 def summarize(samples: list[float], units: int, unit: str) -> dict[str, Any]:

@@ -48,6 +48,11 @@ TRICKY = [
     b'{"name": "a", "n": 1, "extra_field": 2}',
     b'\xef\xbb\xbf{"name": "bom", "n": 1}',
     b'{"name": "a\\u00e9\\n", "n": -0}',
+    b'{"name": "a", "n": 1, "other": Inf}',  # pyarrow ignores a field json refuses
+    b'{"name": "a", "n": 1, "other": [1, -Inf]}',
+    b'{"name": "a", "n": 1, "other": NaN}',  # json reads it, the undeclared field is ignored
+    b'{"name": "Inf NaN", "n": 1, "tags": ["NaN"]}',  # the words inside strings only
+    b'{"name": "a", "n": 1, "x": 1e999}',  # an infinity json reads too
 ]
 
 
@@ -170,6 +175,17 @@ def test_batches_past_the_batch_size_with_a_bad_line_inside(tmp_path: Path) -> N
     assert got["errors"][0]["line"] == 5001
 
 
+@pytest.mark.parametrize("late", [-9, -8, -7, -6, -5, -4])
+@pytest.mark.parametrize("extra", ["ignore", "forbid"])
+def test_a_later_batch_with_what_only_the_text_shows(tmp_path: Path, late: int, extra: str) -> None:
+    """A first batch of declared fields only (read refusing undeclared ones, no text search), then a
+    batch holding an undeclared field or a non-finite float spelled as json refuses or reads it."""
+    lines: list[bytes | Cut] = [*GOOD * 180]
+    lines[8500] = TRICKY[late]
+    got = same(tmp_path, lines, extra=extra)
+    assert len(got["rows"]) >= 8999 - (extra == "forbid")
+
+
 @pytest.mark.parametrize("extra", ["ignore", "json"])
 def test_a_lone_surrogate_is_stored_escaped_not_a_crash(tmp_path: Path, extra: str) -> None:
     """JSON may escape a lone surrogate; UTF-8 cannot hold one. The record is kept with the escape as
@@ -196,7 +212,13 @@ def test_the_pipe_hands_out_whole_lines_as_blocks_in_order() -> None:
     writer = threading.Thread(target=_write_all, args=(w, data))
     writer.start()
     with open(r, "rb") as stream:
-        pipe = pipes.Pipe(stream, got.extend, got.append, print, on_block=got.append)
+
+        def block(view: bytes | memoryview, lines: int, head: bytes) -> None:
+            whole = head + bytes(view)
+            assert whole.count(b"\n") == lines
+            got.append(whole)
+
+        pipe = pipes.Pipe(stream, got.extend, got.append, print, on_block=block)
         while pipe.open:
             pipe.read()
     writer.join()

@@ -187,3 +187,33 @@ def test_the_recipe_can_force_sampling_and_check_says_which_mechanism_holds(tmp_
     hierarchy = cgroup.available()
     if hierarchy is not None:
         assert check(auto).startswith(f"memory limits {hierarchy.mechanism}: the kernel holds")
+
+
+@pytest.mark.skipif(
+    cgroup.available() is None or cgroup.available().version != 1,  # type: ignore[union-attr]
+    reason="reuse is for cgroup v1 only",
+)
+def test_a_reused_cgroup_judges_each_task_on_its_own() -> None:
+    """The runner reuses an emptied v1 cgroup for the next task with the same limit: a task stopped at
+    the limit leaves no oom kill, failure count or peak for the small task after it in the same
+    folder, and the runner's release removes the folder."""
+    from codequarry.tools.process import release_cgroups
+
+    def task(args: list[str]) -> Outcome:
+        limits = Limits(timeout=30, memory=LIMIT, grace=0.5, reuse_cgroup=True)
+        return TaskProcess(
+            [PY, TOOL, *args], cwd=os.getcwd(), env=dict(os.environ), limits=limits, on_stdout=lambda _: None
+        ).run()
+
+    try:
+        first = task(["sleep", "0"])
+        folders = our_cgroups()
+        hog = task(SCENARIOS["steps"])
+        after = task(["sleep", "0"])
+        assert (first.status, hog.status, after.status) == ("ok", "memory_limit", "ok"), (hog, after)
+        assert our_cgroups() == folders and len(folders) == 1  # one folder, reused
+        assert hog.peak_memory > 0.8 * LIMIT
+        assert after.peak_memory < 0.25 * LIMIT, after.peak_memory  # not the hog's high-water mark
+    finally:
+        release_cgroups()
+    assert our_cgroups() == []

@@ -14,7 +14,6 @@ timed-out or failed task leaves no partial output behind.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -221,6 +220,12 @@ def arrow_schema(checker: RecordChecker) -> pa.Schema | None:
 _UNSURE = (b"NaN", b"Inf")  # words pyarrow reads as numbers in more spellings than json does
 
 
+def _unsure(buf: bytes) -> bool:
+    """Might the buffer hold a NaN or Infinity spelling outside a string? (Two scans of the whole
+    buffer, ~0.2 us a row: done only when the parsed columns cannot rule it out.)"""
+    return any(word in buf for word in _UNSURE)
+
+
 def _utf8_ok(buf: bytes) -> bool:
     """Is the buffer valid UTF-8? pyarrow's reader does not check the fields it ignores, and
     json.loads refuses such a line whole. (CPython's decoder: ~30x Arrow's full validation.)"""
@@ -231,6 +236,24 @@ def _utf8_ok(buf: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _floaty(tp: pa.DataType) -> bool:
+    return _floaty(tp.value_type) if pa.types.is_list(tp) else pa.types.is_floating(tp)
+
+
+def _non_finite(table: pa.Table) -> bool:
+    """Does a float column (or list of floats) hold a NaN or an infinity? The only columns where
+    pyarrow takes a NaN/Inf spelling: in a string, int, bool or list-of-those column it refuses it."""
+    for column, field in zip(table.columns, table.schema, strict=True):
+        if not _floaty(field.type):
+            continue
+        values = column
+        while pa.types.is_list(values.type):
+            values = pc.list_flatten(values)
+        if pc.any(pc.invert(pc.is_finite(values))).as_py():
+            return True
+    return False
 
 
 def arrow_batch(
@@ -258,35 +281,55 @@ def _has_blank(buf: bytes) -> bool:
 
 
 def arrow_block(buf: bytes, lines: int, schema: pa.Schema, checker: RecordChecker) -> pa.RecordBatch | None:
+    """:func:`read_block` trying undeclared fields first (its batch only)."""
+    return read_block(buf, lines, schema, checker, declared_only=False)[0]
+
+
+def _read(buf: bytes, schema: pa.Schema, unexpected: str) -> pa.Table | None:
+    try:
+        return pj.read_json(
+            pa.BufferReader(buf),
+            read_options=pj.ReadOptions(use_threads=False, block_size=len(buf) + 1),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected),
+        )
+    except (pa.ArrowException, UnicodeDecodeError):
+        return None
+
+
+def read_block(
+    buf: bytes, lines: int, schema: pa.Schema, checker: RecordChecker, declared_only: bool
+) -> tuple[pa.RecordBatch | None, bool]:
     """``lines`` lines (``buf``: each ends with a newline, but maybe the last) parsed and typed by
     pyarrow's JSON reader (C++, columnar, no Python object per row), or None when the batch needs
     the line-by-line path to be judged as json + the checker would: any line that is not one JSON
     object fitting the schema, a blank line, invalid UTF-8, a NaN/Infinity spelling, a required
     column with a null. That path then gives the same rows, error rows and messages as before;
-    this one only takes the batches it would accept whole, with the same values."""
-    if not lines or _has_blank(buf):
-        return None
-    if any(word in buf for word in _UNSURE) or not _utf8_ok(buf):
-        return None
-    try:
-        table = pj.read_json(
-            io.BytesIO(buf),
-            read_options=pj.ReadOptions(use_threads=False, block_size=len(buf) + 1),
-            parse_options=pj.ParseOptions(
-                explicit_schema=schema,
-                unexpected_field_behavior="error" if checker.extra == "forbid" else "ignore",
-            ),
-        )
-    except (pa.ArrowException, UnicodeDecodeError):
-        return None
-    if table.num_rows != lines:  # two objects on a line: json.loads refuses that line
-        return None
+    this one only takes the batches it would accept whole, with the same values.
+
+    A NaN/Infinity spelling json refuses can hide from the parsed columns only in a float column
+    or in a field the schema lacks: with ``declared_only`` (the task's records so far held no
+    such field) the batch is first read refusing undeclared fields, and the text is searched for
+    those words only when that fails or a float column holds a non-finite value. The second item
+    says whether the batch held undeclared fields (the reader then stops trying without them)."""
+    if not lines or _has_blank(buf) or not _utf8_ok(buf):
+        return None, False
+    forbid = checker.extra == "forbid"
+    table = _read(buf, schema, "error") if forbid or declared_only else None
+    undeclared = table is None and not forbid
+    if table is None:
+        if forbid or _unsure(buf):
+            return None, undeclared
+        table = _read(buf, schema, "ignore")
+    elif _non_finite(table) and _unsure(buf):
+        return None, False
+    if table is None or table.num_rows != lines:  # two objects on a line: json.loads refuses that line
+        return None, undeclared
     table = table.select(schema.names)
     if any(table.column(f.name).null_count for f in schema if not f.nullable):
-        return None
+        return None, undeclared
     batches = table.combine_chunks().to_batches()
     batch = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
-    return pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+    return pa.RecordBatch.from_arrays(batch.columns, schema=schema), undeclared
 
 
 class LineReader:
@@ -314,7 +357,7 @@ class LineReader:
         self._pending_bytes = 0
         # blocks of whole lines, straight from the pipe (no object per line) while no line is pending
         self.takes_blocks = self.arrow is not None and not strict
-        self._blocks: list[bytes] = []
+        self._blocks: list[bytes | memoryview] = []
         self._block_lines = 0
         self.lineno = 0  # lines decoded so far
         self.rows = 0
@@ -324,16 +367,20 @@ class LineReader:
         self.first_problem: str | None = None  # the first invalid line (said when every line was invalid)
         self._error_rows: list[dict[str, Any]] = []
         self._lead: list[pa.Array] | None = None  # the provenance columns of the largest batch so far
+        self._declared_only = checker.extra == "ignore"  # read batches refusing undeclared fields first
 
-    def block(self, data: bytes) -> None:
-        """Whole lines in one block (each ends with a newline): kept as they are, so a batch that
-        pyarrow reads whole never becomes a Python object per line."""
+    def block(self, data: bytes | memoryview, lines: int | None = None, head: bytes = b"") -> None:
+        """Whole lines in one block (``head`` + ``data``: each line ends with a newline; ``lines`` of
+        them, counted here when not given): kept as they are (a view of the pipe's chunk, not a
+        copy), so a batch that pyarrow reads whole never becomes a Python object per line."""
         if self.pending:  # lines came first (after a cut line): keep the order, as lines
-            self.extend(_split(data))
+            self.extend(_split(head + bytes(data)))
             return
+        if head:
+            self._blocks.append(head)
         self._blocks.append(data)
-        self._block_lines += data.count(b"\n")
-        self._pending_bytes += len(data)
+        self._block_lines += lines if lines is not None else (head + bytes(data)).count(b"\n")
+        self._pending_bytes += len(head) + len(data)
         if self._block_lines >= self.batch or self._pending_bytes >= BATCH_BYTES:
             self._flush()
 
@@ -378,7 +425,7 @@ class LineReader:
             if self.stopped:
                 self.lineno += lines
                 return
-            fast = arrow_block(buf, lines, self.arrow, self.checker) if self.arrow is not None else None
+            fast = self._arrow(buf, lines) if self.arrow is not None else None
             if fast is not None:
                 self.lineno += lines
                 self._add(fast)
@@ -388,7 +435,11 @@ class LineReader:
         if self.stopped or not raw_lines:
             return
         if self.arrow is not None:
-            fast = arrow_batch(raw_lines, self.arrow, self.checker)
+            try:
+                joined = b"".join(cast(list[bytes], raw_lines))  # a Cut: TypeError
+            except TypeError:
+                joined = None
+            fast = self._arrow(joined, len(raw_lines)) if joined is not None else None
             if fast is not None:  # every line one object that fits: no Python object per row
                 self._add(fast)
                 return
@@ -408,6 +459,14 @@ class LineReader:
         if self.stopped or batch is None:
             return
         self._add(batch)
+
+    def _arrow(self, buf: bytes, lines: int) -> pa.RecordBatch | None:
+        """The lines read whole by pyarrow (:func:`read_block`), or None."""
+        assert self.arrow is not None
+        batch, undeclared = read_block(buf, lines, self.arrow, self.checker, self._declared_only)
+        if undeclared:  # this tool prints fields the schema lacks: do not try without them again
+            self._declared_only = False
+        return batch
 
     def _add(self, batch: pa.RecordBatch) -> None:
         n = batch.num_rows

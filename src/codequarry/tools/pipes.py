@@ -48,12 +48,14 @@ class Pipe:
         on_lines: Callable[[list[bytes]], None],
         on_cut: Callable[[Cut], None],
         on_error: Callable[[str], None],
-        on_block: Callable[[bytes], None] | None = None,
+        on_block: Callable[[bytes | memoryview, int, bytes], None] | None = None,
     ) -> None:
         self.stream, self.fd = stream, stream.fileno()
         widen(self.fd)
         self.on_lines, self.on_cut, self.on_error = on_lines, on_cut, on_error
-        self.on_block = on_block  # given: whole lines handed out as one bytes block (no object per line)
+        # given: whole lines handed out as one block (no object per line): on_block(block, its number
+        # of lines, the head of its first line read before), the head and the block whole lines together
+        self.on_block = on_block
         self.partial = bytearray()
         self.overlong = 0  # bytes of a line being skipped past MAX_LINE (0: not skipping)
         self.head = b""
@@ -83,10 +85,12 @@ class Pipe:
         partial = self.partial
         if self.on_block is not None and not self.overlong and len(partial) + len(data) <= MAX_LINE:
             end = data.rfind(b"\n") + 1  # no line here can be longer than MAX_LINE: no cut to look for
-            if end:
-                block = bytes(partial) + data[:end] if partial else data[:end]
+            if end:  # no copy of the chunk: a view of its whole lines, after the partial line before it
+                head = bytes(partial)
                 partial.clear()
-                self.on_block(block)
+                self.on_block(
+                    memoryview(data)[:end] if end < len(data) else data, data.count(b"\n", 0, end), head
+                )
             partial += data[end:]
             return
         pieces = data.split(b"\n")

@@ -72,6 +72,9 @@ class Limits:
     sample_interval: float = 0.01
     address_space: bool = True  # RLIMIT_AS per process (fallback mechanism only)
     cgroup: bool = True  # use a cgroup when this machine offers one (False: force the sampling fallback)
+    # an emptied v1 cgroup goes back to a free list for the next task (the runner, which removes
+    # them when its tasks are done: release_cgroups); else each task's cgroup is removed at its end
+    reuse_cgroup: bool = False
 
 
 @dataclass
@@ -133,7 +136,7 @@ class TaskProcess:
         stop: threading.Event | None = None,
         on_cut: Callable[[Cut], None] | None = None,
         on_stdout_lines: Callable[[list[bytes]], None] | None = None,
-        on_stdout_block: Callable[[bytes], None] | None = None,
+        on_stdout_block: Callable[[bytes | memoryview, int, bytes], None] | None = None,
     ) -> None:
         self.argv, self.cwd, self.env, self.limits = argv, cwd, env, limits
         self.on_stdout, self.on_stderr = on_stdout, on_stderr
@@ -155,9 +158,14 @@ class TaskProcess:
         self._wake.set()
 
     def _cgroup(self) -> tuple[cgroup.TaskCgroup | None, str]:
-        """The task's cgroup (None for the fallback) and the name of the memory-limit mechanism."""
+        """The task's cgroup (None for the fallback) and the name of the memory-limit mechanism: an
+        emptied v1 cgroup of an earlier task with the same limit when there is one (``_give_back``)."""
         hierarchy = cgroup.available() if self.limits.cgroup else None
         if hierarchy is not None:
+            with _free_lock:
+                for i, group in enumerate(_free if self.limits.reuse_cgroup else []):
+                    if group.memory == self.limits.memory and group.path.parent == hierarchy.parent:
+                        return _free.pop(i), hierarchy.mechanism
             try:
                 return cgroup.TaskCgroup(hierarchy, self.limits.memory), hierarchy.mechanism
             except OSError:
@@ -220,7 +228,7 @@ class TaskProcess:
     ) -> Outcome:
         """The outcome of a task whose process could not start (no such file, not executable): failed."""
         if group:
-            group.remove()
+            _give_back(group, self.limits.reuse_cgroup)
         return Outcome(
             "failed",
             None,
@@ -254,7 +262,7 @@ class TaskProcess:
         if group:
             peak = group.peak() or peak  # the kernel's count: each page once
             oom = group.oom_killed() or (sig == signal.SIGKILL and group.hit_limit())
-            group.remove()
+            _give_back(group, self.limits.reuse_cgroup)
         return peak, oom
 
     def _classify(
@@ -287,9 +295,9 @@ class TaskProcess:
         for line in lines:
             self.on_stdout(line)
 
-    def _stdout_block(self, block: bytes) -> None:
+    def _stdout_block(self, block: bytes | memoryview, lines: int, head: bytes) -> None:
         if not self._over:
-            self.on_stdout_block(block)  # type: ignore[misc]  # set: _pipes passes this method only then
+            self.on_stdout_block(block, lines, head)  # type: ignore[misc]  # set: _pipes passes it only then
 
     def _stderr_lines(self, lines: list[bytes]) -> None:
         for line in lines:
@@ -494,6 +502,31 @@ class TaskProcess:
     def _killpg(pid: int, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, sig)
+
+
+_free: list[cgroup.TaskCgroup] = []  # emptied v1 cgroups ready for another task (one per task thread)
+_free_lock = threading.Lock()
+MAX_FREE = 64  # past this many, an emptied cgroup is removed
+
+
+def _give_back(group: cgroup.TaskCgroup, reuse: bool) -> None:
+    """An ended task's cgroup (read, its processes gone): kept for the next task when asked and it
+    can be reused (``TaskCgroup.ready_again``), else removed."""
+    if reuse and group.ready_again():
+        with _free_lock:
+            if len(_free) < MAX_FREE:
+                _free.append(group)
+                return
+    group.remove()
+
+
+def release_cgroups() -> None:
+    """Remove the cgroups kept for reuse (the runner, once its tasks have ended; at exit, the rest)."""
+    with _free_lock:
+        kept = list(_free)
+        _free.clear()
+    for group in kept:
+        group.remove()
 
 
 def _mb(n: int) -> str:

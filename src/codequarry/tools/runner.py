@@ -33,7 +33,7 @@ from codequarry.tools.cache import ResultCache
 from codequarry.tools.jsonl import ERRORS, PART_ROWS, TableSink
 from codequarry.tools.outcomes import NOT_STARTED, ResultLog, drop_dead_logs
 from codequarry.tools.planned import TaskPlan, TaskRows, ToolsPlan
-from codequarry.tools.process import NOT_OK
+from codequarry.tools.process import NOT_OK, release_cgroups
 from codequarry.tools.progress import NullView, StreamedView, TrackedView
 from codequarry.tools.results import (
     Decision,
@@ -298,6 +298,7 @@ def _execute(
             if tool.infer:
                 rows[str(tool.output)] += infer.ingest_tool(tool, log, spools, writer, store, run_id)
     finally:
+        release_cgroups()  # the emptied task cgroups kept for reuse
         run_rows.flush()
         shutil.rmtree(spool_dir, ignore_errors=True)
     return _Executed(finished, sinks, errors, rows, runs, held)

@@ -5,9 +5,12 @@ wall time of the previous run, tasks never run before coming last) and started f
 first pending task that fits in the free cores and memory starts, so small tasks fill the gaps a
 large one leaves. Pending tasks are kept as positions, in one queue per (cores, memory) request:
 the first that fits is the earliest head among the queues whose request fits, so a collect costs
-the number of distinct requests (a handful), not the number of pending tasks. Each running task runs in a thread (reused from task to task) that owns its process tree; the main thread only
-starts tasks and collects results, so Ctrl-C lands there, sets ``stop``, and every task thread
-then kills its tree and reports ``killed``.
+the number of distinct requests (a handful), not the number of pending tasks. Each running task runs in a thread (reused from task to task) that owns its process tree. A task thread whose
+task has ended starts the next fitting task itself, at once (under the pool's lock), and hands the
+result to the main thread, which collects results (the tool_runs rows, the views) meanwhile and
+starts what else fits: a trivial task then costs no wait for the main thread to be scheduled, twice,
+on a busy machine. Ctrl-C lands in the main thread, sets ``stop`` (no thread starts a task after
+that), and every task thread then kills its tree and reports ``killed``.
 """
 
 from __future__ import annotations
@@ -77,10 +80,11 @@ def run_all(
     pool = _Pool(tasks, budget, execute, view, stop or threading.Event(), is_ok, on_result)
     interrupted = False
     try:
-        while pool.pending or pool.state.running:
+        while (pool.pending and not pool.stop.is_set()) or pool.state.running or pool.unreported():
             pool.start_fitting()
             pool.collect(block=True)
             pool.tick()
+        interrupted = pool.stop.is_set() and pool.pending > 0  # stopped from outside
     except KeyboardInterrupt:
         interrupted = True
         pool.stop.set()
@@ -149,7 +153,11 @@ class _Pool:
                 q = self.queues[need] = _Positions()
             q.append(i)
         self.pending = len(tasks)
-        self.done: queue.Queue[tuple[TaskPlan, Any]] = queue.Queue()
+        # (a finished task, its result, the task its thread started next or None)
+        self.done: queue.Queue[tuple[TaskPlan, Any, TaskPlan | None]] = queue.Queue()
+        self.lock = threading.Lock()  # the pending queues and the budget, taken by every thread
+        self.started = 0  # tasks started (under the lock)
+        self.collected = 0  # results collected (by the main thread)
         self.todo: queue.Queue[TaskPlan | None] = queue.Queue()
         self.results: list[Any] = []
         self.threads: list[
@@ -157,13 +165,49 @@ class _Pool:
         ] = []  # reused task after task (a thread start per task costs ~1 ms)
 
     def work(self) -> None:
-        """A task thread: run tasks until told to end; an exception is reported as the result."""
-        while (task := self.todo.get()) is not None:
+        """A task thread: run tasks until told to end; an exception is reported as the result. When a
+        task ends, its budget is freed and the next task that fits is started here, in one step."""
+        task = self.todo.get()
+        while task is not None:
             try:
                 result = self.execute(task, self.stop)
             except BaseException as exc:  # reported, and re-raised in the main thread
                 result = exc
-            self.done.put((task, result))
+            with self.lock:
+                self._free(task)
+                after = None if isinstance(result, BaseException) else self._take()
+                self.done.put((task, result, after))  # before the lock goes: never seen as lost
+            task = after if after is not None else self.todo.get()
+
+    def unreported(self) -> int:
+        """Tasks started whose results the main thread has not collected yet."""
+        return self.started - self.collected
+
+    def _free(self, task: TaskPlan) -> None:
+        """(Under the lock.) The task's cores and memory back to the budget."""
+        state = self.state
+        state.running.pop(task.id, None)
+        state.cores -= task.cores
+        state.memory -= task.memory
+
+    def _take(self) -> TaskPlan | None:
+        """(Under the lock.) The first pending task (in order) that fits the free cores and memory,
+        marked running; None when none fits or the run is stopping."""
+        state, budget = self.state, self.budget
+        if not self.pending or state.cores >= budget.cores or self.stop.is_set():
+            return None
+        i = self._first_fit()
+        if i is None:
+            return None
+        task = self.tasks[i]
+        self.queues[(task.cores, task.memory)].popleft()
+        self.pending -= 1
+        self.started += 1
+        state.cores += task.cores
+        state.memory += task.memory
+        state.pending = self.pending
+        state.running[task.id] = (task, time.monotonic())
+        return task
 
     def _first_fit(self) -> int | None:
         """The position of the first pending task (in order) that fits the free cores and memory."""
@@ -177,24 +221,19 @@ class _Pool:
 
     def start_fitting(self) -> None:
         """Start, first-fit, every pending task that fits in the free cores and memory."""
-        state, budget = self.state, self.budget
-        while self.pending and state.cores < budget.cores and not self.stop.is_set():
-            i = self._first_fit()
-            if i is None:
-                return
-            task = self.tasks[i]
-            self.queues[(task.cores, task.memory)].popleft()
-            self.pending -= 1
-            state.cores += task.cores
-            state.memory += task.memory
-            state.pending = self.pending
-            state.running[task.id] = (task, time.monotonic())
+        while True:
+            with self.lock:
+                task = self._take()
+                if task is None:
+                    return
+                if len(self.threads) < len(self.state.running):  # every running task has a thread
+                    th = threading.Thread(
+                        target=self.work, name=f"task runner {len(self.threads)}", daemon=True
+                    )
+                    self.threads.append(th)
+                    th.start()
             if self.view is not None:
                 self.view.started(task)
-            if len(self.threads) < len(state.running):  # every running task has a thread of its own
-                th = threading.Thread(target=self.work, name=f"task runner {len(self.threads)}", daemon=True)
-                self.threads.append(th)
-                th.start()
             self.todo.put(task)
 
     def not_started(self) -> list[TaskPlan]:
@@ -202,16 +241,16 @@ class _Pool:
         return [self.tasks[i] for i in sorted(i for q in self.queues.values() for i in q.left())]
 
     def collect(self, block: bool) -> None:
-        """Take one finished task's result (waiting up to 0.1 s if ``block``) and free its budget; a task
-        thread's exception is raised here."""
+        """Take one finished task's result (waiting up to 0.1 s if ``block``; its thread has freed its
+        budget) and report the task its thread started next; a task thread's exception is raised here."""
         try:
-            task, result = self.done.get(timeout=0.1) if block else self.done.get_nowait()
+            task, result, after = self.done.get(timeout=0.1) if block else self.done.get_nowait()
         except queue.Empty:
             return
+        self.collected += 1
         state = self.state
-        state.running.pop(task.id, None)
-        state.cores -= task.cores
-        state.memory -= task.memory
+        if after is not None and self.view is not None:
+            self.view.started(after)
         if isinstance(result, BaseException):
             raise result
         state.done += 1
@@ -231,7 +270,7 @@ class _Pool:
         """Wait for the running tasks' reports (each task thread ends by killing its tree); True if a
         Ctrl-C came meanwhile."""
         interrupted = False
-        while self.state.running:
+        while self.state.running or self.unreported():
             try:
                 self.collect(block=True)
                 self.tick()

@@ -44,6 +44,7 @@ def execute_task(
         sample_interval=b.sample_interval,
         address_space=tool.limit_address_space,
         cgroup=b.cgroup,
+        reuse_cgroup=True,  # the runner removes them when its tasks are done
     )
     tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
     proc_box: list[TaskProcess] = []
