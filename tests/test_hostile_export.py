@@ -77,7 +77,9 @@ def test_sarif_and_the_rest_refuse_the_store_itself(store: Path, fmt: str) -> No
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("where", ["below_a_file", "proc"])
-def test_a_place_that_cannot_be_written_is_one_line(store: Path, tmp_path: Path, fmt: str, where: str) -> None:
+def test_a_place_that_cannot_be_written_is_one_line(
+    store: Path, tmp_path: Path, fmt: str, where: str
+) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("x\n")
     out = blocker / "out" if where == "below_a_file" else Path("/proc/self/quarry-out")
