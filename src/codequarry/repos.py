@@ -314,6 +314,42 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
     return {"snapshot": new.id, "rows_removed": sum(removed.values()), "tables_dropped": dropped_tables}
 
 
+def refuse_shipped_store(store_path: str | os.PathLike[str]) -> None:
+    """Refuse a store that the git repository around it tracks: it came with the repository.
+
+    Such a store was made by whoever committed it; its ``files`` rows can carry the sha256 of the
+    real files next to rows that say anything, and a run would copy those rows as "already extracted".
+    The user's own store is never tracked (its ``.gitignore`` keeps it out of git). The index is
+    searched for the store's folder as bytes first; only a hit (or an index v4, whose names are
+    prefix-compressed) is confirmed by parsing it.
+    """
+    from codequarry.errors import UsageError
+    from codequarry.git_listing import DamagedIndex, find_work_tree, read_index, read_regular
+
+    real = os.path.realpath(store_path)
+    found = find_work_tree(real) if os.path.isdir(real) else None
+    if found is None:
+        return
+    top, gitdir = found
+    rel = os.path.relpath(real, top).replace(os.sep, "/")
+    if rel == "." or rel.startswith("../") or ".git" in rel.split("/"):
+        return
+    data = read_regular(os.path.join(gitdir, "index"))
+    folder = os.fsencode(rel + "/")
+    if data is None or (folder not in data and data[4:8] != b"\0\0\0\x04"):
+        return
+    try:
+        tracked, _modules = read_index(gitdir)
+    except DamagedIndex:
+        return  # the scan walks such a tree and says why
+    if any(name.startswith(rel + "/") for name in tracked):
+        raise UsageError(
+            f"store '{store_path}' is tracked by git in '{top}': it came with the repository and may "
+            "hold any facts; extract into a store of your own (--store PATH outside the repository, "
+            f"or remove '{rel}' from the repository)"
+        )
+
+
 def scan_sources(
     store: Store | None,
     snap: Snapshot | None,
@@ -328,6 +364,8 @@ def scan_sources(
     from codequarry.scan import scan
 
     given = list(sources)
+    if store is not None:
+        refuse_shipped_store(store.path)
     scoped = scope_files(registry(snap), given)
     manifest = scan(scoped, exclude=exclude, never=never)
     if store is None:

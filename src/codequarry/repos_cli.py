@@ -37,19 +37,32 @@ def list_cmd(
     if not repos:
         out.print("no repos: the store holds no snapshot yet")
     for r in repos:
-        roots = ", ".join(r["roots"]) or "-"
+        roots = ", ".join(map(_one_line, r["roots"])) or "-"
         out.print(
-            f"{r['repo']}\t{r['files']} files\t{r['rows']} rows\t{r['identity']}\t{roots}", markup=False
+            f"{_one_line(r['repo'])}\t{r['files']} files\t{r['rows']} rows\t{_one_line(r['identity'])}\t{roots}",
+            markup=False,
         )
 
 
+def _one_line(text: str) -> str:
+    """``text`` with control characters escaped (a folder name is the repository's choice: a newline
+    or a terminal escape in it must not forge a line or recolour the terminal)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def remove(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The repo to remove (see 'quarry repos').")],
     store: StoreOpt = None,
 ) -> None:
     """Remove one repo's rows from every table, in one published snapshot."""
     from codequarry.repos import remove_repo
     from codequarry.store import Store
+
+    if store is None and ctx.parent is not None:  # `quarry repos --store S remove NAME`
+        store = ctx.parent.params.get("store")
 
     done = remove_repo(Store.create(find_store(store)), name)
     dropped = (
@@ -58,6 +71,6 @@ def remove(
         else ""
     )
     out.print(
-        f"removed {name}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
+        f"removed {_one_line(name)}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
         markup=False,
     )

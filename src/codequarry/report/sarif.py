@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,17 +253,44 @@ def _error_result(
     }
 
 
-def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False) -> SarifSummary:
-    """Write the SARIF log of the store's snapshot to ``out`` (a file; its folder is created)."""
-    log = build_sarif(store, include_errors=include_errors)
-    path = Path(out).expanduser()
+def _check_out(store: Store, path: Path, out: str | Path) -> None:
+    """Refuse an ``out`` the export would destroy: the store, a folder, anything but a regular file,
+    or a file that is not an earlier SARIF export of codequarry."""
+    resolved = path.resolve()
+    if resolved == store.path.resolve() or store.path.resolve() in resolved.parents:
+        raise UsageError(f"'{out}' is inside the store '{store.path}'; export somewhere else")
     if path.is_dir():
         raise UsageError(f"'{out}' is a folder: SARIF is one file (e.g. {Path(out) / 'codequarry.sarif'})")
-    tmp = path.with_name(f".{path.name}.tmp")
+    if not os.path.lexists(path):
+        return
+    if not path.is_file():
+        raise UsageError(f"'{out}' exists and is not a regular file; choose a new file name")
+    try:
+        with open(path, "rb") as fh:
+            driver = json.loads(fh.read())["runs"][0]["tool"]["driver"]["name"]
+    except (OSError, ValueError, LookupError, TypeError):
+        driver = None
+    if driver != "codequarry":
+        raise UsageError(f"'{out}' exists and is not a codequarry SARIF export; choose a new file name")
+
+
+def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False) -> SarifSummary:
+    """Write the SARIF log of the store's snapshot to ``out`` (a file; its folder is created)."""
+    path = Path(out).expanduser()
+    _check_out(store, path, out)
+    log = build_sarif(store, include_errors=include_errors)
+    text = json.dumps(log, indent=1, ensure_ascii=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(log, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        # a new, unguessable name opened O_EXCL: a link planted at a fixed name is never written through
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise UsageError(f"cannot write SARIF to '{out}': {exc.strerror or exc}") from None
     run = log["runs"][0]

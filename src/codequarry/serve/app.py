@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ QUERY_SLOTS = 2
 class ServeConfig:
     store: Path
     token: str | None = None
+    host: str = "127.0.0.1"  # the address bound: on loopback, only loopback names are answered
     row_cap: int = 1000  # rows shown in the console
     download_cap: int = 1_000_000  # rows in a CSV/JSON download
     query_timeout: float = 30.0  # seconds
@@ -58,6 +60,45 @@ class _TokenGate(BaseHTTPMiddleware):
             return JSONResponse(
                 {"error": "this server needs its token: ?token=... or Authorization: Bearer ..."},
                 status_code=401,
+            )
+        response: Response = await call_next(request)
+        return response
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address (or the name localhost) that other machines cannot reach."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str:
+    """The name of a ``Host`` header without its port: ``[::1]:8765`` -> ``::1``, ``A:80`` -> ``a``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else ""
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class _LoopbackHostGate(BaseHTTPMiddleware):
+    """A loopback server answers only requests addressed to a loopback name.
+
+    A page on another site can re-point its own name at 127.0.0.1 (DNS rebinding); the browser then
+    sends that name in ``Host`` and lets the page read the answers as its own. Refusing any name but
+    localhost and the loopback addresses leaves such a page nothing to read.
+    """
+
+    async def dispatch(self, request: Request, call_next: Any) -> Response:
+        name = host_name(request.headers.get("host", ""))
+        if name not in LOOPBACK_NAMES and not (name and is_loopback(name)):
+            return JSONResponse(
+                {"error": "this server answers only to localhost, 127.0.0.1 or [::1]"}, status_code=403
             )
         response: Response = await call_next(request)
         return response
@@ -97,6 +138,8 @@ def create_app(config: ServeConfig) -> Starlette:
         Route("/api/progress/stream", h.progress_stream),
     ]
     middleware = [Middleware(_TokenGate, token=config.token)] if config.token else []
+    if is_loopback(config.host):
+        middleware.insert(0, Middleware(_LoopbackHostGate))
     return Starlette(routes=routes, middleware=middleware)
 
 
@@ -148,8 +191,11 @@ class _Handlers:
         try:
             body = await request.json()
         except ValueError:
+            body = None
+        sql_text = body.get("sql") if isinstance(body, dict) else None
+        if not isinstance(sql_text, str):
             return JSONResponse({"error": 'send JSON: {"sql": "SELECT ..."}'}, status_code=400)
-        return await self.query_response(str(body.get("sql", "")), "json", self.config.row_cap)
+        return await self.query_response(sql_text, "json", self.config.row_cap)
 
     async def sql_get(self, request: Request) -> Response:
         fmt = request.query_params.get("format", "json")

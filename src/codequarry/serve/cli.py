@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import time
 from pathlib import Path
@@ -29,15 +28,6 @@ def _store(store: Path | None) -> Path:
     return open_store(store).path
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def serve(
     store: StoreOpt = None,
     host: Annotated[
@@ -58,6 +48,8 @@ def serve(
     ] = 30.0,
 ) -> None:
     """Serve a read-only web UI over the store: tables, a SQL console, runs, routes, models, findings."""
+    from codequarry.serve.app import is_loopback
+
     if not is_loopback(host) and not token:
         raise UsageError(
             f"--host {host} is reachable from other machines: pass --token SECRET (every request "
@@ -72,7 +64,9 @@ def serve(
     from codequarry.serve.app import ServeConfig, create_app
 
     path = _store(store)
-    app = create_app(ServeConfig(store=path, token=token, row_cap=row_cap, query_timeout=query_timeout))
+    app = create_app(
+        ServeConfig(store=path, token=token, host=host, row_cap=row_cap, query_timeout=query_timeout)
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     out.print(f"serving {path} on http://{host}:{port}/ (Ctrl-C stops)" if port else f"serving {path}")

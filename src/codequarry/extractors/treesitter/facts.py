@@ -89,7 +89,13 @@ def facts_of(src: SourceFile) -> Facts | None:
         return cached
     facts = None
     if src.data is not None and src.line_count is not None and src.language in GRAMMARS:
-        facts = _extract(src)
+        try:
+            facts = _extract(src)
+        except ParseFailure:
+            # the first extractor reports it (one errors row); the others sharing this parse get
+            # nothing rather than parsing again past the budget and writing the same row again
+            src.__dict__["_ts_facts"] = None
+            raise
     src.__dict__["_ts_facts"] = facts
     return facts
 
@@ -267,6 +273,14 @@ def _problems(facts: Facts, captures: dict[str, list[Any]]) -> None:
         for n in captures.get("missing", ())
     ]
     found.sort(key=lambda t: t[0])
+    # an ERROR node nested in another with the same start (NUL bytes do it) is the same row twice
+    seen: set[tuple[int, str, str]] = set()
+    unique = []
+    for t in found:
+        if t[:3] not in seen:
+            seen.add(t[:3])
+            unique.append(t)
+    found = unique
     for _start, kind, message, node in found[:MAX_ERROR_ROWS]:
         facts.problems.append((kind, message, node))
     if len(found) > MAX_ERROR_ROWS:

@@ -38,6 +38,8 @@ table raises "corresponds to no data"; ``streaming=True``, pyarrow, pandas or po
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,10 +120,17 @@ def export(
         "created": time.time(),
         "hash": HASH if format == "parquet" else None,
     }
-    if format == "sqlite":
-        done = export_sqlite(sources, out, meta, progress)
-    else:
-        done = export_folder(sources, out, format, shards, meta, progress)
+    try:
+        if format == "sqlite":
+            done = export_sqlite(sources, out, meta, progress)
+        else:
+            done = export_folder(sources, out, format, shards, meta, progress)
+    except (OSError, sqlite3.OperationalError) as exc:
+        where = getattr(exc, "filename", None)
+        if isinstance(exc, OSError) and where is not None and not _below(Path(where), out.parent):
+            raise  # not the export's side: a store file
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot write the export to '{out}': {why}") from None
     total = sum(t.bytes or 0 for t in done.values()) if format != "sqlite" else out.stat().st_size
     return ExportSummary(
         out=out,
@@ -172,11 +181,21 @@ def _open(store: Store, name: str, version: int, rows: int, key: str | None) -> 
     return Source(name=name, table=table, version=version, rows=rows, schema=schema, key=column)
 
 
+def _below(path: Path, folder: Path) -> bool:
+    """Is ``path`` (as an error names it) ``folder`` or below it, lexically or resolved?"""
+    for p, f in ((path.absolute(), folder.absolute()), (path.resolve(), folder.resolve())):
+        if p == f or f in p.parents:
+            return True
+    return False
+
+
 def _check_out(store: Store, out: Path, format: Format) -> None:
     """Refuse an ``out`` we might destroy: anything that is neither new, empty, nor our own export."""
     resolved = out.resolve()
     if resolved == store.path or store.path in resolved.parents:
         raise UsageError(f"'{out}' is inside the store '{store.path}'; export somewhere else")
+    if os.path.lexists(out) and not (out.is_dir() or out.is_file()):
+        raise UsageError(f"'{out}' exists and is neither a folder nor a regular file; export somewhere else")
     if format == "sqlite":
         if out.is_dir():
             raise UsageError(
