@@ -1,6 +1,7 @@
 """A ``.git`` *file* whose ``gitdir:`` leads nowhere (a moved worktree, or a repository's trick) is
 part of no listing: git never lists ``.git``, and the walk that replaces the listing prunes a ``.git``
-folder but stored a ``.git`` file as a corpus file (its content hashed, a 100 MB one an errors row)."""
+folder, and skips a ``.git`` file too (it stored one as a corpus file: its content hashed, a 100 MB one
+an errors row)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,6 @@ from codequarry import open_store, sql
 from tests.hostile.conftest import quarry
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scan.py (h1): the walk prunes '.git' folders only; proposed fix: in Walker.walk skip any "
-    "entry named '.git' (file or folder), as git_listing._untracked already does",
-)
 @pytest.mark.parametrize("pointer", ["gitdir: ../nowhere\n", "gitdir: /dev/zero\n", "not a pointer\n"])
 def test_a_dangling_dotgit_file_is_not_a_corpus_file(tmp_path: Path, pointer: str) -> None:
     root = tmp_path / "tree"

@@ -245,7 +245,7 @@ class _Scanner:
                     sub = self.subdir(rel, entry.path, is_link, seen)
                     if sub:
                         subdirs.append(sub)
-                elif not self.exclude(rel):
+                elif entry.name != ".git" and not self.exclude(rel):  # a '.git' file is git's pointer
                     self.add(rel, entry.path)
             stack.extend(reversed(subdirs))
 
