@@ -25,7 +25,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
-from codequarry.store import warm
+from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
 from codequarry.store.store import (
     Snapshot,
@@ -112,6 +112,15 @@ class RunWriter:
                 self._commit_warm(name, parts, rep, states, now, pause)
                 continue
             path = self.store.table_path(name)
+            state = states.get(name)
+            idx = keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None
+            if idx is not None:
+                if not parts and idx.untouched_by(rep):  # no part holds a dropped row: not opened
+                    pause(f"table:{name}")
+                    self.live_files[name] = len(idx.parts)
+                    continue
+                if self._commit_indexed(name, idx, parts, rep, states, now, pause):
+                    continue
             table = open_table(path)
             if table is None:
                 if name in states:  # in the snapshot, but its log is gone: never drop rows silently
@@ -129,7 +138,102 @@ class RunWriter:
                 table.update_incremental()  # reads the one new commit (opening it anew reads the log)
             states[name] = TableState(version=table.version(), rows=count_rows(table))
             self.live_files[name] = len(table.file_uris())
+            self._index(name, table, parts)
         return states
+
+    def _commit_indexed(
+        self,
+        name: str,
+        idx: keyindex.KeyIndex,
+        parts: list[Part],
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> bool:
+        """One table's commit from its key record (store/keyindex.py): the parts holding dropped
+        keys are known without reading any; the table is opened only to commit. False when the
+        table's live parts are not the record's (the caller takes the full path)."""
+        path = self.store.table_path(name)
+        table = open_table(path)
+        if table is None or table.version() != idx.version:
+            return False
+        live = _actions(table)
+        if set(live.column("path").to_pylist() if live.num_rows else []) != set(idx.parts):
+            return False
+        self._check_rows(name, table.version(), recorded_rows(table), states)
+        kept: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {
+            rel: (p.rows, p.keys) for rel, p in idx.parts.items()
+        }
+        actions: list[AddAction | RemoveAction] = []
+        for rel, part in idx.parts.items():
+            what, gone = idx.hit(rel, rep) if rep else ("keep", frozenset())
+            if what == "keep":
+                continue
+            del kept[rel]
+            if what == "remove":
+                actions.append(
+                    RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=part.size)
+                )
+                continue
+            new = self._rewrite(name, rel, part.size, rep, now) if rep else []
+            if not new:  # no row of the part goes after all (rows by extractor)
+                kept[rel] = (part.rows, part.keys)
+                continue
+            actions += new
+            for add in new:
+                if isinstance(add, AddAction):
+                    keys = part.keys - gone if what == "rewrite" else None
+                    keys = (
+                        keys if keys is not None else keyindex.keys_of_part(f"{path}/{add.path}", add.stats)
+                    )
+                    kept[add.path] = (_records(add.stats), keys or frozenset())
+        for p in parts:
+            actions.append(_add(p.file, p.size, p.stats, now))
+            kept[p.file] = (p.rows, keyindex.keys_of_part(f"{path}/{p.file}", p.stats) or frozenset())
+        pause(f"table:{name}")
+        if not actions:
+            self.live_files[name] = len(idx.parts)
+            return True
+        keyindex.forget(self.store.path, name)
+        table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+        nxt = idx.version + 1
+        if not os.path.lexists(warm.log_entry(path, nxt)) or os.path.lexists(warm.log_entry(path, nxt + 1)):
+            table.update_incremental()  # not the one commit expected under the lock: count it
+            states[name] = TableState(version=table.version(), rows=count_rows(table))
+            self.live_files[name] = len(table.file_uris())
+            return True
+        states[name] = TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
+        self.live_files[name] = len(kept)
+        keyindex.save(self.store.path, path, name, nxt, kept)
+        return True
+
+    def _index(self, name: str, table: DeltaTable, parts: list[Part]) -> None:
+        """Record the keys of each live part of ``table`` (just committed by the full path) for the
+        next run; parts this run wrote give theirs from their statistics when they hold one file.
+        Not for a table without key columns, nor one of more than MAX_INDEXED parts."""
+        path = self.store.table_path(name)
+        keyindex.forget(self.store.path, name)
+        spec = self.specs.get(name)
+        if spec is None or not {"repo", "path"} <= set(spec.schema.names):
+            return
+        live = _actions(table)
+        if live.num_rows > keyindex.MAX_INDEXED:
+            return
+        stats = {p.file: p.stats for p in parts}
+        rows = live.column("num_records").to_pylist() if live.num_rows else []
+        got: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
+        for rel, n in zip(live.column("path").to_pylist() if live.num_rows else [], rows, strict=True):
+            if n is None or not part_inside(rel) or "/" in rel:
+                return
+            try:
+                keys = keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
+            except (OSError, pa.ArrowException):
+                return
+            if keys is None:
+                return
+            got[rel] = (int(n), keys)
+        keyindex.save(self.store.path, path, name, table.version(), got)
 
     def _check_version(self, name: str, version: int, states: dict[str, TableState]) -> None:
         if name in states and version < states[name].version:
@@ -341,6 +445,17 @@ def _add(file: str, size: int, stats: str, now: int) -> AddAction:
     return AddAction(
         path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
     )
+
+
+def _records(stats: str | None) -> int:
+    """numRecords of a part's Delta statistics."""
+    import json
+
+    try:
+        got = json.loads(stats or "{}").get("numRecords")
+    except (ValueError, AttributeError):
+        return 0
+    return int(got) if isinstance(got, int) else 0
 
 
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
