@@ -180,3 +180,24 @@ def test_a_deleted_file_leaves_every_table_exact(tmp_path: Path) -> None:
     sorted(src.rglob("*.py"))[-1].unlink()
     _run(src, store)
     assert dump(store) == _fresh(src, tmp_path)
+
+
+def test_the_commit_records_the_keys_it_changed_for_the_operations_of_the_run(tmp_path: Path) -> None:
+    from codequarry.store import warm
+
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)
+    before = _versions(store)
+    victim = _edit(src, 40)
+    _run(src, store)
+    after = _versions(store)
+    key = (src.name, victim.relative_to(src).as_posix())
+    committed = [
+        n for n in before if after[n] == before[n] + 1 and (store / keyindex.FOLDER / f"{n}.json").exists()
+    ]
+    assert "functions" in committed
+    for name in committed:
+        recorded = warm.changes(store / "tables" / name, before[name], after[name])
+        assert recorded is not None and key in recorded, name
+        assert {k[1] for k in recorded} <= {key[1]}, name  # only the changed file's rows moved
+    assert dump(store) == _fresh(src, tmp_path)

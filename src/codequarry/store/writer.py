@@ -166,11 +166,14 @@ class RunWriter:
             rel: (p.rows, p.keys) for rel, p in idx.parts.items()
         }
         actions: list[AddAction | RemoveAction] = []
+        changed: set[tuple[str, str]] | None = set()  # a superset of the keys whose rows differ
         for rel, part in idx.parts.items():
             what, gone = idx.hit(rel, rep) if rep else ("keep", frozenset())
             if what == "keep":
                 continue
             del kept[rel]
+            if changed is not None:  # rows dropped by extractor: any key of the part may lose some
+                changed |= part.keys if what == "read" else gone
             if what == "remove":
                 actions.append(
                     RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=part.size)
@@ -190,7 +193,9 @@ class RunWriter:
                     kept[add.path] = (_records(add.stats), keys or frozenset())
         for p in parts:
             actions.append(_add(p.file, p.size, p.stats, now))
-            kept[p.file] = (p.rows, keyindex.keys_of_part(f"{path}/{p.file}", p.stats) or frozenset())
+            keys = keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
+            changed = None if keys is None or changed is None else changed | keys
+            kept[p.file] = (p.rows, keys or frozenset())
         pause(f"table:{name}")
         if not actions:
             self.live_files[name] = len(idx.parts)
@@ -205,7 +210,10 @@ class RunWriter:
             return True
         states[name] = TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
         self.live_files[name] = len(kept)
-        keyindex.save(self.store.path, path, name, nxt, kept)
+        if changed is not None:  # the operations of this run read it instead of diffing the parts
+            warm.record(path, nxt, frozenset(changed), always=True)
+        if all(keys or not rows for rows, keys in kept.values()):
+            keyindex.save(self.store.path, path, name, nxt, kept)
         return True
 
     def _index(self, name: str, table: DeltaTable, parts: list[Part]) -> None:
