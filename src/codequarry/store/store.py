@@ -7,6 +7,7 @@ Layout::
       snapshot.json         the last published snapshot: every table's Delta version (atomic rename)
       snapshots/NNNNNN.json every snapshot ever published (status, history)
       tables/<dataset>/     one Delta table per dataset
+      keys/<dataset>.json   the (repo, path) keys of each live part, a cache (store/keyindex.py)
       staging/<run>/        a run's spooled batches; removed after the run
       lock                  the writer lock (flock, holding the owner's pid)
       readers               reader leases (shared flocks; see store.lease)

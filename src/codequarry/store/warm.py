@@ -373,9 +373,11 @@ def keep_rows(full: str, data: pa.Table) -> None:
             _rows_size -= gone.nbytes
 
 
-def record(path: Path | str, version: int, keys: frozenset[Key]) -> None:
-    """Version ``version`` of the table at ``path`` changed the rows of exactly ``keys`` (at most)."""
-    if not _enabled:
+def record(path: Path | str, version: int, keys: frozenset[Key], *, always: bool = False) -> None:
+    """Version ``version`` of the table at ``path`` changed the rows of exactly ``keys`` (at most).
+    ``always``: record it even when nothing else is kept warm (a CLI run's writer knows the keys
+    from the record of part keys, store/keyindex.py; the operations of the same run read them)."""
+    if not (_enabled or always):
         return
     at = ident(path, version)
     if at is None:
@@ -389,7 +391,7 @@ def record(path: Path | str, version: int, keys: frozenset[Key]) -> None:
 def changes(path: Path | str, before: int, after: int) -> frozenset[Key] | None:
     """The keys whose rows versions ``before`` + 1 to ``after`` changed, when every one of them was
     recorded and its log entry is still the file it was; None otherwise (compare the parts)."""
-    if not _enabled or after < before:
+    if after < before:  # (recorded only when warm, or by a writer that knows its keys: ``record``)
         return None
     out: set[Key] = set()
     for version in range(before + 1, after + 1):

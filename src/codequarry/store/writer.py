@@ -25,13 +25,13 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
-from codequarry.store import warm
+from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
+from codequarry.store.indexed import IndexedCommits, _actions, _add, count_rows
 from codequarry.store.store import (
     Snapshot,
     Store,
     TableState,
-    arrow_table,
     damaged,
     first_line,
     part_inside,
@@ -41,7 +41,7 @@ from codequarry.store.warm import open_table
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
 
-class RunWriter:
+class RunWriter(IndexedCommits):
     def __init__(self, store: Store, run_id: str, specs: dict[str, DatasetSpec]) -> None:
         self.store = store
         self.run_id = run_id
@@ -112,6 +112,15 @@ class RunWriter:
                 self._commit_warm(name, parts, rep, states, now, pause)
                 continue
             path = self.store.table_path(name)
+            state = states.get(name)
+            idx = keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None
+            if idx is not None:
+                if not parts and idx.untouched_by(rep):  # no part holds a dropped row: not opened
+                    pause(f"table:{name}")
+                    self.live_files[name] = len(idx.parts)
+                    continue
+                if self._commit_indexed(name, idx, parts, rep, states, now, pause):
+                    continue
             table = open_table(path)
             if table is None:
                 if name in states:  # in the snapshot, but its log is gone: never drop rows silently
@@ -129,6 +138,7 @@ class RunWriter:
                 table.update_incremental()  # reads the one new commit (opening it anew reads the log)
             states[name] = TableState(version=table.version(), rows=count_rows(table))
             self.live_files[name] = len(table.file_uris())
+            self._index(name, table, parts)
         return states
 
     def _check_version(self, name: str, version: int, states: dict[str, TableState]) -> None:
@@ -337,12 +347,6 @@ class RunWriter:
         return actions
 
 
-def _add(file: str, size: int, stats: str, now: int) -> AddAction:
-    return AddAction(
-        path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
-    )
-
-
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
     """Per live part: its file, size and the min/max of its repo and path columns (None if unknown)."""
     cols, n = live.column_names, live.num_rows
@@ -403,17 +407,6 @@ def move_aside(store: Store, name: str) -> Path:
 
 def same_schema(table: DeltaTable, schema: pa.Schema) -> bool:
     return bool(table.schema().to_json() == DeltaSchema.from_arrow(schema).to_json())
-
-
-def _actions(table: DeltaTable) -> pa.Table:
-    return arrow_table(table.get_add_actions(flatten=True))
-
-
-def count_rows(table: DeltaTable) -> int:
-    actions = _actions(table)
-    if not actions.num_rows or "num_records" not in actions.column_names:
-        return 0
-    return int(pc.sum(actions.column("num_records")).as_py() or 0)
 
 
 #: Delta operations that never change a table's rows: commits of these after the published version

@@ -1,0 +1,171 @@
+"""A table's commit from the record of its parts' keys (store/keyindex.py), and the record written
+after a commit that took the full path: the part of RunWriter (store/writer.py) for tables whose
+parts' keys are known, so that a one-file run opens only the tables holding the file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake import Schema as DeltaSchema
+from deltalake.transaction import AddAction, RemoveAction
+
+from codequarry.parts import Part, Replacement
+from codequarry.schema import DatasetSpec
+from codequarry.store import keyindex, warm
+from codequarry.store.store import Store, TableState, arrow_table, part_inside
+from codequarry.store.warm import open_table
+
+
+class IndexedCommits:
+    """Mixed into RunWriter, which defines the steps shared with the full path (declared here)."""
+
+    store: Store
+    specs: dict[str, DatasetSpec]
+    live_files: dict[str, int]
+
+    def _check_rows(self, name: str, version: int, rows: int | None, states: dict[str, TableState]) -> None:
+        raise NotImplementedError
+
+    def _schema(self, name: str, table: DeltaTable) -> DeltaSchema:
+        raise NotImplementedError
+
+    def _rewrite(
+        self, name: str, f: str, size: int, rep: Replacement, now: int
+    ) -> list[AddAction | RemoveAction]:
+        raise NotImplementedError
+
+    def _commit_indexed(
+        self,
+        name: str,
+        idx: keyindex.KeyIndex,
+        parts: list[Part],
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> bool:
+        """One table's commit from its key record (store/keyindex.py): the parts holding dropped
+        keys are known without reading any; the table is opened only to commit. False when the
+        table's live parts are not the record's (the caller takes the full path)."""
+        path = self.store.table_path(name)
+        table = open_table(path)
+        if table is None or table.version() != idx.version:
+            return False
+        live = _actions(table)
+        if set(live.column("path").to_pylist() if live.num_rows else []) != set(idx.parts):
+            return False
+        counts = live.column("num_records") if "num_records" in live.column_names else None
+        rows = None if counts is None or counts.null_count else sum(int(n) for n in counts.to_pylist())
+        self._check_rows(name, table.version(), rows if live.num_rows else 0, states)
+        kept: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {
+            rel: (p.rows, p.keys) for rel, p in idx.parts.items()
+        }
+        actions: list[AddAction | RemoveAction] = []
+        changed: set[tuple[str, str]] | None = set()  # a superset of the keys whose rows differ
+        for rel, part in idx.parts.items():
+            what, gone = idx.hit(rel, rep) if rep else ("keep", frozenset())
+            if what == "keep":
+                continue
+            del kept[rel]
+            if changed is not None:  # rows dropped by extractor: any key of the part may lose some
+                changed |= part.keys if what == "read" else gone
+            if what == "remove":
+                actions.append(
+                    RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=part.size)
+                )
+                continue
+            new = self._rewrite(name, rel, part.size, rep, now) if rep else []
+            if not new:  # no row of the part goes after all (rows by extractor)
+                kept[rel] = (part.rows, part.keys)
+                continue
+            actions += new
+            for add in new:
+                if isinstance(add, AddAction):
+                    keys = part.keys - gone if what == "rewrite" else None
+                    keys = (
+                        keys if keys is not None else keyindex.keys_of_part(f"{path}/{add.path}", add.stats)
+                    )
+                    kept[add.path] = (_records(add.stats), keys or frozenset())
+        for p in parts:
+            actions.append(_add(p.file, p.size, p.stats, now))
+            keys = keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
+            changed = None if keys is None or changed is None else changed | keys
+            kept[p.file] = (p.rows, keys or frozenset())
+        pause(f"table:{name}")
+        if not actions:
+            self.live_files[name] = len(idx.parts)
+            return True
+        keyindex.forget(self.store.path, name)
+        table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+        nxt = idx.version + 1
+        if not os.path.lexists(warm.log_entry(path, nxt)) or os.path.lexists(warm.log_entry(path, nxt + 1)):
+            table.update_incremental()  # not the one commit expected under the lock: count it
+            states[name] = TableState(version=table.version(), rows=count_rows(table))
+            self.live_files[name] = len(table.file_uris())
+            return True
+        states[name] = TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
+        self.live_files[name] = len(kept)
+        if changed is not None:  # the operations of this run read it instead of diffing the parts
+            warm.record(path, nxt, frozenset(changed), always=True)
+        if all(keys or not rows for rows, keys in kept.values()):
+            keyindex.save(self.store.path, path, name, nxt, kept)
+        return True
+
+    def _index(self, name: str, table: DeltaTable, parts: list[Part]) -> None:
+        """Record the keys of each live part of ``table`` (just committed by the full path) for the
+        next run; parts this run wrote give theirs from their statistics when they hold one file.
+        Not for a table without key columns, nor one of more than MAX_INDEXED parts."""
+        path = self.store.table_path(name)
+        keyindex.forget(self.store.path, name)
+        spec = self.specs.get(name)
+        if spec is None or not {"repo", "path"} <= set(spec.schema.names):
+            return
+        live = _actions(table)
+        if live.num_rows > keyindex.MAX_INDEXED:
+            return
+        stats = {p.file: p.stats for p in parts}
+        rows = live.column("num_records").to_pylist() if live.num_rows else []
+        got: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
+        for rel, n in zip(live.column("path").to_pylist() if live.num_rows else [], rows, strict=True):
+            if n is None or not part_inside(rel) or "/" in rel:
+                return
+            try:
+                keys = keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
+            except (OSError, pa.ArrowException):
+                return
+            if keys is None:
+                return
+            got[rel] = (int(n), keys)
+        keyindex.save(self.store.path, path, name, table.version(), got)
+
+
+def _add(file: str, size: int, stats: str, now: int) -> AddAction:
+    return AddAction(
+        path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
+    )
+
+
+def _records(stats: str | None) -> int:
+    """numRecords of a part's Delta statistics."""
+    import json
+
+    try:
+        got = json.loads(stats or "{}").get("numRecords")
+    except (ValueError, AttributeError):
+        return 0
+    return int(got) if isinstance(got, int) else 0
+
+
+def _actions(table: DeltaTable) -> pa.Table:
+    return arrow_table(table.get_add_actions(flatten=True))
+
+
+def count_rows(table: DeltaTable) -> int:
+    actions = _actions(table)
+    if not actions.num_rows or "num_records" not in actions.column_names:
+        return 0
+    return int(pc.sum(actions.column("num_records")).as_py() or 0)

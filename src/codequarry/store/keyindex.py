@@ -1,0 +1,202 @@
+"""Which (repo, path) keys each live part of a table holds, kept beside the store for the next run.
+
+A one-file `quarry extract` names the changed file in every per-file table (its old rows must go
+wherever they are), and without this record it must open each table's Delta log and read the key
+columns of the parts that may hold the file: 22 tables opened for a file whose rows live in ten.
+``quarry watch`` keeps these keys in memory (store/warm.py); a CLI run reads them from
+``keys/<table>.json`` instead, written by the run that committed the table's latest version:
+
+    {"format": 1, "version": V, "log": [inode, mtime_ns, size], "rows": N,
+     "parts": {"part-....parquet": {"size": S, "mtime": M, "rows": R, "keys": {repo: [path, ...]}}}}
+
+The record is a cache, never the truth. It is used only when all of this holds, and otherwise the
+run takes the full path (which opens the table, and writes the record again after its commit):
+
+- it is readable JSON of this format, and names the version the live snapshot names for the table,
+  with the rows the snapshot records;
+- that version's log entry is the same file (inode, mtime, size) it was when the record was written,
+  and no later entry exists (any other commit: a compaction, ``quarry repos remove``, a rollback of a
+  killed run, ``quarry doctor --repair``, a ``quarry watch`` batch, moves the version on);
+- every part it names is on disk with the size and mtime it had.
+
+A table none of whose parts holds a dropped key then needs no Delta work at all; for the others the
+parts to rewrite are known without reading, and the table's live parts are compared with the record
+before anything is committed. Files are written by renaming a temporary file, without fsync: a torn
+or lost record only sends the next run down the full path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codequarry.parts import Replacement
+from codequarry.store.warm import Ident, Key, ident, log_entry
+
+FORMAT = 1
+FOLDER = "keys"
+#: a table of more live parts gets no record (reading every part's keys would cost a run more than
+#: the record saves; compaction keeps tables below this)
+MAX_INDEXED = 512
+
+
+@dataclass(frozen=True)
+class IndexedPart:
+    size: int
+    mtime: int  # st_mtime_ns of the part file
+    rows: int
+    keys: frozenset[Key]
+
+    @property
+    def repos(self) -> frozenset[str]:
+        return frozenset(r for r, _ in self.keys)
+
+
+@dataclass(frozen=True)
+class KeyIndex:
+    """The live parts of one version of a table, with the keys each holds."""
+
+    version: int
+    log: Ident
+    parts: dict[str, IndexedPart]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.parts.values())
+
+    def hit(self, rel: str, rep: Replacement) -> tuple[str, frozenset[Key]]:
+        """What ``rep`` does to part ``rel``: ("keep", ∅), ("remove", its keys: every row goes),
+        ("rewrite", the keys that go) or ("read", ∅: rows go by extractor; the part must be read)."""
+        part = self.parts[rel]
+        repos = part.repos
+        if repos and repos <= rep.repos:
+            return "remove", part.keys
+        if any(rep.extractors.get(r) for r in repos):
+            return "read", frozenset()
+        gone = frozenset(k for k in part.keys if k[0] in rep.repos or k[1] in rep.keys.get(k[0], ()))
+        if not gone:
+            return "keep", gone
+        return ("remove" if gone == part.keys else "rewrite"), gone
+
+    def untouched_by(self, rep: Replacement | None) -> bool:
+        """Does ``rep`` leave every row of this version in place?"""
+        return rep is None or all(self.hit(rel, rep)[0] == "keep" for rel in self.parts)
+
+
+def path_of(store_path: Path, name: str) -> Path:
+    return store_path / FOLDER / f"{name}.json"
+
+
+def load(store_path: Path, table_path: Path, name: str, version: int, rows: int) -> KeyIndex | None:
+    """The record of table ``name`` if it describes ``version`` (holding ``rows``) and is still
+    true of the files on disk (see the module docstring); None otherwise."""
+    try:
+        with open(path_of(store_path, name), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        got = _parse(doc)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if got is None or got.version != version or got.rows != rows:
+        return None
+    if ident(table_path, version) != got.log or os.path.lexists(log_entry(table_path, version + 1)):
+        return None
+    for rel, part in got.parts.items():
+        if "/" in rel or rel.startswith("."):  # names a file outside the table folder
+            return None
+        try:
+            st = os.stat(table_path / rel)
+        except OSError:
+            return None
+        if st.st_size != part.size or st.st_mtime_ns != part.mtime:
+            return None
+    return got
+
+
+def _parse(doc: Any) -> KeyIndex | None:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return None
+    version, log, parts = doc["version"], doc["log"], doc["parts"]
+    if not isinstance(version, int) or not isinstance(parts, dict):
+        return None
+    if not (isinstance(log, list) and len(log) == 3 and all(isinstance(x, int) for x in log)):
+        return None
+    out = {}
+    for rel, p in parts.items():
+        keys = frozenset((str(repo), str(path)) for repo, paths in p["keys"].items() for path in paths)
+        out[str(rel)] = IndexedPart(int(p["size"]), int(p["mtime"]), int(p["rows"]), keys)
+    if doc.get("rows") != sum(p.rows for p in out.values()):
+        return None
+    return KeyIndex(version=version, log=(log[0], log[1], log[2]), parts=out)
+
+
+def save(
+    store_path: Path, table_path: Path, name: str, version: int, parts: dict[str, tuple[int, frozenset[Key]]]
+) -> None:
+    """Record ``parts`` (file -> (rows, keys)) as the live parts of ``version`` of table ``name``,
+    which this run has just committed (under the writer lock). Nothing is recorded if a file or
+    the log entry cannot be stat'ed; any earlier record is removed first."""
+    target = path_of(store_path, name)
+    forget(store_path, name)
+    log = ident(table_path, version)
+    if log is None:
+        return
+    doc_parts: dict[str, Any] = {}
+    for rel, (rows, keys) in sorted(parts.items()):
+        try:
+            st = os.stat(table_path / rel)
+        except OSError:
+            return
+        by_repo: dict[str, list[str]] = {}
+        for repo, path in sorted(keys):
+            by_repo.setdefault(repo, []).append(path)
+        doc_parts[rel] = {"size": st.st_size, "mtime": st.st_mtime_ns, "rows": rows, "keys": by_repo}
+    doc = {
+        "format": FORMAT,
+        "version": version,
+        "log": list(log),
+        "rows": sum(rows for rows, _ in parts.values()),
+        "parts": doc_parts,
+    }
+    target.parent.mkdir(exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:  # a cache: a full disk only costs the next run the full path
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+def forget(store_path: Path, name: str) -> None:
+    with contextlib.suppress(OSError):
+        path_of(store_path, name).unlink()
+
+
+def keys_of_part(full: str, stats: str | None = None) -> frozenset[Key] | None:
+    """The keys of the part at ``full``: from its Delta statistics when they name one repo and one
+    path (a one-file change writes such parts), else from its two key columns (None: it has none)."""
+    if stats:
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            doc = json.loads(stats)
+            lo, hi = doc.get("minValues") or {}, doc.get("maxValues") or {}
+            repo, path = lo.get("repo"), lo.get("path")
+            if (
+                isinstance(repo, str)
+                and isinstance(path, str)
+                and hi.get("repo") == repo
+                and hi.get("path") == path
+            ) and not (doc.get("nullCount") or {}).get("path"):
+                return frozenset({(repo, path)})
+    import pyarrow.parquet as pq
+
+    from codequarry.store.warm import keys_of
+
+    pf = pq.ParquetFile(full)
+    if not {"repo", "path"} <= set(pf.schema_arrow.names):
+        return None
+    keys = keys_of(pf.read(columns=["repo", "path"])).keys
+    return None if any(r is None or p is None for r, p in keys) else keys
