@@ -89,7 +89,7 @@ class IndexedCommits:
                     keys = (
                         keys if keys is not None else keyindex.keys_of_part(f"{path}/{add.path}", add.stats)
                     )
-                    kept[add.path] = (_records(add.stats), keys or frozenset())
+                    kept[add.path] = (warm.records_in(add.stats), keys or frozenset())
         for p in parts:
             actions.append(_add(p.file, p.size, p.stats, now))
             keys = keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
@@ -147,17 +147,6 @@ def _add(file: str, size: int, stats: str, now: int) -> AddAction:
     return AddAction(
         path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
     )
-
-
-def _records(stats: str | None) -> int:
-    """numRecords of a part's Delta statistics."""
-    import json
-
-    try:
-        got = json.loads(stats or "{}").get("numRecords")
-    except (ValueError, AttributeError):
-        return 0
-    return int(got) if isinstance(got, int) else 0
 
 
 def _actions(table: DeltaTable) -> pa.Table:

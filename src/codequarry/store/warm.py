@@ -216,7 +216,7 @@ class WarmTable:
             if isinstance(action, RemoveAction):
                 parts.pop(action.path, None)
             else:
-                parts[action.path] = LivePart(int(action.size), _records(action.stats))
+                parts[action.path] = LivePart(int(action.size), records_in(action.stats))
         self.parts = parts
         self.rows = sum(p.rows for p in parts.values())
         self.version = nxt
@@ -224,7 +224,7 @@ class WarmTable:
         self.stale = True
 
 
-def _records(stats: str | None) -> int:
+def records_in(stats: str | None) -> int:
     """numRecords of an add action's statistics (0 when it has none, as count_rows counts it)."""
     try:
         got = json.loads(stats or "{}").get("numRecords")
