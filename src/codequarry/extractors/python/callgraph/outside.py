@@ -75,9 +75,9 @@ def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
         return set()
     mro = solver.mro(cls)
     for c in mro:
-        module, qual = solver.classes[c][:2]
+        members = solver.members.get(c, ())  # the class attributes some fact assigns
         names = (attr, *_DYNAMIC_ATTRS) if mro.index(c) >= skip else _DYNAMIC_ATTRS
-        if any(f"{module}:{qual}:{name}" in solver.assigned for name in names):
+        if any(name in members for name in names):
             return set()
     outside: list[Obj] = []
     for c in mro:

@@ -51,6 +51,7 @@ from codequarry.extractors.python.callgraph.outside import (
 )
 
 _NO_SLOTS: dict[Any, set[Obj]] = {}
+_NO_NAMES: dict[str, str] = {}
 
 
 class Solver(Worklist):
@@ -72,6 +73,16 @@ class Solver(Worklist):
         #: tasks that met a fallback (tag "u") before the final phase: they run again in it
         self.fallbacks: set[int] = set()
         super().__init__()
+        #: variable names made once and reused (a name rebuilt as an f-string on every use is hashed
+        #: again on every lookup): call results per file and call, return and yield values per def,
+        #: instance fields per class, bound parameters per def
+        self.results: list[list[str]] = []
+        self._rets: dict[str, str] = {}
+        self._yields: dict[str, str] = {}
+        self._fields: dict[str, dict[str, str]] = {}
+        self._signatures: dict[str, Signature | None] = {}
+        #: id of an ["f"/"k", qual] expression -> (the expression, kept alive so its id stays its own; its object)
+        self._consts: dict[int, tuple[Any, frozenset[Obj]]] = {}
         for i, (module, facts) in enumerate(self.files):
             self.stars[module] = facts["stars"]
             for target, _ in facts["assign"]:
@@ -88,6 +99,8 @@ class Solver(Worklist):
             for kind in ("assign", "def", "class", "ret", "yield"):
                 self.tasks.extend((kind[0] if kind != "class" else "k", i, fact) for fact in facts[kind])
             self.tasks.extend(("c", i, n) for n in range(len(facts["calls"])))
+            self.results.append([f"r:{i}:{n}" for n in range(len(facts["calls"]))])
+        self.members, self.globals = _members(self.assigned, self.classes)
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -109,7 +122,7 @@ class Solver(Worklist):
         if kind == "c":
             call = self.files[i][1]["calls"][fact]
             self.add(
-                f"r:{i}:{fact}", self.call(self.eval(call[4], ctx), call[5], call[6], ctx, f"{i}:{fact}")
+                self.results[i][fact], self.call(self.eval(call[4], ctx), call[5], call[6], ctx, (i, fact))
             )
         elif kind == "a":
             vals = self.eval(fact[1], ctx)
@@ -127,14 +140,42 @@ class Solver(Worklist):
             fq = qualified(module, fact[0])
             self.add(fact[1], self.decorate({("K", fq)}, fact[3], ctx, fq))
         elif kind == "r":
-            self.add(f"ret:{qualified(module, fact[0])}", self.eval(fact[1], ctx))
+            self.add(self.ret_var(qualified(module, fact[0])), self.eval(fact[1], ctx))
         else:
-            self.add(f"y:{qualified(module, fact[0])}", self.eval(fact[1], ctx))
+            self.add(self.yield_var(qualified(module, fact[0])), self.eval(fact[1], ctx))
 
     # -- reads ------------------------------------------------------------------------------------
     def get(self, var: str) -> Any:
-        self.read(var)
+        cur = self.cur
+        if cur is not None:  # self.read(var), inlined: the solver's most frequent call
+            readers = self.deps.get(var)
+            if readers is None:
+                self.deps[var] = {cur}
+            else:
+                readers.add(cur)
         return self.pts.get(var, EMPTY)
+
+    def ret_var(self, fq: str) -> str:
+        var = self._rets.get(fq)
+        if var is None:
+            var = self._rets[fq] = f"ret:{fq}"
+        return var
+
+    def yield_var(self, fq: str) -> str:
+        var = self._yields.get(fq)
+        if var is None:
+            var = self._yields[fq] = f"y:{fq}"
+        return var
+
+    def field_var(self, cls: str, attr: str) -> str:
+        """The variable of instance field ``attr`` of class ``cls``."""
+        fields = self._fields.get(cls)
+        if fields is None:
+            fields = self._fields[cls] = {}
+        var = fields.get(attr)
+        if var is None:
+            var = fields[attr] = f"if:{cls}:{attr}"
+        return var
 
     def slots(self, site: str) -> dict[Any, set[Obj]]:
         self.read(("C", site))
@@ -181,10 +222,17 @@ class Solver(Worklist):
             return EMPTY
         tag = e[0]
         if tag == "v":
-            self.read(e[1])
-            got = self.pts.get(e[1])
-            if got is None and e[1] not in self.assigned and "::" in e[1]:
-                module, _, name = e[1].partition("::")
+            var = e[1]
+            cur = self.cur
+            if cur is not None:  # self.read(var), inlined
+                readers = self.deps.get(var)
+                if readers is None:
+                    self.deps[var] = {cur}
+                else:
+                    readers.add(cur)
+            got = self.pts.get(var)
+            if got is None and var not in self.assigned and "::" in var:
+                module, _, name = var.partition("::")
                 return self.star_lookup(module, name)
             return got or EMPTY
         if tag == "a":
@@ -193,11 +241,15 @@ class Solver(Worklist):
                 out |= self.getattr(obj, e[2])
             return drop_guesses(out)
         if tag == "c":
-            return self.get(f"r:{ctx[1]}:{e[1]}")
-        if tag == "f":
-            return {("F", qualified(ctx[0], e[1]))}
-        if tag == "k":
-            return {("K", qualified(ctx[0], e[1]))}
+            return self.get(self.results[ctx[1]][e[1]])
+        if tag == "f" or tag == "k":  # noqa: PLR1714 - one object per expression, made once
+            const = self._consts.get(id(e))
+            if const is None:
+                const = self._consts[id(e)] = (
+                    e,
+                    frozenset({("F" if tag == "f" else "K", qualified(ctx[0], e[1]))}),
+                )
+            return const[1]
         if tag == "b":
             return {("B", e[1])}
         if tag == "m":
@@ -254,7 +306,7 @@ class Solver(Worklist):
                     for vals in slots.values():
                         out |= vals
             elif obj[0] == "G" and not indexed:
-                out |= self.get(f"y:{obj[1]}")
+                out |= self.get(self.yield_var(obj[1]))
         return out
 
     def store(self, target: Any, vals: Any, ctx: Any) -> None:
@@ -264,7 +316,7 @@ class Solver(Worklist):
         elif tag == "a":
             for obj in self.eval(target[1], ctx):
                 if obj[0] == "I":
-                    self.add(f"if:{obj[1]}:{target[2]}", vals)
+                    self.add(self.field_var(obj[1], target[2]), vals)
                 elif obj[0] == "K" and obj[1] in self.classes:
                     module, qual = self.classes[obj[1]][:2]
                     self.add(f"{module}:{qual}:{target[2]}", vals)
@@ -297,8 +349,8 @@ class Solver(Worklist):
             obj = self.module_obj(star)
             if obj[0] == "X":
                 continue
-            var = f"{star}::{name}"
-            if var in self.assigned:
+            var = self.globals.get(star, _NO_NAMES).get(name)
+            if var is not None:
                 return self.get(var)
             if depth < 3:
                 got = self.star_lookup(star, name, depth + 1)
@@ -309,8 +361,8 @@ class Solver(Worklist):
     def getattr(self, obj: Obj, attr: str) -> Any:  # noqa: PLR0911 - one case per kind of object
         kind = obj[0]
         if kind == "M":
-            var = f"{obj[1]}::{attr}"
-            if var in self.assigned:
+            var = self.globals.get(obj[1], _NO_NAMES).get(attr)
+            if var is not None:
                 return self.get(var)
             sub = f"{obj[1]}.{attr}"
             if sub in self.modules or sub in self.packages:
@@ -327,7 +379,7 @@ class Solver(Worklist):
             if attr == "__class__":
                 return {("K", obj[1])}
             for cls in self.mro(obj[1]):
-                out |= self.get(f"if:{cls}:{attr}")
+                out |= self.get(self.field_var(cls, attr))
             return out | self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
         if kind == "S":
             self_cls = obj[2][1]
@@ -347,9 +399,8 @@ class Solver(Worklist):
     def class_attr(self, cls: str, attr: str, recv: Obj, skip: int = 0) -> set[Obj]:
         """``attr`` found along the MRO of ``cls`` (after ``skip`` classes), bound to ``recv``."""
         for base in self.mro(cls)[skip:]:
-            module, qual = self.classes[base][:2]
-            var = f"{module}:{qual}:{attr}"
-            if var in self.assigned:
+            var = self.members.get(base, _NO_NAMES).get(attr)
+            if var is not None:
                 out: set[Obj] = set()
                 for o in self.get(var):
                     bound = self.bind(o, recv)
@@ -394,7 +445,7 @@ class Solver(Worklist):
         return result
 
     # -- calls --------------------------------------------------------------------------------------
-    def call(self, callees: Any, args: list[Any], kwargs: list[Any], ctx: Any, site: str) -> set[Obj]:
+    def call(self, callees: Any, args: list[Any], kwargs: list[Any], ctx: Any, site: Any) -> set[Obj]:
         """What calling each of ``callees`` returns; binds the arguments to the parameters."""
         out: set[Obj] = set()
         for obj in callees:
@@ -430,16 +481,17 @@ class Solver(Worklist):
         info = self.defs.get(fq)
         if info is not None and info[3]:
             return {("G", fq)}
-        return self.get(f"ret:{fq}")
+        return self.get(self.ret_var(fq))
 
-    def builtin(self, name: str, args: list[Any], ctx: Any, site: str) -> set[Obj]:
+    def builtin(self, name: str, args: list[Any], ctx: Any, site: Any) -> set[Obj]:
         if name == "getattr" and len(args) >= 2 and args[1][0] and args[1][0][0] == "q":
             out: set[Obj] = set()
             for obj in self.eval(args[0][0], ctx):
                 out |= self.getattr(obj, args[1][0][1])
             return out
         if name in COPYING and args:
-            new = f"copy:{COPY_TYPE.get(name, 'l')}:{site}"
+            where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site  # (file, call) or a name
+            new = f"copy:{COPY_TYPE.get(name, 'l')}:{where}"
             self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
             return {("L", new)}
         if name == "next" and args:
@@ -470,63 +522,127 @@ class Solver(Worklist):
 
     def bind_args(self, fq: str, recv: Obj | None, args: list[Any], kwargs: list[Any], ctx: Any) -> None:
         """Arguments of one call to the parameters of ``fq`` (``recv`` first, for a bound method)."""
-        info = self.defs.get(fq)
-        if info is None:
+        sig = self.signature(fq)
+        if sig is None:
             return
-        module, qual, params, *_ = info
-        positional = [p for p in params if p[1] == "p"]
-        vararg = next((p[0] for p in params if p[1] == "v"), None)
-        kwarg = next((p[0] for p in params if p[1] == "w"), None)
+        positional, vararg, kwarg, names = sig.positional, sig.vararg, sig.kwarg, sig.names
         values: list[tuple[Any, bool]] = [({recv}, False)] if recv is not None else []
         values += [(self.eval(a, ctx), bool(star)) for a, star in args]
         pos = 0
         for vals, star in values:
             if star:
                 elems = self.elements(vals, None, False)
-                for p in positional[pos:]:
-                    self.add(f"{module}:{qual}:{p[0]}", elems)
+                for var in positional[pos:]:
+                    self.add(var, elems)
                 if vararg:
-                    self.add_elem(f"va:{fq}", None, elems)
+                    self.add_elem(sig.va_site, None, elems)
                 pos = len(positional)
                 continue
             if pos < len(positional):
-                self.add(f"{module}:{qual}:{positional[pos][0]}", vals)
+                self.add(positional[pos], vals)
             elif vararg:
-                self.add_elem(f"va:{fq}", pos - len(positional), vals)
+                self.add_elem(sig.va_site, pos - len(positional), vals)
             pos += 1
         if vararg:
-            self.add(f"{module}:{qual}:{vararg}", {("L", f"va:{fq}")})
-        names = {p[0] for p in params if p[1] in ("p", "k")}
+            self.add(vararg, sig.va_value)
         for name, value in kwargs:
             vals = self.eval(value, ctx)
             if name is None:
                 for obj in vals:
                     for key, part in self.slots(obj[1]).items() if obj[0] == "L" else ():
                         if key in names:
-                            self.add(f"{module}:{qual}:{key}", part)
+                            self.add(names[key], part)
                         elif kwarg:
-                            self.add_elem(f"kw:{fq}", key, part)
+                            self.add_elem(sig.kw_site, key, part)
             elif name in names:
-                self.add(f"{module}:{qual}:{name}", vals)
+                self.add(names[name], vals)
             elif kwarg:
-                self.add_elem(f"kw:{fq}", name, vals)
+                self.add_elem(sig.kw_site, name, vals)
         if kwarg:
-            self.add(f"{module}:{qual}:{kwarg}", {("L", f"kw:{fq}")})
+            self.add(kwarg, sig.kw_value)
+
+    def signature(self, fq: str) -> Signature | None:
+        """The parameter variables of ``fq``, made once (None: not a def of the corpus)."""
+        if fq in self._signatures:
+            return self._signatures[fq]
+        info = self.defs.get(fq)
+        sig = None if info is None else Signature(fq, info[0], info[1], info[2])
+        self._signatures[fq] = sig
+        return sig
 
     # -- results ------------------------------------------------------------------------------------
     def references(self, i: int) -> list[tuple[list[Obj], list[Any]]]:
         """Per reference of file ``i``: (what it may stand for, [line, col, kind, scope])."""
-        module, facts = self.files[i]
-        return [(sorted(self.eval(r[4], (module, i)), key=repr), r[:4]) for r in facts.get("refs", ())]
+        return self.answers(i)[1]
 
     def call_targets(self, i: int) -> list[tuple[list[Obj], str | None, tuple[Any, ...]]]:
         """Per call site of file ``i``: (what the callee may be, the dynamic reason, its position)."""
+        return self.answers(i)[0]
+
+    def answers(self, i: int) -> tuple[list[Any], list[Any]]:
+        """``call_targets(i)`` and ``references(i)`` at once: a ``call`` reference names the callee
+        expression of the call at its position (most do), whose value is taken from the call."""
         module, facts = self.files[i]
-        out = []
+        ctx = (module, i)
+        calls = []
+        at: dict[tuple[int, int], tuple[Any, list[Obj]]] = {}  # (line, col) -> (callee, its objects)
         for call in facts["calls"]:
-            objs = sorted(self.eval(call[4], (module, i)), key=repr)
-            out.append((objs, call[7], tuple(call[:4])))
-        return out
+            objs = _ordered(self.eval(call[4], ctx))
+            calls.append((objs, call[7], tuple(call[:4])))
+            at.setdefault((call[0], call[1]), (call[4], objs))
+        refs = []
+        for r in facts.get("refs", ()):
+            same = at.get((r[0], r[1])) if r[2] == "call" else None
+            if same is not None and same[0] == r[4]:
+                refs.append((same[1], r[:4]))
+            else:
+                refs.append((_ordered(self.eval(r[4], ctx)), r[:4]))
+        return calls, refs
+
+
+class Signature:
+    """The variables one call binds for a def: positional parameters in order, ``*args`` and
+    ``**kwargs`` (and the containers they hold), and every parameter a keyword can name."""
+
+    __slots__ = ("kw_site", "kw_value", "kwarg", "names", "positional", "va_site", "va_value", "vararg")
+
+    def __init__(self, fq: str, module: str, qual: str, params: list[Any]) -> None:
+        def var(name: str) -> str:
+            return f"{module}:{qual}:{name}"
+
+        self.positional = [var(p[0]) for p in params if p[1] == "p"]
+        self.vararg = next((var(p[0]) for p in params if p[1] == "v"), None)
+        self.kwarg = next((var(p[0]) for p in params if p[1] == "w"), None)
+        self.names = {p[0]: var(p[0]) for p in params if p[1] in ("p", "k")}
+        self.va_site, self.kw_site = f"va:{fq}", f"kw:{fq}"
+        self.va_value: frozenset[Obj] = frozenset({("L", self.va_site)})
+        self.kw_value: frozenset[Obj] = frozenset({("L", self.kw_site)})
+
+
+def _members(
+    assigned: set[str], classes: dict[str, Any]
+) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+    """Of the variables some fact assigns: class attributes by class (``module:Class:attr``, under
+    the class's fully qualified name) and module globals by module (``module::name``), so that a
+    lookup by (class or module, name) finds the variable without building its name."""
+    owner = {f"{module}:{qual}": fq for fq, (module, qual, *_) in classes.items()}
+    members: dict[str, dict[str, str]] = {}
+    globals_: dict[str, dict[str, str]] = {}
+    for var in assigned:
+        module, sep, name = var.partition("::")
+        if sep and ":" not in name:
+            globals_.setdefault(module, {})[name] = var
+            continue
+        head, _, attr = var.rpartition(":")
+        fq = owner.get(head)
+        if fq is not None:
+            members.setdefault(fq, {})[attr] = var
+    return members, globals_
+
+
+def _ordered(objs: Any) -> list[Obj]:
+    """Objects in a stable order (by their text), as the answers list them."""
+    return list(objs) if len(objs) < 2 else sorted(objs, key=repr)
 
 
 def _facts(facts: Any) -> dict[str, Any]:

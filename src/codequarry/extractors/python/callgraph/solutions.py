@@ -56,7 +56,7 @@ def solve(files: list[tuple[str, str]]) -> tuple[list[Answers], int]:
     """Solve one repo's files ((module, facts) in path order): answers per file, evaluations run."""
     solver = Solver(files)
     evaluations = solver.solve()
-    return [(solver.call_targets(i), solver.references(i)) for i in range(len(files))], evaluations
+    return [solver.answers(i) for i in range(len(files))], evaluations
 
 
 def stored(table: pa.Table | None, wanted: dict[str, str]) -> dict[str, dict[str, dict[str, Any]]]:
