@@ -62,6 +62,17 @@ def _records(store: Path) -> dict[str, dict[str, object]]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((store / keyindex.FOLDER).glob("*.json"))}
 
 
+def _edited_once(tmp_path: Path, n: int) -> tuple[Path, Path, Path, dict[str, int], dict[str, int]]:
+    """A tree extracted, one file edited (``_edit(src, n)``) and extracted again: the source, the
+    store, the edited file and the table versions before and after the second run."""
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)
+    before = _versions(store)
+    victim = _edit(src, n)
+    _run(src, store)
+    return src, store, victim, before, _versions(store)
+
+
 def test_each_record_names_the_live_parts_and_the_keys_they_hold(tmp_path: Path) -> None:
     src, store = _tree(tmp_path), tmp_path / "store"
     _run(src, store)
@@ -87,12 +98,7 @@ def test_each_record_names_the_live_parts_and_the_keys_they_hold(tmp_path: Path)
 
 
 def test_a_one_file_change_commits_only_the_tables_that_hold_the_file(tmp_path: Path) -> None:
-    src, store = _tree(tmp_path), tmp_path / "store"
-    _run(src, store)
-    before = _versions(store)
-    victim = _edit(src, 1)
-    _run(src, store)
-    after = _versions(store)
+    src, store, victim, before, after = _edited_once(tmp_path, 1)
     rel = victim.relative_to(src).as_posix()
     holding = set()
     for name in before:
@@ -185,12 +191,7 @@ def test_a_deleted_file_leaves_every_table_exact(tmp_path: Path) -> None:
 def test_the_commit_records_the_keys_it_changed_for_the_operations_of_the_run(tmp_path: Path) -> None:
     from codequarry.store import warm
 
-    src, store = _tree(tmp_path), tmp_path / "store"
-    _run(src, store)
-    before = _versions(store)
-    victim = _edit(src, 40)
-    _run(src, store)
-    after = _versions(store)
+    src, store, victim, before, after = _edited_once(tmp_path, 40)
     key = (src.name, victim.relative_to(src).as_posix())
     committed = [
         n for n in before if after[n] == before[n] + 1 and (store / keyindex.FOLDER / f"{n}.json").exists()
