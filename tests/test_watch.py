@@ -481,3 +481,48 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
         assert batch(edit(dj / "shop" / "models" / "product.py", "class Tag2(", "class Tag3(")) == []
     finally:
         partcache.enable(False)
+
+
+def test_a_warm_batch_that_meets_a_damaged_table_commits_no_table(tmp_path: Path) -> None:
+    """A batch makes every table's commit actions (the rewrites, in threads) before it commits any:
+    a part it must rewrite that is gone stops the batch with the damage named, and no table's log
+    gained a commit (the cold way commits the tables before it in name order, for the next writer to
+    roll back)."""
+    import pyarrow.parquet as pq
+    import pytest
+
+    from codequarry import make_plan, partcache
+    from codequarry.errors import StoreError
+    from codequarry.store import Store
+    from codequarry.watch import ListingCache, apply
+
+    src = tmp_path / "src"
+    shutil.copytree(FIXTURE, src)
+    store = tmp_path / "store"
+    plan = make_plan([src], store=store, workers=1)
+    listing = ListingCache()
+    partcache.enable()
+    try:
+        apply(plan, lambda _line: None, None, listing)
+        st = Store.create(store)
+        before = st.snapshot()
+        assert before is not None
+        folder = st.table_path("functions")
+        holding = [
+            f
+            for f in folder.glob("*.parquet")
+            if "shop/api.py" in pq.read_table(f, columns=["path"]).column(0).to_pylist()
+        ]
+        assert len(holding) == 1
+        holding[0].unlink()
+        api = src / "shop" / "api.py"
+        api.write_text(api.read_text() + "\n\ndef after_damage():\n    return 1\n")
+        listing.changed = {str(api)}
+        with pytest.raises(StoreError, match="functions"):
+            apply(plan, lambda _line: None, 1, listing)
+        assert st.snapshot().id == before.id  # type: ignore[union-attr]
+        for name, state in before.tables.items():
+            log = st.table_path(name) / "_delta_log"
+            assert not (log / f"{state.version + 1:020d}.json").exists(), name
+    finally:
+        partcache.enable(False)

@@ -38,6 +38,9 @@ from codequarry.store.store import (
 )
 from codequarry.store.warm import open_table
 
+#: threads making the tables' commit actions in a long-lived process (rewrites cut and written)
+COMMIT_THREADS = 2
+
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
 
@@ -103,14 +106,14 @@ class RunWriter(IndexedCommits):
         """
         states: dict[str, TableState] = dict(previous.tables) if previous else {}
         now = int(time.time() * 1000)
+        if warm.enabled():
+            self._commit_all_warm(replace, states, now, pause)
+            return states
         for name in sorted(set(self.specs) | set(replace)):
             parts = self.parts.get(name, [])
             rep = replace.get(name)
             if not parts and not rep and name in states:
                 continue  # untouched: not even opened
-            if warm.enabled():
-                self._commit_warm(name, parts, rep, states, now, pause)
-                continue
             path = self.store.table_path(name)
             state = states.get(name)
             idx = keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None
@@ -165,25 +168,46 @@ class RunWriter(IndexedCommits):
         schema = self.specs[name].schema if name in self.specs else table.schema()
         return schema if isinstance(schema, DeltaSchema) else DeltaSchema.from_arrow(schema)
 
-    def _commit_warm(
+    def _commit_all_warm(
         self,
-        name: str,
-        parts: list[Part],
-        rep: Replacement | None,
+        replace: dict[str, Replacement],
         states: dict[str, TableState],
         now: int,
         pause: Callable[[str], None],
     ) -> None:
-        """One table's commit in a long-lived process (store/warm.py): the handle is kept between
-        runs, and only the parts whose keys hold a dropped file are read (from memory when they are
-        there) and rewritten; a table none of whose parts holds one is not committed. The keys the
-        commit changed are recorded for the operations (partitions.changed_files)."""
+        """The commits of a long-lived process (store/warm.py), in two steps: each touched table's
+        actions are made (its rewritten parts cut and written) in threads, one table per task, as
+        Arrow's filter and Parquet writer run without the GIL; then the tables are committed one by
+        one, in name order, as the cold way does. Nothing is committed before every table's actions
+        are made, so a damaged table stops the run before any commit."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        names = [
+            n
+            for n in sorted(set(self.specs) | set(replace))
+            if self.parts.get(n) or replace.get(n) or n not in states
+        ]
+        if len(names) > 1:
+            with ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="quarry-commit") as pool:
+                made = list(pool.map(lambda n: self._actions_warm(n, replace.get(n), states, now), names))
+        else:
+            made = [self._actions_warm(n, replace.get(n), states, now) for n in names]
+        for name, got in zip(names, made, strict=True):
+            if got is not None:
+                self._commit_warm(name, *got, states, pause)
+
+    def _actions_warm(
+        self, name: str, rep: Replacement | None, states: dict[str, TableState], now: int
+    ) -> tuple[warm.WarmTable, list[AddAction | RemoveAction], set[tuple[str, str]] | None] | None:
+        """One table's commit actions in a long-lived process: the handle is kept between runs, and
+        only the parts whose keys hold a dropped file are read (from memory when they are there) and
+        rewritten. Also the keys they change (None: not known); None for a table with no log."""
         path = self.store.table_path(name)
         table = warm.table(path)
         if table is None:
             if name in states:  # in the snapshot, but its log is gone: never drop rows silently
                 raise damaged(self.store, name, "its Delta log is missing or unreadable")
-            return
+            return None
         self._check_version(name, table.version, states)
         if not table.stale and not table.checked:  # the handle stands at the version it read
             self._check_rows(name, table.version, recorded_rows(table.handle), states)
@@ -192,7 +216,7 @@ class RunWriter(IndexedCommits):
         changed: set[tuple[str, str]] | None = set()
         if rep:
             actions, changed = self._drop_warm(table, name, rep, now)
-        for p in parts:
+        for p in self.parts.get(name, []):
             actions.append(_add(p.file, p.size, p.stats, now))
             try:
                 keys = warm.part_keys(table.full(p.file))
@@ -201,6 +225,20 @@ class RunWriter(IndexedCommits):
                     self.store, name, f"its file {p.file} cannot be read ({first_line(exc)})"
                 ) from None
             changed = None if keys is None or changed is None else changed | keys.keys
+        return table, actions, changed
+
+    def _commit_warm(
+        self,
+        name: str,
+        table: warm.WarmTable,
+        actions: list[AddAction | RemoveAction],
+        changed: set[tuple[str, str]] | None,
+        states: dict[str, TableState],
+        pause: Callable[[str], None],
+    ) -> None:
+        """Commit one table's actions (none: the table is left as it is); the keys the commit changed
+        are recorded for the operations (partitions.changed_files)."""
+        path = self.store.table_path(name)
         pause(f"table:{name}")
         if actions:
             table.commit(actions, self._schema(name, table.handle))
