@@ -43,6 +43,11 @@ IDLE_MS = 250  # no change for this long: the work batches left for idle time is
 #: open of a table replays the JSON commits since the checkpoint (70 commits: 18 ms an open instead
 #: of 7), and a batch opens its tables a few times, so a long session would slow down batch by batch
 CHECKPOINT_EVERY = 10
+#: the watch's compaction merges only parts under this size, into parts of about this size. A batch
+#: rewrites each part holding an edited file's rows, so merging a crowded table whole (the 16 MB of
+#: a run's compaction: all of the standard library's 327k calls rows in one part) would make every
+#: later edit rewrite the whole table; parts a cold extract wrote (up to ~0.5 MB) stay as they are
+COMPACT_TARGET_BYTES = 256 * 1024
 
 
 def _filter(store: Path) -> Any:
@@ -243,7 +248,13 @@ class Idle:
             return
         snap = store.snapshot()
         try:
-            done = compact(store, tables=crowded, keep_snapshots=AUTO_KEEP_SNAPSHOTS, sort=False)
+            done = compact(
+                store,
+                tables=crowded,
+                keep_snapshots=AUTO_KEEP_SNAPSHOTS,
+                sort=False,
+                target_size=COMPACT_TARGET_BYTES,
+            )
             if listing is not None and snap is not None and listing.snapshot == snap.id:
                 listing.done(done.snapshot)
         except StoreError as exc:  # a held lock, a full disk: a later batch crowds them again

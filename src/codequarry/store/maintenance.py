@@ -75,6 +75,7 @@ def compact(
     keep_snapshots: int = 1,
     min_files: int = 2,
     sort: bool = True,
+    target_size: int = AUTO_TARGET_FILE_SIZE,
 ) -> CompactSummary:
     """Compact tables (all by default) and publish the result, under the writer lock (taken here;
     a run that holds it already may call this too).
@@ -82,13 +83,14 @@ def compact(
     ``sort`` rewrites the whole table sorted by (repo, path) into files of about
     ``layout.TARGET_FILE_SIZE`` (``quarry compact``; see :mod:`codequarry.store.layout`); without it
     only small files are merged, bin by bin, which reads little and holds little in memory (the
-    automatic compaction after a run)."""
+    automatic compaction after a run): files under ``target_size`` bytes, into files of about that
+    size (``quarry watch`` passes a small one, as a file it merges is a file its edits rewrite)."""
     store.close()  # this process's own reader lease must not count as an active reader
     writer = Store(store.path)  # reads without taking a lease
     with WriterLock(writer.path):
         snap = writer.snapshot()
         with store_errors(writer, "compacting", live=snap.id if snap else None):
-            return _compact(writer, snap, tables, keep_snapshots, min_files, sort)
+            return _compact(writer, snap, tables, keep_snapshots, min_files, sort, target_size)
 
 
 def _remap_operations(snap: Snapshot, states: dict[str, TableState]) -> Any:
@@ -119,6 +121,7 @@ def _compact(
     keep_snapshots: int,
     min_files: int,
     sort: bool,
+    target_size: int = AUTO_TARGET_FILE_SIZE,
 ) -> CompactSummary:
     rollback_unpublished(store, snap)
     summary = CompactSummary(snapshot=snap.id if snap else 0)
@@ -134,7 +137,7 @@ def _compact(
             rewrite_sorted(store, name, table)
             table = DeltaTable(str(store.table_path(name)))
         elif not sort and before >= min_files:
-            table.optimize.compact(target_size=AUTO_TARGET_FILE_SIZE, max_concurrent_tasks=1)
+            table.optimize.compact(target_size=target_size, max_concurrent_tasks=1)
             table = DeltaTable(str(store.table_path(name)))
         table.create_checkpoint()
         states[name] = TableState(version=table.version(), rows=count_rows(table))
