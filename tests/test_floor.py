@@ -390,3 +390,47 @@ def test_dulwich_is_imported_only_for_a_git_work_tree(tmp_path: Path) -> None:
     count, imported = done.stdout.split()
     # the ignore rules still apply (dulwich read them): .gitignore is listed, ignored.py is not
     assert imported == "True" and int(count) == int(plain_count) + 1, done.stdout + done.stderr
+
+
+def test_bookkeeping_reads_list_parts_from_the_key_record_and_fall_back_to_the_log(tmp_path: Path) -> None:
+    """read_columns takes a table's live parts from its part-keys record (no Delta log replay) when
+    the record still describes the version; a record that is no longer true goes through the log."""
+    from codequarry.store import Store, keyfile
+    from codequarry.store.store import read_columns
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store_dir = tmp_path / "store"
+    extract(make_plan([tree], store=store_dir, workers=1))
+    victim = sorted(tree.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\ndef added_here():\n    return 1\n")
+    extract(make_plan([tree], store=store_dir, workers=1))
+    store = Store(store_dir)
+    snap = store.snapshot()
+    assert snap is not None
+    cols = ["repo", "path", "size_bytes", "sha256"]
+    for name in ("files", "modules"):
+        version = snap.tables[name].version
+        assert version >= 1
+        table_path = store.table_path(name)
+        listed = keyfile.live_parts(store.path, table_path, name, version)
+        assert listed, name  # the record of the run that committed the version
+        want = read_columns(store, name, version, cols if name == "files" else ["repo", "path"])
+        assert want is not None and want.num_rows == snap.tables[name].rows
+        # without the first log entry the log cannot be replayed: only the record can answer
+        first = Path(keyfile.log_entry(table_path, 0))
+        first.rename(first.with_name("moved.json"))
+        got = read_columns(store, name, version, cols if name == "files" else ["repo", "path"])
+        assert got is not None and got.sort_by("path").equals(want.sort_by("path"))
+        # a part touched since the record was written: the record is refused, the log is read
+        part = table_path / listed[0]
+        os.utime(part, ns=(part.stat().st_atime_ns, part.stat().st_mtime_ns + 1))
+        assert keyfile.live_parts(store.path, table_path, name, version) is None
+        try:
+            read_columns(store, name, version, ["repo"])
+        except Exception as exc:  # noqa: BLE001 - the log, missing its first entry, names the damage
+            assert "quarry doctor" in str(exc) or "log" in str(exc), exc
+        else:
+            raise AssertionError(f"{name}: read without its log although the record was refused")
+        first.with_name("moved.json").rename(first)
+        assert read_columns(store, name, version, ["repo"]) is not None
