@@ -434,3 +434,41 @@ def test_bookkeeping_reads_list_parts_from_the_key_record_and_fall_back_to_the_l
             raise AssertionError(f"{name}: read without its log although the record was refused")
         first.with_name("moved.json").rename(first)
         assert read_columns(store, name, version, ["repo"]) is not None
+
+
+def test_a_table_committed_from_its_key_record_is_checkpointed_every_ten_versions(tmp_path: Path) -> None:
+    """Each DeltaTable open replays the log since the last checkpoint: one-file runs, which give a
+    table a version each, leave a checkpoint every CHECKPOINT_EVERY versions, and the rows stay
+    those of a fresh extract."""
+    from deltalake import DeltaTable
+
+    from codequarry.store import Store
+    from codequarry.store.indexed import CHECKPOINT_EVERY
+    from codequarry.store.store import read_columns
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store_dir = tmp_path / "store"
+    extract(make_plan([tree], store=store_dir, workers=1))
+    victim = sorted(tree.rglob("*.py"))[0]
+    log = store_dir / "tables" / "files" / "_delta_log"
+    for i in range(CHECKPOINT_EVERY + 1):
+        victim.write_text(victim.read_text() + f"\ndef added_{i}():\n    return {i}\n")
+        extract(make_plan([tree], store=store_dir, workers=1))
+    store = Store(store_dir)
+    snap = store.snapshot()
+    assert snap is not None
+    version = snap.tables["files"].version
+    assert version > CHECKPOINT_EVERY
+    marks = sorted(int(p.name.split(".")[0]) for p in log.glob("*.checkpoint.parquet"))
+    assert marks and all(m % CHECKPOINT_EVERY == 0 for m in marks), marks
+    assert version - marks[-1] < CHECKPOINT_EVERY
+    files = read_columns(store, "files", version, ["repo", "path", "size_bytes"])
+    assert files is not None
+    assert (
+        dict(zip(files.column("path").to_pylist(), files.column("size_bytes").to_pylist(), strict=True))[
+            victim.relative_to(tree).as_posix()
+        ]
+        == victim.stat().st_size
+    )
+    assert DeltaTable(str(log.parent)).version() == version
