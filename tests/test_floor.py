@@ -472,3 +472,29 @@ def test_a_table_committed_from_its_key_record_is_checkpointed_every_ten_version
         == victim.stat().st_size
     )
     assert DeltaTable(str(log.parent)).version() == version
+
+
+def test_the_command_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> None:
+    """`quarry extract` pauses the cyclic GC during start-up and freezes what start-up made (see
+    cli_lean._pause_gc); run in a caller's process, it leaves the collector on and nothing frozen."""
+    import gc
+    import signal
+
+    from codequarry.cli_lean import main as lean_main
+
+    tree = _aged_tree(tmp_path)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    try:
+        code = lean_main(["extract", str(tree), "--store", str(tmp_path / "store"), "-q", "-w", "1"])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert code == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller that turned the collector off keeps it off
+    try:
+        code = lean_main(["extract", str(tree), "--store", str(tmp_path / "store"), "-q", "-w", "1"])
+        assert code == 0 and not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+        signal.signal(signal.SIGTERM, handler)
