@@ -390,3 +390,111 @@ def test_dulwich_is_imported_only_for_a_git_work_tree(tmp_path: Path) -> None:
     count, imported = done.stdout.split()
     # the ignore rules still apply (dulwich read them): .gitignore is listed, ignored.py is not
     assert imported == "True" and int(count) == int(plain_count) + 1, done.stdout + done.stderr
+
+
+def test_bookkeeping_reads_list_parts_from_the_key_record_and_fall_back_to_the_log(tmp_path: Path) -> None:
+    """read_columns takes a table's live parts from its part-keys record (no Delta log replay) when
+    the record still describes the version; a record that is no longer true goes through the log."""
+    from codequarry.store import Store, keyfile
+    from codequarry.store.store import read_columns
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store_dir = tmp_path / "store"
+    extract(make_plan([tree], store=store_dir, workers=1))
+    victim = sorted(tree.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\ndef added_here():\n    return 1\n")
+    extract(make_plan([tree], store=store_dir, workers=1))
+    store = Store(store_dir)
+    snap = store.snapshot()
+    assert snap is not None
+    cols = ["repo", "path", "size_bytes", "sha256"]
+    for name in ("files", "modules"):
+        version = snap.tables[name].version
+        assert version >= 1
+        table_path = store.table_path(name)
+        listed = keyfile.live_parts(store.path, table_path, name, version)
+        assert listed, name  # the record of the run that committed the version
+        want = read_columns(store, name, version, cols if name == "files" else ["repo", "path"])
+        assert want is not None and want.num_rows == snap.tables[name].rows
+        # without the first log entry the log cannot be replayed: only the record can answer
+        first = Path(keyfile.log_entry(table_path, 0))
+        first.rename(first.with_name("moved.json"))
+        got = read_columns(store, name, version, cols if name == "files" else ["repo", "path"])
+        assert got is not None and got.sort_by("path").equals(want.sort_by("path"))
+        # a part touched since the record was written: the record is refused, the log is read
+        part = table_path / listed[0]
+        os.utime(part, ns=(part.stat().st_atime_ns, part.stat().st_mtime_ns + 1))
+        assert keyfile.live_parts(store.path, table_path, name, version) is None
+        try:
+            read_columns(store, name, version, ["repo"])
+        except Exception as exc:  # noqa: BLE001 - the log, missing its first entry, names the damage
+            assert "quarry doctor" in str(exc) or "log" in str(exc), exc
+        else:
+            raise AssertionError(f"{name}: read without its log although the record was refused")
+        first.with_name("moved.json").rename(first)
+        assert read_columns(store, name, version, ["repo"]) is not None
+
+
+def test_a_table_committed_from_its_key_record_is_checkpointed_every_ten_versions(tmp_path: Path) -> None:
+    """Each DeltaTable open replays the log since the last checkpoint: one-file runs, which give a
+    table a version each, leave a checkpoint every CHECKPOINT_EVERY versions, and the rows stay
+    those of a fresh extract."""
+    from deltalake import DeltaTable
+
+    from codequarry.store import Store
+    from codequarry.store.indexed import CHECKPOINT_EVERY
+    from codequarry.store.store import read_columns
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store_dir = tmp_path / "store"
+    extract(make_plan([tree], store=store_dir, workers=1))
+    victim = sorted(tree.rglob("*.py"))[0]
+    log = store_dir / "tables" / "files" / "_delta_log"
+    for i in range(CHECKPOINT_EVERY + 1):
+        victim.write_text(victim.read_text() + f"\ndef added_{i}():\n    return {i}\n")
+        extract(make_plan([tree], store=store_dir, workers=1))
+    store = Store(store_dir)
+    snap = store.snapshot()
+    assert snap is not None
+    version = snap.tables["files"].version
+    assert version > CHECKPOINT_EVERY
+    marks = sorted(int(p.name.split(".")[0]) for p in log.glob("*.checkpoint.parquet"))
+    assert marks and all(m % CHECKPOINT_EVERY == 0 for m in marks), marks
+    assert version - marks[-1] < CHECKPOINT_EVERY
+    files = read_columns(store, "files", version, ["repo", "path", "size_bytes"])
+    assert files is not None
+    assert (
+        dict(zip(files.column("path").to_pylist(), files.column("size_bytes").to_pylist(), strict=True))[
+            victim.relative_to(tree).as_posix()
+        ]
+        == victim.stat().st_size
+    )
+    assert DeltaTable(str(log.parent)).version() == version
+
+
+def test_the_command_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> None:
+    """`quarry extract` pauses the cyclic GC during start-up and freezes what start-up made (see
+    cli_lean._pause_gc); run in a caller's process, it leaves the collector on and nothing frozen."""
+    import gc
+    import signal
+
+    from codequarry.cli_lean import main as lean_main
+
+    tree = _aged_tree(tmp_path)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    try:
+        code = lean_main(["extract", str(tree), "--store", str(tmp_path / "store"), "-q", "-w", "1"])
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+    assert code == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()  # a caller that turned the collector off keeps it off
+    try:
+        code = lean_main(["extract", str(tree), "--store", str(tmp_path / "store"), "-q", "-w", "1"])
+        assert code == 0 and not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+        signal.signal(signal.SIGTERM, handler)

@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from codequarry.parts import Replacement
-from codequarry.store.warm import Ident, Key, ident, log_entry
+from codequarry.store.keyfile import FOLDER, FORMAT, Ident, ident, is_current, parts_unchanged, path_of
+from codequarry.store.warm import Key
 
-FORMAT = 1
-FOLDER = "keys"
+__all__ = ["FOLDER", "FORMAT", "IndexedPart", "KeyIndex", "forget", "keys_of_part", "load", "path_of", "save"]
 #: a table of more live parts gets no record (reading every part's keys would cost a run more than
 #: the record saves; compaction keeps tables below this)
 MAX_INDEXED = 512
@@ -87,10 +87,6 @@ class KeyIndex:
         return rep is None or all(self.hit(rel, rep)[0] == "keep" for rel in self.parts)
 
 
-def path_of(store_path: Path, name: str) -> Path:
-    return store_path / FOLDER / f"{name}.json"
-
-
 def load(store_path: Path, table_path: Path, name: str, version: int, rows: int) -> KeyIndex | None:
     """The record of table ``name`` if it describes ``version`` (holding ``rows``) and is still
     true of the files on disk (see the module docstring); None otherwise."""
@@ -102,17 +98,10 @@ def load(store_path: Path, table_path: Path, name: str, version: int, rows: int)
         return None
     if got is None or got.version != version or got.rows != rows:
         return None
-    if ident(table_path, version) != got.log or os.path.lexists(log_entry(table_path, version + 1)):
+    if not is_current(table_path, version, got.log):
         return None
-    for rel, part in got.parts.items():
-        if "/" in rel or rel.startswith("."):  # names a file outside the table folder
-            return None
-        try:
-            st = os.stat(table_path / rel)
-        except OSError:
-            return None
-        if st.st_size != part.size or st.st_mtime_ns != part.mtime:
-            return None
+    if not parts_unchanged(table_path, {rel: (p.size, p.mtime) for rel, p in got.parts.items()}):
+        return None
     return got
 
 

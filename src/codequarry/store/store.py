@@ -396,10 +396,26 @@ def read_columns(
     with pyarrow.parquet; None if the table lacks a column.
 
     The run's own bookkeeping reads (the manifest, stored errors) go this way rather than through
-    pyarrow.dataset, whose import pulls in pandas (~0.3 s): more than a no-change run costs."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    pyarrow.dataset, whose import pulls in pandas (~0.3 s): more than a no-change run costs. The
+    live parts come from the table's part-keys record when it is still true (store/keyfile.py),
+    without opening the Delta log; otherwise, or when a part lacks a column, from the log."""
     import pyarrow.parquet as pq
+
+    from codequarry.store.keyfile import live_parts
+
+    table_path = store.table_path(name)
+    listed = live_parts(store.path, table_path, name, version)
+    if listed:
+        paths = [str(table_path / rel) for rel in listed]
+        try:
+            schemas = [pq.read_schema(p) for p in paths]
+        except (OSError, ValueError):  # read again through the log, which names the damage
+            schemas = []
+        if schemas and all(set(columns) <= set(s.names) for s in schemas):
+            want = _columns_of(schemas[0], columns)
+            if all(_columns_of(s, columns).equals(want) for s in schemas[1:]):
+                return _read_parts(store, name, paths, columns, repos, want)
+    import pyarrow as pa
 
     table = store.open_delta(name, version)
     outside = files_outside(table)
@@ -411,10 +427,26 @@ def read_columns(
     schema = pa.schema(table.schema().to_arrow())
     if not set(columns) <= set(schema.names):
         return None
-    want = pa.schema([schema.field(c) for c in columns])
+    paths = [uri.removeprefix("file://") for uri in table.file_uris()]
+    return _read_parts(store, name, paths, columns, repos, _columns_of(schema, columns))
+
+
+def _columns_of(schema: Any, columns: list[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.schema([schema.field(c) for c in columns])
+
+
+def _read_parts(
+    store: Store, name: str, paths: list[str], columns: list[str], repos: list[str] | None, want: Any
+) -> Any:
+    """``columns`` of the Parquet files ``paths`` of table ``name`` as one table of schema ``want``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
     pieces = []
-    for uri in table.file_uris():
-        path = uri.removeprefix("file://")
+    for path in paths:
         try:
             part = pq.ParquetFile(path).read(columns=columns)
         except PermissionError:  # not damage: store_errors says "permission denied"

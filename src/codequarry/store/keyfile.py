@@ -1,0 +1,85 @@
+"""The file of a table's part-keys record (store/keyindex.py) and the checks that it still describes
+the table: below the store's readers, so that ``read_columns`` can list a table's live parts from
+it without opening the table's Delta log.
+
+A one-file run reads the last snapshot's ``files``, ``modules`` and ``errors`` rows before it
+commits; each read opened a ``DeltaTable`` (a replay of the table's log, ~0.01-0.02 s of CPU each,
+more as the log grows) only to learn the names of the live Parquet files. The record written by the
+run that committed the version names them, and is trusted only under the same conditions as for the
+commit (see keyindex.py): the version it names, that version's log entry still the same file and
+no later entry, and every part on disk with its recorded size and mtime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+FORMAT = 1
+FOLDER = "keys"
+#: a larger record is not parsed just for its part list: the keys it also holds would cost more to
+#: read than opening the table (its size follows the number of files, the log's does not)
+MAX_LISTED_BYTES = 256 * 1024
+
+Ident = tuple[int, int, int]  # inode, mtime_ns, size of one log entry
+
+
+def path_of(store_path: Path, name: str) -> Path:
+    return store_path / FOLDER / f"{name}.json"
+
+
+def log_entry(path: Path | str, version: int) -> str:
+    return f"{path}/_delta_log/{version:020d}.json"
+
+
+def ident(path: Path | str, version: int) -> Ident | None:
+    """Which file the log entry of ``version`` is now (None: there is none)."""
+    try:
+        st = os.stat(log_entry(path, version))
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def is_current(table_path: Path, version: int, log: Ident) -> bool:
+    """Is ``version``'s log entry still the file ``log`` identifies, with no later entry?"""
+    return ident(table_path, version) == log and not os.path.lexists(log_entry(table_path, version + 1))
+
+
+def parts_unchanged(table_path: Path, parts: dict[str, tuple[int, int]]) -> bool:
+    """Is every part (name -> (size, mtime_ns)) a plain file name of the table folder, on disk as
+    recorded?"""
+    for rel, (size, mtime) in parts.items():
+        if "/" in rel or rel.startswith("."):  # names a file outside the table folder
+            return False
+        try:
+            st = os.stat(table_path / rel)
+        except OSError:
+            return False
+        if st.st_size != size or st.st_mtime_ns != mtime:
+            return False
+    return True
+
+
+def live_parts(store_path: Path, table_path: Path, name: str, version: int) -> list[str] | None:
+    """The live part files of ``version`` of table ``name``, sorted, from its record when the record
+    is small, well formed and still true (see the module docstring); None otherwise."""
+    path = path_of(store_path, name)
+    try:
+        if os.stat(path).st_size > MAX_LISTED_BYTES:
+            return None
+        with open(path, encoding="utf-8") as fh:
+            doc: Any = json.load(fh)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != version:
+            return None
+        log, parts = doc["log"], doc["parts"]
+        if not (isinstance(log, list) and len(log) == 3 and all(isinstance(x, int) for x in log)):
+            return None
+        listed = {str(rel): (int(p["size"]), int(p["mtime"])) for rel, p in parts.items()}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if not is_current(table_path, version, (log[0], log[1], log[2])):
+        return None
+    return sorted(listed) if parts_unchanged(table_path, listed) else None
