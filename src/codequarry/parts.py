@@ -28,6 +28,10 @@ class Part:
     size: int
     rows: int
     stats: str  # Delta Lake statistics JSON: numRecords, min/max of repo and path
+    #: the (repo, path) keys of its rows, found by the writer while it still holds them, so that the
+    #: commit's record of each part's keys (store/keyindex.py) need not read the part back; None
+    #: when a key is null (no record is kept for such a table)
+    keys: frozenset[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -64,5 +68,22 @@ def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -
     os.makedirs(folder, exist_ok=True)
     file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
     full = os.path.join(folder, file)
-    pq.write_table(pa.Table.from_batches([batch]), full, compression="snappy", use_compliant_nested_type=True)
-    return Part(dataset=name, file=file, size=os.path.getsize(full), rows=batch.num_rows, stats=_stats(batch))
+    table = pa.Table.from_batches([batch])
+    pq.write_table(table, full, compression="snappy", use_compliant_nested_type=True)
+    return Part(
+        dataset=name,
+        file=file,
+        size=os.path.getsize(full),
+        rows=batch.num_rows,
+        stats=_stats(batch),
+        keys=_keys(table),
+    )
+
+
+def _keys(table: pa.Table) -> frozenset[tuple[str, str]] | None:
+    """The distinct (repo, path) pairs of ``table``'s rows; None if either column holds a null."""
+    pairs = table.select(["repo", "path"]).group_by(["repo", "path"]).aggregate([])
+    repos, paths = pairs.column("repo").to_pylist(), pairs.column("path").to_pylist()
+    if None in repos or None in paths:
+        return None
+    return frozenset(zip(repos, paths, strict=True))

@@ -100,7 +100,7 @@ class IndexedCommits:
                     kept[add.path] = (warm.records_in(add.stats), keys or frozenset())
         for p in parts:
             actions.append(_add(p.file, p.size, p.stats, now))
-            keys = keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
+            keys = p.keys if p.keys is not None else keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
             changed = None if keys is None or changed is None else changed | keys
             kept[p.file] = (p.rows, keys or frozenset())
         pause(f"table:{name}")
@@ -127,7 +127,7 @@ class IndexedCommits:
 
     def _index(self, name: str, table: DeltaTable, parts: list[Part]) -> None:
         """Record the keys of each live part of ``table`` (just committed by the full path) for the
-        next run; parts this run wrote give theirs from their statistics when they hold one file.
+        next run; parts this run wrote give the keys their writer found (none read back).
         Not for a table without key columns, nor one of more than MAX_INDEXED parts."""
         path = self.store.table_path(name)
         keyindex.forget(self.store.path, name)
@@ -138,13 +138,14 @@ class IndexedCommits:
         if live.num_rows > keyindex.MAX_INDEXED:
             return
         stats = {p.file: p.stats for p in parts}
+        known = {p.file: p.keys for p in parts if p.keys is not None}  # the writer's, not read back
         rows = live.column("num_records").to_pylist() if live.num_rows else []
         got: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
         for rel, n in zip(live.column("path").to_pylist() if live.num_rows else [], rows, strict=True):
             if n is None or not part_inside(rel) or "/" in rel:
                 return
             try:
-                keys = keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
+                keys = known.get(rel) or keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
             except (OSError, pa.ArrowException):
                 return
             if keys is None:
