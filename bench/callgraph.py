@@ -1,6 +1,6 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
-    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost]
+    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
 excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
@@ -11,13 +11,18 @@ excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh s
 then, on the last call_graph store:
   one_edit     one file of the corpus copied into the store's tree gains a function, and the
                extract runs again (the facts of one file, one repo solved again, names redone)
+  one_move     then a comment line is prepended to that file: every position in it moves, no fact
+               changes its meaning, so the repo's stored answers are moved, not solved again
   solve        in this process: the solver alone over the stored facts, and its evaluations
 Times are CPU (user + sys of the child, or of this process for `solve`): the machine may be
 shared; medians of the repeats are quoted, and `ratio` = call_graph / default. `facts_mb` is the
 size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
 the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
 another dotted name, anything else: calls of calls, subscripts), the kinds of rows, and the targets
-that are not a `functions` / `classes` row (must be 0). Prints JSON; exits 0.
+that are not a `functions` / `classes` row (must be 0). With ``--reach N``: for N files drawn at
+random (seed 1), the share of the repo's solver tasks a change to the file can reach through what the
+solve recorded (a task that made a key grow, every task that read that key, and so on): a lower
+bound of what an exact re-solve of "what the change can reach" would redo. Prints JSON; exits 0.
 """
 
 from __future__ import annotations
@@ -105,6 +110,10 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\ndef _cgbench_added():\n    return len([])\n")
     argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", store]
     one_edit = run([*argv, *with_graph])
+    # a line prepended to the same file moves every position in it and changes no fact's meaning:
+    # the stored answers are moved, the repo is not solved again
+    edited.write_text("# moved\n" + edited.read_text(encoding="utf-8"))
+    one_move = run([*argv, *with_graph])
     shutil.rmtree(tmp, ignore_errors=True)
     default, added = statistics.median(samples["default"]), statistics.median(samples["call_graph"])
     return {
@@ -113,6 +122,7 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
         "call_graph_cpu_s": round(added, 2),
         "ratio": round(added / default, 3),
         "one_edit_cpu_s": round(one_edit, 2),
+        "one_move_cpu_s": round(one_move, 2),
         "one_edit_file": str(edited.relative_to(tree)),
     }
 
@@ -149,6 +159,55 @@ def solve(store: str) -> dict[str, object]:
     }
 
 
+def reach(store: str, sample: int) -> dict[str, object]:
+    """The share of the solver's tasks a change to each of ``sample`` files can reach (see above)."""
+    import gc
+    import random
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph.pointsto import Solver
+
+    class Recording(Solver):
+        def grew(self, key: object) -> None:
+            if self.cur is not None:
+                self.wrote.setdefault(self.cur, set()).add(key)
+            super().grew(key)
+
+    q = "SELECT repo, path, module, facts FROM callgraph_facts ORDER BY repo, path"
+    facts = run_sql(open_store(store), q)
+    repos, paths, modules, texts = (facts.column(c).to_pylist() for c in facts.column_names)
+    biggest = max(set(repos), key=repos.count)  # the repo with the most files
+    rows = [(p, m, t) for r, p, m, t in zip(repos, paths, modules, texts, strict=True) if r == biggest]
+    gc.disable()
+    solver = Recording([(m, t) for _, m, t in rows])
+    solver.wrote = {}
+    solver.solve()
+    gc.enable()
+    by_file: dict[int, list[int]] = {}
+    for t, task in enumerate(solver.tasks):
+        by_file.setdefault(task[1], []).append(t)
+    shares = {}
+    for i in sorted(random.Random(1).sample(range(len(rows)), min(sample, len(rows)))):
+        seen = set(by_file.get(i, ()))
+        todo = list(seen)
+        while todo:
+            for key in solver.wrote.get(todo.pop(), ()):
+                for reader in solver.deps.get(key, ()):
+                    if reader not in seen:
+                        seen.add(reader)
+                        todo.append(reader)
+        shares[rows[i][0]] = round(sum(isinstance(x, int) for x in seen) / len(solver.tasks), 4)
+    values = sorted(shares.values())
+    return {
+        "reach_repo": biggest,
+        "reach_tasks": len(solver.tasks),
+        "reach_median": values[len(values) // 2] if values else 0.0,
+        "reach_max": values[-1] if values else 0.0,
+        "reach_by_file": shares,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +217,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store")
     parser.add_argument("--skip-cost", action="store_true", help="the store is extracted already")
+    parser.add_argument("--reach", type=int, default=0, help="files whose reach to measure")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
@@ -176,6 +236,8 @@ def main() -> None:
     report["references"] = sql(
         store, 'SELECT kind, count(*) AS n FROM "references" GROUP BY kind ORDER BY kind'
     )
+    if args.reach:
+        report.update(reach(store, args.reach))
     print(json.dumps(report, indent=1))
 
 
