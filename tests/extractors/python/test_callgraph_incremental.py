@@ -117,11 +117,15 @@ def test_facts_orjson_refuses_are_stored_and_solved_all_the_same(tmp_path: Path)
     ]
 
 
+#: calls and references the solver finds nothing for are not stored: the stored ones keep their index
+UTIL = "import os\n\ndef f(x):\n    os.getcwd()\n    x.run()\n    return len(x) + f(x)\n"
 MOVES = [
     # (file, new text): each moves lines and columns only, so the stored answers are moved, not solved
     ("app/core.py", '"""The core."""\n\n\n' + APP["app/core.py"]),  # every position moves down
     ("app/main.py", APP["app/main.py"].replace("Job(alpha).go()", "Job( alpha ).go(  )")),  # columns
     ("app/plugins.py", APP["app/plugins.py"].replace("\n\n", "\n\n# a comment\n\n")),
+    ("app/util.py", "\n" + UTIL),
+    ("app/util.py", "# twice\n\n" + UTIL.replace("len(x)", "len( x )")),  # moved answers moved again
 ]
 
 
@@ -129,7 +133,7 @@ def test_an_edit_that_only_moves_code_reuses_the_answers_at_their_new_positions(
     """Positions never steer the solve: a docstring, blank lines or spacing that move the calls and
     references of a file leave every answer as it was, at the position of now, and the tables equal
     a fresh extract's (whose call_graph rows carry the new lines)."""
-    app = write_tree(tmp_path / "app", APP)
+    app = write_tree(tmp_path / "app", {**APP, "app/util.py": UTIL})
     store = tmp_path / "store"
     run([app], store)
     for n, (rel, text) in enumerate(MOVES):

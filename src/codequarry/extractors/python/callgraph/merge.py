@@ -69,12 +69,15 @@ def _solved(
     """Answers of a repo whose facts changed, and the evaluations that took (None: no solve, the
     stored answers were moved to the positions of now, since no file changed more than its positions);
     its ``callgraph_solutions`` rows go to ``out``."""
-    found = solutions.reshaped(files, old)
-    if found is not None:
-        for (path, module, text, sha), f in zip(files, found, strict=True):
-            keys = (dig, solutions.file_digest(module, text), old[path]["shape"])
-            out.append(solutions.row(repo, path, sha, keys, f))
-        return found, None
+    moved = solutions.reshaped(files, old)
+    if moved is not None:
+        for (path, module, text, sha), (f, changed) in zip(files, moved, strict=True):
+            if changed:
+                keys = (dig, solutions.file_digest(module, text), old[path]["shape"])
+                out.append(solutions.row(repo, path, sha, keys, f))
+            else:  # its stored row, under the repo's digest of now
+                out.append({**old[path], "sha256": sha, "digest": dig})
+        return [f for f, _ in moved], None
     facts = [codec.decode(text) for _, _, text, _ in files]
     found, n = solutions.solve([(module, f) for (_, module, _, _), f in zip(files, facts, strict=True)])
     for (path, module, text, sha), f, answers in zip(files, facts, found, strict=True):

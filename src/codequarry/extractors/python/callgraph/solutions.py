@@ -88,30 +88,38 @@ def shape(module: str, facts: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def reshaped(files: list[tuple[str, str, str, str]], old: dict[str, dict[str, Any]]) -> list[Answers] | None:
+def reshaped(
+    files: list[tuple[str, str, str, str]], old: dict[str, dict[str, Any]]
+) -> list[tuple[Answers, bool]] | None:
     """The answers of a repo whose files ((path, module, facts text, sha256) in path order) have the
-    shapes of its ``old`` rows (path -> stored row), positions taken from the facts of now; None
-    when a path was added or removed or a file's shape differs (the repo must be solved)."""
+    shapes of its ``old`` rows (path -> stored row), each with whether its facts changed (then its
+    answers are all of its calls and references, at the positions of now); None when a path was
+    added or removed or a file's shape differs (the repo must be solved)."""
     if len(old) != len(files) or any(path not in old or not old[path].get("shape") for path, *_ in files):
         return None
-    found: list[Answers] = []
+    found: list[tuple[Answers, bool]] = []
     for path, module, text, _sha in files:
         row = old[path]
         if file_digest(module, text) == row["facts_digest"]:
-            found.append(answers(row))
+            found.append((answers(row), False))
             continue
         facts = codec.decode(text)
         if shape(module, facts) != row["shape"]:
             return None
-        found.append(moved(row, facts))
+        found.append((moved(row, facts), True))
     return found
 
 
 def moved(row: dict[str, Any], facts: dict[str, Any]) -> Answers:
-    """A stored row's answers, each at the position its call or reference has in ``facts`` now."""
+    """A stored row's answers, one per call and reference of ``facts`` (as the solver gives them),
+    each at the position its call or reference has in ``facts`` now."""
     calls, refs = facts["calls"], facts.get("refs", ())
-    sites = [(c[4], c[5], tuple(calls[c[6]][:4])) for c in codec.decode(row["calls"])]
-    uses = [(r[4], list(refs[r[5]][:4])) for r in codec.decode(row["refs"])]
+    sites: list[Any] = [([], None, tuple(c[:4])) for c in calls]
+    uses: list[Any] = [([], r[:4]) for r in refs]
+    for c in codec.decode(row["calls"]):
+        sites[c[6]] = (c[4], c[5], sites[c[6]][2])
+    for r in codec.decode(row["refs"]):
+        uses[r[5]] = (r[4], uses[r[5]][1])
     return sites, uses
 
 
