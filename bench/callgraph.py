@@ -1,6 +1,6 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
-    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N]
+    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N] [--moves N]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
 excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
@@ -22,7 +22,11 @@ another dotted name, anything else: calls of calls, subscripts), the kinds of ro
 that are not a `functions` / `classes` row (must be 0). With ``--reach N``: for N files drawn at
 random (seed 1), the share of the repo's solver tasks a change to the file can reach through what the
 solve recorded (a task that made a key grow, every task that read that key, and so on): a lower
-bound of what an exact re-solve of "what the change can reach" would redo. Prints JSON; exits 0.
+bound of what an exact re-solve of "what the change can reach" would redo. With ``--moves N``: in
+this process, the operation's per-repo step (facts to ``callgraph_solutions`` rows) of the biggest
+repo solved, then with a line prepended to each of N files in turn (their facts' positions moved),
+the CPU of each such step (the stored answers moved, no solve) and whether the rows then equal a
+fresh solve's. Prints JSON; exits 0.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SHARE = """
     WITH sites AS (
@@ -208,6 +213,59 @@ def reach(store: str, sample: int) -> dict[str, object]:
     }
 
 
+def moves(store: str, count: int) -> dict[str, object]:
+    """CPU of the per-repo step: a full solve, then ``count`` one-file moves (see above)."""
+    import gc
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph import codec, solutions
+    from codequarry.extractors.python.callgraph.merge import _solved
+
+    q = "SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path"
+    table = run_sql(open_store(store), q)
+    rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    biggest = max({r[0] for r in rows}, key=[r[0] for r in rows].count)
+    files = [(p, m, f, s) for r, p, s, m, f in rows if r == biggest]
+
+    def step(old: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        started = time.process_time()
+        _solved(biggest, files, solutions.digest((f[0], f[2]) for f in files), old, out)
+        return time.process_time() - started, {r["path"]: r for r in out}
+
+    def moved_down(text: str) -> str:  # the facts of the file with a line prepended
+        facts = codec.decode(text)
+        for c in facts["calls"]:
+            c[0], c[2] = c[0] + 1, c[2] + 1
+        for r in facts.get("refs", ()):
+            r[0] += 1
+        for d in facts["def"]:
+            d[6] += 1
+        for k in facts["class"]:
+            k[4] += 1
+        return codec.encode(facts)
+
+    gc.disable()
+    solve_cpu, old = step({})
+    cpu = []
+    for k in range(count):
+        i = len(files) * (k + 1) // (count + 1)
+        path, module, text, sha = files[i]
+        files[i] = (path, module, moved_down(text), sha)
+        took, old = step(old)
+        cpu.append(round(took, 3))
+    _, fresh = step({})
+    gc.enable()
+    return {
+        "moves_repo": biggest,
+        "moves_solve_cpu_s": round(solve_cpu, 2),
+        "moves_cpu_s": cpu,
+        "moves_rows_equal_fresh": sum(fresh[p] == old[p] for p in fresh),
+        "moves_rows": len(fresh),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -218,6 +276,7 @@ def main() -> None:
     parser.add_argument("--store")
     parser.add_argument("--skip-cost", action="store_true", help="the store is extracted already")
     parser.add_argument("--reach", type=int, default=0, help="files whose reach to measure")
+    parser.add_argument("--moves", type=int, default=0, help="one-file moves to measure")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
@@ -238,6 +297,8 @@ def main() -> None:
     )
     if args.reach:
         report.update(reach(store, args.reach))
+    if args.moves:
+        report.update(moves(store, args.moves))
     print(json.dumps(report, indent=1))
 
 
