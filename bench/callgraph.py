@@ -1,6 +1,6 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
-    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost]
+    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N] [--moves N]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
 excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
@@ -11,13 +11,22 @@ excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh s
 then, on the last call_graph store:
   one_edit     one file of the corpus copied into the store's tree gains a function, and the
                extract runs again (the facts of one file, one repo solved again, names redone)
+  one_move     then a comment line is prepended to that file: every position in it moves, no fact
+               changes its meaning, so the repo's stored answers are moved, not solved again
   solve        in this process: the solver alone over the stored facts, and its evaluations
 Times are CPU (user + sys of the child, or of this process for `solve`): the machine may be
 shared; medians of the repeats are quoted, and `ratio` = call_graph / default. `facts_mb` is the
 size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
 the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
 another dotted name, anything else: calls of calls, subscripts), the kinds of rows, and the targets
-that are not a `functions` / `classes` row (must be 0). Prints JSON; exits 0.
+that are not a `functions` / `classes` row (must be 0). With ``--reach N``: for N files drawn at
+random (seed 1), the share of the repo's solver tasks a change to the file can reach through what the
+solve recorded (a task that made a key grow, every task that read that key, and so on): a lower
+bound of what an exact re-solve of "what the change can reach" would redo. With ``--moves N``: in
+this process, the operation's per-repo step (facts to ``callgraph_solutions`` rows) of the biggest
+repo solved, then with a line prepended to each of N files in turn (their facts' positions moved),
+the CPU of each such step (the stored answers moved, no solve) and whether the rows then equal a
+fresh solve's. Prints JSON; exits 0.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SHARE = """
     WITH sites AS (
@@ -105,6 +115,10 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\ndef _cgbench_added():\n    return len([])\n")
     argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", store]
     one_edit = run([*argv, *with_graph])
+    # a line prepended to the same file moves every position in it and changes no fact's meaning:
+    # the stored answers are moved, the repo is not solved again
+    edited.write_text("# moved\n" + edited.read_text(encoding="utf-8"))
+    one_move = run([*argv, *with_graph])
     shutil.rmtree(tmp, ignore_errors=True)
     default, added = statistics.median(samples["default"]), statistics.median(samples["call_graph"])
     return {
@@ -113,6 +127,7 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
         "call_graph_cpu_s": round(added, 2),
         "ratio": round(added / default, 3),
         "one_edit_cpu_s": round(one_edit, 2),
+        "one_move_cpu_s": round(one_move, 2),
         "one_edit_file": str(edited.relative_to(tree)),
     }
 
@@ -149,6 +164,108 @@ def solve(store: str) -> dict[str, object]:
     }
 
 
+def reach(store: str, sample: int) -> dict[str, object]:
+    """The share of the solver's tasks a change to each of ``sample`` files can reach (see above)."""
+    import gc
+    import random
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph.pointsto import Solver
+
+    class Recording(Solver):
+        def grew(self, key: object) -> None:
+            if self.cur is not None:
+                self.wrote.setdefault(self.cur, set()).add(key)
+            super().grew(key)
+
+    q = "SELECT repo, path, module, facts FROM callgraph_facts ORDER BY repo, path"
+    facts = run_sql(open_store(store), q)
+    repos, paths, modules, texts = (facts.column(c).to_pylist() for c in facts.column_names)
+    biggest = max(set(repos), key=repos.count)  # the repo with the most files
+    rows = [(p, m, t) for r, p, m, t in zip(repos, paths, modules, texts, strict=True) if r == biggest]
+    gc.disable()
+    solver = Recording([(m, t) for _, m, t in rows])
+    solver.wrote = {}
+    solver.solve()
+    gc.enable()
+    by_file: dict[int, list[int]] = {}
+    for t, task in enumerate(solver.tasks):
+        by_file.setdefault(task[1], []).append(t)
+    shares = {}
+    for i in sorted(random.Random(1).sample(range(len(rows)), min(sample, len(rows)))):
+        seen = set(by_file.get(i, ()))
+        todo = list(seen)
+        while todo:
+            for key in solver.wrote.get(todo.pop(), ()):
+                for reader in solver.deps.get(key, ()):
+                    if reader not in seen:
+                        seen.add(reader)
+                        todo.append(reader)
+        shares[rows[i][0]] = round(sum(isinstance(x, int) for x in seen) / len(solver.tasks), 4)
+    values = sorted(shares.values())
+    return {
+        "reach_repo": biggest,
+        "reach_tasks": len(solver.tasks),
+        "reach_median": values[len(values) // 2] if values else 0.0,
+        "reach_max": values[-1] if values else 0.0,
+        "reach_by_file": shares,
+    }
+
+
+def moves(store: str, count: int) -> dict[str, object]:
+    """CPU of the per-repo step: a full solve, then ``count`` one-file moves (see above)."""
+    import gc
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph import codec, solutions
+    from codequarry.extractors.python.callgraph.merge import _solved
+
+    q = "SELECT repo, path, sha256, module, facts FROM callgraph_facts ORDER BY repo, path"
+    table = run_sql(open_store(store), q)
+    rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    biggest = max({r[0] for r in rows}, key=[r[0] for r in rows].count)
+    files = [(p, m, f, s) for r, p, s, m, f in rows if r == biggest]
+
+    def step(old: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        started = time.process_time()
+        _solved(biggest, files, solutions.digest((f[0], f[2]) for f in files), old, out)
+        return time.process_time() - started, {r["path"]: r for r in out}
+
+    def moved_down(text: str) -> str:  # the facts of the file with a line prepended
+        facts = codec.decode(text)
+        for c in facts["calls"]:
+            c[0], c[2] = c[0] + 1, c[2] + 1
+        for r in facts.get("refs", ()):
+            r[0] += 1
+        for d in facts["def"]:
+            d[6] += 1
+        for k in facts["class"]:
+            k[4] += 1
+        return codec.encode(facts)
+
+    gc.disable()
+    solve_cpu, old = step({})
+    cpu = []
+    for k in range(count):
+        i = len(files) * (k + 1) // (count + 1)
+        path, module, text, sha = files[i]
+        files[i] = (path, module, moved_down(text), sha)
+        took, old = step(old)
+        cpu.append(round(took, 3))
+    _, fresh = step({})
+    gc.enable()
+    return {
+        "moves_repo": biggest,
+        "moves_solve_cpu_s": round(solve_cpu, 2),
+        "moves_cpu_s": cpu,
+        "moves_rows_equal_fresh": sum(fresh[p] == old[p] for p in fresh),
+        "moves_rows": len(fresh),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,6 +275,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store")
     parser.add_argument("--skip-cost", action="store_true", help="the store is extracted already")
+    parser.add_argument("--reach", type=int, default=0, help="files whose reach to measure")
+    parser.add_argument("--moves", type=int, default=0, help="one-file moves to measure")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
@@ -176,6 +295,10 @@ def main() -> None:
     report["references"] = sql(
         store, 'SELECT kind, count(*) AS n FROM "references" GROUP BY kind ORDER BY kind'
     )
+    if args.reach:
+        report.update(reach(store, args.reach))
+    if args.moves:
+        report.update(moves(store, args.moves))
     print(json.dumps(report, indent=1))
 
 

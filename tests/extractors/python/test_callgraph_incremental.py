@@ -115,3 +115,46 @@ def test_facts_orjson_refuses_are_stored_and_solved_all_the_same(tmp_path: Path)
         ("TABLE[100000000000000000000000000000]", "odd.f"),
         ("é", "odd.f"),
     ]
+
+
+#: calls and references the solver finds nothing for are not stored: the stored ones keep their index
+UTIL = "import os\n\ndef f(x):\n    os.getcwd()\n    x.run()\n    return len(x) + f(x)\n"
+MOVES = [
+    # (file, new text): each moves lines and columns only, so the stored answers are moved, not solved
+    ("app/core.py", '"""The core."""\n\n\n' + APP["app/core.py"]),  # every position moves down
+    ("app/main.py", APP["app/main.py"].replace("Job(alpha).go()", "Job( alpha ).go(  )")),  # columns
+    ("app/plugins.py", APP["app/plugins.py"].replace("\n\n", "\n\n# a comment\n\n")),
+    ("app/util.py", "\n" + UTIL),
+    ("app/util.py", "# twice\n\n" + UTIL.replace("len(x)", "len( x )")),  # moved answers moved again
+]
+
+
+def test_an_edit_that_only_moves_code_reuses_the_answers_at_their_new_positions(tmp_path: Path) -> None:
+    """Positions never steer the solve: a docstring, blank lines or spacing that move the calls and
+    references of a file leave every answer as it was, at the position of now, and the tables equal
+    a fresh extract's (whose call_graph rows carry the new lines)."""
+    app = write_tree(tmp_path / "app", {**APP, "app/util.py": UTIL})
+    store = tmp_path / "store"
+    run([app], store)
+    for n, (rel, text) in enumerate(MOVES):
+        (app / rel).write_text(text)
+        stats = run([app], store).operations["python.call_graph"]["stats"]
+        assert (stats["call_graph.repos_solved"], stats["call_graph.repos_moved"]) == (0, 1), rel
+        fresh = tmp_path / f"fresh{n}"
+        run([app], fresh)
+        assert dump(store) == dump(fresh), rel
+    rows = table(open_store(store), "call_graph").to_pylist()
+    assert ("handler", 8, "app.plugins.alpha") in {(r["callee"], r["line"], r["target"]) for r in rows}
+
+
+def test_an_edit_that_changes_what_the_code_does_after_a_move_is_solved(tmp_path: Path) -> None:
+    """A shape that differs in one file (a call added) solves the repo again."""
+    app = write_tree(tmp_path / "app", APP)
+    store = tmp_path / "store"
+    run([app], store)
+    (app / "app/main.py").write_text("\n" + APP["app/main.py"] + "make()('b')\n")
+    stats = run([app], store).operations["python.call_graph"]["stats"]
+    assert (stats["call_graph.repos_solved"], stats["call_graph.repos_moved"]) == (1, 0)
+    fresh = tmp_path / "fresh"
+    run([app], fresh)
+    assert dump(store) == dump(fresh)

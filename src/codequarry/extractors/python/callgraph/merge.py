@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from codequarry.extractors.python.callgraph import solutions
+from codequarry.extractors.python.callgraph import codec, solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
 
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
@@ -38,29 +38,52 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     refs: list[dict[str, Any]] = []
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solved: list[dict[str, Any]] = []
-    evaluations = repos_solved = 0
+    evaluations = repos_solved = repos_moved = 0
     for repo, files in by_repo.items():  # each repo is solved on its own (names across repos: by name)
         old = kept.get(repo, {})
-        if all(path in old for path, *_ in files):  # its facts are those it was solved from
+        if len(old) == len(files) and all(old.get(p, {}).get("digest") == digests[repo] for p, *_ in files):
             found = [solutions.answers(old[path]) for path, *_ in files]
             # the answers are those of the same facts, but a file can change without changing its
             # facts (a comment): its row carries the file's sha256 of now, as a fresh run's would
             solved.extend({**old[path], "sha256": sha} for path, _, _, sha in files)
         else:
-            found, n = solutions.solve([(module, text) for _, module, text, _ in files])
-            evaluations, repos_solved = evaluations + n, repos_solved + 1
-            solved.extend(
-                solutions.row(repo, path, sha, digests[repo], f)
-                for (path, _, _, sha), f in zip(files, found, strict=True)
-            )
+            found, n = _solved(repo, files, digests[repo], old, solved)
+            if n is None:
+                repos_moved += 1
+            else:
+                evaluations, repos_solved = evaluations + n, repos_solved + 1
         for (path, _, _, sha), (calls, uses) in zip(files, found, strict=True):
             for objs, reason, pos in calls:
                 sites[(repo, path, *pos)] = (objs, reason)
             _references(index, uses, (repo, path, sha), refs)
     ctx.report("call_graph.evaluations", evaluations)
     ctx.report("call_graph.repos_solved", repos_solved)
+    ctx.report("call_graph.repos_moved", repos_moved)
     table, references = _edges(index, edges, sites), pa.Table.from_pylist(refs, schema=REF_SCHEMA)
     return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
+
+
+def _solved(
+    repo: str, files: list[tuple[str, str, str, str]], dig: str, old: dict[str, Any], out: list[Any]
+) -> tuple[list[Any], int | None]:
+    """Answers of a repo whose facts changed, and the evaluations that took (None: no solve, the
+    stored answers were moved to the positions of now, since no file changed more than its positions);
+    its ``callgraph_solutions`` rows go to ``out``."""
+    moved = solutions.reshaped(files, old)
+    if moved is not None:
+        for (path, module, text, sha), (f, changed) in zip(files, moved, strict=True):
+            if changed:
+                keys = (dig, solutions.file_digest(module, text), old[path]["shape"])
+                out.append(solutions.row(repo, path, sha, keys, f))
+            else:  # its stored row, under the repo's digest of now
+                out.append({**old[path], "sha256": sha, "digest": dig})
+        return [f for f, _ in moved], None
+    facts = [codec.decode(text) for _, _, text, _ in files]
+    found, n = solutions.solve([(module, f) for (_, module, _, _), f in zip(files, facts, strict=True)])
+    for (path, module, text, sha), f, answers in zip(files, facts, found, strict=True):
+        keys = (dig, solutions.file_digest(module, text), solutions.shape(module, f))
+        out.append(solutions.row(repo, path, sha, keys, answers))
+    return found, n
 
 
 def _edges(

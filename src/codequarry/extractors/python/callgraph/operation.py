@@ -151,7 +151,7 @@ Result = Def | External | None
 
 @operation(
     "python.call_graph",
-    version=4,
+    version=5,
     inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
     outputs=[CallEdge, Reference, CallgraphSolution],
     default=False,
