@@ -270,3 +270,28 @@ def test_provenance_columns_made_once_a_task_fit_batches_of_every_size(tmp_path:
     assert len(got) == 200 and reader.rows == 200
     assert {(r["repo"], r["path"], r["sha256"]) for r in got} == {("x", "p", "ab" * 32)}
     assert [r["name"] for r in got] == [f"d{i % 50}" for i in range(200)]
+
+
+def test_the_words_nan_and_inf_inside_strings_keep_the_columnar_path(tmp_path: Path) -> None:
+    """A batch whose text holds "NaN"/"Inf" only inside strings (titles, names), with a field the schema
+    lacks, is read whole by pyarrow (it once went line by line: a cliff); a real ``Inf`` token among
+    them still sends it line by line, and both give the line-by-line path's rows."""
+    checker = RecordChecker(fields_from_table(SCHEMA))
+    schema = jsonl.arrow_schema(checker)
+    assert schema is not None
+    worded = [
+        json.dumps(
+            {"name": f"Infinity War {i}", "n": i, "x": 1.5, "note": "NaN-free", "tags": ["Inf"]}
+        ).encode()
+        for i in range(300)
+    ]
+    buf = b"".join(line + b"\n" for line in worded)
+    assert not jsonl._unsure(buf)
+    batch, undeclared = jsonl.read_block(buf, len(worded), schema, checker, declared_only=True)
+    assert batch is not None and batch.num_rows == 300 and undeclared
+    real = b'{"name": "Infinity", "n": 1, "other": Inf}'
+    assert jsonl._unsure(buf + real + b"\n")
+    assert jsonl.read_block(buf + real + b"\n", 301, schema, checker, declared_only=False)[0] is None
+    got = same(tmp_path, [*worded[:150], real, *worded[150:]])
+    assert got["counts"][:2] == (300, 1)
+    assert same(tmp_path / "clean", worded)["rows"][299]["name"] == "Infinity War 299"

@@ -221,9 +221,35 @@ _UNSURE = (b"NaN", b"Inf")  # words pyarrow reads as numbers in more spellings t
 
 
 def _unsure(buf: bytes) -> bool:
-    """Might the buffer hold a NaN or Infinity spelling outside a string? (Two scans of the whole
-    buffer, ~0.2 us a row: done only when the parsed columns cannot rule it out.)"""
-    return any(word in buf for word in _UNSURE)
+    """Might the buffer hold a NaN or Infinity spelling outside a string? Only lines holding one
+    of the words are judged: each by orjson, which takes no such spelling outside a string, so a
+    line it accepts holds the words in strings only ("Infinity War"), where pyarrow and json agree.
+    A line orjson refuses (a real ``NaN``, or any other reason) makes the batch unsure. (Two scans
+    of the whole buffer, ~0.2 us a row, plus one parse per such line: done only when the parsed
+    columns cannot rule it out.) Before, any such word sent the whole batch line by line."""
+    checked = -1  # the end of the last line judged: a line holding both words is judged once
+    for word in _UNSURE:
+        at = buf.find(word)
+        while at >= 0:
+            start = buf.rfind(b"\n", 0, at) + 1
+            end = buf.find(b"\n", at)
+            end = len(buf) if end < 0 else end
+            if end != checked and not _strict_json(buf[start:end]):
+                return True
+            checked = end
+            at = buf.find(word, end)
+    return False
+
+
+def _strict_json(line: bytes) -> bool:
+    """Does orjson (strict JSON: no NaN, Infinity or Inf outside a string) read the line?"""
+    if _ORJSON_LOADS is None:  # pragma: no cover - orjson is a dependency
+        return False
+    try:
+        _ORJSON_LOADS(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _utf8_ok(buf: bytes) -> bool:

@@ -86,7 +86,10 @@ class TaskPlan(_Frozen):
 
     @property
     def row(self) -> int:
-        return self._row
+        # the private attributes' dict, read directly: ``self._row`` goes through pydantic's
+        # ``__getattr__`` (~5 us, read several times a task)
+        private = self.__pydantic_private__
+        return int(private["_row"]) if private else self._row
 
 
 _SHARED = ("tool", "executable", "executable_path", "cwd", "env", "cores", "memory", "timeout")
@@ -207,27 +210,45 @@ class TaskTable(Sequence[TaskPlan]):
         tool, executable, exe_path, cwd, env, cores, memory, timeout = self._shared[ref]
         if argv and argv[0] is None:
             argv[0] = exe_path
-        task = TaskPlan.model_construct(
-            id=default_id(tool, target, lemma, executable) if task_id is None else task_id,
-            tool=tool,
-            group=target if group is None else group,
-            target=target,
-            file=file,
-            sha256=sha,
-            lemma=lemma,
-            executable=executable,
-            executable_path=exe_path,
-            argv=tuple(argv),
-            cwd=cwd,
-            env=dict(env),
-            cores=cores,
-            memory=memory,
-            timeout=timeout,
-            inputs=self._inputs[inputs],
-            key=self._keys[32 * i : 32 * i + 32].hex() if key is None else key,
+        return _made(
+            dict(
+                id=default_id(tool, target, lemma, executable) if task_id is None else task_id,
+                tool=tool,
+                group=target if group is None else group,
+                target=target,
+                file=file,
+                sha256=sha,
+                lemma=lemma,
+                executable=executable,
+                executable_path=exe_path,
+                argv=tuple(argv),
+                cwd=cwd,
+                env=dict(env),
+                cores=cores,
+                memory=memory,
+                timeout=timeout,
+                inputs=self._inputs[inputs],
+                key=self._keys[32 * i : 32 * i + 32].hex() if key is None else key,
+            ),
+            i,
         )
-        task._row = i
-        return task
+
+
+_TASK_FIELDS = frozenset(TaskPlan.model_fields)
+
+
+def _made(values: dict[str, Any], row: int) -> TaskPlan:
+    """``TaskPlan.model_construct(**values)`` with its row, as model_construct leaves the instance
+    (its fields, the set of them, no extra, the private ``_row``), without its walk over the fields
+    and their aliases: 26 us a task there, and a run reads each task several times (scheduler,
+    cache, report, run record). ``values`` must name every field."""
+    assert values.keys() == _TASK_FIELDS
+    task = TaskPlan.__new__(TaskPlan)
+    object.__setattr__(task, "__dict__", values)
+    object.__setattr__(task, "__pydantic_fields_set__", set(_TASK_FIELDS))
+    object.__setattr__(task, "__pydantic_extra__", None)
+    object.__setattr__(task, "__pydantic_private__", {"_row": row})
+    return task
 
 
 class TaskRows(Sequence[TaskPlan]):

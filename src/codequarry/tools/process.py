@@ -388,14 +388,17 @@ class TaskProcess:
             poller.register(pidfd, select.POLLIN)
         except (AttributeError, OSError):
             pidfd = None
-        next_check = 0.0
+        # without a cgroup, sample at once (a short task's peak is what the samples saw); with one,
+        # the first check waits an interval like the others: the kernel holds the limit and keeps
+        # the peak, and a task over before then costs no reads of cgroupfs and /proc for it
+        next_check = 0.0 if group is None else t0 + every
         try:
             while True:
                 got = self._reap(proc.pid, block=False)
                 if got is not None:
                     return (None, *got)
                 now = time.monotonic()
-                if now >= next_check or self._verdict is not None or self.stop.is_set():
+                if now >= next_check or now >= deadline or self._verdict is not None or self.stop.is_set():
                     verdict = self._verdict_now(group, sampler, now >= deadline)
                     if verdict is not None:
                         self._verdict = verdict

@@ -210,6 +210,8 @@ def _run_whole_inferred_tools(plan: ToolsPlan, decision: Decision, run: array[in
     """A tool with schema = "infer" whose table must change runs every task: the table's schema
     comes from all of its output."""
     tasks = plan.tasks
+    if not any(t.infer for t in plan.tools):  # (the set below makes a TaskPlan per task to run)
+        return
     inferred = {t.name for t in plan.tools if t.infer} & {tasks[r].tool for r in run}
     if not inferred:
         return

@@ -333,6 +333,7 @@ def _task_executor(
     checkers = {
         t.name: RecordChecker(t.declared_fields, t.extra) for t in plan.tools if t.output and not t.infer
     }
+    environments: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}  # this run's, per tool env
 
     def execute(task: TaskPlan, stop_event: threading.Event) -> TaskResult:
         tool = plan.tool(task.tool)
@@ -349,6 +350,7 @@ def _task_executor(
             checkers=checkers,
             view=view,
             spool=spools.get(task.id),
+            environments=environments,
         )
 
     return execute
