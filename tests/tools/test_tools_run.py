@@ -247,18 +247,20 @@ def test_scheduler_orders_by_the_previous_duration(tmp_path: Path) -> None:
     )
     tool = {
         "command": [PY, str(script), "{target}"],
-        "targets": ["0.3", "0.05", "0.15"],
+        # durations far apart: the first run's recorded durations include each interpreter's start,
+        # which a loaded machine stretches by tenths of a second
+        "targets": ["2.0", "0.02", "0.8"],
         "env": {"LOG": str(log)},
     }
     recipe = write_recipe(tmp_path, {"s": tool}, resources={"max_cores": 1})
     run(recipe)
-    assert log.read_text().split() == ["0.3", "0.05", "0.15"]  # fifo
+    assert log.read_text().split() == ["2.0", "0.02", "0.8"]  # fifo
     log.unlink()
     run(recipe, scheduler="shortest", no_cache=True)
-    assert log.read_text().split() == ["0.05", "0.15", "0.3"]
+    assert log.read_text().split() == ["0.02", "0.8", "2.0"]
     log.unlink()
     run(recipe, scheduler="longest", no_cache=True)
-    assert log.read_text().split() == ["0.3", "0.15", "0.05"]
+    assert log.read_text().split() == ["2.0", "0.8", "0.02"]
 
 
 def _cmdline(proc: psutil.Process) -> str:
