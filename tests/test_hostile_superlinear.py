@@ -1,4 +1,4 @@
-"""Regular expressions run on corpus text stay linear: a hostile literal costs its file nothing more.
+"""Work on corpus text stays linear: a hostile literal or class list costs its file nothing more.
 
 Found by trust sweep 3 (both in ``extractors/python/security``, h3's files this session, so the tests are
 strict xfails with the fix proposed in the reason):
@@ -10,11 +10,15 @@ strict xfails with the fix proposed in the reason):
 - ``secrets._REGEX`` (``\\[[^\\]]*\\][+*?{]``, searched in a value assigned to a secret-looking name)
   scans to the end of the value from every ``[``: quadratic, ``password = "[" * 300_000`` takes
   minutes.
+- ``callsites.CallSites.resolve`` rebuilt the file's name resolver for every head name it had not
+  been built for; ``python.env.reads`` resolves every class's bases, so a file importing pydantic with
+  n classes each subclassing the previous one cost O(n^2) (2,000 classes: 29 s of one extractor).
 """
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -60,3 +64,44 @@ def test_a_run_of_sql_comments_in_a_sink_argument_is_not_exponential(errors: dic
 )
 def test_a_long_bracket_run_in_a_secret_value_is_not_quadratic(errors: dict[str, list[str]]) -> None:
     assert "brackets.py" not in errors, errors
+
+
+def _pydantic_chain(n: int) -> bytes:
+    lines = ["from pydantic import BaseModel", "class P0(BaseModel):\n    a: int = 1"]
+    lines += [f"class P{i}(P{i - 1}):\n    a{i}: int = 1" for i in range(1, n)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _env_reads_cpu(n: int) -> float:
+    """The least CPU time of ``python.env.reads`` on a fresh n-class chain (parse not counted)."""
+    from codequarry.extractors.python.security.envreads import env_reads
+    from codequarry.source import SourceFile
+
+    class _Sink:
+        def add(self, **row: object) -> None:
+            pass
+
+    class _Out:
+        env_reads = _Sink()
+
+    best = float("inf")
+    for _ in range(3):
+        data = _pydantic_chain(n)
+        src = SourceFile(repo="r", path="m.py", data=data, sha256=None, size=len(data), language="python")
+        src.nodes()
+        start = time.process_time()
+        env_reads(src, _Out())
+        best = min(best, time.process_time() - start)
+    return best
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="h3's security/callsites.py: CallSites.resolve rebuilds the file's Resolver for each new head "
+    "name, so n classes whose bases are n different names cost O(n^2) (2,000: 29 s); fix: on a second "
+    "miss, add every ast.Name id of the file to the heads before rebuilding (once)",
+)
+def test_resolving_many_different_base_names_is_linear() -> None:
+    # 4x the classes: ~4x the time when linear, ~16x when quadratic (a bound between the two)
+    small, large = _env_reads_cpu(400), _env_reads_cpu(1600)
+    assert large < 8 * small + 0.05, (small, large)
