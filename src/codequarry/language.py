@@ -118,8 +118,10 @@ SHEBANGS = {
 #: extensions whose language only the content can settle, and the sniffer that settles it
 AMBIGUOUS = frozenset({".h"})
 SNIFF_BYTES = 16384
+# a line's own indentation only (not ``\s*``, which runs across newlines: from every line start of a
+# head of blank lines it scanned to the end, 1.4 s per 16 KB ``.h`` file, in the parent process)
 _CPP_ONLY = re.compile(
-    rb"^\s*(?:namespace\s+\w*\s*\{|template\s*<|(?:public|private|protected)\s*:|using\s+namespace\b"
+    rb"^[^\S\n]*(?:namespace\s+\w*\s*\{|template\s*<|(?:public|private|protected)\s*:|using\s+namespace\b"
     rb"|class\s+\w+(?:\s+final)?\s*(?::[^:]|\{))|\bstd::|#\s*include\s*<(?:iostream|string|vector|memory|map)>",
     re.MULTILINE,
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -60,24 +61,36 @@ def check_target(path: Path, store: Path | None = None) -> None:
         resolved, home = path.resolve(), store.resolve()
         if resolved == home or home in resolved.parents:
             raise UsageError(f"'{path}' is inside the store '{store}'; write the result somewhere else")
+    if os.path.lexists(path) and not path.is_file():
+        # the rename below would replace it: a FIFO, a device such as /dev/null, /dev/stdout's link
+        raise UsageError(
+            f"'{path}' exists and is not a regular file; name a new file (or leave out -o to print the result)"
+        )
 
 
 def write(result: pa.Table, path: Path, fmt: str) -> None:
     """Write ``result`` to ``path`` in ``fmt`` (see :data:`FORMATS`), atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp: Path | None = None
     try:
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
+        # a new, unguessable name opened O_EXCL: a link planted at a fixed name is never written through
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        os.fchmod(fd, 0o644)  # as a plain write would leave it, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as fh:
+            if fmt == "parquet":
+                import pyarrow.parquet as pq
 
-            pq.write_table(result, tmp, compression="zstd")
-        else:
-            tmp.write_text(render(result, fmt), encoding="utf-8")
+                pq.write_table(result, fh, compression="zstd")
+            else:
+                fh.write(render(result, fmt).encode("utf-8"))
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
 
 

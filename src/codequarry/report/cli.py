@@ -81,14 +81,15 @@ def report(
     """Print a run's report (the latest run by default); --html writes it as a page with charts."""
     from codequarry.report import load_report, render_text, write_html
 
-    got = load_report(_store(store), run)
+    where = _store(store)
+    got = load_report(where, run)
     if as_json:
         sys.stdout.write(got.model_dump_json(indent=1) + "\n")
     elif html is None:
         for line in render_text(got):
             out.print(line, markup=False)
     if html is not None:
-        path = write_html(got, html)
+        path = write_html(got, html, store=where)
         if not as_json:
             out.print(f"wrote {path}", markup=False)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from codequarry.errors import UsageError
@@ -143,15 +145,55 @@ def render_html(report: RunReport) -> str:
     )
 
 
-def write_html(report: RunReport, out: str | Path) -> Path:
-    """Write the page to ``out`` (its folder is created)."""
+def write_html(report: RunReport, out: str | Path, *, store: str | Path | None = None) -> Path:
+    """Write the page to ``out`` (its folder is created), through a new temporary file renamed over it.
+
+    ``out`` is refused when writing it would destroy something: a place inside the run's store (its
+    ``store.json`` or a table), a folder, anything but a regular file (a FIFO would block the write
+    forever, a device would be replaced), or a file that is not an earlier codequarry HTML report.
+    ``store``: the store the report was read from (default: the one the report names).
+    """
     path = Path(out).expanduser()
+    _check_out(store if store is not None else report.store, path, out)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_html(report), encoding="utf-8")
+        # a new, unguessable name opened O_EXCL, so no planted link at a fixed name is written through
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            os.fchmod(fd, 0o644)  # a page to open or serve, as a plain write would leave it
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(render_html(report))
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise UsageError(f"cannot write the HTML report to '{out}': {exc.strerror or exc}") from None
     return path
+
+
+_MARK = b"<title>codequarry run "
+
+
+def _check_out(store_path: str | Path, path: Path, out: str | Path) -> None:
+    """Refuse an ``out`` whose replacement would lose something (see :func:`write_html`)."""
+    store = Path(store_path).resolve() if store_path else None
+    resolved = path.resolve()
+    if store is not None and (resolved == store or store in resolved.parents):
+        raise UsageError(f"'{out}' is inside the store '{store_path}'; write the report somewhere else")
+    if path.is_dir():
+        raise UsageError(f"'{out}' is a folder: the report is one file (e.g. {Path(out) / 'report.html'})")
+    if not os.path.lexists(path):
+        return
+    if not path.is_file():
+        raise UsageError(f"'{out}' exists and is not a regular file; choose a new file name")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise UsageError(f"cannot read '{out}' to check it: {exc.strerror or exc}") from None
+    if _MARK not in head:
+        raise UsageError(f"'{out}' exists and is not a codequarry HTML report; choose a new file name")
 
 
 def _card(key: str, value: str, ident: str, colour: str | None = None) -> str:
