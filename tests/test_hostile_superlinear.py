@@ -1,7 +1,6 @@
 """Work on corpus text stays linear: a hostile literal or class list costs its file nothing more.
 
-Found by trust sweep 3 (both in ``extractors/python/security``, h3's files this session, so the tests are
-strict xfails with the fix proposed in the reason):
+Found by trust sweep 3 in ``extractors/python/security`` and fixed (each test failed before):
 
 - ``sqlstrings._SQL_START`` skips leading SQL comments with ``(?:/\\*.*?\\*/\\s*)*``: the lazy ``.*?`` may
   end at any later ``*/``, so a run of k comments not followed by a keyword is tried in 2^k ways.
@@ -48,20 +47,10 @@ def test_the_plain_file_is_found_and_has_no_error(errors: dict[str, list[str]]) 
     assert "plain.py" not in errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h3's sqlstrings.py: _SQL_START backtracks 2^k on k comments; fix: make the comment atomic, "
-    r"'/\*(?>.*?\*/)\s*' (Python 3.11), same answers",
-)
 def test_a_run_of_sql_comments_in_a_sink_argument_is_not_exponential(errors: dict[str, list[str]]) -> None:
     assert "comments.py" not in errors, errors
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=r"h3's secrets.py: _REGEX is quadratic on a value of many '['; fix: r'\[[^\[\]]*\][+*?{]' "
-    "(the last '[' before a ']' matches whenever any does)",
-)
 def test_a_long_bracket_run_in_a_secret_value_is_not_quadratic(errors: dict[str, list[str]]) -> None:
     assert "brackets.py" not in errors, errors
 
@@ -95,12 +84,6 @@ def _env_reads_cpu(n: int) -> float:
     return best
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="h3's security/callsites.py: CallSites.resolve rebuilds the file's Resolver for each new head "
-    "name, so n classes whose bases are n different names cost O(n^2) (2,000: 29 s); fix: on a second "
-    "miss, add every ast.Name id of the file to the heads before rebuilding (once)",
-)
 def test_resolving_many_different_base_names_is_linear() -> None:
     # 4x the classes: ~4x the time when linear, ~16x when quadratic (a bound between the two)
     small, large = _env_reads_cpu(400), _env_reads_cpu(1600)

@@ -211,6 +211,8 @@ class FileFacts:
         head, rest = parts
         resolver = self._resolver
         if resolver is None or head not in self._heads:
+            if resolver is not None:  # a second miss: take every name of the file, build once more
+                self._heads.update(n.id for n in self.src.nodes(ast.Name))
             resolver = self._build_resolver(head)
         scope, lambdas = self.context(node)
         got = resolver.lookup(head, scope, lambdas)

@@ -283,7 +283,7 @@ _IDENTIFIER = re.compile(r"_*[a-z][a-z0-9_]*$")
 #: words that name a credential a person chose (any value counts), unlike generated tokens and keys
 _CREDENTIAL_WORDS = frozenset({"secret", "password", "passwd", "pwd", "passphrase", "secretkey"})
 #: a regular expression, not a secret: character classes with quantifiers, groups, escapes, anchors
-_REGEX = re.compile(r"\[[^\]]*\][+*?{]|\(\?|\\[dswbDSWB]|^\^|\$$")
+_REGEX = re.compile(r"\[[^\[\]]*\][+*?{]|\(\?|\\[dswbDSWB]|^\^|\$$")
 _VALUE_SPLIT = re.compile(r"[^A-Za-z0-9]+")
 
 

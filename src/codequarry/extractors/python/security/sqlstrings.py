@@ -89,7 +89,7 @@ _READ_SQL = frozenset(
 _SQL_ONLY = frozenset({"executescript", "exec_driver_sql", "text", "raw", "extra", "RawSQL", "read_sql"})
 
 _SQL_START = re.compile(
-    r"\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*\(?\s*(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|UPSERT|MERGE|CREATE|DROP|ALTER"
+    r"\s*(?:--[^\n]*\n\s*|/\*(?>.*?\*/)\s*)*\(?\s*(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|UPSERT|MERGE|CREATE|DROP|ALTER"
     r"|TRUNCATE|WITH|PRAGMA|EXPLAIN|GRANT|REVOKE|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|VACUUM|ANALYZE|ATTACH"
     r"|DETACH|SET|SHOW|DECLARE|EXEC|EXECUTE|CALL|LOCK|COPY|REINDEX|COMMENT|DESCRIBE|USE)\b",
     re.IGNORECASE | re.DOTALL,
