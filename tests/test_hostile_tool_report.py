@@ -1,14 +1,13 @@
 """`quarry run RECIPE --report OUT` must not destroy the store, nor end in a traceback.
 
-Found by trust sweep 3 (``tools/``, h5's files this session: strict xfails, the fix proposed below).
-``tools/report.write`` copies report.json to OUT with ``shutil.copyfile`` and
-``write_html`` writes OUT's ``.html`` sibling with ``write_text``, after the run:
+Found by trust sweep 3 in ``tools/`` and fixed. ``tools/report.write`` copied report.json to OUT with ``shutil.copyfile`` and
+``write_html`` wrote OUT's ``.html`` sibling with ``write_text``, after the run:
 
 - ``--report .quarry/store.json`` replaced the store's description with the report (exit 0, and
   every later command: "store has format None"), and wrote ``.quarry/store.html``;
 - ``--report FIFO`` ended in a ``shutil.SpecialFileError`` traceback, exit 1.
 
-Proposed fix: check OUT before the run as ``sqlout.check_target`` does (refuse it inside the store, or
+The fix: ``tools/report.check_target`` checks OUT before the run as ``sqlout.check_target`` does (refuse it inside the store, or
 when it exists and is not a regular file; one line, exit 2), and write both copies through
 ``tempfile.mkstemp`` + ``os.replace``.
 """
@@ -44,7 +43,6 @@ def _one_line(done: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
 
 
-@pytest.mark.xfail(strict=True, reason="h5's tools/report.py copies report.json over OUT inside the store")
 def test_a_report_named_inside_the_store_is_refused(recipe: Path) -> None:
     store = recipe.parent / ".quarry"
     before = (store / "store.json").read_bytes()
@@ -55,7 +53,6 @@ def test_a_report_named_inside_the_store_is_refused(recipe: Path) -> None:
     _one_line(done)
 
 
-@pytest.mark.xfail(strict=True, reason="h5's tools/report.py: shutil.copyfile raises SpecialFileError")
 def test_a_fifo_report_is_one_line_and_stays_a_fifo(recipe: Path) -> None:
     fifo = recipe.parent / "pipe.json"
     os.mkfifo(fifo)

@@ -90,6 +90,10 @@ def run(
     from codequarry.tools.runner import run_recipe
 
     plan = make_tools_plan(recipe, store=store, strict=strict)
+    if report is not None:
+        from codequarry.tools.report import check_target
+
+        check_target(report, plan.store)
     view = make_view(err, len(plan.tasks), quiet=quiet or as_json)
     try:
         summary = run_recipe(

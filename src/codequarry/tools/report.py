@@ -14,6 +14,7 @@ import platform
 import shutil
 import socket
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -153,6 +154,41 @@ def results(log: Iterable[TaskResult]) -> Iterator[dict[str, Any]]:
         yield result_entry(r)
 
 
+def check_target(target: str | Path, store_path: str | Path) -> None:
+    """Refuse, before the run, a ``--report`` path that must not be written: inside the store (it
+    could replace store.json), or an existing thing that is not a regular file (a FIFO would block
+    the copy, a device or link be replaced)."""
+    from codequarry.errors import UsageError
+
+    path = Path(target).expanduser()
+    resolved, home = path.resolve(), Path(store_path).resolve()
+    if resolved == home or home in resolved.parents:
+        raise UsageError(f"--report '{target}' is inside the store '{store_path}'; name a file elsewhere")
+    for each in (path, _page(path)):
+        if os.path.lexists(each) and not each.is_file():
+            raise UsageError(f"'{each}' exists and is not a regular file; name a new --report file")
+
+
+def _page(path: Path) -> Path:
+    """The HTML report written beside report.json copy ``path``."""
+    return path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
+
+
+def _replace(path: Path, write: Callable[[IO[str]], None]) -> None:
+    """Write ``path`` through a new unguessable file renamed over it: never through a planted link, and
+    a reader sees the old file or the new one."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # as a plain write would leave it, not mkstemp's 0600
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            write(fh)
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
 def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None) -> list[Path]:
     """Write report.json to the store's reports folder (as ``<run id>.json`` and ``latest.json``) and
     to ``target``; returns every path written, the one to name last."""
@@ -166,8 +202,8 @@ def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | P
         _dump(report, fh)
         fh.write("\n")
     for path in paths[1:]:
-        with contextlib.suppress(shutil.SameFileError):  # --report naming the run's own file
-            shutil.copyfile(paths[0], path)
+        if path.resolve() != paths[0].resolve():  # --report naming the run's own file
+            _replace(path, lambda fh: _copy(paths[0], fh))
     return paths if target is not None else [*paths[1:], paths[0]]
 
 
@@ -188,8 +224,12 @@ def _dump(report: dict[str, Any], fh: IO[str]) -> None:
 def write_html(paths: list[Path], html: str) -> None:
     """The HTML report beside each copy of report.json, as NAME.html."""
     for path in paths:
-        page = path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
-        page.write_text(html, encoding="utf-8")
+        _replace(_page(path), lambda fh: fh.write(html))
+
+
+def _copy(source: Path, fh: IO[str]) -> None:
+    with open(source, encoding="utf-8") as src:
+        shutil.copyfileobj(src, fh)
 
 
 SHOWN_NOT_OK = 20  # results not ok the summary lists one by one
