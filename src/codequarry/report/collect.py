@@ -45,12 +45,20 @@ if TYPE_CHECKING:
 ERROR_CAP = 1000  # error rows kept in a report (the errors table has them all)
 
 
+def platform_name() -> str:
+    """What ``platform.platform()`` says on Linux (``Linux-6.1.0-x86_64-with-glibc2.36``) without the
+    ``uname -p`` process it starts on every call: one fork and exec per run, for a report field."""
+    u = os.uname()
+    lib, version = platform.libc_ver()
+    return f"{u.sysname}-{u.release}-{u.machine}" + (f"-with-{lib}{version}" if lib else "")
+
+
 def host_info() -> dict[str, Any]:
     from codequarry.version import __version__
 
     return {
         "host": socket.gethostname(),
-        "platform": platform.platform(),
+        "platform": platform_name(),
         "python": sys.version.split()[0],
         "codequarry": __version__,
         "cpu_count": os.cpu_count(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import shutil
 import socket
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from codequarry.report.collect import platform_name
 from codequarry.report.jsonstream import Items
 from codequarry.tools import jsontext, presets
 from codequarry.tools.outcomes import CACHED, NO_RESULT, NOT_STARTED, RAN
@@ -110,7 +110,7 @@ def _execution(summary: ToolsSummary, log: ResultLog, started: float) -> dict[st
         "finished": time.time(),
         "seconds": summary.seconds,
         "host": socket.gethostname(),
-        "platform": platform.platform(),
+        "platform": platform_name(),
         "python": sys.version.split()[0],
         "codequarry": __version__,
         "cpu_count": os.cpu_count(),
