@@ -46,7 +46,6 @@ HEAVY = (
     "tests/extractors/python/test_security.py::test_whole_stdlib_counts_stay_reasonable",
     "tests/extractors/python/test_call_graph.py::test_stdlib_facts",
     "tests/extractors/python/test_callgraph_real.py",
-    "tests/pyparse/test_newer_syntax.py::test_whole_stdlib_converts_exactly",
     "tests/engine/test_ray.py",
     "tests/engine/test_ray_cluster.py",
     "tests/serve/test_services.py::test_ray_and_prefect_come_up_in_order_and_go_down",
