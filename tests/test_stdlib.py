@@ -11,19 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from codequarry import extract, make_plan, open_store, sql
+from codequarry import open_store, sql
 
-pytestmark = pytest.mark.slow  # one extract of the whole standard library: about a minute on 2 cores
+# one extract of the whole standard library (tests/conftest.py's stdlib_store): about a minute on 2 cores
+pytestmark = pytest.mark.slow
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 COMPREHENSIONS = {"lambda", "listcomp", "setcomp", "dictcomp", "genexpr"}
-
-
-@pytest.fixture(scope="module")
-def stdlib_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    store = tmp_path_factory.mktemp("stdlib") / "store"
-    extract(make_plan([STDLIB], store=store, exclude=["site-packages"]))
-    return store
 
 
 def test_every_python_file_is_parsed_or_explained(stdlib_store: Path) -> None:

@@ -70,6 +70,7 @@ def extract_rows(
     exclude: Iterable[str] = (),
     repo: str | None = None,
     paths: Iterable[str] | None = None,
+    columns: Mapping[str, Sequence[str]] | None = None,
 ) -> Tables:
     """Rows per dataset of the selected file extractors over ``tree``, extracted in this process.
 
@@ -78,10 +79,14 @@ def extract_rows(
     options of ``quarry extract`` mean (``core`` is always selected). The result holds every dataset
     the selected extractors declare plus ``errors``, each a list of rows (empty when none).
     ``paths`` (relative POSIX paths) extracts only those files; the whole tree is still scanned, so
-    module names come from the package layout. Operations need a store: use :func:`extract_store`."""
+    module names come from the package layout. ``columns`` (``{dataset: [column, ...]}``) keeps only
+    those columns of those datasets' rows: a large tree's rows take far less memory and time.
+    Operations need a store: use :func:`extract_store`."""
     only = None if paths is None else set(paths)
     with _materialized(tree, repo) as (root, name):
-        return _run_in_process(root, name, list(select), list(deselect), list(plugins), list(exclude), only)
+        return _run_in_process(
+            root, name, list(select), list(deselect), list(plugins), list(exclude), only, columns or {}
+        )
 
 
 def extract_store(
@@ -151,6 +156,7 @@ def _run_in_process(
     plugins: list[str],
     exclude: list[str],
     only: set[str] | None,
+    columns: Mapping[str, Sequence[str]],
 ) -> Tables:
     """What one worker of ``quarry extract`` does for the whole tree, as one chunk.
 
@@ -192,7 +198,8 @@ def _run_in_process(
     tables: Tables = {spec.name: [] for ex in extractors for spec in ex.outputs}
     tables["errors"] = []  # the table codequarry itself writes: one row per failure
     for name, data in result.tables.items():
-        tables[name] = read_ipc(data).to_pylist()
+        table = read_ipc(data)
+        tables[name] = (table.select(list(columns[name])) if name in columns else table).to_pylist()
     return tables
 
 

@@ -284,23 +284,32 @@ def _compare(paths: list[str]) -> tuple[int, list[str], list[str]]:
     """(files equal, files different, files tree-sitter cannot parse) over ``paths``."""
     same, diff, failed = 0, [], []
     for path in paths:
-        try:
-            text = decode_python(Path(path).read_bytes())
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes in old test data
-                want = ast.dump(ast.parse(text), include_attributes=True)
-        except (SyntaxError, ValueError, ParseFailure):
-            continue  # not valid for this interpreter either (lib2to3 test data, bad encodings)
-        try:
-            got = ast.dump(convert(text)[0], include_attributes=True)
-        except NotNewer:
-            failed.append(path)
-            continue
-        if got == want:
+        outcome = _outcome(path)
+        if outcome == "same":
             same += 1
-        else:
+        elif outcome == "diff":
             diff.append(path)
+        elif outcome == "failed":
+            failed.append(path)
     return same, diff, failed
+
+
+@cache  # the whole-stdlib test reuses the sample's files (a word per file)
+def _outcome(path: str) -> str:
+    """How ``path`` converts: "same", "diff", "failed" (tree-sitter cannot parse it) or "invalid"
+    (not valid for this interpreter either: lib2to3 test data, bad encodings)."""
+    try:
+        text = decode_python(Path(path).read_bytes())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # invalid escapes in old test data
+            want = ast.dump(ast.parse(text), include_attributes=True)
+    except (SyntaxError, ValueError, ParseFailure):
+        return "invalid"
+    try:
+        got = ast.dump(convert(text)[0], include_attributes=True)
+    except NotNewer:
+        return "failed"
+    return "same" if got == want else "diff"
 
 
 #: shapes tree-sitter-python groups differently from Python, each found on a real corpus

@@ -625,10 +625,10 @@ def test_only_the_published_snapshot_is_exported(store: Store, tmp_path: Path) -
 
 # -- a real corpus --------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_the_standard_library_exports_in_every_format(tmp_path: Path) -> None:
-    path = tmp_path / "store"
-    extract(make_plan([STDLIB], store=path, exclude=["site-packages"]))
-    stdlib = Store.open(path)
+def test_the_standard_library_exports_in_every_format(stdlib_store: Path, tmp_path: Path) -> None:
+    """The store is tests/conftest.py's one extract of the stdlib, shared with tests/test_stdlib.py:
+    exporting only reads it."""
+    stdlib = Store.open(stdlib_store)
     counts = {n: sql(stdlib, f"SELECT count(*) AS n FROM {n}").column("n")[0].as_py() for n in TABLES}
     assert counts["calls"] > 100_000
     snap = stdlib.snapshot()
