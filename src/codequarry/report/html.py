@@ -39,6 +39,7 @@ from codequarry.report.html_tasks import (
     verdicts,
 )
 from codequarry.report.model import RunReport
+from codequarry.report.outfile import check_replaceable
 from codequarry.report.text import size, when
 
 SORT_JS = """
@@ -154,7 +155,13 @@ def write_html(report: RunReport, out: str | Path, *, store: str | Path | None =
     ``store``: the store the report was read from (default: the one the report names).
     """
     path = Path(out).expanduser()
-    _check_out(store if store is not None else report.store, path, out)
+    check_replaceable(
+        out,
+        store if store is not None else report.store,
+        kind="HTML report",
+        example="report.html",
+        ours=_is_report,
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # a new, unguessable name opened O_EXCL, so no planted link at a fixed name is written through
@@ -175,25 +182,9 @@ def write_html(report: RunReport, out: str | Path, *, store: str | Path | None =
 _MARK = b"<title>codequarry run "
 
 
-def _check_out(store_path: str | Path, path: Path, out: str | Path) -> None:
-    """Refuse an ``out`` whose replacement would lose something (see :func:`write_html`)."""
-    store = Path(store_path).resolve() if store_path else None
-    resolved = path.resolve()
-    if store is not None and (resolved == store or store in resolved.parents):
-        raise UsageError(f"'{out}' is inside the store '{store_path}'; write the report somewhere else")
-    if path.is_dir():
-        raise UsageError(f"'{out}' is a folder: the report is one file (e.g. {Path(out) / 'report.html'})")
-    if not os.path.lexists(path):
-        return
-    if not path.is_file():
-        raise UsageError(f"'{out}' exists and is not a regular file; choose a new file name")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise UsageError(f"cannot read '{out}' to check it: {exc.strerror or exc}") from None
-    if _MARK not in head:
-        raise UsageError(f"'{out}' exists and is not a codequarry HTML report; choose a new file name")
+def _is_report(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return _MARK in fh.read(4096)
 
 
 def _card(key: str, value: str, ident: str, colour: str | None = None) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from codequarry.errors import UsageError
+from codequarry.report.outfile import check_replaceable
 from codequarry.store import Store
 from codequarry.version import __version__
 
@@ -253,31 +254,18 @@ def _error_result(
     }
 
 
-def _check_out(store: Store, path: Path, out: str | Path) -> None:
-    """Refuse an ``out`` the export would destroy: the store, a folder, anything but a regular file,
-    or a file that is not an earlier SARIF export of codequarry."""
-    resolved = path.resolve()
-    if resolved == store.path.resolve() or store.path.resolve() in resolved.parents:
-        raise UsageError(f"'{out}' is inside the store '{store.path}'; export somewhere else")
-    if path.is_dir():
-        raise UsageError(f"'{out}' is a folder: SARIF is one file (e.g. {Path(out) / 'codequarry.sarif'})")
-    if not os.path.lexists(path):
-        return
-    if not path.is_file():
-        raise UsageError(f"'{out}' exists and is not a regular file; choose a new file name")
+def _is_sarif(path: Path) -> bool:
     try:
         with open(path, "rb") as fh:
-            driver = json.loads(fh.read())["runs"][0]["tool"]["driver"]["name"]
-    except (OSError, ValueError, LookupError, TypeError):
-        driver = None
-    if driver != "codequarry":
-        raise UsageError(f"'{out}' exists and is not a codequarry SARIF export; choose a new file name")
+            return bool(json.loads(fh.read())["runs"][0]["tool"]["driver"]["name"] == "codequarry")
+    except (ValueError, LookupError, TypeError):
+        return False
 
 
 def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False) -> SarifSummary:
     """Write the SARIF log of the store's snapshot to ``out`` (a file; its folder is created)."""
     path = Path(out).expanduser()
-    _check_out(store, path, out)
+    check_replaceable(out, store.path, kind="SARIF export", example="codequarry.sarif", ours=_is_sarif)
     log = build_sarif(store, include_errors=include_errors)
     text = json.dumps(log, indent=1, ensure_ascii=False) + "\n"
     try:

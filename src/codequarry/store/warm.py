@@ -39,6 +39,9 @@ import pyarrow.parquet as pq
 from deltalake.transaction import RemoveAction
 
 from codequarry.errors import StoreError
+from codequarry.store.keyfile import Ident as Ident  # re-exported: the log entry helpers live in keyfile
+from codequarry.store.keyfile import ident as ident
+from codequarry.store.keyfile import log_entry as log_entry
 from codequarry.store.store import FIX, arrow_table, first_line
 
 MAX_BYTES = 512 * 1024 * 1024  # whole rows of parts kept in memory
@@ -48,7 +51,6 @@ MAX_CHANGES = 8192  # recorded versions
 SAME_ROWS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END"})
 
 Key = tuple[str, str]  # (repo, path)
-Ident = tuple[int, int, int]  # inode, mtime_ns, size of one log entry
 
 _lock = threading.RLock()
 _enabled = False
@@ -74,19 +76,6 @@ def enable(on: bool = True) -> None:
 
 def enabled() -> bool:
     return _enabled
-
-
-def log_entry(path: Path | str, version: int) -> str:
-    return f"{path}/_delta_log/{version:020d}.json"
-
-
-def ident(path: Path | str, version: int) -> Ident | None:
-    """Which file the log entry of ``version`` is now (None: there is none)."""
-    try:
-        st = os.stat(log_entry(path, version))
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def open_table(path: Path) -> Any:

@@ -174,7 +174,7 @@ def _page(path: Path) -> Path:
     return path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
 
 
-def _replace(path: Path, write: Callable[[IO[str]], None]) -> None:
+def _replace(path: Path, write: Callable[[IO[str]], object]) -> None:
     """Write ``path`` through a new unguessable file renamed over it: never through a planted link, and
     a reader sees the old file or the new one."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
