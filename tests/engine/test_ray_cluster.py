@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     if shutil.which("ray") is None or loopback_name() is None:
         pytest.skip("needs the ray command and a host name resolving to 127.0.0.1")
-    c = LocalCluster(tmp_path_factory.mktemp("ray"))
+    # a short folder of its own: Ray's socket paths under it (session_<time>_<pid>/sockets/plasma_store)
+    # must stay within AF_UNIX's 107 bytes, which pytest-xdist's deeper tmp paths went past
+    base = Path(tempfile.mkdtemp(prefix="qray-", dir="/tmp"))
+    c = LocalCluster(base)
     try:
         c.start_head(cpus=1)
         c.add_node("node2", cpus=1, resources='{"node2": 1}')
@@ -47,6 +51,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
         yield c
     finally:
         left = c.stop()
+        shutil.rmtree(base, ignore_errors=True)
         assert left == [], f"Ray processes left behind: {left}"
 
 
