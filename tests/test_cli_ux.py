@@ -193,6 +193,9 @@ def test_a_store_of_another_format_says_what_to_do(tmp_path: Path) -> None:
     one_line_error(quarry("tables", cwd=tmp_path), "format 99", "upgrade")
     (store / "store.json").write_text(json.dumps({"format": 0}))
     one_line_error(quarry("tables", cwd=tmp_path), "format 0", "new store")
+    for fake in ("true", "1.0"):  # equal to 1 in Python, yet not a format any codequarry writes
+        (store / "store.json").write_text('{"format": ' + fake + "}")
+        one_line_error(quarry("tables", cwd=tmp_path), "new store")
 
 
 # -- --strict judges the store ---------------------------------------------------------------------------------

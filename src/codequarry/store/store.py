@@ -186,7 +186,8 @@ class Store:
             meta = json.loads((p / MARKER).read_text())
         except (OSError, ValueError) as exc:
             raise StoreError(f"'{path}' has an unreadable {MARKER}: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        # ``type(...) is int``: true == 1 and 1.0 == 1 in Python, and neither is a format this code wrote
+        if not isinstance(meta, dict) or type(meta.get("format")) is not int or meta["format"] != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else meta
             raise StoreError(_format_mismatch(path, found))
         return cls(p.resolve(), reader=True)
