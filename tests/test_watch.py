@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -259,12 +261,12 @@ def test_warm_batches_equal_a_fresh_extract_with_models_tests_and_other_writers(
     assert not warm.enabled()
 
 
-def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> None:
-    """The keys a batch's commit changed are recorded per table version, and are what comparing the
-    parts the version removed and added gives (partitions.changed_files without the records)."""
+@contextmanager
+def _warm_store(tmp_path: Path) -> Iterator[tuple[Path, Any, Any, Any]]:
+    """The fixture tree copied, extracted by a first watch batch with the part cache on (as watch()
+    runs): (source folder, store, plan, listing) for the batches a test applies next."""
     from codequarry import make_plan, partcache
-    from codequarry.partitions import changed_files
-    from codequarry.store import Store, warm
+    from codequarry.store import Store
     from codequarry.watch import ListingCache, apply
 
     src = tmp_path / "src"
@@ -275,7 +277,20 @@ def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> N
     partcache.enable()
     try:
         apply(plan, lambda _line: None, None, listing)
-        st = Store.create(store)
+        yield src, Store.create(store), plan, listing
+    finally:
+        partcache.enable(False)
+
+
+def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> None:
+    """The keys a batch's commit changed are recorded per table version, and are what comparing the
+    parts the version removed and added gives (partitions.changed_files without the records)."""
+    from codequarry import partcache
+    from codequarry.partitions import changed_files
+    from codequarry.store import warm
+    from codequarry.watch import apply
+
+    with _warm_store(tmp_path) as (src, st, plan, listing):
         before = {k: v.version for k, v in st.snapshot().tables.items()}  # type: ignore[union-attr]
         api = src / "shop" / "api.py"
         api.write_text(api.read_text() + "\n\ndef recorded():\n    return 1\n")
@@ -291,8 +306,6 @@ def test_warm_change_records_name_the_files_a_batch_changed(tmp_path: Path) -> N
             assert warm.changes(st.table_path(name), old[name], inputs[name]) is not None
         partcache.enable(False)  # the same question answered from the parts themselves
         assert changed_files(st, old, inputs) == recorded == {(plan.sources[0].repo, "shop/api.py")}
-    finally:
-        partcache.enable(False)
 
 
 def test_a_crowded_table_is_compacted_when_idle_not_in_the_batch(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -502,20 +515,10 @@ def test_a_warm_batch_that_meets_a_damaged_table_commits_no_table(tmp_path: Path
     import pyarrow.parquet as pq
     import pytest
 
-    from codequarry import make_plan, partcache
     from codequarry.errors import StoreError
-    from codequarry.store import Store
-    from codequarry.watch import ListingCache, apply
+    from codequarry.watch import apply
 
-    src = tmp_path / "src"
-    shutil.copytree(FIXTURE, src)
-    store = tmp_path / "store"
-    plan = make_plan([src], store=store, workers=1)
-    listing = ListingCache()
-    partcache.enable()
-    try:
-        apply(plan, lambda _line: None, None, listing)
-        st = Store.create(store)
+    with _warm_store(tmp_path) as (src, st, plan, listing):
         before = st.snapshot()
         assert before is not None
         folder = st.table_path("functions")
@@ -535,5 +538,3 @@ def test_a_warm_batch_that_meets_a_damaged_table_commits_no_table(tmp_path: Path
         for name, state in before.tables.items():
             log = st.table_path(name) / "_delta_log"
             assert not (log / f"{state.version + 1:020d}.json").exists(), name
-    finally:
-        partcache.enable(False)

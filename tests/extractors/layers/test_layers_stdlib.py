@@ -79,24 +79,27 @@ def _rows(layers: tuple[str, ...], step: int) -> dict[str, list[dict[str, Any]]]
     return {name: got[name] for layer in layers for name in LAYERS[layer][1]}
 
 
+INSTRUCTION_COLUMNS = (
+    "unit_id",
+    "offset",
+    "opname",
+    "arg",
+    "argrepr",
+    "is_jump_target",
+    "line",
+    "end_line",
+    "col",
+    "end_col",
+)
+
+
 #: the columns the oracles below compare, of the tables with millions of rows on the whole stdlib
 #: (``ast_nodes`` has 14 columns, two compared): the rows of the others are whole
 COLUMNS = {
     "symtable_scopes": ("path", "scope_id", "scope_type", "name"),
     "symtable_symbols": ("path", "scope_id", "is_cell", *FLAGS),
     "bytecode_code_units": ("path", "qualname", "firstlineno", "instructions"),
-    "bytecode_instructions": (
-        "path",
-        "offset",
-        "opname",
-        "arg",
-        "argrepr",
-        "is_jump_target",
-        "line",
-        "end_line",
-        "col",
-        "end_col",
-    ),
+    "bytecode_instructions": ("path", *INSTRUCTION_COLUMNS[1:]),
     "ast_nodes": ("path", "node_type"),
     "ast_edges": ("path",),
 }
@@ -345,20 +348,6 @@ def test_column_decoder_gives_the_reference_decoders_rows(step: int) -> None:
         )
         for name, a, b in zip(INSTRUCTION_COLUMNS, want, joined, strict=True):
             assert a.equals(b), (size, name, "joined")
-
-
-INSTRUCTION_COLUMNS = (
-    "unit_id",
-    "offset",
-    "opname",
-    "arg",
-    "argrepr",
-    "is_jump_target",
-    "line",
-    "end_line",
-    "col",
-    "end_col",
-)
 
 
 # -- AST ------------------------------------------------------------------------------------------
