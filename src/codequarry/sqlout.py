@@ -12,9 +12,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyarrow as pa
 
@@ -70,28 +69,20 @@ def check_target(path: Path, store: Path | None = None) -> None:
 
 def write(result: pa.Table, path: Path, fmt: str) -> None:
     """Write ``result`` to ``path`` in ``fmt`` (see :data:`FORMATS`), atomically."""
-    tmp: Path | None = None
-    try:
-        # a new, unguessable name opened O_EXCL: a link planted at a fixed name is never written through
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(name)
-        os.fchmod(fd, 0o644)  # as a plain write would leave it, not mkstemp's 0600
-        with os.fdopen(fd, "wb") as fh:
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
+    from codequarry.report.outfile import replace_file
 
-                pq.write_table(result, fh, compression="zstd")
-            else:
-                fh.write(render(result, fmt).encode("utf-8"))
-        os.replace(tmp, path)
+    def put(fh: IO[bytes]) -> None:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(result, fh, compression="zstd")
+        else:
+            fh.write(render(result, fmt).encode("utf-8"))
+
+    try:
+        replace_file(path, put)
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    except BaseException:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        raise
 
 
 def render(result: pa.Table, fmt: str) -> str:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from codequarry.errors import UsageError
@@ -39,7 +37,7 @@ from codequarry.report.html_tasks import (
     verdicts,
 )
 from codequarry.report.model import RunReport
-from codequarry.report.outfile import check_replaceable
+from codequarry.report.outfile import check_replaceable, replace_file
 from codequarry.report.text import size, when
 
 SORT_JS = """
@@ -164,16 +162,8 @@ def write_html(report: RunReport, out: str | Path, *, store: str | Path | None =
     )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # a new, unguessable name opened O_EXCL, so no planted link at a fixed name is written through
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o644)  # a page to open or serve, as a plain write would leave it
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(render_html(report))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        page = render_html(report).encode("utf-8")
+        replace_file(path, lambda fh: fh.write(page))
     except OSError as exc:
         raise UsageError(f"cannot write the HTML report to '{out}': {exc.strerror or exc}") from None
     return path

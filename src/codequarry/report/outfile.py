@@ -1,6 +1,6 @@
 """The one check before a report or export replaces the file a user named: nothing is lost by it.
 
-An OUT is refused (one line, exit 2) inside the store (it could replace store.json or a table's
+Every such output is written by :func:`replace_file`. An OUT is refused (one line, exit 2) inside the store (it could replace store.json or a table's
 part), as a folder, as anything that is not a regular file (a FIFO would block, a device or link be
 replaced), and as a file that is not an earlier output of the same kind (a user's own file).
 """
@@ -8,8 +8,10 @@ replaced), and as a file that is not an earlier output of the same kind (a user'
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 from codequarry.errors import UsageError
 
@@ -42,3 +44,19 @@ def check_replaceable(
         raise UsageError(f"cannot read '{out}' to check it: {exc.strerror or exc}") from None
     if not mine:
         raise UsageError(f"'{out}' exists and is not a codequarry {kind}; choose a new file name")
+
+
+def replace_file(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write ``path`` with ``write`` through a new file renamed over it: a new, unguessable name
+    opened O_EXCL (a link planted at a fixed name is never written through), mode 0644 as a plain
+    write would leave it (not mkstemp's 0600), and a reader sees the old file or the whole new one.
+    The temporary file is removed when anything fails; the error is the caller's to word."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from codequarry.errors import UsageError
-from codequarry.report.outfile import check_replaceable
+from codequarry.report.outfile import check_replaceable, replace_file
 from codequarry.store import Store
 from codequarry.version import __version__
 
@@ -270,15 +268,8 @@ def export_sarif(store: Store, out: str | Path, *, include_errors: bool = False)
     text = json.dumps(log, indent=1, ensure_ascii=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # a new, unguessable name opened O_EXCL: a link planted at a fixed name is never written through
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        data = text.encode("utf-8")
+        replace_file(path, lambda fh: fh.write(data))
     except OSError as exc:
         raise UsageError(f"cannot write SARIF to '{out}': {exc.strerror or exc}") from None
     run = log["runs"][0]

@@ -8,12 +8,10 @@ versions, limit mechanism, times, snapshot) and the per-task results. It is writ
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from codequarry.report.collect import platform_name
 from codequarry.report.jsonstream import Items
+from codequarry.report.outfile import replace_file
 from codequarry.tools import jsontext, presets
 from codequarry.tools.outcomes import CACHED, NO_RESULT, NOT_STARTED, RAN
 from codequarry.tools.schema import describe
@@ -174,21 +173,6 @@ def _page(path: Path) -> Path:
     return path.with_suffix(".html") if path.suffix != ".html" else path.with_name(path.name + ".html")
 
 
-def _replace(path: Path, write: Callable[[IO[str]], object]) -> None:
-    """Write ``path`` through a new unguessable file renamed over it: never through a planted link, and
-    a reader sees the old file or the new one."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # as a plain write would leave it, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            write(fh)
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-
-
 def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | Path | None) -> list[Path]:
     """Write report.json to the store's reports folder (as ``<run id>.json`` and ``latest.json``) and
     to ``target``; returns every path written, the one to name last."""
@@ -203,7 +187,7 @@ def write(report: dict[str, Any], store_path: Path, run_id: str, target: str | P
         fh.write("\n")
     for path in paths[1:]:
         if path.resolve() != paths[0].resolve():  # --report naming the run's own file
-            _replace(path, lambda fh: _copy(paths[0], fh))
+            replace_file(path, lambda fh: _copy(paths[0], fh))
     return paths if target is not None else [*paths[1:], paths[0]]
 
 
@@ -223,12 +207,13 @@ def _dump(report: dict[str, Any], fh: IO[str]) -> None:
 
 def write_html(paths: list[Path], html: str) -> None:
     """The HTML report beside each copy of report.json, as NAME.html."""
+    page = html.encode("utf-8")
     for path in paths:
-        _replace(_page(path), lambda fh: fh.write(html))
+        replace_file(_page(path), lambda fh: fh.write(page))
 
 
-def _copy(source: Path, fh: IO[str]) -> None:
-    with open(source, encoding="utf-8") as src:
+def _copy(source: Path, fh: IO[bytes]) -> None:
+    with open(source, "rb") as src:
         shutil.copyfileobj(src, fh)
 
 
