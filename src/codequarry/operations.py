@@ -25,6 +25,28 @@ is derived again). An operation that ran before and is not selected now (an opt-
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
 a derived table is either up to date or absent, never silently stale.
 
+**Errors** (``ctx.error(repo, path, sha256, kind, message, line=None, column=None,
+source_line=None)``). What an operation could not do, or cut, it reports as the file extractors report
+theirs: one row of the ``errors`` table, with the same columns and meaning (the file the problem is
+about, ``extractor`` the operation's name, a ``kind`` such as ``limit``, a one-line ``message``, the
+line). The rows are exact like the outputs: a whole run replaces all of the operation's rows; an
+incremental run replaces those of the repos in ``ctx.error_repos`` (the repos given to a
+``partition="repo"`` operation, the repos of the changed files for a keyed one), so report every
+error of those repos on such a run (a row for another repo is refused); rows another writer removed
+(a changed file's, a removed repo's) make the next run whole; an operation no longer selected loses
+its rows. Running again writes no row twice. Example::
+
+    @operation("acme.long_names", version=1, inputs=["classes"], outputs=[LongName])
+    def long_names(ctx):
+        for r in ctx.table("classes", ["repo", "path", "sha256", "name", "line"]).to_pylist():
+            if len(r["name"]) > 40:
+                ctx.error(r["repo"], r["path"], r["sha256"], "style", f"class {r['name']}: long name",
+                          line=r["line"])
+        return ctx.sql("SELECT repo, path, sha256, name FROM classes WHERE length(name) > 40")
+
+The built-in ``python.models.resolve`` writes one (kind ``limit``) for each model with more than 64
+ancestors (docs/tables/models.md, Limits). See :mod:`codequarry.operrors`.
+
 **State kept between runs** (``ctx.kept(tag, build, update)``). In a long-lived process
 (``quarry watch``) an operation may keep what it builds from its inputs (an index, a graph) and
 update it from the rows that changed instead of building it again. The contract:
@@ -160,6 +182,9 @@ class OperationContext:
         self._cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = {}
         #: what ``affected`` and the operation share within one run (a graph built once for both)
         self.shared: dict[str, Any] = {}
+        #: the repos whose ``errors`` rows this run replaces (None: every repo; see ``error``)
+        self.error_repos: frozenset[str] | None = None
+        self._errors: list[dict[str, Any]] = []
 
     @classmethod
     def from_store(cls, store: Store, *, inputs: tuple[str, ...] | None = None) -> OperationContext:
@@ -320,6 +345,37 @@ class OperationContext:
             return None
         return live_dataset(self.store, name, state.version).to_table(columns=columns)
 
+    def error(
+        self,
+        repo: str,
+        path: str,
+        sha256: str | None,
+        kind: str,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        source_line: str | None = None,
+    ) -> None:
+        """Record one ``errors`` row about the file ``repo``/``path`` (what the operation could not
+        do, or cut, there), as the file extractors write theirs; ``extractor`` is the operation's
+        name. On an incremental run, report every error of the repos in ``ctx.error_repos`` (the
+        rows of those repos are replaced); see :mod:`codequarry.operrors`."""
+        from codequarry.operrors import make_row
+
+        if self.error_repos is not None and repo not in self.error_repos:
+            raise OperationError(
+                f"operation '{self.name}' reports an error in repo {repo!r}, outside the repos this "
+                f"run re-derives (ctx.error_repos: {len(self.error_repos)})"
+            )
+        try:
+            row = make_row(
+                repo=repo, path=path, sha256=sha256, kind=kind, message=message, line=line, column=column
+            )
+        except ValueError as exc:
+            raise OperationError(f"operation '{self.name}': {exc}") from None
+        row["source_line"] = source_line
+        self._errors.append(row)
+
     def report(self, key: str, value: Any) -> None:
         """Record a figure for the run summary (e.g. a resolution rate)."""
         self.stats[key] = value
@@ -450,8 +506,11 @@ def run_operations(
                 and prev.get("version") == op.version
                 and len(now) == len(outs)
                 and prev.get("outputs") == now
+                and _errors_kept(store, states, name, prev)
             )
             op_state[name] = {"version": op.version, "inputs": inputs, "outputs": now}
+            if same_outputs and prev.get("errors"):
+                op_state[name]["errors"] = prev["errors"]
             if same_outputs and prev.get("inputs") == inputs:
                 summary[name] = {"ran": False}
                 continue
@@ -465,13 +524,55 @@ def run_operations(
             results = list(
                 pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources, job[2]), todo)
             )
-        for (op, _parts, _before), (written, info) in zip(todo, results, strict=True):
+        for (op, _parts, _before), (written, info, errs) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
                 o: states[o].version for o in map(_out_name, op.outputs) if o in states
             }
+            _write_errors(store, states, op_state[op.name], op.name, errs, previous.get(op.name))
             summary[op.name] = info
+    if only is None:  # an operation no longer selected takes its errors rows with it
+        from codequarry.operrors import drop_gone
+
+        drop_gone(store, states, previous, set(by_name))
     return op_state, summary
+
+
+def _errors_kept(store: Store, states: Mapping[str, TableState], name: str, prev: Mapping[str, Any]) -> bool:
+    """Does the errors table still hold the rows the operation wrote (as many as its last run
+    recorded)? Other writers only remove them (a changed file's rows, a removed repo's)."""
+    want = prev.get("errors")
+    if not want:
+        return True
+    from codequarry.operrors import NAME, count
+
+    return count(store, states.get(NAME), name) == want
+
+
+def _write_errors(
+    store: Store,
+    states: dict[str, TableState],
+    state: dict[str, Any],
+    name: str,
+    errs: tuple[frozenset[str] | None, list[dict[str, Any]]] | None,
+    prev: Any,
+) -> None:
+    """Replace the operation's errors rows in the scope its run re-derived; record how many it has."""
+    from codequarry.operrors import NAME, count, replace, table_of
+
+    had = bool(isinstance(prev, Mapping) and prev.get("errors"))
+    if errs is None or (not errs[1] and not had):
+        if had and "errors" not in state:
+            state["errors"] = prev["errors"]
+        return
+    repos, rows = errs
+    got = replace(store, states.get(NAME), name, repos, table_of(rows, name))
+    if got is not None:
+        states[NAME] = got
+    total = count(store, states.get(NAME), name)
+    state.pop("errors", None)
+    if total:
+        state["errors"] = total
 
 
 def prime_kept(
@@ -564,7 +665,9 @@ def _run_one(
     partitions: frozenset[Any] | None = None,
     sources: Mapping[str, str] | None = None,
     before: Mapping[str, int] | None = None,
-) -> tuple[dict[str, TableState], dict[str, Any]]:
+) -> tuple[dict[str, TableState], dict[str, Any], tuple[frozenset[str] | None, list[dict[str, Any]]] | None]:
+    """Run one operation and write its outputs; returns the tables written, the run's summary and
+    its errors rows with the repos they replace (None when the operation was not called)."""
     import time
 
     started = time.perf_counter()
@@ -584,12 +687,16 @@ def _run_one(
         version=op.version,
         func=op.func,
     )
+    if partitions is not None:
+        ctx.error_repos = frozenset(k[0] for k in partitions) if keyed else frozenset(partitions)
+    called = False
     try:
         if keyed and partitions is not None:
             ctx.keys = _affected_keys(ctx, op, partitions)
         if ctx.keys is not None and not ctx.keys:  # nothing reachable changed: no rows to derive
             result = {o: specs[o].schema.empty_table() for o in outs if o in specs}
         else:
+            called = True
             result = op.func(ctx)
     except QuarryError:
         raise
@@ -626,7 +733,9 @@ def _run_one(
         info["changed_files"] = len(partitions or ())
     elif partitions is not None:
         info["partitions"] = len(partitions)
-    return written, info
+    if ctx._errors:
+        info["errors"] = len(ctx._errors)
+    return written, info, ((ctx.error_repos, ctx._errors) if called else None)
 
 
 def _affected_keys(ctx: OperationContext, op: Operation, changed: frozenset[Any]) -> frozenset[Any] | None:

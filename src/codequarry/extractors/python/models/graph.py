@@ -19,6 +19,10 @@ from codequarry.extractors.python.models.inputs import RepoInputs
 
 #: inputs of an operation built on ClassGraph
 GRAPH_INPUTS = ("model_classes", "model_members", "imports", "modules")
+#: how many ancestors a walk over a class's inheritance visits at most: far beyond any real model
+#: hierarchy, and what keeps the rows of a chain of n classes (each inheriting the fields of all
+#: those above it) linear in n; a class with more has an ``errors`` row saying so (``cut_classes``)
+MAX_ANCESTORS = 64
 _PROVENANCE = ("repo", "path", "sha256")
 
 
@@ -182,12 +186,15 @@ class ClassGraph:
         """Every candidate class ``fqn`` inherits from, at any depth."""
         return [a for a, _ in self.ancestors(fqn, lambda _: False)]
 
-    def ancestors(self, fqn: str, stop: Callable[[str], bool]) -> Iterator[tuple[str, bool]]:
-        """(ancestor, stopped) depth first, left to right, each once; a class for which ``stop`` is true
-        is yielded with ``stopped=True`` and not walked past."""
+    def ancestors(
+        self, fqn: str, stop: Callable[[str], bool], limit: int = MAX_ANCESTORS
+    ) -> Iterator[tuple[str, bool]]:
+        """(ancestor, stopped) depth first, left to right, each once, the nearest ``limit`` only
+        (:data:`MAX_ANCESTORS`); a class for which ``stop`` is true is yielded with ``stopped=True``
+        and not walked past."""
         seen = {fqn}
         stack = list(reversed(self.bases(fqn)))
-        while stack:
+        while stack and len(seen) <= limit:
             base = stack.pop()
             if base in seen or base not in self.classes:
                 continue
@@ -197,6 +204,12 @@ class ClassGraph:
                 continue
             yield base, False
             stack.extend(reversed(self.bases(base)))
+
+    def cut_classes(self, fqns: Iterable[str]) -> list[str]:
+        """Those of ``fqns`` with more than :data:`MAX_ANCESTORS` ancestors: walks over their
+        inheritance stop early (at most MAX_ANCESTORS + 1 steps each)."""
+        over = MAX_ANCESTORS + 1
+        return sorted(f for f in fqns if sum(1 for _ in self.ancestors(f, lambda _: False, over)) >= over)
 
 
 def name_lasts(classes: Iterable[dict[str, Any]], alias_targets: Iterable[str]) -> set[str]:

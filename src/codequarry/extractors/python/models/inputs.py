@@ -57,14 +57,16 @@ class ByRepo:
 
 def repo_inputs(ctx: Any, lasts: set[str]) -> Iterator[RepoInputs]:
     """Every repo holding candidate classes (with ``ctx.keys``: only the repos defining a reached
-    class), in repo order, with its slices of the inputs. ``lasts``: the corpus's
+    class, and those whose errors rows the run replaces, ``ctx.error_repos``), in repo order, with
+    its slices of the inputs. ``lasts``: the corpus's
     :func:`~codequarry.extractors.python.models.graph.name_lasts`, to cut ``imports`` early."""
     classes = ctx.table("model_classes")
     repos = sorted(set(pc.unique(classes.column("repo")).to_pylist())) if classes.num_rows else []
     if ctx.keys is not None and repos:
         wanted = pa.array(sorted({k[0] for k in ctx.keys}), pa.string())
         hit = classes.filter(pc.fill_null(pc.is_in(classes.column("fqn"), value_set=wanted), False))
-        repos = sorted(set(hit.column("repo").to_pylist()))
+        extra = set(getattr(ctx, "error_repos", None) or ()) & set(repos)
+        repos = sorted(set(hit.column("repo").to_pylist()) | extra)
     if not repos:
         return
     imports = ctx.table("imports", columns=IMPORT_COLUMNS)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from codequarry.api import operation
 from codequarry.extractors.python.models.affected import affected
-from codequarry.extractors.python.models.graph import GRAPH_INPUTS, ClassGraph
+from codequarry.extractors.python.models.graph import GRAPH_INPUTS, MAX_ANCESTORS, ClassGraph
 from codequarry.extractors.python.models.inputs import corpus_lasts, repo_inputs
 from codequarry.extractors.python.models.orm import OrmClasses, OrmField, OrmModel, orm_tables
 from codequarry.extractors.python.models.validation import (
@@ -71,6 +71,7 @@ def resolve_models(ctx: Any) -> dict[str, pa.Table]:
             else:  # an incremental run: the reached models' rows only, from their and their ancestors' members
                 graph.load_members({a for fqn in only for a in (fqn, *graph.lineage(fqn))})
             tables = {**orm_tables(orm, only), **validation_tables(validation, only)}
+            _report_cut(ctx, graph, orm, validation)
             del graph, orm, validation
         for name, data in tables.items():
             if data.num_rows:
@@ -89,3 +90,25 @@ def resolve_models(ctx: Any) -> dict[str, pa.Table]:
     ctx.report("orm models", tables["orm_models"].num_rows)
     ctx.report("validation models", tables["validation_models"].num_rows)
     return tables
+
+
+def _report_cut(ctx: Any, graph: ClassGraph, orm: OrmClasses, validation: ValidationClasses) -> None:
+    """One ``errors`` row for each model of the repo with more than MAX_ANCESTORS ancestors (every
+    model of the repo, whatever the run re-derives: the run replaces the repo's errors rows)."""
+    scope = getattr(ctx, "error_repos", None)
+    if scope is not None and graph.repo not in scope:
+        return  # a repo whose errors rows this run does not replace (they stand as they are)
+    models = {f for f, role in orm.role.items() if role not in ("", "base")} | set(validation.framework)
+    for fqn in graph.cut_classes(models):
+        row = graph.classes[fqn]
+        ctx.error(
+            row["repo"],
+            row["path"],
+            row["sha256"],
+            "limit",
+            f"class {fqn} inherits from more than {MAX_ANCESTORS} classes: walks over its inheritance "
+            f"stop at the nearest {MAX_ANCESTORS}, so its rows lack what the others give (fields, "
+            "validators, table)",
+            line=row["line"],
+            column=row["col"],
+        )

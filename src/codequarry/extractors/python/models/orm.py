@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from codequarry.extractors.python.models.candidates import last_part
 from codequarry.extractors.python.models.fields import interpret, is_true
-from codequarry.extractors.python.models.graph import ClassGraph, provenance, table_of
+from codequarry.extractors.python.models.graph import MAX_ANCESTORS, ClassGraph, provenance, table_of
 from codequarry.schema import dataset
 
 
@@ -379,7 +379,7 @@ def _concrete_chain(orm: OrmClasses, fqn: str) -> list[str]:
     out: list[str] = []
     seen = {fqn}
     stack = list(orm.g.bases(fqn))
-    while stack and len(out) < 50:
+    while stack and len(out) < MAX_ANCESTORS:
         base = stack.pop()
         if base in seen or base not in orm.g.classes:
             continue
