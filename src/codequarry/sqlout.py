@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,24 +46,18 @@ def format_for(path: Path, explicit: str | None) -> str:
 
 
 def check_target(path: Path, store: Path | None = None) -> None:
-    """Refuse, before any work, an output path that cannot or must not be written."""
-    if path.is_dir():
-        raise UsageError(f"'{path}' is a folder: name a file in it, e.g. '{path / ('result' + '.parquet')}'")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "does not exist"
-        raise UsageError(
-            f"cannot write '{path}': its folder '{parent}' {what}; create it first (mkdir -p '{parent}')"
-        )
-    if store is not None:
-        resolved, home = path.resolve(), store.resolve()
-        if resolved == home or home in resolved.parents:
-            raise UsageError(f"'{path}' is inside the store '{store}'; write the result somewhere else")
-    if os.path.lexists(path) and not path.is_file():
-        # the rename below would replace it: a FIFO, a device such as /dev/null, /dev/stdout's link
-        raise UsageError(
-            f"'{path}' exists and is not a regular file; name a new file (or leave out -o to print the result)"
-        )
+    """Refuse, before any work, an output path that cannot or must not be written (its folder must
+    exist; any regular file may be replaced): :func:`codequarry.report.outfile.check_replaceable`."""
+    from codequarry.report.outfile import check_replaceable
+
+    check_replaceable(
+        path,
+        store,
+        kind="result",
+        example="result.parquet",
+        folder_must_exist=True,
+        fix="name a new file (or leave out -o to print the result)",
+    )
 
 
 def write(result: pa.Table, path: Path, fmt: str) -> None:

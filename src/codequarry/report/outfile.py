@@ -1,15 +1,18 @@
-"""The one check before a report or export replaces the file a user named: nothing is lost by it.
+"""The one check before a command replaces a file a user named: nothing is lost by it.
 
-Every such output is written by :func:`replace_file`. An OUT is refused (one line, exit 2) inside the store (it could replace store.json or a table's
-part), as a folder, as anything that is not a regular file (a FIFO would block, a device or link be
-replaced), and as a file that is not an earlier output of the same kind (a user's own file).
+Every such output (``report --html``, ``export -f sarif``, ``sql -o``, ``run --report``) is checked by
+:func:`check_replaceable` and written by :func:`replace_file`. An OUT is refused (one line, exit 2)
+inside the store (it could replace store.json or a table's part) and when it exists and is not a
+regular file (a FIFO would block, a device or link be replaced). Two switches tell the outputs apart:
+``folder_must_exist`` (``sql -o`` does not create folders) and ``ours`` (a report or an export
+replaces only an earlier output of its kind, never a user's own file).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -21,23 +24,37 @@ def check_replaceable(
     store_path: str | Path | None,
     *,
     kind: str,
-    example: str,
-    ours: Callable[[Path], bool],
+    example: str | None = None,
+    ours: Callable[[Path], bool] | None = None,
+    folder_must_exist: bool = False,
+    fix: str = "choose a new file name",
+    also: Iterable[Path] = (),
 ) -> None:
-    """Refuse ``out`` (see the module) for an output of ``kind`` ("HTML report", "SARIF export"),
-    ``example`` being a file name to suggest in a folder and ``ours`` telling an earlier output of
-    this kind from any other file (it is handed a regular file, and may raise OSError)."""
+    """Refuse ``out`` (see the module) for an output of ``kind`` ("HTML report", "result", ...).
+    ``example``: a file name to suggest when ``out`` is a folder (None: a folder is refused as not
+    a regular file). ``ours``: tells an earlier output of this kind from any other file (it is
+    handed a regular file, and may raise OSError); None: any regular file may be replaced.
+    ``folder_must_exist``: refuse an ``out`` whose folder is missing. ``fix``: what to do instead,
+    after "exists and is not a regular file". ``also``: more paths the command writes beside
+    ``out`` (checked as not regular files too)."""
     path = Path(out).expanduser()
     resolved = path.resolve()
     store = Path(store_path).resolve() if store_path else None
     if store is not None and (resolved == store or store in resolved.parents):
         raise UsageError(f"'{out}' is inside the store '{store_path}'; write the {kind} somewhere else")
-    if path.is_dir():
-        raise UsageError(f"'{out}' is a folder: the {kind} is one file (e.g. {Path(out) / example})")
-    if not os.path.lexists(path):
+    if example is not None and path.is_dir():
+        raise UsageError(f"'{out}' is a folder: the {kind} is one file (e.g. '{Path(out) / example}')")
+    parent = path.parent if str(path.parent) else Path(".")
+    if folder_must_exist and not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise UsageError(
+            f"cannot write '{out}': its folder '{parent}' {what}; create it first (mkdir -p '{parent}')"
+        )
+    for each in (path, *also):
+        if os.path.lexists(each) and not each.is_file():
+            raise UsageError(f"'{each}' exists and is not a regular file; {fix}")
+    if ours is None or not os.path.lexists(path):
         return
-    if not path.is_file():
-        raise UsageError(f"'{out}' exists and is not a regular file; choose a new file name")
     try:
         mine = ours(path)
     except OSError as exc:

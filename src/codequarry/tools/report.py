@@ -156,16 +156,14 @@ def results(log: Iterable[TaskResult]) -> Iterator[dict[str, Any]]:
 def check_target(target: str | Path, store_path: str | Path) -> None:
     """Refuse, before the run, a ``--report`` path that must not be written: inside the store (it
     could replace store.json), or an existing thing that is not a regular file (a FIFO would block
-    the copy, a device or link be replaced)."""
-    from codequarry.errors import UsageError
+    the copy, a device or link be replaced), it or the HTML page beside it
+    (:func:`codequarry.report.outfile.check_replaceable`)."""
+    from codequarry.report.outfile import check_replaceable
 
     path = Path(target).expanduser()
-    resolved, home = path.resolve(), Path(store_path).resolve()
-    if resolved == home or home in resolved.parents:
-        raise UsageError(f"--report '{target}' is inside the store '{store_path}'; name a file elsewhere")
-    for each in (path, _page(path)):
-        if os.path.lexists(each) and not each.is_file():
-            raise UsageError(f"'{each}' exists and is not a regular file; name a new --report file")
+    check_replaceable(
+        target, store_path, kind="--report copy", fix="name a new --report file", also=(_page(path),)
+    )
 
 
 def _page(path: Path) -> Path:
