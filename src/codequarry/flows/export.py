@@ -169,6 +169,18 @@ def render(specs: list[FlowSpec], plugins: list[str]) -> dict[str, str]:
     return out
 
 
+def store_around(out: Path) -> Path | None:
+    """The store folder ``out`` is (or is inside), if any: a folder holding ``store.json`` and
+    ``tables/``. Flow files written there would clutter the store (or replace its files)."""
+    from codequarry.store.store import MARKER
+
+    resolved = out.expanduser().resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / MARKER).is_file() and (folder / "tables").is_dir():
+            return folder
+    return None
+
+
 def export_flows(
     out_dir: str | Path,
     *,
@@ -179,6 +191,9 @@ def export_flows(
     """Write the flow files (and flows.json, their index) into ``out_dir``; returns file -> flow names.
     Files this command did not write are never touched."""
     out = Path(out_dir)
+    home = store_around(out)
+    if home is not None:
+        raise UsageError(f"'{out}' is inside the store '{home}'; write the flows somewhere else")
     if out.exists() and not out.is_dir():
         raise UsageError(f"'{out}' exists and is not a folder")
     plugins = list(plugins)
