@@ -281,10 +281,13 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
         if snap is None or name not in known:
             from codequarry.errors import did_you_mean
 
-            raise UsageError(
+            message = (
                 f"no repo '{name}' in store '{store.path}'.{did_you_mean(name, sorted(known))} "
                 "'quarry repos' lists them"
             )
+            # names come from the user and from folder names (the repository's choice): a newline
+            # or a terminal escape in one must not forge a line or recolour the terminal
+            raise UsageError("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
         replace: dict[str, Replacement] = {}
         derived = {
             t

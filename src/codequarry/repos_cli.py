@@ -35,7 +35,10 @@ def list_cmd(
         out.print_json(json.dumps(repos))
         return
     if not repos:
-        out.print("no repos: the store holds no snapshot yet")
+        snap = open_store(store).snapshot()
+        out.print(
+            "no repos: the store holds no snapshot yet" if snap is None else "no repos: the store is empty"
+        )
     for r in repos:
         roots = ", ".join(map(_one_line, r["roots"])) or "-"
         out.print(
