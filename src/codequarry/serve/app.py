@@ -32,6 +32,9 @@ from codequarry.serve.queries import QueryFailed, QueryTimeout
 from codequarry.serve.views import VIEWS, view_sql
 
 QUERY_SLOTS = 2
+#: the largest request body /api/sql reads (a query is text a person writes: 1 MiB is far beyond
+#: one); a larger body is refused before it is held in memory whole
+MAX_SQL_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,14 @@ class _Handlers:
         return JSONResponse(await anyio.to_thread.run_sync(_tables, self.store()))
 
     async def sql_post(self, request: Request) -> Response:
+        raw = await _bounded_body(request, MAX_SQL_BYTES)
+        if raw is None:
+            return JSONResponse(
+                {"error": f"the request is larger than {MAX_SQL_BYTES >> 20} MiB; send one query"},
+                status_code=413,
+            )
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             body = None
         sql_text = body.get("sql") if isinstance(body, dict) else None
@@ -257,6 +266,19 @@ class _Handlers:
         return StreamingResponse(
             events(), media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
+
+
+async def _bounded_body(request: Request, cap: int) -> bytes | None:
+    """The request's body, or None when it is (or says it is) longer than ``cap`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    got = bytearray()
+    async for chunk in request.stream():
+        got += chunk
+        if len(got) > cap:
+            return None
+    return bytes(got)
 
 
 def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds: float) -> Response:
