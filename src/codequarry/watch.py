@@ -65,6 +65,37 @@ def _filter(store: Path) -> Any:
     return QuarryFilter()
 
 
+class RootGone(QuarryError):
+    """A watched source folder was deleted, renamed or replaced: the watch stops (exit 2)."""
+
+
+def root_ids(roots: list[str]) -> dict[str, tuple[int, int] | None]:
+    """Each watched root's (device, inode), not following a link; None when it is gone."""
+    import os
+
+    out: dict[str, tuple[int, int] | None] = {}
+    for root in roots:
+        try:
+            st = os.lstat(root)
+        except OSError:
+            out[root] = None
+            continue
+        out[root] = (st.st_dev, st.st_ino)
+    return out
+
+
+def check_roots(start: dict[str, tuple[int, int] | None]) -> None:
+    """Stop the watch when a root is no longer the folder it started on: a batch would list a tree
+    that is gone (every file deleted from the store), or whatever was put in its place."""
+    now = root_ids(list(start))
+    for root, ident in start.items():
+        if now[root] != ident:
+            what = "is gone (deleted or renamed)" if now[root] is None else "was replaced by another file"
+            raise RootGone(
+                f"the watched source '{root}' {what}: stopped; every change applied before is published"
+            )
+
+
 def touched_tables(store: Store, before: dict[str, int]) -> list[str]:
     """Tables whose version differs from ``before`` in the live snapshot (or that appeared or left)."""
     snap = store.snapshot()
@@ -401,6 +432,7 @@ def watch(
     from codequarry import partcache
 
     roots = sorted({s.root for s in plan.sources})
+    started = root_ids(roots)
     partcache.enable()  # the operations' inputs: each batch reads only the parts added since the last
     listing = ListingCache()
     idle = Idle()
@@ -424,11 +456,14 @@ def watch(
             # changed); only then is the watch announced
             watching = True
             listing.changed = None
+            check_roots(started)
             try:
                 apply(plan, log, None, listing, idle)
-            except QuarryError as exc:  # a held lock: the next change lists the tree whole again
+            except (QuarryError, OSError) as exc:  # a held lock: the next change lists the tree whole again
+                check_roots(started)
                 listing.listing = None
-                log(f"{time.strftime('%H:%M:%S')} not applied: {exc}")
+                why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+                log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
             log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
             if ready is not None:
                 ready()
@@ -440,14 +475,15 @@ def watch(
                 except QuarryError as exc:
                     log(f"{time.strftime('%H:%M:%S')} maintenance skipped: {exc}")
             continue
+        check_roots(started)
         listing.changed = {path for _change, path in changes}
         try:
             apply(plan, log, len(changes), listing, idle)
-        except (
-            QuarryError
-        ) as exc:  # a held lock, a file that vanished mid-run: say so, wait for the next change
+        except (QuarryError, OSError) as exc:  # a held lock, a file that vanished mid-run: say so
+            check_roots(started)  # or the root itself went while the batch listed it
             listing.listing = None  # the next batch lists the tree whole
-            log(f"{time.strftime('%H:%M:%S')} not applied: {exc}")
+            why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+            log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
 
 
 def register(app: Any) -> None:
