@@ -196,3 +196,45 @@ def test_errors_rows_removed_by_another_writer_are_derived_again(world: World) -
     assert not _errors(world.store, OP)
     world.run()
     assert dump(world.store) == world.fresh()
+
+
+def test_errors_rows_of_operations_are_exact_in_a_watch(tmp_path: Path) -> None:
+    """The same in `quarry watch` (warm tables, the part cache, keyed runs of the models operation)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src, store, log = tmp_path / "src", tmp_path / "store", tmp_path / "watch.log"
+    src.mkdir()
+    _write_chain(src)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "codequarry", "watch", str(src), "--store", str(store)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    def wait(predicate: Any, seconds: float = 120) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.2)
+        return False
+
+    try:
+        assert wait(lambda: "watching" in log.read_text()), log.read_text()
+        for n, (joined, comment) in enumerate([(False, 0), (True, 0), (True, 2)], start=1):
+            _write_chain(src, joined=joined, comment=comment)
+            fresh = tmp_path / f"fresh{n}"
+            extract(make_plan([src], store=fresh, repo="src", workers=1))
+            want = dump(fresh)
+            # a save may come as two batches (truncate, write): the last one must give a fresh store
+            assert wait(lambda want=want: dump(store) == want), (joined, comment, log.read_text())  # type: ignore[misc]
+            assert bool(_errors(store, OP)) == joined
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)

@@ -23,7 +23,8 @@ class File:
 
 @dataset("errors")
 class Error:
-    """Every file or extractor that failed: the run goes on and says why here."""
+    """Every file or extractor that failed, and what an operation could not do or cut (``extractor``
+    is then the operation's name; see operrors.py): the run goes on and says why here."""
 
     extractor: str
     kind: str
