@@ -370,7 +370,18 @@ def scan_sources(
     if store is not None:
         refuse_shipped_store(store.path)
     scoped = scope_files(registry(snap), given)
-    manifest = scan(scoped, exclude=exclude, never=never)
+    try:
+        manifest = scan(scoped, exclude=exclude, never=never)
+    except OSError as exc:  # a source root deleted or renamed since the command checked it
+        roots = {str(s.root) for s in scoped}
+        if exc.filename is None or str(exc.filename) not in roots:
+            raise
+        from codequarry.errors import UsageError
+
+        raise UsageError(
+            f"source '{exc.filename}' cannot be read ({exc.strerror}): it was removed or renamed "
+            "during the run; nothing was published"
+        ) from None
     if store is None:
         return scoped, registry(snap), manifest
     resolved, reg = resolve(store, snap, scoped, manifest)
