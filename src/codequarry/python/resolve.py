@@ -71,6 +71,7 @@ class Resolver:
     def __init__(self, src: SourceFile, modname: str, heads: set[str]) -> None:
         # no reference to ``src`` itself: a resolver kept with a file's shared facts must not keep
         # the file (its tree) alive past its last extractor (see security.callsites.file_facts)
+        self._src = weakref.ref(src)
         self._parent = src.parents.get
         self.modname = modname
         self.module_bind: dict[str, str | None] = {}
@@ -82,6 +83,11 @@ class Resolver:
         #: the same thing everywhere in the file, and :meth:`global_lookup` answers for it
         self.shadowable: set[str] = {name for _, name in self.scope_bind}
         self.shadowable.update(a.arg for a in src.nodes(ast.arg))
+
+    @property
+    def src(self) -> SourceFile | None:
+        """The file the resolver was built for (None once that file is freed)."""
+        return self._src()
 
     # -- collecting bindings ------------------------------------------------------------------------
     def _collect(self, src: SourceFile, heads: set[str]) -> None:
