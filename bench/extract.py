@@ -2,7 +2,7 @@
 
     python bench/extract.py [FOLDER ...] [--repeat N] [--workers N] [--out FILE]
         [--select GROUP ...] [--plugin MODULE ...] [--compare-select GROUP] [--profile [--cprofile FILE]]
-        [--schedule | --schedule-only]
+        [--schedule | --schedule-only] [--peer-seconds S [--peer-target X]]
 
 Corpus: the folders given, or the standard library of the interpreter that runs quarry, with
 `site-packages` excluded (quarry gets `--exclude site-packages`; the baselines parse the very files
@@ -16,7 +16,10 @@ Each repeat runs, interleaved so that drift hits every configuration alike:
   quarry_N_workers   the same with --workers N (default: every core)
   quarry_1_worker_select_<G>   with --compare-select G: one worker, only the extractors under G
 Every time is wall time around a subprocess, interpreter start-up included on both sides; medians
-are quoted, and ratios of the fastest samples too (the machine may be shared). The page cache is warm
+are quoted, and ratios of the fastest samples too (the machine may be shared), and ratios of CPU
+seconds (user+sys of each command and its workers: what to quote on a shared machine,
+``ratios_of_cpu``). With --peer-seconds, the N-worker run against another tool's time (``peer``).
+The page cache is warm
 (a discovery run reads every file first); "cold" means a new store. Every run imports one copy of the
 package made at start, so edits made meanwhile cannot leak into the measurement.
 
@@ -285,10 +288,9 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         results[name] = _stats(walls[name], n_files, megabytes)
         key = "in_process_median_s" if name.startswith("bare") else "quarry_reported_median_s"
         results[name][key] = round(statistics.median(inner[name]), 3)
-        if not name.startswith(f"quarry_{all_cores}_"):
-            # CPU seconds barely move when another job shares the machine; pool workers are reaped by
-            # the forkserver, not by us, so their CPU time is missing and N-worker runs show none
-            results[name]["cpu_median_s"] = round(statistics.median(cpus[name]), 3)
+        # user+sys of the command and every descendant it reaped: the supervisor forks its workers
+        # and joins them (even those it kills), so an N-worker run's CPU includes its workers'
+        results[name]["cpu_median_s"] = round(statistics.median(cpus[name]), 3)
         if name.startswith("quarry"):
             results[name]["startup_and_publish_median_s"] = round(
                 statistics.median(w - s for w, s in zip(walls[name], inner[name], strict=True)), 3
@@ -313,6 +315,15 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     ratios = ratios_of("median_s")
     # the fastest sample of each is the one least disturbed by other jobs on the machine
     ratios_min = ratios_of("min_s")
+    # on a shared machine wall time mostly measures the other jobs; CPU seconds move far less (a
+    # loaded machine still inflates them somewhat, both sides alike). The N-worker entry is the CPU
+    # the N-worker run spends per CPU second of one worker (its parallel overhead), not a speed-up
+    ratios_cpu = ratios_of("cpu_median_s")
+    if all_cores > 1:
+        ratios_cpu[f"cpu_{all_cores}_workers_vs_one_worker"] = round(
+            1 / ratios_cpu.pop("all_cores_speedup_vs_one_worker"), 3
+        )
+    peer = _peer(args, results, all_cores)
 
     q1_info = last["quarry_1_worker"]
     parsed = q1_info.get("files_parsed", 0)
@@ -358,11 +369,33 @@ def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
         "configs": results,
         "ratios": ratios,
         "ratios_of_min_s": ratios_min,
+        "ratios_of_cpu": ratios_cpu,
+        **({"peer": peer} if peer else {}),
         "targets": {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
         | {f"{k}_aim": f"<= {v}" for k, v in AIM.items()},
         "targets_met": targets_met,
         "notes": notes,
     }
+
+
+def _peer(args: argparse.Namespace, results: dict[str, Any], all_cores: int) -> dict[str, Any] | None:
+    """With --peer-seconds: how many times faster than another tool's figure for the same corpus the
+    N-worker run is (issue 16 item 7: TheAuditor's index phase, 518 s on netbox, 135 s on Django),
+    by its median and by its fastest sample, and the wall time the --peer-target ratio needs."""
+    if not args.peer_seconds:
+        return None
+    name = f"quarry_{all_cores}_workers" if all_cores > 1 else "quarry_1_worker"
+    got = results[name]
+    out: dict[str, Any] = {
+        "seconds": args.peer_seconds,
+        "config": name,
+        "times_faster_median": round(args.peer_seconds / got["median_s"], 1),
+        "times_faster_min": round(args.peer_seconds / got["min_s"], 1),
+    }
+    if args.peer_target:
+        out["target_times"] = args.peer_target
+        out["wall_needed_s"] = round(args.peer_seconds / args.peer_target, 3)
+    return out
 
 
 # -- the in-process stage profile ---------------------------------------------------------------------
@@ -655,6 +688,14 @@ def main(argv: list[str] | None = None) -> int:
         help="with --profile: also run cProfile, dump its stats here and list the top functions",
     )
     parser.add_argument("--quarry", help="the quarry command (default: beside this Python, or on PATH)")
+    parser.add_argument(
+        "--peer-seconds",
+        type=float,
+        help="another tool's seconds on the same corpus: report how many times faster the N-worker run is",
+    )
+    parser.add_argument(
+        "--peer-target", type=float, help="with --peer-seconds: the ratio aimed at (e.g. 300)"
+    )
     parser.add_argument(
         "--no-freeze",
         dest="freeze",

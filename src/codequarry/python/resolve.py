@@ -62,27 +62,36 @@ def alias_target(value: Any, module_bind: dict[str, str | None]) -> str | None:
 
 
 _LOCAL = object()  # a binding that is a plain local variable: known, but not resolvable
+_SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
 
 
 class Resolver:
     """Bindings of one file for the head names in ``heads`` (the only ones anyone will ask about)."""
 
     def __init__(self, src: SourceFile, modname: str, heads: set[str]) -> None:
-        self.src = src
+        # no reference to ``src`` itself: a resolver kept with a file's shared facts must not keep
+        # the file (its tree) alive past its last extractor (see security.callsites.file_facts)
+        self._src = weakref.ref(src)
+        self._parent = src.parents.get
         self.modname = modname
         self.module_bind: dict[str, str | None] = {}
         self.scope_bind: dict[tuple[Any, str], Any] = {}  # (def or class node, name) -> target | _LOCAL
         self._params: dict[Any, set[str]] = {}
         self._outer: dict[Any, Any] = {}
-        self._collect(heads)
+        self._collect(src, heads)
         #: names some scope of the file binds locally (parameters included); any other name means
         #: the same thing everywhere in the file, and :meth:`global_lookup` answers for it
         self.shadowable: set[str] = {name for _, name in self.scope_bind}
         self.shadowable.update(a.arg for a in src.nodes(ast.arg))
 
+    @property
+    def src(self) -> SourceFile | None:
+        """The file the resolver was built for (None once that file is freed)."""
+        return self._src()
+
     # -- collecting bindings ------------------------------------------------------------------------
-    def _collect(self, heads: set[str]) -> None:
-        src, modname = self.src, self.modname
+    def _collect(self, src: SourceFile, heads: set[str]) -> None:
+        modname = self.modname
         module_bind, scope_bind = self.module_bind, self.scope_bind
         for b in import_bindings(src):
             if b.is_star or b.bound_name is None:
@@ -141,11 +150,19 @@ class Resolver:
         try:
             return self._outer[scope]
         except KeyError:
-            outer = self.src.scope_of(scope)
+            outer = self._scope_of(scope)
             while outer is not None and outer.__class__ not in FUNCTION_TYPES:
-                outer = self.src.scope_of(outer)
+                outer = self._scope_of(outer)
             self._outer[scope] = outer
             return outer
+
+    def _scope_of(self, node: Any) -> Any:
+        """The innermost def, class or lambda enclosing ``node``, as :meth:`SourceFile.scope_of`."""
+        get = self._parent
+        anc = get(node)
+        while anc is not None and anc.__class__ not in _SCOPE_TYPES:
+            anc = get(anc)
+        return anc
 
     def global_lookup(self, head: str) -> str | None:
         """What ``head`` refers to where no local binding shadows it: module level, then builtins."""
