@@ -67,13 +67,33 @@ class Plain:
         return dataclasses.replace(self, **dict(update or {}))  # type: ignore[type-var]
 
 
+#: values written as they are, in both modes
+_SIMPLE = frozenset({str, int, bool, type(None)})
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """The public fields of dataclass ``cls``, in declaration order (cached: a tools run dumps 10^5
+    task records)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls) if not f.name.startswith("_"))
+        _NAMES[cls] = names
+    return names
+
+
 def _dump(value: Any, as_json: bool) -> Any:
+    kind = type(value)
+    if kind in _SIMPLE:
+        return value
+    if kind is float:
+        return None if as_json and not math.isfinite(value) else value  # pydantic's JSON for inf, nan
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _dump(getattr(value, f.name), as_json)
-            for f in dataclasses.fields(value)
-            if not f.name.startswith("_")
-        }
+        out = {}
+        for name in _names(kind):
+            item = getattr(value, name)
+            out[name] = item if type(item) in _SIMPLE else _dump(item, as_json)
+        return out
     if isinstance(value, dict):
         return {(str(k) if as_json else k): _dump(v, as_json) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -82,7 +102,7 @@ def _dump(value: Any, as_json: bool) -> Any:
     if isinstance(value, Path):
         return str(value) if as_json else value
     if as_json and isinstance(value, float) and not math.isfinite(value):
-        return None  # pydantic's default for inf and nan in JSON
+        return None
     return value
 
 
@@ -155,18 +175,62 @@ def _optional_float(tp: Any) -> bool:
     return typing.get_origin(tp) in (Union, types.UnionType) and set(typing.get_args(tp)) == {float, _NONE}
 
 
+_FIELDS: dict[type, tuple[tuple[str, Any, bool, frozenset[type]], ...]] = {}
+_SHAPES: dict[Any, tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, Any, bool, frozenset[type]], ...]:
+    """(name, type, required, the value types kept as they are) of each field of dataclass ``cls``
+    its constructor takes (cached)."""
+    got = _FIELDS.get(cls)
+    if got is None:
+        hints = _hints(cls)
+        got = tuple(
+            (
+                f.name,
+                hints[f.name],
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+                _kept(hints[f.name]),
+            )
+            for f in dataclasses.fields(cls)
+            if f.init
+        )
+        _FIELDS[cls] = got
+    return got
+
+
+def _kept(tp: Any) -> frozenset[type]:
+    """The types of the values that a field of type ``tp`` takes unchanged (a float as a float,
+    None for an optional field): no conversion to look up."""
+    if tp in (str, int, bool, float):
+        return frozenset({tp})
+    origin, args = _shape(tp)
+    if origin in (Union, types.UnionType):
+        return frozenset().union(*(_kept(a) if a is not _NONE else {_NONE} for a in args))
+    return frozenset()
+
+
+def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    got = _SHAPES.get(tp)
+    if got is None:
+        got = (typing.get_origin(tp), typing.get_args(tp))
+        _SHAPES[tp] = got
+    return got
+
+
 def _record(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
-    hints = _hints(cls)
     values = {}
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        if f.name in data:
-            values[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ValueError(f"{where}.{f.name}: field required")
+    for name, tp, required, kept in _fields(cls):
+        if name in data:
+            value = data[name]
+            if type(value) in kept:  # the common case: a value of the declared type
+                values[name] = value
+            else:
+                values[name] = _convert(tp, value, f"{where}.{name}")
+        elif required:
+            raise ValueError(f"{where}.{name}: field required")
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
@@ -175,10 +239,9 @@ def _record(cls: type, data: Any, where: str) -> Any:
 
 def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: PLR0911, C901 - one case per type
     """``value`` as type ``tp``, converted as pydantic's lax mode does for the types records use."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
     if tp is Any:
         return value
+    origin, args = _shape(tp)
     if origin in (Union, types.UnionType):
         if value is None and _NONE in args:
             return None
@@ -216,7 +279,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:  # noqa: PLR0911, C901 - o
             return Path(value)
     elif origin in (list, tuple) and isinstance(value, list | tuple):
         item = args[0] if args else Any
-        items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        inner = f"{where}[]"
+        items = [_convert(item, v, inner) for v in value]
         return items if origin is list else tuple(items)
     elif origin is dict and isinstance(value, Mapping):
         key, val = args if args else (Any, Any)
