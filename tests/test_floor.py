@@ -571,3 +571,26 @@ def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tm
         finally:
             first.with_name("moved.json").rename(first)
     assert served >= 5  # files, modules and the other per-file tables the run committed
+
+
+def test_the_runs_table_is_appended_through_one_open_and_checkpointed(tmp_path: Path) -> None:
+    """Each run appends its row to the `runs` table (report/runs.save) through one DeltaTable and
+    checkpoints the table every 10 appends (each open replayed up to 64 appends before): every row
+    stays, once, and readers see them all."""
+    from deltalake import DeltaTable
+
+    from codequarry.report import runs
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store = tmp_path / "store"
+    extract(make_plan([tree], store=store, workers=1))
+    report = runs.load(store)
+    for i in range(12):
+        report.run_id = f"feed{i:04d}"
+        runs.save(store, report)
+    table = DeltaTable(str(runs.table_path(store)))
+    assert table.version() == 12
+    assert (runs.table_path(store) / "_delta_log" / "_last_checkpoint").is_file()
+    ids = [r.run_id for r in runs.list_runs(store)]
+    assert len(ids) == 13 and len(set(ids)) == 13 and {f"feed{i:04d}" for i in range(12)} <= set(ids)
