@@ -594,3 +594,29 @@ def test_the_runs_table_is_appended_through_one_open_and_checkpointed(tmp_path: 
     assert (runs.table_path(store) / "_delta_log" / "_last_checkpoint").is_file()
     ids = [r.run_id for r in runs.list_runs(store)]
     assert len(ids) == 13 and len(set(ids)) == 13 and {f"feed{i:04d}" for i in range(12)} <= set(ids)
+
+
+def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
+    """The run report's memory sampler lists the run's descendants from /proc/PID/task/TID/children
+    (psutil reads every process of the machine for it): the same processes, grandchildren included."""
+    import psutil
+
+    from codequarry.report.memory import descendants
+
+    code = "import subprocess, sys, time; c = subprocess.Popen(['sleep', '30']); print('up', flush=True); time.sleep(30)"
+    kids = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    try:
+        for kid in kids:
+            assert kid.stdout is not None and kid.stdout.readline().strip() == "up"
+        me = psutil.Process()
+        got = sorted(p.pid for p in descendants(me))
+        assert got == sorted(p.pid for p in me.children(recursive=True))
+        assert len(got) >= 4  # two children, each with its own child
+    finally:
+        for kid in kids:
+            for p in psutil.Process(kid.pid).children(recursive=True):
+                p.kill()
+            kid.kill()
+            kid.wait()
