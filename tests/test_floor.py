@@ -498,3 +498,125 @@ def test_the_command_gives_the_collector_back_as_it_found_it(tmp_path: Path) -> 
     finally:
         gc.enable()
         signal.signal(signal.SIGTERM, handler)
+
+
+ONE_FILE = """
+import sys
+sys.argv = ["quarry", "extract", sys.argv[1], "--store", sys.argv[2], *sys.argv[3:]]
+from codequarry.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+print("LOADED=" + ",".join(sorted(m for m in ("pydantic", "importlib.metadata", "pyarrow") if m in sys.modules)))
+"""
+
+
+def test_a_one_file_run_imports_neither_pydantic_nor_importlib_metadata(tmp_path: Path) -> None:
+    """The run's request and report are plain dataclasses (plaindata.py) and entry points are read
+    only when a distribution may declare one (registry.may_declare_entry_points): a one-file
+    `quarry extract`, with one worker or the default ones, imports neither (~0.12 s of CPU)."""
+    (src, store), _ = _changed_twins(tmp_path)
+    for workers in (["-w", "1"], []):
+        done = subprocess.run(
+            [sys.executable, "-c", ONE_FILE, str(src), str(store), *workers],
+            capture_output=True,
+            text=True,
+            env=ENV,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "1 changed" in done.stdout
+        assert done.stdout.rsplit("LOADED=", 1)[1].split() == ["pyarrow"]  # a real run, without either
+        victim = sorted(src.rglob("*.py"))[0]
+        victim.write_text(victim.read_text() + "\n\ndef added_again():\n    return 2\n")
+        os.utime(victim, (1_700_000_100, 1_700_000_100))
+
+
+def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tmp_path: Path) -> None:
+    """live_dataset takes a table's parts and schema from its part-keys record when the record is
+    still true (no Delta log replay): the same files, schema and rows as through the log; a record
+    no longer true goes through the log."""
+    from codequarry.store import Store, keyfile
+    from codequarry.store.store import dataset_of, live_dataset
+
+    (src, store_dir), _ = _changed_twins(tmp_path)
+    extract(make_plan([src], store=store_dir, workers=1))
+    store = Store(store_dir)
+    snap = store.snapshot()
+    assert snap is not None
+    served = 0
+    for name, state in snap.tables.items():
+        table_path = store.table_path(name)
+        want = dataset_of(store.open_delta(name, state.version))
+        got = live_dataset(store, name, state.version)
+        assert got.schema.equals(want.schema) and sorted(got.files) == sorted(want.files), name
+        assert got.to_table().num_rows == want.to_table().num_rows == state.rows, name
+        listed = keyfile.live_listing(store.path, table_path, name, state.version)
+        if listed is None or listed[1] is None or not listed[0]:
+            continue
+        served += 1
+        first = Path(keyfile.log_entry(table_path, 0))  # the log cannot be replayed without it
+        first.rename(first.with_name("moved.json"))
+        try:
+            assert live_dataset(store, name, state.version).to_table().num_rows == state.rows
+            part = table_path / listed[0][0]  # touched since the record: the log is read, and fails
+            os.utime(part, ns=(part.stat().st_atime_ns, part.stat().st_mtime_ns + 1))
+            assert keyfile.live_listing(store.path, table_path, name, state.version) is None
+            failed = False
+            try:
+                live_dataset(store, name, state.version)
+            except Exception:  # noqa: BLE001 - the log, missing its first entry, cannot be read
+                failed = True
+            assert failed, f"{name}: read without its log although the record was refused"
+        finally:
+            first.with_name("moved.json").rename(first)
+    assert served >= 5  # files, modules and the other per-file tables the run committed
+
+
+def test_the_runs_table_is_appended_through_one_open_and_checkpointed(tmp_path: Path) -> None:
+    """Each run appends its row to the `runs` table (report/runs.save) through one DeltaTable and
+    checkpoints the table every 10 appends (each open replayed up to 64 appends before): every row
+    stays, once, and readers see them all."""
+    from deltalake import DeltaTable
+
+    from codequarry.report import runs
+
+    tree = tmp_path / "app"
+    shutil.copytree(FIXTURE, tree)
+    store = tmp_path / "store"
+    extract(make_plan([tree], store=store, workers=1))
+    report = runs.load(store)
+    for i in range(12):
+        report.run_id = f"feed{i:04d}"
+        runs.save(store, report)
+    table = DeltaTable(str(runs.table_path(store)))
+    assert table.version() == 12
+    assert (runs.table_path(store) / "_delta_log" / "_last_checkpoint").is_file()
+    ids = [r.run_id for r in runs.list_runs(store)]
+    assert len(ids) == 13 and len(set(ids)) == 13 and {f"feed{i:04d}" for i in range(12)} <= set(ids)
+
+
+def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
+    """The run report's memory sampler lists the run's descendants from /proc/PID/task/TID/children
+    (psutil reads every process of the machine for it): the same processes, grandchildren included."""
+    import psutil
+
+    from codequarry.report.memory import descendants
+
+    code = "import subprocess, sys, time; c = subprocess.Popen(['sleep', '30']); print('up', flush=True); time.sleep(30)"
+    kids = [
+        subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    try:
+        for kid in kids:
+            assert kid.stdout is not None and kid.stdout.readline().strip() == "up"
+        me = psutil.Process()
+        got = sorted(p.pid for p in descendants(me))
+        assert got == sorted(p.pid for p in me.children(recursive=True))
+        assert len(got) >= 4  # two children, each with its own child
+    finally:
+        for kid in kids:
+            for p in psutil.Process(kid.pid).children(recursive=True):
+                p.kill()
+            kid.kill()
+            kid.wait()

@@ -3,8 +3,8 @@
 Two objects, one for each job:
 
 - :class:`ExtractPlan` is the request: the options and the chosen extractor and operation *names*;
-  a frozen pydantic model, serialisable (a tools recipe and its report carry it as JSON, the Prefect
-  steps rebuild it from their arguments).
+  a frozen dataclass with a pydantic model's JSON methods (plaindata.py), serialisable (a tools
+  recipe and its report carry it as JSON, the Prefect steps rebuild it from their arguments).
 - :class:`Plan` is that request resolved against the catalog: the extractor and operation objects
   with their versions, the DAG (producers, schemas, layers), and where each one came from.
   :func:`make_plan` builds it with one catalog load and one graph build; ``run.extract`` executes it,
@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from codequarry.api import FileExtractor, Operation, effective_version
 from codequarry.errors import DeclarationError, UsageError, did_you_mean
 from codequarry.graph import RESERVED, Graph, build_graph, output_name
+from codequarry.plaindata import Plain
 from codequarry.registry import Catalog, load_catalog
 from codequarry.scan import SourceRoot, resolve_sources
 from codequarry.schema import DatasetSpec
@@ -39,19 +38,22 @@ ALWAYS = ("core",)
 ENGINES = ("local", "ray")  # the manifest is part of every run
 
 
-class ExtractPlan(BaseModel):
-    """The request of a run: options and the chosen names (see :class:`Plan` for the objects)."""
+@dataclass(frozen=True, kw_only=True)
+class ExtractPlan(Plain):
+    """The request of a run: options and the chosen names (see :class:`Plan` for the objects).
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    A plain frozen dataclass with pydantic's JSON methods (plaindata.py): pydantic is not imported
+    by a run. As the pydantic model it was, it converts lists to tuples and a string ``store`` to a
+    path, and rejects ``workers`` below 1 and a ``max_file_size`` not above 0 (``ValueError``)."""
 
     sources: tuple[SourceRoot, ...]
     store: Path
-    workers: int = Field(ge=1)
+    workers: int
     exclude: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
     select: tuple[str, ...] = ()
     deselect: tuple[str, ...] = ()
-    max_file_size: int = Field(DEFAULT_MAX_FILE_SIZE, gt=0)
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
     file_timeout: float | None = 60.0  # seconds per file; None = no limit
     max_memory_per_worker: int | None = None  # bytes
     engine: str = "local"
@@ -61,9 +63,40 @@ class ExtractPlan(BaseModel):
     notes: tuple[str, ...] = ()  # why something was selected that was not asked for
     warnings: tuple[str, ...] = ()  # an option changed to a value that works (printed even with --quiet)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in _TUPLES:
+            value = getattr(self, name)
+            if not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+        if not isinstance(self.store, Path):
+            object.__setattr__(self, "store", Path(self.store))
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers: should be a whole number of at least 1, got {self.workers!r}")
+        if (
+            isinstance(self.max_file_size, bool)
+            or not isinstance(self.max_file_size, int)
+            or self.max_file_size <= 0
+        ):
+            raise ValueError(f"max_file_size: should be a number above 0, got {self.max_file_size!r}")
+
     @property
     def repos(self) -> list[str]:
         return [s.repo for s in self.sources]
+
+
+#: the fields of ExtractPlan that hold tuples (a list given is converted)
+_TUPLES = (
+    "sources",
+    "exclude",
+    "plugins",
+    "select",
+    "deselect",
+    "extractors",
+    "operations",
+    "notes",
+    "warnings",
+)
 
 
 def _in_subtree(name: str, prefix: str) -> bool:

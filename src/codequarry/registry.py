@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from importlib.metadata import entry_points
+from importlib.machinery import PathFinder
 from types import ModuleType
 
 from codequarry.api import FileExtractor, Operation
@@ -100,10 +100,54 @@ def _members(module_name: str) -> list[FileExtractor | Operation]:
     return found
 
 
+def may_declare_entry_points() -> bool:
+    """False only when no installed distribution can declare an entry point of our group.
+
+    ``importlib.metadata`` costs a run ~0.025 s of CPU (its import, then parsing every
+    distribution's ``entry_points.txt``), and almost no environment has a plugin. Its distributions
+    come from the folders of ``sys.path`` (the ``*.dist-info`` and ``*.egg-info`` folders in each)
+    when ``PathFinder`` is the only finder that finds distributions: then a group can be declared
+    only by an ``entry_points.txt`` in one of those folders that contains the group's name, and a
+    plain read of those files answers. Anything else (another finder, a zip or an egg on the path,
+    a metadata file that is not a folder) is answered by ``importlib.metadata`` itself."""
+    finders = [f for f in sys.meta_path if hasattr(f, "find_distributions")]
+    if finders != [PathFinder]:
+        return True
+    group = ENTRY_POINT_GROUP.encode()
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = os.listdir(folder)
+        except NotADirectoryError:
+            return True  # a zip file on the path
+        except OSError:
+            continue  # absent: no distribution there
+        for name in names:
+            low = name.lower()
+            if low.endswith(".egg"):
+                return True
+            if not low.endswith((".dist-info", ".egg-info")):
+                continue
+            meta = os.path.join(folder, name)
+            if not os.path.isdir(meta):
+                return True
+            try:
+                with open(os.path.join(meta, "entry_points.txt"), "rb") as fh:
+                    if group in fh.read():
+                        return True
+            except FileNotFoundError:
+                continue
+            except OSError:
+                return True
+    return False
+
+
 def load_catalog(plugins: Iterable[str] = (), *, entry_points_enabled: bool = True) -> Catalog:
     """Collect built-ins, plugin modules and entry points; two declarations of one name are an error."""
     origins: list[tuple[str, str]] = [(m, "built in") for m in BUILTIN_MODULES]
-    if entry_points_enabled:
+    if entry_points_enabled and may_declare_entry_points():
+        from importlib.metadata import entry_points
+
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             origins.append((ep.value.split(":")[0], f"entry point {ep.name} ({ep.value})"))
     origins.extend((m, f"plugin module {m}") for m in plugins)

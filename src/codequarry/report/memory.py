@@ -3,6 +3,7 @@ its children (the worker pool, tool tasks) a few times a second, for the run rep
 
 from __future__ import annotations
 
+import os
 import resource
 import threading
 import time
@@ -49,7 +50,7 @@ class MemorySampler:
         try:
             parent = self._proc.memory_info().rss
             children = 0
-            for child in self._proc.children(recursive=True):
+            for child in descendants(self._proc):
                 try:
                     rss = child.memory_info().rss
                 except psutil.Error:
@@ -75,3 +76,33 @@ class MemorySampler:
             interval=self.interval,
             samples=list(self.samples),
         )
+
+
+def descendants(proc: psutil.Process) -> list[psutil.Process]:
+    """``proc.children(recursive=True)``, read from ``/proc/PID/task/TID/children`` where Linux has
+    it: psutil reads every process of the machine to find the children (~1.5 ms a sample with 100
+    processes, four samples a second), these files only the process's own."""
+    pids: list[int] = []
+    todo = [proc.pid]
+    try:
+        while todo:
+            pid = todo.pop()
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as fh:
+                        found = [int(c) for c in fh.read().split()]
+                except FileNotFoundError:
+                    if pid == proc.pid and tid == str(proc.pid):
+                        raise  # no such file at all: a kernel without it
+                    continue  # a thread or process that ended meanwhile
+                pids += found
+                todo += found
+    except (OSError, ValueError):
+        return list(proc.children(recursive=True))
+    out = []
+    for pid in pids:
+        try:
+            out.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
+    return out

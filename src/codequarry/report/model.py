@@ -1,46 +1,49 @@
 """The run report: one :class:`RunReport` per run (extract, tools, watch batch), saved as JSON in the store.
 
-A report is plain data (pydantic, JSON round-trip), so that every rendering (text, HTML, the web UI)
-and every reader in another process sees the same thing. :meth:`RunReport.record` is its one-row
-summary in the ``runs`` table.
+A report is plain data (dataclasses with a pydantic model's JSON methods, plaindata.py: JSON
+round-trip), so that every rendering (text, HTML, the web UI) and every reader in another process
+sees the same thing. :meth:`RunReport.record` is its one-row summary in the ``runs`` table. They
+were pydantic models; every run builds one, and pydantic cost a run ~0.1 s of CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from codequarry.plaindata import Plain
 
 FORMAT = 1
 Kind = Literal["extract", "tools", "watch", "operations"]
 #: ok: finished, nothing went wrong; errors: finished, with error rows or tasks not ok;
 #: failed: stopped by an error, nothing published; interrupted: Ctrl-C or SIGTERM, nothing published
 Status = Literal["ok", "errors", "failed", "interrupted"]
+_KINDS: tuple[str, ...] = get_args(Kind)
+_STATUSES: tuple[str, ...] = get_args(Status)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Step(_Model):
+@dataclass(kw_only=True)
+class Step(Plain):
     """Where time went: an extractor (its own time, parsing excluded), an operation, or a stage."""
 
     name: str
     seconds: float
     rows: int = 0
     ran: bool = True  # operations: False when its inputs had not changed (skipped)
-    stats: dict[str, Any] = Field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
-class ErrorCount(_Model):
+@dataclass(kw_only=True)
+class ErrorCount(Plain):
     kind: str
     extractor: str
     count: int
 
 
-class ErrorItem(_Model):
+@dataclass(kw_only=True)
+class ErrorItem(Plain):
     """One error row of this run (the first ones, up to a cap): enough to open the file at the line."""
 
     repo: str
@@ -52,13 +55,15 @@ class ErrorItem(_Model):
     message: str = ""
 
 
-class Language(_Model):
+@dataclass(kw_only=True)
+class Language(Plain):
     language: str  # "other" for files of no known language
     files: int
     bytes: int
 
 
-class WorkerUse(_Model):
+@dataclass(kw_only=True)
+class WorkerUse(Plain):
     pid: int
     chunks: int
     files: int
@@ -66,20 +71,23 @@ class WorkerUse(_Model):
     peak_rss: int
 
 
-class MemorySample(_Model):
+@dataclass(kw_only=True)
+class MemorySample(Plain):
     t: float  # seconds since the run started
     parent: int  # resident bytes of the driver process
     workers: int  # resident bytes of its child processes (worker pool, tool tasks), summed
 
 
-class Memory(_Model):
+@dataclass(kw_only=True)
+class Memory(Plain):
     parent_peak: int = 0
     worker_peak: int = 0  # the largest peak of one worker process
     interval: float = 0.0  # seconds between samples
-    samples: list[MemorySample] = Field(default_factory=list)
+    samples: list[MemorySample] = field(default_factory=list)
 
 
-class Files(_Model):
+@dataclass(kw_only=True)
+class Files(Plain):
     scanned: int = 0
     parsed: int = 0
     changed: int = 0
@@ -89,7 +97,8 @@ class Files(_Model):
     unchanged: int = 0
 
 
-class TaskReport(_Model):
+@dataclass(kw_only=True)
+class TaskReport(Plain):
     """One external-tool task as the run saw it (ran, or restored from the cache)."""
 
     id: str
@@ -106,7 +115,8 @@ class TaskReport(_Model):
     started: float | None = None  # epoch seconds
 
 
-class RunRecord(_Model):
+@dataclass(kw_only=True)
+class RunRecord(Plain):
     """One row of the ``runs`` table."""
 
     run_id: str
@@ -125,7 +135,8 @@ class RunRecord(_Model):
     message: str | None
 
 
-class RunReport(_Model):
+@dataclass(kw_only=True)
+class RunReport(Plain):
     """Everything one run measured. Sections a kind does not have stay empty."""
 
     format: int = FORMAT
@@ -138,31 +149,40 @@ class RunReport(_Model):
     store: str
     snapshot: int | None = None
     published: bool = False
-    sources: dict[str, str] = Field(default_factory=dict)  # repo -> root folder
-    host: dict[str, Any] = Field(default_factory=dict)  # host, platform, python, codequarry, cpu_count
+    sources: dict[str, str] = field(default_factory=dict)  # repo -> root folder
+    host: dict[str, Any] = field(default_factory=dict)  # host, platform, python, codequarry, cpu_count
     engine: str = "local"
     workers: int = 1
-    files: Files = Field(default_factory=Files)
-    skipped: dict[str, int] = Field(default_factory=dict)  # reason -> files
-    rows: dict[str, int] = Field(default_factory=dict)  # table -> rows written by this run
-    stages: list[Step] = Field(default_factory=list)
-    extractors: list[Step] = Field(default_factory=list)
-    operations: list[Step] = Field(default_factory=list)
-    error_counts: list[ErrorCount] = Field(default_factory=list)
-    errors: list[ErrorItem] = Field(default_factory=list)  # the first ERROR_CAP error rows of the run
-    languages: list[Language] = Field(default_factory=list)
-    worker_use: list[WorkerUse] = Field(default_factory=list)
+    files: Files = field(default_factory=Files)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> files
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows written by this run
+    stages: list[Step] = field(default_factory=list)
+    extractors: list[Step] = field(default_factory=list)
+    operations: list[Step] = field(default_factory=list)
+    error_counts: list[ErrorCount] = field(default_factory=list)
+    errors: list[ErrorItem] = field(default_factory=list)  # the first ERROR_CAP error rows of the run
+    languages: list[Language] = field(default_factory=list)
+    worker_use: list[WorkerUse] = field(default_factory=list)
     utilisation: float | None = None  # busy worker time / (workers x time of the parallel phase)
-    memory: Memory = Field(default_factory=Memory)
-    tasks: list[TaskReport] = Field(default_factory=list)
+    memory: Memory = field(default_factory=Memory)
+    tasks: list[TaskReport] = field(default_factory=list)
     tools: dict[str, Any] | None = None  # tool runs: the whole report.json of `quarry run`
     extract_run: str | None = None  # tool runs: the run id of the recipe's [extract] section
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     # a tools run of many tasks streams ``tasks`` and ``tools`` instead of holding them (see stream())
-    _task_source: Callable[[], Iterable[TaskReport]] | None = PrivateAttr(default=None)
-    _tool_results: Callable[[], Iterable[dict[str, Any]]] | None = PrivateAttr(default=None)
-    _tools_file: Path | None = PrivateAttr(default=None)
-    _task_counts: tuple[int, int] = PrivateAttr(default=(0, 0))  # tasks, not ok (when streamed)
+    _task_source: Callable[[], Iterable[TaskReport]] | None = field(default=None, init=False, compare=False)
+    _tool_results: Callable[[], Iterable[dict[str, Any]]] | None = field(
+        default=None, init=False, compare=False
+    )
+    _tools_file: Path | None = field(default=None, init=False, compare=False)
+    _task_counts: tuple[int, int] = field(default=(0, 0), init=False, compare=False)  # tasks, not ok
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kind not in _KINDS:  # a Literal, checked as pydantic checked it
+            raise ValueError(f"kind: expected one of {', '.join(_KINDS)}, got {self.kind!r}")
+        if self.status not in _STATUSES:
+            raise ValueError(f"status: expected one of {', '.join(_STATUSES)}, got {self.status!r}")
 
     def stream(
         self,

@@ -28,6 +28,7 @@ from codequarry.store.runlog import drop_pending, pending_rows, rows_table, sche
 from codequarry.store.store import RUNS_DIR, runs_table_path
 
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
+CHECKPOINT_EVERY = 10  # a Delta checkpoint of the runs table every this many appends
 
 SCHEMA = schema()
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
@@ -64,16 +65,24 @@ def save(store_path: str | Path, report: RunReport) -> Path:
         tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
     os.replace(tmp, path)
     where = str(table_path(store_path))
+    # opened once: the append and the compaction check use the same table (each open replays the
+    # log since its last checkpoint: ~5-20 ms of a one-file run's CPU, docs/fast-path.md)
+    table = DeltaTable(where) if (Path(where) / "_delta_log").is_dir() else None
     pending = pending_rows(store_path)  # rows of fast-path runs (store/runlog.py), appended with ours
-    if pending and (Path(where) / "_delta_log").is_dir():  # a row appended before a crash stays once
-        held = set(_read(DeltaTable(where)).column("run_id").to_pylist())
+    if pending and table is not None:  # a row appended before a crash stays once
+        held = set(_read(table).column("run_id").to_pylist())
         drop_pending([p for p, row in pending if row["run_id"] in held])
         pending = [(p, row) for p, row in pending if row["run_id"] not in held]
     recs = [row for _path, row in pending] + [report.record().model_dump()]
     batch = rows_table(recs)
-    write_deltalake(where, batch, mode="append")
+    write_deltalake(table if table is not None else where, batch, mode="append")
     drop_pending([p for p, _row in pending])
-    table = DeltaTable(where)
+    if table is None:
+        table = DeltaTable(where)
+    else:
+        table.update_incremental()
+    if table.version() % CHECKPOINT_EVERY == 0 and len(table.file_uris()) <= COMPACT_FILES:
+        table.create_checkpoint()  # opens replay at most CHECKPOINT_EVERY appends (Delta's default: 100)
     if len(table.file_uris()) > COMPACT_FILES:
         write_deltalake(where, _read(table), mode="overwrite")
         table = DeltaTable(where)

@@ -108,7 +108,9 @@ class IndexedCommits:
             self.live_files[name] = len(idx.parts)
             return True
         keyindex.forget(self.store.path, name)
-        table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+        schema = self._schema(name, table)
+        before = pa.schema(table.schema().to_arrow())
+        table.create_write_transaction(actions, mode="append", schema=schema)
         nxt = idx.version + 1
         if not os.path.lexists(warm.log_entry(path, nxt)) or os.path.lexists(warm.log_entry(path, nxt + 1)):
             table.update_incremental()  # not the one commit expected under the lock: count it
@@ -120,7 +122,9 @@ class IndexedCommits:
         if changed is not None:  # the operations of this run read it instead of diffing the parts
             warm.record(path, nxt, frozenset(changed), always=True)
         if all(keys or not rows for rows, keys in kept.values()):
-            keyindex.save(self.store.path, path, name, nxt, kept)
+            # the schema readers of version nxt see: the log's, unchanged by this commit (else none)
+            after = pa.schema(schema.to_arrow())
+            keyindex.save(self.store.path, path, name, nxt, kept, before if after.equals(before) else None)
         if nxt % CHECKPOINT_EVERY == 0:
             _checkpoint(table, nxt)
         return True
@@ -151,7 +155,7 @@ class IndexedCommits:
             if keys is None:
                 return
             got[rel] = (int(n), keys)
-        keyindex.save(self.store.path, path, name, table.version(), got)
+        keyindex.save(self.store.path, path, name, table.version(), got, pa.schema(table.schema().to_arrow()))
 
 
 def _checkpoint(table: DeltaTable, version: int) -> None:

@@ -12,6 +12,7 @@ no later entry, and every part on disk with its recorded size and mtime.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -66,6 +67,16 @@ def parts_unchanged(table_path: Path, parts: dict[str, tuple[int, int]]) -> bool
 def live_parts(store_path: Path, table_path: Path, name: str, version: int) -> list[str] | None:
     """The live part files of ``version`` of table ``name``, sorted, from its record when the record
     is small, well formed and still true (see the module docstring); None otherwise."""
+    listed = live_listing(store_path, table_path, name, version)
+    return None if listed is None else listed[0]
+
+
+def live_listing(
+    store_path: Path, table_path: Path, name: str, version: int
+) -> tuple[list[str], bytes | None] | None:
+    """(the live part files, sorted; the table's Arrow schema as IPC bytes, or None when the record
+    has none) of ``version`` of table ``name``, from its record under the conditions of
+    :func:`live_parts`; None otherwise."""
     path = path_of(store_path, name)
     try:
         if os.stat(path).st_size > MAX_LISTED_BYTES:
@@ -78,8 +89,10 @@ def live_parts(store_path: Path, table_path: Path, name: str, version: int) -> l
         if not (isinstance(log, list) and len(log) == 3 and all(isinstance(x, int) for x in log)):
             return None
         listed = {str(rel): (int(p["size"]), int(p["mtime"])) for rel, p in parts.items()}
+        schema = doc.get("schema")
+        raw = base64.b64decode(schema, validate=True) if isinstance(schema, str) else None
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if not is_current(table_path, version, (log[0], log[1], log[2])):
         return None
-    return sorted(listed) if parts_unchanged(table_path, listed) else None
+    return (sorted(listed), raw) if parts_unchanged(table_path, listed) else None

@@ -6,8 +6,12 @@ columns of the parts that may hold the file: 22 tables opened for a file whose r
 ``quarry watch`` keeps these keys in memory (store/warm.py); a CLI run reads them from
 ``keys/<table>.json`` instead, written by the run that committed the table's latest version:
 
-    {"format": 1, "version": V, "log": [inode, mtime_ns, size], "rows": N,
+    {"format": 1, "version": V, "log": [inode, mtime_ns, size], "rows": N, "schema": "...",
      "parts": {"part-....parquet": {"size": S, "mtime": M, "rows": R, "keys": {repo: [path, ...]}}}}
+
+``schema`` (optional) is the table's Arrow schema at that version, as the Delta log gives it
+(Arrow IPC, base64): with it, the operations' reads of the table (``store.live_dataset``) need no
+``DeltaTable`` either (store/keyfile.py).
 
 The record is a cache, never the truth. It is used only when all of this holds, and otherwise the
 run takes the full path (which opens the table, and writes the record again after its commit):
@@ -27,6 +31,7 @@ or lost record only sends the next run down the full path.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -123,11 +128,17 @@ def _parse(doc: Any) -> KeyIndex | None:
 
 
 def save(
-    store_path: Path, table_path: Path, name: str, version: int, parts: dict[str, tuple[int, frozenset[Key]]]
+    store_path: Path,
+    table_path: Path,
+    name: str,
+    version: int,
+    parts: dict[str, tuple[int, frozenset[Key]]],
+    schema: Any = None,
 ) -> None:
     """Record ``parts`` (file -> (rows, keys)) as the live parts of ``version`` of table ``name``,
-    which this run has just committed (under the writer lock). Nothing is recorded if a file or
-    the log entry cannot be stat'ed; any earlier record is removed first."""
+    which this run has just committed (under the writer lock), and ``schema`` (a pyarrow schema:
+    the table's at that version) when given. Nothing is recorded if a file or the log entry cannot
+    be stat'ed; any earlier record is removed first."""
     target = path_of(store_path, name)
     forget(store_path, name)
     log = ident(table_path, version)
@@ -150,6 +161,8 @@ def save(
         "rows": sum(rows for rows, _ in parts.values()),
         "parts": doc_parts,
     }
+    if schema is not None:
+        doc["schema"] = base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
