@@ -14,11 +14,13 @@ from tests.storedump import dump
 MAX = 4096  # --max-file-size of these runs: one data file is over it
 
 
-def _run(roots: list[Path], store: Path, reuse: bool, workers: int = 1) -> object:
+def _run(
+    roots: list[Path], store: Path, reuse: bool, workers: int = 1, select: tuple[str, ...] = ()
+) -> object:
     old = os.environ.get("QUARRY_REUSE")
     os.environ["QUARRY_REUSE"] = "1" if reuse else "0"
     try:
-        return extract(make_plan(roots, store=store, workers=workers, max_file_size=MAX))
+        return extract(make_plan(roots, store=store, workers=workers, max_file_size=MAX, select=select))
     finally:
         if old is None:
             del os.environ["QUARRY_REUSE"]
@@ -91,3 +93,20 @@ def test_many_data_files_with_two_workers(tmp_path: Path) -> None:
     _run(roots, tmp_path / "bulk", True, workers=2)
     _run(roots, tmp_path / "plain", False, workers=2)
     assert dump(tmp_path / "bulk") == dump(tmp_path / "plain")
+
+
+def test_manifest_alone_reads_python_too_and_a_binary_one_keeps_its_error(tmp_path: Path) -> None:
+    """With the manifest alone selected every file is the parent's, but a binary ``.py`` file, which
+    a worker skips with an errors row, stays a worker's."""
+    root = tmp_path / "repo"
+    _tree(root)
+    (root / "pkg" / "packed.py").write_bytes(b"\0\x01\x02\x03" * 64)
+    done = _run([root], tmp_path / "bulk", True, select=("core.files",))
+    _run([root], tmp_path / "plain", False, select=("core.files",))
+    assert dump(tmp_path / "bulk") == dump(tmp_path / "plain")
+    errors = table(open_store(tmp_path / "bulk"), "errors").to_pylist()
+    assert sorted((e["path"], e["kind"]) for e in errors) == [
+        ("data/big.txt", "too_large"),
+        ("pkg/packed.py", "binary"),
+    ]
+    assert _worker_files(tmp_path / "bulk", done.run_id) == 2  # type: ignore[attr-defined]

@@ -60,16 +60,20 @@ def manifest_only(
 
 
 def read_one(task: FileTask, max_size: int) -> ReadFile | None:
-    """Read ``task``'s file as a worker would; None when only a worker can serve it (unreadable, or
-    grown over ``max_size`` since the scan): its errors row is the worker's to write."""
+    """Read ``task``'s file as a worker would; None when only a worker can serve it (unreadable,
+    grown over ``max_size`` since the scan, binary content in a Python file when no Python extractor
+    is selected): its errors row is the worker's to write."""
     try:
         data, sha, size, _lines, mtime_ns = read_file(task.root, task.path, max_size)
     except OSError:
         return None
     if data is None or sha is None:
         return None
-    lines = None if looks_binary(data[:8192]) else line_count(data)
-    return ReadFile(sha, size, lines, mtime_ns)
+    if not looks_binary(data[:8192]):
+        return ReadFile(sha, size, line_count(data), mtime_ns)
+    if task.language == "python":  # a binary Python file is skipped with an errors row: the worker's
+        return None
+    return ReadFile(sha, size, None, mtime_ns)
 
 
 def build_rows(
