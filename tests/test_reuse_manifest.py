@@ -110,3 +110,28 @@ def test_manifest_alone_reads_python_too_and_a_binary_one_keeps_its_error(tmp_pa
         ("pkg/packed.py", "binary"),
     ]
     assert _worker_files(tmp_path / "bulk", done.run_id) == 2  # type: ignore[attr-defined]
+
+
+def test_the_binary_sniff_counts_control_bytes_as_defined() -> None:
+    """``looks_binary`` counts control bytes in C (bytes.translate): the same answer as counting
+    them one by one, on heads at both sides of the 10% line, with and without valid UTF-8."""
+    import random
+
+    from codequarry.engine.reading import is_utf8, looks_binary
+
+    def by_definition(head: bytes) -> bool:
+        if b"\0" not in head:
+            return False
+        control = sum(1 for b in head if b < 9 or 13 < b < 32)
+        return control * 10 > len(head) or not is_utf8(head)
+
+    rng = random.Random(16)
+    alphabet = [0, 1, 8, 9, 10, 12, 13, 14, 27, 31, 32, 65, 127, 0xC3, 0xA9, 255]
+    seen = set()
+    for _ in range(3000):
+        head = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
+        assert looks_binary(head) == by_definition(head), head
+        seen.add(looks_binary(head))
+    assert seen == {True, False}
+    assert not looks_binary(b"text\0" + b"a" * 100)  # one NUL in UTF-8 text: not binary
+    assert looks_binary(b"\0\x01\x02" * 10)
