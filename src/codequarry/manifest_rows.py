@@ -18,16 +18,21 @@ error) goes back to the worklist, where the worker writes its errors row as befo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
+from codequarry.corpus_io import hash_file
 from codequarry.datasets import File
 from codequarry.engine.reading import line_count, looks_binary, read_file
 from codequarry.engine.worker import FileTask
 from codequarry.schema import RowBuffer
 from codequarry.source import SourceFile
+
+HASH_THREADS = 4  # reads and sha256 release the GIL: threads overlap them on every core
+HASH_BATCH = 32  # files a thread reads per future (a future per file cost ~50 us of parent CPU)
 
 
 @dataclass(frozen=True)
@@ -118,3 +123,37 @@ def build_rows(
     bad = {key for key, *_ in problems}
     back += [t for t in tasks if t.key in bad]  # ...and the worker records why
     return batch, back
+
+
+def read_pass(
+    tasks: list[FileTask], only: list[FileTask], max_size: int
+) -> tuple[dict[int, str], dict[int, ReadFile]]:
+    """One pass of the thread pool over the files (reads and sha256 release the GIL, so both cores
+    work): the sha256 of each of ``tasks`` by task key, and what the manifest row of each of
+    ``only`` needs (manifest_rows.read_one). A file that cannot be read (or whose size moved since
+    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
+
+    def one(t: FileTask) -> tuple[int, str | None]:
+        try:
+            digest, size = hash_file(t.root, t.path)
+        except OSError:
+            return t.key, None
+        return t.key, digest if size == t.size else None
+
+    hashes: dict[int, str] = {}
+    read: dict[int, ReadFile] = {}
+    if not tasks and not only:
+        return hashes, read
+
+    def reads(batch: list[FileTask]) -> list[tuple[int, ReadFile | None]]:
+        return [(t.key, read_one(t, max_size)) for t in batch]
+
+    def sums(batch: list[FileTask]) -> list[tuple[int, str | None]]:
+        return [one(t) for t in batch]
+
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(tasks) + len(only))) as pool:
+        got = [pool.submit(reads, only[i : i + HASH_BATCH]) for i in range(0, len(only), HASH_BATCH)]
+        got_sums = [pool.submit(sums, tasks[i : i + HASH_BATCH]) for i in range(0, len(tasks), HASH_BATCH)]
+        read = {k: r for f in got for k, r in f.result() if r is not None}
+        hashes = {k: h for f in got_sums for k, h in f.result() if h is not None}
+    return hashes, read

@@ -23,6 +23,9 @@ copy never touches another repo's.
 A leader whose stored sha256 differs from the hash taken at planning (the file changed in between)
 does not vouch for its followers: they are extracted in a second pass. The selection ``blobs`` needs
 nothing here (it is an operation over ``files``).
+
+Files no extractor but the manifest reads are no candidates: the same read pass of the parent makes
+their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -41,10 +43,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, effective_version
-from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
-from codequarry.manifest_rows import ReadFile, build_rows, manifest_only, read_one
+from codequarry.manifest_rows import build_rows, manifest_only, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import damaged, files_outside, read_columns
@@ -73,8 +74,6 @@ SOURCE_BATCH = 2048  # sources whose rows are read at once, table by table (boun
 #: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
 #: repos does not read the whole manifest to find a twin (copies within the run are still found)
 LOOKUP_ROWS = 1000
-HASH_THREADS = 4  # hashing releases the GIL; reads overlap
-HASH_BATCH = 32  # files a thread reads per future
 #: a follower of one of the run's own leaders at most this big is parsed by a worker rather than
 #: copied by the parent, when such followers are at most REPARSE_SHARE of the run's tasks: the copy
 #: reads back every part of every table the run wrote (a serial cost of the run's size, ~0.8 s on a
@@ -148,7 +147,7 @@ def plan_reuse(
     whole = [t for t in work.tasks if t.only is None and t.language in parsed]
     name = _name_part(extractors)
     maybe, stored = _maybe_twins(store, previous, work, extractors, whole, name)
-    hashes, read = _read_all(maybe, only, max_file_size or 0)
+    hashes, read = read_pass(maybe, only, max_file_size or 0)
     plan.hashed = len(maybe)
     if only:
         plan.manifest, back = build_rows(manifest, only, read)
@@ -218,41 +217,6 @@ def _reparsed(plan: ReusePlan, kept: list[FileTask], tasks: int) -> set[int]:
     gone = {id(f) for f in small}
     plan.followers = [f for f in plan.followers if id(f) not in gone]
     return {id(t) for t in kept} | {id(f.task) for f in small}
-
-
-def _read_all(
-    tasks: list[FileTask], only: list[FileTask], max_size: int
-) -> tuple[dict[int, str], dict[int, ReadFile]]:
-    """One pass of the thread pool over the files (reads and sha256 release the GIL, so both cores
-    work): the sha256 of each of ``tasks`` by task key, and what the manifest row of each of
-    ``only`` needs (manifest_rows.read_one). A file that cannot be read (or whose size moved since
-    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
-
-    def one(t: FileTask) -> tuple[int, str | None]:
-        try:
-            digest, size = hash_file(t.root, t.path)
-        except OSError:
-            return t.key, None
-        return t.key, digest if size == t.size else None
-
-    hashes: dict[int, str] = {}
-    read: dict[int, ReadFile] = {}
-    if not tasks and not only:
-        return hashes, read
-
-    def reads(batch: list[FileTask]) -> list[tuple[int, ReadFile | None]]:
-        return [(t.key, read_one(t, max_size)) for t in batch]
-
-    def sums(batch: list[FileTask]) -> list[tuple[int, str | None]]:
-        return [one(t) for t in batch]
-
-    # a future per batch of files, not per file: a future costs ~50 us of the parent's time
-    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(tasks) + len(only))) as pool:
-        got = [pool.submit(reads, only[i : i + HASH_BATCH]) for i in range(0, len(only), HASH_BATCH)]
-        got_sums = [pool.submit(sums, tasks[i : i + HASH_BATCH]) for i in range(0, len(tasks), HASH_BATCH)]
-        read = {k: r for f in got for k, r in f.result() if r is not None}
-        hashes = {k: h for f in got_sums for k, h in f.result() if h is not None}
-    return hashes, read
 
 
 def _stored_files(
