@@ -364,8 +364,9 @@ def _plan_files(scan: _Scan, work: WorkPlan, repo: str, rerun: list[str]) -> Non
                 missing = _parse_errors_missing(scan.extractors, whole, t.language)
                 work.tasks.append(replace(t, only=only, file_errors=missing))
             continue
-        for table in scan.all_tables:
-            replace_[table].keys[repo].add(t.path)
+        if scan.snap is not None:  # (a first run has no rows to drop: no key per file and table)
+            for table in scan.all_tables:
+                replace_[table].keys[repo].add(t.path)
         work.tasks.append(t)
     for r, p in scan.prev_files:
         if r == repo and p not in seen:

@@ -23,6 +23,9 @@ copy never touches another repo's.
 A leader whose stored sha256 differs from the hash taken at planning (the file changed in between)
 does not vouch for its followers: they are extracted in a second pass. The selection ``blobs`` needs
 nothing here (it is an operation over ``files``).
+
+Files no extractor but the manifest reads are no candidates: the same read pass of the parent makes
+their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -41,9 +43,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from codequarry.api import FileExtractor, effective_version
-from codequarry.corpus_io import hash_file
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
+from codequarry.manifest_rows import build_rows, manifest_only, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import damaged, files_outside, read_columns
@@ -72,7 +74,6 @@ SOURCE_BATCH = 2048  # sources whose rows are read at once, table by table (boun
 #: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
 #: repos does not read the whole manifest to find a twin (copies within the run are still found)
 LOOKUP_ROWS = 1000
-HASH_THREADS = 4  # hashing releases the GIL; reads overlap
 #: a follower of one of the run's own leaders at most this big is parsed by a worker rather than
 #: copied by the parent, when such followers are at most REPARSE_SHARE of the run's tasks: the copy
 #: reads back every part of every table the run wrote (a serial cost of the run's size, ~0.8 s on a
@@ -96,9 +97,11 @@ class ReusePlan:
     followers: list[Follower] = field(default_factory=list)
     expected: dict[Key, str] = field(default_factory=dict)  # leader -> the sha256 hashed at planning
     hashed: int = 0  # files hashed by the parent for the lookup
+    #: the ``files`` rows of the files only the manifest reads, made by the parent (manifest_rows.py)
+    manifest: pa.RecordBatch | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.followers)
+        return bool(self.followers) or self.manifest is not None
 
 
 def _basename_safe(ex: FileExtractor) -> bool:
@@ -121,41 +124,37 @@ def plan_reuse(
     previous: Snapshot | None,
     work: WorkPlan,
     extractors: list[FileExtractor],
+    max_file_size: int | None = None,
 ) -> ReusePlan:
     """Hash the work's new and changed files, and take out of ``work.tasks`` every one whose rows can
-    be copied from a stored file or from another task of this run (see the module docstring).
+    be copied from a stored file or from another task of this run (see the module docstring); with
+    ``max_file_size`` (the run's), also every file only the manifest reads: the parent reads it in
+    the same pass and makes its ``files`` row (manifest_rows.py).
 
     Only files that *could* have a twin are hashed: those whose size, language and name part another
     task or a stored file shares (a corpus without copies pays a few hashes, not one per file)."""
     plan = ReusePlan()
     if os.environ.get("QUARRY_REUSE", "1") == "0":  # off: every file is parsed (benchmarks' baseline)
         return plan
-    if MANIFEST not in {ex.name for ex in extractors}:
+    manifest = next((ex for ex in extractors if ex.name == MANIFEST), None)
+    if manifest is None:
         return plan
-    # a file no extractor but the manifest reads costs a worker no more than the parent's hash
+    tasks = len(work.tasks)
+    only = manifest_only(work.tasks, extractors, max_file_size) if max_file_size else []
+    # a file no extractor but the manifest reads is no reuse candidate: reading it is all it costs
     parsed = {t.language for t in work.tasks}
     parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
     whole = [t for t in work.tasks if t.only is None and t.language in parsed]
-    if not whole:
-        return plan
     name = _name_part(extractors)
-    stored = None
-    stored_rows = previous.tables["files"].rows if previous is not None and "files" in previous.tables else 0
-    if len(whole) * LOOKUP_ROWS >= stored_rows:  # a watch batch of one file skips a huge store
-        stored = _stored_files(store, previous, work, extractors)
-    shape: dict[tuple[int, str | None, str], int] = defaultdict(int)
-    for t in whole:
-        shape[(t.size, t.language, name(t.path))] += 1
-    if stored is not None:
-        for size, lang, path in zip(
-            *(stored.column(c).to_pylist() for c in ("size_bytes", "language", "path")), strict=True
-        ):
-            shape[(size, lang, name(path))] += 2
-    maybe = [t for t in whole if shape[(t.size, t.language, name(t.path))] > 1]
-    if not maybe:
-        return plan
-    hashes = _hash_all(maybe)
+    maybe, stored = _maybe_twins(store, previous, work, extractors, whole, name)
+    hashes, read = read_pass(maybe, only, max_file_size or 0)
     plan.hashed = len(maybe)
+    if only:
+        plan.manifest, back = build_rows(manifest, only, read)
+        done = {id(t) for t in only} - {id(t) for t in back}
+        work.tasks = [t for t in work.tasks if id(t) not in done]
+    if not hashes:
+        return plan
     keys = {
         t.key: (sha, t.language, t.module, t.is_package, name(t.path))
         for t in maybe
@@ -176,9 +175,36 @@ def plan_reuse(
             leaders[rk] = (t.repo, t.path)
             plan.expected[(t.repo, t.path)] = rk[0]
             kept.append(t)
-    back = _reparsed(plan, kept, len(work.tasks))
-    work.tasks = [t for t in work.tasks if id(t) in back] if back else kept
+    back_ids = _reparsed(plan, kept, tasks)
+    work.tasks = [t for t in work.tasks if id(t) in back_ids] if back_ids else kept
     return plan
+
+
+def _maybe_twins(
+    store: Store,
+    previous: Snapshot | None,
+    work: WorkPlan,
+    extractors: list[FileExtractor],
+    whole: list[FileTask],
+    name: Callable[[str], str],
+) -> tuple[list[FileTask], pa.Table | None]:
+    """The tasks of ``whole`` that could have a twin: another task or a stored file shares their
+    size, language and name part (only those are hashed); and the stored files rows looked at."""
+    if not whole:
+        return [], None
+    stored = None
+    stored_rows = previous.tables["files"].rows if previous is not None and "files" in previous.tables else 0
+    if len(whole) * LOOKUP_ROWS >= stored_rows:  # a watch batch of one file skips a huge store
+        stored = _stored_files(store, previous, work, extractors)
+    shape: dict[tuple[int, str | None, str], int] = defaultdict(int)
+    for t in whole:
+        shape[(t.size, t.language, name(t.path))] += 1
+    if stored is not None:
+        for size, lang, path in zip(
+            *(stored.column(c).to_pylist() for c in ("size_bytes", "language", "path")), strict=True
+        ):
+            shape[(size, lang, name(path))] += 2
+    return [t for t in whole if shape[(t.size, t.language, name(t.path))] > 1], stored
 
 
 def _reparsed(plan: ReusePlan, kept: list[FileTask], tasks: int) -> set[int]:
@@ -191,21 +217,6 @@ def _reparsed(plan: ReusePlan, kept: list[FileTask], tasks: int) -> set[int]:
     gone = {id(f) for f in small}
     plan.followers = [f for f in plan.followers if id(f) not in gone]
     return {id(t) for t in kept} | {id(f.task) for f in small}
-
-
-def _hash_all(tasks: list[FileTask]) -> dict[int, str]:
-    """sha256 of each task's file, by task key; a file that cannot be read (or whose size moved since
-    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
-
-    def one(t: FileTask) -> tuple[int, str | None]:
-        try:
-            digest, size = hash_file(t.root, t.path)
-        except OSError:
-            return t.key, None
-        return t.key, digest if size == t.size else None
-
-    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(tasks))) as pool:
-        return {k: h for k, h in pool.map(one, tasks, chunksize=64) if h is not None}
 
 
 def _stored_files(
@@ -291,6 +302,10 @@ def copy_rows(
     Returns the followers that must be extracted after all: their leader's content changed under it."""
     if not plan:
         return []
+    if plan.manifest is not None:
+        rows = plan.manifest
+        for start in range(0, rows.num_rows, PART_ROWS):
+            add(write_part(str(store.tables_dir), run_id, "files", rows.slice(start, PART_ROWS)))
     run_sources = {f.source for f in plan.followers if not f.stored}
     stored_sources = {f.source for f in plan.followers if f.stored}
     every = sorted(run_sources | stored_sources)

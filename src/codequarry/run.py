@@ -284,7 +284,7 @@ def _scan(
         work = worklist(
             store, previous, sources, manifest, graph.extractors, forced=forced, known=catalog, tasks=tasks
         )
-        reuse = plan_reuse(store, previous, work, graph.extractors)
+        reuse = plan_reuse(store, previous, work, graph.extractors, max_file_size=plan.max_file_size)
     return _Scanned(plan=plan, registry=reg, manifest=manifest, work=work, previous=previous, reuse=reuse)
 
 
@@ -306,7 +306,10 @@ def _reuse_rows(
             txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add
         )
     counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
-    txn.notes.append(f"{counts['reused']} file(s) with content already extracted: rows copied, not parsed")
+    if scanned.reuse.followers:  # (a run may only have the manifest rows of files no extractor parses)
+        txn.notes.append(
+            f"{counts['reused']} file(s) with content already extracted: rows copied, not parsed"
+        )
     if redo:
         work = dataclasses.replace(scanned.work, tasks=redo)
         counts.update(_extract_files(scanned.plan, txn, engine, graph, work, progress, recorder))

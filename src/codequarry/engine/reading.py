@@ -46,11 +46,15 @@ def unreadable(exc: OSError) -> str:
     return f"{exc.strerror or exc}"
 
 
+#: the control bytes :func:`looks_binary` counts (not tab, newline, vertical tab, form feed, return)
+_CONTROL = bytes(b for b in range(32) if b < 9 or 13 < b < 32)
+
+
 def looks_binary(head: bytes) -> bool:
     """NUL bytes, and many control bytes or invalid UTF-8, in the first bytes of a file."""
     if b"\0" not in head:
         return False
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    control = len(head) - len(head.translate(None, _CONTROL))  # counted in C, not byte by byte
     return control * 10 > len(head) or not is_utf8(head)
 
 

@@ -1,0 +1,159 @@
+"""Files only the manifest reads get their ``files`` row from the parent, in bulk, not one worker task each.
+
+A corpus's data files (``.txt``, test data, images, archives, ``.so``) are read by no extractor but
+the manifest (``core.files``): their whole output is one ``files`` row (size, mtime, sha256, language,
+line count). Sent to the workers they cost a task each (a read, a buffer per table begun, a share of
+a chunk, of its Parquet parts and of its result's trip back), and at 100 copies of the standard
+library they were ~65,000 tasks and ~900 small parts. The parent reads them instead, in the same
+thread pool that hashes the reuse candidates (reads and sha256 release the GIL), and the run writes
+their rows as a few parts.
+
+A row here is the worker's row: the file is read the same way (``reading.read_file``: size and mtime
+of the open file, the sha256 of the bytes read), its line count and binary sniff are the worker's,
+and the selected manifest extractor itself makes the row. Any file this path cannot serve exactly as
+a worker would (unreadable, over ``--max-file-size``, refused by the guarded opener, an extractor
+error) goes back to the worklist, where the worker writes its errors row as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from codequarry.api import FileExtractor, Outputs
+from codequarry.corpus_io import hash_file
+from codequarry.datasets import File
+from codequarry.engine.reading import line_count, looks_binary, read_file
+from codequarry.engine.worker import FileTask
+from codequarry.schema import RowBuffer
+from codequarry.source import SourceFile
+
+HASH_THREADS = 4  # reads and sha256 release the GIL: threads overlap them on every core
+HASH_BATCH = 32  # files a thread reads per future (a future per file cost ~50 us of parent CPU)
+
+
+@dataclass(frozen=True)
+class ReadFile:
+    """What the manifest row of one file needs from its bytes (the bytes themselves are not kept)."""
+
+    sha256: str
+    size: int
+    lines: int | None
+    mtime_ns: int
+
+
+def manifest_only(
+    tasks: Iterable[FileTask], extractors: list[FileExtractor], max_size: int
+) -> list[FileTask]:
+    """The whole-file tasks of ``tasks`` that only the manifest's extractor applies to, at most
+    ``max_size`` bytes at the scan (a bigger one gets an errors row from the worker)."""
+    others = [ex for ex in extractors if File.name not in ex.output_names]
+    read_by: dict[str | None, bool] = {}
+    out = []
+    for t in tasks:
+        if t.only is not None or t.size > max_size:
+            continue
+        lang = t.language
+        if lang not in read_by:
+            read_by[lang] = any(ex.applies_to(lang) for ex in others)
+        if not read_by[lang]:
+            out.append(t)
+    return out
+
+
+def read_one(task: FileTask, max_size: int) -> ReadFile | None:
+    """Read ``task``'s file as a worker would; None when only a worker can serve it (unreadable,
+    grown over ``max_size`` since the scan, binary content in a Python file when no Python extractor
+    is selected): its errors row is the worker's to write."""
+    try:
+        data, sha, size, _lines, mtime_ns = read_file(task.root, task.path, max_size)
+    except OSError:
+        return None
+    if data is None or sha is None:
+        return None
+    if not looks_binary(data[:8192]):
+        return ReadFile(sha, size, line_count(data), mtime_ns)
+    if task.language == "python":  # a binary Python file is skipped with an errors row: the worker's
+        return None
+    return ReadFile(sha, size, None, mtime_ns)
+
+
+def build_rows(
+    manifest: FileExtractor, tasks: list[FileTask], read: dict[int, ReadFile]
+) -> tuple[pa.RecordBatch | None, list[FileTask]]:
+    """The ``files`` rows of ``tasks`` (those ``read`` holds), made by the manifest's extractor in
+    (repo, path) order; and the tasks left to the workers (not read, or the extractor failed)."""
+    buf = RowBuffer(File)
+    failures: list[tuple[str, str]] = []
+    view = Outputs({File.name: buf}, lambda *args: failures.append(("", "")))
+    back: list[FileTask] = []
+    for t in sorted(tasks, key=lambda t: (t.repo, t.path)):
+        got = read.get(t.key)
+        if got is None:
+            back.append(t)
+            continue
+        src = SourceFile(
+            repo=t.repo,
+            path=t.path,
+            data=None,
+            sha256=got.sha256,
+            size=got.size,
+            language=t.language,
+            mtime_ns=got.mtime_ns,
+            module=t.module,
+            is_package=t.is_package,
+            line_count=got.lines,
+        )
+        mark = buf.n
+        buf.begin_file(t.key, (t.repo, t.path, got.sha256))
+        try:
+            manifest.func(src, view)
+        except Exception:  # the worker runs it again and records why it failed
+            buf.truncate(mark)
+            back.append(t)
+            continue
+        if failures:  # an error the extractor reported: the worker's to record
+            failures.clear()
+            buf.truncate(mark)
+            back.append(t)
+    batch, problems = buf.build()  # a value the schema refuses drops its file's rows here...
+    bad = {key for key, *_ in problems}
+    back += [t for t in tasks if t.key in bad]  # ...and the worker records why
+    return batch, back
+
+
+def read_pass(
+    tasks: list[FileTask], only: list[FileTask], max_size: int
+) -> tuple[dict[int, str], dict[int, ReadFile]]:
+    """One pass of the thread pool over the files (reads and sha256 release the GIL, so both cores
+    work): the sha256 of each of ``tasks`` by task key, and what the manifest row of each of
+    ``only`` needs (manifest_rows.read_one). A file that cannot be read (or whose size moved since
+    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
+
+    def one(t: FileTask) -> tuple[int, str | None]:
+        try:
+            digest, size = hash_file(t.root, t.path)
+        except OSError:
+            return t.key, None
+        return t.key, digest if size == t.size else None
+
+    hashes: dict[int, str] = {}
+    read: dict[int, ReadFile] = {}
+    if not tasks and not only:
+        return hashes, read
+
+    def reads(batch: list[FileTask]) -> list[tuple[int, ReadFile | None]]:
+        return [(t.key, read_one(t, max_size)) for t in batch]
+
+    def sums(batch: list[FileTask]) -> list[tuple[int, str | None]]:
+        return [one(t) for t in batch]
+
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(tasks) + len(only))) as pool:
+        got = [pool.submit(reads, only[i : i + HASH_BATCH]) for i in range(0, len(only), HASH_BATCH)]
+        got_sums = [pool.submit(sums, tasks[i : i + HASH_BATCH]) for i in range(0, len(tasks), HASH_BATCH)]
+        read = {k: r for f in got for k, r in f.result() if r is not None}
+        hashes = {k: h for f in got_sums for k, h in f.result() if h is not None}
+    return hashes, read
