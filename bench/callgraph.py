@@ -138,7 +138,7 @@ def solve(store: str) -> dict[str, object]:
 
     from codequarry import open_store
     from codequarry import sql as run_sql
-    from codequarry.extractors.python.callgraph.pointsto import Solver
+    from codequarry.extractors.python.callgraph import codec, pointsto
 
     facts = run_sql(open_store(store), "SELECT repo, module, facts FROM callgraph_facts ORDER BY repo, path")
     repos, modules, texts = (facts.column(c).to_pylist() for c in facts.column_names)
@@ -148,8 +148,9 @@ def solve(store: str) -> dict[str, object]:
     by_repo: dict[str, list[tuple[str, str]]] = {}
     for repo, module, text in zip(repos, modules, texts, strict=True):
         by_repo.setdefault(repo, []).append((module, text))
-    solvers = [Solver(files) for files in by_repo.values()]
-    loaded = time.process_time()
+    decoded = [[(m, codec.decode(t)) for m, t in files] for files in by_repo.values()]
+    loaded = time.process_time()  # decoding the facts; the solvers are made and run after it
+    solvers = [pointsto.Solver(files) for files in decoded]
     evaluations = sum(s.solve() for s in solvers)
     solved = time.process_time()
     gc.enable()
@@ -159,6 +160,7 @@ def solve(store: str) -> dict[str, object]:
         "solve_cpu_s": round(solved - loaded, 2),
         "evaluations": evaluations,
         "tasks": sum(len(s.tasks) for s in solvers),
+        "over_cap": sum(len(s.over) for s in solvers),
         "facts_mb": round(size / 1e6, 1),
         "facts_store_mb": round(on_disk / 1e6, 1),
     }

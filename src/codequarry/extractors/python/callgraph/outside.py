@@ -71,9 +71,13 @@ def stored_attributes(solver: Any) -> frozenset[str]:
 
 def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
     """``attr`` of class ``cls`` (after ``skip`` classes of its MRO) that the corpus does not define."""
-    if not solver.final or attr in stored_attributes(solver):
+    if attr in stored_attributes(solver):
         return set()
-    mro = solver.mro(cls)
+    if not solver.final:  # answered in the final phase, from the first phase's classes and bases
+        if solver.cur.__class__ is int:
+            solver.fallbacks.add(solver.cur)
+        return set()
+    mro = solver.first_mro(cls)
     for c in mro:
         members = solver.members.get(c, ())  # the class attributes some fact assigns
         names = (attr, *_DYNAMIC_ATTRS) if mro.index(c) >= skip else _DYNAMIC_ATTRS
@@ -81,9 +85,7 @@ def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
             return set()
     outside: list[Obj] = []
     for c in mro:
-        module, _qual, bases, i = solver.classes[c]
-        for base in bases:
-            objs = solver.eval(base, (module, i))
+        for objs in solver.first_bases[c]:
             if len(objs) != 1 or next(iter(objs))[0] not in ("K", "B", "X"):
                 return set()  # a base the solver cannot name for sure: the MRO is not known
             obj = next(iter(objs))
