@@ -16,6 +16,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.extractors.python.callgraph import codec, pointsto
 from codequarry.extractors.python.callgraph.domain import CAP
@@ -131,6 +133,7 @@ def test_past_the_cap_shuffled_tasks_give_the_same_answers_with_the_same_pins(tm
         assert not again.over and answers(again) == found, seed
 
 
+@pytest.mark.slow
 def test_shuffled_tasks_give_the_same_answers_on_a_slice_of_the_stdlib(tmp_path: Path) -> None:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     root = tmp_path / "slice"
