@@ -92,6 +92,8 @@ class Solver(Worklist):
         self.unknown_decorators: dict[int, list[bool]] = {}
         self.first_bases: dict[str, list[Any]] = {}
         self._first_mro: dict[str, list[str]] = {}
+        #: (class, attribute, skip) -> what :func:`.outside.outside_attr` answered in the final phase
+        self.outside: dict[tuple[str, str, int], frozenset[Obj]] = {}
         super().__init__()
         #: variable names made once and reused (a name rebuilt as an f-string on every use is hashed
         #: again on every lookup): call results per file and call, return and yield values per def,
