@@ -1,6 +1,6 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
-    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N] [--moves N]
+    python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N] [--moves N] [--order N]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
 excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
@@ -26,7 +26,11 @@ bound of what an exact re-solve of "what the change can reach" would redo. With 
 this process, the operation's per-repo step (facts to ``callgraph_solutions`` rows) of the biggest
 repo solved, then with a line prepended to each of N files in turn (their facts' positions moved),
 the CPU of each such step (the stored answers moved, no solve) and whether the rows then equal a
-fresh solve's. Prints JSON; exits 0.
+fresh solve's. With ``--order N``: in this process, the biggest repo solved with its tasks in file
+order and then shuffled (seeds 1..N, within and across files), each once (``order_single``: a set
+past the cap becomes TOP where it is) and pinned (``order_pinned``: solved again, from nothing, with
+every set that grew past the cap TOP from the start, until no other set does): per run the
+evaluations, CPU, rounds, and how many files' answers differ from file order's. Prints JSON; exits 0.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ def solve(store: str) -> dict[str, object]:
 
     from codequarry import open_store
     from codequarry import sql as run_sql
-    from codequarry.extractors.python.callgraph.pointsto import Solver
+    from codequarry.extractors.python.callgraph import codec, pointsto
 
     facts = run_sql(open_store(store), "SELECT repo, module, facts FROM callgraph_facts ORDER BY repo, path")
     repos, modules, texts = (facts.column(c).to_pylist() for c in facts.column_names)
@@ -148,8 +152,9 @@ def solve(store: str) -> dict[str, object]:
     by_repo: dict[str, list[tuple[str, str]]] = {}
     for repo, module, text in zip(repos, modules, texts, strict=True):
         by_repo.setdefault(repo, []).append((module, text))
-    solvers = [Solver(files) for files in by_repo.values()]
-    loaded = time.process_time()
+    decoded = [[(m, codec.decode(t)) for m, t in files] for files in by_repo.values()]
+    loaded = time.process_time()  # decoding the facts; the solvers are made and run after it
+    solvers = [pointsto.Solver(files) for files in decoded]
     evaluations = sum(s.solve() for s in solvers)
     solved = time.process_time()
     gc.enable()
@@ -159,6 +164,7 @@ def solve(store: str) -> dict[str, object]:
         "solve_cpu_s": round(solved - loaded, 2),
         "evaluations": evaluations,
         "tasks": sum(len(s.tasks) for s in solvers),
+        "over_cap": sum(len(s.over) for s in solvers),
         "facts_mb": round(size / 1e6, 1),
         "facts_store_mb": round(on_disk / 1e6, 1),
     }
@@ -174,6 +180,8 @@ def reach(store: str, sample: int) -> dict[str, object]:
     from codequarry.extractors.python.callgraph.pointsto import Solver
 
     class Recording(Solver):
+        wrote: dict[object, set[object]]
+
         def grew(self, key: object) -> None:
             if self.cur is not None:
                 self.wrote.setdefault(self.cur, set()).add(key)
@@ -266,6 +274,54 @@ def moves(store: str, count: int) -> dict[str, object]:
     }
 
 
+def order(store: str, seeds: int) -> dict[str, object]:
+    """Does the solve depend on the order of evaluation? (see the module docstring: ``--order``)"""
+    import gc
+    import random
+
+    from codequarry import open_store
+    from codequarry import sql as run_sql
+    from codequarry.extractors.python.callgraph import codec
+    from codequarry.extractors.python.callgraph.pointsto import Solver
+
+    q = "SELECT repo, module, facts FROM callgraph_facts ORDER BY repo, path"
+    table = run_sql(open_store(store), q)
+    rows = list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+    biggest = max({r[0] for r in rows}, key=[r[0] for r in rows].count)
+    files = [(m, codec.decode(f)) for r, m, f in rows if r == biggest]
+
+    def run(seed: int, pin: bool) -> dict[str, Any]:
+        pinned: frozenset[Any] = frozenset()
+        evaluations = rounds = 0
+        started = time.process_time()
+        while True:
+            solver = Solver(files, pinned)
+            if seed:
+                random.Random(seed).shuffle(solver.tasks)
+            evaluations, rounds = evaluations + solver.solve(), rounds + 1
+            if not pin or not solver.over:
+                break
+            pinned |= solver.over
+        cpu = time.process_time() - started
+        found = [solver.answers(i) for i in range(len(files))]
+        return {"found": found, "evaluations": evaluations, "cpu_s": round(cpu, 2), "rounds": rounds}
+
+    gc.disable()
+    out: dict[str, Any] = {"order_repo": biggest, "order_files": len(files)}
+    for pin in (False, True):
+        base = run(0, pin)
+        runs = [base] + [run(seed, pin) for seed in range(1, seeds + 1)]
+        out["order_pinned" if pin else "order_single"] = [
+            {
+                **{k: v for k, v in r.items() if k != "found"},
+                "files_differ": sum(a != b for a, b in zip(r["found"], base["found"], strict=True)),
+            }
+            for r in runs
+        ]
+    gc.enable()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,6 +333,7 @@ def main() -> None:
     parser.add_argument("--skip-cost", action="store_true", help="the store is extracted already")
     parser.add_argument("--reach", type=int, default=0, help="files whose reach to measure")
     parser.add_argument("--moves", type=int, default=0, help="one-file moves to measure")
+    parser.add_argument("--order", type=int, default=0, help="shuffled task orders to compare")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
@@ -299,6 +356,8 @@ def main() -> None:
         report.update(reach(store, args.reach))
     if args.moves:
         report.update(moves(store, args.moves))
+    if args.order:
+        report.update(order(store, args.order))
     print(json.dumps(report, indent=1))
 
 

@@ -1,5 +1,5 @@
 """The points-to solver's abstract domain and what it knows of builtins: the object tuples, the
-cap that turns a large set into TOP, builtin container and value types with their methods, the C3
+cap past which a set becomes TOP, builtin container and value types with their methods, the C3
 linearization, and the small helpers on those. See :mod:`.pointsto` for the objects' meaning."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 Obj = tuple
 EMPTY: frozenset[Obj] = frozenset()
 TOP: Obj = ("T",)  # too many possible values: followed no further
-CAP = 24  # objects a variable, field or element may point to before it becomes TOP
+CAP = 24  # objects a variable, field or element may point to before it becomes TOP (pointsto.add)
 COPYING = frozenset({"list", "tuple", "set", "frozenset", "sorted", "reversed", "iter"})
 IDENTITY = frozenset({"staticmethod", "classmethod", "property"})
 #: builtin types whose instances the solver tracks (``("BI", type)``): their methods are external
@@ -88,12 +88,6 @@ def container_type(site: str) -> str:
         return "dict"
     letter = site.split(":")[1] if site.startswith("copy:") else site.rpartition("#")[2][:1]
     return TYPES.get(letter, "list")
-
-
-def capped(vals: Any) -> set[Obj]:
-    """``vals``, or just TOP when it holds more than ``CAP`` objects: a value that may be that many
-    things is not worth following (precision over recall), and the sets stay small."""
-    return {TOP} if len(vals) > CAP else set(vals)
 
 
 def qualified(module: str, qual: str) -> str:

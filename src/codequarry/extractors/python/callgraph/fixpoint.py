@@ -8,7 +8,10 @@ fact every round. An MRO is computed from its bases' variables: it records its r
 ``("M", class)``, and when one grows the cached MRO is dropped and its own readers are queued.
 
 The pending task that comes first in file order runs next (a heap), so the order of evaluation, which
-matters once a set is capped to TOP, does not depend on how Python happens to order a set.
+matters once a set is capped to TOP (see docs/tables/call_graph.md), does not depend on how Python
+happens to order a set. Every other rule only adds, or reads the first phase's fixpoint
+(:meth:`~.pointsto.Solver.freeze`): with no set capped, the answers are the least fixpoint of the
+facts, in any order.
 """
 
 from __future__ import annotations

@@ -116,9 +116,10 @@ def _edges(
         elif not found:
             many = any(o[0] == "T" for o in objs)
             emit(i, None, reason or (TOO_MANY if many else NO_VALUE))
-        else:
+        else:  # a callee that may also be TOP (more than CAP things besides) is never exact
+            one = len(found) == 1 and not any(o[0] == "T" for o in objs)
             for t in found:
-                emit(i, "exact" if len(found) == 1 else "possible", None, t)
+                emit(i, "exact" if one else "possible", None, t)
     out = edges.take(pa.array(take, pa.int64()))
     if replaced:
         mask = pa.array([j in replaced for j in range(len(take))])

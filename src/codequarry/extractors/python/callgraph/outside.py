@@ -18,7 +18,6 @@ computed base).
 from __future__ import annotations
 
 import builtins
-import weakref
 from typing import Any
 
 from codequarry.extractors.python.callgraph.domain import EMPTY, VALUE_TYPES, Obj
@@ -28,7 +27,6 @@ _DYNAMIC_ATTRS = ("__getattr__", "__getattribute__")
 GUESSES = frozenset({"XA", "OB"})
 #: external bases that add no attribute of their own to an instance (markers, generics)
 _MARKERS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol"})
-_stored: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def instances(objs: Any, classes: Any) -> set[Obj]:
@@ -54,7 +52,7 @@ def external_instance(name: str) -> set[Obj]:
 
 def stored_attributes(solver: Any) -> frozenset[str]:
     """Every attribute name the corpus assigns (``x.name = ...``) or sets by a constant name."""
-    got = _stored.get(solver)
+    got: frozenset[str] | None = getattr(solver, "stored_attrs", None)  # asked once per miss: no weakref
     if got is None:
         names: set[str] = set()
         for _module, facts in solver.files:
@@ -65,15 +63,29 @@ def stored_attributes(solver: Any) -> frozenset[str]:
                 callee, args = call[4], call[5]
                 if callee == ["b", "setattr"] and len(args) > 1 and args[1][0] and args[1][0][0] == "q":
                     names.add(args[1][0][1])
-        got = _stored[solver] = frozenset(names)
+        got = solver.stored_attrs = frozenset(names)
     return got
 
 
-def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
-    """``attr`` of class ``cls`` (after ``skip`` classes of its MRO) that the corpus does not define."""
-    if not solver.final or attr in stored_attributes(solver):
+def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> frozenset[Obj]:
+    """``attr`` of class ``cls`` (after ``skip`` classes of its MRO) that the corpus does not define.
+    Answered in the final phase only, from the first phase's classes and bases (so once per class,
+    attribute and skip); a task that asks before runs again in the final phase."""
+    if not solver.final:
+        if solver.cur.__class__ is int and attr not in stored_attributes(solver):
+            solver.fallbacks.add(solver.cur)
+        return EMPTY
+    key = (cls, attr, skip)
+    got = solver.outside.get(key)
+    if got is None:
+        got = solver.outside[key] = frozenset(_outside(solver, cls, attr, skip))
+    return got
+
+
+def _outside(solver: Any, cls: str, attr: str, skip: int) -> set[Obj]:
+    if attr in stored_attributes(solver):
         return set()
-    mro = solver.mro(cls)
+    mro = solver.first_mro(cls)
     for c in mro:
         members = solver.members.get(c, ())  # the class attributes some fact assigns
         names = (attr, *_DYNAMIC_ATTRS) if mro.index(c) >= skip else _DYNAMIC_ATTRS
@@ -81,9 +93,7 @@ def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> set[Obj]:
             return set()
     outside: list[Obj] = []
     for c in mro:
-        module, _qual, bases, i = solver.classes[c]
-        for base in bases:
-            objs = solver.eval(base, (module, i))
+        for objs in solver.first_bases[c]:
             if len(objs) != 1 or next(iter(objs))[0] not in ("K", "B", "X"):
                 return set()  # a base the solver cannot name for sure: the MRO is not known
             obj = next(iter(objs))

@@ -25,6 +25,7 @@ from typing import Any
 
 from codequarry.extractors.python.callgraph import codec
 from codequarry.extractors.python.callgraph.domain import (
+    CAP,
     CONTAINER_METHODS,
     COPY_TYPE,
     COPYING,
@@ -37,7 +38,6 @@ from codequarry.extractors.python.callgraph.domain import (
     VALUE_TYPES,
     Obj,
     c3,
-    capped,
     container_type,
     method_kind,
     qualified,
@@ -51,27 +51,49 @@ from codequarry.extractors.python.callgraph.outside import (
 )
 
 _NO_SLOTS: dict[Any, set[Obj]] = {}
+#: the value of a variable or slot past the cap: TOP, and it grows no more. One object, compared by
+#: identity (no set is changed in place). A set that merely holds TOP (taken from a capped one) is
+#: not capped: TOP is one more object in it, which nothing follows, and it keeps growing.
+_CAPPED: Any = frozenset({TOP})
 _NO_NAMES: dict[str, str] = {}
 
 
 class Solver(Worklist):
     """Facts of every file, and the points-to sets computed from them."""
 
-    def __init__(self, files: list[tuple[str, Any]]) -> None:
+    def __init__(self, files: list[tuple[str, Any]], pinned: frozenset[Any] = frozenset()) -> None:
         """``files``: (module, facts) per file, in a stable order; facts as the dict the walker made,
-        or its stored text (:mod:`.codec`)."""
+        or its stored text (:mod:`.codec`). ``pinned``: the variables (names) and container slots
+        ((site, key)) that are TOP from the start, so that no reader ever takes a part of them: with
+        every set that grows past ``CAP`` pinned (``over`` of an earlier solve), nothing is capped
+        while solving and the answers do not depend on the order of evaluation."""
         self.files = [(module, _facts(facts)) for module, facts in files]
         self.modules = {m for m, _ in self.files}
         self.packages = {".".join(m.split(".")[:i]) for m in self.modules for i in range(1, m.count(".") + 1)}
-        self.pts: dict[str, set[Obj]] = {}
+        self.pts: dict[str, set[Obj]] = {k: _CAPPED for k in pinned if k.__class__ is str}
         self.cont: dict[str, dict[Any, set[Obj]]] = {}
+        for k in pinned:
+            if k.__class__ is tuple:
+                self.cont.setdefault(k[0], {})[k[1]] = _CAPPED
+        self.pinned = pinned
+        #: the variables and slots that grew past ``CAP`` in this solve (each became TOP there)
+        self.over: set[Any] = set()
         self.defs: dict[str, tuple[str, str, list[Any], bool, str | None, str]] = {}
         self.classes: dict[str, tuple[str, str, list[Any], int]] = {}
         self.stars: dict[str, list[str]] = {}
         self.assigned: set[str] = set()
         self.final = False
-        #: tasks that met a fallback (tag "u") before the final phase: they run again in it
+        #: tasks that met a fallback (tag "u") or an attribute from outside the corpus before the final
+        #: phase: they run again in it
         self.fallbacks: set[int] = set()
+        #: at the end of the first phase (:meth:`freeze`): its values, whether each decorator of a task
+        #: was then unknown, each class's bases
+        self.first: dict[str, set[Obj]] = {}
+        self.unknown_decorators: dict[int, list[bool]] = {}
+        self.first_bases: dict[str, list[Any]] = {}
+        self._first_mro: dict[str, list[str]] = {}
+        #: (class, attribute, skip) -> what :func:`.outside.outside_attr` answered in the final phase
+        self.outside: dict[tuple[str, str, int], frozenset[Obj]] = {}
         super().__init__()
         #: variable names made once and reused (a name rebuilt as an f-string on every use is hashed
         #: again on every lookup): call results per file and call, return and yield values per def,
@@ -108,12 +130,25 @@ class Solver(Worklist):
         evaluations stops it); then once more with decorators still unknown taken to keep what they
         decorate. Returns the number of task evaluations."""
         self.drain(self._run, every=True)
-        self.final = True  # a decorator nothing is known about now keeps what it decorates
+        self.freeze()
         for t, (kind, _i, fact) in enumerate(self.tasks):
             if (kind in ("d", "k") and fact[3]) or t in self.fallbacks:
                 self.push(t)
         self.drain(self._run)
         return self.evaluations
+
+    def freeze(self) -> None:
+        """End of the first phase: what the final phase's rules test for emptiness (a fallback's
+        variable, a decorator's value, a class's bases) is read from the first phase's fixpoint, never
+        from values still growing, so that the answers do not depend on the order of evaluation."""
+        self.first = dict(self.pts)  # a key's set is replaced, never changed in place: a snapshot
+        for t, (kind, i, fact) in enumerate(self.tasks):
+            if kind in ("d", "k") and fact[3]:
+                ctx = (self.files[i][0], i)
+                self.unknown_decorators[t] = [not self.eval(dec, ctx) for dec in fact[3]]
+        for cls, (module, _qual, bases, i) in self.classes.items():
+            self.first_bases[cls] = [self.eval(base, (module, i)) for base in bases]
+        self.final = True  # a decorator nothing is known about now keeps what it decorates
 
     def _run(self, task: tuple[str, int, Any]) -> None:
         kind, i, fact = task
@@ -183,14 +218,19 @@ class Solver(Worklist):
 
     def decorate(self, value: set[Obj], decorators: list[Any], ctx: Any, fq: str) -> set[Obj]:
         """The value a decorated def or class binds: each corpus decorator is called, innermost first;
-        one from outside the corpus (or unknown) is assumed to return what it was given."""
+        one from outside the corpus (or unknown after the first phase) is assumed to return what it
+        was given. A decorator that may be both gives both (monotone: more objects, more values)."""
+        unknown = self.unknown_decorators.get(self.cur) if self.final and self.cur.__class__ is int else None
         for j, dec in enumerate(reversed(decorators)):
             objs = self.eval(dec, ctx)
             if not objs and not self.final:
                 return set()  # not known yet: bound once the fixpoint says it stays unknown
             funcs = {o for o in objs if o[0] in ("F", "BM", "K", "I")}
+            keep = len(funcs) < len(objs) or (unknown is not None and unknown[len(decorators) - 1 - j])
+            out = set(value) if keep else set()
             if funcs:
-                value = self.call(funcs, [[("=", value), 0]], [], ctx, f"dec:{fq}:{j}")
+                out |= self.call(funcs, [[("=", value), 0]], [], ctx, f"dec:{fq}:{j}")
+            value = out
         return value
 
     def add(self, var: str, vals: Any) -> None:
@@ -198,11 +238,16 @@ class Solver(Worklist):
             return
         cur = self.pts.get(var)
         if cur is None:
-            self.pts[var] = capped(vals)
-            self.grew(var)
-        elif TOP not in cur and not cur.issuperset(vals):
-            self.pts[var] = capped(cur | vals)  # a new set: readers may be iterating the old one
-            self.grew(var)
+            new = set(vals)
+        elif cur is not _CAPPED and not cur.issuperset(vals):
+            new = cur | vals  # a new set: readers may be iterating the old one
+        else:
+            return
+        if len(new) > CAP:
+            self.over.add(var)
+            new = _CAPPED
+        self.pts[var] = new
+        self.grew(var)
 
     def add_elem(self, site: str, key: Any, vals: Any) -> None:
         if not vals:
@@ -210,11 +255,16 @@ class Solver(Worklist):
         slots = self.cont.setdefault(site, {})
         cur = slots.get(key)
         if cur is None:
-            slots[key] = capped(vals)
-            self.grew(("C", site))
-        elif TOP not in cur and not cur.issuperset(vals):
-            slots[key] = capped(cur | vals)
-            self.grew(("C", site))
+            new = set(vals)
+        elif cur is not _CAPPED and not cur.issuperset(vals):
+            new = cur | vals
+        else:
+            return
+        if len(new) > CAP:
+            self.over.add((site, key))
+            new = _CAPPED
+        slots[key] = new
+        self.grew(("C", site))
 
     # -- expressions --------------------------------------------------------------------------------
     def eval(self, e: Any, ctx: Any) -> Any:  # noqa: C901, PLR0911, PLR0912 - one dispatch over forms
@@ -239,7 +289,7 @@ class Solver(Worklist):
             out: set[Obj] = set()
             for obj in self.eval(e[1], ctx):
                 out |= self.getattr(obj, e[2])
-            return drop_guesses(out)
+            return out
         if tag == "c":
             return self.get(self.results[ctx[1]][e[1]])
         if tag == "f" or tag == "k":  # noqa: PLR1714 - one object per expression, made once
@@ -284,13 +334,12 @@ class Solver(Worklist):
             return self.dotted(e[1])
         if tag == "n":  # an instance of a type (annotations, self): see outside.py
             return instances(self.eval(e[1], ctx), self.classes)
-        if tag == "u":  # a fallback: e[2] once the fixpoint leaves variable e[1] empty (self: see facts)
-            self.read(e[1])
+        if tag == "u":  # a fallback: e[2] when the first phase left variable e[1] empty (self: see facts)
             if not self.final:
                 if self.cur is not None:  # run again in the final phase, where the fallback applies
                     self.fallbacks.add(self.cur)
                 return EMPTY
-            return EMPTY if self.pts.get(e[1]) else self.eval(e[2], ctx)
+            return EMPTY if self.first.get(e[1]) else self.eval(e[2], ctx)
         return EMPTY
 
     def elements(self, objs: Any, key: Any, indexed: bool) -> set[Obj]:
@@ -373,20 +422,20 @@ class Solver(Worklist):
         if kind == "XI":  # an instance of an external class: its attributes are the class's (a guess)
             return {("XA", obj[1], attr)}
         if kind == "K":
-            return self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
+            return self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
         if kind == "I":
             out: set[Obj] = set()
             if attr == "__class__":
                 return {("K", obj[1])}
             for cls in self.mro(obj[1]):
                 out |= self.get(self.field_var(cls, attr))
-            return out | self.class_attr(obj[1], attr, obj) or outside_attr(self, obj[1], attr)
+            return out | self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
             if obj[1] in mro:
                 skip = mro.index(obj[1]) + 1
-                return self.class_attr(self_cls, attr, obj[2], skip=skip) or outside_attr(
+                return self.class_attr(self_cls, attr, obj[2], skip=skip) | outside_attr(
                     self, self_cls, attr, skip
                 )
             return EMPTY
@@ -433,16 +482,31 @@ class Solver(Worklist):
         outer, self.cur = self.cur, ("M", cls)  # what the bases read, the MRO depends on
         try:
             module, _qual, bases, i = self.classes[cls]
-            direct: list[str] = []
-            for base in bases:  # in a fixed order: a base that may be two classes is both, in any run
-                for obj in sorted(self.eval(base, (module, i)), key=repr):
-                    if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
-                        direct.append(obj[1])
+            direct = self._direct(cls, [self.eval(base, (module, i)) for base in bases])
             result = [cls, *c3([self.mro(b) for b in direct] + [direct])]
         finally:
             self.cur = outer
         self._mro[cls] = result
         return result
+
+    def first_mro(self, cls: str) -> list[str]:
+        """The MRO of ``cls`` as the first phase's fixpoint has its bases (see :meth:`freeze`)."""
+        got = self._first_mro.get(cls)
+        if got is None:
+            self._first_mro[cls] = [cls]  # cycles in broken code stop here
+            direct = self._direct(cls, self.first_bases[cls])
+            got = self._first_mro[cls] = [cls, *c3([self.first_mro(b) for b in direct] + [direct])]
+        return got
+
+    def _direct(self, cls: str, bases: list[Any]) -> list[str]:
+        """The corpus classes among ``bases`` (values of the base expressions), in a fixed order: a
+        base that may be two classes is both, in any run."""
+        direct: list[str] = []
+        for objs in bases:
+            for obj in sorted(objs, key=repr):
+                if obj[0] == "K" and obj[1] in self.classes and obj[1] not in direct and obj[1] != cls:
+                    direct.append(obj[1])
+        return direct
 
     # -- calls --------------------------------------------------------------------------------------
     def call(self, callees: Any, args: list[Any], kwargs: list[Any], ctx: Any, site: Any) -> set[Obj]:
@@ -471,7 +535,7 @@ class Solver(Worklist):
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
-            elif kind == "X" and sum(o[0] == "X" for o in callees) == 1:  # one name: not a mix-up
+            elif kind == "X":
                 out |= external_instance(obj[1])
             elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
                 out |= STR
@@ -587,7 +651,7 @@ class Solver(Worklist):
         calls = []
         at: dict[tuple[int, int], tuple[Any, list[Obj]]] = {}  # (line, col) -> (callee, its objects)
         for call in facts["calls"]:
-            objs = _ordered(self.eval(call[4], ctx))
+            objs = _ordered(drop_guesses(self.eval(call[4], ctx)))
             calls.append((objs, call[7], tuple(call[:4])))
             at.setdefault((call[0], call[1]), (call[4], objs))
         refs = []
@@ -596,7 +660,7 @@ class Solver(Worklist):
             if same is not None and same[0] == r[4]:
                 refs.append((same[1], r[:4]))
             else:
-                refs.append((_ordered(self.eval(r[4], ctx)), r[:4]))
+                refs.append((_ordered(drop_guesses(self.eval(r[4], ctx))), r[:4]))
         return calls, refs
 
 

@@ -29,12 +29,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.callgraph import codec
-from codequarry.extractors.python.callgraph.pointsto import Solver
+from codequarry.extractors.python.callgraph import codec, pointsto
 from codequarry.schema import dataset
 
 #: bump when the solver answers differently for the same facts: stored answers are then not reused
-SOLVER_VERSION = 4
+SOLVER_VERSION = 5
 
 #: the answers' stored form (an index per call and reference) and the shape digest: bump with it
 SHAPE_VERSION = 1
@@ -125,7 +124,7 @@ def moved(row: dict[str, Any], facts: dict[str, Any]) -> Answers:
 
 def solve(files: list[tuple[str, Any]]) -> tuple[list[Answers], int]:
     """Solve one repo's files ((module, facts) in path order): answers per file, evaluations run."""
-    solver = Solver(files)
+    solver = pointsto.Solver(files)
     evaluations = solver.solve()
     return [solver.answers(i) for i in range(len(files))], evaluations
 
