@@ -14,25 +14,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from codequarry import extract, make_plan
 from tests.storedump import dump
+from tests.test_watch import wait_for
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 QUARRY = [sys.executable, "-m", "codequarry"]
-
-
-def _wait(predicate, seconds: float = 120.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _tree(tmp_path: Path) -> tuple[Path, Path]:
@@ -56,7 +47,7 @@ def _watching(src: Path, store: Path, log: Path) -> Iterator[subprocess.Popen[by
             env=ENV,
         )
     try:
-        assert _wait(lambda: "watching" in log.read_text()), log.read_text()
+        assert wait_for(lambda: "watching" in log.read_text()), log.read_text()
         yield proc
     finally:
         if proc.poll() is None:
@@ -83,10 +74,10 @@ def test_fifos_links_out_loops_and_store_writes_are_harmless(tmp_path: Path) -> 
         os.symlink("loop2", pkg / "loop1")
         os.symlink("loop1", pkg / "loop2")
         os.symlink("..", pkg / "up")
-        assert _wait(lambda: _applied(log, 1)), log.read_text()
+        assert wait_for(lambda: _applied(log, 1)), log.read_text()
         (store / "junk.py").write_text("def junk():\n    pass\n")
         (pkg / "m0.py").write_text("def f0():\n    return 100\n\ndef later():\n    pass\n")
-        assert _wait(lambda: "later" in str(dump(store).get("functions"))), log.read_text()
+        assert wait_for(lambda: "later" in str(dump(store).get("functions"))), log.read_text()
         assert proc.poll() is None, log.read_text()
     fresh = tmp_path / "fresh"
     extract(make_plan([src], store=fresh, repo="src", select=["python.core"], workers=1))
