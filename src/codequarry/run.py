@@ -72,6 +72,9 @@ class RunSummary:
     )  # [repo, path, reason] of the first scan skips
     run_id: str = ""  # the run's id in the store's `runs` table and report (`quarry report RUN`)
     reused: int = 0  # new or changed files whose rows were copied from identical content (reuse.py)
+    #: files only the manifest reads: their ``files`` rows were made by the driver's hashing pass, no
+    #: worker saw them (manifest_rows.py)
+    manifest_only: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -306,6 +309,8 @@ def _reuse_rows(
             txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add
         )
     counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
+    if scanned.reuse.manifest is not None:
+        counts["manifest_only"] = scanned.reuse.manifest.num_rows
     if scanned.reuse.followers:  # (a run may only have the manifest rows of files no extractor parses)
         txn.notes.append(
             f"{counts['reused']} file(s) with content already extracted: rows copied, not parsed"
@@ -392,6 +397,7 @@ def _summary(scanned: _Scanned, txn: RunTransaction, counts: Counter[str]) -> Ru
         skipped_files=[list(s) for s in manifest.skipped[:SKIPPED_LISTED]],
         run_id=txn.run_id,
         reused=counts.get("reused", 0),
+        manifest_only=counts.get("manifest_only", 0),
     )
 
 

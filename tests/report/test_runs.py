@@ -35,7 +35,8 @@ def test_an_extract_run_reports_time_rows_errors_languages_workers_and_memory(ex
     assert langs["python"] == sum(1 for p in Path(report.sources["shop"]).rglob("*.py"))
     assert sum(langs.values()) == report.files.scanned and len(langs) >= 2  # notes.md is not Python
     # two workers shared the chunks; utilisation is a fraction; memory was sampled and peaks recorded
-    assert sum(w.files for w in report.worker_use) == report.files.scanned
+    assert report.files.manifest_only == 1  # notes.md: its files row is the driver's, no worker's
+    assert sum(w.files for w in report.worker_use) + 1 == report.files.scanned
     assert report.utilisation is not None and 0 < report.utilisation <= 1
     assert (
         report.memory.samples

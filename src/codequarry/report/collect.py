@@ -218,6 +218,7 @@ class RunRecorder:
             modified=summary.modified,
             deleted=summary.deleted,
             unchanged=summary.unchanged,
+            manifest_only=summary.manifest_only,
         )
         report.skipped = dict(summary.skipped)
         report.rows = {k: v for k, v in summary.rows.items() if v}

@@ -95,6 +95,7 @@ class Files(Plain):
     modified: int = 0
     deleted: int = 0
     unchanged: int = 0
+    manifest_only: int = 0  # files whose ``files`` row the driver made itself (no worker saw them)
 
 
 @dataclass(kw_only=True)
