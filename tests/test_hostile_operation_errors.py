@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from codequarry import extract, make_plan, open_store
 from codequarry.extractors.python.models.graph import MAX_ANCESTORS
 from codequarry.query import table
+from codequarry.report import load_report
 from tests.storedump import dump
 
 OP = "python.models.resolve"
@@ -122,8 +123,15 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
 
 
 def test_a_model_cut_has_an_errors_row_and_it_goes_with_its_cause(world: World) -> None:
-    world.run()
+    summary = extract(make_plan([world.src], store=world.store, repo="src", **world.options()))
     rows = _errors(world.store, OP)
+    # the run counts the operations' rows as its own errors, and its report says by whom
+    long = _errors(world.store, "acme.long_names")
+    assert summary.errors == len(rows) + len(long) and summary.operations[OP]["error_kinds"] == {
+        "limit": len(rows)
+    }
+    report = load_report(world.store)
+    assert report.status == "errors" and report.errors_by("extractor")[OP] == len(rows)
     # P_i has i ancestors: P65 .. P79 are cut
     assert sorted(r["message"].split()[1] for r in rows) == sorted(
         f"b.P{i}" if i >= SPLIT else f"a.P{i}" for i in range(MAX_ANCESTORS + 1, N)

@@ -735,6 +735,10 @@ def _run_one(
         info["partitions"] = len(partitions)
     if ctx._errors:
         info["errors"] = len(ctx._errors)
+        kinds: dict[str, int] = {}
+        for row in ctx._errors:
+            kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+        info["error_kinds"] = kinds
     return written, info, ((ctx.error_repos, ctx._errors) if called else None)
 
 

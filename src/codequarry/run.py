@@ -238,6 +238,8 @@ def _execute(
             workers=plan.workers,
             sources={src.repo: src.root for src in plan.sources},
         )
+    # the errors rows the operations wrote are this run's too (--strict, the report's status and counts)
+    summary.errors += sum(int(info.get("errors", 0)) for info in summary.operations.values())
     gone = drop_unselected(states, prev_ops, graph)
     if gone:
         summary.notes.append(f"dropped {', '.join(gone)}: the operations that derive them are not selected")

@@ -236,12 +236,23 @@ class RunRecorder:
                 )
             )
         report.notes = list(summary.notes)
+        self._operation_errors(summary.operations)
         self.report = self._finish(report)
         return report
 
+    def _operation_errors(self, operations: dict[str, Any]) -> int:
+        """Count the errors rows each operation wrote (``ctx.error``) by kind, under its name."""
+        total = 0
+        for name, info in operations.items():
+            for kind, n in dict(info.get("error_kinds", {})).items():
+                self.errors[(str(kind), name)] += int(n)
+                total += int(n)
+        return total
+
     def finish_operations(self, snapshot: int, published: bool, operations: dict[str, Any]) -> RunReport:
         """The report of a run of operations alone (a Prefect flow's operation task)."""
-        report = self.base(status="ok")
+        errors = self._operation_errors(operations)
+        report = self.base(status="errors" if errors else "ok")
         report.snapshot = snapshot
         report.published = published
         for name, info in operations.items():
