@@ -25,6 +25,7 @@ from codequarry.extractors.python.models.graph import MAX_ANCESTORS
 from codequarry.query import table
 from codequarry.report import load_report
 from tests.storedump import dump
+from tests.test_watch import wait_for
 
 OP = "python.models.resolve"
 N = MAX_ANCESTORS + 16  # the chain: P0 .. P79, split over two files at SPLIT
@@ -211,7 +212,6 @@ def test_errors_rows_of_operations_are_exact_in_a_watch(tmp_path: Path) -> None:
     import os
     import signal
     import subprocess
-    import time
 
     src, store, log = tmp_path / "src", tmp_path / "store", tmp_path / "watch.log"
     src.mkdir()
@@ -225,23 +225,15 @@ def test_errors_rows_of_operations_are_exact_in_a_watch(tmp_path: Path) -> None:
             env=env,
         )
 
-    def wait(predicate: Any, seconds: float = 120) -> bool:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.2)
-        return False
-
     try:
-        assert wait(lambda: "watching" in log.read_text()), log.read_text()
+        assert wait_for(lambda: "watching" in log.read_text()), log.read_text()
         for n, (joined, comment) in enumerate([(False, 0), (True, 0), (True, 2)], start=1):
             _write_chain(src, joined=joined, comment=comment)
             fresh = tmp_path / f"fresh{n}"
             extract(make_plan([src], store=fresh, repo="src", workers=1))
             want = dump(fresh)
             # a save may come as two batches (truncate, write): the last one must give a fresh store
-            assert wait(lambda want=want: dump(store) == want), (joined, comment, log.read_text())  # type: ignore[misc]
+            assert wait_for(lambda want=want: dump(store) == want), (joined, comment, log.read_text())  # type: ignore[misc]
             assert bool(_errors(store, OP)) == joined
     finally:
         proc.send_signal(signal.SIGTERM)
