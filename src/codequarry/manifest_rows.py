@@ -26,10 +26,9 @@ import pyarrow as pa
 from codequarry.api import FileExtractor, Outputs
 from codequarry.corpus_io import hash_file
 from codequarry.datasets import File
-from codequarry.engine.reading import line_count, looks_binary, read_file
+from codequarry.engine.reading import read_file, text_lines
 from codequarry.engine.worker import FileTask
 from codequarry.schema import RowBuffer
-from codequarry.source import SourceFile
 
 HASH_THREADS = 4  # reads and sha256 release the GIL: threads overlap them on every core
 HASH_BATCH = 32  # files a thread reads per future (a future per file cost ~50 us of parent CPU)
@@ -74,11 +73,10 @@ def read_one(task: FileTask, max_size: int) -> ReadFile | None:
         return None
     if data is None or sha is None:
         return None
-    if not looks_binary(data[:8192]):
-        return ReadFile(sha, size, line_count(data), mtime_ns)
-    if task.language == "python":  # a binary Python file is skipped with an errors row: the worker's
+    lines = text_lines(data)
+    if lines is None and task.language == "python":  # skipped with an errors row: the worker's
         return None
-    return ReadFile(sha, size, None, mtime_ns)
+    return ReadFile(sha, size, lines, mtime_ns)
 
 
 def build_rows(
@@ -95,18 +93,7 @@ def build_rows(
         if got is None:
             back.append(t)
             continue
-        src = SourceFile(
-            repo=t.repo,
-            path=t.path,
-            data=None,
-            sha256=got.sha256,
-            size=got.size,
-            language=t.language,
-            mtime_ns=got.mtime_ns,
-            module=t.module,
-            is_package=t.is_package,
-            line_count=got.lines,
-        )
+        src = t.source(None, got.sha256, got.size, got.mtime_ns, got.lines)
         mark = buf.n
         buf.begin_file(t.key, (t.repo, t.path, got.sha256))
         try:

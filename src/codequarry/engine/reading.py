@@ -70,3 +70,8 @@ def line_count(data: bytes) -> int:
     if not data:
         return 0
     return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def text_lines(data: bytes) -> int | None:
+    """What the manifest records as a file's ``lines``: its line count, None when it looks binary."""
+    return None if looks_binary(data[:8192]) else line_count(data)

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.datasets import Error, File
-from codequarry.engine.reading import Read, line_count, looks_binary, read_file, unreadable
+from codequarry.engine.reading import Read, read_file, text_lines, unreadable
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
 from codequarry.source import FILE_PRODUCTS, ParseFailure, SourceFile
@@ -57,6 +57,23 @@ class FileTask:
     # file's parse errors only if no earlier run could have (read errors are recorded already)
     only: tuple[str, ...] | None = None
     file_errors: bool = True
+
+    def source(
+        self, data: bytes | None, sha256: str | None, size: int, mtime_ns: int, line_count: int | None
+    ) -> SourceFile:
+        """The file as extractors see it, from what reading it gave (``data`` None: not kept)."""
+        return SourceFile(
+            repo=self.repo,
+            path=self.path,
+            data=data,
+            sha256=sha256,
+            size=size,
+            language=self.language,
+            mtime_ns=mtime_ns,
+            module=self.module,
+            is_package=self.is_package,
+            line_count=line_count,
+        )
 
 
 @dataclass(frozen=True)
@@ -273,28 +290,15 @@ def _open_source(
     if data is None:
         skip_reason = "too_large"
     else:
-        lines = line_count(data)
-        if looks_binary(data[:8192]):
-            lines = None
-            if task.language == "python":
-                skip_reason = "binary"
+        lines = text_lines(data)
+        if lines is None and task.language == "python":
+            skip_reason = "binary"
     prov = (task.repo, task.path, sha)
     run.provenance[task.key] = prov
     for buf in run.buffers.values():
         buf.begin_file(task.key, prov)
     run.errors.begin_file(task.key, prov)
-    src = SourceFile(
-        repo=task.repo,
-        path=task.path,
-        data=data,
-        sha256=sha,
-        size=size,
-        language=task.language,
-        mtime_ns=mtime_ns,
-        module=task.module,
-        is_package=task.is_package,
-        line_count=lines,
-    )
+    src = task.source(data, sha, size, mtime_ns, lines)
     if config.file_timeout:
         src.deadline = started + CANCEL_AT * config.file_timeout
     if skip_reason and task.only is None:  # a partial re-run's file was read before: its errors are stored
@@ -516,24 +520,12 @@ def _record_failure(
         if got is not None:
             data, sha, size, lines, mtime_ns = got
             if data is not None:
-                lines = None if looks_binary(data[:8192]) else line_count(data)
+                lines = text_lines(data)
             prov = (task.repo, task.path, sha)
             run.provenance[task.key] = prov
             for buf in manifest[2]:
                 buf.begin_file(task.key, prov)
-            manifest[0].func(
-                SourceFile(
-                    repo=task.repo,
-                    path=task.path,
-                    data=None,
-                    sha256=sha,
-                    size=size,
-                    language=task.language,
-                    mtime_ns=mtime_ns,
-                    line_count=lines,
-                ),
-                manifest[1],
-            )
+            manifest[0].func(task.source(None, sha, size, mtime_ns, lines), manifest[1])
     prov = run.provenance.get(task.key, (task.repo, task.path, None))
     run.errors.begin_file(task.key, prov)
     run.error(extractor, kind, message)
