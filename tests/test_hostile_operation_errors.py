@@ -238,3 +238,19 @@ def test_errors_rows_of_operations_are_exact_in_a_watch(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
+
+
+def test_an_operations_errors_row_is_cut_and_cleaned_as_a_workers_is() -> None:
+    """Text an operation quotes from the corpus (a lone surrogate from a string literal, a huge
+    message) still gives a row Arrow can build: the same cuts as a worker's errors row."""
+    from codequarry.operations import OperationContext, OperationError
+    from codequarry.operrors import table_of
+
+    ctx = OperationContext.__new__(OperationContext)
+    ctx.name, ctx.error_repos, ctx._errors = "acme.x", None, []
+    ctx.error("a", "x.py", None, "limit", "bad \udc80 name " + "m" * 5000, source_line="s" * 900, line=2**63)
+    row = table_of(ctx._errors, "acme.x").to_pylist()[0]
+    assert row["message"].startswith("bad \\udc80 name ") and len(row["message"]) == 2000 - 1 + len("\\udc80")
+    assert len(row["source_line"]) == 500 and row["line"] is None and row["extractor"] == "acme.x"
+    with pytest.raises(OperationError, match="kind and a message"):
+        ctx.error("a", "x.py", None, "limit", 42)  # type: ignore[arg-type]

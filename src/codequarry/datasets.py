@@ -8,6 +8,8 @@ other extractors, in extractors/core.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from codequarry.schema import dataset
 
 
@@ -32,3 +34,31 @@ class Error:
     line: int | None
     column: int | None
     source_line: str | None
+
+
+def error_fields(
+    extractor: str,
+    kind: str,
+    message: str,
+    line: int | None = None,
+    column: int | None = None,
+    source_line: str | None = None,
+) -> dict[str, Any]:
+    """The columns of one errors row, made so that the row always builds (a worker's, or an
+    operation's): text quoted from the corpus may hold lone surrogates (kept as ``\\udXXX``), a message
+    is cut at 2,000 characters and a source line at 500, a line or column out of int64's range is None."""
+    if source_line is not None and len(source_line) > 500:
+        source_line = source_line[:497] + "..."
+    return {
+        "extractor": _utf8(extractor),
+        "kind": kind,
+        "message": _utf8(message[:2000]),
+        "line": line if isinstance(line, int) and abs(line) < 2**62 else None,
+        "column": column if isinstance(column, int) and abs(column) < 2**62 else None,
+        "source_line": None if source_line is None else _utf8(source_line),
+    }
+
+
+def _utf8(text: object) -> str:
+    """``text`` as valid UTF-8 (lone surrogates written as ``\\udXXX``)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -369,11 +369,17 @@ class OperationContext:
             )
         try:
             row = make_row(
-                repo=repo, path=path, sha256=sha256, kind=kind, message=message, line=line, column=column
+                repo=repo,
+                path=path,
+                sha256=sha256,
+                kind=kind,
+                message=message,
+                line=line,
+                column=column,
+                source_line=source_line,
             )
         except ValueError as exc:
             raise OperationError(f"operation '{self.name}': {exc}") from None
-        row["source_line"] = source_line
         self._errors.append(row)
 
     def report(self, key: str, value: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.datasets import Error
+from codequarry.datasets import Error, error_fields
 from codequarry.store import Store, TableState
 from codequarry.store.store import live_dataset
 
@@ -49,18 +49,14 @@ def make_row(
     """One errors row (``extractor`` is filled in with the operation's name when it is written)."""
     if not isinstance(repo, str) or not isinstance(path, str) or not repo or not path:
         raise ValueError("an errors row names a file: repo and path are non-empty strings")
-    if not kind or not message:
-        raise ValueError("an errors row has a kind and a message")
+    if not isinstance(kind, str) or not isinstance(message, str) or not kind or not message:
+        raise ValueError("an errors row has a kind and a message (non-empty strings)")
+    # cut and cleaned as a worker's errors row is (datasets.error_fields): it must always build
     return {
         "repo": repo,
         "path": path,
         "sha256": sha256,
-        "extractor": "",
-        "kind": kind,
-        "message": message,
-        "line": line,
-        "column": column,
-        "source_line": source_line,
+        **error_fields("", kind, message, line, column, source_line),
     }
 
 

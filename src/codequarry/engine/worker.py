@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
-from codequarry.datasets import Error, File
+from codequarry.datasets import Error, File, error_fields
 from codequarry.engine.reading import Read, read_file, text_lines, unreadable
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
@@ -212,22 +212,7 @@ def _error_row(
     source_line: str | None = None,
 ) -> None:
     """Add one row to the errors buffer of a chunk."""
-    if source_line is not None and len(source_line) > 500:
-        source_line = source_line[:497] + "..."
-    # an error row must always build: text quoted from the corpus may hold lone surrogates
-    errors.add(
-        extractor=_utf8(extractor),
-        kind=kind,
-        message=_utf8(message[:2000]),
-        line=line if isinstance(line, int) and abs(line) < 2**62 else None,
-        column=column if isinstance(column, int) and abs(column) < 2**62 else None,
-        source_line=None if source_line is None else _utf8(source_line),
-    )
-
-
-def _utf8(text: object) -> str:
-    """``text`` as valid UTF-8 (lone surrogates written as ``\\udXXX``)."""
-    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    errors.add(**error_fields(extractor, kind, message, line, column, source_line))
 
 
 def _read(task: FileTask, max_size: int, run: _Run) -> Read | None:
