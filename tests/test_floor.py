@@ -443,8 +443,7 @@ def test_a_table_committed_from_its_key_record_is_checkpointed_every_ten_version
     from deltalake import DeltaTable
 
     from codequarry.store import Store
-    from codequarry.store.indexed import CHECKPOINT_EVERY
-    from codequarry.store.store import read_columns
+    from codequarry.store.store import CHECKPOINT_EVERY, read_columns
 
     tree = tmp_path / "app"
     shutil.copytree(FIXTURE, tree)

@@ -28,6 +28,7 @@ import typer
 from codequarry.errors import QuarryError
 from codequarry.plan import Plan
 from codequarry.store import Snapshot, Store
+from codequarry.store.store import CHECKPOINT_EVERY
 
 DEBOUNCE_MS = 1600  # the longest a burst is gathered before a run starts
 #: a quiet gap this long ends a burst. watchfiles checks every STEP_MS whether the changes it holds
@@ -39,10 +40,6 @@ STEP_MS = 10
 #: watch has caught up (Arrow takes about 8 times as much; partcache bounds it anyway)
 PRIME_BYTES = 32 * 1024 * 1024
 IDLE_MS = 250  # no change for this long: the work batches left for idle time is done (Idle)
-#: commits a table's Delta log may gather past its last checkpoint before a batch writes one: every
-#: open of a table replays the JSON commits since the checkpoint (70 commits: 18 ms an open instead
-#: of 7), and a batch opens its tables a few times, so a long session would slow down batch by batch
-CHECKPOINT_EVERY = 10
 #: the watch's compaction merges only parts under this size, into parts of about this size. A batch
 #: rewrites each part holding an edited file's rows, so merging a crowded table whole (the 16 MB of
 #: a run's compaction: all of the standard library's 327k calls rows in one part) would make every

@@ -25,10 +25,9 @@ from codequarry.report import jsonstream
 from codequarry.report.jsonstream import CopyOf, Items
 from codequarry.report.model import RunRecord, RunReport
 from codequarry.store.runlog import drop_pending, pending_rows, rows_table, schema, with_pending
-from codequarry.store.store import RUNS_DIR, runs_table_path
+from codequarry.store.store import CHECKPOINT_EVERY, RUNS_DIR, runs_table_path
 
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
-CHECKPOINT_EVERY = 10  # a Delta checkpoint of the runs table every this many appends
 
 SCHEMA = schema()
 _ID = re.compile(r"^[0-9a-f]{1,32}$")

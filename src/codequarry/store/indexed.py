@@ -16,16 +16,8 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
-from codequarry.store.store import Store, TableState, arrow_table, part_inside
+from codequarry.store.store import CHECKPOINT_EVERY, Store, TableState, arrow_table, part_inside
 from codequarry.store.warm import open_table
-
-#: a Delta checkpoint every this many versions of a table committed from its key record. Every
-#: ``DeltaTable`` open replays the log entries since the last checkpoint, and Delta's default is one
-#: every 100 commits: a table a one-file run commits gets a version per run, so after some dozens of
-#: runs each open replayed dozens of entries (~0.2 ms each here), and a one-file run, which opens
-#: ~16 tables, cost up to 0.5 s of CPU more on a store with a long history (docs/fast-path.md).
-#: A checkpoint of a table of at most MAX_INDEXED parts costs a few ms.
-CHECKPOINT_EVERY = 10
 
 
 class IndexedCommits:

@@ -353,6 +353,15 @@ def _format_mismatch(path: str | Path, found: Any) -> str:
     )
 
 
+#: a Delta checkpoint every this many versions of a table the store commits often (a table committed
+#: from its key record, the `runs` table, a table `quarry watch` keeps committing). Every
+#: ``DeltaTable`` open replays the log entries since the last checkpoint, and Delta's default is one
+#: every 100 commits: a table a one-file run commits gets a version per run, so after some dozens of
+#: runs each open replayed dozens of entries (~0.2 ms each here; 70 entries: 18 ms an open instead
+#: of 7), and a one-file run, which opens ~16 tables, cost up to 0.5 s of CPU more on a store with a
+#: long history (docs/fast-path.md). A checkpoint of a small table costs a few ms.
+CHECKPOINT_EVERY = 10
+
 RUNS_DIR = "runs"  # the run log beside the tables: one JSON report per run and the `runs` Delta table
 
 
