@@ -17,7 +17,6 @@ error) goes back to the worklist, where the worker writes its errors row as befo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -42,25 +41,6 @@ class ReadFile:
     size: int
     lines: int | None
     mtime_ns: int
-
-
-def manifest_only(
-    tasks: Iterable[FileTask], extractors: list[FileExtractor], max_size: int
-) -> list[FileTask]:
-    """The whole-file tasks of ``tasks`` that only the manifest's extractor applies to, at most
-    ``max_size`` bytes at the scan (a bigger one gets an errors row from the worker)."""
-    others = [ex for ex in extractors if File.name not in ex.output_names]
-    read_by: dict[str | None, bool] = {}
-    out = []
-    for t in tasks:
-        if t.only is not None or t.size > max_size:
-            continue
-        lang = t.language
-        if lang not in read_by:
-            read_by[lang] = any(ex.applies_to(lang) for ex in others)
-        if not read_by[lang]:
-            out.append(t)
-    return out
 
 
 def read_one(task: FileTask, max_size: int) -> ReadFile | None:

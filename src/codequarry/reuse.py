@@ -45,7 +45,7 @@ import pyarrow.parquet as pq
 from codequarry.api import FileExtractor, effective_version
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
-from codequarry.manifest_rows import build_rows, manifest_only, read_pass
+from codequarry.manifest_rows import build_rows, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import damaged, files_outside, read_columns
@@ -140,11 +140,16 @@ def plan_reuse(
     if manifest is None:
         return plan
     tasks = len(work.tasks)
-    only = manifest_only(work.tasks, extractors, max_file_size) if max_file_size else []
-    # a file no extractor but the manifest reads is no reuse candidate: reading it is all it costs
     parsed = {t.language for t in work.tasks}
     parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
     whole = [t for t in work.tasks if t.only is None and t.language in parsed]
+    # a file no extractor but the manifest reads is no reuse candidate: reading it is all it costs, and
+    # the parent makes its files row in the same pass (one over --max-file-size: the worker's errors row)
+    only = [
+        t
+        for t in work.tasks
+        if max_file_size and t.only is None and t.language not in parsed and t.size <= max_file_size
+    ]
     name = _name_part(extractors)
     maybe, stored = _maybe_twins(store, previous, work, extractors, whole, name)
     hashes, read = read_pass(maybe, only, max_file_size or 0)
