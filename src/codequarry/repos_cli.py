@@ -28,7 +28,7 @@ def list_cmd(
     """List the repos of the store: name, identity, roots, files and rows."""
     if ctx.invoked_subcommand is not None:
         return
-    from codequarry.repos import list_repos
+    from codequarry.repos import list_repos, one_line
 
     repos = list_repos(open_store(store))
     if as_json:
@@ -40,19 +40,11 @@ def list_cmd(
             "no repos: the store holds no snapshot yet" if snap is None else "no repos: the store is empty"
         )
     for r in repos:
-        roots = ", ".join(map(_one_line, r["roots"])) or "-"
+        roots = ", ".join(map(one_line, r["roots"])) or "-"
         out.print(
-            f"{_one_line(r['repo'])}\t{r['files']} files\t{r['rows']} rows\t{_one_line(r['identity'])}\t{roots}",
+            f"{one_line(r['repo'])}\t{r['files']} files\t{r['rows']} rows\t{one_line(r['identity'])}\t{roots}",
             markup=False,
         )
-
-
-def _one_line(text: str) -> str:
-    """``text`` with control characters escaped (a folder name is the repository's choice: a newline
-    or a terminal escape in it must not forge a line or recolour the terminal)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def remove(
@@ -61,7 +53,7 @@ def remove(
     store: StoreOpt = None,
 ) -> None:
     """Remove one repo's rows from every table, in one published snapshot."""
-    from codequarry.repos import remove_repo
+    from codequarry.repos import one_line, remove_repo
     from codequarry.store import Store
 
     if store is None and ctx.parent is not None:  # `quarry repos --store S remove NAME`
@@ -74,6 +66,6 @@ def remove(
         else ""
     )
     out.print(
-        f"removed {_one_line(name)}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
+        f"removed {one_line(name)}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
         markup=False,
     )
