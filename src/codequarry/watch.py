@@ -93,6 +93,20 @@ def check_roots(start: dict[str, tuple[int, int] | None]) -> None:
             )
 
 
+def _not_applied(
+    exc: QuarryError | OSError,
+    started: dict[str, tuple[int, int] | None],
+    listing: ListingCache,
+    log: Callable[[str], None],
+) -> None:
+    """A batch that failed (a held lock, a file that vanished mid-run): stop if a root itself went
+    while the batch listed it, else say why and wait for the next change, which lists the tree whole."""
+    check_roots(started)
+    listing.listing = None
+    why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+    log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
+
+
 def touched_tables(store: Store, before: dict[str, int]) -> list[str]:
     """Tables whose version differs from ``before`` in the live snapshot (or that appeared or left)."""
     snap = store.snapshot()
@@ -456,11 +470,8 @@ def watch(
             check_roots(started)
             try:
                 apply(plan, log, None, listing, idle)
-            except (QuarryError, OSError) as exc:  # a held lock: the next change lists the tree whole again
-                check_roots(started)
-                listing.listing = None
-                why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
-                log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
+            except (QuarryError, OSError) as exc:
+                _not_applied(exc, started, listing, log)
             log(f"{time.strftime('%H:%M:%S')} watching {', '.join(roots)} -> {plan.store} (Ctrl-C to stop)")
             if ready is not None:
                 ready()
@@ -476,11 +487,8 @@ def watch(
         listing.changed = {path for _change, path in changes}
         try:
             apply(plan, log, len(changes), listing, idle)
-        except (QuarryError, OSError) as exc:  # a held lock, a file that vanished mid-run: say so
-            check_roots(started)  # or the root itself went while the batch listed it
-            listing.listing = None  # the next batch lists the tree whole
-            why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
-            log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
+        except (QuarryError, OSError) as exc:
+            _not_applied(exc, started, listing, log)
 
 
 def register(app: Any) -> None:
