@@ -39,10 +39,17 @@ class Plain:
     """Base of a dataclass record; see the module docstring."""
 
     def __post_init__(self) -> None:
-        for name in _float_fields(type(self)):
+        # pydantic's lax mode: an int given for a float is a float, a list or other iterable given
+        # for a tuple a tuple, a string given for a path a path
+        cls = type(self)
+        for name in _float_fields(cls):
             value = getattr(self, name)
-            if type(value) is int:  # pydantic's lax mode: an int given for a float is a float
+            if type(value) is int:
                 object.__setattr__(self, name, float(value))
+        for name, to in _converted_fields(cls):
+            value = getattr(self, name)
+            if not isinstance(value, to):
+                object.__setattr__(self, name, to(value))
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         """The fields as a dict (``mode="json"``: only JSON values)."""
@@ -169,6 +176,25 @@ def _float_fields(cls: type) -> tuple[str, ...]:
         )
         _FLOATS[cls] = names
     return names
+
+
+_CONVERTED: dict[type, tuple[tuple[str, type], ...]] = {}
+
+
+def _converted_fields(cls: type) -> tuple[tuple[str, type], ...]:
+    """(name, tuple or Path) of each field of dataclass ``cls`` declared as a tuple or a path (cached)."""
+    got = _CONVERTED.get(cls)
+    if got is None:
+        hints = _hints(cls)
+        got = tuple(
+            (f.name, to)
+            for f in dataclasses.fields(cls)
+            if f.init
+            for to in (tuple, Path)
+            if hints.get(f.name) is to or typing.get_origin(hints.get(f.name)) is to
+        )
+        _CONVERTED[cls] = got
+    return got
 
 
 def _optional_float(tp: Any) -> bool:

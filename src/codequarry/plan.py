@@ -64,13 +64,7 @@ class ExtractPlan(Plain):
     warnings: tuple[str, ...] = ()  # an option changed to a value that works (printed even with --quiet)
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in _TUPLES:
-            value = getattr(self, name)
-            if not isinstance(value, tuple):
-                object.__setattr__(self, name, tuple(value))
-        if not isinstance(self.store, Path):
-            object.__setattr__(self, "store", Path(self.store))
+        super().__post_init__()  # lists given become tuples, a string store a path
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers: should be a whole number of at least 1, got {self.workers!r}")
         if (
@@ -83,20 +77,6 @@ class ExtractPlan(Plain):
     @property
     def repos(self) -> list[str]:
         return [s.repo for s in self.sources]
-
-
-#: the fields of ExtractPlan that hold tuples (a list given is converted)
-_TUPLES = (
-    "sources",
-    "exclude",
-    "plugins",
-    "select",
-    "deselect",
-    "extractors",
-    "operations",
-    "notes",
-    "warnings",
-)
 
 
 def _in_subtree(name: str, prefix: str) -> bool:
