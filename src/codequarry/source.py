@@ -15,7 +15,7 @@ import time
 import tokenize
 import typing
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 #: node types never indexed: context and operator singletons, shared between parents
@@ -107,6 +107,16 @@ def _child_fields(cls: type) -> tuple[str, ...]:
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _SCOPE_TYPES = frozenset(_SCOPES)
+
+
+def enclosing_scope(parent: Callable[[Any], Any], node: Any) -> Any:
+    """The innermost function, class or lambda enclosing ``node`` along ``parent`` (a file's
+    ``parents.get``; None at module level): :meth:`SourceFile.scope_of`, for holders of the parent
+    links that must not hold the file itself."""
+    anc = parent(node)
+    while anc is not None and anc.__class__ not in _SCOPE_TYPES:
+        anc = parent(anc)
+    return anc
 
 
 #: parse products whose failure costs the whole file; any other product's failure (symtable,
@@ -446,11 +456,8 @@ class SourceFile:
 
     def scope_of(self, node: ast.AST) -> ast.AST | None:
         """The innermost function, class or lambda enclosing ``node`` (None at module level)."""
-        get = self.parents.get
-        anc = get(node)
-        while anc is not None and anc.__class__ not in _SCOPE_TYPES:
-            anc = get(anc)
-        return anc
+        scope: ast.AST | None = enclosing_scope(self.parents.get, node)
+        return scope
 
     def qualname(self, node: ast.AST | None) -> str:
         """Qualified name of a def/class node as Python computes ``__qualname__`` ('' for the module)."""

@@ -41,7 +41,7 @@ from codequarry.python.scopes import (
     parameter_names,
     scope_of,
 )
-from codequarry.source import SourceFile
+from codequarry.source import SourceFile, enclosing_scope
 
 #: names a call resolves to ``builtins.<name>`` when nothing in the file shadows them
 BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("_")) | {"__import__"}
@@ -62,7 +62,6 @@ def alias_target(value: Any, module_bind: dict[str, str | None]) -> str | None:
 
 
 _LOCAL = object()  # a binding that is a plain local variable: known, but not resolvable
-_SCOPE_TYPES = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda})
 
 
 class Resolver:
@@ -157,12 +156,7 @@ class Resolver:
             return outer
 
     def _scope_of(self, node: Any) -> Any:
-        """The innermost def, class or lambda enclosing ``node``, as :meth:`SourceFile.scope_of`."""
-        get = self._parent
-        anc = get(node)
-        while anc is not None and anc.__class__ not in _SCOPE_TYPES:
-            anc = get(anc)
-        return anc
+        return enclosing_scope(self._parent, node)
 
     def global_lookup(self, head: str) -> str | None:
         """What ``head`` refers to where no local binding shadows it: module level, then builtins."""
