@@ -115,7 +115,7 @@ tests/test_watch.py runs it in a watch and compares every table with a fresh ext
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -269,6 +269,51 @@ class OperationContext:
                 data.to_table(columns=columns, filter=ds.field("repo").isin(sorted(self.partitions)))
             )
         return plain_types(data.to_table(columns=columns))
+
+    # -- streamed reads (codequarry.opread): an input never held whole --------------------------------
+    def read(self, name: str, columns: list[str] | None = None, where: Any = None) -> pa.Table:
+        """Input ``name``'s rows matching ``where`` (a ``pyarrow.dataset`` expression; None: all), only
+        ``columns``: filtered as the parts are read, so that only the matches are ever held."""
+        from codequarry import opread
+
+        data, where = self._stream_source(name, where)
+        if isinstance(data, pa.Table):  # already in memory (read for this run, or the part cache)
+            return opread.held_rows(data, columns, where)
+        return plain_types(opread.read(data, columns, where))
+
+    def by_repo(
+        self, name: str, columns: list[str] | None = None, where: Any = None
+    ) -> Iterator[tuple[str, pa.Table]]:
+        """(repo, its rows of input ``name`` matching ``where``, ``columns`` only) one repo at a time,
+        in repo order: the operation holds one repo's rows of the input at a time."""
+        from codequarry import opread
+
+        data, where = self._stream_source(name, where)
+        if isinstance(data, pa.Table):
+            yield from opread.split_held(data, columns, where)
+            return
+        for repo, rows in opread.by_repo(data, columns, where):
+            yield repo, plain_types(rows)
+
+    def _stream_source(self, name: str, where: Any) -> tuple[Any, Any]:
+        """The dataset of input ``name`` at the run's version, or the whole table when this run or
+        the part cache holds it already; ``where`` narrowed to ``ctx.partitions``."""
+        self._check(name)
+        state = self._tables.get(name)
+        if state is None:
+            raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
+        from codequarry import partcache
+
+        held = self._cache.get((name, None))
+        if held is None and partcache.enabled():
+            held = partcache.table_at(self.store, name, state.version)
+        data = held if held is not None else live_dataset(self.store, name, state.version)
+        if self.partitions is not None and "repo" in data.schema.names:
+            import pyarrow.dataset as ds
+
+            mine = ds.field("repo").isin(sorted(self.partitions))
+            where = mine if where is None else where & mine
+        return data, where
 
     def changed_rows(self, name: str, columns: list[str] | None = None) -> pa.Table:
         """The rows of input ``name`` that belong to the changed files (``ctx.changed``), as they are

@@ -1,9 +1,9 @@
-"""The inputs of ``python.models.resolve``, read once as Arrow and cut into one slice per repo.
+"""The inputs of ``python.models.resolve``, read one repo at a time (``ctx.by_repo``).
 
 Each repo is resolved on its own (:class:`~codequarry.extractors.python.models.graph.ClassGraph` of
 one repo): a repo's ORM and validation rows depend on its own files only, so two copies of a tree
 under two repo names get the same rows each, and a repo's rows are those of an extract of it alone.
-Only one repo's rows are ever Python objects at a time; the tables stay columnar.
+Only one repo's rows of the inputs are held at a time, as Arrow; only they become Python objects.
 """
 
 from __future__ import annotations
@@ -31,62 +31,63 @@ class RepoInputs:
     modules: pa.Table
 
 
-class ByRepo:
-    """A table's rows of one repo at a time: the ``repo`` column is dictionary-encoded once, and each
-    repo's rows are filtered out by their code (a copy of that repo's rows only, never of the table)."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self.codes: dict[str, int] = {}
-        self.indices: pa.ChunkedArray | None = None
-        if table.num_rows:
-            encoded = pc.dictionary_encode(table.column("repo"))
-            chunks = [c.indices for c in encoded.chunks]
-            self.indices = pa.chunked_array(chunks, chunks[0].type if chunks else pa.int32())
-            first = encoded.chunks[0].dictionary if encoded.num_chunks else pa.array([], pa.string())
-            self.codes = {repo: i for i, repo in enumerate(first.to_pylist())}
-
-    def rows(self, repo: str) -> pa.Table:
-        code = self.codes.get(repo)
-        if code is None or self.indices is None:
-            return self.table.slice(0, 0)
-        if len(self.codes) == 1 and not self.table.column("repo").null_count:
-            return self.table  # every row is this repo's (a store of one repo): no copy
-        return self.table.filter(pc.equal(self.indices, code))
-
-
-def repo_inputs(ctx: Any, lasts: set[str]) -> Iterator[RepoInputs]:
+def repo_inputs(ctx: Any) -> Iterator[RepoInputs]:
     """Every repo holding candidate classes (with ``ctx.keys``: only the repos defining a reached
     class, and those whose errors rows the run replaces, ``ctx.error_repos``), in repo order, with
-    its slices of the inputs. ``lasts``: the corpus's
-    :func:`~codequarry.extractors.python.models.graph.name_lasts`, to cut ``imports`` early."""
-    classes = ctx.table("model_classes")
-    repos = sorted(set(pc.unique(classes.column("repo")).to_pylist())) if classes.num_rows else []
-    if ctx.keys is not None and repos:
-        wanted = pa.array(sorted({k[0] for k in ctx.keys}), pa.string())
-        hit = classes.filter(pc.fill_null(pc.is_in(classes.column("fqn"), value_set=wanted), False))
-        extra = set(getattr(ctx, "error_repos", None) or ()) & set(repos)
-        repos = sorted(set(hit.column("repo").to_pylist()) | extra)
-    if not repos:
-        return
-    imports = ctx.table("imports", columns=IMPORT_COLUMNS)
-    mask = pc.and_(
-        pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"])),
-        pc.is_in(imports["bound_name"], value_set=pa.array(sorted(lasts), pa.string())),
-    )
-    imports = imports.filter(pc.fill_null(mask, False))
-    modules = ctx.table("modules", columns=["repo", "path", "module"])
-    paths = pa.array(sorted(set(imports.column("path").to_pylist())), pa.string())
-    modules = modules.filter(pc.fill_null(pc.is_in(modules.column("path"), value_set=paths), False))
-    members = ctx.table("model_members")
-    if ctx.keys is not None:  # the reached repos' rows only, before grouping
-        keep = pa.array(repos, pa.string())
-        members = members.filter(pc.fill_null(pc.is_in(members.column("repo"), value_set=keep), False))
-    cut = {name: ByRepo(t) for name, t in (("c", classes), ("m", members), ("i", imports), ("o", modules))}
-    for repo in repos:
-        yield RepoInputs(
-            repo, cut["c"].rows(repo), cut["m"].rows(repo), cut["i"].rows(repo), cut["o"].rows(repo)
-        )
+    its slices of the inputs. Each input is read one repo at a time (``ctx.by_repo``), ``imports``
+    cut to module-level, not-star rows as it is read, then to the bound names some base or decorator
+    of the repo's classes ends with (:func:`corpus_lasts` of the repo: a superset of the graph's
+    :func:`~codequarry.extractors.python.models.graph.name_lasts`, which it applies again)."""
+    import pyarrow.dataset as ds  # (here: the catalog imports this module on every run)
+
+    wanted: set[str] | None = None
+    if ctx.keys is not None:
+        fqns = pa.array(sorted({k[0] for k in ctx.keys}), pa.string())
+        hit = ctx.read("model_classes", ["repo"], ds.field("fqn").isin(fqns))
+        wanted = set(hit.column("repo").to_pylist()) | set(getattr(ctx, "error_repos", None) or ())
+        if not wanted:
+            return
+    module_level = (ds.field("scope") == "") & ~ds.field("is_star")
+    others = {
+        "members": _Cursor(ctx, "model_members", None, None),
+        "imports": _Cursor(ctx, "imports", IMPORT_COLUMNS, module_level),
+        "modules": _Cursor(ctx, "modules", ["repo", "path", "module"], None),
+    }
+    for repo, classes in ctx.by_repo("model_classes"):
+        if wanted is not None and repo not in wanted:
+            continue
+        got = {name: cursor.rows(repo) for name, cursor in others.items()}
+        imports = got["imports"]
+        lasts = pa.array(sorted(corpus_lasts(classes)), pa.string())
+        imports = imports.filter(pc.fill_null(pc.is_in(imports["bound_name"], value_set=lasts), False))
+        paths = pa.array(sorted(set(imports.column("path").to_pylist())), pa.string())
+        modules = got["modules"]
+        modules = modules.filter(pc.fill_null(pc.is_in(modules.column("path"), value_set=paths), False))
+        yield RepoInputs(repo, classes, got["members"], imports, modules)
+
+
+class _Cursor:
+    """One input read one repo at a time, walked forward in repo order alongside ``model_classes``."""
+
+    def __init__(self, ctx: Any, name: str, columns: list[str] | None, where: Any) -> None:
+        self._ctx, self._name, self._columns, self._where = ctx, name, columns, where
+        self._stream = iter(ctx.by_repo(name, columns, where))
+        self._head: tuple[str, pa.Table] | None = next(self._stream, None)
+        self._empty: pa.Table | None = None
+
+    def rows(self, repo: str) -> pa.Table:
+        """``repo``'s rows (none if it has none); repos must be asked in increasing order."""
+        while self._head is not None and self._head[0] < repo:
+            self._head = next(self._stream, None)
+        if self._head is not None and self._head[0] == repo:
+            rows = self._head[1]
+            self._head = next(self._stream, None)
+            return rows
+        if self._empty is None:
+            import pyarrow.dataset as ds
+
+            self._empty = self._ctx.read(self._name, self._columns, ds.scalar(False))
+        return self._empty
 
 
 def corpus_lasts(classes: pa.Table) -> set[str]:

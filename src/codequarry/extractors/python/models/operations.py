@@ -26,7 +26,7 @@ import pyarrow as pa
 from codequarry.api import operation
 from codequarry.extractors.python.models.affected import affected
 from codequarry.extractors.python.models.graph import GRAPH_INPUTS, MAX_ANCESTORS, ClassGraph
-from codequarry.extractors.python.models.inputs import corpus_lasts, repo_inputs
+from codequarry.extractors.python.models.inputs import repo_inputs
 from codequarry.extractors.python.models.orm import OrmClasses, OrmField, OrmModel, orm_tables
 from codequarry.extractors.python.models.validation import (
     ValidationClasses,
@@ -59,8 +59,7 @@ def resolve_models(ctx: Any) -> dict[str, pa.Table]:
     validators. One repo at a time (see :mod:`~codequarry.extractors.python.models.inputs`)."""
     pa.default_memory_pool().release_unused()  # what earlier stages freed, before this one's peak
     pieces: dict[str, list[pa.Table]] = {spec.name: [] for spec in _OUTPUTS}
-    lasts = corpus_lasts(ctx.table("model_classes"))
-    for inputs in repo_inputs(ctx, lasts):
+    for inputs in repo_inputs(ctx):
         with gc_paused():
             graph = ClassGraph(inputs)
             orm = OrmClasses(graph)

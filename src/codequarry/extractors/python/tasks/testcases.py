@@ -90,18 +90,47 @@ def _index(ctx: Any) -> ClassIndex:
         index.add(ctx.changed_rows("test_facts", CLASS_COLUMNS))
         return True
 
-    return ctx.kept("classes", lambda: ClassIndex.of(ctx.table("test_facts", columns=CLASS_COLUMNS)), update)
+    return ctx.kept("classes", lambda: ClassIndex.of(_class_rows(ctx)), update)
+
+
+def _class_rows(ctx: Any) -> pa.Table:
+    """The class rows of ``test_facts`` (``CLASS_COLUMNS``), cut as they are read."""
+    import pyarrow.dataset as ds
+
+    return ctx.read("test_facts", CLASS_COLUMNS, ds.field("kind") == "class")
 
 
 def _test_cases(ctx: Any) -> pa.Table:
+    """One repo's ``test_facts`` at a time (``ctx.by_repo``): the index of every class row of the
+    corpus answers the cross-repo base lookups, so only it and one repo's rows are held."""
     index = _index(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
-    columns = [*(f.name for f in TestItem.schema), "class_fqn", "pending"]
-    facts = ctx.table("test_facts", columns=list(dict.fromkeys(columns)))
-    if ctx.keys is not None:  # the files of ctx.keys only, before anything is computed per row
-        from codequarry.operations import key_filter
+    columns = list(dict.fromkeys([*(f.name for f in TestItem.schema), "class_fqn", "pending"]))
+    repos = None if ctx.keys is None else {k[0] for k in ctx.keys}
+    pieces = []
+    for repo, facts in ctx.by_repo("test_facts", columns):
+        if repos is not None and repo not in repos:
+            continue
+        if ctx.keys is not None:  # the files of ctx.keys only, before anything is computed per row
+            from codequarry.operations import key_filter
 
-        facts = facts.filter(key_filter(facts, ("repo", "path"), ctx.keys))
+            facts = facts.filter(key_filter(facts, ("repo", "path"), ctx.keys))
+        pieces.append(_items(index, facts))
+    if not pieces:
+        import pyarrow.dataset as ds
+
+        pieces.append(_items(index, ctx.read("test_facts", columns, ds.scalar(False))))
+    items = pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+    n = int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0)
+    if ctx.keys is None:
+        ctx.report("tests", n)
+    else:
+        ctx.report("tests re-derived", f"{n} in {len(ctx.keys)} file(s)")
+    return items
+
+
+def _items(index: ClassIndex, facts: pa.Table) -> pa.Table:
+    """The ``tests`` rows of some ``test_facts`` rows: a pending method of a unittest case is a test."""
     pending = facts.filter(pc.fill_null(facts["pending"], False))
     cases = index.cases(sorted(set(pc.unique(pending["class_fqn"]).to_pylist()) - {None}))
     in_case = pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(cases, pa.string())), False)
@@ -109,10 +138,4 @@ def _test_cases(ctx: Any) -> pa.Table:
     # one filter, so that the rows are copied once: not a class, a framework
     keep = pc.and_(pc.not_equal(facts["kind"], "class"), pc.invert(pc.is_null(framework)))
     facts = facts.set_column(facts.column_names.index("framework"), "framework", framework)
-    items = facts.filter(pc.fill_null(keep, False))
-    n = int(pc.sum(pc.equal(items["kind"], "test")).as_py() or 0)
-    if ctx.keys is None:
-        ctx.report("tests", n)
-    else:
-        ctx.report("tests re-derived", f"{n} in {len(ctx.keys)} file(s)")
-    return items
+    return facts.filter(pc.fill_null(keep, False))

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from codequarry.api import operation
 from codequarry.extractors.python.web import known
@@ -75,20 +74,17 @@ def routes(ctx: Any) -> pa.Table:
 
 def _reexports(ctx: Any, wanted: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], str]:
     """{(repo, module, name): target} for module-level imports binding ``name`` in ``module``."""
+    import pyarrow.dataset as ds
+
     names = sorted({n for _, _, n in wanted})
-    imports = ctx.table("imports", columns=["repo", "path", "bound_name", "target", "scope"])
-    mask = pc.and_(
-        pc.equal(imports.column("scope"), ""), pc.is_in(imports.column("bound_name"), pa.array(names))
-    )
-    hits = imports.filter(mask).to_pylist()
+    # cut as the parts are read (never the whole imports table in memory)
+    where = (ds.field("scope") == "") & ds.field("bound_name").isin(names)
+    hits = ctx.read("imports", ["repo", "path", "bound_name", "target", "scope"], where).to_pylist()
     if not hits:
         return {}
-    modules = ctx.table("modules", columns=["repo", "path", "module"])
     paths = sorted({h["path"] for h in hits})
-    module_of = {
-        (m["repo"], m["path"]): m["module"]
-        for m in modules.filter(pc.is_in(modules.column("path"), pa.array(paths))).to_pylist()
-    }
+    modules = ctx.read("modules", ["repo", "path", "module"], ds.field("path").isin(paths))
+    module_of = {(m["repo"], m["path"]): m["module"] for m in modules.to_pylist()}
     out: dict[tuple[str, str, str], str] = {}
     for h in hits:
         key = (h["repo"], module_of.get((h["repo"], h["path"])) or "", h["bound_name"])
