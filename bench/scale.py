@@ -1,6 +1,7 @@
 """Scale on one machine: a corpus of many real packages, each its own repo, against the stdlib alone.
 
     python bench/scale.py [--multiple M] [--workers W] [--queries N] [--no-reuse] [--keep DIR] [--out FILE]
+    python bench/scale.py --operations STORE_1X STORE_MX [--baseline-src SRC] [--repeat N]
 
 Corpus (hard links into a temporary folder, so that every package gets its own repo name and no
 source is written to): the standard library of the interpreter that runs quarry (`stdlib`, the 1x
@@ -26,6 +27,13 @@ parent peak RSS of each run (the run report's sampled peak; also per stage) and 
 parts per table, the per-repo check (the `stdlib` repo of the m_x store has, per file table, the
 rows of the one_x store), and the query times. With --no-reuse QUARRY_REUSE=0 (pay-once reuse off:
 the corpus holds near-identical standard libraries of several versions). Prints JSON.
+
+--operations: the operations stage alone (python.models.resolve, python.tests.cases,
+python.web.routes in two threads, as the run's operations stage runs them, Arrow on the system
+allocator as in the extract parent) over two kept stores (e.g. the store_1x and store_mx of a
+--keep run), each in a fresh child process: the child's peak RSS (sampled every 20 ms) and CPU,
+medians of --repeat, interleaved with the same over --baseline-src (another tree's src, e.g. main's)
+when given; the ratios m_x / 1x. The derived rows are those a run writes.
 """
 
 from __future__ import annotations
@@ -298,6 +306,61 @@ def compact(store: Path) -> float:
     return round(time.perf_counter() - started, 2)
 
 
+OPERATIONS_CHILD = """
+import json, os, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
+import psutil, pyarrow as pa
+pa.set_memory_pool(pa.system_memory_pool())
+from codequarry import open_store
+from codequarry.operations import OperationContext
+from codequarry.extractors.python.models.operations import resolve_models
+from codequarry.extractors.python.tasks.testcases import test_cases
+from codequarry.extractors.python.web.operation import routes
+proc, peak = psutil.Process(), [0]
+def sample():
+    while True:
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.02)
+threading.Thread(target=sample, daemon=True).start()
+st = open_store(sys.argv[1])
+snap = st.snapshot()
+def one(op):
+    ctx = OperationContext(st, snap.tables, name=op.name, inputs=tuple(op.inputs))
+    out = op.func(ctx)
+    return sum(t.num_rows for t in out.values()) if isinstance(out, dict) else out.num_rows
+cpu = time.process_time()
+with ThreadPoolExecutor(2) as pool:
+    rows = list(pool.map(one, [resolve_models, test_cases, routes]))
+print(json.dumps({"rows": rows, "cpu": time.process_time() - cpu, "peak_mb": peak[0] / 2**20}))
+"""
+
+
+def operations_only(stores: list[str], sources: dict[str, Path], repeat: int) -> dict[str, Any]:
+    """Peak RSS and CPU of the operations stage alone per store and tree (medians, interleaved)."""
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {t: {s: [] for s in stores} for t in sources}
+    for _ in range(repeat):
+        for store in stores:
+            for tree, src in sources.items():
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                cmd = [sys.executable, "-c", OPERATIONS_CHILD, store]
+                got = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                samples[tree][store].append(json.loads(got.stdout))
+    out: dict[str, Any] = {"load": os.getloadavg()[0], "repeat": repeat}
+    for tree, by_store in samples.items():
+        med = {
+            s: {
+                "peak_mb": round(statistics.median(x["peak_mb"] for x in xs), 1),
+                "cpu": round(statistics.median(x["cpu"] for x in xs), 2),
+                "rows": xs[0]["rows"],
+            }
+            for s, xs in by_store.items()
+        }
+        one, many = (med[s] for s in stores)
+        out[tree] = {"src": str(sources[tree]), "one_x": one, "m_x": many}
+        out[tree]["peak_ratio"] = round(many["peak_mb"] / one["peak_mb"], 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--multiple", type=float, default=20.0)
@@ -306,7 +369,14 @@ def main() -> None:
     ap.add_argument("--no-reuse", action="store_true")
     ap.add_argument("--keep")
     ap.add_argument("--out")
+    ap.add_argument("--operations", nargs=2, metavar=("STORE_1X", "STORE_MX"))
+    ap.add_argument("--baseline-src")
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.operations:
+        trees = {"this": SRC, **({"baseline": Path(args.baseline_src)} if args.baseline_src else {})}
+        print(json.dumps(operations_only(args.operations, trees, args.repeat), indent=2))
+        return
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="quarry-scale-"))
     base.mkdir(parents=True, exist_ok=True)
     reuse = not args.no_reuse

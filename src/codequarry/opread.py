@@ -30,8 +30,22 @@ _NO_BOUND = ""
 
 def read(data: Any, columns: list[str] | None, where: Any) -> pa.Table:
     """The rows of dataset ``data`` that match the expression ``where`` (None: all), only
-    ``columns``: filtered batch by batch as the parts are read, so only the matches are held."""
-    return data.to_table(columns=columns, filter=where)
+    ``columns``: read one row group at a time and filtered at once, so only the matches are held
+    (the dataset scanner reads several parts ahead, and keeps every part's footer: ~100 MB more
+    RSS over the 190 parts of ``test_facts`` at 20x the standard library)."""
+    pieces = [
+        _row_group(data, path, group, columns, where).combine_chunks() for _, path, group in _row_groups(data)
+    ]
+    pieces = [p for p in pieces if p.num_rows] or pieces[:1]
+    if not pieces:
+        return data.schema.empty_table() if columns is None else data.schema.empty_table().select(columns)
+    return pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+
+def _row_group(data: Any, path: str, group: int, columns: list[str] | None, where: Any) -> pa.Table:
+    """One row group of one part, projected and filtered; a fragment made for it and let go."""
+    fragment = data.format.make_fragment(path, filesystem=data.filesystem, row_groups=[group])
+    return fragment.to_table(schema=data.schema, columns=columns, filter=where)
 
 
 def by_repo(data: Any, columns: list[str] | None, where: Any) -> Iterator[tuple[str, pa.Table]]:
@@ -41,12 +55,10 @@ def by_repo(data: Any, columns: list[str] | None, where: Any) -> Iterator[tuple[
     groups = sorted(_row_groups(data), key=lambda g: g[0])
     pending: dict[str, list[pa.Table]] = {}
     for i, (_, path, group) in enumerate(groups):
-        # a fragment of the one row group, made when it is read and dropped after: footers are not kept
-        fragment = data.format.make_fragment(path, filesystem=data.filesystem, row_groups=[group])
-        part = fragment.to_table(schema=data.schema, columns=cols, filter=where)
+        part = _row_group(data, path, group, cols, where)  # (footers are not kept)
         for repo, rows in split_by_repo(part):
             pending.setdefault(repo, []).append(rows)
-        del fragment, part
+        del part
         bound = groups[i + 1][0] if i + 1 < len(groups) else None
         for repo in sorted(r for r in pending if bound is None or r < bound):
             yield repo, _one(pending.pop(repo), columns)
