@@ -47,6 +47,15 @@ its rows. Running again writes no row twice. Example::
 The built-in ``python.models.resolve`` writes one (kind ``limit``) for each model with more than 64
 ancestors (docs/tables/models.md, Limits). See :mod:`codequarry.operrors`.
 
+**Big inputs** (``ctx.read(name, columns, where)``, ``ctx.by_repo(name, columns, where)``). On a
+corpus of many repos, read only what the operation needs: ``ctx.read`` gives the rows matching a
+``pyarrow.dataset`` expression, filtered as the parts are read; ``ctx.by_repo`` hands the rows over
+one repo at a time, in repo order, so the operation holds one repo's rows (see :mod:`codequarry.opread`)::
+
+    import pyarrow.dataset as ds
+    for repo, rows in ctx.by_repo("imports", ["path", "target"], ds.field("scope") == ""):
+        ...
+
 **State kept between runs** (``ctx.kept(tag, build, update)``). In a long-lived process
 (``quarry watch``) an operation may keep what it builds from its inputs (an index, a graph) and
 update it from the rows that changed instead of building it again. The contract:
