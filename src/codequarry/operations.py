@@ -868,10 +868,17 @@ def _write_output(
     downstream of it, stays as it is). Returns the new state, or None when nothing was written."""
     from deltalake import write_deltalake
 
+    from codequarry.store import outputs, warm
+
     path = str(store.table_path(name))
     if scope.keys is not None and not scope.keys and not data.num_rows:
         return None  # no key to re-derive
     try:
+        if current is not None and not warm.enabled():  # a CLI run: from the table's part-keys record
+            cols, keys = scope.key_set() if not scope.whole else ((), None)
+            got = outputs.replace(store, name, data, cols, keys, current)
+            if got != outputs.NOT_HERE:
+                return got if isinstance(got, TableState) else None
         if current is not None and _same_rows(store, name, current, data, scope):
             return None
         if current is not None and not scope.whole:
@@ -883,6 +890,8 @@ def _write_output(
         else:
             write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
+        if not warm.enabled():
+            outputs.index(store, name, table)  # for the next run's outputs.replace
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
         from codequarry.store.damage import translate
         from codequarry.store.store import damaged
