@@ -40,7 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from codequarry.parts import Replacement
-from codequarry.store.keyfile import FOLDER, FORMAT, Ident, ident, is_current, parts_unchanged, path_of
+from codequarry.store.keyfile import (
+    FOLDER,
+    FORMAT,
+    Ident,
+    ident,
+    is_current,
+    parts_unchanged,
+    path_of,
+    remember,
+)
 from codequarry.store.warm import Key
 
 __all__ = ["FOLDER", "FORMAT", "IndexedPart", "KeyIndex", "forget", "keys_of_part", "load", "path_of", "save"]
@@ -105,8 +114,13 @@ def load(store_path: Path, table_path: Path, name: str, version: int, rows: int)
         return None
     if not is_current(table_path, version, got.log):
         return None
-    if not parts_unchanged(table_path, {rel: (p.size, p.mtime) for rel, p in got.parts.items()}):
+    listed = {rel: (p.size, p.mtime) for rel, p in got.parts.items()}
+    if not parts_unchanged(table_path, listed):
         return None
+    schema = doc.get("schema")
+    with contextlib.suppress(ValueError, TypeError):  # (a record without its schema is still kept)
+        raw = base64.b64decode(schema, validate=True) if isinstance(schema, str) else None
+        remember(table_path, version, got.log, listed, raw)  # what the run's ctx.before reads
     return got
 
 
