@@ -619,3 +619,44 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
                 p.kill()
             kid.kill()
             kid.wait()
+
+
+def test_a_one_file_run_opens_each_table_it_commits_once_and_no_other(tmp_path: Path) -> None:
+    """A one-file run reaches every table through its part-keys record: the per-file tables it
+    changes and the operations' outputs it replaces (store/outputs.py) are opened once, to commit,
+    and the operations' reads, ``ctx.before`` of the version before the commit included, open no
+    table (store/keyfile.py remembers the record of that version). The store stays a fresh
+    extract's. (Counted, not timed.)"""
+    from deltalake import DeltaTable
+
+    from tests.storedump import dump
+
+    (src, store), (fresh_src, fresh_store) = _changed_twins(tmp_path)
+    views = src / "app.py" if (src / "app.py").is_file() else sorted(src.rglob("*.py"))[0]
+    opened: list[tuple[str, object]] = []
+    real = DeltaTable.__init__
+
+    def counting(self, table_uri, version=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append((Path(str(table_uri)).name, version))
+        real(self, table_uri, version, *args, **kwargs)
+
+    extract(make_plan([src], store=store, workers=1))  # the edit: operation outputs get their records
+    for i in range(2):
+        views.write_text(
+            views.read_text() + f"\n\n@app.route('/more{i}')\ndef more_{i}():\n    return '{i}'\n"
+        )
+        os.utime(views, (1_700_000_200 + i, 1_700_000_200 + i))
+        opened.clear()
+        DeltaTable.__init__ = counting  # type: ignore[method-assign]
+        try:
+            summary = extract(make_plan([src], store=store, workers=1))
+        finally:
+            DeltaTable.__init__ = real  # type: ignore[method-assign]
+        assert summary.changed == 1 and summary.published
+        names = [name for name, _version in opened]
+        assert "routes" in names, names  # the route added: the output is replaced
+        assert len(names) == len(set(names)), names  # each table once
+        assert all(version is None for _name, version in opened), opened  # no read of an older version
+    shutil.copy2(views, fresh_src / views.relative_to(src))
+    extract(make_plan([fresh_src], store=fresh_store, workers=1))
+    assert dump(store) == dump(fresh_store)
