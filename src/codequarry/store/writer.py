@@ -38,8 +38,7 @@ from codequarry.store.store import (
 )
 from codequarry.store.warm import open_table
 
-#: threads committing the tables of a run (cold: the tables with a key record) or making their commit
-#: actions (a long-lived process: rewrites cut and written)
+#: threads making the tables' commit actions in a long-lived process (rewrites cut and written)
 COMMIT_THREADS = 2
 
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
@@ -110,85 +109,40 @@ class RunWriter(IndexedCommits):
         if warm.enabled():
             self._commit_all_warm(replace, states, now, pause)
             return states
-        full: list[str] = []
-        indexed: list[tuple[str, keyindex.KeyIndex]] = []
         for name in sorted(set(self.specs) | set(replace)):
             parts = self.parts.get(name, [])
             rep = replace.get(name)
             if not parts and not rep and name in states:
                 continue  # untouched: not even opened
-            state = states.get(name)
             path = self.store.table_path(name)
+            state = states.get(name)
             idx = keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None
-            if idx is None:
-                full.append(name)
-            elif not parts and idx.untouched_by(rep):  # no part holds a dropped row: not opened
-                pause(f"table:{name}")
-                self.live_files[name] = len(idx.parts)
-            else:
-                indexed.append((name, idx))
-        full += self._commit_all_indexed(indexed, replace, states, now, pause)
-        for name in sorted(full):
-            self._commit_full(name, self.parts.get(name, []), replace.get(name), states, now, pause)
+            if idx is not None:
+                if not parts and idx.untouched_by(rep):  # no part holds a dropped row: not opened
+                    pause(f"table:{name}")
+                    self.live_files[name] = len(idx.parts)
+                    continue
+                if self._commit_indexed(name, idx, parts, rep, states, now, pause):
+                    continue
+            table = open_table(path)
+            if table is None:
+                if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                    raise damaged(self.store, name, "its Delta log is missing or unreadable")
+                continue
+            self._check_version(name, table.version(), states)
+            self._check_rows(name, table.version(), recorded_rows(table), states)
+            actions: list[AddAction | RemoveAction] = []
+            if rep:
+                actions += self._drop(table, name, rep, now)
+            actions += [_add(p.file, p.size, p.stats, now) for p in parts]
+            pause(f"table:{name}")
+            if actions:
+                table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+                table.update_incremental()  # reads the one new commit (opening it anew reads the log)
+            states[name] = TableState(version=table.version(), rows=count_rows(table))
+            self.live_files[name] = len(table.file_uris())
+            self._index(name, table, parts)
         return states
-
-    def _commit_all_indexed(
-        self,
-        tables: list[tuple[str, keyindex.KeyIndex]],
-        replace: dict[str, Replacement],
-        states: dict[str, TableState],
-        now: int,
-        pause: Callable[[str], None],
-    ) -> list[str]:
-        """The commits of the tables with a key record, in threads (one table per task): each opens
-        its table, cuts its rewritten parts and commits, mostly in Delta Lake's and Arrow's native
-        code without the GIL, and the tables are independent transactions (a run's commits are
-        published together by the snapshot, or rolled back together). Returns the tables whose
-        record was not their log's (for the full path)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        def one(job: tuple[str, keyindex.KeyIndex]) -> bool:
-            name, idx = job
-            return self._commit_indexed(
-                name, idx, self.parts.get(name, []), replace.get(name), states, now, pause
-            )
-
-        if len(tables) > 1:
-            with ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="quarry-commit") as pool:
-                done = list(pool.map(one, tables))
-        else:
-            done = [one(job) for job in tables]
-        return [name for (name, _idx), ok in zip(tables, done, strict=True) if not ok]
-
-    def _commit_full(
-        self,
-        name: str,
-        parts: list[Part],
-        rep: Replacement | None,
-        states: dict[str, TableState],
-        now: int,
-        pause: Callable[[str], None],
-    ) -> None:
-        """One table's commit through its Delta log: the parts holding dropped keys are found by
-        their statistics and key columns, then the record of its parts' keys is written."""
-        table = open_table(self.store.table_path(name))
-        if table is None:
-            if name in states:  # in the snapshot, but its log is gone: never drop rows silently
-                raise damaged(self.store, name, "its Delta log is missing or unreadable")
-            return
-        self._check_version(name, table.version(), states)
-        self._check_rows(name, table.version(), recorded_rows(table), states)
-        actions: list[AddAction | RemoveAction] = []
-        if rep:
-            actions += self._drop(table, name, rep, now)
-        actions += [_add(p.file, p.size, p.stats, now) for p in parts]
-        pause(f"table:{name}")
-        if actions:
-            table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
-            table.update_incremental()  # reads the one new commit (opening it anew reads the log)
-        states[name] = TableState(version=table.version(), rows=count_rows(table))
-        self.live_files[name] = len(table.file_uris())
-        self._index(name, table, parts)
 
     def _check_version(self, name: str, version: int, states: dict[str, TableState]) -> None:
         if name in states and version < states[name].version:
