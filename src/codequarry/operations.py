@@ -890,8 +890,8 @@ def _write_output(
         else:
             write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
-        if not warm.enabled():
-            outputs.index(store, name, table)  # for the next run's outputs.replace
+        if not warm.enabled() and scope.columns in ((), ("repo",), outputs.KEY_COLUMNS):
+            outputs.index(store, name, table)  # for the next run's outputs.replace (not by other keys)
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
         from codequarry.store.damage import translate
         from codequarry.store.store import damaged
