@@ -526,10 +526,15 @@ def run_operations(
                 summary[name] = {"ran": False}
                 continue
             todo.append((op, parts, before))
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-            results = list(
-                pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources, job[2]), todo)
-            )
+
+        def one(job: tuple[Operation, Any, Mapping[str, int]]) -> Any:
+            return _run_one(store, job[0], specs, states, job[1], sources, job[2])
+
+        if min(workers, len(todo)) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                results = list(pool.map(one, todo))
+        else:  # one at a time: in this thread (a pool of one thread is only a thread to wait for)
+            results = [one(job) for job in todo]
         for (op, _parts, _before), (written, info, errs) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
