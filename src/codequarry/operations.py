@@ -120,6 +120,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from codequarry.api import Operation
@@ -280,7 +281,35 @@ class OperationContext:
             got = self._parts_of_changed(name, state.version)
             if got is not None:
                 return self._of_changed(got, columns)
+            got = self._changed_from_record(name, state.version, columns)
+            if got is not None:
+                return got
         return self._of_changed(self.table(name), columns)
+
+    def _changed_from_record(self, name: str, version: int, columns: list[str] | None) -> pa.Table | None:
+        """The changed files' rows of ``version`` of ``name``, read from only the parts holding them,
+        when this run's commit made or replaced that version from the table's part-keys record
+        (store/keyindex.py ``kept``); None otherwise."""
+        from codequarry.store import keyindex
+
+        self._check(name)
+        path = self.store.table_path(name)
+        got = keyindex.kept(path, version) if self.changed is not None else None
+        if got is None:
+            return None
+        idx, schema = got
+        names = _with_keys(columns) or list(schema.names)
+        try:
+            want = pa.schema([schema.field(c) for c in names])
+            parts = [
+                pq.ParquetFile(path / rel).read(columns=names).cast(want)
+                for rel in sorted(idx.parts)
+                if not idx.parts[rel].keys.isdisjoint(self.changed or ())
+            ]
+        except (KeyError, OSError, pa.ArrowException):
+            return None
+        data = pa.concat_tables(parts) if parts else want.empty_table()
+        return self._of_changed(plain_types(data), columns)
 
     def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
         """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed
@@ -308,6 +337,9 @@ class OperationContext:
             if got is None:
                 got = plain_types(partcache.table_at(self.store, name, version))
             return self._of_changed(got, columns)
+        got = self._changed_from_record(name, version, columns)
+        if got is not None:
+            return got
         import pyarrow.dataset as ds
 
         paths = sorted({p for _, p in self.changed or ()})

@@ -116,7 +116,9 @@ class IndexedCommits:
         if all(keys or not rows for rows, keys in kept.values()):
             # the schema readers of version nxt see: the log's, unchanged by this commit (else none)
             after = pa.schema(schema.to_arrow())
-            keyindex.save(self.store.path, path, name, nxt, kept, before if after.equals(before) else None)
+            same = before if after.equals(before) else None
+            keyindex.keep(path, idx, before)  # for the operations' reads of both versions
+            keyindex.keep(path, keyindex.save(self.store.path, path, name, nxt, kept, same), same)
         if nxt % CHECKPOINT_EVERY == 0:
             _checkpoint(table, nxt)
         return True

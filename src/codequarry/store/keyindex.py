@@ -148,26 +148,28 @@ def save(
     version: int,
     parts: dict[str, tuple[int, frozenset[Key]]],
     schema: Any = None,
-) -> None:
+) -> KeyIndex | None:
     """Record ``parts`` (file -> (rows, keys)) as the live parts of ``version`` of table ``name``,
     which this run has just committed (under the writer lock), and ``schema`` (a pyarrow schema:
     the table's at that version) when given. Nothing is recorded if a file or the log entry cannot
-    be stat'ed; any earlier record is removed first."""
+    be stat'ed; any earlier record is removed first. Returns the record written (None: none)."""
     target = path_of(store_path, name)
     forget(store_path, name)
     log = ident(table_path, version)
     if log is None:
-        return
+        return None
     doc_parts: dict[str, Any] = {}
+    recorded: dict[str, IndexedPart] = {}
     for rel, (rows, keys) in sorted(parts.items()):
         try:
             st = os.stat(table_path / rel)
         except OSError:
-            return
+            return None
         by_repo: dict[str, list[str]] = {}
         for repo, path in sorted(keys):
             by_repo.setdefault(repo, []).append(path)
         doc_parts[rel] = {"size": st.st_size, "mtime": st.st_mtime_ns, "rows": rows, "keys": by_repo}
+        recorded[rel] = IndexedPart(st.st_size, st.st_mtime_ns, rows, keys)
     doc = {
         "format": FORMAT,
         "version": version,
@@ -185,6 +187,40 @@ def save(
     except OSError:  # a cache: a full disk only costs the next run the full path
         with contextlib.suppress(OSError):
             tmp.unlink()
+    return KeyIndex(version=version, log=log, parts=recorded)
+
+
+#: the records of the versions this run's commit replaced and made (by table folder and version),
+#: with the schema readers of each version see: the run's operations read the changed files' rows
+#: of either version (``ctx.before``, ``ctx.changed_rows``) from only the parts holding them
+_kept: dict[tuple[str, int], tuple[KeyIndex, Any]] = {}
+
+
+def keep(table_path: Path, idx: KeyIndex | None, schema: Any) -> None:
+    """Keep ``idx`` (a record of ``table_path`` that is true now) and its pyarrow ``schema`` (None:
+    unknown) for this run's reads (:func:`kept`)."""
+    if idx is not None and schema is not None:
+        _kept[(str(table_path), idx.version)] = (idx, schema)
+
+
+def kept(table_path: Path, version: int) -> tuple[KeyIndex, Any] | None:
+    """The record kept for ``version`` of ``table_path`` and its schema, if that version's log entry
+    is still the file it was and every part it names is on disk as recorded (a Delta version's
+    files never change); None otherwise."""
+    got = _kept.get((str(table_path), version))
+    if got is None:
+        return None
+    idx = got[0]
+    if ident(table_path, version) != idx.log:
+        return None
+    return (
+        got if parts_unchanged(table_path, {rel: (p.size, p.mtime) for rel, p in idx.parts.items()}) else None
+    )
+
+
+def forget_kept() -> None:
+    """Drop what the last run kept (a new run's commit starts)."""
+    _kept.clear()
 
 
 def forget(store_path: Path, name: str) -> None:

@@ -174,7 +174,8 @@ def _commit(
         return TableState(version=table.version(), rows=count_rows(table))
     changed = frozenset().union(*(idx.parts[rel].keys for rel in hit), new_keys)
     warm.record(path, nxt, changed, always=True)  # what the run's later operations diff
-    keyindex.save(store.path, path, name, nxt, kept, schema)
+    keyindex.keep(path, idx, schema)  # for later operations' reads of both versions
+    keyindex.keep(path, keyindex.save(store.path, path, name, nxt, kept, schema), schema)
     if nxt % CHECKPOINT_EVERY == 0:
         _checkpoint(table, nxt)
     return TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
