@@ -660,3 +660,47 @@ def test_a_one_file_run_opens_each_table_it_commits_once_and_no_other(tmp_path: 
     shutil.copy2(views, fresh_src / views.relative_to(src))
     extract(make_plan([fresh_src], store=fresh_store, workers=1))
     assert dump(store) == dump(fresh_store)
+
+
+def test_the_changed_files_rows_from_the_kept_records_are_those_of_the_tables(tmp_path: Path) -> None:
+    """After a one-file run's commit, ``ctx.before`` and ``ctx.changed_rows`` read the changed
+    file's rows of the versions before and after from only the parts the kept records name
+    (keyindex.keep), not from the whole table: the same rows as the reads without them."""
+    from codequarry.operations import OperationContext
+    from codequarry.store import Store, keyindex
+
+    (src, store_dir), _ = _changed_twins(tmp_path)
+    store = Store(store_dir)
+    before = store.snapshot()
+    assert before is not None
+    extract(make_plan([src], store=store_dir, workers=1))
+    after = store.snapshot()
+    assert after is not None
+    victim = sorted(src.rglob("*.py"))[0].relative_to(src).as_posix()
+    moved = [
+        n for n in after.tables if n in before.tables and after.tables[n].version != before.tables[n].version
+    ]
+    assert {"files", "functions"} <= set(moved), moved
+
+    def read(name: str) -> tuple[list[str], list[str], int]:
+        ctx = OperationContext(
+            store,
+            after.tables,
+            name="probe",
+            inputs=(name,),
+            changed=frozenset({("src", victim)}),
+            before={name: before.tables[name].version},
+        )
+        old, new = ctx.before(name), ctx.changed_rows(name)
+        return sorted(map(repr, old.to_pylist())), sorted(map(repr, new.to_pylist())), len(ctx._cache)
+
+    kept = {}
+    for name in moved:
+        assert keyindex.kept(store.table_path(name), after.tables[name].version) is not None, name
+        kept[name] = read(name)
+        assert kept[name][0] or kept[name][1], name  # the victim's rows, before or after
+        assert kept[name][2] == 0, name  # no whole table read
+    keyindex.forget_kept()
+    for name in moved:
+        old, new, _ = read(name)
+        assert (old, new) == kept[name][:2], name
