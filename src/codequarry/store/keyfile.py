@@ -15,8 +15,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -82,11 +80,11 @@ def live_listing(
     path = path_of(store_path, name)
     try:
         if os.stat(path).st_size > MAX_LISTED_BYTES:
-            return recall(table_path, version)
+            return _recalled_listing(table_path, version)
         with open(path, encoding="utf-8") as fh:
             doc: Any = json.load(fh)
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != version:
-            return recall(table_path, version)
+            return _recalled_listing(table_path, version)
         log, parts = doc["log"], doc["parts"]
         if not (isinstance(log, list) and len(log) == 3 and all(isinstance(x, int) for x in log)):
             return None
@@ -94,48 +92,51 @@ def live_listing(
         schema = doc.get("schema")
         raw = base64.b64decode(schema, validate=True) if isinstance(schema, str) else None
     except FileNotFoundError:
-        return recall(table_path, version)
+        return _recalled_listing(table_path, version)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if not is_current(table_path, version, (log[0], log[1], log[2])):
         return None
-    if not parts_unchanged(table_path, listed):
-        return None
-    remember(table_path, version, (log[0], log[1], log[2]), listed, raw)
-    return sorted(listed), raw
+    return (sorted(listed), raw) if parts_unchanged(table_path, listed) else None
 
 
-#: records this process found true of a table's then latest version, by (table folder, version): a
-#: run's commit moves the table past its record, and the run's operations then read the version
-#: before it (``ctx.before``), whose parts the record still names
-_recalled: OrderedDict[tuple[str, int], tuple[Ident, dict[str, tuple[int, int]], bytes | None]] = (
-    OrderedDict()
-)
-_recalled_lock = threading.Lock()
-MAX_RECALLED = 256
+def _recalled_listing(table_path: Path, version: int) -> tuple[list[str], bytes | None] | None:
+    got = recall(table_path, version)
+    return None if got is None else (got[0], got[1])
+
+
+#: what this run's commit knew of the versions it replaced and made, by (table folder, version):
+#: their log entry, parts (size, mtime), schema (Arrow IPC) and the writer's own record of them
+#: (store/keyindex.py), so that the run's later reads of either version (``ctx.before``,
+#: ``ctx.changed_rows``, ``live_dataset``) need no log replay; dropped when the next commit starts
+_recalled: dict[tuple[str, int], tuple[Ident, dict[str, tuple[int, int]], bytes | None, Any]] = {}
 
 
 def remember(
-    table_path: Path, version: int, log: Ident, parts: dict[str, tuple[int, int]], schema: bytes | None
+    table_path: Path,
+    version: int,
+    log: Ident,
+    parts: dict[str, tuple[int, int]],
+    schema: bytes | None,
+    record: Any = None,
 ) -> None:
-    """Keep what a record that was true said of ``version`` (its log entry, parts and schema)."""
-    with _recalled_lock:
-        _recalled[(str(table_path), version)] = (log, dict(parts), schema)
-        _recalled.move_to_end((str(table_path), version))
-        while len(_recalled) > MAX_RECALLED:
-            _recalled.popitem(last=False)
+    """Keep what is true of ``version`` now (its log entry, parts, schema, and ``record``)."""
+    _recalled[(str(table_path), version)] = (log, dict(parts), schema, record)
 
 
-def recall(table_path: Path, version: int) -> tuple[list[str], bytes | None] | None:
-    """(the live part files, the schema) of an earlier ``version`` as a record this process read
-    while it was current said, if that version's log entry is still the same file and every part is
-    on disk as recorded (a version's files never change in Delta: only a log made anew, or a part
-    rewritten in place, would make the record untrue, and both are caught); None otherwise."""
-    with _recalled_lock:
-        got = _recalled.get((str(table_path), version))
+def recall(table_path: Path, version: int) -> tuple[list[str], bytes | None, Any] | None:
+    """(the live part files, the schema, the record) kept for ``version`` of ``table_path``, if
+    that version's log entry is still the same file and every part is on disk as recorded (a
+    version's files never change in Delta: only a log made anew, or a part rewritten in place,
+    would make them untrue, and both are caught); None otherwise."""
+    got = _recalled.get((str(table_path), version))
     if got is None:
         return None
-    log, parts, raw = got
+    log, parts, raw, record = got
     if ident(table_path, version) != log or not parts_unchanged(table_path, parts):
         return None
-    return sorted(parts), raw
+    return sorted(parts), raw, record
+
+
+def forget_remembered() -> None:
+    _recalled.clear()

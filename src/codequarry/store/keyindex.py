@@ -44,10 +44,12 @@ from codequarry.store.keyfile import (
     FOLDER,
     FORMAT,
     Ident,
+    forget_remembered,
     ident,
     is_current,
     parts_unchanged,
     path_of,
+    recall,
     remember,
 )
 from codequarry.store.warm import Key
@@ -114,13 +116,8 @@ def load(store_path: Path, table_path: Path, name: str, version: int, rows: int)
         return None
     if not is_current(table_path, version, got.log):
         return None
-    listed = {rel: (p.size, p.mtime) for rel, p in got.parts.items()}
-    if not parts_unchanged(table_path, listed):
+    if not parts_unchanged(table_path, {rel: (p.size, p.mtime) for rel, p in got.parts.items()}):
         return None
-    schema = doc.get("schema")
-    with contextlib.suppress(ValueError, TypeError):  # (a record without its schema is still kept)
-        raw = base64.b64decode(schema, validate=True) if isinstance(schema, str) else None
-        remember(table_path, version, got.log, listed, raw)  # what the run's ctx.before reads
     return got
 
 
@@ -190,37 +187,25 @@ def save(
     return KeyIndex(version=version, log=log, parts=recorded)
 
 
-#: the records of the versions this run's commit replaced and made (by table folder and version),
-#: with the schema readers of each version see: the run's operations read the changed files' rows
-#: of either version (``ctx.before``, ``ctx.changed_rows``) from only the parts holding them
-_kept: dict[tuple[str, int], tuple[KeyIndex, Any]] = {}
-
-
 def keep(table_path: Path, idx: KeyIndex | None, schema: Any) -> None:
-    """Keep ``idx`` (a record of ``table_path`` that is true now) and its pyarrow ``schema`` (None:
-    unknown) for this run's reads (:func:`kept`)."""
+    """Keep ``idx`` (a record of ``table_path`` true now: a version this run's commit replaced or
+    made) with its pyarrow ``schema`` for the run's reads of that version (:func:`kept`,
+    ``keyfile.live_listing``); nothing without a schema."""
     if idx is not None and schema is not None:
-        _kept[(str(table_path), idx.version)] = (idx, schema)
+        parts = {rel: (p.size, p.mtime) for rel, p in idx.parts.items()}
+        remember(table_path, idx.version, idx.log, parts, schema.serialize().to_pybytes(), (idx, schema))
 
 
 def kept(table_path: Path, version: int) -> tuple[KeyIndex, Any] | None:
-    """The record kept for ``version`` of ``table_path`` and its schema, if that version's log entry
-    is still the file it was and every part it names is on disk as recorded (a Delta version's
-    files never change); None otherwise."""
-    got = _kept.get((str(table_path), version))
-    if got is None:
-        return None
-    idx = got[0]
-    if ident(table_path, version) != idx.log:
-        return None
-    return (
-        got if parts_unchanged(table_path, {rel: (p.size, p.mtime) for rel, p in idx.parts.items()}) else None
-    )
+    """The record kept for ``version`` of ``table_path`` and its schema, while that version's log
+    entry is the file it was and every part is on disk as recorded; None otherwise."""
+    got = recall(table_path, version)
+    return None if got is None else got[2]
 
 
 def forget_kept() -> None:
     """Drop what the last run kept (a new run's commit starts)."""
-    _kept.clear()
+    forget_remembered()
 
 
 def forget(store_path: Path, name: str) -> None:
