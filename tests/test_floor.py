@@ -704,3 +704,27 @@ def test_the_changed_files_rows_from_the_kept_records_are_those_of_the_tables(tm
     for name in moved:
         old, new, _ = read(name)
         assert (old, new) == kept[name][:2], name
+
+
+def test_a_one_file_run_with_one_worker_starts_no_thread_to_wait_for(tmp_path: Path) -> None:
+    """With one worker, a one-file run writes its parts inline (a one-file chunk has nothing to
+    overlap) and runs its operations in the calling thread: the only thread it starts is the
+    report's memory sampler. (Counted, not timed.)"""
+    import threading
+
+    (src, store), _ = _changed_twins(tmp_path)
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        summary = extract(make_plan([src], store=store, workers=1))
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
+    assert summary.changed == 1 and summary.published
+    assert summary.operations and any(info.get("ran") for info in summary.operations.values())
+    assert started == ["quarry-memory"], started
