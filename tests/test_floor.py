@@ -551,8 +551,8 @@ def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tm
         assert got.schema.equals(want.schema) and sorted(got.files) == sorted(want.files), name
         assert got.to_table().num_rows == want.to_table().num_rows == state.rows, name
         listed = keyfile.live_listing(store.path, table_path, name, state.version)
-        if listed is None or listed[1] is None or not listed[0]:
-            continue
+        if listed is None or listed[1] is None or not listed[0] or state.version == 0:
+            continue  # (at version 0 the entry moved below is the record's own: it cannot stand)
         served += 1
         first = Path(keyfile.log_entry(table_path, 0))  # the log cannot be replayed without it
         first.rename(first.with_name("moved.json"))
@@ -619,3 +619,112 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
                 p.kill()
             kid.kill()
             kid.wait()
+
+
+def test_a_one_file_run_opens_each_table_it_commits_once_and_no_other(tmp_path: Path) -> None:
+    """A one-file run reaches every table through its part-keys record: the per-file tables it
+    changes and the operations' outputs it replaces (store/outputs.py) are opened once, to commit,
+    and the operations' reads, ``ctx.before`` of the version before the commit included, open no
+    table (store/keyfile.py remembers the record of that version). The store stays a fresh
+    extract's. (Counted, not timed.)"""
+    from deltalake import DeltaTable
+
+    from tests.storedump import dump
+
+    (src, store), (fresh_src, fresh_store) = _changed_twins(tmp_path)
+    views = src / "app.py" if (src / "app.py").is_file() else sorted(src.rglob("*.py"))[0]
+    opened: list[tuple[str, object]] = []
+    real = DeltaTable.__init__
+
+    def counting(self, table_uri, version=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append((Path(str(table_uri)).name, version))
+        real(self, table_uri, version, *args, **kwargs)
+
+    extract(make_plan([src], store=store, workers=1))  # the edit: operation outputs get their records
+    for i in range(2):
+        views.write_text(
+            views.read_text() + f"\n\n@app.route('/more{i}')\ndef more_{i}():\n    return '{i}'\n"
+        )
+        os.utime(views, (1_700_000_200 + i, 1_700_000_200 + i))
+        opened.clear()
+        DeltaTable.__init__ = counting  # type: ignore[method-assign]
+        try:
+            summary = extract(make_plan([src], store=store, workers=1))
+        finally:
+            DeltaTable.__init__ = real  # type: ignore[method-assign]
+        assert summary.changed == 1 and summary.published
+        names = [name for name, _version in opened]
+        assert "routes" in names, names  # the route added: the output is replaced
+        assert len(names) == len(set(names)), names  # each table once
+        assert all(version is None for _name, version in opened), opened  # no read of an older version
+    shutil.copy2(views, fresh_src / views.relative_to(src))
+    extract(make_plan([fresh_src], store=fresh_store, workers=1))
+    assert dump(store) == dump(fresh_store)
+
+
+def test_the_changed_files_rows_from_the_kept_records_are_those_of_the_tables(tmp_path: Path) -> None:
+    """After a one-file run's commit, ``ctx.before`` and ``ctx.changed_rows`` read the changed
+    file's rows of the versions before and after from only the parts the kept records name
+    (keyindex.keep), not from the whole table: the same rows as the reads without them."""
+    from codequarry.operations import OperationContext
+    from codequarry.store import Store, keyindex
+
+    (src, store_dir), _ = _changed_twins(tmp_path)
+    store = Store(store_dir)
+    before = store.snapshot()
+    assert before is not None
+    extract(make_plan([src], store=store_dir, workers=1))
+    after = store.snapshot()
+    assert after is not None
+    victim = sorted(src.rglob("*.py"))[0].relative_to(src).as_posix()
+    moved = [
+        n for n in after.tables if n in before.tables and after.tables[n].version != before.tables[n].version
+    ]
+    assert {"files", "functions"} <= set(moved), moved
+
+    def read(name: str) -> tuple[list[str], list[str], int]:
+        ctx = OperationContext(
+            store,
+            after.tables,
+            name="probe",
+            inputs=(name,),
+            changed=frozenset({("src", victim)}),
+            before={name: before.tables[name].version},
+        )
+        old, new = ctx.before(name), ctx.changed_rows(name)
+        return sorted(map(repr, old.to_pylist())), sorted(map(repr, new.to_pylist())), len(ctx._cache)
+
+    kept = {}
+    for name in moved:
+        assert keyindex.kept(store.table_path(name), after.tables[name].version) is not None, name
+        kept[name] = read(name)
+        assert kept[name][0] or kept[name][1], name  # the victim's rows, before or after
+        assert kept[name][2] == 0, name  # no whole table read
+    keyindex.forget_kept()
+    for name in moved:
+        old, new, _ = read(name)
+        assert (old, new) == kept[name][:2], name
+
+
+def test_a_one_file_run_with_one_worker_starts_no_thread_to_wait_for(tmp_path: Path) -> None:
+    """With one worker, a one-file run writes its parts inline (a one-file chunk has nothing to
+    overlap) and runs its operations in the calling thread: the only thread it starts is the
+    report's memory sampler. (Counted, not timed.)"""
+    import threading
+
+    (src, store), _ = _changed_twins(tmp_path)
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        summary = extract(make_plan([src], store=store, workers=1))
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
+    assert summary.changed == 1 and summary.published
+    assert summary.operations and any(info.get("ran") for info in summary.operations.values())
+    assert started == ["quarry-memory"], started

@@ -129,6 +129,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from codequarry.api import Operation
@@ -334,7 +335,35 @@ class OperationContext:
             got = self._parts_of_changed(name, state.version)
             if got is not None:
                 return self._of_changed(got, columns)
+            got = self._changed_from_record(name, state.version, columns)
+            if got is not None:
+                return got
         return self._of_changed(self.table(name), columns)
+
+    def _changed_from_record(self, name: str, version: int, columns: list[str] | None) -> pa.Table | None:
+        """The changed files' rows of ``version`` of ``name``, read from only the parts holding them,
+        when this run's commit made or replaced that version from the table's part-keys record
+        (store/keyindex.py ``kept``); None otherwise."""
+        from codequarry.store import keyindex
+
+        self._check(name)
+        path = self.store.table_path(name)
+        got = keyindex.kept(path, version) if self.changed is not None else None
+        if got is None:
+            return None
+        idx, schema = got
+        names = _with_keys(columns) or list(schema.names)
+        try:
+            want = pa.schema([schema.field(c) for c in names])
+            parts = [
+                pq.ParquetFile(path / rel).read(columns=names).cast(want)
+                for rel in sorted(idx.parts)
+                if not idx.parts[rel].keys.isdisjoint(self.changed or ())
+            ]
+        except (KeyError, OSError, pa.ArrowException):
+            return None
+        data = pa.concat_tables(parts) if parts else want.empty_table()
+        return self._of_changed(plain_types(data), columns)
 
     def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
         """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed
@@ -362,6 +391,9 @@ class OperationContext:
             if got is None:
                 got = plain_types(partcache.table_at(self.store, name, version))
             return self._of_changed(got, columns)
+        got = self._changed_from_record(name, version, columns)
+        if got is not None:
+            return got
         import pyarrow.dataset as ds
 
         paths = sorted({p for _, p in self.changed or ()})
@@ -580,10 +612,15 @@ def run_operations(
                 summary[name] = {"ran": False}
                 continue
             todo.append((op, parts, before))
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(todo) or 1))) as pool:
-            results = list(
-                pool.map(lambda job: _run_one(store, job[0], specs, states, job[1], sources, job[2]), todo)
-            )
+
+        def one(job: tuple[Operation, Any, Mapping[str, int]]) -> Any:
+            return _run_one(store, job[0], specs, states, job[1], sources, job[2])
+
+        if min(workers, len(todo)) > 1:
+            with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                results = list(pool.map(one, todo))
+        else:  # one at a time: in this thread (a pool of one thread is only a thread to wait for)
+            results = [one(job) for job in todo]
         for (op, _parts, _before), (written, info, errs) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
@@ -922,10 +959,17 @@ def _write_output(
     downstream of it, stays as it is). Returns the new state, or None when nothing was written."""
     from deltalake import write_deltalake
 
+    from codequarry.store import outputs, warm
+
     path = str(store.table_path(name))
     if scope.keys is not None and not scope.keys and not data.num_rows:
         return None  # no key to re-derive
     try:
+        if current is not None and not warm.enabled():  # a CLI run: from the table's part-keys record
+            cols, keys = scope.key_set() if not scope.whole else ((), None)
+            got = outputs.replace(store, name, data, cols, keys, current)
+            if got != outputs.NOT_HERE:
+                return got if isinstance(got, TableState) else None
         if current is not None and _same_rows(store, name, current, data, scope):
             return None
         if current is not None and not scope.whole:
@@ -937,6 +981,8 @@ def _write_output(
         else:
             write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
+        if not warm.enabled() and scope.columns in ((), ("repo",), outputs.KEY_COLUMNS):
+            outputs.index(store, name, table)  # for the next run's outputs.replace (not by other keys)
     except Exception as exc:  # a damaged log, a full disk: say which table, and the fix
         from codequarry.store.damage import translate
         from codequarry.store.store import damaged

@@ -116,7 +116,9 @@ class IndexedCommits:
         if all(keys or not rows for rows, keys in kept.values()):
             # the schema readers of version nxt see: the log's, unchanged by this commit (else none)
             after = pa.schema(schema.to_arrow())
-            keyindex.save(self.store.path, path, name, nxt, kept, before if after.equals(before) else None)
+            same = before if after.equals(before) else None
+            keyindex.keep(path, idx, before)  # for the operations' reads of both versions
+            keyindex.keep(path, keyindex.save(self.store.path, path, name, nxt, kept, same), same)
         if nxt % CHECKPOINT_EVERY == 0:
             _checkpoint(table, nxt)
         return True
@@ -125,29 +127,38 @@ class IndexedCommits:
         """Record the keys of each live part of ``table`` (just committed by the full path) for the
         next run; parts this run wrote give the keys their writer found (none read back).
         Not for a table without key columns, nor one of more than MAX_INDEXED parts."""
-        path = self.store.table_path(name)
-        keyindex.forget(self.store.path, name)
         spec = self.specs.get(name)
         if spec is None or not {"repo", "path"} <= set(spec.schema.names):
+            keyindex.forget(self.store.path, name)
             return
-        live = _actions(table)
-        if live.num_rows > keyindex.MAX_INDEXED:
+        record_keys(self.store, name, table, parts)
+
+
+def record_keys(store: Store, name: str, table: DeltaTable, parts: list[Part] | None = None) -> None:
+    """Record the ``(repo, path)`` keys of each live part of ``table`` (version just written under
+    the lock; ``parts``: those this run wrote, whose keys their writer found) for the next run.
+    Nothing is recorded for a part without both key columns or with a null in one, nor for a table
+    of more than MAX_INDEXED parts."""
+    path = store.table_path(name)
+    keyindex.forget(store.path, name)
+    live = _actions(table)
+    if live.num_rows > keyindex.MAX_INDEXED:
+        return
+    stats = {p.file: p.stats for p in parts or ()}
+    known = {p.file: p.keys for p in parts or () if p.keys is not None}  # the writer's, not read back
+    rows = live.column("num_records").to_pylist() if live.num_rows else []
+    got: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
+    for rel, n in zip(live.column("path").to_pylist() if live.num_rows else [], rows, strict=True):
+        if n is None or not part_inside(rel) or "/" in rel:
             return
-        stats = {p.file: p.stats for p in parts}
-        known = {p.file: p.keys for p in parts if p.keys is not None}  # the writer's, not read back
-        rows = live.column("num_records").to_pylist() if live.num_rows else []
-        got: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {}
-        for rel, n in zip(live.column("path").to_pylist() if live.num_rows else [], rows, strict=True):
-            if n is None or not part_inside(rel) or "/" in rel:
-                return
-            try:
-                keys = known.get(rel) or keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
-            except (OSError, pa.ArrowException):
-                return
-            if keys is None:
-                return
-            got[rel] = (int(n), keys)
-        keyindex.save(self.store.path, path, name, table.version(), got, pa.schema(table.schema().to_arrow()))
+        try:
+            keys = known.get(rel) or keyindex.keys_of_part(f"{path}/{rel}", stats.get(rel))
+        except (OSError, pa.ArrowException):
+            return
+        if keys is None:
+            return
+        got[rel] = (int(n), keys)
+    keyindex.save(store.path, path, name, table.version(), got, pa.schema(table.schema().to_arrow()))
 
 
 def _checkpoint(table: DeltaTable, version: int) -> None:

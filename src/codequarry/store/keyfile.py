@@ -80,19 +80,63 @@ def live_listing(
     path = path_of(store_path, name)
     try:
         if os.stat(path).st_size > MAX_LISTED_BYTES:
-            return None
+            return _recalled_listing(table_path, version)
         with open(path, encoding="utf-8") as fh:
             doc: Any = json.load(fh)
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != version:
-            return None
+            return _recalled_listing(table_path, version)
         log, parts = doc["log"], doc["parts"]
         if not (isinstance(log, list) and len(log) == 3 and all(isinstance(x, int) for x in log)):
             return None
         listed = {str(rel): (int(p["size"]), int(p["mtime"])) for rel, p in parts.items()}
         schema = doc.get("schema")
         raw = base64.b64decode(schema, validate=True) if isinstance(schema, str) else None
+    except FileNotFoundError:
+        return _recalled_listing(table_path, version)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if not is_current(table_path, version, (log[0], log[1], log[2])):
         return None
     return (sorted(listed), raw) if parts_unchanged(table_path, listed) else None
+
+
+def _recalled_listing(table_path: Path, version: int) -> tuple[list[str], bytes | None] | None:
+    got = recall(table_path, version)
+    return None if got is None else (got[0], got[1])
+
+
+#: what this run's commit knew of the versions it replaced and made, by (table folder, version):
+#: their log entry, parts (size, mtime), schema (Arrow IPC) and the writer's own record of them
+#: (store/keyindex.py), so that the run's later reads of either version (``ctx.before``,
+#: ``ctx.changed_rows``, ``live_dataset``) need no log replay; dropped when the next commit starts
+_recalled: dict[tuple[str, int], tuple[Ident, dict[str, tuple[int, int]], bytes | None, Any]] = {}
+
+
+def remember(
+    table_path: Path,
+    version: int,
+    log: Ident,
+    parts: dict[str, tuple[int, int]],
+    schema: bytes | None,
+    record: Any = None,
+) -> None:
+    """Keep what is true of ``version`` now (its log entry, parts, schema, and ``record``)."""
+    _recalled[(str(table_path), version)] = (log, dict(parts), schema, record)
+
+
+def recall(table_path: Path, version: int) -> tuple[list[str], bytes | None, Any] | None:
+    """(the live part files, the schema, the record) kept for ``version`` of ``table_path``, if
+    that version's log entry is still the same file and every part is on disk as recorded (a
+    version's files never change in Delta: only a log made anew, or a part rewritten in place,
+    would make them untrue, and both are caught); None otherwise."""
+    got = _recalled.get((str(table_path), version))
+    if got is None:
+        return None
+    log, parts, raw, record = got
+    if ident(table_path, version) != log or not parts_unchanged(table_path, parts):
+        return None
+    return sorted(parts), raw, record
+
+
+def forget_remembered() -> None:
+    _recalled.clear()

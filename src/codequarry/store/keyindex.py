@@ -40,7 +40,18 @@ from pathlib import Path
 from typing import Any
 
 from codequarry.parts import Replacement
-from codequarry.store.keyfile import FOLDER, FORMAT, Ident, ident, is_current, parts_unchanged, path_of
+from codequarry.store.keyfile import (
+    FOLDER,
+    FORMAT,
+    Ident,
+    forget_remembered,
+    ident,
+    is_current,
+    parts_unchanged,
+    path_of,
+    recall,
+    remember,
+)
 from codequarry.store.warm import Key
 
 __all__ = ["FOLDER", "FORMAT", "IndexedPart", "KeyIndex", "forget", "keys_of_part", "load", "path_of", "save"]
@@ -134,26 +145,28 @@ def save(
     version: int,
     parts: dict[str, tuple[int, frozenset[Key]]],
     schema: Any = None,
-) -> None:
+) -> KeyIndex | None:
     """Record ``parts`` (file -> (rows, keys)) as the live parts of ``version`` of table ``name``,
     which this run has just committed (under the writer lock), and ``schema`` (a pyarrow schema:
     the table's at that version) when given. Nothing is recorded if a file or the log entry cannot
-    be stat'ed; any earlier record is removed first."""
+    be stat'ed; any earlier record is removed first. Returns the record written (None: none)."""
     target = path_of(store_path, name)
     forget(store_path, name)
     log = ident(table_path, version)
     if log is None:
-        return
+        return None
     doc_parts: dict[str, Any] = {}
+    recorded: dict[str, IndexedPart] = {}
     for rel, (rows, keys) in sorted(parts.items()):
         try:
             st = os.stat(table_path / rel)
         except OSError:
-            return
+            return None
         by_repo: dict[str, list[str]] = {}
         for repo, path in sorted(keys):
             by_repo.setdefault(repo, []).append(path)
         doc_parts[rel] = {"size": st.st_size, "mtime": st.st_mtime_ns, "rows": rows, "keys": by_repo}
+        recorded[rel] = IndexedPart(st.st_size, st.st_mtime_ns, rows, keys)
     doc = {
         "format": FORMAT,
         "version": version,
@@ -171,6 +184,28 @@ def save(
     except OSError:  # a cache: a full disk only costs the next run the full path
         with contextlib.suppress(OSError):
             tmp.unlink()
+    return KeyIndex(version=version, log=log, parts=recorded)
+
+
+def keep(table_path: Path, idx: KeyIndex | None, schema: Any) -> None:
+    """Keep ``idx`` (a record of ``table_path`` true now: a version this run's commit replaced or
+    made) with its pyarrow ``schema`` for the run's reads of that version (:func:`kept`,
+    ``keyfile.live_listing``); nothing without a schema."""
+    if idx is not None and schema is not None:
+        parts = {rel: (p.size, p.mtime) for rel, p in idx.parts.items()}
+        remember(table_path, idx.version, idx.log, parts, schema.serialize().to_pybytes(), (idx, schema))
+
+
+def kept(table_path: Path, version: int) -> tuple[KeyIndex, Any] | None:
+    """The record kept for ``version`` of ``table_path`` and its schema, while that version's log
+    entry is the file it was and every part is on disk as recorded; None otherwise."""
+    got = recall(table_path, version)
+    return None if got is None else got[2]
+
+
+def forget_kept() -> None:
+    """Drop what the last run kept (a new run's commit starts)."""
+    forget_remembered()
 
 
 def forget(store_path: Path, name: str) -> None:

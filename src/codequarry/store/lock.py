@@ -82,7 +82,8 @@ class WriterLock:
                 ).encode(),
                 0,
             )
-            os.fsync(fd)
+            # not synced: the record only names the holder to a process that finds the lock taken,
+            # and no lock outlives a crash of the machine (an fsync cost a run ~3-25 ms of wall)
         except OSError:
             pass  # a full disk: the lock holds all the same; only the holder's name is missing
         self._fd = fd

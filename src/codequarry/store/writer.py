@@ -109,6 +109,7 @@ class RunWriter(IndexedCommits):
         if warm.enabled():
             self._commit_all_warm(replace, states, now, pause)
             return states
+        keyindex.forget_kept()
         for name in sorted(set(self.specs) | set(replace)):
             parts = self.parts.get(name, [])
             rep = replace.get(name)
