@@ -48,7 +48,8 @@ from codequarry.engine.worker import (
     load_extractors,
 )
 
-POLL = 0.05  # seconds between checks of timeouts (and of memory, when a cgroup holds it)
+POLL = 0.05  # seconds between checks of timeouts, at least (and of memory, when a cgroup holds it)
+POLL_MAX = 1.0  # at most: a 60 s --file-timeout is checked every second, not 20 times a second
 SAMPLE = 0.01  # seconds between samples of each worker's memory when no cgroup holds it
 # messages are the same whatever the engine, so that engines produce the same rows
 CRASH_MESSAGE = "the worker process died"
@@ -267,7 +268,7 @@ class Supervisor:
                         complete = True
                         return
                     continue
-                every = SAMPLE if self.limits.max_memory and self.hierarchy is None else POLL
+                every = self._every()
                 ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=every)
                 for i, w in enumerate(self.workers):
                     if w is None or w.job is None:
@@ -304,6 +305,15 @@ class Supervisor:
             # map, until ``close``; an error, Ctrl-C or a consumer that stops early kills them now
             if not complete:
                 self.close()
+
+    def _every(self) -> float:
+        """Seconds between checks of the busy workers when none reports. Results and deaths wake the
+        loop at once (pipes, sentinels); only timeouts and sampled memory need the clock, and each
+        wake-up is parent CPU taken from the workers' cores (~140 a stdlib run at 0.05 s)."""
+        if self.limits.max_memory and self.hierarchy is None:
+            return SAMPLE
+        timeout = self.limits.file_timeout
+        return POLL_MAX if timeout is None else min(POLL_MAX, max(POLL, timeout / 50))
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in an idle worker process; returns its value or raises what it raised.
