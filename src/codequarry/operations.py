@@ -25,6 +25,15 @@ is derived again). An operation that ran before and is not selected now (an opt-
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
 a derived table is either up to date or absent, never silently stale.
 
+**Where an operation runs.** The operations of one DAG layer run at the same time. With more than one
+worker, a one-run process (``quarry extract``) spreads them over the run's own process and its worker
+processes, which are idle by then (forked at the start of the run; the operation is sent by the
+module and name it is declared under, its context and result by pickle): so an operation must give
+its result by what it returns (and ``ctx.error``, ``ctx.report``), not by changing module-level
+state another operation reads. A long-lived process (``quarry watch``, see ``ctx.kept`` below), one
+worker, ``--max-memory-per-worker``, or an operation that cannot be found by name again (made at run
+time) runs in the run's process, in threads.
+
 **Errors** (``ctx.error(repo, path, sha256, kind, message, line=None, column=None,
 source_line=None)``). What an operation could not do, or cut, it reports as the file extractors report
 theirs: one row of the ``errors`` table, with the same columns and meaning (the file the problem is
