@@ -26,8 +26,11 @@ package made at start, so edits made meanwhile cannot leak into the measurement.
 With --profile it also runs one in-process, one-worker extract with every pipeline stage timed
 (exclusive CPU times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
 With --schedule it runs one in-process extract with the chunks made for --workers N, takes each
-chunk's CPU time and schedules the chunks on N simulated cores: the speed-up N dedicated cores could
-give, and what limits it (the parent's serial work, the tail), whatever else shares the machine.
+chunk's CPU time and schedules the chunks on N simulated cores, and each DAG layer's operations on the
+parent and the N workers (as operations._in_parallel runs them): the speed-up N dedicated cores could
+give, and what limits it (the parent's serial work, split into imports, catalog, before and after the
+extraction; the tail), whatever else shares the machine. ``ideal_speedup_vs_one_worker`` counts the
+imports and the catalog, serial in both runs; ``ideal_speedup_without_startup`` leaves them out.
 
 Prints JSON on stdout (and writes it to --out). Exits 0 whether or not the targets are met: it
 measures; it does not judge. Exits 1 only if quarry itself fails.
