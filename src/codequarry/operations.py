@@ -25,6 +25,15 @@ is derived again). An operation that ran before and is not selected now (an opt-
 ``python.call_graph`` left out, or a plugin removed) has its output tables dropped from the snapshot:
 a derived table is either up to date or absent, never silently stale.
 
+**Where an operation runs.** The operations of one DAG layer run at the same time. With more than one
+worker, a one-run process (``quarry extract``) spreads them over the run's own process and its worker
+processes, which are idle by then (forked at the start of the run; the operation is sent by the
+module and name it is declared under, its context and result by pickle): so an operation must give
+its result by what it returns (and ``ctx.error``, ``ctx.report``), not by changing module-level
+state another operation reads. A long-lived process (``quarry watch``, see ``ctx.kept`` below), one
+worker, ``--max-memory-per-worker``, or an operation that cannot be found by name again (made at run
+time) runs in the run's process, in threads.
+
 **Errors** (``ctx.error(repo, path, sha256, kind, message, line=None, column=None,
 source_line=None)``). What an operation could not do, or cut, it reports as the file extractors report
 theirs: one row of the ``errors`` table, with the same columns and meaning (the file the problem is
@@ -572,12 +581,13 @@ def run_operations(
     only: Collection[str] | None = None,
     workers: int = 2,
     sources: Mapping[str, str] | None = None,
+    offload: Callable[..., Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the plan's operations (``only`` these, when given) layer by layer of its ``graph``, in
     parallel within a layer, over ``states``, which is updated with the versions of the tables they
     write. An operation whose inputs and version are what they were when it last ran is skipped.
-    Returns (operation state for the snapshot, summary)."""
-    from concurrent.futures import ThreadPoolExecutor
+    ``offload`` (the local engine's idle workers, see ``_in_parallel``) runs some of a layer's
+    operations in other processes. Returns (operation state for the snapshot, summary)."""
 
     by_name = {op.name: op for op in graph.operations}
     specs = graph.specs
@@ -612,15 +622,8 @@ def run_operations(
                 summary[name] = {"ran": False}
                 continue
             todo.append((op, parts, before))
-
-        def one(job: tuple[Operation, Any, Mapping[str, int]]) -> Any:
-            return _run_one(store, job[0], specs, states, job[1], sources, job[2])
-
-        if min(workers, len(todo)) > 1:
-            with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-                results = list(pool.map(one, todo))
-        else:  # one at a time: in this thread (a pool of one thread is only a thread to wait for)
-            results = [one(job) for job in todo]
+        jobs = [_job(store, op, specs, states, parts, sources, before) for op, parts, before in todo]
+        results = _in_parallel(jobs, workers, offload)
         for (op, _parts, _before), (written, info, errs) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
@@ -633,6 +636,129 @@ def run_operations(
 
         drop_gone(store, states, previous, set(by_name))
     return op_state, summary
+
+
+@dataclass(frozen=True)
+class Job:
+    """One call of a layer: ``fn(*args)`` here, or ``fn(*sent)`` in a worker (``sent``: the same
+    arguments in a form that pickles); ``name`` for the message if the worker dies on it."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    sent: tuple[Any, ...]
+    name: str
+
+
+def _job(store: Store, op: Operation, *rest: Any) -> Job:
+    """The job that runs ``op`` (``_run_one``); the operation goes by reference (``_OpRef``) when
+    where it is declared makes this very operation: an ``@operation`` replaces its function at that
+    name, so the function itself does not pickle by reference."""
+    import sys
+
+    args = (store, op, *rest)
+    mod = sys.modules.get(op.module) if op.module and op.attribute else None
+    found = _declared(mod, op.attribute) if mod is not None else None
+    ref = found is not None and _same_declaration(found, op)
+    sent = (store, _OpRef(op.module, op.attribute, op.name), *rest) if ref else args
+    return Job(_run_one, args, sent, op.name)
+
+
+def _in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | None) -> list[Any]:
+    """Each job's result, in order; every job runs, and the first failed job's exception is raised.
+
+    Without ``offload``: ``workers`` threads (Arrow and Delta release the GIL, Python code does not).
+    With it (``Supervisor.call``: the pool's ``workers`` processes, idle by now and forked before the
+    parent started any thread): one lane in this process and one per worker, each taking the next
+    job, so Python code runs on every core; a job a lane cannot send (an argument that does not
+    pickle: a lambda) runs here. Not in a long-lived process (`quarry watch`): there operations keep
+    state in this process's memory (``ctx.kept``, partcache.py)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from codequarry import opstate
+
+    if offload is not None and (len(jobs) < 2 or opstate.enabled()):
+        offload = None
+    results: list[Any] = [None] * len(jobs)
+    failed: dict[int, BaseException] = {}
+    order = iter(range(len(jobs)))
+    lock = threading.Lock()
+
+    def lane(remote: bool) -> None:
+        while True:
+            with lock:
+                i = next(order, None)
+            if i is None:
+                return
+            job = jobs[i]
+            try:
+                results[i] = _offloaded(offload, job) if remote and offload else job.fn(*job.args)
+            except BaseException as exc:  # raised below, after every job ran (as a pool's map does)
+                failed[i] = exc
+
+    lanes = [False] + [True] * min(workers, len(jobs) - 1) if offload else [False] * min(workers, len(jobs))
+    if len(lanes) <= 1:
+        lane(False)
+    else:
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for done in [pool.submit(lane, remote) for remote in lanes]:
+                done.result()
+    if failed:
+        raise failed[min(failed)]
+    return results
+
+
+def _offloaded(offload: Callable[..., Any], job: Job) -> Any:
+    """The job through ``offload``; here when it cannot go; an OperationError naming the operation
+    when its worker died on it."""
+    from codequarry.engine.supervisor import CallFailed, NotOffloaded
+
+    try:
+        return offload(job.fn, *job.sent)
+    except NotOffloaded:
+        return job.fn(*job.args)
+    except CallFailed as exc:
+        raise OperationError(
+            f"operation '{job.name}' failed: {exc}; nothing was published (leave it out with --skip {job.name})"
+        ) from None
+
+
+def _same_declaration(a: Operation, b: Operation) -> bool:
+    """Field by field (an Operation compares by identity)."""
+    import dataclasses
+
+    return all(getattr(a, f.name) == getattr(b, f.name) for f in dataclasses.fields(Operation))
+
+
+def _declared(mod: Any, attribute: str) -> Operation | None:
+    """The operation the module declares at ``attribute``, as the catalog records it (registry.py
+    copies it with the attribute it was found at)."""
+    import dataclasses
+
+    found = getattr(mod, attribute, None)
+    return dataclasses.replace(found, attribute=attribute) if isinstance(found, Operation) else None
+
+
+@dataclass(frozen=True)
+class _OpRef:
+    """An operation by where it is declared; it becomes the operation again when unpickled (in a
+    worker forked from the process that declared it)."""
+
+    module: str
+    attribute: str
+    name: str
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_resolve_op, (self.module, self.attribute, self.name))
+
+
+def _resolve_op(module: str, attribute: str, name: str) -> Operation:
+    import importlib
+
+    op = _declared(importlib.import_module(module), attribute)
+    if op is None or op.name != name:
+        raise OperationError(f"operation '{name}' is not at {module}.{attribute} in a worker")
+    return op
 
 
 def _errors_kept(store: Store, states: Mapping[str, TableState], name: str, prev: Mapping[str, Any]) -> bool:

@@ -8,7 +8,8 @@ but a crash in native code ends the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from codequarry.cores import default_workers
 from codequarry.engine.supervisor import Limits, Supervisor
@@ -36,6 +37,14 @@ class LocalEngine:
         if self._supervisor is not None:
             self._supervisor.close()
             self._supervisor = None
+
+    def offload(self) -> Callable[..., Any] | None:
+        """Where the run may send picklable calls to run beside the parent (``Supervisor.call``):
+        the pool's worker processes, idle once the files are extracted. None with one worker, and
+        under ``--max-memory-per-worker`` (a worker's address-space limit is not the parent's)."""
+        if self._supervisor is None or self.limits.max_memory:
+            return None
+        return self._supervisor.call
 
     def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
         if self.workers <= 1:

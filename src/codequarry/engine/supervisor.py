@@ -24,13 +24,16 @@ import contextlib
 import faulthandler
 import multiprocessing as mp
 import os
+import pickle
 import resource
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -45,7 +48,8 @@ from codequarry.engine.worker import (
     load_extractors,
 )
 
-POLL = 0.05  # seconds between checks of timeouts (and of memory, when a cgroup holds it)
+POLL = 0.05  # seconds between checks of timeouts, at least (and of memory, when a cgroup holds it)
+POLL_MAX = 1.0  # at most: a 60 s --file-timeout is checked every second, not 20 times a second
 SAMPLE = 0.01  # seconds between samples of each worker's memory when no cgroup holds it
 # messages are the same whatever the engine, so that engines produce the same rows
 CRASH_MESSAGE = "the worker process died"
@@ -97,6 +101,9 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
             return
         if msg is None:
             return
+        if msg[0] == "call":
+            _answer_call(conn, msg[1])
+            continue
         chunk_id, config, tasks = msg
         try:
             result = process_chunk(config, tasks, progress=slot)
@@ -106,11 +113,51 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
         conn.send(("done", chunk_id, result))
 
 
+def _answer_call(conn: Connection, payload: bytes) -> None:
+    """Run one ``Supervisor.call`` (``payload``: the pickled function and arguments, unpickled here so
+    that a failure to rebuild them is the call's exception) and send back what it returned or raised;
+    an exception that could not be rebuilt in the parent travels as its type name and message."""
+    try:
+        fn, args = pickle.loads(payload)
+        value = fn(*args)
+    except BaseException as exc:  # the caller re-raises it
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:  # noqa: BLE001 - any failure to travel: send its text instead
+            exc = CallFailed(f"{type(exc).__name__}: {exc}")
+        conn.send(("raised", exc))
+        return
+    try:
+        conn.send(("returned", value))
+    except Exception as exc:  # noqa: BLE001 - the value cannot travel (pickling it failed)
+        conn.send(("raised", CallFailed(f"its result could not be sent back: {type(exc).__name__}: {exc}")))
+
+
+def _no_async_runtime() -> bool:
+    """Has this process no tokio runtime (Delta Lake's, DataFusion's) yet? A child forked after one
+    started panics on its first use of it ("Forked process detected"), so only a worker forked before
+    takes ``Supervisor.call``s, which may read and write Delta tables (the extraction itself uses
+    only Arrow and Parquet). Told by the threads' names; False where /proc cannot say."""
+    try:
+        names = [Path(f"/proc/self/task/{t}/comm").read_text() for t in os.listdir("/proc/self/task")]
+    except OSError:
+        return False
+    return not any(name.startswith("tokio") for name in names)
+
+
+def _before_fork() -> None:
+    """Import here what every worker would import on its first chunk, so that it is imported once:
+    Arrow's Acero (``Table.group_by`` of a part's keys; it brings ``pyarrow.dataset``), ~0.02 s of
+    CPU a worker. The parent imports it anyway when it reads the run's error parts and tables."""
+    import pyarrow.acero  # noqa: F401
+
+
 class _Worker:
     def __init__(
         self, ctx: Any, slot: Any, max_memory: int | None, hierarchy: cgroup.Hierarchy | None = None
     ) -> None:
         self.slot = slot
+        self.takes_calls = _no_async_runtime()  # decided before the fork: what the child inherits
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_worker_main, args=(child, slot, max_memory), daemon=True)
         self.proc.start()
@@ -163,6 +210,16 @@ class WorkerFailed(Exception):
     """process_chunk itself raised (not an extractor: those become error rows)."""
 
 
+class CallFailed(Exception):
+    """A ``Supervisor.call`` did not come back: its worker died, or what it raised or returned could
+    not be sent to the parent."""
+
+
+class NotOffloaded(Exception):
+    """A ``Supervisor.call`` was not started (no idle worker, or its arguments cannot be pickled):
+    nothing ran; the caller runs the call itself."""
+
+
 class Supervisor:
     def __init__(self, workers: int, limits: Limits) -> None:
         self.n = workers
@@ -175,8 +232,10 @@ class Supervisor:
         self.crashes: dict[tuple[str, str], int] = {}
         self.hierarchy = cgroup.available() if limits.max_memory else None
         self.limit_mechanism = self.hierarchy.mechanism if self.hierarchy else "sampling"
+        self._calls = threading.Lock()  # calls come from several threads (see ``call``)
 
     def start(self) -> None:
+        _before_fork()
         for i in range(self.n):
             if self.workers[i] is None:
                 self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
@@ -207,15 +266,17 @@ class Supervisor:
         todo: deque[list[FileTask]] = deque()
         source = iter(chunks)
         next_id = 0
+        complete = False
         try:
             while True:
                 next_id = self._dispatch(config, todo, source, next_id)
                 busy = [w for w in self.workers if w is not None and w.job is not None]
                 if not busy:
                     if not todo:
+                        complete = True
                         return
                     continue
-                every = SAMPLE if self.limits.max_memory and self.hierarchy is None else POLL
+                every = self._every()
                 ready = wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=every)
                 for i, w in enumerate(self.workers):
                     if w is None or w.job is None:
@@ -248,7 +309,64 @@ class Supervisor:
                         continue
                     yield from self._check_limits(i, w, config, names, todo)
         finally:
-            self.close()
+            # after a complete map the idle workers stay for the run's calls (``call``) and next
+            # map, until ``close``; an error, Ctrl-C or a consumer that stops early kills them now
+            if not complete:
+                self.close()
+
+    def _every(self) -> float:
+        """Seconds between checks of the busy workers when none reports. Results and deaths wake the
+        loop at once (pipes, sentinels); only timeouts and sampled memory need the clock, and each
+        wake-up is parent CPU taken from the workers' cores (~140 a stdlib run at 0.05 s)."""
+        if self.limits.max_memory and self.hierarchy is None:
+            return SAMPLE
+        timeout = self.limits.file_timeout
+        return POLL_MAX if timeout is None else min(POLL_MAX, max(POLL, timeout / 50))
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in an idle worker process; returns its value or raises what it raised.
+
+        For the run's serial work after the extraction (the operations of one DAG layer): the
+        workers are idle then. ``fn`` and ``args`` go by pickle (``fn`` by reference), the value
+        comes back the same way. Raises NotOffloaded when nothing was started (no idle worker forked
+        before the parent's async runtime, see ``_no_async_runtime``; arguments that cannot be
+        pickled): the caller runs the call itself; CallFailed when the worker died on it (it is not
+        replaced) or its answer cannot be read. No timeout or memory limit applies: the worker runs
+        the call as the parent would."""
+        with self._calls:
+            index = next(
+                (
+                    i
+                    for i, w in enumerate(self.workers)
+                    if w is not None and w.job is None and w.takes_calls and w.proc.is_alive()
+                ),
+                None,
+            )
+            if index is None:
+                raise NotOffloaded("no idle worker")
+            w = self.workers[index]
+            assert w is not None
+            w.job = (-1, [])  # taken: neither another call nor a map sends it anything meanwhile
+        try:
+            try:
+                payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                raise NotOffloaded(f"cannot be pickled: {exc}") from exc
+            w.conn.send(("call", payload))
+            try:
+                kind, payload = w.conn.recv()
+            except (EOFError, OSError):
+                with self._calls:
+                    w.kill()
+                    self.workers[index] = None  # map forks a new one if it runs again
+                raise CallFailed(CRASH_MESSAGE) from None
+            except Exception as exc:  # noqa: BLE001 - an answer this process cannot unpickle
+                raise CallFailed(f"its answer could not be read: {type(exc).__name__}: {exc}") from None
+        finally:
+            w.job = None
+        if kind == "raised":
+            raise payload
+        return payload
 
     def _dispatch(
         self,
