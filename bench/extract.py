@@ -27,7 +27,7 @@ With --profile it also runs one in-process, one-worker extract with every pipeli
 (exclusive CPU times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
 With --schedule it runs one in-process extract with the chunks made for --workers N, takes each
 chunk's CPU time and schedules the chunks on N simulated cores, and each DAG layer's operations on the
-parent and the N workers (as operations._in_parallel runs them): the speed-up N dedicated cores could
+parent and the N workers (as oplanes.in_parallel runs them): the speed-up N dedicated cores could
 give, and what limits it (the parent's serial work, split into imports, catalog, before and after the
 extraction; the tail), whatever else shares the machine. ``ideal_speedup_vs_one_worker`` counts the
 imports and the catalog, serial in both runs; ``ideal_speedup_without_startup`` leaves them out.
@@ -520,7 +520,7 @@ def _simulate(chunk_cpu: list[float], workers: int) -> tuple[float, list[float]]
 
 def _lanes(job_cpu: list[float], workers: int) -> float:
     """The makespan of one DAG layer's operations on ``workers`` cores: a lane in the parent and one
-    per worker (operations._in_parallel), each taking the next job in order, ``workers`` lanes at a
+    per worker (oplanes.in_parallel), each taking the next job in order, ``workers`` lanes at a
     time on the cores (the parent's lane and the workers' share them)."""
     if workers <= 1 or len(job_cpu) < 2:
         return sum(job_cpu)
@@ -538,7 +538,7 @@ def schedule(args: argparse.Namespace) -> dict[str, Any]:
     with the chunks made for N workers, each chunk's CPU seconds taken, then the chunks scheduled on N
     simulated cores. Limits: the parent's serial work (start-up, scan, plan, commit, operations,
     publish) and the tail (one worker finishing the last chunk while the others wait). The
-    operations of a DAG layer run in the parent and the idle workers (operations._in_parallel):
+    operations of a DAG layer run in the parent and the idle workers (oplanes.in_parallel):
     simulated per layer from each operation's CPU."""
     started = time.process_time()
     from codequarry import operations as ops_mod

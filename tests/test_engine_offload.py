@@ -18,7 +18,7 @@ import pytest
 from codequarry import open_store, sql
 from codequarry.engine.supervisor import CallFailed, Limits, NotOffloaded, Supervisor
 from codequarry.errors import UsageError
-from codequarry.operations import Job, _in_parallel
+from codequarry.oplanes import Job, in_parallel
 from tests.storedump import dump
 
 PLUGIN = "tests.plugins.ops_where"
@@ -42,7 +42,7 @@ def _odd() -> None:
 
 
 def _slow_pid() -> int:
-    """Long enough that every lane of ``_in_parallel`` takes one job (a lane takes the next free one)."""
+    """Long enough that every lane of ``in_parallel`` takes one job (a lane takes the next free one)."""
     time.sleep(1.0)
     return os.getpid()
 
@@ -94,11 +94,11 @@ def test_the_layer_runs_on_every_core_but_not_in_a_long_lived_process(pool: Supe
     from codequarry import partcache
 
     jobs = [Job(_slow_pid, (), (), f"job{i}") for i in range(3)]
-    pids = _in_parallel(jobs, 2, pool.call)
+    pids = in_parallel(jobs, 2, pool.call)
     assert os.getpid() in pids and len(set(pids)) == 3  # the parent and both workers
     partcache.enable(True)
     try:
-        assert _in_parallel(jobs, 2, pool.call) == [os.getpid()] * 3
+        assert in_parallel(jobs, 2, pool.call) == [os.getpid()] * 3
     finally:
         partcache.enable(False)
 
@@ -116,7 +116,7 @@ def test_a_worker_forked_after_delta_lakes_runtime_takes_no_call(tmp_path: Path)
         with pytest.raises(NotOffloaded):
             sup.call(os.getpid)
         assert (
-            _in_parallel([Job(os.getpid, (), (), "a"), Job(os.getpid, (), (), "b")], 1, sup.call)
+            in_parallel([Job(os.getpid, (), (), "a"), Job(os.getpid, (), (), "b")], 1, sup.call)
             == [os.getpid()] * 2
         )
     finally:

@@ -16,6 +16,12 @@ class UsageError(QuarryError):
     """The user asked for something impossible: a missing path, a bad option value."""
 
 
+class OperationError(QuarryError):
+    """An operation failed; the run publishes nothing."""
+
+    exit_code = 1
+
+
 class StoreError(QuarryError):
     """The store is missing, is not a store, or is in a state we cannot read."""
 

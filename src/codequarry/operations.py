@@ -141,8 +141,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from codequarry import oplanes
 from codequarry.api import Operation
-from codequarry.errors import QuarryError, QueryError, SchemaError
+from codequarry.errors import OperationError, QuarryError, QueryError, SchemaError
 from codequarry.graph import RESERVED, Graph
 from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
@@ -150,12 +151,6 @@ from codequarry.store import Store, TableState
 from codequarry.store.store import live_dataset
 
 T = TypeVar("T")
-
-
-class OperationError(QuarryError):
-    """An operation failed; the run publishes nothing."""
-
-    exit_code = 1
 
 
 class OperationContext:
@@ -586,7 +581,7 @@ def run_operations(
     """Run the plan's operations (``only`` these, when given) layer by layer of its ``graph``, in
     parallel within a layer, over ``states``, which is updated with the versions of the tables they
     write. An operation whose inputs and version are what they were when it last ran is skipped.
-    ``offload`` (the local engine's idle workers, see ``_in_parallel``) runs some of a layer's
+    ``offload`` (the local engine's idle workers, see ``oplanes.in_parallel``) runs some of a layer's
     operations in other processes. Returns (operation state for the snapshot, summary)."""
 
     by_name = {op.name: op for op in graph.operations}
@@ -622,8 +617,11 @@ def run_operations(
                 summary[name] = {"ran": False}
                 continue
             todo.append((op, parts, before))
-        jobs = [_job(store, op, specs, states, parts, sources, before) for op, parts, before in todo]
-        results = _in_parallel(jobs, workers, offload)
+        jobs = [
+            oplanes.job(_run_one, store, op, specs, states, parts, sources, before)
+            for op, parts, before in todo
+        ]
+        results = oplanes.in_parallel(jobs, workers, offload)
         for (op, _parts, _before), (written, info, errs) in zip(todo, results, strict=True):
             states.update(written)
             op_state[op.name]["outputs"] = {
@@ -636,129 +634,6 @@ def run_operations(
 
         drop_gone(store, states, previous, set(by_name))
     return op_state, summary
-
-
-@dataclass(frozen=True)
-class Job:
-    """One call of a layer: ``fn(*args)`` here, or ``fn(*sent)`` in a worker (``sent``: the same
-    arguments in a form that pickles); ``name`` for the message if the worker dies on it."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    sent: tuple[Any, ...]
-    name: str
-
-
-def _job(store: Store, op: Operation, *rest: Any) -> Job:
-    """The job that runs ``op`` (``_run_one``); the operation goes by reference (``_OpRef``) when
-    where it is declared makes this very operation: an ``@operation`` replaces its function at that
-    name, so the function itself does not pickle by reference."""
-    import sys
-
-    args = (store, op, *rest)
-    mod = sys.modules.get(op.module) if op.module and op.attribute else None
-    found = _declared(mod, op.attribute) if mod is not None else None
-    ref = found is not None and _same_declaration(found, op)
-    sent = (store, _OpRef(op.module, op.attribute, op.name), *rest) if ref else args
-    return Job(_run_one, args, sent, op.name)
-
-
-def _in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | None) -> list[Any]:
-    """Each job's result, in order; every job runs, and the first failed job's exception is raised.
-
-    Without ``offload``: ``workers`` threads (Arrow and Delta release the GIL, Python code does not).
-    With it (``Supervisor.call``: the pool's ``workers`` processes, idle by now and forked before the
-    parent started any thread): one lane in this process and one per worker, each taking the next
-    job, so Python code runs on every core; a job a lane cannot send (an argument that does not
-    pickle: a lambda) runs here. Not in a long-lived process (`quarry watch`): there operations keep
-    state in this process's memory (``ctx.kept``, partcache.py)."""
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from codequarry import opstate
-
-    if offload is not None and (len(jobs) < 2 or opstate.enabled()):
-        offload = None
-    results: list[Any] = [None] * len(jobs)
-    failed: dict[int, BaseException] = {}
-    order = iter(range(len(jobs)))
-    lock = threading.Lock()
-
-    def lane(remote: bool) -> None:
-        while True:
-            with lock:
-                i = next(order, None)
-            if i is None:
-                return
-            job = jobs[i]
-            try:
-                results[i] = _offloaded(offload, job) if remote and offload else job.fn(*job.args)
-            except BaseException as exc:  # raised below, after every job ran (as a pool's map does)
-                failed[i] = exc
-
-    lanes = [False] + [True] * min(workers, len(jobs) - 1) if offload else [False] * min(workers, len(jobs))
-    if len(lanes) <= 1:
-        lane(False)
-    else:
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            for done in [pool.submit(lane, remote) for remote in lanes]:
-                done.result()
-    if failed:
-        raise failed[min(failed)]
-    return results
-
-
-def _offloaded(offload: Callable[..., Any], job: Job) -> Any:
-    """The job through ``offload``; here when it cannot go; an OperationError naming the operation
-    when its worker died on it."""
-    from codequarry.engine.supervisor import CallFailed, NotOffloaded
-
-    try:
-        return offload(job.fn, *job.sent)
-    except NotOffloaded:
-        return job.fn(*job.args)
-    except CallFailed as exc:
-        raise OperationError(
-            f"operation '{job.name}' failed: {exc}; nothing was published (leave it out with --skip {job.name})"
-        ) from None
-
-
-def _same_declaration(a: Operation, b: Operation) -> bool:
-    """Field by field (an Operation compares by identity)."""
-    import dataclasses
-
-    return all(getattr(a, f.name) == getattr(b, f.name) for f in dataclasses.fields(Operation))
-
-
-def _declared(mod: Any, attribute: str) -> Operation | None:
-    """The operation the module declares at ``attribute``, as the catalog records it (registry.py
-    copies it with the attribute it was found at)."""
-    import dataclasses
-
-    found = getattr(mod, attribute, None)
-    return dataclasses.replace(found, attribute=attribute) if isinstance(found, Operation) else None
-
-
-@dataclass(frozen=True)
-class _OpRef:
-    """An operation by where it is declared; it becomes the operation again when unpickled (in a
-    worker forked from the process that declared it)."""
-
-    module: str
-    attribute: str
-    name: str
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_resolve_op, (self.module, self.attribute, self.name))
-
-
-def _resolve_op(module: str, attribute: str, name: str) -> Operation:
-    import importlib
-
-    op = _declared(importlib.import_module(module), attribute)
-    if op is None or op.name != name:
-        raise OperationError(f"operation '{name}' is not at {module}.{attribute} in a worker")
-    return op
 
 
 def _errors_kept(store: Store, states: Mapping[str, TableState], name: str, prev: Mapping[str, Any]) -> bool:
