@@ -26,6 +26,10 @@ MAX_CALLEE = 300
 #: calls that import, when a pack captures the called name as @import_kind (packs use no text
 #: predicates such as #eq?: they need the source text, which a cancellable callback parse does not keep)
 IMPORT_FUNCTIONS = frozenset({"require", "require_relative", "load"})
+#: deepest tree a file may have: tree-sitter's query cursor keeps a match's depth in 16 bits, so past
+#: 65,535 levels it silently drops matches (a chain of 33,000 nested JavaScript functions gave 32,768
+#: definitions) and its MISSING/ERROR search turns quadratic (200,000 nested C++ blocks: minutes)
+MAX_DEPTH = 50_000
 
 
 @dataclass
@@ -132,6 +136,14 @@ def _extract(src: SourceFile) -> Facts:
         raise ParseFailure("extractor", str(exc)) from None
     tree = parse(src, pack.parser)
     data = src.data or b""
+    deep = deeper_than(tree.root_node, MAX_DEPTH)
+    if deep is not None:
+        raise ParseFailure(
+            "limit",
+            f"nested deeper than {MAX_DEPTH:,} levels: tree-sitter's queries would lose definitions "
+            "and calls past 65,535, so this file gives none",
+            line=deep.start_point[0] + 1,
+        )
     facts = Facts(language=language, data=data, ascii=data.isascii())
     root = tree.root_node
     _definitions_and_imports(facts, tree_sitter.QueryCursor(pack.definitions_and_imports).matches(root))
@@ -140,6 +152,26 @@ def _extract(src: SourceFile) -> Facts:
     if root.has_error:
         _problems(facts, tree_sitter.QueryCursor(pack.problems).captures(root))
     return facts
+
+
+def deeper_than(root: Any, limit: int) -> Any:
+    """The first node deeper than ``limit`` below ``root``, or None. Only subtrees that could reach
+    past the limit are entered (a node's descendant count bounds its depth), so an ordinary file
+    costs a few nodes; the depth is counted here because ``TreeCursor.depth`` is linear in it."""
+    if root.descendant_count <= limit:
+        return None
+    cursor = root.walk()
+    depth = 0
+    while True:
+        if depth > limit:
+            return cursor.node
+        if depth + cursor.node.descendant_count - 1 > limit and cursor.goto_first_child():
+            depth += 1
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return None
+            depth -= 1
 
 
 def _definitions_and_imports(facts: Facts, matches: list[tuple[int, dict[str, list[Any]]]]) -> None:
