@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from codequarry.errors import UsageError
+from codequarry.errors import UsageError, printable
 
 FORMATS = ("table", "tsv", "csv", "json", "jsonl", "parquet")
 BY_SUFFIX = {
@@ -134,8 +134,8 @@ def cell(value: Any, limit: int | None = None) -> str:
     text = (
         json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     )
-    if limit is not None:
-        text = text.replace("\n", "\\n")
+    if limit is not None:  # a table for a person: no line breaks or terminal escapes from the data
+        text = printable(text)
         if len(text) > limit:
             text = text[: limit - 1] + "\u2026"
     return text
