@@ -92,6 +92,10 @@ def facts_of(src: SourceFile) -> Facts | None:
     if cached is not None or "_ts_facts" in src.__dict__:
         return cached
     facts = None
+    if src.data is not None and src.line_count is None and src.language in GRAMMARS:
+        # read, but binary (a file whose extension lies): said once, as for a binary Python file
+        src.__dict__["_ts_facts"] = None
+        raise ParseFailure("binary", f"binary content (NUL and control bytes) in a {src.language} file")
     if src.data is not None and src.line_count is not None and src.language in GRAMMARS:
         try:
             facts = _extract(src)
