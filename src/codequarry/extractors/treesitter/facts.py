@@ -10,6 +10,7 @@ come from one sweep over the matches in source order with a stack of enclosing d
 from __future__ import annotations
 
 import bisect
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ IMPORT_FUNCTIONS = frozenset({"require", "require_relative", "load"})
 #: 65,535 levels it silently drops matches (a chain of 33,000 nested JavaScript functions gave 32,768
 #: definitions) and its MISSING/ERROR search turns quadratic (200,000 nested C++ blocks: minutes)
 MAX_DEPTH = 50_000
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 @dataclass
@@ -49,8 +51,9 @@ class Facts:
     """Everything one file yields, in source order."""
 
     language: str
-    data: bytes
+    data: bytes  # the file's bytes: names and code units are cut from these
     ascii: bool
+    parsed: bytes = b""  # what tree-sitter parsed: ``data`` with lone CRs as LF (``line_ends``)
     definitions: list[Found] = field(default_factory=list)
     imports: list[tuple[Any, str, str, str]] = field(default_factory=list)  # node, kind, module, scope
     calls: list[tuple[Any, str, str]] = field(default_factory=list)  # call node, callee, scope
@@ -108,10 +111,22 @@ def facts_of(src: SourceFile) -> Facts | None:
     return facts
 
 
-def parse(src: SourceFile, parser: Any) -> Any:
-    """Parse ``src.data``; past ``src.deadline`` the parse cancels itself (tree-sitter's progress
-    callback) and raises ParseFailure ``timeout``, so the worker never has to be killed."""
-    data = src.data or b""
+def line_ends(data: bytes) -> bytes:
+    """``data`` with every lone CR as LF (same length, so every byte offset holds). Compilers and
+    editors end a line at a lone CR (C, C++, JavaScript, Python...) but tree-sitter counts rows at LF
+    only: a CR-only file was all line 1, and in C ``// note<CR>int hidden(void) {...}`` was one
+    comment to tree-sitter while gcc compiled ``hidden``."""
+    crs = data.count(b"\r")
+    if not crs or crs == data.count(b"\r\n"):
+        return data
+    return _LONE_CR.sub(b"\n", data)
+
+
+def parse(src: SourceFile, parser: Any, data: bytes | None = None) -> Any:
+    """Parse ``data`` (default ``src.data``); past ``src.deadline`` the parse cancels itself
+    (tree-sitter's progress callback) and raises ParseFailure ``timeout``, so the worker never has to
+    be killed."""
+    data = data if data is not None else (src.data or b"")
     if src.deadline is None:
         return parser.parse(data)
     view = memoryview(data)
@@ -138,8 +153,9 @@ def _extract(src: SourceFile) -> Facts:
         pack = compiled(language, grammar_function(language, src.path))
     except MissingGrammar as exc:
         raise ParseFailure("extractor", str(exc)) from None
-    tree = parse(src, pack.parser)
     data = src.data or b""
+    parsed = line_ends(data)
+    tree = parse(src, pack.parser, parsed)
     deep = deeper_than(tree.root_node, MAX_DEPTH)
     if deep is not None:
         raise ParseFailure(
@@ -148,7 +164,7 @@ def _extract(src: SourceFile) -> Facts:
             "and calls past 65,535, so this file gives none",
             line=deep.start_point[0] + 1,
         )
-    facts = Facts(language=language, data=data, ascii=data.isascii())
+    facts = Facts(language=language, data=data, ascii=data.isascii(), parsed=parsed)
     root = tree.root_node
     _definitions_and_imports(facts, tree_sitter.QueryCursor(pack.definitions_and_imports).matches(root))
     if pack.calls is not None:
