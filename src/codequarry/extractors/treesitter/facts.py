@@ -68,11 +68,16 @@ class Facts:
         Decoding from the line's start for every node was quadratic on a long non-ASCII line (a
         1 MB minified bundle: 10 s). A decode can be split before any ASCII byte (no UTF-8
         sequence, valid or not, runs across one), so each answer at an ASCII byte is kept as a mark
-        and the next decodes only from the nearest mark before it."""
+        and the next decodes only from the nearest mark before it. A leading BOM counts no column."""
         if self.ascii:
             return byte_col
         line_start = start_byte - byte_col
-        offsets, columns = self._marks.setdefault(line_start, ([line_start], [0]))
+        marks = self._marks.get(line_start)
+        if marks is None:
+            # a UTF-8 BOM is no column: compilers, node and editors skip it (and Python's rows do)
+            bom = line_start == 0 and self.data.startswith(b"\xef\xbb\xbf")
+            marks = self._marks[line_start] = ([0, 3], [0, 0]) if bom else ([line_start], [0])
+        offsets, columns = marks
         at = bisect.bisect_right(offsets, start_byte) - 1
         column = columns[at] + len(self.data[offsets[at] : start_byte].decode("utf-8", "replace"))
         if offsets[at] != start_byte and start_byte < len(self.data) and self.data[start_byte] < 0x80:
