@@ -32,6 +32,8 @@ IMPORT_FUNCTIONS = frozenset({"require", "require_relative", "load"})
 #: definitions) and its MISSING/ERROR search turns quadratic (200,000 nested C++ blocks: minutes)
 MAX_DEPTH = 50_000
 _LONE_CR = re.compile(rb"\r(?!\n)")
+COL_STEP = 1024  # bytes between column checkpoints on a long non-ASCII line
+_ASCII = re.compile(rb"[\x00-\x7f]")
 
 
 @dataclass
@@ -59,31 +61,45 @@ class Facts:
     calls: list[tuple[Any, str, str]] = field(default_factory=list)  # call node, callee, scope
     problems: list[tuple[str, str, Any]] = field(default_factory=list)  # kind, message, node
 
-    #: line start -> (byte offsets, character columns) of ASCII bytes already asked about, sorted
+    #: line start -> (byte offsets, character columns) of checkpoints about every COL_STEP bytes of
+    #: a long non-ASCII line, each before an ASCII byte
     _marks: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def col(self, byte_col: int, start_byte: int) -> int:
         """A tree-sitter byte column as a character column (as a "replace" decode of the line counts).
 
-        Decoding from the line's start for every node was quadratic on a long non-ASCII line (a
-        1 MB minified bundle: 10 s). A decode can be split before any ASCII byte (no UTF-8
-        sequence, valid or not, runs across one), so each answer at an ASCII byte is kept as a mark
-        and the next decodes only from the nearest mark before it. A leading BOM counts no column."""
+        A decode can be split before any ASCII byte (no UTF-8 sequence, valid or not, runs across
+        one). A short column is decoded from the line's start; on a long line (a minified bundle)
+        from the nearest checkpoint, laid once per line about every COL_STEP bytes, so each answer
+        costs at most a few KB of decoding whatever the order of the questions (marks inserted as
+        questions came were a list insert each: 600,000 spans of a 10 MB line took 30 s). A leading
+        UTF-8 BOM counts no column: compilers, node and editors skip it, as Python's rows do."""
         if self.ascii:
             return byte_col
         line_start = start_byte - byte_col
+        first = 3 if line_start == 0 and self.data.startswith(b"\xef\xbb\xbf") else line_start
+        if start_byte <= first:
+            return 0
+        if byte_col <= 2 * COL_STEP:
+            return len(self.data[first:start_byte].decode("utf-8", "replace"))
         marks = self._marks.get(line_start)
         if marks is None:
-            # a UTF-8 BOM is no column: compilers, node and editors skip it (and Python's rows do)
-            bom = line_start == 0 and self.data.startswith(b"\xef\xbb\xbf")
-            marks = self._marks[line_start] = ([0, 3], [0, 0]) if bom else ([line_start], [0])
+            marks = self._marks[line_start] = self._checkpoints(line_start, first)
         offsets, columns = marks
         at = bisect.bisect_right(offsets, start_byte) - 1
-        column = columns[at] + len(self.data[offsets[at] : start_byte].decode("utf-8", "replace"))
-        if offsets[at] != start_byte and start_byte < len(self.data) and self.data[start_byte] < 0x80:
-            offsets.insert(at + 1, start_byte)
-            columns.insert(at + 1, column)
-        return column
+        return columns[at] + len(self.data[offsets[at] : start_byte].decode("utf-8", "replace"))
+
+    def _checkpoints(self, line_start: int, first: int) -> tuple[list[int], list[int]]:
+        """Offsets (each before an ASCII byte) about every COL_STEP bytes of a line, with the
+        character column of each: the line is decoded once, piece by piece."""
+        data = self.data
+        end = (self.parsed or data).find(b"\n", line_start)
+        end = len(data) if end < 0 else end
+        offsets, columns = [first], [0]
+        while (m := _ASCII.search(data, offsets[-1] + COL_STEP, end)) is not None:
+            columns.append(columns[-1] + len(data[offsets[-1] : m.start()].decode("utf-8", "replace")))
+            offsets.append(m.start())
+        return offsets, columns
 
     def span(self, node: Any) -> tuple[int, int, int, int]:
         s, e = node.start_point, node.end_point
