@@ -4,7 +4,8 @@ Found (trust sweep 4, left): a GET whose URL passed ~64 KB was reset by uvicorn'
 16 KiB buffer for an incomplete head) with no message; a long header the same. Now the server holds a
 head of up to 1 MiB and answers a URL over 64 KiB with 414 and a header block over 64 KiB with 431,
 each with a one-line JSON message, and keeps serving. And ``serve`` exited 130 on SIGTERM where
-``watch`` exits 143: both now give 130 for Ctrl-C and 143 for SIGTERM.
+``watch`` exits 143: both now give 130 for Ctrl-C and 143 for SIGTERM. A query returning a
+nanosecond timestamp (``now()``) was a 500 in the console: it is text now, its type still named.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def test_a_long_url_or_header_gets_its_status_and_a_message(tmp_path: Path) -> N
             srv.port, b"GET /api/tables?x=" + b"a" * 30_000 + b" HTTP/1.1\r\n" + host + b"\r\n"
         )
         assert status == 200 and "tables" in json.loads(body)  # a long URL under the bound still works
+        query = json.dumps({"sql": "SELECT now() AS t, INTERVAL '1 day' AS i"}).encode()
+        post = b"POST /api/sql HTTP/1.1\r\n" + host + b"Content-Type: application/json\r\n"
+        status, body = _raw(srv.port, post + b"Content-Length: %d\r\n\r\n" % len(query) + query)
+        assert status == 200, body  # a nanosecond timestamp was a 500
+        got = json.loads(body)
+        assert got["types"][0].startswith("timestamp[ns") and got["rows"][0][0][:2] == "20"
     finally:
         srv.stop()
 

@@ -314,6 +314,8 @@ async def _bounded_body(request: Request, cap: int) -> bytes | None:
 
 def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds: float) -> Response:
     """A query's rows as a CSV or JSON download, or as the page's JSON (columns, types, rows)."""
+    types = [str(t) for t in result.schema.types]
+    result = sqlout.as_text_ready(result)  # nanosecond times, intervals: as text, not a 500
     if fmt == "csv":
         return Response(
             sqlout.render(result, "csv"),
@@ -330,7 +332,7 @@ def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds
     return JSONResponse(
         {
             "columns": result.column_names,
-            "types": [str(t) for t in result.schema.types],
+            "types": types,
             "rows": _jsonable(result),
             "truncated": truncated,
             "row_cap": cap,
