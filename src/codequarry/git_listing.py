@@ -36,6 +36,10 @@ if TYPE_CHECKING:  # dulwich is imported when a work tree is found: a plain fold
 from codequarry.corpus_io import OPEN_FLAGS
 
 _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
+#: the largest index read: ~5 million entries (git's own for the largest known monorepos is a few
+#: hundred MB); a larger one (a sparse file of any size costs the repository nothing) was read whole,
+#: twice its size in memory, and the listing falls back to the walk with a note instead
+MAX_INDEX_BYTES = 512 << 20
 _MAX_SUBMODULE_DEPTH = 8
 S_IFGITLINK = 0o160000
 _UNCLEAN = re.compile(rb"^/|//|/$|\0|(?:^|/)(?:\.\.?|\.[gG][iI][tT])(?:/|$)")
@@ -122,9 +126,15 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     path = os.path.join(gitdir, "index")
     if not os.path.lexists(path):
         return set(), set()
-    data = read_regular(path)
+    try:
+        size = os.lstat(path).st_size
+    except OSError:
+        size = 0
+    if size > MAX_INDEX_BYTES:
+        raise DamagedIndex(f"the index is {size:,} bytes, over {MAX_INDEX_BYTES >> 20} MiB")
+    data = read_regular(path, MAX_INDEX_BYTES)
     if data is None:
-        raise DamagedIndex("the index is not a readable regular file")
+        raise DamagedIndex("the index is not a readable regular file (or grew past the size read)")
     if len(data) < 32:
         raise DamagedIndex("the index is truncated")
     body, checksum = data[:-20], data[-20:]
