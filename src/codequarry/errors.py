@@ -6,6 +6,15 @@ import difflib
 from collections.abc import Iterable
 
 
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: a newline, a terminal escape or a bidi override (from a
+    file name or a message quoting corpus text) escaped as Python writes it (``\\x1b``), tabs kept,
+    so corpus text can neither forge a line nor recolour, retitle or rewrite the user's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+
+
 class QuarryError(Exception):
     """Root of every error codequarry raises on purpose; the CLI prints it on one line, exit 2."""
 

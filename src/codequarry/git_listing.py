@@ -36,6 +36,26 @@ if TYPE_CHECKING:  # dulwich is imported when a work tree is found: a plain fold
 from codequarry.corpus_io import OPEN_FLAGS
 
 _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
+#: the largest index read: ~5 million entries (git's own for the largest known monorepos is a few
+#: hundred MB); a larger one (a sparse file of any size costs the repository nothing) was read whole,
+#: twice its size in memory, and the listing falls back to the walk with a note instead
+MAX_INDEX_BYTES = 512 << 20
+#: an ignore file larger than this is skipped, as git (2.42+) skips one over 100 MB: read whole it was
+#: any size a sparse file makes it (one 4 GB line held in memory and handed to the pattern parser)
+MAX_IGNORE_BYTES = 100 << 20
+#: a longer ignore line is dropped: it can match only a path longer than PATH_MAX (unless it is mostly
+#: bracket expressions), and dulwich's translation of a line is quadratic in its length (one 2 MB line
+#: held the scan, in the parent where no file timeout applies, for minutes)
+MAX_PATTERN_BYTES = 4096
+
+
+def _ignore_lines(data: bytes) -> io.BytesIO:
+    """An ignore file's bytes without its lines over MAX_PATTERN_BYTES, for ``read_ignore_patterns``."""
+    if len(data) > MAX_PATTERN_BYTES and any(len(line) > MAX_PATTERN_BYTES for line in data.split(b"\n")):
+        data = b"\n".join(line for line in data.split(b"\n") if len(line) <= MAX_PATTERN_BYTES)
+    return io.BytesIO(data)
+
+
 _MAX_SUBMODULE_DEPTH = 8
 S_IFGITLINK = 0o160000
 _UNCLEAN = re.compile(rb"^/|//|/$|\0|(?:^|/)(?:\.\.?|\.[gG][iI][tT])(?:/|$)")
@@ -122,9 +142,15 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     path = os.path.join(gitdir, "index")
     if not os.path.lexists(path):
         return set(), set()
-    data = read_regular(path)
+    try:
+        size = os.lstat(path).st_size
+    except OSError:
+        size = 0
+    if size > MAX_INDEX_BYTES:
+        raise DamagedIndex(f"the index is {size:,} bytes, over {MAX_INDEX_BYTES >> 20} MiB")
+    data = read_regular(path, MAX_INDEX_BYTES)
     if data is None:
-        raise DamagedIndex("the index is not a readable regular file")
+        raise DamagedIndex("the index is not a readable regular file (or grew past the size read)")
     if len(data) < 32:
         raise DamagedIndex("the index is truncated")
     body, checksum = data[:-20], data[-20:]
@@ -210,11 +236,11 @@ def _ignores_class() -> Any:
             cached = self._path_filters.get(path, False)
             if cached is not False:
                 return cached  # type: ignore[return-value]
-            data = read_regular(os.path.join(self._top_path, path, ".gitignore"))
+            data = read_regular(os.path.join(self._top_path, path, ".gitignore"), MAX_IGNORE_BYTES)
             got = (
                 None
                 if data is None
-                else _tamed(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path))
+                else _tamed(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=path))
             )
             self._path_filters[path] = got
             return got
@@ -256,9 +282,9 @@ def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
         (_user_excludes_file(), True),
     ):
-        data = read_regular(path, follow=follow)
+        data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
         if data is not None:
-            filters.append(_tamed(IgnoreFilter(read_ignore_patterns(io.BytesIO(data)), path=path)))
+            filters.append(_tamed(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=path)))
     rules: IgnoreFilterManager = _ignores_class()(top, filters, False)
     return rules
 

@@ -333,7 +333,7 @@ def refuse_shipped_store(store_path: str | os.PathLike[str]) -> None:
     prefix-compressed) is confirmed by parsing it.
     """
     from codequarry.errors import UsageError
-    from codequarry.git_listing import DamagedIndex, find_work_tree, read_index, read_regular
+    from codequarry.git_listing import MAX_INDEX_BYTES, DamagedIndex, find_work_tree, read_index, read_regular
 
     real = os.path.realpath(store_path)
     found = find_work_tree(real) if os.path.isdir(real) else None
@@ -343,7 +343,7 @@ def refuse_shipped_store(store_path: str | os.PathLike[str]) -> None:
     rel = os.path.relpath(real, top).replace(os.sep, "/")
     if rel == "." or rel.startswith("../") or ".git" in rel.split("/"):
         return
-    data = read_regular(os.path.join(gitdir, "index"))
+    data = read_regular(os.path.join(gitdir, "index"), MAX_INDEX_BYTES)
     folder = os.fsencode(rel + "/")
     if data is None or (folder not in data and data[4:8] != b"\0\0\0\x04"):
         return

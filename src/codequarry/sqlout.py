@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from codequarry.errors import UsageError
+from codequarry.errors import UsageError, printable
 
 FORMATS = ("table", "tsv", "csv", "json", "jsonl", "parquet")
 BY_SUFFIX = {
@@ -68,7 +68,13 @@ def write(result: pa.Table, path: Path, fmt: str) -> None:
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(result, fh, compression="zstd")
+            try:
+                pq.write_table(result, fh, compression="zstd")
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+                raise UsageError(
+                    f"Parquet cannot hold this result ({exc}); cast the column in the query, "
+                    "e.g. CAST(x AS VARCHAR), or pick another format with -f"
+                ) from None
         else:
             fh.write(render(result, fmt).encode("utf-8"))
 
@@ -78,8 +84,28 @@ def write(result: pa.Table, path: Path, fmt: str) -> None:
         raise UsageError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
+def as_text_ready(result: pa.Table) -> pa.Table:
+    """``result`` with the columns Python values cannot hold exactly as text: a nanosecond
+    timestamp, time or duration (``now()`` is one: ``to_pylist`` refused it, a traceback) and an
+    interval (the CSV writer has no cast for it). Every other column is kept as it is."""
+    import pyarrow.compute as pc
+
+    cols = []
+    for col in result.columns:
+        t = col.type
+        if (pa.types.is_timestamp(t) or pa.types.is_time(t)) and getattr(t, "unit", "") == "ns":
+            col = pc.cast(col, pa.string())
+        elif pa.types.is_duration(t) and t.unit == "ns":
+            col = pa.array([None if v is None else f"{v} ns" for v in pc.cast(col, pa.int64()).to_pylist()])
+        elif pa.types.is_interval(t):
+            col = pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())
+        cols.append(col)
+    return pa.table(cols, names=result.column_names)
+
+
 def render(result: pa.Table, fmt: str) -> str:
     """The result as text: csv, tsv (a header line, then one tab-separated line per row), json, jsonl."""
+    result = as_text_ready(result)
     if fmt == "csv":
         return _csv(result)
     if fmt == "json":
@@ -99,6 +125,7 @@ def grid(result: pa.Table) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    result = as_text_ready(result)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in result.column_names:
         table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=80)
@@ -134,8 +161,8 @@ def cell(value: Any, limit: int | None = None) -> str:
     text = (
         json.dumps(value, default=str, ensure_ascii=False) if isinstance(value, list | dict) else str(value)
     )
-    if limit is not None:
-        text = text.replace("\n", "\\n")
+    if limit is not None:  # a table for a person: no line breaks or terminal escapes from the data
+        text = printable(text)
         if len(text) > limit:
             text = text[: limit - 1] + "\u2026"
     return text
@@ -151,6 +178,12 @@ def _csv(result: pa.Table) -> str:
             col = pa.array(
                 [json.dumps(v, default=str) if v is not None else None for v in col.to_pylist()], pa.string()
             )
+        elif (
+            pa.types.is_binary(col.type)
+            or pa.types.is_large_binary(col.type)
+            or pa.types.is_fixed_size_binary(col.type)
+        ):
+            col = pa.array([None if v is None else v.hex() for v in col.to_pylist()], pa.string())  # as serve
         cols.append(col if not pa.types.is_dictionary(col.type) else pc.cast(col, pa.string()))
     flat = pa.table(cols, names=result.column_names)
     buf = io.BytesIO()

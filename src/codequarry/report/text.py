@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from codequarry.errors import printable
 from codequarry.report.model import RunRecord, RunReport
 
 TOP = 12  # rows shown per ranking
@@ -71,9 +72,8 @@ def render_text(report: RunReport) -> list[str]:
         lines += _ranking("  by extractor:", [(k, f"{n:,}") for k, n in r.errors_by("extractor").items()])
         for e in r.errors[:10]:
             where = f"{e.path}:{e.line}" if e.line else e.path
-            lines.append(
-                f"  {where}: {e.kind} ({e.extractor}) {e.message.splitlines()[0] if e.message else ''}"
-            )
+            message = e.message.splitlines()[0] if e.message else ""
+            lines.append(printable(f"  {where}: {e.kind} ({e.extractor}) {message}"))
     lines += _tasks(r)
     lines += _resources(r)
     if r.published and r.snapshot is not None:
@@ -108,7 +108,7 @@ def _tasks(r: RunReport) -> list[str]:
         "  longest:", [(t.id, f"{t.seconds:8.2f} s  {t.status:<14} {size(t.peak_memory)}") for t in slow]
     )
     bad = [t for t in r.tasks if t.status != "ok"]
-    lines += [f"  {t.status:<14} {t.id}: {t.message or ''}" for t in bad[:20]]
+    lines += [printable(f"  {t.status:<14} {t.id}: {t.message or ''}") for t in bad[:20]]
     return lines
 
 

@@ -35,6 +35,12 @@ QUERY_SLOTS = 2
 #: the largest request body /api/sql reads (a query is text a person writes: 1 MiB is far beyond
 #: one); a larger body is refused before it is held in memory whole
 MAX_SQL_BYTES = 1 << 20
+#: the longest URL (path and query) and the most header bytes a request may carry; past them the
+#: answer is 414 / 431 with a message. ``quarry serve`` lets uvicorn's parser hold a request head of
+#: up to HEAD_BUFFER_BYTES so these answers are given (its default of 16 KiB reset a ~64 KB GET)
+MAX_URL_BYTES = 64 << 10
+MAX_HEADER_BYTES = 64 << 10
+HEAD_BUFFER_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,30 @@ class _LoopbackHostGate(BaseHTTPMiddleware):
         return response
 
 
+class _HeadGate:
+    """A request whose URL or headers are too long gets 414 or 431 and one line saying what to do."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            url = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            headers = sum(len(k) + len(v) + 4 for k, v in scope.get("headers", ()))
+            message, status = None, 0
+            if url > MAX_URL_BYTES:
+                message = (
+                    f"the URL is longer than {MAX_URL_BYTES >> 10} KiB; send a long query as POST /api/sql"
+                )
+                status = 414
+            elif headers > MAX_HEADER_BYTES:
+                message, status = f"the request headers are larger than {MAX_HEADER_BYTES >> 10} KiB", 431
+            if message is not None:
+                await JSONResponse({"error": message}, status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _jsonable(table: pa.Table) -> list[list[Any]]:
     rows = []
     for row in table.to_pylist():
@@ -143,6 +173,7 @@ def create_app(config: ServeConfig) -> Starlette:
     middleware = [Middleware(_TokenGate, token=config.token)] if config.token else []
     if is_loopback(config.host):
         middleware.insert(0, Middleware(_LoopbackHostGate))
+    middleware.insert(0, Middleware(_HeadGate))
     return Starlette(routes=routes, middleware=middleware)
 
 
@@ -283,6 +314,8 @@ async def _bounded_body(request: Request, cap: int) -> bytes | None:
 
 def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds: float) -> Response:
     """A query's rows as a CSV or JSON download, or as the page's JSON (columns, types, rows)."""
+    types = [str(t) for t in result.schema.types]
+    result = sqlout.as_text_ready(result)  # nanosecond times, intervals: as text, not a 500
     if fmt == "csv":
         return Response(
             sqlout.render(result, "csv"),
@@ -299,7 +332,7 @@ def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds
     return JSONResponse(
         {
             "columns": result.column_names,
-            "types": [str(t) for t in result.schema.types],
+            "types": types,
             "rows": _jsonable(result),
             "truncated": truncated,
             "row_cap": cap,

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codequarry.cli_common import StoreOpt, open_store
+from codequarry.cli_common import StoreOpt, interrupt_code, open_store
 from codequarry.errors import UsageError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -61,16 +61,27 @@ def serve(
         raise UsageError("--row-cap and --query-timeout must be positive")
     import uvicorn
 
-    from codequarry.serve.app import ServeConfig, create_app
+    from codequarry.serve.app import HEAD_BUFFER_BYTES, ServeConfig, create_app
 
     path = _store(store)
     app = create_app(
         ServeConfig(store=path, token=token, host=host, row_cap=row_cap, query_timeout=query_timeout)
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="h11",  # the parser whose head limit is set here, whether or not httptools is installed
+        h11_max_incomplete_event_size=HEAD_BUFFER_BYTES,
+    )
     server = uvicorn.Server(config)
     out.print(f"serving {path} on http://{host}:{port}/ (Ctrl-C stops)" if port else f"serving {path}")
-    server.run()
+    try:
+        server.run()  # uvicorn re-raises the signal that stopped it once it has shut down
+    except KeyboardInterrupt:
+        raise typer.Exit(interrupt_code()) from None  # 130 for Ctrl-C, 143 for SIGTERM, as `watch`
 
 
 def up(

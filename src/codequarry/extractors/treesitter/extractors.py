@@ -80,7 +80,7 @@ def _definitions_extractor(language: str) -> FileExtractor:
 
 
 def _report(facts: Facts, out: Any) -> None:
-    lines = facts.data.split(b"\n") if facts.problems else []
+    lines = (facts.parsed or facts.data).split(b"\n") if facts.problems else []
     for kind, message, node in facts.problems:
         row, byte_col = node.start_point
         source_line = lines[row].decode("utf-8", "replace")[:500] if row < len(lines) else None

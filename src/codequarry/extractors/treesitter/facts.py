@@ -10,6 +10,7 @@ come from one sweep over the matches in source order with a stack of enclosing d
 from __future__ import annotations
 
 import bisect
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,13 @@ MAX_CALLEE = 300
 #: calls that import, when a pack captures the called name as @import_kind (packs use no text
 #: predicates such as #eq?: they need the source text, which a cancellable callback parse does not keep)
 IMPORT_FUNCTIONS = frozenset({"require", "require_relative", "load"})
+#: deepest tree a file may have: tree-sitter's query cursor keeps a match's depth in 16 bits, so past
+#: 65,535 levels it silently drops matches (a chain of 33,000 nested JavaScript functions gave 32,768
+#: definitions) and its MISSING/ERROR search turns quadratic (200,000 nested C++ blocks: minutes)
+MAX_DEPTH = 50_000
+_LONE_CR = re.compile(rb"\r(?!\n)")
+COL_STEP = 1024  # bytes between column checkpoints on a long non-ASCII line
+_ASCII = re.compile(rb"[\x00-\x7f]")
 
 
 @dataclass
@@ -45,33 +53,53 @@ class Facts:
     """Everything one file yields, in source order."""
 
     language: str
-    data: bytes
+    data: bytes  # the file's bytes: names and code units are cut from these
     ascii: bool
+    parsed: bytes = b""  # what tree-sitter parsed: ``data`` with lone CRs as LF (``line_ends``)
     definitions: list[Found] = field(default_factory=list)
     imports: list[tuple[Any, str, str, str]] = field(default_factory=list)  # node, kind, module, scope
     calls: list[tuple[Any, str, str]] = field(default_factory=list)  # call node, callee, scope
     problems: list[tuple[str, str, Any]] = field(default_factory=list)  # kind, message, node
 
-    #: line start -> (byte offsets, character columns) of ASCII bytes already asked about, sorted
+    #: line start -> (byte offsets, character columns) of checkpoints about every COL_STEP bytes of
+    #: a long non-ASCII line, each before an ASCII byte
     _marks: dict[int, tuple[list[int], list[int]]] = field(default_factory=dict, repr=False)
 
     def col(self, byte_col: int, start_byte: int) -> int:
         """A tree-sitter byte column as a character column (as a "replace" decode of the line counts).
 
-        Decoding from the line's start for every node was quadratic on a long non-ASCII line (a
-        1 MB minified bundle: 10 s). A decode can be split before any ASCII byte (no UTF-8
-        sequence, valid or not, runs across one), so each answer at an ASCII byte is kept as a mark
-        and the next decodes only from the nearest mark before it."""
+        A decode can be split before any ASCII byte (no UTF-8 sequence, valid or not, runs across
+        one). A short column is decoded from the line's start; on a long line (a minified bundle)
+        from the nearest checkpoint, laid once per line about every COL_STEP bytes, so each answer
+        costs at most a few KB of decoding whatever the order of the questions (marks inserted as
+        questions came were a list insert each: 600,000 spans of a 10 MB line took 30 s). A leading
+        UTF-8 BOM counts no column: compilers, node and editors skip it, as Python's rows do."""
         if self.ascii:
             return byte_col
         line_start = start_byte - byte_col
-        offsets, columns = self._marks.setdefault(line_start, ([line_start], [0]))
+        first = 3 if line_start == 0 and self.data.startswith(b"\xef\xbb\xbf") else line_start
+        if start_byte <= first:
+            return 0
+        if byte_col <= 2 * COL_STEP:
+            return len(self.data[first:start_byte].decode("utf-8", "replace"))
+        marks = self._marks.get(line_start)
+        if marks is None:
+            marks = self._marks[line_start] = self._checkpoints(line_start, first)
+        offsets, columns = marks
         at = bisect.bisect_right(offsets, start_byte) - 1
-        column = columns[at] + len(self.data[offsets[at] : start_byte].decode("utf-8", "replace"))
-        if offsets[at] != start_byte and start_byte < len(self.data) and self.data[start_byte] < 0x80:
-            offsets.insert(at + 1, start_byte)
-            columns.insert(at + 1, column)
-        return column
+        return columns[at] + len(self.data[offsets[at] : start_byte].decode("utf-8", "replace"))
+
+    def _checkpoints(self, line_start: int, first: int) -> tuple[list[int], list[int]]:
+        """Offsets (each before an ASCII byte) about every COL_STEP bytes of a line, with the
+        character column of each: the line is decoded once, piece by piece."""
+        data = self.data
+        end = (self.parsed or data).find(b"\n", line_start)
+        end = len(data) if end < 0 else end
+        offsets, columns = [first], [0]
+        while (m := _ASCII.search(data, offsets[-1] + COL_STEP, end)) is not None:
+            columns.append(columns[-1] + len(data[offsets[-1] : m.start()].decode("utf-8", "replace")))
+            offsets.append(m.start())
+        return offsets, columns
 
     def span(self, node: Any) -> tuple[int, int, int, int]:
         s, e = node.start_point, node.end_point
@@ -88,6 +116,10 @@ def facts_of(src: SourceFile) -> Facts | None:
     if cached is not None or "_ts_facts" in src.__dict__:
         return cached
     facts = None
+    if src.data is not None and src.line_count is None and src.language in GRAMMARS:
+        # read, but binary (a file whose extension lies): said once, as for a binary Python file
+        src.__dict__["_ts_facts"] = None
+        raise ParseFailure("binary", f"binary content (NUL and control bytes) in a {src.language} file")
     if src.data is not None and src.line_count is not None and src.language in GRAMMARS:
         try:
             facts = _extract(src)
@@ -100,10 +132,22 @@ def facts_of(src: SourceFile) -> Facts | None:
     return facts
 
 
-def parse(src: SourceFile, parser: Any) -> Any:
-    """Parse ``src.data``; past ``src.deadline`` the parse cancels itself (tree-sitter's progress
-    callback) and raises ParseFailure ``timeout``, so the worker never has to be killed."""
-    data = src.data or b""
+def line_ends(data: bytes) -> bytes:
+    """``data`` with every lone CR as LF (same length, so every byte offset holds). Compilers and
+    editors end a line at a lone CR (C, C++, JavaScript, Python...) but tree-sitter counts rows at LF
+    only: a CR-only file was all line 1, and in C ``// note<CR>int hidden(void) {...}`` was one
+    comment to tree-sitter while gcc compiled ``hidden``."""
+    crs = data.count(b"\r")
+    if not crs or crs == data.count(b"\r\n"):
+        return data
+    return _LONE_CR.sub(b"\n", data)
+
+
+def parse(src: SourceFile, parser: Any, data: bytes | None = None) -> Any:
+    """Parse ``data`` (default ``src.data``); past ``src.deadline`` the parse cancels itself
+    (tree-sitter's progress callback) and raises ParseFailure ``timeout``, so the worker never has to
+    be killed."""
+    data = data if data is not None else (src.data or b"")
     if src.deadline is None:
         return parser.parse(data)
     view = memoryview(data)
@@ -130,9 +174,18 @@ def _extract(src: SourceFile) -> Facts:
         pack = compiled(language, grammar_function(language, src.path))
     except MissingGrammar as exc:
         raise ParseFailure("extractor", str(exc)) from None
-    tree = parse(src, pack.parser)
     data = src.data or b""
-    facts = Facts(language=language, data=data, ascii=data.isascii())
+    parsed = line_ends(data)
+    tree = parse(src, pack.parser, parsed)
+    deep = deeper_than(tree.root_node, MAX_DEPTH)
+    if deep is not None:
+        raise ParseFailure(
+            "limit",
+            f"nested deeper than {MAX_DEPTH:,} levels: tree-sitter's queries would lose definitions "
+            "and calls past 65,535, so this file gives none",
+            line=deep.start_point[0] + 1,
+        )
+    facts = Facts(language=language, data=data, ascii=data.isascii(), parsed=parsed)
     root = tree.root_node
     _definitions_and_imports(facts, tree_sitter.QueryCursor(pack.definitions_and_imports).matches(root))
     if pack.calls is not None:
@@ -140,6 +193,26 @@ def _extract(src: SourceFile) -> Facts:
     if root.has_error:
         _problems(facts, tree_sitter.QueryCursor(pack.problems).captures(root))
     return facts
+
+
+def deeper_than(root: Any, limit: int) -> Any:
+    """The first node deeper than ``limit`` below ``root``, or None. Only subtrees that could reach
+    past the limit are entered (a node's descendant count bounds its depth), so an ordinary file
+    costs a few nodes; the depth is counted here because ``TreeCursor.depth`` is linear in it."""
+    if root.descendant_count <= limit:
+        return None
+    cursor = root.walk()
+    depth = 0
+    while True:
+        if depth > limit:
+            return cursor.node
+        if depth + cursor.node.descendant_count - 1 > limit and cursor.goto_first_child():
+            depth += 1
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent():
+                return None
+            depth -= 1
 
 
 def _definitions_and_imports(facts: Facts, matches: list[tuple[int, dict[str, list[Any]]]]) -> None:

@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; C: functions (definitions and prototypes), tagged types with a body, typedefs, macros, #include.
 (function_definition declarator: (function_declarator declarator: (identifier) @name)) @def.function
 (function_definition

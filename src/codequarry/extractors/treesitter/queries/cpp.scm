@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; C++: C's definitions plus classes, namespaces and methods; out-of-class definitions keep their
 ; qualified name (Widget::draw).
 (function_definition

@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; C#: namespaces (block and file-scoped) and enclosing types qualify names.
 (file_scoped_namespace_declaration name: (_) @package)
 (namespace_declaration name: (_) @name) @def.namespace

@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; Go: the package qualifies every name; methods are qualified by their receiver's type.
 (package_clause (package_identifier) @package)
 (function_declaration name: (identifier) @name) @def.function

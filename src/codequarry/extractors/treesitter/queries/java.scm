@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; Java: the package qualifies every name; nested classes qualify their members.
 (package_declaration [(scoped_identifier) (identifier)] @package)
 (class_declaration name: (identifier) @name) @def.class

@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; PHP: the namespace qualifies names (App\Models\User::save); use, include and require are imports.
 (namespace_definition name: (namespace_name) @package)
 (function_definition name: (name) @name) @def.function

@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; Ruby: modules and classes qualify names (A::B); require, require_relative and load are imports.
 (module name: (_) @name) @def.module
 (class name: (_) @name) @def.class

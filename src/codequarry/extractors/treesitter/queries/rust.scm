@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; Rust: modules and impl blocks qualify names (Type::method); macros count as calls.
 (function_item name: (identifier) @name) @def.function
 (function_signature_item name: (identifier) @name) @def.function

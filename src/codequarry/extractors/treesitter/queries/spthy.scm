@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; Tamarin (.spthy): the theory, its rules, lemmas, restrictions and declared functions.
 (theory theory_name: (ident) @name) @def.theory
 (simple_rule rule_identifier: (ident) @name) @def.rule

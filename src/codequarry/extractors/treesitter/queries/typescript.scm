@@ -1,4 +1,4 @@
-; pack-version: 1
+; pack-version: 2
 ; TypeScript and TSX: definitions (types included), imports, calls.
 (function_declaration name: (identifier) @name) @def.function
 (generator_function_declaration name: (identifier) @name) @def.function

@@ -1,0 +1,48 @@
+"""Corpus text printed for a person cannot drive the terminal or forge lines.
+
+A file name is the repository's choice: ``a\\x1b[31mRED\\x1b[0m.js`` recoloured the terminal in
+``quarry report`` and ``quarry sql``'s table (an OSC sequence can retitle the window or write the
+clipboard), ``new\\nline.js`` split one report line in two, and a bidi override reorders what is shown.
+The text report and the table now print such characters escaped as Python writes them; the data
+formats (csv, json, parquet) still give the exact stored value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.hostile.conftest import quarry
+
+NAMES = ["a\x1b[31mRED\x1b[0m.js", "new\nline.js", "rtl\u202egnp.js", "osc\x1b]0;pwned\x07.js"]
+
+
+def _corpus(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "src"
+    root.mkdir()
+    for name in NAMES:
+        (root / name).write_text("function f( {\n")  # a syntax error: an errors row naming the file
+    store = tmp_path / "store"
+    quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter")
+    return root, store
+
+
+def _no_control(text: str) -> None:
+    for line in text.splitlines():
+        assert all(c.isprintable() or c == "\t" for c in line), repr(line)
+
+
+def test_report_and_table_escape_names_and_formats_keep_them(tmp_path: Path) -> None:
+    _root, store = _corpus(tmp_path)
+    report = quarry("report", "--store", store).stdout
+    _no_control(report)
+    error_lines = [line for line in report.splitlines() if ": syntax (treesitter.javascript)" in line]
+    assert len(error_lines) == len(NAMES), report  # one line per file: no name forged a second
+    assert any("a\\x1b[31mRED\\x1b[0m.js:1:" in line for line in error_lines)
+    assert any("new\\nline.js:1:" in line for line in error_lines)
+    assert any("rtl\\u202egnp.js:1:" in line for line in error_lines)
+    table = quarry("sql", "SELECT path FROM files ORDER BY path", "--store", store).stdout
+    _no_control(table)
+    assert "osc\\x1b]0;pwned\\x07.js" in table
+    exact = quarry("sql", "SELECT path FROM files ORDER BY path", "--store", store, "-f", "json").stdout
+    assert sorted(r["path"] for r in json.loads(exact)) == sorted(NAMES)
