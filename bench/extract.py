@@ -475,18 +475,10 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 
 
 def _extract_in_process(args: argparse.Namespace, profiler: Any = None) -> tuple[Any, float]:
-    from codequarry.plan import make_plan
     from codequarry.run import extract
 
     with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
-        plan = make_plan(
-            args.folders,
-            store=os.path.join(tmp, "store"),
-            workers=1,
-            exclude=args.exclude,
-            plugins=args.plugin,
-            select=args.select,
-        )
+        plan = _one_worker_plan(args, os.path.join(tmp, "store"))
         started = time.process_time()  # CPU seconds, like the stages (see _Stages)
         if profiler is not None:
             profiler.enable()
@@ -635,18 +627,18 @@ def schedule(args: argparse.Namespace) -> dict[str, Any]:
 
 def _layers(args: argparse.Namespace) -> list[list[str]]:
     """The DAG layers of the operations the bench's selection runs."""
+    with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
+        plan = _one_worker_plan(args, os.path.join(tmp, "s"))
+    return [list(layer) for layer in plan.graph.layers]
+
+
+def _one_worker_plan(args: argparse.Namespace, store: str) -> Any:
+    """The plan of a one-worker run of the bench's corpus and selection into ``store``."""
     from codequarry.plan import make_plan
 
-    with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
-        plan = make_plan(
-            args.folders,
-            store=os.path.join(tmp, "s"),
-            workers=1,
-            exclude=args.exclude,
-            plugins=args.plugin,
-            select=args.select,
-        )
-    return [list(layer) for layer in plan.graph.layers]
+    return make_plan(
+        args.folders, store=store, workers=1, exclude=args.exclude, plugins=args.plugin, select=args.select
+    )
 
 
 def profile(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:

@@ -1060,16 +1060,9 @@ def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, sco
     _files, schema = partcache.part_list(store, name, current.version)
     if schema != data.schema:
         return False
-    old = scope.stored(store, name, current.version)
-    if old.num_rows != data.num_rows:
-        return False
-    if not old.num_rows:
-        return True
-    keys = [(c, "ascending") for c in data.column_names if not pa.types.is_nested(data.schema.field(c).type)]
-    try:
-        return bool(old.sort_by(keys).equals(data.sort_by(keys)))
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-        return False
+    from codequarry.store.outputs import same_rows
+
+    return same_rows(scope.stored(store, name, current.version), data)
 
 
 def _plain_table(data: Any, op: str, name: str) -> pa.Table:
