@@ -531,6 +531,51 @@ def test_a_one_file_run_imports_neither_pydantic_nor_importlib_metadata(tmp_path
         os.utime(victim, (1_700_000_100, 1_700_000_100))
 
 
+ONE_WORKER = """
+import sys
+sys.argv = ["quarry", "extract", sys.argv[1], "--store", sys.argv[2], "-q", *sys.argv[3:]]
+from codequarry.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+names = ("psutil", "multiprocessing", "codequarry.engine.supervisor", "codequarry.cgroup", "pyarrow")
+print("LOADED=" + ",".join(sorted(m for m in names if m in sys.modules)))
+"""
+
+
+def test_a_one_worker_run_imports_neither_psutil_nor_the_supervisor(tmp_path: Path) -> None:
+    """`-w 1` forks no worker: its one-file run imports neither the worker supervisor nor
+    multiprocessing nor psutil (~0.015 s of CPU; the memory sampler reads /proc, as psutil does);
+    with the default workers the supervisor is there, and the stores are the same (the twin's
+    fresh extract)."""
+    from tests.storedump import dump
+
+    (src, store), (fresh_src, _) = _changed_twins(tmp_path)
+    fresh_store = tmp_path / "fresh"
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "1"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rsplit("LOADED=", 1)[1].split() == ["pyarrow"]
+    extract(make_plan([fresh_src], store=fresh_store, workers=1))
+    assert dump(store) == dump(fresh_store)
+    victim = sorted(src.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\n\ndef added_again():\n    return 2\n")
+    os.utime(victim, (1_700_000_100, 1_700_000_100))
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "codequarry.engine.supervisor" in done.stdout.rsplit("LOADED=", 1)[1]
+
+
 def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tmp_path: Path) -> None:
     """live_dataset takes a table's parts and schema from its part-keys record when the record is
     still true (no Delta log replay): the same files, schema and rows as through the log; a record
@@ -600,7 +645,7 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
     (psutil reads every process of the machine for it): the same processes, grandchildren included."""
     import psutil
 
-    from codequarry.report.memory import descendants
+    from codequarry.report.memory import _proc_sample, _psutil_sample, descendants
 
     code = "import subprocess, sys, time; c = subprocess.Popen(['sleep', '30']); print('up', flush=True); time.sleep(30)"
     kids = [
@@ -610,9 +655,15 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
         for kid in kids:
             assert kid.stdout is not None and kid.stdout.readline().strip() == "up"
         me = psutil.Process()
-        got = sorted(p.pid for p in descendants(me))
+        got = sorted(descendants(me.pid))
         assert got == sorted(p.pid for p in me.children(recursive=True))
         assert len(got) >= 4  # two children, each with its own child
+        # the resident sizes psutil reads (statm) for the same processes: the sampler's figures
+        parent, sizes = _proc_sample(me.pid)
+        assert len(sizes) == len(got) and all(isinstance(s, int) and s > 0 for s in sizes)
+        ps = _psutil_sample(me.pid)
+        assert ps is not None and len(ps[1]) == len(got)
+        assert abs(parent - ps[0]) < 64 << 20  # the same process a moment apart
     finally:
         for kid in kids:
             for p in psutil.Process(kid.pid).children(recursive=True):
