@@ -779,3 +779,41 @@ def test_a_one_file_run_with_one_worker_starts_no_thread_to_wait_for(tmp_path: P
     assert summary.changed == 1 and summary.published
     assert summary.operations and any(info.get("ran") for info in summary.operations.values())
     assert started == ["quarry-memory"], started
+
+
+def test_the_models_operation_reads_no_whole_table_for_a_file_without_models(tmp_path: Path) -> None:
+    """A changed file with no candidate class or member before or after, and the same module-level
+    imports, cannot reach a model: ``affected`` of python.models.resolve says so from the changed
+    file's rows alone (read from the parts holding them, the inputs' part-keys records) without
+    reading ``model_classes`` whole. An edit of the file's imports takes the whole way. Either way
+    the store is a fresh extract's. (Counted, not timed.)"""
+    from codequarry.operations import OperationContext
+    from tests.storedump import dump
+
+    src = tmp_path / "src"
+    shutil.copytree(paths.ROOT / "examples" / "sample", src)
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=1))
+    victim = src / "shop" / "views.py"
+    real = OperationContext.table
+    reads: list[tuple[str, str]] = []
+
+    def counting(self, name, columns=None):  # type: ignore[no-untyped-def]
+        reads.append((self.name, name))
+        return real(self, name, columns)
+
+    edits = ("\n\ndef added_by_the_test():\n    return 1\n", "\nfrom shop.models import Base as Renamed\n")
+    for i, text in enumerate(edits):
+        victim.write_text(victim.read_text() + text)
+        os.utime(victim, (1_700_000_000 + i, 1_700_000_000 + i))
+        reads.clear()
+        OperationContext.table = counting  # type: ignore[method-assign]
+        try:
+            extract(make_plan([src], store=store, workers=1))
+        finally:
+            OperationContext.table = real  # type: ignore[method-assign]
+        whole = ("python.models.resolve", "model_classes") in reads
+        assert whole == (i == 1), (i, reads)
+        fresh = tmp_path / f"fresh{i}"
+        extract(make_plan([src], store=fresh, workers=1))
+        assert dump(store) == dump(fresh)
