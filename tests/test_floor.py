@@ -127,6 +127,7 @@ def test_a_no_op_after_a_no_op_is_the_fast_path_and_prints_the_same(tmp_path: Pa
 def test_fast_path_runs_are_recorded_and_appended_by_the_next_writer(tmp_path: Path) -> None:
     from codequarry import open_store, sql
     from codequarry.report import list_runs
+    from codequarry.report.runs import DEFER_AT
 
     src, store = _aged_tree(tmp_path), tmp_path / "store"
     for _ in range(2):
@@ -134,20 +135,24 @@ def test_fast_path_runs_are_recorded_and_appended_by_the_next_writer(tmp_path: P
     assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
     assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
     pending = list((store / "runs" / "pending").glob("*.json"))
-    assert len(pending) == 2
+    assert len(pending) == 3  # the second (no-op) command's row waits with them (runs.DEFER_AT)
     runs = list_runs(store)
     assert len(runs) == 4 and [r.published for r in runs] == [True, False, False, False]
     for r in runs[2:]:
         report = json.loads((store / "runs" / f"{r.run_id}.json").read_text())
         assert report["stages"][0]["name"] == "fast path" and report["files"]["scanned"] == r.files
     assert sql(open_store(store), "SELECT count(*) FROM runs").column(0)[0].as_py() == 4
-    (src / "extra.py").write_text("x = 1\n")  # the next normal run appends the pending rows
-    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
-    assert not list((store / "runs" / "pending").glob("*.json"))
+    # the normal runs' rows wait too, until DEFER_AT would: that run appends them all in one commit
+    for i in range(DEFER_AT - 3):
+        (src / f"extra{i}.py").write_text(f"x = {i}\n")
+        assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
+        waiting = len(list((store / "runs" / "pending").glob("*.json")))
+        assert waiting == (0 if i == DEFER_AT - 4 else 4 + i), (i, waiting)
+        assert len(list_runs(store)) == 5 + i
     assert [r.run_id for r in list_runs(store)][:4] == [r.run_id for r in runs]
     assert sql(open_store(store), "SELECT count(DISTINCT run_id), count(*) FROM runs").to_pylist() == [
-        {"count(DISTINCT runs.run_id)": 5, "count(*)": 5}
-    ]
+        {"count(DISTINCT runs.run_id)": DEFER_AT + 1, "count(*)": DEFER_AT + 1}
+    ]  # none twice
 
 
 def _stamped(tmp_path: Path) -> tuple[Path, Path]:
