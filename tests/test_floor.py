@@ -545,7 +545,7 @@ try:
 except SystemExit as exc:
     assert not exc.code, exc.code
 names = ("psutil", "multiprocessing", "codequarry.engine.supervisor", "codequarry.cgroup", "pyarrow")
-names += ("codequarry.extractors.python.callgraph.pointsto", "codequarry.extractors.python.callgraph.merge")
+names += ("codequarry.extractors.python.callgraph.pointsto", "codequarry.extractors.python.callgraph.merge", "orjson")
 print("LOADED=" + ",".join(sorted(m for m in names if m in sys.modules)))
 """
 
@@ -553,7 +553,7 @@ print("LOADED=" + ",".join(sorted(m for m in names if m in sys.modules)))
 def test_a_one_worker_run_imports_neither_psutil_nor_the_supervisor(tmp_path: Path) -> None:
     """`-w 1` forks no worker: its one-file run imports neither the worker supervisor nor
     multiprocessing nor psutil (~0.015 s of CPU; the memory sampler reads /proc, as psutil does),
-    nor the opt-in call graph's solver (the catalog reads its declarations only);
+    nor the opt-in call graph's solver and orjson (the catalog reads its declarations only);
     with the default workers the supervisor is there, and the stores are the same (the twin's
     fresh extract)."""
     from tests.storedump import dump
