@@ -127,6 +127,7 @@ def test_a_no_op_after_a_no_op_is_the_fast_path_and_prints_the_same(tmp_path: Pa
 def test_fast_path_runs_are_recorded_and_appended_by_the_next_writer(tmp_path: Path) -> None:
     from codequarry import open_store, sql
     from codequarry.report import list_runs
+    from codequarry.report.runs import DEFER_AT
 
     src, store = _aged_tree(tmp_path), tmp_path / "store"
     for _ in range(2):
@@ -134,20 +135,24 @@ def test_fast_path_runs_are_recorded_and_appended_by_the_next_writer(tmp_path: P
     assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
     assert _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
     pending = list((store / "runs" / "pending").glob("*.json"))
-    assert len(pending) == 2
+    assert len(pending) == 3  # the second (no-op) command's row waits with them (runs.DEFER_AT)
     runs = list_runs(store)
     assert len(runs) == 4 and [r.published for r in runs] == [True, False, False, False]
     for r in runs[2:]:
         report = json.loads((store / "runs" / f"{r.run_id}.json").read_text())
         assert report["stages"][0]["name"] == "fast path" and report["files"]["scanned"] == r.files
     assert sql(open_store(store), "SELECT count(*) FROM runs").column(0)[0].as_py() == 4
-    (src / "extra.py").write_text("x = 1\n")  # the next normal run appends the pending rows
-    assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
-    assert not list((store / "runs" / "pending").glob("*.json"))
+    # the normal runs' rows wait too, until DEFER_AT would: that run appends them all in one commit
+    for i in range(DEFER_AT - 3):
+        (src / f"extra{i}.py").write_text(f"x = {i}\n")
+        assert not _fast(_quarry("extract", src, "--store", store, "-w", "1", "-q"))
+        waiting = len(list((store / "runs" / "pending").glob("*.json")))
+        assert waiting == (0 if i == DEFER_AT - 4 else 4 + i), (i, waiting)
+        assert len(list_runs(store)) == 5 + i
     assert [r.run_id for r in list_runs(store)][:4] == [r.run_id for r in runs]
     assert sql(open_store(store), "SELECT count(DISTINCT run_id), count(*) FROM runs").to_pylist() == [
-        {"count(DISTINCT runs.run_id)": 5, "count(*)": 5}
-    ]
+        {"count(DISTINCT runs.run_id)": DEFER_AT + 1, "count(*)": DEFER_AT + 1}
+    ]  # none twice
 
 
 def _stamped(tmp_path: Path) -> tuple[Path, Path]:
@@ -531,6 +536,53 @@ def test_a_one_file_run_imports_neither_pydantic_nor_importlib_metadata(tmp_path
         os.utime(victim, (1_700_000_100, 1_700_000_100))
 
 
+ONE_WORKER = """
+import sys
+sys.argv = ["quarry", "extract", sys.argv[1], "--store", sys.argv[2], "-q", *sys.argv[3:]]
+from codequarry.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert not exc.code, exc.code
+names = ("psutil", "multiprocessing", "codequarry.engine.supervisor", "codequarry.cgroup", "pyarrow")
+names += ("codequarry.extractors.python.callgraph.pointsto", "codequarry.extractors.python.callgraph.merge", "orjson")
+print("LOADED=" + ",".join(sorted(m for m in names if m in sys.modules)))
+"""
+
+
+def test_a_one_worker_run_imports_neither_psutil_nor_the_supervisor(tmp_path: Path) -> None:
+    """`-w 1` forks no worker: its one-file run imports neither the worker supervisor nor
+    multiprocessing nor psutil (~0.015 s of CPU; the memory sampler reads /proc, as psutil does),
+    nor the opt-in call graph's solver and orjson (the catalog reads its declarations only);
+    with the default workers the supervisor is there, and the stores are the same (the twin's
+    fresh extract)."""
+    from tests.storedump import dump
+
+    (src, store), (fresh_src, _) = _changed_twins(tmp_path)
+    fresh_store = tmp_path / "fresh"
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "1"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rsplit("LOADED=", 1)[1].split() == ["pyarrow"]
+    extract(make_plan([fresh_src], store=fresh_store, workers=1))
+    assert dump(store) == dump(fresh_store)
+    victim = sorted(src.rglob("*.py"))[0]
+    victim.write_text(victim.read_text() + "\n\ndef added_again():\n    return 2\n")
+    os.utime(victim, (1_700_000_100, 1_700_000_100))
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "codequarry.engine.supervisor" in done.stdout.rsplit("LOADED=", 1)[1]
+
+
 def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tmp_path: Path) -> None:
     """live_dataset takes a table's parts and schema from its part-keys record when the record is
     still true (no Delta log replay): the same files, schema and rows as through the log; a record
@@ -600,7 +652,7 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
     (psutil reads every process of the machine for it): the same processes, grandchildren included."""
     import psutil
 
-    from codequarry.report.memory import descendants
+    from codequarry.report.memory import _proc_sample, _psutil_sample, descendants
 
     code = "import subprocess, sys, time; c = subprocess.Popen(['sleep', '30']); print('up', flush=True); time.sleep(30)"
     kids = [
@@ -610,9 +662,15 @@ def test_the_memory_sampler_finds_the_descendants_psutil_finds() -> None:
         for kid in kids:
             assert kid.stdout is not None and kid.stdout.readline().strip() == "up"
         me = psutil.Process()
-        got = sorted(p.pid for p in descendants(me))
+        got = sorted(descendants(me.pid))
         assert got == sorted(p.pid for p in me.children(recursive=True))
         assert len(got) >= 4  # two children, each with its own child
+        # the resident sizes psutil reads (statm) for the same processes: the sampler's figures
+        parent, sizes = _proc_sample(me.pid)
+        assert len(sizes) == len(got) and all(isinstance(s, int) and s > 0 for s in sizes)
+        ps = _psutil_sample(me.pid)
+        assert ps is not None and len(ps[1]) == len(got)
+        assert abs(parent - ps[0]) < 64 << 20  # the same process a moment apart
     finally:
         for kid in kids:
             for p in psutil.Process(kid.pid).children(recursive=True):
@@ -728,3 +786,41 @@ def test_a_one_file_run_with_one_worker_starts_no_thread_to_wait_for(tmp_path: P
     assert summary.changed == 1 and summary.published
     assert summary.operations and any(info.get("ran") for info in summary.operations.values())
     assert started == ["quarry-memory"], started
+
+
+def test_the_models_operation_reads_no_whole_table_for_a_file_without_models(tmp_path: Path) -> None:
+    """A changed file with no candidate class or member before or after, and the same module-level
+    imports, cannot reach a model: ``affected`` of python.models.resolve says so from the changed
+    file's rows alone (read from the parts holding them, the inputs' part-keys records) without
+    reading ``model_classes`` whole. An edit of the file's imports takes the whole way. Either way
+    the store is a fresh extract's. (Counted, not timed.)"""
+    from codequarry.operations import OperationContext
+    from tests.storedump import dump
+
+    src = tmp_path / "src"
+    shutil.copytree(paths.ROOT / "examples" / "sample", src)
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=1))
+    victim = src / "shop" / "views.py"
+    real = OperationContext.table
+    reads: list[tuple[str, str]] = []
+
+    def counting(self, name, columns=None):  # type: ignore[no-untyped-def]
+        reads.append((self.name, name))
+        return real(self, name, columns)
+
+    edits = ("\n\ndef added_by_the_test():\n    return 1\n", "\nfrom shop.models import Base as Renamed\n")
+    for i, text in enumerate(edits):
+        victim.write_text(victim.read_text() + text)
+        os.utime(victim, (1_700_000_000 + i, 1_700_000_000 + i))
+        reads.clear()
+        OperationContext.table = counting  # type: ignore[method-assign]
+        try:
+            extract(make_plan([src], store=store, workers=1))
+        finally:
+            OperationContext.table = real  # type: ignore[method-assign]
+        whole = ("python.models.resolve", "model_classes") in reads
+        assert whole == (i == 1), (i, reads)
+        fresh = tmp_path / f"fresh{i}"
+        extract(make_plan([src], store=fresh, workers=1))
+        assert dump(store) == dump(fresh)

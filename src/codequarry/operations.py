@@ -353,6 +353,8 @@ class OperationContext:
         self._check(name)
         path = self.store.table_path(name)
         got = keyindex.kept(path, version) if self.changed is not None else None
+        if got is None and self.changed is not None:
+            got = self._live_record(name, version)
         if got is None:
             return None
         idx, schema = got
@@ -368,6 +370,26 @@ class OperationContext:
             return None
         data = pa.concat_tables(parts) if parts else want.empty_table()
         return self._of_changed(plain_types(data), columns)
+
+    def _live_record(self, name: str, version: int) -> tuple[Any, pa.Schema] | None:
+        """The part-keys record of input ``name`` when ``version`` is the one the run sees (a table
+        this run did not commit: its record is still the live one) and the record is true of it, with
+        its schema; None otherwise. With it the changed files' rows are read from the parts holding
+        them (none, mostly: a file with no rows in the table), not from the whole table."""
+        from codequarry.store import keyfile, keyindex
+
+        state = self._tables.get(name)
+        if state is None or state.version != version:
+            return None
+        path = self.store.table_path(name)
+        idx = keyindex.load(self.store.path, path, name, version, state.rows)
+        listed = keyfile.live_listing(self.store.path, path, name, version) if idx is not None else None
+        if idx is None or listed is None or listed[1] is None or sorted(idx.parts) != listed[0]:
+            return None
+        try:
+            return idx, pa.ipc.read_schema(pa.py_buffer(listed[1]))
+        except (pa.ArrowException, ValueError):
+            return None
 
     def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
         """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed

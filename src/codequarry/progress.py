@@ -16,8 +16,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 FILE = "progress.json"
 MIN_INTERVAL = 0.25  # seconds between two writes
 
@@ -91,6 +89,8 @@ def read_progress(store_path: str | Path) -> dict[str, Any] | None:
     pid = data.get("pid")
     alive = False
     if data.get("state") == "running" and isinstance(pid, int):
+        import psutil  # only readers ask: a run writing progress does not import it
+
         try:
             alive = psutil.Process(pid).create_time() <= float(data.get("started", 0)) + 1
         except (psutil.Error, ValueError, TypeError):

@@ -13,8 +13,8 @@ from typing import Any
 from codequarry.corpus_io import escape_name
 from codequarry.datasets import Error
 from codequarry.engine.base import Engine, make_chunks
+from codequarry.engine.limits import Limits
 from codequarry.engine.local import LocalEngine
-from codequarry.engine.supervisor import Limits
 from codequarry.engine.worker import WorkerConfig
 from codequarry.errors import StoreError, UsageError
 from codequarry.graph import Graph

@@ -9,11 +9,14 @@ but a crash in native code ends the run.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codequarry.cores import default_workers
-from codequarry.engine.supervisor import Limits, Supervisor
+from codequarry.engine.limits import Limits
 from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, process_alone_on_failure
+
+if TYPE_CHECKING:
+    from codequarry.engine.supervisor import Supervisor
 
 
 class LocalEngine:
@@ -30,6 +33,8 @@ class LocalEngine:
 
     def start(self) -> None:
         if self.workers > 1 and self._supervisor is None:
+            from codequarry.engine.supervisor import Supervisor  # not imported by a one-worker run
+
             self._supervisor = Supervisor(self.workers, self.limits)
             self._supervisor.start()
 

@@ -22,7 +22,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from codequarry.engine.supervisor import CRASH_MESSAGE, MEMORY_MESSAGE, Limits, timeout_message
+from codequarry.engine.limits import Limits
+from codequarry.engine.supervisor import CRASH_MESSAGE, MEMORY_MESSAGE, timeout_message
 from codequarry.engine.worker import ChunkResult, FileTask, WorkerConfig, failure_result
 from codequarry.errors import QuarryError, UsageError
 

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import psutil
 
 from codequarry import cgroup
+from codequarry.engine.limits import Limits as Limits  # where it was defined before
 from codequarry.engine.worker import (
     ChunkResult,
     FileTask,
@@ -58,13 +59,6 @@ MEMORY_MESSAGE = "ran out of memory (over --max-memory-per-worker)"
 
 def timeout_message(seconds: float | None) -> str:
     return f"stopped after --file-timeout {seconds:g} s" if seconds else "stopped: it ran too long"
-
-
-@dataclass(frozen=True)
-class Limits:
-    file_timeout: float | None = 60.0
-    max_memory: int | None = None  # bytes of resident memory per worker
-    crash_retries: int = 1  # times a file that killed its worker is tried again, alone
 
 
 def die_with_parent() -> None:

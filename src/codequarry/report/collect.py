@@ -79,6 +79,8 @@ class RunRecorder:
     ) -> None:
         self.kind = kind
         self.store = str(store)
+        #: the run's ``runs`` row may wait with the pending ones (report/runs.py ``save``)
+        self.defer_row = False
         self.run_id = uuid.uuid4().hex[:12]
         self.engine = engine
         self.workers = workers
@@ -158,7 +160,7 @@ class RunRecorder:
             )
         )
         try:
-            self.saved = save(self.store, report)
+            self.saved = save(self.store, report, defer=self.defer_row and report.status in ("ok", "errors"))
         except Exception as error:  # a report that cannot be written must not hide the run's own outcome
             self.save_error = f"the run report could not be saved: {error}"
 

@@ -25,10 +25,11 @@ from codequarry.errors import StoreError, UsageError
 from codequarry.report import jsonstream
 from codequarry.report.jsonstream import CopyOf, Items
 from codequarry.report.model import RunRecord, RunReport
-from codequarry.store.runlog import drop_pending, pending_rows, rows_table, schema, with_pending
+from codequarry.store.runlog import add_pending, drop_pending, pending_rows, rows_table, schema, with_pending
 from codequarry.store.store import CHECKPOINT_EVERY, RUNS_DIR, runs_table_path
 
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
+DEFER_AT = 8  # a deferred row waits with the pending ones until this many would wait (see save)
 
 SCHEMA = schema()
 _ID = re.compile(r"^[0-9a-f]{1,32}$")
@@ -46,10 +47,13 @@ def report_path(store_path: str | Path, run_id: str) -> Path:
     return runs_dir(store_path) / f"{run_id}.json"
 
 
-def save(store_path: str | Path, report: RunReport) -> Path:
-    """Write the report's JSON and append its row to the ``runs`` table (the caller holds the lock)."""
-    from deltalake import DeltaTable, write_deltalake
+def save(store_path: str | Path, report: RunReport, *, defer: bool = False) -> Path:
+    """Write the report's JSON and append its row to the ``runs`` table (the caller holds the lock).
 
+    ``defer`` (a `quarry extract` command's run): the row joins the pending rows of fast-path runs
+    (store/runlog.py), which every reader of ``runs`` reads with the table, unless ``DEFER_AT`` rows
+    would then wait or the table does not exist yet; the run that reaches ``DEFER_AT`` appends them
+    all in one commit. Opening the table and committing one row cost ~8 ms of a one-file run."""
     folder = runs_dir(store_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = report_path(store_path, report.run_id)
@@ -65,6 +69,12 @@ def save(store_path: str | Path, report: RunReport) -> Path:
         tmp.write_text(report.model_dump_json(indent=1), encoding="utf-8")
     os.replace(tmp, path)
     where = str(table_path(store_path))
+    deferred = defer and not report.streamed and os.path.isdir(os.path.join(where, "_delta_log"))
+    if deferred and len(pending_rows(store_path)) + 1 < DEFER_AT:
+        add_pending(store_path, report.record().model_dump())
+        return path
+    from deltalake import DeltaTable, write_deltalake
+
     # opened once: the append and the compaction check use the same table (each open replays the
     # log since its last checkpoint: ~5-20 ms of a one-file run's CPU, docs/fast-path.md)
     table = DeltaTable(where) if (Path(where) / "_delta_log").is_dir() else None

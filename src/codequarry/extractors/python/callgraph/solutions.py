@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from codequarry.extractors.python.callgraph import codec, pointsto
+from codequarry.extractors.python.callgraph import codec
 from codequarry.schema import dataset
 
 #: bump when the solver answers differently for the same facts: stored answers are then not reused
@@ -124,6 +124,8 @@ def moved(row: dict[str, Any], facts: dict[str, Any]) -> Answers:
 
 def solve(files: list[tuple[str, Any]]) -> tuple[list[Answers], int]:
     """Solve one repo's files ((module, facts) in path order): answers per file, evaluations run."""
+    from codequarry.extractors.python.callgraph import pointsto  # the solver: only when the operation runs
+
     solver = pointsto.Solver(files)
     evaluations = solver.solve()
     return [solver.answers(i) for i in range(len(files))], evaluations

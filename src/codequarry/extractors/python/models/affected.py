@@ -29,6 +29,7 @@ extracts; ``tests/test_incops.py`` over cross-file model hierarchies.
 from __future__ import annotations
 
 import re
+from collections.abc import Container
 from typing import Any
 
 import pyarrow as pa
@@ -120,7 +121,7 @@ def _module_level(imports: pa.Table) -> pa.Table:
     return imports.filter(pc.fill_null(mask, False))
 
 
-def _reexports(imports: pa.Table, lasts: set[str]) -> set[str]:
+def _reexports(imports: pa.Table, lasts: Container[str]) -> set[str]:
     """The bound names of the module-level imports that can be re-exports (bound name in ``lasts``),
     tagged with the file, the order and the target, so that two versions of a file compare equal
     when their re-exports are the same (only the lines around them moved)."""
@@ -143,6 +144,8 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
     touched = {_last(r["fqn"]) for r in old + new}
     for rows in (ctx.before("model_members", ["owner"]), ctx.changed_rows("model_members", ["owner"])):
         touched |= {_last(o) for o in rows["owner"].to_pylist() if o}
+    if not keys and not touched and _imports_unmoved(ctx):
+        return keys
     everything = ctx.table("model_classes")
     index = _lasts_index(ctx)
     if index.flipped is not None:  # kept, and updated from the changed files' rows alone
@@ -166,6 +169,29 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
         return keys
     reached = _reach(ctx, everything, lasts, touched)
     return keys | {(fqn,) for fqn in reached}
+
+
+def _imports_unmoved(ctx: Any) -> bool:
+    """With no candidate class nor member in the changed files before or after (nothing of theirs
+    in ``model_classes``: no base last part can flip), only their module-level imports could reach
+    a model (as re-exports). When those are the same before and after whatever ``lasts`` is (the
+    tags of every bound name), ``affected`` would find nothing: it returns no key without reading
+    ``model_classes`` whole. Not in a long-lived process, whose kept index follows every run."""
+    from codequarry import opstate
+
+    if opstate.enabled():
+        return False
+    every = _AnyName()
+    return _reexports(ctx.before("imports", _IMPORTS_AT), every) == _reexports(
+        ctx.changed_rows("imports", _IMPORTS_AT), every
+    )
+
+
+class _AnyName:
+    """``lasts`` holding every name: the re-export tags of all module-level imports."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
 
 
 def _lasts_index(ctx: Any) -> LastsIndex:
