@@ -28,9 +28,11 @@ def read_file(root: str, path: str, max_size: int) -> Read:
         last = b""
         while block := fh.read(HASH_BLOCK):
             digest.update(block)
-            lines += block.count(b"\n")
+            lines += line_ends(block)
+            if last.endswith(b"\r") and block.startswith(b"\n"):
+                lines -= 1  # one CRLF cut by the block boundary, counted on both sides
             last = block
-        if last and not last.endswith(b"\n"):
+        if last and not last.endswith(_ENDS):
             lines += 1
         return None, digest.hexdigest(), size, lines, st.st_mtime_ns
 
@@ -66,10 +68,23 @@ def is_utf8(data: bytes) -> bool:
     return True
 
 
+_ENDS = (b"\n", b"\r")
+
+
+def line_ends(data: bytes) -> int:
+    """How many lines end in ``data``: at LF, CRLF or a lone CR, as Python reads source (universal
+    newlines) and as the tree-sitter extractors parse it (a lone CR is read as LF)."""
+    ends = data.count(b"\n")
+    if b"\r" in data:  # rare: one more pass over the bytes only then
+        ends += data.count(b"\r") - data.count(b"\r\n")
+    return ends
+
+
 def line_count(data: bytes) -> int:
+    """The lines of ``data``: line ends, plus a last line without one."""
     if not data:
         return 0
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return line_ends(data) + (0 if data.endswith(_ENDS) else 1)
 
 
 def text_lines(data: bytes) -> int | None:

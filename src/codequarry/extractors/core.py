@@ -9,7 +9,7 @@ from codequarry.datasets import File
 
 @file_extractor(
     "core.files",
-    version=1,
+    version=2,  # 2: a lone CR ends a line in ``lines`` (it counted LF only)
     needs=[],
     outputs=[File],
     languages=None,
