@@ -1031,6 +1031,7 @@ def _replace_warm(
 
     from codequarry import partcache
     from codequarry.store import warm
+    from codequarry.store.indexed import add_action
 
     if not warm.enabled():
         return None
@@ -1054,9 +1055,9 @@ def _replace_warm(
             changed |= warm.keys_of(rows.filter(hit)).keys
         kept = rows.filter(pc.invert(hit))
         if kept.num_rows:
-            actions.append(_add_action(warm.write_rows(table.folder, kept), now))
+            actions.append(add_action(*warm.write_rows(table.folder, kept), now))
     if data.num_rows:
-        actions.append(_add_action(warm.write_rows(table.folder, data), now))
+        actions.append(add_action(*warm.write_rows(table.folder, data), now))
         if changed is not None:
             changed |= warm.keys_of(data).keys
     if actions:
@@ -1064,15 +1065,6 @@ def _replace_warm(
         if changed is not None:
             warm.record(table.folder, table.version, frozenset(changed))
     return TableState(version=table.version, rows=table.rows)
-
-
-def _add_action(written: tuple[str, int, str], now: int) -> Any:
-    from deltalake.transaction import AddAction
-
-    file, size, stats = written
-    return AddAction(
-        path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
-    )
 
 
 def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, scope: _Scope) -> bool:

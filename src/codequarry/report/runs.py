@@ -107,25 +107,15 @@ def _append(table: Any, where: str, batch: pa.Table) -> bool:
     ``write_deltalake`` does, without its writer and its scan of the schema: ~5 ms of a one-file
     run); False when the table's schema is not the runs table's (the caller writes the general way)."""
     import time
-    import uuid
 
-    import pyarrow.parquet as pq
     from deltalake import Schema as DeltaSchema
-    from deltalake.transaction import AddAction
+
+    from codequarry.store.indexed import add_action
+    from codequarry.store.warm import write_rows
 
     if not pa.schema(table.schema().to_arrow()).equals(SCHEMA):
         return False
-    file = f"part-r{uuid.uuid4().hex[:16]}.snappy.parquet"
-    full = os.path.join(where, file)
-    pq.write_table(batch, full, compression="snappy")
-    add = AddAction(
-        path=file,
-        size=os.path.getsize(full),
-        partition_values={},
-        modification_time=int(time.time() * 1000),
-        data_change=True,
-        stats=json.dumps({"numRecords": batch.num_rows}),
-    )
+    add = add_action(*write_rows(where, batch), int(time.time() * 1000))
     table.create_write_transaction([add], mode="append", schema=DeltaSchema.from_arrow(SCHEMA))
     return True
 

@@ -91,7 +91,7 @@ class IndexedCommits:
                     )
                     kept[add.path] = (warm.records_in(add.stats), keys or frozenset())
         for p in parts:
-            actions.append(_add(p.file, p.size, p.stats, now))
+            actions.append(add_action(p.file, p.size, p.stats, now))
             keys = p.keys if p.keys is not None else keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
             changed = None if keys is None or changed is None else changed | keys
             kept[p.file] = (p.rows, keys or frozenset())
@@ -173,7 +173,8 @@ def _checkpoint(table: DeltaTable, version: int) -> None:
         return
 
 
-def _add(file: str, size: int, stats: str, now: int) -> AddAction:
+def add_action(file: str, size: int, stats: str, now: int) -> AddAction:
+    """The Delta action adding a part file just written (``stats``: its Delta statistics, JSON)."""
     return AddAction(
         path=file, size=size, partition_values={}, modification_time=now, data_change=True, stats=stats
     )

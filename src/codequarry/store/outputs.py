@@ -135,7 +135,7 @@ def _commit(
 ) -> TableState | None:
     """Remove the parts ``hit``, add ``new`` as one part, in one commit on the version the record
     names; record the parts' keys of the new version. None when the table is not the record's."""
-    from codequarry.store.indexed import _actions, _checkpoint, count_rows
+    from codequarry.store.indexed import _actions, _checkpoint, add_action, count_rows
 
     path = store.table_path(name)
     table = warm.open_table(path)
@@ -155,16 +155,7 @@ def _commit(
     kept = {rel: (p.rows, p.keys) for rel, p in idx.parts.items() if rel not in hit}
     if new.num_rows:
         file, size, stats = warm.write_rows(str(path), new)
-        actions.append(
-            AddAction(
-                path=file,
-                size=size,
-                partition_values={},
-                modification_time=now,
-                data_change=True,
-                stats=stats,
-            )
-        )
+        actions.append(add_action(file, size, stats, now))
         kept[file] = (new.num_rows, new_keys)
     keyindex.forget(store.path, name)
     table.create_write_transaction(actions, mode="append", schema=DeltaSchema.from_arrow(schema))

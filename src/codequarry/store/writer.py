@@ -27,7 +27,7 @@ from codequarry.parts import Part, Replacement, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
-from codequarry.store.indexed import IndexedCommits, _actions, _add, count_rows
+from codequarry.store.indexed import IndexedCommits, _actions, add_action, count_rows
 from codequarry.store.store import (
     Snapshot,
     Store,
@@ -135,7 +135,7 @@ class RunWriter(IndexedCommits):
             actions: list[AddAction | RemoveAction] = []
             if rep:
                 actions += self._drop(table, name, rep, now)
-            actions += [_add(p.file, p.size, p.stats, now) for p in parts]
+            actions += [add_action(p.file, p.size, p.stats, now) for p in parts]
             pause(f"table:{name}")
             if actions:
                 table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
@@ -218,7 +218,7 @@ class RunWriter(IndexedCommits):
         if rep:
             actions, changed = self._drop_warm(table, name, rep, now)
         for p in self.parts.get(name, []):
-            actions.append(_add(p.file, p.size, p.stats, now))
+            actions.append(add_action(p.file, p.size, p.stats, now))
             try:
                 keys = warm.part_keys(table.full(p.file))
             except (OSError, pa.ArrowException) as exc:
@@ -319,7 +319,7 @@ class RunWriter(IndexedCommits):
         if kept.num_rows:
             batch = kept.combine_chunks().to_batches()[0]
             part = write_part(str(self.store.tables_dir), self.run_id, name, batch)
-            actions.append(_add(part.file, part.size, part.stats, now))
+            actions.append(add_action(part.file, part.size, part.stats, now))
             new = table.full(part.file)
             rest = got.keys - hit
             warm.remember_keys(new, warm.PartKeys(keys=frozenset(rest), repos=frozenset(r for r, _ in rest)))
@@ -373,16 +373,7 @@ class RunWriter(IndexedCommits):
         if kept:
             batch = data.filter(keep).combine_chunks().to_batches()[0]
             part = write_part(str(self.store.tables_dir), self.run_id, name, batch)
-            actions.append(
-                AddAction(
-                    path=part.file,
-                    size=part.size,
-                    partition_values={},
-                    modification_time=now,
-                    data_change=True,
-                    stats=part.stats,
-                )
-            )
+            actions.append(add_action(part.file, part.size, part.stats, now))
         return actions
 
 
