@@ -383,13 +383,10 @@ class OperationContext:
             return None
         path = self.store.table_path(name)
         idx = keyindex.load(self.store.path, path, name, version, state.rows)
-        listed = keyfile.live_listing(self.store.path, path, name, version) if idx is not None else None
-        if idx is None or listed is None or listed[1] is None or sorted(idx.parts) != listed[0]:
+        got = keyfile.live_files_and_schema(self.store.path, path, name, version) if idx is not None else None
+        if idx is None or got is None or sorted(idx.parts) != got[0]:
             return None
-        try:
-            return idx, pa.ipc.read_schema(pa.py_buffer(listed[1]))
-        except (pa.ArrowException, ValueError):
-            return None
+        return idx, got[1]
 
     def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
         """In a long-lived process: only the parts of ``name`` at ``version`` that hold a changed

@@ -100,6 +100,22 @@ def live_listing(
     return (sorted(listed), raw) if parts_unchanged(table_path, listed) else None
 
 
+def live_files_and_schema(
+    store_path: Path, table_path: Path, name: str, version: int
+) -> tuple[list[str], Any] | None:
+    """:func:`live_listing` with its schema as a pyarrow schema; None when there is no listing, it
+    holds no schema, or the schema does not read (a damaged record: the Delta log says)."""
+    listed = live_listing(store_path, table_path, name, version)
+    if listed is None or listed[1] is None:
+        return None
+    import pyarrow as pa
+
+    try:
+        return listed[0], pa.ipc.read_schema(pa.py_buffer(listed[1]))
+    except (pa.ArrowException, ValueError):
+        return None
+
+
 def _recalled_listing(table_path: Path, version: int) -> tuple[list[str], bytes | None] | None:
     got = recall(table_path, version)
     return None if got is None else (got[0], got[1])

@@ -32,7 +32,7 @@ from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.store import keyindex, warm
-from codequarry.store.keyfile import live_listing
+from codequarry.store.keyfile import live_files_and_schema
 from codequarry.store.store import CHECKPOINT_EVERY, Store, TableState
 from codequarry.store.warm import Key
 
@@ -83,13 +83,8 @@ def replace(
 def _same_schema(store: Store, name: str, version: int, schema: pa.Schema) -> bool:
     """Is the table's schema at ``version`` (as its record holds it) ``schema``? (A declared schema
     that changed is overwritten by the general way.)"""
-    listed = live_listing(store.path, store.table_path(name), name, version)
-    if listed is None or listed[1] is None:
-        return False
-    try:
-        return bool(pa.ipc.read_schema(pa.py_buffer(listed[1])).equals(schema))
-    except (pa.ArrowException, ValueError):
-        return False
+    got = live_files_and_schema(store.path, store.table_path(name), name, version)
+    return got is not None and bool(got[1].equals(schema))
 
 
 def _holds(

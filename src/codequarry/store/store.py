@@ -401,20 +401,15 @@ def live_dataset(store: Store, name: str, version: int) -> Any:
     the schema (store/keyfile.py), without opening the Delta log (a ``DeltaTable`` costs a few ms of
     CPU, more as the log grows, and a one-file run's operations read about a dozen tables);
     otherwise from the log."""
-    import pyarrow as pa
     import pyarrow.dataset as ds
 
-    from codequarry.store.keyfile import live_listing
+    from codequarry.store.keyfile import live_files_and_schema
 
     table_path = store.table_path(name)
-    listed = live_listing(store.path, table_path, name, version)
-    if listed is not None and listed[1] is not None:
-        try:
-            schema = pa.ipc.read_schema(pa.py_buffer(listed[1]))
-        except (pa.ArrowException, ValueError):  # a damaged record: the log says
-            schema = None
-        if schema is not None:
-            return ds.dataset([str(table_path / rel) for rel in listed[0]], format="parquet", schema=schema)
+    got = live_files_and_schema(store.path, table_path, name, version)
+    if got is not None:
+        files, schema = got
+        return ds.dataset([str(table_path / rel) for rel in files], format="parquet", schema=schema)
     return dataset_of(store.open_delta(name, version))
 
 
