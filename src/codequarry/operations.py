@@ -148,6 +148,7 @@ from codequarry.graph import RESERVED, Graph
 from codequarry.query import plain_types, read_only_sql
 from codequarry.schema import DatasetSpec
 from codequarry.store import Store, TableState
+from codequarry.store.outputs import key_filter
 from codequarry.store.store import live_dataset
 
 T = TypeVar("T")
@@ -545,21 +546,6 @@ def _read(store: Store, name: str, version: int, columns: list[str] | None = Non
 
 def _with_keys(columns: list[str] | None) -> list[str] | None:
     return None if columns is None else list(dict.fromkeys(["repo", "path", *columns]))
-
-
-def key_filter(data: pa.Table, columns: tuple[str, ...], keys: Collection[tuple[Any, ...]]) -> pa.Array:
-    """A boolean mask of the rows of ``data`` whose values in ``columns`` are one of ``keys``."""
-    import pyarrow.compute as pc
-
-    if not keys or not data.num_rows:
-        return pa.array([False] * data.num_rows, pa.bool_())
-    if len(columns) == 1:
-        values = pa.array(sorted({k[0] for k in keys}), data.schema.field(columns[0]).type)
-        return pc.fill_null(pc.is_in(data.column(columns[0]), value_set=values), False)
-    # several columns (strings, as declared): one joined string per row and per key, matched in Arrow
-    joined = pc.binary_join_element_wise(*(data.column(c).cast(pa.string()) for c in columns), "\0")
-    wanted = pa.array(sorted("\0".join(map(str, k)) for k in keys), pa.string())
-    return pc.fill_null(pc.is_in(joined, value_set=wanted), False)
 
 
 def conform(result: Any, spec: DatasetSpec, operation: str) -> pa.Table:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Collection
 from typing import Any
 
 import pyarrow as pa
@@ -102,12 +103,18 @@ def _in_scope(rows: pa.Table, columns: tuple[str, ...], keys: frozenset[tuple[An
     """A mask of the rows in the scope."""
     if keys is None:
         return pa.array([True] * rows.num_rows, pa.bool_())
-    if not rows.num_rows:
-        return pa.array([], pa.bool_())
-    if columns == ("repo",):
-        wanted = pa.array(sorted({str(k[0]) for k in keys}), pa.string())
-        return pc.fill_null(pc.is_in(rows.column("repo").cast(pa.string()), value_set=wanted), False)
-    joined = pc.binary_join_element_wise(*(rows.column(c).cast(pa.string()) for c in columns), "\0")
+    return key_filter(rows, columns, keys)
+
+
+def key_filter(data: pa.Table, columns: tuple[str, ...], keys: Collection[tuple[Any, ...]]) -> pa.Array:
+    """A boolean mask of the rows of ``data`` whose values in ``columns`` are one of ``keys``."""
+    if not keys or not data.num_rows:
+        return pa.array([False] * data.num_rows, pa.bool_())
+    if len(columns) == 1:
+        values = pa.array(sorted({k[0] for k in keys}), data.schema.field(columns[0]).type)
+        return pc.fill_null(pc.is_in(data.column(columns[0]), value_set=values), False)
+    # several columns (strings, as declared): one joined string per row and per key, matched in Arrow
+    joined = pc.binary_join_element_wise(*(data.column(c).cast(pa.string()) for c in columns), "\0")
     wanted = pa.array(sorted("\0".join(map(str, k)) for k in keys), pa.string())
     return pc.fill_null(pc.is_in(joined, value_set=wanted), False)
 
