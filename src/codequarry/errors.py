@@ -6,13 +6,14 @@ import difflib
 from collections.abc import Iterable
 
 
-def printable(text: str) -> str:
+def printable(text: str, *, tabs: bool = True) -> str:
     """``text`` safe to print on a terminal: a newline, a terminal escape or a bidi override (from a
-    file name or a message quoting corpus text) escaped as Python writes it (``\\x1b``), tabs kept,
-    so corpus text can neither forge a line nor recolour, retitle or rewrite the user's terminal."""
+    file name or a message quoting corpus text) escaped as Python writes it (``\\x1b``), tabs kept
+    unless ``tabs`` is False (a tab-separated listing), so corpus text can neither forge a line or a
+    column nor recolour, retitle or rewrite the user's terminal."""
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in text)
+    return "".join(c if c.isprintable() or (tabs and c == "\t") else repr(c)[1:-1] for c in text)
 
 
 class QuarryError(Exception):

@@ -265,19 +265,11 @@ def list_repos(store: Store) -> list[dict[str, Any]]:
     ]
 
 
-def one_line(text: str) -> str:
-    """``text`` with control characters escaped (a folder name is the repository's choice: a newline
-    or a terminal escape in it must not forge a line or recolour the terminal)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def remove_repo(store: Store, name: str) -> dict[str, Any]:
     """Remove every row of repo ``name`` from every table, and the repo from the registry, in one
     published snapshot (under the writer lock). Tables without a ``repo`` column that operations
     derived leave the snapshot: their operations derive them again at the next run."""
-    from codequarry.errors import UsageError
+    from codequarry.errors import UsageError, printable
     from codequarry.parts import Replacement
     from codequarry.store.transaction import begin_run
     from codequarry.store.writer import open_table
@@ -293,7 +285,7 @@ def remove_repo(store: Store, name: str) -> dict[str, Any]:
                 f"no repo '{name}' in store '{store.path}'.{did_you_mean(name, sorted(known))} "
                 "'quarry repos' lists them"
             )
-            raise UsageError(one_line(message))  # the names in it may be folder names
+            raise UsageError(printable(message, tabs=False))  # the names in it may be folder names
         replace: dict[str, Replacement] = {}
         derived = {
             t

@@ -28,7 +28,8 @@ def list_cmd(
     """List the repos of the store: name, identity, roots, files and rows."""
     if ctx.invoked_subcommand is not None:
         return
-    from codequarry.repos import list_repos, one_line
+    from codequarry.errors import printable
+    from codequarry.repos import list_repos
 
     repos = list_repos(open_store(store))
     if as_json:
@@ -40,9 +41,9 @@ def list_cmd(
             "no repos: the store holds no snapshot yet" if snap is None else "no repos: the store is empty"
         )
     for r in repos:
-        roots = ", ".join(map(one_line, r["roots"])) or "-"
+        roots = ", ".join(printable(x, tabs=False) for x in r["roots"]) or "-"
         out.print(
-            f"{one_line(r['repo'])}\t{r['files']} files\t{r['rows']} rows\t{one_line(r['identity'])}\t{roots}",
+            f"{printable(r['repo'], tabs=False)}\t{r['files']} files\t{r['rows']} rows\t{printable(r['identity'], tabs=False)}\t{roots}",
             markup=False,
         )
 
@@ -53,7 +54,8 @@ def remove(
     store: StoreOpt = None,
 ) -> None:
     """Remove one repo's rows from every table, in one published snapshot."""
-    from codequarry.repos import one_line, remove_repo
+    from codequarry.errors import printable
+    from codequarry.repos import remove_repo
     from codequarry.store import Store
 
     if store is None and ctx.parent is not None:  # `quarry repos --store S remove NAME`
@@ -66,6 +68,6 @@ def remove(
         else ""
     )
     out.print(
-        f"removed {one_line(name)}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
+        f"removed {printable(name, tabs=False)}: {done['rows_removed']} rows; snapshot {done['snapshot']} published{dropped}",
         markup=False,
     )
