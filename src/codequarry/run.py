@@ -237,7 +237,7 @@ def _execute(
             prev_ops,
             workers=plan.workers,
             sources={src.repo: src.root for src in plan.sources},
-            offload=getattr(engine, "offload", lambda: None)(),  # the idle workers (h2, #16 item 2)
+            offload=getattr(engine, "offload", lambda: None)(),  # idle workers (oplanes.py)
         )
     # the errors rows the operations wrote are this run's too (--strict, the report's status and counts)
     summary.errors += sum(int(info.get("errors", 0)) for info in summary.operations.values())
