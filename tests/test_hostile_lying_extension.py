@@ -27,7 +27,9 @@ def test_binary_content_under_a_source_extension_is_one_row(tmp_path: Path) -> N
     done = quarry(
         "extract", root, "--store", store, "-w", "1", "--json", "-q", "--select", "treesitter", "--select", "units"
     )  # fmt: skip
-    rows = sql(open_store(store), "SELECT path, kind, message FROM errors ORDER BY path").to_pylist()
+    rows = sql(
+        open_store(store), "SELECT path, extractor, kind, message FROM errors ORDER BY path"
+    ).to_pylist()
     assert [(r["path"], r["kind"]) for r in rows] == [
         ("lie.java", "binary"),
         ("lie.js", "binary"),
@@ -35,6 +37,7 @@ def test_binary_content_under_a_source_extension_is_one_row(tmp_path: Path) -> N
         ("lie.rs", "binary"),
     ]
     assert "java file" in rows[0]["message"]
+    assert {r["extractor"] for r in rows} == {"read"}  # the same stage names every binary file's row
     summary = json.loads(done.stdout)
     assert summary["skipped"].get("binary") == 4, summary["skipped"]
     names = sql(open_store(store), "SELECT path, name FROM definitions").to_pylist()

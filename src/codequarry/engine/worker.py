@@ -322,7 +322,8 @@ def _run_extractor(
         if task.only is None or task.file_errors:
             line = exc.line
             source_line = exc.source_line if exc.source_line is not None else _safe_line(src, line)
-            run.error("parse", exc.kind, exc.message, line, exc.column, source_line)
+            stage = "read" if exc.kind == "binary" else "parse"  # as a binary Python file's row says
+            run.error(stage, exc.kind, exc.message, line, exc.column, source_line)
     except MemoryError:
         for b, m in zip(bufs, marks, strict=True):
             b.truncate(m)
