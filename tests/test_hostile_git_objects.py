@@ -83,6 +83,11 @@ def test_the_identity_of_loose_and_packed_histories_is_the_root_commit(
     assert git_identity(str(tmp_path / "packed")) == f"git:{packed_root}"
     git(tmp_path / "packed", git_env, "worktree", "add", "-q", str(tmp_path / "linked"), "-b", "side")
     assert git_identity(str(tmp_path / "linked")) == f"git:{packed_root}"
+    for branch in ("fix#12/\u00fcmlaut", "a,b=c!"):  # names git allows, loose and then packed
+        git(tmp_path / "loose", git_env, "checkout", "-q", "-b", branch)
+        assert git_identity(str(tmp_path / "loose")) == f"git:{loose_root}"
+        git(tmp_path / "loose", git_env, "pack-refs", "--all")
+        assert git_identity(str(tmp_path / "loose")) == f"git:{loose_root}"
 
 
 def test_alternates_are_not_followed(tmp_path: Path, git_env: dict[str, str]) -> None:

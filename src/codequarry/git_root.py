@@ -42,7 +42,8 @@ MAX_SYMREF_HOPS = 5
 MAX_HISTORY = 1_000_000
 
 _SHA = re.compile(rb"[0-9a-f]{40}")
-_REF_NAME = re.compile(r"refs/(?:[A-Za-z0-9._+@-]+/)*[A-Za-z0-9._+@-]+")
+#: what git's check-ref-format refuses in a ref name (control bytes, space, ~^:?*[\\, DEL, '@{')
+_REF_BAD = re.compile(rb"[\x00-\x20~^:?*\[\\\x7f]|@\{")
 _COMMIT = 1  # git's object type number of a commit
 _DELTAS = (6, 7)  # OFS_DELTA, REF_DELTA
 
@@ -77,6 +78,19 @@ def _read(path: str, limit: int) -> bytes | None:
     return data if len(data) <= limit else None
 
 
+def _ref_name_ok(name: bytes) -> bool:
+    """A name git could have written under ``refs/``: no empty, ``.``-led or ``.lock`` component (so
+    never ``..``: the name cannot climb out of the git dir), none of the bytes git refuses. Any other
+    byte, UTF-8 included, is git's to allow (``refs/heads/fix#12/ümlaut``)."""
+    parts = name.split(b"/")
+    return (
+        len(parts) >= 2
+        and parts[0] == b"refs"
+        and all(p and not p.startswith(b".") and not p.endswith(b".lock") for p in parts)
+        and _REF_BAD.search(name) is None
+    )
+
+
 def _packed_ref(common: str, name: bytes) -> bytes | None:
     data = _read(os.path.join(common, "packed-refs"), MAX_PACKED_REFS_BYTES)
     if data is None:
@@ -99,14 +113,12 @@ def head_commit(gitdir: str, common: str) -> bytes | None:
             return data
         if not data.startswith(b"ref:"):
             return None
-        name = data[4:].strip().decode("ascii", "replace")
-        if not _REF_NAME.fullmatch(name) or any(
-            p in (".", "..") or p.endswith(".lock") for p in name.split("/")
-        ):
+        name = data[4:].strip()
+        if not _ref_name_ok(name):
             return None
-        data = _read(os.path.join(common, *name.split("/")), MAX_REF_BYTES)
+        data = _read(os.path.join(common, *map(os.fsdecode, name.split(b"/"))), MAX_REF_BYTES)
         if data is None:
-            data = _packed_ref(common, name.encode())
+            data = _packed_ref(common, name)
     return None
 
 
