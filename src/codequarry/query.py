@@ -280,6 +280,17 @@ def read_only_sql(
     return frame
 
 
+#: plans that must stay the root (DataFusion refuses a limit above them; their output is short)
+_UNLIMITED = frozenset({"Explain", "Analyze", "DescribeTable"})
+
+
+def _root_step(frame: Any) -> str:
+    try:
+        return type(frame.logical_plan().to_variant()).__name__
+    except Exception:  # a step the Python bindings cannot name: limit nothing
+        return "Explain"
+
+
 def _first_write_step(plan: Any) -> str | None:
     """The first step of a logical plan that is not a query step (walks the whole tree), or None."""
     todo = [plan]
@@ -313,16 +324,20 @@ def _query_error(exc: Exception, tables: list[str]) -> QueryError:
     return QueryError(f"query failed: {message}")
 
 
-def sql(store: Store, query: str) -> pa.Table:
+def sql(store: Store, query: str, *, limit: int | None = None) -> pa.Table:
     """Run one read-only SQL statement over the published snapshot (writes are refused).
 
     Only the tables the query names are opened (a damaged one stops the query with its one-line
-    message; the others still answer queries)."""
+    message; the others still answer queries). With ``limit``, the query stops after that many rows
+    (the web UI's row cap): DataFusion produces no more than that, where slicing a collected result
+    first held all of it."""
     from codequarry.store.damage import translate
 
     ses = session(store, lazy=True)
     try:
         frame = ses.sql(query)
+        if limit is not None and _root_step(frame) not in _UNLIMITED:
+            frame = frame.limit(limit)
         result = frame.to_arrow_table()
     except QuarryError:  # a refused query, a damaged table: already one line
         raise

@@ -8,8 +8,9 @@ name to its identity and the roots it was seen at. A source is matched, in this 
 1. ``--repo NAME``: that name, whatever the folder (identity ``name:NAME``);
 2. a root already registered: its repo;
 3. a git work tree: ``git:<root commit>`` (plus ``/<subfolder>`` when the source is a folder inside
-   the work tree), read from the repository's objects with dulwich; git never runs and the
-   repository's config is never read. Two clones, or a moved clone, share their root commit;
+   the work tree), read from the repository's refs and objects by :mod:`codequarry.git_root` (no link
+   followed, no blocking open); git never runs and the repository's config is never read. Two
+   clones, or a moved clone, share their root commit;
 4. a plain folder: a registered folder-repo whose roots no longer exist and whose stored files match
    the folder's (same relative paths and sizes, and the same mtime or sha256, for 80% of the files) is
    the same tree moved; otherwise the folder's name (made unique against registered repos still on
@@ -24,18 +25,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from codequarry.corpus_io import hash_file
+from codequarry.git_root import root_commit
 from codequarry.scan import Manifest, ScannedFile, SourceRoot
-
-if TYPE_CHECKING:
-    from dulwich.refs import Ref
 from codequarry.store import Snapshot, Store
 
 MOVED_MATCH = 0.8  # share of files that must match for a plain folder to be a moved repo
 MAX_HASHED = 200  # files hashed to confirm a move whose mtimes changed (a copy)
-MAX_HISTORY = 1_000_000  # first-parent commits walked to find a root commit
 
 
 def registry(snap: Snapshot | None) -> dict[str, dict[str, Any]]:
@@ -71,25 +69,8 @@ def git_identity(root: str) -> str | None:
     common = _common_dir(gitdir)
     if os.path.exists(os.path.join(common, "shallow")):
         return None
-    try:
-        from dulwich.object_store import DiskObjectStore
-        from dulwich.objects import Commit
-        from dulwich.refs import DiskRefsContainer
-
-        refs = DiskRefsContainer(common, gitdir)
-        sha = refs[cast("Ref", b"HEAD")]  # a typed name for b"HEAD" only in newer dulwich
-        objects = DiskObjectStore(os.path.join(common, "objects"))
-        for _ in range(MAX_HISTORY):
-            commit = objects[sha]
-            if not isinstance(commit, Commit):  # HEAD names a tag or a blob: a damaged repo
-                return None
-            parents = commit.parents
-            if not parents:
-                break
-            sha = parents[0]
-        else:
-            return None
-    except Exception:  # no commit yet, a damaged or partial object store: no git identity
+    sha = root_commit(gitdir, common)
+    if sha is None:
         return None
     sub = os.path.relpath(root, top)
     return f"git:{sha.decode()}" + ("" if sub == "." else f"/{sub}")

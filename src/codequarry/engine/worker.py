@@ -499,9 +499,12 @@ def _record_failure(
     task: FileTask, config: WorkerConfig, run: _Run, kind: str, message: str, extractor: str
 ) -> None:
     """Rows for a file that failed as a whole: its manifest row (so that the next run does not retry
-    an unchanged file) and one error row."""
+    an unchanged file) and one error row. A file over --max-file-size is not read again for its
+    manifest row: hashing it is all a run does with it, so that is what failed (a sparse file of a
+    terabyte costs a repository nothing; read again here, in the supervisor or after the timer was
+    cleared, it held the run for as long as hashing it took, whatever --file-timeout said)."""
     manifest = run.manifest
-    if manifest is not None and task.only is None:
+    if manifest is not None and task.only is None and task.size <= config.max_file_size:
         got = _read(task, config.max_file_size, run)
         if got is not None:
             data, sha, size, lines, mtime_ns = got

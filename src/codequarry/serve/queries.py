@@ -3,8 +3,9 @@
 DataFusion cannot cancel a running query from Python; a thread that ran past its timeout would go on
 burning a core. Each query therefore runs in a child forked from a *forkserver* that has already
 imported pyarrow, DataFusion and codequarry (a fork costs milliseconds, not an import); the result
-comes back as Arrow IPC over a pipe, capped to ``cap + 1`` rows in the child; a child past the
-timeout is killed.
+comes back as Arrow IPC over a pipe, capped to ``cap + 1`` rows in the child (the query itself is
+limited to them: it stops there, where it used to run to its end and hold every row before the
+slice); a child past the timeout is killed.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _child(store: str, sql_text: str, cap: int, conn: Any) -> None:
         from codequarry.query import open_store, sql
 
         try:
-            table = sql(open_store(store), sql_text)
+            table = sql(open_store(store), sql_text, limit=cap + 1)
         except QuarryError as exc:
             conn.send(("error", str(exc)))
             return

@@ -13,6 +13,7 @@ no later entry, and every part on disk with its recorded size and mtime.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,36 @@ FOLDER = "keys"
 MAX_LISTED_BYTES = 256 * 1024
 
 Ident = tuple[int, int, int]  # inode, mtime_ns, size of one log entry
+
+
+#: a record starts with the digest of the rest of its text: a record edited by hand or by another tool
+#: (a part's keys dropped, a part left out of the list) still parsed and still matched the log and the
+#: parts on disk, and the next run left the rows of the dropped keys in place, silently wrong
+_DIGEST_HEAD = '{"digest":"'
+_DIGEST_CHARS = 32
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=_DIGEST_CHARS // 2).hexdigest()
+
+
+def encode(doc: dict[str, Any]) -> str:
+    """The text of record ``doc`` (a non-empty dict without a ``digest`` key), its digest first."""
+    rest = json.dumps(doc, separators=(",", ":"))[1:]
+    return f'{_DIGEST_HEAD}{_digest(rest)}",{rest}'
+
+
+def read_record(path: Path) -> Any:
+    """The record at ``path`` as JSON, or None when its text is not what :func:`encode` wrote (its
+    digest does not match: damaged or edited). Raises OSError and ValueError as reading and parsing do."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    start = len(_DIGEST_HEAD) + _DIGEST_CHARS
+    if not text.startswith(_DIGEST_HEAD) or text[start : start + 2] != '",':
+        return None
+    if _digest(text[start + 2 :]) != text[len(_DIGEST_HEAD) : start]:
+        return None
+    return json.loads(text)
 
 
 def path_of(store_path: Path, name: str) -> Path:
@@ -81,8 +112,9 @@ def live_listing(
     try:
         if os.stat(path).st_size > MAX_LISTED_BYTES:
             return _recalled_listing(table_path, version)
-        with open(path, encoding="utf-8") as fh:
-            doc: Any = json.load(fh)
+        doc = read_record(path)
+        if doc is None:
+            return None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != version:
             return _recalled_listing(table_path, version)
         log, parts = doc["log"], doc["parts"]

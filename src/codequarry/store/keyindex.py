@@ -6,17 +6,18 @@ columns of the parts that may hold the file: 22 tables opened for a file whose r
 ``quarry watch`` keeps these keys in memory (store/warm.py); a CLI run reads them from
 ``keys/<table>.json`` instead, written by the run that committed the table's latest version:
 
-    {"format": 1, "version": V, "log": [inode, mtime_ns, size], "rows": N, "schema": "...",
+    {"digest": D, "format": 1, "version": V, "log": [inode, mtime_ns, size], "rows": N, "schema": "...",
      "parts": {"part-....parquet": {"size": S, "mtime": M, "rows": R, "keys": {repo: [path, ...]}}}}
 
-``schema`` (optional) is the table's Arrow schema at that version, as the Delta log gives it
+``D`` is the digest (BLAKE2b-128, hex) of the record's text after it: a record edited by hand or by
+another tool is not trusted. ``schema`` (optional) is the table's Arrow schema at that version, as the Delta log gives it
 (Arrow IPC, base64): with it, the operations' reads of the table (``store.live_dataset``) need no
 ``DeltaTable`` either (store/keyfile.py).
 
 The record is a cache, never the truth. It is used only when all of this holds, and otherwise the
 run takes the full path (which opens the table, and writes the record again after its commit):
 
-- it is readable JSON of this format, and names the version the live snapshot names for the table,
+- it is readable JSON of this format whose digest (of the text after it) matches, and names the version the live snapshot names for the table,
   with the rows the snapshot records;
 - that version's log entry is the same file (inode, mtime, size) it was when the record was written,
   and no later entry exists (any other commit: a compaction, ``quarry repos remove``, a rollback of a
@@ -44,11 +45,13 @@ from codequarry.store.keyfile import (
     FOLDER,
     FORMAT,
     Ident,
+    encode,
     forget_remembered,
     ident,
     is_current,
     parts_unchanged,
     path_of,
+    read_record,
     recall,
     remember,
 )
@@ -107,9 +110,7 @@ def load(store_path: Path, table_path: Path, name: str, version: int, rows: int)
     """The record of table ``name`` if it describes ``version`` (holding ``rows``) and is still
     true of the files on disk (see the module docstring); None otherwise."""
     try:
-        with open(path_of(store_path, name), encoding="utf-8") as fh:
-            doc = json.load(fh)
-        got = _parse(doc)
+        got = _parse(read_record(path_of(store_path, name)))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     if got is None or got.version != version or got.rows != rows:
@@ -179,7 +180,7 @@ def save(
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        tmp.write_text(encode(doc), encoding="utf-8")
         os.replace(tmp, target)
     except OSError:  # a cache: a full disk only costs the next run the full path
         with contextlib.suppress(OSError):
