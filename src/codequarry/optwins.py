@@ -96,23 +96,37 @@ def plan(store: Store, op: Operation, states: Mapping[str, TableState]) -> Twins
         return None
     if not all(isinstance(o, DatasetSpec) and "repo" in o.schema.names for o in op.outputs):
         return None
+    import pyarrow.dataset as ds
+
     digests: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-    for name in sorted(set(op.inputs)):
-        state = states.get(name)
-        if state is None or not state.rows:
-            continue
-        data = live_dataset(store, name, state.version)
+    alone: set[str] = set()  # repos whose rows so far no other repo has: they are derived
+    # the smallest inputs first: the repos found alone there are not read again where a row group
+    # holds only them (its statistics say so), so a corpus without twins reads little more
+    names = sorted(
+        (n for n in set(op.inputs) if n in states and states[n].rows), key=lambda n: states[n].rows
+    )
+    for name in names:
+        data = live_dataset(store, name, states[name].version)
         if "repo" not in data.schema.names:
             continue  # read whole by every repo alike
-        for repo, rows in opread.by_repo(data, None, None):
+        where = ~ds.field("repo").isin(sorted(alone)) if alone else None
+        for repo, rows in opread.by_repo(data, None, where):
             digests[repo].append((name, digest(rows)))
-    groups: dict[tuple[tuple[str, bytes], ...], list[str]] = defaultdict(list)
-    for repo in sorted(digests):
-        groups[tuple(digests[repo])].append(repo)
-    copies = {g[0]: tuple(g[1:]) for g in groups.values() if len(g) > 1}
+        alone |= {g[0] for g in _groups(digests, alone) if len(g) == 1}
+    copies = {g[0]: tuple(g[1:]) for g in _groups(digests, alone) if len(g) > 1}
     if not copies:
         return None
-    return Twins(frozenset(g[0] for g in groups.values()), copies)
+    copied = {r for twins in copies.values() for r in twins}
+    return Twins(frozenset(r for r in digests if r not in copied), copies)
+
+
+def _groups(digests: Mapping[str, list[tuple[str, bytes]]], alone: set[str]) -> list[list[str]]:
+    """The repos (but ``alone``) grouped by their digests so far, each group in repo order."""
+    groups: dict[tuple[tuple[str, bytes], ...], list[str]] = defaultdict(list)
+    for repo in sorted(digests):
+        if repo not in alone:
+            groups[tuple(digests[repo])].append(repo)
+    return list(groups.values())
 
 
 def digest(rows: pa.Table) -> bytes:
