@@ -844,7 +844,7 @@ def _run_one(
         info["partitions"] = len(partitions)
     if twins is not None:
         info["twins"] = {"derived": len(twins.derived), "copied": twins.copied}
-        ctx.stats["repos copied from a twin (figures above: of the others)"] = twins.copied
+        ctx.stats["repos copied from a twin (the figures above count the others)"] = twins.copied
         ctx._errors = twins.copy_errors(ctx._errors)
     if ctx._errors:
         info["errors"] = len(ctx._errors)
