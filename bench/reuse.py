@@ -14,7 +14,9 @@ Each repeat runs, interleaved:
 Reported per configuration: wall and CPU (user+sys of the child) seconds, the run report's stages
 (`plan` holds the parent's hashing, `reuse` the row copies), files parsed and reused, rows, store
 size and Parquet part counts. The checks: `n_copies` rows per table per repo equal `one_copy`'s rows
-per table (each repo of the N equals the 1x store), and the cost ratios
+per table in number (each repo of the N equals the 1x store: `all_tables_equal_per_repo`), and in
+content for three repos of the N (`sampled_repos_rows`: the first, a middle and the last repo's rows
+of every table, as multisets, against the 1x store's), and the cost ratios
   cost_ratio          n_copies wall / one_copy wall
   cost_ratio_no_rows  (n_copies wall - reuse stage - the extra commit time) / one_copy wall, that is the
                       run without the copied rows' write time (the target is <= 1.3)
@@ -116,6 +118,53 @@ def store_facts(store: Path) -> dict[str, Any]:
     }
 
 
+def repo_digests(store: Path, repos: list[str]) -> dict[str, dict[str, str]]:
+    """table -> repo -> the sha256 of the repo's rows (``repo`` left out, sorted by every flat column,
+    as one Arrow IPC stream): two repos' rows are equal as multisets when their digests are."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    sys.path.insert(0, str(SRC))
+    from codequarry import open_store
+    from codequarry.store.store import live_dataset
+
+    st = open_store(store)
+    snap = st.snapshot()
+    assert snap is not None
+    out: dict[str, dict[str, str]] = {}
+    for name, state in sorted(snap.tables.items()):
+        data = live_dataset(st, name, state.version)
+        if "repo" not in data.schema.names:
+            continue
+        for repo in repos:
+            rows = data.to_table(filter=ds.field("repo") == repo).drop_columns(["repo"])
+            keys = [(f.name, "ascending") for f in rows.schema if not pa.types.is_nested(f.type)]
+            if rows.num_rows > 1:
+                rows = rows.take(pc.sort_indices(rows, sort_keys=keys))
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, rows.schema) as writer:
+                writer.write_table(rows.combine_chunks())
+            out.setdefault(name, {})[repo] = hashlib.sha256(sink.getvalue()).hexdigest()[:16]
+    return out
+
+
+def check_rows(one_store: Path, many_store: Path, n: int) -> dict[str, Any]:
+    """The rows themselves (not only their counts) of three repos of the N-copy store (the first, a
+    middle and the last) against the 1x store's, every table with a repo column."""
+    sample = sorted({"stdlib_000", f"stdlib_{n // 2:03d}", f"stdlib_{n - 1:03d}"})
+    want = repo_digests(one_store, ["stdlib_000"])
+    got = repo_digests(many_store, sample)
+    differ = {
+        t: sorted(r for r, d in got.get(t, {}).items() if d != per["stdlib_000"])
+        for t, per in want.items()
+        if any(d != per["stdlib_000"] for d in got.get(t, {}).values()) or set(got.get(t, {})) != set(sample)
+    }
+    return {"repos": sample, "tables": len(want), "rows_equal": not differ, "differing": differ}
+
+
 def check(one: dict[str, Any], many: dict[str, Any], n: int) -> dict[str, Any]:
     """Every repo of the N-copy store against the 1x store, table by table."""
     base = {t: per.get("stdlib_000", 0) for t, per in one["rows_per_repo"].items()}
@@ -160,9 +209,13 @@ def main() -> None:
                 store = base / f"store_{name}"
                 shutil.rmtree(store, ignore_errors=True)
                 samples[name].append(run_quarry(sources, store, args.workers, reuse))
-                if not args.keep:
-                    shutil.rmtree(store, ignore_errors=True)
-        text = json.dumps(summarize(samples, args), indent=2)
+        rows_check = check_rows(base / "store_one_copy", base / "store_n_copies", args.copies)
+        if not args.keep:
+            for name, _sources, _reuse in configs:
+                shutil.rmtree(base / f"store_{name}", ignore_errors=True)
+        summary = summarize(samples, args)
+        summary["check"]["sampled_repos_rows"] = rows_check
+        text = json.dumps(summary, indent=2)
         print(text)
         if args.out:
             Path(args.out).write_text(text)

@@ -125,6 +125,9 @@ class Operation:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: ``affected(ctx, changed_files) -> output keys`` (None: run whole); see :func:`operation`
     affected: Callable[..., Any] | None = None
+    #: repos with the same input rows get the same output rows: a whole run derives one of them and
+    #: copies its rows to the others (see :func:`operation` and codequarry.optwins)
+    twins: bool = False
 
 
 def _check_name(kind: str, name: str) -> None:
@@ -195,6 +198,7 @@ def operation(
     default: bool = True,
     partition: str | Mapping[str, str | Sequence[str]] | None = None,
     affected: Callable[..., Any] | None = None,
+    twins: bool = False,
 ) -> Callable[[Callable[..., Any]], Operation]:
     """Declare a table-level operation over whole datasets. ``default=False`` keeps an expensive
     operation out of runs that do not select it (``--select`` its name or a group holding it).
@@ -207,6 +211,16 @@ def operation(
     read whole). A run then re-derives only the repos whose input rows changed: the context's
     ``sql``/``table`` see only those repos' rows (``ctx.partitions`` names them), the rows returned
     replace those repos' output rows, and the other repos' rows are kept as they are.
+
+    ``twins=True`` is another promise (pay once per unique content, for derived rows): two repos
+    whose rows in every input are the same but for ``repo`` get the same output and ``errors`` rows
+    but for ``repo`` (the only column naming a repo), and leaving out a repo whose input rows equal
+    those of a repo before it (in repo order) changes nobody's rows. A whole run then derives one
+    repo of each set of such twins (``ctx.partitions`` names the repos derived) and copies its rows
+    to the others, and the summary says how many were copied (the operation's own ``ctx.report``
+    figures are of the repos derived). True of an operation deriving a repo's rows from that repo's
+    rows alone; not of one counting rows across repos (``acme.subclasses`` below) or reading the
+    source files. See :mod:`codequarry.optwins`.
 
     ``partition="file"`` keys every output row by its ``(repo, path)``; ``partition={output:
     columns}`` keys each output by the columns named (e.g. ``{"orm_models": "fqn", "orm_fields":
@@ -275,6 +289,7 @@ def operation(
             partition=partition if isinstance(partition, str) or partition is None else "key",
             keys=keys,
             affected=affected,
+            twins=twins,
         )
 
     return wrap

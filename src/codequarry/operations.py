@@ -141,7 +141,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
-from codequarry import oplanes
+from codequarry import oplanes, optwins
 from codequarry.api import Operation
 from codequarry.errors import OperationError, QuarryError, QueryError, SchemaError
 from codequarry.graph import RESERVED, Graph
@@ -792,6 +792,10 @@ def _run_one(
     )
     if partitions is not None:
         ctx.error_repos = frozenset(k[0] for k in partitions) if keyed else frozenset(partitions)
+    # a whole run of a twins=True operation derives one repo of each set of twins (optwins.py)
+    twins = optwins.plan(store, op, states) if partitions is None else None
+    if twins is not None:
+        ctx.partitions = twins.derived
     called = False
     try:
         if keyed and partitions is not None:
@@ -826,6 +830,8 @@ def _run_one(
         elif partitions is not None:
             scope = _Scope(partitions=partitions, columns=("repo",), keys=None)
             _check_partitions(data, partitions, op.name, name)
+        if twins is not None:  # each twin takes its first's rows, under its own name
+            data = twins.copy(data)
         state = _write_output(store, name, data, scope, states.get(name))
         if state is not None:
             written[name] = state
@@ -836,6 +842,10 @@ def _run_one(
         info["changed_files"] = len(partitions or ())
     elif partitions is not None:
         info["partitions"] = len(partitions)
+    if twins is not None:
+        info["twins"] = {"derived": len(twins.derived), "copied": twins.copied}
+        ctx.stats["repos copied from a twin (the figures above count the others)"] = twins.copied
+        ctx._errors = twins.copy_errors(ctx._errors)
     if ctx._errors:
         info["errors"] = len(ctx._errors)
         kinds: dict[str, int] = {}

@@ -53,6 +53,7 @@ _OUTPUTS: list[Any] = [OrmModel, OrmField, ValidationModel, ValidationField, Val
         "validation_validators": "model",
     },
     affected=affected,
+    twins=True,  # each repo resolved on its own
 )
 def resolve_models(ctx: Any) -> dict[str, pa.Table]:
     """ORM and validation models across the files of each repo: model-ness, inherited fields,

@@ -16,6 +16,11 @@ last parts their bases write), which a long-lived process (``quarry watch``) kee
 updates from the changed files' rows (``ctx.kept``); so ``affected`` looks only at the classes
 whose bases write a touched name, and the operation settles only the classes of the files it
 re-derives. A one-run process builds the index from the whole table.
+
+Twins (``twins=True``, codequarry.optwins): a base is answered by the first class of its name in
+(repo, path, line, col) order, and a class by its own repo's classes otherwise, so two repos with the
+same ``test_facts`` rows get the same ``tests`` rows, and a repo whose rows equal an earlier repo's
+answers for nobody: a whole run derives one of them and copies its rows to the others.
 """
 
 from __future__ import annotations
@@ -72,6 +77,7 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
     outputs=[TestItem],
     partition="file",
     affected=affected,
+    twins=True,  # a base is the first class of its name in repo order: see the module
 )
 def test_cases(ctx: Any) -> pa.Table:
     """Tests across files: a method of a class deriving (anywhere in the corpus) from a TestCase is a

@@ -1,0 +1,114 @@
+"""Operations' twins (optwins.py): a whole run derives one repo of each set of repos with the same
+input rows and copies its derived rows (and ``errors`` rows) to the others. The judge is the store
+of the same run with the copy off (QUARRY_TWINS=0: every repo derived): every table, every row.
+
+On the old code there was no copy (the summary had no ``twins``), so the first test fails there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from codequarry import extract, make_plan
+from codequarry.optwins import digest
+from tests import paths
+from tests.storedump import dump
+
+TREES = ["models/django", "models/validation", "models/testsuite", "routes/flask_app", "routes/fastapi_app"]
+TWINNED = ("python.models.resolve", "python.tests.cases", "python.web.routes")
+
+
+def _tree(root: Path) -> Path:
+    for rel in TREES:
+        shutil.copytree(paths.FIXTURES / rel, root / rel.replace("/", "_"))
+    # a chain deeper than the models' walk: an errors row of the operation, copied with the rows
+    lines = ["from pydantic import BaseModel", "class P0(BaseModel):\n    a0: int = 1"]
+    lines += [f"class P{i}(P{i - 1}):\n    a{i}: int = 1" for i in range(1, 70)]
+    (root / "chain.py").write_text("\n".join(lines) + "\n")
+    # a test class whose base is defined in another repo only (a cross-repo lookup of tests.cases)
+    (root / "test_cross.py").write_text(
+        "from shared.base import SharedCase\n\nclass TestCross(SharedCase):\n    def test_one(self):\n"
+        "        pass\n"
+    )
+    return root
+
+
+def _run(sources: list[Path], store: Path, twins: bool) -> dict[str, object]:
+    old = os.environ.get("QUARRY_TWINS")
+    os.environ["QUARRY_TWINS"] = "1" if twins else "0"
+    try:
+        summary = extract(make_plan(sources, store=store, workers=1))
+    finally:
+        if old is None:
+            del os.environ["QUARRY_TWINS"]
+        else:
+            os.environ["QUARRY_TWINS"] = old
+    return summary.operations
+
+
+@pytest.fixture()
+def corpus(tmp_path: Path) -> list[Path]:
+    """alpha and its copies beta and delta (twins), gamma (alpha and one more file: no twin), and
+    'aaa', first in repo order, defining the base class test_cross.py names."""
+    alpha = _tree(tmp_path / "corpus" / "alpha")
+    beta = tmp_path / "corpus" / "beta"
+    delta = tmp_path / "corpus" / "delta"
+    gamma = tmp_path / "corpus" / "gamma"
+    for copy in (beta, delta, gamma):
+        shutil.copytree(alpha, copy)
+    (gamma / "extra.py").write_text("from pydantic import BaseModel\n\nclass Extra(BaseModel):\n    x: int\n")
+    shared = tmp_path / "corpus" / "aaa" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("")
+    (shared / "base.py").write_text("import unittest\n\nclass SharedCase(unittest.TestCase):\n    pass\n")
+    return [tmp_path / "corpus" / n for n in ("aaa", "alpha", "beta", "delta", "gamma")]
+
+
+def test_twins_get_the_rows_every_repo_gets_when_each_is_derived(corpus: list[Path], tmp_path: Path) -> None:
+    ops = _run(corpus, tmp_path / "twins", twins=True)
+    plain = _run(corpus, tmp_path / "plain", twins=False)
+    # twins by the operation's own inputs: gamma's extra model is no test, so for the tests it is
+    # alpha's twin too (aaa is a repo of its own for both)
+    want = {"python.models.resolve": (3, 2), "python.tests.cases": (2, 3)}
+    for name, (derived, copied) in want.items():
+        info = ops[name]
+        assert isinstance(info, dict)
+        assert info["twins"] == {"derived": derived, "copied": copied}, name
+        assert "twins" not in plain[name]
+    got, want = dump(tmp_path / "twins"), dump(tmp_path / "plain")
+    assert got == want
+    # what the copies carry: model rows, an errors row of the operation, a cross-repo test
+    for table in ("validation_models", "orm_models", "tests", "routes", "errors"):
+        repos = {r.split('"repo": ')[1].split('"')[1] for r in got[table]}
+        assert {"alpha", "beta", "delta", "gamma"} <= repos, table
+    assert any('"python.models.resolve"' in r and '"delta"' in r for r in got["errors"])
+    assert any('"TestCross' in r and '"unittest"' in r and '"beta"' in r for r in got["tests"])
+
+
+def test_a_repo_copied_under_its_own_name_only_once(corpus: list[Path], tmp_path: Path) -> None:
+    """Twins but no repo else: one repo derived, the other copied; both as when derived alone."""
+    ops = _run(corpus[1:3], tmp_path / "twins", twins=True)
+    _run(corpus[1:3], tmp_path / "plain", twins=False)
+    info = ops["python.tests.cases"]
+    assert isinstance(info, dict) and info["twins"] == {"derived": 1, "copied": 1}
+    assert dump(tmp_path / "twins") == dump(tmp_path / "plain")
+
+
+def test_the_digest_is_of_the_rows_not_the_order_of_the_files_nor_the_repo() -> None:
+    rows = pa.table(
+        {
+            "repo": ["a", "a", "a"],
+            "path": ["x.py", "x.py", "y.py"],
+            "line": [2, 1, 1],
+            "names": [["p"], ["q"], []],
+        }
+    )
+    other = rows.take([2, 0, 1]).set_column(0, "repo", pa.array(["b"] * 3))
+    assert digest(rows) == digest(other)
+    changed = rows.set_column(3, "names", pa.array([["p"], ["r"], []]))
+    assert digest(rows) != digest(changed)
+    assert digest(rows) != digest(rows.slice(0, 2))
