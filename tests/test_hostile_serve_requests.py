@@ -19,20 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.serve.conftest import Server
+from tests.serve.conftest import Server, one_file_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from tests.serve.conftest import quarry
-
-    root = tmp_path_factory.mktemp("serve") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("def f():\n    return 1\n")
-    quarry("extract", str(root), "--workers", "1", "-q", "--select", "python.core")
-    srv = Server(root / ".quarry")
-    yield srv
-    srv.stop()
+    yield from one_file_server(tmp_path_factory)
 
 
 def _ask(srv: Server, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:

@@ -15,20 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.serve.conftest import Server
+from tests.serve.conftest import Server, one_file_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from tests.serve.conftest import quarry
-
-    root = tmp_path_factory.mktemp("serve") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("def f():\n    return 1\n")
-    quarry("extract", str(root), "--workers", "1", "-q", "--select", "python.core")
-    srv = Server(root / ".quarry", "--row-cap", "10", "--query-timeout", "60")
-    yield srv
-    srv.stop()
+    yield from one_file_server(tmp_path_factory, "--row-cap", "10", "--query-timeout", "60")
 
 
 def _query(srv: Server, sql: str) -> tuple[int, dict[str, object]]:
