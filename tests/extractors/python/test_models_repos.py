@@ -79,3 +79,33 @@ def test_one_folder_under_two_repo_names(tmp_path: Path) -> None:
     first, second = _derived(store, "one"), _derived(store, "two")
     assert set(first) == set(DERIVED)
     assert first == second
+
+
+def test_routes_of_a_repo_come_from_its_own_rows(tmp_path: Path) -> None:
+    """A Django project in repo ``a`` includes ``lib.urls``, which only repo ``b`` has. The routes
+    operation promises ``partition="repo"`` (a repo's rows from that repo's rows alone), but looked a
+    key up in any repo that had it: a fresh extract rooted b's route under a's prefix, and a run that
+    changed b alone re-derived b without a's rows and gave another answer. Now no repo's routes reach
+    into another's, and the incremental store equals the fresh one."""
+    a, b = tmp_path / "corpus" / "a", tmp_path / "corpus" / "b"
+    (a / "site").mkdir(parents=True)
+    (b / "lib").mkdir(parents=True)
+    (a / "site" / "__init__.py").write_text("")
+    (b / "lib" / "__init__.py").write_text("")
+    (a / "site" / "urls.py").write_text(
+        "from django.urls import include, path\nfrom lib import views\n\n"
+        'urlpatterns = [path("x/", views.index), path("auth/", include("lib.urls"))]\n'
+    )
+    (b / "lib" / "views.py").write_text("def index(request):\n    return None\n")
+    (b / "lib" / "urls.py").write_text(
+        'from django.urls import path\nfrom lib import views\n\nurlpatterns = [path("login/", views.index)]\n'
+    )
+    store = tmp_path / "store"
+    _run([a, b], store, True)
+    routes = _derived(store, "b")["routes"]
+    assert [json.loads(r)["full_path"] for r in routes] == ["login/"]  # not a's "auth/login/"
+    (b / "lib" / "views.py").write_text("def index(request, extra=None):\n    return 1\n")
+    _run([a, b], store, True)
+    _run([a, b], tmp_path / "fresh", True)
+    for repo in ("a", "b"):
+        assert _derived(store, repo) == _derived(tmp_path / "fresh", repo)

@@ -133,12 +133,6 @@ class _Graph:
         self.nodes: set[Node] = set(self.objects)
         self.nodes.update((d["repo"], d["owner"]) for d in decls if d["owner"] is not None)
         self.nodes.update((e["repo"], e["key"]) for e in self.edges if e["key"] is not None)
-        self.repos_of: dict[str, list[str]] = defaultdict(list)
-        self.handler_repos: dict[str, list[str]] = defaultdict(list)
-        for repo, key in sorted(self.nodes):
-            self.repos_of[key].append(repo)
-        for repo, key in sorted(self.handlers):
-            self.handler_repos[key].append(repo)
         self.aliases = self._aliases(decls, reexports)
         self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
         self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
@@ -160,21 +154,20 @@ class _Graph:
             out.append(key[: -len(".urls")])
         return out
 
-    def _find(self, repo: str, key: str, known_keys: dict[str, list[str]], nodes: Any) -> Node | None:
+    def _find(self, repo: str, key: str) -> Node | None:
+        """The node a key names in its own repo: a repo's routes come from its rows alone (the
+        operation's ``partition="repo"`` promise; a same-named module of another repo is not
+        this one's, and reaching it made an incremental run differ from a fresh extract)."""
         for cand in self._candidates(key):
-            if (repo, cand) in nodes:
+            if (repo, cand) in self.nodes:
                 return repo, cand
-        for cand in self._candidates(key):
-            repos = known_keys.get(cand)
-            if repos:
-                return repos[0], cand
         return None
 
     def node(self, repo: str, key: str | None) -> Node | None:
         """The object a key names, following re-exports; the key itself when it names nothing known."""
         if key is None:
             return None
-        found = self._find(repo, key, self.repos_of, self.nodes)
+        found = self._find(repo, key)
         if found is not None:
             return found
         for _ in range(MAX_ALIAS_HOPS):
@@ -182,7 +175,7 @@ class _Graph:
             if alias is None:
                 break
             key = alias
-            found = self._find(repo, key, self.repos_of, self.nodes)
+            found = self._find(repo, key)
             if found is not None:
                 return found
         return repo, key
@@ -193,9 +186,6 @@ class _Graph:
         for _ in range(MAX_ALIAS_HOPS + 1):
             if (repo, key) in self.handlers:
                 return self.handlers[(repo, key)]
-            repos = self.handler_repos.get(key)
-            if repos:
-                return self.handlers[(repos[0], key)]
             alias = self._alias(repo, key)
             if alias is None:
                 return None
@@ -222,11 +212,7 @@ class _Graph:
         refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
         refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
         for repo, key in refs:
-            if (
-                self._find(repo, key, self.repos_of, self.nodes)
-                or (repo, key) in self.handlers
-                or key in self.handler_repos
-            ):
+            if self._find(repo, key) or (repo, key) in self.handlers:
                 continue
             parts = key.split(".")
             for i in range(1, len(parts)):
