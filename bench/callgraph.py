@@ -1,6 +1,7 @@
 """What does the call graph add to a default extract, and how much of a real corpus does it resolve?
 
     python bench/callgraph.py [FOLDER] [--workers N] [--repeat N] [--store DIR] [--skip-cost] [--reach N] [--moves N] [--order N]
+                              [--baseline SRC]
 
 Corpus: FOLDER, or the standard library of the interpreter that runs quarry (`site-packages`
 excluded). Each repeat runs, interleaved, each a fresh subprocess into a fresh store:
@@ -15,7 +16,10 @@ then, on the last call_graph store:
                changes its meaning, so the repo's stored answers are moved, not solved again
   solve        in this process: the solver alone over the stored facts, and its evaluations
 Times are CPU (user + sys of the child, or of this process for `solve`): the machine may be
-shared; medians of the repeats are quoted, and `ratio` = call_graph / default. `facts_mb` is the
+shared; medians of the repeats are quoted, and `ratio` = call_graph / default. With ``--baseline SRC``
+(the ``src`` folder of a frozen copy: ``git archive main src | tar -x -C DIR``), each repeat also runs
+``default`` and ``call_graph`` with that code (``PYTHONPATH=SRC``), interleaved with this code's
+runs (which goes first alternates), and reports ``baseline_ratio`` beside ``ratio``. `facts_mb` is the
 size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
 the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
 another dotted name, anything else: calls of calls, subscripts), the kinds of rows, and the targets
@@ -70,10 +74,13 @@ MISSING = """
 """
 
 
-def run(argv: list[str]) -> float:
-    """CPU seconds (user + sys) of one quarry subprocess."""
+def run(argv: list[str], code: str | None = None) -> float:
+    """CPU seconds (user + sys) of one quarry subprocess (``code``: the package's folder to run)."""
+    env = None if code is None else {**os.environ, "PYTHONPATH": code}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-m", "codequarry", *argv], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "codequarry", *argv], check=True, stdout=subprocess.DEVNULL, env=env
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
@@ -99,22 +106,41 @@ def default_selection() -> list[str]:
     ]
 
 
-def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object]:
-    """CPU of default vs call-graph extracts (interleaved, medians), and of a one-file edit after."""
+def cost(
+    folder: str, workers: int, repeat: int, store: str, baseline: str | None = None
+) -> dict[str, object]:
+    """CPU of default vs call-graph extracts (interleaved, medians), and of a one-file edit after;
+    with ``baseline``, the same two extracts with that code, interleaved with this code's."""
     with_graph = [*default_selection(), "--select", "python.call_graph"]
     tmp = tempfile.mkdtemp(prefix="cgbench-")
     tree = os.path.join(tmp, "tree")  # a copy, so that the one-file edit touches nothing of the user's
     shutil.copytree(folder, tree, ignore=shutil.ignore_patterns("site-packages", "__pycache__"))
     samples: dict[str, list[float]] = {"default": [], "call_graph": []}
+    codes: list[str | None] = [None]
+    if baseline is not None:
+        samples.update({"baseline_default": [], "baseline_call_graph": []})
+        codes.append(os.path.abspath(baseline))
     for n in range(repeat):
         for name, extra in (("default", []), ("call_graph", with_graph)):
-            out = store if name == "call_graph" and n == repeat - 1 else os.path.join(tmp, f"{name}{n}")
-            shutil.rmtree(out, ignore_errors=True)
-            argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", out]
-            samples[name].append(run([*argv, *extra]))
-            print(f"{name} {n}: {samples[name][-1]:.2f} s CPU", file=sys.stderr, flush=True)  # progress
-            if out != store:
+            for code in codes if n % 2 == 0 else codes[::-1]:
+                key = name if code is None else f"baseline_{name}"
+                last = name == "call_graph" and code is None and n == repeat - 1
+                out = store if last else os.path.join(tmp, f"{key}{n}")
                 shutil.rmtree(out, ignore_errors=True)
+                argv = [
+                    "extract",
+                    tree,
+                    "--exclude",
+                    "site-packages",
+                    "--workers",
+                    str(workers),
+                    "--store",
+                    out,
+                ]
+                samples[key].append(run([*argv, *extra], code))
+                print(f"{key} {n}: {samples[key][-1]:.2f} s CPU", file=sys.stderr, flush=True)  # progress
+                if out != store:
+                    shutil.rmtree(out, ignore_errors=True)
     edited = sorted(Path(tree).rglob("*.py"))[len(list(Path(tree).rglob("*.py"))) // 2]
     edited.write_text(edited.read_text(encoding="utf-8") + "\n\ndef _cgbench_added():\n    return len([])\n")
     argv = ["extract", tree, "--exclude", "site-packages", "--workers", str(workers), "--store", store]
@@ -125,11 +151,22 @@ def cost(folder: str, workers: int, repeat: int, store: str) -> dict[str, object
     one_move = run([*argv, *with_graph])
     shutil.rmtree(tmp, ignore_errors=True)
     default, added = statistics.median(samples["default"]), statistics.median(samples["call_graph"])
+    compared: dict[str, object] = {}
+    if baseline is not None:
+        base_default = statistics.median(samples["baseline_default"])
+        base_added = statistics.median(samples["baseline_call_graph"])
+        compared = {
+            "baseline_default_cpu_s": round(base_default, 2),
+            "baseline_call_graph_cpu_s": round(base_added, 2),
+            "baseline_ratio": round(base_added / base_default, 3),
+        }
     return {
         "cpu_s": {k: [round(x, 2) for x in v] for k, v in samples.items()},
+        "load": [round(x, 1) for x in os.getloadavg()],
         "default_cpu_s": round(default, 2),
         "call_graph_cpu_s": round(added, 2),
         "ratio": round(added / default, 3),
+        **compared,
         "one_edit_cpu_s": round(one_edit, 2),
         "one_move_cpu_s": round(one_move, 2),
         "one_edit_file": str(edited.relative_to(tree)),
@@ -334,11 +371,12 @@ def main() -> None:
     parser.add_argument("--reach", type=int, default=0, help="files whose reach to measure")
     parser.add_argument("--moves", type=int, default=0, help="one-file moves to measure")
     parser.add_argument("--order", type=int, default=0, help="shuffled task orders to compare")
+    parser.add_argument("--baseline", help="src folder of a frozen copy to compare with, interleaved")
     args = parser.parse_args()
     store = args.store or tempfile.mkdtemp(prefix="cgbench-store-") + "/store"
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
     if not args.skip_cost:
-        report.update(cost(args.folder, args.workers, args.repeat, store))
+        report.update(cost(args.folder, args.workers, args.repeat, store, args.baseline))
     report.update(solve(store))
     report["resolved_by_form"] = sql(store, SHARE)
     report["kinds"] = sql(store, "SELECT kind, count(*) AS n FROM call_graph GROUP BY kind ORDER BY kind")

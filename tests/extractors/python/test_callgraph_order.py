@@ -155,3 +155,17 @@ def test_shuffled_tasks_give_the_same_answers_on_a_slice_of_the_stdlib(tmp_path:
         assert again.over == first.over
         differ = [files[i][0] for i in range(len(files)) if answers(again)[i] != found[i]]
         assert differ == [], (seed, differ[:5])
+
+
+@pytest.mark.parametrize("n", [CAP - 10, N])
+def test_the_answers_take_each_callee_from_its_last_evaluation(tmp_path: Path, n: int) -> None:
+    """At the fixpoint a callee's value from its call task's last run is what evaluating it again
+    gives (under the cap, and with sets past it), so the answers read it rather than evaluate it."""
+    files = facts([write_tree(tmp_path / "app", tree(n))], tmp_path / "store")
+    solver = solved(files, None, frozenset())
+    assert solver.converged
+    assert all(c is not None for per_file in solver.callees for c in per_file)  # every call task ran
+    kept = answers(solver)
+    solver.converged = False  # as when the guard stops a drain: every callee is evaluated again
+    assert answers(solver) == kept
+    assert ("F", "app.core.deco.<locals>.wrapper") in objects(kept)

@@ -4,6 +4,7 @@ what each scope binds is what its own body binds, never what a nested def's or c
 from __future__ import annotations
 
 import ast
+import gc
 import textwrap
 from typing import Any
 
@@ -87,3 +88,23 @@ def test_a_nested_def_does_not_make_its_outer_def_a_generator() -> None:
     facts = codec.decode(out.rows[0]["facts"])
     gen = {d[0]: d[4] for d in facts["def"]}
     assert gen == {"outer": False, "outer.<locals>.inner": True}
+
+
+def test_the_facts_of_a_file_leave_no_cycle_behind() -> None:
+    """The worker pauses the collector for a chunk of files (trees are acyclic): a cycle through the
+    walker would keep each file's tree alive until a collection after the chunk traversed them all
+    (on the standard library, 4.7 s of a one-worker extract)."""
+    out = _Out()
+    holder = type("O", (), {"callgraph_facts": out})()  # a class made here is a cycle of its own
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        src = _src(CODE + "\ndef typed(a: C) -> 'C':\n    return a\n")
+        callgraph_facts(src, holder)
+        assert out.rows  # it ran
+        del src
+        assert gc.collect() == 0  # nothing was left for the collector: refcounting freed it all
+    finally:
+        if was:
+            gc.enable()

@@ -80,8 +80,13 @@ def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
     walker = _Walker(src, module)
-    walker.run()
-    out.callgraph_facts.add(module=module, facts=codec.encode(walker.facts))
+    try:
+        walker.run()
+        out.callgraph_facts.add(module=module, facts=codec.encode(walker.facts))
+    finally:
+        # the walker and its annotation reader point at each other: a cycle holding the file's
+        # tree, which (the worker pausing the collector) no file's teardown would free
+        walker.types.walker = None
 
 
 class _Walker(Uses, Known):

@@ -38,6 +38,7 @@ class Worklist:
         self.queue: list[int] = []  # a heap of task ids
         self.queued: list[bool] = []
         self.evaluations = 0
+        self.converged = True  # False once the guard on evaluations stopped a drain
         self._mro: dict[str, list[str]] = {}  # class -> its MRO, while nothing it was computed from grew
 
     def push(self, t: int) -> None:
@@ -61,6 +62,8 @@ class Worklist:
             self.evaluations += 1
             run(tasks[t])
         self.cur = None
+        if queue:  # the guard stopped it: values are not a fixpoint
+            self.converged = False
         queue.clear()
         self.queued = [False] * len(tasks)
 

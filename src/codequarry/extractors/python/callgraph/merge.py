@@ -35,7 +35,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     digests = {repo: solutions.digest((f[0], f[2]) for f in files) for repo, files in by_repo.items()}
     own = "callgraph_solutions" in ctx.outputs  # not so in a context made by hand (from_store)
     kept = solutions.stored(ctx.own("callgraph_solutions") if own else None, digests)
-    refs: list[dict[str, Any]] = []
+    refs = _Refs()
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solved: list[dict[str, Any]] = []
     evaluations = repos_solved = repos_moved = 0
@@ -59,7 +59,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     ctx.report("call_graph.evaluations", evaluations)
     ctx.report("call_graph.repos_solved", repos_solved)
     ctx.report("call_graph.repos_moved", repos_moved)
-    table, references = _edges(index, edges, sites), pa.Table.from_pylist(refs, schema=REF_SCHEMA)
+    table, references = _edges(index, edges, sites), refs.table()
     return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
 
 
@@ -152,7 +152,7 @@ REF_SCHEMA = pa.schema(
 )
 
 
-def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: list[Any]) -> None:
+def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _Refs) -> None:
     """Reference rows of one file: each use that stands for a corpus function, class or module."""
     repo, path, sha = where
     for objs, (line, col, kind, scope) in uses:
@@ -165,24 +165,25 @@ def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: l
             elif obj[0] == "M":
                 targets.setdefault(obj[1], ("module", obj[1], repo, None, None))
         confidence = "exact" if len(targets) == 1 else "possible"
-        for t_kind, target, t_repo, t_path, t_line in targets.values():
-            out.append(
-                {
-                    "repo": repo,
-                    "path": path,
-                    "sha256": sha,
-                    "scope": scope,
-                    "kind": kind,
-                    "target_kind": t_kind,
-                    "target": target,
-                    "target_repo": t_repo,
-                    "target_path": t_path,
-                    "target_line": t_line,
-                    "confidence": confidence,
-                    "line": line,
-                    "col": col,
-                }
-            )
+        for target in targets.values():
+            out.add((repo, path, sha, scope, kind, *target, confidence, line, col))
+
+
+class _Refs:
+    """The ``references`` rows, kept as columns (in ``REF_SCHEMA``'s order) while they are found."""
+
+    def __init__(self) -> None:
+        self.columns: list[list[Any]] = [[] for _ in REF_SCHEMA]
+        self._appends = [c.append for c in self.columns]
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        for append, value in zip(self._appends, row, strict=True):
+            append(value)
+
+    def table(self) -> pa.Table:
+        return pa.Table.from_arrays(
+            [pa.array(c, f.type) for c, f in zip(self.columns, REF_SCHEMA, strict=True)], schema=REF_SCHEMA
+        )
 
 
 def _schema(edges: pa.Table, names: list[str]) -> pa.Schema:

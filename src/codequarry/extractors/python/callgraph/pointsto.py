@@ -99,6 +99,10 @@ class Solver(Worklist):
         #: again on every lookup): call results per file and call, return and yield values per def,
         #: instance fields per class, bound parameters per def
         self.results: list[list[str]] = []
+        #: per file and call: what its callee evaluated to the last time its task ran; at the
+        #: fixpoint that is what evaluating it again gives (a task runs again whenever a key it read
+        #: grew), so the answers take it instead of evaluating every callee once more
+        self.callees: list[list[Any]] = []
         self._rets: dict[str, str] = {}
         self._yields: dict[str, str] = {}
         self._fields: dict[str, dict[str, str]] = {}
@@ -122,6 +126,7 @@ class Solver(Worklist):
                 self.tasks.extend((kind[0] if kind != "class" else "k", i, fact) for fact in facts[kind])
             self.tasks.extend(("c", i, n) for n in range(len(facts["calls"])))
             self.results.append([f"r:{i}:{n}" for n in range(len(facts["calls"]))])
+            self.callees.append([None] * len(facts["calls"]))
         self.members, self.globals = _members(self.assigned, self.classes)
 
     # -- the fixpoint -------------------------------------------------------------------------------
@@ -156,9 +161,8 @@ class Solver(Worklist):
         ctx = (module, i)
         if kind == "c":
             call = self.files[i][1]["calls"][fact]
-            self.add(
-                self.results[i][fact], self.call(self.eval(call[4], ctx), call[5], call[6], ctx, (i, fact))
-            )
+            callee = self.callees[i][fact] = self.eval(call[4], ctx)
+            self.add(self.results[i][fact], self.call(callee, call[5], call[6], ctx, (i, fact)))
         elif kind == "a":
             vals = self.eval(fact[1], ctx)
             if vals:
@@ -650,8 +654,9 @@ class Solver(Worklist):
         ctx = (module, i)
         calls = []
         at: dict[tuple[int, int], tuple[Any, list[Obj]]] = {}  # (line, col) -> (callee, its objects)
-        for call in facts["calls"]:
-            objs = _ordered(drop_guesses(self.eval(call[4], ctx)))
+        known = self.callees[i] if self.converged else [None] * len(facts["calls"])
+        for call, callee in zip(facts["calls"], known, strict=True):
+            objs = _ordered(drop_guesses(self.eval(call[4], ctx) if callee is None else callee))
             calls.append((objs, call[7], tuple(call[:4])))
             at.setdefault((call[0], call[1]), (call[4], objs))
         refs = []
