@@ -230,6 +230,11 @@ class Replay:
         self.counter = 0
         self.watch_proc: subprocess.Popen[bytes] | None = None
         self.watch_log = base / "watch.log"
+        self.name = name  # the repo the store knows the tree by (a rename of its folder keeps it)
+        #: a second repo in the same store (another checkout of the same history: reuse copies rows
+        #: between the two), extracted by runs of its own
+        self.fork: Path | None = None
+        self.fork_files: Files = {}
 
     # -- user actions
 
@@ -247,21 +252,19 @@ class Replay:
         self.tree.rename(target)
         self.tree = target
 
+    def checkout_fork(self, files: Files) -> int:
+        """Check ``files`` out in the second repo's tree and extract it alone into the store."""
+        if self.fork is None:
+            self.fork = self.base / "fork"
+            self.fork.mkdir()
+        changed = write_tree(self.fork, self.fork_files, files)
+        self.fork_files = dict(files)
+        quarry("extract", str(self.fork), "--store", str(self.store), "-q", "-w", "2", *self.selection)
+        return changed
+
     def remove_repo(self) -> None:
-        quarry("repos", "remove", self.repo(), "--store", str(self.store))
-
-    def repo(self) -> str:
-        snap = json.loads((self.store / "snapshot.json").read_text())
-        from codequarry import open_store
-
-        st = open_store(self.store)
-        try:
-            s = st.snapshot()
-            assert s is not None, snap
-            sources = sorted(s.run.get("sources") or [])
-        finally:
-            st.close()
-        return sources[0] if sources else self.tree.name
+        quarry("repos", "remove", self.name, "--store", str(self.store))
+        self.name = self.tree.name  # forgotten: the next run names the tree after its folder
 
     # -- quarry watch
 
@@ -288,9 +291,13 @@ class Replay:
                 raise RuntimeError(f"{why}: {text[-3000:]}")
             time.sleep(0.1)
 
-    def watch_apply(self, files: Files, quiet: float = 4.0) -> list[str]:
+    def watch_apply(self, files: Files, quiet: float = 3.0) -> list[str]:
         """Write ``files`` into the watched tree, wait until the watch log has said ``applied`` (or
-        ``not applied``) and then nothing for ``quiet`` seconds; the log lines of the step."""
+        ``not applied``) and the watch has then been idle for ``quiet`` seconds: no new log line and
+        no CPU time spent (a batch of a thousand files runs for a while before it logs); the log
+        lines of the step."""
+        import psutil
+
         start = len(self.watch_log.read_text(errors="replace").splitlines())
         changed = self.checkout(files)
         if not changed:
@@ -298,13 +305,22 @@ class Replay:
         self._wait_log(
             lambda text: any(" applied " in x for x in text.splitlines()[start:]), "watch applied nothing"
         )
-        size = -1
+        assert self.watch_proc is not None
+        proc = psutil.Process(self.watch_proc.pid)
+
+        def busy() -> tuple[int, float]:
+            t = proc.cpu_times()
+            return self.watch_log.stat().st_size, round(
+                t.user + t.system + t.children_user + t.children_system, 1
+            )
+
+        last = busy()
         while True:
-            now = self.watch_log.stat().st_size
-            if now == size:
-                break
-            size = now
             time.sleep(quiet)
+            now = busy()
+            if now[0] == last[0] and now[1] - last[1] < 0.1 * quiet:
+                break
+            last = now
         return self.watch_log.read_text(errors="replace").splitlines()[start:]
 
     def watch_stop(self) -> None:
@@ -315,23 +331,31 @@ class Replay:
 
     # -- judging
 
-    def fresh(self) -> dict[str, list[str]]:
+    def fresh(self, main: bool = True) -> dict[str, list[str]]:
+        """A fresh extract of the trees the store holds (``main``: the tree's too) into a new store,
+        each under the repo name the store knows it by."""
         self.counter += 1
-        store = self.base / f"fresh{self.counter}"
-        quarry(
-            "extract", str(self.tree), "--store", str(store), "--repo", self.repo(), "-q", "-w", "2",
-            "--no-fast-path", *self.selection,
-        )  # fmt: skip
+        work = self.base / f"fresh{self.counter}"
+        store = work / "store"
+        opts = ["--store", str(store), "-q", "-w", "2", "--no-fast-path", *self.selection]
+        if self.fork is None:
+            quarry("extract", str(self.tree), "--repo", self.name, *opts)
+        else:  # two sources: each a copy in a folder of its repo's name
+            sources = [self.fork] + ([self.tree] if main else [])
+            copies = [work / (self.name if src == self.tree else src.name) for src in sources]
+            for src, copy in zip(sources, copies, strict=True):
+                shutil.copytree(src, copy)
+            quarry("extract", *map(str, copies), *opts)
         out = dump(store)
-        shutil.rmtree(store)
+        shutil.rmtree(work)
         return out
 
     def judge(self, action: str, **info: Any) -> dict[str, Any]:
         """Compare the store with a fresh extract; record the step."""
         t = time.perf_counter()
         mine = dump(self.store)
-        if info.pop("empty", False):
-            theirs: dict[str, list[str]] = {}
+        if info.pop("removed", False):
+            theirs = self.fresh(main=False) if self.fork is not None else {}
         else:
             theirs = self.fresh()
         self.tables |= set(mine) | set(theirs)
@@ -377,7 +401,9 @@ def play(
     """Replay ``plan`` over ``versions`` (label, files): ``("checkout", i)`` checks version ``i`` out
     and extracts; ``("rename", 0)`` renames the tree's folder and extracts; ``("select", 0)`` runs with
     the ``alternate`` selection, ``("select", 1)`` back with the replay's own; ``("remove", 0)`` runs
-    ``quarry repos remove`` (judged against an empty store) and extracts again; ``("watch", 0)``
+    ``quarry repos remove`` (judged against a store of the other repo's rows alone) and extracts
+    again; ``("fork", i)`` checks version ``i`` out in a second tree extracted into the same store as
+    a repo of its own (a fork: reuse copies rows between the two); ``("watch", 0)``
     starts `quarry watch`, checks out each version of ``watch`` live, and stops it."""
     own = list(replay.selection)
     at = None
@@ -394,13 +420,18 @@ def play(
         elif action == "select":
             replay.selection = list(alternate or []) if i == 0 else own
             replay.extract()
+            if replay.fork is not None:  # the fork too: a store's repos are judged under one selection
+                replay.checkout_fork(replay.fork_files)
             replay.judge("select", selection_now=" ".join(replay.selection))
         elif action == "remove":
-            repo = replay.repo()
+            repo = replay.name
             replay.remove_repo()
-            replay.judge("repos remove", repo=repo, empty=True)
+            replay.judge("repos remove", repo=repo, removed=True)
             replay.extract()
             replay.judge("extract after remove")
+        elif action == "fork":
+            changed = replay.checkout_fork(versions[i][1])
+            replay.judge("fork", to=versions[i][0], changed=changed)
         elif action == "watch":
             replay.watch_start()
             try:
@@ -434,8 +465,8 @@ def default_plan(n: int) -> tuple[list[tuple[str, int]], list[int]]:
     """Single steps over the first half, a branch switch to the end, a revert to the middle, the
     other actions between, and the watch stepping over the second half."""
     half = n // 2
-    plan = [("checkout", i) for i in range(0, half)]
-    plan += [("checkout", n - 1), ("checkout", half - 1), ("rename", 0), ("select", 0)]
+    plan = [("checkout", 0), ("fork", 0)] + [("checkout", i) for i in range(1, half)]
+    plan += [("checkout", n - 1), ("fork", n - 1), ("checkout", half - 1), ("rename", 0), ("select", 0)]
     plan += [("checkout", half), ("select", 1), ("remove", 0), ("checkout", half + 1)]
     watch = list(range(half + 2, n)) + [half]  # single steps, then a revert of many
     return plan, watch
@@ -472,7 +503,8 @@ def main() -> int:
             files = folder_files(lib, lambda rel: not under or rel.startswith(under))
             versions.append((v, files))
         n = len(versions)
-        plan = [("checkout", i) for i in range(n)] + [("checkout", 0), ("rename", 0)]
+        plan = [("checkout", 0), ("fork", n - 1)] + [("checkout", i) for i in range(1, n)]
+        plan += [("checkout", 0), ("fork", 0), ("rename", 0)]
         plan += [("select", 0), ("checkout", n - 1), ("select", 1), ("remove", 0)]
         watch = [0, n - 1]
     with tempfile.TemporaryDirectory(prefix="quarry-history-") as tmp:
