@@ -41,9 +41,11 @@ def test_the_standard_library_of_three_versions_replays_exactly(tmp_path: Path) 
     plan = [("checkout", 0), ("fork", n - 1), ("checkout", 1), ("checkout", n - 1), ("rename", 0)]
     plan += [("select", 0), ("remove", 0), ("watch", 0)]
     replay = Replay(tmp_path, [])
-    play(replay, versions, plan, watch=[0], alternate=["--select", "python"])
+    # the selection change leaves the test operation out (the call graph's opt-in layers are the
+    # netbox test's: over this slice they would take most of the minute)
+    play(replay, versions, plan, watch=[0], alternate=["--skip", "python.tests"])
     assert len(replay.steps) == len(plan) + 1  # the run after the remove, a step of the watch
-    assert {"functions", "calls", "call_graph", "tests"} <= replay.tables
+    assert {"functions", "calls", "tests", "test_facts"} <= replay.tables
     assert not _fail(replay), _fail(replay)
 
 
