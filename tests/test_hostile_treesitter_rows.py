@@ -49,6 +49,9 @@ def test_a_cancelled_parse_is_one_row_for_every_extractor_sharing_it(tmp_path: P
     rows = _errors(store)
     big = [r for r in rows if r[0] == "big.js"]
     assert len(big) == 1, big
-    assert big[0][2] == "timeout" and "parse cancelled" in big[0][3]
+    # the parse cancels itself at 0.8 of the budget; on a loaded machine the file's timer (the whole
+    # budget) may fire first, between two of tree-sitter's progress calls: one row either way
+    assert big[0][2] == "timeout"
+    assert "parse cancelled" in big[0][3] or "stopped after --file-timeout 0.5 s" in big[0][3], big
     names = sql(open_store(store), "SELECT name FROM code_units").column("name").to_pylist()
     assert names == ["ok"]  # the other file of the run is whole
