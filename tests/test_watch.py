@@ -389,9 +389,9 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "acme_twins.py").write_text(kept_example())
+    (plugins / "acme_namesakes.py").write_text(kept_example())
     monkeypatch.syspath_prepend(str(plugins))
-    sys.modules.pop("acme_twins", None)
+    sys.modules.pop("acme_namesakes", None)
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(plugins), ENV["PYTHONPATH"]])}
     builds: list[tuple[str, str]] = []
     real = OperationContext.kept
@@ -408,7 +408,7 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
     for tree in ("models/django", "models/testsuite"):
         shutil.copytree(paths.FIXTURES / tree, src / tree.replace("/", "_"))
     store = tmp_path / "store"
-    plan = make_plan([src], store=store, workers=1, plugins=["acme_twins"])
+    plan = make_plan([src], store=store, workers=1, plugins=["acme_namesakes"])
     repo = plan.sources[0].repo
     listing, idle = ListingCache(), Idle()
     n = 0
@@ -422,7 +422,7 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
         built = sorted(set(builds))
         n += 1
         fresh = tmp_path / f"fresh{n}"
-        extract(make_plan([src], store=fresh, workers=1, repo=repo, plugins=["acme_twins"]))
+        extract(make_plan([src], store=fresh, workers=1, repo=repo, plugins=["acme_namesakes"]))
         assert dump(store) == dump(fresh), (n, built)
         return built
 
@@ -443,7 +443,7 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
                 "-w",
                 "1",
                 "--plugin",
-                "acme_twins",
+                "acme_namesakes",
                 *extra,
             ],
             check=True,
@@ -457,7 +457,7 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
         idle.run(plan, lambda _line: None, listing)
         dj, ts = src / "models_django", src / "models_testsuite"
         kept = {
-            ("acme.twins", "names"),
+            ("acme.namesakes", "names"),
             ("python.models.resolve", "lasts"),
             ("python.tests.cases", "classes"),
         }
@@ -496,10 +496,10 @@ def test_kept_operation_states_follow_every_batch_and_are_rebuilt_on_any_doubt( 
         assert set(batch(edit(ts / "tests" / "base.py", "class Extra3(", "class Extra4("))) == kept
         # a bumped release of the plugin run by the CLI (other rows): the watch's own version runs
         # whole again, builds its state, and gives its own rows
-        (plugins / "acme_twins.py").write_text(kept_example(version=2, extra=1000))
+        (plugins / "acme_namesakes.py").write_text(kept_example(version=2, extra=1000))
         cli()
-        (plugins / "acme_twins.py").write_text(kept_example())
-        assert ("acme.twins", "names") in batch(
+        (plugins / "acme_namesakes.py").write_text(kept_example())
+        assert ("acme.namesakes", "names") in batch(
             edit(dj / "shop" / "models" / "product.py", "class Tag(", "class Tag2(")
         )
         assert batch(edit(dj / "shop" / "models" / "product.py", "class Tag2(", "class Tag3(")) == []

@@ -95,8 +95,8 @@ tests/test_watch.py runs it in a watch and compares every table with a fresh ext
     import pyarrow.compute as pc
     from codequarry import dataset, operation
 
-    @dataset("name_twins")
-    class NameTwin:
+    @dataset("namesakes")
+    class Namesake:
         name: str
         same_name: int
 
@@ -121,9 +121,9 @@ tests/test_watch.py runs it in a watch and compares every table with a fresh ext
         hit = classes.filter(pc.is_in(classes["name"], pa.array(sorted(names), pa.string())))
         return set(changed) | set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist()))
 
-    @operation("acme.twins", version=1, inputs=["classes"], outputs=[NameTwin],
+    @operation("acme.namesakes", version=1, inputs=["classes"], outputs=[Namesake],
                partition="file", affected=_affected)
-    def twins(ctx):
+    def namesakes(ctx):
         counts = _names(ctx)
         rows = ctx.only_keys(ctx.table("classes", ["repo", "path", "sha256", "name"]))
         same = pa.array([counts[n] for n in rows["name"].to_pylist()], pa.int64())
