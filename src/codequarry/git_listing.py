@@ -67,7 +67,8 @@ class DamagedIndex(Exception):
 
 def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -> bytes | None:
     """The bytes of a regular file, or None when it is missing, not a regular file, a symlink (unless
-    ``follow``), unreadable, or larger than ``limit``. Never blocks on a FIFO."""
+    ``follow``), unreadable, or larger than ``limit`` (also when it grew past it while read: no more
+    than ``limit`` + 1 bytes are read). Never blocks on a FIFO."""
     try:
         fd = os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW if follow else OPEN_FLAGS)
     except OSError:
@@ -78,7 +79,10 @@ def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -
             return None
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+            if limit is None:
+                return fh.read()
+            data = fh.read(limit + 1)
+        return data if len(data) <= limit else None
     except OSError:
         return None
     finally:

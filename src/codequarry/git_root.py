@@ -29,6 +29,7 @@ import zlib
 from typing import Any, BinaryIO
 
 from codequarry.corpus_io import OPEN_FLAGS
+from codequarry.git_listing import read_regular
 
 #: a loose ref or HEAD holds one line
 MAX_REF_BYTES = 4096
@@ -66,18 +67,6 @@ def _open(path: str, limit: int) -> BinaryIO | None:
         return None
 
 
-def _read(path: str, limit: int) -> bytes | None:
-    fh = _open(path, limit)
-    if fh is None:
-        return None
-    with fh:
-        try:
-            data = fh.read(limit + 1)
-        except OSError:
-            return None
-    return data if len(data) <= limit else None
-
-
 def _ref_name_ok(name: bytes) -> bool:
     """A name git could have written under ``refs/``: no empty, ``.``-led or ``.lock`` component (so
     never ``..``: the name cannot climb out of the git dir), none of the bytes git refuses. Any other
@@ -92,7 +81,7 @@ def _ref_name_ok(name: bytes) -> bool:
 
 
 def _packed_ref(common: str, name: bytes) -> bytes | None:
-    data = _read(os.path.join(common, "packed-refs"), MAX_PACKED_REFS_BYTES)
+    data = read_regular(os.path.join(common, "packed-refs"), MAX_PACKED_REFS_BYTES)
     if data is None:
         return None
     for line in data.split(b"\n"):
@@ -104,7 +93,7 @@ def _packed_ref(common: str, name: bytes) -> bytes | None:
 
 def head_commit(gitdir: str, common: str) -> bytes | None:
     """The hex sha ``HEAD`` names, or None (unborn, damaged, a ref name out of ``refs/``)."""
-    data = _read(os.path.join(gitdir, "HEAD"), MAX_REF_BYTES)
+    data = read_regular(os.path.join(gitdir, "HEAD"), MAX_REF_BYTES)
     for _ in range(MAX_SYMREF_HOPS + 1):
         if data is None:
             return None
@@ -116,7 +105,7 @@ def head_commit(gitdir: str, common: str) -> bytes | None:
         name = data[4:].strip()
         if not _ref_name_ok(name):
             return None
-        data = _read(os.path.join(common, *map(os.fsdecode, name.split(b"/"))), MAX_REF_BYTES)
+        data = read_regular(os.path.join(common, *map(os.fsdecode, name.split(b"/"))), MAX_REF_BYTES)
         if data is None:
             data = _packed_ref(common, name)
     return None
@@ -154,7 +143,7 @@ class _Objects:
 
     def _loose(self, sha: bytes) -> bytes | None:
         hexsha = sha.decode()
-        data = _read(os.path.join(self.folder, hexsha[:2], hexsha[2:]), MAX_OBJECT_BYTES)
+        data = read_regular(os.path.join(self.folder, hexsha[:2], hexsha[2:]), MAX_OBJECT_BYTES)
         if data is None:
             return None
         try:
