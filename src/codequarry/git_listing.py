@@ -28,7 +28,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 if TYPE_CHECKING:  # dulwich is imported when a work tree is found: a plain folder never pays for it
     from dulwich.ignore import IgnoreFilter, IgnoreFilterManager
@@ -65,28 +65,37 @@ class DamagedIndex(Exception):
     """The index cannot be trusted (bad checksum, truncated, unknown format or extension)."""
 
 
-def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -> bytes | None:
-    """The bytes of a regular file, or None when it is missing, not a regular file, a symlink (unless
-    ``follow``), unreadable, or larger than ``limit`` (also when it grew past it while read: no more
-    than ``limit`` + 1 bytes are read). Never blocks on a FIFO."""
+def open_regular(path: str, limit: int | None = None, *, follow: bool = False) -> BinaryIO | None:
+    """``path`` opened for reading when it is a regular file of at most ``limit`` bytes, not a symlink
+    (unless ``follow``); None otherwise or when it cannot be opened. Never blocks on a FIFO."""
     try:
         fd = os.open(path, OPEN_FLAGS & ~os.O_NOFOLLOW if follow else OPEN_FLAGS)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or (limit is not None and st.st_size > limit):
-            return None
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            if limit is None:
-                return fh.read()
-            data = fh.read(limit + 1)
-        return data if len(data) <= limit else None
+        if stat.S_ISREG(st.st_mode) and (limit is None or st.st_size <= limit):
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
     except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def read_regular(path: str, limit: int | None = None, *, follow: bool = False) -> bytes | None:
+    """The bytes of a regular file, or None when it is missing, not a regular file, a symlink (unless
+    ``follow``), unreadable, or larger than ``limit`` (also when it grew past it while read: no more
+    than ``limit`` + 1 bytes are read). Never blocks on a FIFO."""
+    fh = open_regular(path, limit, follow=follow)
+    if fh is None:
         return None
-    finally:
-        os.close(fd)
+    with fh:
+        try:
+            data = fh.read() if limit is None else fh.read(limit + 1)
+        except OSError:
+            return None
+    return data if limit is None or len(data) <= limit else None
 
 
 def _looks_like_gitdir(path: str) -> bool:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import zlib
 from typing import Any, BinaryIO
 
-from codequarry.corpus_io import OPEN_FLAGS
-from codequarry.git_listing import read_regular
+from codequarry.git_listing import open_regular, read_regular
 
 #: a loose ref or HEAD holds one line
 MAX_REF_BYTES = 4096
@@ -47,24 +45,6 @@ _SHA = re.compile(rb"[0-9a-f]{40}")
 _REF_BAD = re.compile(rb"[\x00-\x20~^:?*\[\\\x7f]|@\{")
 _COMMIT = 1  # git's object type number of a commit
 _DELTAS = (6, 7)  # OFS_DELTA, REF_DELTA
-
-
-def _open(path: str, limit: int) -> BinaryIO | None:
-    """``path`` opened for reading when it is a regular file (not a link) of at most ``limit`` bytes."""
-    try:
-        fd = os.open(path, OPEN_FLAGS)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            os.close(fd)
-            return None
-        os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except OSError:
-        os.close(fd)
-        return None
 
 
 def _ref_name_ok(name: bytes) -> bool:
@@ -174,8 +154,8 @@ class _Objects:
         for name in names:
             idx_path = os.path.join(folder, name)
             pack_path = idx_path[: -len(".idx")] + ".pack"
-            idx_fh = _open(idx_path, 1 << 40)
-            pack_fh = _open(pack_path, 1 << 40)
+            idx_fh = open_regular(idx_path, 1 << 40)
+            pack_fh = open_regular(pack_path, 1 << 40)
             for fh in (idx_fh, pack_fh):
                 if fh is not None:
                     self._files.append(fh)
