@@ -92,7 +92,7 @@ def plan(store: Store, op: Operation, states: Mapping[str, TableState]) -> Twins
     from codequarry import opread, opstate, partcache
     from codequarry.store.store import live_dataset
 
-    if not getattr(op, "twins", False) or not enabled() or opstate.enabled() or partcache.enabled():
+    if not op.twins or not enabled() or opstate.enabled() or partcache.enabled():
         return None
     if not all(isinstance(o, DatasetSpec) and "repo" in o.schema.names for o in op.outputs):
         return None
