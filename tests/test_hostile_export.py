@@ -16,18 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import one_file_store, quarry
 
 FORMATS = ["parquet", "jsonl", "sqlite", "sarif"]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("exp") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("import subprocess\n\ndef run(c):\n    subprocess.run(c, shell=True)\n")
-    quarry("extract", root, "-w", "1", "-q")
-    return root / ".quarry"
+    return one_file_store(
+        tmp_path_factory, "exp", "import subprocess\n\ndef run(c):\n    subprocess.run(c, shell=True)\n"
+    )
 
 
 def _refused(store: Path, out: Path, fmt: str) -> str:

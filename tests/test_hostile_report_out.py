@@ -16,16 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import one_file_store, quarry
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("rep") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("def f():\n    return 1\n")
-    quarry("extract", root, "-w", "1", "-q")
-    return root / ".quarry"
+    return one_file_store(tmp_path_factory, "rep", "def f():\n    return 1\n")
 
 
 def _refused(store: Path, out: Path, says: str) -> None:

@@ -17,16 +17,12 @@ import pyarrow as pa
 import pytest
 
 from codequarry import sqlout
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import one_file_store, quarry
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("sqlout") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("def f():\n    return 1\n")
-    quarry("extract", root, "-w", "1", "-q")
-    return root / ".quarry"
+    return one_file_store(tmp_path_factory, "sqlout", "def f():\n    return 1\n")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

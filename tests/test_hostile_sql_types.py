@@ -14,16 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import one_file_store, quarry
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("types") / "src"
-    root.mkdir()
-    (root / "a.py").write_text("x = 1\n")
-    quarry("extract", root, "-w", "1", "-q", "--select", "python.core")
-    return root / ".quarry"
+    return one_file_store(tmp_path_factory, "types", "x = 1\n", "--select", "python.core")
 
 
 NOW = (

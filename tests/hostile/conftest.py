@@ -108,3 +108,13 @@ def make_socket(path: Path) -> None:
         sock.close()
     finally:
         os.chdir(here)
+
+
+def one_file_store(factory: pytest.TempPathFactory, name: str, text: str, *options: str) -> Path:
+    """A store (``src/.quarry``) of a tree holding one ``app.py`` with ``text``, extracted by the real
+    command with one worker and ``options``: the output and query tests need a store, not a corpus."""
+    root = factory.mktemp(name) / "src"
+    root.mkdir()
+    (root / "app.py").write_text(text)
+    quarry("extract", root, "-w", "1", "-q", *options)
+    return root / ".quarry"

@@ -120,10 +120,9 @@ def server(web_tree: Path) -> Iterator[Server]:
 def one_file_server(factory: pytest.TempPathFactory, *options: str) -> Iterator[Server]:
     """A server over a one-file store (core tables), with ``options`` for ``quarry serve``: the
     hostile-request tests need a store, not a web application."""
-    root = factory.mktemp("serve") / "src"
-    root.mkdir()
-    (root / "app.py").write_text("def f():\n    return 1\n")
-    quarry("extract", str(root), "--workers", "1", "-q", "--select", "python.core")
-    srv = Server(root / ".quarry", *options)
+    from tests.hostile.conftest import one_file_store
+
+    store = one_file_store(factory, "serve", "def f():\n    return 1\n", "--select", "python.core")
+    srv = Server(store, *options)
     yield srv
     srv.stop()
