@@ -550,6 +550,18 @@ print("LOADED=" + ",".join(sorted(m for m in names if m in sys.modules)))
 """
 
 
+def _loaded(src: Path, store: Path, workers: str) -> str:
+    """The watched modules a `quarry extract -w WORKERS` of ``src`` imported (ONE_WORKER's LOADED line)."""
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", workers],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.rsplit("LOADED=", 1)[1].strip()
+
+
 def test_a_one_worker_run_imports_neither_psutil_nor_the_supervisor(tmp_path: Path) -> None:
     """`-w 1` forks no worker: its one-file run imports neither the worker supervisor nor
     multiprocessing nor psutil (~0.015 s of CPU; the memory sampler reads /proc, as psutil does),
@@ -560,27 +572,13 @@ def test_a_one_worker_run_imports_neither_psutil_nor_the_supervisor(tmp_path: Pa
 
     (src, store), (fresh_src, _) = _changed_twins(tmp_path)
     fresh_store = tmp_path / "fresh"
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "1"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.rsplit("LOADED=", 1)[1].split() == ["pyarrow"]
+    assert _loaded(src, store, "1") == "pyarrow"
     extract(make_plan([fresh_src], store=fresh_store, workers=1))
     assert dump(store) == dump(fresh_store)
     victim = sorted(src.rglob("*.py"))[0]
     victim.write_text(victim.read_text() + "\n\ndef added_again():\n    return 2\n")
     os.utime(victim, (1_700_000_100, 1_700_000_100))
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_WORKER, str(src), str(store), "-w", "2"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "codequarry.engine.supervisor" in done.stdout.rsplit("LOADED=", 1)[1]
+    assert "codequarry.engine.supervisor" in _loaded(src, store, "2")
 
 
 def test_the_operations_read_tables_through_the_key_record_as_through_the_log(tmp_path: Path) -> None:
