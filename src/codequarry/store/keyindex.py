@@ -10,15 +10,15 @@ columns of the parts that may hold the file: 22 tables opened for a file whose r
      "parts": {"part-....parquet": {"size": S, "mtime": M, "rows": R, "keys": {repo: [path, ...]}}}}
 
 ``D`` is the digest (BLAKE2b-128, hex) of the record's text after it: a record edited by hand or by
-another tool is not trusted. ``schema`` (optional) is the table's Arrow schema at that version, as the Delta log gives it
-(Arrow IPC, base64): with it, the operations' reads of the table (``store.live_dataset``) need no
-``DeltaTable`` either (store/keyfile.py).
+another tool is not trusted. ``schema`` (optional) is the table's Arrow schema at that version, as
+the Delta log gives it (Arrow IPC, base64): with it, the operations' reads of the table
+(``store.live_dataset``) need no ``DeltaTable`` either (store/keyfile.py).
 
 The record is a cache, never the truth. It is used only when all of this holds, and otherwise the
 run takes the full path (which opens the table, and writes the record again after its commit):
 
-- it is readable JSON of this format whose digest (of the text after it) matches, and names the version the live snapshot names for the table,
-  with the rows the snapshot records;
+- it is readable JSON of this format whose digest (of the text after it) matches, and names the
+  version the live snapshot names for the table, with the rows the snapshot records;
 - that version's log entry is the same file (inode, mtime, size) it was when the record was written,
   and no later entry exists (any other commit: a compaction, ``quarry repos remove``, a rollback of a
   killed run, ``quarry doctor --repair``, a ``quarry watch`` batch, moves the version on);
