@@ -18,6 +18,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+# Every Parquet file the store writes keeps a CRC32 of each page, and the store's own whole-file reads
+# (``quarry doctor``, compaction, the rewrite of a part that drops a file's rows) check them. A bit
+# flipped on disk in a snappy part decodes without an error about half the time, as a different value:
+# with the checksums it is an error that names the file instead of a silently wrong fact, and
+# compaction cannot launder a damaged part into a new, well-formed one. (Parts written by
+# ``write_deltalake`` for operations have no checksums: delta-rs does not offer them; their pages are
+# read unchecked.)
+WRITE_OPTIONS: dict[str, bool] = {"use_compliant_nested_type": True, "write_page_checksum": True}
+
+
+def read_checked(full: str, columns: list[str] | None = None) -> pa.Table:
+    """The whole Parquet file at ``full``, every page checked against its checksum where it has one."""
+    return pq.ParquetFile(full, page_checksum_verification=True).read(columns=columns)
+
 
 @dataclass(frozen=True)
 class Part:
@@ -69,7 +83,7 @@ def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -
     file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
     full = os.path.join(folder, file)
     table = pa.Table.from_batches([batch])
-    pq.write_table(table, full, compression="snappy", use_compliant_nested_type=True)
+    pq.write_table(table, full, compression="snappy", **WRITE_OPTIONS)
     return Part(
         dataset=name,
         file=file,

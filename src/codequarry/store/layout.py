@@ -29,7 +29,9 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.store.store import Store, arrow_table, damaged, part_inside
+from codequarry.errors import StoreError
+from codequarry.parts import WRITE_OPTIONS, read_checked
+from codequarry.store.store import Store, arrow_table, damaged, first_line, part_inside
 
 #: compacted files aim at this size (compressed)
 TARGET_FILE_SIZE = 32 * 1024 * 1024
@@ -106,7 +108,7 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
         if lo is not None and lo == hi and rows is not None:  # one repo's part: the log says it all
             counts[lo] += rows
             continue
-        repos = pq.ParquetFile(str(folder / path)).read(columns=["repo"]).column("repo")
+        repos = _read(store, name, folder, path, ["repo"]).column("repo")
         for item in pc.value_counts(repos).to_pylist():
             counts[item["values"]] += item["counts"]
     total = sum(counts.values())
@@ -117,13 +119,18 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
     now = int(time.time() * 1000)
     actions: list[AddAction | RemoveAction] = []
     written = 0
-    for lo, hi in _groups(counts, target_rows):
-        data = _read_group(folder, files, lo, hi, schema)
-        data = data.sort_by(_SORT)
-        for start in range(0, data.num_rows, target_rows):
-            piece = data.slice(start, target_rows)
-            actions.append(_write(folder, piece, now))
-            written += piece.num_rows
+    try:
+        for lo, hi in _groups(counts, target_rows):
+            data = _read_group(store, name, files, lo, hi, schema)
+            data = data.sort_by(_SORT)
+            for start in range(0, data.num_rows, target_rows):
+                piece = data.slice(start, target_rows)
+                actions.append(_write(folder, piece, now))
+                written += piece.num_rows
+    except StoreError:  # a damaged part: nothing of the rewrite is kept
+        for a in actions:
+            os.unlink(folder / a.path)
+        raise
     if written != total:  # never commit a rewrite that lost or doubled rows
         for a in actions:
             os.unlink(folder / a.path)
@@ -132,13 +139,24 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
     table.create_write_transaction(actions, mode="append", schema=table.schema())
 
 
-def _read_group(folder: Any, files: list[Live], lo: str, hi: str, schema: pa.Schema) -> pa.Table:
+def _read(store: Store, name: str, folder: Any, path: str, columns: list[str] | None = None) -> pa.Table:
+    """A live part of ``name``, its pages checked; a damaged part is a StoreError naming it."""
+    try:
+        return read_checked(str(folder / path), columns)
+    except PermissionError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise damaged(store, name, f"its file {path} cannot be read ({first_line(exc)})") from None
+
+
+def _read_group(store: Store, name: str, files: list[Live], lo: str, hi: str, schema: pa.Schema) -> pa.Table:
     """The rows with ``lo <= repo <= hi`` of the files whose repo range meets [lo, hi]."""
+    folder = store.table_path(name)
     pieces = []
     for path, _size, low, high, _rows in files:
         if low is not None and high is not None and (high < lo or low > hi):
             continue
-        part = pq.ParquetFile(str(folder / path)).read()
+        part = _read(store, name, folder, path)
         if low is None or high is None or low < lo or high > hi:
             repo = part.column("repo")
             part = part.filter(pc.and_(pc.greater_equal(repo, lo), pc.less_equal(repo, hi)))
@@ -156,8 +174,8 @@ def _write(folder: Any, data: pa.Table, now: int) -> AddAction:
         full,
         compression="zstd",
         row_group_size=ROW_GROUP_ROWS,
-        use_compliant_nested_type=True,
         write_page_index=True,
+        **WRITE_OPTIONS,
     )
     mins, maxs = {}, {}
     for col in ("repo", "path"):

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 from deltalake.transaction import RemoveAction
 
 from codequarry.errors import StoreError
+from codequarry.parts import WRITE_OPTIONS
 from codequarry.store.keyfile import Ident as Ident  # re-exported: the log entry helpers live in keyfile
 from codequarry.store.keyfile import ident as ident
 from codequarry.store.keyfile import log_entry as log_entry
@@ -305,7 +306,7 @@ def write_rows(folder: str, data: pa.Table) -> tuple[str, int, str]:
 
     file = f"part-w{uuid.uuid4().hex[:16]}.snappy.parquet"
     full = f"{folder}/{file}"
-    pq.write_table(data, full, compression="snappy", use_compliant_nested_type=True)
+    pq.write_table(data, full, compression="snappy", **WRITE_OPTIONS)
     stats: dict[str, Any] = {"numRecords": data.num_rows}
     cols = [
         c

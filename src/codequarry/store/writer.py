@@ -23,7 +23,7 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.parts import Part, Replacement, write_part
+from codequarry.parts import Part, Replacement, read_checked, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
@@ -307,7 +307,7 @@ class RunWriter(IndexedCommits):
             data = warm.cached_rows(full)  # read by an operation: cast to the table's schema
             cached = data is not None
             if data is None:
-                data = pq.read_table(full)
+                data = read_checked(full)
         except PermissionError:
             raise
         except (OSError, pa.ArrowException) as exc:
@@ -354,7 +354,7 @@ class RunWriter(IndexedCommits):
         if not part_inside(f):
             raise damaged(self.store, name, f"its log names a file outside the table ({f})")
         try:
-            part_file = pq.ParquetFile(str(self.store.table_path(name) / f))
+            part_file = pq.ParquetFile(str(self.store.table_path(name) / f), page_checksum_verification=True)
             # the key columns first (a few KB): most parts whose path range spans a changed file hold
             # none of its rows, and are then never read whole
             key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
