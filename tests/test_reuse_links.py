@@ -84,3 +84,36 @@ def test_hard_linked_copies_store_the_same_rows_as_a_run_without_reuse(tmp_path:
     assert with_reuse.reused >= 10  # type: ignore[attr-defined]
     assert with_reuse.files_parsed < without.files_parsed  # type: ignore[attr-defined]
     assert dump(tmp_path / "reuse") == dump(tmp_path / "plain")
+
+
+def test_files_over_max_file_size_are_read_once_and_their_rows_equal_a_run_without_reuse(
+    tmp_path: Path,
+) -> None:
+    """A file over --max-file-size is a candidate too (the worker hashes it and writes its too_large
+    errors row): one copy is read, the others take its files and errors rows, and the summary still
+    counts every copy as skipped."""
+    roots = [tmp_path / "src" / n for n in ("one", "two", "three")]
+    for i, r in enumerate(roots):
+        (r / "lib").mkdir(parents=True)
+        (r / "lib" / "mod.py").write_text(f"X = {i}\n")  # no twins but the big file
+    (roots[0] / "lib" / "big.a").write_bytes(b"!<arch>\n" + b"\x00\x01line\n" * 3000)
+    os.link(roots[0] / "lib" / "big.a", roots[1] / "lib" / "big.a")
+    (roots[2] / "lib" / "big.a").write_bytes((roots[0] / "lib" / "big.a").read_bytes())  # a real copy
+
+    def run(store: Path, reuse: bool) -> object:
+        old = os.environ.get("QUARRY_REUSE")
+        os.environ["QUARRY_REUSE"] = "1" if reuse else "0"
+        try:
+            return extract(make_plan(roots, store=store, workers=1, max_file_size=4096))
+        finally:
+            if old is None:
+                del os.environ["QUARRY_REUSE"]
+            else:
+                os.environ["QUARRY_REUSE"] = old
+
+    with_reuse = run(tmp_path / "reuse", True)
+    without = run(tmp_path / "plain", False)
+    assert with_reuse.reused == 2  # type: ignore[attr-defined]
+    assert with_reuse.skipped == without.skipped == {"too_large": 3}  # type: ignore[attr-defined]
+    assert dump(tmp_path / "reuse") == dump(tmp_path / "plain")
+    assert len(dump(tmp_path / "reuse")["errors"]) == 3

@@ -25,7 +25,10 @@ does not vouch for its followers: they are extracted in a second pass. The selec
 nothing here (it is an operation over ``files``).
 
 Files no extractor but the manifest reads are no candidates: the same read pass of the parent makes
-their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies.
+their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies. A file over
+``--max-file-size`` is one (up to :data:`BIG_CANDIDATE_BYTES`): a worker hashes it, counts its lines
+and writes its ``too_large`` errors row, and its twins take both rows. The read pass reads a file
+with several hard links once (manifest_rows._Links).
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ LOOKUP_ROWS = 1000
 #: cold stdlib for 77 empty `__init__.py` and 58-byte `__main__.py`), while parsing a small file
 #: costs a worker milliseconds, in parallel. A run made mostly of copies (forks, vendored trees)
 #: still copies: there the read-back is paid once for many rows.
+#: a file over --max-file-size at most this big is a reuse candidate (hashed by the parent, whose read
+#: pass has no --file-timeout; a bigger one stays the worker's, under the timeout)
+BIG_CANDIDATE_BYTES = 256 << 20
 REPARSE_BYTES = 4096
 REPARSE_SHARE = 1 / 16
 
@@ -143,7 +149,15 @@ def plan_reuse(
     tasks = len(work.tasks)
     parsed = {t.language for t in work.tasks}
     parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
-    whole = [t for t in work.tasks if t.only is None and t.language in parsed]
+    # a file over --max-file-size is hashed (and its lines counted) by a worker and gets an errors row
+    # (too_large) whatever its language: a candidate too, up to BIG_CANDIDATE_BYTES (100 copies of
+    # the stdlib hold 100 copies of the 45 MB libpython3.11.a: 4.5 GB read by the workers)
+    big = max_file_size or 0
+    whole = [
+        t
+        for t in work.tasks
+        if t.only is None and (t.language in parsed or (big > 0 and big < t.size <= BIG_CANDIDATE_BYTES))
+    ]
     # a file no extractor but the manifest reads is no reuse candidate: reading it is all it costs, and
     # the parent makes its files row in the same pass (one over --max-file-size: the worker's errors row)
     only = [

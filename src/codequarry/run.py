@@ -316,6 +316,11 @@ def _reuse_rows(
     recorder.stages["reuse_write"] = clock.wall
     recorder.stages["reuse_write_cpu"] = clock.cpu
     counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
+    big, again = scanned.plan.max_file_size, {id(t) for t in redo}
+    if big:  # a copy of a file over --max-file-size is skipped as its source was (its errors row copied)
+        too_large = sum(f.task.size > big and id(f.task) not in again for f in scanned.reuse.followers)
+        if too_large:
+            counts["skipped:too_large"] = too_large
     if scanned.reuse.manifest is not None:
         counts["manifest_only"] = scanned.reuse.manifest.num_rows
     if scanned.reuse.followers:  # (a run may only have the manifest rows of files no extractor parses)
