@@ -62,13 +62,16 @@ def test_data_files_rows_equal_the_workers_rows(tmp_path: Path) -> None:
     files = table(open_store(tmp_path / "bulk"), "files").num_rows
     assert files == plain.files_scanned == 2 * 186  # type: ignore[attr-defined]
     assert _worker_files(tmp_path / "plain", plain.run_id) == files  # type: ignore[attr-defined]
-    assert _worker_files(tmp_path / "bulk", with_rows.run_id) == 2 * (2 + 1)  # type: ignore[attr-defined]
+    # two Python files a repo, and one big.txt: the other, the same bytes, takes its rows (a file over
+    # --max-file-size is a reuse candidate: reuse.BIG_CANDIDATE_BYTES)
+    assert _worker_files(tmp_path / "bulk", with_rows.run_id) == 2 * 2 + 1  # type: ignore[attr-defined]
     errors = table(open_store(tmp_path / "bulk"), "errors").to_pylist()
     assert sorted((e["repo"], e["path"], e["kind"]) for e in errors) == [
         ("one", "data/big.txt", "too_large"),
         ("two", "data/big.txt", "too_large"),
     ]
-    assert not [n for n in with_rows.notes if "already extracted" in n]  # type: ignore[attr-defined]
+    assert with_rows.reused == 1  # type: ignore[attr-defined]
+    assert with_rows.skipped == plain.skipped == {"too_large": 2}  # type: ignore[attr-defined]
 
 
 def test_edits_and_deletes_of_data_files_match_a_plain_run(tmp_path: Path) -> None:

@@ -17,20 +17,27 @@ error) goes back to the worklist, where the worker writes its errors row as befo
 
 from __future__ import annotations
 
+import hashlib
+import os
+import stat
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
-from codequarry.corpus_io import hash_file
+from codequarry.corpus_io import open_corpus, os_path
 from codequarry.datasets import File
-from codequarry.engine.reading import read_file, text_lines
+from codequarry.engine.reading import HASH_BLOCK, read_file, text_lines
 from codequarry.engine.worker import FileTask
 from codequarry.schema import RowBuffer
 
 HASH_THREADS = 4  # reads and sha256 release the GIL: threads overlap them on every core
 HASH_BATCH = 32  # files a thread reads per future (a future per file cost ~50 us of parent CPU)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,22 +105,49 @@ def read_pass(
     """One pass of the thread pool over the files (reads and sha256 release the GIL, so both cores
     work): the sha256 of each of ``tasks`` by task key, and what the manifest row of each of
     ``only`` needs (manifest_rows.read_one). A file that cannot be read (or whose size moved since
-    the scan) is left out and extracted as usual: the worker says what is wrong with it."""
+    the scan) is left out and extracted as usual: the worker says what is wrong with it.
+
+    Hard links are read once: a file with more than one link is recorded by its :data:`Ident`
+    (device, inode, size, mtime and ctime) once read, and another path whose ``lstat`` gives the same
+    ident takes what was read without opening it (see :class:`_Links`)."""
+
+    links = _Links()
 
     def one(t: FileTask) -> tuple[int, str | None]:
+        ident, known = links.known(t, links.sums)
+        if known is not None and ident is not None:
+            return t.key, known if t.size == ident[2] else None
         try:
-            digest, size = hash_file(t.root, t.path)
+            fh, st = open_corpus(t.root, t.path)
+            digest = hashlib.sha256()
+            size = 0
+            with fh:
+                while block := fh.read(HASH_BLOCK):
+                    digest.update(block)
+                    size += len(block)
         except OSError:
             return t.key, None
-        return t.key, digest if size == t.size else None
+        sha = digest.hexdigest()
+        if st.st_nlink > 1 and size == st.st_size:
+            links.sums[_ident(st)] = sha
+        return t.key, sha if size == t.size else None
 
     hashes: dict[int, str] = {}
     read: dict[int, ReadFile] = {}
     if not tasks and not only:
         return hashes, read
 
+    def read_linked(t: FileTask) -> ReadFile | None:
+        ident, known = links.known(t, links.reads)
+        if known is not None:
+            return known if known.size <= max_size else None
+        got = read_one(t, max_size)
+        if got is not None and ident is not None and (got.size, got.mtime_ns) == ident[2:4]:
+            links.reads[ident] = got
+        return got
+
     def reads(batch: list[FileTask]) -> list[tuple[int, ReadFile | None]]:
-        return [(t.key, read_one(t, max_size)) for t in batch]
+        return [(t.key, read_linked(t)) for t in batch]
 
     def sums(batch: list[FileTask]) -> list[tuple[int, str | None]]:
         return [one(t) for t in batch]
@@ -124,3 +158,41 @@ def read_pass(
         read = {k: r for f in got for k, r in f.result() if r is not None}
         hashes = {k: h for f in got_sums for k, h in f.result() if h is not None}
     return hashes, read
+
+
+#: what identifies one state of one file: device, inode, size, mtime_ns, ctime_ns
+Ident = tuple[int, int, int, int, int]
+
+
+def _ident(st: os.stat_result) -> Ident:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass
+class _Links:
+    """What one read pass read of each file with several hard links, by :data:`Ident`.
+
+    Sound because two paths with the same device and inode are one file: its bytes are the same
+    through either name at any instant, and any write to it moves its mtime and ctime (ctime cannot be
+    set back by a user). A path whose ``lstat`` gives an ident recorded here therefore has the bytes
+    that were read under another name during this run, after the scan: what reading it again would
+    give unless it was written in between, and then its ident is another. ``lstat`` does not follow a
+    final symlink (its ident is the link's own, never a regular file's), and a name reached through
+    a folder swapped for a symlink only finds a file this pass read already through the guarded
+    opener; such a file is not read again, so nothing outside the roots is read. Files with one link
+    are not recorded (no other name can find them). Threads share the dicts: a lookup and a store
+    are single operations under the GIL, and two threads reading one file at once only both read it."""
+
+    sums: dict[Ident, str] = field(default_factory=dict)
+    reads: dict[Ident, ReadFile] = field(default_factory=dict)
+
+    def known(self, t: FileTask, seen: Mapping[Ident, T]) -> tuple[Ident | None, T | None]:
+        """``t``'s ident (None: one link, or not a regular file) and what was read under it."""
+        try:
+            st = os.lstat(os_path(t.root, t.path))
+        except (OSError, ValueError):
+            return None, None
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+            return None, None
+        ident = _ident(st)
+        return ident, seen.get(ident)

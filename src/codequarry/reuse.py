@@ -25,13 +25,17 @@ does not vouch for its followers: they are extracted in a second pass. The selec
 nothing here (it is an operation over ``files``).
 
 Files no extractor but the manifest reads are no candidates: the same read pass of the parent makes
-their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies.
+their ``files`` rows (manifest_rows.py), written by :func:`copy_rows` with the copies. A file over
+``--max-file-size`` is one (up to :data:`BIG_CANDIDATE_BYTES`): a worker hashes it, counts its lines
+and writes its ``too_large`` errors row, and its twins take both rows. The read pass reads a file
+with several hard links once (manifest_rows._Links).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -80,6 +84,9 @@ LOOKUP_ROWS = 1000
 #: cold stdlib for 77 empty `__init__.py` and 58-byte `__main__.py`), while parsing a small file
 #: costs a worker milliseconds, in parallel. A run made mostly of copies (forks, vendored trees)
 #: still copies: there the read-back is paid once for many rows.
+#: a file over --max-file-size at most this big is a reuse candidate (hashed by the parent, whose read
+#: pass has no --file-timeout; a bigger one stays the worker's, under the timeout)
+BIG_CANDIDATE_BYTES = 256 << 20
 REPARSE_BYTES = 4096
 REPARSE_SHARE = 1 / 16
 
@@ -142,7 +149,15 @@ def plan_reuse(
     tasks = len(work.tasks)
     parsed = {t.language for t in work.tasks}
     parsed = {lang for lang in parsed if any(ex.applies_to(lang) for ex in extractors if ex.name != MANIFEST)}
-    whole = [t for t in work.tasks if t.only is None and t.language in parsed]
+    # a file over --max-file-size is hashed (and its lines counted) by a worker and gets an errors row
+    # (too_large) whatever its language: a candidate too, up to BIG_CANDIDATE_BYTES (100 copies of
+    # the stdlib hold 100 copies of the 45 MB libpython3.11.a: 4.5 GB read by the workers)
+    big = max_file_size or 0
+    whole = [
+        t
+        for t in work.tasks
+        if t.only is None and (t.language in parsed or (big > 0 and big < t.size <= BIG_CANDIDATE_BYTES))
+    ]
     # a file no extractor but the manifest reads is no reuse candidate: reading it is all it costs, and
     # the parent makes its files row in the same pass (one over --max-file-size: the worker's errors row)
     only = [
@@ -302,15 +317,26 @@ def copy_rows(
     staged: dict[str, list[Part]],
     run_id: str,
     add: Callable[[Part], None],
+    clock: WriteClock | None = None,
 ) -> list[FileTask]:
     """Write every follower's rows, copied from its source, as new parts of the run (handed to ``add``).
-    Returns the followers that must be extracted after all: their leader's content changed under it."""
+    Returns the followers that must be extracted after all: their leader's content changed under it.
+    ``clock`` adds up the time the parts' write took (Parquet encoding and the files)."""
     if not plan:
         return []
+    clock = clock if clock is not None else WriteClock()
+    tables_dir = str(store.tables_dir)
+
+    def write(table: str, rows: pa.RecordBatch | pa.Table) -> None:
+        with clock:
+            part = write_part(tables_dir, run_id, table, rows)
+        clock.rows += rows.num_rows
+        add(part)
+
     if plan.manifest is not None:
         rows = plan.manifest
         for start in range(0, rows.num_rows, PART_ROWS):
-            add(write_part(str(store.tables_dir), run_id, "files", rows.slice(start, PART_ROWS)))
+            write("files", rows.slice(start, PART_ROWS))
     run_sources = {f.source for f in plan.followers if not f.stored}
     stored_sources = {f.source for f in plan.followers if f.stored}
     every = sorted(run_sources | stored_sources)
@@ -328,11 +354,23 @@ def copy_rows(
     bad = {id(t) for t in redo}
     followers = [f for f in plan.followers if id(f.task) not in bad]
     followers.sort(key=lambda f: (f.task.repo, f.task.path))
-    tables_dir = str(store.tables_dir)
     batches = _batches(sorted({f.source for f in followers}))
+    # what every table's copy needs of the followers, made once (not once a table): each one's
+    # source as a number, its batch, and its provenance as Arrow arrays
+    number = {f"{r}\x00{p}": i for i, (r, p) in enumerate(s for b in batches for s in b)}
+    of_batch = np.repeat(np.arange(len(batches)), [len(b) for b in batches])
+    src = np.fromiter(
+        (number[f"{f.source[0]}\x00{f.source[1]}"] for f in followers), np.int64, len(followers)
+    )
+    prov = _Provenance(
+        pa.array([f.task.repo for f in followers], pa.string()),
+        pa.array([f.task.path for f in followers], pa.string()),
+        pa.array([f.task.mtime_ns for f in followers], pa.int64()),
+    )
+    members = [np.flatnonzero(of_batch[src] == b) for b in range(len(batches))]
     for table in sorted(tables):
         parts = _source_parts(store, previous, table, run_sources, stored_sources, staged)
-        for batch in batches:  # a batch of sources at a time: the parent never holds a whole table
+        for b, batch in enumerate(batches):  # a batch of sources at a time: never a whole table held
             wanted = set(batch)
             if table == "files":
                 rows = None if files is None else _keep(files, wanted)
@@ -340,12 +378,30 @@ def copy_rows(
                 rows = _source_rows(parts, batch, run_sources & wanted, stored_sources & wanted)
             if rows is None or not rows.num_rows:
                 continue
-            group = [f for f in followers if f.source in wanted]
-            for part in _copies(rows, group, table == "files"):
-                add(write_part(tables_dir, run_id, table, part))
+            for part in _copies(rows, members[b], src, number, prov, table == "files"):
+                write(table, part)
             del rows
             pa.default_memory_pool().release_unused()  # the batch's buffers, back to the system
     return redo
+
+
+@dataclass
+class WriteClock:
+    """Wall and CPU seconds (of the whole process: the parent's other threads are idle meanwhile) of
+    the copied rows' write, and the rows written: the cost the pay-once target allows on top of one
+    copy's (bench/reuse.py)."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+    rows: int = 0
+    _started: tuple[float, float] = (0.0, 0.0)
+
+    def __enter__(self) -> None:
+        self._started = (time.perf_counter(), time.process_time())
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wall += time.perf_counter() - self._started[0]
+        self.cpu += time.process_time() - self._started[1]
 
 
 def _batches(sources: list[Key]) -> list[list[Key]]:
@@ -466,36 +522,57 @@ def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
     return data.filter(pc.is_in(joined, value_set=wanted))
 
 
-def _copies(rows: pa.Table, followers: list[Follower], is_files: bool) -> Iterable[pa.RecordBatch]:
-    """Batches of the followers' rows: each follower takes its source's rows in their order, with its
-    own repo and path (and mtime in ``files``). The sources' rows are sorted by (repo, path) once, so
-    that a follower's rows are one slice, and a whole copied repo a few."""
+@dataclass(frozen=True)
+class _Provenance:
+    """The followers' own repo, path and mtime (in their sorted order)."""
+
+    repo: pa.Array
+    path: pa.Array
+    mtime_ns: pa.Array
+
+
+def _copies(
+    rows: pa.Table,
+    chosen: np.ndarray,
+    src: np.ndarray,
+    number: dict[str, int],
+    prov: _Provenance,
+    is_files: bool,
+) -> Iterable[pa.RecordBatch]:
+    """Batches of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
+    by number, and ``prov``): each follower takes its source's rows in their order, with its own repo
+    and path (and mtime in ``files``). The sources' rows are sorted by (repo, path) once, so that a
+    follower's rows are one slice, and a whole copied repo a few."""
     rows = rows.take(pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")]))
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
-    index = {k: i for i, k in enumerate(codes.dictionary.to_pylist())}
-    counts = np.bincount(codes.indices.to_numpy(zero_copy_only=False), minlength=len(index))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
-    src = np.array([index.get(f"{f.source[0]}\x00{f.source[1]}", -1) for f in followers], dtype=np.int64)
-    chosen = [f for f, i in zip(followers, src, strict=True) if i >= 0]
-    src = src[src >= 0]
-    per = counts[src].astype(np.int64)
+    held = np.array([number[k] for k in codes.dictionary.to_pylist()], np.int64)  # code -> source
+    counts_by_code = np.bincount(codes.indices.to_numpy(zero_copy_only=False), minlength=len(held))
+    starts_by_code = np.concatenate(([0], np.cumsum(counts_by_code)[:-1])).astype(np.int64)
+    counts = np.zeros(len(number), np.int64)  # source -> its rows here (0: none in this table)
+    starts = np.zeros(len(number), np.int64)
+    counts[held] = counts_by_code
+    starts[held] = starts_by_code
+    chosen = chosen[counts[src[chosen]] > 0]
+    per = counts[src[chosen]]
+    first = starts[src[chosen]]
+    ends = np.cumsum(per)
     begin = 0
     while begin < len(chosen):  # groups of followers whose rows fit one part
-        fits = int(np.searchsorted(np.cumsum(per[begin:]), PART_ROWS, side="right"))
+        done = int(ends[begin - 1]) if begin else 0
+        fits = int(np.searchsorted(ends[begin:], done + PART_ROWS, side="right"))
         end = min(len(chosen), begin + max(1, fits))
-        if per[begin:end].sum():
-            yield _gather(rows, chosen[begin:end], starts[src[begin:end]], per[begin:end], is_files)
+        yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
         begin = end
 
 
 def _gather(
-    rows: pa.Table, group: list[Follower], first: np.ndarray, per: np.ndarray, is_files: bool
+    rows: pa.Table, group: np.ndarray, first: np.ndarray, per: np.ndarray, prov: _Provenance, is_files: bool
 ) -> pa.RecordBatch:
-    """The rows of one group of followers: their sources' row ranges (slices where they are
-    consecutive), with the followers' provenance."""
+    """The rows of one group of followers (indices into ``prov``): their sources' row ranges (slices
+    where they are consecutive), with the followers' provenance."""
     total = int(per.sum())
-    owner = np.repeat(np.arange(len(group)), per)
+    owner = pa.array(np.repeat(group, per))
     take = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
     breaks = np.flatnonzero(np.diff(take) != 1) + 1
     if len(breaks) < 256:
@@ -505,14 +582,10 @@ def _gather(
         )
     else:
         out = rows.take(pa.array(take))
-    owner_arr = pa.array(owner)
-    fields = {
-        "repo": pa.array([f.task.repo for f in group], pa.string()).take(owner_arr),
-        "path": pa.array([f.task.path for f in group], pa.string()).take(owner_arr),
-    }
+    fields = {"repo": prov.repo.take(owner), "path": prov.path.take(owner)}
     if is_files:
         mtime_type = out.schema.field("mtime_ns").type
-        fields["mtime_ns"] = pa.array([f.task.mtime_ns for f in group], mtime_type).take(owner_arr)
+        fields["mtime_ns"] = prov.mtime_ns.take(owner).cast(mtime_type)
     for name, values in fields.items():
         i = out.schema.get_field_index(name)
         out = out.set_column(i, out.schema.field(name), values)

@@ -25,7 +25,7 @@ from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
 from codequarry.repos import scan_sources
-from codequarry.reuse import ReusePlan, copy_rows, plan_reuse
+from codequarry.reuse import ReusePlan, WriteClock, copy_rows, plan_reuse
 from codequarry.scan import Manifest
 from codequarry.schema import DatasetSpec
 from codequarry.store import Snapshot, Store, TableState
@@ -306,12 +306,21 @@ def _reuse_rows(
     leader changed under the run are extracted after all."""
     if not scanned.reuse:
         return Counter()
+    clock = WriteClock()
     with recorder.stage("reuse"):
         tables = txn.writer.specs
         redo = copy_rows(
-            txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add
+            txn.store, scanned.previous, scanned.reuse, tables, txn.writer.parts, txn.run_id, txn.add, clock
         )
+    # the copied rows' write, within "reuse": what the pay-once target allows on top (bench/reuse.py)
+    recorder.stages["reuse_write"] = clock.wall
+    recorder.stages["reuse_write_cpu"] = clock.cpu
     counts = Counter({"reused": len(scanned.reuse.followers) - len(redo)})
+    big, again = scanned.plan.max_file_size, {id(t) for t in redo}
+    if big:  # a copy of a file over --max-file-size is skipped as its source was (its errors row copied)
+        too_large = sum(f.task.size > big and id(f.task) not in again for f in scanned.reuse.followers)
+        if too_large:
+            counts["skipped:too_large"] = too_large
     if scanned.reuse.manifest is not None:
         counts["manifest_only"] = scanned.reuse.manifest.num_rows
     if scanned.reuse.followers:  # (a run may only have the manifest rows of files no extractor parses)
