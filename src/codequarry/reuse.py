@@ -52,7 +52,7 @@ from codequarry.incremental import MANIFEST, WorkPlan
 from codequarry.manifest_rows import build_rows, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
-from codequarry.store.store import damaged, files_outside, read_columns
+from codequarry.store.store import damaged, files_outside, first_line, read_columns
 
 Key = tuple[str, str]  # (repo, path)
 ReuseKey = tuple[str, str | None, str | None, bool, str]  # sha256, language, module, is_package, name
@@ -341,7 +341,7 @@ def copy_rows(
     stored_sources = {f.source for f in plan.followers if f.stored}
     every = sorted(run_sources | stored_sources)
     manifest = _source_parts(store, previous, "files", run_sources, stored_sources, staged)
-    files = _source_rows(manifest, every, run_sources, stored_sources)
+    files = _read_sources(store, "files", manifest, every, run_sources, stored_sources)
     found: dict[Key, str] = {}
     if files is not None:
         cols = (files.column(c).to_pylist() for c in ("repo", "path", "sha256"))
@@ -375,7 +375,9 @@ def copy_rows(
             if table == "files":
                 rows = None if files is None else _keep(files, wanted)
             else:
-                rows = _source_rows(parts, batch, run_sources & wanted, stored_sources & wanted)
+                rows = _read_sources(
+                    store, table, parts, batch, run_sources & wanted, stored_sources & wanted
+                )
             if rows is None or not rows.num_rows:
                 continue
             for part in _copies(rows, members[b], src, number, prov, table == "files"):
@@ -454,6 +456,20 @@ def _source_parts(
     return _Parts(run, stored, schema)
 
 
+def _read_sources(
+    store: Store, table: str, parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]
+) -> pa.Table | None:
+    """:func:`_source_rows`, a part that cannot be read (or fails its page checksums) being damage."""
+    try:
+        return _source_rows(parts, batch, run, stored)
+    except PermissionError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise damaged(
+            store, table, f"a part it copies rows from cannot be read ({first_line(exc)})"
+        ) from None
+
+
 def _source_rows(parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]) -> pa.Table | None:
     """The rows of the sources of ``batch`` (sorted; ``run`` and ``stored`` split it), each from its
     own parts, those whose ranges may hold it: Arrow's multithreaded dataset scanner with the
@@ -499,7 +515,10 @@ def _scan(files: list[str], keys: set[Key], schema: pa.Schema | None) -> pa.Tabl
     repos = pa.array(sorted({r for r, _ in keys}), pa.string())
     paths = pa.array(sorted({p for _, p in keys}), pa.string())
     wanted = ds.field("repo").isin(repos) & ds.field("path").isin(paths)
-    data = ds.dataset(files, format="parquet", schema=schema).to_table(filter=wanted)
+    checked = ds.ParquetFileFormat(
+        default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+    )  # a damaged part is an error here, never copied into new well-formed parts (parts.WRITE_OPTIONS)
+    data = ds.dataset(files, format=checked, schema=schema).to_table(filter=wanted)
     data = _keep(data, keys)
     return data if data.num_rows else None
 

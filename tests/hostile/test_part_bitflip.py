@@ -95,3 +95,15 @@ def test_compaction_refuses_a_damaged_part_in_one_line(
     assert sorted(p.name for p in folder.iterdir()) == files_before  # nothing half-written left behind
     check = quarry("doctor", "--store", store)
     assert check.returncode == 2 and "functions: DAMAGED" in check.stdout, check.stdout + check.stderr
+
+
+def test_reuse_never_copies_rows_out_of_a_damaged_part(built: tuple[Path, Path], tmp_path: Path) -> None:  # noqa: F811
+    src, store = built
+    silent_flip(live_file(store, "functions"), "name")
+    copy = tmp_path / "copy" / "pkg"
+    copy.mkdir(parents=True)
+    (copy / "m1.py").write_bytes((src / "pkg" / "m1.py").read_bytes())  # same content: its rows are copied
+    live_before = (store / "snapshot.json").read_bytes()
+    run = quarry("extract", src, tmp_path / "copy", "--store", store, "-q", "-w", "1")
+    one_line_error(run, "functions", "quarry doctor")
+    assert (store / "snapshot.json").read_bytes() == live_before
