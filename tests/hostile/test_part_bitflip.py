@@ -102,7 +102,8 @@ def test_reuse_never_copies_rows_out_of_a_damaged_part(built: tuple[Path, Path],
     silent_flip(live_file(store, "functions"), "name")
     copy = tmp_path / "copy" / "pkg"
     copy.mkdir(parents=True)
-    (copy / "m1.py").write_bytes((src / "pkg" / "m1.py").read_bytes())  # same content: its rows are copied
+    for name in ("__init__.py", "m1.py"):  # same content and module: its rows are copied
+        (copy / name).write_bytes((src / "pkg" / name).read_bytes())
     live_before = (store / "snapshot.json").read_bytes()
     run = quarry("extract", src, tmp_path / "copy", "--store", store, "-q", "-w", "1")
     one_line_error(run, "functions", "quarry doctor")
