@@ -218,3 +218,74 @@ def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: 
         assert info.get("keys") == 2
     if step == "schema_field":  # In, Out (inherits a) and Deep (inherits both): not the ORM models
         assert info.get("keys") == 3
+
+
+#: models whose bases reach their class through re-exports in other files (``ClassGraph.canon``):
+#: ``Item`` writes ``core.facade.Stamped``; ``core.facade`` is ``core.api`` (a module bound by an
+#: import in core/__init__.py), whose ``Stamped`` is ``core.bases.Stamped``; ``Tag`` writes
+#: ``core.api.Stamped``. misc/util.py imports ``models`` (a name every Django base writes) and no model.
+ALIASED = {
+    "core/__init__.py": "from core import api as facade\n",
+    "core/api.py": "from core.bases import Stamped\n",
+    "core/bases.py": (
+        "from django.db import models\n\n\nclass Stamped(models.Model):\n"
+        "    created = models.DateTimeField()\n\n    class Meta:\n        abstract = True\n"
+    ),
+    "core/other.py": "class Plain:\n    pass\n",
+    "shop/__init__.py": "",
+    "misc/__init__.py": "",
+    "shop/models.py": (
+        "from django.db import models\nfrom core import facade\n\n\nclass Item(facade.Stamped):\n"
+        "    name = models.CharField(max_length=9)\n"
+    ),
+    "shop/tags.py": (
+        "from django.db import models\nfrom core.api import Stamped\n\n\nclass Tag(Stamped):\n"
+        "    label = models.CharField(max_length=9)\n"
+    ),
+    "shop/owners.py": "from django.db import models\n\n\nclass Owner(models.Model):\n    nick = models.CharField(max_length=3)\n",
+    "misc/util.py": "from django.db import models\n\n\ndef f():\n    return models\n",
+}
+
+#: step -> (file, new text: None deletes it, a str starting with "->" renames it), and the models
+#: the run must re-derive: the narrowing may not reach fewer (the fresh extract says whether the
+#: rows are right), and should not reach more
+ALIASED_STEPS: dict[str, tuple[str, str | None, int]] = {
+    # Item (through core.facade -> core.api) and Tag lose their base: neither is a model any more
+    "rename_reexporter": ("core/api.py", "->core/api2.py", 2),
+    "delete_reexporter": ("core/api.py", None, 2),
+    "retarget_reexport": ("core/api.py", "from core.other import Plain as Stamped\n", 2),
+    # core.facade names another module: Item's base no longer resolves; Tag's is untouched
+    "retarget_module": ("core/__init__.py", "from core import other as facade\n", 1),
+    # an import of a name bases write, in a file of no model, moved: no model's rows can change
+    "rename_unrelated": ("misc/util.py", "->misc/util2.py", 0),
+    "delete_unrelated": ("misc/util.py", None, 0),
+}
+
+
+@pytest.mark.parametrize("step", sorted(ALIASED_STEPS))
+def test_models_through_moved_reexports_equal_a_fresh_extract(
+    world: dict[str, Any], step: str, cached: bool
+) -> None:
+    src = world["src"]
+    shutil.rmtree(src)
+    for rel, text in ALIASED.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    first = run(world)
+    models = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
+    assert {"shop.models.Item", "shop.tags.Tag", "shop.owners.Owner"} <= models, models
+    rel, text, reached = ALIASED_STEPS[step]
+    assert first.operations["python.models.resolve"]["rows"]["orm_models"] == len(models)
+    if text is None:
+        (src / rel).unlink()
+    elif text.startswith("->"):
+        (src / rel).rename(src / text[2:])
+    else:
+        (src / rel).write_text(text)
+    s = run(world)
+    assert dump(world["store"]) == fresh(world, 1)
+    info = s.operations["python.models.resolve"]
+    assert info.get("keys", 0) == reached, info
+    after = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
+    if reached:  # the step changes which classes are models (else the test would prove nothing)
+        assert after != models
