@@ -60,13 +60,9 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
     index = _index(ctx)  # (brought up to date even when nothing is touched: it is kept)
     if not touched:
         return keys
-    marked = index.marked(touched, shorts)
-    if marked:
-        facts = ctx.table("test_facts", columns=["repo", "path", "class_fqn"])
-        hit = facts.filter(
-            pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(sorted(marked), pa.string())), False)
-        )
-        keys |= set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist(), strict=True))
+    # a class's rows (its own, its methods', its fixtures') are in the files defining it: the index's
+    for fqn in index.marked(touched, shorts):
+        keys |= {(row.repo, row.path) for row in index.defs.get(fqn, ())}
     return keys
 
 
@@ -96,7 +92,11 @@ def _index(ctx: Any) -> ClassIndex:
         index.add(ctx.changed_rows("test_facts", CLASS_COLUMNS))
         return True
 
-    return ctx.kept("classes", lambda: ClassIndex.of(_class_rows(ctx)), update)
+    def build() -> ClassIndex:
+        with gc_paused():
+            return ClassIndex.of(_class_rows(ctx))
+
+    return ctx.kept("classes", build, update)
 
 
 def _class_rows(ctx: Any) -> pa.Table:
@@ -112,16 +112,12 @@ def _test_cases(ctx: Any) -> pa.Table:
     index = _index(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
     columns = list(dict.fromkeys([*(f.name for f in TestItem.schema), "class_fqn", "pending"]))
-    repos = None if ctx.keys is None else {k[0] for k in ctx.keys}
     pieces = []
-    for repo, facts in ctx.by_repo("test_facts", columns):
-        if repos is not None and repo not in repos:
-            continue
-        if ctx.keys is not None:  # the files of ctx.keys only, before anything is computed per row
-            from codequarry.operations import key_filter
-
-            facts = facts.filter(key_filter(facts, ("repo", "path"), ctx.keys))
-        pieces.append(_items(index, facts))
+    if ctx.keys is not None:  # the files of ctx.keys only: read from the parts holding them
+        pieces.append(_items(index, ctx.rows_of_files("test_facts", ctx.keys, columns).select(columns)))
+    else:
+        for _repo, facts in ctx.by_repo("test_facts", columns):
+            pieces.append(_items(index, facts))
     if not pieces:
         import pyarrow.dataset as ds
 
