@@ -47,6 +47,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from codequarry.extractors.python.models.inputs import reexport_inputs
 from codequarry.extractors.python.models.lasts import COLUMNS as LASTS_COLUMNS
 from codequarry.extractors.python.models.lasts import LastsIndex
 
@@ -265,12 +266,11 @@ def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: _Touched) -> s
     ``B -> T`` when ``A`` begins with ``T.`` (``ClassGraph.canon`` rewrites ``B.x`` to ``T.x``, in
     which it may then find ``A``): ``B`` followed by the rest of ``A`` is touched too."""
     members = ctx.table("model_members")
-    imports = _module_level(ctx.table("imports", ["repo", "path", *_IMPORTS]))
-    imports = imports.filter(pc.is_in(imports["bound_name"], value_set=pa.array(sorted(lasts), pa.string())))
+    imports, modules = reexport_inputs(ctx, lasts)
     imports = imports.filter(
         pc.invert(pc.or_(pc.is_null(imports["target"]), pc.is_null(imports["bound_name"])))
     )
-    where = _modules_of(ctx.table("modules", ["repo", "path", "module"]))
+    where = _modules_of(modules)
     bound_names = imports["bound_name"].to_pylist()
     targets = imports["target"].to_pylist()
     own_aliases = [
