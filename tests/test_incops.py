@@ -289,3 +289,69 @@ def test_models_through_moved_reexports_equal_a_fresh_extract(
     after = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
     if reached:  # the step changes which classes are models (else the test would prove nothing)
         assert after != models
+
+
+def test_before_and_rows_of_files_read_what_a_whole_scan_reads(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ctx.before`` reads an older version's rows of the changed files from only some parts (those
+    the new version dropped, and those both have that the record says hold a changed file), and
+    ``ctx.rows_of_files`` the present rows from the parts holding them: both equal a filter over
+    every part, without the whole read. The changed files include one that did not change (its old
+    rows are in a part both versions share), one that is gone and one that is new."""
+    import pyarrow as pa
+
+    import codequarry.operations as ops
+    from codequarry.operations import OperationContext
+    from codequarry.store import keyindex
+    from codequarry.store.outputs import key_filter
+    from codequarry.store.store import live_dataset
+
+    def rows(data: pa.Table) -> list[str]:
+        return sorted(map(repr, data.to_pylist()))
+
+    run(world)
+    src = world["src"]
+    (src / "tests" / "test_z.py").write_text("def test_alone():\n    assert 2\n")
+    run(world)  # test_z.py's rows now in parts of their own, which the next run keeps
+    store = open_store(world["store"])
+    old = store.snapshot()
+    (src / "a.py").write_text("class Base:\n    pass\n\n\nclass Child(Base):\n    x = 2\n")
+    (src / "b.py").rename(src / "b2.py")
+    (src / "tests" / "test_y.py").unlink()
+    run(world)
+    new = store.snapshot()
+    assert old is not None and new is not None
+    names = ["imports", "modules", "test_facts", "model_classes", "files"]
+    keys = {("src", p) for p in ["a.py", "b.py", "b2.py", "tests/test_y.py", "tests/test_z.py"]}
+    ctx = OperationContext(
+        store,
+        new.tables,
+        inputs=tuple(names),
+        changed=frozenset(keys),
+        before={n: old.tables[n].version for n in names},
+    )
+    wholes = {
+        n: (
+            live_dataset(store, n, old.tables[n].version).to_table(),
+            live_dataset(store, n, new.tables[n].version).to_table(),
+        )
+        for n in names
+    }
+
+    def no_whole_read(*args: Any) -> Any:
+        raise AssertionError("a whole read")
+
+    monkeypatch.setattr(ops, "live_dataset", no_whole_read)
+    keyindex.forget_kept()  # as in an operation's worker process: only the records on disk
+    for name in names:
+        assert old.tables[name].version != new.tables[name].version, name
+        was, now = wholes[name]
+        assert rows(ctx.before(name)) == rows(was.filter(key_filter(was, ("repo", "path"), keys))), name
+        assert rows(ctx.before(name, ["path"])) == rows(
+            was.filter(key_filter(was, ("repo", "path"), keys)).select(["repo", "path"])
+        )
+        assert rows(ctx.rows_of_files(name, keys)) == rows(
+            now.filter(key_filter(now, ("repo", "path"), keys))
+        )
+    assert "tests/test_z.py" in ctx.before("test_facts")["path"].to_pylist()
