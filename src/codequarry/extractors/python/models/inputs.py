@@ -37,7 +37,9 @@ def repo_inputs(ctx: Any) -> Iterator[RepoInputs]:
     its slices of the inputs. Each input is read one repo at a time (``ctx.by_repo``), ``imports``
     cut to module-level, not-star rows as it is read, then to the bound names some base or decorator
     of the repo's classes ends with (:func:`corpus_lasts` of the repo: a superset of the graph's
-    :func:`~codequarry.extractors.python.models.graph.name_lasts`, which it applies again)."""
+    :func:`~codequarry.extractors.python.models.graph.name_lasts`, which it applies again). On an
+    incremental run, ``imports`` and ``modules`` are those ``affected`` read
+    (:func:`reexport_inputs`), cut per repo the same way, not read a second time."""
     import pyarrow.dataset as ds  # (here: the catalog imports this module on every run)
 
     wanted: set[str] | None = None

@@ -9,13 +9,16 @@ from whether its classes are test cases, which depends on the classes their base
 number of files. A base is looked up by fully qualified name, else by its last part among the
 classes of the same repo, so a lookup can only give another answer than before if a changed file
 defines (or defined) a class of that name. :func:`affected` therefore marks every class some lookup on
-the way up from which names a class a changed file defines or defined; the files holding the marked classes' tests, and the changed files, are re-derived.
+the way up from which names a class a changed file defines or defined; the files defining the marked
+classes (the index knows them: a class's methods and fixtures are in its own file), and the changed
+files, are re-derived, and only their ``test_facts`` rows are read (``ctx.rows_of_files``).
 
 Stateful: the class rows live in a :class:`~.testindex.ClassIndex` (by name, by last part, by the
 last parts their bases write), which a long-lived process (``quarry watch``) keeps between runs and
 updates from the changed files' rows (``ctx.kept``); so ``affected`` looks only at the classes
 whose bases write a touched name, and the operation settles only the classes of the files it
-re-derives. A one-run process builds the index from the whole table.
+re-derives. A one-run process builds the index from the class rows of the whole table (what is
+still read whole on an incremental run: ``kind = 'class'``, eight columns).
 
 Twins (``twins=True``, codequarry.optwins): a base is answered by the first class of its name in
 (repo, path, line, col) order, and a class by its own repo's classes otherwise, so two repos with the
@@ -107,8 +110,9 @@ def _class_rows(ctx: Any) -> pa.Table:
 
 
 def _test_cases(ctx: Any) -> pa.Table:
-    """One repo's ``test_facts`` at a time (``ctx.by_repo``): the index of every class row of the
-    corpus answers the cross-repo base lookups, so only it and one repo's rows are held."""
+    """One repo's ``test_facts`` at a time (``ctx.by_repo``), or on a keyed run the rows of the
+    files of ``ctx.keys`` alone: the index of every class row of the corpus answers the cross-repo
+    base lookups, so only it and those rows are held."""
     index = _index(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
     columns = list(dict.fromkeys([*(f.name for f in TestItem.schema), "class_fqn", "pending"]))
