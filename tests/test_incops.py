@@ -218,3 +218,140 @@ def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: 
         assert info.get("keys") == 2
     if step == "schema_field":  # In, Out (inherits a) and Deep (inherits both): not the ORM models
         assert info.get("keys") == 3
+
+
+#: models whose bases reach their class through re-exports in other files (``ClassGraph.canon``):
+#: ``Item`` writes ``core.facade.Stamped``; ``core.facade`` is ``core.api`` (a module bound by an
+#: import in core/__init__.py), whose ``Stamped`` is ``core.bases.Stamped``; ``Tag`` writes
+#: ``core.api.Stamped``. misc/util.py imports ``models`` (a name every Django base writes) and no model.
+ALIASED = {
+    "core/__init__.py": "from core import api as facade\n",
+    "core/api.py": "from core.bases import Stamped\n",
+    "core/bases.py": (
+        "from django.db import models\n\n\nclass Stamped(models.Model):\n"
+        "    created = models.DateTimeField()\n\n    class Meta:\n        abstract = True\n"
+    ),
+    "core/other.py": "class Plain:\n    pass\n",
+    "shop/__init__.py": "",
+    "misc/__init__.py": "",
+    "shop/models.py": (
+        "from django.db import models\nfrom core import facade\n\n\nclass Item(facade.Stamped):\n"
+        "    name = models.CharField(max_length=9)\n"
+    ),
+    "shop/tags.py": (
+        "from django.db import models\nfrom core.api import Stamped\n\n\nclass Tag(Stamped):\n"
+        "    label = models.CharField(max_length=9)\n"
+    ),
+    "shop/owners.py": "from django.db import models\n\n\nclass Owner(models.Model):\n    nick = models.CharField(max_length=3)\n",
+    "misc/util.py": "from django.db import models\n\n\ndef f():\n    return models\n",
+}
+
+#: step -> (file, new text: None deletes it, a str starting with "->" renames it), and the models
+#: the run must re-derive: the narrowing may not reach fewer (the fresh extract says whether the
+#: rows are right), and should not reach more
+ALIASED_STEPS: dict[str, tuple[str, str | None, int]] = {
+    # Item (through core.facade -> core.api) and Tag lose their base: neither is a model any more
+    "rename_reexporter": ("core/api.py", "->core/api2.py", 2),
+    "delete_reexporter": ("core/api.py", None, 2),
+    "retarget_reexport": ("core/api.py", "from core.other import Plain as Stamped\n", 2),
+    # core.facade names another module: Item's base no longer resolves; Tag's is untouched
+    "retarget_module": ("core/__init__.py", "from core import other as facade\n", 1),
+    # an import of a name bases write, in a file of no model, moved: no model's rows can change
+    "rename_unrelated": ("misc/util.py", "->misc/util2.py", 0),
+    "delete_unrelated": ("misc/util.py", None, 0),
+}
+
+
+@pytest.mark.parametrize("step", sorted(ALIASED_STEPS))
+def test_models_through_moved_reexports_equal_a_fresh_extract(
+    world: dict[str, Any], step: str, cached: bool
+) -> None:
+    src = world["src"]
+    shutil.rmtree(src)
+    for rel, text in ALIASED.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    first = run(world)
+    models = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
+    assert {"shop.models.Item", "shop.tags.Tag", "shop.owners.Owner"} <= models, models
+    rel, text, reached = ALIASED_STEPS[step]
+    assert first.operations["python.models.resolve"]["rows"]["orm_models"] == len(models)
+    if text is None:
+        (src / rel).unlink()
+    elif text.startswith("->"):
+        (src / rel).rename(src / text[2:])
+    else:
+        (src / rel).write_text(text)
+    s = run(world)
+    assert dump(world["store"]) == fresh(world, 1)
+    info = s.operations["python.models.resolve"]
+    assert info.get("keys", 0) == reached, info
+    after = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
+    if reached:  # the step changes which classes are models (else the test would prove nothing)
+        assert after != models
+
+
+def test_before_and_rows_of_files_read_what_a_whole_scan_reads(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ctx.before`` reads an older version's rows of the changed files from only some parts (those
+    the new version dropped, and those both have that the record says hold a changed file), and
+    ``ctx.rows_of_files`` the present rows from the parts holding them: both equal a filter over
+    every part, without the whole read. The changed files include one that did not change (its old
+    rows are in a part both versions share), one that is gone and one that is new."""
+    import pyarrow as pa
+
+    import codequarry.operations as ops
+    from codequarry.operations import OperationContext
+    from codequarry.store import keyindex
+    from codequarry.store.outputs import key_filter
+    from codequarry.store.store import live_dataset
+
+    def rows(data: pa.Table) -> list[str]:
+        return sorted(map(repr, data.to_pylist()))
+
+    run(world)
+    src = world["src"]
+    (src / "tests" / "test_z.py").write_text("def test_alone():\n    assert 2\n")
+    run(world)  # test_z.py's rows now in parts of their own, which the next run keeps
+    store = open_store(world["store"])
+    old = store.snapshot()
+    (src / "a.py").write_text("class Base:\n    pass\n\n\nclass Child(Base):\n    x = 2\n")
+    (src / "b.py").rename(src / "b2.py")
+    (src / "tests" / "test_y.py").unlink()
+    run(world)
+    new = store.snapshot()
+    assert old is not None and new is not None
+    names = ["imports", "modules", "test_facts", "model_classes", "files"]
+    keys = {("src", p) for p in ["a.py", "b.py", "b2.py", "tests/test_y.py", "tests/test_z.py"]}
+    ctx = OperationContext(
+        store,
+        new.tables,
+        inputs=tuple(names),
+        changed=frozenset(keys),
+        before={n: old.tables[n].version for n in names},
+    )
+    wholes = {
+        n: (
+            live_dataset(store, n, old.tables[n].version).to_table(),
+            live_dataset(store, n, new.tables[n].version).to_table(),
+        )
+        for n in names
+    }
+
+    def no_whole_read(*args: Any) -> Any:
+        raise AssertionError("a whole read")
+
+    monkeypatch.setattr(ops, "live_dataset", no_whole_read)
+    keyindex.forget_kept()  # as in an operation's worker process: only the records on disk
+    for name in names:
+        assert old.tables[name].version != new.tables[name].version, name
+        was, now = wholes[name]
+        assert rows(ctx.before(name)) == rows(was.filter(key_filter(was, ("repo", "path"), keys))), name
+        assert rows(ctx.before(name, ["path"])) == rows(
+            was.filter(key_filter(was, ("repo", "path"), keys)).select(["repo", "path"])
+        )
+        assert rows(ctx.rows_of_files(name, keys)) == rows(
+            now.filter(key_filter(now, ("repo", "path"), keys))
+        )
+    assert "tests/test_z.py" in ctx.before("test_facts")["path"].to_pylist()

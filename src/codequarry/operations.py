@@ -195,6 +195,11 @@ class OperationContext:
         self._before = dict(before or {})
         self._key_columns = dict(key_columns or {})
         self._cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = {}
+        #: what ``before`` and ``changed_rows`` read of each input (every column), and the live
+        #: records ``_live_record`` found
+        self._befores: dict[str, pa.Table] = {}
+        self._changeds: dict[str, pa.Table] = {}
+        self._records: dict[tuple[str, int], Any] = {}
         #: what ``affected`` and the operation share within one run (a graph built once for both)
         self.shared: dict[str, Any] = {}
         #: the repos whose ``errors`` rows this run replaces (None: every repo; see ``error``)
@@ -340,21 +345,54 @@ class OperationContext:
             got = self._parts_of_changed(name, state.version)
             if got is not None:
                 return self._of_changed(got, columns)
-            got = self._changed_from_record(name, state.version, columns)
-            if got is not None:
-                return got
+            held = self._changeds.get(name)
+            if held is None:
+                held = self._changed_from_record(name, state.version, None)
+            if held is not None:
+                self._changeds[name] = held  # every column, for the run's other calls
+                return held if columns is None else held.select(_with_keys(columns))
         return self._of_changed(self.table(name), columns)
+
+    def rows_of_files(
+        self, name: str, files: Collection[tuple[str, str]], columns: list[str] | None = None
+    ) -> pa.Table:
+        """The rows of input ``name`` that belong to ``files`` ((repo, path) keys), ``columns`` only
+        (with ``repo`` and ``path``): read from only the parts holding them when the table's
+        part-keys record is true of the run's version, else filtered as the whole table is read."""
+        self._check(name)
+        state = self._tables.get(name)
+        if state is None:
+            raise OperationError(f"operation '{self.name}': input '{name}' is not in the store")
+        keys = frozenset(files)
+        got = self._from_record(name, state.version, columns, keys)
+        if got is not None:
+            return got
+        import pyarrow.dataset as ds
+
+        paths = sorted({p for _, p in keys})
+        data = self.read(name, _with_keys(columns), ds.field("path").isin(paths))
+        return data.filter(key_filter(data, ("repo", "path"), keys))
 
     def _changed_from_record(self, name: str, version: int, columns: list[str] | None) -> pa.Table | None:
         """The changed files' rows of ``version`` of ``name``, read from only the parts holding them,
         when this run's commit made or replaced that version from the table's part-keys record
         (store/keyindex.py ``kept``); None otherwise."""
+        if self.changed is None:
+            return None
+        return self._from_record(name, version, columns, frozenset(self.changed))
+
+    def _from_record(
+        self, name: str, version: int, columns: list[str] | None, keys: frozenset[tuple[str, str]]
+    ) -> pa.Table | None:
+        """The rows of ``keys`` of ``version`` of ``name``, read from only the parts holding them, when
+        this run's commit made or replaced that version (store/keyindex.py ``kept``) or it is the
+        run's version with a live record true of it; None otherwise."""
         from codequarry.store import keyindex
 
         self._check(name)
         path = self.store.table_path(name)
-        got = keyindex.kept(path, version) if self.changed is not None else None
-        if got is None and self.changed is not None:
+        got = keyindex.kept(path, version)
+        if got is None:
             got = self._live_record(name, version)
         if got is None:
             return None
@@ -365,12 +403,13 @@ class OperationContext:
             parts = [
                 pq.ParquetFile(path / rel).read(columns=names).cast(want)
                 for rel in sorted(idx.parts)
-                if not idx.parts[rel].keys.isdisjoint(self.changed or ())
+                if not idx.parts[rel].keys.isdisjoint(keys)
             ]
         except (KeyError, OSError, pa.ArrowException):
             return None
         data = pa.concat_tables(parts) if parts else want.empty_table()
-        return self._of_changed(plain_types(data), columns)
+        data = plain_types(data)
+        return data.filter(key_filter(data, ("repo", "path"), keys))
 
     def _live_record(self, name: str, version: int) -> tuple[Any, pa.Schema] | None:
         """The part-keys record of input ``name`` when ``version`` is the one the run sees (a table
@@ -382,11 +421,15 @@ class OperationContext:
         state = self._tables.get(name)
         if state is None or state.version != version:
             return None
+        if (name, version) in self._records:  # looked up for this run already
+            return self._records[(name, version)]  # type: ignore[no-any-return]
+        self._records[(name, version)] = None
         path = self.store.table_path(name)
         idx = keyindex.load(self.store.path, path, name, version, state.rows)
         got = keyfile.live_files_and_schema(self.store.path, path, name, version) if idx is not None else None
         if idx is None or got is None or sorted(idx.parts) != got[0]:
             return None
+        self._records[(name, version)] = (idx, got[1])
         return idx, got[1]
 
     def _parts_of_changed(self, name: str, version: int) -> pa.Table | None:
@@ -415,17 +458,58 @@ class OperationContext:
             if got is None:
                 got = plain_types(partcache.table_at(self.store, name, version))
             return self._of_changed(got, columns)
-        got = self._changed_from_record(name, version, columns)
-        if got is not None:
-            return got
-        import pyarrow.dataset as ds
+        held = self._befores.get(name)
+        if held is not None:  # read for this run already (all columns)
+            return held if columns is None else held.select(_with_keys(columns))
+        got = self._changed_from_record(name, version, None)
+        if got is None:
+            got = self._old_rows_from_parts(name, version)
+        if got is None:
+            import pyarrow.dataset as ds
 
-        paths = sorted({p for _, p in self.changed or ()})
-        data = live_dataset(self.store, name, version).to_table(
-            columns=_with_keys(columns),
-            filter=ds.field("path").isin(paths) if self.changed is not None else None,
-        )
-        return self._of_changed(plain_types(data), columns)
+            paths = sorted({p for _, p in self.changed or ()})
+            data = live_dataset(self.store, name, version).to_table(
+                filter=ds.field("path").isin(paths) if self.changed is not None else None,
+            )
+            got = self._of_changed(plain_types(data), None)
+        self._befores[name] = got
+        return got if columns is None else got.select(_with_keys(columns))
+
+    def _old_rows_from_parts(self, name: str, version: int) -> pa.Table | None:
+        """The changed files' rows of ``version`` of input ``name`` (older than the run's), read from
+        only the parts of that version that can hold them: those the run's version no longer has,
+        and those both have that the run's version's part-keys record says hold a changed file (a
+        part is never rewritten in place, so a part both versions have holds the same keys in
+        both). None when the run's version has no record true of it, or the old parts cannot be
+        read: the caller reads the whole version."""
+        state = self._tables.get(name)
+        if state is None or self.changed is None or version == state.version:
+            return None
+        from codequarry.store import keyindex
+        from codequarry.store.store import arrow_table, part_inside
+
+        path = self.store.table_path(name)
+        got = keyindex.kept(path, state.version) or self._live_record(name, state.version)
+        if got is None:
+            return None
+        idx = got[0]
+        changed = self.changed
+        try:
+            old = self.store.open_delta(name, version)
+            listed = arrow_table(old.get_add_actions(flatten=False)).column("path").to_pylist()
+            if not all(isinstance(rel, str) and part_inside(rel) for rel in listed):
+                return None  # the whole read names the damage
+            schema = pa.schema(old.schema().to_arrow())
+            wanted = [
+                rel for rel in listed if rel not in idx.parts or not idx.parts[rel].keys.isdisjoint(changed)
+            ]
+            parts = [
+                pq.ParquetFile(path / rel).read(columns=schema.names).cast(schema) for rel in sorted(wanted)
+            ]
+        except (KeyError, OSError, ValueError, pa.ArrowException):
+            return None
+        data = pa.concat_tables(parts) if parts else schema.empty_table()
+        return self._of_changed(plain_types(data), None)
 
     def _of_changed(self, data: pa.Table, columns: list[str] | None) -> pa.Table:
         if self.changed is not None:
@@ -905,8 +989,11 @@ class _Scope:
             return ("repo",), frozenset((r,) for r in self.partitions)
         return self.columns, frozenset(self.keys or ())
 
-    def stored(self, store: Store, name: str, version: int) -> pa.Table:
-        """The scope's rows of the stored table."""
+    def stored(
+        self, store: Store, name: str, version: int, parts: tuple[list[str], pa.Schema] | None = None
+    ) -> pa.Table:
+        """The scope's rows of the stored table (``parts``: the paths of the live parts of that
+        version and its schema, when the caller has them already)."""
         import pyarrow.compute as pc
 
         from codequarry import partcache
@@ -923,7 +1010,10 @@ class _Scope:
             return data if self.keys is None else data.filter(key_filter(data, self.columns, self.keys))
         import pyarrow.dataset as ds
 
-        dataset = live_dataset(store, name, version)
+        if parts is None:
+            dataset = live_dataset(store, name, version)
+        else:
+            dataset = ds.dataset(parts[0], format="parquet", schema=parts[1])
         if self.partitions is not None:
             return dataset.to_table(filter=ds.field("repo").isin(sorted(self.partitions)))
         if self.keys is None:
@@ -1064,12 +1154,13 @@ def _same_rows(store: Store, name: str, current: TableState, data: pa.Table, sco
     """Does the stored table (the scope's rows of it) hold exactly ``data``'s rows, in any order?"""
     from codequarry import partcache
 
-    _files, schema = partcache.part_list(store, name, current.version)
+    files, schema = partcache.part_list(store, name, current.version)
     if schema != data.schema:
         return False
     from codequarry.store.outputs import same_rows
 
-    return same_rows(scope.stored(store, name, current.version), data)
+    # the parts just listed, with the table's schema: its log is not opened a second time
+    return same_rows(scope.stored(store, name, current.version, (files, schema)), data)
 
 
 def _plain_table(data: Any, op: str, name: str) -> pa.Table:

@@ -9,32 +9,45 @@ entity's own last part (its *short* name), and that last part is written in the 
 up. So:
 
 - a changed file changes the entities it defines or defined (its rows before and after the change):
-  their short names are *touched*; so are the bound names of its module-level imports, and the
-  names whose presence in some repo's graph's set of base last parts (``graph.name_lasts``; each
-  repo has its own graph) the change flipped (that set decides which imports count as re-exports);
+  their short names are *touched*;
+- its module-level imports are the graph's re-exports ``module.bound_name -> target``: a re-export
+  made, unmade or retargeted (a renamed file's, under its old and new module name) touches that
+  *alias*, a full dotted name; so does every import binding a name whose presence in some repo's
+  graph's set of base last parts (``graph.name_lasts``; each repo has its own graph) the change
+  flipped (that set decides which imports count as re-exports);
 - an entity is reached when a touched short name appears among the identifiers written in its row
-  (for a class: its row and its members' rows); a reached entity's own short name is touched in turn
-  (a subclass names its base; an import re-exporting a reached class under another name passes it on);
+  (for a class: its row and its members' rows), or a dotted name written there begins with a
+  touched alias (``ClassGraph.canon`` looks aliases up by the prefixes of a name). A reached class
+  touches its own short name in turn (a subclass names its base); a reached re-export its own alias;
+  and an alias ``A`` beginning with ``T.`` touches ``B`` + the rest of ``A`` for every alias
+  ``B -> T`` (canon rewrites ``B.x`` to ``T.x`` and may find ``A`` there), up to canon's steps;
 - the keys are the reached classes and every class the changed files define or defined.
+
+So a renamed or deleted module reaches the classes whose written names go through its re-exports,
+not every class writing one of its imported names (``import unittest`` in a test module renamed
+reached every ``unittest.TestCase`` subclass of the standard library).
 
 In a long-lived process (``quarry watch``) the per-repo sets of base last parts are kept between
 runs (:class:`~.lasts.LastsIndex`, ``ctx.kept``) and updated from the changed files' rows, which
-says which names flipped; else both sets are computed column-wise from the whole table (``_lasts``).
+says which names flipped; else both sets are computed column-wise from the whole table (``_lasts``:
+a one-run process builds no index it would not keep).
 
 This over-approximates (an identifier equal to a touched name by chance reaches its row) and never
 misses a lookup, which is what exactness needs. ``tests/test_exact.py`` checks it against fresh
-extracts; ``tests/test_incops.py`` over cross-file model hierarchies.
+extracts; ``tests/test_incops.py`` over cross-file model hierarchies and chains of re-exports.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Container
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from codequarry.extractors.python.models.inputs import reexport_inputs
 from codequarry.extractors.python.models.lasts import COLUMNS as LASTS_COLUMNS
 from codequarry.extractors.python.models.lasts import LastsIndex
 
@@ -121,10 +134,18 @@ def _module_level(imports: pa.Table) -> pa.Table:
     return imports.filter(pc.fill_null(mask, False))
 
 
-def _reexports(imports: pa.Table, lasts: Container[str]) -> set[str]:
-    """The bound names of the module-level imports that can be re-exports (bound name in ``lasts``),
-    tagged with the file, the order and the target, so that two versions of a file compare equal
-    when their re-exports are the same (only the lines around them moved)."""
+def _modules_of(modules: pa.Table) -> dict[tuple[str, str], str]:
+    """(repo, path) -> module name, of some ``modules`` rows."""
+    cols = [modules[c].to_pylist() for c in ("repo", "path", "module")]
+    return {(r, p): m for r, p, m in zip(*cols, strict=True) if m}
+
+
+def _reexports(imports: pa.Table, lasts: Container[str], modules: pa.Table | None = None) -> set[Any]:
+    """The module-level imports that can be re-exports (bound name in ``lasts``), each as the alias
+    the graph makes of it (``module.bound_name``; None without ``modules``, or for a file without a
+    module), tagged with the file, the order and the target, so that two versions of a file compare
+    equal when their re-exports are the same (only the lines around them moved)."""
+    where = _modules_of(modules) if modules is not None else {}
     rows = _module_level(imports).to_pylist()
     rows.sort(key=lambda r: (r["repo"], r["path"], r["line"]))
     out: set[Any] = set()
@@ -132,7 +153,9 @@ def _reexports(imports: pa.Table, lasts: Container[str]) -> set[str]:
     for r in rows:
         if r["bound_name"] in lasts:
             n = seen[(r["path"], r["bound_name"])] = seen.get((r["path"], r["bound_name"]), 0) + 1
-            out.add((r["bound_name"], r["repo"], r["path"], r["target"], n))
+            module = where.get((r["repo"], r["path"]))
+            alias = f"{module}.{r['bound_name']}" if module and r["bound_name"] else None
+            out.add((alias, r["bound_name"], r["repo"], r["path"], r["target"], n))
     return out
 
 
@@ -147,36 +170,46 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str]]:
     if not keys and not touched and _imports_unmoved(ctx):
         return keys
     everything = ctx.table("model_classes")
-    index = _lasts_index(ctx)
-    if index.flipped is not None:  # kept, and updated from the changed files' rows alone
-        flipped, pairs = index.flipped, index.pairs() | index.flipped
-        index.flipped = None
-    else:
-        from codequarry.operations import key_filter
-
-        rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
-        lasts_now = _lasts(everything)
-        before = ctx.before("model_classes")
-        lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
-        flipped, pairs = lasts_now ^ lasts_before, lasts_now | lasts_before
-    touched |= {name for _, name in flipped}  # flipped in some repo's graph
+    flipped, pairs = _flips(ctx, everything, changed)
     lasts = {name for _, name in pairs}
-    moved = _reexports(ctx.before("imports", _IMPORTS_AT), lasts) ^ _reexports(
-        ctx.changed_rows("imports", _IMPORTS_AT), lasts
-    )
-    touched |= {m[0] for m in moved}
-    if not touched:
+    moved = _reexports(
+        ctx.before("imports", _IMPORTS_AT), lasts, ctx.before("modules", ["module"])
+    ) ^ _reexports(ctx.changed_rows("imports", _IMPORTS_AT), lasts, ctx.changed_rows("modules", ["module"]))
+    aliases = {m[0] for m in moved if m[0] is not None}  # the graph's aliases made, unmade or retargeted
+    bound = {name for _, name in flipped}  # imports binding these start or stop counting in some repo
+    if not touched and not aliases and not bound:
         return keys
-    reached = _reach(ctx, everything, lasts, touched)
+    reached = _reach(ctx, everything, lasts, _Touched(touched, aliases, bound))
     return keys | {(fqn,) for fqn in reached}
+
+
+def _flips(ctx: Any, everything: pa.Table, changed: frozenset[tuple[str, str]]) -> tuple[set[Any], set[Any]]:
+    """(the (repo, name) pairs whose presence in a repo's base last parts the change flipped, the
+    pairs present before or after). From the index a long-lived process keeps (updated from the
+    changed files' rows alone); else column-wise from the whole table, before and after."""
+    from codequarry import opstate
+
+    if opstate.enabled():
+        index = _lasts_index(ctx)
+        if index.flipped is not None:  # kept, and updated from the changed files' rows alone
+            flipped = index.flipped
+            index.flipped = None
+            return flipped, index.pairs() | flipped
+    from codequarry.operations import key_filter
+
+    rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
+    lasts_now = _lasts(everything)
+    before = ctx.before("model_classes")
+    lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
+    return lasts_now ^ lasts_before, lasts_now | lasts_before
 
 
 def _imports_unmoved(ctx: Any) -> bool:
     """With no candidate class nor member in the changed files before or after (nothing of theirs
     in ``model_classes``: no base last part can flip), only their module-level imports could reach
     a model (as re-exports). When those are the same before and after whatever ``lasts`` is (the
-    tags of every bound name), ``affected`` would find nothing: it returns no key without reading
-    ``model_classes`` whole. Not in a long-lived process, whose kept index follows every run."""
+    tags of every bound name, by file), ``affected`` would find nothing: it returns no key without
+    reading ``model_classes`` whole. Not in a long-lived process, whose kept index follows every run."""
     from codequarry import opstate
 
     if opstate.enabled():
@@ -205,16 +238,45 @@ def _lasts_index(ctx: Any) -> LastsIndex:
     return ctx.kept("lasts", lambda: LastsIndex.of(ctx.table("model_classes", LASTS_COLUMNS)), update)  # type: ignore[no-any-return]
 
 
-def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: set[str]) -> set[str]:
-    """The classes reached from the ``touched`` short names (see the module docstring). Each node
+@dataclass
+class _Touched:
+    """What a change touched: short names (``shorts``: a class or member's, reaching every row
+    writing that identifier), aliases of the graph (``aliases``: full ``module.bound_name`` names,
+    reaching the rows writing a dotted name that begins with one) and bound names whose imports
+    start or stop counting as re-exports (``bound``: the aliases of every such import)."""
+
+    shorts: set[str]
+    aliases: set[str]
+    bound: set[str]
+
+
+#: how many aliases a name is canonicalized through at most (``ClassGraph.canon``'s loop)
+_CANON_STEPS = 10
+_ID = "A-Za-z0-9_"
+
+
+def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: _Touched) -> set[str]:
+    """The classes reached from what the change ``touched`` (see the module docstring). Each node
     (a class row, a member row standing for its owner, a re-export) is one text of the identifiers
-    its row writes; a wave of touched names is one regular expression searched in every text."""
+    its row writes; a wave of touched names is one regular expression searched in every text.
+
+    A class or member row reached touches its owner's short name (a subclass names its base, a
+    field its target class). A re-export reached (its target begins with a touched alias or holds a
+    touched short name) touches its own alias. An alias ``A`` is reached through another alias
+    ``B -> T`` when ``A`` begins with ``T.`` (``ClassGraph.canon`` rewrites ``B.x`` to ``T.x``, in
+    which it may then find ``A``): ``B`` followed by the rest of ``A`` is touched too."""
     members = ctx.table("model_members")
-    imports = _module_level(ctx.table("imports", _IMPORTS))
-    imports = imports.filter(pc.is_in(imports["bound_name"], value_set=pa.array(sorted(lasts), pa.string())))
+    imports, modules = reexport_inputs(ctx, lasts)
     imports = imports.filter(
         pc.invert(pc.or_(pc.is_null(imports["target"]), pc.is_null(imports["bound_name"])))
     )
+    where = _modules_of(modules)
+    bound_names = imports["bound_name"].to_pylist()
+    targets = imports["target"].to_pylist()
+    own_aliases = [
+        f"{m}.{b}" if (m := where.get((r, p))) else None
+        for r, p, b in zip(imports["repo"].to_pylist(), imports["path"].to_pylist(), bound_names, strict=True)
+    ]
     texts = pa.concat_arrays(
         [_texts(classes), _texts(members), pc.fill_null(imports["target"].combine_chunks(), "")]
     )
@@ -223,20 +285,76 @@ def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: set[str]) -> s
         *members["owner"].to_pylist(),
         *([None] * imports.num_rows),
     ]
-    shorts = [_last(o) if o else "" for o in owners[: len(owners) - imports.num_rows]]
-    shorts += imports["bound_name"].to_pylist()
-    seen = set(touched)
-    wave = set(touched)
+    n_rows = classes.num_rows + members.num_rows
+    shorts = [_last(o) if o else "" for o in owners[:n_rows]]
+    # alias target -> the aliases rewritten to it: re-exports, and alias rows (``Model = db.Model``)
+    by_target: dict[str, set[str]] = {}
+    for alias, target in zip(own_aliases, targets, strict=True):
+        if alias is not None and alias != target:
+            by_target.setdefault(target, set()).add(alias)
+    is_alias = pc.fill_null(pc.equal(classes["kind"], "alias"), False)
+    alias_rows = classes.filter(is_alias)
+    for fqn, bases in zip(alias_rows["fqn"].to_pylist(), alias_rows["bases"].to_pylist(), strict=True):
+        if fqn and bases and bases[0] and fqn != bases[0]:
+            by_target.setdefault(bases[0], set()).add(fqn)
+    seen_short = set(touched.shorts)
+    wave_short = set(touched.shorts)
+    first = set(touched.aliases)
+    first |= {
+        a for a, b in zip(own_aliases, bound_names, strict=True) if a is not None and b in touched.bound
+    }
+    seen_alias: set[str] = set()
+    wave_alias = _through(first, by_target, seen_alias)
     marked: set[int] = set()
-    while wave:
-        pattern = "(?:^|[^A-Za-z0-9_])(?:" + "|".join(map(re.escape, sorted(wave))) + ")(?:[^A-Za-z0-9_]|$)"
-        hits = pc.indices_nonzero(pc.match_substring_regex(texts, pattern)).to_pylist()
-        wave = set()
+    while wave_short or wave_alias:
+        hits = pc.indices_nonzero(_matches(texts, wave_short, wave_alias)).to_pylist()
+        wave_short, hit_aliases = set(), set()
         for i in hits:
             if i in marked:
                 continue
             marked.add(i)
-            if shorts[i] and shorts[i] not in seen:
-                seen.add(shorts[i])
-                wave.add(shorts[i])
+            if i < n_rows:
+                if shorts[i] and shorts[i] not in seen_short:
+                    seen_short.add(shorts[i])
+                    wave_short.add(shorts[i])
+            elif (alias := own_aliases[i - n_rows]) is not None:
+                hit_aliases.add(alias)
+        wave_alias = _through(hit_aliases, by_target, seen_alias)
     return {o for i in marked if (o := owners[i]) is not None}
+
+
+def _through(aliases: set[str], by_target: dict[str, set[str]], seen: set[str]) -> set[str]:
+    """``aliases`` and the aliases reached through others (``B`` + the rest of ``A`` for an alias
+    ``B -> T`` and an ``A`` beginning with ``T.``), at most :data:`_CANON_STEPS` rewrites back, less
+    those in ``seen`` (which it extends)."""
+    out: set[str] = set()
+    todo = [(a, 0) for a in aliases if a not in seen]
+    seen.update(a for a, _ in todo)
+    out.update(a for a, _ in todo)
+    while todo:
+        name, steps = todo.pop()
+        if steps >= _CANON_STEPS:
+            continue
+        parts = name.split(".")
+        for i in range(1, len(parts)):
+            prefix = ".".join(parts[:i])
+            rest = name[len(prefix) :]
+            for via in by_target.get(prefix, ()):
+                got = via + rest
+                if got not in seen:
+                    seen.add(got)
+                    out.add(got)
+                    todo.append((got, steps + 1))
+    return out
+
+
+def _matches(texts: pa.Array, shorts: set[str], aliases: set[str]) -> pa.Array:
+    """Which texts write a short name of ``shorts`` as an identifier (alone or as a part of a dotted
+    name) or a dotted name beginning with an alias of ``aliases``."""
+    terms = []
+    if shorts:
+        terms.append(f"(?:^|[^{_ID}])(?:" + "|".join(map(re.escape, sorted(shorts))) + ")")
+    if aliases:
+        terms.append(f"(?:^|[^{_ID}.])(?:" + "|".join(map(re.escape, sorted(aliases))) + ")")
+    pattern = "(?:" + "|".join(terms) + f")(?:[^{_ID}]|$)"
+    return pc.match_substring_regex(texts, pattern)

@@ -37,7 +37,9 @@ def repo_inputs(ctx: Any) -> Iterator[RepoInputs]:
     its slices of the inputs. Each input is read one repo at a time (``ctx.by_repo``), ``imports``
     cut to module-level, not-star rows as it is read, then to the bound names some base or decorator
     of the repo's classes ends with (:func:`corpus_lasts` of the repo: a superset of the graph's
-    :func:`~codequarry.extractors.python.models.graph.name_lasts`, which it applies again)."""
+    :func:`~codequarry.extractors.python.models.graph.name_lasts`, which it applies again). On an
+    incremental run, ``imports`` and ``modules`` are those ``affected`` read
+    (:func:`reexport_inputs`), cut per repo the same way, not read a second time."""
     import pyarrow.dataset as ds  # (here: the catalog imports this module on every run)
 
     wanted: set[str] | None = None
@@ -47,12 +49,13 @@ def repo_inputs(ctx: Any) -> Iterator[RepoInputs]:
         wanted = set(hit.column("repo").to_pylist()) | set(getattr(ctx, "error_repos", None) or ())
         if not wanted:
             return
-    module_level = (ds.field("scope") == "") & ~ds.field("is_star")
-    others = {
-        "members": _Cursor(ctx, "model_members", None, None),
-        "imports": _Cursor(ctx, "imports", IMPORT_COLUMNS, module_level),
-        "modules": _Cursor(ctx, "modules", ["repo", "path", "module"], None),
-    }
+    shared = ctx.shared.get(_SHARED)
+    others: dict[str, _Cursor | _Held] = {"members": _Cursor(ctx, "model_members", None, None)}
+    if shared is not None:  # read by ``affected`` for this run: every import a graph can use
+        others["imports"], others["modules"] = _Held(shared[0]), _Held(shared[1])
+    else:
+        others["imports"] = _Cursor(ctx, "imports", IMPORT_COLUMNS, _module_level())
+        others["modules"] = _Cursor(ctx, "modules", ["repo", "path", "module"], None)
     for repo, classes in ctx.by_repo("model_classes"):
         if wanted is not None and repo not in wanted:
             continue
@@ -64,6 +67,46 @@ def repo_inputs(ctx: Any) -> Iterator[RepoInputs]:
         modules = got["modules"]
         modules = modules.filter(pc.fill_null(pc.is_in(modules.column("path"), value_set=paths), False))
         yield RepoInputs(repo, classes, got["members"], imports, modules)
+
+
+#: the key of ``ctx.shared`` under which :func:`reexport_inputs` leaves what it read
+_SHARED = "python.models.reexport_inputs"
+
+
+def _module_level() -> Any:  # noqa: N802 - an expression, built when needed (pyarrow.dataset is slow to import)
+    import pyarrow.dataset as ds
+
+    return (ds.field("scope") == "") & ~ds.field("is_star")
+
+
+def reexport_inputs(ctx: Any, lasts: set[str]) -> tuple[pa.Table, pa.Table]:
+    """The module-level, not-star ``imports`` rows binding a name of ``lasts`` (``IMPORT_COLUMNS``)
+    and the ``modules`` rows (repo, path, module) of their files. Left
+    in ``ctx.shared`` for :func:`repo_inputs`: with ``lasts`` holding every repo's base last parts
+    (``graph.name_lasts``, which the graph applies again), they are every import a graph can use."""
+    names = pa.array(sorted(lasts), pa.string())
+    imports = ctx.table("imports", IMPORT_COLUMNS)  # (whole and then cut: cheaper than cut as read)
+    keep = pc.and_(pc.equal(imports["scope"], ""), pc.invert(imports["is_star"]))
+    keep = pc.and_(keep, pc.is_in(imports["bound_name"], value_set=names))
+    imports = imports.filter(pc.fill_null(keep, False))
+    modules = ctx.table("modules", ["repo", "path", "module"])
+    paths = pa.array(sorted(set(imports.column("path").to_pylist())), pa.string())
+    modules = modules.filter(pc.fill_null(pc.is_in(modules.column("path"), value_set=paths), False))
+    ctx.shared[_SHARED] = (imports, modules)
+    return imports, modules
+
+
+class _Held:
+    """An input already read, handed over one repo at a time as :class:`_Cursor` does."""
+
+    def __init__(self, data: pa.Table) -> None:
+        from codequarry.opread import split_by_repo
+
+        self._repos = dict(split_by_repo(data))
+        self._empty = data.slice(0, 0)
+
+    def rows(self, repo: str) -> pa.Table:
+        return self._repos.pop(repo, self._empty)
 
 
 class _Cursor:

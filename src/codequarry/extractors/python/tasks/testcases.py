@@ -9,13 +9,16 @@ from whether its classes are test cases, which depends on the classes their base
 number of files. A base is looked up by fully qualified name, else by its last part among the
 classes of the same repo, so a lookup can only give another answer than before if a changed file
 defines (or defined) a class of that name. :func:`affected` therefore marks every class some lookup on
-the way up from which names a class a changed file defines or defined; the files holding the marked classes' tests, and the changed files, are re-derived.
+the way up from which names a class a changed file defines or defined; the files defining the marked
+classes (the index knows them: a class's methods and fixtures are in its own file), and the changed
+files, are re-derived, and only their ``test_facts`` rows are read (``ctx.rows_of_files``).
 
 Stateful: the class rows live in a :class:`~.testindex.ClassIndex` (by name, by last part, by the
 last parts their bases write), which a long-lived process (``quarry watch``) keeps between runs and
 updates from the changed files' rows (``ctx.kept``); so ``affected`` looks only at the classes
 whose bases write a touched name, and the operation settles only the classes of the files it
-re-derives. A one-run process builds the index from the whole table.
+re-derives. A one-run process builds the index from the class rows of the whole table (what is
+still read whole on an incremental run: ``kind = 'class'``, eight columns).
 
 Twins (``twins=True``, codequarry.optwins): a base is answered by the first class of its name in
 (repo, path, line, col) order, and a class by its own repo's classes otherwise, so two repos with the
@@ -60,13 +63,9 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
     index = _index(ctx)  # (brought up to date even when nothing is touched: it is kept)
     if not touched:
         return keys
-    marked = index.marked(touched, shorts)
-    if marked:
-        facts = ctx.table("test_facts", columns=["repo", "path", "class_fqn"])
-        hit = facts.filter(
-            pc.fill_null(pc.is_in(facts["class_fqn"], value_set=pa.array(sorted(marked), pa.string())), False)
-        )
-        keys |= set(zip(hit["repo"].to_pylist(), hit["path"].to_pylist(), strict=True))
+    # a class's rows (its own, its methods', its fixtures') are in the files defining it: the index's
+    for fqn in index.marked(touched, shorts):
+        keys |= {(row.repo, row.path) for row in index.defs.get(fqn, ())}
     return keys
 
 
@@ -96,7 +95,11 @@ def _index(ctx: Any) -> ClassIndex:
         index.add(ctx.changed_rows("test_facts", CLASS_COLUMNS))
         return True
 
-    return ctx.kept("classes", lambda: ClassIndex.of(_class_rows(ctx)), update)
+    def build() -> ClassIndex:
+        with gc_paused():
+            return ClassIndex.of(_class_rows(ctx))
+
+    return ctx.kept("classes", build, update)
 
 
 def _class_rows(ctx: Any) -> pa.Table:
@@ -107,21 +110,18 @@ def _class_rows(ctx: Any) -> pa.Table:
 
 
 def _test_cases(ctx: Any) -> pa.Table:
-    """One repo's ``test_facts`` at a time (``ctx.by_repo``): the index of every class row of the
-    corpus answers the cross-repo base lookups, so only it and one repo's rows are held."""
+    """One repo's ``test_facts`` at a time (``ctx.by_repo``), or on a keyed run the rows of the
+    files of ``ctx.keys`` alone: the index of every class row of the corpus answers the cross-repo
+    base lookups, so only it and those rows are held."""
     index = _index(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
     columns = list(dict.fromkeys([*(f.name for f in TestItem.schema), "class_fqn", "pending"]))
-    repos = None if ctx.keys is None else {k[0] for k in ctx.keys}
     pieces = []
-    for repo, facts in ctx.by_repo("test_facts", columns):
-        if repos is not None and repo not in repos:
-            continue
-        if ctx.keys is not None:  # the files of ctx.keys only, before anything is computed per row
-            from codequarry.operations import key_filter
-
-            facts = facts.filter(key_filter(facts, ("repo", "path"), ctx.keys))
-        pieces.append(_items(index, facts))
+    if ctx.keys is not None:  # the files of ctx.keys only: read from the parts holding them
+        pieces.append(_items(index, ctx.rows_of_files("test_facts", ctx.keys, columns).select(columns)))
+    else:
+        for _repo, facts in ctx.by_repo("test_facts", columns):
+            pieces.append(_items(index, facts))
     if not pieces:
         import pyarrow.dataset as ds
 
