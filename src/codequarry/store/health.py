@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codequarry.errors import StoreError
 from codequarry.store.damage import unpublished_tail_problem
-from codequarry.store.store import Snapshot, Store, TableState, files_outside, first_line
+from codequarry.store.store import Snapshot, Store, TableState, arrow_table, files_outside, first_line
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,21 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             name, state.version, len(uris), 0, f"its log names a file outside the table ({outside[0]})"
         )
     rows = 0
+    sizes = _logged_sizes(table, path)
     for uri in uris:
         file = uri.removeprefix("file://")
         short = os.path.basename(file)
         if not os.path.isfile(file):
             return TableVerdict(name, state.version, len(uris), rows, f"its file {short} is missing")
+        found, logged = os.stat(file).st_size, sizes.get(os.path.normpath(file))
+        if logged is not None and found != logged:  # what `quarry sql` refuses, doctor must name
+            return TableVerdict(
+                name,
+                state.version,
+                len(uris),
+                rows,
+                f"its file {short} holds {found} bytes, its log says {logged}",
+            )
         try:
             rows += _read_whole(file, schema)
         except (OSError, ValueError, pa.ArrowException) as exc:
@@ -128,6 +140,17 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             f"the snapshot records {state.rows} rows but its files hold {rows}",
         )
     return TableVerdict(name, state.version, len(uris), rows)
+
+
+def _logged_sizes(table: Any, folder: Path) -> dict[str, int]:
+    """The size the log records for each live file, by its path on disk."""
+    from urllib.parse import unquote
+
+    actions = arrow_table(table.get_add_actions(flatten=False))
+    if not actions.num_rows:
+        return {}
+    paths, sizes = actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()
+    return {os.path.normpath(folder / unquote(p)): int(n) for p, n in zip(paths, sizes, strict=True)}
 
 
 def _read_whole(file: str, schema: pa.Schema) -> int:
