@@ -133,3 +133,28 @@ def test_a_keys_record_that_is_not_a_plain_file_is_not_read_and_is_replaced(
     assert outside.read_bytes() != record.read_bytes()  # rewritten in the store, not through the link
     done = quarry("sql", "SELECT path FROM files ORDER BY path", "--store", store)
     assert done.stdout.split()[1:3] == ["m.py", "n.py"]
+
+
+@pytest.mark.parametrize("kind", ["outside", "fifo"])
+def test_a_lock_that_is_a_link_or_a_fifo_is_never_written_and_doctor_removes_it(
+    store: Path, tmp_path: Path, kind: str
+) -> None:
+    """The writer lock is written (its holder's pid): linked to a file outside the store, ``quarry
+    extract`` emptied that file and wrote its pid there."""
+    lock, victim = store / "lock", tmp_path / "precious.txt"
+    victim.write_text("precious\n")
+    lock.unlink(missing_ok=True)
+    if kind == "outside":
+        lock.symlink_to(victim)
+    else:
+        os.mkfifo(lock)
+    (tmp_path / "src" / "n.py").write_text("def g():\n    return 2\n")
+    extract = ("extract", tmp_path / "src", "--store", store, "-w", "1", "-q", "--select", "python.core")
+    _one_line(quarry(*extract, check=False, timeout=120), "lock file", "remove it")
+    assert victim.read_text() == "precious\n"
+    doctor = quarry("doctor", "--store", store, check=False)
+    assert doctor.returncode == 2 and "lock: NOT A PLAIN FILE" in doctor.stdout, doctor.stdout
+    repaired = quarry("doctor", "--repair", "--store", store)
+    assert "repaired: lock (" in repaired.stdout
+    quarry(*extract, timeout=120)
+    assert victim.read_text() == "precious\n" and lock.is_file() and not lock.is_symlink()

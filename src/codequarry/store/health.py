@@ -10,7 +10,9 @@ last good snapshot of the history, whose tables are then the ones checked (they 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,12 @@ class Health:
     snapshot: int | None  # the snapshot checked (the last good one when snapshot.json is damaged)
     snapshot_problem: str | None = None
     tables: list[TableVerdict] = field(default_factory=list)
+    #: the store's own small files that are not regular files: (path in the store, what it is)
+    odd_files: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.snapshot_problem is None and all(t.ok for t in self.tables)
+        return self.snapshot_problem is None and all(t.ok for t in self.tables) and not self.odd_files
 
     @property
     def damaged(self) -> list[str]:
@@ -57,6 +61,7 @@ class Health:
             "ok": self.ok,
             "snapshot": self.snapshot,
             "snapshot_problem": self.snapshot_problem,
+            "odd_files": {name: what for name, what in self.odd_files},
             "tables": {
                 t.name: {
                     "ok": t.ok,
@@ -80,7 +85,33 @@ def check(store: Store) -> Health:
     health = Health(store=str(store.path), snapshot=snap.id if snap else None, snapshot_problem=problem)
     for name, state in sorted((snap.tables if snap else {}).items()):
         health.tables.append(check_table(store, name, state))
+    health.odd_files = odd_files(store.path)
     return health
+
+
+#: the store's own files that are re-made when removed (a writer's pid, the reader lease, progress)
+REMADE = ("lock", "readers", "progress.json")
+
+
+def odd_files(path: Path) -> list[tuple[str, str]]:
+    """The store's own small files (``lock``, ``readers``, ``progress.json``, ``keys/*.json``,
+    ``snapshots/*.json``) that are symlinks, FIFOs or devices: the store never makes one, and its
+    readers refuse them (store/metafile.py); ``quarry doctor --repair`` removes them."""
+    found = [path / n for n in REMADE]
+    for folder in ("keys", "snapshots"):
+        with contextlib.suppress(OSError):
+            found += sorted((path / folder).glob("*.json"))
+    out = []
+    for p in found:
+        try:
+            mode = os.lstat(p).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            out.append(
+                (str(p.relative_to(path)), "a symlink" if stat.S_ISLNK(mode) else "not a regular file")
+            )
+    return out
 
 
 def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
