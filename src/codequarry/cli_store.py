@@ -185,6 +185,8 @@ def doctor(
 def _print_health(health: Any) -> None:
     if health.snapshot_problem:
         out.print(f"snapshot.json: DAMAGED: {health.snapshot_problem}", markup=False)
+    for name, what in health.odd_files:
+        out.print(f"{name}: NOT A PLAIN FILE: {what}, which the store never makes", markup=False)
     for t in health.tables:
         verdict = (
             f"ok (version {t.version}, {t.files} files, {t.rows:,} rows)" if t.ok else f"DAMAGED: {t.problem}"

@@ -100,6 +100,10 @@ def open_fd(root: str, path: str) -> tuple[int, os.stat_result]:
     OSError (FileNotFoundError, PermissionError, ...) when the file cannot be opened.
     """
     base = _real_root(root)
+    if base != os.path.abspath(root):
+        # every root reaching here is the real path the scan found (SourceRoot.root): one that resolves
+        # elsewhere now was swapped for a symlink since, and its files are not the ones listed
+        raise Refused(errno.EXDEV, "the source root was replaced by a symlink since the scan")
     full = os_path(root, path)
     try:
         fd = os.open(full, OPEN_FLAGS)

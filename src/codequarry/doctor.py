@@ -15,6 +15,7 @@ message says to run their recipe again.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 from codequarry.errors import StoreError
 from codequarry.scan import SourceRoot
 from codequarry.store import Snapshot, Store, WriterLock
-from codequarry.store.health import Health, check
+from codequarry.store.health import Health, check, odd_files
 
 
 @dataclass
@@ -47,9 +48,15 @@ def diagnose(path: str | Path) -> Health:
 def repair(path: str | Path, *, workers: int | None = None) -> Repair:
     """Make the store whole again (see the module docstring); returns what was found and done."""
     store = Store.create(path)
+    odd = odd_files(store.path)
+    for name, _what in odd:  # not the store's own making (the lock among them): removed, re-made on use
+        with contextlib.suppress(FileNotFoundError):
+            (store.path / name).unlink()
     with WriterLock(store.path):
         before = check(store)
+        before.odd_files = odd
         result = Repair(before=before, after=before)
+        result.notes.extend(f"{name} ({what}) was removed" for name, what in odd)
         if before.snapshot_problem is not None:
             last = store.last_good()
             if last is None:

@@ -81,7 +81,9 @@ class ProgressFile:
 def read_progress(store_path: str | Path) -> dict[str, Any] | None:
     """The last progress record of a store, with ``alive`` telling whether its writer still runs."""
     try:
-        data = json.loads((Path(store_path) / FILE).read_text())
+        from codequarry.store.metafile import read_text
+
+        data = json.loads(read_text(Path(store_path) / FILE))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict):

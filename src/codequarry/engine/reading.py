@@ -16,17 +16,29 @@ Read = tuple[bytes | None, str | None, int, int | None, int]
 def read_file(root: str, path: str, max_size: int) -> Read:
     """Read ``path`` under ``root`` once; a file over ``max_size`` is hashed and its lines counted, not
     kept. Size and mtime are those of the open file, so the manifest row describes the bytes read
-    even if the file changed since the scan. Raises OSError (``unreadable`` says why in one line)."""
+    even if the file changed since the scan. Raises OSError (``unreadable`` says why in one line).
+
+    The read is bounded, whatever a writer does meanwhile: a file no larger than ``max_size`` when
+    opened is read up to ``max_size + 1`` bytes (one that grew past the limit while read is then
+    taken as a large file of the bytes read), a larger one up to the size it had when opened. Both
+    read to EOF before, so a file appended to while read was held whole in memory, or hashed for as
+    long as its writer went on."""
     fh, st = open_corpus(root, path)
     with fh:
         size = st.st_size
         if size <= max_size:
-            data = fh.read()
-            return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
+            data = fh.read(size + 1)  # as opened, and one byte more that tells it grew since
+            if len(data) > size:  # (a buffered read returns short only at EOF)
+                data += fh.read(max_size + 1 - len(data))
+            if len(data) <= max_size:
+                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
+            return None, hashlib.sha256(data).hexdigest(), len(data), line_count(data), st.st_mtime_ns
         digest = hashlib.sha256()
         lines = 0
         last = b""
-        while block := fh.read(HASH_BLOCK):
+        left = size
+        while left > 0 and (block := fh.read(min(HASH_BLOCK, left))):
+            left -= len(block)
             digest.update(block)
             lines += line_ends(block)
             if last.endswith(b"\r") and block.startswith(b"\n"):
@@ -34,7 +46,7 @@ def read_file(root: str, path: str, max_size: int) -> Read:
             last = block
         if last and not last.endswith(_ENDS):
             lines += 1
-        return None, digest.hexdigest(), size, lines, st.st_mtime_ns
+        return None, digest.hexdigest(), size - left, lines, st.st_mtime_ns
 
 
 def unreadable(exc: OSError) -> str:

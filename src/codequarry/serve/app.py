@@ -28,7 +28,7 @@ from starlette.routing import Route
 from codequarry import sqlout
 from codequarry.progress import read_progress
 from codequarry.serve.page import PAGE
-from codequarry.serve.queries import QueryFailed, QueryTimeout
+from codequarry.serve.queries import DEFAULT_MEMORY, QueryFailed, QueryMemory, QueryTimeout
 from codequarry.serve.views import VIEWS, view_sql
 
 QUERY_SLOTS = 2
@@ -51,6 +51,7 @@ class ServeConfig:
     row_cap: int = 1000  # rows shown in the console
     download_cap: int = 1_000_000  # rows in a CSV/JSON download
     query_timeout: float = 30.0  # seconds
+    query_memory: int = DEFAULT_MEMORY  # bytes a query's process may use (see serve.queries)
 
 
 class _TokenGate(BaseHTTPMiddleware):
@@ -194,7 +195,9 @@ class _Handlers:
 
         config = self.config
         return await anyio.to_thread.run_sync(
-            lambda: in_child(config.store, sql_text, cap=cap, timeout=config.query_timeout),
+            lambda: in_child(
+                config.store, sql_text, cap=cap, timeout=config.query_timeout, memory=config.query_memory
+            ),
             limiter=self.limiter,
         )
 
@@ -205,6 +208,8 @@ class _Handlers:
             result, truncated, seconds = await self.run_query(sql_text, cap)
         except QueryTimeout as exc:
             return JSONResponse({"error": str(exc)}, status_code=504)
+        except QueryMemory as exc:  # 507: the server cannot hold what the query asks for
+            return JSONResponse({"error": str(exc)}, status_code=507)
         except QueryFailed as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return _query_result(result, fmt, cap, truncated, seconds)

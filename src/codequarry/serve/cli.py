@@ -46,6 +46,9 @@ def serve(
     query_timeout: Annotated[
         float, typer.Option("--query-timeout", help="Seconds before a query is abandoned.")
     ] = 30.0,
+    query_memory: Annotated[
+        str, typer.Option("--query-memory", help="Memory a query may use before it is stopped (e.g. 2GB).")
+    ] = "2GB",
 ) -> None:
     """Serve a read-only web UI over the store: tables, a SQL console, runs, routes, models, findings."""
     from codequarry.serve.app import is_loopback
@@ -59,13 +62,23 @@ def serve(
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     if row_cap < 1 or query_timeout <= 0:
         raise UsageError("--row-cap and --query-timeout must be positive")
+    from codequarry.plan import parse_size
+
+    memory = parse_size(query_memory)
     import uvicorn
 
     from codequarry.serve.app import HEAD_BUFFER_BYTES, ServeConfig, create_app
 
     path = _store(store)
     app = create_app(
-        ServeConfig(store=path, token=token, host=host, row_cap=row_cap, query_timeout=query_timeout)
+        ServeConfig(
+            store=path,
+            token=token,
+            host=host,
+            row_cap=row_cap,
+            query_timeout=query_timeout,
+            query_memory=memory,
+        )
     )
     config = uvicorn.Config(
         app,

@@ -10,15 +10,19 @@ last good snapshot of the history, whose tables are then the ones checked (they 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codequarry.errors import StoreError
 from codequarry.store.damage import unpublished_tail_problem
-from codequarry.store.store import Snapshot, Store, TableState, files_outside, first_line
+from codequarry.store.store import Snapshot, Store, TableState, arrow_table, files_outside, first_line
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,12 @@ class Health:
     snapshot: int | None  # the snapshot checked (the last good one when snapshot.json is damaged)
     snapshot_problem: str | None = None
     tables: list[TableVerdict] = field(default_factory=list)
+    #: the store's own small files that are not regular files: (path in the store, what it is)
+    odd_files: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.snapshot_problem is None and all(t.ok for t in self.tables)
+        return self.snapshot_problem is None and all(t.ok for t in self.tables) and not self.odd_files
 
     @property
     def damaged(self) -> list[str]:
@@ -55,6 +61,7 @@ class Health:
             "ok": self.ok,
             "snapshot": self.snapshot,
             "snapshot_problem": self.snapshot_problem,
+            "odd_files": {name: what for name, what in self.odd_files},
             "tables": {
                 t.name: {
                     "ok": t.ok,
@@ -78,7 +85,33 @@ def check(store: Store) -> Health:
     health = Health(store=str(store.path), snapshot=snap.id if snap else None, snapshot_problem=problem)
     for name, state in sorted((snap.tables if snap else {}).items()):
         health.tables.append(check_table(store, name, state))
+    health.odd_files = odd_files(store.path)
     return health
+
+
+#: the store's own files that are re-made when removed (a writer's pid, the reader lease, progress)
+REMADE = ("lock", "readers", "progress.json")
+
+
+def odd_files(path: Path) -> list[tuple[str, str]]:
+    """The store's own small files (``lock``, ``readers``, ``progress.json``, ``keys/*.json``,
+    ``snapshots/*.json``) that are symlinks, FIFOs or devices: the store never makes one, and its
+    readers refuse them (store/metafile.py); ``quarry doctor --repair`` removes them."""
+    found = [path / n for n in REMADE]
+    for folder in ("keys", "snapshots"):
+        with contextlib.suppress(OSError):
+            found += sorted((path / folder).glob("*.json"))
+    out = []
+    for p in found:
+        try:
+            mode = os.lstat(p).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            out.append(
+                (str(p.relative_to(path)), "a symlink" if stat.S_ISLNK(mode) else "not a regular file")
+            )
+    return out
 
 
 def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
@@ -108,11 +141,21 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             name, state.version, len(uris), 0, f"its log names a file outside the table ({outside[0]})"
         )
     rows = 0
+    sizes = _logged_sizes(table, path)
     for uri in uris:
         file = uri.removeprefix("file://")
         short = os.path.basename(file)
         if not os.path.isfile(file):
             return TableVerdict(name, state.version, len(uris), rows, f"its file {short} is missing")
+        found, logged = os.stat(file).st_size, sizes.get(os.path.normpath(file))
+        if logged is not None and found != logged:  # what `quarry sql` refuses, doctor must name
+            return TableVerdict(
+                name,
+                state.version,
+                len(uris),
+                rows,
+                f"its file {short} holds {found} bytes, its log says {logged}",
+            )
         try:
             rows += _read_whole(file, schema)
         except (OSError, ValueError, pa.ArrowException) as exc:
@@ -128,6 +171,17 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
             f"the snapshot records {state.rows} rows but its files hold {rows}",
         )
     return TableVerdict(name, state.version, len(uris), rows)
+
+
+def _logged_sizes(table: Any, folder: Path) -> dict[str, int]:
+    """The size the log records for each live file, by its path on disk."""
+    from urllib.parse import unquote
+
+    actions = arrow_table(table.get_add_actions(flatten=False))
+    if not actions.num_rows:
+        return {}
+    paths, sizes = actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist()
+    return {os.path.normpath(folder / unquote(p)): int(n) for p, n in zip(paths, sizes, strict=True)}
 
 
 def _read_whole(file: str, schema: pa.Schema) -> int:

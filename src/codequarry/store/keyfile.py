@@ -19,11 +19,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+from codequarry.store import metafile
+
 FORMAT = 1
 FOLDER = "keys"
 #: a larger record is not parsed just for its part list: the keys it also holds would cost more to
 #: read than opening the table (its size follows the number of files, the log's does not)
 MAX_LISTED_BYTES = 256 * 1024
+#: no record is read past this (a record holds every key of its table: ~100 bytes a file)
+MAX_RECORD_BYTES = 1 << 30
 
 Ident = tuple[int, int, int]  # inode, mtime_ns, size of one log entry
 
@@ -48,8 +52,7 @@ def encode(doc: dict[str, Any]) -> str:
 def read_record(path: Path) -> Any:
     """The record at ``path`` as JSON, or None when its text is not what :func:`encode` wrote (its
     digest does not match: damaged or edited). Raises OSError and ValueError as reading and parsing do."""
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    text = metafile.read_text(path, MAX_RECORD_BYTES)
     start = len(_DIGEST_HEAD) + _DIGEST_CHARS
     if not text.startswith(_DIGEST_HEAD) or text[start : start + 2] != '",':
         return None

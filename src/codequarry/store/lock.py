@@ -9,10 +9,12 @@ cache) take it themselves and still work when called by a run that already holds
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import threading
 import time
 from pathlib import Path
@@ -23,6 +25,8 @@ from codequarry.store.store import os_fix, os_reason
 
 #: how long a process that lost the race waits for the winner to write its pid into the lock file
 HOLDER_WAIT = 5.0
+#: the lock file is opened without following a symlink (it is written) nor blocking (a FIFO)
+_NOFOLLOW = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _held = threading.local()  # per thread: {lock path: depth}
 
 
@@ -62,11 +66,22 @@ class WriterLock:
             self._nested = True
             return
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
         except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENXIO):
+                raise StoreError(
+                    self._not_a_file("a symlink" if exc.errno == errno.ELOOP else "a socket")
+                ) from None
             raise StoreError(
                 f"store '{self.path.parent}' cannot be written: {os_reason(exc)}; {os_fix(exc)}"
             ) from None
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        except OSError:
+            regular = False
+        if not regular:  # a FIFO or a device: never written to, nor read from
+            os.close(fd)
+            raise StoreError(self._not_a_file("not a regular file"))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -112,9 +127,18 @@ class WriterLock:
             "(readers such as 'quarry sql' work meanwhile)"
         )
 
+    def _not_a_file(self, what: str) -> str:
+        # the lock is written (the holder's pid): through a symlink that wrote a file outside the store
+        return (
+            f"store '{self.path.parent}': its lock file '{self.path.name}' is {what}, which the store "
+            "never makes; remove it (it holds only the writer's pid) and run again"
+        )
+
     def holder(self) -> dict[str, object]:
+        from codequarry.store.metafile import read_text
+
         try:
-            data = json.loads(self.path.read_text() or "{}")
+            data = json.loads(read_text(self.path) or "{}")
         except (OSError, ValueError):
             return {}
         return dict(data) if isinstance(data, dict) else {}

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from codequarry.errors import StoreError
+from codequarry.store import metafile
 
 FORMAT = 1
 FIX = "run 'quarry doctor' to check every table, and 'quarry doctor --repair' to rebuild the damaged ones"
@@ -183,7 +184,7 @@ class Store:
         if not (p / MARKER).is_file():
             raise StoreError(f"'{path}' is not a codequarry store (it has no {MARKER})")
         try:
-            meta = json.loads((p / MARKER).read_text())
+            meta = json.loads(metafile.read_text(p / MARKER))
         except (OSError, ValueError) as exc:
             raise StoreError(f"'{path}' has an unreadable {MARKER}: {exc}") from None
         # ``type(...) is int``: true == 1 and 1.0 == 1 in Python, and neither is a format this code wrote
@@ -281,7 +282,7 @@ class Store:
             self.lease()
         path = self.path / "snapshot.json"
         try:
-            text = path.read_text()
+            text = metafile.read_text(path)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -301,7 +302,7 @@ class Store:
         out = []
         for p in sorted((self.path / "snapshots").glob("*.json")):
             try:
-                out.append(Snapshot.from_json(json.loads(p.read_text()), where=str(p)))
+                out.append(Snapshot.from_json(json.loads(metafile.read_text(p)), where=str(p)))
             except (OSError, ValueError, StoreError):
                 continue
         return out
@@ -534,9 +535,36 @@ def arrow_table(data: Any) -> Any:
 
 
 def files_outside(table: Any) -> list[str]:
-    """The live files of a DeltaTable whose log paths leave the table folder (see part_inside)."""
+    """The live files of a DeltaTable whose log paths leave the table folder (see part_inside), or
+    whose file (or partition folder) on disk is a symlink: the store never writes one, and a reader
+    would follow it out of the store (a part linked to a Parquet file elsewhere, padded to the size
+    the log records, was read as the table; one linked to /etc/passwd was read as damage)."""
 
     actions = arrow_table(table.get_add_actions(flatten=False))  # unflattened: 4x cheaper, same paths
     if not actions.num_rows:
         return []
-    return [p for p in actions.column("path").to_pylist() if not part_inside(p)]
+    paths = actions.column("path").to_pylist()
+    outside = [p for p in paths if not part_inside(p)]
+    return outside or _linked_parts(table.table_uri, paths)
+
+
+def _linked_parts(uri: str, paths: list[str]) -> list[str]:
+    """Those of ``paths`` (inside the table by name) that reach out of it on disk through a symlink."""
+    from urllib.parse import unquote
+
+    folder = uri.removeprefix("file://").rstrip("/")
+    if not os.path.isabs(folder):
+        return []  # not a local table
+    if os.path.islink(folder):
+        return [f"{paths[0]} (the table folder is a symlink)"]
+    real = os.path.realpath(folder)
+    folders: dict[str, bool] = {"": True}
+    out = []
+    for raw in paths:
+        rel = unquote(raw)
+        parent = os.path.dirname(rel)
+        if parent not in folders:  # a partition folder (repo=...): checked once
+            folders[parent] = os.path.realpath(os.path.join(folder, parent)) == os.path.join(real, parent)
+        if not folders[parent] or os.path.islink(os.path.join(folder, rel)):
+            out.append(f"{raw} (a symlink)")
+    return out

@@ -46,6 +46,9 @@ PLACEHOLDERS = (
     "python",
 )
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
+#: placeholders whose value is a corpus file's name relative to cwd (``{file}`` and ``{dir}`` are
+#: absolute): a file named ``-rf`` or ``--output=x`` would reach the tool as an option
+CORPUS_NAMES = frozenset({"target", "stem", "name"})
 TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 GB = 1 << 30
 
@@ -358,7 +361,7 @@ class Resolver:
         files it reads hashed, and the cache key over all of that and the way its output is read."""
         target, file, lemma, group = got.target, got.file, got.lemma, got.group
         values = self._values(got, label, executables, cores, memory, timeout)
-        argv = self._argv(plan, target, values)
+        argv = self._argv(plan, target, values, CORPUS_NAMES if file is not None else frozenset())
         exe = self._exe(argv[0], "command[0]" if label is None else f"executables.{label}")
         self._note_python(argv[0], exe[0])
         argv[0] = str(exe[0])
@@ -423,8 +426,14 @@ class Resolver:
             values["executable"] = str(executables[label])
         return values
 
-    def _argv(self, plan: ToolPlan, target: str, values: dict[str, str]) -> list[str]:
-        """The command with its placeholders filled; one with no value here is a config error naming it."""
+    def _argv(
+        self, plan: ToolPlan, target: str, values: dict[str, str], corpus: frozenset[str] = frozenset()
+    ) -> list[str]:
+        """The command with its placeholders filled; one with no value here is a config error naming it.
+
+        An argument that a placeholder of ``corpus`` (a file target's name) begins, and that the filled
+        value makes start with ``-``, is passed as ``./-...``: the same relative path, which no tool
+        reads as an option (``-rf.py`` as ``{name}`` or ``{target}`` would be one)."""
         argv = []
         for i, arg in enumerate(plan.command):
 
@@ -441,7 +450,11 @@ class Resolver:
                     )
                 return values[m.group(1)]
 
-            argv.append(_PLACEHOLDER.sub(sub, arg))
+            filled = _PLACEHOLDER.sub(sub, arg)
+            first = _PLACEHOLDER.match(arg)
+            if i > 0 and first and first.group(1) in corpus and filled.startswith("-"):
+                filled = "./" + filled
+            argv.append(filled)
         return argv
 
     def _task_inputs(
