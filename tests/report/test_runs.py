@@ -210,3 +210,24 @@ def test_the_runs_table_stays_small_in_files_and_keeps_every_row(tmp_path: Path)
         )
     assert [r.run_id for r in list_runs(store.path)] == [f"{i:012x}" for i in range(n)]
     assert len(DeltaTable(str(table_path(store.path))).file_uris()) < 10
+
+
+def test_the_copied_rows_write_is_in_the_json_but_not_drawn_as_a_stage_of_its_own(tmp_path: Path) -> None:
+    """``reuse_write`` (wall) and ``reuse_write_cpu`` are measured inside ``reuse``: the report's
+    stages must not show that time twice, nor a CPU figure among wall times."""
+    from codequarry.report import render_html
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        (root / "pkg").mkdir(parents=True)
+        (root / "pkg" / "__init__.py").write_text("")
+        (root / "pkg" / "m.py").write_text("def f(x):\n    return x\n")
+    extract(make_plan([a], store=tmp_path / "store", workers=1))
+    extract(make_plan([a, b], store=tmp_path / "store", workers=1))  # b's files copy a's rows
+    report = load_report(tmp_path / "store")
+    names = [s.name for s in report.stages]
+    assert "reuse" in names and "reuse_write" in names and "reuse_write_cpu" in names
+    text = "\n".join(render_text(report))
+    assert "reuse " in text and "reuse_write" not in text
+    html = render_html(report)
+    assert "reuse_write" not in html

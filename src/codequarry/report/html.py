@@ -36,7 +36,7 @@ from codequarry.report.html_tasks import (
     task_timeline,
     verdicts,
 )
-from codequarry.report.model import RunReport
+from codequarry.report.model import INNER_STAGES, RunReport
 from codequarry.report.outfile import check_replaceable, replace_file
 from codequarry.report.text import size, when
 
@@ -218,7 +218,8 @@ def _cards(r: RunReport, d: TaskDigest) -> str:
 
 def _stages(r: RunReport) -> str:
     items = [
-        Bar(s.name, s.seconds, secs(s.seconds), PALETTE[i % len(PALETTE)]) for i, s in enumerate(r.stages)
+        Bar(s.name, s.seconds, secs(s.seconds), PALETTE[i % len(PALETTE)])
+        for i, s in enumerate(x for x in r.stages if x.name not in INNER_STAGES)
     ]
     return section("Time by stage", bars(items, title="time by stage"), "stages")
 

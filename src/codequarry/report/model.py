@@ -16,6 +16,9 @@ from typing import Any, Literal, get_args
 from codequarry.plaindata import Plain
 
 FORMAT = 1
+#: stages recorded inside another one (the copied rows' write within ``reuse``, in wall and CPU
+#: seconds, for bench/reuse.py): kept in the JSON, not drawn beside the stages they are part of
+INNER_STAGES = frozenset({"reuse_write", "reuse_write_cpu"})
 Kind = Literal["extract", "tools", "watch", "operations"]
 #: ok: finished, nothing went wrong; errors: finished, with error rows or tasks not ok;
 #: failed: stopped by an error, nothing published; interrupted: Ctrl-C or SIGTERM, nothing published
@@ -157,7 +160,7 @@ class RunReport(Plain):
     files: Files = field(default_factory=Files)
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> files
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows written by this run
-    stages: list[Step] = field(default_factory=list)
+    stages: list[Step] = field(default_factory=list)  # those in INNER_STAGES are part of another
     extractors: list[Step] = field(default_factory=list)
     operations: list[Step] = field(default_factory=list)
     error_counts: list[ErrorCount] = field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from codequarry.errors import printable
-from codequarry.report.model import RunRecord, RunReport
+from codequarry.report.model import INNER_STAGES, RunRecord, RunReport
 
 TOP = 12  # rows shown per ranking
 
@@ -49,7 +49,9 @@ def render_text(report: RunReport) -> list[str]:
             lines.append("skipped: " + ", ".join(f"{n} {k}" for k, n in r.skipped.items()))
         if r.languages:
             lines.append("languages: " + ", ".join(f"{x.language} {x.files}" for x in r.languages[:TOP]))
-    lines += _ranking("time by stage:", [(s.name, f"{s.seconds:.3f} s") for s in r.stages])
+    lines += _ranking(
+        "time by stage:", [(s.name, f"{s.seconds:.3f} s") for s in r.stages if s.name not in INNER_STAGES]
+    )
     lines += _ranking(
         "time by extractor (own time; parsing is 'parse'):",
         [
