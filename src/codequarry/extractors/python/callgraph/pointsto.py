@@ -107,6 +107,9 @@ class Solver(Worklist):
         self._yields: dict[str, str] = {}
         self._fields: dict[str, dict[str, str]] = {}
         self._signatures: dict[str, Signature | None] = {}
+        #: (class, attribute) -> :meth:`plan`; class -> the key its MRO's readers are recorded under
+        self._plans: dict[tuple[str, str], tuple[list[str], tuple[str, ...], str | None]] = {}
+        self._mro_keys: dict[str, tuple[str, str]] = {}
         #: id of an ["f"/"k", qual] expression -> (the expression, kept alive so its id stays its own; its object)
         self._consts: dict[int, tuple[Any, frozenset[Obj]]] = {}
         for i, (module, facts) in enumerate(self.files):
@@ -428,12 +431,23 @@ class Solver(Worklist):
         if kind == "K":
             return self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
         if kind == "I":
-            out: set[Obj] = set()
+            cls = obj[1]
             if attr == "__class__":
-                return {("K", obj[1])}
-            for cls in self.mro(obj[1]):
-                out |= self.get(self.field_var(cls, attr))
-            return out | self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
+                return {("K", cls)}
+            plan = self.plan(cls, attr)
+            out: set[Obj] = set()
+            cur, deps, pts = self.cur, self.deps, self.pts
+            for var in plan[1]:  # self.get(var) per class of the MRO, inlined
+                if cur is not None:
+                    readers = deps.get(var)
+                    if readers is None:
+                        deps[var] = {cur}
+                    else:
+                        readers.add(cur)
+                got = pts.get(var)
+                if got:
+                    out |= got
+            return out | self.bound(plan[2], obj) | outside_attr(self, cls, attr)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
@@ -451,24 +465,51 @@ class Solver(Worklist):
 
     def class_attr(self, cls: str, attr: str, recv: Obj, skip: int = 0) -> set[Obj]:
         """``attr`` found along the MRO of ``cls`` (after ``skip`` classes), bound to ``recv``."""
+        if not skip:
+            return self.bound(self.plan(cls, attr)[2], recv)
         for base in self.mro(cls)[skip:]:
             var = self.members.get(base, _NO_NAMES).get(attr)
             if var is not None:
-                out: set[Obj] = set()
-                for o in self.get(var):
-                    bound = self.bind(o, recv)
-                    if bound[0] == "P":
-                        out |= self.returns(bound[1])
-                    else:
-                        out.add(bound)
-                return out
+                return self.bound(var, recv)
         return set()
 
+    def plan(self, cls: str, attr: str) -> tuple[list[str], tuple[str, ...], str | None]:
+        """For ``attr`` of ``cls`` (reading its MRO): the MRO, the instance field of each of its
+        classes, and the first class attribute along it (None: no class of the MRO assigns one).
+        Made once per MRO: the MRO is a new list whenever it is computed again."""
+        mro = self.mro(cls)
+        key = (cls, attr)
+        plan = self._plans.get(key)
+        if plan is None or plan[0] is not mro:
+            found = None
+            for base in mro:
+                found = self.members.get(base, _NO_NAMES).get(attr)
+                if found is not None:
+                    break
+            plan = self._plans[key] = (mro, tuple(self.field_var(c, attr) for c in mro), found)
+        return plan
+
+    def bound(self, var: str | None, recv: Obj) -> set[Obj]:
+        """The objects of class attribute ``var`` bound to ``recv`` (a property: what it returns)."""
+        out: set[Obj] = set()
+        if var is None:
+            return out
+        for o in self.get(var):
+            bound = self.bind(o, recv)
+            if bound[0] == "P":
+                out |= self.returns(bound[1])
+            else:
+                out.add(bound)
+        return out
+
     def bind(self, obj: Obj, recv: Obj) -> Obj:
-        if obj[0] != "F" or obj[1] not in self.defs:
+        if obj[0] != "F":
             return obj
-        mkind = self.defs[obj[1]][5]
-        if mkind == "staticmethod" or self.defs[obj[1]][4] is None:
+        info = self.defs.get(obj[1])
+        if info is None:
+            return obj
+        mkind = info[5]
+        if mkind == "staticmethod" or info[4] is None:
             return obj
         if mkind == "classmethod":
             return ("BM", obj[1], ("K", recv[1]))
@@ -478,7 +519,16 @@ class Solver(Worklist):
 
     def mro(self, cls: str) -> list[str]:
         """C3 linearization over the corpus bases (a base outside the corpus is left out)."""
-        self.read(("MRO", cls))
+        cur = self.cur
+        if cur is not None:  # self.read(("MRO", cls)), inlined, the key made once
+            key = self._mro_keys.get(cls)
+            if key is None:
+                key = self._mro_keys[cls] = ("MRO", cls)
+            readers = self.deps.get(key)
+            if readers is None:
+                self.deps[key] = {cur}
+            else:
+                readers.add(cur)
         got = self._mro.get(cls)
         if got is not None:
             return got
