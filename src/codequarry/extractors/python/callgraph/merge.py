@@ -107,10 +107,33 @@ def _edges(
         confidence.append(conf)
         reasons.append(why)
 
+    memo: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}  # (repo, object's key) -> its target
+
+    def target_of(repo: str, obj: Any) -> tuple[Any, ...] | None:
+        kind = obj[0]  # what _target reads of an object: its kind, name, and a method's or attribute's name
+        key = (
+            (repo, kind, obj[1], obj[2] if kind in ("LM", "XA", "BIM", "OB") else None)
+            if len(obj) > 1
+            else None
+        )
+        if key is None:
+            return _target(index, repo, obj)
+        got = memo.get(key, memo)
+        if got is memo:
+            got = memo[key] = _target(index, repo, obj)
+        return got  # type: ignore[return-value]
+
     rows = zip(*(edges.column(c).to_pylist() for c in cols), strict=True)
     for i, (repo, path, line, col, end_line, end_col, kind, target) in enumerate(rows):
-        objs, reason = sites.get((repo, path, line, col, end_line, end_col), ([], None))
-        found = _dedupe([t for o in objs if (t := _target(index, repo, o)) is not None])
+        site = sites.get((repo, path, line, col, end_line, end_col))
+        if site is None or not (site[0] or site[1]):  # the solver found nothing here
+            if kind == "external" or kind != "unresolved":
+                emit(i, "exact", None)
+            else:
+                emit(i, None, NO_VALUE)
+            continue
+        objs, reason = site
+        found = _dedupe([t for o in objs if (t := target_of(repo, o)) is not None])
         if kind == "external" or (kind != "unresolved" and (not found or target in {t[1] for t in found})):
             emit(i, "exact", None)
         elif not found:
@@ -122,11 +145,15 @@ def _edges(
                 emit(i, "exact" if one else "possible", None, t)
     out = edges.take(pa.array(take, pa.int64()))
     if replaced:
-        mask = pa.array([j in replaced for j in range(len(take))])
+        mask = [False] * len(take)
+        for j in replaced:
+            mask[j] = True
         for k, name in enumerate(_TARGET):
-            values = [replaced[j][k] if j in replaced else None for j in range(len(take))]
+            values: list[Any] = [None] * len(take)
+            for j, t in replaced.items():
+                values[j] = t[k]
             column = out.column(name)
-            new = pc.if_else(mask, pa.array(values, column.type), column)
+            new = pc.if_else(pa.array(mask), pa.array(values, column.type), column)
             out = out.set_column(out.column_names.index(name), name, new)
     out = out.append_column("confidence", pa.array(confidence, pa.string()))
     out = out.append_column("reason", pa.array(reasons, pa.string()))
@@ -155,34 +182,44 @@ REF_SCHEMA = pa.schema(
 def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _Refs) -> None:
     """Reference rows of one file: each use that stands for a corpus function, class or module."""
     repo, path, sha = where
+    memo = out.memo
+    add = out.rows.append
     for objs, (line, col, kind, scope) in uses:
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
-            if obj[0] in ("F", "BM", "K"):
-                d = _def(index, repo, obj[1])
-                if d is not None:
-                    targets.setdefault(d.name, (d.kind, d.name, d.repo, d.path, d.line))
-            elif obj[0] == "M":
-                targets.setdefault(obj[1], ("module", obj[1], repo, None, None))
+            key = (repo, obj[0], obj[1]) if len(obj) > 1 else None
+            target = memo.get(key, memo) if key is not None else None
+            if target is memo:
+                target = memo[key] = _ref_target(index, repo, obj)  # type: ignore[index]
+            if target is not None:
+                targets.setdefault(target[1], target)
         confidence = "exact" if len(targets) == 1 else "possible"
         for target in targets.values():
-            out.add((repo, path, sha, scope, kind, *target, confidence, line, col))
+            add((repo, path, sha, scope, kind, *target, confidence, line, col))
+
+
+def _ref_target(index: Any, repo: str, obj: Any) -> tuple[Any, ...] | None:
+    """The target columns (kind, name, repo, path, line) of what a use stands for, if in the corpus."""
+    if obj[0] in ("F", "BM", "K"):
+        d = _def(index, repo, obj[1])
+        return None if d is None else (d.kind, d.name, d.repo, d.path, d.line)
+    if obj[0] == "M":
+        return ("module", obj[1], repo, None, None)
+    return None
 
 
 class _Refs:
-    """The ``references`` rows, kept as columns (in ``REF_SCHEMA``'s order) while they are found."""
+    """The ``references`` rows (in ``REF_SCHEMA``'s order) while they are found, and the target of
+    each (repo, kind, name) of an object met."""
 
     def __init__(self) -> None:
-        self.columns: list[list[Any]] = [[] for _ in REF_SCHEMA]
-        self._appends = [c.append for c in self.columns]
-
-    def add(self, row: tuple[Any, ...]) -> None:
-        for append, value in zip(self._appends, row, strict=True):
-            append(value)
+        self.rows: list[tuple[Any, ...]] = []
+        self.memo: dict[Any, Any] = {}
 
     def table(self) -> pa.Table:
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [() for _ in REF_SCHEMA]
         return pa.Table.from_arrays(
-            [pa.array(c, f.type) for c, f in zip(self.columns, REF_SCHEMA, strict=True)], schema=REF_SCHEMA
+            [pa.array(c, f.type) for c, f in zip(columns, REF_SCHEMA, strict=True)], schema=REF_SCHEMA
         )
 
 

@@ -48,6 +48,7 @@ from codequarry.extractors.python.callgraph.outside import (
     external_instance,
     instances,
     outside_attr,
+    stored_attributes,
 )
 
 _NO_SLOTS: dict[Any, set[Obj]] = {}
@@ -56,6 +57,7 @@ _NO_SLOTS: dict[Any, set[Obj]] = {}
 #: not capped: TOP is one more object in it, which nothing follows, and it keeps growing.
 _CAPPED: Any = frozenset({TOP})
 _NO_NAMES: dict[str, str] = {}
+_UNKNOWN: Any = object()
 
 
 class Solver(Worklist):
@@ -107,6 +109,12 @@ class Solver(Worklist):
         self._yields: dict[str, str] = {}
         self._fields: dict[str, dict[str, str]] = {}
         self._signatures: dict[str, Signature | None] = {}
+        #: (class, attribute) -> :meth:`plan`; class -> the key its MRO's readers are recorded under
+        self._plans: dict[tuple[str, str], tuple[list[str], tuple[str, ...], str | None, bool]] = {}
+        self._mro_keys: dict[str, tuple[str, str]] = {}
+        #: per file: the context its expressions are evaluated in, and its calls
+        self._ctxs = [(module, i) for i, (module, _) in enumerate(self.files)]
+        self._calls = [facts["calls"] for _, facts in self.files]
         #: id of an ["f"/"k", qual] expression -> (the expression, kept alive so its id stays its own; its object)
         self._consts: dict[int, tuple[Any, frozenset[Obj]]] = {}
         for i, (module, facts) in enumerate(self.files):
@@ -157,10 +165,10 @@ class Solver(Worklist):
 
     def _run(self, task: tuple[str, int, Any]) -> None:
         kind, i, fact = task
-        module = self.files[i][0]
-        ctx = (module, i)
+        ctx = self._ctxs[i]
+        module = ctx[0]
         if kind == "c":
-            call = self.files[i][1]["calls"][fact]
+            call = self._calls[i][fact]
             callee = self.callees[i][fact] = self.eval(call[4], ctx)
             self.add(self.results[i][fact], self.call(callee, call[5], call[6], ctx, (i, fact)))
         elif kind == "a":
@@ -296,6 +304,8 @@ class Solver(Worklist):
             return out
         if tag == "c":
             return self.get(self.results[ctx[1]][e[1]])
+        if tag == "q":
+            return STR
         if tag == "f" or tag == "k":  # noqa: PLR1714 - one object per expression, made once
             const = self._consts.get(id(e))
             if const is None:
@@ -330,8 +340,6 @@ class Solver(Worklist):
             return self.eval(e[1], ctx)
         if tag == "s":
             return {("S", qualified(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
-        if tag == "q":
-            return STR
         if tag == "=":
             return e[1]
         if tag == "p":
@@ -413,6 +421,28 @@ class Solver(Worklist):
 
     def getattr(self, obj: Obj, attr: str) -> Any:  # noqa: PLR0911 - one case per kind of object
         kind = obj[0]
+        if kind == "I":
+            cls = obj[1]
+            if attr == "__class__":
+                return {("K", cls)}
+            plan = self.plan(cls, attr)
+            out = self.bound(plan[2], obj)  # a new set
+            cur, deps, pts = self.cur, self.deps, self.pts
+            for field in plan[1]:  # self.get(field) per class of the MRO, inlined
+                if cur is not None:
+                    readers = deps.get(field)
+                    if readers is None:
+                        deps[field] = {cur}
+                    else:
+                        readers.add(cur)
+                got = pts.get(field)
+                if got:
+                    out |= got
+            if self.final:
+                out |= outside_attr(self, cls, attr)
+            elif cur.__class__ is int and not plan[3]:  # outside_attr before the final phase, inlined
+                self.fallbacks.add(cur)
+            return out
         if kind == "M":
             var = self.globals.get(obj[1], _NO_NAMES).get(attr)
             if var is not None:
@@ -427,13 +457,6 @@ class Solver(Worklist):
             return {("XA", obj[1], attr)}
         if kind == "K":
             return self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
-        if kind == "I":
-            out: set[Obj] = set()
-            if attr == "__class__":
-                return {("K", obj[1])}
-            for cls in self.mro(obj[1]):
-                out |= self.get(self.field_var(cls, attr))
-            return out | self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
@@ -451,24 +474,57 @@ class Solver(Worklist):
 
     def class_attr(self, cls: str, attr: str, recv: Obj, skip: int = 0) -> set[Obj]:
         """``attr`` found along the MRO of ``cls`` (after ``skip`` classes), bound to ``recv``."""
+        if not skip:
+            return self.bound(self.plan(cls, attr)[2], recv)
         for base in self.mro(cls)[skip:]:
             var = self.members.get(base, _NO_NAMES).get(attr)
             if var is not None:
-                out: set[Obj] = set()
-                for o in self.get(var):
-                    bound = self.bind(o, recv)
-                    if bound[0] == "P":
-                        out |= self.returns(bound[1])
-                    else:
-                        out.add(bound)
-                return out
+                return self.bound(var, recv)
         return set()
 
+    def plan(self, cls: str, attr: str) -> tuple[list[str], tuple[str, ...], str | None, bool]:
+        """For ``attr`` of ``cls`` (reading its MRO): the MRO, the instance field of each of its
+        classes, the first class attribute along it (None: no class of the MRO assigns one), and
+        whether the corpus stores an attribute of that name anywhere (:func:`.outside.stored_attributes`).
+        Made once per MRO: the MRO is a new list whenever it is computed again."""
+        mro = self.mro(cls)
+        key = (cls, attr)
+        plan = self._plans.get(key)
+        if plan is None or plan[0] is not mro:
+            found = None
+            for base in mro:
+                found = self.members.get(base, _NO_NAMES).get(attr)
+                if found is not None:
+                    break
+            plan = self._plans[key] = (
+                mro,
+                tuple(self.field_var(c, attr) for c in mro),
+                found,
+                attr in stored_attributes(self),
+            )
+        return plan
+
+    def bound(self, var: str | None, recv: Obj) -> set[Obj]:
+        """The objects of class attribute ``var`` bound to ``recv`` (a property: what it returns)."""
+        out: set[Obj] = set()
+        if var is None:
+            return out
+        for o in self.get(var):
+            bound = self.bind(o, recv)
+            if bound[0] == "P":
+                out |= self.returns(bound[1])
+            else:
+                out.add(bound)
+        return out
+
     def bind(self, obj: Obj, recv: Obj) -> Obj:
-        if obj[0] != "F" or obj[1] not in self.defs:
+        if obj[0] != "F":
             return obj
-        mkind = self.defs[obj[1]][5]
-        if mkind == "staticmethod" or self.defs[obj[1]][4] is None:
+        info = self.defs.get(obj[1])
+        if info is None:
+            return obj
+        mkind = info[5]
+        if mkind == "staticmethod" or info[4] is None:
             return obj
         if mkind == "classmethod":
             return ("BM", obj[1], ("K", recv[1]))
@@ -478,12 +534,24 @@ class Solver(Worklist):
 
     def mro(self, cls: str) -> list[str]:
         """C3 linearization over the corpus bases (a base outside the corpus is left out)."""
-        self.read(("MRO", cls))
+        cur = self.cur
+        if cur is not None:  # self.read(("MRO", cls)), inlined, the key made once
+            key = self._mro_keys.get(cls)
+            if key is None:
+                key = self._mro_keys[cls] = ("MRO", cls)
+            readers = self.deps.get(key)
+            if readers is None:
+                self.deps[key] = {cur}
+            else:
+                readers.add(cur)
         got = self._mro.get(cls)
         if got is not None:
             return got
         self._mro[cls] = [cls]  # cycles in broken code stop here
-        outer, self.cur = self.cur, ("M", cls)  # what the bases read, the MRO depends on
+        outer, self.cur = (
+            self.cur,
+            ("M", cls),
+        )  # what the bases read, the MRO depends on
         try:
             module, _qual, bases, i = self.classes[cls]
             direct = self._direct(cls, [self.eval(base, (module, i)) for base in bases])
@@ -499,7 +567,10 @@ class Solver(Worklist):
         if got is None:
             self._first_mro[cls] = [cls]  # cycles in broken code stop here
             direct = self._direct(cls, self.first_bases[cls])
-            got = self._first_mro[cls] = [cls, *c3([self.first_mro(b) for b in direct] + [direct])]
+            got = self._first_mro[cls] = [
+                cls,
+                *c3([self.first_mro(b) for b in direct] + [direct]),
+            ]
         return got
 
     def _direct(self, cls: str, bases: list[Any]) -> list[str]:
@@ -593,7 +664,12 @@ class Solver(Worklist):
         sig = self.signature(fq)
         if sig is None:
             return
-        positional, vararg, kwarg, names = sig.positional, sig.vararg, sig.kwarg, sig.names
+        positional, vararg, kwarg, names = (
+            sig.positional,
+            sig.vararg,
+            sig.kwarg,
+            sig.names,
+        )
         values: list[tuple[Any, bool]] = [({recv}, False)] if recv is not None else []
         values += [(self.eval(a, ctx), bool(star)) for a, star in args]
         pos = 0
@@ -631,8 +707,9 @@ class Solver(Worklist):
 
     def signature(self, fq: str) -> Signature | None:
         """The parameter variables of ``fq``, made once (None: not a def of the corpus)."""
-        if fq in self._signatures:
-            return self._signatures[fq]
+        sig = self._signatures.get(fq, _UNKNOWN)
+        if sig is not _UNKNOWN:
+            return sig  # type: ignore[no-any-return]
         info = self.defs.get(fq)
         sig = None if info is None else Signature(fq, info[0], info[1], info[2])
         self._signatures[fq] = sig
@@ -673,7 +750,16 @@ class Signature:
     """The variables one call binds for a def: positional parameters in order, ``*args`` and
     ``**kwargs`` (and the containers they hold), and every parameter a keyword can name."""
 
-    __slots__ = ("kw_site", "kw_value", "kwarg", "names", "positional", "va_site", "va_value", "vararg")
+    __slots__ = (
+        "kw_site",
+        "kw_value",
+        "kwarg",
+        "names",
+        "positional",
+        "va_site",
+        "va_value",
+        "vararg",
+    )
 
     def __init__(self, fq: str, module: str, qual: str, params: list[Any]) -> None:
         def var(name: str) -> str:
