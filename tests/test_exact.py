@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store
@@ -313,6 +313,9 @@ STEP = st.tuples(
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(STEP, min_size=2, max_size=6))
+# found by hypothesis on 32dcb8b: a model class added to a test module, then a package's __init__.py
+# deleted; orm_models and orm_fields differed from a fresh extract
+@example(steps=[("edit", 16), ("delete", 0)])
 def test_every_table_equals_a_fresh_extract_after_any_steps(tmp_path_factory, monkeypatch, steps) -> None:  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("exact")
     plugin_dir = base / "plugins"
