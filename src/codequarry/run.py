@@ -239,6 +239,7 @@ def _execute(
             sources={src.repo: src.root for src in plan.sources},
             offload=getattr(engine, "offload", lambda: None)(),  # idle workers (oplanes.py)
         )
+    getattr(engine, "release", lambda: None)()  # no worker is needed after the operations
     # the errors rows the operations wrote are this run's too (--strict, the report's status and counts)
     summary.errors += sum(int(info.get("errors", 0)) for info in summary.operations.values())
     gone = drop_unselected(states, prev_ops, graph)
