@@ -220,6 +220,8 @@ def _execute(
     scanned = _scan(plan, txn, graph, rebuild, recorder, catalog, scan, tasks)
     plan, work, previous = scanned.plan, scanned.work, scanned.previous
     pause("execute")  # tests change the corpus here, between the scan and the reads
+    if plan.workers > 1:  # the stored rows that go, made while worker processes extract the files
+        txn.start_drops(work.replace, base=previous)
     counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
     counts.update(_reuse_rows(scanned, txn, engine, graph, progress, recorder))
     summary = _summary(scanned, txn, counts)
