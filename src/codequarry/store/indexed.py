@@ -20,6 +20,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
+from codequarry.store.keyfile import is_current
 from codequarry.store.store import CHECKPOINT_EVERY, Store, TableState, arrow_table, part_inside
 from codequarry.store.warm import open_table
 
@@ -153,8 +154,8 @@ class IndexedCommits:
         to commit. False when the table's live parts are not the record's (the caller takes the
         full path; the files ``drops`` wrote are deleted)."""
         path = self.store.table_path(name)
-        opened = drops.opened if isinstance(drops, Drops) and drops.opened is not None else None
-        if opened is None:
+        opened = drops.opened if isinstance(drops, Drops) else None
+        if not opened or not is_current(path, idx.version, idx.log):  # (no commit since it was opened)
             opened = self._open_indexed(name, idx)
         if not opened:
             if isinstance(drops, Drops):
