@@ -2,12 +2,16 @@
 the floor of a `quarry extract` command on a small tree.
 
     python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE] [--only floor|corpus]
+                                [--baseline-src OTHER/src]
 
 Prints JSON: cold extract, no-change re-run, one-file-change re-run, a mixed run (one edit, one
 add, one delete and one rename in one run) and a move of the whole tree to another folder name
-(median seconds of --repeat runs, through the Python API in one process, so interpreter start-up is
-not counted), and their ratios to the cold extract. Targets: no-change < 5% of cold, one-file
-change < 10%, mixed <= 10%; a move re-extracts nothing (files_parsed 0).
+(median wall and CPU seconds of --repeat runs, CPU of the process and its workers, through the
+Python API in one process, so interpreter start-up is not counted), and their ratios to the cold
+extract. Targets: no-change < 5% of cold, one-file change <= 5% (issue 12 on the standard library),
+mixed <= 10%; a move re-extracts nothing (files_parsed 0). With ``--baseline-src`` each round runs
+in a new interpreter, once with this checkout's code and once with OTHER's, alternating which goes
+first, and ``vs_baseline`` gives the ratios of the medians.
 
 ``floor``: the `quarry extract` command (``python -m codequarry``, a new interpreter each time, as a
 user runs it) on a copy of examples/sample (8 files): a cold run, a no-op answered by the fast path,
@@ -35,6 +39,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from codequarry import extract, make_plan
 
@@ -184,6 +189,93 @@ def _baseline_round(tmp: Path, i: int, src: str, hour_ago: float) -> dict[str, t
     return {"baseline_cold": cold, "baseline_one_file_change": (w, c)}
 
 
+PHASES = ("cold", "no_change", "one_file_change", "edit_add_delete_rename", "move_whole_tree")
+
+
+def cpu_now() -> float:
+    """CPU seconds of this process (every thread) and of its children waited for (the workers a run
+    forks are waited for before ``extract`` returns)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def measured(fn) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
+    """(wall, CPU, result) of ``fn()``."""
+    c, t = cpu_now(), time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t, cpu_now() - c, result
+
+
+def corpus_round(corpus: Path, tmp: Path, i: int, workers: int) -> dict[str, object]:
+    """One round on ``corpus`` (a copy, changed by the round): wall and CPU seconds per phase, and the
+    files parsed by the move."""
+    victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    store = tmp / f"store{i}"
+    plan = make_plan([corpus], store=store, workers=workers)
+
+    def take(kind: str, fn) -> object:  # type: ignore[no-untyped-def]
+        wall[kind], cpu[kind], result = measured(fn)
+        return result
+
+    take("cold", lambda: extract(plan))
+    s = take("no_change", lambda: extract(plan))
+    assert s.changed == 0 and not s.published, "a no-change run must publish nothing"  # type: ignore[attr-defined]
+    with open(victim, "a") as fh:
+        fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    s = take("one_file_change", lambda: extract(plan))
+    assert s.changed == 1, s  # type: ignore[attr-defined]
+    mixed_change(corpus, i)
+    s = take("edit_add_delete_rename", lambda: extract(plan))
+    assert s.changed >= 4, s  # type: ignore[attr-defined]
+    # the whole tree moved to another parent folder: the same repo, nothing extracted again (under
+    # another name too, unless the root is itself a package: its name is then part of every module name)
+    target = tmp / f"moved{i}" / "tree"
+    target.parent.mkdir()
+    os.rename(corpus, target)
+    moved_plan = make_plan([target], store=store, workers=workers)
+    s = take("move_whole_tree", lambda: extract(moved_plan))
+    os.rename(target, corpus)
+    extract(plan)  # back where it was (its root is registered: again nothing extracted)
+    return {"wall": wall, "cpu": cpu, "move_files_parsed": s.files_parsed}  # type: ignore[attr-defined]
+
+
+def round_in_child(folder: str, workers: int, src: str, i: int) -> dict[str, object]:
+    """``corpus_round`` on a fresh copy of ``folder`` in a new interpreter importing codequarry from
+    ``src`` (``--baseline-src``, or this code's)."""
+    env = {**os.environ, "PYTHONPATH": src}
+    args = [sys.executable, __file__, folder, "--workers", str(workers), "--round", str(i)]
+    done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
+    return dict(json.loads(done.stdout))
+
+
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, object]:
+    """Medians of wall and CPU seconds per phase over ``rounds``, and their ratios to the cold run."""
+    walls = {k: [r["wall"][k] for r in rounds] for k in PHASES}
+    cpus = {k: [r["cpu"][k] for r in rounds] for k in PHASES}
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
+    parsed = [r["move_files_parsed"] for r in rounds]
+    return {
+        "seconds": walls,
+        "cpu_seconds": cpus,
+        "move_files_parsed": parsed,
+        "median_seconds": med,
+        "median_cpu_seconds": med_cpu,
+        "ratios": {f"{k}_vs_cold": med[k] / med["cold"] for k in PHASES if k != "cold"},
+        "cpu_ratios": {f"{k}_vs_cold": med_cpu[k] / med_cpu["cold"] for k in PHASES if k != "cold"},
+        "targets_met": {
+            "no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
+            "one_file_change_under_5pct": med["one_file_change"] / med["cold"] <= 0.05,
+            "edit_add_delete_rename_under_10pct": med["edit_add_delete_rename"] / med["cold"] <= 0.10,
+            "move_extracts_nothing": not any(parsed),
+        },
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder", nargs="?", default=sysconfig.get_paths()["stdlib"])
@@ -192,85 +284,52 @@ def main() -> int:
     ap.add_argument("--out")
     ap.add_argument("--only", choices=("floor", "corpus"))
     ap.add_argument(
-        "--baseline-src", help="floor: also time another checkout's src folder (PYTHONPATH), interleaved"
+        "--baseline-src",
+        help="also time another checkout's src folder (PYTHONPATH), interleaved: the floor's cold run and "
+        "one-file change, or every corpus phase (each round of each side in a new interpreter)",
     )
+    ap.add_argument("--round", type=int, help=argparse.SUPPRESS)  # internal: one corpus round, as JSON
     args = ap.parse_args()
+    if args.round is not None:
+        with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
+            corpus = Path(tmp) / "corpus" / "tree"
+            corpus.parent.mkdir()
+            copy_corpus(Path(args.folder), corpus)
+            print(json.dumps(corpus_round(corpus, Path(tmp), args.round, args.workers)))
+        return 0
     if args.only == "floor":
         return emit({"floor": floor(args.repeat, args.baseline_src)}, args.out)
-    cold, nochange, onefile, mixed, moved = [], [], [], [], []
-    moved_parsed = []
-    with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
-        corpus = Path(tmp) / "corpus" / "tree"
-        corpus.parent.mkdir()
-        copy_corpus(Path(args.folder), corpus)
-        victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
-        n_files = sum(1 for _ in corpus.rglob("*.py"))
+    report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
+    report["python_files"] = sum(1 for p in Path(args.folder).rglob("*.py") if "site-packages" not in p.parts)
+    if args.baseline_src:
+        # each side's rounds in new interpreters, alternating which goes first, under the same load
+        here = str(Path(importlib.util.find_spec("codequarry").origin).parent.parent)  # type: ignore[arg-type, union-attr]
+        mine: list[dict[str, Any]] = []
+        theirs: list[dict[str, Any]] = []
+        loads = []
         for i in range(args.repeat):
-            store = Path(tmp) / f"store{i}"
-            plan = make_plan([corpus], store=store, workers=args.workers)
-            dt, _ = timed(lambda plan=plan: extract(plan))
-            cold.append(dt)
-            dt, s = timed(lambda plan=plan: extract(plan))
-            assert s.changed == 0 and not s.published, "a no-change run must publish nothing"  # type: ignore[attr-defined]
-            nochange.append(dt)
-            with open(victim, "a") as fh:
-                fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
-            st = victim.stat()
-            os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
-            dt, s = timed(lambda plan=plan: extract(plan))
-            assert s.changed == 1, s  # type: ignore[attr-defined]
-            onefile.append(dt)
-            dt, s = timed(lambda plan=plan, i=i: (mixed_change(corpus, i), extract(plan))[1])
-            assert s.changed >= 4, s  # type: ignore[attr-defined]
-            mixed.append(dt)
-            # the whole tree moved to another parent folder: the same repo, nothing extracted again (under
-            # another name too, unless the root is itself a package: its name is then part of every module name)
-            target = Path(tmp) / f"moved{i}" / "tree"
-            target.parent.mkdir()
-            os.rename(corpus, target)
-            moved_plan = make_plan([target], store=store, workers=args.workers)
-            dt, s = timed(lambda plan=moved_plan: extract(plan))
-            moved.append(dt)
-            moved_parsed.append(s.files_parsed)  # type: ignore[attr-defined]
-            os.rename(target, corpus)
-            extract(plan)  # back where it was (its root is registered: again nothing extracted)
-    med = {
-        k: statistics.median(v)
-        for k, v in (
-            ("cold", cold),
-            ("no_change", nochange),
-            ("one_file", onefile),
-            ("mixed", mixed),
-            ("move", moved),
-        )
-    }
-    report: dict[str, object] = {
-        "corpus": args.folder,
-        "python_files": n_files,
-        "workers": args.workers,
-        "repeat": args.repeat,
-        "seconds": {
-            "cold": cold,
-            "no_change": nochange,
-            "one_file_change": onefile,
-            "edit_add_delete_rename": mixed,
-            "move_whole_tree": moved,
-        },
-        "move_files_parsed": moved_parsed,
-        "median_seconds": med,
-        "ratios": {
-            "no_change_vs_cold": med["no_change"] / med["cold"],
-            "one_file_change_vs_cold": med["one_file"] / med["cold"],
-            "edit_add_delete_rename_vs_cold": med["mixed"] / med["cold"],
-            "move_whole_tree_vs_cold": med["move"] / med["cold"],
-        },
-        "targets_met": {
-            "no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
-            "one_file_change_under_10pct": med["one_file"] / med["cold"] < 0.10,
-            "edit_add_delete_rename_under_10pct": med["mixed"] / med["cold"] <= 0.10,
-            "move_extracts_nothing": not any(moved_parsed),
-        },
-    }
+            loads.append(os.getloadavg()[0])
+            sides = [(here, mine), (args.baseline_src, theirs)]
+            for src, into in sides if i % 2 == 0 else sides[::-1]:
+                into.append(round_in_child(args.folder, args.workers, src, i))
+        report.update(summarise(mine))
+        report["baseline_src"] = args.baseline_src
+        report["baseline"] = summarise(theirs)
+        base = report["baseline"]
+        report["vs_baseline"] = {
+            "wall": {k: report["median_seconds"][k] / base["median_seconds"][k] for k in PHASES},  # type: ignore[index]
+            "cpu": {k: report["median_cpu_seconds"][k] / base["median_cpu_seconds"][k] for k in PHASES},  # type: ignore[index]
+        }
+        report["load_average_1min"] = loads
+    else:
+        rounds = []
+        with tempfile.TemporaryDirectory(prefix="quarry-bench-") as tmp:
+            corpus = Path(tmp) / "corpus" / "tree"
+            corpus.parent.mkdir()
+            copy_corpus(Path(args.folder), corpus)
+            for i in range(args.repeat):
+                rounds.append(corpus_round(corpus, Path(tmp), i, args.workers))
+        report.update(summarise(rounds))
     if args.only != "corpus":
         report["floor"] = floor(args.repeat)
     return emit(report, args.out)

@@ -76,8 +76,15 @@ def _stats(batch: pa.RecordBatch) -> str:
     )
 
 
-def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -> Part:
-    """Write one batch as a Parquet file inside the table's folder; the driver commits it later."""
+def write_part(
+    tables_dir: str,
+    run_id: str,
+    name: str,
+    batch: pa.RecordBatch,
+    keys: frozenset[tuple[str, str]] | None = None,
+) -> Part:
+    """Write one batch as a Parquet file inside the table's folder; the driver commits it later.
+    ``keys``: the (repo, path) pairs of its rows when the caller knows them (else they are found)."""
     folder = os.path.join(tables_dir, name)
     os.makedirs(folder, exist_ok=True)
     file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
@@ -90,7 +97,7 @@ def write_part(tables_dir: str, run_id: str, name: str, batch: pa.RecordBatch) -
         size=os.path.getsize(full),
         rows=batch.num_rows,
         stats=_stats(batch),
-        keys=_keys(table),
+        keys=keys if keys is not None else _keys(table),
     )
 
 

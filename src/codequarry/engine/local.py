@@ -43,6 +43,12 @@ class LocalEngine:
             self._supervisor.close()
             self._supervisor = None
 
+    def release(self) -> None:
+        """The run needs its workers no more (its operations are done): they are killed now, so that
+        the kernel frees them while the run publishes; ``close`` waits for them."""
+        if self._supervisor is not None:
+            self._supervisor.stop()
+
     def offload(self) -> Callable[..., Any] | None:
         """Where the run may send picklable calls to run beside the parent (``Supervisor.call``):
         the pool's worker processes, idle once the files are extracted. None with one worker, and

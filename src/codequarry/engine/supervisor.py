@@ -169,9 +169,18 @@ class _Worker:
         return self.group is not None and self.group.oom_killed()
 
     def kill(self) -> None:
+        self.signal_kill()
+        self.reap()
+
+    def signal_kill(self) -> None:
+        """Send SIGKILL, without waiting for the process to go (``reap`` waits)."""
         if self.proc.is_alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
+
+    def reap(self) -> None:
+        """Wait for the killed process (the kernel frees its memory meanwhile), close its pipe and
+        remove its cgroup."""
         self.proc.join(timeout=5)
         self.conn.close()
         if self.group is not None:
@@ -227,6 +236,7 @@ class Supervisor:
         self.hierarchy = cgroup.available() if limits.max_memory else None
         self.limit_mechanism = self.hierarchy.mechanism if self.hierarchy else "sampling"
         self._calls = threading.Lock()  # calls come from several threads (see ``call``)
+        self._stopped: list[_Worker] = []  # killed by ``stop``, not yet waited for
 
     def start(self) -> None:
         _before_fork()
@@ -234,7 +244,10 @@ class Supervisor:
             if self.workers[i] is None:
                 self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Kill every worker without waiting for them to go (``close`` waits): the kernel frees their
+        memory (copies of the parent's pages) meanwhile, all at once rather than one worker after the
+        other. A later ``map`` forks new ones."""
         for i, w in enumerate(self.workers):
             if w is not None:
                 try:
@@ -242,8 +255,14 @@ class Supervisor:
                         w.conn.send(None)
                 except OSError:
                     pass
-                w.kill()
+                w.signal_kill()
+                self._stopped.append(w)
                 self.workers[i] = None
+
+    def close(self) -> None:
+        self.stop()
+        while self._stopped:
+            self._stopped.pop().reap()
 
     def _respawn(self, i: int) -> _Worker:
         old = self.workers[i]

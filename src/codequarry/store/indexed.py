@@ -4,8 +4,12 @@ parts' keys are known, so that a one-file run opens only the tables holding the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,8 +20,46 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
+from codequarry.store.keyfile import is_current
 from codequarry.store.store import CHECKPOINT_EVERY, Store, TableState, arrow_table, part_inside
 from codequarry.store.warm import open_table
+
+#: a part the next record names: carried over as the last record named it, or (rows, keys) of a
+#: part this run wrote
+Kept = tuple[int, frozenset[tuple[str, str]]] | keyindex.IndexedPart
+
+
+def _rows(part: Kept) -> int:
+    return part.rows if isinstance(part, keyindex.IndexedPart) else part[0]
+
+
+def _known(part: Kept) -> bool:
+    """Are the part's keys known (a part of rows without keys is not recorded)?"""
+    if isinstance(part, keyindex.IndexedPart):
+        return bool(len(part)) or not part.rows
+    return bool(part[1]) or not part[0]
+
+
+@dataclass
+class Drops:
+    """The actions dropping a run's replaced rows from one table, from its key record: parts
+    removed, and parts rewritten without those rows (their new files written, not committed); the
+    parts the next record names, and the keys whose rows change (None: not known)."""
+
+    idx: keyindex.KeyIndex
+    actions: list[AddAction | RemoveAction]
+    kept: dict[str, Kept]
+    changed: set[tuple[str, str]] | None
+    #: the table opened at the record's version and its rows (``_open_indexed``) made with them;
+    #: False: it is not the record's; None: not opened yet
+    opened: tuple[DeltaTable, int | None] | Literal[False] | None = None
+
+    def discard(self, table_path: Path) -> None:
+        """Delete the files written for these actions (they will not be committed)."""
+        for action in self.actions:
+            if isinstance(action, AddAction):
+                with contextlib.suppress(OSError):
+                    os.unlink(table_path / action.path)
 
 
 class IndexedCommits:
@@ -34,36 +76,22 @@ class IndexedCommits:
         raise NotImplementedError
 
     def _rewrite(
-        self, name: str, f: str, size: int, rep: Replacement, now: int
+        self,
+        name: str,
+        f: str,
+        size: int,
+        rep: Replacement,
+        now: int,
+        left: frozenset[tuple[str, str]] | None = None,
     ) -> list[AddAction | RemoveAction]:
         raise NotImplementedError
 
-    def _commit_indexed(
-        self,
-        name: str,
-        idx: keyindex.KeyIndex,
-        parts: list[Part],
-        rep: Replacement | None,
-        states: dict[str, TableState],
-        now: int,
-        pause: Callable[[str], None],
-    ) -> bool:
-        """One table's commit from its key record (store/keyindex.py): the parts holding dropped
-        keys are known without reading any; the table is opened only to commit. False when the
-        table's live parts are not the record's (the caller takes the full path)."""
+    def _drops_indexed(self, name: str, idx: keyindex.KeyIndex, rep: Replacement | None, now: int) -> Drops:
+        """The actions dropping ``rep``'s rows from the version ``idx`` records: the parts holding
+        dropped keys are known without reading any; those that keep some rows are rewritten (the
+        new files are written now, committed by ``_commit_indexed``)."""
         path = self.store.table_path(name)
-        table = open_table(path)
-        if table is None or table.version() != idx.version:
-            return False
-        live = _actions(table)
-        if set(live.column("path").to_pylist() if live.num_rows else []) != set(idx.parts):
-            return False
-        counts = live.column("num_records") if "num_records" in live.column_names else None
-        rows = None if counts is None or counts.null_count else sum(int(n) for n in counts.to_pylist())
-        self._check_rows(name, table.version(), rows if live.num_rows else 0, states)
-        kept: dict[str, tuple[int, frozenset[tuple[str, str]]]] = {
-            rel: (p.rows, p.keys) for rel, p in idx.parts.items()
-        }
+        kept: dict[str, Kept] = dict(idx.parts)
         actions: list[AddAction | RemoveAction] = []
         changed: set[tuple[str, str]] | None = set()  # a superset of the keys whose rows differ
         for rel, part in idx.parts.items():
@@ -78,18 +106,69 @@ class IndexedCommits:
                     RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=part.size)
                 )
                 continue
-            new = self._rewrite(name, rel, part.size, rep, now) if rep else []
+            left = part.keys - gone if what == "rewrite" else None  # the keys of the rows it keeps
+            new = self._rewrite(name, rel, part.size, rep, now, left) if rep else []
             if not new:  # no row of the part goes after all (rows by extractor)
-                kept[rel] = (part.rows, part.keys)
+                kept[rel] = part
                 continue
             actions += new
             for add in new:
                 if isinstance(add, AddAction):
-                    keys = part.keys - gone if what == "rewrite" else None
                     keys = (
-                        keys if keys is not None else keyindex.keys_of_part(f"{path}/{add.path}", add.stats)
+                        left if left is not None else keyindex.keys_of_part(f"{path}/{add.path}", add.stats)
                     )
                     kept[add.path] = (warm.records_in(add.stats), keys or frozenset())
+        return Drops(idx, actions, kept, changed)
+
+    def _open_indexed(
+        self, name: str, idx: keyindex.KeyIndex
+    ) -> tuple[DeltaTable, int | None] | Literal[False]:
+        """The table, opened at its latest version, and the rows its log records (None: not
+        known); False when that is not the version ``idx`` records, or its live parts are not the
+        record's."""
+        table = open_table(self.store.table_path(name))
+        if table is None or table.version() != idx.version:
+            return False
+        live = _actions(table)
+        if set(live.column("path").to_pylist() if live.num_rows else []) != set(idx.parts):
+            return False
+        counts = live.column("num_records") if "num_records" in live.column_names else None
+        if not live.num_rows:
+            return table, 0
+        return table, None if counts is None or counts.null_count else sum(int(n) for n in counts.to_pylist())
+
+    def _commit_indexed(
+        self,
+        name: str,
+        idx: keyindex.KeyIndex,
+        parts: list[Part],
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+        drops: Drops | BaseException | None = None,
+    ) -> bool:
+        """One table's commit from its key record (store/keyindex.py), with ``drops`` (its dropped
+        rows, made before: ``_drops_indexed``; made here when None; an exception: making them
+        failed, raised here once the table is known to be the record's); the table is opened only
+        to commit. False when the table's live parts are not the record's (the caller takes the
+        full path; the files ``drops`` wrote are deleted)."""
+        path = self.store.table_path(name)
+        opened = drops.opened if isinstance(drops, Drops) else None
+        if not opened or not is_current(path, idx.version, idx.log):  # (no commit since it was opened)
+            opened = self._open_indexed(name, idx)
+        if not opened:
+            if isinstance(drops, Drops):
+                drops.discard(path)
+            return False
+        table, rows = opened
+        self._check_rows(name, table.version(), rows, states)
+        if isinstance(drops, BaseException):
+            raise drops
+        if drops is None:
+            drops = self._drops_indexed(name, idx, rep, now)
+        actions, kept, changed = list(drops.actions), dict(drops.kept), drops.changed
+        changed = None if changed is None else set(changed)
         for p in parts:
             actions.append(add_action(p.file, p.size, p.stats, now))
             keys = p.keys if p.keys is not None else keyindex.keys_of_part(f"{path}/{p.file}", p.stats)
@@ -109,11 +188,11 @@ class IndexedCommits:
             states[name] = TableState(version=table.version(), rows=count_rows(table))
             self.live_files[name] = len(table.file_uris())
             return True
-        states[name] = TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
+        states[name] = TableState(version=nxt, rows=sum(_rows(k) for k in kept.values()))
         self.live_files[name] = len(kept)
         if changed is not None:  # the operations of this run read it instead of diffing the parts
             warm.record(path, nxt, frozenset(changed), always=True)
-        if all(keys or not rows for rows, keys in kept.values()):
+        if all(_known(k) for k in kept.values()):
             # the schema readers of version nxt see: the log's, unchanged by this commit (else none)
             after = pa.schema(schema.to_arrow())
             same = before if after.equals(before) else None

@@ -36,7 +36,9 @@ import base64
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +65,36 @@ __all__ = ["FOLDER", "FORMAT", "IndexedPart", "KeyIndex", "forget", "keys_of_par
 MAX_INDEXED = 512
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IndexedPart:
+    """One live part: its file's size and mtime, its rows, and the paths of its rows by repo (as the
+    record holds them: a run looks up the few dropped keys in them, the key pairs are made only when
+    asked for)."""
+
     size: int
     mtime: int  # st_mtime_ns of the part file
     rows: int
-    keys: frozenset[Key]
+    paths: dict[str, frozenset[str]]  # repo -> the paths of its rows in the part
+
+    @classmethod
+    def of(cls, size: int, mtime: int, rows: int, keys: frozenset[Key]) -> IndexedPart:
+        paths: dict[str, set[str]] = {}
+        for repo, path in keys:
+            paths.setdefault(repo, set()).add(path)
+        part = cls(size, mtime, rows, {repo: frozenset(ps) for repo, ps in paths.items()})
+        part.__dict__["keys"] = keys  # what ``keys`` would make
+        return part
+
+    @cached_property
+    def keys(self) -> frozenset[Key]:
+        return frozenset((repo, path) for repo, ps in self.paths.items() for path in ps)
 
     @property
     def repos(self) -> frozenset[str]:
-        return frozenset(r for r, _ in self.keys)
+        return frozenset(r for r, ps in self.paths.items() if ps)
+
+    def __len__(self) -> int:  # how many keys
+        return sum(len(ps) for ps in self.paths.values())
 
 
 @dataclass(frozen=True)
@@ -96,10 +118,15 @@ class KeyIndex:
             return "remove", part.keys
         if any(rep.extractors.get(r) for r in repos):
             return "read", frozenset()
-        gone = frozenset(k for k in part.keys if k[0] in rep.repos or k[1] in rep.keys.get(k[0], ()))
+        gone: list[Key] = []
+        for repo, paths in part.paths.items():
+            if repo in rep.repos:
+                gone += ((repo, p) for p in paths)
+            elif dropped := rep.keys.get(repo):
+                gone += ((repo, p) for p in paths & dropped)  # the smaller set is the one walked
         if not gone:
-            return "keep", gone
-        return ("remove" if gone == part.keys else "rewrite"), gone
+            return "keep", frozenset()
+        return ("remove" if len(gone) == len(part) else "rewrite"), frozenset(gone)
 
     def untouched_by(self, rep: Replacement | None) -> bool:
         """Does ``rep`` leave every row of this version in place?"""
@@ -132,8 +159,8 @@ def _parse(doc: Any) -> KeyIndex | None:
         return None
     out = {}
     for rel, p in parts.items():
-        keys = frozenset((str(repo), str(path)) for repo, paths in p["keys"].items() for path in paths)
-        out[str(rel)] = IndexedPart(int(p["size"]), int(p["mtime"]), int(p["rows"]), keys)
+        paths = {str(repo): frozenset(map(str, ps)) for repo, ps in p["keys"].items() if ps}
+        out[str(rel)] = IndexedPart(int(p["size"]), int(p["mtime"]), int(p["rows"]), paths)
     if doc.get("rows") != sum(p.rows for p in out.values()):
         return None
     return KeyIndex(version=version, log=(log[0], log[1], log[2]), parts=out)
@@ -144,13 +171,15 @@ def save(
     table_path: Path,
     name: str,
     version: int,
-    parts: dict[str, tuple[int, frozenset[Key]]],
+    parts: Mapping[str, tuple[int, frozenset[Key]] | IndexedPart],
     schema: Any = None,
 ) -> KeyIndex | None:
-    """Record ``parts`` (file -> (rows, keys)) as the live parts of ``version`` of table ``name``,
-    which this run has just committed (under the writer lock), and ``schema`` (a pyarrow schema:
-    the table's at that version) when given. Nothing is recorded if a file or the log entry cannot
-    be stat'ed; any earlier record is removed first. Returns the record written (None: none)."""
+    """Record ``parts`` (file -> (rows, keys), or the part as the record of the version before
+    named it: a part carried over, whose file never changes) as the live parts of ``version`` of
+    table ``name``, which this run has just committed (under the writer lock), and ``schema`` (a
+    pyarrow schema: the table's at that version) when given. Nothing is recorded if a new file or
+    the log entry cannot be stat'ed; any earlier record is removed first. Returns the record
+    written (None: none)."""
     target = path_of(store_path, name)
     forget(store_path, name)
     log = ident(table_path, version)
@@ -158,21 +187,23 @@ def save(
         return None
     doc_parts: dict[str, Any] = {}
     recorded: dict[str, IndexedPart] = {}
-    for rel, (rows, keys) in sorted(parts.items()):
-        try:
-            st = os.stat(table_path / rel)
-        except OSError:
-            return None
-        by_repo: dict[str, list[str]] = {}
-        for repo, path in sorted(keys):
-            by_repo.setdefault(repo, []).append(path)
-        doc_parts[rel] = {"size": st.st_size, "mtime": st.st_mtime_ns, "rows": rows, "keys": by_repo}
-        recorded[rel] = IndexedPart(st.st_size, st.st_mtime_ns, rows, keys)
+    for rel, got in sorted(parts.items()):
+        if isinstance(got, IndexedPart):
+            part = got
+        else:
+            try:
+                st = os.stat(table_path / rel)
+            except OSError:
+                return None
+            part = IndexedPart.of(st.st_size, st.st_mtime_ns, got[0], got[1])
+        by_repo = {repo: sorted(paths) for repo, paths in sorted(part.paths.items())}
+        doc_parts[rel] = {"size": part.size, "mtime": part.mtime, "rows": part.rows, "keys": by_repo}
+        recorded[rel] = part
     doc = {
         "format": FORMAT,
         "version": version,
         "log": list(log),
-        "rows": sum(rows for rows, _ in parts.values()),
+        "rows": sum(p.rows for p in recorded.values()),
         "parts": doc_parts,
     }
     if schema is not None:

@@ -154,7 +154,9 @@ def _commit(
         RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=idx.parts[rel].size)
         for rel in hit
     ]
-    kept = {rel: (p.rows, p.keys) for rel, p in idx.parts.items() if rel not in hit}
+    kept: dict[str, tuple[int, frozenset[Key]] | keyindex.IndexedPart] = {
+        rel: p for rel, p in idx.parts.items() if rel not in hit
+    }
     if new.num_rows:
         file, size, stats = warm.write_rows(str(path), new)
         actions.append(add_action(file, size, stats, now))
@@ -171,7 +173,11 @@ def _commit(
     keyindex.keep(path, keyindex.save(store.path, path, name, nxt, kept, schema), schema)
     if nxt % CHECKPOINT_EVERY == 0:
         _checkpoint(table, nxt)
-    return TableState(version=nxt, rows=sum(rows for rows, _ in kept.values()))
+    return TableState(version=nxt, rows=sum(_rows(p) for p in kept.values()))
+
+
+def _rows(part: tuple[int, frozenset[Key]] | keyindex.IndexedPart) -> int:
+    return part.rows if isinstance(part, keyindex.IndexedPart) else part[0]
 
 
 def index(store: Store, name: str, table: Any) -> None:

@@ -432,14 +432,15 @@ def read_columns(
     listed = live_parts(store.path, table_path, name, version)
     if listed:
         paths = [str(table_path / rel) for rel in listed]
-        try:
-            schemas = [pq.read_schema(p) for p in paths]
+        try:  # each part opened once: its footer gives the schema, then the columns are read
+            files = [pq.ParquetFile(p) for p in paths]
+            schemas = [f.schema_arrow for f in files]
         except (OSError, ValueError):  # read again through the log, which names the damage
             schemas = []
         if schemas and all(set(columns) <= set(s.names) for s in schemas):
             want = _columns_of(schemas[0], columns)
             if all(_columns_of(s, columns).equals(want) for s in schemas[1:]):
-                return _read_parts(store, name, paths, columns, repos, want)
+                return _read_parts(store, name, paths, columns, repos, want, files)
     import pyarrow as pa
 
     table = store.open_delta(name, version)
@@ -463,17 +464,25 @@ def _columns_of(schema: Any, columns: list[str]) -> Any:
 
 
 def _read_parts(
-    store: Store, name: str, paths: list[str], columns: list[str], repos: list[str] | None, want: Any
+    store: Store,
+    name: str,
+    paths: list[str],
+    columns: list[str],
+    repos: list[str] | None,
+    want: Any,
+    opened: list[Any] | None = None,
 ) -> Any:
-    """``columns`` of the Parquet files ``paths`` of table ``name`` as one table of schema ``want``."""
+    """``columns`` of the Parquet files ``paths`` of table ``name`` as one table of schema ``want``
+    (``opened``: their ``ParquetFile``s, when the caller opened them already)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     pieces = []
-    for path in paths:
+    for i, path in enumerate(paths):
         try:
-            part = pq.ParquetFile(path).read(columns=columns)
+            with opened[i] if opened is not None else pq.ParquetFile(path) as part_file:
+                part = part_file.read(columns=columns)
         except PermissionError:  # not damage: store_errors says "permission denied"
             raise
         except (OSError, pa.ArrowException) as exc:  # a truncated or missing part: name it, and the fix

@@ -111,6 +111,12 @@ class RunTransaction:
         """A Parquet part written into a table's folder, to be committed with the table."""
         self.writer.add(part)
 
+    def start_drops(self, replace: Mapping[str, Replacement], *, base: Snapshot | None = None) -> None:
+        """Start making what ``commit`` will drop of ``replace``'s rows from ``base`` (default:
+        ``previous``) while the caller does other work (RunWriter.start_drops): the same ``replace``
+        and ``base`` must then be given to ``commit``."""
+        self.writer.start_drops(dict(replace), base if base is not None else self.previous)
+
     def commit(
         self,
         replace: Mapping[str, Replacement] | None = None,
@@ -163,6 +169,7 @@ class RunTransaction:
     def _discard(self) -> None:
         """After a run that published nothing: delete its parts, unless its snapshot is live after all
         (a publish that failed after its rename, e.g. syncing the folder)."""
+        self.writer.stop_drops()  # no file of this run is written after the ones deleted here
         if self._published or _published_since(self.store, self.previous):
             return
         drop_run_parts(self.store, self.run_id)

@@ -9,10 +9,12 @@ and time do not grow with the corpus.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
+import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from codequarry.parts import Part, Replacement, read_checked, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
-from codequarry.store.indexed import IndexedCommits, _actions, add_action, count_rows
+from codequarry.store.indexed import Drops, IndexedCommits, _actions, add_action, count_rows
 from codequarry.store.store import (
     Snapshot,
     Store,
@@ -54,6 +56,7 @@ class RunWriter(IndexedCommits):
         self.notes: list[str] = []
         #: live Parquet files of each table this run committed, after its commit (compaction reads it)
         self.live_files: dict[str, int] = {}
+        self._drops: _DropMaker | None = None  # the drop actions being made (``start_drops``)
 
     def prepare(
         self, known: dict[str, str] | None = None, *, live: Collection[str] = (), fresh: Collection[str] = ()
@@ -110,6 +113,24 @@ class RunWriter(IndexedCommits):
             self._commit_all_warm(replace, states, now, pause)
             return states
         keyindex.forget_kept()
+        if self._drops is not None and not self._drops.made_for(replace, previous):
+            self.stop_drops(discard=True)  # (made for another commit: made again, here)
+        try:
+            self._commit_all(replace, states, now, pause)
+        finally:
+            self.stop_drops()
+        return states
+
+    def _commit_all(
+        self,
+        replace: dict[str, Replacement],
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> None:
+        """Commit every table the run touched, in name order (see ``commit``); each table's drop
+        actions are taken from the thread making them (``start_drops``) as soon as they are made."""
+        maker = self._drops
         for name in sorted(set(self.specs) | set(replace)):
             parts = self.parts.get(name, [])
             rep = replace.get(name)
@@ -117,13 +138,16 @@ class RunWriter(IndexedCommits):
                 continue  # untouched: not even opened
             path = self.store.table_path(name)
             state = states.get(name)
-            idx = keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None
+            idx, drops = (maker.take(name) if maker is not None else None) or (
+                keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None,
+                None,
+            )
             if idx is not None:
-                if not parts and idx.untouched_by(rep):  # no part holds a dropped row: not opened
+                if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
                     pause(f"table:{name}")
                     self.live_files[name] = len(idx.parts)
                     continue
-                if self._commit_indexed(name, idx, parts, rep, states, now, pause):
+                if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
                     continue
             table = open_table(path)
             if table is None:
@@ -143,7 +167,52 @@ class RunWriter(IndexedCommits):
             states[name] = TableState(version=table.version(), rows=count_rows(table))
             self.live_files[name] = len(table.file_uris())
             self._index(name, table, parts)
-        return states
+
+    def start_drops(self, replace: dict[str, Replacement], previous: Snapshot | None) -> None:
+        """Start making the actions that drop ``replace``'s rows from the tables of ``previous``
+        whose key record is true (the parts holding them rewritten without them), in a thread: they
+        depend on the rows stored, not on the run's new ones, so they are made while the run
+        extracts by other processes. ``commit`` takes each table's as soon as they are made (and makes
+        those the thread has not started itself); ``stop_drops`` stops the thread. Without it,
+        ``commit`` makes them itself, in its own thread. Not in a long-lived process
+        (``_commit_all_warm``)."""
+        if warm.enabled() or self._drops is not None:
+            return
+        states = previous.tables if previous else {}
+        names = [n for n in sorted(replace) if replace[n] and n in states]
+        if names:
+            self._drops = _DropMaker(self, names, replace, states, int(time.time() * 1000))
+            self._drops.start()
+
+    def stop_drops(self, *, discard: bool = False) -> None:
+        """Stop making drop actions (the run failed): returns once the thread is done; ``discard``:
+        the files written for them are deleted too."""
+        if self._drops is not None:
+            self._drops.stop()
+            if discard:
+                for name, got in self._drops.made.items():
+                    if got is not None and isinstance(got[1], Drops):
+                        got[1].discard(self.store.table_path(name))
+            self._drops = None
+
+    def _make_drops(
+        self, name: str, rep: Replacement, state: TableState, now: int
+    ) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None]:
+        """Table ``name``'s key record, if true, and the actions dropping ``rep``'s rows made from it
+        (None: it holds none; an exception: making them failed, raised by the commit if the table is
+        the record's)."""
+        path = self.store.table_path(name)
+        idx = keyindex.load(self.store.path, path, name, state.version, state.rows)
+        if idx is None or idx.untouched_by(rep):
+            return idx, None
+        try:
+            drops = self._drops_indexed(name, idx, rep, now)
+        except Exception as exc:  # noqa: BLE001 - raised in the commit's order (see _commit_indexed)
+            return idx, exc
+        # opened for the commit, which opens it itself if this fails (and says why)
+        with contextlib.suppress(Exception):
+            drops.opened = self._open_indexed(name, idx)
+        return idx, drops
 
     def _check_version(self, name: str, version: int, states: dict[str, TableState]) -> None:
         if name in states and version < states[name].version:
@@ -348,21 +417,34 @@ class RunWriter(IndexedCommits):
         return actions
 
     def _rewrite(
-        self, name: str, f: str, size: int, rep: Replacement, now: int
+        self,
+        name: str,
+        f: str,
+        size: int,
+        rep: Replacement,
+        now: int,
+        left: frozenset[tuple[str, str]] | None = None,
     ) -> list[AddAction | RemoveAction]:
-        """Remove part ``f`` if it holds rows ``rep`` drops, adding a part of the rows it keeps."""
+        """Remove part ``f`` if it holds rows ``rep`` drops, adding a part of the rows it keeps.
+        ``left``: the keys of the rows it keeps, when its key record says so (it holds dropped rows
+        and others): it is then read once, whole."""
         if not part_inside(f):
             raise damaged(self.store, name, f"its log names a file outside the table ({f})")
         try:
             part_file = pq.ParquetFile(str(self.store.table_path(name) / f), page_checksum_verification=True)
-            # the key columns first (a few KB): most parts whose path range spans a changed file hold
-            # none of its rows, and are then never read whole
-            key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
-            keep = pc.invert(_dropped_mask(part_file.read(columns=key_cols), rep))
-            kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
-            if kept == part_file.metadata.num_rows:
-                return []
-            data = part_file.read()
+            if left is None:
+                # the key columns first (a few KB): most parts whose path range spans a changed file
+                # hold none of its rows, and are then never read whole
+                key_cols = [c for c in ("repo", "path", "extractor") if c in part_file.schema_arrow.names]
+                keep = pc.invert(_dropped_mask(part_file.read(columns=key_cols), rep))
+                kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
+                if kept == part_file.metadata.num_rows:
+                    return []
+                data = part_file.read()
+            else:
+                data = part_file.read()
+                keep = pc.invert(_dropped_mask(data, rep))
+                kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
         except PermissionError:  # not damage: store_errors says "permission denied"
             raise
         except (OSError, pa.ArrowException) as exc:
@@ -372,9 +454,80 @@ class RunWriter(IndexedCommits):
         ]
         if kept:
             batch = data.filter(keep).combine_chunks().to_batches()[0]
-            part = write_part(str(self.store.tables_dir), self.run_id, name, batch)
+            part = write_part(str(self.store.tables_dir), self.run_id, name, batch, keys=left)
             actions.append(add_action(part.file, part.size, part.stats, now))
         return actions
+
+
+class _DropMaker:
+    """Makes the tables' drop actions (``RunWriter._make_drops``), one table at a time, in name order,
+    in a thread; ``take`` gives one table's to the commit as soon as they are made, and makes them
+    in the calling thread when the thread has not started them."""
+
+    def __init__(
+        self,
+        writer: RunWriter,
+        names: list[str],
+        replace: dict[str, Replacement],
+        states: Mapping[str, TableState],
+        now: int,
+    ) -> None:
+        self.writer, self.replace, self.states, self.now = writer, replace, states, now
+        self.todo = deque(names)
+        self.busy: set[str] = set()
+        self.made: dict[str, tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None] = {}
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._work, name="quarry-drops", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def made_for(self, replace: Mapping[str, Replacement], previous: Snapshot | None) -> bool:
+        """Were these made for this ``replace`` and ``previous`` (the same objects)?"""
+        return (previous is not None and previous.tables is self.states) and all(
+            replace.get(n) is rep for n, rep in self.replace.items() if rep
+        )
+
+    def _make(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None]:
+        return self.writer._make_drops(name, self.replace[name], self.states[name], self.now)
+
+    def _work(self) -> None:
+        while True:
+            with self.cond:
+                if not self.todo:
+                    return
+                name = self.todo.popleft()
+                self.busy.add(name)
+            got = None
+            try:
+                got = self._make(name)
+            except BaseException:  # noqa: BLE001 - None: the commit loads the record itself
+                got = None
+            finally:
+                with self.cond:
+                    self.made[name] = got
+                    self.busy.discard(name)
+                    self.cond.notify_all()
+
+    def take(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None:
+        """Table ``name``'s record and drop actions (None: none were asked for, or making them
+        failed unexpectedly), made here if the thread has not started them."""
+        with self.cond:
+            while name not in self.made:
+                if name in self.todo:
+                    self.todo.remove(name)
+                    break
+                if name not in self.busy:
+                    return None
+                self.cond.wait()
+            else:
+                return self.made.pop(name)
+        return self._make(name)
+
+    def stop(self) -> None:
+        with self.cond:
+            self.todo.clear()
+        self.thread.join()
 
 
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:

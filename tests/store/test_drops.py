@@ -1,0 +1,125 @@
+"""The rows a run drops, cut from the parts holding them while worker processes extract the new ones
+(store/writer.py ``start_drops``): the same rows as a commit that cuts them itself, and no file of
+the run left behind when it fails or when a table is not what its key record says.
+
+Every store is compared with a fresh extract (tests/storedump.py), as tests/test_exact.py does."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from deltalake import DeltaTable
+from deltalake.transaction import AddAction
+
+from codequarry import extract, make_plan, open_store
+from codequarry.parts import Replacement
+from codequarry.store.indexed import Drops
+from codequarry.store.transaction import begin_run
+from tests.store.test_keyindex import _edit, _fresh, _run, _tree
+from tests.storedump import dump
+
+
+def _victim_everywhere(store: Path, rel: str) -> dict[str, Replacement]:
+    """A replacement of file ``rel`` of repo ``src`` in every table of the live snapshot."""
+    snap = open_store(store).snapshot()
+    assert snap is not None
+    out = {}
+    for name in snap.tables:
+        rep = Replacement()
+        rep.keys["src"].add(rel)
+        out[name] = rep
+    return out
+
+
+def _made(txn: object) -> dict[str, Drops]:
+    """The drop actions the thread made, once it is done."""
+    maker = txn.writer._drops  # type: ignore[attr-defined]
+    assert maker is not None
+    maker.thread.join()
+    return {name: got[1] for name, got in maker.made.items() if got is not None and isinstance(got[1], Drops)}
+
+
+def _written(drops: dict[str, Drops], store: Path) -> list[Path]:
+    return [
+        store / "tables" / name / a.path
+        for name, d in drops.items()
+        for a in d.actions
+        if isinstance(a, AddAction)
+    ]
+
+
+def test_a_run_with_workers_cuts_the_dropped_rows_in_a_thread_and_gives_a_fresh_extracts_rows(
+    tmp_path: Path,
+) -> None:
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)  # one worker: one part per table, holding every file
+    _edit(src, 0)
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        summary = extract(make_plan([src], store=store, workers=2))
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
+    assert summary.changed == 1 and summary.published
+    assert "quarry-drops" in started, started
+    assert dump(store) == _fresh(src, tmp_path)
+
+
+def test_a_run_that_fails_after_its_drops_were_made_leaves_no_file_and_no_change(tmp_path: Path) -> None:
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)
+    victim = sorted(src.rglob("*.py"))[0].relative_to(src).as_posix()
+    before = dump(store)
+    run_id = ""
+    try:
+        with begin_run(open_store(store), "extract") as txn:
+            run_id = txn.run_id
+            txn.start_drops(_victim_everywhere(store, victim))
+            written = _written(_made(txn), store)
+            assert written and all(p.exists() for p in written)  # parts cut without the victim's rows
+            raise RuntimeError("the extraction failed")
+    except RuntimeError:
+        pass
+    assert run_id and not list((store / "tables").glob(f"*/part-{run_id}-*"))
+    assert dump(store) == before
+
+
+def test_drops_made_for_a_table_that_moved_on_are_deleted_and_the_rows_cut_from_its_log(
+    tmp_path: Path,
+) -> None:
+    """A commit that finds a table at another version than its key record named (here: an empty
+    commit made after the drops were) takes the full path; the parts made from the record are
+    deleted, not left unreferenced in the table's folder."""
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)
+    victim = sorted(src.rglob("*.py"))[0].relative_to(src).as_posix()
+    before = dump(store)
+    with begin_run(open_store(store), "extract") as txn:
+        run_id = txn.run_id
+        replace = _victim_everywhere(store, victim)
+        txn.start_drops(replace)
+        made = _made(txn)
+        moved = sorted(made)[0]
+        table = DeltaTable(str(store / "tables" / moved))
+        table.create_write_transaction([], mode="append", schema=table.schema())
+        assert DeltaTable(str(store / "tables" / moved)).version() == txn.previous.tables[moved].version + 1
+        states = txn.commit(replace)
+        txn.publish(states, run=dict(txn.previous.run))
+    for path in _written({moved: made[moved]}, store):
+        assert not path.exists(), path
+    live = {f.rsplit("/", 1)[-1] for f in DeltaTable(str(store / "tables" / moved)).file_uris()}
+    ours = {p.name for p in (store / "tables" / moved).glob(f"part-{run_id}-*")}
+    assert ours and ours <= live  # the run's files in the table are the ones its commit added
+    # every table lost the victim's rows, and only them
+    after = dump(store)
+    for name, rows in before.items():
+        kept = [r for r in rows if json.loads(r).get("path") != victim]
+        assert after.get(name, []) == kept, name
