@@ -291,6 +291,48 @@ def test_models_through_moved_reexports_equal_a_fresh_extract(
         assert after != models
 
 
+@pytest.mark.parametrize("step", sorted(ALIASED_STEPS))
+def test_models_past_the_alias_budget_still_equal_a_fresh_extract(
+    world: dict[str, Any], step: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two modules importing each other make the reach's alias enumeration grow without end
+    (``posixpath.os.path.os.x``; a stdlib rename ran for minutes): past ``_ALIAS_BUDGET`` the reach
+    falls back to the aliases' last names. With a budget of 0 every reach takes that path: it may
+    re-derive more classes, never fewer, and every table equals a fresh extract."""
+    from codequarry.extractors.python.models import affected
+
+    src = world["src"]
+    shutil.rmtree(src)
+    for rel, text in ALIASED.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    run(world)
+    rel, text, reached = ALIASED_STEPS[step]
+    if text is None:
+        (src / rel).unlink()
+    elif text.startswith("->"):
+        (src / rel).rename(src / text[2:])
+    else:
+        (src / rel).write_text(text)
+    monkeypatch.setattr(affected, "_ALIAS_BUDGET", 0)
+    s = run(world)
+    assert s.operations["python.models.resolve"].get("keys", 0) >= reached
+    assert dump(world["store"]) == fresh(world, 1)
+
+
+def test_a_cycle_of_imports_does_not_blow_up_the_alias_reach() -> None:
+    """The enumeration itself: a pair of modules importing each other under several names gives
+    (names)^steps aliases; it stops at the budget instead."""
+    from codequarry.extractors.python.models.affected import _ALIAS_BUDGET, _through, _TooMany
+
+    by_target = {"a": {f"b.a{i}" for i in range(6)}, "b": {f"a.b{i}" for i in range(6)}}
+    with pytest.raises(_TooMany):
+        _through({"b.a0.x"}, by_target, set())
+    seen: set[str] = set()
+    small = _through({"b.a0.x"}, {"a": {"b.a0"}, "b": {"a.b0"}}, seen)  # one name each way: a chain
+    assert "a.b0.a0.x" in small and len(small) <= 12 and len(seen) < _ALIAS_BUDGET
+
+
 def test_before_and_rows_of_files_read_what_a_whole_scan_reads(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -252,6 +252,11 @@ class _Touched:
 
 #: how many aliases a name is canonicalized through at most (``ClassGraph.canon``'s loop)
 _CANON_STEPS = 10
+#: how many aliases one reach may enumerate before it falls back to the aliases' last names: two
+#: modules importing each other (``os.path`` is ``posixpath``, which imports ``os``) make ever longer
+#: aliases (``posixpath.os.path.os.x``), one more for every module importing either, to the power of
+#: _CANON_STEPS (the stdlib's reach of one renamed module ran for minutes)
+_ALIAS_BUDGET = 20_000
 _ID = "A-Za-z0-9_"
 
 
@@ -304,7 +309,20 @@ def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: _Touched) -> s
         a for a, b in zip(own_aliases, bound_names, strict=True) if a is not None and b in touched.bound
     }
     seen_alias: set[str] = set()
-    wave_alias = _through(first, by_target, seen_alias)
+
+    def through(aliases: set[str]) -> set[str]:
+        """The aliases reached from ``aliases``; past the budget, their last names become touched
+        short names instead: every alias reached ends with its origin's last name, so a text that
+        writes one writes that name (more classes re-derived, never fewer)."""
+        try:
+            return _through(aliases, by_target, seen_alias)
+        except _TooMany:
+            lost = {_last(a) for a in aliases} - seen_short
+            seen_short.update(lost)
+            wave_short.update(lost)
+            return set()
+
+    wave_alias = through(first)
     marked: set[int] = set()
     while wave_short or wave_alias:
         hits = pc.indices_nonzero(_matches(texts, wave_short, wave_alias)).to_pylist()
@@ -319,8 +337,12 @@ def _reach(ctx: Any, classes: pa.Table, lasts: set[str], touched: _Touched) -> s
                     wave_short.add(shorts[i])
             elif (alias := own_aliases[i - n_rows]) is not None:
                 hit_aliases.add(alias)
-        wave_alias = _through(hit_aliases, by_target, seen_alias)
+        wave_alias = through(hit_aliases)
     return {o for i in marked if (o := owners[i]) is not None}
+
+
+class _TooMany(Exception):
+    """The alias enumeration passed :data:`_ALIAS_BUDGET`."""
 
 
 def _through(aliases: set[str], by_target: dict[str, set[str]], seen: set[str]) -> set[str]:
@@ -345,6 +367,8 @@ def _through(aliases: set[str], by_target: dict[str, set[str]], seen: set[str]) 
                     seen.add(got)
                     out.add(got)
                     todo.append((got, steps + 1))
+        if len(seen) > _ALIAS_BUDGET:
+            raise _TooMany
     return out
 
 
