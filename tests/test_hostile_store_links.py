@@ -161,3 +161,27 @@ def test_a_lock_that_is_a_link_or_a_fifo_is_never_written_and_doctor_removes_it(
     assert "repaired: lock (" in repaired.stdout
     quarry(*extract, timeout=120)
     assert victim.read_text() == "precious\n" and lock.is_file() and not lock.is_symlink()
+
+
+@pytest.mark.parametrize("where", ["fastpath.json", "runs/pending/zz.json", "report"])
+def test_the_stores_run_records_that_are_fifos_hang_nothing(store: Path, tmp_path: Path, where: str) -> None:
+    """The fast path's stamp, a pending row of the runs table and a run's report are the store's own
+    small files too: a FIFO in their place held `quarry extract` (the stamp, read before anything
+    else), `quarry runs` and `quarry report` forever."""
+    src = tmp_path / "src"
+    quarry("extract", src, "--store", store, "-w", "1", "-q")  # a second run: the stamp is written
+    if where == "report":
+        target = report = sorted((store / "runs").glob("*.json"))[0]
+    else:
+        target = store / where
+        target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.unlink()
+    os.mkfifo(target)
+    if where == "report":
+        done = quarry("report", report.stem, "--store", store, check=False, timeout=120)
+        _one_line(done, "cannot be read")
+        return
+    assert quarry("extract", src, "--store", store, "-w", "1", "-q", timeout=120).returncode == 0
+    listed = quarry("runs", "--store", store, timeout=120)
+    assert "extract" in listed.stdout

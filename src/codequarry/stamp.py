@@ -35,6 +35,7 @@ from typing import Any
 
 from codequarry.corpus_io import RACY_NS, os_path
 from codequarry.scan import PRUNED_DIRS, Manifest, SourceRoot, _package_chain_above
+from codequarry.store import metafile
 from codequarry.version import __version__
 
 FILE = "fastpath.json"
@@ -137,7 +138,7 @@ def listing(manifest: Manifest, sources: Sequence[SourceRoot], renames: dict[str
 
 def snapshot_digest(store: Path) -> str | None:
     try:
-        return hashlib.sha256((store / "snapshot.json").read_bytes()).hexdigest()
+        return hashlib.sha256(metafile.read_bytes(store / "snapshot.json")).hexdigest()
     except OSError:
         return None
 
@@ -175,7 +176,7 @@ def staging_empty(store: Path) -> bool:
 
 def read(store: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads((store / FILE).read_text(encoding="utf-8"))
+        data = json.loads(metafile.read_text(store / FILE))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None

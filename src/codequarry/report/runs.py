@@ -25,6 +25,7 @@ from codequarry.errors import StoreError, UsageError
 from codequarry.report import jsonstream
 from codequarry.report.jsonstream import CopyOf, Items
 from codequarry.report.model import RunRecord, RunReport
+from codequarry.store import metafile
 from codequarry.store.runlog import add_pending, drop_pending, pending_rows, rows_table, schema, with_pending
 from codequarry.store.store import CHECKPOINT_EVERY, RUNS_DIR, runs_table_path
 
@@ -177,7 +178,7 @@ def load(store_path: str | Path, run: str | None = None) -> RunReport:
     run_id = resolve(store_path, run)
     path = report_path(store_path, run_id)
     try:
-        return RunReport.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return RunReport.model_validate(json.loads(metafile.read_text(path)))
     except FileNotFoundError:
         raise StoreError(f"the report of run {run_id} is missing ({path})") from None
     except (OSError, ValueError) as exc:

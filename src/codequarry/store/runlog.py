@@ -16,12 +16,16 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from codequarry.store import metafile
 from codequarry.store.store import RUNS_DIR
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 PENDING = "pending"
+#: a pending row is one small JSON object: a file past this is not one (nor is a FIFO or a symlink,
+#: which store.metafile refuses)
+PENDING_BYTES = 1 << 20
 
 
 def pending_dir(store_path: str | Path) -> Path:
@@ -51,7 +55,7 @@ def pending_rows(store_path: str | Path) -> list[tuple[Path, dict[str, Any]]]:
         if name.startswith(".") or not name.endswith(".json"):
             continue
         try:
-            row = json.loads((folder / name).read_text(encoding="utf-8"))
+            row = json.loads(metafile.read_text(folder / name, PENDING_BYTES))
         except (OSError, ValueError):
             continue
         if isinstance(row, dict) and isinstance(row.get("run_id"), str):
