@@ -106,16 +106,10 @@ def read_part(store: Store, name: str, path: str, schema: pa.Schema | None = Non
     got = warm.cached_rows(path) if _enabled else None
     if got is not None:
         return got
-    try:
-        data = pq.read_table(path, schema=schema)
-    except PermissionError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        from codequarry.store.store import damaged, first_line
+    from codequarry.store.damage import unreadable_part
 
-        raise damaged(
-            store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})"
-        ) from None
+    with unreadable_part(store, name, f"its file {os.path.basename(path)}"):
+        data = pq.read_table(path, schema=schema)
     if _enabled:
         warm.keep_rows(path, data)
     return data

@@ -52,7 +52,8 @@ from codequarry.incremental import MANIFEST, WorkPlan
 from codequarry.manifest_rows import build_rows, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
-from codequarry.store.store import damaged, files_outside, first_line, read_columns
+from codequarry.store.damage import unreadable_part
+from codequarry.store.store import damaged, files_outside, read_columns
 
 Key = tuple[str, str]  # (repo, path)
 ReuseKey = tuple[str, str | None, str | None, bool, str]  # sha256, language, module, is_package, name
@@ -460,14 +461,8 @@ def _read_sources(
     store: Store, table: str, parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]
 ) -> pa.Table | None:
     """:func:`_source_rows`, a part that cannot be read (or fails its page checksums) being damage."""
-    try:
+    with unreadable_part(store, table, "a part it copies rows from"):
         return _source_rows(parts, batch, run, stored)
-    except PermissionError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        raise damaged(
-            store, table, f"a part it copies rows from cannot be read ({first_line(exc)})"
-        ) from None
 
 
 def _source_rows(parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]) -> pa.Table | None:

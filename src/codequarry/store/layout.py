@@ -31,7 +31,8 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.errors import StoreError
 from codequarry.parts import WRITE_OPTIONS, read_checked
-from codequarry.store.store import Store, arrow_table, damaged, first_line, part_inside
+from codequarry.store.damage import unreadable_part
+from codequarry.store.store import Store, arrow_table, damaged, part_inside
 
 #: compacted files aim at this size (compressed)
 TARGET_FILE_SIZE = 32 * 1024 * 1024
@@ -141,12 +142,8 @@ def rewrite_sorted(store: Store, name: str, table: DeltaTable) -> None:
 
 def _read(store: Store, name: str, folder: Any, path: str, columns: list[str] | None = None) -> pa.Table:
     """A live part of ``name``, its pages checked; a damaged part is a StoreError naming it."""
-    try:
+    with unreadable_part(store, name, f"its file {path}"):
         return read_checked(str(folder / path), columns)
-    except PermissionError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        raise damaged(store, name, f"its file {path} cannot be read ({first_line(exc)})") from None
 
 
 def _read_group(store: Store, name: str, files: list[Live], lo: str, hi: str, schema: pa.Schema) -> pa.Table:

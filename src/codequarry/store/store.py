@@ -478,17 +478,15 @@ def _read_parts(
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
+    from codequarry.store.damage import unreadable_part  # damage imports this module
+
     pieces = []
     for i, path in enumerate(paths):
-        try:
-            with opened[i] if opened is not None else pq.ParquetFile(path) as part_file:
-                part = part_file.read(columns=columns)
-        except PermissionError:  # not damage: store_errors says "permission denied"
-            raise
-        except (OSError, pa.ArrowException) as exc:  # a truncated or missing part: name it, and the fix
-            raise damaged(
-                store, name, f"its file {os.path.basename(path)} cannot be read ({first_line(exc)})"
-            ) from None
+        with (
+            unreadable_part(store, name, f"its file {os.path.basename(path)}"),
+            opened[i] if opened is not None else pq.ParquetFile(path) as part_file,
+        ):
+            part = part_file.read(columns=columns)
         if repos is not None:
             part = part.filter(pc.is_in(part.column("repo"), value_set=pa.array(repos, pa.string())))
         pieces.append(part.cast(want))

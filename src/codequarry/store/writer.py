@@ -28,7 +28,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement, read_checked, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
-from codequarry.store.damage import recorded_rows
+from codequarry.store.damage import recorded_rows, unreadable_part
 from codequarry.store.indexed import Drops, IndexedCommits, _actions, add_action, count_rows
 from codequarry.store.store import (
     Snapshot,
@@ -328,14 +328,8 @@ class RunWriter(IndexedCommits):
         for rel, live in list(table.parts.items()):
             if not part_inside(rel):
                 raise damaged(self.store, name, f"its log names a file outside the table ({rel})")
-            try:
+            with unreadable_part(self.store, name, f"its file {rel}"):
                 got = warm.part_keys(table.full(rel))
-            except PermissionError:
-                raise
-            except (OSError, pa.ArrowException) as exc:
-                raise damaged(
-                    self.store, name, f"its file {rel} cannot be read ({first_line(exc)})"
-                ) from None
             if got is None:  # no key columns: the cold way, which says what is wrong
                 actions += self._rewrite(name, rel, live.size, rep, now)
                 changed = None
@@ -372,15 +366,11 @@ class RunWriter(IndexedCommits):
         """Remove part ``rel``, adding a part of the rows it keeps (cut from memory when the part's
         rows are there); the new part's keys and rows are kept warm."""
         full = table.full(rel)
-        try:
+        with unreadable_part(self.store, name, f"its file {rel}"):
             data = warm.cached_rows(full)  # read by an operation: cast to the table's schema
             cached = data is not None
             if data is None:
                 data = read_checked(full)
-        except PermissionError:
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            raise damaged(self.store, name, f"its file {rel} cannot be read ({first_line(exc)})") from None
         actions: list[AddAction | RemoveAction] = [
             RemoveAction(path=rel, data_change=True, deletion_timestamp=now, size=size)
         ]
@@ -430,7 +420,7 @@ class RunWriter(IndexedCommits):
         and others): it is then read once, whole."""
         if not part_inside(f):
             raise damaged(self.store, name, f"its log names a file outside the table ({f})")
-        try:
+        with unreadable_part(self.store, name, f"its file {f}"):
             part_file = pq.ParquetFile(str(self.store.table_path(name) / f), page_checksum_verification=True)
             if left is None:
                 # the key columns first (a few KB): most parts whose path range spans a changed file
@@ -445,10 +435,6 @@ class RunWriter(IndexedCommits):
                 data = part_file.read()
                 keep = pc.invert(_dropped_mask(data, rep))
                 kept = int(pc.sum(keep.cast("int64")).as_py() or 0)
-        except PermissionError:  # not damage: store_errors says "permission denied"
-            raise
-        except (OSError, pa.ArrowException) as exc:
-            raise damaged(self.store, name, f"its file {f} cannot be read ({first_line(exc)})") from None
         actions: list[AddAction | RemoveAction] = [
             RemoveAction(path=f, data_change=True, deletion_timestamp=now, size=size)
         ]
