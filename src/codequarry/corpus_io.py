@@ -146,12 +146,17 @@ def open_corpus(root: str, path: str) -> tuple[BinaryIO, os.stat_result]:
 def hash_file(root: str, path: str) -> tuple[str, int]:
     """(sha256, size) of a corpus file, read through :func:`open_corpus`."""
     fh, _st = open_corpus(root, path)
+    with fh:
+        return hash_stream(fh)
+
+
+def hash_stream(fh: BinaryIO) -> tuple[str, int]:
+    """(sha256, size) of what is left to read of ``fh``, read in blocks."""
     digest = hashlib.sha256()
     size = 0
-    with fh:
-        while block := fh.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
+    while block := fh.read(_BLOCK):
+        digest.update(block)
+        size += len(block)
     return digest.hexdigest(), size
 
 

@@ -17,7 +17,6 @@ error) goes back to the worklist, where the worker writes its errors row as befo
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -28,9 +27,9 @@ from typing import TypeVar
 import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
-from codequarry.corpus_io import open_corpus, os_path
+from codequarry.corpus_io import hash_stream, open_corpus, os_path
 from codequarry.datasets import File
-from codequarry.engine.reading import HASH_BLOCK, read_file, text_lines
+from codequarry.engine.reading import read_file, text_lines
 from codequarry.engine.worker import FileTask
 from codequarry.schema import RowBuffer
 
@@ -119,15 +118,10 @@ def read_pass(
             return t.key, known if t.size == ident[2] else None
         try:
             fh, st = open_corpus(t.root, t.path)
-            digest = hashlib.sha256()
-            size = 0
             with fh:
-                while block := fh.read(HASH_BLOCK):
-                    digest.update(block)
-                    size += len(block)
+                sha, size = hash_stream(fh)
         except OSError:
             return t.key, None
-        sha = digest.hexdigest()
         if st.st_nlink > 1 and size == st.st_size:
             links.sums[_ident(st)] = sha
         return t.key, sha if size == t.size else None

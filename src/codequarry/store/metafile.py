@@ -16,22 +16,17 @@ import os
 import stat
 from pathlib import Path
 
+from codequarry.corpus_io import OPEN_FLAGS
+
 #: the bound of a snapshot, the store's marker or a progress record (each a few KB)
 SMALL = 64 << 20
-_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NOFOLLOW", 0)
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOCTTY", 0)
-)
 
 
 def read_bytes(path: str | Path, limit: int = SMALL) -> bytes:
     """The bytes of the store file ``path``; OSError when it is missing (FileNotFoundError), a
     symlink, not a regular file, or over ``limit`` bytes (also when it grew past it while read)."""
     try:
-        fd = os.open(path, _FLAGS)
+        fd = os.open(path, OPEN_FLAGS)  # as corpus files: no link followed, no blocking
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, "a symlink, which the store never writes") from None
