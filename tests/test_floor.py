@@ -11,13 +11,16 @@ the typer app does; a plain folder's scan does not import dulwich."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from codequarry import extract, make_plan
@@ -36,6 +39,23 @@ except SystemExit as exc:
     assert not exc.code, exc.code
 print(sorted(m for m in ("pandas", "pyarrow.dataset", "datafusion") if m in sys.modules))
 """
+
+
+@contextlib.contextmanager
+def threads_started() -> Iterator[list[str]]:
+    """The names of the threads started in this process meanwhile (counted, not timed)."""
+    started: list[str] = []
+    real = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        started.append(self.name)
+        real(self)
+
+    threading.Thread.start = counting  # type: ignore[method-assign]
+    try:
+        yield started
+    finally:
+        threading.Thread.start = real  # type: ignore[method-assign]
 
 
 def test_a_no_change_run_imports_neither_pandas_nor_pyarrow_dataset(tmp_path: Path) -> None:
@@ -766,21 +786,9 @@ def test_a_one_file_run_with_one_worker_starts_no_thread_to_wait_for(tmp_path: P
     """With one worker, a one-file run writes its parts inline (a one-file chunk has nothing to
     overlap) and runs its operations in the calling thread: the only thread it starts is the
     report's memory sampler. (Counted, not timed.)"""
-    import threading
-
     (src, store), _ = _changed_twins(tmp_path)
-    started: list[str] = []
-    real = threading.Thread.start
-
-    def counting(self: threading.Thread) -> None:
-        started.append(self.name)
-        real(self)
-
-    threading.Thread.start = counting  # type: ignore[method-assign]
-    try:
+    with threads_started() as started:
         summary = extract(make_plan([src], store=store, workers=1))
-    finally:
-        threading.Thread.start = real  # type: ignore[method-assign]
     assert summary.changed == 1 and summary.published
     assert summary.operations and any(info.get("ran") for info in summary.operations.values())
     assert started == ["quarry-memory"], started

@@ -10,15 +10,13 @@ exist, and without it the query answered 200 after using ~4 GB.
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.hostile.conftest import one_file_store
-from tests.serve.conftest import Server
+from tests.serve.conftest import Server, post_sql
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +35,7 @@ def server(request: pytest.FixtureRequest, store: Path) -> Iterator[Server]:
 
 
 def _query(srv: Server, sql: str) -> tuple[int, dict[str, object]]:
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=300)
-    try:
-        conn.request(
-            "POST", "/api/sql", body=json.dumps({"sql": sql}), headers={"Content-Type": "application/json"}
-        )
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
+    return post_sql(srv, sql, timeout=300)
 
 
 def test_a_query_past_its_memory_is_stopped_and_the_server_goes_on(server: Server) -> None:

@@ -9,13 +9,11 @@ Checked against the old code: the first query timed out (504) instead of answeri
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterator
 
 import pytest
 
-from tests.serve.conftest import Server, one_file_server
+from tests.serve.conftest import Server, one_file_server, post_sql
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +22,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _query(srv: Server, sql: str) -> tuple[int, dict[str, object]]:
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=180)
-    try:
-        conn.request(
-            "POST", "/api/sql", body=json.dumps({"sql": sql}), headers={"Content-Type": "application/json"}
-        )
-        resp = conn.getresponse()
-        return resp.status, json.loads(resp.read())
-    finally:
-        conn.close()
+    return post_sql(srv, sql, timeout=180)
 
 
 def test_a_query_stops_at_the_row_cap(server: Server) -> None:

@@ -197,20 +197,33 @@ def cached(request: pytest.FixtureRequest) -> Any:
     partcache.enable(False)
 
 
-@pytest.mark.parametrize("step", sorted(MODEL_STEPS))
-def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str, cached: bool) -> None:
-    src = world["src"]
+def tree(world: dict[str, Any], files: dict[str, str]) -> Path:
+    """The world's source folder holding exactly ``files``."""
+    src: Path = world["src"]
     shutil.rmtree(src)
-    for rel, text in MODELS.items():
+    for rel, text in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / rel).write_text(text)
+    return src
+
+
+def change(src: Path, rel: str, text: str | None) -> None:
+    """One step of a test: ``rel`` deleted (None), renamed (``"->new"``) or given ``text``."""
+    if text is None:
+        (src / rel).unlink()
+    elif text.startswith("->"):
+        (src / rel).rename(src / text[2:])
+    else:
+        (src / rel).write_text(text)
+
+
+@pytest.mark.parametrize("step", sorted(MODEL_STEPS))
+def test_models_across_files_equal_a_fresh_extract(world: dict[str, Any], step: str, cached: bool) -> None:
+    src = tree(world, MODELS)
     first = run(world)
     assert first.operations["python.models.resolve"]["rows"]["orm_models"] == 3
     rel, text = MODEL_STEPS[step]
-    if text is None:
-        (src / rel).unlink()
-    else:
-        (src / rel).write_text(text)
+    change(src, rel, text)
     s = run(world)
     assert dump(world["store"]) == fresh(world, 1)
     info = s.operations["python.models.resolve"]
@@ -266,22 +279,13 @@ ALIASED_STEPS: dict[str, tuple[str, str | None, int]] = {
 def test_models_through_moved_reexports_equal_a_fresh_extract(
     world: dict[str, Any], step: str, cached: bool
 ) -> None:
-    src = world["src"]
-    shutil.rmtree(src)
-    for rel, text in ALIASED.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
+    src = tree(world, ALIASED)
     first = run(world)
     models = {r["fqn"] for r in table(open_store(world["store"]), "orm_models").to_pylist()}
     assert {"shop.models.Item", "shop.tags.Tag", "shop.owners.Owner"} <= models, models
     rel, text, reached = ALIASED_STEPS[step]
     assert first.operations["python.models.resolve"]["rows"]["orm_models"] == len(models)
-    if text is None:
-        (src / rel).unlink()
-    elif text.startswith("->"):
-        (src / rel).rename(src / text[2:])
-    else:
-        (src / rel).write_text(text)
+    change(src, rel, text)
     s = run(world)
     assert dump(world["store"]) == fresh(world, 1)
     info = s.operations["python.models.resolve"]
@@ -301,19 +305,10 @@ def test_models_past_the_alias_budget_still_equal_a_fresh_extract(
     re-derive more classes, never fewer, and every table equals a fresh extract."""
     from codequarry.extractors.python.models import affected
 
-    src = world["src"]
-    shutil.rmtree(src)
-    for rel, text in ALIASED.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
+    src = tree(world, ALIASED)
     run(world)
     rel, text, reached = ALIASED_STEPS[step]
-    if text is None:
-        (src / rel).unlink()
-    elif text.startswith("->"):
-        (src / rel).rename(src / text[2:])
-    else:
-        (src / rel).write_text(text)
+    change(src, rel, text)
     monkeypatch.setattr(affected, "_ALIAS_BUDGET", 0)
     s = run(world)
     assert s.operations["python.models.resolve"].get("keys", 0) >= reached

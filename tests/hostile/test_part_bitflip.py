@@ -8,7 +8,6 @@ and that ``--repair`` removes.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +15,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.hostile.test_store_damage import built, live_file, one_line_error, quarry  # noqa: F401
-from tests.test_incremental import dump
+from tests.hostile.test_store_damage import (  # noqa: F401 (built: a fixture)
+    built,
+    live_file,
+    one_line_error,
+    quarry,
+    repaired_like_fresh,
+)
 
 
 def silent_flip(part: Path, column: str) -> int:
@@ -62,14 +66,7 @@ def test_a_flipped_bit_in_a_part_is_damage_not_a_different_fact(
     one_line_error(quarry("extract", src, "--store", store, "-q", "-w", "1"), "functions", "quarry doctor")
     assert (store / "snapshot.json").read_bytes() == live_before
 
-    fixed = quarry("doctor", "--store", store, "--repair")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    again = quarry("doctor", "--store", store, "--json")
-    assert again.returncode == 0 and json.loads(again.stdout)["ok"] is True
-    assert quarry("extract", src, "--store", store, "-q", "-w", "1").returncode == 0
-    fresh = tmp_path / "fresh"
-    assert quarry("extract", src, "--store", fresh, "-q", "-w", "1").returncode == 0
-    assert dump(store) == dump(fresh)
+    repaired_like_fresh(src, store, tmp_path)
 
 
 def truncate(part: Path, column: str) -> int:

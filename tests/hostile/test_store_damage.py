@@ -48,6 +48,20 @@ def one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> str
     return lines[0]
 
 
+def repaired_like_fresh(src: Path, store: Path, tmp_path: Path) -> None:
+    """``quarry doctor --repair`` makes the store whole, and it then extracts incrementally into the
+    rows of a fresh extract of the same tree."""
+    fixed = quarry("doctor", "--store", store, "--repair")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert "every table is whole" in fixed.stdout
+    again = quarry("doctor", "--store", store, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout)["ok"] is True
+    assert quarry("extract", src, "--store", store, "-q", "-w", "1").returncode == 0
+    fresh = tmp_path / "fresh"
+    assert quarry("extract", src, "--store", fresh, "-q", "-w", "1").returncode == 0
+    assert dump(store) == dump(fresh)
+
+
 @pytest.fixture
 def built(tmp_path: Path) -> tuple[Path, Path]:
     src, store = tmp_path / "src", tmp_path / "store"
@@ -146,17 +160,7 @@ def test_damage_is_explained_kept_readable_and_repaired(
 
     check = quarry("doctor", "--store", store)
     assert check.returncode == 2 and f"{damaged}: DAMAGED" in check.stdout, check.stdout + check.stderr
-    fixed = quarry("doctor", "--store", store, "--repair")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert "every table is whole" in fixed.stdout
-    again = quarry("doctor", "--store", store, "--json")
-    assert again.returncode == 0 and json.loads(again.stdout)["ok"] is True
-
-    # the repaired store extracts incrementally and equals a fresh extract of the same tree
-    assert quarry("extract", src, "--store", store, "-q", "-w", "1").returncode == 0
-    fresh = tmp_path / "fresh"
-    assert quarry("extract", src, "--store", fresh, "-q", "-w", "1").returncode == 0
-    assert dump(store) == dump(fresh)
+    repaired_like_fresh(src, store, tmp_path)
 
 
 def test_doctor_reports_every_table_of_a_whole_store(built: tuple[Path, Path]) -> None:

@@ -54,6 +54,12 @@ def http(
         return exc.code, exc.read(), dict(exc.headers)
 
 
+def post_sql(srv: Server, sql: str, timeout: float) -> tuple[int, dict[str, Any]]:
+    """(status, JSON answer) of one console query POSTed to ``/api/sql``."""
+    status, body, _headers = http(srv.url + "/api/sql", data={"sql": sql}, timeout=timeout)
+    return status, json.loads(body)
+
+
 @pytest.fixture(scope="session")
 def web_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Flask app with security findings, extracted once into its default store."""

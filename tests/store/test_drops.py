@@ -7,7 +7,6 @@ Every store is compared with a fresh extract (tests/storedump.py), as tests/test
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 from deltalake import DeltaTable
@@ -19,6 +18,7 @@ from codequarry.store.indexed import Drops
 from codequarry.store.transaction import begin_run
 from tests.store.test_keyindex import _edit, _fresh, _run, _tree
 from tests.storedump import dump
+from tests.test_floor import threads_started
 
 
 def _victim_everywhere(store: Path, rel: str) -> dict[str, Replacement]:
@@ -56,18 +56,8 @@ def test_a_run_with_workers_cuts_the_dropped_rows_in_a_thread_and_gives_a_fresh_
     src, store = _tree(tmp_path), tmp_path / "store"
     _run(src, store)  # one worker: one part per table, holding every file
     _edit(src, 0)
-    started: list[str] = []
-    real = threading.Thread.start
-
-    def counting(self: threading.Thread) -> None:
-        started.append(self.name)
-        real(self)
-
-    threading.Thread.start = counting  # type: ignore[method-assign]
-    try:
+    with threads_started() as started:
         summary = extract(make_plan([src], store=store, workers=2))
-    finally:
-        threading.Thread.start = real  # type: ignore[method-assign]
     assert summary.changed == 1 and summary.published
     assert "quarry-drops" in started, started
     assert dump(store) == _fresh(src, tmp_path)
