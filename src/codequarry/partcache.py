@@ -106,7 +106,7 @@ def read_part(store: Store, name: str, path: str, schema: pa.Schema | None = Non
     got = warm.cached_rows(path) if _enabled else None
     if got is not None:
         return got
-    from codequarry.store.damage import unreadable_part
+    from codequarry.store.store import unreadable_part
 
     with unreadable_part(store, name, f"its file {os.path.basename(path)}"):
         data = pq.read_table(path, schema=schema)

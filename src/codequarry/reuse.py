@@ -52,8 +52,7 @@ from codequarry.incremental import MANIFEST, WorkPlan
 from codequarry.manifest_rows import build_rows, read_pass
 from codequarry.parts import Part, write_part
 from codequarry.store import Snapshot, Store
-from codequarry.store.damage import unreadable_part
-from codequarry.store.store import damaged, files_outside, read_columns
+from codequarry.store.store import damaged, files_outside, read_columns, unreadable_part
 
 Key = tuple[str, str]  # (repo, path)
 ReuseKey = tuple[str, str | None, str | None, bool, str]  # sha256, language, module, is_package, name

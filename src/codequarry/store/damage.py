@@ -170,21 +170,6 @@ def open_live(store: Store, name: str, state: TableState) -> Any:
 
 
 @contextmanager
-def unreadable_part(store: Store, name: str, what: str) -> Iterator[None]:
-    """Reads of a part of table ``name`` (``what`` says which: "its file F"): one that cannot be read
-    (truncated, missing, failing its page checksums) is damage named with the fix; a permission error
-    is not damage and passes through (``store_errors`` says "permission denied")."""
-    import pyarrow as pa
-
-    try:
-        yield
-    except PermissionError:
-        raise
-    except (OSError, pa.ArrowException) as exc:
-        raise damaged(store, name, f"{what} cannot be read ({first_line(exc)})") from None
-
-
-@contextmanager
 def store_errors(store: Store, doing: str, live: int | None = None) -> Iterator[None]:
     """Re-raise store failures inside the block as one-line StoreErrors (see ``translate``)."""
     try:

@@ -31,8 +31,7 @@ from deltalake.transaction import AddAction, RemoveAction
 
 from codequarry.errors import StoreError
 from codequarry.parts import WRITE_OPTIONS, read_checked
-from codequarry.store.damage import unreadable_part
-from codequarry.store.store import Store, arrow_table, damaged, part_inside
+from codequarry.store.store import Store, arrow_table, damaged, part_inside, unreadable_part
 
 #: compacted files aim at this size (compressed)
 TARGET_FILE_SIZE = 32 * 1024 * 1024

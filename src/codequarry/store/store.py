@@ -28,6 +28,7 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,21 @@ TABLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}")
 def damaged(store: Store, name: str, reason: str) -> StoreError:
     """The one-line error for a damaged table: which, what is wrong, and the fix (quarry doctor)."""
     return StoreError(f"table '{name}' of store '{store.path}' is damaged: {reason}; {FIX}")
+
+
+@contextlib.contextmanager
+def unreadable_part(store: Store, name: str, what: str) -> Iterator[None]:
+    """Reads of a part of table ``name`` (``what`` says which: "its file F"): one that cannot be read
+    (truncated, missing, failing its page checksums) is damage named with the fix; a permission error
+    is not damage and passes through (``store_errors`` says "permission denied")."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except PermissionError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise damaged(store, name, f"{what} cannot be read ({first_line(exc)})") from None
 
 
 def check_table_name(name: object, where: str) -> str:
@@ -477,8 +493,6 @@ def _read_parts(
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-
-    from codequarry.store.damage import unreadable_part  # damage imports this module
 
     pieces = []
     for i, path in enumerate(paths):

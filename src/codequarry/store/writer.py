@@ -28,7 +28,7 @@ from deltalake.transaction import AddAction, RemoveAction
 from codequarry.parts import Part, Replacement, read_checked, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
-from codequarry.store.damage import recorded_rows, unreadable_part
+from codequarry.store.damage import recorded_rows
 from codequarry.store.indexed import Drops, IndexedCommits, _actions, add_action, count_rows
 from codequarry.store.store import (
     Snapshot,
@@ -37,6 +37,7 @@ from codequarry.store.store import (
     damaged,
     first_line,
     part_inside,
+    unreadable_part,
 )
 from codequarry.store.warm import open_table
 
