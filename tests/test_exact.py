@@ -35,6 +35,7 @@ from codequarry import extract, make_plan, open_store
 from codequarry.cli import main as quarry_main
 from codequarry.corpus_io import RACY_NS
 from codequarry.query import table
+from codequarry.testing import examples
 from tests import paths
 from tests.storedump import dump
 
@@ -311,7 +312,9 @@ STEP = st.tuples(
 )
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(STEP, min_size=2, max_size=6))
 # found by hypothesis on 32dcb8b: a model class added to a test module, then a package's __init__.py
 # deleted; orm_models and orm_fields differed from a fresh extract
@@ -484,7 +487,9 @@ class KeyedWorld(World):
         return [*args, "--plugin", "acme_keyed_exact"] if self.plugins else args
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(STEP, min_size=2, max_size=5))
 def test_a_keyed_plugin_operation_equals_a_fresh_extract_after_any_steps(  # type: ignore[no-untyped-def]
     tmp_path_factory, monkeypatch, steps

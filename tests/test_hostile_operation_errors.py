@@ -24,6 +24,7 @@ from codequarry import extract, make_plan, open_store
 from codequarry.extractors.python.models.graph import MAX_ANCESTORS
 from codequarry.query import table
 from codequarry.report import load_report
+from codequarry.testing import examples
 from tests.storedump import dump
 from tests.test_watch import wait_for
 
@@ -152,7 +153,9 @@ def test_a_model_cut_has_an_errors_row_and_it_goes_with_its_cause(world: World) 
 STEP = st.sampled_from(["cut", "join", "comment", "models", "long", "noop"])
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(4), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(STEP, min_size=2, max_size=5))
 def test_errors_rows_of_operations_equal_a_fresh_extract_after_any_steps(  # type: ignore[no-untyped-def]
     tmp_path_factory, monkeypatch, steps

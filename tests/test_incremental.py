@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from codequarry import extract, make_plan, open_store
 from codequarry.query import table
+from codequarry.testing import examples
 
 SNIPPETS = [
     "import os\n\ndef f(x):\n    return os.path.join(x, 'a')\n",
@@ -158,7 +159,9 @@ edits = st.lists(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(steps=st.lists(edits, min_size=1, max_size=3))
 def test_any_sequence_of_edits_and_runs_equals_a_fresh_extract(tmp_path_factory, steps) -> None:  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("prop")

@@ -13,7 +13,15 @@ import pytest
 
 from codequarry.errors import UsageError
 from codequarry.query import sql
-from codequarry.testing import UPDATE_ENV, assert_golden, extract_rows, extract_store, write_tree
+from codequarry.testing import (
+    EXAMPLES_ENV,
+    UPDATE_ENV,
+    assert_golden,
+    examples,
+    extract_rows,
+    extract_store,
+    write_tree,
+)
 from tests.paths import ROOT
 
 APP = {
@@ -130,3 +138,14 @@ def test_the_plugin_authors_example_runs_as_documented(tmp_path: Path) -> None:
     golden.write_text(golden.read_text().replace('"DEBUG"', '"NOT_DEBUG"'))
     last = pytest_run()
     assert last.returncode == 1 and "dataset env_reads differs" in last.stdout, last.stdout
+
+
+def test_examples_scales_property_tests_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(EXAMPLES_ENV, raising=False)
+    assert examples(6) == 6
+    monkeypatch.setenv(EXAMPLES_ENV, "50")
+    assert examples(6) == 300
+    for bad in ("0", "-3", "many", "2.5"):
+        monkeypatch.setenv(EXAMPLES_ENV, bad)
+        with pytest.raises(ValueError, match=EXAMPLES_ENV):
+            examples(6)

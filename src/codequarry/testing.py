@@ -55,6 +55,9 @@ PROVENANCE = ("repo", "sha256")
 #: the position columns rows are sorted by (then by their whole content), when present
 POSITION = ("path", "line", "col", "end_line", "end_col")
 UPDATE_ENV = "CODEQUARRY_UPDATE_GOLDEN"
+#: multiplies the examples of the property-based (hypothesis) tests: a nightly or pre-release run
+#: sets it to 20 or 100 to search far more sequences than a CI run's few (see :func:`examples`)
+EXAMPLES_ENV = "CODEQUARRY_TEST_EXAMPLES"
 _update_option = False  # set by the pytest plugin hook below from --update-golden
 
 
@@ -204,6 +207,17 @@ def _run_in_process(
 
 
 # -- golden files ----------------------------------------------------------------------------------
+
+
+def examples(n: int) -> int:
+    """The ``max_examples`` of a property-based test: ``n`` times ``CODEQUARRY_TEST_EXAMPLES``
+    (default 1). A CI run draws few examples and starts without hypothesis's database, so a rare
+    sequence can pass many runs; a scheduled run with ``CODEQUARRY_TEST_EXAMPLES=50`` finds it sooner
+    (add what it finds as an ``@example``). A value that is not a positive integer is an error."""
+    raw = os.environ.get(EXAMPLES_ENV, "1").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{EXAMPLES_ENV} must be a positive integer, not {raw!r}")
+    return n * int(raw)
 
 
 def updating_goldens() -> bool:

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from codequarry import extract, make_plan, open_store, sql
 from codequarry.pyparse.fallback import NotNewer, convert, parse_newer, parser_name
 from codequarry.source import ParseFailure, SourceFile, decode_python
+from codequarry.testing import examples
 from tests import paths
 from tests.pyparse.newer_oracle import facts, normalise
 
@@ -403,7 +404,7 @@ def test_fastapi_routes_and_auth_through_newer_syntax(tmp_path: Path) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # invalid escapes the damage makes
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     case=st.sampled_from(CASES),
     cut=st.integers(0, 10_000),

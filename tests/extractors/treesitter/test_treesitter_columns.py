@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from codequarry.extractors.treesitter.facts import Facts, facts_of
 from codequarry.source import SourceFile
+from codequarry.testing import examples
 
 PIECES = [
     b"a",
@@ -30,7 +31,7 @@ def plain(data: bytes, byte_col: int, start_byte: int) -> int:
     return len(data[start_byte - byte_col : start_byte].decode("utf-8", "replace"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.sampled_from(PIECES), min_size=1, max_size=80), st.lists(st.integers(0, 10**6), max_size=60)
 )
