@@ -43,6 +43,8 @@ from codequarry.store.warm import open_table
 
 #: threads making the tables' commit actions in a long-lived process (rewrites cut and written)
 COMMIT_THREADS = 2
+#: threads making a run's drop actions while it extracts (``RunWriter.start_drops``)
+DROP_THREADS = 2
 
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
@@ -448,8 +450,11 @@ class RunWriter(IndexedCommits):
 
 class _DropMaker:
     """Makes the tables' drop actions (``RunWriter._make_drops``), one table at a time, in name order,
-    in a thread; ``take`` gives one table's to the commit as soon as they are made, and makes them
-    in the calling thread when the thread has not started them."""
+    in ``DROP_THREADS`` threads (Arrow's filter and the Parquet reader and writer run without the
+    GIL, so two tables' rewrites overlap once the workers leave a core free); ``take`` gives one
+    table's to the commit as soon as they are made, and makes them in the calling thread when no
+    thread has started them. A commit waiting for a table another thread is making helps instead:
+    it makes the last table not started yet."""
 
     def __init__(
         self,
@@ -464,10 +469,14 @@ class _DropMaker:
         self.busy: set[str] = set()
         self.made: dict[str, tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None] = {}
         self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._work, name="quarry-drops", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._work, name="quarry-drops", daemon=True)
+            for _ in range(min(DROP_THREADS, len(names)))
+        ]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def made_for(self, replace: Mapping[str, Replacement], previous: Snapshot | None) -> bool:
         """Were these made for this ``replace`` and ``previous`` (the same objects)?"""
@@ -478,6 +487,24 @@ class _DropMaker:
     def _make(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None]:
         return self.writer._make_drops(name, self.replace[name], self.states[name], self.now)
 
+    def _make_one(self, name: str, *, here: bool = False) -> None:
+        """Make table ``name``'s actions (it is in ``busy``) and hand them to ``made``; ``here``: in
+        the commit's thread, where an interruption is raised (after it is handed on)."""
+        got = None
+        try:
+            got = self._make(name)
+        except Exception:  # noqa: BLE001 - None: the commit loads the record itself
+            got = None
+        except BaseException:
+            if here:
+                raise
+            got = None
+        finally:
+            with self.cond:
+                self.made[name] = got
+                self.busy.discard(name)
+                self.cond.notify_all()
+
     def _work(self) -> None:
         while True:
             with self.cond:
@@ -485,36 +512,38 @@ class _DropMaker:
                     return
                 name = self.todo.popleft()
                 self.busy.add(name)
-            got = None
-            try:
-                got = self._make(name)
-            except BaseException:  # noqa: BLE001 - None: the commit loads the record itself
-                got = None
-            finally:
-                with self.cond:
-                    self.made[name] = got
-                    self.busy.discard(name)
-                    self.cond.notify_all()
+            self._make_one(name)
 
     def take(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None:
         """Table ``name``'s record and drop actions (None: none were asked for, or making them
-        failed unexpectedly), made here if the thread has not started them."""
-        with self.cond:
-            while name not in self.made:
+        failed unexpectedly), made here if no thread has started them."""
+        while True:
+            with self.cond:
+                if name in self.made:
+                    return self.made.pop(name)
                 if name in self.todo:
                     self.todo.remove(name)
                     break
                 if name not in self.busy:
                     return None
-                self.cond.wait()
-            else:
-                return self.made.pop(name)
+                if not self.todo:
+                    self.cond.wait()
+                    continue
+                other = self.todo.pop()  # another thread makes ``name``: help with the last one
+                self.busy.add(other)
+            self._make_one(other, here=True)
         return self._make(name)
 
     def stop(self) -> None:
         with self.cond:
             self.todo.clear()
-        self.thread.join()
+        self.join()
+
+    def join(self) -> None:
+        """Return once every thread is done."""
+        for thread in self.threads:
+            if thread.ident is not None:  # (started)
+                thread.join()
 
 
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
