@@ -120,15 +120,17 @@ def test_drops_made_for_a_table_that_moved_on_are_deleted_and_the_rows_cut_from_
 
 def test_the_drops_of_a_run_are_made_in_two_threads_and_give_a_fresh_extracts_rows(tmp_path: Path) -> None:
     """Two threads make the tables' drop actions (the rewrites of two tables overlap), and the rows
-    are a fresh extract's."""
+    are a fresh extract's after an edit, an add, a delete and a rename in one run."""
     src, store = _tree(tmp_path), tmp_path / "store"
     _run(src, store)
-    _edit(src, 0)
-    victim = sorted(src.rglob("*.py"))[-1]
-    victim.unlink()
+    edited = _edit(src, 0)
+    others = [p for p in sorted(src.rglob("*.py")) if p != edited]
+    others[-1].unlink()
+    others[0].rename(others[0].with_name("renamed_0.py"))
+    (edited.parent / "added_0.py").write_text("def added():\n    return 1\n")
     with threads_started() as started:
         summary = extract(make_plan([src], store=store, workers=2))
-    assert summary.changed == 2 and summary.published
+    assert summary.changed >= 4 and summary.published
     assert started.count("quarry-drops") == DROP_THREADS == 2, started
     assert dump(store) == _fresh(src, tmp_path)
 
