@@ -7,18 +7,21 @@ Every store is compared with a fresh extract (tests/storedump.py), as tests/test
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 from deltalake.transaction import AddAction
 
 from codequarry import extract, make_plan, open_store
+from codequarry.errors import StoreError
 from codequarry.parts import Replacement
 from codequarry.store.indexed import Drops
 from codequarry.store.transaction import begin_run
-from codequarry.store.writer import DROP_THREADS, _DropMaker
+from codequarry.store.writer import COMMIT_THREADS, DROP_THREADS, _DropMaker
 from tests.store.test_keyindex import _edit, _fresh, _run, _tree
 from tests.storedump import dump
 from tests.test_floor import threads_started
@@ -119,8 +122,8 @@ def test_drops_made_for_a_table_that_moved_on_are_deleted_and_the_rows_cut_from_
 
 
 def test_the_drops_of_a_run_are_made_in_two_threads_and_give_a_fresh_extracts_rows(tmp_path: Path) -> None:
-    """Two threads make the tables' drop actions (the rewrites of two tables overlap), and the rows
-    are a fresh extract's after an edit, an add, a delete and a rename in one run."""
+    """Two threads make the tables' drop actions (the rewrites of two tables overlap), two commit
+    the tables, and the rows are a fresh extract's after an edit, an add, a delete and a rename in one run."""
     src, store = _tree(tmp_path), tmp_path / "store"
     _run(src, store)
     edited = _edit(src, 0)
@@ -132,6 +135,7 @@ def test_the_drops_of_a_run_are_made_in_two_threads_and_give_a_fresh_extracts_ro
         summary = extract(make_plan([src], store=store, workers=2))
     assert summary.changed >= 4 and summary.published
     assert started.count("quarry-drops") == DROP_THREADS == 2, started
+    assert sum(n.startswith("quarry-commit") for n in started) == COMMIT_THREADS == 2, started
     assert dump(store) == _fresh(src, tmp_path)
 
 
@@ -164,3 +168,31 @@ def test_a_commit_waiting_for_a_table_another_thread_makes_makes_the_others_mean
             if made is not None and isinstance(made[1], Drops):
                 made[1].discard(store / "tables" / name)
         got[0][1].discard(store / "tables" / first)  # type: ignore[index]
+
+
+def test_a_damaged_part_fails_a_run_committing_in_threads_and_a_repaired_store_gives_a_fresh_extract(
+    tmp_path: Path,
+) -> None:
+    """With workers, tables are committed by two threads: a part that cannot be read fails the run
+    with the one damage error naming its table, nothing is published, and the tables the other
+    thread committed meanwhile are rolled back by the next run (which then equals a fresh extract)."""
+    src, store = _tree(tmp_path), tmp_path / "store"
+    _run(src, store)
+    edited = _edit(src, 0)
+    (edited.parent / "added_0.py").write_text("def added():\n    return 1\n")
+    snap = open_store(store).snapshot()
+    assert snap is not None
+    table = DeltaTable(str(store / "tables" / "files"))  # (every file has its row in ``files``)
+    part = store / "tables" / "files" / table.file_uris()[0].rsplit("/", 1)[-1]
+    good, st = part.read_bytes(), part.stat()
+    live = (store / "snapshot.json").read_bytes()
+    part.write_bytes(good[: len(good) // 2])
+    with pytest.raises(StoreError) as failed:
+        extract(make_plan([src], store=store, workers=2))
+    assert "'files'" in str(failed.value) and "quarry doctor" in str(failed.value), failed.value
+    assert (store / "snapshot.json").read_bytes() == live
+    part.write_bytes(good)
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns))  # as it was: its key record holds again
+    summary = extract(make_plan([src], store=store, workers=2))
+    assert summary.published
+    assert dump(store) == _fresh(src, tmp_path)

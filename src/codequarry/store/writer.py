@@ -131,45 +131,73 @@ class RunWriter(IndexedCommits):
         now: int,
         pause: Callable[[str], None],
     ) -> None:
-        """Commit every table the run touched, in name order (see ``commit``); each table's drop
-        actions are taken from the thread making them (``start_drops``) as soon as they are made."""
+        """Commit every table the run touched (see ``commit``); each table's drop actions are taken
+        from the threads making them (``start_drops``) as soon as they are made. Without those, in
+        name order, one table at a time; with them, by ``COMMIT_THREADS`` threads taking the tables
+        in name order (a Delta commit waits mostly outside the GIL, on its writes and Delta Lake's
+        own threads), and the first failure in name order is raised once the tables being committed
+        are (a failed run publishes nothing: the next writer rolls back what it committed)."""
+        names = [
+            n
+            for n in sorted(set(self.specs) | set(replace))
+            if self.parts.get(n) or replace.get(n) or n not in states  # untouched: not even opened
+        ]
+        if self._drops is None or len(names) < 2:
+            for name in names:
+                self._commit_table(name, replace.get(name), states, now, pause)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="quarry-commit")
+        try:
+            done = [pool.submit(self._commit_table, n, replace.get(n), states, now, pause) for n in names]
+            for future in done:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _commit_table(
+        self,
+        name: str,
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> None:
+        """Commit table ``name``: drop ``rep``'s rows, add this run's parts (``_commit_all``)."""
         maker = self._drops
-        for name in sorted(set(self.specs) | set(replace)):
-            parts = self.parts.get(name, [])
-            rep = replace.get(name)
-            if not parts and not rep and name in states:
-                continue  # untouched: not even opened
-            path = self.store.table_path(name)
-            state = states.get(name)
-            idx, drops = (maker.take(name) if maker is not None else None) or (
-                keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None,
-                None,
-            )
-            if idx is not None:
-                if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
-                    pause(f"table:{name}")
-                    self.live_files[name] = len(idx.parts)
-                    continue
-                if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
-                    continue
-            table = open_table(path)
-            if table is None:
-                if name in states:  # in the snapshot, but its log is gone: never drop rows silently
-                    raise damaged(self.store, name, "its Delta log is missing or unreadable")
-                continue
-            self._check_version(name, table.version(), states)
-            self._check_rows(name, table.version(), recorded_rows(table), states)
-            actions: list[AddAction | RemoveAction] = []
-            if rep:
-                actions += self._drop(table, name, rep, now)
-            actions += [add_action(p.file, p.size, p.stats, now) for p in parts]
-            pause(f"table:{name}")
-            if actions:
-                table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
-                table.update_incremental()  # reads the one new commit (opening it anew reads the log)
-            states[name] = TableState(version=table.version(), rows=count_rows(table))
-            self.live_files[name] = len(table.file_uris())
-            self._index(name, table, parts)
+        parts = self.parts.get(name, [])
+        path = self.store.table_path(name)
+        state = states.get(name)
+        idx, drops = (maker.take(name) if maker is not None else None) or (
+            keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None,
+            None,
+        )
+        if idx is not None:
+            if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
+                pause(f"table:{name}")
+                self.live_files[name] = len(idx.parts)
+                return
+            if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
+                return
+        table = open_table(path)
+        if table is None:
+            if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                raise damaged(self.store, name, "its Delta log is missing or unreadable")
+            return
+        self._check_version(name, table.version(), states)
+        self._check_rows(name, table.version(), recorded_rows(table), states)
+        actions: list[AddAction | RemoveAction] = []
+        if rep:
+            actions += self._drop(table, name, rep, now)
+        actions += [add_action(p.file, p.size, p.stats, now) for p in parts]
+        pause(f"table:{name}")
+        if actions:
+            table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+            table.update_incremental()  # reads the one new commit (opening it anew reads the log)
+        states[name] = TableState(version=table.version(), rows=count_rows(table))
+        self.live_files[name] = len(table.file_uris())
+        self._index(name, table, parts)
 
     def start_drops(self, replace: dict[str, Replacement], previous: Snapshot | None) -> None:
         """Start making the actions that drop ``replace``'s rows from the tables of ``previous``
