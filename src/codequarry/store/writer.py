@@ -43,8 +43,9 @@ from codequarry.store.warm import open_table
 
 #: threads making the tables' commit actions in a long-lived process (rewrites cut and written)
 COMMIT_THREADS = 2
-#: threads making a run's drop actions while it extracts (``RunWriter.start_drops``)
-DROP_THREADS = 2
+#: threads making a run's drop actions while it extracts (``RunWriter.start_drops``): the core the
+#: workers leave free; once they are done, the commit's threads make the drops not started yet too
+DROP_THREADS = 1
 
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
@@ -478,11 +479,11 @@ class RunWriter(IndexedCommits):
 
 class _DropMaker:
     """Makes the tables' drop actions (``RunWriter._make_drops``), one table at a time, in name order,
-    in ``DROP_THREADS`` threads (Arrow's filter and the Parquet reader and writer run without the
-    GIL, so two tables' rewrites overlap once the workers leave a core free); ``take`` gives one
-    table's to the commit as soon as they are made, and makes them in the calling thread when no
-    thread has started them. A commit waiting for a table another thread is making helps instead:
-    it makes the last table not started yet."""
+    in ``DROP_THREADS`` threads while the workers extract; ``take`` gives one table's to the commit
+    as soon as they are made, and makes them in the calling thread when no thread has started them.
+    A commit thread waiting for a table another thread is making helps instead: it makes the last
+    table not started yet (Arrow's filter and the Parquet reader and writer run without the GIL, so
+    the rewrites of several tables overlap once the workers are done)."""
 
     def __init__(
         self,
