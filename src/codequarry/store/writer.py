@@ -43,6 +43,9 @@ from codequarry.store.warm import open_table
 
 #: threads making the tables' commit actions in a long-lived process (rewrites cut and written)
 COMMIT_THREADS = 2
+#: threads making a run's drop actions while it extracts (``RunWriter.start_drops``): the core the
+#: workers leave free; once they are done, the commit's threads make the drops not started yet too
+DROP_THREADS = 1
 
 __all__ = ["RunWriter", "count_rows", "open_table", "rollback_unpublished", "schema_fingerprint"]
 
@@ -129,45 +132,73 @@ class RunWriter(IndexedCommits):
         now: int,
         pause: Callable[[str], None],
     ) -> None:
-        """Commit every table the run touched, in name order (see ``commit``); each table's drop
-        actions are taken from the thread making them (``start_drops``) as soon as they are made."""
+        """Commit every table the run touched (see ``commit``); each table's drop actions are taken
+        from the threads making them (``start_drops``) as soon as they are made. Without those, in
+        name order, one table at a time; with them, by ``COMMIT_THREADS`` threads taking the tables
+        in name order (a Delta commit waits mostly outside the GIL, on its writes and Delta Lake's
+        own threads), and the first failure in name order is raised once the tables being committed
+        are (a failed run publishes nothing: the next writer rolls back what it committed)."""
+        names = [
+            n
+            for n in sorted(set(self.specs) | set(replace))
+            if self.parts.get(n) or replace.get(n) or n not in states  # untouched: not even opened
+        ]
+        if self._drops is None or len(names) < 2:
+            for name in names:
+                self._commit_table(name, replace.get(name), states, now, pause)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=COMMIT_THREADS, thread_name_prefix="quarry-commit")
+        try:
+            done = [pool.submit(self._commit_table, n, replace.get(n), states, now, pause) for n in names]
+            for future in done:
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _commit_table(
+        self,
+        name: str,
+        rep: Replacement | None,
+        states: dict[str, TableState],
+        now: int,
+        pause: Callable[[str], None],
+    ) -> None:
+        """Commit table ``name``: drop ``rep``'s rows, add this run's parts (``_commit_all``)."""
         maker = self._drops
-        for name in sorted(set(self.specs) | set(replace)):
-            parts = self.parts.get(name, [])
-            rep = replace.get(name)
-            if not parts and not rep and name in states:
-                continue  # untouched: not even opened
-            path = self.store.table_path(name)
-            state = states.get(name)
-            idx, drops = (maker.take(name) if maker is not None else None) or (
-                keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None,
-                None,
-            )
-            if idx is not None:
-                if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
-                    pause(f"table:{name}")
-                    self.live_files[name] = len(idx.parts)
-                    continue
-                if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
-                    continue
-            table = open_table(path)
-            if table is None:
-                if name in states:  # in the snapshot, but its log is gone: never drop rows silently
-                    raise damaged(self.store, name, "its Delta log is missing or unreadable")
-                continue
-            self._check_version(name, table.version(), states)
-            self._check_rows(name, table.version(), recorded_rows(table), states)
-            actions: list[AddAction | RemoveAction] = []
-            if rep:
-                actions += self._drop(table, name, rep, now)
-            actions += [add_action(p.file, p.size, p.stats, now) for p in parts]
-            pause(f"table:{name}")
-            if actions:
-                table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
-                table.update_incremental()  # reads the one new commit (opening it anew reads the log)
-            states[name] = TableState(version=table.version(), rows=count_rows(table))
-            self.live_files[name] = len(table.file_uris())
-            self._index(name, table, parts)
+        parts = self.parts.get(name, [])
+        path = self.store.table_path(name)
+        state = states.get(name)
+        idx, drops = (maker.take(name) if maker is not None else None) or (
+            keyindex.load(self.store.path, path, name, state.version, state.rows) if state else None,
+            None,
+        )
+        if idx is not None:
+            if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
+                pause(f"table:{name}")
+                self.live_files[name] = len(idx.parts)
+                return
+            if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
+                return
+        table = open_table(path)
+        if table is None:
+            if name in states:  # in the snapshot, but its log is gone: never drop rows silently
+                raise damaged(self.store, name, "its Delta log is missing or unreadable")
+            return
+        self._check_version(name, table.version(), states)
+        self._check_rows(name, table.version(), recorded_rows(table), states)
+        actions: list[AddAction | RemoveAction] = []
+        if rep:
+            actions += self._drop(table, name, rep, now)
+        actions += [add_action(p.file, p.size, p.stats, now) for p in parts]
+        pause(f"table:{name}")
+        if actions:
+            table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
+            table.update_incremental()  # reads the one new commit (opening it anew reads the log)
+        states[name] = TableState(version=table.version(), rows=count_rows(table))
+        self.live_files[name] = len(table.file_uris())
+        self._index(name, table, parts)
 
     def start_drops(self, replace: dict[str, Replacement], previous: Snapshot | None) -> None:
         """Start making the actions that drop ``replace``'s rows from the tables of ``previous``
@@ -448,8 +479,11 @@ class RunWriter(IndexedCommits):
 
 class _DropMaker:
     """Makes the tables' drop actions (``RunWriter._make_drops``), one table at a time, in name order,
-    in a thread; ``take`` gives one table's to the commit as soon as they are made, and makes them
-    in the calling thread when the thread has not started them."""
+    in ``DROP_THREADS`` threads while the workers extract; ``take`` gives one table's to the commit
+    as soon as they are made, and makes them in the calling thread when no thread has started them.
+    A commit thread waiting for a table another thread is making helps instead: it makes the last
+    table not started yet (Arrow's filter and the Parquet reader and writer run without the GIL, so
+    the rewrites of several tables overlap once the workers are done)."""
 
     def __init__(
         self,
@@ -464,10 +498,14 @@ class _DropMaker:
         self.busy: set[str] = set()
         self.made: dict[str, tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None] = {}
         self.cond = threading.Condition()
-        self.thread = threading.Thread(target=self._work, name="quarry-drops", daemon=True)
+        self.threads = [
+            threading.Thread(target=self._work, name="quarry-drops", daemon=True)
+            for _ in range(min(DROP_THREADS, len(names)))
+        ]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
     def made_for(self, replace: Mapping[str, Replacement], previous: Snapshot | None) -> bool:
         """Were these made for this ``replace`` and ``previous`` (the same objects)?"""
@@ -478,6 +516,24 @@ class _DropMaker:
     def _make(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None]:
         return self.writer._make_drops(name, self.replace[name], self.states[name], self.now)
 
+    def _make_one(self, name: str, *, here: bool = False) -> None:
+        """Make table ``name``'s actions (it is in ``busy``) and hand them to ``made``; ``here``: in
+        the commit's thread, where an interruption is raised (after it is handed on)."""
+        got = None
+        try:
+            got = self._make(name)
+        except Exception:  # noqa: BLE001 - None: the commit loads the record itself
+            got = None
+        except BaseException:
+            if here:
+                raise
+            got = None
+        finally:
+            with self.cond:
+                self.made[name] = got
+                self.busy.discard(name)
+                self.cond.notify_all()
+
     def _work(self) -> None:
         while True:
             with self.cond:
@@ -485,36 +541,38 @@ class _DropMaker:
                     return
                 name = self.todo.popleft()
                 self.busy.add(name)
-            got = None
-            try:
-                got = self._make(name)
-            except BaseException:  # noqa: BLE001 - None: the commit loads the record itself
-                got = None
-            finally:
-                with self.cond:
-                    self.made[name] = got
-                    self.busy.discard(name)
-                    self.cond.notify_all()
+            self._make_one(name)
 
     def take(self, name: str) -> tuple[keyindex.KeyIndex | None, Drops | BaseException | None] | None:
         """Table ``name``'s record and drop actions (None: none were asked for, or making them
-        failed unexpectedly), made here if the thread has not started them."""
-        with self.cond:
-            while name not in self.made:
+        failed unexpectedly), made here if no thread has started them."""
+        while True:
+            with self.cond:
+                if name in self.made:
+                    return self.made.pop(name)
                 if name in self.todo:
                     self.todo.remove(name)
                     break
                 if name not in self.busy:
                     return None
-                self.cond.wait()
-            else:
-                return self.made.pop(name)
+                if not self.todo:
+                    self.cond.wait()
+                    continue
+                other = self.todo.pop()  # another thread makes ``name``: help with the last one
+                self.busy.add(other)
+            self._make_one(other, here=True)
         return self._make(name)
 
     def stop(self) -> None:
         with self.cond:
             self.todo.clear()
-        self.thread.join()
+        self.join()
+
+    def join(self) -> None:
+        """Return once every thread is done."""
+        for thread in self.threads:
+            if thread.ident is not None:  # (started)
+                thread.join()
 
 
 def _part_ranges(live: pa.Table) -> Iterator[tuple[Any, ...]]:
