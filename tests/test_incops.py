@@ -392,3 +392,46 @@ def test_before_and_rows_of_files_read_what_a_whole_scan_reads(
             now.filter(key_filter(now, ("repo", "path"), keys))
         )
     assert "tests/test_z.py" in ctx.before("test_facts")["path"].to_pylist()
+
+
+def _tests_parts(store: Path) -> dict[str, set[str]]:
+    """Each live part of the ``tests`` table -> the paths of its rows."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    folder = store / "tables" / "tests"
+    return {
+        Path(u).name: set(pq.read_table(u, columns=["path"]).column("path").to_pylist())
+        for u in DeltaTable(str(folder)).file_uris()
+    }
+
+
+def test_a_large_whole_output_is_written_in_parts_cut_at_file_boundaries(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole output larger than OUTPUT_PART_BYTES is written sorted by (repo, path) in parts of about
+    that size, so that re-deriving one file rewrites the part holding it and not every row (before:
+    one part held every row of ``tests`` and a one-file change rewrote it whole)."""
+    from codequarry import operations
+
+    monkeypatch.setattr(operations, "OUTPUT_PART_BYTES", 4096)
+    cases = {
+        f"tests/test_m{i:02}.py": "import unittest\n\n\nclass Case(unittest.TestCase):\n"
+        + "".join(f"    def test_{j}(self):\n        pass\n\n" for j in range(250))
+        for i in range(16)
+    }
+    src = tree(world, cases)
+    run(world)
+    parts = _tests_parts(world["store"])
+    assert len(parts) >= 3
+    for rel in cases:  # a file's rows sit in one part, or two where a part ends
+        assert 1 <= sum(rel in paths for paths in parts.values()) <= 2
+    edited = "tests/test_m07.py"
+    (src / edited).write_text(cases[edited] + "    def test_more(self):\n        pass\n")
+    s = run(world)
+    assert s.operations["python.tests.cases"]["ran"]
+    after = _tests_parts(world["store"])
+    kept = set(parts) & set(after)
+    assert {p for p in parts if p not in kept} == {p for p, paths in parts.items() if edited in paths}
+    assert len(kept) >= len(parts) - 2
+    assert dump(world["store"]) == fresh(world, 1)
