@@ -400,7 +400,7 @@ def main() -> int:
                 else:
                     rounds.append(corpus_round(corpus, Path(tmp), i, args.workers))
         report.update(summarise(rounds))
-        report["load_average_1min"] = os.getloadavg()[0]
+        report["load_average_1min"] = [os.getloadavg()[0]]  # (at the end; per round with --baseline-src)
     if args.only not in ("corpus", "mixed"):
         report["floor"] = floor(args.repeat)
     return emit(report, args.out)
