@@ -1,8 +1,8 @@
 """Incremental re-runs against a cold extract, on a copy of the standard library (or FOLDER), and
 the floor of a `quarry extract` command on a small tree.
 
-    python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE] [--only floor|corpus]
-                                [--baseline-src OTHER/src]
+    python bench/incremental.py [FOLDER] [--repeat 3] [--workers N] [--out FILE] [--only floor|corpus|mixed]
+                                [--steps 6] [--baseline-src OTHER/src]
 
 Prints JSON: cold extract, no-change re-run, one-file-change re-run, a mixed run (one edit, one
 add, one delete and one rename in one run) and a move of the whole tree to another folder name
@@ -12,6 +12,13 @@ extract. Targets: no-change < 5% of cold, one-file change <= 5% (issue 12 on the
 mixed <= 10%; a move re-extracts nothing (files_parsed 0). With ``--baseline-src`` each round runs
 in a new interpreter, once with this checkout's code and once with OTHER's, alternating which goes
 first, and ``vs_baseline`` gives the ratios of the medians.
+
+``mixed``: the mixed run alone, ``--steps`` times one after the other on one store (each step another
+edit, add, delete and rename), after a cold extract and a one-file change of the same round, so
+that the ratio to the cold run is a median of many mixed runs against a cold run of the same load:
+``--repeat`` rounds, each on a fresh copy (each round in a new interpreter with ``--baseline-src``,
+the sides alternating). The same keys as ``corpus`` for the phases it times (``median_seconds``,
+``ratios``, ``cpu_ratios``, ``targets_met``, ``vs_baseline``); ``seconds`` holds every mixed step.
 
 ``floor``: the `quarry extract` command (``python -m codequarry``, a new interpreter each time, as a
 user runs it) on a copy of examples/sample (8 files): a cold run, a no-op answered by the fast path,
@@ -243,37 +250,85 @@ def corpus_round(corpus: Path, tmp: Path, i: int, workers: int) -> dict[str, obj
     return {"wall": wall, "cpu": cpu, "move_files_parsed": s.files_parsed}  # type: ignore[attr-defined]
 
 
-def round_in_child(folder: str, workers: int, src: str, i: int) -> dict[str, object]:
-    """``corpus_round`` on a fresh copy of ``folder`` in a new interpreter importing codequarry from
-    ``src`` (``--baseline-src``, or this code's)."""
+MIXED_PHASES = ("cold", "one_file_change", "edit_add_delete_rename")
+
+
+def mixed_round(corpus: Path, tmp: Path, i: int, workers: int, steps: int) -> dict[str, object]:
+    """One ``--only mixed`` round on ``corpus`` (a copy): the cold extract, a one-file change, then
+    ``steps`` mixed runs on the same store; wall and CPU seconds, a list per phase."""
+    wall: dict[str, list[float]] = {k: [] for k in MIXED_PHASES}
+    cpu: dict[str, list[float]] = {k: [] for k in MIXED_PHASES}
+    plan = make_plan([corpus], store=tmp / f"store{i}", workers=workers)
+
+    def take(kind: str, fn) -> object:  # type: ignore[no-untyped-def]
+        w, c, result = measured(fn)
+        wall[kind].append(w)
+        cpu[kind].append(c)
+        return result
+
+    take("cold", lambda: extract(plan))
+    s = extract(plan)  # (nothing changed: as in a corpus round, the first re-run is not a mixed one)
+    assert s.changed == 0, s  # type: ignore[attr-defined]
+    victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
+    with open(victim, "a") as fh:
+        fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    s = take("one_file_change", lambda: extract(plan))
+    assert s.changed == 1, s  # type: ignore[attr-defined]
+    for step in range(steps):
+        mixed_change(corpus, i * 1000 + step)
+        s = take("edit_add_delete_rename", lambda: extract(plan))
+        assert s.changed >= 4, s  # type: ignore[attr-defined]
+    return {"wall": wall, "cpu": cpu}
+
+
+def round_in_child(folder: str, workers: int, src: str, i: int, steps: int = 0) -> dict[str, object]:
+    """``corpus_round`` (or ``mixed_round`` with ``steps``) on a fresh copy of ``folder`` in a new
+    interpreter importing codequarry from ``src`` (``--baseline-src``, or this code's)."""
     env = {**os.environ, "PYTHONPATH": src}
     args = [sys.executable, __file__, folder, "--workers", str(workers), "--round", str(i)]
+    if steps:
+        args += ["--only", "mixed", "--steps", str(steps)]
     done = subprocess.run(args, capture_output=True, text=True, check=True, env=env)
     return dict(json.loads(done.stdout))
 
 
 def summarise(rounds: list[dict[str, Any]]) -> dict[str, object]:
-    """Medians of wall and CPU seconds per phase over ``rounds``, and their ratios to the cold run."""
-    walls = {k: [r["wall"][k] for r in rounds] for k in PHASES}
-    cpus = {k: [r["cpu"][k] for r in rounds] for k in PHASES}
+    """Medians of wall and CPU seconds per phase over ``rounds``, and their ratios to the cold run
+    (a phase a round timed several times, as ``mixed_round`` does, counts every time)."""
+    phases = [k for k in PHASES if k in rounds[0]["wall"]]
+
+    def every(r: dict[str, Any], k: str) -> list[float]:
+        got = r[k]
+        return list(got) if isinstance(got, list) else [got]
+
+    walls = {k: [x for r in rounds for x in every(r["wall"], k)] for k in phases}
+    cpus = {k: [x for r in rounds for x in every(r["cpu"], k)] for k in phases}
     med = {k: statistics.median(v) for k, v in walls.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpus.items()}
-    parsed = [r["move_files_parsed"] for r in rounds]
-    return {
-        "seconds": walls,
-        "cpu_seconds": cpus,
-        "move_files_parsed": parsed,
-        "median_seconds": med,
-        "median_cpu_seconds": med_cpu,
-        "ratios": {f"{k}_vs_cold": med[k] / med["cold"] for k in PHASES if k != "cold"},
-        "cpu_ratios": {f"{k}_vs_cold": med_cpu[k] / med_cpu["cold"] for k in PHASES if k != "cold"},
-        "targets_met": {
-            "no_change_under_5pct": med["no_change"] / med["cold"] < 0.05,
-            "one_file_change_under_5pct": med["one_file_change"] / med["cold"] <= 0.05,
-            "edit_add_delete_rename_under_10pct": med["edit_add_delete_rename"] / med["cold"] <= 0.10,
-            "move_extracts_nothing": not any(parsed),
-        },
+    parsed = [r["move_files_parsed"] for r in rounds if "move_files_parsed" in r]
+    met = {
+        "no_change_under_5pct": ("no_change", 0.05),
+        "one_file_change_under_5pct": ("one_file_change", 0.05),
+        "edit_add_delete_rename_under_10pct": ("edit_add_delete_rename", 0.10),
     }
+    targets: dict[str, bool] = {k: med[p] / med["cold"] <= t for k, (p, t) in met.items() if p in med}
+    if "no_change" in med:
+        targets["no_change_under_5pct"] = med["no_change"] / med["cold"] < 0.05
+    if "move_whole_tree" in med:
+        targets["move_extracts_nothing"] = not any(parsed)
+    out: dict[str, object] = {"seconds": walls, "cpu_seconds": cpus}
+    if parsed:
+        out["move_files_parsed"] = parsed
+    out.update(
+        median_seconds=med,
+        median_cpu_seconds=med_cpu,
+        ratios={f"{k}_vs_cold": med[k] / med["cold"] for k in phases if k != "cold"},
+        cpu_ratios={f"{k}_vs_cold": med_cpu[k] / med_cpu["cold"] for k in phases if k != "cold"},
+        targets_met=targets,
+    )
+    return out
 
 
 def main() -> int:
@@ -282,7 +337,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--out")
-    ap.add_argument("--only", choices=("floor", "corpus"))
+    ap.add_argument("--only", choices=("floor", "corpus", "mixed"))
+    ap.add_argument("--steps", type=int, default=6, help="mixed runs per round of --only mixed")
     ap.add_argument(
         "--baseline-src",
         help="also time another checkout's src folder (PYTHONPATH), interleaved: the floor's cold run and "
@@ -295,11 +351,17 @@ def main() -> int:
             corpus = Path(tmp) / "corpus" / "tree"
             corpus.parent.mkdir()
             copy_corpus(Path(args.folder), corpus)
-            print(json.dumps(corpus_round(corpus, Path(tmp), args.round, args.workers)))
+            if args.only == "mixed":
+                print(json.dumps(mixed_round(corpus, Path(tmp), args.round, args.workers, args.steps)))
+            else:
+                print(json.dumps(corpus_round(corpus, Path(tmp), args.round, args.workers)))
         return 0
     if args.only == "floor":
         return emit({"floor": floor(args.repeat, args.baseline_src)}, args.out)
     report: dict[str, object] = {"corpus": args.folder, "workers": args.workers, "repeat": args.repeat}
+    steps = args.steps if args.only == "mixed" else 0
+    if steps:
+        report["steps"] = steps
     report["python_files"] = sum(1 for p in Path(args.folder).rglob("*.py") if "site-packages" not in p.parts)
     if args.baseline_src:
         # each side's rounds in new interpreters, alternating which goes first, under the same load
@@ -311,14 +373,15 @@ def main() -> int:
             loads.append(os.getloadavg()[0])
             sides = [(here, mine), (args.baseline_src, theirs)]
             for src, into in sides if i % 2 == 0 else sides[::-1]:
-                into.append(round_in_child(args.folder, args.workers, src, i))
+                into.append(round_in_child(args.folder, args.workers, src, i, steps))
         report.update(summarise(mine))
         report["baseline_src"] = args.baseline_src
         report["baseline"] = summarise(theirs)
         base = report["baseline"]
+        timed = MIXED_PHASES if steps else PHASES
         report["vs_baseline"] = {
-            "wall": {k: report["median_seconds"][k] / base["median_seconds"][k] for k in PHASES},  # type: ignore[index]
-            "cpu": {k: report["median_cpu_seconds"][k] / base["median_cpu_seconds"][k] for k in PHASES},  # type: ignore[index]
+            "wall": {k: report["median_seconds"][k] / base["median_seconds"][k] for k in timed},  # type: ignore[index]
+            "cpu": {k: report["median_cpu_seconds"][k] / base["median_cpu_seconds"][k] for k in timed},  # type: ignore[index]
         }
         report["load_average_1min"] = loads
     else:
@@ -328,9 +391,17 @@ def main() -> int:
             corpus.parent.mkdir()
             copy_corpus(Path(args.folder), corpus)
             for i in range(args.repeat):
-                rounds.append(corpus_round(corpus, Path(tmp), i, args.workers))
+                if steps:  # a fresh copy for each round, as with --baseline-src
+                    fresh = Path(tmp) / f"copy{i}" / "tree"
+                    fresh.parent.mkdir()
+                    copy_corpus(Path(args.folder), fresh)
+                    rounds.append(mixed_round(fresh, Path(tmp), i, args.workers, steps))
+                    shutil.rmtree(fresh.parent)
+                else:
+                    rounds.append(corpus_round(corpus, Path(tmp), i, args.workers))
         report.update(summarise(rounds))
-    if args.only != "corpus":
+        report["load_average_1min"] = [os.getloadavg()[0]]  # (at the end; per round with --baseline-src)
+    if args.only not in ("corpus", "mixed"):
         report["floor"] = floor(args.repeat)
     return emit(report, args.out)
 

@@ -392,3 +392,118 @@ def test_before_and_rows_of_files_read_what_a_whole_scan_reads(
             now.filter(key_filter(now, ("repo", "path"), keys))
         )
     assert "tests/test_z.py" in ctx.before("test_facts")["path"].to_pylist()
+
+
+def _tests_parts(store: Path) -> dict[str, set[str]]:
+    """Each live part of the ``tests`` table -> the paths of its rows."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    folder = store / "tables" / "tests"
+    return {
+        Path(u).name: set(pq.read_table(u, columns=["path"]).column("path").to_pylist())
+        for u in DeltaTable(str(folder)).file_uris()
+    }
+
+
+def test_a_large_whole_output_is_written_in_parts_cut_at_file_boundaries(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole output larger than OUTPUT_PART_BYTES is written sorted by (repo, path) in parts of about
+    that size, so that re-deriving one file rewrites the part holding it and not every row (before:
+    one part held every row of ``tests`` and a one-file change rewrote it whole)."""
+    from codequarry import operations
+
+    monkeypatch.setattr(operations, "OUTPUT_PART_BYTES", 4096)
+    cases = {
+        f"tests/test_m{i:02}.py": "import unittest\n\n\nclass Case(unittest.TestCase):\n"
+        + "".join(f"    def test_{j}(self):\n        pass\n\n" for j in range(250))
+        for i in range(16)
+    }
+    src = tree(world, cases)
+    run(world)
+    parts = _tests_parts(world["store"])
+    assert len(parts) >= 3
+    for rel in cases:  # a file's rows sit in one part, or two where a part ends
+        assert 1 <= sum(rel in paths for paths in parts.values()) <= 2
+    edited = "tests/test_m07.py"
+    (src / edited).write_text(cases[edited] + "    def test_more(self):\n        pass\n")
+    s = run(world)
+    assert s.operations["python.tests.cases"]["ran"]
+    after = _tests_parts(world["store"])
+    kept = set(parts) & set(after)
+    assert {p for p in parts if p not in kept} == {p for p, paths in parts.items() if edited in paths}
+    assert len(kept) >= len(parts) - 2
+    assert dump(world["store"]) == fresh(world, 1)
+
+
+_NAMES = ["a.A", "a.B", "b.A", "b.C", "Base", "x.Base", "Model"]
+
+
+def _class_rows(rows: list[tuple[str, str, int, str, str, list[str], list[str]]]) -> Any:
+    import pyarrow as pa
+
+    cols = ["repo", "path", "line", "kind", "fqn", "bases", "decorators"]
+    data: dict[str, Any] = {c: [r[i] for r in rows] for i, c in enumerate(cols)}
+    data["col"] = [0] * len(rows)
+    data["decorators"] = [[{"name": d} for d in ds] for ds in data["decorators"]]
+    schema = pa.schema(
+        [
+            ("repo", pa.string()),
+            ("path", pa.string()),
+            ("line", pa.int64()),
+            ("kind", pa.string()),
+            ("fqn", pa.string()),
+            ("bases", pa.list_(pa.string())),
+            ("decorators", pa.list_(pa.struct([("name", pa.string())]))),
+            ("col", pa.int64()),
+        ]
+    )
+    return pa.table(data, schema=schema)
+
+
+def test_the_flipped_base_last_parts_split_by_name_equal_two_whole_passes() -> None:
+    """``affected.flips`` walks the unchanged names' rows once; it must give what two passes of
+    ``_lasts`` over the whole table (now, and with the changed files' rows as before) give."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from codequarry.extractors.python.models.affected import _lasts, flips
+    from codequarry.store.outputs import key_filter
+
+    row = st.tuples(
+        st.sampled_from(["r1", "r2"]),
+        st.sampled_from(["p1.py", "p2.py", "p3.py"]),
+        st.integers(1, 4),
+        st.sampled_from(["class", "alias", "factory"]),
+        st.sampled_from(_NAMES),
+        st.lists(st.sampled_from([*_NAMES, "m.Other", "Plain"]), max_size=2),
+        st.lists(st.sampled_from(["dataclass", "x.register"]), max_size=1),
+    )
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        st.lists(row, max_size=12),
+        st.lists(row, max_size=6),
+        st.sets(st.tuples(st.sampled_from(["r1", "r2"]), st.sampled_from(["p1.py", "p2.py", "p3.py"]))),
+    )
+    def check(now_rows: list[Any], old_rows: list[Any], changed: set[tuple[str, str]]) -> None:
+        import pyarrow.compute as pc
+
+        # an alias row names its target as its first base (models/classes.py)
+        now_rows = [r for r in now_rows if r[3] != "alias" or r[5]]
+        old_rows = [r for r in old_rows if r[3] != "alias" or r[5]]
+
+        everything = _class_rows(now_rows)
+        before = _class_rows([r for r in old_rows if (r[0], r[1]) in changed])
+        rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
+        a, b = _lasts(everything), _lasts(pa_concat(rest, before))
+        assert flips(everything, before, changed) == (a ^ b, a | b)
+
+    check()
+
+
+def pa_concat(a: Any, b: Any) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables([a, b])

@@ -56,6 +56,10 @@ class WorkPlan:
     touched: int = 0  # unchanged files whose mtime moved: hashed, not extracted
     rerun: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors re-run on every file
     dropped: dict[str, list[str]] = field(default_factory=dict)  # repo -> extractors no longer selected
+    #: the last snapshot's ``files`` rows of the run's repos as the plan read them: (version, the
+    #: repos read, the rows' FILES_READ columns), for the reuse plan (reuse.py) not to read them
+    #: again; None when not read so
+    files_read: tuple[int, frozenset[str], pa.Table] | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_noop(self) -> bool:
@@ -127,6 +131,7 @@ class _Scan:
     prev_outputs: dict[str, dict[str, list[str]]]
     prev_files: dict[Key, tuple[int, int, str | None, str | None]]
     prev_modules: dict[Key, tuple[str | None, bool]]
+    files_read: tuple[int, frozenset[str], pa.Table] | None
     by_repo: dict[str, list[FileTask]]
     same: set[int]  # keys of touched files whose content hashes to the stored sha256
     racy: set[int] = field(default_factory=set)  # keys of racy files whose content changed (_racy)
@@ -154,6 +159,7 @@ def plan_work(
         state={r: m for r, m in scan.prev_state.items() if r not in repos},
     )
     work.outputs = {r: m for r, m in scan.prev_outputs.items() if r not in repos and r in work.state}
+    work.files_read = scan.files_read
     for repo in repos:
         if repo in scoped and repo in scan.prev_state:
             work.state[repo] = scan.prev_state[repo]
@@ -193,7 +199,7 @@ def _scan(
         if other not in repos:
             for name in forced:
                 names.pop(name, None)
-    prev_files, prev_modules = _previous_files(store, snap, repos)
+    prev_files, prev_modules, files_read = _previous_files(store, snap, repos)
     by_repo: dict[str, list[FileTask]] = defaultdict(list)
     for t in tasks:
         by_repo[t.repo].append(t)
@@ -212,20 +218,30 @@ def _scan(
         prev_outputs=previous_outputs(snap),
         prev_files=prev_files,
         prev_modules=prev_modules,
+        files_read=files_read,
         by_repo=by_repo,
         same=_same_content(tasks, prev_files) if MANIFEST in selected else set(),
         racy=_racy(tasks, prev_files, snap),
     )
 
 
+#: the columns of the last snapshot's ``files`` rows the plan reads (``WorkPlan.files_read``)
+FILES_READ = ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"]
+
+
 def _previous_files(
     store: Store, snap: Snapshot | None, repos: list[str]
-) -> tuple[dict[Key, tuple[int, int, str | None, str | None]], dict[Key, tuple[str | None, bool]]]:
-    """The last snapshot's files rows (size, mtime, sha256, language) and modules rows of ``repos``."""
+) -> tuple[
+    dict[Key, tuple[int, int, str | None, str | None]],
+    dict[Key, tuple[str | None, bool]],
+    tuple[int, frozenset[str], pa.Table] | None,
+]:
+    """The last snapshot's files rows (size, mtime, sha256, language) and modules rows of ``repos``,
+    and the files rows as read (with their version; None when kept per part instead)."""
     prev_files: dict[Key, tuple[int, int, str | None, str | None]] = {}
     prev_modules: dict[Key, tuple[str | None, bool]] = {}
     if snap is None:
-        return prev_files, prev_modules
+        return prev_files, prev_modules, None
     from codequarry import partcache
 
     if partcache.enabled():  # quarry watch: each part's rows made into a dict once
@@ -236,10 +252,8 @@ def _previous_files(
         mods = _indexed(store, snap, "modules", ["module", "is_package"], repos)
         if mods is not None:
             prev_modules = mods
-        return prev_files, prev_modules
-    files = _read(
-        store, snap, "files", ["repo", "path", "size_bytes", "mtime_ns", "sha256", "language"], repos
-    )
+        return prev_files, prev_modules, None
+    files = _read(store, snap, "files", FILES_READ, repos)
     if files is not None:
         for r, p, s, m, h, lang in zip(*(files.column(i).to_pylist() for i in range(6)), strict=True):
             prev_files[(r, p)] = (s, m, h, lang)
@@ -247,7 +261,8 @@ def _previous_files(
     if mods is not None:
         for r, p, mod, pkg in zip(*(mods.column(i).to_pylist() for i in range(4)), strict=True):
             prev_modules[(r, p)] = (mod, pkg)
-    return prev_files, prev_modules
+    read = (snap.tables["files"].version, frozenset(repos), files) if files is not None else None
+    return prev_files, prev_modules, read
 
 
 def _indexed(

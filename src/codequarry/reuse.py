@@ -251,7 +251,10 @@ def _stored_files(
     if not repos:
         return None
     columns = ["repo", "path", "sha256", "language", "size_bytes"]
-    files = read_columns(store, "files", previous.tables["files"].version, columns, repos)
+    version = previous.tables["files"].version
+    files = _files_read(work, version, columns, repos)
+    if files is None:
+        files = read_columns(store, "files", version, columns, repos)
     if files is None or not files.num_rows:
         return None
     gone = _replaced(work)
@@ -262,6 +265,19 @@ def _stored_files(
         ]
         files = files.filter(pa.array(keep, pa.bool_()))
     return files if files.num_rows else None
+
+
+def _files_read(work: WorkPlan, version: int, columns: list[str], repos: list[str]) -> pa.Table | None:
+    """The files rows of ``repos`` at ``version`` from those the plan read (``WorkPlan.files_read``),
+    or None when it read none, another version or not every one of ``repos``."""
+    if work.files_read is None:
+        return None
+    at, read, files = work.files_read
+    if at != version or not set(repos) <= read or not set(columns) <= set(files.column_names):
+        return None
+    if set(repos) != read:
+        files = files.filter(pc.is_in(files.column("repo"), value_set=pa.array(repos, pa.string())))
+    return files.select(columns)
 
 
 def _stored_sources(

@@ -40,7 +40,7 @@ extracts; ``tests/test_incops.py`` over cross-file model hierarchies and chains 
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Collection, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,8 @@ def _lasts(classes: pa.Table) -> set[tuple[str, str]]:
     data = classes.select(["repo", "path", "line", "col", "kind", "fqn", "bases", "decorators"])
     is_alias = pc.equal(data["kind"], "alias")
     data = data.append_column("alias", is_alias).filter(pc.not_equal(data["kind"], "factory"))
+    if not data.num_rows:  # (factory rows alone)
+        return set()
     data = data.sort_by([(c, "ascending") for c in ("alias", "repo", "fqn", "path", "line", "col")])
     key = pc.binary_join_element_wise(data["repo"], data["fqn"], pc.cast(data["alias"], pa.string()), "\0")
     key = key.combine_chunks()
@@ -195,13 +197,36 @@ def _flips(ctx: Any, everything: pa.Table, changed: frozenset[tuple[str, str]]) 
             flipped = index.flipped
             index.flipped = None
             return flipped, index.pairs() | flipped
+    before = ctx.before("model_classes").select(everything.column_names).cast(everything.schema)
+    return flips(everything, before, changed)
+
+
+def flips(
+    everything: pa.Table, before: pa.Table, changed: Collection[tuple[str, str]]
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """(the pairs of :func:`_lasts` that differ, those present) between ``everything`` (the
+    ``model_classes`` rows now) and the same rows with the ``changed`` files' rows replaced by
+    ``before`` (their rows as the operation last saw them, of ``everything``'s schema)."""
     from codequarry.operations import key_filter
 
-    rest = everything.filter(pc.invert(key_filter(everything, ("repo", "path"), changed)))
-    lasts_now = _lasts(everything)
-    before = ctx.before("model_classes")
-    lasts_before = _lasts(pa.concat_tables([rest, before.select(rest.column_names).cast(rest.schema)]))
-    return lasts_now ^ lasts_before, lasts_now | lasts_before
+    # _lasts keeps the first row of each (repo, fqn) and unions what those rows write, so it splits
+    # over rows grouped by (repo, fqn): the rows of the changed files and of the names their rows
+    # (before or now) define (``mine``), and the others, which are the same before and after. The
+    # whole table is walked once, the changed names' rows twice (was: twice the whole table)
+    in_changed = key_filter(everything, ("repo", "path"), changed)
+    names = pa.concat_tables(
+        [everything.filter(in_changed).select(["repo", "fqn"]), before.select(["repo", "fqn"])]
+    )
+    defined = set(zip(names["repo"].to_pylist(), names["fqn"].to_pylist(), strict=True))
+    mine = pc.or_(
+        in_changed, key_filter(everything, ("repo", "fqn"), {k for k in defined if k[1] is not None})
+    )
+    same = _lasts(everything.filter(pc.invert(mine)))
+    theirs = everything.filter(mine)
+    rest = theirs.filter(pc.invert(key_filter(theirs, ("repo", "path"), changed)))
+    lasts_now = _lasts(theirs)
+    lasts_before = _lasts(pa.concat_tables([rest, before]))
+    return (lasts_now ^ lasts_before) - same, same | lasts_now | lasts_before
 
 
 def _imports_unmoved(ctx: Any) -> bool:
