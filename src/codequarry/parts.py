@@ -12,6 +12,7 @@ import json
 import os
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -26,6 +27,18 @@ import pyarrow.parquet as pq
 # ``write_deltalake`` for operations have no checksums: delta-rs does not offer them; their pages are
 # read unchecked.)
 WRITE_OPTIONS: dict[str, bool] = {"use_compliant_nested_type": True, "write_page_checksum": True}
+
+#: a live part under this size is small: the automatic compaction after a run (CLI and `quarry watch`
+#: alike) merges small parts into parts of about this size, and counts only small parts to decide
+#: whether a table is crowded. A run rewrites each part holding a changed file's rows, so merging
+#: whole tables (all of the standard library's 327k `calls` rows in one 16 MB part) would make every
+#: later edit rewrite the whole table; a cold extract's parts (up to ~0.5 MB) are never merged.
+SMALL_PART_BYTES = 256 * 1024
+
+
+def small_parts(sizes: Iterable[int]) -> int:
+    """How many of the parts of these sizes are small (see :data:`SMALL_PART_BYTES`)."""
+    return sum(1 for size in sizes if size < SMALL_PART_BYTES)
 
 
 def read_checked(full: str, columns: list[str] | None = None) -> pa.Table:

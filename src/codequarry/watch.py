@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import typer
 
 from codequarry.errors import QuarryError
+from codequarry.parts import SMALL_PART_BYTES
 from codequarry.plan import Plan
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import CHECKPOINT_EVERY
@@ -40,11 +41,9 @@ STEP_MS = 10
 #: watch has caught up (Arrow takes about 8 times as much; partcache bounds it anyway)
 PRIME_BYTES = 32 * 1024 * 1024
 IDLE_MS = 250  # no change for this long: the work batches left for idle time is done (Idle)
-#: the watch's compaction merges only parts under this size, into parts of about this size. A batch
-#: rewrites each part holding an edited file's rows, so merging a crowded table whole (the 16 MB of
-#: a run's compaction: all of the standard library's 327k calls rows in one part) would make every
-#: later edit rewrite the whole table; parts a cold extract wrote (up to ~0.5 MB) stay as they are
-COMPACT_TARGET_BYTES = 256 * 1024
+#: the watch's compaction merges only parts under this size, into parts of about this size, as a
+#: command's automatic compaction does (parts.SMALL_PART_BYTES says why)
+COMPACT_TARGET_BYTES = SMALL_PART_BYTES
 
 
 def _filter(store: Path) -> Any:

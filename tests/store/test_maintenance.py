@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from codequarry import extract, make_plan, open_store
+from deltalake import DeltaTable
+
+from codequarry import extract, make_plan, open_store, sql
 from codequarry.store import WriterLock
 from codequarry.store.maintenance import compact, status
 from tests.test_incremental import dump, touch_later
@@ -78,3 +80,40 @@ def test_many_small_runs_trigger_automatic_compaction(tmp_path: Path, monkeypatc
     assert any("compacted" in n for n in notes)
     assert status(open_store(store))["tables"]["assignments"]["files"] <= 3
     assert os.path.isdir(store / "tables" / "assignments")
+
+
+def test_automatic_compaction_merges_small_parts_and_leaves_big_ones(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A run rewrites every part holding a changed file's rows: merging a crowded table whole would
+    make each later edit rewrite all of it. Only parts under SMALL_PART_BYTES count and are merged."""
+    import codequarry.parts as parts_mod
+    import codequarry.store.maintenance as maintenance
+
+    src = tmp_path / "src"
+    src.mkdir()
+    # one file with many calls: the cold run's calls part is far bigger than the small ones
+    (src / "big.py").write_text("".join(f"func_{i}(arg_{i}, {i})\n" for i in range(20_000)))
+    store = tmp_path / "store"
+    extract(make_plan([src], store=store, workers=1))
+    (big,) = (
+        DeltaTable(str(store / "tables" / "calls"))
+        .get_add_actions(flatten=True)
+        .column("size_bytes")
+        .to_pylist()
+    )
+    monkeypatch.setattr(parts_mod, "SMALL_PART_BYTES", big // 4)
+    monkeypatch.setattr(maintenance, "AUTO_COMPACT_FILES", 3)
+    notes = []
+    for i in range(7):  # each run adds a small file: one small calls part each
+        (src / f"m{i}.py").write_text(f"call_{i}({i})\n")
+        notes += extract(make_plan([src], store=store, workers=1)).notes
+    assert any("compacted" in n and "calls" in n for n in notes), notes
+    sizes = (
+        DeltaTable(str(store / "tables" / "calls"))
+        .get_add_actions(flatten=True)
+        .column("size_bytes")
+        .to_pylist()
+    )
+    assert big in sizes  # the big part was neither merged nor rewritten
+    assert sum(1 for s in sizes if s < big // 4) <= 3  # the small ones were merged
+    rows = sql(open_store(store), "SELECT count(*) AS n FROM calls").column("n").to_pylist()
+    assert rows == [20_007]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.parts import Part, Replacement
+from codequarry.parts import Part, Replacement, small_parts
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.keyfile import is_current
@@ -62,12 +62,21 @@ class Drops:
                     os.unlink(table_path / action.path)
 
 
+def _sizes(
+    idx: keyindex.KeyIndex, actions: list[AddAction | RemoveAction], kept: dict[str, Kept]
+) -> Iterator[int]:
+    """The sizes of the parts ``kept`` after ``actions`` (the record's, or the ones the actions add)."""
+    sizes = {rel: part.size for rel, part in idx.parts.items()}
+    sizes.update((a.path, a.size) for a in actions if isinstance(a, AddAction))
+    return (sizes.get(rel, 0) for rel in kept)
+
+
 class IndexedCommits:
     """Mixed into RunWriter, which defines the steps shared with the full path (declared here)."""
 
     store: Store
     specs: dict[str, DatasetSpec]
-    live_files: dict[str, int]
+    live_small: dict[str, int]
 
     def _check_rows(self, name: str, version: int, rows: int | None, states: dict[str, TableState]) -> None:
         raise NotImplementedError
@@ -176,7 +185,7 @@ class IndexedCommits:
             kept[p.file] = (p.rows, keys or frozenset())
         pause(f"table:{name}")
         if not actions:
-            self.live_files[name] = len(idx.parts)
+            self.live_small[name] = small_parts(p.size for p in idx.parts.values())
             return True
         keyindex.forget(self.store.path, name)
         schema = self._schema(name, table)
@@ -186,10 +195,12 @@ class IndexedCommits:
         if not os.path.lexists(warm.log_entry(path, nxt)) or os.path.lexists(warm.log_entry(path, nxt + 1)):
             table.update_incremental()  # not the one commit expected under the lock: count it
             states[name] = TableState(version=table.version(), rows=count_rows(table))
-            self.live_files[name] = len(table.file_uris())
+            self.live_small[name] = small_parts(
+                table.get_add_actions(flatten=True).column("size_bytes").to_pylist()
+            )
             return True
         states[name] = TableState(version=nxt, rows=sum(_rows(k) for k in kept.values()))
-        self.live_files[name] = len(kept)
+        self.live_small[name] = small_parts(_sizes(idx, actions, kept))
         if changed is not None:  # the operations of this run read it instead of diffing the parts
             warm.record(path, nxt, frozenset(changed), always=True)
         if all(_known(k) for k in kept.values()):

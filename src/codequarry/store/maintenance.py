@@ -26,6 +26,8 @@ from typing import Any
 
 from deltalake import DeltaTable
 
+from codequarry import parts
+from codequarry.parts import small_parts
 from codequarry.store.damage import store_errors
 from codequarry.store.layout import rewrite_sorted, sorted_layout
 from codequarry.store.lock import WriterLock
@@ -35,11 +37,11 @@ from codequarry.store.writer import count_rows, open_table, rollback_unpublished
 #: while a reader is active, files removed less than this long ago are kept (Delta counts in hours)
 RETENTION_HOURS = 1
 
-#: a table with more live files than this is compacted automatically at the end of a run
+#: a table with more small live parts than this (under parts.SMALL_PART_BYTES) is compacted
+#: automatically at the end of a run: its small parts merged into parts of about that size
 AUTO_COMPACT_FILES = 48
 #: automatic compaction keeps this many snapshots readable
 AUTO_KEEP_SNAPSHOTS = 10
-AUTO_TARGET_FILE_SIZE = 16 * 1024 * 1024
 
 
 @dataclass
@@ -75,7 +77,7 @@ def compact(
     keep_snapshots: int = 1,
     min_files: int = 2,
     sort: bool = True,
-    target_size: int = AUTO_TARGET_FILE_SIZE,
+    target_size: int | None = None,
 ) -> CompactSummary:
     """Compact tables (all by default) and publish the result, under the writer lock (taken here;
     a run that holds it already may call this too).
@@ -84,13 +86,14 @@ def compact(
     ``layout.TARGET_FILE_SIZE`` (``quarry compact``; see :mod:`codequarry.store.layout`); without it
     only small files are merged, bin by bin, which reads little and holds little in memory (the
     automatic compaction after a run): files under ``target_size`` bytes, into files of about that
-    size (``quarry watch`` passes a small one, as a file it merges is a file its edits rewrite)."""
+    size (parts.SMALL_PART_BYTES when not given: a part it merges is a part later edits rewrite)."""
     store.close()  # this process's own reader lease must not count as an active reader
     writer = Store(store.path)  # reads without taking a lease
     with WriterLock(writer.path):
         snap = writer.snapshot()
         with store_errors(writer, "compacting", live=snap.id if snap else None):
-            return _compact(writer, snap, tables, keep_snapshots, min_files, sort, target_size)
+            target = target_size if target_size is not None else parts.SMALL_PART_BYTES
+            return _compact(writer, snap, tables, keep_snapshots, min_files, sort, target)
 
 
 def _remap_operations(snap: Snapshot, states: dict[str, TableState]) -> Any:
@@ -121,7 +124,7 @@ def _compact(
     keep_snapshots: int,
     min_files: int,
     sort: bool,
-    target_size: int = AUTO_TARGET_FILE_SIZE,
+    target_size: int,
 ) -> CompactSummary:
     rollback_unpublished(store, snap)
     summary = CompactSummary(snapshot=snap.id if snap else 0)
@@ -206,21 +209,23 @@ def _vacuum(store: Store, name: str, kept: list[Snapshot], retention_hours: int)
 
 
 def needs_compaction(store: Store, written: dict[str, int], known: dict[str, int] | None = None) -> list[str]:
-    """Tables crowded by many runs: more than AUTO_COMPACT_FILES live files, most of them written by
-    earlier runs (a single big run's parts are chunk-sized and left alone; merging them would cost
-    the run time and memory for little gain). ``written`` is parts written by this run, per table;
-    ``known`` the live files of tables the caller has just counted (those are not opened again)."""
+    """Tables crowded by many runs: more than AUTO_COMPACT_FILES small live parts (under
+    parts.SMALL_PART_BYTES), most of them written by earlier runs (a single big run's parts are
+    chunk-sized and left alone; merging them would cost the run time and memory for little gain).
+    Parts of that size or more never count: merging them would make later edits rewrite more, and a
+    big table would be compacted after every run. ``written`` is parts written by this run, per
+    table; ``known`` the small live parts of tables the caller has just counted (not opened again)."""
     out = []
     known = known or {}
-    for name, parts in written.items():
+    for name, ran in written.items():
         if name in known:
-            live = known[name]
+            small = known[name]
         else:
             table = open_table(store.table_path(name))
             if table is None:
                 continue
-            live = live_file_count(table)
-        if live > AUTO_COMPACT_FILES and parts * 2 < live:
+            small = small_parts(table.get_add_actions(flatten=True).column("size_bytes").to_pylist())
+        if small > AUTO_COMPACT_FILES and ran * 2 < small:
             out.append(name)
     return out
 

@@ -149,7 +149,7 @@ class RunTransaction:
         is a note: the run is published, and the next run tries again."""
         written = self.writer.parts
         touched = {name: len(written.get(name, ())) for name in sorted(self._replaced | written.keys())}
-        crowded = needs_compaction(self.store, touched, self.writer.live_files)
+        crowded = needs_compaction(self.store, touched, self.writer.live_small)
         if not crowded:
             return snap
         if self.defer_compaction:

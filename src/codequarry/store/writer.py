@@ -25,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.parts import Part, Replacement, read_checked, write_part
+from codequarry.parts import Part, Replacement, read_checked, small_parts, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
@@ -59,7 +59,9 @@ class RunWriter(IndexedCommits):
         self.rows: dict[str, int] = dict.fromkeys(specs, 0)
         self.notes: list[str] = []
         #: live Parquet files of each table this run committed, after its commit (compaction reads it)
-        self.live_files: dict[str, int] = {}
+        #: per table committed by this run, its live parts under parts.SMALL_PART_BYTES (whether the
+        #: automatic compaction merges them: maintenance.needs_compaction)
+        self.live_small: dict[str, int] = {}
         self._drops: _DropMaker | None = None  # the drop actions being made (``start_drops``)
 
     def prepare(
@@ -177,7 +179,7 @@ class RunWriter(IndexedCommits):
         if idx is not None:
             if not parts and drops is None and idx.untouched_by(rep):  # no dropped row: not opened
                 pause(f"table:{name}")
-                self.live_files[name] = len(idx.parts)
+                self.live_small[name] = small_parts(p.size for p in idx.parts.values())
                 return
             if self._commit_indexed(name, idx, parts, rep, states, now, pause, drops):
                 return
@@ -197,7 +199,9 @@ class RunWriter(IndexedCommits):
             table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
             table.update_incremental()  # reads the one new commit (opening it anew reads the log)
         states[name] = TableState(version=table.version(), rows=count_rows(table))
-        self.live_files[name] = len(table.file_uris())
+        self.live_small[name] = small_parts(
+            table.get_add_actions(flatten=True).column("size_bytes").to_pylist()
+        )
         self._index(name, table, parts)
 
     def start_drops(self, replace: dict[str, Replacement], previous: Snapshot | None) -> None:
@@ -347,7 +351,7 @@ class RunWriter(IndexedCommits):
             if changed is not None:
                 warm.record(path, table.version, frozenset(changed))
         states[name] = TableState(version=table.version, rows=table.rows)
-        self.live_files[name] = len(table.parts)
+        self.live_small[name] = small_parts(p.size for p in table.parts.values())
 
     def _drop_warm(
         self, table: warm.WarmTable, name: str, rep: Replacement, now: int
