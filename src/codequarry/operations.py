@@ -132,6 +132,7 @@ tests/test_watch.py runs it in a watch and compares every table with a fresh ext
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -1083,7 +1084,7 @@ def _write_output(
             if done is not None:
                 return done
         if scope.whole or current is None:
-            write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+            _overwrite(path, data)
         else:
             write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
@@ -1099,6 +1100,37 @@ def _write_output(
     from codequarry.store.writer import count_rows
 
     return TableState(version=table.version(), rows=count_rows(table))
+
+
+def _overwrite(path: str, data: pa.Table) -> None:
+    """The whole output ``data`` as one part of the store's own writer, in one commit (a new table,
+    or an overwrite of one with the same schema). ``write_deltalake`` wrote parts without page
+    checksums (delta-rs has no such option), so a flipped bit in an operation's first write was
+    silently a different fact; every part the store writes keeps them (parts.WRITE_OPTIONS). A
+    changed schema still goes through ``write_deltalake`` (its overwrite of the table's schema)."""
+    from deltalake import Schema as DeltaSchema
+    from deltalake import write_deltalake
+    from deltalake.exceptions import TableNotFoundError
+    from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+    from codequarry.store import warm
+    from codequarry.store.indexed import add_action
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        table = None
+    if table is not None and not pa.schema(table.schema().to_arrow()).equals(data.schema):
+        write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+        return
+    os.makedirs(path, exist_ok=True)
+    now = int(time.time() * 1000)
+    adds = [add_action(*warm.write_rows(path, data), now)] if data.num_rows else []
+    schema = DeltaSchema.from_arrow(data.schema)
+    if table is None:
+        create_table_with_add_actions(path, schema, adds, mode="error")
+    else:
+        table.create_write_transaction(list[AddAction | RemoveAction](adds), mode="overwrite", schema=schema)
 
 
 def _replace_warm(
