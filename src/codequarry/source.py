@@ -159,7 +159,7 @@ def decode_python(data: bytes) -> str:
         raise ParseFailure("decode", str(exc)) from None
     try:
         text = data.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except (ValueError, LookupError) as exc:  # ValueError: UnicodeError too ("coding: undefined")
         line = data.count(b"\n", 0, exc.start) + 1 if isinstance(exc, UnicodeDecodeError) else None
         raise ParseFailure("decode", f"cannot decode as {encoding}: {exc}", line=line) from None
     if text.startswith("\ufeff"):
