@@ -132,6 +132,7 @@ tests/test_watch.py runs it in a watch and compares every table with a fresh ext
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -1092,8 +1093,7 @@ def _write_output(
             if done is not None:
                 return done
         if scope.whole or current is None:
-            data, size = _by_file(data) if by_file else (data, None)
-            write_deltalake(path, data, mode="overwrite", schema_mode="overwrite", target_file_size=size)
+            _overwrite(path, data, by_file)
         else:
             write_deltalake(path, data, mode="overwrite", predicate=scope.predicate())
         table = DeltaTable(path)
@@ -1120,13 +1120,62 @@ def _write_output(
 OUTPUT_PART_BYTES = 128 * 1024
 
 
-def _by_file(data: pa.Table) -> tuple[pa.Table, int | None]:
-    """``data`` and the target part size to write it with: sorted by (repo, path) and cut into parts
-    of about :data:`OUTPUT_PART_BYTES` when it is larger than that and has those columns (a file's
-    rows then sit in one part, or two at a boundary); else as it is, in one part."""
-    if data.nbytes <= OUTPUT_PART_BYTES or not {"repo", "path"} <= set(data.column_names):
-        return data, None
-    return data.sort_by([("repo", "ascending"), ("path", "ascending")]), OUTPUT_PART_BYTES
+#: Arrow bytes per Parquet byte of an output part, about (snappy, dictionary pages): slices of
+#: OUTPUT_PART_BYTES * this many Arrow bytes make parts of about OUTPUT_PART_BYTES
+ARROW_PER_PARQUET_BYTE = 4
+
+
+def _by_file(data: pa.Table) -> list[pa.Table]:
+    """``data`` as the slices to write as parts: sorted by (repo, path) and cut at file boundaries
+    into parts of about :data:`OUTPUT_PART_BYTES` of Parquet when it is larger than that and has
+    those columns (a file's rows then sit in one part); else as it is, in one part."""
+    per_part = OUTPUT_PART_BYTES * ARROW_PER_PARQUET_BYTE
+    if data.nbytes <= per_part or not {"repo", "path"} <= set(data.column_names) or not data.num_rows:
+        return [data]
+    data = data.sort_by([("repo", "ascending"), ("path", "ascending")])
+    rows = max(1, data.num_rows * per_part // data.nbytes)
+    keys = list(zip(data.column("repo").to_pylist(), data.column("path").to_pylist(), strict=True))
+    out, start = [], 0
+    while start < len(keys):
+        end = min(start + rows, len(keys))
+        while end < len(keys) and keys[end] == keys[end - 1]:  # a file's rows stay in one part
+            end += 1
+        out.append(data.slice(start, end - start))
+        start = end
+    return out
+
+
+def _overwrite(path: str, data: pa.Table, by_file: bool) -> None:
+    """The whole output ``data`` as parts of the store's own writer (one part, or parts cut at file
+    boundaries when ``by_file``: :func:`_by_file`), in one commit (a new table, or an overwrite of one
+    with the same schema). ``write_deltalake`` wrote parts without page
+    checksums (delta-rs has no such option), so a flipped bit in an operation's first write was
+    silently a different fact; every part the store writes keeps them (parts.WRITE_OPTIONS). A
+    changed schema still goes through ``write_deltalake`` (its overwrite of the table's schema)."""
+    from deltalake import Schema as DeltaSchema
+    from deltalake import write_deltalake
+    from deltalake.exceptions import TableNotFoundError
+    from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
+
+    from codequarry.store import warm
+    from codequarry.store.indexed import add_action
+
+    try:
+        table = DeltaTable(path)
+    except TableNotFoundError:
+        table = None
+    if table is not None and not pa.schema(table.schema().to_arrow()).equals(data.schema):
+        write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
+        return
+    os.makedirs(path, exist_ok=True)
+    now = int(time.time() * 1000)
+    slices = _by_file(data) if by_file else [data]
+    adds = [add_action(*warm.write_rows(path, piece), now) for piece in slices if piece.num_rows]
+    schema = DeltaSchema.from_arrow(data.schema)
+    if table is None:
+        create_table_with_add_actions(path, schema, adds, mode="error")
+    else:
+        table.create_write_transaction(list[AddAction | RemoveAction](adds), mode="overwrite", schema=schema)
 
 
 def _replace_warm(

@@ -229,11 +229,11 @@ def _register_runs(ctx: Any, store: Store, snap: Snapshot) -> bool:
     """The `runs` log (see codequarry.report.runs) at its latest version, unless a dataset owns the name."""
     from deltalake import DeltaTable
 
-    from codequarry.store.store import runs_table_path
+    from codequarry.store.store import odd_log_entry, runs_table_path
 
     path = runs_table_path(store.path)
-    if "runs" in snap.tables or not (path / "_delta_log").is_dir():
-        return False
+    if "runs" in snap.tables or not (path / "_delta_log").is_dir() or odd_log_entry(path):
+        return False  # odd_log_entry: a FIFO there would hold the query forever
     try:
         from codequarry.store.runlog import pending_rows, schema, with_pending
         from codequarry.store.store import dataset_of

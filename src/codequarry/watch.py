@@ -386,6 +386,7 @@ def checkpoint_logs(store: Store, tables: list[str], every: int = CHECKPOINT_EVE
     import json
 
     from codequarry.errors import StoreLockedError
+    from codequarry.store import metafile
     from codequarry.store.lock import WriterLock
 
     snap = store.snapshot()
@@ -397,7 +398,8 @@ def checkpoint_logs(store: Store, tables: list[str], every: int = CHECKPOINT_EVE
         if state is None:
             continue
         try:
-            last = json.loads((store.table_path(name) / "_delta_log" / "_last_checkpoint").read_text())
+            # as the store's own files: a FIFO or a link to /dev/zero there is no checkpoint
+            last = json.loads(metafile.read_text(store.table_path(name) / "_delta_log" / "_last_checkpoint"))
             since = state.version - int(last["version"])
         except (OSError, ValueError, KeyError, TypeError):
             since = state.version + 1

@@ -27,7 +27,7 @@ from codequarry.report.jsonstream import CopyOf, Items
 from codequarry.report.model import RunRecord, RunReport
 from codequarry.store import metafile
 from codequarry.store.runlog import add_pending, drop_pending, pending_rows, rows_table, schema, with_pending
-from codequarry.store.store import CHECKPOINT_EVERY, RUNS_DIR, runs_table_path
+from codequarry.store.store import CHECKPOINT_EVERY, RUNS_DIR, odd_log_entry, runs_table_path
 
 COMPACT_FILES = 64  # the runs table is rewritten in one file when it has more than this many
 DEFER_AT = 8  # a deferred row waits with the pending ones until this many would wait (see save)
@@ -38,6 +38,17 @@ _ID = re.compile(r"^[0-9a-f]{1,32}$")
 
 def runs_dir(store_path: str | Path) -> Path:
     return Path(store_path) / RUNS_DIR
+
+
+def _open(where: str | Path) -> Any:
+    """The runs table at ``where`` (its latest version); a StoreError when its log holds a FIFO, a
+    device or a symlink, which deltalake would wait on forever or follow out of the store."""
+    from deltalake import DeltaTable
+
+    odd = odd_log_entry(where)
+    if odd:
+        raise StoreError(f"the runs table '{where}' is damaged: {odd}; remove that entry")
+    return DeltaTable(str(where))
 
 
 def table_path(store_path: str | Path) -> Path:
@@ -74,11 +85,11 @@ def save(store_path: str | Path, report: RunReport, *, defer: bool = False) -> P
     if deferred and len(pending_rows(store_path)) + 1 < DEFER_AT:
         add_pending(store_path, report.record().model_dump())
         return path
-    from deltalake import DeltaTable, write_deltalake
+    from deltalake import write_deltalake
 
     # opened once: the append and the compaction check use the same table (each open replays the
     # log since its last checkpoint: ~5-20 ms of a one-file run's CPU, docs/fast-path.md)
-    table = DeltaTable(where) if (Path(where) / "_delta_log").is_dir() else None
+    table = _open(where) if (Path(where) / "_delta_log").is_dir() else None
     pending = pending_rows(store_path)  # rows of fast-path runs (store/runlog.py), appended with ours
     if pending and table is not None:  # a row appended before a crash stays once
         held = set(_read(table).column("run_id").to_pylist())
@@ -90,14 +101,14 @@ def save(store_path: str | Path, report: RunReport, *, defer: bool = False) -> P
         write_deltalake(table if table is not None else where, batch, mode="append")
     drop_pending([p for p, _row in pending])
     if table is None:
-        table = DeltaTable(where)
+        table = _open(where)
     else:
         table.update_incremental()
     if table.version() % CHECKPOINT_EVERY == 0 and len(table.file_uris()) <= COMPACT_FILES:
         table.create_checkpoint()  # opens replay at most CHECKPOINT_EVERY appends (Delta's default: 100)
     if len(table.file_uris()) > COMPACT_FILES:
         write_deltalake(where, _read(table), mode="overwrite")
-        table = DeltaTable(where)
+        table = _open(where)
         table.vacuum(retention_hours=0, enforce_retention_duration=False, dry_run=False)
         table.create_checkpoint()  # readers then skip the log of every earlier append
     return path
@@ -130,11 +141,10 @@ def _read(table: object) -> pa.Table:
 def runs_table(store_path: str | Path) -> pa.Table:
     """The ``runs`` table, oldest run first (empty when no run was recorded), with the rows of
     fast-path runs that the next writer has not appended yet (store/runlog.py)."""
-    from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        data = _read(DeltaTable(str(table_path(store_path))))
+        data = _read(_open(table_path(store_path)))
     except TableNotFoundError:
         data = SCHEMA.empty_table()
     return with_pending(store_path, data).sort_by([("started", "ascending"), ("run_id", "ascending")])

@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 
 from codequarry.errors import UsageError
+from codequarry.store import metafile
 
 CONFIG = "config.toml"
 FOLDER = "services"
@@ -172,7 +173,7 @@ def log_path(store: Path, name: str) -> Path:
 
 def _record(store: Path, name: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(_pidfile(store, name).read_text())
+        data = json.loads(metafile.read_text(_pidfile(store, name)))  # a FIFO there held status
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -22,7 +22,15 @@ import pyarrow.parquet as pq
 
 from codequarry.errors import StoreError
 from codequarry.store.damage import unpublished_tail_problem
-from codequarry.store.store import Snapshot, Store, TableState, arrow_table, files_outside, first_line
+from codequarry.store.store import (
+    Snapshot,
+    Store,
+    TableState,
+    arrow_table,
+    files_outside,
+    first_line,
+    odd_log_entry,
+)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,9 @@ def check_table(store: Store, name: str, state: TableState) -> TableVerdict:
     path = store.table_path(name)
     if not (path / "_delta_log").is_dir():
         return TableVerdict(name, state.version, problem="its _delta_log folder is missing")
+    odd = odd_log_entry(path)
+    if odd:
+        return TableVerdict(name, state.version, problem=odd)
     try:
         from deltalake import DeltaTable
 

@@ -251,6 +251,9 @@ class Store:
         from deltalake import DeltaTable
 
         path = self.table_path(name)
+        odd = odd_log_entry(path)
+        if odd:
+            raise damaged(self, name, odd)
         try:
             table = DeltaTable(str(path), version=version)
         except Exception as exc:
@@ -553,6 +556,28 @@ def arrow_table(data: Any) -> Any:
     if hasattr(data, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(data).read_all()
     return pa.table(data)
+
+
+def odd_log_entry(table_path: str | Path) -> str | None:
+    """What is wrong with the first entry of the table's ``_delta_log`` that is not a plain file or
+    folder (a FIFO, a device, a symlink), or None. deltalake opens ``_last_checkpoint`` and the
+    commits with a plain blocking open that follows links: a FIFO there held every command (sql,
+    doctor, extract, watch) forever, deaf to SIGTERM, and a link was read from outside the store. The
+    store never writes one; a listing (no stat per entry) finds them before deltalake opens any."""
+    try:
+        entries = os.scandir(os.path.join(table_path, "_delta_log"))
+    except OSError:
+        return None  # missing: each caller names that itself
+    with entries:
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    return f"its log entry _delta_log/{entry.name} is a symlink, which the store never writes"
+                if not (entry.is_file() or entry.is_dir()):
+                    return f"its log entry _delta_log/{entry.name} is not a regular file (a FIFO or a device)"
+            except OSError:
+                continue
+    return None
 
 
 def files_outside(table: Any) -> list[str]:

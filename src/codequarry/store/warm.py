@@ -43,7 +43,7 @@ from codequarry.parts import WRITE_OPTIONS
 from codequarry.store.keyfile import Ident as Ident  # re-exported: the log entry helpers live in keyfile
 from codequarry.store.keyfile import ident as ident
 from codequarry.store.keyfile import log_entry as log_entry
-from codequarry.store.store import FIX, arrow_table, first_line
+from codequarry.store.store import FIX, arrow_table, first_line, odd_log_entry
 
 MAX_BYTES = 512 * 1024 * 1024  # whole rows of parts kept in memory
 MAX_PARTS_KEYED = 200_000  # parts whose keys are kept
@@ -85,6 +85,9 @@ def open_table(path: Path) -> Any:
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    odd = odd_log_entry(path)  # a FIFO there held the run forever
+    if odd:
+        raise StoreError(f"table '{path.name}' of store '{path.parent.parent}' is damaged: {odd}; {FIX}")
     try:
         return DeltaTable(str(path))
     except TableNotFoundError:

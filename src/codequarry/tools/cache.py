@@ -21,6 +21,11 @@ from typing import Any
 
 import orjson
 
+from codequarry.store import metafile
+
+#: the bound of one entry (a task's outcome and a preset's rows): a larger file is not an entry
+ENTRY_BYTES = 1 << 30
+
 
 def _loads(data: bytes) -> Any:
     try:
@@ -43,12 +48,17 @@ class ResultCache:
         return f"{self._root}/{key[:2]}/{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            with open(self._name(key), "rb") as fh:
-                entry = _loads(fh.read())
+        try:  # as the store's own files: a FIFO held the run, a link to /dev/zero filled memory
+            entry = _loads(metafile.read_bytes(self._name(key), ENTRY_BYTES))
         except (OSError, ValueError):
             return None
-        if not isinstance(entry, dict) or entry.get("key") != key:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("key") != key
+            or not isinstance(entry.get("outcome"), dict)
+        ):
+            return None  # not an entry this cache wrote (a damaged one): the task runs again
+        if not isinstance(entry.get("preset_rows", []), list):
             return None
         return entry
 
@@ -93,12 +103,15 @@ class ResultCache:
         statuses: Counter[str] = Counter()
         for f, _st in entries:
             try:
-                data = json.loads(f.read_text())
+                data = _loads(metafile.read_bytes(f, ENTRY_BYTES))
             except (OSError, ValueError):
+                data = None
+            outcome = data.get("outcome") if isinstance(data, dict) else None
+            if not isinstance(outcome, dict):  # not an entry this cache wrote
                 statuses["unreadable"] += 1
                 continue
             tools[str(data.get("tool"))] += 1
-            statuses[str(data.get("outcome", {}).get("status"))] += 1
+            statuses[str(outcome.get("status"))] += 1
         return {
             "path": str(self.root),
             "entries": len(entries),
