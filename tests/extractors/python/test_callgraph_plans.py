@@ -18,6 +18,7 @@ SOURCE = (
     "class Real:\n    def meth(self):\n        return 1\n\n"
     "    field = 2\n\n"
     "Alias = pick()\n"
+    "Real.stored = None\n"  # an attribute some fact stores: instance fields of that name are read
 )
 
 
@@ -38,4 +39,7 @@ def test_an_attribute_read_before_its_base_is_known_is_found_once_the_mro_grows(
     # the plan the last read used is the one of the MRO of now, with Real in it
     mro, fields, found, _stored = solver.plan("app.a.Thing", "meth")
     assert mro == ["app.a.Thing", "app.a.Real"] and found is not None and found.endswith(":Real:meth")
-    assert len(fields) == 2
+    assert fields == ()  # no fact stores an attribute named meth: no instance field of it to read
+    mro, fields, found, _stored = solver.plan("app.a.Thing", "stored")
+    assert mro == ["app.a.Thing", "app.a.Real"]
+    assert fields == ("if:app.a.Thing:stored", "if:app.a.Real:stored")

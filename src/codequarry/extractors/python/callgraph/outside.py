@@ -70,10 +70,11 @@ def stored_attributes(solver: Any) -> frozenset[str]:
 def outside_attr(solver: Any, cls: str, attr: str, skip: int = 0) -> frozenset[Obj]:
     """``attr`` of class ``cls`` (after ``skip`` classes of its MRO) that the corpus does not define.
     Answered in the final phase only, from the first phase's classes and bases (so once per class,
-    attribute and skip); a task that asks before runs again in the final phase."""
+    attribute and skip); a task that asks before records the question (``asked_outside``): it runs
+    again in the final phase if the answer there is not empty."""
     if not solver.final:
         if solver.cur.__class__ is int and attr not in stored_attributes(solver):
-            solver.fallbacks.add(solver.cur)
+            solver.asked_outside.setdefault((cls, attr, skip), set()).add(solver.cur)
         return EMPTY
     key = (cls, attr, skip)
     got = solver.outside.get(key)

@@ -85,9 +85,14 @@ class Solver(Worklist):
         self.stars: dict[str, list[str]] = {}
         self.assigned: set[str] = set()
         self.final = False
-        #: tasks that met a fallback (tag "u") or an attribute from outside the corpus before the final
-        #: phase: they run again in it
-        self.fallbacks: set[int] = set()
+        #: what tasks asked before the final phase that the final phase answers otherwise, and which
+        #: tasks asked it: an attribute from outside the corpus ((class, attribute, skip): nothing
+        #: before the final phase, :func:`.outside.outside_attr` in it) and a fallback (tag "u": its
+        #: variable; nothing before, the fallback's value in the final phase if the variable was then
+        #: empty). A task runs again in the final phase only if one of its questions gets an answer
+        #: there (:meth:`again`)
+        self.asked_outside: dict[tuple[str, str, int], set[int]] = {}
+        self.asked_fallback: dict[str, set[int]] = {}
         #: at the end of the first phase (:meth:`freeze`): its values, whether each decorator of a task
         #: was then unknown, each class's bases
         self.first: dict[str, set[Obj]] = {}
@@ -109,8 +114,12 @@ class Solver(Worklist):
         self._yields: dict[str, str] = {}
         self._fields: dict[str, dict[str, str]] = {}
         self._signatures: dict[str, Signature | None] = {}
+        #: values grown so far (a count), and (that count, the task, argument id -> (argument, its
+        #: value)) for :meth:`arg`
+        self.growth = 0
+        self._memo: tuple[int, Any, dict[int, tuple[Any, Any]]] = (-1, None, {})
         #: (class, attribute) -> :meth:`plan`; class -> the key its MRO's readers are recorded under
-        self._plans: dict[tuple[str, str], tuple[list[str], tuple[str, ...], str | None, bool]] = {}
+        self._plans: dict[tuple[str, str], tuple[list[str], tuple[str, ...], str | None, Any]] = {}
         self._mro_keys: dict[str, tuple[str, str]] = {}
         #: per file: the context its expressions are evaluated in, and its calls
         self._ctxs = [(module, i) for i, (module, _) in enumerate(self.files)]
@@ -136,6 +145,12 @@ class Solver(Worklist):
             self.results.append([f"r:{i}:{n}" for n in range(len(facts["calls"]))])
             self.callees.append([None] * len(facts["calls"]))
         self.members, self.globals = _members(self.assigned, self.classes)
+        #: attribute names an instance field may hold a value for: those some fact stores
+        #: (:func:`.outside.stored_attributes`; :meth:`store` is the only writer of a field), and
+        #: those of pinned fields
+        self._fielded = stored_attributes(self) | {
+            k.rpartition(":")[2] for k in pinned if k.__class__ is str and k.startswith("if:")
+        }
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -144,11 +159,30 @@ class Solver(Worklist):
         decorate. Returns the number of task evaluations."""
         self.drain(self._run, every=True)
         self.freeze()
-        for t, (kind, _i, fact) in enumerate(self.tasks):
-            if (kind in ("d", "k") and fact[3]) or t in self.fallbacks:
-                self.push(t)
+        for t in self.again():
+            self.push(t)
         self.drain(self._run)
         return self.evaluations
+
+    def again(self) -> set[int]:
+        """The tasks the final phase starts with: every decorated def or class, and every task that
+        asked a question the final phase answers otherwise than the first (``asked_outside``,
+        ``asked_fallback``). A task whose every question gets the first phase's answer again (no
+        attribute from outside the corpus, a fallback's variable not empty) would read the same values
+        and find the same things as in its last evaluation, which saw the first phase's fixpoint: it
+        runs again only if something it read grows, as any task. So the final phase evaluates what it
+        did before but for those evaluations, which changed nothing, and the answers are the same.
+        When the first phase is not a fixpoint (the guard stopped it, or :meth:`freeze` made a value
+        grow), every task that asked anything runs again, as before."""
+        out = {t for t, (kind, _i, fact) in enumerate(self.tasks) if kind in ("d", "k") and fact[3]}
+        exact = self.converged and not self.queue
+        for (cls, attr, skip), tasks in self.asked_outside.items():
+            if not exact or outside_attr(self, cls, attr, skip):
+                out |= tasks
+        for var, tasks in self.asked_fallback.items():
+            if not exact or not self.first.get(var):
+                out |= tasks
+        return out
 
     def freeze(self) -> None:
         """End of the first phase: what the final phase's rules test for emptiness (a fallback's
@@ -162,6 +196,7 @@ class Solver(Worklist):
         for cls, (module, _qual, bases, i) in self.classes.items():
             self.first_bases[cls] = [self.eval(base, (module, i)) for base in bases]
         self.final = True  # a decorator nothing is known about now keeps what it decorates
+        self._memo = (-1, None, {})  # the same arguments may have other values in the final phase
 
     def _run(self, task: tuple[str, int, Any]) -> None:
         kind, i, fact = task
@@ -259,6 +294,7 @@ class Solver(Worklist):
             self.over.add(var)
             new = _CAPPED
         self.pts[var] = new
+        self.growth += 1
         self.grew(var)
 
     def add_elem(self, site: str, key: Any, vals: Any) -> None:
@@ -276,6 +312,7 @@ class Solver(Worklist):
             self.over.add((site, key))
             new = _CAPPED
         slots[key] = new
+        self.growth += 1
         self.grew(("C", site))
 
     # -- expressions --------------------------------------------------------------------------------
@@ -348,8 +385,13 @@ class Solver(Worklist):
             return instances(self.eval(e[1], ctx), self.classes)
         if tag == "u":  # a fallback: e[2] when the first phase left variable e[1] empty (self: see facts)
             if not self.final:
-                if self.cur is not None:  # run again in the final phase, where the fallback applies
-                    self.fallbacks.add(self.cur)
+                cur = self.cur
+                if cur.__class__ is int:  # asked again in the final phase, where the fallback applies
+                    tasks = self.asked_fallback.get(e[1])
+                    if tasks is None:
+                        self.asked_fallback[e[1]] = {cur}
+                    else:
+                        tasks.add(cur)
                 return EMPTY
             return EMPTY if self.first.get(e[1]) else self.eval(e[2], ctx)
         return EMPTY
@@ -440,8 +482,12 @@ class Solver(Worklist):
                     out |= got
             if self.final:
                 out |= outside_attr(self, cls, attr)
-            elif cur.__class__ is int and not plan[3]:  # outside_attr before the final phase, inlined
-                self.fallbacks.add(cur)
+            elif cur.__class__ is int and plan[3] is not None:  # outside_attr before the final phase, inlined
+                tasks = self.asked_outside.get(plan[3])
+                if tasks is None:
+                    self.asked_outside[plan[3]] = {cur}
+                else:
+                    tasks.add(cur)
             return out
         if kind == "M":
             var = self.globals.get(obj[1], _NO_NAMES).get(attr)
@@ -482,10 +528,12 @@ class Solver(Worklist):
                 return self.bound(var, recv)
         return set()
 
-    def plan(self, cls: str, attr: str) -> tuple[list[str], tuple[str, ...], str | None, bool]:
+    def plan(self, cls: str, attr: str) -> tuple[list[str], tuple[str, ...], str | None, Any]:
         """For ``attr`` of ``cls`` (reading its MRO): the MRO, the instance field of each of its
-        classes, the first class attribute along it (None: no class of the MRO assigns one), and
-        whether the corpus stores an attribute of that name anywhere (:func:`.outside.stored_attributes`).
+        classes (none if no fact stores an attribute of that name, so that no field of that name ever
+        holds a value: nothing to read, nothing to wait for), the first class attribute along it (None: no class of the MRO assigns one), and
+        None if the corpus stores an attribute of that name anywhere (:func:`.outside.stored_attributes`),
+        else the question a read asks the final phase (``asked_outside``: (class, attribute, 0)).
         Made once per MRO: the MRO is a new list whenever it is computed again."""
         mro = self.mro(cls)
         key = (cls, attr)
@@ -498,9 +546,9 @@ class Solver(Worklist):
                     break
             plan = self._plans[key] = (
                 mro,
-                tuple(self.field_var(c, attr) for c in mro),
+                tuple(self.field_var(c, attr) for c in mro) if attr in self._fielded else (),
                 found,
-                attr in stored_attributes(self),
+                None if attr in stored_attributes(self) else (cls, attr, 0),
             )
         return plan
 
@@ -671,7 +719,7 @@ class Solver(Worklist):
             sig.names,
         )
         values: list[tuple[Any, bool]] = [({recv}, False)] if recv is not None else []
-        values += [(self.eval(a, ctx), bool(star)) for a, star in args]
+        values += [(self.arg(a, ctx), bool(star)) for a, star in args]
         pos = 0
         for vals, star in values:
             if star:
@@ -690,7 +738,7 @@ class Solver(Worklist):
         if vararg:
             self.add(vararg, sig.va_value)
         for name, value in kwargs:
-            vals = self.eval(value, ctx)
+            vals = self.arg(value, ctx)
             if name is None:
                 for obj in vals:
                     for key, part in self.slots(obj[1]).items() if obj[0] == "L" else ():
@@ -704,6 +752,23 @@ class Solver(Worklist):
                 self.add_elem(sig.kw_site, name, vals)
         if kwarg:
             self.add(kwarg, sig.kw_value)
+
+    def arg(self, e: Any, ctx: Any) -> Any:
+        """The value of argument ``e`` of a call: evaluated again only if a value grew (or another
+        task runs) since it was evaluated last. A call binds its arguments once per callee; until a
+        value grows, evaluating an argument again reads the same keys (already recorded for this
+        task), asks the same questions and gives the same value, so the evaluations, their order
+        and the answers are those of evaluating it every time."""
+        memo = self._memo
+        if memo[0] != self.growth or memo[1] != self.cur:
+            memo = self._memo = (self.growth, self.cur, {})
+        got = memo[2].get(id(e))
+        if got is not None and got[0] is e:
+            return got[1]
+        vals = self.eval(e, ctx)
+        if memo[0] == self.growth:  # nothing grew while it was evaluated: the same value until then
+            memo[2][id(e)] = (e, vals)  # ``e`` kept, so that its id stays its own
+        return vals
 
     def signature(self, fq: str) -> Signature | None:
         """The parameter variables of ``fq``, made once (None: not a def of the corpus)."""
