@@ -178,6 +178,8 @@ def peak_by_stage(report: dict[str, Any]) -> dict[str, float]:
     """The parent's sampled peak RSS within each stage of the run (MB)."""
     bounds, t = [], 0.0
     for stage in report["stages"]:
+        if stage["name"].startswith("reuse_write"):  # within `reuse`, not a stage after it
+            continue
         bounds.append((stage["name"], t, t + stage["seconds"]))
         t += stage["seconds"]
     out: dict[str, float] = {}

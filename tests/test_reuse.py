@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -233,3 +234,39 @@ def test_a_small_run_skips_the_lookup_in_a_big_store(
     run([other], fresh, reuse=False)
     assert file_tables(store, "lone") == file_tables(fresh, "lone")
     assert file_tables(store, "other") == file_tables(fresh, "other")
+
+
+def test_the_copy_reads_its_sources_in_batches_bounded_by_their_bytes(
+    trees: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent's memory in the copy is one batch of sources' rows (at most SOURCE_BYTES of their
+    content, or one bigger source alone) and one part of copies (PART_ROWS), whatever the corpus:
+    with tiny bounds, many batches and parts, of this run's leaders and of stored sources, give
+    exactly the rows of a run without reuse."""
+    from codequarry import reuse
+
+    a, b = trees
+    c = tmp_path / "corpus" / "gamma"
+    shutil.copytree(a, c)
+    sizes = sorted(p.stat().st_size for p in a.rglob("*.py"))
+    monkeypatch.setattr(reuse, "SOURCE_BYTES", sizes[len(sizes) // 2] * 3)
+    monkeypatch.setattr(reuse, "PART_ROWS", 7)
+    bound = reuse.SOURCE_BYTES
+    held: dict[str, list[int]] = {}  # table -> bytes of the sources' content per read (each up to the bound)
+    real = reuse._read_sources
+
+    def read(store: Any, table: str, parts: Any, batch: list[tuple[str, str]], *rest: Any) -> Any:
+        size = sum(min(bound, (a.parent / repo / path).stat().st_size) for repo, path in batch)
+        held.setdefault(table, []).append(size)
+        return real(store, table, parts, batch, *rest)
+
+    monkeypatch.setattr(reuse, "_read_sources", read)
+    store, plain = tmp_path / "store", tmp_path / "plain"
+    assert run([a, b], store).reused > 0  # type: ignore[attr-defined]
+    assert run([c], store).reused > 0  # type: ignore[attr-defined]  (its sources are stored)
+    run([a, b], plain, reuse=False)
+    run([c], plain, reuse=False)
+    reads = held["calls"]
+    assert len(reads) > 2  # several batches in each run
+    assert max(reads) <= bound
+    assert dump(store) == dump(plain)

@@ -16,6 +16,14 @@ from typing import Any
 def main() -> None:
     """Entry point: the no-op fast path when it can answer, else `extract` without typer, else the
     typer app."""
+    import os
+
+    # Arrow's C++ default pool (what Parquet readers, the dataset scanner and compute kernels use,
+    # whatever pa.set_memory_pool says) is chosen once, before pyarrow is imported: the system
+    # allocator gives freed buffers back, where mimalloc kept ~150 MB of a 3-stdlib run's reuse
+    # copies resident to the end of the run (docs/scale.md). ARROW_DEFAULT_MEMORY_POOL set by the
+    # user wins; the forked workers inherit it (their CPU was unchanged within the noise)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     from codequarry.fastpath import try_fast_path
 
     code = try_fast_path(sys.argv[1:])

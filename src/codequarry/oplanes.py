@@ -48,16 +48,16 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
 
     Without ``offload``: ``workers`` threads (Arrow and Delta release the GIL, Python code does not).
     With it (``Supervisor.call``: the pool's ``workers`` processes, idle by now and forked before the
-    parent started any thread): one lane in this process and one per worker, each taking the next
-    job, so Python code runs on every core; a job a lane cannot send (an argument that does not
-    pickle: a lambda) runs here. Not in a long-lived process (`quarry watch`): there operations keep
+    parent started any thread): one lane per worker, each taking the next job, so Python code runs
+    on every core and the operations' memory is the workers', not this process's; a job a lane
+    cannot send (an argument that does not pickle: a lambda) runs here. Not in a long-lived process (`quarry watch`): there operations keep
     state in this process's memory (``ctx.kept``, partcache.py)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from codequarry import opstate
 
-    if offload is not None and (len(jobs) < 2 or opstate.enabled()):
+    if offload is not None and opstate.enabled():
         offload = None
     results: list[Any] = [None] * len(jobs)
     failed: dict[int, BaseException] = {}
@@ -76,9 +76,12 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
             except BaseException as exc:  # raised below, after every job ran (as a pool's map does)
                 failed[i] = exc
 
-    lanes = [False] + [True] * min(workers, len(jobs) - 1) if offload else [False] * min(workers, len(jobs))
+    # with offload, the workers only (one lane each): a job run here would put its peak on the
+    # parent's, whose memory is meant to stay flat in the corpus (docs/scale.md); the workers are as
+    # many as the cores, and a job that cannot be sent still runs here, in its lane's thread
+    lanes = [True] * min(workers, len(jobs)) if offload else [False] * min(workers, len(jobs))
     if len(lanes) <= 1:
-        lane(False)
+        lane(bool(lanes) and lanes[0])
     else:
         with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
             for done in [pool.submit(lane, remote) for remote in lanes]:

@@ -46,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from codequarry import opread
 from codequarry.api import FileExtractor, effective_version
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
@@ -74,6 +75,9 @@ BASENAME_SAFE = (
 )
 PART_ROWS = 1 << 18  # rows per Parquet part written for copies (bounds the parent's memory)
 SOURCE_BATCH = 2048  # sources whose rows are read at once, table by table (bounds it too)
+#: ... and at most this many bytes of their content (a source's rows grow with its size: 8 MB of
+#: Python is ~80k `calls` rows), so that a batch's rows, not the corpus, set the copy's memory
+SOURCE_BYTES = 8 << 20
 #: stored files rows one candidate is worth reading for the store lookup: a parse saved (~5 ms) pays
 #: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
 #: repos does not read the whole manifest to find a twin (copies within the run are still found)
@@ -370,7 +374,8 @@ def copy_rows(
     bad = {id(t) for t in redo}
     followers = [f for f in plan.followers if id(f.task) not in bad]
     followers.sort(key=lambda f: (f.task.repo, f.task.path))
-    batches = _batches(sorted({f.source for f in followers}))
+    size = {f.source: f.task.size for f in followers}  # a source's content is its followers'
+    batches = _batches(sorted(size), size)
     # what every table's copy needs of the followers, made once (not once a table): each one's
     # source as a number, its batch, and its provenance as Arrow arrays
     number = {f"{r}\x00{p}": i for i, (r, p) in enumerate(s for b in batches for s in b)}
@@ -422,8 +427,23 @@ class WriteClock:
         self.cpu += time.process_time() - self._started[1]
 
 
-def _batches(sources: list[Key]) -> list[list[Key]]:
-    return [sources[i : i + SOURCE_BATCH] for i in range(0, len(sources), SOURCE_BATCH)]
+def _batches(sources: list[Key], size: dict[Key, int]) -> list[list[Key]]:
+    """``sources`` in order, cut into batches of at most SOURCE_BATCH sources and SOURCE_BYTES of
+    content (a source bigger than that alone; a file over --max-file-size counts as little: its rows
+    are its files and errors rows only, but it is counted up to the bound, never more)."""
+    out: list[list[Key]] = []
+    batch: list[Key] = []
+    held = 0
+    for source in sources:
+        n = min(size.get(source, 0), SOURCE_BYTES)
+        if batch and (len(batch) >= SOURCE_BATCH or held + n > SOURCE_BYTES):
+            out.append(batch)
+            batch, held = [], 0
+        batch.append(source)
+        held += n
+    if batch:
+        out.append(batch)
+    return out
 
 
 Ranged = tuple[str, str | None, str | None, str | None, str | None]  # file, repo and path min/max
@@ -528,7 +548,9 @@ def _scan(files: list[str], keys: set[Key], schema: pa.Schema | None) -> pa.Tabl
     checked = ds.ParquetFileFormat(
         default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
     )  # a damaged part is an error here, never copied into new well-formed parts (parts.WRITE_OPTIONS)
-    data = ds.dataset(files, format=checked, schema=schema).to_table(filter=wanted)
+    # one row group at a time, filtered as it is read (opread.read): the dataset scanner reads
+    # several parts ahead, which held ~80 MB more of a 3-stdlib corpus's `calls` in the parent
+    data = opread.read(ds.dataset(files, format=checked, schema=schema), None, wanted)
     data = _keep(data, keys)
     return data if data.num_rows else None
 
@@ -570,18 +592,24 @@ def _copies(
 ) -> Iterable[pa.RecordBatch]:
     """Batches of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
     by number, and ``prov``): each follower takes its source's rows in their order, with its own repo
-    and path (and mtime in ``files``). The sources' rows are sorted by (repo, path) once, so that a
-    follower's rows are one slice, and a whole copied repo a few."""
-    rows = rows.take(pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")]))
+    and path (and mtime in ``files``). The sources' rows are ordered by (repo, path) once (a stable
+    sort: an index, not a copy of the rows), so that a follower's rows are one range of that order,
+    and each part gathers its own rows straight from ``rows``: the copy holds the batch's rows and
+    one part's, never a sorted second copy of the batch."""
+    order = pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")])
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
+    del joined
     held = np.array([number[k] for k in codes.dictionary.to_pylist()], np.int64)  # code -> source
-    counts_by_code = np.bincount(codes.indices.to_numpy(zero_copy_only=False), minlength=len(held))
-    starts_by_code = np.concatenate(([0], np.cumsum(counts_by_code)[:-1])).astype(np.int64)
+    order_np = order.to_numpy(zero_copy_only=False)
+    in_order = codes.indices.to_numpy(zero_copy_only=False)[order_np]  # each row's code, in order
+    del codes
+    begins = np.flatnonzero(np.concatenate(([True], in_order[1:] != in_order[:-1])))
     counts = np.zeros(len(number), np.int64)  # source -> its rows here (0: none in this table)
-    starts = np.zeros(len(number), np.int64)
-    counts[held] = counts_by_code
-    starts[held] = starts_by_code
+    starts = np.zeros(len(number), np.int64)  # source -> its first row in (repo, path) order
+    counts[held[in_order[begins]]] = np.diff(np.concatenate((begins, [len(in_order)])))
+    starts[held[in_order[begins]]] = begins
+    del in_order
     chosen = chosen[counts[src[chosen]] > 0]
     per = counts[src[chosen]]
     first = starts[src[chosen]]
@@ -591,26 +619,25 @@ def _copies(
         done = int(ends[begin - 1]) if begin else 0
         fits = int(np.searchsorted(ends[begin:], done + PART_ROWS, side="right"))
         end = min(len(chosen), begin + max(1, fits))
-        yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
+        yield _gather(rows, order_np, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
         begin = end
 
 
 def _gather(
-    rows: pa.Table, group: np.ndarray, first: np.ndarray, per: np.ndarray, prov: _Provenance, is_files: bool
+    rows: pa.Table,
+    order: np.ndarray,
+    group: np.ndarray,
+    first: np.ndarray,
+    per: np.ndarray,
+    prov: _Provenance,
+    is_files: bool,
 ) -> pa.RecordBatch:
-    """The rows of one group of followers (indices into ``prov``): their sources' row ranges (slices
-    where they are consecutive), with the followers' provenance."""
+    """The rows of one group of followers (indices into ``prov``): their sources' ranges of the
+    (repo, path) ``order`` of ``rows``, taken from ``rows``, with the followers' provenance."""
     total = int(per.sum())
     owner = pa.array(np.repeat(group, per))
-    take = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
-    breaks = np.flatnonzero(np.diff(take) != 1) + 1
-    if len(breaks) < 256:
-        bounds = [0, *breaks.tolist(), total]
-        out = pa.concat_tables(
-            [rows.slice(int(take[a]), b - a) for a, b in zip(bounds, bounds[1:], strict=False)]
-        )
-    else:
-        out = rows.take(pa.array(take))
+    at = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
+    out = rows.take(pa.array(order[at]))
     fields = {"repo": prov.repo.take(owner), "path": prov.path.take(owner)}
     if is_files:
         mtime_type = out.schema.field("mtime_ns").type
