@@ -168,10 +168,11 @@ def _extract(
         # workers are forked before the lock is taken, so that none inherits it: a lock must die
         # with the run that took it
         getattr(engine, "start", lambda: None)()
-        # g5 (#16 item 3): the parent reads whole tables in threads (reuse copies, operations), and
-        # Arrow's default mimalloc pool keeps what they free (a 20x run peaked at ~2x the Arrow bytes
-        # alive); the system allocator gives large buffers back at once. After the fork: workers keep
-        # the default (docs/scale.md)
+        # the parent reads whole tables in threads (reuse copies, operations), and mimalloc keeps what
+        # they free (a 20x run peaked at ~2x the Arrow bytes alive); the system allocator gives large
+        # buffers back at once. This sets pyarrow's Python-level default only (API callers); the C++
+        # default that Parquet readers and kernels use is set by cli.main before pyarrow is imported
+        # (docs/scale.md)
         import pyarrow as pa
 
         pa.set_memory_pool(pa.system_memory_pool())

@@ -131,7 +131,8 @@ def dataset(name: str, *, provenance: bool = True) -> Callable[[Any], DatasetSpe
 @functools.cache
 def build_pool() -> pa.MemoryPool:
     """The memory pool a batch build takes its arrays from: jemalloc where this pyarrow has it, else
-    the C library's allocator; pyarrow's default (mimalloc) is kept everywhere else.
+    the C library's allocator; elsewhere the process's default pool (the system allocator when run
+    through ``quarry``: cli.main sets ARROW_DEFAULT_MEMORY_POOL).
 
     A worker's batch is large, new and short-lived (one chunk's rows, freed once its part is
     written). mimalloc gets such blocks from transparent huge pages where the kernel offers them
