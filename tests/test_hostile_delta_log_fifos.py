@@ -10,6 +10,7 @@ it; ``quarry doctor --repair`` moves the table aside and rebuilds it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -70,6 +71,10 @@ def test_an_odd_log_entry_is_named_never_waited_on_or_followed(
     done = quarry("doctor", "--store", store, check=False, timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert planted.name in done.stdout + done.stderr and "functions" in done.stdout + done.stderr
+    status = json.loads(quarry("status", "--json", "--store", store, timeout=120).stdout)  # never waits
+    assert planted.name in status["tables"]["functions"]["damaged"]
+    text = quarry("status", "--store", store, timeout=120).stdout
+    assert "table functions is damaged" in text and planted.name in text
     (tmp_path / "src" / "m.py").write_text("def f():\n    return 2\n")  # a run with work to do
     _one_line(
         quarry(

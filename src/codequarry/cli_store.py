@@ -104,6 +104,9 @@ def status(
             format_size(t["disk_bytes"]),
         )
     out.print(grid)
+    for name, t in info["tables"].items():
+        if t.get("damaged"):
+            out.print(f"table {name} is damaged: {t['damaged']}; run 'quarry doctor --repair'", markup=False)
     run = info["last_run"]
     if run:
         out.print(

@@ -27,11 +27,12 @@ from typing import Any
 from deltalake import DeltaTable
 
 from codequarry import parts
+from codequarry.errors import StoreError
 from codequarry.parts import small_parts
 from codequarry.store.damage import store_errors
 from codequarry.store.layout import rewrite_sorted, sorted_layout
 from codequarry.store.lock import WriterLock
-from codequarry.store.store import Snapshot, Store, TableState
+from codequarry.store.store import Snapshot, Store, TableState, odd_log_entry
 from codequarry.store.writer import count_rows, open_table, rollback_unpublished
 
 #: while a reader is active, files removed less than this long ago are kept (Delta counts in hours)
@@ -249,7 +250,10 @@ def status(store: Store) -> dict[str, Any]:
         return out
     for name, state in sorted(snap.tables.items()):
         path = store.table_path(name)
+        odd = odd_log_entry(path)  # a FIFO there would hold the report forever (deaf to SIGTERM)
         try:
+            if odd:
+                raise StoreError(odd)
             dt = DeltaTable(str(path), version=state.version)
             live = dt.get_add_actions(flatten=True)
             from codequarry.store.store import arrow_table
@@ -266,6 +270,7 @@ def status(store: Store) -> dict[str, Any]:
             "files": n_files,
             "bytes": live_bytes,
             "disk_bytes": disk_bytes,
+            **({"damaged": odd} if odd else {}),
         }
     run = dict(snap.run)
     run.pop("state", None)
