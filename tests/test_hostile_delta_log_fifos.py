@@ -20,18 +20,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import SRC, quarry
+from tests.hostile.conftest import SRC, core_store, quarry
 
 LOG = ("tables", "functions", "_delta_log")
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "m.py").write_text("def f():\n    return 1\n")
-    quarry("extract", src, "--store", tmp_path / "store", "-w", "1", "-q", "--select", "python.core")
-    return tmp_path / "store"
+    return core_store(tmp_path)
 
 
 def _plant(store: Path, kind: str, outside: Path) -> Path:

@@ -25,20 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import ROOT, SRC, quarry
-
-RECIPE = """[tools.echo]
-command = ["{python}", "-c", "print('ok')"]
-targets = ["one"]
-"""
+from tests.hostile.conftest import ROOT, SRC, echo_recipe, quarry
 
 
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
-    path = tmp_path / "recipe.toml"
-    path.write_text(RECIPE)
-    quarry("run", path, "-q", timeout=300)  # the store .quarry/ beside the recipe, one cached task
-    return path
+    return echo_recipe(tmp_path, timeout=300)  # the store .quarry/ beside the recipe, one cached task
 
 
 def _entry(recipe: Path) -> Path:

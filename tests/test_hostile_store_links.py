@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import core_store, quarry
 
 
 def _one_line(done: subprocess.CompletedProcess[str], *needles: str) -> None:
@@ -41,11 +41,7 @@ def _one_line(done: subprocess.CompletedProcess[str], *needles: str) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "m.py").write_text("def f():\n    return 1\n")
-    quarry("extract", src, "--store", tmp_path / "store", "-w", "1", "-q", "--select", "python.core")
-    return tmp_path / "store"
+    return core_store(tmp_path)
 
 
 def _part(store: Path) -> Path:

@@ -21,20 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import quarry
-
-RECIPE = """[tools.echo]
-command = ["{python}", "-c", "print('ok')"]
-targets = ["one"]
-"""
+from tests.hostile.conftest import echo_recipe, quarry
 
 
 @pytest.fixture
 def recipe(tmp_path: Path) -> Path:
-    path = tmp_path / "recipe.toml"
-    path.write_text(RECIPE)
-    quarry("run", path, "-q")  # the store .quarry/ beside the recipe, with one published run
-    return path
+    return echo_recipe(tmp_path)  # the store .quarry/ beside the recipe, with one published run
 
 
 def _one_line(done: subprocess.CompletedProcess[str]) -> None:

@@ -118,3 +118,29 @@ def one_file_store(factory: pytest.TempPathFactory, name: str, text: str, *optio
     (root / "app.py").write_text(text)
     quarry("extract", root, "-w", "1", "-q", *options)
     return root / ".quarry"
+
+
+def core_store(tmp_path: Path) -> Path:
+    """``tmp_path/store``: the real command's extract (python.core, one worker) of ``tmp_path/src``,
+    one ``m.py`` defining ``f``; the tests that damage a store's files need a small one of their own."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "m.py").write_text("def f():\n    return 1\n")
+    quarry("extract", src, "--store", tmp_path / "store", "-w", "1", "-q", "--select", "python.core")
+    return tmp_path / "store"
+
+
+#: a recipe of one trivial cached task
+ECHO_RECIPE = """[tools.echo]
+command = ["{python}", "-c", "print('ok')"]
+targets = ["one"]
+"""
+
+
+def echo_recipe(tmp_path: Path, timeout: float = 600) -> Path:
+    """``tmp_path/recipe.toml`` (:data:`ECHO_RECIPE`), run once by the real command: its store
+    ``.quarry/`` beside it holds one published run and one cached task."""
+    path = tmp_path / "recipe.toml"
+    path.write_text(ECHO_RECIPE)
+    quarry("run", path, "-q", timeout=timeout)
+    return path
