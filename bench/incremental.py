@@ -213,10 +213,23 @@ def measured(fn) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - t, cpu_now() - c, result
 
 
+def one_file_victim(corpus: Path) -> Path:
+    """The file the one-file change edits: the first Python file of over 2 KB."""
+    return next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
+
+
+def one_file_change(victim: Path, i: int) -> None:
+    """A function appended to ``victim``, its mtime a second later (never the racy window's)."""
+    with open(victim, "a") as fh:
+        fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
 def corpus_round(corpus: Path, tmp: Path, i: int, workers: int) -> dict[str, object]:
     """One round on ``corpus`` (a copy, changed by the round): wall and CPU seconds per phase, and the
     files parsed by the move."""
-    victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
+    victim = one_file_victim(corpus)
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     store = tmp / f"store{i}"
@@ -229,10 +242,7 @@ def corpus_round(corpus: Path, tmp: Path, i: int, workers: int) -> dict[str, obj
     take("cold", lambda: extract(plan))
     s = take("no_change", lambda: extract(plan))
     assert s.changed == 0 and not s.published, "a no-change run must publish nothing"  # type: ignore[attr-defined]
-    with open(victim, "a") as fh:
-        fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
-    st = victim.stat()
-    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    one_file_change(victim, i)
     s = take("one_file_change", lambda: extract(plan))
     assert s.changed == 1, s  # type: ignore[attr-defined]
     mixed_change(corpus, i)
@@ -269,11 +279,7 @@ def mixed_round(corpus: Path, tmp: Path, i: int, workers: int, steps: int) -> di
     take("cold", lambda: extract(plan))
     s = extract(plan)  # (nothing changed: as in a corpus round, the first re-run is not a mixed one)
     assert s.changed == 0, s  # type: ignore[attr-defined]
-    victim = next(p for p in sorted(corpus.rglob("*.py")) if p.stat().st_size > 2000)
-    with open(victim, "a") as fh:
-        fh.write(f"\n\ndef _bench_added_{i}():\n    return {i}\n")
-    st = victim.stat()
-    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    one_file_change(one_file_victim(corpus), i)
     s = take("one_file_change", lambda: extract(plan))
     assert s.changed == 1, s  # type: ignore[attr-defined]
     for step in range(steps):
