@@ -136,6 +136,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -1111,9 +1112,9 @@ def _write_output(
     return TableState(version=table.version(), rows=count_rows(table))
 
 
-#: a whole output keyed by (repo, path) (``partition="file"``) of more than this many bytes of Arrow
-#: is written sorted by (repo, path), in parts of about this many bytes of Parquet (delta-rs cuts
-#: at ~1,024-row batches): a later run that re-derives a few files' rows (outputs.replace) then
+#: a whole output keyed by (repo, path) (``partition="file"``) larger than a part is written sorted
+#: by (repo, path), in parts of about this many bytes of Parquet cut at file boundaries
+#: (:func:`_by_file`): a later run that re-derives a few files' rows (outputs.replace) then
 #: rewrites the small parts holding them, not one part holding every row (the standard library's
 #: ``tests``: one 865 KB part of 23,222 rows, rewritten whole for a three-file change). Outputs
 #: written whole on every run (``python.call_graph``) or keyed otherwise keep one part.
@@ -1147,23 +1148,19 @@ def _by_file(data: pa.Table) -> list[pa.Table]:
 
 def _overwrite(path: str, data: pa.Table, by_file: bool) -> None:
     """The whole output ``data`` as parts of the store's own writer (one part, or parts cut at file
-    boundaries when ``by_file``: :func:`_by_file`), in one commit (a new table, or an overwrite of one
-    with the same schema). ``write_deltalake`` wrote parts without page
-    checksums (delta-rs has no such option), so a flipped bit in an operation's first write was
-    silently a different fact; every part the store writes keeps them (parts.WRITE_OPTIONS). A
-    changed schema still goes through ``write_deltalake`` (its overwrite of the table's schema)."""
+    boundaries when ``by_file``: :func:`_by_file`), in one commit (a new table, or an overwrite of
+    one with the same schema). ``write_deltalake`` wrote parts without page checksums (delta-rs has
+    no such option), so a flipped bit in an operation's first write was silently a different fact;
+    every part the store writes keeps them (parts.WRITE_OPTIONS). A changed schema still goes
+    through ``write_deltalake`` (its overwrite of the table's schema)."""
     from deltalake import Schema as DeltaSchema
     from deltalake import write_deltalake
-    from deltalake.exceptions import TableNotFoundError
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
     from codequarry.store import warm
     from codequarry.store.indexed import add_action
 
-    try:
-        table = DeltaTable(path)
-    except TableNotFoundError:
-        table = None
+    table = warm.open_table(Path(path))  # None: no table yet
     if table is not None and not pa.schema(table.schema().to_arrow()).equals(data.schema):
         write_deltalake(path, data, mode="overwrite", schema_mode="overwrite")
         return

@@ -50,8 +50,9 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
     With it (``Supervisor.call``: the pool's ``workers`` processes, idle by now and forked before the
     parent started any thread): one lane per worker, each taking the next job, so Python code runs
     on every core and the operations' memory is the workers', not this process's; a job a lane
-    cannot send (an argument that does not pickle: a lambda) runs here. Not in a long-lived process (`quarry watch`): there operations keep
-    state in this process's memory (``ctx.kept``, partcache.py)."""
+    cannot send (an argument that does not pickle: a lambda) runs here. Not in a long-lived process
+    (`quarry watch`): there operations keep state in this process's memory (``ctx.kept``,
+    partcache.py)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 

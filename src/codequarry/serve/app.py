@@ -347,23 +347,14 @@ def _query_result(result: pa.Table, fmt: str, cap: int, truncated: bool, seconds
 
 
 def _tables(st: Any) -> dict[str, Any]:
-    from deltalake import DeltaTable
-
-    from codequarry.errors import StoreError
-    from codequarry.store.store import odd_log_entry
-
     snap = st.snapshot()
     if snap is None:
         return {"snapshot": None, "tables": []}
     out = []
     for name, state in sorted(snap.tables.items()):
         try:
-            odd = odd_log_entry(st.table_path(name))  # a FIFO there would hold the page forever
-            if odd:
-                raise StoreError(odd)
-            schema = pa.schema(
-                DeltaTable(str(st.table_path(name)), version=state.version).schema().to_arrow()
-            )
+            # (open_delta names an odd _delta_log entry: a FIFO there would hold the page forever)
+            schema = pa.schema(st.open_delta(name, state.version).schema().to_arrow())
             cols = [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
         except Exception as exc:  # a damaged table is shown as such, the others still are
             cols = [

@@ -21,7 +21,14 @@ from codequarry.parts import Part, Replacement, small_parts
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.keyfile import is_current
-from codequarry.store.store import CHECKPOINT_EVERY, Store, TableState, arrow_table, part_inside
+from codequarry.store.store import (
+    CHECKPOINT_EVERY,
+    Store,
+    TableState,
+    arrow_table,
+    part_inside,
+    small_live_parts,
+)
 from codequarry.store.warm import open_table
 
 #: a part the next record names: carried over as the last record named it, or (rows, keys) of a
@@ -195,9 +202,7 @@ class IndexedCommits:
         if not os.path.lexists(warm.log_entry(path, nxt)) or os.path.lexists(warm.log_entry(path, nxt + 1)):
             table.update_incremental()  # not the one commit expected under the lock: count it
             states[name] = TableState(version=table.version(), rows=count_rows(table))
-            self.live_small[name] = small_parts(
-                table.get_add_actions(flatten=True).column("size_bytes").to_pylist()
-            )
+            self.live_small[name] = small_live_parts(table)
             return True
         states[name] = TableState(version=nxt, rows=sum(_rows(k) for k in kept.values()))
         self.live_small[name] = small_parts(_sizes(idx, actions, kept))

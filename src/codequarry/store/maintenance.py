@@ -28,11 +28,10 @@ from deltalake import DeltaTable
 
 from codequarry import parts
 from codequarry.errors import StoreError
-from codequarry.parts import small_parts
 from codequarry.store.damage import store_errors
 from codequarry.store.layout import rewrite_sorted, sorted_layout
 from codequarry.store.lock import WriterLock
-from codequarry.store.store import Snapshot, Store, TableState, odd_log_entry
+from codequarry.store.store import Snapshot, Store, TableState, odd_log_entry, small_live_parts
 from codequarry.store.writer import count_rows, open_table, rollback_unpublished
 
 #: while a reader is active, files removed less than this long ago are kept (Delta counts in hours)
@@ -225,7 +224,7 @@ def needs_compaction(store: Store, written: dict[str, int], known: dict[str, int
             table = open_table(store.table_path(name))
             if table is None:
                 continue
-            small = small_parts(table.get_add_actions(flatten=True).column("size_bytes").to_pylist())
+            small = small_live_parts(table)
         if small > AUTO_COMPACT_FILES and ran * 2 < small:
             out.append(name)
     return out

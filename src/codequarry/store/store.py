@@ -580,6 +580,14 @@ def odd_log_entry(table_path: str | Path) -> str | None:
     return None
 
 
+def small_live_parts(table: Any) -> int:
+    """How many of the live parts of the DeltaTable ``table`` are small (parts.SMALL_PART_BYTES): what
+    the automatic compaction counts (maintenance.needs_compaction)."""
+    from codequarry.parts import small_parts
+
+    return small_parts(arrow_table(table.get_add_actions(flatten=True)).column("size_bytes").to_pylist())
+
+
 def files_outside(table: Any) -> list[str]:
     """The live files of a DeltaTable whose log paths leave the table folder (see part_inside), or
     whose file (or partition folder) on disk is a symlink: the store never writes one, and a reader

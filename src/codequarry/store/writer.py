@@ -37,6 +37,7 @@ from codequarry.store.store import (
     damaged,
     first_line,
     part_inside,
+    small_live_parts,
     unreadable_part,
 )
 from codequarry.store.warm import open_table
@@ -199,9 +200,7 @@ class RunWriter(IndexedCommits):
             table.create_write_transaction(actions, mode="append", schema=self._schema(name, table))
             table.update_incremental()  # reads the one new commit (opening it anew reads the log)
         states[name] = TableState(version=table.version(), rows=count_rows(table))
-        self.live_small[name] = small_parts(
-            table.get_add_actions(flatten=True).column("size_bytes").to_pylist()
-        )
+        self.live_small[name] = small_live_parts(table)
         self._index(name, table, parts)
 
     def start_drops(self, replace: dict[str, Replacement], previous: Snapshot | None) -> None:
