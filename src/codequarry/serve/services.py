@@ -20,11 +20,13 @@ service (SIGTERM, then SIGKILL after a grace period), so nothing is left running
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -40,6 +42,8 @@ from codequarry.errors import UsageError
 from codequarry.store import metafile
 
 CONFIG = "config.toml"
+#: the bound of the store's config.toml (a few lines): a link to /dev/zero or a 10 GB file is refused
+CONFIG_BYTES = 1 << 20
 FOLDER = "services"
 DEFAULT_PORTS = {"ray": 6380, "prefect": 4200, "ui": 8765}
 ORDER = ("ray", "prefect", "ui")  # dependency order: the UI comes up last, goes down first
@@ -77,11 +81,14 @@ def read_config(store: Path) -> dict[str, dict[str, Any]]:
     """The [services.*] tables of the store's config.toml (the UI is always there)."""
     path = store / CONFIG
     services: dict[str, dict[str, Any]] = {}
-    if path.is_file():
+    if os.path.lexists(path):
+        # read as the store's own files are (metafile): a link is not followed out of the store, a
+        # FIFO does not hold `quarry up` or `quarry status`, a huge file is not read whole
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(metafile.read_text(path, CONFIG_BYTES))
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read it: {exc}; fix or remove the file") from None
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise UsageError(f"{path}: cannot read it: {why}; fix or remove the file") from None
         raw = data.get("services", {})
         if not isinstance(raw, dict):
             raise UsageError(f"{path}: [services] must be a table")
@@ -283,8 +290,7 @@ def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dic
     """Start the service in a session of its own, its output appended to its log, and record its
     pid file (written whole: a reader never sees half of one)."""
     _folder(store).mkdir(parents=True, exist_ok=True)
-    log = log_path(store, spec.name)
-    with open(log, "ab") as fh:
+    with _append(log_path(store, spec.name)) as fh:
         fh.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(
@@ -306,9 +312,30 @@ def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dic
         "argv": list(spec.argv),
     }
     tmp = _pidfile(store, spec.name).with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1))
+    tmp.unlink(missing_ok=True)  # a link left there is removed, never written through
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NEW_FLAGS, 0o644), "w") as out:
+        out.write(json.dumps(record, indent=1))
     os.replace(tmp, _pidfile(store, spec.name))
     return proc, record
+
+
+_NEW_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+
+
+def _append(log: Path) -> Any:
+    """A service's log opened to append: only a regular file of the store. Opened with a plain
+    ``open``, a log linked elsewhere had `quarry up` write outside the store, and a FIFO held it."""
+    try:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NEW_FLAGS, 0o644)
+    except OSError as exc:
+        odd = exc.errno in (errno.ELOOP, errno.ENXIO)  # a link; a FIFO no one reads
+        why = "a symlink or a FIFO, which the store never makes" if odd else exc.strerror
+        raise UsageError(f"cannot write the log '{log}': {why}; remove it") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"cannot write the log '{log}': not a regular file; remove it")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "ab")
 
 
 def _await_healthy(
