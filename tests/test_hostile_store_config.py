@@ -74,7 +74,9 @@ def test_a_config_that_is_not_the_stores_own_small_file_is_one_line(
 
 
 @pytest.mark.parametrize("kind", ["link", "fifo"])
-def test_up_never_writes_its_log_through_a_link_or_into_a_fifo(store: Path, tmp_path: Path, kind: str) -> None:
+def test_up_never_writes_its_log_through_a_link_or_into_a_fifo(
+    store: Path, tmp_path: Path, kind: str
+) -> None:
     (store / "services").mkdir()
     log = store / "services" / "ui.log"
     victim = tmp_path / "victim.txt"

@@ -33,6 +33,16 @@ from codequarry.schema import DatasetSpec
 from codequarry.tools.pipes import MAX_LINE, Cut
 from codequarry.tools.schema import RecordChecker
 
+
+def _json_loads(raw: bytes) -> Any:
+    """``json.loads``, a line nested past Python's recursion limit being not JSON (a ValueError) as
+    any other: a RecursionError there ended the whole run in a traceback."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested deeper than Python's JSON reader follows") from None
+
+
 try:  # orjson decodes several times faster than json; json stays the reference (NaN, huge integers)
     import orjson
 
@@ -42,7 +52,7 @@ try:  # orjson decodes several times faster than json; json stays the reference 
         try:
             return orjson.loads(raw)
         except _ORJSON_ERROR:
-            return json.loads(raw)
+            return _json_loads(raw)
 
     def _dumps(value: Any) -> str:
         try:
@@ -53,7 +63,7 @@ try:  # orjson decodes several times faster than json; json stays the reference 
     _ORJSON_LOADS: Callable[[Any], Any] | None = orjson.loads  # Any: handed a Cut, it raises TypeError
 except ImportError:  # pragma: no cover - orjson is a dependency
     _ORJSON_LOADS = None
-    _loads = json.loads  # type: ignore[assignment]
+    _loads = _json_loads  # type: ignore[assignment]
     _dumps = json.dumps  # type: ignore[assignment]
 
 ERRORS = cast(DatasetSpec, Error)  # the errors dataset (a DatasetSpec made by @dataset)

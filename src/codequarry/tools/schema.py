@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import reprlib
 from collections.abc import Callable
 from typing import Any
 
@@ -326,7 +327,7 @@ class RecordChecker:
             if not check(value):
                 if value is None:
                     return f"field '{f.name}' is required"
-                return f"field '{f.name}' expects {describe([f])[f.name]}, got {type(value).__name__} {value!r:.60}"
+                return f"field '{f.name}' expects {describe([f])[f.name]}, got {type(value).__name__} {shown(value)}"
         return None
 
     def build(
@@ -335,6 +336,7 @@ class RecordChecker:
         """(batch of the records that fit, [(index, reason)] of those that do not)."""
         bad: dict[int, str] = {}
         columns: list[list[Any]] = []
+        extra = self._extra(records, dumps or json.dumps, bad) if self.extra == "json" else None
         for i, (f, check) in enumerate(zip(self.fields, self._checks, strict=True)):
             col = self.column(records, i)
             if not _fast_ok(col, f.type, f.nullable):
@@ -342,8 +344,8 @@ class RecordChecker:
                     if j not in bad and not check(v):
                         bad[j] = self.problem(records[j]) or f"field '{f.name}' does not fit"
             columns.append(col)
-        if self.extra == "json":
-            columns.append(self._extra(records, dumps or json.dumps))
+        if extra is not None:
+            columns.append(extra)
         if bad:
             keep = [i for i in range(len(records)) if i not in bad]
             columns = [[c[i] for i in keep] for c in columns]
@@ -352,10 +354,38 @@ class RecordChecker:
         arrays = [utf8_array(c, f.type) for c, f in zip(columns, self.schema, strict=True)]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema), sorted(bad.items())
 
-    def _extra(self, records: list[dict[str, Any]], dumps: Callable[[Any], str]) -> list[str | None]:
+    def _extra(
+        self, records: list[dict[str, Any]], dumps: Callable[[Any], str], bad: dict[int, str]
+    ) -> list[str | None]:
+        """The ``extra`` column; a record whose undeclared fields nest too deep to write back as
+        JSON (json.dumps recursed past Python's limit: the run ended in a traceback) goes in ``bad``."""
         names = self.names
         out: list[str | None] = []
-        for r in records:
+        for j, r in enumerate(records):
             rest = {k: v for k, v in r.items() if k not in names}
-            out.append(dumps(rest) if rest else None)
+            try:
+                out.append(dumps(rest) if rest else None)
+            except RecursionError:
+                bad[j] = 'its undeclared fields nest too deep to keep as JSON text (extra = "json")'
+                out.append(None)
         return out
+
+
+#: how much of a value that does not fit an error message shows
+SHOWN = 60
+
+
+def shown(value: Any) -> str:
+    """The start of ``value``'s repr, at most :data:`SHOWN` characters, made without walking all of
+    it: a tool's record may hold a list nested 100,000 deep (``repr`` recursed past Python's limit
+    and ended the run in a traceback) or a 50 MB string."""
+    if isinstance(value, str):
+        return repr(value[: SHOWN + 1])[:SHOWN]
+    if isinstance(value, list | dict):
+        return reprlib_short.repr(value)[:SHOWN]
+    return repr(value)[:SHOWN]
+
+
+reprlib_short = reprlib.Repr()
+reprlib_short.maxlevel, reprlib_short.maxlist, reprlib_short.maxdict = 4, 12, 8
+reprlib_short.maxstring = reprlib_short.maxother = SHOWN
