@@ -10,6 +10,9 @@ formats (csv, json, parquet) still give the exact stored value.
 from __future__ import annotations
 
 import json
+import os
+import re
+import urllib.parse
 from pathlib import Path
 
 from tests.hostile.conftest import quarry
@@ -46,3 +49,26 @@ def test_report_and_table_escape_names_and_formats_keep_them(tmp_path: Path) -> 
     assert "osc\\x1b]0;pwned\\x07.js" in table
     exact = quarry("sql", "SELECT path FROM files ORDER BY path", "--store", store, "-f", "json").stdout
     assert sorted(r["path"] for r in json.loads(exact)) == sorted(NAMES)
+
+
+def test_the_html_report_escapes_names_and_links_to_the_files_own_bytes(tmp_path: Path) -> None:
+    """Trust sweep 9: the HTML report wrote a name's control characters raw (``cat report.html``
+    recoloured the terminal; a browser hid them), and linked a non-UTF-8 name by its stored escape
+    (``bad%5Cxff.js``: no such file) instead of its bytes (``bad%FF.js``)."""
+    root = tmp_path / "src"
+    root.mkdir()
+    for name in NAMES:
+        (root / name).write_text("function f( {\n")
+    with open(os.path.join(os.fsencode(root), b"bad\xff.js"), "wb") as fh:
+        fh.write(b"function f( {\n")
+    store = tmp_path / "store"
+    quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter")
+    html = tmp_path / "report.html"
+    quarry("report", "--store", store, "--html", html)
+    text = html.read_text(encoding="utf-8")
+    assert not [c for c in text if not c.isprintable() and c not in "\n\t"], "a control character"
+    assert "a\\x1b[31mRED\\x1b[0m.js:1" in text and "new\\nline.js:1" in text
+    links = dict(re.findall(r'<a href="(file://[^"]+)" title="[^"]*">([^<]+):1</a>', text))
+    assert len(links) == len(NAMES) + 1 and "bad\\xff.js" in links.values(), links
+    for uri in links:  # each link leads to its file
+        assert os.path.exists(os.fsdecode(urllib.parse.unquote_to_bytes(uri.removeprefix("file://"))))

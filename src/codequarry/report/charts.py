@@ -11,6 +11,8 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from codequarry.errors import printable
+
 WIDTH = 720
 LABEL = 230  # room for the labels left of the bars
 BAR = 18
@@ -44,8 +46,10 @@ STATUS_COLORS = {
 
 
 def esc(text: object) -> str:
-    """Text for HTML or SVG, quotes included (safe in attributes and in element content)."""
-    return html.escape(str(text), quote=True)
+    """Text for HTML or SVG, quotes included (safe in attributes and in element content); control
+    characters (a file name's ``\x1b[31m`` or newline) written as Python writes them, as in the text
+    report, so the page shows them and a terminal paging the file is not driven by them."""
+    return html.escape(printable(str(text)), quote=True)
 
 
 def secs(value: float) -> str:

@@ -12,6 +12,7 @@ import base64
 import hashlib
 from pathlib import Path, PurePosixPath
 
+from codequarry.corpus_io import unescape_name
 from codequarry.errors import UsageError
 from codequarry.report.charts import (
     PALETTE,
@@ -316,7 +317,7 @@ def _link(r: RunReport, repo: str, path: str, line: int | None) -> str:
         or ".." in path.split("/")
     ):
         return esc(shown)
-    uri = Path(root, path).as_uri()
+    uri = Path(root, unescape_name(path)).as_uri()  # the file's own bytes: caf\xe9.py is caf%E9.py
     return f'<a href="{esc(uri)}" title="{esc(repo)}">{esc(shown)}</a>'
 
 
