@@ -72,3 +72,23 @@ def test_the_html_report_escapes_names_and_links_to_the_files_own_bytes(tmp_path
     assert len(links) == len(NAMES) + 1 and "bad\\xff.js" in links.values(), links
     for uri in links:  # each link leads to its file
         assert os.path.exists(os.fsdecode(urllib.parse.unquote_to_bytes(uri.removeprefix("file://"))))
+
+
+def test_quarry_run_and_check_escape_the_names_in_task_ids(tmp_path: Path) -> None:
+    """Trust sweep 9: a tool's task id names its file (``fail:src/a\\x1b[31mRED.py``); `quarry run`
+    printed it raw in its line per failed task (stderr) and in its summary, and `quarry check` in its
+    plan, so a file name recoloured the terminal or forged a line."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in NAMES:
+        (src / name).write_text("x\n")
+    (tmp_path / "fail.py").write_text("import sys\nsys.exit(3)\n")
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(
+        f'[tools.fail]\ncommand = ["{{python}}", {str(tmp_path / "fail.py")!r}, "{{file}}"]\nfiles = ["src/*.js"]\n'
+    )
+    done = quarry("run", recipe, check=False)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    for text in (done.stdout, done.stderr, quarry("check", recipe).stdout):
+        _no_control(text)
+        assert "fail:src/a\\x1b[31mRED\\x1b[0m.js" in text and "fail:src/new\\nline.js" in text, text

@@ -12,7 +12,7 @@ import typer
 from codequarry import __version__
 from codequarry.cli_common import err, out
 from codequarry.cli_common import state as _state
-from codequarry.errors import QuarryError
+from codequarry.errors import QuarryError, printable
 
 app = typer.Typer(
     name="quarry",
@@ -104,5 +104,5 @@ def main() -> None:
             raise
         from rich.markup import escape
 
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escape(printable(str(exc)))}")  # it may quote a file's name
         sys.exit(exc.exit_code)

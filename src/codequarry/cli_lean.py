@@ -347,7 +347,7 @@ def main(argv: list[str]) -> int | None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)  # stop like Ctrl-C: workers killed, nothing published
-    from codequarry.errors import QuarryError
+    from codequarry.errors import QuarryError, printable
     from codequarry.pandas_probe import skip_pandas_probe
 
     out, err = consoles()
@@ -365,12 +365,13 @@ def main(argv: list[str]) -> int | None:
             **values,
         )
     except QuarryError as exc:
+        message = printable(str(exc))  # it may quote a file's name: no escape reaches the terminal
         if err.is_terminal:
             from rich.markup import escape
 
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escape(message)}")
         else:
-            err.print(f"error: {exc}", markup=False)  # what rich prints of the line above, off a terminal
+            err.print(f"error: {message}", markup=False)  # what rich prints of the line above, off a terminal
         return exc.exit_code
     except KeyboardInterrupt:
         return 143 if sigterm else 130

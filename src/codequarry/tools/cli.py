@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 
 from codequarry.cli_common import StoreOpt, interrupt_code, open_store
+from codequarry.errors import printable
 from codequarry.plan import format_size
 
 out = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -130,8 +131,8 @@ def _print_run(summary: Any, *, quiet: bool, as_json: bool) -> None:
             + "\n"
         )
     elif not quiet:
-        for line in summary.lines:  # rendered by the run, from its result log
-            out.print(line, markup=False)
+        for line in summary.lines:  # rendered by the run, from its result log (task ids name files)
+            out.print(printable(line), markup=False)
 
 
 def check(
@@ -169,7 +170,7 @@ def check(
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
     for line in _plan_lines(plan, states):
-        out.print(line, markup=False)
+        out.print(printable(line), markup=False)
 
 
 def _cached_states(plan: Any, rerun_failed: bool) -> dict[str, str]:

@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from codequarry.errors import printable
 from codequarry.tools.planned import TaskPlan
 from codequarry.tools.process import NOT_OK
 from codequarry.tools.scheduler import SchedulerState
@@ -43,7 +44,7 @@ class PlainView:
     def finished(self, task: TaskPlan, result: Any) -> None:
         if result.status in NOT_OK:
             self.console.print(
-                f"{result.status}: {task.id}: {result.outcome.get('message') or ''}",
+                printable(f"{result.status}: {task.id}: {result.outcome.get('message') or ''}"),
                 markup=False,
                 highlight=False,
                 emoji=False,
@@ -69,7 +70,7 @@ class LiveView:
 
     def line(self, task: TaskPlan, text: str) -> None:
         with self._lock:
-            self.last[task.id] = text
+            self.last[task.id] = printable(text)  # a tool's own line: no escape reaches the terminal
 
     def tick(self, state: SchedulerState) -> None:
         self.state = state
@@ -78,7 +79,7 @@ class LiveView:
         with self._lock:
             self.last.pop(task.id, None)
             if result.status in NOT_OK:
-                self.failed.append(f"{result.status}: {task.id}")
+                self.failed.append(printable(f"{result.status}: {task.id}"))
 
     def close(self) -> None:
         self._live.stop()
@@ -100,7 +101,7 @@ class LiveView:
         with self._lock:
             running = list(s.running.values())[:12]
             for task, start in running:
-                grid.add_row(task.id, f"{now - start:6.1f}s", self.last.get(task.id, ""))
+                grid.add_row(printable(task.id), f"{now - start:6.1f}s", self.last.get(task.id, ""))
             failed = self.failed[-5:]
         parts: list[Any] = [head, grid]
         if len(s.running) > 12:
