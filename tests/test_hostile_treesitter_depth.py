@@ -45,10 +45,54 @@ def test_a_tree_too_deep_for_the_queries_is_one_limit_row(tmp_path: Path) -> Non
 def test_deep_nesting_inside_the_bound_keeps_every_definition(tmp_path: Path) -> None:
     root = tmp_path / "src"
     root.mkdir()
-    n = 20_000  # two tree levels each: 40,000 deep
-    (root / "fns.js").write_text("function f(){" * n + "g();" + "}" * n + "\n")
+    n = 40_000  # blocks, one tree level each: a function and a call 40,000 deep
+    (root / "fns.js").write_text("function f(){" + "{" * n + "function g(){ h(); }" + "}" * n + "}\n")
     store = tmp_path / "store"
     quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter")
     assert _rows(store, "SELECT count(*) AS n FROM errors") == [{"n": 0}]
-    assert _rows(store, "SELECT count(*) AS n FROM definitions") == [{"n": n}]
+    assert _rows(store, "SELECT qualname FROM definitions ORDER BY qualname") == [
+        {"qualname": "f"},
+        {"qualname": "f.g"},
+    ]
     assert _rows(store, "SELECT count(*) AS n FROM source_calls") == [{"n": 1}]
+
+
+def test_nested_definitions_whose_names_grow_quadratically_are_one_limit_row(tmp_path: Path) -> None:
+    """Trust sweep 9: each nested definition repeats the names around it in its qualname (and their
+    text in its code unit), so 20,000 nested functions (270 KB) held 1.6 GB of names in the worker,
+    and 20,000 nested Ruby methods (240 KB) ran units.ruby past the file timeout with 2.2 GB.
+    Past TEXT_RATIO times the file's size (plus TEXT_FLOOR) the file is one ``limit`` row."""
+    root = tmp_path / "src"
+    root.mkdir()
+    n = 20_000
+    (root / "fns.js").write_text("function f(){" * n + "g();" + "}" * n + "\n")
+    (root / "defs.rb").write_text("def f\n" * n + "end\n" * n)
+    (root / "units.js").write_text("function f(){" * 1000 + "g();" + "}" * 1000 + "\n")  # names fit
+    (root / "ok.js").write_text("function ok() { function inner() {} }\n")
+    store = tmp_path / "store"
+    done = quarry(
+        "extract",
+        root,
+        "--store",
+        store,
+        "-w",
+        "1",
+        "-q",
+        "--select",
+        "treesitter",
+        "--select",
+        "units",
+        "--max-memory-per-worker",
+        "1GB",
+    )
+    assert "Traceback" not in done.stderr
+    errors = _rows(store, "SELECT path, extractor, kind FROM errors ORDER BY path")
+    assert errors == [
+        {"path": "defs.rb", "extractor": "parse", "kind": "limit"},
+        {"path": "fns.js", "extractor": "parse", "kind": "limit"},
+        {"path": "units.js", "extractor": "units.javascript", "kind": "limit"},
+    ], errors
+    defs = _rows(store, "SELECT path, count(*) AS n FROM definitions GROUP BY path ORDER BY path")
+    assert defs == [{"path": "ok.js", "n": 2}, {"path": "units.js", "n": 1000}]
+    units = _rows(store, "SELECT path, qualname FROM code_units ORDER BY qualname")
+    assert units == [{"path": "ok.js", "qualname": "ok"}, {"path": "ok.js", "qualname": "ok.inner"}]

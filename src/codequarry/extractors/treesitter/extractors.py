@@ -12,7 +12,7 @@ from typing import Any
 
 from codequarry.api import FileExtractor, file_extractor
 from codequarry.extractors.treesitter.datasets import Definition, SourceCall, SourceImport
-from codequarry.extractors.treesitter.facts import Facts, facts_of
+from codequarry.extractors.treesitter.facts import Facts, facts_of, text_budget, too_much_text
 from codequarry.extractors.treesitter.grammars import GRAMMARS, pack_version
 from codequarry.extractors.units import CodeUnit, leading_comment
 from codequarry.source import SourceFile
@@ -103,6 +103,13 @@ def _units_extractor(language: str) -> FileExtractor:
         facts = facts_of(src)
         if facts is None:
             return
+        budget, made = text_budget(facts.data), 0
+        for d in facts.definitions:  # checked before any row: a refused file gives none
+            made += d.node.end_byte - d.node.start_byte
+            if made > budget:
+                failure = too_much_text("source texts", budget, d.node.start_point[0] + 1)
+                out.error(failure.kind, failure.message, line=failure.line)
+                return
         for d in facts.definitions:
             node = d.node
             out.code_units.add(

@@ -31,6 +31,30 @@ IMPORT_FUNCTIONS = frozenset({"require", "require_relative", "load"})
 #: 65,535 levels it silently drops matches (a chain of 33,000 nested JavaScript functions gave 32,768
 #: definitions) and its MISSING/ERROR search turns quadratic (200,000 nested C++ blocks: minutes)
 MAX_DEPTH = 50_000
+#: the text a file's definitions may make (qualified names here, source texts in ``code_units``),
+#: as a multiple of the file's size plus a floor: each nested definition repeats the names (and the
+#: text) of those around it, so n nested definitions make O(n^2) of it (a 270 KB file of 20,000
+#: nested JavaScript functions held 1.6 GB of qualified names in its worker); ordinary code, a few
+#: levels deep, makes a few times its size
+TEXT_RATIO = 64
+TEXT_FLOOR = 4 << 20
+
+
+def text_budget(data: bytes) -> int:
+    """How many characters of names (or of source text) the definitions of ``data`` may make."""
+    return TEXT_RATIO * len(data) + TEXT_FLOOR
+
+
+def too_much_text(what: str, budget: int, line: int) -> ParseFailure:
+    """The ``limit`` failure of a file whose nested definitions would make more than ``budget``."""
+    return ParseFailure(
+        "limit",
+        f"definitions nested so deep that their {what} would pass {budget:,} characters "
+        f"({TEXT_RATIO} times the file's size, plus {TEXT_FLOOR >> 20} MB), so this file gives none",
+        line=line,
+    )
+
+
 _LONE_CR = re.compile(rb"\r(?!\n)")
 COL_STEP = 1024  # bytes between column checkpoints on a long non-ASCII line
 _ASCII = re.compile(rb"[\x00-\x7f]")
@@ -246,12 +270,16 @@ def _definitions_and_imports(facts: Facts, matches: list[tuple[int, dict[str, li
                 break
     items.sort(key=lambda t: t[:3])
     stack: list[Found] = []
+    budget, made = text_budget(facts.data), 0
     for start, _neg_end, _order, item in items:
         while stack and stack[-1].node.end_byte <= start:
             stack.pop()
         if isinstance(item[0], Found):
             found, receiver = item
             _qualify(found, stack, package, g.sep, g.package_sep, receiver, facts)
+            made += len(found.qualname) + len(found.container)
+            if made > budget:
+                raise too_much_text("qualified names", budget, found.node.start_point[0] + 1)
             if found.row:
                 facts.definitions.append(found)
             stack.append(found)
