@@ -92,3 +92,19 @@ def test_quarry_run_and_check_escape_the_names_in_task_ids(tmp_path: Path) -> No
     for text in (done.stdout, done.stderr, quarry("check", recipe).stdout):
         _no_control(text)
         assert "fail:src/a\\x1b[31mRED\\x1b[0m.js" in text and "fail:src/new\\nline.js" in text, text
+
+
+def test_skipped_files_are_named_escaped_by_extract_and_status(tmp_path: Path) -> None:
+    """Trust sweep 9: a FIFO or a broken link is skipped and named in the summary of `quarry extract`
+    and `quarry status`; its name was printed raw there."""
+    root = tmp_path / "src"
+    root.mkdir()
+    os.mkfifo(root / "fifo\x1b[31mRED.py")
+    (root / "broken\nline.py").symlink_to("nowhere")
+    (root / "ok.py").write_text("x = 1\n")
+    store = tmp_path / "store"
+    extract = quarry("extract", root, "--store", store, "-w", "1").stdout
+    for text in (extract, quarry("status", "--store", store).stdout):
+        _no_control(text)
+        assert "skipped src/fifo\\x1b[31mRED.py: special_file" in text, text
+        assert "skipped src/broken\\nline.py: broken_symlink" in text, text

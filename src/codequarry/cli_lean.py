@@ -196,11 +196,13 @@ def render_summary(s: Any, out: Console, warnings: tuple[str, ...] = ()) -> None
         out.print(f"snapshot {s.snapshot} published to {s.store}")
     else:
         out.print(f"nothing to do: snapshot {s.snapshot} of {s.store} is up to date")
+    from codequarry.errors import printable
+
     for note in s.notes:
         if note not in warnings:
-            out.print(f"note: {note}")
-    for repo, path, reason in s.skipped_files[:10]:
-        out.print(f"skipped {repo}/{path}: {reason}", markup=False)
+            out.print(printable(f"note: {note}"))
+    for repo, path, reason in s.skipped_files[:10]:  # a FIFO's name is the repository's: escaped
+        out.print(printable(f"skipped {repo}/{path}: {reason}"), markup=False)
     if len(s.skipped_files) > 10:
         out.print("(more skipped files: quarry extract --json, field skipped_files)")
 

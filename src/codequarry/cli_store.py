@@ -14,7 +14,7 @@ from rich.table import Table
 
 from codequarry.cli_common import StoreOpt, out
 from codequarry.cli_common import find_store as _find_store
-from codequarry.errors import StoreError, UsageError
+from codequarry.errors import StoreError, UsageError, printable
 from codequarry.plan import format_size
 
 
@@ -115,8 +115,8 @@ def status(
         )
         if run.get("skipped"):
             out.print("skipped: " + ", ".join(f"{v} {k}" for k, v in run["skipped"].items()), markup=False)
-        for repo, path, reason in run.get("skipped_files", [])[:10]:
-            out.print(f"skipped {repo}/{path}: {reason}", markup=False)
+        for repo, path, reason in run.get("skipped_files", [])[:10]:  # the names are the repository's
+            out.print(printable(f"skipped {repo}/{path}: {reason}"), markup=False)
 
 
 def compact(
