@@ -18,16 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile.conftest import ROOT, SRC, quarry
+from tests.hostile.conftest import ROOT, SRC, core_store, quarry
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "m.py").write_text("x = 1\n")
-    quarry("extract", src, "--store", tmp_path / "store", "-w", "1", "-q", "--select", "python.core")
-    return tmp_path / "store"
+    return core_store(tmp_path)
 
 
 def _capped(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -70,20 +70,9 @@ def test_nested_definitions_whose_names_grow_quadratically_are_one_limit_row(tmp
     (root / "units.js").write_text("function f(){" * 1000 + "g();" + "}" * 1000 + "\n")  # names fit
     (root / "ok.js").write_text("function ok() { function inner() {} }\n")
     store = tmp_path / "store"
+    selection = ("--select", "treesitter", "--select", "units")
     done = quarry(
-        "extract",
-        root,
-        "--store",
-        store,
-        "-w",
-        "1",
-        "-q",
-        "--select",
-        "treesitter",
-        "--select",
-        "units",
-        "--max-memory-per-worker",
-        "1GB",
+        "extract", root, "--store", store, "-w", "1", "-q", *selection, "--max-memory-per-worker", "1GB"
     )
     assert "Traceback" not in done.stderr
     errors = _rows(store, "SELECT path, extractor, kind FROM errors ORDER BY path")

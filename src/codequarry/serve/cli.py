@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import stat
 import time
 from pathlib import Path
 from typing import Annotated, BinaryIO
@@ -143,7 +142,7 @@ def logs(
     path = services.log_path(_store(store), name)
     if not path.exists():
         raise UsageError(f"{name} has no log yet: start it with 'quarry up'")
-    with _open_log(path) as fh:
+    with services.open_log(path) as fh:
         for line in _tail(fh, lines):
             out.print(line.decode("utf-8", "replace"), markup=False)
         if not follow:
@@ -171,22 +170,6 @@ def services_table(path: Path) -> Table | None:
         uptime = f"{time.time() - s.started:.0f} s" if s.started else "-"
         grid.add_row(s.name, s.status, str(s.pid or "-"), str(s.port or "-"), uptime, s.detail)
     return grid
-
-
-def _open_log(path: Path) -> BinaryIO:
-    """A service's log, opened as the store's own files are (store/metafile.py): a FIFO there held
-    `quarry logs` forever and a link to /dev/zero filled memory; only a regular file is read."""
-    from codequarry.corpus_io import OPEN_FLAGS
-
-    try:
-        fd = os.open(path, OPEN_FLAGS)
-    except OSError as exc:
-        raise UsageError(f"cannot read the log '{path}': {exc.strerror} (the store never links it)") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UsageError(f"cannot read the log '{path}': not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
 
 
 #: how far back `quarry logs` reads to find its last lines (a log of one endless line is cut there)

@@ -34,10 +34,11 @@ import tomllib
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psutil
 
+from codequarry.corpus_io import OPEN_FLAGS
 from codequarry.errors import UsageError
 from codequarry.store import metafile
 
@@ -290,7 +291,7 @@ def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dic
     """Start the service in a session of its own, its output appended to its log, and record its
     pid file (written whole: a reader never sees half of one)."""
     _folder(store).mkdir(parents=True, exist_ok=True)
-    with _append(log_path(store, spec.name)) as fh:
+    with open_log(log_path(store, spec.name), append=True) as fh:
         fh.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(spec.argv)}\n".encode())
         fh.flush()
         proc = subprocess.Popen(
@@ -322,20 +323,24 @@ def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dic
 _NEW_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
-def _append(log: Path) -> Any:
-    """A service's log opened to append: only a regular file of the store. Opened with a plain
-    ``open``, a log linked elsewhere had `quarry up` write outside the store, and a FIFO held it."""
+def open_log(log: Path, *, append: bool = False) -> BinaryIO:
+    """A service's log, opened to read (`quarry logs`) or to append (`quarry up`) as the store's own
+    files are (store/metafile.py): only a regular file of the store. With a plain ``open``, a FIFO
+    there held `quarry logs` and `quarry up` forever, a link to /dev/zero filled memory, and a log
+    linked elsewhere had `quarry up` write outside the store."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NEW_FLAGS if append else OPEN_FLAGS
+    what = "write" if append else "read"
     try:
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NEW_FLAGS, 0o644)
+        fd = os.open(log, flags, 0o644)
     except OSError as exc:
-        odd = exc.errno in (errno.ELOOP, errno.ENXIO)  # a link; a FIFO no one reads
+        odd = exc.errno in (errno.ELOOP, errno.ENXIO)  # a link; a FIFO no one reads (or writes)
         why = "a symlink or a FIFO, which the store never makes" if odd else exc.strerror
-        raise UsageError(f"cannot write the log '{log}': {why}; remove it") from None
+        raise UsageError(f"cannot {what} the log '{log}': {why}; remove it") from None
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise UsageError(f"cannot write the log '{log}': not a regular file; remove it")
+        raise UsageError(f"cannot {what} the log '{log}': not a regular file; remove it")
     os.set_blocking(fd, True)
-    return os.fdopen(fd, "ab")
+    return os.fdopen(fd, "ab" if append else "rb")
 
 
 def _await_healthy(
