@@ -37,7 +37,7 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -110,6 +110,10 @@ class ReusePlan:
     hashed: int = 0  # files hashed by the parent for the lookup
     #: the ``files`` rows of the files only the manifest reads, made by the parent (manifest_rows.py)
     manifest: pa.RecordBatch | None = None
+    #: on a first run (no snapshot before), the run's repos grouped by their files' reuse keys: a
+    #: group's repos hold the same rows but for ``repo`` in every file table but ``files`` (whose
+    #: ``mtime_ns`` is each file's own) and ``errors`` (operations add to it); see :func:`twin_groups`
+    twins: tuple[tuple[str, ...], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.followers) or self.manifest is not None
@@ -173,6 +177,7 @@ def plan_reuse(
     maybe, stored = _maybe_twins(store, previous, work, extractors, whole, name)
     hashes, read = read_pass(maybe, only, max_file_size or 0)
     plan.hashed = len(maybe)
+    every, done = work.tasks, set()
     if only:
         plan.manifest, back = build_rows(manifest, only, read)
         done = {id(t) for t in only} - {id(t) for t in back}
@@ -184,6 +189,8 @@ def plan_reuse(
         for t in maybe
         if (sha := hashes.get(t.key)) is not None
     }
+    if previous is None:  # the run's repos are the store's: their twins are known from the keys
+        plan.twins = twin_groups(every, keys, done)
     sources = _stored_sources(store, previous, stored, {k[0] for k in keys.values()}, name)
     leaders: dict[ReuseKey, Key] = {}
     kept: list[FileTask] = []
@@ -202,6 +209,29 @@ def plan_reuse(
     back_ids = _reparsed(plan, kept, tasks)
     work.tasks = [t for t in work.tasks if id(t) in back_ids] if back_ids else kept
     return plan
+
+
+def twin_groups(
+    tasks: list[FileTask], keys: Mapping[int, ReuseKey], files_only: set[int]
+) -> tuple[tuple[str, ...], ...]:
+    """The repos of ``tasks`` (every file of a first run) grouped, in repo order, by their files:
+    two repos are in one group when they have the same paths and, at each path, files of the same
+    reuse key (``keys``, by task key: rows equal but for repo and path), or files whose only row is their
+    ``files`` row (``files_only``: ids of tasks). A repo with any other file is alone."""
+    shape: dict[str, list[tuple[str, ReuseKey | None]]] = defaultdict(list)
+    alone: set[str] = set()
+    for t in tasks:
+        rk = keys.get(t.key) if t.only is None else None
+        if rk is not None:
+            shape[t.repo].append((t.path, rk))
+        elif id(t) in files_only:
+            shape[t.repo].append((t.path, None))
+        else:
+            alone.add(t.repo)
+    groups: dict[object, list[str]] = defaultdict(list)
+    for repo in sorted(shape.keys() | alone):
+        groups[repo if repo in alone else tuple(sorted(shape[repo]))].append(repo)
+    return tuple(tuple(g) for g in groups.values())
 
 
 def _maybe_twins(
