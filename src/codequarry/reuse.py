@@ -417,6 +417,7 @@ def copy_rows(
         pa.array([f.task.repo for f in followers], pa.string()),
         pa.array([f.task.path for f in followers], pa.string()),
         pa.array([f.task.mtime_ns for f in followers], pa.int64()),
+        np.fromiter((f.task.path == f.source[1] for f in followers), np.bool_, len(followers)),
     )
     members = [np.flatnonzero(of_batch[src] == b) for b in range(len(batches))]
     for table in sorted(tables):
@@ -605,11 +606,13 @@ def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
 
 @dataclass(frozen=True)
 class _Provenance:
-    """The followers' own repo, path and mtime (in their sorted order)."""
+    """The followers' own repo, path and mtime (in their sorted order), and whether each one's path
+    is its source's (then the source rows' ``path`` column is already the follower's)."""
 
     repo: pa.Array
     path: pa.Array
     mtime_ns: pa.Array
+    same_path: np.ndarray
 
 
 def _copies(
@@ -619,13 +622,13 @@ def _copies(
     number: dict[str, int],
     prov: _Provenance,
     is_files: bool,
-) -> Iterable[pa.RecordBatch]:
-    """Batches of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
+) -> Iterable[pa.Table]:
+    """Tables of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
     by number, and ``prov``): each follower takes its source's rows in their order, with its own repo
-    and path (and mtime in ``files``). The sources' rows are ordered by (repo, path) once (a stable
-    sort: an index, not a copy of the rows), so that a follower's rows are one range of that order,
-    and each part gathers its own rows straight from ``rows``: the copy holds the batch's rows and
-    one part's, never a sorted second copy of the batch."""
+    and path (and mtime in ``files``). The sources' rows are put in (repo, path) order once (a stable
+    sort, one contiguous copy of the batch's rows, whatever the copies), so that a follower's rows
+    are one range of them, and followers in the order of their sources (a copy of a whole repo) take
+    long ranges: slices of the sorted rows, not a gather of each row."""
     order = pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")])
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
@@ -634,6 +637,8 @@ def _copies(
     order_np = order.to_numpy(zero_copy_only=False)
     in_order = codes.indices.to_numpy(zero_copy_only=False)[order_np]  # each row's code, in order
     del codes
+    rows = rows.take(order)  # contiguous and in order: a range of rows is a zero-copy slice
+    del order, order_np
     begins = np.flatnonzero(np.concatenate(([True], in_order[1:] != in_order[:-1])))
     counts = np.zeros(len(number), np.int64)  # source -> its rows here (0: none in this table)
     starts = np.zeros(len(number), np.int64)  # source -> its first row in (repo, path) order
@@ -649,30 +654,45 @@ def _copies(
         done = int(ends[begin - 1]) if begin else 0
         fits = int(np.searchsorted(ends[begin:], done + PART_ROWS, side="right"))
         end = min(len(chosen), begin + max(1, fits))
-        yield _gather(rows, order_np, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
+        yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
         begin = end
+
+
+#: a group of followers whose rows are at most this many ranges of the sorted sources' rows per
+#: row is cut into slices of them (zero-copy); more ranges (scattered sources) are gathered row by row
+SLICES_PER_ROW = 1 / 64
 
 
 def _gather(
     rows: pa.Table,
-    order: np.ndarray,
     group: np.ndarray,
     first: np.ndarray,
     per: np.ndarray,
     prov: _Provenance,
     is_files: bool,
-) -> pa.RecordBatch:
+) -> pa.Table:
     """The rows of one group of followers (indices into ``prov``): their sources' ranges of the
-    (repo, path) ``order`` of ``rows``, taken from ``rows``, with the followers' provenance."""
+    sorted ``rows``, with the followers' provenance. Ranges that follow each other in ``rows`` are
+    taken as one slice."""
     total = int(per.sum())
     owner = pa.array(np.repeat(group, per))
-    at = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
-    out = rows.take(pa.array(order[at]))
-    fields = {"repo": prov.repo.take(owner), "path": prov.path.take(owner)}
+    joins = np.flatnonzero(first[1:] != first[:-1] + per[:-1]) + 1  # where a range does not go on
+    if len(joins) + 1 <= max(1, total * SLICES_PER_ROW):
+        cuts = np.concatenate(([0], joins, [len(group)]))
+        lengths = np.add.reduceat(per, cuts[:-1])
+        out = pa.concat_tables(
+            [rows.slice(int(first[a]), int(n)) for a, n in zip(cuts[:-1], lengths, strict=True)]
+        )
+    else:
+        at = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
+        out = rows.take(pa.array(at))
+    fields = {"repo": prov.repo.take(owner)}
+    if not prov.same_path[group].all():
+        fields["path"] = prov.path.take(owner)
     if is_files:
         mtime_type = out.schema.field("mtime_ns").type
         fields["mtime_ns"] = prov.mtime_ns.take(owner).cast(mtime_type)
     for name, values in fields.items():
         i = out.schema.get_field_index(name)
         out = out.set_column(i, out.schema.field(name), values)
-    return out.combine_chunks().to_batches(max_chunksize=max(total, 1))[0]
+    return out
