@@ -405,7 +405,7 @@ def copy_rows(
     followers = [f for f in plan.followers if id(f.task) not in bad]
     followers.sort(key=lambda f: (f.task.repo, f.task.path))
     size = {f.source: f.task.size for f in followers}  # a source's content is its followers'
-    batches = _batches(sorted(size), size)
+    batches = _batches(_by_part(sorted(size), run_sources, staged.get("files", [])), size)
     # what every table's copy needs of the followers, made once (not once a table): each one's
     # source as a number, its batch, and its provenance as Arrow arrays
     number = {f"{r}\x00{p}": i for i, (r, p) in enumerate(s for b in batches for s in b)}
@@ -458,6 +458,19 @@ class WriteClock:
         self.cpu += time.process_time() - self._started[1]
 
 
+def _by_part(sources: list[Key], run: set[Key], files: list[Part]) -> list[Key]:
+    """``sources`` (sorted), this run's own (``run``) first, in the order of the ``files`` part
+    that holds each (a worker's chunk: its parts of every table hold the same files), so that a
+    batch of them reads few of the run's parts (a chunk's paths span the repo: their ranges do not
+    tell)."""
+    home: dict[Key, int] = {}
+    for i, part in enumerate(files):
+        for key in part.keys or ():
+            home.setdefault(key, i)
+    last = len(files)
+    return sorted(sources, key=lambda k: (k not in run, home.get(k, last)))
+
+
 def _batches(sources: list[Key], size: dict[Key, int]) -> list[list[Key]]:
     """``sources`` in order, cut into batches of at most SOURCE_BATCH sources and SOURCE_BYTES of
     content (a source bigger than that alone; a file over --max-file-size counts as little: its rows
@@ -486,7 +499,7 @@ class _Parts:
     (None: unknown): this run's parts (for the run's leaders) and the last snapshot's (for stored
     sources); the table's schema (None: read from the first file)."""
 
-    run: list[Ranged]
+    run: list[tuple[Ranged, frozenset[Key] | None]]  # with the keys its writer found (None: unknown)
     stored: list[Ranged]
     schema: pa.Schema | None
 
@@ -501,13 +514,13 @@ def _source_parts(
 ) -> _Parts:
     """This run's parts of ``table`` and the last snapshot's, with their ranges (read once a table)."""
     folder = os.path.join(store.tables_dir, table)
-    run: list[Ranged] = []
+    run: list[tuple[Ranged, frozenset[Key] | None]] = []
     if run_sources:
         for part in staged.get(table, []):
             stats = json.loads(part.stats)
             lo, hi = stats["minValues"], stats["maxValues"]
             path = os.path.join(folder, part.file)
-            run.append((path, lo.get("repo"), hi.get("repo"), lo.get("path"), hi.get("path")))
+            run.append(((path, lo.get("repo"), hi.get("repo"), lo.get("path"), hi.get("path")), part.keys))
     schema = None
     stored: list[Ranged] = []
     if stored_sources and previous is not None and table in previous.tables:
@@ -532,13 +545,15 @@ def _read_sources(
 
 
 def _source_rows(parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]) -> pa.Table | None:
-    """The rows of the sources of ``batch`` (sorted; ``run`` and ``stored`` split it), each from its
-    own parts, those whose ranges may hold it: Arrow's multithreaded dataset scanner with the
-    (repo, path) filter pushed down (row groups without a source are skipped)."""
+    """The rows of the sources of ``batch`` (``run`` and ``stored`` split it), each from its own
+    parts: this run's that hold it (by their writers' keys, else by their ranges), the stored ones
+    whose ranges may hold it; read with the (repo, path) filter pushed down (row groups without a
+    source are skipped)."""
+    known = [path for (path, *_), keys in parts.run if keys is not None and not keys.isdisjoint(run)]
+    ranged = _may_hold([r for r, keys in parts.run if keys is None], sorted(run))
     pieces = []
-    for files, keys in ((parts.run, run), (parts.stored, stored)):
-        chosen = _may_hold(files, sorted(keys))
-        got = _scan(chosen, keys, parts.schema) if chosen else None
+    for chosen, keys in ((known + ranged, run), (_may_hold(parts.stored, sorted(stored)), stored)):
+        got = _scan(chosen, keys, parts.schema) if chosen and keys else None
         if got is not None:
             pieces.append(got)
     if not pieces:
