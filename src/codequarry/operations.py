@@ -1136,14 +1136,22 @@ def _by_file(data: pa.Table) -> list[pa.Table]:
     per_part = OUTPUT_PART_BYTES * ARROW_PER_PARQUET_BYTE
     if data.nbytes <= per_part or not {"repo", "path"} <= set(data.column_names) or not data.num_rows:
         return [data]
+    import numpy as np
+    import pyarrow.compute as pc
+
     data = data.sort_by([("repo", "ascending"), ("path", "ascending")])
     rows = max(1, data.num_rows * per_part // data.nbytes)
-    keys = list(zip(data.column("repo").to_pylist(), data.column("path").to_pylist(), strict=True))
+    n = data.num_rows
+    # the rows where a file begins (a file's rows stay in one part), found by Arrow, not per row
+    # in Python (100 twins' copies of the standard library's `tests`: 2.3 M rows)
+    differs = [
+        pc.not_equal(data.column(c).slice(1), data.column(c).slice(0, n - 1)) for c in ("repo", "path")
+    ]
+    changed = pc.or_(*differs).fill_null(True).to_numpy(zero_copy_only=False)
+    begins = np.concatenate((np.flatnonzero(changed) + 1, [n]))
     out, start = [], 0
-    while start < len(keys):
-        end = min(start + rows, len(keys))
-        while end < len(keys) and keys[end] == keys[end - 1]:  # a file's rows stay in one part
-            end += 1
+    while start < n:
+        end = int(begins[np.searchsorted(begins, min(start + rows, n))])
         out.append(data.slice(start, end - start))
         start = end
     return out
