@@ -77,7 +77,9 @@ def test_twins_get_the_rows_every_repo_gets_when_each_is_derived(corpus: list[Pa
     for name, (derived, copied) in want.items():
         info = ops[name]
         assert isinstance(info, dict)
-        assert info["twins"] == {"derived": derived, "copied": copied}, name
+        # a first run knows beta and delta are alpha's copies (reuse.twin_groups): their inputs are
+        # not read for digests, aaa's, alpha's and gamma's are
+        assert info["twins"] == {"derived": derived, "copied": copied, "read": 3}, name
         assert "twins" not in plain[name]
     got, want = dump(tmp_path / "twins"), dump(tmp_path / "plain")
     assert got == want
@@ -89,12 +91,18 @@ def test_twins_get_the_rows_every_repo_gets_when_each_is_derived(corpus: list[Pa
     assert any('"TestCross' in r and '"unittest"' in r and '"beta"' in r for r in got["tests"])
 
 
-def test_a_repo_copied_under_its_own_name_only_once(corpus: list[Path], tmp_path: Path) -> None:
-    """Twins but no repo else: one repo derived, the other copied; both as when derived alone."""
+@pytest.mark.parametrize("reuse", ["1", "0"])
+def test_a_repo_copied_under_its_own_name_only_once(
+    corpus: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reuse: str
+) -> None:
+    """Twins but no repo else: one repo derived, the other copied; both as when derived alone. With
+    reuse on, the run knows they are twins and reads neither for digests; off, it reads both."""
+    monkeypatch.setenv("QUARRY_REUSE", reuse)
     ops = _run(corpus[1:3], tmp_path / "twins", twins=True)
     _run(corpus[1:3], tmp_path / "plain", twins=False)
     info = ops["python.tests.cases"]
-    assert isinstance(info, dict) and info["twins"] == {"derived": 1, "copied": 1}
+    read = 0 if reuse == "1" else 2
+    assert isinstance(info, dict) and info["twins"] == {"derived": 1, "copied": 1, "read": read}
     assert dump(tmp_path / "twins") == dump(tmp_path / "plain")
 
 
@@ -112,3 +120,29 @@ def test_the_digest_is_of_the_rows_not_the_order_of_the_files_nor_the_repo() -> 
     changed = rows.set_column(3, "names", pa.array([["p"], ["r"], []]))
     assert digest(rows) != digest(changed)
     assert digest(rows) != digest(rows.slice(0, 2))
+
+
+def test_twin_groups_need_the_same_paths_and_keys() -> None:
+    """reuse.twin_groups: same paths with the same reuse key, or files only the manifest reads, make
+    twins; another path, another key or a file without a key (not hashed) leaves a repo alone."""
+    from codequarry.engine.worker import FileTask
+    from codequarry.reuse import twin_groups
+
+    files = {
+        "a": [("m.py", "k1"), ("data.txt", None)],
+        "b": [("m.py", "k1"), ("data.txt", None)],  # a's twin
+        "c": [("n.py", "k1"), ("data.txt", None)],  # another path
+        "d": [("m.py", "k2"), ("data.txt", None)],  # another key
+        "e": [("m.py", "k1"), ("data.txt", "")],  # a file without a key: alone
+        "f": [("m.py", "k1"), ("data.txt", None)],  # a's twin
+    }
+    tasks, keys, only = [], {}, set()
+    for repo, entries in files.items():
+        for path, key in entries:
+            task = FileTask(len(tasks), repo, "/r", path, 1, 0, "python")
+            tasks.append(task)
+            if key:
+                keys[task.key] = (key, "python", path[:-3], False, path)
+            elif key is None:
+                only.add(id(task))
+    assert twin_groups(tasks, keys, only) == (("a", "b", "f"), ("c",), ("d",), ("e",))

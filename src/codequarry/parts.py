@@ -73,7 +73,7 @@ class Replacement:
         return bool(self.repos or any(self.keys.values()) or any(self.extractors.values()))
 
 
-def _stats(batch: pa.RecordBatch) -> str:
+def _stats(batch: pa.RecordBatch | pa.Table) -> str:
     mins: dict[str, str] = {}
     maxs: dict[str, str] = {}
     for col in ("repo", "path"):
@@ -93,16 +93,17 @@ def write_part(
     tables_dir: str,
     run_id: str,
     name: str,
-    batch: pa.RecordBatch,
+    batch: pa.RecordBatch | pa.Table,
     keys: frozenset[tuple[str, str]] | None = None,
 ) -> Part:
-    """Write one batch as a Parquet file inside the table's folder; the driver commits it later.
-    ``keys``: the (repo, path) pairs of its rows when the caller knows them (else they are found)."""
+    """Write one batch (or table: one row group whatever its chunks) as a Parquet file inside the
+    table's folder; the driver commits it later. ``keys``: the (repo, path) pairs of its rows when
+    the caller knows them (else they are found)."""
     folder = os.path.join(tables_dir, name)
     os.makedirs(folder, exist_ok=True)
     file = f"part-{run_id}-{uuid.uuid4().hex[:16]}.snappy.parquet"
     full = os.path.join(folder, file)
-    table = pa.Table.from_batches([batch])
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     pq.write_table(table, full, compression="snappy", **WRITE_OPTIONS)
     return Part(
         dataset=name,

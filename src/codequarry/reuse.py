@@ -37,7 +37,7 @@ import json
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
@@ -110,6 +110,10 @@ class ReusePlan:
     hashed: int = 0  # files hashed by the parent for the lookup
     #: the ``files`` rows of the files only the manifest reads, made by the parent (manifest_rows.py)
     manifest: pa.RecordBatch | None = None
+    #: on a first run (no snapshot before), the run's repos grouped by their files' reuse keys: a
+    #: group's repos hold the same rows but for ``repo`` in every file table but ``files`` (whose
+    #: ``mtime_ns`` is each file's own) and ``errors`` (operations add to it); see :func:`twin_groups`
+    twins: tuple[tuple[str, ...], ...] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.followers) or self.manifest is not None
@@ -173,6 +177,7 @@ def plan_reuse(
     maybe, stored = _maybe_twins(store, previous, work, extractors, whole, name)
     hashes, read = read_pass(maybe, only, max_file_size or 0)
     plan.hashed = len(maybe)
+    every, done = work.tasks, set()
     if only:
         plan.manifest, back = build_rows(manifest, only, read)
         done = {id(t) for t in only} - {id(t) for t in back}
@@ -184,6 +189,8 @@ def plan_reuse(
         for t in maybe
         if (sha := hashes.get(t.key)) is not None
     }
+    if previous is None:  # the run's repos are the store's: their twins are known from the keys
+        plan.twins = twin_groups(every, keys, done)
     sources = _stored_sources(store, previous, stored, {k[0] for k in keys.values()}, name)
     leaders: dict[ReuseKey, Key] = {}
     kept: list[FileTask] = []
@@ -202,6 +209,29 @@ def plan_reuse(
     back_ids = _reparsed(plan, kept, tasks)
     work.tasks = [t for t in work.tasks if id(t) in back_ids] if back_ids else kept
     return plan
+
+
+def twin_groups(
+    tasks: list[FileTask], keys: Mapping[int, ReuseKey], files_only: set[int]
+) -> tuple[tuple[str, ...], ...]:
+    """The repos of ``tasks`` (every file of a first run) grouped, in repo order, by their files:
+    two repos are in one group when they have the same paths and, at each path, files of the same
+    reuse key (``keys``, by task key: rows equal but for repo and path), or files whose only row is their
+    ``files`` row (``files_only``: ids of tasks). A repo with any other file is alone."""
+    shape: dict[str, list[tuple[str, ReuseKey | None]]] = defaultdict(list)
+    alone: set[str] = set()
+    for t in tasks:
+        rk = keys.get(t.key) if t.only is None else None
+        if rk is not None:
+            shape[t.repo].append((t.path, rk))
+        elif id(t) in files_only:
+            shape[t.repo].append((t.path, None))
+        else:
+            alone.add(t.repo)
+    groups: dict[object, list[str]] = defaultdict(list)
+    for repo in sorted(shape.keys() | alone):
+        groups[repo if repo in alone else tuple(sorted(shape[repo]))].append(repo)
+    return tuple(tuple(g) for g in groups.values())
 
 
 def _maybe_twins(
@@ -375,7 +405,7 @@ def copy_rows(
     followers = [f for f in plan.followers if id(f.task) not in bad]
     followers.sort(key=lambda f: (f.task.repo, f.task.path))
     size = {f.source: f.task.size for f in followers}  # a source's content is its followers'
-    batches = _batches(sorted(size), size)
+    batches = _batches(_by_part(sorted(size), run_sources, staged.get("files", [])), size)
     # what every table's copy needs of the followers, made once (not once a table): each one's
     # source as a number, its batch, and its provenance as Arrow arrays
     number = {f"{r}\x00{p}": i for i, (r, p) in enumerate(s for b in batches for s in b)}
@@ -387,6 +417,7 @@ def copy_rows(
         pa.array([f.task.repo for f in followers], pa.string()),
         pa.array([f.task.path for f in followers], pa.string()),
         pa.array([f.task.mtime_ns for f in followers], pa.int64()),
+        np.fromiter((f.task.path == f.source[1] for f in followers), np.bool_, len(followers)),
     )
     members = [np.flatnonzero(of_batch[src] == b) for b in range(len(batches))]
     for table in sorted(tables):
@@ -427,6 +458,19 @@ class WriteClock:
         self.cpu += time.process_time() - self._started[1]
 
 
+def _by_part(sources: list[Key], run: set[Key], files: list[Part]) -> list[Key]:
+    """``sources`` (sorted), this run's own (``run``) first, in the order of the ``files`` part
+    that holds each (a worker's chunk: its parts of every table hold the same files), so that a
+    batch of them reads few of the run's parts (a chunk's paths span the repo: their ranges do not
+    tell)."""
+    home: dict[Key, int] = {}
+    for i, part in enumerate(files):
+        for key in part.keys or ():
+            home.setdefault(key, i)
+    last = len(files)
+    return sorted(sources, key=lambda k: (k not in run, home.get(k, last)))
+
+
 def _batches(sources: list[Key], size: dict[Key, int]) -> list[list[Key]]:
     """``sources`` in order, cut into batches of at most SOURCE_BATCH sources and SOURCE_BYTES of
     content (a source bigger than that alone; a file over --max-file-size counts as little: its rows
@@ -455,7 +499,7 @@ class _Parts:
     (None: unknown): this run's parts (for the run's leaders) and the last snapshot's (for stored
     sources); the table's schema (None: read from the first file)."""
 
-    run: list[Ranged]
+    run: list[tuple[Ranged, frozenset[Key] | None]]  # with the keys its writer found (None: unknown)
     stored: list[Ranged]
     schema: pa.Schema | None
 
@@ -470,13 +514,13 @@ def _source_parts(
 ) -> _Parts:
     """This run's parts of ``table`` and the last snapshot's, with their ranges (read once a table)."""
     folder = os.path.join(store.tables_dir, table)
-    run: list[Ranged] = []
+    run: list[tuple[Ranged, frozenset[Key] | None]] = []
     if run_sources:
         for part in staged.get(table, []):
             stats = json.loads(part.stats)
             lo, hi = stats["minValues"], stats["maxValues"]
             path = os.path.join(folder, part.file)
-            run.append((path, lo.get("repo"), hi.get("repo"), lo.get("path"), hi.get("path")))
+            run.append(((path, lo.get("repo"), hi.get("repo"), lo.get("path"), hi.get("path")), part.keys))
     schema = None
     stored: list[Ranged] = []
     if stored_sources and previous is not None and table in previous.tables:
@@ -501,13 +545,15 @@ def _read_sources(
 
 
 def _source_rows(parts: _Parts, batch: list[Key], run: set[Key], stored: set[Key]) -> pa.Table | None:
-    """The rows of the sources of ``batch`` (sorted; ``run`` and ``stored`` split it), each from its
-    own parts, those whose ranges may hold it: Arrow's multithreaded dataset scanner with the
-    (repo, path) filter pushed down (row groups without a source are skipped)."""
+    """The rows of the sources of ``batch`` (``run`` and ``stored`` split it), each from its own
+    parts: this run's that hold it (by their writers' keys, else by their ranges), the stored ones
+    whose ranges may hold it; read with the (repo, path) filter pushed down (row groups without a
+    source are skipped)."""
+    known = [path for (path, *_), keys in parts.run if keys is not None and not keys.isdisjoint(run)]
+    ranged = _may_hold([r for r, keys in parts.run if keys is None], sorted(run))
     pieces = []
-    for files, keys in ((parts.run, run), (parts.stored, stored)):
-        chosen = _may_hold(files, sorted(keys))
-        got = _scan(chosen, keys, parts.schema) if chosen else None
+    for chosen, keys in ((known + ranged, run), (_may_hold(parts.stored, sorted(stored)), stored)):
+        got = _scan(chosen, keys, parts.schema) if chosen and keys else None
         if got is not None:
             pieces.append(got)
     if not pieces:
@@ -575,11 +621,13 @@ def _keep(data: pa.Table, keys: set[Key]) -> pa.Table:
 
 @dataclass(frozen=True)
 class _Provenance:
-    """The followers' own repo, path and mtime (in their sorted order)."""
+    """The followers' own repo, path and mtime (in their sorted order), and whether each one's path
+    is its source's (then the source rows' ``path`` column is already the follower's)."""
 
     repo: pa.Array
     path: pa.Array
     mtime_ns: pa.Array
+    same_path: np.ndarray
 
 
 def _copies(
@@ -589,13 +637,13 @@ def _copies(
     number: dict[str, int],
     prov: _Provenance,
     is_files: bool,
-) -> Iterable[pa.RecordBatch]:
-    """Batches of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
+) -> Iterable[pa.Table]:
+    """Tables of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
     by number, and ``prov``): each follower takes its source's rows in their order, with its own repo
-    and path (and mtime in ``files``). The sources' rows are ordered by (repo, path) once (a stable
-    sort: an index, not a copy of the rows), so that a follower's rows are one range of that order,
-    and each part gathers its own rows straight from ``rows``: the copy holds the batch's rows and
-    one part's, never a sorted second copy of the batch."""
+    and path (and mtime in ``files``). The sources' rows are put in (repo, path) order once (a stable
+    sort, one contiguous copy of the batch's rows, whatever the copies), so that a follower's rows
+    are one range of them, and followers in the order of their sources (a copy of a whole repo) take
+    long ranges: slices of the sorted rows, not a gather of each row."""
     order = pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")])
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
@@ -604,6 +652,8 @@ def _copies(
     order_np = order.to_numpy(zero_copy_only=False)
     in_order = codes.indices.to_numpy(zero_copy_only=False)[order_np]  # each row's code, in order
     del codes
+    rows = rows.take(order)  # contiguous and in order: a range of rows is a zero-copy slice
+    del order, order_np
     begins = np.flatnonzero(np.concatenate(([True], in_order[1:] != in_order[:-1])))
     counts = np.zeros(len(number), np.int64)  # source -> its rows here (0: none in this table)
     starts = np.zeros(len(number), np.int64)  # source -> its first row in (repo, path) order
@@ -619,30 +669,45 @@ def _copies(
         done = int(ends[begin - 1]) if begin else 0
         fits = int(np.searchsorted(ends[begin:], done + PART_ROWS, side="right"))
         end = min(len(chosen), begin + max(1, fits))
-        yield _gather(rows, order_np, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
+        yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
         begin = end
+
+
+#: a group of followers whose rows are at most this many ranges of the sorted sources' rows per
+#: row is cut into slices of them (zero-copy); more ranges (scattered sources) are gathered row by row
+SLICES_PER_ROW = 1 / 64
 
 
 def _gather(
     rows: pa.Table,
-    order: np.ndarray,
     group: np.ndarray,
     first: np.ndarray,
     per: np.ndarray,
     prov: _Provenance,
     is_files: bool,
-) -> pa.RecordBatch:
+) -> pa.Table:
     """The rows of one group of followers (indices into ``prov``): their sources' ranges of the
-    (repo, path) ``order`` of ``rows``, taken from ``rows``, with the followers' provenance."""
+    sorted ``rows``, with the followers' provenance. Ranges that follow each other in ``rows`` are
+    taken as one slice."""
     total = int(per.sum())
     owner = pa.array(np.repeat(group, per))
-    at = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
-    out = rows.take(pa.array(order[at]))
-    fields = {"repo": prov.repo.take(owner), "path": prov.path.take(owner)}
+    joins = np.flatnonzero(first[1:] != first[:-1] + per[:-1]) + 1  # where a range does not go on
+    if len(joins) + 1 <= max(1, total * SLICES_PER_ROW):
+        cuts = np.concatenate(([0], joins, [len(group)]))
+        lengths = np.add.reduceat(per, cuts[:-1])
+        out = pa.concat_tables(
+            [rows.slice(int(first[a]), int(n)) for a, n in zip(cuts[:-1], lengths, strict=True)]
+        )
+    else:
+        at = np.repeat(first, per) + (np.arange(total) - np.repeat(np.cumsum(per) - per, per))
+        out = rows.take(pa.array(at))
+    fields = {"repo": prov.repo.take(owner)}
+    if not prov.same_path[group].all():
+        fields["path"] = prov.path.take(owner)
     if is_files:
         mtime_type = out.schema.field("mtime_ns").type
         fields["mtime_ns"] = prov.mtime_ns.take(owner).cast(mtime_type)
     for name, values in fields.items():
         i = out.schema.get_field_index(name)
         out = out.set_column(i, out.schema.field(name), values)
-    return out.combine_chunks().to_batches(max_chunksize=max(total, 1))[0]
+    return out

@@ -21,6 +21,7 @@ from codequarry.errors import StoreError, UsageError
 from codequarry.graph import Graph
 from codequarry.incremental import WorkPlan, previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
+from codequarry.optwins import Known
 from codequarry.plan import ExtractPlan, Plan, as_plan
 from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog
@@ -281,6 +282,7 @@ def _execute(
             workers=plan.workers,
             sources={src.repo: src.root for src in plan.sources},
             offload=getattr(engine, "offload", lambda: None)(),  # idle workers (oplanes.py)
+            twins=_known_twins(scanned, txn, counts),
         )
     getattr(engine, "release", lambda: None)()  # no worker is needed after the operations
     # the errors rows the operations wrote are this run's too (--strict, the report's status and counts)
@@ -375,6 +377,15 @@ def _reuse_rows(
         work = dataclasses.replace(scanned.work, tasks=redo)
         counts.update(_extract_files(scanned.plan, txn, engine, graph, work, progress, recorder))
     return counts
+
+
+def _known_twins(scanned: _Scanned, txn: RunTransaction, counts: Counter[str]) -> Known | None:
+    """The repos of a first run known to be twins in its file tables (ReusePlan.twins), unless a
+    follower was extracted after all (its leader changed: its rows are not its key's)."""
+    groups = scanned.reuse.twins
+    if groups is None or counts.get("reused", 0) != len(scanned.reuse.followers):
+        return None
+    return Known(groups, frozenset(txn.writer.specs) - {"files", "errors"})
 
 
 def _extract_files(
