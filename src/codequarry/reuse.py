@@ -74,10 +74,15 @@ BASENAME_SAFE = (
     "python.layers.parse_manifest",
 )
 PART_ROWS = 1 << 18  # rows per Parquet part written for copies (bounds the parent's memory)
+#: ... and at most about this many bytes of Arrow data (the table's bytes a row where the part's
+#: rows come from): a part is gathered, made one chunk and encoded at once, so a 2^18-row part of
+#: `calls` (~55 MB) held ~3x that in the parent at 20x the standard library (docs/scale.md)
+PART_BYTES = 8 << 20
 SOURCE_BATCH = 2048  # sources whose rows are read at once, table by table (bounds it too)
-#: ... and at most this many bytes of their content (a source's rows grow with its size: 8 MB of
-#: Python is ~80k `calls` rows), so that a batch's rows, not the corpus, set the copy's memory
-SOURCE_BYTES = 8 << 20
+#: ... and at most this many bytes of their content (a source's rows grow with its size: 2 MB of
+#: Python is ~20k `calls` rows, ~5 MB of Arrow data), so that a batch's rows, not the corpus, set
+#: the copy's memory (8 MB read ~65 MB of `calls` row groups at once at 20x)
+SOURCE_BYTES = 2 << 20
 #: stored files rows one candidate is worth reading for the store lookup: a parse saved (~5 ms) pays
 #: for reading ~1,600 rows of the files table (~3 us each); an edit of one file in a store of many
 #: repos does not read the whole manifest to find a twin (copies within the run are still found)
@@ -664,10 +669,11 @@ def _copies(
     per = counts[src[chosen]]
     first = starts[src[chosen]]
     ends = np.cumsum(per)
+    limit = max(1, min(PART_ROWS, PART_BYTES * rows.num_rows // max(1, rows.nbytes)))
     begin = 0
     while begin < len(chosen):  # groups of followers whose rows fit one part
         done = int(ends[begin - 1]) if begin else 0
-        fits = int(np.searchsorted(ends[begin:], done + PART_ROWS, side="right"))
+        fits = int(np.searchsorted(ends[begin:], done + limit, side="right"))
         end = min(len(chosen), begin + max(1, fits))
         yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
         begin = end

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import os
+import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -64,6 +66,8 @@ class RunWriter(IndexedCommits):
         #: automatic compaction merges them: maintenance.needs_compaction)
         self.live_small: dict[str, int] = {}
         self._drops: _DropMaker | None = None  # the drop actions being made (``start_drops``)
+        #: one (repo, path) tuple per file, shared by the keys of every part added (``add``)
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
 
     def prepare(
         self, known: dict[str, str] | None = None, *, live: Collection[str] = (), fresh: Collection[str] = ()
@@ -99,6 +103,19 @@ class RunWriter(IndexedCommits):
         return rebuilt
 
     def add(self, part: Part) -> None:
+        """Keep ``part`` for the commit, its keys made of one shared tuple per file (and one string
+        per repo): a worker's parts come pickled apart, each key a tuple and two strings of its own
+        (~230 bytes a key), and the keys of a run's parts are kept to the commit (the key records):
+        at 20x the standard library 358k keys, ~80 MB of the parent's memory, for 67k files."""
+        if part.keys is not None:
+            canon = self._keys
+            keys = []
+            for key in part.keys:
+                got = canon.get(key)
+                if got is None:
+                    got = canon[key] = (sys.intern(key[0]), key[1])
+                keys.append(got)
+            part = dataclasses.replace(part, keys=frozenset(keys))
         self.parts[part.dataset].append(part)
         self.rows[part.dataset] = self.rows.get(part.dataset, 0) + part.rows
 
