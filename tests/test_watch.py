@@ -538,3 +538,21 @@ def test_a_warm_batch_that_meets_a_damaged_table_commits_no_table(tmp_path: Path
         for name, state in before.tables.items():
             log = st.table_path(name) / "_delta_log"
             assert not (log / f"{state.version + 1:020d}.json").exists(), name
+
+
+def test_a_batch_not_applied_names_the_file_escaped(tmp_path: Path) -> None:
+    """The "not applied" line quotes the OSError's file name: an escape sequence in it (a name in the
+    watched tree) is printed as text, never sent to the terminal."""
+    from codequarry.watch import ListingCache, _not_applied, root_ids
+
+    src = tmp_path / "src"
+    src.mkdir()
+    gone = src / "gone\x1b[31mRED\n.py"
+    try:
+        gone.open("rb")
+    except OSError as exc:
+        failed = exc
+    lines: list[str] = []
+    _not_applied(failed, root_ids([str(src)]), ListingCache(), lines.append)
+    assert len(lines) == 1 and "\x1b" not in lines[0] and "\n" not in lines[0]
+    assert "gone\\x1b[31mRED\\n.py" in lines[0] and "not applied: No such file or directory" in lines[0]

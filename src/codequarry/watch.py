@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from codequarry.errors import QuarryError
+from codequarry.errors import QuarryError, printable
 from codequarry.parts import SMALL_PART_BYTES
 from codequarry.plan import Plan
 from codequarry.store import Snapshot, Store
@@ -103,7 +103,7 @@ def _not_applied(
     check_roots(started)
     listing.listing = None
     why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
-    log(f"{time.strftime('%H:%M:%S')} not applied: {why}")
+    log(f"{time.strftime('%H:%M:%S')} not applied: {printable(why)}")  # it may quote a file's name
 
 
 def touched_tables(store: Store, before: dict[str, int]) -> list[str]:
