@@ -98,7 +98,7 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
 #: default is 5 ms). An operation alternates Python (holding the GIL) with Arrow calls (releasing
 #: it); back from each, its thread waits up to the interval for the other operation's thread to let
 #: the GIL go, so two operations in two threads took as long as run one after the other
-#: (docs/incremental.md, "The mixed run's operations")
+#: (docs/incremental.md, "Measured", thirteenth session)
 THREAD_SWITCH_SECONDS = 0.0005
 
 _switches = threading.Lock()
