@@ -64,8 +64,8 @@ def save(store_path: str | Path, report: RunReport, *, defer: bool = False) -> P
 
     ``defer`` (an extract run's, by the command or the API): the row joins the pending rows of
     fast-path runs (store/runlog.py), which every reader of ``runs`` reads with the table, unless
-    ``DEFER_AT`` rows would then wait or the table does not exist yet; the run that reaches ``DEFER_AT`` appends them
-    all in one commit. Opening the table and committing one row cost ~8 ms of a one-file run."""
+    ``DEFER_AT`` rows would then wait or the table does not exist yet; the run that reaches
+    ``DEFER_AT`` appends them all in one commit. Opening the table and committing one row cost ~8 ms of a one-file run."""
     folder = runs_dir(store_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = report_path(store_path, report.run_id)
