@@ -107,6 +107,34 @@ def test_every_table_equals_a_fresh_extract_after_a_change(world: dict[str, Any]
         assert s.operations["python.tests.cases"]["keys"] == 1
 
 
+def test_tests_cases_reads_the_class_rows_only_when_a_class_or_a_pending_method_asks(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-run process builds the class index of `python.tests.cases` (every class row of
+    `test_facts`) only for a changed file that defines or defined a class, or a re-derived file
+    with a pending method: an edit of a file of plain test functions reads none; the rows stay a
+    fresh extract's."""
+    from codequarry.extractors.python.tasks import testcases
+
+    reads: list[int] = []
+    real = testcases._class_rows
+    monkeypatch.setattr(testcases, "_class_rows", lambda ctx: reads.append(1) or real(ctx))
+    run(world)
+    assert reads == [1]  # the whole run
+    src = world["src"]
+    (src / "tests" / "test_z.py").write_text("def test_alone():\n    assert 2\n")
+    s = run(world)
+    assert s.operations["python.tests.cases"]["keys"] == 1 and reads == [1]
+    assert dump(world["store"]) == fresh(world, 1)
+    reads.clear()
+    (src / "tests" / "test_y.py").write_text(
+        TREE["tests/test_y.py"] + "\n    def test_three(self):\n        pass\n"
+    )
+    s = run(world)
+    assert s.operations["python.tests.cases"]["ran"] and reads == [1]
+    assert dump(world["store"]) == fresh(world, 2)
+
+
 def test_a_keyed_operation_outside_its_keys_fails_the_run(world: dict[str, Any]) -> None:
     from codequarry.operations import OperationError
 

@@ -303,8 +303,6 @@ def _stamper(options: dict[str, Any], plan: Any) -> Any:
     key = stamp.request_key(options, roots, str(plan.store), fastpath.cores())
 
     def after(summary: Any, txn: Any, recorder: Any) -> None:
-        recorder.defer_row = True  # a command's row waits with the fast path's (report/runs.py save)
-
         def render(s: Any, styled: bool) -> str:
             from io import StringIO
 

@@ -179,6 +179,10 @@ def _extract(
         pa.set_memory_pool(pa.system_memory_pool())
         return_freed_memory()
         recorder = RunRecorder(kind, store.path, engine=plan.engine, workers=plan.workers)
+        # an extract's row waits with the fast path's pending rows, which every reader of `runs`
+        # reads with the table, and is appended with them (report/runs.py save): a Delta open and
+        # commit of the `runs` table less for most runs, API callers' as the command's
+        recorder.defer_row = kind == "extract"
         with begin_run(store, kind, specs=specs, recorder=recorder, rebuilding=rebuild) as txn:
             tracker = ProgressFile(store.path, kind=kind, run_id=txn.run_id)
             try:

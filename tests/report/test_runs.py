@@ -231,3 +231,25 @@ def test_the_copied_rows_write_is_in_the_json_but_not_drawn_as_a_stage_of_its_ow
     assert "reuse " in text and "reuse_write" not in text
     html = render_html(report)
     assert "reuse_write" not in html
+
+
+def test_an_api_extracts_row_waits_with_the_pending_rows_and_is_listed(tmp_path: Path) -> None:
+    """extract() defers an extract run's `runs` row as the command does (no open and commit of the
+    runs table per run): the table is written by the first run alone until a run would make
+    DEFER_AT rows wait, which appends them all; every run is listed, in order."""
+    from deltalake import DeltaTable
+
+    from codequarry.report.runs import DEFER_AT, table_path
+    from codequarry.store.runlog import pending_rows
+
+    src = make_tree(tmp_path / "shop")
+    store = tmp_path / "store"
+    ids = []
+    for i in range(DEFER_AT + 1):
+        (src / "extra.py").write_text(f"X = {i}\n")
+        ids.append(extract(make_plan([src], store=store, workers=1)).run_id)
+        if i < DEFER_AT:
+            assert DeltaTable(str(table_path(store))).version() == 0  # the first run's append
+            assert len(pending_rows(store)) == i
+    assert [r.run_id for r in list_runs(store)] == ids
+    assert DeltaTable(str(table_path(store))).version() == 1 and not pending_rows(store)

@@ -62,10 +62,10 @@ def report_path(store_path: str | Path, run_id: str) -> Path:
 def save(store_path: str | Path, report: RunReport, *, defer: bool = False) -> Path:
     """Write the report's JSON and append its row to the ``runs`` table (the caller holds the lock).
 
-    ``defer`` (a `quarry extract` command's run): the row joins the pending rows of fast-path runs
-    (store/runlog.py), which every reader of ``runs`` reads with the table, unless ``DEFER_AT`` rows
-    would then wait or the table does not exist yet; the run that reaches ``DEFER_AT`` appends them
-    all in one commit. Opening the table and committing one row cost ~8 ms of a one-file run."""
+    ``defer`` (an extract run's, by the command or the API): the row joins the pending rows of
+    fast-path runs (store/runlog.py), which every reader of ``runs`` reads with the table, unless
+    ``DEFER_AT`` rows would then wait or the table does not exist yet; the run that reaches
+    ``DEFER_AT`` appends them all in one commit. Opening the table and committing one row cost ~8 ms of a one-file run."""
     folder = runs_dir(store_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = report_path(store_path, report.run_id)

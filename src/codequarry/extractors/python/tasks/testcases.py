@@ -18,7 +18,9 @@ last parts their bases write), which a long-lived process (``quarry watch``) kee
 updates from the changed files' rows (``ctx.kept``); so ``affected`` looks only at the classes
 whose bases write a touched name, and the operation settles only the classes of the files it
 re-derives. A one-run process builds the index from the class rows of the whole table (what is
-still read whole on an incremental run: ``kind = 'class'``, eight columns).
+still read whole on an incremental run: ``kind = 'class'``, eight columns), and only when a changed
+file defines or defined a class row or a re-derived file holds a pending method: an edit of a file
+whose ``test_facts`` rows hold no class reads no class row of the corpus.
 
 Twins (``twins=True``, codequarry.optwins): a base is answered by the first class of its name in
 (repo, path, line, col) order, and a class by its own repo's classes otherwise, so two repos with the
@@ -33,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from codequarry import opstate
 from codequarry.api import operation
 from codequarry.extractors.python.tasks.testindex import CLASS_COLUMNS, ClassIndex, last
 from codequarry.extractors.python.tasks.testsuite import CommonColumns
@@ -60,9 +63,11 @@ def affected(ctx: Any, changed: frozenset[tuple[str, str]]) -> set[tuple[str, st
                 touched.add(fqn)
                 shorts.add((repo, last(fqn)))
     keys = set(changed)
-    index = _index(ctx)  # (brought up to date even when nothing is touched: it is kept)
     if not touched:
+        if opstate.enabled():
+            _index(ctx)  # (kept: brought up to date even when nothing is touched)
         return keys
+    index = _index(ctx)
     # a class's rows (its own, its methods', its fixtures') are in the files defining it: the index's
     for fqn in index.marked(touched, shorts):
         keys |= {(row.repo, row.path) for row in index.defs.get(fqn, ())}
@@ -113,7 +118,7 @@ def _test_cases(ctx: Any) -> pa.Table:
     """One repo's ``test_facts`` at a time (``ctx.by_repo``), or on a keyed run the rows of the
     files of ``ctx.keys`` alone: the index of every class row of the corpus answers the cross-repo
     base lookups, so only it and those rows are held."""
-    index = _index(ctx)
+    index = _index(ctx) if opstate.enabled() else _Lazy(ctx)
     # the columns the tests rows need, and the rows that are not classes: never the whole table
     columns = list(dict.fromkeys([*(f.name for f in TestItem.schema), "class_fqn", "pending"]))
     pieces = []
@@ -135,7 +140,19 @@ def _test_cases(ctx: Any) -> pa.Table:
     return items
 
 
-def _items(index: ClassIndex, facts: pa.Table) -> pa.Table:
+class _Lazy:
+    """The run's class index (``_index``), built when a pending class first asks for it: a keyed
+    run whose files hold no pending method (no class row touched either, see ``affected``) reads no
+    class row of the corpus."""
+
+    def __init__(self, ctx: Any) -> None:
+        self._ctx = ctx
+
+    def cases(self, fqns: list[str]) -> list[str]:
+        return _index(self._ctx).cases(fqns) if fqns else []
+
+
+def _items(index: ClassIndex | _Lazy, facts: pa.Table) -> pa.Table:
     """The ``tests`` rows of some ``test_facts`` rows: a pending method of a unittest case is a test."""
     pending = facts.filter(pc.fill_null(facts["pending"], False))
     cases = index.cases(sorted(set(pc.unique(pending["class_fqn"]).to_pylist()) - {None}))
