@@ -57,6 +57,8 @@ _CONTAINER = {
     ast.GeneratorExp: "g",
     ast.DictComp: "d",
 }
+#: bases that make a class an enum (``enum.Enum``, ``IntEnum`` ...), by their last name
+_ENUMS = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"})
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _DYNAMIC = {
     "getattr": "getattr with a computed name",
@@ -75,7 +77,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=3, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=4, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -227,7 +229,11 @@ class _Walker(Uses, Known):
 
     def handler(self, node: ast.ExceptHandler, scope: Scope) -> None:
         if node.type is not None:
-            self.expr(node.type, scope)
+            caught = self.expr(node.type, scope)
+            # ``except (E1, E2) as e``: an instance of either
+            if node.name is not None and caught is not None:
+                kinds = caught[2] if caught[0] == "t" else [caught]
+                self.facts["assign"].append([["v", self.store_var(node.name, scope)], ["n", ["o", kinds]]])
         self.body(node.body, scope)
 
     def imports(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
@@ -274,7 +280,7 @@ class _Walker(Uses, Known):
 
     def funcdef(self, node: Any, scope: Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        decorators = self.decorators(node, scope)
         self.registered(node, scope, ["f", qual])
         params = self.params(node.args, scope)
         inner = Scope("function", qual, scope)
@@ -293,6 +299,17 @@ class _Walker(Uses, Known):
         self.known_params(node, scope, qual)
         self.body(node.body, inner)
 
+    def decorators(self, node: Any, scope: Scope) -> list[Any]:
+        """The decorators of a def or class; one called (``@deco(3)``) is a ``decorator`` use too, of what
+        the call returns (the function applied), as a name or attribute is of what it stands for."""
+        out = []
+        for d in node.decorator_list:
+            got = self.use(d, scope, "decorator")
+            if isinstance(d, ast.Call):
+                self.ref(d, scope, got, "decorator")
+            out.append(got)
+        return out
+
     def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
         """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
         out: list[Any] = []
@@ -310,7 +327,7 @@ class _Walker(Uses, Known):
 
     def classdef(self, node: ast.ClassDef, scope: Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        decorators = self.decorators(node, scope)
         self.registered(node, scope, ["k", qual])
         bases = [self.use(b, scope, "base") for b in node.bases]
         for kw in node.keywords:
@@ -321,6 +338,13 @@ class _Walker(Uses, Known):
         self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
+        if any(tail(b) in _ENUMS for b in node.bases):  # each member is an instance of the class
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and not isinstance(stmt.value, ast.Lambda):
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name) and not target.id.startswith("_"):
+                            member = ["v", self.store_var(target.id, inner)]
+                            self.facts["assign"].append([member, ["n", ["k", qual]]])
 
     def lambda_(self, node: ast.Lambda, scope: Scope) -> Any:
         self.lambdas += 1
@@ -403,6 +427,8 @@ class _Walker(Uses, Known):
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         self.expr(node.slice, scope)
+        if isinstance(node.slice, ast.Slice):  # ``xs[1:]``: the same elements (taken as the same container)
+            return self.expr(node.value, scope)
         return ["i", self.expr(node.value, scope), _key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
