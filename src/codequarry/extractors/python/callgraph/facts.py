@@ -57,6 +57,8 @@ _CONTAINER = {
     ast.GeneratorExp: "g",
     ast.DictComp: "d",
 }
+#: builtins that call a function they are given: its first argument, or ``key=``
+_CALLBACKS = frozenset({"map", "filter", "sorted", "min", "max"})
 #: bases that make a class an enum (``enum.Enum``, ``IntEnum`` ...), by their last name
 _ENUMS = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"})
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
@@ -77,7 +79,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=4, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=5, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -495,6 +497,15 @@ class _Walker(Uses, Known):
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
 
+    def callbacks(self, node: ast.Call, scope: Scope, name: str, args: list[Any], kwargs: list[Any]) -> None:
+        """A builtin that calls a function it is given (``map(f, xs)``, ``sorted(xs, key=f)``): a
+        ``callback`` use of that function at the call's position (the call's row then has it as a
+        target too, as Python's frames show it: called from the caller)."""
+        given = [a for a, star in args[:1] if not star] if name in ("map", "filter") else []
+        given += [value for key, value in kwargs if key == "key"]
+        for value in given:
+            self.ref(node, scope, value, "callback")
+
     def call(self, node: ast.Call, scope: Scope) -> Any:
         callee = self.use(node.func, scope, "call")
         args = [
@@ -530,6 +541,8 @@ class _Walker(Uses, Known):
             cls, first = method_of(scope)
             if cls is not None:
                 callee = ["s", cls, self.var(first, scope) if first else None]
+        if callee and callee[0] == "b" and callee[1] in _CALLBACKS:
+            self.callbacks(node, scope, callee[1], args, kwargs)
         line, col, end_line, end_col = self.span(node)
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])

@@ -19,6 +19,9 @@ import pyarrow.compute as pc
 from codequarry.extractors.python.callgraph import codec, solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
 
+#: uses that are calls with no call expression of their own: a decorator applied, a function a
+#: builtin calls (``map(f, xs)``: a row of that call)
+_APPLIED = ("decorator", "callback")
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
 TOO_MANY = f"more than {CAP} possible values"
@@ -57,7 +60,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
             for objs, reason, pos in calls:
                 sites[(repo, path, *pos)] = (objs, reason)
             _references(index, uses, (repo, path, sha), refs)
-            if any(use[1][2] == "decorator" for use in uses):
+            if any(use[1][2] in _APPLIED for use in uses):
                 applied.extend(_applications(index, uses, (repo, path, sha, module), text))
     ctx.report("call_graph.evaluations", evaluations)
     ctx.report("call_graph.repos_solved", repos_solved)
@@ -193,6 +196,8 @@ def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _
     memo = out.memo
     add = out.rows.append
     for objs, (line, col, kind, scope) in uses:
+        if kind == "callback":  # the argument's own use is a reference already
+            continue
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
             key = (repo, obj[0], obj[1]) if len(obj) > 1 else None
@@ -215,11 +220,17 @@ def _applications(
     outside package); their callee is written as ``@`` and the decorator's text."""
     repo, path, sha, module = where
     facts = codec.decode(text)
-    # the decorator at each position (stored answers keep only the uses that found something)
+    # the decorator at each position (stored answers keep only the uses that found something), and
+    # the callee of each call (a callback's row is one of its call's)
     written = {(r[0], r[1]): r[4] for r in facts["refs"] if r[2] == "decorator"}
+    callees = {(c[0], c[1]): c[4] for c in facts["calls"]}
     out = []
     for objs, (line, col, kind, scope) in uses:
-        if kind != "decorator" or (line, col) not in written:
+        if kind == "decorator" and (line, col) in written:
+            callee = "@" + _written(written[(line, col)], facts["calls"])
+        elif kind == "callback" and (line, col) in callees:
+            callee = _written(callees[(line, col)], facts["calls"])
+        else:
             continue
         found = _dedupe(
             [t for o in objs if o[0] in ("F", "BM", "K", "I") and (t := _target(index, repo, o)) is not None]
@@ -233,7 +244,7 @@ def _applications(
                     "sha256": sha,
                     "caller": f"{module}.{scope}" if scope else module,
                     "caller_scope": scope,
-                    "callee": "@" + _written(written[(line, col)], facts["calls"]),
+                    "callee": callee,
                     "resolved_name": None,
                     **dict(zip(_TARGET, t, strict=True)),
                     "line": line,

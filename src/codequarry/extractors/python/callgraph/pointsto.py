@@ -123,7 +123,7 @@ class Solver(Worklist):
         self._memo: tuple[int, Any, dict[int, tuple[Any, Any]]] = (-1, None, {})
         #: (class, attribute) -> :meth:`plan`; class -> the key its MRO's readers are recorded under
         self._plans: dict[
-            tuple[str, str], tuple[list[str], tuple[str, ...], str | None, Any, tuple[str, ...]]
+            tuple[str, str], tuple[list[str], tuple[str, ...], str | None, Any, tuple[tuple[str, str], ...]]
         ] = {}
         self._mro_keys: dict[str, tuple[str, str]] = {}
         #: per file: the context its expressions are evaluated in, and its calls
@@ -160,6 +160,8 @@ class Solver(Worklist):
         #: ``cls.attr = f``: any attribute store but ``self.attr = ...``): for those, a read along the
         #: MRO reads the class variable of each class before the one whose body assigns it too
         self._class_stored = _class_stored(self.files)
+        #: attribute -> the classes some store set it on (``Cls.attr = ...``; see :meth:`set_on_class`)
+        self._set_on: dict[str, set[str]] = {}
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -447,6 +449,11 @@ class Solver(Worklist):
                 elif obj[0] == "K" and obj[1] in self.classes:
                     module, qual = self.classes[obj[1]][:2]
                     self.add(f"{module}:{qual}:{target[2]}", vals)
+                    owners = self._set_on.setdefault(target[2], set())
+                    if obj[1] not in owners:  # a class gets the attribute: its readers look again
+                        owners.add(obj[1])
+                        self.growth += 1
+                        self.grew(("CS", target[2]))
                 elif obj[0] == "M":
                     self.add(f"{obj[1]}::{target[2]}", vals)
         elif tag == "i":
@@ -493,8 +500,8 @@ class Solver(Worklist):
                 return {("K", cls)}
             plan = self.plan(cls, attr)
             out = self.bound(plan[2], obj)  # a new set
-            for outside in plan[4]:
-                out |= self.bound(outside, obj, True)
+            if plan[4]:
+                self.set_on_class(plan[4], attr, obj, out)
             cur, deps, pts = self.cur, self.deps, self.pts
             for field in plan[1]:  # self.get(field) per class of the MRO, inlined
                 if cur is not None:
@@ -552,8 +559,8 @@ class Solver(Worklist):
         if not skip:
             plan = self.plan(cls, attr)
             out = self.bound(plan[2], recv)
-            for outside in plan[4]:
-                out |= self.bound(outside, recv, True)
+            if plan[4]:
+                self.set_on_class(plan[4], attr, recv, out)
             return out
         for base in self.mro(cls)[skip:]:
             var = self.members.get(base, _NO_NAMES).get(attr)
@@ -563,7 +570,7 @@ class Solver(Worklist):
 
     def plan(
         self, cls: str, attr: str
-    ) -> tuple[list[str], tuple[str, ...], str | None, Any, tuple[str, ...]]:
+    ) -> tuple[list[str], tuple[str, ...], str | None, Any, tuple[tuple[str, str], ...]]:
         """For ``attr`` of ``cls`` (reading its MRO): the MRO, the instance field of each of its
         classes (none if no fact stores an attribute of that name, so that no field of that name ever
         holds a value: nothing to read, nothing to wait for), the first class attribute along it (None: no class of the MRO assigns one), and
@@ -579,10 +586,10 @@ class Solver(Worklist):
                 found = self.members.get(base, _NO_NAMES).get(attr)
                 if found is not None:
                     break
-            outside: tuple[str, ...] = ()
+            outside: tuple[tuple[str, str], ...] = ()
             if attr in self._class_stored:
                 outside = tuple(
-                    f"{self.classes[c][0]}:{self.classes[c][1]}:{attr}"
+                    (c, f"{self.classes[c][0]}:{self.classes[c][1]}:{attr}")
                     for c in mro[: mro.index(base) if found is not None else len(mro)]
                     if c in self.classes
                 )
@@ -594,6 +601,18 @@ class Solver(Worklist):
                 outside,
             )
         return plan
+
+    def set_on_class(self, classes: Any, attr: str, recv: Obj, out: set[Obj]) -> None:
+        """Into ``out``: ``attr`` of those of ``classes`` ((class, its variable) along an MRO, before
+        the class whose body assigns it) it was set on from outside their body (``Cls.attr = f``).
+        Reads one key per attribute (``("CS", attr)``, grown when a class first gets it so), not one
+        per class."""
+        self.read(("CS", attr))
+        owners = self._set_on.get(attr)
+        if owners:
+            for cls, var in classes:
+                if cls in owners:
+                    out |= self.bound(var, recv, True)
 
     def bound(self, var: str | None, recv: Obj, outside: bool = False) -> set[Obj]:
         """The objects of class attribute ``var`` bound to ``recv`` (a property: what it returns);
