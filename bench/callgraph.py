@@ -22,7 +22,8 @@ shared; medians of the repeats are quoted, and `ratio` = call_graph / default. W
 runs (which goes first alternates), and reports ``baseline_ratio`` beside ``ratio``. `facts_mb` is the
 size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
 the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
-another dotted name, anything else: calls of calls, subscripts), the kinds of rows, and the targets
+another dotted name, a corpus decorator applied (`@deco`: always resolved, so apart), anything else:
+calls of calls, subscripts), the kinds of rows, and the targets
 that are not a `functions` / `classes` row (must be 0). With ``--reach N``: for N files drawn at
 random (seed 1), the share of the repo's solver tasks a change to the file can reach through what the
 solve recorded (a task that made a key grow, every task that read that key, and so on): a lower
@@ -56,7 +57,8 @@ from typing import Any
 SHARE = """
     WITH sites AS (
         SELECT path, line, col,
-               CASE WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN 'name'
+               CASE WHEN starts_with(callee, '@') THEN 'decorator'
+                    WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN 'name'
                     WHEN callee ~ '^(self|cls)[.][A-Za-z_][A-Za-z0-9_]*$' THEN 'self_method'
                     WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*)+$' THEN 'dotted'
                     ELSE 'other' END AS form,

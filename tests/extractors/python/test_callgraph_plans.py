@@ -37,9 +37,9 @@ def test_an_attribute_read_before_its_base_is_known_is_found_once_the_mro_grows(
     calls = {pos[:2]: objs for objs, _reason, pos in solver.call_targets(i)}
     assert calls[(2, 11)] == [("BM", "app.a.Real.meth", ("I", "app.a.Thing"))]
     # the plan the last read used is the one of the MRO of now, with Real in it
-    mro, fields, found, _stored = solver.plan("app.a.Thing", "meth")
+    mro, fields, found, _stored, _outside = solver.plan("app.a.Thing", "meth")
     assert mro == ["app.a.Thing", "app.a.Real"] and found is not None and found.endswith(":Real:meth")
     assert fields == ()  # no fact stores an attribute named meth: no instance field of it to read
-    mro, fields, found, _stored = solver.plan("app.a.Thing", "stored")
+    mro, fields, found, _stored, _outside = solver.plan("app.a.Thing", "stored")
     assert mro == ["app.a.Thing", "app.a.Real"]
     assert fields == ("if:app.a.Thing:stored", "if:app.a.Real:stored")

@@ -57,6 +57,10 @@ _CONTAINER = {
     ast.GeneratorExp: "g",
     ast.DictComp: "d",
 }
+#: builtins that call a function they are given: its first argument, or ``key=``
+_CALLBACKS = frozenset({"map", "filter", "sorted", "min", "max"})
+#: bases that make a class an enum (``enum.Enum``, ``IntEnum`` ...), by their last name
+_ENUMS = frozenset({"Enum", "IntEnum", "StrEnum", "Flag", "IntFlag", "ReprEnum"})
 _COMPS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _DYNAMIC = {
     "getattr": "getattr with a computed name",
@@ -75,7 +79,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=3, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=5, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -227,7 +231,11 @@ class _Walker(Uses, Known):
 
     def handler(self, node: ast.ExceptHandler, scope: Scope) -> None:
         if node.type is not None:
-            self.expr(node.type, scope)
+            caught = self.expr(node.type, scope)
+            # ``except (E1, E2) as e``: an instance of either
+            if node.name is not None and caught is not None:
+                kinds = caught[2] if caught[0] == "t" else [caught]
+                self.facts["assign"].append([["v", self.store_var(node.name, scope)], ["n", ["o", kinds]]])
         self.body(node.body, scope)
 
     def imports(self, node: ast.Import | ast.ImportFrom, scope: Scope) -> None:
@@ -274,7 +282,7 @@ class _Walker(Uses, Known):
 
     def funcdef(self, node: Any, scope: Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        decorators = self.decorators(node, scope)
         self.registered(node, scope, ["f", qual])
         params = self.params(node.args, scope)
         inner = Scope("function", qual, scope)
@@ -293,6 +301,17 @@ class _Walker(Uses, Known):
         self.known_params(node, scope, qual)
         self.body(node.body, inner)
 
+    def decorators(self, node: Any, scope: Scope) -> list[Any]:
+        """The decorators of a def or class; one called (``@deco(3)``) is a ``decorator`` use too, of what
+        the call returns (the function applied), as a name or attribute is of what it stands for."""
+        out = []
+        for d in node.decorator_list:
+            got = self.use(d, scope, "decorator")
+            if isinstance(d, ast.Call):
+                self.ref(d, scope, got, "decorator")
+            out.append(got)
+        return out
+
     def params(self, args: ast.arguments, scope: Scope) -> list[Any]:
         """[name, kind, default] per parameter; kind: p (positional), v (*args), k (keyword-only), w (**)."""
         out: list[Any] = []
@@ -310,7 +329,7 @@ class _Walker(Uses, Known):
 
     def classdef(self, node: ast.ClassDef, scope: Scope) -> None:
         qual = self.src.qualname(node)
-        decorators = [self.use(d, scope, "decorator") for d in node.decorator_list]
+        decorators = self.decorators(node, scope)
         self.registered(node, scope, ["k", qual])
         bases = [self.use(b, scope, "base") for b in node.bases]
         for kw in node.keywords:
@@ -321,6 +340,13 @@ class _Walker(Uses, Known):
         self.scope_defs[qual] = inner.defs
         self.facts["class"].append([qual, self.store_var(node.name, scope), bases, decorators, node.lineno])
         self.body(node.body, inner)
+        if any(tail(b) in _ENUMS for b in node.bases):  # each member is an instance of the class
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign) and not isinstance(stmt.value, ast.Lambda):
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name) and not target.id.startswith("_"):
+                            member = ["v", self.store_var(target.id, inner)]
+                            self.facts["assign"].append([member, ["n", ["k", qual]]])
 
     def lambda_(self, node: ast.Lambda, scope: Scope) -> Any:
         self.lambdas += 1
@@ -403,6 +429,8 @@ class _Walker(Uses, Known):
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         self.expr(node.slice, scope)
+        if isinstance(node.slice, ast.Slice):  # ``xs[1:]``: the same elements (taken as the same container)
+            return self.expr(node.value, scope)
         return ["i", self.expr(node.value, scope), _key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
@@ -469,6 +497,15 @@ class _Walker(Uses, Known):
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
 
+    def callbacks(self, node: ast.Call, scope: Scope, name: str, args: list[Any], kwargs: list[Any]) -> None:
+        """A builtin that calls a function it is given (``map(f, xs)``, ``sorted(xs, key=f)``): a
+        ``callback`` use of that function at the call's position (the call's row then has it as a
+        target too, as Python's frames show it: called from the caller)."""
+        given = [a for a, star in args[:1] if not star] if name in ("map", "filter") else []
+        given += [value for key, value in kwargs if key == "key"]
+        for value in given:
+            self.ref(node, scope, value, "callback")
+
     def call(self, node: ast.Call, scope: Scope) -> Any:
         callee = self.use(node.func, scope, "call")
         args = [
@@ -504,6 +541,8 @@ class _Walker(Uses, Known):
             cls, first = method_of(scope)
             if cls is not None:
                 callee = ["s", cls, self.var(first, scope) if first else None]
+        if callee and callee[0] == "b" and callee[1] in _CALLBACKS:
+            self.callbacks(node, scope, callee[1], args, kwargs)
         line, col, end_line, end_col = self.span(node)
         index = len(self.facts["calls"])
         self.facts["calls"].append([line, col, end_line, end_col, callee, args, kwargs, reason])

@@ -19,6 +19,9 @@ import pyarrow.compute as pc
 from codequarry.extractors.python.callgraph import codec, solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
 
+#: uses that are calls with no call expression of their own: a decorator applied, a function a
+#: builtin calls (``map(f, xs)``: a row of that call)
+_APPLIED = ("decorator", "callback")
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
 TOO_MANY = f"more than {CAP} possible values"
@@ -36,6 +39,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     own = "callgraph_solutions" in ctx.outputs  # not so in a context made by hand (from_store)
     kept = solutions.stored(ctx.own("callgraph_solutions") if own else None, digests)
     refs = _Refs()
+    applied: list[dict[str, Any]] = []  # call_graph rows of decorator applications
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solved: list[dict[str, Any]] = []
     evaluations = repos_solved = repos_moved = 0
@@ -52,14 +56,21 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
                 repos_moved += 1
             else:
                 evaluations, repos_solved = evaluations + n, repos_solved + 1
-        for (path, _, _, sha), (calls, uses) in zip(files, found, strict=True):
+        for (path, module, text, sha), (calls, uses) in zip(files, found, strict=True):
             for objs, reason, pos in calls:
                 sites[(repo, path, *pos)] = (objs, reason)
             _references(index, uses, (repo, path, sha), refs)
+            if any(use[1][2] in _APPLIED for use in uses):
+                applied.extend(_applications(index, uses, (repo, path, sha, module), text))
     ctx.report("call_graph.evaluations", evaluations)
     ctx.report("call_graph.repos_solved", repos_solved)
     ctx.report("call_graph.repos_moved", repos_moved)
     table, references = _edges(index, edges, sites), refs.table()
+    if applied:  # decorator applications: calls with no call expression, among the others by position
+        extra = pa.Table.from_pylist(applied, schema=table.schema)
+        table = pa.concat_tables([table, extra]).sort_by(
+            [("repo", "ascending"), ("path", "ascending"), ("line", "ascending"), ("col", "ascending")]
+        )
     return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
 
 
@@ -185,6 +196,8 @@ def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _
     memo = out.memo
     add = out.rows.append
     for objs, (line, col, kind, scope) in uses:
+        if kind == "callback":  # the argument's own use is a reference already
+            continue
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
             key = (repo, obj[0], obj[1]) if len(obj) > 1 else None
@@ -196,6 +209,64 @@ def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _
         confidence = "exact" if len(targets) == 1 else "possible"
         for target in targets.values():
             add((repo, path, sha, scope, kind, *target, confidence, line, col))
+
+
+def _applications(
+    index: Any, uses: list[Any], where: tuple[str, str, str, str], text: str
+) -> list[dict[str, Any]]:
+    """``call_graph`` rows of the decorator applications of one file: ``@deco`` calls ``deco`` (and
+    ``@deco(3)`` calls what ``deco(3)`` returns) from the scope holding the decorated def or class,
+    once the def is made. Only decorators of the corpus are rows (not ``@property``, nor one from an
+    outside package); their callee is written as ``@`` and the decorator's text."""
+    repo, path, sha, module = where
+    facts = codec.decode(text)
+    # the decorator at each position (stored answers keep only the uses that found something), and
+    # the callee of each call (a callback's row is one of its call's)
+    written = {(r[0], r[1]): r[4] for r in facts["refs"] if r[2] == "decorator"}
+    callees = {(c[0], c[1]): c[4] for c in facts["calls"]}
+    out = []
+    for objs, (line, col, kind, scope) in uses:
+        if kind == "decorator" and (line, col) in written:
+            callee = "@" + _written(written[(line, col)], facts["calls"])
+        elif kind == "callback" and (line, col) in callees:
+            callee = _written(callees[(line, col)], facts["calls"])
+        else:
+            continue
+        found = _dedupe(
+            [t for o in objs if o[0] in ("F", "BM", "K", "I") and (t := _target(index, repo, o)) is not None]
+        )
+        found = [t for t in found if t[0] != "lambda"]
+        for t in found:
+            out.append(
+                {
+                    "repo": repo,
+                    "path": path,
+                    "sha256": sha,
+                    "caller": f"{module}.{scope}" if scope else module,
+                    "caller_scope": scope,
+                    "callee": callee,
+                    "resolved_name": None,
+                    **dict(zip(_TARGET, t, strict=True)),
+                    "line": line,
+                    "col": col,
+                    "confidence": "exact" if len(found) == 1 else "possible",
+                    "reason": None,
+                }
+            )
+    return out
+
+
+def _written(e: Any, calls: Any) -> str:
+    """A decorator's expression as it was written, near enough (``app.route(...)``)."""
+    if not e:
+        return "?"
+    if e[0] in ("v", "b", "m"):
+        return str(e[1]).rpartition(":")[2]
+    if e[0] == "a":
+        return f"{_written(e[1], calls)}.{e[2]}"
+    if e[0] == "c" and e[1] < len(calls):
+        return f"{_written(calls[e[1]][4], calls)}(...)"
+    return "?"
 
 
 def _ref_target(index: Any, repo: str, obj: Any) -> tuple[Any, ...] | None:

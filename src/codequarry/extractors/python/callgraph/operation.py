@@ -150,7 +150,7 @@ Result = Def | External | None
 
 @operation(
     "python.call_graph",
-    version=5,
+    version=6,
     inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
     outputs=[CallEdge, Reference, CallgraphSolution],
     default=False,

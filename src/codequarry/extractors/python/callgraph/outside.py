@@ -24,7 +24,7 @@ from codequarry.extractors.python.callgraph.domain import EMPTY, VALUE_TYPES, Ob
 
 _DYNAMIC_ATTRS = ("__getattr__", "__getattribute__")
 #: objects ``outside_attr`` makes: an external base's attribute, a builtin base's (or object's) attribute
-GUESSES = frozenset({"XA", "OB"})
+GUESSES = frozenset({"XA", "OB", "AM"})
 #: external bases that add no attribute of their own to an instance (markers, generics)
 _MARKERS = frozenset({"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol"})
 
@@ -109,6 +109,24 @@ def _outside(solver: Any, cls: str, attr: str, skip: int) -> set[Obj]:
     return {("OB", "object", attr)} if hasattr(object, attr) else set()
 
 
+def as_manager(cls: str, attr: str, got: Any) -> Any:
+    """``QS.as_manager`` of a corpus class ``QS`` whose ``as_manager`` comes from outside (Django's
+    ``QuerySet``): besides that guess, an ``("AM", QS)`` object, which called gives an instance of
+    ``QS``: the manager's methods are the query set's (``Site.objects.restrict()`` where ``objects =
+    RestrictedQuerySet.as_manager()``), those it does not define the outside base's."""
+    if attr == "as_manager" and got and all(o[0] == "XA" for o in got):
+        return {*got, ("AM", cls)}
+    return got
+
+
+def manager_attr(obj: Obj, attr: str) -> Any:
+    """An attribute of an external attribute: only a Django model's default manager (``objects`` of a
+    model no corpus class gives one) is followed, to ``django.db.models.Manager``'s attribute."""
+    if obj[2] == "objects" and obj[1].startswith("django.db.models"):
+        return {("XA", "django.db.models.Manager", attr)}
+    return EMPTY
+
+
 def drop_guesses(objs: set[Obj]) -> set[Obj]:
     """An attribute read over several receivers: the guesses of ``outside_attr`` go when another
     receiver gives a real answer (the guess then likely comes from an imprecise receiver)."""
@@ -119,4 +137,13 @@ def drop_guesses(objs: set[Obj]) -> set[Obj]:
     return objs
 
 
-__all__ = ["EMPTY", "drop_guesses", "external_instance", "instances", "outside_attr", "stored_attributes"]
+__all__ = [
+    "EMPTY",
+    "as_manager",
+    "drop_guesses",
+    "external_instance",
+    "instances",
+    "manager_attr",
+    "outside_attr",
+    "stored_attributes",
+]

@@ -44,9 +44,11 @@ from codequarry.extractors.python.callgraph.domain import (
 )
 from codequarry.extractors.python.callgraph.fixpoint import Worklist
 from codequarry.extractors.python.callgraph.outside import (
+    as_manager,
     drop_guesses,
     external_instance,
     instances,
+    manager_attr,
     outside_attr,
     stored_attributes,
 )
@@ -58,6 +60,7 @@ _NO_SLOTS: dict[Any, set[Obj]] = {}
 _CAPPED: Any = frozenset({TOP})
 _NO_NAMES: dict[str, str] = {}
 _UNKNOWN: Any = object()
+_NO_DEF: Any = ("", "", [], False, "", "")
 
 
 class Solver(Worklist):
@@ -119,7 +122,9 @@ class Solver(Worklist):
         self.growth = 0
         self._memo: tuple[int, Any, dict[int, tuple[Any, Any]]] = (-1, None, {})
         #: (class, attribute) -> :meth:`plan`; class -> the key its MRO's readers are recorded under
-        self._plans: dict[tuple[str, str], tuple[list[str], tuple[str, ...], str | None, Any]] = {}
+        self._plans: dict[
+            tuple[str, str], tuple[list[str], tuple[str, ...], str | None, Any, tuple[tuple[str, str], ...]]
+        ] = {}
         self._mro_keys: dict[str, tuple[str, str]] = {}
         #: per file: the context its expressions are evaluated in, and its calls
         self._ctxs = [(module, i) for i, (module, _) in enumerate(self.files)]
@@ -151,6 +156,12 @@ class Solver(Worklist):
         self._fielded = stored_attributes(self) | {
             k.rpartition(":")[2] for k in pinned if k.__class__ is str and k.startswith("if:")
         }
+        #: attribute names some fact may store on a class from outside its body (``Cls.attr = f``,
+        #: ``cls.attr = f``: any attribute store but ``self.attr = ...``): for those, a read along the
+        #: MRO reads the class variable of each class before the one whose body assigns it too
+        self._class_stored = _class_stored(self.files)
+        #: attribute -> the classes some store set it on (``Cls.attr = ...``; see :meth:`set_on_class`)
+        self._set_on: dict[str, set[str]] = {}
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -410,6 +421,21 @@ class Solver(Worklist):
                         out |= vals
             elif obj[0] == "G" and not indexed:
                 out |= self.get(self.yield_var(obj[1]))
+            elif obj[0] == "I":  # an instance of the corpus: what its __getitem__ / __iter__ gives
+                for method in self.class_attr(obj[1], "__getitem__" if indexed else "__iter__", obj):
+                    if method[0] == "BM":
+                        self.bind_args(method[1], obj, [], [], None)
+                        got = self.returns(method[1])
+                        if indexed:
+                            out |= got
+                            continue
+                        # an iterator: a generator or container's elements, an instance's __next__
+                        out |= self.elements({o for o in got if o[0] != "I"}, None, False)
+                        for it in got:
+                            for nxt in self.class_attr(it[1], "__next__", it) if it[0] == "I" else ():
+                                if nxt[0] == "BM":
+                                    self.bind_args(nxt[1], it, [], [], None)
+                                    out |= self.returns(nxt[1])
         return out
 
     def store(self, target: Any, vals: Any, ctx: Any) -> None:
@@ -423,6 +449,11 @@ class Solver(Worklist):
                 elif obj[0] == "K" and obj[1] in self.classes:
                     module, qual = self.classes[obj[1]][:2]
                     self.add(f"{module}:{qual}:{target[2]}", vals)
+                    owners = self._set_on.setdefault(target[2], set())
+                    if obj[1] not in owners:  # a class gets the attribute: its readers look again
+                        owners.add(obj[1])
+                        self.growth += 1
+                        self.grew(("CS", target[2]))
                 elif obj[0] == "M":
                     self.add(f"{obj[1]}::{target[2]}", vals)
         elif tag == "i":
@@ -469,6 +500,8 @@ class Solver(Worklist):
                 return {("K", cls)}
             plan = self.plan(cls, attr)
             out = self.bound(plan[2], obj)  # a new set
+            if plan[4]:
+                self.set_on_class(plan[4], attr, obj, out)
             cur, deps, pts = self.cur, self.deps, self.pts
             for field in plan[1]:  # self.get(field) per class of the MRO, inlined
                 if cur is not None:
@@ -501,8 +534,11 @@ class Solver(Worklist):
             return {("X", f"{obj[1]}.{attr}")}
         if kind == "XI":  # an instance of an external class: its attributes are the class's (a guess)
             return {("XA", obj[1], attr)}
+        if kind == "XA":  # a Django model's default manager: its methods are the Manager's (outside.py)
+            return manager_attr(obj, attr)
         if kind == "K":
-            return self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
+            got = self.class_attr(obj[1], attr, obj) | outside_attr(self, obj[1], attr)
+            return as_manager(obj[1], attr, got)
         if kind == "S":
             self_cls = obj[2][1]
             mro = self.mro(self_cls)
@@ -521,14 +557,20 @@ class Solver(Worklist):
     def class_attr(self, cls: str, attr: str, recv: Obj, skip: int = 0) -> set[Obj]:
         """``attr`` found along the MRO of ``cls`` (after ``skip`` classes), bound to ``recv``."""
         if not skip:
-            return self.bound(self.plan(cls, attr)[2], recv)
+            plan = self.plan(cls, attr)
+            out = self.bound(plan[2], recv)
+            if plan[4]:
+                self.set_on_class(plan[4], attr, recv, out)
+            return out
         for base in self.mro(cls)[skip:]:
             var = self.members.get(base, _NO_NAMES).get(attr)
             if var is not None:
                 return self.bound(var, recv)
         return set()
 
-    def plan(self, cls: str, attr: str) -> tuple[list[str], tuple[str, ...], str | None, Any]:
+    def plan(
+        self, cls: str, attr: str
+    ) -> tuple[list[str], tuple[str, ...], str | None, Any, tuple[tuple[str, str], ...]]:
         """For ``attr`` of ``cls`` (reading its MRO): the MRO, the instance field of each of its
         classes (none if no fact stores an attribute of that name, so that no field of that name ever
         holds a value: nothing to read, nothing to wait for), the first class attribute along it (None: no class of the MRO assigns one), and
@@ -544,21 +586,45 @@ class Solver(Worklist):
                 found = self.members.get(base, _NO_NAMES).get(attr)
                 if found is not None:
                     break
+            outside: tuple[tuple[str, str], ...] = ()
+            if attr in self._class_stored:
+                outside = tuple(
+                    (c, f"{self.classes[c][0]}:{self.classes[c][1]}:{attr}")
+                    for c in mro[: mro.index(base) if found is not None else len(mro)]
+                    if c in self.classes
+                )
             plan = self._plans[key] = (
                 mro,
                 tuple(self.field_var(c, attr) for c in mro) if attr in self._fielded else (),
                 found,
                 None if attr in stored_attributes(self) else (cls, attr, 0),
+                outside,
             )
         return plan
 
-    def bound(self, var: str | None, recv: Obj) -> set[Obj]:
-        """The objects of class attribute ``var`` bound to ``recv`` (a property: what it returns)."""
+    def set_on_class(self, classes: Any, attr: str, recv: Obj, out: set[Obj]) -> None:
+        """Into ``out``: ``attr`` of those of ``classes`` ((class, its variable) along an MRO, before
+        the class whose body assigns it) it was set on from outside their body (``Cls.attr = f``).
+        Reads one key per attribute (``("CS", attr)``, grown when a class first gets it so), not one
+        per class."""
+        self.read(("CS", attr))
+        owners = self._set_on.get(attr)
+        if owners:
+            for cls, var in classes:
+                if cls in owners:
+                    out |= self.bound(var, recv, True)
+
+    def bound(self, var: str | None, recv: Obj, outside: bool = False) -> set[Obj]:
+        """The objects of class attribute ``var`` bound to ``recv`` (a property: what it returns);
+        ``outside``: the attribute was set on the class from outside its body, so a plain function
+        of the corpus becomes a method of an instance there too."""
         out: set[Obj] = set()
         if var is None:
             return out
         for o in self.get(var):
             bound = self.bind(o, recv)
+            if outside and o[0] == "F" and recv[0] == "I" and self.defs.get(o[1], _NO_DEF)[4:6] == (None, ""):
+                bound = ("BM", o[1], recv)
             if bound[0] == "P":
                 out |= self.returns(bound[1])
             else:
@@ -651,14 +717,21 @@ class Solver(Worklist):
                         self.bind_args(init[1], inst, args, kwargs, ctx)
             elif kind == "I":
                 for method in self.class_attr(obj[1], "__call__", obj):
-                    out |= self.call({method}, args, kwargs, ctx, site)
+                    if method[0] != "I":  # ``__call__ = Other()``: not followed (it may be itself)
+                        out |= self.call({method}, args, kwargs, ctx, site)
             elif kind == "B":
                 out |= self.builtin(obj[1], args, ctx, site)
             elif kind == "LM":
                 out |= self.container_method(obj, args, ctx)
             elif kind == "S":
                 out.add(obj)  # super(): the call's value is the proxy
+            elif kind == "AM":  # QuerySet.as_manager(): a manager, whose methods are the query set's
+                out.add(("I", obj[1]))
             elif kind == "X":
+                if obj[1] == "importlib.import_module" and args and args[0][0] and args[0][0][0] == "q":
+                    name = args[0][0][1]  # a constant, absolute name: that module
+                    if name and not name.startswith("."):
+                        out.add(self.module_obj(name))
                 out |= external_instance(obj[1])
             elif kind == "BIM" and obj[1] == "str" and obj[2] in STR_TO_STR:
                 out |= STR
@@ -681,6 +754,19 @@ class Solver(Worklist):
             new = f"copy:{COPY_TYPE.get(name, 'l')}:{where}"
             self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
             return {("L", new)}
+        if name == "setattr" and len(args) == 3 and args[1][0] and args[1][0][0] == "q":
+            self.store(["a", args[0][0], args[1][0][1]], self.eval(args[2][0], ctx), ctx)
+            return set()
+        if name in ("zip", "enumerate") and args and not any(star for _, star in args):
+            # a list of tuples: enumerate's are (index, element), zip's one element of each argument
+            where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site
+            pair = f"{name}:{where}#t"
+            parts = args if name == "zip" else [[None, 0], args[0]]
+            for n, (arg, _star) in enumerate(parts):
+                if arg is not None:
+                    self.add_elem(pair, n, self.elements(self.eval(arg, ctx), None, False))
+            self.add_elem(f"{name}:{where}#l", None, {("L", pair)})
+            return {("L", f"{name}:{where}#l")}
         if name == "next" and args:
             return self.elements(self.eval(args[0][0], ctx), None, False)
         if name in IDENTITY and args:
@@ -700,11 +786,20 @@ class Solver(Worklist):
             self.add_elem(site, None, vals[1])
         elif method in ("extend", "update") and vals:
             self.add_elem(site, None, self.elements(vals[0], None, False))
+        elif method == "pop" and not args:
+            return self.elements({("L", site)}, None, False)
         elif method in ("get", "pop", "setdefault") and args:
             key = args[0][0][1] if args[0][0] and args[0][0][0] == "q" else None
+            if method == "setdefault" and len(vals) == 2:
+                self.add_elem(site, key, vals[1])
             return self.elements({("L", site)}, key, key is not None)
         elif method in ("values", "copy"):
             return {("L", site)}
+        elif method == "items":  # a list of (key, value) pairs: the keys are not followed
+            pair = f"{site}@items#t"
+            self.add_elem(pair, 1, self.elements({("L", site)}, None, False))
+            self.add_elem(f"{site}@items#l", None, {("L", pair)})
+            return {("L", f"{site}@items#l")}
         return set()
 
     def bind_args(self, fq: str, recv: Obj | None, args: list[Any], kwargs: list[Any], ctx: Any) -> None:
@@ -858,6 +953,18 @@ def _members(
         if fq is not None:
             members.setdefault(fq, {})[attr] = var
     return members, globals_
+
+
+def _class_stored(files: list[tuple[str, Any]]) -> frozenset[str]:
+    """Attribute names stored on something other than ``self`` (``Cls.attr = f``, ``cls.attr = f``)."""
+    names: set[str] = set()
+    for _module, facts in files:
+        for target, _value in facts["assign"]:
+            if target[0] == "a":
+                obj = target[1]
+                if not (obj and obj[0] == "v" and obj[1].endswith(":self")):
+                    names.add(target[2])
+    return frozenset(names)
 
 
 def _ordered(objs: Any) -> list[Obj]:
