@@ -47,6 +47,12 @@ MAX_IGNORE_BYTES = 100 << 20
 #: bracket expressions), and dulwich's translation of a line is quadratic in its length (one 2 MB line
 #: held the scan, in the parent where no file timeout applies, for minutes)
 MAX_PATTERN_BYTES = 4096
+#: an ignore file with more patterns than this that must each be tried on every entry (wildcards,
+#: escapes) is not applied, with a note: the scan tries each of them on each file and folder it
+#: meets, in the parent where no file timeout applies (100,000 of them and 2,000 untracked files took
+#: a minute of CPU). Patterns without wildcards (a long generated list of paths) are looked up by
+#: name instead (:class:`_Lookup`) and count for nothing here
+MAX_TRIED_PATTERNS = 2_000
 
 
 def _ignore_lines(data: bytes) -> io.BytesIO:
@@ -236,27 +242,108 @@ def _tamed(rules: IgnoreFilter) -> IgnoreFilter:
     return rules
 
 
+_WILDCARD = re.compile(rb"[*?[\\]")
+
+
+def _literal(pattern: Any) -> tuple[bool, bytes] | None:
+    """``(anchored, name)`` for an ignore pattern that can match one name only, else None.
+
+    Without wildcards or escapes, the pattern (its ``!``, its escaped leading ``!``/``#`` and its
+    trailing ``/`` taken off, as dulwich does before translating it) is a plain name: with no ``/``
+    it matches an entry whose last segment is that name, at any depth (``(.*/)?name``); with one, it
+    matches the entry of exactly that path below its ignore file (a leading ``/`` only anchors it).
+    The pattern's own expression must agree on three probes, or it stays with the patterns that
+    are tried one by one."""
+    if pattern.ignorecase:
+        return None
+    text = pattern.pattern[1:] if not pattern.is_exclude else pattern.pattern
+    if pattern.is_exclude and text[:1] == b"\\" and text[1:2] in (b"!", b"#"):
+        text = text[1:]
+    text = text.rstrip(b"/")
+    if not text or _WILDCARD.search(text) or b"//" in text:
+        return None
+    anchored = b"/" in text
+    name = text[1:] if text.startswith(b"/") else text
+    if not name or name.startswith(b"/"):
+        return None
+    regex = pattern._name_re
+    if not regex.match(name) or regex.match(name + b"x") or bool(regex.match(b"x/" + name)) == anchored:
+        return None
+    return anchored, name
+
+
+class _Narrowed:
+    """What dulwich's decision reads of an ignore file (``patterns``, in file order), for one entry."""
+
+    __slots__ = ("patterns",)
+
+    def __init__(self, patterns: list[Any]) -> None:
+        self.patterns = patterns
+
+
+class _Lookup:
+    """One ignore file's patterns, narrowed for each entry to those that can match it: its literal
+    patterns looked up by the entry's last segment or whole path (:func:`_literal`), plus every
+    other pattern, in file order. The last matching pattern decides an entry (git's rule), and a
+    pattern left out cannot match it, so the answer is the one all the patterns give; a long list
+    of paths costs a dictionary lookup per entry instead of a regular expression per path."""
+
+    def __init__(self, rules: IgnoreFilter) -> None:
+        self.by_name: dict[bytes, list[int]] = {}
+        self.by_path: dict[bytes, list[int]] = {}
+        self.tried: list[int] = []
+        self.all = rules.patterns
+        for i, pattern in enumerate(self.all):
+            literal = _literal(pattern)
+            if literal is None:
+                self.tried.append(i)
+            else:
+                (self.by_path if literal[0] else self.by_name).setdefault(literal[1], []).append(i)
+        self.rest = _Narrowed([self.all[i] for i in self.tried])
+
+    def narrowed(self, rel: str) -> _Narrowed:
+        name = os.fsencode(rel)
+        hits = self.by_name.get(name.rpartition(b"/")[2], []) + self.by_path.get(name, [])
+        if not hits:
+            return self.rest
+        return _Narrowed([self.all[i] for i in sorted(hits + self.tried)])
+
+
 @cache
 def _ignores_class() -> Any:
     """The ignore rules' class (made on first use, so that dulwich is imported only then)."""
-    from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
+    from dulwich.ignore import IgnoreFilterManager
 
     class _Ignores(IgnoreFilterManager):
         """dulwich's git-compatible ignore rules, with each ``.gitignore`` read by :func:`read_regular`
-        (not followed if a symlink, as git does; never a blocking open of a FIFO)."""
+        (not followed if a symlink, as git does; never a blocking open of a FIFO), and each file's
+        patterns narrowed to those that can match the entry asked about (:class:`_Lookup`)."""
+
+        def __init__(self, top: str, filters: list[IgnoreFilter], ignorecase: bool, notes: list[str]) -> None:
+            super().__init__(top, filters, ignorecase)
+            self.notes = notes  # ignore files not applied, for the scan's notes
+            self._lookups: dict[int, _Lookup] = {}
 
         def _load_path(self, path: str) -> IgnoreFilter | None:
             cached = self._path_filters.get(path, False)
             if cached is not False:
                 return cached  # type: ignore[return-value]
             data = read_regular(os.path.join(self._top_path, path, ".gitignore"), MAX_IGNORE_BYTES)
-            got = (
-                None
-                if data is None
-                else _tamed(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=path))
-            )
+            got = None if data is None else _filter(data, os.path.join(path, ".gitignore"), self.notes)
             self._path_filters[path] = got
             return got
+
+        def _filters_for(self, path: str) -> list[tuple[int, Any]]:
+            # dulwich asks the filters of ``path`` about ``path`` without its trailing slash, each
+            # relative to the folder of its ignore file (``depth`` segments down)
+            parts = path.rstrip("/").split("/")
+            out: list[tuple[int, Any]] = []
+            for depth, rules in super()._filters_for(path):
+                lookup = self._lookups.get(id(rules))
+                if lookup is None:
+                    lookup = self._lookups[id(rules)] = _Lookup(rules)
+                out.append((depth, lookup.narrowed("/".join(parts[depth:]))))
+            return out
 
     return _Ignores
 
@@ -286,20 +373,36 @@ def _user_excludes_file() -> str:
     return os.path.join(xdg, "git", "ignore")
 
 
-def ignore_rules(top: str, gitdir: str) -> IgnoreFilterManager:
-    """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them."""
+def _filter(data: bytes, shown: str, notes: list[str]) -> IgnoreFilter | None:
+    """The rules of one ignore file, or None (and a note) when it has more than MAX_TRIED_PATTERNS
+    patterns that would be tried on every entry."""
     from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
+    rules = IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=shown)
+    tried = sum(_literal(pattern) is None for pattern in rules.patterns)
+    if tried > MAX_TRIED_PATTERNS:
+        notes.append(
+            f"{shown}: {tried:,} ignore patterns with wildcards (more than {MAX_TRIED_PATTERNS:,}) "
+            "not applied: its files are listed as if it were empty"
+        )
+        return None
+    return _tamed(rules)
+
+
+def ignore_rules(top: str, gitdir: str, notes: list[str] | None = None) -> IgnoreFilterManager:
+    """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them;
+    an ignore file not applied is named in ``notes`` (as the rules are read, lazily)."""
+    notes = [] if notes is None else notes
     filters = []
     for path, follow in (
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
         (_user_excludes_file(), True),
     ):
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
-        if data is not None:
-            filters.append(_tamed(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=path)))
-    rules: IgnoreFilterManager = _ignores_class()(top, filters, False)
-    return rules
+        if data is not None and (rules := _filter(data, path, notes)) is not None:
+            filters.append(rules)
+    manager: IgnoreFilterManager = _ignores_class()(top, filters, False, notes)
+    return manager
 
 
 @dataclass
@@ -309,6 +412,7 @@ class Listing:
 
     names: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative folder, strerror)
+    notes: list[str] = field(default_factory=list)  # ignore files not applied, and why
 
 
 def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -> Listing | None:
@@ -325,10 +429,10 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     prefix = "" if top == root else os.path.relpath(root, top).replace(os.sep, "/")
     if ".git" in prefix.split("/"):
         return None  # a folder inside the git directory: not part of the work tree
-    rules = ignore_rules(top, gitdir)
+    listing = Listing()
+    rules = ignore_rules(top, gitdir, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
-    listing = Listing()
     _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0)
     listing.names.sort()
     return listing
@@ -355,7 +459,7 @@ def _list(
         rel = shown + sub[cut:]
         if subgit is None or depth >= _MAX_SUBMODULE_DEPTH or prune(rel, folder):
             continue  # a submodule that is not checked out holds nothing
-        _list(folder, subgit, "", ignore_rules(folder, subgit), out, rel + "/", prune, depth + 1)
+        _list(folder, subgit, "", ignore_rules(folder, subgit, out.notes), out, rel + "/", prune, depth + 1)
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
 
 
