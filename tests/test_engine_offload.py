@@ -195,32 +195,3 @@ def test_an_operation_that_kills_its_worker_fails_the_run_and_not_the_parent(tmp
         assert done.returncode not in (0, 3)
         return
     pytest.fail("the parent lane took where.exit every time")
-
-
-def _interval() -> float:
-    time.sleep(0.2)  # (both lanes busy at once)
-    return sys.getswitchinterval()
-
-
-def test_a_layer_in_threads_runs_with_short_switches_and_gives_the_callers_interval_back() -> None:
-    """Operations in this process's threads (no worker to offload to) switch the GIL every 0.5 ms,
-    not 5 (oplanes.THREAD_SWITCH_SECONDS: an operation back from an Arrow call waited that long for
-    the other's thread); the caller's interval is back after, also when layers overlap, and a layer
-    run in one thread or in the workers leaves it alone."""
-    import threading
-
-    from codequarry import oplanes
-
-    caller = sys.getswitchinterval()
-    jobs = [Job(_interval, (), (), f"job{i}") for i in range(2)]
-    assert in_parallel(jobs, 2, None) == [oplanes.THREAD_SWITCH_SECONDS] * 2
-    assert sys.getswitchinterval() == caller
-    assert in_parallel(jobs, 1, None) == [caller] * 2
-    got: list[list[float]] = []
-    overlapping = [threading.Thread(target=lambda: got.append(in_parallel(jobs, 2, None))) for _ in range(2)]
-    for t in overlapping:
-        t.start()
-    for t in overlapping:
-        t.join()
-    assert got == [[oplanes.THREAD_SWITCH_SECONDS] * 2] * 2
-    assert sys.getswitchinterval() == caller

@@ -9,10 +9,7 @@ operation named, as an exception raised in this process would.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +52,8 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
     on every core and the operations' memory is the workers', not this process's; a job a lane
     cannot send (an argument that does not pickle: a lambda) runs here. Not in a long-lived process
     (`quarry watch`): there operations keep state in this process's memory (``ctx.kept``,
-    partcache.py). Threads run with a short switch interval (``THREAD_SWITCH_SECONDS``)."""
+    partcache.py)."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     from codequarry import opstate
@@ -86,45 +84,12 @@ def in_parallel(jobs: list[Job], workers: int, offload: Callable[..., Any] | Non
     if len(lanes) <= 1:
         lane(bool(lanes) and lanes[0])
     else:
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool, _short_switches(not offload):
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
             for done in [pool.submit(lane, remote) for remote in lanes]:
                 done.result()
     if failed:
         raise failed[min(failed)]
     return results
-
-
-#: the interpreter's switch interval while operations run in threads of this process (the
-#: default is 5 ms). An operation alternates Python (holding the GIL) with Arrow calls (releasing
-#: it); back from each, its thread waits up to the interval for the other operation's thread to let
-#: the GIL go, so two operations in two threads took as long as run one after the other
-#: (docs/incremental.md, "Measured", thirteenth session)
-THREAD_SWITCH_SECONDS = 0.0005
-
-_switches = threading.Lock()
-_switching: list[float] = []  # the interval to restore, while any layer runs in threads
-
-
-@contextlib.contextmanager
-def _short_switches(on: bool) -> Iterator[None]:
-    """``THREAD_SWITCH_SECONDS`` as the switch interval while the block runs (if ``on``); the
-    caller's interval again once the last such block of the process ends."""
-    if not on:
-        yield
-        return
-    with _switches:
-        if not _switching:
-            _switching.append(sys.getswitchinterval())
-            sys.setswitchinterval(min(_switching[0], THREAD_SWITCH_SECONDS))
-        else:
-            _switching.append(_switching[0])
-    try:
-        yield
-    finally:
-        with _switches:
-            restore = _switching.pop()
-            if not _switching:
-                sys.setswitchinterval(restore)
 
 
 def _offloaded(offload: Callable[..., Any], job: Job) -> Any:
