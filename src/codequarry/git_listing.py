@@ -289,6 +289,7 @@ class _Lookup:
     of paths costs a dictionary lookup per entry instead of a regular expression per path."""
 
     def __init__(self, rules: IgnoreFilter) -> None:
+        self.rules = rules
         self.by_name: dict[bytes, list[int]] = {}
         self.by_path: dict[bytes, list[int]] = {}
         self.tried: list[int] = []
@@ -319,17 +320,21 @@ def _ignores_class() -> Any:
         (not followed if a symlink, as git does; never a blocking open of a FIFO), and each file's
         patterns narrowed to those that can match the entry asked about (:class:`_Lookup`)."""
 
-        def __init__(self, top: str, filters: list[IgnoreFilter], ignorecase: bool, notes: list[str]) -> None:
-            super().__init__(top, filters, ignorecase)
+        def __init__(self, top: str, lookups: list[_Lookup], notes: list[str]) -> None:
+            super().__init__(top, [lookup.rules for lookup in lookups], False)
             self.notes = notes  # ignore files not applied, for the scan's notes
-            self._lookups: dict[int, _Lookup] = {}
+            #: every ignore file's lookup, by its rules' identity (what dulwich's filters list holds)
+            self._lookups = {id(lookup.rules): lookup for lookup in lookups}
 
         def _load_path(self, path: str) -> IgnoreFilter | None:
             cached = self._path_filters.get(path, False)
             if cached is not False:
                 return cached  # type: ignore[return-value]
             data = read_regular(os.path.join(self._top_path, path, ".gitignore"), MAX_IGNORE_BYTES)
-            got = None if data is None else _filter(data, os.path.join(path, ".gitignore"), self.notes)
+            lookup = None if data is None else _lookup(data, os.path.join(path, ".gitignore"), self.notes)
+            got = None if lookup is None else lookup.rules
+            if lookup is not None:
+                self._lookups[id(got)] = lookup
             self._path_filters[path] = got
             return got
 
@@ -339,10 +344,7 @@ def _ignores_class() -> Any:
             parts = path.rstrip("/").split("/")
             out: list[tuple[int, Any]] = []
             for depth, rules in super()._filters_for(path):
-                lookup = self._lookups.get(id(rules))
-                if lookup is None:
-                    lookup = self._lookups[id(rules)] = _Lookup(rules)
-                out.append((depth, lookup.narrowed("/".join(parts[depth:]))))
+                out.append((depth, self._lookups[id(rules)].narrowed("/".join(parts[depth:]))))
             return out
 
     return _Ignores
@@ -373,35 +375,35 @@ def _user_excludes_file() -> str:
     return os.path.join(xdg, "git", "ignore")
 
 
-def _filter(data: bytes, shown: str, notes: list[str]) -> IgnoreFilter | None:
+def _lookup(data: bytes, shown: str, notes: list[str]) -> _Lookup | None:
     """The rules of one ignore file, or None (and a note) when it has more than MAX_TRIED_PATTERNS
     patterns that would be tried on every entry."""
     from dulwich.ignore import IgnoreFilter, read_ignore_patterns
 
-    rules = IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=shown)
-    tried = sum(_literal(pattern) is None for pattern in rules.patterns)
-    if tried > MAX_TRIED_PATTERNS:
+    lookup = _Lookup(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=shown))
+    if len(lookup.tried) > MAX_TRIED_PATTERNS:
         notes.append(
-            f"{shown}: {tried:,} ignore patterns with wildcards (more than {MAX_TRIED_PATTERNS:,}) "
-            "not applied: its files are listed as if it were empty"
+            f"{shown}: {len(lookup.tried):,} ignore patterns with wildcards (more than "
+            f"{MAX_TRIED_PATTERNS:,}) not applied: its files are listed as if it were empty"
         )
         return None
-    return _tamed(rules)
+    _tamed(lookup.rules)  # in place: the lookup holds the same patterns
+    return lookup
 
 
 def ignore_rules(top: str, gitdir: str, notes: list[str] | None = None) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them;
     an ignore file not applied is named in ``notes`` (as the rules are read, lazily)."""
     notes = [] if notes is None else notes
-    filters = []
+    lookups = []
     for path, follow in (
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
         (_user_excludes_file(), True),
     ):
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
-        if data is not None and (rules := _filter(data, path, notes)) is not None:
-            filters.append(rules)
-    manager: IgnoreFilterManager = _ignores_class()(top, filters, False, notes)
+        if data is not None and (lookup := _lookup(data, path, notes)) is not None:
+            lookups.append(lookup)
+    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes)
     return manager
 
 
