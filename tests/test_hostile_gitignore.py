@@ -16,7 +16,7 @@ import pytest
 from dulwich.ignore import translate
 
 from codequarry.git_listing import _linear
-from tests.hostile.conftest import clean_git_env, git, quarry
+from tests.hostile.conftest import clean_git_env, committed_repo, quarry
 
 
 @pytest.fixture
@@ -44,12 +44,7 @@ def test_linear_patterns_answer_like_dulwichs() -> None:
 
 
 def test_a_many_star_pattern_does_not_hang_the_scan(tmp_path: Path, git_env: dict[str, str]) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, git_env, "init", "-q")
-    (repo / "good.py").write_text("def good():\n    return 1\n")
-    git(repo, git_env, "add", "good.py")
-    git(repo, git_env, "commit", "-qm", "init")
+    repo = committed_repo(tmp_path / "repo", git_env)
     (repo / ".gitignore").write_text(HOSTILE + "*.log\n")  # untracked: git add -A would hang in git
     (repo / ("a" * 60 + ".py")).write_text("def many_a():\n    return 1\n")  # untracked, not ignored
     (repo / ("a" * 60 + "b")).write_text("ignored\n")

@@ -14,7 +14,7 @@ import pytest
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 
 from codequarry.git_listing import MAX_TRIED_PATTERNS, ignore_rules
-from tests.hostile.conftest import clean_git_env, git, quarry
+from tests.hostile.conftest import clean_git_env, committed_repo, git, quarry
 
 
 @pytest.fixture
@@ -69,12 +69,7 @@ def test_narrowed_rules_answer_as_dulwichs_own(tmp_path: Path) -> None:
 
 
 def make_repo(tmp_path: Path, env: dict[str, str], ignore: str, untracked: int) -> Path:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, env, "init", "-q")
-    (repo / "good.py").write_text("def good():\n    return 1\n")
-    git(repo, env, "add", "good.py")
-    git(repo, env, "commit", "-qm", "init")
+    repo = committed_repo(tmp_path / "repo", env)
     (repo / ".gitignore").write_text(ignore)
     (repo / "gen").mkdir()
     for i in range(untracked):

@@ -43,6 +43,16 @@ def git(root: Path, env: dict[str, str], *args: str) -> bytes:
     return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env).stdout
 
 
+def committed_repo(repo: Path, env: dict[str, str]) -> Path:
+    """A new git repository at ``repo`` whose one commit holds ``good.py``."""
+    repo.mkdir()
+    git(repo, env, "init", "-q")
+    (repo / "good.py").write_text("def good():\n    return 1\n")
+    git(repo, env, "add", "good.py")
+    git(repo, env, "commit", "-qm", "init")
+    return repo
+
+
 def quarry(
     *args: object, env: dict[str, str] | None = None, timeout: float = 600, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
