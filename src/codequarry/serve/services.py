@@ -314,13 +314,10 @@ def _spawn(store: Path, spec: ServiceSpec) -> tuple[subprocess.Popen[bytes], dic
     }
     tmp = _pidfile(store, spec.name).with_suffix(".tmp")
     tmp.unlink(missing_ok=True)  # a link left there is removed, never written through
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NEW_FLAGS, 0o644), "w") as out:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | OPEN_FLAGS, 0o644), "w") as out:
         out.write(json.dumps(record, indent=1))
     os.replace(tmp, _pidfile(store, spec.name))
     return proc, record
-
-
-_NEW_FLAGS = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
 
 
 def open_log(log: Path, *, append: bool = False) -> BinaryIO:
@@ -328,7 +325,7 @@ def open_log(log: Path, *, append: bool = False) -> BinaryIO:
     files are (store/metafile.py): only a regular file of the store. With a plain ``open``, a FIFO
     there held `quarry logs` and `quarry up` forever, a link to /dev/zero filled memory, and a log
     linked elsewhere had `quarry up` write outside the store."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NEW_FLAGS if append else OPEN_FLAGS
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | OPEN_FLAGS if append else OPEN_FLAGS  # O_RDONLY is 0
     what = "write" if append else "read"
     try:
         fd = os.open(log, flags, 0o644)
