@@ -59,6 +59,13 @@ AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the run summary a
 RepoOpt = Annotated[
     str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")
 ]
+IncludeGeneratedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-generated",
+        help="Parse minified build outputs (*.min.js, bundles of very long lines) too; by default they get their files row only.",
+    ),
+]
 NoFastPathOpt = Annotated[
     bool,
     typer.Option(
@@ -85,6 +92,7 @@ def extract(
     quiet: QuietOpt = False,
     as_json: AsJsonOpt = False,
     repo: RepoOpt = None,
+    include_generated: IncludeGeneratedOpt = False,
     no_fast_path: NoFastPathOpt = False,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
@@ -110,6 +118,7 @@ def extract(
         quiet=quiet,
         as_json=as_json,
         repo=repo,
+        include_generated=include_generated,
     )
     if code:
         raise typer.Exit(code)
