@@ -140,15 +140,16 @@ class World:
         self.plugins: list[str] = []
         self.include_generated = False  # --include-generated
         self.minified = 0  # the form of web/bundle.js (JS_FORMS)
-        (self.src / "web").mkdir()
-        (self.src / "web" / "bundle.js").write_text(JS_FORMS[0])
-        (self.src / "web" / "vendor.min.js").write_text(JS_FORMS[0])
         self.version = 1
         self.counter = 0
         self.entry = False
         self.racy_at = 0.0
         self.fast: list[bool] = []  # per CLI run: answered by the fast path
         self.write_plugin()
+        (self.src / "web").mkdir()
+        for name in ("bundle.js", "vendor.min.js"):
+            (self.src / "web" / name).write_text(JS_FORMS[0])
+            self.aged(self.src / "web" / name)
 
     def write_plugin(self) -> None:
         (self.plugin_dir / "acme_exact.py").write_text(
