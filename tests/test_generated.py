@@ -32,7 +32,9 @@ LONG_LINED = (
     + '" + state);\n'
     "  }\n"
     "  return colour;\n"
-    "}\n" + "\n".join(f"export function helper{i}(x) {{\n  return badge(x) + {i};\n}}" for i in range(12)) + "\n"
+    "}\n"
+    + "\n".join(f"export function helper{i}(x) {{\n  return badge(x) + {i};\n}}" for i in range(12))
+    + "\n"
 )
 
 
@@ -44,7 +46,8 @@ def test_a_minified_bundle_is_recognised_by_its_lines() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["vendor/jquery.min.js", "x/react-dom.production.min.js", "a/lib-min.js", "s/site.min.css", "t.MIN.JS"]
+    "path",
+    ["vendor/jquery.min.js", "x/react-dom.production.min.js", "a/lib-min.js", "s/site.min.css", "t.MIN.JS"],
 )
 def test_a_minified_name_is_recognised_whatever_the_content(path: str) -> None:
     language = "css" if path.lower().endswith(".css") else "javascript"
@@ -72,7 +75,9 @@ def test_the_recorded_version_says_whether_minified_files_were_parsed() -> None:
     manifest = catalog.extractors["core.files"]
     python = catalog.extractors["python.core.functions"]
     assert js.skips_generated and not manifest.skips_generated and not python.skips_generated
-    plan = make_plan([paths.FIXTURES / "routes/flask_app"], store=Path("/nonexistent/s"), include_generated=True)
+    plan = make_plan(
+        [paths.FIXTURES / "routes/flask_app"], store=Path("/nonexistent/s"), include_generated=True
+    )
     included = {ex.name: ex for ex in plan.extractors}["treesitter.javascript"]
     # with the option, the version every run recorded before minified files were recognised
     assert effective_version(included) == js.version
@@ -147,5 +152,7 @@ def test_the_cli_option(tmp_path: Path) -> None:
     store = tmp_path / "store"
     assert main(["extract", str(root), "--store", str(store), "-q", "-w", "1", "--include-generated"]) == 0
     assert "dist/bundle.js" in _definitions(store)
-    assert main(["extract", str(root), "--store", str(store), "-q", "-w", "1"]) == 0  # not the fast path's no-op
+    assert (
+        main(["extract", str(root), "--store", str(store), "-q", "-w", "1"]) == 0
+    )  # not the fast path's no-op
     assert "dist/bundle.js" not in _definitions(store)

@@ -189,7 +189,9 @@ def including_generated(extractors: list[FileExtractor], include: bool) -> list[
     would skip minified build outputs parse them, and record another version (api.effective_version)."""
     if not include:
         return extractors
-    return [dataclasses.replace(ex, include_generated=True) if ex.skips_generated else ex for ex in extractors]
+    return [
+        dataclasses.replace(ex, include_generated=True) if ex.skips_generated else ex for ex in extractors
+    ]
 
 
 def as_plan(plan: Plan | ExtractPlan, catalog: Catalog | None = None) -> Plan:
