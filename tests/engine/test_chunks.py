@@ -19,7 +19,7 @@ def test_a_chunk_holds_one_repo_and_one_language_biggest_files_first() -> None:
     assert sorted(t.key for c in chunks for t in c) == sorted(t.key for t in tasks)
     for chunk in chunks:
         assert len({(t.repo, t.language) for t in chunk}) == 1
-    # the 30 TypeScript files (15 KB) are one chunk: one worker compiles the query pack, not both
+    # the 30 TypeScript files (15 KB) make one chunk: one worker compiles the query pack, not both
     assert sum(1 for c in chunks if c[0].language == "typescript") == 1
     firsts = [c[0].size for c in chunks]
     assert firsts == sorted(firsts, reverse=True)
