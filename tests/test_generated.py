@@ -156,3 +156,16 @@ def test_the_cli_option(tmp_path: Path) -> None:
         main(["extract", str(root), "--store", str(store), "-q", "-w", "1"]) == 0
     )  # not the fast path's no-op
     assert "dist/bundle.js" not in _definitions(store)
+
+
+def test_the_plan_previews_the_option(tmp_path: Path) -> None:
+    """`quarry plan --include-generated` against a store made without it: the extractors of the
+    minified files' languages would run again."""
+    root = _tree(tmp_path / "tree")
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1))
+    from codequarry.explain import describe
+
+    work = describe(make_plan([root], store=store, include_generated=True))["work"]
+    assert work["rerun"] == {"tree": ["treesitter.javascript", "treesitter.typescript"]}
+    assert describe(make_plan([root], store=store))["work"]["rerun"] == {}

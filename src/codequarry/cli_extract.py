@@ -150,6 +150,7 @@ def plan(
     no_files: Annotated[
         bool, typer.Option("--no-files", help="Do not scan: skip the per-extractor file counts.")
     ] = False,
+    include_generated: IncludeGeneratedOpt = False,
 ) -> None:
     """Print the resolved plan (extractors, operations, DAG layers, parse products, work) without running it."""
     from codequarry.explain import describe, render_mermaid, render_text
@@ -163,6 +164,7 @@ def plan(
         plugins=plugin or (),
         select=select or (),
         deselect=deselect or (),
+        include_generated=include_generated,
     )
     for warning in p.warnings:
         err.print(f"warning: {warning}", markup=False)
