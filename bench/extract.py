@@ -2,7 +2,7 @@
 
     python bench/extract.py [FOLDER ...] [--repeat N] [--workers N] [--out FILE]
         [--select GROUP ...] [--plugin MODULE ...] [--compare-select GROUP] [--profile [--cprofile FILE]]
-        [--schedule | --schedule-only] [--peer-seconds S [--peer-target X]]
+        [--schedule | --schedule-only] [--peer-seconds S [--peer-target X]] [--no-bytecode]
 
 Corpus: the folders given, or the standard library of the interpreter that runs quarry, with
 `site-packages` excluded (quarry gets `--exclude site-packages`; the baselines parse the very files
@@ -21,7 +21,10 @@ seconds (user+sys of each command and its workers: what to quote on a shared mac
 ``ratios_of_cpu``). With --peer-seconds, the N-worker run against another tool's time (``peer``).
 The page cache is warm
 (a discovery run reads every file first); "cold" means a new store. Every run imports one copy of the
-package made at start, so edits made meanwhile cannot leak into the measurement.
+package made at start, so edits made meanwhile cannot leak into the measurement; the copy is compiled
+to bytecode once, as `pip install` leaves a package (``--no-bytecode``: not, so that under
+PYTHONDONTWRITEBYTECODE=1 every run compiles every module it imports, as figures before 2026-12-07's
+fourteenth session did).
 
 With --profile it also runs one in-process, one-worker extract with every pipeline stage timed
 (exclusive CPU times: a stage's time excludes the stages it calls) and adds the breakdown to the JSON.
@@ -115,6 +118,14 @@ class Bench:
             )
             self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.frozen, self.env.get("PYTHONPATH")]))
             self.source["frozen_copy"] = True
+            if args.bytecode:
+                # as `pip install` leaves a package: every module compiled once. Without it, a machine
+                # with PYTHONDONTWRITEBYTECODE=1 (this one) compiles every module quarry imports from
+                # source in every run: ~0.15 s of the parent's start-up on netbox, more in the workers
+                import compileall
+
+                compileall.compile_dir(self.frozen, quiet=1)
+            self.source["bytecode_compiled"] = bool(args.bytecode)
         if not args.use_enclosing_git:
             # A folder inside an enclosing git work tree that ignores it (pyenv's versions/, a vendored
             # tree) would be listed by git as empty; stop git's search at each folder's parent.
@@ -776,6 +787,12 @@ def main(argv: list[str] | None = None) -> int:
         dest="freeze",
         action="store_false",
         help="import the package where it is instead of from a private copy made at start",
+    )
+    parser.add_argument(
+        "--no-bytecode",
+        dest="bytecode",
+        action="store_false",
+        help="leave the frozen copy uncompiled: with PYTHONDONTWRITEBYTECODE=1 every run compiles the package from source",
     )
     parser.add_argument(
         "--use-enclosing-git",

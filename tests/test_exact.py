@@ -67,6 +67,10 @@ SNIPPETS = [
     "\nx = 1\n",
 ]
 
+#: a JavaScript file's two forms: readable, and minified (one line of ~1.8 KB, generated.py)
+JS_STATEMENTS = [f"function step{i}(v) {{ return v + {i}; }}" for i in range(40)]
+JS_FORMS = ("\n".join(JS_STATEMENTS) + "\n", ";".join(JS_STATEMENTS) + "\n")
+
 PLUGIN = """
 import ast
 from codequarry import dataset, file_extractor, operation
@@ -116,7 +120,7 @@ def totals(ctx):
 #: table commits, before the publish
 PAUSE_POINTS = ["scan", "execute", "table:errors", "table:files", "table:functions", "publish"]
 #: steps after which the fast path must not answer (a bump only while the plugin is in the run)
-DEFEATS = ("edit", "add", "delete", "rename", "move", "entry", "kill", "racy")
+DEFEATS = ("edit", "add", "delete", "rename", "move", "entry", "kill", "racy", "generated")
 AGE = 3600 * 1_000_000_000  # edits are dated an hour back (older than the racy window), each apart
 
 
@@ -134,12 +138,18 @@ class World:
         self.plugin_dir = plugin_dir
         self.selection: dict[str, list[str]] = {}
         self.plugins: list[str] = []
+        self.include_generated = False  # --include-generated
+        self.minified = 0  # the form of web/bundle.js (JS_FORMS)
         self.version = 1
         self.counter = 0
         self.entry = False
         self.racy_at = 0.0
         self.fast: list[bool] = []  # per CLI run: answered by the fast path
         self.write_plugin()
+        (self.src / "web").mkdir()
+        for name in ("bundle.js", "vendor.min.js"):
+            (self.src / "web" / name).write_text(JS_FORMS[0])
+            self.aged(self.src / "web" / name)
 
     def write_plugin(self) -> None:
         (self.plugin_dir / "acme_exact.py").write_text(
@@ -217,6 +227,14 @@ class World:
             self.run()
         elif kind == "racy" and files:
             self.racy_edit(files[n % len(files)])
+        elif kind == "generated":  # the option switched, or the bundle minified or made readable
+            if n % 2:
+                self.include_generated = not self.include_generated
+            else:
+                self.minified = 1 - self.minified
+                bundle = self.src / "web" / "bundle.js"
+                bundle.write_text(JS_FORMS[self.minified])
+                self.aged(bundle)
 
     def racy_edit(self, target: Path) -> None:
         """A file written, extracted, and written again within one mtime tick: same size, same mtime."""
@@ -236,6 +254,8 @@ class World:
             args += ["--select", name]
         for name in self.selection.get("deselect", []):
             args += ["--skip", name]
+        if self.include_generated:
+            args.append("--include-generated")
         return args
 
     def killed_run(self, point: str) -> None:
@@ -264,7 +284,12 @@ class World:
         flag.unlink(missing_ok=True)
 
     def options(self) -> dict[str, Any]:
-        return {"workers": 1, "plugins": list(self.plugins), **self.selection}
+        return {
+            "workers": 1,
+            "plugins": list(self.plugins),
+            "include_generated": self.include_generated,
+            **self.selection,
+        }
 
     def run(self) -> Any:
         """`quarry extract` (in this process); records whether the fast path answered it."""
@@ -310,6 +335,7 @@ STEP = st.tuples(
             "kill",
             "noop",
             "racy",
+            "generated",
         ]
     ),
     st.integers(0, 60),
@@ -325,6 +351,8 @@ STEP = st.tuples(
 @example(steps=[("edit", 16), ("delete", 0)], workers=1)
 # two workers: the dropped rows cut by threads while the files are extracted, the tables committed by two
 @example(steps=[("edit", 3), ("add", 5), ("delete", 7), ("rename", 11), ("kill", 2)], workers=2)
+# minified files: the option switched on, the bundle minified under it, the option off, made readable
+@example(steps=[("generated", 1), ("generated", 0), ("generated", 1), ("generated", 0)], workers=2)
 def test_every_table_equals_a_fresh_extract_after_any_steps(
     tmp_path_factory: pytest.TempPathFactory,
     monkeypatch: pytest.MonkeyPatch,

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from codequarry import generated
 from codequarry.errors import DeclarationError, did_you_mean
 from codequarry.schema import DatasetSpec, RowBuffer
 
@@ -66,10 +67,19 @@ PARSE_PRODUCTS = ("text", "ast", "symtable", "bytecode", "cst", "tokens")
 PRODUCT_REVISIONS: dict[str, int] = {"ast": 2}
 
 
+#: added to the recorded version of an extractor that skips minified build outputs (generated.py):
+#: its rows differ from a run with ``--include-generated``, whose version is the extractor's own
+#: (the rows every run made before minified files were recognised), so switching the option re-runs
+#: it, and a store from before the change drops the rows of minified files at its next run
+GENERATED_SKIPPED = 1 << 20
+
+
 def effective_version(ex: FileExtractor) -> int:
     """The version incremental runs record and compare: the extractor's own version, plus 1000 per
-    revision of each product it needs (``version=1`` needing ``ast`` revision 2 is 1001)."""
-    return ex.version + 1000 * sum(PRODUCT_REVISIONS.get(p, 1) - 1 for p in ex.needs)
+    revision of each product it needs (``version=1`` needing ``ast`` revision 2 is 1001), plus
+    :data:`GENERATED_SKIPPED` when it skips minified build outputs."""
+    version = ex.version + 1000 * sum(PRODUCT_REVISIONS.get(p, 1) - 1 for p in ex.needs)
+    return version + GENERATED_SKIPPED if ex.skips_generated else version
 
 
 #: the function a file extractor wraps: rows of one file into the buffers of ``out``
@@ -92,6 +102,8 @@ class FileExtractor:
     module: str = ""
     attribute: str = ""
     default: bool = True  # part of a run without --select; False: only when selected by name or group
+    #: run on minified build outputs too (``--include-generated``; the plan sets it, see generated.py)
+    include_generated: bool = False
 
     def __call__(self, src: Any, out: Any) -> None:
         self.func(src, out)
@@ -102,6 +114,17 @@ class FileExtractor:
 
     def applies_to(self, language: str | None) -> bool:
         return self.languages is None or language in self.languages
+
+    @property
+    def skips_generated(self) -> bool:
+        """Does it leave minified build outputs alone? Every extractor of a language whose build
+        outputs are minified does, unless the run includes them; one of every language (the
+        manifest) never does."""
+        return (
+            not self.include_generated
+            and self.languages is not None
+            and not generated.LANGUAGES.isdisjoint(self.languages)
+        )
 
 
 @dataclass(frozen=True, eq=False)

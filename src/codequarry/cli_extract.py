@@ -59,6 +59,13 @@ AsJsonOpt = Annotated[bool, typer.Option("--json", help="Print the run summary a
 RepoOpt = Annotated[
     str | None, typer.Option("--repo", help="Store the (one) source as this repo, wherever it sits.")
 ]
+IncludeGeneratedOpt = Annotated[
+    bool,
+    typer.Option(
+        "--include-generated",
+        help="Parse minified build outputs (*.min.js, bundles of very long lines) too; by default they get their files row only.",
+    ),
+]
 NoFastPathOpt = Annotated[
     bool,
     typer.Option(
@@ -85,6 +92,7 @@ def extract(
     quiet: QuietOpt = False,
     as_json: AsJsonOpt = False,
     repo: RepoOpt = None,
+    include_generated: IncludeGeneratedOpt = False,
     no_fast_path: NoFastPathOpt = False,
 ) -> None:
     """Scan SOURCES, extract every selected dataset, and publish them to the store as one snapshot."""
@@ -110,6 +118,7 @@ def extract(
         quiet=quiet,
         as_json=as_json,
         repo=repo,
+        include_generated=include_generated,
     )
     if code:
         raise typer.Exit(code)
@@ -141,6 +150,7 @@ def plan(
     no_files: Annotated[
         bool, typer.Option("--no-files", help="Do not scan: skip the per-extractor file counts.")
     ] = False,
+    include_generated: IncludeGeneratedOpt = False,
 ) -> None:
     """Print the resolved plan (extractors, operations, DAG layers, parse products, work) without running it."""
     from codequarry.explain import describe, render_mermaid, render_text
@@ -154,6 +164,7 @@ def plan(
         plugins=plugin or (),
         select=select or (),
         deselect=deselect or (),
+        include_generated=include_generated,
     )
     for warning in p.warnings:
         err.print(f"warning: {warning}", markup=False)

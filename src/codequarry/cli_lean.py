@@ -228,6 +228,7 @@ def run(
     quiet: bool = False,
     as_json: bool = False,
     repo: str | None = None,
+    include_generated: bool = False,
 ) -> int:
     """Scan SOURCES, extract, publish; the exit code (a QuarryError goes to the caller).
 
@@ -252,6 +253,7 @@ def run(
         engine=engine,
         address=address,
         repo=repo,
+        include_generated=include_generated,
     )
     plan = make_plan(
         sources,
@@ -267,6 +269,7 @@ def run(
         engine=engine,
         address=address,
         repo=repo,
+        include_generated=include_generated,
     )
     _resume_gc()  # start-up is over (see _pause_gc)
     for warning in plan.warnings:

@@ -15,12 +15,15 @@ from codequarry.schema import dataset
 
 @dataset("files")
 class File:
-    """One row per file of the manifest (every language, binary files included)."""
+    """One row per file of the manifest (every language, binary files included). ``generated``
+    says why a file was recognised as a minified build output (``name`` or ``minified``, see
+    generated.py), whose language's extractors then skip it; None for every other file."""
 
     size_bytes: int
     mtime_ns: int
     language: str | None
     lines: int | None
+    generated: str | None
 
 
 @dataset("errors")

@@ -63,6 +63,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "--json": ("as_json", "flag"),
     "--repo": ("repo", "value"),
     "--no-fast-path": ("no_fast_path", "flag"),
+    "--include-generated": ("include_generated", "flag"),
 }
 #: the rich console decides on a terminal by these too: with any of them set, the normal path prints
 _CONSOLE_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JUPYTER_LINES")
@@ -94,6 +95,7 @@ def options_of(
     engine: str,
     address: str | None,
     repo: str | None,
+    include_generated: bool = False,
 ) -> dict[str, Any]:
     """The options that decide a run, normalised (what both the CLI and the fast path key on)."""
     return {
@@ -110,6 +112,7 @@ def options_of(
         "engine": engine,
         "address": address,
         "repo": repo,
+        "include_generated": include_generated,
     }
 
 
@@ -166,6 +169,7 @@ def _options(req: Request) -> dict[str, Any]:
         engine=req.get("engine", "local"),
         address=req.get("address"),
         repo=req.get("repo"),
+        include_generated=bool(req.get("include_generated")),
     )
 
 

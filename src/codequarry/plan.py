@@ -58,6 +58,7 @@ class ExtractPlan(Plain):
     max_memory_per_worker: int | None = None  # bytes
     engine: str = "local"
     address: str | None = None  # Ray cluster address (None starts a local Ray)
+    include_generated: bool = False  # parse minified build outputs too (generated.py)
     extractors: tuple[str, ...]  # resolved, in a stable order
     operations: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # why something was selected that was not asked for
@@ -161,7 +162,7 @@ class Plan:
         """This plan with some request fields changed (``sources=``, ``operations=()``), resolved from
         the same catalog: no plugin is imported again; the graph is rebuilt only for a new selection."""
         request = self.request.model_copy(update=changes)
-        if "extractors" in changes or "operations" in changes:
+        if {"extractors", "operations", "include_generated"} & set(changes):
             return resolve(request, self.catalog)
         return dataclasses.replace(self, request=request)
 
@@ -177,10 +178,20 @@ def resolve(request: ExtractPlan, catalog: Catalog | None = None) -> Plan:
             f"declares (plugins: {', '.join(request.plugins) or 'none'}); was a plugin removed?"
         )
     graph = build_graph(
-        [catalog.extractors[n] for n in request.extractors],
+        including_generated([catalog.extractors[n] for n in request.extractors], request.include_generated),
         [catalog.operations[n] for n in request.operations],
     )
     return Plan(request=request, catalog=catalog, graph=graph)
+
+
+def including_generated(extractors: list[FileExtractor], include: bool) -> list[FileExtractor]:
+    """The extractors as a run with ``--include-generated`` (``include``) runs them: those that
+    would skip minified build outputs parse them, and record another version (api.effective_version)."""
+    if not include:
+        return extractors
+    return [
+        dataclasses.replace(ex, include_generated=True) if ex.skips_generated else ex for ex in extractors
+    ]
 
 
 def as_plan(plan: Plan | ExtractPlan, catalog: Catalog | None = None) -> Plan:
@@ -188,9 +199,16 @@ def as_plan(plan: Plan | ExtractPlan, catalog: Catalog | None = None) -> Plan:
     return plan if isinstance(plan, Plan) else resolve(plan, catalog)
 
 
-def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterable[str] = ()) -> Selection:
+def select_nodes(
+    catalog: Catalog,
+    select: Iterable[str] = (),
+    deselect: Iterable[str] = (),
+    *,
+    include_generated: bool = False,
+) -> Selection:
     """Pick extractors and operations by dotted-name subtrees; an operation pulls in the producers of
-    what it reads. An unknown name is an error with a suggestion."""
+    what it reads. An unknown name is an error with a suggestion. ``include_generated``: the
+    extractors as --include-generated runs them (:func:`including_generated`)."""
     everything: dict[str, FileExtractor | Operation] = {**catalog.extractors, **catalog.operations}
     names = sorted(everything)
     groups = {".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)}
@@ -240,6 +258,7 @@ def select_nodes(catalog: Catalog, select: Iterable[str] = (), deselect: Iterabl
             if maker in catalog.operations:
                 queue.append(maker)
     extractors = [catalog.extractors[n] for n in names if n in chosen and n in catalog.extractors]
+    extractors = including_generated(extractors, include_generated)
     operations = [catalog.operations[n] for n in names if n in chosen and n in catalog.operations]
     graph = build_graph(extractors, operations)  # checks producers, inputs and cycles before any file is read
     return Selection(extractors, operations, notes, graph)
@@ -261,6 +280,7 @@ def make_plan(
     address: str | None = None,
     catalog: Catalog | None = None,
     repo: str | None = None,
+    include_generated: bool = False,
 ) -> Plan:
     """Check the options, load the catalog (built-ins, entry points, ``plugins``) once, choose the
     extractors and operations, and build their DAG once: the resolved :class:`Plan` of a run."""
@@ -281,7 +301,7 @@ def make_plan(
     check_limits(max_file_size, max_memory_per_worker)
     workers, capped = check_workers(workers, default_workers(), local=engine == "local")
     catalog = catalog or load_catalog(plugins)
-    chosen = select_nodes(catalog, select_, deselect)
+    chosen = select_nodes(catalog, select_, deselect, include_generated=include_generated)
     request = ExtractPlan(
         sources=tuple(roots),
         store=store_path,
@@ -295,6 +315,7 @@ def make_plan(
         max_memory_per_worker=max_memory_per_worker,
         engine=engine,
         address=address,
+        include_generated=include_generated,
         extractors=tuple(ex.name for ex in chosen.extractors),
         operations=tuple(op.name for op in chosen.operations),
         notes=tuple(chosen.notes),

@@ -437,6 +437,7 @@ def _extract_files(
         tables_dir=str(store.tables_dir),
         run_id=txn.run_id,
         file_timeout=plan.file_timeout,
+        include_generated=plan.include_generated,
     )
     counts: Counter[str] = Counter()
     total_bytes = sum(t.size for t in work.tasks)

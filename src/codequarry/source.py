@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
+from codequarry.generated import generated_kind
+
 #: node types never indexed: context and operator singletons, shared between parents
 _SKIP: frozenset[type] = frozenset(
     t
@@ -234,6 +236,11 @@ class SourceFile:
                 except UnicodeDecodeError as exc:
                     raise ParseFailure("decode", f"not UTF-8: {exc}") from None
         return self._text
+
+    @property
+    def generated(self) -> str | None:
+        """Why this file is a minified build output ("name", "minified"), or None (generated.py)."""
+        return generated_kind(self.path, self.language, self.size, self.line_count)
 
     @property
     def lines(self) -> list[str]:

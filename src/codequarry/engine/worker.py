@@ -85,6 +85,8 @@ class WorkerConfig:
     tables_dir: str | None = None  # write Parquet parts here (tables_dir/<dataset>/...); else return IPC
     run_id: str = "run"
     file_timeout: float | None = None  # --file-timeout: native parsers cancel themselves before it
+    #: --include-generated: the extractors of a language parse its minified build outputs too
+    include_generated: bool = False
 
 
 @dataclass
@@ -242,8 +244,14 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     partial = task.only is not None
     failure: ParseFailure | None = None
     progress = run.progress
+    # a minified build output: its language's extractors leave it alone (generated.py)
+    generated = not config.include_generated and src.generated is not None
+    left_out = False
     for index, ex, view, bufs in run.applicable(task.language):
         if partial and ex.name not in task.only:  # type: ignore[operator]
+            continue
+        if generated and ex.languages is not None:
+            left_out = True
             continue
         run.current = index
         if progress is not None:
@@ -256,6 +264,8 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     if src.newer is not None and (not partial or task.file_errors):  # syntax newer than this Python
         for line, column, message in src.newer.partial_rows():
             run.error("parse", "partial", message, line, column, _safe_line(src, line))
+    if left_out and not partial:
+        run.count("skipped:generated")
     if failure is not None:
         run.count(f"skipped:{failure.kind}")
     elif src.parsed:

@@ -9,11 +9,18 @@ from codequarry.datasets import File
 
 @file_extractor(
     "core.files",
-    version=2,  # 2: a lone CR ends a line in ``lines`` (it counted LF only)
+    # 2: a lone CR ends a line in ``lines`` (it counted LF only); 3: the ``generated`` column
+    version=3,
     needs=[],
     outputs=[File],
     languages=None,
-    description="the file manifest: size, mtime, sha256, language, line count",
+    description="the file manifest: size, mtime, sha256, language, line count, minified build outputs",
 )
 def files(src, out) -> None:  # type: ignore[no-untyped-def]
-    out.files.add(size_bytes=src.size, mtime_ns=src.mtime_ns, language=src.language, lines=src.line_count)
+    out.files.add(
+        size_bytes=src.size,
+        mtime_ns=src.mtime_ns,
+        language=src.language,
+        lines=src.line_count,
+        generated=src.generated,
+    )
