@@ -13,6 +13,12 @@ dulwich's parsers and never through git:
   ``$XDG_CONFIG_HOME/git/ignore``). A repository's own config is never read, so a ``core.excludesFile``
   set there (which could point anywhere) is not honoured.
 
+A git directory is read only inside the work tree that holds it: a ``.git`` file (``gitdir: ...``), a
+``.git`` symlink or a ``commondir`` that resolves elsewhere (a linked worktree or a submodule whose
+repository lives outside the folder scanned, or a repository naming another one on the machine to
+borrow its identity and ignore rules) raises :class:`GitDirOutside`, and the folder is walked instead
+with a note, unless the user names that git directory's folder in ``QUARRY_GIT_DIRS``.
+
 Every file is opened without following a symlink and without blocking (a FIFO named ``.gitignore`` is
 skipped). An index that fails its checksum or cannot be parsed raises :class:`DamagedIndex`: the caller
 walks the folder instead and says so.
@@ -71,6 +77,22 @@ class DamagedIndex(Exception):
     """The index cannot be trusted (bad checksum, truncated, unknown format or extension)."""
 
 
+#: the user's own folders (``os.pathsep``-separated) whose git directories a work tree may name from
+#: outside itself: a linked worktree's main repository, a submodule's superproject
+TRUSTED_GIT_DIRS = "QUARRY_GIT_DIRS"
+
+
+class GitDirOutside(DamagedIndex):
+    """A ``.git`` file, a ``.git`` symlink or a ``commondir`` names a git directory outside the work tree
+    (and outside the user's ``QUARRY_GIT_DIRS``): it is not read, the folder is walked instead."""
+
+    def __init__(self, pointer: str, target: str) -> None:
+        super().__init__(
+            f"{pointer} names the git directory '{target}', outside the work tree, which is not read: "
+            f"extract the work tree that holds it, or name its folder in {TRUSTED_GIT_DIRS} to trust it"
+        )
+
+
 def open_regular(path: str, limit: int | None = None, *, follow: bool = False) -> BinaryIO | None:
     """``path`` opened for reading when it is a regular file of at most ``limit`` bytes, not a symlink
     (unless ``follow``); None otherwise or when it cannot be opened. Never blocks on a FIFO."""
@@ -110,17 +132,40 @@ def _looks_like_gitdir(path: str) -> bool:
     )
 
 
-def git_dir_of(folder: str) -> str | None:
-    """The git directory of ``folder/.git`` (a folder, or a file saying ``gitdir: <path>``), or None."""
+def _trusted(real: str, within: str) -> bool:
+    """Is the real path ``real`` inside the folder ``within`` or one the user trusts (QUARRY_GIT_DIRS)?"""
+    from codequarry.corpus_io import inside
+
+    folders = [within] + [
+        os.path.realpath(p) for p in os.environ.get(TRUSTED_GIT_DIRS, "").split(os.pathsep) if p
+    ]
+    return any(inside(real, f) for f in folders)
+
+
+def git_dir_of(folder: str, within: str | None = None) -> str | None:
+    """The git directory of ``folder/.git`` (a folder, or a file saying ``gitdir: <path>``), or None.
+
+    The git directory, and its ``commondir`` if it has one, must resolve (links followed) inside the
+    folder ``within`` (by default ``folder`` itself) or a folder of ``QUARRY_GIT_DIRS``; otherwise
+    :class:`GitDirOutside` is raised and nothing there is read."""
+    within = os.path.realpath(folder if within is None else within)
     dotgit = os.path.join(folder, ".git")
     if os.path.isdir(dotgit):
-        return dotgit if _looks_like_gitdir(dotgit) else None
-    data = read_regular(dotgit, _MAX_POINTER)
-    if data is None or not data.startswith(b"gitdir:"):
+        gitdir, pointer = dotgit, ".git"
+    else:
+        data = read_regular(dotgit, _MAX_POINTER)
+        if data is None or not data.startswith(b"gitdir:"):
+            return None
+        target = os.fsdecode(data[len(b"gitdir:") :].strip())
+        gitdir, pointer = os.path.normpath(os.path.join(folder, target)), "the .git file"
+    if not _trusted(os.path.realpath(gitdir), within):
+        raise GitDirOutside(pointer, gitdir)
+    if not _looks_like_gitdir(gitdir):
         return None
-    target = os.fsdecode(data[len(b"gitdir:") :].strip())
-    gitdir = os.path.normpath(os.path.join(folder, target))
-    return gitdir if _looks_like_gitdir(gitdir) else None
+    common = _common_dir(gitdir)
+    if not _trusted(os.path.realpath(common), within):
+        raise GitDirOutside("its commondir", common)
+    return gitdir
 
 
 def find_work_tree(root: str) -> tuple[str, str] | None:
@@ -422,7 +467,8 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     tree or is itself ignored by the enclosing one (such a folder is walked, not listed).
 
     ``prune(rel, full)`` may refuse a folder (relative to root) before it is walked for untracked files.
-    Raises :class:`DamagedIndex` when the index cannot be trusted.
+    Raises :class:`DamagedIndex` when the index cannot be trusted, :class:`GitDirOutside` (one of its
+    kind) when the git directory lies outside the work tree.
     """
     found = find_work_tree(root)
     if found is None:
@@ -435,7 +481,7 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     rules = ignore_rules(top, gitdir, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
-    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0)
+    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
     listing.names.sort()
     return listing
 
@@ -449,19 +495,26 @@ def _list(
     shown: str,
     prune: Callable[[str, str], bool],
     depth: int,
+    bound: str,
 ) -> None:
-    """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules)."""
+    """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules), whose
+    git directories must lie inside ``bound`` (the outermost work tree: ``.git/modules/...``)."""
     tracked, modules = read_index(gitdir)
     cut = len(prefix) + 1 if prefix else 0
     under = (prefix + "/") if prefix else ""
     out.names.extend(shown + p[cut:] for p in tracked if p.startswith(under))
     for sub in sorted(m for m in modules if m.startswith(under)):
         folder = os.path.join(top, sub)
-        subgit = git_dir_of(folder)
         rel = shown + sub[cut:]
+        try:
+            subgit = git_dir_of(folder, bound)
+        except GitDirOutside as exc:
+            out.notes.append(f"submodule {rel}: {exc}; its files are not listed")
+            continue
         if subgit is None or depth >= _MAX_SUBMODULE_DEPTH or prune(rel, folder):
             continue  # a submodule that is not checked out holds nothing
-        _list(folder, subgit, "", ignore_rules(folder, subgit, out.notes), out, rel + "/", prune, depth + 1)
+        rules_of = ignore_rules(folder, subgit, out.notes)
+        _list(folder, subgit, "", rules_of, out, rel + "/", prune, depth + 1, bound)
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
 
 
@@ -505,6 +558,7 @@ def _untracked(
 
 __all__ = [
     "DamagedIndex",
+    "GitDirOutside",
     "Listing",
     "find_work_tree",
     "git_dir_of",
