@@ -59,6 +59,13 @@ MAX_PATTERN_BYTES = 4096
 #: a minute of CPU). Patterns without wildcards (a long generated list of paths) are looked up by
 #: name instead (:class:`_Lookup`) and count for nothing here
 MAX_TRIED_PATTERNS = 2_000
+#: pattern tries one listing may make (each pattern an entry is asked against, after the lookups):
+#: this many, plus MAX_TRIES_PER_ENTRY for each file and folder met. Past that, the listing gives up
+#: and the folder is walked instead, with a note: 2,000 patterns no lookup narrows (``*1x*``), tried
+#: on each of 20,000 files, held the parent (where no file timeout applies) for 8 s of CPU, 85 s with
+#: the files six folders deep (each folder above a file was asked again for each file)
+MAX_TRIES = 2_000_000
+MAX_TRIES_PER_ENTRY = 200
 
 
 def _ignore_lines(data: bytes) -> io.BytesIO:
@@ -80,6 +87,29 @@ class DamagedIndex(Exception):
 #: the user's own folders (``os.pathsep``-separated) whose git directories a work tree may name from
 #: outside itself: a linked worktree's main repository, a submodule's superproject
 TRUSTED_GIT_DIRS = "QUARRY_GIT_DIRS"
+
+
+class TooManyTries(DamagedIndex):
+    """The ignore rules took more pattern tries than the listing allows (see MAX_TRIES)."""
+
+
+class _Budget:
+    """The pattern tries one listing has made, and the files and folders it has met."""
+
+    __slots__ = ("entries", "tries")
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.entries = 0
+
+    def spend(self, tries: int) -> None:
+        self.tries += tries
+        if self.tries > MAX_TRIES + MAX_TRIES_PER_ENTRY * self.entries:
+            raise TooManyTries(
+                f"its ignore rules took over {self.tries:,} pattern tries for {self.entries:,} files and "
+                f"folders, more than {MAX_TRIES:,} + {MAX_TRIES_PER_ENTRY} a file: too many wildcard "
+                "patterns that no name narrows"
+            )
 
 
 class GitDirOutside(DamagedIndex):
@@ -317,6 +347,38 @@ def _literal(pattern: Any) -> tuple[bool, bytes] | None:
     return anchored, name
 
 
+_GLOB = re.compile(rb"[*?[\]\\]")
+#: the longest prefix or suffix a wildcard pattern is filed under (longer ones by their first or
+#: last _AFFIX bytes): an entry's name is looked up by its prefixes and suffixes up to this length
+_AFFIX = 16
+
+
+def _affix(pattern: Any) -> tuple[bool, bytes] | None:
+    """``(is_suffix, text)``: literal text the last segment of every entry a wildcard pattern matches
+    ends with (or starts with), cut to :data:`_AFFIX` bytes; None when there is none to file it under.
+
+    The pattern's expression ends with the escaped text after its last wildcard or escape, then ``/?``
+    (asked about names without a trailing slash), so the entry's last segment ends with that text's
+    last segment. A pattern with no ``/`` (but a leading or a trailing one) matches the last segment
+    whole with wildcards that never match ``/``, so that segment also starts with the text before its
+    first wildcard. A pattern that describes a folder's contents (``dir/*``) is asked about the names
+    inside it, and stays with the patterns tried on every entry."""
+    if pattern.ignorecase or pattern.is_empty or pattern._describes_contents:
+        return None
+    text = (pattern.pattern if pattern.is_exclude else pattern.pattern[1:]).rstrip(b"/")
+    globs = list(_GLOB.finditer(text))
+    if not globs:
+        return None  # a plain name or path: :func:`_literal` files it, or it is tried
+    suffix = text[globs[-1].end() :].rpartition(b"/")[2]
+    body = text[1:] if text.startswith(b"/") else text  # a leading '/' only anchors it
+    prefix = body[: globs[0].start() - (len(text) - len(body))] if b"/" not in body else b""
+    if not suffix and not prefix:
+        return None
+    if len(suffix) >= len(prefix):
+        return True, suffix[-_AFFIX:]
+    return False, prefix[:_AFFIX]
+
+
 class _Narrowed:
     """What dulwich's decision reads of an ignore file (``patterns``, in file order), for one entry."""
 
@@ -328,31 +390,53 @@ class _Narrowed:
 
 class _Lookup:
     """One ignore file's patterns, narrowed for each entry to those that can match it: its literal
-    patterns looked up by the entry's last segment or whole path (:func:`_literal`), plus every
-    other pattern, in file order. The last matching pattern decides an entry (git's rule), and a
-    pattern left out cannot match it, so the answer is the one all the patterns give; a long list
-    of paths costs a dictionary lookup per entry instead of a regular expression per path."""
+    patterns looked up by the entry's last segment or whole path (:func:`_literal`), its wildcard
+    patterns with a literal start or end by the prefixes and suffixes of the entry's last segment
+    (:func:`_affix`: ``*.pyc``, ``build*``), plus every other pattern, in file order. The last
+    matching pattern decides an entry (git's rule), and a pattern left out cannot match it, so the
+    answer is the one all the patterns give; a long list of paths costs a dictionary lookup per
+    entry instead of a regular expression per path."""
 
     def __init__(self, rules: IgnoreFilter) -> None:
         self.rules = rules
         self.by_name: dict[bytes, list[int]] = {}
         self.by_path: dict[bytes, list[int]] = {}
-        self.tried: list[int] = []
+        self.by_affix: tuple[dict[bytes, list[int]], dict[bytes, list[int]]] = ({}, {})
+        self.tried: list[int] = []  # every pattern with a wildcard (what MAX_TRIED_PATTERNS counts)
+        rest: list[int] = []  # those tried on every entry
         self.all = rules.patterns
         for i, pattern in enumerate(self.all):
             literal = _literal(pattern)
-            if literal is None:
-                self.tried.append(i)
-            else:
+            if literal is not None:
                 (self.by_path if literal[0] else self.by_name).setdefault(literal[1], []).append(i)
-        self.rest = _Narrowed([self.all[i] for i in self.tried])
+                continue
+            self.tried.append(i)
+            affix = _affix(pattern)
+            if affix is None:
+                rest.append(i)
+            else:
+                self.by_affix[affix[0]].setdefault(affix[1], []).append(i)
+        #: the lengths of the prefixes and suffixes filed
+        self.lengths = tuple(sorted({len(k) for k in d}) for d in self.by_affix)
+        self.rest_ids = rest
+        self.rest = _Narrowed([self.all[i] for i in rest])
 
     def narrowed(self, rel: str) -> _Narrowed:
-        name = os.fsencode(rel)
-        hits = self.by_name.get(name.rpartition(b"/")[2], []) + self.by_path.get(name, [])
+        path = os.fsencode(rel)
+        name = path.rpartition(b"/")[2]
+        hits = self.by_name.get(name, []) + self.by_path.get(path, [])
+        prefixes, suffixes = self.by_affix
+        for n in self.lengths[1]:
+            if n > len(name):
+                break
+            hits += suffixes.get(name[-n:], ())
+        for n in self.lengths[0]:
+            if n > len(name):
+                break
+            hits += prefixes.get(name[:n], ())
         if not hits:
             return self.rest
-        return _Narrowed([self.all[i] for i in sorted(hits + self.tried)])
+        return _Narrowed([self.all[i] for i in sorted(hits + self.rest_ids)])
 
 
 @cache
@@ -365,9 +449,10 @@ def _ignores_class() -> Any:
         (not followed if a symlink, as git does; never a blocking open of a FIFO), and each file's
         patterns narrowed to those that can match the entry asked about (:class:`_Lookup`)."""
 
-        def __init__(self, top: str, lookups: list[_Lookup], notes: list[str]) -> None:
+        def __init__(self, top: str, lookups: list[_Lookup], notes: list[str], budget: _Budget) -> None:
             super().__init__(top, [lookup.rules for lookup in lookups], False)
             self.notes = notes  # ignore files not applied, for the scan's notes
+            self.budget = budget
             #: every ignore file's lookup, by its rules' identity (what dulwich's filters list holds)
             self._lookups = {id(lookup.rules): lookup for lookup in lookups}
 
@@ -389,8 +474,20 @@ def _ignores_class() -> Any:
             parts = path.rstrip("/").split("/")
             out: list[tuple[int, Any]] = []
             for depth, rules in super()._filters_for(path):
-                out.append((depth, self._lookups[id(rules)].narrowed("/".join(parts[depth:]))))
+                narrowed = self._lookups[id(rules)].narrowed("/".join(parts[depth:]))
+                self.budget.spend(len(narrowed.patterns))
+                out.append((depth, narrowed))
             return out
+
+        def excluded(self, path: str, is_dir: bool) -> bool:
+            """Does the last pattern matching ``path`` itself exclude it (``path`` as dulwich is asked:
+            a folder with a trailing slash)? What ``is_ignored`` (a file) or ``may_prune_directory``
+            (a folder) answers when no folder above the entry is excluded, as in a walk that did not
+            prune them; they each asked again about every folder above the entry, for each entry."""
+            from dulwich.ignore import _last_matching_pattern
+
+            pattern = _last_matching_pattern(self._filters_for(path), path.rstrip("/"), is_dir)
+            return pattern is not None and pattern.is_exclude
 
     return _Ignores
 
@@ -436,9 +533,13 @@ def _lookup(data: bytes, shown: str, notes: list[str]) -> _Lookup | None:
     return lookup
 
 
-def ignore_rules(top: str, gitdir: str, notes: list[str] | None = None) -> IgnoreFilterManager:
+def ignore_rules(
+    top: str, gitdir: str, notes: list[str] | None = None, budget: _Budget | None = None
+) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them;
-    an ignore file not applied is named in ``notes`` (as the rules are read, lazily)."""
+    an ignore file not applied is named in ``notes`` (as the rules are read, lazily). Their pattern
+    tries are counted in ``budget`` (shared by the submodules of one listing), which raises
+    :class:`TooManyTries` when they are too many for the entries met."""
     notes = [] if notes is None else notes
     lookups = []
     for path, follow in (
@@ -448,7 +549,7 @@ def ignore_rules(top: str, gitdir: str, notes: list[str] | None = None) -> Ignor
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
         if data is not None and (lookup := _lookup(data, path, notes)) is not None:
             lookups.append(lookup)
-    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes)
+    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes, budget or _Budget())
     return manager
 
 
@@ -460,6 +561,7 @@ class Listing:
     names: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative folder, strerror)
     notes: list[str] = field(default_factory=list)  # ignore files not applied, and why
+    tries: int = 0  # the ignore patterns tried (see MAX_TRIES)
 
 
 def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -> Listing | None:
@@ -467,8 +569,9 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     tree or is itself ignored by the enclosing one (such a folder is walked, not listed).
 
     ``prune(rel, full)`` may refuse a folder (relative to root) before it is walked for untracked files.
-    Raises :class:`DamagedIndex` when the index cannot be trusted, :class:`GitDirOutside` (one of its
-    kind) when the git directory lies outside the work tree.
+    Raises :class:`DamagedIndex` when the index cannot be trusted, and two of its kind:
+    :class:`GitDirOutside` when the git directory lies outside the work tree, :class:`TooManyTries`
+    when the ignore rules cost more pattern tries than the entries met allow.
     """
     found = find_work_tree(root)
     if found is None:
@@ -478,11 +581,12 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     if ".git" in prefix.split("/"):
         return None  # a folder inside the git directory: not part of the work tree
     listing = Listing()
-    rules = ignore_rules(top, gitdir, listing.notes)
+    rules: Any = ignore_rules(top, gitdir, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
     _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
     listing.names.sort()
+    listing.tries = rules.budget.tries
     return listing
 
 
@@ -490,7 +594,7 @@ def _list(
     top: str,
     gitdir: str,
     prefix: str,
-    rules: IgnoreFilterManager,
+    rules: Any,
     out: Listing,
     shown: str,
     prune: Callable[[str, str], bool],
@@ -513,7 +617,7 @@ def _list(
             continue
         if subgit is None or depth >= _MAX_SUBMODULE_DEPTH or prune(rel, folder):
             continue  # a submodule that is not checked out holds nothing
-        rules_of = ignore_rules(folder, subgit, out.notes)
+        rules_of = ignore_rules(folder, subgit, out.notes, rules.budget)
         _list(folder, subgit, "", rules_of, out, rel + "/", prune, depth + 1, bound)
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
 
@@ -521,7 +625,7 @@ def _list(
 def _untracked(
     top: str,
     prefix: str,
-    rules: IgnoreFilterManager,
+    rules: Any,
     tracked: set[str],
     modules: set[str],
     out: Listing,
@@ -538,21 +642,26 @@ def _untracked(
         except OSError as exc:
             out.unreadable.append(((shown + rel_dir[cut:]).rstrip("/") or ".", exc.strerror or str(exc)))
             continue
+        rules.budget.entries += len(entries)
+        # every folder on the stack has no excluded folder above it (nor is one): the start was
+        # checked by list_work_tree, the others by the test below
         for entry in entries:
             if entry.name == ".git":
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
+                # dulwich's own test (a link to a folder counts as one for folder-only patterns)
+                followed = is_dir or (entry.is_symlink() and os.path.isdir(entry.path))
             except OSError:
-                is_dir = False
+                is_dir = followed = False
             if is_dir:
                 if rel in modules or os.path.lexists(os.path.join(entry.path, ".git")):
                     continue  # a submodule (listed from its own index) or a nested repository
-                if prune(shown + rel[cut:], entry.path) or rules.may_prune_directory(rel + "/"):
+                if prune(shown + rel[cut:], entry.path) or rules.excluded(rel + "/", True):
                     continue
                 stack.append(rel)
-            elif rel not in tracked and not rules.is_ignored(rel):
+            elif rel not in tracked and not rules.excluded(rel, followed):
                 out.names.append(shown + rel[cut:])
 
 
@@ -560,6 +669,7 @@ __all__ = [
     "DamagedIndex",
     "GitDirOutside",
     "Listing",
+    "TooManyTries",
     "find_work_tree",
     "git_dir_of",
     "ignore_rules",
