@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 
-from codequarry.git_listing import MAX_TRIED_PATTERNS, TooManyTries, ignore_rules, list_work_tree
+from codequarry.git_listing import (
+    MAX_TRIED_PATTERNS,
+    MAX_WILDCARDS,
+    TooManyTries,
+    ignore_rules,
+    list_work_tree,
+)
 from codequarry.scan import resolve_sources, scan
 from tests.hostile.conftest import clean_git_env, committed_repo, git, quarry
 
@@ -30,11 +36,11 @@ SEGMENTS = ["a", "b", "a.py", "b.py", "build", "x y", "#c", "!d"]
 WILD = ["*", "*.py", "a?", "[ab]", "**", "a*", "b*", "*a", "*y", "?.py", "bu*d", "[ab].py", "\\a*", "*.p[y]"]
 
 
-def random_pattern(rng: random.Random) -> str:
+def random_pattern(rng: random.Random, wild: bool = True) -> str:
     """A line of an ignore file: mostly plain names and paths (what the lookup answers), some with
     wildcards, negations, anchors, trailing slashes and escapes (what it must leave to the expressions)."""
     depth = rng.choice([1, 1, 1, 2, 3])
-    parts = [rng.choice(SEGMENTS + WILD) for _ in range(depth)]
+    parts = [rng.choice(SEGMENTS + WILD if wild else SEGMENTS) for _ in range(depth)]
     text = "/".join(parts)
     if rng.random() < 0.25:
         text = "/" + text
@@ -49,12 +55,13 @@ def test_narrowed_rules_answer_as_dulwichs_own(tmp_path: Path) -> None:
     """The oracle: dulwich's manager trying every pattern, on the same tree and the same files."""
     rng = random.Random(11)
     paths = ["/".join(p) for n in (1, 2, 3) for p in itertools.product(SEGMENTS[:6], repeat=n)]
-    for round_ in range(30):
+    for round_ in range(40):
         top = tmp_path / f"t{round_}"
         gitdir = top / ".git"
         (gitdir / "info").mkdir(parents=True)
         for folder in ("", "a", "b", "a/b"):
-            lines = [random_pattern(rng) for _ in range(rng.randint(0, 40))]
+            # one round in four: plain names and paths only (a wildcard pattern often decides last)
+            lines = [random_pattern(rng, round_ % 4 != 0) for _ in range(rng.randint(0, 40))]
             (top / folder).mkdir(parents=True, exist_ok=True)
             (top / folder / ".gitignore").write_text("\n".join(lines) + "\n")
         exclude = "\n".join(random_pattern(rng) for _ in range(10)) + "\n"
@@ -218,3 +225,27 @@ def test_patterns_filed_by_their_suffix_are_tried_only_on_names_that_end_so(
     shown = git(repo, git_env, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
     assert listing.names == sorted(n for n in shown.decode().split("\0") if n)
     assert sum(n.endswith(".tmp") for n in listing.names) == 0
+
+
+def test_wildcard_patterns_compiled_by_one_listing_are_bounded(tmp_path: Path) -> None:
+    """Each ignore file under MAX_TRIED_PATTERNS was applied, each pattern compiled (65 us): 1,000
+    folders of 2,000 wildcard patterns each held the parent for 130 s before a file was listed. The
+    listing now compiles at most MAX_WILDCARDS; an ignore file past that is not applied, with a note.
+    Plain names and paths are compiled only when an entry of that name is asked about."""
+    repo = tmp_path / "repo"
+    (repo / ".git" / "objects").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    per_file = MAX_TRIED_PATTERNS
+    folders = MAX_WILDCARDS // per_file + 2
+    for k in range(folders):
+        (repo / f"f{k:02}").mkdir()
+        (repo / f"f{k:02}" / ".gitignore").write_text("".join(f"*{i}.tmp\n" for i in range(per_file)))
+        (repo / f"f{k:02}" / "m1.tmp").touch()
+    (repo / ".gitignore").write_text("".join(f"gen/m{i}.py\n" for i in range(100_000)))
+    listing = list_work_tree(str(repo))
+    assert listing is not None
+    skipped = [n for n in listing.notes if "in all" in n and "not applied" in n]
+    assert len(skipped) == 2, listing.notes
+    # the other folders' rules apply (m1.tmp ignored); the two are listed as if without one
+    unapplied = sorted(n.split("/")[0] for n in skipped)
+    assert sorted(n.split("/")[0] for n in listing.names if n.endswith(".tmp")) == unapplied

@@ -65,6 +65,9 @@ MAX_TRIED_PATTERNS = 2_000
 #: on each of 20,000 files, held the parent (where no file timeout applies) for 8 s of CPU, 85 s with
 #: the files six folders deep (each folder above a file was asked again for each file)
 MAX_TRIES = 2_000_000
+#: wildcard patterns one listing compiles, over all its ignore files (65 us each: dulwich
+#: translates and compiles each one); an ignore file that would pass it is not applied, with a note
+MAX_WILDCARDS = 20_000
 MAX_TRIES_PER_ENTRY = 200
 
 
@@ -96,11 +99,12 @@ class TooManyTries(DamagedIndex):
 class _Budget:
     """The pattern tries one listing has made, and the files and folders it has met."""
 
-    __slots__ = ("entries", "tries")
+    __slots__ = ("entries", "tries", "wildcards")
 
     def __init__(self) -> None:
         self.tries = 0
         self.entries = 0
+        self.wildcards = 0  # the wildcard patterns of the ignore files read (see MAX_WILDCARDS)
 
     def spend(self, tries: int) -> None:
         self.tries += tries
@@ -307,44 +311,38 @@ def _linear(regex: bytes) -> bytes:
     return b"".join(out)
 
 
-def _tamed(rules: IgnoreFilter) -> IgnoreFilter:
-    """``rules`` with every pattern's expressions made linear (see :func:`_linear`)."""
-    for pattern in getattr(rules, "_patterns", ()):
+def _tamed(patterns: list[Any]) -> None:
+    """Every pattern's expressions made linear, in place (see :func:`_linear`)."""
+    for pattern in patterns:
         for attr in ("_re", "_name_re"):
             compiled = getattr(pattern, attr, None)
             if compiled is not None and compiled.pattern.count(_STAR) > 2:
                 setattr(pattern, attr, re.compile(_linear(compiled.pattern), compiled.flags))
-    return rules
 
 
 _WILDCARD = re.compile(rb"[*?[\\]")
 
 
-def _literal(pattern: Any) -> tuple[bool, bytes] | None:
-    """``(anchored, name)`` for an ignore pattern that can match one name only, else None.
+def _plain(line: bytes) -> tuple[bool, bytes] | None:
+    """``(anchored, name)`` for an ignore line that can match one name only, read from its text, else
+    None (it is compiled and tried, or filed by :func:`_affix`).
 
-    Without wildcards or escapes, the pattern (its ``!``, its escaped leading ``!``/``#`` and its
-    trailing ``/`` taken off, as dulwich does before translating it) is a plain name: with no ``/``
-    it matches an entry whose last segment is that name, at any depth (``(.*/)?name``); with one, it
-    matches the entry of exactly that path below its ignore file (a leading ``/`` only anchors it).
-    The pattern's own expression must agree on three probes, or it stays with the patterns that
-    are tried one by one."""
-    if pattern.ignorecase:
+    Without wildcards or escapes, the line (its ``!`` and its trailing ``/`` taken off, as dulwich does
+    before translating it) is a plain name: with no ``/`` it matches an entry whose last segment is
+    that name, at any depth (``(.*/)?name``); with one, it matches the entry of exactly that path
+    below its ignore file (a leading ``/`` only anchors it). Its expression is compiled only when an
+    entry of that name is asked about: dulwich compiled each line as read (65 us each: most of the
+    cost of a long generated list of paths)."""
+    text = line[1:] if line.startswith(b"!") else line
+    if _WILDCARD.search(text):
         return None
-    text = pattern.pattern[1:] if not pattern.is_exclude else pattern.pattern
-    if pattern.is_exclude and text[:1] == b"\\" and text[1:2] in (b"!", b"#"):
-        text = text[1:]
     text = text.rstrip(b"/")
-    if not text or _WILDCARD.search(text) or b"//" in text:
+    if not text or b"//" in text:
         return None
-    anchored = b"/" in text
     name = text[1:] if text.startswith(b"/") else text
     if not name or name.startswith(b"/"):
         return None
-    regex = pattern._name_re
-    if not regex.match(name) or regex.match(name + b"x") or bool(regex.match(b"x/" + name)) == anchored:
-        return None
-    return anchored, name
+    return b"/" in text, name
 
 
 _GLOB = re.compile(rb"[*?[\]\\]")
@@ -389,37 +387,57 @@ class _Narrowed:
 
 
 class _Lookup:
-    """One ignore file's patterns, narrowed for each entry to those that can match it: its literal
-    patterns looked up by the entry's last segment or whole path (:func:`_literal`), its wildcard
-    patterns with a literal start or end by the prefixes and suffixes of the entry's last segment
-    (:func:`_affix`: ``*.pyc``, ``build*``), plus every other pattern, in file order. The last
-    matching pattern decides an entry (git's rule), and a pattern left out cannot match it, so the
-    answer is the one all the patterns give; a long list of paths costs a dictionary lookup per
+    """One ignore file's patterns, narrowed for each entry to those that can match it: its plain
+    names and paths looked up by the entry's last segment or whole path (:func:`_plain`), its
+    wildcard patterns with a literal start or end by the prefixes and suffixes of the entry's last
+    segment (:func:`_affix`: ``*.pyc``, ``build*``), plus every other pattern, in file order. The
+    last matching pattern decides an entry (git's rule), and a pattern left out cannot match it, so
+    the answer is the one all the patterns give; a long list of paths costs a dictionary lookup per
     entry instead of a regular expression per path."""
 
-    def __init__(self, rules: IgnoreFilter) -> None:
-        self.rules = rules
+    def __init__(self, lines: list[bytes], shown: str) -> None:
+        from dulwich.ignore import IgnoreFilter, MalformedPattern, Pattern
+
+        self.rules = IgnoreFilter([], path=shown)  # names this file to dulwich's manager
+        self._pattern = Pattern
         self.by_name: dict[bytes, list[int]] = {}
         self.by_path: dict[bytes, list[int]] = {}
         self.by_affix: tuple[dict[bytes, list[int]], dict[bytes, list[int]]] = ({}, {})
         self.tried: list[int] = []  # every pattern with a wildcard (what MAX_TRIED_PATTERNS counts)
         rest: list[int] = []  # those tried on every entry
-        self.all = rules.patterns
-        for i, pattern in enumerate(self.all):
-            literal = _literal(pattern)
-            if literal is not None:
-                (self.by_path if literal[0] else self.by_name).setdefault(literal[1], []).append(i)
+        self.lines: list[bytes] = []
+        self.all: list[Any] = []  # a compiled pattern; None for a plain line no entry has hit yet
+        for line in lines:
+            plain = _plain(line)
+            if plain is not None:
+                (self.by_path if plain[0] else self.by_name).setdefault(plain[1], []).append(len(self.all))
+                self.lines.append(line)
+                self.all.append(None)
                 continue
+            try:
+                pattern = Pattern(line)
+            except MalformedPattern:
+                continue  # dulwich leaves such a line out too (with a warning)
+            i = len(self.all)
+            self.lines.append(line)
+            self.all.append(pattern)
             self.tried.append(i)
             affix = _affix(pattern)
             if affix is None:
                 rest.append(i)
             else:
                 self.by_affix[affix[0]].setdefault(affix[1], []).append(i)
+        _tamed([self.all[i] for i in self.tried])
         #: the lengths of the prefixes and suffixes filed
         self.lengths = tuple(sorted({len(k) for k in d}) for d in self.by_affix)
         self.rest_ids = rest
         self.rest = _Narrowed([self.all[i] for i in rest])
+
+    def _get(self, i: int) -> Any:
+        pattern = self.all[i]
+        if pattern is None:
+            pattern = self.all[i] = self._pattern(self.lines[i])
+        return pattern
 
     def narrowed(self, rel: str) -> _Narrowed:
         path = os.fsencode(rel)
@@ -436,7 +454,7 @@ class _Lookup:
             hits += prefixes.get(name[:n], ())
         if not hits:
             return self.rest
-        return _Narrowed([self.all[i] for i in sorted(hits + self.rest_ids)])
+        return _Narrowed([self._get(i) for i in sorted(hits + self.rest_ids)])
 
 
 @cache
@@ -461,7 +479,8 @@ def _ignores_class() -> Any:
             if cached is not False:
                 return cached  # type: ignore[return-value]
             data = read_regular(os.path.join(self._top_path, path, ".gitignore"), MAX_IGNORE_BYTES)
-            lookup = None if data is None else _lookup(data, os.path.join(path, ".gitignore"), self.notes)
+            shown = os.path.join(path, ".gitignore")
+            lookup = None if data is None else _lookup(data, shown, self.notes, self.budget)
             got = None if lookup is None else lookup.rules
             if lookup is not None:
                 self._lookups[id(got)] = lookup
@@ -517,20 +536,27 @@ def _user_excludes_file() -> str:
     return os.path.join(xdg, "git", "ignore")
 
 
-def _lookup(data: bytes, shown: str, notes: list[str]) -> _Lookup | None:
+def _lookup(data: bytes, shown: str, notes: list[str], budget: _Budget) -> _Lookup | None:
     """The rules of one ignore file, or None (and a note) when it has more than MAX_TRIED_PATTERNS
-    patterns that would be tried on every entry."""
-    from dulwich.ignore import IgnoreFilter, read_ignore_patterns
+    patterns with wildcards (tried on every entry), or would bring the listing's ignore files past
+    MAX_WILDCARDS of them in all. They are counted before any is compiled."""
+    from dulwich.ignore import read_ignore_patterns
 
-    lookup = _Lookup(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=shown))
-    if len(lookup.tried) > MAX_TRIED_PATTERNS:
+    lines = list(read_ignore_patterns(_ignore_lines(data)))
+    wild = sum(_plain(line) is None for line in lines)
+    if wild > MAX_TRIED_PATTERNS or budget.wildcards + wild > MAX_WILDCARDS:
+        why = (
+            f"more than {MAX_TRIED_PATTERNS:,}"
+            if wild > MAX_TRIED_PATTERNS
+            else f"the ignore files read before hold {budget.wildcards:,}; more than {MAX_WILDCARDS:,} in all"
+        )
         notes.append(
-            f"{shown}: {len(lookup.tried):,} ignore patterns with wildcards (more than "
-            f"{MAX_TRIED_PATTERNS:,}) not applied: its files are listed as if it were empty"
+            f"{shown}: {wild:,} ignore patterns with wildcards ({why}) not applied: its files are "
+            "listed as if it were empty"
         )
         return None
-    _tamed(lookup.rules)  # in place: the lookup holds the same patterns
-    return lookup
+    budget.wildcards += wild
+    return _Lookup(lines, shown)
 
 
 def ignore_rules(
@@ -541,15 +567,16 @@ def ignore_rules(
     tries are counted in ``budget`` (shared by the submodules of one listing), which raises
     :class:`TooManyTries` when they are too many for the entries met."""
     notes = [] if notes is None else notes
+    budget = budget or _Budget()
     lookups = []
     for path, follow in (
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
         (_user_excludes_file(), True),
     ):
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
-        if data is not None and (lookup := _lookup(data, path, notes)) is not None:
+        if data is not None and (lookup := _lookup(data, path, notes, budget)) is not None:
             lookups.append(lookup)
-    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes, budget or _Budget())
+    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes, budget)
     return manager
 
 
