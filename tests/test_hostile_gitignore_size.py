@@ -15,6 +15,7 @@ import pytest
 from dulwich.ignore import IgnoreFilter, IgnoreFilterManager, read_ignore_patterns
 
 from codequarry.git_listing import (
+    MAX_NOTES,
     MAX_TRIED_PATTERNS,
     MAX_WILDCARDS,
     TooManyTries,
@@ -249,3 +250,18 @@ def test_wildcard_patterns_compiled_by_one_listing_are_bounded(tmp_path: Path) -
     # the other folders' rules apply (m1.tmp ignored); the two are listed as if without one
     unapplied = sorted(n.split("/")[0] for n in skipped)
     assert sorted(n.split("/")[0] for n in listing.names if n.endswith(".tmp")) == unapplied
+
+
+def test_ignore_files_not_applied_are_named_up_to_a_bound_then_counted(tmp_path: Path) -> None:
+    """A note per ignore file not applied: a repository of 100 such files made 100 lines of summary
+    (and of every run record); past MAX_NOTES they are counted in one."""
+    repo = tmp_path / "repo"
+    (repo / ".git" / "objects").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    body = "".join(f"*{i}x*\n" for i in range(MAX_TRIED_PATTERNS + 1))
+    for k in range(MAX_NOTES + 30):
+        (repo / f"f{k}").mkdir()
+        (repo / f"f{k}" / ".gitignore").write_text(body)
+    listing = list_work_tree(str(repo))
+    assert listing is not None and len(listing.notes) == MAX_NOTES + 1
+    assert listing.notes[-1] == "and 30 more notes of the listing like these"

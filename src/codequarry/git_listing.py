@@ -68,6 +68,8 @@ MAX_TRIES = 2_000_000
 #: wildcard patterns one listing compiles, over all its ignore files (65 us each: dulwich
 #: translates and compiles each one); an ignore file that would pass it is not applied, with a note
 MAX_WILDCARDS = 20_000
+#: notes of one listing (ignore files not applied) given one by one; the rest are counted in one
+MAX_NOTES = 20
 MAX_TRIES_PER_ENTRY = 200
 
 
@@ -614,6 +616,9 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
     listing.names.sort()
     listing.tries = rules.budget.tries
+    if len(listing.notes) > MAX_NOTES:  # one per ignore file not applied: a repository makes any number
+        more = len(listing.notes) - MAX_NOTES
+        listing.notes[MAX_NOTES:] = [f"and {more:,} more notes of the listing like these"]
     return listing
 
 
