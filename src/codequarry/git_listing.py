@@ -46,6 +46,9 @@ _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
 #: hundred MB); a larger one (a sparse file of any size costs the repository nothing) was read whole,
 #: twice its size in memory, and the listing falls back to the walk with a note instead
 MAX_INDEX_BYTES = 512 << 20
+#: how much longer than an index v4 its path names may be in all: each entry has 62 bytes besides
+#: its name, so real paths (under ~250 bytes on average) expand an index v4 less than 4 times
+V4_EXPANSION = 8
 #: an ignore file larger than this is skipped, as git (2.42+) skips one over 100 MB: read whole it was
 #: any size a sparse file makes it (one 4 GB line held in memory and handed to the pattern parser)
 MAX_IGNORE_BYTES = 100 << 20
@@ -236,6 +239,43 @@ def _common_dir(gitdir: str) -> str:
     return os.path.normpath(os.path.join(gitdir, os.fsdecode(data.strip())))
 
 
+def _check_v4_names(data: bytes) -> None:
+    """Raise :class:`DamagedIndex` when the names of an index v4 expand past MAX_INDEX_BYTES.
+
+    Version 4 writes each name as the bytes to strip from the previous one and a suffix, so each
+    entry of 65 bytes can name a path of 4,000: a 6.5 MB index of 100,000 such entries took 856 MB
+    and 11.6 s of CPU to parse, in the parent, and one near the size limit all the machine's memory.
+    The names' lengths are added up first (no name is built): at most V4_EXPANSION times the index's
+    size, and never more than an index v2 of the largest size read could hold."""
+    count = int.from_bytes(data[8:12], "big")
+    end = len(data) - 20
+    limit = min(MAX_INDEX_BYTES, V4_EXPANSION * len(data))
+    pos, length, total = 12, 0, 0
+    for _ in range(count):
+        flags = int.from_bytes(data[pos + 60 : pos + 62], "big")
+        pos += 64 if flags & 0x4000 else 62  # an extended entry has two more flag bytes
+        if pos >= end:
+            raise DamagedIndex("the index is truncated")
+        byte = data[pos]
+        pos += 1
+        strip = byte & 0x7F
+        while byte & 0x80 and pos < end:
+            byte = data[pos]
+            pos += 1
+            strip = ((strip + 1) << 7) | (byte & 0x7F)
+        nul = data.find(b"\0", pos, end)
+        if nul < 0 or strip > length:
+            raise DamagedIndex("the index is damaged (a path name of version 4 cannot be read)")
+        length += nul - pos - strip
+        total += length
+        if total > limit:
+            raise DamagedIndex(
+                f"the path names of the index (version 4, prefix-compressed) expand past {limit:,} "
+                f"bytes, {V4_EXPANSION} times its size"
+            )
+        pos = nul + 1
+
+
 def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     """(tracked file paths, submodule paths) from ``<gitdir>/index``, as ``os.fsdecode`` text relative
     to the work tree; both empty when there is no index yet (a repository without commits)."""
@@ -256,6 +296,8 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     body, checksum = data[:-20], data[-20:]
     if checksum != bytes(20) and hashlib.sha1(body).digest() != checksum:  # noqa: S324 - git's own checksum
         raise DamagedIndex("the index fails its checksum")
+    if data[4:8] == b"\0\0\0\x04":
+        _check_v4_names(data)
     from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
 
     try:
