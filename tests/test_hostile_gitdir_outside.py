@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from codequarry.git_listing import GitDirOutside, find_work_tree
+from codequarry.git_listing import GitDirOutside, find_work_tree, list_work_tree
 from codequarry.repos import git_identity
 from tests.hostile.conftest import git, quarry
 from tests.hostile.conftest import git_env as git_env  # the fixture: git without the user's config
@@ -128,3 +128,39 @@ def test_a_submodule_inside_the_tree_and_a_subfolder_are_still_listed_by_git(
     summary = _extract(main / "vendor" / "lib", tmp_path / "s2", git_env)
     assert summary["listing"] == {"lib": "walk"}
     assert any("outside the work tree" in n for n in summary["notes"])
+
+
+def test_a_folder_is_a_nested_repository_only_when_git_would_say_so(
+    tmp_path: Path, git_env: dict[str, str]
+) -> None:
+    """Any ``.git`` entry in a folder made its untracked files vanish from the listing, with no note:
+    a file of garbage in each folder hid a whole tree that git lists. Now only a real nested
+    repository is left out (as git leaves it out); one whose ``.git`` names a git directory outside
+    the tree is left out with a note."""
+    root = tmp_path / "tree"
+    root.mkdir()
+    git(root, git_env, "init", "-q")
+    for folder, dotgit in (("garbage", "not a pointer\n"), ("dangling", "gitdir: missing/.git\n")):
+        (root / folder).mkdir()
+        (root / folder / "a.py").write_text("A = 1\n")
+        (root / folder / ".git").write_text(dotgit)
+    (root / "empty_dotgit" / ".git").mkdir(parents=True)
+    (root / "empty_dotgit" / "b.py").write_text("B = 1\n")
+    nested = root / "nested"
+    nested.mkdir()
+    git(nested, git_env, "init", "-q")
+    (nested / "c.py").write_text("C = 1\n")
+    (root / "top.py").write_text("T = 1\n")
+    shown = git(root, git_env, "ls-files", "-z", "--others", "--exclude-standard")
+    # git names the nested repository itself ('nested/'), a folder: no file of quarry's
+    expected = sorted(n for n in shown.decode().split("\0") if n and not n.endswith("/"))
+    assert "garbage/a.py" in expected and not any(n.startswith("nested/") for n in expected)
+    listing = list_work_tree(str(root))
+    assert listing is not None and listing.names == expected and listing.notes == []
+
+    (root / "outside").mkdir()
+    (root / "outside" / "d.py").write_text("D = 1\n")
+    (root / "outside" / ".git").write_text(f"gitdir: {tmp_path / 'victim' / '.git'}\n")
+    listing = list_work_tree(str(root))
+    assert listing is not None and listing.names == expected
+    assert any(n.startswith("folder outside:") and "outside the work tree" in n for n in listing.notes)

@@ -696,6 +696,21 @@ def _list(
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
 
 
+def _nested(folder: str, top: str, shown: str, notes: list[str]) -> bool:
+    """Is ``folder`` a nested repository, which git does not enter? Only when its ``.git`` is a git
+    directory or a ``gitdir:`` file naming one, as git decides: any ``.git`` entry made a folder's
+    files vanish from the listing (a file of garbage in each folder hid the whole tree, with no note,
+    where git lists them). One naming a git directory outside the work tree is not looked at: the
+    folder is left out, with a note."""
+    if not os.path.lexists(os.path.join(folder, ".git")):
+        return False
+    try:
+        return git_dir_of(folder, top) is not None
+    except GitDirOutside as exc:
+        notes.append(f"folder {shown}: {exc}; its files are not listed (a nested repository's)")
+        return True
+
+
 def _untracked(
     top: str,
     prefix: str,
@@ -730,7 +745,7 @@ def _untracked(
             except OSError:
                 is_dir = followed = False
             if is_dir:
-                if rel in modules or os.path.lexists(os.path.join(entry.path, ".git")):
+                if rel in modules or _nested(entry.path, top, shown + rel[cut:], out.notes):
                     continue  # a submodule (listed from its own index) or a nested repository
                 if prune(shown + rel[cut:], entry.path) or rules.excluded(rel + "/", True):
                     continue
