@@ -74,7 +74,7 @@ def test_a_fifo_in_the_repository_does_not_hold_the_run(
 
 
 def test_the_identity_of_loose_and_packed_histories_is_the_root_commit(
-    tmp_path: Path, git_env: dict[str, str]
+    tmp_path: Path, git_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The control: the reader that replaced dulwich's finds what git finds, loose, packed or linked."""
     loose_root = _repo(tmp_path / "loose", git_env, packed=False)
@@ -82,6 +82,7 @@ def test_the_identity_of_loose_and_packed_histories_is_the_root_commit(
     packed_root = _repo(tmp_path / "packed", git_env, packed=True)
     assert git_identity(str(tmp_path / "packed")) == f"git:{packed_root}"
     git(tmp_path / "packed", git_env, "worktree", "add", "-q", str(tmp_path / "linked"), "-b", "side")
+    monkeypatch.setenv("QUARRY_GIT_DIRS", str(tmp_path / "packed"))  # its git directory, outside it
     assert git_identity(str(tmp_path / "linked")) == f"git:{packed_root}"
     for branch in ("fix#12/\u00fcmlaut", "a,b=c!"):  # names git allows, loose and then packed
         git(tmp_path / "loose", git_env, "checkout", "-q", "-b", branch)

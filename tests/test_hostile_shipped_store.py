@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from codequarry import open_store, sql
-from tests.hostile.conftest import clean_git_env, git, quarry
+from tests.hostile.conftest import SRC, clean_git_env, git, quarry
 
 APP = "import subprocess\n\n\ndef run(cmd):\n    subprocess.run(cmd, shell=True)\n"
 
@@ -68,6 +70,18 @@ def test_a_store_committed_to_the_repository_is_refused(tmp_path: Path, git_env:
     shipped = [victim / ".quarry" / "snapshot.json", *(victim / ".quarry" / "tables").rglob("*")]
     assert {p: p.read_bytes() for p in shipped if p.is_file()} == before  # nothing published into it
 
+    # a query in the clone found the shipped store by itself and answered from it: refused too
+    for cwd in (victim, victim / ".quarry" / "tables"):
+        done = subprocess.run(
+            [sys.executable, "-m", "codequarry", "sql", "SELECT count(*) FROM security_findings"],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env={**git_env, "PYTHONPATH": SRC},
+            timeout=120,
+        )
+        assert done.returncode == 2 and "tracked by git" in done.stderr, (done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     # the way out the message names: another store, which finds the real facts
     quarry("extract", victim, "-w", "1", "-q", "--store", tmp_path / "mine", env=git_env)
     assert _findings(tmp_path / "mine") == 1

@@ -35,6 +35,18 @@ SourceStoreOpt = Annotated[
 """--store of a command that extracts sources (the store is made beside the first one)."""
 
 
+def _own_store(found: Path) -> Path:
+    """A store found above the current folder, refused when a repository brought it: a symbolic link
+    (to any store) or a folder its git index tracks. Its facts were written by whoever committed it;
+    `quarry extract` refuses such a store, and a query found it by itself and answered from it."""
+    if found.is_symlink():
+        raise StoreError(f"the store found at '{found}' is a symbolic link: name the store with --store")
+    from codequarry.repos import refuse_shipped_store
+
+    refuse_shipped_store(found)
+    return found
+
+
 def find_store(store: Path | None) -> Path:
     """--store, else the nearest .quarry/ in the current folder or a parent folder."""
     if store is not None:
@@ -42,7 +54,7 @@ def find_store(store: Path | None) -> Path:
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
         if (folder / ".quarry" / "store.json").is_file():
-            return folder / ".quarry"
+            return _own_store(folder / ".quarry")
     raise StoreError(
         "no store here: no .quarry/ in this folder or its parents; pass --store or run 'quarry extract .'"
     )

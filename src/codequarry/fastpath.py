@@ -182,7 +182,10 @@ def store_of(store: str | None, roots: list[SourceRoot]) -> Path:
     if roots[0].only is not None:
         for folder in (here, *here.parents):
             if (folder / ".quarry" / "store.json").is_file():
-                return folder / ".quarry"
+                here = folder
+                break
+    if (here / ".quarry").is_symlink():
+        raise ValueError("a default store that is a symlink: the normal path refuses it")
     return here / ".quarry"
 
 

@@ -13,6 +13,12 @@ dulwich's parsers and never through git:
   ``$XDG_CONFIG_HOME/git/ignore``). A repository's own config is never read, so a ``core.excludesFile``
   set there (which could point anywhere) is not honoured.
 
+A git directory is read only inside the work tree that holds it: a ``.git`` file (``gitdir: ...``), a
+``.git`` symlink or a ``commondir`` that resolves elsewhere (a linked worktree or a submodule whose
+repository lives outside the folder scanned, or a repository naming another one on the machine to
+borrow its identity and ignore rules) raises :class:`GitDirOutside`, and the folder is walked instead
+with a note, unless the user names that git directory's folder in ``QUARRY_GIT_DIRS``.
+
 Every file is opened without following a symlink and without blocking (a FIFO named ``.gitignore`` is
 skipped). An index that fails its checksum or cannot be parsed raises :class:`DamagedIndex`: the caller
 walks the folder instead and says so.
@@ -40,6 +46,9 @@ _MAX_POINTER = 64 * 1024  # a '.git' file or 'commondir' holds one path
 #: hundred MB); a larger one (a sparse file of any size costs the repository nothing) was read whole,
 #: twice its size in memory, and the listing falls back to the walk with a note instead
 MAX_INDEX_BYTES = 512 << 20
+#: how much longer than an index v4 its path names may be in all: each entry has 62 bytes besides
+#: its name, so real paths (under ~250 bytes on average) expand an index v4 less than 4 times
+V4_EXPANSION = 8
 #: an ignore file larger than this is skipped, as git (2.42+) skips one over 100 MB: read whole it was
 #: any size a sparse file makes it (one 4 GB line held in memory and handed to the pattern parser)
 MAX_IGNORE_BYTES = 100 << 20
@@ -53,6 +62,18 @@ MAX_PATTERN_BYTES = 4096
 #: a minute of CPU). Patterns without wildcards (a long generated list of paths) are looked up by
 #: name instead (:class:`_Lookup`) and count for nothing here
 MAX_TRIED_PATTERNS = 2_000
+#: pattern tries one listing may make (each pattern an entry is asked against, after the lookups):
+#: this many, plus MAX_TRIES_PER_ENTRY for each file and folder met. Past that, the listing gives up
+#: and the folder is walked instead, with a note: 2,000 patterns no lookup narrows (``*1x*``), tried
+#: on each of 20,000 files, held the parent (where no file timeout applies) for 8 s of CPU, 85 s with
+#: the files six folders deep (each folder above a file was asked again for each file)
+MAX_TRIES = 2_000_000
+#: wildcard patterns one listing compiles, over all its ignore files (65 us each: dulwich
+#: translates and compiles each one); an ignore file that would pass it is not applied, with a note
+MAX_WILDCARDS = 20_000
+#: notes of one listing (ignore files not applied) given one by one; the rest are counted in one
+MAX_NOTES = 20
+MAX_TRIES_PER_ENTRY = 200
 
 
 def _ignore_lines(data: bytes) -> io.BytesIO:
@@ -69,6 +90,46 @@ _UNCLEAN = re.compile(rb"^/|//|/$|\0|(?:^|/)(?:\.\.?|\.[gG][iI][tT])(?:/|$)")
 
 class DamagedIndex(Exception):
     """The index cannot be trusted (bad checksum, truncated, unknown format or extension)."""
+
+
+#: the user's own folders (``os.pathsep``-separated) whose git directories a work tree may name from
+#: outside itself: a linked worktree's main repository, a submodule's superproject
+TRUSTED_GIT_DIRS = "QUARRY_GIT_DIRS"
+
+
+class TooManyTries(DamagedIndex):
+    """The ignore rules took more pattern tries than the listing allows (see MAX_TRIES)."""
+
+
+class _Budget:
+    """The pattern tries one listing has made, and the files and folders it has met."""
+
+    __slots__ = ("entries", "tries", "wildcards")
+
+    def __init__(self) -> None:
+        self.tries = 0
+        self.entries = 0
+        self.wildcards = 0  # the wildcard patterns of the ignore files read (see MAX_WILDCARDS)
+
+    def spend(self, tries: int) -> None:
+        self.tries += tries
+        if self.tries > MAX_TRIES + MAX_TRIES_PER_ENTRY * self.entries:
+            raise TooManyTries(
+                f"its ignore rules took over {self.tries:,} pattern tries for {self.entries:,} files and "
+                f"folders, more than {MAX_TRIES:,} + {MAX_TRIES_PER_ENTRY} a file: too many wildcard "
+                "patterns that no name narrows"
+            )
+
+
+class GitDirOutside(DamagedIndex):
+    """A ``.git`` file, a ``.git`` symlink or a ``commondir`` names a git directory outside the work tree
+    (and outside the user's ``QUARRY_GIT_DIRS``): it is not read, the folder is walked instead."""
+
+    def __init__(self, pointer: str, target: str) -> None:
+        super().__init__(
+            f"{pointer} names the git directory '{target}', outside the work tree, which is not read: "
+            f"extract the work tree that holds it, or name its folder in {TRUSTED_GIT_DIRS} to trust it"
+        )
 
 
 def open_regular(path: str, limit: int | None = None, *, follow: bool = False) -> BinaryIO | None:
@@ -110,17 +171,40 @@ def _looks_like_gitdir(path: str) -> bool:
     )
 
 
-def git_dir_of(folder: str) -> str | None:
-    """The git directory of ``folder/.git`` (a folder, or a file saying ``gitdir: <path>``), or None."""
+def _trusted(real: str, within: str) -> bool:
+    """Is the real path ``real`` inside the folder ``within`` or one the user trusts (QUARRY_GIT_DIRS)?"""
+    from codequarry.corpus_io import inside
+
+    folders = [within] + [
+        os.path.realpath(p) for p in os.environ.get(TRUSTED_GIT_DIRS, "").split(os.pathsep) if p
+    ]
+    return any(inside(real, f) for f in folders)
+
+
+def git_dir_of(folder: str, within: str | None = None) -> str | None:
+    """The git directory of ``folder/.git`` (a folder, or a file saying ``gitdir: <path>``), or None.
+
+    The git directory, and its ``commondir`` if it has one, must resolve (links followed) inside the
+    folder ``within`` (by default ``folder`` itself) or a folder of ``QUARRY_GIT_DIRS``; otherwise
+    :class:`GitDirOutside` is raised and nothing there is read."""
+    within = os.path.realpath(folder if within is None else within)
     dotgit = os.path.join(folder, ".git")
     if os.path.isdir(dotgit):
-        return dotgit if _looks_like_gitdir(dotgit) else None
-    data = read_regular(dotgit, _MAX_POINTER)
-    if data is None or not data.startswith(b"gitdir:"):
+        gitdir, pointer = dotgit, ".git"
+    else:
+        data = read_regular(dotgit, _MAX_POINTER)
+        if data is None or not data.startswith(b"gitdir:"):
+            return None
+        target = os.fsdecode(data[len(b"gitdir:") :].strip())
+        gitdir, pointer = os.path.normpath(os.path.join(folder, target)), "the .git file"
+    if not _trusted(os.path.realpath(gitdir), within):
+        raise GitDirOutside(pointer, gitdir)
+    if not _looks_like_gitdir(gitdir):
         return None
-    target = os.fsdecode(data[len(b"gitdir:") :].strip())
-    gitdir = os.path.normpath(os.path.join(folder, target))
-    return gitdir if _looks_like_gitdir(gitdir) else None
+    common = _common_dir(gitdir)
+    if not _trusted(os.path.realpath(common), within):
+        raise GitDirOutside("its commondir", common)
+    return gitdir
 
 
 def find_work_tree(root: str) -> tuple[str, str] | None:
@@ -155,6 +239,43 @@ def _common_dir(gitdir: str) -> str:
     return os.path.normpath(os.path.join(gitdir, os.fsdecode(data.strip())))
 
 
+def _check_v4_names(data: bytes) -> None:
+    """Raise :class:`DamagedIndex` when the names of an index v4 expand past MAX_INDEX_BYTES.
+
+    Version 4 writes each name as the bytes to strip from the previous one and a suffix, so each
+    entry of 65 bytes can name a path of 4,000: a 6.5 MB index of 100,000 such entries took 856 MB
+    and 11.6 s of CPU to parse, in the parent, and one near the size limit all the machine's memory.
+    The names' lengths are added up first (no name is built): at most V4_EXPANSION times the index's
+    size, and never more than an index v2 of the largest size read could hold."""
+    count = int.from_bytes(data[8:12], "big")
+    end = len(data) - 20
+    limit = min(MAX_INDEX_BYTES, V4_EXPANSION * len(data))
+    pos, length, total = 12, 0, 0
+    for _ in range(count):
+        flags = int.from_bytes(data[pos + 60 : pos + 62], "big")
+        pos += 64 if flags & 0x4000 else 62  # an extended entry has two more flag bytes
+        if pos >= end:
+            raise DamagedIndex("the index is truncated")
+        byte = data[pos]
+        pos += 1
+        strip = byte & 0x7F
+        while byte & 0x80 and pos < end:
+            byte = data[pos]
+            pos += 1
+            strip = ((strip + 1) << 7) | (byte & 0x7F)
+        nul = data.find(b"\0", pos, end)
+        if nul < 0 or strip > length:
+            raise DamagedIndex("the index is damaged (a path name of version 4 cannot be read)")
+        length += nul - pos - strip
+        total += length
+        if total > limit:
+            raise DamagedIndex(
+                f"the path names of the index (version 4, prefix-compressed) expand past {limit:,} "
+                f"bytes, {V4_EXPANSION} times its size"
+            )
+        pos = nul + 1
+
+
 def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     """(tracked file paths, submodule paths) from ``<gitdir>/index``, as ``os.fsdecode`` text relative
     to the work tree; both empty when there is no index yet (a repository without commits)."""
@@ -175,6 +296,8 @@ def read_index(gitdir: str) -> tuple[set[str], set[str]]:
     body, checksum = data[:-20], data[-20:]
     if checksum != bytes(20) and hashlib.sha1(body).digest() != checksum:  # noqa: S324 - git's own checksum
         raise DamagedIndex("the index fails its checksum")
+    if data[4:8] == b"\0\0\0\x04":
+        _check_v4_names(data)
     from dulwich.index import ConflictedIndexEntry, read_index_dict_with_version
 
     try:
@@ -232,44 +355,70 @@ def _linear(regex: bytes) -> bytes:
     return b"".join(out)
 
 
-def _tamed(rules: IgnoreFilter) -> IgnoreFilter:
-    """``rules`` with every pattern's expressions made linear (see :func:`_linear`)."""
-    for pattern in getattr(rules, "_patterns", ()):
+def _tamed(patterns: list[Any]) -> None:
+    """Every pattern's expressions made linear, in place (see :func:`_linear`)."""
+    for pattern in patterns:
         for attr in ("_re", "_name_re"):
             compiled = getattr(pattern, attr, None)
             if compiled is not None and compiled.pattern.count(_STAR) > 2:
                 setattr(pattern, attr, re.compile(_linear(compiled.pattern), compiled.flags))
-    return rules
 
 
 _WILDCARD = re.compile(rb"[*?[\\]")
 
 
-def _literal(pattern: Any) -> tuple[bool, bytes] | None:
-    """``(anchored, name)`` for an ignore pattern that can match one name only, else None.
+def _plain(line: bytes) -> tuple[bool, bytes] | None:
+    """``(anchored, name)`` for an ignore line that can match one name only, read from its text, else
+    None (it is compiled and tried, or filed by :func:`_affix`).
 
-    Without wildcards or escapes, the pattern (its ``!``, its escaped leading ``!``/``#`` and its
-    trailing ``/`` taken off, as dulwich does before translating it) is a plain name: with no ``/``
-    it matches an entry whose last segment is that name, at any depth (``(.*/)?name``); with one, it
-    matches the entry of exactly that path below its ignore file (a leading ``/`` only anchors it).
-    The pattern's own expression must agree on three probes, or it stays with the patterns that
-    are tried one by one."""
-    if pattern.ignorecase:
+    Without wildcards or escapes, the line (its ``!`` and its trailing ``/`` taken off, as dulwich does
+    before translating it) is a plain name: with no ``/`` it matches an entry whose last segment is
+    that name, at any depth (``(.*/)?name``); with one, it matches the entry of exactly that path
+    below its ignore file (a leading ``/`` only anchors it). Its expression is compiled only when an
+    entry of that name is asked about: dulwich compiled each line as read (65 us each: most of the
+    cost of a long generated list of paths)."""
+    text = line[1:] if line.startswith(b"!") else line
+    if _WILDCARD.search(text):
         return None
-    text = pattern.pattern[1:] if not pattern.is_exclude else pattern.pattern
-    if pattern.is_exclude and text[:1] == b"\\" and text[1:2] in (b"!", b"#"):
-        text = text[1:]
     text = text.rstrip(b"/")
-    if not text or _WILDCARD.search(text) or b"//" in text:
+    if not text or b"//" in text:
         return None
-    anchored = b"/" in text
     name = text[1:] if text.startswith(b"/") else text
     if not name or name.startswith(b"/"):
         return None
-    regex = pattern._name_re
-    if not regex.match(name) or regex.match(name + b"x") or bool(regex.match(b"x/" + name)) == anchored:
+    return b"/" in text, name
+
+
+_GLOB = re.compile(rb"[*?[\]\\]")
+#: the longest prefix or suffix a wildcard pattern is filed under (longer ones by their first or
+#: last _AFFIX bytes): an entry's name is looked up by its prefixes and suffixes up to this length
+_AFFIX = 16
+
+
+def _affix(pattern: Any) -> tuple[bool, bytes] | None:
+    """``(is_suffix, text)``: literal text the last segment of every entry a wildcard pattern matches
+    ends with (or starts with), cut to :data:`_AFFIX` bytes; None when there is none to file it under.
+
+    The pattern's expression ends with the escaped text after its last wildcard or escape, then ``/?``
+    (asked about names without a trailing slash), so the entry's last segment ends with that text's
+    last segment. A pattern with no ``/`` (but a leading or a trailing one) matches the last segment
+    whole with wildcards that never match ``/``, so that segment also starts with the text before its
+    first wildcard. A pattern that describes a folder's contents (``dir/*``) is asked about the names
+    inside it, and stays with the patterns tried on every entry."""
+    if pattern.ignorecase or pattern.is_empty or pattern._describes_contents:
         return None
-    return anchored, name
+    text = (pattern.pattern if pattern.is_exclude else pattern.pattern[1:]).rstrip(b"/")
+    globs = list(_GLOB.finditer(text))
+    if not globs:
+        return None  # a plain name or path: :func:`_literal` files it, or it is tried
+    suffix = text[globs[-1].end() :].rpartition(b"/")[2]
+    body = text[1:] if text.startswith(b"/") else text  # a leading '/' only anchors it
+    prefix = body[: globs[0].start() - (len(text) - len(body))] if b"/" not in body else b""
+    if not suffix and not prefix:
+        return None
+    if len(suffix) >= len(prefix):
+        return True, suffix[-_AFFIX:]
+    return False, prefix[:_AFFIX]
 
 
 class _Narrowed:
@@ -282,32 +431,74 @@ class _Narrowed:
 
 
 class _Lookup:
-    """One ignore file's patterns, narrowed for each entry to those that can match it: its literal
-    patterns looked up by the entry's last segment or whole path (:func:`_literal`), plus every
-    other pattern, in file order. The last matching pattern decides an entry (git's rule), and a
-    pattern left out cannot match it, so the answer is the one all the patterns give; a long list
-    of paths costs a dictionary lookup per entry instead of a regular expression per path."""
+    """One ignore file's patterns, narrowed for each entry to those that can match it: its plain
+    names and paths looked up by the entry's last segment or whole path (:func:`_plain`), its
+    wildcard patterns with a literal start or end by the prefixes and suffixes of the entry's last
+    segment (:func:`_affix`: ``*.pyc``, ``build*``), plus every other pattern, in file order. The
+    last matching pattern decides an entry (git's rule), and a pattern left out cannot match it, so
+    the answer is the one all the patterns give; a long list of paths costs a dictionary lookup per
+    entry instead of a regular expression per path."""
 
-    def __init__(self, rules: IgnoreFilter) -> None:
-        self.rules = rules
+    def __init__(self, lines: list[bytes], shown: str) -> None:
+        from dulwich.ignore import IgnoreFilter, MalformedPattern, Pattern
+
+        self.rules = IgnoreFilter([], path=shown)  # names this file to dulwich's manager
+        self._pattern = Pattern
         self.by_name: dict[bytes, list[int]] = {}
         self.by_path: dict[bytes, list[int]] = {}
-        self.tried: list[int] = []
-        self.all = rules.patterns
-        for i, pattern in enumerate(self.all):
-            literal = _literal(pattern)
-            if literal is None:
-                self.tried.append(i)
+        self.by_affix: tuple[dict[bytes, list[int]], dict[bytes, list[int]]] = ({}, {})
+        self.tried: list[int] = []  # every pattern with a wildcard (what MAX_TRIED_PATTERNS counts)
+        rest: list[int] = []  # those tried on every entry
+        self.lines: list[bytes] = []
+        self.all: list[Any] = []  # a compiled pattern; None for a plain line no entry has hit yet
+        for line in lines:
+            plain = _plain(line)
+            if plain is not None:
+                (self.by_path if plain[0] else self.by_name).setdefault(plain[1], []).append(len(self.all))
+                self.lines.append(line)
+                self.all.append(None)
+                continue
+            try:
+                pattern = Pattern(line)
+            except MalformedPattern:
+                continue  # dulwich leaves such a line out too (with a warning)
+            i = len(self.all)
+            self.lines.append(line)
+            self.all.append(pattern)
+            self.tried.append(i)
+            affix = _affix(pattern)
+            if affix is None:
+                rest.append(i)
             else:
-                (self.by_path if literal[0] else self.by_name).setdefault(literal[1], []).append(i)
-        self.rest = _Narrowed([self.all[i] for i in self.tried])
+                self.by_affix[affix[0]].setdefault(affix[1], []).append(i)
+        _tamed([self.all[i] for i in self.tried])
+        #: the lengths of the prefixes and suffixes filed
+        self.lengths = tuple(sorted({len(k) for k in d}) for d in self.by_affix)
+        self.rest_ids = rest
+        self.rest = _Narrowed([self.all[i] for i in rest])
+
+    def _get(self, i: int) -> Any:
+        pattern = self.all[i]
+        if pattern is None:
+            pattern = self.all[i] = self._pattern(self.lines[i])
+        return pattern
 
     def narrowed(self, rel: str) -> _Narrowed:
-        name = os.fsencode(rel)
-        hits = self.by_name.get(name.rpartition(b"/")[2], []) + self.by_path.get(name, [])
+        path = os.fsencode(rel)
+        name = path.rpartition(b"/")[2]
+        hits = self.by_name.get(name, []) + self.by_path.get(path, [])
+        prefixes, suffixes = self.by_affix
+        for n in self.lengths[1]:
+            if n > len(name):
+                break
+            hits += suffixes.get(name[-n:], ())
+        for n in self.lengths[0]:
+            if n > len(name):
+                break
+            hits += prefixes.get(name[:n], ())
         if not hits:
             return self.rest
-        return _Narrowed([self.all[i] for i in sorted(hits + self.tried)])
+        return _Narrowed([self._get(i) for i in sorted(hits + self.rest_ids)])
 
 
 @cache
@@ -320,9 +511,10 @@ def _ignores_class() -> Any:
         (not followed if a symlink, as git does; never a blocking open of a FIFO), and each file's
         patterns narrowed to those that can match the entry asked about (:class:`_Lookup`)."""
 
-        def __init__(self, top: str, lookups: list[_Lookup], notes: list[str]) -> None:
+        def __init__(self, top: str, lookups: list[_Lookup], notes: list[str], budget: _Budget) -> None:
             super().__init__(top, [lookup.rules for lookup in lookups], False)
             self.notes = notes  # ignore files not applied, for the scan's notes
+            self.budget = budget
             #: every ignore file's lookup, by its rules' identity (what dulwich's filters list holds)
             self._lookups = {id(lookup.rules): lookup for lookup in lookups}
 
@@ -331,7 +523,8 @@ def _ignores_class() -> Any:
             if cached is not False:
                 return cached  # type: ignore[return-value]
             data = read_regular(os.path.join(self._top_path, path, ".gitignore"), MAX_IGNORE_BYTES)
-            lookup = None if data is None else _lookup(data, os.path.join(path, ".gitignore"), self.notes)
+            shown = os.path.join(path, ".gitignore")
+            lookup = None if data is None else _lookup(data, shown, self.notes, self.budget)
             got = None if lookup is None else lookup.rules
             if lookup is not None:
                 self._lookups[id(got)] = lookup
@@ -344,8 +537,20 @@ def _ignores_class() -> Any:
             parts = path.rstrip("/").split("/")
             out: list[tuple[int, Any]] = []
             for depth, rules in super()._filters_for(path):
-                out.append((depth, self._lookups[id(rules)].narrowed("/".join(parts[depth:]))))
+                narrowed = self._lookups[id(rules)].narrowed("/".join(parts[depth:]))
+                self.budget.spend(len(narrowed.patterns))
+                out.append((depth, narrowed))
             return out
+
+        def excluded(self, path: str, is_dir: bool) -> bool:
+            """Does the last pattern matching ``path`` itself exclude it (``path`` as dulwich is asked:
+            a folder with a trailing slash)? What ``is_ignored`` (a file) or ``may_prune_directory``
+            (a folder) answers when no folder above the entry is excluded, as in a walk that did not
+            prune them; they each asked again about every folder above the entry, for each entry."""
+            from dulwich.ignore import _last_matching_pattern
+
+            pattern = _last_matching_pattern(self._filters_for(path), path.rstrip("/"), is_dir)
+            return pattern is not None and pattern.is_exclude
 
     return _Ignores
 
@@ -375,35 +580,47 @@ def _user_excludes_file() -> str:
     return os.path.join(xdg, "git", "ignore")
 
 
-def _lookup(data: bytes, shown: str, notes: list[str]) -> _Lookup | None:
+def _lookup(data: bytes, shown: str, notes: list[str], budget: _Budget) -> _Lookup | None:
     """The rules of one ignore file, or None (and a note) when it has more than MAX_TRIED_PATTERNS
-    patterns that would be tried on every entry."""
-    from dulwich.ignore import IgnoreFilter, read_ignore_patterns
+    patterns with wildcards (tried on every entry), or would bring the listing's ignore files past
+    MAX_WILDCARDS of them in all. They are counted before any is compiled."""
+    from dulwich.ignore import read_ignore_patterns
 
-    lookup = _Lookup(IgnoreFilter(read_ignore_patterns(_ignore_lines(data)), path=shown))
-    if len(lookup.tried) > MAX_TRIED_PATTERNS:
+    lines = list(read_ignore_patterns(_ignore_lines(data)))
+    wild = sum(_plain(line) is None for line in lines)
+    if wild > MAX_TRIED_PATTERNS or budget.wildcards + wild > MAX_WILDCARDS:
+        why = (
+            f"more than {MAX_TRIED_PATTERNS:,}"
+            if wild > MAX_TRIED_PATTERNS
+            else f"the ignore files read before hold {budget.wildcards:,}; more than {MAX_WILDCARDS:,} in all"
+        )
         notes.append(
-            f"{shown}: {len(lookup.tried):,} ignore patterns with wildcards (more than "
-            f"{MAX_TRIED_PATTERNS:,}) not applied: its files are listed as if it were empty"
+            f"{shown}: {wild:,} ignore patterns with wildcards ({why}) not applied: its files are "
+            "listed as if it were empty"
         )
         return None
-    _tamed(lookup.rules)  # in place: the lookup holds the same patterns
-    return lookup
+    budget.wildcards += wild
+    return _Lookup(lines, shown)
 
 
-def ignore_rules(top: str, gitdir: str, notes: list[str] | None = None) -> IgnoreFilterManager:
+def ignore_rules(
+    top: str, gitdir: str, notes: list[str] | None = None, budget: _Budget | None = None
+) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them;
-    an ignore file not applied is named in ``notes`` (as the rules are read, lazily)."""
+    an ignore file not applied is named in ``notes`` (as the rules are read, lazily). Their pattern
+    tries are counted in ``budget`` (shared by the submodules of one listing), which raises
+    :class:`TooManyTries` when they are too many for the entries met."""
     notes = [] if notes is None else notes
+    budget = budget or _Budget()
     lookups = []
     for path, follow in (
         (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
         (_user_excludes_file(), True),
     ):
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
-        if data is not None and (lookup := _lookup(data, path, notes)) is not None:
+        if data is not None and (lookup := _lookup(data, path, notes, budget)) is not None:
             lookups.append(lookup)
-    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes)
+    manager: IgnoreFilterManager = _ignores_class()(top, lookups, notes, budget)
     return manager
 
 
@@ -415,6 +632,7 @@ class Listing:
     names: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative folder, strerror)
     notes: list[str] = field(default_factory=list)  # ignore files not applied, and why
+    tries: int = 0  # the ignore patterns tried (see MAX_TRIES)
 
 
 def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -> Listing | None:
@@ -422,7 +640,9 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     tree or is itself ignored by the enclosing one (such a folder is walked, not listed).
 
     ``prune(rel, full)`` may refuse a folder (relative to root) before it is walked for untracked files.
-    Raises :class:`DamagedIndex` when the index cannot be trusted.
+    Raises :class:`DamagedIndex` when the index cannot be trusted, and two of its kind:
+    :class:`GitDirOutside` when the git directory lies outside the work tree, :class:`TooManyTries`
+    when the ignore rules cost more pattern tries than the entries met allow.
     """
     found = find_work_tree(root)
     if found is None:
@@ -432,11 +652,15 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     if ".git" in prefix.split("/"):
         return None  # a folder inside the git directory: not part of the work tree
     listing = Listing()
-    rules = ignore_rules(top, gitdir, listing.notes)
+    rules: Any = ignore_rules(top, gitdir, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
-    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0)
+    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
     listing.names.sort()
+    listing.tries = rules.budget.tries
+    if len(listing.notes) > MAX_NOTES:  # one per ignore file not applied: a repository makes any number
+        more = len(listing.notes) - MAX_NOTES
+        listing.notes[MAX_NOTES:] = [f"and {more:,} more notes of the listing like these"]
     return listing
 
 
@@ -444,31 +668,53 @@ def _list(
     top: str,
     gitdir: str,
     prefix: str,
-    rules: IgnoreFilterManager,
+    rules: Any,
     out: Listing,
     shown: str,
     prune: Callable[[str, str], bool],
     depth: int,
+    bound: str,
 ) -> None:
-    """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules)."""
+    """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules), whose
+    git directories must lie inside ``bound`` (the outermost work tree: ``.git/modules/...``)."""
     tracked, modules = read_index(gitdir)
     cut = len(prefix) + 1 if prefix else 0
     under = (prefix + "/") if prefix else ""
     out.names.extend(shown + p[cut:] for p in tracked if p.startswith(under))
     for sub in sorted(m for m in modules if m.startswith(under)):
         folder = os.path.join(top, sub)
-        subgit = git_dir_of(folder)
         rel = shown + sub[cut:]
+        try:
+            subgit = git_dir_of(folder, bound)
+        except GitDirOutside as exc:
+            out.notes.append(f"submodule {rel}: {exc}; its files are not listed")
+            continue
         if subgit is None or depth >= _MAX_SUBMODULE_DEPTH or prune(rel, folder):
             continue  # a submodule that is not checked out holds nothing
-        _list(folder, subgit, "", ignore_rules(folder, subgit, out.notes), out, rel + "/", prune, depth + 1)
+        rules_of = ignore_rules(folder, subgit, out.notes, rules.budget)
+        _list(folder, subgit, "", rules_of, out, rel + "/", prune, depth + 1, bound)
     _untracked(top, prefix, rules, tracked, modules, out, shown, prune)
+
+
+def _nested(folder: str, top: str, shown: str, notes: list[str]) -> bool:
+    """Is ``folder`` a nested repository, which git does not enter? Only when its ``.git`` is a git
+    directory or a ``gitdir:`` file naming one, as git decides: any ``.git`` entry made a folder's
+    files vanish from the listing (a file of garbage in each folder hid the whole tree, with no note,
+    where git lists them). One naming a git directory outside the work tree is not looked at: the
+    folder is left out, with a note."""
+    if not os.path.lexists(os.path.join(folder, ".git")):
+        return False
+    try:
+        return git_dir_of(folder, top) is not None
+    except GitDirOutside as exc:
+        notes.append(f"folder {shown}: {exc}; its files are not listed (a nested repository's)")
+        return True
 
 
 def _untracked(
     top: str,
     prefix: str,
-    rules: IgnoreFilterManager,
+    rules: Any,
     tracked: set[str],
     modules: set[str],
     out: Listing,
@@ -485,27 +731,34 @@ def _untracked(
         except OSError as exc:
             out.unreadable.append(((shown + rel_dir[cut:]).rstrip("/") or ".", exc.strerror or str(exc)))
             continue
+        rules.budget.entries += len(entries)
+        # every folder on the stack has no excluded folder above it (nor is one): the start was
+        # checked by list_work_tree, the others by the test below
         for entry in entries:
             if entry.name == ".git":
                 continue
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
                 is_dir = entry.is_dir(follow_symlinks=False)
+                # dulwich's own test (a link to a folder counts as one for folder-only patterns)
+                followed = is_dir or (entry.is_symlink() and os.path.isdir(entry.path))
             except OSError:
-                is_dir = False
+                is_dir = followed = False
             if is_dir:
-                if rel in modules or os.path.lexists(os.path.join(entry.path, ".git")):
+                if rel in modules or _nested(entry.path, top, shown + rel[cut:], out.notes):
                     continue  # a submodule (listed from its own index) or a nested repository
-                if prune(shown + rel[cut:], entry.path) or rules.may_prune_directory(rel + "/"):
+                if prune(shown + rel[cut:], entry.path) or rules.excluded(rel + "/", True):
                     continue
                 stack.append(rel)
-            elif rel not in tracked and not rules.is_ignored(rel):
+            elif rel not in tracked and not rules.excluded(rel, followed):
                 out.names.append(shown + rel[cut:])
 
 
 __all__ = [
     "DamagedIndex",
+    "GitDirOutside",
     "Listing",
+    "TooManyTries",
     "find_work_tree",
     "git_dir_of",
     "ignore_rules",

@@ -331,8 +331,22 @@ def default_store(first: SourceRoot) -> Path:
     if first.only is not None:
         for folder in (here, *here.parents):
             if (folder / ".quarry" / "store.json").is_file():
-                return folder / ".quarry"
-    return here / ".quarry"
+                return _not_a_link(folder / ".quarry")
+    return _not_a_link(here / ".quarry")
+
+
+def _not_a_link(store: Path) -> Path:
+    """The default store ``store``, refused when it is a symbolic link: a repository can ship
+    ``.quarry`` linked to any folder (an empty one anywhere, or another store of the user's), and the
+    run wrote there, outside the source, to a place the user never named."""
+    if store.is_symlink():
+        import os
+
+        raise UsageError(
+            f"the default store '{store}' is a symbolic link (to '{os.readlink(store)}'): it is not "
+            "followed out of the source; give the store's place with --store PATH"
+        )
+    return store
 
 
 def name_repo(roots: list[SourceRoot], repo: str) -> SourceRoot:

@@ -60,9 +60,12 @@ def registry(snap: Snapshot | None) -> dict[str, dict[str, Any]]:
 def git_identity(root: str) -> str | None:
     """``git:<root commit>[/<subfolder>]`` of the git work tree holding ``root``, or None (no git, no
     commit yet, a shallow clone whose root commit is not here, unreadable objects)."""
-    from codequarry.git_listing import _common_dir, find_work_tree
+    from codequarry.git_listing import GitDirOutside, _common_dir, find_work_tree
 
-    found = find_work_tree(root)
+    try:
+        found = find_work_tree(root)
+    except GitDirOutside:  # another repository's identity is not borrowed (the scan's note says why)
+        return None
     if found is None:
         return None
     top, gitdir = found
@@ -315,7 +318,10 @@ def refuse_shipped_store(store_path: str | os.PathLike[str]) -> None:
     from codequarry.git_listing import MAX_INDEX_BYTES, DamagedIndex, find_work_tree, read_index, read_regular
 
     real = os.path.realpath(store_path)
-    found = find_work_tree(real) if os.path.isdir(real) else None
+    try:
+        found = find_work_tree(real) if os.path.isdir(real) else None
+    except DamagedIndex:  # a git directory outside the work tree: not read, so nothing says "tracked"
+        return
     if found is None:
         return
     top, gitdir = found

@@ -285,6 +285,13 @@ def scan(
     """List every file of every source. ``never`` holds folders (the store) that are never listed."""
     manifest = Manifest()
     never_real = {os.path.realpath(p) for p in never}
+    for source in sources:  # the store's own files, written by this run, are no corpus
+        held = next((p for p in never_real if inside(os.path.realpath(source.root), p)), None)
+        if held is not None:
+            raise UsageError(
+                f"source '{source.root}' is inside the store '{held}': a store's own files are not a "
+                "corpus; extract a folder outside it, or give another --store"
+            )
     excluder = _Excluder(exclude)
     for source in sources:
         _Scanner(source, excluder, never_real, manifest).run()

@@ -164,9 +164,11 @@ def test_no_subprocess_is_started_by_the_scan(tmp_path: Path, git_env: dict[str,
     assert {n for n in listing.names if (repo / n).is_file()} == expected
 
 
-def test_linked_worktree_and_submodule(tmp_path: Path, git_env: dict[str, str]) -> None:
-    """A linked worktree (a '.git' file) is listed from its own index; a submodule's files are listed
-    from the submodule's index, below its folder."""
+def test_linked_worktree_and_submodule(
+    tmp_path: Path, git_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A linked worktree (a '.git' file) is listed from its own index, once the user trusts its main
+    repository (outside it); a submodule's files are listed from the submodule's index, below its folder."""
     lib = tmp_path / "lib"
     lib.mkdir()
     git(lib, git_env, "init", "-q")
@@ -187,6 +189,8 @@ def test_linked_worktree_and_submodule(tmp_path: Path, git_env: dict[str, str]) 
 
     got = {f.path for f in scan(resolve_sources([main])).files}
     assert got == {".gitmodules", "a.py", "vendor/lib/core.py"}
+    assert scan(resolve_sources([wt])).listing["wt"] == "walk"  # its git directory is main's
+    monkeypatch.setenv("QUARRY_GIT_DIRS", str(main))
     in_wt = scan(resolve_sources([wt]))
     assert in_wt.listing["wt"] == "git"
     assert {f.path for f in in_wt.files} == {
