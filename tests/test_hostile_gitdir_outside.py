@@ -70,7 +70,7 @@ def test_a_git_directory_outside_the_tree_is_not_read(
         find_work_tree(str(root))
     assert git_identity(str(root)) is None  # not the victim's root commit
     summary = _extract(root, tmp_path / "store", git_env)
-    assert summary["listing"] == {"tree": "walk"}
+    assert summary["listing"] == {"tree": "gitignore"}
     assert any("outside the work tree" in n and "QUARRY_GIT_DIRS" in n for n in summary["notes"]), summary
     assert summary["files_scanned"] == 1  # a.py, which the victim's info/exclude would have hidden
 
@@ -85,16 +85,22 @@ def test_a_linked_worktree_outside_is_walked_unless_the_user_trusts_its_reposito
     git(main, git_env, "worktree", "add", "-q", str(wt), "-b", "side")
     (wt / "new.py").write_text("N = 1\n")
     (wt / "x.tmp").write_text("ignored by the main repository's info/exclude\n")
+    (wt / ".gitignore").write_text("venv/\n")
+    (wt / "venv").mkdir()
+    (wt / "venv" / "site.py").write_text("V = 1\n")
 
     summary = _extract(wt, tmp_path / "s1", git_env)
-    assert summary["listing"] == {"wt": "walk"}
+    # nothing of the main repository is read (its info/exclude would hide x.tmp), but the worktree's
+    # own .gitignore still keeps its virtualenv out, as git would
+    assert summary["listing"] == {"wt": "gitignore"}
     assert any("outside the work tree" in n for n in summary["notes"])
+    assert summary["files_scanned"] == 4  # .gitignore, secret.py, new.py, x.tmp; not venv/site.py
     assert git_identity(str(wt)) is None
 
     trusted = {**git_env, "QUARRY_GIT_DIRS": str(main)}
     summary = _extract(wt, tmp_path / "s2", trusted)
     assert summary["listing"] == {"wt": "git"}
-    assert summary["files_scanned"] == 2  # secret.py (tracked) and new.py; x.tmp is ignored
+    assert summary["files_scanned"] == 3  # .gitignore, secret.py (tracked), new.py; x.tmp is ignored
     os.environ["QUARRY_GIT_DIRS"] = str(main)
     try:
         assert git_identity(str(wt)) == f"git:{root_commit}"
@@ -126,7 +132,7 @@ def test_a_submodule_inside_the_tree_and_a_subfolder_are_still_listed_by_git(
     assert git_identity(str(main / "sub")) is not None
     # the submodule scanned alone: its git directory is the superproject's, outside it
     summary = _extract(main / "vendor" / "lib", tmp_path / "s2", git_env)
-    assert summary["listing"] == {"lib": "walk"}
+    assert summary["listing"] == {"lib": "gitignore"}
     assert any("outside the work tree" in n for n in summary["notes"])
 
 

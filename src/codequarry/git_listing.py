@@ -16,8 +16,9 @@ dulwich's parsers and never through git:
 A git directory is read only inside the work tree that holds it: a ``.git`` file (``gitdir: ...``), a
 ``.git`` symlink or a ``commondir`` that resolves elsewhere (a linked worktree or a submodule whose
 repository lives outside the folder scanned, or a repository naming another one on the machine to
-borrow its identity and ignore rules) raises :class:`GitDirOutside`, and the folder is walked instead
-with a note, unless the user names that git directory's folder in ``QUARRY_GIT_DIRS``.
+borrow its identity and ignore rules) raises :class:`GitDirOutside`; the listing then reads nothing
+outside the tree and lists every file its own ``.gitignore`` files (and the user's global excludes) do
+not exclude, with a note, unless the user names that git directory's folder in ``QUARRY_GIT_DIRS``.
 
 Every file is opened without following a symlink and without blocking (a FIFO named ``.gitignore`` is
 skipped). An index that fails its checksum or cannot be parsed raises :class:`DamagedIndex`: the caller
@@ -210,7 +211,20 @@ def git_dir_of(folder: str, within: str | None = None) -> str | None:
 def find_work_tree(root: str) -> tuple[str, str] | None:
     """(top of the work tree, git dir) of the repository holding ``root``, or None. Like git, the
     search stops at a file-system boundary and does not climb into a folder of the user's
-    ``GIT_CEILING_DIRECTORIES``."""
+    ``GIT_CEILING_DIRECTORIES``. Raises :class:`GitDirOutside` when the git directory found lies
+    outside the work tree."""
+    found = _search(root)
+    if found is None:
+        return None
+    top, gitdir = found
+    if isinstance(gitdir, GitDirOutside):
+        raise gitdir
+    return top, gitdir
+
+
+def _search(root: str) -> tuple[str, str | GitDirOutside] | None:
+    """:func:`find_work_tree`, but a git directory outside the work tree is returned (as the
+    exception that says so) instead of raised, with the top of that work tree."""
     ceilings = {
         os.path.realpath(c) for c in os.environ.get("GIT_CEILING_DIRECTORIES", "").split(os.pathsep) if c
     }
@@ -220,7 +234,10 @@ def find_work_tree(root: str) -> tuple[str, str] | None:
     except OSError:
         return None
     while True:
-        gitdir = git_dir_of(cur)
+        try:
+            gitdir = git_dir_of(cur)
+        except GitDirOutside as exc:
+            return cur, exc
         if gitdir is not None:
             return cur, gitdir
         parent = os.path.dirname(cur)
@@ -604,19 +621,21 @@ def _lookup(data: bytes, shown: str, notes: list[str], budget: _Budget) -> _Look
 
 
 def ignore_rules(
-    top: str, gitdir: str, notes: list[str] | None = None, budget: _Budget | None = None
+    top: str, gitdir: str | None, notes: list[str] | None = None, budget: _Budget | None = None
 ) -> IgnoreFilterManager:
     """The ignore rules of the work tree at ``top``, as ``git ls-files --exclude-standard`` uses them;
     an ignore file not applied is named in ``notes`` (as the rules are read, lazily). Their pattern
     tries are counted in ``budget`` (shared by the submodules of one listing), which raises
-    :class:`TooManyTries` when they are too many for the entries met."""
+    :class:`TooManyTries` when they are too many for the entries met. With no ``gitdir`` (one outside
+    the work tree, not read) there is no ``info/exclude``: the tree's ``.gitignore`` files and the
+    user's global excludes only."""
     notes = [] if notes is None else notes
     budget = budget or _Budget()
     lookups = []
-    for path, follow in (
-        (os.path.join(_common_dir(gitdir), "info", "exclude"), False),
-        (_user_excludes_file(), True),
-    ):
+    sources = [(_user_excludes_file(), True)]
+    if gitdir is not None:
+        sources.insert(0, (os.path.join(_common_dir(gitdir), "info", "exclude"), False))
+    for path, follow in sources:
         data = read_regular(path, MAX_IGNORE_BYTES, follow=follow)
         if data is not None and (lookup := _lookup(data, path, notes, budget)) is not None:
             lookups.append(lookup)
@@ -633,6 +652,9 @@ class Listing:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (relative folder, strerror)
     notes: list[str] = field(default_factory=list)  # ignore files not applied, and why
     tries: int = 0  # the ignore patterns tried (see MAX_TRIES)
+    #: ``git`` (the index and the ignore rules) or ``gitignore`` (a git directory outside the work
+    #: tree, not read: every file not ignored by the tree's own ignore files, none "tracked")
+    kind: str = "git"
 
 
 def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -> Listing | None:
@@ -640,11 +662,13 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     tree or is itself ignored by the enclosing one (such a folder is walked, not listed).
 
     ``prune(rel, full)`` may refuse a folder (relative to root) before it is walked for untracked files.
-    Raises :class:`DamagedIndex` when the index cannot be trusted, and two of its kind:
-    :class:`GitDirOutside` when the git directory lies outside the work tree, :class:`TooManyTries`
-    when the ignore rules cost more pattern tries than the entries met allow.
+    A work tree whose git directory lies outside it (:class:`GitDirOutside`: a linked worktree, or a
+    pointer planted to borrow another repository's index and ignore rules) is listed without reading
+    it: the files its own ignore files do not exclude (``kind`` ``gitignore``, with a note).
+    Raises :class:`DamagedIndex` when the index cannot be trusted, and :class:`TooManyTries` (of its
+    kind) when the ignore rules cost more pattern tries than the entries met allow.
     """
-    found = find_work_tree(root)
+    found = _search(root)
     if found is None:
         return None
     top, gitdir = found
@@ -652,10 +676,23 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     if ".git" in prefix.split("/"):
         return None  # a folder inside the git directory: not part of the work tree
     listing = Listing()
-    rules: Any = ignore_rules(top, gitdir, listing.notes)
+    if isinstance(gitdir, GitDirOutside):
+        # a linked worktree (or a hostile pointer): nothing outside is read, but the tree's own
+        # .gitignore files still keep its virtualenvs and build outputs out, as git would
+        listing.kind = "gitignore"
+        listing.notes.append(
+            f"{gitdir}; listed by the work tree's own ignore files instead (no file counts as tracked)"
+        )
+        rules: Any = ignore_rules(top, None, listing.notes)
+    else:
+        rules = ignore_rules(top, gitdir, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
-    _list(top, gitdir, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
+    keep = prune or (lambda _r, _f: False)
+    if isinstance(gitdir, GitDirOutside):
+        _untracked(top, prefix, rules, set(), set(), listing, "", keep)
+    else:
+        _list(top, gitdir, prefix, rules, listing, "", keep, 0, top)
     listing.names.sort()
     listing.tries = rules.budget.tries
     if len(listing.notes) > MAX_NOTES:  # one per ignore file not applied: a repository makes any number

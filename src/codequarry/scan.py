@@ -205,7 +205,7 @@ class _Scanner:
             )
             listed = None
         if listed is not None:
-            self.manifest.listing[self.src.repo] = "git"
+            self.manifest.listing[self.src.repo] = listed.kind
             self.manifest.notes.extend(f"{self.src.repo}: {note}" for note in listed.notes)
             for rel, why in listed.unreadable:
                 self.skip(rel, f"unreadable_dir: {why}")

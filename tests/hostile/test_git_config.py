@@ -189,7 +189,7 @@ def test_linked_worktree_and_submodule(
 
     got = {f.path for f in scan(resolve_sources([main])).files}
     assert got == {".gitmodules", "a.py", "vendor/lib/core.py"}
-    assert scan(resolve_sources([wt])).listing["wt"] == "walk"  # its git directory is main's
+    assert scan(resolve_sources([wt])).listing["wt"] == "gitignore"  # its git directory is main's
     monkeypatch.setenv("QUARRY_GIT_DIRS", str(main))
     in_wt = scan(resolve_sources([wt]))
     assert in_wt.listing["wt"] == "git"
