@@ -146,3 +146,48 @@ def test_twin_groups_need_the_same_paths_and_keys() -> None:
             elif key is None:
                 only.add(id(task))
     assert twin_groups(tasks, keys, only) == (("a", "b", "f"), ("c",), ("d",), ("e",))
+
+
+def test_the_copies_come_in_file_order_with_the_rows_of_a_plain_copy() -> None:
+    """Twins.copy gives each twin its first's rows and puts the whole in (repo, path) order (stable:
+    a file's rows keep their order), so that the output's write need not sort millions of rows;
+    the rows are those of the derived repos plus one renamed copy per twin, as before."""
+    from codequarry.operations import _by_file, _in_file_order
+    from codequarry.optwins import Twins
+
+    rows = pa.table(
+        {
+            "repo": ["c", "a", "c", "a", "a"],
+            "path": ["z.py", "y.py", "b.py", "x.py", "y.py"],
+            "line": [1, 2, 3, 4, 5],
+        }
+    )
+    twins = Twins(frozenset({"a", "c"}), {"a": ("b", "d"), "c": ("e",)})
+    got = twins.copy(rows)
+    assert _in_file_order(got)
+    assert not _in_file_order(rows)
+    want = rows
+    for first, others in twins.copies.items():
+        mine = rows.filter(pa.compute.equal(rows.column("repo"), first))
+        for twin in others:
+            want = pa.concat_tables([want, mine.set_column(0, "repo", pa.array([twin] * mine.num_rows))])
+    assert got.equals(want.sort_by([("repo", "ascending"), ("path", "ascending")]))
+    assert got.column("line").to_pylist()[:3] == [4, 2, 5]  # repo a: x.py, then y.py's two rows in order
+    assert pa.concat_tables(_by_file(got)).equals(got)
+    alone = Twins(frozenset({"a"}), {"a": ("b",)})
+    no_path = pa.table({"repo": ["a", "a"], "n": [2, 1]})
+    assert alone.copy(no_path).to_pydict() == {"repo": ["a", "a", "b", "b"], "n": [2, 1, 2, 1]}
+
+
+def test_file_order_needs_no_null_and_sorted_keys() -> None:
+    from codequarry.operations import _in_file_order
+
+    def t(repos: list[str | None], paths: list[str | None]) -> pa.Table:
+        return pa.table({"repo": pa.array(repos, pa.string()), "path": pa.array(paths, pa.string())})
+
+    assert _in_file_order(t(["a", "a", "b"], ["x", "x", "a"]))
+    assert not _in_file_order(t(["a", "a", "b"], ["y", "x", "a"]))
+    assert not _in_file_order(t(["b", "a"], ["a", "b"]))
+    assert not _in_file_order(t(["a", None], ["a", "b"]))
+    assert not _in_file_order(t(["a", "a"], ["a", None]))
+    assert _in_file_order(t(["a"], ["a"])) and not _in_file_order(t([None], ["a"]))

@@ -117,3 +117,69 @@ def test_files_over_max_file_size_are_read_once_and_their_rows_equal_a_run_witho
     assert with_reuse.skipped == without.skipped == {"too_large": 3}  # type: ignore[attr-defined]
     assert dump(tmp_path / "reuse") == dump(tmp_path / "plain")
     assert len(dump(tmp_path / "reuse")["errors"]) == 3
+
+
+def test_an_extension_less_file_is_sniffed_once_per_inode(tmp_path: Path, monkeypatch: object) -> None:
+    """The worklist reads the head of an extension-less file to tell its language (a shebang): once
+    per hard-linked file, the other names taking that language by their lstat; a real copy is read."""
+    import pytest
+
+    from codequarry import worklist
+    from codequarry.scan import SourceRoot, scan
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    roots = [tmp_path / n for n in ("a", "b", "c")]
+    roots[0].mkdir()
+    (roots[0] / "tool").write_text("#!/usr/bin/env python3\nprint(1)\n")
+    (roots[0] / "data").write_bytes(b"\x00\x01 not a script\n")
+    for r in roots[1:]:
+        r.mkdir()
+        os.link(roots[0] / "tool", r / "tool")
+        os.link(roots[0] / "data", r / "data")
+    (roots[2] / "data").unlink()
+    (roots[2] / "data").write_text("#!/bin/sh\necho hi\n")  # other bytes under the same name
+    reads: list[str] = []
+    real = worklist.refine_read
+
+    def counted(root: str, path: str, language: str | None) -> object:
+        reads.append(f"{Path(root).name}/{path}")
+        return real(root, path, language)
+
+    monkeypatch.setattr(worklist, "refine_read", counted)
+    manifest = scan([SourceRoot(repo=r.name, root=str(r)) for r in roots])
+    tasks = {(t.repo, t.path): t.language for t in worklist.manifest_tasks(manifest)}
+    assert tasks[("a", "tool")] == tasks[("b", "tool")] == tasks[("c", "tool")] == "python"
+    assert tasks[("a", "data")] == tasks[("b", "data")] != tasks[("c", "data")] == "shell"
+    assert sorted(reads) == ["a/data", "a/tool", "c/data"]
+
+
+def test_the_copies_parts_record_the_keys_of_their_rows(tmp_path: Path) -> None:
+    """The parts of copied rows carry the keys of their followers (not found again from their rows):
+    the commit's key record of every part names exactly the (repo, path) pairs its rows hold."""
+    import pyarrow.parquet as pq
+
+    from codequarry.parts import _keys
+    from codequarry.store.keyfile import path_of, read_record
+
+    first = tmp_path / "src" / "one"
+    (first / "pkg").mkdir(parents=True)
+    (first / "pkg" / "__init__.py").write_text("")
+    for i in range(5):
+        (first / "pkg" / f"m{i}.py").write_text(f"def f{i}(x):\n    return len(x) + {i}\n")
+    repos = [first]
+    for name in ("two", "three"):
+        dst = tmp_path / "src" / name
+        (dst / "pkg").mkdir(parents=True)
+        for f in (first / "pkg").iterdir():
+            os.link(f, dst / "pkg" / f.name)
+        repos.append(dst)
+    store = tmp_path / "store"
+    assert _run(repos, store, True).reused >= 10  # type: ignore[attr-defined]
+    checked = 0
+    for name in ("files", "functions", "modules"):
+        record = read_record(path_of(store, name))
+        for rel, part in record["parts"].items():
+            got = _keys(pq.read_table(store / "tables" / name / rel, columns=["repo", "path"]))
+            assert got == {(r, p) for r, ps in part["keys"].items() for p in ps}
+            checked += 1
+    assert checked >= 6

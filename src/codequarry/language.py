@@ -169,20 +169,25 @@ def refine(root: str, path: str, name_language: str | None) -> str | None:
     """The language of the file ``path`` (stored form, relative to ``root``) when its name left it
     open: reads a little, at most :data:`SNIFF_BYTES`, and only for extension-less files and
     ambiguous extensions, through the safe open of :mod:`codequarry.corpus_io`."""
+    return refine_read(root, path, name_language)[0]
+
+
+def refine_read(root: str, path: str, name_language: str | None) -> tuple[str | None, os.stat_result | None]:
+    """:func:`refine`, and the ``fstat`` of the file it read (None: it read nothing)."""
     from codequarry.corpus_io import open_corpus
 
     ambiguous = is_ambiguous(path)
     if name_language is not None and not ambiguous:
-        return name_language
+        return name_language, None
     try:
-        fh, _st = open_corpus(root, path)
+        fh, st = open_corpus(root, path)
         with fh:
             head = fh.read(SNIFF_BYTES if ambiguous else 128)
     except OSError:
-        return name_language
+        return name_language, None
     if ambiguous:
-        return sniff_header(head)
-    return language_of_shebang(head)
+        return sniff_header(head), st
+    return language_of_shebang(head), st
 
 
 #: which tables each language's files fill (beyond ``files``, and ``blobs`` when selected); opt-in

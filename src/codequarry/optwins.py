@@ -68,20 +68,45 @@ class Twins:
 
     def copy(self, data: pa.Table) -> pa.Table:
         """``data`` (an output of the derived repos) with, for each twin, its first's rows under the
-        twin's name; the other columns' buffers are shared, not copied."""
+        twin's name; the other columns' buffers are shared, not copied. With a ``path`` column the
+        result is in (repo, path) order (a stable sort of ``data``, then each repo's rows in repo
+        order): what the output's write sorts it by, so that sort finds it done (100 twins' copies
+        of the standard library's ``tests``: 2.3 M rows, ~2.9 s of CPU to sort)."""
         if not data.num_rows or "repo" not in data.column_names:
             return data
         i = data.column_names.index("repo")
         field = data.schema.field(i)
-        pieces = [data]
-        for first, twins in sorted(self.copies.items()):
-            rows = data.filter(pc.equal(data.column(i), pa.scalar(first, field.type)))
-            if not rows.num_rows:
+        if "path" not in data.column_names or data.column(i).null_count:
+            pieces = [data]
+            for first, twins in sorted(self.copies.items()):
+                rows = data.filter(pc.equal(data.column(i), pa.scalar(first, field.type)))
+                if not rows.num_rows:
+                    continue
+                for twin in twins:
+                    name = pa.repeat(pa.scalar(twin, field.type), rows.num_rows)
+                    pieces.append(rows.set_column(i, field, name))
+            return pa.concat_tables(pieces) if len(pieces) > 1 else data
+        data = data.sort_by([("repo", "ascending"), ("path", "ascending")])  # the derived repos' rows only
+        counts = pc.value_counts(data.column(i))  # in order of appearance: repo order
+        own: dict[str, pa.Table] = {}
+        start = 0
+        for repo, n in zip(
+            counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True
+        ):
+            own[repo] = data.slice(start, n)
+            start += n
+        pieces_by_repo = dict(own)
+        for first, twins in self.copies.items():
+            rows = own.get(first)
+            if rows is None:
                 continue
             for twin in twins:
-                name = pa.repeat(pa.scalar(twin, field.type), rows.num_rows)
-                pieces.append(rows.set_column(i, field, name))
-        return pa.concat_tables(pieces) if len(pieces) > 1 else data
+                pieces_by_repo[twin] = rows.set_column(
+                    i, field, pa.repeat(pa.scalar(twin, field.type), rows.num_rows)
+                )
+        if len(pieces_by_repo) == len(own):
+            return data
+        return pa.concat_tables([pieces_by_repo[r] for r in sorted(pieces_by_repo)])
 
     def copy_errors(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The operation's ``errors`` rows with each twin's copies of its first's."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -382,9 +383,9 @@ def copy_rows(
     clock = clock if clock is not None else WriteClock()
     tables_dir = str(store.tables_dir)
 
-    def write(table: str, rows: pa.RecordBatch | pa.Table) -> None:
+    def write(table: str, rows: pa.RecordBatch | pa.Table, keys: frozenset[Key] | None = None) -> None:
         with clock:
-            part = write_part(tables_dir, run_id, table, rows)
+            part = write_part(tables_dir, run_id, table, rows, keys)
         clock.rows += rows.num_rows
         add(part)
 
@@ -423,6 +424,9 @@ def copy_rows(
         pa.array([f.task.path for f in followers], pa.string()),
         pa.array([f.task.mtime_ns for f in followers], pa.int64()),
         np.fromiter((f.task.path == f.source[1] for f in followers), np.bool_, len(followers)),
+        # each follower's (repo, path), one tuple shared by its keys in every table's parts (the
+        # parts' keys are known from the followers: no group-by of each part's rows to find them)
+        [(sys.intern(f.task.repo), f.task.path) for f in followers],
     )
     members = [np.flatnonzero(of_batch[src] == b) for b in range(len(batches))]
     for table in sorted(tables):
@@ -437,8 +441,8 @@ def copy_rows(
                 )
             if rows is None or not rows.num_rows:
                 continue
-            for part in _copies(rows, members[b], src, number, prov, table == "files"):
-                write(table, part)
+            for part, keys in _copies(rows, members[b], src, number, prov, table == "files"):
+                write(table, part, keys)
             del rows
             pa.default_memory_pool().release_unused()  # the batch's buffers, back to the system
     return redo
@@ -633,6 +637,7 @@ class _Provenance:
     path: pa.Array
     mtime_ns: pa.Array
     same_path: np.ndarray
+    keys: list[Key]
 
 
 def _copies(
@@ -642,13 +647,14 @@ def _copies(
     number: dict[str, int],
     prov: _Provenance,
     is_files: bool,
-) -> Iterable[pa.Table]:
+) -> Iterable[tuple[pa.Table, frozenset[Key]]]:
     """Tables of the rows of the followers ``chosen`` (indices into ``src``, the followers' sources
     by number, and ``prov``): each follower takes its source's rows in their order, with its own repo
     and path (and mtime in ``files``). The sources' rows are put in (repo, path) order once (a stable
     sort, one contiguous copy of the batch's rows, whatever the copies), so that a follower's rows
     are one range of them, and followers in the order of their sources (a copy of a whole repo) take
-    long ranges: slices of the sorted rows, not a gather of each row."""
+    long ranges: slices of the sorted rows, not a gather of each row. Each with its (repo, path)
+    keys: those of its followers (each has rows there)."""
     order = pc.sort_indices(rows, sort_keys=[("repo", "ascending"), ("path", "ascending")])
     joined = pc.binary_join_element_wise(rows.column("repo"), rows.column("path"), "\x00")
     codes = pc.dictionary_encode(joined).combine_chunks()
@@ -675,7 +681,9 @@ def _copies(
         done = int(ends[begin - 1]) if begin else 0
         fits = int(np.searchsorted(ends[begin:], done + limit, side="right"))
         end = min(len(chosen), begin + max(1, fits))
-        yield _gather(rows, chosen[begin:end], first[begin:end], per[begin:end], prov, is_files)
+        group = chosen[begin:end]
+        keys = frozenset(prov.keys[i] for i in group.tolist())
+        yield _gather(rows, group, first[begin:end], per[begin:end], prov, is_files), keys
         begin = end
 
 

@@ -78,10 +78,15 @@ class IndexedPart:
 
     @classmethod
     def of(cls, size: int, mtime: int, rows: int, keys: frozenset[Key]) -> IndexedPart:
-        paths: dict[str, set[str]] = {}
-        for repo, path in keys:
-            paths.setdefault(repo, set()).add(path)
-        part = cls(size, mtime, rows, {repo: frozenset(ps) for repo, ps in paths.items()})
+        repos = {repo for repo, _ in keys}
+        if len(repos) == 1:  # the usual part: one repo's (a chunk and a copy hold one repo's files)
+            by_repo = {repos.pop(): frozenset(path for _, path in keys)}
+        else:
+            paths: dict[str, set[str]] = {}
+            for repo, path in keys:
+                paths.setdefault(repo, set()).add(path)
+            by_repo = {repo: frozenset(ps) for repo, ps in paths.items()}
+        part = cls(size, mtime, rows, by_repo)
         part.__dict__["keys"] = keys  # what ``keys`` would make
         return part
 

@@ -110,12 +110,16 @@ class RunWriter(IndexedCommits):
         if part.keys is not None:
             canon = self._keys
             keys = []
+            shared = True  # every key already the run's own tuple (the reuse copies' parts)
             for key in part.keys:
                 got = canon.get(key)
                 if got is None:
-                    got = canon[key] = (sys.intern(key[0]), key[1])
+                    repo = sys.intern(key[0])
+                    got = canon[key] = key if repo is key[0] else (repo, key[1])
+                shared = shared and got is key
                 keys.append(got)
-            part = dataclasses.replace(part, keys=frozenset(keys))
+            if not shared:
+                part = dataclasses.replace(part, keys=frozenset(keys))
         self.parts[part.dataset].append(part)
         self.rows[part.dataset] = self.rows.get(part.dataset, 0) + part.rows
 
