@@ -79,7 +79,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=5, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=6, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -195,15 +195,25 @@ class _Walker(Uses, Known):
             elif typed is not None and isinstance(node.target, (ast.Name, ast.Attribute)):
                 self.assign(node.target, typed, scope)  # declared, e.g. a dataclass field
         elif isinstance(node, (ast.For, ast.AsyncFor)):
-            self.assign(node.target, ["e", self.expr(node.iter, scope)], scope)
+            iterated = self.expr(node.iter, scope)
+            if isinstance(node, ast.For):
+                self.protocol(node.iter, scope, iterated, "iter")
+            self.assign(node.target, ["e", iterated], scope)
             self.body(node.body, scope)
             self.body(node.orelse, scope)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 value = self.expr(item.context_expr, scope)
+                if isinstance(node, ast.With):
+                    self.protocol(item.context_expr, scope, value, "with")
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, ["w", value], scope)
             self.body(node.body, scope)
+        elif isinstance(node, ast.Raise):
+            raised = self.expr(node.exc, scope)
+            if node.exc is not None and not isinstance(node.exc, ast.Call):
+                self.protocol(node.exc, scope, raised, "raise")
+            self.expr(node.cause, scope)
         elif isinstance(node, ast.Return):
             if node.value is not None and scope.func is not None:
                 self.facts["ret"].append([scope.func, self.expr(node.value, scope)])
@@ -468,7 +478,10 @@ class _Walker(Uses, Known):
 
     def comprehension(self, node: Any, scope: Scope) -> Any:
         for gen in node.generators:
-            self.assign(gen.target, ["e", self.expr(gen.iter, scope)], function_scope(scope))
+            iterated = self.expr(gen.iter, scope)
+            if not gen.is_async:
+                self.protocol(gen.iter, scope, iterated, "iter")
+            self.assign(gen.target, ["e", iterated], function_scope(scope))
             for cond in gen.ifs:
                 self.expr(cond, scope)
         self.site += 1
@@ -496,6 +509,15 @@ class _Walker(Uses, Known):
         while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
+
+    def protocol(self, node: Any, scope: Scope, value: Any, kind: str) -> None:
+        """A call Python makes with no call expression: ``for x in obj`` calls ``obj.__iter__`` and
+        ``__next__`` of what that returns (kind ``iter``), ``with obj`` its ``__enter__`` and
+        ``__exit__`` (``with``), ``raise Cls`` instantiates the class (``raise``). A use of that kind
+        at ``node``'s position, of ``["x", kind, value]``: the solver answers with the methods of the
+        corpus that run."""
+        if value is not None and value[0] not in ("q", "t", "d"):  # not a literal: may be an instance
+            self.ref(node, scope, ["x", kind, value], kind)
 
     def callbacks(self, node: ast.Call, scope: Scope, name: str, args: list[Any], kwargs: list[Any]) -> None:
         """A builtin that calls a function it is given (``map(f, xs)``, ``sorted(xs, key=f)``): a

@@ -365,7 +365,7 @@ class Solver(Worklist):
         if tag == "b":
             return {("B", e[1])}
         if tag == "m":
-            return {self.module_obj(e[1])}
+            return {self.module_obj(e[1], ctx[0])}
         if tag == "t":
             for i, elt in enumerate(e[2]):
                 key = None if elt and elt[0] == "e" else i
@@ -390,6 +390,8 @@ class Solver(Worklist):
             return {("S", qualified(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
         if tag == "=":
             return e[1]
+        if tag == "x":
+            return self.protocol(e[1], self.eval(e[2], ctx))
         if tag == "p":
             return self.dotted(e[1])
         if tag == "n":  # an instance of a type (annotations, self): see outside.py
@@ -462,8 +464,19 @@ class Solver(Worklist):
                     self.add_elem(obj[1], target[2], vals)
 
     # -- modules and attributes ---------------------------------------------------------------------
-    def module_obj(self, name: str) -> Obj:
-        return ("M", name) if name in self.modules or name in self.packages else ("X", name)
+    def module_obj(self, name: str, importer: str = "") -> Obj:
+        """The module an absolute import of ``name`` in module ``importer`` finds: the corpus's, else
+        one beside the importer (a script's folder is first on ``sys.path``: ``main.py`` beside
+        ``nested/`` imports ``nested.to_import``, which the corpus names ``pkg.nested.to_import`` when
+        the folder is a package itself), else one outside the corpus."""
+        if name in self.modules or name in self.packages:
+            return ("M", name)
+        folder = importer.rpartition(".")[0]
+        if folder:
+            beside = f"{folder}.{name}"
+            if beside in self.modules or beside in self.packages:
+                return ("M", beside)
+        return ("X", name)
 
     def dotted(self, path: str) -> Any:
         """What a dotted path a framework imports by name (``pkg.mw.Middleware``) stands for."""
@@ -480,14 +493,14 @@ class Solver(Worklist):
     def star_lookup(self, module: str, name: str, depth: int = 0) -> Any:
         """A global the module never binds: from its star imports, else nothing."""
         for star in self.stars.get(module, ()):
-            obj = self.module_obj(star)
+            obj = self.module_obj(star, module)
             if obj[0] == "X":
                 continue
-            var = self.globals.get(star, _NO_NAMES).get(name)
+            var = self.globals.get(obj[1], _NO_NAMES).get(name)
             if var is not None:
                 return self.get(var)
             if depth < 3:
-                got = self.star_lookup(star, name, depth + 1)
+                got = self.star_lookup(obj[1], name, depth + 1)
                 if got:
                     return got
         return EMPTY
@@ -894,7 +907,7 @@ class Solver(Worklist):
         known = self.callees[i] if self.converged else [None] * len(facts["calls"])
         for call, callee in zip(facts["calls"], known, strict=True):
             objs = _ordered(drop_guesses(self.eval(call[4], ctx) if callee is None else callee))
-            calls.append((objs, call[7], tuple(call[:4])))
+            calls.append((self.instantiated(objs), call[7], tuple(call[:4])))
             at.setdefault((call[0], call[1]), (call[4], objs))
         refs = []
         for r in facts.get("refs", ()):
@@ -904,6 +917,50 @@ class Solver(Worklist):
             else:
                 refs.append((_ordered(drop_guesses(self.eval(r[4], ctx))), r[:4]))
         return calls, refs
+
+    def protocol(self, kind: str, objs: Any) -> set[Obj]:
+        """The corpus methods Python calls for ``kind`` (see :meth:`.facts._Walker.protocol`) on
+        ``objs``: ``iter`` the ``__iter__`` of an instance and ``__next__`` of the instances it
+        returns, ``with`` ``__enter__`` and ``__exit__``, ``raise`` a class (what calling it runs)."""
+        out: set[Obj] = set()
+        for obj in objs:
+            if kind == "raise":
+                if obj[0] == "K" and obj[1] in self.classes:
+                    out.add(obj)
+                continue
+            if obj[0] != "I":
+                continue
+            names = ("__enter__", "__exit__") if kind == "with" else ("__iter__",)
+            for name in names:
+                for method in self.class_attr(obj[1], name, obj):
+                    if method[0] != "BM":
+                        continue
+                    out.add(method)
+                    if name == "__iter__":
+                        for it in self.returns(method[1]):
+                            if it[0] == "I":
+                                out |= {m for m in self.class_attr(it[1], "__next__", it) if m[0] == "BM"}
+        return out
+
+    def instantiated(self, objs: list[Obj]) -> list[Obj]:
+        """What a call of ``objs`` runs: a corpus class with neither ``__init__`` nor ``__new__`` in
+        the corpus part of its MRO runs the ``__init__`` of its first outside base when that is an
+        external class (``class A(ext.Base)``: ``A()`` runs ``ext.Base.__init__``)."""
+        if not any(o[0] == "K" for o in objs):
+            return objs
+        out: list[Obj] = []
+        for obj in objs:
+            if obj[0] == "K" and obj[1] in self.classes and self.final:
+                inst = ("I", obj[1])
+                if not self.class_attr(obj[1], "__init__", inst) and not self.class_attr(
+                    obj[1], "__new__", obj
+                ):
+                    outside = [o for o in outside_attr(self, obj[1], "__init__") if o[0] == "XA"]
+                    if outside:
+                        out.extend(o for o in outside if o not in out)
+                        continue
+            out.append(obj)
+        return out
 
 
 class Signature:
