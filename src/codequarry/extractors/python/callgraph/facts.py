@@ -114,6 +114,10 @@ class _Walker(Uses, Known):
         self.site = 0
         self.lambdas = 0
         self.star = False
+        #: (scope, variable) -> the variable's version its reads in that scope take (see :meth:`body`)
+        self.versions: dict[tuple[int, str], str] = {}
+        self._version_count: dict[str, int] = {}
+        self.declared: frozenset[str] = frozenset()  # names some scope declares global or nonlocal
         self.types = Annotations(self)
         self.scope_defs: dict[str, set[str]] = {}  # qualname of a def or class -> the defs it binds
 
@@ -124,6 +128,7 @@ class _Walker(Uses, Known):
             isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
         )
         self.binds = bindings(self.src)  # what each scope binds, before its body is read
+        self.declared = frozenset(name for n in self.src.nodes(ast.Global, ast.Nonlocal) for name in n.names)
         scope = Scope("module", "", None)
         self.bind(scope, tree)
         self.body(tree.body, scope)
@@ -167,8 +172,49 @@ class _Walker(Uses, Known):
 
     # -- statements -------------------------------------------------------------------------------
     def body(self, stmts: list[ast.stmt], scope: Scope) -> None:
-        for stmt in stmts:
-            self.stmt(stmt, scope)
+        """The statements of one block, in order. A name the block assigns twice or more with a plain
+        ``name = value`` is flow-sensitive within the block: each such assignment writes a version of
+        the variable (which flows into the variable), and the reads that follow in the same scope, up
+        to a statement that may bind the name otherwise, read that version only (``x = f; x = g;
+        x()`` calls ``g``). Reads elsewhere (other functions, later blocks) read the variable: all of
+        its values."""
+        plan = _reassigned(stmts, self.declared)
+        if not plan:
+            for stmt in stmts:
+                self.stmt(stmt, scope)
+            return
+        saved = self.versions
+        self.versions = dict(saved)
+        try:
+            for stmt in stmts:
+                simple = _plain_targets(stmt) & plan
+                for name in plan - simple:
+                    if _binds(stmt, name):
+                        self.versions.pop((id(scope), self.store_var(name, scope)), None)
+                if simple:
+                    self.versioned(stmt, scope, simple)  # type: ignore[arg-type]
+                else:
+                    self.stmt(stmt, scope)
+        finally:
+            self.versions = saved
+
+    def versioned(self, node: ast.Assign, scope: Scope, names: set[str]) -> None:
+        """``name = value`` (each target a name) where the block reassigns ``names``: see :meth:`body`."""
+        if scope.kind == "module":
+            self.setting_strings(node)
+            self.exports(node)
+        value = self.expr(node.value, scope)
+        for target in node.targets:
+            name = target.id  # type: ignore[attr-defined]
+            if name not in names:
+                self.assign(target, value, scope)
+                continue
+            var = self.store_var(name, scope)
+            n = self._version_count[var] = self._version_count.get(var, 0) + 1
+            version = f"{var}@{n}"
+            self.facts["assign"].append([["v", version], value])
+            self.facts["assign"].append([["v", var], ["v", version]])
+            self.versions[(id(scope), var)] = version
 
     def stmt(self, node: ast.stmt, scope: Scope) -> None:  # noqa: C901 - one dispatch over statement types
         if isinstance(node, FUNCS):
@@ -383,6 +429,10 @@ class _Walker(Uses, Known):
         cls = node.__class__
         if cls is ast.Name:
             got = self.var(node.id, scope)
+            if self.versions and got is not None and got[0] == "v":
+                version = self.versions.get((id(scope), got[1]))
+                if version is not None:
+                    got = ["v", version]
             self.ref(node, scope, got, kind)
             return got
         if cls is ast.Constant:
@@ -439,8 +489,12 @@ class _Walker(Uses, Known):
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         self.expr(node.slice, scope)
-        if isinstance(node.slice, ast.Slice):  # ``xs[1:]``: the same elements (taken as the same container)
-            return self.expr(node.value, scope)
+        if isinstance(node.slice, ast.Slice):
+            value = self.expr(node.value, scope)
+            bounds = _bounds(node.slice)
+            if bounds is None:  # ``xs[i:]``, ``xs[::2]``: the same elements (taken as the same container)
+                return value
+            return ["sl", value, *bounds]  # ``xs[1:3]``: elements 1 and 2, at 0 and 1
         return ["i", self.expr(node.value, scope), _key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
@@ -590,6 +644,58 @@ _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
     ast.Starred: _Walker.starred,
     ast.BinOp: _Walker.binop,
 }
+
+
+def _plain_targets(stmt: ast.stmt) -> set[str]:
+    """The names ``stmt`` assigns when it is ``a = value`` or ``a = b = value`` (names only)."""
+    if stmt.__class__ is ast.Assign and all(t.__class__ is ast.Name for t in stmt.targets):  # type: ignore[attr-defined]
+        return {t.id for t in stmt.targets}  # type: ignore[attr-defined]
+    return set()
+
+
+def _reassigned(stmts: list[ast.stmt], declared: frozenset[str]) -> set[str]:
+    """Names assigned twice or more in the block by plain ``name = value`` statements (none that some
+    scope of the file declares global or nonlocal: another function may rebind those in between)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for stmt in stmts:
+        if stmt.__class__ is ast.Assign:
+            for name in _plain_targets(stmt):
+                (twice if name in seen else seen).add(name)
+    return twice - declared
+
+
+def _binds(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` may bind or delete ``name`` anywhere inside it (an over-approximation)."""
+    for node in ast.walk(stmt):
+        cls = node.__class__
+        if cls is ast.Name:
+            if node.id == name and node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
+                return True
+        elif cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            if node.name == name:  # type: ignore[attr-defined]
+                return True
+        elif cls in (ast.Import, ast.ImportFrom):
+            if any((a.asname or a.name.partition(".")[0]) == name for a in node.names):  # type: ignore[attr-defined]
+                return True
+        elif cls in (ast.ExceptHandler, ast.MatchAs, ast.MatchStar):
+            if getattr(node, "name", None) == name:
+                return True
+    return False
+
+
+def _bounds(node: ast.Slice) -> tuple[int, int | None] | None:
+    """(start, stop) of a slice with constant, non-negative bounds and no step (stop None: to the end)."""
+
+    def bound(e: Any) -> int | None:
+        if isinstance(e, ast.Constant) and e.value.__class__ is int and e.value >= 0:
+            return int(e.value)
+        return -1 if e is not None else None
+
+    lower, upper = bound(node.lower), bound(node.upper)
+    if node.step is not None or lower == -1 or upper == -1:
+        return None
+    return lower or 0, upper
 
 
 def _key(node: Any) -> Any:

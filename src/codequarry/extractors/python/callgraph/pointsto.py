@@ -392,6 +392,8 @@ class Solver(Worklist):
             return e[1]
         if tag == "x":
             return self.protocol(e[1], self.eval(e[2], ctx))
+        if tag == "sl":
+            return self.sliced(self.eval(e[1], ctx), e[2], e[3])
         if tag == "p":
             return self.dotted(e[1])
         if tag == "n":  # an instance of a type (annotations, self): see outside.py
@@ -917,6 +919,24 @@ class Solver(Worklist):
             else:
                 refs.append((_ordered(drop_guesses(self.eval(r[4], ctx))), r[:4]))
         return calls, refs
+
+    def sliced(self, objs: Any, start: int, stop: int | None) -> set[Obj]:
+        """``xs[start:stop]`` (constant bounds): of a list or tuple made in the corpus, a container of
+        its own holding the elements at those indexes, shifted to start at 0 (an element at an unknown
+        index may be any of them); anything else is taken as it is."""
+        out: set[Obj] = set()
+        for obj in objs:
+            if obj[0] != "L" or container_type(obj[1]) not in ("list", "tuple"):
+                out.add(obj)
+                continue
+            site = f"{obj[1]}[{start}:{'' if stop is None else stop}]"
+            for key, vals in list(self.slots(obj[1]).items()):
+                if key is None or key.__class__ is not int:
+                    self.add_elem(site, None, vals)
+                elif start <= key and (stop is None or key < stop):
+                    self.add_elem(site, key - start, vals)
+            out.add(("L", site))
+        return out
 
     def protocol(self, kind: str, objs: Any) -> set[Obj]:
         """The corpus methods Python calls for ``kind`` (see :meth:`.facts._Walker.protocol`) on
