@@ -21,6 +21,7 @@ yield, a call) is a task, run again only when something it read grew.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from codequarry.extractors.python.callgraph import codec
@@ -162,6 +163,7 @@ class Solver(Worklist):
         self._class_stored = _class_stored(self.files)
         #: attribute -> the classes some store set it on (``Cls.attr = ...``; see :meth:`set_on_class`)
         self._set_on: dict[str, set[str]] = {}
+        self._imported: frozenset[str] | None = None  # module names some import names (:meth:`script`)
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -468,17 +470,37 @@ class Solver(Worklist):
     # -- modules and attributes ---------------------------------------------------------------------
     def module_obj(self, name: str, importer: str = "") -> Obj:
         """The module an absolute import of ``name`` in module ``importer`` finds: the corpus's, else
-        one beside the importer (a script's folder is first on ``sys.path``: ``main.py`` beside
-        ``nested/`` imports ``nested.to_import``, which the corpus names ``pkg.nested.to_import`` when
-        the folder is a package itself), else one outside the corpus."""
+        one beside the importer when the importer is a script (a script's folder is first on
+        ``sys.path``: ``main.py`` beside ``nested/`` imports ``nested.to_import``, which the corpus
+        names ``pkg.nested.to_import`` when the folder is a package itself), else one outside the
+        corpus. A script here: a module no corpus import names, nor any package above it; and a name
+        of the standard library is never looked up beside it."""
         if name in self.modules or name in self.packages:
             return ("M", name)
         folder = importer.rpartition(".")[0]
         if folder:
             beside = f"{folder}.{name}"
-            if beside in self.modules or beside in self.packages:
+            if (
+                (beside in self.modules or beside in self.packages)
+                and name.partition(".")[0] not in sys.stdlib_module_names
+                and self.script(importer)
+            ):
                 return ("M", beside)
         return ("X", name)
+
+    def script(self, module: str) -> bool:
+        """Whether no import of the corpus names ``module`` or a package above it."""
+        if self._imported is None:
+            names: set[str] = {star for stars in self.stars.values() for star in stars}
+            for _module, facts in self.files:
+                for _target, value in facts["assign"]:
+                    if value and value[0] == "m":
+                        names.add(value[1])
+                    elif value and value[0] == "a" and value[1] and value[1][0] == "m":
+                        names.update((value[1][1], f"{value[1][1]}.{value[2]}"))
+            self._imported = frozenset(names)
+        parts = module.split(".")
+        return not any(".".join(parts[:i]) in self._imported for i in range(1, len(parts) + 1))
 
     def dotted(self, path: str) -> Any:
         """What a dotted path a framework imports by name (``pkg.mw.Middleware``) stands for."""
@@ -923,15 +945,20 @@ class Solver(Worklist):
     def sliced(self, objs: Any, start: int, stop: int | None) -> set[Obj]:
         """``xs[start:stop]`` (constant bounds): of a list or tuple made in the corpus, a container of
         its own holding the elements at those indexes, shifted to start at 0 (an element at an unknown
-        index may be any of them); anything else is taken as it is."""
+        index may be any of them); anything else, and ``xs[:]``, is taken as it is. A slice of a
+        slice holds its elements at unknown indexes (one such container per list: ``xs = xs[1:]`` in
+        a loop makes no new one each time)."""
+        if start == 0 and stop is None:
+            return set(objs)
         out: set[Obj] = set()
         for obj in objs:
             if obj[0] != "L" or container_type(obj[1]) not in ("list", "tuple"):
                 out.add(obj)
                 continue
-            site = f"{obj[1]}[{start}:{'' if stop is None else stop}]"
+            root, sliced, _ = obj[1].partition("[")
+            site = f"{root}[?]" if sliced else f"{root}[{start}:{'' if stop is None else stop}]"
             for key, vals in list(self.slots(obj[1]).items()):
-                if key is None or key.__class__ is not int:
+                if sliced or key is None or key.__class__ is not int:
                     self.add_elem(site, None, vals)
                 elif start <= key and (stop is None or key < stop):
                     self.add_elem(site, key - start, vals)
