@@ -670,17 +670,13 @@ def _binds(stmt: ast.stmt, name: str) -> bool:
     for node in ast.walk(stmt):
         cls = node.__class__
         if cls is ast.Name:
-            if node.id == name and node.ctx.__class__ is not ast.Load:  # type: ignore[attr-defined]
-                return True
-        elif cls in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
-            if node.name == name:  # type: ignore[attr-defined]
-                return True
+            bound = node.id == name and node.ctx.__class__ is not ast.Load  # type: ignore[attr-defined]
         elif cls in (ast.Import, ast.ImportFrom):
-            if any((a.asname or a.name.partition(".")[0]) == name for a in node.names):  # type: ignore[attr-defined]
-                return True
-        elif cls in (ast.ExceptHandler, ast.MatchAs, ast.MatchStar):
-            if getattr(node, "name", None) == name:
-                return True
+            bound = any((a.asname or a.name.partition(".")[0]) == name for a in node.names)  # type: ignore[attr-defined]
+        else:  # a def, class, except handler or match pattern binding the name
+            bound = getattr(node, "name", None) == name
+        if bound:
+            return True
     return False
 
 
