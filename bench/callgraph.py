@@ -60,7 +60,7 @@ SHARE = """
     WITH sites AS (
         SELECT path, line, col,
                CASE WHEN starts_with(callee, '@') THEN 'decorator'
-                    WHEN callee ~ '^(for [.][.][.] in|with|raise) ' THEN 'statement'
+                    WHEN callee ~ '^(async )?(for [.][.][.] in|with|raise) ' THEN 'statement'
                     WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN 'name'
                     WHEN callee ~ '^(self|cls)[.][A-Za-z_][A-Za-z0-9_]*$' THEN 'self_method'
                     WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*)+$' THEN 'dotted'

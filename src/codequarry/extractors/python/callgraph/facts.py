@@ -242,16 +242,16 @@ class _Walker(Uses, Known):
                 self.assign(node.target, typed, scope)  # declared, e.g. a dataclass field
         elif isinstance(node, (ast.For, ast.AsyncFor)):
             iterated = self.expr(node.iter, scope)
-            if isinstance(node, ast.For):
-                self.protocol(node.iter, scope, iterated, "iter")
+            self.protocol(node.iter, scope, iterated, "iter" if isinstance(node, ast.For) else "aiter")
             self.assign(node.target, ["e", iterated], scope)
             self.body(node.body, scope)
             self.body(node.orelse, scope)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 value = self.expr(item.context_expr, scope)
-                if isinstance(node, ast.With):
-                    self.protocol(item.context_expr, scope, value, "with")
+                self.protocol(
+                    item.context_expr, scope, value, "with" if isinstance(node, ast.With) else "awith"
+                )
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, ["w", value], scope)
             self.body(node.body, scope)
@@ -533,8 +533,7 @@ class _Walker(Uses, Known):
     def comprehension(self, node: Any, scope: Scope) -> Any:
         for gen in node.generators:
             iterated = self.expr(gen.iter, scope)
-            if not gen.is_async:
-                self.protocol(gen.iter, scope, iterated, "iter")
+            self.protocol(gen.iter, scope, iterated, "aiter" if gen.is_async else "iter")
             self.assign(gen.target, ["e", iterated], function_scope(scope))
             for cond in gen.ifs:
                 self.expr(cond, scope)
@@ -567,7 +566,8 @@ class _Walker(Uses, Known):
     def protocol(self, node: Any, scope: Scope, value: Any, kind: str) -> None:
         """A call Python makes with no call expression: ``for x in obj`` calls ``obj.__iter__`` and
         ``__next__`` of what that returns (kind ``iter``), ``with obj`` its ``__enter__`` and
-        ``__exit__`` (``with``), ``raise Cls`` instantiates the class (``raise``). A use of that kind
+        ``__exit__`` (``with``), their ``async`` forms ``__aiter__`` / ``__anext__`` (``aiter``) and
+        ``__aenter__`` / ``__aexit__`` (``awith``), ``raise Cls`` instantiates the class (``raise``). A use of that kind
         at ``node``'s position, of ``["x", kind, value]``: the solver answers with the methods of the
         corpus that run."""
         if value is not None and value[0] not in ("q", "t", "d"):  # not a literal: may be an instance

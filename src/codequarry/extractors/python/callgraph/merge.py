@@ -21,9 +21,9 @@ from codequarry.extractors.python.callgraph.domain import CAP, container_type
 
 #: uses that are calls with no call expression of their own: a decorator applied, a function a
 #: builtin calls (``map(f, xs)``: a row of that call)
-_APPLIED = ("decorator", "callback", "iter", "with", "raise")
+_APPLIED = ("decorator", "callback", "iter", "with", "aiter", "awith", "raise")
 #: of those, the ones that are no reference of their own (the value's use is one already)
-_NOT_REFERENCES = ("callback", "iter", "with", "raise")
+_NOT_REFERENCES = ("callback", "iter", "with", "aiter", "awith", "raise")
 _CORPUS = ("function", "method", "class")
 #: objects of names outside the corpus (an outside module's name, instance, attribute)
 _OUTSIDE = ("X", "XI", "XA")
@@ -254,7 +254,9 @@ def _applications(
         found = [t for t in found if t[1] is not None]  # not a lambda, nor a class with no __init__
         # one receiver's ``__iter__`` and ``__next__`` (``__enter__`` and ``__exit__``) all run
         names = [t[1].rpartition(".")[2] for t in found]
-        one = len(set(names)) == len(names) if kind in ("iter", "with") else len(found) == 1
+        one = (
+            len(set(names)) == len(names) if kind in _PROTOCOL_CALLEE and kind != "raise" else len(found) == 1
+        )
         for t in found:
             out.append(
                 {
@@ -276,7 +278,13 @@ def _applications(
 
 
 #: the callee written in a row of a call Python makes for a statement (``for ... in c``, ``raise E``)
-_PROTOCOL_CALLEE = {"iter": "for ... in", "with": "with", "raise": "raise"}
+_PROTOCOL_CALLEE = {
+    "iter": "for ... in",
+    "aiter": "async for ... in",
+    "with": "with",
+    "awith": "async with",
+    "raise": "raise",
+}
 
 
 def _written(e: Any, calls: Any) -> str:

@@ -54,6 +54,14 @@ from codequarry.extractors.python.callgraph.outside import (
     stored_attributes,
 )
 
+#: per statement protocol (:meth:`Solver.protocol`): the methods called on the object, and the one
+#: then called on what the first returns (an iterator's ``__next__``)
+_PROTOCOLS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "iter": (("__iter__",), "__next__"),
+    "aiter": (("__aiter__",), "__anext__"),
+    "with": (("__enter__", "__exit__"), None),
+    "awith": (("__aenter__", "__aexit__"), None),
+}
 _NO_SLOTS: dict[Any, set[Obj]] = {}
 #: the value of a variable or slot past the cap: TOP, and it grows no more. One object, compared by
 #: identity (no set is changed in place). A set that merely holds TOP (taken from a capped one) is
@@ -968,7 +976,8 @@ class Solver(Worklist):
     def protocol(self, kind: str, objs: Any) -> set[Obj]:
         """The corpus methods Python calls for ``kind`` (see :meth:`.facts._Walker.protocol`) on
         ``objs``: ``iter`` the ``__iter__`` of an instance and ``__next__`` of the instances it
-        returns, ``with`` ``__enter__`` and ``__exit__``, ``raise`` a class (what calling it runs)."""
+        returns, ``with`` ``__enter__`` and ``__exit__`` (``aiter``, ``awith``: their async forms),
+        ``raise`` a class (what calling it runs)."""
         out: set[Obj] = set()
         for obj in objs:
             if kind == "raise":
@@ -977,16 +986,15 @@ class Solver(Worklist):
                 continue
             if obj[0] != "I":
                 continue
-            names = ("__enter__", "__exit__") if kind == "with" else ("__iter__",)
+            names, step = _PROTOCOLS[kind]
             for name in names:
                 for method in self.class_attr(obj[1], name, obj):
                     if method[0] != "BM":
                         continue
                     out.add(method)
-                    if name == "__iter__":
-                        for it in self.returns(method[1]):
-                            if it[0] == "I":
-                                out |= {m for m in self.class_attr(it[1], "__next__", it) if m[0] == "BM"}
+                    for it in self.returns(method[1]) if step else ():
+                        if it[0] == "I" and step:
+                            out |= {m for m in self.class_attr(it[1], step, it) if m[0] == "BM"}
         return out
 
     def instantiated(self, objs: list[Obj]) -> list[Obj]:
