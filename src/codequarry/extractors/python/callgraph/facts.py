@@ -432,7 +432,11 @@ class _Walker(Uses, Known):
             if self.versions and got is not None and got[0] == "v":
                 version = self.versions.get((id(scope), got[1]))
                 if version is not None:
-                    got = ["v", version]
+                    # the version; when the solve knows nothing of it (a value from outside the
+                    # corpus), every value of the variable, as without versions
+                    read = ["o", [["v", version], ["u", version, got]]]
+                    self.ref(node, scope, got if kind is None else read, kind)
+                    return read
             self.ref(node, scope, got, kind)
             return got
         if cls is ast.Constant:

@@ -295,6 +295,8 @@ def _written(e: Any, calls: Any) -> str:
         return str(e[1]).rpartition(":")[2]
     if e[0] == "a":
         return f"{_written(e[1], calls)}.{e[2]}"
+    if e[0] == "o" and e[1]:  # a name's version, or all of its values (see facts.body)
+        return _written(e[1][0], calls)
     if e[0] == "c" and e[1] < len(calls):
         return f"{_written(calls[e[1]][4], calls)}(...)"
     return "?"
