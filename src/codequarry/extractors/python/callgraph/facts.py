@@ -8,7 +8,8 @@ Expressions are small lists:
 
 ``["v", var]`` a variable, ``["b", name]`` a builtin, ``["m", module]`` a module, ``["a", e, attr]``
 an attribute, ``["c", i]`` the value call site ``i`` returns, ``["f", qual]`` a def or lambda,
-``["k", qual]`` a class, ``["t", site, [e...]]`` a list/tuple/set, ``["d", site, [[key, e]...]]`` a
+``["k", qual]`` a class, ``["t", site, [e...]]`` a list/tuple/set (``["t", site, [e], "*"]`` a
+comprehension's, its element at any index), ``["d", site, [[key, e]...]]`` a
 dict, ``["i", e, key]`` a subscript (key an int, a string or null), ``["e", e]`` any element of an
 iterable, ``["o", [e...]]`` any of several, ``["s", class_qual, self]`` ``super()``, ``null`` unknown.
 
@@ -545,7 +546,7 @@ class _Walker(Uses, Known):
         site = f"{self.module}#{_CONTAINER[type(node)]}{self.site}"
         if isinstance(node, ast.DictComp):
             return ["d", site, [[None, self.expr(node.value, scope)]]]
-        return ["t", site, [self.expr(node.elt, scope)]]
+        return ["t", site, [self.expr(node.elt, scope)], "*"]  # "*": the element is at every index
 
     def use(self, node: Any, scope: Scope, kind: str) -> Any:
         """``expr`` of a name or attribute used as ``kind`` (call, argument, decorator, base)."""

@@ -6,7 +6,13 @@ replaced (``@deco def f`` where ``deco`` returns ``wrapper``) calls what the sol
 target (``exact`` when there is one, ``possible`` when there are several), or stays unresolved with a
 ``reason``: the dynamic call it is (``getattr`` with a computed name, ``eval``), else ``no value known
 for the callee``. A callee that is a lambda gets kind ``lambda`` (its calls are its enclosing
-function's rows already).
+function's rows already). A name outside the corpus by its text (kind ``external``) that the solver
+finds only in the corpus (an import a script finds beside itself) takes the solver's targets.
+
+Calls with no call expression are rows too, from the scope holding them (``_applications``): a
+decorator applied, a function a builtin calls (``map(f, xs)``), and the methods Python calls for a
+statement on an instance of the corpus (``for``: ``__iter__`` and ``__next__``; ``with``:
+``__enter__`` and ``__exit__``; their async forms; ``raise Cls``: what calling ``Cls`` runs).
 """
 
 from __future__ import annotations

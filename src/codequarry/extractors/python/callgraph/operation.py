@@ -16,7 +16,11 @@ the whole corpus to a definition, a ``functions`` or ``classes`` row named ``mod
   class or its bases; ``super().m()``: ``m`` of the bases; ``cls()``: the enclosing class;
 - names a file takes with ``from m import *``: looked up in ``m``, counted only when ``m`` defines them;
 - calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one (kind
-  ``method``, target ``...Base.__init__``), else the row targets the class itself (kind ``class``).
+  ``method``, target ``...Base.__init__``), else its ``__new__``; a class with neither runs no code
+  of the corpus: its row has kind ``class``, the class in ``target_module`` / ``target_qualname`` /
+  ``target_path`` / ``target_line`` and a null ``target`` (no edge; the solver makes it the
+  ``__init__`` of an external base when the class has one: ``ext.Base.__init__``, kind
+  ``external``).
 
 What this name-based step leaves unresolved, or gets wrong because a corpus decorator replaced a def,
 the points-to solver answers (:mod:`codequarry.extractors.python.callgraph.merge`, over the per-file
@@ -25,7 +29,9 @@ stay unresolved a ``reason``. The same solve fills ``references``.
 
 A name whose module no repo holds is *external* (``builtins.len``; ``os.getcwd`` in a corpus without
 the standard library); so is a name a corpus module takes from a star import of an outside module
-(``os.getcwd`` with the standard library: ``posix.getcwd``). Everything else (attributes of instances,
+(``os.getcwd`` with the standard library: ``posix.getcwd``), and a name whose module only another
+repo holds when that module binds nothing so named (``from ext import f`` in one repo, an ``ext``
+without ``f`` in another: not the one imported). Everything else (attributes of instances,
 dynamic calls, values a module binds by assignment, such as ``open = TarFile.open``) is *unresolved*:
 its row stays, with null targets. In a store of several repos, the first repo holding a module the name
 could live in answers: the caller's own repo, then the others by name. When one fully qualified name has
@@ -75,12 +81,14 @@ class CallEdge:
 
     caller: str  # fully qualified name of the calling scope: pkg.app.main, or pkg.app at module level
     caller_scope: str  # calls.scope: qualname of the calling def or class, '' for module level
-    callee: str  # as written: self.session.get
+    callee: str  # as written: self.session.get; a statement's call: 'for ... in xs', 'with cm', 'raise E', '@deco'
     # the name the callee stands for before re-exports and bases are followed: calls.resolved, else
     # <enclosing class>.<m> for self.m() / cls.m(), <m>.<name> for a name from `from m import *`
     resolved_name: str | None
-    kind: str  # function | method | class | external | unresolved
-    target: str | None  # fully qualified name reached: a corpus definition, or (external) a name outside
+    kind: str  # function | method | class | external | lambda | unresolved
+    # fully qualified name reached: a corpus definition, or (external) a name outside; null when no
+    # code runs that a row can name: a class with no __init__/__new__ (kind class), a lambda, unresolved
+    target: str | None
     target_repo: str | None  # where the definition is (null unless function, method or class)
     target_path: str | None
     target_module: str | None

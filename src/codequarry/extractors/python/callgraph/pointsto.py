@@ -377,8 +377,9 @@ class Solver(Worklist):
         if tag == "m":
             return {self.module_obj(e[1], ctx[0])}
         if tag == "t":
+            anywhere = len(e) > 3  # a comprehension's element: at any index
             for i, elt in enumerate(e[2]):
-                key = None if elt and elt[0] == "e" else i
+                key = None if anywhere or (elt and elt[0] == "e") else i
                 self.add_elem(e[1], key, self.eval(elt, ctx))
             return {("L", e[1])}
         if tag == "d":
