@@ -22,7 +22,9 @@ shared; medians of the repeats are quoted, and `ratio` = call_graph / default. W
 runs (which goes first alternates), and reports ``baseline_ratio`` beside ``ratio``. `facts_mb` is the
 size of the facts text, `facts_store_mb` the callgraph_facts table on disk. Then it reads the store:
 the share of call sites resolved, by the form of the callee (a plain name, `self.m` / `cls.m`,
-another dotted name, a corpus decorator applied (`@deco`: always resolved, so apart), anything else:
+another dotted name, a corpus decorator applied (`@deco`: always resolved, so apart), a method
+Python calls for a statement (`for ... in x`, `with x`, `raise E`: rows only where found, so apart too),
+anything else:
 calls of calls, subscripts), the kinds of rows, and the targets
 that are not a `functions` / `classes` row (must be 0). With ``--reach N``: for N files drawn at
 random (seed 1), the share of the repo's solver tasks a change to the file can reach through what the
@@ -58,6 +60,7 @@ SHARE = """
     WITH sites AS (
         SELECT path, line, col,
                CASE WHEN starts_with(callee, '@') THEN 'decorator'
+                    WHEN callee ~ '^(async )?(for [.][.][.] in|with|raise) ' THEN 'statement'
                     WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*$' THEN 'name'
                     WHEN callee ~ '^(self|cls)[.][A-Za-z_][A-Za-z0-9_]*$' THEN 'self_method'
                     WHEN callee ~ '^[A-Za-z_][A-Za-z0-9_]*([.][A-Za-z_][A-Za-z0-9_]*)+$' THEN 'dotted'
@@ -71,8 +74,8 @@ MISSING = """
     WHERE g.kind IN ('function', 'method', 'class')
       AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.repo = g.target_repo
                       AND f.module || '.' || f.qualname = g.target)
-      AND NOT EXISTS (SELECT 1 FROM classes c WHERE c.repo = g.target_repo
-                      AND c.module || '.' || c.qualname = g.target)
+      AND NOT EXISTS (SELECT 1 FROM classes c WHERE c.repo = g.target_repo AND g.target IS NULL
+                      AND c.module || '.' || c.qualname = g.target_module || '.' || g.target_qualname)
 """
 
 

@@ -2,7 +2,8 @@
 
 Each program is its own repo in one store; its ``expected.json`` lists every edge ``caller -> target``
 that running it takes (callers and targets fully qualified; a module's top level is the module name;
-calling a class is an edge to its ``__init__`` when it defines or inherits one, else to the class;
+calling a class is an edge to its ``__init__`` (or ``__new__``) when it defines or inherits one, to an
+outside base's ``__init__`` when that is external, else no edge: no code of the program runs;
 applying a corpus decorator is an edge from the scope holding the decorated def or class to it).
 Edges to builtins and outside packages count only in the ``builtins``, ``external`` and ``dynamic``
 categories;
@@ -42,7 +43,7 @@ def graph(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[tuple[str, 
     extract(make_plan(roots, store=store, workers=1, select=["python.call_graph"]))
     table = sql(
         open_store(store),
-        "SELECT repo, caller, kind, target FROM call_graph WHERE kind NOT IN ('unresolved', 'lambda')",
+        "SELECT repo, caller, kind, target FROM call_graph WHERE target IS NOT NULL",
     )
     got: dict[str, set[tuple[str, str]]] = defaultdict(set)
     for repo, caller, kind, target in zip(
@@ -146,3 +147,37 @@ def test_a_file_that_fails_to_parse_costs_only_its_own_edges(tmp_path: Path) -> 
     extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
     rows = sql(open_store(tmp_path / "s"), "SELECT path, callee, target FROM call_graph").to_pylist()
     assert rows == [{"path": "main.py", "callee": "util.handler", "target": "util.f"}]
+
+
+def test_calls_python_makes_for_statements_are_rows_and_a_class_with_no_init_is_no_edge(
+    tmp_path: Path,
+) -> None:
+    """``for x in obj``, ``with obj`` and ``raise Cls`` call corpus methods with no call expression:
+    rows from the statement's scope, exact when one receiver's methods run; calling a class that
+    neither defines nor inherits ``__init__`` keeps its row (kind ``class``, the class in the
+    ``target_*`` columns) with no ``target``: no corpus code runs."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "main.py").write_text(
+        "class E(Exception):\n    def __init__(self):\n        pass\n"
+        "class It:\n    def __iter__(self):\n        return self\n    def __next__(self):\n        raise E\n"
+        "class Cm:\n    def __enter__(self):\n        return self\n    def __exit__(self, *a):\n        pass\n"
+        "def run(xs):\n    for x in xs:\n        pass\n    with Cm():\n        pass\n"
+        "run(It())\n"
+    )
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(
+        open_store(tmp_path / "s"),
+        "SELECT caller, callee, kind, target, target_qualname, confidence FROM call_graph "
+        "ORDER BY line, col, target NULLS FIRST",
+    ).to_pylist()
+    assert [tuple(r.values()) for r in rows] == [
+        ("main.It.__next__", "raise E", "method", "main.E.__init__", "E.__init__", "exact"),
+        ("main.run", "for ... in xs", "method", "main.It.__iter__", "It.__iter__", "exact"),
+        ("main.run", "for ... in xs", "method", "main.It.__next__", "It.__next__", "exact"),
+        ("main.run", "Cm", "class", None, "Cm", "exact"),
+        ("main.run", "with Cm(...)", "method", "main.Cm.__enter__", "Cm.__enter__", "exact"),
+        ("main.run", "with Cm(...)", "method", "main.Cm.__exit__", "Cm.__exit__", "exact"),
+        ("main", "run", "function", "main.run", "run", "exact"),
+        ("main", "It", "class", None, "It", "exact"),
+    ]

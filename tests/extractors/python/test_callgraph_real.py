@@ -35,12 +35,12 @@ def test_django_edges_reach_definitions_or_are_external(tmp_path: Path) -> None:
         sql(
             s,
             """
-        SELECT g.target FROM call_graph g
+        SELECT coalesce(g.target, g.target_qualname) AS target FROM call_graph g
         WHERE g.kind IN ('function', 'method', 'class')
           AND NOT EXISTS (SELECT 1 FROM functions f WHERE f.repo = g.target_repo
                           AND f.module || '.' || f.qualname = g.target)
-          AND NOT EXISTS (SELECT 1 FROM classes c WHERE c.repo = g.target_repo
-                          AND c.module || '.' || c.qualname = g.target)""",
+          AND NOT EXISTS (SELECT 1 FROM classes c WHERE c.repo = g.target_repo AND g.target IS NULL
+                          AND c.module || '.' || c.qualname = g.target_module || '.' || g.target_qualname)""",
         )
         .column("target")
         .to_pylist()
@@ -50,7 +50,7 @@ def test_django_edges_reach_definitions_or_are_external(tmp_path: Path) -> None:
         sql(
             s,
             "SELECT count(*) AS n FROM call_graph WHERE (kind = 'external' AND target IS NULL) "
-            "OR (kind = 'unresolved' AND (target IS NOT NULL OR reason IS NULL))",
+            "OR (kind = 'unresolved' AND (target IS NOT NULL OR reason IS NULL)) OR (kind = 'class' AND target IS NOT NULL)",
         )
         .column("n")[0]
         .as_py()

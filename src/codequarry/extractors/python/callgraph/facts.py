@@ -8,7 +8,8 @@ Expressions are small lists:
 
 ``["v", var]`` a variable, ``["b", name]`` a builtin, ``["m", module]`` a module, ``["a", e, attr]``
 an attribute, ``["c", i]`` the value call site ``i`` returns, ``["f", qual]`` a def or lambda,
-``["k", qual]`` a class, ``["t", site, [e...]]`` a list/tuple/set, ``["d", site, [[key, e]...]]`` a
+``["k", qual]`` a class, ``["t", site, [e...]]`` a list/tuple/set (``["t", site, [e], "*"]`` a
+comprehension's, its element at any index), ``["d", site, [[key, e]...]]`` a
 dict, ``["i", e, key]`` a subscript (key an int, a string or null), ``["e", e]`` any element of an
 iterable, ``["o", [e...]]`` any of several, ``["s", class_qual, self]`` ``super()``, ``null`` unknown.
 
@@ -79,7 +80,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=5, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=6, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -114,6 +115,10 @@ class _Walker(Uses, Known):
         self.site = 0
         self.lambdas = 0
         self.star = False
+        #: (scope, variable) -> the variable's version its reads in that scope take (see :meth:`body`)
+        self.versions: dict[tuple[int, str], str] = {}
+        self._version_count: dict[str, int] = {}
+        self.declared: frozenset[str] = frozenset()  # names some scope declares global or nonlocal
         self.types = Annotations(self)
         self.scope_defs: dict[str, set[str]] = {}  # qualname of a def or class -> the defs it binds
 
@@ -124,6 +129,7 @@ class _Walker(Uses, Known):
             isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
         )
         self.binds = bindings(self.src)  # what each scope binds, before its body is read
+        self.declared = frozenset(name for n in self.src.nodes(ast.Global, ast.Nonlocal) for name in n.names)
         scope = Scope("module", "", None)
         self.bind(scope, tree)
         self.body(tree.body, scope)
@@ -167,8 +173,49 @@ class _Walker(Uses, Known):
 
     # -- statements -------------------------------------------------------------------------------
     def body(self, stmts: list[ast.stmt], scope: Scope) -> None:
-        for stmt in stmts:
-            self.stmt(stmt, scope)
+        """The statements of one block, in order. A name the block assigns twice or more with a plain
+        ``name = value`` is flow-sensitive within the block: each such assignment writes a version of
+        the variable (which flows into the variable), and the reads that follow in the same scope, up
+        to a statement that may bind the name otherwise, read that version only (``x = f; x = g;
+        x()`` calls ``g``). Reads elsewhere (other functions, later blocks) read the variable: all of
+        its values."""
+        plan = _reassigned(stmts, self.declared)
+        if not plan:
+            for stmt in stmts:
+                self.stmt(stmt, scope)
+            return
+        saved = self.versions
+        self.versions = dict(saved)
+        try:
+            for stmt in stmts:
+                simple = _plain_targets(stmt) & plan
+                for name in plan - simple:
+                    if _binds(stmt, name):
+                        self.versions.pop((id(scope), self.store_var(name, scope)), None)
+                if simple:
+                    self.versioned(stmt, scope, simple)  # type: ignore[arg-type]
+                else:
+                    self.stmt(stmt, scope)
+        finally:
+            self.versions = saved
+
+    def versioned(self, node: ast.Assign, scope: Scope, names: set[str]) -> None:
+        """``name = value`` (each target a name) where the block reassigns ``names``: see :meth:`body`."""
+        if scope.kind == "module":
+            self.setting_strings(node)
+            self.exports(node)
+        value = self.expr(node.value, scope)
+        for target in node.targets:
+            name = target.id  # type: ignore[attr-defined]
+            if name not in names:
+                self.assign(target, value, scope)
+                continue
+            var = self.store_var(name, scope)
+            n = self._version_count[var] = self._version_count.get(var, 0) + 1
+            version = f"{var}@{n}"
+            self.facts["assign"].append([["v", version], value])
+            self.facts["assign"].append([["v", var], ["v", version]])
+            self.versions[(id(scope), var)] = version
 
     def stmt(self, node: ast.stmt, scope: Scope) -> None:  # noqa: C901 - one dispatch over statement types
         if isinstance(node, FUNCS):
@@ -195,15 +242,25 @@ class _Walker(Uses, Known):
             elif typed is not None and isinstance(node.target, (ast.Name, ast.Attribute)):
                 self.assign(node.target, typed, scope)  # declared, e.g. a dataclass field
         elif isinstance(node, (ast.For, ast.AsyncFor)):
-            self.assign(node.target, ["e", self.expr(node.iter, scope)], scope)
+            iterated = self.expr(node.iter, scope)
+            self.protocol(node.iter, scope, iterated, "iter" if isinstance(node, ast.For) else "aiter")
+            self.assign(node.target, ["e", iterated], scope)
             self.body(node.body, scope)
             self.body(node.orelse, scope)
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             for item in node.items:
                 value = self.expr(item.context_expr, scope)
+                self.protocol(
+                    item.context_expr, scope, value, "with" if isinstance(node, ast.With) else "awith"
+                )
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, ["w", value], scope)
             self.body(node.body, scope)
+        elif isinstance(node, ast.Raise):
+            raised = self.expr(node.exc, scope)
+            if node.exc is not None and not isinstance(node.exc, ast.Call):
+                self.protocol(node.exc, scope, raised, "raise")
+            self.expr(node.cause, scope)
         elif isinstance(node, ast.Return):
             if node.value is not None and scope.func is not None:
                 self.facts["ret"].append([scope.func, self.expr(node.value, scope)])
@@ -373,6 +430,14 @@ class _Walker(Uses, Known):
         cls = node.__class__
         if cls is ast.Name:
             got = self.var(node.id, scope)
+            if self.versions and got is not None and got[0] == "v":
+                version = self.versions.get((id(scope), got[1]))
+                if version is not None:
+                    # the version; when the solve knows nothing of it (a value from outside the
+                    # corpus), every value of the variable, as without versions
+                    read = ["o", [["v", version], ["u", version, got]]]
+                    self.ref(node, scope, got if kind is None else read, kind)
+                    return read
             self.ref(node, scope, got, kind)
             return got
         if cls is ast.Constant:
@@ -429,8 +494,12 @@ class _Walker(Uses, Known):
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         self.expr(node.slice, scope)
-        if isinstance(node.slice, ast.Slice):  # ``xs[1:]``: the same elements (taken as the same container)
-            return self.expr(node.value, scope)
+        if isinstance(node.slice, ast.Slice):
+            value = self.expr(node.value, scope)
+            bounds = _bounds(node.slice)
+            if bounds is None:  # ``xs[i:]``, ``xs[::2]``: the same elements (taken as the same container)
+                return value
+            return ["sl", value, *bounds]  # ``xs[1:3]``: elements 1 and 2, at 0 and 1
         return ["i", self.expr(node.value, scope), _key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
@@ -468,14 +537,16 @@ class _Walker(Uses, Known):
 
     def comprehension(self, node: Any, scope: Scope) -> Any:
         for gen in node.generators:
-            self.assign(gen.target, ["e", self.expr(gen.iter, scope)], function_scope(scope))
+            iterated = self.expr(gen.iter, scope)
+            self.protocol(gen.iter, scope, iterated, "aiter" if gen.is_async else "iter")
+            self.assign(gen.target, ["e", iterated], function_scope(scope))
             for cond in gen.ifs:
                 self.expr(cond, scope)
         self.site += 1
         site = f"{self.module}#{_CONTAINER[type(node)]}{self.site}"
         if isinstance(node, ast.DictComp):
             return ["d", site, [[None, self.expr(node.value, scope)]]]
-        return ["t", site, [self.expr(node.elt, scope)]]
+        return ["t", site, [self.expr(node.elt, scope)], "*"]  # "*": the element is at every index
 
     def use(self, node: Any, scope: Scope, kind: str) -> Any:
         """``expr`` of a name or attribute used as ``kind`` (call, argument, decorator, base)."""
@@ -496,6 +567,16 @@ class _Walker(Uses, Known):
         while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
+
+    def protocol(self, node: Any, scope: Scope, value: Any, kind: str) -> None:
+        """A call Python makes with no call expression: ``for x in obj`` calls ``obj.__iter__`` and
+        ``__next__`` of what that returns (kind ``iter``), ``with obj`` its ``__enter__`` and
+        ``__exit__`` (``with``), their ``async`` forms ``__aiter__`` / ``__anext__`` (``aiter``) and
+        ``__aenter__`` / ``__aexit__`` (``awith``), ``raise Cls`` instantiates the class (``raise``). A use of that kind
+        at ``node``'s position, of ``["x", kind, value]``: the solver answers with the methods of the
+        corpus that run."""
+        if value is not None and value[0] not in ("q", "t", "d"):  # not a literal: may be an instance
+            self.ref(node, scope, ["x", kind, value], kind)
 
     def callbacks(self, node: ast.Call, scope: Scope, name: str, args: list[Any], kwargs: list[Any]) -> None:
         """A builtin that calls a function it is given (``map(f, xs)``, ``sorted(xs, key=f)``): a
@@ -568,6 +649,54 @@ _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
     ast.Starred: _Walker.starred,
     ast.BinOp: _Walker.binop,
 }
+
+
+def _plain_targets(stmt: ast.stmt) -> set[str]:
+    """The names ``stmt`` assigns when it is ``a = value`` or ``a = b = value`` (names only)."""
+    if stmt.__class__ is ast.Assign and all(t.__class__ is ast.Name for t in stmt.targets):  # type: ignore[attr-defined]
+        return {t.id for t in stmt.targets}  # type: ignore[attr-defined]
+    return set()
+
+
+def _reassigned(stmts: list[ast.stmt], declared: frozenset[str]) -> set[str]:
+    """Names assigned twice or more in the block by plain ``name = value`` statements (none that some
+    scope of the file declares global or nonlocal: another function may rebind those in between)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for stmt in stmts:
+        if stmt.__class__ is ast.Assign:
+            for name in _plain_targets(stmt):
+                (twice if name in seen else seen).add(name)
+    return twice - declared
+
+
+def _binds(stmt: ast.stmt, name: str) -> bool:
+    """Whether ``stmt`` may bind or delete ``name`` anywhere inside it (an over-approximation)."""
+    for node in ast.walk(stmt):
+        cls = node.__class__
+        if cls is ast.Name:
+            bound = node.id == name and node.ctx.__class__ is not ast.Load  # type: ignore[attr-defined]
+        elif cls in (ast.Import, ast.ImportFrom):
+            bound = any((a.asname or a.name.partition(".")[0]) == name for a in node.names)  # type: ignore[attr-defined]
+        else:  # a def, class, except handler or match pattern binding the name
+            bound = getattr(node, "name", None) == name
+        if bound:
+            return True
+    return False
+
+
+def _bounds(node: ast.Slice) -> tuple[int, int | None] | None:
+    """(start, stop) of a slice with constant, non-negative bounds and no step (stop None: to the end)."""
+
+    def bound(e: Any) -> int | None:
+        if isinstance(e, ast.Constant) and e.value.__class__ is int and e.value >= 0:
+            return int(e.value)
+        return -1 if e is not None else None
+
+    lower, upper = bound(node.lower), bound(node.upper)
+    if node.step is not None or lower == -1 or upper == -1:
+        return None
+    return lower or 0, upper
 
 
 def _key(node: Any) -> Any:

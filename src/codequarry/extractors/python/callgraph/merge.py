@@ -6,7 +6,13 @@ replaced (``@deco def f`` where ``deco`` returns ``wrapper``) calls what the sol
 target (``exact`` when there is one, ``possible`` when there are several), or stays unresolved with a
 ``reason``: the dynamic call it is (``getattr`` with a computed name, ``eval``), else ``no value known
 for the callee``. A callee that is a lambda gets kind ``lambda`` (its calls are its enclosing
-function's rows already).
+function's rows already). A name outside the corpus by its text (kind ``external``) that the solver
+finds only in the corpus (an import a script finds beside itself) takes the solver's targets.
+
+Calls with no call expression are rows too, from the scope holding them (``_applications``): a
+decorator applied, a function a builtin calls (``map(f, xs)``), and the methods Python calls for a
+statement on an instance of the corpus (``for``: ``__iter__`` and ``__next__``; ``with``:
+``__enter__`` and ``__exit__``; their async forms; ``raise Cls``: what calling ``Cls`` runs).
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ from codequarry.extractors.python.callgraph.domain import CAP, container_type
 
 #: uses that are calls with no call expression of their own: a decorator applied, a function a
 #: builtin calls (``map(f, xs)``: a row of that call)
-_APPLIED = ("decorator", "callback")
+_APPLIED = ("decorator", "callback", "iter", "with", "aiter", "awith", "raise")
+#: of those, the ones that are no reference of their own (the value's use is one already)
+_NOT_REFERENCES = ("callback", "iter", "with", "aiter", "awith", "raise")
+_CORPUS = ("function", "method", "class")
+#: objects of names outside the corpus (an outside module's name, instance, attribute)
+_OUTSIDE = ("X", "XI", "XA")
 _TARGET = ("kind", "target", "target_repo", "target_path", "target_module", "target_qualname", "target_line")
 NO_VALUE = "no value known for the callee"
 TOO_MANY = f"more than {CAP} possible values"
@@ -145,6 +156,12 @@ def _edges(
             continue
         objs, reason = site
         found = _dedupe([t for o in objs if (t := target_of(repo, o)) is not None])
+        if (
+            kind == "external"
+            and found
+            and all(t[0] in _CORPUS and o[0] not in _OUTSIDE for t in found for o in objs)
+        ):
+            kind = "unresolved"  # a name outside the corpus by its text, that the solver found inside only
         if kind == "external" or (kind != "unresolved" and (not found or target in {t[1] for t in found})):
             emit(i, "exact", None)
         elif not found:
@@ -196,7 +213,7 @@ def _references(index: Any, uses: list[Any], where: tuple[str, str, str], out: _
     memo = out.memo
     add = out.rows.append
     for objs, (line, col, kind, scope) in uses:
-        if kind == "callback":  # the argument's own use is a reference already
+        if kind in _NOT_REFERENCES:  # the value's own use is a reference already
             continue
         targets: dict[str, tuple[Any, ...]] = {}
         for obj in objs:
@@ -222,20 +239,30 @@ def _applications(
     facts = codec.decode(text)
     # the decorator at each position (stored answers keep only the uses that found something), and
     # the callee of each call (a callback's row is one of its call's)
-    written = {(r[0], r[1]): r[4] for r in facts["refs"] if r[2] == "decorator"}
+    written = {(r[0], r[1], r[2]): r[4] for r in facts["refs"] if r[2] in _APPLIED and r[2] != "callback"}
     callees = {(c[0], c[1]): c[4] for c in facts["calls"]}
     out = []
     for objs, (line, col, kind, scope) in uses:
-        if kind == "decorator" and (line, col) in written:
-            callee = "@" + _written(written[(line, col)], facts["calls"])
-        elif kind == "callback" and (line, col) in callees:
+        if kind == "callback" and (line, col) in callees:
             callee = _written(callees[(line, col)], facts["calls"])
+        elif kind in _APPLIED and (line, col, kind) in written:
+            e = written[(line, col, kind)]
+            callee = (
+                f"@{_written(e, facts['calls'])}"
+                if kind == "decorator"
+                else f"{_PROTOCOL_CALLEE[kind]} {_written(e[2], facts['calls'])}"
+            )
         else:
             continue
         found = _dedupe(
             [t for o in objs if o[0] in ("F", "BM", "K", "I") and (t := _target(index, repo, o)) is not None]
         )
-        found = [t for t in found if t[0] != "lambda"]
+        found = [t for t in found if t[1] is not None]  # not a lambda, nor a class with no __init__
+        # one receiver's ``__iter__`` and ``__next__`` (``__enter__`` and ``__exit__``) all run
+        names = [t[1].rpartition(".")[2] for t in found]
+        one = (
+            len(set(names)) == len(names) if kind in _PROTOCOL_CALLEE and kind != "raise" else len(found) == 1
+        )
         for t in found:
             out.append(
                 {
@@ -249,11 +276,21 @@ def _applications(
                     **dict(zip(_TARGET, t, strict=True)),
                     "line": line,
                     "col": col,
-                    "confidence": "exact" if len(found) == 1 else "possible",
+                    "confidence": "exact" if one else "possible",
                     "reason": None,
                 }
             )
     return out
+
+
+#: the callee written in a row of a call Python makes for a statement (``for ... in c``, ``raise E``)
+_PROTOCOL_CALLEE = {
+    "iter": "for ... in",
+    "aiter": "async for ... in",
+    "with": "with",
+    "awith": "async with",
+    "raise": "raise",
+}
 
 
 def _written(e: Any, calls: Any) -> str:
@@ -264,6 +301,8 @@ def _written(e: Any, calls: Any) -> str:
         return str(e[1]).rpartition(":")[2]
     if e[0] == "a":
         return f"{_written(e[1], calls)}.{e[2]}"
+    if e[0] == "o" and e[1]:  # a name's version, or all of its values (see facts.body)
+        return _written(e[1][0], calls)
     if e[0] == "c" and e[1] < len(calls):
         return f"{_written(calls[e[1]][4], calls)}(...)"
     return "?"
@@ -349,4 +388,6 @@ def _def(index: Any, repo: str, fq: str) -> Any:
 
 
 def _def_target(d: Any) -> tuple[Any, ...]:
-    return (d.kind, d.name, d.repo, d.path, d.module, d.qualname, d.line)
+    """A definition's target columns; a class called (one with no ``__init__`` or ``__new__`` in the
+    corpus) has no ``target``: no code of the corpus runs, so the row is not an edge."""
+    return (d.kind, None if d.kind == "class" else d.name, d.repo, d.path, d.module, d.qualname, d.line)

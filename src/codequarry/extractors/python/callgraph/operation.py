@@ -16,7 +16,11 @@ the whole corpus to a definition, a ``functions`` or ``classes`` row named ``mod
   class or its bases; ``super().m()``: ``m`` of the bases; ``cls()``: the enclosing class;
 - names a file takes with ``from m import *``: looked up in ``m``, counted only when ``m`` defines them;
 - calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one (kind
-  ``method``, target ``...Base.__init__``), else the row targets the class itself (kind ``class``).
+  ``method``, target ``...Base.__init__``), else its ``__new__``; a class with neither runs no code
+  of the corpus: its row has kind ``class``, the class in ``target_module`` / ``target_qualname`` /
+  ``target_path`` / ``target_line`` and a null ``target`` (no edge; the solver makes it the
+  ``__init__`` of an external base when the class has one: ``ext.Base.__init__``, kind
+  ``external``).
 
 What this name-based step leaves unresolved, or gets wrong because a corpus decorator replaced a def,
 the points-to solver answers (:mod:`codequarry.extractors.python.callgraph.merge`, over the per-file
@@ -25,7 +29,9 @@ stay unresolved a ``reason``. The same solve fills ``references``.
 
 A name whose module no repo holds is *external* (``builtins.len``; ``os.getcwd`` in a corpus without
 the standard library); so is a name a corpus module takes from a star import of an outside module
-(``os.getcwd`` with the standard library: ``posix.getcwd``). Everything else (attributes of instances,
+(``os.getcwd`` with the standard library: ``posix.getcwd``), and a name whose module only another
+repo holds when that module binds nothing so named (``from ext import f`` in one repo, an ``ext``
+without ``f`` in another: not the one imported). Everything else (attributes of instances,
 dynamic calls, values a module binds by assignment, such as ``open = TarFile.open``) is *unresolved*:
 its row stays, with null targets. In a store of several repos, the first repo holding a module the name
 could live in answers: the caller's own repo, then the others by name. When one fully qualified name has
@@ -75,12 +81,14 @@ class CallEdge:
 
     caller: str  # fully qualified name of the calling scope: pkg.app.main, or pkg.app at module level
     caller_scope: str  # calls.scope: qualname of the calling def or class, '' for module level
-    callee: str  # as written: self.session.get
+    callee: str  # as written: self.session.get; a statement's call: 'for ... in xs', 'with cm', 'raise E', '@deco'
     # the name the callee stands for before re-exports and bases are followed: calls.resolved, else
     # <enclosing class>.<m> for self.m() / cls.m(), <m>.<name> for a name from `from m import *`
     resolved_name: str | None
-    kind: str  # function | method | class | external | unresolved
-    target: str | None  # fully qualified name reached: a corpus definition, or (external) a name outside
+    kind: str  # function | method | class | external | lambda | unresolved
+    # fully qualified name reached: a corpus definition, or (external) a name outside; null when no
+    # code runs that a row can name: a class with no __init__/__new__ (kind class), a lambda, unresolved
+    target: str | None
     target_repo: str | None  # where the definition is (null unless function, method or class)
     target_path: str | None
     target_module: str | None
@@ -145,6 +153,10 @@ class External:
 
 _UNRESOLVED = None
 _NO_MODULE = object()  # the repo holds no module the name could live in
+#: the repo holds the module, which neither defines, imports, assigns nor star-imports the name: in
+#: the caller's own repo the call stays unresolved; another repo's module of that name is taken not to
+#: be the one imported (``from ext import f`` where another repo has an ``ext`` without ``f``)
+_ABSENT = object()
 Result = Def | External | None
 
 
@@ -225,7 +237,9 @@ def _call_graph(ctx: Any) -> dict[str, pa.Table]:
 
 def _target(result: Result) -> tuple[Any, ...]:
     if isinstance(result, Def):
-        return result.kind, result.name, result.repo, result.path, result.module, result.qualname, result.line
+        # a class called runs no code of its own (no __init__ or __new__ in the corpus): not an edge
+        name = None if result.kind == "class" else result.name
+        return result.kind, name, result.repo, result.path, result.module, result.qualname, result.line
     if isinstance(result, External):
         return ("external", result.name, None, None, None, None, None)
     return ("unresolved", None, None, None, None, None, None)
@@ -349,8 +363,10 @@ class Index:
         result: Result = External(name)
         for r in (repo, *(x for x in self.repos if x != repo)):
             got = self._in_repo(r, name, hops)
+            if got is _ABSENT and r != repo:
+                continue  # that repo's module of the name binds nothing so named: not the one imported
             if got is not _NO_MODULE:
-                result = got
+                result = _UNRESOLVED if got is _ABSENT else got
                 break
         if hops == 0:
             self._memo[key] = result
@@ -380,7 +396,7 @@ class Index:
                 return self._through_module(repo, prefix, parts[i:], hops)
         return _NO_MODULE
 
-    def _through_module(self, repo: str, module: str, rest: list[str], hops: int) -> Result:
+    def _through_module(self, repo: str, module: str, rest: list[str], hops: int) -> Any:
         """``module.rest`` where the module does not define ``rest[0]``: follow what it imports."""
         if hops >= _MAX_HOPS:
             return _UNRESOLVED
@@ -389,7 +405,10 @@ class Index:
             return self.resolve(repo, ".".join([target, *rest[1:]]), hops + 1)
         if (repo, module, rest[0]) in self.assigned:
             return _UNRESOLVED  # a value the module computes, not something a star import brought
-        return self.through_stars(repo, self.stars.get((repo, module), ()), ".".join(rest), hops + 1)
+        stars = self.stars.get((repo, module), ())
+        if not stars:
+            return _ABSENT
+        return self.through_stars(repo, stars, ".".join(rest), hops + 1)
 
     def through_stars(self, repo: str, stars: Any, name: str, hops: int = 0) -> Result:
         """``name`` as one of the modules ``stars`` (star-imported, in order) defines it; a star import
@@ -408,9 +427,10 @@ class Index:
         return self._called(self.resolve(repo, name))
 
     def _called(self, got: Result) -> Result:
-        """Calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one."""
+        """Calling a class runs its ``__init__`` (its own or a base's) when the corpus defines one,
+        else its ``__new__``; else the class itself stands for the call, which runs no corpus code."""
         if isinstance(got, Def) and got.kind == "class":
-            return self.method(got, "__init__") or got
+            return self.method(got, "__init__") or self.method(got, "__new__") or got
         return got
 
     # -- classes ------------------------------------------------------------------------------------
@@ -479,7 +499,7 @@ class Index:
         ``cls()`` or ``super().m()`` in a method, or a name the file may take with ``from m import *``."""
         cls = self.enclosing_class(repo, path, scope)
         if callee == "cls":
-            return (None, _UNRESOLVED) if cls is None else (cls.name, self.method(cls, "__init__") or cls)
+            return (None, _UNRESOLVED) if cls is None else (cls.name, self._called(cls))
         m = _SELF.match(callee)
         if m is not None:
             if cls is None:

@@ -21,6 +21,7 @@ yield, a call) is a task, run again only when something it read grew.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from codequarry.extractors.python.callgraph import codec
@@ -53,6 +54,14 @@ from codequarry.extractors.python.callgraph.outside import (
     stored_attributes,
 )
 
+#: per statement protocol (:meth:`Solver.protocol`): the methods called on the object, and the one
+#: then called on what the first returns (an iterator's ``__next__``)
+_PROTOCOLS: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "iter": (("__iter__",), "__next__"),
+    "aiter": (("__aiter__",), "__anext__"),
+    "with": (("__enter__", "__exit__"), None),
+    "awith": (("__aenter__", "__aexit__"), None),
+}
 _NO_SLOTS: dict[Any, set[Obj]] = {}
 #: the value of a variable or slot past the cap: TOP, and it grows no more. One object, compared by
 #: identity (no set is changed in place). A set that merely holds TOP (taken from a capped one) is
@@ -162,6 +171,7 @@ class Solver(Worklist):
         self._class_stored = _class_stored(self.files)
         #: attribute -> the classes some store set it on (``Cls.attr = ...``; see :meth:`set_on_class`)
         self._set_on: dict[str, set[str]] = {}
+        self._imported: frozenset[str] | None = None  # module names some import names (:meth:`script`)
 
     # -- the fixpoint -------------------------------------------------------------------------------
     def solve(self) -> int:
@@ -365,10 +375,11 @@ class Solver(Worklist):
         if tag == "b":
             return {("B", e[1])}
         if tag == "m":
-            return {self.module_obj(e[1])}
+            return {self.module_obj(e[1], ctx[0])}
         if tag == "t":
+            anywhere = len(e) > 3  # a comprehension's element: at any index
             for i, elt in enumerate(e[2]):
-                key = None if elt and elt[0] == "e" else i
+                key = None if anywhere or (elt and elt[0] == "e") else i
                 self.add_elem(e[1], key, self.eval(elt, ctx))
             return {("L", e[1])}
         if tag == "d":
@@ -390,6 +401,10 @@ class Solver(Worklist):
             return {("S", qualified(ctx[0], e[1]), s) for s in self.eval(e[2], ctx) if s[0] in ("I", "K")}
         if tag == "=":
             return e[1]
+        if tag == "x":
+            return self.protocol(e[1], self.eval(e[2], ctx))
+        if tag == "sl":
+            return self.sliced(self.eval(e[1], ctx), e[2], e[3])
         if tag == "p":
             return self.dotted(e[1])
         if tag == "n":  # an instance of a type (annotations, self): see outside.py
@@ -462,8 +477,39 @@ class Solver(Worklist):
                     self.add_elem(obj[1], target[2], vals)
 
     # -- modules and attributes ---------------------------------------------------------------------
-    def module_obj(self, name: str) -> Obj:
-        return ("M", name) if name in self.modules or name in self.packages else ("X", name)
+    def module_obj(self, name: str, importer: str = "") -> Obj:
+        """The module an absolute import of ``name`` in module ``importer`` finds: the corpus's, else
+        one beside the importer when the importer is a script (a script's folder is first on
+        ``sys.path``: ``main.py`` beside ``nested/`` imports ``nested.to_import``, which the corpus
+        names ``pkg.nested.to_import`` when the folder is a package itself), else one outside the
+        corpus. A script here: a module no corpus import names, nor any package above it; and a name
+        of the standard library is never looked up beside it."""
+        if name in self.modules or name in self.packages:
+            return ("M", name)
+        folder = importer.rpartition(".")[0]
+        if folder:
+            beside = f"{folder}.{name}"
+            if (
+                (beside in self.modules or beside in self.packages)
+                and name.partition(".")[0] not in sys.stdlib_module_names
+                and self.script(importer)
+            ):
+                return ("M", beside)
+        return ("X", name)
+
+    def script(self, module: str) -> bool:
+        """Whether no import of the corpus names ``module`` or a package above it."""
+        if self._imported is None:
+            names: set[str] = {star for stars in self.stars.values() for star in stars}
+            for _module, facts in self.files:
+                for _target, value in facts["assign"]:
+                    if value and value[0] == "m":
+                        names.add(value[1])
+                    elif value and value[0] == "a" and value[1] and value[1][0] == "m":
+                        names.update((value[1][1], f"{value[1][1]}.{value[2]}"))
+            self._imported = frozenset(names)
+        parts = module.split(".")
+        return not any(".".join(parts[:i]) in self._imported for i in range(1, len(parts) + 1))
 
     def dotted(self, path: str) -> Any:
         """What a dotted path a framework imports by name (``pkg.mw.Middleware``) stands for."""
@@ -480,14 +526,14 @@ class Solver(Worklist):
     def star_lookup(self, module: str, name: str, depth: int = 0) -> Any:
         """A global the module never binds: from its star imports, else nothing."""
         for star in self.stars.get(module, ()):
-            obj = self.module_obj(star)
+            obj = self.module_obj(star, module)
             if obj[0] == "X":
                 continue
-            var = self.globals.get(star, _NO_NAMES).get(name)
+            var = self.globals.get(obj[1], _NO_NAMES).get(name)
             if var is not None:
                 return self.get(var)
             if depth < 3:
-                got = self.star_lookup(star, name, depth + 1)
+                got = self.star_lookup(obj[1], name, depth + 1)
                 if got:
                     return got
         return EMPTY
@@ -894,7 +940,7 @@ class Solver(Worklist):
         known = self.callees[i] if self.converged else [None] * len(facts["calls"])
         for call, callee in zip(facts["calls"], known, strict=True):
             objs = _ordered(drop_guesses(self.eval(call[4], ctx) if callee is None else callee))
-            calls.append((objs, call[7], tuple(call[:4])))
+            calls.append((self.instantiated(objs), call[7], tuple(call[:4])))
             at.setdefault((call[0], call[1]), (call[4], objs))
         refs = []
         for r in facts.get("refs", ()):
@@ -904,6 +950,73 @@ class Solver(Worklist):
             else:
                 refs.append((_ordered(drop_guesses(self.eval(r[4], ctx))), r[:4]))
         return calls, refs
+
+    def sliced(self, objs: Any, start: int, stop: int | None) -> set[Obj]:
+        """``xs[start:stop]`` (constant bounds): of a list or tuple made in the corpus, a container of
+        its own holding the elements at those indexes, shifted to start at 0 (an element at an unknown
+        index may be any of them); anything else, and ``xs[:]``, is taken as it is. A slice of a
+        slice holds its elements at unknown indexes (one such container per list: ``xs = xs[1:]`` in
+        a loop makes no new one each time)."""
+        if start == 0 and stop is None:
+            return set(objs)
+        out: set[Obj] = set()
+        for obj in objs:
+            if obj[0] != "L" or container_type(obj[1]) not in ("list", "tuple"):
+                out.add(obj)
+                continue
+            root, sliced, _ = obj[1].partition("[")
+            site = f"{root}[?]" if sliced else f"{root}[{start}:{'' if stop is None else stop}]"
+            for key, vals in list(self.slots(obj[1]).items()):
+                if sliced or key is None or key.__class__ is not int:
+                    self.add_elem(site, None, vals)
+                elif start <= key and (stop is None or key < stop):
+                    self.add_elem(site, key - start, vals)
+            out.add(("L", site))
+        return out
+
+    def protocol(self, kind: str, objs: Any) -> set[Obj]:
+        """The corpus methods Python calls for ``kind`` (see :meth:`.facts._Walker.protocol`) on
+        ``objs``: ``iter`` the ``__iter__`` of an instance and ``__next__`` of the instances it
+        returns, ``with`` ``__enter__`` and ``__exit__`` (``aiter``, ``awith``: their async forms),
+        ``raise`` a class (what calling it runs)."""
+        out: set[Obj] = set()
+        for obj in objs:
+            if kind == "raise":
+                if obj[0] == "K" and obj[1] in self.classes:
+                    out.add(obj)
+                continue
+            if obj[0] != "I":
+                continue
+            names, step = _PROTOCOLS[kind]
+            for name in names:
+                for method in self.class_attr(obj[1], name, obj):
+                    if method[0] != "BM":
+                        continue
+                    out.add(method)
+                    for it in self.returns(method[1]) if step else ():
+                        if it[0] == "I" and step:
+                            out |= {m for m in self.class_attr(it[1], step, it) if m[0] == "BM"}
+        return out
+
+    def instantiated(self, objs: list[Obj]) -> list[Obj]:
+        """What a call of ``objs`` runs: a corpus class with neither ``__init__`` nor ``__new__`` in
+        the corpus part of its MRO runs the ``__init__`` of its first outside base when that is an
+        external class (``class A(ext.Base)``: ``A()`` runs ``ext.Base.__init__``)."""
+        if not any(o[0] == "K" for o in objs):
+            return objs
+        out: list[Obj] = []
+        for obj in objs:
+            if obj[0] == "K" and obj[1] in self.classes and self.final:
+                inst = ("I", obj[1])
+                if not self.class_attr(obj[1], "__init__", inst) and not self.class_attr(
+                    obj[1], "__new__", obj
+                ):
+                    outside = [o for o in outside_attr(self, obj[1], "__init__") if o[0] == "XA"]
+                    if outside:
+                        out.extend(o for o in outside if o not in out)
+                        continue
+            out.append(obj)
+        return out
 
 
 class Signature:

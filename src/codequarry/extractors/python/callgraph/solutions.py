@@ -33,7 +33,7 @@ from codequarry.extractors.python.callgraph import codec
 from codequarry.schema import dataset
 
 #: bump when the solver answers differently for the same facts: stored answers are then not reused
-SOLVER_VERSION = 6
+SOLVER_VERSION = 7
 
 #: the answers' stored form (an index per call and reference) and the shape digest: bump with it
 SHAPE_VERSION = 1
