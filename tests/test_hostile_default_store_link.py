@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from codequarry import open_store, sql
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import core_store, quarry
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -42,17 +42,13 @@ def test_a_default_store_linked_out_of_the_source_is_not_written(tmp_path: Path,
 
 
 def test_a_default_store_linked_to_another_store_of_the_user_leaves_it_alone(tmp_path: Path) -> None:
-    mine = tmp_path / "mine"
-    mine.mkdir()
-    (mine / "m.py").write_text("M = 1\n")
-    store = tmp_path / "store"
-    quarry("extract", mine, "--store", store, "-w", "1", "-q")
+    store = core_store(tmp_path)  # the user's own store, of the repo "src"
     before = open_store(store).snapshot().id
     repo = _repo(tmp_path)
     (repo / ".quarry").symlink_to(store)
     _refused(repo)
     assert open_store(store).snapshot().id == before
-    assert sql(open_store(store), "SELECT DISTINCT repo FROM files").to_pylist() == [{"repo": "mine"}]
+    assert sql(open_store(store), "SELECT DISTINCT repo FROM files").to_pylist() == [{"repo": "src"}]
 
 
 def test_a_dangling_or_odd_link_is_one_printable_line_and_the_users_store_option_works(

@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 
 from codequarry import open_store, sql
-from tests.hostile.conftest import quarry
+from tests.hostile.conftest import core_store, quarry
 
 
 @pytest.mark.parametrize("inner", ["", "tables", "snapshots"])
 def test_a_source_inside_the_store_is_refused_and_the_store_is_untouched(tmp_path: Path, inner: str) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "a.py").write_text("A = 1\n")
-    store = tmp_path / "st"
-    quarry("extract", src, "--store", store, "-w", "1", "-q")
+    store = core_store(tmp_path)
     before = open_store(store).snapshot().id
     done = quarry(
         "extract", store / inner if inner else store, "--store", store, "-w", "1", "-q", check=False
@@ -32,7 +28,7 @@ def test_a_source_inside_the_store_is_refused_and_the_store_is_untouched(tmp_pat
     assert "inside the store" in done.stderr
     reopened = open_store(store)
     assert reopened.snapshot().id == before
-    assert sql(reopened, "SELECT repo, path FROM files").to_pylist() == [{"repo": "src", "path": "a.py"}]
+    assert sql(reopened, "SELECT repo, path FROM files").to_pylist() == [{"repo": "src", "path": "m.py"}]
 
 
 def test_a_store_inside_the_source_is_still_pruned(tmp_path: Path) -> None:

@@ -141,6 +141,12 @@ def write(root: Path, files: dict[str, str]) -> None:
         p.write_text(textwrap.dedent(text).lstrip())
 
 
+def extract_facts(roots: list[Path], store: Path) -> Path:
+    """``store``, holding the core tables and the call graph's facts of ``roots`` (one worker)."""
+    extract(make_plan(roots, store=store, workers=1, select=["python.core", "python.callgraph"]))
+    return store
+
+
 def run_op(store: Path) -> tuple[pa.Table, dict[str, Any]]:
     ctx = OperationContext.from_store(open_store(store), inputs=INPUTS)
     return conform(call_graph.func(ctx)["call_graph"], CallEdge, call_graph.name), ctx.stats
@@ -151,15 +157,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Small:
     base = tmp_path_factory.mktemp("cg")
     write(base / "proj", PROJ)
     write(base / "other", OTHER)
-    store = base / "store"
-    extract(
-        make_plan(
-            [base / "proj", base / "other"],
-            store=store,
-            workers=1,
-            select=["python.core", "python.callgraph"],
-        )
-    )
+    store = extract_facts([base / "proj", base / "other"], base / "store")
     return run_op(store)
 
 
@@ -275,15 +273,7 @@ def test_a_module_of_another_repo_that_lacks_the_name_is_not_the_one_imported(tm
             """
         },
     )
-    store = tmp_path / "store"
-    extract(
-        make_plan(
-            [tmp_path / "lib", tmp_path / "app"],
-            store=store,
-            workers=1,
-            select=["python.core", "python.callgraph"],
-        )
-    )
+    store = extract_facts([tmp_path / "lib", tmp_path / "app"], tmp_path / "store")
     table, _ = run_op(store)
     assert [(r["callee"], r["kind"], r["target"]) for r in table.to_pylist() if r["repo"] == "app"] == [
         ("function", "external", "ext.function"),
