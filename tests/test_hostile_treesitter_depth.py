@@ -15,6 +15,10 @@ from codequarry import open_store, sql
 from codequarry.extractors.treesitter.facts import MAX_DEPTH
 from tests.hostile.conftest import quarry
 
+#: the deep files here are one long line each, which a run leaves as minified build outputs: these
+#: tests are about the parser's bounds, so they ask for them to be parsed
+SELECTION = ("--select", "treesitter", "--select", "units", "--include-generated")
+
 
 def _rows(store: Path, query: str) -> list[dict[str, object]]:
     return sql(open_store(store), query).to_pylist()
@@ -28,7 +32,7 @@ def test_a_tree_too_deep_for_the_queries_is_one_limit_row(tmp_path: Path) -> Non
     (root / "sum.js").write_text("x = " + "+".join(["f()"] * 60_000) + ";\n")  # left-nested, no brackets
     (root / "ok.js").write_text("function ok() { return g(1) }\n")
     store = tmp_path / "store"
-    quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter", "--select", "units")
+    quarry("extract", root, "--store", store, "-w", "1", "-q", *SELECTION)
     errors = _rows(store, "SELECT path, extractor, kind, message, line FROM errors ORDER BY path")
     assert [(e["path"], e["kind"], e["line"]) for e in errors] == [
         ("blocks.cpp", "limit", 1),
@@ -48,7 +52,9 @@ def test_deep_nesting_inside_the_bound_keeps_every_definition(tmp_path: Path) ->
     n = 40_000  # blocks, one tree level each: a function and a call 40,000 deep
     (root / "fns.js").write_text("function f(){" + "{" * n + "function g(){ h(); }" + "}" * n + "}\n")
     store = tmp_path / "store"
-    quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter")
+    quarry(
+        "extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter", "--include-generated"
+    )
     assert _rows(store, "SELECT count(*) AS n FROM errors") == [{"n": 0}]
     assert _rows(store, "SELECT qualname FROM definitions ORDER BY qualname") == [
         {"qualname": "f"},
@@ -70,9 +76,8 @@ def test_nested_definitions_whose_names_grow_quadratically_are_one_limit_row(tmp
     (root / "units.js").write_text("function f(){" * 1000 + "g();" + "}" * 1000 + "\n")  # names fit
     (root / "ok.js").write_text("function ok() { function inner() {} }\n")
     store = tmp_path / "store"
-    selection = ("--select", "treesitter", "--select", "units")
     done = quarry(
-        "extract", root, "--store", store, "-w", "1", "-q", *selection, "--max-memory-per-worker", "1GB"
+        "extract", root, "--store", store, "-w", "1", "-q", *SELECTION, "--max-memory-per-worker", "1GB"
     )
     assert "Traceback" not in done.stderr
     errors = _rows(store, "SELECT path, extractor, kind FROM errors ORDER BY path")
@@ -85,3 +90,20 @@ def test_nested_definitions_whose_names_grow_quadratically_are_one_limit_row(tmp
     assert defs == [{"path": "ok.js", "n": 2}, {"path": "units.js", "n": 1000}]
     units = _rows(store, "SELECT path, qualname FROM code_units ORDER BY qualname")
     assert units == [{"path": "ok.js", "qualname": "ok"}, {"path": "ok.js", "qualname": "ok.inner"}]
+
+
+def test_a_deep_file_on_one_line_is_left_as_a_minified_output_by_default(tmp_path: Path) -> None:
+    """Without ``--include-generated`` a one-line nesting bomb is not parsed at all: its ``files`` row
+    says why (``generated``), and it gives no facts and no errors row."""
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "fns.js").write_text("function f(){" * 40_000 + "g();" + "}" * 40_000 + "\n")
+    (root / "ok.js").write_text("function ok() {\n  return 1;\n}\n")
+    store = tmp_path / "store"
+    quarry("extract", root, "--store", store, "-w", "1", "-q", "--select", "treesitter")
+    assert _rows(store, "SELECT path, generated FROM files ORDER BY path") == [
+        {"path": "fns.js", "generated": "minified"},
+        {"path": "ok.js", "generated": None},
+    ]
+    assert _rows(store, "SELECT count(*) AS n FROM errors") == [{"n": 0}]
+    assert _rows(store, "SELECT DISTINCT path FROM definitions") == [{"path": "ok.js"}]
