@@ -250,7 +250,7 @@ def _process_file(task: FileTask, config: WorkerConfig, run: _Run) -> None:
     for index, ex, view, bufs in run.applicable(task.language):
         if partial and ex.name not in task.only:  # type: ignore[operator]
             continue
-        if generated and ex.languages is not None:
+        if generated and ex.skips_generated:  # the extractors as loaded here: the option is config's
             left_out = True
             continue
         run.current = index
