@@ -676,6 +676,7 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
     if ".git" in prefix.split("/"):
         return None  # a folder inside the git directory: not part of the work tree
     listing = Listing()
+    readable = None if isinstance(gitdir, GitDirOutside) else gitdir
     if isinstance(gitdir, GitDirOutside):
         # a linked worktree (or a hostile pointer): nothing outside is read, but the tree's own
         # .gitignore files still keep its virtualenvs and build outputs out, as git would
@@ -683,16 +684,10 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
         listing.notes.append(
             f"{gitdir}; listed by the work tree's own ignore files instead (no file counts as tracked)"
         )
-        rules: Any = ignore_rules(top, None, listing.notes)
-    else:
-        rules = ignore_rules(top, gitdir, listing.notes)
+    rules: Any = ignore_rules(top, readable, listing.notes)
     if prefix and rules.is_ignored(prefix + "/"):
         return None
-    keep = prune or (lambda _r, _f: False)
-    if isinstance(gitdir, GitDirOutside):
-        _untracked(top, prefix, rules, set(), set(), listing, "", keep)
-    else:
-        _list(top, gitdir, prefix, rules, listing, "", keep, 0, top)
+    _list(top, readable, prefix, rules, listing, "", prune or (lambda _r, _f: False), 0, top)
     listing.names.sort()
     listing.tries = rules.budget.tries
     if len(listing.notes) > MAX_NOTES:  # one per ignore file not applied: a repository makes any number
@@ -703,7 +698,7 @@ def list_work_tree(root: str, prune: Callable[[str, str], bool] | None = None) -
 
 def _list(
     top: str,
-    gitdir: str,
+    gitdir: str | None,
     prefix: str,
     rules: Any,
     out: Listing,
@@ -713,8 +708,9 @@ def _list(
     bound: str,
 ) -> None:
     """List the work tree at ``top`` below ``prefix``; names get ``shown`` in front (submodules), whose
-    git directories must lie inside ``bound`` (the outermost work tree: ``.git/modules/...``)."""
-    tracked, modules = read_index(gitdir)
+    git directories must lie inside ``bound`` (the outermost work tree: ``.git/modules/...``). With no
+    ``gitdir`` (one outside the work tree, not read) nothing is tracked: every file is untracked."""
+    tracked, modules = read_index(gitdir) if gitdir is not None else (set(), set())
     cut = len(prefix) + 1 if prefix else 0
     under = (prefix + "/") if prefix else ""
     out.names.extend(shown + p[cut:] for p in tracked if p.startswith(under))
