@@ -123,7 +123,7 @@ def read_pass(
         except OSError:
             return t.key, None
         if st.st_nlink > 1 and size == st.st_size:
-            links.sums[_ident(st)] = sha
+            links.sums[ident_of(st)] = sha
         return t.key, sha if size == t.size else None
 
     hashes: dict[int, str] = {}
@@ -158,7 +158,8 @@ def read_pass(
 Ident = tuple[int, int, int, int, int]
 
 
-def _ident(st: os.stat_result) -> Ident:
+def ident_of(st: os.stat_result) -> Ident:
+    """The :data:`Ident` of a file from its ``stat``."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -188,5 +189,5 @@ class _Links:
             return None, None
         if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
             return None, None
-        ident = _ident(st)
+        ident = ident_of(st)
         return ident, seen.get(ident)

@@ -17,6 +17,7 @@ from codequarry.corpus_io import os_path
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import WorkPlan, plan_work
 from codequarry.language import AMBIGUOUS, is_ambiguous, refine, refine_read
+from codequarry.manifest_rows import Ident, ident_of
 from codequarry.scan import Manifest, ScannedFile, SourceRoot, module_names
 from codequarry.store import Snapshot, Store
 
@@ -34,7 +35,7 @@ def manifest_tasks(manifest: Manifest) -> list[FileTask]:
 #: the languages sniffed from the content of files with several hard links, by the file's device,
 #: inode, size, mtime and ctime (manifest_rows.Ident) and by what its name says (the name's language
 #: and base name: they choose how the content is read)
-Sniffed = dict[tuple[tuple[int, int, int, int, int], str | None, str], str | None]
+Sniffed = dict[tuple[Ident, str | None, str], str | None]
 
 
 def file_task(
@@ -81,17 +82,13 @@ def _sniff(f: ScannedFile, sniffed: Sniffed) -> str | None:
     except (OSError, ValueError):
         st = None
     if st is not None and stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-        key = (_ident(st), f.language, name)
+        key = (ident_of(st), f.language, name)
         if key in sniffed:
             return sniffed[key]
     language, read = refine_read(f.root, f.path, f.language)
     if read is not None and read.st_nlink > 1:
-        sniffed[(_ident(read), f.language, name)] = language
+        sniffed[(ident_of(read), f.language, name)] = language
     return language
-
-
-def _ident(st: os.stat_result) -> tuple[int, int, int, int, int]:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 #: what makes a run's tasks from its listing: :func:`source_tasks` by default; `quarry watch` passes
