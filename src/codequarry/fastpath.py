@@ -334,9 +334,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def _peak_rss() -> int:
-    import resource
+    from codequarry.report.memory import peak_rss
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    return peak_rss()
 
 
 def _reply(stamp: dict[str, Any], req: Request, seconds: float, snapshot: int | None) -> int:

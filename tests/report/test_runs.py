@@ -4,6 +4,8 @@ tool runs; `quarry runs` and `quarry report` show them."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -253,3 +255,24 @@ def test_an_api_extracts_row_waits_with_the_pending_rows_and_is_listed(tmp_path:
             assert len(pending_rows(store)) == i
     assert [r.run_id for r in list_runs(store)] == ids
     assert DeltaTable(str(table_path(store))).version() == 1 and not pending_rows(store)
+
+
+def test_the_driver_peak_is_quarrys_own_not_that_of_the_process_that_started_it(tmp_path: Path) -> None:
+    # Linux keeps ru_maxrss across execve: a quarry started by a process that had grown to ~600 MB
+    # reported ~600 MB as its own peak. The launcher here touches 600 MB, then execs quarry.
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("def f():\n    return 1\n")
+    store = tmp_path / "st"
+    launcher = (
+        "import os, sys\n"
+        "ballast = b'\\x01' * (600 << 20)\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'codequarry', 'extract', sys.argv[1],"
+        " '--store', sys.argv[2], '--workers', '1', '--quiet', '--no-fast-path'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", launcher, str(src), str(store)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    peak = load_report(store).memory.parent_peak
+    assert 10 << 20 < peak < 400 << 20, peak

@@ -69,15 +69,29 @@ class MemorySampler:
             self.interval *= 2
 
     def memory(self, worker_peak: int = 0) -> Memory:
-        """The samples, this process's peak (the kernel's figure) and the largest worker peak seen."""
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        peak = max([peak, *(s.parent for s in self.samples)])
+        """The samples, this program's peak (the kernel's figure) and the largest worker peak seen."""
+        peak = max([peak_rss(), *(s.parent for s in self.samples)])
         return Memory(
             parent_peak=peak,
             worker_peak=max(worker_peak, self.worker_peak),
             interval=self.interval,
             samples=list(self.samples),
         )
+
+
+def peak_rss() -> int:
+    """This program's peak resident bytes: ``VmHWM`` of ``/proc/self/status``, the high-water mark of
+    its own memory map. ``ru_maxrss`` is not that: Linux keeps it across ``execve``, so a quarry
+    started by a process that had grown (a bench script that had read a large store, a shell tool)
+    reported the launcher's peak as its own. ``ru_maxrss`` only where /proc cannot tell."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def _rss(pid: int) -> int:
