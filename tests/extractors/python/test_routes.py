@@ -606,3 +606,68 @@ def test_auth_markers(
     decorators: list[str], deps: list[str], perms: list[str], bases: list[str], expected: list[str]
 ) -> None:
     assert auth_markers(decorators, deps, perms, bases) == expected
+
+
+# -- held-out application shapes -------------------------------------------------------------------------
+
+
+def _routes_of(tmp_path: Path, files: dict[str, str]) -> list[dict[str, Any]]:
+    root = write_tree(tmp_path / "src", files)
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    return routes_table(store)
+
+
+def test_flask_restx_namespaces_and_restful_resources_under_a_subclassed_app(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "lend/__init__.py": (
+                "from flask import Flask\n"
+                "from lend.api import api_bp\n"
+                "from lend.legacy import legacy\n"
+                "class LendApp(Flask):\n    pass\n"
+                "def create_app():\n"
+                "    app = LendApp(__name__)\n"
+                "    app.register_blueprint(api_bp)\n"
+                "    legacy.init_app(app)\n"
+                "    db.init_app(app)\n"
+                "    return app\n"
+            ),
+            "lend/api/__init__.py": (
+                "from flask import Blueprint\nfrom flask_restx import Api\n"
+                "from lend.api.books import books_ns\nfrom lend.api.loans import loans_ns\n"
+                "api_bp = Blueprint('api', __name__, url_prefix='/api/v2')\n"
+                "api = Api(api_bp, version='2')\n"
+                "api.add_namespace(books_ns, '/catalogue')\n"
+                "api.add_namespace(loans_ns)\n"
+            ),
+            "lend/api/books.py": (
+                "from flask_restx import Namespace, Resource\n"
+                "books_ns = Namespace('books')\n"
+                "@books_ns.route('')\nclass BookList(Resource):\n    def get(self): pass\n    def post(self): pass\n"
+                "@books_ns.route('/<int:book_id>')\nclass Book(Resource):\n    def delete(self, book_id): pass\n"
+            ),
+            "lend/api/loans.py": (
+                "from lend.api.space import loans_ns\n"  # no framework imported here
+                "@loans_ns.route('/overdue')\nclass Overdue:\n    def get(self): pass\n"
+            ),
+            "lend/api/space.py": "from flask_restx import Namespace\nloans_ns = Namespace('loans', path='/lending')\n",
+            "lend/legacy.py": (
+                "from flask_restful import Api, Resource\n"
+                "legacy = Api(prefix='/old')\n"
+                "class Member(Resource):\n    def get(self, mid): pass\n    def put(self, mid): pass\n"
+                "legacy.add_resource(Member, '/members/<int:mid>', '/m/<int:mid>', endpoint='member')\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], ",".join(r["methods"]), r["handler"], r["root"], r["name"]) for r in rows)
+    app = "lend.create_app.<locals>.app"
+    assert got == [
+        ("/api/v2/catalogue", "GET,POST", "lend.api.books.BookList", app, None),
+        ("/api/v2/catalogue/<int:book_id>", "DELETE", "lend.api.books.Book", app, None),
+        ("/api/v2/lending/overdue", "GET", "lend.api.loans.Overdue", app, None),
+        ("/old/m/<int:mid>", "GET,PUT", "lend.legacy.Member", app, None),
+        ("/old/members/<int:mid>", "GET,PUT", "lend.legacy.Member", app, None),
+    ]
+    assert {r["framework"] for r in rows} == {"flask"}  # db.init_app(app) mounts nothing: no include row

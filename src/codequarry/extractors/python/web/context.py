@@ -46,6 +46,8 @@ class FileContext:
         self.route_decorators: set[Any] = set()
         self.scope_names: dict[Any, str] = {None: ""}
         self.app_name: str | None = None
+        # key of a class of this file deriving from a known constructor -> (framework, type)
+        self.subclassed: dict[str, tuple[str, str]] = {}
 
     # -- names -----------------------------------------------------------------------------------
     @property

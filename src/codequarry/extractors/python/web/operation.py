@@ -48,6 +48,8 @@ _DEFAULT_METHODS = {
 }
 
 Node = tuple[str, str]  # (repo, key)
+#: mounting calls whose prefix replaces the mounted object's own (Flask blueprints, RESTX namespaces)
+_REPLACING = frozenset({"register_blueprint", "add_namespace"})
 
 
 @operation(
@@ -139,7 +141,11 @@ class _Graph:
         for e in self.edges:
             parent = self.node(e["repo"], e["key"])
             target = self.node(e["repo"], e["target"]) if e["target"] is not None else None
-            if target is not None and target in self.nodes:
+            if e["type"] == "init_app":  # api.init_app(app): an edge only when the target is an Api
+                obj = self.objects.get(target) if target is not None else None
+                if target is not None and obj is not None and obj["type"] == "Api":
+                    self.incoming[target].append((e, parent))
+            elif target is not None and target in self.nodes:
                 self.incoming[target].append((e, parent))
             else:
                 self.unresolved.append((e, parent))
@@ -238,10 +244,8 @@ class _Graph:
             out = []
             for edge, parent in ins:
                 fw = edge["framework"] or framework
-                if edge["type"] == "register_blueprint" and edge["prefix_source"] is not None:
-                    prefix = edge[
-                        "prefix"
-                    ]  # Flask: the prefix given at registration replaces the blueprint's
+                if edge["type"] in _REPLACING and edge["prefix_source"] is not None:
+                    prefix = edge["prefix"]  # Flask: a prefix given at registration replaces the object's
                 else:
                     prefix = join_path(fw, edge["prefix"], own_prefix)
                 name = edge["name"] if edge["name"] is not None else own_name
@@ -283,6 +287,10 @@ def build_routes(
         repo = d["repo"]
         owner = graph.node(repo, d["owner"])
         handler = graph.handler(repo, d["handler"])
+        obj = graph.objects.get(owner) if owner is not None else None
+        if obj is not None and obj["type"] in known.RESOURCE_API_TYPES and d["name"] is not None:
+            # Flask-RESTX / RESTful endpoints are built from the resource and namespace at run time
+            d = {**d, "name": None}
         for chain in graph.chains(owner):
             rows.append(_route_row(graph, d, chain, handler))
     for edge, parent in graph.unresolved:

@@ -92,8 +92,14 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
     def run(self, decorated: list[tuple[Any, Any]]) -> None:
         """Gather the names to resolve (the resolver collects bindings for those only), then the
         passes: objects first, so that URL lists and calls on objects know their keys and types."""
-        ctors, methods, maybe_entries = self._classify_calls() if self.frameworks else ([], [], [])
         gather = self.gather_heads
+        app_classes = self._app_classes() if self.frameworks else []
+        for cls in app_classes:
+            for base in cls.bases:
+                gather(base)
+        ctors, methods, maybe_entries = (
+            self._classify_calls({c.name for c in app_classes}) if self.frameworks else ([], [], [])
+        )
         for call in (*ctors, *methods, *maybe_entries):
             gather(call)
         parent = self.parent
@@ -115,6 +121,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self.includes.add(call)
             elif fq is not None and fq in known.LIST_ENTRIES:
                 self.entries[call] = known.LIST_ENTRIES[fq]
+        for cls in app_classes:
+            self._app_class(cls)
         for call in ctors:
             self._constructor(call)
         if "django" in self.frameworks:
@@ -136,10 +144,33 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
         for d in handlers:  # route handlers defined in a function or class body
             self._handler(d)
 
-    def _classify_calls(self) -> tuple[list[Any], list[Any], list[Any]]:
-        """Calls that may be constructors, registering method calls, or URL-list entries and
-        includes (by the name called; :meth:`run` resolves them)."""
+    def _app_classes(self) -> list[Any]:
+        """Module-level classes with a base named like a known constructor (``class
+        CTFdFlask(Flask)``): candidates for :meth:`_app_class`."""
+        names = known.CONSTRUCTOR_NAMES
+        return [
+            stmt
+            for stmt in self.src.tree.body
+            if stmt.__class__ is ast.ClassDef
+            and any(
+                (b.id if b.__class__ is ast.Name else getattr(b, "attr", None)) in names for b in stmt.bases
+            )
+        ]
+
+    def _app_class(self, cls: Any) -> None:
+        """A class deriving from a known constructor makes objects of that type (an app subclass)."""
+        for base in cls.bases:
+            spec = known.CONSTRUCTORS.get(self.key_of(base, None) or "")
+            if spec is not None:
+                self.subclassed[f"{self.mod}.{cls.name}"] = spec
+                return
+
+    def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any]]:
+        """Calls that may be constructors (``app_classes``: names of this file's subclasses of
+        them), registering method calls, or URL-list entries and includes (by the name called;
+        :meth:`run` resolves them)."""
         ctors, methods, maybe_entries = [], [], []
+        ctor_names = known.CONSTRUCTOR_NAMES | app_classes
         fws = self.frameworks
         entry_names = (
             known.LIST_ENTRY_NAMES if fws & {"django", "starlette", "fastapi", "aiohttp"} else frozenset()
@@ -159,7 +190,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                     continue
             else:
                 continue
-            if last in known.CONSTRUCTOR_NAMES:
+            if last in ctor_names:
                 ctors.append(call)
             elif last in entry_names or last == "include":
                 if last in aiohttp_names and not has_aiohttp:
