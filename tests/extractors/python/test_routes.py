@@ -671,3 +671,52 @@ def test_flask_restx_namespaces_and_restful_resources_under_a_subclassed_app(tmp
         ("/old/members/<int:mid>", "GET,PUT", "lend.legacy.Member", app, None),
     ]
     assert {r["framework"] for r in rows} == {"flask"}  # db.init_app(app) mounts nothing: no include row
+
+
+def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            # the aiohttp tutorial's layout: routes.py imports only its views
+            "garden/routes.py": (
+                "from garden.views import beds, plant\n"
+                "def setup_routes(app, prefix):\n"
+                "    app.router.add_get('/beds', beds, name='beds')\n"
+                "    router = app.router\n"
+                "    router.add_post('/beds/{bed}/plant', plant)\n"
+                "def setup_admin(*, site):\n    site.router.add_route('DELETE', '/beds/{bed}', beds)\n"
+                "def never_called(app):\n    app.router.add_get('/lost', beds)\n"
+            ),
+            "garden/__init__.py": "",
+            "garden/views.py": "async def beds(request): pass\nasync def plant(request): pass\n",
+            "garden/main.py": (
+                "from aiohttp import web\nfrom garden.routes import setup_routes, setup_admin\n"
+                "from garden import routes\n"
+                "def make_app():\n"
+                "    app = web.Application()\n"
+                "    setup_routes(app, '/ignored')\n"
+                "    setup_admin(site=app)\n"
+                "    helpers.configure(app)\n"
+                "    return app\n"
+            ),
+            "farm/__init__.py": "from flask import Flask\nfrom farm.wiring import wire\napp = Flask(__name__)\nwire(app)\n",
+            "farm/views.py": (
+                "from flask import Blueprint\nbarn = Blueprint('barn', __name__)\n@barn.route('/cows')\ndef cows(): pass\n"
+            ),
+            "farm/wiring.py": (  # no framework imported here either
+                "from farm.views import barn\ndef wire(app):\n    app.register_blueprint(barn, url_prefix='/barn')\n"
+            ),
+        },
+    )
+    got = sorted(
+        (r["framework"], ",".join(r["methods"]), r["full_path"], r["handler"], r["root"]) for r in rows
+    )
+    app = "garden.main.make_app.<locals>.app"
+    assert got == [
+        ("aiohttp", "DELETE", "/beds/{bed}", "garden.views.beds", app),
+        ("aiohttp", "GET", "/beds", "garden.views.beds", app),
+        ("aiohttp", "GET", "/lost", "garden.views.beds", None),  # nothing hands it an application
+        ("aiohttp", "POST", "/beds/{bed}/plant", "garden.views.plant", app),
+        ("flask", "GET", "/barn/cows", "farm.views.cows", "farm.app"),
+    ]
+    assert one(rows, full_path="/lost")["chain"] == []  # as for any object not known

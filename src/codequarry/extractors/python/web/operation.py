@@ -50,6 +50,8 @@ _DEFAULT_METHODS = {
 Node = tuple[str, str]  # (repo, key)
 #: mounting calls whose prefix replaces the mounted object's own (Flask blueprints, RESTX namespaces)
 _REPLACING = frozenset({"register_blueprint", "add_namespace"})
+#: edges of an application handed to a function and of that function's parameter
+_SLOT_EDGES = frozenset({"call", "param"})
 
 
 @operation(
@@ -138,7 +140,24 @@ class _Graph:
         self.aliases = self._aliases(decls, reexports)
         self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
         self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
+        # setup_routes(app): a caller's edge to ``f(<slot>)`` and f's edge from the slot to its
+        # parameter; a keyword slot ``f(app)`` is the positional one of the parameter named so
+        slot_of: dict[Node, Node] = {}
+        params = []
         for e in self.edges:
+            if e["type"] == "param":
+                params.append(e)
+                fn = e["key"].rpartition("(")[0]
+                slot_of[(e["repo"], f"{fn}({e['name']})")] = (e["repo"], e["key"])
+        for e in self.edges:
+            if e["type"] == "param":
+                continue
+            if e["type"] == "call":  # kept only where the callee declares routes on that parameter
+                slot = (e["repo"], e["target"])
+                slot = slot_of.get(slot, slot)
+                if slot in self.nodes:
+                    self.incoming[slot].append((e, self.node(e["repo"], e["key"])))
+                continue
             parent = self.node(e["repo"], e["key"])
             target = self.node(e["repo"], e["target"]) if e["target"] is not None else None
             if e["type"] == "init_app":  # api.init_app(app): an edge only when the target is an Api
@@ -149,6 +168,12 @@ class _Graph:
                 self.incoming[target].append((e, parent))
             else:
                 self.unresolved.append((e, parent))
+        #: parameters routes hang on: one no caller hands an application to is an unknown object
+        self.parameters = {(e["repo"], e["target"]) for e in params}
+        for e in params:
+            slot = (e["repo"], e["key"])
+            if slot in self.incoming:
+                self.incoming[(e["repo"], e["target"])].append((e, slot))
         self._memo: dict[Node, list[_Chain]] = {}
 
     # -- keys ---------------------------------------------------------------------------------------
@@ -214,7 +239,9 @@ class _Graph:
     ) -> dict[tuple[str, str, str], str]:
         """Re-exports that could matter: every (module, name) split of keys that name nothing known."""
         wanted: set[tuple[str, str, str]] = set()
-        refs: list[tuple[str, str]] = [(e["repo"], e["target"]) for e in self.edges if e["target"]]
+        refs: list[tuple[str, str]] = [
+            (e["repo"], e["target"]) for e in self.edges if e["target"] and e["type"] not in _SLOT_EDGES
+        ]
         refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
         refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
         for repo, key in refs:
@@ -227,7 +254,7 @@ class _Graph:
 
     # -- ways up ------------------------------------------------------------------------------------
     def chains(self, node: Node | None, depth: int = 0, seen: frozenset[Node] = frozenset()) -> list[_Chain]:
-        if node is None:
+        if node is None or (node in self.parameters and node not in self.incoming):
             return [_NOWHERE]
         if not seen and node in self._memo:
             return self._memo[node]

@@ -31,7 +31,7 @@ from codequarry.extractors.python.web.calls import RouterCalls
 from codequarry.extractors.python.web.datasets import RouteDecl, RouteHandler, RouteMount
 from codequarry.extractors.python.web.handlers import HandlerFacts
 from codequarry.extractors.python.web.lists import UrlLists
-from codequarry.extractors.python.web.nodes import module_level_defs
+from codequarry.extractors.python.web.nodes import EMPTY, module_level_defs
 from codequarry.python.scopes import scope_of
 from codequarry.python.values import literal_str
 from codequarry.source import SourceFile
@@ -45,7 +45,10 @@ def route_facts(src: SourceFile, out: Any) -> None:
     frameworks = _frameworks(src)
     decorated = _route_decorators(src, bool(frameworks))
     if not frameworks and not decorated:
-        return
+        # a setup_routes(app) / register_blueprints(app) module that imports no framework
+        frameworks = _framework_calls(src)
+        if not frameworks:
+            return
     _FileRoutes(src, out, frameworks).run(decorated)
 
 
@@ -64,6 +67,47 @@ def _frameworks(src: SourceFile) -> set[str]:
             if fw is not None:
                 found.add(fw)
     return found
+
+
+_AIOHTTP_ADDS = frozenset({*(f"add_{m}" for m in known.HTTP_METHODS), "add_view", "add_route"})
+
+
+#: methods only one framework's objects have
+_METHOD_FRAMEWORK = {"register_blueprint": "flask", "include_router": "fastapi"}
+
+
+def _framework_calls(src: SourceFile) -> set[str]:
+    """Frameworks whose own methods a file calls without importing anything of them: aiohttp's
+    ``x.router.add_get(...)`` (on ``x.router`` or a name bound to it: the aiohttp tutorial's
+    ``routes.py`` imports only its views), Flask's ``register_blueprint``, FastAPI's ``include_router``."""
+    found = set()
+    for call in src.nodes(ast.Call):
+        func = call.func
+        if func.__class__ is ast.Attribute and func.attr in _METHOD_FRAMEWORK:
+            found.add(_METHOD_FRAMEWORK[func.attr])
+    if _aiohttp_router_calls(src):
+        found.add("aiohttp")
+    return found
+
+
+def _aiohttp_router_calls(src: SourceFile) -> bool:
+    """Whether the file calls aiohttp's ``x.router.add_get(...)``-like methods."""
+    routers = {
+        t.id
+        for stmt in src.nodes(ast.Assign)
+        if stmt.value.__class__ is ast.Attribute and stmt.value.attr == "router"
+        for t in stmt.targets
+        if t.__class__ is ast.Name
+    }
+    for call in src.nodes(ast.Call):
+        func = call.func
+        if func.__class__ is ast.Attribute and func.attr in _AIOHTTP_ADDS:
+            recv = func.value
+            if (recv.__class__ is ast.Attribute and recv.attr == "router") or (
+                recv.__class__ is ast.Name and recv.id in routers
+            ):
+                return True
+    return False
 
 
 def _route_decorators(src: SourceFile, gated: bool) -> list[tuple[Any, Any]]:
@@ -85,6 +129,13 @@ def _route_decorators(src: SourceFile, gated: bool) -> list[tuple[Any, Any]]:
     return found
 
 
+def _name_args(call: Any) -> list[str]:
+    """The plain names passed to a call, positionally or by keyword."""
+    out = [a.id for a in call.args if a.__class__ is ast.Name]
+    out += [kw.value.id for kw in call.keywords if kw.value.__class__ is ast.Name]
+    return out
+
+
 class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
     """Every pass over one file that imports a web framework (or decorates defs like routes)."""
 
@@ -97,9 +148,15 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
         for cls in app_classes:
             for base in cls.bases:
                 gather(base)
-        ctors, methods, maybe_entries = (
-            self._classify_calls({c.name for c in app_classes}) if self.frameworks else ([], [], [])
+        ctors, methods, maybe_entries, passing = (
+            self._classify_calls({c.name for c in app_classes}) if self.frameworks else ([], [], [], [])
         )
+        self._router_aliases()
+        # calls handing an application made here to a function: setup_routes(app)
+        made = self._constructed_names(ctors)
+        passing = [c for c in passing if any(n in made for n in _name_args(c))]
+        for call in passing:
+            gather(call)
         for call in (*ctors, *methods, *maybe_entries):
             gather(call)
         parent = self.parent
@@ -131,6 +188,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             self._entry(call, fw, kind)
         for call in methods:
             self._method_call(call)
+        for call in passing:
+            self._passing_call(call)
         handlers = {}
         for d, dec in decorated:
             self._decorator_route(d, dec)
@@ -143,6 +202,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self._dependency_aliases()
         for d in handlers:  # route handlers defined in a function or class body
             self._handler(d)
+        self._parameter_edges()
 
     def _app_classes(self) -> list[Any]:
         """Module-level classes with a base named like a known constructor (``class
@@ -165,11 +225,52 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self.subclassed[f"{self.mod}.{cls.name}"] = spec
                 return
 
-    def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any]]:
+    def _router_aliases(self) -> None:
+        """``router = app.router`` in a function: ``router.add_get(...)`` is a call on ``app``."""
+        for stmt in self.src.nodes(ast.Assign):
+            value = stmt.value
+            if value.__class__ is ast.Attribute and value.attr == "router" and len(stmt.targets) == 1:
+                target = stmt.targets[0]
+                scope = scope_of(self.parent, stmt)
+                if target.__class__ is ast.Name and scope is not None:
+                    self.router_aliases[(scope, target.id)] = value
+
+    def _constructed_names(self, ctors: list[Any]) -> set[str]:
+        """Names a constructor-like call is assigned to (``app = web.Application()``)."""
+        out: set[str] = set()
+        for call in ctors:
+            stmt = self.parent(call)
+            if stmt.__class__ is ast.Assign and stmt.value is call:
+                out.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
+        return out
+
+    def _passing_call(self, call: Any) -> None:
+        """``setup_routes(app)`` with ``app`` an application or router made in this file: an edge
+        from it to the callee's parameter slot (``pkg.routes.setup_routes(0)``, or ``(app)`` when
+        passed by keyword); the operation keeps it only if that function declares routes on it."""
+        scope = scope_of(self.parent, call)
+        callee = self.key_of(call.func, scope)
+        if callee is None:
+            return
+        slots = [(str(i), a) for i, a in enumerate(call.args)]
+        slots += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+        for slot, arg in slots:
+            if arg.__class__ is ast.Starred:
+                break
+            if arg.__class__ is not ast.Name:
+                continue
+            key = self.key_of(arg, scope)
+            obj = self.object_of_key.get(key or "")
+            if key is not None and obj is not None:
+                self._mount(
+                    "include", obj[0], "call", key, f"{callee}({slot})", call.func, None, None, EMPTY, call
+                )
+
+    def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """Calls that may be constructors (``app_classes``: names of this file's subclasses of
-        them), registering method calls, or URL-list entries and includes (by the name called;
-        :meth:`run` resolves them)."""
-        ctors, methods, maybe_entries = [], [], []
+        them), registering method calls, URL-list entries and includes, or calls passing a name
+        to a function (by the name called; :meth:`run` resolves them)."""
+        ctors, methods, maybe_entries, passing = [], [], [], []
         ctor_names = known.CONSTRUCTOR_NAMES | app_classes
         fws = self.frameworks
         entry_names = (
@@ -196,4 +297,6 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 if last in aiohttp_names and not has_aiohttp:
                     continue
                 maybe_entries.append(call)
-        return ctors, methods, maybe_entries
+            elif call.args or call.keywords:
+                passing.append(call)
+        return ctors, methods, maybe_entries, passing
