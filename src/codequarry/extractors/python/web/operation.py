@@ -56,7 +56,7 @@ _SLOT_EDGES = frozenset({"call", "param"})
 
 @operation(
     "python.web.routes",
-    version=1,
+    version=2,
     inputs=["route_decls", "route_mounts", "route_handlers", "imports", "modules"],
     outputs=[Route],
     partition="repo",  # every join is keyed by repo: a run re-derives only the repos that changed

@@ -38,7 +38,7 @@ from codequarry.source import SourceFile
 
 
 @file_extractor(
-    "python.web.route_facts", version=1, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
+    "python.web.route_facts", version=2, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
 )
 def route_facts(src: SourceFile, out: Any) -> None:
     """Routes, router objects, mounts and handler facts of Flask, FastAPI, Starlette, Django, aiohttp."""
