@@ -720,3 +720,31 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
         ("flask", "GET", "/barn/cows", "farm.views.cows", "farm.app"),
     ]
     assert one(rows, full_path="/lost")["chain"] == []  # as for any object not known
+
+
+def test_drf_router_without_trailing_slash_and_old_base_name(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "kanban/__init__.py": "",
+            "kanban/api.py": (
+                "from rest_framework import viewsets\n"
+                "class CardViewSet(viewsets.ModelViewSet):\n    pass\n"
+                "class LaneViewSet(viewsets.ReadOnlyModelViewSet):\n    pass\n"
+            ),
+            "kanban/routers.py": (
+                "from kanban.vendored import routers\nfrom kanban.api import CardViewSet, LaneViewSet\n"
+                "from django.urls import path, include\n"
+                "bare = routers.DefaultRouter(trailing_slash=False)\n"
+                "bare.register(r'cards', CardViewSet, base_name='cards')\n"
+                "slashed = routers.SimpleRouter()\n"
+                "slashed.register(r'lanes', LaneViewSet, basename='lanes')\n"
+                "urlpatterns = [path('api/', include(bare.urls)), path('v2/', include(slashed.urls))]\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["name"], r["handler"]) for r in rows)
+    assert got == [
+        ("api/cards", "cards", "kanban.api.CardViewSet"),
+        ("v2/lanes/", "lanes", "kanban.api.LaneViewSet"),
+    ]

@@ -204,13 +204,31 @@ class RouterCalls(FileContext):
             None,
             key,
             self.seg(call.func.value, MAX_TEXT),
-            literal_str(call_arg(call, 2, "basename")),
+            literal_str(call_arg(call, 2, "basename", "base_name")),  # base_name: DRF before 3.9
             handler,
             view,
             wrappers,
             EMPTY,
+            trailing_slash=self._router_slash(call.func.value, scope),
             scope=scope,
         )
+
+    def _router_slash(self, recv: Any, scope: Any) -> bool:
+        """False when the router was made in this file, in this scope, with ``trailing_slash=False``
+        (or ``""``): its URLs then end without the slash DRF adds by default."""
+        if recv.__class__ is not ast.Name:
+            return True
+        for stmt in self.src.nodes(ast.Assign):
+            value = stmt.value
+            if (
+                value.__class__ is ast.Call
+                and any(t.__class__ is ast.Name and t.id == recv.id for t in stmt.targets)
+                and scope_of(self.parent, stmt) is scope
+            ):
+                flag = call_arg(value, 99, "trailing_slash")
+                if flag is not None and flag.__class__ is ast.Constant and flag.value in (False, ""):
+                    return False
+        return True
 
     def _resource_routes(self, call: Any, key: Any, scope: Any) -> None:
         """Flask-RESTful / Flask-RESTX ``api.add_resource(Resource, "/a", "/b", endpoint=...)``: one

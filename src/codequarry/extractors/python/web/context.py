@@ -293,6 +293,7 @@ class FileContext:
         deps: list[str],
         *,
         is_regex: bool = False,
+        trailing_slash: bool = True,
         scope: Any = None,
     ) -> None:
         cond, dyn = decl_flags(self.parent, at)
@@ -306,6 +307,7 @@ class FileContext:
             route=route,
             route_source=None if route_node is None else self.seg(route_node, MAX_TEXT),
             is_regex=is_regex,
+            trailing_slash=trailing_slash,
             prefix=prefix,
             namespace=namespace,
             owner=owner_key,

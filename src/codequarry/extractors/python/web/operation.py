@@ -330,8 +330,8 @@ def build_routes(
 def _route_row(graph: _Graph, d: dict[str, Any], chain: _Chain, h: dict[str, Any] | None) -> dict[str, Any]:
     fw = d["framework"] or chain.framework or "unknown"
     route = d["route"]
-    if d["kind"] == "viewset" and route is not None and not route.endswith("/"):
-        route += "/"  # DRF routers add the trailing slash
+    if d["kind"] == "viewset" and route is not None and d["trailing_slash"] and not route.endswith("/"):
+        route += "/"  # DRF routers add the trailing slash, unless made with trailing_slash=False
     full_path = join_all(fw, [*chain.prefixes, d["prefix"], route])
     names = [n for n in chain.names if n]
     name = d["name"]
