@@ -748,3 +748,20 @@ def test_drf_router_without_trailing_slash_and_old_base_name(tmp_path: Path) -> 
         ("api/cards", "cards", "kanban.api.CardViewSet"),
         ("v2/lanes/", "lanes", "kanban.api.LaneViewSet"),
     ]
+
+
+def test_mock_patch_decorators_are_no_routes(tmp_path: Path) -> None:
+    got = _run_snippets(
+        tmp_path,
+        {
+            "test_board.py": (
+                "from unittest import mock\nimport mock as oldmock\nfrom django.test import TestCase\n"
+                "@mock.patch('board.tasks.send')\ndef test_send(send): pass\n"
+                "@oldmock.patch('/srv/board')\ndef test_path(p): pass\n"
+                "@router.patch('/cards/{id}')\ndef patch_card(id): pass\n"
+            )
+        },
+    )
+    assert [(d["route"], d["handler"]) for d in got["route_decls"]] == [
+        ("/cards/{id}", "test_board.patch_card")
+    ]

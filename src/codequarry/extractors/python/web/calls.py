@@ -85,11 +85,14 @@ class RouterCalls(FileContext):
                 routes,
             )
 
-    def _decorator_route(self, d: Any, dec: Any) -> None:
-        """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class."""
+    def _decorator_route(self, d: Any, dec: Any) -> bool:
+        """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class; False
+        for a decorator that only looks like one (``@mock.patch("pkg.f")``)."""
         attr = dec.func.attr
         scope = scope_of(self.parent, dec)
         key = self.receiver_key(dec.func.value, scope)
+        if key is not None and key.partition(".")[0] in known.NOT_ROUTERS:
+            return False
         if attr == "route":
             fw = self.framework_of(key, ("flask", "starlette", "aiohttp"))
         elif attr in ("api_route", "websocket"):
@@ -137,6 +140,7 @@ class RouterCalls(FileContext):
             deps,
             scope=scope,
         )
+        return True
 
     def _method_call(self, call: Any) -> None:
         """``app.add_url_rule``, ``router.add_api_route``, ``app.router.add_get``, ``router.register``,

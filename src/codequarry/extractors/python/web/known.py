@@ -93,6 +93,10 @@ MOUNT_METHODS = frozenset(
 #: objects of Flask-RESTX / Flask-RESTful: their routes' Flask endpoint names are not derived here
 RESOURCE_API_TYPES = frozenset({"Api", "Namespace"})
 
+#: top-level modules whose objects have route-like decorator names but serve nothing:
+#: ``@mock.patch("pkg.f")``, ``@responses.get(...)``
+NOT_ROUTERS = frozenset({"unittest", "mock", "responses", "respx", "requests_mock"})
+
 #: methods of class-based views (Django, Flask MethodView, Starlette HTTPEndpoint, aiohttp View) and
 #: DRF viewset actions -> HTTP method
 VIEW_METHODS = {m: m.upper() for m in HTTP_METHODS} | {

@@ -192,8 +192,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             self._passing_call(call)
         handlers = {}
         for d, dec in decorated:
-            self._decorator_route(d, dec)
-            handlers[d] = True
+            if self._decorator_route(d, dec):
+                handlers[d] = True
         if self.frameworks:
             for d in module_level_defs(self.src.tree):
                 handlers.pop(d, None)
