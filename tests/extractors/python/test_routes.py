@@ -684,7 +684,8 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
                 "    app.router.add_get('/beds', beds, name='beds')\n"
                 "    router = app.router\n"
                 "    router.add_post('/beds/{bed}/plant', plant)\n"
-                "def setup_admin(*, site):\n    site.router.add_route('DELETE', '/beds/{bed}', beds)\n"
+                "def setup_admin(*, site):\n"
+                "    add_route = site.router.add_route\n    add_route('DELETE', '/beds/{bed}', beds)\n"
                 "def never_called(app):\n    app.router.add_get('/lost', beds)\n"
             ),
             "garden/__init__.py": "",

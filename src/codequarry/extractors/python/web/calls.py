@@ -274,7 +274,7 @@ class RouterCalls(FileContext):
             return len(call.args) >= 3 and first is not None and not first.startswith("/")
         return attr.startswith("add_") and attr[4:] in known.HTTP_METHODS or attr == "add_view"
 
-    def _aiohttp_route(self, call: Any, attr: str, key: Any, scope: Any) -> None:
+    def _aiohttp_route(self, call: Any, attr: str, key: Any, scope: Any, recv: Any = None) -> None:
         """``router.add_get(path, handler)``, ``router.add_route(method, path, handler)``, ..."""
         if "aiohttp" not in self.frameworks and key not in self.object_of_key:
             return
@@ -297,7 +297,7 @@ class RouterCalls(FileContext):
             "",
             None,
             key,
-            self.seg(call.func.value, MAX_TEXT),
+            self.seg(call.func.value if recv is None else recv, MAX_TEXT),
             literal_str(call_arg(call, 99, "name")),
             handler,
             view,

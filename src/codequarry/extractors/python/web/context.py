@@ -50,6 +50,8 @@ class FileContext:
         self.subclassed: dict[str, tuple[str, str]] = {}
         # (function node, name) -> the expression a local name stands for: ``router = app.router``
         self.router_aliases: dict[tuple[Any, str], Any] = {}
+        # (function node, name) -> ``app.router.add_route`` for ``add_route = app.router.add_route``
+        self.method_aliases: dict[tuple[Any, str], Any] = {}
         # (function node, parameter name) -> its key, for parameters routes are declared on
         self.params: dict[tuple[Any, str], str] = {}
         self.owners: set[str | None] = set()  # keys routes or mounts were written on

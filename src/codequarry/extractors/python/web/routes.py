@@ -92,13 +92,18 @@ def _framework_calls(src: SourceFile) -> set[str]:
 
 def _aiohttp_router_calls(src: SourceFile) -> bool:
     """Whether the file calls aiohttp's ``x.router.add_get(...)``-like methods."""
-    routers = {
-        t.id
-        for stmt in src.nodes(ast.Assign)
-        if stmt.value.__class__ is ast.Attribute and stmt.value.attr == "router"
-        for t in stmt.targets
-        if t.__class__ is ast.Name
-    }
+    routers: set[str] = set()
+    for stmt in src.nodes(ast.Assign):
+        value = stmt.value
+        if value.__class__ is ast.Attribute:
+            if value.attr == "router":
+                routers.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
+            elif (
+                value.attr in _AIOHTTP_ADDS
+                and value.value.__class__ is ast.Attribute
+                and value.value.attr == "router"
+            ):
+                return True  # add_route = app.router.add_route
     for call in src.nodes(ast.Call):
         func = call.func
         if func.__class__ is ast.Attribute and func.attr in _AIOHTTP_ADDS:
@@ -188,6 +193,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             self._entry(call, fw, kind)
         for call in methods:
             self._method_call(call)
+        if self.method_aliases:
+            self._aliased_method_calls()
         for call in passing:
             self._passing_call(call)
         handlers = {}
@@ -226,14 +233,36 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 return
 
     def _router_aliases(self) -> None:
-        """``router = app.router`` in a function: ``router.add_get(...)`` is a call on ``app``."""
+        """``router = app.router`` in a function: ``router.add_get(...)`` is a call on ``app``;
+        ``add_route = app.router.add_route``: ``add_route("GET", ...)`` is that method's call."""
         for stmt in self.src.nodes(ast.Assign):
             value = stmt.value
-            if value.__class__ is ast.Attribute and value.attr == "router" and len(stmt.targets) == 1:
-                target = stmt.targets[0]
-                scope = scope_of(self.parent, stmt)
-                if target.__class__ is ast.Name and scope is not None:
-                    self.router_aliases[(scope, target.id)] = value
+            if value.__class__ is not ast.Attribute or len(stmt.targets) != 1:
+                continue
+            target = stmt.targets[0]
+            scope = scope_of(self.parent, stmt)
+            if target.__class__ is not ast.Name or scope is None:
+                continue
+            if value.attr == "router":
+                self.router_aliases[(scope, target.id)] = value
+            elif value.attr in _AIOHTTP_ADDS and value.value.__class__ in (ast.Attribute, ast.Name):
+                self.method_aliases[(scope, target.id)] = value
+            else:
+                continue
+            self.gather_heads(value)
+
+    def _aliased_method_calls(self) -> None:
+        """``add_route("GET", "/", index)`` with ``add_route = app.router.add_route`` in scope."""
+        names = {name for _, name in self.method_aliases}
+        for call in self.src.nodes(ast.Call):
+            func = call.func
+            if func.__class__ is not ast.Name or func.id not in names:
+                continue
+            scope = scope_of(self.parent, call)
+            method = self.method_aliases.get((scope, func.id))
+            if method is not None and self._is_aiohttp_route(call, method.attr):
+                key = self.receiver_key(method.value, scope)
+                self._aiohttp_route(call, method.attr, key, scope, method.value)
 
     def _constructed_names(self, ctors: list[Any]) -> set[str]:
         """Names a constructor-like call is assigned to (``app = web.Application()``)."""
