@@ -409,6 +409,39 @@ def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
     ]
 
 
+def test_known_concrete_bases_outside_the_corpus_make_multi_table_children(tmp_path: Path) -> None:
+    from codequarry.testing import write_tree
+
+    root = write_tree(
+        tmp_path / "src",
+        {
+            "bakery/__init__.py": "",
+            "bakery/models.py": (
+                "from django.db import models\nfrom django.contrib.auth.models import User\n"
+                "from wagtail.models import Page, Orderable\nfrom modelcluster.models import ClusterableModel\n"
+                "class Listed(models.Model):\n    class Meta:\n        abstract = True\n"
+                "class LoafPage(Page):\n    crust = models.CharField(max_length=20)\n"
+                "class Baker(User):\n    oven = models.IntegerField()\n"
+                "class Tray(Orderable):\n    size = models.IntegerField()\n"
+                "class Shop(ClusterableModel, Listed):\n    name = models.CharField(max_length=50)\n"
+            ),
+        },
+    )
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    rows = sql(
+        open_store(store),
+        "SELECT name, inheritance, parent_models, primary_key, table_name FROM orm_models"
+        " WHERE NOT is_abstract ORDER BY name",
+    ).to_pylist()
+    assert [tuple(r.values()) for r in rows] == [
+        ("Baker", "multi_table", ["django.contrib.auth.models.User"], ["user_ptr"], "bakery_baker"),
+        ("LoafPage", "multi_table", ["wagtail.models.Page"], ["page_ptr"], "bakery_loafpage"),
+        ("Shop", None, [], ["id"], "bakery_shop"),
+        ("Tray", None, [], ["id"], "bakery_tray"),
+    ]
+
+
 def test_removing_a_test_base_class_in_another_file_drops_its_subclasses_tests(tmp_path: Path) -> None:
     from tests.test_incremental import dump, touch_later
 
