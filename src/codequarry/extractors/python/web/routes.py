@@ -78,41 +78,42 @@ _METHOD_FRAMEWORK = {"register_blueprint": "flask", "include_router": "fastapi"}
 
 def _framework_calls(src: SourceFile) -> set[str]:
     """Frameworks whose own methods a file calls without importing anything of them: aiohttp's
-    ``x.router.add_get(...)`` (on ``x.router`` or a name bound to it: the aiohttp tutorial's
-    ``routes.py`` imports only its views), Flask's ``register_blueprint``, FastAPI's ``include_router``."""
-    found = set()
+    ``x.router.add_get(...)`` (on ``x.router``, or on a name bound to it or to its method: the aiohttp
+    tutorial's ``routes.py`` imports only its views), Flask's ``register_blueprint``, FastAPI's
+    ``include_router``. One pass over the calls; the assignments only when a call may need them."""
+    found: set[str] = set()
+    on_names: list[str] = []  # x.add_get(...) on a plain name x, and bare add_route(...) calls
+    Attribute, Name = ast.Attribute, ast.Name
     for call in src.nodes(ast.Call):
         func = call.func
-        if func.__class__ is ast.Attribute and func.attr in _METHOD_FRAMEWORK:
-            found.add(_METHOD_FRAMEWORK[func.attr])
-    if _aiohttp_router_calls(src):
-        found.add("aiohttp")
-    return found
-
-
-def _aiohttp_router_calls(src: SourceFile) -> bool:
-    """Whether the file calls aiohttp's ``x.router.add_get(...)``-like methods."""
-    routers: set[str] = set()
-    for stmt in src.nodes(ast.Assign):
-        value = stmt.value
-        if value.__class__ is ast.Attribute:
-            if value.attr == "router":
-                routers.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
-            elif (
+        if func.__class__ is Attribute:
+            attr = func.attr
+            if attr in _METHOD_FRAMEWORK:
+                found.add(_METHOD_FRAMEWORK[attr])
+            elif attr in _AIOHTTP_ADDS:
+                recv = func.value
+                if recv.__class__ is Attribute and recv.attr == "router":
+                    found.add("aiohttp")
+                elif recv.__class__ is Name:
+                    on_names.append(recv.id)
+        elif func.__class__ is Name and func.id.startswith("add_"):
+            on_names.append(func.id)
+    if on_names and "aiohttp" not in found:
+        wanted = set(on_names)
+        for stmt in src.nodes(ast.Assign):
+            value = stmt.value
+            if value.__class__ is not Attribute or not any(
+                t.__class__ is Name and t.id in wanted for t in stmt.targets
+            ):
+                continue
+            if value.attr == "router" or (  # router = app.router; add_route = app.router.add_route
                 value.attr in _AIOHTTP_ADDS
-                and value.value.__class__ is ast.Attribute
+                and value.value.__class__ is Attribute
                 and value.value.attr == "router"
             ):
-                return True  # add_route = app.router.add_route
-    for call in src.nodes(ast.Call):
-        func = call.func
-        if func.__class__ is ast.Attribute and func.attr in _AIOHTTP_ADDS:
-            recv = func.value
-            if (recv.__class__ is ast.Attribute and recv.attr == "router") or (
-                recv.__class__ is ast.Name and recv.id in routers
-            ):
-                return True
-    return False
+                found.add("aiohttp")
+                break
+    return found
 
 
 def _route_decorators(src: SourceFile, gated: bool) -> list[tuple[Any, Any]]:
