@@ -695,7 +695,7 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
                 "from garden import routes\n"
                 "def make_app():\n"
                 "    app = web.Application()\n"
-                "    setup_routes(app, '/ignored')\n"
+                "    setup_routes(app, '/ignored')\n    setup_routes(app, '/twice: one way up, one row')\n"
                 "    setup_admin(site=app)\n"
                 "    helpers.configure(app)\n"
                 "    return app\n"

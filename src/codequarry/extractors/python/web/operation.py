@@ -149,14 +149,18 @@ class _Graph:
                 params.append(e)
                 fn = e["key"].rpartition("(")[0]
                 slot_of[(e["repo"], f"{fn}({e['name']})")] = (e["repo"], e["key"])
+        calls: set[tuple[Node, Node | None]] = set()
         for e in self.edges:
             if e["type"] == "param":
                 continue
             if e["type"] == "call":  # kept only where the callee declares routes on that parameter
                 slot = (e["repo"], e["target"])
                 slot = slot_of.get(slot, slot)
-                if slot in self.nodes:
-                    self.incoming[slot].append((e, self.node(e["repo"], e["key"])))
+                caller = self.node(e["repo"], e["key"])
+                if slot in self.nodes and (slot, caller) not in calls:
+                    # ten register_view(bp, ...) calls are one way up from the helper to bp
+                    calls.add((slot, caller))
+                    self.incoming[slot].append((e, caller))
                 continue
             parent = self.node(e["repo"], e["key"])
             target = self.node(e["repo"], e["target"]) if e["target"] is not None else None
