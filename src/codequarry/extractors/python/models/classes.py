@@ -28,8 +28,8 @@ from typing import Any
 from codequarry.api import file_extractor
 from codequarry.extractors.python.models.candidates import (
     MEMBER_DECORATORS,
-    ORM_MEMBER_CALLS,
     MODEL_DECORATORS,
+    ORM_MEMBER_CALLS,
     declares_columns,
     factory_assigns,
     last_part,
