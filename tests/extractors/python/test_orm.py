@@ -367,6 +367,81 @@ def test_editing_an_abstract_base_updates_models_in_other_files(tmp_path: Path) 
     assert dump(store) == dump(again)
 
 
+def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
+    from codequarry.testing import write_tree
+
+    root = write_tree(
+        tmp_path / "src",
+        {
+            "depot/__init__.py": "",
+            "depot/base.py": (
+                "from sqlalchemy import Column, ForeignKey, Integer\n"
+                "from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship\n"
+                "class Base(DeclarativeBase):\n    pass\n"
+                "class WarehouseMixin:\n"
+                "    @declared_attr\n    def warehouse_id(cls):\n"
+                "        return Column(Integer, ForeignKey('warehouse.id', ondelete='CASCADE'))\n"
+                "    @declared_attr\n    def warehouse(cls):\n        return relationship('Warehouse')\n"
+                "    @declared_attr\n    def shelf(cls) -> Mapped[int]:\n        return mapped_column(nullable=True)\n"
+                "    @declared_attr.directive\n    def __tablename__(cls):\n        return cls.__name__.lower()\n"
+                "    @declared_attr\n    def label(cls):\n        return cls.__name__\n"  # no column
+            ),
+            "depot/models.py": (
+                "from sqlalchemy import Column, Integer\nfrom depot.base import Base, WarehouseMixin\n"
+                "class Warehouse(Base):\n    __tablename__ = 'warehouse'\n    id = Column(Integer, primary_key=True)\n"
+                "class Crate(Base, WarehouseMixin):\n    id = Column(Integer, primary_key=True)\n"
+            ),
+        },
+    )
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    rows = sql(
+        open_store(store),
+        "SELECT name, kind, foreign_key_target, relationship_target, nullable, inherited FROM orm_fields"
+        " WHERE model = 'depot.models.Crate' ORDER BY name",
+    ).to_pylist()
+    got = [tuple(r.values()) for r in rows]
+    assert got == [
+        ("id", "field", None, None, False, False),
+        ("shelf", "field", None, None, True, True),
+        ("warehouse", "relationship", None, "depot.models.Warehouse", None, True),
+        ("warehouse_id", "foreign_key", "warehouse.id", None, True, True),
+    ]
+
+
+def test_known_concrete_bases_outside_the_corpus_make_multi_table_children(tmp_path: Path) -> None:
+    from codequarry.testing import write_tree
+
+    root = write_tree(
+        tmp_path / "src",
+        {
+            "bakery/__init__.py": "",
+            "bakery/models.py": (
+                "from django.db import models\nfrom django.contrib.auth.models import User\n"
+                "from wagtail.models import Page, Orderable\nfrom modelcluster.models import ClusterableModel\n"
+                "class Listed(models.Model):\n    class Meta:\n        abstract = True\n"
+                "class LoafPage(Page):\n    crust = models.CharField(max_length=20)\n"
+                "class Baker(User):\n    oven = models.IntegerField()\n"
+                "class Tray(Orderable):\n    size = models.IntegerField()\n"
+                "class Shop(ClusterableModel, Listed):\n    name = models.CharField(max_length=50)\n"
+            ),
+        },
+    )
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    rows = sql(
+        open_store(store),
+        "SELECT name, inheritance, parent_models, primary_key, table_name FROM orm_models"
+        " WHERE NOT is_abstract ORDER BY name",
+    ).to_pylist()
+    assert [tuple(r.values()) for r in rows] == [
+        ("Baker", "multi_table", ["django.contrib.auth.models.User"], ["user_ptr"], "bakery_baker"),
+        ("LoafPage", "multi_table", ["wagtail.models.Page"], ["page_ptr"], "bakery_loafpage"),
+        ("Shop", None, [], ["id"], "bakery_shop"),
+        ("Tray", None, [], ["id"], "bakery_tray"),
+    ]
+
+
 def test_removing_a_test_base_class_in_another_file_drops_its_subclasses_tests(tmp_path: Path) -> None:
     from tests.test_incremental import dump, touch_later
 

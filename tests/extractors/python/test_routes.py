@@ -606,3 +606,163 @@ def test_auth_markers(
     decorators: list[str], deps: list[str], perms: list[str], bases: list[str], expected: list[str]
 ) -> None:
     assert auth_markers(decorators, deps, perms, bases) == expected
+
+
+# -- held-out application shapes -------------------------------------------------------------------------
+
+
+def _routes_of(tmp_path: Path, files: dict[str, str]) -> list[dict[str, Any]]:
+    root = write_tree(tmp_path / "src", files)
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    return routes_table(store)
+
+
+def test_flask_restx_namespaces_and_restful_resources_under_a_subclassed_app(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "lend/__init__.py": (
+                "from flask import Flask\n"
+                "from lend.api import api_bp\n"
+                "from lend.legacy import legacy\n"
+                "class LendApp(Flask):\n    pass\n"
+                "def create_app():\n"
+                "    app = LendApp(__name__)\n"
+                "    app.register_blueprint(api_bp)\n"
+                "    legacy.init_app(app)\n"
+                "    db.init_app(app)\n"
+                "    return app\n"
+            ),
+            "lend/api/__init__.py": (
+                "from flask import Blueprint\nfrom flask_restx import Api\n"
+                "from lend.api.books import books_ns\nfrom lend.api.loans import loans_ns\n"
+                "api_bp = Blueprint('api', __name__, url_prefix='/api/v2')\n"
+                "api = Api(api_bp, version='2')\n"
+                "api.add_namespace(books_ns, '/catalogue')\n"
+                "api.add_namespace(loans_ns)\n"
+            ),
+            "lend/api/books.py": (
+                "from flask_restx import Namespace, Resource\n"
+                "books_ns = Namespace('books')\n"
+                "@books_ns.route('')\nclass BookList(Resource):\n    def get(self): pass\n    def post(self): pass\n"
+                "@books_ns.route('/<int:book_id>')\nclass Book(Resource):\n    def delete(self, book_id): pass\n"
+            ),
+            "lend/api/loans.py": (
+                "from lend.api.space import loans_ns\n"  # no framework imported here
+                "@loans_ns.route('/overdue')\nclass Overdue:\n    def get(self): pass\n"
+            ),
+            "lend/api/space.py": "from flask_restx import Namespace\nloans_ns = Namespace('loans', path='/lending')\n",
+            "lend/legacy.py": (
+                "from flask_restful import Api, Resource\n"
+                "legacy = Api(prefix='/old')\n"
+                "class Member(Resource):\n    def get(self, mid): pass\n    def put(self, mid): pass\n"
+                "legacy.add_resource(Member, '/members/<int:mid>', '/m/<int:mid>', endpoint='member')\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], ",".join(r["methods"]), r["handler"], r["root"], r["name"]) for r in rows)
+    app = "lend.create_app.<locals>.app"
+    assert got == [
+        ("/api/v2/catalogue", "GET,POST", "lend.api.books.BookList", app, None),
+        ("/api/v2/catalogue/<int:book_id>", "DELETE", "lend.api.books.Book", app, None),
+        ("/api/v2/lending/overdue", "GET", "lend.api.loans.Overdue", app, None),
+        ("/old/m/<int:mid>", "GET,PUT", "lend.legacy.Member", app, None),
+        ("/old/members/<int:mid>", "GET,PUT", "lend.legacy.Member", app, None),
+    ]
+    assert {r["framework"] for r in rows} == {"flask"}  # db.init_app(app) mounts nothing: no include row
+
+
+def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            # the aiohttp tutorial's layout: routes.py imports only its views
+            "garden/routes.py": (
+                "from garden.views import beds, plant\n"
+                "def setup_routes(app, prefix):\n"
+                "    app.router.add_get('/beds', beds, name='beds')\n"
+                "    router = app.router\n"
+                "    router.add_post('/beds/{bed}/plant', plant)\n"
+                "def setup_admin(*, site):\n"
+                "    add_route = site.router.add_route\n    add_route('DELETE', '/beds/{bed}', beds)\n"
+                "def never_called(app):\n    app.router.add_get('/lost', beds)\n"
+            ),
+            "garden/__init__.py": "",
+            "garden/views.py": "async def beds(request): pass\nasync def plant(request): pass\n",
+            "garden/main.py": (
+                "from aiohttp import web\nfrom garden.routes import setup_routes, setup_admin\n"
+                "from garden import routes\n"
+                "def make_app():\n"
+                "    app = web.Application()\n"
+                "    setup_routes(app, '/ignored')\n    setup_routes(app, '/twice: one way up, one row')\n"
+                "    setup_admin(site=app)\n"
+                "    helpers.configure(app)\n"
+                "    return app\n"
+            ),
+            "farm/__init__.py": "from flask import Flask\nfrom farm.wiring import wire\napp = Flask(__name__)\nwire(app)\n",
+            "farm/views.py": (
+                "from flask import Blueprint\nbarn = Blueprint('barn', __name__)\n@barn.route('/cows')\ndef cows(): pass\n"
+            ),
+            "farm/wiring.py": (  # no framework imported here either
+                "from farm.views import barn\ndef wire(app):\n    app.register_blueprint(barn, url_prefix='/barn')\n"
+            ),
+        },
+    )
+    got = sorted(
+        (r["framework"], ",".join(r["methods"]), r["full_path"], r["handler"], r["root"]) for r in rows
+    )
+    app = "garden.main.make_app.<locals>.app"
+    assert got == [
+        ("aiohttp", "DELETE", "/beds/{bed}", "garden.views.beds", app),
+        ("aiohttp", "GET", "/beds", "garden.views.beds", app),
+        ("aiohttp", "GET", "/lost", "garden.views.beds", None),  # nothing hands it an application
+        ("aiohttp", "POST", "/beds/{bed}/plant", "garden.views.plant", app),
+        ("flask", "GET", "/barn/cows", "farm.views.cows", "farm.app"),
+    ]
+    assert one(rows, full_path="/lost")["chain"] == []  # as for any object not known
+
+
+def test_drf_router_without_trailing_slash_and_old_base_name(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "kanban/__init__.py": "",
+            "kanban/api.py": (
+                "from rest_framework import viewsets\n"
+                "class CardViewSet(viewsets.ModelViewSet):\n    pass\n"
+                "class LaneViewSet(viewsets.ReadOnlyModelViewSet):\n    pass\n"
+            ),
+            "kanban/routers.py": (
+                "from kanban.vendored import routers\nfrom kanban.api import CardViewSet, LaneViewSet\n"
+                "from django.urls import path, include\n"
+                "bare = routers.DefaultRouter(trailing_slash=False)\n"
+                "bare.register(r'cards', CardViewSet, base_name='cards')\n"
+                "slashed = routers.SimpleRouter()\n"
+                "slashed.register(r'lanes', LaneViewSet, basename='lanes')\n"
+                "urlpatterns = [path('api/', include(bare.urls)), path('v2/', include(slashed.urls))]\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["name"], r["handler"]) for r in rows)
+    assert got == [
+        ("api/cards", "cards", "kanban.api.CardViewSet"),
+        ("v2/lanes/", "lanes", "kanban.api.LaneViewSet"),
+    ]
+
+
+def test_mock_patch_decorators_are_no_routes(tmp_path: Path) -> None:
+    got = _run_snippets(
+        tmp_path,
+        {
+            "test_board.py": (
+                "from unittest import mock\nimport mock as oldmock\nfrom django.test import TestCase\n"
+                "@mock.patch('board.tasks.send')\ndef test_send(send): pass\n"
+                "@oldmock.patch('/srv/board')\ndef test_path(p): pass\n"
+                "@router.patch('/cards/{id}')\ndef patch_card(id): pass\n"
+            )
+        },
+    )
+    assert [(d["route"], d["handler"]) for d in got["route_decls"]] == [
+        ("/cards/{id}", "test_board.patch_card")
+    ]

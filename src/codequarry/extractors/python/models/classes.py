@@ -29,6 +29,7 @@ from codequarry.api import file_extractor
 from codequarry.extractors.python.models.candidates import (
     MEMBER_DECORATORS,
     MODEL_DECORATORS,
+    ORM_MEMBER_CALLS,
     declares_columns,
     factory_assigns,
     last_part,
@@ -131,7 +132,7 @@ def _is_stdlib(name: str, own_top: str) -> bool:
     return top != own_top and top in STDLIB
 
 
-@file_extractor("python.models.classes", version=1, needs=["ast"], outputs=[ModelClass, ModelMember])
+@file_extractor("python.models.classes", version=2, needs=["ast"], outputs=[ModelClass, ModelMember])
 def model_classes(src: SourceFile, out: Any) -> None:
     """Candidate model classes with resolved bases, options and field-like members; Table objects."""
     tables = table_assigns(src) if "Table(" in src.text else _EMPTY
@@ -307,8 +308,22 @@ class _FileModels:
             body.pk_columns.extend(pk_from_args(value))
 
     def _method_member(self, stmt: Any, cls: Any, fqn: str) -> None:
-        """A method decorated as a member (``@validator``, ``@hybrid_property``, ...) is a member row."""
+        """A method decorated as a member (``@validator``, ``@hybrid_property``, ...) is a member row;
+        a ``@declared_attr`` returning a column or relationship is that field (a mixin's
+        ``def project_id(cls): return Column(ForeignKey("project.id"))``)."""
         if not stmt.decorator_list or not any(last_name(d) in MEMBER_DECORATORS for d in stmt.decorator_list):
+            return
+        returned = _declared_column(stmt)
+        if returned is not None:
+            returns = stmt.returns
+            if returns is not None and not (
+                returns.__class__ is ast.Subscript and last_name(returns.value) == "Mapped"
+            ):
+                returns = None  # -> Column[int], -> "RelationshipProperty": no Mapped[] annotation
+            seg = self.src.segment
+            emit_member(
+                stmt.name, returns, returned, fqn, self.names, cls, seg, self.span(stmt), self.add_member
+            )
             return
         line, col, end_line, end_col = self.span(stmt)
         self.add_member(
@@ -407,3 +422,22 @@ def _emit_alias(stmt: Any, names: FileNames, modname: str, span: Any, add: Any) 
         end_line=end_line,
         end_col=end_col,
     )
+
+
+def _declared_column(stmt: Any) -> Any:
+    """The column or relationship call a ``@declared_attr`` method (not ``.directive``, which makes
+    ``__tablename__`` and the like) ends by returning, if that is all its body does at the end."""
+    if stmt.name.startswith("__") or not any(
+        d.__class__ is ast.Name
+        and d.id == "declared_attr"
+        or d.__class__ is ast.Attribute
+        and d.attr == "declared_attr"
+        for d in stmt.decorator_list
+    ):
+        return None
+    last = stmt.body[-1]
+    if last.__class__ is not ast.Return or last.value is None or last.value.__class__ is not ast.Call:
+        return None
+    if last_name(last.value.func) not in ORM_MEMBER_CALLS:
+        return None
+    return last.value

@@ -42,7 +42,7 @@ _OUTPUTS: list[Any] = [OrmModel, OrmField, ValidationModel, ValidationField, Val
 
 @operation(
     "python.models.resolve",
-    version=1,
+    version=2,
     inputs=list(GRAPH_INPUTS),
     outputs=[OrmModel, OrmField, ValidationModel, ValidationField, ValidationValidator],
     partition={

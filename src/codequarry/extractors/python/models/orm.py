@@ -88,8 +88,8 @@ class OrmField:
 _DECLARATIVE_BASES = frozenset({"DeclarativeBase", "DeclarativeBaseNoMeta"})
 _SQLMODEL_ROOTS = frozenset({"sqlmodel.SQLModel", "sqlmodel.main.SQLModel"})
 _FLASK_SQLALCHEMY = frozenset({"flask_sqlalchemy.SQLAlchemy", "flask_sqlalchemy.extension.SQLAlchemy"})
-#: django.contrib models used as bases or targets when Django's source is not in the corpus
-#: (True: abstract)
+#: django.contrib models (and Wagtail's) used as bases or targets when their source is not in the
+#: corpus (True: abstract; False: concrete, so a subclass is its multi-table child)
 KNOWN_DJANGO = {
     "django.contrib.auth.models.AbstractUser": True,
     "django.contrib.auth.models.AbstractBaseUser": True,
@@ -101,6 +101,16 @@ KNOWN_DJANGO = {
     "django.contrib.auth.models.Permission": False,
     "django.contrib.contenttypes.models.ContentType": False,
     "django.contrib.sites.models.Site": False,
+    # Wagtail and the packages it builds on: a page type is a multi-table child of Page
+    **{f"{m}.Page": False for m in ("wagtail.models", "wagtail.core.models")},
+    **{f"{m}.Orderable": True for m in ("wagtail.models", "wagtail.core.models")},
+    "wagtail.models.Task": False,
+    "wagtail.models.TaskState": False,
+    "wagtail.contrib.forms.models.AbstractFormField": True,
+    "wagtail.contrib.settings.models.BaseSiteSetting": True,
+    "wagtail.contrib.settings.models.BaseGenericSetting": True,
+    "modelcluster.models.ClusterableModel": True,
+    "taggit.models.TaggedItemBase": True,
 }
 
 
@@ -252,6 +262,8 @@ def _model_row(
     role = orm.role[fqn]
     row = graph.classes[fqn]
     parents = [a for a, stopped in graph.ancestors(fqn, orm.concrete) if stopped] if role != "table" else []
+    if fw == "django" and not parents and role != "table":
+        parents = _known_parents(graph, fqn)
     pk = _primary_key(orm, fqn, role, row, own)
     table_name: str | None = row["tablename"]
     m = _Mapping(None, table_name, "explicit" if table_name else None, pk, bool(pk))
@@ -282,6 +294,17 @@ def _model_row(
         "end_line": row["end_line"],
         "end_col": row["end_col"],
     }
+
+
+def _known_parents(graph: ClassGraph, fqn: str) -> list[str]:
+    """Concrete models known by name but not in the corpus (``User``, Wagtail's ``Page``) that the
+    class or one of its non-model ancestors derives from: its multi-table parents."""
+    out: list[str] = []
+    for c in [fqn, *(a for a, _ in graph.ancestors(fqn, lambda _: False))]:
+        for b in graph.bases(c):
+            if KNOWN_DJANGO.get(b) is False and b not in graph.classes and b not in out:
+                out.append(b)
+    return out
 
 
 def _primary_key(
@@ -337,7 +360,7 @@ def _django_mapping(
             m.pk = parent_rows[0]["primary_key"] if parent_rows else ["id"]
             m.explicit = bool(parent_rows) and parent_rows[0]["has_explicit_pk"]
         elif role != "abstract":
-            m.pk = [f"{orm.g.classes[parents[0]]['name'].lower()}_ptr"] if parents else ["id"]
+            m.pk = [f"{last_part(parents[0]).lower()}_ptr"] if parents else ["id"]
 
 
 def _sqla_mapping(

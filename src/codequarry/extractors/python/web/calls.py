@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 from codequarry.extractors.python.web import known
-from codequarry.extractors.python.web.context import FileContext
+from codequarry.extractors.python.web.context import _UNSET, FileContext
 from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, dependency_list, short_name
 from codequarry.python.calls import call_arg
 from codequarry.python.scopes import scope_of
@@ -23,8 +23,8 @@ class RouterCalls(FileContext):
     # -- objects ---------------------------------------------------------------------------------
     def _constructor(self, call: Any) -> None:
         scope = scope_of(self.parent, call)
-        fq = self.key_of(call.func, scope)
-        spec = known.CONSTRUCTORS.get(fq or "")
+        fq = self.key_of(call.func, scope) or ""
+        spec = known.CONSTRUCTORS.get(fq) or self.subclassed.get(fq)
         if spec is None:
             return
         framework, type_ = spec
@@ -40,11 +40,17 @@ class RouterCalls(FileContext):
         self.object_of_key.setdefault(key, (framework, type_))
         seg = self.seg
         prefix_node = name_node = None
+        prefix: Any = _UNSET
         if type_ == "Blueprint":
             prefix_node = call_arg(call, 99, "url_prefix")
             name_node = call_arg(call, 0, "name")
-        elif type_ == "APIRouter":
+        elif type_ == "APIRouter" or type_ == "Api":
             prefix_node = call_arg(call, 99, "prefix")
+        elif type_ == "Namespace":
+            prefix_node = call_arg(call, 2, "path")
+            if prefix_node is None:  # Flask-RESTX's default: "/" + the namespace's name
+                ns_name = literal_str(call_arg(call, 0, "name"))
+                prefix = None if ns_name is None else "/" + ns_name
         deps = dependency_list(seg, call_arg(call, 99, "dependencies")) if framework == "fastapi" else EMPTY
         self._mount(
             "object",
@@ -57,7 +63,13 @@ class RouterCalls(FileContext):
             None if name_node is None else literal_str(name_node),
             deps,
             call,
+            prefix,
         )
+        if type_ == "Api":  # Api(app) / Api(blueprint): its resources hang under that object
+            app = call_arg(call, 0, "app")
+            if app is not None:
+                parent = self.key_of(app, scope)
+                self._mount("include", framework, "Api", parent, key, None, None, None, EMPTY, call)
         routes = call_arg(call, 99, "routes")
         if routes is not None and routes.__class__ not in (ast.List, ast.Tuple):
             self._mount(
@@ -73,11 +85,14 @@ class RouterCalls(FileContext):
                 routes,
             )
 
-    def _decorator_route(self, d: Any, dec: Any) -> None:
-        """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class."""
+    def _decorator_route(self, d: Any, dec: Any) -> bool:
+        """``@app.route(...)``, ``@router.get(...)``, ``@routes.view(...)`` on a def or class; False
+        for a decorator that only looks like one (``@mock.patch("pkg.f")``)."""
         attr = dec.func.attr
         scope = scope_of(self.parent, dec)
         key = self.receiver_key(dec.func.value, scope)
+        if key is not None and key.partition(".")[0] in known.NOT_ROUTERS:
+            return False
         if attr == "route":
             fw = self.framework_of(key, ("flask", "starlette", "aiohttp"))
         elif attr in ("api_route", "websocket"):
@@ -125,6 +140,7 @@ class RouterCalls(FileContext):
             deps,
             scope=scope,
         )
+        return True
 
     def _method_call(self, call: Any) -> None:
         """``app.add_url_rule``, ``router.add_api_route``, ``app.router.add_get``, ``router.register``,
@@ -139,6 +155,8 @@ class RouterCalls(FileContext):
             self._flask_url_rule(call, key, scope)
         elif attr == "register":
             self._drf_register(call, key, scope)
+        elif attr == "add_resource":
+            self._resource_routes(call, key, scope)
         elif self._is_aiohttp_route(call, attr):
             self._aiohttp_route(call, attr, key, scope)
         else:
@@ -190,13 +208,62 @@ class RouterCalls(FileContext):
             None,
             key,
             self.seg(call.func.value, MAX_TEXT),
-            literal_str(call_arg(call, 2, "basename")),
+            literal_str(call_arg(call, 2, "basename", "base_name")),  # base_name: DRF before 3.9
             handler,
             view,
             wrappers,
             EMPTY,
+            trailing_slash=self._router_slash(call.func.value, scope),
             scope=scope,
         )
+
+    def _router_slash(self, recv: Any, scope: Any) -> bool:
+        """False when the router was made in this file, in this scope, with ``trailing_slash=False``
+        (or ``""``): its URLs then end without the slash DRF adds by default."""
+        if recv.__class__ is not ast.Name:
+            return True
+        for stmt in self.src.nodes(ast.Assign):
+            value = stmt.value
+            if (
+                value.__class__ is ast.Call
+                and any(t.__class__ is ast.Name and t.id == recv.id for t in stmt.targets)
+                and scope_of(self.parent, stmt) is scope
+            ):
+                flag = call_arg(value, 99, "trailing_slash")
+                if flag is not None and flag.__class__ is ast.Constant and flag.value in (False, ""):
+                    return False
+        return True
+
+    def _resource_routes(self, call: Any, key: Any, scope: Any) -> None:
+        """Flask-RESTful / Flask-RESTX ``api.add_resource(Resource, "/a", "/b", endpoint=...)``: one
+        route per URL, served by the resource class (aiohttp's ``router.add_resource("/path")`` takes
+        the path first, and is left alone)."""
+        if "flask" not in self.frameworks and key not in self.object_of_key:
+            return
+        if not call.args or call.args[0].__class__ not in (ast.Name, ast.Attribute):
+            return
+        handler, view, wrappers = self._view(call.args[0], scope)
+        endpoint = literal_str(call_arg(call, 99, "endpoint"))
+        for url in call.args[1:]:
+            if url.__class__ is ast.Starred:
+                break
+            self._decl(
+                call,
+                "flask",
+                "route",
+                EMPTY,
+                url,
+                "",
+                None,
+                key,
+                self.seg(call.func.value, MAX_TEXT),
+                endpoint,
+                handler,
+                view,
+                wrappers,
+                EMPTY,
+                scope=scope,
+            )
 
     @staticmethod
     def _is_aiohttp_route(call: Any, attr: str) -> bool:
@@ -207,7 +274,7 @@ class RouterCalls(FileContext):
             return len(call.args) >= 3 and first is not None and not first.startswith("/")
         return attr.startswith("add_") and attr[4:] in known.HTTP_METHODS or attr == "add_view"
 
-    def _aiohttp_route(self, call: Any, attr: str, key: Any, scope: Any) -> None:
+    def _aiohttp_route(self, call: Any, attr: str, key: Any, scope: Any, recv: Any = None) -> None:
         """``router.add_get(path, handler)``, ``router.add_route(method, path, handler)``, ..."""
         if "aiohttp" not in self.frameworks and key not in self.object_of_key:
             return
@@ -230,7 +297,7 @@ class RouterCalls(FileContext):
             "",
             None,
             key,
-            self.seg(call.func.value, MAX_TEXT),
+            self.seg(call.func.value if recv is None else recv, MAX_TEXT),
             literal_str(call_arg(call, 99, "name")),
             handler,
             view,
@@ -320,6 +387,27 @@ class RouterCalls(FileContext):
             prefix_node, child = call_arg(call, 0, "prefix"), call_arg(call, 1, "subapp")
             name = None
             deps = EMPTY
+        elif attr == "add_namespace":  # Flask-RESTX: a path given here replaces the namespace's own
+            child = call_arg(call, 0, "ns")
+            fw = "flask"
+            prefix_node = call_arg(call, 1, "path")
+            name, deps = None, EMPTY
+        elif attr == "init_app":  # Flask-RESTX / Flask-RESTful ``api.init_app(app)``
+            # the receiver may be an Api of another file: the operation keeps the edge only if it is
+            # (``db.init_app(app)`` mounts nothing); an object of this file must be one here
+            if (
+                key is None
+                or "flask" not in self.frameworks
+                or self.object_of_key.get(key, ("", "Api"))[1] != "Api"
+            ):
+                return
+            app = call_arg(call, 0, "app")
+            if app is not None:
+                parent = self.key_of(app, scope)
+                self._mount(
+                    "include", "flask", "init_app", parent, key, call.func.value, None, None, EMPTY, call
+                )
+            return
         else:  # add_routes
             child = call_arg(call, 0, "routes")
             if child is None or child.__class__ in (ast.List, ast.Tuple):

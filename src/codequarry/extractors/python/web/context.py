@@ -46,6 +46,15 @@ class FileContext:
         self.route_decorators: set[Any] = set()
         self.scope_names: dict[Any, str] = {None: ""}
         self.app_name: str | None = None
+        # key of a class of this file deriving from a known constructor -> (framework, type)
+        self.subclassed: dict[str, tuple[str, str]] = {}
+        # (function node, name) -> the expression a local name stands for: ``router = app.router``
+        self.router_aliases: dict[tuple[Any, str], Any] = {}
+        # (function node, name) -> ``app.router.add_route`` for ``add_route = app.router.add_route``
+        self.method_aliases: dict[tuple[Any, str], Any] = {}
+        # (function node, parameter name) -> its key, for parameters routes are declared on
+        self.params: dict[tuple[Any, str], str] = {}
+        self.owners: set[str | None] = set()  # keys routes or mounts were written on
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -125,10 +134,46 @@ class FileContext:
         return None
 
     def receiver_key(self, expr: Any, scope: Any, *, local: bool = False) -> str | None:
-        """Key of the object a route method is called on; ``app.router`` is the app's router."""
+        """Key of the object a route method is called on; ``app.router`` is the app's router, and
+        so is a local ``router = app.router``. A parameter of a module-level function (``def
+        setup_routes(app)``) gets a key of its own: callers that pass an application link it."""
+        if expr.__class__ is ast.Name and scope is not None:
+            expr = self.router_aliases.get((scope, expr.id), expr)
         if expr.__class__ is ast.Attribute and expr.attr == "router":
             expr = expr.value
-        return self.key_of(expr, scope, local=local)
+        key = self.key_of(expr, scope, local=local)
+        if key is None and expr.__class__ is ast.Name:
+            key = self._parameter_key(expr.id, scope)
+        return key
+
+    def _parameter_key(self, name: str, scope: Any) -> str | None:
+        """``mod.f.<locals>.name`` when ``name`` is a parameter of the module-level function
+        ``scope`` that its body never rebinds; else None."""
+        if scope is None or scope.__class__ not in FUNCTION_TYPES or self.src.scope_of(scope) is not None:
+            return None
+        got = self.params.get((scope, name))
+        if got is not None:
+            return got
+        a: ast.arguments = getattr(scope, "args")  # noqa: B009 (a def, checked above)
+        if all(p.arg != name for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)):
+            return None
+        if (scope, name) in self.resolver.scope_bind:
+            return None
+        key = self.params[(scope, name)] = f"{self.mod}.{self.qual(scope)}.<locals>.{name}"
+        return key
+
+    def _parameter_edges(self) -> None:
+        """For each parameter routes hang on, an edge from ``mod.f(<position>)`` (``mod.f(<name>)``
+        for a keyword-only one) to its key; the operation joins callers' ``f(app)`` edges to it."""
+        for (fn, name), key in self.params.items():
+            if key not in self.owners:
+                continue  # a parameter some call was made on that declared nothing (session.mount)
+            a = fn.args
+            positional = [p.arg for p in (*a.posonlyargs, *a.args)]
+            slot = str(positional.index(name)) if name in positional else name
+            at = next(p for p in (*a.posonlyargs, *a.args, *a.kwonlyargs) if p.arg == name)
+            owner = f"{self.mod}.{self.qual(fn)}({slot})"
+            self._mount("include", None, "param", owner, key, None, None, name, EMPTY, at)
 
     def framework_of(self, key: str | None, hints: tuple[str, ...]) -> str | None:
         """The framework of the object ``key`` if this file made it; else the first of ``hints`` the
@@ -170,6 +215,7 @@ class FileContext:
             prefix = ""
         cond, dyn = decl_flags(self.parent, at)
         line, col, end_line, end_col = self.span(at)
+        self.owners.add(key)
         self.out.route_mounts.add(
             kind=kind,
             framework=framework,
@@ -249,11 +295,13 @@ class FileContext:
         deps: list[str],
         *,
         is_regex: bool = False,
+        trailing_slash: bool = True,
         scope: Any = None,
     ) -> None:
         cond, dyn = decl_flags(self.parent, at)
         route = None if route_node is None else literal_str(route_node)
         line, col, end_line, end_col = self.span(at)
+        self.owners.add(owner_key)
         self.out.route_decls.add(
             framework=framework,
             kind=kind,
@@ -261,6 +309,7 @@ class FileContext:
             route=route,
             route_source=None if route_node is None else self.seg(route_node, MAX_TEXT),
             is_regex=is_regex,
+            trailing_slash=trailing_slash,
             prefix=prefix,
             namespace=namespace,
             owner=owner_key,

@@ -20,6 +20,7 @@ class RouteDecl:
     route: str | None
     route_source: str | None
     is_regex: bool
+    trailing_slash: bool
     prefix: str | None
     namespace: str | None
     owner: str | None

@@ -17,6 +17,10 @@ FRAMEWORK_OF_PACKAGE = {
     "django": "django",
     "rest_framework": "django",
     "aiohttp": "aiohttp",
+    # Flask-RESTX (and its predecessor Flask-RESTPlus) and Flask-RESTful serve through a Flask app
+    "flask_restx": "flask",
+    "flask_restplus": "flask",
+    "flask_restful": "flask",
 }
 
 #: constructor -> (framework, type); the types in ROOT_TYPES serve requests themselves
@@ -37,6 +41,9 @@ CONSTRUCTORS: dict[str, tuple[str, str]] = {
     "aiohttp.web_routedef.RouteTableDef": ("aiohttp", "RouteTableDef"),
     "rest_framework.routers.DefaultRouter": ("django", "DefaultRouter"),
     "rest_framework.routers.SimpleRouter": ("django", "SimpleRouter"),
+    # resource APIs on a Flask app or blueprint: ``Api(bp)``, ``api.add_namespace(ns, "/x")``
+    **{f"{pkg}.Api": ("flask", "Api") for pkg in ("flask_restx", "flask_restplus", "flask_restful")},
+    **{f"{pkg}.Namespace": ("flask", "Namespace") for pkg in ("flask_restx", "flask_restplus")},
 }
 CONSTRUCTOR_NAMES = frozenset(k.rsplit(".", 1)[1] for k in CONSTRUCTORS)
 ROOT_TYPES = frozenset({"Flask", "FastAPI", "Starlette", "Router", "Application", "list"})
@@ -76,10 +83,19 @@ ROUTE_METHODS = frozenset(
         "add_view",
         *(f"add_{m}" for m in HTTP_METHODS),
         "register",
+        "add_resource",
     }
 )
 #: calls on a router object that mount another one under it
-MOUNT_METHODS = frozenset({"register_blueprint", "include_router", "mount", "add_subapp", "add_routes"})
+MOUNT_METHODS = frozenset(
+    {"register_blueprint", "include_router", "mount", "add_subapp", "add_routes", "add_namespace", "init_app"}
+)
+#: objects of Flask-RESTX / Flask-RESTful: their routes' Flask endpoint names are not derived here
+RESOURCE_API_TYPES = frozenset({"Api", "Namespace"})
+
+#: top-level modules whose objects have route-like decorator names but serve nothing:
+#: ``@mock.patch("pkg.f")``, ``@responses.get(...)``
+NOT_ROUTERS = frozenset({"unittest", "mock", "responses", "respx", "requests_mock"})
 
 #: methods of class-based views (Django, Flask MethodView, Starlette HTTPEndpoint, aiohttp View) and
 #: DRF viewset actions -> HTTP method

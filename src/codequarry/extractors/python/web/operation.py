@@ -48,11 +48,15 @@ _DEFAULT_METHODS = {
 }
 
 Node = tuple[str, str]  # (repo, key)
+#: mounting calls whose prefix replaces the mounted object's own (Flask blueprints, RESTX namespaces)
+_REPLACING = frozenset({"register_blueprint", "add_namespace"})
+#: edges of an application handed to a function and of that function's parameter
+_SLOT_EDGES = frozenset({"call", "param"})
 
 
 @operation(
     "python.web.routes",
-    version=1,
+    version=2,
     inputs=["route_decls", "route_mounts", "route_handlers", "imports", "modules"],
     outputs=[Route],
     partition="repo",  # every join is keyed by repo: a run re-derives only the repos that changed
@@ -136,13 +140,44 @@ class _Graph:
         self.aliases = self._aliases(decls, reexports)
         self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
         self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
+        # setup_routes(app): a caller's edge to ``f(<slot>)`` and f's edge from the slot to its
+        # parameter; a keyword slot ``f(app)`` is the positional one of the parameter named so
+        slot_of: dict[Node, Node] = {}
+        params = []
         for e in self.edges:
+            if e["type"] == "param":
+                params.append(e)
+                fn = e["key"].rpartition("(")[0]
+                slot_of[(e["repo"], f"{fn}({e['name']})")] = (e["repo"], e["key"])
+        calls: set[tuple[Node, Node | None]] = set()
+        for e in self.edges:
+            if e["type"] == "param":
+                continue
+            if e["type"] == "call":  # kept only where the callee declares routes on that parameter
+                slot = (e["repo"], e["target"])
+                slot = slot_of.get(slot, slot)
+                caller = self.node(e["repo"], e["key"])
+                if slot in self.nodes and (slot, caller) not in calls:
+                    # ten register_view(bp, ...) calls are one way up from the helper to bp
+                    calls.add((slot, caller))
+                    self.incoming[slot].append((e, caller))
+                continue
             parent = self.node(e["repo"], e["key"])
             target = self.node(e["repo"], e["target"]) if e["target"] is not None else None
-            if target is not None and target in self.nodes:
+            if e["type"] == "init_app":  # api.init_app(app): an edge only when the target is an Api
+                obj = self.objects.get(target) if target is not None else None
+                if target is not None and obj is not None and obj["type"] == "Api":
+                    self.incoming[target].append((e, parent))
+            elif target is not None and target in self.nodes:
                 self.incoming[target].append((e, parent))
             else:
                 self.unresolved.append((e, parent))
+        #: parameters routes hang on: one no caller hands an application to is an unknown object
+        self.parameters = {(e["repo"], e["target"]) for e in params}
+        for e in params:
+            slot = (e["repo"], e["key"])
+            if slot in self.incoming:
+                self.incoming[(e["repo"], e["target"])].append((e, slot))
         self._memo: dict[Node, list[_Chain]] = {}
 
     # -- keys ---------------------------------------------------------------------------------------
@@ -208,7 +243,9 @@ class _Graph:
     ) -> dict[tuple[str, str, str], str]:
         """Re-exports that could matter: every (module, name) split of keys that name nothing known."""
         wanted: set[tuple[str, str, str]] = set()
-        refs: list[tuple[str, str]] = [(e["repo"], e["target"]) for e in self.edges if e["target"]]
+        refs: list[tuple[str, str]] = [
+            (e["repo"], e["target"]) for e in self.edges if e["target"] and e["type"] not in _SLOT_EDGES
+        ]
         refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
         refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
         for repo, key in refs:
@@ -221,7 +258,7 @@ class _Graph:
 
     # -- ways up ------------------------------------------------------------------------------------
     def chains(self, node: Node | None, depth: int = 0, seen: frozenset[Node] = frozenset()) -> list[_Chain]:
-        if node is None:
+        if node is None or (node in self.parameters and node not in self.incoming):
             return [_NOWHERE]
         if not seen and node in self._memo:
             return self._memo[node]
@@ -238,10 +275,8 @@ class _Graph:
             out = []
             for edge, parent in ins:
                 fw = edge["framework"] or framework
-                if edge["type"] == "register_blueprint" and edge["prefix_source"] is not None:
-                    prefix = edge[
-                        "prefix"
-                    ]  # Flask: the prefix given at registration replaces the blueprint's
+                if edge["type"] in _REPLACING and edge["prefix_source"] is not None:
+                    prefix = edge["prefix"]  # Flask: a prefix given at registration replaces the object's
                 else:
                     prefix = join_path(fw, edge["prefix"], own_prefix)
                 name = edge["name"] if edge["name"] is not None else own_name
@@ -283,6 +318,10 @@ def build_routes(
         repo = d["repo"]
         owner = graph.node(repo, d["owner"])
         handler = graph.handler(repo, d["handler"])
+        obj = graph.objects.get(owner) if owner is not None else None
+        if obj is not None and obj["type"] in known.RESOURCE_API_TYPES and d["name"] is not None:
+            # Flask-RESTX / RESTful endpoints are built from the resource and namespace at run time
+            d = {**d, "name": None}
         for chain in graph.chains(owner):
             rows.append(_route_row(graph, d, chain, handler))
     for edge, parent in graph.unresolved:
@@ -295,8 +334,8 @@ def build_routes(
 def _route_row(graph: _Graph, d: dict[str, Any], chain: _Chain, h: dict[str, Any] | None) -> dict[str, Any]:
     fw = d["framework"] or chain.framework or "unknown"
     route = d["route"]
-    if d["kind"] == "viewset" and route is not None and not route.endswith("/"):
-        route += "/"  # DRF routers add the trailing slash
+    if d["kind"] == "viewset" and route is not None and d["trailing_slash"] and not route.endswith("/"):
+        route += "/"  # DRF routers add the trailing slash, unless made with trailing_slash=False
     full_path = join_all(fw, [*chain.prefixes, d["prefix"], route])
     names = [n for n in chain.names if n]
     name = d["name"]

@@ -31,21 +31,24 @@ from codequarry.extractors.python.web.calls import RouterCalls
 from codequarry.extractors.python.web.datasets import RouteDecl, RouteHandler, RouteMount
 from codequarry.extractors.python.web.handlers import HandlerFacts
 from codequarry.extractors.python.web.lists import UrlLists
-from codequarry.extractors.python.web.nodes import module_level_defs
+from codequarry.extractors.python.web.nodes import EMPTY, module_level_defs
 from codequarry.python.scopes import scope_of
 from codequarry.python.values import literal_str
 from codequarry.source import SourceFile
 
 
 @file_extractor(
-    "python.web.route_facts", version=1, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
+    "python.web.route_facts", version=2, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
 )
 def route_facts(src: SourceFile, out: Any) -> None:
     """Routes, router objects, mounts and handler facts of Flask, FastAPI, Starlette, Django, aiohttp."""
     frameworks = _frameworks(src)
     decorated = _route_decorators(src, bool(frameworks))
     if not frameworks and not decorated:
-        return
+        # a setup_routes(app) / register_blueprints(app) module that imports no framework
+        frameworks = _framework_calls(src)
+        if not frameworks:
+            return
     _FileRoutes(src, out, frameworks).run(decorated)
 
 
@@ -63,6 +66,53 @@ def _frameworks(src: SourceFile) -> set[str]:
             fw = get(alias.name.partition(".")[0])
             if fw is not None:
                 found.add(fw)
+    return found
+
+
+_AIOHTTP_ADDS = frozenset({*(f"add_{m}" for m in known.HTTP_METHODS), "add_view", "add_route"})
+
+
+#: methods only one framework's objects have
+_METHOD_FRAMEWORK = {"register_blueprint": "flask", "include_router": "fastapi"}
+
+
+def _framework_calls(src: SourceFile) -> set[str]:
+    """Frameworks whose own methods a file calls without importing anything of them: aiohttp's
+    ``x.router.add_get(...)`` (on ``x.router``, or on a name bound to it or to its method: the aiohttp
+    tutorial's ``routes.py`` imports only its views), Flask's ``register_blueprint``, FastAPI's
+    ``include_router``. One pass over the calls; the assignments only when a call may need them."""
+    found: set[str] = set()
+    on_names: list[str] = []  # x.add_get(...) on a plain name x, and bare add_route(...) calls
+    Attribute, Name = ast.Attribute, ast.Name
+    for call in src.nodes(ast.Call):
+        func = call.func
+        if func.__class__ is Attribute:
+            attr = func.attr
+            if attr in _METHOD_FRAMEWORK:
+                found.add(_METHOD_FRAMEWORK[attr])
+            elif attr in _AIOHTTP_ADDS:
+                recv = func.value
+                if recv.__class__ is Attribute and recv.attr == "router":
+                    found.add("aiohttp")
+                elif recv.__class__ is Name:
+                    on_names.append(recv.id)
+        elif func.__class__ is Name and func.id.startswith("add_"):
+            on_names.append(func.id)
+    if on_names and "aiohttp" not in found:
+        wanted = set(on_names)
+        for stmt in src.nodes(ast.Assign):
+            value = stmt.value
+            if value.__class__ is not Attribute or not any(
+                t.__class__ is Name and t.id in wanted for t in stmt.targets
+            ):
+                continue
+            if value.attr == "router" or (  # router = app.router; add_route = app.router.add_route
+                value.attr in _AIOHTTP_ADDS
+                and value.value.__class__ is Attribute
+                and value.value.attr == "router"
+            ):
+                found.add("aiohttp")
+                break
     return found
 
 
@@ -85,6 +135,13 @@ def _route_decorators(src: SourceFile, gated: bool) -> list[tuple[Any, Any]]:
     return found
 
 
+def _name_args(call: Any) -> list[str]:
+    """The plain names passed to a call, positionally or by keyword."""
+    out = [a.id for a in call.args if a.__class__ is ast.Name]
+    out += [kw.value.id for kw in call.keywords if kw.value.__class__ is ast.Name]
+    return out
+
+
 class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
     """Every pass over one file that imports a web framework (or decorates defs like routes)."""
 
@@ -92,8 +149,20 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
     def run(self, decorated: list[tuple[Any, Any]]) -> None:
         """Gather the names to resolve (the resolver collects bindings for those only), then the
         passes: objects first, so that URL lists and calls on objects know their keys and types."""
-        ctors, methods, maybe_entries = self._classify_calls() if self.frameworks else ([], [], [])
         gather = self.gather_heads
+        app_classes = self._app_classes() if self.frameworks else []
+        for cls in app_classes:
+            for base in cls.bases:
+                gather(base)
+        ctors, methods, maybe_entries, passing = (
+            self._classify_calls({c.name for c in app_classes}) if self.frameworks else ([], [], [], [])
+        )
+        self._router_aliases()
+        # calls handing an application made here to a function: setup_routes(app)
+        made = self._constructed_names(ctors)
+        passing = [c for c in passing if any(n in made for n in _name_args(c))]
+        for call in passing:
+            gather(call)
         for call in (*ctors, *methods, *maybe_entries):
             gather(call)
         parent = self.parent
@@ -115,6 +184,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self.includes.add(call)
             elif fq is not None and fq in known.LIST_ENTRIES:
                 self.entries[call] = known.LIST_ENTRIES[fq]
+        for cls in app_classes:
+            self._app_class(cls)
         for call in ctors:
             self._constructor(call)
         if "django" in self.frameworks:
@@ -123,10 +194,14 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             self._entry(call, fw, kind)
         for call in methods:
             self._method_call(call)
+        if self.method_aliases:
+            self._aliased_method_calls()
+        for call in passing:
+            self._passing_call(call)
         handlers = {}
         for d, dec in decorated:
-            self._decorator_route(d, dec)
-            handlers[d] = True
+            if self._decorator_route(d, dec):
+                handlers[d] = True
         if self.frameworks:
             for d in module_level_defs(self.src.tree):
                 handlers.pop(d, None)
@@ -135,11 +210,98 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self._dependency_aliases()
         for d in handlers:  # route handlers defined in a function or class body
             self._handler(d)
+        self._parameter_edges()
 
-    def _classify_calls(self) -> tuple[list[Any], list[Any], list[Any]]:
-        """Calls that may be constructors, registering method calls, or URL-list entries and
-        includes (by the name called; :meth:`run` resolves them)."""
-        ctors, methods, maybe_entries = [], [], []
+    def _app_classes(self) -> list[Any]:
+        """Module-level classes with a base named like a known constructor (``class
+        CTFdFlask(Flask)``): candidates for :meth:`_app_class`."""
+        names = known.CONSTRUCTOR_NAMES
+        return [
+            stmt
+            for stmt in self.src.tree.body
+            if stmt.__class__ is ast.ClassDef
+            and any(
+                (b.id if b.__class__ is ast.Name else getattr(b, "attr", None)) in names for b in stmt.bases
+            )
+        ]
+
+    def _app_class(self, cls: Any) -> None:
+        """A class deriving from a known constructor makes objects of that type (an app subclass)."""
+        for base in cls.bases:
+            spec = known.CONSTRUCTORS.get(self.key_of(base, None) or "")
+            if spec is not None:
+                self.subclassed[f"{self.mod}.{cls.name}"] = spec
+                return
+
+    def _router_aliases(self) -> None:
+        """``router = app.router`` in a function: ``router.add_get(...)`` is a call on ``app``;
+        ``add_route = app.router.add_route``: ``add_route("GET", ...)`` is that method's call."""
+        for stmt in self.src.nodes(ast.Assign):
+            value = stmt.value
+            if value.__class__ is not ast.Attribute or len(stmt.targets) != 1:
+                continue
+            target = stmt.targets[0]
+            scope = scope_of(self.parent, stmt)
+            if target.__class__ is not ast.Name or scope is None:
+                continue
+            if value.attr == "router":
+                self.router_aliases[(scope, target.id)] = value
+            elif value.attr in _AIOHTTP_ADDS and value.value.__class__ in (ast.Attribute, ast.Name):
+                self.method_aliases[(scope, target.id)] = value
+            else:
+                continue
+            self.gather_heads(value)
+
+    def _aliased_method_calls(self) -> None:
+        """``add_route("GET", "/", index)`` with ``add_route = app.router.add_route`` in scope."""
+        names = {name for _, name in self.method_aliases}
+        for call in self.src.nodes(ast.Call):
+            func = call.func
+            if func.__class__ is not ast.Name or func.id not in names:
+                continue
+            scope = scope_of(self.parent, call)
+            method = self.method_aliases.get((scope, func.id))
+            if method is not None and self._is_aiohttp_route(call, method.attr):
+                key = self.receiver_key(method.value, scope)
+                self._aiohttp_route(call, method.attr, key, scope, method.value)
+
+    def _constructed_names(self, ctors: list[Any]) -> set[str]:
+        """Names a constructor-like call is assigned to (``app = web.Application()``)."""
+        out: set[str] = set()
+        for call in ctors:
+            stmt = self.parent(call)
+            if stmt.__class__ is ast.Assign and stmt.value is call:
+                out.update(t.id for t in stmt.targets if t.__class__ is ast.Name)
+        return out
+
+    def _passing_call(self, call: Any) -> None:
+        """``setup_routes(app)`` with ``app`` an application or router made in this file: an edge
+        from it to the callee's parameter slot (``pkg.routes.setup_routes(0)``, or ``(app)`` when
+        passed by keyword); the operation keeps it only if that function declares routes on it."""
+        scope = scope_of(self.parent, call)
+        callee = self.key_of(call.func, scope)
+        if callee is None:
+            return
+        slots = [(str(i), a) for i, a in enumerate(call.args)]
+        slots += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+        for slot, arg in slots:
+            if arg.__class__ is ast.Starred:
+                break
+            if arg.__class__ is not ast.Name:
+                continue
+            key = self.key_of(arg, scope)
+            obj = self.object_of_key.get(key or "")
+            if key is not None and obj is not None:
+                self._mount(
+                    "include", obj[0], "call", key, f"{callee}({slot})", call.func, None, None, EMPTY, call
+                )
+
+    def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+        """Calls that may be constructors (``app_classes``: names of this file's subclasses of
+        them), registering method calls, URL-list entries and includes, or calls passing a name
+        to a function (by the name called; :meth:`run` resolves them)."""
+        ctors, methods, maybe_entries, passing = [], [], [], []
+        ctor_names = known.CONSTRUCTOR_NAMES | app_classes
         fws = self.frameworks
         entry_names = (
             known.LIST_ENTRY_NAMES if fws & {"django", "starlette", "fastapi", "aiohttp"} else frozenset()
@@ -159,10 +321,12 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                     continue
             else:
                 continue
-            if last in known.CONSTRUCTOR_NAMES:
+            if last in ctor_names:
                 ctors.append(call)
             elif last in entry_names or last == "include":
                 if last in aiohttp_names and not has_aiohttp:
                     continue
                 maybe_entries.append(call)
-        return ctors, methods, maybe_entries
+            elif call.args or call.keywords:
+                passing.append(call)
+        return ctors, methods, maybe_entries, passing
