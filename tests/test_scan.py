@@ -173,7 +173,11 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
         "scripts/tool.py",
         "acme2/__init__.py",
         "acme2/sub/mod.py",
+        "acme2/sub/deeper/leaf.py",
+        "acme2/my-data/x.py",
         "bad-name/x.py",
+        "bad-name/y/__init__.py",
+        "bad-name/y/z/w.py",
     ]:
         write(tmp_path, rel)
     names = module_names(scan(resolve_sources([tmp_path])).files)
@@ -182,9 +186,13 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
     assert names[(repo, "src/acme/core/__init__.py")] == ("acme.core", True)
     assert names[(repo, "setup.py")] == ("setup", False)
     assert names[(repo, "tests/test_models.py")] == ("test_models", False)
-    # a folder without __init__.py is a namespace: its module stays top-level
-    assert names[(repo, "acme2/sub/mod.py")] == ("mod", False)
+    # a folder without __init__.py inside a package is a namespace portion of it (PEP 420): Python
+    # imports acme2/sub/mod.py as acme2.sub.mod; one outside any package stays top-level
+    assert names[(repo, "acme2/sub/mod.py")] == ("acme2.sub.mod", False)
+    assert names[(repo, "acme2/sub/deeper/leaf.py")] == ("acme2.sub.deeper.leaf", False)
+    assert names[(repo, "acme2/my-data/x.py")] == ("x", False)  # no import goes through my-data
     assert names[(repo, "bad-name/x.py")] == ("x", False)
+    assert names[(repo, "bad-name/y/z/w.py")] == ("y.z.w", False)
 
 
 def test_root_that_is_itself_a_package_takes_its_name_from_above(tmp_path: Path) -> None:

@@ -303,7 +303,9 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
 
     A folder is a package when it holds ``__init__.py``; the chain of packages above a file gives its
     name. A file whose folder is not a package is a top-level module (``src/`` layouts, scripts, and
-    the standard library all work this way).
+    the standard library all work this way), unless a package holds that folder: a folder without
+    ``__init__.py`` inside a package is a namespace portion of it (PEP 420), and ``pkg/sub/mod.py``
+    is imported as ``pkg.sub.mod`` (only when every such folder's name is an identifier).
     """
     py = [f for f in files if f.language == "python"]
     packages: set[tuple[str, str]] = set()
@@ -316,6 +318,7 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         ):
             packages.add((f.repo, f.path.rsplit("/", 1)[0] if "/" in f.path else ""))
     prefixes: dict[str, list[str]] = {}
+    namespaces: dict[tuple[str, str], int] = {}
     out: dict[tuple[str, str], tuple[str | None, bool]] = {}
     for f in py:
         parts = f.path.split("/")
@@ -323,6 +326,11 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         is_pkg = stem == "__init__"
         names = [] if is_pkg else [stem]
         folders = parts[:-1]
+        if not is_pkg and folders and (f.repo, "/".join(folders)) not in packages:
+            up = _namespace_depth(f.repo, folders, packages, namespaces)
+            if up:
+                names.extend(reversed(folders[-up:]))
+                folders = folders[:-up]
         while folders and (f.repo, "/".join(folders)) in packages:
             names.append(folders[-1])
             folders = folders[:-1]
@@ -335,6 +343,30 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         valid = bool(names) and all(n.isidentifier() for n in names)
         out[(f.repo, f.path)] = (dotted if valid else None, is_pkg)
     return out
+
+
+def _namespace_depth(
+    repo: str, folders: list[str], packages: set[tuple[str, str]], memo: dict[tuple[str, str], int]
+) -> int:
+    """How many of the innermost ``folders`` (none of them a package) lie inside a package, the
+    nearest one above them, as namespace portions of it; 0 when no package holds them, or when a
+    name on the way is no identifier (such a folder cannot be imported through)."""
+    key = (repo, "/".join(folders))
+    got = memo.get(key)
+    if got is None:
+        got = 0
+        for up in range(1, len(folders) + 1):
+            name = folders[-up]
+            if not name.isidentifier():
+                break
+            above = folders[:-up]
+            if (repo, "/".join(above)) in packages:
+                got = up
+                break
+            if not above:
+                break
+        memo[key] = got
+    return got
 
 
 def _package_chain_above(root: str) -> list[str]:
