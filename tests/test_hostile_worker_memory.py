@@ -241,3 +241,47 @@ def test_a_parse_stopped_by_the_address_space_limit_is_a_memory_limit_not_a_synt
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == kind, done.stdout
+
+
+@pytest.mark.parametrize("size", ["1e20GB", "17179869183GB"])
+def test_a_limit_larger_than_any_machine_is_one_line(tmp_path: Path, size: str) -> None:
+    """Each worker's address-space limit (its size + the limit) passed the kernel's 64-bit value:
+    every worker died at its start, three tracebacks and exit 1."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.py").write_text("x = 1\n")
+    store = tmp_path / "s"
+    done = subprocess.run(
+        [sys.executable, "-m", "codequarry", "extract", str(src), "--store", str(store), "-w", "2"]
+        + ["--max-memory-per-worker", size],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "--max-memory-per-worker must be at most" in done.stderr and not store.exists()
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("budget", "inf"), ("budget", "nan"), ("budget", '"1e20GB"'), ("task", "inf"), ("task", "nan")],
+)
+def test_a_recipe_memory_no_machine_holds_is_one_line(tmp_path: Path, where: str, value: str) -> None:
+    """TOML's ``inf`` and ``nan`` as a recipe's memory, and ``"1e20GB"``, were tracebacks (no integer;
+    one the plan's JSON could not hold)."""
+    budget = f"max_memory = {value}" if where == "budget" else ""
+    task = f"resources = {{ memory = {value} }}" if where == "task" else ""
+    (tmp_path / "recipe.toml").write_text(
+        f'[resources]\n{budget}\n[tools.t]\ncommand = ["{{python}}", "-c", "pass"]\ntargets = ["a"]\n{task}\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "memory" in done.stderr, done.stderr
+    assert not (tmp_path / ".quarry").exists()

@@ -34,6 +34,8 @@ from codequarry.schema import DatasetSpec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 MIN_WORKER_MEMORY = 64 * 1024 * 1024
+#: more than any machine holds, and still an address-space limit the kernel takes (a 64-bit value)
+MAX_WORKER_MEMORY = 1 << 60
 #: by default the workers of a run together may hold this share of the machine's memory (each its
 #: part of it), and the parent, the page cache and everything else on the machine keep the rest
 WORKER_MEMORY_SHARE = 0.5
@@ -413,6 +415,13 @@ def check_limits(max_file_size: int, max_memory_per_worker: int | None) -> None:
         raise UsageError(
             f"--max-memory-per-worker must be at least 64MB (a worker's interpreter and parsers "
             f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB, or off for none"
+        )
+    if max_memory_per_worker is not None and max_memory_per_worker > MAX_WORKER_MEMORY:
+        # each worker's address-space limit (its size + this) did not fit the kernel's 64-bit value:
+        # every worker died at its start with a traceback
+        raise UsageError(
+            "--max-memory-per-worker must be at most 1024 PB (2**60 bytes, more than any machine "
+            f"holds), got {max_memory_per_worker} bytes; off sets no limit"
         )
 
 
