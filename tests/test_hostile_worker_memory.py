@@ -285,3 +285,21 @@ def test_a_recipe_memory_no_machine_holds_is_one_line(tmp_path: Path, where: str
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "memory" in done.stderr, done.stderr
     assert not (tmp_path / ".quarry").exists()
+
+
+@pytest.mark.parametrize("line", ["[resources]\ndefault_timeout = nan", "[tools.t.resources]\ntimeout = nan"])
+def test_a_recipe_timeout_of_nan_is_one_line(tmp_path: Path, line: str) -> None:
+    """A NaN timeout passed the "positive" check (NaN <= 0 is false) and no task compared with it ever
+    timed out: a limit written in the recipe that held nothing."""
+    tool = '[tools.t]\ncommand = ["{python}", "-c", "pass"]\ntargets = ["a"]\n'
+    text = f"{line}\n{tool}" if line.startswith("[resources]") else f"{tool}{line}\n"
+    (tmp_path / "recipe.toml").write_text(text)
+    done = subprocess.run(
+        [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
+    )
+    assert done.returncode == 2, done.stderr
+    assert "timeout: must be a positive number of seconds" in done.stderr, done.stderr

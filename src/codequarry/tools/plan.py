@@ -131,7 +131,7 @@ def _budget(model: RecipeIn, path: Path) -> Budget:
     else:
         cores = r.max_cores
     memory = memory_value(r.max_memory, path, "resources.max_memory", total=total, budget=True)
-    if r.default_timeout <= 0:
+    if not r.default_timeout > 0:  # NaN too: a task compared with it never timed out
         raise fail(path, "resources.default_timeout", "must be a positive number of seconds")
     if r.grace < 0 or r.sample_interval <= 0:
         key = "resources.grace" if r.grace < 0 else "resources.sample_interval"

@@ -326,7 +326,7 @@ class Resolver:
                 f"allows {b.memory / GB:.2f} GB; lower one or raise the other",
             )
         timeout = float(r.timeout) if r.timeout is not None else b.default_timeout
-        if timeout <= 0:
+        if not timeout > 0:  # NaN too: a task compared with it never timed out
             raise self.err("resources.timeout", "must be a positive number of seconds")
         return cores, memory, timeout
 
