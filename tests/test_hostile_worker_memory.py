@@ -303,3 +303,24 @@ def test_a_recipe_timeout_of_nan_is_one_line(tmp_path: Path, line: str) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "timeout: must be a positive number of seconds" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    "line", ["sample_interval = nan", "sample_interval = inf", "grace = nan", "grace = inf"]
+)
+def test_a_recipe_sampling_interval_or_grace_that_is_no_number_is_one_line(tmp_path: Path, line: str) -> None:
+    """``sample_interval = nan`` passed ``<= 0`` and the sampler never compared a task with its limit:
+    without a cgroup a task used 600 MB under a 200 MB limit and was ``ok``. An infinite grace waited
+    for ever on a task that ignores SIGTERM."""
+    (tmp_path / "recipe.toml").write_text(
+        f'[resources]\n{line}\n[tools.t]\ncommand = ["{{python}}", "-c", "pass"]\ntargets = ["a"]\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"resources.{line.split()[0]}: must be a positive number of seconds" in done.stderr
