@@ -88,6 +88,34 @@ def describe(use: bool = True, address_space: bool = True) -> str:
     return f"{name}: the summed RSS of each task's process tree, sampled ({why})"
 
 
+def machine_memory() -> int:
+    """Bytes of memory this process and its children may use together: the machine's, or less when
+    a cgroup it sits in holds it to less (a container's limit: v1 ``hierarchical_memory_limit``, v2
+    the smallest ``memory.max`` from its cgroup up to the mount). Read whether or not it may make
+    cgroups of its own; what cannot be read counts as no limit."""
+    total = int(psutil.virtual_memory().total)
+    for version, own in _candidates():
+        if version == 1:
+            try:
+                for line in (own / "memory.stat").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "hierarchical_memory_limit" and value.isdigit():
+                        total = min(total, int(value))
+            except OSError:
+                pass
+            continue
+        folder = own
+        while (folder / "cgroup.controllers").exists():
+            with contextlib.suppress(OSError):
+                value = (folder / "memory.max").read_text().strip()
+                if value.isdigit():
+                    total = min(total, int(value))
+            if folder.parent == folder:
+                break
+            folder = folder.parent
+    return total
+
+
 def _candidates() -> list[tuple[int, Path]]:
     """(version, the folder of our own cgroup) for each mounted hierarchy with a memory controller."""
     own = _own_paths()
@@ -230,6 +258,24 @@ class TaskCgroup:
     def add(self, pid: int) -> None:
         """Move a running process in (the extract workers; tasks join in their preexec)."""
         _write(Path(self.procs), str(pid))
+
+    def set_limit(self, memory: int | None) -> None:
+        """Change the limit (None: none) of this cgroup, which may hold a process: a worker's limit
+        is lifted while it runs a call the parent would run unlimited (``Supervisor.call``). v1 keeps
+        ``memsw`` at or above the limit, so it moves first when the limit rises, last when it falls.
+        OSError when the kernel cannot bring the cgroup under a lower limit (it uses more)."""
+        if self.version == 2:
+            _write(self.path / "memory.max", "max" if memory is None else str(memory))
+            return
+        value = "-1" if memory is None else str(memory)
+        files = ["memory.limit_in_bytes"]
+        if (self.path / "memory.memsw.limit_in_bytes").exists():
+            rising = memory is None or memory > self.memory
+            files = (
+                ["memory.memsw.limit_in_bytes", *files] if rising else [*files, "memory.memsw.limit_in_bytes"]
+            )
+        for name in files:
+            _write(self.path / name, value)
 
     def _read_int(self, v1: str, v2: str) -> int:
         try:

@@ -24,14 +24,21 @@ def main() -> None:
     # copies resident to the end of the run (docs/scale.md). ARROW_DEFAULT_MEMORY_POOL set by the
     # user wins; the forked workers inherit it (their CPU was unchanged within the noise)
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    from codequarry.fastpath import try_fast_path
+    try:
+        from codequarry.fastpath import try_fast_path
 
-    code = try_fast_path(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    from codequarry.cli_lean import main as run_lean
+        code = try_fast_path(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        from codequarry.cli_lean import main as run_lean
 
-    code = run_lean(sys.argv[1:])
+        code = run_lean(sys.argv[1:])
+    except BrokenPipeError:
+        # the reader of stdout went away (`quarry extract ... | head -1`) after the run: what it did
+        # stands; exit 1 as the typer commands do (click), with neither a traceback nor a second
+        # error when Python flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     if code is not None:
         sys.exit(code)
     from codequarry.cli_app import main as run_app

@@ -40,7 +40,11 @@ FileTimeoutOpt = Annotated[
     float, typer.Option("--file-timeout", help="Stop a file after this many seconds (0: never).")
 ]
 MaxMemoryOpt = Annotated[
-    str | None, typer.Option("--max-memory-per-worker", help="Memory limit of a worker (e.g. 2GB).")
+    str | None,
+    typer.Option(
+        "--max-memory-per-worker",
+        help="Memory limit of a worker (e.g. 2GB; off: none). Default: its share of half the machine's memory.",
+    ),
 ]
 EngineOpt = Annotated[str, typer.Option("--engine", help="local (process pool) or ray.")]
 AddressOpt = Annotated[

@@ -236,7 +236,7 @@ def run(
     import json
 
     from codequarry import fastpath
-    from codequarry.plan import make_plan, parse_size
+    from codequarry.plan import make_plan, parse_memory, parse_size
     from codequarry.run import extract as run_extract
 
     options = fastpath.options_of(
@@ -265,7 +265,7 @@ def run(
         deselect=deselect or (),
         max_file_size=parse_size(max_file_size),
         file_timeout=file_timeout,
-        max_memory_per_worker=parse_size(max_memory) if max_memory else None,
+        max_memory_per_worker=parse_memory(max_memory) if max_memory else None,
         engine=engine,
         address=address,
         repo=repo,

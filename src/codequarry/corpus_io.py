@@ -48,6 +48,17 @@ _KINDS = (
 _BLOCK = 1 << 20
 
 
+#: the largest mtime a table holds (int64 nanoseconds: 2262-04-11); see :func:`mtime_ns`
+MTIME_MAX = (1 << 63) - 1
+
+
+def mtime_ns(st: os.stat_result) -> int:
+    """A file's mtime as the tables store it: ``st_mtime_ns``, at most MTIME_MAX. ext4 and tmpfs
+    keep mtimes to the year 2446, and an archive can set one: such a file lost its ``files`` row (a
+    schema error) and was extracted again by every run, its mtime never equal to the stored one."""
+    return min(st.st_mtime_ns, MTIME_MAX)
+
+
 def escape_name(name: str) -> str:
     """The stored form of an ``os.fsdecode`` name: undecodable bytes as ``\\xNN``, ``\\`` as ``\\\\``."""
     if "\\" not in name and name.isascii():

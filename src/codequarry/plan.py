@@ -34,6 +34,11 @@ from codequarry.schema import DatasetSpec
 
 DEFAULT_MAX_FILE_SIZE = 10 * 1024 * 1024
 MIN_WORKER_MEMORY = 64 * 1024 * 1024
+#: more than any machine holds, and still an address-space limit the kernel takes (a 64-bit value)
+MAX_WORKER_MEMORY = 1 << 60
+#: by default the workers of a run together may hold this share of the machine's memory (each its
+#: part of it), and the parent, the page cache and everything else on the machine keep the rest
+WORKER_MEMORY_SHARE = 0.5
 ALWAYS = ("core",)
 ENGINES = ("local", "ray")  # the manifest is part of every run
 
@@ -55,7 +60,7 @@ class ExtractPlan(Plain):
     deselect: tuple[str, ...] = ()
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     file_timeout: float | None = 60.0  # seconds per file; None = no limit
-    max_memory_per_worker: int | None = None  # bytes
+    max_memory_per_worker: int | None = None  # bytes; None: the default (worker_memory), 0: none
     engine: str = "local"
     address: str | None = None  # Ray cluster address (None starts a local Ray)
     include_generated: bool = False  # parse minified build outputs too (generated.py)
@@ -405,12 +410,63 @@ def check_limits(max_file_size: int, max_memory_per_worker: int | None) -> None:
     if max_memory_per_worker is not None and (
         isinstance(max_memory_per_worker, bool)
         or not isinstance(max_memory_per_worker, int)
-        or max_memory_per_worker < MIN_WORKER_MEMORY
+        or (max_memory_per_worker < MIN_WORKER_MEMORY and max_memory_per_worker != 0)
     ):
         raise UsageError(
             f"--max-memory-per-worker must be at least 64MB (a worker's interpreter and parsers "
-            f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB"
+            f"alone need that much), got {max_memory_per_worker!r} bytes; e.g. 2GB, or off for none"
         )
+    if max_memory_per_worker is not None and max_memory_per_worker > MAX_WORKER_MEMORY:
+        # each worker's address-space limit (its size + this) did not fit the kernel's 64-bit value:
+        # every worker died at its start with a traceback
+        raise UsageError(
+            "--max-memory-per-worker must be at most 1024 PB (2**60 bytes, more than any machine "
+            f"holds), got {max_memory_per_worker} bytes; off sets no limit"
+        )
+
+
+def parse_memory(text: str) -> int:
+    """--max-memory-per-worker: a size (parse_size), or ``off`` (also ``none``, ``0``): 0, no limit."""
+    if text.strip().lower() in ("off", "none", "0"):
+        return 0
+    return parse_size(text)
+
+
+def default_worker_memory(workers: int, machine: int) -> int:
+    """The default memory limit of each of ``workers`` workers on a machine (or container) of
+    ``machine`` bytes: their share of WORKER_MEMORY_SHARE of it, never below MIN_WORKER_MEMORY."""
+    return max(MIN_WORKER_MEMORY, int(machine * WORKER_MEMORY_SHARE) // max(1, workers))
+
+
+@dataclass(frozen=True)
+class WorkerMemory:
+    """The memory limit of each worker of a run (bytes, or None) and where it comes from."""
+
+    limit: int | None
+    default: bool  # derived from the machine, not given
+    origin: str  # for the summary: why this limit, or why none
+
+
+def worker_memory(request: ExtractPlan) -> WorkerMemory:
+    """A run's worker memory limit: the one given (``--max-memory-per-worker``; ``off``, none), else
+    for the local engine's worker processes the default share of this machine's memory (the
+    container's, when a cgroup holds this process to less: cgroup.machine_memory). No default for one
+    worker (the files run in the calling process, which a limit would stop as a whole) nor for Ray
+    (its workers run on a cluster's machines, whose memory is not this one's)."""
+    given = request.max_memory_per_worker
+    if given == 0:
+        return WorkerMemory(None, False, "--max-memory-per-worker off")
+    if given is not None:
+        return WorkerMemory(given, False, "--max-memory-per-worker")
+    if request.engine != "local":
+        return WorkerMemory(None, False, f"the {request.engine} engine sets none unless given")
+    if request.workers <= 1:
+        return WorkerMemory(None, False, "one worker: the files run in this process")
+    from codequarry import cgroup
+
+    machine = cgroup.machine_memory()
+    share = f"{WORKER_MEMORY_SHARE:.0%} of {format_size(machine)} over {request.workers} workers"
+    return WorkerMemory(default_worker_memory(request.workers, machine), True, f"default: {share}")
 
 
 def parse_size(text: str) -> int:

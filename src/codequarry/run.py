@@ -22,7 +22,7 @@ from codequarry.graph import Graph
 from codequarry.incremental import WorkPlan, previous_outputs, previous_state
 from codequarry.operations import drop_unselected, run_operations
 from codequarry.optwins import Known
-from codequarry.plan import ExtractPlan, Plan, as_plan
+from codequarry.plan import ExtractPlan, Plan, as_plan, format_size, worker_memory
 from codequarry.progress import ProgressFile
 from codequarry.registry import Catalog
 from codequarry.report.collect import RunRecorder
@@ -77,6 +77,9 @@ class RunSummary:
     #: files only the manifest reads: their ``files`` rows were made by the driver's hashing pass, no
     #: worker saw them (manifest_rows.py)
     manifest_only: int = 0
+    #: each worker's memory limit, why, and what held it ("6.0 GB a worker (default: ...), held by
+    #: cgroup-v1"), or "none (...)"
+    worker_memory: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -85,7 +88,8 @@ class RunSummary:
 def make_engine(plan: Plan | ExtractPlan) -> Engine:
     """The engine the plan names, with its per-file limits (not started)."""
     plan = plan.request if isinstance(plan, Plan) else plan
-    limits = Limits(file_timeout=plan.file_timeout, max_memory=plan.max_memory_per_worker)
+    memory = worker_memory(plan)
+    limits = Limits(file_timeout=plan.file_timeout, max_memory=memory.limit, memory_default=memory.default)
     if plan.engine == "ray":
         from codequarry.engine.ray import RayEngine
 
@@ -298,6 +302,7 @@ def _execute(
     counts = _extract_files(plan, txn, engine, graph, work, progress, recorder)
     counts.update(_reuse_rows(scanned, txn, engine, graph, progress, recorder))
     summary = _summary(scanned, txn, counts)
+    summary.worker_memory = describe_memory(plan, engine)
     with recorder.stage("commit"):
         states = txn.commit(work.replace, base=previous, pause=pause)
     prev_ops = previous.run.get("operations", {}) if previous else {}
@@ -456,6 +461,20 @@ def _extract_files(
                 progress(done_files, done_bytes, len(work.tasks), total_bytes)
     recorder.add_error_parts(store.table_path("errors"), txn.writer.parts.get("errors", []))
     return counts
+
+
+def describe_memory(plan: ExtractPlan, engine: Engine) -> str:
+    """The run's worker memory limit for its summary: how much, why, and held by what (the
+    mechanism the engine used: cgroup-v1, cgroup-v2, rlimit_as or sampling, see supervisor.py)."""
+    memory = worker_memory(plan)
+    limits = getattr(engine, "limits", None)
+    limit = limits.max_memory if isinstance(limits, Limits) else memory.limit
+    if not limit or (plan.engine == "local" and plan.workers <= 1):
+        return f"none ({memory.origin})"
+    mechanism = getattr(engine, "memory_mechanism", lambda: "")()
+    return f"{format_size(limit)} a worker ({memory.origin})" + (
+        f", held by {mechanism}" if mechanism else ""
+    )
 
 
 def _summary(scanned: _Scanned, txn: RunTransaction, counts: Counter[str]) -> RunSummary:

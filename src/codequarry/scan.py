@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codequarry.corpus_io import escape_name, file_kind, inside
+from codequarry.corpus_io import escape_name, file_kind, inside, mtime_ns
 from codequarry.errors import UsageError
 from codequarry.language import language_of, language_of_shebang  # noqa: F401  (detection lives there)
 
@@ -157,7 +157,7 @@ class _Scanner:
             return
         lang = language_of(rel.rsplit("/", 1)[-1])
         self.manifest.files.append(
-            ScannedFile(self.src.repo, self.root, escape_name(rel), st.st_size, st.st_mtime_ns, lang)
+            ScannedFile(self.src.repo, self.root, escape_name(rel), st.st_size, mtime_ns(st), lang)
         )
 
     def pruned_dir(self, rel: str, full: str) -> bool:

@@ -153,6 +153,48 @@ class ParseFailure(Exception):
         self.product = product
 
 
+#: the message of a ``memory_limit`` error row, whoever stopped the file (the engines, the worker)
+MEMORY_MESSAGE = "ran out of memory (over the worker memory limit, see --max-memory-per-worker)"
+
+
+def _peak_reset() -> bool:
+    """Under an address-space limit (a worker's memory limit), restart this process's resident peak
+    (VmHWM), so that a MemoryError of what follows can be judged (:func:`_out_of_memory`); False
+    when no such limit is set (nothing to judge) or the peak cannot be reset."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY:
+        return False
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _out_of_memory(exc: BaseException, limited: bool) -> bool:
+    """Was ``exc`` the address-space limit, not the parser's own bound? CPython 3.10-3.11 raise a
+    MemoryError past 6,000 levels of nesting (``-`` repeated), with little memory used; a parse
+    stopped at the limit (a 4 MB dict literal under 200 MB) raises the same. It was the limit when
+    the resident peak since ``_peak_reset`` grew by at least half of what the limit leaves free."""
+    if not limited or not isinstance(exc, MemoryError):
+        return False
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            status = {
+                k: int(v.split()[0]) * 1024
+                for k, _, v in (line.partition(b":") for line in fh)
+                if k in (b"VmHWM", b"VmRSS", b"VmSize")
+            }
+        return status[b"VmHWM"] - status[b"VmRSS"] >= (soft - status[b"VmSize"]) // 2
+    except (OSError, KeyError, ValueError, IndexError):
+        return False
+
+
 def decode_python(data: bytes) -> str:
     """Decode Python source as the interpreter does: BOM, PEP 263 cookie, universal newlines."""
     try:
@@ -275,6 +317,7 @@ class SourceFile:
         if "\0" in text:
             line = text.count("\n", 0, text.index("\0")) + 1
             raise ParseFailure("syntax", "source contains a NUL byte", line=line)
+        limited = _peak_reset()
         try:
             SourceFile.computed["ast"] += 1
             return ast.parse(text, filename=self.path, type_comments=False)
@@ -283,6 +326,8 @@ class SourceFile:
             src_line = (exc.text or "").rstrip("\n") or None
             failure = ParseFailure("syntax", msg, line=exc.lineno, column=exc.offset, source_line=src_line)
         except (RecursionError, MemoryError) as exc:
+            if _out_of_memory(exc, limited):
+                raise ParseFailure("memory_limit", MEMORY_MESSAGE) from None
             raise ParseFailure("syntax", f"nesting too deep for the parser ({type(exc).__name__})") from None
         except ValueError as exc:  # e.g. "source code string cannot contain null bytes"
             raise ParseFailure("syntax", str(exc)) from None
@@ -316,6 +361,7 @@ class SourceFile:
         if self._symtable is None:
             import symtable
 
+            limited = _peak_reset()
             try:
                 SourceFile.computed["symtable"] += 1
                 self._symtable = symtable.symtable(self.text, self.path, "exec")
@@ -324,6 +370,8 @@ class SourceFile:
                     "syntax", f"symtable: {exc.msg}", line=exc.lineno, column=exc.offset, product="symtable"
                 ) from None
             except (RecursionError, MemoryError, ValueError) as exc:
+                if _out_of_memory(exc, limited):
+                    raise ParseFailure("memory_limit", MEMORY_MESSAGE, product="symtable") from None
                 raise ParseFailure("syntax", f"symtable: {exc}", product="symtable") from None
         return self._symtable
 
@@ -333,6 +381,7 @@ class SourceFile:
         ``dont_inherit=True`` and ``optimize=BYTECODE_OPTIMIZE``; never executed."""
         if self._bytecode is None:
             tree = self.tree
+            limited = _peak_reset()
             try:
                 SourceFile.computed["bytecode"] += 1
                 self._bytecode = compile(
@@ -345,6 +394,8 @@ class SourceFile:
                     "syntax", f"compile: {exc.msg}", line=exc.lineno, column=exc.offset, product="bytecode"
                 ) from None
             except (RecursionError, MemoryError, ValueError) as exc:
+                if _out_of_memory(exc, limited):
+                    raise ParseFailure("memory_limit", MEMORY_MESSAGE, product="bytecode") from None
                 raise ParseFailure("syntax", f"compile: {exc}", product="bytecode") from None
         return self._bytecode
 

@@ -201,7 +201,7 @@ def _patch(
     import dataclasses
     import os
 
-    from codequarry.corpus_io import escape_name
+    from codequarry.corpus_io import escape_name, mtime_ns
     from codequarry.scan import Manifest
 
     sources, reg, manifest = listing
@@ -228,7 +228,7 @@ def _patch(
             return None
         if not _plain_file(path, st):
             return None
-        files[hit] = dataclasses.replace(files[hit], size=st.st_size, mtime_ns=st.st_mtime_ns)
+        files[hit] = dataclasses.replace(files[hit], size=st.st_size, mtime_ns=mtime_ns(st))
         restated.add(hit)
     out = Manifest(
         files=[f for i, f in enumerate(files) if i not in gone],

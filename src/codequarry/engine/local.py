@@ -52,10 +52,16 @@ class LocalEngine:
     def offload(self) -> Callable[..., Any] | None:
         """Where the run may send picklable calls to run beside the parent (``Supervisor.call``):
         the pool's worker processes, idle once the files are extracted. None with one worker, and
-        under ``--max-memory-per-worker`` (a worker's address-space limit is not the parent's)."""
-        if self._supervisor is None or self.limits.max_memory:
+        under ``--max-memory-per-worker`` (a worker's address-space limit is not the parent's); a
+        default limit is lifted for each call instead (``Supervisor.call``)."""
+        if self._supervisor is None or (self.limits.max_memory and not self.limits.memory_default):
             return None
         return self._supervisor.call
+
+    def memory_mechanism(self) -> str:
+        """What holds the workers to their memory limit (``Supervisor.limit_mechanism``: cgroup-v1,
+        cgroup-v2, rlimit_as or sampling), for the run's summary; "" when no worker was started."""
+        return self._supervisor.limit_mechanism if self._supervisor is not None else ""
 
     def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
         if self.workers <= 1:

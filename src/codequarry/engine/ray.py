@@ -225,6 +225,10 @@ class RayEngine:
         extractor = self._extractor_of(config, task)
         yield failure_result(config, task, kind, f"{message} while running {extractor}", extractor=extractor)
 
+    def memory_mechanism(self) -> str:
+        """Each Ray task caps its own address space (``_run_tasks``)."""
+        return "rlimit_as"
+
     @staticmethod
     def _progress_path(config: WorkerConfig, task: FileTask) -> str | None:
         if config.tables_dir is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from codequarry.corpus_io import Refused, open_corpus
+from codequarry.corpus_io import Refused, mtime_ns, open_corpus
 
 HASH_BLOCK = 1 << 20  # a file over --max-file-size is hashed and its lines counted in blocks of this
 
@@ -31,8 +31,8 @@ def read_file(root: str, path: str, max_size: int) -> Read:
             if len(data) > size:  # (a buffered read returns short only at EOF)
                 data += fh.read(max_size + 1 - len(data))
             if len(data) <= max_size:
-                return data, hashlib.sha256(data).hexdigest(), len(data), None, st.st_mtime_ns
-            return None, hashlib.sha256(data).hexdigest(), len(data), line_count(data), st.st_mtime_ns
+                return data, hashlib.sha256(data).hexdigest(), len(data), None, mtime_ns(st)
+            return None, hashlib.sha256(data).hexdigest(), len(data), line_count(data), mtime_ns(st)
         digest = hashlib.sha256()
         lines = 0
         last = b""
@@ -46,7 +46,7 @@ def read_file(root: str, path: str, max_size: int) -> Read:
             last = block
         if last and not last.endswith(_ENDS):
             lines += 1
-        return None, digest.hexdigest(), size - left, lines, st.st_mtime_ns
+        return None, digest.hexdigest(), size - left, lines, mtime_ns(st)
 
 
 def unreadable(exc: OSError) -> str:

@@ -13,6 +13,8 @@ the file started. The supervisor needs nothing else to contain a failure to one 
   each worker runs in its own cgroup and the kernel holds it to the limit; otherwise its resident
   memory above its size at the fork is sampled every ``SAMPLE`` seconds (and an allocation past the
   address-space limit raises MemoryError inside it). ``Supervisor.limit_mechanism`` says which.
+  The run's default limit (``Limits.memory_default``) is held by the kernel only: the cgroup where
+  there is one, else the address-space limit, without sampling.
 
 The rest of the chunk is sent again, without the culprit, to a fresh worker. Workers die with the
 parent (PR_SET_PDEATHSIG) and are killed on Ctrl-C, SIGTERM or any error in the parent.
@@ -39,6 +41,7 @@ from typing import Any
 import psutil
 
 from codequarry import cgroup
+from codequarry.engine.limits import MEMORY_MESSAGE as MEMORY_MESSAGE  # the engines' and worker's
 from codequarry.engine.limits import Limits as Limits  # where it was defined before
 from codequarry.engine.worker import (
     ChunkResult,
@@ -54,7 +57,6 @@ POLL_MAX = 1.0  # at most: a 60 s --file-timeout is checked every second, not 20
 SAMPLE = 0.01  # seconds between samples of each worker's memory when no cgroup holds it
 # messages are the same whatever the engine, so that engines produce the same rows
 CRASH_MESSAGE = "the worker process died"
-MEMORY_MESSAGE = "ran out of memory (over --max-memory-per-worker)"
 
 
 def timeout_message(seconds: float | None) -> str:
@@ -73,14 +75,14 @@ def die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
+def _worker_main(conn: Connection, slot: Any, max_memory: int | None, address_space: bool) -> None:
     from codequarry.engine.worker import per_file_error, process_chunk
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     faulthandler.disable()  # a crash in a worker is reported as an error row, not a dump on stderr
     die_with_parent()
-    if max_memory:
+    if max_memory and address_space:
         # a hard stop for allocations too fast for the supervisor to sample: above the address
         # space the worker already uses, at most max_memory more (MemoryError, not a crash)
         base = psutil.Process().memory_info().vms
@@ -110,8 +112,13 @@ def _worker_main(conn: Connection, slot: Any, max_memory: int | None) -> None:
 def _answer_call(conn: Connection, payload: bytes) -> None:
     """Run one ``Supervisor.call`` (``payload``: the pickled function and arguments, unpickled here so
     that a failure to rebuild them is the call's exception) and send back what it returned or raised;
-    an exception that could not be rebuilt in the parent travels as its type name and message."""
+    an exception that could not be rebuilt in the parent travels as its type name and message.
+    The call runs as the parent would: without the address-space limit the files have (set again
+    after it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     try:
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
         fn, args = pickle.loads(payload)
         value = fn(*args)
     except BaseException as exc:  # the caller re-raises it
@@ -121,6 +128,9 @@ def _answer_call(conn: Connection, payload: bytes) -> None:
             exc = CallFailed(f"{type(exc).__name__}: {exc}")
         conn.send(("raised", exc))
         return
+    finally:
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
     try:
         conn.send(("returned", value))
     except Exception as exc:  # noqa: BLE001 - the value cannot travel (pickling it failed)
@@ -148,12 +158,18 @@ def _before_fork() -> None:
 
 class _Worker:
     def __init__(
-        self, ctx: Any, slot: Any, max_memory: int | None, hierarchy: cgroup.Hierarchy | None = None
+        self,
+        ctx: Any,
+        slot: Any,
+        max_memory: int | None,
+        hierarchy: cgroup.Hierarchy | None = None,
+        address_space: bool = True,
     ) -> None:
         self.slot = slot
         self.takes_calls = _no_async_runtime()  # decided before the fork: what the child inherits
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, slot, max_memory), daemon=True)
+        args = (child, slot, max_memory, address_space)
+        self.proc = ctx.Process(target=_worker_main, args=args, daemon=True)
         self.proc.start()
         child.close()
         self.ps = psutil.Process(self.proc.pid)
@@ -234,7 +250,14 @@ class Supervisor:
         self.workers: list[_Worker | None] = [None] * workers
         self.crashes: dict[tuple[str, str], int] = {}
         self.hierarchy = cgroup.available() if limits.max_memory else None
-        self.limit_mechanism = self.hierarchy.mechanism if self.hierarchy else "sampling"
+        # a limit the user gave: the address-space limit in every worker (fast allocations), the
+        # cgroup or sampling; the default: the cgroup alone (the worker keeps its part-writing
+        # thread, see worker._threads_allowed), else the address-space limit alone
+        self.address_space = not limits.memory_default or self.hierarchy is None
+        if self.hierarchy is not None:
+            self.limit_mechanism = self.hierarchy.mechanism
+        else:
+            self.limit_mechanism = "rlimit_as" if limits.memory_default else "sampling"
         self._calls = threading.Lock()  # calls come from several threads (see ``call``)
         self._stopped: list[_Worker] = []  # killed by ``stop``, not yet waited for
 
@@ -242,7 +265,10 @@ class Supervisor:
         _before_fork()
         for i in range(self.n):
             if self.workers[i] is None:
-                self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
+                self.workers[i] = self._new_worker(i)
+
+    def _new_worker(self, i: int) -> _Worker:
+        return _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy, self.address_space)
 
     def stop(self) -> None:
         """Kill every worker without waiting for them to go (``close`` waits): the kernel frees their
@@ -269,7 +295,7 @@ class Supervisor:
         if old is not None:
             old.kill()
         self.slots[i][0] = -1
-        w = self.workers[i] = _Worker(self.ctx, self.slots[i], self.limits.max_memory, self.hierarchy)
+        w = self.workers[i] = self._new_worker(i)
         return w
 
     def map(self, config: WorkerConfig, chunks: Iterable[list[FileTask]]) -> Iterator[ChunkResult]:
@@ -331,10 +357,14 @@ class Supervisor:
         """Seconds between checks of the busy workers when none reports. Results and deaths wake the
         loop at once (pipes, sentinels); only timeouts and sampled memory need the clock, and each
         wake-up is parent CPU taken from the workers' cores (~140 a stdlib run at 0.05 s)."""
-        if self.limits.max_memory and self.hierarchy is None:
+        if self._sampled():
             return SAMPLE
         timeout = self.limits.file_timeout
         return POLL_MAX if timeout is None else min(POLL_MAX, max(POLL, timeout / 50))
+
+    def _sampled(self) -> bool:
+        """Is the workers' memory sampled by this process (a limit the user gave, and no cgroup)?"""
+        return bool(self.limits.max_memory) and not self.limits.memory_default and self.hierarchy is None
 
     def call(self, fn: Callable[..., Any], *args: Any) -> Any:
         """``fn(*args)`` in an idle worker process; returns its value or raises what it raised.
@@ -345,7 +375,7 @@ class Supervisor:
         before the parent's async runtime, see ``_no_async_runtime``; arguments that cannot be
         pickled): the caller runs the call itself; CallFailed when the worker died on it (it is not
         replaced) or its answer cannot be read. No timeout or memory limit applies: the worker runs
-        the call as the parent would."""
+        the call as the parent would (a default memory limit is lifted for it, see ``_unlimited``)."""
         with self._calls:
             index = next(
                 (
@@ -365,21 +395,52 @@ class Supervisor:
                 payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
             except (pickle.PicklingError, TypeError, AttributeError) as exc:
                 raise NotOffloaded(f"cannot be pickled: {exc}") from exc
-            w.conn.send(("call", payload))
-            try:
-                kind, payload = w.conn.recv()
-            except (EOFError, OSError):
-                with self._calls:
-                    w.kill()
-                    self.workers[index] = None  # map forks a new one if it runs again
-                raise CallFailed(CRASH_MESSAGE) from None
-            except Exception as exc:  # noqa: BLE001 - an answer this process cannot unpickle
-                raise CallFailed(f"its answer could not be read: {type(exc).__name__}: {exc}") from None
+            with self._unlimited(index, w):
+                return self._call(index, w, payload)
         finally:
             w.job = None
+
+    @contextlib.contextmanager
+    def _unlimited(self, index: int, w: _Worker) -> Iterator[None]:
+        """Worker ``w`` without its cgroup's limit for the block (the address-space limit the worker
+        lifts itself, ``_answer_call``). When the limit cannot be set again (the worker now holds
+        more than it allows) the worker goes: a later ``map`` forks a fresh one."""
+        group = w.group
+        if group is None:
+            yield
+            return
+        try:
+            group.set_limit(None)
+        except OSError as exc:
+            raise NotOffloaded(f"its memory limit could not be lifted: {exc}") from None
+        try:
+            yield
+        finally:
+            try:
+                if w.group is not None:
+                    w.group.set_limit(w.group.memory)
+            except OSError:
+                with self._calls:
+                    w.kill()
+                    if self.workers[index] is w:
+                        self.workers[index] = None
+
+    def _call(self, index: int, w: _Worker, payload: bytes) -> Any:
+        """Send one call to worker ``w`` and wait for its answer (see ``call``)."""
+        w.conn.send(("call", payload))
+        answer: Any
+        try:
+            kind, answer = w.conn.recv()
+        except (EOFError, OSError):
+            with self._calls:
+                w.kill()
+                self.workers[index] = None  # map forks a new one if it runs again
+            raise CallFailed(CRASH_MESSAGE) from None
+        except Exception as exc:  # noqa: BLE001 - an answer this process cannot unpickle
+            raise CallFailed(f"its answer could not be read: {type(exc).__name__}: {exc}") from None
         if kind == "raised":
-            raise payload
-        return payload
+            raise answer
+        return answer
 
     def _dispatch(
         self,
@@ -411,7 +472,7 @@ class Supervisor:
         if limits.file_timeout is not None and (time.monotonic_ns() - slot[2]) / 1e9 > limits.file_timeout:
             yield from self._fail(i, w, config, names, todo, "timeout", timeout_message(limits.file_timeout))
             return
-        if limits.max_memory and w.group is None:  # without a cgroup: sampled
+        if limits.max_memory and not limits.memory_default and w.group is None:  # sampled
             try:
                 rss = w.ps.memory_info().rss
             except psutil.Error:

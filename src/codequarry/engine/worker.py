@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from codequarry.api import FileExtractor, Outputs
 from codequarry.datasets import Error, File, error_fields
+from codequarry.engine.limits import MEMORY_MESSAGE
 from codequarry.engine.reading import Read, read_file, text_lines, unreadable
 from codequarry.parts import Part, write_part
 from codequarry.schema import RowBuffer
@@ -337,7 +338,7 @@ def _run_extractor(
     except MemoryError:
         for b, m in zip(bufs, marks, strict=True):
             b.truncate(m)
-        run.error(ex.name, "memory_limit", "ran out of memory (over --max-memory-per-worker)")
+        run.error(ex.name, "memory_limit", MEMORY_MESSAGE)
     except Exception as exc:  # an extractor's bug costs its rows for this file only
         for b, m in zip(bufs, marks, strict=True):
             b.truncate(m)

@@ -240,6 +240,7 @@ class RunRecorder:
         report.notes = list(summary.notes)
         self._operation_errors(summary.operations)
         self.report = self._finish(report)
+        self.report.memory.worker_limit = summary.worker_memory
         return report
 
     def _operation_errors(self, operations: dict[str, Any]) -> int:

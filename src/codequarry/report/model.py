@@ -87,6 +87,7 @@ class Memory(Plain):
     worker_peak: int = 0  # the largest peak of one worker process
     interval: float = 0.0  # seconds between samples
     samples: list[MemorySample] = field(default_factory=list)
+    worker_limit: str = ""  # each worker's limit, why, and what held it (run.describe_memory)
 
 
 @dataclass(kw_only=True)

@@ -122,6 +122,8 @@ def _resources(r: RunReport) -> list[str]:
         if m.worker_peak:
             text += f", largest worker peak {size(m.worker_peak)}"
         lines.append(text + (f" ({len(m.samples)} samples)" if m.samples else ""))
+    if m.worker_limit:
+        lines.append(f"worker memory limit: {m.worker_limit}")
     if r.utilisation is not None:
         lines.append(f"workers: {r.workers} ({r.engine}), {r.utilisation:.0%} busy during extraction")
     return lines

@@ -109,6 +109,16 @@ def _tool(name: str) -> str | None:
     return str(local) if local.is_file() and os.access(local, os.X_OK) else shutil.which(name)
 
 
+def _port(store: Path, name: str, value: Any) -> int:
+    """A service's ``port`` from the config: a whole number from 1 to 65535 (a string, a float, inf or
+    a port out of range were tracebacks of `quarry up`)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise UsageError(
+            f"{store / CONFIG}: services.{name}.port must be a whole number from 1 to 65535, got {value!r}"
+        )
+    return value
+
+
 def specs(store: Path, *, ui_port: int | None = None, token: str | None = None) -> list[ServiceSpec]:
     """The configured services in dependency order."""
     conf = read_config(store)
@@ -116,7 +126,7 @@ def specs(store: Path, *, ui_port: int | None = None, token: str | None = None) 
     for name in ORDER:
         if name not in conf:
             continue
-        port = int(conf[name].get("port", DEFAULT_PORTS[name]))
+        port = _port(store, name, conf[name].get("port", DEFAULT_PORTS[name]))
         if name == "ui":
             port = ui_port or port
             env = {"QUARRY_SERVE_TOKEN": token} if token else {}

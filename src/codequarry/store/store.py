@@ -182,6 +182,24 @@ def _claim(folder: Path, shown: str | Path) -> None:
             tmp.unlink()
 
 
+#: what Delta Lake's object store and DataFusion's table listing cannot take in a store's path: control
+#: characters, '\\' and a percent escape such as '%41' (a parse error, reported as a damaged table),
+#: '[', ']' and '|' (a panic, a traceback), '?' and '*' (a glob pattern: a query read every table
+#: through it as empty, with no error)
+_UNADDRESSABLE = re.compile(r"[\x00-\x1f\x7f\\?*\[\]|]|%[0-9A-Fa-f]{2}")
+
+
+def _check_addressable(real: Path, given: str | Path) -> None:
+    """A store whose real path Delta Lake and DataFusion cannot address is refused in one line."""
+    found = _UNADDRESSABLE.search(str(real))
+    if found:
+        where = f"'{given}'" if str(given) == str(real) else f"'{given}' ({real})"
+        raise StoreError(
+            f"the store path {where} holds {found.group()!r}, which Delta Lake and DataFusion cannot "
+            "address (its tables would read as damaged or empty); give another with --store DIR"
+        )
+
+
 class Store:
     """A store on disk. ``Store.open`` for readers, ``Store.create`` for writers."""
 
@@ -197,6 +215,7 @@ class Store:
         p = Path(path).expanduser()
         if not p.exists():
             raise StoreError(f"no store at '{path}': run 'quarry extract SOURCE' first, or pass --store")
+        _check_addressable(p.resolve(), path)
         if not (p / MARKER).is_file():
             raise StoreError(f"'{path}' is not a codequarry store (it has no {MARKER})")
         try:
@@ -215,6 +234,7 @@ class Store:
         p = Path(path).expanduser()
         if p.exists() and not p.is_dir():
             raise StoreError(f"store path '{path}' exists and is not a folder")
+        _check_addressable(p.resolve(), path)
         if (p / MARKER).is_file():  # an existing store (perhaps read-only: the writer lock says so)
             store = cls.open(p)
             store.reader = False

@@ -131,10 +131,14 @@ def _budget(model: RecipeIn, path: Path) -> Budget:
     else:
         cores = r.max_cores
     memory = memory_value(r.max_memory, path, "resources.max_memory", total=total, budget=True)
-    if r.default_timeout <= 0:
+    if not r.default_timeout > 0:  # NaN too: a task compared with it never timed out
         raise fail(path, "resources.default_timeout", "must be a positive number of seconds")
-    if r.grace < 0 or r.sample_interval <= 0:
-        key = "resources.grace" if r.grace < 0 else "resources.sample_interval"
+    # finite, and NaN refused (every comparison with it is false): a NaN or infinite sampling
+    # interval never sampled a task's memory (no limit without a cgroup); an infinite grace waited
+    # for ever on a task that ignores SIGTERM
+    grace_ok = 0 <= r.grace < float("inf")
+    if not grace_ok or not 0 < r.sample_interval < float("inf"):
+        key = "resources.grace" if not grace_ok else "resources.sample_interval"
         raise fail(path, key, "must be a positive number of seconds")
     if r.default_cores < 1:
         raise fail(path, "resources.default_cores", f"must be at least 1, got {r.default_cores}")

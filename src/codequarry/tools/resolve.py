@@ -16,7 +16,7 @@ import psutil
 import pyarrow as pa
 
 from codequarry.errors import QuarryError, UsageError, did_you_mean
-from codequarry.plan import parse_size
+from codequarry.plan import MAX_WORKER_MEMORY, parse_size
 from codequarry.schema import PROVENANCE_NAMES
 from codequarry.tools import identity, presets
 from codequarry.tools.planned import Budget, TaskPlan, ToolPlan, default_id
@@ -63,13 +63,22 @@ def _environment(python: str | Path) -> str:
 
 
 def memory_value(value: Any, path: Path, key: str, *, total: int, budget: bool = False) -> int:
-    """A number is GB; "80%" a share of the machine (budgets only); "max" the machine; "512MB" a size."""
+    """A number is GB; "80%" a share of the machine (budgets only); "max" the machine; "512MB" a size.
+    At most MAX_WORKER_MEMORY (2**60 bytes): TOML's ``inf`` and ``nan``, and ``"1e20GB"``, were
+    tracebacks (no integer, or one that overflowed the plan's JSON and the kernel's limits)."""
+    got = _memory_value(value, path, key, total=total, budget=budget)
+    if got > MAX_WORKER_MEMORY:
+        raise fail(path, key, f"{value} is more than any machine holds (at most 1024 PB, 2**60 bytes)")
+    return got
+
+
+def _memory_value(value: Any, path: Path, key: str, *, total: int, budget: bool) -> int:
     if isinstance(value, bool):
         raise fail(path, key, 'give memory as GB (a number), a size such as "512MB", or "80%"')
     if isinstance(value, int | float):
-        if value <= 0:
+        if not value > 0:  # NaN too
             raise fail(path, key, f"must be positive, got {value}")
-        return int(value * GB)
+        return int(min(value, MAX_WORKER_MEMORY) * GB)
     text = str(value).strip()
     if budget and text == "max":
         return total
@@ -317,7 +326,7 @@ class Resolver:
                 f"allows {b.memory / GB:.2f} GB; lower one or raise the other",
             )
         timeout = float(r.timeout) if r.timeout is not None else b.default_timeout
-        if timeout <= 0:
+        if not timeout > 0:  # NaN too: a task compared with it never timed out
             raise self.err("resources.timeout", "must be a positive number of seconds")
         return cores, memory, timeout
 
