@@ -6,8 +6,9 @@ calling a class is an edge to its ``__init__`` (or ``__new__``) when it defines 
 outside base's ``__init__`` when that is external, else no edge: no code of the program runs;
 applying a corpus decorator is an edge from the scope holding the decorated def or class to it).
 Edges to builtins and outside packages count only in the ``builtins``, ``external`` and ``dynamic``
-categories;
-calls of lambdas count nowhere (their calls are the enclosing function's edges). Precision and
+categories.
+A lambda is a function named ``<lambdaN>`` by its enclosing scope (``main.<lambda1>``,
+``main.f.<locals>.<lambda1>``): calling it is an edge to it, and the calls in its body are its edges. Precision and
 recall are computed per category and overall, and printed (``pytest -s``) as JSON.
 """
 

@@ -14,8 +14,9 @@ dict, ``["i", e, key]`` a subscript (key an int, a string or null), ``["e", e]``
 iterable, ``["o", [e...]]`` any of several, ``["s", class_qual, self]`` ``super()``, ``null`` unknown.
 
 Facts: ``assign`` (target, value), ``def`` (function with parameters, defaults and decorators),
-``class`` (bases, decorators), ``ret`` / ``yield`` (function, value) and ``calls`` (position,
-callee, arguments, keywords, the reason a callee is dynamic).
+``class`` (bases, decorators), ``ret`` / ``yield`` (function, value), ``calls`` (position,
+callee, arguments, keywords, the reason a callee is dynamic) and ``lambdas`` (qualname, the span of
+its body, its line: a lambda is a function of the graph, named as :func:`lambda_names` says).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class CallgraphFacts:
     facts: str
 
 
-@file_extractor("python.callgraph.facts", version=6, needs=["ast"], outputs=[CallgraphFacts], default=False)
+@file_extractor("python.callgraph.facts", version=7, needs=["ast"], outputs=[CallgraphFacts], default=False)
 def callgraph_facts(src: SourceFile, out: Any) -> None:
     """The file's assignments, definitions, returns and call sites as symbolic points-to facts."""
     module = module_name(src)
@@ -109,11 +110,12 @@ class _Walker(Uses, Known):
             "calls": [],
             "stars": [],
             "refs": [],
+            "lambdas": [],
         }
         self._kind: str | None = None  # the use the next name or attribute expression is (call, ...)
         self._quiet = 0  # > 0 inside an attribute chain: only the whole chain is a reference
         self.site = 0
-        self.lambdas = 0
+        self.lambda_names: dict[ast.Lambda, str] = {}  # each lambda's qualname (see :func:`lambda_names`)
         self.star = False
         #: (scope, variable) -> the variable's version its reads in that scope take (see :meth:`body`)
         self.versions: dict[tuple[int, str], str] = {}
@@ -129,6 +131,7 @@ class _Walker(Uses, Known):
             isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names) for n in tree.body
         )
         self.binds = bindings(self.src)  # what each scope binds, before its body is read
+        self.lambda_names = lambda_names(self.src)
         self.declared = frozenset(name for n in self.src.nodes(ast.Global, ast.Nonlocal) for name in n.names)
         scope = Scope("module", "", None)
         self.bind(scope, tree)
@@ -406,9 +409,9 @@ class _Walker(Uses, Known):
                             self.facts["assign"].append([member, ["n", ["k", qual]]])
 
     def lambda_(self, node: ast.Lambda, scope: Scope) -> Any:
-        self.lambdas += 1
-        base = scope.qual if scope.kind != "module" else ""
-        qual = f"{base}.<lambda>{self.lambdas}" if base else f"<lambda>{self.lambdas}"
+        """A lambda: a function of its own (see :func:`lambda_names`), its body its return value; its
+        body's span is kept (``lambdas``) so that the calls in it are the lambda's."""
+        qual = self.lambda_names[node]
         params = self.params(node.args, scope)
         inner = Scope("function", qual, scope)
         inner.func = qual
@@ -417,6 +420,7 @@ class _Walker(Uses, Known):
         self.bind(inner, node)
         self.facts["def"].append([qual, None, params, [], False, None, node.lineno])
         self.facts["ret"].append([qual, self.expr(node.body, inner)])
+        self.facts["lambdas"].append([qual, *self.span(node.body)[:4], node.lineno])
         return ["f", qual]
 
     # -- expressions ------------------------------------------------------------------------------
@@ -564,7 +568,7 @@ class _Walker(Uses, Known):
             if not head or head[0] not in ("v", "m") or (head[0] == "v" and not self.global_or_def(head[1])):
                 return
         line, col = self.span(node)[:2]
-        while scope.parent is not None and "<lambda>" in scope.qual.rpartition(".")[2]:
+        while scope.parent is not None and scope.qual.rpartition(".")[2].startswith("<lambda"):
             scope = scope.parent  # a lambda's uses belong to its enclosing scope, as its calls do
         self.facts["refs"].append([line, col, kind or "read", scope.qual, got])
 
@@ -649,6 +653,36 @@ _EXPR_STEPS: dict[type, Callable[[_Walker, Any, Scope], Any]] = {
     ast.Starred: _Walker.starred,
     ast.BinOp: _Walker.binop,
 }
+
+
+def lambda_names(src: SourceFile) -> dict[ast.Lambda, str]:
+    """The qualname of each lambda of a file: ``<lambdaN>``, N counting the lambdas of its enclosing
+    scope (the module, a def, a class, another lambda) from 1 in the order they start in the source,
+    after that scope's qualname as Python writes a nested def's (``<lambda1>`` at module level,
+    ``f.<locals>.<lambda2>`` in ``f``, ``C.<lambda1>`` in a class body, ``<lambda1>.<locals>.<lambda1>``
+    in a lambda). A lambda in a def's or lambda's header (a default, a decorator) belongs to the scope
+    around it, where it is evaluated; comprehensions are no scope here."""
+    out: dict[ast.Lambda, str] = {}
+    counts: dict[Any, int] = {}
+    parent = src.parents.get
+    for node in sorted(src.nodes(ast.Lambda), key=lambda n: (n.lineno, n.col_offset)):
+        child, anc = node, parent(node)
+        while anc is not None:
+            if isinstance(anc, (*FUNCS, ast.ClassDef)) and isinstance(child, ast.stmt):
+                break
+            if anc.__class__ is ast.Lambda and child is anc.body:
+                break
+            child, anc = anc, parent(anc)
+        n = counts[anc] = counts.get(anc, 0) + 1
+        if anc is None:
+            out[node] = f"<lambda{n}>"
+        elif anc.__class__ is ast.Lambda:
+            out[node] = f"{out[anc]}.<locals>.<lambda{n}>"
+        elif anc.__class__ is ast.ClassDef:
+            out[node] = f"{src.qualname(anc)}.<lambda{n}>"
+        else:
+            out[node] = f"{src.qualname(anc)}.<locals>.<lambda{n}>"
+    return out
 
 
 def _plain_targets(stmt: ast.stmt) -> set[str]:

@@ -291,6 +291,8 @@ class Index:
         self.repos: list[str] = []
         self.modules: set[tuple[str, str]] = set()  # (repo, module)
         self.defs: dict[tuple[str, str], Def] = {}  # (repo, module.qualname) -> first definition
+        #: (repo, module.qualname) -> a lambda (kind "lambda"), from the facts (merge.refine fills it)
+        self.lambdas: dict[tuple[str, str], Def] = {}
         self.file_classes: dict[tuple[str, str], dict[str, Def]] = {}  # (repo, path) -> qualname -> class
         self.bases_text: dict[Def, list[str]] = {}
         self.exports: dict[tuple[str, str, str], str] = {}  # (repo, module, bound name) -> target
