@@ -182,3 +182,31 @@ def test_calls_python_makes_for_statements_are_rows_and_a_class_with_no_init_is_
         ("main", "run", "function", "main.run", "run", "exact"),
         ("main", "It", "class", None, "It", "exact"),
     ]
+
+
+def test_a_slot_store_replaces_only_where_nothing_else_may_have_stored(tmp_path: Path) -> None:
+    """``d["a"] = new`` then ``d["a"]()`` calls ``new`` only; a store through an alias, a call that may
+    store (the dict passed to it), a loop, or a read in another scope takes every value again."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "main.py").write_text(
+        "def old():\n    pass\ndef new():\n    pass\ndef other():\n    pass\n"
+        "def reset(t):\n    t['a'] = other\n"
+        "d = {'a': old}\nd['a'] = new\nd['a']()\n"  # line 11: new
+        "alias = d\nalias['a'] = other\nd['a']()\n"  # line 14: every value
+        "d['a'] = new\nreset(d)\nd['a']()\n"  # line 17: every value
+        "d['a'] = new\nfor _ in range(2):\n    d['a']()\n"  # line 20: every value
+        "def later():\n    d['a']()\n"  # line 22: every value
+        "d['a'] = new\nd['a'](d['a'])\n"  # line 24: new (both reads before the call)
+    )
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(
+        open_store(tmp_path / "s"), "SELECT line, target FROM call_graph WHERE kind = 'function'"
+    ).to_pylist()
+    by_line: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        by_line[r["line"]].add(r["target"].rpartition(".")[2])
+    every = {"old", "new", "other"}
+    assert by_line[11] == {"new"}
+    assert by_line[14] == by_line[17] == by_line[20] == by_line[22] == every
+    assert by_line[24] == {"new"}

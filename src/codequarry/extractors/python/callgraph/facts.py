@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codequarry.api import file_extractor
-from codequarry.extractors.python.callgraph import codec
+from codequarry.extractors.python.callgraph import codec, slots
 from codequarry.extractors.python.callgraph.scopes import (
     FUNCS,
     Binds,
@@ -49,6 +49,7 @@ from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
 _NO_BINDS = Binds()  # a scope that binds nothing (read only)
+_NO_READS: frozenset[int] = frozenset()  # no subscript of the statement reads a slot's version
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -118,7 +119,15 @@ class _Walker(Uses, Known):
         self.lambda_names: dict[ast.Lambda, str] = {}  # each lambda's qualname (see :func:`lambda_names`)
         self.star = False
         #: (scope, variable) -> the variable's version its reads in that scope take (see :meth:`body`)
-        self.versions: dict[tuple[int, str], str] = {}
+        self.versions: dict[tuple[Any, ...], str] = {}
+        #: slots read flow-sensitively (see :mod:`.slots`): the subscripts of the statement being read
+        #: that may take a slot's version (by id), whether it lets other code run, the dict display
+        #: a ``d.update({...})`` passes (by id) and its value, the version a slot store wrote
+        self.slot_reads: Any = _NO_READS
+        self.slot_quiet = False
+        self.slot_watch = 0
+        self.slot_watched: Any = None
+        self.slot_written = ""
         self._version_count: dict[str, int] = {}
         self.declared: frozenset[str] = frozenset()  # names some scope declares global or nonlocal
         self.types = Annotations(self)
@@ -183,24 +192,100 @@ class _Walker(Uses, Known):
         x()`` calls ``g``). Reads elsewhere (other functions, later blocks) read the variable: all of
         its values."""
         plan = _reassigned(stmts, self.declared)
-        if not plan:
+        tracked = slots.worth_it(stmts)
+        if not plan and not tracked:
             for stmt in stmts:
                 self.stmt(stmt, scope)
             return
         saved = self.versions
         self.versions = dict(saved)
+        shown: dict[str, str] = {}  # variables this block bound to a dict or list display -> d / l
         try:
             for stmt in stmts:
                 simple = _plain_targets(stmt) & plan
                 for name in plan - simple:
                     if _binds(stmt, name):
                         self.versions.pop((id(scope), self.store_var(name, scope)), None)
-                if simple:
+                slot = self.slot_before(stmt, scope, shown) if tracked else None
+                if slot is not None:
+                    self.slot_store(stmt, scope, slot)  # type: ignore[arg-type]
+                elif simple:
                     self.versioned(stmt, scope, simple)  # type: ignore[arg-type]
                 else:
                     self.stmt(stmt, scope)
+                if tracked:
+                    self.slot_after(stmt, scope, shown, slot)
         finally:
             self.versions = saved
+            self.slot_reads = _NO_READS
+
+    def slot_before(self, stmt: ast.stmt, scope: Scope, shown: dict[str, str]) -> Any:
+        """Before ``stmt`` of a block with slots to track (:mod:`.slots`): which of its subscripts
+        may read a slot's latest store; the slot ``stmt`` stores into (its variable and keys) when it
+        is one of a display this block bound, else None."""
+        quiet, reads = slots.readable(stmt, self.src.parents.get)
+        self.slot_quiet = quiet
+        if not quiet and not reads:
+            self.drop_slots()  # a loop, a branch, a call before any read: nothing is known after it
+        self.slot_reads = {id(r) for r in reads} if reads else _NO_READS
+        updated = slots.update(stmt)
+        if updated is not None:
+            self.slot_watch = id(updated[1])
+        got = slots.store(stmt)
+        if got is not None:
+            var = self.var(got[0], scope)
+            if var is not None and var[0] == "v" and var[1] in shown:
+                return var[1], got[1]
+        return None
+
+    def slot_store(self, node: ast.Assign, scope: Scope, slot: tuple[str, tuple[Any, ...]]) -> None:
+        """``name[k]... = value`` into a slot of a display: the value goes to a version of the slot
+        (which flows into the container), which reads of the slot that follow take (see :mod:`.slots`)."""
+        value = self.expr(node.value, scope)
+        target: Any = node.targets[0]
+        self.slot_written = self.slot_version(slot[0], value)
+        self.facts["assign"].append(
+            [["i", self.expr(target.value, scope), _key(target.slice)], ["v", self.slot_written]]
+        )
+        self.expr(target.slice, scope)
+
+    def slot_version(self, var: str, value: Any) -> str:
+        """A new version of a slot of ``var`` holding ``value``."""
+        n = self._version_count[f"{var}[]"] = self._version_count.get(f"{var}[]", 0) + 1
+        version = f"{var}@k{n}"
+        self.facts["assign"].append([["v", version], value])
+        return version
+
+    def slot_after(self, stmt: ast.stmt, scope: Scope, shown: dict[str, str], slot: Any) -> None:
+        """After ``stmt``: every slot is forgotten if it may have run other code or stored elsewhere,
+        a rebound name's slots too; the slot it stored into (or updated) reads the version written;
+        a name it bound to a display is remembered."""
+        self.slot_reads = _NO_READS
+        watched, self.slot_watch, self.slot_watched = self.slot_watched, 0, None
+        if not self.slot_quiet:
+            self.drop_slots()
+        for var in [v for v in shown if _binds(stmt, v.rpartition(":")[2])]:
+            del shown[var]
+            self.drop_slots(var)
+        got = slots.display(stmt)
+        if got is not None:
+            shown[self.store_var(got[0], scope)] = got[1]
+        if slot is not None:
+            self.versions[("s", id(scope), *slot)] = self.slot_written  # type: ignore[index]
+        updated = slots.update(stmt)
+        if updated is not None and watched is not None:
+            var = self.var(updated[0], scope)
+            if var is not None and var[0] == "v" and shown.get(var[1]) == "d":
+                for k in updated[1].keys:
+                    keys = (_key(k),)
+                    self.versions[("s", id(scope), var[1], keys)] = self.slot_version(  # type: ignore[index]
+                        var[1], ["i", watched, keys[0]]
+                    )
+
+    def drop_slots(self, var: str | None = None) -> None:
+        """Forget the versions of slots (of ``var``, or all)."""
+        for k in [k for k in self.versions if len(k) == 4 and (var is None or k[2] == var)]:
+            del self.versions[k]
 
     def versioned(self, node: ast.Assign, scope: Scope, names: set[str]) -> None:
         """``name = value`` (each target a name) where the block reassigns ``names``: see :meth:`body`."""
@@ -484,7 +569,7 @@ class _Walker(Uses, Known):
     def dict_(self, node: ast.Dict, scope: Scope) -> Any:
         """A dict display: a dict site holding its constant keys' values (``**x`` spread as ``e``)."""
         self.site += 1
-        return [
+        got = [
             "d",
             f"{self.module}#d{self.site}",
             [
@@ -495,6 +580,9 @@ class _Walker(Uses, Known):
                 for k, v in zip(node.keys, node.values, strict=True)
             ],
         ]
+        if id(node) == self.slot_watch:  # the dict a tracked ``d.update({...})`` passes
+            self.slot_watched = got
+        return got
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         self.expr(node.slice, scope)
@@ -504,6 +592,14 @@ class _Walker(Uses, Known):
             if bounds is None:  # ``xs[i:]``, ``xs[::2]``: the same elements (taken as the same container)
                 return value
             return ["sl", value, *bounds]  # ``xs[1:3]``: elements 1 and 2, at 0 and 1
+        if self.slot_reads is not _NO_READS and id(node) in self.slot_reads:
+            got = slots.path(node)
+            var = self.var(got[0], scope) if got is not None else None
+            if got is not None and var is not None and var[0] == "v":
+                version = self.versions.get(("s", id(scope), var[1], got[1]))
+                if version is not None:  # the latest store, else (nothing known of it) every value
+                    value = ["i", self.expr(node.value, scope), _key(node.slice)]
+                    return ["o", [["v", version], ["u", version, value]]]
         return ["i", self.expr(node.value, scope), _key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
