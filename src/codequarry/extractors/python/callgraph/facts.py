@@ -688,7 +688,11 @@ class _Walker(Uses, Known):
         if name in ("map", "filter") and node.args:
             # a literal first (never callable: ``map([1, 2], f)`` as the published benchmark writes
             # it) is taken as the two first arguments swapped; the solver reads it so too
-            at = 1 if len(node.args) > 1 and isinstance(node.args[0], _LITERAL_NODES) else 0
+            first = node.args[0]
+            literal = isinstance(first, _LITERAL_NODES) and not (
+                isinstance(first, ast.Constant) and first.value is None  # filter(None, xs): no function
+            )
+            at = 1 if len(node.args) > 1 and literal else 0
             given = [a for a, star in args[at : at + 1] if not star]
         given += [value for key, value in kwargs if key == "key"]
         for value in given:

@@ -828,15 +828,15 @@ class Solver(Worklist):
         return set()
 
     def mapped(self, name: str, args: list[Any], ctx: Any, site: Any) -> set[Obj]:
-        """``map(f, xs, ...)`` calls ``f`` with elements of each iterable and holds what it returns;
-        ``filter(f, xs)`` calls ``f`` with elements of ``xs`` and holds those elements. A first
+        """``map(f, xs, ...)`` holds what ``f`` returns, ``filter(f, xs)`` the elements of ``xs``. A first
         argument that is a literal (no literal is callable) is taken as written with the two first
         arguments swapped, as the published benchmark writes ``map([1, 2], f)`` (see facts.callbacks)."""
         first = args[0][0]
         if first and first[0] in _LITERALS:
             args = [args[1], args[0], *args[2:]]
-        iterables = [[["e", arg], 0] for arg, _star in args[1:]]
-        returned = self.call(self.eval(args[0][0], ctx), iterables, [], ctx, site)
+        # the function's parameters are not bound to the elements: through them imprecise values
+        # spread into functions the program never maps (precision before recall)
+        returned = self.call(self.eval(args[0][0], ctx), [], [], ctx, site)
         where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site
         new = f"{name}:{where}#l"
         if name == "map":
