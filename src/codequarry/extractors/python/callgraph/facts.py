@@ -49,7 +49,12 @@ from codequarry.source import SourceFile
 
 _BUILTINS = frozenset(dir(builtins))
 _NO_BINDS = Binds()  # a scope that binds nothing (read only)
-_NO_READS: frozenset[int] = frozenset()  # no subscript of the statement reads a slot's version
+_NO_READS: frozenset[int] = frozenset()
+_DEF_STMTS = (
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)  # no subscript of the statement reads a slot's version
 #: the letter after '#' in a container's site names its type (the solver names its methods by it)
 _CONTAINER = {
     ast.Tuple: "t",
@@ -265,11 +270,15 @@ class _Walker(Uses, Known):
         watched, self.slot_watch, self.slot_watched = self.slot_watched, 0, None
         if not self.slot_quiet:
             self.drop_slots()
-        for var in [v for v in shown if _binds(stmt, v.rpartition(":")[2])]:
-            del shown[var]
-            self.drop_slots(var)
+        # a def or class binds its own name only here (its body runs later, in its own scope)
+        defines = stmt.__class__ in _DEF_STMTS
+        for var in list(shown):
+            name = var.rpartition(":")[2]
+            if stmt.name == name if defines else _binds(stmt, name):  # type: ignore[attr-defined]
+                del shown[var]
+                self.drop_slots(var)
         got = slots.display(stmt)
-        if got is not None:
+        if got is not None and got[0] not in self.declared:  # no other function may rebind it
             shown[self.store_var(got[0], scope)] = got[1]
         if slot is not None:
             self.versions[("s", id(scope), *slot)] = self.slot_written  # type: ignore[index]
