@@ -6,8 +6,9 @@ calling a class is an edge to its ``__init__`` (or ``__new__``) when it defines 
 outside base's ``__init__`` when that is external, else no edge: no code of the program runs;
 applying a corpus decorator is an edge from the scope holding the decorated def or class to it).
 Edges to builtins and outside packages count only in the ``builtins``, ``external`` and ``dynamic``
-categories;
-calls of lambdas count nowhere (their calls are the enclosing function's edges). Precision and
+categories.
+A lambda is a function named ``<lambdaN>`` by its enclosing scope (``main.<lambda1>``,
+``main.f.<locals>.<lambda1>``): calling it is an edge to it, and the calls in its body are its edges. Precision and
 recall are computed per category and overall, and printed (``pytest -s``) as JSON.
 """
 
@@ -181,3 +182,31 @@ def test_calls_python_makes_for_statements_are_rows_and_a_class_with_no_init_is_
         ("main", "run", "function", "main.run", "run", "exact"),
         ("main", "It", "class", None, "It", "exact"),
     ]
+
+
+def test_a_slot_store_replaces_only_where_nothing_else_may_have_stored(tmp_path: Path) -> None:
+    """``d["a"] = new`` then ``d["a"]()`` calls ``new`` only; a store through an alias, a call that may
+    store (the dict passed to it), a loop, or a read in another scope takes every value again."""
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "main.py").write_text(
+        "def old():\n    pass\ndef new():\n    pass\ndef other():\n    pass\n"
+        "def reset(t):\n    t['a'] = other\n"
+        "d = {'a': old}\nd['a'] = new\nd['a']()\n"  # line 11: new
+        "alias = d\nalias['a'] = other\nd['a']()\n"  # line 14: every value
+        "d['a'] = new\nreset(d)\nd['a']()\n"  # line 17: every value
+        "d['a'] = new\nfor _ in range(2):\n    d['a']()\n"  # line 20: every value
+        "def later():\n    d['a']()\n"  # line 22: every value
+        "d['a'] = new\nd['a'](d['a'])\n"  # line 24: new (both reads before the call)
+    )
+    extract(make_plan([root], store=tmp_path / "s", workers=1, select=["python.call_graph"]))
+    rows = sql(
+        open_store(tmp_path / "s"), "SELECT line, target FROM call_graph WHERE kind = 'function'"
+    ).to_pylist()
+    by_line: dict[int, set[str]] = defaultdict(set)
+    for r in rows:
+        by_line[r["line"]].add(r["target"].rpartition(".")[2])
+    every = {"old", "new", "other"}
+    assert by_line[11] == {"new"}
+    assert by_line[14] == by_line[17] == by_line[20] == by_line[22] == every
+    assert by_line[24] == {"new"}

@@ -56,6 +56,14 @@ def test_django_edges_reach_definitions_or_are_external(tmp_path: Path) -> None:
         .as_py()
     )
     assert bad == 0
+    # a lambda's row names it where it is written (it has no functions row)
+    lambdas = sql(
+        s,
+        "SELECT count(*) AS n, count(*) FILTER (WHERE target = target_module || '.' || target_qualname "
+        "AND target_qualname LIKE '%<lambda%>' AND target_path IS NOT NULL AND target_line > 0) AS named "
+        "FROM call_graph WHERE kind = 'lambda'",
+    ).to_pylist()[0]
+    assert lambdas["n"] == lambdas["named"]
     forms = sql(s, FORMS).to_pylist()
     print(json.dumps(forms))
     total = sum(f["sites"] for f in forms)

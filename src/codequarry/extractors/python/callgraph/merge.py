@@ -5,8 +5,10 @@ confidence ``exact``, unless the solver knows better: a name bound to a def that
 replaced (``@deco def f`` where ``deco`` returns ``wrapper``) calls what the solver found instead. An unresolved one takes what the solver says its callee may be: one row per
 target (``exact`` when there is one, ``possible`` when there are several), or stays unresolved with a
 ``reason``: the dynamic call it is (``getattr`` with a computed name, ``eval``), else ``no value known
-for the callee``. A callee that is a lambda gets kind ``lambda`` (its calls are its enclosing
-function's rows already). A name outside the corpus by its text (kind ``external``) that the solver
+for the callee``. A lambda is a function of the graph (``facts.lambda_names``: ``main.<lambda1>``,
+``main.f.<locals>.<lambda1>``): a call of one has kind ``lambda`` and the lambda as its target
+(``target_path`` / ``target_line`` where it is written), and the calls in a lambda's body are rows
+from the lambda (``_in_lambdas``). A name outside the corpus by its text (kind ``external``) that the solver
 finds only in the corpus (an import a script finds beside itself) takes the solver's targets.
 
 Calls with no call expression are rows too, from the scope holding them (``_applications``): a
@@ -17,13 +19,16 @@ statement on an instance of the corpus (``for``: ``__iter__`` and ``__next__``; 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.extractors.python.callgraph import codec, solutions
 from codequarry.extractors.python.callgraph.domain import CAP, container_type
+from codequarry.extractors.python.callgraph.operation import Def
 
 #: uses that are calls with no call expression of their own: a decorator applied, a function a
 #: builtin calls (``map(f, xs)``: a row of that call)
@@ -50,6 +55,7 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
     own = "callgraph_solutions" in ctx.outputs  # not so in a context made by hand (from_store)
     kept = solutions.stored(ctx.own("callgraph_solutions") if own else None, digests)
     refs = _Refs()
+    spans = _lambdas(index, by_repo)
     applied: list[dict[str, Any]] = []  # call_graph rows of decorator applications
     sites: dict[tuple[Any, ...], tuple[list[Any], str | None]] = {}
     solved: list[dict[str, Any]] = []
@@ -82,7 +88,85 @@ def refine(ctx: Any, index: Any, edges: pa.Table) -> tuple[pa.Table, pa.Table, p
         table = pa.concat_tables([table, extra]).sort_by(
             [("repo", "ascending"), ("path", "ascending"), ("line", "ascending"), ("col", "ascending")]
         )
-    return table, references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
+    return _in_lambdas(table, spans), references, pa.Table.from_pylist(solved, schema=solutions.SCHEMA)
+
+
+def _lambdas(index: Any, by_repo: dict[str, list[tuple[str, str, str, str]]]) -> dict[Any, list[Any]]:
+    """Each lambda of the facts as a definition in ``index.lambdas`` (a target), and (repo, path) ->
+    the lambdas of the file: (body's start, body's end, qualname), innermost last among those that
+    nest. Only the ``lambdas`` list of the facts text is read (not the whole text: that took 12% of
+    the standard library's solve)."""
+    spans: dict[Any, list[Any]] = {}
+    read = json.JSONDecoder().raw_decode
+    for repo, files in by_repo.items():
+        for path, module, text, _sha in files:
+            # a key (a quoted name then a colon) only a key can be: in the facts' strings a quote
+            # is escaped
+            at = text.find('"lambdas":[[')
+            if at < 0:
+                continue
+            found = spans[(repo, path)] = []
+            for qual, line, col, end_line, end_col, first in read(text, at + len('"lambdas":'))[0]:
+                d = Def("lambda", repo, path, module, qual, first)
+                index.lambdas.setdefault((repo, d.name), d)
+                found.append(((line, col), (end_line, end_col), qual))
+            found.sort(key=lambda s: (s[0], (-s[1][0], -s[1][1])))  # an outer lambda before one inside it
+    return spans
+
+
+def _in_lambdas(table: pa.Table, spans: dict[Any, list[Any]]) -> pa.Table:
+    """Rows of calls written in a lambda's body have the lambda as their caller (``caller_scope`` its
+    qualname), the innermost lambda whose body holds the call's start; the rest keep their caller."""
+    if not spans or not table.num_rows:
+        return table
+    # only the rows of files with lambdas are read
+    held = pc.is_in(table.column("path"), value_set=pa.array(sorted({p for _, p in spans}), pa.string()))
+    rows = pc.indices_nonzero(pc.fill_null(held, False)).to_pylist()
+    if not rows:
+        return table
+    some = table.take(pa.array(rows, pa.int64()))
+    # lines a lambda's body covers, per file: the rows elsewhere are not read further
+    covered = {key: {n for s, e, _ in found for n in range(s[0], e[0] + 1)} for key, found in spans.items()}
+    near = [
+        j
+        for j, (repo, path, line) in enumerate(
+            zip(*(some.column(c).to_pylist() for c in ("repo", "path", "line")), strict=True)
+        )
+        if line in covered.get((repo, path), ())
+    ]
+    if not near:
+        return table
+    some = some.take(pa.array(near, pa.int64()))
+    rows = [rows[j] for j in near]
+    columns = ("repo", "path", "line", "col", "caller", "caller_scope")
+    changed: list[int] = []  # rows of ``table`` whose caller is a lambda
+    new_callers: list[str] = []
+    new_scopes: list[str] = []
+    for j, (repo, path, line, col, caller, scope) in enumerate(
+        zip(*(some.column(c).to_pylist() for c in columns), strict=True)
+    ):
+        pos = (line, col)
+        inner = None
+        for start, end, qual in spans[(repo, path)]:
+            if start > pos:
+                break
+            if pos <= end:
+                inner = qual  # a later one that holds it is nested in this one
+        if inner is not None:
+            module = caller[: len(caller) - len(scope)].rstrip(".") if scope else caller
+            changed.append(rows[j])
+            new_callers.append(f"{module}.{inner}" if module else inner)
+            new_scopes.append(inner)
+    if not changed:
+        return table
+    mask = np.zeros(table.num_rows, dtype=bool)
+    mask[changed] = True
+    for name, values in (("caller", new_callers), ("caller_scope", new_scopes)):
+        column = pc.replace_with_mask(
+            table.column(name).combine_chunks(), pa.array(mask), pa.array(values, pa.string())
+        )
+        table = table.set_column(table.column_names.index(name), name, column)
+    return table
 
 
 def _solved(
@@ -257,7 +341,7 @@ def _applications(
         found = _dedupe(
             [t for o in objs if o[0] in ("F", "BM", "K", "I") and (t := _target(index, repo, o)) is not None]
         )
-        found = [t for t in found if t[1] is not None]  # not a lambda, nor a class with no __init__
+        found = [t for t in found if t[1] is not None]  # not a class with no __init__
         # one receiver's ``__iter__`` and ``__next__`` (``__enter__`` and ``__exit__``) all run
         names = [t[1].rpartition(".")[2] for t in found]
         one = (
@@ -353,10 +437,8 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
     """The target columns of one abstract callee, or None when calling it names nothing."""
     kind = obj[0]
     if kind in ("F", "BM"):
-        d = _def(index, repo, obj[1])
-        if d is None:
-            return ("lambda", None, None, None, None, None, None) if "<lambda>" in obj[1] else None
-        return _def_target(d)
+        d = _def(index, repo, obj[1]) or index.lambdas.get((repo, obj[1]))
+        return None if d is None else _def_target(d)
     if kind == "K":
         d = _def(index, repo, obj[1])
         return _def_target(index._called(d)) if d is not None else None

@@ -86,10 +86,11 @@ class CallEdge:
     # <enclosing class>.<m> for self.m() / cls.m(), <m>.<name> for a name from `from m import *`
     resolved_name: str | None
     kind: str  # function | method | class | external | lambda | unresolved
-    # fully qualified name reached: a corpus definition, or (external) a name outside; null when no
-    # code runs that a row can name: a class with no __init__/__new__ (kind class), a lambda, unresolved
+    # fully qualified name reached: a corpus definition, a lambda (kind lambda: <module>.<scope>.<lambdaN>,
+    # see facts.lambda_names), or (external) a name outside; null when no code runs that a row can
+    # name: a class with no __init__/__new__ (kind class), unresolved
     target: str | None
-    target_repo: str | None  # where the definition is (null unless function, method or class)
+    target_repo: str | None  # where the definition is (null unless function, method, class or lambda)
     target_path: str | None
     target_module: str | None
     target_qualname: str | None  # functions.qualname / classes.qualname of the definition
@@ -162,7 +163,7 @@ Result = Def | External | None
 
 @operation(
     "python.call_graph",
-    version=6,
+    version=7,
     inputs=["calls", "functions", "classes", "modules", "imports", "assignments", "callgraph_facts"],
     outputs=[CallEdge, Reference, CallgraphSolution],
     default=False,
@@ -291,6 +292,8 @@ class Index:
         self.repos: list[str] = []
         self.modules: set[tuple[str, str]] = set()  # (repo, module)
         self.defs: dict[tuple[str, str], Def] = {}  # (repo, module.qualname) -> first definition
+        #: (repo, module.qualname) -> a lambda (kind "lambda"), from the facts (merge.refine fills it)
+        self.lambdas: dict[tuple[str, str], Def] = {}
         self.file_classes: dict[tuple[str, str], dict[str, Def]] = {}  # (repo, path) -> qualname -> class
         self.bases_text: dict[Def, list[str]] = {}
         self.exports: dict[tuple[str, str, str], str] = {}  # (repo, module, bound name) -> target

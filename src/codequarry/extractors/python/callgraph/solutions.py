@@ -33,7 +33,7 @@ from codequarry.extractors.python.callgraph import codec
 from codequarry.schema import dataset
 
 #: bump when the solver answers differently for the same facts: stored answers are then not reused
-SOLVER_VERSION = 7
+SOLVER_VERSION = 8
 
 #: the answers' stored form (an index per call and reference) and the shape digest: bump with it
 SHAPE_VERSION = 1
@@ -74,13 +74,14 @@ def file_digest(module: str, text: str) -> str:
 
 def shape(module: str, facts: dict[str, Any]) -> str:
     """Of one file's module and facts with every position left out (calls' spans, references' line
-    and column, defs' and classes' lines): two files of one shape are the same input to the solver."""
+    and column, defs', classes' and lambdas' lines): two files of one shape are the same input to the solver."""
     bare = {
         **facts,
         "calls": [c[4:] for c in facts["calls"]],
         "refs": [r[2:] for r in facts.get("refs", ())],
         "def": [d[:6] for d in facts["def"]],
         "class": [k[:4] for k in facts["class"]],
+        "lambdas": [q[0] for q in facts.get("lambdas", ())],
     }
     h = hashlib.blake2b(f"shape {SOLVER_VERSION} {SHAPE_VERSION}\0{module}\0".encode(), digest_size=20)
     h.update(codec.encode(bare).encode("utf-8", "surrogatepass"))
