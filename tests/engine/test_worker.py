@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from codequarry.engine.worker import FileTask, WorkerConfig, process_chunk, read_ipc
@@ -199,7 +201,7 @@ def test_no_helper_threads_under_an_address_space_cap(tmp_path: Path) -> None:
 
         worker.ThreadPoolExecutor = refuse
         vms = psutil.Process().memory_info().vms
-        resource.setrlimit(resource.RLIMIT_AS, (vms + (2 << 30), resource.RLIM_INFINITY))
+        resource.setrlimit(resource.RLIMIT_AS, (vms + (300 << 20), resource.RLIM_INFINITY))
         tasks = [FileTask(key=i, repo="r", root={str(src)!r}, path=f"m{{i}}.py", size=30, mtime_ns=0,
                           language="python") for i in range(3)]
         config = WorkerConfig(extractors=(("codequarry.extractors.core", "files"),),
@@ -211,3 +213,23 @@ def test_no_helper_threads_under_an_address_space_cap(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["3"]
+
+
+def test_helper_threads_run_under_a_roomy_address_space_cap_not_a_tight_one() -> None:
+    # the run's default memory cap, where no cgroup holds a worker, is an address-space limit of
+    # gigabytes: the read-ahead and part-writing threads stay on; a cap of a few hundred MB turns them off
+    probe = (
+        "import resource, psutil\n"
+        "from codequarry.engine.worker import _threads_allowed\n"
+        "base = psutil.Process().memory_info().vms\n"
+        "print(_threads_allowed())\n"
+        "hard = resource.getrlimit(resource.RLIMIT_AS)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (base + (3 << 30), hard))\n"
+        "print(_threads_allowed())\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (base + (200 << 20), hard))\n"
+        "print(_threads_allowed())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.split() == ["True", "True", "False"]

@@ -532,13 +532,26 @@ def _record_failure(
     run.count(f"skipped:{kind}")
 
 
+#: address space left under the worker's cap from which its helper threads are allowed
+THREAD_HEADROOM = 1 << 30
+
+
 def _threads_allowed() -> bool:
-    """May the worker start its helper threads? Not under an address-space cap
-    (--max-memory-per-worker): a thread's stack and malloc arena reserve tens of MB of address space,
-    which would count against the files' own allowance."""
+    """May the worker start its helper threads? Not under a tight address-space cap (a small
+    --max-memory-per-worker): a thread's stack and malloc arena reserve tens of MB of address space,
+    which would count against the files' own allowance. Under the run's default cap (gigabytes,
+    where no cgroup holds the worker) that is a few percent, and the threads save the run time."""
     import resource
 
-    return resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft == resource.RLIM_INFINITY:
+        return True
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return False
+    return soft - used >= THREAD_HEADROOM
 
 
 def _finish(config: WorkerConfig, run: _Run, result: ChunkResult) -> ChunkResult:
