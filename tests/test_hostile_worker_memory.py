@@ -275,13 +275,7 @@ def test_a_recipe_memory_no_machine_holds_is_one_line(tmp_path: Path, where: str
     (tmp_path / "recipe.toml").write_text(
         f'[resources]\n{budget}\n[tools.t]\ncommand = ["{{python}}", "-c", "pass"]\ntargets = ["a"]\n{task}\n'
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
-    )
+    done = _run_recipe(tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "memory" in done.stderr, done.stderr
     assert not (tmp_path / ".quarry").exists()
@@ -294,13 +288,7 @@ def test_a_recipe_timeout_of_nan_is_one_line(tmp_path: Path, line: str) -> None:
     tool = '[tools.t]\ncommand = ["{python}", "-c", "pass"]\ntargets = ["a"]\n'
     text = f"{line}\n{tool}" if line.startswith("[resources]") else f"{tool}{line}\n"
     (tmp_path / "recipe.toml").write_text(text)
-    done = subprocess.run(
-        [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
-    )
+    done = _run_recipe(tmp_path)
     assert done.returncode == 2, done.stderr
     assert "timeout: must be a positive number of seconds" in done.stderr, done.stderr
 
@@ -315,12 +303,17 @@ def test_a_recipe_sampling_interval_or_grace_that_is_no_number_is_one_line(tmp_p
     (tmp_path / "recipe.toml").write_text(
         f'[resources]\n{line}\n[tools.t]\ncommand = ["{{python}}", "-c", "pass"]\ntargets = ["a"]\n'
     )
-    done = subprocess.run(
+    done = _run_recipe(tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"resources.{line.split()[0]}: must be a positive number of seconds" in done.stderr
+
+
+def _run_recipe(folder: Path) -> subprocess.CompletedProcess[str]:
+    """``quarry run recipe.toml`` in ``folder``, this checkout's code."""
+    return subprocess.run(
         [sys.executable, "-m", "codequarry", "run", "recipe.toml"],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=folder,
         env={**os.environ, "PYTHONPATH": str(paths.ROOT / "src")},
     )
-    assert done.returncode == 2, done.stderr
-    assert f"resources.{line.split()[0]}: must be a positive number of seconds" in done.stderr

@@ -367,6 +367,13 @@ def test_editing_an_abstract_base_updates_models_in_other_files(tmp_path: Path) 
     assert dump(store) == dump(again)
 
 
+def _tree_rows(root: Path, tmp_path: Path, query: str) -> list[tuple[Any, ...]]:
+    """Extract ``root`` into a store of its own and answer ``query`` there, each row a tuple."""
+    store = tmp_path / "store"
+    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
+    return [tuple(r.values()) for r in sql(open_store(store), query).to_pylist()]
+
+
 def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
     from codequarry.testing import write_tree
 
@@ -393,14 +400,12 @@ def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
             ),
         },
     )
-    store = tmp_path / "store"
-    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
-    rows = sql(
-        open_store(store),
+    got = _tree_rows(
+        root,
+        tmp_path,
         "SELECT name, kind, foreign_key_target, relationship_target, nullable, inherited FROM orm_fields"
         " WHERE model = 'depot.models.Crate' ORDER BY name",
-    ).to_pylist()
-    got = [tuple(r.values()) for r in rows]
+    )
     assert got == [
         ("id", "field", None, None, False, False),
         ("shelf", "field", None, None, True, True),
@@ -427,14 +432,13 @@ def test_known_concrete_bases_outside_the_corpus_make_multi_table_children(tmp_p
             ),
         },
     )
-    store = tmp_path / "store"
-    extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
-    rows = sql(
-        open_store(store),
+    got = _tree_rows(
+        root,
+        tmp_path,
         "SELECT name, inheritance, parent_models, primary_key, table_name FROM orm_models"
         " WHERE NOT is_abstract ORDER BY name",
-    ).to_pylist()
-    assert [tuple(r.values()) for r in rows] == [
+    )
+    assert got == [
         ("Baker", "multi_table", ["django.contrib.auth.models.User"], ["user_ptr"], "bakery_baker"),
         ("LoafPage", "multi_table", ["wagtail.models.Page"], ["page_ptr"], "bakery_loafpage"),
         ("Shop", None, [], ["id"], "bakery_shop"),

@@ -251,7 +251,7 @@ class _Walker(Uses, Known):
         target: Any = node.targets[0]
         self.slot_written = self.slot_version(slot[0], value)
         self.facts["assign"].append(
-            [["i", self.expr(target.value, scope), _key(target.slice)], ["v", self.slot_written]]
+            [["i", self.expr(target.value, scope), slots.key(target.slice)], ["v", self.slot_written]]
         )
         self.expr(target.slice, scope)
 
@@ -287,7 +287,7 @@ class _Walker(Uses, Known):
             var = self.var(updated[0], scope)
             if var is not None and var[0] == "v" and shown.get(var[1]) == "d":
                 for k in updated[1].keys:
-                    keys = (_key(k),)
+                    keys = (slots.key(k),)
                     self.versions[("s", id(scope), var[1], keys)] = self.slot_version(  # type: ignore[index]
                         var[1], ["i", watched, keys[0]]
                     )
@@ -420,7 +420,9 @@ class _Walker(Uses, Known):
         elif isinstance(target, ast.Attribute):
             self.facts["assign"].append([["a", self.expr(target.value, scope), target.attr], value])
         elif isinstance(target, ast.Subscript):
-            self.facts["assign"].append([["i", self.expr(target.value, scope), _key(target.slice)], value])
+            self.facts["assign"].append(
+                [["i", self.expr(target.value, scope), slots.key(target.slice)], value]
+            )
             self.expr(target.slice, scope)
         elif isinstance(target, (ast.Tuple, ast.List)):
             star = next(
@@ -584,7 +586,7 @@ class _Walker(Uses, Known):
             f"{self.module}#d{self.site}",
             [
                 [
-                    _key(k) if k is not None else None,
+                    slots.key(k) if k is not None else None,
                     self.expr(v, scope) if k is not None else ["e", self.expr(v, scope)],
                 ]
                 for k, v in zip(node.keys, node.values, strict=True)
@@ -608,9 +610,9 @@ class _Walker(Uses, Known):
             if got is not None and var is not None and var[0] == "v":
                 version = self.versions.get(("s", id(scope), var[1], got[1]))
                 if version is not None:  # the latest store, else (nothing known of it) every value
-                    value = ["i", self.expr(node.value, scope), _key(node.slice)]
+                    value = ["i", self.expr(node.value, scope), slots.key(node.slice)]
                     return ["o", [["v", version], ["u", version, value]]]
-        return ["i", self.expr(node.value, scope), _key(node.slice)]
+        return ["i", self.expr(node.value, scope), slots.key(node.slice)]
 
     def boolop(self, node: ast.BoolOp, scope: Scope) -> Any:
         return ["o", [self.expr(v, scope) for v in node.values]]
@@ -847,13 +849,3 @@ def _bounds(node: ast.Slice) -> tuple[int, int | None] | None:
     if node.step is not None or lower == -1 or upper == -1:
         return None
     return lower or 0, upper
-
-
-def _key(node: Any) -> Any:
-    if (
-        isinstance(node, ast.Constant)
-        and isinstance(node.value, (int, str))
-        and not isinstance(node.value, bool)
-    ):
-        return node.value
-    return None
