@@ -653,11 +653,11 @@ class _Provenance:
         at = group.tolist()
         codes = self.repo_code[group]
         cuts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(at)]
-        by_repo = {
-            self.repos[int(codes[a])]: frozenset(map(self.paths.__getitem__, at[a:b]))
+        runs = tuple(
+            (self.repos[int(codes[a])], list(map(self.paths.__getitem__, at[a:b])))
             for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-        }
-        return RepoKeys(map(self.keys.__getitem__, at), by_repo, shared=True)
+        )
+        return RepoKeys(map(self.keys.__getitem__, at), runs, shared=True)
 
 
 def _copies(
