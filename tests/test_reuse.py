@@ -270,3 +270,42 @@ def test_the_copy_reads_its_sources_in_batches_bounded_by_their_bytes(
     assert len(reads) > 2  # several batches in each run
     assert max(reads) <= bound
     assert dump(store) == dump(plain)
+
+
+def test_the_copies_key_records_are_their_parts_keys_grouped_by_their_writer(
+    trees: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copies' parts carry their keys by repo (parts.RepoKeys, made from the followers): the
+    run's writer keeps them as they are and the key record takes that grouping; the record of every
+    table names exactly the (repo, path) pairs of each part's rows."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from codequarry.parts import RepoKeys
+    from codequarry.store import keyindex
+
+    grouped: list[RepoKeys] = []
+    of = keyindex.IndexedPart.of.__func__  # type: ignore[attr-defined]
+
+    def spy(cls: type, size: int, mtime: int, rows: int, keys: frozenset[tuple[str, str]]) -> object:
+        if isinstance(keys, RepoKeys):
+            grouped.append(keys)
+        return of(cls, size, mtime, rows, keys)
+
+    monkeypatch.setattr(keyindex.IndexedPart, "of", classmethod(spy))
+    a, b = trees
+    store = tmp_path / "reuse"
+    assert run([a, b], store).reused > 0  # type: ignore[attr-defined]
+    assert grouped and all(k.shared for k in grouped)
+    assert all(k == {(r, p) for r, ps in k.by_repo.items() for p in ps} for k in grouped)
+    assert {r for k in grouped for r in k.by_repo} == {"alpha", "beta"}  # alpha: its second helper.py
+    checked = 0
+    for record in sorted((store / "keys").glob("*.json")):
+        for rel, part in json.loads(record.read_text())["parts"].items():
+            rows = pq.read_table(store / "tables" / record.stem / rel, columns=["repo", "path"])
+            pairs = set(zip(rows.column("repo").to_pylist(), rows.column("path").to_pylist(), strict=True))
+            assert pairs == {(r, p) for r, ps in part["keys"].items() for p in ps}
+            assert all(ps == sorted(ps) for ps in part["keys"].values())
+            checked += 1
+    assert checked

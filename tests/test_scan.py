@@ -202,3 +202,30 @@ def test_root_that_is_itself_a_package_takes_its_name_from_above(tmp_path: Path)
     names = module_names(scan(resolve_sources([tmp_path / "outer" / "inner"])).files)
     assert names[("inner", "mod.py")] == ("outer.inner.mod", False)
     assert names[("inner", "__init__.py")] == ("outer.inner", True)
+
+
+def test_the_walk_resolves_only_symlinked_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder that is no symlink has its parent's real path and its name: the walk calls
+    ``realpath`` once for the root and once per symlinked folder, not once per folder (one lstat per
+    component of a deep path each), and lists the same files."""
+    import codequarry.scan as scan_module
+
+    root = tmp_path / "root"
+    for i in range(6):
+        write(root, f"a{i}/b/c/d/m{i}.py")
+    os.symlink(root / "a0" / "b", root / "link")  # inside the root: its folder is listed once
+    unpatched = scan(resolve_sources([root]))
+    calls: list[str] = []
+    real = os.path.realpath
+
+    def counting(path: str, *args: object, **kw: object) -> str:
+        calls.append(path)
+        return real(path, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan_module.os.path, "realpath", counting)
+    manifest = scan(resolve_sources([root]))
+    assert manifest.files == unpatched.files and manifest.skipped == unpatched.skipped
+    assert len(manifest.files) == 6 and len(manifest.skipped) == 1  # a0/b and link: one folder
+    walked = [c for c in calls if str(c).startswith(str(root))]
+    # the source and the root, the link and its duplicate check (not one per folder: 28)
+    assert len(walked) <= 6, walked

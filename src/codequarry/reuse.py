@@ -52,7 +52,7 @@ from codequarry.api import FileExtractor, effective_version
 from codequarry.engine.worker import FileTask
 from codequarry.incremental import MANIFEST, WorkPlan
 from codequarry.manifest_rows import build_rows, read_pass
-from codequarry.parts import Part, write_part
+from codequarry.parts import Part, RepoKeys, write_part
 from codequarry.store import Snapshot, Store
 from codequarry.store.store import damaged, files_outside, read_columns, unreadable_part
 
@@ -419,6 +419,9 @@ def copy_rows(
     src = np.fromiter(
         (number[f"{f.source[0]}\x00{f.source[1]}"] for f in followers), np.int64, len(followers)
     )
+    pairs = [(sys.intern(f.task.repo), f.task.path) for f in followers]
+    repos = sorted({r for r, _ in pairs})
+    code = {r: i for i, r in enumerate(repos)}
     prov = _Provenance(
         pa.array([f.task.repo for f in followers], pa.string()),
         pa.array([f.task.path for f in followers], pa.string()),
@@ -426,7 +429,10 @@ def copy_rows(
         np.fromiter((f.task.path == f.source[1] for f in followers), np.bool_, len(followers)),
         # each follower's (repo, path), one tuple shared by its keys in every table's parts (the
         # parts' keys are known from the followers: no group-by of each part's rows to find them)
-        [(sys.intern(f.task.repo), f.task.path) for f in followers],
+        pairs,
+        repos,
+        np.fromiter((code[r] for r, _ in pairs), np.int64, len(pairs)),
+        [p for _, p in pairs],
     )
     members = [np.flatnonzero(of_batch[src] == b) for b in range(len(batches))]
     for table in sorted(tables):
@@ -638,6 +644,20 @@ class _Provenance:
     mtime_ns: pa.Array
     same_path: np.ndarray
     keys: list[Key]
+    repos: list[str]  # the followers' repos, sorted
+    repo_code: np.ndarray  # each follower's repo, as its index in ``repos`` (ascending)
+    paths: list[str]  # each follower's path
+
+    def keys_of(self, group: np.ndarray) -> RepoKeys:
+        """The keys of the followers ``group`` (ascending indices), with their paths by repo."""
+        at = group.tolist()
+        codes = self.repo_code[group]
+        cuts = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(at)]
+        runs = tuple(
+            (self.repos[int(codes[a])], list(map(self.paths.__getitem__, at[a:b])))
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        )
+        return RepoKeys(map(self.keys.__getitem__, at), runs, shared=True)
 
 
 def _copies(
@@ -682,8 +702,7 @@ def _copies(
         fits = int(np.searchsorted(ends[begin:], done + limit, side="right"))
         end = min(len(chosen), begin + max(1, fits))
         group = chosen[begin:end]
-        keys = frozenset(prov.keys[i] for i in group.tolist())
-        yield _gather(rows, group, first[begin:end], per[begin:end], prov, is_files), keys
+        yield _gather(rows, group, first[begin:end], per[begin:end], prov, is_files), prov.keys_of(group)
         begin = end
 
 

@@ -42,7 +42,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from codequarry.parts import Replacement
+from codequarry.parts import Replacement, RepoKeys
 from codequarry.store.keyfile import (
     FOLDER,
     FORMAT,
@@ -78,6 +78,10 @@ class IndexedPart:
 
     @classmethod
     def of(cls, size: int, mtime: int, rows: int, keys: frozenset[Key]) -> IndexedPart:
+        if isinstance(keys, RepoKeys):  # grouped by its writer
+            part = cls(size, mtime, rows, keys.by_repo)
+            part.__dict__["keys"] = keys
+            return part
         repos = {repo for repo, _ in keys}
         if len(repos) == 1:  # the usual part: one repo's (a chunk and a copy hold one repo's files)
             by_repo = {repos.pop(): frozenset(path for _, path in keys)}

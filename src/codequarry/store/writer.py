@@ -27,7 +27,7 @@ from deltalake import DeltaTable
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction
 
-from codequarry.parts import Part, Replacement, read_checked, small_parts, write_part
+from codequarry.parts import Part, Replacement, RepoKeys, read_checked, small_parts, write_part
 from codequarry.schema import DatasetSpec
 from codequarry.store import keyindex, warm
 from codequarry.store.damage import recorded_rows
@@ -106,8 +106,10 @@ class RunWriter(IndexedCommits):
         """Keep ``part`` for the commit, its keys made of one shared tuple per file (and one string
         per repo): a worker's parts come pickled apart, each key a tuple and two strings of its own
         (~230 bytes a key), and the keys of a run's parts are kept to the commit (the key records):
-        at 20x the standard library 358k keys, ~80 MB of the parent's memory, for 67k files."""
-        if part.keys is not None:
+        at 20x the standard library 358k keys, ~80 MB of the parent's memory, for 67k files. Keys
+        already made of the run's shared tuples (``RepoKeys.shared``: the reuse copies') are kept as
+        they are."""
+        if part.keys is not None and not (isinstance(part.keys, RepoKeys) and part.keys.shared):
             canon = self._keys
             keys = []
             shared = True  # every key already the run's own tuple (the reuse copies' parts)
