@@ -175,6 +175,8 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
         "acme2/sub/mod.py",
         "acme2/sub/deeper/leaf.py",
         "acme2/my-data/x.py",
+        "acme2/sub/inner/__init__.py",
+        "acme2/sub/inner/m.py",
         "bad-name/x.py",
         "bad-name/y/__init__.py",
         "bad-name/y/z/w.py",
@@ -190,6 +192,8 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
     # imports acme2/sub/mod.py as acme2.sub.mod; one outside any package stays top-level
     assert names[(repo, "acme2/sub/mod.py")] == ("acme2.sub.mod", False)
     assert names[(repo, "acme2/sub/deeper/leaf.py")] == ("acme2.sub.deeper.leaf", False)
+    assert names[(repo, "acme2/sub/inner/m.py")] == ("acme2.sub.inner.m", False)
+    assert names[(repo, "acme2/sub/inner/__init__.py")] == ("acme2.sub.inner", True)
     assert names[(repo, "acme2/my-data/x.py")] == ("x", False)  # no import goes through my-data
     assert names[(repo, "bad-name/x.py")] == ("x", False)
     assert names[(repo, "bad-name/y/z/w.py")] == ("y.z.w", False)

@@ -310,7 +310,8 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
     name. A file whose folder is not a package is a top-level module (``src/`` layouts, scripts, and
     the standard library all work this way), unless a package holds that folder: a folder without
     ``__init__.py`` inside a package is a namespace portion of it (PEP 420), and ``pkg/sub/mod.py``
-    is imported as ``pkg.sub.mod`` (only when every such folder's name is an identifier).
+    is imported as ``pkg.sub.mod``, ``pkg/sub/inner/__init__.py`` as ``pkg.sub.inner`` (only when
+    every such folder's name is an identifier).
     """
     py = [f for f in files if f.language == "python"]
     packages: set[tuple[str, str]] = set()
@@ -331,14 +332,16 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         is_pkg = stem == "__init__"
         names = [] if is_pkg else [stem]
         folders = parts[:-1]
-        if not is_pkg and folders and (f.repo, "/".join(folders)) not in packages:
+        while folders:
+            if (f.repo, "/".join(folders)) in packages:
+                names.append(folders[-1])
+                folders = folders[:-1]
+                continue
             up = _namespace_depth(f.repo, folders, packages, namespaces)
-            if up:
-                names.extend(reversed(folders[-up:]))
-                folders = folders[:-up]
-        while folders and (f.repo, "/".join(folders)) in packages:
-            names.append(folders[-1])
-            folders = folders[:-1]
+            if not up:
+                break
+            names.extend(reversed(folders[-up:]))
+            folders = folders[:-up]
         if not folders and (f.repo, "") in packages:
             # the source root is itself a package: its name comes from the folders above it
             if f.repo not in prefixes:
