@@ -180,6 +180,14 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
         "bad-name/x.py",
         "bad-name/y/__init__.py",
         "bad-name/y/z/w.py",
+        "bad-pkg/__init__.py",
+        "bad-pkg/top.py",
+        "bad-pkg/sub/__init__.py",
+        "bad-pkg/sub/m.py",
+        "acme2/demo/pyproject.toml",
+        "acme2/demo/demo_app/__init__.py",
+        "acme2/demo/demo_app/views.py",
+        "acme2/demo/run.py",
     ]:
         write(tmp_path, rel)
     names = module_names(scan(resolve_sources([tmp_path])).files)
@@ -195,8 +203,25 @@ def test_module_names_follow_package_chains_and_src_layouts(tmp_path: Path) -> N
     assert names[(repo, "acme2/sub/inner/m.py")] == ("acme2.sub.inner.m", False)
     assert names[(repo, "acme2/sub/inner/__init__.py")] == ("acme2.sub.inner", True)
     assert names[(repo, "acme2/my-data/x.py")] == ("x", False)  # no import goes through my-data
+    # a project of its own inside a package (its pyproject.toml): installed apart, named from inside
+    assert names[(repo, "acme2/demo/demo_app/views.py")] == ("demo_app.views", False)
+    assert names[(repo, "acme2/demo/run.py")] == ("run", False)
     assert names[(repo, "bad-name/x.py")] == ("x", False)
     assert names[(repo, "bad-name/y/z/w.py")] == ("y.z.w", False)
+    # a package no import can spell (bad-pkg) is where the chain starts: its code runs from inside it
+    assert names[(repo, "bad-pkg/sub/m.py")] == ("sub.m", False)
+    assert names[(repo, "bad-pkg/top.py")] == ("top", False)
+    assert names[(repo, "bad-pkg/__init__.py")] == (None, True)
+
+
+def test_a_root_package_named_no_import_can_spell_names_its_modules_from_inside(tmp_path: Path) -> None:
+    write(tmp_path, "my-app/__init__.py")
+    write(tmp_path, "my-app/views.py")
+    write(tmp_path, "my-app/api/__init__.py")
+    write(tmp_path, "my-app/api/routes.py")
+    names = module_names(scan(resolve_sources([tmp_path / "my-app"])).files)
+    assert names[("my-app", "views.py")] == ("views", False)
+    assert names[("my-app", "api/routes.py")] == ("api.routes", False)
 
 
 def test_root_that_is_itself_a_package_takes_its_name_from_above(tmp_path: Path) -> None:

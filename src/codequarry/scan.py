@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import itertools
 import os
 import stat
 from collections.abc import Iterable
@@ -303,6 +304,10 @@ def scan(
     return manifest
 
 
+#: files that make their folder a distribution's root
+PROJECT_FILES = frozenset({"setup.py", "pyproject.toml", "setup.cfg"})
+
+
 def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[str | None, bool]]:
     """Dotted module name and is_package for every Python file, from the package layout.
 
@@ -311,9 +316,20 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
     the standard library all work this way), unless a package holds that folder: a folder without
     ``__init__.py`` inside a package is a namespace portion of it (PEP 420), and ``pkg/sub/mod.py``
     is imported as ``pkg.sub.mod``, ``pkg/sub/inner/__init__.py`` as ``pkg.sub.inner`` (only when
-    every such folder's name is an identifier).
+    every such folder's name is an identifier). A package folder whose name is no identifier
+    (``graphql-demo/``) is where the chain starts: no import spells it, its code runs from inside;
+    so is a folder holding ``setup.py``, ``pyproject.toml`` or ``setup.cfg`` (a project of its own,
+    installed apart from the package above it).
     """
+    files = list(files)
     py = [f for f in files if f.language == "python"]
+    # folders that are a distribution's root (setup.py, pyproject.toml, setup.cfg): installed on
+    # their own, so no namespace chain passes them (a repo of several projects side by side)
+    roots = {
+        (f.repo, f.path.rsplit("/", 1)[0] if "/" in f.path else "")
+        for f in files
+        if f.path.rsplit("/", 1)[-1] in PROJECT_FILES
+    }
     packages: set[tuple[str, str]] = set()
     for f in py:
         if (
@@ -334,18 +350,22 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         folders = parts[:-1]
         while folders:
             if (f.repo, "/".join(folders)) in packages:
+                if not folders[-1].isidentifier():
+                    break  # no import goes through it: the chain starts below (run from inside)
                 names.append(folders[-1])
                 folders = folders[:-1]
                 continue
-            up = _namespace_depth(f.repo, folders, packages, namespaces)
+            up = _namespace_depth(f.repo, folders, packages, roots, namespaces)
             if not up:
                 break
             names.extend(reversed(folders[-up:]))
             folders = folders[:-up]
         if not folders and (f.repo, "") in packages:
-            # the source root is itself a package: its name comes from the folders above it
+            # the source root is itself a package: its name comes from the folders above it (up to
+            # one whose name no import can spell)
             if f.repo not in prefixes:
-                prefixes[f.repo] = _package_chain_above(f.root)
+                chain = _package_chain_above(f.root)
+                prefixes[f.repo] = list(itertools.takewhile(str.isidentifier, chain))
             names.extend(prefixes[f.repo])
         dotted = ".".join(reversed(names)) if names else None
         valid = bool(names) and all(n.isidentifier() for n in names)
@@ -354,18 +374,23 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
 
 
 def _namespace_depth(
-    repo: str, folders: list[str], packages: set[tuple[str, str]], memo: dict[tuple[str, str], int]
+    repo: str,
+    folders: list[str],
+    packages: set[tuple[str, str]],
+    roots: set[tuple[str, str]],
+    memo: dict[tuple[str, str], int],
 ) -> int:
     """How many of the innermost ``folders`` (none of them a package) lie inside a package, the
-    nearest one above them, as namespace portions of it; 0 when no package holds them, or when a
-    name on the way is no identifier (such a folder cannot be imported through)."""
+    nearest one above them, as namespace portions of it; 0 when no package holds them, when a
+    name on the way is no identifier (such a folder cannot be imported through), or when one of
+    them is a distribution's root."""
     key = (repo, "/".join(folders))
     got = memo.get(key)
     if got is None:
         got = 0
         for up in range(1, len(folders) + 1):
             name = folders[-up]
-            if not name.isidentifier():
+            if not name.isidentifier() or (repo, "/".join(folders[: len(folders) - up + 1])) in roots:
                 break
             above = folders[:-up]
             if (repo, "/".join(above)) in packages:
