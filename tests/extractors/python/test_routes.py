@@ -766,3 +766,52 @@ def test_mock_patch_decorators_are_no_routes(tmp_path: Path) -> None:
     assert [(d["route"], d["handler"]) for d in got["route_decls"]] == [
         ("/cards/{id}", "test_board.patch_card")
     ]
+
+
+def test_a_helper_registering_routes_from_its_parameters_gives_the_callers_literals(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "quay/__init__.py": "",
+            "quay/util.py": (
+                "from flask import url_for\n"
+                "def hook(target, rules, view_func, *args, **kwargs):\n"
+                "    for rule in rules:\n"
+                "        target.add_url_rule(rule, view_func=view_func, *args, **kwargs)\n"
+                "def one(target, rule, view):\n    target.add_url_rule(rule, view_func=view)\n"
+                "def named(target, rules, view):\n"
+                "    for rule in rules:\n        target.add_url_rule(rule, 'fixed', view)\n"
+            ),
+            "quay/views.py": (
+                "from flask import Flask, Blueprint\nfrom flask.views import MethodView\n"
+                "from quay.util import hook, one, named\n"
+                "class Dock(MethodView):\n    def get(self): pass\n    def post(self): pass\n"
+                "def pier(): pass\n"
+                "def login_required(f): return f\n"
+                "def make():\n"
+                "    app = Flask(__name__)\n"
+                "    bp = Blueprint('harbour', __name__)\n"
+                "    hook(bp, rules=['/dock/<int:n>', '/d/<int:n>'], view_func=Dock.as_view('dock'))\n"
+                "    hook(bp, ('/pier',), login_required(pier))\n"
+                "    hook(bp, ['/opts'], view_func=pier, methods=['POST'])\n"  # kwargs passed on: unknown
+                "    hook(bp, '/chars', pier)\n"  # a string iterated: not a route list
+                "    one(bp, '/single', view=pier)\n"
+                "    named(bp, ['/named'], pier)\n"  # endpoint fixed by the helper: not followed
+                "    app.register_blueprint(bp, url_prefix='/h')\n"
+                "    return app\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"] or "", r["route"] or "", r["name"] or "", r["handler"] or "") for r in rows)
+    assert got == [
+        ("", "", "", ""),  # hook's own route, for the two calls it could not follow
+        ("", "", "harbour.fixed", ""),  # named's route: not a template
+        ("/h/d/<int:n>", "/d/<int:n>", "harbour.dock", "quay.views.Dock"),
+        ("/h/dock/<int:n>", "/dock/<int:n>", "harbour.dock", "quay.views.Dock"),
+        ("/h/pier", "/pier", "harbour.pier", "quay.views.pier"),
+        ("/h/single", "/single", "harbour.pier", "quay.views.pier"),
+    ]
+    dock = one(rows, full_path="/h/dock/<int:n>")
+    assert (dock["path"], dock["line"], dock["methods"]) == ("quay/views.py", 12, ["GET", "POST"])
+    assert dock["root"] == "quay.views.make.<locals>.app"
+    assert one(rows, full_path="/h/pier")["decorators"] == ["login_required"]

@@ -38,7 +38,7 @@ from codequarry.source import SourceFile
 
 
 @file_extractor(
-    "python.web.route_facts", version=2, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
+    "python.web.route_facts", version=3, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
 )
 def route_facts(src: SourceFile, out: Any) -> None:
     """Routes, router objects, mounts and handler facts of Flask, FastAPI, Starlette, Django, aiohttp."""
@@ -284,6 +284,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             return
         slots = [(str(i), a) for i, a in enumerate(call.args)]
         slots += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+        passed = False
         for slot, arg in slots:
             if arg.__class__ is ast.Starred:
                 break
@@ -295,6 +296,37 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self._mount(
                     "include", obj[0], "call", key, f"{callee}({slot})", call.func, None, None, EMPTY, call
                 )
+                passed = True
+        if passed:
+            self._call_args(call, callee, slots, scope)
+
+    def _call_args(self, call: Any, callee: str, slots: list[tuple[str, Any]], scope: Any) -> None:
+        """The arguments of a call that hands a router to a function, at the call's span, one
+        ``arg`` row each (one per string of a list or tuple of literal strings): the operation gives
+        a helper's ``template`` route the callers' literal routes and views (see ``calls.py``)."""
+        if any(kw.arg is None for kw in call.keywords) or any(a.__class__ is ast.Starred for a in call.args):
+            return  # *args / **options: the slots are not all known
+        for slot, arg in slots:
+            owner = f"{callee}({slot})"
+            text = literal_str(arg)
+            if text is not None:
+                self._mount("include", None, "arg", owner, text, arg, None, "str", EMPTY, call)
+                continue
+            if arg.__class__ in (ast.List, ast.Tuple):
+                texts = [literal_str(e) for e in arg.elts]
+                if texts and all(t is not None for t in texts):
+                    for elt, t in zip(arg.elts, texts, strict=True):
+                        self._mount("include", None, "arg", owner, t, elt, None, "list", EMPTY, call)
+                    continue
+            if arg.__class__ in (ast.Name, ast.Attribute, ast.Call):
+                handler, _, wrappers = self._view(arg, scope)
+                if handler is not None:
+                    endpoint = self._view_name(arg, handler)
+                    self._mount(
+                        "include", None, "arg", owner, handler, arg, None, "view", wrappers, call, endpoint
+                    )
+                    continue
+            self._mount("include", None, "arg", owner, None, arg, None, "other", EMPTY, call)
 
     def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """Calls that may be constructors (``app_classes``: names of this file's subclasses of
