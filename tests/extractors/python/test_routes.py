@@ -815,3 +815,55 @@ def test_a_helper_registering_routes_from_its_parameters_gives_the_callers_liter
     assert (dock["path"], dock["line"], dock["methods"]) == ("quay/views.py", 12, ["GET", "POST"])
     assert dock["root"] == "quay.views.make.<locals>.app"
     assert one(rows, full_path="/h/pier")["decorators"] == ["login_required"]
+
+
+def test_an_application_made_by_a_subclass_imported_from_another_file(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "mill/__init__.py": "from mill.base import MillApp\n",  # re-exported
+            "mill/base.py": "from flask import Flask\nclass MillApp(Flask):\n    pass\n",
+            "mill/app.py": (
+                "from flask import Blueprint\nfrom mill import MillApp\nfrom mill import base\n"
+                "app = MillApp(__name__)\n"
+                "grain = Blueprint('grain', __name__)\n@grain.route('/flour')\ndef flour(): pass\n"
+                "app.register_blueprint(grain, url_prefix='/g')\n"
+                "@app.route('/')\ndef home(): pass\n"
+                "other = base.MillApp(__name__)\n@other.route('/o')\ndef o(): pass\n"
+                "notapp = Helper(__name__)\n@notapp.route('/n')\ndef n(): pass\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["root"]) for r in rows)
+    assert got == [
+        ("/", "mill.app.app"),
+        ("/g/flour", "mill.app.app"),
+        ("/n", None),  # a class not known to derive from an application class
+        ("/o", "mill.app.other"),
+    ]
+
+
+def test_a_router_imported_from_the_package_and_handed_to_a_helper(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "dock/__init__.py": "",
+            "dock/api.py": "from fastapi import APIRouter\napi_router = APIRouter()\n",
+            "dock/extra.py": "from fastapi import APIRouter\nextra = APIRouter()\n@extra.get('/x')\ndef x(): pass\n",
+            "dock/wiring.py": (
+                "from dock.extra import extra\n"
+                "def install(api):\n    api.include_router(extra, prefix='/events')\n"
+                "def unrelated(thing):\n    thing.include_router(extra, prefix='/never')\n"
+            ),
+            "dock/main.py": (
+                "from fastapi import FastAPI\nfrom .api import api_router\nfrom dock.wiring import install\n"
+                "from json import dumps\n"
+                "app = FastAPI()\n"
+                "install(api_router)\n"
+                "dumps(api_router)\n"  # a function of another package: no edge
+                "app.include_router(api_router, prefix='/api')\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["root"]) for r in rows)
+    assert got == [("/api/events/x", "dock.main.app"), ("/never/x", None)]

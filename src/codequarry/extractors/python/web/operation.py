@@ -125,10 +125,16 @@ class _Graph:
     ) -> None:
         self.objects: dict[Node, dict[str, Any]] = {}
         self.edges: list[dict[str, Any]] = []
+        subclasses: dict[Node, dict[str, Any]] = {}
+        instances = []
         for m in sorted(mounts, key=_position):
             if m["kind"] == "object":
                 if m["key"] is not None:
                     self.objects.setdefault((m["repo"], m["key"]), m)
+            elif m["type"] == "subclass":
+                subclasses.setdefault((m["repo"], m["key"]), m)
+            elif m["type"] == "instance":
+                instances.append(m)
             else:
                 self.edges.append(m)
         self.handlers: dict[Node, dict[str, Any]] = {}
@@ -137,7 +143,9 @@ class _Graph:
         self.nodes: set[Node] = set(self.objects)
         self.nodes.update((d["repo"], d["owner"]) for d in decls if d["owner"] is not None)
         self.nodes.update((e["repo"], e["key"]) for e in self.edges if e["key"] is not None)
-        self.aliases = self._aliases(decls, reexports)
+        self.aliases = self._aliases(decls, reexports, [(m["repo"], m["target"]) for m in instances])
+        for m in instances:  # app = MillApp(...) with MillApp(Flask) in another file
+            self._instance(m, subclasses)
         self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
         self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
         # setup_routes(app): a caller's edge to ``f(<slot>)`` and f's edge from the slot to its
@@ -179,6 +187,21 @@ class _Graph:
             if slot in self.incoming:
                 self.incoming[(e["repo"], e["target"])].append((e, slot))
         self._memo: dict[Node, list[_Chain]] = {}
+
+    def _instance(self, m: dict[str, Any], subclasses: dict[Node, dict[str, Any]]) -> None:
+        """An object made by a class another file derives from an application class is one of
+        the base's type (the class named through imports and re-exports, as any key)."""
+        repo = m["repo"]
+        node = (repo, m["key"])
+        if node in self.objects:
+            return
+        cls = subclasses.get((repo, m["target"]))
+        if cls is None:
+            alias = self._alias(repo, m["target"])
+            cls = subclasses.get((repo, alias)) if alias is not None else None
+        if cls is not None:
+            self.objects[node] = {**m, "kind": "object", "framework": cls["framework"], "type": cls["name"]}
+            self.nodes.add(node)
 
     # -- keys ---------------------------------------------------------------------------------------
     @staticmethod
@@ -240,12 +263,15 @@ class _Graph:
         self,
         decls: list[dict[str, Any]],
         reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]],
+        classes: list[tuple[str, str]],
     ) -> dict[tuple[str, str, str], str]:
-        """Re-exports that could matter: every (module, name) split of keys that name nothing known."""
+        """Re-exports that could matter: every (module, name) split of keys that name nothing known
+        (``classes``: the classes of ``instance`` rows)."""
         wanted: set[tuple[str, str, str]] = set()
         refs: list[tuple[str, str]] = [
             (e["repo"], e["target"]) for e in self.edges if e["target"] and e["type"] not in _SLOT_EDGES
         ]
+        refs += classes
         refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
         refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
         for repo, key in refs:
