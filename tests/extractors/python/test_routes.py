@@ -682,6 +682,7 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
                 "from garden.views import beds, plant\n"
                 "def setup_routes(app, prefix):\n"
                 "    app.router.add_get('/beds', beds, name='beds')\n"
+                "    app.router.add_static('/seeds/', path=SEED_DIR, name='seeds')\n"
                 "    router = app.router\n"
                 "    router.add_post('/beds/{bed}/plant', plant)\n"
                 "def setup_admin(*, site):\n"
@@ -714,6 +715,7 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
     )
     app = "garden.main.make_app.<locals>.app"
     assert got == [
+        ("aiohttp", "", "/seeds/", None, app),  # static files: an include row
         ("aiohttp", "DELETE", "/beds/{bed}", "garden.views.beds", app),
         ("aiohttp", "GET", "/beds", "garden.views.beds", app),
         ("aiohttp", "GET", "/lost", "garden.views.beds", None),  # nothing hands it an application
@@ -721,6 +723,8 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
         ("flask", "GET", "/barn/cows", "farm.views.cows", "farm.app"),
     ]
     assert one(rows, full_path="/lost")["chain"] == []  # as for any object not known
+    seeds = one(rows, full_path="/seeds/")
+    assert (seeds["kind"], seeds["view_source"]) == ("include", "SEED_DIR")
 
 
 def test_drf_router_without_trailing_slash_and_old_base_name(tmp_path: Path) -> None:

@@ -437,6 +437,27 @@ class RouterCalls(FileContext):
             prefix_node, child = call_arg(call, 0, "prefix"), call_arg(call, 1, "subapp")
             name = None
             deps = EMPTY
+        elif attr == "add_static":  # aiohttp's router.add_static(prefix, path): files, not routes
+            fw = self.framework_of(key, ("aiohttp",))
+            if (
+                fw != "aiohttp"
+                or ("aiohttp" not in self.frameworks and key not in self.object_of_key)
+                or not (literal_str(call_arg(call, 0, "prefix")) or "").startswith("/")
+            ):
+                return
+            self._mount(
+                "include",
+                fw,
+                attr,
+                key,
+                None,
+                call_arg(call, 1, "path"),
+                call_arg(call, 0, "prefix"),
+                literal_str(call_arg(call, 99, "name")),
+                EMPTY,
+                call,
+            )
+            return
         elif attr == "add_namespace":  # Flask-RESTX: a path given here replaces the namespace's own
             child = call_arg(call, 0, "ns")
             fw = "flask"
