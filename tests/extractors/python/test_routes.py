@@ -682,6 +682,7 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
                 "from garden.views import beds, plant\n"
                 "def setup_routes(app, prefix):\n"
                 "    app.router.add_get('/beds', beds, name='beds')\n"
+                "    app.router.add_static('/seeds/', path=SEED_DIR, name='seeds')\n"
                 "    router = app.router\n"
                 "    router.add_post('/beds/{bed}/plant', plant)\n"
                 "def setup_admin(*, site):\n"
@@ -714,6 +715,7 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
     )
     app = "garden.main.make_app.<locals>.app"
     assert got == [
+        ("aiohttp", "", "/seeds/", None, app),  # static files: an include row
         ("aiohttp", "DELETE", "/beds/{bed}", "garden.views.beds", app),
         ("aiohttp", "GET", "/beds", "garden.views.beds", app),
         ("aiohttp", "GET", "/lost", "garden.views.beds", None),  # nothing hands it an application
@@ -721,6 +723,8 @@ def test_routes_declared_on_an_application_handed_to_a_function(tmp_path: Path) 
         ("flask", "GET", "/barn/cows", "farm.views.cows", "farm.app"),
     ]
     assert one(rows, full_path="/lost")["chain"] == []  # as for any object not known
+    seeds = one(rows, full_path="/seeds/")
+    assert (seeds["kind"], seeds["view_source"]) == ("include", "SEED_DIR")
 
 
 def test_drf_router_without_trailing_slash_and_old_base_name(tmp_path: Path) -> None:
@@ -766,3 +770,104 @@ def test_mock_patch_decorators_are_no_routes(tmp_path: Path) -> None:
     assert [(d["route"], d["handler"]) for d in got["route_decls"]] == [
         ("/cards/{id}", "test_board.patch_card")
     ]
+
+
+def test_a_helper_registering_routes_from_its_parameters_gives_the_callers_literals(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "quay/__init__.py": "",
+            "quay/util.py": (
+                "from flask import url_for\n"
+                "def hook(target, rules, view_func, *args, **kwargs):\n"
+                "    for rule in rules:\n"
+                "        target.add_url_rule(rule, view_func=view_func, *args, **kwargs)\n"
+                "def one(target, rule, view):\n    target.add_url_rule(rule, view_func=view)\n"
+                "def named(target, rules, view):\n"
+                "    for rule in rules:\n        target.add_url_rule(rule, 'fixed', view)\n"
+            ),
+            "quay/views.py": (
+                "from flask import Flask, Blueprint\nfrom flask.views import MethodView\n"
+                "from quay.util import hook, one, named\n"
+                "class Dock(MethodView):\n    def get(self): pass\n    def post(self): pass\n"
+                "def pier(): pass\n"
+                "def login_required(f): return f\n"
+                "def make():\n"
+                "    app = Flask(__name__)\n"
+                "    bp = Blueprint('harbour', __name__)\n"
+                "    hook(bp, rules=['/dock/<int:n>', '/d/<int:n>'], view_func=Dock.as_view('dock'))\n"
+                "    hook(bp, ('/pier',), login_required(pier))\n"
+                "    hook(bp, ['/opts'], view_func=pier, methods=['POST'])\n"  # kwargs passed on: unknown
+                "    hook(bp, '/chars', pier)\n"  # a string iterated: not a route list
+                "    one(bp, '/single', view=pier)\n"
+                "    named(bp, ['/named'], pier)\n"  # endpoint fixed by the helper: not followed
+                "    app.register_blueprint(bp, url_prefix='/h')\n"
+                "    return app\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"] or "", r["route"] or "", r["name"] or "", r["handler"] or "") for r in rows)
+    assert got == [
+        ("", "", "", ""),  # hook's own route, for the two calls it could not follow
+        ("", "", "harbour.fixed", ""),  # named's route: not a template
+        ("/h/d/<int:n>", "/d/<int:n>", "harbour.dock", "quay.views.Dock"),
+        ("/h/dock/<int:n>", "/dock/<int:n>", "harbour.dock", "quay.views.Dock"),
+        ("/h/pier", "/pier", "harbour.pier", "quay.views.pier"),
+        ("/h/single", "/single", "harbour.pier", "quay.views.pier"),
+    ]
+    dock = one(rows, full_path="/h/dock/<int:n>")
+    assert (dock["path"], dock["line"], dock["methods"]) == ("quay/views.py", 12, ["GET", "POST"])
+    assert dock["root"] == "quay.views.make.<locals>.app"
+    assert one(rows, full_path="/h/pier")["decorators"] == ["login_required"]
+
+
+def test_an_application_made_by_a_subclass_imported_from_another_file(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "mill/__init__.py": "from mill.base import MillApp\n",  # re-exported
+            "mill/base.py": "from flask import Flask\nclass MillApp(Flask):\n    pass\n",
+            "mill/app.py": (
+                "from flask import Blueprint\nfrom mill import MillApp\nfrom mill import base\n"
+                "app = MillApp(__name__)\n"
+                "grain = Blueprint('grain', __name__)\n@grain.route('/flour')\ndef flour(): pass\n"
+                "app.register_blueprint(grain, url_prefix='/g')\n"
+                "@app.route('/')\ndef home(): pass\n"
+                "other = base.MillApp(__name__)\n@other.route('/o')\ndef o(): pass\n"
+                "notapp = Helper(__name__)\n@notapp.route('/n')\ndef n(): pass\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["root"]) for r in rows)
+    assert got == [
+        ("/", "mill.app.app"),
+        ("/g/flour", "mill.app.app"),
+        ("/n", None),  # a class not known to derive from an application class
+        ("/o", "mill.app.other"),
+    ]
+
+
+def test_a_router_imported_from_the_package_and_handed_to_a_helper(tmp_path: Path) -> None:
+    rows = _routes_of(
+        tmp_path,
+        {
+            "dock/__init__.py": "",
+            "dock/api.py": "from fastapi import APIRouter\napi_router = APIRouter()\n",
+            "dock/extra.py": "from fastapi import APIRouter\nextra = APIRouter()\n@extra.get('/x')\ndef x(): pass\n",
+            "dock/wiring.py": (
+                "from dock.extra import extra\n"
+                "def install(api):\n    api.include_router(extra, prefix='/events')\n"
+                "def unrelated(thing):\n    thing.include_router(extra, prefix='/never')\n"
+            ),
+            "dock/main.py": (
+                "from fastapi import FastAPI\nfrom .api import api_router\nfrom dock.wiring import install\n"
+                "from json import dumps\n"
+                "app = FastAPI()\n"
+                "install(api_router)\n"
+                "dumps(api_router)\n"  # a function of another package: no edge
+                "app.include_router(api_router, prefix='/api')\n"
+            ),
+        },
+    )
+    got = sorted((r["full_path"], r["root"]) for r in rows)
+    assert got == [("/api/events/x", "dock.main.app"), ("/never/x", None)]

@@ -191,6 +191,56 @@ class RouterCalls(FileContext):
             EMPTY,
             scope=scope,
         )
+        if endpoint is None and key is not None and key in self.params.values():
+            self._helper_template(call, route_node, view_node, scope)
+
+    def _helper_template(self, call: Any, route_node: Any, view_node: Any, scope: Any) -> None:
+        """``def register_view(bp, routes, view_func): for r in routes: bp.add_url_rule(r,
+        view_func=view_func)`` (or ``bp.add_url_rule(rule, view_func=view)`` with ``rule`` a
+        parameter): a ``template`` row at the call's span naming the parameter slots of the route
+        and the view, so that the operation can give the route of each caller passing literals
+        (:meth:`_call_args`). Only a module-level function, a rule and ``view_func`` (by position
+        or keyword) besides ``*args`` / ``**kwargs`` passed on, and parameters never rebound."""
+        if route_node is None or route_node.__class__ is not ast.Name or view_node.__class__ is not ast.Name:
+            return
+        if any(a.__class__ is ast.Starred for a in call.args[:1]) or any(
+            a.__class__ is not ast.Starred for a in call.args[1:]
+        ):
+            return
+        if any(kw.arg not in (None, "rule", "view_func") for kw in call.keywords):
+            return  # endpoint=, methods=, ... of the helper's own
+        route_param = self._param_slot(route_node.id, scope)
+        how = "one"
+        if route_param is None:  # the variable of a loop over a parameter, in the same function
+            how = "each"
+            loop = self.parent(call)
+            while loop is not None and loop is not scope and loop.__class__ is not ast.For:
+                loop = self.parent(loop)
+            if (
+                loop is None
+                or loop.__class__ is not ast.For
+                or loop.target.__class__ is not ast.Name
+                or loop.target.id != route_node.id
+                or loop.iter.__class__ is not ast.Name
+            ):
+                return
+            route_param = self._param_slot(loop.iter.id, scope)
+        view_param = self._param_slot(view_node.id, scope)
+        if route_param is None or view_param is None:
+            return
+        owner = self.receiver_key(call.func.value, scope)
+        self._mount(
+            "include", "flask", "template", owner, None, None, None, how, [*route_param, *view_param], call
+        )
+
+    def _param_slot(self, name: str, scope: Any) -> tuple[str, str] | None:
+        """(position or name, name) of a parameter of the module-level function ``scope`` that its
+        body never rebinds."""
+        if self._parameter_key(name, scope) is None:
+            return None
+        a = scope.args
+        positional = [p.arg for p in (*a.posonlyargs, *a.args)]
+        return (str(positional.index(name)) if name in positional else name), name
 
     def _drf_register(self, call: Any, key: Any, scope: Any) -> None:
         """Django REST framework's ``router.register(prefix, viewset, basename)``."""
@@ -387,6 +437,27 @@ class RouterCalls(FileContext):
             prefix_node, child = call_arg(call, 0, "prefix"), call_arg(call, 1, "subapp")
             name = None
             deps = EMPTY
+        elif attr == "add_static":  # aiohttp's router.add_static(prefix, path): files, not routes
+            fw = self.framework_of(key, ("aiohttp",))
+            if (
+                fw != "aiohttp"
+                or ("aiohttp" not in self.frameworks and key not in self.object_of_key)
+                or not (literal_str(call_arg(call, 0, "prefix")) or "").startswith("/")
+            ):
+                return
+            self._mount(
+                "include",
+                fw,
+                attr,
+                key,
+                None,
+                call_arg(call, 1, "path"),
+                call_arg(call, 0, "prefix"),
+                literal_str(call_arg(call, 99, "name")),
+                EMPTY,
+                call,
+            )
+            return
         elif attr == "add_namespace":  # Flask-RESTX: a path given here replaces the namespace's own
             child = call_arg(call, 0, "ns")
             fw = "flask"

@@ -55,6 +55,7 @@ class FileContext:
         # (function node, parameter name) -> its key, for parameters routes are declared on
         self.params: dict[tuple[Any, str], str] = {}
         self.owners: set[str | None] = set()  # keys routes or mounts were written on
+        self.imported: set[str] = set()  # names module-level imports of the file's own package bind
 
     # -- names -----------------------------------------------------------------------------------
     @property

@@ -88,7 +88,16 @@ ROUTE_METHODS = frozenset(
 )
 #: calls on a router object that mount another one under it
 MOUNT_METHODS = frozenset(
-    {"register_blueprint", "include_router", "mount", "add_subapp", "add_routes", "add_namespace", "init_app"}
+    {
+        "register_blueprint",
+        "include_router",
+        "mount",
+        "add_subapp",
+        "add_routes",
+        "add_namespace",
+        "init_app",
+        "add_static",
+    }
 )
 #: objects of Flask-RESTX / Flask-RESTful: their routes' Flask endpoint names are not derived here
 RESOURCE_API_TYPES = frozenset({"Api", "Namespace"})

@@ -56,7 +56,7 @@ _SLOT_EDGES = frozenset({"call", "param"})
 
 @operation(
     "python.web.routes",
-    version=2,
+    version=3,
     inputs=["route_decls", "route_mounts", "route_handlers", "imports", "modules"],
     outputs=[Route],
     partition="repo",  # every join is keyed by repo: a run re-derives only the repos that changed
@@ -125,10 +125,16 @@ class _Graph:
     ) -> None:
         self.objects: dict[Node, dict[str, Any]] = {}
         self.edges: list[dict[str, Any]] = []
+        subclasses: dict[Node, dict[str, Any]] = {}
+        instances = []
         for m in sorted(mounts, key=_position):
             if m["kind"] == "object":
                 if m["key"] is not None:
                     self.objects.setdefault((m["repo"], m["key"]), m)
+            elif m["type"] == "subclass":
+                subclasses.setdefault((m["repo"], m["key"]), m)
+            elif m["type"] == "instance":
+                instances.append(m)
             else:
                 self.edges.append(m)
         self.handlers: dict[Node, dict[str, Any]] = {}
@@ -137,7 +143,9 @@ class _Graph:
         self.nodes: set[Node] = set(self.objects)
         self.nodes.update((d["repo"], d["owner"]) for d in decls if d["owner"] is not None)
         self.nodes.update((e["repo"], e["key"]) for e in self.edges if e["key"] is not None)
-        self.aliases = self._aliases(decls, reexports)
+        self.aliases = self._aliases(decls, reexports, [(m["repo"], m["target"]) for m in instances])
+        for m in instances:  # app = MillApp(...) with MillApp(Flask) in another file
+            self._instance(m, subclasses)
         self.incoming: dict[Node, list[tuple[dict[str, Any], Node | None]]] = defaultdict(list)
         self.unresolved: list[tuple[dict[str, Any], Node | None]] = []
         # setup_routes(app): a caller's edge to ``f(<slot>)`` and f's edge from the slot to its
@@ -179,6 +187,21 @@ class _Graph:
             if slot in self.incoming:
                 self.incoming[(e["repo"], e["target"])].append((e, slot))
         self._memo: dict[Node, list[_Chain]] = {}
+
+    def _instance(self, m: dict[str, Any], subclasses: dict[Node, dict[str, Any]]) -> None:
+        """An object made by a class another file derives from an application class is one of
+        the base's type (the class named through imports and re-exports, as any key)."""
+        repo = m["repo"]
+        node = (repo, m["key"])
+        if node in self.objects:
+            return
+        cls = subclasses.get((repo, m["target"]))
+        if cls is None:
+            alias = self._alias(repo, m["target"])
+            cls = subclasses.get((repo, alias)) if alias is not None else None
+        if cls is not None:
+            self.objects[node] = {**m, "kind": "object", "framework": cls["framework"], "type": cls["name"]}
+            self.nodes.add(node)
 
     # -- keys ---------------------------------------------------------------------------------------
     @staticmethod
@@ -240,12 +263,15 @@ class _Graph:
         self,
         decls: list[dict[str, Any]],
         reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]],
+        classes: list[tuple[str, str]],
     ) -> dict[tuple[str, str, str], str]:
-        """Re-exports that could matter: every (module, name) split of keys that name nothing known."""
+        """Re-exports that could matter: every (module, name) split of keys that name nothing known
+        (``classes``: the classes of ``instance`` rows)."""
         wanted: set[tuple[str, str, str]] = set()
         refs: list[tuple[str, str]] = [
             (e["repo"], e["target"]) for e in self.edges if e["target"] and e["type"] not in _SLOT_EDGES
         ]
+        refs += classes
         refs += [(d["repo"], d["owner"]) for d in decls if d["owner"]]
         refs += [(d["repo"], d["handler"]) for d in decls if d["handler"]]
         for repo, key in refs:
@@ -279,7 +305,9 @@ class _Graph:
                     prefix = edge["prefix"]  # Flask: a prefix given at registration replaces the object's
                 else:
                     prefix = join_path(fw, edge["prefix"], own_prefix)
-                name = edge["name"] if edge["name"] is not None else own_name
+                # a parameter edge's name is the parameter's, not a blueprint's or namespace's
+                named = edge["name"] is not None and edge["type"] != "param"
+                name = edge["name"] if named else own_name
                 for up in self.chains(parent, depth + 1, seen | {node}):
                     out.append(
                         _Chain(
@@ -312,6 +340,7 @@ def build_routes(
     reexports: Callable[[set[tuple[str, str, str]]], dict[tuple[str, str, str], str]] = lambda w: {},
 ) -> list[dict[str, Any]]:
     """The rows of ``routes`` (plain dicts in schema order) from the per-file tables' rows."""
+    decls, mounts = _expand_helpers(decls, mounts)
     graph = _Graph(decls, mounts, handlers, reexports)
     rows: list[dict[str, Any]] = []
     for d in sorted(decls, key=_position):
@@ -329,6 +358,104 @@ def build_routes(
             rows.append(_include_row(edge, chain))
     rows.sort(key=lambda r: (r["repo"], r["path"], r["line"], r["col"], r["full_path"] or "", r["chain"]))
     return rows
+
+
+def _expand_helpers(
+    decls: list[dict[str, Any]], mounts: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A helper's route made from its parameters (a ``template`` row at the declaration's span:
+    ``for r in routes: bp.add_url_rule(r, view_func=view_func)``) becomes, for each call handing it a
+    router with literal routes and a known view (its ``arg`` rows), one declaration per route on the
+    caller's router, at the call. A call passing anything else (an argument the helper passes on
+    in ``**kwargs``, a route that is not literal) keeps the helper's own route for its way up."""
+    templates: dict[tuple[Any, ...], dict[str, Any]] = {}
+    args: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    params: dict[Node, dict[str, Any]] = {}
+    calls: dict[Node, list[dict[str, Any]]] = defaultdict(list)
+    kept = []
+    for m in sorted(mounts, key=_position):
+        t = m["type"]
+        if t == "template":
+            templates[_position(m)] = m
+        elif t == "arg":
+            args[_position(m)].append(m)
+        else:
+            kept.append(m)
+            if t == "param":
+                params[(m["repo"], m["target"])] = m
+            elif t == "call":
+                calls[(m["repo"], m["target"])].append(m)
+    if not templates:
+        return decls, kept
+    out = []
+    for d in decls:
+        t = templates.get(_position(d))
+        p = params.get((d["repo"], d["owner"])) if t is not None else None
+        made = _expanded(d, t, p, calls, args) if t is not None and p is not None else None
+        if made is None:
+            out.append(d)
+        else:
+            out.extend(made)
+    return out, kept
+
+
+def _expanded(
+    d: dict[str, Any],
+    t: dict[str, Any],
+    p: dict[str, Any],
+    calls: dict[Node, list[dict[str, Any]]],
+    args: dict[tuple[Any, ...], list[dict[str, Any]]],
+) -> list[dict[str, Any]] | None:
+    """The declarations a helper's template route gives its callers (None: no caller resolved it;
+    the declaration itself is kept too when some caller did not)."""
+    repo = d["repo"]
+    fn = p["key"].rpartition("(")[0]
+    route_pos, route_name, view_pos, view_name = t["dependencies"]
+    receiver = {p["key"], f"{fn}({p['name']})"}
+    routes = {f"{fn}({route_pos})", f"{fn}({route_name})"}
+    views = {f"{fn}({view_pos})", f"{fn}({view_name})"}
+    literal = "list" if t["name"] == "each" else "str"
+    made: list[dict[str, Any]] = []
+    unresolved = False
+    for slot in sorted(receiver):
+        for c in calls.get((repo, slot), ()):
+            given = args.get(_position(c), [])
+            route_args = [a for a in given if a["key"] in routes]
+            view_args = [a for a in given if a["key"] in views]
+            if (
+                any(a["key"] not in receiver | routes | views for a in given)
+                or not route_args
+                or any(a["name"] != literal for a in route_args)
+                or len(view_args) != 1
+                or view_args[0]["name"] != "view"
+            ):
+                unresolved = True
+                continue
+            view = view_args[0]
+            passed = [a["target_source"] for a in given if a["key"] in receiver]
+            for a in route_args:
+                made.append(
+                    {
+                        **d,
+                        "path": c["path"],
+                        "sha256": c["sha256"],
+                        "route": a["target"],
+                        "route_source": a["target_source"],
+                        "owner": c["key"],
+                        "owner_source": passed[0] if passed else None,
+                        "name": view["prefix"],
+                        "handler": view["target"],
+                        "view_source": view["target_source"],
+                        "decorators": [*view["dependencies"], *d["decorators"]],
+                        "is_conditional": d["is_conditional"] or c["is_conditional"],
+                        "is_dynamic": c["is_dynamic"],
+                        "scope": c["scope"],
+                        **{k: c[k] for k in ("line", "col", "end_line", "end_col")},
+                    }
+                )
+    if not made:
+        return None
+    return [*made, d] if unresolved else made
 
 
 def _route_row(graph: _Graph, d: dict[str, Any], chain: _Chain, h: dict[str, Any] | None) -> dict[str, Any]:

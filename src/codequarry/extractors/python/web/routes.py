@@ -38,7 +38,7 @@ from codequarry.source import SourceFile
 
 
 @file_extractor(
-    "python.web.route_facts", version=2, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
+    "python.web.route_facts", version=3, needs=["ast"], outputs=[RouteDecl, RouteMount, RouteHandler]
 )
 def route_facts(src: SourceFile, out: Any) -> None:
     """Routes, router objects, mounts and handler facts of Flask, FastAPI, Starlette, Django, aiohttp."""
@@ -154,13 +154,17 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
         for cls in app_classes:
             for base in cls.bases:
                 gather(base)
+        instances = self._maybe_instances() if self.frameworks else []
+        for stmt in instances:
+            gather(stmt.value.func)
         ctors, methods, maybe_entries, passing = (
             self._classify_calls({c.name for c in app_classes}) if self.frameworks else ([], [], [], [])
         )
         self._router_aliases()
         # calls handing an application made here to a function: setup_routes(app)
         made = self._constructed_names(ctors)
-        passing = [c for c in passing if any(n in made for n in _name_args(c))]
+        self.imported = self._package_imports() if self.frameworks - {"django"} else set()
+        passing = [c for c in passing if any(n in made or n in self.imported for n in _name_args(c))]
         for call in passing:
             gather(call)
         for call in (*ctors, *methods, *maybe_entries):
@@ -211,6 +215,8 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
         for d in handlers:  # route handlers defined in a function or class body
             self._handler(d)
         self._parameter_edges()
+        for stmt in instances:
+            self._instance(stmt)
 
     def _app_classes(self) -> list[Any]:
         """Module-level classes with a base named like a known constructor (``class
@@ -226,12 +232,46 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
         ]
 
     def _app_class(self, cls: Any) -> None:
-        """A class deriving from a known constructor makes objects of that type (an app subclass)."""
+        """A class deriving from a known constructor makes objects of that type (an app subclass);
+        a ``subclass`` row tells the files that import it (:meth:`_instance`)."""
         for base in cls.bases:
-            spec = known.CONSTRUCTORS.get(self.key_of(base, None) or "")
+            base_key = self.key_of(base, None)
+            spec = known.CONSTRUCTORS.get(base_key or "")
             if spec is not None:
-                self.subclassed[f"{self.mod}.{cls.name}"] = spec
+                key = f"{self.mod}.{cls.name}"
+                self.subclassed[key] = spec
+                self._mount("include", spec[0], "subclass", key, base_key, base, None, spec[1], EMPTY, cls)
                 return
+
+    def _maybe_instances(self) -> list[Any]:
+        """Module-level ``app = C(...)`` with ``C`` no known constructor nor a class of this file:
+        perhaps an application class another file derives (:meth:`_instance`)."""
+        names = known.CONSTRUCTOR_NAMES
+        out = []
+        for stmt in self.src.tree.body:
+            if stmt.__class__ is not ast.Assign or len(stmt.targets) != 1:
+                continue
+            value = stmt.value
+            if value.__class__ is not ast.Call or stmt.targets[0].__class__ is not ast.Name:
+                continue
+            func = value.func
+            last = func.id if func.__class__ is ast.Name else getattr(func, "attr", None)
+            if last is not None and last not in names:
+                out.append(stmt)
+        return out
+
+    def _instance(self, stmt: Any) -> None:
+        """An ``instance`` row for ``app = C(...)`` at module level when routes or mounts were
+        declared on ``app``: the operation makes ``app`` an application when ``C`` is a subclass
+        of one in another file (its ``subclass`` row); else it stays an unknown object."""
+        call = stmt.value
+        if call in self.objects:
+            return
+        key = f"{self.mod}.{stmt.targets[0].id}"
+        cls = self.key_of(call.func, None)
+        if cls is None or key not in self.owners or cls in self.subclassed:
+            return
+        self._mount("include", None, "instance", key, cls, call.func, None, None, EMPTY, call)
 
     def _router_aliases(self) -> None:
         """``router = app.router`` in a function: ``router.add_get(...)`` is a call on ``app``;
@@ -284,6 +324,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             return
         slots = [(str(i), a) for i, a in enumerate(call.args)]
         slots += [(kw.arg, kw.value) for kw in call.keywords if kw.arg is not None]
+        passed = False
         for slot, arg in slots:
             if arg.__class__ is ast.Starred:
                 break
@@ -295,6 +336,63 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
                 self._mount(
                     "include", obj[0], "call", key, f"{callee}({slot})", call.func, None, None, EMPTY, call
                 )
+                passed = True
+            elif (
+                key is not None
+                and arg.id in self.imported
+                and "<locals>" not in key
+                and self._same_package(callee)
+            ):
+                # install_events(api_router) with the router imported from a module of the package:
+                # kept only where the callee declares routes or mounts on that parameter
+                self._mount(
+                    "include", None, "call", key, f"{callee}({slot})", call.func, None, None, EMPTY, call
+                )
+        if passed:
+            self._call_args(call, callee, slots, scope)
+
+    def _package_imports(self) -> set[str]:
+        """Names bound by the module-level ``from ... import name`` of a module of this file's own
+        top-level package (relative, or absolute under it): objects a call may hand a helper."""
+        top = self.mod.partition(".")[0]
+        out: set[str] = set()
+        for stmt in self.src.tree.body:
+            if stmt.__class__ is ast.ImportFrom and (
+                stmt.level or (stmt.module or "").partition(".")[0] == top
+            ):
+                out.update(a.asname or a.name for a in stmt.names if a.name != "*")
+        return out
+
+    def _same_package(self, key: str) -> bool:
+        return key.partition(".")[0] == self.mod.partition(".")[0]
+
+    def _call_args(self, call: Any, callee: str, slots: list[tuple[str, Any]], scope: Any) -> None:
+        """The arguments of a call that hands a router to a function, at the call's span, one
+        ``arg`` row each (one per string of a list or tuple of literal strings): the operation gives
+        a helper's ``template`` route the callers' literal routes and views (see ``calls.py``)."""
+        if any(kw.arg is None for kw in call.keywords) or any(a.__class__ is ast.Starred for a in call.args):
+            return  # *args / **options: the slots are not all known
+        for slot, arg in slots:
+            owner = f"{callee}({slot})"
+            text = literal_str(arg)
+            if text is not None:
+                self._mount("include", None, "arg", owner, text, arg, None, "str", EMPTY, call)
+                continue
+            if arg.__class__ in (ast.List, ast.Tuple):
+                texts = [literal_str(e) for e in arg.elts]
+                if texts and all(t is not None for t in texts):
+                    for elt, t in zip(arg.elts, texts, strict=True):
+                        self._mount("include", None, "arg", owner, t, elt, None, "list", EMPTY, call)
+                    continue
+            if arg.__class__ in (ast.Name, ast.Attribute, ast.Call):
+                handler, _, wrappers = self._view(arg, scope)
+                if handler is not None:
+                    endpoint = self._view_name(arg, handler)
+                    self._mount(
+                        "include", None, "arg", owner, handler, arg, None, "view", wrappers, call, endpoint
+                    )
+                    continue
+            self._mount("include", None, "arg", owner, None, arg, None, "other", EMPTY, call)
 
     def _classify_calls(self, app_classes: set[str]) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
         """Calls that may be constructors (``app_classes``: names of this file's subclasses of
