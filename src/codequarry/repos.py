@@ -124,8 +124,17 @@ def resolve(
     for f in manifest.files:
         by_repo.setdefault(f.repo, []).append(f)
     out: list[SourceRoot] = []
-    taken: set[str] = set()
+    tools = tool_names(store, snap)
+    taken: set[str] = set(tools)  # a new repo named like a tool takes the next free name
     for src in sources:
+        if src.repo in tools and (src.named or src.repo in reg):
+            from codequarry.errors import UsageError
+
+            raise UsageError(
+                f"repo '{src.repo}' has the name of a tool whose rows this store holds: a repo's rows "
+                f"and a tool's share their keys (repo, path), so either would replace the other's "
+                f"errors rows; give the source another name with --repo"
+            )
         name, identity = _match(store, snap, reg, src, by_repo.get(src.repo, []), taken)
         taken.add(name)
         entry = reg.setdefault(name, {"identity": identity, "roots": []})
@@ -135,6 +144,18 @@ def resolve(
             entry["roots"] = [r for r in entry["roots"] if os.path.isdir(r)] + [src.root]
         out.append(dataclasses.replace(src, repo=name))
     return out, reg
+
+
+def tool_names(store: Store, snap: Snapshot | None) -> set[str]:
+    """The tools (`quarry run`) whose rows the snapshot holds: their names are the rows' repo."""
+    if snap is None or "tool_runs" not in snap.tables:
+        return set()
+    import pyarrow.compute as pc
+
+    from codequarry.store.store import live_dataset
+
+    data = live_dataset(store, "tool_runs", snap.tables["tool_runs"].version).to_table(columns=["repo"])
+    return {str(r) for r in pc.unique(data.column("repo")).to_pylist() if r is not None}
 
 
 def _match(

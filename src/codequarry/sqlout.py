@@ -113,8 +113,11 @@ def render(result: pa.Table, fmt: str) -> str:
     if fmt == "jsonl":
         return "".join(json.dumps(row, default=str, ensure_ascii=False) + "\n" for row in result.to_pylist())
     if fmt in ("tsv", "table"):
-        lines = ["\t".join(result.column_names)]
-        lines += ["\t".join(_tsv(cell(v)) for v in row.values()) for row in result.to_pylist()]
+        lines = ["\t".join(_tsv(name) for name in result.column_names)]
+        lines += [
+            "\t".join(_TSV_NULL if v is None else _tsv(cell(v)) for v in row.values())
+            for row in result.to_pylist()
+        ]
         return "\n".join(lines) + "\n"
     raise UsageError(f"cannot render a result as '{fmt}' text; use one of {', '.join(FORMATS)}")
 
@@ -128,7 +131,7 @@ def grid(result: pa.Table) -> Any:
     result = as_text_ready(result)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name in result.column_names:
-        table.add_column(Text(name), no_wrap=True, overflow="ellipsis", max_width=80)
+        table.add_column(Text(printable(name)), no_wrap=True, overflow="ellipsis", max_width=80)
     for row in result.to_pylist():
         table.add_row(*(Text(cell(v, 80)) for v in row.values()))
     return table
@@ -149,8 +152,13 @@ def grid_text(result: pa.Table) -> str:
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
+_TSV_NULL = "\\N"  # as PostgreSQL's text format writes it: a cell's own backslashes are doubled, so
+# a null is told from an empty string (both were an empty cell) and from the text "\\N"
+
+
 def _tsv(text: str) -> str:
-    """A cell of a tab-separated line: tabs and line breaks inside it escaped, so a row stays one line."""
+    """A cell (or a column name) of a tab-separated line: tabs and line breaks inside it escaped, so a
+    row stays one line and a header has one name per column."""
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 

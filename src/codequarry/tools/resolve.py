@@ -229,6 +229,13 @@ class Resolver:
         output: str = settings["output"] or self.name
         if not TABLE_NAME.match(output):
             raise self.err("output", f"'{output}' is not a table name (letters, digits and '_')")
+        if output != output.lower():  # SQL folds an unquoted name: `FROM Files` read the table `files`
+            raise self.err(
+                "output",
+                f"table '{output}' has capitals: SQL reads an unquoted {output} as '{output.lower()}', "
+                f"so it could not be queried; name it in lowercase"
+                + ("" if settings["output"] else " (it defaults to the tool's name: set output)"),
+            )
         if t.schema_ == "infer":
             if t.extra != "ignore":
                 raise self.err("extra", 'with schema = "infer" every field of the output is a column')
@@ -481,6 +488,7 @@ class Resolver:
         """How the task's output is read: part of its cache key, so a change re-runs it."""
         return {
             "protocol": plan.protocol,
+            "output": plan.output,
             "schema": plan.record_schema,
             "ok": plan.ok_exit_codes,
             "ok_pattern": plan.ok_pattern,

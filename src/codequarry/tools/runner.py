@@ -180,6 +180,7 @@ def _run(
     notes = list(txn.notes)
     if not plan.tasks:  # an [extract]-only recipe: the extraction published its own snapshot
         return _summary(plan, run_id, store, previous, notes), reports.Digest()
+    _refuse_repo_names(plan, previous)
     writer = txn.writer
     rebuilt = txn.prepare()
     notes += writer.notes
@@ -205,6 +206,21 @@ def _run(
     _remember(cache, plan, log, decision)
     summary.seconds = round(time.perf_counter() - t0, 3)
     return summary, digest
+
+
+def _refuse_repo_names(plan: ToolsPlan, previous: Snapshot | None) -> None:
+    """A tool's name is its rows' repo: one named like a repo of the corpus shared its keys (repo,
+    path), so a run of the tool replaced the corpus's errors rows of the same paths (and an extract
+    the tool's)."""
+    from codequarry.errors import UsageError
+    from codequarry.repos import registry
+
+    clash = sorted({t.name for t in plan.tools} & set(registry(previous)))
+    if clash:
+        raise UsageError(
+            f"tool '{clash[0]}' has the name of a repo of this store: a tool's rows and a repo's share "
+            f"their keys (repo, path), so either would replace the other's errors rows; rename the tool"
+        )
 
 
 def _decide(
