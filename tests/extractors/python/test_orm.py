@@ -367,18 +367,19 @@ def test_editing_an_abstract_base_updates_models_in_other_files(tmp_path: Path) 
     assert dump(store) == dump(again)
 
 
-def _tree_rows(root: Path, tmp_path: Path, query: str) -> list[tuple[Any, ...]]:
-    """Extract ``root`` into a store of its own and answer ``query`` there, each row a tuple."""
+def _tree_rows(files: dict[str, str], tmp_path: Path, query: str) -> list[tuple[Any, ...]]:
+    """Write ``files`` as a tree, extract it into a store of its own and answer ``query`` there, each
+    row a tuple."""
+    from codequarry.testing import write_tree
+
+    root = write_tree(tmp_path / "src", files)
     store = tmp_path / "store"
     extract(make_plan([root], store=store, workers=1, plugins=PLUGINS))
     return [tuple(r.values()) for r in sql(open_store(store), query).to_pylist()]
 
 
 def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
-    from codequarry.testing import write_tree
-
-    root = write_tree(
-        tmp_path / "src",
+    got = _tree_rows(
         {
             "depot/__init__.py": "",
             "depot/base.py": (
@@ -399,9 +400,6 @@ def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
                 "class Crate(Base, WarehouseMixin):\n    id = Column(Integer, primary_key=True)\n"
             ),
         },
-    )
-    got = _tree_rows(
-        root,
         tmp_path,
         "SELECT name, kind, foreign_key_target, relationship_target, nullable, inherited FROM orm_fields"
         " WHERE model = 'depot.models.Crate' ORDER BY name",
@@ -415,10 +413,7 @@ def test_sqlalchemy_declared_attr_columns_of_a_mixin(tmp_path: Path) -> None:
 
 
 def test_known_concrete_bases_outside_the_corpus_make_multi_table_children(tmp_path: Path) -> None:
-    from codequarry.testing import write_tree
-
-    root = write_tree(
-        tmp_path / "src",
+    got = _tree_rows(
         {
             "bakery/__init__.py": "",
             "bakery/models.py": (
@@ -431,9 +426,6 @@ def test_known_concrete_bases_outside_the_corpus_make_multi_table_children(tmp_p
                 "class Shop(ClusterableModel, Listed):\n    name = models.CharField(max_length=50)\n"
             ),
         },
-    )
-    got = _tree_rows(
-        root,
         tmp_path,
         "SELECT name, inheritance, parent_models, primary_key, table_name FROM orm_models"
         " WHERE NOT is_abstract ORDER BY name",
