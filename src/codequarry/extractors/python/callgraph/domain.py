@@ -5,7 +5,7 @@ linearization, and the small helpers on those. See :mod:`.pointsto` for the obje
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, NamedTuple
 
 Obj = tuple
 EMPTY: frozenset[Obj] = frozenset()
@@ -120,3 +120,18 @@ def c3(seqs: list[list[str]]) -> list[str]:
         seqs = [[x for x in s if x != head] for s in seqs]
         seqs = [s for s in seqs if s]
     return out
+
+
+class Def(NamedTuple):
+    """A function, class or lambda of the corpus (a target of the call graph)."""
+
+    kind: str  # function | method | class | lambda
+    repo: str
+    path: str
+    module: str
+    qualname: str
+    line: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.module}.{self.qualname}"

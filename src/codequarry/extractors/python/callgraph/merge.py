@@ -27,8 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.extractors.python.callgraph import codec, solutions
-from codequarry.extractors.python.callgraph.domain import CAP, container_type
-from codequarry.extractors.python.callgraph.operation import Def
+from codequarry.extractors.python.callgraph.domain import CAP, Def, container_type
 
 #: uses that are calls with no call expression of their own: a decorator applied, a function a
 #: builtin calls (``map(f, xs)``: a row of that call)

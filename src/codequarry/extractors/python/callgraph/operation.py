@@ -52,12 +52,13 @@ from __future__ import annotations
 import gc
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from codequarry.api import operation
+from codequarry.extractors.python.callgraph.domain import Def
 from codequarry.extractors.python.callgraph.facts import CallgraphFacts  # noqa: F401 - the dataset it reads
 from codequarry.extractors.python.callgraph.solutions import CallgraphSolution
 from codequarry.schema import dataset
@@ -128,21 +129,6 @@ _TARGET_FIELDS = [
     pa.field("target_qualname", pa.string()),
     pa.field("target_line", pa.int64()),
 ]
-
-
-class Def(NamedTuple):
-    """A function or class of the corpus."""
-
-    kind: str  # function | method | class
-    repo: str
-    path: str
-    module: str
-    qualname: str
-    line: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.module}.{self.qualname}"
 
 
 @dataclass(frozen=True, slots=True)
