@@ -428,11 +428,7 @@ def _declared_column(stmt: Any) -> Any:
     """The column or relationship call a ``@declared_attr`` method (not ``.directive``, which makes
     ``__tablename__`` and the like) ends by returning, if that is all its body does at the end."""
     if stmt.name.startswith("__") or not any(
-        d.__class__ is ast.Name
-        and d.id == "declared_attr"
-        or d.__class__ is ast.Attribute
-        and d.attr == "declared_attr"
-        for d in stmt.decorator_list
+        last_name(d, through_calls=False) == "declared_attr" for d in stmt.decorator_list
     ):
         return None
     last = stmt.body[-1]

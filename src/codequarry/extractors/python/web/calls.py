@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 from codequarry.extractors.python.web import known
-from codequarry.extractors.python.web.context import _UNSET, FileContext
+from codequarry.extractors.python.web.context import _UNSET, FileContext, param_slot
 from codequarry.extractors.python.web.nodes import EMPTY, MAX_TEXT, dependency_list, short_name
 from codequarry.python.calls import call_arg
 from codequarry.python.scopes import scope_of
@@ -238,9 +238,7 @@ class RouterCalls(FileContext):
         body never rebinds."""
         if self._parameter_key(name, scope) is None:
             return None
-        a = scope.args
-        positional = [p.arg for p in (*a.posonlyargs, *a.args)]
-        return (str(positional.index(name)) if name in positional else name), name
+        return param_slot(scope, name), name
 
     def _drf_register(self, call: Any, key: Any, scope: Any) -> None:
         """Django REST framework's ``router.register(prefix, viewset, basename)``."""

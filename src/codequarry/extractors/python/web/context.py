@@ -170,10 +170,8 @@ class FileContext:
             if key not in self.owners:
                 continue  # a parameter some call was made on that declared nothing (session.mount)
             a = fn.args
-            positional = [p.arg for p in (*a.posonlyargs, *a.args)]
-            slot = str(positional.index(name)) if name in positional else name
             at = next(p for p in (*a.posonlyargs, *a.args, *a.kwonlyargs) if p.arg == name)
-            owner = f"{self.mod}.{self.qual(fn)}({slot})"
+            owner = f"{self.mod}.{self.qual(fn)}({param_slot(fn, name)})"
             self._mount("include", None, "param", owner, key, None, None, name, EMPTY, at)
 
     def framework_of(self, key: str | None, hints: tuple[str, ...]) -> str | None:
@@ -328,3 +326,11 @@ class FileContext:
             end_line=end_line,
             end_col=end_col,
         )
+
+
+def param_slot(fn: Any, name: str) -> str:
+    """How a call fills the parameter ``name`` of the def ``fn``: its position (``"0"``), or its name
+    for a keyword-only one; the slot of a ``mod.f(<slot>)`` edge."""
+    a = fn.args
+    positional = [p.arg for p in (*a.posonlyargs, *a.args)]
+    return str(positional.index(name)) if name in positional else name

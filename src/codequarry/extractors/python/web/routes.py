@@ -32,6 +32,7 @@ from codequarry.extractors.python.web.datasets import RouteDecl, RouteHandler, R
 from codequarry.extractors.python.web.handlers import HandlerFacts
 from codequarry.extractors.python.web.lists import UrlLists
 from codequarry.extractors.python.web.nodes import EMPTY, module_level_defs
+from codequarry.python.calls import last_name
 from codequarry.python.scopes import scope_of
 from codequarry.python.values import literal_str
 from codequarry.source import SourceFile
@@ -226,9 +227,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             stmt
             for stmt in self.src.tree.body
             if stmt.__class__ is ast.ClassDef
-            and any(
-                (b.id if b.__class__ is ast.Name else getattr(b, "attr", None)) in names for b in stmt.bases
-            )
+            and any(last_name(b, through_calls=False) in names for b in stmt.bases)
         ]
 
     def _app_class(self, cls: Any) -> None:
@@ -254,8 +253,7 @@ class _FileRoutes(UrlLists, RouterCalls, HandlerFacts):
             value = stmt.value
             if value.__class__ is not ast.Call or stmt.targets[0].__class__ is not ast.Name:
                 continue
-            func = value.func
-            last = func.id if func.__class__ is ast.Name else getattr(func, "attr", None)
+            last = last_name(value.func, through_calls=False)
             if last is not None and last not in names:
                 out.append(stmt)
         return out
