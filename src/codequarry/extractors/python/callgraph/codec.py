@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+#: the tags of the facts' expressions (facts.py) that are literals: strings, lists / tuples / sets and
+#: comprehensions, dicts. Never callable, never an instance of the corpus
+LITERALS = ("q", "t", "d")
+
 
 def encode(value: Any) -> str:
     import orjson

@@ -135,3 +135,10 @@ class Def(NamedTuple):
     @property
     def name(self) -> str:
         return f"{self.module}.{self.qualname}"
+
+    def target(self) -> tuple[Any, ...]:
+        """Its target columns in ``call_graph`` (kind, target, repo, path, module, qualname, line). A
+        class called (one with no ``__init__`` or ``__new__`` in the corpus) has no ``target``: no
+        code of the corpus runs, so the row is not an edge."""
+        name = None if self.kind == "class" else self.name
+        return self.kind, name, self.repo, self.path, self.module, self.qualname, self.line

@@ -687,7 +687,7 @@ class _Walker(Uses, Known):
         ``__aenter__`` / ``__aexit__`` (``awith``), ``raise Cls`` instantiates the class (``raise``). A use of that kind
         at ``node``'s position, of ``["x", kind, value]``: the solver answers with the methods of the
         corpus that run."""
-        if value is not None and value[0] not in ("q", "t", "d"):  # not a literal: may be an instance
+        if value is not None and value[0] not in codec.LITERALS:  # not a literal: may be an instance
             self.ref(node, scope, ["x", kind, value], kind)
 
     def callbacks(self, node: ast.Call, scope: Scope, name: str, args: list[Any], kwargs: list[Any]) -> None:

@@ -437,14 +437,14 @@ def _target(index: Any, repo: str, obj: tuple[Any, ...]) -> tuple[Any, ...] | No
     kind = obj[0]
     if kind in ("F", "BM"):
         d = _def(index, repo, obj[1]) or index.lambdas.get((repo, obj[1]))
-        return None if d is None else _def_target(d)
+        return None if d is None else d.target()
     if kind == "K":
         d = _def(index, repo, obj[1])
-        return _def_target(index._called(d)) if d is not None else None
+        return index._called(d).target() if d is not None else None
     if kind == "I":
         d = _def(index, repo, obj[1])
         m = index.method(d, "__call__") if d is not None else None
-        return _def_target(m) if m is not None else None
+        return m.target() if m is not None else None
     if kind == "X":  # named by name resolution already; through values the names mislead (a str's .split)
         return None
     if kind == "LM":
@@ -466,9 +466,3 @@ def _def(index: Any, repo: str, fq: str) -> Any:
             if d is not None:
                 break
     return d
-
-
-def _def_target(d: Any) -> tuple[Any, ...]:
-    """A definition's target columns; a class called (one with no ``__init__`` or ``__new__`` in the
-    corpus) has no ``target``: no code of the corpus runs, so the row is not an edge."""
-    return (d.kind, None if d.kind == "class" else d.name, d.repo, d.path, d.module, d.qualname, d.line)

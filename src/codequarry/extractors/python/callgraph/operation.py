@@ -224,9 +224,7 @@ def _call_graph(ctx: Any) -> dict[str, pa.Table]:
 
 def _target(result: Result) -> tuple[Any, ...]:
     if isinstance(result, Def):
-        # a class called runs no code of its own (no __init__ or __new__ in the corpus): not an edge
-        name = None if result.kind == "class" else result.name
-        return result.kind, name, result.repo, result.path, result.module, result.qualname, result.line
+        return result.target()
     if isinstance(result, External):
         return ("external", result.name, None, None, None, None, None)
     return ("unresolved", None, None, None, None, None, None)

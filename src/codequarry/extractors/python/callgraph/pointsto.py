@@ -70,8 +70,6 @@ _CAPPED: Any = frozenset({TOP})
 _NO_NAMES: dict[str, str] = {}
 _UNKNOWN: Any = object()
 _NO_DEF: Any = ("", "", [], False, "", "")
-#: expressions of literals (displays, comprehensions, strings): never callable
-_LITERALS = ("t", "d", "q")
 
 
 class Solver(Worklist):
@@ -798,8 +796,7 @@ class Solver(Worklist):
                 out |= self.getattr(obj, args[1][0][1])
             return out
         if name in COPYING and args:
-            where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site  # (file, call) or a name
-            new = f"copy:{COPY_TYPE.get(name, 'l')}:{where}"
+            new = f"copy:{COPY_TYPE.get(name, 'l')}:{_where(site)}"
             self.add_elem(new, None, self.elements(self.eval(args[0][0], ctx), None, False))
             return {("L", new)}
         if name == "setattr" and len(args) == 3 and args[1][0] and args[1][0][0] == "q":
@@ -807,7 +804,7 @@ class Solver(Worklist):
             return set()
         if name in ("zip", "enumerate") and args and not any(star for _, star in args):
             # a list of tuples: enumerate's are (index, element), zip's one element of each argument
-            where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site
+            where = _where(site)
             pair = f"{name}:{where}#t"
             parts = args if name == "zip" else [[None, 0], args[0]]
             for n, (arg, _star) in enumerate(parts):
@@ -832,13 +829,12 @@ class Solver(Worklist):
         argument that is a literal (no literal is callable) is taken as written with the two first
         arguments swapped, as the published benchmark writes ``map([1, 2], f)`` (see facts.callbacks)."""
         first = args[0][0]
-        if first and first[0] in _LITERALS:
+        if first and first[0] in codec.LITERALS:
             args = [args[1], args[0], *args[2:]]
         # the function's parameters are not bound to the elements: through them imprecise values
         # spread into functions the program never maps (precision before recall)
         returned = self.call(self.eval(args[0][0], ctx), [], [], ctx, site)
-        where = f"{site[0]}:{site[1]}" if isinstance(site, tuple) else site
-        new = f"{name}:{where}#l"
+        new = f"{name}:{_where(site)}#l"
         if name == "map":
             self.add_elem(new, None, returned)
         else:
@@ -1015,8 +1011,10 @@ class Solver(Worklist):
                     if method[0] != "BM":
                         continue
                     out.add(method)
-                    for it in self.returns(method[1]) if step else ():
-                        if it[0] == "I" and step:
+                    if step is None:
+                        continue
+                    for it in self.returns(method[1]):
+                        if it[0] == "I":
                             out |= {m for m in self.class_attr(it[1], step, it) if m[0] == "BM"}
         return out
 
@@ -1039,6 +1037,11 @@ class Solver(Worklist):
                         continue
             out.append(obj)
         return out
+
+
+def _where(site: Any) -> str:
+    """A call site as a container's site names it: ``file:call`` of a (file, call), else the name."""
+    return f"{site[0]}:{site[1]}" if isinstance(site, tuple) else str(site)
 
 
 class Signature:
