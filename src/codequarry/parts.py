@@ -53,23 +53,15 @@ class RepoKeys(frozenset[tuple[str, str]]):
     are, and the record takes :attr:`by_repo` instead of grouping the pairs again: at 100 copies of
     the standard library 1.5 M keys, walked twice (~10 s of the parent under the profiler).
     ``runs``: (repo, its paths) for each repo, a list of the shared strings (8 bytes a key until the
-    record's sets are made, at the commit); ``shared``: every pair is one of the run's own tuples,
-    shared by the file's keys in every table (``RunWriter.add``)."""
+    record's sets are made, at the commit). Every pair is one of the writer's own tuples, shared by
+    the file's keys in every table, so ``RunWriter.add`` keeps them as they are."""
 
-    __slots__ = ("runs", "shared")
+    __slots__ = ("runs",)
     runs: tuple[tuple[str, list[str]], ...]
-    shared: bool
 
-    def __new__(
-        cls,
-        pairs: Iterable[tuple[str, str]],
-        runs: tuple[tuple[str, list[str]], ...],
-        *,
-        shared: bool = False,
-    ) -> RepoKeys:
+    def __new__(cls, pairs: Iterable[tuple[str, str]], runs: tuple[tuple[str, list[str]], ...]) -> RepoKeys:
         keys = super().__new__(cls, pairs)
         keys.runs = runs
-        keys.shared = shared
         return keys
 
     @property

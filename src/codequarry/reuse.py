@@ -657,7 +657,7 @@ class _Provenance:
             (self.repos[int(codes[a])], list(map(self.paths.__getitem__, at[a:b])))
             for a, b in zip(cuts[:-1], cuts[1:], strict=True)
         )
-        return RepoKeys(map(self.keys.__getitem__, at), runs, shared=True)
+        return RepoKeys(map(self.keys.__getitem__, at), runs)
 
 
 def _copies(

@@ -325,11 +325,7 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
     py = [f for f in files if f.language == "python"]
     # folders that are a distribution's root (setup.py, pyproject.toml, setup.cfg): installed on
     # their own, so no namespace chain passes them (a repo of several projects side by side)
-    roots = {
-        (f.repo, f.path.rsplit("/", 1)[0] if "/" in f.path else "")
-        for f in files
-        if f.path.rsplit("/", 1)[-1] in PROJECT_FILES
-    }
+    roots = {(f.repo, _folder(f.path)) for f in files if f.path.rsplit("/", 1)[-1] in PROJECT_FILES}
     packages: set[tuple[str, str]] = set()
     for f in py:
         if (
@@ -338,7 +334,7 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
             or f.path.endswith("/__init__.pyi")
             or f.path == "__init__.pyi"
         ):
-            packages.add((f.repo, f.path.rsplit("/", 1)[0] if "/" in f.path else ""))
+            packages.add((f.repo, _folder(f.path)))
     prefixes: dict[str, list[str]] = {}
     namespaces: dict[tuple[str, str], int] = {}
     out: dict[tuple[str, str], tuple[str | None, bool]] = {}
@@ -371,6 +367,11 @@ def module_names(files: Iterable[ScannedFile]) -> dict[tuple[str, str], tuple[st
         valid = bool(names) and all(n.isidentifier() for n in names)
         out[(f.repo, f.path)] = (dotted if valid else None, is_pkg)
     return out
+
+
+def _folder(path: str) -> str:
+    """The folder of a listed path ('' at the root)."""
+    return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
 def _namespace_depth(

@@ -107,9 +107,9 @@ class RunWriter(IndexedCommits):
         per repo): a worker's parts come pickled apart, each key a tuple and two strings of its own
         (~230 bytes a key), and the keys of a run's parts are kept to the commit (the key records):
         at 20x the standard library 358k keys, ~80 MB of the parent's memory, for 67k files. Keys
-        already made of the run's shared tuples (``RepoKeys.shared``: the reuse copies') are kept as
+        already made of the run's shared tuples (:class:`RepoKeys`: the reuse copies') are kept as
         they are."""
-        if part.keys is not None and not (isinstance(part.keys, RepoKeys) and part.keys.shared):
+        if part.keys is not None and not isinstance(part.keys, RepoKeys):
             canon = self._keys
             keys = []
             shared = True  # every key already the run's own tuple (the reuse copies' parts)
